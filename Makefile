@@ -1,0 +1,102 @@
+# kvnet top-level Makefile.
+#   make            build every binary into build/bin/
+#   make deps       install build + test dependencies from Debian's packages (apt-get)
+#   make check      unit + integration tests, built with ASan/UBSan (build/san/)
+#   make bench      benchmark tables (tests/bench/)
+#   make demo       the main job (see README.md)
+
+BUILD    ?= build
+SANITIZE ?= 0
+CC       ?= gcc
+PKGS     := libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson
+
+CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+               -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing -I. -Icommon
+ifeq ($(SANITIZE),1)
+CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS     += -fsanitize=address,undefined
+endif
+CFLAGS  += $(CFLAGS_BASE) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+OBJ := $(BUILD)/obj
+BIN := $(BUILD)/bin
+
+# Component libraries: every .c of the folder except its program entry points.
+COMMON_SRC := $(wildcard common/*.c)
+CNI_SRC    := $(filter-out cni/main.c,$(wildcard cni/*.c))
+NETD_SRC   := $(filter-out netd/main.c netd/kvnetctl.c,$(wildcard netd/*.c))
+
+COMMON_LIB := $(BUILD)/lib/libkvcommon.a
+CNI_LIB    := $(BUILD)/lib/libkvcni.a
+NETD_LIB   := $(BUILD)/lib/libkvnetd.a
+
+PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl
+UNIT_SRC   := $(wildcard tests/unit/test-*.c)
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
+
+.PHONY: all deps check check-unit check-integration bench demo clean fmt unit-tests test-tools
+all: $(PROGS)
+
+objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(COMMON_LIB): $(call objs,$(COMMON_SRC))
+$(CNI_LIB): $(call objs,$(CNI_SRC))
+$(NETD_LIB): $(call objs,$(NETD_SRC))
+$(BUILD)/lib/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/kvnet: $(OBJ)/cni/main.o $(CNI_LIB) $(COMMON_LIB)
+$(BIN)/kvnet-netd: $(OBJ)/netd/main.o $(NETD_LIB) $(COMMON_LIB)
+$(BIN)/kvnetctl: $(OBJ)/netd/kvnetctl.o $(NETD_LIB) $(COMMON_LIB)
+$(PROGS):
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit-tests: $(UNIT_TESTS)
+test-tools: $(TEST_TOOLS)
+
+deps:
+	./scripts/deps.sh
+
+# Sanitizer build lives beside the normal one so both can exist.
+check:
+	$(MAKE) BUILD=build/san SANITIZE=1 all unit-tests test-tools
+	KVNET_BUILD=build/san ./tests/run.sh
+
+check-unit:
+	$(MAKE) BUILD=build/san SANITIZE=1 all unit-tests test-tools
+	KVNET_BUILD=build/san ./tests/run.sh unit
+
+check-integration:
+	$(MAKE) BUILD=build/san SANITIZE=1 all unit-tests test-tools
+	KVNET_BUILD=build/san ./tests/run.sh integration
+
+bench: all test-tools
+	KVNET_BUILD=$(BUILD) ./tests/bench/run.sh
+
+demo: all
+	./scripts/demo.sh
+
+fmt:
+	clang-format -i $(wildcard */*.c */*.h tests/*/*.c)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

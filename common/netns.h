@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Running short, non-blocking work inside another network namespace from a single-threaded process. */
+#pragma once
+
+#include "util.h"
+
+typedef struct NetnsGuard {
+        int orig_fd; /* our own netns, restored by netns_leave() */
+} NetnsGuard;
+
+/* Opens a netns path (/var/run/netns/X, /proc/PID/ns/net). -ENOENT when it does not exist,
+ * -EINVAL when the path is not a network namespace. */
+int netns_open(const char *path, int *ret_fd) _wur_;
+/* Switches the calling thread into ns_fd; netns_leave() switches back (and must be called). */
+int netns_enter(int ns_fd, NetnsGuard *g) _wur_;
+int netns_leave(NetnsGuard *g);
+/* True if the two fds name the same namespace. */
+bool netns_same(int a, int b);

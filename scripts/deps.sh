@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency of kvnet from Debian's packages.
+set -euo pipefail
+PKGS=(
+  build-essential pkg-config
+  libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev libbpf-dev libjansson-dev
+  libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev
+  clang llvm bpftool
+  containernetworking-plugins iproute2 nftables iputils-ping iperf3 netcat-openbsd socat jq
+  podman runc golang-go golang-github-appc-cni-dev busybox-static
+)
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#PKGS[@]} packages already installed"
+  exit 0
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

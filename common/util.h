@@ -80,3 +80,10 @@ static inline uint64_t kv_hash64(const void *data, size_t n) {
         }
         return h;
 }
+
+/* Explicitly discards the result of a _wur_ function (cleanup paths where failure changes nothing). */
+#define IGNORE_RESULT(expr)                        \
+        do {                                       \
+                __typeof__(expr) _ign_ = (expr);   \
+                (void) _ign_;                      \
+        } while (0)

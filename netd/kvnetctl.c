@@ -1,1 +1,190 @@
-int main(void) { return 0; }
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kvnetctl: kvnet's node debug CLI. Talks to kvnet-netd over its socket. */
+#include <stdio.h>
+
+#include "common/json-util.h"
+#include "common/proto.h"
+
+static void help(void) {
+        printf("Usage: kvnetctl [--socket PATH] [-o table|json] VERB [ARGS]\n"
+               "\n"
+               "Verbs:\n"
+               "  status                     daemon state and counters\n"
+               "  endpoints                  attachments on this node\n"
+               "  ipam                       pools and IP claims\n"
+               "  nat                        NAT backend state (masquerade, port forwards)\n"
+               "  ipam-release NETWORK KEY   free an idle claim (e.g. vm/default/vm1/default)\n"
+               "\n"
+               "-o json prints machine-readable output (may stand before or after the verb).\n"
+               "Socket default: %s\n",
+               KV_DEFAULT_SOCKET);
+}
+
+static const char *str(json_t *o, const char *k) {
+        const char *s = json_string_value(json_object_get(o, k));
+        return s && *s ? s : "-";
+}
+
+static void join_array(json_t *arr, char *buf, size_t n) {
+        size_t i;
+        json_t *v;
+        buf[0] = '\0';
+        json_array_foreach(arr, i, v) {
+                size_t l = strlen(buf);
+                snprintf(buf + l, n - l, "%s%s", i ? "," : "", json_is_string(v) ? json_string_value(v) : "?");
+        }
+        if (!buf[0])
+                snprintf(buf, n, "-");
+}
+
+static void print_status(json_t *r) {
+        printf("version:      %s\n", str(r, "version"));
+        printf("socket:       %s\n", str(r, "socket"));
+        printf("state dir:    %s\n", str(r, "stateDir"));
+        printf("uptime:       %llds\n", (long long) json_integer_value(json_object_get(r, "uptime")));
+        printf("endpoints:    %lld\n", (long long) json_integer_value(json_object_get(r, "endpoints")));
+        printf("claims:       %lld\n", (long long) json_integer_value(json_object_get(r, "claims")));
+        printf("requests:     %lld (add %lld, del %lld, errors %lld)\n",
+               (long long) json_integer_value(json_object_get(r, "requests")),
+               (long long) json_integer_value(json_object_get(r, "adds")),
+               (long long) json_integer_value(json_object_get(r, "dels")),
+               (long long) json_integer_value(json_object_get(r, "errors")));
+        size_t i;
+        json_t *n;
+        json_array_foreach(json_object_get(r, "networks"), i, n) printf("network:      %s on bridge %s\n",
+                                                                          str(n, "name"), str(n, "bridge"));
+}
+
+static void print_endpoints(json_t *r) {
+        printf("%-12s %-10s %-24s %-8s %-11s %-20s %-18s %s\n", "NETWORK", "KIND", "CONTAINER", "IFNAME", "HOST-IF",
+               "IPS", "MAC", "KEY");
+        size_t i;
+        json_t *ep;
+        json_array_foreach(json_object_get(r, "endpoints"), i, ep) {
+                char ips[256];
+                join_array(json_object_get(ep, "ips"), ips, sizeof ips);
+                char cid[25];
+                snprintf(cid, sizeof cid, "%s", str(ep, "containerID"));
+                printf("%-12s %-10s %-24s %-8s %-11s %-20s %-18s %s\n", str(ep, "network"), str(ep, "kind"), cid,
+                       str(ep, "ifname"), str(ep, "hostIfname"), ips, str(ep, "mac"), str(ep, "key"));
+        }
+}
+
+static void print_ipam(json_t *r) {
+        size_t i, k;
+        json_t *p, *s;
+        printf("%-12s %-24s %8s %8s %8s\n", "NETWORK", "SUBNET", "SIZE", "USED", "FREE");
+        json_array_foreach(json_object_get(r, "pools"), i, p) {
+                json_array_foreach(json_object_get(p, "sets"), k, s) {
+                        printf("%-12s %-24s %8lld %8lld %8lld\n", str(p, "network"), str(s, "subnet"),
+                               (long long) json_integer_value(json_object_get(s, "size")),
+                               (long long) json_integer_value(json_object_get(s, "used")),
+                               (long long) json_integer_value(json_object_get(s, "free")));
+                }
+        }
+        printf("\n%-12s %-40s %-28s %-18s %-9s %s\n", "NETWORK", "KEY", "IPS", "MAC", "STATE", "OWNER");
+        json_array_foreach(json_object_get(r, "claims"), i, p) {
+                char ips[256];
+                join_array(json_object_get(p, "ips"), ips, sizeof ips);
+                printf("%-12s %-40s %-28s %-18s %-9s %s\n", str(p, "network"), str(p, "key"), ips, str(p, "mac"),
+                       str(p, "state"), str(p, "owner"));
+        }
+}
+
+static void print_nat(json_t *r) {
+        printf("backend: %s  table: %s\n", str(r, "backend"), str(r, "table"));
+        char buf[4096];
+        join_array(json_object_get(r, "masquerade"), buf, sizeof buf);
+        printf("masquerade: %s\n", buf);
+        printf("\n%-16s %-9s %-9s %-40s %s\n", "HOST-IP", "PROTO", "HOST-PORT", "TO", "PORT");
+        size_t i;
+        json_t *p;
+        json_array_foreach(json_object_get(r, "portMappings"), i, p) {
+                printf("%-16s %-9s %-9lld %-40s %lld\n", str(p, "hostIP"), str(p, "protocol"),
+                       (long long) json_integer_value(json_object_get(p, "hostPort")), str(p, "address"),
+                       (long long) json_integer_value(json_object_get(p, "port")));
+        }
+}
+
+int main(int argc, char **argv) {
+        const char *socket_path = KV_DEFAULT_SOCKET, *output = "table";
+        const char *pos[4] = {};
+        int n_pos = 0;
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                if (streq(a, "-h") || streq(a, "--help")) {
+                        help();
+                        return 0;
+                } else if ((streq(a, "--socket") || streq(a, "-s")) && i + 1 < argc)
+                        socket_path = argv[++i];
+                else if (strncmp(a, "--socket=", 9) == 0)
+                        socket_path = a + 9;
+                else if ((streq(a, "-o") || streq(a, "--output")) && i + 1 < argc)
+                        output = argv[++i];
+                else if (strncmp(a, "-o", 2) == 0 && a[2])
+                        output = a + 2;
+                else if (strncmp(a, "--output=", 9) == 0)
+                        output = a + 9;
+                else if (a[0] == '-') {
+                        fprintf(stderr, "kvnetctl: unknown option '%s' (see --help)\n", a);
+                        return 2;
+                } else if (n_pos < 4)
+                        pos[n_pos++] = a;
+                else {
+                        fprintf(stderr, "kvnetctl: too many arguments\n");
+                        return 2;
+                }
+        }
+        if (!streq(output, "json") && !streq(output, "table")) {
+                fprintf(stderr, "kvnetctl: -o must be table or json, got '%s'\n", output);
+                return 2;
+        }
+        if (n_pos == 0) {
+                help();
+                return 2;
+        }
+        const char *verb = pos[0], *op;
+        json_t *args = NULL;
+        if (streq(verb, "status"))
+                op = "status-daemon";
+        else if (streq(verb, "endpoints") || streq(verb, "ipam") || streq(verb, "nat"))
+                op = verb;
+        else if (streq(verb, "ipam-release")) {
+                if (n_pos != 3) {
+                        fprintf(stderr, "kvnetctl: usage: ipam-release NETWORK KEY\n");
+                        return 2;
+                }
+                op = verb;
+                args = json_pack("{s:s,s:s}", "network", pos[1], "key", pos[2]);
+        } else {
+                fprintf(stderr, "kvnetctl: unknown verb '%s' (see --help)\n", verb);
+                return 2;
+        }
+        KvErr e = {};
+        json_t *res = NULL;
+        int r = proto_call_path(socket_path, op, args, 30000, &res, &e);
+        json_decref(args);
+        if (r < 0) {
+                fprintf(stderr, "kvnetctl: %s%s%s\n", e.msg[0] ? e.msg : strerror(-r), e.details[0] ? ": " : "",
+                        e.details);
+                return 1;
+        }
+        if (streq(output, "json")) {
+                json_t *out = res;
+                if (streq(verb, "endpoints"))
+                        out = json_object_get(res, "endpoints");
+                json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+                printf("\n");
+        } else if (streq(verb, "status"))
+                print_status(res);
+        else if (streq(verb, "endpoints"))
+                print_endpoints(res);
+        else if (streq(verb, "ipam"))
+                print_ipam(res);
+        else if (streq(verb, "nat"))
+                print_nat(res);
+        else
+                printf("ok\n");
+        json_decref(res);
+        return 0;
+}

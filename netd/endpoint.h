@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* An attachment (network, containerID, ifname) as netd records it, and its on-disk store. */
+#pragma once
+
+#include <jansson.h>
+#include <limits.h>
+#include <netinet/in.h>
+
+#include "common/addr.h"
+#include "common/kverr.h"
+
+#define EP_MAX_ADDRS 4
+#define EP_MAX_PORTS 64
+#define EP_MAX_ROUTES 32
+
+typedef enum { EP_CREATING, EP_READY } EndpointState;
+typedef enum { EP_KIND_CONTAINER, EP_KIND_VM } EndpointKind;
+
+typedef struct EpPortMapping {
+        uint16_t host_port, container_port;
+        uint8_t proto; /* IPPROTO_TCP / IPPROTO_UDP */
+        KvAddr host_ip; /* family 0 = any */
+} EpPortMapping;
+
+typedef struct EpRoute {
+        KvPrefix dst;
+        KvAddr gw;
+        bool has_gw;
+} EpRoute;
+
+typedef struct Endpoint {
+        char id[512]; /* network/containerID/ifname */
+        char network[128];
+        char container_id[256];
+        char ifname[16];
+        char netns[PATH_MAX];
+        char key[320]; /* claim key */
+        EndpointKind kind;
+        char vm_namespace[64], vm_name[64], vm_interface[64];
+        char binding[16];
+        char bridge[16];
+        uint32_t mtu;
+        uint16_t vlan;
+        bool ipmasq, is_gateway, chained;
+        char nat_backend[16];
+        char host_ifname[16]; /* node side veth ("" in chained mode) */
+        char sbx_ifname[16];  /* VM: sandbox veth end (main mode) or the existing interface (chained) */
+        char tap[16];         /* VM: tap in the sandbox */
+        size_t n_addrs;
+        KvPrefix addrs[EP_MAX_ADDRS];
+        KvAddr gateways[EP_MAX_ADDRS];
+        bool has_gateway[EP_MAX_ADDRS];
+        size_t n_routes;
+        EpRoute routes[EP_MAX_ROUTES];
+        uint8_t mac[6];
+        bool has_mac;
+        size_t n_pm;
+        EpPortMapping pm[EP_MAX_PORTS];
+        EndpointState state;
+        bool claim_is_new; /* set during ADD: roll back releases the claim */
+        char *result; /* cached CNI result (JSON text) */
+        uint64_t created_usec;
+} Endpoint;
+
+Endpoint *endpoint_free(Endpoint *ep);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Endpoint *, endpoint_free);
+int endpoint_make_id(const char *network, const char *container_id, const char *ifname, char *buf, size_t n);
+
+json_t *endpoint_to_json(const Endpoint *ep, bool for_state);
+int endpoint_from_json(json_t *o, Endpoint **ret, KvErr *e) _wur_;
+
+/* Store: one file per endpoint under state_dir/endpoints/, written atomically. */
+int endpoint_save(const char *state_dir, const Endpoint *ep, bool durable) _wur_;
+int endpoint_remove(const char *state_dir, const Endpoint *ep, bool durable) _wur_;
+typedef int (*endpoint_load_cb)(Endpoint *ep /* ownership passed */, void *userdata);
+/* Calls cb for each stored endpoint; files that cannot be parsed are renamed *.corrupt and
+ * counted in *ret_bad. */
+int endpoint_load_all(const char *state_dir, endpoint_load_cb cb, void *userdata, unsigned *ret_bad) _wur_;

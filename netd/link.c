@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Node bridge, container attachments, detach, checks. VM attachments are in link-tap.c. */
+#include "link.h"
+
+#include <fcntl.h>
+#include <linux/if.h>
+
+#include "link-nl.h"
+
+int link_bridge_ensure(const char *name, uint32_t mtu, const KvPrefix *gw, size_t n_gw, int *ret_ifindex, KvErr *e) {
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        int r = lnl_open_e(-1, &sk, e);
+        if (r < 0)
+                return r;
+
+        LnlLink br;
+        r = lnl_link_get(sk, name, &br);
+        if (r == -ENODEV) {
+                r = lnl_bridge_create(sk, name, mtu);
+                if (r < 0 && r != -EEXIST)
+                        return lnl_err(e, r, "creating bridge '%s'", name);
+                r = lnl_link_get(sk, name, &br);
+        }
+        if (r < 0)
+                return lnl_err(e, r, "looking up bridge '%s'", name);
+        if (!streq(br.kind, "bridge"))
+                return kverr_set(e, KV_ERR_INTERNAL, -EEXIST, "link '%s' exists but is a '%s', not a bridge", name,
+                                 br.kind[0] ? br.kind : "device");
+        if (!(br.flags & IFF_UP) || (mtu > 0 && br.mtu != mtu)) {
+                r = lnl_link_set(sk, br.ifindex, 1, mtu > 0 && br.mtu != mtu ? mtu : 0);
+                if (r < 0)
+                        return lnl_err(e, r, "setting bridge '%s' up (mtu %u)", name, mtu);
+        }
+
+        for (size_t i = 0; i < n_gw; i++) {
+                if (lnl_addr_present(sk, br.ifindex, &gw[i]))
+                        continue;
+                r = lnl_addr_add(sk, br.ifindex, &gw[i]);
+                if (r < 0) {
+                        char buf[KV_ADDR_STRLEN];
+                        return lnl_err(e, r, "adding gateway address %s to bridge '%s'", kv_prefix_fmt(&gw[i], buf),
+                                       name);
+                }
+        }
+        if (ret_ifindex)
+                *ret_ifindex = br.ifindex;
+        return 0;
+}
+
+/* Bridge lookup plus, for vlan > 0, vlan_filtering on. */
+int link_bridge_prepare(struct nl_sock *sk, const char *bridge, uint16_t vlan, int *ret_ifindex, KvErr *e) {
+        LnlLink br;
+        int r = lnl_link_get(sk, bridge, &br);
+        if (r < 0)
+                return lnl_err(e, r, "looking up bridge '%s'", bridge);
+        if (!streq(br.kind, "bridge"))
+                return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "link '%s' is not a bridge", bridge);
+        if (vlan > 0) {
+                r = lnl_bridge_set_vlan_filtering(sk, br.ifindex, true);
+                if (r < 0)
+                        return lnl_err(e, r, "enabling vlan_filtering on bridge '%s'", bridge);
+        }
+        *ret_ifindex = br.ifindex;
+        return 0;
+}
+
+int link_container_attach(int netns_fd, const char *ifname, const char *host_ifname, const char *bridge, uint32_t mtu,
+                          uint16_t vlan, const uint8_t *mac, const KvPrefix *addrs, size_t n_addrs,
+                          const LinkRoute *routes, size_t n_routes, LinkInfo *ret, KvErr *e) {
+        char buf[KV_ADDR_STRLEN], buf2[KV_ADDR_STRLEN];
+        if (vlan > 4094)
+                return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "vlan must be 0..4094, got %u", vlan);
+
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL, *ssk = NULL;
+        int r = lnl_open_e(-1, &sk, e);
+        if (r < 0)
+                return r;
+        r = lnl_open_e(netns_fd, &ssk, e);
+        if (r < 0)
+                return r;
+
+        int br_ifindex;
+        r = link_bridge_prepare(sk, bridge, vlan, &br_ifindex, e);
+        if (r < 0)
+                return r;
+
+        /* The peer is created directly inside the sandbox under its final name: a name clash there
+         * fails the whole creation and leaves nothing behind. */
+        r = lnl_veth_create(sk, host_ifname, br_ifindex, mtu, ifname, netns_fd, mac);
+        if (r < 0)
+                return lnl_err(e, r, "creating veth '%s' -> '%s' in sandbox", host_ifname, ifname);
+
+        LnlLink host, sbx;
+        r = lnl_link_get(sk, host_ifname, &host);
+        if (r < 0) {
+                lnl_err(e, r, "looking up veth '%s'", host_ifname);
+                goto undo;
+        }
+        r = lnl_link_get(ssk, ifname, &sbx);
+        if (r < 0) {
+                lnl_err(e, r, "looking up '%s' in sandbox", ifname);
+                goto undo;
+        }
+        if (vlan > 0) {
+                r = lnl_bridge_port_set_pvid(sk, host.ifindex, vlan);
+                if (r < 0) {
+                        lnl_err(e, r, "setting vlan %u on bridge port '%s'", vlan, host_ifname);
+                        goto undo;
+                }
+        }
+        for (size_t i = 0; i < n_addrs; i++) {
+                r = lnl_addr_add(ssk, sbx.ifindex, &addrs[i]);
+                if (r < 0) {
+                        lnl_err(e, r, "adding address %s to '%s' in sandbox", kv_prefix_fmt(&addrs[i], buf), ifname);
+                        goto undo;
+                }
+        }
+        for (size_t i = 0; i < n_routes; i++) {
+                const LinkRoute *rt = &routes[i];
+                r = lnl_route_add(ssk, sbx.ifindex, &rt->dst, rt->has_gw ? &rt->gw : NULL);
+                if (r < 0) {
+                        lnl_err(e, r, "adding route %s%s%s on '%s' in sandbox", kv_prefix_fmt(&rt->dst, buf),
+                                rt->has_gw ? " via " : "", rt->has_gw ? kv_addr_fmt(&rt->gw, buf2) : "", ifname);
+                        goto undo;
+                }
+        }
+
+        if (ret) {
+                *ret = (LinkInfo) { .host_ifindex = host.ifindex, .sandbox_ifindex = sbx.ifindex };
+                memcpy(ret->host_mac, host.mac, 6);
+                memcpy(ret->sandbox_mac, sbx.mac, 6);
+        }
+        return 0;
+
+undo:
+        (void) lnl_link_del(sk, host_ifname); /* takes the sandbox end with it */
+        return r;
+}
+
+static int link_del_e(struct nl_sock *sk, const char *name, const char *where, KvErr *e) {
+        int r = lnl_link_del(sk, name);
+        if (r < 0)
+                return lnl_err(e, r, "deleting '%s'%s", name, where);
+        return 0;
+}
+
+int link_detach(int netns_fd, const char *sandbox_ifname, const char *tap_name, const char *host_ifname, KvErr *e) {
+        int r, ret = 0;
+        if (host_ifname) {
+                _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+                r = lnl_open_e(-1, &sk, e);
+                if (r < 0)
+                        return r;
+                r = link_del_e(sk, host_ifname, "", e);
+                if (r < 0)
+                        ret = r;
+        }
+        if (netns_fd >= 0 && (sandbox_ifname || tap_name)) {
+                _cleanup_nl_sock_ struct nl_sock *ssk = NULL;
+                r = lnl_open_e(netns_fd, &ssk, e);
+                if (r < 0)
+                        return r;
+                if (tap_name) {
+                        r = link_del_e(ssk, tap_name, " in sandbox", e);
+                        if (r < 0 && ret == 0)
+                                ret = r;
+                }
+                if (sandbox_ifname) {
+                        r = link_del_e(ssk, sandbox_ifname, " in sandbox", e);
+                        if (r < 0 && ret == 0)
+                                ret = r;
+                }
+        }
+        return ret;
+}
+
+/* Node side of a check: host end exists, is up, enslaved to the bridge. */
+int link_check_host_port(struct nl_sock *sk, const char *host_ifname, const char *bridge, KvErr *e) {
+        LnlLink br, host;
+        int r = lnl_link_get(sk, bridge, &br);
+        if (r < 0)
+                return lnl_err(e, r, "bridge '%s'", bridge);
+        r = lnl_link_get(sk, host_ifname, &host);
+        if (r < 0)
+                return lnl_err(e, r, "host interface '%s'", host_ifname);
+        if (!(host.flags & IFF_UP))
+                return kverr_set(e, KV_ERR_INTERNAL, -ENETDOWN, "host interface '%s' is down", host_ifname);
+        if (host.master != br.ifindex)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOLINK, "host interface '%s' is not enslaved to bridge '%s'",
+                                 host_ifname, bridge);
+        return 0;
+}
+
+int link_container_check(int netns_fd, const char *ifname, const char *host_ifname, const char *bridge,
+                         const KvPrefix *addrs, size_t n_addrs, KvErr *e) {
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL, *ssk = NULL;
+        int r = lnl_open_e(-1, &sk, e);
+        if (r < 0)
+                return r;
+        r = lnl_open_e(netns_fd, &ssk, e);
+        if (r < 0)
+                return r;
+        r = link_check_host_port(sk, host_ifname, bridge, e);
+        if (r < 0)
+                return r;
+        LnlLink sbx;
+        r = lnl_link_get(ssk, ifname, &sbx);
+        if (r < 0)
+                return lnl_err(e, r, "interface '%s' in sandbox", ifname);
+        if (!(sbx.flags & IFF_UP))
+                return kverr_set(e, KV_ERR_INTERNAL, -ENETDOWN, "interface '%s' in sandbox is down", ifname);
+        for (size_t i = 0; i < n_addrs; i++)
+                if (!lnl_addr_present(ssk, sbx.ifindex, &addrs[i])) {
+                        char buf[KV_ADDR_STRLEN];
+                        return kverr_set(e, KV_ERR_INTERNAL, -EADDRNOTAVAIL, "address %s missing on '%s' in sandbox",
+                                         kv_prefix_fmt(&addrs[i], buf), ifname);
+                }
+        return 0;
+}
+
+bool link_exists(int netns_fd, const char *name) {
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        if (lnl_open(netns_fd, &sk) < 0)
+                return false;
+        LnlLink l;
+        return lnl_link_get(sk, name, &l) >= 0;
+}
+
+static int write_sysctl(const char *path, const char *value) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        size_t n = strlen(value);
+        ssize_t w = write(fd, value, n);
+        if (w < 0)
+                return negative_errno();
+        return (size_t) w == n ? 0 : -EIO;
+}
+
+int link_enable_forwarding(KvErr *e) {
+        static const char *const paths[] = { "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding" };
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
+                int r = write_sysctl(paths[i], "1\n");
+                if (r < 0)
+                        return lnl_err(e, r, "writing 1 to %s", paths[i]);
+        }
+        return 0;
+}

@@ -1,0 +1,993 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* netd's manager: owns IPAM, endpoints, links and NAT; serves the socket verbs. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <time.h>
+
+#include "common/event.h"
+#include "common/fileio.h"
+#include "common/json-util.h"
+#include "common/log.h"
+#include "common/netns.h"
+#include "common/proto.h"
+#include "netd-priv.h"
+
+static uint64_t realtime_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+/* ---- endpoint table ---- */
+
+static size_t ep_bucket(const Manager *m, const char *id) {
+        return (size_t) (kv_hash64(id, strlen(id)) % m->n_buckets);
+}
+
+static Endpoint *ep_find(Manager *m, const char *id) {
+        for (EpNode *n = m->ep_buckets[ep_bucket(m, id)]; n; n = n->next)
+                if (streq(n->ep->id, id))
+                        return n->ep;
+        return NULL;
+}
+
+static int ep_grow(Manager *m) {
+        size_t nb = m->n_buckets ? m->n_buckets * 2 : 256;
+        EpNode **b = calloc(nb, sizeof *b);
+        if (!b)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_buckets; i++) {
+                EpNode *n = m->ep_buckets[i];
+                while (n) {
+                        EpNode *next = n->next;
+                        size_t k = (size_t) (kv_hash64(n->ep->id, strlen(n->ep->id)) % nb);
+                        n->next = b[k];
+                        b[k] = n;
+                        n = next;
+                }
+        }
+        free(m->ep_buckets);
+        m->ep_buckets = b;
+        m->n_buckets = nb;
+        return 0;
+}
+
+static int ep_insert(Manager *m, Endpoint *ep) {
+        if (m->n_endpoints + 1 > m->n_buckets) {
+                int r = ep_grow(m);
+                if (r < 0)
+                        return r;
+        }
+        EpNode *n = calloc(1, sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        size_t k = ep_bucket(m, ep->id);
+        n->ep = ep;
+        n->next = m->ep_buckets[k];
+        m->ep_buckets[k] = n;
+        m->n_endpoints++;
+        return 0;
+}
+
+/* Unlinks ep from the table (does not free it). */
+static void ep_unlink(Manager *m, Endpoint *ep) {
+        EpNode **pp = &m->ep_buckets[ep_bucket(m, ep->id)];
+        for (; *pp; pp = &(*pp)->next) {
+                if ((*pp)->ep == ep) {
+                        EpNode *n = *pp;
+                        *pp = n->next;
+                        free(n);
+                        m->n_endpoints--;
+                        return;
+                }
+        }
+}
+
+#define EP_FOREACH(m, var)                                                                   \
+        for (size_t _b = 0; _b < (m)->n_buckets; _b++)                                       \
+                for (EpNode *_n = (m)->ep_buckets[_b], *_nx = _n ? _n->next : NULL; _n;       \
+                     _n = _nx, _nx = _n ? _n->next : NULL)                                    \
+                        for (Endpoint *var = _n->ep; var; var = NULL)
+
+static size_t count_key_users(Manager *m, const Endpoint *except, const char *network, const char *key) {
+        size_t n = 0;
+        EP_FOREACH(m, ep) {
+                if (ep != except && streq(ep->network, network) && streq(ep->key, key))
+                        n++;
+        }
+        return n;
+}
+
+/* ---- networks ---- */
+
+static NetworkState *network_get(Manager *m, const char *name, const char *bridge) {
+        for (size_t i = 0; i < m->n_networks; i++)
+                if (streq(m->networks[i].name, name) && streq(m->networks[i].bridge, bridge))
+                        return &m->networks[i];
+        if (m->n_networks >= NETD_MAX_NETWORKS)
+                return NULL;
+        NetworkState *n = &m->networks[m->n_networks++];
+        memset(n, 0, sizeof *n);
+        snprintf(n->name, sizeof n->name, "%s", name);
+        snprintf(n->bridge, sizeof n->bridge, "%s", bridge);
+        return n;
+}
+
+static bool network_has_gw(const NetworkState *n, const KvPrefix *p) {
+        for (size_t i = 0; i < n->n_gw; i++)
+                if (kv_addr_equal(&n->gw[i].addr, &p->addr) && n->gw[i].prefixlen == p->prefixlen)
+                        return true;
+        return false;
+}
+
+/* Makes sure the network's bridge exists with the gateway addresses this endpoint needs. Cached:
+ * after the first success only a new gateway address costs a netlink round trip. */
+static int network_ensure_bridge(Manager *m, const Endpoint *ep, KvErr *e) {
+        NetworkState *n = network_get(m, ep->network, ep->bridge);
+        if (!n)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOSPC, "netd: too many networks (max %d)", NETD_MAX_NETWORKS);
+        KvPrefix want[EP_MAX_ADDRS];
+        size_t n_want = 0;
+        if (ep->is_gateway)
+                for (size_t i = 0; i < ep->n_addrs; i++) {
+                        if (!ep->has_gateway[i])
+                                continue;
+                        KvPrefix p = { .addr = ep->gateways[i], .prefixlen = ep->addrs[i].prefixlen };
+                        if (!network_has_gw(n, &p))
+                                want[n_want++] = p;
+                }
+        if (n->bridge_ready && n_want == 0)
+                return 0;
+        int ifindex;
+        int r = link_bridge_ensure(ep->bridge, ep->mtu, want, n_want, &ifindex, e);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_want && n->n_gw < EP_MAX_ADDRS; i++)
+                n->gw[n->n_gw++] = want[i];
+        n->bridge_ready = true;
+        return 0;
+}
+
+/* ---- NAT ---- */
+
+static int nat_get(Manager *m, const char *backend, NatBackend **ret, KvErr *e) {
+        if (!streq(backend, "nftables"))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
+                                 "network: 'natBackend' '%s' is not available in this build (use nftables)",
+                                 backend);
+        if (!m->nat_nft) {
+                int r = nat_backend_new("nftables", &m->nat_nft);
+                if (r < 0)
+                        return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot open the nftables backend");
+        }
+        *ret = m->nat_nft;
+        return 0;
+}
+
+static bool ep_needs_nat(const Endpoint *ep) {
+        return ep->ipmasq || ep->n_pm > 0;
+}
+
+typedef struct NatEpBuf {
+        NatEndpoint ne;
+        NatPortMapping pm[EP_MAX_PORTS * 2];
+} NatEpBuf;
+
+static void nat_endpoint_from(const Endpoint *ep, NatEpBuf *b) {
+        memset(b, 0, sizeof *b);
+        b->ne.id = ep->id;
+        b->ne.masq = ep->ipmasq;
+        for (size_t i = 0; i < ep->n_addrs && i < 4; i++) {
+                b->ne.addrs[b->ne.n_addrs++] = ep->addrs[i].addr;
+                b->ne.subnets[b->ne.n_subnets++] = kv_prefix_network(&ep->addrs[i]);
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < ep->n_pm; i++) {
+                b->pm[n].host_port = ep->pm[i].host_port;
+                b->pm[n].container_port = ep->pm[i].container_port;
+                b->pm[n].proto = ep->pm[i].proto;
+                b->pm[n].host_ip = ep->pm[i].host_ip;
+                n++;
+        }
+        b->ne.pm = b->pm;
+        b->ne.n_pm = n;
+}
+
+/* ---- naming ---- */
+
+static void derive_ifname(char *buf, const char *prefix, const char *id) {
+        uint64_t h = kv_hash64(id, strlen(id));
+        snprintf(buf, 16, "%s%08x", prefix, (unsigned) (h ^ (h >> 32)));
+}
+
+/* ---- results ---- */
+
+static json_t *build_result(const Endpoint *ep, const LinkInfo *li) {
+        char buf[KV_ADDR_STRLEN], mac[KV_MAC_STRLEN];
+        json_t *res = json_object();
+        json_t *ifaces = json_array(), *ips = json_array(), *routes = json_array();
+        json_object_set_new(res, "cniVersion", json_string("1.1.0"));
+        json_array_append_new(ifaces, json_pack("{s:s}", "name", ep->bridge));
+        json_array_append_new(ifaces, json_pack("{s:s,s:s}", "name", ep->host_ifname, "mac",
+                                                kv_mac_fmt(li->host_mac, mac)));
+        const char *sbx_name = ep->kind == EP_KIND_VM ? ep->tap : ep->ifname;
+        json_array_append_new(ifaces, json_pack("{s:s,s:s,s:s}", "name", sbx_name, "mac",
+                                                kv_mac_fmt(ep->kind == EP_KIND_VM ? ep->mac : li->sandbox_mac, mac),
+                                                "sandbox", ep->netns));
+        for (size_t i = 0; i < ep->n_addrs; i++) {
+                json_t *ip = json_pack("{s:s,s:i}", "address", kv_prefix_fmt(&ep->addrs[i], buf), "interface", 2);
+                if (ep->has_gateway[i])
+                        json_object_set_new(ip, "gateway", json_string(kv_addr_fmt(&ep->gateways[i], buf)));
+                json_array_append_new(ips, ip);
+        }
+        for (size_t i = 0; i < ep->n_routes; i++) {
+                json_t *rt = json_pack("{s:s}", "dst", kv_prefix_fmt(&ep->routes[i].dst, buf));
+                if (ep->routes[i].has_gw)
+                        json_object_set_new(rt, "gw", json_string(kv_addr_fmt(&ep->routes[i].gw, buf)));
+                json_array_append_new(routes, rt);
+        }
+        json_object_set_new(res, "interfaces", ifaces);
+        json_object_set_new(res, "ips", ips);
+        if (json_array_size(routes))
+                json_object_set_new(res, "routes", routes);
+        else
+                json_decref(routes);
+        json_object_set_new(res, "dns", json_object());
+        return res;
+}
+
+/* Chained: the previous result, plus the VM's tap when this is a VM attachment. */
+static json_t *build_chained_result(const Endpoint *ep, json_t *prev) {
+        json_t *res = json_deep_copy(prev);
+        if (!res)
+                return NULL;
+        json_object_set_new(res, "cniVersion", json_string("1.1.0"));
+        if (ep->kind != EP_KIND_VM)
+                return res;
+        char mac[KV_MAC_STRLEN];
+        json_t *ifaces = json_object_get(res, "interfaces");
+        if (!json_is_array(ifaces)) {
+                ifaces = json_array();
+                json_object_set_new(res, "interfaces", ifaces);
+        }
+        size_t idx = json_array_size(ifaces);
+        json_array_append_new(ifaces, json_pack("{s:s,s:s,s:s}", "name", ep->tap, "mac", kv_mac_fmt(ep->mac, mac),
+                                                "sandbox", ep->netns));
+        /* The addresses now belong to the guest behind the tap. */
+        size_t i;
+        json_t *ip;
+        json_array_foreach(json_object_get(res, "ips"), i, ip) json_object_set_new(ip, "interface", json_integer((json_int_t) idx));
+        return res;
+}
+
+static void ep_copy_routes_from_ipam(Endpoint *ep, const IpamConfig *cfg) {
+        for (size_t i = 0; i < cfg->n_routes && ep->n_routes < EP_MAX_ROUTES; i++) {
+                EpRoute *rt = &ep->routes[ep->n_routes];
+                rt->dst = cfg->routes[i].dst;
+                if (cfg->routes[i].has_gw) {
+                        rt->gw = cfg->routes[i].gw;
+                        rt->has_gw = true;
+                } else {
+                        for (size_t k = 0; k < ep->n_addrs; k++)
+                                if (ep->has_gateway[k] && ep->gateways[k].family == rt->dst.addr.family) {
+                                        rt->gw = ep->gateways[k];
+                                        rt->has_gw = true;
+                                        break;
+                                }
+                }
+                ep->n_routes++;
+        }
+}
+
+/* ---- ADD ---- */
+
+static int persist(Manager *m, const Endpoint *ep, KvErr *e) {
+        int r = endpoint_save(m->state_dir, ep, m->durable);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "netd: cannot write state for '%s'", ep->id);
+        return 0;
+}
+
+static void release_claim_if_unused(Manager *m, const Endpoint *ep) {
+        if (ep->chained)
+                return;
+        if (count_key_users(m, ep, ep->network, ep->key) > 0)
+                return;
+        IpamClaim *c = ipam_find(m->ipam, ep->network, ep->key);
+        if (!c)
+                return;
+        if (ep->kind == EP_KIND_VM && !ep->claim_is_new) {
+                KvErr ignore = {};
+                IGNORE_RESULT(ipam_set_state(m->ipam, c, IPAM_CLAIM_IDLE, "", &ignore));
+                return;
+        }
+        if (ep->kind == EP_KIND_VM && ep->state == EP_READY) {
+                /* A VM keeps its address after its pod goes away (sticky); kvnetctl ipam-release or the
+                 * controller frees it. */
+                KvErr ignore = {};
+                IGNORE_RESULT(ipam_set_state(m->ipam, c, IPAM_CLAIM_IDLE, "", &ignore));
+                return;
+        }
+        (void) ipam_release(m->ipam, ep->network, ep->key);
+}
+
+/* Removes the kernel side of an endpoint; tolerant of anything already gone. */
+static int teardown_kernel(Manager *m, const Endpoint *ep, KvErr *e) {
+        int r, ret = 0;
+        if (ep_needs_nat(ep)) {
+                NatBackend *nb;
+                if (nat_get(m, ep->nat_backend[0] ? ep->nat_backend : "nftables", &nb, e) >= 0) {
+                        NatEpBuf b;
+                        nat_endpoint_from(ep, &b);
+                        r = nat_del(nb, &b.ne, e);
+                        if (r < 0)
+                                ret = r;
+                }
+        }
+        _cleanup_close_ int nsfd = -1;
+        if (ep->netns[0])
+                IGNORE_RESULT(netns_open(ep->netns, &nsfd));
+        if (ep->chained) {
+                if (ep->kind == EP_KIND_VM && nsfd >= 0)
+                        r = link_detach(nsfd, NULL, ep->tap, NULL, e);
+                else
+                        r = 0;
+        } else if (ep->kind == EP_KIND_VM)
+                r = link_detach(nsfd, ep->sbx_ifname, ep->tap, ep->host_ifname, e);
+        else
+                r = link_detach(nsfd, ep->ifname, NULL, ep->host_ifname, e);
+        if (r < 0 && ret == 0)
+                ret = r;
+        return ret;
+}
+
+static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        AttachRequest req;
+        _cleanup_json_ json_t *res = NULL;
+        int r = attach_request_parse(args, "add", true, &req, e);
+        if (r < 0)
+                return r;
+
+        if (streq(req.binding, "sriov"))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
+                                 "network: binding 'sriov' is not available in this build");
+        if (streq(req.binding, "masquerade") && req.has_vm)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
+                                 "network: binding 'masquerade' for VMs is not available in this build");
+        if (streq(req.binding, "masquerade"))
+                req.ipmasq = true; /* for a container, masquerade = bridge + ipMasq */
+        if (req.chained && req.has_vm && !req.prev_ifname[0])
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "prevResult: no sandbox interface carries the IPs; kvnet cannot attach the VM's "
+                                 "tap to it");
+
+        _cleanup_(endpoint_freep) Endpoint *ep = calloc(1, sizeof *ep);
+        if (!ep)
+                return -ENOMEM;
+        r = endpoint_make_id(req.network, req.container_id, req.ifname, ep->id, sizeof ep->id);
+        if (r < 0)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, r, "add: attachment id is too long");
+        if (ep_find(m, ep->id))
+                return kverr_set(e, KV_ERR_EXISTS, -EEXIST,
+                                 "add: attachment '%s' already exists (DEL it first)", ep->id);
+
+        _cleanup_close_ int nsfd = -1;
+        r = netns_open(req.netns, &nsfd);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "add: CNI_NETNS '%s' is not a network namespace",
+                                       req.netns);
+
+        NatBackend *nb = NULL;
+        if (req.ipmasq || req.n_pm > 0) {
+                r = nat_get(m, req.nat_backend, &nb, e);
+                if (r < 0)
+                        return r;
+        }
+
+        /* Fill the record. */
+        snprintf(ep->network, sizeof ep->network, "%s", req.network);
+        snprintf(ep->container_id, sizeof ep->container_id, "%s", req.container_id);
+        snprintf(ep->ifname, sizeof ep->ifname, "%s", req.ifname);
+        snprintf(ep->netns, sizeof ep->netns, "%s", req.netns);
+        snprintf(ep->binding, sizeof ep->binding, "%s", req.binding);
+        snprintf(ep->bridge, sizeof ep->bridge, "%s", req.bridge);
+        snprintf(ep->nat_backend, sizeof ep->nat_backend, "%s", req.nat_backend);
+        ep->mtu = req.mtu;
+        ep->vlan = req.vlan;
+        ep->ipmasq = req.ipmasq;
+        ep->is_gateway = req.is_gateway;
+        ep->chained = req.chained;
+        ep->n_pm = req.n_pm;
+        memcpy(ep->pm, req.pm, sizeof req.pm[0] * req.n_pm);
+        ep->created_usec = realtime_usec();
+        ep->kind = req.has_vm ? EP_KIND_VM : EP_KIND_CONTAINER;
+        if (req.has_vm) {
+                snprintf(ep->vm_namespace, sizeof ep->vm_namespace, "%s", req.vm_namespace);
+                snprintf(ep->vm_name, sizeof ep->vm_name, "%s", req.vm_name);
+                snprintf(ep->vm_interface, sizeof ep->vm_interface, "%s", req.vm_interface);
+                snprintf(ep->key, sizeof ep->key, "vm/%s/%s/%s", req.vm_namespace, req.vm_name, req.vm_interface);
+        } else
+                snprintf(ep->key, sizeof ep->key, "ctr/%s/%s", req.container_id, req.ifname);
+
+        if (req.chained) {
+                ep->n_addrs = req.n_prev_ips;
+                memcpy(ep->addrs, req.prev_ips, sizeof ep->addrs);
+                memcpy(ep->gateways, req.prev_gws, sizeof ep->gateways);
+                memcpy(ep->has_gateway, req.prev_has_gw, sizeof ep->has_gateway);
+                if (ep->kind == EP_KIND_VM) {
+                        snprintf(ep->sbx_ifname, sizeof ep->sbx_ifname, "%s", req.prev_ifname);
+                        derive_ifname(ep->tap, "tap", ep->id);
+                        if (req.has_mac) {
+                                memcpy(ep->mac, req.mac, 6);
+                        } else {
+                                uint64_t h = kv_hash64(ep->key, strlen(ep->key));
+                                ep->mac[0] = 0x02;
+                                for (int i = 1; i < 6; i++)
+                                        ep->mac[i] = (uint8_t) (h >> (8 * i));
+                        }
+                        ep->has_mac = true;
+                }
+        } else {
+                r = ipam_pool_ensure(m->ipam, req.network, &req.ipam, e);
+                if (r < 0)
+                        return r;
+                IpamRequest ir = { .n_ips = req.n_req_ips, .has_mac = req.has_mac, .owner = ep->id };
+                memcpy(ir.ips, req.req_ips, sizeof(KvAddr) * req.n_req_ips);
+                memcpy(ir.mac, req.mac, 6);
+                IpamClaim *c;
+                bool existing = false;
+                r = ipam_claim(m->ipam, req.network, ep->key, &ir, &c, &existing, e);
+                if (r < 0)
+                        return r;
+                ep->claim_is_new = !existing;
+                ep->n_addrs = c->n_addrs;
+                for (size_t i = 0; i < c->n_addrs && i < EP_MAX_ADDRS; i++) {
+                        ep->addrs[i] = c->addrs[i];
+                        ep->gateways[i] = c->gateways[i];
+                        ep->has_gateway[i] = c->has_gateway[i];
+                }
+                memcpy(ep->mac, c->mac, 6);
+                ep->has_mac = ep->kind == EP_KIND_VM || req.has_mac;
+                ep_copy_routes_from_ipam(ep, &req.ipam);
+                derive_ifname(ep->host_ifname, "kv", ep->id);
+                if (ep->kind == EP_KIND_VM) {
+                        snprintf(ep->tap, sizeof ep->tap, "%s", req.ifname);
+                        derive_ifname(ep->sbx_ifname, "kvs", ep->id);
+                }
+        }
+
+        /* Record the intent before touching the kernel: a crash from here on is rolled back at start. */
+        ep->state = EP_CREATING;
+        r = persist(m, ep, e);
+        if (r < 0)
+                goto fail_claim;
+
+        LinkInfo li = {};
+        if (!req.chained) {
+                r = network_ensure_bridge(m, ep, e);
+                if (r < 0)
+                        goto fail;
+                if (ep->kind == EP_KIND_VM)
+                        r = link_vm_attach(nsfd, ep->tap, ep->sbx_ifname, ep->host_ifname, ep->bridge, ep->mtu,
+                                           ep->vlan, ep->mac, &li, e);
+                else {
+                        LinkRoute routes[EP_MAX_ROUTES];
+                        for (size_t i = 0; i < ep->n_routes; i++) {
+                                routes[i].dst = ep->routes[i].dst;
+                                routes[i].gw = ep->routes[i].gw;
+                                routes[i].has_gw = ep->routes[i].has_gw;
+                        }
+                        r = link_container_attach(nsfd, ep->ifname, ep->host_ifname, ep->bridge, ep->mtu, ep->vlan,
+                                                  req.has_mac ? req.mac : NULL, ep->addrs, ep->n_addrs, routes,
+                                                  ep->n_routes, &li, e);
+                        if (r >= 0 && !req.has_mac)
+                                memcpy(ep->mac, li.sandbox_mac, 6);
+                        ep->has_mac = true;
+                }
+                if (r < 0)
+                        goto fail;
+        } else if (ep->kind == EP_KIND_VM) {
+                KvPrefix moved[EP_MAX_ADDRS];
+                size_t n_moved = 0;
+                r = link_vm_attach_chained(nsfd, ep->tap, ep->sbx_ifname, ep->mtu, &li, moved, EP_MAX_ADDRS,
+                                           &n_moved, e);
+                if (r < 0)
+                        goto fail;
+                /* The guest takes over the sandbox interface's MAC, so that whatever the previous plugin
+                 * taught its peers (ARP, FDB) stays true. */
+                if (!req.has_mac)
+                        memcpy(ep->mac, li.sandbox_mac, 6);
+        }
+
+        if (nb) {
+                NatEpBuf b;
+                nat_endpoint_from(ep, &b);
+                r = nat_add(nb, &b.ne, e);
+                if (r < 0)
+                        goto fail;
+        }
+
+        res = req.chained ? build_chained_result(ep, req.prev_result) : build_result(ep, &li);
+        if (!res) {
+                r = kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "netd: out of memory");
+                goto fail;
+        }
+        ep->result = json_dump_compact(res);
+        ep->state = EP_READY;
+        r = persist(m, ep, e);
+        if (r < 0)
+                goto fail;
+        r = ep_insert(m, ep);
+        if (r < 0) {
+                kverr_set(e, KV_ERR_INTERNAL, r, "netd: out of memory");
+                goto fail;
+        }
+        TAKE_PTR(ep);
+        m->n_adds++;
+        *ret = TAKE_PTR(res);
+        return 0;
+
+fail: {
+        KvErr ignore = {};
+        IGNORE_RESULT(teardown_kernel(m, ep, &ignore));
+        IGNORE_RESULT(endpoint_remove(m->state_dir, ep, m->durable));
+}
+fail_claim:
+        if (!req.chained) {
+                IpamClaim *c = ipam_find(m->ipam, ep->network, ep->key);
+                if (c && ep->claim_is_new)
+                        (void) ipam_release(m->ipam, ep->network, ep->key);
+                else if (c && count_key_users(m, NULL, ep->network, ep->key) == 0) {
+                        KvErr ignore = {};
+                        IGNORE_RESULT(ipam_set_state(m->ipam, c, IPAM_CLAIM_IDLE, "", &ignore));
+                }
+        }
+        return r;
+}
+
+/* ---- DEL ---- */
+
+static int remove_endpoint(Manager *m, Endpoint *ep, KvErr *e) {
+        int r = teardown_kernel(m, ep, e);
+        if (r < 0)
+                return r;
+        ep_unlink(m, ep);
+        release_claim_if_unused(m, ep);
+        r = endpoint_remove(m->state_dir, ep, m->durable);
+        endpoint_free(ep);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "netd: cannot remove endpoint state");
+        return 0;
+}
+
+static int do_del(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        AttachRequest req;
+        int r = attach_request_parse(args, "del", false, &req, e);
+        if (r < 0)
+                return r;
+        char id[512];
+        r = endpoint_make_id(req.network, req.container_id, req.ifname, id, sizeof id);
+        if (r < 0)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, r, "del: attachment id is too long");
+        Endpoint *ep = ep_find(m, id);
+        if (ep) {
+                r = remove_endpoint(m, ep, e);
+                if (r < 0)
+                        return r;
+                m->n_dels++;
+        }
+        *ret = json_object();
+        return 0;
+}
+
+/* ---- CHECK ---- */
+
+static int do_check(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        AttachRequest req;
+        int r = attach_request_parse(args, "check", false, &req, e);
+        if (r < 0)
+                return r;
+        char id[512];
+        r = endpoint_make_id(req.network, req.container_id, req.ifname, id, sizeof id);
+        if (r < 0)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, r, "check: attachment id is too long");
+        Endpoint *ep = ep_find(m, id);
+        if (!ep)
+                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "check: unknown attachment '%s'", id);
+        _cleanup_close_ int nsfd = -1;
+        r = netns_open(req.netns[0] ? req.netns : ep->netns, &nsfd);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "check: netns '%s' is gone", ep->netns);
+        if (!ep->chained) {
+                if (ep->kind == EP_KIND_VM)
+                        r = link_vm_check(nsfd, ep->tap, ep->sbx_ifname, ep->host_ifname, ep->bridge, e);
+                else
+                        r = link_container_check(nsfd, ep->ifname, ep->host_ifname, ep->bridge, ep->addrs,
+                                                 ep->n_addrs, e);
+                if (r < 0)
+                        return r;
+        } else if (ep->kind == EP_KIND_VM && !link_exists(nsfd, ep->tap))
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOENT, "check: tap '%s' is missing in the sandbox", ep->tap);
+        if (ep_needs_nat(ep)) {
+                NatBackend *nb;
+                r = nat_get(m, ep->nat_backend, &nb, e);
+                if (r < 0)
+                        return r;
+                NatEpBuf b;
+                nat_endpoint_from(ep, &b);
+                r = nat_check(nb, &b.ne, e);
+                if (r < 0)
+                        return r;
+        }
+        /* The cached prevResult must still carry our addresses. */
+        json_t *prev = json_object_get(args, "prevResult");
+        if (json_is_object(prev) && !ep->chained) {
+                char buf[KV_ADDR_STRLEN];
+                for (size_t i = 0; i < ep->n_addrs; i++) {
+                        bool found = false;
+                        size_t k;
+                        json_t *ip;
+                        kv_prefix_fmt(&ep->addrs[i], buf);
+                        json_array_foreach(json_object_get(prev, "ips"), k, ip) {
+                                const char *a = json_string_value(json_object_get(ip, "address"));
+                                if (a && streq(a, buf))
+                                        found = true;
+                        }
+                        if (!found)
+                                return kverr_set(e, KV_ERR_INTERNAL, -EINVAL,
+                                                 "check: prevResult does not list the attachment's address %s", buf);
+                }
+        }
+        *ret = json_object();
+        return 0;
+}
+
+/* ---- GC ---- */
+
+static int do_gc(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        const char *network = NULL;
+        json_t *valid = NULL;
+        int r;
+        if ((r = json_get_string(args, "gc", "network", true, &network, e)) < 0 ||
+            (r = json_get_array(args, "gc", "validAttachments", false, &valid, e)) < 0)
+                return r;
+        size_t i;
+        json_t *v;
+        json_array_foreach(valid, i, v) {
+                if (!json_is_string(json_object_get(v, "containerID")) || !json_is_string(json_object_get(v, "ifname")))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "gc: validAttachments[%zu] needs string 'containerID' and 'ifname'", i);
+        }
+        unsigned removed = 0, failed = 0;
+        EP_FOREACH(m, ep) {
+                if (!streq(ep->network, network))
+                        continue;
+                bool keep = false;
+                json_array_foreach(valid, i, v) {
+                        if (streq(json_string_value(json_object_get(v, "containerID")), ep->container_id) &&
+                            streq(json_string_value(json_object_get(v, "ifname")), ep->ifname)) {
+                                keep = true;
+                                break;
+                        }
+                }
+                if (keep)
+                        continue;
+                KvErr ee = {};
+                if (remove_endpoint(m, ep, &ee) < 0) {
+                        log_warning("gc: removing '%s' failed: %s", ep->id, ee.msg);
+                        failed++;
+                } else
+                        removed++;
+        }
+        *ret = json_pack("{s:i,s:i}", "removed", removed, "failed", failed);
+        return 0;
+}
+
+/* ---- debug verbs ---- */
+
+static json_t *endpoints_json(Manager *m) {
+        json_t *arr = json_array();
+        EP_FOREACH(m, ep) {
+                json_array_append_new(arr, endpoint_to_json(ep, false));
+        }
+        return arr;
+}
+
+static int do_status_daemon(Manager *m, json_t **ret) {
+        size_t n_claims = 0;
+        json_t *dump = ipam_dump(m->ipam);
+        if (dump)
+                n_claims = json_array_size(json_object_get(dump, "claims"));
+        json_decref(dump);
+        json_t *nets = json_array();
+        for (size_t i = 0; i < m->n_networks; i++)
+                json_array_append_new(nets, json_pack("{s:s,s:s}", "name", m->networks[i].name, "bridge",
+                                                      m->networks[i].bridge));
+        *ret = json_pack("{s:s,s:b,s:I,s:I,s:I,s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:i}", "version", NETD_VERSION, "ready", 1, "uptime",
+                         (json_int_t) ((now_usec() - m->started_usec) / 1000000), "endpoints",
+                         (json_int_t) m->n_endpoints, "claims", (json_int_t) n_claims, "stateDir", m->state_dir,
+                         "socket", m->socket_path, "networks", nets, "requests", (json_int_t) m->n_requests, "adds",
+                         (json_int_t) m->n_adds, "dels", (json_int_t) m->n_dels, "errors", (json_int_t) m->n_errors,
+                         "corruptStateFiles", (int) m->corrupt_files);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int do_ipam_release(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        const char *network = NULL, *key = NULL;
+        int r;
+        if ((r = json_get_string(args, "ipam-release", "network", true, &network, e)) < 0 ||
+            (r = json_get_string(args, "ipam-release", "key", true, &key, e)) < 0)
+                return r;
+        if (count_key_users(m, NULL, network, key) > 0)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EBUSY,
+                                 "ipam-release: claim '%s' in network '%s' is still attached", key, network);
+        IpamClaim *c = ipam_find(m->ipam, network, key);
+        if (!c)
+                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "ipam-release: no claim '%s' in network '%s'",
+                                 key, network);
+        r = ipam_release(m->ipam, network, key);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "ipam-release: cannot remove claim '%s'", key);
+        *ret = json_object();
+        return 0;
+}
+
+json_t *manager_handle(Manager *m, json_t *request) {
+        KvErr e = {};
+        json_t *result = NULL;
+        int r;
+        m->n_requests++;
+
+        const char *op = json_string_value(json_object_get(request, "op"));
+        json_t *args = json_object_get(request, "args");
+        if (!op)
+                r = kverr_set(&e, KV_ERR_DECODE, -EINVAL, "request: 'op' must be a string");
+        else if (streq(op, "add"))
+                r = do_add(m, args, &result, &e);
+        else if (streq(op, "del"))
+                r = do_del(m, args, &result, &e);
+        else if (streq(op, "check"))
+                r = do_check(m, args, &result, &e);
+        else if (streq(op, "gc"))
+                r = do_gc(m, args, &result, &e);
+        else if (streq(op, "status") || streq(op, "ping")) {
+                result = json_pack("{s:b}", "ready", 1);
+                r = 0;
+        } else if (streq(op, "status-daemon"))
+                r = do_status_daemon(m, &result);
+        else if (streq(op, "endpoints")) {
+                result = json_pack("{s:o}", "endpoints", endpoints_json(m));
+                r = 0;
+        } else if (streq(op, "ipam")) {
+                result = ipam_dump(m->ipam);
+                r = result ? 0 : -ENOMEM;
+        } else if (streq(op, "nat")) {
+                NatBackend *nb;
+                r = nat_get(m, m->default_nat_backend, &nb, &e);
+                if (r >= 0)
+                        r = nat_dump(nb, &result);
+        } else if (streq(op, "ipam-release"))
+                r = do_ipam_release(m, args, &result, &e);
+        else
+                r = kverr_set(&e, KV_ERR_DECODE, -EINVAL, "request: unknown op '%s'", op);
+
+        if (r < 0) {
+                m->n_errors++;
+                json_decref(result);
+                if (!kverr_is_set(&e))
+                        kverr_set_errno(&e, KV_ERR_INTERNAL, r, "netd: '%s' failed", op ? op : "?");
+                if (op && (streq(op, "add") || streq(op, "del") || streq(op, "gc")))
+                        log_warning("%s failed (code %d): %s%s%s", op, e.code, e.msg, e.details[0] ? ": " : "",
+                                    e.details);
+                return proto_reply_error(&e);
+        }
+        return proto_reply_ok(result);
+}
+
+/* ---- lifecycle ---- */
+
+static int parse_config_file(Manager *m, KvErr *e) {
+        if (!m->config_path)
+                return 0;
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r = read_file_max(m->config_path, 1024 * 1024, &text, &len);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INVALID_CONFIG, r, "config: cannot read '%s'", m->config_path);
+        _cleanup_json_ json_t *o = NULL;
+        r = json_parse_object(text, len, 1024 * 1024, m->config_path, &o, e);
+        if (r < 0)
+                return r;
+        const char *key;
+        json_t *v;
+        json_object_foreach(o, key, v) {
+                if (!streq(key, "natBackend") && !streq(key, "durable"))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "config %s: unknown key '%s'",
+                                         m->config_path, key);
+        }
+        const char *nb = NULL;
+        if ((r = json_get_string(o, "config", "natBackend", false, &nb, e)) < 0 ||
+            (r = json_get_bool(o, "config", "durable", false, &m->durable, e)) < 0)
+                return r;
+        if (nb) {
+                if (!streq(nb, "nftables") && !streq(nb, "ebpf"))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config: 'natBackend' must be nftables or ebpf, got '%s'", nb);
+                snprintf(m->default_nat_backend, sizeof m->default_nat_backend, "%s", nb);
+        }
+        return 0;
+}
+
+int manager_new(const NetdOptions *opts, Manager **ret, KvErr *e) {
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof *m);
+        if (!m)
+                return -ENOMEM;
+        m->socket_path = strdup(opts->socket_path);
+        m->state_dir = strdup(opts->state_dir);
+        m->config_path = opts->config_path ? strdup(opts->config_path) : NULL;
+        if (!m->socket_path || !m->state_dir || (opts->config_path && !m->config_path))
+                return -ENOMEM;
+        m->durable = opts->durable;
+        strcpy(m->default_nat_backend, "nftables");
+        m->started_usec = now_usec();
+        int r = parse_config_file(m, e);
+        if (r < 0)
+                return r;
+        if (!opts->durable)
+                m->durable = false;
+        r = ep_grow(m);
+        if (r < 0)
+                return r;
+        r = mkdir_p(m->state_dir, 0700);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "netd: cannot create state dir '%s'", m->state_dir);
+        r = ipam_new(m->state_dir, m->durable, &m->ipam);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot set up IPAM");
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        for (size_t i = 0; i < m->n_buckets; i++) {
+                EpNode *n = m->ep_buckets[i];
+                while (n) {
+                        EpNode *next = n->next;
+                        endpoint_free(n->ep);
+                        free(n);
+                        n = next;
+                }
+        }
+        free(m->ep_buckets);
+        ipam_free(m->ipam);
+        nat_backend_free(m->nat_nft);
+        free(m->socket_path);
+        free(m->state_dir);
+        free(m->config_path);
+        free(m);
+        return NULL;
+}
+
+static int load_one(Endpoint *ep, void *userdata) {
+        Manager *m = userdata;
+        if (ep_find(m, ep->id)) {
+                endpoint_free(ep);
+                return 0;
+        }
+        int r = ep_insert(m, ep);
+        if (r < 0)
+                endpoint_free(ep);
+        return r;
+}
+
+typedef struct OrphanCtx {
+        Manager *m;
+        char (*keys)[2][320];
+        size_t n, cap;
+} OrphanCtx;
+
+static int collect_orphan(IpamClaim *c, void *userdata) {
+        OrphanCtx *o = userdata;
+        if (strncmp(c->key, "ctr/", 4) != 0)
+                return 0;
+        if (count_key_users(o->m, NULL, c->network, c->key) > 0)
+                return 0;
+        if (o->n == o->cap) {
+                size_t nc = o->cap ? o->cap * 2 : 16;
+                void *nk = realloc(o->keys, nc * sizeof *o->keys);
+                if (!nk)
+                        return -ENOMEM;
+                o->keys = nk;
+                o->cap = nc;
+        }
+        snprintf(o->keys[o->n][0], 320, "%s", c->network);
+        snprintf(o->keys[o->n][1], 320, "%s", c->key);
+        o->n++;
+        return 0;
+}
+
+int manager_start(Manager *m, KvErr *e) {
+        int r = ipam_load(m->ipam, e);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ipam_n_load_warnings(m->ipam); i++)
+                log_warning("ipam state: skipped %s", ipam_load_warning(m->ipam, i));
+        r = endpoint_load_all(m->state_dir, load_one, m, &m->corrupt_files);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "netd: cannot load endpoints from '%s'", m->state_dir);
+        if (m->corrupt_files)
+                log_warning("%u endpoint state file(s) could not be parsed; kept as *.corrupt in %s/endpoints",
+                            m->corrupt_files, m->state_dir);
+
+        r = link_enable_forwarding(e);
+        if (r < 0)
+                return r;
+
+        /* Roll back attachments that were being created when the previous instance stopped. */
+        unsigned rolled_back = 0;
+        EP_FOREACH(m, ep) {
+                if (ep->state == EP_READY)
+                        continue;
+                KvErr ignore = {};
+                IGNORE_RESULT(teardown_kernel(m, ep, &ignore));
+                ep_unlink(m, ep);
+                if (!ep->chained) {
+                        IpamClaim *c = ipam_find(m->ipam, ep->network, ep->key);
+                        if (c && ep->claim_is_new && count_key_users(m, NULL, ep->network, ep->key) == 0)
+                                (void) ipam_release(m->ipam, ep->network, ep->key);
+                }
+                IGNORE_RESULT(endpoint_remove(m->state_dir, ep, m->durable));
+                endpoint_free(ep);
+                rolled_back++;
+        }
+        if (rolled_back)
+                log_notice("rolled back %u attachment(s) left half-created by a previous run", rolled_back);
+
+        /* Container claims without an endpoint can only come from a crash between claim and record. */
+        OrphanCtx oc = { .m = m };
+        r = ipam_foreach_claim(m->ipam, NULL, collect_orphan, &oc);
+        for (size_t i = 0; r >= 0 && i < oc.n; i++)
+                (void) ipam_release(m->ipam, oc.keys[i][0], oc.keys[i][1]);
+        if (oc.n)
+                log_notice("released %zu container claim(s) without an attachment", oc.n);
+        free(oc.keys);
+
+        /* Kernel reconcile: bridges (no-op when present), then one atomic NAT rebuild. */
+        size_t n_nat = 0;
+        EP_FOREACH(m, ep) {
+                if (!ep->chained) {
+                        KvErr be = {};
+                        if (network_ensure_bridge(m, ep, &be) < 0)
+                                log_warning("reconcile: bridge for '%s': %s %s", ep->id, be.msg, be.details);
+                }
+                if (ep_needs_nat(ep))
+                        n_nat++;
+        }
+        _cleanup_free_ NatEpBuf *bufs = n_nat ? calloc(n_nat, sizeof *bufs) : NULL;
+        _cleanup_free_ NatEndpoint *nes = n_nat ? calloc(n_nat, sizeof *nes) : NULL;
+        if (n_nat && (!bufs || !nes))
+                return -ENOMEM;
+        size_t k = 0;
+        EP_FOREACH(m, ep) {
+                if (!ep_needs_nat(ep))
+                        continue;
+                nat_endpoint_from(ep, &bufs[k]);
+                nes[k] = bufs[k].ne;
+                nes[k].pm = bufs[k].pm;
+                k++;
+        }
+        {
+                NatBackend *nb;
+                r = nat_get(m, "nftables", &nb, e);
+                if (r < 0)
+                        return r;
+                r = nat_sync(nb, nes, n_nat, e);
+                if (r < 0)
+                        return r;
+        }
+        log_info("state loaded: %zu attachment(s), NAT entries for %zu", m->n_endpoints, n_nat);
+        return 0;
+}

@@ -1,0 +1,466 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# Shared helpers for kvnet's integration tests (modeled on linux tools/testing/selftests/net/lib.sh).
+#
+# Every test is a standalone script:  set -euo pipefail; source lib.sh; ...; finish
+# Exit codes: 0 pass, 1 fail, 4 skipped (reason printed).
+#
+# Topology: a "node" namespace (netd, the bridge, nftables table inet kvnet), sandbox namespaces
+# (containers / VMs), and an "ext" namespace joined to the node by a veth
+# (node 192.0.2.1/24, ext 192.0.2.2/24; ext has no route to the pod subnet, so masquerade shows).
+# Everything that changes the network happens inside these namespaces; the CNI runner itself is
+# executed inside the node namespace so a plugin's "current" namespace is never the host's.
+
+KSFT_SKIP=4
+KV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+KVNET_BUILD=${KVNET_BUILD:-build}
+case "$KVNET_BUILD" in
+/*) KV_BUILD_DIR=$KVNET_BUILD ;;
+*) KV_BUILD_DIR=$KV_ROOT/$KVNET_BUILD ;;
+esac
+KV_BIN=$KV_BUILD_DIR/bin
+CNICHAIN=$KV_BUILD_DIR/tests/cnichain
+REF_CNI_DIR=${REF_CNI_DIR:-/usr/lib/cni}
+KV_CONF_DIR=$KV_ROOT/tests/integration/conf
+KV_CNI_PATH=$KV_BIN:$REF_CNI_DIR
+KV_TEST_NAME=$(basename "$0" .sh)
+
+EXT_NODE_ADDR=192.0.2.1
+EXT_ADDR=192.0.2.2
+
+KV_FAILS=0
+KV_NAMESPACES=()
+KV_PIDS=()
+KV_TMP=""
+NODE_NS=""
+EXT_NS=""
+NETD_PID=""
+NETD_SOCK=""
+NETD_STATE=""
+NETD_LOG=""
+NETD_LOG_SHOWN=""
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# ---------------------------------------------------------------- reporting
+
+log() { echo "[$KV_TEST_NAME] $*"; }
+
+skip() {
+	echo "SKIP: $*"
+	exit $KSFT_SKIP
+}
+
+pass() { printf 'TEST: %-70s [ OK ]\n' "$*"; }
+
+fail() {
+	printf 'TEST: %-70s [FAIL]\n' "$*"
+	KV_FAILS=$((KV_FAILS + 1))
+}
+
+# Aborts the test (cleanup runs through the EXIT trap).
+die() {
+	echo "FAIL: $*" >&2
+	KV_FAILS=$((KV_FAILS + 1))
+	exit 1
+}
+
+# Called at the end of every test.
+finish() {
+	if [ "$KV_FAILS" -ne 0 ]; then
+		echo "$KV_TEST_NAME: $KV_FAILS check(s) failed"
+		exit 1
+	fi
+	echo "$KV_TEST_NAME: all checks passed"
+	exit 0
+}
+
+# ---------------------------------------------------------------- requirements
+
+require_root() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces)"
+	ip netns list >/dev/null 2>&1 || skip "ip netns not usable"
+}
+
+require_cmd() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip "command '$c' not installed"
+	done
+}
+
+require_file() {
+	local f
+	for f in "$@"; do
+		[ -x "$f" ] || skip "'$f' not built (run make / make test-tools)"
+	done
+}
+
+require_cnichain() {
+	require_file "$CNICHAIN"
+}
+
+require_ref_plugins() {
+	local p
+	for p in "$@"; do
+		[ -x "$REF_CNI_DIR/$p" ] || skip "reference CNI plugin '$p' not in $REF_CNI_DIR"
+	done
+}
+
+# The kvnet plugin is built and answers VERSION (not a stub).
+require_kvnet_plugin() {
+	require_cnichain
+	require_file "$KV_BIN/kvnet"
+	local out
+	out=$(echo '{"cniVersion":"1.0.0"}' | env -i CNI_COMMAND=VERSION "$KV_BIN/kvnet" 2>/dev/null) || true
+	echo "$out" | jq -e '.supportedVersions | length > 0' >/dev/null 2>&1 ||
+		skip "$KV_BIN/kvnet does not answer VERSION yet (not implemented)"
+}
+
+# The kvnet plugin, daemon and CLI are built and are not placeholder stubs.
+require_kvnet() {
+	require_kvnet_plugin
+	require_file "$KV_BIN/kvnet-netd" "$KV_BIN/kvnetctl"
+	# A real kvnetctl fails when netd does not answer; the placeholder stub exits 0.
+	if "$KV_BIN/kvnetctl" --socket "/nonexistent/kvnet-$$.sock" status >/dev/null 2>&1; then
+		skip "$KV_BIN/kvnetctl is a stub (status succeeds without a daemon)"
+	fi
+}
+
+# ---------------------------------------------------------------- namespaces & cleanup
+
+rand_suffix() { printf '%04x%04x' $RANDOM $RANDOM; }
+
+# mkns VAR PREFIX: creates namespace PREFIX-<random>, lo up, name stored in VAR.
+mkns() {
+	local __var=$1 prefix=${2:-$1} name
+	name="kvt-$prefix-$(rand_suffix)"
+	ip netns add "$name" || die "ip netns add $name"
+	KV_NAMESPACES+=("$name")
+	ip -n "$name" link set lo up
+	printf -v "$__var" '%s' "$name"
+}
+
+nspath() { echo "/var/run/netns/$1"; }
+
+# Starts a background command and tracks its pid for cleanup. Sets BG_PID.
+bg() {
+	"$@" &
+	BG_PID=$!
+	KV_PIDS+=("$BG_PID")
+}
+
+kv_cleanup() {
+	local rc=$? p ns
+	set +e
+	trap - ERR
+	if [ -n "$NETD_PID" ]; then
+		kill -TERM "$NETD_PID" 2>/dev/null
+	fi
+	for p in "${KV_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${KV_PIDS[@]}" $NETD_PID; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	for ns in "${KV_NAMESPACES[@]}"; do
+		# Kill anything still running inside before deleting it.
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$p" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
+	done
+	if [ -n "$KV_TMP" ] && [ -d "$KV_TMP" ]; then
+		if [ "$rc" -ne 0 ] && [ "$rc" -ne $KSFT_SKIP ] && [ -z "$NETD_LOG_SHOWN" ] && [ -n "$NETD_LOG" ] && [ -s "$NETD_LOG" ]; then
+			echo "---- netd log (last 40 lines) ----"
+			tail -n 40 "$NETD_LOG"
+			echo "----------------------------------"
+		fi
+		rm -rf "$KV_TMP"
+	fi
+	exit "$rc"
+}
+
+# kv_init [noroot]: temp dir, cleanup trap, requirements. "noroot" for tests that need no namespaces.
+kv_init() {
+	if [ "${1:-}" != noroot ]; then
+		require_root
+		require_cmd ip jq nft ping timeout socat
+	fi
+	require_cmd jq
+	KV_TMP=$(mktemp -d /tmp/kvnet-it.XXXXXX)
+	trap kv_cleanup EXIT
+	trap 'exit 1' INT TERM
+	trap 'echo "FAIL: line $LINENO: command failed: $BASH_COMMAND" >&2' ERR
+	set -E
+	KV_CACHE=$KV_TMP/cni-cache
+	mkdir -p "$KV_CACHE"
+}
+
+# setup_node: the node namespace with forwarding on. setup_ext: plus the ext namespace.
+setup_node() {
+	mkns NODE_NS node
+	ip netns exec "$NODE_NS" sysctl -qw net.ipv4.ip_forward=1
+	ip netns exec "$NODE_NS" sysctl -qw net.ipv6.conf.all.forwarding=1 2>/dev/null || true
+}
+
+setup_ext() {
+	mkns EXT_NS ext
+	ip link add kvx0 netns "$NODE_NS" type veth peer name kvx1 netns "$EXT_NS"
+	ip -n "$NODE_NS" addr add "$EXT_NODE_ADDR/24" dev kvx0
+	ip -n "$EXT_NS" addr add "$EXT_ADDR/24" dev kvx1
+	ip -n "$NODE_NS" link set kvx0 up
+	ip -n "$EXT_NS" link set kvx1 up
+}
+
+# ---------------------------------------------------------------- netd
+
+kvctl() { "$KV_BIN/kvnetctl" --socket "$NETD_SOCK" "$@"; }
+
+# start_netd [NODE_NS] [extra netd args]: reuses NETD_STATE if set (restart on the same state).
+start_netd() {
+	local ns=${1:-$NODE_NS}
+	shift || true
+	[ -n "$NETD_STATE" ] || NETD_STATE=$KV_TMP/netd-state
+	mkdir -p "$NETD_STATE"
+	NETD_SOCK=$KV_TMP/netd.sock
+	NETD_LOG=$KV_TMP/netd.log
+	rm -f "$NETD_SOCK"
+	echo "==== netd start $(date +%T.%N)" >>"$NETD_LOG"
+	ip netns exec "$ns" "$KV_BIN/kvnet-netd" --socket "$NETD_SOCK" --state-dir "$NETD_STATE" \
+		--log-level debug "$@" >>"$NETD_LOG" 2>&1 &
+	NETD_PID=$!
+	local i
+	for i in $(seq 1 100); do
+		if ! kill -0 "$NETD_PID" 2>/dev/null; then
+			local st=0
+			wait "$NETD_PID" 2>/dev/null || st=$?
+			NETD_PID=""
+			if [ "$st" -eq 0 ] && ! grep -qv '^==== netd' "$NETD_LOG"; then
+				skip "kvnet-netd exits 0 at once without serving (not implemented yet)"
+			fi
+			echo "---- netd log ----"
+			cat "$NETD_LOG"
+			NETD_LOG_SHOWN=1
+			die "kvnet-netd exited during startup (status $st)"
+		fi
+		if [ -S "$NETD_SOCK" ] && kvctl status >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "---- netd log ----"
+	cat "$NETD_LOG"
+	NETD_LOG_SHOWN=1
+	die "kvnet-netd did not answer 'kvnetctl status' within 10 s"
+}
+
+stop_netd() {
+	[ -n "$NETD_PID" ] || return 0
+	kill -TERM "$NETD_PID" 2>/dev/null || true
+	local i
+	for i in $(seq 1 50); do
+		kill -0 "$NETD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$NETD_PID" 2>/dev/null || true
+	wait "$NETD_PID" 2>/dev/null || true
+	NETD_PID=""
+}
+
+kill9_netd() {
+	[ -n "$NETD_PID" ] || return 0
+	kill -KILL "$NETD_PID" 2>/dev/null || true
+	wait "$NETD_PID" 2>/dev/null || true
+	NETD_PID=""
+}
+
+# ---------------------------------------------------------------- CNI
+
+# render_conf TEMPLATE [CNIVERSION]: copies conf/TEMPLATE with @SOCKET@, @CNIVERSION@, @DATADIR@ substituted;
+# prints the new path.
+render_conf() {
+	local tpl=$KV_CONF_DIR/$1 ver=${2:-1.1.0} out
+	out=$KV_TMP/$(basename "$1" .conflist)-$ver-$(rand_suffix).conflist
+	sed -e "s|@SOCKET@|${NETD_SOCK:-$KV_TMP/netd.sock}|g" -e "s|@CNIVERSION@|$ver|g" \
+		-e "s|@DATADIR@|$KV_TMP/host-local|g" "$tpl" >"$out"
+	jq -e . "$out" >/dev/null || die "rendered config $out is not valid JSON"
+	echo "$out"
+}
+
+# cni CMD CONFLIST CID SANDBOX_NS IFNAME [cnichain options]: runs the chain inside the node namespace.
+cni() {
+	local cmd=$1 conf=$2 cid=$3 sbx=$4 ifname=$5
+	shift 5
+	local netns=""
+	[ -n "$sbx" ] && netns=$(nspath "$sbx")
+	ip netns exec "$NODE_NS" "$CNICHAIN" "$cmd" "$conf" "$cid" "$netns" "$ifname" \
+		--cache-dir "$KV_CACHE" --path "$KV_CNI_PATH" "$@"
+}
+
+# cni_global CMD CONFLIST [options]: status / gc / version.
+cni_global() {
+	local cmd=$1 conf=$2
+	shift 2
+	ip netns exec "$NODE_NS" "$CNICHAIN" "$cmd" "$conf" --cache-dir "$KV_CACHE" --path "$KV_CNI_PATH" "$@"
+}
+
+# cni_fail_code CMD ...: runs cni expecting failure; prints the CNI error code ("none" when it succeeded,
+# "error" when the runner failed without a plugin error code).
+cni_fail_code() {
+	local err=$KV_TMP/cni-err.$$ rc=0
+	cni "$@" >/dev/null 2>"$err" || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		echo none
+		return 0
+	fi
+	local code
+	code=$(sed -n 's/^cnichain: .* failed: code \(-\{0,1\}[0-9]*\).*/\1/p' "$err" | tail -n 1)
+	echo "${code:-error}"
+}
+
+# plugin_raw STDIN_FILE VAR=VALUE...: execs build/bin/kvnet directly (inside the node namespace) with
+# exactly the given CNI_* environment. Sets RAW_RC and RAW_OUT (stdout).
+plugin_raw() {
+	local in=$1
+	shift
+	RAW_RC=0
+	RAW_OUT=$(ip netns exec "$NODE_NS" env -i PATH="$PATH" ASAN_OPTIONS="$ASAN_OPTIONS" \
+		UBSAN_OPTIONS="$UBSAN_OPTIONS" CNI_PATH="$KV_CNI_PATH" "$@" "$KV_BIN/kvnet" <"$in" 2>"$KV_TMP/raw.err") ||
+		RAW_RC=$?
+}
+
+# ---------------------------------------------------------------- assertions
+
+assert_eq() {
+	local got=$1 want=$2 what=$3
+	if [ "$got" == "$want" ]; then
+		pass "$what"
+	else
+		fail "$what (got '$got', want '$want')"
+	fi
+}
+
+assert_ne() {
+	local got=$1 other=$2 what=$3
+	if [ "$got" != "$other" ]; then
+		pass "$what"
+	else
+		fail "$what (both '$got')"
+	fi
+}
+
+assert_true() {
+	local what=$1
+	shift
+	if "$@" >/dev/null 2>&1; then
+		pass "$what"
+	else
+		fail "$what (command failed: $*)"
+	fi
+}
+
+assert_false() {
+	local what=$1
+	shift
+	if "$@" >/dev/null 2>&1; then
+		fail "$what (command unexpectedly succeeded: $*)"
+	else
+		pass "$what"
+	fi
+}
+
+assert_ping() {
+	local ns=$1 addr=$2
+	local what=${3:-"ping $addr from $ns"}
+	if ip netns exec "$ns" ping -q -c 2 -i 0.2 -W 2 "$addr" >/dev/null 2>&1; then
+		pass "$what"
+	else
+		fail "$what"
+	fi
+}
+
+assert_no_ping() {
+	local ns=$1 addr=$2
+	local what=${3:-"no ping $addr from $ns"}
+	if ip netns exec "$ns" ping -q -c 1 -W 1 "$addr" >/dev/null 2>&1; then
+		fail "$what"
+	else
+		pass "$what"
+	fi
+}
+
+link_exists() { ip -n "$1" link show dev "$2" >/dev/null 2>&1; }
+
+assert_link() {
+	if link_exists "$1" "$2"; then pass "link $2 present in $1"; else fail "link $2 present in $1"; fi
+}
+
+assert_no_link() {
+	if link_exists "$1" "$2"; then fail "link $2 absent from $1"; else pass "link $2 absent from $1"; fi
+}
+
+# Number of veth links in a namespace.
+count_veth() { ip -n "$1" -o link show type veth 2>/dev/null | wc -l; }
+
+nft_kvnet() { ip netns exec "$NODE_NS" nft list table inet kvnet 2>/dev/null; }
+
+assert_nft_has() {
+	if nft_kvnet | grep -Fqw -- "$1"; then
+		pass "nft table inet kvnet holds $1"
+	else
+		fail "nft table inet kvnet holds $1"
+	fi
+}
+
+assert_nft_lacks() {
+	if nft_kvnet | grep -Fqw -- "$1"; then
+		fail "nft table inet kvnet no longer holds $1"
+	else
+		pass "nft table inet kvnet no longer holds $1"
+	fi
+}
+
+# ---------------------------------------------------------------- traffic
+
+# wait_listen NS PORT: waits (max 5 s) until a TCP listener is up on PORT in NS.
+wait_listen() {
+	local ns=$1 port=$2 i
+	for i in $(seq 1 50); do
+		if ip netns exec "$ns" ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# tcp_serve_peer NS PORT: a listener that answers every connection with the peer address it sees.
+tcp_serve_peer() {
+	local ns=$1 port=$2
+	bg ip netns exec "$ns" timeout 60 socat "TCP-LISTEN:$port,reuseaddr,fork" SYSTEM:'echo $SOCAT_PEERADDR'
+	wait_listen "$ns" "$port" || die "listener on $ns:$port did not come up"
+}
+
+# tcp_serve_text NS PORT TEXT: a listener answering every connection with TEXT.
+tcp_serve_text() {
+	local ns=$1 port=$2 text=$3
+	bg ip netns exec "$ns" timeout 60 socat "TCP-LISTEN:$port,reuseaddr,fork" SYSTEM:"echo $text"
+	wait_listen "$ns" "$port" || die "listener on $ns:$port did not come up"
+}
+
+# tcp_get NS ADDR PORT: connects and prints what the server sent (empty on failure).
+tcp_get() {
+	ip netns exec "$1" timeout 5 socat -u "TCP:$2:$3,connect-timeout=3" STDOUT 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- result parsing
+
+# first IPv4 address (without prefix) of a CNI result
+result_ip4() { jq -r '[.ips[] | select(.address | test("^[0-9.]+/")) | .address][0] | split("/")[0]'; }

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# VM attachments: ADD with KVNET_VM_NAME=vm1 puts a tap in the sandbox, the result lists it with
+# "sandbox" and the guest MAC; after DEL, the same VM added in another sandbox (another container
+# ID: a migration target) gets the same IP and MAC; a second VM gets a different IP.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+kv_init
+require_kvnet
+setup_node
+mkns SBX_A sbxa
+mkns SBX_B sbxb
+mkns SBX_C sbxc
+start_netd "$NODE_NS"
+conf=$(render_conf kvnet-basic.conflist 1.1.0)
+vm1_args='IgnoreUnknown=1;K8S_POD_NAMESPACE=default;KVNET_VM_NAME=vm1;KVNET_VM_INTERFACE=default'
+vm2_args='IgnoreUnknown=1;K8S_POD_NAMESPACE=default;KVNET_VM_NAME=vm2;KVNET_VM_INTERFACE=default'
+
+res1=$(cni add "$conf" cid-launcher-a "$SBX_A" tap0 --args "$vm1_args")
+ip1=$(echo "$res1" | result_ip4)
+mac1=$(echo "$res1" | jq -r --arg p "$(nspath "$SBX_A")" '.interfaces[] | select(.name=="tap0" and .sandbox==$p) | .mac')
+log "vm1 in A: ip=$ip1 mac=$mac1"
+assert_true "result lists tap0 with the sandbox path" test -n "$mac1"
+assert_true "guest MAC is a valid MAC" grep -Eqi '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' <<<"$mac1"
+assert_true "tap0 in sandbox A is a tun/tap device" sh -c "ip -n $SBX_A -d link show dev tap0 | grep -q tun"
+assert_true "result has vm1's address" test -n "$ip1"
+eps=$(kvctl -o json endpoints)
+assert_eq "$(echo "$eps" | jq -r '.[] | select(.containerID=="cid-launcher-a") | .kind')" vm "endpoint kind vm"
+assert_eq "$(echo "$eps" | jq -r '.[] | select(.containerID=="cid-launcher-a") | .mac')" "$mac1" \
+	"kvnetctl endpoints shows the guest MAC"
+assert_nft_has "$ip1"
+
+cni del "$conf" cid-launcher-a "$SBX_A" tap0 --args "$vm1_args"
+assert_no_link "$SBX_A" tap0
+assert_eq "$(kvctl -o json endpoints | jq length)" 0 "no endpoint after DEL"
+
+# Same VM, other sandbox, other container ID
+res1b=$(cni add "$conf" cid-launcher-b "$SBX_B" tap0 --args "$vm1_args")
+ip1b=$(echo "$res1b" | result_ip4)
+mac1b=$(echo "$res1b" | jq -r '.interfaces[] | select(.name=="tap0" and .sandbox != null) | .mac')
+assert_eq "$ip1b" "$ip1" "vm1 in sandbox B keeps its IP"
+assert_eq "$mac1b" "$mac1" "vm1 in sandbox B keeps its MAC"
+assert_link "$SBX_B" tap0
+
+# A second VM
+res2=$(cni add "$conf" cid-launcher-c "$SBX_C" tap0 --args "$vm2_args")
+ip2=$(echo "$res2" | result_ip4)
+mac2=$(echo "$res2" | jq -r '.interfaces[] | select(.name=="tap0" and .sandbox != null) | .mac')
+assert_ne "$ip2" "$ip1" "vm2 gets a different IP"
+assert_ne "$mac2" "$mac1" "vm2 gets a different MAC"
+assert_true "CHECK vm1 passes" cni check "$conf" cid-launcher-b "$SBX_B" tap0 --args "$vm1_args"
+
+cni del "$conf" cid-launcher-b "$SBX_B" tap0 --args "$vm1_args"
+cni del "$conf" cid-launcher-c "$SBX_C" tap0 --args "$vm2_args"
+assert_no_link "$SBX_B" tap0
+assert_no_link "$SBX_C" tap0
+assert_nft_lacks "$ip1"
+assert_nft_lacks "$ip2"
+assert_eq "$(kvctl -o json endpoints | jq length)" 0 "no endpoints at the end"
+
+finish

@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* netd link layer against the real kernel. The binary first moves itself into a private network
+ * namespace (the "node"); sandboxes are child processes in their own namespaces. Needs root. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "netd/link.h"
+#include "netns.h"
+
+#define BR "kvtbr0"
+
+typedef struct Sbx {
+        pid_t pid;
+        int fd;
+} Sbx;
+
+static Sbx sbx_new(void) {
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(p[0]);
+                if (unshare(CLONE_NEWNET) < 0)
+                        _exit(1);
+                if (write(p[1], "x", 1) != 1)
+                        _exit(1);
+                for (;;)
+                        pause();
+        }
+        close(p[1]);
+        char c;
+        assert_int_equal(read(p[0], &c, 1), 1);
+        close(p[0]);
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/net", (int) pid);
+        Sbx s = { .pid = pid, .fd = -1 };
+        assert_int_equal(netns_open(path, &s.fd), 0);
+        return s;
+}
+
+static void sbx_free(Sbx *s) {
+        if (s->fd >= 0)
+                close(s->fd);
+        if (s->pid > 0) {
+                kill(s->pid, SIGKILL);
+                waitpid(s->pid, NULL, 0);
+        }
+        s->fd = -1;
+        s->pid = 0;
+}
+
+/* Runs a shell command (in the sandbox if s != NULL); returns its exit status. */
+static int shf(const Sbx *s, const char *fmt, ...) _printf_(2, 3);
+static int shf(const Sbx *s, const char *fmt, ...) {
+        char cmd[1024], full[1200];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof cmd, fmt, ap);
+        va_end(ap);
+        if (s)
+                snprintf(full, sizeof full, "nsenter --net=/proc/%d/ns/net sh -c '%s' >/dev/null 2>&1", (int) s->pid, cmd);
+        else
+                snprintf(full, sizeof full, "sh -c '%s' >/dev/null 2>&1", cmd);
+        int st = system(full);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static KvPrefix P(const char *s) {
+        KvPrefix p;
+        assert_int_equal(kv_prefix_parse(s, &p), 0);
+        return p;
+}
+
+static KvAddr A(const char *s) {
+        KvAddr a;
+        assert_int_equal(kv_addr_parse(s, &a), 0);
+        return a;
+}
+
+static int group_setup(void **state) {
+        (void) state;
+        KvPrefix gw[] = { P("10.77.0.1/24"), P("fd77::1/64") };
+        KvErr e = {};
+        int ifindex;
+        assert_int_equal(link_bridge_ensure(BR, 1400, gw, 2, &ifindex, &e), 0);
+        return 0;
+}
+
+static void test_bridge_ensure(void **state) {
+        (void) state;
+        KvPrefix gw[] = { P("10.77.0.1/24"), P("fd77::1/64") };
+        KvErr e = {};
+        int a = 0, b = 0;
+        assert_int_equal(link_bridge_ensure(BR, 1400, gw, 2, &a, &e), 0);
+        assert_int_equal(link_bridge_ensure(BR, 1400, gw, 2, &b, &e), 0);
+        assert_true(a > 0);
+        assert_int_equal(a, b);
+        assert_int_equal(shf(NULL, "ip -d link show " BR " | grep -q \"mtu 1400\""), 0);
+        assert_int_equal(shf(NULL, "ip -d link show " BR " | grep -q \"bridge forward_delay\""), 0);
+        assert_int_equal(shf(NULL, "ip link show " BR " | grep -q \"<.*UP.*>\""), 0);
+        assert_int_equal(shf(NULL, "test $(ip -o addr show dev " BR " | grep -c \"inet 10.77.0.1/24\") = 1"), 0);
+        assert_int_equal(shf(NULL, "test $(ip -o addr show dev " BR " | grep -c \"inet6 fd77::1/64\") = 1"), 0);
+        assert_int_equal(shf(NULL, "ip -o addr show dev " BR " | grep \"fd77::1/64\" | grep -vq tentative"), 0);
+
+        /* Bridge set down from outside comes back up. */
+        assert_int_equal(shf(NULL, "ip link set " BR " down"), 0);
+        assert_int_equal(link_bridge_ensure(BR, 1400, gw, 2, &b, &e), 0);
+        assert_int_equal(shf(NULL, "ip link show " BR " | grep -q \"<.*UP.*>\""), 0);
+
+        /* A non-bridge under the name is refused. */
+        assert_int_equal(shf(NULL, "ip link add kvtdum0 type dummy"), 0);
+        assert_int_equal(link_bridge_ensure("kvtdum0", 0, NULL, 0, &b, &e), -EEXIST);
+        assert_non_null(strstr(e.msg, "not a bridge"));
+        assert_int_equal(shf(NULL, "ip link del kvtdum0"), 0);
+}
+
+static int attach_container(const Sbx *s, const char *host, const char *ip4, const char *ip6, const uint8_t *mac,
+                            uint16_t vlan, LinkInfo *info, KvErr *e) {
+        KvPrefix addrs[] = { P(ip4), P(ip6) };
+        LinkRoute routes[] = { { .dst = P("0.0.0.0/0"), .gw = A("10.77.0.1"), .has_gw = true },
+                               { .dst = P("::/0"), .gw = A("fd77::1"), .has_gw = true } };
+        return link_container_attach(s->fd, "eth0", host, BR, 1400, vlan, mac, addrs, 2, routes, 2, info, e);
+}
+
+static void test_container_attach_ping(void **state) {
+        (void) state;
+        Sbx a = sbx_new(), b = sbx_new();
+        const uint8_t mac[6] = { 0x02, 0x00, 0x00, 0x77, 0x00, 0x0a };
+        LinkInfo ia, ib;
+        KvErr e = {};
+        assert_int_equal(attach_container(&a, "kvh-a", "10.77.0.10/24", "fd77::10/64", mac, 0, &ia, &e), 0);
+        assert_int_equal(attach_container(&b, "kvh-b", "10.77.0.11/24", "fd77::11/64", NULL, 0, &ib, &e), 0);
+
+        assert_memory_equal(ia.sandbox_mac, mac, 6);
+        assert_true(ia.host_ifindex > 0 && ia.sandbox_ifindex > 0);
+        assert_int_equal(shf(NULL, "ip link show kvh-a | grep -q \"master " BR "\""), 0);
+        assert_int_equal(shf(NULL, "ip link show kvh-a | grep -q \"<.*UP.*>\""), 0);
+        assert_int_equal(shf(NULL, "ip link show kvh-a | grep -q \"mtu 1400\""), 0);
+        assert_int_equal(shf(&a, "ip link show eth0 | grep -q \"link/ether 02:00:00:77:00:0a\""), 0);
+        assert_int_equal(shf(&a, "ip link show eth0 | grep -q \"<.*UP.*>\""), 0);
+        assert_int_equal(shf(&a, "ip -o addr show dev eth0 | grep -q \"inet 10.77.0.10/24\""), 0);
+        assert_int_equal(shf(&a, "ip -o addr show dev eth0 | grep \"inet6 fd77::10/64\" | grep -vq tentative"), 0);
+        assert_int_equal(shf(&a, "ip route show default | grep -q \"via 10.77.0.1 dev eth0\""), 0);
+        assert_int_equal(shf(&a, "ip -6 route show default | grep -q \"via fd77::1 dev eth0\""), 0);
+
+        KvPrefix addrs[] = { P("10.77.0.10/24"), P("fd77::10/64") };
+        assert_int_equal(link_container_check(a.fd, "eth0", "kvh-a", BR, addrs, 2, &e), 0);
+
+        /* Sandbox to sandbox over the bridge, and to the gateway via the default routes. */
+        assert_int_equal(shf(&a, "ping -c1 -W2 10.77.0.11"), 0);
+        assert_int_equal(shf(&b, "ping -c1 -W2 10.77.0.10"), 0);
+        assert_int_equal(shf(&a, "ping -c1 -W2 10.77.0.1"), 0);
+        assert_int_equal(shf(&a, "ping -6 -c1 -W2 fd77::11"), 0);
+
+        /* Check notices a removed address. */
+        assert_int_equal(shf(&a, "ip addr del 10.77.0.10/24 dev eth0"), 0);
+        kverr_clear(&e);
+        assert_true(link_container_check(a.fd, "eth0", "kvh-a", BR, addrs, 2, &e) < 0);
+        assert_non_null(strstr(e.msg, "10.77.0.10/24"));
+
+        /* Detach, twice. */
+        kverr_clear(&e);
+        assert_int_equal(link_detach(a.fd, "eth0", NULL, "kvh-a", &e), 0);
+        assert_int_equal(link_detach(a.fd, "eth0", NULL, "kvh-a", &e), 0);
+        assert_false(link_exists(-1, "kvh-a"));
+        assert_false(link_exists(a.fd, "eth0"));
+        kverr_clear(&e);
+        assert_true(link_container_check(a.fd, "eth0", "kvh-a", BR, addrs, 2, &e) < 0);
+        assert_non_null(strstr(e.msg, "kvh-a"));
+
+        assert_int_equal(link_detach(b.fd, "eth0", NULL, "kvh-b", &e), 0);
+        assert_false(link_exists(-1, "kvh-b"));
+        sbx_free(&a);
+        sbx_free(&b);
+}
+
+static void test_container_vlan(void **state) {
+        (void) state;
+        Sbx a = sbx_new();
+        LinkInfo info;
+        KvErr e = {};
+        assert_int_equal(attach_container(&a, "kvh-vl", "10.77.0.20/24", "fd77::20/64", NULL, 10, &info, &e), 0);
+        assert_int_equal(shf(NULL, "ip -d link show " BR " | grep -q \"vlan_filtering 1\""), 0);
+        assert_int_equal(shf(NULL, "bridge vlan show dev kvh-vl | grep -q \"10 PVID Egress Untagged\""), 0);
+        assert_int_equal(shf(NULL, "bridge vlan show dev kvh-vl | grep -qw \"1\""), 1);
+        assert_int_equal(link_detach(a.fd, "eth0", NULL, "kvh-vl", &e), 0);
+        assert_int_equal(shf(NULL, "ip link set " BR " type bridge vlan_filtering 0"), 0);
+        sbx_free(&a);
+}
+
+static void test_container_undo(void **state) {
+        (void) state;
+        Sbx a = sbx_new();
+        KvErr e = {};
+        LinkInfo info;
+
+        /* A late failure (unreachable gateway) removes the veth again. */
+        KvPrefix addrs[] = { P("10.77.0.30/24") };
+        LinkRoute bad[] = { { .dst = P("0.0.0.0/0"), .gw = A("10.99.0.1"), .has_gw = true } };
+        int r = link_container_attach(a.fd, "eth0", "kvh-u", BR, 0, 0, NULL, addrs, 1, bad, 1, &info, &e);
+        assert_true(r < 0);
+        assert_int_equal(e.code, KV_ERR_INTERNAL);
+        assert_non_null(strstr(e.msg, "10.99.0.1"));
+        assert_false(link_exists(-1, "kvh-u"));
+        assert_false(link_exists(a.fd, "eth0"));
+
+        /* A name already taken in the sandbox: nothing left on the node. */
+        assert_int_equal(shf(&a, "ip link add eth0 type dummy"), 0);
+        kverr_clear(&e);
+        r = link_container_attach(a.fd, "eth0", "kvh-u", BR, 0, 0, NULL, addrs, 1, NULL, 0, &info, &e);
+        assert_int_equal(r, -EEXIST);
+        assert_non_null(strstr(e.msg, "creating veth 'kvh-u' -> 'eth0' in sandbox: File exists"));
+        assert_false(link_exists(-1, "kvh-u"));
+        assert_true(link_exists(a.fd, "eth0"));
+
+        /* A closed netns fd is a bad environment. */
+        kverr_clear(&e);
+        r = link_container_attach(1000, "eth0", "kvh-u", BR, 0, 0, NULL, addrs, 1, NULL, 0, &info, &e);
+        assert_true(r < 0);
+        assert_int_equal(e.code, KV_ERR_INVALID_ENV);
+        assert_false(link_exists(-1, "kvh-u"));
+        sbx_free(&a);
+}
+
+/* Opens the persistent tap from inside the sandbox like qemu would. */
+static int tap_open(const Sbx *s, const char *name) {
+        NetnsGuard g;
+        assert_int_equal(netns_enter(s->fd, &g), 0);
+        int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        assert_int_equal(netns_leave(&g), 0);
+        assert_true(fd >= 0);
+        struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+        strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+        assert_int_equal(ioctl(fd, TUNSETIFF, &ifr), 0);
+        return fd;
+}
+
+#define VNET_HDR_LEN 10
+
+/* Guest side: ARP request for the gateway written into the tap; the bridge's reply must come back. */
+static bool arp_roundtrip(int fd, const uint8_t mac[6]) {
+        uint8_t f[VNET_HDR_LEN + 42] = {};
+        uint8_t *eth = f + VNET_HDR_LEN, *arp = eth + 14;
+        memset(eth, 0xff, 6);
+        memcpy(eth + 6, mac, 6);
+        eth[12] = 0x08, eth[13] = 0x06;
+        const uint8_t hdr[8] = { 0, 1, 8, 0, 6, 4, 0, 1 };
+        memcpy(arp, hdr, 8);
+        memcpy(arp + 8, mac, 6);
+        const uint8_t spa[4] = { 10, 77, 0, 50 }, tpa[4] = { 10, 77, 0, 1 };
+        memcpy(arp + 14, spa, 4);
+        memcpy(arp + 24, tpa, 4);
+
+        for (int attempt = 0; attempt < 3; attempt++) {
+                if (write(fd, f, sizeof f) != (ssize_t) sizeof f)
+                        return false;
+                struct timespec t0;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                for (;;) {
+                        struct pollfd p = { .fd = fd, .events = POLLIN };
+                        if (poll(&p, 1, 500) <= 0)
+                                break;
+                        uint8_t buf[2048];
+                        ssize_t n = read(fd, buf, sizeof buf);
+                        if (n < VNET_HDR_LEN + 42)
+                                continue;
+                        const uint8_t *re = buf + VNET_HDR_LEN, *ra = re + 14;
+                        if (re[12] == 0x08 && re[13] == 0x06 && ra[7] == 2 && memcmp(re, mac, 6) == 0 &&
+                            memcmp(ra + 14, tpa, 4) == 0 && memcmp(ra + 24, spa, 4) == 0)
+                                return true;
+                }
+        }
+        return false;
+}
+
+static void test_vm_attach(void **state) {
+        (void) state;
+        Sbx a = sbx_new();
+        const uint8_t gmac[6] = { 0x02, 0x00, 0x00, 0x77, 0x00, 0x50 };
+        LinkInfo info;
+        KvErr e = {};
+        assert_int_equal(link_vm_attach(a.fd, "kvtap0", "kvs0", "kvh-v", BR, 1400, 0, gmac, &info, &e), 0);
+        assert_memory_equal(info.sandbox_mac, gmac, 6);
+        assert_true(info.host_ifindex > 0 && info.sandbox_ifindex > 0);
+
+        assert_int_equal(shf(NULL, "ip link show kvh-v | grep -q \"master " BR "\""), 0);
+        assert_int_equal(shf(&a, "ip -d link show kvtap0 | grep -q \"tun type tap\""), 0);
+        assert_int_equal(shf(&a, "ip -d link show kvtap0 | grep -q \"mtu 1400\""), 0);
+        assert_int_equal(shf(&a, "ip -d link show kvtap0 | grep -q \"vnet_hdr on\""), 0);
+        assert_int_equal(shf(&a, "tc qdisc show dev kvtap0 | grep -q clsact"), 0);
+        assert_int_equal(shf(&a, "tc filter show dev kvtap0 ingress | grep -q \"Egress Redirect to device kvs0\""), 0);
+        assert_int_equal(shf(&a, "tc filter show dev kvs0 ingress | grep -q \"Egress Redirect to device kvtap0\""), 0);
+        assert_int_equal(shf(&a, "ip -o addr show | grep -q \"inet \""), 1); /* not even 127.0.0.1: lo is down */
+        assert_int_equal(link_vm_check(a.fd, "kvtap0", "kvs0", "kvh-v", BR, &e), 0);
+
+        int fd = tap_open(&a, "kvtap0");
+        assert_true(arp_roundtrip(fd, gmac));
+        close(fd);
+
+        /* Check notices a removed filter. */
+        assert_int_equal(shf(&a, "tc filter del dev kvs0 ingress"), 0);
+        kverr_clear(&e);
+        assert_true(link_vm_check(a.fd, "kvtap0", "kvs0", "kvh-v", BR, &e) < 0);
+        assert_non_null(strstr(e.msg, "redirect filter 'kvs0' -> 'kvtap0' missing"));
+
+        kverr_clear(&e);
+        assert_int_equal(link_detach(a.fd, "kvs0", "kvtap0", "kvh-v", &e), 0);
+        assert_int_equal(link_detach(a.fd, "kvs0", "kvtap0", "kvh-v", &e), 0);
+        assert_false(link_exists(-1, "kvh-v"));
+        assert_false(link_exists(a.fd, "kvtap0"));
+        assert_false(link_exists(a.fd, "kvs0"));
+        sbx_free(&a);
+}
+
+static void test_vm_undo(void **state) {
+        (void) state;
+        Sbx a = sbx_new();
+        const uint8_t gmac[6] = { 0x02, 0x00, 0x00, 0x77, 0x00, 0x51 };
+        LinkInfo info;
+        KvErr e = {};
+
+        /* The sandbox veth name is taken: the tap made before must go again. */
+        assert_int_equal(shf(&a, "ip link add kvs0 type dummy"), 0);
+        int r = link_vm_attach(a.fd, "kvtap0", "kvs0", "kvh-w", BR, 0, 0, gmac, &info, &e);
+        assert_int_equal(r, -EEXIST);
+        assert_non_null(strstr(e.msg, "kvs0"));
+        assert_false(link_exists(a.fd, "kvtap0"));
+        assert_false(link_exists(-1, "kvh-w"));
+
+        /* The tap name is taken: refused, and the existing tap is left alone. */
+        assert_int_equal(shf(&a, "ip tuntap add dev kvtap1 mode tap"), 0);
+        kverr_clear(&e);
+        r = link_vm_attach(a.fd, "kvtap1", "kvs1", "kvh-w", BR, 0, 0, gmac, &info, &e);
+        assert_int_equal(r, -EEXIST);
+        assert_non_null(strstr(e.msg, "creating tap 'kvtap1' in sandbox"));
+        assert_true(link_exists(a.fd, "kvtap1"));
+        assert_false(link_exists(-1, "kvh-w"));
+        sbx_free(&a);
+}
+
+static void test_vm_chained(void **state) {
+        (void) state;
+        Sbx a = sbx_new();
+        assert_int_equal(shf(&a, "ip link add ceth0 address 02:00:00:77:00:60 type dummy && ip link set ceth0 up && "
+                                 "ip addr add 10.77.0.60/24 dev ceth0 && ip addr add fd77::60/64 dev ceth0 nodad"),
+                         0);
+        LinkInfo info;
+        KvPrefix got[4];
+        size_t n = 0;
+        KvErr e = {};
+        assert_int_equal(link_vm_attach_chained(a.fd, "kvtap0", "ceth0", 1400, &info, got, 4, &n, &e), 0);
+        assert_int_equal(n, 2);
+        KvPrefix p4 = P("10.77.0.60/24"), p6 = P("fd77::60/64");
+        bool f4 = false, f6 = false;
+        for (size_t i = 0; i < n; i++) {
+                f4 |= got[i].prefixlen == 24 && kv_addr_equal(&got[i].addr, &p4.addr);
+                f6 |= got[i].prefixlen == 64 && kv_addr_equal(&got[i].addr, &p6.addr);
+        }
+        assert_true(f4 && f6);
+        const uint8_t cmac[6] = { 0x02, 0x00, 0x00, 0x77, 0x00, 0x60 };
+        assert_memory_equal(info.sandbox_mac, cmac, 6);
+        assert_int_equal(shf(&a, "ip -o addr show dev ceth0 | grep -q \"10.77.0.60\""), 1);
+        assert_int_equal(shf(&a, "ip -o addr show dev ceth0 | grep -q \"fd77::60\""), 1);
+        assert_int_equal(link_vm_check(a.fd, "kvtap0", "ceth0", NULL, NULL, &e), 0);
+        assert_int_equal(link_detach(a.fd, NULL, "kvtap0", NULL, &e), 0);
+        assert_false(link_exists(a.fd, "kvtap0"));
+        assert_true(link_exists(a.fd, "ceth0"));
+        sbx_free(&a);
+}
+
+static void test_forwarding(void **state) {
+        (void) state;
+        KvErr e = {};
+        assert_int_equal(link_enable_forwarding(&e), 0);
+        assert_int_equal(shf(NULL, "test $(cat /proc/sys/net/ipv4/ip_forward) = 1"), 0);
+        assert_int_equal(shf(NULL, "test $(cat /proc/sys/net/ipv6/conf/all/forwarding) = 1"), 0);
+}
+
+int main(void) {
+        if (geteuid() != 0) {
+                printf("SKIP: test-link needs root (network namespaces)\n");
+                return 0;
+        }
+        /* Never touch the host's network: everything below happens in a private namespace. */
+        if (unshare(CLONE_NEWNET) < 0) {
+                printf("SKIP: unshare(CLONE_NEWNET): %s\n", strerror(errno));
+                return 0;
+        }
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_bridge_ensure),  cmocka_unit_test(test_container_attach_ping),
+                cmocka_unit_test(test_container_vlan), cmocka_unit_test(test_container_undo),
+                cmocka_unit_test(test_vm_attach),      cmocka_unit_test(test_vm_undo),
+                cmocka_unit_test(test_vm_chained),     cmocka_unit_test(test_forwarding),
+        };
+        return cmocka_run_group_tests(tests, group_setup, NULL);
+}

@@ -90,7 +90,7 @@ check-integration:
 bench: all test-tools
 	KVNET_BUILD=$(BUILD) ./tests/bench/run.sh
 
-demo: all
+demo: all test-tools
 	./scripts/demo.sh
 
 fmt:

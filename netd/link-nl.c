@@ -126,11 +126,21 @@ static int finish_cb(struct nl_msg *msg, void *arg) {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_cb *, nl_cb_put);
 
+/* A private copy of the socket's callbacks (nl_socket_get_cb() returns a new reference). */
+static struct nl_cb *sock_cb_clone(struct nl_sock *sk) {
+        struct nl_cb *orig = nl_socket_get_cb(sk);
+        if (!orig)
+                return NULL;
+        struct nl_cb *cb = nl_cb_clone(orig);
+        nl_cb_put(orig);
+        return cb;
+}
+
 int lnl_request(struct nl_sock *sk, struct nl_msg *msg) {
         int r = nl_send_auto(sk, msg);
         if (r < 0)
                 return nlerr_to_errno(r);
-        _cleanup_(nl_cb_putp) struct nl_cb *cb = nl_cb_clone(nl_socket_get_cb(sk));
+        _cleanup_(nl_cb_putp) struct nl_cb *cb = sock_cb_clone(sk);
         if (!cb)
                 return -ENOMEM;
         int result = LNL_PENDING;
@@ -150,7 +160,7 @@ int lnl_dump(struct nl_sock *sk, struct nl_msg *msg, int (*fn)(struct nl_msg *, 
         int r = nl_send_auto(sk, msg);
         if (r < 0)
                 return nlerr_to_errno(r);
-        _cleanup_(nl_cb_putp) struct nl_cb *cb = nl_cb_clone(nl_socket_get_cb(sk));
+        _cleanup_(nl_cb_putp) struct nl_cb *cb = sock_cb_clone(sk);
         if (!cb)
                 return -ENOMEM;
         int result = LNL_PENDING;
@@ -225,7 +235,7 @@ int lnl_link_get(struct nl_sock *sk, const char *name, LnlLink *ret) {
         int r = nl_send_auto(sk, m);
         if (r < 0)
                 return nlerr_to_errno(r);
-        _cleanup_(nl_cb_putp) struct nl_cb *cb = nl_cb_clone(nl_socket_get_cb(sk));
+        _cleanup_(nl_cb_putp) struct nl_cb *cb = sock_cb_clone(sk);
         if (!cb)
                 return -ENOMEM;
         int result = LNL_PENDING;
@@ -283,7 +293,8 @@ int lnl_veth_create(struct nl_sock *sk, const char *name, int master, uint32_t m
         struct nlattr *pe = data ? nla_nest_start(m, VETH_INFO_PEER) : NULL;
         if (!pe)
                 return -ENOMEM;
-        struct ifinfomsg pifi = { .ifi_family = AF_UNSPEC, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
+        /* The peer cannot be created up: veth_open() fails with ENOTCONN before the pair is joined. */
+        struct ifinfomsg pifi = { .ifi_family = AF_UNSPEC };
         if (nlmsg_append(m, &pifi, sizeof pifi, NLMSG_ALIGNTO) < 0 || nla_put_string(m, IFLA_IFNAME, peer) < 0 ||
             (mtu > 0 && nla_put_u32(m, IFLA_MTU, mtu) < 0) ||
             (peer_netns_fd >= 0 && nla_put_u32(m, IFLA_NET_NS_FD, (uint32_t) peer_netns_fd) < 0) ||

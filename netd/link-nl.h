@@ -52,7 +52,7 @@ int lnl_addr_del(struct nl_sock *sk, int ifindex, const KvPrefix *p) _wur_;
 int lnl_addr_list(struct nl_sock *sk, int ifindex, KvPrefix *ret, size_t max) _wur_;
 bool lnl_addr_present(struct nl_sock *sk, int ifindex, const KvPrefix *p);
 
-/* Creates a veth pair `name` <-> `peer` (peer directly in peer_netns_fd if >= 0), both up.
+/* Creates a veth pair `name` (up) <-> `peer` (down; directly in peer_netns_fd if >= 0).
  * master > 0 enslaves `name`; mtu 0 keeps the default; peer_mac may be NULL. */
 int lnl_veth_create(struct nl_sock *sk, const char *name, int master, uint32_t mtu, const char *peer,
                     int peer_netns_fd, const uint8_t *peer_mac) _wur_;

@@ -48,6 +48,9 @@ static int tap_join(struct nl_sock *ssk, const char *tap_name, int tap, const ch
         int r = lnl_link_set(ssk, tap, 1, mtu);
         if (r < 0)
                 return lnl_err(e, r, "setting tap '%s' up (mtu %u) in sandbox", tap_name, mtu);
+        r = lnl_link_set(ssk, ifindex, 1, 0);
+        if (r < 0)
+                return lnl_err(e, r, "setting '%s' up in sandbox", ifname);
         r = lnl_tc_clsact(ssk, tap);
         if (r < 0)
                 return lnl_err(e, r, "adding clsact qdisc to '%s' in sandbox", tap_name);

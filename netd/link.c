@@ -115,6 +115,11 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
                         goto undo;
                 }
         }
+        r = lnl_link_set(ssk, sbx.ifindex, 1, 0);
+        if (r < 0) {
+                lnl_err(e, r, "setting '%s' up in sandbox", ifname);
+                goto undo;
+        }
         for (size_t i = 0; i < n_routes; i++) {
                 const LinkRoute *rt = &routes[i];
                 r = lnl_route_add(ssk, sbx.ifindex, &rt->dst, rt->has_gw ? &rt->gw : NULL);

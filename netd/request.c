@@ -20,6 +20,17 @@ static bool valid_name(const char *s, size_t max, bool allow_upper) {
         return true;
 }
 
+/* RFC 1123 label, as Kubernetes names it: lowercase alphanumerics and '-', at most 63. */
+static bool valid_dns_label(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+                        return false;
+        return true;
+}
+
 static bool valid_ifname(const char *s) {
         size_t n = strlen(s);
         if (n == 0 || n >= 16 || streq(s, ".") || streq(s, ".."))
@@ -210,8 +221,8 @@ int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachR
                             0 ||
                     (r = get_str(vm, "vm", "interface", false, req->vm_interface, sizeof req->vm_interface, e)) < 0)
                         return r;
-                if (!valid_name(req->vm_name, 63, false) || !valid_name(req->vm_namespace, 63, false) ||
-                    !valid_name(req->vm_interface, 63, true))
+                if (!valid_dns_label(req->vm_name) || !valid_dns_label(req->vm_namespace) ||
+                    !valid_dns_label(req->vm_interface))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "vm: '%s/%s' interface '%s' is not valid",
                                          req->vm_namespace, req->vm_name, req->vm_interface);
         }

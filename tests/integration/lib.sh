@@ -198,7 +198,6 @@ kv_init() {
 	trap kv_cleanup EXIT
 	trap 'exit 1' INT TERM
 	trap 'echo "FAIL: line $LINENO: command failed: $BASH_COMMAND" >&2' ERR
-	set -E
 	KV_CACHE=$KV_TMP/cni-cache
 	mkdir -p "$KV_CACHE"
 }

@@ -288,6 +288,14 @@ static int add_netns(Options *o, const char *arg) {
         return 0;
 }
 
+static void options_done(Options *o) {
+        for (size_t i = 0; i < o->n_netns; i++)
+                free(o->netns[i]);
+        free(o->netns);
+        o->netns = NULL;
+        o->n_netns = 0;
+}
+
 static int parse_uint(const char *field, const char *s, unsigned min, unsigned max, unsigned *ret) {
         char *end;
         errno = 0;
@@ -318,7 +326,7 @@ int main(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        Options o = { .n = 1, .workers = 1, .rounds = 1, .cni_args = "IgnoreUnknown=1", .if_prefix = "e",
+        _cleanup_(options_done) Options o = { .n = 1, .workers = 1, .rounds = 1, .cni_args = "IgnoreUnknown=1", .if_prefix = "e",
                       .prev_result = true };
         _cleanup_free_ char *default_cni_path = NULL, *default_id = NULL;
         int c, r;
@@ -396,7 +404,7 @@ int main(int argc, char **argv) {
         _cleanup_json_ json_t *conf = NULL;
         r = json_parse_object(text, len, MAX_OUTPUT, o.config_path, &conf, &e);
         if (r < 0) {
-                log_error("bench-cni: config '%s' is not a JSON object", o.config_path);
+                log_error("bench-cni: config '%s': %s", o.config_path, e.msg);
                 return 1;
         }
 
@@ -459,8 +467,5 @@ int main(int argc, char **argv) {
                percentile(last, k * o.workers, 50), sum(add_ms, total) / 1000, sum(del_ms, total) / 1000,
                elapsed / 1000);
         munmap(mem, bytes);
-        for (size_t i = 0; i < o.n_netns; i++)
-                free(o.netns[i]);
-        free(o.netns);
         return 0;
 }

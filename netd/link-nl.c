@@ -311,7 +311,13 @@ int lnl_veth_create(struct nl_sock *sk, const char *name, int master, uint32_t m
 int lnl_bridge_create(struct nl_sock *sk, const char *name, uint32_t mtu) {
         _cleanup_nl_msg_ struct nl_msg *m =
                 link_msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, IFF_UP, IFF_UP);
-        if (!m || nla_put_string(m, IFLA_IFNAME, name) < 0 || (mtu > 0 && nla_put_u32(m, IFLA_MTU, mtu) < 0))
+        /* A fixed MAC: otherwise the bridge takes the lowest port MAC and the gateway's MAC changes under
+         * the attachments' ARP caches whenever ports come and go. Derived from the name, so a re-created
+         * bridge keeps it. */
+        uint64_t h = kv_hash64(name, strlen(name));
+        uint8_t mac[6] = { 0x02, 0x6b, (uint8_t) (h >> 24), (uint8_t) (h >> 16), (uint8_t) (h >> 8), (uint8_t) h };
+        if (!m || nla_put_string(m, IFLA_IFNAME, name) < 0 || (mtu > 0 && nla_put_u32(m, IFLA_MTU, mtu) < 0) ||
+            nla_put(m, IFLA_ADDRESS, 6, mac) < 0)
                 return -ENOMEM;
         struct nlattr *li = nla_nest_start(m, IFLA_LINKINFO);
         if (!li || nla_put_string(m, IFLA_INFO_KIND, "bridge") < 0)

@@ -478,11 +478,9 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                                 routes[i].gw = ep->routes[i].gw;
                                 routes[i].has_gw = ep->routes[i].has_gw;
                         }
+                        /* The claim's MAC (requested, or derived from the claim key): stable for the claim. */
                         r = link_container_attach(nsfd, ep->ifname, ep->host_ifname, ep->bridge, ep->mtu, ep->vlan,
-                                                  req.has_mac ? req.mac : NULL, ep->addrs, ep->n_addrs, routes,
-                                                  ep->n_routes, &li, e);
-                        if (r >= 0 && !req.has_mac)
-                                memcpy(ep->mac, li.sandbox_mac, 6);
+                                                  ep->mac, ep->addrs, ep->n_addrs, routes, ep->n_routes, &li, e);
                         ep->has_mac = true;
                 }
                 if (r < 0)

@@ -16,7 +16,7 @@ kv_init
 require_kvnet
 require_cnichain
 require_ref_plugins
-require_cmd nc
+require_cmd socat
 
 setup_node
 setup_ext
@@ -25,7 +25,7 @@ mkns C1 ctr1
 mkns C2 ctr2
 mkns V1 vm1
 mkns V2 vm1-target
-conf=$(render_conf vmnet.conflist 1.1.0)
+conf=$(render_conf vmnet.conflist 1.0.0)
 
 echo "== attaching two containers and a VM through: kvnet -> tuning"
 t0=$(ms)
@@ -50,19 +50,20 @@ ip netns exec "$C1" ping -6 -c1 -W2 "$(jq -r '.ips[] | select(.address | contain
 	pass "IPv6 ping ctr1 -> ctr2" || fail "IPv6 ping ctr1 -> ctr2"
 
 echo "== egress through masquerade (ext sees the node's address)"
-ip netns exec "$EXT_NS" timeout 5 nc -l -p 9000 >"$KV_TMP/seen" 2>&1 &
+ip netns exec "$EXT_NS" timeout 10 socat TCP-LISTEN:9000,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' &
+srv=$!
 sleep 0.3
-ip netns exec "$C1" sh -c 'echo hello | timeout 3 nc -q1 -w2 192.0.2.2 9000' || true
-wait || true
-assert_eq "$(ip netns exec "$EXT_NS" true; cat "$KV_TMP/seen")" "hello" "ctr1 reaches ext 192.0.2.2 through NAT"
-ip netns exec "$NODE_NS" conntrack -L 2>/dev/null | grep -q "src=$ip1" || true
-echo "EGRESS=ok MASQUERADE_SOURCE=$EXT_NODE_ADDR"
+seen=$(ip netns exec "$C1" timeout 5 socat -T2 - TCP:192.0.2.2:9000 </dev/null || true)
+wait "$srv" || true
+assert_eq "$seen" "$EXT_NODE_ADDR" "ctr1 reaches ext 192.0.2.2; ext sees the node address (masquerade)"
+echo "EGRESS=ok MASQUERADE_SOURCE=$seen"
 
 echo "== port forward: ext -> 192.0.2.1:8080 -> ctr1:80"
-ip netns exec "$C1" timeout 5 sh -c 'echo from-ctr1 | nc -l -p 80 -q1' &
+ip netns exec "$C1" timeout 10 socat TCP-LISTEN:80,reuseaddr SYSTEM:'echo from-ctr1' &
+srv=$!
 sleep 0.3
-got=$(ip netns exec "$EXT_NS" timeout 3 nc -w2 "$EXT_NODE_ADDR" 8080 </dev/null || true)
-wait || true
+got=$(ip netns exec "$EXT_NS" timeout 5 socat -T2 - TCP:$EXT_NODE_ADDR:8080 </dev/null || true)
+wait "$srv" || true
 assert_eq "$got" "from-ctr1" "port forward 8080 -> $ip1:80"
 echo "PORT_FORWARD=ok HOST_PORT=8080 TARGET=$ip1:80"
 

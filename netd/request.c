@@ -10,6 +10,9 @@ static bool valid_name(const char *s, size_t max, bool allow_upper) {
         size_t n = strlen(s);
         if (n == 0 || n > max)
                 return false;
+        /* As the CNI spec asks of container IDs and network names: start alphanumeric. */
+        if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= '0' && s[0] <= '9')))
+                return false;
         for (size_t i = 0; i < n; i++) {
                 char c = s[i];
                 bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||

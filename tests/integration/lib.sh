@@ -39,6 +39,7 @@ NETD_SOCK=""
 NETD_STATE=""
 NETD_LOG=""
 NETD_LOG_SHOWN=""
+NETD_STATUS=0
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -155,13 +156,18 @@ kv_cleanup() {
 	local rc=$? p ns
 	set +e
 	trap - ERR
+	# netd must exit cleanly on SIGTERM: under ASan a leak or crash shows up here.
 	if [ -n "$NETD_PID" ]; then
-		kill -TERM "$NETD_PID" 2>/dev/null
+		netd_term
+		if [ "$NETD_STATUS" -ne 0 ] && [ "$rc" -eq 0 ]; then
+			echo "FAIL: kvnet-netd exited with status $NETD_STATUS on SIGTERM (crash or sanitizer report)"
+			rc=1
+		fi
 	fi
 	for p in "${KV_PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
-	for p in "${KV_PIDS[@]}" $NETD_PID; do
+	for p in "${KV_PIDS[@]}"; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do
 			kill -0 "$p" 2>/dev/null || break
 			sleep 0.1
@@ -260,7 +266,9 @@ start_netd() {
 	die "kvnet-netd did not answer 'kvnetctl status' within 10 s"
 }
 
-stop_netd() {
+# netd_term: SIGTERM, wait up to 5 s (then SIGKILL); NETD_STATUS = its exit status.
+netd_term() {
+	NETD_STATUS=0
 	[ -n "$NETD_PID" ] || return 0
 	kill -TERM "$NETD_PID" 2>/dev/null || true
 	local i
@@ -269,8 +277,19 @@ stop_netd() {
 		sleep 0.1
 	done
 	kill -KILL "$NETD_PID" 2>/dev/null || true
-	wait "$NETD_PID" 2>/dev/null || true
+	wait "$NETD_PID" 2>/dev/null || NETD_STATUS=$?
 	NETD_PID=""
+}
+
+# stop_netd: graceful stop; a non-zero exit status (crash, sanitizer report) is a failure.
+stop_netd() {
+	[ -n "$NETD_PID" ] || return 0
+	netd_term
+	if [ "$NETD_STATUS" -eq 0 ]; then
+		pass "kvnet-netd exited cleanly on SIGTERM"
+	else
+		fail "kvnet-netd exited cleanly on SIGTERM (status $NETD_STATUS)"
+	fi
 }
 
 kill9_netd() {

@@ -62,7 +62,7 @@ $(PROGS):
 
 $(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 
 $(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)

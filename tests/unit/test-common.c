@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* common/: addresses, MACs, JSON field access, atomic files, the socket protocol's framing. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "common/addr.h"
+#include "common/fileio.h"
+#include "common/json-util.h"
+#include "common/proto.h"
+
+static void test_addr(void **state) {
+        (void) state;
+        KvPrefix p;
+        char buf[KV_ADDR_STRLEN];
+        assert_int_equal(kv_prefix_parse("10.88.0.7/24", &p), 0);
+        assert_string_equal(kv_prefix_fmt(&p, buf), "10.88.0.7/24");
+        KvPrefix n = kv_prefix_network(&p);
+        assert_string_equal(kv_prefix_fmt(&n, buf), "10.88.0.0/24");
+        KvAddr a;
+        assert_int_equal(kv_addr_parse("10.88.0.255", &a), 0);
+        assert_true(kv_prefix_contains(&p, &a));
+        assert_int_equal(kv_addr_parse("10.88.1.0", &a), 0);
+        assert_false(kv_prefix_contains(&p, &a));
+        assert_int_equal(kv_prefix_parse("fd88::1/64", &p), 0);
+        assert_string_equal(kv_prefix_fmt(&p, buf), "fd88::1/64");
+        assert_int_equal(kv_addr_parse("fd88::ffff", &a), 0);
+        assert_true(kv_addr_next(&a));
+        assert_string_equal(kv_addr_fmt(&a, buf), "fd88::1:0");
+        assert_int_equal(kv_addr_parse("255.255.255.255", &a), 0);
+        assert_false(kv_addr_next(&a));
+        /* rejected */
+        assert_int_equal(kv_prefix_parse("10.0.0.1", &p), -EINVAL);
+        assert_int_equal(kv_prefix_parse("10.0.0.1/33", &p), -EINVAL);
+        assert_int_equal(kv_prefix_parse("10.0.0.1/", &p), -EINVAL);
+        assert_int_equal(kv_prefix_parse("10.0.0.1/2x", &p), -EINVAL);
+        assert_int_equal(kv_prefix_parse("fd::/129", &p), -EINVAL);
+        assert_int_equal(kv_addr_parse("10.0.0.256", &a), -EINVAL);
+        assert_int_equal(kv_addr_parse("", &a), -EINVAL);
+        uint8_t mac[6];
+        char mb[KV_MAC_STRLEN];
+        assert_int_equal(kv_mac_parse("02:00:5E:10:00:01", mac), 0);
+        assert_string_equal(kv_mac_fmt(mac, mb), "02:00:5e:10:00:01");
+        assert_int_equal(kv_mac_parse("02:00:5e:10:00", mac), -EINVAL);
+        assert_int_equal(kv_mac_parse("02:00:5e:10:00:01:02", mac), -EINVAL);
+        assert_int_equal(kv_mac_parse("zz:00:5e:10:00:01", mac), -EINVAL);
+}
+
+static void test_json_get(void **state) {
+        (void) state;
+        json_t *o = json_loads("{\"s\":\"x\",\"i\":5000,\"b\":true,\"n\":null,\"a\":[1]}", 0, NULL);
+        KvErr e = {};
+        long long x = 7;
+        assert_int_equal(json_get_int(o, "netconf", "i", false, 0, 4094, &x, &e), -ERANGE);
+        assert_int_equal(e.code, KV_ERR_INVALID_CONFIG);
+        assert_string_equal(e.msg, "netconf: 'i' must be 0..4094, got 5000");
+        assert_int_equal(x, 7);
+        kverr_clear(&e);
+        const char *s = NULL;
+        assert_int_equal(json_get_string(o, "netconf", "i", false, &s, &e), -EINVAL);
+        assert_string_equal(e.msg, "netconf: 'i' must be a string, got integer");
+        kverr_clear(&e);
+        assert_int_equal(json_get_string(o, "netconf", "n", false, &s, &e), 0); /* null = absent */
+        assert_null(s);
+        assert_int_equal(json_get_string(o, "netconf", "missing", true, &s, &e), -EINVAL);
+        assert_string_equal(e.msg, "netconf: 'missing' is required");
+        kverr_clear(&e);
+        bool b = false;
+        assert_int_equal(json_get_bool(o, "netconf", "b", true, &b, &e), 1);
+        assert_true(b);
+        json_t *arr = NULL;
+        assert_int_equal(json_get_array(o, "netconf", "a", true, &arr, &e), 1);
+        assert_int_equal(json_get_object(o, "netconf", "a", true, &arr, &e), -EINVAL);
+        json_decref(o);
+
+        json_t *v = NULL;
+        kverr_clear(&e);
+        assert_int_equal(json_parse_object("[1,2]", 5, 100, "stdin", &v, &e), -EBADMSG);
+        assert_string_equal(e.msg, "stdin: must be a JSON object, got array");
+        kverr_clear(&e);
+        assert_int_equal(json_parse_object("{\"a\":1,\"a\":2}", 13, 100, "stdin", &v, &e), -EBADMSG);
+        assert_int_equal(e.code, KV_ERR_DECODE);
+        kverr_clear(&e);
+        assert_int_equal(json_parse_object("{}", 2, 1, "stdin", &v, &e), -EMSGSIZE);
+        assert_string_equal(e.msg, "stdin: input is 2 bytes, limit is 1");
+}
+
+static void test_fileio(void **state) {
+        (void) state;
+        char dir[] = "/tmp/kvnet-test-common.XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        char path[256], sub[256];
+        snprintf(path, sizeof path, "%s/a/b/c", dir);
+        assert_int_equal(mkdir_p(path, 0700), 0);
+        assert_int_equal(mkdir_p(path, 0700), 0);
+        snprintf(path, sizeof path, "%s/a/f.json", dir);
+        assert_int_equal(write_file_atomic(path, "one", 3, true), 0);
+        assert_int_equal(write_file_atomic(path, "second", 6, true), 0);
+        char *text = NULL;
+        size_t len = 0;
+        assert_int_equal(read_file_max(path, 100, &text, &len), 0);
+        assert_string_equal(text, "second");
+        free(text);
+        assert_int_equal(read_file_max(path, 3, &text, &len), -EFBIG);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+        assert_int_equal(unlink_durable(path, true), 0);
+        assert_int_equal(unlink_durable(path, true), 0);
+        snprintf(sub, sizeof sub, "rm -rf '%s'", dir);
+        assert_int_equal(system(sub), 0);
+}
+
+/* A peer that answers each line with a canned reply, to test the client's framing. */
+static void *echo_server(void *arg) {
+        int fd = *(int *) arg;
+        char buf[65536];
+        size_t len = 0;
+        for (;;) {
+                ssize_t n = read(fd, buf + len, sizeof buf - len);
+                if (n <= 0)
+                        break;
+                len += (size_t) n;
+                char *nl = memchr(buf, '\n', len);
+                if (!nl)
+                        continue;
+                const char *reply = strstr(buf, "\"fail\"")
+                                            ? "{\"ok\":false,\"code\":7,\"msg\":\"netconf: bad\",\"details\":\"d\"}\n"
+                                            : "{\"ok\":true,\"result\":{\"x\":1}}\n";
+                if (write(fd, reply, strlen(reply)) < 0)
+                        break;
+                len = 0;
+        }
+        close(fd);
+        return NULL;
+}
+
+static void test_proto(void **state) {
+        (void) state;
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, echo_server, &sv[1]), 0);
+        json_t *res = NULL;
+        KvErr e = {};
+        assert_int_equal(proto_call(sv[0], "ping", NULL, 2000, &res, &e), 0);
+        assert_int_equal(json_integer_value(json_object_get(res, "x")), 1);
+        json_decref(res);
+        assert_int_equal(proto_call(sv[0], "fail", NULL, 2000, &res, &e), -EPROTO);
+        assert_int_equal(e.code, 7);
+        assert_string_equal(e.msg, "netconf: bad");
+        assert_string_equal(e.details, "d");
+        close(sv[0]);
+        pthread_join(t, NULL);
+
+        kverr_clear(&e);
+        assert_true(proto_call_path("/nonexistent/kvnet.sock", "ping", NULL, 100, &res, &e) < 0);
+        assert_int_equal(e.code, KV_ERR_TRY_AGAIN);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_addr),
+                cmocka_unit_test(test_json_get),
+                cmocka_unit_test(test_fileio),
+                cmocka_unit_test(test_proto),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -960,6 +960,11 @@ int manager_start(Manager *m, KvErr *e) {
                         KvErr be = {};
                         if (network_ensure_bridge(m, ep, &be) < 0)
                                 log_warning("reconcile: bridge for '%s': %s %s", ep->id, be.msg, be.details);
+                        /* A missing host link is reported, not repaired: the sandbox may be gone too, and the
+                         * runtime's DEL (or GC) cleans the record up. CHECK reports it as well. */
+                        if (!link_exists(-1, ep->host_ifname))
+                                log_warning("reconcile: attachment '%s' lost its host link '%s'", ep->id,
+                                            ep->host_ifname);
                 }
                 if (ep_needs_nat(ep))
                         n_nat++;

@@ -23,6 +23,7 @@ struct EventSource {
         } h;
         bool dead;
         EventSource *next_dead;
+        EventSource *prev, *next; /* live sources */
 };
 
 struct EventLoop {
@@ -30,6 +31,7 @@ struct EventLoop {
         bool exiting;
         int exit_code;
         EventSource *dead; /* freed after the current dispatch round */
+        EventSource *live;
 };
 
 uint64_t now_usec(void) {
@@ -63,6 +65,8 @@ static void free_dead(EventLoop *l) {
 EventLoop *event_loop_free(EventLoop *l) {
         if (!l)
                 return NULL;
+        while (l->live)
+                event_source_free(l->live);
         free_dead(l);
         if (l->epfd >= 0)
                 close(l->epfd);
@@ -86,6 +90,10 @@ static int add_source(EventLoop *l, SourceType type, int fd, bool owned, uint32_
                 free(s);
                 return r;
         }
+        s->next = l->live;
+        if (l->live)
+                l->live->prev = s;
+        l->live = s;
         *ret = s;
         return 0;
 }
@@ -172,6 +180,13 @@ void event_source_free(EventSource *s) {
                 close(s->fd);
         s->fd = -1;
         s->dead = true;
+        if (s->prev)
+                s->prev->next = s->next;
+        else
+                s->loop->live = s->next;
+        if (s->next)
+                s->next->prev = s->prev;
+        s->prev = s->next = NULL;
         s->next_dead = s->loop->dead;
         s->loop->dead = s;
 }

@@ -13,6 +13,7 @@
 #include "server.h"
 
 typedef struct Conn {
+        struct Conn *prev, *next;
         Server *srv;
         int fd;
         EventSource *src;
@@ -29,6 +30,7 @@ struct Server {
         EventSource *src;
         char *path;
         unsigned n_conns;
+        Conn *conns;
 };
 
 #define MAX_CONNS 256
@@ -36,6 +38,12 @@ struct Server {
 static void conn_free(Conn *c) {
         if (!c)
                 return;
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                c->srv->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
         event_source_free(c->src);
         if (c->fd >= 0)
                 close(c->fd);
@@ -187,6 +195,10 @@ static int on_accept(EventSource *s, int fd, uint32_t revents, void *userdata) {
                 c->srv = srv;
                 c->fd = cfd;
                 srv->n_conns++;
+                c->next = srv->conns;
+                if (srv->conns)
+                        srv->conns->prev = c;
+                srv->conns = c;
                 if (event_add_io(srv->loop, cfd, EPOLLIN, on_conn, c, &c->src) < 0) {
                         conn_free(c);
                         continue;
@@ -239,6 +251,8 @@ int server_new(EventLoop *loop, Manager *m, const char *path, Server **ret) {
 Server *server_free(Server *srv) {
         if (!srv)
                 return NULL;
+        while (srv->conns)
+                conn_free(srv->conns);
         event_source_free(srv->src);
         close(srv->fd);
         (void) unlink(srv->path);

@@ -6,7 +6,7 @@ PKGS=(
   libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev libbpf-dev libjansson-dev
   libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev
   clang llvm bpftool
-  containernetworking-plugins iproute2 nftables iputils-ping iperf3 netcat-openbsd socat jq
+  containernetworking-plugins iproute2 nftables iptables iputils-ping iperf3 netcat-openbsd socat jq
   podman runc golang-go golang-github-appc-cni-dev busybox-static
 )
 SUDO=""

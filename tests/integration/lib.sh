@@ -429,16 +429,24 @@ count_veth() { ip -n "$1" -o link show type veth 2>/dev/null | wc -l; }
 
 nft_kvnet() { ip netns exec "$NODE_NS" nft list table inet kvnet 2>/dev/null; }
 
+# (The table is read into a variable first: with pipefail, grep -q closing the pipe early would
+# make nft die of SIGPIPE and the pipeline fail.)
 assert_nft_has() {
-	if nft_kvnet | grep -Fqw -- "$1"; then
+	local t
+	t=$(nft_kvnet || true)
+	if grep -Fqw -- "$1" <<<"$t"; then
 		pass "nft table inet kvnet holds $1"
 	else
 		fail "nft table inet kvnet holds $1"
+		echo "---- nft list table inet kvnet ----"
+		head -n 60 <<<"$t"
 	fi
 }
 
 assert_nft_lacks() {
-	if nft_kvnet | grep -Fqw -- "$1"; then
+	local t
+	t=$(nft_kvnet || true)
+	if grep -Fqw -- "$1" <<<"$t"; then
 		fail "nft table inet kvnet no longer holds $1"
 	else
 		pass "nft table inet kvnet no longer holds $1"
@@ -451,7 +459,7 @@ assert_nft_lacks() {
 wait_listen() {
 	local ns=$1 port=$2 i
 	for i in $(seq 1 50); do
-		if ip netns exec "$ns" ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+		if [ -n "$(ip netns exec "$ns" ss -Hltn "sport = :$port" 2>/dev/null)" ]; then
 			return 0
 		fi
 		sleep 0.1

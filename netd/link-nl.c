@@ -277,6 +277,27 @@ int lnl_link_del(struct nl_sock *sk, const char *name) {
         return r;
 }
 
+int lnl_link_retire(struct nl_sock *sk, const char *name, uint32_t group) {
+        /* Down (the bridge stops forwarding to it at once) and into the reap group, in one message. */
+        _cleanup_nl_msg_ struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, 0, 0, IFF_UP);
+        if (!m || nla_put_string(m, IFLA_IFNAME, name) < 0 || nla_put_u32(m, IFLA_GROUP, group) < 0)
+                return -ENOMEM;
+        int r = lnl_request(sk, m);
+        if (r == -ENODEV || r == -ENOENT)
+                return 0;
+        return r;
+}
+
+int lnl_link_del_group(struct nl_sock *sk, uint32_t group) {
+        _cleanup_nl_msg_ struct nl_msg *m = link_msg(RTM_DELLINK, 0, AF_UNSPEC, 0, 0, 0);
+        if (!m || nla_put_u32(m, IFLA_GROUP, group) < 0)
+                return -ENOMEM;
+        int r = lnl_request(sk, m);
+        if (r == -ENODEV || r == -ENOENT)
+                return 0;
+        return r;
+}
+
 int lnl_veth_create(struct nl_sock *sk, const char *name, int master, uint32_t mtu, const char *peer,
                     int peer_netns_fd, const uint8_t *peer_mac) {
         _cleanup_nl_msg_ struct nl_msg *m =

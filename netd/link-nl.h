@@ -44,6 +44,11 @@ int lnl_link_set(struct nl_sock *sk, int ifindex, int up, uint32_t mtu) _wur_;
 /* Deletes a link by name; 0 if it did not exist. */
 int lnl_link_del(struct nl_sock *sk, const char *name);
 
+/* Sets a link down and moves it into `group` (by name); 0 if it did not exist. */
+int lnl_link_retire(struct nl_sock *sk, const char *name, uint32_t group) _wur_;
+/* Deletes every link of `group` in one kernel batch; 0 if there was none. */
+int lnl_link_del_group(struct nl_sock *sk, uint32_t group) _wur_;
+
 /* Adds (replaces) an address; IPv6 with nodad. */
 int lnl_addr_add(struct nl_sock *sk, int ifindex, const KvPrefix *p);
 int lnl_addr_del(struct nl_sock *sk, int ifindex, const KvPrefix *p) _wur_;

@@ -179,6 +179,47 @@ int link_detach(int netns_fd, const char *sandbox_ifname, const char *tap_name, 
         return ret;
 }
 
+int link_retire(int netns_fd, const char *sandbox_ifname, const char *tap_name, const char *host_ifname,
+                KvErr *e) {
+        int r;
+        if (host_ifname) {
+                _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+                r = lnl_open_e(-1, &sk, e);
+                if (r < 0)
+                        return r;
+                r = lnl_link_retire(sk, host_ifname, LINK_REAP_GROUP);
+                if (r < 0)
+                        return lnl_err(e, r, "retiring '%s'", host_ifname);
+        }
+        if (netns_fd >= 0 && (sandbox_ifname || tap_name)) {
+                _cleanup_nl_sock_ struct nl_sock *ssk = NULL;
+                r = lnl_open_e(netns_fd, &ssk, e);
+                if (r < 0)
+                        return r;
+                /* With a host end, the sandbox veth end goes with it; only a lone one is retired here. */
+                const char *names[] = { tap_name, host_ifname ? NULL : sandbox_ifname };
+                for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                        if (!names[i])
+                                continue;
+                        r = lnl_link_retire(ssk, names[i], LINK_REAP_GROUP);
+                        if (r < 0)
+                                return lnl_err(e, r, "retiring '%s' in sandbox", names[i]);
+                }
+        }
+        return 0;
+}
+
+int link_reap(int netns_fd, KvErr *e) {
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        int r = lnl_open_e(netns_fd, &sk, e);
+        if (r < 0)
+                return r;
+        r = lnl_link_del_group(sk, LINK_REAP_GROUP);
+        if (r < 0)
+                return lnl_err(e, r, "deleting retired links%s", netns_fd >= 0 ? " in sandbox" : "");
+        return 0;
+}
+
 /* Node side of a check: host end exists, is up, enslaved to the bridge. */
 int link_check_host_port(struct nl_sock *sk, const char *host_ifname, const char *bridge, KvErr *e) {
         LnlLink br, host;

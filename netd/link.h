@@ -68,6 +68,15 @@ int link_vm_check(int netns_fd, const char *tap_name, const char *sbx_ifname, co
                   const char *bridge, KvErr *e) _wur_;
 
 /* netns_fd -1 = the current netns. */
+/* Deferred deletion. Deleting a veth or tap costs the kernel an RCU grace period (~20 ms here, with
+ * RTNL held); a batch of links deleted together costs one. link_retire() takes an attachment's links
+ * out of service at once (down, so the bridge forwards nothing to them) and moves them into
+ * LINK_REAP_GROUP; link_reap() later deletes the whole group of one namespace in a single request. */
+#define LINK_REAP_GROUP 0x6b76u
+int link_retire(int netns_fd, const char *sandbox_ifname, const char *tap_name, const char *host_ifname,
+                KvErr *e) _wur_;
+int link_reap(int netns_fd, KvErr *e) _wur_;
+
 bool link_exists(int netns_fd, const char *name);
 
 /* net.ipv4.ip_forward=1 and net.ipv6.conf.all.forwarding=1 in the CURRENT netns. */

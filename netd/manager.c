@@ -312,8 +312,9 @@ static void release_claim_if_unused(Manager *m, const Endpoint *ep) {
         (void) ipam_release(m->ipam, ep->network, ep->key);
 }
 
-/* Removes the kernel side of an endpoint; tolerant of anything already gone. */
-static int teardown_kernel(Manager *m, const Endpoint *ep, KvErr *e) {
+/* Removes the kernel side of an endpoint; tolerant of anything already gone. Deferred: NAT entries go
+ * now, the links are taken out of service now and deleted by the reaper in the next batch. */
+static int teardown_kernel(Manager *m, const Endpoint *ep, bool deferred, KvErr *e) {
         int r, ret = 0;
         if (ep_needs_nat(ep)) {
                 NatBackend *nb;
@@ -328,15 +329,32 @@ static int teardown_kernel(Manager *m, const Endpoint *ep, KvErr *e) {
         _cleanup_close_ int nsfd = -1;
         if (ep->netns[0])
                 IGNORE_RESULT(netns_open(ep->netns, &nsfd));
+        const char *sbx = NULL, *tap = NULL, *host = NULL;
         if (ep->chained) {
-                if (ep->kind == EP_KIND_VM && nsfd >= 0)
-                        r = link_detach(nsfd, NULL, ep->tap, NULL, e);
-                else
-                        r = 0;
-        } else if (ep->kind == EP_KIND_VM)
-                r = link_detach(nsfd, ep->sbx_ifname, ep->tap, ep->host_ifname, e);
-        else
-                r = link_detach(nsfd, ep->ifname, NULL, ep->host_ifname, e);
+                if (ep->kind == EP_KIND_VM)
+                        tap = ep->tap;
+        } else if (ep->kind == EP_KIND_VM) {
+                sbx = ep->sbx_ifname;
+                tap = ep->tap;
+                host = ep->host_ifname;
+        } else {
+                sbx = ep->ifname;
+                host = ep->host_ifname;
+        }
+        if (!sbx && !tap && !host)
+                return ret;
+        if (deferred && m->reaper) {
+                r = link_retire(nsfd, sbx, tap, host, e);
+                if (r >= 0 && host)
+                        r = reaper_queue(m->reaper, -1);
+                if (r >= 0 && nsfd >= 0 && (tap || !host))
+                        r = reaper_queue(m->reaper, nsfd);
+                if (r >= 0)
+                        return ret;
+                /* Could not defer: delete now. */
+                kverr_clear(e);
+        }
+        r = link_detach(nsfd, sbx, tap, host, e);
         if (r < 0 && ret == 0)
                 ret = r;
         return ret;
@@ -468,6 +486,12 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 r = network_ensure_bridge(m, ep, e);
                 if (r < 0)
                         goto fail;
+                /* Names are derived from the attachment id: a re-ADD right after a DEL may find the old links
+                 * still waiting for the reaper. */
+                if (m->reaper && !reaper_idle(m->reaper) &&
+                    (link_exists(-1, ep->host_ifname) ||
+                     link_exists(nsfd, ep->kind == EP_KIND_VM ? ep->tap : ep->ifname)))
+                        reaper_flush(m->reaper);
                 if (ep->kind == EP_KIND_VM)
                         r = link_vm_attach(nsfd, ep->tap, ep->sbx_ifname, ep->host_ifname, ep->bridge, ep->mtu,
                                            ep->vlan, ep->mac, &li, e);
@@ -528,7 +552,7 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
 
 fail: {
         KvErr ignore = {};
-        IGNORE_RESULT(teardown_kernel(m, ep, &ignore));
+        IGNORE_RESULT(teardown_kernel(m, ep, false, &ignore));
         IGNORE_RESULT(endpoint_remove(m->state_dir, ep, m->durable));
 }
 fail_claim:
@@ -547,7 +571,7 @@ fail_claim:
 /* ---- DEL ---- */
 
 static int remove_endpoint(Manager *m, Endpoint *ep, KvErr *e) {
-        int r = teardown_kernel(m, ep, e);
+        int r = teardown_kernel(m, ep, true, e);
         if (r < 0)
                 return r;
         ep_unlink(m, ep);
@@ -860,6 +884,7 @@ Manager *manager_free(Manager *m) {
                 }
         }
         free(m->ep_buckets);
+        reaper_free(m->reaper);
         ipam_free(m->ipam);
         nat_backend_free(m->nat_nft);
         free(m->socket_path);
@@ -923,6 +948,13 @@ int manager_start(Manager *m, KvErr *e) {
         r = link_enable_forwarding(e);
         if (r < 0)
                 return r;
+        /* Links a previous run retired but did not get to delete. */
+        r = link_reap(-1, e);
+        if (r < 0)
+                return r;
+        r = reaper_new(&m->reaper);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot start the link reaper");
 
         /* Roll back attachments that were being created when the previous instance stopped. */
         unsigned rolled_back = 0;
@@ -930,7 +962,7 @@ int manager_start(Manager *m, KvErr *e) {
                 if (ep->state == EP_READY)
                         continue;
                 KvErr ignore = {};
-                IGNORE_RESULT(teardown_kernel(m, ep, &ignore));
+                IGNORE_RESULT(teardown_kernel(m, ep, false, &ignore));
                 ep_unlink(m, ep);
                 if (!ep->chained) {
                         IpamClaim *c = ipam_find(m->ipam, ep->network, ep->key);

@@ -7,6 +7,7 @@
 #include "link.h"
 #include "nat.h"
 #include "netd.h"
+#include "reaper.h"
 
 #define NETD_VERSION "0.1.0"
 #define NETD_MAX_NETWORKS 256
@@ -33,6 +34,7 @@ struct Manager {
 
         Ipam *ipam;
         NatBackend *nat_nft;
+        Reaper *reaper;
 
         /* endpoints by id: chained hash table */
         struct EpNode **ep_buckets;

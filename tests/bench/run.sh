@@ -12,16 +12,18 @@
 #   BENCH_MEDIUM     N of the medium run (default 100)
 #   BENCH_ROUNDS1    repetitions of the N=1 run (default 20)
 #   BENCH_TIMEOUT    seconds allowed per case (default 600)
+#   BENCH_QUICK=1    smaller run (~1-2 minutes): N=1 x10, 100, 300, 2-worker 2 x 50
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${KVNET_BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 PLUGINS=${BENCH_PLUGINS:-kvnet reference}
-LARGE=${BENCH_LARGE:-1000}
-MEDIUM=${BENCH_MEDIUM:-100}
-ROUNDS1=${BENCH_ROUNDS1:-20}
-REF_W2=${BENCH_REF_W2:-200}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	LARGE=${BENCH_LARGE:-300} MEDIUM=${BENCH_MEDIUM:-100} ROUNDS1=${BENCH_ROUNDS1:-10} REF_W2=${BENCH_REF_W2:-100}
+else
+	LARGE=${BENCH_LARGE:-1000} MEDIUM=${BENCH_MEDIUM:-100} ROUNDS1=${BENCH_ROUNDS1:-20} REF_W2=${BENCH_REF_W2:-200}
+fi
 CASE_TIMEOUT=${BENCH_TIMEOUT:-600}
 BENCH_TOOL="$BUILD/tests/bench-cni"
 REF_DIR=/usr/lib/cni
@@ -245,5 +247,6 @@ for spec in "1 1" "$MEDIUM 1" "$LARGE 1" "$LARGE 2" "$REF_W2 2"; do
 done
 
 echo
+echo "BENCH_CNI_TOTAL_S=$SECONDS"
 echo "== full output saved to $OUT"
 exit $FAILED

@@ -420,8 +420,27 @@ assert_link() {
 	if link_exists "$1" "$2"; then pass "link $2 present in $1"; else fail "link $2 present in $1"; fi
 }
 
+# netd deletes links of a DEL in a batch shortly after answering (the link reaper, see
+# docs/ARCHITECTURE.md): a DEL takes them out of service at once, deletion follows within ~100 ms.
+# So "absent" allows up to 3 s; a link that is still there then was leaked.
 assert_no_link() {
+	local i
+	for i in $(seq 1 30); do
+		link_exists "$1" "$2" || break
+		sleep 0.1
+	done
 	if link_exists "$1" "$2"; then fail "link $2 absent from $1"; else pass "link $2 absent from $1"; fi
+}
+
+# A retired link is down at once (the bridge forwards nothing to it) even before it is deleted.
+assert_link_retired() {
+	local flags
+	flags=$(ip -n "$1" -o link show dev "$2" 2>/dev/null || true)
+	if [ -z "$flags" ] || ! grep -q '[<,]UP[,>]' <<<"$flags"; then
+		pass "link $2 in $1 out of service"
+	else
+		fail "link $2 in $1 out of service (still up: $flags)"
+	fi
 }
 
 # Number of veth links in a namespace.

@@ -222,6 +222,40 @@ static int link_get_cb(struct nl_msg *msg, void *arg) {
         return NL_OK;
 }
 
+typedef struct LinkListCtx {
+        int (*cb)(const char *name, const LnlLink *l, void *arg);
+        void *arg;
+        int ret;
+} LinkListCtx;
+
+static int link_list_cb(struct nl_msg *msg, void *arg) {
+        LinkListCtx *c = arg;
+        struct nlmsghdr *h = nlmsg_hdr(msg);
+        struct nlattr *tb[IFLA_MAX + 1];
+        if (h->nlmsg_type != RTM_NEWLINK || nlmsg_parse(h, sizeof(struct ifinfomsg), tb, IFLA_MAX, NULL) < 0 ||
+            !tb[IFLA_IFNAME])
+                return NL_OK;
+        LnlLink l;
+        LinkGetCtx g = { .link = &l };
+        link_get_cb(msg, &g);
+        char name[IFNAMSIZ];
+        nla_strlcpy(name, tb[IFLA_IFNAME], sizeof name);
+        if (c->ret >= 0)
+                c->ret = c->cb(name, &l, c->arg);
+        return NL_OK;
+}
+
+int lnl_link_list(struct nl_sock *sk, int (*cb)(const char *name, const LnlLink *l, void *arg), void *arg) {
+        _cleanup_nl_msg_ struct nl_msg *m = nlmsg_alloc_simple(RTM_GETLINK, NLM_F_DUMP);
+        struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+        if (!m || nlmsg_append(m, &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
+            nla_put_u32(m, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS) < 0)
+                return -ENOMEM;
+        LinkListCtx c = { .cb = cb, .arg = arg };
+        int r = lnl_dump(sk, m, link_list_cb, &c);
+        return r < 0 ? r : c.ret;
+}
+
 int lnl_link_get(struct nl_sock *sk, const char *name, LnlLink *ret) {
         if (!name || !*name || strlen(name) >= IFNAMSIZ)
                 return -EINVAL;

@@ -39,6 +39,8 @@ int lnl_dump(struct nl_sock *sk, struct nl_msg *msg, int (*cb)(struct nl_msg *, 
 
 /* Link lookup by name: -ENODEV if missing. */
 int lnl_link_get(struct nl_sock *sk, const char *name, LnlLink *ret) _wur_;
+/* Calls cb for every link of the socket's namespace; a negative return from cb stops and is returned. */
+int lnl_link_list(struct nl_sock *sk, int (*cb)(const char *name, const LnlLink *l, void *arg), void *arg) _wur_;
 /* Sets up/down (up < 0: unchanged), mtu (0: unchanged). */
 int lnl_link_set(struct nl_sock *sk, int ifindex, int up, uint32_t mtu) _wur_;
 /* Deletes a link by name; 0 if it did not exist. */

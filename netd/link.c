@@ -209,6 +209,48 @@ int link_retire(int netns_fd, const char *sandbox_ifname, const char *tap_name, 
         return 0;
 }
 
+typedef struct UnknownCtx {
+        bool (*keep)(const char *name, void *arg);
+        void *arg;
+        struct nl_sock *sk;
+        unsigned n;
+} UnknownCtx;
+
+static bool is_host_pattern(const char *name) {
+        if (strlen(name) != 10 || name[0] != 'k' || name[1] != 'v')
+                return false;
+        for (int i = 2; i < 10; i++)
+                if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+                        return false;
+        return true;
+}
+
+static int unknown_cb(const char *name, const LnlLink *l, void *arg) {
+        UnknownCtx *c = arg;
+        if (!streq(l->kind, "veth") || !is_host_pattern(name) || c->keep(name, c->arg))
+                return 0;
+        int r = lnl_link_retire(c->sk, name, LINK_REAP_GROUP);
+        if (r < 0)
+                return r;
+        c->n++;
+        return 0;
+}
+
+int link_retire_unknown(bool (*keep)(const char *name, void *arg), void *arg, KvErr *e) {
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL, *dsk = NULL;
+        int r = lnl_open_e(-1, &sk, e);
+        if (r < 0)
+                return r;
+        r = lnl_open_e(-1, &dsk, e);
+        if (r < 0)
+                return r;
+        UnknownCtx c = { .keep = keep, .arg = arg, .sk = sk };
+        r = lnl_link_list(dsk, unknown_cb, &c);
+        if (r < 0)
+                return lnl_err(e, r, "listing links");
+        return (int) c.n;
+}
+
 int link_reap(int netns_fd, KvErr *e) {
         _cleanup_nl_sock_ struct nl_sock *sk = NULL;
         int r = lnl_open_e(netns_fd, &sk, e);

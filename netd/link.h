@@ -77,6 +77,10 @@ int link_retire(int netns_fd, const char *sandbox_ifname, const char *tap_name, 
                 KvErr *e) _wur_;
 int link_reap(int netns_fd, KvErr *e) _wur_;
 
+/* Retires (see above) every veth of the current namespace whose name is kvnet's host-side pattern
+ * ("kv" + 8 hex digits) and for which keep(name) returns false. Returns how many. */
+int link_retire_unknown(bool (*keep)(const char *name, void *arg), void *arg, KvErr *e) _wur_;
+
 bool link_exists(int netns_fd, const char *name);
 
 /* net.ipv4.ip_forward=1 and net.ipv6.conf.all.forwarding=1 in the CURRENT netns. */

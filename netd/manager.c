@@ -475,11 +475,10 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 }
         }
 
-        /* Record the intent before touching the kernel: a crash from here on is rolled back at start. */
+        /* The claim is on disk; the endpoint record is written once the kernel side is complete. A crash in
+         * between leaves links without a record: start-up retires every kvnet link nobody owns, and
+         * releases container claims without an attachment. */
         ep->state = EP_CREATING;
-        r = persist(m, ep, e);
-        if (r < 0)
-                goto fail_claim;
 
         LinkInfo li = {};
         if (!req.chained) {
@@ -555,7 +554,6 @@ fail: {
         IGNORE_RESULT(teardown_kernel(m, ep, false, &ignore));
         IGNORE_RESULT(endpoint_remove(m->state_dir, ep, m->durable));
 }
-fail_claim:
         if (!req.chained) {
                 IpamClaim *c = ipam_find(m->ipam, ep->network, ep->key);
                 if (c && ep->claim_is_new)
@@ -894,6 +892,15 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
+static bool host_link_known(const char *name, void *userdata) {
+        Manager *m = userdata;
+        EP_FOREACH(m, ep) {
+                if (streq(ep->host_ifname, name))
+                        return true;
+        }
+        return false;
+}
+
 static int load_one(Endpoint *ep, void *userdata) {
         Manager *m = userdata;
         if (ep_find(m, ep->id)) {
@@ -948,10 +955,7 @@ int manager_start(Manager *m, KvErr *e) {
         r = link_enable_forwarding(e);
         if (r < 0)
                 return r;
-        /* Links a previous run retired but did not get to delete. */
-        r = link_reap(-1, e);
-        if (r < 0)
-                return r;
+
         r = reaper_new(&m->reaper);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot start the link reaper");
@@ -975,6 +979,17 @@ int manager_start(Manager *m, KvErr *e) {
         }
         if (rolled_back)
                 log_notice("rolled back %u attachment(s) left half-created by a previous run", rolled_back);
+
+        /* kvnet links nobody owns come from a crash inside an ADD; links a previous run retired but did not
+         * get to delete are in the reap group already. One batch deletes both. */
+        r = link_retire_unknown(host_link_known, m, e);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                log_notice("retiring %d host link(s) without an attachment", r);
+        r = link_reap(-1, e);
+        if (r < 0)
+                return r;
 
         /* Container claims without an endpoint can only come from a crash between claim and record. */
         OrphanCtx oc = { .m = m };

@@ -455,6 +455,10 @@ void ipam_pool_restore_cursors(Pool *p) {
 
 /* ---- public API ---- */
 
+void ipam_set_durable(Ipam *i, bool durable) {
+        i->durable = durable;
+}
+
 int ipam_new(const char *state_dir, bool durable, Ipam **ret) {
         _cleanup_free_ Ipam *i = calloc(1, sizeof *i);
         if (!i)

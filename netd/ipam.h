@@ -100,6 +100,9 @@ typedef struct Ipam Ipam;
 
 /* Creates state_dir/ipam/ if needed. durable: fsync files and directories. */
 int ipam_new(const char *state_dir, bool durable, Ipam **ret) _wur_;
+/* Switches fsync of later writes on or off (netd makes claims durable through its endpoint records,
+ * see docs/ARCHITECTURE.md). */
+void ipam_set_durable(Ipam *i, bool durable);
 Ipam *ipam_free(Ipam *i);
 
 /* Loads every pool and claim from state_dir/ipam/ into an empty Ipam (-EBUSY otherwise).

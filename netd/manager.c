@@ -289,9 +289,19 @@ static int persist(Manager *m, const Endpoint *ep, KvErr *e) {
         return 0;
 }
 
+static void release_claim_nosync(Manager *m, const Endpoint *ep);
+
+/* Not fsynced: a release lost in a crash is redone at start (container claims without an attachment
+ * are released, VM claims without one go idle). */
 static void release_claim_if_unused(Manager *m, const Endpoint *ep) {
         if (ep->chained)
                 return;
+        ipam_set_durable(m->ipam, false);
+        release_claim_nosync(m, ep);
+        ipam_set_durable(m->ipam, m->durable);
+}
+
+static void release_claim_nosync(Manager *m, const Endpoint *ep) {
         if (count_key_users(m, ep, ep->network, ep->key) > 0)
                 return;
         IpamClaim *c = ipam_find(m->ipam, ep->network, ep->key);
@@ -455,7 +465,11 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 memcpy(ir.mac, req.mac, 6);
                 IpamClaim *c;
                 bool existing = false;
+                /* Not fsynced on its own: the endpoint record written durably at the end of this ADD carries
+                 * the claim, and start-up re-creates claims that a crash lost (adopt_claims). */
+                ipam_set_durable(m->ipam, false);
                 r = ipam_claim(m->ipam, req.network, ep->key, &ir, &c, &existing, e);
+                ipam_set_durable(m->ipam, m->durable);
                 if (r < 0)
                         return r;
                 ep->claim_is_new = !existing;
@@ -901,6 +915,41 @@ static bool host_link_known(const char *name, void *userdata) {
         return false;
 }
 
+static int idle_unattached_vm_claim(IpamClaim *c, void *userdata) {
+        Manager *m = userdata;
+        if (c->state == IPAM_CLAIM_IDLE || strncmp(c->key, "vm/", 3) != 0)
+                return 0;
+        if (count_key_users(m, NULL, c->network, c->key) > 0)
+                return 0;
+        KvErr ignore = {};
+        IGNORE_RESULT(ipam_set_state(m->ipam, c, IPAM_CLAIM_IDLE, "", &ignore));
+        return 0;
+}
+
+/* Endpoint records are the durable truth for claims held by attachments: re-create a claim a crash lost
+ * (its file was not fsynced), and let VM claims whose attachment is gone go idle. */
+static int adopt_claims(Manager *m) {
+        unsigned adopted = 0;
+        EP_FOREACH(m, ep) {
+                if (ep->chained || ep->state != EP_READY || ipam_find(m->ipam, ep->network, ep->key))
+                        continue;
+                IpamRequest ir = { .has_mac = ep->has_mac, .owner = ep->id };
+                for (size_t i = 0; i < ep->n_addrs && i < IPAM_MAX_SETS; i++)
+                        ir.ips[ir.n_ips++] = ep->addrs[i].addr;
+                memcpy(ir.mac, ep->mac, 6);
+                IpamClaim *c;
+                bool existing;
+                KvErr e = {};
+                if (ipam_claim(m->ipam, ep->network, ep->key, &ir, &c, &existing, &e) < 0)
+                        log_error("restoring the claim of '%s' failed: %s", ep->id, e.msg);
+                else
+                        adopted++;
+        }
+        if (adopted)
+                log_notice("restored %u claim(s) from endpoint records", adopted);
+        return ipam_foreach_claim(m->ipam, NULL, idle_unattached_vm_claim, m);
+}
+
 static int load_one(Endpoint *ep, void *userdata) {
         Manager *m = userdata;
         if (ep_find(m, ep->id)) {
@@ -990,6 +1039,10 @@ int manager_start(Manager *m, KvErr *e) {
         r = link_reap(-1, e);
         if (r < 0)
                 return r;
+
+        r = adopt_claims(m);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot restore claims from endpoint records");
 
         /* Container claims without an endpoint can only come from a crash between claim and record. */
         OrphanCtx oc = { .m = m };

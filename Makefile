@@ -8,7 +8,7 @@
 BUILD    ?= build
 SANITIZE ?= 0
 CC       ?= gcc
-PKGS     := libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson
+PKGS     := libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson libvirt yaml-0.1
 
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
                -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing -I. -Icommon
@@ -26,12 +26,14 @@ BIN := $(BUILD)/bin
 COMMON_SRC := $(wildcard common/*.c)
 CNI_SRC    := $(filter-out cni/main.c,$(wildcard cni/*.c))
 NETD_SRC   := $(filter-out netd/main.c netd/kvnetctl.c,$(wildcard netd/*.c))
+LAUNCH_SRC := $(filter-out launcher/main.c,$(wildcard launcher/*.c))
 
 COMMON_LIB := $(BUILD)/lib/libkvcommon.a
 CNI_LIB    := $(BUILD)/lib/libkvcni.a
 NETD_LIB   := $(BUILD)/lib/libkvnetd.a
+LAUNCH_LIB := $(BUILD)/lib/libkvlaunch.a
 
-PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl
+PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-launcher
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
@@ -48,6 +50,7 @@ $(OBJ)/%.o: %.c
 $(COMMON_LIB): $(call objs,$(COMMON_SRC))
 $(CNI_LIB): $(call objs,$(CNI_SRC))
 $(NETD_LIB): $(call objs,$(NETD_SRC))
+$(LAUNCH_LIB): $(call objs,$(LAUNCH_SRC))
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -56,11 +59,12 @@ $(BUILD)/lib/%.a:
 $(BIN)/kvnet: $(OBJ)/cni/main.o $(CNI_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-netd: $(OBJ)/netd/main.o $(NETD_LIB) $(COMMON_LIB)
 $(BIN)/kvnetctl: $(OBJ)/netd/kvnetctl.o $(NETD_LIB) $(COMMON_LIB)
+$(BIN)/kvnet-launcher: $(OBJ)/launcher/main.o $(LAUNCH_LIB) $(COMMON_LIB)
 $(PROGS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(LAUNCH_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 

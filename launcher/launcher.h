@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kvnet-launcher: a KubeVirt kubevirt.io/v1 VirtualMachineInstance (or a VirtualMachine's
+ * spec.template) -> typed LaunchVmi -> libvirt domain XML.
+ *
+ * Input (YAML or JSON, both through libyaml) is parsed in one place (launch_vmi_parse*) into a
+ * LaunchVmi that is fully checked: types, ranges, enum values and cross references. Fields:
+ *   - supported: mapped into the struct;
+ *   - known but unsupported (gpus, livenessProbe, dataVolume, macvtap, ...): error naming the path,
+ *     "spec.volumes[1].persistentVolumeClaim: not supported by kvnet-launcher";
+ *   - known and harmless (rng, machine.type, autoattachGraphicsDevice, ...) and anything unknown:
+ *     a warning in vmi->warnings (the CLI prints them to stderr). Nothing is dropped silently.
+ *
+ * Local conventions (kvnet has no container runtime for disks):
+ *   - containerDisk.image is an absolute path to a qcow2/raw file, or a name looked up in the
+ *     image dir: registry path, ":tag" and "@digest" are stripped, then <dir>/<name>,
+ *     <dir>/<name>.qcow2, <dir>/<name>.img, <dir>/<name>.raw are tried in that order.
+ *   - cloudInitNoCloud: the cidata files (meta-data, user-data, network-config) are produced in
+ *     the struct; the runtime writes them (launch_cloudinit_write_files) and builds the seed ISO at
+ *     disk->path (<state-dir>/<volume>-cidata.iso).
+ *   - emptyDisk: a raw sparse file at <state-dir>/<volume>-empty.raw, created by the runtime.
+ *   - kernelBoot: container.kernelPath / initrdPath are absolute local paths.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "kverr.h"
+#include "util.h"
+
+#define LAUNCH_DEFAULT_IMAGE_DIR "/var/lib/kvnet/images"
+#define LAUNCH_DEFAULT_STATE_DIR "/run/kvnet/launcher" /* + "/<namespace>_<name>" */
+#define LAUNCH_MAX_INPUT (4u * 1024 * 1024)
+
+/* ------------------------------------------------------------------ warnings */
+
+typedef struct LaunchWarnings {
+        char **items;
+        size_t n;
+} LaunchWarnings;
+
+int launch_warnings_add(LaunchWarnings *w, const char *fmt, ...) _printf_(2, 3);
+void launch_warnings_clear(LaunchWarnings *w);
+
+/* ------------------------------------------------------------------ typed VMI */
+
+typedef enum LaunchDiskBus {
+        LAUNCH_BUS_VIRTIO,
+        LAUNCH_BUS_SATA,
+        LAUNCH_BUS_SCSI,
+} LaunchDiskBus;
+
+typedef enum LaunchDiskDevice {
+        LAUNCH_DEVICE_DISK,
+        LAUNCH_DEVICE_CDROM,
+} LaunchDiskDevice;
+
+typedef enum LaunchVolumeKind {
+        LAUNCH_VOLUME_CONTAINER_DISK,
+        LAUNCH_VOLUME_CLOUD_INIT_NOCLOUD,
+        LAUNCH_VOLUME_EMPTY_DISK,
+} LaunchVolumeKind;
+
+typedef enum LaunchImageFormat {
+        LAUNCH_FORMAT_RAW,
+        LAUNCH_FORMAT_QCOW2,
+} LaunchImageFormat;
+
+typedef struct LaunchCloudInit {
+        char *meta_data;      /* instance-id + local-hostname */
+        char *user_data;      /* decoded; NULL if none */
+        char *network_config; /* decoded; NULL if none */
+} LaunchCloudInit;
+
+/* One spec.domain.devices.disks entry joined with its spec.volumes entry (same name). */
+typedef struct LaunchDisk {
+        char *name;
+        LaunchDiskDevice device;
+        LaunchDiskBus bus;
+        bool readonly;
+        uint32_t boot_order; /* 0 = none */
+        char *serial;        /* NULL = none */
+        char pci_address[16];  /* guest PCI address "0000:00:0a.0", "" = libvirt picks */
+        LaunchVolumeKind kind;
+        char *image;         /* containerDisk.image as written */
+        char *path;          /* resolved host path (image, seed ISO or empty disk) */
+        LaunchImageFormat format;
+        uint64_t capacity;   /* emptyDisk, bytes */
+        LaunchCloudInit cloud_init;
+} LaunchDisk;
+
+typedef enum LaunchBinding {
+        LAUNCH_BINDING_BRIDGE,
+        LAUNCH_BINDING_MASQUERADE,
+        LAUNCH_BINDING_SRIOV,
+} LaunchBinding;
+
+typedef enum LaunchProtocol {
+        LAUNCH_PROTO_TCP,
+        LAUNCH_PROTO_UDP,
+} LaunchProtocol;
+
+typedef struct LaunchPort {
+        char *name; /* NULL = unnamed */
+        uint16_t port;
+        LaunchProtocol protocol;
+} LaunchPort;
+
+typedef struct LaunchInterface {
+        char *name;
+        LaunchBinding binding;
+        LaunchPort *ports;
+        size_t n_ports;
+        bool has_mac;
+        uint8_t mac[6];
+        char model[16];       /* virtio (default), e1000, e1000e, igb, rtl8139, ne2k_pci, pcnet */
+        char pci_address[16]; /* guest PCI address, "" = libvirt picks */
+        uint32_t boot_order;  /* 0 = none */
+        size_t network;       /* index into LaunchVmi.networks */
+} LaunchInterface;
+
+typedef enum LaunchNetworkKind {
+        LAUNCH_NET_POD,
+        LAUNCH_NET_MULTUS,
+} LaunchNetworkKind;
+
+typedef struct LaunchNetwork {
+        char *name;
+        LaunchNetworkKind kind;
+        char *multus_network_name; /* "ns/name" or "name" */
+        bool multus_default;
+} LaunchNetwork;
+
+typedef struct LaunchKV {
+        char *key;
+        char *value;
+} LaunchKV;
+
+typedef struct LaunchVmi {
+        char *name;
+        char *namespace; /* "default" if absent */
+        char *uid;       /* NULL if absent */
+        LaunchKV *labels;
+        size_t n_labels;
+        LaunchKV *annotations;
+        size_t n_annotations;
+        char *networks_annotation; /* k8s.v1.cni.cncf.io/networks, raw; NULL if absent */
+
+        uint32_t sockets, cores, threads; /* each >= 1 */
+        char *cpu_model;                  /* NULL = default (host-model under KVM) */
+        uint64_t memory;                  /* bytes */
+        char *firmware_uuid;              /* spec.domain.firmware.uuid, NULL if absent */
+
+        bool kernel_boot;
+        char *kernel_path, *initrd_path, *kernel_args;
+
+        LaunchDisk *disks;
+        size_t n_disks;
+        LaunchInterface *interfaces;
+        size_t n_interfaces;
+        LaunchNetwork *networks;
+        size_t n_networks;
+
+        int64_t termination_grace_seconds; /* default 30 */
+        char *hostname;                    /* spec.hostname, else metadata.name */
+        char *subdomain;                   /* NULL if absent */
+
+        char *state_dir; /* <state-dir>/<namespace>_<name> */
+        LaunchWarnings warnings;
+} LaunchVmi;
+
+typedef struct LaunchOptions {
+        const char *image_dir; /* NULL = LAUNCH_DEFAULT_IMAGE_DIR */
+        const char *state_dir; /* NULL = LAUNCH_DEFAULT_STATE_DIR */
+        /* false (dry-run): a missing image is a warning, its format guessed from the name;
+         * true: a missing image or kernel is an error. */
+        bool require_files;
+} LaunchOptions;
+
+/* Parses a VMI (or VirtualMachine) object. Never keeps a reference to 'root'. */
+int launch_vmi_parse_json(json_t *root, const LaunchOptions *o, LaunchVmi **ret, KvErr *e) _wur_;
+/* YAML or JSON text; multi-document input is accepted only if exactly one document is a
+ * VirtualMachineInstance/VirtualMachine. 'what' names the input in errors (file name). */
+int launch_vmi_parse_text(const char *text, size_t len, const char *what, const LaunchOptions *o, LaunchVmi **ret,
+                          KvErr *e) _wur_;
+/* path "-" reads stdin. */
+int launch_vmi_load(const char *path, const LaunchOptions *o, LaunchVmi **ret, KvErr *e) _wur_;
+LaunchVmi *launch_vmi_free(LaunchVmi *v);
+DEFINE_TRIVIAL_CLEANUP_FUNC(LaunchVmi *, launch_vmi_free);
+#define _cleanup_launch_vmi_ _cleanup_(launch_vmi_freep)
+
+/* "libvirt name" of the domain: <namespace>_<name>. Caller frees. */
+char *launch_domain_name(const LaunchVmi *v);
+
+/* Kubernetes quantity ("128Mi", "1Gi", "512M", "1.5Gi", "1e9", "1000") -> bytes, exactly:
+ * a non-integral byte count, overflow or garbage is -EINVAL/-ERANGE. */
+int launch_parse_quantity(const char *s, uint64_t *ret) _wur_;
+/* "02:00:00:00:00:01" (or '-' separated); rejects multicast. */
+int launch_parse_mac(const char *s, uint8_t ret[6]) _wur_;
+/* "0000:3b:02.1" -> parts; domain<=0xffff, bus<=0xff, slot<=0x1f, function<=7. */
+int launch_parse_pci(const char *s, unsigned *ret_domain, unsigned *ret_bus, unsigned *ret_slot,
+                     unsigned *ret_function) _wur_;
+
+/* Writes meta-data, user-data (if any; else "#cloud-config\n"), network-config (if any) into dir. */
+int launch_cloudinit_write_files(const LaunchDisk *d, const char *dir) _wur_;
+
+/* ------------------------------------------------------------------ YAML */
+
+/* Parses YAML (1.2 core schema subset; JSON is accepted too) into a JSON array of documents
+ * (empty documents are skipped). Aliases, merge keys and duplicate keys are rejected; errors
+ * carry "what:LINE:COL". Plain scalars: null/~/"" -> null, true/false, decimal/0x/0o integers,
+ * floats, everything else string; quoted scalars and !!str are strings. */
+int launch_yaml_parse(const char *text, size_t len, const char *what, json_t **ret_docs, KvErr *e) _wur_;
+
+/* ------------------------------------------------------------------ acceleration */
+
+typedef enum LaunchAccel {
+        LAUNCH_ACCEL_TCG,
+        LAUNCH_ACCEL_KVM,
+} LaunchAccel;
+
+typedef struct LaunchAccelInfo {
+        LaunchAccel accel;
+        char reason[256];
+} LaunchAccelInfo;
+
+/* KVM iff /dev/kvm opens, /proc/cpuinfo has vmx|svm, KVM_GET_API_VERSION == 12 and
+ * KVM_CREATE_VM succeeds; else TCG with the reason. KVNET_ACCEL=tcg|kvm overrides. */
+LaunchAccelInfo launch_accel_detect(void);
+/* Same, with the device, cpuinfo path and env value injectable (tests). env may be NULL. */
+LaunchAccelInfo launch_accel_detect_at(const char *dev_kvm, const char *cpuinfo, const char *env);
+const char *launch_accel_to_string(LaunchAccel a); /* "kvm" | "qemu" (libvirt domain type) */
+
+/* ------------------------------------------------------------------ NICs + domain XML */
+
+typedef enum LaunchNicKind {
+        NIC_TAP,
+        NIC_HOSTDEV,
+} LaunchNicKind;
+
+/* What CNI/netd prepared for one VMI interface (same order as vmi->interfaces). */
+typedef struct LaunchNic {
+        const char *name; /* the VMI interface name */
+        LaunchNicKind kind;
+        char tap[16];     /* NIC_TAP */
+        char pci[16];     /* NIC_HOSTDEV: host VF, "0000:3b:02.1" */
+        uint8_t mac[6];
+        uint32_t mtu;     /* 0 = not set */
+} LaunchNic;
+
+/* Dry-run stand-ins: taps "tap0", "tap1", ... in interface order (hostdevs consume no number),
+ * MAC = macAddress or 02:xx:xx:xx:xx:xx from a hash of namespace/name/interface, mtu 0,
+ * sriov: pci "0000:00:00.0" placeholder (a warning is added to w). Caller frees *ret. */
+int launch_nics_synthesize(const LaunchVmi *v, LaunchWarnings *w, LaunchNic **ret, size_t *ret_n) _wur_;
+
+typedef struct LaunchDomainOptions {
+        LaunchAccel accel;
+        const char *serial_log; /* NULL = <state_dir>/serial.log */
+} LaunchDomainOptions;
+
+/* Builds the domain XML; nics[i] belongs to v->interfaces[i] (names must match). Warnings
+ * (e.g. host-passthrough under TCG) go to w (may be NULL). Caller frees *ret. */
+int launch_domain_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const LaunchDomainOptions *o,
+                      LaunchWarnings *w, char **ret, KvErr *e) _wur_;

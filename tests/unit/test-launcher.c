@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kvnet-launcher: VMI parsing (YAML and JSON), rejections, warnings, domain XML goldens, accel.
+ * Run from the repository root (fixtures in tests/data/launcher/). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "fileio.h"
+#include "launcher/launcher.h"
+
+#define DATA "tests/data/launcher/"
+static const LaunchOptions opts = { .image_dir = DATA "images", .state_dir = "/run/kvnet/launcher" };
+
+static LaunchVmi *load_ok(const char *file) {
+        LaunchVmi *v = NULL;
+        KvErr e = {};
+        int r = launch_vmi_load(file, &opts, &v, &e);
+        if (r < 0)
+                fail_msg("%s: %s", file, e.msg);
+        return v;
+}
+
+static bool has_warning(const LaunchWarnings *w, const char *needle) {
+        for (size_t i = 0; i < w->n; i++)
+                if (strstr(w->items[i], needle))
+                        return true;
+        return false;
+}
+
+static void test_quantity(void **state) {
+        (void) state;
+        uint64_t b = 0;
+        assert_int_equal(launch_parse_quantity("128Mi", &b), 0);
+        assert_int_equal(b, 128ull << 20);
+        assert_int_equal(launch_parse_quantity("1Gi", &b), 0);
+        assert_int_equal(b, 1ull << 30);
+        assert_int_equal(launch_parse_quantity("512M", &b), 0);
+        assert_int_equal(b, 512000000ull);
+        assert_int_equal(launch_parse_quantity("1.5Gi", &b), 0);
+        assert_int_equal(b, 3ull << 29);
+        assert_int_equal(launch_parse_quantity("1e9", &b), 0);
+        assert_int_equal(b, 1000000000ull);
+        assert_int_equal(launch_parse_quantity("4096", &b), 0);
+        assert_int_equal(b, 4096);
+        assert_int_equal(launch_parse_quantity("1E", &b), 0);
+        assert_int_equal(b, 1000000000000000000ull);
+        assert_true(launch_parse_quantity("", &b) < 0);
+        assert_true(launch_parse_quantity("12x8Mi", &b) < 0);
+        assert_true(launch_parse_quantity("128mi", &b) < 0);
+        assert_true(launch_parse_quantity("0.5", &b) < 0); /* half a byte */
+        assert_true(launch_parse_quantity("-1Gi", &b) < 0);
+        assert_true(launch_parse_quantity("100Ei", &b) < 0);
+        assert_true(launch_parse_quantity("Mi", &b) < 0);
+        assert_true(launch_parse_quantity("1Gi ", &b) < 0);
+}
+
+static void test_mac_pci(void **state) {
+        (void) state;
+        uint8_t m[6];
+        assert_int_equal(launch_parse_mac("02:00:00:AA:bb:01", m), 0);
+        assert_int_equal(m[3], 0xaa);
+        assert_int_equal(launch_parse_mac("02-00-00-00-5a-01", m), 0);
+        assert_true(launch_parse_mac("02:00:00:00:00", m) < 0);
+        assert_true(launch_parse_mac("02:00-00:00:00:01", m) < 0);
+        assert_true(launch_parse_mac("03:00:00:00:00:01", m) < 0);
+        unsigned d, b, s, f;
+        assert_int_equal(launch_parse_pci("0000:3b:02.1", &d, &b, &s, &f), 0);
+        assert_int_equal(b, 0x3b);
+        assert_int_equal(s, 2);
+        assert_int_equal(f, 1);
+        assert_true(launch_parse_pci("0000:3b:20.1", NULL, NULL, NULL, NULL) < 0);
+        assert_true(launch_parse_pci("0000:3b:02.8", NULL, NULL, NULL, NULL) < 0);
+        assert_true(launch_parse_pci("3b:02.1", NULL, NULL, NULL, NULL) < 0);
+}
+
+static void test_yaml_types(void **state) {
+        (void) state;
+        const char *y = "a: 10\nb: '10'\nc: true\nd: ~\ne: 0x1f\nf: 1.5\ng: text\nh: !!str 12\ni: [1, two]\n";
+        json_t *docs = NULL;
+        KvErr e = {};
+        assert_int_equal(launch_yaml_parse(y, strlen(y), "t", &docs, &e), 0);
+        json_t *o = json_array_get(docs, 0);
+        assert_true(json_is_integer(json_object_get(o, "a")));
+        assert_true(json_is_string(json_object_get(o, "b")));
+        assert_true(json_is_true(json_object_get(o, "c")));
+        assert_true(json_is_null(json_object_get(o, "d")));
+        assert_int_equal(json_integer_value(json_object_get(o, "e")), 31);
+        assert_true(json_is_real(json_object_get(o, "f")));
+        assert_string_equal(json_string_value(json_object_get(o, "g")), "text");
+        assert_string_equal(json_string_value(json_object_get(o, "h")), "12");
+        assert_int_equal(json_array_size(json_object_get(o, "i")), 2);
+        json_decref(docs);
+
+        const char *dup = "a: 1\nb: 2\na: 3\n";
+        kverr_clear(&e);
+        assert_true(launch_yaml_parse(dup, strlen(dup), "dup.yaml", &docs, &e) < 0);
+        assert_non_null(strstr(e.msg, "dup.yaml:3:1: duplicate key: a"));
+        const char *alias = "a: &x [1]\nb: *x\n";
+        kverr_clear(&e);
+        assert_true(launch_yaml_parse(alias, strlen(alias), "al", &docs, &e) < 0);
+        assert_non_null(strstr(e.msg, "aliases are not supported"));
+}
+
+/* Field-by-field equality of two parsed VMIs. */
+static void assert_vmi_equal(const LaunchVmi *a, const LaunchVmi *b) {
+        assert_string_equal(a->name, b->name);
+        assert_string_equal(a->namespace, b->namespace);
+        assert_string_equal(a->uid, b->uid);
+        assert_int_equal(a->n_labels, b->n_labels);
+        for (size_t i = 0; i < a->n_labels; i++) {
+                assert_string_equal(a->labels[i].key, b->labels[i].key);
+                assert_string_equal(a->labels[i].value, b->labels[i].value);
+        }
+        assert_int_equal(a->sockets, b->sockets);
+        assert_int_equal(a->cores, b->cores);
+        assert_int_equal(a->threads, b->threads);
+        assert_int_equal(a->memory, b->memory);
+        assert_int_equal(a->termination_grace_seconds, b->termination_grace_seconds);
+        assert_int_equal(a->n_disks, b->n_disks);
+        for (size_t i = 0; i < a->n_disks; i++) {
+                assert_string_equal(a->disks[i].name, b->disks[i].name);
+                assert_string_equal(a->disks[i].path, b->disks[i].path);
+                assert_int_equal(a->disks[i].bus, b->disks[i].bus);
+                assert_int_equal(a->disks[i].format, b->disks[i].format);
+                assert_int_equal(a->disks[i].boot_order, b->disks[i].boot_order);
+        }
+        assert_int_equal(a->n_interfaces, b->n_interfaces);
+        for (size_t i = 0; i < a->n_interfaces; i++) {
+                assert_string_equal(a->interfaces[i].name, b->interfaces[i].name);
+                assert_int_equal(a->interfaces[i].binding, b->interfaces[i].binding);
+                assert_memory_equal(a->interfaces[i].mac, b->interfaces[i].mac, 6);
+                assert_string_equal(a->interfaces[i].model, b->interfaces[i].model);
+        }
+        assert_int_equal(a->n_networks, b->n_networks);
+        assert_int_equal(a->warnings.n, b->warnings.n);
+}
+
+static void test_yaml_json_same(void **state) {
+        (void) state;
+        LaunchVmi *y = load_ok(DATA "bridge-containerdisk.yaml");
+        LaunchVmi *j = load_ok(DATA "bridge-containerdisk.json");
+        assert_vmi_equal(y, j);
+        assert_string_equal(y->name, "vm-bridge");
+        assert_string_equal(y->namespace, "tenant-a");
+        assert_int_equal(y->memory, 128ull << 20);
+        assert_int_equal(y->cores, 2);
+        assert_int_equal(y->termination_grace_seconds, 10);
+        assert_int_equal(y->disks[0].format, LAUNCH_FORMAT_QCOW2);
+        assert_string_equal(y->disks[0].path, DATA "images/cirros.qcow2");
+        assert_int_equal(y->interfaces[0].binding, LAUNCH_BINDING_BRIDGE);
+        assert_int_equal(y->warnings.n, 0);
+        launch_vmi_free(y);
+        launch_vmi_free(j);
+}
+
+static void test_parse_details(void **state) {
+        (void) state;
+        LaunchVmi *v = load_ok(DATA "masquerade-cloudinit.yaml");
+        assert_int_equal(v->memory, 512000000ull);
+        assert_string_equal(v->hostname, "web1");
+        assert_int_equal(v->interfaces[0].binding, LAUNCH_BINDING_MASQUERADE);
+        assert_int_equal(v->interfaces[0].n_ports, 2);
+        assert_int_equal(v->interfaces[0].ports[0].port, 80);
+        assert_string_equal(v->interfaces[0].ports[0].name, "http");
+        assert_int_equal(v->interfaces[0].ports[1].protocol, LAUNCH_PROTO_UDP);
+        const LaunchDisk *ci = &v->disks[1];
+        assert_int_equal(ci->kind, LAUNCH_VOLUME_CLOUD_INIT_NOCLOUD);
+        assert_string_equal(ci->cloud_init.user_data, "#cloud-config\npassword: kvnet\n");
+        assert_non_null(strstr(ci->cloud_init.network_config, "dhcp4: true"));
+        assert_string_equal(ci->cloud_init.meta_data, "instance-id: vm-masq\nlocal-hostname: web1.svc1.default.svc\n");
+        assert_string_equal(ci->path, "/run/kvnet/launcher/default_vm-masq/cloudinitdisk-cidata.iso");
+        /* warnings for known-but-ignored fields, each naming the path */
+        assert_true(has_warning(&v->warnings, "spec.domain.machine"));
+        assert_true(has_warning(&v->warnings, "spec.domain.devices.rng"));
+        assert_true(has_warning(&v->warnings, "spec.domain.devices.autoattachGraphicsDevice"));
+        assert_int_equal(v->warnings.n, 3);
+
+        char dir[] = "/tmp/kvlaunch-ci.XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        assert_int_equal(launch_cloudinit_write_files(ci, dir), 0);
+        char p[128];
+        char *text = NULL;
+        size_t len;
+        snprintf(p, sizeof p, "%s/meta-data", dir);
+        assert_int_equal(read_file_max(p, 4096, &text, &len), 0);
+        assert_non_null(strstr(text, "instance-id: vm-masq"));
+        free(text);
+        unlink(p);
+        snprintf(p, sizeof p, "%s/user-data", dir);
+        unlink(p);
+        snprintf(p, sizeof p, "%s/network-config", dir);
+        assert_int_equal(access(p, R_OK), 0);
+        unlink(p);
+        rmdir(dir);
+        launch_vmi_free(v);
+
+        v = load_ok(DATA "multus-vm.yaml");
+        assert_string_equal(v->name, "vm-multus");
+        assert_string_equal(v->namespace, "tenant-b");
+        assert_string_equal(v->networks_annotation, "[{\"name\":\"storage-net\",\"namespace\":\"tenant-b\"}]");
+        assert_true(v->networks[0].multus_default);
+        assert_string_equal(v->networks[1].multus_network_name, "storage-net");
+        assert_int_equal(v->disks[1].kind, LAUNCH_VOLUME_EMPTY_DISK);
+        assert_int_equal(v->disks[1].capacity, 2ull << 30);
+        assert_int_equal(v->disks[2].device, LAUNCH_DEVICE_CDROM);
+        assert_true(has_warning(&v->warnings, "spec.runStrategy"));
+        launch_vmi_free(v);
+}
+
+static void test_unknown_field_warns(void **state) {
+        (void) state;
+        const char *y = "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: w}\n"
+                        "spec:\n  frobnicate: 1\n  domain:\n    memory: {guest: 64Mi}\n    devices: {blinkenlights: true}\n";
+        LaunchVmi *v = NULL;
+        KvErr e = {};
+        assert_int_equal(launch_vmi_parse_text(y, strlen(y), "w", &opts, &v, &e), 0);
+        assert_true(has_warning(&v->warnings, "spec.frobnicate: unknown field"));
+        assert_true(has_warning(&v->warnings, "spec.domain.devices.blinkenlights: unknown field"));
+        /* no interfaces: pod network autoattached, and said so */
+        assert_int_equal(v->n_interfaces, 1);
+        assert_true(has_warning(&v->warnings, "attaching the pod network"));
+        launch_vmi_free(v);
+}
+
+typedef struct BadCase {
+        const char *file;
+        const char *needle1, *needle2;
+} BadCase;
+
+static const BadCase bad_cases[] = {
+        { "bad-memory.yaml", "spec.domain.memory.guest", "'12x8Mi'" },
+        { "unknown-binding.yaml", "interfaces[0].tunnel", "unknown binding" },
+        { "macvtap.yaml", "spec.domain.devices.interfaces[0].macvtap", "not supported by kvnet-launcher" },
+        { "slirp.yaml", "interfaces[0].slirp", "not supported" },
+        { "two-bindings.yaml", "interfaces[0]", "more than one binding" },
+        { "iface-no-network.yaml", "interfaces[1]", "'orphan' has no network" },
+        { "network-unused.yaml", "spec.networks[1]", "'spare' is not used" },
+        { "two-pod.yaml", "spec.networks[1]", "more than one pod network ('a' and 'b')" },
+        { "masq-multus.yaml", "interfaces[0].masquerade", "'sec' is a multus network" },
+        { "sriov-pod.yaml", "interfaces[0].sriov", "pod network 'default'" },
+        { "bad-mac.yaml", "interfaces[0].macAddress", "'02:00:00:00:00:zz'" },
+        { "multicast-mac.yaml", "interfaces[0].macAddress", "'01:00:5e:00:00:01'" },
+        { "pvc.yaml", "spec.volumes[1].persistentVolumeClaim", "not supported by kvnet-launcher" },
+        { "syntax.yaml", "syntax.yaml:7:", "YAML syntax error" },
+        { "multi-doc.yaml", "2 documents", "exactly one" },
+        { "wrong-type-cores.yaml", "spec.domain.cpu: 'cores'", "must be an integer, got string" },
+        { "wrong-type-interfaces.json", "'interfaces'", "must be an array, got object" },
+        { "gpus.yaml", "spec.domain.devices.gpus", "not supported" },
+        { "liveness.yaml", "spec.livenessProbe", "not supported" },
+        { "dup-iface.yaml", "interfaces[1].name", "duplicate interface name 'default'" },
+        { "bad-model.yaml", "interfaces[0].model", "'vmxnet3'" },
+        { "bad-bus.yaml", "disks[0].disk.bus", "'ide'" },
+        { "ports-bridge.yaml", "interfaces[0].ports", "masquerade" },
+        { "bad-port.yaml", "ports[0]", "70000" },
+        { "no-memory.yaml", "spec.domain.memory.guest", "is required" },
+        { "disk-no-volume.yaml", "disks[0]", "'lost' has no volume" },
+        { "wrong-kind.yaml", "apiVersion", "'v1'" },
+};
+
+static void test_rejects(void **state) {
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(bad_cases); i++) {
+                char path[256];
+                snprintf(path, sizeof path, DATA "bad/%s", bad_cases[i].file);
+                LaunchVmi *v = NULL;
+                KvErr e = {};
+                int r = launch_vmi_load(path, &opts, &v, &e);
+                if (r >= 0)
+                        fail_msg("%s: accepted", bad_cases[i].file);
+                assert_null(v);
+                if (!strstr(e.msg, bad_cases[i].needle1) || !strstr(e.msg, bad_cases[i].needle2))
+                        fail_msg("%s: message '%s' lacks '%s' / '%s'", bad_cases[i].file, e.msg, bad_cases[i].needle1,
+                                 bad_cases[i].needle2);
+        }
+}
+
+static void test_inline_rejects(void **state) {
+        (void) state;
+        static const struct {
+                const char *yaml, *needle;
+        } cases[] = {
+                { "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: Bad_Name}\nspec: {domain: {memory: {guest: 64Mi}}}\n",
+                  "'Bad_Name'" },
+                { "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: a}\nspec: {domain: {memory: {guest: 1Ki}}}\n",
+                  "16Mi..4Ti" },
+                { "apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {name: a}\nspec: {dataVolumeTemplates: [], template: {spec: {domain: {memory: {guest: 64Mi}}}}}\n",
+                  "spec.dataVolumeTemplates: not supported" },
+                { "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: a}\nspec: {domain: {memory: {guest: 64Mi}, firmware: {kernelBoot: {container: {kernelPath: vmlinuz}}}}}\n",
+                  "kernelPath: must be an absolute local path, got 'vmlinuz'" },
+                { "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: a}\nspec: {domain: {memory: {guest: 64Mi}, devices: {disks: [{name: c, cdrom: {bus: virtio}}]}}, volumes: [{name: c, containerDisk: {image: /x.iso}}]}\n",
+                  "cdrom cannot use bus virtio" },
+                { "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: a}\nspec: {domain: {memory: {guest: 64Mi}, devices: {interfaces: [{name: p, bridge: {}}, {name: q, bridge: {}, macAddress: '02:00:00:00:00:01'}, {name: r, bridge: {}, macAddress: '02:00:00:00:00:01'}]}}, networks: [{name: p, pod: {}}, {name: q, multus: {networkName: n}}, {name: r, multus: {networkName: m}}]}\n",
+                  "same MAC as interface 'q'" },
+                { "- 1\n- 2\n", "must be an object, got array" },
+                { "", "no document" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                LaunchVmi *v = NULL;
+                KvErr e = {};
+                int r = launch_vmi_parse_text(cases[i].yaml, strlen(cases[i].yaml), "inline", &opts, &v, &e);
+                if (r >= 0 || !strstr(e.msg, cases[i].needle))
+                        fail_msg("case %zu: r=%d msg '%s' lacks '%s'", i, r, e.msg, cases[i].needle);
+                assert_null(v);
+        }
+}
+
+static void test_multi_doc_one_vmi(void **state) {
+        (void) state;
+        const char *y = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n"
+                        "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: only}\n"
+                        "spec: {domain: {memory: {guest: 64Mi}}}\n";
+        LaunchVmi *v = NULL;
+        KvErr e = {};
+        assert_int_equal(launch_vmi_parse_text(y, strlen(y), "m", &opts, &v, &e), 0);
+        assert_string_equal(v->name, "only");
+        assert_true(has_warning(&v->warnings, "1 other document(s) ignored"));
+        launch_vmi_free(v);
+}
+
+/* ---------------------------------------------------------------- domain XML goldens */
+
+static void check_golden(const char *fixture, const char *golden, const LaunchNic *override, size_t n_override) {
+        LaunchVmi *v = load_ok(fixture);
+        LaunchNic *nics = NULL;
+        size_t n = 0;
+        LaunchWarnings w = {};
+        assert_int_equal(launch_nics_synthesize(v, &w, &nics, &n), 0);
+        for (size_t i = 0; i < n_override; i++)
+                for (size_t k = 0; k < n; k++)
+                        if (streq(nics[k].name, override[i].name))
+                                nics[k] = override[i];
+        LaunchDomainOptions o = { .accel = LAUNCH_ACCEL_TCG };
+        char *xml = NULL;
+        KvErr e = {};
+        int r = launch_domain_xml(v, nics, n, &o, &w, &xml, &e);
+        if (r < 0)
+                fail_msg("%s: %s", fixture, e.msg);
+        char *want = NULL;
+        size_t len;
+        assert_int_equal(read_file_max(golden, 1 << 20, &want, &len), 0);
+        if (!streq(xml, want)) {
+                fprintf(stderr, "--- %s\n%s\n--- got\n%s\n", golden, want, xml);
+                fail_msg("%s differs from golden", fixture);
+        }
+        free(want);
+        free(xml);
+        free(nics);
+        launch_warnings_clear(&w);
+        launch_vmi_free(v);
+}
+
+static void test_golden_bridge(void **state) {
+        (void) state;
+        check_golden(DATA "bridge-containerdisk.yaml", DATA "bridge-containerdisk.xml", NULL, 0);
+        check_golden(DATA "bridge-containerdisk.json", DATA "bridge-containerdisk.xml", NULL, 0);
+}
+static void test_golden_masquerade(void **state) {
+        (void) state;
+        check_golden(DATA "masquerade-cloudinit.yaml", DATA "masquerade-cloudinit.xml", NULL, 0);
+}
+static void test_golden_sriov(void **state) {
+        (void) state;
+        LaunchNic ov[2] = {
+                { .name = "fast", .kind = NIC_HOSTDEV, .pci = "0000:3b:02.1", .mac = { 2, 0, 0, 0, 0x5a, 1 } },
+                { .name = "default", .kind = NIC_TAP, .tap = "tap-vm7", .mtu = 1450,
+                  .mac = { 0x02, 0x9f, 0xfe, 0x5b, 0x82, 0x59 } },
+        };
+        check_golden(DATA "sriov.yaml", DATA "sriov.xml", ov, 2);
+}
+static void test_golden_kernelboot(void **state) {
+        (void) state;
+        check_golden(DATA "kernelboot.yaml", DATA "kernelboot.xml", NULL, 0);
+}
+static void test_golden_multus(void **state) {
+        (void) state;
+        check_golden(DATA "multus-vm.yaml", DATA "multus-vm.xml", NULL, 0);
+}
+
+static void test_domain_details(void **state) {
+        (void) state;
+        LaunchVmi *v = load_ok(DATA "masquerade-cloudinit.yaml");
+        LaunchNic *nics = NULL;
+        size_t n = 0;
+        LaunchWarnings w = {};
+        assert_int_equal(launch_nics_synthesize(v, &w, &nics, &n), 0);
+        assert_string_equal(nics[0].tap, "tap0");
+        assert_int_equal(nics[0].mac[0], 0x02);
+        /* host-passthrough: kept under KVM, replaced (with a warning) under TCG */
+        LaunchDomainOptions o = { .accel = LAUNCH_ACCEL_KVM, .serial_log = "/tmp/a&b.log" };
+        char *xml = NULL;
+        KvErr e = {};
+        assert_int_equal(launch_domain_xml(v, nics, n, &o, &w, &xml, &e), 0);
+        assert_non_null(strstr(xml, "<domain type='kvm'>"));
+        assert_non_null(strstr(xml, "mode='host-passthrough'"));
+        assert_non_null(strstr(xml, "path='/tmp/a&amp;b.log'"));
+        assert_int_equal(w.n, 0);
+        free(xml);
+        o.accel = LAUNCH_ACCEL_TCG;
+        assert_int_equal(launch_domain_xml(v, nics, n, &o, &w, &xml, &e), 0);
+        assert_null(strstr(xml, "host-passthrough"));
+        assert_true(has_warning(&w, "host-passthrough' needs KVM"));
+        free(xml);
+        /* NIC list must match the interfaces */
+        nics[0].kind = NIC_HOSTDEV;
+        assert_true(launch_domain_xml(v, nics, n, &o, &w, &xml, &e) < 0);
+        assert_non_null(strstr(e.msg, "must be a tap"));
+        free(nics);
+        launch_warnings_clear(&w);
+        launch_vmi_free(v);
+}
+
+/* ---------------------------------------------------------------- accel */
+
+static void test_accel(void **state) {
+        (void) state;
+        LaunchAccelInfo a = launch_accel_detect_at("/nonexistent/kvm", "/proc/cpuinfo", NULL);
+        assert_int_equal(a.accel, LAUNCH_ACCEL_TCG);
+        assert_non_null(strstr(a.reason, "cannot open /nonexistent/kvm"));
+
+        a = launch_accel_detect_at("/dev/kvm", "/proc/cpuinfo", "kvm");
+        assert_int_equal(a.accel, LAUNCH_ACCEL_KVM);
+        a = launch_accel_detect_at("/dev/kvm", "/proc/cpuinfo", "tcg");
+        assert_int_equal(a.accel, LAUNCH_ACCEL_TCG);
+
+        /* a cpuinfo without vmx/svm: TCG even when the device opens (/dev/null stands in) */
+        char tmp[] = "/tmp/kvlaunch-cpuinfo.XXXXXX";
+        int fd = mkstemp(tmp);
+        assert_true(fd >= 0);
+        const char *ci = "processor\t: 0\nflags\t\t: fpu vme sse2 vmxx hypervisor\n";
+        assert_int_equal(write(fd, ci, strlen(ci)), (ssize_t) strlen(ci));
+        close(fd);
+        a = launch_accel_detect_at("/dev/null", tmp, NULL);
+        assert_int_equal(a.accel, LAUNCH_ACCEL_TCG);
+        assert_non_null(strstr(a.reason, "no vmx/svm flag"));
+        /* with vmx, /dev/null fails the KVM ioctls */
+        fd = open(tmp, O_WRONLY | O_TRUNC);
+        const char *ci2 = "flags\t\t: fpu vmx sse2\n";
+        assert_int_equal(write(fd, ci2, strlen(ci2)), (ssize_t) strlen(ci2));
+        close(fd);
+        a = launch_accel_detect_at("/dev/null", tmp, NULL);
+        assert_int_equal(a.accel, LAUNCH_ACCEL_TCG);
+        assert_non_null(strstr(a.reason, "KVM_GET_API_VERSION"));
+        unlink(tmp);
+
+        /* this machine: no VT flags, so TCG (unless someone forced KVNET_ACCEL) */
+        if (!getenv("KVNET_ACCEL")) {
+                a = launch_accel_detect();
+                assert_int_equal(a.accel, LAUNCH_ACCEL_TCG);
+                assert_true(strstr(a.reason, "using TCG") != NULL);
+                print_message("accel here: %s\n", a.reason);
+        }
+}
+
+/* ---------------------------------------------------------------- the binary */
+
+static void test_dry_run_binary(void **state) {
+        (void) state;
+        const char *build = getenv("KVNET_BUILD") ? getenv("KVNET_BUILD") : "build";
+        char bin[512], cmd[1024];
+        snprintf(bin, sizeof bin, "%s/bin/kvnet-launcher", build);
+        if (access(bin, X_OK) < 0)
+                skip();
+        snprintf(cmd, sizeof cmd,
+                 "KVNET_ACCEL=tcg %s --dry-run - --image-dir " DATA "images --state-dir /run/kvnet/launcher < " DATA
+                 "multus-vm.yaml 2>/dev/null | cmp -s - " DATA "multus-vm.xml",
+                 bin);
+        assert_int_equal(system(cmd), 0);
+        snprintf(cmd, sizeof cmd, "%s --dry-run " DATA "bad/pvc.yaml 2>&1 >/dev/null | grep -q 'spec.volumes\\[1\\].persistentVolumeClaim'", bin);
+        assert_int_equal(system(cmd), 0);
+        snprintf(cmd, sizeof cmd, "%s --run x >/dev/null 2>&1", bin);
+        int st = system(cmd);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_quantity),          cmocka_unit_test(test_mac_pci),
+                cmocka_unit_test(test_yaml_types),        cmocka_unit_test(test_yaml_json_same),
+                cmocka_unit_test(test_parse_details),     cmocka_unit_test(test_unknown_field_warns),
+                cmocka_unit_test(test_rejects),           cmocka_unit_test(test_inline_rejects),
+                cmocka_unit_test(test_multi_doc_one_vmi), cmocka_unit_test(test_golden_bridge),
+                cmocka_unit_test(test_golden_masquerade), cmocka_unit_test(test_golden_sriov),
+                cmocka_unit_test(test_golden_kernelboot), cmocka_unit_test(test_golden_multus),
+                cmocka_unit_test(test_domain_details),    cmocka_unit_test(test_accel),
+                cmocka_unit_test(test_dry_run_binary),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

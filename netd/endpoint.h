@@ -59,6 +59,7 @@ typedef struct Endpoint {
         EndpointState state;
         bool claim_is_new; /* set during ADD: roll back releases the claim */
         char *result; /* cached CNI result (JSON text) */
+        void *dhcp;   /* runtime only: the VM NIC's DhcpServer, owned by the manager */
         uint64_t created_usec;
 } Endpoint;
 

@@ -251,6 +251,19 @@ int link_retire_unknown(bool (*keep)(const char *name, void *arg), void *arg, Kv
         return (int) c.n;
 }
 
+int link_get_mac(int netns_fd, const char *name, uint8_t ret[6]) {
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        int r = lnl_open(netns_fd, &sk);
+        if (r < 0)
+                return r;
+        LnlLink l;
+        r = lnl_link_get(sk, name, &l);
+        if (r < 0)
+                return r;
+        memcpy(ret, l.mac, 6);
+        return 0;
+}
+
 int link_reap(int netns_fd, KvErr *e) {
         _cleanup_nl_sock_ struct nl_sock *sk = NULL;
         int r = lnl_open_e(netns_fd, &sk, e);

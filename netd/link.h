@@ -81,6 +81,9 @@ int link_reap(int netns_fd, KvErr *e) _wur_;
  * ("kv" + 8 hex digits) and for which keep(name) returns false. Returns how many. */
 int link_retire_unknown(bool (*keep)(const char *name, void *arg), void *arg, KvErr *e) _wur_;
 
+/* MAC address of a link (netns_fd -1 = current namespace). */
+int link_get_mac(int netns_fd, const char *name, uint8_t ret[6]) _wur_;
+
 bool link_exists(int netns_fd, const char *name);
 
 /* net.ipv4.ip_forward=1 and net.ipv6.conf.all.forwarding=1 in the CURRENT netns. */

@@ -97,9 +97,16 @@ int main(int argc, char **argv) {
                 IGNORE_RESULT(mkdir_p(sockdir, 0755));
         }
 
+        _cleanup_(event_loop_freep) EventLoop *loop = NULL;
+        r = event_loop_new(&loop);
+        if (r < 0) {
+                log_error_errno(r, "event loop: %m");
+                return 1;
+        }
+
         KvErr e = {};
         _cleanup_(manager_freep) Manager *m = NULL;
-        r = manager_new(&o, &m, &e);
+        r = manager_new(&o, loop, &m, &e);
         if (r >= 0)
                 r = manager_start(m, &e);
         if (r < 0) {
@@ -107,13 +114,6 @@ int main(int argc, char **argv) {
                         log_error("%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
                 else
                         log_error_errno(r, "start-up failed: %m");
-                return 1;
-        }
-
-        _cleanup_(event_loop_freep) EventLoop *loop = NULL;
-        r = event_loop_new(&loop);
-        if (r < 0) {
-                log_error_errno(r, "event loop: %m");
                 return 1;
         }
         _cleanup_(server_freep) Server *srv = NULL;

@@ -370,6 +370,63 @@ static int teardown_kernel(Manager *m, const Endpoint *ep, bool deferred, KvErr 
         return ret;
 }
 
+/* ---- guest DHCP ---- */
+
+/* The guest learns its address from netd: a responder bound to the VM's tap inside the sandbox (an
+ * AF_PACKET socket sees the guest's frames before the tc redirect takes them on). Static lease: the
+ * claim. */
+static int dhcp_start(Manager *m, Endpoint *ep, int nsfd, KvErr *e) {
+        if (!m->loop || ep->kind != EP_KIND_VM || ep->dhcp)
+                return 0;
+        DhcpLease l = { .lease_secs = 0 };
+        memcpy(l.mac, ep->mac, 6);
+        for (size_t i = 0; i < ep->n_addrs; i++) {
+                const KvPrefix *a = &ep->addrs[i];
+                if (a->addr.family == AF_INET && !l.has_v4) {
+                        l.has_v4 = true;
+                        l.addr4 = *a;
+                        if (ep->has_gateway[i]) {
+                                l.gw4 = ep->gateways[i];
+                                l.server4 = ep->gateways[i];
+                        }
+                } else if (a->addr.family == AF_INET6 && !l.has_v6 && !ep->chained) {
+                        l.has_v6 = true;
+                        l.addr6 = *a;
+                        if (ep->has_gateway[i])
+                                l.gw6 = ep->gateways[i];
+                }
+        }
+        if (l.has_v4 && l.server4.family == 0)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "dhcp: '%s' has no IPv4 gateway to serve DHCP from", ep->id);
+        for (size_t i = 0; i < ep->n_routes && l.n_routes < DHCP_MAX_ROUTES; i++) {
+                if (ep->routes[i].dst.addr.family != AF_INET)
+                        continue;
+                l.routes[l.n_routes].dst = ep->routes[i].dst;
+                if (ep->routes[i].has_gw)
+                        l.routes[l.n_routes].gw = ep->routes[i].gw;
+                l.n_routes++;
+        }
+        l.mtu = ep->mtu;
+        snprintf(l.hostname, sizeof l.hostname, "%s", ep->vm_name);
+        /* Router advertisements come from the bridge's link-local address, which the bridge answers for. */
+        if (!ep->chained && link_get_mac(-1, ep->bridge, l.server_mac) < 0)
+                memset(l.server_mac, 0, 6);
+        if (!l.has_v4 && !l.has_v6)
+                return 0;
+        DhcpServer *s = NULL;
+        int r = dhcp_server_new(m->loop, nsfd, ep->tap, &l, &s, e);
+        if (r < 0)
+                return r;
+        ep->dhcp = s;
+        return 0;
+}
+
+static void dhcp_stop(Endpoint *ep) {
+        dhcp_server_free(ep->dhcp);
+        ep->dhcp = NULL;
+}
+
 static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         AttachRequest req;
         _cleanup_json_ json_t *res = NULL;
@@ -543,6 +600,10 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                         goto fail;
         }
 
+        r = dhcp_start(m, ep, nsfd, e);
+        if (r < 0)
+                goto fail;
+
         res = req.chained ? build_chained_result(ep, req.prev_result) : build_result(ep, &li);
         if (!res) {
                 r = kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "netd: out of memory");
@@ -565,6 +626,7 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
 
 fail: {
         KvErr ignore = {};
+        dhcp_stop(ep);
         IGNORE_RESULT(teardown_kernel(m, ep, false, &ignore));
         IGNORE_RESULT(endpoint_remove(m->state_dir, ep, m->durable));
 }
@@ -583,6 +645,7 @@ fail: {
 /* ---- DEL ---- */
 
 static int remove_endpoint(Manager *m, Endpoint *ep, KvErr *e) {
+        dhcp_stop(ep);
         int r = teardown_kernel(m, ep, true, e);
         if (r < 0)
                 return r;
@@ -723,7 +786,10 @@ static int do_gc(Manager *m, json_t *args, json_t **ret, KvErr *e) {
 static json_t *endpoints_json(Manager *m) {
         json_t *arr = json_array();
         EP_FOREACH(m, ep) {
-                json_array_append_new(arr, endpoint_to_json(ep, false));
+                json_t *o = endpoint_to_json(ep, false);
+                if (o && ep->dhcp)
+                        json_object_set_new(o, "dhcp", dhcp_server_stats(ep->dhcp));
+                json_array_append_new(arr, o);
         }
         return arr;
 }
@@ -853,7 +919,7 @@ static int parse_config_file(Manager *m, KvErr *e) {
         return 0;
 }
 
-int manager_new(const NetdOptions *opts, Manager **ret, KvErr *e) {
+int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *e) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof *m);
         if (!m)
                 return -ENOMEM;
@@ -863,6 +929,7 @@ int manager_new(const NetdOptions *opts, Manager **ret, KvErr *e) {
         if (!m->socket_path || !m->state_dir || (opts->config_path && !m->config_path))
                 return -ENOMEM;
         m->durable = opts->durable;
+        m->loop = loop;
         strcpy(m->default_nat_backend, "nftables");
         m->started_usec = now_usec();
         int r = parse_config_file(m, e);
@@ -890,6 +957,7 @@ Manager *manager_free(Manager *m) {
                 EpNode *n = m->ep_buckets[i];
                 while (n) {
                         EpNode *next = n->next;
+                        dhcp_stop(n->ep);
                         endpoint_free(n->ep);
                         free(n);
                         n = next;
@@ -1065,6 +1133,13 @@ int manager_start(Manager *m, KvErr *e) {
                         if (!link_exists(-1, ep->host_ifname))
                                 log_warning("reconcile: attachment '%s' lost its host link '%s'", ep->id,
                                             ep->host_ifname);
+                }
+                if (ep->kind == EP_KIND_VM) {
+                        _cleanup_close_ int nsfd = -1;
+                        KvErr de = {};
+                        if (netns_open(ep->netns, &nsfd) < 0 || dhcp_start(m, ep, nsfd, &de) < 0)
+                                log_warning("reconcile: no DHCP for '%s': %s", ep->id,
+                                            de.msg[0] ? de.msg : "sandbox is gone");
                 }
                 if (ep_needs_nat(ep))
                         n_nat++;

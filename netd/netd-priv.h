@@ -2,6 +2,7 @@
 /* netd internals shared by its source files and tests. */
 #pragma once
 
+#include "dhcp.h"
 #include "endpoint.h"
 #include "ipam.h"
 #include "link.h"
@@ -35,6 +36,7 @@ struct Manager {
         Ipam *ipam;
         NatBackend *nat_nft;
         Reaper *reaper;
+        EventLoop *loop;
 
         /* endpoints by id: chained hash table */
         struct EpNode **ep_buckets;

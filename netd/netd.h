@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "common/event.h"
 #include "common/kverr.h"
 
 typedef struct Manager Manager;
@@ -16,7 +17,8 @@ typedef struct NetdOptions {
         bool durable; /* fsync state (default true) */
 } NetdOptions;
 
-int manager_new(const NetdOptions *opts, Manager **ret, KvErr *e) _wur_;
+/* loop may be NULL (no guest DHCP then: unit tests). */
+int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *e) _wur_;
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 /* Loads state and reconciles the kernel against it (does not disturb flowing traffic). */

@@ -209,7 +209,7 @@ static void test_manager_rejects(void **state) {
         NetdOptions o = { .socket_path = "/nonexistent.sock", .state_dir = dir, .durable = false };
         Manager *m = NULL;
         KvErr e = {};
-        assert_int_equal(manager_new(&o, &m, &e), 0);
+        assert_int_equal(manager_new(&o, NULL, &m, &e), 0);
 
         const char *bad[] = {
                 "{\"op\":42}",

@@ -92,7 +92,7 @@ check-integration:
 	KVNET_BUILD=build/san ./tests/run.sh integration
 
 bench: all test-tools
-	KVNET_BUILD=$(BUILD) ./tests/bench/run.sh
+	KVNET_BUILD=$(BUILD) ./tests/bench/all.sh
 
 demo: all test-tools
 	./scripts/demo.sh

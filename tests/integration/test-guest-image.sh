@@ -21,8 +21,12 @@ log "building the guest image (cached)"
 img=$("$KV_ROOT/scripts/guest-image.sh" --quiet) || die "scripts/guest-image.sh failed"
 KERNEL=$(sed -n 's/^KVNET_GUEST_KERNEL=//p' <<<"$img")
 INITRD=$(sed -n 's/^KVNET_GUEST_INITRD=//p' <<<"$img")
-[ -s "$KERNEL" ] && [ -s "$INITRD" ] || die "guest-image.sh printed no kernel/initrd ($img)"
+{ [ -s "$KERNEL" ] && [ -s "$INITRD" ]; } || die "guest-image.sh printed no kernel/initrd ($img)"
 pass "guest image built: $(sed -n 's/^KVNET_GUEST_VERSION=//p' <<<"$img")"
+VERSION_FILE=$(dirname "$KERNEL")/VERSION
+built=$(grep '^BUILT=' "$VERSION_FILE")
+"$KV_ROOT/scripts/guest-image.sh" --quiet >/dev/null || die "second scripts/guest-image.sh run failed"
+assert_eq "$(grep '^BUILT=' "$VERSION_FILE")" "$built" "unchanged inputs: the cached image is reused"
 
 mkns GNS guest
 MAC0=02:4b:56:$(printf '%02x:%02x:%02x' $((RANDOM % 256)) $((RANDOM % 256)) $((RANDOM % 256)))
@@ -74,19 +78,20 @@ PINGER=$BG_PID
 
 t0=$(date +%s%N)
 log "booting the guest (TCG), console in $CONSOLE"
+# shellcheck disable=SC2217 # bg's stdin/stdout are the background qemu's
 bg ip netns exec "$GNS" qemu-system-x86_64 -accel tcg -m 256 -smp 1 -nographic -no-reboot \
 	-kernel "$KERNEL" -initrd "$INITRD" \
 	-append "console=ttyS0 quiet panic=-1 kvnet.ping=10.88.0.1 kvnet.connect=10.88.0.1:9000" \
-	-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac="$MAC0" \
-	-netdev tap,id=n1,ifname=tap1,script=no,downscript=no -device virtio-net-pci,netdev=n1,mac="$MAC1" \
+	-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac="$MAC0",romfile= \
+	-netdev tap,id=n1,ifname=tap1,script=no,downscript=no -device virtio-net-pci,netdev=n1,mac="$MAC1",romfile= \
 	-serial file:"$CONSOLE" -monitor unix:"$MON",server,nowait </dev/null >"$KV_TMP/qemu.out" 2>&1
 QEMU=$BG_PID
 
 show_console() {
 	echo "---- guest console ----"
-	tr -d '\r' <"$CONSOLE" | tail -n 60
+	tr -d '\r' <"$CONSOLE" 2>&1 | tail -n 60
 	echo "---- qemu ----"
-	cat "$KV_TMP/qemu.out"
+	cat "$KV_TMP/qemu.out" 2>&1
 	echo "-----------------------"
 }
 

@@ -1,0 +1,10 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# `make bench`: every kvnet benchmark, one after the other; each prints a table and KEY=VALUE lines.
+set -u
+DIR=$(cd "$(dirname "$0")" && pwd)
+rc=0
+"$DIR/run.sh" || rc=1
+echo
+"$DIR/datapath.sh" || rc=1
+exit $rc

@@ -262,3 +262,68 @@ typedef struct LaunchDomainOptions {
  * (e.g. host-passthrough under TCG) go to w (may be NULL). Caller frees *ret. */
 int launch_domain_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const LaunchDomainOptions *o,
                       LaunchWarnings *w, char **ret, KvErr *e) _wur_;
+
+/* ================================================================== runtime (launcher/runtime.c,
+ * launcher/status.c): --run keeps one VMI's libvirt domain alive and reports its phase. */
+
+#include <sys/types.h>
+
+/* Exit codes of `kvnet-launcher --run` (docs/launcher.md). */
+enum {
+        LAUNCH_EXIT_OK = 0,        /* the guest powered off (by itself or after our ACPI request) */
+        LAUNCH_EXIT_INVALID = 1,   /* invalid VMI / missing file: nothing was started */
+        LAUNCH_EXIT_USAGE = 2,     /* bad command line */
+        LAUNCH_EXIT_LIBVIRT = 3,   /* could not connect / start the domain: nothing left running */
+        LAUNCH_EXIT_VM_FAILED = 4, /* the domain ended Failed: crashed, destroyed (also after the grace period) */
+        LAUNCH_EXIT_CONN_LOST = 5, /* libvirt connection lost; the domain's state is unknown */
+        LAUNCH_EXIT_INTERNAL = 6,  /* local error (state dir, socket, event loop) */
+};
+
+typedef enum LaunchPhase {
+        LAUNCH_PHASE_SCHEDULED,
+        LAUNCH_PHASE_RUNNING,
+        LAUNCH_PHASE_SUCCEEDED,
+        LAUNCH_PHASE_FAILED,
+} LaunchPhase;
+
+const char *launch_phase_to_string(LaunchPhase p); /* "Scheduled", "Running", ... */
+
+typedef struct LaunchStatus {
+        LaunchPhase phase;
+        char domain[256];        /* <namespace>_<name> */
+        char vmi[256];           /* <namespace>/<name> */
+        LaunchAccel accel;
+        char reason[512];
+        const LaunchNic *nics;   /* borrowed */
+        size_t n_nics;
+        int64_t started_at;      /* realtime seconds, 0 = not started */
+        int64_t finished_at;     /* realtime seconds, 0 = not finished */
+        pid_t pid;               /* the launcher's own pid */
+        bool shutting_down;      /* a graceful shutdown was requested */
+        int64_t grace_seconds;
+} LaunchStatus;
+
+/* {"phase","domain","vmi","accel","reason","interfaces":[{"name","mac","tap"|"pciAddress"[,"mtu"]}],
+ *  "startedAt" (RFC 3339 or null),"finishedAt","pid","shuttingDown","terminationGracePeriodSeconds"} */
+json_t *launch_status_to_json(const LaunchStatus *s);
+/* Atomic (temp file, fsync, rename) write of the JSON plus a newline. */
+int launch_status_write(const LaunchStatus *s, const char *path) _wur_;
+
+/* Creates the files the domain needs and the launcher owns: state dir, emptyDisk sparse files,
+ * cloud-init seed ISOs (genisoimage/xorriso/mkisofs). Errors name the volume. */
+int launch_prepare_files(const LaunchVmi *v, KvErr *e) _wur_;
+
+typedef struct LaunchRunOptions {
+        const char *uri;         /* libvirt connect URI (required) */
+        const char *status_file; /* NULL = <vmi state dir>/status.json */
+        const char *socket_path; /* NULL = <vmi state dir>/launcher.sock */
+        const char *serial_log;  /* NULL = <vmi state dir>/serial.log */
+        int64_t grace_seconds;   /* < 0 = the VMI's terminationGracePeriodSeconds */
+        LaunchAccel accel;
+} LaunchRunOptions;
+
+/* Builds the XML, connects, starts the transient domain and runs the event loop until the domain is
+ * gone (or the connection is lost). Logs as the top of the chain; returns a LAUNCH_EXIT_* code.
+ * nics[i] belongs to v->interfaces[i]. Never deletes taps or anything else it did not create.
+ * Registers kvnet's epoll loop as libvirt's event implementation: call at most once per process. */
+int launch_run(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const LaunchRunOptions *o);

@@ -8,20 +8,34 @@
  *     --nic IFACE=tap:NAME[:MTU] | IFACE=pci:DDDD:BB:SS.F
  *                         what CNI/netd prepared for an interface; without it dry-run uses tap0,
  *                         tap1, ... in interface order and MACs from macAddress or a hash
+ *   kvnet-launcher --run FILE --connect URI --nic ... [--state-dir DIR] [--image-dir DIR]
+ *                  [--status-file FILE] [--socket PATH] [--grace SECONDS] [--serial-log PATH]
+ *                         start the VMI as a transient libvirt domain and supervise it until it is
+ *                         gone (docs/launcher.md); every interface needs a --nic
+ *   kvnet-launcher --shutdown NAMESPACE/NAME [--state-dir DIR] | --shutdown - --socket PATH
+ *                         ask a running launcher (its status socket) for a graceful shutdown
+ *   kvnet-launcher --status NAMESPACE/NAME [--state-dir DIR] | --status - --socket PATH
+ *                         print a running launcher's status JSON
  *   kvnet-launcher --detect-accel     print "ACCEL=kvm|tcg" and the reason
- *   kvnet-launcher --run FILE | --shutdown NAME   not implemented yet (exit 2)
- * Warnings (ignored fields, TCG fallbacks) go to stderr as "warning: ...". Exit: 0 ok, 1 invalid
- * input, 2 usage / not implemented. */
+ * Warnings (ignored fields, TCG fallbacks) go to stderr as "warning: ...". Exit (dry-run, status,
+ * shutdown): 0 ok, 1 invalid input / launcher unreachable, 2 usage. --run: LAUNCH_EXIT_* (launcher.h):
+ * 0 guest powered off (Succeeded), 1 invalid input (nothing started), 2 usage, 3 libvirt refused
+ * (nothing left running), 4 domain ended Failed, 5 libvirt connection lost, 6 local error. */
 #include <getopt.h>
 
 #include "launcher.h"
 #include "log.h"
+#include "proto.h"
 
 static void usage(FILE *f) {
         fputs("usage: kvnet-launcher --dry-run FILE|- [--image-dir DIR] [--state-dir DIR] [--serial-log PATH]\n"
               "                      [--nic IFACE=tap:NAME[:MTU]|IFACE=pci:DDDD:BB:SS.F ...]\n"
-              "       kvnet-launcher --detect-accel\n"
-              "       kvnet-launcher --run FILE | --shutdown NAME   (not implemented yet)\n",
+              "       kvnet-launcher --run FILE --connect URI [--nic IFACE=tap:NAME[:MTU]|IFACE=pci:ADDR ...]\n"
+              "                      [--state-dir DIR] [--image-dir DIR] [--status-file FILE] [--socket PATH]\n"
+              "                      [--grace SECONDS] [--serial-log PATH]\n"
+              "       kvnet-launcher --status NS/NAME|- [--state-dir DIR] [--socket PATH]\n"
+              "       kvnet-launcher --shutdown NS/NAME|- [--state-dir DIR] [--socket PATH]\n"
+              "       kvnet-launcher --detect-accel\n",
               f);
 }
 
@@ -120,9 +134,103 @@ static int dry_run(const char *file, const LaunchOptions *o, const char *serial_
         return fflush(stdout) == 0 ? 0 : 1;
 }
 
+static int run_vmi(const char *file, const LaunchOptions *o, const LaunchRunOptions *ro, const NicArg *nic_args,
+                   size_t n_nic_args) {
+        _cleanup_launch_vmi_ LaunchVmi *v = NULL;
+        KvErr e = {};
+        int r = launch_vmi_load(file, o, &v, &e);
+        if (r < 0) {
+                log_error("%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
+                return LAUNCH_EXIT_INVALID;
+        }
+        print_warnings(&v->warnings);
+
+        _cleanup_free_ LaunchNic *nics = NULL;
+        size_t n_nics = 0;
+        r = launch_nics_synthesize(v, NULL, &nics, &n_nics);
+        if (r < 0) {
+                log_error_errno(r, "NICs: %m");
+                return LAUNCH_EXIT_INTERNAL;
+        }
+        r = apply_nic_args(v, nics, nic_args, n_nic_args);
+        if (r < 0)
+                return LAUNCH_EXIT_USAGE;
+        /* The stand-in tap names of dry-run would attach the guest to whatever tap happens to have that
+         * name: --run needs every interface spelled out. */
+        for (size_t i = 0; i < n_nics; i++) {
+                bool given = false;
+                for (size_t a = 0; a < n_nic_args; a++)
+                        if (streq(nic_args[a].iface, nics[i].name))
+                                given = true;
+                if (!given) {
+                        log_error("--run: interface '%s' needs --nic %s=tap:NAME or --nic %s=pci:ADDRESS (what CNI "
+                                  "prepared)",
+                                  nics[i].name, nics[i].name, nics[i].name);
+                        return LAUNCH_EXIT_USAGE;
+                }
+        }
+        LaunchAccelInfo ai = launch_accel_detect();
+        fprintf(stderr, "accel: %s\n", ai.reason);
+        LaunchRunOptions ropt = *ro;
+        ropt.accel = ai.accel;
+        return launch_run(v, nics, n_nics, &ropt);
+}
+
+/* --status / --shutdown: talks to a running launcher's socket. */
+static int client(const char *op, const char *target, const char *state_dir, const char *socket_path) {
+        _cleanup_free_ char *path = NULL;
+        if (socket_path) {
+                if (!streq(target, "-"))
+                        log_warning("--socket given: ignoring '%s'", target);
+                path = strdup(socket_path);
+        } else {
+                const char *slash = strchr(target, '/');
+                if (!slash || slash == target || !slash[1] || strchr(slash + 1, '/')) {
+                        log_error("--%s: expected NAMESPACE/NAME, got '%s'", op, target);
+                        return 2;
+                }
+                if (asprintf(&path, "%s/%.*s_%s/launcher.sock", state_dir ? state_dir : LAUNCH_DEFAULT_STATE_DIR,
+                             (int) (slash - target), target, slash + 1) < 0)
+                        path = NULL;
+        }
+        if (!path) {
+                log_error("out of memory");
+                return 1;
+        }
+        json_t *res = NULL;
+        KvErr e = {};
+        _cleanup_close_ int fd = -1;
+        int r = proto_connect(path, 5000, &fd);
+        if (r < 0) {
+                log_error_errno(r, "no launcher answers at '%s': %m", path);
+                return 1;
+        }
+        r = proto_call(fd, op, NULL, 5000, &res, &e);
+        if (r < 0) {
+                log_error("%s: %s%s%s", path, e.msg[0] ? e.msg : strerror(-r), e.details[0] ? ": " : "", e.details);
+                return 1;
+        }
+        char *text = json_dumps(res, JSON_COMPACT);
+        json_decref(res);
+        if (text)
+                puts(text);
+        free(text);
+        return 0;
+}
+
+static int parse_grace(const char *s, int64_t *ret) {
+        char *end = NULL;
+        errno = 0;
+        long long g = strtoll(s, &end, 10);
+        if (errno || !end || *end || end == s || g < 0 || g > 86400)
+                return -EINVAL;
+        *ret = g;
+        return 0;
+}
+
 int main(int argc, char **argv) {
         enum { OPT_DRY_RUN = 0x100, OPT_IMAGE_DIR, OPT_STATE_DIR, OPT_SERIAL_LOG, OPT_NIC, OPT_DETECT, OPT_RUN,
-               OPT_SHUTDOWN };
+               OPT_SHUTDOWN, OPT_STATUS, OPT_CONNECT, OPT_STATUS_FILE, OPT_SOCKET, OPT_GRACE };
         static const struct option opts[] = {
                 { "dry-run", required_argument, NULL, OPT_DRY_RUN },
                 { "image-dir", required_argument, NULL, OPT_IMAGE_DIR },
@@ -132,25 +240,41 @@ int main(int argc, char **argv) {
                 { "detect-accel", no_argument, NULL, OPT_DETECT },
                 { "run", required_argument, NULL, OPT_RUN },
                 { "shutdown", required_argument, NULL, OPT_SHUTDOWN },
+                { "status", required_argument, NULL, OPT_STATUS },
+                { "connect", required_argument, NULL, OPT_CONNECT },
+                { "status-file", required_argument, NULL, OPT_STATUS_FILE },
+                { "socket", required_argument, NULL, OPT_SOCKET },
+                { "grace", required_argument, NULL, OPT_GRACE },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         log_set_ident("kvnet-launcher");
         LaunchOptions o = {};
-        const char *dry = NULL, *serial_log = NULL, *unimpl = NULL;
+        LaunchRunOptions ro = { .grace_seconds = -1 };
+        const char *dry = NULL, *serial_log = NULL, *run = NULL, *shutdown_target = NULL, *status_target = NULL;
         bool detect = false;
         NicArg nic_args[16];
         size_t n_nic_args = 0;
-        int c, rc = 0;
+        int c, rc = 0, modes = 0;
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (c) {
-                case OPT_DRY_RUN: dry = optarg; break;
+                case OPT_DRY_RUN: dry = optarg; modes++; break;
                 case OPT_IMAGE_DIR: o.image_dir = optarg; break;
                 case OPT_STATE_DIR: o.state_dir = optarg; break;
                 case OPT_SERIAL_LOG: serial_log = optarg; break;
-                case OPT_DETECT: detect = true; break;
-                case OPT_RUN: unimpl = "--run"; break;
-                case OPT_SHUTDOWN: unimpl = "--shutdown"; break;
+                case OPT_DETECT: detect = true; modes++; break;
+                case OPT_RUN: run = optarg; modes++; break;
+                case OPT_SHUTDOWN: shutdown_target = optarg; modes++; break;
+                case OPT_STATUS: status_target = optarg; modes++; break;
+                case OPT_CONNECT: ro.uri = optarg; break;
+                case OPT_STATUS_FILE: ro.status_file = optarg; break;
+                case OPT_SOCKET: ro.socket_path = optarg; break;
+                case OPT_GRACE:
+                        if (parse_grace(optarg, &ro.grace_seconds) < 0) {
+                                fprintf(stderr, "kvnet-launcher: --grace: expected 0..86400 seconds, got '%s'\n", optarg);
+                                return 2;
+                        }
+                        break;
                 case OPT_NIC: {
                         char *eq = strchr(optarg, '=');
                         if (!eq || eq == optarg || n_nic_args >= ELEMENTSOF(nic_args)) {
@@ -170,14 +294,29 @@ int main(int argc, char **argv) {
                 usage(stderr);
                 return 2;
         }
-        if (unimpl) {
-                fprintf(stderr, "kvnet-launcher: %s: not implemented yet\n", unimpl);
+        if (modes > 1) {
+                fprintf(stderr, "kvnet-launcher: --dry-run, --run, --status, --shutdown and --detect-accel are exclusive\n");
                 return 2;
         }
         if (detect) {
                 LaunchAccelInfo ai = launch_accel_detect();
                 printf("ACCEL=%s\nREASON=%s\n", ai.accel == LAUNCH_ACCEL_KVM ? "kvm" : "tcg", ai.reason);
                 return 0;
+        }
+        if (shutdown_target)
+                return client("shutdown", shutdown_target, o.state_dir, ro.socket_path);
+        if (status_target)
+                return client("status", status_target, o.state_dir, ro.socket_path);
+        if (run) {
+                if (!ro.uri)
+                        ro.uri = getenv("KVNET_LIBVIRT_URI");
+                if (!ro.uri || !*ro.uri) {
+                        fprintf(stderr, "kvnet-launcher: --run needs --connect URI (or $KVNET_LIBVIRT_URI)\n");
+                        return 2;
+                }
+                o.require_files = true;
+                ro.serial_log = serial_log;
+                return run_vmi(run, &o, &ro, nic_args, n_nic_args);
         }
         if (!dry) {
                 usage(stderr);

@@ -1,0 +1,814 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kvnet-launcher --run: one libvirt domain per process, driven from kvnet's epoll loop.
+ *
+ * libvirt's client library needs an event loop for domain events and keepalives. We register our
+ * own (virEventRegisterImpl) on top of common/event.c, so everything stays in one thread:
+ * handles -> io sources (an fd whose events libvirt sets to 0 is taken out of epoll, since epoll
+ * would still report HUP/ERR), timeouts -> timerfd sources (frequency 0 = "every iteration", a
+ * 1 us periodic timer). libvirt's free callbacks must not run inside remove*(): they are deferred
+ * to a one-shot timer, as libvirt's default implementation does.
+ *
+ * Lifecycle: Scheduled (connecting/starting) -> Running (virDomainCreateXML returned) ->
+ * Succeeded (STOPPED/SHUTDOWN: the guest powered off) | Failed (destroyed, crashed, failed,
+ * connection lost). SIGTERM/SIGINT or {"op":"shutdown"} on the socket: ACPI power button, then
+ * virDomainDestroy after the grace period. The launcher exits only when the domain is gone or
+ * the connection to libvirt is lost. */
+#include <inttypes.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "event.h"
+#include "fileio.h"
+#include "json-util.h"
+#include "launcher.h"
+#include "log.h"
+#include "proto.h"
+
+#define STATUS_MAX_CLIENTS 16
+#define CLIENT_BUF 4096
+#define LAUNCH_ACPI_REPEAT_SEC 5
+
+/* ------------------------------------------------------------------ libvirt event implementation */
+
+typedef struct LvWatch {
+        int id;
+        int fd;
+        int events; /* VIR_EVENT_HANDLE_* */
+        virEventHandleCallback cb;
+        void *opaque;
+        virFreeCallback ff;
+        EventSource *src;
+        bool deleted;
+        struct LvWatch *next;
+} LvWatch;
+
+typedef struct LvTimeout {
+        int id;
+        int frequency; /* ms; -1 disabled */
+        virEventTimeoutCallback cb;
+        void *opaque;
+        virFreeCallback ff;
+        EventSource *src;
+        bool deleted;
+        struct LvTimeout *next;
+} LvTimeout;
+
+typedef struct LvEvents {
+        EventLoop *loop;
+        LvWatch *watches;
+        LvTimeout *timeouts;
+        int next_id;
+        EventSource *reaper;
+} LvEvents;
+
+/* virEventRegisterImpl() takes no user data, so the implementation needs one process-wide pointer. */
+static LvEvents *lv_events;
+
+static uint32_t lv_to_epoll(int ev) {
+        uint32_t e = 0;
+        if (ev & VIR_EVENT_HANDLE_READABLE)
+                e |= EPOLLIN;
+        if (ev & VIR_EVENT_HANDLE_WRITABLE)
+                e |= EPOLLOUT;
+        return e;
+}
+
+static int lv_from_epoll(uint32_t e) {
+        int ev = 0;
+        if (e & EPOLLIN)
+                ev |= VIR_EVENT_HANDLE_READABLE;
+        if (e & EPOLLOUT)
+                ev |= VIR_EVENT_HANDLE_WRITABLE;
+        if (e & EPOLLERR)
+                ev |= VIR_EVENT_HANDLE_ERROR;
+        if (e & EPOLLHUP)
+                ev |= VIR_EVENT_HANDLE_HANGUP;
+        return ev;
+}
+
+static void lv_reap(LvEvents *le) {
+        for (LvWatch **w = &le->watches; *w;) {
+                if ((*w)->deleted) {
+                        LvWatch *d = *w;
+                        *w = d->next;
+                        if (d->ff)
+                                d->ff(d->opaque);
+                        free(d);
+                } else
+                        w = &(*w)->next;
+        }
+        for (LvTimeout **t = &le->timeouts; *t;) {
+                if ((*t)->deleted) {
+                        LvTimeout *d = *t;
+                        *t = d->next;
+                        if (d->ff)
+                                d->ff(d->opaque);
+                        free(d);
+                } else
+                        t = &(*t)->next;
+        }
+}
+
+static int on_reaper(EventSource *s, void *userdata) {
+        LvEvents *le = userdata;
+        (void) s;
+        le->reaper = NULL;
+        lv_reap(le);
+        return -ECANCELED;
+}
+
+static void lv_schedule_reap(LvEvents *le) {
+        if (le->reaper)
+                return;
+        if (event_add_timer(le->loop, 1, 0, on_reaper, le, &le->reaper) < 0)
+                le->reaper = NULL; /* reaped at teardown instead */
+}
+
+static int on_watch(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        LvWatch *w = userdata;
+        (void) s;
+        if (!w->deleted && w->cb)
+                w->cb(w->id, fd, lv_from_epoll(revents), w->opaque);
+        return 0;
+}
+
+static int lv_watch_apply(LvWatch *w) {
+        uint32_t want = lv_to_epoll(w->events);
+        if (want == 0) {
+                if (w->src) {
+                        event_source_free(w->src);
+                        w->src = NULL;
+                }
+                return 0;
+        }
+        if (w->src)
+                return event_source_set_io_events(w->src, want);
+        return event_add_io(lv_events->loop, w->fd, want, on_watch, w, &w->src);
+}
+
+static int lv_add_handle(int fd, int events, virEventHandleCallback cb, void *opaque, virFreeCallback ff) {
+        if (!lv_events)
+                return -1;
+        LvWatch *w = calloc(1, sizeof *w);
+        if (!w)
+                return -1;
+        *w = (LvWatch){ .id = ++lv_events->next_id, .fd = fd, .events = events, .cb = cb, .opaque = opaque, .ff = ff };
+        if (lv_watch_apply(w) < 0) {
+                free(w);
+                return -1;
+        }
+        w->next = lv_events->watches;
+        lv_events->watches = w;
+        return w->id;
+}
+
+static LvWatch *lv_find_watch(int id) {
+        if (!lv_events)
+                return NULL;
+        for (LvWatch *w = lv_events->watches; w; w = w->next)
+                if (w->id == id && !w->deleted)
+                        return w;
+        return NULL;
+}
+
+static void lv_update_handle(int id, int events) {
+        LvWatch *w = lv_find_watch(id);
+        if (!w)
+                return;
+        w->events = events;
+        if (lv_watch_apply(w) < 0)
+                log_warning("libvirt event loop: cannot watch fd %d", w->fd);
+}
+
+static int lv_remove_handle(int id) {
+        LvWatch *w = lv_find_watch(id);
+        if (!w)
+                return -1;
+        if (w->src) {
+                event_source_free(w->src);
+                w->src = NULL;
+        }
+        w->deleted = true;
+        lv_schedule_reap(lv_events);
+        return 0;
+}
+
+static int on_timeout(EventSource *s, void *userdata) {
+        LvTimeout *t = userdata;
+        (void) s;
+        if (!t->deleted && t->frequency >= 0 && t->cb)
+                t->cb(t->id, t->opaque);
+        return 0;
+}
+
+static int lv_timeout_apply(LvTimeout *t) {
+        if (t->src) {
+                event_source_free(t->src);
+                t->src = NULL;
+        }
+        if (t->frequency < 0)
+                return 0;
+        uint64_t usec = t->frequency == 0 ? 1 : (uint64_t) t->frequency * 1000;
+        return event_add_timer(lv_events->loop, usec, usec, on_timeout, t, &t->src);
+}
+
+static int lv_add_timeout(int frequency, virEventTimeoutCallback cb, void *opaque, virFreeCallback ff) {
+        if (!lv_events)
+                return -1;
+        LvTimeout *t = calloc(1, sizeof *t);
+        if (!t)
+                return -1;
+        *t = (LvTimeout){ .id = ++lv_events->next_id, .frequency = frequency, .cb = cb, .opaque = opaque, .ff = ff };
+        if (lv_timeout_apply(t) < 0) {
+                free(t);
+                return -1;
+        }
+        t->next = lv_events->timeouts;
+        lv_events->timeouts = t;
+        return t->id;
+}
+
+static LvTimeout *lv_find_timeout(int id) {
+        if (!lv_events)
+                return NULL;
+        for (LvTimeout *t = lv_events->timeouts; t; t = t->next)
+                if (t->id == id && !t->deleted)
+                        return t;
+        return NULL;
+}
+
+static void lv_update_timeout(int id, int frequency) {
+        LvTimeout *t = lv_find_timeout(id);
+        if (!t)
+                return;
+        t->frequency = frequency;
+        if (lv_timeout_apply(t) < 0)
+                log_warning("libvirt event loop: cannot arm timer %d", id);
+}
+
+static int lv_remove_timeout(int id) {
+        LvTimeout *t = lv_find_timeout(id);
+        if (!t)
+                return -1;
+        if (t->src) {
+                event_source_free(t->src);
+                t->src = NULL;
+        }
+        t->deleted = true;
+        lv_schedule_reap(lv_events);
+        return 0;
+}
+
+/* Teardown after virConnectClose: whatever libvirt did not remove is released here. */
+static void lv_events_done(LvEvents *le) {
+        for (LvWatch *w = le->watches; w; w = w->next) {
+                if (w->src)
+                        event_source_free(w->src);
+                w->src = NULL;
+                w->deleted = true;
+        }
+        for (LvTimeout *t = le->timeouts; t; t = t->next) {
+                if (t->src)
+                        event_source_free(t->src);
+                t->src = NULL;
+                t->deleted = true;
+        }
+        if (le->reaper)
+                event_source_free(le->reaper);
+        le->reaper = NULL;
+        lv_reap(le);
+}
+
+/* ------------------------------------------------------------------ the launcher */
+
+typedef struct Client {
+        struct Runtime *rt;
+        int fd;
+        EventSource *src;
+        char buf[CLIENT_BUF];
+        size_t len;
+} Client;
+
+typedef struct Runtime {
+        EventLoop *loop;
+        const LaunchVmi *v;
+        const LaunchRunOptions *o;
+        LaunchStatus st;
+        char *status_file;
+        char *socket_path;
+        virConnectPtr conn;
+        virDomainPtr dom;
+        int lifecycle_cb;
+        bool close_cb;
+        bool conn_lost;
+        bool done;
+        bool we_destroyed;
+        int exit_code;
+        int64_t grace;
+        EventSource *grace_timer;
+        EventSource *press_timer;
+        int listen_fd;
+        EventSource *listen_src;
+        Client *clients[STATUS_MAX_CLIENTS];
+} Runtime;
+
+static void libvirt_quiet(void *userdata, virErrorPtr err) {
+        (void) userdata;
+        (void) err; /* reported by the caller through virGetLastErrorMessage() */
+}
+
+static void rt_write_status(Runtime *rt) {
+        int r = launch_status_write(&rt->st, rt->status_file);
+        if (r < 0)
+                log_warning_errno(r, "write status file '%s': %m", rt->status_file);
+}
+
+static void rt_set_phase(Runtime *rt, LaunchPhase phase, const char *fmt, ...) _printf_(3, 4);
+static void rt_set_phase(Runtime *rt, LaunchPhase phase, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(rt->st.reason, sizeof rt->st.reason, fmt, ap);
+        va_end(ap);
+        bool changed = rt->st.phase != phase;
+        rt->st.phase = phase;
+        if (phase == LAUNCH_PHASE_RUNNING && rt->st.started_at == 0)
+                rt->st.started_at = (int64_t) time(NULL);
+        if ((phase == LAUNCH_PHASE_SUCCEEDED || phase == LAUNCH_PHASE_FAILED) && rt->st.finished_at == 0)
+                rt->st.finished_at = (int64_t) time(NULL);
+        if (changed)
+                log_info("phase %s: %s", launch_phase_to_string(phase), rt->st.reason);
+        rt_write_status(rt);
+}
+
+static void rt_finish(Runtime *rt, LaunchPhase phase, int exit_code, const char *reason) {
+        if (rt->done)
+                return;
+        rt->done = true;
+        rt->exit_code = exit_code;
+        rt_set_phase(rt, phase, "%s", reason);
+        event_loop_exit(rt->loop, exit_code);
+}
+
+static int on_grace_expired(EventSource *s, void *userdata) {
+        Runtime *rt = userdata;
+        (void) s;
+        rt->grace_timer = NULL;
+        if (rt->done || !rt->dom || rt->conn_lost)
+                return -ECANCELED;
+        log_warning("guest did not power off within %" PRId64 " s: destroying the domain", rt->grace);
+        rt->we_destroyed = true;
+        if (virDomainDestroy(rt->dom) < 0) {
+                virErrorPtr err = virGetLastError();
+                if (err && err->code == VIR_ERR_NO_DOMAIN)
+                        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_VM_FAILED,
+                                  "domain vanished during the grace period");
+                else
+                        log_error("virDomainDestroy: %s", virGetLastErrorMessage());
+        }
+        return -ECANCELED;
+}
+
+/* A press that arrives before the guest's ACPI daemon runs is lost: press again every few seconds
+ * until the grace period ends. */
+static int on_press_again(EventSource *s, void *userdata) {
+        Runtime *rt = userdata;
+        (void) s;
+        if (rt->done || !rt->dom || rt->conn_lost) {
+                rt->press_timer = NULL;
+                return -ECANCELED;
+        }
+        if (virDomainShutdownFlags(rt->dom, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) < 0)
+                log_debug("virDomainShutdownFlags(ACPI power button): %s", virGetLastErrorMessage());
+        return 0;
+}
+
+/* SIGTERM/SIGINT or {"op":"shutdown"}. */
+static void rt_request_shutdown(Runtime *rt, const char *why) {
+        if (rt->done)
+                return;
+        if (rt->st.shutting_down) {
+                log_info("%s: shutdown already in progress", why);
+                return;
+        }
+        rt->st.shutting_down = true;
+        log_info("%s: pressing the ACPI power button of '%s' (grace period %" PRId64 " s)", why, rt->st.domain,
+                 rt->grace);
+        rt_set_phase(rt, rt->st.phase, "%s: graceful shutdown requested (grace period %" PRId64 " s)", why,
+                     rt->grace);
+        if (rt->grace > 0 && virDomainShutdownFlags(rt->dom, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) < 0) {
+                virErrorPtr err = virGetLastError();
+                if (err && err->code == VIR_ERR_NO_DOMAIN) {
+                        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_VM_FAILED, "domain vanished");
+                        return;
+                }
+                log_warning("virDomainShutdownFlags(ACPI power button): %s; destroying at once",
+                            virGetLastErrorMessage());
+                rt->grace = 0;
+        }
+        if (rt->grace > LAUNCH_ACPI_REPEAT_SEC &&
+            event_add_timer(rt->loop, LAUNCH_ACPI_REPEAT_SEC * 1000000ULL, LAUNCH_ACPI_REPEAT_SEC * 1000000ULL,
+                            on_press_again, rt, &rt->press_timer) < 0)
+                rt->press_timer = NULL;
+        uint64_t usec = rt->grace > 0 ? (uint64_t) rt->grace * 1000000ULL : 1;
+        if (event_add_timer(rt->loop, usec, 0, on_grace_expired, rt, &rt->grace_timer) < 0) {
+                log_error("cannot arm the grace timer: destroying at once");
+                on_grace_expired(NULL, rt);
+        }
+}
+
+static int on_signal(EventSource *s, int signo, void *userdata) {
+        (void) s;
+        rt_request_shutdown(userdata, strsignal(signo));
+        return 0;
+}
+
+static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque) {
+        Runtime *rt = opaque;
+        (void) conn;
+        const char *name = virDomainGetName(dom);
+        if (!name || !streq(name, rt->st.domain))
+                return 0;
+        log_debug("lifecycle event %d detail %d", event, detail);
+        if (event == VIR_DOMAIN_EVENT_STOPPED) {
+                switch (detail) {
+                case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
+                        rt_finish(rt, LAUNCH_PHASE_SUCCEEDED, LAUNCH_EXIT_OK,
+                                  rt->st.shutting_down ? "guest powered off after the ACPI power button"
+                                                       : "guest powered off");
+                        break;
+                case VIR_DOMAIN_EVENT_STOPPED_DESTROYED:
+                        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_VM_FAILED,
+                                  rt->we_destroyed ? "destroyed: the guest did not power off within the grace period"
+                                                   : "domain destroyed (not by the launcher)");
+                        break;
+                case VIR_DOMAIN_EVENT_STOPPED_CRASHED:
+                        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_VM_FAILED, "guest crashed");
+                        break;
+                case VIR_DOMAIN_EVENT_STOPPED_MIGRATED:
+                        rt_finish(rt, LAUNCH_PHASE_SUCCEEDED, LAUNCH_EXIT_OK, "migrated to another node");
+                        break;
+                case VIR_DOMAIN_EVENT_STOPPED_FAILED:
+                        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_VM_FAILED, "QEMU failed (see the domain log)");
+                        break;
+                default:
+                        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_VM_FAILED, "domain stopped");
+                        break;
+                }
+        } else if (event == VIR_DOMAIN_EVENT_CRASHED) {
+                log_warning("guest crashed (detail %d)", detail);
+        }
+        return 0;
+}
+
+static void on_close(virConnectPtr conn, int reason, void *opaque) {
+        Runtime *rt = opaque;
+        (void) conn;
+        if (reason == VIR_CONNECT_CLOSE_REASON_CLIENT)
+                return;
+        static const char *const names[] = { "error", "end of file", "keepalive timeout", "client" };
+        char msg[128];
+        snprintf(msg, sizeof msg, "libvirt connection lost (%s); domain state unknown",
+                 reason >= 0 && (size_t) reason < ELEMENTSOF(names) ? names[reason] : "unknown");
+        rt->conn_lost = true;
+        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_CONN_LOST, msg);
+}
+
+/* ------------------------------------------------------------------ status socket */
+
+static void client_free(Client *c) {
+        if (!c)
+                return;
+        for (size_t i = 0; i < STATUS_MAX_CLIENTS; i++)
+                if (c->rt->clients[i] == c)
+                        c->rt->clients[i] = NULL;
+        event_source_free(c->src);
+        close(c->fd);
+        free(c);
+}
+
+static int client_reply(Client *c, json_t *reply /* stolen */) {
+        if (!reply)
+                return -ENOMEM;
+        char *text = json_dumps(reply, JSON_COMPACT);
+        json_decref(reply);
+        if (!text)
+                return -ENOMEM;
+        size_t len = strlen(text);
+        text[len] = '\n'; /* replaces the NUL; write len + 1 bytes */
+        size_t off = 0;
+        int r = 0;
+        while (off < len + 1) {
+                ssize_t n = send(c->fd, text + off, len + 1 - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = negative_errno(); /* a client that does not read its (small) reply is dropped */
+                        break;
+                }
+                off += (size_t) n;
+        }
+        free(text);
+        return r;
+}
+
+static json_t *rt_error(int code, const char *msg) {
+        KvErr e = {};
+        kverr_set(&e, code, -EINVAL, "%s", msg);
+        return proto_reply_error(&e);
+}
+
+static int client_handle_line(Client *c, const char *line, size_t len) {
+        Runtime *rt = c->rt;
+        json_t *req = NULL;
+        KvErr e = {};
+        if (json_parse_object(line, len, CLIENT_BUF, "request", &req, &e) < 0)
+                return client_reply(c, proto_reply_error(&e));
+        const char *op = NULL;
+        int r = json_get_string(req, "request", "op", true, &op, &e);
+        json_t *reply;
+        if (r < 0)
+                reply = proto_reply_error(&e);
+        else if (streq(op, "status"))
+                reply = proto_reply_ok(launch_status_to_json(&rt->st));
+        else if (streq(op, "shutdown")) {
+                rt_request_shutdown(rt, "shutdown requested on the status socket");
+                reply = proto_reply_ok(launch_status_to_json(&rt->st));
+        } else {
+                char msg[128];
+                snprintf(msg, sizeof msg, "request: 'op' must be status or shutdown, got '%.64s'", op);
+                reply = rt_error(KV_ERR_INVALID_CONFIG, msg);
+        }
+        json_decref(req);
+        return client_reply(c, reply);
+}
+
+static int on_client(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        Client *c = userdata;
+        (void) s;
+        (void) revents;
+        ssize_t n = recv(fd, c->buf + c->len, sizeof c->buf - c->len, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (n <= 0) {
+                client_free(c);
+                return 0;
+        }
+        c->len += (size_t) n;
+        for (;;) {
+                char *nl = memchr(c->buf, '\n', c->len);
+                if (!nl)
+                        break;
+                size_t l = (size_t) (nl - c->buf);
+                int r = client_handle_line(c, c->buf, l);
+                if (r < 0) {
+                        client_free(c);
+                        return 0;
+                }
+                memmove(c->buf, nl + 1, c->len - l - 1);
+                c->len -= l + 1;
+        }
+        if (c->len == sizeof c->buf) {
+                IGNORE_RESULT(client_reply(c, rt_error(KV_ERR_DECODE, "request: line too long")));
+                client_free(c);
+        }
+        return 0;
+}
+
+static int on_accept(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        Runtime *rt = userdata;
+        (void) s;
+        (void) revents;
+        int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (cfd < 0)
+                return 0;
+        size_t slot;
+        for (slot = 0; slot < STATUS_MAX_CLIENTS; slot++)
+                if (!rt->clients[slot])
+                        break;
+        Client *c = slot < STATUS_MAX_CLIENTS ? calloc(1, sizeof *c) : NULL;
+        if (!c) {
+                close(cfd);
+                return 0;
+        }
+        c->rt = rt;
+        c->fd = cfd;
+        if (event_add_io(rt->loop, cfd, EPOLLIN, on_client, c, &c->src) < 0) {
+                close(cfd);
+                free(c);
+                return 0;
+        }
+        rt->clients[slot] = c;
+        return 0;
+}
+
+static int rt_listen(Runtime *rt) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(rt->socket_path) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, rt->socket_path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return negative_errno();
+        /* A socket that still answers belongs to a live launcher; a dead one's is replaced. */
+        {
+                _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (probe >= 0 && connect(probe, (struct sockaddr *) &sa, sizeof sa) == 0)
+                        return -EADDRINUSE;
+        }
+        if (unlink(rt->socket_path) < 0 && errno != ENOENT)
+                return negative_errno();
+        mode_t old = umask(0177); /* 0600 from the start */
+        int r = bind(fd, (struct sockaddr *) &sa, sizeof sa);
+        umask(old);
+        if (r < 0)
+                return negative_errno();
+        if (listen(fd, 8) < 0)
+                return negative_errno();
+        r = event_add_io(rt->loop, fd, EPOLLIN, on_accept, rt, &rt->listen_src);
+        if (r < 0)
+                return r;
+        rt->listen_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static void rt_unlisten(Runtime *rt) {
+        for (size_t i = 0; i < STATUS_MAX_CLIENTS; i++)
+                client_free(rt->clients[i]);
+        if (rt->listen_src)
+                event_source_free(rt->listen_src);
+        rt->listen_src = NULL;
+        if (rt->listen_fd >= 0) {
+                close(rt->listen_fd);
+                rt->listen_fd = -1;
+                if (unlink(rt->socket_path) < 0 && errno != ENOENT)
+                        log_warning_errno(negative_errno(), "remove socket '%s': %m", rt->socket_path);
+        }
+}
+
+/* ------------------------------------------------------------------ run */
+
+static int rt_start_domain(Runtime *rt, const char *xml) {
+        rt->conn = virConnectOpen(rt->o->uri);
+        if (!rt->conn) {
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "cannot connect to libvirt at '%s': %s", rt->o->uri,
+                             virGetLastErrorMessage());
+                return LAUNCH_EXIT_LIBVIRT;
+        }
+        if (virConnectSetKeepAlive(rt->conn, 5, 3) < 0)
+                log_warning("libvirt keepalive: %s", virGetLastErrorMessage());
+        if (virConnectRegisterCloseCallback(rt->conn, on_close, rt, NULL) == 0)
+                rt->close_cb = true;
+
+        virDomainPtr old = virDomainLookupByName(rt->conn, rt->st.domain);
+        if (old) {
+                virDomainFree(old);
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED,
+                             "a domain named '%s' already exists in libvirt (another launcher, or one that was "
+                             "killed: remove it with virsh destroy)",
+                             rt->st.domain);
+                return LAUNCH_EXIT_LIBVIRT;
+        }
+        rt->lifecycle_cb = virConnectDomainEventRegisterAny(rt->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                            VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), rt, NULL);
+        if (rt->lifecycle_cb < 0) {
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "register lifecycle events: %s", virGetLastErrorMessage());
+                return LAUNCH_EXIT_LIBVIRT;
+        }
+        rt->dom = virDomainCreateXML(rt->conn, xml, 0);
+        if (!rt->dom) {
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "start domain '%s': %s", rt->st.domain,
+                             virGetLastErrorMessage());
+                return LAUNCH_EXIT_LIBVIRT;
+        }
+        rt_set_phase(rt, LAUNCH_PHASE_RUNNING, "domain started");
+        return LAUNCH_EXIT_OK;
+}
+
+static void rt_disconnect(Runtime *rt) {
+        if (!rt->conn)
+                return;
+        if (!rt->conn_lost) {
+                if (rt->lifecycle_cb >= 0)
+                        IGNORE_RESULT(virConnectDomainEventDeregisterAny(rt->conn, rt->lifecycle_cb));
+                if (rt->close_cb)
+                        IGNORE_RESULT(virConnectUnregisterCloseCallback(rt->conn, on_close));
+        }
+        if (rt->dom)
+                virDomainFree(rt->dom);
+        rt->dom = NULL;
+        IGNORE_RESULT(virConnectClose(rt->conn));
+        rt->conn = NULL;
+}
+
+int launch_run(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const LaunchRunOptions *o) {
+        Runtime rt = { .v = v, .o = o, .listen_fd = -1, .lifecycle_cb = -1, .exit_code = LAUNCH_EXIT_INTERNAL };
+        LvEvents le = {};
+        _cleanup_free_ char *name = launch_domain_name(v);
+        _cleanup_free_ char *xml = NULL;
+        int r, rc;
+
+        if (!name)
+                return log_error("out of memory"), LAUNCH_EXIT_INTERNAL;
+        rt.grace = o->grace_seconds >= 0 ? o->grace_seconds : v->termination_grace_seconds;
+        rt.st = (LaunchStatus){ .phase = LAUNCH_PHASE_SCHEDULED, .accel = o->accel, .nics = nics, .n_nics = n_nics,
+                                .pid = getpid(), .grace_seconds = rt.grace };
+        snprintf(rt.st.domain, sizeof rt.st.domain, "%s", name);
+        snprintf(rt.st.vmi, sizeof rt.st.vmi, "%s/%s", v->namespace, v->name);
+
+        /* Files first: nothing is started when any of this fails. */
+        KvErr e = {};
+        if (launch_prepare_files(v, &e) < 0) {
+                log_error("%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
+                return LAUNCH_EXIT_INVALID;
+        }
+        LaunchWarnings w = {};
+        LaunchDomainOptions dopt = { .accel = o->accel, .serial_log = o->serial_log };
+        r = launch_domain_xml(v, nics, n_nics, &dopt, &w, &xml, &e);
+        for (size_t i = 0; i < w.n; i++)
+                fprintf(stderr, "warning: %s\n", w.items[i]);
+        launch_warnings_clear(&w);
+        if (r < 0) {
+                log_error("%s", e.msg);
+                return LAUNCH_EXIT_INVALID;
+        }
+        if ((o->status_file && asprintf(&rt.status_file, "%s", o->status_file) < 0) ||
+            (!o->status_file && asprintf(&rt.status_file, "%s/status.json", v->state_dir) < 0) ||
+            (o->socket_path && asprintf(&rt.socket_path, "%s", o->socket_path) < 0) ||
+            (!o->socket_path && asprintf(&rt.socket_path, "%s/launcher.sock", v->state_dir) < 0)) {
+                free(rt.status_file);
+                return log_error("out of memory"), LAUNCH_EXIT_INTERNAL;
+        }
+
+        rc = LAUNCH_EXIT_INTERNAL;
+        r = event_loop_new(&rt.loop);
+        if (r < 0) {
+                log_error_errno(r, "create event loop: %m");
+                goto out;
+        }
+        if ((r = event_add_signal(rt.loop, SIGTERM, on_signal, &rt, NULL)) < 0 ||
+            (r = event_add_signal(rt.loop, SIGINT, on_signal, &rt, NULL)) < 0) {
+                log_error_errno(r, "signals: %m");
+                goto out;
+        }
+        rt_set_phase(&rt, LAUNCH_PHASE_SCHEDULED, "connecting to libvirt at %s", o->uri);
+        r = rt_listen(&rt);
+        if (r < 0) {
+                log_error_errno(r, "status socket '%s': %m", rt.socket_path);
+                rt_set_phase(&rt, LAUNCH_PHASE_FAILED, "status socket '%s': %s", rt.socket_path, strerror(-r));
+                goto out;
+        }
+
+        le.loop = rt.loop;
+        lv_events = &le;
+        virEventRegisterImpl(lv_add_handle, lv_update_handle, lv_remove_handle, lv_add_timeout, lv_update_timeout,
+                             lv_remove_timeout);
+        virSetErrorFunc(NULL, libvirt_quiet);
+
+        rc = rt_start_domain(&rt, xml);
+        if (rc != LAUNCH_EXIT_OK) {
+                log_error("%s", rt.st.reason);
+                goto out;
+        }
+        log_info("domain '%s' running (accel %s); SIGTERM shuts it down", rt.st.domain,
+                 launch_accel_to_string(o->accel));
+        r = event_loop_run(rt.loop);
+        if (r < 0 && !rt.done) {
+                log_error_errno(r, "event loop: %m");
+                rt_set_phase(&rt, LAUNCH_PHASE_FAILED, "event loop failed: %s", strerror(-r));
+                rc = LAUNCH_EXIT_INTERNAL;
+        } else
+                rc = rt.exit_code;
+        if (rc == LAUNCH_EXIT_OK)
+                log_info("%s", rt.st.reason);
+        else
+                log_error("%s", rt.st.reason);
+out:
+        rt_unlisten(&rt);
+        rt_disconnect(&rt);
+        if (lv_events) {
+                lv_events_done(&le);
+                /* libvirt keeps our callbacks registered; with lv_events gone they are inert. */
+                lv_events = NULL;
+        }
+        if (rt.grace_timer)
+                event_source_free(rt.grace_timer);
+        if (rt.press_timer)
+                event_source_free(rt.press_timer);
+        /* The final status is written after the socket is gone (phase already terminal, or Scheduled
+         * when the loop never ran). */
+        if (rc != LAUNCH_EXIT_OK && rt.st.phase != LAUNCH_PHASE_FAILED)
+                rt_set_phase(&rt, LAUNCH_PHASE_FAILED, "%s", rt.st.reason[0] ? rt.st.reason : "launcher failed");
+        else
+                rt_write_status(&rt);
+        event_loop_free(rt.loop);
+        free(rt.status_file);
+        free(rt.socket_path);
+        return rc;
+}

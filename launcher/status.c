@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kvnet-launcher: the status object (file + socket) and the files the launcher prepares for a domain. */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "fileio.h"
+#include "launcher.h"
+
+const char *launch_phase_to_string(LaunchPhase p) {
+        switch (p) {
+        case LAUNCH_PHASE_SCHEDULED: return "Scheduled";
+        case LAUNCH_PHASE_RUNNING: return "Running";
+        case LAUNCH_PHASE_SUCCEEDED: return "Succeeded";
+        case LAUNCH_PHASE_FAILED: return "Failed";
+        }
+        return "Unknown";
+}
+
+static json_t *rfc3339_or_null(int64_t t) {
+        if (t <= 0)
+                return json_null();
+        time_t tt = (time_t) t;
+        struct tm tm;
+        char buf[32];
+        if (!gmtime_r(&tt, &tm) || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                return json_null();
+        return json_string(buf);
+}
+
+static json_t *nic_to_json(const LaunchNic *n) {
+        char mac[18];
+        snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2], n->mac[3],
+                 n->mac[4], n->mac[5]);
+        json_t *o = json_pack("{s:s, s:s}", "name", n->name ? n->name : "", "mac", mac);
+        if (!o)
+                return NULL;
+        int r = n->kind == NIC_TAP ? json_object_set_new(o, "tap", json_string(n->tap))
+                                   : json_object_set_new(o, "pciAddress", json_string(n->pci));
+        if (r == 0 && n->kind == NIC_TAP && n->mtu > 0)
+                r = json_object_set_new(o, "mtu", json_integer(n->mtu));
+        if (r < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+json_t *launch_status_to_json(const LaunchStatus *s) {
+        json_t *ifs = json_array();
+        if (!ifs)
+                return NULL;
+        for (size_t i = 0; i < s->n_nics; i++) {
+                json_t *n = nic_to_json(&s->nics[i]);
+                if (!n || json_array_append_new(ifs, n) < 0) {
+                        json_decref(ifs);
+                        return NULL;
+                }
+        }
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:b, s:I}", "phase",
+                         launch_phase_to_string(s->phase), "domain", s->domain, "vmi", s->vmi, "accel",
+                         launch_accel_to_string(s->accel), "reason", s->reason, "interfaces", ifs, "startedAt",
+                         rfc3339_or_null(s->started_at), "finishedAt", rfc3339_or_null(s->finished_at), "pid",
+                         (json_int_t) s->pid, "shuttingDown", s->shutting_down, "terminationGracePeriodSeconds",
+                         (json_int_t) s->grace_seconds);
+}
+
+int launch_status_write(const LaunchStatus *s, const char *path) {
+        json_t *j = launch_status_to_json(s);
+        if (!j)
+                return -ENOMEM;
+        char *text = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        if (!text)
+                return -ENOMEM;
+        size_t len = strlen(text);
+        char *t2 = realloc(text, len + 2);
+        if (!t2) {
+                free(text);
+                return -ENOMEM;
+        }
+        t2[len] = '\n';
+        t2[len + 1] = '\0';
+        int r = write_file_atomic(path, t2, len + 1, true);
+        free(t2);
+        return r;
+}
+
+/* ------------------------------------------------------------------ prepared files */
+
+static int create_sparse(const char *path, uint64_t size) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return negative_errno();
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        /* An existing disk keeps its data; it only grows to the requested capacity. */
+        if ((uint64_t) st.st_size < size && ftruncate(fd, (off_t) size) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static const char *find_iso_tool(void) {
+        static const char *const tools[] = { "/usr/bin/genisoimage", "/usr/bin/mkisofs", "/usr/bin/xorrisofs" };
+        for (size_t i = 0; i < ELEMENTSOF(tools); i++)
+                if (access(tools[i], X_OK) == 0)
+                        return tools[i];
+        return NULL;
+}
+
+static int build_seed_iso(const char *tool, const char *dir, const char *iso) {
+        pid_t pid = fork();
+        if (pid < 0)
+                return negative_errno();
+        if (pid == 0) {
+                int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (devnull >= 0) {
+                        dup2(devnull, STDIN_FILENO);
+                        dup2(devnull, STDOUT_FILENO);
+                }
+                execl(tool, tool, "-quiet", "-output", iso, "-volid", "cidata", "-joliet", "-rock", dir,
+                      (char *) NULL);
+                _exit(127);
+        }
+        int st;
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return negative_errno();
+        return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+}
+
+int launch_prepare_files(const LaunchVmi *v, KvErr *e) {
+        int r = mkdir_p(v->state_dir, 0700);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "create state dir '%s'", v->state_dir);
+        for (size_t i = 0; i < v->n_disks; i++) {
+                const LaunchDisk *d = &v->disks[i];
+                if (d->kind == LAUNCH_VOLUME_EMPTY_DISK) {
+                        r = create_sparse(d->path, d->capacity);
+                        if (r < 0)
+                                return kverr_set_errno(e, KV_ERR_IO, r, "volume '%s': create empty disk '%s'",
+                                                       d->name, d->path);
+                } else if (d->kind == LAUNCH_VOLUME_CLOUD_INIT_NOCLOUD) {
+                        const char *tool = find_iso_tool();
+                        if (!tool)
+                                return kverr_set(e, KV_ERR_INVALID_ENV, -ENOENT,
+                                                 "volume '%s': cloudInitNoCloud needs genisoimage, mkisofs or "
+                                                 "xorrisofs to build '%s'",
+                                                 d->name, d->path);
+                        _cleanup_free_ char *dir = NULL;
+                        if (asprintf(&dir, "%s/%s-cidata", v->state_dir, d->name) < 0)
+                                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
+                        r = launch_cloudinit_write_files(d, dir);
+                        if (r < 0)
+                                return kverr_set_errno(e, KV_ERR_IO, r, "volume '%s': write cloud-init files to '%s'",
+                                                       d->name, dir);
+                        r = build_seed_iso(tool, dir, d->path);
+                        if (r < 0)
+                                return kverr_set_errno(e, KV_ERR_IO, r, "volume '%s': %s failed to build '%s'",
+                                                       d->name, tool, d->path);
+                }
+        }
+        return 0;
+}

@@ -9,6 +9,7 @@ PKGS=(
   containernetworking-plugins iproute2 nftables iptables iputils-ping iperf3 netcat-openbsd socat jq
   podman runc conmon busybox-static
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base cpio
+  xorriso curl xz-utils zstd
 )
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo

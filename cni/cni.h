@@ -194,6 +194,11 @@ typedef struct CniNetConf {
         char *socket;
         json_t *ipam; /* opaque to the plugin, passed to netd verbatim; NULL when absent */
 
+        /* binding "sriov" (docs/sriov.md): the device-plugin resource the VF comes from, and the VF's
+         * spoof check (default on) and trust (default off). */
+        char *resource_name; /* NULL when absent */
+        bool spoofchk, trust;
+
         bool chained;
         CniResult *prev_result; /* NULL when absent */
 

@@ -33,6 +33,7 @@ CniNetConf *cni_netconf_free(CniNetConf *c) {
         free(c->name);
         free(c->bridge);
         free(c->socket);
+        free(c->resource_name);
         json_decref(c->ipam);
         cni_result_free(c->prev_result);
         free(c->port_mappings);
@@ -380,6 +381,79 @@ static int parse_valid_attachments(json_t *o, CniNetConf *c, bool required, KvEr
         return 0;
 }
 
+/* A bool, or "on"/"off" as the reference SR-IOV CNI accepts for spoofchk/trust. */
+static int parse_onoff(json_t *o, const char *key, bool *ret, KvErr *e) {
+        json_t *v = json_object_get(o, key);
+        if (!v)
+                return 0;
+        if (json_is_boolean(v)) {
+                *ret = json_is_true(v);
+                return 0;
+        }
+        if (json_is_string(v) && streq(json_string_value(v), "on")) {
+                *ret = true;
+                return 0;
+        }
+        if (json_is_string(v) && streq(json_string_value(v), "off")) {
+                *ret = false;
+                return 0;
+        }
+        if (json_is_string(v))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "netconf: '%s' must be a boolean or \"on\"/\"off\", got '%s'", key,
+                                 json_string_value(v));
+        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                         "netconf: '%s' must be a boolean or \"on\"/\"off\", got %s", key, json_type_name(v));
+}
+
+/* resourceName / spoofchk / trust: parsed whatever the binding (DEL must not trip over them). */
+static int parse_sriov(json_t *o, CniNetConf *c, KvErr *e) {
+        const char *res = NULL;
+        int r;
+        c->spoofchk = true;
+        c->trust = false;
+        if ((r = json_get_string(o, "netconf", "resourceName", false, &res, e)) < 0)
+                return r;
+        if (res) {
+                if (!*res || strlen(res) > 127 || !strchr(res, '/') || res[0] == '/' || res[strlen(res) - 1] == '/')
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "netconf: 'resourceName' must be <vendor>/<name> of at most 127 characters "
+                                         "(e.g. \"intel.com/sriov_netdevice\"), got '%s'",
+                                         res);
+                if ((r = dup_to(res, &c->resource_name)) < 0)
+                        return r;
+        }
+        if ((r = parse_onoff(o, "spoofchk", &c->spoofchk, e)) < 0 || (r = parse_onoff(o, "trust", &c->trust, e)) < 0)
+                return r;
+        return 0;
+}
+
+/* The combinations binding "sriov" allows (ADD and CHECK): a VM attachment, main mode, no node NAT. */
+static int check_sriov(const CniEnv *env, const CniNetConf *c, KvErr *e) {
+        if (c->binding != CNI_BINDING_SRIOV || (env->command != CNI_CMD_ADD && env->command != CNI_CMD_CHECK))
+                return 0;
+        if (!c->resource_name)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "netconf: 'resourceName' is required with binding 'sriov' (e.g. "
+                                 "\"intel.com/sriov_netdevice\")");
+        if (c->chained)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "netconf: binding 'sriov' cannot be chained after another plugin (prevResult present): "
+                                 "the VF is the VM's interface; use kvnet as the main plugin with 'ipam'");
+        if (!c->has_vm)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "netconf: binding 'sriov' is for VM attachments (name the VM with KVNET_VM_NAME)");
+        if (c->ip_masq)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "netconf: 'ipMasq' cannot be used with binding 'sriov': a VF bypasses the node's NAT");
+        if (c->n_port_mappings > 0)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "runtimeConfig: 'portMappings' cannot be used with binding 'sriov': a VF bypasses the "
+                                 "node's NAT (got %zu)",
+                                 c->n_port_mappings);
+        return 0;
+}
+
 int cni_netconf_parse(const char *text, size_t len, const CniEnv *env, const CniArgs *args, CniNetConf **ret,
                       KvErr *e) {
         static const CniArgs no_args = {};
@@ -462,6 +536,8 @@ int cni_netconf_parse(const char *text, size_t len, const CniEnv *env, const Cni
                 return r;
         if ((r = parse_nat(o, c, e)) < 0)
                 return r;
+        if ((r = parse_sriov(o, c, e)) < 0)
+                return r;
 
         s = KV_DEFAULT_SOCKET;
         if ((r = json_get_string(o, "netconf", "socket", false, &s, e)) < 0)
@@ -492,9 +568,6 @@ int cni_netconf_parse(const char *text, size_t len, const CniEnv *env, const Cni
                                          "netconf: 'ipam' is required unless kvnet is chained after another plugin "
                                          "(prevResult present)");
                 c->chained = c->prev_result != NULL;
-                if (c->binding == CNI_BINDING_SRIOV)
-                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
-                                         "netconf: binding 'sriov' is not available in this build");
                 break;
         case CNI_CMD_CHECK:
                 /* The runtime passes the cached result of the whole chain, ours included: with
@@ -518,6 +591,8 @@ int cni_netconf_parse(const char *text, size_t len, const CniEnv *env, const Cni
                 if ((r = resolve_vm(&rtvm, args, env, c, e)) < 0)
                         return r;
         if ((r = parse_valid_attachments(o, c, env->command == CNI_CMD_GC, e)) < 0)
+                return r;
+        if ((r = check_sriov(env, c, e)) < 0)
                 return r;
 
         *ret = TAKE_PTR(c);

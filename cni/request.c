@@ -25,6 +25,12 @@ static json_t *network_json(const CniNetConf *c) {
         r |= add(n, "ipMasq", json_boolean(c->ip_masq));
         r |= add(n, "isGateway", json_boolean(c->is_gateway));
         r |= add(n, "natBackend", json_string(cni_nat_backend_to_string(c->nat_backend)));
+        if (c->binding == CNI_BINDING_SRIOV) {
+                if (c->resource_name)
+                        r |= add(n, "resourceName", json_string(c->resource_name));
+                r |= add(n, "spoofchk", json_boolean(c->spoofchk));
+                r |= add(n, "trust", json_boolean(c->trust));
+        }
         if (c->ipam)
                 r |= add(n, "ipam", json_incref(c->ipam));
         return r < 0 ? NULL : TAKE_PTR(n);

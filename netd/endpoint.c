@@ -46,6 +46,12 @@ json_t *endpoint_to_json(const Endpoint *ep, bool for_state) {
                 json_object_set_new(o, "vm", json_pack("{s:s,s:s,s:s}", "namespace", ep->vm_namespace, "name",
                                                        ep->vm_name, "interface", ep->vm_interface));
         }
+        if (ep->pci[0]) {
+                json_object_set_new(o, "pciAddress", json_string(ep->pci));
+                json_object_set_new(o, "resourceName", json_string(ep->resource));
+                json_object_set_new(o, "spoofchk", json_boolean(ep->spoofchk));
+                json_object_set_new(o, "trust", json_boolean(ep->trust));
+        }
         json_t *ips = json_array(), *gws = json_array();
         for (size_t i = 0; i < ep->n_addrs; i++) {
                 json_array_append_new(ips, json_string(kv_prefix_fmt(&ep->addrs[i], buf)));
@@ -123,7 +129,13 @@ int endpoint_from_json(json_t *o, Endpoint **ret, KvErr *e) {
             (r = copy_str(o, "hostIfname", ep->host_ifname, sizeof ep->host_ifname, false, e)) < 0 ||
             (r = copy_str(o, "sandboxIfname", ep->sbx_ifname, sizeof ep->sbx_ifname, false, e)) < 0 ||
             (r = copy_str(o, "tap", ep->tap, sizeof ep->tap, false, e)) < 0 ||
-            (r = copy_str(o, "natBackend", ep->nat_backend, sizeof ep->nat_backend, false, e)) < 0)
+            (r = copy_str(o, "natBackend", ep->nat_backend, sizeof ep->nat_backend, false, e)) < 0 ||
+            (r = copy_str(o, "pciAddress", ep->pci, sizeof ep->pci, false, e)) < 0 ||
+            (r = copy_str(o, "resourceName", ep->resource, sizeof ep->resource, false, e)) < 0)
+                return r;
+        ep->spoofchk = true;
+        if ((r = json_get_bool(o, "endpoint", "spoofchk", false, &ep->spoofchk, e)) < 0 ||
+            (r = json_get_bool(o, "endpoint", "trust", false, &ep->trust, e)) < 0)
                 return r;
         r = endpoint_make_id(ep->network, ep->container_id, ep->ifname, ep->id, sizeof ep->id);
         if (r < 0)
@@ -136,6 +148,8 @@ int endpoint_from_json(json_t *o, Endpoint **ret, KvErr *e) {
                 return r;
         ep->kind = streq(kind, "vm") ? EP_KIND_VM : EP_KIND_CONTAINER;
         ep->state = streq(state, "ready") ? EP_READY : EP_CREATING;
+        if (streq(ep->binding, "sriov") && ep->state == EP_READY && !ep->pci[0])
+                return kverr_set(e, KV_ERR_DECODE, -EINVAL, "endpoint: binding 'sriov' without 'pciAddress'");
         if (mac && *mac) {
                 if (kv_mac_parse(mac, ep->mac) < 0)
                         return kverr_set(e, KV_ERR_DECODE, -EINVAL, "endpoint: bad mac '%s'", mac);

@@ -46,6 +46,9 @@ typedef struct Endpoint {
         char host_ifname[16]; /* node side veth ("" in chained mode) */
         char sbx_ifname[16];  /* VM: sandbox veth end (main mode) or the existing interface (chained) */
         char tap[16];         /* VM: tap in the sandbox */
+        char pci[16];         /* binding sriov: the VF's PCI address ("0000:3b:02.1"), "" otherwise */
+        char resource[128];   /* binding sriov: the pool's resourceName */
+        bool spoofchk, trust; /* binding sriov */
         size_t n_addrs;
         KvPrefix addrs[EP_MAX_ADDRS];
         KvAddr gateways[EP_MAX_ADDRS];

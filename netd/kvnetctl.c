@@ -13,6 +13,7 @@ static void help(void) {
                "  endpoints                  attachments on this node\n"
                "  ipam                       pools and IP claims\n"
                "  nat                        NAT backend state (masquerade, port forwards)\n"
+               "  sriov                      SR-IOV pools and their VFs (PCI address, owner)\n"
                "  ipam-release NETWORK KEY   free an idle claim (e.g. vm/default/vm1/default)\n"
                "\n"
                "-o json prints machine-readable output (may stand before or after the verb).\n"
@@ -53,11 +54,24 @@ static void print_status(json_t *r) {
         json_t *n;
         json_array_foreach(json_object_get(r, "networks"), i, n) printf("network:      %s on bridge %s\n",
                                                                           str(n, "name"), str(n, "bridge"));
+        json_t *sriov = json_object_get(r, "sriov");
+        if (json_is_object(sriov)) {
+                if (json_is_true(json_object_get(sriov, "simulated")))
+                        printf("sr-iov:       SIMULATED (sysfs %s, VF settings not sent to the kernel)\n",
+                               str(sriov, "sysfsRoot"));
+                json_array_foreach(json_object_get(sriov, "pools"), i, n) printf(
+                        "sr-iov pool:  %s: %lld VFs, %lld free, %lld allocated, %lld unusable\n", str(n, "resource"),
+                        (long long) json_integer_value(json_object_get(n, "total")),
+                        (long long) json_integer_value(json_object_get(n, "free")),
+                        (long long) json_integer_value(json_object_get(n, "allocated")),
+                        (long long) json_integer_value(json_object_get(n, "unusable")));
+        } else
+                printf("sr-iov:       no pools configured\n");
 }
 
 static void print_endpoints(json_t *r) {
-        printf("%-12s %-10s %-24s %-8s %-11s %-20s %-18s %s\n", "NETWORK", "KIND", "CONTAINER", "IFNAME", "HOST-IF",
-               "IPS", "MAC", "KEY");
+        printf("%-12s %-10s %-24s %-8s %-12s %-20s %-18s %s\n", "NETWORK", "KIND", "CONTAINER", "IFNAME",
+               "HOST-IF/PCI", "IPS", "MAC", "KEY");
         size_t i;
         json_t *ep;
         json_array_foreach(json_object_get(r, "endpoints"), i, ep) {
@@ -65,8 +79,10 @@ static void print_endpoints(json_t *r) {
                 join_array(json_object_get(ep, "ips"), ips, sizeof ips);
                 char cid[25];
                 snprintf(cid, sizeof cid, "%s", str(ep, "containerID"));
-                printf("%-12s %-10s %-24s %-8s %-11s %-20s %-18s %s\n", str(ep, "network"), str(ep, "kind"), cid,
-                       str(ep, "ifname"), str(ep, "hostIfname"), ips, str(ep, "mac"), str(ep, "key"));
+                /* A VF attachment has no host link: its PCI address stands in that column. */
+                const char *host = json_object_get(ep, "pciAddress") ? str(ep, "pciAddress") : str(ep, "hostIfname");
+                printf("%-12s %-10s %-24s %-8s %-12s %-20s %-18s %s\n", str(ep, "network"), str(ep, "kind"), cid,
+                       str(ep, "ifname"), host, ips, str(ep, "mac"), str(ep, "key"));
         }
 }
 
@@ -103,6 +119,42 @@ static void print_nat(json_t *r) {
                 printf("%-16s %-9s %-9lld %-40s %lld\n", str(p, "hostIP"), str(p, "protocol"),
                        (long long) json_integer_value(json_object_get(p, "hostPort")), str(p, "address"),
                        (long long) json_integer_value(json_object_get(p, "port")));
+        }
+}
+
+static void print_sriov(json_t *r) {
+        size_t i;
+        json_t *p;
+        if (json_is_true(json_object_get(r, "simulated")))
+                printf("SIMULATED node: VF settings are recorded, not sent to the kernel\n\n");
+        printf("%-32s %-8s %6s %6s %9s %8s %s\n", "RESOURCE", "VFIO", "TOTAL", "FREE", "ALLOCATED", "UNUSABLE", "PFS");
+        json_array_foreach(json_object_get(r, "pools"), i, p) {
+                char pfs[256] = "";
+                size_t k;
+                json_t *pf;
+                json_array_foreach(json_object_get(p, "pfs"), k, pf) {
+                        size_t l = strlen(pfs);
+                        snprintf(pfs + l, sizeof pfs - l, "%s%s%s%s", k ? "," : "", str(pf, "name"),
+                                 json_object_get(pf, "error") ? "(error: " : "",
+                                 json_object_get(pf, "error") ? "see -o json)" : "");
+                }
+                printf("%-32s %-8s %6lld %6lld %9lld %8lld %s\n", str(p, "resource"),
+                       json_is_true(json_object_get(p, "bindVfio")) ? "yes" : "no",
+                       (long long) json_integer_value(json_object_get(p, "total")),
+                       (long long) json_integer_value(json_object_get(p, "free")),
+                       (long long) json_integer_value(json_object_get(p, "allocated")),
+                       (long long) json_integer_value(json_object_get(p, "unusable")), pfs[0] ? pfs : "-");
+        }
+        printf("\n%-14s %-10s %4s %-10s %-10s %-18s %5s %s\n", "PCI", "PF", "VF", "DRIVER", "NETDEV", "MAC", "VLAN",
+               "OWNER");
+        json_array_foreach(json_object_get(r, "vfs"), i, p) {
+                char vlan[16] = "-";
+                if (json_object_get(p, "vlan"))
+                        snprintf(vlan, sizeof vlan, "%lld", (long long) json_integer_value(json_object_get(p, "vlan")));
+                printf("%-14s %-10s %4lld %-10s %-10s %-18s %5s %s%s\n", str(p, "pci"), str(p, "pf"),
+                       (long long) json_integer_value(json_object_get(p, "index")), str(p, "driver"),
+                       str(p, "netdev"), str(p, "mac"), vlan, str(p, "owner"),
+                       json_is_true(json_object_get(p, "vanished")) ? " (VANISHED)" : "");
         }
 }
 
@@ -147,7 +199,7 @@ int main(int argc, char **argv) {
         json_t *args = NULL;
         if (streq(verb, "status"))
                 op = "status-daemon";
-        else if (streq(verb, "endpoints") || streq(verb, "ipam") || streq(verb, "nat"))
+        else if (streq(verb, "endpoints") || streq(verb, "ipam") || streq(verb, "nat") || streq(verb, "sriov"))
                 op = verb;
         else if (streq(verb, "ipam-release")) {
                 if (n_pos != 3) {
@@ -183,6 +235,8 @@ int main(int argc, char **argv) {
                 print_ipam(res);
         else if (streq(verb, "nat"))
                 print_nat(res);
+        else if (streq(verb, "sriov"))
+                print_sriov(res);
         else
                 printf("ok\n");
         json_decref(res);

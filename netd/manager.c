@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* netd's manager: owns IPAM, endpoints, links and NAT; serves the socket verbs. */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/file.h>
 #include <time.h>
 
@@ -201,6 +203,57 @@ static void derive_ifname(char *buf, const char *prefix, const char *id) {
         snprintf(buf, 16, "%s%08x", prefix, (unsigned) (h ^ (h >> 32)));
 }
 
+/* ---- SR-IOV ---- */
+
+static bool ep_is_sriov(const Endpoint *ep) {
+        return streq(ep->binding, "sriov");
+}
+
+/* Is the VF recorded for ep still allocated to it, and still at its PF's virtfn<N> in sysfs? */
+static int sriov_check_vf(Manager *m, const Endpoint *ep, KvErr *e) {
+        if (!m->sriov)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOENT,
+                                 "check: '%s' holds VF %s, but no SR-IOV pools are configured on this node", ep->id,
+                                 ep->pci);
+        SriovVf *vf = sriov_find(m->sriov, ep->id);
+        if (!vf)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOENT, "check: VF %s is no longer allocated to '%s'", ep->pci,
+                                 ep->id);
+        if (!streq(vf->pci, ep->pci))
+                return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "check: '%s' holds VF %s, but its record says %s", ep->id,
+                                 vf->pci, ep->pci);
+        char path[PATH_MAX], real[PATH_MAX];
+        int n = snprintf(path, sizeof path, "%s/class/net/%s/device/virtfn%u", m->sysfs_root, vf->pf, vf->vf_index);
+        if (n < 0 || (size_t) n >= sizeof path)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENAMETOOLONG, "check: sysfs path too long");
+        const char *base = NULL;
+        if (!vf->vanished && realpath(path, real)) {
+                base = strrchr(real, '/');
+                base = base ? base + 1 : real;
+        }
+        if (!base || !streq(base, vf->pci))
+                return kverr_set(e, KV_ERR_INTERNAL, -ENODEV,
+                                 "check: VF %s (PF '%s' vf %u) of '%s' is gone from sysfs (%s)", vf->pci, vf->pf,
+                                 vf->vf_index, ep->id, path);
+        return 0;
+}
+
+/* Releases the VF of ep (unknown owner: nothing to do). A failure keeps the claim so that a retried
+ * DEL can finish it. */
+static int sriov_release_ep(Manager *m, const Endpoint *ep, KvErr *e) {
+        if (!m->sriov) {
+                if (ep->pci[0])
+                        log_warning("'%s' held VF %s, but no SR-IOV pools are configured any more: not releasing it",
+                                    ep->id, ep->pci);
+                return 0;
+        }
+        int r = sriov_release(m->sriov, ep->id);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "sriov: cannot release VF %s of '%s'",
+                                       ep->pci[0] ? ep->pci : "?", ep->id);
+        return 0;
+}
+
 /* ---- results ---- */
 
 static json_t *build_result(const Endpoint *ep, const LinkInfo *li) {
@@ -235,6 +288,37 @@ static json_t *build_result(const Endpoint *ep, const LinkInfo *li) {
                 json_decref(routes);
         json_object_set_new(res, "dns", json_object());
         return res;
+}
+
+/* SR-IOV: the VF is the VM's interface; CNI_IFNAME names it, pciID says which device to pass through. */
+static json_t *build_sriov_result(const Endpoint *ep) {
+        char buf[KV_ADDR_STRLEN], mac[KV_MAC_STRLEN];
+        _cleanup_json_ json_t *res = json_object();
+        json_t *ifaces = json_array(), *ips = json_array(), *routes = json_array();
+        if (!res || json_object_set_new(res, "interfaces", ifaces) < 0 || json_object_set_new(res, "ips", ips) < 0 ||
+            json_object_set_new(res, "routes", routes) < 0)
+                return NULL;
+        int r = 0;
+        r |= json_object_set_new(res, "cniVersion", json_string("1.1.0"));
+        r |= json_array_append_new(ifaces, json_pack("{s:s,s:s,s:s,s:s}", "name", ep->ifname, "mac",
+                                                     kv_mac_fmt(ep->mac, mac), "sandbox", ep->netns, "pciID",
+                                                     ep->pci));
+        for (size_t i = 0; i < ep->n_addrs; i++) {
+                json_t *ip = json_pack("{s:s,s:i}", "address", kv_prefix_fmt(&ep->addrs[i], buf), "interface", 0);
+                if (ip && ep->has_gateway[i])
+                        r |= json_object_set_new(ip, "gateway", json_string(kv_addr_fmt(&ep->gateways[i], buf)));
+                r |= json_array_append_new(ips, ip);
+        }
+        for (size_t i = 0; i < ep->n_routes; i++) {
+                json_t *rt = json_pack("{s:s}", "dst", kv_prefix_fmt(&ep->routes[i].dst, buf));
+                if (rt && ep->routes[i].has_gw)
+                        r |= json_object_set_new(rt, "gw", json_string(kv_addr_fmt(&ep->routes[i].gw, buf)));
+                r |= json_array_append_new(routes, rt);
+        }
+        if (json_array_size(routes) == 0)
+                r |= json_object_del(res, "routes");
+        r |= json_object_set_new(res, "dns", json_object());
+        return r < 0 ? NULL : TAKE_PTR(res);
 }
 
 /* Chained: the previous result, plus the VM's tap when this is a VM attachment. */
@@ -326,6 +410,9 @@ static void release_claim_nosync(Manager *m, const Endpoint *ep) {
  * now, the links are taken out of service now and deleted by the reaper in the next batch. */
 static int teardown_kernel(Manager *m, const Endpoint *ep, bool deferred, KvErr *e) {
         int r, ret = 0;
+        /* SR-IOV: no links, no NAT; the VF goes back to its pool. */
+        if (ep_is_sriov(ep))
+                return sriov_release_ep(m, ep, e);
         if (ep_needs_nat(ep)) {
                 NatBackend *nb;
                 if (nat_get(m, ep->nat_backend[0] ? ep->nat_backend : "nftables", &nb, e) >= 0) {
@@ -376,8 +463,8 @@ static int teardown_kernel(Manager *m, const Endpoint *ep, bool deferred, KvErr 
  * AF_PACKET socket sees the guest's frames before the tc redirect takes them on). Static lease: the
  * claim. */
 static int dhcp_start(Manager *m, Endpoint *ep, int nsfd, KvErr *e) {
-        if (!m->loop || ep->kind != EP_KIND_VM || ep->dhcp)
-                return 0;
+        if (!m->loop || ep->kind != EP_KIND_VM || ep->dhcp || ep_is_sriov(ep))
+                return 0; /* a VF's guest is on the physical network: its DHCP is not ours to serve */
         DhcpLease l = { .lease_secs = 0 };
         memcpy(l.mac, ep->mac, 6);
         for (size_t i = 0; i < ep->n_addrs; i++) {
@@ -434,9 +521,10 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         if (r < 0)
                 return r;
 
-        if (streq(req.binding, "sriov"))
+        bool sriov = streq(req.binding, "sriov");
+        if (sriov && !m->sriov)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
-                                 "network: binding 'sriov' is not available in this build");
+                                 "no SR-IOV pools configured on this node (netd config 'sriovPools')");
         if (streq(req.binding, "masquerade") && req.has_vm)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
                                  "network: binding 'masquerade' for VMs is not available in this build");
@@ -480,6 +568,11 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         snprintf(ep->nat_backend, sizeof ep->nat_backend, "%s", req.nat_backend);
         ep->mtu = req.mtu;
         ep->vlan = req.vlan;
+        if (sriov) {
+                snprintf(ep->resource, sizeof ep->resource, "%s", req.resource_name);
+                ep->spoofchk = req.spoofchk;
+                ep->trust = req.trust;
+        }
         ep->ipmasq = req.ipmasq;
         ep->is_gateway = req.is_gateway;
         ep->chained = req.chained;
@@ -539,8 +632,9 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 memcpy(ep->mac, c->mac, 6);
                 ep->has_mac = ep->kind == EP_KIND_VM || req.has_mac;
                 ep_copy_routes_from_ipam(ep, &req.ipam);
-                derive_ifname(ep->host_ifname, "kv", ep->id);
-                if (ep->kind == EP_KIND_VM) {
+                if (!sriov)
+                        derive_ifname(ep->host_ifname, "kv", ep->id);
+                if (ep->kind == EP_KIND_VM && !sriov) {
                         snprintf(ep->tap, sizeof ep->tap, "%s", req.ifname);
                         derive_ifname(ep->sbx_ifname, "kvs", ep->id);
                 }
@@ -552,7 +646,18 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         ep->state = EP_CREATING;
 
         LinkInfo li = {};
-        if (!req.chained) {
+        if (sriov) {
+                /* The guest MAC of the claim goes onto the VF; the claim file of the VF is written before the
+                 * PF is told. Undo (fail:) releases it through teardown_kernel. */
+                SriovAllocRequest ar = { .resource = ep->resource, .owner = ep->id, .vlan = ep->vlan,
+                                         .spoofchk = ep->spoofchk, .trust = ep->trust };
+                memcpy(ar.mac, ep->mac, 6);
+                SriovVf *vf;
+                r = sriov_alloc(m->sriov, &ar, &vf, e);
+                if (r < 0)
+                        goto fail;
+                snprintf(ep->pci, sizeof ep->pci, "%s", vf->pci);
+        } else if (!req.chained) {
                 r = network_ensure_bridge(m, ep, e);
                 if (r < 0)
                         goto fail;
@@ -604,7 +709,8 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         if (r < 0)
                 goto fail;
 
-        res = req.chained ? build_chained_result(ep, req.prev_result) : build_result(ep, &li);
+        res = sriov ? build_sriov_result(ep)
+                    : req.chained ? build_chained_result(ep, req.prev_result) : build_result(ep, &li);
         if (!res) {
                 r = kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "netd: out of memory");
                 goto fail;
@@ -696,7 +802,11 @@ static int do_check(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         r = netns_open(req.netns[0] ? req.netns : ep->netns, &nsfd);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "check: netns '%s' is gone", ep->netns);
-        if (!ep->chained) {
+        if (ep_is_sriov(ep)) {
+                r = sriov_check_vf(m, ep, e);
+                if (r < 0)
+                        return r;
+        } else if (!ep->chained) {
                 if (ep->kind == EP_KIND_VM)
                         r = link_vm_check(nsfd, ep->tap, ep->sbx_ifname, ep->host_ifname, ep->bridge, e);
                 else
@@ -804,13 +914,32 @@ static int do_status_daemon(Manager *m, json_t **ret) {
         for (size_t i = 0; i < m->n_networks; i++)
                 json_array_append_new(nets, json_pack("{s:s,s:s}", "name", m->networks[i].name, "bridge",
                                                       m->networks[i].bridge));
-        *ret = json_pack("{s:s,s:b,s:I,s:I,s:I,s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:i}", "version", NETD_VERSION, "ready", 1, "uptime",
+        json_t *sriov = json_null();
+        if (m->sriov) {
+                _cleanup_json_ json_t *d = sriov_dump(m->sriov);
+                json_t *pools = json_array(), *p;
+                size_t i;
+                json_array_foreach(json_object_get(d, "pools"), i, p) json_array_append_new(
+                        pools, json_pack("{s:O*,s:O*,s:O*,s:O*,s:O*}", "resource", json_object_get(p, "resource"),
+                                         "total", json_object_get(p, "total"), "free", json_object_get(p, "free"),
+                                         "allocated", json_object_get(p, "allocated"), "unusable",
+                                         json_object_get(p, "unusable")));
+                sriov = json_pack("{s:b,s:s,s:o}", "simulated", m->sriov_simulate, "sysfsRoot", m->sysfs_root, "pools",
+                                  pools);
+        }
+        json_t *st = json_pack("{s:s,s:b,s:I,s:I,s:I,s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:i}", "version", NETD_VERSION, "ready", 1, "uptime",
                          (json_int_t) ((now_usec() - m->started_usec) / 1000000), "endpoints",
                          (json_int_t) m->n_endpoints, "claims", (json_int_t) n_claims, "stateDir", m->state_dir,
                          "socket", m->socket_path, "networks", nets, "requests", (json_int_t) m->n_requests, "adds",
                          (json_int_t) m->n_adds, "dels", (json_int_t) m->n_dels, "errors", (json_int_t) m->n_errors,
                          "corruptStateFiles", (int) m->corrupt_files);
-        return *ret ? 0 : -ENOMEM;
+        if (!st) {
+                json_decref(sriov);
+                return -ENOMEM;
+        }
+        json_object_set_new(st, "sriov", sriov ? sriov : json_null());
+        *ret = st;
+        return 0;
 }
 
 static int do_ipam_release(Manager *m, json_t *args, json_t **ret, KvErr *e) {
@@ -867,6 +996,14 @@ json_t *manager_handle(Manager *m, json_t *request) {
                 r = nat_get(m, m->default_nat_backend, &nb, &e);
                 if (r >= 0)
                         r = nat_dump(nb, &result);
+        } else if (streq(op, "sriov")) {
+                if (m->sriov) {
+                        result = sriov_dump(m->sriov);
+                        if (result)
+                                json_object_set_new(result, "simulated", json_boolean(m->sriov_simulate));
+                } else
+                        result = json_pack("{s:[],s:[],s:b}", "pools", "vfs", "simulated", m->sriov_simulate);
+                r = result ? 0 : -ENOMEM;
         } else if (streq(op, "ipam-release"))
                 r = do_ipam_release(m, args, &result, &e);
         else
@@ -902,14 +1039,41 @@ static int parse_config_file(Manager *m, KvErr *e) {
         const char *key;
         json_t *v;
         json_object_foreach(o, key, v) {
-                if (!streq(key, "natBackend") && !streq(key, "durable"))
-                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "config %s: unknown key '%s'",
+                if (!streq(key, "natBackend") && !streq(key, "durable") && !streq(key, "sriovPools") &&
+                    !streq(key, "sysfsRoot") && !streq(key, "sriovSimulate"))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config %s: unknown key '%s' (expected natBackend, durable, sriovPools, "
+                                         "sysfsRoot, sriovSimulate)",
                                          m->config_path, key);
         }
-        const char *nb = NULL;
+        const char *nb = NULL, *sysfs = NULL;
+        json_t *pools = NULL;
         if ((r = json_get_string(o, "config", "natBackend", false, &nb, e)) < 0 ||
-            (r = json_get_bool(o, "config", "durable", false, &m->durable, e)) < 0)
+            (r = json_get_bool(o, "config", "durable", false, &m->durable, e)) < 0 ||
+            (r = json_get_string(o, "config", "sysfsRoot", false, &sysfs, e)) < 0 ||
+            (r = json_get_bool(o, "config", "sriovSimulate", false, &m->sriov_simulate, e)) < 0)
                 return r;
+        if (sysfs) {
+                if (sysfs[0] != '/' || strlen(sysfs) >= PATH_MAX / 2)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config: 'sysfsRoot' must be an absolute path, got '%s'", sysfs);
+                char *d = strdup(sysfs);
+                if (!d)
+                        return -ENOMEM;
+                free(m->sysfs_root);
+                m->sysfs_root = d;
+        }
+        pools = json_object_get(o, "sriovPools");
+        if (pools) {
+                free(m->sriov_pools);
+                m->sriov_pools = NULL;
+                m->n_sriov_pools = 0;
+                KvErr pe = {};
+                r = sriov_pools_parse(pools, &m->sriov_pools, &m->n_sriov_pools, &pe);
+                if (r < 0)
+                        return kverr_set(e, pe.code ? pe.code : KV_ERR_INVALID_CONFIG, r, "config %s: %s",
+                                         m->config_path, pe.msg);
+        }
         if (nb) {
                 if (!streq(nb, "nftables") && !streq(nb, "ebpf"))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
@@ -932,6 +1096,9 @@ int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *
         m->loop = loop;
         strcpy(m->default_nat_backend, "nftables");
         m->started_usec = now_usec();
+        m->sysfs_root = strdup(SRIOV_DEFAULT_SYSFS);
+        if (!m->sysfs_root)
+                return -ENOMEM;
         int r = parse_config_file(m, e);
         if (r < 0)
                 return r;
@@ -964,6 +1131,10 @@ Manager *manager_free(Manager *m) {
                 }
         }
         free(m->ep_buckets);
+        sriov_free(m->sriov);
+        sriov_nl_sink_free(m->sriov_sink);
+        free(m->sriov_pools);
+        free(m->sysfs_root);
         reaper_free(m->reaper);
         ipam_free(m->ipam);
         nat_backend_free(m->nat_nft);
@@ -1056,12 +1227,73 @@ static int collect_orphan(IpamClaim *c, void *userdata) {
         return 0;
 }
 
+/* The SR-IOV allocator, when the config has pools; restores its allocations. */
+static int sriov_start(Manager *m, KvErr *e) {
+        if (m->n_sriov_pools == 0) {
+                if (m->sriov_simulate)
+                        log_warning("config: 'sriovSimulate' is set but there are no 'sriovPools': ignored");
+                return 0;
+        }
+        const SriovNlOps *nl = NULL;
+        int r;
+        if (m->sriov_simulate) {
+                r = sriov_nl_sink_new(&m->sriov_sink);
+                if (r < 0)
+                        return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot create the SR-IOV netlink sink");
+                nl = &m->sriov_sink->ops;
+                log_warning("SR-IOV is SIMULATED (config 'sriovSimulate'): VF settings (MAC, VLAN, spoofchk, trust) "
+                            "are recorded, NOT sent to the kernel; sysfs root '%s'. For tests only, never on a real "
+                            "node.",
+                            m->sysfs_root);
+        }
+        r = sriov_new(m->sysfs_root, m->state_dir, m->sriov_pools, m->n_sriov_pools, nl, &m->sriov, e);
+        if (r < 0)
+                return r;
+        KvErr we = {};
+        r = sriov_load(m->sriov, &we);
+        if (r < 0) {
+                *e = we;
+                return r;
+        }
+        if (r > 0)
+                log_warning("%d SR-IOV allocation(s) whose VF vanished from sysfs (first: %s)", r, we.msg);
+        for (size_t i = 0; i < m->n_sriov_pools; i++)
+                log_info("SR-IOV pool '%s' on %zu PF(s), bindVfio %s, sysfs '%s'%s", m->sriov_pools[i].resource,
+                         m->sriov_pools[i].n_pfs, m->sriov_pools[i].bind_vfio ? "on" : "off", m->sysfs_root,
+                         m->sriov_simulate ? " (simulated)" : "");
+        return 0;
+}
+
+/* VFs allocated to an attachment without a record: a crash between sriov_alloc and the record. */
+static void sriov_release_orphans(Manager *m) {
+        if (!m->sriov)
+                return;
+        _cleanup_json_ json_t *d = sriov_dump(m->sriov);
+        size_t i;
+        json_t *vf;
+        json_array_foreach(json_object_get(d, "vfs"), i, vf) {
+                const char *owner = json_string_value(json_object_get(vf, "owner"));
+                if (!owner || ep_find(m, owner))
+                        continue;
+                int r = sriov_release(m->sriov, owner);
+                if (r < 0)
+                        log_warning("releasing VF %s of vanished attachment '%s' failed: %s",
+                                    json_string_value(json_object_get(vf, "pci")), owner, strerror(-r));
+                else
+                        log_notice("released VF %s: its attachment '%s' has no record",
+                                   json_string_value(json_object_get(vf, "pci")), owner);
+        }
+}
+
 int manager_start(Manager *m, KvErr *e) {
         int r = ipam_load(m->ipam, e);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ipam_n_load_warnings(m->ipam); i++)
                 log_warning("ipam state: skipped %s", ipam_load_warning(m->ipam, i));
+        r = sriov_start(m, e);
+        if (r < 0)
+                return r;
         r = endpoint_load_all(m->state_dir, load_one, m, &m->corrupt_files);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_IO, r, "netd: cannot load endpoints from '%s'", m->state_dir);
@@ -1108,6 +1340,8 @@ int manager_start(Manager *m, KvErr *e) {
         if (r < 0)
                 return r;
 
+        sriov_release_orphans(m);
+
         r = adopt_claims(m);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot restore claims from endpoint records");
@@ -1124,6 +1358,13 @@ int manager_start(Manager *m, KvErr *e) {
         /* Kernel reconcile: bridges (no-op when present), then one atomic NAT rebuild. */
         size_t n_nat = 0;
         EP_FOREACH(m, ep) {
+                if (ep_is_sriov(ep)) {
+                        /* No links, NAT or DHCP: only the VF. Reported, not repaired (as lost links are). */
+                        KvErr ve = {};
+                        if (sriov_check_vf(m, ep, &ve) < 0)
+                                log_warning("reconcile: %s", ve.msg);
+                        continue;
+                }
                 if (!ep->chained) {
                         KvErr be = {};
                         if (network_ensure_bridge(m, ep, &be) < 0)

@@ -9,6 +9,7 @@
 #include "nat.h"
 #include "netd.h"
 #include "reaper.h"
+#include "sriov.h"
 
 #define NETD_VERSION "0.1.0"
 #define NETD_MAX_NETWORKS 256
@@ -32,6 +33,14 @@ struct Manager {
         char *config_path;
         bool durable;
         char default_nat_backend[16];
+
+        /* SR-IOV (netd config sriovPools / sysfsRoot / sriovSimulate); sriov is NULL without pools. */
+        SriovPoolConfig *sriov_pools;
+        size_t n_sriov_pools;
+        char *sysfs_root;
+        bool sriov_simulate;
+        SriovNlSink *sriov_sink; /* simulated node only: the recording netlink sink */
+        Sriov *sriov;
 
         Ipam *ipam;
         NatBackend *nat_nft;
@@ -78,6 +87,9 @@ typedef struct AttachRequest {
         uint8_t mac[6];
         size_t n_pm;
         EpPortMapping pm[EP_MAX_PORTS];
+        /* binding "sriov" */
+        char resource_name[128];
+        bool spoofchk, trust;
 } AttachRequest;
 
 int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachRequest *ret, KvErr *e) _wur_;

@@ -211,6 +211,12 @@ int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachR
         if (!valid_ifname(req->bridge))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "network: 'bridge' is not a valid interface name: '%s'", req->bridge);
+        req->spoofchk = true;
+        if ((r = get_str(net, "network", "resourceName", false, req->resource_name, sizeof req->resource_name, e)) <
+                    0 ||
+            (r = json_get_bool(net, "network", "spoofchk", false, &req->spoofchk, e)) < 0 ||
+            (r = json_get_bool(net, "network", "trust", false, &req->trust, e)) < 0)
+                return r;
 
         json_t *vm = NULL;
         if ((r = json_get_object(args, ctx, "vm", false, &vm, e)) < 0)
@@ -244,6 +250,23 @@ int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachR
 
         if (!need_full)
                 return 0;
+
+        if (streq(req->binding, "sriov")) {
+                if (!req->resource_name[0])
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "network: 'resourceName' is required with binding 'sriov'");
+                if (!req->has_vm)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "network: binding 'sriov' is for VM attachments (name the VM with "
+                                         "KVNET_VM_NAME)");
+                if (req->chained)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "network: binding 'sriov' cannot be chained after another plugin");
+                if (req->ipmasq || req->n_pm > 0)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "network: %s cannot be used with binding 'sriov': a VF bypasses the node's NAT",
+                                         req->ipmasq ? "'ipMasq'" : "'portMappings'");
+        }
 
         json_t *ipam = NULL, *prev = NULL;
         if ((r = json_get_object(net, "network", "ipam", false, &ipam, e)) < 0 ||

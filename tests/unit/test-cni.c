@@ -422,8 +422,34 @@ static const BadCase bad_cases[] = {
           "netconf: 'ipam' cannot be set when kvnet is chained after another plugin (prevResult present)", NULL },
         { CNI_CMD_ADD, "{" BASE ",\"prevResult\":[]}", NULL, KV_ERR_INVALID_CONFIG, "'prevResult' must be an object",
           "array" },
-        { CNI_CMD_ADD, "{" BASE ",\"binding\":\"sriov\"," IPAM "}", NULL, KV_ERR_INVALID_CONFIG,
-          "binding 'sriov' is not available in this build", NULL },
+        /* binding sriov */
+        { CNI_CMD_ADD, "{" BASE ",\"binding\":\"sriov\",\"resourceName\":\"intel.com/a\"," IPAM "}", NULL,
+          KV_ERR_INVALID_CONFIG, "netconf: binding 'sriov' is for VM attachments (name the VM with KVNET_VM_NAME)",
+          NULL },
+        { CNI_CMD_ADD, "{" BASE ",\"binding\":\"sriov\"," IPAM "}", "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG,
+          "'resourceName' is required with binding 'sriov'", NULL },
+        { CNI_CMD_ADD, "{" BASE ",\"binding\":\"sriov\",\"resourceName\":\"sriov_a\"," IPAM "}", "KVNET_VM_NAME=vm1",
+          KV_ERR_INVALID_CONFIG, "'resourceName' must be <vendor>/<name>", "'sriov_a'" },
+        { CNI_CMD_ADD, "{" BASE ",\"binding\":\"sriov\",\"resourceName\":7," IPAM "}", "KVNET_VM_NAME=vm1",
+          KV_ERR_INVALID_CONFIG, "'resourceName' must be a string", "integer" },
+        { CNI_CMD_ADD, "{" BASE ",\"binding\":\"sriov\",\"resourceName\":\"intel.com/a\",\"spoofchk\":\"maybe\"," IPAM "}",
+          "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "'spoofchk' must be a boolean or \"on\"/\"off\"", "'maybe'" },
+        { CNI_CMD_ADD, "{" BASE ",\"binding\":\"sriov\",\"resourceName\":\"intel.com/a\",\"trust\":1," IPAM "}",
+          "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "'trust' must be a boolean or \"on\"/\"off\"", "integer" },
+        { CNI_CMD_ADD, "{" BASE ",\"binding\":\"sriov\",\"resourceName\":\"intel.com/a\",\"vlan\":4095," IPAM "}",
+          "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "'vlan' must be 0..4094", "4095" },
+        { CNI_CMD_ADD, "{" BASE ",\"binding\":\"sriov\",\"resourceName\":\"intel.com/a\",\"ipMasq\":true," IPAM "}",
+          "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "'ipMasq' cannot be used with binding 'sriov'",
+          "bypasses the node's NAT" },
+        { CNI_CMD_ADD,
+          "{" BASE ",\"binding\":\"sriov\",\"resourceName\":\"intel.com/a\"," IPAM
+          ",\"runtimeConfig\":{\"portMappings\":[{\"hostPort\":8080,\"containerPort\":80}]}}",
+          "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "'portMappings' cannot be used with binding 'sriov'", NULL },
+        { CNI_CMD_ADD,
+          "{" BASE ",\"binding\":\"sriov\",\"resourceName\":\"intel.com/a\","
+          "\"prevResult\":{\"interfaces\":[{\"name\":\"eth0\",\"sandbox\":\"/x\"}],"
+          "\"ips\":[{\"address\":\"10.0.0.1/24\",\"interface\":0}]}}",
+          "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "binding 'sriov' cannot be chained", NULL },
         { CNI_CMD_CHECK, "{\"cniVersion\":\"0.3.1\",\"name\":\"n\",\"type\":\"kvnet\"," IPAM "}", NULL,
           KV_ERR_INCOMPATIBLE_VERSION, "CHECK is not supported by cniVersion 0.3.1", NULL },
         { CNI_CMD_CHECK, "{" BASE "," IPAM "}", NULL, KV_ERR_INVALID_CONFIG, "'prevResult' is required for CHECK", NULL },
@@ -524,8 +550,37 @@ static void test_netconf_sriov_del_ok(void **state) {
         (void) state;
         _cleanup_(cni_netconf_freep) CniNetConf *c = NULL;
         KvErr e = {};
+        /* DEL: no VM and no resourceName needed (DEL must be able to clean up anything) */
         assert_int_equal(parse_conf(CNI_CMD_DEL, "{" BASE ",\"binding\":\"sriov\"," IPAM "}", NULL, &c, &e), 0);
         assert_int_equal(c->binding, CNI_BINDING_SRIOV);
+        c = cni_netconf_free(c);
+        /* ADD for a VM: defaults spoofchk on, trust off */
+        assert_int_equal(parse_conf(CNI_CMD_ADD,
+                                    "{" BASE ",\"binding\":\"sriov\",\"resourceName\":\"intel.com/sriov_a\"," IPAM "}",
+                                    "KVNET_VM_NAME=vm1", &c, &e),
+                         0);
+        assert_string_equal(c->resource_name, "intel.com/sriov_a");
+        assert_true(c->spoofchk);
+        assert_false(c->trust);
+        assert_true(c->has_vm);
+        c = cni_netconf_free(c);
+        /* "on"/"off" strings and booleans */
+        assert_int_equal(parse_conf(CNI_CMD_ADD,
+                                    "{" BASE ",\"binding\":\"sriov\",\"resourceName\":\"intel.com/sriov_a\","
+                                    "\"spoofchk\":\"off\",\"trust\":\"on\",\"vlan\":4094," IPAM "}",
+                                    "KVNET_VM_NAME=vm1", &c, &e),
+                         0);
+        assert_false(c->spoofchk);
+        assert_true(c->trust);
+        assert_int_equal(c->vlan, 4094);
+        c = cni_netconf_free(c);
+        assert_int_equal(parse_conf(CNI_CMD_ADD,
+                                    "{" BASE ",\"binding\":\"sriov\",\"resourceName\":\"intel.com/sriov_a\","
+                                    "\"spoofchk\":false,\"trust\":true," IPAM "}",
+                                    "KVNET_VM_NAME=vm1", &c, &e),
+                         0);
+        assert_false(c->spoofchk);
+        assert_true(c->trust);
         c = cni_netconf_free(c);
         /* masquerade passes as-is */
         assert_int_equal(parse_conf(CNI_CMD_ADD, "{" BASE ",\"binding\":\"masquerade\"," IPAM "}", NULL, &c, &e), 0);
@@ -724,6 +779,39 @@ static void test_request_add(void **state) {
         assert_string_equal(op, "add");
         assert_golden(req, "request-add.json");
         assert_int_equal(cni_request_timeout_ms(CNI_CMD_ADD), 60000);
+}
+
+static void test_request_add_sriov(void **state) {
+        (void) state;
+        const char *op;
+        _cleanup_json_ json_t *req = build_request(CNI_CMD_ADD, "netconf-sriov.json",
+                                                   "K8S_POD_NAMESPACE=ns1;KVNET_VM_NAME=vm1;KVNET_VM_INTERFACE=net1", &op);
+        assert_string_equal(op, "add");
+        json_t *net = json_object_get(req, "network");
+        assert_string_equal(json_string_value(json_object_get(net, "binding")), "sriov");
+        assert_string_equal(json_string_value(json_object_get(net, "resourceName")), "intel.com/sriov_netdevice");
+        assert_true(json_is_false(json_object_get(net, "spoofchk")));
+        assert_true(json_is_true(json_object_get(net, "trust")));
+        assert_golden(req, "request-add-sriov.json");
+        /* netd's sriov result: pciID survives for 1.1.0 and is dropped for older versions */
+        const char *netd_res = "{\"cniVersion\":\"1.1.0\",\"interfaces\":[{\"name\":\"net1\",\"mac\":\"02:00:00:00:00:07\","
+                               "\"sandbox\":\"/var/run/netns/x\",\"pciID\":\"0000:3b:02.1\"}],"
+                               "\"ips\":[{\"address\":\"10.99.0.7/24\",\"gateway\":\"10.99.0.1\",\"interface\":0}]}";
+        _cleanup_json_ json_t *nr = json_loads(netd_res, 0, NULL);
+        assert_non_null(nr);
+        _cleanup_(cni_result_freep) CniResult *res = NULL;
+        KvErr e = {};
+        assert_int_equal(cni_result_parse(nr, "result", NULL, &res, &e), 0);
+        _cleanup_json_ json_t *v11 = NULL, *v10 = NULL;
+        assert_int_equal(cni_result_to_json(res, "1.1.0", &v11), 0);
+        assert_int_equal(cni_result_to_json(res, "1.0.0", &v10), 0);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(v11, "interfaces"), 0), "pciID")),
+                            "0000:3b:02.1");
+        assert_null(json_object_get(json_array_get(json_object_get(v10, "interfaces"), 0), "pciID"));
+        /* other bindings do not carry the SR-IOV keys */
+        _cleanup_json_ json_t *br = build_request(CNI_CMD_ADD, "netconf-main.json", NULL, &op);
+        assert_null(json_object_get(json_object_get(br, "network"), "resourceName"));
+        assert_null(json_object_get(json_object_get(br, "network"), "spoofchk"));
 }
 
 static void test_request_add_chained(void **state) {
@@ -1091,6 +1179,7 @@ int main(void) {
                 cmocka_unit_test(test_netconf_bad),
                 cmocka_unit_test(test_netconf_oversized),
                 cmocka_unit_test(test_netconf_sriov_del_ok),
+                cmocka_unit_test(test_request_add_sriov),
                 cmocka_unit_test(test_netconf_vm_identity),
                 cmocka_unit_test(test_prev_result_0_3_1),
                 cmocka_unit_test(test_prev_result_0_4_0),

@@ -78,6 +78,7 @@ typedef struct CniArgs {
         char *vm_name;
         char *vm_namespace;
         char *vm_interface;
+        char *vm_binding;
         char *ip;  /* raw, comma-separated list; validated by cni_netconf_parse */
         char *mac; /* raw */
 } CniArgs;
@@ -170,10 +171,19 @@ typedef struct CniIpRequest {
         int prefixlen; /* -1 = none given */
 } CniIpRequest;
 
+typedef struct CniVmPort {
+        uint16_t port;
+        char protocol[4]; /* "tcp" | "udp" */
+} CniVmPort;
+
+#define CNI_MAX_VM_PORTS 64
+
 typedef struct CniVmId {
         char *namespace_;
         char *name;
         char *interface;
+        CniVmPort ports[CNI_MAX_VM_PORTS]; /* masquerade: forwarded ports (none = all), KubeVirt's 'ports' */
+        size_t n_ports;
 } CniVmId;
 
 typedef struct CniAttachment {

@@ -212,7 +212,8 @@ static int parse_port_mappings(json_t *arr, CniNetConf *c, KvErr *e) {
 
 /* runtimeConfig.kvnet.vm: only the raw strings; validated together with CNI_ARGS. */
 typedef struct RtVm {
-        const char *namespace_, *name, *interface;
+        const char *namespace_, *name, *interface, *binding;
+        json_t *ports;
 } RtVm;
 
 static int parse_runtime_config(json_t *o, CniNetConf *c, RtVm *vm, KvErr *e) {
@@ -266,6 +267,10 @@ static int parse_runtime_config(json_t *o, CniNetConf *c, RtVm *vm, KvErr *e) {
                 if ((r = json_get_string(jvm, "runtimeConfig.kvnet.vm", "name", false, &vm->name, e)) < 0)
                         return r;
                 if ((r = json_get_string(jvm, "runtimeConfig.kvnet.vm", "interface", false, &vm->interface, e)) < 0)
+                        return r;
+                if ((r = json_get_string(jvm, "runtimeConfig.kvnet.vm", "binding", false, &vm->binding, e)) < 0)
+                        return r;
+                if ((r = json_get_array(jvm, "runtimeConfig.kvnet.vm", "ports", false, &vm->ports, e)) < 0)
                         return r;
         }
         return 0;
@@ -341,6 +346,49 @@ static int resolve_vm(const RtVm *rt, const CniArgs *args, const CniEnv *env, Cn
                           env->ifname ? env->ifname : "", &c->vm.interface, e)) < 0)
                 return r;
         c->has_vm = true;
+
+        /* The binding is the VM interface's choice (KubeVirt's spec.domain.devices.interfaces[].bridge /
+         * masquerade): it may override the network's. */
+        const char *b = rt->binding ? rt->binding : (args->vm_binding && *args->vm_binding ? args->vm_binding : NULL);
+        if (b) {
+                const char *who = rt->binding ? "runtimeConfig: 'kvnet.vm.binding'" : "CNI_ARGS: 'KVNET_VM_BINDING'";
+                if (streq(b, "bridge"))
+                        c->binding = CNI_BINDING_BRIDGE;
+                else if (streq(b, "masquerade"))
+                        c->binding = CNI_BINDING_MASQUERADE;
+                else
+                        return kverr_set(e, rt->binding ? KV_ERR_INVALID_CONFIG : KV_ERR_INVALID_ENV, -EINVAL,
+                                         "%s must be \"bridge\" or \"masquerade\", got '%s'", who, b);
+                if (c->chained && c->binding == CNI_BINDING_MASQUERADE)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "%s: binding 'masquerade' is not available when kvnet is chained", who);
+        }
+        size_t i;
+        json_t *p;
+        json_array_foreach(rt->ports, i, p) {
+                char ctx[64];
+                snprintf(ctx, sizeof ctx, "runtimeConfig.kvnet.vm.ports[%zu]", i);
+                if (i >= CNI_MAX_VM_PORTS)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "%s: at most %d ports", ctx,
+                                         CNI_MAX_VM_PORTS);
+                if (!json_is_object(p))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: must be an object, got %s", ctx,
+                                         json_type_name(p));
+                long long port = 0;
+                const char *proto = NULL;
+                if ((r = json_get_int(p, ctx, "port", true, 1, 65535, &port, e)) < 0 ||
+                    (r = json_get_string(p, ctx, "protocol", false, &proto, e)) < 0)
+                        return r;
+                CniVmPort *vp = &c->vm.ports[c->vm.n_ports++];
+                vp->port = (uint16_t) port;
+                if (!proto || strcasecmp(proto, "tcp") == 0)
+                        strcpy(vp->protocol, "tcp");
+                else if (strcasecmp(proto, "udp") == 0)
+                        strcpy(vp->protocol, "udp");
+                else
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "%s: 'protocol' must be TCP or UDP, got '%s'", ctx, proto);
+        }
         return 0;
 }
 

@@ -159,6 +159,7 @@ void cni_args_done(CniArgs *a) {
         free(a->vm_name);
         free(a->vm_namespace);
         free(a->vm_interface);
+        free(a->vm_binding);
         free(a->ip);
         free(a->mac);
         *a = (CniArgs) {};
@@ -212,6 +213,8 @@ int cni_args_parse(const char *s, CniArgs *ret, KvErr *e) {
                         slot = &a.vm_namespace;
                 else if (streq(key, "KVNET_VM_INTERFACE"))
                         slot = &a.vm_interface;
+                else if (streq(key, "KVNET_VM_BINDING"))
+                        slot = &a.vm_binding;
                 else if (streq(key, "IP"))
                         slot = &a.ip;
                 else if (streq(key, "MAC"))

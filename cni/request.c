@@ -74,10 +74,19 @@ static int attachment_args(const CniEnv *env, const CniNetConf *c, json_t **ret)
         r |= add(a, "containerID", json_string(env->container_id ? env->container_id : ""));
         r |= add(a, "ifname", json_string(env->ifname ? env->ifname : ""));
         r |= add(a, "netns", json_string(env->netns ? env->netns : ""));
-        if (c->has_vm)
-                r |= add(a, "vm",
-                         json_pack("{s:s,s:s,s:s}", "namespace", c->vm.namespace_, "name", c->vm.name, "interface",
-                                   c->vm.interface));
+        if (c->has_vm) {
+                json_t *vm = json_pack("{s:s,s:s,s:s}", "namespace", c->vm.namespace_, "name", c->vm.name,
+                                       "interface", c->vm.interface);
+                if (vm && c->vm.n_ports > 0) {
+                        json_t *ports = json_array();
+                        for (size_t i = 0; ports && i < c->vm.n_ports; i++)
+                                r |= json_array_append_new(ports, json_pack("{s:i,s:s}", "port",
+                                                                            (int) c->vm.ports[i].port, "protocol",
+                                                                            c->vm.ports[i].protocol));
+                        r |= add(vm, "ports", ports);
+                }
+                r |= add(a, "vm", vm);
+        }
         r |= add(a, "network", network_json(c));
         r |= add(a, "chained", json_boolean(c->chained));
         if (c->prev_result) {

@@ -70,6 +70,13 @@ json_t *endpoint_to_json(const Endpoint *ep, bool for_state) {
                                                      p->host_ip.family ? kv_addr_fmt(&p->host_ip, buf) : ""));
         }
         json_object_set_new(o, "portMappings", pms);
+        if (ep->n_vm_ports > 0) {
+                json_t *vp = json_array();
+                for (size_t i = 0; i < ep->n_vm_ports; i++)
+                        json_array_append_new(vp, json_pack("{s:i,s:s}", "port", ep->vm_ports[i].port, "protocol",
+                                                            proto_name(ep->vm_ports[i].proto)));
+                json_object_set_new(o, "vmPorts", vp);
+        }
         json_object_set_new(o, "ipMasq", json_boolean(ep->ipmasq));
         json_object_set_new(o, "chained", json_boolean(ep->chained));
         json_object_set_new(o, "state", json_string(ep->state == EP_READY ? "ready" : "creating"));
@@ -218,6 +225,14 @@ int endpoint_from_json(json_t *o, Endpoint **ret, KvErr *e) {
                 if (hip && *hip && kv_addr_parse(hip, &p->host_ip) < 0)
                         return kverr_set(e, KV_ERR_DECODE, -EINVAL, "endpoint: bad portMappings[%zu].hostIP", i);
                 ep->n_pm = i + 1;
+        }
+        json_array_foreach(json_object_get(o, "vmPorts"), i, v) {
+                if (i >= EP_MAX_PORTS)
+                        return kverr_set(e, KV_ERR_DECODE, -EINVAL, "endpoint: too many vmPorts");
+                ep->vm_ports[i].port = (uint16_t) json_integer_value(json_object_get(v, "port"));
+                const char *proto = json_string_value(json_object_get(v, "protocol"));
+                ep->vm_ports[i].proto = proto && streq(proto, "udp") ? IPPROTO_UDP : IPPROTO_TCP;
+                ep->n_vm_ports = i + 1;
         }
         json_t *res = json_object_get(o, "result");
         if (res) {

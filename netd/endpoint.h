@@ -22,6 +22,12 @@ typedef struct EpPortMapping {
         KvAddr host_ip; /* family 0 = any */
 } EpPortMapping;
 
+/* masquerade binding: a port forwarded from the VM's IP to the guest (none listed = all). */
+typedef struct EpVmPort {
+        uint16_t port;
+        uint8_t proto;
+} EpVmPort;
+
 typedef struct EpRoute {
         KvPrefix dst;
         KvAddr gw;
@@ -59,6 +65,8 @@ typedef struct Endpoint {
         bool has_mac;
         size_t n_pm;
         EpPortMapping pm[EP_MAX_PORTS];
+        size_t n_vm_ports;
+        EpVmPort vm_ports[EP_MAX_PORTS];
         EndpointState state;
         bool claim_is_new; /* set during ADD: roll back releases the claim */
         char *result; /* cached CNI result (JSON text) */

@@ -408,6 +408,8 @@ static void release_claim_nosync(Manager *m, const Endpoint *ep) {
 
 /* Removes the kernel side of an endpoint; tolerant of anything already gone. Deferred: NAT entries go
  * now, the links are taken out of service now and deleted by the reaper in the next batch. */
+static bool ep_is_masq_vm(const Endpoint *ep);
+
 static int teardown_kernel(Manager *m, const Endpoint *ep, bool deferred, KvErr *e) {
         int r, ret = 0;
         /* SR-IOV: no links, no NAT; the VF goes back to its pool. */
@@ -440,6 +442,13 @@ static int teardown_kernel(Manager *m, const Endpoint *ep, bool deferred, KvErr 
         }
         if (!sbx && !tap && !host)
                 return ret;
+        /* masquerade: the sandbox's NAT table goes now (it would go with the sandbox anyway). */
+        if (ep_is_masq_vm(ep) && nsfd >= 0) {
+                KvErr me = {};
+                r = masq_nft_remove(nsfd, &me);
+                if (r < 0 && ret == 0)
+                        ret = kverr_set(e, me.code, r, "%s", me.msg);
+        }
         if (deferred && m->reaper) {
                 r = link_retire(nsfd, sbx, tap, host, e);
                 if (r >= 0 && host)
@@ -455,6 +464,40 @@ static int teardown_kernel(Manager *m, const Endpoint *ep, bool deferred, KvErr 
         if (r < 0 && ret == 0)
                 ret = r;
         return ret;
+}
+
+/* ---- masquerade binding ---- */
+
+static bool ep_is_masq_vm(const Endpoint *ep) {
+        return ep->kind == EP_KIND_VM && !ep->chained && streq(ep->binding, "masquerade");
+}
+
+typedef struct MasqBuf {
+        MasqConfig c;
+        MasqPort ports[EP_MAX_PORTS];
+} MasqBuf;
+
+static void masq_config_from(const Endpoint *ep, MasqBuf *b) {
+        memset(b, 0, sizeof *b);
+        masq_config_defaults(&b->c);
+        b->c.tap = ep->tap;
+        b->c.sbx_ifname = ep->sbx_ifname;
+        b->c.host_ifname = ep->host_ifname;
+        b->c.bridge = ep->bridge;
+        b->c.mtu = ep->mtu;
+        for (size_t i = 0; i < ep->n_addrs && b->c.n_addrs < 2; i++) {
+                b->c.vm_addrs[b->c.n_addrs] = ep->addrs[i];
+                if (ep->has_gateway[i])
+                        b->c.gateways[b->c.n_addrs] = ep->gateways[i];
+                b->c.n_addrs++;
+        }
+        for (size_t i = 0; i < ep->n_vm_ports; i++) {
+                b->ports[i].port = ep->vm_ports[i].port;
+                b->ports[i].proto = ep->vm_ports[i].proto;
+        }
+        b->c.ports = b->ports;
+        b->c.n_ports = ep->n_vm_ports;
+        b->c.guest_mac = ep->mac;
 }
 
 /* ---- guest DHCP ---- */
@@ -494,6 +537,33 @@ static int dhcp_start(Manager *m, Endpoint *ep, int nsfd, KvErr *e) {
                         l.routes[l.n_routes].gw = ep->routes[i].gw;
                 l.n_routes++;
         }
+        if (ep_is_masq_vm(ep)) {
+                /* The guest sees the private side of the sandbox NAT; routes and RA come from the tap. */
+                MasqBuf mb;
+                masq_config_from(ep, &mb);
+                bool v4 = l.has_v4, v6 = l.has_v6;
+                l = (DhcpLease) {};
+                memcpy(l.mac, ep->mac, 6);
+                if (v4) {
+                        l.has_v4 = true;
+                        l.addr4 = mb.c.guest4;
+                        l.gw4 = mb.c.guest_gw4;
+                        l.server4 = mb.c.guest_gw4;
+                }
+                if (v6) {
+                        l.has_v6 = true;
+                        l.addr6 = mb.c.guest6;
+                        l.gw6 = mb.c.guest_gw6;
+                }
+                l.mtu = ep->mtu;
+                snprintf(l.hostname, sizeof l.hostname, "%s", ep->vm_name);
+                DhcpServer *ms = NULL;
+                int q = dhcp_server_new(m->loop, nsfd, ep->tap, &l, &ms, e);
+                if (q < 0)
+                        return q;
+                ep->dhcp = ms;
+                return 0;
+        }
         l.mtu = ep->mtu;
         snprintf(l.hostname, sizeof l.hostname, "%s", ep->vm_name);
         /* Router advertisements come from the bridge's link-local address, which the bridge answers for. */
@@ -525,11 +595,15 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         if (sriov && !m->sriov)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
                                  "no SR-IOV pools configured on this node (netd config 'sriovPools')");
-        if (streq(req.binding, "masquerade") && req.has_vm)
+        if (streq(req.binding, "masquerade") && req.has_vm && req.chained)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
-                                 "network: binding 'masquerade' for VMs is not available in this build");
-        if (streq(req.binding, "masquerade"))
+                                 "network: binding 'masquerade' needs kvnet as the main plugin (not chained)");
+        if (streq(req.binding, "masquerade") && !req.has_vm)
                 req.ipmasq = true; /* for a container, masquerade = bridge + ipMasq */
+        if (req.n_vm_ports > 0 && !(req.has_vm && streq(req.binding, "masquerade")))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "vm: 'ports' only apply to the masquerade binding, this attachment is '%s'",
+                                 req.binding);
         if (req.chained && req.has_vm && !req.prev_ifname[0])
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "prevResult: no sandbox interface carries the IPs; kvnet cannot attach the VM's "
@@ -578,6 +652,8 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         ep->chained = req.chained;
         ep->n_pm = req.n_pm;
         memcpy(ep->pm, req.pm, sizeof req.pm[0] * req.n_pm);
+        ep->n_vm_ports = req.n_vm_ports;
+        memcpy(ep->vm_ports, req.vm_ports, sizeof req.vm_ports[0] * req.n_vm_ports);
         ep->created_usec = realtime_usec();
         ep->kind = req.has_vm ? EP_KIND_VM : EP_KIND_CONTAINER;
         if (req.has_vm) {
@@ -667,7 +743,11 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                     (link_exists(-1, ep->host_ifname) ||
                      link_exists(nsfd, ep->kind == EP_KIND_VM ? ep->tap : ep->ifname)))
                         reaper_flush(m->reaper);
-                if (ep->kind == EP_KIND_VM)
+                if (ep_is_masq_vm(ep)) {
+                        MasqBuf mb;
+                        masq_config_from(ep, &mb);
+                        r = masq_vm_attach(nsfd, &mb.c, &li, e);
+                } else if (ep->kind == EP_KIND_VM)
                         r = link_vm_attach(nsfd, ep->tap, ep->sbx_ifname, ep->host_ifname, ep->bridge, ep->mtu,
                                            ep->vlan, ep->mac, &li, e);
                 else {
@@ -808,7 +888,13 @@ static int do_check(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                         return r;
         } else if (!ep->chained) {
                 if (ep->kind == EP_KIND_VM)
-                        r = link_vm_check(nsfd, ep->tap, ep->sbx_ifname, ep->host_ifname, ep->bridge, e);
+                        r = ep_is_masq_vm(ep) ? ({
+                                MasqBuf mb;
+                                masq_config_from(ep, &mb);
+                                masq_vm_check(nsfd, &mb.c, e);
+                        })
+                                              : link_vm_check(nsfd, ep->tap, ep->sbx_ifname, ep->host_ifname,
+                                                              ep->bridge, e);
                 else
                         r = link_container_check(nsfd, ep->ifname, ep->host_ifname, ep->bridge, ep->addrs,
                                                  ep->n_addrs, e);

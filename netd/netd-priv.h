@@ -2,6 +2,7 @@
 /* netd internals shared by its source files and tests. */
 #pragma once
 
+#include "bind-masq.h"
 #include "dhcp.h"
 #include "endpoint.h"
 #include "ipam.h"
@@ -67,6 +68,8 @@ typedef struct AttachRequest {
         char netns[PATH_MAX];
         bool has_vm;
         char vm_namespace[64], vm_name[64], vm_interface[64];
+        size_t n_vm_ports;
+        EpVmPort vm_ports[EP_MAX_PORTS];
         char binding[16];
         char bridge[16];
         uint32_t mtu;

@@ -230,6 +230,31 @@ int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachR
                             0 ||
                     (r = get_str(vm, "vm", "interface", false, req->vm_interface, sizeof req->vm_interface, e)) < 0)
                         return r;
+                json_t *ports = NULL, *pv;
+                size_t pi;
+                if ((r = json_get_array(vm, "vm", "ports", false, &ports, e)) < 0)
+                        return r;
+                json_array_foreach(ports, pi, pv) {
+                        char pctx[48];
+                        snprintf(pctx, sizeof pctx, "vm.ports[%zu]", pi);
+                        if (pi >= EP_MAX_PORTS)
+                                return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "vm: at most %d ports",
+                                                 EP_MAX_PORTS);
+                        long long port = 0;
+                        const char *proto = NULL;
+                        if ((r = json_get_int(pv, pctx, "port", true, 1, 65535, &port, e)) < 0 ||
+                            (r = json_get_string(pv, pctx, "protocol", false, &proto, e)) < 0)
+                                return r;
+                        req->vm_ports[pi].port = (uint16_t) port;
+                        if (!proto || strcasecmp(proto, "tcp") == 0)
+                                req->vm_ports[pi].proto = IPPROTO_TCP;
+                        else if (strcasecmp(proto, "udp") == 0)
+                                req->vm_ports[pi].proto = IPPROTO_UDP;
+                        else
+                                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                                 "%s: 'protocol' must be tcp or udp, got '%s'", pctx, proto);
+                        req->n_vm_ports = pi + 1;
+                }
                 if (!valid_dns_label(req->vm_name) || !valid_dns_label(req->vm_namespace) ||
                     !valid_dns_label(req->vm_interface))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "vm: '%s/%s' interface '%s' is not valid",

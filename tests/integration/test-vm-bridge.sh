@@ -31,6 +31,15 @@ boot_guest() {
 	KV_PIDS+=("$QEMU_PID")
 }
 
+wait_http() { # ADDR: the guest's services start a moment after it answers ping
+	local i
+	for i in $(seq 1 300); do
+		ip netns exec "$NODE_NS" curl -s -m 1 "http://$1/id" 2>/dev/null | grep -q '^boot_id=' && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 wait_ping() { # NS ADDR SECONDS
 	local i
 	for i in $(seq 1 $(($3 * 10))); do
@@ -57,6 +66,7 @@ fi
 lease=$(tr -d '\r' <"$KV_TMP/console1" | grep -a 'dhcp=bound' | head -n1)
 assert_true "guest got $ip by DHCP ($lease)" grep -q "ip=$ip/24 gw=10.88.0.1" <<<"$lease"
 
+wait_http "$ip" || true
 boot1=$(ip netns exec "$NODE_NS" curl -s -m 5 "http://$ip/id" || true)
 assert_true "HTTP GET /id answers ($boot1)" grep -q '^boot_id=' <<<"$boot1"
 assert_ping "$CTR" "$ip" "container on the same network reaches the guest"
@@ -77,6 +87,7 @@ assert_eq "$(result_ip4 <<<"$r2")" "$ip" "new pod of the VM: same IP"
 assert_eq "$(jq -r '.interfaces[] | select(.name == "tap0") | .mac' <<<"$r2")" "$mac" "new pod of the VM: same MAC"
 boot_guest "$POD2" "$mac" "$KV_TMP/console2"
 wait_ping "$NODE_NS" "$ip" 60 && pass "restarted guest answers at the same IP" || fail "restarted guest answers at the same IP"
+wait_http "$ip" || true
 boot2=$(ip netns exec "$NODE_NS" curl -s -m 5 "http://$ip/id" || true)
 assert_ne "$boot2" "$boot1" "it is a new guest instance (boot id changed)"
 kill "$QEMU_PID"

@@ -320,6 +320,10 @@ typedef struct LaunchRunOptions {
         const char *serial_log;  /* NULL = <vmi state dir>/serial.log */
         int64_t grace_seconds;   /* < 0 = the VMI's terminationGracePeriodSeconds */
         LaunchAccel accel;
+        /* false (default): the domain is started with VIR_DOMAIN_START_AUTODESTROY, so libvirt destroys it
+         * when the launcher's connection goes away, e.g. the launcher is killed (as a VM dies with its
+         * virt-launcher pod). true: the domain outlives the launcher (needed for live migration). */
+        bool keep_on_exit;
 } LaunchRunOptions;
 
 /* Builds the XML, connects, starts the transient domain and runs the event loop until the domain is

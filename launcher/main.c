@@ -32,7 +32,7 @@ static void usage(FILE *f) {
               "                      [--nic IFACE=tap:NAME[:MTU]|IFACE=pci:DDDD:BB:SS.F ...]\n"
               "       kvnet-launcher --run FILE --connect URI [--nic IFACE=tap:NAME[:MTU]|IFACE=pci:ADDR ...]\n"
               "                      [--state-dir DIR] [--image-dir DIR] [--status-file FILE] [--socket PATH]\n"
-              "                      [--grace SECONDS] [--serial-log PATH]\n"
+              "                      [--grace SECONDS] [--serial-log PATH] [--keep-on-exit]\n"
               "       kvnet-launcher --status NS/NAME|- [--state-dir DIR] [--socket PATH]\n"
               "       kvnet-launcher --shutdown NS/NAME|- [--state-dir DIR] [--socket PATH]\n"
               "       kvnet-launcher --detect-accel\n",
@@ -229,7 +229,7 @@ static int parse_grace(const char *s, int64_t *ret) {
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_DRY_RUN = 0x100, OPT_IMAGE_DIR, OPT_STATE_DIR, OPT_SERIAL_LOG, OPT_NIC, OPT_DETECT, OPT_RUN,
+        enum { OPT_DRY_RUN = 0x100, OPT_KEEP, OPT_IMAGE_DIR, OPT_STATE_DIR, OPT_SERIAL_LOG, OPT_NIC, OPT_DETECT, OPT_RUN,
                OPT_SHUTDOWN, OPT_STATUS, OPT_CONNECT, OPT_STATUS_FILE, OPT_SOCKET, OPT_GRACE };
         static const struct option opts[] = {
                 { "dry-run", required_argument, NULL, OPT_DRY_RUN },
@@ -245,6 +245,7 @@ int main(int argc, char **argv) {
                 { "status-file", required_argument, NULL, OPT_STATUS_FILE },
                 { "socket", required_argument, NULL, OPT_SOCKET },
                 { "grace", required_argument, NULL, OPT_GRACE },
+                { "keep-on-exit", no_argument, NULL, OPT_KEEP },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -267,6 +268,7 @@ int main(int argc, char **argv) {
                 case OPT_SHUTDOWN: shutdown_target = optarg; modes++; break;
                 case OPT_STATUS: status_target = optarg; modes++; break;
                 case OPT_CONNECT: ro.uri = optarg; break;
+                case OPT_KEEP: ro.keep_on_exit = true; break;
                 case OPT_STATUS_FILE: ro.status_file = optarg; break;
                 case OPT_SOCKET: ro.socket_path = optarg; break;
                 case OPT_GRACE:

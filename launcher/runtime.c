@@ -681,7 +681,7 @@ static int rt_start_domain(Runtime *rt, const char *xml) {
                 rt_set_phase(rt, LAUNCH_PHASE_FAILED, "register lifecycle events: %s", virGetLastErrorMessage());
                 return LAUNCH_EXIT_LIBVIRT;
         }
-        rt->dom = virDomainCreateXML(rt->conn, xml, 0);
+        rt->dom = virDomainCreateXML(rt->conn, xml, rt->o->keep_on_exit ? 0 : VIR_DOMAIN_START_AUTODESTROY);
         if (!rt->dom) {
                 rt_set_phase(rt, LAUNCH_PHASE_FAILED, "start domain '%s': %s", rt->st.domain,
                              virGetLastErrorMessage());

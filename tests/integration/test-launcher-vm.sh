@@ -228,15 +228,30 @@ assert_false "status socket removed" test -e "$SOCK"
 assert_link "$NODE_NS" "$TAP"
 [ "$TERM_MS" -lt 40000 ] && pass "ACPI poweroff within the grace period" || fail "ACPI poweroff within the grace period"
 
-# ---------------------------------------------------------------- 2: SIGKILL leaves the domain to libvirt
-start_launcher "$KV_TMP/launcher2.log"
+# ---------------------------------------------------------------- 2a: SIGKILL takes the VM with it
+start_launcher "$KV_TMP/launcher2a.log"
+wait_phase Running 30 || die "run 2a did not reach Running"
+kill -KILL "$LAUNCHER_PID"
+wait "$LAUNCHER_PID" 2>/dev/null || true
+LAUNCHER_PID=""
+gone=0
+for _ in $(seq 1 50); do
+	[ "$(vsh list --all --name | grep -c . || true)" = 0 ] && { gone=1; break; }
+	sleep 0.2
+done
+assert_eq "$gone" 1 "after SIGKILL of the launcher libvirt destroys the domain (autodestroy, like a pod's VM)"
+assert_link "$NODE_NS" "$TAP"
+rm -f "$STATE"/*/launcher.sock
+
+# ---------------------------------------------------------------- 2b: --keep-on-exit leaves the domain to libvirt
+start_launcher "$KV_TMP/launcher2.log" --keep-on-exit
 wait_phase Running 30 || die "second run did not reach Running"
 kill -KILL "$LAUNCHER_PID"
 wait "$LAUNCHER_PID" 2>/dev/null || true
 LAUNCHER_PID=""
 sleep 1
 assert_eq "$(vsh domstate "$DOM" 2>/dev/null | head -n1)" running \
-	"after SIGKILL of the launcher the domain keeps running (libvirt owns QEMU)"
+	"with --keep-on-exit the domain survives SIGKILL of the launcher (libvirt owns QEMU)"
 assert_eq "$(phase)" Running "status file keeps the last phase written (Running)"
 # A new launcher for the same VMI refuses to start a second copy.
 rc=0

@@ -97,6 +97,11 @@ bench: all test-tools
 demo: all test-tools
 	./scripts/demo.sh
 
+demo-cni: all test-tools
+	./scripts/demo-cni.sh
+
+.PHONY: demo-cni
+
 fmt:
 	clang-format -i $(wildcard */*.c */*.h tests/*/*.c)
 

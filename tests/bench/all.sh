@@ -7,4 +7,6 @@ rc=0
 "$DIR/run.sh" || rc=1
 echo
 "$DIR/datapath.sh" || rc=1
+echo
+"$DIR/vmboot.sh" 2>&1 | grep -v ' Killed ' || rc=1
 exit $rc

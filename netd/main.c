@@ -20,7 +20,9 @@ static void help(void) {
                "kvnet's node network daemon: IPAM, bridges, taps, veths and NAT for kvnet attachments.\n"
                "  --socket PATH      control socket (default %s)\n"
                "  --state-dir DIR    persistent state (default /var/lib/kvnet)\n"
-               "  --config FILE      JSON config: {\"natBackend\": \"nftables\", \"durable\": true}\n"
+               "  --config FILE      JSON config: natBackend (\"nftables\"), durable (true), sriovPools\n"
+               "                     ([{\"resourceName\", \"pfs\": [...], \"bindVfio\"}]), sysfsRoot (\"/sys\"),\n"
+               "                     sriovSimulate (false; tests only)\n"
                "  --no-fsync         do not fsync state (tests/benchmarks only: a power loss can lose claims)\n"
                "  --log-level LEVEL  err, warning, notice, info (default), debug\n",
                KV_DEFAULT_SOCKET);

@@ -40,6 +40,8 @@ typedef struct DhcpLease {
         size_t n_routes;     /* classless static routes (option 121); IPv6 entries are ignored */
         uint32_t mtu;        /* 0 = don't send option 26 / the RA MTU option */
         uint32_t lease_secs; /* 0 = DHCP_DEFAULT_LEASE_SECS */
+        bool slaac;          /* addr6 is the EUI-64 address of mac in a /64: the RA lets the guest
+                              * autoconfigure it (A=1), for guests without a DHCPv6 client */
 } DhcpLease;
 
 /* Checks a lease's combinations (families, lengths, MTU range); message names the field. */

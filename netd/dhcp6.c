@@ -418,7 +418,9 @@ int icmp6_build_ra(const DhcpLease *l, const uint8_t server_mac[6], uint8_t *buf
                 buf[n] = 3;
                 buf[n + 1] = 4;
                 buf[n + 2] = p.prefixlen;
-                buf[n + 3] = 0x80; /* L=1, A=0: on-link, the address comes from DHCPv6 */
+                /* L=1; A=0: the address comes from DHCPv6; A=1 (slaac, /64 only): the guest derives the
+                 * very address of its claim from its MAC */
+                buf[n + 3] = l->slaac && p.prefixlen == 64 ? 0xc0 : 0x80;
                 wr32(buf + n + 4, RA_PREFIX_VALID);
                 wr32(buf + n + 8, RA_PREFIX_PREFERRED);
                 memcpy(buf + n + 16, &p.addr.in6, 16);

@@ -491,6 +491,20 @@ static void masq_config_from(const Endpoint *ep, MasqBuf *b) {
                         b->c.gateways[b->c.n_addrs] = ep->gateways[i];
                 b->c.n_addrs++;
         }
+        /* IPv6 on the guest side: fd10:0:2::/64 with the guest's EUI-64 address, so that guests without
+         * a DHCPv6 client autoconfigure exactly this address from the router advertisement. */
+        KvPrefix g6 = { .prefixlen = 64 };
+        if (kv_addr_parse("fd10:0:2::", &g6.addr) == 0) {
+                g6.addr.bytes[8] = ep->mac[0] ^ 0x02;
+                g6.addr.bytes[9] = ep->mac[1];
+                g6.addr.bytes[10] = ep->mac[2];
+                g6.addr.bytes[11] = 0xff;
+                g6.addr.bytes[12] = 0xfe;
+                g6.addr.bytes[13] = ep->mac[3];
+                g6.addr.bytes[14] = ep->mac[4];
+                g6.addr.bytes[15] = ep->mac[5];
+                b->c.guest6 = g6;
+        }
         for (size_t i = 0; i < ep->n_vm_ports; i++) {
                 b->ports[i].port = ep->vm_ports[i].port;
                 b->ports[i].proto = ep->vm_ports[i].proto;
@@ -554,6 +568,7 @@ static int dhcp_start(Manager *m, Endpoint *ep, int nsfd, KvErr *e) {
                         l.has_v6 = true;
                         l.addr6 = mb.c.guest6;
                         l.gw6 = mb.c.guest_gw6;
+                        l.slaac = true;
                 }
                 l.mtu = ep->mtu;
                 snprintf(l.hostname, sizeof l.hostname, "%s", ep->vm_name);

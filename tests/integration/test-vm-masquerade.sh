@@ -17,7 +17,7 @@ setup_node
 setup_ext
 start_netd "$NODE_NS"
 mkns POD virt-launcher
-conf=$(render_conf kvnet-basic.conflist 1.1.0)
+conf=$(render_conf kvnet-dual.conflist 1.1.0)
 VMARGS='IgnoreUnknown=1;K8S_POD_NAMESPACE=prod;KVNET_VM_NAME=db;KVNET_VM_INTERFACE=default;KVNET_VM_BINDING=masquerade'
 
 boot_guest() { # SANDBOX MAC LOG [APPEND]
@@ -68,6 +68,17 @@ assert_eq "$(head -n1 "$KV_TMP/egress.peers" 2>/dev/null)" "$EXT_NODE_ADDR" \
 	"guest egress reaches ext through the node's masquerade"
 echo_out=$(ip netns exec "$NODE_NS" sh -c "(echo one; sleep 1; echo two) | timeout 5 socat - TCP:$ip:7" || true)
 assert_eq "$(tr '\n' ' ' <<<"$echo_out")" "one two " "all ports forwarded: TCP echo (port 7) held across 1 s"
+# IPv6 without cloud-init: the guest autoconfigures its EUI-64 address in fd10:0:2::/64 from netd's
+# router advertisement; the VM's stable IPv6 address is 1:1-NATed to it like the IPv4 one.
+ip6=$(jq -r '[.ips[] | select(.address | contains(":")) | .address][0] | split("/")[0]' <<<"$r")
+ok6=0
+for _ in $(seq 1 100); do
+	ip netns exec "$NODE_NS" ping -6 -c1 -W0.2 "$ip6" >/dev/null 2>&1 && { ok6=1; break; }
+	sleep 0.1
+done
+assert_eq "$ok6" 1 "node pings the VM's stable IPv6 address $ip6 (guest on fd10:0:2::/64 by SLAAC)"
+id6=$(ip netns exec "$NODE_NS" curl -s -m 5 -g "http://[$ip6]/id" || true)
+assert_eq "$id6" "$id" "HTTP over IPv6 to the stable address reaches the same guest"
 assert_true "CHECK passes" cni check "$conf" pod-db "$POD" tap0 --args "$VMARGS"
 
 kill "$QEMU_PID"

@@ -506,6 +506,18 @@ static void test_ra(void **state) {
         assert_int_equal(o[3] & 0xc0, 0x80); /* L=1 A=0 */
         KvAddr pfx = A("fd77::");
         assert_memory_equal(o + 16, &pfx.in6, 16);
+        {
+                /* slaac: the same prefix with A=1, so a guest without DHCPv6 takes its EUI-64 address */
+                DhcpLease ls = l;
+                ls.slaac = true;
+                uint8_t ra2[512];
+                size_t rl2;
+                assert_int_equal(icmp6_build_ra(&ls, SRV_MAC, ra2, sizeof ra2, &rl2), 0);
+                size_t ol2;
+                const uint8_t *o2 = find_nd_opt(ra2, rl2, 16, 3, &ol2);
+                assert_non_null(o2);
+                assert_int_equal(o2[3] & 0xc0, 0xc0); /* L=1 A=1 */
+        }
         o = find_nd_opt(m, ml, 16, 25, &ol);
         assert_non_null(o);
         assert_int_equal(ol, 24); /* one IPv6 DNS server */

@@ -358,6 +358,30 @@ int lnl_veth_create(struct nl_sock *sk, const char *name, int master, uint32_t m
         nla_nest_end(m, pe);
         nla_nest_end(m, data);
         nla_nest_end(m, li);
+        int r = lnl_request(sk, m);
+        if (r < 0)
+                return r;
+        /* The host end is a bridge port, pure L2: no IPv6 link-local address, hence no DAD, MLD or router
+         * solicitations from it. With hundreds of ports these cost the kernel more than everything else
+         * (each IPv6 packet walks every port's fe80::/64 route). Set before the peer brings carrier up. */
+        r = lnl_link_addrgen_none(sk, name);
+        if (r < 0) {
+                IGNORE_RESULT(lnl_link_del(sk, name));
+                return r;
+        }
+        return 0;
+}
+
+int lnl_link_addrgen_none(struct nl_sock *sk, const char *name) {
+        _cleanup_nl_msg_ struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, 0, 0, 0);
+        if (!m || nla_put_string(m, IFLA_IFNAME, name) < 0)
+                return -ENOMEM;
+        struct nlattr *af = nla_nest_start(m, IFLA_AF_SPEC);
+        struct nlattr *in6 = af ? nla_nest_start(m, AF_INET6) : NULL;
+        if (!in6 || nla_put_u8(m, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE) < 0)
+                return -ENOMEM;
+        nla_nest_end(m, in6);
+        nla_nest_end(m, af);
         return lnl_request(sk, m);
 }
 

@@ -64,6 +64,9 @@ bool lnl_addr_present(struct nl_sock *sk, int ifindex, const KvPrefix *p);
 int lnl_veth_create(struct nl_sock *sk, const char *name, int master, uint32_t mtu, const char *peer,
                     int peer_netns_fd, const uint8_t *peer_mac) _wur_;
 
+/* No IPv6 address generation on the link (no link-local): for pure L2 ports. */
+int lnl_link_addrgen_none(struct nl_sock *sk, const char *name) _wur_;
+
 /* Bridge helpers. */
 int lnl_bridge_create(struct nl_sock *sk, const char *name, uint32_t mtu) _wur_;
 int lnl_bridge_set_vlan_filtering(struct nl_sock *sk, int ifindex, bool on) _wur_;

@@ -117,6 +117,13 @@ int link_vm_attach(int netns_fd, const char *tap_name, const char *sbx_ifname, c
                         goto undo;
                 }
         }
+        /* The tap and the sandbox veth end only carry the guest's frames (tc redirect): no IPv6 of their
+         * own, so no link-local traffic from them on the node bridge. */
+        if ((r = lnl_link_addrgen_none(ssk, tap_name)) < 0 || (r = lnl_link_addrgen_none(ssk, sbx_ifname)) < 0) {
+                lnl_err(e, r, "switching IPv6 address generation off on '%s'/'%s' in sandbox", tap_name,
+                        sbx_ifname);
+                goto undo;
+        }
         r = tap_join(ssk, tap_name, tap.ifindex, sbx_ifname, sbx.ifindex, mtu, e);
         if (r < 0)
                 goto undo;

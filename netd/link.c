@@ -115,6 +115,19 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
                         goto undo;
                 }
         }
+        /* An IPv4-only attachment gets no IPv6 link-local either: no DAD, MLD or router solicitations
+         * flooded over the node bridge to every other pod each time a pod starts. */
+        bool has_v6 = false;
+        for (size_t i = 0; i < n_addrs; i++)
+                if (addrs[i].addr.family == AF_INET6)
+                        has_v6 = true;
+        if (!has_v6) {
+                r = lnl_link_addrgen_none(ssk, ifname);
+                if (r < 0) {
+                        lnl_err(e, r, "switching IPv6 address generation off on '%s' in sandbox", ifname);
+                        goto undo;
+                }
+        }
         r = lnl_link_set(ssk, sbx.ifindex, 1, 0);
         if (r < 0) {
                 lnl_err(e, r, "setting '%s' up in sandbox", ifname);

@@ -25,6 +25,8 @@ else
 	LARGE=${BENCH_LARGE:-1000} MEDIUM=${BENCH_MEDIUM:-100} ROUNDS1=${BENCH_ROUNDS1:-20} REF_W2=${BENCH_REF_W2:-200}
 fi
 CASE_TIMEOUT=${BENCH_TIMEOUT:-600}
+# kvnet only: N attachments, each in a sandbox of its own (the flatness figure on a realistic node)
+SPREAD=${BENCH_SPREAD:-500}
 BENCH_TOOL="$BUILD/tests/bench-cni"
 REF_DIR=/usr/lib/cni
 
@@ -129,16 +131,27 @@ plugin_bin() {
 # One case in fresh namespaces: plugin N workers rounds. Appends the BENCH_CNI line to $RESULTS.
 CASE_NO=0
 run_case() {
-	local plugin=$1 n=$2 workers=$3 rounds=$4 w netns_list="" line rc
+	local plugin=$1 n=$2 workers=$3 rounds=$4 spread=${5:-0} w netns_list="" line rc i label=$1 extra=()
 	CASE_NO=$((CASE_NO + 1))
 	local dir="$WORK/case$CASE_NO" node="kvt-bnode-$SUFFIX-$CASE_NO"
 	mkdir -p "$dir"
 	new_ns "$node" || return 1
 	ip netns exec "$node" sysctl -qw net.ipv4.ip_forward=1
 	for w in $(seq 1 "$workers"); do
-		new_ns "kvt-bsb-$SUFFIX-$CASE_NO-$w" || return 1
+		if [ "$spread" = 1 ]; then
+			# one sandbox per attachment, as on a node where every pod has its own
+			for i in $(seq 0 $((n / workers - 1))); do
+				new_ns "kvt-bsb-$SUFFIX-$CASE_NO-$w-$i" || return 1
+			done
+		else
+			new_ns "kvt-bsb-$SUFFIX-$CASE_NO-$w" || return 1
+		fi
 		netns_list="${netns_list:+$netns_list,}/run/netns/kvt-bsb-$SUFFIX-$CASE_NO-$w"
 	done
+	if [ "$spread" = 1 ]; then
+		extra=(--sandbox-per-attachment)
+		label="$plugin-pods"
+	fi
 	local sock="$dir/netd.sock"
 	if [ "$plugin" = kvnet ]; then
 		start_netd "$node" "$sock" "$dir/state" || { del_nses; return 1; }
@@ -149,7 +162,7 @@ run_case() {
 	# In the background so that a signal reaches the trap at once.
 	timeout "$CASE_TIMEOUT" ip netns exec "$node" "$BENCH_TOOL" --plugin "$(plugin_bin "$plugin")" \
 		--config "$conf" --netns "$netns_list" --count "$n" --workers "$workers" --rounds "$rounds" \
-		--label "$plugin" --cni-path "$BUILD/bin:$REF_DIR" --id-prefix "bench$CASE_NO" >"$dir/out" &
+		--label "$label" --cni-path "$BUILD/bin:$REF_DIR" --id-prefix "bench$CASE_NO" "${extra[@]}" >"$dir/out" &
 	BENCH_PID=$!
 	wait "$BENCH_PID"
 	rc=$?
@@ -215,6 +228,7 @@ for plugin in $PLUGINS; do
 	run_case "$plugin" "$MEDIUM" 1 1 || FAILED=1
 	run_case "$plugin" "$LARGE" 1 1 || FAILED=1
 	[ "$plugin" = kvnet ] && { run_case "$plugin" "$LARGE" 2 1 || FAILED=1; }
+	[ "$plugin" = kvnet ] && { run_case "$plugin" "$SPREAD" 1 1 1 || FAILED=1; }
 	run_case "$plugin" "$REF_W2" 2 1 || FAILED=1
 done
 

@@ -229,6 +229,7 @@ assert_link "$NODE_NS" "$TAP"
 [ "$TERM_MS" -lt 40000 ] && pass "ACPI poweroff within the grace period" || fail "ACPI poweroff within the grace period"
 
 # ---------------------------------------------------------------- 2a: SIGKILL takes the VM with it
+rm -f "$STATUS" # wait_phase must see this run's status, not the last one's
 start_launcher "$KV_TMP/launcher2a.log"
 wait_phase Running 30 || die "run 2a did not reach Running"
 kill -KILL "$LAUNCHER_PID"
@@ -244,6 +245,7 @@ assert_link "$NODE_NS" "$TAP"
 rm -f "$STATE"/*/launcher.sock
 
 # ---------------------------------------------------------------- 2b: --keep-on-exit leaves the domain to libvirt
+rm -f "$STATUS"
 start_launcher "$KV_TMP/launcher2.log" --keep-on-exit
 wait_phase Running 30 || die "second run did not reach Running"
 kill -KILL "$LAUNCHER_PID"

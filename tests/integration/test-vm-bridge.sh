@@ -63,7 +63,13 @@ else
 	fail "guest answers ping at $ip"
 	cat "$KV_TMP/console1" | tr -d '\r' | grep -a KVNET || true
 fi
-lease=$(tr -d '\r' <"$KV_TMP/console1" | grep -a 'dhcp=bound' | head -n1)
+# The guest prints its lease line just after applying the address: a ping can win that race.
+lease=
+for _ in $(seq 1 100); do
+	lease=$(tr -d '\r' <"$KV_TMP/console1" | grep -a 'dhcp=bound' | head -n1 || true)
+	[ -n "$lease" ] && break
+	sleep 0.1
+done
 assert_true "guest got $ip by DHCP ($lease)" grep -q "ip=$ip/24 gw=10.88.0.1" <<<"$lease"
 
 wait_http "$ip" || true

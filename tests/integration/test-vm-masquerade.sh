@@ -56,7 +56,13 @@ assert_eq "$(kvctl -o json endpoints | jq -r '.[0].binding')" masquerade "attach
 
 boot_guest "$POD" "$mac" "$KV_TMP/console" "kvnet.connect=$EXT_ADDR:9100"
 wait_ping "$NODE_NS" "$ip" 60 && pass "node pings the VM at its stable IP $ip" || fail "node pings the VM at $ip"
-lease=$(tr -d '\r' <"$KV_TMP/console" | grep -a 'dhcp=bound' | head -n1)
+# The guest prints its lease line just after applying the address: a ping can win that race.
+lease=
+for _ in $(seq 1 100); do
+	lease=$(tr -d '\r' <"$KV_TMP/console" | grep -a 'dhcp=bound' | head -n1 || true)
+	[ -n "$lease" ] && break
+	sleep 0.1
+done
 assert_true "guest got 10.0.2.2/24 gw 10.0.2.1 by DHCP ($lease)" grep -q "ip=10.0.2.2/24 gw=10.0.2.1" <<<"$lease"
 wait_http "$ip"
 id=$(ip netns exec "$NODE_NS" curl -s -m 5 "http://$ip/id" || true)

@@ -19,6 +19,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <spawn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ typedef struct Options {
         unsigned workers;
         unsigned rounds;
         bool prev_result;
+        bool per_attachment; /* attachment i uses sandbox "<netns>-<i>" (made by the caller) */
 } Options;
 
 typedef struct Invocation {
@@ -207,7 +209,9 @@ static int run_worker(const Options *o, json_t *conf, const char *conf_text, uns
                         char cid[128], ifname[16];
                         snprintf(cid, sizeof cid, "%s-w%u-r%u-%u", o->id_prefix, worker, round, i);
                         snprintf(ifname, sizeof ifname, "%s%u", o->if_prefix, i);
-                        Invocation inv = { "ADD", cid, netns, ifname, conf_text };
+                        char ns[PATH_MAX];
+                        snprintf(ns, sizeof ns, o->per_attachment ? "%s-%u" : "%s", netns, i);
+                        Invocation inv = { "ADD", cid, ns, ifname, conf_text };
                         r = invoke(o, &inv, &add_ms[round * n + i], &results[i]);
                         if (r < 0)
                                 break;
@@ -217,7 +221,9 @@ static int run_worker(const Options *o, json_t *conf, const char *conf_text, uns
                         snprintf(cid, sizeof cid, "%s-w%u-r%u-%u", o->id_prefix, worker, round, i);
                         snprintf(ifname, sizeof ifname, "%s%u", o->if_prefix, i);
                         _cleanup_free_ char *dconf = o->prev_result ? del_config(conf, results[i]) : NULL;
-                        Invocation inv = { "DEL", cid, netns, ifname, dconf ? dconf : conf_text };
+                        char ns[PATH_MAX];
+                        snprintf(ns, sizeof ns, o->per_attachment ? "%s-%u" : "%s", netns, i);
+                        Invocation inv = { "DEL", cid, ns, ifname, dconf ? dconf : conf_text };
                         r = invoke(o, &inv, &del_ms[round * n + i], NULL);
                 }
                 for (unsigned i = 0; i < n; i++)
@@ -260,6 +266,7 @@ static void help(void) {
                "  -p, --plugin PATH       CNI plugin binary\n"
                "  -c, --config FILE       network config (JSON object with cniVersion, name, type)\n"
                "  -s, --netns PATH        sandbox netns; one per worker (repeat or comma-separate)\n"
+               "  --sandbox-per-attachment  attachment i goes to sandbox PATH-<i> (created by the caller)\n"
                "  -n, --count N           attachments per round (split between workers), default 1\n"
                "  -w, --workers W         concurrent worker processes, default 1\n"
                "  -r, --rounds R          repeat the whole ADD/DEL sequence R times, default 1\n"
@@ -309,7 +316,7 @@ static int parse_uint(const char *field, const char *s, unsigned min, unsigned m
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_CNI_PATH = 0x100, OPT_CNI_ARGS, OPT_ID_PREFIX, OPT_IF_PREFIX, OPT_NO_PREV };
+        enum { OPT_CNI_PATH = 0x100, OPT_CNI_ARGS, OPT_ID_PREFIX, OPT_IF_PREFIX, OPT_NO_PREV, OPT_PER_ATT };
         static const struct option longopts[] = {
                 { "plugin", required_argument, NULL, 'p' },
                 { "config", required_argument, NULL, 'c' },
@@ -323,6 +330,7 @@ int main(int argc, char **argv) {
                 { "id-prefix", required_argument, NULL, OPT_ID_PREFIX },
                 { "if-prefix", required_argument, NULL, OPT_IF_PREFIX },
                 { "no-prev-result", no_argument, NULL, OPT_NO_PREV },
+                { "sandbox-per-attachment", no_argument, NULL, OPT_PER_ATT },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -358,6 +366,7 @@ int main(int argc, char **argv) {
                 case OPT_ID_PREFIX: o.id_prefix = optarg; break;
                 case OPT_IF_PREFIX: o.if_prefix = optarg; break;
                 case OPT_NO_PREV: o.prev_result = false; break;
+                case OPT_PER_ATT: o.per_attachment = true; break;
                 case 'h': help(); return 0;
                 default: return 2;
                 }

@@ -31,7 +31,14 @@ struct DhcpServer {
                 uint64_t rs, ra, solicit, reply6, malformed, ignored;
         } n;
         uint64_t last_ack_usec;
+        dhcp_ack_cb_t ack_cb;
+        void *ack_userdata;
 };
+
+void dhcp_server_set_ack_cb(DhcpServer *s, dhcp_ack_cb_t cb, void *userdata) {
+        s->ack_cb = cb;
+        s->ack_userdata = userdata;
+}
 
 /* Accept: IPv4 UDP to port 67 (first fragment only), IPv6 UDP to 547, ICMPv6 type 133 (RS).
  * IPv6 extension headers are not followed (an RS or DHCPv6 message does not carry any). */
@@ -138,6 +145,8 @@ static void handle_dhcp4(DhcpServer *s, const FrameInfo *fi) {
         else if (type == DHCP4_ACK) {
                 s->n.ack++;
                 s->last_ack_usec = now_usec();
+                if (s->ack_cb)
+                        s->ack_cb(s, &s->lease, s->ack_userdata);
         } else if (type == DHCP4_NAK)
                 s->n.nak++;
 }

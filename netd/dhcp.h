@@ -212,3 +212,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(DhcpServer *, dhcp_server_free);
 /* {"ifname","discover","offer","request","ack","nak","release","decline","inform","rs","ra",
  *  "solicit","reply6","malformed","ignored","lastAckUsec"} */
 json_t *dhcp_server_stats(DhcpServer *s);
+/* Called after a DHCPv4 ACK went out (the guest is configuring this address now). */
+typedef void (*dhcp_ack_cb_t)(DhcpServer *s, const DhcpLease *lease, void *userdata);
+void dhcp_server_set_ack_cb(DhcpServer *s, dhcp_ack_cb_t cb, void *userdata);

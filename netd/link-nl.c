@@ -385,6 +385,15 @@ int lnl_link_addrgen_none(struct nl_sock *sk, const char *name) {
         return lnl_request(sk, m);
 }
 
+int lnl_neigh_stale(struct nl_sock *sk, int ifindex, const KvAddr *a, const uint8_t mac[6]) {
+        _cleanup_nl_msg_ struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
+        struct ndmsg nd = { .ndm_family = (uint8_t) a->family, .ndm_ifindex = ifindex, .ndm_state = NUD_STALE };
+        if (!m || nlmsg_append(m, &nd, sizeof nd, NLMSG_ALIGNTO) < 0 ||
+            nla_put(m, NDA_DST, (int) kv_addr_len(a->family), a->bytes) < 0 || nla_put(m, NDA_LLADDR, 6, mac) < 0)
+                return -ENOMEM;
+        return lnl_request(sk, m);
+}
+
 /* ---- bridge ---- */
 
 int lnl_bridge_create(struct nl_sock *sk, const char *name, uint32_t mtu) {

@@ -67,6 +67,9 @@ int lnl_veth_create(struct nl_sock *sk, const char *name, int master, uint32_t m
 /* No IPv6 address generation on the link (no link-local): for pure L2 ports. */
 int lnl_link_addrgen_none(struct nl_sock *sk, const char *name) _wur_;
 
+/* Neighbour entry ifindex: a -> mac in state STALE (used at once, confirmed by the kernel later). */
+int lnl_neigh_stale(struct nl_sock *sk, int ifindex, const KvAddr *a, const uint8_t mac[6]) _wur_;
+
 /* Bridge helpers. */
 int lnl_bridge_create(struct nl_sock *sk, const char *name, uint32_t mtu) _wur_;
 int lnl_bridge_set_vlan_filtering(struct nl_sock *sk, int ifindex, bool on) _wur_;

@@ -277,6 +277,18 @@ int link_get_mac(int netns_fd, const char *name, uint8_t ret[6]) {
         return 0;
 }
 
+int link_neigh_learn(const char *ifname, const KvAddr *a, const uint8_t mac[6]) {
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        int r = lnl_open(-1, &sk);
+        if (r < 0)
+                return r;
+        LnlLink l;
+        r = lnl_link_get(sk, ifname, &l);
+        if (r < 0)
+                return r;
+        return lnl_neigh_stale(sk, l.ifindex, a, mac);
+}
+
 int link_reap(int netns_fd, KvErr *e) {
         _cleanup_nl_sock_ struct nl_sock *sk = NULL;
         int r = lnl_open_e(netns_fd, &sk, e);

@@ -84,6 +84,10 @@ int link_retire_unknown(bool (*keep)(const char *name, void *arg), void *arg, Kv
 /* MAC address of a link (netns_fd -1 = current namespace). */
 int link_get_mac(int netns_fd, const char *name, uint8_t ret[6]) _wur_;
 
+/* Teaches the current namespace's neighbour table that `a` is at `mac` on `ifname` (STALE: used at
+ * once, verified by the kernel on use). */
+int link_neigh_learn(const char *ifname, const KvAddr *a, const uint8_t mac[6]) _wur_;
+
 bool link_exists(int netns_fd, const char *name);
 
 /* net.ipv4.ip_forward=1 and net.ipv6.conf.all.forwarding=1 in the CURRENT netns. */

@@ -519,6 +519,8 @@ static void masq_config_from(const Endpoint *ep, MasqBuf *b) {
 /* The guest learns its address from netd: a responder bound to the VM's tap inside the sandbox (an
  * AF_PACKET socket sees the guest's frames before the tc redirect takes them on). Static lease: the
  * claim. */
+static void dhcp_acked(DhcpServer *s, const DhcpLease *l, void *userdata);
+
 static int dhcp_start(Manager *m, Endpoint *ep, int nsfd, KvErr *e) {
         if (!m->loop || ep->kind != EP_KIND_VM || ep->dhcp || ep_is_sriov(ep))
                 return 0; /* a VF's guest is on the physical network: its DHCP is not ours to serve */
@@ -590,8 +592,22 @@ static int dhcp_start(Manager *m, Endpoint *ep, int nsfd, KvErr *e) {
         int r = dhcp_server_new(m->loop, nsfd, ep->tap, &l, &s, e);
         if (r < 0)
                 return r;
+        dhcp_server_set_ack_cb(s, dhcp_acked, ep);
         ep->dhcp = s;
         return 0;
+}
+
+/* After the ACK the guest takes its address within milliseconds, but a node that already tried to
+ * reach it holds a FAILED/INCOMPLETE neighbour entry and retries ARP only once a second. Teach the
+ * node the lease at ACK time (as dnsmasq does), so the first packet after configuration goes out. */
+static void dhcp_acked(DhcpServer *s, const DhcpLease *l, void *userdata) {
+        (void) s;
+        const Endpoint *ep = userdata;
+        if (!l->has_v4 || ep->chained || ep_is_masq_vm(ep))
+                return;
+        int r = link_neigh_learn(ep->bridge, &l->addr4.addr, l->mac);
+        if (r < 0)
+                log_debug("dhcp: neighbour entry for '%s' on '%s': %s", ep->id, ep->bridge, strerror(-r));
 }
 
 static void dhcp_stop(Endpoint *ep) {

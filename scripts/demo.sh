@@ -99,7 +99,6 @@ for vm in web db; do
 	LVDIRS+=("$d")
 	"$KV_ROOT/scripts/libvirt-node.sh" start "demo-$vm" "$ns" --dir "$d" >"$KV_TMP/lv-$vm.out" 2>&1 &
 done
-wait_jobs_ok=1
 for vm in web db; do
 	for _ in $(seq 1 300); do [ -S "$KV_TMP/libvirt-$vm/run/libvirt/libvirt-sock" ] && break; sleep 0.1; done
 done

@@ -505,6 +505,54 @@ tcp_get() {
 	ip netns exec "$1" timeout 5 socat -u "TCP:$2:$3,connect-timeout=3" STDOUT 2>/dev/null || true
 }
 
+# ---------------------------------------------------------------- guests (QEMU, TCG)
+
+GUEST_DIR=${KVNET_CACHE:-/var/cache/kvnet}/guest
+
+# boot_guest SANDBOX MAC LOG [KERNEL_ARGS]: the test guest (scripts/guest-image.sh) in QEMU inside the
+# sandbox, on its tap0; serial console to LOG. Sets QEMU_PID (killed at cleanup).
+boot_guest() {
+	ip netns exec "$1" qemu-system-x86_64 -accel tcg -m 256 -nographic -no-reboot \
+		-kernel "$GUEST_DIR/vmlinuz" -initrd "$GUEST_DIR/initrd.img" -append "console=ttyS0 quiet ${4:-}" \
+		-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac="$2",romfile= \
+		-serial file:"$3" -monitor none -display none >/dev/null 2>&1 &
+	QEMU_PID=$!
+	KV_PIDS+=("$QEMU_PID")
+}
+
+# wait_ping NS ADDR SECONDS: 0 once ADDR answers a ping from NS.
+wait_ping() {
+	local i
+	for i in $(seq 1 $(($3 * 10))); do
+		ip netns exec "$1" ping -c1 -W0.2 "$2" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_http ADDR: 0 once the guest's HTTP service answers from the node (it starts a moment after
+# the guest answers ping).
+wait_http() {
+	local i
+	for i in $(seq 1 300); do
+		ip netns exec "$NODE_NS" curl -s -m 1 "http://$1/id" 2>/dev/null | grep -q '^boot_id=' && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# console_lease LOG: the guest's first "dhcp=bound" console line, waiting up to 10 s (the guest prints
+# it just after applying the address: a ping can win that race). Empty if none came.
+console_lease() {
+	local line= _
+	for _ in $(seq 1 100); do
+		line=$(tr -d '\r' <"$1" | grep -a 'dhcp=bound' | head -n1 || true)
+		[ -n "$line" ] && break
+		sleep 0.1
+	done
+	echo "$line"
+}
+
 # ---------------------------------------------------------------- result parsing
 
 # first IPv4 address (without prefix) of a CNI result

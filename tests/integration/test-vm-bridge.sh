@@ -9,7 +9,6 @@ kv_init
 require_kvnet
 require_cnichain
 require_cmd qemu-system-x86_64 socat curl
-GUEST_DIR=${KVNET_CACHE:-/var/cache/kvnet}/guest
 "$KV_ROOT/scripts/guest-image.sh" >/dev/null 2>&1 || skip "scripts/guest-image.sh could not build the test guest"
 [ -s "$GUEST_DIR/vmlinuz" ] || skip "no guest kernel in $GUEST_DIR"
 
@@ -20,34 +19,6 @@ mkns POD2 virt-launcher-b
 mkns CTR client
 conf=$(render_conf kvnet-basic.conflist 1.1.0)
 VMARGS='IgnoreUnknown=1;K8S_POD_NAMESPACE=prod;KVNET_VM_NAME=web;KVNET_VM_INTERFACE=default'
-
-# boot_guest SANDBOX MAC LOG: starts QEMU in the sandbox on tap0; sets QEMU_PID.
-boot_guest() {
-	ip netns exec "$1" qemu-system-x86_64 -accel tcg -m 256 -nographic -no-reboot \
-		-kernel "$GUEST_DIR/vmlinuz" -initrd "$GUEST_DIR/initrd.img" -append 'console=ttyS0 quiet' \
-		-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac="$2" \
-		-serial file:"$3" -monitor none -display none >/dev/null 2>&1 &
-	QEMU_PID=$!
-	KV_PIDS+=("$QEMU_PID")
-}
-
-wait_http() { # ADDR: the guest's services start a moment after it answers ping
-	local i
-	for i in $(seq 1 300); do
-		ip netns exec "$NODE_NS" curl -s -m 1 "http://$1/id" 2>/dev/null | grep -q '^boot_id=' && return 0
-		sleep 0.2
-	done
-	return 1
-}
-
-wait_ping() { # NS ADDR SECONDS
-	local i
-	for i in $(seq 1 $(($3 * 10))); do
-		ip netns exec "$1" ping -c1 -W0.2 "$2" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 r1=$(cni add "$conf" pod-a "$POD1" tap0 --args "$VMARGS")
 ip=$(result_ip4 <<<"$r1")
@@ -63,13 +34,7 @@ else
 	fail "guest answers ping at $ip"
 	cat "$KV_TMP/console1" | tr -d '\r' | grep -a KVNET || true
 fi
-# The guest prints its lease line just after applying the address: a ping can win that race.
-lease=
-for _ in $(seq 1 100); do
-	lease=$(tr -d '\r' <"$KV_TMP/console1" | grep -a 'dhcp=bound' | head -n1 || true)
-	[ -n "$lease" ] && break
-	sleep 0.1
-done
+lease=$(console_lease "$KV_TMP/console1")
 assert_true "guest got $ip by DHCP ($lease)" grep -q "ip=$ip/24 gw=10.88.0.1" <<<"$lease"
 
 wait_http "$ip" || true

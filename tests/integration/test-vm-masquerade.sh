@@ -10,7 +10,6 @@ kv_init
 require_kvnet
 require_cnichain
 require_cmd qemu-system-x86_64 socat curl
-GUEST_DIR=${KVNET_CACHE:-/var/cache/kvnet}/guest
 "$KV_ROOT/scripts/guest-image.sh" >/dev/null 2>&1 || skip "scripts/guest-image.sh could not build the test guest"
 
 setup_node
@@ -19,31 +18,6 @@ start_netd "$NODE_NS"
 mkns POD virt-launcher
 conf=$(render_conf kvnet-dual.conflist 1.1.0)
 VMARGS='IgnoreUnknown=1;K8S_POD_NAMESPACE=prod;KVNET_VM_NAME=db;KVNET_VM_INTERFACE=default;KVNET_VM_BINDING=masquerade'
-
-boot_guest() { # SANDBOX MAC LOG [APPEND]
-	ip netns exec "$1" qemu-system-x86_64 -accel tcg -m 256 -nographic -no-reboot \
-		-kernel "$GUEST_DIR/vmlinuz" -initrd "$GUEST_DIR/initrd.img" -append "console=ttyS0 quiet ${4:-}" \
-		-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac="$2",romfile= \
-		-serial file:"$3" -monitor none -display none >/dev/null 2>&1 &
-	QEMU_PID=$!
-	KV_PIDS+=("$QEMU_PID")
-}
-wait_http() { # ADDR: the guest's services start a moment after it answers ping
-	local i
-	for i in $(seq 1 300); do
-		ip netns exec "$NODE_NS" curl -s -m 1 "http://$1/id" 2>/dev/null | grep -q '^boot_id=' && return 0
-		sleep 0.2
-	done
-	return 1
-}
-wait_ping() {
-	local i
-	for i in $(seq 1 $(($3 * 10))); do
-		ip netns exec "$1" ping -c1 -W0.2 "$2" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # An egress listener in ext (the guest connects out to it) that records who connected.
 bg ip netns exec "$EXT_NS" socat -u TCP-LISTEN:9100,reuseaddr,fork SYSTEM:'echo "$SOCAT_PEERADDR" >>'"$KV_TMP/egress.peers"
@@ -56,13 +30,7 @@ assert_eq "$(kvctl -o json endpoints | jq -r '.[0].binding')" masquerade "attach
 
 boot_guest "$POD" "$mac" "$KV_TMP/console" "kvnet.connect=$EXT_ADDR:9100"
 wait_ping "$NODE_NS" "$ip" 60 && pass "node pings the VM at its stable IP $ip" || fail "node pings the VM at $ip"
-# The guest prints its lease line just after applying the address: a ping can win that race.
-lease=
-for _ in $(seq 1 100); do
-	lease=$(tr -d '\r' <"$KV_TMP/console" | grep -a 'dhcp=bound' | head -n1 || true)
-	[ -n "$lease" ] && break
-	sleep 0.1
-done
+lease=$(console_lease "$KV_TMP/console")
 assert_true "guest got 10.0.2.2/24 gw 10.0.2.1 by DHCP ($lease)" grep -q "ip=10.0.2.2/24 gw=10.0.2.1" <<<"$lease"
 wait_http "$ip"
 id=$(ip netns exec "$NODE_NS" curl -s -m 5 "http://$ip/id" || true)

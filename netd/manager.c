@@ -553,38 +553,26 @@ static int dhcp_start(Manager *m, Endpoint *ep, int nsfd, KvErr *e) {
                         l.routes[l.n_routes].gw = ep->routes[i].gw;
                 l.n_routes++;
         }
+        l.mtu = ep->mtu;
+        snprintf(l.hostname, sizeof l.hostname, "%s", ep->vm_name);
         if (ep_is_masq_vm(ep)) {
-                /* The guest sees the private side of the sandbox NAT; routes and RA come from the tap. */
+                /* The guest sees the private side of the sandbox NAT: its router, its RA source (the tap's
+                 * own MAC) and its only route are the tap's. */
                 MasqBuf mb;
                 masq_config_from(ep, &mb);
-                bool v4 = l.has_v4, v6 = l.has_v6;
-                l = (DhcpLease) {};
-                memcpy(l.mac, ep->mac, 6);
-                if (v4) {
-                        l.has_v4 = true;
+                if (l.has_v4) {
                         l.addr4 = mb.c.guest4;
-                        l.gw4 = mb.c.guest_gw4;
-                        l.server4 = mb.c.guest_gw4;
+                        l.gw4 = l.server4 = mb.c.guest_gw4;
                 }
-                if (v6) {
-                        l.has_v6 = true;
+                if (l.has_v6) {
                         l.addr6 = mb.c.guest6;
                         l.gw6 = mb.c.guest_gw6;
                         l.slaac = true;
                 }
-                l.mtu = ep->mtu;
-                snprintf(l.hostname, sizeof l.hostname, "%s", ep->vm_name);
-                DhcpServer *ms = NULL;
-                int q = dhcp_server_new(m->loop, nsfd, ep->tap, &l, &ms, e);
-                if (q < 0)
-                        return q;
-                ep->dhcp = ms;
-                return 0;
-        }
-        l.mtu = ep->mtu;
-        snprintf(l.hostname, sizeof l.hostname, "%s", ep->vm_name);
-        /* Router advertisements come from the bridge's link-local address, which the bridge answers for. */
-        if (!ep->chained && link_get_mac(-1, ep->bridge, l.server_mac) < 0)
+                l.n_routes = 0;
+        } else if (!ep->chained && link_get_mac(-1, ep->bridge, l.server_mac) < 0)
+                /* Router advertisements come from the bridge's link-local address, which the bridge answers
+                 * for. */
                 memset(l.server_mac, 0, 6);
         if (!l.has_v4 && !l.has_v6)
                 return 0;

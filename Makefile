@@ -27,11 +27,13 @@ COMMON_SRC := $(wildcard common/*.c)
 CNI_SRC    := $(filter-out cni/main.c,$(wildcard cni/*.c))
 NETD_SRC   := $(filter-out netd/main.c netd/kvnetctl.c,$(wildcard netd/*.c))
 LAUNCH_SRC := $(filter-out launcher/main.c,$(wildcard launcher/*.c))
+MIGRATE_SRC := $(wildcard migration/*.c)
 
 COMMON_LIB := $(BUILD)/lib/libkvcommon.a
 CNI_LIB    := $(BUILD)/lib/libkvcni.a
 NETD_LIB   := $(BUILD)/lib/libkvnetd.a
 LAUNCH_LIB := $(BUILD)/lib/libkvlaunch.a
+MIGRATE_LIB := $(BUILD)/lib/libkvmigrate.a
 
 PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-launcher
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)
@@ -51,6 +53,7 @@ $(COMMON_LIB): $(call objs,$(COMMON_SRC))
 $(CNI_LIB): $(call objs,$(CNI_SRC))
 $(NETD_LIB): $(call objs,$(NETD_SRC))
 $(LAUNCH_LIB): $(call objs,$(LAUNCH_SRC))
+$(MIGRATE_LIB): $(call objs,$(MIGRATE_SRC))
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -59,12 +62,12 @@ $(BUILD)/lib/%.a:
 $(BIN)/kvnet: $(OBJ)/cni/main.o $(CNI_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-netd: $(OBJ)/netd/main.o $(NETD_LIB) $(COMMON_LIB)
 $(BIN)/kvnetctl: $(OBJ)/netd/kvnetctl.o $(NETD_LIB) $(COMMON_LIB)
-$(BIN)/kvnet-launcher: $(OBJ)/launcher/main.o $(LAUNCH_LIB) $(COMMON_LIB)
+$(BIN)/kvnet-launcher: $(OBJ)/launcher/main.o $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 $(PROGS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(LAUNCH_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 

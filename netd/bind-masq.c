@@ -239,7 +239,7 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
                 lnl_err(e, r, "looking up tap '%s' in sandbox", c->tap);
                 goto undo;
         }
-        r = lnl_veth_create(sk, c->host_ifname, br_ifindex, c->mtu, c->sbx_ifname, netns_fd, NULL);
+        r = lnl_veth_create(sk, c->host_ifname, br_ifindex, c->mtu, c->sbx_ifname, netns_fd, c->pod_mac);
         if (r < 0) {
                 lnl_err(e, r, "creating veth '%s' -> '%s' in sandbox", c->host_ifname, c->sbx_ifname);
                 goto undo;

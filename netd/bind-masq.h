@@ -46,6 +46,9 @@ typedef struct MasqConfig {
         const MasqPort *ports;
         size_t n_ports; /* 0 = forward all ports (and ICMP) */
         const uint8_t *guest_mac; /* optional: reported in LinkInfo.sandbox_mac */
+        /* optional: MAC of the sandbox side of the veth (the VM's face on the node network). netd gives it the
+         * claim's MAC, so that the VM keeps its MAC on the segment when it migrates; NULL = kernel's choice. */
+        const uint8_t *pod_mac;
 } MasqConfig;
 
 /* Zeroes *c and sets the guest defaults. */

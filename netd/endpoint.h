@@ -72,6 +72,13 @@ typedef struct Endpoint {
         char *result; /* cached CNI result (JSON text) */
         void *dhcp;   /* runtime only: the VM NIC's DhcpServer, owned by the manager */
         uint64_t created_usec;
+        /* Live migration of the VM (netd/handoff.c): role "" (none), "target" (this attachment was made for
+         * an incoming VM whose claim another node holds) or "source"; state prepared|active|migrating|
+         * completed|aborted; peer = the other side as the caller named it. */
+        char mig_role[8];
+        char mig_state[16];
+        char mig_peer[256];
+        uint64_t mig_started_usec;
 } Endpoint;
 
 Endpoint *endpoint_free(Endpoint *ep);

@@ -114,6 +114,8 @@ struct Ipam {
         Pool *pools, **pools_tail;
         char **warnings;
         size_t n_warnings;
+        ipam_addr_taken_cb taken_cb;
+        void *taken_ud;
 };
 
 /* ipam.c */

@@ -287,7 +287,16 @@ static void set_advance(const SetState *ss, size_t *ri, ipam_u128 *v) {
 }
 
 /* Round robin from the cursor: the next address of set s neither reserved nor held. */
-static bool pool_next_free(Pool *p, size_t s, ipam_u128 *ret, size_t *ret_ri) {
+static bool taken_elsewhere(Ipam *i, Pool *p, const KvAddr *a, const char *key) {
+        return i->taken_cb && i->taken_cb(p->network, a, key, i->taken_ud);
+}
+
+void ipam_set_addr_filter(Ipam *i, ipam_addr_taken_cb cb, void *userdata) {
+        i->taken_cb = cb;
+        i->taken_ud = userdata;
+}
+
+static bool pool_next_free(Ipam *i, Pool *p, const char *key, size_t s, ipam_u128 *ret, size_t *ret_ri) {
         SetState *ss = &p->sets[s];
         if (ss->used >= ss->capacity)
                 return false;
@@ -301,7 +310,7 @@ static bool pool_next_free(Pool *p, size_t s, ipam_u128 *ret, size_t *ret_ri) {
         for (ipam_u128 n = 0; n < ss->total; n++) {
                 if (!set_is_reserved(ss, v)) {
                         KvAddr a = ipam_u128_to_addr(ss->family, v);
-                        if (!ipam_pool_find_addr(p, &a)) {
+                        if (!ipam_pool_find_addr(p, &a) && !taken_elsewhere(i, p, &a, key)) {
                                 *ret = v;
                                 *ret_ri = ri;
                                 return true;
@@ -678,6 +687,10 @@ int ipam_claim(Ipam *i, const char *network, const char *key, const IpamRequest 
                         return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EADDRINUSE,
                                          "ipam: network '%s': requested address %s is in use by '%s'", network,
                                          kv_addr_fmt(want, a), holder->c.key);
+                if (taken_elsewhere(i, p, want, key))
+                        return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EADDRINUSE,
+                                         "ipam: network '%s': requested address %s is in use on another node", network,
+                                         kv_addr_fmt(want, a));
                 have[s] = true;
                 chosen[s] = v;
                 chosen_range[s] = (size_t) ri;
@@ -686,7 +699,7 @@ int ipam_claim(Ipam *i, const char *network, const char *key, const IpamRequest 
         for (size_t s = 0; s < p->cfg.n_sets; s++) {
                 if (have[s])
                         continue;
-                if (!pool_next_free(p, s, &chosen[s], &chosen_range[s])) {
+                if (!pool_next_free(i, p, key, s, &chosen[s], &chosen_range[s])) {
                         char used[40];
                         fmt_set_subnets(&p->cfg, s, subnets, sizeof subnets);
                         return kverr_set(e, KV_ERR_IPAM_EXHAUSTED, -ENOSPC,

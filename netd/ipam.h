@@ -138,6 +138,12 @@ int ipam_release(Ipam *i, const char *network, const char *key);
 IpamClaim *ipam_find(Ipam *i, const char *network, const char *key);
 IpamClaim *ipam_find_addr(Ipam *i, const char *network, const KvAddr *a);
 
+/* An allocator outside this node (the cluster claim store) can veto addresses: the free-address search skips
+ * addresses for which cb returns true, and a requested address for which it returns true fails with
+ * KV_ERR_ADDRESS_IN_USE. cb NULL = no filter. */
+typedef bool (*ipam_addr_taken_cb)(const char *network, const KvAddr *a, const char *key, void *userdata);
+void ipam_set_addr_filter(Ipam *i, ipam_addr_taken_cb cb, void *userdata);
+
 /* Derived MAC for network+key: locally administered unicast 02:xx:xx:xx:xx:xx. */
 void ipam_derive_mac(const char *network, const char *key, uint8_t ret[6]);
 

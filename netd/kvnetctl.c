@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kvnetctl: kvnet's node debug CLI. Talks to kvnet-netd over its socket. */
 #include <stdio.h>
+#include <time.h>
 
 #include "common/json-util.h"
 #include "common/proto.h"
@@ -14,6 +15,8 @@ static void help(void) {
                "  ipam                       pools and IP claims\n"
                "  nat                        NAT backend state (masquerade, port forwards)\n"
                "  sriov                      SR-IOV pools and their VFs (PCI address, owner)\n"
+               "  migrations                 VM migrations in progress and the recent ones (both roles)\n"
+               "  cluster-claims             the cluster-wide claim store as this node sees it\n"
                "  ipam-release NETWORK KEY   free an idle claim (e.g. vm/default/vm1/default)\n"
                "\n"
                "-o json prints machine-readable output (may stand before or after the verb).\n"
@@ -158,6 +161,70 @@ static void print_sriov(json_t *r) {
         }
 }
 
+static void fmt_time(json_t *o, const char *key, char *buf, size_t n) {
+        json_t *v = json_object_get(o, key);
+        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+                snprintf(buf, n, "-");
+                return;
+        }
+        time_t t = (time_t) (json_integer_value(v) / 1000000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(buf, n, "%H:%M:%S", &tm);
+}
+
+static void fmt_ms(json_t *o, const char *key, char *buf, size_t n) {
+        json_t *v = json_object_get(o, key);
+        if (json_is_integer(v))
+                snprintf(buf, n, "%lld", (long long) json_integer_value(v));
+        else
+                snprintf(buf, n, "-");
+}
+
+static void print_migrations(json_t *r) {
+        size_t i;
+        json_t *p;
+        printf("node %s\n\nIN PROGRESS / ATTACHMENTS\n", str(r, "node"));
+        printf("%-28s %-10s %-7s %-10s %-18s %-19s %s\n", "VM", "BINDING", "ROLE", "STATE", "IP", "MAC", "PEER");
+        json_array_foreach(json_object_get(r, "endpoints"), i, p) {
+                char ips[128];
+                join_array(json_object_get(p, "ips"), ips, sizeof ips);
+                printf("%-28s %-10s %-7s %-10s %-18s %-19s %s\n", str(p, "vm"), str(p, "binding"), str(p, "role"),
+                       str(p, "state"), ips, str(p, "mac"), str(p, "peer"));
+        }
+        printf("\nHISTORY (newest first)\n%-28s %-7s %-10s %-8s %-8s %9s %8s %9s  %s\n", "VM", "ROLE", "STATE",
+               "STARTED", "SWITCHED", "DOWNTIME", "TOTAL", "ACTIVATE", "PEER / REASON");
+        json_array_foreach(json_object_get(r, "history"), i, p) {
+                char st[16], sw[16], dt[24], tt[24], act[24];
+                fmt_time(p, "started", st, sizeof st);
+                fmt_time(p, "switched", sw, sizeof sw);
+                fmt_ms(p, "downtimeMs", dt, sizeof dt);
+                fmt_ms(p, "totalMs", tt, sizeof tt);
+                fmt_ms(p, "activateMicros", act, sizeof act);
+                printf("%-28s %-7s %-10s %-8s %-8s %7sms %6sms %7sus  %s%s%s\n", str(p, "vm"), str(p, "role"),
+                       str(p, "state"), st, sw, dt, tt, act, str(p, "peer"),
+                       json_string_length(json_object_get(p, "reason")) ? " / " : "",
+                       json_string_length(json_object_get(p, "reason")) ? str(p, "reason") : "");
+        }
+}
+
+static void print_cluster_claims(json_t *r) {
+        size_t i;
+        json_t *p;
+        if (json_is_null(json_object_get(r, "dir"))) {
+                printf("stand-alone node (no 'clusterClaims' in the netd config)\n");
+                return;
+        }
+        printf("node %s, store %s\n\n%-16s %-36s %-28s %-19s %-10s %-8s %s\n", str(r, "node"), str(r, "dir"),
+               "NETWORK", "KEY", "IPS", "MAC", "HOLDER", "ATTACHED", "MIGRATING TO");
+        json_array_foreach(json_object_get(r, "claims"), i, p) {
+                char ips[128];
+                join_array(json_object_get(p, "ips"), ips, sizeof ips);
+                printf("%-16s %-36s %-28s %-19s %-10s %-8s %s\n", str(p, "network"), str(p, "key"), ips, str(p, "mac"),
+                       str(p, "holder"), json_is_true(json_object_get(p, "attached")) ? "yes" : "no", str(p, "target"));
+        }
+}
+
 int main(int argc, char **argv) {
         const char *socket_path = KV_DEFAULT_SOCKET, *output = "table";
         const char *pos[4] = {};
@@ -199,7 +266,8 @@ int main(int argc, char **argv) {
         json_t *args = NULL;
         if (streq(verb, "status"))
                 op = "status-daemon";
-        else if (streq(verb, "endpoints") || streq(verb, "ipam") || streq(verb, "nat") || streq(verb, "sriov"))
+        else if (streq(verb, "endpoints") || streq(verb, "ipam") || streq(verb, "nat") || streq(verb, "sriov") ||
+                 streq(verb, "migrations") || streq(verb, "cluster-claims"))
                 op = verb;
         else if (streq(verb, "ipam-release")) {
                 if (n_pos != 3) {
@@ -237,6 +305,10 @@ int main(int argc, char **argv) {
                 print_nat(res);
         else if (streq(verb, "sriov"))
                 print_sriov(res);
+        else if (streq(verb, "migrations"))
+                print_migrations(res);
+        else if (streq(verb, "cluster-claims"))
+                print_cluster_claims(res);
         else
                 printf("ok\n");
         json_decref(res);

@@ -86,12 +86,6 @@ static void ep_unlink(Manager *m, Endpoint *ep) {
         }
 }
 
-#define EP_FOREACH(m, var)                                                                   \
-        for (size_t _b = 0; _b < (m)->n_buckets; _b++)                                       \
-                for (EpNode *_n = (m)->ep_buckets[_b], *_nx = _n ? _n->next : NULL; _n;       \
-                     _n = _nx, _nx = _n ? _n->next : NULL)                                    \
-                        for (Endpoint *var = _n->ep; var; var = NULL)
-
 static size_t count_key_users(Manager *m, const Endpoint *except, const char *network, const char *key) {
         size_t n = 0;
         EP_FOREACH(m, ep) {
@@ -366,11 +360,26 @@ static void ep_copy_routes_from_ipam(Endpoint *ep, const IpamConfig *cfg) {
 
 /* ---- ADD ---- */
 
-static int persist(Manager *m, const Endpoint *ep, KvErr *e) {
+int manager_persist(Manager *m, const Endpoint *ep, KvErr *e) {
         int r = endpoint_save(m->state_dir, ep, m->durable);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_IO, r, "netd: cannot write state for '%s'", ep->id);
         return 0;
+}
+
+static int persist(Manager *m, const Endpoint *ep, KvErr *e) {
+        return manager_persist(m, ep, e);
+}
+
+/* Cluster mode: the claim store follows every local release. */
+static void cluster_release(Manager *m, const char *network, const char *key) {
+        if (m->cs && claimstore_release(m->cs, network, key) < 0)
+                log_warning("cluster claims: releasing '%s' in '%s' failed", key, network);
+}
+
+static bool cluster_taken(const char *network, const KvAddr *a, const char *key, void *userdata) {
+        Manager *m = userdata;
+        return claimstore_addr_taken(m->cs, network, a, key);
 }
 
 static void release_claim_nosync(Manager *m, const Endpoint *ep);
@@ -391,6 +400,20 @@ static void release_claim_nosync(Manager *m, const Endpoint *ep) {
         IpamClaim *c = ipam_find(m->ipam, ep->network, ep->key);
         if (!c)
                 return;
+        if (m->cs && ep->kind == EP_KIND_VM) {
+                /* A node keeps a VM claim only while it is the cluster holder: after a migration away, or
+                 * for a target that never activated, the local copy goes. */
+                CsRecord rec;
+                int f = claimstore_get(m->cs, ep->network, ep->key, &rec);
+                if (f > 0 && !streq(rec.holder, m->node_name)) {
+                        if (streq(rec.target, m->node_name))
+                                IGNORE_RESULT(claimstore_abort_migration(m->cs, ep->network, ep->key));
+                        (void) ipam_release(m->ipam, ep->network, ep->key);
+                        return;
+                }
+                if (f > 0)
+                        IGNORE_RESULT(claimstore_detach(m->cs, ep->network, ep->key));
+        }
         if (ep->kind == EP_KIND_VM && !ep->claim_is_new) {
                 KvErr ignore = {};
                 IGNORE_RESULT(ipam_set_state(m->ipam, c, IPAM_CLAIM_IDLE, "", &ignore));
@@ -403,7 +426,8 @@ static void release_claim_nosync(Manager *m, const Endpoint *ep) {
                 IGNORE_RESULT(ipam_set_state(m->ipam, c, IPAM_CLAIM_IDLE, "", &ignore));
                 return;
         }
-        (void) ipam_release(m->ipam, ep->network, ep->key);
+        if (ipam_release(m->ipam, ep->network, ep->key) > 0)
+                cluster_release(m, ep->network, ep->key);
 }
 
 /* Removes the kernel side of an endpoint; tolerant of anything already gone. Deferred: NAT entries go
@@ -472,6 +496,10 @@ static bool ep_is_masq_vm(const Endpoint *ep) {
         return ep->kind == EP_KIND_VM && !ep->chained && streq(ep->binding, "masquerade");
 }
 
+bool manager_ep_is_masq_vm(const Endpoint *ep) {
+        return ep_is_masq_vm(ep);
+}
+
 typedef struct MasqBuf {
         MasqConfig c;
         MasqPort ports[EP_MAX_PORTS];
@@ -512,6 +540,7 @@ static void masq_config_from(const Endpoint *ep, MasqBuf *b) {
         b->c.ports = b->ports;
         b->c.n_ports = ep->n_vm_ports;
         b->c.guest_mac = ep->mac;
+        b->c.pod_mac = ep->mac;
 }
 
 /* ---- guest DHCP ---- */
@@ -603,9 +632,48 @@ static void dhcp_stop(Endpoint *ep) {
         ep->dhcp = NULL;
 }
 
+/* Cluster mode, before the local claim: a claim another node holds is this VM's. Its addresses and MAC are
+ * the only ones this attachment can have; *ret_migrating tells whether that node still runs the VM (this
+ * attachment is then a migration target) or let it go (take-over). */
+static int cluster_preclaim(Manager *m, const AttachRequest *req, const Endpoint *ep, IpamRequest *ir,
+                            CsRecord *rec, bool *ret_found, bool *ret_migrating, KvErr *e) {
+        char a[KV_ADDR_STRLEN], b[KV_MAC_STRLEN];
+        *ret_found = *ret_migrating = false;
+        int f = claimstore_get(m->cs, req->network, ep->key, rec);
+        if (f < 0)
+                return kverr_set_errno(e, KV_ERR_TRY_AGAIN, f, "cluster claims: cannot read the claim of '%s'", ep->key);
+        *ret_found = f > 0;
+        if (f == 0 || streq(rec->holder, m->node_name))
+                return 0;
+        if (ep->kind != EP_KIND_VM)
+                return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EBUSY, "add: claim '%s' is held by node '%s'", ep->key,
+                                 rec->holder[0] ? rec->holder : rec->target);
+        for (size_t k = 0; k < req->n_req_ips; k++) {
+                bool ok = false;
+                for (size_t i = 0; i < rec->n_addrs; i++)
+                        ok = ok || kv_addr_equal(&rec->addrs[i].addr, &req->req_ips[k]);
+                if (!ok)
+                        return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EADDRINUSE,
+                                         "add: VM '%s/%s' holds other addresses (on node '%s'); requested %s", req->vm_namespace,
+                                         req->vm_name, rec->holder, kv_addr_fmt(&req->req_ips[k], a));
+        }
+        if (req->has_mac && memcmp(req->mac, rec->mac, 6) != 0)
+                return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EADDRINUSE,
+                                 "add: VM '%s/%s' has MAC %s (held on node '%s'); requested another", req->vm_namespace,
+                                 req->vm_name, kv_mac_fmt(rec->mac, b), rec->holder);
+        ir->n_ips = 0;
+        for (size_t i = 0; i < rec->n_addrs && i < IPAM_MAX_SETS; i++)
+                ir->ips[ir->n_ips++] = rec->addrs[i].addr;
+        memcpy(ir->mac, rec->mac, 6);
+        ir->has_mac = true;
+        *ret_migrating = rec->holder[0] && (rec->attached || rec->target[0]);
+        return 0;
+}
+
 static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         AttachRequest req;
         _cleanup_json_ json_t *res = NULL;
+        bool cluster_taken_new = false;
         int r = attach_request_parse(args, "add", true, &req, e);
         if (r < 0)
                 return r;
@@ -710,6 +778,13 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 memcpy(ir.mac, req.mac, 6);
                 IpamClaim *c;
                 bool existing = false;
+                CsRecord rec;
+                bool cs_found = false, migrating_in = false;
+                if (m->cs) {
+                        r = cluster_preclaim(m, &req, ep, &ir, &rec, &cs_found, &migrating_in, e);
+                        if (r < 0)
+                                return r;
+                }
                 /* Not fsynced on its own: the endpoint record written durably at the end of this ADD carries
                  * the claim, and start-up re-creates claims that a crash lost (adopt_claims). */
                 ipam_set_durable(m->ipam, false);
@@ -717,6 +792,26 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 ipam_set_durable(m->ipam, m->durable);
                 if (r < 0)
                         return r;
+                if (m->cs) {
+                        if (migrating_in)
+                                r = claimstore_begin_migration(m->cs, req.network, ep->key, e);
+                        else
+                                r = claimstore_take(m->cs, req.network, ep->key, c->addrs, c->n_addrs, c->mac, e);
+                        if (r < 0) {
+                                if (!existing)
+                                        (void) ipam_release(m->ipam, req.network, ep->key);
+                                return r;
+                        }
+                        cluster_taken_new = !migrating_in && !cs_found;
+                        if (migrating_in) {
+                                snprintf(ep->mig_role, sizeof ep->mig_role, "target");
+                                snprintf(ep->mig_state, sizeof ep->mig_state, "prepared");
+                                snprintf(ep->mig_peer, sizeof ep->mig_peer, "%s", rec.holder);
+                                ep->mig_started_usec = realtime_usec();
+                                KvErr ignore = {};
+                                IGNORE_RESULT(ipam_set_state(m->ipam, c, IPAM_CLAIM_MIGRATING, NULL, &ignore));
+                        }
+                }
                 ep->claim_is_new = !existing;
                 ep->n_addrs = c->n_addrs;
                 for (size_t i = 0; i < c->n_addrs && i < EP_MAX_ADDRS; i++) {
@@ -783,6 +878,11 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 }
                 if (r < 0)
                         goto fail;
+                if (streq(ep->mig_role, "target")) {
+                        r = handoff_prepare_target(m, ep, nsfd, e);
+                        if (r < 0)
+                                goto fail;
+                }
         } else if (ep->kind == EP_KIND_VM) {
                 KvPrefix moved[EP_MAX_ADDRS];
                 size_t n_moved = 0;
@@ -824,6 +924,8 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 kverr_set(e, KV_ERR_INTERNAL, r, "netd: out of memory");
                 goto fail;
         }
+        if (ep->kind == EP_KIND_VM && !streq(ep->mig_role, "target"))
+                handoff_route(m, ep, true);
         TAKE_PTR(ep);
         m->n_adds++;
         *ret = TAKE_PTR(res);
@@ -837,9 +939,15 @@ fail: {
 }
         if (!req.chained) {
                 IpamClaim *c = ipam_find(m->ipam, ep->network, ep->key);
-                if (c && ep->claim_is_new)
+                if (m->cs && streq(ep->mig_role, "target")) {
+                        IGNORE_RESULT(claimstore_abort_migration(m->cs, ep->network, ep->key));
+                        if (c && count_key_users(m, NULL, ep->network, ep->key) == 0)
+                                (void) ipam_release(m->ipam, ep->network, ep->key);
+                } else if (c && ep->claim_is_new) {
                         (void) ipam_release(m->ipam, ep->network, ep->key);
-                else if (c && count_key_users(m, NULL, ep->network, ep->key) == 0) {
+                        if (cluster_taken_new)
+                                cluster_release(m, ep->network, ep->key);
+                } else if (c && count_key_users(m, NULL, ep->network, ep->key) == 0) {
                         KvErr ignore = {};
                         IGNORE_RESULT(ipam_set_state(m->ipam, c, IPAM_CLAIM_IDLE, "", &ignore));
                 }
@@ -850,6 +958,19 @@ fail: {
 /* ---- DEL ---- */
 
 static int remove_endpoint(Manager *m, Endpoint *ep, KvErr *e) {
+        if (count_key_users(m, ep, ep->network, ep->key) == 0)
+                handoff_on_remove(m, ep);
+        if (m->route_hook && ep->kind == EP_KIND_VM && count_key_users(m, ep, ep->network, ep->key) == 0) {
+                /* Withdraw the VM's route only where the VM is: not after it migrated away, not for a
+                 * target that never activated. */
+                CsRecord rec;
+                bool holder = !m->cs || claimstore_get(m->cs, ep->network, ep->key, &rec) <= 0 ||
+                              streq(rec.holder, m->node_name);
+                if (holder && !streq(ep->mig_role, "target") && !streq(ep->mig_state, "completed"))
+                        handoff_route(m, ep, false);
+                else if (streq(ep->mig_role, "target") && streq(ep->mig_state, "active") && holder)
+                        handoff_route(m, ep, false);
+        }
         dhcp_stop(ep);
         int r = teardown_kernel(m, ep, true, e);
         if (r < 0)
@@ -1063,6 +1184,7 @@ static int do_ipam_release(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         r = ipam_release(m->ipam, network, key);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_IO, r, "ipam-release: cannot remove claim '%s'", key);
+        cluster_release(m, network, key);
         *ret = json_object();
         return 0;
 }
@@ -1111,6 +1233,17 @@ json_t *manager_handle(Manager *m, json_t *request) {
                 r = result ? 0 : -ENOMEM;
         } else if (streq(op, "ipam-release"))
                 r = do_ipam_release(m, args, &result, &e);
+        else if (streq(op, "migration-activate"))
+                r = handoff_activate(m, args, &result, &e);
+        else if (streq(op, "migration-source"))
+                r = handoff_source(m, args, &result, &e);
+        else if (streq(op, "migrations")) {
+                result = handoff_list(m);
+                r = result ? 0 : -ENOMEM;
+        } else if (streq(op, "cluster-claims")) {
+                result = m->cs ? claimstore_dump(m->cs) : json_pack("{s:n,s:n,s:[]}", "node", "dir", "claims");
+                r = result ? 0 : -ENOMEM;
+        }
         else
                 r = kverr_set(&e, KV_ERR_DECODE, -EINVAL, "request: unknown op '%s'", op);
 
@@ -1145,11 +1278,46 @@ static int parse_config_file(Manager *m, KvErr *e) {
         json_t *v;
         json_object_foreach(o, key, v) {
                 if (!streq(key, "natBackend") && !streq(key, "durable") && !streq(key, "sriovPools") &&
-                    !streq(key, "sysfsRoot") && !streq(key, "sriovSimulate"))
+                    !streq(key, "sysfsRoot") && !streq(key, "sriovSimulate") && !streq(key, "nodeName") &&
+                    !streq(key, "clusterClaims") && !streq(key, "routeHook"))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "config %s: unknown key '%s' (expected natBackend, durable, sriovPools, "
-                                         "sysfsRoot, sriovSimulate)",
+                                         "sysfsRoot, sriovSimulate, nodeName, clusterClaims, routeHook)",
                                          m->config_path, key);
+        }
+        const char *node = NULL, *cdir = NULL, *hook = NULL;
+        if ((r = json_get_string(o, "config", "nodeName", false, &node, e)) < 0 ||
+            (r = json_get_string(o, "config", "clusterClaims", false, &cdir, e)) < 0 ||
+            (r = json_get_string(o, "config", "routeHook", false, &hook, e)) < 0)
+                return r;
+        if (hook) {
+                if (hook[0] != '/' || access(hook, X_OK) < 0)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config: 'routeHook' must be the absolute path of an executable, got '%.128s'",
+                                         hook);
+                free(m->route_hook);
+                m->route_hook = strdup(hook);
+                if (!m->route_hook)
+                        return -ENOMEM;
+        }
+        if (node) {
+                if (!*node || strlen(node) >= sizeof m->node_name)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config: 'nodeName' must be 1..%zu characters, got '%.64s'",
+                                         sizeof m->node_name - 1, node);
+                snprintf(m->node_name, sizeof m->node_name, "%s", node);
+        }
+        if (cdir) {
+                if (cdir[0] != '/')
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config: 'clusterClaims' must be an absolute directory path, got '%.64s'", cdir);
+                if (!node)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config: 'clusterClaims' needs 'nodeName' (this node's name in the cluster)");
+                free(m->cluster_dir);
+                m->cluster_dir = strdup(cdir);
+                if (!m->cluster_dir)
+                        return -ENOMEM;
         }
         const char *nb = NULL, *sysfs = NULL;
         json_t *pools = NULL;
@@ -1218,6 +1386,12 @@ int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *
         r = ipam_new(m->state_dir, m->durable, &m->ipam);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot set up IPAM");
+        if (m->cluster_dir) {
+                r = claimstore_open(m->cluster_dir, m->node_name, m->durable, &m->cs, e);
+                if (r < 0)
+                        return r;
+                ipam_set_addr_filter(m->ipam, cluster_taken, m);
+        }
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -1242,6 +1416,9 @@ Manager *manager_free(Manager *m) {
         free(m->sysfs_root);
         reaper_free(m->reaper);
         ipam_free(m->ipam);
+        claimstore_free(m->cs);
+        free(m->cluster_dir);
+        free(m->route_hook);
         nat_backend_free(m->nat_nft);
         free(m->socket_path);
         free(m->state_dir);
@@ -1424,8 +1601,9 @@ int manager_start(Manager *m, KvErr *e) {
                 ep_unlink(m, ep);
                 if (!ep->chained) {
                         IpamClaim *c = ipam_find(m->ipam, ep->network, ep->key);
-                        if (c && ep->claim_is_new && count_key_users(m, NULL, ep->network, ep->key) == 0)
-                                (void) ipam_release(m->ipam, ep->network, ep->key);
+                        if (c && ep->claim_is_new && count_key_users(m, NULL, ep->network, ep->key) == 0 &&
+                            ipam_release(m->ipam, ep->network, ep->key) > 0)
+                                cluster_release(m, ep->network, ep->key);
                 }
                 IGNORE_RESULT(endpoint_remove(m->state_dir, ep, m->durable));
                 endpoint_free(ep);
@@ -1446,6 +1624,11 @@ int manager_start(Manager *m, KvErr *e) {
                 return r;
 
         sriov_release_orphans(m);
+        if (handoff_load(m) < 0)
+                log_warning("cannot read the migration log; starting a new one");
+        r = handoff_start(m);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot watch routeHook processes");
 
         r = adopt_claims(m);
         if (r < 0)
@@ -1455,7 +1638,8 @@ int manager_start(Manager *m, KvErr *e) {
         OrphanCtx oc = { .m = m };
         r = ipam_foreach_claim(m->ipam, NULL, collect_orphan, &oc);
         for (size_t i = 0; r >= 0 && i < oc.n; i++)
-                (void) ipam_release(m->ipam, oc.keys[i][0], oc.keys[i][1]);
+                if (ipam_release(m->ipam, oc.keys[i][0], oc.keys[i][1]) > 0)
+                        cluster_release(m, oc.keys[i][0], oc.keys[i][1]);
         if (oc.n)
                 log_notice("released %zu container claim(s) without an attachment", oc.n);
         free(oc.keys);

@@ -2,7 +2,9 @@
 /* netd internals shared by its source files and tests. */
 #pragma once
 
+#include "announce.h"
 #include "bind-masq.h"
+#include "claimstore.h"
 #include "dhcp.h"
 #include "endpoint.h"
 #include "ipam.h"
@@ -27,6 +29,19 @@ typedef struct NetworkState {
         size_t n_gw;
         KvPrefix gw[EP_MAX_ADDRS];
 } NetworkState;
+
+/* One migration as this node saw it (netd/handoff.c; `kvnetctl migrations`). */
+#define NETD_MIG_LOG 64
+typedef struct MigEvent {
+        char vm[160]; /* namespace/name */
+        char role[8]; /* source | target */
+        char state[16]; /* prepared | migrating | active | completed | aborted */
+        char peer[256];
+        char reason[256];
+        uint64_t started_usec, switched_usec, finished_usec;
+        long long downtime_ms, total_ms, activate_us; /* -1 = unknown */
+        unsigned n_endpoints;
+} MigEvent;
 
 struct Manager {
         char *socket_path;
@@ -58,7 +73,42 @@ struct Manager {
         uint64_t started_usec;
         unsigned long long n_requests, n_adds, n_dels, n_errors;
         unsigned corrupt_files;
+
+        /* Cluster (netd config nodeName / clusterClaims): cs is NULL on a stand-alone node. */
+        char node_name[CS_NODE_MAX];
+        char *cluster_dir;
+        char *route_hook; /* netd config routeHook: announces/withdraws VM /32s (handoff.c) */
+        EventSource *sigchld;
+        ClaimStore *cs;
+        MigEvent mig_log[NETD_MIG_LOG]; /* ring, newest at mig_log_next - 1 */
+        size_t mig_log_n, mig_log_next;
 };
+
+#define EP_FOREACH(m, var)                                                                   \
+        for (size_t _b = 0; _b < (m)->n_buckets; _b++)                                       \
+                for (EpNode *_n = (m)->ep_buckets[_b], *_nx = _n ? _n->next : NULL; _n;       \
+                     _n = _nx, _nx = _n ? _n->next : NULL)                                    \
+                        for (Endpoint *var = _n->ep; var; var = NULL)
+
+/* manager.c */
+int manager_persist(Manager *m, const Endpoint *ep, KvErr *e) _wur_;
+bool manager_ep_is_masq_vm(const Endpoint *ep);
+
+/* handoff.c: migration handoff (docs/migration.md) */
+/* do_add, after the datapath exists: an attachment for a VM whose claim another node holds is made
+ * passive (masquerade: the node side of the veth stays down) and recorded as a migration target. */
+int handoff_prepare_target(Manager *m, Endpoint *ep, int nsfd, KvErr *e) _wur_;
+/* remove_endpoint, for the last attachment of a claim key on this node: a target removed before
+ * activation rolls the migration back. */
+void handoff_on_remove(Manager *m, const Endpoint *ep);
+int handoff_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+json_t *handoff_list(Manager *m);
+/* Runs the routeHook (if configured) for every address of a VM attachment, without waiting:
+ * `HOOK announce|withdraw ADDR/32|ADDR/128 NODE`. */
+void handoff_route(Manager *m, const Endpoint *ep, bool announce);
+int handoff_start(Manager *m) _wur_;
+int handoff_load(Manager *m);
 
 /* Typed request (parsed once from the socket JSON, checked there). */
 typedef struct AttachRequest {

@@ -13,7 +13,8 @@
 # shared gateway MAC and 10.88.0.1/24; vxlan0 VNI 100 dstport 4789 enslaved to kvbr0 with one
 # all-zero FDB entry per peer node; nftables table "bridge kvnet-cluster" keeping gateway frames
 # off the VXLAN), starts build/bin/kvnet-netd in every node (socket DIR/nodeI/netd.sock, state
-# DIR/nodeI/state, log DIR/nodeI/netd.log) and waits until each answers `kvnetctl status`.
+# DIR/nodeI/state, log DIR/nodeI/netd.log, config DIR/nodeI/netd.json naming the node and the shared
+# claim store DIR/claims) and waits until each answers `kvnetctl status`.
 # --libvirt also starts a private libvirtd per node through scripts/libvirt-node.sh (listening on
 # TCP at the node's underlay address for peer-to-peer migration).
 # Writes DIR/cluster.env (sourceable KEY=VALUE) and prints it. An existing healthy cluster of the
@@ -328,6 +329,28 @@ setup_node() {
 	ip -n "$ns" link set "$BRIDGE" up
 }
 
+# The routeHook every netd runs when a VM appears on its node, arrives there by migration or goes
+# away (netd config routeHook; docs/multinode.md): the stand-in for a BGP announcement of the VM's
+# /32 to the fabric. Here the client namespace is the outside router: its route to the VM is moved
+# to the VM's node. IPv6 routes are not announced (the client has no IPv6 path; see Limits).
+write_route_hook() {
+	local f=$DIR/route-hook
+	cat >"$f.tmp" <<EOF
+#!/bin/sh
+# kvnet routeHook of cluster '$PREFIX' (scripts/cluster.sh): ACTION DST NODE
+case "\$2" in *:*) exit 0 ;; esac
+i=\${3#node}
+case "\$i" in '' | *[!0-9]*) echo "route-hook: unknown node '\$3'" >&2; exit 2 ;; esac
+case "\$1" in
+announce) exec ip -n $(client_ns) route replace "\$2" via $UNDERLAY_NET.\$i ;;
+withdraw) ip -n $(client_ns) route del "\$2" via $UNDERLAY_NET.\$i 2>/dev/null; exit 0 ;;
+*) echo "route-hook: unknown action '\$1'" >&2; exit 2 ;;
+esac
+EOF
+	chmod 755 "$f.tmp"
+	mv "$f.tmp" "$f"
+}
+
 setup_client() {
 	local ns
 	ns=$(client_ns)
@@ -341,10 +364,14 @@ start_netd() {
 	local i=$1 ns d pid
 	ns=$(node_ns "$i")
 	d=$(node_dir "$i")
-	mkdir -p "$d/state"
+	mkdir -p "$d/state" "$DIR/claims"
 	rm -f "$d/netd.sock"
+	# Every node's netd shares one claim store (a directory all nodes see): an address or a VM claim
+	# belongs to one node, two only while a migration is in progress (docs/multinode.md).
+	printf '{"nodeName": "node%s", "clusterClaims": "%s", "routeHook": "%s"}\n' "$i" "$DIR/claims" \
+		"$DIR/route-hook" >"$d/netd.json"
 	# shellcheck disable=SC2086
-	setsid ip netns exec "$ns" "$NETD" --socket "$d/netd.sock" --state-dir "$d/state" $NETD_ARGS \
+	setsid ip netns exec "$ns" "$NETD" --socket "$d/netd.sock" --state-dir "$d/state" --config "$d/netd.json" $NETD_ARGS \
 		</dev/null >>"$d/netd.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$d/netd.pid"
@@ -395,6 +422,7 @@ write_env() {
 		echo "VXLAN_PORT=$VXLAN_PORT"
 		echo "KVNET_BUILD_DIR=$BUILD_DIR"
 		echo "LIBVIRT=$LIBVIRT"
+		echo "CLAIMS_DIR=$DIR/claims"
 		for i in $(seq 1 "$N"); do
 			d=$(node_dir "$i")
 			echo "NODE${i}_NS=$(node_ns "$i")"
@@ -478,6 +506,7 @@ do_up() {
 		setup_node "$i"
 	done
 	setup_client
+	write_route_hook
 	for i in $(seq 1 "$N"); do
 		mkdir -p "$(node_dir "$i")"
 		start_netd "$i"

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Gratuitous ARP / unsolicited neighbour advertisement (netd/announce.c). */
+#pragma once
+
+#include <netinet/in.h>
+
+#include "addr.h"
+#include "kverr.h"
+
+/* Frame builders (for tests): return the frame length, 0 if n is too small. */
+size_t announce_build_garp(uint8_t *f, size_t n, const uint8_t mac[6], const struct in_addr *a);
+size_t announce_build_una(uint8_t *f, size_t n, const uint8_t mac[6], const struct in6_addr *a);
+
+/* Sends one gratuitous ARP per IPv4 address and one unsolicited NA per IPv6 address, source MAC 'mac',
+ * out of 'ifname' in the network namespace nsfd (-1 = netd's own). Returns the number of frames sent. */
+int announce_send(int nsfd, const char *ifname, const uint8_t mac[6], const KvPrefix *addrs, size_t n_addrs,
+                  KvErr *e) _wur_;

@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Migration handoff on one node (docs/migration.md).
+ *
+ * Target node: the CNI ADD of the target pod finds the VM's claim held by another node (cluster claim
+ * store) and builds the identical datapath (same MAC, same addresses) as a *migration target*:
+ *   - bridge binding: the tap is on the node bridge like any VM NIC. Nothing can be stolen: the paused
+ *     incoming QEMU sends nothing, so every FDB on the segment still points at the source;
+ *   - masquerade binding: the pod interface carries the VM's IP and MAC and would answer ARP for it, so
+ *     the node side of its veth stays down (no carrier) until activation.
+ * `migration-activate` (the target launcher, the moment the VM resumes here): node side up, gratuitous
+ * ARP / unsolicited NA from the VM's MAC (QEMU adds its own RARP announce for bridge guests), the claim
+ * store makes this node the holder, the local claim becomes active.
+ * Source node: `migration-source` begin / completed / aborted (the source launcher). On completed the node
+ * side of the source attachment goes down at once, so the stale sandbox can neither answer for the VM
+ * nor draw traffic; frames still arriving at the source node follow the FDB the announcements updated,
+ * across the VXLAN segment, to the target. The source pod's CNI DEL then releases the source's copy. */
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "fileio.h"
+#include "json-util.h"
+#include "link-nl.h"
+#include "log.h"
+#include "netd-priv.h"
+#include "netns.h"
+
+#define MIG_LOG_FILE "migrations.json"
+
+static uint64_t wall_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* ---- the per-node migration log ---- */
+
+static json_t *mig_event_to_json(const MigEvent *ev) {
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:i}", "vm", ev->vm, "role", ev->role, "state", ev->state,
+                              "peer", ev->peer, "reason", ev->reason, "started", (json_int_t) ev->started_usec,
+                              "endpoints", (int) ev->n_endpoints);
+        if (!o)
+                return NULL;
+        if (ev->switched_usec)
+                json_object_set_new(o, "switched", json_integer((json_int_t) ev->switched_usec));
+        if (ev->finished_usec)
+                json_object_set_new(o, "finished", json_integer((json_int_t) ev->finished_usec));
+        if (ev->downtime_ms >= 0)
+                json_object_set_new(o, "downtimeMs", json_integer(ev->downtime_ms));
+        if (ev->total_ms >= 0)
+                json_object_set_new(o, "totalMs", json_integer(ev->total_ms));
+        if (ev->activate_us >= 0)
+                json_object_set_new(o, "activateMicros", json_integer(ev->activate_us));
+        return o;
+}
+
+static void copy_json_str(json_t *o, const char *key, char *dst, size_t n) {
+        const char *s = json_string_value(json_object_get(o, key));
+        snprintf(dst, n, "%s", s ? s : "");
+}
+
+static long long json_ll(json_t *o, const char *key, long long dflt) {
+        json_t *v = json_object_get(o, key);
+        return json_is_integer(v) ? (long long) json_integer_value(v) : dflt;
+}
+
+static void mig_log_save(Manager *m) {
+        json_t *arr = json_array();
+        if (!arr)
+                return;
+        for (size_t k = 0; k < m->mig_log_n; k++) {
+                size_t idx = (m->mig_log_next + NETD_MIG_LOG - m->mig_log_n + k) % NETD_MIG_LOG;
+                json_array_append_new(arr, mig_event_to_json(&m->mig_log[idx]));
+        }
+        _cleanup_json_ json_t *o = json_pack("{s:i,s:o}", "version", 1, "migrations", arr);
+        _cleanup_free_ char *text = o ? json_dump_compact(o) : NULL;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/" MIG_LOG_FILE, m->state_dir);
+        /* History for people, not state: not fsynced. */
+        if (!text || write_file_atomic(path, text, strlen(text), false) < 0)
+                log_warning("cannot write '%s'", path);
+}
+
+int handoff_load(Manager *m) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/" MIG_LOG_FILE, m->state_dir);
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r = read_file_max(path, 4 * 1024 * 1024, &text, &len);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        _cleanup_json_ json_t *o = json_loadb(text, len, 0, NULL);
+        json_t *arr = json_object_get(o, "migrations");
+        if (!json_is_array(arr)) {
+                log_warning("'%s' is not a migration log; starting a new one", path);
+                return 0;
+        }
+        size_t i;
+        json_t *v;
+        json_array_foreach(arr, i, v) {
+                if (!json_is_object(v))
+                        continue;
+                MigEvent *ev = &m->mig_log[m->mig_log_next];
+                *ev = (MigEvent){};
+                copy_json_str(v, "vm", ev->vm, sizeof ev->vm);
+                copy_json_str(v, "role", ev->role, sizeof ev->role);
+                copy_json_str(v, "state", ev->state, sizeof ev->state);
+                copy_json_str(v, "peer", ev->peer, sizeof ev->peer);
+                copy_json_str(v, "reason", ev->reason, sizeof ev->reason);
+                ev->started_usec = (uint64_t) json_ll(v, "started", 0);
+                ev->switched_usec = (uint64_t) json_ll(v, "switched", 0);
+                ev->finished_usec = (uint64_t) json_ll(v, "finished", 0);
+                ev->downtime_ms = json_ll(v, "downtimeMs", -1);
+                ev->total_ms = json_ll(v, "totalMs", -1);
+                ev->activate_us = json_ll(v, "activateMicros", -1);
+                ev->n_endpoints = (unsigned) json_ll(v, "endpoints", 0);
+                m->mig_log_next = (m->mig_log_next + 1) % NETD_MIG_LOG;
+                if (m->mig_log_n < NETD_MIG_LOG)
+                        m->mig_log_n++;
+        }
+        return 0;
+}
+
+/* The newest log entry of this VM and role that is still in progress. */
+static MigEvent *mig_log_current(Manager *m, const char *vm, const char *role) {
+        for (size_t k = 0; k < m->mig_log_n; k++) {
+                size_t idx = (m->mig_log_next + NETD_MIG_LOG - 1 - k) % NETD_MIG_LOG;
+                MigEvent *ev = &m->mig_log[idx];
+                if (streq(ev->vm, vm) && streq(ev->role, role))
+                        return ev->finished_usec ? NULL : ev;
+        }
+        return NULL;
+}
+
+static MigEvent *mig_log_new(Manager *m, const char *vm, const char *role, const char *peer) {
+        MigEvent *ev = &m->mig_log[m->mig_log_next];
+        *ev = (MigEvent){ .started_usec = wall_usec(), .downtime_ms = -1, .total_ms = -1, .activate_us = -1 };
+        snprintf(ev->vm, sizeof ev->vm, "%s", vm);
+        snprintf(ev->role, sizeof ev->role, "%s", role);
+        snprintf(ev->peer, sizeof ev->peer, "%s", peer ? peer : "");
+        m->mig_log_next = (m->mig_log_next + 1) % NETD_MIG_LOG;
+        if (m->mig_log_n < NETD_MIG_LOG)
+                m->mig_log_n++;
+        return ev;
+}
+
+static MigEvent *mig_log_get(Manager *m, const char *vm, const char *role, const char *peer) {
+        MigEvent *ev = mig_log_current(m, vm, role);
+        return ev ? ev : mig_log_new(m, vm, role, peer);
+}
+
+/* ---- kernel helpers ---- */
+
+static int host_link_updown(const char *ifname, bool up, KvErr *e) {
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        int r = lnl_open_e(-1, &sk, e);
+        if (r < 0)
+                return r;
+        LnlLink l;
+        r = lnl_link_get(sk, ifname, &l);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "migration: no link '%s'", ifname);
+        r = lnl_link_set(sk, l.ifindex, up ? 1 : 0, 0);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "migration: cannot set '%s' %s", ifname,
+                                       up ? "up" : "down");
+        return 0;
+}
+
+static void vm_id(const Endpoint *ep, char *buf, size_t n) {
+        snprintf(buf, n, "%s/%s", ep->vm_namespace, ep->vm_name);
+}
+
+static bool ep_of_vm(const Endpoint *ep, const char *ns, const char *name) {
+        return ep->kind == EP_KIND_VM && streq(ep->vm_namespace, ns) && streq(ep->vm_name, name);
+}
+
+/* ---- route announcements ---- */
+
+extern char **environ;
+
+void handoff_route(Manager *m, const Endpoint *ep, bool announce) {
+        if (!m->route_hook || ep->kind != EP_KIND_VM)
+                return;
+        for (size_t i = 0; i < ep->n_addrs; i++) {
+                char a[KV_ADDR_STRLEN], dst[KV_ADDR_STRLEN + 8];
+                snprintf(dst, sizeof dst, "%s/%d", kv_addr_fmt(&ep->addrs[i].addr, a),
+                         ep->addrs[i].addr.family == AF_INET ? 32 : 128);
+                char *argv[] = { m->route_hook, announce ? "announce" : "withdraw", dst,
+                                 m->node_name[0] ? m->node_name : "-", NULL };
+                pid_t pid;
+                int r = posix_spawn(&pid, m->route_hook, NULL, NULL, argv, environ);
+                if (r != 0)
+                        log_warning("routeHook '%s' %s %s: %s", m->route_hook, argv[1], dst, strerror(r));
+                else
+                        log_debug("routeHook %s %s (pid %d)", argv[1], dst, (int) pid);
+        }
+}
+
+static int on_sigchld(EventSource *s, int signo, void *userdata) {
+        (void) s, (void) signo, (void) userdata;
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        log_warning("routeHook process %d failed (status %d)", (int) pid, status);
+        return 0;
+}
+
+int handoff_start(Manager *m) {
+        if (!m->route_hook || m->sigchld)
+                return 0;
+        return event_add_signal(m->loop, SIGCHLD, on_sigchld, m, &m->sigchld);
+}
+
+/* ---- target ---- */
+
+int handoff_prepare_target(Manager *m, Endpoint *ep, int nsfd, KvErr *e) {
+        (void) nsfd;
+        if (manager_ep_is_masq_vm(ep)) {
+                int r = host_link_updown(ep->host_ifname, false, e);
+                if (r < 0)
+                        return r;
+        }
+        char vm[160];
+        vm_id(ep, vm, sizeof vm);
+        MigEvent *ev = mig_log_get(m, vm, "target", ep->mig_peer);
+        snprintf(ev->state, sizeof ev->state, "prepared");
+        ev->n_endpoints++;
+        mig_log_save(m);
+        log_info("migration: prepared passive target datapath for VM %s (%s, %s) held by node '%s'", vm, ep->id,
+                 ep->binding, ep->mig_peer);
+        return 0;
+}
+
+void handoff_on_remove(Manager *m, const Endpoint *ep) {
+        if (!ep->mig_role[0] || ep->kind != EP_KIND_VM)
+                return;
+        char vm[160];
+        vm_id(ep, vm, sizeof vm);
+        if (streq(ep->mig_role, "target") && !streq(ep->mig_state, "active")) {
+                if (m->cs && claimstore_abort_migration(m->cs, ep->network, ep->key) < 0)
+                        log_warning("migration: cannot withdraw as target of '%s'", ep->key);
+                MigEvent *ev = mig_log_current(m, vm, "target");
+                if (ev) {
+                        snprintf(ev->state, sizeof ev->state, "aborted");
+                        snprintf(ev->reason, sizeof ev->reason, "target attachment removed before the VM arrived");
+                        ev->finished_usec = wall_usec();
+                        mig_log_save(m);
+                }
+                log_notice("migration: VM %s did not arrive; target attachment %s rolled back", vm, ep->id);
+        }
+}
+
+static int parse_vm_args(json_t *args, const char *verb, const char **ret_ns, const char **ret_name, KvErr *e) {
+        int r;
+        if (!json_is_object(args))
+                return kverr_set(e, KV_ERR_DECODE, -EINVAL, "%s: 'args' must be an object", verb);
+        if ((r = json_get_string(args, verb, "vmNamespace", true, ret_ns, e)) < 0 ||
+            (r = json_get_string(args, verb, "vmName", true, ret_name, e)) < 0)
+                return r;
+        if (!**ret_ns || !**ret_name)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'vmNamespace' and 'vmName' must not be empty",
+                                 verb);
+        return 0;
+}
+
+int handoff_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        uint64_t t0 = mono_usec();
+        const char *ns, *name;
+        int r = parse_vm_args(args, "migration-activate", &ns, &name, e);
+        if (r < 0)
+                return r;
+        unsigned n = 0, announced = 0, already = 0;
+        char reason[256] = "";
+        EP_FOREACH(m, ep) {
+                if (!ep_of_vm(ep, ns, name) || !streq(ep->mig_role, "target"))
+                        continue;
+                if (streq(ep->mig_state, "active")) {
+                        already++;
+                        continue;
+                }
+                KvErr ee = {};
+                /* Order: carrier first, then tell the segment, then the bookkeeping. */
+                if (manager_ep_is_masq_vm(ep) && host_link_updown(ep->host_ifname, true, &ee) < 0) {
+                        log_error("migration: activating %s: %s", ep->id, ee.msg);
+                        snprintf(reason, sizeof reason, "%.200s", ee.msg);
+                }
+                handoff_route(m, ep, true);
+                _cleanup_close_ int nsfd = -1;
+                const char *ifname = ep->sbx_ifname;
+                if (netns_open(ep->netns, &nsfd) == 0) {
+                        for (int round = 0; round < 2; round++) {
+                                KvErr ae = {};
+                                int s = announce_send(nsfd, ifname, ep->mac, ep->addrs, ep->n_addrs, &ae);
+                                if (s < 0)
+                                        log_warning("migration: announcing %s on '%s': %s", ep->id, ifname, ae.msg);
+                                else
+                                        announced += (unsigned) s;
+                        }
+                } else
+                        log_warning("migration: sandbox of %s is gone (%s)", ep->id, ep->netns);
+                if (m->cs && claimstore_finish_migration(m->cs, ep->network, ep->key, &ee) < 0) {
+                        log_error("migration: claim store: %s", ee.msg);
+                        snprintf(reason, sizeof reason, "%.200s", ee.msg);
+                }
+                IpamClaim *c = ipam_find(m->ipam, ep->network, ep->key);
+                if (c) {
+                        KvErr ie = {};
+                        IGNORE_RESULT(ipam_set_state(m->ipam, c, IPAM_CLAIM_ACTIVE, ep->id, &ie));
+                }
+                snprintf(ep->mig_state, sizeof ep->mig_state, "active");
+                if (manager_persist(m, ep, &ee) < 0)
+                        log_warning("migration: %s", ee.msg);
+                n++;
+        }
+        if (n == 0 && already == 0)
+                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT,
+                                 "migration-activate: no migration target for VM %s/%s on this node (was its target pod "
+                                 "attached here?)",
+                                 ns, name);
+        uint64_t us = mono_usec() - t0;
+        char vm[160];
+        snprintf(vm, sizeof vm, "%s/%s", ns, name);
+        if (n > 0) {
+                MigEvent *ev = mig_log_get(m, vm, "target", "");
+                snprintf(ev->state, sizeof ev->state, "active");
+                snprintf(ev->reason, sizeof ev->reason, "%s", reason);
+                ev->switched_usec = ev->finished_usec = wall_usec();
+                ev->activate_us = (long long) us;
+                mig_log_save(m);
+                log_notice("migration: VM %s is active on this node (%u attachment(s), %u announcement(s), %llu us)", vm,
+                           n, announced, (unsigned long long) us);
+        }
+        *ret = json_pack("{s:i,s:i,s:i,s:I}", "endpoints", n, "alreadyActive", already, "announcements", announced,
+                         "activateMicros", (json_int_t) us);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* ---- source ---- */
+
+int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        const char *ns, *name, *phase = NULL, *target = NULL, *reason = NULL;
+        long long downtime = -1, total = -1;
+        int r = parse_vm_args(args, "migration-source", &ns, &name, e);
+        if (r < 0)
+                return r;
+        if ((r = json_get_string(args, "migration-source", "phase", true, &phase, e)) < 0 ||
+            (r = json_get_string(args, "migration-source", "target", false, &target, e)) < 0 ||
+            (r = json_get_string(args, "migration-source", "reason", false, &reason, e)) < 0 ||
+            (r = json_get_int(args, "migration-source", "downtimeMs", false, -1, 86400000LL, &downtime, e)) < 0 ||
+            (r = json_get_int(args, "migration-source", "totalMs", false, -1, 86400000LL, &total, e)) < 0)
+                return r;
+        bool begin = streq(phase, "begin"), done = streq(phase, "completed"), aborted = streq(phase, "aborted");
+        if (!begin && !done && !aborted)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "migration-source: 'phase' must be begin, completed or aborted, got '%.32s'", phase);
+        char vm[160];
+        snprintf(vm, sizeof vm, "%s/%s", ns, name);
+        unsigned n = 0;
+        EP_FOREACH(m, ep) {
+                if (!ep_of_vm(ep, ns, name))
+                        continue;
+                if (!begin && !streq(ep->mig_role, "source"))
+                        continue;
+                KvErr ee = {};
+                if (begin) {
+                        snprintf(ep->mig_role, sizeof ep->mig_role, "source");
+                        snprintf(ep->mig_state, sizeof ep->mig_state, "migrating");
+                        snprintf(ep->mig_peer, sizeof ep->mig_peer, "%s", target ? target : "");
+                        ep->mig_started_usec = wall_usec();
+                } else if (done) {
+                        snprintf(ep->mig_state, sizeof ep->mig_state, "completed");
+                        if (!ep->chained && ep->host_ifname[0] && host_link_updown(ep->host_ifname, false, &ee) < 0)
+                                log_warning("migration: deactivating %s: %s", ep->id, ee.msg);
+                } else {
+                        ep->mig_role[0] = ep->mig_state[0] = ep->mig_peer[0] = '\0';
+                        ep->mig_started_usec = 0;
+                }
+                if (manager_persist(m, ep, &ee) < 0)
+                        log_warning("migration: %s", ee.msg);
+                n++;
+        }
+        if (n == 0)
+                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "migration-source: no %sattachment of VM %s on this node",
+                                 begin ? "" : "migrating ", vm);
+        MigEvent *ev = begin ? mig_log_new(m, vm, "source", target) : mig_log_get(m, vm, "source", target);
+        snprintf(ev->state, sizeof ev->state, "%s", begin ? "migrating" : phase);
+        ev->n_endpoints = n;
+        if (reason)
+                snprintf(ev->reason, sizeof ev->reason, "%s", reason);
+        if (!begin) {
+                ev->finished_usec = wall_usec();
+                if (done)
+                        ev->switched_usec = ev->finished_usec;
+                ev->downtime_ms = downtime;
+                ev->total_ms = total;
+        }
+        mig_log_save(m);
+        log_notice("migration: VM %s %s (%u attachment(s))%s%s", vm,
+                   begin ? "is migrating away" : done ? "left this node" : "stays here: migration aborted", n,
+                   reason ? ": " : "", reason ? reason : "");
+        *ret = json_pack("{s:i}", "endpoints", n);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* ---- listing ---- */
+
+json_t *handoff_list(Manager *m) {
+        char buf[KV_ADDR_STRLEN], mac[KV_MAC_STRLEN];
+        json_t *cur = json_array(), *hist = json_array();
+        if (!cur || !hist) {
+                json_decref(cur);
+                json_decref(hist);
+                return NULL;
+        }
+        EP_FOREACH(m, ep) {
+                if (!ep->mig_role[0])
+                        continue;
+                json_t *ips = json_array();
+                for (size_t i = 0; i < ep->n_addrs; i++)
+                        json_array_append_new(ips, json_string(kv_prefix_fmt(&ep->addrs[i], buf)));
+                char vm[160];
+                vm_id(ep, vm, sizeof vm);
+                json_array_append_new(cur, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:I}", "vm", vm, "interface",
+                                                     ep->vm_interface, "attachment", ep->id, "binding", ep->binding,
+                                                     "role", ep->mig_role, "state", ep->mig_state, "peer", ep->mig_peer,
+                                                     "ips", ips, "mac", kv_mac_fmt(ep->mac, mac), "started",
+                                                     (json_int_t) ep->mig_started_usec));
+        }
+        for (size_t k = 0; k < m->mig_log_n; k++) {
+                size_t idx = (m->mig_log_next + NETD_MIG_LOG - 1 - k) % NETD_MIG_LOG; /* newest first */
+                json_array_append_new(hist, mig_event_to_json(&m->mig_log[idx]));
+        }
+        return json_pack("{s:s,s:o,s:o}", "node", m->node_name, "endpoints", cur, "history", hist);
+}

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Cluster-wide claims and the migration handoff of netd, without guests (scripts/cluster.sh, 2 nodes,
+# one shared claim store, the same IPAM range on both nodes).
+# Asserts: containers on two nodes never get the same address although both nodes allocate from one
+# range; a VM's second pod on node2 gets the VM's IP and MAC and becomes a *passive migration target*
+# (claim store: holder node1, target node2; masquerade: node side of the veth down); no third node
+# could take it, no other VM gets the address; `migration-activate` on node2 makes node2 the holder,
+# sends gratuitous ARP (node1's bridge learns the MAC behind the VXLAN) and moves the client's /32 (routeHook); the source's
+# `migration-source completed` takes node1's copy down and its DEL frees node1's local claim only;
+# a target removed before activation rolls back (holder unchanged, nothing left on node2); bad
+# requests get clear errors; kvnetctl migrations / cluster-claims show both sides.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+kv_init
+require_kvnet
+require_cnichain
+require_cmd bridge jq socat
+CLUSTER=$KV_ROOT/scripts/cluster.sh
+export KVNET_BUILD
+CL_NAME=kvt-cc-$(rand_suffix)
+CL_DIR=$KV_TMP/cluster
+
+cluster_cleanup() {
+	local rc=$?
+	set +e
+	"$CLUSTER" down --name "$CL_NAME" --dir "$CL_DIR" >/dev/null 2>&1 || true
+	(exit "$rc")
+	kv_cleanup
+}
+trap cluster_cleanup EXIT
+
+"$CLUSTER" up 2 --name "$CL_NAME" --dir "$CL_DIR" >"$KV_TMP/up.out" 2>&1 || {
+	cat "$KV_TMP/up.out"
+	die "cluster.sh up 2 failed"
+}
+# shellcheck disable=SC1091
+source "$CL_DIR/cluster.env"
+ctl() {
+	local i=$1
+	shift
+	local v=NODE${i}_SOCK
+	"$KV_BIN/kvnetctl" --socket "${!v}" "$@"
+}
+
+mkconf() {
+	cat >"$1" <<EOF
+{ "cniVersion": "1.1.0", "name": "kvcluster",
+  "plugins": [ { "type": "kvnet", "binding": "bridge", "bridge": "kvbr0", "mtu": 1500,
+    "ipam": { "ranges": [ [ { "subnet": "10.88.0.0/24", "gateway": "10.88.0.1",
+                              "rangeStart": "10.88.0.10", "rangeEnd": "10.88.0.30" } ] ] },
+    "socket": "$2" } ] }
+EOF
+}
+mkconf "$KV_TMP/n1.conflist" "$NODE1_SOCK"
+mkconf "$KV_TMP/n2.conflist" "$NODE2_SOCK"
+on() {
+	local i=$1
+	shift
+	local ns=NODE${i}_NS
+	NODE_NS=${!ns} cni "$1" "$KV_TMP/n$i.conflist" "${@:2}"
+}
+vmargs() { echo "IgnoreUnknown=1;KVNET_VM_NAMESPACE=default;KVNET_VM_NAME=$1;KVNET_VM_INTERFACE=default;KVNET_VM_BINDING=$2"; }
+
+# ---------------------------------------------------------------- containers: one range, two nodes
+declare -A seen=()
+dup=0
+for k in 1 2 3; do
+	for i in 1 2; do
+		mkns S "c$i$k"
+		ip=$(on "$i" add "cid-$i-$k" "$S" eth0 | result_ip4)
+		[ -n "${seen[$ip]:-}" ] && dup=1
+		seen[$ip]=node$i
+	done
+done
+assert_eq "$dup" 0 "6 containers on 2 nodes from one range: 6 distinct addresses (${!seen[*]})"
+assert_eq "$(ctl 1 -o json cluster-claims | jq '.claims | length')" 6 "the claim store lists 6 claims"
+assert_eq "$(ctl 2 -o json cluster-claims | jq -r '[.claims[].holder] | sort | unique | join(",")')" "node1,node2" \
+	"both nodes hold claims in the shared store"
+
+# ---------------------------------------------------------------- a VM on node1, its target pod on node2
+for b in bridge masquerade; do
+	vm=web-$b
+	mkns SRC "src-$b"
+	mkns DST "dst-$b"
+	res1=$(on 1 add "pod-$vm-1" "$SRC" tap0 --args "$(vmargs "$vm" "$b")")
+	ip1=$(result_ip4 <<<"$res1")
+	mac1=$(jq -r '.interfaces[] | select(.name=="tap0") | .mac' <<<"$res1")
+	assert_eq "$(ip -n "$CLIENT_NS" -j route show "$ip1/32" | jq -r '.[0].gateway // empty')" "$NODE1_UNDERLAY" \
+		"$b: routeHook announced $ip1/32 via node1 on the client"
+
+	res2=$(on 2 add "pod-$vm-2" "$DST" tap0 --args "$(vmargs "$vm" "$b")")
+	assert_eq "$(result_ip4 <<<"$res2")" "$ip1" "$b: the target pod on node2 gets the VM's IP"
+	assert_eq "$(jq -r '.interfaces[] | select(.name=="tap0") | .mac' <<<"$res2")" "$mac1" "$b: and its MAC"
+	rec=$(ctl 2 -o json cluster-claims | jq -c --arg k "vm/default/$vm/default" '.claims[] | select(.key==$k)')
+	assert_eq "$(jq -r '.holder + ">" + .target' <<<"$rec")" "node1>node2" "$b: claim store: held by node1, node2 is the migration target"
+	assert_eq "$(ctl 2 -o json migrations | jq -r --arg v "default/$vm" '.endpoints[] | select(.vm==$v) | .role + "/" + .state')" \
+		"target/prepared" "$b: node2 shows the passive target"
+	assert_eq "$(ctl 2 -o json ipam | jq -r --arg k "vm/default/$vm/default" '.claims[] | select(.key==$k) | .state')" \
+		"migrating" "$b: node2's local claim is 'migrating'"
+	if [ "$b" = masquerade ]; then
+		host2=$(ctl 2 -o json endpoints | jq -r --arg v "$vm" '.[] | select(.vm.name==$v) | .hostIfname')
+		assert_false "$b: passive target: node side of the pod veth is down" \
+			bash -c "ip -n $NODE2_NS -j link show dev $host2 | jq -e '.[0].flags | index(\"UP\")' >/dev/null"
+		assert_eq "$(ip -n "$DST" -j link show dev "$(ctl 2 -o json endpoints | jq -r --arg v "$vm" '.[] | select(.vm.name==$v) | .sandboxIfname')" |
+			jq -r '.[0].address')" "$mac1" "$b: the pod interface carries the VM's MAC (same on both nodes)"
+	fi
+	assert_eq "$(ip -n "$CLIENT_NS" -j route show "$ip1/32" | jq -r '.[0].gateway // empty')" "$NODE1_UNDERLAY" \
+		"$b: preparing the target does not move the route"
+
+	# a third pod of the same VM cannot become a second target
+	mkns D3 "d3-$b"
+	code=$(NODE_NS=$NODE2_NS cni_fail_code add "$KV_TMP/n2.conflist" "pod-$vm-3" "$D3" tap0 --args "$(vmargs "$vm" "$b")")
+	assert_eq "$code" "none" "$b: a second pod on the target node shares the target claim (same VM, same node)"
+	on 2 del "pod-$vm-3" "$D3" tap0 --args "$(vmargs "$vm" "$b")"
+
+	# switch
+	act=$(echo "{\"op\":\"migration-activate\",\"args\":{\"vmNamespace\":\"default\",\"vmName\":\"$vm\"}}" |
+		socat -t 5 - "UNIX-CONNECT:$NODE2_SOCK")
+	assert_eq "$(jq -r '.ok' <<<"$act")" true "$b: migration-activate on node2 succeeds"
+	assert_eq "$(jq -r '.result.endpoints' <<<"$act")" 1 "$b: one attachment activated"
+	assert_true "$b: node1's bridge learned $mac1 behind vxlan0 from the announcement" \
+		bash -c "ip netns exec $NODE1_NS bridge fdb show br kvbr0 | grep -qi '^$mac1 dev vxlan0'"
+	rec=$(ctl 1 -o json cluster-claims | jq -c --arg k "vm/default/$vm/default" '.claims[] | select(.key==$k)')
+	assert_eq "$(jq -r '.holder + ">" + .target' <<<"$rec")" "node2>" "$b: after activation node2 holds the claim"
+	for _ in $(seq 1 20); do
+		[ "$(ip -n "$CLIENT_NS" -j route show "$ip1/32" | jq -r '.[0].gateway // empty')" = "$NODE2_UNDERLAY" ] && break
+		sleep 0.1
+	done
+	assert_eq "$(ip -n "$CLIENT_NS" -j route show "$ip1/32" | jq -r '.[0].gateway // empty')" "$NODE2_UNDERLAY" \
+		"$b: the client's /32 now points at node2"
+	if [ "$b" = masquerade ]; then
+		assert_true "$b: node side of node2's pod veth is up after activation" \
+			bash -c "ip -n $NODE2_NS -j link show dev $host2 | jq -e '.[0].flags | index(\"UP\")' >/dev/null"
+	fi
+
+	# source side
+	src=$(echo "{\"op\":\"migration-source\",\"args\":{\"vmNamespace\":\"default\",\"vmName\":\"$vm\",\"phase\":\"begin\",\"target\":\"node2\"}}" |
+		socat -t 5 - "UNIX-CONNECT:$NODE1_SOCK")
+	assert_eq "$(jq -r '.ok' <<<"$src")" true "$b: migration-source begin on node1"
+	src=$(echo "{\"op\":\"migration-source\",\"args\":{\"vmNamespace\":\"default\",\"vmName\":\"$vm\",\"phase\":\"completed\",\"downtimeMs\":31,\"totalMs\":900}}" |
+		socat -t 5 - "UNIX-CONNECT:$NODE1_SOCK")
+	assert_eq "$(jq -r '.ok' <<<"$src")" true "$b: migration-source completed on node1"
+	host1=$(ctl 1 -o json endpoints | jq -r --arg v "$vm" '.[] | select(.vm.name==$v) | .hostIfname')
+	assert_false "$b: node1's copy is taken down at completion" \
+		bash -c "ip -n $NODE1_NS -j link show dev $host1 | jq -e '.[0].flags | index(\"UP\")' >/dev/null"
+	assert_eq "$(ctl 1 -o json migrations | jq -r --arg v "default/$vm" '[.history[] | select(.vm==$v)][0] | .state + "/" + (.downtimeMs|tostring)')" \
+		"completed/31" "$b: node1's history records the completed migration with its downtime"
+	on 1 del "pod-$vm-1" "$SRC" tap0 --args "$(vmargs "$vm" "$b")"
+	assert_eq "$(ctl 1 -o json ipam | jq --arg k "vm/default/$vm/default" '[.claims[] | select(.key==$k)] | length')" 0 \
+		"$b: node1 dropped its local copy of the claim after DEL"
+	assert_eq "$(ctl 2 -o json cluster-claims | jq -r --arg k "vm/default/$vm/default" '.claims[] | select(.key==$k) | .holder')" \
+		"node2" "$b: the source's DEL does not touch the cluster claim"
+	assert_eq "$(ip -n "$CLIENT_NS" -j route show "$ip1/32" | jq -r '.[0].gateway // empty')" "$NODE2_UNDERLAY" \
+		"$b: the source's DEL does not withdraw the moved route"
+done
+
+# ---------------------------------------------------------------- rollback: target removed before activation
+mkns R1 r1
+mkns R2 r2
+res=$(on 1 add pod-db-1 "$R1" tap0 --args "$(vmargs db bridge)")
+dbip=$(result_ip4 <<<"$res")
+on 2 add pod-db-2 "$R2" tap0 --args "$(vmargs db bridge)" >/dev/null
+on 2 del pod-db-2 "$R2" tap0 --args "$(vmargs db bridge)"
+rec=$(ctl 1 -o json cluster-claims | jq -c '.claims[] | select(.key=="vm/default/db/default")')
+assert_eq "$(jq -r '.holder + ">" + .target + ">" + (.attached|tostring)' <<<"$rec")" "node1>>true" \
+	"rollback: node1 still holds the VM's claim, no target"
+assert_eq "$(ctl 2 -o json ipam | jq '[.claims[] | select(.key=="vm/default/db/default")] | length')" 0 \
+	"rollback: node2 keeps no claim for the VM"
+assert_eq "$(ctl 2 -o json migrations | jq -r '[.history[] | select(.vm=="default/db")][0].state')" "aborted" \
+	"rollback: node2's history says aborted"
+assert_eq "$(ip -n "$CLIENT_NS" -j route show "$dbip/32" | jq -r '.[0].gateway // empty')" "$NODE1_UNDERLAY" \
+	"rollback: the route stays at node1"
+
+# ---------------------------------------------------------------- bad requests
+bad() {
+	echo "$1" | socat -t 5 - "UNIX-CONNECT:$NODE2_SOCK"
+}
+out=$(bad '{"op":"migration-activate","args":{"vmNamespace":"default","vmName":"nosuchvm"}}')
+assert_eq "$(jq -r '.ok' <<<"$out")" false "activate of an unknown VM fails"
+assert_true "... naming the VM" grep -q "default/nosuchvm" <<<"$out"
+out=$(bad '{"op":"migration-activate","args":{"vmNamespace":"default"}}')
+assert_true "activate without vmName names the field" grep -q "vmName" <<<"$out"
+out=$(bad '{"op":"migration-source","args":{"vmNamespace":"default","vmName":"db","phase":"sideways"}}')
+assert_true "a bad phase is named" grep -q "sideways" <<<"$out"
+out=$(bad '{"op":"migration-source","args":{"vmNamespace":"default","vmName":"db","phase":"begin","downtimeMs":"x"}}')
+assert_true "a wrongly typed downtimeMs is named" grep -q "downtimeMs" <<<"$out"
+assert_true "kvnetctl migrations prints a table" bash -c "'$KV_BIN/kvnetctl' --socket '$NODE2_SOCK' migrations | grep -q HISTORY"
+assert_true "kvnetctl cluster-claims prints a table" bash -c "'$KV_BIN/kvnetctl' --socket '$NODE2_SOCK' cluster-claims | grep -q HOLDER"
+
+for i in 1 2; do
+	lv=NODE${i}_LOG
+	if grep -Eq 'Sanitizer|runtime error:' "${!lv}"; then
+		fail "node$i netd log free of sanitizer reports"
+		grep -E -A20 'Sanitizer|runtime error:' "${!lv}" | head -40
+	else
+		pass "node$i netd log free of sanitizer reports"
+	fi
+done
+finish

@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Cluster claim store (netd/claimstore.c): two "nodes" share one directory; announcement frames. */
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "netd/announce.h"
+#include "netd/claimstore.h"
+#include "netd/ipam.h"
+
+typedef struct Fx {
+        char dir[64];
+        ClaimStore *n1, *n2;
+} Fx;
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
+        (void) st, (void) flag, (void) f;
+        return remove(p);
+}
+
+static int setup(void **state) {
+        Fx *fx = calloc(1, sizeof *fx);
+        assert_non_null(fx);
+        strcpy(fx->dir, "/tmp/kvnet-cs-XXXXXX");
+        assert_non_null(mkdtemp(fx->dir));
+        KvErr e = {};
+        assert_int_equal(claimstore_open(fx->dir, "node1", false, &fx->n1, &e), 0);
+        assert_int_equal(claimstore_open(fx->dir, "node2", false, &fx->n2, &e), 0);
+        *state = fx;
+        return 0;
+}
+
+static int teardown(void **state) {
+        Fx *fx = *state;
+        claimstore_free(fx->n1);
+        claimstore_free(fx->n2);
+        nftw(fx->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        free(fx);
+        return 0;
+}
+
+static KvPrefix pfx(const char *s) {
+        KvPrefix p;
+        assert_int_equal(kv_prefix_parse(s, &p), 0);
+        return p;
+}
+
+static KvAddr addr(const char *s) {
+        KvAddr a;
+        assert_int_equal(kv_addr_parse(s, &a), 0);
+        return a;
+}
+
+static const uint8_t MAC1[6] = { 0x02, 1, 2, 3, 4, 5 };
+
+#define VM "vm/default/web/default"
+
+static void test_open_rejects_bad_node(void **state) {
+        Fx *fx = *state;
+        ClaimStore *cs = NULL;
+        KvErr e = {};
+        assert_true(claimstore_open(fx->dir, "bad/name", false, &cs, &e) < 0);
+        assert_non_null(strstr(e.msg, "nodeName"));
+        assert_non_null(strstr(e.msg, "bad/name"));
+        assert_null(cs);
+        assert_true(claimstore_open(fx->dir, "", false, &cs, &e) < 0);
+}
+
+static void test_take_and_conflict(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        KvPrefix a[2] = { pfx("10.88.0.5/24"), pfx("fd00::5/64") };
+        assert_int_equal(claimstore_take(fx->n1, "net", VM, a, 2, MAC1, &e), 0);
+        CsRecord r;
+        assert_int_equal(claimstore_get(fx->n2, "net", VM, &r), 1);
+        assert_string_equal(r.holder, "node1");
+        assert_true(r.attached);
+        assert_int_equal(r.n_addrs, 2);
+        assert_memory_equal(r.mac, MAC1, 6);
+
+        /* the address is taken for every other key, on both nodes, and free for its own key */
+        KvAddr x = addr("10.88.0.5");
+        assert_true(claimstore_addr_taken(fx->n2, "net", &x, "ctr/abc/eth0"));
+        assert_true(claimstore_addr_taken(fx->n1, "net", &x, "ctr/abc/eth0"));
+        assert_false(claimstore_addr_taken(fx->n2, "net", &x, VM));
+        KvAddr y = addr("10.88.0.6");
+        assert_false(claimstore_addr_taken(fx->n2, "net", &y, "ctr/abc/eth0"));
+        KvAddr other_net = addr("10.88.0.5");
+        assert_false(claimstore_addr_taken(fx->n2, "net2", &other_net, "ctr/abc/eth0"));
+
+        /* another key cannot take it from node2 */
+        KvPrefix b[1] = { pfx("10.88.0.5/24") };
+        e = (KvErr){};
+        assert_int_equal(claimstore_take(fx->n2, "net", "ctr/abc/eth0", b, 1, MAC1, &e), -EADDRINUSE);
+        assert_int_equal(e.code, KV_ERR_ADDRESS_IN_USE);
+        assert_non_null(strstr(e.msg, "10.88.0.5"));
+        assert_non_null(strstr(e.msg, VM));
+        assert_non_null(strstr(e.msg, "node1"));
+        /* nor can node2 take the same VM claim while node1 is attached */
+        e = (KvErr){};
+        assert_int_equal(claimstore_take(fx->n2, "net", VM, a, 2, MAC1, &e), -EBUSY);
+        assert_non_null(strstr(e.msg, "held by node 'node1'"));
+        /* nothing changed */
+        assert_int_equal(claimstore_get(fx->n2, "net", VM, &r), 1);
+        assert_string_equal(r.holder, "node1");
+        assert_int_equal(claimstore_get(fx->n2, "net", "ctr/abc/eth0", &r), 0);
+}
+
+static void test_take_changes_addresses(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        KvPrefix a[1] = { pfx("10.88.0.5/24") }, b[1] = { pfx("10.88.0.7/24") };
+        assert_int_equal(claimstore_take(fx->n1, "net", VM, a, 1, MAC1, &e), 0);
+        assert_int_equal(claimstore_take(fx->n1, "net", VM, b, 1, MAC1, &e), 0);
+        KvAddr old = addr("10.88.0.5"), cur = addr("10.88.0.7");
+        assert_false(claimstore_addr_taken(fx->n2, "net", &old, "ctr/x/eth0"));
+        assert_true(claimstore_addr_taken(fx->n2, "net", &cur, "ctr/x/eth0"));
+}
+
+static void test_migration_finish(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        KvPrefix a[1] = { pfx("10.88.0.5/24") };
+        assert_int_equal(claimstore_take(fx->n1, "net", VM, a, 1, MAC1, &e), 0);
+        /* node1 cannot be its own target */
+        assert_int_equal(claimstore_begin_migration(fx->n1, "net", VM, &e), -EALREADY);
+        assert_int_equal(claimstore_begin_migration(fx->n2, "net", VM, &e), 0);
+        assert_int_equal(claimstore_begin_migration(fx->n2, "net", VM, &e), 0); /* idempotent */
+        CsRecord r;
+        assert_int_equal(claimstore_get(fx->n1, "net", VM, &r), 1);
+        assert_string_equal(r.holder, "node1");
+        assert_string_equal(r.target, "node2");
+        /* a third node cannot start a second migration */
+        ClaimStore *n3;
+        assert_int_equal(claimstore_open(fx->dir, "node3", false, &n3, &e), 0);
+        e = (KvErr){};
+        assert_int_equal(claimstore_begin_migration(n3, "net", VM, &e), -EBUSY);
+        assert_non_null(strstr(e.msg, "node2"));
+        /* only the target may finish */
+        assert_int_equal(claimstore_finish_migration(n3, "net", VM, &e), -EPERM);
+        claimstore_free(n3);
+        assert_int_equal(claimstore_finish_migration(fx->n2, "net", VM, &e), 0);
+        assert_int_equal(claimstore_get(fx->n1, "net", VM, &r), 1);
+        assert_string_equal(r.holder, "node2");
+        assert_string_equal(r.target, "");
+        assert_true(r.attached);
+        /* the source's release after the switch does not free the VM's address */
+        assert_int_equal(claimstore_release(fx->n1, "net", VM), 0);
+        KvAddr x = addr("10.88.0.5");
+        assert_true(claimstore_addr_taken(fx->n1, "net", &x, "ctr/other/eth0"));
+        /* and the holder's release does */
+        assert_int_equal(claimstore_release(fx->n2, "net", VM), 1);
+        assert_false(claimstore_addr_taken(fx->n1, "net", &x, "ctr/other/eth0"));
+        assert_int_equal(claimstore_get(fx->n1, "net", VM, &r), 0);
+}
+
+static void test_migration_abort(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        KvPrefix a[1] = { pfx("10.88.0.5/24") };
+        assert_int_equal(claimstore_take(fx->n1, "net", VM, a, 1, MAC1, &e), 0);
+        assert_int_equal(claimstore_begin_migration(fx->n2, "net", VM, &e), 0);
+        assert_int_equal(claimstore_abort_migration(fx->n2, "net", VM), 1);
+        assert_int_equal(claimstore_abort_migration(fx->n2, "net", VM), 0); /* no longer target */
+        CsRecord r;
+        assert_int_equal(claimstore_get(fx->n1, "net", VM, &r), 1);
+        assert_string_equal(r.holder, "node1");
+        assert_string_equal(r.target, "");
+        assert_true(r.attached);
+}
+
+static void test_source_released_mid_migration(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        KvPrefix a[1] = { pfx("10.88.0.5/24") };
+        assert_int_equal(claimstore_take(fx->n1, "net", VM, a, 1, MAC1, &e), 0);
+        assert_int_equal(claimstore_begin_migration(fx->n2, "net", VM, &e), 0);
+        /* the source lets go while the target prepares: the address stays reserved for the VM */
+        assert_int_equal(claimstore_release(fx->n1, "net", VM), 1);
+        KvAddr x = addr("10.88.0.5");
+        assert_true(claimstore_addr_taken(fx->n1, "net", &x, "ctr/other/eth0"));
+        CsRecord r;
+        assert_int_equal(claimstore_get(fx->n1, "net", VM, &r), 1);
+        assert_string_equal(r.holder, "");
+        assert_string_equal(r.target, "node2");
+        /* the target aborting then frees it entirely */
+        assert_int_equal(claimstore_abort_migration(fx->n2, "net", VM), 1);
+        assert_int_equal(claimstore_get(fx->n1, "net", VM, &r), 0);
+        assert_false(claimstore_addr_taken(fx->n1, "net", &x, "ctr/other/eth0"));
+}
+
+static void test_detach_takeover(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        KvPrefix a[1] = { pfx("10.88.0.5/24") };
+        assert_int_equal(claimstore_take(fx->n1, "net", VM, a, 1, MAC1, &e), 0);
+        assert_int_equal(claimstore_detach(fx->n2, "net", VM), 0); /* not the holder: no-op */
+        assert_int_equal(claimstore_detach(fx->n1, "net", VM), 1);
+        /* the VM restarts on node2: take-over of an idle claim */
+        assert_int_equal(claimstore_take(fx->n2, "net", VM, a, 1, MAC1, &e), 0);
+        CsRecord r;
+        assert_int_equal(claimstore_get(fx->n1, "net", VM, &r), 1);
+        assert_string_equal(r.holder, "node2");
+        assert_true(r.attached);
+}
+
+static int count_cb(const CsRecord *r, void *ud) {
+        (void) r;
+        (*(int *) ud)++;
+        return 0;
+}
+
+static void test_foreach_dump_and_corrupt(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        KvPrefix a[1] = { pfx("10.88.0.5/24") }, b[1] = { pfx("10.88.0.6/24") };
+        assert_int_equal(claimstore_take(fx->n1, "net", VM, a, 1, MAC1, &e), 0);
+        assert_int_equal(claimstore_take(fx->n2, "net", "ctr/c1/eth0", b, 1, MAC1, &e), 0);
+        char p[256];
+        snprintf(p, sizeof p, "%s/claims/garbage.json", fx->dir);
+        FILE *f = fopen(p, "w");
+        assert_non_null(f);
+        fputs("{not json", f);
+        fclose(f);
+        int n = 0;
+        assert_int_equal(claimstore_foreach(fx->n1, count_cb, &n), 0);
+        assert_int_equal(n, 2);
+        json_t *d = claimstore_dump(fx->n2);
+        assert_non_null(d);
+        assert_string_equal(json_string_value(json_object_get(d, "node")), "node2");
+        assert_int_equal(json_array_size(json_object_get(d, "claims")), 2);
+        json_decref(d);
+}
+
+/* The IPAM free-address search skips what the store says is taken elsewhere. */
+static bool taken_cb(const char *network, const KvAddr *a, const char *key, void *ud) {
+        return claimstore_addr_taken(ud, network, a, key);
+}
+
+static void test_ipam_filter(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        KvPrefix a[1] = { pfx("10.88.0.2/24") };
+        assert_int_equal(claimstore_take(fx->n1, "net", "vm/ns/other/default", a, 1, MAC1, &e), 0);
+        char sd[128];
+        snprintf(sd, sizeof sd, "%s/state2", fx->dir);
+        Ipam *ip = NULL;
+        assert_int_equal(ipam_new(sd, false, &ip), 0);
+        ipam_set_addr_filter(ip, taken_cb, fx->n2);
+        json_t *cfgj = json_loads("{\"subnet\":\"10.88.0.0/24\"}", 0, NULL);
+        IpamConfig cfg;
+        assert_int_equal(ipam_config_parse(cfgj, "ipam", &cfg, &e), 0);
+        json_decref(cfgj);
+        assert_int_equal(ipam_pool_ensure(ip, "net", &cfg, &e), 0);
+        IpamClaim *c;
+        bool existing;
+        IpamRequest req = {};
+        assert_int_equal(ipam_claim(ip, "net", "ctr/c1/eth0", &req, &c, &existing, &e), 0);
+        char buf[KV_ADDR_STRLEN];
+        assert_string_equal(kv_addr_fmt(&c->addrs[0].addr, buf), "10.88.0.3"); /* .2 is node1's */
+        /* asking for .2 explicitly fails, naming the reason */
+        IpamRequest want = { .n_ips = 1 };
+        want.ips[0] = addr("10.88.0.2");
+        e = (KvErr){};
+        assert_true(ipam_claim(ip, "net", "ctr/c2/eth0", &want, &c, &existing, &e) < 0);
+        assert_int_equal(e.code, KV_ERR_ADDRESS_IN_USE);
+        assert_non_null(strstr(e.msg, "another node"));
+        ipam_free(ip);
+}
+
+static void test_announce_frames(void **state) {
+        (void) state;
+        uint8_t f[128];
+        KvAddr a4 = addr("10.88.0.5");
+        size_t n = announce_build_garp(f, sizeof f, MAC1, &a4.in);
+        assert_int_equal(n, 60);
+        static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+        assert_memory_equal(f, bcast, 6);
+        assert_memory_equal(f + 6, MAC1, 6);
+        assert_int_equal(f[12], 0x08);
+        assert_int_equal(f[13], 0x06);
+        assert_int_equal(f[14 + 7], 1); /* request */
+        assert_memory_equal(f + 14 + 8, MAC1, 6);
+        assert_memory_equal(f + 14 + 14, &a4.in, 4); /* sender = target = the address */
+        assert_memory_equal(f + 14 + 24, &a4.in, 4);
+        assert_int_equal(announce_build_garp(f, 59, MAC1, &a4.in), 0);
+
+        KvAddr a6 = addr("fd00::5");
+        n = announce_build_una(f, sizeof f, MAC1, &a6.in6);
+        assert_int_equal(n, 14 + 40 + 32);
+        assert_int_equal(f[0], 0x33);
+        assert_int_equal(f[5], 0x01);
+        assert_int_equal(f[14 + 6], 58);   /* ICMPv6 */
+        assert_int_equal(f[14 + 7], 255);  /* hop limit */
+        assert_int_equal(f[14 + 40], 136); /* NA */
+        assert_int_equal(f[14 + 40 + 4], 0x20); /* override, not solicited */
+        assert_memory_equal(f + 14 + 40 + 8, &a6.in6, 16);
+        assert_memory_equal(f + 14 + 40 + 26, MAC1, 6);
+        /* checksum verifies: the ones' complement sum over pseudo header + message is 0xffff */
+        uint32_t s = 0;
+        const uint8_t *ip = f + 14;
+        for (int i = 8; i < 40; i += 2)
+                s += (uint32_t) (ip[i] << 8 | ip[i + 1]);
+        s += 32 + 58;
+        for (int i = 0; i < 32; i += 2)
+                s += (uint32_t) (ip[40 + i] << 8 | ip[40 + i + 1]);
+        while (s >> 16)
+                s = (s & 0xffff) + (s >> 16);
+        assert_int_equal(s, 0xffff);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_open_rejects_bad_node, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_take_and_conflict, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_take_changes_addresses, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_migration_finish, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_migration_abort, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_source_released_mid_migration, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_detach_takeover, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_foreach_dump_and_corrupt, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ipam_filter, setup, teardown),
+                cmocka_unit_test(test_announce_frames),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -277,6 +277,7 @@ enum {
         LAUNCH_EXIT_VM_FAILED = 4, /* the domain ended Failed: crashed, destroyed (also after the grace period) */
         LAUNCH_EXIT_CONN_LOST = 5, /* libvirt connection lost; the domain's state is unknown */
         LAUNCH_EXIT_INTERNAL = 6,  /* local error (state dir, socket, event loop) */
+        LAUNCH_EXIT_NO_MIGRATION = 7, /* --incoming: the migration failed / did not arrive in time; nothing runs */
 };
 
 typedef enum LaunchPhase {
@@ -284,7 +285,32 @@ typedef enum LaunchPhase {
         LAUNCH_PHASE_RUNNING,
         LAUNCH_PHASE_SUCCEEDED,
         LAUNCH_PHASE_FAILED,
+        LAUNCH_PHASE_WAITING_FOR_MIGRATION, /* --incoming: waiting for the domain to arrive */
+        LAUNCH_PHASE_MIGRATED,              /* the domain live-migrated away (exit 0) */
 } LaunchPhase;
+
+typedef enum LaunchMigrationState {
+        LAUNCH_MIG_NONE,
+        LAUNCH_MIG_PENDING,   /* target: waiting for the domain */
+        LAUNCH_MIG_RUNNING,
+        LAUNCH_MIG_COMPLETED,
+        LAUNCH_MIG_FAILED,
+        LAUNCH_MIG_CANCELLED,
+} LaunchMigrationState;
+
+const char *launch_migration_state_to_string(LaunchMigrationState s); /* "pending", "running", ... */
+
+/* The "migration" object of the status (null while state is NONE). */
+typedef struct LaunchMigrationStatus {
+        LaunchMigrationState state;
+        bool incoming;          /* role: target (true) or source */
+        char dest[1024];        /* source: the destination URI */
+        int64_t started_at_ms;  /* realtime ms, 0 = unset */
+        int64_t finished_at_ms;
+        bool have_stats;
+        uint64_t downtime_ms, total_ms, data_bytes, memory_iterations, wall_ms;
+        char error[512];
+} LaunchMigrationStatus;
 
 const char *launch_phase_to_string(LaunchPhase p); /* "Scheduled", "Running", ... */
 
@@ -301,10 +327,14 @@ typedef struct LaunchStatus {
         pid_t pid;               /* the launcher's own pid */
         bool shutting_down;      /* a graceful shutdown was requested */
         int64_t grace_seconds;
+        bool migratable;         /* started without autodestroy: live migration possible */
+        LaunchMigrationStatus mig;
 } LaunchStatus;
 
 /* {"phase","domain","vmi","accel","reason","interfaces":[{"name","mac","tap"|"pciAddress"[,"mtu"]}],
- *  "startedAt" (RFC 3339 or null),"finishedAt","pid","shuttingDown","terminationGracePeriodSeconds"} */
+ *  "startedAt" (RFC 3339 or null),"finishedAt","pid","shuttingDown","terminationGracePeriodSeconds",
+ *  "migratable","migration": null | {"state","role":"source"|"target","dest","startedAt","finishedAt",
+ *  "downtimeMs","totalMs","dataBytes","memoryIterations","wallMs","stats","error"}} */
 json_t *launch_status_to_json(const LaunchStatus *s);
 /* Atomic (temp file, fsync, rename) write of the JSON plus a newline. */
 int launch_status_write(const LaunchStatus *s, const char *path) _wur_;
@@ -324,6 +354,14 @@ typedef struct LaunchRunOptions {
          * when the launcher's connection goes away, e.g. the launcher is killed (as a VM dies with its
          * virt-launcher pod). true: the domain outlives the launcher (needed for live migration). */
         bool keep_on_exit;
+        /* --migratable: like keep_on_exit (no autodestroy, which libvirt refuses to migrate) and the
+         * status socket accepts {"op":"migrate"}. Implied by incoming. */
+        bool migratable;
+        /* --incoming: do not start the domain; wait (incoming_timeout_s, 0 = 300) for it to arrive by
+         * live migration and supervise it from its resume on. */
+        bool incoming;
+        uint32_t incoming_timeout_s;
+        const char *netd_socket; /* NULL: no migration-source / migration-activate notifications */
 } LaunchRunOptions;
 
 /* Builds the XML, connects, starts the transient domain and runs the event loop until the domain is

@@ -16,12 +16,27 @@
  *                         ask a running launcher (its status socket) for a graceful shutdown
  *   kvnet-launcher --status NAMESPACE/NAME [--state-dir DIR] | --status - --socket PATH
  *                         print a running launcher's status JSON
+ *   kvnet-launcher --run FILE ... --migratable [--netd-socket PATH]
+ *                         no autodestroy; the status socket accepts {"op":"migrate"} (docs/launcher.md)
+ *   kvnet-launcher --run FILE --connect URI --nic ... --incoming [--incoming-timeout S] [--netd-socket PATH]
+ *                         migration target: wait for the domain to arrive, then supervise it
+ *   kvnet-launcher --migrate DEST_URI --socket PATH|NS/NAME [--state-dir DIR] [--tunnelled|--direct]
+ *                  [--migrate-uri URI] [--max-downtime-ms N] [--bandwidth MIBPS] [--timeout S]
+ *                  [--dest-serial-log PATH] [--no-wait]
+ *                         ask a running launcher to live-migrate its domain; prints the final
+ *                         migration JSON; exit 0 completed, 1 failed/cancelled/unreachable, 2 usage
  *   kvnet-launcher --detect-accel     print "ACCEL=kvm|tcg" and the reason
  * Warnings (ignored fields, TCG fallbacks) go to stderr as "warning: ...". Exit (dry-run, status,
  * shutdown): 0 ok, 1 invalid input / launcher unreachable, 2 usage. --run: LAUNCH_EXIT_* (launcher.h):
  * 0 guest powered off (Succeeded), 1 invalid input (nothing started), 2 usage, 3 libvirt refused
  * (nothing left running), 4 domain ended Failed, 5 libvirt connection lost, 6 local error. */
 #include <getopt.h>
+#include <libgen.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "fileio.h"
+#include "json-util.h"
 
 #include "launcher.h"
 #include "log.h"
@@ -32,7 +47,11 @@ static void usage(FILE *f) {
               "                      [--nic IFACE=tap:NAME[:MTU]|IFACE=pci:DDDD:BB:SS.F ...]\n"
               "       kvnet-launcher --run FILE --connect URI [--nic IFACE=tap:NAME[:MTU]|IFACE=pci:ADDR ...]\n"
               "                      [--state-dir DIR] [--image-dir DIR] [--status-file FILE] [--socket PATH]\n"
-              "                      [--grace SECONDS] [--serial-log PATH] [--keep-on-exit]\n"
+              "                      [--grace SECONDS] [--serial-log PATH] [--keep-on-exit] [--migratable]\n"
+              "                      [--incoming [--incoming-timeout SECONDS]] [--netd-socket PATH]\n"
+              "       kvnet-launcher --migrate DEST_URI --socket PATH|NS/NAME [--state-dir DIR] [--tunnelled|--direct]\n"
+              "                      [--migrate-uri URI] [--max-downtime-ms N] [--bandwidth MIBPS] [--timeout SECONDS]\n"
+              "                      [--dest-serial-log PATH] [--no-wait]\n"
               "       kvnet-launcher --status NS/NAME|- [--state-dir DIR] [--socket PATH]\n"
               "       kvnet-launcher --shutdown NS/NAME|- [--state-dir DIR] [--socket PATH]\n"
               "       kvnet-launcher --detect-accel\n",
@@ -218,6 +237,105 @@ static int client(const char *op, const char *target, const char *state_dir, con
         return 0;
 }
 
+
+/* --migrate: the launcher's socket is given as a path, or as NS/NAME under the state dir. */
+static char *socket_for(const char *spec, const char *state_dir) {
+        char *path = NULL;
+        const char *slash = strchr(spec, '/');
+        struct stat st;
+        if (spec[0] == '/' || spec[0] == '.' || stat(spec, &st) == 0 || !slash || strchr(slash + 1, '/'))
+                return strdup(spec);
+        if (asprintf(&path, "%s/%.*s_%s/launcher.sock", state_dir ? state_dir : LAUNCH_DEFAULT_STATE_DIR,
+                     (int) (slash - spec), spec, slash + 1) < 0)
+                return NULL;
+        return path;
+}
+
+static const char *mig_state(json_t *status) {
+        json_t *m = json_object_get(status, "migration");
+        const char *s = json_string_value(json_object_get(m, "state"));
+        return s ? s : "none";
+}
+
+static int print_migration(json_t *status) {
+        json_t *m = json_object_get(status, "migration");
+        char *text = json_dumps(m ? m : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text)
+                puts(text);
+        free(text);
+        fflush(stdout);
+        return streq(mig_state(status), "completed") ? 0 : 1;
+}
+
+static int migrate_client(const char *dest, const char *sock_spec, const char *state_dir, json_t *args, bool wait) {
+        _cleanup_free_ char *path = socket_for(sock_spec, state_dir);
+        if (!path)
+                return log_error("out of memory"), 1;
+        if (json_object_set_new(args, "destUri", json_string(dest)) < 0)
+                return log_error("out of memory"), 1;
+        json_t *res = NULL;
+        KvErr e = {};
+        int r = proto_call_path(path, "migrate", args, 10000, &res, &e);
+        if (r < 0) {
+                log_error("migrate via '%s': %s%s%s", path, e.msg[0] ? e.msg : strerror(-r), e.details[0] ? ": " : "",
+                          e.details);
+                return 1;
+        }
+        if (!wait)
+                return print_migration(res), json_decref(res), 0;
+        json_decref(res);
+        /* Poll until the migration ends. A source launcher exits right after a completed migration:
+         * then its status file (next to the socket) has the final word. */
+        _cleanup_free_ char *dir = strdup(path);
+        _cleanup_free_ char *status_file = NULL;
+        if (!dir || asprintf(&status_file, "%s/status.json", dirname(dir)) < 0)
+                return log_error("out of memory"), 1;
+        for (;;) {
+                struct timespec ts = { .tv_nsec = 200 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+                json_t *st = NULL;
+                KvErr e2 = {};
+                r = proto_call_path(path, "status", NULL, 5000, &st, &e2);
+                if (r < 0) {
+                        _cleanup_free_ char *text = NULL;
+                        r = read_file_max(status_file, 1 << 20, &text, NULL);
+                        json_t *fst = r >= 0 ? json_loads(text, 0, NULL) : NULL;
+                        if (!fst) {
+                                log_error("launcher at '%s' went away and '%s' is unreadable", path, status_file);
+                                return 1;
+                        }
+                        const char *s = mig_state(fst);
+                        if (streq(s, "running") || streq(s, "pending")) {
+                                log_error("launcher at '%s' went away during the migration (phase %s)", path,
+                                          json_string_value(json_object_get(fst, "phase")));
+                                json_decref(fst);
+                                return 1;
+                        }
+                        r = print_migration(fst);
+                        json_decref(fst);
+                        return r;
+                }
+                const char *s = mig_state(st);
+                if (!streq(s, "running") && !streq(s, "pending")) {
+                        /* completed: the launcher is about to exit with phase Migrated */
+                        r = print_migration(st);
+                        json_decref(st);
+                        return r;
+                }
+                json_decref(st);
+        }
+}
+
+static int parse_u64(const char *s, unsigned long long max, unsigned long long *ret) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || !end || *end || end == s || s[0] == '-' || v > max)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
 static int parse_grace(const char *s, int64_t *ret) {
         char *end = NULL;
         errno = 0;
@@ -230,7 +348,9 @@ static int parse_grace(const char *s, int64_t *ret) {
 
 int main(int argc, char **argv) {
         enum { OPT_DRY_RUN = 0x100, OPT_KEEP, OPT_IMAGE_DIR, OPT_STATE_DIR, OPT_SERIAL_LOG, OPT_NIC, OPT_DETECT, OPT_RUN,
-               OPT_SHUTDOWN, OPT_STATUS, OPT_CONNECT, OPT_STATUS_FILE, OPT_SOCKET, OPT_GRACE };
+               OPT_SHUTDOWN, OPT_STATUS, OPT_CONNECT, OPT_STATUS_FILE, OPT_SOCKET, OPT_GRACE, OPT_MIGRATABLE,
+               OPT_INCOMING, OPT_INCOMING_TIMEOUT, OPT_NETD_SOCKET, OPT_MIGRATE, OPT_TUNNELLED, OPT_DIRECT,
+               OPT_MIGRATE_URI, OPT_MAX_DOWNTIME, OPT_BANDWIDTH, OPT_TIMEOUT, OPT_DEST_SERIAL, OPT_NO_WAIT };
         static const struct option opts[] = {
                 { "dry-run", required_argument, NULL, OPT_DRY_RUN },
                 { "image-dir", required_argument, NULL, OPT_IMAGE_DIR },
@@ -246,6 +366,20 @@ int main(int argc, char **argv) {
                 { "socket", required_argument, NULL, OPT_SOCKET },
                 { "grace", required_argument, NULL, OPT_GRACE },
                 { "keep-on-exit", no_argument, NULL, OPT_KEEP },
+                { "migratable", no_argument, NULL, OPT_MIGRATABLE },
+                { "incoming", no_argument, NULL, OPT_INCOMING },
+                { "incoming-timeout", required_argument, NULL, OPT_INCOMING_TIMEOUT },
+                { "netd-socket", required_argument, NULL, OPT_NETD_SOCKET },
+                { "migrate", required_argument, NULL, OPT_MIGRATE },
+                { "tunnelled", no_argument, NULL, OPT_TUNNELLED },
+                { "tunneled", no_argument, NULL, OPT_TUNNELLED },
+                { "direct", no_argument, NULL, OPT_DIRECT },
+                { "migrate-uri", required_argument, NULL, OPT_MIGRATE_URI },
+                { "max-downtime-ms", required_argument, NULL, OPT_MAX_DOWNTIME },
+                { "bandwidth", required_argument, NULL, OPT_BANDWIDTH },
+                { "timeout", required_argument, NULL, OPT_TIMEOUT },
+                { "dest-serial-log", required_argument, NULL, OPT_DEST_SERIAL },
+                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -253,7 +387,10 @@ int main(int argc, char **argv) {
         LaunchOptions o = {};
         LaunchRunOptions ro = { .grace_seconds = -1 };
         const char *dry = NULL, *serial_log = NULL, *run = NULL, *shutdown_target = NULL, *status_target = NULL;
-        bool detect = false;
+        bool detect = false, mig_wait = true;
+        const char *migrate_dest = NULL;
+        json_t *mig_args = json_object();
+        unsigned long long u;
         NicArg nic_args[16];
         size_t n_nic_args = 0;
         int c, rc = 0, modes = 0;
@@ -269,6 +406,35 @@ int main(int argc, char **argv) {
                 case OPT_STATUS: status_target = optarg; modes++; break;
                 case OPT_CONNECT: ro.uri = optarg; break;
                 case OPT_KEEP: ro.keep_on_exit = true; break;
+                case OPT_MIGRATABLE: ro.migratable = true; break;
+                case OPT_INCOMING: ro.incoming = true; break;
+                case OPT_INCOMING_TIMEOUT:
+                        if (parse_u64(optarg, 86400, &u) < 0 || u == 0) {
+                                fprintf(stderr, "kvnet-launcher: --incoming-timeout: expected 1..86400 seconds, got '%s'\n", optarg);
+                                return 2;
+                        }
+                        ro.incoming_timeout_s = (uint32_t) u;
+                        break;
+                case OPT_NETD_SOCKET: ro.netd_socket = optarg; break;
+                case OPT_MIGRATE: migrate_dest = optarg; modes++; break;
+                case OPT_TUNNELLED: json_object_set_new(mig_args, "tunnelled", json_true()); break;
+                case OPT_DIRECT: json_object_set_new(mig_args, "tunnelled", json_false()); break;
+                case OPT_MIGRATE_URI: json_object_set_new(mig_args, "migrateUri", json_string(optarg)); break;
+                case OPT_DEST_SERIAL: json_object_set_new(mig_args, "destSerialLog", json_string(optarg)); break;
+                case OPT_NO_WAIT: mig_wait = false; break;
+                case OPT_MAX_DOWNTIME:
+                case OPT_BANDWIDTH:
+                case OPT_TIMEOUT: {
+                        /* ranges are checked by the launcher (one parser: migration/migrate.c) */
+                        const char *key = c == OPT_MAX_DOWNTIME ? "maxDowntimeMs" : c == OPT_BANDWIDTH ? "bandwidthMiBps" : "timeoutSeconds";
+                        if (parse_u64(optarg, 1ULL << 40, &u) < 0) {
+                                fprintf(stderr, "kvnet-launcher: --%s: expected a non-negative integer, got '%s'\n",
+                                        c == OPT_MAX_DOWNTIME ? "max-downtime-ms" : c == OPT_BANDWIDTH ? "bandwidth" : "timeout", optarg);
+                                return 2;
+                        }
+                        json_object_set_new(mig_args, key, json_integer((json_int_t) u));
+                        break;
+                }
                 case OPT_STATUS_FILE: ro.status_file = optarg; break;
                 case OPT_SOCKET: ro.socket_path = optarg; break;
                 case OPT_GRACE:
@@ -297,9 +463,20 @@ int main(int argc, char **argv) {
                 return 2;
         }
         if (modes > 1) {
-                fprintf(stderr, "kvnet-launcher: --dry-run, --run, --status, --shutdown and --detect-accel are exclusive\n");
+                fprintf(stderr, "kvnet-launcher: --dry-run, --run, --status, --shutdown, --migrate and --detect-accel are exclusive\n");
                 return 2;
         }
+        if (migrate_dest) {
+                if (!ro.socket_path) {
+                        fprintf(stderr, "kvnet-launcher: --migrate needs --socket PATH|NAMESPACE/NAME\n");
+                        json_decref(mig_args);
+                        return 2;
+                }
+                rc = migrate_client(migrate_dest, ro.socket_path, o.state_dir, mig_args, mig_wait);
+                json_decref(mig_args);
+                return rc;
+        }
+        json_decref(mig_args);
         if (detect) {
                 LaunchAccelInfo ai = launch_accel_detect();
                 printf("ACCEL=%s\nREASON=%s\n", ai.accel == LAUNCH_ACCEL_KVM ? "kvm" : "tcg", ai.reason);

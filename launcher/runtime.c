@@ -15,6 +15,8 @@
  * the connection to libvirt is lost. */
 #include <inttypes.h>
 #include <libvirt/libvirt.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <libvirt/virterror.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,6 +31,7 @@
 #include "json-util.h"
 #include "launcher.h"
 #include "log.h"
+#include "migration/migrate.h"
 #include "proto.h"
 
 #define STATUS_MAX_CLIENTS 16
@@ -46,6 +49,7 @@ typedef struct LvWatch {
         virFreeCallback ff;
         EventSource *src;
         bool deleted;
+        bool dirty; /* changed from another thread: the loop thread applies it */
         struct LvWatch *next;
 } LvWatch;
 
@@ -57,15 +61,24 @@ typedef struct LvTimeout {
         virFreeCallback ff;
         EventSource *src;
         bool deleted;
+        bool dirty;
         struct LvTimeout *next;
 } LvTimeout;
 
+/* libvirt calls these from any thread (a migration runs in a worker thread; its RPC toggles the
+ * socket's watch and the keepalive timer). The lists are protected by 'lock'; epoll sources are only
+ * touched by the loop thread ('owner'): another thread marks the entry dirty and wakes the loop
+ * through 'wake_fd'. Callbacks and free callbacks run without the lock held. */
 typedef struct LvEvents {
         EventLoop *loop;
         LvWatch *watches;
         LvTimeout *timeouts;
         int next_id;
         EventSource *reaper;
+        pthread_mutex_t lock;
+        pthread_t owner;
+        int wake_fd;
+        EventSource *wake_src;
 } LvEvents;
 
 /* virEventRegisterImpl() takes no user data, so the implementation needs one process-wide pointer. */
@@ -93,14 +106,29 @@ static int lv_from_epoll(uint32_t e) {
         return ev;
 }
 
+static bool lv_on_owner(void) {
+        return pthread_equal(pthread_self(), lv_events->owner);
+}
+
+static void lv_wake(LvEvents *le) {
+        uint64_t one = 1;
+        if (write(le->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+                log_debug("wake the event loop: %m");
+}
+
+/* Loop thread only. */
 static void lv_reap(LvEvents *le) {
+        LvWatch *dw = NULL;
+        LvTimeout *dt = NULL;
+        pthread_mutex_lock(&le->lock);
         for (LvWatch **w = &le->watches; *w;) {
                 if ((*w)->deleted) {
                         LvWatch *d = *w;
                         *w = d->next;
-                        if (d->ff)
-                                d->ff(d->opaque);
-                        free(d);
+                        if (d->src)
+                                event_source_free(d->src);
+                        d->next = dw;
+                        dw = d;
                 } else
                         w = &(*w)->next;
         }
@@ -108,11 +136,27 @@ static void lv_reap(LvEvents *le) {
                 if ((*t)->deleted) {
                         LvTimeout *d = *t;
                         *t = d->next;
-                        if (d->ff)
-                                d->ff(d->opaque);
-                        free(d);
+                        if (d->src)
+                                event_source_free(d->src);
+                        d->next = dt;
+                        dt = d;
                 } else
                         t = &(*t)->next;
+        }
+        pthread_mutex_unlock(&le->lock);
+        while (dw) {
+                LvWatch *d = dw;
+                dw = d->next;
+                if (d->ff)
+                        d->ff(d->opaque);
+                free(d);
+        }
+        while (dt) {
+                LvTimeout *d = dt;
+                dt = d->next;
+                if (d->ff)
+                        d->ff(d->opaque);
+                free(d);
         }
 }
 
@@ -124,6 +168,7 @@ static int on_reaper(EventSource *s, void *userdata) {
         return -ECANCELED;
 }
 
+/* Loop thread only. */
 static void lv_schedule_reap(LvEvents *le) {
         if (le->reaper)
                 return;
@@ -134,8 +179,14 @@ static void lv_schedule_reap(LvEvents *le) {
 static int on_watch(EventSource *s, int fd, uint32_t revents, void *userdata) {
         LvWatch *w = userdata;
         (void) s;
-        if (!w->deleted && w->cb)
-                w->cb(w->id, fd, lv_from_epoll(revents), w->opaque);
+        pthread_mutex_lock(&lv_events->lock);
+        bool live = !w->deleted && w->cb && (w->events & (VIR_EVENT_HANDLE_READABLE | VIR_EVENT_HANDLE_WRITABLE));
+        virEventHandleCallback cb = w->cb;
+        int id = w->id;
+        void *opaque = w->opaque;
+        pthread_mutex_unlock(&lv_events->lock);
+        if (live)
+                cb(id, fd, lv_from_epoll(revents), opaque);
         return 0;
 }
 
@@ -159,14 +210,23 @@ static int lv_add_handle(int fd, int events, virEventHandleCallback cb, void *op
         LvWatch *w = calloc(1, sizeof *w);
         if (!w)
                 return -1;
+        pthread_mutex_lock(&lv_events->lock);
         *w = (LvWatch){ .id = ++lv_events->next_id, .fd = fd, .events = events, .cb = cb, .opaque = opaque, .ff = ff };
-        if (lv_watch_apply(w) < 0) {
-                free(w);
-                return -1;
+        if (lv_on_owner()) {
+                if (lv_watch_apply(w) < 0) {
+                        pthread_mutex_unlock(&lv_events->lock);
+                        free(w);
+                        return -1;
+                }
+        } else {
+                w->dirty = true;
+                lv_wake(lv_events);
         }
         w->next = lv_events->watches;
         lv_events->watches = w;
-        return w->id;
+        int id = w->id;
+        pthread_mutex_unlock(&lv_events->lock);
+        return id;
 }
 
 static LvWatch *lv_find_watch(int id) {
@@ -179,32 +239,57 @@ static LvWatch *lv_find_watch(int id) {
 }
 
 static void lv_update_handle(int id, int events) {
-        LvWatch *w = lv_find_watch(id);
-        if (!w)
+        if (!lv_events)
                 return;
-        w->events = events;
-        if (lv_watch_apply(w) < 0)
-                log_warning("libvirt event loop: cannot watch fd %d", w->fd);
+        pthread_mutex_lock(&lv_events->lock);
+        LvWatch *w = lv_find_watch(id);
+        if (w) {
+                w->events = events;
+                if (!lv_on_owner()) {
+                        w->dirty = true;
+                        lv_wake(lv_events);
+                } else if (lv_watch_apply(w) < 0)
+                        log_warning("libvirt event loop: cannot watch fd %d", w->fd);
+        }
+        pthread_mutex_unlock(&lv_events->lock);
 }
 
 static int lv_remove_handle(int id) {
-        LvWatch *w = lv_find_watch(id);
-        if (!w)
+        if (!lv_events)
                 return -1;
-        if (w->src) {
+        pthread_mutex_lock(&lv_events->lock);
+        LvWatch *w = lv_find_watch(id);
+        if (!w) {
+                pthread_mutex_unlock(&lv_events->lock);
+                return -1;
+        }
+        w->deleted = true;
+        bool owner = lv_on_owner();
+        if (owner && w->src) {
                 event_source_free(w->src);
                 w->src = NULL;
         }
-        w->deleted = true;
-        lv_schedule_reap(lv_events);
+        if (!owner) {
+                w->dirty = true;
+                lv_wake(lv_events);
+        }
+        pthread_mutex_unlock(&lv_events->lock);
+        if (owner)
+                lv_schedule_reap(lv_events);
         return 0;
 }
 
 static int on_timeout(EventSource *s, void *userdata) {
         LvTimeout *t = userdata;
         (void) s;
-        if (!t->deleted && t->frequency >= 0 && t->cb)
-                t->cb(t->id, t->opaque);
+        pthread_mutex_lock(&lv_events->lock);
+        bool live = !t->deleted && t->frequency >= 0 && t->cb;
+        virEventTimeoutCallback cb = t->cb;
+        int id = t->id;
+        void *opaque = t->opaque;
+        pthread_mutex_unlock(&lv_events->lock);
+        if (live)
+                cb(id, opaque);
         return 0;
 }
 
@@ -225,14 +310,23 @@ static int lv_add_timeout(int frequency, virEventTimeoutCallback cb, void *opaqu
         LvTimeout *t = calloc(1, sizeof *t);
         if (!t)
                 return -1;
+        pthread_mutex_lock(&lv_events->lock);
         *t = (LvTimeout){ .id = ++lv_events->next_id, .frequency = frequency, .cb = cb, .opaque = opaque, .ff = ff };
-        if (lv_timeout_apply(t) < 0) {
-                free(t);
-                return -1;
+        if (lv_on_owner()) {
+                if (lv_timeout_apply(t) < 0) {
+                        pthread_mutex_unlock(&lv_events->lock);
+                        free(t);
+                        return -1;
+                }
+        } else {
+                t->dirty = true;
+                lv_wake(lv_events);
         }
         t->next = lv_events->timeouts;
         lv_events->timeouts = t;
-        return t->id;
+        int id = t->id;
+        pthread_mutex_unlock(&lv_events->lock);
+        return id;
 }
 
 static LvTimeout *lv_find_timeout(int id) {
@@ -245,24 +339,83 @@ static LvTimeout *lv_find_timeout(int id) {
 }
 
 static void lv_update_timeout(int id, int frequency) {
-        LvTimeout *t = lv_find_timeout(id);
-        if (!t)
+        if (!lv_events)
                 return;
-        t->frequency = frequency;
-        if (lv_timeout_apply(t) < 0)
-                log_warning("libvirt event loop: cannot arm timer %d", id);
+        pthread_mutex_lock(&lv_events->lock);
+        LvTimeout *t = lv_find_timeout(id);
+        if (t) {
+                t->frequency = frequency;
+                if (!lv_on_owner()) {
+                        t->dirty = true;
+                        lv_wake(lv_events);
+                } else if (lv_timeout_apply(t) < 0)
+                        log_warning("libvirt event loop: cannot arm timer %d", id);
+        }
+        pthread_mutex_unlock(&lv_events->lock);
 }
 
 static int lv_remove_timeout(int id) {
-        LvTimeout *t = lv_find_timeout(id);
-        if (!t)
+        if (!lv_events)
                 return -1;
-        if (t->src) {
+        pthread_mutex_lock(&lv_events->lock);
+        LvTimeout *t = lv_find_timeout(id);
+        if (!t) {
+                pthread_mutex_unlock(&lv_events->lock);
+                return -1;
+        }
+        t->deleted = true;
+        bool owner = lv_on_owner();
+        if (owner && t->src) {
                 event_source_free(t->src);
                 t->src = NULL;
         }
-        t->deleted = true;
-        lv_schedule_reap(lv_events);
+        if (!owner) {
+                t->dirty = true;
+                lv_wake(lv_events);
+        }
+        pthread_mutex_unlock(&lv_events->lock);
+        if (owner)
+                lv_schedule_reap(lv_events);
+        return 0;
+}
+
+/* Loop thread: applies what other threads changed. */
+static int on_lv_wake(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        LvEvents *le = userdata;
+        uint64_t n;
+        bool reap = false;
+        (void) s;
+        (void) revents;
+        if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
+                return 0;
+        pthread_mutex_lock(&le->lock);
+        for (LvWatch *w = le->watches; w; w = w->next) {
+                if (!w->dirty)
+                        continue;
+                w->dirty = false;
+                if (w->deleted) {
+                        if (w->src)
+                                event_source_free(w->src);
+                        w->src = NULL;
+                        reap = true;
+                } else if (lv_watch_apply(w) < 0)
+                        log_warning("libvirt event loop: cannot watch fd %d", w->fd);
+        }
+        for (LvTimeout *t = le->timeouts; t; t = t->next) {
+                if (!t->dirty)
+                        continue;
+                t->dirty = false;
+                if (t->deleted) {
+                        if (t->src)
+                                event_source_free(t->src);
+                        t->src = NULL;
+                        reap = true;
+                } else if (lv_timeout_apply(t) < 0)
+                        log_warning("libvirt event loop: cannot arm timer %d", t->id);
+        }
+        pthread_mutex_unlock(&le->lock);
+        if (reap)
+                lv_schedule_reap(le);
         return 0;
 }
 
@@ -284,6 +437,12 @@ static void lv_events_done(LvEvents *le) {
                 event_source_free(le->reaper);
         le->reaper = NULL;
         lv_reap(le);
+        if (le->wake_src)
+                event_source_free(le->wake_src);
+        le->wake_src = NULL;
+        if (le->wake_fd >= 0)
+                close(le->wake_fd);
+        le->wake_fd = -1;
 }
 
 /* ------------------------------------------------------------------ the launcher */
@@ -317,7 +476,29 @@ typedef struct Runtime {
         int listen_fd;
         EventSource *listen_src;
         Client *clients[STATUS_MAX_CLIENTS];
+        /* live migration (source side): one at a time, run by a worker thread */
+        struct MigJob *mig;
+        bool mig_cancel;         /* migrate-cancel (or shutdown) asked libvirt to abort */
+        bool migrated_away;      /* STOPPED/MIGRATED seen */
+        bool mig_succeeded;      /* the worker reported success; waiting for STOPPED/MIGRATED */
+        bool have_event_stats;   /* JOB_COMPLETED arrived */
+        KvMigrateResult event_stats;
+        EventSource *mig_stats_timer; /* success: short wait for JOB_COMPLETED */
+        int job_cb;
+        /* --incoming */
+        EventSource *incoming_timer;
 } Runtime;
+
+typedef struct MigJob {
+        Runtime *rt;
+        pthread_t tid;
+        virDomainPtr dom; /* own reference */
+        KvMigrateParams params;
+        KvMigrateResult result;
+        int r;
+        int efd;
+        EventSource *src;
+} MigJob;
 
 static void libvirt_quiet(void *userdata, virErrorPtr err) {
         (void) userdata;
@@ -340,7 +521,8 @@ static void rt_set_phase(Runtime *rt, LaunchPhase phase, const char *fmt, ...) {
         rt->st.phase = phase;
         if (phase == LAUNCH_PHASE_RUNNING && rt->st.started_at == 0)
                 rt->st.started_at = (int64_t) time(NULL);
-        if ((phase == LAUNCH_PHASE_SUCCEEDED || phase == LAUNCH_PHASE_FAILED) && rt->st.finished_at == 0)
+        if ((phase == LAUNCH_PHASE_SUCCEEDED || phase == LAUNCH_PHASE_FAILED || phase == LAUNCH_PHASE_MIGRATED) &&
+            rt->st.finished_at == 0)
                 rt->st.finished_at = (int64_t) time(NULL);
         if (changed)
                 log_info("phase %s: %s", launch_phase_to_string(phase), rt->st.reason);
@@ -354,6 +536,285 @@ static void rt_finish(Runtime *rt, LaunchPhase phase, int exit_code, const char 
         rt->exit_code = exit_code;
         rt_set_phase(rt, phase, "%s", reason);
         event_loop_exit(rt->loop, exit_code);
+}
+
+
+static int64_t realtime_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* netd notifications: best effort, a short timeout, a warning when netd does not answer. */
+static void rt_netd(Runtime *rt, const char *op, json_t *args /* stolen */) {
+        if (!rt->o->netd_socket || !args) {
+                json_decref(args);
+                return;
+        }
+        json_t *res = NULL;
+        KvErr e = {};
+        uint64_t t0 = now_usec();
+        int r = proto_call_path(rt->o->netd_socket, op, args, 2000, &res, &e);
+        if (r < 0)
+                log_warning("netd '%s' at %s: %s%s%s", op, rt->o->netd_socket, e.msg[0] ? e.msg : strerror(-r),
+                            e.details[0] ? ": " : "", e.details);
+        else
+                log_info("netd '%s' answered in %" PRIu64 " us", op, now_usec() - t0);
+        json_decref(res);
+        json_decref(args);
+}
+
+static void rt_netd_source(Runtime *rt, const char *phase, const char *reason) {
+        const LaunchMigrationStatus *m = &rt->st.mig;
+        json_t *args = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "vmNamespace", rt->v->namespace, "vmName",
+                                 rt->v->name, "phase", phase, "target", m->dest, "downtimeMs",
+                                 (json_int_t) m->downtime_ms, "totalMs", (json_int_t) m->total_ms, "reason",
+                                 reason ? reason : "");
+        rt_netd(rt, "migration-source", args);
+}
+
+static void rt_mig_take_stats(Runtime *rt, const KvMigrateResult *r) {
+        LaunchMigrationStatus *m = &rt->st.mig;
+        m->have_stats = true;
+        m->downtime_ms = r->downtime_ms;
+        m->total_ms = r->total_ms;
+        m->data_bytes = r->data_bytes;
+        m->memory_iterations = r->memory_iterations;
+}
+
+static void rt_mig_finish_success(Runtime *rt) {
+        LaunchMigrationStatus *m = &rt->st.mig;
+        if (rt->mig_stats_timer)
+                event_source_free(rt->mig_stats_timer);
+        rt->mig_stats_timer = NULL;
+        if (!m->have_stats && rt->have_event_stats)
+                rt_mig_take_stats(rt, &rt->event_stats);
+        m->state = LAUNCH_MIG_COMPLETED;
+        m->finished_at_ms = realtime_ms();
+        log_info("migration to %s completed: downtime %" PRIu64 " ms, total %" PRIu64 " ms, %" PRIu64
+                 " bytes, %" PRIu64 " memory iterations%s",
+                 m->dest, m->downtime_ms, m->total_ms, m->data_bytes, m->memory_iterations,
+                 m->have_stats ? "" : " (no statistics from libvirt)");
+        rt_netd_source(rt, "completed", NULL);
+        rt->mig_succeeded = true;
+        if (rt->migrated_away)
+                rt_finish(rt, LAUNCH_PHASE_MIGRATED, LAUNCH_EXIT_OK, "live-migrated to another node");
+        else
+                rt_write_status(rt);
+}
+
+static int on_mig_stats_timeout(EventSource *s, void *userdata) {
+        Runtime *rt = userdata;
+        (void) s;
+        rt->mig_stats_timer = NULL;
+        rt_mig_finish_success(rt);
+        return -ECANCELED;
+}
+
+static void mig_job_free(MigJob *j) {
+        if (!j)
+                return;
+        if (j->src)
+                event_source_free(j->src);
+        if (j->efd >= 0)
+                close(j->efd);
+        if (j->dom)
+                virDomainFree(j->dom);
+        kv_migrate_params_done(&j->params);
+        free(j);
+}
+
+static void *mig_worker(void *arg) {
+        MigJob *j = arg;
+        j->r = kv_migrate_run(j->dom, &j->params, &j->result);
+        uint64_t one = 1;
+        while (write(j->efd, &one, sizeof one) < 0 && errno == EINTR)
+                ;
+        return NULL;
+}
+
+/* Loop thread: the worker is done. */
+static int on_mig_done(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        Runtime *rt = userdata;
+        MigJob *j = rt->mig;
+        (void) s;
+        (void) fd;
+        (void) revents;
+        if (!j)
+                return -ECANCELED;
+        pthread_join(j->tid, NULL);
+        rt->mig = NULL;
+        LaunchMigrationStatus *m = &rt->st.mig;
+        m->wall_ms = j->result.wall_ms;
+        if (j->r >= 0) {
+                if (j->result.have_stats)
+                        rt_mig_take_stats(rt, &j->result);
+                mig_job_free(j);
+                if (!m->have_stats && !rt->have_event_stats &&
+                    event_add_timer(rt->loop, 2 * 1000000ULL, 0, on_mig_stats_timeout, rt, &rt->mig_stats_timer) == 0)
+                        return -ECANCELED; /* JOB_COMPLETED usually follows at once */
+                rt_mig_finish_success(rt);
+                return -ECANCELED;
+        }
+        m->state = rt->mig_cancel && !j->result.timed_out ? LAUNCH_MIG_CANCELLED : LAUNCH_MIG_FAILED;
+        m->finished_at_ms = realtime_ms();
+        snprintf(m->error, sizeof m->error, "libvirt migration failed: %.480s",
+                 j->result.error[0] ? j->result.error : "unknown error");
+        log_warning("migration to %s %s: %s; the domain keeps running here", m->dest,
+                    launch_migration_state_to_string(m->state), m->error);
+        rt_netd_source(rt, "aborted", m->error);
+        rt->mig_cancel = false;
+        mig_job_free(j);
+        rt_write_status(rt);
+        return -ECANCELED;
+}
+
+static void on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params, int nparams,
+                             void *opaque) {
+        Runtime *rt = opaque;
+        (void) conn;
+        const char *name = virDomainGetName(dom);
+        if (!name || !streq(name, rt->st.domain))
+                return;
+        KvMigrateResult r = {};
+        if (kv_migrate_stats_from_params(params, nparams, &r) <= 0)
+                return;
+        log_debug("job completed: downtime %" PRIu64 " ms, total %" PRIu64 " ms", r.downtime_ms, r.total_ms);
+        rt->event_stats = r;
+        rt->have_event_stats = true;
+        if (rt->st.mig.incoming) {
+                if (!rt->st.mig.have_stats)
+                        rt_mig_take_stats(rt, &r);
+                rt_write_status(rt);
+        } else if (rt->mig_stats_timer)
+                rt_mig_finish_success(rt);
+}
+
+/* {"op":"migrate","args":{...}}: validated here, run by a worker thread. */
+static int rt_start_migration(Runtime *rt, json_t *args, KvErr *e) {
+        if (rt->done || rt->st.shutting_down)
+                return kverr_set(e, KV_ERR_TRY_AGAIN, -EBUSY, "migrate: refused, the launcher is shutting down");
+        if (rt->st.phase != LAUNCH_PHASE_RUNNING || !rt->dom)
+                return kverr_set(e, KV_ERR_TRY_AGAIN, -EBUSY, "migrate: the domain is not running (phase %s)",
+                                 launch_phase_to_string(rt->st.phase));
+        if (rt->mig || rt->mig_stats_timer || rt->mig_succeeded)
+                return kverr_set(e, KV_ERR_EXISTS, -EBUSY, "migrate: a migration to '%s' is already in progress",
+                                 rt->st.mig.dest);
+        if (!rt->st.migratable)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EPERM,
+                                 "migrate: domain '%s' was started with autodestroy (tied to the launcher's "
+                                 "connection), which libvirt cannot migrate: start the launcher with --migratable",
+                                 rt->st.domain);
+        KvMigrateParams p = {};
+        int r = kv_migrate_params_parse(args, "migrate", &p, e);
+        if (r < 0)
+                return r;
+        if (p.dest_serial_log) {
+                /* The target QEMU writes its own console log: same VMI, same NICs, another serial file. */
+                LaunchDomainOptions dopt = { .accel = rt->o->accel, .serial_log = p.dest_serial_log };
+                char *xml = NULL;
+                r = launch_domain_xml(rt->v, rt->st.nics, rt->st.n_nics, &dopt, NULL, &xml, e);
+                if (r < 0) {
+                        kv_migrate_params_done(&p);
+                        return r;
+                }
+                kv_migrate_params_set_dest_xml(&p, xml);
+        }
+        MigJob *j = calloc(1, sizeof *j);
+        if (!j) {
+                kv_migrate_params_done(&p);
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
+        }
+        j->rt = rt;
+        j->params = p;
+        j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (j->efd < 0 || virDomainRef(rt->dom) < 0) {
+                r = negative_errno();
+                mig_job_free(j);
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "migrate: eventfd");
+        }
+        j->dom = rt->dom;
+        r = event_add_io(rt->loop, j->efd, EPOLLIN, on_mig_done, rt, &j->src);
+        if (r < 0) {
+                mig_job_free(j);
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "migrate: watch eventfd");
+        }
+
+        LaunchMigrationStatus *m = &rt->st.mig;
+        *m = (LaunchMigrationStatus){ .state = LAUNCH_MIG_RUNNING, .started_at_ms = realtime_ms() };
+        snprintf(m->dest, sizeof m->dest, "%s", p.dest_uri);
+        rt->have_event_stats = false;
+        rt->mig_cancel = false;
+        rt_netd_source(rt, "begin", NULL);
+        rt->mig = j;
+        r = pthread_create(&j->tid, NULL, mig_worker, j);
+        if (r != 0) {
+                rt->mig = NULL;
+                m->state = LAUNCH_MIG_FAILED;
+                snprintf(m->error, sizeof m->error, "cannot start the migration thread: %s", strerror(r));
+                rt_netd_source(rt, "aborted", m->error);
+                mig_job_free(j);
+                rt_write_status(rt);
+                return kverr_set(e, KV_ERR_INTERNAL, -r, "migrate: %s", m->error);
+        }
+        log_info("migrating '%s' to %s (%s, max downtime %u ms, bandwidth %" PRIu64 " MiB/s, timeout %u s)",
+                 rt->st.domain, m->dest, j->params.tunnelled ? "tunnelled" : "direct", j->params.max_downtime_ms,
+                 j->params.bandwidth_mibps, j->params.timeout_s);
+        rt_write_status(rt);
+        return 0;
+}
+
+static int rt_cancel_migration(Runtime *rt, const char *why, KvErr *e) {
+        if (!rt->mig)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -ENOENT, "migrate-cancel: no migration in progress");
+        log_info("%s: aborting the migration to %s", why, rt->st.mig.dest);
+        rt->mig_cancel = true;
+        if (virDomainAbortJob(rt->dom) < 0)
+                return kverr_set(e, KV_ERR_INTERNAL, -EIO, "migrate-cancel: virDomainAbortJob: %s",
+                                 virGetLastErrorMessage());
+        return 0;
+}
+
+/* --incoming: the migration did not arrive. Anything half-arrived is destroyed. */
+static void rt_incoming_failed(Runtime *rt, const char *reason) {
+        if (rt->dom) {
+                rt->we_destroyed = true;
+                if (virDomainDestroy(rt->dom) < 0)
+                        log_debug("virDomainDestroy(incoming): %s", virGetLastErrorMessage());
+        }
+        rt->st.mig.state = LAUNCH_MIG_FAILED;
+        rt->st.mig.finished_at_ms = realtime_ms();
+        snprintf(rt->st.mig.error, sizeof rt->st.mig.error, "%s", reason);
+        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_NO_MIGRATION, reason);
+}
+
+static int on_incoming_timeout(EventSource *s, void *userdata) {
+        Runtime *rt = userdata;
+        char msg[128];
+        (void) s;
+        rt->incoming_timer = NULL;
+        snprintf(msg, sizeof msg, "incoming migration: the domain did not arrive within %u s",
+                 rt->o->incoming_timeout_s ? rt->o->incoming_timeout_s : 300);
+        rt_incoming_failed(rt, msg);
+        return -ECANCELED;
+}
+
+/* --incoming: the domain resumed here. netd first (the guest's network is down until then). */
+static void rt_incoming_resumed(Runtime *rt, virDomainPtr dom) {
+        uint64_t t0 = now_usec();
+        json_t *args = json_pack("{s:s, s:s}", "vmNamespace", rt->v->namespace, "vmName", rt->v->name);
+        rt_netd(rt, "migration-activate", args);
+        if (!rt->dom && virDomainRef(dom) == 0)
+                rt->dom = dom;
+        if (rt->incoming_timer)
+                event_source_free(rt->incoming_timer);
+        rt->incoming_timer = NULL;
+        rt->st.mig.state = LAUNCH_MIG_COMPLETED;
+        rt->st.mig.finished_at_ms = realtime_ms();
+        if (rt->have_event_stats && !rt->st.mig.have_stats)
+                rt_mig_take_stats(rt, &rt->event_stats);
+        rt_set_phase(rt, LAUNCH_PHASE_RUNNING, "incoming migration completed: domain resumed here (netd notified in %" PRIu64 " us)",
+                     now_usec() - t0);
 }
 
 static int on_grace_expired(EventSource *s, void *userdata) {
@@ -397,6 +858,18 @@ static void rt_request_shutdown(Runtime *rt, const char *why) {
                 log_info("%s: shutdown already in progress", why);
                 return;
         }
+        if (rt->st.phase == LAUNCH_PHASE_WAITING_FOR_MIGRATION) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "%s while waiting for the incoming migration", why);
+                rt->st.shutting_down = true;
+                rt_incoming_failed(rt, msg);
+                return;
+        }
+        if (rt->mig) {
+                KvErr e = {};
+                if (rt_cancel_migration(rt, why, &e) < 0)
+                        log_warning("%s", e.msg);
+        }
         rt->st.shutting_down = true;
         log_info("%s: pressing the ACPI power button of '%s' (grace period %" PRId64 " s)", why, rt->st.domain,
                  rt->grace);
@@ -436,6 +909,23 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
         if (!name || !streq(name, rt->st.domain))
                 return 0;
         log_debug("lifecycle event %d detail %d", event, detail);
+        if (rt->st.phase == LAUNCH_PHASE_WAITING_FOR_MIGRATION && !rt->done) {
+                log_info("incoming domain '%s': lifecycle event %d detail %d", name, event, detail);
+                if (event == VIR_DOMAIN_EVENT_STARTED) {
+                        if (!rt->dom && virDomainRef(dom) == 0)
+                                rt->dom = dom;
+                        rt->st.mig.state = LAUNCH_MIG_RUNNING;
+                        rt_write_status(rt);
+                } else if (event == VIR_DOMAIN_EVENT_RESUMED) {
+                        rt_incoming_resumed(rt, dom);
+                } else if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_UNDEFINED) {
+                        if (rt->dom)
+                                virDomainFree(rt->dom);
+                        rt->dom = NULL;
+                        rt_incoming_failed(rt, "incoming migration failed: the domain went away before it resumed here");
+                }
+                return 0;
+        }
         if (event == VIR_DOMAIN_EVENT_STOPPED) {
                 switch (detail) {
                 case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
@@ -452,7 +942,10 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
                         rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_VM_FAILED, "guest crashed");
                         break;
                 case VIR_DOMAIN_EVENT_STOPPED_MIGRATED:
-                        rt_finish(rt, LAUNCH_PHASE_SUCCEEDED, LAUNCH_EXIT_OK, "migrated to another node");
+                        /* Our own migration finishes once the worker reported (statistics, netd). */
+                        rt->migrated_away = true;
+                        if (!rt->mig && !rt->mig_stats_timer)
+                                rt_finish(rt, LAUNCH_PHASE_MIGRATED, LAUNCH_EXIT_OK, "migrated to another node");
                         break;
                 case VIR_DOMAIN_EVENT_STOPPED_FAILED:
                         rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_VM_FAILED, "QEMU failed (see the domain log)");
@@ -540,9 +1033,21 @@ static int client_handle_line(Client *c, const char *line, size_t len) {
         else if (streq(op, "shutdown")) {
                 rt_request_shutdown(rt, "shutdown requested on the status socket");
                 reply = proto_reply_ok(launch_status_to_json(&rt->st));
+        } else if (streq(op, "migrate")) {
+                json_t *args = json_object_get(req, "args");
+                if (rt_start_migration(rt, args, &e) < 0)
+                        reply = proto_reply_error(&e);
+                else
+                        reply = proto_reply_ok(launch_status_to_json(&rt->st));
+        } else if (streq(op, "migrate-cancel")) {
+                if (rt_cancel_migration(rt, "migrate-cancel requested on the status socket", &e) < 0)
+                        reply = proto_reply_error(&e);
+                else
+                        reply = proto_reply_ok(launch_status_to_json(&rt->st));
         } else {
-                char msg[128];
-                snprintf(msg, sizeof msg, "request: 'op' must be status or shutdown, got '%.64s'", op);
+                char msg[160];
+                snprintf(msg, sizeof msg,
+                         "request: 'op' must be status, shutdown, migrate or migrate-cancel, got '%.64s'", op);
                 reply = rt_error(KV_ERR_INVALID_CONFIG, msg);
         }
         json_decref(req);
@@ -681,7 +1186,25 @@ static int rt_start_domain(Runtime *rt, const char *xml) {
                 rt_set_phase(rt, LAUNCH_PHASE_FAILED, "register lifecycle events: %s", virGetLastErrorMessage());
                 return LAUNCH_EXIT_LIBVIRT;
         }
-        rt->dom = virDomainCreateXML(rt->conn, xml, rt->o->keep_on_exit ? 0 : VIR_DOMAIN_START_AUTODESTROY);
+        rt->job_cb = virConnectDomainEventRegisterAny(rt->conn, NULL, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+                                                      VIR_DOMAIN_EVENT_CALLBACK(on_job_completed), rt, NULL);
+        if (rt->job_cb < 0)
+                log_warning("register job-completed events: %s (no migration statistics)", virGetLastErrorMessage());
+        if (rt->o->incoming) {
+                uint32_t t = rt->o->incoming_timeout_s ? rt->o->incoming_timeout_s : 300;
+                rt->st.mig = (LaunchMigrationStatus){ .state = LAUNCH_MIG_PENDING, .incoming = true,
+                                                      .started_at_ms = realtime_ms() };
+                if (event_add_timer(rt->loop, (uint64_t) t * 1000000ULL, 0, on_incoming_timeout, rt,
+                                    &rt->incoming_timer) < 0) {
+                        rt_set_phase(rt, LAUNCH_PHASE_FAILED, "cannot arm the incoming timeout");
+                        return LAUNCH_EXIT_INTERNAL;
+                }
+                rt_set_phase(rt, LAUNCH_PHASE_WAITING_FOR_MIGRATION,
+                             "waiting for domain '%s' to arrive by live migration (timeout %u s)", rt->st.domain, t);
+                return LAUNCH_EXIT_OK;
+        }
+        rt->dom = virDomainCreateXML(rt->conn, xml,
+                                     rt->o->keep_on_exit || rt->o->migratable ? 0 : VIR_DOMAIN_START_AUTODESTROY);
         if (!rt->dom) {
                 rt_set_phase(rt, LAUNCH_PHASE_FAILED, "start domain '%s': %s", rt->st.domain,
                              virGetLastErrorMessage());
@@ -697,6 +1220,8 @@ static void rt_disconnect(Runtime *rt) {
         if (!rt->conn_lost) {
                 if (rt->lifecycle_cb >= 0)
                         IGNORE_RESULT(virConnectDomainEventDeregisterAny(rt->conn, rt->lifecycle_cb));
+                if (rt->job_cb >= 0)
+                        IGNORE_RESULT(virConnectDomainEventDeregisterAny(rt->conn, rt->job_cb));
                 if (rt->close_cb)
                         IGNORE_RESULT(virConnectUnregisterCloseCallback(rt->conn, on_close));
         }
@@ -708,8 +1233,9 @@ static void rt_disconnect(Runtime *rt) {
 }
 
 int launch_run(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const LaunchRunOptions *o) {
-        Runtime rt = { .v = v, .o = o, .listen_fd = -1, .lifecycle_cb = -1, .exit_code = LAUNCH_EXIT_INTERNAL };
-        LvEvents le = {};
+        Runtime rt = { .v = v, .o = o, .listen_fd = -1, .lifecycle_cb = -1, .job_cb = -1,
+                       .exit_code = LAUNCH_EXIT_INTERNAL };
+        LvEvents le = { .wake_fd = -1 };
         _cleanup_free_ char *name = launch_domain_name(v);
         _cleanup_free_ char *xml = NULL;
         int r, rc;
@@ -718,7 +1244,8 @@ int launch_run(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const L
                 return log_error("out of memory"), LAUNCH_EXIT_INTERNAL;
         rt.grace = o->grace_seconds >= 0 ? o->grace_seconds : v->termination_grace_seconds;
         rt.st = (LaunchStatus){ .phase = LAUNCH_PHASE_SCHEDULED, .accel = o->accel, .nics = nics, .n_nics = n_nics,
-                                .pid = getpid(), .grace_seconds = rt.grace };
+                                .pid = getpid(), .grace_seconds = rt.grace,
+                                .migratable = o->migratable || o->incoming };
         snprintf(rt.st.domain, sizeof rt.st.domain, "%s", name);
         snprintf(rt.st.vmi, sizeof rt.st.vmi, "%s/%s", v->namespace, v->name);
 
@@ -766,6 +1293,17 @@ int launch_run(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const L
         }
 
         le.loop = rt.loop;
+        pthread_mutex_init(&le.lock, NULL);
+        le.owner = pthread_self();
+        le.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (le.wake_fd < 0 || event_add_io(rt.loop, le.wake_fd, EPOLLIN, on_lv_wake, &le, &le.wake_src) < 0) {
+                log_error("cannot create the event loop's wake-up fd");
+                rt_set_phase(&rt, LAUNCH_PHASE_FAILED, "cannot create the event loop's wake-up fd");
+                if (le.wake_fd >= 0)
+                        close(le.wake_fd);
+                le.wake_fd = -1;
+                goto out;
+        }
         lv_events = &le;
         virEventRegisterImpl(lv_add_handle, lv_update_handle, lv_remove_handle, lv_add_timeout, lv_update_timeout,
                              lv_remove_timeout);
@@ -776,8 +1314,11 @@ int launch_run(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const L
                 log_error("%s", rt.st.reason);
                 goto out;
         }
-        log_info("domain '%s' running (accel %s); SIGTERM shuts it down", rt.st.domain,
-                 launch_accel_to_string(o->accel));
+        if (o->incoming)
+                log_info("waiting for domain '%s' to arrive by live migration", rt.st.domain);
+        else
+                log_info("domain '%s' running (accel %s); SIGTERM shuts it down", rt.st.domain,
+                         launch_accel_to_string(o->accel));
         r = event_loop_run(rt.loop);
         if (r < 0 && !rt.done) {
                 log_error_errno(r, "event loop: %m");
@@ -791,6 +1332,18 @@ int launch_run(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const L
                 log_error("%s", rt.st.reason);
 out:
         rt_unlisten(&rt);
+        if (rt.mig) {
+                /* The loop ended under a running migration (connection lost, ...): stop and join it. */
+                if (!rt.conn_lost && rt.dom)
+                        IGNORE_RESULT(virDomainAbortJob(rt.dom));
+                pthread_join(rt.mig->tid, NULL);
+                mig_job_free(rt.mig);
+                rt.mig = NULL;
+        }
+        if (rt.mig_stats_timer)
+                event_source_free(rt.mig_stats_timer);
+        if (rt.incoming_timer)
+                event_source_free(rt.incoming_timer);
         rt_disconnect(&rt);
         if (lv_events) {
                 lv_events_done(&le);
@@ -801,6 +1354,8 @@ out:
                 event_source_free(rt.grace_timer);
         if (rt.press_timer)
                 event_source_free(rt.press_timer);
+        if (lv_events == NULL && le.loop)
+                pthread_mutex_destroy(&le.lock);
         /* The final status is written after the socket is gone (phase already terminal, or Scheduled
          * when the loop never ran). */
         if (rc != LAUNCH_EXIT_OK && rt.st.phase != LAUNCH_PHASE_FAILED)

@@ -14,8 +14,51 @@ const char *launch_phase_to_string(LaunchPhase p) {
         case LAUNCH_PHASE_RUNNING: return "Running";
         case LAUNCH_PHASE_SUCCEEDED: return "Succeeded";
         case LAUNCH_PHASE_FAILED: return "Failed";
+        case LAUNCH_PHASE_WAITING_FOR_MIGRATION: return "WaitingForMigration";
+        case LAUNCH_PHASE_MIGRATED: return "Migrated";
         }
         return "Unknown";
+}
+
+const char *launch_migration_state_to_string(LaunchMigrationState s) {
+        switch (s) {
+        case LAUNCH_MIG_NONE: return "none";
+        case LAUNCH_MIG_PENDING: return "pending";
+        case LAUNCH_MIG_RUNNING: return "running";
+        case LAUNCH_MIG_COMPLETED: return "completed";
+        case LAUNCH_MIG_FAILED: return "failed";
+        case LAUNCH_MIG_CANCELLED: return "cancelled";
+        }
+        return "unknown";
+}
+
+static json_t *rfc3339_ms_or_null(int64_t ms) {
+        if (ms <= 0)
+                return json_null();
+        time_t tt = (time_t) (ms / 1000);
+        struct tm tm;
+        char buf[48], out[64];
+        if (!gmtime_r(&tt, &tm) || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+                return json_null();
+        snprintf(out, sizeof out, "%s.%03dZ", buf, (int) (ms % 1000));
+        return json_string(out);
+}
+
+static json_t *migration_to_json(const LaunchMigrationStatus *m) {
+        if (m->state == LAUNCH_MIG_NONE)
+                return json_null();
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:b, s:I, s:I, s:I, s:I, s:I}", "state",
+                              launch_migration_state_to_string(m->state), "role", m->incoming ? "target" : "source",
+                              "dest", m->dest, "startedAt", rfc3339_ms_or_null(m->started_at_ms), "finishedAt",
+                              rfc3339_ms_or_null(m->finished_at_ms), "stats", m->have_stats, "downtimeMs",
+                              (json_int_t) m->downtime_ms, "totalMs", (json_int_t) m->total_ms, "dataBytes",
+                              (json_int_t) m->data_bytes, "memoryIterations", (json_int_t) m->memory_iterations,
+                              "wallMs", (json_int_t) m->wall_ms);
+        if (o && json_object_set_new(o, "error", m->error[0] ? json_string(m->error) : json_null()) < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
 }
 
 static json_t *rfc3339_or_null(int64_t t) {
@@ -58,12 +101,17 @@ json_t *launch_status_to_json(const LaunchStatus *s) {
                         return NULL;
                 }
         }
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:b, s:I}", "phase",
+        json_t *mig = migration_to_json(&s->mig);
+        if (!mig) {
+                json_decref(ifs);
+                return NULL;
+        }
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:b, s:I, s:b, s:o}", "phase",
                          launch_phase_to_string(s->phase), "domain", s->domain, "vmi", s->vmi, "accel",
                          launch_accel_to_string(s->accel), "reason", s->reason, "interfaces", ifs, "startedAt",
                          rfc3339_or_null(s->started_at), "finishedAt", rfc3339_or_null(s->finished_at), "pid",
                          (json_int_t) s->pid, "shuttingDown", s->shutting_down, "terminationGracePeriodSeconds",
-                         (json_int_t) s->grace_seconds);
+                         (json_int_t) s->grace_seconds, "migratable", s->migratable, "migration", mig);
 }
 
 int launch_status_write(const LaunchStatus *s, const char *path) {

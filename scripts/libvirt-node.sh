@@ -15,13 +15,19 @@
 #   DIR/etc/passwd, group  bound over /etc/passwd and /etc/group in the daemon's namespace only:
 #                          the host's files plus the user/group "libvirt-qemu" the driver insists on
 #   DIR/run/libvirt        libvirt-sock (the only listener unless --tcp), qemu/<dom>.pid, ...
-#   DIR/lib/libvirt, DIR/cache/libvirt (capabilities cache: the first start takes ~8 s)
+#   DIR/lib/libvirt, DIR/cache/libvirt (capabilities cache, seeded from the shared cache below)
 #   DIR/log/libvirt        libvirtd.log, qemu/<domain>.log (QEMU's stdout/stderr)
 #   DIR/libvirtd.pid, DIR/libvirtd.stderr, DIR/netns, DIR/uri
 # --tcp ADDR also listens on ADDR:16509 (plain TCP, auth none) inside NETNS, for peer-to-peer
 # migration (qemu+tcp://ADDR/system).
 # It prints `URI=qemu+unix:///system?socket=DIR/run/libvirt/libvirt-sock` (and `TCP_URI=...`) once
 # `virsh -c URI version` answers. Exit: 0 ok, 1 failure (the log tail is printed), 2 usage.
+#
+# Capabilities cache: probing QEMU takes ~8 s, so after the first successful start the node's
+# DIR/cache/libvirt/qemu/capabilities/*.xml are copied to a shared directory
+# (${KVNET_LIBVIRT_CAPS_CACHE:-/var/cache/kvnet/libvirt-caps}; KVNET_LIBVIRT_CAPS_CACHE=none disables
+# it) and every later node starts from a copy of it (~1 s). libvirt itself checks that a cached
+# entry still matches the QEMU binary, libvirtd and the host, and re-probes when it does not.
 #
 # stop: destroys every domain of that daemon (virsh destroy), stops libvirtd (SIGTERM, then
 # SIGKILL after 10 s), kills QEMU processes it left behind (their pid files under DIR/run), and
@@ -91,6 +97,30 @@ host_uuid() {
 	printf '%s-%s-4%s-a%s-%s\n' "${h:0:8}" "${h:8:4}" "${h:13:3}" "${h:17:3}" "${h:20:12}"
 }
 
+CAPS_CACHE=${KVNET_LIBVIRT_CAPS_CACHE:-/var/cache/kvnet/libvirt-caps}
+
+# After a successful start: publish the node's capabilities cache when the shared one is empty or
+# older (atomically: a temp dir renamed into place, so a concurrent start never sees half of it).
+save_caps() {
+	[ "$CAPS_CACHE" != none ] || return 0
+	local src=$DIR/cache/libvirt/qemu/capabilities tmp
+	compgen -G "$src/*.xml" >/dev/null || return 0
+	if compgen -G "$CAPS_CACHE/*.xml" >/dev/null && [ -z "$(find "$src" -name '*.xml' -newer "$CAPS_CACHE" 2>/dev/null)" ]; then
+		return 0
+	fi
+	mkdir -p "$(dirname "$CAPS_CACHE")" 2>/dev/null || return 0
+	tmp=$(mktemp -d "$CAPS_CACHE.tmp.XXXXXX" 2>/dev/null) || return 0
+	if cp -p "$src"/*.xml "$tmp/" 2>/dev/null; then
+		rm -rf "$CAPS_CACHE.old.$$"
+		[ -d "$CAPS_CACHE" ] && mv "$CAPS_CACHE" "$CAPS_CACHE.old.$$" 2>/dev/null
+		mv "$tmp" "$CAPS_CACHE" 2>/dev/null || rm -rf "$tmp"
+		rm -rf "$CAPS_CACHE.old.$$"
+	else
+		rm -rf "$tmp"
+	fi
+	return 0
+}
+
 do_start() {
 	[ -n "$NETNS" ] || usage
 	[ -x /usr/sbin/libvirtd ] || die "/usr/sbin/libvirtd not installed (apt-get install libvirt-daemon libvirt-daemon-driver-qemu)"
@@ -137,6 +167,10 @@ do_start() {
 		echo 'namespaces = [ ]'
 		echo 'cgroup_controllers = [ ]'
 		echo 'vnc_listen = "127.0.0.1"'
+		# peer-to-peer migration: the source daemon's connection to the target notices a dead
+		# underlay after ~2 s x 5 missed keepalives and aborts the migration
+		echo 'keepalive_interval = 2'
+		echo 'keepalive_count = 5'
 	} >"$DIR/etc/libvirt/qemu.conf"
 	# Debian's QEMU driver resolves its built-in default user/group "libvirt-qemu" before it reads
 	# qemu.conf; libvirt-daemon-system would create them on the host. Instead the private mount
@@ -147,6 +181,11 @@ do_start() {
 		echo 'libvirt-qemu:x:64055:64055:Libvirt Qemu (kvnet node):/var/lib/libvirt:/usr/sbin/nologin' >>"$DIR/etc/passwd"
 	grep -q '^libvirt-qemu:' "$DIR/etc/group" || echo 'libvirt-qemu:x:64055:' >>"$DIR/etc/group"
 	grep -q '^kvm:' "$DIR/etc/group" || echo 'kvm:x:64056:' >>"$DIR/etc/group"
+	# Seed the capabilities cache (see the header); libvirt re-probes whatever is stale.
+	if [ "$CAPS_CACHE" != none ] && compgen -G "$CAPS_CACHE/*.xml" >/dev/null; then
+		mkdir -p "$DIR/cache/libvirt/qemu/capabilities"
+		cp -p "$CAPS_CACHE"/*.xml "$DIR/cache/libvirt/qemu/capabilities/" 2>/dev/null || true
+	fi
 	# The client side (virsh) must not pick up the host's default URI.
 	echo "uri_default = \"$URI\"" >"$DIR/etc/libvirt/libvirt.conf"
 
@@ -181,6 +220,7 @@ do_start() {
 			die "libvirtd exited during startup"
 		fi
 		if [ -S "$SOCK" ] && LIBVIRT_DEFAULT_URI="$URI" timeout 10 virsh -q -c "$URI" version >/dev/null 2>&1; then
+			save_caps
 			echo "URI=$URI"
 			[ -n "$TCP" ] && echo "TCP_URI=qemu+tcp://$TCP/system"
 			echo "PID=$pid"

@@ -193,14 +193,14 @@ static void print_migrations(json_t *r) {
                        str(p, "state"), ips, str(p, "mac"), str(p, "peer"));
         }
         printf("\nHISTORY (newest first)\n%-28s %-7s %-10s %-8s %-8s %9s %8s %9s  %s\n", "VM", "ROLE", "STATE",
-               "STARTED", "SWITCHED", "DOWNTIME", "TOTAL", "ACTIVATE", "PEER / REASON");
+               "STARTED", "SWITCHED", "DOWNTIME", "TOTAL", "SWITCH", "PEER / REASON");
         json_array_foreach(json_object_get(r, "history"), i, p) {
                 char st[16], sw[16], dt[24], tt[24], act[24];
                 fmt_time(p, "started", st, sizeof st);
                 fmt_time(p, "switched", sw, sizeof sw);
                 fmt_ms(p, "downtimeMs", dt, sizeof dt);
                 fmt_ms(p, "totalMs", tt, sizeof tt);
-                fmt_ms(p, "activateMicros", act, sizeof act);
+                fmt_ms(p, "switchMicros", act, sizeof act);
                 printf("%-28s %-7s %-10s %-8s %-8s %7sms %6sms %7sus  %s%s%s\n", str(p, "vm"), str(p, "role"),
                        str(p, "state"), st, sw, dt, tt, act, str(p, "peer"),
                        json_string_length(json_object_get(p, "reason")) ? " / " : "",

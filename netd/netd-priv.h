@@ -39,7 +39,7 @@ typedef struct MigEvent {
         char peer[256];
         char reason[256];
         uint64_t started_usec, switched_usec, finished_usec;
-        long long downtime_ms, total_ms, activate_us; /* -1 = unknown */
+        long long downtime_ms, total_ms, activate_us; /* -1 = unknown; activate_us: target datapath switch time */
         unsigned n_endpoints;
 } MigEvent;
 

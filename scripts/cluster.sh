@@ -21,8 +21,9 @@
 # same name and size is reused; a broken or different one is torn down and rebuilt.
 # PREFIX defaults to kvc-<random>; DIR defaults to /run/kvnet-cluster/PREFIX.
 #
-# down: stops the netds (SIGTERM, then SIGKILL) and libvirtds, kills whatever else still runs
-# inside the cluster's namespaces, deletes every namespace of that prefix and removes DIR.
+# down: stops the netds (SIGTERM, then SIGKILL) and libvirtds (the nodes' and the VM pods' of
+# scripts/vmpod.sh), kills whatever else still runs inside the cluster's namespaces (node, switch,
+# client and pod namespaces PREFIX-p-*), deletes every namespace of that prefix and removes DIR.
 # Taking down a cluster that does not exist succeeds. Without --name and --dir, the only
 # registered cluster is meant (an error if there are several).
 #
@@ -135,7 +136,7 @@ client_ns() { echo "$PREFIX-client"; }
 
 # Namespaces that belong to cluster PREFIX.
 cluster_namespaces() {
-	ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${PREFIX}-(sw|client|node[0-9]+)\$" || true
+	ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${PREFIX}-(sw|client|node[0-9]+|p-[a-z0-9-]+)\$" || true
 }
 
 # pid_is PID WORD: PID is alive and its command line contains WORD (guards against pid reuse).
@@ -199,6 +200,13 @@ do_down() {
 				"$LIBVIRT_NODE" stop "$PREFIX-node$i" --dir "$d/libvirt" >/dev/null 2>&1 ||
 					info "stopping libvirtd of node$i failed (continuing)"
 			fi
+		done
+	fi
+	# VM pods (scripts/vmpod.sh): their libvirtds destroy their domains.
+	if [ -n "$DIR" ] && [ -d "$DIR/pods" ]; then
+		for d in "$DIR"/pods/*; do
+			[ -d "$d/libvirt" ] || continue
+			"$LIBVIRT_NODE" stop "$PREFIX-${d##*/}" --dir "$d/libvirt" >/dev/null 2>&1 || true
 		done
 	fi
 	# Anything still running inside the cluster's namespaces was started for the cluster.
@@ -456,7 +464,7 @@ cluster_healthy() {
 		pid_is "$(cat "$(node_dir "$i")/netd.pid" 2>/dev/null)" kvnet-netd || return 1
 		kvctl_status "$(node_dir "$i")/netd.sock" || return 1
 	done
-	[ "$(cluster_namespaces | wc -l)" -eq $((N + 2)) ] || return 1
+	[ "$(cluster_namespaces | grep -cv -- "-p-")" -eq $((N + 2)) ] || return 1
 }
 
 do_up() {

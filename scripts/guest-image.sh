@@ -15,7 +15,9 @@
 #   KVNET_GUEST_INITRD=DIR/initrd.img
 #   KVNET_GUEST_VERSION=<kernel version>
 # The kernel is never installed on the host: `apt-get download` + `dpkg-deb -x` into a temp dir.
-# busybox comes from busybox-static (installed with apt-get when missing). See docs/guest-image.md.
+# busybox comes from busybox-static (installed with apt-get when missing); the DHCPv6 client is dhcpcd
+# from dhcpcd-base (`apt-get download`, copied with the shared libraries ldd lists). See
+# docs/guest-image.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +28,13 @@ META_PKG=linux-image-cloud-amd64
 # /dev/input/event*); af_packet (udhcpc's raw socket) and ipv6 only matter when they are modular.
 WANT_MODULES=(virtio_pci virtio_net button evdev af_packet ipv6)
 REQUIRED_MODULES=(virtio_pci virtio_net)
+# Loaded by /init while DHCP runs (they must not delay the network): virtio_blk + isofs for the
+# cloud-init NoCloud seed disk (an ISO 9660 volume labelled cidata) and emptyDisks.
+LATE_MODULES=(virtio_blk isofs)
+# The guest's DHCPv6 client (busybox 1.35 in Debian has no udhcpc6). Bump IMAGE_FORMAT when the
+# layout of the image changes in a way the inputs below do not capture.
+DHCP6_PKG=dhcpcd-base
+IMAGE_FORMAT=2
 
 CACHE_DIR=""
 FORCE=0
@@ -116,6 +125,20 @@ ensure_busybox() {
 	BUSYBOX_VERSION=$(pkg_version busybox-static)
 }
 
+# ---------------------------------------------------------------- DHCPv6 client (dhcpcd)
+
+# Sets DHCP6_VERSION (the candidate apt would download) without downloading anything.
+resolve_dhcp6_pkg() {
+	DHCP6_VERSION=$(apt-cache show --no-all-versions "$DHCP6_PKG" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)
+	if [ -z "$DHCP6_VERSION" ]; then
+		say "apt-cache knows no $DHCP6_PKG; running apt-get update"
+		$SUDO apt-get update -q >&2 || die "apt-get update failed"
+		DHCP6_VERSION=$(apt-cache show --no-all-versions "$DHCP6_PKG" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)
+	fi
+	[ -n "$DHCP6_VERSION" ] || die "cannot resolve $DHCP6_PKG (no such package in the apt sources)"
+	LIBC_VERSION=$(pkg_version libc6)
+}
+
 # ---------------------------------------------------------------- kernel package resolution
 
 # Sets KPKG (versioned package name) and KPKG_VERSION without downloading anything when possible.
@@ -180,7 +203,8 @@ inputs_hash() {
 	{
 		echo "kernel=$KPKG=$KPKG_VERSION"
 		echo "busybox=$BUSYBOX_VERSION"
-		echo "modules=${WANT_MODULES[*]}"
+		echo "modules=${WANT_MODULES[*]} late=${LATE_MODULES[*]}"
+		echo "dhcp6=$DHCP6_PKG=$DHCP6_VERSION libc6=$LIBC_VERSION format=$IMAGE_FORMAT"
 		sha256sum "$0" | awk '{print $1}'
 		(cd "$GUEST_SRC" && find . -type f | LC_ALL=C sort | xargs sha256sum)
 		(cd "$GUEST_SRC" && find . -type f -perm -u+x | LC_ALL=C sort)
@@ -195,6 +219,7 @@ print_result() {
 
 ensure_busybox
 resolve_kernel_pkg
+resolve_dhcp6_pkg
 HASH=$(inputs_hash)
 if [ "$FORCE" = 0 ] && [ -s "$CACHE_DIR/vmlinuz" ] && [ -s "$CACHE_DIR/initrd.img" ] &&
 	grep -qx "INPUTS_SHA256=$HASH" "$CACHE_DIR/VERSION" 2>/dev/null; then
@@ -213,9 +238,15 @@ if [ -z "$KERNEL_DEB" ]; then
 	mkdir -p "$WORK/debs"
 	say "downloading $META_PKG and $KPKG $KPKG_VERSION"
 	download_kernel "$WORK/debs"
-	# The apt lists may have moved on between resolve and download: hash what we really got.
-	HASH=$(inputs_hash)
 fi
+mkdir -p "$WORK/debs"
+say "downloading $DHCP6_PKG $DHCP6_VERSION"
+apt_download "$WORK/debs" "$DHCP6_PKG=$DHCP6_VERSION"
+DHCP6_DEB=$(ls "$WORK"/debs/"$DHCP6_PKG"_*.deb 2>/dev/null | head -n 1)
+[ -n "$DHCP6_DEB" ] || die "apt-get download $DHCP6_PKG=$DHCP6_VERSION failed"
+# The apt lists may have moved on between resolve and download: hash what we really got.
+DHCP6_VERSION=$(dpkg-deb -f "$DHCP6_DEB" Version)
+HASH=$(inputs_hash)
 
 say "extracting $(basename "$KERNEL_DEB")"
 mkdir -p "$WORK/kpkg"
@@ -285,6 +316,15 @@ for m in "${WANT_MODULES[@]}"; do
 done
 printf '%s\n' "${LOAD_ORDER[@]}" >"$ROOTFS/lib/modules/load.order"
 say "modules (load order): ${LOAD_ORDER[*]}"
+EARLY=("${LOAD_ORDER[@]}")
+LOAD_ORDER=()
+for m in "${LATE_MODULES[@]}"; do
+	add_module "$m"
+done
+LATE_ORDER=("${LOAD_ORDER[@]}")
+LOAD_ORDER=("${EARLY[@]}")
+printf '%s\n' "${LATE_ORDER[@]}" >"$ROOTFS/lib/modules/load.late"
+say "modules (late, while DHCP runs): ${LATE_ORDER[*]:-none}"
 
 # busybox and its applets
 mkdir -p "$ROOTFS"/{bin,dev,proc,sys,run,tmp,etc,root,www/cgi-bin,var/log,mnt}
@@ -299,6 +339,23 @@ for a in $("$BUSYBOX" --list); do
 done
 chmod 1777 "$ROOTFS/tmp"
 
+# dhcpcd (DHCPv6 client) from its Debian package, plus the shared libraries it links (ldd): the
+# loader and libc of this host, which the initramfs otherwise lacks (busybox is static).
+say "extracting $(basename "$DHCP6_DEB")"
+mkdir -p "$WORK/dhcp6pkg"
+dpkg-deb -x "$DHCP6_DEB" "$WORK/dhcp6pkg"
+DHCPCD=$WORK/dhcp6pkg/usr/sbin/dhcpcd
+[ -x "$DHCPCD" ] || die "$(basename "$DHCP6_DEB") has no /usr/sbin/dhcpcd"
+cp "$DHCPCD" "$ROOTFS/bin/dhcpcd"
+libs=$(ldd "$DHCPCD" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
+[ -n "$libs" ] || die "ldd lists no libraries for dhcpcd (is it static? then nothing is needed, but check)"
+for l in $libs; do
+	mkdir -p "$ROOTFS$(dirname "$l")"
+	cp -L "$l" "$ROOTFS$l"
+done
+say "dhcpcd $DHCP6_VERSION with: ${libs//$'\n'/ }"
+mkdir -p "$ROOTFS/var/lib/dhcpcd" "$ROOTFS/run/dhcpcd"
+
 # kvnet's guest files
 install -m 0755 "$GUEST_SRC/init" "$ROOTFS/init"
 for f in "$GUEST_SRC"/*; do
@@ -307,6 +364,8 @@ for f in "$GUEST_SRC"/*; do
 	init | *.md) ;;
 	udhcpc.script) install -D -m 0755 "$f" "$ROOTFS/etc/udhcpc/default.script" ;;
 	power-button) install -D -m 0755 "$f" "$ROOTFS/etc/acpi/PWRF/00000080" ;;
+	dhcpcd.script) install -D -m 0755 "$f" "$ROOTFS/etc/dhcpcd.script" ;;
+	dhcpcd.conf) install -D -m 0644 "$f" "$ROOTFS/etc/dhcpcd.conf" ;;
 	*) install -m 0755 "$f" "$ROOTFS/bin/${f##*/}" ;;
 	esac
 done
@@ -337,6 +396,9 @@ cp "$VMLINUZ" "$WORK/vmlinuz"
 	echo "KERNEL_PACKAGE=$KPKG=$KPKG_VERSION"
 	echo "BUSYBOX_PACKAGE=busybox-static=$BUSYBOX_VERSION"
 	echo "MODULES=${LOAD_ORDER[*]}"
+	echo "MODULES_LATE=${LATE_ORDER[*]}"
+	echo "DHCP6_PACKAGE=$DHCP6_PKG=$DHCP6_VERSION"
+	echo "LIBC_PACKAGE=libc6=$LIBC_VERSION"
 	echo "INPUTS_SHA256=$HASH"
 	echo "BUILT=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 } >"$WORK/VERSION"

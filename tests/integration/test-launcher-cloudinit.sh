@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# kvnet-launcher's cloudInitNoCloud seed disk and emptyDisk with a real guest, on a private libvirtd
+# (scripts/libvirt-node.sh) in a node namespace; the NIC is a plain tap (no netd, no DHCP server).
+#
+# The VMI has a cloudInitNoCloud volume (userData + networkData) and a 64Mi emptyDisk. Checks:
+#  - while it runs: the seed ISO (volume id cidata) and the sparse emptyDisk exist in the VM's state
+#    dir with the right size, and the cidata files carry the launcher's meta-data
+#  - the guest (scripts/guest-image.sh, which mounts a cidata disk and lists its block devices on
+#    the console) saw exactly the instance-id (= metadata.uid), the local-hostname, the sha256 of
+#    userData and of networkData, and a writable disk of exactly 64 MiB
+#  - SIGTERM -> ACPI poweroff -> exit 0; the status file stays, the socket goes, the tap is left alone
+#  - what happens to the files the launcher made (seed ISO, cidata dir, emptyDisk) when it ends:
+#    docs/launcher.md does not promise their removal; the check reports XFAIL while they remain
+#    (KVNET_STRICT_CLEANUP=1 turns that into a failure).
+# Skips (4) without qemu, libvirtd or an ISO tool (genisoimage / mkisofs / xorrisofs).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+kv_init
+require_cmd qemu-system-x86_64 virsh unshare sha256sum
+[ -x /usr/sbin/libvirtd ] || skip "libvirtd not installed (apt-get install libvirt-daemon libvirt-daemon-driver-qemu)"
+[ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] ||
+	skip "libvirt QEMU driver not installed (libvirt-daemon-driver-qemu)"
+{ [ -x /usr/bin/genisoimage ] || [ -x /usr/bin/mkisofs ] || [ -x /usr/bin/xorrisofs ]; } ||
+	skip "no ISO tool for the seed disk (genisoimage, mkisofs or xorrisofs)"
+LAUNCHER=$KV_BIN/kvnet-launcher
+require_file "$LAUNCHER"
+
+img=$("$KV_ROOT/scripts/guest-image.sh" --quiet) || skip "scripts/guest-image.sh failed (guest image not available)"
+KERNEL=$(sed -n 's/^KVNET_GUEST_KERNEL=//p' <<<"$img")
+INITRD=$(sed -n 's/^KVNET_GUEST_INITRD=//p' <<<"$img")
+{ [ -s "$KERNEL" ] && [ -s "$INITRD" ]; } || skip "guest image incomplete ($img)"
+grep -q '^MODULES_LATE=.*isofs' "$(dirname "$KERNEL")/VERSION" || skip "the cached guest cannot read a seed disk (old image)"
+
+NODE_DIR=$KV_TMP/node
+NODE_NAME=kvt-$(rand_suffix)
+LAUNCHER_PID=""
+
+lv_cleanup() {
+	local rc=$?
+	set +e
+	[ -n "$LAUNCHER_PID" ] && kill -TERM "$LAUNCHER_PID" 2>/dev/null
+	if [ -d "$NODE_DIR" ]; then
+		if [ "$rc" -ne 0 ] && [ "$rc" -ne "$KSFT_SKIP" ]; then
+			echo "---- launcher log ----"
+			tail -n 30 "$KV_TMP"/launcher*.log 2>/dev/null
+			echo "---- guest console ----"
+			tr -d '\r' <"$VMDIR/serial.log" 2>/dev/null | grep -a KVNET
+			tail -n 20 "$NODE_DIR"/log/libvirt/qemu/*.log 2>/dev/null
+		fi
+		"$KV_ROOT/scripts/libvirt-node.sh" stop "$NODE_NAME" --dir "$NODE_DIR" >/dev/null 2>&1
+	fi
+	(exit "$rc")
+	kv_cleanup
+}
+trap lv_cleanup EXIT
+
+setup_node
+out=$("$KV_ROOT/scripts/libvirt-node.sh" start "$NODE_NAME" "$NODE_NS" --dir "$NODE_DIR") ||
+	die "scripts/libvirt-node.sh start failed"
+URI=$(sed -n 's/^URI=//p' <<<"$out")
+[ -n "$URI" ] || die "libvirt-node.sh printed no URI ($out)"
+vsh() { virsh -q -c "$URI" "$@"; }
+
+TAP=kvtap0
+ip -n "$NODE_NS" tuntap add dev "$TAP" mode tap
+ip -n "$NODE_NS" link set "$TAP" up
+
+# ---------------------------------------------------------------- VMI
+UID_=6c1f2a9e-3b7d-4e0a-9c55-$(rand_suffix)0000
+STATE=$KV_TMP/state
+DOM=default_cigest
+VMDIR=$STATE/$DOM
+STATUS=$VMDIR/status.json
+SOCK=$VMDIR/launcher.sock
+ISO=$VMDIR/cloudinitdisk-cidata.iso
+CIDIR=$VMDIR/cloudinitdisk-cidata
+EMPTY=$VMDIR/scratch-empty.raw
+USERDATA=$KV_TMP/user-data
+NETDATA=$KV_TMP/network-config
+printf '#cloud-config\npassword: kvnet-%s\nchpasswd: { expire: false }\nruncmd:\n  - [ echo, "hello from %s" ]\n' \
+	"$(rand_suffix)" "$UID_" >"$USERDATA"
+printf 'version: 2\nethernets:\n  eth0:\n    dhcp4: true\n    dhcp6: true\n' >"$NETDATA"
+indent() { sed 's/^/          /' "$1"; }
+VMI=$KV_TMP/vmi.yaml
+cat >"$VMI" <<EOV
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstance
+metadata:
+  name: cigest
+  namespace: default
+  uid: $UID_
+spec:
+  hostname: cihost
+  terminationGracePeriodSeconds: 40
+  domain:
+    firmware:
+      kernelBoot:
+        kernelArgs: "console=ttyS0 quiet panic=-1 kvnet.dhcp_timeout=2"
+        container:
+          kernelPath: $KERNEL
+          initrdPath: $INITRD
+    memory:
+      guest: 256Mi
+    devices:
+      disks:
+        - name: cloudinitdisk
+          disk:
+            bus: virtio
+        - name: scratch
+          disk:
+            bus: virtio
+      interfaces:
+        - name: default
+          bridge: {}
+          macAddress: "02:4b:56:77:00:0c"
+  networks:
+    - name: default
+      pod: {}
+  volumes:
+    - name: cloudinitdisk
+      cloudInitNoCloud:
+        userData: |
+$(indent "$USERDATA")
+        networkData: |
+$(indent "$NETDATA")
+    - name: scratch
+      emptyDisk:
+        capacity: 64Mi
+EOV
+# YAML block scalars ("|") keep one final newline: what the guest must hash is exactly our files.
+UD_SHA=$(sha256sum <"$USERDATA" | awk '{print $1}')
+ND_SHA=$(sha256sum <"$NETDATA" | awk '{print $1}')
+
+phase() { jq -r .phase "$STATUS" 2>/dev/null || echo none; }
+wait_phase() { # PHASE SECONDS
+	local _
+	for _ in $(seq 1 $(($2 * 10))); do
+		[ "$(phase)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+ip netns exec "$NODE_NS" "$LAUNCHER" --run "$VMI" --connect "$URI" --nic "default=tap:$TAP" \
+	--state-dir "$STATE" >"$KV_TMP/launcher.log" 2>&1 &
+LAUNCHER_PID=$!
+wait_phase Running 60 || die "status file did not reach Running (phase $(phase))"
+pass "launcher runs the VMI with a cloudInitNoCloud volume and an emptyDisk"
+
+# ---------------------------------------------------------------- host side, while it runs
+assert_true "seed ISO exists ($ISO)" test -s "$ISO"
+assert_eq "$(dd if="$ISO" bs=1 skip=$((16 * 2048 + 40)) count=6 2>/dev/null)" cidata "seed ISO volume id is cidata"
+assert_true "cidata meta-data names the uid as instance-id" grep -qx "instance-id: $UID_" "$CIDIR/meta-data"
+assert_true "cidata meta-data names spec.hostname as local-hostname" grep -qx "local-hostname: cihost" "$CIDIR/meta-data"
+assert_true "cidata user-data is userData byte for byte" cmp -s "$USERDATA" "$CIDIR/user-data"
+assert_true "cidata network-config is networkData byte for byte" cmp -s "$NETDATA" "$CIDIR/network-config"
+assert_eq "$(stat -c %s "$EMPTY" 2>/dev/null)" 67108864 "emptyDisk file is 64 MiB"
+assert_true "emptyDisk file is sparse ($(du -k "$EMPTY" 2>/dev/null | cut -f1) KiB allocated)" \
+	test "$(du -k "$EMPTY" | cut -f1)" -lt 1024
+xml=$(vsh dumpxml "$DOM")
+assert_true "domain XML attaches the seed ISO" grep -q "source file='$ISO'" <<<"$xml"
+assert_true "domain XML attaches the emptyDisk" grep -q "source file='$EMPTY'" <<<"$xml"
+
+# ---------------------------------------------------------------- guest side
+CON=$VMDIR/serial.log
+ci=$(console_line "$CON" ' cidata dev=' 90)
+log "guest: $ci"
+kvget() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n1; }
+[ -n "$ci" ] || fail "guest printed a cidata line"
+assert_eq "$(kvget "$ci" instance-id)" "$UID_" "guest: cidata instance-id is the VMI's uid"
+assert_eq "$(kvget "$ci" hostname)" cihost "guest: cidata local-hostname"
+assert_eq "$(kvget "$ci" user-data-sha256)" "$UD_SHA" "guest: sha256 of user-data matches userData"
+assert_eq "$(kvget "$ci" network-config-sha256)" "$ND_SHA" "guest: sha256 of network-config matches networkData"
+seed=$(kvget "$ci" dev)
+disks=$(tr -d '\r' <"$CON" | grep -a '^KVNET-GUEST .* disk=' || true)
+log "guest disks: $(sed 's/^KVNET-GUEST boot_id=[^ ]* //' <<<"$disks" | tr '\n' ';')"
+assert_true "guest: the seed disk $seed is listed with label cidata" grep -q " disk=$seed bytes=[0-9]* ro=[01] label=cidata" <<<"$disks"
+assert_eq "$(grep -c ' bytes=67108864 ro=0 label=-' <<<"$disks")" 1 "guest: exactly one writable disk of 64 MiB (the emptyDisk)"
+assert_eq "$(grep -c ' disk=' <<<"$disks")" 2 "guest: two block devices in all"
+
+# ---------------------------------------------------------------- end
+console_line "$CON" ' ready' 60 >/dev/null # acpid listens from here on
+kill -TERM "$LAUNCHER_PID"
+rc=0
+for _ in $(seq 1 600); do
+	kill -0 "$LAUNCHER_PID" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$LAUNCHER_PID" 2>/dev/null && { fail "launcher exits within 60 s of SIGTERM"; kill -KILL "$LAUNCHER_PID"; }
+wait "$LAUNCHER_PID" || rc=$?
+LAUNCHER_PID=""
+assert_eq "$rc" 0 "launcher exits 0 after SIGTERM (ACPI poweroff)"
+assert_eq "$(phase)" Succeeded "final phase Succeeded"
+assert_eq "$(vsh list --all --name | grep -c . || true)" 0 "domain gone"
+assert_true "status file kept (documented)" test -s "$STATUS"
+assert_false "status socket removed (documented)" test -e "$SOCK"
+assert_link "$NODE_NS" "$TAP"
+left=""
+for f in "$ISO" "$CIDIR" "$EMPTY"; do [ -e "$f" ] && left="$left ${f#"$VMDIR"/}"; done
+if [ -z "$left" ]; then
+	pass "the launcher removed the files it made (seed ISO, cidata dir, emptyDisk)"
+elif [ "${KVNET_STRICT_CLEANUP:-0}" = 1 ]; then
+	fail "the launcher removed the files it made (left:$left)"
+else
+	echo "XFAIL: the launcher leaves the files it made in $VMDIR:$left (not promised by docs/launcher.md; KVNET_STRICT_CLEANUP=1 to fail)"
+fi
+finish

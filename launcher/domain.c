@@ -319,7 +319,16 @@ int launch_domain_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, 
                 xml_open(&x, "disk", "type", "file", "device", d->device == LAUNCH_DEVICE_CDROM ? "cdrom" : "disk", NULL);
                 xml_empty(&x, "driver", "name", "qemu", "type", d->format == LAUNCH_FORMAT_QCOW2 ? "qcow2" : "raw",
                           "cache", "none", NULL);
-                xml_empty(&x, "source", "file", d->path, NULL);
+                _cleanup_free_ char *own = NULL;
+                if (o && o->vm_dir && (d->kind == LAUNCH_VOLUME_CLOUD_INIT_NOCLOUD || d->kind == LAUNCH_VOLUME_EMPTY_DISK)) {
+                        own = launch_volume_file(o->vm_dir, d);
+                        if (!own) {
+                                fclose(x.f);
+                                free(x.buf);
+                                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
+                        }
+                }
+                xml_empty(&x, "source", "file", own ? own : d->path, NULL);
                 xml_empty(&x, "target", "dev", dev, "bus", bus, NULL);
                 if (d->readonly)
                         xml_empty(&x, "readonly", NULL);
@@ -377,7 +386,7 @@ int launch_domain_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, 
         _cleanup_free_ char *log = NULL;
         const char *logp = o ? o->serial_log : NULL;
         if (!logp) {
-                if (asprintf(&log, "%s/serial.log", v->state_dir) < 0)
+                if (asprintf(&log, "%s/serial.log", o && o->vm_dir ? o->vm_dir : v->state_dir) < 0)
                         log = NULL;
                 logp = log ? log : "/dev/null";
         }

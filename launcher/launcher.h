@@ -189,6 +189,14 @@ LaunchVmi *launch_vmi_free(LaunchVmi *v);
 DEFINE_TRIVIAL_CLEANUP_FUNC(LaunchVmi *, launch_vmi_free);
 #define _cleanup_launch_vmi_ _cleanup_(launch_vmi_freep)
 
+/* The VM's own directory under a launcher state dir (NULL = LAUNCH_DEFAULT_STATE_DIR):
+ * <state_dir>/<namespace>_<name>. Caller frees; NULL when out of memory. */
+char *launch_vmi_dir(const char *state_dir, const LaunchVmi *v);
+/* The file the launcher makes for a volume inside a VM directory: <vm_dir>/<volume>-cidata.iso
+ * (cloudInitNoCloud), <vm_dir>/<volume>-empty.raw (emptyDisk). NULL for other kinds (their path is
+ * the image's own) and when out of memory. Caller frees. */
+char *launch_volume_file(const char *vm_dir, const LaunchDisk *d);
+
 /* "libvirt name" of the domain: <namespace>_<name>. Caller frees. */
 char *launch_domain_name(const LaunchVmi *v);
 
@@ -255,13 +263,29 @@ int launch_nics_synthesize(const LaunchVmi *v, LaunchWarnings *w, LaunchNic **re
 
 typedef struct LaunchDomainOptions {
         LaunchAccel accel;
-        const char *serial_log; /* NULL = <state_dir>/serial.log */
+        const char *serial_log; /* NULL = <vm dir>/serial.log */
+        /* The VM directory whose files the domain uses (serial log, seed ISOs, empty disks); NULL =
+         * v->state_dir. A migration's destination XML names the target launcher's directory. */
+        const char *vm_dir;
 } LaunchDomainOptions;
 
 /* Builds the domain XML; nics[i] belongs to v->interfaces[i] (names must match). Warnings
  * (e.g. host-passthrough under TCG) go to w (may be NULL). Caller frees *ret. */
 int launch_domain_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const LaunchDomainOptions *o,
                       LaunchWarnings *w, char **ret, KvErr *e) _wur_;
+
+/* ------------------------------------------------------------------ live migration (launcher/migration.c) */
+
+/* Refuses a VMI whose storage cannot follow a live migration: an emptyDisk is a writable file local
+ * to the node and kvnet does not do block migration. The error names the volume; ctx prefixes it
+ * ("migrate", "--incoming"). -EOPNOTSUPP. */
+int launch_migration_check_storage(const LaunchVmi *v, const char *ctx, KvErr *e) _wur_;
+/* The destination domain XML (VIR_MIGRATE_PARAM_DEST_XML): the XML this launcher started, with the
+ * per-VM files of the target launcher: dest_state_dir is its --state-dir (serial log and seed ISOs
+ * under <dest_state_dir>/<ns>_<name>/), dest_serial_log overrides the serial log. Both NULL: *ret
+ * = NULL (libvirt keeps the source XML). Caller frees *ret. */
+int launch_migration_dest_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, LaunchAccel accel,
+                              const char *dest_state_dir, const char *dest_serial_log, char **ret, KvErr *e) _wur_;
 
 /* ================================================================== runtime (launcher/runtime.c,
  * launcher/status.c): --run keeps one VMI's libvirt domain alive and reports its phase. */
@@ -339,9 +363,29 @@ json_t *launch_status_to_json(const LaunchStatus *s);
 /* Atomic (temp file, fsync, rename) write of the JSON plus a newline. */
 int launch_status_write(const LaunchStatus *s, const char *path) _wur_;
 
-/* Creates the files the domain needs and the launcher owns: state dir, emptyDisk sparse files,
- * cloud-init seed ISOs (genisoimage/xorriso/mkisofs). Errors name the volume. */
-int launch_prepare_files(const LaunchVmi *v, KvErr *e) _wur_;
+/* One file or directory the launcher made (launcher/files.c). */
+typedef struct LaunchFile {
+        char *path;
+        bool dir;
+} LaunchFile;
+
+typedef struct LaunchFiles {
+        LaunchFile *items; /* oldest first */
+        size_t n;
+} LaunchFiles;
+
+/* Creates the files the domain needs and the launcher owns: the state dir (never recorded: the
+ * status file stays in it), emptyDisk sparse files (an existing one keeps its data and is not
+ * recorded), cloud-init staging dirs <volume>-cidata/ with meta-data, user-data, network-config,
+ * and seed ISOs (genisoimage/mkisofs/xorrisofs) holding exactly those files. Errors name the
+ * volume; on failure whatever was made is removed again and *ret_created is untouched. On success
+ * *ret_created (may be NULL) lists what was created or written. */
+int launch_prepare_files(const LaunchVmi *v, LaunchFiles *ret_created, KvErr *e) _wur_;
+/* Removes the listed files, newest first; directories only when empty (rmdir). Already gone is
+ * fine. What could not be removed stays in the list for the caller to report; returns 0 or the
+ * first -errno. */
+int launch_files_remove(LaunchFiles *f) _wur_;
+void launch_files_clear(LaunchFiles *f);
 
 typedef struct LaunchRunOptions {
         const char *uri;         /* libvirt connect URI (required) */

@@ -22,8 +22,9 @@
  *                         migration target: wait for the domain to arrive, then supervise it
  *   kvnet-launcher --migrate DEST_URI --socket PATH|NS/NAME [--state-dir DIR] [--tunnelled|--direct]
  *                  [--migrate-uri URI] [--max-downtime-ms N] [--bandwidth MIBPS] [--timeout S]
- *                  [--dest-serial-log PATH] [--no-wait]
- *                         ask a running launcher to live-migrate its domain; prints the final
+ *                  [--dest-serial-log PATH] [--dest-state-dir DIR] [--no-wait]
+ *                         ask a running launcher to live-migrate its domain (--dest-state-dir: the
+ *                         target launcher's --state-dir, for its serial log and seed ISOs); prints the final
  *                         migration JSON; exit 0 completed, 1 failed/cancelled/unreachable, 2 usage
  *   kvnet-launcher --detect-accel     print "ACCEL=kvm|tcg" and the reason
  * Warnings (ignored fields, TCG fallbacks) go to stderr as "warning: ...". Exit (dry-run, status,
@@ -51,7 +52,7 @@ static void usage(FILE *f) {
               "                      [--incoming [--incoming-timeout SECONDS]] [--netd-socket PATH]\n"
               "       kvnet-launcher --migrate DEST_URI --socket PATH|NS/NAME [--state-dir DIR] [--tunnelled|--direct]\n"
               "                      [--migrate-uri URI] [--max-downtime-ms N] [--bandwidth MIBPS] [--timeout SECONDS]\n"
-              "                      [--dest-serial-log PATH] [--no-wait]\n"
+              "                      [--dest-serial-log PATH] [--dest-state-dir DIR] [--no-wait]\n"
               "       kvnet-launcher --status NS/NAME|- [--state-dir DIR] [--socket PATH]\n"
               "       kvnet-launcher --shutdown NS/NAME|- [--state-dir DIR] [--socket PATH]\n"
               "       kvnet-launcher --detect-accel\n",
@@ -350,7 +351,7 @@ int main(int argc, char **argv) {
         enum { OPT_DRY_RUN = 0x100, OPT_KEEP, OPT_IMAGE_DIR, OPT_STATE_DIR, OPT_SERIAL_LOG, OPT_NIC, OPT_DETECT, OPT_RUN,
                OPT_SHUTDOWN, OPT_STATUS, OPT_CONNECT, OPT_STATUS_FILE, OPT_SOCKET, OPT_GRACE, OPT_MIGRATABLE,
                OPT_INCOMING, OPT_INCOMING_TIMEOUT, OPT_NETD_SOCKET, OPT_MIGRATE, OPT_TUNNELLED, OPT_DIRECT,
-               OPT_MIGRATE_URI, OPT_MAX_DOWNTIME, OPT_BANDWIDTH, OPT_TIMEOUT, OPT_DEST_SERIAL, OPT_NO_WAIT };
+               OPT_MIGRATE_URI, OPT_MAX_DOWNTIME, OPT_BANDWIDTH, OPT_TIMEOUT, OPT_DEST_SERIAL, OPT_DEST_STATE_DIR, OPT_NO_WAIT };
         static const struct option opts[] = {
                 { "dry-run", required_argument, NULL, OPT_DRY_RUN },
                 { "image-dir", required_argument, NULL, OPT_IMAGE_DIR },
@@ -379,6 +380,7 @@ int main(int argc, char **argv) {
                 { "bandwidth", required_argument, NULL, OPT_BANDWIDTH },
                 { "timeout", required_argument, NULL, OPT_TIMEOUT },
                 { "dest-serial-log", required_argument, NULL, OPT_DEST_SERIAL },
+                { "dest-state-dir", required_argument, NULL, OPT_DEST_STATE_DIR },
                 { "no-wait", no_argument, NULL, OPT_NO_WAIT },
                 { "help", no_argument, NULL, 'h' },
                 {},
@@ -421,6 +423,7 @@ int main(int argc, char **argv) {
                 case OPT_DIRECT: json_object_set_new(mig_args, "tunnelled", json_false()); break;
                 case OPT_MIGRATE_URI: json_object_set_new(mig_args, "migrateUri", json_string(optarg)); break;
                 case OPT_DEST_SERIAL: json_object_set_new(mig_args, "destSerialLog", json_string(optarg)); break;
+                case OPT_DEST_STATE_DIR: json_object_set_new(mig_args, "destStateDir", json_string(optarg)); break;
                 case OPT_NO_WAIT: mig_wait = false; break;
                 case OPT_MAX_DOWNTIME:
                 case OPT_BANDWIDTH:

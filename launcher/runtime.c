@@ -487,6 +487,9 @@ typedef struct Runtime {
         int job_cb;
         /* --incoming */
         EventSource *incoming_timer;
+        /* what launch_prepare_files() made: removed when the VM is gone for good */
+        LaunchFiles files;
+        bool domain_created;     /* virDomainCreateXML succeeded, or an incoming domain arrived */
 } Runtime;
 
 typedef struct MigJob {
@@ -700,6 +703,9 @@ static int rt_start_migration(Runtime *rt, json_t *args, KvErr *e) {
         if (rt->mig || rt->mig_stats_timer || rt->mig_succeeded)
                 return kverr_set(e, KV_ERR_EXISTS, -EBUSY, "migrate: a migration to '%s' is already in progress",
                                  rt->st.mig.dest);
+        int rs = launch_migration_check_storage(rt->v, "migrate", e);
+        if (rs < 0)
+                return rs;
         if (!rt->st.migratable)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EPERM,
                                  "migrate: domain '%s' was started with autodestroy (tied to the launcher's "
@@ -709,17 +715,19 @@ static int rt_start_migration(Runtime *rt, json_t *args, KvErr *e) {
         int r = kv_migrate_params_parse(args, "migrate", &p, e);
         if (r < 0)
                 return r;
-        if (p.dest_serial_log) {
-                /* The target QEMU writes its own console log: same VMI, same NICs, another serial file. */
-                LaunchDomainOptions dopt = { .accel = rt->o->accel, .serial_log = p.dest_serial_log };
-                char *xml = NULL;
-                r = launch_domain_xml(rt->v, rt->st.nics, rt->st.n_nics, &dopt, NULL, &xml, e);
-                if (r < 0) {
-                        kv_migrate_params_done(&p);
-                        return r;
-                }
-                kv_migrate_params_set_dest_xml(&p, xml);
+        /* The target QEMU uses the target launcher's files (serial log, seed ISO): same VMI, same
+         * NICs, other paths. */
+        char *xml = NULL;
+        r = launch_migration_dest_xml(rt->v, rt->st.nics, rt->st.n_nics, rt->o->accel, p.dest_state_dir,
+                                      p.dest_serial_log, &xml, e);
+        if (r < 0) {
+                kv_migrate_params_done(&p);
+                return r;
         }
+        kv_migrate_params_set_dest_xml(&p, xml);
+        /* launch_migration_check_storage() passed: the seed ISOs are node-local but rebuilt by the
+         * target launcher, which libvirt's shared-storage check cannot know. */
+        p.storage_checked = rt->v->n_disks > 0;
         MigJob *j = calloc(1, sizeof *j);
         if (!j) {
                 kv_migrate_params_done(&p);
@@ -914,6 +922,7 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
                 if (event == VIR_DOMAIN_EVENT_STARTED) {
                         if (!rt->dom && virDomainRef(dom) == 0)
                                 rt->dom = dom;
+                        rt->domain_created = true;
                         rt->st.mig.state = LAUNCH_MIG_RUNNING;
                         rt_write_status(rt);
                 } else if (event == VIR_DOMAIN_EVENT_RESUMED) {
@@ -1180,6 +1189,13 @@ static int rt_start_domain(Runtime *rt, const char *xml) {
                              rt->st.domain);
                 return LAUNCH_EXIT_LIBVIRT;
         }
+        /* The files only now: a domain of that name may still be running on them (a launcher killed
+         * with --keep-on-exit); they are not touched then. */
+        KvErr e = {};
+        if (launch_prepare_files(rt->v, &rt->files, &e) < 0) {
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
+                return LAUNCH_EXIT_INVALID;
+        }
         rt->lifecycle_cb = virConnectDomainEventRegisterAny(rt->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                                             VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), rt, NULL);
         if (rt->lifecycle_cb < 0) {
@@ -1210,8 +1226,39 @@ static int rt_start_domain(Runtime *rt, const char *xml) {
                              virGetLastErrorMessage());
                 return LAUNCH_EXIT_LIBVIRT;
         }
+        rt->domain_created = true;
         rt_set_phase(rt, LAUNCH_PHASE_RUNNING, "domain started");
         return LAUNCH_EXIT_OK;
+}
+
+/* The VM is gone for good when it ended (Succeeded, Failed, Migrated: a lifecycle event said so),
+ * when it never started, or when it was tied to our connection (autodestroy) that is now closed. A
+ * lost connection leaves the domain's state unknown (QEMU may still run on these files): they stay. */
+static void rt_remove_files(Runtime *rt, int rc) {
+        if (rt->files.n == 0)
+                return;
+        bool gone;
+        if (rt->conn_lost)
+                gone = false;
+        else if (rt->done || !rt->domain_created)
+                gone = true;
+        else
+                gone = !(rt->o->keep_on_exit || rt->o->migratable || rt->o->incoming);
+        if (!gone) {
+                log_warning("exit %d with the domain possibly still running: keeping its files in '%s'", rc,
+                            rt->v->state_dir);
+                launch_files_clear(&rt->files);
+                return;
+        }
+        size_t n = rt->files.n;
+        int r = launch_files_remove(&rt->files);
+        if (r < 0)
+                for (size_t i = 0; i < rt->files.n; i++)
+                        log_warning("cannot remove '%s'%s: %s", rt->files.items[i].path,
+                                    rt->files.items[i].dir ? " (directory)" : "", strerror(-r));
+        else
+                log_info("removed the %zu files the launcher made in '%s'", n, rt->v->state_dir);
+        launch_files_clear(&rt->files);
 }
 
 static void rt_disconnect(Runtime *rt) {
@@ -1249,10 +1296,18 @@ int launch_run(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const L
         snprintf(rt.st.domain, sizeof rt.st.domain, "%s", name);
         snprintf(rt.st.vmi, sizeof rt.st.vmi, "%s/%s", v->namespace, v->name);
 
-        /* Files first: nothing is started when any of this fails. */
         KvErr e = {};
-        if (launch_prepare_files(v, &e) < 0) {
-                log_error("%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
+        if (o->incoming && launch_migration_check_storage(v, "--incoming", &e) < 0) {
+                log_error("%s", e.msg);
+                return LAUNCH_EXIT_INVALID;
+        }
+        if (o->migratable && launch_migration_check_storage(v, "--migratable", &e) < 0)
+                log_warning("%s; migrate requests will be refused", e.msg);
+        /* The state dir (status file, socket) first; the volume files once libvirt has no domain of
+         * that name (rt_start_domain). */
+        r = mkdir_p(v->state_dir, 0700);
+        if (r < 0) {
+                log_error_errno(r, "create state dir '%s': %m", v->state_dir);
                 return LAUNCH_EXIT_INVALID;
         }
         LaunchWarnings w = {};
@@ -1350,6 +1405,7 @@ out:
                 /* libvirt keeps our callbacks registered; with lv_events gone they are inert. */
                 lv_events = NULL;
         }
+        rt_remove_files(&rt, rc);
         if (rt.grace_timer)
                 event_source_free(rt.grace_timer);
         if (rt.press_timer)

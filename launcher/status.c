@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kvnet-launcher: the status object (file + socket) and the files the launcher prepares for a domain. */
+/* kvnet-launcher: the status object (file + socket). */
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -133,82 +133,4 @@ int launch_status_write(const LaunchStatus *s, const char *path) {
         int r = write_file_atomic(path, t2, len + 1, true);
         free(t2);
         return r;
-}
-
-/* ------------------------------------------------------------------ prepared files */
-
-static int create_sparse(const char *path, uint64_t size) {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return negative_errno();
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        /* An existing disk keeps its data; it only grows to the requested capacity. */
-        if ((uint64_t) st.st_size < size && ftruncate(fd, (off_t) size) < 0)
-                return negative_errno();
-        return 0;
-}
-
-static const char *find_iso_tool(void) {
-        static const char *const tools[] = { "/usr/bin/genisoimage", "/usr/bin/mkisofs", "/usr/bin/xorrisofs" };
-        for (size_t i = 0; i < ELEMENTSOF(tools); i++)
-                if (access(tools[i], X_OK) == 0)
-                        return tools[i];
-        return NULL;
-}
-
-static int build_seed_iso(const char *tool, const char *dir, const char *iso) {
-        pid_t pid = fork();
-        if (pid < 0)
-                return negative_errno();
-        if (pid == 0) {
-                int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (devnull >= 0) {
-                        dup2(devnull, STDIN_FILENO);
-                        dup2(devnull, STDOUT_FILENO);
-                }
-                execl(tool, tool, "-quiet", "-output", iso, "-volid", "cidata", "-joliet", "-rock", dir,
-                      (char *) NULL);
-                _exit(127);
-        }
-        int st;
-        while (waitpid(pid, &st, 0) < 0)
-                if (errno != EINTR)
-                        return negative_errno();
-        return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
-}
-
-int launch_prepare_files(const LaunchVmi *v, KvErr *e) {
-        int r = mkdir_p(v->state_dir, 0700);
-        if (r < 0)
-                return kverr_set_errno(e, KV_ERR_IO, r, "create state dir '%s'", v->state_dir);
-        for (size_t i = 0; i < v->n_disks; i++) {
-                const LaunchDisk *d = &v->disks[i];
-                if (d->kind == LAUNCH_VOLUME_EMPTY_DISK) {
-                        r = create_sparse(d->path, d->capacity);
-                        if (r < 0)
-                                return kverr_set_errno(e, KV_ERR_IO, r, "volume '%s': create empty disk '%s'",
-                                                       d->name, d->path);
-                } else if (d->kind == LAUNCH_VOLUME_CLOUD_INIT_NOCLOUD) {
-                        const char *tool = find_iso_tool();
-                        if (!tool)
-                                return kverr_set(e, KV_ERR_INVALID_ENV, -ENOENT,
-                                                 "volume '%s': cloudInitNoCloud needs genisoimage, mkisofs or "
-                                                 "xorrisofs to build '%s'",
-                                                 d->name, d->path);
-                        _cleanup_free_ char *dir = NULL;
-                        if (asprintf(&dir, "%s/%s-cidata", v->state_dir, d->name) < 0)
-                                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
-                        r = launch_cloudinit_write_files(d, dir);
-                        if (r < 0)
-                                return kverr_set_errno(e, KV_ERR_IO, r, "volume '%s': write cloud-init files to '%s'",
-                                                       d->name, dir);
-                        r = build_seed_iso(tool, dir, d->path);
-                        if (r < 0)
-                                return kverr_set_errno(e, KV_ERR_IO, r, "volume '%s': %s failed to build '%s'",
-                                                       d->name, tool, d->path);
-                }
-        }
-        return 0;
 }

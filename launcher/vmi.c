@@ -916,11 +916,8 @@ static int parse_volume(Ctx *c, json_t *vol, const char *path, LaunchDisk *disk)
                         return r;
                 if (r == 0)
                         return invalid(c, "%s: 'capacity' is required", sub);
-                if (asprintf(&disk->path, "%s/%s-empty.raw", v->state_dir, disk->name) < 0) {
-                        disk->path = NULL;
-                        return NOMEM(c);
-                }
-                return 0;
+                disk->path = launch_volume_file(v->state_dir, disk);
+                return disk->path ? 0 : NOMEM(c);
         }
         snprintf(sub, sizeof sub, "%s.cloudInitNoCloud", path);
         disk->kind = LAUNCH_VOLUME_CLOUD_INIT_NOCLOUD;
@@ -931,11 +928,8 @@ static int parse_volume(Ctx *c, json_t *vol, const char *path, LaunchDisk *disk)
                 return r;
         if (!disk->cloud_init.user_data && !disk->cloud_init.network_config)
                 return invalid(c, "%s: userData/userDataBase64 or networkData/networkDataBase64 is required", sub);
-        if (asprintf(&disk->path, "%s/%s-cidata.iso", v->state_dir, disk->name) < 0) {
-                disk->path = NULL;
-                return NOMEM(c);
-        }
-        return 0;
+        disk->path = launch_volume_file(v->state_dir, disk);
+        return disk->path ? 0 : NOMEM(c);
 }
 
 static int parse_disks_and_volumes(Ctx *c, json_t *devices, const char *dpath, json_t *spec) {
@@ -1507,11 +1501,9 @@ int launch_vmi_parse_json(json_t *root, const LaunchOptions *o, LaunchVmi **ret,
         } else if ((r = parse_metadata(&c, meta, "metadata", NULL)) < 0)
                 return r;
 
-        if (asprintf(&v->state_dir, "%s/%s_%s", c.o->state_dir ? c.o->state_dir : LAUNCH_DEFAULT_STATE_DIR,
-                     v->namespace, v->name) < 0) {
-                v->state_dir = NULL;
+        v->state_dir = launch_vmi_dir(c.o->state_dir, v);
+        if (!v->state_dir)
                 return NOMEM(&c);
-        }
         if ((r = parse_spec(&c, spec)) < 0 || (r = build_cloud_init(&c)) < 0)
                 return r;
         *ret = TAKE_PTR(v);
@@ -1568,6 +1560,23 @@ int launch_vmi_load(const char *path, const LaunchOptions *o, LaunchVmi **ret, K
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_IO, r, "cannot read '%s'", in ? "<stdin>" : path);
         return launch_vmi_parse_text(text, len, in ? "<stdin>" : path, o, ret, e);
+}
+
+char *launch_vmi_dir(const char *state_dir, const LaunchVmi *v) {
+        char *p = NULL;
+        if (asprintf(&p, "%s/%s_%s", state_dir ? state_dir : LAUNCH_DEFAULT_STATE_DIR, v->namespace, v->name) < 0)
+                return NULL;
+        return p;
+}
+
+char *launch_volume_file(const char *vm_dir, const LaunchDisk *d) {
+        const char *suffix = d->kind == LAUNCH_VOLUME_EMPTY_DISK              ? "empty.raw"
+                             : d->kind == LAUNCH_VOLUME_CLOUD_INIT_NOCLOUD ? "cidata.iso"
+                                                                           : NULL;
+        char *p = NULL;
+        if (!suffix || asprintf(&p, "%s/%s-%s", vm_dir, d->name, suffix) < 0)
+                return NULL;
+        return p;
 }
 
 int launch_cloudinit_write_files(const LaunchDisk *d, const char *dir) {

@@ -10,8 +10,19 @@
 #include "json-util.h"
 
 static const char *const known_keys[] = {
-        "destUri", "migrateUri", "tunnelled", "maxDowntimeMs", "bandwidthMiBps", "timeoutSeconds", "destSerialLog",
+        "destUri",        "migrateUri",     "tunnelled",     "maxDowntimeMs",
+        "bandwidthMiBps", "timeoutSeconds", "destSerialLog", "destStateDir",
 };
+
+/* A path that goes into the destination domain XML as is. */
+static int check_path(const char *ctx, const char *key, const char *s, size_t max, KvErr *e) {
+        if (s[0] != '/' || strlen(s) >= max || strpbrk(s, "\n\r\t'\"<>&"))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "%s: '%s' must be an absolute path (< %zu characters) without quotes or markup, "
+                                 "got '%.256s'",
+                                 ctx, key, max, s);
+        return 0;
+}
 
 static int check_uri(const char *ctx, const char *key, const char *s, KvErr *e) {
         size_t len = strlen(s);
@@ -32,6 +43,7 @@ void kv_migrate_params_done(KvMigrateParams *p) {
         free(p->dest_uri);
         free(p->migrate_uri);
         free(p->dest_serial_log);
+        free(p->dest_state_dir);
         free(p->dest_xml);
         *p = (KvMigrateParams){};
 }
@@ -43,7 +55,7 @@ void kv_migrate_params_set_dest_xml(KvMigrateParams *p, char *xml) {
 
 int kv_migrate_params_parse(json_t *obj, const char *ctx, KvMigrateParams *ret, KvErr *e) {
         KvMigrateParams p = { .tunnelled = true, .timeout_s = KV_MIGRATE_DEFAULT_TIMEOUT_S };
-        const char *dest = NULL, *muri = NULL, *serial = NULL;
+        const char *dest = NULL, *muri = NULL, *serial = NULL, *sdir = NULL;
         long long v;
         int r;
 
@@ -60,7 +72,7 @@ int kv_migrate_params_parse(json_t *obj, const char *ctx, KvMigrateParams *ret, 
                 if (!known)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "%s: unknown field '%.64s' (known: destUri, migrateUri, tunnelled, "
-                                         "maxDowntimeMs, bandwidthMiBps, timeoutSeconds, destSerialLog)",
+                                         "maxDowntimeMs, bandwidthMiBps, timeoutSeconds, destSerialLog, destStateDir)",
                                          ctx, key);
         }
         if ((r = json_get_string(obj, ctx, "destUri", true, &dest, e)) < 0)
@@ -99,15 +111,25 @@ int kv_migrate_params_parse(json_t *obj, const char *ctx, KvMigrateParams *ret, 
                 p.timeout_s = (uint32_t) v;
         if ((r = json_get_string(obj, ctx, "destSerialLog", false, &serial, e)) < 0)
                 return r;
-        if (serial && (serial[0] != '/' || strlen(serial) >= 4096 || strpbrk(serial, "\n\r'\"<>&")))
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                 "%s: 'destSerialLog' must be an absolute path without quotes or markup, got '%.256s'",
-                                 ctx, serial);
+        if (serial && (r = check_path(ctx, "destSerialLog", serial, 4096, e)) < 0)
+                return r;
+        if ((r = json_get_string(obj, ctx, "destStateDir", false, &sdir, e)) < 0)
+                return r;
+        /* room for "/<namespace>_<name>/<volume>-cidata.iso" below it */
+        if (sdir && (r = check_path(ctx, "destStateDir", sdir, KV_MIGRATE_MAX_STATE_DIR, e)) < 0)
+                return r;
 
         p.dest_uri = strdup(dest);
         p.migrate_uri = muri ? strdup(muri) : NULL;
         p.dest_serial_log = serial ? strdup(serial) : NULL;
-        if (!p.dest_uri || (muri && !p.migrate_uri) || (serial && !p.dest_serial_log)) {
+        if (sdir) {
+                /* "/run/x/" and "/run/x" are the same directory; "/" stays "/" */
+                size_t l = strlen(sdir);
+                while (l > 1 && sdir[l - 1] == '/')
+                        l--;
+                p.dest_state_dir = strndup(sdir, l);
+        }
+        if (!p.dest_uri || (muri && !p.migrate_uri) || (serial && !p.dest_serial_log) || (sdir && !p.dest_state_dir)) {
                 kv_migrate_params_done(&p);
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
         }
@@ -123,7 +145,8 @@ json_t *kv_migrate_params_to_json(const KvMigrateParams *p) {
                 return NULL;
         if ((p->migrate_uri && json_object_set_new(o, "migrateUri", json_string(p->migrate_uri)) < 0) ||
             (p->max_downtime_ms && json_object_set_new(o, "maxDowntimeMs", json_integer(p->max_downtime_ms)) < 0) ||
-            (p->dest_serial_log && json_object_set_new(o, "destSerialLog", json_string(p->dest_serial_log)) < 0)) {
+            (p->dest_serial_log && json_object_set_new(o, "destSerialLog", json_string(p->dest_serial_log)) < 0) ||
+            (p->dest_state_dir && json_object_set_new(o, "destStateDir", json_string(p->dest_state_dir)) < 0)) {
                 json_decref(o);
                 return NULL;
         }
@@ -150,7 +173,8 @@ int kv_migrate_params_build(const KvMigrateParams *p, virTypedParameterPtr *ret_
                 goto fail;
         *ret_params = params;
         *ret_n = n;
-        *ret_flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | (p->tunnelled ? VIR_MIGRATE_TUNNELLED : 0);
+        *ret_flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | (p->tunnelled ? VIR_MIGRATE_TUNNELLED : 0) |
+                     (p->storage_checked ? VIR_MIGRATE_UNSAFE : 0);
         return 0;
 fail:
         virTypedParamsFree(params, n);

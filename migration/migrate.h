@@ -11,7 +11,10 @@
  *   bandwidthMiBps  0..1048576 (0)     VIR_MIGRATE_PARAM_BANDWIDTH, 0 = unlimited
  *   timeoutSeconds  1..86400 (300)     watchdog: virDomainAbortJob when it passes
  *   destSerialLog   absolute path      the target QEMU's serial log (the caller builds the dest XML)
- * Flags are always VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER (+ TUNNELLED).
+ *   destStateDir    absolute path      the target launcher's --state-dir: the dest XML names the
+ *                                      target's per-VM files (serial log, seed ISOs) under it
+ * Flags are always VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER (+ TUNNELLED, + UNSAFE when the caller
+ * checked the storage itself: storage_checked).
  *
  * kv_migrate_run() blocks (call it from a worker thread; libvirt connections are thread safe). */
 #pragma once
@@ -25,6 +28,7 @@
 
 #define KV_MIGRATE_DEFAULT_TIMEOUT_S 300
 #define KV_MIGRATE_MAX_URI 1024
+#define KV_MIGRATE_MAX_STATE_DIR 2048
 
 typedef struct KvMigrateParams {
         char *dest_uri;
@@ -33,8 +37,14 @@ typedef struct KvMigrateParams {
         uint32_t max_downtime_ms; /* 0 = not set */
         uint64_t bandwidth_mibps; /* 0 = unlimited */
         uint32_t timeout_s;
-        char *dest_serial_log;  /* NULL = not given */
+        char *dest_serial_log;  /* NULL = not given; wins over dest_state_dir for the serial log */
+        char *dest_state_dir;   /* NULL = not given; no trailing '/' */
         char *dest_xml;         /* not parsed from JSON: set by the caller (VIR_MIGRATE_PARAM_DEST_XML) */
+        /* Not parsed from JSON: the caller classified every disk itself (images at the same path on
+         * both nodes, seed ISOs rebuilt by the target, node-local writable disks refused) and takes
+         * over libvirt's shared-storage check, which refuses any writable disk on a local file
+         * system: VIR_MIGRATE_UNSAFE. */
+        bool storage_checked;
 } KvMigrateParams;
 
 /* Parses 'obj' (ctx names it in errors, e.g. "migrate"). *ret is overwritten only on success;

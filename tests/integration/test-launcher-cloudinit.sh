@@ -9,16 +9,17 @@
 #  - the guest (scripts/guest-image.sh, which mounts a cidata disk and lists its block devices on
 #    the console) saw exactly the instance-id (= metadata.uid), the local-hostname, the sha256 of
 #    userData and of networkData, and a writable disk of exactly 64 MiB
-#  - SIGTERM -> ACPI poweroff -> exit 0; the status file stays, the socket goes, the tap is left alone
-#  - what happens to the files the launcher made (seed ISO, cidata dir, emptyDisk) when it ends:
-#    docs/launcher.md does not promise their removal; the check reports XFAIL while they remain
-#    (KVNET_STRICT_CLEANUP=1 turns that into a failure).
+#  - live migration: --incoming refuses the VMI at once (exit 1, naming the emptyDisk, nothing
+#    created), and a `migrate` request to the running (--migratable) launcher is refused naming it
+#  - SIGTERM -> ACPI poweroff -> exit 0; the status file stays, the socket goes, the tap is left alone,
+#    and the files the launcher made (seed ISO, cidata dir with the user-data, emptyDisk) are gone
+#    while a file someone else put into the VM's directory stays
 # Skips (4) without qemu, libvirtd or an ISO tool (genisoimage / mkisofs / xorrisofs).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 kv_init
-require_cmd qemu-system-x86_64 virsh unshare sha256sum
+require_cmd qemu-system-x86_64 virsh unshare sha256sum socat jq
 [ -x /usr/sbin/libvirtd ] || skip "libvirtd not installed (apt-get install libvirt-daemon libvirt-daemon-driver-qemu)"
 [ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] ||
 	skip "libvirt QEMU driver not installed (libvirt-daemon-driver-qemu)"
@@ -143,8 +144,17 @@ wait_phase() { # PHASE SECONDS
 	return 1
 }
 
+# ---------------------------------------------------------------- --incoming: refused before anything
+rc=0
 ip netns exec "$NODE_NS" "$LAUNCHER" --run "$VMI" --connect "$URI" --nic "default=tap:$TAP" \
-	--state-dir "$STATE" >"$KV_TMP/launcher.log" 2>&1 &
+	--state-dir "$KV_TMP/state-in" --incoming --incoming-timeout 5 >"$KV_TMP/launcher-in.log" 2>&1 || rc=$?
+assert_eq "$rc" 1 "--incoming with an emptyDisk exits 1 at once"
+assert_true "--incoming names the emptyDisk volume ($(tail -n1 "$KV_TMP/launcher-in.log"))" \
+	grep -q "volume 'scratch' is an emptyDisk.*no block migration" "$KV_TMP/launcher-in.log"
+assert_false "--incoming created nothing" test -e "$KV_TMP/state-in"
+
+ip netns exec "$NODE_NS" "$LAUNCHER" --run "$VMI" --connect "$URI" --nic "default=tap:$TAP" \
+	--state-dir "$STATE" --migratable >"$KV_TMP/launcher.log" 2>&1 &
 LAUNCHER_PID=$!
 wait_phase Running 60 || die "status file did not reach Running (phase $(phase))"
 pass "launcher runs the VMI with a cloudInitNoCloud volume and an emptyDisk"
@@ -162,6 +172,12 @@ assert_true "emptyDisk file is sparse ($(du -k "$EMPTY" 2>/dev/null | cut -f1) K
 xml=$(vsh dumpxml "$DOM")
 assert_true "domain XML attaches the seed ISO" grep -q "source file='$ISO'" <<<"$xml"
 assert_true "domain XML attaches the emptyDisk" grep -q "source file='$EMPTY'" <<<"$xml"
+res=$(echo '{"op":"migrate","args":{"destUri":"qemu+unix:///system?socket=/nonexistent"}}' |
+	timeout 10 socat - "UNIX-CONNECT:$SOCK")
+assert_true "migrate is refused, naming the emptyDisk ($(jq -r .msg <<<"$res"))" \
+	jq -e '.ok == false and (.msg | test("volume .scratch. is an emptyDisk"))' <<<"$res"
+assert_eq "$(jq -r .migration "$STATUS")" null "no migration was started"
+echo "not the launcher's" >"$VMDIR/someone-elses"
 
 # ---------------------------------------------------------------- guest side
 CON=$VMDIR/serial.log
@@ -181,7 +197,7 @@ assert_eq "$(grep -c ' bytes=67108864 ro=0 label=-' <<<"$disks")" 1 "guest: exac
 assert_eq "$(grep -c ' disk=' <<<"$disks")" 2 "guest: two block devices in all"
 
 # ---------------------------------------------------------------- end
-console_line "$CON" ' ready' 60 >/dev/null # acpid listens from here on
+console_line "$CON" 'ready$' 60 >/dev/null # acpid listens from here on
 kill -TERM "$LAUNCHER_PID"
 rc=0
 for _ in $(seq 1 600); do
@@ -199,11 +215,7 @@ assert_false "status socket removed (documented)" test -e "$SOCK"
 assert_link "$NODE_NS" "$TAP"
 left=""
 for f in "$ISO" "$CIDIR" "$EMPTY"; do [ -e "$f" ] && left="$left ${f#"$VMDIR"/}"; done
-if [ -z "$left" ]; then
-	pass "the launcher removed the files it made (seed ISO, cidata dir, emptyDisk)"
-elif [ "${KVNET_STRICT_CLEANUP:-0}" = 1 ]; then
-	fail "the launcher removed the files it made (left:$left)"
-else
-	echo "XFAIL: the launcher leaves the files it made in $VMDIR:$left (not promised by docs/launcher.md; KVNET_STRICT_CLEANUP=1 to fail)"
-fi
+assert_eq "$left" "" "the launcher removed the files it made (seed ISO, cidata dir with the user-data, emptyDisk)"
+assert_true "a file the launcher did not make stays" test -s "$VMDIR/someone-elses"
+assert_true "the serial log stays next to the status" test -s "$VMDIR/serial.log"
 finish

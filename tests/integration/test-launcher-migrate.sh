@@ -6,12 +6,16 @@
 #   pod A ns: libvirtd A + tap0         pod B ns: libvirtd B + tap0
 # Pod namespaces have no IP connectivity: libvirt peer-to-peer + tunnelled migration goes
 #   libvirtd A -> unix socket -> socat (node1) -> TCP over the underlay -> socat (node2) -> libvirtd B.
-# Checks: the test guest boots on A (--migratable); `kvnet-launcher --migrate` moves it to B (source
-# exits 0 phase Migrated, target reaches Running, downtime > 0 reported, the target's console log
-# continues the same boot); back B -> A; failures: (a) B's libvirtd stopped -> clear error, VM keeps
-# running on A; (b) underlay cut mid-migration (--bandwidth 1) -> fails, VM still Running on A, the
-# target launcher exits, nothing left on B. Prints MIGRATION=<n> DOWNTIME_MS= TOTAL_MS=.
-# Skips (4) without qemu/libvirtd.
+# Checks: the test guest (with a cloudInitNoCloud volume) boots on A (--migratable);
+# `kvnet-launcher --migrate --dest-state-dir` moves it to B (source exits 0 phase Migrated and
+# removes its seed ISO, target reaches Running, downtime > 0 reported, the target's console log in
+# its own state dir continues the same boot, the domain on B uses B's seed ISO, which B's --incoming
+# launcher built; after a reset on B the guest reads its cidata from it: same instance-id); back
+# B -> A; failures: (a) B's libvirtd stopped -> clear error, VM keeps running on A; (b) underlay cut
+# mid-migration (--bandwidth 1) -> fails, VM still Running on A, the target launcher exits and
+# removes its seed ISO, nothing left on B. Prints MIGRATION=<n> DOWNTIME_MS= TOTAL_MS=.
+# Skips (4) without qemu/libvirtd or an ISO tool.
+# kvnet-test-timeout: 600
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -20,12 +24,15 @@ require_cmd qemu-system-x86_64 virsh unshare socat
 [ -x /usr/sbin/libvirtd ] || skip "libvirtd not installed (apt-get install libvirt-daemon libvirt-daemon-driver-qemu)"
 [ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] ||
 	skip "libvirt QEMU driver not installed (libvirt-daemon-driver-qemu)"
+{ [ -x /usr/bin/genisoimage ] || [ -x /usr/bin/mkisofs ] || [ -x /usr/bin/xorrisofs ]; } ||
+	skip "no ISO tool for the seed disk (genisoimage, mkisofs or xorrisofs)"
 LAUNCHER=$KV_BIN/kvnet-launcher
 require_file "$LAUNCHER"
 img=$("$KV_ROOT/scripts/guest-image.sh" --quiet) || skip "scripts/guest-image.sh failed (guest image not available)"
 KERNEL=$(sed -n 's/^KVNET_GUEST_KERNEL=//p' <<<"$img")
 INITRD=$(sed -n 's/^KVNET_GUEST_INITRD=//p' <<<"$img")
 { [ -s "$KERNEL" ] && [ -s "$INITRD" ]; } || skip "guest image incomplete ($img)"
+grep -q '^MODULES_LATE=.*isofs' "$(dirname "$KERNEL")/VERSION" || skip "the cached guest cannot read a seed disk (old image)"
 
 SUF=$(rand_suffix)
 NAME_A=kvt-pa-$SUF
@@ -100,12 +107,14 @@ assert_true "pod B's libvirt answers through the underlay proxies" virsh -q -c "
 # ---------------------------------------------------------------- VMI
 VMI=$KV_TMP/vmi.yaml
 DOM=default_migguest
+UID_=5e0c7b1a-2f4d-4c3e-8a61-$(rand_suffix)0000
 cat >"$VMI" <<EOF
 apiVersion: kubevirt.io/v1
 kind: VirtualMachineInstance
 metadata:
   name: migguest
   namespace: default
+  uid: $UID_
 spec:
   terminationGracePeriodSeconds: 30
   domain:
@@ -118,6 +127,10 @@ spec:
     memory:
       guest: 128Mi
     devices:
+      disks:
+        - name: cloudinitdisk
+          disk:
+            bus: virtio
       interfaces:
         - name: default
           bridge: {}
@@ -125,7 +138,17 @@ spec:
   networks:
     - name: default
       pod: {}
+  volumes:
+    - name: cloudinitdisk
+      cloudInitNoCloud:
+        userData: |
+          #cloud-config
+          runcmd: [ [ echo, migguest ] ]
 EOF
+ISO_NAME=cloudinitdisk-cidata.iso
+seed_files_gone() { # STATEDIR: the launcher's seed ISO and staging dir are gone, its status stays
+	! test -e "$1/$DOM/$ISO_NAME" && ! test -e "$1/$DOM/cloudinitdisk-cidata" && test -s "$1/$DOM/status.json"
+}
 
 # launcher NS URI STATEDIR LOG [args]: sets LPID
 launcher() {
@@ -191,8 +214,9 @@ launcher "$PB" "$URI_B" "$SB1" "$KV_TMP/launcher-B1.log" --incoming --incoming-t
 LB1=$LPID
 wait_phase "$SB1" WaitingForMigration 20 || die "target launcher B did not reach WaitingForMigration"
 pass "target launcher waits (phase WaitingForMigration)"
-SER_B1=$KV_TMP/serial-B1.log
-migrate "$SA1/$DOM/launcher.sock" "$DEST_B" "$KV_TMP/mig1.json" --dest-serial-log "$SER_B1" --timeout 120
+assert_true "target launcher built its own seed ISO before the migration" test -s "$SB1/$DOM/$ISO_NAME"
+SER_B1=$SB1/$DOM/serial.log
+migrate "$SA1/$DOM/launcher.sock" "$DEST_B" "$KV_TMP/mig1.json" --dest-state-dir "$SB1" --timeout 120
 assert_eq "$MIG_RC" 0 "kvnet-launcher --migrate A -> B exits 0 ($(cat "$KV_TMP/mig1.json.err" | tail -n1))"
 assert_eq "$(jq -r .state "$KV_TMP/mig1.json")" completed "migration JSON: state completed"
 dt=$(jq -r .downtimeMs "$KV_TMP/mig1.json")
@@ -201,25 +225,38 @@ report 1 "$KV_TMP/mig1.json"
 wait_exit "$LA1" 20 || true
 assert_eq "$EXIT_RC" 0 "source launcher A exits 0"
 assert_eq "$(phase_of "$SA1")" Migrated "source phase Migrated"
+assert_true "source launcher removed its seed ISO and cidata dir (status kept)" seed_files_gone "$SA1"
 wait_phase "$SB1" Running 20 && pass "target launcher B reaches Running" || fail "target launcher B reaches Running ($(phase_of "$SB1"))"
 assert_eq "$(vsh "$URI_B" domstate "$DOM" 2>/dev/null | head -n1)" running "domain runs on pod B"
 assert_eq "$(vsh "$URI_A" list --all --name | grep -c . || true)" 0 "nothing left on pod A"
 assert_true "target console log exists ($SER_B1)" test -e "$SER_B1"
 assert_false "target console shows no new boot (same guest instance)" grep -q 'booting' "$SER_B1"
 assert_eq "$(jq -r .migration.state "$SB1/$DOM/status.json")" completed "target status: migration completed"
+xml=$(vsh "$URI_B" dumpxml "$DOM")
+assert_true "domain on B uses B's seed ISO" grep -q "source file='$SB1/$DOM/$ISO_NAME'" <<<"$xml"
+assert_false "domain on B names nothing in A's state dir" grep -q "$SA1/" <<<"$xml"
+# The guest read its cidata at boot on A; a reset on B makes it read the seed disk again, now B's.
+vsh "$URI_B" reset "$DOM" >/dev/null
+ci=$(console_line "$SER_B1" ' cidata dev=' 90)
+assert_true "after a reset on B the guest sees its cidata: instance-id $UID_ (${ci#KVNET-GUEST })" \
+	grep -q " instance-id=$UID_ " <<<"$ci"
+boot_id=$(console "$SER_B1" | sed -n 's/^KVNET-GUEST boot_id=\([0-9a-f-]*\) booting.*/\1/p' | head -n1)
+[ -n "$boot_id" ] || die "no boot line on B after the reset"
+console_line "$SER_B1" 'ready$' 60 >/dev/null
 
 # ---------------------------------------------------------------- B -> A
 SA2=$KV_TMP/stateA2
 launcher "$PA" "$URI_A" "$SA2" "$KV_TMP/launcher-A2.log" --incoming --incoming-timeout 120
 LA2=$LPID
 wait_phase "$SA2" WaitingForMigration 20 || die "target launcher A2 did not reach WaitingForMigration"
-SER_A2=$KV_TMP/serial-A2.log
-migrate "$SB1/$DOM/launcher.sock" "$DEST_A" "$KV_TMP/mig2.json" --dest-serial-log "$SER_A2" --timeout 120 --max-downtime-ms 300
+SER_A2=$SA2/$DOM/serial.log
+migrate "$SB1/$DOM/launcher.sock" "$DEST_A" "$KV_TMP/mig2.json" --dest-state-dir "$SA2" --timeout 120 --max-downtime-ms 300
 assert_eq "$MIG_RC" 0 "kvnet-launcher --migrate B -> A exits 0 ($(tail -n1 "$KV_TMP/mig2.json.err"))"
 report 2 "$KV_TMP/mig2.json"
 wait_exit "$LB1" 20 || true
 assert_eq "$EXIT_RC" 0 "launcher B exits 0 after migrating back"
 assert_eq "$(phase_of "$SB1")" Migrated "launcher B phase Migrated"
+assert_true "launcher B removed its seed ISO after migrating back" seed_files_gone "$SB1"
 wait_phase "$SA2" Running 20 && pass "launcher A2 reaches Running" || fail "launcher A2 reaches Running ($(phase_of "$SA2"))"
 assert_eq "$(vsh "$URI_B" list --all --name | grep -c . || true)" 0 "nothing left on pod B"
 
@@ -243,7 +280,7 @@ LB2=$LPID
 wait_phase "$SB2" WaitingForMigration 20 || die "target launcher B2 did not reach WaitingForMigration"
 T_CUT0=$(date +%s%N)
 "$LAUNCHER" --migrate "$DEST_B" --socket "$SA2/$DOM/launcher.sock" --bandwidth 1 --timeout 90 \
-	--dest-serial-log "$KV_TMP/serial-B2.log" >"$KV_TMP/mig4.json" 2>"$KV_TMP/mig4.json.err" &
+	--dest-state-dir "$SB2" --dest-serial-log "$KV_TMP/serial-B2.log" >"$KV_TMP/mig4.json" 2>"$KV_TMP/mig4.json.err" &
 MPID=$!
 # cut once the incoming domain exists on B (the migration is streaming)
 for _ in $(seq 1 200); do
@@ -263,6 +300,7 @@ assert_eq "$(phase_of "$SA2")" Running "source launcher still Running after the 
 assert_eq "$(vsh "$URI_A" domstate "$DOM" | head -n1)" running "VM still running on A after the cut"
 wait_exit "$LB2" 90 || true
 assert_eq "$EXIT_RC" 7 "target launcher gives up (exit 7)"
+assert_true "the failed target launcher removed its seed ISO" seed_files_gone "$SB2"
 log "target reason: $(jq -r .reason "$SB2/$DOM/status.json")"
 assert_eq "$(vsh "$URI_B" list --all --name | grep -c . || true)" 0 "nothing left on pod B (virsh list --all empty)"
 ip -n "$N1" link set ul1 up
@@ -272,10 +310,11 @@ kill -TERM "$LA2"
 wait_exit "$LA2" 60 || true
 assert_eq "$EXIT_RC" 0 "launcher A2 exits 0 after SIGTERM (ACPI poweroff)"
 if console "$SER_A2" | grep -q "KVNET-GUEST boot_id=$boot_id event=acpi-power-button"; then
-	pass "the guest that powered off on A after two migrations has the first boot's boot_id"
+	pass "the guest that powered off on A has the boot_id of its boot on B (no boot since)"
 else
-	fail "the guest that powered off on A after two migrations has the first boot's boot_id ($(console "$SER_A2" | grep KVNET | tail -n2))"
+	fail "the guest that powered off on A has the boot_id of its boot on B ($(console "$SER_A2" | grep KVNET | tail -n2))"
 fi
 assert_false "no second boot anywhere" grep -q booting "$SER_A2"
+assert_true "launcher A2 removed its seed ISO after the poweroff" seed_files_gone "$SA2"
 
 finish

@@ -457,6 +457,114 @@ static void test_accel(void **state) {
 
 /* ---------------------------------------------------------------- the binary */
 
+static const char files_vmi[] =
+        "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: f\n  uid: u-1\n"
+        "spec:\n  domain:\n    memory:\n      guest: 128Mi\n    devices:\n      disks:\n"
+        "        - name: ci\n          disk: {bus: virtio}\n        - name: scratch\n          disk: {bus: virtio}\n"
+        "  volumes:\n    - name: ci\n      cloudInitNoCloud:\n        userData: \"#cloud-config\\n\"\n"
+        "        networkData: \"version: 2\\n\"\n"
+        "    - name: scratch\n      emptyDisk:\n        capacity: 1Mi\n";
+
+static bool exists(const char *dir, const char *rel) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, rel);
+        return access(p, F_OK) == 0;
+}
+
+static void touch(const char *dir, const char *rel, const char *data) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, rel);
+        assert_int_equal(write_file_atomic(p, data, strlen(data), false), 0);
+}
+
+static LaunchVmi *files_vmi_in(const char *state_dir) {
+        LaunchOptions o = { .state_dir = state_dir };
+        LaunchVmi *v = NULL;
+        KvErr e = {};
+        if (launch_vmi_parse_text(files_vmi, strlen(files_vmi), "files", &o, &v, &e) < 0)
+                fail_msg("%s", e.msg);
+        return v;
+}
+
+/* The launcher removes exactly what it made: its files, its dirs when empty, never anything else. */
+static void test_files_own_and_remove(void **state) {
+        (void) state;
+        if (access("/usr/bin/genisoimage", X_OK) < 0 && access("/usr/bin/mkisofs", X_OK) < 0 &&
+            access("/usr/bin/xorrisofs", X_OK) < 0)
+                skip();
+        char base[] = "/tmp/kvlaunch-files.XXXXXX";
+        assert_non_null(mkdtemp(base));
+        LaunchVmi *v = files_vmi_in(base);
+        LaunchFiles f = {};
+        KvErr e = {};
+        assert_int_equal(launch_prepare_files(v, &f, &e), 0);
+        const char *const made[] = { "ci-cidata", "ci-cidata/meta-data", "ci-cidata/user-data",
+                                     "ci-cidata/network-config", "ci-cidata.iso", "scratch-empty.raw" };
+        assert_int_equal(f.n, ELEMENTSOF(made));
+        for (size_t i = 0; i < ELEMENTSOF(made); i++) {
+                char want[512];
+                snprintf(want, sizeof want, "%s/%s", v->state_dir, made[i]);
+                assert_string_equal(f.items[i].path, want);
+                assert_int_equal(f.items[i].dir, i == 0);
+                assert_true(exists(v->state_dir, made[i]));
+        }
+        /* others' files next to ours: the status file, something in the staging dir */
+        touch(v->state_dir, "status.json", "{}\n");
+        touch(v->state_dir, "ci-cidata/foreign", "x");
+        assert_int_equal(launch_files_remove(&f), -ENOTEMPTY);
+        assert_int_equal(f.n, 1); /* the staging dir, not empty: kept and reported */
+        assert_true(f.items[0].dir);
+        for (size_t i = 1; i < ELEMENTSOF(made); i++)
+                assert_false(exists(v->state_dir, made[i]));
+        assert_true(exists(v->state_dir, "ci-cidata/foreign"));
+        assert_true(exists(v->state_dir, "status.json"));
+        launch_files_clear(&f);
+        /* a second run: the staging dir existed, so it is not ours; an existing emptyDisk keeps its data */
+        touch(v->state_dir, "scratch-empty.raw", "keep me");
+        assert_int_equal(launch_prepare_files(v, &f, &e), 0);
+        assert_int_equal(f.n, 4); /* meta-data, user-data, network-config, ISO */
+        for (size_t i = 0; i < f.n; i++)
+                assert_false(f.items[i].dir);
+        char p[512], *text = NULL;
+        snprintf(p, sizeof p, "%s/scratch-empty.raw", v->state_dir);
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_size, 1 << 20); /* grown to the capacity */
+        assert_int_equal(read_file_max(p, 2 << 20, &text, NULL), 0);
+        assert_int_equal(memcmp(text, "keep me", 7), 0);
+        free(text);
+        assert_int_equal(launch_files_remove(&f), 0);
+        assert_int_equal(f.n, 0);
+        assert_true(exists(v->state_dir, "scratch-empty.raw"));
+        assert_true(exists(v->state_dir, "ci-cidata/foreign"));
+        assert_false(exists(v->state_dir, "ci-cidata.iso"));
+        assert_false(exists(v->state_dir, "ci-cidata/meta-data"));
+        launch_files_clear(&f);
+
+        /* a failure rolls back what was made so far and leaves *ret untouched */
+        snprintf(p, sizeof p, "%s/ci-cidata/foreign", v->state_dir);
+        assert_int_equal(unlink(p), 0);
+        snprintf(p, sizeof p, "%s/ci-cidata", v->state_dir);
+        assert_int_equal(rmdir(p), 0);
+        snprintf(p, sizeof p, "%s/scratch-empty.raw", v->state_dir);
+        assert_int_equal(unlink(p), 0);
+        snprintf(p, sizeof p, "%s/ci-cidata.iso", v->state_dir);
+        assert_int_equal(mkdir(p, 0700), 0); /* the ISO tool cannot write over a directory */
+        f.n = 99;
+        assert_true(launch_prepare_files(v, &f, &e) < 0);
+        assert_int_equal(f.n, 99);
+        if (!strstr(e.msg, "volume 'ci'"))
+                fail_msg("error does not name the volume: %s", e.msg);
+        assert_false(exists(v->state_dir, "ci-cidata"));
+        assert_true(exists(v->state_dir, "ci-cidata.iso")); /* a directory: unlink() leaves it */
+        assert_int_equal(rmdir(p), 0);
+        snprintf(p, sizeof p, "%s/status.json", v->state_dir);
+        assert_int_equal(unlink(p), 0);
+        assert_int_equal(rmdir(v->state_dir), 0); /* nothing else was left anywhere */
+        assert_int_equal(rmdir(base), 0);
+        launch_vmi_free(v);
+}
+
 static void test_dry_run_binary(void **state) {
         (void) state;
         const char *build = getenv("KVNET_BUILD") ? getenv("KVNET_BUILD") : "build";
@@ -486,7 +594,7 @@ int main(void) {
                 cmocka_unit_test(test_golden_masquerade), cmocka_unit_test(test_golden_sriov),
                 cmocka_unit_test(test_golden_kernelboot), cmocka_unit_test(test_golden_multus),
                 cmocka_unit_test(test_domain_details),    cmocka_unit_test(test_accel),
-                cmocka_unit_test(test_dry_run_binary),
+                cmocka_unit_test(test_dry_run_binary),    cmocka_unit_test(test_files_own_and_remove),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

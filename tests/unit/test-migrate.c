@@ -87,6 +87,16 @@ static void test_errors(void **state) {
         expect_error("{\"destUri\":\"qemu:///system\",\"migrateUri\":\"tcp:1.2.3.4:1\"}", "needs 'tunnelled': false");
         expect_error("{\"destUri\":\"qemu:///system\",\"destSerialLog\":\"rel/serial.log\"}", "'destSerialLog' must be an absolute path");
         expect_error("{\"destUri\":\"qemu:///system\",\"destSerialLog\":\"/tmp/a'b\"}", "'destSerialLog'");
+        expect_error("{\"destUri\":\"qemu:///system\",\"destStateDir\":\"state/b\"}",
+                     "'destStateDir' must be an absolute path");
+        expect_error("{\"destUri\":\"qemu:///system\",\"destStateDir\":\"/run/<b>\"}", "got '/run/<b>'");
+        expect_error("{\"destUri\":\"qemu:///system\",\"destStateDir\":\"\"}", "'destStateDir'");
+        expect_error("{\"destUri\":\"qemu:///system\",\"destStateDir\":7}", "'destStateDir' must be a string");
+        expect_error("{\"destUri\":\"qemu:///system\",\"destStatedir\":\"/x\"}", "unknown field 'destStatedir'");
+        char big[KV_MIGRATE_MAX_STATE_DIR + 64];
+        snprintf(big, sizeof big, "{\"destUri\":\"qemu:///system\",\"destStateDir\":\"/%0*d\"}",
+                 KV_MIGRATE_MAX_STATE_DIR, 0);
+        expect_error(big, "'destStateDir' must be an absolute path (< 2048 characters)");
 
         KvMigrateParams p = {};
         KvErr e = {};
@@ -94,6 +104,137 @@ static void test_errors(void **state) {
         assert_true(kv_migrate_params_parse(arr, "migrate", &p, &e) < 0);
         assert_non_null(strstr(e.msg, "must be an object, got array"));
         json_decref(arr);
+}
+
+static void test_dest_state_dir(void **state) {
+        (void) state;
+        KvMigrateParams p = {};
+        KvErr e = {};
+        assert_int_equal(parse("{\"destUri\":\"qemu:///system\",\"destStateDir\":\"/run/kvnet/b//\"}", &p, &e), 0);
+        assert_string_equal(p.dest_state_dir, "/run/kvnet/b"); /* trailing slashes dropped */
+        assert_null(p.dest_serial_log);
+        json_t *j = kv_migrate_params_to_json(&p);
+        assert_string_equal(json_string_value(json_object_get(j, "destStateDir")), "/run/kvnet/b");
+        assert_null(json_object_get(j, "destSerialLog"));
+        json_decref(j);
+        kv_migrate_params_done(&p);
+        assert_null(p.dest_state_dir);
+
+        assert_int_equal(parse("{\"destUri\":\"qemu:///system\",\"destStateDir\":\"/\","
+                               "\"destSerialLog\":\"/tmp/s.log\"}",
+                               &p, &e),
+                         0);
+        assert_string_equal(p.dest_state_dir, "/");
+        assert_string_equal(p.dest_serial_log, "/tmp/s.log");
+        kv_migrate_params_done(&p);
+
+        assert_int_equal(parse("{\"destUri\":\"qemu:///system\"}", &p, &e), 0);
+        assert_null(p.dest_state_dir);
+        kv_migrate_params_done(&p);
+}
+
+/* A VMI with a cloudInitNoCloud volume; with_empty adds an emptyDisk named 'scratch'. */
+static LaunchVmi *vmi(bool with_empty, const char *state_dir) {
+        char text[2048];
+        snprintf(text, sizeof text,
+                 "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: mig\n"
+                 "spec:\n  domain:\n    memory:\n      guest: 128Mi\n    devices:\n      disks:\n"
+                 "        - name: ci\n          disk: {bus: virtio}\n%s"
+                 "      interfaces:\n        - name: default\n          bridge: {}\n"
+                 "  networks:\n    - name: default\n      pod: {}\n"
+                 "  volumes:\n    - name: ci\n      cloudInitNoCloud:\n        userData: \"#cloud-config\\n\"\n%s",
+                 with_empty ? "        - name: scratch\n          disk: {bus: virtio}\n" : "",
+                 with_empty ? "    - name: scratch\n      emptyDisk:\n        capacity: 64Mi\n" : "");
+        LaunchOptions o = { .state_dir = state_dir };
+        LaunchVmi *v = NULL;
+        KvErr e = {};
+        if (launch_vmi_parse_text(text, strlen(text), "test", &o, &v, &e) < 0)
+                fail_msg("vmi: %s", e.msg);
+        return v;
+}
+
+static void test_storage_refusal(void **state) {
+        (void) state;
+        KvErr e = {};
+        LaunchVmi *v = vmi(false, "/src");
+        assert_int_equal(launch_migration_check_storage(v, "migrate", &e), 0);
+        launch_vmi_free(v);
+
+        v = vmi(true, "/src");
+        assert_int_equal(launch_migration_check_storage(v, "migrate", &e), -EOPNOTSUPP);
+        assert_int_equal(e.code, KV_ERR_INVALID_CONFIG);
+        if (!strstr(e.msg, "migrate: volume 'scratch' is an emptyDisk") || !strstr(e.msg, "/src/default_mig/scratch-empty.raw") ||
+            !strstr(e.msg, "no block migration") || !strstr(e.msg, "'default/mig'"))
+                fail_msg("unexpected refusal: %s", e.msg);
+        KvErr e2 = {};
+        assert_true(launch_migration_check_storage(v, "--incoming", &e2) < 0);
+        assert_true(strncmp(e2.msg, "--incoming: volume 'scratch'", 28) == 0);
+        launch_vmi_free(v);
+}
+
+static char *replace_all(const char *s, const char *from, const char *to) {
+        size_t fl = strlen(from), tl = strlen(to), n = 0;
+        for (const char *p = strstr(s, from); p; p = strstr(p + fl, from))
+                n++;
+        char *out = malloc(strlen(s) + n * tl + 1), *o = out;
+        assert_non_null(out);
+        for (const char *p = s, *q; *p; p = q + fl) {
+                q = strstr(p, from);
+                if (!q) {
+                        strcpy(o, p);
+                        return out;
+                }
+                memcpy(o, p, (size_t) (q - p));
+                o += q - p;
+                memcpy(o, to, tl);
+                o += tl;
+        }
+        *o = '\0';
+        return out;
+}
+
+static void test_dest_xml(void **state) {
+        (void) state;
+        LaunchVmi *v = vmi(false, "/src");
+        LaunchNic *nics = NULL;
+        size_t n = 0;
+        KvErr e = {};
+        assert_int_equal(launch_nics_synthesize(v, NULL, &nics, &n), 0);
+        LaunchDomainOptions o = { .accel = LAUNCH_ACCEL_TCG };
+        char *src = NULL, *dst = NULL;
+        assert_int_equal(launch_domain_xml(v, nics, n, &o, NULL, &src, &e), 0);
+
+        /* nothing given: libvirt keeps the source XML */
+        dst = (char *) "untouched";
+        assert_int_equal(launch_migration_dest_xml(v, nics, n, LAUNCH_ACCEL_TCG, NULL, NULL, &dst, &e), 0);
+        assert_null(dst);
+
+        /* destStateDir: the target's seed ISO and serial log, nothing else changed (ABI check) */
+        assert_int_equal(launch_migration_dest_xml(v, nics, n, LAUNCH_ACCEL_TCG, "/dst", NULL, &dst, &e), 0);
+        assert_non_null(strstr(dst, "<source file='/dst/default_mig/ci-cidata.iso'/>"));
+        assert_non_null(strstr(dst, "<source path='/dst/default_mig/serial.log'"));
+        assert_null(strstr(dst, "/src/"));
+        char *back = replace_all(dst, "/dst/", "/src/");
+        assert_string_equal(back, src);
+        free(back);
+        free(dst);
+
+        /* destSerialLog wins for the console; the ISO still comes from destStateDir */
+        assert_int_equal(launch_migration_dest_xml(v, nics, n, LAUNCH_ACCEL_TCG, "/dst", "/logs/b.log", &dst, &e), 0);
+        assert_non_null(strstr(dst, "<source file='/dst/default_mig/ci-cidata.iso'/>"));
+        assert_non_null(strstr(dst, "<source path='/logs/b.log'"));
+        assert_null(strstr(dst, "/dst/default_mig/serial.log"));
+        free(dst);
+
+        /* destSerialLog alone: only the console moves (the seed ISO keeps the source's path) */
+        assert_int_equal(launch_migration_dest_xml(v, nics, n, LAUNCH_ACCEL_TCG, NULL, "/logs/b.log", &dst, &e), 0);
+        assert_non_null(strstr(dst, "<source file='/src/default_mig/ci-cidata.iso'/>"));
+        assert_non_null(strstr(dst, "<source path='/logs/b.log'"));
+        free(dst);
+
+        free(src);
+        free(nics);
+        launch_vmi_free(v);
 }
 
 static void test_build(void **state) {
@@ -129,7 +270,13 @@ static void test_build(void **state) {
         assert_string_equal(s, "tcp:h:1");
         assert_int_equal(virTypedParamsGetULLong(params, n, VIR_MIGRATE_PARAM_BANDWIDTH, &bw), 0);
         virTypedParamsFree(params, n);
+        /* the caller checked the storage itself: libvirt's shared-storage check is skipped */
+        p.storage_checked = true;
+        assert_int_equal(kv_migrate_params_build(&p, &params, &n, &flags), 0);
+        assert_int_equal(flags, VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_UNSAFE);
+        virTypedParamsFree(params, n);
         kv_migrate_params_done(&p);
+        assert_false(p.storage_checked);
 }
 
 static void test_stats_and_json(void **state) {
@@ -208,6 +355,8 @@ static void test_status_json(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults), cmocka_unit_test(test_all_fields), cmocka_unit_test(test_errors),
+                cmocka_unit_test(test_dest_state_dir), cmocka_unit_test(test_storage_refusal),
+                cmocka_unit_test(test_dest_xml),
                 cmocka_unit_test(test_build),    cmocka_unit_test(test_stats_and_json),
                 cmocka_unit_test(test_status_json),
         };

@@ -317,7 +317,7 @@ do_migrate() {
 
 	# 3. migrate (the launchers tell their netds: source begin/completed|aborted, target activate)
 	out=$("$LAUNCHER" --migrate "qemu+unix:///system?socket=$sd/mig.sock" --socket "$sd/launcher.sock" \
-		--dest-serial-log "$dd/serial.log" "${MIG_OPTS[@]}" 2>"$dd/migrate.err") || rc=$?
+		--dest-state-dir "$dd/state" --dest-serial-log "$dd/serial.log" "${MIG_OPTS[@]}" 2>"$dd/migrate.err") || rc=$?
 	echo "$out" >"$dd/migration.json"
 	if [ "$rc" -ne 0 ] || [ "$(jq -r '.state // empty' <<<"$out" 2>/dev/null)" != completed ]; then
 		info "migration failed: $(jq -r '.error // empty' <<<"$out" 2>/dev/null) $(tail -n 3 "$dd/migrate.err")"

@@ -105,6 +105,11 @@ demo-cni: all test-tools
 
 .PHONY: demo-cni
 
+demo-migration: all test-tools
+	KVNET_BUILD=$(BUILD) ./scripts/demo-migration.sh
+
+.PHONY: demo-migration
+
 fmt:
 	clang-format -i $(wildcard */*.c */*.h tests/*/*.c)
 

@@ -9,4 +9,6 @@ echo
 "$DIR/datapath.sh" || rc=1
 echo
 "$DIR/vmboot.sh" 2>&1 | grep -v ' Killed ' || rc=1
+echo
+"$DIR/migration.sh" || rc=1
 exit $rc

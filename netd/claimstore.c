@@ -485,6 +485,39 @@ int claimstore_release(ClaimStore *cs, const char *network, const char *key) {
         return update_record(cs, network, key, decide_release, &e);
 }
 
+/* ---- node registry ---- */
+
+int claimstore_set_node_address(ClaimStore *cs, const KvAddr *a) {
+        char p[PATH_MAX], s[KV_ADDR_STRLEN];
+        snprintf(p, sizeof p, "%s/nodes", cs->dir);
+        int r = mkdir_p(p, 0700);
+        if (r < 0)
+                return r;
+        snprintf(p, sizeof p, "%s/nodes/%s.json", cs->dir, cs->node);
+        _cleanup_json_ json_t *o = json_pack("{s:s,s:s}", "node", cs->node, "address", kv_addr_fmt(a, s));
+        _cleanup_free_ char *text = o ? json_dump_compact(o) : NULL;
+        if (!text)
+                return -ENOMEM;
+        return write_file_atomic(p, text, strlen(text), cs->durable);
+}
+
+int claimstore_node_address(ClaimStore *cs, const char *node, KvAddr *ret) {
+        char p[PATH_MAX];
+        if (!node_name_ok(node))
+                return -EINVAL;
+        snprintf(p, sizeof p, "%s/nodes/%s.json", cs->dir, node);
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r = read_file_max(p, 4096, &text, &len);
+        if (r < 0)
+                return r;
+        _cleanup_json_ json_t *o = json_loadb(text, len, 0, NULL);
+        const char *a = json_string_value(json_object_get(o, "address"));
+        if (!a || kv_addr_parse(a, ret) < 0)
+                return -EBADMSG;
+        return 0;
+}
+
 int claimstore_foreach(ClaimStore *cs, claimstore_cb cb, void *userdata) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/claims", cs->dir);

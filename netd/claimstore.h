@@ -72,6 +72,12 @@ int claimstore_detach(ClaimStore *cs, const char *network, const char *key) _wur
  * (1); as target, like claimstore_abort_migration (1); otherwise nothing (0). */
 int claimstore_release(ClaimStore *cs, const char *network, const char *key) _wur_;
 
+/* Node registry (DIR/nodes/<node>.json): the node's underlay address, for the source's redirect to the
+ * migration target. claimstore_set_node_address() records this node's; _node_address() looks one up
+ * (-ENOENT when the node registered none). */
+int claimstore_set_node_address(ClaimStore *cs, const KvAddr *a) _wur_;
+int claimstore_node_address(ClaimStore *cs, const char *node, KvAddr *ret) _wur_;
+
 typedef int (*claimstore_cb)(const CsRecord *r, void *userdata);
 /* Every record (order unspecified); stop early by returning < 0 from cb. Unreadable files are skipped. */
 int claimstore_foreach(ClaimStore *cs, claimstore_cb cb, void *userdata) _wur_;

@@ -17,6 +17,9 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <linux/rtnetlink.h>
+#include <netlink/msg.h>
+#include <netlink/route/route.h>
 #include <time.h>
 
 #include "fileio.h"
@@ -216,7 +219,130 @@ static int on_sigchld(EventSource *s, int signo, void *userdata) {
         return 0;
 }
 
+/* ---- the source's redirect to the target ----
+ * For redirectGraceMs after a VM left, packets that still reach the source node for the VM's addresses
+ * (a client or router whose route has not moved yet, packets in flight) are routed over the underlay to
+ * the node the VM went to: a host route VM/32 via the target's nodeAddress (claim store node registry),
+ * protocol NETD_RTPROT_REDIRECT so that a restarted netd can find and remove leftovers. */
+
+static int redirect_route(bool add, const KvPrefix *dst, const KvAddr *via) {
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        KvErr e = {};
+        int r = lnl_open_e(-1, &sk, &e);
+        if (r < 0)
+                return r;
+        int fam = dst->addr.family;
+        struct nl_msg *msg = nlmsg_alloc_simple(add ? RTM_NEWROUTE : RTM_DELROUTE, add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+        if (!msg)
+                return -ENOMEM;
+        struct rtmsg rtm = { .rtm_family = (unsigned char) fam, .rtm_dst_len = dst->prefixlen,
+                             .rtm_table = RT_TABLE_MAIN, .rtm_protocol = NETD_RTPROT_REDIRECT,
+                             .rtm_scope = RT_SCOPE_UNIVERSE, .rtm_type = RTN_UNICAST };
+        int len = fam == AF_INET ? 4 : 16;
+        if (nlmsg_append(msg, &rtm, sizeof rtm, NLMSG_ALIGNTO) < 0 || nla_put(msg, RTA_DST, len, dst->addr.bytes) < 0 ||
+            (add && nla_put(msg, RTA_GATEWAY, len, via->bytes) < 0)) {
+                nlmsg_free(msg);
+                return -ENOMEM;
+        }
+        r = lnl_request(sk, msg);
+        nlmsg_free(msg);
+        return r;
+}
+
+static void redirect_drop(struct Redirect *rd) {
+        char a[KV_ADDR_STRLEN];
+        int r = redirect_route(false, &rd->dst, NULL);
+        if (r < 0 && r != -ESRCH && r != -ENOENT)
+                log_warning("migration: removing the redirect for %s: %s", kv_prefix_fmt(&rd->dst, a), strerror(-r));
+        else
+                log_info("migration: redirect for %s ended", kv_prefix_fmt(&rd->dst, a));
+        if (rd->timer)
+                event_source_free(rd->timer);
+        rd->timer = NULL;
+        rd->m = NULL;
+}
+
+static int on_redirect_expired(EventSource *s, void *userdata) {
+        struct Redirect *rd = userdata;
+        (void) s;
+        rd->timer = NULL; /* freed by the loop after -ECANCELED */
+        redirect_drop(rd);
+        return -ECANCELED;
+}
+
+static void redirect_start(Manager *m, const Endpoint *ep, const KvAddr *via) {
+        char a[KV_ADDR_STRLEN], b[KV_ADDR_STRLEN];
+        for (size_t i = 0; i < ep->n_addrs; i++) {
+                if (ep->addrs[i].addr.family != via->family)
+                        continue;
+                KvPrefix dst = { .addr = ep->addrs[i].addr, .prefixlen = via->family == AF_INET ? 32 : 128 };
+                struct Redirect *rd = NULL;
+                for (size_t k = 0; k < NETD_MAX_REDIRECTS && !rd; k++)
+                        if (m->redirects[k].m && kv_addr_equal(&m->redirects[k].dst.addr, &dst.addr))
+                                rd = &m->redirects[k]; /* a second migration away: restart its grace */
+                for (size_t k = 0; k < NETD_MAX_REDIRECTS && !rd; k++)
+                        if (!m->redirects[k].m)
+                                rd = &m->redirects[k];
+                if (!rd) {
+                        log_warning("migration: too many redirects pending; %s not redirected", kv_prefix_fmt(&dst, a));
+                        continue;
+                }
+                if (rd->timer)
+                        event_source_free(rd->timer);
+                *rd = (struct Redirect){ .dst = dst, .via = *via, .m = m };
+                int r = redirect_route(true, &dst, via);
+                if (r < 0) {
+                        log_warning("migration: redirect %s via %s: %s", kv_prefix_fmt(&dst, a), kv_addr_fmt(via, b),
+                                    strerror(-r));
+                        rd->m = NULL;
+                        continue;
+                }
+                if (event_add_timer(m->loop, (uint64_t) m->redirect_grace_ms * 1000ULL, 0, on_redirect_expired, rd,
+                                    &rd->timer) < 0) {
+                        redirect_drop(rd);
+                        continue;
+                }
+                log_info("migration: redirecting %s via %s for %u ms", kv_prefix_fmt(&dst, a), kv_addr_fmt(via, b),
+                         m->redirect_grace_ms);
+        }
+}
+
+void handoff_stop(Manager *m) {
+        for (size_t k = 0; k < NETD_MAX_REDIRECTS; k++)
+                if (m->redirects[k].m)
+                        redirect_drop(&m->redirects[k]);
+}
+
+typedef struct FlushCtx {
+        struct nl_sock *sk;
+        unsigned n;
+} FlushCtx;
+
+static void flush_one(struct nl_object *obj, void *arg) {
+        FlushCtx *fc = arg;
+        struct rtnl_route *rt = (struct rtnl_route *) obj;
+        if (rtnl_route_get_protocol(rt) == NETD_RTPROT_REDIRECT && rtnl_route_delete(fc->sk, rt, 0) == 0)
+                fc->n++;
+}
+
+/* Redirect routes a previous run left (it was killed during a grace period). */
+static void redirect_flush_stale(void) {
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        KvErr e = {};
+        if (lnl_open_e(-1, &sk, &e) < 0)
+                return;
+        struct nl_cache *cache = NULL;
+        if (rtnl_route_alloc_cache(sk, AF_UNSPEC, 0, &cache) < 0)
+                return;
+        FlushCtx fc = { .sk = sk };
+        nl_cache_foreach(cache, flush_one, &fc);
+        nl_cache_free(cache);
+        if (fc.n)
+                log_notice("removed %u redirect route(s) left by a previous run", fc.n);
+}
+
 int handoff_start(Manager *m) {
+        redirect_flush_stale();
         if (!m->route_hook || m->sigchld)
                 return 0;
         return event_add_signal(m->loop, SIGCHLD, on_sigchld, m, &m->sigchld);
@@ -390,6 +516,12 @@ int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                         snprintf(ep->mig_state, sizeof ep->mig_state, "completed");
                         if (!ep->chained && ep->host_ifname[0] && host_link_updown(ep->host_ifname, false, &ee) < 0)
                                 log_warning("migration: deactivating %s: %s", ep->id, ee.msg);
+                        CsRecord rec;
+                        KvAddr via;
+                        if (m->cs && m->redirect_grace_ms > 0 && claimstore_get(m->cs, ep->network, ep->key, &rec) > 0 &&
+                            rec.holder[0] && !streq(rec.holder, m->node_name) &&
+                            claimstore_node_address(m->cs, rec.holder, &via) == 0)
+                                redirect_start(m, ep, &via);
                 } else {
                         ep->mig_role[0] = ep->mig_state[0] = ep->mig_peer[0] = '\0';
                         ep->mig_started_usec = 0;

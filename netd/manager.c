@@ -1279,13 +1279,23 @@ static int parse_config_file(Manager *m, KvErr *e) {
         json_object_foreach(o, key, v) {
                 if (!streq(key, "natBackend") && !streq(key, "durable") && !streq(key, "sriovPools") &&
                     !streq(key, "sysfsRoot") && !streq(key, "sriovSimulate") && !streq(key, "nodeName") &&
-                    !streq(key, "clusterClaims") && !streq(key, "routeHook"))
+                    !streq(key, "clusterClaims") && !streq(key, "routeHook") && !streq(key, "nodeAddress") &&
+                    !streq(key, "redirectGraceMs"))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "config %s: unknown key '%s' (expected natBackend, durable, sriovPools, "
-                                         "sysfsRoot, sriovSimulate, nodeName, clusterClaims, routeHook)",
+                                         "sysfsRoot, sriovSimulate, nodeName, clusterClaims, routeHook, nodeAddress, "
+                                         "redirectGraceMs)",
                                          m->config_path, key);
         }
-        const char *node = NULL, *cdir = NULL, *hook = NULL;
+        const char *node = NULL, *cdir = NULL, *hook = NULL, *naddr = NULL;
+        long long grace = m->redirect_grace_ms;
+        if ((r = json_get_string(o, "config", "nodeAddress", false, &naddr, e)) < 0 ||
+            (r = json_get_int(o, "config", "redirectGraceMs", false, 0, 600000, &grace, e)) < 0)
+                return r;
+        m->redirect_grace_ms = (uint32_t) grace;
+        if (naddr && kv_addr_parse(naddr, &m->node_address) < 0)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "config: 'nodeAddress' must be an IPv4 or IPv6 address, got '%.64s'", naddr);
         if ((r = json_get_string(o, "config", "nodeName", false, &node, e)) < 0 ||
             (r = json_get_string(o, "config", "clusterClaims", false, &cdir, e)) < 0 ||
             (r = json_get_string(o, "config", "routeHook", false, &hook, e)) < 0)
@@ -1368,6 +1378,7 @@ int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *
         m->durable = opts->durable;
         m->loop = loop;
         strcpy(m->default_nat_backend, "nftables");
+        m->redirect_grace_ms = 5000;
         m->started_usec = now_usec();
         m->sysfs_root = strdup(SRIOV_DEFAULT_SYSFS);
         if (!m->sysfs_root)
@@ -1391,6 +1402,8 @@ int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *
                 if (r < 0)
                         return r;
                 ipam_set_addr_filter(m->ipam, cluster_taken, m);
+                if (m->node_address.family && claimstore_set_node_address(m->cs, &m->node_address) < 0)
+                        return kverr_set(e, KV_ERR_INTERNAL, -EIO, "clusterClaims: cannot register this node's address");
         }
         *ret = TAKE_PTR(m);
         return 0;
@@ -1418,6 +1431,7 @@ Manager *manager_free(Manager *m) {
         ipam_free(m->ipam);
         claimstore_free(m->cs);
         free(m->cluster_dir);
+        handoff_stop(m);
         free(m->route_hook);
         nat_backend_free(m->nat_nft);
         free(m->socket_path);

@@ -30,6 +30,9 @@ typedef struct NetworkState {
         KvPrefix gw[EP_MAX_ADDRS];
 } NetworkState;
 
+#define NETD_MAX_REDIRECTS 64
+#define NETD_RTPROT_REDIRECT 118 /* routing protocol number of the source's redirect routes */
+
 /* One migration as this node saw it (netd/handoff.c; `kvnetctl migrations`). */
 #define NETD_MIG_LOG 64
 typedef struct MigEvent {
@@ -79,6 +82,14 @@ struct Manager {
         char *cluster_dir;
         char *route_hook; /* netd config routeHook: announces/withdraws VM /32s (handoff.c) */
         EventSource *sigchld;
+        KvAddr node_address; /* netd config nodeAddress (family 0 = none): registered in the claim store */
+        uint32_t redirect_grace_ms; /* netd config redirectGraceMs (default 5000, 0 = no redirect) */
+        struct Redirect {
+                KvPrefix dst;
+                KvAddr via;
+                EventSource *timer;
+                Manager *m;
+        } redirects[NETD_MAX_REDIRECTS];
         ClaimStore *cs;
         MigEvent mig_log[NETD_MIG_LOG]; /* ring, newest at mig_log_next - 1 */
         size_t mig_log_n, mig_log_next;
@@ -108,6 +119,8 @@ json_t *handoff_list(Manager *m);
  * `HOOK announce|withdraw ADDR/32|ADDR/128 NODE`. */
 void handoff_route(Manager *m, const Endpoint *ep, bool announce);
 int handoff_start(Manager *m) _wur_;
+/* Deletes the redirect routes still pending (netd exits). */
+void handoff_stop(Manager *m);
 int handoff_load(Manager *m);
 
 /* Typed request (parsed once from the socket JSON, checked there). */

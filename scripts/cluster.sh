@@ -31,7 +31,8 @@
 #
 # Environment: KVNET_BUILD (default build; e.g. build/san), KVNET_VM_SUBNET (10.88.0.0/24),
 # KVNET_VM_GATEWAY (10.88.0.1), KVNET_GW_MAC (02:6b:67:77:00:01), KVNET_VNI (100),
-# KVNET_NETD_ARGS (extra netd arguments, default "--log-level debug").
+# KVNET_NETD_ARGS (extra netd arguments, default "--log-level debug"), KVNET_REDIRECT_GRACE_MS (how long
+# a migration source keeps routing the VM's /32 to the target, default 5000).
 # Exit: 0 ok, 1 failure (message on stderr), 2 usage.
 set -euo pipefail
 
@@ -57,6 +58,7 @@ VNI=${KVNET_VNI:-100}
 VXLAN_PORT=4789
 BRIDGE=kvbr0
 NETD_ARGS=${KVNET_NETD_ARGS:---log-level debug}
+REDIRECT_GRACE_MS=${KVNET_REDIRECT_GRACE_MS:-5000}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -376,8 +378,8 @@ start_netd() {
 	rm -f "$d/netd.sock"
 	# Every node's netd shares one claim store (a directory all nodes see): an address or a VM claim
 	# belongs to one node, two only while a migration is in progress (docs/multinode.md).
-	printf '{"nodeName": "node%s", "clusterClaims": "%s", "routeHook": "%s"}\n' "$i" "$DIR/claims" \
-		"$DIR/route-hook" >"$d/netd.json"
+	printf '{"nodeName": "node%s", "nodeAddress": "%s", "clusterClaims": "%s", "routeHook": "%s", "redirectGraceMs": %s}\n' \
+		"$i" "$(node_addr "$i")" "$DIR/claims" "$DIR/route-hook" "$REDIRECT_GRACE_MS" >"$d/netd.json"
 	# shellcheck disable=SC2086
 	setsid ip netns exec "$ns" "$NETD" --socket "$d/netd.sock" --state-dir "$d/state" --config "$d/netd.json" $NETD_ARGS \
 		</dev/null >>"$d/netd.log" 2>&1 &

@@ -7,7 +7,8 @@
 # could take it, no other VM gets the address; `migration-activate` on node2 makes node2 the holder,
 # sends gratuitous ARP (node1's bridge learns the MAC behind the VXLAN) and moves the client's /32 (routeHook); the source's
 # `migration-source completed` takes node1's copy down and its DEL frees node1's local claim only;
-# a target removed before activation rolls back (holder unchanged, nothing left on node2); bad
+# node1 redirects the VM's /32 to node2 for the grace period and then drops the route; a target
+# removed before activation rolls back (holder unchanged, nothing left on node2); bad
 # requests get clear errors; kvnetctl migrations / cluster-claims show both sides.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -30,7 +31,7 @@ cluster_cleanup() {
 }
 trap cluster_cleanup EXIT
 
-"$CLUSTER" up 2 --name "$CL_NAME" --dir "$CL_DIR" >"$KV_TMP/up.out" 2>&1 || {
+KVNET_REDIRECT_GRACE_MS=3000 "$CLUSTER" up 2 --name "$CL_NAME" --dir "$CL_DIR" >"$KV_TMP/up.out" 2>&1 || {
 	cat "$KV_TMP/up.out"
 	die "cluster.sh up 2 failed"
 }
@@ -144,6 +145,10 @@ for b in bridge masquerade; do
 	host1=$(ctl 1 -o json endpoints | jq -r --arg v "$vm" '.[] | select(.vm.name==$v) | .hostIfname')
 	assert_false "$b: node1's copy is taken down at completion" \
 		bash -c "ip -n $NODE1_NS -j link show dev $host1 | jq -e '.[0].flags | index(\"UP\")' >/dev/null"
+	assert_eq "$(ip -n "$NODE1_NS" -j route show "$ip1/32" proto 118 | jq -r '.[0].gateway // empty')" "$NODE2_UNDERLAY" \
+		"$b: node1 redirects $ip1 to node2 during the grace period"
+	assert_eq "$(ip -n "$NODE1_NS" -j route get "$ip1" from "$CLIENT_UNDERLAY" iif ul0 | jq -r '.[0].gateway + " " + .[0].dev')" \
+		"$NODE2_UNDERLAY ul0" "$b: a packet for $ip1 arriving at node1 is forwarded to node2 over the underlay"
 	assert_eq "$(ctl 1 -o json migrations | jq -r --arg v "default/$vm" '[.history[] | select(.vm==$v)][0] | .state + "/" + (.downtimeMs|tostring)')" \
 		"completed/31" "$b: node1's history records the completed migration with its downtime"
 	on 1 del "pod-$vm-1" "$SRC" tap0 --args "$(vmargs "$vm" "$b")"
@@ -154,6 +159,9 @@ for b in bridge masquerade; do
 	assert_eq "$(ip -n "$CLIENT_NS" -j route show "$ip1/32" | jq -r '.[0].gateway // empty')" "$NODE2_UNDERLAY" \
 		"$b: the source's DEL does not withdraw the moved route"
 done
+
+sleep 3.5
+assert_eq "$(ip -n "$NODE1_NS" -j route show proto 118 | jq length)" 0 "the redirects end after the grace period"
 
 # ---------------------------------------------------------------- rollback: target removed before activation
 mkns R1 r1

@@ -239,17 +239,13 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
                 lnl_err(e, r, "looking up tap '%s' in sandbox", c->tap);
                 goto undo;
         }
-        r = lnl_veth_create(sk, c->host_ifname, br_ifindex, c->mtu, c->sbx_ifname, netns_fd, c->pod_mac);
+        /* The host end joins the bridge once the sandbox end is up (link_join_bridge). */
+        r = lnl_veth_create(sk, c->host_ifname, 0, c->mtu, c->sbx_ifname, netns_fd, c->pod_mac);
         if (r < 0) {
                 lnl_err(e, r, "creating veth '%s' -> '%s' in sandbox", c->host_ifname, c->sbx_ifname);
                 goto undo;
         }
         veth_made = true;
-        r = lnl_link_get(sk, c->host_ifname, &host);
-        if (r < 0) {
-                lnl_err(e, r, "looking up veth '%s'", c->host_ifname);
-                goto undo;
-        }
         r = lnl_link_get(ssk, c->sbx_ifname, &sbx);
         if (r < 0) {
                 lnl_err(e, r, "looking up '%s' in sandbox", c->sbx_ifname);
@@ -305,6 +301,10 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
                         goto undo;
                 }
         }
+
+        r = link_join_bridge(sk, c->host_ifname, br_ifindex, 0, &host, e);
+        if (r < 0)
+                goto undo;
 
         r = sandbox_forwarding(netns_fd, e);
         if (r < 0)

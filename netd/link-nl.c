@@ -12,6 +12,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/tc_act/tc_mirred.h>
 #include <linux/veth.h>
+#include <fcntl.h>
 #include <stdarg.h>
 
 #include <netlink/attr.h>
@@ -312,14 +313,33 @@ int lnl_link_del(struct nl_sock *sk, const char *name) {
 }
 
 int lnl_link_retire(struct nl_sock *sk, const char *name, uint32_t group) {
-        /* Down (the bridge stops forwarding to it at once) and into the reap group, in one message. */
-        _cleanup_nl_msg_ struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, 0, 0, IFF_UP);
-        if (!m || nla_put_string(m, IFLA_IFNAME, name) < 0 || nla_put_u32(m, IFLA_GROUP, group) < 0)
-                return -ENOMEM;
-        int r = lnl_request(sk, m);
+        LnlLink l;
+        int r = lnl_link_get(sk, name, &l);
         if (r == -ENODEV || r == -ENOENT)
                 return 0;
-        return r;
+        if (r < 0)
+                return r;
+        /* Down (the bridge stops forwarding to it at once) and into the reap group, in one message. */
+        _cleanup_nl_msg_ struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, l.ifindex, 0, IFF_UP);
+        if (!m || nla_put_u32(m, IFLA_GROUP, group) < 0)
+                return -ENOMEM;
+        r = lnl_request(sk, m);
+        if (r == -ENODEV || r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        /* Then out of the way: the next ADD may want the name (a runtime that re-creates "eth0" in the same
+         * sandbox, a retried attachment) long before the reaper deletes the link, and would otherwise
+         * have to wait for that deletion (an RCU grace period, ~30 ms). A link can only be renamed once it
+         * is down. Best effort: the reaper deletes it under either name. */
+        if (strncmp(name, LNL_RETIRED_PREFIX, strlen(LNL_RETIRED_PREFIX)) == 0)
+                return 0;
+        char retired[IFNAMSIZ];
+        snprintf(retired, sizeof retired, LNL_RETIRED_PREFIX "%x", (unsigned) l.ifindex);
+        _cleanup_nl_msg_ struct nl_msg *rn = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, l.ifindex, 0, 0);
+        if (rn && nla_put_string(rn, IFLA_IFNAME, retired) >= 0)
+                IGNORE_RESULT(lnl_request(sk, rn));
+        return 0;
 }
 
 int lnl_link_del_group(struct nl_sock *sk, uint32_t group) {
@@ -361,15 +381,68 @@ int lnl_veth_create(struct nl_sock *sk, const char *name, int master, uint32_t m
         int r = lnl_request(sk, m);
         if (r < 0)
                 return r;
-        /* The host end is a bridge port, pure L2: no IPv6 link-local address, hence no DAD, MLD or router
-         * solicitations from it. With hundreds of ports these cost the kernel more than everything else
-         * (each IPv6 packet walks every port's fe80::/64 route). Set before the peer brings carrier up. */
-        r = lnl_link_addrgen_none(sk, name);
+        /* The host end is a bridge port, pure L2: no IPv6 on it at all. An IPv6 link, even without
+         * addresses (addr_gen_mode none), has an ff00::/8 route and MLD state; with hundreds of ports each
+         * link event then walks hundreds of routes (fib6_clean_all) and each IPv6 packet hundreds of
+         * siblings (__find_rr_leaf). Set before the peer brings carrier up. Without the sysctl (no
+         * /proc/sys) fall back to no address generation, which at least keeps the port silent. */
+        r = lnl_link_ipv6_disable(-1, name);
+        if (r < 0)
+                r = lnl_link_addrgen_none(sk, name);
         if (r < 0) {
                 IGNORE_RESULT(lnl_link_del(sk, name));
                 return r;
         }
         return 0;
+}
+
+int lnl_link_set_master(struct nl_sock *sk, int ifindex, int master) {
+        _cleanup_nl_msg_ struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, ifindex, 0, 0);
+        if (!m || nla_put_u32(m, IFLA_MASTER, (uint32_t) master) < 0)
+                return -ENOMEM;
+        return lnl_request(sk, m);
+}
+
+static int write_all(int fd, const char *s) {
+        size_t n = strlen(s);
+        ssize_t w = write(fd, s, n);
+        if (w < 0)
+                return negative_errno();
+        return (size_t) w == n ? 0 : -EIO;
+}
+
+int lnl_link_ipv6_disable(int netns_fd, const char *name) {
+        char path[128];
+        if (!name || !*name || strlen(name) >= IFNAMSIZ || strchr(name, '/') || streq(name, ".") || streq(name, ".."))
+                return -EINVAL;
+        snprintf(path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+        /* /proc/sys/net is the netns of the task that opens it: open inside, write from anywhere. */
+        NetnsGuard g;
+        int r = 0, fd;
+        if (netns_fd >= 0) {
+                r = netns_enter(netns_fd, &g);
+                if (r < 0)
+                        return r;
+        }
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                r = negative_errno();
+        if (netns_fd >= 0) {
+                int q = netns_leave(&g);
+                if (q < 0) {
+                        if (fd >= 0)
+                                close(fd);
+                        return q;
+                }
+        }
+        if (fd < 0) {
+                /* No /proc/sys/net/ipv6 at all: the kernel has no IPv6 (ipv6.disable=1), nothing to do. */
+                if (r == -ENOENT && access("/proc/sys/net/ipv6", F_OK) < 0 && access("/proc/sys/net", F_OK) == 0)
+                        return 0;
+                return r;
+        }
+        _cleanup_close_ int cfd = fd;
+        return write_all(cfd, "1\n");
 }
 
 int lnl_link_addrgen_none(struct nl_sock *sk, const char *name) {
@@ -410,6 +483,15 @@ int lnl_bridge_create(struct nl_sock *sk, const char *name, uint32_t mtu) {
         struct nlattr *li = nla_nest_start(m, IFLA_LINKINFO);
         if (!li || nla_put_string(m, IFLA_INFO_KIND, "bridge") < 0)
                 return -ENOMEM;
+        /* No multicast snooping: with it, every port event (a port added, its carrier going up or down)
+         * re-arms the multicast timers of every port of the bridge (br_port_state_selection ->
+         * br_multicast_enable_port), so an ADD slows down with each attachment already there. Multicast
+         * frames are flooded to every port instead of only to the ports that reported a group, as
+         * broadcast (ARP) always is. */
+        struct nlattr *data = nla_nest_start(m, IFLA_INFO_DATA);
+        if (!data || nla_put_u8(m, IFLA_BR_MCAST_SNOOPING, 0) < 0)
+                return -ENOMEM;
+        nla_nest_end(m, data);
         nla_nest_end(m, li);
         return lnl_request(sk, m);
 }

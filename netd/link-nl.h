@@ -46,7 +46,10 @@ int lnl_link_set(struct nl_sock *sk, int ifindex, int up, uint32_t mtu) _wur_;
 /* Deletes a link by name; 0 if it did not exist. */
 int lnl_link_del(struct nl_sock *sk, const char *name);
 
-/* Sets a link down and moves it into `group` (by name); 0 if it did not exist. */
+/* Sets a link down, moves it into `group` and renames it LNL_RETIRED_PREFIX<ifindex in hex> (so that its
+ * name is free at once); 0 if it did not exist. A failed rename is ignored. */
+#define LNL_RETIRED_PREFIX "kvr"
+
 int lnl_link_retire(struct nl_sock *sk, const char *name, uint32_t group) _wur_;
 /* Deletes every link of `group` in one kernel batch; 0 if there was none. */
 int lnl_link_del_group(struct nl_sock *sk, uint32_t group) _wur_;
@@ -59,13 +62,27 @@ int lnl_addr_del(struct nl_sock *sk, int ifindex, const KvPrefix *p) _wur_;
 int lnl_addr_list(struct nl_sock *sk, int ifindex, KvPrefix *ret, size_t max) _wur_;
 bool lnl_addr_present(struct nl_sock *sk, int ifindex, const KvPrefix *p);
 
-/* Creates a veth pair `name` (up) <-> `peer` (down; directly in peer_netns_fd if >= 0).
- * master > 0 enslaves `name`; mtu 0 keeps the default; peer_mac may be NULL. */
+/* Creates a veth pair `name` (up, IPv6 off: a pure L2 port) <-> `peer` (down; directly in peer_netns_fd
+ * if >= 0). master > 0 enslaves `name` at once; mtu 0 keeps the default; peer_mac may be NULL.
+ * Callers that bring the peer up themselves should pass master 0 and call lnl_link_set_master() once
+ * the peer is up (see there). */
 int lnl_veth_create(struct nl_sock *sk, const char *name, int master, uint32_t mtu, const char *peer,
                     int peer_netns_fd, const uint8_t *peer_mac) _wur_;
 
+/* Enslaves ifindex to master (a bridge). On a port that is already up with carrier (and whose link
+ * state the kernel has settled, e.g. by a lnl_link_get() of it) the bridge enables the port once;
+ * a port enslaved before its carrier comes up is enabled, disabled and enabled again, and each of
+ * these walks every port and FDB entry of the bridge. */
+int lnl_link_set_master(struct nl_sock *sk, int ifindex, int master) _wur_;
+
 /* No IPv6 address generation on the link (no link-local): for pure L2 ports. */
 int lnl_link_addrgen_none(struct nl_sock *sk, const char *name) _wur_;
+
+/* net.ipv6.conf.<name>.disable_ipv6=1 in the netns of netns_fd (-1: the current one): no IPv6 at all on
+ * the link, not even the ff00::/8 multicast route and the MLD state every IPv6 link gets (with
+ * hundreds of links these make each link event walk hundreds of routes). 0 when the kernel has no
+ * IPv6. */
+int lnl_link_ipv6_disable(int netns_fd, const char *name) _wur_;
 
 /* Neighbour entry ifindex: a -> mac in state STALE (used at once, confirmed by the kernel later). */
 int lnl_neigh_stale(struct nl_sock *sk, int ifindex, const KvAddr *a, const uint8_t mac[6]) _wur_;
@@ -90,5 +107,9 @@ int lnl_route_add(struct nl_sock *sk, int ifindex, const KvPrefix *dst, const Kv
 /* Shared between link.c and link-tap.c. */
 /* Looks the bridge up (must be a bridge); vlan > 0 switches vlan_filtering on. */
 int link_bridge_prepare(struct nl_sock *sk, const char *bridge, uint16_t vlan, int *ret_ifindex, KvErr *e) _wur_;
+/* Last step of an attachment, once the veth peer is up: host_ifname joins the bridge (vlan > 0: as its
+ * PVID). Fills *ret with the host end. */
+int link_join_bridge(struct nl_sock *sk, const char *host_ifname, int br_ifindex, uint16_t vlan, LnlLink *ret,
+                     KvErr *e) _wur_;
 /* host_ifname exists, is up and enslaved to bridge. */
 int link_check_host_port(struct nl_sock *sk, const char *host_ifname, const char *bridge, KvErr *e) _wur_;

@@ -94,28 +94,17 @@ int link_vm_attach(int netns_fd, const char *tap_name, const char *sbx_ifname, c
                 lnl_err(e, r, "looking up tap '%s' in sandbox", tap_name);
                 goto undo;
         }
-        r = lnl_veth_create(sk, host_ifname, br_ifindex, mtu, sbx_ifname, netns_fd, NULL);
+        /* The host end joins the bridge last, once the sandbox end is up (link_join_bridge). */
+        r = lnl_veth_create(sk, host_ifname, 0, mtu, sbx_ifname, netns_fd, NULL);
         if (r < 0) {
                 lnl_err(e, r, "creating veth '%s' -> '%s' in sandbox", host_ifname, sbx_ifname);
                 goto undo;
         }
         veth_made = true;
-        r = lnl_link_get(sk, host_ifname, &host);
-        if (r < 0) {
-                lnl_err(e, r, "looking up veth '%s'", host_ifname);
-                goto undo;
-        }
         r = lnl_link_get(ssk, sbx_ifname, &sbx);
         if (r < 0) {
                 lnl_err(e, r, "looking up '%s' in sandbox", sbx_ifname);
                 goto undo;
-        }
-        if (vlan > 0) {
-                r = lnl_bridge_port_set_pvid(sk, host.ifindex, vlan);
-                if (r < 0) {
-                        lnl_err(e, r, "setting vlan %u on bridge port '%s'", vlan, host_ifname);
-                        goto undo;
-                }
         }
         /* The tap and the sandbox veth end only carry the guest's frames (tc redirect): no IPv6 of their
          * own, so no link-local traffic from them on the node bridge. */
@@ -125,6 +114,9 @@ int link_vm_attach(int netns_fd, const char *tap_name, const char *sbx_ifname, c
                 goto undo;
         }
         r = tap_join(ssk, tap_name, tap.ifindex, sbx_ifname, sbx.ifindex, mtu, e);
+        if (r < 0)
+                goto undo;
+        r = link_join_bridge(sk, host_ifname, br_ifindex, vlan, &host, e);
         if (r < 0)
                 goto undo;
 

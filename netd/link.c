@@ -64,6 +64,29 @@ int link_bridge_prepare(struct nl_sock *sk, const char *bridge, uint16_t vlan, i
         return 0;
 }
 
+/* The host end of a veth whose peer is up joins the bridge (and, vlan > 0, gets its PVID). The lookup
+ * comes first: it also makes the kernel settle the link's carrier state (linkwatch_sync_dev), while the
+ * link is not a bridge port yet, so that the bridge sees one event, a port that is up, instead of
+ * up / carrier down / carrier up, each of which walks all ports and the whole FDB. */
+int link_join_bridge(struct nl_sock *sk, const char *host_ifname, int br_ifindex, uint16_t vlan, LnlLink *ret,
+                     KvErr *e) {
+        LnlLink host;
+        int r = lnl_link_get(sk, host_ifname, &host);
+        if (r < 0)
+                return lnl_err(e, r, "looking up veth '%s'", host_ifname);
+        r = lnl_link_set_master(sk, host.ifindex, br_ifindex);
+        if (r < 0)
+                return lnl_err(e, r, "adding '%s' to the bridge", host_ifname);
+        host.master = br_ifindex;
+        if (vlan > 0) {
+                r = lnl_bridge_port_set_pvid(sk, host.ifindex, vlan);
+                if (r < 0)
+                        return lnl_err(e, r, "setting vlan %u on bridge port '%s'", vlan, host_ifname);
+        }
+        *ret = host;
+        return 0;
+}
+
 int link_container_attach(int netns_fd, const char *ifname, const char *host_ifname, const char *bridge, uint32_t mtu,
                           uint16_t vlan, const uint8_t *mac, const KvPrefix *addrs, size_t n_addrs,
                           const LinkRoute *routes, size_t n_routes, LinkInfo *ret, KvErr *e) {
@@ -85,28 +108,17 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
                 return r;
 
         /* The peer is created directly inside the sandbox under its final name: a name clash there
-         * fails the whole creation and leaves nothing behind. */
-        r = lnl_veth_create(sk, host_ifname, br_ifindex, mtu, ifname, netns_fd, mac);
+         * fails the whole creation and leaves nothing behind. The host end joins the bridge last (see
+         * link_join_bridge). */
+        r = lnl_veth_create(sk, host_ifname, 0, mtu, ifname, netns_fd, mac);
         if (r < 0)
                 return lnl_err(e, r, "creating veth '%s' -> '%s' in sandbox", host_ifname, ifname);
 
         LnlLink host, sbx;
-        r = lnl_link_get(sk, host_ifname, &host);
-        if (r < 0) {
-                lnl_err(e, r, "looking up veth '%s'", host_ifname);
-                goto undo;
-        }
         r = lnl_link_get(ssk, ifname, &sbx);
         if (r < 0) {
                 lnl_err(e, r, "looking up '%s' in sandbox", ifname);
                 goto undo;
-        }
-        if (vlan > 0) {
-                r = lnl_bridge_port_set_pvid(sk, host.ifindex, vlan);
-                if (r < 0) {
-                        lnl_err(e, r, "setting vlan %u on bridge port '%s'", vlan, host_ifname);
-                        goto undo;
-                }
         }
         for (size_t i = 0; i < n_addrs; i++) {
                 r = lnl_addr_add(ssk, sbx.ifindex, &addrs[i]);
@@ -115,14 +127,18 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
                         goto undo;
                 }
         }
-        /* An IPv4-only attachment gets no IPv6 link-local either: no DAD, MLD or router solicitations
-         * flooded over the node bridge to every other pod each time a pod starts. */
+        /* An IPv4-only attachment gets no IPv6 on its interface: no link-local, hence no DAD, MLD or router
+         * solicitations flooded over the node bridge to every other pod each time a pod starts, and no
+         * ff00::/8 route, whose siblings every later link event in the sandbox would walk. Without the
+         * sysctl, at least no address generation. Before the link goes up. */
         bool has_v6 = false;
         for (size_t i = 0; i < n_addrs; i++)
                 if (addrs[i].addr.family == AF_INET6)
                         has_v6 = true;
         if (!has_v6) {
-                r = lnl_link_addrgen_none(ssk, ifname);
+                r = lnl_link_ipv6_disable(netns_fd, ifname);
+                if (r < 0)
+                        r = lnl_link_addrgen_none(ssk, ifname);
                 if (r < 0) {
                         lnl_err(e, r, "switching IPv6 address generation off on '%s' in sandbox", ifname);
                         goto undo;
@@ -142,6 +158,9 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
                         goto undo;
                 }
         }
+        r = link_join_bridge(sk, host_ifname, br_ifindex, vlan, &host, e);
+        if (r < 0)
+                goto undo;
 
         if (ret) {
                 *ret = (LinkInfo) { .host_ifindex = host.ifindex, .sandbox_ifindex = sbx.ifindex };
@@ -209,8 +228,9 @@ int link_retire(int netns_fd, const char *sandbox_ifname, const char *tap_name, 
                 r = lnl_open_e(netns_fd, &ssk, e);
                 if (r < 0)
                         return r;
-                /* With a host end, the sandbox veth end goes with it; only a lone one is retired here. */
-                const char *names[] = { tap_name, host_ifname ? NULL : sandbox_ifname };
+                /* With a host end, the sandbox veth end is deleted with it; it is retired here as well so that
+                 * its name (the runtime's CNI_IFNAME) is free again at once (see lnl_link_retire). */
+                const char *names[] = { tap_name, sandbox_ifname };
                 for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                         if (!names[i])
                                 continue;

@@ -26,13 +26,15 @@ typedef struct LinkInfo {
         uint8_t sandbox_mac[6]; /* container: its MAC; VM: the guest's MAC */
 } LinkInfo;
 
-/* Node bridge: creates it if missing (up, mtu if > 0), makes sure it is up, adds the gateway addresses
+/* Node bridge: creates it if missing (up, mtu if > 0, multicast snooping off: see lnl_bridge_create),
+ * makes sure it is up, adds the gateway addresses
  * (address with the subnet's prefix length, IPv6 with nodad) if not present. Idempotent.
  * Fails with -EEXIST if `name` exists but is not a bridge. */
 int link_bridge_ensure(const char *name, uint32_t mtu, const KvPrefix *gw, size_t n_gw, int *ret_ifindex, KvErr *e) _wur_;
 
-/* Container attachment: veth `host_ifname` (node, enslaved to `bridge`, up) <-> `ifname` (created
- * directly in the sandbox; MAC if mac != NULL, mtu if > 0, addresses with nodad, up, routes).
+/* Container attachment: veth `host_ifname` (node, no IPv6, up, enslaved to `bridge` as the last step)
+ * <-> `ifname` (created directly in the sandbox; MAC if mac != NULL, mtu if > 0, addresses with nodad,
+ * IPv6 disabled when all addresses are IPv4, up, routes).
  * vlan > 0: bridge vlan_filtering is switched on, the port gets `vlan` as untagged PVID and loses the
  * default VLAN 1. On failure everything created is removed again. */
 int link_container_attach(int netns_fd, const char *ifname, const char *host_ifname, const char *bridge, uint32_t mtu,
@@ -70,8 +72,9 @@ int link_vm_check(int netns_fd, const char *tap_name, const char *sbx_ifname, co
 /* netns_fd -1 = the current netns. */
 /* Deferred deletion. Deleting a veth or tap costs the kernel an RCU grace period (~20 ms here, with
  * RTNL held); a batch of links deleted together costs one. link_retire() takes an attachment's links
- * out of service at once (down, so the bridge forwards nothing to them) and moves them into
- * LINK_REAP_GROUP; link_reap() later deletes the whole group of one namespace in a single request. */
+ * out of service at once (down, so the bridge forwards nothing to them), renames them ("kvr<ifindex>",
+ * so that a new attachment can take the names at once) and moves them into LINK_REAP_GROUP; link_reap()
+ * later deletes the whole group of one namespace in a single request. */
 #define LINK_REAP_GROUP 0x6b76u
 int link_retire(int netns_fd, const char *sandbox_ifname, const char *tap_name, const char *host_ifname,
                 KvErr *e) _wur_;

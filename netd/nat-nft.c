@@ -65,9 +65,17 @@ typedef struct NftBatch {
 
 typedef struct NftOwner {
         char *id;
+        uint64_t id_hash; /* compared before the string: owner_find runs on every ADD and DEL */
         KvPrefix subnets[NAT_MAX_SUBNETS];
         size_t n_subnets;
 } NftOwner;
+
+/* How many owners name a subnet (its network prefix). A node has a handful of subnets and thousands of
+ * owners: counting here keeps an ADD or DEL independent of the number of endpoints. */
+typedef struct NftSubnetRef {
+        KvPrefix net;
+        unsigned refs;
+} NftSubnetRef;
 
 typedef struct NftBackend {
         struct mnl_socket *nl; /* NULL in render mode */
@@ -78,7 +86,9 @@ typedef struct NftBackend {
         size_t text_len;
         FILE *out;
         NftOwner *owners;
-        size_t n_owners;
+        size_t n_owners, cap_owners;
+        NftSubnetRef *subnet_refs;
+        size_t n_subnet_refs, cap_subnet_refs;
 } NftBackend;
 
 /* One element of a set/map (with an interval end for nomasq). */
@@ -571,24 +581,67 @@ static bool prefix_eq(const KvPrefix *a, const KvPrefix *b) {
 }
 
 static NftOwner *owner_find(NftBackend *nb, const char *id) {
+        uint64_t h = kv_hash64(id, strlen(id));
         for (size_t i = 0; i < nb->n_owners; i++)
-                if (streq(nb->owners[i].id, id))
+                if (nb->owners[i].id_hash == h && streq(nb->owners[i].id, id))
                         return &nb->owners[i];
         return NULL;
 }
 
+static NftSubnetRef *subnet_ref_find(NftBackend *nb, const KvPrefix *p) {
+        KvPrefix net = kv_prefix_network(p);
+        for (size_t i = 0; i < nb->n_subnet_refs; i++)
+                if (nb->subnet_refs[i].net.prefixlen == net.prefixlen &&
+                    kv_addr_equal(&nb->subnet_refs[i].net.addr, &net.addr))
+                        return &nb->subnet_refs[i];
+        return NULL;
+}
+
+/* Does o name p (o may be NULL)? */
+static bool owner_names(const NftOwner *o, const KvPrefix *p) {
+        for (size_t j = 0; o && j < o->n_subnets; j++)
+                if (prefix_eq(&o->subnets[j], p))
+                        return true;
+        return false;
+}
+
+/* +1 / -1 for every distinct subnet of o. */
+static int owner_ref_subnets(NftBackend *nb, const NftOwner *o, int delta) {
+        for (size_t j = 0; j < o->n_subnets; j++) {
+                bool dup = false;
+                for (size_t k = 0; k < j && !dup; k++)
+                        dup = prefix_eq(&o->subnets[k], &o->subnets[j]);
+                if (dup)
+                        continue;
+                NftSubnetRef *sr = subnet_ref_find(nb, &o->subnets[j]);
+                if (delta < 0) {
+                        if (sr && sr->refs > 0 && --sr->refs == 0)
+                                *sr = nb->subnet_refs[--nb->n_subnet_refs];
+                        continue;
+                }
+                if (!sr) {
+                        if (nb->n_subnet_refs == nb->cap_subnet_refs) {
+                                size_t nc = nb->cap_subnet_refs ? nb->cap_subnet_refs * 2 : 4;
+                                NftSubnetRef *v = realloc(nb->subnet_refs, nc * sizeof *v);
+                                if (!v)
+                                        return -ENOMEM;
+                                nb->subnet_refs = v;
+                                nb->cap_subnet_refs = nc;
+                        }
+                        sr = &nb->subnet_refs[nb->n_subnet_refs++];
+                        *sr = (NftSubnetRef){ .net = kv_prefix_network(&o->subnets[j]) };
+                }
+                sr->refs++;
+        }
+        return 0;
+}
+
 /* Owners other than 'except' naming p. */
 static unsigned subnet_refs(NftBackend *nb, const KvPrefix *p, const char *except) {
-        unsigned n = 0;
-        for (size_t i = 0; i < nb->n_owners; i++) {
-                if (except && streq(nb->owners[i].id, except))
-                        continue;
-                for (size_t j = 0; j < nb->owners[i].n_subnets; j++)
-                        if (prefix_eq(&nb->owners[i].subnets[j], p)) {
-                                n++;
-                                break;
-                        }
-        }
+        NftSubnetRef *sr = subnet_ref_find(nb, p);
+        unsigned n = sr ? sr->refs : 0;
+        if (n > 0 && except && owner_names(owner_find(nb, except), p))
+                n--;
         return n;
 }
 
@@ -597,7 +650,10 @@ static void owners_clear(NftBackend *nb) {
                 free(nb->owners[i].id);
         free(nb->owners);
         nb->owners = NULL;
-        nb->n_owners = 0;
+        nb->n_owners = nb->cap_owners = 0;
+        free(nb->subnet_refs);
+        nb->subnet_refs = NULL;
+        nb->n_subnet_refs = nb->cap_subnet_refs = 0;
 }
 
 static int owner_set(NftBackend *nb, const NatEndpoint *ep) {
@@ -606,24 +662,30 @@ static int owner_set(NftBackend *nb, const NatEndpoint *ep) {
                 char *id = strdup(ep->id);
                 if (!id)
                         return -ENOMEM;
-                NftOwner *v = realloc(nb->owners, (nb->n_owners + 1) * sizeof *v);
-                if (!v) {
-                        free(id);
-                        return -ENOMEM;
+                if (nb->n_owners == nb->cap_owners) {
+                        size_t nc = nb->cap_owners ? nb->cap_owners * 2 : 64;
+                        NftOwner *v = realloc(nb->owners, nc * sizeof *v);
+                        if (!v) {
+                                free(id);
+                                return -ENOMEM;
+                        }
+                        nb->owners = v;
+                        nb->cap_owners = nc;
                 }
-                nb->owners = v;
                 o = &nb->owners[nb->n_owners++];
-                *o = (NftOwner){ .id = id };
-        }
+                *o = (NftOwner){ .id = id, .id_hash = kv_hash64(id, strlen(id)) };
+        } else
+                IGNORE_RESULT(owner_ref_subnets(nb, o, -1));
         o->n_subnets = ep->n_subnets;
         memcpy(o->subnets, ep->subnets, ep->n_subnets * sizeof ep->subnets[0]);
-        return 0;
+        return owner_ref_subnets(nb, o, +1);
 }
 
 static void owner_remove(NftBackend *nb, const char *id) {
         NftOwner *o = owner_find(nb, id);
         if (!o)
                 return;
+        IGNORE_RESULT(owner_ref_subnets(nb, o, -1));
         free(o->id);
         *o = nb->owners[--nb->n_owners];
 }

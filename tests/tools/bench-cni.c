@@ -47,6 +47,7 @@ typedef struct Options {
         const char *cni_args;
         const char *id_prefix;
         const char *if_prefix;
+        const char *samples_path; /* every sample, one line each: "<worker> <op> <index> <ms>" */
         char **netns; /* one per worker */
         size_t n_netns;
         unsigned n;
@@ -261,6 +262,23 @@ static double sum(const double *v, size_t n) {
         return t;
 }
 
+/* Every sample in order, per worker: the raw series behind first10/last10 (for plots and profiles). */
+static int write_samples(const char *path, const double *add_ms, const double *del_ms, unsigned workers,
+                         size_t per_w) {
+        FILE *f = fopen(path, "we");
+        if (!f)
+                return negative_errno();
+        for (unsigned w = 0; w < workers; w++)
+                for (size_t i = 0; i < per_w; i++)
+                        fprintf(f, "%u ADD %zu %.3f\n", w, i, add_ms[w * per_w + i]);
+        for (unsigned w = 0; w < workers; w++)
+                for (size_t i = 0; i < per_w; i++)
+                        fprintf(f, "%u DEL %zu %.3f\n", w, i, del_ms[w * per_w + i]);
+        if (fclose(f) != 0)
+                return negative_errno();
+        return 0;
+}
+
 static void help(void) {
         printf("bench-cni --plugin PATH --config FILE --netns PATH[,PATH…] [options]\n"
                "  -p, --plugin PATH       CNI plugin binary\n"
@@ -275,7 +293,8 @@ static void help(void) {
                "      --cni-args ARGS     CNI_ARGS (default IgnoreUnknown=1)\n"
                "      --id-prefix S       container ID prefix (default bench-<pid>)\n"
                "      --if-prefix S       interface name prefix (default e)\n"
-               "      --no-prev-result    DEL without prevResult\n");
+               "      --no-prev-result    DEL without prevResult\n"
+               "      --samples FILE      also write every sample: '<worker> ADD|DEL <index> <ms>' per line\n");
 }
 
 static int add_netns(Options *o, const char *arg) {
@@ -316,7 +335,7 @@ static int parse_uint(const char *field, const char *s, unsigned min, unsigned m
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_CNI_PATH = 0x100, OPT_CNI_ARGS, OPT_ID_PREFIX, OPT_IF_PREFIX, OPT_NO_PREV, OPT_PER_ATT };
+        enum { OPT_CNI_PATH = 0x100, OPT_CNI_ARGS, OPT_ID_PREFIX, OPT_IF_PREFIX, OPT_NO_PREV, OPT_PER_ATT, OPT_SAMPLES };
         static const struct option longopts[] = {
                 { "plugin", required_argument, NULL, 'p' },
                 { "config", required_argument, NULL, 'c' },
@@ -331,6 +350,7 @@ int main(int argc, char **argv) {
                 { "if-prefix", required_argument, NULL, OPT_IF_PREFIX },
                 { "no-prev-result", no_argument, NULL, OPT_NO_PREV },
                 { "sandbox-per-attachment", no_argument, NULL, OPT_PER_ATT },
+                { "samples", required_argument, NULL, OPT_SAMPLES },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -367,6 +387,7 @@ int main(int argc, char **argv) {
                 case OPT_IF_PREFIX: o.if_prefix = optarg; break;
                 case OPT_NO_PREV: o.prev_result = false; break;
                 case OPT_PER_ATT: o.per_attachment = true; break;
+                case OPT_SAMPLES: o.samples_path = optarg; break;
                 case 'h': help(); return 0;
                 default: return 2;
                 }
@@ -466,6 +487,12 @@ int main(int argc, char **argv) {
         for (unsigned w = 0; w < o.workers; w++) {
                 memcpy(first + w * k, add_ms + w * per_w, k * sizeof(double));
                 memcpy(last + w * k, add_ms + w * per_w + per_w - k, k * sizeof(double));
+        }
+
+        if (o.samples_path) {
+                r = write_samples(o.samples_path, add_ms, del_ms, o.workers, per_w);
+                if (r < 0)
+                        return log_error_errno(r, "bench-cni: write samples '%s': %m", o.samples_path), 1;
         }
 
         printf("BENCH_CNI PLUGIN=%s N=%u WORKERS=%u ROUNDS=%u ADD_MEDIAN_MS=%.2f ADD_P99_MS=%.2f "

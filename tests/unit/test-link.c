@@ -203,6 +203,33 @@ static void test_container_attach_ping(void **state) {
         sbx_free(&b);
 }
 
+/* Retiring frees the names at once (the next ADD in the same sandbox must not wait for the reaper);
+ * an IPv4-only pod interface and the node side get no IPv6 at all; the reap deletes the retired links. */
+static void test_retire_frees_names(void **state) {
+        (void) state;
+        Sbx a = sbx_new();
+        KvErr e = {};
+        KvPrefix addrs[] = { P("10.77.0.20/24") };
+        LinkRoute routes[] = { { .dst = P("0.0.0.0/0"), .gw = A("10.77.0.1"), .has_gw = true } };
+        LinkInfo li;
+        assert_ok(link_container_attach(a.fd, "eth0", "kvh-r", BR, 1400, 0, NULL, addrs, 1, routes, 1, &li, &e));
+        assert_int_equal(shf(&a, "test \"$(cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6)\" = 1"), 0);
+        assert_int_equal(shf(NULL, "test \"$(cat /proc/sys/net/ipv6/conf/kvh-r/disable_ipv6)\" = 1"), 0);
+        assert_int_equal(shf(&a, "ping -c1 -W2 10.77.0.1"), 0);
+
+        assert_ok(link_retire(a.fd, "eth0", NULL, "kvh-r", &e));
+        assert_false(link_exists(-1, "kvh-r"));
+        assert_false(link_exists(a.fd, "eth0"));
+        assert_int_equal(shf(NULL, "ip -o link show | grep -q \": kvr[0-9a-f]*@\""), 0); /* renamed, not gone */
+        /* the same names again, at once */
+        assert_ok(link_container_attach(a.fd, "eth0", "kvh-r", BR, 1400, 0, NULL, addrs, 1, routes, 1, &li, &e));
+        assert_int_equal(shf(&a, "ping -c1 -W2 10.77.0.1"), 0);
+        assert_ok(link_reap(-1, &e));
+        assert_int_equal(shf(NULL, "ip -o link show | grep -q \": kvr[0-9a-f]*@\""), 1);
+        assert_ok(link_detach(a.fd, "eth0", NULL, "kvh-r", &e));
+        sbx_free(&a);
+}
+
 static void test_container_vlan(void **state) {
         (void) state;
         Sbx a = sbx_new();
@@ -435,6 +462,7 @@ int main(void) {
                 cmocka_unit_test(test_container_vlan), cmocka_unit_test(test_container_undo),
                 cmocka_unit_test(test_vm_attach),      cmocka_unit_test(test_vm_undo),
                 cmocka_unit_test(test_vm_chained),     cmocka_unit_test(test_forwarding),
+                cmocka_unit_test(test_retire_frees_names),
         };
         return cmocka_run_group_tests(tests, group_setup, NULL);
 }

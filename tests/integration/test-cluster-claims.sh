@@ -3,7 +3,7 @@
 # one shared claim store, the same IPAM range on both nodes).
 # Asserts: containers on two nodes never get the same address although both nodes allocate from one
 # range; a VM's second pod on node2 gets the VM's IP and MAC and becomes a *passive migration target*
-# (claim store: holder node1, target node2; masquerade: node side of the veth down); no third node
+# (claim store: holder node1, target node2; masquerade: its bridge port listening); no third node
 # could take it, no other VM gets the address; `migration-activate` on node2 makes node2 the holder,
 # sends gratuitous ARP (node1's bridge learns the MAC behind the VXLAN) and moves the client's /32 (routeHook); the source's
 # `migration-source completed` takes node1's copy down and its DEL frees node1's local claim only;
@@ -101,8 +101,8 @@ for b in bridge masquerade; do
 		"migrating" "$b: node2's local claim is 'migrating'"
 	if [ "$b" = masquerade ]; then
 		host2=$(ctl 2 -o json endpoints | jq -r --arg v "$vm" '.[] | select(.vm.name==$v) | .hostIfname')
-		assert_false "$b: passive target: node side of the pod veth is down" \
-			bash -c "ip -n $NODE2_NS -j link show dev $host2 | jq -e '.[0].flags | index(\"UP\")' >/dev/null"
+		assert_eq "$(ip netns exec "$NODE2_NS" bridge -j link show dev "$host2" | jq -r '.[0].state')" listening \
+			"$b: passive target: the pod's bridge port is listening (link up, passes nothing)"
 		assert_eq "$(ip -n "$DST" -j link show dev "$(ctl 2 -o json endpoints | jq -r --arg v "$vm" '.[] | select(.vm.name==$v) | .sandboxIfname')" |
 			jq -r '.[0].address')" "$mac1" "$b: the pod interface carries the VM's MAC (same on both nodes)"
 	fi
@@ -131,8 +131,8 @@ for b in bridge masquerade; do
 	assert_eq "$(ip -n "$CLIENT_NS" -j route show "$ip1/32" | jq -r '.[0].gateway // empty')" "$NODE2_UNDERLAY" \
 		"$b: the client's /32 now points at node2"
 	if [ "$b" = masquerade ]; then
-		assert_true "$b: node side of node2's pod veth is up after activation" \
-			bash -c "ip -n $NODE2_NS -j link show dev $host2 | jq -e '.[0].flags | index(\"UP\")' >/dev/null"
+		assert_eq "$(ip netns exec "$NODE2_NS" bridge -j link show dev "$host2" | jq -r '.[0].state')" forwarding \
+			"$b: the pod's bridge port forwards after activation"
 	fi
 
 	# source side

@@ -252,6 +252,21 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
                 goto undo;
         }
 
+        /* The pod interface carries the VM's MAC on the node network. Without the VM's own IPv6 it sends
+         * no IPv6 at all, and with it no link-local address, DAD or router solicitation: any frame from
+         * it teaches every FDB of the segment where the VM's MAC is, which during a migration would
+         * pull the VM's traffic to a passive target (docs/migration.md). */
+        bool has_v6 = false;
+        for (size_t i = 0; i < c->n_addrs; i++)
+                has_v6 = has_v6 || c->vm_addrs[i].addr.family == AF_INET6;
+        r = has_v6 ? -EAFNOSUPPORT : lnl_link_ipv6_disable(netns_fd, c->sbx_ifname);
+        if (r < 0)
+                r = lnl_link_addrgen_none(ssk, c->sbx_ifname);
+        if (r < 0) {
+                lnl_err(e, r, "switching off IPv6 address generation on '%s' in sandbox", c->sbx_ifname);
+                goto undo;
+        }
+
         /* sandbox side of the veth: the VM's stable addresses */
         for (size_t i = 0; i < c->n_addrs; i++) {
                 r = lnl_addr_add(ssk, sbx.ifindex, &c->vm_addrs[i]);

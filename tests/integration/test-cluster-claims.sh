@@ -105,6 +105,9 @@ for b in bridge masquerade; do
 			"$b: passive target: the pod's bridge port is listening (link up, passes nothing)"
 		assert_eq "$(ip -n "$DST" -j link show dev "$(ctl 2 -o json endpoints | jq -r --arg v "$vm" '.[] | select(.vm.name==$v) | .sandboxIfname')" |
 			jq -r '.[0].address')" "$mac1" "$b: the pod interface carries the VM's MAC (same on both nodes)"
+		sbx2=$(ctl 2 -o json endpoints | jq -r --arg v "$vm" '.[] | select(.vm.name==$v) | .sandboxIfname')
+		assert_eq "$(ip -n "$DST" -6 -o addr show dev "$sbx2" | wc -l)" 0 \
+			"$b: the IPv4-only pod interface has no IPv6 (it sends nothing that would move the VM's MAC)"
 	fi
 	assert_eq "$(ip -n "$CLIENT_NS" -j route show "$ip1/32" | jq -r '.[0].gateway // empty')" "$NODE1_UNDERLAY" \
 		"$b: preparing the target does not move the route"

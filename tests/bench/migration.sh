@@ -262,6 +262,10 @@ kvnet_revive() { # kvnet_revive BINDING
 	wait_ping "$CLIENT_NS" "${VM_IP[$b]}" 15 && echo_ok "$CLIENT_NS" "${VM_IP[$b]}" 10 && return 0
 	say "kvnet $b: the VM does not answer any more; restarting it on node1 (vmpod.sh stop/start)"
 	RESTARTS[$b]=$((RESTARTS[$b] + 1))
+	# Evidence for the report: was it the guest (console) or the network (netd's view)?
+	local log
+	log=$(sed -n 's/^SERIAL_LOG=//p' <("$VMPOD" info --env "$ENVF" --vm "bm-$b" 2>/dev/null))
+	[ -n "$log" ] && tr -d '\r' <"$log" 2>/dev/null | grep -av '^KVNET-GUEST' | tail -n 6 | sed "s/^/[migration]   console($b): /" >&2
 	"$VMPOD" stop --env "$ENVF" --vm "bm-$b" >/dev/null 2>&1
 	"$VMPOD" start --env "$ENVF" --node 1 --vm "bm-$b" --binding "$b" >"$WORK/start-$b.out" 2>"$WORK/start-$b.err" || return 1
 	VM_IP[$b]=$(sed -n 's/^IP=//p' "$WORK/start-$b.out")

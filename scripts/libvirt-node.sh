@@ -98,6 +98,11 @@ host_uuid() {
 }
 
 CAPS_CACHE=${KVNET_LIBVIRT_CAPS_CACHE:-/var/cache/kvnet/libvirt-caps}
+# QEMU through scripts/qemu-tcg-wrapper (see there: a QEMU < 9.0 TCG live-migration bug);
+# KVNET_QEMU_WRAPPER=none starts the real binary.
+QEMU_BIN=/usr/bin/qemu-system-x86_64
+QEMU_WRAPPER=${KVNET_QEMU_WRAPPER:-$(cd "$(dirname "$0")" && pwd)/qemu-tcg-wrapper}
+[ "$QEMU_WRAPPER" = none ] || [ -x "$QEMU_WRAPPER" ] || QEMU_WRAPPER=none
 
 # After a successful start: publish the node's capabilities cache when the shared one is empty or
 # older (atomically: a temp dir renamed into place, so a concurrent start never sees half of it).
@@ -194,7 +199,7 @@ do_start() {
 	# ip netns exec and unshare exec (no fork), so $! is libvirtd's pid.
 	# shellcheck disable=SC2016
 	setsid ip netns exec "$NETNS" unshare --mount --propagation private sh -c '
-		d=$1; shift
+		d=$1 w=$2 q=$3; shift 3
 		for sub in etc run lib log cache; do
 			case $sub in
 			etc) t=/etc/libvirt ;; run) t=/run/libvirt ;; lib) t=/var/lib/libvirt ;;
@@ -205,8 +210,12 @@ do_start() {
 		done
 		mount --bind "$d/etc/passwd" /etc/passwd || exit 1
 		mount --bind "$d/etc/group" /etc/group || exit 1
+		if [ "$w" != none ] && [ -x "$q" ]; then
+			: >/run/libvirt/kvnet-qemu-real && mount --bind "$q" /run/libvirt/kvnet-qemu-real &&
+				mount --bind "$w" "$q" || exit 1
+		fi
 		exec /usr/sbin/libvirtd --pid-file "$d/libvirtd.pid" --config "$d/etc/libvirt/libvirtd.conf" "$@"
-	' libvirt-node "$DIR" $listen </dev/null >"$DIR/libvirtd.stderr" 2>&1 &
+	' libvirt-node "$DIR" "$QEMU_WRAPPER" "$QEMU_BIN" $listen </dev/null >"$DIR/libvirtd.stderr" 2>&1 &
 	local pid=$!
 	echo "$pid" >"$DIR/libvirtd.pid"
 

@@ -280,6 +280,11 @@ int launch_domain_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, 
  * to the node and kvnet does not do block migration. The error names the volume; ctx prefixes it
  * ("migrate", "--incoming"). -EOPNOTSUPP. */
 int launch_migration_check_storage(const LaunchVmi *v, const char *ctx, KvErr *e) _wur_;
+/* QEMU before 9.0 loses guest stores while it live-migrates a TCG guest (upstream fix 03bfc2188f;
+ * docs/migration.md, "QEMU under TCG"). For a migratable VM under TCG on such a QEMU (qemu_version as
+ * virConnectGetVersion() gives it: major * 1000000 + minor * 1000 + micro) returns the warning to
+ * log; NULL otherwise (KVM, QEMU >= 9.0, version unknown = 0). Static storage. */
+const char *launch_migration_tcg_warning(LaunchAccel accel, unsigned long qemu_version);
 /* The destination domain XML (VIR_MIGRATE_PARAM_DEST_XML): the XML this launcher started, with the
  * per-VM files of the target launcher: dest_state_dir is its --state-dir (serial log and seed ISOs
  * under <dest_state_dir>/<ns>_<name>/), dest_serial_log overrides the serial log. Both NULL: *ret

@@ -34,3 +34,15 @@ int launch_migration_dest_xml(const LaunchVmi *v, const LaunchNic *nics, size_t 
         LaunchDomainOptions o = { .accel = accel, .serial_log = dest_serial_log, .vm_dir = vm_dir };
         return launch_domain_xml(v, nics, n_nics, &o, NULL, ret, e);
 }
+
+const char *launch_migration_tcg_warning(LaunchAccel accel, unsigned long qemu_version) {
+        static char msg[320];
+        if (accel != LAUNCH_ACCEL_TCG || qemu_version == 0 || qemu_version >= 9000000UL)
+                return NULL;
+        snprintf(msg, sizeof msg,
+                 "QEMU %lu.%lu.%lu under TCG can lose guest memory writes during live migration (fixed in QEMU "
+                 "9.0, commit 03bfc2188f): start QEMU through scripts/qemu-tcg-wrapper (the simulated nodes "
+                 "do) or use KVM; see docs/migration.md",
+                 qemu_version / 1000000UL, qemu_version / 1000UL % 1000UL, qemu_version % 1000UL);
+        return msg;
+}

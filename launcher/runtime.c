@@ -1206,6 +1206,13 @@ static int rt_start_domain(Runtime *rt, const char *xml) {
                                                       VIR_DOMAIN_EVENT_CALLBACK(on_job_completed), rt, NULL);
         if (rt->job_cb < 0)
                 log_warning("register job-completed events: %s (no migration statistics)", virGetLastErrorMessage());
+        if (rt->st.migratable) {
+                unsigned long hv = 0;
+                const char *w = virConnectGetVersion(rt->conn, &hv) == 0 ? launch_migration_tcg_warning(rt->o->accel, hv)
+                                                                          : NULL;
+                if (w)
+                        log_warning("%s", w);
+        }
         if (rt->o->incoming) {
                 uint32_t t = rt->o->incoming_timeout_s ? rt->o->incoming_timeout_s : 300;
                 rt->st.mig = (LaunchMigrationStatus){ .state = LAUNCH_MIG_PENDING, .incoming = true,

@@ -352,13 +352,26 @@ static void test_status_json(void **state) {
         json_decref(j);
 }
 
+static void test_tcg_warning(void **state) {
+        (void) state;
+        const char *w = launch_migration_tcg_warning(LAUNCH_ACCEL_TCG, 7002022UL);
+        assert_non_null(w);
+        assert_non_null(strstr(w, "QEMU 7.2.22 under TCG"));
+        assert_non_null(strstr(w, "qemu-tcg-wrapper"));
+        assert_non_null(launch_migration_tcg_warning(LAUNCH_ACCEL_TCG, 8002001UL));
+        assert_null(launch_migration_tcg_warning(LAUNCH_ACCEL_TCG, 9000000UL));
+        assert_null(launch_migration_tcg_warning(LAUNCH_ACCEL_TCG, 10001002UL));
+        assert_null(launch_migration_tcg_warning(LAUNCH_ACCEL_KVM, 7002022UL));
+        assert_null(launch_migration_tcg_warning(LAUNCH_ACCEL_TCG, 0));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults), cmocka_unit_test(test_all_fields), cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_dest_state_dir), cmocka_unit_test(test_storage_refusal),
                 cmocka_unit_test(test_dest_xml),
                 cmocka_unit_test(test_build),    cmocka_unit_test(test_stats_and_json),
-                cmocka_unit_test(test_status_json),
+                cmocka_unit_test(test_status_json),  cmocka_unit_test(test_tcg_warning),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

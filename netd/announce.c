@@ -94,9 +94,11 @@ size_t announce_build_una(uint8_t *f, size_t n, const uint8_t mac[6], const stru
 }
 
 int announce_send(int nsfd, const char *ifname, const uint8_t mac[6], const KvPrefix *addrs, size_t n_addrs,
-                  KvErr *e) {
+                  unsigned rounds, int *ret_sock, KvErr *e) {
         NetnsGuard g = { .orig_fd = -1 };
         int r;
+        if (ret_sock)
+                *ret_sock = -1;
         if (nsfd >= 0) {
                 r = netns_enter(nsfd, &g);
                 if (r < 0)
@@ -115,20 +117,26 @@ int announce_send(int nsfd, const char *ifname, const uint8_t mac[6], const KvPr
                 return kverr_set_errno(e, KV_ERR_INTERNAL, ierr, "announce: no interface '%s'", ifname);
 
         unsigned sent = 0;
-        for (size_t i = 0; i < n_addrs; i++) {
-                uint8_t frame[128];
-                size_t len = 0;
-                if (addrs[i].addr.family == AF_INET)
-                        len = announce_build_garp(frame, sizeof frame, mac, &addrs[i].addr.in);
-                else if (addrs[i].addr.family == AF_INET6)
-                        len = announce_build_una(frame, sizeof frame, mac, &addrs[i].addr.in6);
-                if (len == 0)
-                        continue;
-                struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = (int) ifindex, .sll_halen = 6 };
-                memcpy(sll.sll_addr, frame, 6);
-                if (sendto(sfd, frame, len, 0, (struct sockaddr *) &sll, sizeof sll) < 0)
-                        return kverr_set_errno(e, KV_ERR_INTERNAL, negative_errno(), "announce: send on '%s'", ifname);
-                sent++;
-        }
+        for (unsigned round = 0; round < rounds; round++)
+                for (size_t i = 0; i < n_addrs; i++) {
+                        uint8_t frame[128];
+                        size_t len = 0;
+                        if (addrs[i].addr.family == AF_INET)
+                                len = announce_build_garp(frame, sizeof frame, mac, &addrs[i].addr.in);
+                        else if (addrs[i].addr.family == AF_INET6)
+                                len = announce_build_una(frame, sizeof frame, mac, &addrs[i].addr.in6);
+                        if (len == 0)
+                                continue;
+                        struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+                                                   .sll_ifindex = (int) ifindex,
+                                                   .sll_halen = 6 };
+                        memcpy(sll.sll_addr, frame, 6);
+                        if (sendto(sfd, frame, len, 0, (struct sockaddr *) &sll, sizeof sll) < 0)
+                                return kverr_set_errno(e, KV_ERR_INTERNAL, negative_errno(), "announce: send on '%s'",
+                                                       ifname);
+                        sent++;
+                }
+        if (ret_sock)
+                *ret_sock = TAKE_FD(sfd);
         return (int) sent;
 }

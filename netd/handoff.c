@@ -407,8 +407,7 @@ int handoff_start(Manager *m) {
 
 /* ---- target ---- */
 
-int handoff_prepare_target(Manager *m, Endpoint *ep, int nsfd, KvErr *e) {
-        (void) nsfd;
+int handoff_prepare_target(Manager *m, Endpoint *ep, KvErr *e) {
         if (manager_ep_is_masq_vm(ep)) {
                 int r = brport_set_state(ep->host_ifname, BR_STATE_LISTENING, e);
                 if (r < 0)
@@ -482,15 +481,17 @@ int handoff_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 handoff_route(m, ep, true);
                 _cleanup_close_ int nsfd = -1;
                 if (netns_open(ep->netns, &nsfd) == 0) {
-                        for (int round = 0; round < 2; round++) {
-                                KvErr ae = {};
-                                int s = announce_send(nsfd, ep->sbx_ifname, ep->mac, ep->addrs, ep->n_addrs, &ae);
-                                if (s < 0)
-                                        log_warning("migration: announcing %s on '%s': %s", ep->id, ep->sbx_ifname,
-                                                    ae.msg);
-                                else
-                                        announced += (unsigned) s;
-                        }
+                        KvErr ae = {};
+                        int sock = -1;
+                        int s = announce_send(nsfd, ep->sbx_ifname, ep->mac, ep->addrs, ep->n_addrs, 2,
+                                              m->reaper ? &sock : NULL, &ae);
+                        if (s < 0)
+                                log_warning("migration: announcing %s on '%s': %s", ep->id, ep->sbx_ifname, ae.msg);
+                        else
+                                announced += (unsigned) s;
+                        /* its close waits for an RCU grace period: not inside the outage */
+                        if (sock >= 0 && reaper_queue_close(m->reaper, sock) < 0)
+                                log_debug("migration: announce socket closed in place");
                 } else
                         log_warning("migration: sandbox of %s is gone (%s)", ep->id, ep->netns);
                 n++;

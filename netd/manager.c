@@ -879,7 +879,7 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 if (r < 0)
                         goto fail;
                 if (streq(ep->mig_role, "target")) {
-                        r = handoff_prepare_target(m, ep, nsfd, e);
+                        r = handoff_prepare_target(m, ep, e);
                         if (r < 0)
                                 goto fail;
                 }
@@ -966,9 +966,9 @@ static int remove_endpoint(Manager *m, Endpoint *ep, KvErr *e) {
                 CsRecord rec;
                 bool holder = !m->cs || claimstore_get(m->cs, ep->network, ep->key, &rec) <= 0 ||
                               streq(rec.holder, m->node_name);
-                if (holder && !streq(ep->mig_role, "target") && !streq(ep->mig_state, "completed"))
-                        handoff_route(m, ep, false);
-                else if (streq(ep->mig_role, "target") && streq(ep->mig_state, "active") && holder)
+                bool here = streq(ep->mig_role, "target") ? streq(ep->mig_state, "active")
+                                                          : !streq(ep->mig_state, "completed");
+                if (holder && here)
                         handoff_route(m, ep, false);
         }
         dhcp_stop(ep);

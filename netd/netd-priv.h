@@ -108,7 +108,7 @@ bool manager_ep_is_masq_vm(const Endpoint *ep);
 /* handoff.c: migration handoff (docs/migration.md) */
 /* do_add, after the datapath exists: an attachment for a VM whose claim another node holds is made
  * passive (masquerade: the node side of the veth stays down) and recorded as a migration target. */
-int handoff_prepare_target(Manager *m, Endpoint *ep, int nsfd, KvErr *e) _wur_;
+int handoff_prepare_target(Manager *m, Endpoint *ep, KvErr *e) _wur_;
 /* remove_endpoint, for the last attachment of a claim key on this node: a target removed before
  * activation rolls the migration back. */
 void handoff_on_remove(Manager *m, const Endpoint *ep);

@@ -18,6 +18,8 @@ struct Reaper {
         bool stop, node_pending, busy;
         int *fds;
         size_t n_fds, cap_fds;
+        int *cfds; /* reaper_queue_close() */
+        size_t n_cfds, cap_cfds;
         unsigned long long batches;
 };
 
@@ -25,9 +27,9 @@ static void *reaper_main(void *arg) {
         Reaper *r = arg;
         pthread_mutex_lock(&r->lock);
         for (;;) {
-                while (!r->stop && !r->node_pending && r->n_fds == 0)
+                while (!r->stop && !r->node_pending && r->n_fds == 0 && r->n_cfds == 0)
                         pthread_cond_wait(&r->wake, &r->lock);
-                if (!r->node_pending && r->n_fds == 0 && r->stop)
+                if (!r->node_pending && r->n_fds == 0 && r->n_cfds == 0 && r->stop)
                         break;
                 r->busy = true;
                 pthread_mutex_unlock(&r->lock);
@@ -40,10 +42,18 @@ static void *reaper_main(void *arg) {
                 bool node = r->node_pending;
                 int *fds = r->fds;
                 size_t n = r->n_fds;
+                int *cfds = r->cfds;
+                size_t nc = r->n_cfds;
                 r->node_pending = false;
                 r->fds = NULL;
                 r->n_fds = r->cap_fds = 0;
+                r->cfds = NULL;
+                r->n_cfds = r->cap_cfds = 0;
                 pthread_mutex_unlock(&r->lock);
+
+                for (size_t i = 0; i < nc; i++)
+                        close(cfds[i]);
+                free(cfds);
 
                 KvErr e = {};
                 if (node && link_reap(-1, &e) < 0)
@@ -98,11 +108,40 @@ Reaper *reaper_free(Reaper *r) {
         for (size_t i = 0; i < r->n_fds; i++)
                 close(r->fds[i]);
         free(r->fds);
+        for (size_t i = 0; i < r->n_cfds; i++)
+                close(r->cfds[i]);
+        free(r->cfds);
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->wake);
         pthread_cond_destroy(&r->done);
         free(r);
         return NULL;
+}
+
+static int push_fd(int **v, size_t *n, size_t *cap, int fd) {
+        if (*n == *cap) {
+                size_t nc = *cap ? *cap * 2 : 16;
+                int *nv = realloc(*v, nc * sizeof *nv);
+                if (!nv)
+                        return -ENOMEM;
+                *v = nv;
+                *cap = nc;
+        }
+        (*v)[(*n)++] = fd;
+        return 0;
+}
+
+int reaper_queue_close(Reaper *r, int fd) {
+        if (fd < 0)
+                return -EBADF;
+        pthread_mutex_lock(&r->lock);
+        int q = push_fd(&r->cfds, &r->n_cfds, &r->cap_cfds, fd);
+        if (q == 0)
+                pthread_cond_signal(&r->wake);
+        pthread_mutex_unlock(&r->lock);
+        if (q < 0)
+                close(fd);
+        return q;
 }
 
 int reaper_queue(Reaper *r, int netns_fd) {
@@ -115,19 +154,10 @@ int reaper_queue(Reaper *r, int netns_fd) {
         pthread_mutex_lock(&r->lock);
         if (fd < 0)
                 r->node_pending = true;
-        else {
-                if (r->n_fds == r->cap_fds) {
-                        size_t nc = r->cap_fds ? r->cap_fds * 2 : 16;
-                        int *nf = realloc(r->fds, nc * sizeof *nf);
-                        if (!nf) {
-                                pthread_mutex_unlock(&r->lock);
-                                close(fd);
-                                return -ENOMEM;
-                        }
-                        r->fds = nf;
-                        r->cap_fds = nc;
-                }
-                r->fds[r->n_fds++] = fd;
+        else if (push_fd(&r->fds, &r->n_fds, &r->cap_fds, fd) < 0) {
+                pthread_mutex_unlock(&r->lock);
+                close(fd);
+                return -ENOMEM;
         }
         pthread_cond_signal(&r->wake);
         pthread_mutex_unlock(&r->lock);
@@ -136,14 +166,14 @@ int reaper_queue(Reaper *r, int netns_fd) {
 
 void reaper_flush(Reaper *r) {
         pthread_mutex_lock(&r->lock);
-        while (r->busy || r->node_pending || r->n_fds > 0)
+        while (r->busy || r->node_pending || r->n_fds > 0 || r->n_cfds > 0)
                 pthread_cond_wait(&r->done, &r->lock);
         pthread_mutex_unlock(&r->lock);
 }
 
 bool reaper_idle(Reaper *r) {
         pthread_mutex_lock(&r->lock);
-        bool idle = !r->busy && !r->node_pending && r->n_fds == 0;
+        bool idle = !r->busy && !r->node_pending && r->n_fds == 0 && r->n_cfds == 0;
         pthread_mutex_unlock(&r->lock);
         return idle;
 }

@@ -192,8 +192,7 @@ pod_launch() {
 phase() { jq -r '.phase // empty' "$(pod_dir "$1")/status.json" 2>/dev/null || true; }
 
 wait_phase() { # wait_phase POD PHASE SECONDS
-	local i
-	for i in $(seq 1 $(($3 * 10))); do
+	for _ in $(seq 1 $(($3 * 10))); do
 		[ "$(phase "$1")" = "$2" ] && return 0
 		kill -0 "$(cat "$(pod_dir "$1")/launcher.pid")" 2>/dev/null || return 1
 		sleep 0.1
@@ -306,12 +305,12 @@ do_migrate() {
 
 	# 2. migration proxies over the underlay (the virt-handler proxies of KubeVirt)
 	port=$((20000 + (RANDOM % 20000)))
-	setsid ip netns exec "$(node_var "$TO" NS)" socat "TCP-LISTEN:$port,bind=$(node_var "$TO" UNDERLAY),reuseaddr,fork" \
+	setsid ip netns exec "$(node_var "$TO" NS)" socat -b 262144 "TCP-LISTEN:$port,bind=$(node_var "$TO" UNDERLAY),reuseaddr,fork,nodelay" \
 		"UNIX-CONNECT:$dd/libvirt/run/libvirt/libvirt-sock" </dev/null >"$dd/proxy.log" 2>&1 &
 	echo $! >"$dd/proxy-dst.pid"
 	rm -f "$sd/mig.sock"
-	setsid ip netns exec "$(node_var "$from" NS)" socat "UNIX-LISTEN:$sd/mig.sock,fork" \
-		"TCP:$(node_var "$TO" UNDERLAY):$port" </dev/null >"$sd/proxy.log" 2>&1 &
+	setsid ip netns exec "$(node_var "$from" NS)" socat -b 262144 "UNIX-LISTEN:$sd/mig.sock,fork" \
+		"TCP:$(node_var "$TO" UNDERLAY):$port,nodelay" </dev/null >"$sd/proxy.log" 2>&1 &
 	echo $! >"$sd/proxy-src.pid"
 	for _ in $(seq 1 50); do [ -S "$sd/mig.sock" ] && break; sleep 0.1; done
 

@@ -88,7 +88,7 @@ wait_ping() { # NS ADDR SECONDS
 # "QEMU_DOWNTIME_MS=n QEMU_TOTAL_MS=n" on success. Appends "ok gap lost qdown qtotal tcp" to
 # $WORK/res-KIND and prints a progress line.
 measure() {
-	local kind=$1 cns=$2 addr=$3 fm=$WORK/fm.json rc=0 out gap tail lost tcp qd qt ok
+	local kind=$1 cns=$2 addr=$3 fm=$WORK/fm.json rc=0 out gap lost tcp qd qt ok
 	shift 3
 	rm -f "$WORK/fm.ready"
 	if ! wait_ping "$cns" "$addr" 20; then
@@ -365,6 +365,13 @@ for b in bridge masquerade; do
 	echo "  target: median no worse than bare (${S[$b.gapmed]} vs ${S[bare.gapmed]} ms) $(mark "$t_med")" \
 		" max under 100 ms (${S[$b.gapmax]} ms) $(mark "$t_max")" \
 		" 100 % TCP survived and migrations ok (${S[$b.tcp]}/${S[$b.total]}, ${S[$b.ok]}/${S[$b.total]}) $(mark "$t_tcp")"
+	# the loss-based outage: lost pings x 10 ms (replies that came late are not counted)
+	l_med=$(awk -v a="${S[$b.lostmed]}" -v b="${S[bare.lostmed]}" 'BEGIN {print (a != "-" && b != "-" && a + 0 <= b + 0) ? 1 : 0}')
+	l_max=$(awk -v a="${S[$b.lostmax]}" 'BEGIN {print (a != "-" && a * 10 < 100) ? 1 : 0}')
+	echo "  loss-based outage (lost pings x 10 ms): median no worse than bare (${S[$b.lostmed]} vs ${S[bare.lostmed]} pings)" \
+		"$(mark "$l_med")  max under 100 ms (${S[$b.lostmax]} pings) $(mark "$l_max")"
+	echo "TARGET_MIGRATION_${B}_LOSS_MEDIAN_LE_BARE=$l_med"
+	echo "TARGET_MIGRATION_${B}_LOSS_MAX_LT_100MS=$l_max"
 	echo "RATIO_MIGRATION_NETDOWN_MEDIAN_${B}_VS_BARE=$r"
 	echo "TARGET_MIGRATION_${B}_MEDIAN_LE_BARE=$t_med"
 	echo "TARGET_MIGRATION_${B}_MAX_LT_100MS=$t_max"

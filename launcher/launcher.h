@@ -336,6 +336,11 @@ typedef struct LaunchMigrationStatus {
         char dest[1024];        /* source: the destination URI */
         int64_t started_at_ms;  /* realtime ms, 0 = unset */
         int64_t finished_at_ms;
+        /* The switchover as this launcher saw it (realtime us, 0 = not seen): source: libvirt's
+         * "suspended (migrated)" event, the vCPUs stopped for the final copy; target: the "resumed"
+         * event. Their difference is the guest's real pause (QEMU's downtime figure is the source's
+         * part only). */
+        int64_t paused_at_us, resumed_at_us;
         bool have_stats;
         uint64_t downtime_ms, total_ms, data_bytes, memory_iterations, wall_ms;
         char error[512];

@@ -54,6 +54,13 @@ static json_t *migration_to_json(const LaunchMigrationStatus *m) {
                               (json_int_t) m->downtime_ms, "totalMs", (json_int_t) m->total_ms, "dataBytes",
                               (json_int_t) m->data_bytes, "memoryIterations", (json_int_t) m->memory_iterations,
                               "wallMs", (json_int_t) m->wall_ms);
+        if (o && (json_object_set_new(o, "pausedAtUs",
+                                      m->paused_at_us > 0 ? json_integer((json_int_t) m->paused_at_us) : json_null()) < 0 ||
+                  json_object_set_new(o, "resumedAtUs", m->resumed_at_us > 0 ? json_integer((json_int_t) m->resumed_at_us)
+                                                                             : json_null()) < 0)) {
+                json_decref(o);
+                return NULL;
+        }
         if (o && json_object_set_new(o, "error", m->error[0] ? json_string(m->error) : json_null()) < 0) {
                 json_decref(o);
                 return NULL;

@@ -273,7 +273,7 @@ do_start() {
 do_migrate() {
 	[ -n "$TO" ] || die "--to is required"
 	node_var "$TO" NS >/dev/null
-	local src dst sd dd from port t0 rc=0 out
+	local src dst sd dd from port t0 rc=0 out resumed
 	src=$(current_pod)
 	sd=$(pod_dir "$src")
 	from=$(cat "$sd/node")
@@ -335,7 +335,13 @@ do_migrate() {
 	rm -f "$sd/launcher.pid"
 	pod_delete "$src"
 	echo "$dst" >"$DIR/vms/$VM"
-	echo "MIGRATION=$(jq -c --argjson wall "$(($(now_ms) - t0))" '. + {scriptMs: $wall}' <<<"$out")"
+	# the guest's real pause: the source saw it stop for the switchover (pausedAtUs), the target saw it
+	# resume (resumedAtUs); one clock here, as both pods run on this machine
+	resumed=$(jq -r '.migration.resumedAtUs // empty' "$dd/status.json" 2>/dev/null || true)
+	echo "MIGRATION=$(jq -c --argjson wall "$(($(now_ms) - t0))" --arg r "$resumed" '. + {scriptMs: $wall} |
+		if $r != "" then .resumedAtUs = ($r | tonumber) else . end |
+		if .pausedAtUs != null and .resumedAtUs != null then .switchPauseMs = (((.resumedAtUs - .pausedAtUs) / 100 | round) / 10)
+		else . end' <<<"$out")"
 	print_pod "$dst"
 }
 

@@ -88,12 +88,12 @@ wait_ping() { # NS ADDR SECONDS
 # "QEMU_DOWNTIME_MS=n QEMU_TOTAL_MS=n" on success. Appends "ok gap lost qdown qtotal tcp" to
 # $WORK/res-KIND and prints a progress line.
 measure() {
-	local kind=$1 cns=$2 addr=$3 fm=$WORK/fm.json rc=0 out gap lost tcp qd qt ok
+	local kind=$1 cns=$2 addr=$3 fm=$WORK/fm.json rc=0 out gap lost tcp qd qt sp ok
 	shift 3
 	rm -f "$WORK/fm.ready"
 	if ! wait_ping "$cns" "$addr" 20; then
 		say "$kind $MIG_DESC: the VM at $addr does not answer before the migration; not migrating"
-		echo "0 - - - - 0" >>"$WORK/res-$kind"
+		echo "0 - - - - 0 -" >>"$WORK/res-$kind"
 		return 1
 	fi
 	ip netns exec "$cns" "$FLOWMON" --ping "$addr" --interval-ms 10 --tcp-echo "$addr:7" --drain-ms 500 \
@@ -105,7 +105,7 @@ measure() {
 		kill -KILL "$FM_PID" 2>/dev/null
 		wait "$FM_PID" 2>/dev/null
 		FM_PID=""
-		echo "0 - - - - 0" >>"$WORK/res-$kind"
+		echo "0 - - - - 0 -" >>"$WORK/res-$kind"
 		return 1
 	fi
 	sleep 0.3
@@ -116,7 +116,7 @@ measure() {
 	FM_PID=""
 	if ! jq -e .ping "$fm" >/dev/null 2>&1; then
 		say "$kind: flowmon printed no report: $(head -c 300 "$WORK/fm.err")"
-		echo "0 - - - - 0" >>"$WORK/res-$kind"
+		echo "0 - - - - 0 -" >>"$WORK/res-$kind"
 		return 1
 	fi
 	gap=$(jq '[.ping.maxGapMs, .ping.tailGapMs] | max' "$fm")
@@ -125,12 +125,13 @@ measure() {
 	tcp=$(jq -r 'if (.tcpEcho.closed | not) and .tcpEcho.sent - .tcpEcho.echoed <= 2 then 1 else 0 end' "$fm")
 	qd=$(sed -n 's/.*QEMU_DOWNTIME_MS=\([0-9]*\).*/\1/p' <<<"$out")
 	qt=$(sed -n 's/.*QEMU_TOTAL_MS=\([0-9]*\).*/\1/p' <<<"$out")
+	sp=$(sed -n 's/.*SWITCH_PAUSE_MS=\([0-9.]*\).*/\1/p' <<<"$out")
 	ok=1
 	if [ "$rc" -ne 0 ]; then
 		ok=0
 		say "$kind: migration failed (rc $rc): $(tail -n 3 "$WORK/mig.err" | tr '\n' ' ')"
 	fi
-	echo "$ok $gap $lost ${qd:--} ${qt:--} $tcp" >>"$WORK/res-$kind"
+	echo "$ok $gap $lost ${qd:--} ${qt:--} $tcp ${sp:--}" >>"$WORK/res-$kind"
 	[ -n "$RAWLOG" ] && jq -c --arg k "$kind" --arg d "$MIG_DESC" --arg m "$out" --argjson rc "$rc" \
 		'{kind: $k, migration: $d, rc: $rc, result: $m, flowmon: .}' "$fm" >>"$RAWLOG"
 	say "$(printf '%-10s %s: network downtime %4s ms, lost %3s pings, QEMU downtime %4s ms, total %5s ms, TCP %s' \
@@ -166,7 +167,8 @@ kvnet_migrate() { # kvnet_migrate BINDING TO (run under measure)
 	local out m
 	out=$("$VMPOD" migrate --env "$ENVF" --vm "bm-$1" --to "$2" --max-downtime-ms "$MAXDOWN") || return 1
 	m=$(sed -n 's/^MIGRATION=//p' <<<"$out")
-	echo "QEMU_DOWNTIME_MS=$(jq -r '.downtimeMs // empty' <<<"$m") QEMU_TOTAL_MS=$(jq -r '.totalMs // empty' <<<"$m")"
+	echo "QEMU_DOWNTIME_MS=$(jq -r '.downtimeMs // empty' <<<"$m") QEMU_TOTAL_MS=$(jq -r '.totalMs // empty' <<<"$m")" \
+		"SWITCH_PAUSE_MS=$(jq -r '.switchPauseMs // empty' <<<"$m")"
 }
 
 # ---------------------------------------------------------------- bare baseline: plain libvirt/QEMU
@@ -225,22 +227,41 @@ virsh -q -c "${B_URI[1]}" create "$WORK/bare1.xml" >/dev/null 2>"$WORK/create.er
 BARE_NODE=1
 wait_ping "$B_CLIENT" "$BARE_IP" 90 || die "baseline: the guest at $BARE_IP does not answer (static lease for $BARE_MAC)"
 
+# ev_time FILE TEXT: epoch seconds (ms resolution) of the first `virsh event --timestamp` line with TEXT
+ev_time() {
+	local l
+	l=$(grep -m1 -F "$2" "$1" 2>/dev/null) || return 0
+	date -d "$(sed 's/^\([0-9-]* [0-9:.]*\)\([+-][0-9]*\): .*/\1 \2/' <<<"$l")" +%s.%3N 2>/dev/null || true
+}
 bare_migrate() { # bare_migrate TO (run under measure)
-	local to=$1 from=$((3 - $1)) ev=$WORK/bare-event.out evpid rc=0
+	local to=$1 from=$((3 - $1)) ev=$WORK/bare-event.out evpid lspid ldpid rc=0
 	virsh -q -c "${B_URI[$from]}" migrate-setmaxdowntime "$DOM" "$MAXDOWN" >&2 || return 1
 	# QEMU's figures as the source saw them: the job-completed event of the source daemon (the
 	# transient domain is gone from the source afterwards), as kvnet-launcher takes them; the
 	# destination's `domjobinfo --completed` would add the finish phase to the downtime.
 	virsh -q -c "${B_URI[$from]}" event "$DOM" --event job-completed --timeout 300 >"$ev" 2>/dev/null &
 	evpid=$!
+	# the guest's real pause: "Suspended Migrated" on the source, "Resumed Migrated" on the destination
+	stdbuf -oL virsh -q -c "${B_URI[$from]}" event "$DOM" --event lifecycle --loop --timestamp --timeout 300 >"$ev.src" 2>/dev/null &
+	lspid=$!
+	stdbuf -oL virsh -q -c "${B_URI[$to]}" event --event lifecycle --loop --timestamp --timeout 300 >"$ev.dst" 2>/dev/null &
+	ldpid=$!
 	sleep 0.2
 	timeout 300 virsh -q -c "${B_URI[$from]}" migrate --live --p2p --tunnelled --xml "$WORK/bare$to.xml" \
 		"$DOM" "qemu+tcp://$UL_NET.$to/system" >&2 || rc=1
 	for _ in $(seq 1 20); do kill -0 "$evpid" 2>/dev/null || break; sleep 0.1; done
+	sleep 0.3
 	kill "$evpid" 2>/dev/null
-	wait "$evpid" 2>/dev/null
+	kill "$lspid" "$ldpid" 2>/dev/null # line-buffered (stdbuf): every event line is in the file
+	wait "$evpid" "$lspid" "$ldpid" 2>/dev/null
+	[ -n "${KVNET_BENCH_DEBUG:-}" ] && cp "$ev.src" "$ev.dst" "$KVNET_BENCH_DEBUG/"
 	[ "$rc" = 0 ] || return 1
-	echo "QEMU_DOWNTIME_MS=$(awk '$1 == "downtime:" {print $2}' "$ev") QEMU_TOTAL_MS=$(awk '$1 == "time_elapsed:" {print $2}' "$ev")"
+	local ps pr sp=""
+	ps=$(ev_time "$ev.src" 'Suspended Migrated')
+	pr=$(ev_time "$ev.dst" 'Resumed Migrated')
+	[ -n "$ps" ] && [ -n "$pr" ] && sp=$(awk -v a="$ps" -v b="$pr" 'BEGIN {printf "%.1f", (b - a) * 1000}')
+	echo "QEMU_DOWNTIME_MS=$(awk '$1 == "downtime:" {print $2}' "$ev") QEMU_TOTAL_MS=$(awk '$1 == "time_elapsed:" {print $2}' "$ev")" \
+		"SWITCH_PAUSE_MS=$sp"
 }
 
 # echo_ok NS ADDR SECONDS: the guest's echo service (port 7) answers a line
@@ -313,7 +334,7 @@ done
 t_total=$(($(date +%s) - t_start))
 
 # ---------------------------------------------------------------- table
-# column indexes in res-*: 1 ok, 2 gap, 3 lost, 4 qemu downtime, 5 qemu total, 6 tcp
+# column indexes in res-*: 1 ok, 2 gap, 3 lost, 4 qemu downtime, 5 qemu total, 6 tcp, 7 switch pause
 col() { awk -v c="$2" '$1 == 1 && $c != "-" {print $c}' "$WORK/res-$1" | sort -n; }
 pct() { # pct P < sorted values: nearest-rank percentile ("-" when empty)
 	awk -v p="$1" '{a[NR]=$1} END {if (NR == 0) {print "-"; exit} r = int((p * NR + 99) / 100); if (r < 1) r = 1; print a[r]}'
@@ -332,6 +353,10 @@ for kind in bridge masquerade bare; do
 	S[$kind.qdmax]=$(col "$kind" 4 | pct 100)
 	S[$kind.qtmed]=$(col "$kind" 5 | median)
 	S[$kind.tcp]=$(awk '$6 == 1' "$WORK/res-$kind" | wc -l)
+	S[$kind.pausemed]=$(col "$kind" 7 | median)
+	# per migration: loss-based outage minus the guest's real pause (ms); <= 10 = within one ping
+	S[$kind.beyondmed]=$(awk '$1 == 1 && $7 != "-" {print $3 * 10 - $7}' "$WORK/res-$kind" | sort -n | median)
+	S[$kind.beyondmax]=$(awk '$1 == 1 && $7 != "-" {print $3 * 10 - $7}' "$WORK/res-$kind" | sort -n | pct 100)
 	S[$kind.restarts]=${RESTARTS[$kind]}
 	S[$kind.gaps]=$(awk '$1 == 1 {print $2}' "$WORK/res-$kind" | paste -sd, -)
 done
@@ -346,6 +371,11 @@ for kind in bridge masquerade bare; do
 		"${S[$kind.ok]}/${S[$kind.total]}" "${S[$kind.gapmed]}" "${S[$kind.gapp90]}" "${S[$kind.gapmax]}" \
 		"${S[$kind.lostmed]}" "${S[$kind.lostmax]}" "${S[$kind.qdmed]}" "${S[$kind.qdmax]}" "${S[$kind.qtmed]}" \
 		"${S[$kind.tcp]}/${S[$kind.total]}"
+done
+echo "   the guest's real pause (source 'suspended' event to target 'resumed' event) and the loss-based outage beyond it:"
+for kind in bridge masquerade bare; do
+	printf '   %-18s pause median %6s ms; lost x 10 ms - pause: median %6s ms, max %6s ms\n' "$(label "$kind")" \
+		"${S[$kind.pausemed]}" "${S[$kind.beyondmed]}" "${S[$kind.beyondmax]}"
 done
 for kind in bridge masquerade bare; do
 	[ "${S[$kind.restarts]}" = 0 ] || echo "   $(label "$kind"): the guest stopped answering after a migration and was restarted ${S[$kind.restarts]} time(s)"
@@ -382,6 +412,7 @@ for kind in bridge masquerade bare; do
 		"NETDOWN_MEDIAN_MS=${S[$kind.gapmed]} NETDOWN_P90_MS=${S[$kind.gapp90]} NETDOWN_MAX_MS=${S[$kind.gapmax]}" \
 		"LOST_MEDIAN=${S[$kind.lostmed]} LOST_MAX=${S[$kind.lostmax]} QEMU_DOWNTIME_MEDIAN_MS=${S[$kind.qdmed]}" \
 		"QEMU_DOWNTIME_MAX_MS=${S[$kind.qdmax]} TOTAL_MEDIAN_MS=${S[$kind.qtmed]} TCP_SURVIVED=${S[$kind.tcp]}" \
-		"GUEST_RESTARTS=${S[$kind.restarts]}" \
+		"GUEST_RESTARTS=${S[$kind.restarts]} SWITCH_PAUSE_MEDIAN_MS=${S[$kind.pausemed]}" \
+		"OUTAGE_BEYOND_PAUSE_MEDIAN_MS=${S[$kind.beyondmed]} OUTAGE_BEYOND_PAUSE_MAX_MS=${S[$kind.beyondmax]}" \
 		"ALL_NETDOWN_MS=${S[$kind.gaps]}"
 done

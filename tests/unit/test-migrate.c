@@ -339,7 +339,16 @@ static void test_status_json(void **state) {
         assert_true(json_is_null(json_object_get(m, "finishedAt")));
         assert_int_equal(json_integer_value(json_object_get(m, "downtimeMs")), 12);
         assert_string_equal(json_string_value(json_object_get(m, "error")), "End of file");
+        assert_true(json_is_null(json_object_get(m, "pausedAtUs")));
+        assert_true(json_is_null(json_object_get(m, "resumedAtUs")));
         json_decref(j);
+
+        st.mig.paused_at_us = 1700000000123456;
+        j = launch_status_to_json(&st);
+        m = json_object_get(j, "migration");
+        assert_true(json_integer_value(json_object_get(m, "pausedAtUs")) == 1700000000123456);
+        json_decref(j);
+        st.mig.paused_at_us = 0;
 
         st.mig.incoming = true;
         st.mig.state = LAUNCH_MIG_PENDING;

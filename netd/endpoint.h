@@ -79,6 +79,7 @@ typedef struct Endpoint {
         char mig_state[16];
         char mig_peer[256];
         uint64_t mig_started_usec;
+        void *mig_watch; /* runtime only: a passive target's wait for the guest's first frame (handoff.c) */
 } Endpoint;
 
 Endpoint *endpoint_free(Endpoint *ep);

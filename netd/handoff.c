@@ -16,8 +16,11 @@
  * across the VXLAN segment, to the target. The source pod's CNI DEL then releases the source's copy. */
 #include <signal.h>
 #include <spawn.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <linux/if_bridge.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netlink/msg.h>
@@ -407,11 +410,19 @@ int handoff_start(Manager *m) {
 
 /* ---- target ---- */
 
+static int watch_start(Manager *m, Endpoint *ep, KvErr *e);
+static void watch_stop(Manager *m, Endpoint *ep);
+
 int handoff_prepare_target(Manager *m, Endpoint *ep, KvErr *e) {
         if (manager_ep_is_masq_vm(ep)) {
                 int r = brport_set_state(ep->host_ifname, BR_STATE_LISTENING, e);
                 if (r < 0)
                         return r;
+        }
+        if (ep->kind == EP_KIND_VM && ep->tap[0]) {
+                KvErr we = {};
+                if (watch_start(m, ep, &we) < 0)
+                        log_warning("migration: %s: %s (activation waits for the launcher)", ep->id, we.msg);
         }
         char vm[160];
         vm_id(ep, vm, sizeof vm);
@@ -456,12 +467,10 @@ static int parse_vm_args(json_t *args, const char *verb, const char **ret_ns, co
         return 0;
 }
 
-int handoff_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+/* Activates every target attachment of VM ns/name; 'trigger' says who noticed the resume. */
+static int activate_vm(Manager *m, const char *ns, const char *name, const char *trigger, json_t **ret,
+                       KvErr *e) {
         uint64_t t0 = mono_usec();
-        const char *ns, *name;
-        int r = parse_vm_args(args, "migration-activate", &ns, &name, e);
-        if (r < 0)
-                return r;
         unsigned n = 0, announced = 0, already = 0;
         char reason[256] = "";
         /* First the datapath of every attachment (this runs inside the network outage): carrier, the
@@ -473,6 +482,7 @@ int handoff_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                         already++;
                         continue;
                 }
+                watch_stop(m, ep);
                 KvErr ee = {};
                 if (manager_ep_is_masq_vm(ep) && brport_set_state(ep->host_ifname, BR_STATE_FORWARDING, &ee) < 0) {
                         log_error("migration: activating %s: %s", ep->id, ee.msg);
@@ -529,13 +539,124 @@ int handoff_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 ev->switched_usec = ev->finished_usec = wall_usec();
                 ev->activate_us = (long long) switch_us;
                 mig_log_save(m);
-                log_notice("migration: VM %s is active on this node (%u attachment(s), %u announcement(s), datapath "
-                           "switched in %llu us, %llu us in all)",
-                           vm, n, announced, (unsigned long long) switch_us, (unsigned long long) us);
+                log_notice("migration: VM %s is active on this node (%s; %u attachment(s), %u announcement(s), "
+                           "datapath switched in %llu us, %llu us in all)",
+                           vm, trigger, n, announced, (unsigned long long) switch_us, (unsigned long long) us);
         }
+        if (!ret)
+                return 0;
         *ret = json_pack("{s:i,s:i,s:i,s:I,s:I}", "endpoints", n, "alreadyActive", already, "announcements",
                          announced, "switchMicros", (json_int_t) switch_us, "activateMicros", (json_int_t) us);
         return *ret ? 0 : -ENOMEM;
+}
+
+int handoff_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        const char *ns, *name;
+        int r = parse_vm_args(args, "migration-activate", &ns, &name, e);
+        if (r < 0)
+                return r;
+        return activate_vm(m, ns, name, "the launcher saw the domain resume", ret, e);
+}
+
+/* ---- the guest's first frame ----
+ * A passive target also activates itself when the guest sends its first frame on the target's tap:
+ * QEMU announces the VM (RARP, or the guest's own gratuitous ARP with VIRTIO_NET_F_GUEST_ANNOUNCE) the
+ * moment it resumes, before libvirt's "resumed" event has travelled to the launcher and on to netd.
+ * Nothing crosses the tap from the guest before the resume (QEMU does not run the incoming guest), so
+ * the first frame is the resume. A packet socket in the sandbox, bound to the tap, sees frames from
+ * QEMU with a packet type other than PACKET_OUTGOING. The launcher's migration-activate that follows
+ * finds the VM active already. */
+
+typedef struct MigWatch {
+        Manager *m;
+        EventSource *src;
+        int fd;
+        char ns[128], name[128];
+} MigWatch;
+
+static void watch_stop(Manager *m, Endpoint *ep) {
+        MigWatch *w = ep->mig_watch;
+        if (!w)
+                return;
+        ep->mig_watch = NULL;
+        event_source_free(w->src);
+        /* a packet socket's close waits for an RCU grace period: off the event loop when possible */
+        if (!m->reaper || reaper_queue_close(m->reaper, w->fd) < 0)
+                close(w->fd);
+        free(w);
+}
+
+static int on_guest_frame(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        MigWatch *w = userdata;
+        (void) s;
+        (void) revents;
+        bool from_guest = false;
+        for (int i = 0; i < 64; i++) {
+                uint8_t buf[64];
+                struct sockaddr_ll sll;
+                socklen_t sl = sizeof sll;
+                ssize_t k = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *) &sll, &sl);
+                if (k < 0)
+                        break;
+                if (sll.sll_pkttype != PACKET_OUTGOING)
+                        from_guest = true;
+        }
+        if (!from_guest)
+                return 0;
+        char ns[128], name[128];
+        snprintf(ns, sizeof ns, "%s", w->ns);
+        snprintf(name, sizeof name, "%s", w->name);
+        /* activate_vm stops every watch of this VM, this one (w) included */
+        KvErr e = {};
+        if (activate_vm(w->m, ns, name, "first frame from the guest", NULL, &e) < 0)
+                log_warning("migration: activating %s/%s on the guest's first frame: %s", ns, name, e.msg);
+        return 0;
+}
+
+static int watch_start(Manager *m, Endpoint *ep, KvErr *e) {
+        _cleanup_close_ int nsfd = -1;
+        int r = netns_open(ep->netns, &nsfd);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "migration: sandbox '%s'", ep->netns);
+        NetnsGuard g = { .orig_fd = -1 };
+        r = netns_enter(nsfd, &g);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "migration: cannot enter the sandbox");
+        int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
+        int err = fd < 0 ? negative_errno() : 0;
+        unsigned ifindex = if_nametoindex(ep->tap);
+        int ierr = ifindex == 0 ? negative_errno() : 0;
+        (void) netns_leave(&g);
+        if (err < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, err, "migration: packet socket on '%s'", ep->tap);
+        if (ierr < 0) {
+                close(fd);
+                return kverr_set_errno(e, KV_ERR_INTERNAL, ierr, "migration: no tap '%s' in the sandbox", ep->tap);
+        }
+        struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+                                   .sll_ifindex = (int) ifindex };
+        MigWatch *w = calloc(1, sizeof *w);
+        if (!w || bind(fd, (struct sockaddr *) &sll, sizeof sll) < 0) {
+                int q = w ? negative_errno() : -ENOMEM;
+                free(w);
+                close(fd);
+                return kverr_set_errno(e, KV_ERR_INTERNAL, q, "migration: packet socket on '%s'", ep->tap);
+        }
+        *w = (MigWatch){ .m = m, .fd = fd };
+        snprintf(w->ns, sizeof w->ns, "%s", ep->vm_namespace);
+        snprintf(w->name, sizeof w->name, "%s", ep->vm_name);
+        r = event_add_io(m->loop, fd, EPOLLIN, on_guest_frame, w, &w->src);
+        if (r < 0) {
+                free(w);
+                close(fd);
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "migration: cannot watch '%s'", ep->tap);
+        }
+        ep->mig_watch = w;
+        return 0;
+}
+
+void handoff_forget(Manager *m, Endpoint *ep) {
+        watch_stop(m, ep);
 }
 
 /* ---- source ---- */

@@ -934,6 +934,7 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
 fail: {
         KvErr ignore = {};
         dhcp_stop(ep);
+        handoff_forget(m, ep);
         IGNORE_RESULT(teardown_kernel(m, ep, false, &ignore));
         IGNORE_RESULT(endpoint_remove(m->state_dir, ep, m->durable));
 }
@@ -972,6 +973,7 @@ static int remove_endpoint(Manager *m, Endpoint *ep, KvErr *e) {
                         handoff_route(m, ep, false);
         }
         dhcp_stop(ep);
+        handoff_forget(m, ep);
         int r = teardown_kernel(m, ep, true, e);
         if (r < 0)
                 return r;
@@ -1417,6 +1419,7 @@ Manager *manager_free(Manager *m) {
                 while (n) {
                         EpNode *next = n->next;
                         dhcp_stop(n->ep);
+                        handoff_forget(m, n->ep);
                         endpoint_free(n->ep);
                         free(n);
                         n = next;

@@ -109,6 +109,8 @@ bool manager_ep_is_masq_vm(const Endpoint *ep);
 /* do_add, after the datapath exists: an attachment for a VM whose claim another node holds is made
  * passive (masquerade: the node side of the veth stays down) and recorded as a migration target. */
 int handoff_prepare_target(Manager *m, Endpoint *ep, KvErr *e) _wur_;
+/* The endpoint goes away (or netd stops): drops its runtime migration state (the first-frame watch). */
+void handoff_forget(Manager *m, Endpoint *ep);
 /* remove_endpoint, for the last attachment of a claim key on this node: a target removed before
  * activation rolls the migration back. */
 void handoff_on_remove(Manager *m, const Endpoint *ep);

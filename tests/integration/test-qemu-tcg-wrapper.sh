@@ -71,8 +71,10 @@ if command -v qemu-system-x86_64 >/dev/null; then
 		echo '{"execute":"query-memory-size-summary"}'
 		sleep 1
 	) | timeout 10 socat - "UNIX-CONNECT:$sock" 2>/dev/null | grep base-memory | jq '.return["base-memory"]' || true)
+	argv0=$(tr '\0' '\n' <"/proc/$qpid/cmdline" 2>/dev/null | head -n 1 || true)
 	kill "$qpid" 2>/dev/null || true
 	wait "$qpid" 2>/dev/null || true
+	assert_eq "$argv0" "$W" "QEMU's argv[0] is the path it was started as (ps, pgrep and pid checks still see it)"
 	assert_eq "$got" 134225920 "real QEMU from another path boots the q35 machine with 128 MiB + 8 KiB (BIOS and TCG module found)"
 	[ "$got" = 134225920 ] || sed 's/^/  qemu: /' "$KV_TMP/qemu.out"
 else

@@ -570,7 +570,7 @@ int handoff_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) {
 typedef struct MigWatch {
         Manager *m;
         EventSource *src;
-        int fd;
+        int fd, ifindex;
         char ns[128], name[128];
 } MigWatch;
 
@@ -598,7 +598,7 @@ static int on_guest_frame(EventSource *s, int fd, uint32_t revents, void *userda
                 ssize_t k = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *) &sll, &sl);
                 if (k < 0)
                         break;
-                if (sll.sll_pkttype != PACKET_OUTGOING)
+                if (sll.sll_pkttype != PACKET_OUTGOING && sll.sll_ifindex == w->ifindex)
                         from_guest = true;
         }
         if (!from_guest)
@@ -622,7 +622,9 @@ static int watch_start(Manager *m, Endpoint *ep, KvErr *e) {
         r = netns_enter(nsfd, &g);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "migration: cannot enter the sandbox");
-        int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
+        /* protocol 0: the socket receives nothing until bind() names the tap (an ETH_P_ALL socket would
+         * queue frames of every interface of the sandbox in between) */
+        int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         int err = fd < 0 ? negative_errno() : 0;
         unsigned ifindex = if_nametoindex(ep->tap);
         int ierr = ifindex == 0 ? negative_errno() : 0;
@@ -642,7 +644,7 @@ static int watch_start(Manager *m, Endpoint *ep, KvErr *e) {
                 close(fd);
                 return kverr_set_errno(e, KV_ERR_INTERNAL, q, "migration: packet socket on '%s'", ep->tap);
         }
-        *w = (MigWatch){ .m = m, .fd = fd };
+        *w = (MigWatch){ .m = m, .fd = fd, .ifindex = (int) ifindex };
         snprintf(w->ns, sizeof w->ns, "%s", ep->vm_namespace);
         snprintf(w->name, sizeof w->name, "%s", ep->vm_name);
         r = event_add_io(m->loop, fd, EPOLLIN, on_guest_frame, w, &w->src);

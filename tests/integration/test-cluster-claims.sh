@@ -118,6 +118,24 @@ for b in bridge masquerade; do
 	assert_eq "$code" "none" "$b: a second pod on the target node shares the target claim (same VM, same node)"
 	on 2 del "pod-$vm-3" "$D3" tap0 --args "$(vmargs "$vm" "$b")"
 
+	# frames the node sends towards the passive target's tap (a broadcast on the VM network reaches it
+	# through the bridge) must not count as the guest's first frame
+	# (a reader attached to the tap as QEMU is, so that it has carrier and the frames are sent)
+	if [ "$b" = bridge ]; then
+		ip netns exec "$DST" timeout 10 socat -u TUN,tun-type=tap,tun-name=tap0,iff-no-pi /dev/null &
+		rpid=$!
+		sleep 0.5
+		tx0=$(ip -n "$DST" -j -s link show dev tap0 | jq '.[0].stats64.tx.packets')
+		ip netns exec "$NODE2_NS" ping -b -c 2 -i 0.2 -W 1 "${VM_SUBNET%.*/*}.255" >/dev/null 2>&1 || true
+		sleep 0.5
+		tx1=$(ip -n "$DST" -j -s link show dev tap0 | jq '.[0].stats64.tx.packets')
+		kill "$rpid" 2>/dev/null || true
+		wait "$rpid" 2>/dev/null || true
+		assert_true "$b: broadcasts from node2 reached the target's tap ($tx0 -> $tx1 frames towards the guest)" test "$tx1" -gt "$tx0"
+		assert_eq "$(ctl 2 -o json migrations | jq -r --arg v "default/$vm" '.endpoints[] | select(.vm==$v) | .state')" \
+			prepared "$b: frames towards the guest do not activate the target"
+	fi
+
 	# switch. masquerade: the way it happens first with a real guest — QEMU resumes and the guest's
 	# first frame crosses the target tap (here: one broadcast frame written into tap0 through socat
 	# attached to it as QEMU would be); netd activates by itself, the launcher's call finds it done.

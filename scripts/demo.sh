@@ -36,7 +36,7 @@ demo_cleanup() {
 	for p in "${LAUNCHERS[@]}"; do wait "$p" 2>/dev/null || true; done
 	for d in "${LVDIRS[@]}"; do "$KV_ROOT/scripts/libvirt-node.sh" stop "$(basename "$d")" --dir "$d" >/dev/null 2>&1 || true; done
 }
-trap 'demo_cleanup; kv_cleanup' EXIT
+trap 'kv_demo_rc=$?; demo_cleanup; (exit "$kv_demo_rc"); kv_cleanup' EXIT # kv_cleanup exits with the status it finds in $?
 
 # An "external" listener: records who connects (the guests connect out to it at boot).
 bg ip netns exec "$EXT_NS" socat -u TCP-LISTEN:9100,reuseaddr,fork SYSTEM:'echo "$SOCAT_PEERADDR" >>'"$KV_TMP/ext.peers" 2>/dev/null
@@ -92,20 +92,20 @@ DB_NS=$POD_NS DB_IP=$VM_IP DB_MAC=$VM_MAC
 echo "web: $WEB_IP ($WEB_MAC), db: $DB_IP ($DB_MAC)"
 
 echo "== a private libvirtd in each pod (the first start probes QEMU, ~8 s)"
+# One after the other: the first start may have to probe QEMU (its capabilities cache is stale after
+# a QEMU update or a fresh checkout of scripts/qemu-tcg-wrapper); the second then starts from the
+# cache it left. libvirt-node.sh prints URI= once the daemon answers, or the daemon's log on failure.
 for vm in web db; do
 	ns=$WEB_NS
 	[ "$vm" = db ] && ns=$DB_NS
 	d=$KV_TMP/libvirt-$vm
 	LVDIRS+=("$d")
-	"$KV_ROOT/scripts/libvirt-node.sh" start "demo-$vm" "$ns" --dir "$d" >"$KV_TMP/lv-$vm.out" 2>&1 &
-done
-for vm in web db; do
-	for _ in $(seq 1 300); do [ -S "$KV_TMP/libvirt-$vm/run/libvirt/libvirt-sock" ] && break; sleep 0.1; done
-done
-sleep 1
-for vm in web db; do
-	for _ in $(seq 1 300); do grep -q '^URI=' "$KV_TMP/lv-$vm.out" 2>/dev/null && break; sleep 0.2; done
-	grep -q '^URI=' "$KV_TMP/lv-$vm.out" || { cat "$KV_TMP/lv-$vm.out"; die "libvirtd for $vm did not start"; }
+	if ! "$KV_ROOT/scripts/libvirt-node.sh" start "demo-$vm" "$ns" --dir "$d" >"$KV_TMP/lv-$vm.out" 2>&1 ||
+		! grep -q '^URI=' "$KV_TMP/lv-$vm.out"; then
+		cat "$KV_TMP/lv-$vm.out"
+		tail -n 20 "$d/log/libvirt/libvirtd.log" 2>/dev/null || true
+		die "libvirtd for $vm did not start"
+	fi
 done
 
 echo "== VMs: kvnet-launcher per pod (software emulation here: /dev/kvm cannot run guests)"

@@ -220,7 +220,7 @@ do_start() {
 	echo "$pid" >"$DIR/libvirtd.pid"
 
 
-	for _ in $(seq 1 600); do
+	for _ in $(seq 1 1200); do
 		if ! kill -0 "$pid" 2>/dev/null; then
 			echo "---- $DIR/libvirtd.stderr ----" >&2
 			tail -n 20 "$DIR/libvirtd.stderr" >&2 || true
@@ -239,7 +239,7 @@ do_start() {
 		sleep 0.1
 	done
 	kill -TERM "$pid" 2>/dev/null || true
-	die "libvirtd did not answer 'virsh version' within 60 s (logs in $DIR/log/libvirt)"
+	die "libvirtd did not answer 'virsh version' within 120 s (logs in $DIR/log/libvirt)"
 }
 
 do_stop() {

@@ -29,6 +29,10 @@
 # it) and every later node starts from a copy of it (~1 s). libvirt itself checks that a cached
 # entry still matches the QEMU binary, libvirtd and the host, and re-probes when it does not.
 #
+# QEMU: inside the daemon's mount namespace /usr/bin/qemu-system-x86_64 is scripts/qemu-tcg-wrapper
+# (the real binary at /run/libvirt/kvnet-qemu-real), which guards TCG guests against QEMU 7.2's
+# live-migration memory bug (docs/migration.md, "QEMU under TCG"); KVNET_QEMU_WRAPPER=none: off.
+#
 # stop: destroys every domain of that daemon (virsh destroy), stops libvirtd (SIGTERM, then
 # SIGKILL after 10 s), kills QEMU processes it left behind (their pid files under DIR/run), and
 # removes DIR. Stopping a node that is not running succeeds.

@@ -33,4 +33,5 @@ void event_source_set_fd_owned(EventSource *s, bool owned);
 
 int event_loop_run(EventLoop *l) _wur_;
 void event_loop_exit(EventLoop *l, int code);
-uint64_t now_usec(void);
+uint64_t now_usec(void);      /* CLOCK_MONOTONIC, microseconds */
+uint64_t realtime_usec(void); /* CLOCK_REALTIME (wall clock), microseconds since the epoch */

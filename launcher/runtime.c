@@ -543,15 +543,7 @@ static void rt_finish(Runtime *rt, LaunchPhase phase, int exit_code, const char 
 
 
 static int64_t realtime_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t realtime_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        return (int64_t) (realtime_usec() / 1000);
 }
 
 /* netd notifications: best effort, a short timeout, a warning when netd does not answer. */
@@ -816,7 +808,7 @@ static int on_incoming_timeout(EventSource *s, void *userdata) {
 /* --incoming: the domain resumed here. netd first (the guest's network is down until then). */
 static void rt_incoming_resumed(Runtime *rt, virDomainPtr dom) {
         uint64_t t0 = now_usec();
-        rt->st.mig.resumed_at_us = realtime_us();
+        rt->st.mig.resumed_at_us = (int64_t) realtime_usec();
         json_t *args = json_pack("{s:s, s:s}", "vmNamespace", rt->v->namespace, "vmName", rt->v->name);
         rt_netd(rt, "migration-activate", args);
         if (!rt->dom && virDomainRef(dom) == 0)
@@ -944,7 +936,7 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
         }
         if (event == VIR_DOMAIN_EVENT_SUSPENDED && detail == VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED &&
             rt->st.mig.state == LAUNCH_MIG_RUNNING && !rt->st.mig.incoming && !rt->st.mig.paused_at_us) {
-                rt->st.mig.paused_at_us = realtime_us();
+                rt->st.mig.paused_at_us = (int64_t) realtime_usec();
                 log_info("migration: domain paused for the switchover");
         }
         if (event == VIR_DOMAIN_EVENT_STOPPED) {

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "claimstore.h"
+#include "event.h"
 #include "fileio.h"
 #include "ipam-priv.h"
 #include "json-util.h"
@@ -22,11 +23,6 @@ struct ClaimStore {
         int lock_fd;
 };
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static bool node_name_ok(const char *s) {
         size_t n = strlen(s);
@@ -201,7 +197,7 @@ static int record_read(ClaimStore *cs, const char *network, const char *key, CsR
 static int record_write(ClaimStore *cs, CsRecord *rec) {
         char path[PATH_MAX];
         record_path(cs, rec->network, rec->key, path, sizeof path, NULL, 0);
-        rec->updated_usec = now_usec();
+        rec->updated_usec = realtime_usec();
         _cleanup_json_ json_t *o = claimstore_record_to_json(rec);
         if (!o)
                 return -ENOMEM;

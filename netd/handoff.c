@@ -36,17 +36,6 @@
 
 #define MIG_LOG_FILE "migrations.json"
 
-static uint64_t wall_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
-}
-
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
-}
 
 /* ---- the per-node migration log ---- */
 
@@ -151,7 +140,7 @@ static MigEvent *mig_log_current(Manager *m, const char *vm, const char *role) {
 
 static MigEvent *mig_log_new(Manager *m, const char *vm, const char *role, const char *peer) {
         MigEvent *ev = &m->mig_log[m->mig_log_next];
-        *ev = (MigEvent){ .started_usec = wall_usec(), .downtime_ms = -1, .total_ms = -1, .activate_us = -1 };
+        *ev = (MigEvent){ .started_usec = realtime_usec(), .downtime_ms = -1, .total_ms = -1, .activate_us = -1 };
         snprintf(ev->vm, sizeof ev->vm, "%s", vm);
         snprintf(ev->role, sizeof ev->role, "%s", role);
         snprintf(ev->peer, sizeof ev->peer, "%s", peer ? peer : "");
@@ -447,7 +436,7 @@ void handoff_on_remove(Manager *m, const Endpoint *ep) {
                 if (ev) {
                         snprintf(ev->state, sizeof ev->state, "aborted");
                         snprintf(ev->reason, sizeof ev->reason, "target attachment removed before the VM arrived");
-                        ev->finished_usec = wall_usec();
+                        ev->finished_usec = realtime_usec();
                         mig_log_save(m);
                 }
                 log_notice("migration: VM %s did not arrive; target attachment %s rolled back", vm, ep->id);
@@ -470,7 +459,7 @@ static int parse_vm_args(json_t *args, const char *verb, const char **ret_ns, co
 /* Activates every target attachment of VM ns/name; 'trigger' says who noticed the resume. */
 static int activate_vm(Manager *m, const char *ns, const char *name, const char *trigger, json_t **ret,
                        KvErr *e) {
-        uint64_t t0 = mono_usec();
+        uint64_t t0 = now_usec();
         unsigned n = 0, announced = 0, already = 0;
         char reason[256] = "";
         /* First the datapath of every attachment (this runs inside the network outage): carrier, the
@@ -506,7 +495,7 @@ static int activate_vm(Manager *m, const char *ns, const char *name, const char 
                         log_warning("migration: sandbox of %s is gone (%s)", ep->id, ep->netns);
                 n++;
         }
-        uint64_t switch_us = mono_usec() - t0;
+        uint64_t switch_us = now_usec() - t0;
         EP_FOREACH(m, ep) {
                 if (!ep_of_vm(ep, ns, name) || !streq(ep->mig_role, "target") || streq(ep->mig_state, "active"))
                         continue;
@@ -529,14 +518,14 @@ static int activate_vm(Manager *m, const char *ns, const char *name, const char 
                                  "migration-activate: no migration target for VM %s/%s on this node (was its target pod "
                                  "attached here?)",
                                  ns, name);
-        uint64_t us = mono_usec() - t0;
+        uint64_t us = now_usec() - t0;
         char vm[160];
         snprintf(vm, sizeof vm, "%s/%s", ns, name);
         if (n > 0) {
                 MigEvent *ev = mig_log_get(m, vm, "target", "");
                 snprintf(ev->state, sizeof ev->state, "active");
                 snprintf(ev->reason, sizeof ev->reason, "%s", reason);
-                ev->switched_usec = ev->finished_usec = wall_usec();
+                ev->switched_usec = ev->finished_usec = realtime_usec();
                 ev->activate_us = (long long) switch_us;
                 mig_log_save(m);
                 log_notice("migration: VM %s is active on this node (%s; %u attachment(s), %u announcement(s), "
@@ -692,7 +681,7 @@ int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                         snprintf(ep->mig_role, sizeof ep->mig_role, "source");
                         snprintf(ep->mig_state, sizeof ep->mig_state, "migrating");
                         snprintf(ep->mig_peer, sizeof ep->mig_peer, "%s", target ? target : "");
-                        ep->mig_started_usec = wall_usec();
+                        ep->mig_started_usec = realtime_usec();
                 } else if (done) {
                         snprintf(ep->mig_state, sizeof ep->mig_state, "completed");
                         if (!ep->chained && ep->host_ifname[0] && host_link_updown(ep->host_ifname, false, &ee) < 0)
@@ -720,7 +709,7 @@ int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         if (reason)
                 snprintf(ev->reason, sizeof ev->reason, "%s", reason);
         if (!begin) {
-                ev->finished_usec = wall_usec();
+                ev->finished_usec = realtime_usec();
                 if (done)
                         ev->switched_usec = ev->finished_usec;
                 ev->downtime_ms = downtime;

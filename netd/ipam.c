@@ -5,14 +5,13 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "event.h"
 #include "ipam-priv.h"
 
 /* ---- small helpers ---- */
 
 uint64_t ipam_now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+        return realtime_usec();
 }
 
 const char *ipam_claim_state_to_string(IpamClaimState st) {

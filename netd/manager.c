@@ -15,12 +15,6 @@
 #include "common/proto.h"
 #include "netd-priv.h"
 
-static uint64_t realtime_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
-}
-
 /* ---- endpoint table ---- */
 
 static size_t ep_bucket(const Manager *m, const char *id) {

@@ -560,22 +560,19 @@ result_ip4() { jq -r '[.ips[] | select(.address | test("^[0-9.]+/")) | .address]
 
 # console_ip6 LOG [SECONDS]: the guest's first DHCPv6 console line ("... ip6=<addr>/128 ... dhcp6=bound",
 # printed by the guest's dhcpcd hook), waiting up to SECONDS (default 30). Empty if none came.
-console_ip6() {
-	local line= _
-	for _ in $(seq 1 $((${2:-30} * 10))); do
-		line=$(tr -d "\r" <"$1" 2>/dev/null | grep -a "^KVNET-GUEST .* ip6=.* dhcp6=bound" | head -n1 || true)
-		[ -n "$line" ] && break
-		sleep 0.1
-	done
-	echo "$line"
-}
+console_ip6() { console_line "$1" ' ip6=.* dhcp6=bound' "${2:-30}"; }
 
 # console_line LOG PATTERN [SECONDS]: the first KVNET-GUEST console line matching the extended regex
 # PATTERN, waiting up to SECONDS (default 30). Empty if none came.
 console_line() {
-	local line= _
+	local line= _ data
 	for _ in $(seq 1 $((${3:-30} * 10))); do
-		line=$(tr -d "\r" <"$1" 2>/dev/null | grep -a -E "^KVNET-GUEST .*$2" | head -n1 || true)
+		# complete lines only: the guest writes a line in pieces at emulated serial speed, and a
+		# line still being written would match with its end missing
+		data=$(tr -d "\r" <"$1" 2>/dev/null; echo x)
+		data=${data%x}
+		case "$data" in *$'\n') ;; *$'\n'*) data=${data%$'\n'*}$'\n' ;; *) data="" ;; esac
+		line=$(printf '%s' "$data" | grep -a -E "^KVNET-GUEST .*$2" | head -n1 || true)
 		[ -n "$line" ] && break
 		sleep 0.1
 	done

@@ -36,7 +36,7 @@ demo_cleanup() {
 	for p in "${LAUNCHERS[@]}"; do wait "$p" 2>/dev/null || true; done
 	for d in "${LVDIRS[@]}"; do "$KV_ROOT/scripts/libvirt-node.sh" stop "$(basename "$d")" --dir "$d" >/dev/null 2>&1 || true; done
 }
-trap 'kv_demo_rc=$?; demo_cleanup; (exit "$kv_demo_rc"); kv_cleanup' EXIT # kv_cleanup exits with the status it finds in $?
+trap 'kv_demo_rc=$?; set +e; demo_cleanup; (exit "$kv_demo_rc"); kv_cleanup' EXIT # kv_cleanup exits with the status it finds in $?
 
 # An "external" listener: records who connects (the guests connect out to it at boot).
 bg ip netns exec "$EXT_NS" socat -u TCP-LISTEN:9100,reuseaddr,fork SYSTEM:'echo "$SOCAT_PEERADDR" >>'"$KV_TMP/ext.peers" 2>/dev/null

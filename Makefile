@@ -8,7 +8,7 @@
 BUILD    ?= build
 SANITIZE ?= 0
 CC       ?= gcc
-PKGS     := libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson libvirt yaml-0.1
+PKGS     := libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson libvirt yaml-0.1 libbpf
 
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
                -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing -I. -Icommon
@@ -21,6 +21,21 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 OBJ := $(BUILD)/obj
 BIN := $(BUILD)/bin
+
+# tc BPF programs (ebpf/*.bpf.c): compiled with clang, embedded into netd as libbpf skeletons.
+CLANG   ?= clang
+BPFTOOL ?= $(or $(shell command -v bpftool 2>/dev/null),/usr/sbin/bpftool)
+BPF_OUT := $(BUILD)/ebpf
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)
+BPF_SKELS := $(patsubst ebpf/%.bpf.c,$(BPF_OUT)/%.skel.h,$(wildcard ebpf/*.bpf.c))
+CFLAGS += -I$(BPF_OUT)
+
+$(BPF_OUT)/%.bpf.o: ebpf/%.bpf.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BPF_OUT)/%.skel.h: $(BPF_OUT)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
 
 # Component libraries: every .c of the folder except its program entry points.
 COMMON_SRC := $(wildcard common/*.c)
@@ -45,7 +60,7 @@ all: $(PROGS)
 
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
-$(OBJ)/%.o: %.c
+$(OBJ)/%.o: %.c | $(BPF_SKELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 

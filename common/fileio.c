@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-static int fsync_parent(const char *path) {
+int fsync_parent(const char *path) {
         char buf[PATH_MAX];
         if (snprintf(buf, sizeof buf, "%s", path) >= (int) sizeof buf)
                 return -ENAMETOOLONG;

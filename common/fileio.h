@@ -11,3 +11,5 @@ int read_fd_max(int fd, size_t max, char **ret, size_t *ret_len) _wur_;
 /* mkdir -p with mode. */
 int mkdir_p(const char *path, mode_t mode) _wur_;
 int unlink_durable(const char *path, bool durable) _wur_;
+/* fsync() of the directory that holds path (makes a create, rename or unlink in it durable). */
+int fsync_parent(const char *path) _wur_;

@@ -225,7 +225,7 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         if (r < 0)
                 return r;
         int br_ifindex;
-        r = link_bridge_prepare(sk, c->bridge, 0, &br_ifindex, e);
+        r = link_bridge_prepare(sk, c->bridge, &br_ifindex, e);
         if (r < 0)
                 return r;
 
@@ -317,7 +317,7 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
                 }
         }
 
-        r = link_join_bridge(sk, c->host_ifname, br_ifindex, 0, &host, e);
+        r = link_join_bridge(sk, c->host_ifname, br_ifindex, &host, e);
         if (r < 0)
                 goto undo;
 

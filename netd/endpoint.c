@@ -6,6 +6,7 @@
 
 #include "common/fileio.h"
 #include "common/json-util.h"
+#include "common/log.h"
 
 Endpoint *endpoint_free(Endpoint *ep) {
         if (!ep)
@@ -91,6 +92,8 @@ json_t *endpoint_to_json(const Endpoint *ep, bool for_state) {
                                                        ep->vm_name, "interface", ep->vm_interface));
                 json_object_set_new(o, "mtu", json_integer(ep->mtu));
                 json_object_set_new(o, "vlan", json_integer(ep->vlan));
+                if (ep->trunk[0])
+                        json_object_set_new(o, "trunk", json_string(ep->trunk));
                 json_object_set_new(o, "isGateway", json_boolean(ep->is_gateway));
                 json_object_set_new(o, "natBackend", json_string(ep->nat_backend));
                 json_object_set_new(o, "claimIsNew", json_boolean(ep->claim_is_new));
@@ -137,6 +140,7 @@ int endpoint_from_json(json_t *o, Endpoint **ret, KvErr *e) {
             (r = copy_str(o, "netns", ep->netns, sizeof ep->netns, false, e)) < 0 ||
             (r = copy_str(o, "binding", ep->binding, sizeof ep->binding, true, e)) < 0 ||
             (r = copy_str(o, "bridge", ep->bridge, sizeof ep->bridge, false, e)) < 0 ||
+            (r = copy_str(o, "trunk", ep->trunk, sizeof ep->trunk, false, e)) < 0 ||
             (r = copy_str(o, "hostIfname", ep->host_ifname, sizeof ep->host_ifname, false, e)) < 0 ||
             (r = copy_str(o, "sandboxIfname", ep->sbx_ifname, sizeof ep->sbx_ifname, false, e)) < 0 ||
             (r = copy_str(o, "tap", ep->tap, sizeof ep->tap, false, e)) < 0 ||
@@ -265,48 +269,61 @@ int endpoint_from_json(json_t *o, Endpoint **ret, KvErr *e) {
         return 0;
 }
 
-static int endpoint_path(const char *state_dir, const Endpoint *ep, char *buf, size_t n) {
-        uint64_t h = kv_hash64(ep->id, strlen(ep->id));
-        int r = snprintf(buf, n, "%s/endpoints/%016llx.json", state_dir, (unsigned long long) h);
-        return r < 0 || (size_t) r >= n ? -ENAMETOOLONG : 0;
-}
-
-int endpoint_save(const char *state_dir, const Endpoint *ep, bool durable) {
-        char path[PATH_MAX];
-        int r = endpoint_path(state_dir, ep, path, sizeof path);
-        if (r < 0)
-                return r;
+int endpoint_save(Journal *j, const Endpoint *ep, bool durable) {
         _cleanup_json_ json_t *o = endpoint_to_json(ep, true);
         if (!o)
                 return -ENOMEM;
-        _cleanup_free_ char *text = json_dumps(o, JSON_COMPACT);
-        if (!text)
-                return -ENOMEM;
-        return write_file_atomic(path, text, strlen(text), durable);
+        return journal_put(j, ep->id, o, durable);
 }
 
-int endpoint_remove(const char *state_dir, const Endpoint *ep, bool durable) {
-        char path[PATH_MAX];
-        int r = endpoint_path(state_dir, ep, path, sizeof path);
-        if (r < 0)
-                return r;
-        return unlink_durable(path, durable);
+int endpoint_remove(Journal *j, const Endpoint *ep, bool durable) {
+        int r = journal_del(j, ep->id, durable);
+        return r < 0 ? r : 0;
 }
 
-int endpoint_load_all(const char *state_dir, endpoint_load_cb cb, void *userdata, unsigned *ret_bad) {
+typedef struct LoadCtx {
+        endpoint_load_cb cb;
+        void *userdata;
+        unsigned bad;
+} LoadCtx;
+
+static int load_record(const char *key, json_t *val, void *userdata) {
+        LoadCtx *ctx = userdata;
+        Endpoint *ep = NULL;
+        KvErr e = {};
+        if (endpoint_from_json(val, &ep, &e) < 0 || !streq(ep->id, key)) {
+                log_warning("endpoint record '%s': %s", key, e.msg[0] ? e.msg : "its id differs from its key");
+                endpoint_free(ep);
+                ctx->bad++;
+                return 0;
+        }
+        return ctx->cb(ep, ctx->userdata);
+}
+
+int endpoint_load_all(Journal *j, endpoint_load_cb cb, void *userdata, unsigned *ret_bad) {
+        LoadCtx ctx = { .cb = cb, .userdata = userdata };
+        int r = journal_foreach(j, load_record, &ctx);
+        if (ret_bad)
+                *ret_bad = ctx.bad;
+        return r;
+}
+
+int endpoint_import_files(const char *state_dir, Journal *j, endpoint_load_cb cb, void *userdata,
+                          unsigned *ret_bad) {
         char dir[PATH_MAX];
         if (snprintf(dir, sizeof dir, "%s/endpoints", state_dir) >= (int) sizeof dir)
                 return -ENAMETOOLONG;
-        int r = mkdir_p(dir, 0700);
-        if (r < 0)
-                return r;
+        if (ret_bad)
+                *ret_bad = 0;
         DIR *d = opendir(dir);
         if (!d)
-                return negative_errno();
+                return errno == ENOENT ? 0 : negative_errno();
         unsigned bad = 0;
+        size_t n_done = 0, cap_done = 0;
+        char **done = NULL;
         struct dirent *de;
-        r = 0;
-        while ((de = readdir(d))) {
+        int r = 0;
+        while (r >= 0 && (de = readdir(d))) {
                 size_t l = strlen(de->d_name);
                 if (l < 6 || !streq(de->d_name + l - 5, ".json"))
                         continue; /* skips ., .., temp files and *.corrupt */
@@ -327,11 +344,46 @@ int endpoint_load_all(const char *state_dir, endpoint_load_cb cb, void *userdata
                         bad++;
                         continue;
                 }
-                r = cb(ep, userdata);
-                if (r < 0)
+                if (n_done == cap_done) {
+                        size_t nc = cap_done ? cap_done * 2 : 16;
+                        char **nd = realloc(done, nc * sizeof *nd);
+                        if (!nd) {
+                                endpoint_free(ep);
+                                r = -ENOMEM;
+                                break;
+                        }
+                        done = nd;
+                        cap_done = nc;
+                }
+                if (!(done[n_done] = strdup(path))) {
+                        endpoint_free(ep);
+                        r = -ENOMEM;
                         break;
+                }
+                n_done++;
+                if (journal_get(j, ep->id)) { /* imported before a crash: the journal has it */
+                        endpoint_free(ep);
+                        continue;
+                }
+                r = journal_put(j, ep->id, o, false);
+                if (r < 0) {
+                        endpoint_free(ep);
+                        break;
+                }
+                r = cb(ep, userdata);
         }
         closedir(d);
+        if (r >= 0 && n_done > 0)
+                r = journal_sync(j);
+        for (size_t k = 0; k < n_done; k++) {
+                if (r >= 0)
+                        (void) unlink(done[k]);
+                free(done[k]);
+        }
+        free(done);
+        char any[PATH_MAX + 4];
+        if (r >= 0 && n_done > 0 && snprintf(any, sizeof any, "%s/x", dir) < (int) sizeof any)
+                IGNORE_RESULT(fsync_parent(any)); /* the directory itself */
         if (ret_bad)
                 *ret_bad = bad;
         return r < 0 ? r : 0;

@@ -2,6 +2,8 @@
 /* An attachment (network, containerID, ifname) as netd records it, and its on-disk store. */
 #pragma once
 
+#include "journal.h"
+
 #include <jansson.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -44,7 +46,8 @@ typedef struct Endpoint {
         EndpointKind kind;
         char vm_namespace[64], vm_name[64], vm_interface[64];
         char binding[16];
-        char bridge[16];
+        char bridge[16]; /* the bridge the endpoint is on: for vlan > 0 the VLAN's bridge "<trunk>.<vlan>" */
+        char trunk[16];  /* vlan > 0 (not sriov): the configured bridge, which carries the VLAN tagged */
         uint32_t mtu;
         uint16_t vlan;
         bool ipmasq, is_gateway, chained;
@@ -89,10 +92,15 @@ int endpoint_make_id(const char *network, const char *container_id, const char *
 json_t *endpoint_to_json(const Endpoint *ep, bool for_state);
 int endpoint_from_json(json_t *o, Endpoint **ret, KvErr *e) _wur_;
 
-/* Store: one file per endpoint under state_dir/endpoints/, written atomically. */
-int endpoint_save(const char *state_dir, const Endpoint *ep, bool durable) _wur_;
-int endpoint_remove(const char *state_dir, const Endpoint *ep, bool durable) _wur_;
+/* Store: one record per endpoint (key: its id) in the journal state_dir/endpoints.journal. */
+int endpoint_save(Journal *j, const Endpoint *ep, bool durable) _wur_;
+int endpoint_remove(Journal *j, const Endpoint *ep, bool durable) _wur_;
 typedef int (*endpoint_load_cb)(Endpoint *ep /* ownership passed */, void *userdata);
-/* Calls cb for each stored endpoint; files that cannot be parsed are renamed *.corrupt and
+/* Calls cb for each stored endpoint; records that cannot be parsed stay in the journal untouched and are
  * counted in *ret_bad. */
-int endpoint_load_all(const char *state_dir, endpoint_load_cb cb, void *userdata, unsigned *ret_bad) _wur_;
+int endpoint_load_all(Journal *j, endpoint_load_cb cb, void *userdata, unsigned *ret_bad) _wur_;
+/* The layout before the journal, one file per endpoint under state_dir/endpoints/: each file's endpoint that the
+ * journal does not have yet is written to it and passed to cb; the files are deleted once the journal holds them
+ * durably. Files that cannot be parsed are renamed *.corrupt and counted in *ret_bad. */
+int endpoint_import_files(const char *state_dir, Journal *j, endpoint_load_cb cb, void *userdata,
+                          unsigned *ret_bad) _wur_;

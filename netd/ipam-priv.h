@@ -57,6 +57,7 @@ static inline const char *ipam_u128_fmt(ipam_u128 v, char buf[static 40]) {
 
 #include "fileio.h"
 #include "json-util.h"
+#include "journal.h"
 
 #define IPAM_FNAME_MAX 96
 
@@ -111,6 +112,7 @@ struct Pool {
 struct Ipam {
         char dir[PATH_MAX]; /* state_dir/ipam */
         bool durable;
+        Journal *journal; /* claims: state_dir/ipam/claims.journal */
         Pool *pools, **pools_tail;
         char **warnings;
         size_t n_warnings;

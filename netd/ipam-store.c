@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* IPAM persistence: state_dir/ipam/<netdir>/pool.json and one file per claim under <netdir>/claims/. */
+/* IPAM persistence: state_dir/ipam/<netdir>/pool.json per pool, every claim in the journal
+ * state_dir/ipam/claims.journal (key "<netdir>/<claim name>"). Claim files of the earlier layout
+ * (<netdir>/claims/<name>.json) are imported at load and deleted. */
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
 #include "ipam-priv.h"
+#include "journal.h"
 
 #define IPAM_FILE_MAX (1024 * 1024)
 #define IPAM_FILE_VERSION 1
@@ -66,6 +69,8 @@ void ipam_claim_filename(const char *network, const char *key, char *buf, size_t
         snprintf(buf, len, "%s-%016llx.json", pre, (unsigned long long) h);
 }
 
+static int claim_jkey(Pool *p, const char *fname, char *buf, size_t len);
+
 static int write_json(const char *path, json_t *o, bool durable) {
         _cleanup_free_ char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (!text)
@@ -81,9 +86,7 @@ static int write_json(const char *path, json_t *o, bool durable) {
 
 int ipam_store_pool(Ipam *i, const char *network, const char *dir, const IpamConfig *cfg) {
         char path[PATH_MAX];
-        if (snprintf(path, sizeof path, "%s/claims", dir) >= (int) sizeof path)
-                return -ENAMETOOLONG;
-        int r = mkdir_p(path, 0700);
+        int r = mkdir_p(dir, 0700);
         if (r < 0)
                 return r;
         json_t *c = ipam_config_to_json(cfg);
@@ -99,9 +102,10 @@ int ipam_store_pool(Ipam *i, const char *network, const char *dir, const IpamCon
 }
 
 int ipam_store_claim(Ipam *i, Pool *p, const char *fname, const IpamClaim *c) {
-        char path[PATH_MAX];
-        if (snprintf(path, sizeof path, "%s/claims/%s", p->dir, fname) >= (int) sizeof path)
-                return -ENAMETOOLONG;
+        char key[PATH_MAX];
+        int r = claim_jkey(p, fname, key, sizeof key);
+        if (r < 0)
+                return r;
         _cleanup_json_ json_t *o = json_pack("{s:i}", "version", IPAM_FILE_VERSION);
         json_t *co = ipam_claim_to_json(c);
         if (!o || !co || json_object_update(o, co) < 0) {
@@ -109,14 +113,16 @@ int ipam_store_claim(Ipam *i, Pool *p, const char *fname, const IpamClaim *c) {
                 return -ENOMEM;
         }
         json_decref(co);
-        return write_json(path, o, i->durable);
+        return journal_put(i->journal, key, o, i->durable);
 }
 
 int ipam_unstore_claim(Ipam *i, Pool *p, const char *fname) {
-        char path[PATH_MAX];
-        if (snprintf(path, sizeof path, "%s/claims/%s", p->dir, fname) >= (int) sizeof path)
-                return -ENAMETOOLONG;
-        return unlink_durable(path, i->durable);
+        char key[PATH_MAX];
+        int r = claim_jkey(p, fname, key, sizeof key);
+        if (r < 0)
+                return r;
+        r = journal_del(i->journal, key, i->durable);
+        return r < 0 ? r : 0;
 }
 
 int ipam_claim_from_json(json_t *o, const char *ctx, IpamClaim *ret, KvErr *e) {
@@ -262,124 +268,168 @@ static int claim_name_filter(const struct dirent *d) {
         return d->d_name[0] != '.' && !is_tmp_name(d->d_name) && has_suffix(d->d_name, ".json");
 }
 
-static int load_pool_dir(Ipam *i, const char *dname, int *skipped) {
-        char dir[PATH_MAX], cdir[PATH_MAX], path[PATH_MAX], err[600], network[IPAM_NETWORK_MAX] = "", expect[128];
-        char ab[KV_ADDR_STRLEN];
-        _cleanup_free_ IpamConfig *cfg = calloc(1, sizeof *cfg);
-        Pool *p = NULL;
-        int r;
+/* Key of a claim in the claims journal: "<network directory name>/<claim file name>". */
+static int claim_jkey(Pool *p, const char *fname, char *buf, size_t len) {
+        const char *slash = strrchr(p->dir, '/');
+        if (snprintf(buf, len, "%s/%s", slash ? slash + 1 : p->dir, fname) >= (int) len)
+                return -ENAMETOOLONG;
+        return 0;
+}
 
+/* Validates one stored claim and adds it: 1 added, 0 skipped (warned as `where`), < 0 fatal. The pool directory
+ * name dname must be the one its network maps to; a pool that has no pool.json is created unconfigured. */
+static int load_claim(Ipam *i, const char *dname, const char *fname, json_t *o, const char *where) {
+        char expect[128], dir[PATH_MAX], ab[KV_ADDR_STRLEN];
+        KvErr e = {};
+        IpamClaim c;
+        if (strlen(fname) >= IPAM_FNAME_MAX)
+                return warn(i, where, "name too long");
+        if (ipam_claim_from_json(o, "claim", &c, &e) < 0)
+                return warn(i, where, "%s", e.msg);
+        ipam_netdir_name(c.network, expect, sizeof expect);
+        if (!streq(expect, dname))
+                return warn(i, where, "claim of network '%s', whose directory is '%s', found under '%s'", c.network,
+                            expect, dname);
+        Pool *p = ipam_pool_get(i, c.network);
+        if (!p) {
+                if (snprintf(dir, sizeof dir, "%s/%s", i->dir, dname) >= (int) sizeof dir)
+                        return warn(i, where, "path too long");
+                p = ipam_pool_add(i, c.network, dir); /* unconfigured until ipam_pool_ensure() */
+                if (!p)
+                        return -ENOMEM;
+        }
+        Entry *other = ipam_pool_find_key(p, c.key);
+        if (other)
+                return warn(i, where, "key '%s' is already claimed by '%s'", c.key, other->fname);
+        for (size_t a = 0; a < c.n_addrs && !other; a++)
+                other = ipam_pool_find_addr(p, &c.addrs[a].addr);
+        if (other)
+                return warn(i, where, "'%s' holds an address already held by '%s' (%s)", c.key, other->c.key,
+                            kv_prefix_fmt(&other->c.addrs[0], ab));
+        Entry *en = calloc(1, sizeof *en);
+        if (!en)
+                return -ENOMEM;
+        en->c = c;
+        memcpy(en->fname, fname, strlen(fname) + 1); /* length checked above */
+        int r = ipam_pool_insert(p, en);
+        if (r < 0) {
+                free(en);
+                return r;
+        }
+        return 1;
+}
+
+/* pool.json of one pool directory. */
+static int load_pool_config(Ipam *i, const char *dname, int *skipped) {
+        char dir[PATH_MAX], network[IPAM_NETWORK_MAX] = "";
+        _cleanup_free_ IpamConfig *cfg = calloc(1, sizeof *cfg);
         if (!cfg)
                 return -ENOMEM;
-        if (snprintf(dir, sizeof dir, "%s/%s", i->dir, dname) >= (int) sizeof dir ||
-            snprintf(cdir, sizeof cdir, "%s/claims", dir) >= (int) sizeof cdir)
+        if (snprintf(dir, sizeof dir, "%s/%s", i->dir, dname) >= (int) sizeof dir)
                 return 0;
-        r = load_pool_file(i, dir, dname, network, cfg);
+        int r = load_pool_file(i, dir, dname, network, cfg);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
                 (*skipped)++;
-        if (r > 0) {
-                SetState sets[IPAM_MAX_SETS] = {};
-                for (size_t s = 0; s < cfg->n_sets; s++) {
-                        r = ipam_set_state_init(cfg, s, &sets[s]);
-                        if (r < 0) {
-                                for (size_t t = 0; t < s; t++)
-                                        ipam_set_state_done(&sets[t]);
-                                return r;
-                        }
+        if (r <= 0)
+                return 0;
+        SetState sets[IPAM_MAX_SETS] = {};
+        for (size_t s = 0; s < cfg->n_sets; s++) {
+                r = ipam_set_state_init(cfg, s, &sets[s]);
+                if (r < 0) {
+                        for (size_t t = 0; t < s; t++)
+                                ipam_set_state_done(&sets[t]);
+                        return r;
                 }
-                p = ipam_pool_add(i, network, dir);
-                if (!p) {
-                        for (size_t s = 0; s < IPAM_MAX_SETS; s++)
-                                ipam_set_state_done(&sets[s]);
-                        return -ENOMEM;
-                }
-                ipam_pool_apply(p, cfg, sets);
         }
+        Pool *p = ipam_pool_add(i, network, dir);
+        if (!p) {
+                for (size_t s = 0; s < IPAM_MAX_SETS; s++)
+                        ipam_set_state_done(&sets[s]);
+                return -ENOMEM;
+        }
+        ipam_pool_apply(p, cfg, sets);
+        return 0;
+}
 
+typedef struct LoadCtx {
+        Ipam *i;
+        int skipped;
+} LoadCtx;
+
+static int load_journal_claim(const char *key, json_t *val, void *userdata) {
+        LoadCtx *ctx = userdata;
+        char dname[128], where[PATH_MAX + 300];
+        const char *slash = strchr(key, '/');
+        snprintf(where, sizeof where, "%s record '%s'", journal_path(ctx->i->journal), key);
+        if (!slash || (size_t) (slash - key) >= sizeof dname) {
+                int r = warn(ctx->i, where, "key is not <network>/<name>");
+                ctx->skipped++;
+                return r;
+        }
+        memcpy(dname, key, (size_t) (slash - key));
+        dname[slash - key] = '\0';
+        int r = load_claim(ctx->i, dname, slash + 1, val, where);
+        if (r == 0)
+                ctx->skipped++;
+        return r < 0 ? r : 0;
+}
+
+/* Claim files of the layout before the journal (<dir>/claims/<name>.json): claims the journal does not have yet
+ * are added and written to it; every file read is then deleted. */
+static int import_claim_files(Ipam *i, const char *dname, int *skipped) {
+        char cdir[PATH_MAX], path[PATH_MAX], err[600], jkey[PATH_MAX];
+        if (snprintf(cdir, sizeof cdir, "%s/%s/claims", i->dir, dname) >= (int) sizeof cdir)
+                return 0;
         struct dirent **names = NULL;
         int n = scandir(cdir, &names, claim_name_filter, alphasort);
         if (n < 0)
                 return 0; /* no claims directory */
-        r = 0;
-        for (int k = 0; k < n; k++) {
+        int r = 0, imported = 0;
+        char **done = calloc((size_t) n + 1, sizeof *done);
+        if (!done)
+                r = -ENOMEM;
+        for (int k = 0; k < n && r >= 0; k++) {
                 const char *fname = names[k]->d_name;
                 _cleanup_json_ json_t *o = NULL;
-                KvErr e = {};
-                IpamClaim c;
-                if (snprintf(path, sizeof path, "%s/%s", cdir, fname) >= (int) sizeof path ||
-                    strlen(fname) >= IPAM_FNAME_MAX) {
-                        r = warn(i, path, "file name too long");
-                        goto skip;
-                }
+                if (snprintf(path, sizeof path, "%s/%s", cdir, fname) >= (int) sizeof path)
+                        continue;
                 if (read_json_file(path, &o, err, sizeof err) < 0) {
                         r = warn(i, path, "%s", err);
-                        goto skip;
+                        (*skipped)++;
+                        continue;
                 }
-                if (ipam_claim_from_json(o, "claim", &c, &e) < 0) {
-                        r = warn(i, path, "%s", e.msg);
-                        goto skip;
+                if (snprintf(jkey, sizeof jkey, "%s/%s", dname, fname) < (int) sizeof jkey &&
+                    journal_get(i->journal, jkey)) {
+                        done[imported++] = strdup(path); /* imported before a crash; the journal has it */
+                        continue;
                 }
-                if (p && !streq(c.network, p->network)) {
-                        r = warn(i, path, "claim of network '%s' in the directory of network '%s'", c.network,
-                                 p->network);
-                        goto skip;
-                }
-                if (!p) {
-                        ipam_netdir_name(c.network, expect, sizeof expect);
-                        if (!streq(expect, dname)) {
-                                r = warn(i, path, "claim of network '%s', whose directory is '%s'", c.network,
-                                         expect);
-                                goto skip;
-                        }
-                        p = ipam_pool_add(i, c.network, dir); /* unconfigured until ipam_pool_ensure() */
-                        if (!p) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                }
-                Entry *other = ipam_pool_find_key(p, c.key);
-                if (other) {
-                        r = warn(i, path, "key '%s' is already claimed by file '%s'", c.key, other->fname);
-                        goto skip;
-                }
-                for (size_t a = 0; a < c.n_addrs; a++) {
-                        other = ipam_pool_find_addr(p, &c.addrs[a].addr);
-                        if (other)
-                                break;
-                }
-                if (other) {
-                        r = warn(i, path, "'%s' holds an address already held by '%s' (%s)", c.key, other->c.key,
-                                 kv_prefix_fmt(&other->c.addrs[0], ab));
-                        goto skip;
-                }
-                Entry *en = calloc(1, sizeof *en);
-                if (!en) {
-                        r = -ENOMEM;
-                        break;
-                }
-                en->c = c;
-                memcpy(en->fname, fname, strlen(fname) + 1); /* length checked above */
-                r = ipam_pool_insert(p, en);
-                if (r < 0) {
-                        free(en);
-                        break;
-                }
-                continue;
-        skip:
-                if (r < 0)
-                        break;
-                (*skipped)++;
+                r = load_claim(i, dname, fname, o, path);
+                if (r == 0)
+                        (*skipped)++;
+                if (r <= 0)
+                        continue;
+                Pool *p = ipam_pool_get(i, json_string_value(json_object_get(o, "network")));
+                Entry *en = p ? ipam_pool_find_key(p, json_string_value(json_object_get(o, "key"))) : NULL;
+                r = en ? ipam_store_claim(i, p, en->fname, &en->c) : -ENOENT;
+                if (r >= 0)
+                        done[imported++] = strdup(path);
         }
+        if (r >= 0 && imported > 0)
+                r = journal_sync(i->journal);
+        for (int k = 0; k < imported; k++) {
+                if (r >= 0 && done[k])
+                        (void) unlink(done[k]);
+                free(done[k]);
+        }
+        free(done);
+        if (r >= 0 && imported > 0)
+                IGNORE_RESULT(fsync_parent(path));
         for (int k = 0; k < n; k++)
                 free(names[k]);
         free(names);
-        if (r < 0)
-                return r;
-        if (p && p->configured)
-                ipam_pool_restore_cursors(p);
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 static int pool_dir_filter(const struct dirent *d) {
@@ -395,17 +445,32 @@ int ipam_load(Ipam *i, KvErr *e) {
         if (n < 0)
                 return kverr_set_errno(e, KV_ERR_IO, negative_errno(), "ipam: cannot read state directory %s",
                                        i->dir);
-        int skipped = 0, r = 0;
-        for (int k = 0; k < n; k++) {
+        LoadCtx ctx = { .i = i };
+        int r = 0;
+        bool *is_dir = calloc((size_t) n + 1, sizeof *is_dir);
+        if (!is_dir)
+                r = -ENOMEM;
+        for (int k = 0; k < n && r >= 0; k++) {
                 char path[PATH_MAX];
                 struct stat st;
-                if (r >= 0 && snprintf(path, sizeof path, "%s/%s", i->dir, names[k]->d_name) < (int) sizeof path &&
-                    stat(path, &st) >= 0 && S_ISDIR(st.st_mode))
-                        r = load_pool_dir(i, names[k]->d_name, &skipped);
-                free(names[k]);
+                is_dir[k] = snprintf(path, sizeof path, "%s/%s", i->dir, names[k]->d_name) < (int) sizeof path &&
+                            stat(path, &st) >= 0 && S_ISDIR(st.st_mode);
+                if (is_dir[k])
+                        r = load_pool_config(i, names[k]->d_name, &ctx.skipped);
         }
+        if (r >= 0)
+                r = journal_foreach(i->journal, load_journal_claim, &ctx);
+        for (int k = 0; k < n && r >= 0; k++)
+                if (is_dir[k])
+                        r = import_claim_files(i, names[k]->d_name, &ctx.skipped);
+        for (int k = 0; k < n; k++)
+                free(names[k]);
         free(names);
+        free(is_dir);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "ipam: loading state from %s", i->dir);
-        return skipped;
+        for (Pool *p = i->pools; p; p = p->next)
+                if (p->configured)
+                        ipam_pool_restore_cursors(p);
+        return ctx.skipped;
 }

@@ -7,6 +7,7 @@
 
 #include "event.h"
 #include "ipam-priv.h"
+#include "log.h"
 
 /* ---- small helpers ---- */
 
@@ -478,6 +479,15 @@ int ipam_new(const char *state_dir, bool durable, Ipam **ret) {
                 return r;
         i->durable = durable;
         i->pools_tail = &i->pools;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/claims.journal", i->dir) >= (int) sizeof path)
+                return -ENAMETOOLONG;
+        KvErr e = {};
+        r = journal_open(path, durable, &i->journal, &e);
+        if (r < 0) {
+                log_error("ipam: %s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
+                return r;
+        }
         *ret = TAKE_PTR(i);
         return 0;
 }
@@ -498,6 +508,7 @@ Ipam *ipam_free(Ipam *i) {
                 pool_free(p);
         }
         ipam_warnings_clear(i);
+        journal_free(i->journal);
         free(i);
         return NULL;
 }

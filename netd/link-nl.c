@@ -496,43 +496,6 @@ int lnl_bridge_create(struct nl_sock *sk, const char *name, uint32_t mtu) {
         return lnl_request(sk, m);
 }
 
-int lnl_bridge_set_vlan_filtering(struct nl_sock *sk, int ifindex, bool on) {
-        _cleanup_nl_msg_ struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, ifindex, 0, 0);
-        if (!m)
-                return -ENOMEM;
-        struct nlattr *li = nla_nest_start(m, IFLA_LINKINFO);
-        if (!li || nla_put_string(m, IFLA_INFO_KIND, "bridge") < 0)
-                return -ENOMEM;
-        struct nlattr *data = nla_nest_start(m, IFLA_INFO_DATA);
-        if (!data || nla_put_u8(m, IFLA_BR_VLAN_FILTERING, on ? 1 : 0) < 0)
-                return -ENOMEM;
-        nla_nest_end(m, data);
-        nla_nest_end(m, li);
-        return lnl_request(sk, m);
-}
-
-static int bridge_vlan_msg(struct nl_sock *sk, int type, int ifindex, uint16_t vid, uint16_t flags) {
-        _cleanup_nl_msg_ struct nl_msg *m = link_msg(type, 0, AF_BRIDGE, ifindex, 0, 0);
-        if (!m)
-                return -ENOMEM;
-        struct nlattr *af = nla_nest_start(m, IFLA_AF_SPEC);
-        struct bridge_vlan_info vi = { .flags = flags, .vid = vid };
-        if (!af || nla_put(m, IFLA_BRIDGE_VLAN_INFO, sizeof vi, &vi) < 0)
-                return -ENOMEM;
-        nla_nest_end(m, af);
-        return lnl_request(sk, m);
-}
-
-int lnl_bridge_port_set_pvid(struct nl_sock *sk, int ifindex, uint16_t vid) {
-        int r = bridge_vlan_msg(sk, RTM_SETLINK, ifindex, vid, BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED);
-        if (r < 0 || vid == 1)
-                return r;
-        r = bridge_vlan_msg(sk, RTM_DELLINK, ifindex, 1, 0);
-        if (r == -ENOENT || r == -EINVAL)
-                r = 0; /* no default VLAN on this port (default_pvid 0 or already gone) */
-        return r;
-}
-
 /* ---- addresses ---- */
 
 static int addr_msg(struct nl_sock *sk, int type, int flags, int ifindex, const KvPrefix *p) {

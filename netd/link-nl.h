@@ -89,9 +89,6 @@ int lnl_neigh_stale(struct nl_sock *sk, int ifindex, const KvAddr *a, const uint
 
 /* Bridge helpers. */
 int lnl_bridge_create(struct nl_sock *sk, const char *name, uint32_t mtu) _wur_;
-int lnl_bridge_set_vlan_filtering(struct nl_sock *sk, int ifindex, bool on) _wur_;
-/* Port `ifindex` gets vid as untagged PVID; the default VLAN 1 is removed (unless vid == 1). */
-int lnl_bridge_port_set_pvid(struct nl_sock *sk, int ifindex, uint16_t vid) _wur_;
 
 /* tc: clsact qdisc (idempotent) and a u32 match-all + mirred egress redirect on ingress of `from` to `to`. */
 int lnl_tc_clsact(struct nl_sock *sk, int ifindex) _wur_;
@@ -105,11 +102,10 @@ int lnl_tc_redirect_present(struct nl_sock *sk, int from, int to) _wur_;
 int lnl_route_add(struct nl_sock *sk, int ifindex, const KvPrefix *dst, const KvAddr *gw) _wur_;
 
 /* Shared between link.c and link-tap.c. */
-/* Looks the bridge up (must be a bridge); vlan > 0 switches vlan_filtering on. */
-int link_bridge_prepare(struct nl_sock *sk, const char *bridge, uint16_t vlan, int *ret_ifindex, KvErr *e) _wur_;
-/* Last step of an attachment, once the veth peer is up: host_ifname joins the bridge (vlan > 0: as its
- * PVID). Fills *ret with the host end. */
-int link_join_bridge(struct nl_sock *sk, const char *host_ifname, int br_ifindex, uint16_t vlan, LnlLink *ret,
-                     KvErr *e) _wur_;
+/* Looks the bridge up (must be a bridge). */
+int link_bridge_prepare(struct nl_sock *sk, const char *bridge, int *ret_ifindex, KvErr *e) _wur_;
+/* Last step of an attachment, once the veth peer is up: host_ifname joins the bridge. Fills *ret with the
+ * host end. */
+int link_join_bridge(struct nl_sock *sk, const char *host_ifname, int br_ifindex, LnlLink *ret, KvErr *e) _wur_;
 /* host_ifname exists, is up and enslaved to bridge. */
 int link_check_host_port(struct nl_sock *sk, const char *host_ifname, const char *bridge, KvErr *e) _wur_;

@@ -67,10 +67,8 @@ static int tap_join(struct nl_sock *ssk, const char *tap_name, int tap, const ch
 }
 
 int link_vm_attach(int netns_fd, const char *tap_name, const char *sbx_ifname, const char *host_ifname,
-                   const char *bridge, uint32_t mtu, uint16_t vlan, const uint8_t guest_mac[6], LinkInfo *ret,
+                   const char *bridge, uint32_t mtu, const uint8_t guest_mac[6], LinkInfo *ret,
                    KvErr *e) {
-        if (vlan > 4094)
-                return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "vlan must be 0..4094, got %u", vlan);
         _cleanup_nl_sock_ struct nl_sock *sk = NULL, *ssk = NULL;
         int r = lnl_open_e(-1, &sk, e);
         if (r < 0)
@@ -79,7 +77,7 @@ int link_vm_attach(int netns_fd, const char *tap_name, const char *sbx_ifname, c
         if (r < 0)
                 return r;
         int br_ifindex;
-        r = link_bridge_prepare(sk, bridge, vlan, &br_ifindex, e);
+        r = link_bridge_prepare(sk, bridge, &br_ifindex, e);
         if (r < 0)
                 return r;
 
@@ -116,7 +114,7 @@ int link_vm_attach(int netns_fd, const char *tap_name, const char *sbx_ifname, c
         r = tap_join(ssk, tap_name, tap.ifindex, sbx_ifname, sbx.ifindex, mtu, e);
         if (r < 0)
                 goto undo;
-        r = link_join_bridge(sk, host_ifname, br_ifindex, vlan, &host, e);
+        r = link_join_bridge(sk, host_ifname, br_ifindex, &host, e);
         if (r < 0)
                 goto undo;
 

@@ -47,29 +47,23 @@ int link_bridge_ensure(const char *name, uint32_t mtu, const KvPrefix *gw, size_
         return 0;
 }
 
-/* Bridge lookup plus, for vlan > 0, vlan_filtering on. */
-int link_bridge_prepare(struct nl_sock *sk, const char *bridge, uint16_t vlan, int *ret_ifindex, KvErr *e) {
+/* Bridge lookup. */
+int link_bridge_prepare(struct nl_sock *sk, const char *bridge, int *ret_ifindex, KvErr *e) {
         LnlLink br;
         int r = lnl_link_get(sk, bridge, &br);
         if (r < 0)
                 return lnl_err(e, r, "looking up bridge '%s'", bridge);
         if (!streq(br.kind, "bridge"))
                 return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "link '%s' is not a bridge", bridge);
-        if (vlan > 0) {
-                r = lnl_bridge_set_vlan_filtering(sk, br.ifindex, true);
-                if (r < 0)
-                        return lnl_err(e, r, "enabling vlan_filtering on bridge '%s'", bridge);
-        }
         *ret_ifindex = br.ifindex;
         return 0;
 }
 
-/* The host end of a veth whose peer is up joins the bridge (and, vlan > 0, gets its PVID). The lookup
+/* The host end of a veth whose peer is up joins the bridge. The lookup
  * comes first: it also makes the kernel settle the link's carrier state (linkwatch_sync_dev), while the
  * link is not a bridge port yet, so that the bridge sees one event, a port that is up, instead of
  * up / carrier down / carrier up, each of which walks all ports and the whole FDB. */
-int link_join_bridge(struct nl_sock *sk, const char *host_ifname, int br_ifindex, uint16_t vlan, LnlLink *ret,
-                     KvErr *e) {
+int link_join_bridge(struct nl_sock *sk, const char *host_ifname, int br_ifindex, LnlLink *ret, KvErr *e) {
         LnlLink host;
         int r = lnl_link_get(sk, host_ifname, &host);
         if (r < 0)
@@ -78,22 +72,14 @@ int link_join_bridge(struct nl_sock *sk, const char *host_ifname, int br_ifindex
         if (r < 0)
                 return lnl_err(e, r, "adding '%s' to the bridge", host_ifname);
         host.master = br_ifindex;
-        if (vlan > 0) {
-                r = lnl_bridge_port_set_pvid(sk, host.ifindex, vlan);
-                if (r < 0)
-                        return lnl_err(e, r, "setting vlan %u on bridge port '%s'", vlan, host_ifname);
-        }
         *ret = host;
         return 0;
 }
 
 int link_container_attach(int netns_fd, const char *ifname, const char *host_ifname, const char *bridge, uint32_t mtu,
-                          uint16_t vlan, const uint8_t *mac, const KvPrefix *addrs, size_t n_addrs,
+                          const uint8_t *mac, const KvPrefix *addrs, size_t n_addrs,
                           const LinkRoute *routes, size_t n_routes, LinkInfo *ret, KvErr *e) {
         char buf[KV_ADDR_STRLEN], buf2[KV_ADDR_STRLEN];
-        if (vlan > 4094)
-                return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "vlan must be 0..4094, got %u", vlan);
-
         _cleanup_nl_sock_ struct nl_sock *sk = NULL, *ssk = NULL;
         int r = lnl_open_e(-1, &sk, e);
         if (r < 0)
@@ -103,7 +89,7 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
                 return r;
 
         int br_ifindex;
-        r = link_bridge_prepare(sk, bridge, vlan, &br_ifindex, e);
+        r = link_bridge_prepare(sk, bridge, &br_ifindex, e);
         if (r < 0)
                 return r;
 
@@ -158,7 +144,7 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
                         goto undo;
                 }
         }
-        r = link_join_bridge(sk, host_ifname, br_ifindex, vlan, &host, e);
+        r = link_join_bridge(sk, host_ifname, br_ifindex, &host, e);
         if (r < 0)
                 goto undo;
 

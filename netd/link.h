@@ -34,11 +34,10 @@ int link_bridge_ensure(const char *name, uint32_t mtu, const KvPrefix *gw, size_
 
 /* Container attachment: veth `host_ifname` (node, no IPv6, up, enslaved to `bridge` as the last step)
  * <-> `ifname` (created directly in the sandbox; MAC if mac != NULL, mtu if > 0, addresses with nodad,
- * IPv6 disabled when all addresses are IPv4, up, routes).
- * vlan > 0: bridge vlan_filtering is switched on, the port gets `vlan` as untagged PVID and loses the
- * default VLAN 1. On failure everything created is removed again. */
+ * IPv6 disabled when all addresses are IPv4, up, routes). On failure everything created is removed again.
+ * (VLANs: the bridge given is the VLAN's own bridge, netd/vlan.c.) */
 int link_container_attach(int netns_fd, const char *ifname, const char *host_ifname, const char *bridge, uint32_t mtu,
-                          uint16_t vlan, const uint8_t *mac, const KvPrefix *addrs, size_t n_addrs,
+                          const uint8_t *mac, const KvPrefix *addrs, size_t n_addrs,
                           const LinkRoute *routes, size_t n_routes, LinkInfo *ret, KvErr *e) _wur_;
 
 /* VM attachment: persistent tap `tap_name` in the sandbox (owner root, IFF_TAP|IFF_NO_PI|IFF_VNET_HDR,
@@ -46,7 +45,7 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
  * match-all + mirred egress redirect both ways between the tap and `sbx_ifname`. ret->sandbox_ifindex
  * is the tap, ret->sandbox_mac the guest MAC. Undo on failure. */
 int link_vm_attach(int netns_fd, const char *tap_name, const char *sbx_ifname, const char *host_ifname,
-                   const char *bridge, uint32_t mtu, uint16_t vlan, const uint8_t guest_mac[6], LinkInfo *ret,
+                   const char *bridge, uint32_t mtu, const uint8_t guest_mac[6], LinkInfo *ret,
                    KvErr *e) _wur_;
 
 /* Chained VM attachment: `existing_ifname` was made by a previous plugin. Creates the tap, removes

@@ -14,6 +14,7 @@
 #include "common/netns.h"
 #include "common/proto.h"
 #include "netd-priv.h"
+#include "vlan.h"
 
 /* ---- endpoint table ---- */
 
@@ -111,6 +112,42 @@ static bool network_has_gw(const NetworkState *n, const KvPrefix *p) {
         return false;
 }
 
+/* ---- VLAN trunks ---- */
+
+static bool ep_is_sriov(const Endpoint *ep) {
+        return streq(ep->binding, "sriov");
+}
+
+static bool is_trunk(Manager *m, const char *bridge) {
+        for (size_t i = 0; i < m->n_trunks; i++)
+                if (streq(m->trunks[i], bridge))
+                        return true;
+        return false;
+}
+
+/* An untagged kvnet port on a bridge: the endpoints the guard is for. */
+static bool ep_untagged_port(const Endpoint *ep) {
+        return !ep->chained && !ep_is_sriov(ep) && ep->vlan == 0 && ep->host_ifname[0];
+}
+
+/* bridge carries VLANs from now on: every untagged kvnet port on it gets the guard first, so that none of them
+ * can send into a VLAN or see its floods. */
+static int trunk_add(Manager *m, const char *bridge, KvErr *e) {
+        if (is_trunk(m, bridge))
+                return 0;
+        if (m->n_trunks >= NETD_MAX_NETWORKS)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOSPC, "netd: too many VLAN trunks (max %d)", NETD_MAX_NETWORKS);
+        EP_FOREACH(m, ep) {
+                if (!ep_untagged_port(ep) || !streq(ep->bridge, bridge))
+                        continue;
+                int r = vlan_guard_port(ep->host_ifname, e);
+                if (r < 0)
+                        return r;
+        }
+        snprintf(m->trunks[m->n_trunks++], sizeof m->trunks[0], "%s", bridge);
+        return 0;
+}
+
 /* Makes sure the network's bridge exists with the gateway addresses this endpoint needs. Cached:
  * after the first success only a new gateway address costs a netlink round trip. */
 static int network_ensure_bridge(Manager *m, const Endpoint *ep, KvErr *e) {
@@ -133,6 +170,18 @@ static int network_ensure_bridge(Manager *m, const Endpoint *ep, KvErr *e) {
         int r = link_bridge_ensure(ep->bridge, ep->mtu, want, n_want, &ifindex, e);
         if (r < 0)
                 return r;
+        if (ep->trunk[0] && !n->bridge_ready) {
+                r = link_bridge_ensure(ep->trunk, ep->mtu, NULL, 0, NULL, e);
+                if (r < 0)
+                        return r;
+                /* The trunk's untagged ports are guarded before the first VLAN link joins it. */
+                r = trunk_add(m, ep->trunk, e);
+                if (r < 0)
+                        return r;
+                r = vlan_link_ensure(ep->trunk, ep->bridge, ep->vlan, ep->mtu, e);
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = 0; i < n_want && n->n_gw < EP_MAX_ADDRS; i++)
                 n->gw[n->n_gw++] = want[i];
         n->bridge_ready = true;
@@ -192,10 +241,6 @@ static void derive_ifname(char *buf, const char *prefix, const char *id) {
 }
 
 /* ---- SR-IOV ---- */
-
-static bool ep_is_sriov(const Endpoint *ep) {
-        return streq(ep->binding, "sriov");
-}
 
 /* Is the VF recorded for ep still allocated to it, and still at its PF's virtfn<N> in sysfs? */
 static int sriov_check_vf(Manager *m, const Endpoint *ep, KvErr *e) {
@@ -355,7 +400,7 @@ static void ep_copy_routes_from_ipam(Endpoint *ep, const IpamConfig *cfg) {
 /* ---- ADD ---- */
 
 int manager_persist(Manager *m, const Endpoint *ep, KvErr *e) {
-        int r = endpoint_save(m->state_dir, ep, m->durable);
+        int r = endpoint_save(m->ep_journal, ep, m->durable);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_IO, r, "netd: cannot write state for '%s'", ep->id);
         return 0;
@@ -720,6 +765,12 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         snprintf(ep->netns, sizeof ep->netns, "%s", req.netns);
         snprintf(ep->binding, sizeof ep->binding, "%s", req.binding);
         snprintf(ep->bridge, sizeof ep->bridge, "%s", req.bridge);
+        if (req.vlan > 0 && !sriov) {
+                snprintf(ep->trunk, sizeof ep->trunk, "%s", req.bridge);
+                r = vlan_bridge_name(req.bridge, req.vlan, ep->bridge, e);
+                if (r < 0)
+                        return r;
+        }
         snprintf(ep->nat_backend, sizeof ep->nat_backend, "%s", req.nat_backend);
         ep->mtu = req.mtu;
         ep->vlan = req.vlan;
@@ -857,7 +908,7 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                         r = masq_vm_attach(nsfd, &mb.c, &li, e);
                 } else if (ep->kind == EP_KIND_VM)
                         r = link_vm_attach(nsfd, ep->tap, ep->sbx_ifname, ep->host_ifname, ep->bridge, ep->mtu,
-                                           ep->vlan, ep->mac, &li, e);
+                                           ep->mac, &li, e);
                 else {
                         LinkRoute routes[EP_MAX_ROUTES];
                         for (size_t i = 0; i < ep->n_routes; i++) {
@@ -866,12 +917,16 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                                 routes[i].has_gw = ep->routes[i].has_gw;
                         }
                         /* The claim's MAC (requested, or derived from the claim key): stable for the claim. */
-                        r = link_container_attach(nsfd, ep->ifname, ep->host_ifname, ep->bridge, ep->mtu, ep->vlan,
-                                                  ep->mac, ep->addrs, ep->n_addrs, routes, ep->n_routes, &li, e);
+                        r = link_container_attach(nsfd, ep->ifname, ep->host_ifname, ep->bridge, ep->mtu, ep->mac, ep->addrs, ep->n_addrs, routes, ep->n_routes, &li, e);
                         ep->has_mac = true;
                 }
                 if (r < 0)
                         goto fail;
+                if (ep_untagged_port(ep) && is_trunk(m, ep->bridge)) {
+                        r = vlan_guard_port(ep->host_ifname, e);
+                        if (r < 0)
+                                goto fail;
+                }
                 if (streq(ep->mig_role, "target")) {
                         r = handoff_prepare_target(m, ep, e);
                         if (r < 0)
@@ -930,7 +985,7 @@ fail: {
         dhcp_stop(ep);
         handoff_forget(m, ep);
         IGNORE_RESULT(teardown_kernel(m, ep, false, &ignore));
-        IGNORE_RESULT(endpoint_remove(m->state_dir, ep, m->durable));
+        IGNORE_RESULT(endpoint_remove(m->ep_journal, ep, m->durable));
 }
         if (!req.chained) {
                 IpamClaim *c = ipam_find(m->ipam, ep->network, ep->key);
@@ -973,7 +1028,7 @@ static int remove_endpoint(Manager *m, Endpoint *ep, KvErr *e) {
                 return r;
         ep_unlink(m, ep);
         release_claim_if_unused(m, ep);
-        r = endpoint_remove(m->state_dir, ep, m->durable);
+        r = endpoint_remove(m->ep_journal, ep, m->durable);
         endpoint_free(ep);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_IO, r, "netd: cannot remove endpoint state");
@@ -1036,6 +1091,10 @@ static int do_check(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                                                  ep->n_addrs, e);
                 if (r < 0)
                         return r;
+                if (ep_untagged_port(ep) && is_trunk(m, ep->bridge) && vlan_guard_present(ep->host_ifname) <= 0)
+                        return kverr_set(e, KV_ERR_INTERNAL, -ENOENT,
+                                         "check: '%s' is an untagged port of VLAN trunk '%s' without its guard",
+                                         ep->host_ifname, ep->bridge);
         } else if (ep->kind == EP_KIND_VM && !link_exists(nsfd, ep->tap))
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOENT, "check: tap '%s' is missing in the sandbox", ep->tap);
         if (ep_needs_nat(ep)) {
@@ -1393,6 +1452,12 @@ int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *
         r = ipam_new(m->state_dir, m->durable, &m->ipam);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot set up IPAM");
+        char jpath[PATH_MAX];
+        if (snprintf(jpath, sizeof jpath, "%s/endpoints.journal", m->state_dir) >= (int) sizeof jpath)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -ENAMETOOLONG, "netd: state dir path too long");
+        r = journal_open(jpath, m->durable, &m->ep_journal, e);
+        if (r < 0)
+                return r;
         if (m->cluster_dir) {
                 r = claimstore_open(m->cluster_dir, m->node_name, m->durable, &m->cs, e);
                 if (r < 0)
@@ -1426,6 +1491,7 @@ Manager *manager_free(Manager *m) {
         free(m->sysfs_root);
         reaper_free(m->reaper);
         ipam_free(m->ipam);
+        journal_free(m->ep_journal);
         claimstore_free(m->cs);
         free(m->cluster_dir);
         handoff_stop(m);
@@ -1587,16 +1653,30 @@ int manager_start(Manager *m, KvErr *e) {
         r = sriov_start(m, e);
         if (r < 0)
                 return r;
-        r = endpoint_load_all(m->state_dir, load_one, m, &m->corrupt_files);
+        unsigned bad_files = 0;
+        r = endpoint_load_all(m->ep_journal, load_one, m, &m->corrupt_files);
+        if (r >= 0)
+                r = endpoint_import_files(m->state_dir, m->ep_journal, load_one, m, &bad_files);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_IO, r, "netd: cannot load endpoints from '%s'", m->state_dir);
+        m->corrupt_files += bad_files + journal_bad_records(m->ep_journal);
         if (m->corrupt_files)
-                log_warning("%u endpoint state file(s) could not be parsed; kept as *.corrupt in %s/endpoints",
-                            m->corrupt_files, m->state_dir);
+                log_warning("%u endpoint record(s) could not be read (damaged lines: %s.corrupt, unparsable files: "
+                            "%s/endpoints/*.corrupt)",
+                            m->corrupt_files, journal_path(m->ep_journal), m->state_dir);
 
         r = link_enable_forwarding(e);
         if (r < 0)
                 return r;
+
+        /* VLAN trunks of the records (the guards are in the kernel already; attaching them again is harmless and
+         * repairs a port that lost its guard). */
+        EP_FOREACH(m, ep) {
+                KvErr ve = {};
+                if (ep->trunk[0] && ep->state == EP_READY && trunk_add(m, ep->trunk, &ve) < 0)
+                        log_warning("VLAN trunk '%s': %s%s%s", ep->trunk, ve.msg, ve.details[0] ? ": " : "",
+                                    ve.details);
+        }
 
         r = reaper_new(&m->reaper);
         if (r < 0)
@@ -1616,7 +1696,7 @@ int manager_start(Manager *m, KvErr *e) {
                             ipam_release(m->ipam, ep->network, ep->key) > 0)
                                 cluster_release(m, ep->network, ep->key);
                 }
-                IGNORE_RESULT(endpoint_remove(m->state_dir, ep, m->durable));
+                IGNORE_RESULT(endpoint_remove(m->ep_journal, ep, m->durable));
                 endpoint_free(ep);
                 rolled_back++;
         }

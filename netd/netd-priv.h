@@ -72,9 +72,13 @@ struct Manager {
 
         NetworkState networks[NETD_MAX_NETWORKS];
         size_t n_networks;
+        /* Bridges that carry VLANs tagged (netd/vlan.c): their untagged kvnet ports get the guard. */
+        char trunks[NETD_MAX_NETWORKS][16];
+        size_t n_trunks;
 
         uint64_t started_usec;
         unsigned long long n_requests, n_adds, n_dels, n_errors;
+        Journal *ep_journal; /* state_dir/endpoints.journal */
         unsigned corrupt_files;
 
         /* Cluster (netd config nodeName / clusterClaims): cs is NULL on a stand-alone node. */

@@ -5,6 +5,7 @@
 
 #include "common/json-util.h"
 #include "netd-priv.h"
+#include "vlan.h"
 
 static bool valid_name(const char *s, size_t max, bool allow_upper) {
         size_t n = strlen(s);
@@ -291,6 +292,17 @@ int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachR
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "network: %s cannot be used with binding 'sriov': a VF bypasses the node's NAT",
                                          req->ipmasq ? "'ipMasq'" : "'portMappings'");
+        }
+
+        if (req->vlan > 0 && !streq(req->binding, "sriov")) {
+                if (req->chained)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "network: 'vlan' %u cannot be used when kvnet is chained: the interface "
+                                         "belongs to the plugin before it (set the VLAN there)",
+                                         req->vlan);
+                char vbr[16];
+                if ((r = vlan_bridge_name(req->bridge, req->vlan, vbr, e)) < 0)
+                        return r;
         }
 
         json_t *ipam = NULL, *prev = NULL;

@@ -6,7 +6,7 @@ PKGS=(
   libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev libbpf-dev libjansson-dev
   libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev libvirt-dev libyaml-dev
   clang llvm bpftool
-  containernetworking-plugins iproute2 nftables iptables iputils-ping iperf3 netcat-openbsd socat jq
+  containernetworking-plugins iproute2 nftables iptables iputils-ping iperf3 netcat-openbsd socat jq tcpdump
   podman runc conmon busybox-static
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base cpio
   xorriso curl xz-utils zstd

@@ -37,7 +37,7 @@ exec > >(tee "$OUT") 2>&1
 
 SUFFIX=$(printf '%04x%04x' $RANDOM $RANDOM)
 # The state dir lives on the build directory's disk (not tmpfs) so that netd's fsync is real.
-WORK=$(mktemp -d -p "$ROOT/build/bench" "run-$SUFFIX.XXXX")
+WORK=$(mktemp -d -p "${BENCH_WORKDIR:-$ROOT/build/bench}" "run-$SUFFIX.XXXX")
 NSES=()
 NETD_PID=
 BENCH_PID=

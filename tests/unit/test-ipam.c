@@ -475,8 +475,19 @@ static void test_tmp_and_corrupt(void **state) {
         claim_ok(f, "n", "ctr/good/eth0", NULL, NULL);
         claim_ok(f, "n", "ctr/good2/eth0", NULL, NULL);
         char path[256];
-        snprintf(path, sizeof path, "%s/ipam/n/claims/ctr_bad-0000000000000000.json", f->dir);
+        /* claim files of the layout before the journal: a damaged one, a good one (imported, then deleted) */
+        snprintf(path, sizeof path, "%s/ipam/n/claims", f->dir);
+        assert_int_equal(mkdir(path, 0700), 0);
+        snprintf(path, sizeof path, "%s/ipam/n/claims/ctr_old-1.json", f->dir);
         FILE *fp = fopen(path, "w");
+        assert_non_null(fp);
+        fputs("{\"version\":1,\"network\":\"n\",\"key\":\"ctr/old/eth0\",\"ips\":[\"10.3.0.200/24\"],"
+              "\"gateways\":[\"10.3.0.1\"],\"mac\":\"02:00:00:00:00:01\",\"state\":\"active\",\"owner\":\"\","
+              "\"created\":1,\"updated\":1}\n",
+              fp);
+        fclose(fp);
+        snprintf(path, sizeof path, "%s/ipam/n/claims/ctr_bad-0000000000000000.json", f->dir);
+        fp = fopen(path, "w");
         assert_non_null(fp);
         fputs("{\"network\":\"n\",\"key\":", fp);
         fclose(fp);
@@ -501,6 +512,11 @@ static void test_tmp_and_corrupt(void **state) {
         assert_null(ipam_load_warning(j, 1));
         assert_non_null(ipam_find(j, "n", "ctr/good/eth0"));
         assert_non_null(ipam_find(j, "n", "ctr/good2/eth0"));
+        IpamClaim *old = ipam_find(j, "n", "ctr/old/eth0");
+        assert_non_null(old);
+        assert_string_equal(afmt(&old->addrs[0].addr), "10.3.0.200");
+        snprintf(path, sizeof path, "%s/ipam/n/claims/ctr_old-1.json", f->dir);
+        assert_int_equal(access(path, F_OK), -1);
         assert_non_null(ipam_pool_config(j, "n"));
         json_t *d = ipam_dump(j);
         assert_int_equal(json_array_size(json_object_get(d, "loadWarnings")), 1);
@@ -519,6 +535,7 @@ static void test_tmp_and_corrupt(void **state) {
         kverr_clear(&e);
         assert_int_equal(ipam_load(j, &e), 2);
         assert_non_null(ipam_find(j, "n", "ctr/good/eth0"));
+        assert_non_null(ipam_find(j, "n", "ctr/old/eth0")); /* from the journal now */
         assert_null(ipam_pool_config(j, "n"));
         Fixture g = { .ipam = j };
         kverr_clear(&e);

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "netd/link.h"
+#include "netd/vlan.h"
 #include "netns.h"
 
 #define BR "kvtbr0"
@@ -139,11 +140,11 @@ static void test_bridge_ensure(void **state) {
 }
 
 static int attach_container(const Sbx *s, const char *host, const char *ip4, const char *ip6, const uint8_t *mac,
-                            uint16_t vlan, LinkInfo *info, KvErr *e) {
+                            LinkInfo *info, KvErr *e) {
         KvPrefix addrs[] = { P(ip4), P(ip6) };
         LinkRoute routes[] = { { .dst = P("0.0.0.0/0"), .gw = A("10.77.0.1"), .has_gw = true },
                                { .dst = P("::/0"), .gw = A("fd77::1"), .has_gw = true } };
-        return link_container_attach(s->fd, "eth0", host, BR, 1400, vlan, mac, addrs, 2, routes, 2, info, e);
+        return link_container_attach(s->fd, "eth0", host, BR, 1400, mac, addrs, 2, routes, 2, info, e);
 }
 
 static void test_container_attach_ping(void **state) {
@@ -154,11 +155,11 @@ static void test_container_attach_ping(void **state) {
         KvErr e = {};
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        assert_ok(attach_container(&a, "kvh-a", "10.77.0.10/24", "fd77::10/64", mac, 0, &ia, &e));
+        assert_ok(attach_container(&a, "kvh-a", "10.77.0.10/24", "fd77::10/64", mac, &ia, &e));
         clock_gettime(CLOCK_MONOTONIC, &t1);
         print_message("container attach took %ld us\n",
                       (long) ((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
-        assert_ok(attach_container(&b, "kvh-b", "10.77.0.11/24", "fd77::11/64", NULL, 0, &ib, &e));
+        assert_ok(attach_container(&b, "kvh-b", "10.77.0.11/24", "fd77::11/64", NULL, &ib, &e));
 
         assert_memory_equal(ia.sandbox_mac, mac, 6);
         assert_true(ia.host_ifindex > 0 && ia.sandbox_ifindex > 0);
@@ -212,7 +213,7 @@ static void test_retire_frees_names(void **state) {
         KvPrefix addrs[] = { P("10.77.0.20/24") };
         LinkRoute routes[] = { { .dst = P("0.0.0.0/0"), .gw = A("10.77.0.1"), .has_gw = true } };
         LinkInfo li;
-        assert_ok(link_container_attach(a.fd, "eth0", "kvh-r", BR, 1400, 0, NULL, addrs, 1, routes, 1, &li, &e));
+        assert_ok(link_container_attach(a.fd, "eth0", "kvh-r", BR, 1400, NULL, addrs, 1, routes, 1, &li, &e));
         assert_int_equal(shf(&a, "test \"$(cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6)\" = 1"), 0);
         assert_int_equal(shf(NULL, "test \"$(cat /proc/sys/net/ipv6/conf/kvh-r/disable_ipv6)\" = 1"), 0);
         assert_int_equal(shf(&a, "ping -c1 -W2 10.77.0.1"), 0);
@@ -222,7 +223,7 @@ static void test_retire_frees_names(void **state) {
         assert_false(link_exists(a.fd, "eth0"));
         assert_int_equal(shf(NULL, "ip -o link show | grep -q \": kvr[0-9a-f]*@\""), 0); /* renamed, not gone */
         /* the same names again, at once */
-        assert_ok(link_container_attach(a.fd, "eth0", "kvh-r", BR, 1400, 0, NULL, addrs, 1, routes, 1, &li, &e));
+        assert_ok(link_container_attach(a.fd, "eth0", "kvh-r", BR, 1400, NULL, addrs, 1, routes, 1, &li, &e));
         assert_int_equal(shf(&a, "ping -c1 -W2 10.77.0.1"), 0);
         assert_ok(link_reap(-1, &e));
         assert_int_equal(shf(NULL, "ip -o link show | grep -q \": kvr[0-9a-f]*@\""), 1);
@@ -230,28 +231,51 @@ static void test_retire_frees_names(void **state) {
         sbx_free(&a);
 }
 
-static void test_container_vlan(void **state) {
+/* The VLAN link between a trunk and a VLAN's bridge, with its tagging programs; the guard (netd/vlan.c). The data
+ * path itself is tested across two nodes in tests/integration/test-vlan.sh. */
+static void test_vlan_link(void **state) {
         (void) state;
-        Sbx a = sbx_new();
-        LinkInfo info;
         KvErr e = {};
-        int r = attach_container(&a, "kvh-vl", "10.77.0.20/24", "fd77::20/64", NULL, 10, &info, &e);
-        if (r == -EOPNOTSUPP) {
-                /* Kernel without CONFIG_BRIDGE_VLAN_FILTERING: a clear error and nothing left behind. */
-                assert_non_null(strstr(e.msg, "vlan_filtering"));
-                assert_false(link_exists(-1, "kvh-vl"));
-                assert_false(link_exists(a.fd, "eth0"));
-                sbx_free(&a);
-                print_message("vlan_filtering not supported by this kernel; vlan data path not tested\n");
-                skip();
-        }
-        assert_ok(r);
-        assert_int_equal(shf(NULL, "ip -d link show " BR " | grep -q \"vlan_filtering 1\""), 0);
-        assert_int_equal(shf(NULL, "bridge vlan show dev kvh-vl | grep -q \"10 PVID Egress Untagged\""), 0);
-        assert_int_equal(shf(NULL, "bridge vlan show dev kvh-vl | grep -qw \"1\""), 1);
-        assert_ok(link_detach(a.fd, "eth0", NULL, "kvh-vl", &e));
-        assert_int_equal(shf(NULL, "ip link set " BR " type bridge vlan_filtering 0"), 0);
-        sbx_free(&a);
+        char name[16], t[16], v[16];
+        assert_ok(vlan_bridge_name("kvnet0", 100, name, &e));
+        assert_string_equal(name, "kvnet0.100");
+        assert_int_equal(vlan_bridge_name("kvnet-trunk-01", 4094, name, &e), -ENAMETOOLONG);
+        assert_int_equal(e.code, KV_ERR_INVALID_CONFIG);
+        assert_non_null(strstr(e.msg, "'bridge' 'kvnet-trunk-01' is too long for 'vlan' 4094"));
+        kverr_clear(&e);
+        assert_int_equal(vlan_bridge_name("kvnet0", 4095, name, &e), -EINVAL);
+        assert_non_null(strstr(e.msg, "'vlan' must be 1..4094, got 4095"));
+        kverr_clear(&e);
+        vlan_link_names("kvtbr0", 100, t, v);
+        assert_int_equal(strncmp(t, "kvl", 3), 0);
+        assert_int_equal(strncmp(v, "kvm", 3), 0);
+        assert_string_equal(t + 3, v + 3);
+
+        assert_ok(link_bridge_ensure("kvtbr0", 0, NULL, 0, NULL, &e));
+        assert_ok(link_bridge_ensure("kvtbr0.100", 0, NULL, 0, NULL, &e));
+        assert_ok(vlan_link_ensure("kvtbr0", "kvtbr0.100", 100, 0, &e));
+        assert_ok(vlan_link_ensure("kvtbr0", "kvtbr0.100", 100, 0, &e)); /* again: programs replaced, no error */
+        assert_int_equal(shf(NULL, "ip -o link show %s | grep -q 'master kvtbr0 '", t), 0);
+        assert_int_equal(shf(NULL, "ip -o link show %s | grep -q 'master kvtbr0.100 '", v), 0);
+        assert_int_equal(shf(NULL, "tc filter show dev %s ingress | grep -q vlan_to_trunk", t), 0);
+        assert_int_equal(shf(NULL, "tc filter show dev %s egress | grep -q vlan_from_trunk", t), 0);
+        assert_int_equal(shf(NULL, "tc filter show dev %s ingress | grep -c handle | grep -qx 1", t), 0);
+        /* a missing bridge is an error that names it */
+        assert_true(vlan_link_ensure("kvtbr0", "kvtnope.7", 7, 0, &e) < 0);
+        assert_non_null(strstr(e.msg, "kvtnope.7"));
+        kverr_clear(&e);
+
+        /* the guard: both directions, idempotent, detectable */
+        assert_int_equal(shf(NULL, "ip link add kvtg0 type veth peer name kvtg1"), 0);
+        assert_int_equal(vlan_guard_present("kvtg0"), 0);
+        assert_ok(vlan_guard_port("kvtg0", &e));
+        assert_ok(vlan_guard_port("kvtg0", &e));
+        assert_int_equal(vlan_guard_present("kvtg0"), 1);
+        assert_int_equal(vlan_guard_present(t), 0); /* a different program there */
+        assert_int_equal(shf(NULL, "tc filter show dev kvtg0 egress | grep -q untagged_only"), 0);
+        assert_true(vlan_guard_port("kvtnolink", &e) < 0);
+        assert_non_null(strstr(e.msg, "kvtnolink"));
+        assert_int_equal(shf(NULL, "ip link del kvtg0; ip link del %s; ip link del kvtbr0.100", t), 0);
 }
 
 static void test_container_undo(void **state) {
@@ -263,7 +287,7 @@ static void test_container_undo(void **state) {
         /* A late failure (unreachable gateway) removes the veth again. */
         KvPrefix addrs[] = { P("10.77.0.30/24") };
         LinkRoute bad[] = { { .dst = P("0.0.0.0/0"), .gw = A("10.99.0.1"), .has_gw = true } };
-        int r = link_container_attach(a.fd, "eth0", "kvh-u", BR, 0, 0, NULL, addrs, 1, bad, 1, &info, &e);
+        int r = link_container_attach(a.fd, "eth0", "kvh-u", BR, 0, NULL, addrs, 1, bad, 1, &info, &e);
         assert_true(r < 0);
         assert_int_equal(e.code, KV_ERR_INTERNAL);
         assert_non_null(strstr(e.msg, "10.99.0.1"));
@@ -273,7 +297,7 @@ static void test_container_undo(void **state) {
         /* A name already taken in the sandbox: nothing left on the node. */
         assert_int_equal(shf(&a, "ip link add eth0 type veth peer name eth0p"), 0);
         kverr_clear(&e);
-        r = link_container_attach(a.fd, "eth0", "kvh-u", BR, 0, 0, NULL, addrs, 1, NULL, 0, &info, &e);
+        r = link_container_attach(a.fd, "eth0", "kvh-u", BR, 0, NULL, addrs, 1, NULL, 0, &info, &e);
         assert_int_equal(r, -EEXIST);
         assert_non_null(strstr(e.msg, "creating veth 'kvh-u' -> 'eth0' in sandbox: File exists"));
         assert_false(link_exists(-1, "kvh-u"));
@@ -281,7 +305,7 @@ static void test_container_undo(void **state) {
 
         /* A closed netns fd is a bad environment. */
         kverr_clear(&e);
-        r = link_container_attach(1000, "eth0", "kvh-u", BR, 0, 0, NULL, addrs, 1, NULL, 0, &info, &e);
+        r = link_container_attach(1000, "eth0", "kvh-u", BR, 0, NULL, addrs, 1, NULL, 0, &info, &e);
         assert_true(r < 0);
         assert_int_equal(e.code, KV_ERR_INVALID_ENV);
         assert_false(link_exists(-1, "kvh-u"));
@@ -347,7 +371,7 @@ static void test_vm_attach(void **state) {
         KvErr e = {};
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        assert_ok(link_vm_attach(a.fd, "kvtap0", "kvs0", "kvh-v", BR, 1400, 0, gmac, &info, &e));
+        assert_ok(link_vm_attach(a.fd, "kvtap0", "kvs0", "kvh-v", BR, 1400, gmac, &info, &e));
         clock_gettime(CLOCK_MONOTONIC, &t1);
         print_message("vm attach took %ld us\n",
                       (long) ((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
@@ -392,7 +416,7 @@ static void test_vm_undo(void **state) {
 
         /* The sandbox veth name is taken: the tap made before must go again. */
         assert_int_equal(shf(&a, "ip link add kvs0 type veth peer name kvs0p"), 0);
-        int r = link_vm_attach(a.fd, "kvtap0", "kvs0", "kvh-w", BR, 0, 0, gmac, &info, &e);
+        int r = link_vm_attach(a.fd, "kvtap0", "kvs0", "kvh-w", BR, 0, gmac, &info, &e);
         assert_int_equal(r, -EEXIST);
         assert_non_null(strstr(e.msg, "kvs0"));
         assert_false(link_exists(a.fd, "kvtap0"));
@@ -401,7 +425,7 @@ static void test_vm_undo(void **state) {
         /* The tap name is taken: refused, and the existing tap is left alone. */
         assert_int_equal(shf(&a, "ip tuntap add dev kvtap1 mode tap"), 0);
         kverr_clear(&e);
-        r = link_vm_attach(a.fd, "kvtap1", "kvs1", "kvh-w", BR, 0, 0, gmac, &info, &e);
+        r = link_vm_attach(a.fd, "kvtap1", "kvs1", "kvh-w", BR, 0, gmac, &info, &e);
         assert_int_equal(r, -EEXIST);
         assert_non_null(strstr(e.msg, "creating tap 'kvtap1' in sandbox"));
         assert_true(link_exists(a.fd, "kvtap1"));
@@ -459,7 +483,7 @@ int main(void) {
         }
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_bridge_ensure),  cmocka_unit_test(test_container_attach_ping),
-                cmocka_unit_test(test_container_vlan), cmocka_unit_test(test_container_undo),
+                cmocka_unit_test(test_vlan_link),      cmocka_unit_test(test_container_undo),
                 cmocka_unit_test(test_vm_attach),      cmocka_unit_test(test_vm_undo),
                 cmocka_unit_test(test_vm_chained),     cmocka_unit_test(test_forwarding),
                 cmocka_unit_test(test_retire_frees_names),

@@ -203,22 +203,55 @@ static void test_endpoint_roundtrip(void **state) {
 
         char dir[] = "/tmp/kvnet-test-netd.XXXXXX";
         assert_non_null(mkdtemp(dir));
-        char sub[256];
-        snprintf(sub, sizeof sub, "%s/endpoints", dir);
-        assert_int_equal(mkdir(sub, 0700), 0);
-        assert_int_equal(endpoint_save(dir, ep, false), 0);
+        char jpath[256];
+        snprintf(jpath, sizeof jpath, "%s/endpoints.journal", dir);
+        Journal *j = NULL;
+        KvErr e = {};
+        assert_int_equal(journal_open(jpath, false, &j, &e), 0);
+        assert_int_equal(endpoint_save(j, ep, false), 0);
+        journal_free(j);
 
+        /* read back from the file: a fresh journal replays it */
+        assert_int_equal(journal_open(jpath, false, &j, &e), 0);
         struct LoadCtx ctx = {};
         unsigned bad = 99;
-        /* a corrupt file beside it is set aside, not fatal */
-        char corrupt[300];
-        snprintf(corrupt, sizeof corrupt, "%s/endpoints/zz.json", dir);
-        FILE *f = fopen(corrupt, "w");
-        fputs("{not json", f);
-        fclose(f);
-        assert_int_equal(endpoint_load_all(dir, load_cb, &ctx, &bad), 0);
+        /* a record whose value is not an endpoint is counted and kept, not fatal */
+        _cleanup_json_ json_t *junk = json_pack("{s:s}", "network", "x");
+        assert_int_equal(journal_put(j, "x/y/z", junk, false), 0);
+        assert_int_equal(endpoint_load_all(j, load_cb, &ctx, &bad), 0);
         assert_int_equal(ctx.n, 1);
         assert_int_equal(bad, 1);
+        assert_non_null(journal_get(j, "x/y/z"));
+
+        /* the layout before the journal: good files are imported and deleted, a corrupt one set aside */
+        char sub[256], path[300];
+        snprintf(sub, sizeof sub, "%s/endpoints", dir);
+        assert_int_equal(mkdir(sub, 0700), 0);
+        snprintf(path, sizeof path, "%s/zz.json", sub);
+        FILE *f = fopen(path, "w");
+        fputs("{not json", f);
+        fclose(f);
+        strcpy(ep->container_id, "c2");
+        assert_int_equal(endpoint_make_id(ep->network, ep->container_id, ep->ifname, ep->id, sizeof ep->id), 0);
+        _cleanup_json_ json_t *old = endpoint_to_json(ep, true);
+        snprintf(path, sizeof path, "%s/0123456789abcdef.json", sub);
+        assert_int_equal(json_dump_file(old, path, JSON_COMPACT), 0);
+        struct LoadCtx ictx = {};
+        assert_int_equal(endpoint_import_files(dir, j, load_cb, &ictx, &bad), 0);
+        assert_int_equal(ictx.n, 1);
+        assert_int_equal(bad, 1);
+        assert_string_equal(ictx.got->id, "vmnet/c2/tap0");
+        endpoint_free(ictx.got);
+        assert_int_equal(access(path, F_OK), -1); /* imported: the file is gone */
+        snprintf(path, sizeof path, "%s/zz.json.corrupt", sub);
+        assert_int_equal(access(path, F_OK), 0);
+        assert_non_null(journal_get(j, "vmnet/c2/tap0"));
+        /* importing again finds nothing new */
+        ictx.n = 0;
+        assert_int_equal(endpoint_import_files(dir, j, load_cb, &ictx, &bad), 0);
+        assert_int_equal(ictx.n, 0);
+        strcpy(ep->container_id, "c1");
+        assert_int_equal(endpoint_make_id(ep->network, ep->container_id, ep->ifname, ep->id, sizeof ep->id), 0);
         Endpoint *g = ctx.got;
         assert_string_equal(g->id, "vmnet/c1/tap0");
         assert_string_equal(g->key, ep->key);
@@ -236,8 +269,10 @@ static void test_endpoint_roundtrip(void **state) {
         assert_string_equal(g->sbx_ifname, "kvs12345678");
         assert_true(g->ipmasq);
         assert_non_null(g->result);
-        assert_int_equal(endpoint_remove(dir, ep, false), 0);
-        assert_int_equal(endpoint_remove(dir, ep, false), 0); /* gone already: fine */
+        assert_int_equal(endpoint_remove(j, ep, false), 0);
+        assert_null(journal_get(j, "vmnet/c1/tap0"));
+        assert_int_equal(endpoint_remove(j, ep, false), 0); /* gone already: fine */
+        journal_free(j);
         endpoint_free(g);
         endpoint_free(ep);
 

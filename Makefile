@@ -82,6 +82,14 @@ $(PROGS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The CNI plugin is linked statically (only libc and jansson): a runtime execs it for every ADD/DEL/CHECK,
+# and a static binary starts ~0.3 ms sooner (no dynamic loader) and runs on any node's userland, as the
+# reference plugins do. Sanitizer builds stay dynamic (ASan cannot be static).
+ifneq ($(SANITIZE),1)
+$(BIN)/kvnet: LDFLAGS += -static
+$(BIN)/kvnet: LDLIBS := -ljansson
+endif
+
 $(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread

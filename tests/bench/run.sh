@@ -13,6 +13,7 @@
 #   BENCH_ROUNDS1    repetitions of the N=1 run (default 20)
 #   BENCH_TIMEOUT    seconds allowed per case (default 600)
 #   BENCH_QUICK=1    smaller run (~1-2 minutes): N=1 x10, 100, 300, 2-worker 2 x 50
+#   BENCH_WORKDIR    where netd's state dir goes (default build/bench: a real disk; /dev/shm takes the disk out)
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

@@ -20,7 +20,9 @@
 # destination for the baseline). It measures and prints; nothing here is a pass/fail test.
 #
 # Environment: KVNET_BUILD (default build), KVNET_BENCH_MIGRATIONS (migrations per binding, 20),
-# KVNET_BENCH_MIGRATION_LOG (a file: one JSON line per migration with flowmon's full report appended).
+# KVNET_BENCH_MIGRATION_LOG (a file: one JSON line per migration with flowmon's full report appended),
+# KVNET_BENCH_BARE_PROXY=1 (diagnostic: the baseline's migration goes through the same two socat hops as
+# kvnet's pods, to tell the proxies' share of the difference).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export KVNET_BUILD=${KVNET_BUILD:-build}
@@ -246,9 +248,25 @@ bare_migrate() { # bare_migrate TO (run under measure)
 	lspid=$!
 	stdbuf -oL virsh -q -c "${B_URI[$to]}" event --event lifecycle --loop --timestamp --timeout 300 >"$ev.dst" 2>/dev/null &
 	ldpid=$!
+	local dest="qemu+tcp://$UL_NET.$to/system" pxs="" pxd="" port
+	if [ "${KVNET_BENCH_BARE_PROXY:-0}" = 1 ]; then
+		# diagnostic: the same two socat hops as vmpod.sh's migration proxies (unix socket on the source
+		# host -> TCP over the underlay -> the destination daemon's unix socket)
+		port=$((20000 + (RANDOM % 20000)))
+		ip netns exec "${B_HOST[$to]}" socat -b 262144 "TCP-LISTEN:$port,bind=$UL_NET.$to,reuseaddr,fork,nodelay" \
+			"UNIX-CONNECT:$WORK/lv$to/run/libvirt/libvirt-sock" </dev/null >/dev/null 2>&1 &
+		pxd=$!
+		rm -f "$WORK/bare-mig.sock"
+		ip netns exec "${B_HOST[$from]}" socat -b 262144 "UNIX-LISTEN:$WORK/bare-mig.sock,fork" \
+			"TCP:$UL_NET.$to:$port,nodelay" </dev/null >/dev/null 2>&1 &
+		pxs=$!
+		for _ in $(seq 1 50); do [ -S "$WORK/bare-mig.sock" ] && break; sleep 0.1; done
+		dest="qemu+unix:///system?socket=$WORK/bare-mig.sock"
+	fi
 	sleep 0.2
 	timeout 300 virsh -q -c "${B_URI[$from]}" migrate --live --p2p --tunnelled --xml "$WORK/bare$to.xml" \
-		"$DOM" "qemu+tcp://$UL_NET.$to/system" >&2 || rc=1
+		"$DOM" "$dest" >&2 || rc=1
+	[ -n "$pxs" ] && kill "$pxs" "$pxd" 2>/dev/null && wait "$pxs" "$pxd" 2>/dev/null
 	for _ in $(seq 1 20); do kill -0 "$evpid" 2>/dev/null || break; sleep 0.1; done
 	sleep 0.3
 	kill "$evpid" 2>/dev/null

@@ -513,6 +513,10 @@ Ipam *ipam_free(Ipam *i) {
         return NULL;
 }
 
+Journal *ipam_journal(Ipam *i) {
+        return i->journal;
+}
+
 size_t ipam_n_load_warnings(Ipam *i) {
         return i->n_warnings;
 }

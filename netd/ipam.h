@@ -104,6 +104,8 @@ int ipam_new(const char *state_dir, bool durable, Ipam **ret) _wur_;
  * see docs/ARCHITECTURE.md). */
 void ipam_set_durable(Ipam *i, bool durable);
 Ipam *ipam_free(Ipam *i);
+/* The claims journal (for status reports). */
+struct Journal *ipam_journal(Ipam *i);
 
 /* Loads every pool and claim from state_dir/ipam/ into an empty Ipam (-EBUSY otherwise).
  * Returns < 0 (and fills *e) only when the state directory itself cannot be read. A file that cannot be

@@ -57,6 +57,16 @@ static void print_status(json_t *r) {
         json_t *n;
         json_array_foreach(json_object_get(r, "networks"), i, n) printf("network:      %s on bridge %s\n",
                                                                           str(n, "name"), str(n, "bridge"));
+        json_t *jn;
+        json_array_foreach(json_object_get(r, "journals"), i, jn) printf(
+                "journal:      %s: %lld records, %lld of %lld KiB used%s\n", str(jn, "path"),
+                (long long) json_integer_value(json_object_get(jn, "records")),
+                (long long) json_integer_value(json_object_get(jn, "usedBytes")) / 1024,
+                (long long) json_integer_value(json_object_get(jn, "capacityBytes")) / 1024,
+                json_integer_value(json_object_get(jn, "damagedAtStart")) ? " (damaged lines at start, see *.corrupt)"
+                                                                         : "");
+        json_array_foreach(json_object_get(r, "vlanTrunks"), i, jn) printf("vlan trunk:   %s\n",
+                                                                           json_string_value(jn));
         json_t *sriov = json_object_get(r, "sriov");
         if (json_is_object(sriov)) {
                 if (json_is_true(json_object_get(sriov, "simulated")))

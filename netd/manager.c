@@ -1219,6 +1219,21 @@ static int do_status_daemon(Manager *m, json_t **ret) {
                 return -ENOMEM;
         }
         json_object_set_new(st, "sriov", sriov ? sriov : json_null());
+        json_t *journals = json_array(), *trunks = json_array();
+        Journal *js[] = { m->ep_journal, ipam_journal(m->ipam) };
+        for (size_t k = 0; k < ELEMENTSOF(js); k++)
+                if (js[k])
+                        json_array_append_new(
+                                journals,
+                                json_pack("{s:s,s:I,s:I,s:I,s:i}", "path", journal_path(js[k]), "records",
+                                          (json_int_t) journal_count(js[k]), "usedBytes",
+                                          (json_int_t) journal_used_bytes(js[k]), "capacityBytes",
+                                          (json_int_t) journal_capacity(js[k]), "damagedAtStart",
+                                          (int) journal_bad_records(js[k])));
+        for (size_t k = 0; k < m->n_trunks; k++)
+                json_array_append_new(trunks, json_string(m->trunks[k]));
+        json_object_set_new(st, "journals", journals);
+        json_object_set_new(st, "vlanTrunks", trunks);
         *ret = st;
         return 0;
 }

@@ -91,6 +91,12 @@ assert_no_ping "$SBX_A" 10.100.0.99 "VLAN 100 does not reach a VLAN 200 pod"
 assert_no_ping "$SBX_A" 10.100.0.98 "VLAN 100 does not reach an untagged pod on the trunk"
 assert_no_ping "$SBX_C" "$ip_b" "VLAN 200 does not reach VLAN 100 on its own node"
 assert_ping "$SBX_D" "$ip_e" "untagged pods on the trunk still reach each other"
+st2=$("$KV_BIN/kvnetctl" --socket "$S2" -o json status)
+assert_eq "$(jq -c .vlanTrunks <<<"$st2")" '["kvtr0"]' "kvnetctl status on node2 lists the trunk"
+assert_eq "$(jq '[.journals[] | select(.path | endswith("/endpoints.journal")) | .records][0]' <<<"$st2")" 4 \
+	"node2's endpoints journal holds its 4 records"
+assert_true "kvnetctl status prints the journals" \
+	sh -c "'$KV_BIN/kvnetctl' --socket '$S2' status | grep -q 'journal: .*claims.journal: 4 records'"
 assert_ping "$SBX_A" 10.100.0.1 "A reaches its gateway on node1's kvtr0.100"
 
 # VLAN hopping: D writes an 802.1Q-tagged (VID 100) ARP request for B's address, claiming 10.100.0.97.

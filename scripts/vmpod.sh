@@ -21,7 +21,8 @@
 # migrate: the target pod on node J (CNI ADD: netd builds the passive target datapath; libvirtd;
 # launcher --incoming), the migration proxies (socat: a unix socket in node I's pod dir -> TCP on
 # node J's underlay address -> the target pod's libvirt socket), `kvnet-launcher --migrate` on the
-# source (p2p, tunnelled). Success: the source pod is deleted (CNI DEL, libvirtd stopped, sandbox
+# source (p2p, tunnelled; --direct: QEMU's own stream through a second pair of proxies between
+# /run/libvirt/kvnet-migration.sock of the two pods, docs/migration.md). Success: the source pod is deleted (CNI DEL, libvirtd stopped, sandbox
 # removed), prints MIGRATION=<json> and the new pod. Failure (libvirt error, target killed, underlay
 # cut, timeout): the target pod is deleted and the VM keeps running on the source, untouched; exit 1.
 # stop: ACPI shutdown through the launcher, CNI DEL, libvirtd stopped, sandbox removed.
@@ -56,6 +57,7 @@ CMD=$1
 shift
 ENVF="" NODE="" VM="" BINDING="" TO="" KARGS="" MEMORY=256Mi
 MIG_OPTS=()
+DIRECT=0
 INCOMING_TIMEOUT=120
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -69,7 +71,7 @@ while [ $# -gt 0 ]; do
 	--max-downtime-ms | --bandwidth | --timeout) MIG_OPTS+=("$1" "$2") ;;
 	--incoming-timeout) INCOMING_TIMEOUT=$2 ;;
 	--direct)
-		MIG_OPTS+=(--direct)
+		DIRECT=1
 		shift
 		continue
 		;;
@@ -287,9 +289,11 @@ do_migrate() {
 	dd=$(pod_dir "$dst")
 	rollback() {
 		info "rolling back: deleting target pod $dst on node$TO; '$VM' stays on node$from"
-		[ -f "$sd/proxy-src.pid" ] && stop_pid "$sd/proxy-src.pid"
-		[ -f "$dd/proxy-dst.pid" ] && stop_pid "$dd/proxy-dst.pid"
-		rm -f "$sd/proxy-src.pid" "$sd/mig.sock"
+		local f
+		for f in "$sd/proxy-src.pid" "$dd/proxy-dst.pid" "$sd/proxy-src-data.pid" "$dd/proxy-dst-data.pid"; do
+			[ -f "$f" ] && stop_pid "$f"
+		done
+		rm -f "$sd/proxy-src.pid" "$sd/proxy-src-data.pid" "$sd/mig.sock" "$sd/libvirt/run/libvirt/kvnet-migration.sock"
 		pod_delete "$dst"
 	}
 	if ! pod_libvirt "$dst"; then
@@ -313,6 +317,22 @@ do_migrate() {
 		"TCP:$(node_var "$TO" UNDERLAY):$port,nodelay" </dev/null >"$sd/proxy.log" 2>&1 &
 	echo $! >"$sd/proxy-src.pid"
 	for _ in $(seq 1 50); do [ -S "$sd/mig.sock" ] && break; sleep 0.1; done
+	if [ "$DIRECT" = 1 ]; then
+		# --direct: QEMU's own stream, not libvirt's tunnel, over a second pair of proxies: the source
+		# QEMU connects to /run/libvirt/kvnet-migration.sock in its pod's mount namespace, the target
+		# QEMU listens on the same path in its own (libvirt's unix:// migration URI; KubeVirt's model).
+		local dport=$((port + 1)) msock=run/libvirt/kvnet-migration.sock
+		setsid ip netns exec "$(node_var "$TO" NS)" socat -b 262144 \
+			"TCP-LISTEN:$dport,bind=$(node_var "$TO" UNDERLAY),reuseaddr,fork,nodelay" \
+			"UNIX-CONNECT:$dd/libvirt/$msock" </dev/null >>"$dd/proxy.log" 2>&1 &
+		echo $! >"$dd/proxy-dst-data.pid"
+		rm -f "$sd/libvirt/$msock"
+		setsid ip netns exec "$(node_var "$from" NS)" socat -b 262144 "UNIX-LISTEN:$sd/libvirt/$msock,fork" \
+			"TCP:$(node_var "$TO" UNDERLAY):$dport,nodelay" </dev/null >>"$sd/proxy.log" 2>&1 &
+		echo $! >"$sd/proxy-src-data.pid"
+		for _ in $(seq 1 50); do [ -S "$sd/libvirt/$msock" ] && break; sleep 0.1; done
+		MIG_OPTS+=(--direct --migrate-uri "unix:///$msock")
+	fi
 
 	# 3. migrate (the launchers tell their netds: source begin/completed|aborted, target activate)
 	out=$("$LAUNCHER" --migrate "qemu+unix:///system?socket=$sd/mig.sock" --socket "$sd/launcher.sock" \
@@ -332,6 +352,10 @@ do_migrate() {
 	for _ in $(seq 1 100); do kill -0 "$(cat "$sd/launcher.pid")" 2>/dev/null || break; sleep 0.1; done
 	stop_pid "$sd/proxy-src.pid"
 	stop_pid "$dd/proxy-dst.pid"
+	if [ "$DIRECT" = 1 ]; then
+		stop_pid "$sd/proxy-src-data.pid"
+		stop_pid "$dd/proxy-dst-data.pid"
+	fi
 	rm -f "$sd/launcher.pid"
 	pod_delete "$src"
 	echo "$dst" >"$DIR/vms/$VM"

@@ -21,7 +21,8 @@
 #
 # Environment: KVNET_BUILD (default build), KVNET_BENCH_MIGRATIONS (migrations per binding, 20),
 # KVNET_BENCH_MIGRATION_LOG (a file: one JSON line per migration with flowmon's full report appended),
-# KVNET_BENCH_BARE_PROXY=1 (diagnostic: the baseline's migration goes through the same two socat hops as
+# KVNET_BENCH_DIRECT=1 (QEMU's own migration stream instead of libvirt's tunnel: vmpod.sh --direct,
+# QEMU to QEMU over TCP for the baseline), KVNET_BENCH_BARE_PROXY=1 (diagnostic: the baseline's migration goes through the same two socat hops as
 # kvnet's pods, to tell the proxies' share of the difference).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,6 +30,9 @@ export KVNET_BUILD=${KVNET_BUILD:-build}
 case "$KVNET_BUILD" in /*) BUILD=$KVNET_BUILD ;; *) BUILD=$ROOT/$KVNET_BUILD ;; esac
 NMIG=${KVNET_BENCH_MIGRATIONS:-20}
 MAXDOWN=50
+DIRECT=${KVNET_BENCH_DIRECT:-0}
+VMPOD_MODE=()
+[ "$DIRECT" = 1 ] && VMPOD_MODE=(--direct)
 RAWLOG=${KVNET_BENCH_MIGRATION_LOG:-}
 [[ "$NMIG" =~ ^[1-9][0-9]*$ ]] || { echo "KVNET_BENCH_MIGRATIONS must be a positive integer, got '$NMIG'" >&2; exit 2; }
 
@@ -167,7 +171,8 @@ done
 
 kvnet_migrate() { # kvnet_migrate BINDING TO (run under measure)
 	local out m
-	out=$("$VMPOD" migrate --env "$ENVF" --vm "bm-$1" --to "$2" --max-downtime-ms "$MAXDOWN") || return 1
+	out=$("$VMPOD" migrate --env "$ENVF" --vm "bm-$1" --to "$2" --max-downtime-ms "$MAXDOWN" "${VMPOD_MODE[@]}") ||
+		return 1
 	m=$(sed -n 's/^MIGRATION=//p' <<<"$out")
 	echo "QEMU_DOWNTIME_MS=$(jq -r '.downtimeMs // empty' <<<"$m") QEMU_TOTAL_MS=$(jq -r '.totalMs // empty' <<<"$m")" \
 		"SWITCH_PAUSE_MS=$(jq -r '.switchPauseMs // empty' <<<"$m")"
@@ -264,7 +269,9 @@ bare_migrate() { # bare_migrate TO (run under measure)
 		dest="qemu+unix:///system?socket=$WORK/bare-mig.sock"
 	fi
 	sleep 0.2
-	timeout 300 virsh -q -c "${B_URI[$from]}" migrate --live --p2p --tunnelled --xml "$WORK/bare$to.xml" \
+	local mode=(--tunnelled)
+	[ "$DIRECT" = 1 ] && mode=(--migrateuri "tcp://$UL_NET.$to")
+	timeout 300 virsh -q -c "${B_URI[$from]}" migrate --live --p2p "${mode[@]}" --xml "$WORK/bare$to.xml" \
 		"$DOM" "$dest" >&2 || rc=1
 	[ -n "$pxs" ] && kill "$pxs" "$pxd" 2>/dev/null && wait "$pxs" "$pxd" 2>/dev/null
 	for _ in $(seq 1 20); do kill -0 "$evpid" 2>/dev/null || break; sleep 0.1; done
@@ -380,7 +387,7 @@ for kind in bridge masquerade bare; do
 done
 label() { case "$1" in bridge) echo "kvnet bridge" ;; masquerade) echo "kvnet masquerade" ;; *) echo "bare libvirt/QEMU" ;; esac; }
 
-echo "== Live migration, $NMIG ping-pong migrations per binding, max downtime ${MAXDOWN} ms, TCG, p2p tunnelled ($t_total s)"
+echo "== Live migration, $NMIG ping-pong migrations per binding, max downtime ${MAXDOWN} ms, TCG, p2p $([ "$DIRECT" = 1 ] && echo "direct (QEMU's own stream)" || echo tunnelled) ($t_total s)"
 echo "   network downtime = longest gap between ping replies (client pings every 10 ms); QEMU = libvirt job stats"
 printf '%-18s %7s | %-21s | %-9s | %-13s | %9s | %7s\n' "" "migr." "net downtime ms" "lost pings" "QEMU downtime" "total ms" "TCP"
 printf '%-18s %7s | %6s %6s %7s | %4s %4s | %6s %6s | %9s | %7s\n' binding "ok/n" median p90 max med max median max median survived

@@ -7,7 +7,7 @@
 #   scripts/vmpod.sh start   --env CLUSTER_ENV --node I --vm NAME --binding bridge|masquerade [--kernel-args ARGS]
 #                            [--memory SIZE]
 #   scripts/vmpod.sh migrate --env CLUSTER_ENV --vm NAME --to J [--max-downtime-ms N] [--bandwidth MIBPS]
-#                            [--timeout S] [--direct] [--incoming-timeout S]
+#                            [--timeout S] [--direct|--tunnelled] [--incoming-timeout S]
 #   scripts/vmpod.sh stop    --env CLUSTER_ENV --vm NAME
 #   scripts/vmpod.sh info    --env CLUSTER_ENV --vm NAME
 #
@@ -21,8 +21,9 @@
 # migrate: the target pod on node J (CNI ADD: netd builds the passive target datapath; libvirtd;
 # launcher --incoming), the migration proxies (socat: a unix socket in node I's pod dir -> TCP on
 # node J's underlay address -> the target pod's libvirt socket), `kvnet-launcher --migrate` on the
-# source (p2p, tunnelled; --direct: QEMU's own stream through a second pair of proxies between
-# /run/libvirt/kvnet-migration.sock of the two pods, docs/migration.md). Success: the source pod is deleted (CNI DEL, libvirtd stopped, sandbox
+# source (p2p; by default --direct: QEMU's own stream through a second pair of proxies between
+# /run/libvirt/kvnet-migration.sock of the two pods; --tunnelled: inside libvirt's connection;
+# docs/migration.md). Success: the source pod is deleted (CNI DEL, libvirtd stopped, sandbox
 # removed), prints MIGRATION=<json> and the new pod. Failure (libvirt error, target killed, underlay
 # cut, timeout): the target pod is deleted and the VM keeps running on the source, untouched; exit 1.
 # stop: ACPI shutdown through the launcher, CNI DEL, libvirtd stopped, sandbox removed.
@@ -57,7 +58,7 @@ CMD=$1
 shift
 ENVF="" NODE="" VM="" BINDING="" TO="" KARGS="" MEMORY=256Mi
 MIG_OPTS=()
-DIRECT=0
+DIRECT=1
 INCOMING_TIMEOUT=120
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -70,8 +71,8 @@ while [ $# -gt 0 ]; do
 	--memory) MEMORY=$2 ;;
 	--max-downtime-ms | --bandwidth | --timeout) MIG_OPTS+=("$1" "$2") ;;
 	--incoming-timeout) INCOMING_TIMEOUT=$2 ;;
-	--direct)
-		DIRECT=1
+	--direct | --tunnelled)
+		DIRECT=$([ "$1" = --direct ] && echo 1 || echo 0)
 		shift
 		continue
 		;;
@@ -318,7 +319,7 @@ do_migrate() {
 	echo $! >"$sd/proxy-src.pid"
 	for _ in $(seq 1 50); do [ -S "$sd/mig.sock" ] && break; sleep 0.1; done
 	if [ "$DIRECT" = 1 ]; then
-		# --direct: QEMU's own stream, not libvirt's tunnel, over a second pair of proxies: the source
+		# direct: QEMU's own stream, not libvirt's tunnel, over a second pair of proxies: the source
 		# QEMU connects to /run/libvirt/kvnet-migration.sock in its pod's mount namespace, the target
 		# QEMU listens on the same path in its own (libvirt's unix:// migration URI; KubeVirt's model).
 		local dport=$((port + 1)) msock=run/libvirt/kvnet-migration.sock

@@ -5,12 +5,14 @@
 # migrated by plain libvirt/QEMU on a bare L2 underlay with no kvnet at all (the baseline).
 #
 #   kvnet:  scripts/cluster.sh up 2, one VM per binding (scripts/vmpod.sh start on node1), ping-pong
-#           `vmpod.sh migrate --max-downtime-ms 50` (p2p, tunnelled, over the underlay).
+#           `vmpod.sh migrate --max-downtime-ms 50` (p2p; QEMU's own stream through the data proxies, or
+#           with KVNET_BENCH_DIRECT=0 tunnelled inside libvirt's connection; over the underlay).
 #   bare:   switch netns (bridge) + two host netns (bridge br0 = uplink veth + tap0, a private
 #           libvirtd listening on the underlay) + a client netns on the same L2 segment running
 #           dnsmasq (static lease for the guest's MAC, as vmboot.sh does). The domain XML is
 #           `kvnet-launcher --dry-run VMI --nic default=tap:tap0` of the very VMI vmpod.sh boots;
-#           `virsh migrate --live --p2p --tunnelled` with migrate-setmaxdowntime 50, ping-pong.
+#           `virsh migrate --live --p2p --migrateuri tcp://HOST` (QEMU to QEMU; --tunnelled with
+#           KVNET_BENCH_DIRECT=0) with migrate-setmaxdowntime 50, ping-pong.
 # Rounds alternate bridge, masquerade, bare, so load from elsewhere hits all three alike.
 # Per migration, build/tests/flowmon in the client namespace pings the VM every 10 ms and holds a
 # fresh TCP connection to the guest's echo port 7 from before the migration starts until 1 s after
@@ -21,8 +23,8 @@
 #
 # Environment: KVNET_BUILD (default build), KVNET_BENCH_MIGRATIONS (migrations per binding, 20),
 # KVNET_BENCH_MIGRATION_LOG (a file: one JSON line per migration with flowmon's full report appended),
-# KVNET_BENCH_DIRECT=1 (QEMU's own migration stream instead of libvirt's tunnel: vmpod.sh --direct,
-# QEMU to QEMU over TCP for the baseline), KVNET_BENCH_BARE_PROXY=1 (diagnostic: the baseline's migration goes through the same two socat hops as
+# KVNET_BENCH_DIRECT (1, the default: QEMU's own migration stream, vmpod.sh's default, QEMU to QEMU
+# over TCP for the baseline; 0: libvirt's tunnel for both), KVNET_BENCH_BARE_PROXY=1 (diagnostic: the baseline's migration goes through the same two socat hops as
 # kvnet's pods, to tell the proxies' share of the difference).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,9 +32,9 @@ export KVNET_BUILD=${KVNET_BUILD:-build}
 case "$KVNET_BUILD" in /*) BUILD=$KVNET_BUILD ;; *) BUILD=$ROOT/$KVNET_BUILD ;; esac
 NMIG=${KVNET_BENCH_MIGRATIONS:-20}
 MAXDOWN=50
-DIRECT=${KVNET_BENCH_DIRECT:-0}
+DIRECT=${KVNET_BENCH_DIRECT:-1}
 VMPOD_MODE=()
-[ "$DIRECT" = 1 ] && VMPOD_MODE=(--direct)
+[ "$DIRECT" = 1 ] || VMPOD_MODE=(--tunnelled)
 RAWLOG=${KVNET_BENCH_MIGRATION_LOG:-}
 [[ "$NMIG" =~ ^[1-9][0-9]*$ ]] || { echo "KVNET_BENCH_MIGRATIONS must be a positive integer, got '$NMIG'" >&2; exit 2; }
 

@@ -917,7 +917,8 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                                 routes[i].has_gw = ep->routes[i].has_gw;
                         }
                         /* The claim's MAC (requested, or derived from the claim key): stable for the claim. */
-                        r = link_container_attach(nsfd, ep->ifname, ep->host_ifname, ep->bridge, ep->mtu, ep->mac, ep->addrs, ep->n_addrs, routes, ep->n_routes, &li, e);
+                        r = link_container_attach(nsfd, ep->ifname, ep->host_ifname, ep->bridge, ep->mtu, ep->mac,
+                                                  ep->addrs, ep->n_addrs, routes, ep->n_routes, &li, e);
                         ep->has_mac = true;
                 }
                 if (r < 0)

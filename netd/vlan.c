@@ -75,7 +75,7 @@ static int load(uint16_t vid, struct vlan_bpf **ret, KvErr *e) {
         if (r < 0) {
                 vlan_bpf__destroy(s);
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r,
-                                       "vlan: cannot load the BPF programs (root with CAP_BPF and CAP_NET_ADMIN needed)");
+                                       "vlan: cannot load the BPF programs (needs CAP_BPF and CAP_NET_ADMIN)");
         }
         *ret = s;
         return 0;

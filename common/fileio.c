@@ -7,16 +7,20 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-int fsync_parent(const char *path) {
-        char buf[PATH_MAX];
-        if (snprintf(buf, sizeof buf, "%s", path) >= (int) sizeof buf)
-                return -ENAMETOOLONG;
-        _cleanup_close_ int dfd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+int fsync_dir(const char *dir) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return negative_errno();
         if (fsync(dfd) < 0)
                 return negative_errno();
         return 0;
+}
+
+int fsync_parent(const char *path) {
+        char buf[PATH_MAX];
+        if (snprintf(buf, sizeof buf, "%s", path) >= (int) sizeof buf)
+                return -ENAMETOOLONG;
+        return fsync_dir(dirname(buf));
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, bool durable) {

@@ -11,5 +11,6 @@ int read_fd_max(int fd, size_t max, char **ret, size_t *ret_len) _wur_;
 /* mkdir -p with mode. */
 int mkdir_p(const char *path, mode_t mode) _wur_;
 int unlink_durable(const char *path, bool durable) _wur_;
-/* fsync() of the directory that holds path (makes a create, rename or unlink in it durable). */
+/* fsync() of a directory (makes a create, rename or unlink in it durable); of the one that holds path. */
+int fsync_dir(const char *dir) _wur_;
 int fsync_parent(const char *path) _wur_;

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "endpoint.h"
 
-#include <dirent.h>
 #include <stdio.h>
 
 #include "common/fileio.h"
@@ -308,83 +307,47 @@ int endpoint_load_all(Journal *j, endpoint_load_cb cb, void *userdata, unsigned 
         return r;
 }
 
+typedef struct ImportCtx {
+        Journal *j;
+        endpoint_load_cb cb;
+        void *userdata;
+        unsigned bad;
+} ImportCtx;
+
+static int import_file(const char *path, const char *name, json_t *o, const char *err, void *userdata) {
+        ImportCtx *ctx = userdata;
+        Endpoint *ep = NULL;
+        KvErr e = {};
+        (void) name;
+        if (!o || endpoint_from_json(o, &ep, &e) < 0) {
+                char bad_path[PATH_MAX + 16];
+                log_warning("endpoint file %s: %s; kept as %s.corrupt", path, o ? e.msg : err, path);
+                snprintf(bad_path, sizeof bad_path, "%s.corrupt", path);
+                (void) rename(path, bad_path);
+                ctx->bad++;
+                return 0;
+        }
+        if (journal_get(ctx->j, ep->id)) { /* imported before a crash: the journal has it */
+                endpoint_free(ep);
+                return 1;
+        }
+        int r = journal_put(ctx->j, ep->id, o, false);
+        if (r < 0) {
+                endpoint_free(ep);
+                return r;
+        }
+        r = ctx->cb(ep, ctx->userdata);
+        return r < 0 ? r : 1;
+}
+
 int endpoint_import_files(const char *state_dir, Journal *j, endpoint_load_cb cb, void *userdata,
                           unsigned *ret_bad) {
         char dir[PATH_MAX];
         if (snprintf(dir, sizeof dir, "%s/endpoints", state_dir) >= (int) sizeof dir)
                 return -ENAMETOOLONG;
+        ImportCtx ctx = { .j = j, .cb = cb, .userdata = userdata };
+        int r = journal_import_files(j, dir, 4 * 1024 * 1024, import_file, &ctx);
         if (ret_bad)
-                *ret_bad = 0;
-        DIR *d = opendir(dir);
-        if (!d)
-                return errno == ENOENT ? 0 : negative_errno();
-        unsigned bad = 0;
-        size_t n_done = 0, cap_done = 0;
-        char **done = NULL;
-        struct dirent *de;
-        int r = 0;
-        while (r >= 0 && (de = readdir(d))) {
-                size_t l = strlen(de->d_name);
-                if (l < 6 || !streq(de->d_name + l - 5, ".json"))
-                        continue; /* skips ., .., temp files and *.corrupt */
-                char path[PATH_MAX];
-                if (snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= (int) sizeof path)
-                        continue;
-                _cleanup_free_ char *text = NULL;
-                size_t len;
-                _cleanup_json_ json_t *o = NULL;
-                Endpoint *ep = NULL;
-                KvErr e = {};
-                if (read_file_max(path, 4 * 1024 * 1024, &text, &len) < 0 ||
-                    json_parse_object(text, len, 4 * 1024 * 1024, path, &o, &e) < 0 ||
-                    endpoint_from_json(o, &ep, &e) < 0) {
-                        char bad_path[PATH_MAX + 16];
-                        snprintf(bad_path, sizeof bad_path, "%s.corrupt", path);
-                        (void) rename(path, bad_path);
-                        bad++;
-                        continue;
-                }
-                if (n_done == cap_done) {
-                        size_t nc = cap_done ? cap_done * 2 : 16;
-                        char **nd = realloc(done, nc * sizeof *nd);
-                        if (!nd) {
-                                endpoint_free(ep);
-                                r = -ENOMEM;
-                                break;
-                        }
-                        done = nd;
-                        cap_done = nc;
-                }
-                if (!(done[n_done] = strdup(path))) {
-                        endpoint_free(ep);
-                        r = -ENOMEM;
-                        break;
-                }
-                n_done++;
-                if (journal_get(j, ep->id)) { /* imported before a crash: the journal has it */
-                        endpoint_free(ep);
-                        continue;
-                }
-                r = journal_put(j, ep->id, o, false);
-                if (r < 0) {
-                        endpoint_free(ep);
-                        break;
-                }
-                r = cb(ep, userdata);
-        }
-        closedir(d);
-        if (r >= 0 && n_done > 0)
-                r = journal_sync(j);
-        for (size_t k = 0; k < n_done; k++) {
-                if (r >= 0)
-                        (void) unlink(done[k]);
-                free(done[k]);
-        }
-        free(done);
-        char any[PATH_MAX + 4];
-        if (r >= 0 && n_done > 0 && snprintf(any, sizeof any, "%s/x", dir) < (int) sizeof any)
-                IGNORE_RESULT(fsync_parent(any)); /* the directory itself */
-        if (ret_bad)
-                *ret_bad = bad;
+                *ret_bad = ctx.bad;
         return r < 0 ? r : 0;
 }

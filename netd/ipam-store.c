@@ -228,11 +228,6 @@ static bool is_tmp_name(const char *name) {
         return strstr(name, ".tmp.") != NULL;
 }
 
-static bool has_suffix(const char *s, const char *suffix) {
-        size_t a = strlen(s), b = strlen(suffix);
-        return a >= b && streq(s + a - b, suffix);
-}
-
 /* Reads pool.json. 1 with ret_network and ret_cfg filled, 0 if absent, < 0 if unusable (warned). */
 static int load_pool_file(Ipam *i, const char *dir, const char *dname, char *ret_network, IpamConfig *ret_cfg) {
         char path[PATH_MAX], err[600], expect[128];
@@ -264,10 +259,6 @@ static int load_pool_file(Ipam *i, const char *dir, const char *dname, char *ret
         return 1;
 }
 
-static int claim_name_filter(const struct dirent *d) {
-        return d->d_name[0] != '.' && !is_tmp_name(d->d_name) && has_suffix(d->d_name, ".json");
-}
-
 /* Key of a claim in the claims journal: "<network directory name>/<claim file name>". */
 static int claim_jkey(Pool *p, const char *fname, char *buf, size_t len) {
         const char *slash = strrchr(p->dir, '/');
@@ -276,9 +267,11 @@ static int claim_jkey(Pool *p, const char *fname, char *buf, size_t len) {
         return 0;
 }
 
-/* Validates one stored claim and adds it: 1 added, 0 skipped (warned as `where`), < 0 fatal. The pool directory
- * name dname must be the one its network maps to; a pool that has no pool.json is created unconfigured. */
-static int load_claim(Ipam *i, const char *dname, const char *fname, json_t *o, const char *where) {
+/* Validates one stored claim and adds it: 1 added (*ret_en, if given, is its entry), 0 skipped (warned as
+ * `where`), < 0 fatal. The pool directory name dname must be the one its network maps to; a pool that has no
+ * pool.json is created unconfigured. */
+static int load_claim(Ipam *i, const char *dname, const char *fname, json_t *o, const char *where,
+                      Entry **ret_en) {
         char expect[128], dir[PATH_MAX], ab[KV_ADDR_STRLEN];
         KvErr e = {};
         IpamClaim c;
@@ -316,6 +309,8 @@ static int load_claim(Ipam *i, const char *dname, const char *fname, json_t *o, 
                 free(en);
                 return r;
         }
+        if (ret_en)
+                *ret_en = en;
         return 1;
 }
 
@@ -370,65 +365,48 @@ static int load_journal_claim(const char *key, json_t *val, void *userdata) {
         }
         memcpy(dname, key, (size_t) (slash - key));
         dname[slash - key] = '\0';
-        int r = load_claim(ctx->i, dname, slash + 1, val, where);
+        int r = load_claim(ctx->i, dname, slash + 1, val, where, NULL);
         if (r == 0)
                 ctx->skipped++;
         return r < 0 ? r : 0;
 }
 
+typedef struct ImportCtx {
+        Ipam *i;
+        const char *dname;
+        int skipped;
+} ImportCtx;
+
+static int import_claim_file(const char *path, const char *fname, json_t *o, const char *err, void *userdata) {
+        ImportCtx *ctx = userdata;
+        char jkey[PATH_MAX];
+        if (!o) {
+                ctx->skipped++;
+                return warn(ctx->i, path, "%s", err);
+        }
+        if (snprintf(jkey, sizeof jkey, "%s/%s", ctx->dname, fname) < (int) sizeof jkey &&
+            journal_get(ctx->i->journal, jkey))
+                return 1; /* imported before a crash; the journal has it */
+        Entry *en = NULL;
+        int r = load_claim(ctx->i, ctx->dname, fname, o, path, &en);
+        if (r == 0)
+                ctx->skipped++;
+        if (r <= 0)
+                return r;
+        r = ipam_store_claim(ctx->i, en->pool, en->fname, &en->c);
+        return r < 0 ? r : 1;
+}
+
 /* Claim files of the layout before the journal (<dir>/claims/<name>.json): claims the journal does not have yet
- * are added and written to it; every file read is then deleted. */
+ * are added and written to it; the files are deleted once the journal holds them durably. Files that cannot be
+ * used stay, warned. */
 static int import_claim_files(Ipam *i, const char *dname, int *skipped) {
-        char cdir[PATH_MAX], path[PATH_MAX], err[600], jkey[PATH_MAX];
+        char cdir[PATH_MAX];
         if (snprintf(cdir, sizeof cdir, "%s/%s/claims", i->dir, dname) >= (int) sizeof cdir)
                 return 0;
-        struct dirent **names = NULL;
-        int n = scandir(cdir, &names, claim_name_filter, alphasort);
-        if (n < 0)
-                return 0; /* no claims directory */
-        int r = 0, imported = 0;
-        char **done = calloc((size_t) n + 1, sizeof *done);
-        if (!done)
-                r = -ENOMEM;
-        for (int k = 0; k < n && r >= 0; k++) {
-                const char *fname = names[k]->d_name;
-                _cleanup_json_ json_t *o = NULL;
-                if (snprintf(path, sizeof path, "%s/%s", cdir, fname) >= (int) sizeof path)
-                        continue;
-                if (read_json_file(path, &o, err, sizeof err) < 0) {
-                        r = warn(i, path, "%s", err);
-                        (*skipped)++;
-                        continue;
-                }
-                if (snprintf(jkey, sizeof jkey, "%s/%s", dname, fname) < (int) sizeof jkey &&
-                    journal_get(i->journal, jkey)) {
-                        done[imported++] = strdup(path); /* imported before a crash; the journal has it */
-                        continue;
-                }
-                r = load_claim(i, dname, fname, o, path);
-                if (r == 0)
-                        (*skipped)++;
-                if (r <= 0)
-                        continue;
-                Pool *p = ipam_pool_get(i, json_string_value(json_object_get(o, "network")));
-                Entry *en = p ? ipam_pool_find_key(p, json_string_value(json_object_get(o, "key"))) : NULL;
-                r = en ? ipam_store_claim(i, p, en->fname, &en->c) : -ENOENT;
-                if (r >= 0)
-                        done[imported++] = strdup(path);
-        }
-        if (r >= 0 && imported > 0)
-                r = journal_sync(i->journal);
-        for (int k = 0; k < imported; k++) {
-                if (r >= 0 && done[k])
-                        (void) unlink(done[k]);
-                free(done[k]);
-        }
-        free(done);
-        if (r >= 0 && imported > 0)
-                IGNORE_RESULT(fsync_parent(path));
-        for (int k = 0; k < n; k++)
-                free(names[k]);
-        free(names);
+        ImportCtx ctx = { .i = i, .dname = dname };
+        int r = journal_import_files(i->journal, cdir, IPAM_FILE_MAX, import_claim_file, &ctx);
+        *skipped += ctx.skipped;
         return r < 0 ? r : 0;
 }
 

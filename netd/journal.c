@@ -7,6 +7,7 @@
  * final line without its newline: a write that a crash cut short was never acknowledged. */
 #include "journal.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -314,6 +315,54 @@ size_t journal_used_bytes(const Journal *j) {
 
 size_t journal_capacity(const Journal *j) {
         return j->cap;
+}
+
+static int import_filter(const struct dirent *d) {
+        size_t n = strlen(d->d_name);
+        return d->d_name[0] != '.' && !strstr(d->d_name, ".tmp.") && n > 5 && streq(d->d_name + n - 5, ".json");
+}
+
+int journal_import_files(Journal *j, const char *dir, size_t max, journal_import_cb cb, void *userdata) {
+        struct dirent **names = NULL;
+        int n = scandir(dir, &names, import_filter, alphasort);
+        if (n < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        int r = 0, imported = 0;
+        _cleanup_free_ bool *done = calloc((size_t) n + 1, sizeof *done);
+        if (!done)
+                r = -ENOMEM;
+        char path[PATH_MAX];
+        for (int k = 0; k < n && r >= 0; k++) {
+                if (snprintf(path, sizeof path, "%s/%s", dir, names[k]->d_name) >= (int) sizeof path)
+                        continue;
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                _cleanup_json_ json_t *o = NULL;
+                KvErr e = {};
+                int q = read_file_max(path, max, &text, &len);
+                if (q < 0)
+                        snprintf(e.msg, sizeof e.msg, "cannot read: %s", strerror(-q));
+                else
+                        (void) !json_parse_object(text, len, max, "file", &o, &e);
+                r = cb(path, names[k]->d_name, o, o ? NULL : e.msg, userdata);
+                if (r > 0) {
+                        done[k] = true;
+                        imported++;
+                }
+        }
+        if (r >= 0 && imported > 0)
+                r = journal_sync(j);
+        for (int k = 0; k < n; k++) {
+                if (r >= 0 && done[k] && snprintf(path, sizeof path, "%s/%s", dir, names[k]->d_name) < (int) sizeof path)
+                        (void) unlink(path);
+                free(names[k]);
+        }
+        free(names);
+        if (r < 0)
+                return r;
+        if (imported > 0)
+                IGNORE_RESULT(fsync_dir(dir));
+        return imported;
 }
 
 /* One line (without its newline): 0 applied, -EBADMSG bad, -ENOMEM. */

@@ -29,6 +29,15 @@ json_t *journal_get(Journal *j, const char *key); /* borrowed; NULL if absent */
 typedef int (*journal_foreach_cb)(const char *key, json_t *val, void *userdata);
 int journal_foreach(Journal *j, journal_foreach_cb cb, void *userdata);
 
+/* Import of state that was kept in files before the journal: calls cb for every "*.json" file of dir (sorted;
+ * hidden and ".tmp." files skipped) with its parsed object, or with o NULL and the reason it could not be read
+ * (files over max bytes among them).
+ * cb returns 1 when the journal holds the file's content (now or already), 0 to leave the file, < 0 to stop.
+ * Then the journal is synced, and only after that are the files cb answered 1 for deleted. Returns how many
+ * were deleted, or < 0 (nothing deleted). A missing dir imports nothing. */
+typedef int (*journal_import_cb)(const char *path, const char *name, json_t *o, const char *err, void *userdata);
+int journal_import_files(Journal *j, const char *dir, size_t max, journal_import_cb cb, void *userdata) _wur_;
+
 size_t journal_count(const Journal *j);
 unsigned journal_bad_records(const Journal *j);
 const char *journal_path(const Journal *j);

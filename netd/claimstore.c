@@ -23,7 +23,6 @@ struct ClaimStore {
         int lock_fd;
 };
 
-
 static bool node_name_ok(const char *s) {
         size_t n = strlen(s);
         if (n == 0 || n >= CS_NODE_MAX)

@@ -36,7 +36,6 @@
 
 #define MIG_LOG_FILE "migrations.json"
 
-
 /* ---- the per-node migration log ---- */
 
 static json_t *mig_event_to_json(const MigEvent *ev) {

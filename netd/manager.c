@@ -765,11 +765,9 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         snprintf(ep->netns, sizeof ep->netns, "%s", req.netns);
         snprintf(ep->binding, sizeof ep->binding, "%s", req.binding);
         snprintf(ep->bridge, sizeof ep->bridge, "%s", req.bridge);
-        if (req.vlan > 0 && !sriov) {
+        if (req.vlan_bridge[0]) { /* the endpoint sits on the VLAN's bridge; the configured one is its trunk */
                 snprintf(ep->trunk, sizeof ep->trunk, "%s", req.bridge);
-                r = vlan_bridge_name(req.bridge, req.vlan, ep->bridge, e);
-                if (r < 0)
-                        return r;
+                snprintf(ep->bridge, sizeof ep->bridge, "%s", req.vlan_bridge);
         }
         snprintf(ep->nat_backend, sizeof ep->nat_backend, "%s", req.nat_backend);
         ep->mtu = req.mtu;
@@ -1223,14 +1221,12 @@ static int do_status_daemon(Manager *m, json_t **ret) {
         json_t *journals = json_array(), *trunks = json_array();
         Journal *js[] = { m->ep_journal, ipam_journal(m->ipam) };
         for (size_t k = 0; k < ELEMENTSOF(js); k++)
-                if (js[k])
-                        json_array_append_new(
-                                journals,
-                                json_pack("{s:s,s:I,s:I,s:I,s:i}", "path", journal_path(js[k]), "records",
-                                          (json_int_t) journal_count(js[k]), "usedBytes",
-                                          (json_int_t) journal_used_bytes(js[k]), "capacityBytes",
-                                          (json_int_t) journal_capacity(js[k]), "damagedAtStart",
-                                          (int) journal_bad_records(js[k])));
+                json_array_append_new(journals,
+                                      json_pack("{s:s,s:I,s:I,s:I,s:i}", "path", journal_path(js[k]), "records",
+                                                (json_int_t) journal_count(js[k]), "usedBytes",
+                                                (json_int_t) journal_used_bytes(js[k]), "capacityBytes",
+                                                (json_int_t) journal_capacity(js[k]), "damagedAtStart",
+                                                (int) journal_bad_records(js[k])));
         for (size_t k = 0; k < m->n_trunks; k++)
                 json_array_append_new(trunks, json_string(m->trunks[k]));
         json_object_set_new(st, "journals", journals);

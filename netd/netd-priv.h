@@ -141,6 +141,7 @@ typedef struct AttachRequest {
         EpVmPort vm_ports[EP_MAX_PORTS];
         char binding[16];
         char bridge[16];
+        char vlan_bridge[16]; /* vlan > 0 on a bridge binding: the VLAN's bridge "<bridge>.<vlan>"; "" otherwise */
         uint32_t mtu;
         uint16_t vlan;
         bool ipmasq, is_gateway, chained;

@@ -300,8 +300,7 @@ int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachR
                                          "network: 'vlan' %u cannot be used when kvnet is chained: the interface "
                                          "belongs to the plugin before it (set the VLAN there)",
                                          req->vlan);
-                char vbr[16];
-                if ((r = vlan_bridge_name(req->bridge, req->vlan, vbr, e)) < 0)
+                if ((r = vlan_bridge_name(req->bridge, req->vlan, req->vlan_bridge, e)) < 0)
                         return r;
         }
 

@@ -125,6 +125,8 @@ int vlan_link_ensure(const char *trunk, const char *vlan_bridge, uint16_t vid, u
                 return lnl_err(e, r, "vlan %u: setting '%s' up", vid, vname);
         if (!(t.flags & IFF_UP) && (r = lnl_link_set(sk, t.ifindex, 1, 0)) < 0)
                 return lnl_err(e, r, "vlan %u: setting '%s' up", vid, tname);
+        /* Looked up again once up: the lookup also settles their carrier state before they join the bridges
+         * (one port event each, see link_join_bridge). */
         if ((r = lnl_link_get(sk, vname, &v)) < 0 || (r = lnl_link_get(sk, tname, &t)) < 0)
                 return lnl_err(e, r, "vlan %u: looking up the link", vid);
         if (v.master != vb.ifindex && (r = lnl_link_set_master(sk, v.ifindex, vb.ifindex)) < 0)

@@ -288,13 +288,31 @@ do_migrate() {
 	# 1. prepare the target: the CNI ADD finds the claim held by node $from -> passive target
 	dst=$(pod_create "$TO" "$BINDING") || die "preparing the target pod on node$TO failed; nothing changed"
 	dd=$(pod_dir "$dst")
+	# proxy_pair NAME PORT SRC_SOCK DST_SOCK: the virt-handler proxies of KubeVirt, over the underlay:
+	# node $from listens on the unix socket SRC_SOCK and forwards to node $TO's underlay PORT, which node
+	# $TO forwards to the unix socket DST_SOCK. Pid files $sd/proxy-src-NAME.pid, $dd/proxy-dst-NAME.pid.
+	proxy_pair() {
+		setsid ip netns exec "$(node_var "$TO" NS)" socat -b 262144 \
+			"TCP-LISTEN:$2,bind=$(node_var "$TO" UNDERLAY),reuseaddr,fork,nodelay" \
+			"UNIX-CONNECT:$4" </dev/null >>"$dd/proxy.log" 2>&1 &
+		echo $! >"$dd/proxy-dst-$1.pid"
+		rm -f "$3"
+		setsid ip netns exec "$(node_var "$from" NS)" socat -b 262144 "UNIX-LISTEN:$3,fork" \
+			"TCP:$(node_var "$TO" UNDERLAY):$2,nodelay" </dev/null >>"$sd/proxy.log" 2>&1 &
+		echo $! >"$sd/proxy-src-$1.pid"
+		for _ in $(seq 1 50); do [ -S "$3" ] && break; sleep 0.1; done
+	}
+	stop_proxies() {
+		local f
+		for f in "$sd"/proxy-src-*.pid "$dd"/proxy-dst-*.pid; do
+			[ -f "$f" ] && stop_pid "$f"
+			rm -f "$f"
+		done
+	}
 	rollback() {
 		info "rolling back: deleting target pod $dst on node$TO; '$VM' stays on node$from"
-		local f
-		for f in "$sd/proxy-src.pid" "$dd/proxy-dst.pid" "$sd/proxy-src-data.pid" "$dd/proxy-dst-data.pid"; do
-			[ -f "$f" ] && stop_pid "$f"
-		done
-		rm -f "$sd/proxy-src.pid" "$sd/proxy-src-data.pid" "$sd/mig.sock" "$sd/libvirt/run/libvirt/kvnet-migration.sock"
+		stop_proxies
+		rm -f "$sd/mig.sock" "$sd/libvirt/run/libvirt/kvnet-migration.sock"
 		pod_delete "$dst"
 	}
 	if ! pod_libvirt "$dst"; then
@@ -308,30 +326,17 @@ do_migrate() {
 		die "the target launcher did not start"
 	fi
 
-	# 2. migration proxies over the underlay (the virt-handler proxies of KubeVirt)
+	# 2. migration proxies: libvirt's connection (the source daemon dials $sd/mig.sock)
 	port=$((20000 + (RANDOM % 20000)))
-	setsid ip netns exec "$(node_var "$TO" NS)" socat -b 262144 "TCP-LISTEN:$port,bind=$(node_var "$TO" UNDERLAY),reuseaddr,fork,nodelay" \
-		"UNIX-CONNECT:$dd/libvirt/run/libvirt/libvirt-sock" </dev/null >"$dd/proxy.log" 2>&1 &
-	echo $! >"$dd/proxy-dst.pid"
-	rm -f "$sd/mig.sock"
-	setsid ip netns exec "$(node_var "$from" NS)" socat -b 262144 "UNIX-LISTEN:$sd/mig.sock,fork" \
-		"TCP:$(node_var "$TO" UNDERLAY):$port,nodelay" </dev/null >"$sd/proxy.log" 2>&1 &
-	echo $! >"$sd/proxy-src.pid"
-	for _ in $(seq 1 50); do [ -S "$sd/mig.sock" ] && break; sleep 0.1; done
+	: >"$dd/proxy.log"
+	: >"$sd/proxy.log"
+	proxy_pair ctl "$port" "$sd/mig.sock" "$dd/libvirt/run/libvirt/libvirt-sock"
 	if [ "$DIRECT" = 1 ]; then
 		# direct: QEMU's own stream, not libvirt's tunnel, over a second pair of proxies: the source
 		# QEMU connects to /run/libvirt/kvnet-migration.sock in its pod's mount namespace, the target
 		# QEMU listens on the same path in its own (libvirt's unix:// migration URI; KubeVirt's model).
-		local dport=$((port + 1)) msock=run/libvirt/kvnet-migration.sock
-		setsid ip netns exec "$(node_var "$TO" NS)" socat -b 262144 \
-			"TCP-LISTEN:$dport,bind=$(node_var "$TO" UNDERLAY),reuseaddr,fork,nodelay" \
-			"UNIX-CONNECT:$dd/libvirt/$msock" </dev/null >>"$dd/proxy.log" 2>&1 &
-		echo $! >"$dd/proxy-dst-data.pid"
-		rm -f "$sd/libvirt/$msock"
-		setsid ip netns exec "$(node_var "$from" NS)" socat -b 262144 "UNIX-LISTEN:$sd/libvirt/$msock,fork" \
-			"TCP:$(node_var "$TO" UNDERLAY):$dport,nodelay" </dev/null >>"$sd/proxy.log" 2>&1 &
-		echo $! >"$sd/proxy-src-data.pid"
-		for _ in $(seq 1 50); do [ -S "$sd/libvirt/$msock" ] && break; sleep 0.1; done
+		local msock=run/libvirt/kvnet-migration.sock
+		proxy_pair data $((port + 1)) "$sd/libvirt/$msock" "$dd/libvirt/$msock"
 		MIG_OPTS+=(--direct --migrate-uri "unix:///$msock")
 	fi
 
@@ -351,12 +356,7 @@ do_migrate() {
 	fi
 	# 4. clean up the source (its launcher exits by itself with phase Migrated)
 	for _ in $(seq 1 100); do kill -0 "$(cat "$sd/launcher.pid")" 2>/dev/null || break; sleep 0.1; done
-	stop_pid "$sd/proxy-src.pid"
-	stop_pid "$dd/proxy-dst.pid"
-	if [ "$DIRECT" = 1 ]; then
-		stop_pid "$sd/proxy-src-data.pid"
-		stop_pid "$dd/proxy-dst-data.pid"
-	fi
+	stop_proxies
 	rm -f "$sd/launcher.pid"
 	pod_delete "$src"
 	echo "$dst" >"$DIR/vms/$VM"

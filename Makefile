@@ -30,7 +30,7 @@ BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell $(CC) -pri
 BPF_SKELS := $(patsubst ebpf/%.bpf.c,$(BPF_OUT)/%.skel.h,$(wildcard ebpf/*.bpf.c))
 CFLAGS += -I$(BPF_OUT)
 
-$(BPF_OUT)/%.bpf.o: ebpf/%.bpf.c
+$(BPF_OUT)/%.bpf.o: ebpf/%.bpf.c $(wildcard ebpf/*.h)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

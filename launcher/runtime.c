@@ -938,6 +938,8 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
             rt->st.mig.state == LAUNCH_MIG_RUNNING && !rt->st.mig.incoming && !rt->st.mig.paused_at_us) {
                 rt->st.mig.paused_at_us = (int64_t) realtime_usec();
                 log_info("migration: domain paused for the switchover");
+                /* From now on the guest's packets are better off at the target (netd's early switchover). */
+                rt_netd_source(rt, "switchover", NULL);
         }
         if (event == VIR_DOMAIN_EVENT_STOPPED) {
                 switch (detail) {

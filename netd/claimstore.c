@@ -120,9 +120,10 @@ json_t *claimstore_record_to_json(const CsRecord *r) {
         json_t *ips = json_array();
         for (size_t i = 0; ips && i < r->n_addrs; i++)
                 json_array_append_new(ips, json_string(kv_prefix_fmt(&r->addrs[i], s)));
-        return json_pack("{s:i,s:s,s:s,s:o,s:s,s:s,s:b,s:s,s:I}", "version", 1, "network", r->network, "key", r->key,
-                         "ips", ips ? ips : json_array(), "mac", kv_mac_fmt(r->mac, m), "holder", r->holder, "attached",
-                         r->attached, "target", r->target, "updated", (json_int_t) r->updated_usec);
+        return json_pack("{s:i,s:s,s:s,s:o,s:s,s:s,s:b,s:s,s:b,s:I}", "version", 1, "network", r->network, "key",
+                         r->key, "ips", ips ? ips : json_array(), "mac", kv_mac_fmt(r->mac, m), "holder", r->holder,
+                         "attached", r->attached, "target", r->target, "targetReady", r->target_ready, "updated",
+                         (json_int_t) r->updated_usec);
 }
 
 static int record_from_json(json_t *o, CsRecord *ret) {
@@ -130,7 +131,7 @@ static int record_from_json(json_t *o, CsRecord *ret) {
         KvErr e = {};
         const char *network, *key, *mac, *holder, *target;
         json_t *ips;
-        bool attached;
+        bool attached, ready = false;
         long long updated = 0;
         if (json_get_string(o, "record", "network", true, &network, &e) < 0 ||
             json_get_string(o, "record", "key", true, &key, &e) < 0 ||
@@ -138,6 +139,7 @@ static int record_from_json(json_t *o, CsRecord *ret) {
             json_get_string(o, "record", "holder", true, &holder, &e) < 0 ||
             json_get_string(o, "record", "target", true, &target, &e) < 0 ||
             json_get_bool(o, "record", "attached", true, &attached, &e) < 0 ||
+            json_get_bool(o, "record", "targetReady", false, &ready, &e) < 0 ||
             json_get_array(o, "record", "ips", true, &ips, &e) < 0 ||
             json_get_int(o, "record", "updated", false, 0, INT64_MAX, &updated, &e) < 0)
                 return -EBADMSG;
@@ -148,6 +150,7 @@ static int record_from_json(json_t *o, CsRecord *ret) {
         strcpy(r.key, key);
         strcpy(r.holder, holder);
         strcpy(r.target, target);
+        r.target_ready = r.target[0] && ready;
         r.attached = attached;
         r.updated_usec = (uint64_t) updated;
         if (kv_mac_parse(mac, r.mac) < 0)
@@ -336,8 +339,10 @@ static int take_locked(ClaimStore *cs, const char *network, const char *key, con
         memcpy(rec.addrs, addrs, sizeof addrs[0] * n_addrs);
         memcpy(rec.mac, mac, 6);
         snprintf(rec.holder, sizeof rec.holder, "%s", cs->node);
-        if (found && streq(old.holder, cs->node))
+        if (found && streq(old.holder, cs->node)) {
                 snprintf(rec.target, sizeof rec.target, "%s", old.target);
+                rec.target_ready = old.target_ready;
+        }
         /* Addresses first: a crash before the record leaves index entries whose owner file is missing or
          * does not list them, which count as free (owner_alive) or are rewritten by the next take. */
         for (size_t i = 0; i < n_addrs; i++) {
@@ -403,12 +408,39 @@ static int decide_begin(ClaimStore *cs, CsRecord *rec, bool found, const char *n
                 return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EBUSY,
                                  "cluster claims: '%s' is already being migrated from node '%s' to node '%s'", key,
                                  rec->holder, rec->target);
+        if (!streq(rec->target, cs->node))
+                rec->target_ready = false;
         snprintf(rec->target, sizeof rec->target, "%s", cs->node);
         return CS_WRITE;
 }
 
 int claimstore_begin_migration(ClaimStore *cs, const char *network, const char *key, KvErr *e) {
         int r = update_record(cs, network, key, decide_begin, e);
+        return r < 0 ? r : 0;
+}
+
+static int decide_ready(ClaimStore *cs, CsRecord *rec, bool found, const char *network, const char *key, KvErr *e,
+                        bool ready) {
+        if (!found || !streq(rec->target, cs->node))
+                return kverr_set(e, KV_ERR_INTERNAL, -EPERM,
+                                 "cluster claims: node '%s' is not the migration target of '%s' in network '%s'", cs->node,
+                                 key, network);
+        if (rec->target_ready == ready)
+                return CS_KEEP;
+        rec->target_ready = ready;
+        return CS_WRITE;
+}
+
+static int decide_ready_yes(ClaimStore *cs, CsRecord *rec, bool found, const char *network, const char *key, KvErr *e) {
+        return decide_ready(cs, rec, found, network, key, e, true);
+}
+
+static int decide_ready_no(ClaimStore *cs, CsRecord *rec, bool found, const char *network, const char *key, KvErr *e) {
+        return decide_ready(cs, rec, found, network, key, e, false);
+}
+
+int claimstore_set_target_ready(ClaimStore *cs, const char *network, const char *key, bool ready, KvErr *e) {
+        int r = update_record(cs, network, key, ready ? decide_ready_yes : decide_ready_no, e);
         return r < 0 ? r : 0;
 }
 
@@ -423,6 +455,7 @@ static int decide_finish(ClaimStore *cs, CsRecord *rec, bool found, const char *
                                  cs->node, key, rec->holder, rec->target);
         snprintf(rec->holder, sizeof rec->holder, "%s", cs->node);
         rec->target[0] = '\0';
+        rec->target_ready = false;
         rec->attached = true;
         return CS_WRITE;
 }
@@ -435,6 +468,7 @@ int claimstore_finish_migration(ClaimStore *cs, const char *network, const char 
 /* This node stops being the target; a record nobody holds any more goes. */
 static int drop_target(CsRecord *rec) {
         rec->target[0] = '\0';
+        rec->target_ready = false;
         return rec->holder[0] ? CS_WRITE : CS_DELETE;
 }
 

@@ -11,7 +11,7 @@
  * Backend "dir": a directory every node can reach (on one machine any directory; all simulated nodes
  * share the filesystem). Every operation runs under flock(DIR/lock) and is a few small file writes:
  *   DIR/claims/<sanitized key>-<16 hex>.json   {"version":1,"network","key","ips":[...],"mac","holder",
- *                                             "attached","target","updated"}
+ *                                             "attached","target","targetReady","updated"}
  *   DIR/addrs/<netdir>/<address>              the record file name holding that address
  * The operations are the interface a Kubernetes backend (one object per claim, resourceVersion as the
  * compare-and-swap) would implement; see docs/multinode.md. */
@@ -34,6 +34,8 @@ typedef struct CsRecord {
         char holder[CS_NODE_MAX]; /* "" = nobody (the holder released it during a migration) */
         bool attached;            /* the holder has an attachment for it */
         char target[CS_NODE_MAX]; /* node preparing a migration, "" if none */
+        bool target_ready;        /* the target forwards the VM's packets into its paused datapath (the source
+                                   * may send them there from the switchover on: docs/migration.md) */
         uint64_t updated_usec;
 } CsRecord;
 
@@ -60,6 +62,9 @@ int claimstore_take(ClaimStore *cs, const char *network, const char *key, const 
 /* This node becomes the migration target of a claim held by another node (idempotent). Errors: no record
  * (-ENOENT), this node is the holder (-EALREADY), another target is already preparing (-EBUSY). */
 int claimstore_begin_migration(ClaimStore *cs, const char *network, const char *key, KvErr *e) _wur_;
+/* The migration target (this node) says whether it accepts the VM's packets before the switch (record.target_ready).
+ * -EPERM when this node is not the target. */
+int claimstore_set_target_ready(ClaimStore *cs, const char *network, const char *key, bool ready, KvErr *e) _wur_;
 /* The migration target (this node) becomes the holder, attached; the target mark is cleared. Idempotent
  * when this node already holds it. -EPERM when this node is neither. */
 int claimstore_finish_migration(ClaimStore *cs, const char *network, const char *key, KvErr *e) _wur_;

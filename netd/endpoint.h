@@ -83,6 +83,7 @@ typedef struct Endpoint {
         char mig_peer[256];
         uint64_t mig_started_usec;
         void *mig_watch; /* runtime only: a passive target's wait for the guest's first frame (handoff.c) */
+        int early_ifindex; /* runtime only: the migration redirect forwards this VM's packets here (handoff.c) */
 } Endpoint;
 
 Endpoint *endpoint_free(Endpoint *ep);

@@ -54,6 +54,10 @@ static json_t *mig_event_to_json(const MigEvent *ev) {
                 json_object_set_new(o, "totalMs", json_integer(ev->total_ms));
         if (ev->activate_us >= 0)
                 json_object_set_new(o, "switchMicros", json_integer(ev->activate_us));
+        if (ev->switchover_usec)
+                json_object_set_new(o, "switchover", json_integer((json_int_t) ev->switchover_usec));
+        if (ev->early_packets >= 0)
+                json_object_set_new(o, "earlyPackets", json_integer(ev->early_packets));
         return o;
 }
 
@@ -106,7 +110,7 @@ int handoff_load(Manager *m) {
                 if (!json_is_object(v))
                         continue;
                 MigEvent *ev = &m->mig_log[m->mig_log_next];
-                *ev = (MigEvent){};
+                *ev = (MigEvent){ .early_packets = -1 };
                 copy_json_str(v, "vm", ev->vm, sizeof ev->vm);
                 copy_json_str(v, "role", ev->role, sizeof ev->role);
                 copy_json_str(v, "state", ev->state, sizeof ev->state);
@@ -118,6 +122,8 @@ int handoff_load(Manager *m) {
                 ev->downtime_ms = json_ll(v, "downtimeMs", -1);
                 ev->total_ms = json_ll(v, "totalMs", -1);
                 ev->activate_us = json_ll(v, "switchMicros", -1);
+                ev->switchover_usec = (uint64_t) json_ll(v, "switchover", 0);
+                ev->early_packets = json_ll(v, "earlyPackets", -1);
                 ev->n_endpoints = (unsigned) json_ll(v, "endpoints", 0);
                 m->mig_log_next = (m->mig_log_next + 1) % NETD_MIG_LOG;
                 if (m->mig_log_n < NETD_MIG_LOG)
@@ -139,7 +145,8 @@ static MigEvent *mig_log_current(Manager *m, const char *vm, const char *role) {
 
 static MigEvent *mig_log_new(Manager *m, const char *vm, const char *role, const char *peer) {
         MigEvent *ev = &m->mig_log[m->mig_log_next];
-        *ev = (MigEvent){ .started_usec = realtime_usec(), .downtime_ms = -1, .total_ms = -1, .activate_us = -1 };
+        *ev = (MigEvent){ .started_usec = realtime_usec(), .downtime_ms = -1, .total_ms = -1, .activate_us = -1,
+                          .early_packets = -1 };
         snprintf(ev->vm, sizeof ev->vm, "%s", vm);
         snprintf(ev->role, sizeof ev->role, "%s", role);
         snprintf(ev->peer, sizeof ev->peer, "%s", peer ? peer : "");
@@ -359,6 +366,7 @@ void handoff_stop(Manager *m) {
         for (size_t k = 0; k < NETD_MAX_REDIRECTS; k++)
                 if (m->redirects[k].m)
                         redirect_drop(&m->redirects[k]);
+        m->migredir = migredir_free(m->migredir);
 }
 
 typedef struct FlushCtx {
@@ -389,8 +397,73 @@ static void redirect_flush_stale(void) {
                 log_notice("removed %u redirect route(s) left by a previous run", fc.n);
 }
 
+/* ---- the early switchover ----
+ * The source QEMU pauses for the switchover tens of milliseconds before the target resumes; packets that
+ * reach the source in between would die in its tap. So a prepared target arms the migration redirect
+ * (netd/migredir.c): packets routed to this node for the VM's addresses go straight into the target
+ * attachment, where they wait in the tap until the guest resumes. The claim store records that the target
+ * is ready (targetReady); at the pause the source launcher says `migration-source switchover`, and the
+ * source node starts its redirect route to this node then, not only once the migration completed. A target
+ * that cannot arm (no nodeAddress, chained attachment, no BPF) is not ready, and the source keeps its
+ * packets until the end, as before. Disarmed at activation, when the target goes away, and on exit. */
+
+static uint64_t early_disarm(Manager *m, Endpoint *ep, bool *ret_armed) {
+        uint64_t total = 0;
+        bool armed = false;
+        for (size_t i = 0; ep->early_ifindex && i < ep->n_addrs; i++) {
+                uint64_t p = 0;
+                if (migredir_del(&m->migredir, &ep->addrs[i].addr, ep->early_ifindex, &p) > 0) {
+                        total += p;
+                        armed = true;
+                }
+        }
+        ep->early_ifindex = 0;
+        if (ret_armed)
+                *ret_armed = armed;
+        return total;
+}
+
+static void early_arm(Manager *m, Endpoint *ep) {
+        if (!m->cs || !m->node_address.family || m->redirect_grace_ms == 0 || ep->chained || !ep->host_ifname[0] ||
+            !ep->bridge[0])
+                return;
+        KvErr e = {};
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        LnlLink host, br;
+        int r = lnl_open_e(-1, &sk, &e);
+        if (r >= 0 && (r = lnl_link_get(sk, ep->host_ifname, &host)) < 0)
+                lnl_err(&e, r, "looking up '%s'", ep->host_ifname);
+        if (r >= 0 && (r = lnl_link_get(sk, ep->bridge, &br)) < 0)
+                lnl_err(&e, r, "looking up bridge '%s'", ep->bridge);
+        if (r >= 0)
+                ep->early_ifindex = host.ifindex;
+        for (size_t i = 0; r >= 0 && i < ep->n_addrs; i++)
+                r = migredir_add(&m->migredir, &m->node_address, &ep->addrs[i].addr, host.ifindex, ep->mac, br.mac, &e);
+        if (r == -EEXIST) { /* a second pod of the same VM on this node: the first one takes the packets */
+                log_info("migration: %s: %s", ep->id, e.msg);
+                (void) early_disarm(m, ep, NULL);
+                return;
+        }
+        if (r >= 0)
+                r = claimstore_set_target_ready(m->cs, ep->network, ep->key, true, &e);
+        if (r < 0) {
+                (void) early_disarm(m, ep, NULL);
+                log_warning("migration: %s: no early switchover (%s); the VM's packets come here once it runs here",
+                            ep->id, e.msg);
+                return;
+        }
+        log_info("migration: %s: packets the source sends here from the switchover on go into '%s' (redirect on '%s')",
+                 ep->id, ep->host_ifname, migredir_uplink(m->migredir));
+}
+
 int handoff_start(Manager *m) {
         redirect_flush_stale();
+        /* the previous run's redirect program went with its map; passive targets arm afresh */
+        migredir_reset(&m->node_address);
+        EP_FOREACH(m, ep) {
+                if (ep->kind == EP_KIND_VM && streq(ep->mig_role, "target") && !streq(ep->mig_state, "active"))
+                        early_arm(m, ep);
+        }
         if (!m->route_hook || m->sigchld)
                 return 0;
         return event_add_signal(m->loop, SIGCHLD, on_sigchld, m, &m->sigchld);
@@ -411,6 +484,7 @@ int handoff_prepare_target(Manager *m, Endpoint *ep, KvErr *e) {
                 KvErr we = {};
                 if (watch_start(m, ep, &we) < 0)
                         log_warning("migration: %s: %s (activation waits for the launcher)", ep->id, we.msg);
+                early_arm(m, ep);
         }
         char vm[160];
         vm_id(ep, vm, sizeof vm);
@@ -423,12 +497,13 @@ int handoff_prepare_target(Manager *m, Endpoint *ep, KvErr *e) {
         return 0;
 }
 
-void handoff_on_remove(Manager *m, const Endpoint *ep) {
+void handoff_on_remove(Manager *m, Endpoint *ep) {
         if (!ep->mig_role[0] || ep->kind != EP_KIND_VM)
                 return;
         char vm[160];
         vm_id(ep, vm, sizeof vm);
         if (streq(ep->mig_role, "target") && !streq(ep->mig_state, "active")) {
+                (void) early_disarm(m, ep, NULL);
                 if (m->cs && claimstore_abort_migration(m->cs, ep->network, ep->key) < 0)
                         log_warning("migration: cannot withdraw as target of '%s'", ep->key);
                 MigEvent *ev = mig_log_current(m, vm, "target");
@@ -495,9 +570,15 @@ static int activate_vm(Manager *m, const char *ns, const char *name, const char 
                 n++;
         }
         uint64_t switch_us = now_usec() - t0;
+        uint64_t early = 0;
+        bool armed = false;
         EP_FOREACH(m, ep) {
                 if (!ep_of_vm(ep, ns, name) || !streq(ep->mig_role, "target") || streq(ep->mig_state, "active"))
                         continue;
+                /* forwarding normally now: the early redirect has done its part */
+                bool a = false;
+                early += early_disarm(m, ep, &a);
+                armed |= a;
                 KvErr ee = {};
                 if (m->cs && claimstore_finish_migration(m->cs, ep->network, ep->key, &ee) < 0) {
                         log_error("migration: claim store: %s", ee.msg);
@@ -526,15 +607,18 @@ static int activate_vm(Manager *m, const char *ns, const char *name, const char 
                 snprintf(ev->reason, sizeof ev->reason, "%s", reason);
                 ev->switched_usec = ev->finished_usec = realtime_usec();
                 ev->activate_us = (long long) switch_us;
+                ev->early_packets = armed ? (long long) early : -1;
                 mig_log_save(m);
                 log_notice("migration: VM %s is active on this node (%s; %u attachment(s), %u announcement(s), "
-                           "datapath switched in %llu us, %llu us in all)",
-                           vm, trigger, n, announced, (unsigned long long) switch_us, (unsigned long long) us);
+                           "datapath switched in %llu us, %llu us in all; %llu packet(s) came early)",
+                           vm, trigger, n, announced, (unsigned long long) switch_us, (unsigned long long) us,
+                           (unsigned long long) early);
         }
         if (!ret)
                 return 0;
-        *ret = json_pack("{s:i,s:i,s:i,s:I,s:I}", "endpoints", n, "alreadyActive", already, "announcements",
-                         announced, "switchMicros", (json_int_t) switch_us, "activateMicros", (json_int_t) us);
+        *ret = json_pack("{s:i,s:i,s:i,s:I,s:I,s:I}", "endpoints", n, "alreadyActive", already, "announcements",
+                         announced, "switchMicros", (json_int_t) switch_us, "activateMicros", (json_int_t) us,
+                         "earlyPackets", (json_int_t) early);
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -647,6 +731,7 @@ static int watch_start(Manager *m, Endpoint *ep, KvErr *e) {
 
 void handoff_forget(Manager *m, Endpoint *ep) {
         watch_stop(m, ep);
+        (void) early_disarm(m, ep, NULL);
 }
 
 /* ---- source ---- */
@@ -663,35 +748,49 @@ int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) {
             (r = json_get_int(args, "migration-source", "downtimeMs", false, -1, 86400000LL, &downtime, e)) < 0 ||
             (r = json_get_int(args, "migration-source", "totalMs", false, -1, 86400000LL, &total, e)) < 0)
                 return r;
-        bool begin = streq(phase, "begin"), done = streq(phase, "completed"), aborted = streq(phase, "aborted");
-        if (!begin && !done && !aborted)
+        bool begin = streq(phase, "begin"), switchover = streq(phase, "switchover"), done = streq(phase, "completed"),
+             aborted = streq(phase, "aborted");
+        if (!begin && !switchover && !done && !aborted)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                 "migration-source: 'phase' must be begin, completed or aborted, got '%.32s'", phase);
+                                 "migration-source: 'phase' must be begin, switchover, completed or aborted, got '%.32s'",
+                                 phase);
         char vm[160];
         snprintf(vm, sizeof vm, "%s/%s", ns, name);
-        unsigned n = 0;
+        unsigned n = 0, early = 0;
         EP_FOREACH(m, ep) {
                 if (!ep_of_vm(ep, ns, name))
                         continue;
                 if (!begin && !streq(ep->mig_role, "source"))
                         continue;
                 KvErr ee = {};
+                CsRecord rec;
+                KvAddr via;
                 if (begin) {
                         snprintf(ep->mig_role, sizeof ep->mig_role, "source");
                         snprintf(ep->mig_state, sizeof ep->mig_state, "migrating");
                         snprintf(ep->mig_peer, sizeof ep->mig_peer, "%s", target ? target : "");
                         ep->mig_started_usec = realtime_usec();
+                } else if (switchover) {
+                        /* The VM has paused here: a ready target takes its packets from now on. The datapath
+                         * stays as it is (the migration can still fail and resume the VM here). */
+                        if (m->cs && m->redirect_grace_ms > 0 && claimstore_get(m->cs, ep->network, ep->key, &rec) > 0 &&
+                            rec.target[0] && rec.target_ready && !streq(rec.target, m->node_name) &&
+                            claimstore_node_address(m->cs, rec.target, &via) == 0) {
+                                redirect_start(m, ep, &via);
+                                early++;
+                        }
+                        snprintf(ep->mig_state, sizeof ep->mig_state, "switching");
                 } else if (done) {
                         snprintf(ep->mig_state, sizeof ep->mig_state, "completed");
                         if (!ep->chained && ep->host_ifname[0] && host_link_updown(ep->host_ifname, false, &ee) < 0)
                                 log_warning("migration: deactivating %s: %s", ep->id, ee.msg);
-                        CsRecord rec;
-                        KvAddr via;
                         if (m->cs && m->redirect_grace_ms > 0 && claimstore_get(m->cs, ep->network, ep->key, &rec) > 0 &&
                             rec.holder[0] && !streq(rec.holder, m->node_name) &&
                             claimstore_node_address(m->cs, rec.holder, &via) == 0)
-                                redirect_start(m, ep, &via);
+                                redirect_start(m, ep, &via); /* (re)starts the grace period */
                 } else {
+                        /* back to normal: packets redirected since a switchover come here again */
+                        redirect_cancel_for(m, ep);
                         ep->mig_role[0] = ep->mig_state[0] = ep->mig_peer[0] = '\0';
                         ep->mig_started_usec = 0;
                 }
@@ -703,11 +802,13 @@ int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "migration-source: no %sattachment of VM %s on this node",
                                  begin ? "" : "migrating ", vm);
         MigEvent *ev = begin ? mig_log_new(m, vm, "source", target) : mig_log_get(m, vm, "source", target);
-        snprintf(ev->state, sizeof ev->state, "%s", begin ? "migrating" : phase);
+        snprintf(ev->state, sizeof ev->state, "%s", begin ? "migrating" : switchover ? "switching" : phase);
         ev->n_endpoints = n;
         if (reason)
                 snprintf(ev->reason, sizeof ev->reason, "%s", reason);
-        if (!begin) {
+        if (switchover)
+                ev->switchover_usec = realtime_usec();
+        else if (!begin) {
                 ev->finished_usec = realtime_usec();
                 if (done)
                         ev->switched_usec = ev->finished_usec;
@@ -715,10 +816,15 @@ int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 ev->total_ms = total;
         }
         mig_log_save(m);
-        log_notice("migration: VM %s %s (%u attachment(s))%s%s", vm,
-                   begin ? "is migrating away" : done ? "left this node" : "stays here: migration aborted", n,
-                   reason ? ": " : "", reason ? reason : "");
-        *ret = json_pack("{s:i}", "endpoints", n);
+        if (switchover)
+                log_notice("migration: VM %s paused for the switchover; %u of %u attachment(s) redirected to the target "
+                           "early",
+                           vm, early, n);
+        else
+                log_notice("migration: VM %s %s (%u attachment(s))%s%s", vm,
+                           begin ? "is migrating away" : done ? "left this node" : "stays here: migration aborted", n,
+                           reason ? ": " : "", reason ? reason : "");
+        *ret = switchover ? json_pack("{s:i,s:i}", "endpoints", n, "redirected", early) : json_pack("{s:i}", "endpoints", n);
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -740,11 +846,19 @@ json_t *handoff_list(Manager *m) {
                         json_array_append_new(ips, json_string(kv_prefix_fmt(&ep->addrs[i], buf)));
                 char vm[160];
                 vm_id(ep, vm, sizeof vm);
-                json_array_append_new(cur, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:I}", "vm", vm, "interface",
-                                                     ep->vm_interface, "attachment", ep->id, "binding", ep->binding,
-                                                     "role", ep->mig_role, "state", ep->mig_state, "peer", ep->mig_peer,
-                                                     "ips", ips, "mac", kv_mac_fmt(ep->mac, mac), "started",
-                                                     (json_int_t) ep->mig_started_usec));
+                json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:I}", "vm", vm, "interface",
+                                      ep->vm_interface, "attachment", ep->id, "binding", ep->binding, "role",
+                                      ep->mig_role, "state", ep->mig_state, "peer", ep->mig_peer, "ips", ips, "mac",
+                                      kv_mac_fmt(ep->mac, mac), "started", (json_int_t) ep->mig_started_usec);
+                uint64_t packets = 0;
+                if (o && streq(ep->mig_role, "target") && !streq(ep->mig_state, "active")) {
+                        bool armed = ep->early_ifindex && ep->n_addrs > 0 &&
+                                     migredir_packets(m->migredir, &ep->addrs[0].addr, &packets) > 0;
+                        json_object_set_new(o, "earlyRedirect", json_boolean(armed));
+                        if (armed)
+                                json_object_set_new(o, "earlyPackets", json_integer((json_int_t) packets));
+                }
+                json_array_append_new(cur, o);
         }
         for (size_t k = 0; k < m->mig_log_n; k++) {
                 size_t idx = (m->mig_log_next + NETD_MIG_LOG - 1 - k) % NETD_MIG_LOG; /* newest first */

@@ -9,6 +9,7 @@
 #include "endpoint.h"
 #include "ipam.h"
 #include "link.h"
+#include "migredir.h"
 #include "nat.h"
 #include "netd.h"
 #include "reaper.h"
@@ -38,11 +39,13 @@ typedef struct NetworkState {
 typedef struct MigEvent {
         char vm[160]; /* namespace/name */
         char role[8]; /* source | target */
-        char state[16]; /* prepared | migrating | active | completed | aborted */
+        char state[16]; /* prepared | migrating | switching | active | completed | aborted */
         char peer[256];
         char reason[256];
         uint64_t started_usec, switched_usec, finished_usec;
         long long downtime_ms, total_ms, activate_us; /* -1 = unknown; activate_us: target datapath switch time */
+        uint64_t switchover_usec;   /* source: the VM paused and its packets went to the target (0 = not) */
+        long long early_packets;    /* target: packets forwarded into the paused datapath (-1 = not armed) */
         unsigned n_endpoints;
 } MigEvent;
 
@@ -95,6 +98,7 @@ struct Manager {
                 Manager *m;
         } redirects[NETD_MAX_REDIRECTS];
         ClaimStore *cs;
+        MigRedir *migredir; /* target side of the early switchover: NULL while nothing is armed */
         MigEvent mig_log[NETD_MIG_LOG]; /* ring, newest at mig_log_next - 1 */
         size_t mig_log_n, mig_log_next;
 };
@@ -117,7 +121,7 @@ int handoff_prepare_target(Manager *m, Endpoint *ep, KvErr *e) _wur_;
 void handoff_forget(Manager *m, Endpoint *ep);
 /* remove_endpoint, for the last attachment of a claim key on this node: a target removed before
  * activation rolls the migration back. */
-void handoff_on_remove(Manager *m, const Endpoint *ep);
+void handoff_on_remove(Manager *m, Endpoint *ep);
 int handoff_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 json_t *handoff_list(Manager *m);

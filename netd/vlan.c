@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <net/if.h>
-#include <stdarg.h>
 #include <stdio.h>
 
 #include <bpf/bpf.h>
@@ -11,6 +10,7 @@
 
 #include "common/log.h"
 #include "link-nl.h"
+#include "tcbpf.h"
 #include "vlan.skel.h"
 
 /* kvnet's tc filters: clsact, handle 1, priority 1 on each direction they use. */
@@ -38,35 +38,9 @@ void vlan_link_names(const char *trunk, uint16_t vid, char trunk_end[16], char v
         snprintf(vlan_end, 16, "kvm%08x", h);
 }
 
-static int tc_attach(int ifindex, enum bpf_tc_attach_point where, int prog_fd) {
-        DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-        int r = bpf_tc_hook_create(&hook);
-        if (r < 0 && r != -EEXIST)
-                return r;
-        hook.attach_point = where;
-        DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = VLAN_TC_HANDLE, .priority = VLAN_TC_PRIO,
-                            .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
-        return bpf_tc_attach(&hook, &opts);
-}
-
-/* libbpf's own messages at debug level: its "exclusivity flag" notice for an existing clsact qdisc is normal. */
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap) {
-        if (level == LIBBPF_DEBUG)
-                return 0;
-        char buf[512];
-        vsnprintf(buf, sizeof buf, fmt, ap);
-        buf[strcspn(buf, "\n")] = '\0';
-        log_debug("libbpf: %s", buf);
-        return 0;
-}
-
 /* Loads the programs with vid baked in (vid 0: only the guard is used). */
 static int load(uint16_t vid, struct vlan_bpf **ret, KvErr *e) {
-        static bool print_set;
-        if (!print_set) {
-                libbpf_set_print(libbpf_log);
-                print_set = true;
-        }
+        tcbpf_log_setup();
         struct vlan_bpf *s = vlan_bpf__open();
         if (!s)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, negative_errno(), "vlan: cannot open the BPF object");
@@ -114,9 +88,11 @@ int vlan_link_ensure(const char *trunk, const char *vlan_bridge, uint16_t vid, u
         struct vlan_bpf *s = NULL;
         if ((r = load(vid, &s, e)) < 0)
                 return r;
-        r = tc_attach(t.ifindex, BPF_TC_INGRESS, bpf_program__fd(s->progs.vlan_to_trunk));
+        r = tcbpf_attach(t.ifindex, BPF_TC_INGRESS, bpf_program__fd(s->progs.vlan_to_trunk), VLAN_TC_HANDLE,
+                         VLAN_TC_PRIO);
         if (r >= 0)
-                r = tc_attach(t.ifindex, BPF_TC_EGRESS, bpf_program__fd(s->progs.vlan_from_trunk));
+                r = tcbpf_attach(t.ifindex, BPF_TC_EGRESS, bpf_program__fd(s->progs.vlan_from_trunk), VLAN_TC_HANDLE,
+                                 VLAN_TC_PRIO);
         vlan_bpf__destroy(s); /* the filters hold the programs */
         if (r < 0)
                 return lnl_err(e, r, "vlan %u: attaching the tagging programs to '%s'", vid, tname);
@@ -152,9 +128,9 @@ int vlan_guard_port(const char *ifname, KvErr *e) {
                 if (guard_fd < 0)
                         return kverr_set_errno(e, KV_ERR_INTERNAL, negative_errno(), "vlan guard: dup");
         }
-        int r = tc_attach(ifindex, BPF_TC_INGRESS, guard_fd);
+        int r = tcbpf_attach(ifindex, BPF_TC_INGRESS, guard_fd, VLAN_TC_HANDLE, VLAN_TC_PRIO);
         if (r >= 0)
-                r = tc_attach(ifindex, BPF_TC_EGRESS, guard_fd);
+                r = tcbpf_attach(ifindex, BPF_TC_EGRESS, guard_fd, VLAN_TC_HANDLE, VLAN_TC_PRIO);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "vlan guard: attaching to '%s'", ifname);
         return 0;
@@ -164,17 +140,7 @@ int vlan_guard_present(const char *ifname) {
         int ifindex = (int) if_nametoindex(ifname);
         if (ifindex <= 0)
                 return negative_errno();
-        DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-        DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = VLAN_TC_HANDLE, .priority = VLAN_TC_PRIO);
-        int r = bpf_tc_query(&hook, &opts);
-        if (r == -ENOENT || r == -EINVAL)
-                return 0;
-        if (r < 0)
-                return r;
-        struct bpf_prog_info info = {};
-        __u32 len = sizeof info;
-        _cleanup_close_ int fd = bpf_prog_get_fd_by_id(opts.prog_id);
-        if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
-                return negative_errno();
-        return streq(info.name, "untagged_only");
+        char name[16];
+        int r = tcbpf_query(ifindex, BPF_TC_INGRESS, VLAN_TC_HANDLE, VLAN_TC_PRIO, name);
+        return r <= 0 ? r : streq(name, "untagged_only");
 }

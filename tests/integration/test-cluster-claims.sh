@@ -8,7 +8,12 @@
 # sends gratuitous ARP (node1's bridge learns the MAC behind the VXLAN) and moves the client's /32 (routeHook); the source's
 # `migration-source completed` takes node1's copy down and its DEL frees node1's local claim only;
 # node1 redirects the VM's /32 to node2 for the grace period and then drops the route; a target
-# removed before activation rolls back (holder unchanged, nothing left on node2); bad
+# removed before activation rolls back (holder unchanged, nothing left on node2). Early switchover:
+# the prepared target arms the migration redirect (claim store targetReady, tc program on node2's
+# underlay), `migration-source switchover` makes node1 route the VM to node2 at the pause, the
+# client's pings then reach the paused target's tap (bridge: dst MAC the VM's, TTL 62), activation
+# disarms it; a netd killed with an armed target is replaced cleanly; an abort after the switchover
+# gives node1 its packets back. Bad
 # requests get clear errors; kvnetctl migrations / cluster-claims show both sides.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -16,7 +21,7 @@ source "$(dirname "$0")/lib.sh"
 kv_init
 require_kvnet
 require_cnichain
-require_cmd bridge jq socat
+require_cmd bridge jq socat tc tcpdump
 CLUSTER=$KV_ROOT/scripts/cluster.sh
 export KVNET_BUILD
 CL_NAME=kvt-cc-$(rand_suffix)
@@ -60,6 +65,11 @@ on() {
 	shift
 	local ns=NODE${i}_NS
 	NODE_NS=${!ns} cni "$1" "$KV_TMP/n$i.conflist" "${@:2}"
+}
+# srcmsg VM PHASE [EXTRA-ARGS-JSON]: the source launcher's migration-source call to node1's netd
+srcmsg() {
+	echo "{\"op\":\"migration-source\",\"args\":{\"vmNamespace\":\"default\",\"vmName\":\"$1\",\"phase\":\"$2\"${3:-}}}" |
+		socat -t 5 - "UNIX-CONNECT:$NODE1_SOCK"
 }
 vmargs() { echo "IgnoreUnknown=1;KVNET_VM_NAMESPACE=default;KVNET_VM_NAME=$1;KVNET_VM_INTERFACE=default;KVNET_VM_BINDING=$2"; }
 
@@ -136,6 +146,47 @@ for b in bridge masquerade; do
 			prepared "$b: frames towards the guest do not activate the target"
 	fi
 
+	# early switchover: node2 armed the migration redirect when it prepared the target; when the
+	# source QEMU pauses (the source launcher says `migration-source switchover`) node1 routes the
+	# VM's /32 to node2 at once, and node2's tc program forwards those packets into the paused
+	# target, where they wait in the tap (a reader is attached as the paused QEMU would be).
+	rec=$(ctl 2 -o json cluster-claims | jq -c --arg k "vm/default/$vm/default" '.claims[] | select(.key==$k)')
+	assert_eq "$(jq -r '.targetReady' <<<"$rec")" true "$b: claim store: the target is ready for the early switchover"
+	assert_eq "$(ctl 2 -o json migrations | jq -r --arg v "default/$vm" '.endpoints[] | select(.vm==$v) | .earlyRedirect')" \
+		true "$b: node2 armed the migration redirect"
+	assert_true "$b: the redirect program sits on node2's underlay interface (tc ingress)" \
+		bash -c "tc -n $NODE2_NS filter show dev ul0 ingress | grep -q migredir_ingres"
+	assert_eq "$(srcmsg "$vm" begin ',"target":"node2"' | jq -r '.ok')" true "$b: migration-source begin on node1"
+	assert_eq "$(ip -n "$NODE1_NS" -j route show "$ip1/32" proto 118 | jq length)" 0 "$b: no redirect before the pause"
+	src=$(srcmsg "$vm" switchover)
+	assert_eq "$(jq -r '.result.redirected' <<<"$src")" 1 "$b: switchover on node1 redirects the VM's attachment early"
+	assert_eq "$(ip -n "$NODE1_NS" -j route show "$ip1/32" proto 118 | jq -r '.[0].gateway // empty')" "$NODE2_UNDERLAY" \
+		"$b: from the pause on node1 routes $ip1 to node2"
+	ip netns exec "$DST" timeout 10 socat -u TUN,tun-type=tap,tun-name=tap0,iff-no-pi /dev/null &
+	rpid=$!
+	ip netns exec "$DST" timeout 8 tcpdump -l -n -e -v -i tap0 -c 1 icmp >"$KV_TMP/early-$b.txt" 2>/dev/null &
+	dpid=$!
+	sleep 0.7
+	tx0=$(ip -n "$DST" -j -s link show dev tap0 | jq '.[0].stats64.tx.packets')
+	ip netns exec "$CLIENT_NS" ping -c 3 -i 0.2 -W 1 "$ip1" >/dev/null 2>&1 || true
+	sleep 0.3
+	tx1=$(ip -n "$DST" -j -s link show dev tap0 | jq '.[0].stats64.tx.packets')
+	early=$(ctl 2 -o json migrations | jq -r --arg v "default/$vm" '.endpoints[] | select(.vm==$v) | .earlyPackets')
+	kill "$rpid" 2>/dev/null || true
+	wait "$rpid" 2>/dev/null || true
+	assert_true "$b: node2 forwarded the client's 3 pings into the paused target ($early packets)" test "$early" -ge 3
+	assert_true "$b: frames went out of the target's tap towards the guest ($tx0 -> $tx1)" test "$tx1" -gt "$tx0"
+	if [ "$b" = bridge ]; then
+		wait "$dpid" 2>/dev/null || true
+		assert_true "$b: the guest would get the echo request with its MAC as destination and TTL 62 (two hops)" \
+			bash -c "grep -qi '> $mac1' '$KV_TMP/early-$b.txt' && grep -q 'ttl 62' '$KV_TMP/early-$b.txt'"
+	else
+		kill "$dpid" 2>/dev/null || true
+		wait "$dpid" 2>/dev/null || true
+	fi
+	assert_eq "$(ip -n "$CLIENT_NS" -j route show "$ip1/32" | jq -r '.[0].gateway // empty')" "$NODE1_UNDERLAY" \
+		"$b: the switchover alone does not move the client's route (the VM has not resumed)"
+
 	# switch. masquerade: the way it happens first with a real guest — QEMU resumes and the guest's
 	# first frame crosses the target tap (here: one broadcast frame written into tap0 through socat
 	# attached to it as QEMU would be); netd activates by itself, the launcher's call finds it done.
@@ -178,12 +229,15 @@ for b in bridge masquerade; do
 			"$b: the pod's bridge port forwards after activation"
 	fi
 
+	assert_eq "$(ctl 2 -o json migrations | jq -r --arg v "default/$vm" '[.history[] | select(.vm==$v)][0].earlyPackets')" \
+		"$early" "$b: node2's history records the $early packets that came early"
+	assert_false "$b: with nothing armed the redirect program is gone from node2's underlay interface" \
+		bash -c "tc -n $NODE2_NS filter show dev ul0 ingress | grep -q migredir_ingres"
+	assert_eq "$(ctl 2 -o json cluster-claims | jq -r --arg k "vm/default/$vm/default" '.claims[] | select(.key==$k) | .targetReady')" \
+		false "$b: claim store: no target, not ready"
+
 	# source side
-	src=$(echo "{\"op\":\"migration-source\",\"args\":{\"vmNamespace\":\"default\",\"vmName\":\"$vm\",\"phase\":\"begin\",\"target\":\"node2\"}}" |
-		socat -t 5 - "UNIX-CONNECT:$NODE1_SOCK")
-	assert_eq "$(jq -r '.ok' <<<"$src")" true "$b: migration-source begin on node1"
-	src=$(echo "{\"op\":\"migration-source\",\"args\":{\"vmNamespace\":\"default\",\"vmName\":\"$vm\",\"phase\":\"completed\",\"downtimeMs\":31,\"totalMs\":900}}" |
-		socat -t 5 - "UNIX-CONNECT:$NODE1_SOCK")
+	src=$(srcmsg "$vm" completed ',"downtimeMs":31,"totalMs":900')
 	assert_eq "$(jq -r '.ok' <<<"$src")" true "$b: migration-source completed on node1"
 	host1=$(ctl 1 -o json endpoints | jq -r --arg v "$vm" '.[] | select(.vm.name==$v) | .hostIfname')
 	assert_false "$b: node1's copy is taken down at completion" \
@@ -212,7 +266,39 @@ mkns R2 r2
 res=$(on 1 add pod-db-1 "$R1" tap0 --args "$(vmargs db bridge)")
 dbip=$(result_ip4 <<<"$res")
 on 2 add pod-db-2 "$R2" tap0 --args "$(vmargs db bridge)" >/dev/null
+
+# node2's netd killed with an armed target: its tc filter outlives it (with the dead process's map);
+# the next netd replaces it and arms the target again
+kill -9 "$NODE2_NETD_PID"
+while kill -0 "$NODE2_NETD_PID" 2>/dev/null; do sleep 0.1; done
+assert_true "a killed netd leaves its redirect filter behind" \
+	bash -c "tc -n $NODE2_NS filter show dev ul0 ingress | grep -q migredir_ingres"
+rm -f "$NODE2_SOCK"
+setsid ip netns exec "$NODE2_NS" "$KV_BIN/kvnet-netd" --socket "$NODE2_SOCK" --state-dir "$NODE2_STATE" \
+	--config "$CL_DIR/node2/netd.json" --log-level debug </dev/null >>"$NODE2_LOG" 2>&1 &
+NODE2_NETD_PID=$!
+echo "$NODE2_NETD_PID" >"$CL_DIR/node2/netd.pid"
+for _ in $(seq 1 100); do
+	ctl 2 status >/dev/null 2>&1 && break
+	sleep 0.1
+done
+assert_true "the restarted netd removed the filter the killed one left" \
+	grep -q "removed the filter a previous run left on 'ul0'" "$NODE2_LOG"
+assert_eq "$(ctl 2 -o json migrations | jq -r '.endpoints[] | select(.vm=="default/db") | .earlyRedirect')" true \
+	"the restarted netd armed the prepared target again"
+assert_true "... with its own filter on the underlay interface" \
+	bash -c "tc -n $NODE2_NS filter show dev ul0 ingress | grep -q migredir_ingres"
+
+# the migration fails after the source paused: the source takes its packets back
+assert_eq "$(srcmsg db begin ',"target":"node2"' | jq -r '.ok')" true "rollback: migration-source begin on node1"
+assert_eq "$(srcmsg db switchover | jq -r '.result.redirected')" 1 "rollback: switchover redirects db early"
+assert_eq "$(ip -n "$NODE1_NS" -j route show "$dbip/32" proto 118 | jq length)" 1 "rollback: node1 routes $dbip to node2"
+assert_eq "$(srcmsg db aborted ',"reason":"target QEMU died"' | jq -r '.ok')" true "rollback: migration-source aborted"
+assert_eq "$(ip -n "$NODE1_NS" -j route show "$dbip/32" proto 118 | jq length)" 0 \
+	"rollback: aborted after the switchover: node1 keeps $dbip's packets again (redirect removed)"
 on 2 del pod-db-2 "$R2" tap0 --args "$(vmargs db bridge)"
+assert_false "rollback: the target's removal disarms the redirect (no filter left on node2's underlay)" \
+	bash -c "tc -n $NODE2_NS filter show dev ul0 ingress | grep -q migredir_ingres"
 rec=$(ctl 1 -o json cluster-claims | jq -c '.claims[] | select(.key=="vm/default/db/default")')
 assert_eq "$(jq -r '.holder + ">" + .target + ">" + (.attached|tostring)' <<<"$rec")" "node1>>true" \
 	"rollback: node1 still holds the VM's claim, no target"

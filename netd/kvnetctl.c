@@ -202,17 +202,18 @@ static void print_migrations(json_t *r) {
                 printf("%-28s %-10s %-7s %-10s %-18s %-19s %s\n", str(p, "vm"), str(p, "binding"), str(p, "role"),
                        str(p, "state"), ips, str(p, "mac"), str(p, "peer"));
         }
-        printf("\nHISTORY (newest first)\n%-28s %-7s %-10s %-8s %-8s %9s %8s %9s  %s\n", "VM", "ROLE", "STATE",
-               "STARTED", "SWITCHED", "DOWNTIME", "TOTAL", "SWITCH", "PEER / REASON");
+        printf("\nHISTORY (newest first)\n%-28s %-7s %-10s %-8s %-8s %9s %8s %9s %5s  %s\n", "VM", "ROLE", "STATE",
+               "STARTED", "SWITCHED", "DOWNTIME", "TOTAL", "SWITCH", "EARLY", "PEER / REASON");
         json_array_foreach(json_object_get(r, "history"), i, p) {
-                char st[16], sw[16], dt[24], tt[24], act[24];
+                char st[16], sw[16], dt[24], tt[24], act[24], early[24];
                 fmt_time(p, "started", st, sizeof st);
                 fmt_time(p, "switched", sw, sizeof sw);
                 fmt_ms(p, "downtimeMs", dt, sizeof dt);
                 fmt_ms(p, "totalMs", tt, sizeof tt);
                 fmt_ms(p, "switchMicros", act, sizeof act);
-                printf("%-28s %-7s %-10s %-8s %-8s %7sms %6sms %7sus  %s%s%s\n", str(p, "vm"), str(p, "role"),
-                       str(p, "state"), st, sw, dt, tt, act, str(p, "peer"),
+                fmt_ms(p, "earlyPackets", early, sizeof early);
+                printf("%-28s %-7s %-10s %-8s %-8s %7sms %6sms %7sus %5s  %s%s%s\n", str(p, "vm"), str(p, "role"),
+                       str(p, "state"), st, sw, dt, tt, act, early, str(p, "peer"),
                        json_string_length(json_object_get(p, "reason")) ? " / " : "",
                        json_string_length(json_object_get(p, "reason")) ? str(p, "reason") : "");
         }
@@ -230,8 +231,9 @@ static void print_cluster_claims(json_t *r) {
         json_array_foreach(json_object_get(r, "claims"), i, p) {
                 char ips[128];
                 join_array(json_object_get(p, "ips"), ips, sizeof ips);
-                printf("%-16s %-36s %-28s %-19s %-10s %-8s %s\n", str(p, "network"), str(p, "key"), ips, str(p, "mac"),
-                       str(p, "holder"), json_is_true(json_object_get(p, "attached")) ? "yes" : "no", str(p, "target"));
+                printf("%-16s %-36s %-28s %-19s %-10s %-8s %s%s\n", str(p, "network"), str(p, "key"), ips, str(p, "mac"),
+                       str(p, "holder"), json_is_true(json_object_get(p, "attached")) ? "yes" : "no", str(p, "target"),
+                       json_is_true(json_object_get(p, "targetReady")) ? " (ready)" : "");
         }
 }
 

@@ -9,7 +9,9 @@
 # same guest instance (boot id over HTTP), both TCP connections survive (no close, no sequence
 # gap), the client's route follows the VM, the claim store shows the right holder. The ping loss
 # and the longest gap are printed (figures belong to `make bench`; only a generous sanity bound of
-# 2 s is asserted: without announcements the outage would be seconds).
+# 2 s is asserted: without announcements the outage would be seconds). The early switchover is
+# asserted by its effect: pings sent while the guest was paused were forwarded to the paused target
+# (the target netd's earlyPackets, at least one over the two migrations of a binding).
 # Failure injection (bridge VM): QEMU of the target pod killed mid-migration, and the underlay of
 # node2 cut mid-migration: the migration fails, the VM keeps running on node1 with its network
 # untouched, nothing is left on node2. Ping-pong: 10 migrations of the bridge VM, 4 of the
@@ -88,7 +90,7 @@ migrate() {
 	"$VMPOD" migrate --env "$ENVF" --vm "$vm" --to "$to" --max-downtime-ms 50 "$@" >"$KV_TMP/mig.out" 2>"$KV_TMP/mig.err"
 }
 
-declare -A SUMMARY=()
+declare -A SUMMARY=() EARLY=()
 # The masquerade VM migrates with QEMU's own stream over the data proxies (vmpod.sh's default,
 # --direct), the bridge VM through libvirt's tunnel (--tunnelled): both transports get the same
 # continuity checks; the failure injections and the bridge ping-pong use the default (direct).
@@ -136,8 +138,14 @@ for b in bridge masquerade; do
 		assert_eq "$(holder "$vm")" "node$to>" "$b: the claim store names node$to as holder, no target"
 		assert_eq "$(client_route "$ip")" "$(eval echo "\$NODE${to}_UNDERLAY")" "$b: the client's /32 follows the VM to node$to"
 		assert_eq "$(boot_id "$ip")" "$bid" "$b: same guest instance (boot id) on node$to"
+		e=$(ctl "$to" -o json migrations | jq -r --arg v "default/$vm" \
+			'[.history[] | select(.vm==$v and .role=="target")][0].earlyPackets // "none"')
+		log "$b: -> node$to: $e packet(s) reached the paused target early (migration redirect)"
+		[ "$e" != none ] && EARLY[$b]=$((${EARLY[$b]:-0} + e))
 		sleep 1
 	done
+	assert_true "$b: packets sent during the pause were forwarded to the paused target (${EARLY[$b]:-0} over 2 migrations)" \
+		test "${EARLY[$b]:-0}" -ge 1
 	sleep 1
 	stop_flowmon
 	fm=$KV_TMP/fm-$b.json

@@ -174,6 +174,45 @@ static void test_migration_abort(void **state) {
         assert_true(r.attached);
 }
 
+/* targetReady: only the target sets it, a refresh by the holder keeps it, finish and abort clear it. */
+static void test_target_ready(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        KvPrefix a[1] = { pfx("10.88.0.5/24") };
+        CsRecord r;
+        assert_int_equal(claimstore_take(fx->n1, "net", VM, a, 1, MAC1, &e), 0);
+        assert_int_equal(claimstore_set_target_ready(fx->n2, "net", VM, true, &e), -EPERM); /* not the target */
+        assert_int_equal(claimstore_begin_migration(fx->n2, "net", VM, &e), 0);
+        assert_int_equal(claimstore_get(fx->n1, "net", VM, &r), 1);
+        assert_false(r.target_ready);
+        assert_int_equal(claimstore_set_target_ready(fx->n1, "net", VM, true, &e), -EPERM); /* the holder */
+        assert_int_equal(claimstore_set_target_ready(fx->n2, "net", VM, true, &e), 0);
+        assert_int_equal(claimstore_get(fx->n1, "net", VM, &r), 1);
+        assert_true(r.target_ready);
+        json_t *o = claimstore_record_to_json(&r);
+        assert_true(json_is_true(json_object_get(o, "targetReady")));
+        json_decref(o);
+        /* the holder refreshing its claim keeps target and readiness */
+        assert_int_equal(claimstore_take(fx->n1, "net", VM, a, 1, MAC1, &e), 0);
+        assert_int_equal(claimstore_get(fx->n2, "net", VM, &r), 1);
+        assert_string_equal(r.target, "node2");
+        assert_true(r.target_ready);
+        assert_int_equal(claimstore_set_target_ready(fx->n2, "net", VM, false, &e), 0);
+        assert_int_equal(claimstore_get(fx->n2, "net", VM, &r), 1);
+        assert_false(r.target_ready);
+        assert_int_equal(claimstore_set_target_ready(fx->n2, "net", VM, true, &e), 0);
+        assert_int_equal(claimstore_abort_migration(fx->n2, "net", VM), 1);
+        assert_int_equal(claimstore_get(fx->n1, "net", VM, &r), 1);
+        assert_false(r.target_ready);
+        /* a new target starts unready; finishing clears it */
+        assert_int_equal(claimstore_begin_migration(fx->n2, "net", VM, &e), 0);
+        assert_int_equal(claimstore_set_target_ready(fx->n2, "net", VM, true, &e), 0);
+        assert_int_equal(claimstore_finish_migration(fx->n2, "net", VM, &e), 0);
+        assert_int_equal(claimstore_get(fx->n1, "net", VM, &r), 1);
+        assert_string_equal(r.holder, "node2");
+        assert_false(r.target_ready);
+}
+
 static void test_source_released_mid_migration(void **state) {
         Fx *fx = *state;
         KvErr e = {};
@@ -321,6 +360,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_take_changes_addresses, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migration_finish, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migration_abort, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_target_ready, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_source_released_mid_migration, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_detach_takeover, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_foreach_dump_and_corrupt, setup, teardown),

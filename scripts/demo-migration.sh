@@ -130,7 +130,8 @@ for b in bridge masquerade; do
 done
 
 echo
-echo "== live migrations: node1 -> node2 -> node1, max downtime 50 ms, p2p tunnelled over the underlay"
+echo "== live migrations: node1 -> node2 -> node1, max downtime 50 ms, p2p over the underlay (QEMU's stream"
+echo "   through the node proxies); from the source's pause on, the VM's packets wait at the target (EARLY below)"
 echo "   during each: the client pings the VM every 10 ms and holds a TCP connection to its echo port (7);"
 echo "   one more TCP connection per VM stays open across both of its migrations"
 declare -A SUMMARY=()

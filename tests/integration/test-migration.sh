@@ -15,8 +15,9 @@
 # Failure injection (bridge VM): QEMU of the target pod killed mid-migration, and the underlay of
 # node2 cut mid-migration: the migration fails, the VM keeps running on node1 with its network
 # untouched, nothing is left on node2. Ping-pong: 10 migrations of the bridge VM, 4 of the
-# masquerade VM; afterwards no leaked claims, links, nft rules, namespaces or processes. Transports:
-# QEMU's own stream over the data proxies (default) and libvirt's tunnel (--tunnelled) both run.
+# masquerade VM; afterwards no leaked claims, links, nft rules, migration redirects, namespaces or
+# processes. Transports: QEMU's own stream over the data proxies (default) and libvirt's tunnel
+# (--tunnelled) both run.
 # Guests have 128 MiB (a shorter pre-copy under TCG). QEMU runs through scripts/qemu-tcg-wrapper
 # (scripts/libvirt-node.sh): without it QEMU 7.2 loses guest stores while it migrates a TCG guest and
 # guests crash a few migrations later (docs/migration.md, "QEMU under TCG").
@@ -278,6 +279,10 @@ assert_eq "$(pgrep -f "socat.*$CL_DIR" | wc -l)" 0 "no leaked migration proxies"
 for i in 1 2; do
 	v=NODE${i}_NS
 	assert_eq "$(ip netns exec "${!v}" nft list ruleset 2>/dev/null | grep -c 'kvnet-masq' || true)" 0 "node$i: no masquerade table leaked into the node"
+	assert_eq "$(tc -n "${!v}" filter show dev ul0 ingress 2>/dev/null | grep -c migredir || true)" 0 \
+		"node$i: no migration redirect left on the underlay interface"
+	assert_eq "$(ctl "$i" -o json cluster-claims | jq '[.claims[] | select(.target != "" or .targetReady)] | length')" 0 \
+		"node$i: no claim left with a migration target"
 done
 ctl 1 migrations | head -20
 

@@ -8,7 +8,7 @@
 BUILD    ?= build
 SANITIZE ?= 0
 CC       ?= gcc
-PKGS     := libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson libvirt yaml-0.1 libbpf
+PKGS     := libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson libvirt yaml-0.1 libbpf libmicrohttpd
 
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
                -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing -I. -Icommon
@@ -43,14 +43,16 @@ CNI_SRC    := $(filter-out cni/main.c,$(wildcard cni/*.c))
 NETD_SRC   := $(filter-out netd/main.c netd/kvnetctl.c,$(wildcard netd/*.c))
 LAUNCH_SRC := $(filter-out launcher/main.c,$(wildcard launcher/*.c))
 MIGRATE_SRC := $(wildcard migration/*.c)
+CTL_SRC    := $(filter-out controller/main.c,$(wildcard controller/*.c))
 
 COMMON_LIB := $(BUILD)/lib/libkvcommon.a
 CNI_LIB    := $(BUILD)/lib/libkvcni.a
 NETD_LIB   := $(BUILD)/lib/libkvnetd.a
 LAUNCH_LIB := $(BUILD)/lib/libkvlaunch.a
 MIGRATE_LIB := $(BUILD)/lib/libkvmigrate.a
+CTL_LIB    := $(BUILD)/lib/libkvctl.a
 
-PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-launcher
+PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-launcher $(BIN)/kvnet-controller
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
@@ -69,6 +71,7 @@ $(CNI_LIB): $(call objs,$(CNI_SRC))
 $(NETD_LIB): $(call objs,$(NETD_SRC))
 $(LAUNCH_LIB): $(call objs,$(LAUNCH_SRC))
 $(MIGRATE_LIB): $(call objs,$(MIGRATE_SRC))
+$(CTL_LIB): $(call objs,$(CTL_SRC))
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -78,6 +81,7 @@ $(BIN)/kvnet: $(OBJ)/cni/main.o $(CNI_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-netd: $(OBJ)/netd/main.o $(NETD_LIB) $(COMMON_LIB)
 $(BIN)/kvnetctl: $(OBJ)/netd/kvnetctl.o $(NETD_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-launcher: $(OBJ)/launcher/main.o $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
+$(BIN)/kvnet-controller: $(OBJ)/controller/main.o $(CTL_LIB) $(COMMON_LIB)
 $(PROGS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -90,7 +94,7 @@ $(BIN)/kvnet: LDFLAGS += -static
 $(BIN)/kvnet: LDLIBS := -ljansson
 endif
 
-$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 

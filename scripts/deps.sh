@@ -4,13 +4,16 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config
   libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev libbpf-dev libjansson-dev
-  libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev libvirt-dev libyaml-dev
+  libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev libvirt-dev libyaml-dev libmicrohttpd-dev
   clang llvm bpftool
   containernetworking-plugins iproute2 nftables iptables iputils-ping iperf3 netcat-openbsd socat jq tcpdump
   podman runc conmon busybox-static
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base cpio
   xorriso curl xz-utils zstd
 )
+# kubectl for the embedded controller's tests: Debian's kubernetes-client, unless a kubectl is installed
+# already (another package owning /usr/bin/kubectl would conflict with it).
+command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 missing=()

@@ -1,0 +1,788 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "apiserver.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "common/fileio.h"
+#include "common/json-util.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define CTL_SERVER_VERSION "v1.28.0+kvnet"
+
+typedef struct Watch Watch;
+
+struct CtlApi {
+        EventLoop *loop;
+        CtlStore *store;
+        struct MHD_Daemon *d;
+        EventSource *io, *tick;
+        char host[64];
+        unsigned port;
+        Watch *watches;
+};
+
+typedef struct Req {
+        char *body;
+        size_t len, cap;
+        bool too_big;
+} Req;
+
+/* label selector: k=v, k==v, k!=v, comma-separated (what kubectl -l sends for equality) */
+#define SEL_MAX 8
+typedef struct Selector {
+        size_t n;
+        struct {
+                char key[128], val[128];
+                bool neg;
+        } t[SEL_MAX];
+} Selector;
+
+struct Watch {
+        CtlApi *a;
+        struct MHD_Connection *c;
+        const CtlResource *res;
+        char ns[64], name[254];
+        bool any_ns, any_name;
+        Selector sel;
+        uint64_t rv;
+        char *buf;
+        size_t len, off, cap;
+        bool suspended, ended;
+        Watch *next;
+};
+
+/* ---- responses ---- */
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned code, json_t *o /* stolen */) {
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!text)
+                return MHD_NO;
+        struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        enum MHD_Result ret = MHD_queue_response(c, code, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
+/* A metav1.Status failure, as kubectl prints it ("Error from server (NotFound): ..."). */
+static enum MHD_Result send_status(struct MHD_Connection *c, unsigned code, const char *reason, const char *fmt, ...)
+        _printf_(4, 5);
+static enum MHD_Result send_status(struct MHD_Connection *c, unsigned code, const char *reason, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        return send_json(c, code,
+                         json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1", "metadata",
+                                   "status", "Failure", "message", msg, "reason", reason, "code", (int) code));
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, int r, const KvErr *e) {
+        const char *msg = e->msg[0] ? e->msg : strerror(-r);
+        switch (r) {
+        case -ENOENT:
+                return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "%s", msg);
+        case -EEXIST:
+                return send_status(c, MHD_HTTP_CONFLICT, "AlreadyExists", "%s", msg);
+        case -EBUSY:
+                return send_status(c, MHD_HTTP_CONFLICT, "Conflict", "%s", msg);
+        case -EINVAL:
+                return send_status(c, MHD_HTTP_UNPROCESSABLE_CONTENT, "Invalid", "%s", msg);
+        default:
+                return send_status(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError", "%s", msg);
+        }
+}
+
+/* ---- discovery ---- */
+
+static json_t *group_json(const char *group) {
+        char gv[128];
+        const char *version = NULL;
+        for (size_t i = 0; i < ctl_n_resources; i++)
+                if (streq(ctl_resources[i].group, group))
+                        version = ctl_resources[i].version;
+        if (!version)
+                return NULL;
+        snprintf(gv, sizeof gv, "%s/%s", group, version);
+        return json_pack("{s:s,s:[{s:s,s:s}],s:{s:s,s:s}}", "name", group, "versions", "groupVersion", gv, "version",
+                         version, "preferredVersion", "groupVersion", gv, "version", version);
+}
+
+static json_t *groups_json(void) {
+        json_t *groups = json_array();
+        for (size_t i = 0; groups && i < ctl_n_resources; i++) {
+                bool seen = false;
+                for (size_t k = 0; k < i; k++)
+                        seen |= streq(ctl_resources[k].group, ctl_resources[i].group);
+                if (!seen && ctl_resources[i].group[0])
+                        json_array_append_new(groups, group_json(ctl_resources[i].group));
+        }
+        return json_pack("{s:s,s:s,s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups",
+                         groups ? groups : json_array());
+}
+
+static json_t *resources_json(const char *group, const char *version) {
+        json_t *list = json_array();
+        for (size_t i = 0; list && i < ctl_n_resources; i++) {
+                const CtlResource *r = &ctl_resources[i];
+                if (!streq(r->group, group) || !streq(r->version, version))
+                        continue;
+                json_t *shorts = json_array();
+                for (size_t k = 0; shorts && r->short_names[k]; k++)
+                        json_array_append_new(shorts, json_string(r->short_names[k]));
+                json_array_append_new(list,
+                                      json_pack("{s:s,s:s,s:b,s:s,s:[s,s,s,s,s,s,s],s:o,s:[s]}", "name", r->plural,
+                                                "singularName", r->singular, "namespaced", r->namespaced, "kind",
+                                                r->kind, "verbs", "create", "delete", "get", "list", "patch", "update",
+                                                "watch", "shortNames", shorts ? shorts : json_array(), "categories",
+                                                "all"));
+        }
+        char gv[128];
+        if (group[0])
+                snprintf(gv, sizeof gv, "%s/%s", group, version);
+        else
+                snprintf(gv, sizeof gv, "%s", version);
+        return json_pack("{s:s,s:s,s:s,s:o}", "kind", "APIResourceList", "apiVersion", "v1", "groupVersion", gv,
+                         "resources", list ? list : json_array());
+}
+
+/* ---- selectors ---- */
+
+static const char *arg(struct MHD_Connection *c, const char *key) {
+        return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static int parse_label_selector(const char *s, Selector *ret, KvErr *e) {
+        *ret = (Selector){};
+        if (!s || !*s)
+                return 0;
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", s);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (ret->n == SEL_MAX)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "labelSelector: at most %d terms", SEL_MAX);
+                char *op = strstr(t, "!=");
+                bool neg = op != NULL;
+                size_t oplen = 2;
+                if (!op && (op = strstr(t, "==")) == NULL) {
+                        op = strchr(t, '=');
+                        oplen = 1;
+                }
+                if (!op || op == t || strpbrk(op + oplen, "=!()") || strpbrk(t, " ()"))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "labelSelector: '%.64s' is not supported (only key=value, key==value and "
+                                         "key!=value)",
+                                         t);
+                *op = '\0';
+                snprintf(ret->t[ret->n].key, sizeof ret->t[0].key, "%s", t);
+                snprintf(ret->t[ret->n].val, sizeof ret->t[0].val, "%s", op + oplen);
+                ret->t[ret->n].neg = neg;
+                ret->n++;
+        }
+        return 0;
+}
+
+static bool selector_match(const Selector *sel, json_t *obj) {
+        json_t *labels = json_object_get(json_object_get(obj, "metadata"), "labels");
+        for (size_t i = 0; i < sel->n; i++) {
+                const char *v = json_string_value(json_object_get(labels, sel->t[i].key));
+                bool eq = v && streq(v, sel->t[i].val);
+                if (eq == sel->t[i].neg)
+                        return false;
+        }
+        return true;
+}
+
+/* fieldSelector: metadata.name=X and metadata.namespace=X (what kubectl sends). */
+static int parse_field_selector(const char *s, const char **ret_name, const char **ret_ns, char buf[512], KvErr *e) {
+        *ret_name = *ret_ns = NULL;
+        if (!s || !*s)
+                return 0;
+        snprintf(buf, 512, "%s", s);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                const char *v = NULL;
+                if (strncmp(t, "metadata.name=", 14) == 0)
+                        *ret_name = v = t + 14;
+                else if (strncmp(t, "metadata.namespace=", 19) == 0)
+                        *ret_ns = v = t + 19;
+                if (!v)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "fieldSelector: '%.64s' is not supported (only metadata.name=… and "
+                                         "metadata.namespace=…)",
+                                         t);
+                if (v[0] == '=')
+                        memmove((char *) v, v + 1, strlen(v));
+        }
+        return 0;
+}
+
+/* ---- watch ---- */
+
+static int watch_append(Watch *w, const char *type, json_t *obj) {
+        if (!w->any_ns && !streq_ptr(json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace")),
+                                     w->ns))
+                return 0;
+        if (!w->any_name &&
+            !streq_ptr(json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")), w->name))
+                return 0;
+        if (!selector_match(&w->sel, obj))
+                return 0;
+        _cleanup_json_ json_t *ev = json_pack("{s:s,s:O}", "type", type, "object", obj);
+        _cleanup_free_ char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+        if (!text)
+                return -ENOMEM;
+        size_t n = strlen(text);
+        if (w->len + n + 1 > w->cap) {
+                size_t cap = (w->len + n + 1) * 2;
+                char *b = realloc(w->buf, cap);
+                if (!b)
+                        return -ENOMEM;
+                w->buf = b;
+                w->cap = cap;
+        }
+        memcpy(w->buf + w->len, text, n);
+        w->buf[w->len + n] = '\n';
+        w->len += n + 1;
+        return 0;
+}
+
+static int on_event(const char *type, json_t *obj, void *userdata) {
+        return watch_append(userdata, type, obj);
+}
+
+static void watch_expired(Watch *w, uint64_t since) {
+        _cleanup_json_ json_t *st = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1",
+                                              "metadata", "status", "Failure", "message", "too old resource version",
+                                              "reason", "Expired", "code", 410);
+        (void) since;
+        bool any_ns = w->any_ns, any_name = w->any_name;
+        w->any_ns = w->any_name = true; /* the error goes out whatever the filters */
+        Selector keep = w->sel;
+        w->sel.n = 0;
+        (void) watch_append(w, "ERROR", st);
+        w->any_ns = any_ns;
+        w->any_name = any_name;
+        w->sel = keep;
+        w->ended = true;
+}
+
+static void watch_pump(Watch *w) {
+        if (w->ended)
+                return;
+        uint64_t rv;
+        int r = ctl_store_events(w->a->store, w->res, NULL, NULL, w->rv, on_event, w, &rv);
+        if (r == -ESTALE)
+                watch_expired(w, w->rv);
+        else if (r < 0)
+                w->ended = true;
+        else
+                w->rv = rv;
+        if (w->suspended && (w->len > w->off || w->ended)) {
+                w->suspended = false;
+                MHD_resume_connection(w->c);
+        }
+}
+
+static void on_store_change(void *userdata) {
+        CtlApi *a = userdata;
+        for (Watch *w = a->watches; w; w = w->next)
+                watch_pump(w);
+}
+
+static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        Watch *w = cls;
+        (void) pos;
+        if (w->off < w->len) {
+                size_t n = w->len - w->off < max ? w->len - w->off : max;
+                memcpy(buf, w->buf + w->off, n);
+                w->off += n;
+                if (w->off == w->len)
+                        w->off = w->len = 0;
+                return (ssize_t) n;
+        }
+        if (w->ended)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        /* nothing to send: park the connection until the store changes */
+        w->suspended = true;
+        MHD_suspend_connection(w->c);
+        return 0;
+}
+
+static void watch_free(void *cls) {
+        Watch *w = cls;
+        for (Watch **p = &w->a->watches; *p; p = &(*p)->next)
+                if (*p == w) {
+                        *p = w->next;
+                        break;
+                }
+        free(w->buf);
+        free(w);
+}
+
+static enum MHD_Result start_watch(CtlApi *a, struct MHD_Connection *c, const CtlResource *res, const char *ns,
+                                   const char *name, const Selector *sel) {
+        const char *rvs = arg(c, "resourceVersion");
+        Watch *w = calloc(1, sizeof *w);
+        if (!w)
+                return MHD_NO;
+        *w = (Watch){ .a = a, .c = c, .res = res, .any_ns = !ns, .any_name = !name, .sel = *sel };
+        snprintf(w->ns, sizeof w->ns, "%s", ns ? ns : "");
+        snprintf(w->name, sizeof w->name, "%s", name ? name : "");
+        if (!rvs || !*rvs || streq(rvs, "0")) {
+                /* "start at the most recent": the current objects as ADDED, then the changes */
+                _cleanup_json_ json_t *list = ctl_store_list(a->store, res, ns, name);
+                size_t i;
+                json_t *o;
+                json_array_foreach(json_object_get(list, "items"), i, o)(void) watch_append(w, "ADDED", o);
+                w->rv = ctl_store_rv(a->store);
+        } else {
+                char *end = NULL;
+                errno = 0;
+                unsigned long long v = strtoull(rvs, &end, 10);
+                if (errno || !end || *end) {
+                        free(w->buf);
+                        free(w);
+                        return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest",
+                                           "resourceVersion: '%.64s' is not a resource version", rvs);
+                }
+                w->rv = v;
+                watch_pump(w);
+        }
+        struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, watch_read, w, watch_free);
+        if (!r) {
+                free(w->buf);
+                free(w);
+                return MHD_NO;
+        }
+        w->next = a->watches;
+        a->watches = w;
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
+/* ---- resources ---- */
+
+static int body_json(Req *rq, json_t **ret, KvErr *e) {
+        return json_parse_object(rq->body ? rq->body : "", rq->len, CTL_BODY_MAX, "request body", ret, e);
+}
+
+static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, const char *method,
+                                         const CtlResource *res, const char *ns, Req *rq) {
+        KvErr e = {};
+        if (streq(method, "GET")) {
+                Selector sel;
+                const char *fname, *fns;
+                char fbuf[512];
+                if (parse_label_selector(arg(c, "labelSelector"), &sel, &e) < 0 ||
+                    parse_field_selector(arg(c, "fieldSelector"), &fname, &fns, fbuf, &e) < 0)
+                        return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
+                if (fns && ns && !streq(fns, ns))
+                        fname = "\x01"; /* a namespace that is not this one: nothing matches */
+                const char *w = arg(c, "watch");
+                if (w && (streq(w, "true") || streq(w, "1")))
+                        return start_watch(a, c, res, ns ? ns : fns, fname, &sel);
+                json_t *list = ctl_store_list(a->store, res, ns ? ns : fns, fname);
+                json_t *items = json_object_get(list, "items");
+                for (size_t i = json_array_size(items); i-- > 0;)
+                        if (!selector_match(&sel, json_array_get(items, i)))
+                                json_array_remove(items, i);
+                return send_json(c, MHD_HTTP_OK, list);
+        }
+        if (streq(method, "POST")) {
+                if (!ns)
+                        return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed",
+                                           "create %s in a namespace (/namespaces/NS/%s)", res->plural, res->plural);
+                _cleanup_json_ json_t *in = NULL, *out = NULL;
+                int r = body_json(rq, &in, &e);
+                if (r < 0)
+                        return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
+                r = ctl_store_create(a->store, res, ns, in, &out, &e);
+                if (r < 0)
+                        return send_error(c, r, &e);
+                return send_json(c, MHD_HTTP_CREATED, TAKE_PTR(out));
+        }
+        return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed", "%s is not allowed on %s", method,
+                           res->plural);
+}
+
+static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const char *method, const CtlResource *res,
+                                     const char *ns, const char *name, Req *rq) {
+        KvErr e = {};
+        _cleanup_json_ json_t *in = NULL, *out = NULL;
+        int r;
+        if (streq(method, "GET")) {
+                r = ctl_store_get(a->store, res, ns, name, &out);
+                if (r == -ENOENT)
+                        return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "%s.%s \"%s\" not found", res->plural,
+                                           res->group, name);
+                if (r < 0)
+                        return send_error(c, r, &e);
+                return send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
+        }
+        if (streq(method, "DELETE")) {
+                r = ctl_store_delete(a->store, res, ns, name, &out, &e);
+                return r < 0 ? send_error(c, r, &e) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
+        }
+        if (streq(method, "PUT") || streq(method, "PATCH")) {
+                const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+                char type[128];
+                snprintf(type, sizeof type, "%s", ct ? ct : "");
+                type[strcspn(type, "; ")] = '\0';
+                bool patch = streq(method, "PATCH");
+                if (patch && !streq(type, "application/merge-patch+json"))
+                        return send_status(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType",
+                                           "the embedded API takes JSON merge patches (application/merge-patch+json, "
+                                           "kubectl patch --type merge), not '%.64s'",
+                                           type);
+                if (!patch && type[0] && !streq(type, "application/json"))
+                        return send_status(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType",
+                                           "the embedded API takes application/json, not '%.64s'", type);
+                r = body_json(rq, &in, &e);
+                if (r < 0)
+                        return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
+                r = patch ? ctl_store_patch(a->store, res, ns, name, in, &out, &e)
+                          : ctl_store_update(a->store, res, ns, name, in, &out, &e);
+                return r < 0 ? send_error(c, r, &e) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
+        }
+        return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed", "%s is not allowed on %s/%s", method,
+                           res->plural, name);
+}
+
+/* /openapi/v2: kubectl validates create/apply against it (protobuf, gnostic's openapi_v2.Document). kvnet
+ * publishes a document without definitions: kubectl then skips client-side validation of kvnet's kinds
+ * (as it does for a CRD without a schema) and the server checks each object itself (store.c). Encoded by
+ * hand: Document{swagger=1:"2.0", info=2:Info{title=1, version=2}}. */
+static enum MHD_Result send_openapi_v2(struct MHD_Connection *c) {
+        static const char title[] = "kvnet embedded API", version[] = CTL_SERVER_VERSION;
+        uint8_t buf[128];
+        size_t n = 0, ti = sizeof title - 1, vi = sizeof version - 1;
+        buf[n++] = 0x0a, buf[n++] = 3, memcpy(buf + n, "2.0", 3), n += 3;
+        buf[n++] = 0x12, buf[n++] = (uint8_t) (2 + ti + 2 + vi);
+        buf[n++] = 0x0a, buf[n++] = (uint8_t) ti, memcpy(buf + n, title, ti), n += ti;
+        buf[n++] = 0x12, buf[n++] = (uint8_t) vi, memcpy(buf + n, version, vi), n += vi;
+        const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+        if (accept && strstr(accept, "json") && !strstr(accept, "protobuf"))
+                return send_json(c, MHD_HTTP_OK,
+                                 json_pack("{s:s,s:{s:s,s:s},s:{}}", "swagger", "2.0", "info", "title", title, "version",
+                                           version, "paths"));
+        struct MHD_Response *r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_COPY);
+        if (!r)
+                return MHD_NO;
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
+/* Namespaces are implicit here: "default" and every namespace an object lives in. */
+static json_t *namespaces(CtlApi *a) {
+        json_t *names = json_object();
+        json_object_set_new(names, "default", json_true());
+        for (size_t i = 0; names && i < ctl_n_resources; i++) {
+                _cleanup_json_ json_t *l = ctl_store_list(a->store, &ctl_resources[i], NULL, NULL);
+                size_t k;
+                json_t *o;
+                json_array_foreach(json_object_get(l, "items"), k, o) {
+                        const char *ns = json_string_value(json_object_get(json_object_get(o, "metadata"), "namespace"));
+                        if (ns)
+                                json_object_set_new(names, ns, json_true());
+                }
+        }
+        return names;
+}
+
+static json_t *namespace_json(const char *name) {
+        return json_pack("{s:s,s:s,s:{s:s},s:{},s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata", "name",
+                         name, "spec", "status", "phase", "Active");
+}
+
+static enum MHD_Result handle_namespaces(CtlApi *a, struct MHD_Connection *c, const char *name) {
+        _cleanup_json_ json_t *names = namespaces(a);
+        if (name) {
+                if (!json_object_get(names, name))
+                        return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "namespaces \"%s\" not found", name);
+                return send_json(c, MHD_HTTP_OK, namespace_json(name));
+        }
+        json_t *items = json_array();
+        const char *k;
+        json_t *v;
+        json_object_foreach(names, k, v) json_array_append_new(items, namespace_json(k));
+        char rv[32];
+        snprintf(rv, sizeof rv, "%llu", (unsigned long long) ctl_store_rv(a->store));
+        return send_json(c, MHD_HTTP_OK,
+                         json_pack("{s:s,s:s,s:{s:s},s:o}", "apiVersion", "v1", "kind", "NamespaceList", "metadata",
+                                   "resourceVersion", rv, "items", items));
+}
+
+#define MAX_SEGS 10
+
+static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *method, const char *url, Req *rq) {
+        char path[1024];
+        if (strlen(url) >= sizeof path)
+                return send_status(c, MHD_HTTP_URI_TOO_LONG, "RequestURITooLong", "the path is too long");
+        snprintf(path, sizeof path, "%s", url);
+        char *seg[MAX_SEGS];
+        size_t n = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(path, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+                if (n == MAX_SEGS)
+                        return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "the server could not find the requested resource");
+                seg[n++] = t;
+        }
+        bool get = streq(method, "GET");
+        if (n == 1 && streq(seg[0], "version") && get)
+                return send_json(c, MHD_HTTP_OK,
+                                 json_pack("{s:s,s:s,s:s,s:s,s:s}", "major", "1", "minor", "28", "gitVersion",
+                                           CTL_SERVER_VERSION, "platform", "linux/amd64", "goVersion", "none (kvnet, C)"));
+        if (n == 1 && streq(seg[0], "api") && get)
+                return send_json(c, MHD_HTTP_OK,
+                                 json_pack("{s:s,s:[s],s:[{s:s,s:s}]}", "kind", "APIVersions", "versions", "v1",
+                                           "serverAddressByClientCIDRs", "clientCIDR", "0.0.0.0/0", "serverAddress",
+                                           a->host));
+        if (n == 2 && streq(seg[0], "api") && streq(seg[1], "v1") && get)
+                return send_json(c, MHD_HTTP_OK,
+                                 json_pack("{s:s,s:s,s:s,s:[{s:s,s:s,s:b,s:s,s:[s,s],s:[s]}]}", "kind",
+                                           "APIResourceList", "apiVersion", "v1", "groupVersion", "v1", "resources",
+                                           "name", "namespaces", "singularName", "namespace", "namespaced", false,
+                                           "kind", "Namespace", "verbs", "get", "list", "shortNames", "ns"));
+        if (n >= 3 && n <= 4 && streq(seg[0], "api") && streq(seg[1], "v1") && streq(seg[2], "namespaces") && get &&
+            !arg(c, "watch"))
+                return handle_namespaces(a, c, n == 4 ? seg[3] : NULL);
+        if (((n == 2 && streq(seg[0], "openapi") && streq(seg[1], "v2")) ||
+             (n == 1 && streq(seg[0], "swagger-2.0.0.pb-v1"))) &&
+            get)
+                return send_openapi_v2(c);
+        if (n == 1 && streq(seg[0], "apis") && get)
+                return send_json(c, MHD_HTTP_OK, groups_json());
+        if (n == 2 && streq(seg[0], "apis") && get) {
+                json_t *g = group_json(seg[1]);
+                if (g) {
+                        json_object_set_new(g, "kind", json_string("APIGroup"));
+                        json_object_set_new(g, "apiVersion", json_string("v1"));
+                        return send_json(c, MHD_HTTP_OK, g);
+                }
+        }
+        if (n >= 3 && streq(seg[0], "apis")) {
+                const char *group = seg[1], *version = seg[2];
+                if (n == 3 && get) {
+                        bool known = false;
+                        for (size_t i = 0; i < ctl_n_resources; i++)
+                                known |= streq(ctl_resources[i].group, group) && streq(ctl_resources[i].version, version);
+                        if (known)
+                                return send_json(c, MHD_HTTP_OK, resources_json(group, version));
+                }
+                const char *ns = NULL;
+                size_t k = 3;
+                if (n >= 6 && streq(seg[3], "namespaces")) {
+                        ns = seg[4];
+                        KvErr e = {};
+                        if (ctl_check_name("namespace", ns, true, &e) < 0)
+                                return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
+                        k = 5;
+                }
+                const CtlResource *res = k < n ? ctl_resource_find(group, version, seg[k]) : NULL;
+                if (res && n == k + 1)
+                        return handle_collection(a, c, method, res, ns, rq);
+                if (res && n == k + 2 && ns)
+                        return handle_object(a, c, method, res, ns, seg[k + 1], rq);
+        }
+        return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "the server could not find the requested resource");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+        CtlApi *a = cls;
+        (void) version;
+        Req *rq = *con_cls;
+        if (!rq) {
+                rq = calloc(1, sizeof *rq);
+                if (!rq)
+                        return MHD_NO;
+                *con_cls = rq;
+                return MHD_YES;
+        }
+        if (*upload_size) {
+                if (!rq->too_big && rq->len + *upload_size > CTL_BODY_MAX)
+                        rq->too_big = true;
+                if (!rq->too_big) {
+                        if (rq->len + *upload_size + 1 > rq->cap) {
+                                size_t cap = (rq->len + *upload_size + 1) * 2;
+                                if (cap > (size_t) CTL_BODY_MAX + 1)
+                                        cap = (size_t) CTL_BODY_MAX + 1;
+                                char *b = realloc(rq->body, cap);
+                                if (!b)
+                                        return MHD_NO;
+                                rq->body = b;
+                                rq->cap = cap;
+                        }
+                        memcpy(rq->body + rq->len, upload, *upload_size);
+                        rq->len += *upload_size;
+                        rq->body[rq->len] = '\0';
+                }
+                *upload_size = 0;
+                return MHD_YES;
+        }
+        log_debug("api: %s %s", method, url);
+        if (rq->too_big)
+                return send_status(c, MHD_HTTP_CONTENT_TOO_LARGE, "RequestEntityTooLarge",
+                                   "the request body exceeds %d bytes", CTL_BODY_MAX);
+        return route(a, c, method, url, rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+        (void) cls, (void) c, (void) toe;
+        Req *rq = *con_cls;
+        if (rq) {
+                free(rq->body);
+                free(rq);
+        }
+        *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+        (void) cls;
+        char buf[512];
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        buf[strcspn(buf, "\n")] = '\0';
+        log_warning("api: %s", buf);
+}
+
+/* ---- event loop glue ---- */
+
+static int on_mhd_io(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        CtlApi *a = userdata;
+        (void) s, (void) fd, (void) revents;
+        MHD_run(a->d);
+        return 0;
+}
+
+static int on_tick(EventSource *s, void *userdata) {
+        CtlApi *a = userdata;
+        (void) s;
+        MHD_run(a->d); /* connection timeouts */
+        return 0;
+}
+
+static int parse_listen(const char *listen, struct sockaddr_in *sin, KvErr *e) {
+        char host[64];
+        const char *colon = strrchr(listen, ':');
+        if (!colon || (size_t) (colon - listen) >= sizeof host)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "--listen: '%.64s' is not ADDR:PORT", listen);
+        memcpy(host, listen, (size_t) (colon - listen));
+        host[colon - listen] = '\0';
+        char *end = NULL;
+        unsigned long port = strtoul(colon + 1, &end, 10);
+        *sin = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
+        if (!*(colon + 1) || *end || port > 65535 || inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "--listen: '%.64s' is not IPV4:PORT (port 0..65535)",
+                                 listen);
+        if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EPERM,
+                                 "--listen: '%s' is not a loopback address: the embedded API has no authentication, "
+                                 "so it serves 127.0.0.0/8 only",
+                                 host);
+        return 0;
+}
+
+int ctl_api_new(EventLoop *loop, CtlStore *store, const char *listen, CtlApi **ret, KvErr *e) {
+        struct sockaddr_in sin;
+        int r = parse_listen(listen, &sin, e);
+        if (r < 0)
+                return r;
+        CtlApi *a = calloc(1, sizeof *a);
+        if (!a)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "api: out of memory");
+        a->loop = loop;
+        a->store = store;
+        inet_ntop(AF_INET, &sin.sin_addr, a->host, sizeof a->host);
+        a->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, ntohs(sin.sin_port), NULL,
+                                NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_SOCK_ADDR,
+                                (struct sockaddr *) &sin, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 600, MHD_OPTION_END);
+        if (!a->d) {
+                free(a);
+                return kverr_set_errno(e, KV_ERR_IO, -EADDRINUSE, "api: cannot listen on %s", listen);
+        }
+        const union MHD_DaemonInfo *pi = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
+        a->port = pi ? pi->port : ntohs(sin.sin_port);
+        const union MHD_DaemonInfo *ei = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_EPOLL_FD);
+        if (!ei || (r = event_add_io(loop, ei->epoll_fd, EPOLLIN, on_mhd_io, a, &a->io)) < 0 ||
+            (r = event_add_timer(loop, 200000, 200000, on_tick, a, &a->tick)) < 0) {
+                ctl_api_free(a);
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r < 0 ? r : -EINVAL, "api: cannot watch the server's sockets");
+        }
+        event_source_set_fd_owned(a->io, false);
+        ctl_store_set_notify(store, on_store_change, a);
+        *ret = a;
+        return 0;
+}
+
+CtlApi *ctl_api_free(CtlApi *a) {
+        if (!a)
+                return NULL;
+        ctl_store_set_notify(a->store, NULL, NULL);
+        if (a->io)
+                event_source_free(a->io);
+        if (a->tick)
+                event_source_free(a->tick);
+        /* ends every watch: their free callbacks unlink them */
+        for (Watch *w = a->watches; w; w = w->next)
+                if (w->suspended) {
+                        w->suspended = false;
+                        w->ended = true;
+                        MHD_resume_connection(w->c);
+                }
+        if (a->d)
+                MHD_stop_daemon(a->d);
+        free(a);
+        return NULL;
+}
+
+unsigned ctl_api_port(const CtlApi *a) {
+        return a->port;
+}
+
+int ctl_api_write_kubeconfig(const CtlApi *a, const char *path, KvErr *e) {
+        char text[1024];
+        int n = snprintf(text, sizeof text,
+                         "# kubeconfig of kvnet-controller --embedded (docs/controller.md)\n"
+                         "apiVersion: v1\n"
+                         "kind: Config\n"
+                         "clusters:\n"
+                         "- name: kvnet\n"
+                         "  cluster:\n"
+                         "    server: http://%s:%u\n"
+                         "users:\n"
+                         "- name: kvnet\n"
+                         "  user: {}\n"
+                         "contexts:\n"
+                         "- name: kvnet\n"
+                         "  context:\n"
+                         "    cluster: kvnet\n"
+                         "    user: kvnet\n"
+                         "    namespace: default\n"
+                         "current-context: kvnet\n",
+                         a->host, a->port);
+        int r = write_file_atomic(path, text, (size_t) n, false);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "cannot write the kubeconfig '%s'", path);
+        return 0;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The embedded Kubernetes API (docs/controller.md): the subset of the REST API kubectl uses for kvnet's
+ * resources — discovery (/version, /api, /apis, /apis/GROUP[/VERSION]), get, list, create, replace,
+ * JSON merge patch, delete, and watch as a chunked stream of events — served over HTTP on a loopback
+ * address from the controller's event loop (libmicrohttpd in external-epoll mode). */
+#pragma once
+
+#include "common/event.h"
+#include "common/kverr.h"
+#include "store.h"
+
+#define CTL_BODY_MAX (3 * 1024 * 1024) /* the API server's request size limit (Kubernetes: 3 MiB) */
+
+typedef struct CtlApi CtlApi;
+
+/* listen: "ADDR:PORT" on a loopback address (the embedded API has no authentication); port 0 picks one. */
+int ctl_api_new(EventLoop *loop, CtlStore *store, const char *listen, CtlApi **ret, KvErr *e) _wur_;
+CtlApi *ctl_api_free(CtlApi *a);
+/* The port it listens on. */
+unsigned ctl_api_port(const CtlApi *a);
+/* Writes a kubeconfig for kubectl (cluster/user/context "kvnet", namespace default) to path. */
+int ctl_api_write_kubeconfig(const CtlApi *a, const char *path, KvErr *e) _wur_;

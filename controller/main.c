@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kvnet-controller: parse options, open the object store, serve the embedded API, loop. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/file.h>
+
+#include "common/event.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "controller/apiserver.h"
+#include "controller/store.h"
+
+static void help(void) {
+        printf("Usage: kvnet-controller --embedded [--listen ADDR:PORT] [--state-dir DIR] [--kubeconfig FILE]\n"
+               "                        [--no-fsync] [--log-level LEVEL]\n"
+               "\n"
+               "kvnet's controller. --embedded serves the Kubernetes API subset kubectl needs for kvnet's\n"
+               "resources (kubevirt.io/v1 VirtualMachine, VirtualMachineInstance,\n"
+               "VirtualMachineInstanceMigration; k8s.cni.cncf.io/v1 NetworkAttachmentDefinition) on this machine.\n"
+               "  --listen ADDR:PORT  loopback address to serve on (default 127.0.0.1:6443; port 0 picks one)\n"
+               "  --state-dir DIR     where objects are kept (default /var/lib/kvnet/controller)\n"
+               "  --kubeconfig FILE   write a kubeconfig for kubectl that points at this server\n"
+               "  --no-fsync          do not fsync objects (tests only)\n"
+               "  --log-level LEVEL   err, warning, notice, info (default), debug\n");
+}
+
+static int on_signal(EventSource *s, int signo, void *userdata) {
+        (void) s;
+        log_info("received signal %d, exiting", signo);
+        event_loop_exit(userdata, 0);
+        return 0;
+}
+
+static int parse_level(const char *s) {
+        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
+        for (int i = 0; i < 8; i++)
+                if (streq(s, names[i]))
+                        return i;
+        return -1;
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "embedded", no_argument, NULL, 'E' },        { "listen", required_argument, NULL, 'L' },
+                { "state-dir", required_argument, NULL, 'd' }, { "kubeconfig", required_argument, NULL, 'k' },
+                { "no-fsync", no_argument, NULL, 'n' },        { "log-level", required_argument, NULL, 'l' },
+                { "help", no_argument, NULL, 'h' },            {},
+        };
+        const char *listen = "127.0.0.1:6443", *state_dir = "/var/lib/kvnet/controller", *kubeconfig = NULL;
+        bool embedded = false, durable = true;
+        int c;
+        log_set_ident("kvnet-controller");
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'E': embedded = true; break;
+                case 'L': listen = optarg; break;
+                case 'd': state_dir = optarg; break;
+                case 'k': kubeconfig = optarg; break;
+                case 'n': durable = false; break;
+                case 'l': {
+                        int lvl = parse_level(optarg);
+                        if (lvl < 0) {
+                                fprintf(stderr, "kvnet-controller: --log-level: unknown level '%s'\n", optarg);
+                                return 2;
+                        }
+                        log_set_max_level(lvl);
+                        break;
+                }
+                case 'h': help(); return 0;
+                default: return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "kvnet-controller: unexpected argument '%s'\n", argv[optind]);
+                return 2;
+        }
+        if (!embedded) {
+                fprintf(stderr, "kvnet-controller: only --embedded (single-machine mode with its own API) exists so far\n");
+                return 2;
+        }
+        signal(SIGPIPE, SIG_IGN);
+
+        int r = mkdir_p(state_dir, 0700);
+        if (r < 0) {
+                log_error_errno(r, "cannot create state dir '%s': %m", state_dir);
+                return 1;
+        }
+        char lockpath[PATH_MAX];
+        snprintf(lockpath, sizeof lockpath, "%s/lock", state_dir);
+        _cleanup_close_ int lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+                log_error_errno(negative_errno(), "state dir '%s' is in use by another kvnet-controller: %m", state_dir);
+                return 1;
+        }
+
+        _cleanup_(event_loop_freep) EventLoop *loop = NULL;
+        r = event_loop_new(&loop);
+        if (r < 0) {
+                log_error_errno(r, "event loop: %m");
+                return 1;
+        }
+        KvErr e = {};
+        CtlStore *store = NULL;
+        CtlApi *api = NULL;
+        r = ctl_store_open(state_dir, durable, &store, &e);
+        if (r >= 0)
+                r = ctl_api_new(loop, store, listen, &api, &e);
+        if (r >= 0 && kubeconfig)
+                r = ctl_api_write_kubeconfig(api, kubeconfig, &e);
+        if (r < 0) {
+                log_error("%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
+                ctl_api_free(api);
+                ctl_store_free(store);
+                return 1;
+        }
+        EventSource *sigs[2] = {};
+        if (event_add_signal(loop, SIGTERM, on_signal, loop, &sigs[0]) < 0 ||
+            event_add_signal(loop, SIGINT, on_signal, loop, &sigs[1]) < 0) {
+                log_error("cannot watch signals");
+                ctl_api_free(api);
+                ctl_store_free(store);
+                return 1;
+        }
+        log_notice("serving the embedded API on http://127.0.0.1:%u (%zu object(s) in %s)", ctl_api_port(api),
+                   ctl_store_count(store), state_dir);
+        r = event_loop_run(loop);
+        ctl_api_free(api);
+        ctl_store_free(store);
+        for (size_t i = 0; i < 2; i++)
+                if (sigs[i])
+                        event_source_free(sigs[i]);
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,557 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "common/event.h"
+#include "common/fileio.h"
+#include "common/json-util.h"
+#include "common/util.h"
+
+#define CTL_EVENTS 1024                  /* watch history kept in memory */
+#define CTL_OBJECT_MAX (3 * 1024 * 1024) /* the largest object file read back */
+
+const CtlResource ctl_resources[] = {
+        { "kubevirt.io", "v1", "VirtualMachine", "VirtualMachineList", "virtualmachines", "virtualmachine",
+          { "vm", "vms", NULL }, true },
+        { "kubevirt.io", "v1", "VirtualMachineInstance", "VirtualMachineInstanceList", "virtualmachineinstances",
+          "virtualmachineinstance", { "vmi", "vmis", NULL }, true },
+        { "kubevirt.io", "v1", "VirtualMachineInstanceMigration", "VirtualMachineInstanceMigrationList",
+          "virtualmachineinstancemigrations", "virtualmachineinstancemigration", { "vmim", "vmims", NULL }, true },
+        { "k8s.cni.cncf.io", "v1", "NetworkAttachmentDefinition", "NetworkAttachmentDefinitionList",
+          "network-attachment-definitions", "network-attachment-definition", { "net-attach-def", NULL }, true },
+};
+const size_t ctl_n_resources = ELEMENTSOF(ctl_resources);
+
+const CtlResource *ctl_resource_find(const char *group, const char *version, const char *plural) {
+        for (size_t i = 0; i < ctl_n_resources; i++)
+                if (streq(ctl_resources[i].group, group) && streq(ctl_resources[i].version, version) &&
+                    streq(ctl_resources[i].plural, plural))
+                        return &ctl_resources[i];
+        return NULL;
+}
+
+typedef struct Obj {
+        const CtlResource *res;
+        char *ns, *name;
+        json_t *obj;
+} Obj;
+
+typedef struct Event {
+        uint64_t rv;
+        const CtlResource *res;
+        char type[12];
+        json_t *obj;
+} Event;
+
+struct CtlStore {
+        char *dir; /* STATE_DIR/objects */
+        bool durable;
+        Obj *objs;
+        size_t n, cap;
+        uint64_t rv;
+        Event events[CTL_EVENTS];
+        size_t ev_next, ev_n;
+        ctl_store_notify_t notify;
+        void *notify_data;
+};
+
+static const char *api_version(const CtlResource *r, char buf[128]) {
+        if (!r->group[0])
+                return r->version;
+        snprintf(buf, 128, "%s/%s", r->group, r->version);
+        return buf;
+}
+
+int ctl_check_name(const char *field, const char *v, bool label, KvErr *e) {
+        size_t n = strlen(v), max = label ? 63 : 253;
+        bool ok = n > 0 && n <= max;
+        for (size_t i = 0; ok && i < n; i++) {
+                char c = v[i];
+                bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+                if (!alnum && c != '-' && (label || c != '.'))
+                        ok = false;
+                if ((i == 0 || i == n - 1) && !alnum)
+                        ok = false;
+        }
+        if (!ok)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "%s: '%.64s%s' is not a valid name: lowercase letters, digits and '-'%s, at most %zu "
+                                 "characters, starting and ending with a letter or digit",
+                                 field, v, n > 64 ? "..." : "", label ? "" : " or '.'", max);
+        return 0;
+}
+
+/* ---- persistence ---- */
+
+static void obj_path(const CtlStore *s, const CtlResource *res, const char *ns, const char *name, char *buf, size_t n) {
+        snprintf(buf, n, "%s/%s/%s/%s.json", s->dir, res->plural, ns && ns[0] ? ns : "_cluster", name);
+}
+
+static int persist(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *obj) {
+        char path[PATH_MAX], dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/%s/%s", s->dir, res->plural, ns && ns[0] ? ns : "_cluster");
+        int r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return r;
+        obj_path(s, res, ns, name, path, sizeof path);
+        if (!obj)
+                r = unlink_durable(path, s->durable);
+        else {
+                _cleanup_free_ char *text = json_dump_compact(obj);
+                if (!text)
+                        return -ENOMEM;
+                r = write_file_atomic(path, text, strlen(text), s->durable);
+        }
+        if (r < 0 && r != -ENOENT)
+                return r;
+        /* the counter too: it must never go back, also after the newest objects were deleted */
+        char rvpath[PATH_MAX], rvtext[32];
+        snprintf(rvpath, sizeof rvpath, "%s/resourceVersion", s->dir);
+        int k = snprintf(rvtext, sizeof rvtext, "%llu\n", (unsigned long long) s->rv);
+        return write_file_atomic(rvpath, rvtext, (size_t) k, s->durable);
+}
+
+static int obj_add(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *obj /* stolen */) {
+        if (s->n == s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 64;
+                Obj *o = realloc(s->objs, cap * sizeof *o);
+                if (!o) {
+                        json_decref(obj);
+                        return -ENOMEM;
+                }
+                s->objs = o;
+                s->cap = cap;
+        }
+        Obj *o = &s->objs[s->n];
+        *o = (Obj){ .res = res, .ns = strdup(ns ? ns : ""), .name = strdup(name), .obj = obj };
+        if (!o->ns || !o->name) {
+                free(o->ns);
+                free(o->name);
+                json_decref(obj);
+                return -ENOMEM;
+        }
+        s->n++;
+        return 0;
+}
+
+static uint64_t obj_rv(json_t *obj) {
+        const char *v = json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+        return v ? strtoull(v, NULL, 10) : 0;
+}
+
+static void load_dir(CtlStore *s, const CtlResource *res) {
+        char base[PATH_MAX];
+        snprintf(base, sizeof base, "%s/%s", s->dir, res->plural);
+        DIR *d = opendir(base);
+        if (!d)
+                return;
+        struct dirent *nsd;
+        while ((nsd = readdir(d))) {
+                if (nsd->d_name[0] == '.')
+                        continue;
+                char nsdir[PATH_MAX + 256];
+                snprintf(nsdir, sizeof nsdir, "%s/%s", base, nsd->d_name);
+                DIR *d2 = opendir(nsdir);
+                if (!d2)
+                        continue;
+                struct dirent *f;
+                while ((f = readdir(d2))) {
+                        size_t len = strlen(f->d_name);
+                        if (f->d_name[0] == '.' || len < 6 || !streq(f->d_name + len - 5, ".json"))
+                                continue;
+                        char path[PATH_MAX + 512];
+                        snprintf(path, sizeof path, "%s/%s", nsdir, f->d_name);
+                        _cleanup_free_ char *text = NULL;
+                        size_t tl;
+                        json_t *obj = NULL;
+                        KvErr e = {};
+                        if (read_file_max(path, CTL_OBJECT_MAX, &text, &tl) < 0 ||
+                            json_parse_object(text, tl, CTL_OBJECT_MAX, path, &obj, &e) < 0)
+                                continue; /* unreadable: skipped, left for a person to look at */
+                        const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+                        if (!name) {
+                                json_decref(obj);
+                                continue;
+                        }
+                        uint64_t rv = obj_rv(obj);
+                        if (rv > s->rv)
+                                s->rv = rv;
+                        (void) obj_add(s, res, streq(nsd->d_name, "_cluster") ? "" : nsd->d_name, name, obj);
+                }
+                closedir(d2);
+        }
+        closedir(d);
+}
+
+int ctl_store_open(const char *state_dir, bool durable, CtlStore **ret, KvErr *e) {
+        _cleanup_free_ CtlStore *s = calloc(1, sizeof *s);
+        if (!s || asprintf(&s->dir, "%s/objects", state_dir) < 0)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "store: out of memory");
+        s->durable = durable;
+        int r = mkdir_p(s->dir, 0700);
+        if (r < 0) {
+                kverr_set_errno(e, KV_ERR_IO, r, "store: cannot create '%s'", s->dir);
+                free(s->dir);
+                return r;
+        }
+        char rvpath[PATH_MAX];
+        snprintf(rvpath, sizeof rvpath, "%s/resourceVersion", s->dir);
+        _cleanup_free_ char *rvtext = NULL;
+        size_t len;
+        if (read_file_max(rvpath, 64, &rvtext, &len) == 0)
+                s->rv = strtoull(rvtext, NULL, 10);
+        for (size_t i = 0; i < ctl_n_resources; i++)
+                load_dir(s, &ctl_resources[i]);
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+CtlStore *ctl_store_free(CtlStore *s) {
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < s->n; i++) {
+                free(s->objs[i].ns);
+                free(s->objs[i].name);
+                json_decref(s->objs[i].obj);
+        }
+        for (size_t i = 0; i < CTL_EVENTS; i++)
+                json_decref(s->events[i].obj);
+        free(s->objs);
+        free(s->dir);
+        free(s);
+        return NULL;
+}
+
+void ctl_store_set_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata) {
+        s->notify = cb;
+        s->notify_data = userdata;
+}
+
+uint64_t ctl_store_rv(const CtlStore *s) {
+        return s->rv;
+}
+
+size_t ctl_store_count(const CtlStore *s) {
+        return s->n;
+}
+
+static Obj *find(CtlStore *s, const CtlResource *res, const char *ns, const char *name) {
+        for (size_t i = 0; i < s->n; i++)
+                if (s->objs[i].res == res && streq(s->objs[i].ns, ns ? ns : "") && streq(s->objs[i].name, name))
+                        return &s->objs[i];
+        return NULL;
+}
+
+static void record(CtlStore *s, const CtlResource *res, const char *type, json_t *obj) {
+        Event *ev = &s->events[s->ev_next];
+        json_decref(ev->obj);
+        *ev = (Event){ .rv = s->rv, .res = res, .obj = json_deep_copy(obj) };
+        snprintf(ev->type, sizeof ev->type, "%s", type);
+        s->ev_next = (s->ev_next + 1) % CTL_EVENTS;
+        if (s->ev_n < CTL_EVENTS)
+                s->ev_n++;
+        if (s->notify)
+                s->notify(s->notify_data);
+}
+
+/* ---- checks shared by create and update ---- */
+
+static int check_object(const CtlResource *res, const char *ns, json_t *obj, const char *verb, KvErr *e) {
+        char av[128];
+        if (!json_is_object(obj))
+                return kverr_set(e, KV_ERR_DECODE, -EINVAL, "%s: the body must be a JSON object, got %s", verb,
+                                 json_type_name(obj));
+        const char *want = api_version(res, av);
+        json_t *v = json_object_get(obj, "apiVersion");
+        if (v && (!json_is_string(v) || !streq(json_string_value(v), want)))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'apiVersion' must be '%s' here, got '%.64s'",
+                                 verb, want, json_is_string(v) ? json_string_value(v) : json_type_name(v));
+        v = json_object_get(obj, "kind");
+        if (v && (!json_is_string(v) || !streq(json_string_value(v), res->kind)))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'kind' must be '%s' here, got '%.64s'", verb,
+                                 res->kind, json_is_string(v) ? json_string_value(v) : json_type_name(v));
+        json_t *md = json_object_get(obj, "metadata");
+        if (!json_is_object(md))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'metadata' must be an object, got %s", verb,
+                                 md ? json_type_name(md) : "nothing");
+        v = json_object_get(md, "namespace");
+        if (v && !json_is_string(v))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'metadata.namespace' must be a string", verb);
+        if (v && ns && !streq(json_string_value(v), ns))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "%s: 'metadata.namespace' '%.64s' does not match the namespace of the request '%s'",
+                                 verb, json_string_value(v), ns);
+        for (const char *const *k = (const char *const[]){ "labels", "annotations", NULL }; *k; k++) {
+                json_t *m = json_object_get(md, *k);
+                const char *key;
+                json_t *val;
+                if (m && !json_is_object(m))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'metadata.%s' must be an object", verb,
+                                         *k);
+                json_object_foreach(m, key, val) if (!json_is_string(val)) return kverr_set(
+                        e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'metadata.%s.%.64s' must be a string, got %s", verb, *k,
+                        key, json_type_name(val));
+        }
+        v = json_object_get(obj, "spec");
+        if (v && !json_is_object(v))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'spec' must be an object, got %s", verb,
+                                 json_type_name(v));
+        json_object_set_new(obj, "apiVersion", json_string(want));
+        json_object_set_new(obj, "kind", json_string(res->kind));
+        return 0;
+}
+
+static void set_rv(json_t *md, uint64_t rv) {
+        char b[32];
+        snprintf(b, sizeof b, "%llu", (unsigned long long) rv);
+        json_object_set_new(md, "resourceVersion", json_string(b));
+}
+
+static void new_uid(char buf[37]) {
+        uint8_t u[16] = {};
+        if (getrandom(u, sizeof u, 0) != (ssize_t) sizeof u) {
+                uint64_t t = realtime_usec();
+                memcpy(u, &t, sizeof t);
+        }
+        u[6] = (uint8_t) ((u[6] & 0x0f) | 0x40);
+        u[8] = (uint8_t) ((u[8] & 0x3f) | 0x80);
+        snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
+                 u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+static void now_rfc3339(char buf[32]) {
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- operations ---- */
+
+int ctl_store_create(CtlStore *s, const CtlResource *res, const char *ns, json_t *in, json_t **ret, KvErr *e) {
+        _cleanup_json_ json_t *obj = json_deep_copy(in);
+        if (in && !obj)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "create: out of memory");
+        int r = check_object(res, ns, obj, "create", e);
+        if (r < 0)
+                return r;
+        json_t *md = json_object_get(obj, "metadata");
+        if (json_object_get(md, "resourceVersion"))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "create: 'metadata.resourceVersion' must not be set on an object to be created");
+        const char *name = json_string_value(json_object_get(md, "name"));
+        const char *gen = json_string_value(json_object_get(md, "generateName"));
+        char genbuf[300];
+        if (!name && gen) {
+                uint8_t rnd[5];
+                if (getrandom(rnd, sizeof rnd, 0) != (ssize_t) sizeof rnd)
+                        memset(rnd, 7, sizeof rnd);
+                snprintf(genbuf, sizeof genbuf, "%.240s", gen);
+                for (size_t i = 0; i < sizeof rnd; i++) {
+                        size_t k = strlen(genbuf);
+                        genbuf[k] = "bcdfghjklmnpqrstvwxz2456789"[rnd[i] % 27];
+                        genbuf[k + 1] = '\0';
+                }
+                name = genbuf;
+                json_object_set_new(md, "name", json_string(name));
+        }
+        if (!name)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "create: 'metadata.name' is required");
+        if ((r = ctl_check_name("metadata.name", name, false, e)) < 0)
+                return r;
+        if (res->namespaced) {
+                if (!ns || !ns[0])
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "create: %s is namespaced: no namespace given",
+                                         res->kind);
+                json_object_set_new(md, "namespace", json_string(ns));
+        }
+        if (find(s, res, ns, name))
+                return kverr_set(e, KV_ERR_EXISTS, -EEXIST, "%s.%s \"%s\" already exists", res->plural, res->group,
+                                 name);
+        char uid[37], ts[32];
+        new_uid(uid);
+        now_rfc3339(ts);
+        json_object_set_new(md, "uid", json_string(uid));
+        json_object_set_new(md, "creationTimestamp", json_string(ts));
+        json_object_set_new(md, "generation", json_integer(1));
+        json_object_del(obj, "status"); /* the status belongs to the controller (status subresource) */
+        s->rv++;
+        set_rv(md, s->rv);
+        r = persist(s, res, ns, name, obj);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "create: cannot store %s '%s'", res->kind, name);
+        r = obj_add(s, res, ns, name, json_incref(obj));
+        if (r < 0)
+                return kverr_set(e, KV_ERR_INTERNAL, r, "create: out of memory");
+        record(s, res, "ADDED", obj);
+        *ret = TAKE_PTR(obj);
+        return 0;
+}
+
+int ctl_store_get(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t **ret) {
+        Obj *o = find(s, res, ns, name);
+        if (!o)
+                return -ENOENT;
+        *ret = json_deep_copy(o->obj);
+        return *ret ? 0 : -ENOMEM;
+}
+
+json_t *ctl_store_list(CtlStore *s, const CtlResource *res, const char *ns, const char *name) {
+        char av[128], rv[32];
+        json_t *items = json_array();
+        for (size_t i = 0; items && i < s->n; i++) {
+                Obj *o = &s->objs[i];
+                if (o->res != res || (ns && !streq(o->ns, ns)) || (name && !streq(o->name, name)))
+                        continue;
+                json_array_append_new(items, json_deep_copy(o->obj));
+        }
+        snprintf(rv, sizeof rv, "%llu", (unsigned long long) s->rv);
+        return json_pack("{s:s,s:s,s:{s:s},s:o}", "apiVersion", api_version(res, av), "kind", res->list_kind, "metadata",
+                         "resourceVersion", rv, "items", items ? items : json_array());
+}
+
+static int replace(CtlStore *s, Obj *o, json_t *obj /* checked, owned by caller */, json_t **ret, KvErr *e) {
+        json_t *md = json_object_get(obj, "metadata"), *old_md = json_object_get(o->obj, "metadata");
+        const char *name = json_string_value(json_object_get(md, "name"));
+        if (!name || !streq(name, o->name))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "update: 'metadata.name' '%.64s' does not match the name of the request '%s'",
+                                 name ? name : "", o->name);
+        const char *want_rv = json_string_value(json_object_get(md, "resourceVersion"));
+        const char *have_rv = json_string_value(json_object_get(old_md, "resourceVersion"));
+        if (want_rv && want_rv[0] && !streq_ptr(want_rv, have_rv))
+                return kverr_set(e, KV_ERR_TRY_AGAIN, -EBUSY,
+                                 "Operation cannot be fulfilled on %s.%s \"%s\": the object has been modified; please "
+                                 "apply your changes to the latest version and try again",
+                                 o->res->plural, o->res->group, o->name);
+        /* what the server owns stays the server's */
+        for (const char *const *k = (const char *const[]){ "uid", "creationTimestamp", "namespace", NULL }; *k; k++) {
+                json_t *v = json_object_get(old_md, *k);
+                if (v)
+                        json_object_set(md, *k, v);
+        }
+        json_t *old_status = json_object_get(o->obj, "status");
+        if (old_status)
+                json_object_set(obj, "status", old_status);
+        else
+                json_object_del(obj, "status");
+        long long gen = json_integer_value(json_object_get(old_md, "generation"));
+        if (!json_equal(json_object_get(obj, "spec"), json_object_get(o->obj, "spec")))
+                gen++;
+        json_object_set_new(md, "generation", json_integer(gen));
+        s->rv++;
+        set_rv(md, s->rv);
+        int r = persist(s, o->res, o->ns, o->name, obj);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "update: cannot store %s '%s'", o->res->kind, o->name);
+        json_decref(o->obj);
+        o->obj = json_incref(obj);
+        record(s, o->res, "MODIFIED", obj);
+        *ret = json_incref(obj);
+        return 0;
+}
+
+int ctl_store_update(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *in, json_t **ret,
+                     KvErr *e) {
+        Obj *o = find(s, res, ns, name);
+        if (!o)
+                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s.%s \"%s\" not found", res->plural,
+                                 res->group, name);
+        _cleanup_json_ json_t *obj = json_deep_copy(in);
+        int r = check_object(res, ns, obj, "update", e);
+        if (r < 0)
+                return r;
+        return replace(s, o, obj, ret, e);
+}
+
+int ctl_store_patch(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *patch, json_t **ret,
+                    KvErr *e) {
+        Obj *o = find(s, res, ns, name);
+        if (!o)
+                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s.%s \"%s\" not found", res->plural,
+                                 res->group, name);
+        if (!json_is_object(patch))
+                return kverr_set(e, KV_ERR_DECODE, -EINVAL, "patch: a merge patch must be a JSON object, got %s",
+                                 json_type_name(patch));
+        _cleanup_json_ json_t *obj = ctl_merge_patch(o->obj, patch);
+        if (!obj)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "patch: out of memory");
+        int r = check_object(res, ns, obj, "patch", e);
+        if (r < 0)
+                return r;
+        return replace(s, o, obj, ret, e);
+}
+
+int ctl_store_delete(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t **ret, KvErr *e) {
+        Obj *o = find(s, res, ns, name);
+        if (!o)
+                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s.%s \"%s\" not found", res->plural,
+                                 res->group, name);
+        s->rv++;
+        int r = persist(s, res, ns, name, NULL);
+        if (r < 0) {
+                s->rv--;
+                return kverr_set_errno(e, KV_ERR_IO, r, "delete: cannot remove %s '%s'", res->kind, name);
+        }
+        json_t *obj = o->obj;
+        set_rv(json_object_get(obj, "metadata"), s->rv);
+        free(o->ns);
+        free(o->name);
+        *o = s->objs[--s->n];
+        record(s, res, "DELETED", obj);
+        *ret = obj;
+        return 0;
+}
+
+int ctl_store_events(CtlStore *s, const CtlResource *res, const char *ns, const char *name, uint64_t since,
+                     ctl_event_cb cb, void *userdata, uint64_t *ret_rv) {
+        size_t oldest = (s->ev_next + CTL_EVENTS - s->ev_n) % CTL_EVENTS;
+        uint64_t first = s->ev_n ? s->events[oldest].rv : s->rv + 1;
+        if (since < s->rv && since + 1 < first)
+                return -ESTALE;
+        uint64_t last = since;
+        for (size_t k = 0; k < s->ev_n; k++) {
+                Event *ev = &s->events[(oldest + k) % CTL_EVENTS];
+                if (ev->rv <= since)
+                        continue;
+                last = ev->rv;
+                json_t *md = json_object_get(ev->obj, "metadata");
+                if (ev->res != res || (ns && !streq_ptr(json_string_value(json_object_get(md, "namespace")), ns)) ||
+                    (name && !streq_ptr(json_string_value(json_object_get(md, "name")), name)))
+                        continue;
+                int r = cb(ev->type, ev->obj, userdata);
+                if (r < 0)
+                        return r;
+        }
+        *ret_rv = last;
+        return 0;
+}
+
+json_t *ctl_merge_patch(json_t *target, json_t *patch) {
+        if (!json_is_object(patch))
+                return json_deep_copy(patch);
+        json_t *out = json_is_object(target) ? json_deep_copy(target) : json_object();
+        const char *k;
+        json_t *v;
+        json_object_foreach(patch, k, v) {
+                if (!out)
+                        return NULL;
+                if (json_is_null(v)) {
+                        json_object_del(out, k);
+                        continue;
+                }
+                json_t *m = ctl_merge_patch(json_object_get(out, k), v);
+                if (!m || json_object_set_new(out, k, m) < 0) {
+                        json_decref(out);
+                        return NULL;
+                }
+        }
+        return out;
+}

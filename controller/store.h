@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The embedded controller's object store (docs/controller.md): the Kubernetes objects kvnet serves in
+ * single-machine mode, with Kubernetes' semantics where kubectl relies on them — one resourceVersion
+ * counter for the whole store, uid/creationTimestamp/generation set by the server, optimistic
+ * concurrency on update, JSON merge patch (RFC 7386), and a bounded event log for watches (a watch from a
+ * version older than the log gets 410 Gone and relists). Objects persist as one JSON file each under
+ * STATE_DIR/objects/<plural>/<namespace>/<name>.json (written atomically), so a restart keeps them.
+ *
+ * Errors are negative errno values the API server maps to HTTP: -ENOENT 404 NotFound, -EEXIST 409
+ * AlreadyExists, -EBUSY 409 Conflict (stale resourceVersion), -EINVAL 422 Invalid / 400 BadRequest, with the
+ * message in the KvErr. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/kverr.h"
+
+typedef struct CtlResource {
+        const char *group; /* "" for the core group */
+        const char *version;
+        const char *kind;
+        const char *list_kind;
+        const char *plural;
+        const char *singular;
+        const char *short_names[3]; /* NULL-terminated */
+        bool namespaced;
+} CtlResource;
+
+/* The resources the embedded API serves. */
+extern const CtlResource ctl_resources[];
+extern const size_t ctl_n_resources;
+const CtlResource *ctl_resource_find(const char *group, const char *version, const char *plural);
+
+typedef struct CtlStore CtlStore;
+
+/* ADDED / MODIFIED / DELETED, with the object as it is after the change (as it was, for DELETED). */
+typedef void (*ctl_store_notify_t)(void *userdata);
+
+int ctl_store_open(const char *state_dir, bool durable, CtlStore **ret, KvErr *e) _wur_;
+CtlStore *ctl_store_free(CtlStore *s);
+void ctl_store_set_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata);
+uint64_t ctl_store_rv(const CtlStore *s);
+size_t ctl_store_count(const CtlStore *s);
+
+/* Kubernetes name rules: a DNS-1123 subdomain (names) or label (namespaces); the message names the field. */
+int ctl_check_name(const char *field, const char *v, bool label, KvErr *e) _wur_;
+
+/* obj is checked (apiVersion and kind of res, metadata.name, metadata.namespace = ns when given) and
+ * copied; the stored object is returned in *ret (new reference). */
+int ctl_store_create(CtlStore *s, const CtlResource *res, const char *ns, json_t *obj, json_t **ret, KvErr *e) _wur_;
+int ctl_store_get(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t **ret) _wur_;
+/* A List object of res in ns (NULL: all namespaces), optionally only the object named name. */
+json_t *ctl_store_list(CtlStore *s, const CtlResource *res, const char *ns, const char *name);
+/* Replaces the object (PUT). A metadata.resourceVersion in obj must be the stored one (-EBUSY). */
+int ctl_store_update(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *obj,
+                     json_t **ret, KvErr *e) _wur_;
+/* JSON merge patch (RFC 7386) of the stored object, then as update. */
+int ctl_store_patch(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *patch,
+                    json_t **ret, KvErr *e) _wur_;
+int ctl_store_delete(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t **ret,
+                     KvErr *e) _wur_;
+
+/* Watch: calls cb for every event after resourceVersion `since` on res (ns NULL = all, name NULL = any)
+ * and returns the newest resourceVersion seen; -ESTALE when `since` is older than the event log. */
+typedef int (*ctl_event_cb)(const char *type, json_t *obj, void *userdata);
+int ctl_store_events(CtlStore *s, const CtlResource *res, const char *ns, const char *name, uint64_t since,
+                     ctl_event_cb cb, void *userdata, uint64_t *ret_rv) _wur_;
+
+/* RFC 7386: the result of applying patch to target (new reference; target is not changed). */
+json_t *ctl_merge_patch(json_t *target, json_t *patch);

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# kvnet-controller --embedded serves the Kubernetes API subset kubectl needs for kvnet's resources.
+# The controller runs in a network namespace of its own (its own loopback); kubectl and curl talk to it
+# there through the kubeconfig it writes. Asserts: discovery (kubectl api-resources shows the kubevirt.io
+# and k8s.cni.cncf.io kinds with their short names), kubectl apply creates / leaves unchanged /
+# configures a VirtualMachine (uid, generation), get -o json, merge patch, label + label selector, a
+# watch that sees the changes, strategic merge patch refused with a clear message, delete; objects and
+# the resourceVersion survive a restart, a watch from before the restart gets 410 Expired; bad input
+# (malformed JSON, wrong kind, namespace mismatch, invalid name, oversized body, unknown resource) gets
+# a Status naming the problem and changes nothing; a non-loopback --listen is refused; the controller
+# exits cleanly on SIGTERM (sanitizer build).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+kv_init
+require_cmd curl kubectl
+CTL=$KV_BIN/kvnet-controller
+require_file "$CTL"
+
+mkns NS ctl
+ip -n "$NS" link set lo up
+PORT=16443
+KCFG=$KV_TMP/kubeconfig
+STATE=$KV_TMP/state
+CTL_LOG=$KV_TMP/controller.log
+CTL_PID=""
+
+start_controller() {
+	ip netns exec "$NS" "$CTL" --embedded --listen "127.0.0.1:$PORT" --state-dir "$STATE" --kubeconfig "$KCFG" \
+		--no-fsync --log-level debug >>"$CTL_LOG" 2>&1 &
+	CTL_PID=$!
+	for _ in $(seq 1 100); do
+		api GET /version >/dev/null 2>&1 && return 0
+		kill -0 "$CTL_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	tail -n 20 "$CTL_LOG"
+	die "kvnet-controller did not start"
+}
+
+stop_controller() { # stops it and checks it exited cleanly
+	kill -TERM "$CTL_PID"
+	local rc=0
+	wait "$CTL_PID" || rc=$?
+	CTL_PID=""
+	assert_eq "$rc" 0 "kvnet-controller exits 0 on SIGTERM (no sanitizer report)"
+}
+
+# api METHOD PATH [curl args...]: the HTTP body on stdout, the status code in $KV_TMP/code
+api() {
+	local m=$1 p=$2
+	shift 2
+	ip netns exec "$NS" curl -s -o "$KV_TMP/body" -w '%{http_code}' -X "$m" "http://127.0.0.1:$PORT$p" "$@" >"$KV_TMP/code"
+	cat "$KV_TMP/body"
+}
+code() { cat "$KV_TMP/code"; }
+k() { ip netns exec "$NS" env KUBECONFIG="$KCFG" kubectl "$@"; }
+
+cleanup_ctl() {
+	local rc=$?
+	if [ -n "$CTL_PID" ]; then
+		kill -KILL "$CTL_PID" 2>/dev/null || true
+	fi
+	(exit "$rc")
+	kv_cleanup
+}
+trap cleanup_ctl EXIT
+
+start_controller
+log "kubectl: $(k version --client 2>/dev/null | head -n 1)"
+
+# ---------------------------------------------------------------- discovery
+assert_eq "$(api GET /version | jq -r .gitVersion)" "v1.28.0+kvnet" "/version answers"
+assert_eq "$(api GET /apis | jq -r '[.groups[].name] | sort | join(",")')" "k8s.cni.cncf.io,kubevirt.io" \
+	"/apis lists kubevirt.io and k8s.cni.cncf.io"
+k api-resources >"$KV_TMP/res" 2>&1 || true
+assert_true "kubectl api-resources shows virtualmachines (vm, vms)" grep -Eq '^virtualmachines +vm,vms +kubevirt.io/v1 +true +VirtualMachine' "$KV_TMP/res"
+assert_true "... virtualmachineinstancemigrations and network-attachment-definitions" \
+	bash -c "grep -q '^virtualmachineinstancemigrations ' '$KV_TMP/res' && grep -q '^network-attachment-definitions ' '$KV_TMP/res'"
+
+# ---------------------------------------------------------------- apply / get / patch / watch / delete
+cat >"$KV_TMP/vm.yaml" <<'EOF'
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  running: false
+  template:
+    spec:
+      domain:
+        devices:
+          interfaces:
+          - name: default
+            masquerade: {}
+        resources:
+          requests: {memory: 128Mi}
+      networks:
+      - name: default
+        pod: {}
+EOF
+assert_eq "$(k apply -f "$KV_TMP/vm.yaml" 2>&1)" "virtualmachine.kubevirt.io/web created" "kubectl apply creates the VM"
+assert_eq "$(k apply -f "$KV_TMP/vm.yaml" 2>&1)" "virtualmachine.kubevirt.io/web unchanged" "applying it again changes nothing"
+vm=$(k get vm web -o json)
+assert_eq "$(jq -r '.metadata.uid | length' <<<"$vm")" 36 "the server gave it a uid"
+assert_eq "$(jq -r '.metadata.generation' <<<"$vm")" 1 "generation 1"
+assert_eq "$(jq -r '.spec.template.spec.networks[0].name' <<<"$vm")" default "the spec came through"
+uid=$(jq -r .metadata.uid <<<"$vm")
+rv0=$(jq -r .metadata.resourceVersion <<<"$vm")
+
+k get vm -w -o json >"$KV_TMP/watch.out" 2>&1 &
+WPID=$!
+KV_PIDS+=("$WPID")
+sleep 1
+sed -i 's/running: false/running: true/' "$KV_TMP/vm.yaml"
+assert_eq "$(k apply -f "$KV_TMP/vm.yaml" 2>&1)" "virtualmachine.kubevirt.io/web configured" "kubectl apply of a changed spec"
+vm=$(k get vm web -o json)
+assert_eq "$(jq -r '.spec.running' <<<"$vm")" true "... is stored"
+assert_eq "$(jq -r '.metadata.generation' <<<"$vm")" 2 "... as generation 2"
+assert_eq "$(jq -r '.metadata.uid' <<<"$vm")" "$uid" "... of the same object (uid)"
+assert_eq "$(k patch vm web --type merge -p '{"spec":{"running":false}}' 2>&1)" "virtualmachine.kubevirt.io/web patched" \
+	"kubectl patch --type merge"
+assert_eq "$(k get vm web -o jsonpath='{.spec.running}')" false "... took effect"
+k label vm web tier=db >/dev/null
+assert_eq "$(k get vms -l tier=db -o name)" "virtualmachine.kubevirt.io/web" "label selector tier=db finds it"
+assert_eq "$(k get vms -l tier=web -o name 2>/dev/null)" "" "label selector tier=web finds nothing"
+out=$(k patch vm web -p '{"spec":{"running":true}}' 2>&1 || true)
+assert_true "a strategic merge patch is refused, naming the merge patch that works ($out)" \
+	grep -q "merge-patch+json" <<<"$out"
+sleep 0.5
+kill "$WPID" 2>/dev/null || true
+wait "$WPID" 2>/dev/null || true
+assert_true "kubectl get -w saw the applied change, the patch and the label" \
+	bash -c "jq -s -e '[.[].spec.running] == [false, true, false, false] and (.[-1].metadata.labels.tier == \"db\")' '$KV_TMP/watch.out' >/dev/null"
+
+# ---------------------------------------------------------------- bad input changes nothing
+rv1=$(api GET /apis/kubevirt.io/v1/namespaces/default/virtualmachines | jq -r .metadata.resourceVersion)
+VMS=/apis/kubevirt.io/v1/namespaces/default/virtualmachines
+api POST "$VMS" -H 'Content-Type: application/json' --data '{"metadata": {' >"$KV_TMP/st"
+assert_eq "$(code)" 400 "malformed JSON: 400"
+assert_true "... the Status says what is wrong ($(jq -r .message "$KV_TMP/st"))" jq -e '.kind == "Status" and (.message | test("JSON|parse|json"))' "$KV_TMP/st"
+api POST "$VMS" -H 'Content-Type: application/json' --data '{"apiVersion":"kubevirt.io/v1","kind":"Pod","metadata":{"name":"x"}}' >"$KV_TMP/st"
+assert_eq "$(code)/$(jq -r .reason "$KV_TMP/st")" "422/Invalid" "wrong kind: 422 Invalid"
+assert_true "... naming the field and the value" grep -q "'kind' must be 'VirtualMachine' here, got 'Pod'" "$KV_TMP/st"
+api POST "$VMS" -H 'Content-Type: application/json' --data '{"metadata":{"name":"x","namespace":"prod"}}' >"$KV_TMP/st"
+assert_true "namespace mismatch: 422 naming both" grep -q "'metadata.namespace' 'prod' does not match the namespace of the request 'default'" "$KV_TMP/st"
+api POST "$VMS" -H 'Content-Type: application/json' --data '{"metadata":{"name":"Bad_Name"}}' >"$KV_TMP/st"
+assert_true "invalid name: 422 naming it" grep -q "metadata.name: 'Bad_Name' is not a valid name" "$KV_TMP/st"
+head -c $((4 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$KV_TMP/big"
+api POST "$VMS" -H 'Content-Type: application/json' --data-binary "@$KV_TMP/big" >"$KV_TMP/st"
+assert_eq "$(code)/$(jq -r .reason "$KV_TMP/st")" "413/RequestEntityTooLarge" "a 4 MiB body: 413"
+api GET /apis/kubevirt.io/v1/namespaces/default/pods >"$KV_TMP/st"
+assert_eq "$(code)/$(jq -r .reason "$KV_TMP/st")" "404/NotFound" "an unknown resource: 404 NotFound"
+api GET "$VMS/nosuch" >"$KV_TMP/st"
+assert_true "an unknown VM: 404 naming it" grep -q '"nosuch\\" not found' "$KV_TMP/st"
+api PUT "$VMS/web" -H 'Content-Type: application/json' \
+	--data "{\"metadata\":{\"name\":\"web\",\"resourceVersion\":\"$rv0\"},\"spec\":{}}" >"$KV_TMP/st"
+assert_eq "$(code)/$(jq -r .reason "$KV_TMP/st")" "409/Conflict" "an update with a stale resourceVersion: 409 Conflict"
+assert_eq "$(api GET "$VMS" | jq -r .metadata.resourceVersion)" "$rv1" "none of it changed the store (resourceVersion $rv1)"
+assert_eq "$(api GET "$VMS" | jq -r '[.items[].metadata.name] | join(",")')" "web" "... nor created anything"
+
+# ---------------------------------------------------------------- restart: objects persist, old watches relist
+stop_controller
+start_controller
+assert_eq "$(k get vm web -o jsonpath='{.metadata.uid}')" "$uid" "after a restart the VM is still there (same uid)"
+assert_eq "$(api GET "$VMS" | jq -r .metadata.resourceVersion)" "$rv1" "... and the resourceVersion did not go back"
+api GET "$VMS?watch=1&resourceVersion=$rv0" --max-time 3 >"$KV_TMP/w410" || true
+assert_true "a watch from before the restart gets ERROR 410 Expired (relist)" \
+	jq -e 'select(.type == "ERROR") | .object.code == 410 and .object.reason == "Expired"' "$KV_TMP/w410"
+assert_eq "$(k delete vm web 2>&1)" 'virtualmachine.kubevirt.io "web" deleted' "kubectl delete"
+assert_true "... it is gone" bash -c "! ip netns exec $NS env KUBECONFIG=$KCFG kubectl get vm web >/dev/null 2>&1"
+stop_controller
+
+# ---------------------------------------------------------------- safe defaults
+out=$(ip netns exec "$NS" "$CTL" --embedded --listen 0.0.0.0:$PORT --state-dir "$KV_TMP/s2" 2>&1 || true)
+assert_true "a non-loopback --listen is refused: no authentication ($out)" grep -q "not a loopback address" <<<"$out"
+out=$(ip netns exec "$NS" "$CTL" --listen 127.0.0.1:$PORT --state-dir "$KV_TMP/s2" 2>&1 || true)
+assert_true "without --embedded it says what exists" grep -q "only --embedded" <<<"$out"
+
+if grep -Eq 'Sanitizer|runtime error:' "$CTL_LOG"; then
+	fail "controller log free of sanitizer reports"
+	grep -E -A20 'Sanitizer|runtime error:' "$CTL_LOG" | head -40
+else
+	pass "controller log free of sanitizer reports"
+fi
+finish

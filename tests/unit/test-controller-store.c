@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The embedded controller's object store (controller/store.c): checks, server-owned fields, optimistic
+ * concurrency, JSON merge patch (RFC 7386), the watch event log, persistence across a reopen. */
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "controller/store.h"
+
+typedef struct Fx {
+        char dir[64];
+        CtlStore *s;
+        const CtlResource *vm;
+} Fx;
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
+        (void) st, (void) flag, (void) f;
+        return remove(p);
+}
+
+static int setup(void **state) {
+        Fx *fx = calloc(1, sizeof *fx);
+        assert_non_null(fx);
+        strcpy(fx->dir, "/tmp/kvnet-ctl-XXXXXX");
+        assert_non_null(mkdtemp(fx->dir));
+        KvErr e = {};
+        assert_int_equal(ctl_store_open(fx->dir, false, &fx->s, &e), 0);
+        fx->vm = ctl_resource_find("kubevirt.io", "v1", "virtualmachines");
+        assert_non_null(fx->vm);
+        *state = fx;
+        return 0;
+}
+
+static int teardown(void **state) {
+        Fx *fx = *state;
+        ctl_store_free(fx->s);
+        nftw(fx->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        free(fx);
+        return 0;
+}
+
+static json_t *J(const char *text) {
+        json_error_t err;
+        json_t *v = json_loads(text, JSON_DECODE_ANY, &err);
+        if (!v)
+                print_message("bad test JSON: %s: %s\n", text, err.text);
+        assert_non_null(v);
+        return v;
+}
+
+static const char *md_str(json_t *o, const char *k) {
+        return json_string_value(json_object_get(json_object_get(o, "metadata"), k));
+}
+
+#define VM(name, extra) \
+        "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":\"" name "\"}" extra "}"
+
+static void test_merge_patch_rfc7386(void **state) {
+        (void) state;
+        /* the examples of RFC 7386, appendix A */
+        static const char *const cases[][3] = {
+                { "{\"a\":\"b\"}", "{\"a\":\"c\"}", "{\"a\":\"c\"}" },
+                { "{\"a\":\"b\"}", "{\"b\":\"c\"}", "{\"a\":\"b\",\"b\":\"c\"}" },
+                { "{\"a\":\"b\"}", "{\"a\":null}", "{}" },
+                { "{\"a\":\"b\",\"b\":\"c\"}", "{\"a\":null}", "{\"b\":\"c\"}" },
+                { "{\"a\":[\"b\"]}", "{\"a\":\"c\"}", "{\"a\":\"c\"}" },
+                { "{\"a\":\"c\"}", "{\"a\":[\"b\"]}", "{\"a\":[\"b\"]}" },
+                { "{\"a\":{\"b\":\"c\"}}", "{\"a\":{\"b\":\"d\",\"c\":null}}", "{\"a\":{\"b\":\"d\"}}" },
+                { "{\"a\":[{\"b\":\"c\"}]}", "{\"a\":[1]}", "{\"a\":[1]}" },
+                { "[\"a\",\"b\"]", "[\"c\",\"d\"]", "[\"c\",\"d\"]" },
+                { "{\"a\":\"b\"}", "[\"c\"]", "[\"c\"]" },
+                { "{\"a\":\"foo\"}", "null", "null" },
+                { "{\"a\":\"foo\"}", "\"bar\"", "\"bar\"" },
+                { "{\"e\":null}", "{\"a\":1}", "{\"e\":null,\"a\":1}" },
+                { "[1,2]", "{\"a\":\"b\",\"c\":null}", "{\"a\":\"b\"}" },
+                { "{}", "{\"a\":{\"bb\":{\"ccc\":null}}}", "{\"a\":{\"bb\":{}}}" },
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                json_t *t = J(cases[i][0]), *p = J(cases[i][1]), *want = J(cases[i][2]);
+                json_t *got = ctl_merge_patch(t, p);
+                if (!json_equal(got, want))
+                        print_message("case %zu: got %s\n", i, json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY));
+                assert_true(json_equal(got, want));
+                json_t *t2 = J(cases[i][0]);
+                assert_true(json_equal(t, t2)); /* the target is not changed */
+                json_decref(t2);
+                json_decref(t), json_decref(p), json_decref(want), json_decref(got);
+        }
+}
+
+static void test_create_get_server_fields(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        json_t *in = J(VM("web", ",\"spec\":{\"running\":false},\"status\":{\"ready\":true}")), *out = NULL;
+        assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), 0);
+        assert_string_equal(md_str(out, "namespace"), "default");
+        assert_string_equal(md_str(out, "resourceVersion"), "1");
+        assert_int_equal(strlen(md_str(out, "uid")), 36);
+        assert_non_null(md_str(out, "creationTimestamp"));
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "metadata"), "generation")), 1);
+        assert_null(json_object_get(out, "status")); /* the status is the controller's */
+        assert_non_null(json_object_get(in, "status")); /* the caller's object is untouched */
+        json_decref(out);
+        e = (KvErr){};
+        assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), -EEXIST);
+        assert_non_null(strstr(e.msg, "\"web\" already exists"));
+        /* the same name in another namespace is another object */
+        assert_int_equal(ctl_store_create(fx->s, fx->vm, "prod", in, &out, &e), 0);
+        json_decref(out);
+        assert_int_equal(ctl_store_get(fx->s, fx->vm, "default", "web", &out), 0);
+        json_decref(out);
+        assert_int_equal(ctl_store_get(fx->s, fx->vm, "default", "nope", &out), -ENOENT);
+        json_t *l = ctl_store_list(fx->s, fx->vm, NULL, NULL);
+        assert_int_equal(json_array_size(json_object_get(l, "items")), 2);
+        assert_string_equal(json_string_value(json_object_get(l, "kind")), "VirtualMachineList");
+        json_decref(l);
+        l = ctl_store_list(fx->s, fx->vm, "prod", NULL);
+        assert_int_equal(json_array_size(json_object_get(l, "items")), 1);
+        json_decref(l);
+        json_decref(in);
+        /* generateName */
+        in = J("{\"metadata\":{\"generateName\":\"mig-\"}}");
+        const CtlResource *mig = ctl_resource_find("kubevirt.io", "v1", "virtualmachineinstancemigrations");
+        assert_int_equal(ctl_store_create(fx->s, mig, "default", in, &out, &e), 0);
+        assert_int_equal(strncmp(md_str(out, "name"), "mig-", 4), 0);
+        assert_int_equal(strlen(md_str(out, "name")), 9);
+        assert_string_equal(json_string_value(json_object_get(out, "kind")), "VirtualMachineInstanceMigration");
+        json_decref(out);
+        json_decref(in);
+}
+
+static void test_bad_objects(void **state) {
+        Fx *fx = *state;
+        static const char *const bad[][2] = {
+                { "[1]", "must be a JSON object" },
+                { "{\"apiVersion\":\"v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":\"a\"}}", "'apiVersion' must be 'kubevirt.io/v1'" },
+                { "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\"}}", "'kind' must be 'VirtualMachine' here, got 'Pod'" },
+                { "{\"kind\":7,\"metadata\":{\"name\":\"a\"}}", "'kind' must be 'VirtualMachine' here, got 'integer'" },
+                { "{\"metadata\":\"x\"}", "'metadata' must be an object" },
+                { "{\"metadata\":{}}", "'metadata.name' is required" },
+                { "{\"metadata\":{\"name\":\"Web_1\"}}", "metadata.name: 'Web_1' is not a valid name" },
+                { "{\"metadata\":{\"name\":\"a\",\"namespace\":\"other\"}}", "'metadata.namespace' 'other' does not match" },
+                { "{\"metadata\":{\"name\":\"a\",\"labels\":{\"x\":1}}}", "'metadata.labels.x' must be a string" },
+                { "{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"5\"}}", "must not be set on an object to be created" },
+                { "{\"metadata\":{\"name\":\"a\"},\"spec\":[]}", "'spec' must be an object" },
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                KvErr e = {};
+                json_t *in = J(bad[i][0]), *out = NULL;
+                assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), -EINVAL);
+                if (!strstr(e.msg, bad[i][1]))
+                        print_message("case %zu: %s\n", i, e.msg);
+                assert_non_null(strstr(e.msg, bad[i][1]));
+                json_decref(in);
+        }
+        assert_int_equal(ctl_store_count(fx->s), 0);
+        assert_int_equal(ctl_store_rv(fx->s), 0); /* nothing changed */
+        KvErr e = {};
+        assert_int_equal(ctl_check_name("namespace", "a.b", true, &e), -EINVAL);
+        assert_int_equal(ctl_check_name("namespace", "kube-system", true, &e), 0);
+        char long_name[300];
+        memset(long_name, 'a', sizeof long_name - 1);
+        long_name[sizeof long_name - 1] = '\0';
+        assert_int_equal(ctl_check_name("metadata.name", long_name, false, &e), -EINVAL);
+}
+
+static void test_update_patch_conflict(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        json_t *in = J(VM("web", ",\"spec\":{\"running\":false}")), *out = NULL, *cur = NULL;
+        assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), 0);
+        const char *uid = md_str(out, "uid");
+        char uidbuf[40];
+        snprintf(uidbuf, sizeof uidbuf, "%s", uid);
+        json_decref(out);
+        json_decref(in);
+        /* a label only: no new generation */
+        json_t *p = J("{\"metadata\":{\"labels\":{\"tier\":\"db\"}}}");
+        assert_int_equal(ctl_store_patch(fx->s, fx->vm, "default", "web", p, &out, &e), 0);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "metadata"), "generation")), 1);
+        assert_string_equal(md_str(out, "resourceVersion"), "2");
+        json_decref(out);
+        json_decref(p);
+        /* the spec: a new generation; the uid cannot be changed */
+        p = J("{\"metadata\":{\"uid\":\"forged\"},\"spec\":{\"running\":true}}");
+        assert_int_equal(ctl_store_patch(fx->s, fx->vm, "default", "web", p, &out, &e), 0);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "metadata"), "generation")), 2);
+        assert_string_equal(md_str(out, "uid"), uidbuf);
+        assert_true(json_is_true(json_object_get(json_object_get(out, "spec"), "running")));
+        json_t *labels = json_object_get(json_object_get(out, "metadata"), "labels");
+        assert_string_equal(json_string_value(json_object_get(labels, "tier")), "db"); /* the earlier patch stays */
+        json_decref(p);
+        /* update with a stale resourceVersion: 409 Conflict, nothing changed */
+        cur = out;
+        json_t *stale = json_deep_copy(cur);
+        json_object_set_new(json_object_get(stale, "metadata"), "resourceVersion", json_string("2"));
+        e = (KvErr){};
+        assert_int_equal(ctl_store_update(fx->s, fx->vm, "default", "web", stale, &out, &e), -EBUSY);
+        assert_non_null(strstr(e.msg, "the object has been modified"));
+        assert_int_equal(ctl_store_rv(fx->s), 3);
+        /* with the current one it goes through; without one too (last writer wins, as in Kubernetes) */
+        assert_int_equal(ctl_store_update(fx->s, fx->vm, "default", "web", cur, &out, &e), 0);
+        json_decref(out);
+        json_object_del(json_object_get(stale, "metadata"), "resourceVersion");
+        assert_int_equal(ctl_store_update(fx->s, fx->vm, "default", "web", stale, &out, &e), 0);
+        json_decref(out);
+        /* the name of the body must be the object's */
+        json_object_set_new(json_object_get(stale, "metadata"), "name", json_string("other"));
+        assert_int_equal(ctl_store_update(fx->s, fx->vm, "default", "web", stale, &out, &e), -EINVAL);
+        json_decref(stale);
+        json_decref(cur);
+        /* a patch cannot change the kind; a patch that is not an object is refused */
+        p = J("{\"kind\":\"Pod\"}");
+        assert_int_equal(ctl_store_patch(fx->s, fx->vm, "default", "web", p, &out, &e), -EINVAL);
+        json_decref(p);
+        p = J("[]");
+        assert_int_equal(ctl_store_patch(fx->s, fx->vm, "default", "web", p, &out, &e), -EINVAL);
+        json_decref(p);
+        p = J("{}");
+        assert_int_equal(ctl_store_patch(fx->s, fx->vm, "default", "nope", p, &out, &e), -ENOENT);
+        json_decref(p);
+}
+
+typedef struct Seen {
+        char types[16][12];
+        size_t n;
+} Seen;
+
+static int collect(const char *type, json_t *obj, void *userdata) {
+        Seen *s = userdata;
+        (void) obj;
+        if (s->n < 16)
+                snprintf(s->types[s->n++], 12, "%s", type);
+        return 0;
+}
+
+static void test_events_and_reopen(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        json_t *in = J(VM("a", "")), *out = NULL;
+        assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), 0);
+        json_decref(out);
+        json_decref(in);
+        in = J(VM("b", ""));
+        assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), 0);
+        json_decref(out);
+        json_decref(in);
+        json_t *p = J("{\"spec\":{\"running\":true}}");
+        assert_int_equal(ctl_store_patch(fx->s, fx->vm, "default", "a", p, &out, &e), 0);
+        json_decref(out);
+        json_decref(p);
+        assert_int_equal(ctl_store_delete(fx->s, fx->vm, "default", "b", &out, &e), 0);
+        assert_string_equal(md_str(out, "resourceVersion"), "4");
+        json_decref(out);
+        assert_int_equal(ctl_store_delete(fx->s, fx->vm, "default", "b", &out, &e), -ENOENT);
+
+        Seen s = {};
+        uint64_t rv = 0;
+        assert_int_equal(ctl_store_events(fx->s, fx->vm, NULL, NULL, 0, collect, &s, &rv), 0);
+        assert_int_equal(s.n, 4);
+        assert_string_equal(s.types[0], "ADDED");
+        assert_string_equal(s.types[2], "MODIFIED");
+        assert_string_equal(s.types[3], "DELETED");
+        assert_int_equal(rv, 4);
+        s = (Seen){};
+        assert_int_equal(ctl_store_events(fx->s, fx->vm, NULL, NULL, 2, collect, &s, &rv), 0);
+        assert_int_equal(s.n, 2);
+
+        /* reopen: objects and the counter survive (the counter also past the deleted newest object) */
+        ctl_store_free(fx->s);
+        assert_int_equal(ctl_store_open(fx->dir, false, &fx->s, &e), 0);
+        assert_int_equal(ctl_store_count(fx->s), 1);
+        assert_int_equal(ctl_store_rv(fx->s), 4);
+        assert_int_equal(ctl_store_get(fx->s, fx->vm, "default", "a", &out), 0);
+        assert_true(json_is_true(json_object_get(json_object_get(out, "spec"), "running")));
+        json_decref(out);
+        /* the event log went with the process: a watch from before the restart must relist (410) */
+        s = (Seen){};
+        assert_int_equal(ctl_store_events(fx->s, fx->vm, NULL, NULL, 2, collect, &s, &rv), -ESTALE);
+        assert_int_equal(ctl_store_events(fx->s, fx->vm, NULL, NULL, 4, collect, &s, &rv), 0);
+        assert_int_equal(s.n, 0);
+        in = J(VM("c", ""));
+        assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), 0);
+        assert_string_equal(md_str(out, "resourceVersion"), "5");
+        json_decref(out);
+        json_decref(in);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_merge_patch_rfc7386),
+                cmocka_unit_test_setup_teardown(test_create_get_server_fields, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bad_objects, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_update_patch_conflict, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_events_and_reopen, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

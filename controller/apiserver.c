@@ -91,8 +91,18 @@ static enum MHD_Result send_status(struct MHD_Connection *c, unsigned code, cons
                                    "status", "Failure", "message", msg, "reason", reason, "code", (int) code));
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, int r, const KvErr *e) {
+/* The store's error as a Status. An invalid object (422) also carries details.causes, which is what kubectl
+ * prints ("The VirtualMachine "x" is invalid: ..."); name may be NULL (create without one). */
+static enum MHD_Result send_error(struct MHD_Connection *c, int r, const KvErr *e, const CtlResource *res,
+                                  const char *name) {
         const char *msg = e->msg[0] ? e->msg : strerror(-r);
+        if (r == -EINVAL)
+                return send_json(c, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                                 json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i,s:{s:s,s:s,s:s,s:[{s:s,s:s}]}}", "kind",
+                                           "Status", "apiVersion", "v1", "metadata", "status", "Failure", "message", msg,
+                                           "reason", "Invalid", "code", 422, "details", "name", name ? name : "",
+                                           "group", res->group, "kind", res->kind, "causes", "reason",
+                                           "FieldValueInvalid", "message", msg));
         switch (r) {
         case -ENOENT:
                 return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "%s", msg);
@@ -416,7 +426,8 @@ static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, co
                         return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
                 r = ctl_store_create(a->store, res, ns, in, &out, &e);
                 if (r < 0)
-                        return send_error(c, r, &e);
+                        return send_error(c, r, &e, res,
+                                          json_string_value(json_object_get(json_object_get(in, "metadata"), "name")));
                 return send_json(c, MHD_HTTP_CREATED, TAKE_PTR(out));
         }
         return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed", "%s is not allowed on %s", method,
@@ -434,12 +445,12 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
                         return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "%s.%s \"%s\" not found", res->plural,
                                            res->group, name);
                 if (r < 0)
-                        return send_error(c, r, &e);
+                        return send_error(c, r, &e, res, name);
                 return send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
         }
         if (streq(method, "DELETE")) {
                 r = ctl_store_delete(a->store, res, ns, name, &out, &e);
-                return r < 0 ? send_error(c, r, &e) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
+                return r < 0 ? send_error(c, r, &e, res, name) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
         }
         if (streq(method, "PUT") || streq(method, "PATCH")) {
                 const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -460,7 +471,7 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
                         return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
                 r = patch ? ctl_store_patch(a->store, res, ns, name, in, &out, &e)
                           : ctl_store_update(a->store, res, ns, name, in, &out, &e);
-                return r < 0 ? send_error(c, r, &e) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
+                return r < 0 ? send_error(c, r, &e, res, name) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
         }
         return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed", "%s is not allowed on %s/%s", method,
                            res->plural, name);
@@ -730,7 +741,11 @@ int ctl_api_new(EventLoop *loop, CtlStore *store, const char *listen, CtlApi **r
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r < 0 ? r : -EINVAL, "api: cannot watch the server's sockets");
         }
         event_source_set_fd_owned(a->io, false);
-        ctl_store_set_notify(store, on_store_change, a);
+        r = ctl_store_add_notify(store, on_store_change, a);
+        if (r < 0) {
+                ctl_api_free(a);
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "api: cannot follow the store");
+        }
         *ret = a;
         return 0;
 }
@@ -738,7 +753,7 @@ int ctl_api_new(EventLoop *loop, CtlStore *store, const char *listen, CtlApi **r
 CtlApi *ctl_api_free(CtlApi *a) {
         if (!a)
                 return NULL;
-        ctl_store_set_notify(a->store, NULL, NULL);
+        ctl_store_remove_notify(a->store, on_store_change, a);
         if (a->io)
                 event_source_free(a->io);
         if (a->tick)

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "controller/apiserver.h"
 #include "controller/store.h"
+#include "controller/vm.h"
 
 static void help(void) {
         printf("Usage: kvnet-controller --embedded [--listen ADDR:PORT] [--state-dir DIR] [--kubeconfig FILE]\n"
@@ -105,13 +106,17 @@ int main(int argc, char **argv) {
         KvErr e = {};
         CtlStore *store = NULL;
         CtlApi *api = NULL;
+        CtlVmController *vmc = NULL;
         r = ctl_store_open(state_dir, durable, &store, &e);
         if (r >= 0)
                 r = ctl_api_new(loop, store, listen, &api, &e);
+        if (r >= 0 && (r = ctl_vm_controller_new(loop, store, &vmc)) < 0)
+                kverr_set_errno(&e, KV_ERR_INTERNAL, r, "cannot start the VirtualMachine controller");
         if (r >= 0 && kubeconfig)
                 r = ctl_api_write_kubeconfig(api, kubeconfig, &e);
         if (r < 0) {
                 log_error("%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
+                ctl_vm_controller_free(vmc);
                 ctl_api_free(api);
                 ctl_store_free(store);
                 return 1;
@@ -120,6 +125,7 @@ int main(int argc, char **argv) {
         if (event_add_signal(loop, SIGTERM, on_signal, loop, &sigs[0]) < 0 ||
             event_add_signal(loop, SIGINT, on_signal, loop, &sigs[1]) < 0) {
                 log_error("cannot watch signals");
+                ctl_vm_controller_free(vmc);
                 ctl_api_free(api);
                 ctl_store_free(store);
                 return 1;
@@ -127,6 +133,7 @@ int main(int argc, char **argv) {
         log_notice("serving the embedded API on http://127.0.0.1:%u (%zu object(s) in %s)", ctl_api_port(api),
                    ctl_store_count(store), state_dir);
         r = event_loop_run(loop);
+        ctl_vm_controller_free(vmc);
         ctl_api_free(api);
         ctl_store_free(store);
         for (size_t i = 0; i < 2; i++)

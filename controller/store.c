@@ -58,8 +58,10 @@ struct CtlStore {
         uint64_t rv;
         Event events[CTL_EVENTS];
         size_t ev_next, ev_n;
-        ctl_store_notify_t notify;
-        void *notify_data;
+        struct {
+                ctl_store_notify_t cb;
+                void *data;
+        } listeners[CTL_STORE_LISTENERS];
 };
 
 static const char *api_version(const CtlResource *r, char buf[128]) {
@@ -229,9 +231,20 @@ CtlStore *ctl_store_free(CtlStore *s) {
         return NULL;
 }
 
-void ctl_store_set_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata) {
-        s->notify = cb;
-        s->notify_data = userdata;
+int ctl_store_add_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata) {
+        for (size_t i = 0; i < CTL_STORE_LISTENERS; i++)
+                if (!s->listeners[i].cb) {
+                        s->listeners[i].cb = cb;
+                        s->listeners[i].data = userdata;
+                        return 0;
+                }
+        return -ENOSPC;
+}
+
+void ctl_store_remove_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata) {
+        for (size_t i = 0; i < CTL_STORE_LISTENERS; i++)
+                if (s->listeners[i].cb == cb && s->listeners[i].data == userdata)
+                        s->listeners[i].cb = NULL;
 }
 
 uint64_t ctl_store_rv(const CtlStore *s) {
@@ -257,11 +270,59 @@ static void record(CtlStore *s, const CtlResource *res, const char *type, json_t
         s->ev_next = (s->ev_next + 1) % CTL_EVENTS;
         if (s->ev_n < CTL_EVENTS)
                 s->ev_n++;
-        if (s->notify)
-                s->notify(s->notify_data);
+        for (size_t i = 0; i < CTL_STORE_LISTENERS; i++)
+                if (s->listeners[i].cb)
+                        s->listeners[i].cb(s->listeners[i].data);
 }
 
 /* ---- checks shared by create and update ---- */
+
+/* What each kind's spec must hold for kvnet to act on it (KubeVirt's admission webhooks check the same). */
+static int check_spec(const CtlResource *res, json_t *obj, const char *verb, KvErr *e) {
+        json_t *spec = json_object_get(obj, "spec");
+        if (streq(res->kind, "VirtualMachine")) {
+                json_t *t = json_object_get(spec, "template"), *run = json_object_get(spec, "running"),
+                       *rs = json_object_get(spec, "runStrategy");
+                if (!json_is_object(t))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'spec.template' must be an object, got %s",
+                                         verb, t ? json_type_name(t) : "nothing");
+                if (run && !json_is_boolean(run))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'spec.running' must be a boolean, got %s",
+                                         verb, json_type_name(run));
+                if (rs) {
+                        const char *v = json_string_value(rs);
+                        if (!v || !(streq(v, "Always") || streq(v, "RerunOnFailure") || streq(v, "Halted") ||
+                                    streq(v, "Manual") || streq(v, "Once")))
+                                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                                 "%s: 'spec.runStrategy' must be Always, RerunOnFailure, Once, Manual or "
+                                                 "Halted, got '%.32s'",
+                                                 verb, v ? v : json_type_name(rs));
+                        if (run)
+                                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                                 "%s: 'spec.running' and 'spec.runStrategy' are mutually exclusive", verb);
+                }
+        } else if (streq(res->kind, "VirtualMachineInstanceMigration")) {
+                json_t *v = json_object_get(spec, "vmiName");
+                if (!json_is_string(v) || !json_string_length(v))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "%s: 'spec.vmiName' (the VMI to migrate) is required", verb);
+        } else if (streq(res->kind, "NetworkAttachmentDefinition")) {
+                json_t *v = json_object_get(spec, "config");
+                if (v && !json_is_string(v))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "%s: 'spec.config' must be a string holding the CNI config as JSON, got %s",
+                                         verb, json_type_name(v));
+                if (v && json_string_length(v)) {
+                        KvErr pe = {};
+                        json_t *conf = NULL;
+                        if (json_parse_object(json_string_value(v), json_string_length(v), CTL_OBJECT_MAX,
+                                              "spec.config", &conf, &pe) < 0)
+                                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: %s", verb, pe.msg);
+                        json_decref(conf);
+                }
+        }
+        return 0;
+}
 
 static int check_object(const CtlResource *res, const char *ns, json_t *obj, const char *verb, KvErr *e) {
         char av[128];
@@ -303,6 +364,9 @@ static int check_object(const CtlResource *res, const char *ns, json_t *obj, con
         if (v && !json_is_object(v))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'spec' must be an object, got %s", verb,
                                  json_type_name(v));
+        int r = check_spec(res, obj, verb, e);
+        if (r < 0)
+                return r;
         json_object_set_new(obj, "apiVersion", json_string(want));
         json_object_set_new(obj, "kind", json_string(res->kind));
         return 0;
@@ -487,6 +551,30 @@ int ctl_store_patch(CtlStore *s, const CtlResource *res, const char *ns, const c
         if (r < 0)
                 return r;
         return replace(s, o, obj, ret, e);
+}
+
+int ctl_store_set_status(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *status,
+                         KvErr *e) {
+        Obj *o = find(s, res, ns, name);
+        if (!o)
+                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s.%s \"%s\" not found", res->plural,
+                                 res->group, name);
+        if (json_equal(json_object_get(o->obj, "status"), status))
+                return 0;
+        _cleanup_json_ json_t *obj = json_deep_copy(o->obj);
+        if (!obj || json_object_set(obj, "status", status) < 0)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "status: out of memory");
+        s->rv++;
+        set_rv(json_object_get(obj, "metadata"), s->rv);
+        int r = persist(s, res, ns, name, obj);
+        if (r < 0) {
+                s->rv--;
+                return kverr_set_errno(e, KV_ERR_IO, r, "status: cannot store %s '%s'", res->kind, name);
+        }
+        json_decref(o->obj);
+        o->obj = json_incref(obj);
+        record(s, res, "MODIFIED", obj);
+        return 0;
 }
 
 int ctl_store_delete(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t **ret, KvErr *e) {

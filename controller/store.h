@@ -35,12 +35,15 @@ const CtlResource *ctl_resource_find(const char *group, const char *version, con
 
 typedef struct CtlStore CtlStore;
 
-/* ADDED / MODIFIED / DELETED, with the object as it is after the change (as it was, for DELETED). */
+/* Called after every change (the event log has it already). */
 typedef void (*ctl_store_notify_t)(void *userdata);
+#define CTL_STORE_LISTENERS 4
 
 int ctl_store_open(const char *state_dir, bool durable, CtlStore **ret, KvErr *e) _wur_;
 CtlStore *ctl_store_free(CtlStore *s);
-void ctl_store_set_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata);
+/* Up to CTL_STORE_LISTENERS listeners (-ENOSPC beyond); removal of one not added is a no-op. */
+int ctl_store_add_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata) _wur_;
+void ctl_store_remove_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata);
 uint64_t ctl_store_rv(const CtlStore *s);
 size_t ctl_store_count(const CtlStore *s);
 
@@ -59,6 +62,10 @@ int ctl_store_update(CtlStore *s, const CtlResource *res, const char *ns, const 
 /* JSON merge patch (RFC 7386) of the stored object, then as update. */
 int ctl_store_patch(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *patch,
                     json_t **ret, KvErr *e) _wur_;
+/* The controller's own write of an object's status (what the status subresource is in Kubernetes): 0 and no
+ * new resourceVersion when it is unchanged. */
+int ctl_store_set_status(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *status,
+                         KvErr *e) _wur_;
 int ctl_store_delete(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t **ret,
                      KvErr *e) _wur_;
 

@@ -9,7 +9,7 @@
 //   SRC="tests/fuzz/fuzz-controller-store.c controller/store.c common/*.c"
 //   LIBS="$(pkg-config --cflags --libs libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson)"
 //   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined $SRC $LIBS -o build/fuzz-ctl
-//   mkdir -p build/fuzz-ctl-corpus && printf '\0{"metadata":{"name":"a"},"spec":{"running":true}}' >build/fuzz-ctl-corpus/a
+//   mkdir -p build/fuzz-ctl-corpus && printf '\0{"metadata":{"name":"a"},"spec":{"running":true,"template":{}}}' >build/fuzz-ctl-corpus/a
 //   build/fuzz-ctl -max_total_time=60 -max_len=4096 build/fuzz-ctl-corpus
 //
 // The store lives in a temporary directory (files are written without fsync).
@@ -35,7 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 must(ctl_store_open(dir, false, &store, &e) == 0);
                 vm = ctl_resource_find("kubevirt.io", "v1", "virtualmachines");
                 /* one object to patch and replace */
-                json_t *seed = json_pack("{s:{s:s},s:{s:b}}", "metadata", "name", "web", "spec", "running", false), *out;
+                json_t *seed = json_pack("{s:{s:s},s:{s:b,s:{}}}", "metadata", "name", "web", "spec", "running", false,
+                                         "template"),
+                       *out;
                 must(ctl_store_create(store, vm, "default", seed, &out, &e) == 0);
                 json_decref(seed);
                 json_decref(out);

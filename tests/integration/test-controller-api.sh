@@ -4,7 +4,8 @@
 # The controller runs in a network namespace of its own (its own loopback); kubectl and curl talk to it
 # there through the kubeconfig it writes. Asserts: discovery (kubectl api-resources shows the kubevirt.io
 # and k8s.cni.cncf.io kinds with their short names), kubectl apply creates / leaves unchanged /
-# configures a VirtualMachine (uid, generation), get -o json, merge patch, label + label selector, a
+# configures a VirtualMachine (uid, generation), the VM controller gives a running VM its VMI (owned,
+# Pending) and takes it away when stopped or deleted, get -o json, merge patch, label + label selector, a
 # watch that sees the changes, strategic merge patch refused with a clear message, delete; objects and
 # the resourceVersion survive a restart, a watch from before the restart gets 410 Expired; bad input
 # (malformed JSON, wrong kind, namespace mismatch, invalid name, oversized body, unknown resource) gets
@@ -120,8 +121,20 @@ vm=$(k get vm web -o json)
 assert_eq "$(jq -r '.spec.running' <<<"$vm")" true "... is stored"
 assert_eq "$(jq -r '.metadata.generation' <<<"$vm")" 2 "... as generation 2"
 assert_eq "$(jq -r '.metadata.uid' <<<"$vm")" "$uid" "... of the same object (uid)"
+# the VirtualMachine controller: running -> its VMI (Pending until a node runs it), stopped -> gone
+for _ in $(seq 1 30); do k get vmi web >/dev/null 2>&1 && break; sleep 0.1; done
+vmi=$(k get vmi web -o json 2>/dev/null || echo '{}')
+assert_eq "$(jq -r '.metadata.ownerReferences[0].kind + "/" + .metadata.ownerReferences[0].uid' <<<"$vmi")" \
+	"VirtualMachine/$uid" "running: true gave the VM its VirtualMachineInstance, owned by it"
+assert_eq "$(jq -r '.status.phase' <<<"$vmi")" Pending "... Pending (no node runs it yet)"
+assert_eq "$(jq -c '.spec.networks' <<<"$vmi")" '[{"name":"default","pod":{}}]' "... with the template's spec"
+assert_eq "$(k get vm web -o jsonpath='{.status.printableStatus}/{.status.created}')" "Starting/true" \
+	"the VM's status says Starting, created"
 assert_eq "$(k patch vm web --type merge -p '{"spec":{"running":false}}' 2>&1)" "virtualmachine.kubevirt.io/web patched" \
 	"kubectl patch --type merge"
+for _ in $(seq 1 30); do k get vmi web >/dev/null 2>&1 || break; sleep 0.1; done
+assert_false "running: false deleted the VMI" bash -c "ip netns exec $NS env KUBECONFIG=$KCFG kubectl get vmi web >/dev/null 2>&1"
+assert_eq "$(k get vm web -o jsonpath='{.status.printableStatus}')" "Stopped" "the VM's status says Stopped"
 assert_eq "$(k get vm web -o jsonpath='{.spec.running}')" false "... took effect"
 k label vm web tier=db >/dev/null
 assert_eq "$(k get vms -l tier=db -o name)" "virtualmachine.kubevirt.io/web" "label selector tier=db finds it"
@@ -133,7 +146,7 @@ sleep 0.5
 kill "$WPID" 2>/dev/null || true
 wait "$WPID" 2>/dev/null || true
 assert_true "kubectl get -w saw the applied change, the patch and the label" \
-	bash -c "jq -s -e '[.[].spec.running] == [false, true, false, false] and (.[-1].metadata.labels.tier == \"db\")' '$KV_TMP/watch.out' >/dev/null"
+	bash -c "jq -s -e '([.[].spec.running] | reduce .[] as \$x ([]; if length > 0 and .[-1] == \$x then . else . + [\$x] end)) == [false, true, false] and (.[-1].metadata.labels.tier == \"db\")' '$KV_TMP/watch.out' >/dev/null"
 
 # ---------------------------------------------------------------- bad input changes nothing
 rv1=$(api GET /apis/kubevirt.io/v1/namespaces/default/virtualmachines | jq -r .metadata.resourceVersion)
@@ -146,7 +159,7 @@ assert_eq "$(code)/$(jq -r .reason "$KV_TMP/st")" "422/Invalid" "wrong kind: 422
 assert_true "... naming the field and the value" grep -q "'kind' must be 'VirtualMachine' here, got 'Pod'" "$KV_TMP/st"
 api POST "$VMS" -H 'Content-Type: application/json' --data '{"metadata":{"name":"x","namespace":"prod"}}' >"$KV_TMP/st"
 assert_true "namespace mismatch: 422 naming both" grep -q "'metadata.namespace' 'prod' does not match the namespace of the request 'default'" "$KV_TMP/st"
-api POST "$VMS" -H 'Content-Type: application/json' --data '{"metadata":{"name":"Bad_Name"}}' >"$KV_TMP/st"
+api POST "$VMS" -H 'Content-Type: application/json' --data '{"metadata":{"name":"Bad_Name"},"spec":{"template":{}}}' >"$KV_TMP/st"
 assert_true "invalid name: 422 naming it" grep -q "metadata.name: 'Bad_Name' is not a valid name" "$KV_TMP/st"
 head -c $((4 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$KV_TMP/big"
 api POST "$VMS" -H 'Content-Type: application/json' --data-binary "@$KV_TMP/big" >"$KV_TMP/st"
@@ -156,10 +169,15 @@ assert_eq "$(code)/$(jq -r .reason "$KV_TMP/st")" "404/NotFound" "an unknown res
 api GET "$VMS/nosuch" >"$KV_TMP/st"
 assert_true "an unknown VM: 404 naming it" grep -q '"nosuch\\" not found' "$KV_TMP/st"
 api PUT "$VMS/web" -H 'Content-Type: application/json' \
-	--data "{\"metadata\":{\"name\":\"web\",\"resourceVersion\":\"$rv0\"},\"spec\":{}}" >"$KV_TMP/st"
+	--data "{\"metadata\":{\"name\":\"web\",\"resourceVersion\":\"$rv0\"},\"spec\":{\"template\":{}}}" >"$KV_TMP/st"
 assert_eq "$(code)/$(jq -r .reason "$KV_TMP/st")" "409/Conflict" "an update with a stale resourceVersion: 409 Conflict"
 assert_eq "$(api GET "$VMS" | jq -r .metadata.resourceVersion)" "$rv1" "none of it changed the store (resourceVersion $rv1)"
 assert_eq "$(api GET "$VMS" | jq -r '[.items[].metadata.name] | join(",")')" "web" "... nor created anything"
+
+printf 'apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {name: bad}\nspec: {running: true, runStrategy: Always, template: {}}\n' >"$KV_TMP/bad.yaml"
+out=$(k apply -f "$KV_TMP/bad.yaml" 2>&1 || true)
+assert_true "kubectl apply of a VM with both running and runStrategy is refused, naming both ($out)" \
+	grep -q "'spec.running' and 'spec.runStrategy' are mutually exclusive" <<<"$out"
 
 # ---------------------------------------------------------------- restart: objects persist, old watches relist
 stop_controller
@@ -169,7 +187,11 @@ assert_eq "$(api GET "$VMS" | jq -r .metadata.resourceVersion)" "$rv1" "... and 
 api GET "$VMS?watch=1&resourceVersion=$rv0" --max-time 3 >"$KV_TMP/w410" || true
 assert_true "a watch from before the restart gets ERROR 410 Expired (relist)" \
 	jq -e 'select(.type == "ERROR") | .object.code == 410 and .object.reason == "Expired"' "$KV_TMP/w410"
+k patch vm web --type merge -p '{"spec":{"running":true}}' >/dev/null
+for _ in $(seq 1 30); do k get vmi web >/dev/null 2>&1 && break; sleep 0.1; done
 assert_eq "$(k delete vm web 2>&1)" 'virtualmachine.kubevirt.io "web" deleted' "kubectl delete"
+for _ in $(seq 1 30); do k get vmi web >/dev/null 2>&1 || break; sleep 0.1; done
+assert_false "... and its VMI went with it" bash -c "ip netns exec $NS env KUBECONFIG=$KCFG kubectl get vmi web >/dev/null 2>&1"
 assert_true "... it is gone" bash -c "! ip netns exec $NS env KUBECONFIG=$KCFG kubectl get vm web >/dev/null 2>&1"
 stop_controller
 

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Cluster claim store (netd/claimstore.c): two "nodes" share one directory; announcement frames. */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +7,8 @@
 #include <stdlib.h>
 
 #include <cmocka.h>
+
+#include "tmpdir.h"
 
 #include "netd/announce.h"
 #include "netd/claimstore.h"
@@ -17,11 +18,6 @@ typedef struct Fx {
         char dir[64];
         ClaimStore *n1, *n2;
 } Fx;
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
-        (void) st, (void) flag, (void) f;
-        return remove(p);
-}
 
 static int setup(void **state) {
         Fx *fx = calloc(1, sizeof *fx);
@@ -39,7 +35,7 @@ static int teardown(void **state) {
         Fx *fx = *state;
         claimstore_free(fx->n1);
         claimstore_free(fx->n2);
-        nftw(fx->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        tmpdir_remove(fx->dir);
         free(fx);
         return 0;
 }

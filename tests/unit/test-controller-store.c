@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The embedded controller's object store (controller/store.c): checks, server-owned fields, optimistic
  * concurrency, JSON merge patch (RFC 7386), the watch event log, persistence across a reopen. */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "controller/store.h"
 
 typedef struct Fx {
@@ -17,11 +18,6 @@ typedef struct Fx {
         CtlStore *s;
         const CtlResource *vm;
 } Fx;
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
-        (void) st, (void) flag, (void) f;
-        return remove(p);
-}
 
 static int setup(void **state) {
         Fx *fx = calloc(1, sizeof *fx);
@@ -39,7 +35,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         Fx *fx = *state;
         ctl_store_free(fx->s);
-        nftw(fx->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        tmpdir_remove(fx->dir);
         free(fx);
         return 0;
 }
@@ -57,8 +53,10 @@ static const char *md_str(json_t *o, const char *k) {
         return json_string_value(json_object_get(json_object_get(o, "metadata"), k));
 }
 
-#define VM(name, extra) \
-        "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":\"" name "\"}" extra "}"
+/* A VirtualMachine named name; spec_extra continues its spec (which always has a template). */
+#define VM(name, spec_extra)                                                                                  \
+        "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":\"" name \
+        "\"},\"spec\":{\"template\":{\"spec\":{\"domain\":{}}}" spec_extra "}}"
 
 static void test_merge_patch_rfc7386(void **state) {
         (void) state;
@@ -96,7 +94,7 @@ static void test_merge_patch_rfc7386(void **state) {
 static void test_create_get_server_fields(void **state) {
         Fx *fx = *state;
         KvErr e = {};
-        json_t *in = J(VM("web", ",\"spec\":{\"running\":false},\"status\":{\"ready\":true}")), *out = NULL;
+        json_t *in = J(VM("web", ",\"running\":false},\"status\":{\"ready\":true")), *out = NULL;
         assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), 0);
         assert_string_equal(md_str(out, "namespace"), "default");
         assert_string_equal(md_str(out, "resourceVersion"), "1");
@@ -124,7 +122,7 @@ static void test_create_get_server_fields(void **state) {
         json_decref(l);
         json_decref(in);
         /* generateName */
-        in = J("{\"metadata\":{\"generateName\":\"mig-\"}}");
+        in = J("{\"metadata\":{\"generateName\":\"mig-\"},\"spec\":{\"vmiName\":\"web\"}}");
         const CtlResource *mig = ctl_resource_find("kubevirt.io", "v1", "virtualmachineinstancemigrations");
         assert_int_equal(ctl_store_create(fx->s, mig, "default", in, &out, &e), 0);
         assert_int_equal(strncmp(md_str(out, "name"), "mig-", 4), 0);
@@ -148,19 +146,45 @@ static void test_bad_objects(void **state) {
                 { "{\"metadata\":{\"name\":\"a\",\"labels\":{\"x\":1}}}", "'metadata.labels.x' must be a string" },
                 { "{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"5\"}}", "must not be set on an object to be created" },
                 { "{\"metadata\":{\"name\":\"a\"},\"spec\":[]}", "'spec' must be an object" },
+                { "{\"metadata\":{\"name\":\"a\"},\"spec\":{}}", "'spec.template' must be an object, got nothing" },
+                { "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"template\":{},\"running\":\"yes\"}}",
+                  "'spec.running' must be a boolean, got string" },
+                { "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"template\":{},\"runStrategy\":\"Sometimes\"}}",
+                  "'spec.runStrategy' must be Always, RerunOnFailure, Once, Manual or Halted, got 'Sometimes'" },
+                { "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"template\":{},\"running\":true,\"runStrategy\":\"Always\"}}",
+                  "'spec.running' and 'spec.runStrategy' are mutually exclusive" },
         };
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
                 KvErr e = {};
                 json_t *in = J(bad[i][0]), *out = NULL;
+                if (json_is_object(in) && !json_object_get(in, "spec")) /* a valid spec: the case is about the rest */
+                        json_object_set_new(in, "spec", J("{\"template\":{}}"));
                 assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), -EINVAL);
                 if (!strstr(e.msg, bad[i][1]))
                         print_message("case %zu: %s\n", i, e.msg);
                 assert_non_null(strstr(e.msg, bad[i][1]));
                 json_decref(in);
         }
+        /* the other kinds' specs */
+        KvErr e = {};
+        json_t *out = NULL, *in = J("{\"metadata\":{\"name\":\"m\"},\"spec\":{}}");
+        const CtlResource *mig = ctl_resource_find("kubevirt.io", "v1", "virtualmachineinstancemigrations");
+        const CtlResource *nad = ctl_resource_find("k8s.cni.cncf.io", "v1", "network-attachment-definitions");
+        assert_int_equal(ctl_store_create(fx->s, mig, "default", in, &out, &e), -EINVAL);
+        assert_non_null(strstr(e.msg, "'spec.vmiName' (the VMI to migrate) is required"));
+        json_decref(in);
+        e = (KvErr){};
+        in = J("{\"metadata\":{\"name\":\"n\"},\"spec\":{\"config\":\"{\\\"cniVersion\\\":\"}}");
+        assert_int_equal(ctl_store_create(fx->s, nad, "default", in, &out, &e), -EINVAL);
+        assert_non_null(strstr(e.msg, "spec.config"));
+        json_decref(in);
+        e = (KvErr){};
+        in = J("{\"metadata\":{\"name\":\"n\"},\"spec\":{\"config\":{}}}");
+        assert_int_equal(ctl_store_create(fx->s, nad, "default", in, &out, &e), -EINVAL);
+        assert_non_null(strstr(e.msg, "'spec.config' must be a string holding the CNI config as JSON, got object"));
+        json_decref(in);
         assert_int_equal(ctl_store_count(fx->s), 0);
         assert_int_equal(ctl_store_rv(fx->s), 0); /* nothing changed */
-        KvErr e = {};
         assert_int_equal(ctl_check_name("namespace", "a.b", true, &e), -EINVAL);
         assert_int_equal(ctl_check_name("namespace", "kube-system", true, &e), 0);
         char long_name[300];
@@ -172,7 +196,7 @@ static void test_bad_objects(void **state) {
 static void test_update_patch_conflict(void **state) {
         Fx *fx = *state;
         KvErr e = {};
-        json_t *in = J(VM("web", ",\"spec\":{\"running\":false}")), *out = NULL, *cur = NULL;
+        json_t *in = J(VM("web", ",\"running\":false")), *out = NULL, *cur = NULL;
         assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), 0);
         const char *uid = md_str(out, "uid");
         char uidbuf[40];

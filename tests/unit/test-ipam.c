@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* netd IPAM: config parsing, allocation, persistence. */
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +9,8 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+
+#include "tmpdir.h"
 
 #include "netd/ipam.h"
 
@@ -57,13 +58,6 @@ static KvAddr A(const char *s) {
         return a;
 }
 
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
-
 typedef struct Fixture {
         char dir[64];
         Ipam *ipam;
@@ -82,7 +76,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         Fixture *f = *state;
         ipam_free(f->ipam);
-        nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        tmpdir_remove(f->dir);
         free(f);
         return 0;
 }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* netd's record journal (netd/journal.c): replay, rewrite when full, torn and damaged lines, foreign files. */
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "netd/journal.h"
@@ -19,11 +20,6 @@ typedef struct Fx {
         char dir[64];
         char path[128];
 } Fx;
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
-        (void) st, (void) flag, (void) f;
-        return remove(p);
-}
 
 static int setup(void **state) {
         Fx *fx = calloc(1, sizeof *fx);
@@ -37,7 +33,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         Fx *fx = *state;
-        nftw(fx->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+        tmpdir_remove(fx->dir);
         free(fx);
         return 0;
 }

@@ -2,7 +2,6 @@
 /* netd without the kernel: request parsing (the socket boundary), endpoint records and their store,
  * and the manager's answers to requests that must fail before anything is changed. */
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +9,8 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+
+#include "tmpdir.h"
 
 #include "common/json-util.h"
 #include "netd/netd-priv.h"
@@ -322,15 +323,8 @@ static void test_endpoint_sriov_roundtrip(void **state) {
         assert_non_null(strstr(e.msg, "pciAddress"));
 }
 
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
-
 static void rm_rf(const char *dir) {
-        assert_int_equal(nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS), 0);
+        assert_int_equal(tmpdir_remove(dir), 0);
 }
 
 static json_t *call(Manager *m, const char *text) {

@@ -11,7 +11,6 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
@@ -25,6 +24,8 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+
+#include "tmpdir.h"
 #include <netlink/attr.h>
 #include <netlink/msg.h>
 
@@ -49,13 +50,6 @@ typedef struct Fx {
         bool wd_bind[16];
         size_t n_wds;
 } Fx;
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
 
 static void mkfake(Fx *fx, const char *specs) {
         const char *src = getenv("KVNET_SRCDIR");
@@ -84,7 +78,7 @@ static void fake_kernel_stop(Fx *fx);
 static int teardown(void **state) {
         Fx *fx = *state;
         fake_kernel_stop(fx);
-        nftw(fx->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        tmpdir_remove(fx->dir);
         sriov_nl_sink_free(fx->sink);
         free(fx);
         return 0;

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "vm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json-util.h"
+#include "common/log.h"
+#include "common/util.h"
+
+struct CtlVmController {
+        EventLoop *loop;
+        CtlStore *store;
+        EventSource *pending; /* the deferred pass, when one is scheduled */
+};
+
+static const CtlResource *res_vm(void) {
+        return ctl_resource_find("kubevirt.io", "v1", "virtualmachines");
+}
+
+static const CtlResource *res_vmi(void) {
+        return ctl_resource_find("kubevirt.io", "v1", "virtualmachineinstances");
+}
+
+static const char *md(json_t *o, const char *k) {
+        return json_string_value(json_object_get(json_object_get(o, "metadata"), k));
+}
+
+/* -1: leave it as it is (runStrategy Manual), 0: stopped, 1: running */
+static int want_running(json_t *vm, bool have_vmi) {
+        json_t *spec = json_object_get(vm, "spec");
+        json_t *run = json_object_get(spec, "running");
+        if (json_is_boolean(run))
+                return json_is_true(run);
+        const char *rs = json_string_value(json_object_get(spec, "runStrategy"));
+        if (!rs || streq(rs, "Halted"))
+                return 0;
+        if (streq(rs, "Always") || streq(rs, "RerunOnFailure"))
+                return 1;
+        if (streq(rs, "Once"))
+                return have_vmi ? -1 : 1;
+        return -1; /* Manual */
+}
+
+/* The VMI of VM vm, from its template, owned by it. */
+static json_t *vmi_from_template(json_t *vm) {
+        json_t *t = json_object_get(json_object_get(vm, "spec"), "template");
+        json_t *tmd = json_object_get(t, "metadata");
+        json_t *labels = json_deep_copy(json_object_get(tmd, "labels"));
+        if (!json_is_object(labels)) {
+                json_decref(labels);
+                labels = json_object();
+        }
+        json_object_set_new(labels, "kubevirt.io/vm", json_string(md(vm, "name")));
+        json_t *o = json_pack("{s:s,s:s,s:{s:s,s:s,s:o,s:[{s:s,s:s,s:s,s:s,s:b,s:b}]},s:O}", "apiVersion",
+                              "kubevirt.io/v1", "kind", "VirtualMachineInstance", "metadata", "name", md(vm, "name"),
+                              "namespace", md(vm, "namespace"), "labels", labels, "ownerReferences", "apiVersion",
+                              "kubevirt.io/v1", "kind", "VirtualMachine", "name", md(vm, "name"), "uid", md(vm, "uid"),
+                              "controller", true, "blockOwnerDeletion", true, "spec",
+                              json_object_get(t, "spec") ? json_object_get(t, "spec") : json_object());
+        json_t *ann = json_object_get(tmd, "annotations");
+        if (o && json_is_object(ann))
+                json_object_set(json_object_get(o, "metadata"), "annotations", ann);
+        return o;
+}
+
+static const char *owner_uid(json_t *vmi) {
+        size_t i;
+        json_t *ref;
+        json_array_foreach(json_object_get(json_object_get(vmi, "metadata"), "ownerReferences"), i, ref)
+                if (streq_ptr(json_string_value(json_object_get(ref, "kind")), "VirtualMachine") &&
+                    json_is_true(json_object_get(ref, "controller")))
+                        return json_string_value(json_object_get(ref, "uid"));
+        return NULL;
+}
+
+static int reconcile_vm(CtlStore *s, json_t *vm) {
+        const char *ns = md(vm, "namespace"), *name = md(vm, "name");
+        json_t *vmi = NULL;
+        KvErr e = {};
+        int changed = 0, r;
+        bool have = ctl_store_get(s, res_vmi(), ns, name, &vmi) == 0;
+        bool ours = have && streq_ptr(owner_uid(vmi), md(vm, "uid"));
+        int want = want_running(vm, have);
+        if (want == 1 && !have) {
+                _cleanup_json_ json_t *n = vmi_from_template(vm), *out = NULL;
+                r = n ? ctl_store_create(s, res_vmi(), ns, n, &out, &e) : -ENOMEM;
+                if (r < 0)
+                        log_warning("VirtualMachine %s/%s: cannot create its VMI: %s", ns, name, e.msg);
+                else {
+                        log_info("VirtualMachine %s/%s: created its VirtualMachineInstance", ns, name);
+                        changed++;
+                        vmi = TAKE_PTR(out);
+                        have = ours = true;
+                }
+        } else if (want == 0 && have && ours) {
+                json_t *out = NULL;
+                if (ctl_store_delete(s, res_vmi(), ns, name, &out, &e) == 0) {
+                        log_info("VirtualMachine %s/%s: stopped (VMI deleted)", ns, name);
+                        json_decref(out);
+                        json_decref(vmi);
+                        vmi = NULL;
+                        have = ours = false;
+                        changed++;
+                }
+        }
+        const char *phase = have ? json_string_value(json_object_get(json_object_get(vmi, "status"), "phase")) : NULL;
+        bool running = streq_ptr(phase, "Running");
+        const char *printable = !have       ? (want == 1 ? "Starting" : "Stopped")
+                                : !ours     ? "Stopped" /* a VMI of that name that is not this VM's */
+                                : want == 0 ? "Stopping"
+                                : running   ? "Running"
+                                : streq_ptr(phase, "Failed") ? "CrashLoopBackOff"
+                                : streq_ptr(phase, "Succeeded") ? "Stopped"
+                                                              : "Starting";
+        _cleanup_json_ json_t *st = json_pack("{s:b,s:b,s:s}", "created", have && ours, "ready", have && ours && running,
+                                              "printableStatus", printable);
+        uint64_t rv = ctl_store_rv(s);
+        r = st ? ctl_store_set_status(s, res_vm(), ns, name, st, &e) : -ENOMEM;
+        if (r < 0)
+                log_warning("VirtualMachine %s/%s: cannot update its status: %s", ns, name, e.msg);
+        else if (ctl_store_rv(s) != rv)
+                changed++;
+        json_decref(vmi);
+        return changed;
+}
+
+int ctl_vm_reconcile(CtlStore *s) {
+        int changed = 0;
+        _cleanup_json_ json_t *vms = ctl_store_list(s, res_vm(), NULL, NULL);
+        size_t i;
+        json_t *vm;
+        json_array_foreach(json_object_get(vms, "items"), i, vm) changed += reconcile_vm(s, vm);
+        /* garbage collection: a VMI owned by a VM that is gone (or was re-created: another uid) goes too */
+        _cleanup_json_ json_t *vmis = ctl_store_list(s, res_vmi(), NULL, NULL);
+        json_t *vmi;
+        json_array_foreach(json_object_get(vmis, "items"), i, vmi) {
+                const char *uid = owner_uid(vmi), *ns = md(vmi, "namespace"), *name = md(vmi, "name");
+                json_t *owner = NULL;
+                KvErr e = {};
+                if (!uid)
+                        continue; /* a VMI created on its own */
+                bool alive = ctl_store_get(s, res_vm(), ns, name, &owner) == 0 && streq_ptr(md(owner, "uid"), uid);
+                json_decref(owner);
+                if (alive)
+                        continue;
+                json_t *out = NULL;
+                if (ctl_store_delete(s, res_vmi(), ns, name, &out, &e) == 0) {
+                        log_info("VirtualMachineInstance %s/%s: its VirtualMachine is gone; deleted", ns, name);
+                        json_decref(out);
+                        changed++;
+                }
+        }
+        /* a new VMI waits for a node: Pending (the embedded node agent that runs it is the next step) */
+        vmis = (json_decref(vmis), ctl_store_list(s, res_vmi(), NULL, NULL));
+        json_array_foreach(json_object_get(vmis, "items"), i, vmi) {
+                if (json_object_get(json_object_get(vmi, "status"), "phase"))
+                        continue;
+                KvErr e = {};
+                _cleanup_json_ json_t *st = json_pack("{s:s}", "phase", "Pending");
+                if (st && ctl_store_set_status(s, res_vmi(), md(vmi, "namespace"), md(vmi, "name"), st, &e) == 0)
+                        changed++;
+        }
+        return changed;
+}
+
+static int on_pass(EventSource *src, void *userdata) {
+        CtlVmController *c = userdata;
+        (void) src;
+        c->pending = NULL;
+        /* the pass's own writes schedule the next pass, which finds nothing left to do and writes nothing */
+        (void) ctl_vm_reconcile(c->store);
+        return -ECANCELED;
+}
+
+static void on_change(void *userdata) {
+        CtlVmController *c = userdata;
+        if (c->pending)
+                return;
+        if (event_add_timer(c->loop, 1, 0, on_pass, c, &c->pending) < 0)
+                c->pending = NULL;
+}
+
+int ctl_vm_controller_new(EventLoop *loop, CtlStore *store, CtlVmController **ret) {
+        CtlVmController *c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        *c = (CtlVmController){ .loop = loop, .store = store };
+        int r = ctl_store_add_notify(store, on_change, c);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+        on_change(c); /* a first pass over what was stored before the start */
+        *ret = c;
+        return 0;
+}
+
+CtlVmController *ctl_vm_controller_free(CtlVmController *c) {
+        if (!c)
+                return NULL;
+        ctl_store_remove_notify(c->store, on_change, c);
+        if (c->pending)
+                event_source_free(c->pending);
+        free(c);
+        return NULL;
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The VirtualMachine controller (controller/vm.c) on a real store: a VM that should run gets its VMI (from
+ * the template, owned by the VM, Pending), stopping deletes it, a VMI whose VM is gone is collected, the
+ * VM's status follows; a pass over a settled store changes nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "tmpdir.h"
+
+#include "controller/store.h"
+#include "controller/vm.h"
+
+typedef struct Fx {
+        char dir[64];
+        CtlStore *s;
+        const CtlResource *vm, *vmi;
+} Fx;
+
+static int setup(void **state) {
+        Fx *fx = calloc(1, sizeof *fx);
+        assert_non_null(fx);
+        strcpy(fx->dir, "/tmp/kvnet-ctlvm-XXXXXX");
+        assert_non_null(mkdtemp(fx->dir));
+        KvErr e = {};
+        assert_int_equal(ctl_store_open(fx->dir, false, &fx->s, &e), 0);
+        fx->vm = ctl_resource_find("kubevirt.io", "v1", "virtualmachines");
+        fx->vmi = ctl_resource_find("kubevirt.io", "v1", "virtualmachineinstances");
+        *state = fx;
+        return 0;
+}
+
+static int teardown(void **state) {
+        Fx *fx = *state;
+        ctl_store_free(fx->s);
+        tmpdir_remove(fx->dir);
+        free(fx);
+        return 0;
+}
+
+static void create_vm(Fx *fx, const char *name, const char *run) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"metadata\":{\"name\":\"%s\"},\"spec\":{%s,\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},"
+                 "\"spec\":{\"domain\":{\"devices\":{}}}}}}",
+                 name, run);
+        json_error_t err;
+        json_t *in = json_loads(text, 0, &err), *out = NULL;
+        assert_non_null(in);
+        KvErr e = {};
+        assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), 0);
+        json_decref(in);
+        json_decref(out);
+}
+
+static void patch_vm(Fx *fx, const char *name, const char *patch) {
+        json_error_t err;
+        json_t *p = json_loads(patch, 0, &err), *out = NULL;
+        assert_non_null(p);
+        KvErr e = {};
+        assert_int_equal(ctl_store_patch(fx->s, fx->vm, "default", name, p, &out, &e), 0);
+        json_decref(p);
+        json_decref(out);
+}
+
+static json_t *get(Fx *fx, const CtlResource *r, const char *name) {
+        json_t *o = NULL;
+        return ctl_store_get(fx->s, r, "default", name, &o) == 0 ? o : NULL;
+}
+
+static const char *status_str(json_t *o, const char *k) {
+        return json_string_value(json_object_get(json_object_get(o, "status"), k));
+}
+
+static void test_start_stop(void **state) {
+        Fx *fx = *state;
+        create_vm(fx, "web", "\"running\":true");
+        assert_true(ctl_vm_reconcile(fx->s) > 0);
+        assert_int_equal(ctl_vm_reconcile(fx->s), 0); /* settled: nothing more to do */
+        json_t *vm = get(fx, fx->vm, "web"), *vmi = get(fx, fx->vmi, "web");
+        assert_non_null(vmi);
+        json_t *ref = json_array_get(json_object_get(json_object_get(vmi, "metadata"), "ownerReferences"), 0);
+        assert_string_equal(json_string_value(json_object_get(ref, "kind")), "VirtualMachine");
+        assert_string_equal(json_string_value(json_object_get(ref, "uid")),
+                            json_string_value(json_object_get(json_object_get(vm, "metadata"), "uid")));
+        json_t *labels = json_object_get(json_object_get(vmi, "metadata"), "labels");
+        assert_string_equal(json_string_value(json_object_get(labels, "app")), "web");
+        assert_string_equal(json_string_value(json_object_get(labels, "kubevirt.io/vm")), "web");
+        assert_non_null(json_object_get(json_object_get(json_object_get(vmi, "spec"), "domain"), "devices"));
+        assert_string_equal(status_str(vmi, "phase"), "Pending");
+        assert_string_equal(status_str(vm, "printableStatus"), "Starting");
+        assert_true(json_is_true(json_object_get(json_object_get(vm, "status"), "created")));
+        assert_true(json_is_false(json_object_get(json_object_get(vm, "status"), "ready")));
+        json_decref(vm);
+        json_decref(vmi);
+
+        /* the VMI runs (what the node agent will report): the VM is Running and ready */
+        json_t *st = json_pack("{s:s}", "phase", "Running");
+        KvErr e = {};
+        assert_int_equal(ctl_store_set_status(fx->s, fx->vmi, "default", "web", st, &e), 0);
+        json_decref(st);
+        assert_int_equal(ctl_vm_reconcile(fx->s), 1);
+        vm = get(fx, fx->vm, "web");
+        assert_string_equal(status_str(vm, "printableStatus"), "Running");
+        assert_true(json_is_true(json_object_get(json_object_get(vm, "status"), "ready")));
+        json_decref(vm);
+
+        /* stop */
+        patch_vm(fx, "web", "{\"spec\":{\"running\":false}}");
+        assert_true(ctl_vm_reconcile(fx->s) > 0);
+        assert_null(get(fx, fx->vmi, "web"));
+        vm = get(fx, fx->vm, "web");
+        assert_string_equal(status_str(vm, "printableStatus"), "Stopped");
+        json_decref(vm);
+        assert_int_equal(ctl_vm_reconcile(fx->s), 0);
+}
+
+static void test_run_strategies_and_gc(void **state) {
+        Fx *fx = *state;
+        create_vm(fx, "always", "\"runStrategy\":\"Always\"");
+        create_vm(fx, "halted", "\"runStrategy\":\"Halted\"");
+        create_vm(fx, "manual", "\"runStrategy\":\"Manual\"");
+        (void) ctl_vm_reconcile(fx->s);
+        json_t *o;
+        assert_non_null(o = get(fx, fx->vmi, "always"));
+        json_decref(o);
+        assert_null(get(fx, fx->vmi, "halted"));
+        assert_null(get(fx, fx->vmi, "manual"));
+        /* Always: a deleted VMI comes back */
+        KvErr e = {};
+        assert_int_equal(ctl_store_delete(fx->s, fx->vmi, "default", "always", &o, &e), 0);
+        json_decref(o);
+        (void) ctl_vm_reconcile(fx->s);
+        assert_non_null(o = get(fx, fx->vmi, "always"));
+        json_decref(o);
+        /* the VM goes: its VMI is collected */
+        assert_int_equal(ctl_store_delete(fx->s, fx->vm, "default", "always", &o, &e), 0);
+        json_decref(o);
+        (void) ctl_vm_reconcile(fx->s);
+        assert_null(get(fx, fx->vmi, "always"));
+        /* a VMI nobody owns is left alone (and gets its Pending phase) */
+        json_error_t err;
+        json_t *in = json_loads("{\"metadata\":{\"name\":\"solo\"},\"spec\":{}}", 0, &err);
+        assert_int_equal(ctl_store_create(fx->s, fx->vmi, "default", in, &o, &e), 0);
+        json_decref(in);
+        json_decref(o);
+        (void) ctl_vm_reconcile(fx->s);
+        assert_non_null(o = get(fx, fx->vmi, "solo"));
+        assert_string_equal(status_str(o, "phase"), "Pending");
+        json_decref(o);
+        assert_int_equal(ctl_vm_reconcile(fx->s), 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_start_stop, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_run_strategies_and_gc, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 
 #include "common/fileio.h"
 #include "common/json-util.h"
@@ -52,6 +53,8 @@ struct Watch {
         char ns[64], name[254];
         bool any_ns, any_name;
         Selector sel;
+        const char *table; /* events as kubectl tables of this apiVersion, or NULL */
+        char include[16];
         uint64_t rv;
         char *buf;
         size_t len, off, cap;
@@ -242,6 +245,116 @@ static int parse_field_selector(const char *s, const char **ret_name, const char
         return 0;
 }
 
+/* ---- kubectl's tables (Accept: application/json;as=Table;v=v1;g=meta.k8s.io) ----
+ * The columns KubeVirt's CRDs print (additionalPrinterColumns): kubectl shows them for `get`, also while
+ * watching. A cell path is dotted; a number is an array index. */
+typedef struct Column {
+        const char *name, *type, *path;
+} Column;
+
+static const struct {
+        const char *kind;
+        Column cols[5];
+} tables[] = {
+        { "VirtualMachine",
+          { { "Age", "date", "metadata.creationTimestamp" },
+            { "Status", "string", "status.printableStatus" },
+            { "Ready", "string", "status.ready" } } },
+        { "VirtualMachineInstance",
+          { { "Age", "date", "metadata.creationTimestamp" },
+            { "Phase", "string", "status.phase" },
+            { "IP", "string", "status.interfaces.0.ipAddress" },
+            { "NodeName", "string", "status.nodeName" },
+            { "Ready", "string", "status.ready" } } },
+        { "VirtualMachineInstanceMigration",
+          { { "Phase", "string", "status.phase" }, { "VMI", "string", "spec.vmiName" } } },
+        { "NetworkAttachmentDefinition", { { "Age", "date", "metadata.creationTimestamp" } } },
+};
+
+/* An age as kubectl shows it ("45s", "3m20s", "5h", "12d"), from an RFC 3339 timestamp. */
+static json_t *age_of(const char *ts) {
+        struct tm tm = {};
+        if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%SZ", &tm))
+                return json_string("<unknown>");
+        long long d = (long long) (time(NULL) - timegm(&tm));
+        char buf[32];
+        if (d < 0)
+                d = 0;
+        if (d < 120)
+                snprintf(buf, sizeof buf, "%llds", d);
+        else if (d < 600)
+                snprintf(buf, sizeof buf, "%lldm%llds", d / 60, d % 60);
+        else if (d < 3 * 3600)
+                snprintf(buf, sizeof buf, "%lldm", d / 60);
+        else if (d < 8 * 3600)
+                snprintf(buf, sizeof buf, "%lldh%lldm", d / 3600, d % 3600 / 60);
+        else if (d < 48 * 3600)
+                snprintf(buf, sizeof buf, "%lldh", d / 3600);
+        else if (d < 8 * 86400)
+                snprintf(buf, sizeof buf, "%lldd%lldh", d / 86400, d % 86400 / 3600);
+        else
+                snprintf(buf, sizeof buf, "%lldd", d / 86400);
+        return json_string(buf);
+}
+
+static json_t *cell(json_t *obj, const char *path) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s", path);
+        json_t *v = obj;
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ".", &save); t && v; t = strtok_r(NULL, ".", &save))
+                v = json_is_array(v) ? json_array_get(v, strtoul(t, NULL, 10)) : json_object_get(v, t);
+        if (json_is_boolean(v))
+                return json_string(json_is_true(v) ? "True" : "False");
+        if (streq(path, "metadata.creationTimestamp"))
+                return age_of(json_string_value(v));
+        return v && !json_is_object(v) && !json_is_array(v) ? json_incref(v) : json_null();
+}
+
+/* The Accept header asks for a table: its apiVersion (v1 or v1beta1), else NULL. */
+static const char *wants_table(struct MHD_Connection *c) {
+        const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+        if (!accept || !strstr(accept, "as=Table"))
+                return NULL;
+        return strstr(accept, "v=v1;") || strstr(accept, "v=v1,") ? "meta.k8s.io/v1" : "meta.k8s.io/v1beta1";
+}
+
+static json_t *table_of(const CtlResource *res, json_t *items, const char *api_version, const char *include,
+                        const char *rv) {
+        const Column *cols = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(tables); i++)
+                if (streq(tables[i].kind, res->kind))
+                        cols = tables[i].cols;
+        json_t *defs = json_pack("[{s:s,s:s,s:s,s:s,s:i}]", "name", "Name", "type", "string", "format", "name",
+                                 "description", "Name of the object", "priority", 0);
+        for (size_t k = 0; defs && cols && k < 5 && cols[k].name; k++)
+                json_array_append_new(defs, json_pack("{s:s,s:s,s:s,s:s,s:i}", "name", cols[k].name, "type",
+                                                      cols[k].type, "format", "", "description", cols[k].path,
+                                                      "priority", 0));
+        json_t *rows = json_array();
+        size_t i;
+        json_t *o;
+        json_array_foreach(items, i, o) {
+                json_t *cells = json_array();
+                json_array_append_new(cells, json_string(json_string_value(
+                                                     json_object_get(json_object_get(o, "metadata"), "name"))));
+                for (size_t k = 0; cols && k < 5 && cols[k].name; k++)
+                        json_array_append_new(cells, cell(o, cols[k].path));
+                json_t *row = json_pack("{s:o}", "cells", cells);
+                if (!streq_ptr(include, "None"))
+                        json_object_set_new(row, "object",
+                                            streq_ptr(include, "Object")
+                                                    ? json_incref(o)
+                                                    : json_pack("{s:s,s:s,s:O}", "kind", "PartialObjectMetadata",
+                                                                "apiVersion", api_version, "metadata",
+                                                                json_object_get(o, "metadata")));
+                json_array_append_new(rows, row);
+        }
+        return json_pack("{s:s,s:s,s:{s:s},s:o,s:o}", "kind", "Table", "apiVersion", api_version, "metadata",
+                         "resourceVersion", rv, "columnDefinitions", defs ? defs : json_array(), "rows",
+                         rows ? rows : json_array());
+}
+
 /* ---- watch ---- */
 
 static int watch_append(Watch *w, const char *type, json_t *obj) {
@@ -253,7 +366,16 @@ static int watch_append(Watch *w, const char *type, json_t *obj) {
                 return 0;
         if (!selector_match(&w->sel, obj))
                 return 0;
-        _cleanup_json_ json_t *ev = json_pack("{s:s,s:O}", "type", type, "object", obj);
+        _cleanup_json_ json_t *ev = NULL;
+        if (w->table && !streq(type, "ERROR")) {
+                char rv[32];
+                snprintf(rv, sizeof rv, "%llu", (unsigned long long) w->rv);
+                json_t *one = json_pack("[O]", obj);
+                ev = json_pack("{s:s,s:o}", "type", type, "object",
+                               table_of(w->res, one, w->table, w->include, rv));
+                json_decref(one);
+        } else
+                ev = json_pack("{s:s,s:O}", "type", type, "object", obj);
         _cleanup_free_ char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
         if (!text)
                 return -ENOMEM;
@@ -351,7 +473,9 @@ static enum MHD_Result start_watch(CtlApi *a, struct MHD_Connection *c, const Ct
         Watch *w = calloc(1, sizeof *w);
         if (!w)
                 return MHD_NO;
-        *w = (Watch){ .a = a, .c = c, .res = res, .any_ns = !ns, .any_name = !name, .sel = *sel };
+        *w = (Watch){ .a = a, .c = c, .res = res, .any_ns = !ns, .any_name = !name, .sel = *sel,
+                      .table = wants_table(c) };
+        snprintf(w->include, sizeof w->include, "%s", arg(c, "includeObject") ? arg(c, "includeObject") : "");
         snprintf(w->ns, sizeof w->ns, "%s", ns ? ns : "");
         snprintf(w->name, sizeof w->name, "%s", name ? name : "");
         if (!rvs || !*rvs || streq(rvs, "0")) {
@@ -414,6 +538,14 @@ static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, co
                 for (size_t i = json_array_size(items); i-- > 0;)
                         if (!selector_match(&sel, json_array_get(items, i)))
                                 json_array_remove(items, i);
+                const char *table = wants_table(c);
+                if (table) {
+                        json_t *t = table_of(res, items, table, arg(c, "includeObject"),
+                                             json_string_value(json_object_get(json_object_get(list, "metadata"),
+                                                                               "resourceVersion")));
+                        json_decref(list);
+                        list = t;
+                }
                 return send_json(c, MHD_HTTP_OK, list);
         }
         if (streq(method, "POST")) {
@@ -446,6 +578,13 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
                                            res->group, name);
                 if (r < 0)
                         return send_error(c, r, &e, res, name);
+                const char *table = wants_table(c);
+                if (table) {
+                        char rv[32];
+                        snprintf(rv, sizeof rv, "%llu", (unsigned long long) ctl_store_rv(a->store));
+                        _cleanup_json_ json_t *one = json_pack("[O]", out);
+                        return send_json(c, MHD_HTTP_OK, table_of(res, one, table, arg(c, "includeObject"), rv));
+                }
                 return send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
         }
         if (streq(method, "DELETE")) {

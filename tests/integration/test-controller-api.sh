@@ -130,6 +130,12 @@ assert_eq "$(jq -r '.status.phase' <<<"$vmi")" Pending "... Pending (no node run
 assert_eq "$(jq -c '.spec.networks' <<<"$vmi")" '[{"name":"default","pod":{}}]' "... with the template's spec"
 assert_eq "$(k get vm web -o jsonpath='{.status.printableStatus}/{.status.created}')" "Starting/true" \
 	"the VM's status says Starting, created"
+k get vm web >"$KV_TMP/table" 2>&1 || true
+assert_true "kubectl get vm prints KubeVirt's columns: $(tr -s ' \n' ' ' <"$KV_TMP/table")" \
+	grep -Eq '^web +[0-9]+s +Starting +False' "$KV_TMP/table"
+k get vmi >"$KV_TMP/table" 2>&1 || true
+assert_true "kubectl get vmi prints PHASE, IP, NODENAME: $(tr -s ' \n' ' ' <"$KV_TMP/table")" \
+	bash -c "grep -Eq '^NAME +AGE +PHASE +IP +NODENAME +READY' '$KV_TMP/table' && grep -Eq '^web +[0-9]+s +Pending' '$KV_TMP/table'"
 assert_eq "$(k patch vm web --type merge -p '{"spec":{"running":false}}' 2>&1)" "virtualmachine.kubevirt.io/web patched" \
 	"kubectl patch --type merge"
 for _ in $(seq 1 30); do k get vmi web >/dev/null 2>&1 || break; sleep 0.1; done

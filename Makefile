@@ -8,7 +8,7 @@
 BUILD    ?= build
 SANITIZE ?= 0
 CC       ?= gcc
-PKGS     := libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson libvirt yaml-0.1 libbpf libmicrohttpd
+PKGS     := libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson libvirt yaml-0.1 libbpf
 
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
                -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing -I. -Icommon
@@ -82,6 +82,12 @@ $(BIN)/kvnet-netd: $(OBJ)/netd/main.o $(NETD_LIB) $(COMMON_LIB)
 $(BIN)/kvnetctl: $(OBJ)/netd/kvnetctl.o $(NETD_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-launcher: $(OBJ)/launcher/main.o $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-controller: $(OBJ)/controller/main.o $(CTL_LIB) $(COMMON_LIB)
+# libmicrohttpd (the embedded API) only where the controller is: netd and the launcher do not link it.
+MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+$(OBJ)/controller/%.o: CFLAGS += $(MHD_CFLAGS)
+$(BIN)/kvnet-controller: LDLIBS += $(MHD_LIBS)
+$(BUILD)/tests/test-%: LDLIBS += $(MHD_LIBS)
 $(PROGS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

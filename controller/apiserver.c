@@ -17,6 +17,7 @@
 #include "common/util.h"
 
 #define CTL_SERVER_VERSION "v1.28.0+kvnet"
+#define CTL_WATCH_BUF_MAX (16 * 1024 * 1024) /* events queued for one watch that does not read */
 
 typedef struct Watch Watch;
 
@@ -380,6 +381,11 @@ static int watch_append(Watch *w, const char *type, json_t *obj) {
         if (!text)
                 return -ENOMEM;
         size_t n = strlen(text);
+        if (w->len + n + 1 > CTL_WATCH_BUF_MAX) {
+                /* a client that stopped reading: its watch ends (it relists when it comes back) */
+                w->ended = true;
+                return -ENOBUFS;
+        }
         if (w->len + n + 1 > w->cap) {
                 size_t cap = (w->len + n + 1) * 2;
                 char *b = realloc(w->buf, cap);
@@ -398,11 +404,10 @@ static int on_event(const char *type, json_t *obj, void *userdata) {
         return watch_append(userdata, type, obj);
 }
 
-static void watch_expired(Watch *w, uint64_t since) {
+static void watch_expired(Watch *w) {
         _cleanup_json_ json_t *st = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1",
                                               "metadata", "status", "Failure", "message", "too old resource version",
                                               "reason", "Expired", "code", 410);
-        (void) since;
         bool any_ns = w->any_ns, any_name = w->any_name;
         w->any_ns = w->any_name = true; /* the error goes out whatever the filters */
         Selector keep = w->sel;
@@ -420,7 +425,7 @@ static void watch_pump(Watch *w) {
         uint64_t rv;
         int r = ctl_store_events(w->a->store, w->res, NULL, NULL, w->rv, on_event, w, &rv);
         if (r == -ESTALE)
-                watch_expired(w, w->rv);
+                watch_expired(w);
         else if (r < 0)
                 w->ended = true;
         else

@@ -601,20 +601,26 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
                 char type[128];
                 snprintf(type, sizeof type, "%s", ct ? ct : "");
                 type[strcspn(type, "; ")] = '\0';
-                bool patch = streq(method, "PATCH");
-                if (patch && !streq(type, "application/merge-patch+json"))
+                bool patch = streq(method, "PATCH"), json_patch = streq(type, "application/json-patch+json");
+                if (patch && !json_patch && !streq(type, "application/merge-patch+json"))
                         return send_status(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType",
                                            "the embedded API takes JSON merge patches (application/merge-patch+json, "
-                                           "kubectl patch --type merge), not '%.64s'",
+                                           "kubectl patch --type merge) and JSON patches (--type json), not '%.64s'",
                                            type);
                 if (!patch && type[0] && !streq(type, "application/json"))
                         return send_status(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType",
                                            "the embedded API takes application/json, not '%.64s'", type);
-                r = body_json(rq, &in, &e);
-                if (r < 0)
+                if (json_patch) {
+                        json_error_t jerr = {};
+                        in = rq->len <= CTL_BODY_MAX ? json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr) : NULL;
+                        if (!in)
+                                return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest",
+                                                   "request body: malformed JSON patch: %s", jerr.text);
+                } else if ((r = body_json(rq, &in, &e)) < 0)
                         return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
-                r = patch ? ctl_store_patch(a->store, res, ns, name, in, &out, &e)
-                          : ctl_store_update(a->store, res, ns, name, in, &out, &e);
+                r = json_patch ? ctl_store_json_patch(a->store, res, ns, name, in, &out, &e)
+                    : patch    ? ctl_store_patch(a->store, res, ns, name, in, &out, &e)
+                               : ctl_store_update(a->store, res, ns, name, in, &out, &e);
                 return r < 0 ? send_error(c, r, &e, res, name) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
         }
         return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed", "%s is not allowed on %s/%s", method,

@@ -643,3 +643,185 @@ json_t *ctl_merge_patch(json_t *target, json_t *patch) {
         }
         return out;
 }
+
+/* ---- RFC 6902 ---- */
+
+#define PTR_MAX_DEPTH 32
+
+/* Splits an RFC 6901 pointer into unescaped tokens in buf; -EINVAL if it is not one. */
+static int ptr_split(const char *ptr, char *buf, size_t bufsize, char *tok[PTR_MAX_DEPTH], size_t *ret_n) {
+        size_t n = 0, k = 0;
+        if (!ptr || (ptr[0] && ptr[0] != '/') || strlen(ptr) >= bufsize)
+                return -EINVAL;
+        for (const char *p = ptr; *p;) {
+                if (n == PTR_MAX_DEPTH)
+                        return -E2BIG;
+                p++; /* the '/' */
+                tok[n++] = buf + k;
+                for (; *p && *p != '/'; p++) {
+                        if (*p == '~') {
+                                if (p[1] != '0' && p[1] != '1')
+                                        return -EINVAL;
+                                buf[k++] = p[1] == '0' ? '~' : '/';
+                                p++;
+                        } else
+                                buf[k++] = *p;
+                }
+                buf[k++] = '\0';
+        }
+        *ret_n = n;
+        return 0;
+}
+
+/* An array index token: digits without a leading zero; "-" (one past the end) only when allowed. */
+static int ptr_index(const char *t, size_t size, bool end_ok, size_t *ret) {
+        if (end_ok && streq(t, "-")) {
+                *ret = size;
+                return 0;
+        }
+        if (!*t || (t[0] == '0' && t[1]) || strspn(t, "0123456789") != strlen(t) || strlen(t) > 9)
+                return -EINVAL;
+        size_t i = strtoul(t, NULL, 10);
+        if (i > size || (i == size && !end_ok))
+                return -ERANGE;
+        *ret = i;
+        return 0;
+}
+
+/* The value at tokens tok[0..n) of doc, or NULL. */
+static json_t *ptr_get(json_t *doc, char **tok, size_t n) {
+        json_t *v = doc;
+        for (size_t i = 0; v && i < n; i++) {
+                if (json_is_object(v))
+                        v = json_object_get(v, tok[i]);
+                else if (json_is_array(v)) {
+                        size_t idx;
+                        v = ptr_index(tok[i], json_array_size(v), false, &idx) == 0 ? json_array_get(v, idx) : NULL;
+                } else
+                        v = NULL;
+        }
+        return v;
+}
+
+/* add/remove at a location; *doc may be replaced (a pointer to the whole document). */
+static int ptr_add(json_t **doc, char **tok, size_t n, json_t *value /* stolen */) {
+        if (n == 0) {
+                json_decref(*doc);
+                *doc = value;
+                return 0;
+        }
+        json_t *parent = ptr_get(*doc, tok, n - 1);
+        if (json_is_object(parent))
+                return json_object_set_new(parent, tok[n - 1], value) < 0 ? -ENOMEM : 0;
+        size_t idx;
+        if (json_is_array(parent) && ptr_index(tok[n - 1], json_array_size(parent), true, &idx) == 0)
+                return json_array_insert_new(parent, idx, value) < 0 ? -ENOMEM : 0;
+        json_decref(value);
+        return -ENOENT;
+}
+
+static int ptr_remove(json_t *doc, char **tok, size_t n) {
+        if (n == 0)
+                return -EINVAL; /* the whole document cannot be removed */
+        json_t *parent = ptr_get(doc, tok, n - 1);
+        if (json_is_object(parent))
+                return json_object_del(parent, tok[n - 1]) == 0 ? 0 : -ENOENT;
+        size_t idx;
+        if (json_is_array(parent) && ptr_index(tok[n - 1], json_array_size(parent), false, &idx) == 0)
+                return json_array_remove(parent, idx) == 0 ? 0 : -ENOENT;
+        return -ENOENT;
+}
+
+json_t *ctl_json_patch(json_t *target, json_t *ops, KvErr *e) {
+        if (!json_is_array(ops)) {
+                kverr_set(e, KV_ERR_DECODE, -EINVAL, "patch: a JSON patch must be an array of operations, got %s",
+                          json_type_name(ops));
+                return NULL;
+        }
+        json_t *doc = json_deep_copy(target);
+        size_t i;
+        json_t *op;
+        json_array_foreach(ops, i, op) {
+                const char *name = json_string_value(json_object_get(op, "op"));
+                const char *path = json_string_value(json_object_get(op, "path"));
+                const char *from = json_string_value(json_object_get(op, "from"));
+                json_t *value = json_object_get(op, "value");
+                char pb[1024], fb[1024];
+                char *pt[PTR_MAX_DEPTH], *ft[PTR_MAX_DEPTH];
+                size_t pn = 0, fn = 0;
+                int r = 0;
+                const char *why = NULL;
+                if (!json_is_object(op) || !name)
+                        why = "is not an object with an 'op'";
+                else if (!path || ptr_split(path, pb, sizeof pb, pt, &pn) < 0)
+                        why = "has no valid 'path' (a JSON pointer such as /spec/running)";
+                else if ((streq(name, "move") || streq(name, "copy")) &&
+                         (!from || ptr_split(from, fb, sizeof fb, ft, &fn) < 0))
+                        why = "has no valid 'from'";
+                else if ((streq(name, "add") || streq(name, "replace") || streq(name, "test")) && !value)
+                        why = "has no 'value'";
+                if (why) {
+                        kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "patch: operation %zu %s", i, why);
+                        json_decref(doc);
+                        return NULL;
+                }
+                if (streq(name, "add"))
+                        r = ptr_add(&doc, pt, pn, json_deep_copy(value));
+                else if (streq(name, "remove"))
+                        r = ptr_remove(doc, pt, pn);
+                else if (streq(name, "replace"))
+                        r = !ptr_get(doc, pt, pn) ? -ENOENT
+                            : pn == 0          ? ptr_add(&doc, pt, pn, json_deep_copy(value))
+                                               : (ptr_remove(doc, pt, pn) < 0 ? -ENOENT
+                                                                              : ptr_add(&doc, pt, pn, json_deep_copy(value)));
+                else if (streq(name, "test"))
+                        r = json_equal(ptr_get(doc, pt, pn), value) ? 0 : -EDOM;
+                else if (streq(name, "copy") || streq(name, "move")) {
+                        json_t *v = json_deep_copy(ptr_get(doc, ft, fn));
+                        bool into_itself = streq(name, "move") && strncmp(path, from, strlen(from)) == 0 &&
+                                           (path[strlen(from)] == '/' || !path[strlen(from)]) && strcmp(path, from);
+                        if (!v)
+                                r = -ENOENT;
+                        else if (into_itself) {
+                                json_decref(v);
+                                r = -ELOOP;
+                        } else if (streq(name, "move") && (r = ptr_remove(doc, ft, fn)) < 0)
+                                json_decref(v);
+                        else
+                                r = ptr_add(&doc, pt, pn, v);
+                } else {
+                        kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                  "patch: operation %zu: 'op' must be add, remove, replace, move, copy or test, got "
+                                  "'%.32s'",
+                                  i, name);
+                        json_decref(doc);
+                        return NULL;
+                }
+                if (r < 0) {
+                        kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "patch: operation %zu (%s %.256s) failed: %s", i,
+                                  name, path,
+                                  r == -EDOM    ? "the value differs (test)"
+                                  : r == -ELOOP ? "'from' is a parent of 'path'"
+                                  : r == -ENOMEM ? "out of memory"
+                                                 : "no such location");
+                        json_decref(doc);
+                        return NULL;
+                }
+        }
+        return doc;
+}
+
+int ctl_store_json_patch(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *ops,
+                         json_t **ret, KvErr *e) {
+        Obj *o = find(s, res, ns, name);
+        if (!o)
+                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s.%s \"%s\" not found", res->plural,
+                                 res->group, name);
+        _cleanup_json_ json_t *obj = ctl_json_patch(o->obj, ops, e);
+        if (!obj)
+                return -EINVAL;
+        int r = check_object(res, ns, obj, "patch", e);
+        if (r < 0)
+                return r;
+        return replace(s, o, obj, ret, e);
+}

@@ -77,3 +77,9 @@ int ctl_store_events(CtlStore *s, const CtlResource *res, const char *ns, const 
 
 /* RFC 7386: the result of applying patch to target (new reference; target is not changed). */
 json_t *ctl_merge_patch(json_t *target, json_t *patch);
+/* RFC 6902 (JSON pointers per RFC 6901): the result of applying the operations to target, all or nothing
+ * (new reference; target is not changed); NULL with e naming the operation and the path on failure. */
+json_t *ctl_json_patch(json_t *target, json_t *ops, KvErr *e);
+/* A JSON patch of the stored object, then as update. */
+int ctl_store_json_patch(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *ops,
+                         json_t **ret, KvErr *e) _wur_;

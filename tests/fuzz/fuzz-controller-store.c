@@ -44,7 +44,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         if (size < 1)
                 return 0;
-        uint8_t op = data[0] % 3;
+        if (data[0] % 4 == 3) { /* a JSON patch (RFC 6902) of a fixed document */
+                json_error_t err;
+                json_t *ops = json_loadb((const char *) data + 1, size - 1, JSON_DECODE_ANY, &err);
+                if (!ops)
+                        return 0;
+                json_t *t = json_pack("{s:s,s:[i,i],s:{s:s}}", "a", "b", "l", 1, 2, "m~n", "x/y", "z");
+                KvErr pe = {};
+                json_t *out = ctl_json_patch(t, ops, &pe);
+                must(out || pe.msg[0] != '\0');
+                json_decref(out), json_decref(t), json_decref(ops);
+                return 0;
+        }
+        uint8_t op = data[0] % 4;
         json_t *in = NULL, *out = NULL;
         KvErr e = {};
         if (json_parse_object((const char *) data + 1, size - 1, 1 << 20, "body", &in, &e) < 0) {

@@ -6,7 +6,8 @@
 # and k8s.cni.cncf.io kinds with their short names), kubectl apply creates / leaves unchanged /
 # configures a VirtualMachine (uid, generation), the VM controller gives a running VM its VMI (owned,
 # Pending) and takes it away when stopped or deleted, get -o json, merge patch, label + label selector, a
-# watch that sees the changes, strategic merge patch refused with a clear message, delete; objects and
+# watch that sees the changes, JSON patch, strategic merge patch refused with a clear message, delete;
+# objects and
 # the resourceVersion survive a restart, a watch from before the restart gets 410 Expired; bad input
 # (malformed JSON, wrong kind, namespace mismatch, invalid name, oversized body, unknown resource) gets
 # a Status naming the problem and changes nothing; a non-loopback --listen is refused; the controller
@@ -193,8 +194,12 @@ assert_eq "$(api GET "$VMS" | jq -r .metadata.resourceVersion)" "$rv1" "... and 
 api GET "$VMS?watch=1&resourceVersion=$rv0" --max-time 3 >"$KV_TMP/w410" || true
 assert_true "a watch from before the restart gets ERROR 410 Expired (relist)" \
 	jq -e 'select(.type == "ERROR") | .object.code == 410 and .object.reason == "Expired"' "$KV_TMP/w410"
-k patch vm web --type merge -p '{"spec":{"running":true}}' >/dev/null
+assert_eq "$(k patch vm web --type json -p '[{"op":"test","path":"/spec/running","value":false},{"op":"replace","path":"/spec/running","value":true}]' 2>&1)" \
+	"virtualmachine.kubevirt.io/web patched" "kubectl patch --type json (test + replace)"
+out=$(k patch vm web --type json -p '[{"op":"remove","path":"/spec/nosuch"}]' 2>&1 || true)
+assert_true "a JSON patch on a missing path is refused, naming the operation ($out)" grep -q "operation 0 (remove /spec/nosuch)" <<<"$out"
 for _ in $(seq 1 30); do k get vmi web >/dev/null 2>&1 && break; sleep 0.1; done
+assert_eq "$(k get vmi web -o jsonpath='{.status.phase}' 2>&1)" Pending "running again: the VMI is back"
 assert_eq "$(k delete vm web 2>&1)" 'virtualmachine.kubevirt.io "web" deleted' "kubectl delete"
 for _ in $(seq 1 30); do k get vmi web >/dev/null 2>&1 || break; sleep 0.1; done
 assert_false "... and its VMI went with it" bash -c "ip netns exec $NS env KUBECONFIG=$KCFG kubectl get vmi web >/dev/null 2>&1"

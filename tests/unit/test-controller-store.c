@@ -91,6 +91,68 @@ static void test_merge_patch_rfc7386(void **state) {
         }
 }
 
+static void test_json_patch_rfc6902(void **state) {
+        (void) state;
+        /* examples of RFC 6902, appendix A, and RFC 6901's escapes */
+        static const char *const ok[][3] = {
+                { "{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/baz\",\"value\":\"qux\"}]",
+                  "{\"baz\":\"qux\",\"foo\":\"bar\"}" },
+                { "{\"foo\":[\"bar\",\"baz\"]}", "[{\"op\":\"add\",\"path\":\"/foo/1\",\"value\":\"qux\"}]",
+                  "{\"foo\":[\"bar\",\"qux\",\"baz\"]}" },
+                { "{\"baz\":\"qux\",\"foo\":\"bar\"}", "[{\"op\":\"remove\",\"path\":\"/baz\"}]", "{\"foo\":\"bar\"}" },
+                { "{\"foo\":[\"bar\",\"qux\",\"baz\"]}", "[{\"op\":\"remove\",\"path\":\"/foo/1\"}]",
+                  "{\"foo\":[\"bar\",\"baz\"]}" },
+                { "{\"baz\":\"qux\",\"foo\":\"bar\"}", "[{\"op\":\"replace\",\"path\":\"/baz\",\"value\":\"boo\"}]",
+                  "{\"baz\":\"boo\",\"foo\":\"bar\"}" },
+                { "{\"foo\":{\"bar\":\"baz\",\"waldo\":\"fred\"},\"qux\":{\"corge\":\"grault\"}}",
+                  "[{\"op\":\"move\",\"from\":\"/foo/waldo\",\"path\":\"/qux/thud\"}]",
+                  "{\"foo\":{\"bar\":\"baz\"},\"qux\":{\"corge\":\"grault\",\"thud\":\"fred\"}}" },
+                { "{\"foo\":[\"all\",\"grass\",\"cows\",\"eat\"]}", "[{\"op\":\"move\",\"from\":\"/foo/1\",\"path\":\"/foo/3\"}]",
+                  "{\"foo\":[\"all\",\"cows\",\"eat\",\"grass\"]}" },
+                { "{\"baz\":\"qux\",\"foo\":[\"a\",2,\"c\"]}",
+                  "[{\"op\":\"test\",\"path\":\"/baz\",\"value\":\"qux\"},{\"op\":\"test\",\"path\":\"/foo/1\",\"value\":2}]",
+                  "{\"baz\":\"qux\",\"foo\":[\"a\",2,\"c\"]}" },
+                { "{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/child\",\"value\":{\"grandchild\":{}}}]",
+                  "{\"foo\":\"bar\",\"child\":{\"grandchild\":{}}}" },
+                { "{\"foo\":[\"bar\"]}", "[{\"op\":\"add\",\"path\":\"/foo/-\",\"value\":[\"abc\",\"def\"]}]",
+                  "{\"foo\":[\"bar\",[\"abc\",\"def\"]]}" },
+                { "{\"a/b\":1,\"m~n\":2}", "[{\"op\":\"copy\",\"from\":\"/a~1b\",\"path\":\"/m~0n\"}]",
+                  "{\"a/b\":1,\"m~n\":1}" },
+        };
+        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+                KvErr e = {};
+                json_t *t = J(ok[i][0]), *p = J(ok[i][1]), *want = J(ok[i][2]);
+                json_t *got = ctl_json_patch(t, p, &e);
+                if (!got || !json_equal(got, want))
+                        print_message("case %zu: %s\n", i, got ? json_dumps(got, JSON_COMPACT) : e.msg);
+                assert_true(got && json_equal(got, want));
+                json_decref(t), json_decref(p), json_decref(want), json_decref(got);
+        }
+        /* failures: all or nothing, named */
+        static const char *const bad[][3] = {
+                { "{\"baz\":\"qux\"}", "[{\"op\":\"test\",\"path\":\"/baz\",\"value\":\"bar\"}]", "the value differs" },
+                { "{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/baz/bat\",\"value\":\"qux\"}]", "no such location" },
+                { "{\"foo\":\"bar\"}", "[{\"op\":\"remove\",\"path\":\"/nope\"}]", "operation 0 (remove /nope)" },
+                { "{\"foo\":[1]}", "[{\"op\":\"add\",\"path\":\"/x\",\"value\":1},{\"op\":\"replace\",\"path\":\"/foo/01\",\"value\":2}]",
+                  "operation 1" },
+                { "{\"foo\":{}}", "[{\"op\":\"move\",\"from\":\"/foo\",\"path\":\"/foo/bar\"}]", "'from' is a parent" },
+                { "{}", "[{\"op\":\"frobnicate\",\"path\":\"/a\"}]", "got 'frobnicate'" },
+                { "{}", "[{\"op\":\"add\",\"path\":\"a\",\"value\":1}]", "no valid 'path'" },
+                { "{}", "[{\"op\":\"add\",\"path\":\"/a\"}]", "has no 'value'" },
+                { "{}", "{\"op\":\"add\"}", "must be an array" },
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                KvErr e = {};
+                json_t *t = J(bad[i][0]), *p = J(bad[i][1]);
+                json_t *got = ctl_json_patch(t, p, &e);
+                if (got || !strstr(e.msg, bad[i][2]))
+                        print_message("bad case %zu: %s\n", i, e.msg);
+                assert_null(got);
+                assert_non_null(strstr(e.msg, bad[i][2]));
+                json_decref(t), json_decref(p);
+        }
+}
+
 static void test_create_get_server_fields(void **state) {
         Fx *fx = *state;
         KvErr e = {};
@@ -318,6 +380,7 @@ static void test_events_and_reopen(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_merge_patch_rfc7386),
+                cmocka_unit_test(test_json_patch_rfc6902),
                 cmocka_unit_test_setup_teardown(test_create_get_server_fields, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_objects, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_update_patch_conflict, setup, teardown),

@@ -5,7 +5,6 @@
 #include <net/if.h>
 #include <stdio.h>
 
-#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "common/log.h"

@@ -164,6 +164,13 @@ static json_t *resources_json(const char *group, const char *version) {
                                                 r->kind, "verbs", "create", "delete", "get", "list", "patch", "update",
                                                 "watch", "shortNames", shorts ? shorts : json_array(), "categories",
                                                 "all"));
+                json_array_append_new(list, json_pack("{s:s,s:s,s:b,s:s,s:[s,s,s]}", "name", "", "singularName", "",
+                                                      "namespaced", r->namespaced, "kind", r->kind, "verbs", "get",
+                                                      "patch", "update"));
+                json_t *sub = json_array_get(list, json_array_size(list) - 1);
+                char subname[128];
+                snprintf(subname, sizeof subname, "%s/status", r->plural);
+                json_object_set_new(sub, "name", json_string(subname));
         }
         char gv[128];
         if (group[0])
@@ -693,6 +700,44 @@ static enum MHD_Result handle_namespaces(CtlApi *a, struct MHD_Connection *c, co
                                    "resourceVersion", rv, "items", items));
 }
 
+/* The status subresource: GET the object; PUT (the object, of which only .status counts) or PATCH (merge
+ * patch of the object, of which only .status counts) write the status alone, as for CRDs with
+ * `subresources: status` — what a node agent running elsewhere reports through. */
+static enum MHD_Result handle_status(CtlApi *a, struct MHD_Connection *c, const char *method, const CtlResource *res,
+                                     const char *ns, const char *name, Req *rq) {
+        KvErr e = {};
+        _cleanup_json_ json_t *cur = NULL, *in = NULL, *want = NULL, *out = NULL;
+        int r = ctl_store_get(a->store, res, ns, name, &cur);
+        if (r < 0)
+                return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "%s.%s \"%s\" not found", res->plural,
+                                   res->group, name);
+        if (streq(method, "GET"))
+                return send_json(c, MHD_HTTP_OK, TAKE_PTR(cur));
+        if (!streq(method, "PUT") && !streq(method, "PATCH"))
+                return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed", "%s is not allowed on %s/%s/status",
+                                   method, res->plural, name);
+        if ((r = body_json(rq, &in, &e)) < 0)
+                return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
+        want = streq(method, "PATCH") ? ctl_merge_patch(cur, in) : json_incref(in);
+        json_t *st = json_object_get(want, "status");
+        if (st && !json_is_object(st))
+                return send_status(c, MHD_HTTP_UNPROCESSABLE_CONTENT, "Invalid", "status: 'status' must be an object, got %s",
+                                   json_type_name(st));
+        const char *rv = json_string_value(json_object_get(json_object_get(in, "metadata"), "resourceVersion"));
+        if (streq(method, "PUT") && rv && rv[0] &&
+            !streq_ptr(rv, json_string_value(json_object_get(json_object_get(cur, "metadata"), "resourceVersion"))))
+                return send_status(c, MHD_HTTP_CONFLICT, "Conflict",
+                                   "Operation cannot be fulfilled on %s.%s \"%s\": the object has been modified; please "
+                                   "apply your changes to the latest version and try again",
+                                   res->plural, res->group, name);
+        _cleanup_json_ json_t *empty = json_object();
+        r = ctl_store_set_status(a->store, res, ns, name, st ? st : empty, &e);
+        if (r < 0)
+                return send_error(c, r, &e, res, name);
+        r = ctl_store_get(a->store, res, ns, name, &out);
+        return r < 0 ? send_error(c, r, &e, res, name) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
+}
+
 #define MAX_SEGS 10
 
 static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *method, const char *url, Req *rq) {
@@ -764,6 +809,8 @@ static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *me
                         return handle_collection(a, c, method, res, ns, rq);
                 if (res && n == k + 2 && ns)
                         return handle_object(a, c, method, res, ns, seg[k + 1], rq);
+                if (res && n == k + 3 && ns && streq(seg[k + 2], "status"))
+                        return handle_status(a, c, method, res, ns, seg[k + 1], rq);
         }
         return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "the server could not find the requested resource");
 }

@@ -137,6 +137,21 @@ assert_true "kubectl get vm prints KubeVirt's columns: $(tr -s ' \n' ' ' <"$KV_T
 k get vmi >"$KV_TMP/table" 2>&1 || true
 assert_true "kubectl get vmi prints PHASE, IP, NODENAME: $(tr -s ' \n' ' ' <"$KV_TMP/table")" \
 	bash -c "grep -Eq '^NAME +AGE +PHASE +IP +NODENAME +READY' '$KV_TMP/table' && grep -Eq '^web +[0-9]+s +Pending' '$KV_TMP/table'"
+# a node reporting through the status subresource: only .status changes, and the VM follows
+VMIS=/apis/kubevirt.io/v1/namespaces/default/virtualmachineinstances
+api PATCH "$VMIS/web/status" -H 'Content-Type: application/merge-patch+json' \
+	--data '{"spec":{"domain":{}},"status":{"phase":"Running","nodeName":"node1","interfaces":[{"ipAddress":"10.88.0.5"}]}}' >"$KV_TMP/st"
+assert_eq "$(code)/$(jq -r '.status.phase + " " + .status.nodeName' "$KV_TMP/st")" "200/Running node1" \
+	"PATCH .../status sets the VMI's status"
+assert_eq "$(k get vmi web -o json | jq -c '.spec.networks')" '[{"name":"default","pod":{}}]' "... and nothing else (spec unchanged)"
+for _ in $(seq 1 30); do [ "$(k get vm web -o jsonpath='{.status.printableStatus}')" = Running ] && break; sleep 0.1; done
+assert_eq "$(k get vm web -o jsonpath='{.status.printableStatus}/{.status.ready}')" "Running/true" \
+	"the VM's status follows its VMI: Running, ready"
+k get vmi web >"$KV_TMP/table" 2>&1 || true
+assert_true "kubectl get vmi shows the IP and the node: $(tr -s ' \n' ' ' <"$KV_TMP/table")" \
+	grep -Eq '^web +[0-9]+s +Running +10\.88\.0\.5 +node1' "$KV_TMP/table"
+api PUT "$VMIS/web/status" -H 'Content-Type: application/json' --data '{"status":7}' >"$KV_TMP/st"
+assert_eq "$(code)" 422 "a status that is not an object: 422"
 assert_eq "$(k patch vm web --type merge -p '{"spec":{"running":false}}' 2>&1)" "virtualmachine.kubevirt.io/web patched" \
 	"kubectl patch --type merge"
 for _ in $(seq 1 30); do k get vmi web >/dev/null 2>&1 || break; sleep 0.1; done

@@ -12,6 +12,14 @@ void log_set_max_level(int level) {
         max_level = level;
 }
 
+int log_level_from_string(const char *s) {
+        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
+        for (int i = 0; s && i < (int) ELEMENTSOF(names); i++)
+                if (streq(s, names[i]))
+                        return i;
+        return -EINVAL;
+}
+
 int log_get_max_level(void) {
         return max_level;
 }

@@ -35,14 +35,6 @@ static int on_signal(EventSource *s, int signo, void *userdata) {
         return 0;
 }
 
-static int parse_level(const char *s) {
-        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
-        for (int i = 0; i < 8; i++)
-                if (streq(s, names[i]))
-                        return i;
-        return -1;
-}
-
 int main(int argc, char **argv) {
         static const struct option opts[] = {
                 { "embedded", no_argument, NULL, 'E' },        { "listen", required_argument, NULL, 'L' },
@@ -62,7 +54,7 @@ int main(int argc, char **argv) {
                 case 'k': kubeconfig = optarg; break;
                 case 'n': durable = false; break;
                 case 'l': {
-                        int lvl = parse_level(optarg);
+                        int lvl = log_level_from_string(optarg);
                         if (lvl < 0) {
                                 fprintf(stderr, "kvnet-controller: --log-level: unknown level '%s'\n", optarg);
                                 return 2;

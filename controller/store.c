@@ -262,6 +262,15 @@ static Obj *find(CtlStore *s, const CtlResource *res, const char *ns, const char
         return NULL;
 }
 
+/* find(), or NULL with e saying what was not found (Kubernetes' wording: kubectl shows it). */
+static Obj *find_e(CtlStore *s, const CtlResource *res, const char *ns, const char *name, KvErr *e) {
+        Obj *o = find(s, res, ns, name);
+        if (!o)
+                kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s.%s \"%s\" not found", res->plural, res->group,
+                          name);
+        return o;
+}
+
 static void record(CtlStore *s, const CtlResource *res, const char *type, json_t *obj) {
         Event *ev = &s->events[s->ev_next];
         json_decref(ev->obj);
@@ -481,6 +490,21 @@ json_t *ctl_store_list(CtlStore *s, const CtlResource *res, const char *ns, cons
                          "resourceVersion", rv, "items", items ? items : json_array());
 }
 
+/* obj becomes o's new version: the next resourceVersion, on disk, in memory, in the event log. A failed write
+ * uses the number up rather than giving it back: persist() may have written the object before the counter,
+ * and a resourceVersion must never name two versions. */
+static int modified(CtlStore *s, Obj *o, json_t *obj, const char *verb, KvErr *e) {
+        s->rv++;
+        set_rv(json_object_get(obj, "metadata"), s->rv);
+        int r = persist(s, o->res, o->ns, o->name, obj);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "%s: cannot store %s '%s'", verb, o->res->kind, o->name);
+        json_decref(o->obj);
+        o->obj = json_incref(obj);
+        record(s, o->res, "MODIFIED", obj);
+        return 0;
+}
+
 static int replace(CtlStore *s, Obj *o, json_t *obj /* checked, owned by caller */, json_t **ret, KvErr *e) {
         json_t *md = json_object_get(obj, "metadata"), *old_md = json_object_get(o->obj, "metadata");
         const char *name = json_string_value(json_object_get(md, "name"));
@@ -510,24 +534,18 @@ static int replace(CtlStore *s, Obj *o, json_t *obj /* checked, owned by caller 
         if (!json_equal(json_object_get(obj, "spec"), json_object_get(o->obj, "spec")))
                 gen++;
         json_object_set_new(md, "generation", json_integer(gen));
-        s->rv++;
-        set_rv(md, s->rv);
-        int r = persist(s, o->res, o->ns, o->name, obj);
+        int r = modified(s, o, obj, "update", e);
         if (r < 0)
-                return kverr_set_errno(e, KV_ERR_IO, r, "update: cannot store %s '%s'", o->res->kind, o->name);
-        json_decref(o->obj);
-        o->obj = json_incref(obj);
-        record(s, o->res, "MODIFIED", obj);
+                return r;
         *ret = json_incref(obj);
         return 0;
 }
 
 int ctl_store_update(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *in, json_t **ret,
                      KvErr *e) {
-        Obj *o = find(s, res, ns, name);
+        Obj *o = find_e(s, res, ns, name, e);
         if (!o)
-                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s.%s \"%s\" not found", res->plural,
-                                 res->group, name);
+                return -ENOENT;
         _cleanup_json_ json_t *obj = json_deep_copy(in);
         int r = check_object(res, ns, obj, "update", e);
         if (r < 0)
@@ -537,10 +555,9 @@ int ctl_store_update(CtlStore *s, const CtlResource *res, const char *ns, const 
 
 int ctl_store_patch(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *patch, json_t **ret,
                     KvErr *e) {
-        Obj *o = find(s, res, ns, name);
+        Obj *o = find_e(s, res, ns, name, e);
         if (!o)
-                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s.%s \"%s\" not found", res->plural,
-                                 res->group, name);
+                return -ENOENT;
         if (!json_is_object(patch))
                 return kverr_set(e, KV_ERR_DECODE, -EINVAL, "patch: a merge patch must be a JSON object, got %s",
                                  json_type_name(patch));
@@ -555,39 +572,25 @@ int ctl_store_patch(CtlStore *s, const CtlResource *res, const char *ns, const c
 
 int ctl_store_set_status(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *status,
                          KvErr *e) {
-        Obj *o = find(s, res, ns, name);
+        Obj *o = find_e(s, res, ns, name, e);
         if (!o)
-                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s.%s \"%s\" not found", res->plural,
-                                 res->group, name);
+                return -ENOENT;
         if (json_equal(json_object_get(o->obj, "status"), status))
                 return 0;
         _cleanup_json_ json_t *obj = json_deep_copy(o->obj);
         if (!obj || json_object_set(obj, "status", status) < 0)
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "status: out of memory");
-        s->rv++;
-        set_rv(json_object_get(obj, "metadata"), s->rv);
-        int r = persist(s, res, ns, name, obj);
-        if (r < 0) {
-                s->rv--;
-                return kverr_set_errno(e, KV_ERR_IO, r, "status: cannot store %s '%s'", res->kind, name);
-        }
-        json_decref(o->obj);
-        o->obj = json_incref(obj);
-        record(s, res, "MODIFIED", obj);
-        return 0;
+        return modified(s, o, obj, "status", e);
 }
 
 int ctl_store_delete(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t **ret, KvErr *e) {
-        Obj *o = find(s, res, ns, name);
+        Obj *o = find_e(s, res, ns, name, e);
         if (!o)
-                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s.%s \"%s\" not found", res->plural,
-                                 res->group, name);
-        s->rv++;
+                return -ENOENT;
+        s->rv++; /* used up on failure too, as in modified() */
         int r = persist(s, res, ns, name, NULL);
-        if (r < 0) {
-                s->rv--;
+        if (r < 0)
                 return kverr_set_errno(e, KV_ERR_IO, r, "delete: cannot remove %s '%s'", res->kind, name);
-        }
         json_t *obj = o->obj;
         set_rv(json_object_get(obj, "metadata"), s->rv);
         free(o->ns);
@@ -813,10 +816,9 @@ json_t *ctl_json_patch(json_t *target, json_t *ops, KvErr *e) {
 
 int ctl_store_json_patch(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *ops,
                          json_t **ret, KvErr *e) {
-        Obj *o = find(s, res, ns, name);
+        Obj *o = find_e(s, res, ns, name, e);
         if (!o)
-                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s.%s \"%s\" not found", res->plural,
-                                 res->group, name);
+                return -ENOENT;
         _cleanup_json_ json_t *obj = ctl_json_patch(o->obj, ops, e);
         if (!obj)
                 return -EINVAL;

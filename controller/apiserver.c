@@ -173,10 +173,7 @@ static json_t *resources_json(const char *group, const char *version) {
                 json_object_set_new(sub, "name", json_string(subname));
         }
         char gv[128];
-        if (group[0])
-                snprintf(gv, sizeof gv, "%s/%s", group, version);
-        else
-                snprintf(gv, sizeof gv, "%s", version);
+        snprintf(gv, sizeof gv, "%s/%s", group, version); /* kvnet's groups; the core v1 list is route()'s */
         return json_pack("{s:s,s:s,s:s,s:o}", "kind", "APIResourceList", "apiVersion", "v1", "groupVersion", gv,
                          "resources", list ? list : json_array());
 }
@@ -365,15 +362,8 @@ static json_t *table_of(const CtlResource *res, json_t *items, const char *api_v
 
 /* ---- watch ---- */
 
-static int watch_append(Watch *w, const char *type, json_t *obj) {
-        if (!w->any_ns && !streq_ptr(json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace")),
-                                     w->ns))
-                return 0;
-        if (!w->any_name &&
-            !streq_ptr(json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")), w->name))
-                return 0;
-        if (!selector_match(&w->sel, obj))
-                return 0;
+/* Queues one event line for the client, whatever the watch's filters. */
+static int watch_emit(Watch *w, const char *type, json_t *obj) {
         _cleanup_json_ json_t *ev = NULL;
         if (w->table && !streq(type, "ERROR")) {
                 char rv[32];
@@ -407,6 +397,16 @@ static int watch_append(Watch *w, const char *type, json_t *obj) {
         return 0;
 }
 
+/* Queues the event if the object is one the watch asked for. */
+static int watch_append(Watch *w, const char *type, json_t *obj) {
+        json_t *md = json_object_get(obj, "metadata");
+        if ((!w->any_ns && !streq_ptr(json_string_value(json_object_get(md, "namespace")), w->ns)) ||
+            (!w->any_name && !streq_ptr(json_string_value(json_object_get(md, "name")), w->name)) ||
+            !selector_match(&w->sel, obj))
+                return 0;
+        return watch_emit(w, type, obj);
+}
+
 static int on_event(const char *type, json_t *obj, void *userdata) {
         return watch_append(userdata, type, obj);
 }
@@ -415,14 +415,7 @@ static void watch_expired(Watch *w) {
         _cleanup_json_ json_t *st = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1",
                                               "metadata", "status", "Failure", "message", "too old resource version",
                                               "reason", "Expired", "code", 410);
-        bool any_ns = w->any_ns, any_name = w->any_name;
-        w->any_ns = w->any_name = true; /* the error goes out whatever the filters */
-        Selector keep = w->sel;
-        w->sel.n = 0;
-        (void) watch_append(w, "ERROR", st);
-        w->any_ns = any_ns;
-        w->any_name = any_name;
-        w->sel = keep;
+        (void) watch_emit(w, "ERROR", st);
         w->ended = true;
 }
 

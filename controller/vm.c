@@ -132,35 +132,29 @@ int ctl_vm_reconcile(CtlStore *s) {
         size_t i;
         json_t *vm;
         json_array_foreach(json_object_get(vms, "items"), i, vm) changed += reconcile_vm(s, vm);
-        /* garbage collection: a VMI owned by a VM that is gone (or was re-created: another uid) goes too */
+        /* Per VMI: one owned by a VM that is gone (or was re-created: another uid) goes too; the others wait
+         * for a node as Pending (the embedded node agent that runs them is the next step). */
         _cleanup_json_ json_t *vmis = ctl_store_list(s, res_vmi(), NULL, NULL);
         json_t *vmi;
         json_array_foreach(json_object_get(vmis, "items"), i, vmi) {
                 const char *uid = owner_uid(vmi), *ns = md(vmi, "namespace"), *name = md(vmi, "name");
+                KvErr e = {};
                 json_t *owner = NULL;
-                KvErr e = {};
-                if (!uid)
-                        continue; /* a VMI created on its own */
-                bool alive = ctl_store_get(s, res_vm(), ns, name, &owner) == 0 && streq_ptr(md(owner, "uid"), uid);
+                bool orphan = uid && !(ctl_store_get(s, res_vm(), ns, name, &owner) == 0 &&
+                                       streq_ptr(md(owner, "uid"), uid));
                 json_decref(owner);
-                if (alive)
-                        continue;
-                json_t *out = NULL;
-                if (ctl_store_delete(s, res_vmi(), ns, name, &out, &e) == 0) {
-                        log_info("VirtualMachineInstance %s/%s: its VirtualMachine is gone; deleted", ns, name);
-                        json_decref(out);
-                        changed++;
+                if (orphan) {
+                        json_t *out = NULL;
+                        if (ctl_store_delete(s, res_vmi(), ns, name, &out, &e) == 0) {
+                                log_info("VirtualMachineInstance %s/%s: its VirtualMachine is gone; deleted", ns, name);
+                                json_decref(out);
+                                changed++;
+                        }
+                } else if (!json_object_get(json_object_get(vmi, "status"), "phase")) {
+                        _cleanup_json_ json_t *st = json_pack("{s:s}", "phase", "Pending");
+                        if (st && ctl_store_set_status(s, res_vmi(), ns, name, st, &e) == 0)
+                                changed++;
                 }
-        }
-        /* a new VMI waits for a node: Pending (the embedded node agent that runs it is the next step) */
-        vmis = (json_decref(vmis), ctl_store_list(s, res_vmi(), NULL, NULL));
-        json_array_foreach(json_object_get(vmis, "items"), i, vmi) {
-                if (json_object_get(json_object_get(vmi, "status"), "phase"))
-                        continue;
-                KvErr e = {};
-                _cleanup_json_ json_t *st = json_pack("{s:s}", "phase", "Pending");
-                if (st && ctl_store_set_status(s, res_vmi(), md(vmi, "namespace"), md(vmi, "name"), st, &e) == 0)
-                        changed++;
         }
         return changed;
 }

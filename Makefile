@@ -11,7 +11,7 @@ CC       ?= gcc
 PKGS     := libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson libvirt yaml-0.1 libbpf
 
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
-               -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing -I. -Icommon
+               -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing -I.
 ifeq ($(SANITIZE),1)
 CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS     += -fsanitize=address,undefined
@@ -26,7 +26,7 @@ BIN := $(BUILD)/bin
 CLANG   ?= clang
 BPFTOOL ?= $(or $(shell command -v bpftool 2>/dev/null),/usr/sbin/bpftool)
 BPF_OUT := $(BUILD)/ebpf
-BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I. -I/usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)
 BPF_SKELS := $(patsubst ebpf/%.bpf.c,$(BPF_OUT)/%.skel.h,$(wildcard ebpf/*.bpf.c))
 CFLAGS += -I$(BPF_OUT)
 
@@ -40,7 +40,7 @@ $(BPF_OUT)/%.skel.h: $(BPF_OUT)/%.bpf.o
 # Component libraries: every .c of the folder except its program entry points.
 COMMON_SRC := $(wildcard common/*.c)
 CNI_SRC    := $(filter-out cni/main.c,$(wildcard cni/*.c))
-NETD_SRC   := $(filter-out netd/main.c netd/kvnetctl.c,$(wildcard netd/*.c))
+NETD_SRC   := $(filter-out netd/main.c netd/ctl/kvnetctl.c,$(wildcard netd/*.c netd/*/*.c))
 LAUNCH_SRC := $(filter-out launcher/main.c,$(wildcard launcher/*.c))
 MIGRATE_SRC := $(wildcard migration/*.c)
 CTL_SRC    := $(filter-out controller/main.c,$(wildcard controller/*.c))
@@ -79,7 +79,7 @@ $(BUILD)/lib/%.a:
 
 $(BIN)/kvnet: $(OBJ)/cni/main.o $(CNI_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-netd: $(OBJ)/netd/main.o $(NETD_LIB) $(COMMON_LIB)
-$(BIN)/kvnetctl: $(OBJ)/netd/kvnetctl.o $(NETD_LIB) $(COMMON_LIB)
+$(BIN)/kvnetctl: $(OBJ)/netd/ctl/kvnetctl.o $(NETD_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-launcher: $(OBJ)/launcher/main.o $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-controller: $(OBJ)/controller/main.o $(CTL_LIB) $(COMMON_LIB)
 # libmicrohttpd (the embedded API) only where the controller is: netd and the launcher do not link it.
@@ -144,7 +144,7 @@ demo-migration: all test-tools
 .PHONY: demo-migration
 
 fmt:
-	clang-format -i $(wildcard */*.c */*.h tests/*/*.c)
+	clang-format -i $(wildcard */*.c */*.h */*/*.c */*/*.h tests/*/*.c)
 
 clean:
 	rm -rf build

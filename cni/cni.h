@@ -13,8 +13,8 @@
 #include <jansson.h>
 #include <stdio.h>
 
-#include "addr.h"
-#include "kverr.h"
+#include "common/addr.h"
+#include "common/kverr.h"
 
 #define CNI_MAX_STDIN (1024 * 1024)
 #define CNI_IFNAME_MAX 15

@@ -4,9 +4,9 @@
 #include <strings.h>
 #include <sys/un.h>
 
-#include "cni.h"
-#include "json-util.h"
-#include "proto.h"
+#include "cni/cni.h"
+#include "common/json-util.h"
+#include "common/proto.h"
 
 #define SUPPORTED_LIST "0.3.1, 0.4.0, 1.0.0, 1.1.0"
 

@@ -3,7 +3,7 @@
 #include <ctype.h>
 #include <strings.h>
 
-#include "cni.h"
+#include "cni/cni.h"
 
 const char *const cni_supported_versions[] = { "0.3.1", "0.4.0", "1.0.0", "1.1.0", NULL };
 

@@ -3,9 +3,9 @@
 #include <ctype.h>
 #include <stdarg.h>
 
-#include "cni.h"
-#include "json-util.h"
-#include "proto.h"
+#include "cni/cni.h"
+#include "common/json-util.h"
+#include "common/proto.h"
 
 json_t *cni_error_to_json(const KvErr *e, const char *version) {
         json_t *o = json_pack("{s:s,s:i,s:s}", "cniVersion", version ? version : CNI_LATEST_VERSION, "code",

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The request to netd (docs/protocol.md), built from the typed env + config. */
-#include "cni.h"
-#include "json-util.h"
+#include "cni/cni.h"
+#include "common/json-util.h"
 
 int cni_request_timeout_ms(CniCommand c) {
         return c == CNI_CMD_STATUS ? 5 * 1000 : 60 * 1000;

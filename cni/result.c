@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* CNI results: parsing any supported version into CniResult, emitting it as any supported version. */
-#include "cni.h"
-#include "json-util.h"
+#include "cni/cni.h"
+#include "common/json-util.h"
 
 static void strv_free(char **v, size_t n) {
         for (size_t i = 0; i < n; i++)

@@ -4,7 +4,7 @@
 
 #include <netinet/in.h>
 
-#include "util.h"
+#include "common/util.h"
 
 #define KV_ADDR_STRLEN 64 /* enough for "ffff:...:ffff/128" */
 #define KV_MAC_STRLEN 18

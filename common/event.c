@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "event.h"
+#include "common/event.h"
 
 #include <signal.h>
 #include <sys/epoll.h>

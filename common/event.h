@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "util.h"
+#include "common/util.h"
 
 typedef struct EventLoop EventLoop;
 typedef struct EventSource EventSource;

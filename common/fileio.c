@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "fileio.h"
+#include "common/fileio.h"
 
 #include <fcntl.h>
 #include <libgen.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-#include "util.h"
+#include "common/util.h"
 
 /* Writes data to path atomically: temp file in the same directory, fsync, rename, fsync of the directory. */
 int write_file_atomic(const char *path, const void *data, size_t len, bool durable) _wur_;

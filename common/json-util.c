@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "json-util.h"
+#include "common/json-util.h"
 
 const char *json_type_name(const json_t *v) {
         if (!v)

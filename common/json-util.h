@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "kverr.h"
+#include "common/kverr.h"
 
 /* jansson >= 2.9 provides json_decrefp(). */
 #define _cleanup_json_ _cleanup_(json_decrefp)

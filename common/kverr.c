@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "kverr.h"
+#include "common/kverr.h"
 
 #include <stdarg.h>
 #include <stdio.h>

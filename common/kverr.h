@@ -2,7 +2,7 @@
 /* Error object shared by the plugin and the daemon: a CNI error code plus a message that names the field. */
 #pragma once
 
-#include "util.h"
+#include "common/util.h"
 
 /* CNI spec error codes (SPEC.md "Error"), and kvnet's own (>= 100). */
 enum {

@@ -3,7 +3,7 @@
 
 #include <syslog.h>
 
-#include "util.h"
+#include "common/util.h"
 
 /* Only programs (the top of a call chain) log; library code returns -errno. */
 void log_set_max_level(int level);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "netns.h"
+#include "common/netns.h"
 
 #include <fcntl.h>
 #include <linux/magic.h>

@@ -2,7 +2,7 @@
 /* Running short, non-blocking work inside another network namespace from a single-threaded process. */
 #pragma once
 
-#include "util.h"
+#include "common/util.h"
 
 typedef struct NetnsGuard {
         int orig_fd; /* our own netns, restored by netns_leave() */

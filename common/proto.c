@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "proto.h"
+#include "common/proto.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <sys/un.h>
 #include <time.h>
 
-#include "json-util.h"
+#include "common/json-util.h"
 
 static long long now_ms(void) {
         struct timespec ts;

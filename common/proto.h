@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "kverr.h"
+#include "common/kverr.h"
 
 #define KV_PROTO_MAX_MSG (1024 * 1024)
 #define KV_DEFAULT_SOCKET "/run/kvnet/netd.sock"

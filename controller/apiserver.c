@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "apiserver.h"
+#include "controller/apiserver.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

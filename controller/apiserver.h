@@ -7,7 +7,7 @@
 
 #include "common/event.h"
 #include "common/kverr.h"
-#include "store.h"
+#include "controller/store.h"
 
 #define CTL_BODY_MAX (3 * 1024 * 1024) /* the API server's request size limit (Kubernetes: 3 MiB) */
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "store.h"
+#include "controller/store.h"
 
 #include <dirent.h>
 #include <errno.h>

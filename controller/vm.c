@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "vm.h"
+#include "controller/vm.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "common/event.h"
-#include "store.h"
+#include "controller/store.h"
 
 typedef struct CtlVmController CtlVmController;
 

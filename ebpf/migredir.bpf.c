@@ -21,7 +21,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#include "migredir.h"
+#include "ebpf/migredir.h"
 
 struct {
         __uint(type, BPF_MAP_TYPE_HASH);

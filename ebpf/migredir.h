@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
-/* Map layout shared by ebpf/migredir.bpf.c and netd/migredir.c. */
+/* Map layout shared by ebpf/migredir.bpf.c and netd/migration/migredir.c. */
 #pragma once
 
 #include <linux/types.h>

@@ -4,8 +4,8 @@
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
 
-#include "fileio.h"
-#include "launcher.h"
+#include "common/fileio.h"
+#include "launcher/launcher.h"
 
 const char *launch_accel_to_string(LaunchAccel a) {
         return a == LAUNCH_ACCEL_KVM ? "kvm" : "qemu";

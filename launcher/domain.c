@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <sys/utsname.h>
 
-#include "launcher.h"
+#include "launcher/launcher.h"
 
 typedef struct Xml {
         FILE *f;

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "fileio.h"
-#include "launcher.h"
+#include "common/fileio.h"
+#include "launcher/launcher.h"
 
 void launch_files_clear(LaunchFiles *f) {
         if (!f)

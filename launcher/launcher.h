@@ -25,8 +25,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "kverr.h"
-#include "util.h"
+#include "common/kverr.h"
+#include "common/util.h"
 
 #define LAUNCH_DEFAULT_IMAGE_DIR "/var/lib/kvnet/images"
 #define LAUNCH_DEFAULT_STATE_DIR "/run/kvnet/launcher" /* + "/<namespace>_<name>" */

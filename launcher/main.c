@@ -36,12 +36,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "fileio.h"
-#include "json-util.h"
+#include "common/fileio.h"
+#include "common/json-util.h"
 
-#include "launcher.h"
-#include "log.h"
-#include "proto.h"
+#include "launcher/launcher.h"
+#include "common/log.h"
+#include "common/proto.h"
 
 static void usage(FILE *f) {
         fputs("usage: kvnet-launcher --dry-run FILE|- [--image-dir DIR] [--state-dir DIR] [--serial-log PATH]\n"

@@ -6,7 +6,7 @@
  *   - the destination domain XML: the source's own XML with the per-VM files (serial log, seed
  *     ISOs) moved to the target launcher's directory. Everything else stays identical, so libvirt's
  *     ABI check passes. */
-#include "launcher.h"
+#include "launcher/launcher.h"
 
 int launch_migration_check_storage(const LaunchVmi *v, const char *ctx, KvErr *e) {
         for (size_t i = 0; i < v->n_disks; i++) {

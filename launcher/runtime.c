@@ -26,13 +26,13 @@
 #include <sys/un.h>
 #include <time.h>
 
-#include "event.h"
-#include "fileio.h"
-#include "json-util.h"
-#include "launcher.h"
-#include "log.h"
+#include "common/event.h"
+#include "common/fileio.h"
+#include "common/json-util.h"
+#include "launcher/launcher.h"
+#include "common/log.h"
 #include "migration/migrate.h"
-#include "proto.h"
+#include "common/proto.h"
 
 #define STATUS_MAX_CLIENTS 16
 #define CLIENT_BUF 4096

@@ -5,8 +5,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "fileio.h"
-#include "launcher.h"
+#include "common/fileio.h"
+#include "launcher/launcher.h"
 
 const char *launch_phase_to_string(LaunchPhase p) {
         switch (p) {

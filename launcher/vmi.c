@@ -6,9 +6,9 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
-#include "fileio.h"
-#include "json-util.h"
-#include "launcher.h"
+#include "common/fileio.h"
+#include "common/json-util.h"
+#include "launcher/launcher.h"
 
 /* error paths are bounded buffers; a truncated path in a message is harmless */
 #pragma GCC diagnostic ignored "-Wformat-truncation"

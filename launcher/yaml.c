@@ -3,8 +3,8 @@
 #include <limits.h>
 #include <yaml.h>
 
-#include "json-util.h"
-#include "launcher.h"
+#include "common/json-util.h"
+#include "launcher/launcher.h"
 
 #define YAML_MAX_DEPTH 64
 

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kvnet live migration through libvirt: typed parameters, virDomainMigrateToURI3 with a watchdog,
  * completed job statistics (migration/migrate.h, docs/migration.md). Library code: no logging. */
-#include "migrate.h"
+#include "migration/migrate.h"
 
 #include <libvirt/virterror.h>
 #include <pthread.h>
 #include <time.h>
 
-#include "json-util.h"
+#include "common/json-util.h"
 
 static const char *const known_keys[] = {
         "destUri",        "migrateUri",     "tunnelled",     "maxDowntimeMs",

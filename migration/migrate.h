@@ -23,8 +23,8 @@
 #include <libvirt/libvirt.h>
 #include <stdint.h>
 
-#include "kverr.h"
-#include "util.h"
+#include "common/kverr.h"
+#include "common/util.h"
 
 #define KV_MIGRATE_DEFAULT_TIMEOUT_S 300
 #define KV_MIGRATE_MAX_URI 1024

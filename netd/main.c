@@ -12,7 +12,7 @@
 #include "common/log.h"
 #include "common/proto.h"
 #include "netd/netd.h"
-#include "netd/server.h"
+#include "netd/core/server.h"
 
 static void help(void) {
         printf("Usage: kvnet-netd [--socket PATH] [--state-dir DIR] [--config FILE] [--no-fsync] [--log-level LEVEL]\n"

@@ -320,7 +320,7 @@ setup_node() {
 	nsx "$ns" sysctl -qw net.ipv4.ip_forward=1
 	attach_underlay "$ns" ul0 "n$i" "$addr"
 
-	# kvbr0 before netd: netd adopts an existing bridge (netd/link.c link_bridge_ensure) and keeps
+	# kvbr0 before netd: netd adopts an existing bridge (netd/link/link.c link_bridge_ensure) and keeps
 	# its MAC. The MAC is the shared anycast gateway MAC, the same on every node, so a migrated VM's
 	# ARP entry for the gateway stays right. It stays down until the filter is in place.
 	ip -n "$ns" link add "$BRIDGE" address "$GW_MAC" mtu 1500 type bridge

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "cni/cni.h"
-#include "json-util.h"
+#include "common/json-util.h"
 
 static void exercise_result(const CniResult *res) {
         for (size_t i = 0; cni_supported_versions[i]; i++) {

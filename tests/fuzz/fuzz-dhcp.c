@@ -6,7 +6,7 @@
 // Build and run (from the repo root):
 //   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined \
 //     -fno-sanitize-recover=all \
-//     tests/fuzz/fuzz-dhcp.c netd/dhcp4.c netd/dhcp6.c common/addr.c common/kverr.c -o build/fuzz-dhcp
+//     tests/fuzz/fuzz-dhcp.c netd/dhcp/dhcp4.c netd/dhcp/dhcp6.c common/addr.c common/kverr.c -o build/fuzz-dhcp
 //   mkdir -p build/fuzz-dhcp-corpus   # seeds help: a DISCOVER after byte 1, a SOLICIT after byte 2, an RS after 3
 //   build/fuzz-dhcp -max_total_time=60 -max_len=2048 build/fuzz-dhcp-corpus
 //
@@ -15,7 +15,7 @@
 #include <arpa/inet.h>
 #include <stdint.h>
 
-#include "netd/dhcp.h"
+#include "netd/dhcp/dhcp.h"
 
 static DhcpLease lease(void) {
         DhcpLease l = {

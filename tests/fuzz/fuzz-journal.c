@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// libFuzzer harness over netd's journal replay (netd/journal.c): the input is the whole file as a crash, a bad
+// libFuzzer harness over netd's journal replay (netd/state/journal.c): the input is the whole file as a crash, a bad
 // disk or a person may have left it. Opening must never crash; when it succeeds, the rewritten file must replay
 // to the same records with nothing damaged.
 //
 // Build and run (from the repo root, after `make` so that build/ebpf/vlan.skel.h exists):
-//   SRC="tests/fuzz/fuzz-journal.c netd/journal.c common/*.c"
+//   SRC="tests/fuzz/fuzz-journal.c netd/state/journal.c common/*.c"
 //   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined $SRC \
 //     $(pkg-config --cflags --libs jansson) -o build/fuzz-journal
 //   mkdir -p build/fuzz-journal-corpus && printf 'kvnet-journal 1\n' > build/fuzz-journal-corpus/empty
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "common/fileio.h"
-#include "netd/journal.h"
+#include "netd/state/journal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -3,7 +3,7 @@
 // (which includes the IPAM config parser). Only parsing: nothing here touches the kernel.
 //
 // Build and run (from the repo root):
-//   SRC="tests/fuzz/fuzz-netd-request.c $(ls netd/*.c | grep -v -e netd/main.c -e netd/kvnetctl.c) common/*.c"
+//   SRC="tests/fuzz/fuzz-netd-request.c $(ls netd/*.c | grep -v -e netd/main.c -e netd/ctl/kvnetctl.c) common/*.c"
 //   LIBS="$(pkg-config --cflags --libs libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson libbpf) -Ibuild/ebpf"  # after make
 //   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined $SRC $LIBS -o build/fuzz-netd
 //   mkdir -p build/fuzz-netd-corpus && cp tests/data/netd/*.json build/fuzz-netd-corpus/
@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "common/json-util.h"
-#include "netd/netd-priv.h"
+#include "netd/core/netd-priv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

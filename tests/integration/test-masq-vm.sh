@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The masquerade binding (netd/bind-masq.h, docs/masquerade.md) with a real guest under QEMU/TCG:
+# The masquerade binding (netd/binding/masquerade.h, docs/masquerade.md) with a real guest under QEMU/TCG:
 #  - node ns: bridge kvbr0 10.88.0.1/24 + fd88::1/64, ext ns behind it (192.0.2.0/24) with a
 #    hand-made node-level masquerade; sandbox ns wired by build/tests/masq-tool attach
 #  - dhcp-tool on the tap gives the guest 10.0.2.2/24 (gw 10.0.2.1); dnsmasq (RA only) gives it a

@@ -30,10 +30,10 @@
 
 #include <jansson.h>
 
-#include "fileio.h"
-#include "json-util.h"
-#include "log.h"
-#include "util.h"
+#include "common/fileio.h"
+#include "common/json-util.h"
+#include "common/log.h"
+#include "common/util.h"
 
 extern char **environ;
 

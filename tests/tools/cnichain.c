@@ -21,8 +21,8 @@
 
 #include <jansson.h>
 
-#include "fileio.h"
-#include "util.h"
+#include "common/fileio.h"
+#include "common/util.h"
 
 #define MAX_OUTPUT (16u << 20)
 #define MAX_CONF (8u << 20)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* dhcp-tool: runs one kvnet DHCP responder (netd/dhcp.h) from the command line (integration tests).
+/* dhcp-tool: runs one kvnet DHCP responder (netd/dhcp/dhcp.h) from the command line (integration tests).
  *
  *   dhcp-tool --ifname IF --mac MAC [--netns PATH] [--addr4 A/L --gw4 A [--server4 A]]
  *             [--addr6 A/L [--gw6 A]] [--server-mac MAC] [--dns A]... [--domain D] [--hostname H]
@@ -12,8 +12,8 @@
 
 #include "common/json-util.h"
 #include "common/log.h"
-#include "netd/dhcp.h"
-#include "netns.h"
+#include "netd/dhcp/dhcp.h"
+#include "common/netns.h"
 
 typedef struct Tool {
         DhcpServer *srv;

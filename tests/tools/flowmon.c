@@ -30,10 +30,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "event.h"
-#include "json-util.h"
-#include "log.h"
-#include "util.h"
+#include "common/event.h"
+#include "common/json-util.h"
+#include "common/log.h"
+#include "common/util.h"
 
 #ifndef ICMP_FILTER
 #define ICMP_FILTER 1 /* linux/icmp.h, which clashes with netinet/ip_icmp.h */

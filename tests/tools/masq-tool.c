@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* masq-tool: drives netd's masquerade binding (netd/bind-masq.h) from the command line.
+/* masq-tool: drives netd's masquerade binding (netd/binding/masquerade.h) from the command line.
  *
  *   masq-tool attach|check|detach|nat|render --netns PATH --tap TAP --sbx IF --host IF --bridge BR
  *             --addr A/L[,GW]... [--mtu N] [--port tcp/80]... [--guest-mac MAC]
@@ -10,8 +10,8 @@
  * Exit 0 on success, 1 on failure (message on stderr), 2 on usage errors. */
 #include <getopt.h>
 
-#include "netd/bind-masq.h"
-#include "netns.h"
+#include "netd/binding/masquerade.h"
+#include "common/netns.h"
 
 static int usage(void) {
         fprintf(stderr, "usage: masq-tool attach|check|detach|nat|render --netns PATH --tap TAP --sbx IF --host IF --bridge BR\n"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Builds a simulated sysfs tree for netd's SR-IOV code (netd/sriov.c), modelled on
+# Builds a simulated sysfs tree for netd's SR-IOV code (netd/binding/sriov.c), modelled on
 # Documentation/ABI/testing/sysfs-bus-pci and sysfs-class-net:
 #
 #   ROOT/class/net/<pf>/{ifindex, device -> ../../../devices/pci0000:00/<pf-pci>}

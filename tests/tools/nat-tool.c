@@ -11,7 +11,7 @@
 #include <netinet/in.h>
 
 #include "common/json-util.h"
-#include "netd/nat.h"
+#include "netd/nat/nat.h"
 
 #define MAX_EPS 64
 #define MAX_PM 16

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* netd masquerade binding (netd/bind-masq.h):
+/* netd masquerade binding (netd/binding/masquerade.h):
  *  - configuration validation (errors name the field)
  *  - golden nft batches (tests/data/masq/<case>.golden; KVNET_UPDATE_GOLDEN=1 rewrites them)
  *  - the real kernel: attach / check / detach between two network namespaces this test creates
@@ -14,7 +14,7 @@
 
 #include "common/fileio.h"
 #include "common/netns.h"
-#include "netd/bind-masq.h"
+#include "netd/binding/masquerade.h"
 
 static const char *datadir(void) {
         const char *d = getenv("KVNET_TESTDATA");

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Cluster claim store (netd/claimstore.c): two "nodes" share one directory; announcement frames. */
+/* Cluster claim store (netd/state/claimstore.c): two "nodes" share one directory; announcement frames. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,11 +8,11 @@
 
 #include <cmocka.h>
 
-#include "tmpdir.h"
+#include "tests/unit/tmpdir.h"
 
-#include "netd/announce.h"
-#include "netd/claimstore.h"
-#include "netd/ipam.h"
+#include "netd/migration/announce.h"
+#include "netd/state/claimstore.h"
+#include "netd/ipam/ipam.h"
 
 typedef struct Fx {
         char dir[64];

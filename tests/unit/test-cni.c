@@ -15,8 +15,8 @@
 #include <cmocka.h>
 
 #include "cni/cni.h"
-#include "fileio.h"
-#include "json-util.h"
+#include "common/fileio.h"
+#include "common/json-util.h"
 
 /* ---- helpers ---- */
 

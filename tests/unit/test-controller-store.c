@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "tmpdir.h"
+#include "tests/unit/tmpdir.h"
 
 #include "controller/store.h"
 

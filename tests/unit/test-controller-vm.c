@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "tmpdir.h"
+#include "tests/unit/tmpdir.h"
 
 #include "controller/store.h"
 #include "controller/vm.h"

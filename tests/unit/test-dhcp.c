@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "netd/dhcp.h"
+#include "netd/dhcp/dhcp.h"
 
 static const uint8_t VM_MAC[6] = { 0x02, 0x00, 0x5e, 0x10, 0x00, 0x10 };
 static const uint8_t SRV_MAC[6] = { 0x02, 0x00, 0x5e, 0x10, 0x00, 0x01 };

@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "tmpdir.h"
+#include "tests/unit/tmpdir.h"
 
-#include "netd/ipam.h"
+#include "netd/ipam/ipam.h"
 
 /* ---- helpers ---- */
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* netd's record journal (netd/journal.c): replay, rewrite when full, torn and damaged lines, foreign files. */
+/* netd's record journal (netd/state/journal.c): replay, rewrite when full, torn and damaged lines, foreign files. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,11 +10,11 @@
 
 #include <cmocka.h>
 
-#include "tmpdir.h"
+#include "tests/unit/tmpdir.h"
 
 #include "common/fileio.h"
 #include "common/json-util.h"
-#include "netd/journal.h"
+#include "netd/state/journal.h"
 
 typedef struct Fx {
         char dir[64];

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "fileio.h"
+#include "common/fileio.h"
 #include "launcher/launcher.h"
 
 #define DATA "tests/data/launcher/"

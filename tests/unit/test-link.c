@@ -18,9 +18,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "netd/link.h"
-#include "netd/vlan.h"
-#include "netns.h"
+#include "netd/link/link.h"
+#include "netd/link/vlan.h"
+#include "common/netns.h"
 
 #define BR "kvtbr0"
 
@@ -231,7 +231,7 @@ static void test_retire_frees_names(void **state) {
         sbx_free(&a);
 }
 
-/* The VLAN link between a trunk and a VLAN's bridge, with its tagging programs; the guard (netd/vlan.c). The data
+/* The VLAN link between a trunk and a VLAN's bridge, with its tagging programs; the guard (netd/link/vlan.c). The data
  * path itself is tested across two nodes in tests/integration/test-vlan.sh. */
 static void test_vlan_link(void **state) {
         (void) state;

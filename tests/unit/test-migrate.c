@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "json-util.h"
+#include "common/json-util.h"
 #include "launcher/launcher.h"
 #include "migration/migrate.h"
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The migration redirect (ebpf/migredir.bpf.c, netd/migredir.c) against the real kernel. The program runs on
+/* The migration redirect (ebpf/migredir.bpf.c, netd/migration/migredir.c) against the real kernel. The program runs on
  * crafted frames through BPF_PROG_TEST_RUN (verdict, rewritten headers, checksum); the netd side arms and
  * disarms addresses on a veth in a private network namespace (attach on the interface carrying the node
  * address, one owner per address, detach with the last entry, a previous run's filter removed). Needs root. */
@@ -23,9 +23,9 @@
 
 #include "ebpf/migredir.h"
 #include "migredir.skel.h"
-#include "netd/link-nl.h"
-#include "netd/migredir.h"
-#include "netd/tcbpf.h"
+#include "netd/link/netlink.h"
+#include "netd/migration/migredir.h"
+#include "netd/link/tcbpf.h"
 
 static const uint8_t VM_MAC[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
 static const uint8_t GW_MAC[6] = { 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee };

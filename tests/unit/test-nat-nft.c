@@ -14,7 +14,7 @@
 
 #include "common/fileio.h"
 #include "common/json-util.h"
-#include "netd/nat.h"
+#include "netd/nat/nat.h"
 
 static const char *datadir(void) {
         const char *d = getenv("KVNET_TESTDATA");

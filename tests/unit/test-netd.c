@@ -10,10 +10,10 @@
 
 #include <cmocka.h>
 
-#include "tmpdir.h"
+#include "tests/unit/tmpdir.h"
 
 #include "common/json-util.h"
-#include "netd/netd-priv.h"
+#include "netd/core/netd-priv.h"
 
 static json_t *args_from(const char *text) {
         json_error_t err;

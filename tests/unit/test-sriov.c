@@ -6,7 +6,7 @@
  * For the binding tests a "fake kernel" thread watches those files with inotify (IN_CLOSE_WRITE)
  * and does what the PCI core would: unbind removes the VF's `driver` link (and hides net/),
  * bind and drivers_probe (honouring driver_override, else the VF's default driver) create it.
- * netd/sriov.c is unaware of this: it writes the files and waits for the `driver` link. */
+ * netd/binding/sriov.c is unaware of this: it writes the files and waits for the `driver` link. */
 /* Paths are built under a short mkdtemp() dir; truncation cannot happen in practice. */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
@@ -25,13 +25,13 @@
 
 #include <cmocka.h>
 
-#include "tmpdir.h"
+#include "tests/unit/tmpdir.h"
 #include <netlink/attr.h>
 #include <netlink/msg.h>
 
-#include "fileio.h"
-#include "json-util.h"
-#include "netd/sriov.h"
+#include "common/fileio.h"
+#include "common/json-util.h"
+#include "netd/binding/sriov.h"
 
 /* ---- fixture: a temp dir with sys/ and state/ ---- */
 

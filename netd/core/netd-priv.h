@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* netd internals shared by its source files and tests. */
+#pragma once
+
+#include "netd/migration/announce.h"
+#include "netd/binding/masquerade.h"
+#include "netd/state/claimstore.h"
+#include "netd/dhcp/dhcp.h"
+#include "netd/state/endpoint.h"
+#include "netd/ipam/ipam.h"
+#include "netd/link/link.h"
+#include "netd/migration/migredir.h"
+#include "netd/nat/nat.h"
+#include "netd/netd.h"
+#include "netd/link/reaper.h"
+#include "netd/binding/sriov.h"
+
+#define NETD_VERSION "0.1.0"
+#define NETD_MAX_NETWORKS 256
+
+typedef struct EpNode {
+        Endpoint *ep;
+        struct EpNode *next;
+} EpNode;
+
+typedef struct NetworkState {
+        char name[128];
+        char bridge[16];
+        bool bridge_ready;
+        size_t n_gw;
+        KvPrefix gw[EP_MAX_ADDRS];
+} NetworkState;
+
+#define NETD_MAX_REDIRECTS 64
+#define NETD_RTPROT_REDIRECT 118 /* routing protocol number of the source's redirect routes */
+
+/* One migration as this node saw it (netd/migration/handoff.c; `kvnetctl migrations`). */
+#define NETD_MIG_LOG 64
+typedef struct MigEvent {
+        char vm[160]; /* namespace/name */
+        char role[8]; /* source | target */
+        char state[16]; /* prepared | migrating | switching | active | completed | aborted */
+        char peer[256];
+        char reason[256];
+        uint64_t started_usec, switched_usec, finished_usec;
+        long long downtime_ms, total_ms, activate_us; /* -1 = unknown; activate_us: target datapath switch time */
+        uint64_t switchover_usec;   /* source: the VM paused and its packets went to the target (0 = not) */
+        long long early_packets;    /* target: packets forwarded into the paused datapath (-1 = not armed) */
+        unsigned n_endpoints;
+} MigEvent;
+
+struct Manager {
+        char *socket_path;
+        char *state_dir;
+        char *config_path;
+        bool durable;
+        char default_nat_backend[16];
+
+        /* SR-IOV (netd config sriovPools / sysfsRoot / sriovSimulate); sriov is NULL without pools. */
+        SriovPoolConfig *sriov_pools;
+        size_t n_sriov_pools;
+        char *sysfs_root;
+        bool sriov_simulate;
+        SriovNlSink *sriov_sink; /* simulated node only: the recording netlink sink */
+        Sriov *sriov;
+
+        Ipam *ipam;
+        NatBackend *nat_nft;
+        Reaper *reaper;
+        EventLoop *loop;
+
+        /* endpoints by id: chained hash table */
+        struct EpNode **ep_buckets;
+        size_t n_buckets, n_endpoints;
+
+        NetworkState networks[NETD_MAX_NETWORKS];
+        size_t n_networks;
+        /* Bridges that carry VLANs tagged (netd/link/vlan.c): their untagged kvnet ports get the guard. */
+        char trunks[NETD_MAX_NETWORKS][16];
+        size_t n_trunks;
+
+        uint64_t started_usec;
+        unsigned long long n_requests, n_adds, n_dels, n_errors;
+        Journal *ep_journal; /* state_dir/endpoints.journal */
+        unsigned corrupt_files;
+
+        /* Cluster (netd config nodeName / clusterClaims): cs is NULL on a stand-alone node. */
+        char node_name[CS_NODE_MAX];
+        char *cluster_dir;
+        char *route_hook; /* netd config routeHook: announces/withdraws VM /32s (handoff.c) */
+        EventSource *sigchld;
+        KvAddr node_address; /* netd config nodeAddress (family 0 = none): registered in the claim store */
+        uint32_t redirect_grace_ms; /* netd config redirectGraceMs (default 5000, 0 = no redirect) */
+        struct Redirect {
+                KvPrefix dst;
+                KvAddr via;
+                EventSource *timer;
+                Manager *m;
+        } redirects[NETD_MAX_REDIRECTS];
+        ClaimStore *cs;
+        MigRedir *migredir; /* target side of the early switchover: NULL while nothing is armed */
+        MigEvent mig_log[NETD_MIG_LOG]; /* ring, newest at mig_log_next - 1 */
+        size_t mig_log_n, mig_log_next;
+};
+
+#define EP_FOREACH(m, var)                                                                   \
+        for (size_t _b = 0; _b < (m)->n_buckets; _b++)                                       \
+                for (EpNode *_n = (m)->ep_buckets[_b], *_nx = _n ? _n->next : NULL; _n;       \
+                     _n = _nx, _nx = _n ? _n->next : NULL)                                    \
+                        for (Endpoint *var = _n->ep; var; var = NULL)
+
+/* manager.c */
+int manager_persist(Manager *m, const Endpoint *ep, KvErr *e) _wur_;
+bool manager_ep_is_masq_vm(const Endpoint *ep);
+
+/* handoff.c: migration handoff (docs/migration.md) */
+/* do_add, after the datapath exists: an attachment for a VM whose claim another node holds is made
+ * passive (masquerade: the node side of the veth stays down) and recorded as a migration target. */
+int handoff_prepare_target(Manager *m, Endpoint *ep, KvErr *e) _wur_;
+/* The endpoint goes away (or netd stops): drops its runtime migration state (the first-frame watch). */
+void handoff_forget(Manager *m, Endpoint *ep);
+/* remove_endpoint, for the last attachment of a claim key on this node: a target removed before
+ * activation rolls the migration back. */
+void handoff_on_remove(Manager *m, Endpoint *ep);
+int handoff_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+json_t *handoff_list(Manager *m);
+/* Runs the routeHook (if configured) for every address of a VM attachment, without waiting:
+ * `HOOK announce|withdraw ADDR/32|ADDR/128 NODE`. */
+void handoff_route(Manager *m, const Endpoint *ep, bool announce);
+int handoff_start(Manager *m) _wur_;
+/* Deletes the redirect routes still pending (netd exits). */
+void handoff_stop(Manager *m);
+int handoff_load(Manager *m);
+
+/* Typed request (parsed once from the socket JSON, checked there). */
+typedef struct AttachRequest {
+        char network[128];
+        char container_id[256];
+        char ifname[16];
+        char netns[PATH_MAX];
+        bool has_vm;
+        char vm_namespace[64], vm_name[64], vm_interface[64];
+        size_t n_vm_ports;
+        EpVmPort vm_ports[EP_MAX_PORTS];
+        char binding[16];
+        char bridge[16];
+        char vlan_bridge[16]; /* vlan > 0 on a bridge binding: the VLAN's bridge "<bridge>.<vlan>"; "" otherwise */
+        uint32_t mtu;
+        uint16_t vlan;
+        bool ipmasq, is_gateway, chained;
+        char nat_backend[16];
+        bool has_ipam;
+        IpamConfig ipam;
+        json_t *prev_result; /* borrowed, chained mode */
+        size_t n_prev_ips;
+        KvPrefix prev_ips[EP_MAX_ADDRS];
+        KvAddr prev_gws[EP_MAX_ADDRS];
+        bool prev_has_gw[EP_MAX_ADDRS];
+        char prev_ifname[16]; /* sandbox interface the prevResult's IPs are on */
+        size_t n_req_ips;
+        KvAddr req_ips[EP_MAX_ADDRS];
+        bool has_mac;
+        uint8_t mac[6];
+        size_t n_pm;
+        EpPortMapping pm[EP_MAX_PORTS];
+        /* binding "sriov" */
+        char resource_name[128];
+        bool spoofchk, trust;
+} AttachRequest;
+
+int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachRequest *ret, KvErr *e) _wur_;

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* netd's unix socket: accepts connections, reads newline-delimited requests, answers each in turn. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "common/json-util.h"
+#include "common/log.h"
+#include "common/proto.h"
+#include "netd/core/server.h"
+
+typedef struct Conn {
+        struct Conn *prev, *next;
+        Server *srv;
+        int fd;
+        EventSource *src;
+        char *buf;
+        size_t len, cap;
+        char *out;
+        size_t out_len, out_off;
+} Conn;
+
+struct Server {
+        EventLoop *loop;
+        Manager *m;
+        int fd;
+        EventSource *src;
+        char *path;
+        unsigned n_conns;
+        Conn *conns;
+};
+
+#define MAX_CONNS 256
+
+static void conn_free(Conn *c) {
+        if (!c)
+                return;
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                c->srv->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        event_source_free(c->src);
+        if (c->fd >= 0)
+                close(c->fd);
+        c->srv->n_conns--;
+        free(c->buf);
+        free(c->out);
+        free(c);
+}
+
+static int queue_reply(Conn *c, json_t *reply) {
+        _cleanup_free_ char *text = reply ? json_dump_compact(reply) : NULL;
+        json_decref(reply);
+        if (!text)
+                return -ENOMEM;
+        size_t tl = strlen(text);
+        char *nb = realloc(c->out, c->out_len + tl + 1);
+        if (!nb)
+                return -ENOMEM;
+        c->out = nb;
+        memcpy(c->out + c->out_len, text, tl);
+        c->out[c->out_len + tl] = '\n';
+        c->out_len += tl + 1;
+        return 0;
+}
+
+/* Answers every complete line in the input buffer. */
+static int process_lines(Conn *c) {
+        size_t start = 0;
+        for (;;) {
+                char *nl = memchr(c->buf + start, '\n', c->len - start);
+                if (!nl)
+                        break;
+                size_t linelen = (size_t) (nl - (c->buf + start));
+                json_t *req = NULL;
+                KvErr e = {};
+                json_t *reply;
+                if (json_parse_object(c->buf + start, linelen, KV_PROTO_MAX_MSG, "request", &req, &e) < 0)
+                        reply = proto_reply_error(&e);
+                else {
+                        reply = manager_handle(c->srv->m, req);
+                        json_decref(req);
+                }
+                int r = queue_reply(c, reply);
+                if (r < 0)
+                        return r;
+                start += linelen + 1;
+        }
+        memmove(c->buf, c->buf + start, c->len - start);
+        c->len -= start;
+        return 0;
+}
+
+static int flush_out(Conn *c) {
+        while (c->out_off < c->out_len) {
+                ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EAGAIN)
+                                return 1;
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                c->out_off += (size_t) n;
+        }
+        c->out_off = c->out_len = 0;
+        return 0;
+}
+
+static int on_conn(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        (void) s;
+        Conn *c = userdata;
+        if (revents & EPOLLIN) {
+                for (;;) {
+                        if (c->cap - c->len < 4096) {
+                                if (c->cap >= KV_PROTO_MAX_MSG + 8192) {
+                                        KvErr e = {};
+                                        kverr_set(&e, KV_ERR_DECODE, -EMSGSIZE,
+                                                  "request: larger than %d bytes", KV_PROTO_MAX_MSG);
+                                        (void) queue_reply(c, proto_reply_error(&e));
+                                        (void) flush_out(c);
+                                        conn_free(c);
+                                        return 0;
+                                }
+                                size_t nc = c->cap ? c->cap * 2 : 16384;
+                                char *nb = realloc(c->buf, nc);
+                                if (!nb) {
+                                        conn_free(c);
+                                        return 0;
+                                }
+                                c->buf = nb;
+                                c->cap = nc;
+                        }
+                        ssize_t n = recv(fd, c->buf + c->len, c->cap - c->len, MSG_DONTWAIT);
+                        if (n < 0) {
+                                if (errno == EAGAIN)
+                                        break;
+                                if (errno == EINTR)
+                                        continue;
+                                conn_free(c);
+                                return 0;
+                        }
+                        if (n == 0) {
+                                /* Peer closed: answer what is complete, then go. */
+                                (void) process_lines(c);
+                                (void) flush_out(c);
+                                conn_free(c);
+                                return 0;
+                        }
+                        c->len += (size_t) n;
+                }
+                if (process_lines(c) < 0) {
+                        conn_free(c);
+                        return 0;
+                }
+        }
+        if (revents & (EPOLLERR | EPOLLHUP) && !(revents & EPOLLIN)) {
+                conn_free(c);
+                return 0;
+        }
+        int r = flush_out(c);
+        if (r < 0) {
+                conn_free(c);
+                return 0;
+        }
+        IGNORE_RESULT(event_source_set_io_events(c->src, EPOLLIN | (r > 0 ? EPOLLOUT : 0)));
+        return 0;
+}
+
+static int on_accept(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        (void) s;
+        (void) revents;
+        Server *srv = userdata;
+        for (;;) {
+                int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno != EAGAIN && errno != EINTR)
+                                log_warning_errno(negative_errno(), "accept on %s: %m", srv->path);
+                        return 0;
+                }
+                if (srv->n_conns >= MAX_CONNS) {
+                        close(cfd);
+                        continue;
+                }
+                Conn *c = calloc(1, sizeof *c);
+                if (!c) {
+                        close(cfd);
+                        continue;
+                }
+                c->srv = srv;
+                c->fd = cfd;
+                srv->n_conns++;
+                c->next = srv->conns;
+                if (srv->conns)
+                        srv->conns->prev = c;
+                srv->conns = c;
+                if (event_add_io(srv->loop, cfd, EPOLLIN, on_conn, c, &c->src) < 0) {
+                        conn_free(c);
+                        continue;
+                }
+        }
+}
+
+int server_new(EventLoop *loop, Manager *m, const char *path, Server **ret) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+
+        /* Refuse to steal the socket of a live daemon; remove a stale one. */
+        int probe = -1;
+        if (proto_connect(path, 1000, &probe) == 0) {
+                close(probe);
+                return -EADDRINUSE;
+        }
+        (void) unlink(path);
+
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        mode_t old = umask(0077);
+        int r = bind(fd, (struct sockaddr *) &sa, sizeof sa);
+        umask(old);
+        if (r < 0)
+                return negative_errno();
+        if (chmod(path, 0600) < 0 || listen(fd, 128) < 0)
+                return negative_errno();
+
+        Server *srv = calloc(1, sizeof *srv);
+        if (!srv)
+                return -ENOMEM;
+        srv->loop = loop;
+        srv->m = m;
+        srv->path = strdup(path);
+        r = event_add_io(loop, fd, EPOLLIN, on_accept, srv, &srv->src);
+        if (r < 0 || !srv->path) {
+                free(srv->path);
+                free(srv);
+                return r < 0 ? r : -ENOMEM;
+        }
+        srv->fd = TAKE_FD(fd);
+        *ret = srv;
+        return 0;
+}
+
+Server *server_free(Server *srv) {
+        if (!srv)
+                return NULL;
+        while (srv->conns)
+                conn_free(srv->conns);
+        event_source_free(srv->src);
+        close(srv->fd);
+        (void) unlink(srv->path);
+        free(srv->path);
+        free(srv);
+        return NULL;
+}

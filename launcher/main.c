@@ -39,9 +39,9 @@
 #include "common/fileio.h"
 #include "common/json-util.h"
 
-#include "launcher/launcher.h"
 #include "common/log.h"
 #include "common/proto.h"
+#include "launcher/launcher.h"
 
 static void usage(FILE *f) {
         fputs("usage: kvnet-launcher --dry-run FILE|- [--image-dir DIR] [--state-dir DIR] [--serial-log PATH]\n"

@@ -29,10 +29,10 @@
 #include "common/event.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
-#include "launcher/launcher.h"
 #include "common/log.h"
-#include "migration/migrate.h"
 #include "common/proto.h"
+#include "launcher/launcher.h"
+#include "migration/migrate.h"
 
 #define STATUS_MAX_CLIENTS 16
 #define CLIENT_BUF 4096

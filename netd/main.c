@@ -11,8 +11,8 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/proto.h"
-#include "netd/netd.h"
 #include "netd/core/server.h"
+#include "netd/netd.h"
 
 static void help(void) {
         printf("Usage: kvnet-netd [--socket PATH] [--state-dir DIR] [--config FILE] [--no-fsync] [--log-level LEVEL]\n"

@@ -7,8 +7,8 @@
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 
-#include "netd/link/netlink.h"
 #include "common/netns.h"
+#include "netd/link/netlink.h"
 
 #define CFG "masquerade: "
 

@@ -21,8 +21,8 @@
 
 #include "common/addr.h"
 #include "common/kverr.h"
-#include "netd/link/link.h"
 #include "common/util.h"
+#include "netd/link/link.h"
 
 #define MASQ_TABLE "kvnet-masq"
 #define MASQ_MAX_PORTS 64

@@ -2,18 +2,18 @@
 /* netd internals shared by its source files and tests. */
 #pragma once
 
-#include "netd/migration/announce.h"
 #include "netd/binding/masquerade.h"
-#include "netd/state/claimstore.h"
+#include "netd/binding/sriov.h"
 #include "netd/dhcp/dhcp.h"
-#include "netd/state/endpoint.h"
 #include "netd/ipam/ipam.h"
 #include "netd/link/link.h"
+#include "netd/link/reaper.h"
+#include "netd/migration/announce.h"
 #include "netd/migration/migredir.h"
 #include "netd/nat/nat.h"
 #include "netd/netd.h"
-#include "netd/link/reaper.h"
-#include "netd/binding/sriov.h"
+#include "netd/state/claimstore.h"
+#include "netd/state/endpoint.h"
 
 #define NETD_VERSION "0.1.0"
 #define NETD_MAX_NETWORKS 256

@@ -11,8 +11,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
-#include "netd/dhcp/dhcp.h"
 #include "common/netns.h"
+#include "netd/dhcp/dhcp.h"
 
 #define FRAME_MAX 2048
 #define MAX_FRAMES_PER_WAKEUP 64

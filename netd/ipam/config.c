@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#include "netd/ipam/ipam-priv.h"
 #include "common/json-util.h"
+#include "netd/ipam/ipam-priv.h"
 
 #define CTX_MAX 256
 #define RCTX_MAX (CTX_MAX + 48) /* a set's path plus "[n]" */

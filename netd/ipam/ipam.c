@@ -6,8 +6,8 @@
 #include <time.h>
 
 #include "common/event.h"
-#include "netd/ipam/ipam-priv.h"
 #include "common/log.h"
+#include "netd/ipam/ipam-priv.h"
 
 /* ---- small helpers ---- */
 

@@ -8,8 +8,8 @@
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 
-#include "netd/link/netlink.h"
 #include "common/netns.h"
+#include "netd/link/netlink.h"
 
 /* Creates a persistent tap (owner root) inside the sandbox: /dev/net/tun binds the device to the netns
  * of the opener, so the open and the ioctls happen inside. IFF_TUN_EXCL refuses an existing device. */

@@ -9,8 +9,8 @@
 #include <netinet/ip6.h>
 #include <sys/socket.h>
 
-#include "netd/migration/announce.h"
 #include "common/netns.h"
+#include "netd/migration/announce.h"
 
 #define ETH_HLEN_ 14
 

@@ -29,10 +29,10 @@
 
 #include "common/fileio.h"
 #include "common/json-util.h"
-#include "netd/link/netlink.h"
 #include "common/log.h"
-#include "netd/core/netd-priv.h"
 #include "common/netns.h"
+#include "netd/core/netd-priv.h"
+#include "netd/link/netlink.h"
 
 #define MIG_LOG_FILE "migrations.json"
 

@@ -26,8 +26,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "netd/binding/masquerade.h"
 #include "common/netns.h"
+#include "netd/binding/masquerade.h"
 
 #define MASQ_FAMILY NFPROTO_INET
 

@@ -7,12 +7,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "netd/state/claimstore.h"
 #include "common/event.h"
 #include "common/fileio.h"
-#include "netd/ipam/ipam-priv.h"
 #include "common/json-util.h"
 #include "common/log.h"
+#include "netd/ipam/ipam-priv.h"
+#include "netd/state/claimstore.h"
 
 #define CS_RECORD_MAX (64 * 1024)
 

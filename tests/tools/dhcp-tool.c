@@ -12,8 +12,8 @@
 
 #include "common/json-util.h"
 #include "common/log.h"
-#include "netd/dhcp/dhcp.h"
 #include "common/netns.h"
+#include "netd/dhcp/dhcp.h"
 
 typedef struct Tool {
         DhcpServer *srv;

@@ -10,8 +10,8 @@
  * Exit 0 on success, 1 on failure (message on stderr), 2 on usage errors. */
 #include <getopt.h>
 
-#include "netd/binding/masquerade.h"
 #include "common/netns.h"
+#include "netd/binding/masquerade.h"
 
 static int usage(void) {
         fprintf(stderr, "usage: masq-tool attach|check|detach|nat|render --netns PATH --tap TAP --sbx IF --host IF --bridge BR\n"

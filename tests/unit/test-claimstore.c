@@ -10,9 +10,9 @@
 
 #include "tests/unit/tmpdir.h"
 
+#include "netd/ipam/ipam.h"
 #include "netd/migration/announce.h"
 #include "netd/state/claimstore.h"
-#include "netd/ipam/ipam.h"
 
 typedef struct Fx {
         char dir[64];

@@ -18,9 +18,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "common/netns.h"
 #include "netd/link/link.h"
 #include "netd/link/vlan.h"
-#include "common/netns.h"
 
 #define BR "kvtbr0"
 

@@ -24,8 +24,8 @@
 #include "ebpf/migredir.h"
 #include "migredir.skel.h"
 #include "netd/link/netlink.h"
-#include "netd/migration/migredir.h"
 #include "netd/link/tcbpf.h"
+#include "netd/migration/migredir.h"
 
 static const uint8_t VM_MAC[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
 static const uint8_t GW_MAC[6] = { 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee };

@@ -82,6 +82,15 @@ case "$DIR" in
 esac
 SOCK=$DIR/run/libvirt/libvirt-sock
 URI="qemu+unix:///system?socket=$SOCK"
+# client_sock PID: a unix socket path has at most 107 bytes (sun_path); when DIR is too deep for
+# DIR/run/libvirt/libvirt-sock, clients reach the same socket through the daemon's mount namespace,
+# /proc/PID/root/run/libvirt/libvirt-sock, which is short whatever DIR is.
+client_sock() {
+	if [ "${#SOCK}" -gt 107 ] && [ -n "$1" ]; then
+		SOCK=/proc/$1/root/run/libvirt/libvirt-sock
+		URI="qemu+unix:///system?socket=$SOCK"
+	fi
+}
 
 die() {
 	echo "libvirt-node: $*" >&2
@@ -222,6 +231,8 @@ do_start() {
 	' libvirt-node "$DIR" "$QEMU_WRAPPER" "$QEMU_BIN" $listen </dev/null >"$DIR/libvirtd.stderr" 2>&1 &
 	local pid=$!
 	echo "$pid" >"$DIR/libvirtd.pid"
+	client_sock "$pid"
+	echo "$URI" >"$DIR/uri"
 
 
 	for _ in $(seq 1 1200); do
@@ -250,6 +261,7 @@ do_stop() {
 	[ -d "$DIR" ] || return 0
 	local pid="" name p
 	[ -f "$DIR/libvirtd.pid" ] && pid=$(cat "$DIR/libvirtd.pid")
+	client_sock "$pid"
 	if pid_is "$pid" libvirtd && [ -S "$SOCK" ]; then
 		for name in $(timeout 20 virsh -q -c "$URI" list --name 2>/dev/null || true); do
 			timeout 20 virsh -q -c "$URI" destroy "$name" >/dev/null 2>&1 || true
@@ -285,6 +297,9 @@ do_stop() {
 case "$CMD" in
 start) do_start ;;
 stop) do_stop ;;
-uri) echo "URI=$URI" ;;
+uri)
+	client_sock "$(cat "$DIR/libvirtd.pid" 2>/dev/null)"
+	echo "URI=$URI"
+	;;
 *) usage ;;
 esac

@@ -19,11 +19,13 @@
 # start: prints POD=, NODE=, IP=, MAC=, NS=, SERIAL_LOG=, LAUNCHER_SOCK= once the launcher reports
 # Running (the guest may still be booting).
 # migrate: the target pod on node J (CNI ADD: netd builds the passive target datapath; libvirtd;
-# launcher --incoming), the migration proxies (socat: a unix socket in node I's pod dir -> TCP on
-# node J's underlay address -> the target pod's libvirt socket), `kvnet-launcher --migrate` on the
-# source (p2p; by default --direct: QEMU's own stream through a second pair of proxies between
-# /run/libvirt/kvnet-migration.sock of the two pods; --tunnelled: inside libvirt's connection;
-# docs/migration.md). Success: the source pod is deleted (CNI DEL, libvirtd stopped, sandbox
+# launcher --incoming), the migration proxies (socat: /run/libvirt/kvnet-migration-ctl.sock in the
+# source pod -> TCP on node J's underlay address -> the target pod's /run/libvirt/libvirt-sock),
+# `kvnet-launcher --migrate` on the source (p2p; by default --direct: QEMU's own stream through a
+# second pair of proxies between /run/libvirt/kvnet-migration.sock of the two pods; --tunnelled:
+# inside libvirt's connection; docs/migration.md). The proxies reach a pod's sockets through its
+# libvirtd's mount namespace (/proc/PID/root/run/libvirt/...), so their paths stay short however
+# deep the pod directory is (a unix socket path has at most 107 bytes). Success: the source pod is deleted (CNI DEL, libvirtd stopped, sandbox
 # removed), prints MIGRATION=<json> and the new pod. Failure (libvirt error, target killed, underlay
 # cut, timeout): the target pod is deleted and the VM keeps running on the source, untouched; exit 1.
 # stop: ACPI shutdown through the launcher, CNI DEL, libvirtd stopped, sandbox removed.
@@ -51,6 +53,10 @@ die() {
 	exit 1
 }
 info() { echo "vmpod: $*" >&2; }
+# sock_ok PATH: a unix socket path fits sun_path (107 bytes and the NUL), or die naming it.
+sock_ok() {
+	[ "${#1}" -le 107 ] || die "unix socket path is ${#1} bytes, over the 107 that sun_path allows: $1"
+}
 now_ms() { date +%s%3N; }
 
 [ $# -ge 1 ] || usage
@@ -97,6 +103,13 @@ node_var() {
 # ---------------------------------------------------------------- pods
 
 pod_dir() { echo "$DIR/pods/$1"; }
+# pod_sock POD NAME: the path of /run/libvirt/NAME of the pod's libvirtd as seen from here, through
+# that daemon's mount namespace (short whatever the pod directory's length).
+pod_sock() {
+	local pid
+	pid=$(cat "$(pod_dir "$1")/libvirt/libvirtd.pid" 2>/dev/null) || die "pod $1 has no libvirtd"
+	echo "/proc/$pid/root/run/libvirt/$2"
+}
 
 cni() { # cni ADD|DEL POD NODE
 	local cmd=$1 pod=$2 node=$3 d
@@ -185,6 +198,7 @@ pod_launch() {
 	shift
 	d=$(pod_dir "$pod")
 	node=$(cat "$d/node")
+	sock_ok "$d/launcher.sock"
 	setsid ip netns exec "$(cat "$d/ns")" "$LAUNCHER" --run "$DIR/vms/$VM.yaml" --connect "$(cat "$d/uri")" \
 		--nic default=tap:tap0 --migratable --netd-socket "$(node_var "$node" SOCK)" --state-dir "$d/state" \
 		--socket "$d/launcher.sock" --status-file "$d/status.json" --serial-log "$d/serial.log" "$@" \
@@ -289,9 +303,11 @@ do_migrate() {
 	dst=$(pod_create "$TO" "$BINDING") || die "preparing the target pod on node$TO failed; nothing changed"
 	dd=$(pod_dir "$dst")
 	# proxy_pair NAME PORT SRC_SOCK DST_SOCK: the virt-handler proxies of KubeVirt, over the underlay:
-	# node $from listens on the unix socket SRC_SOCK and forwards to node $TO's underlay PORT, which node
-	# $TO forwards to the unix socket DST_SOCK. Pid files $sd/proxy-src-NAME.pid, $dd/proxy-dst-NAME.pid.
+	# node $from listens on the unix socket SRC_SOCK (in the source pod) and forwards to node $TO's
+	# underlay PORT, which node $TO forwards to the unix socket DST_SOCK (in the target pod). Pid files $sd/proxy-src-NAME.pid, $dd/proxy-dst-NAME.pid.
 	proxy_pair() {
+		sock_ok "$3"
+		sock_ok "$4"
 		setsid ip netns exec "$(node_var "$TO" NS)" socat -b 262144 \
 			"TCP-LISTEN:$2,bind=$(node_var "$TO" UNDERLAY),reuseaddr,fork,nodelay" \
 			"UNIX-CONNECT:$4" </dev/null >>"$dd/proxy.log" 2>&1 &
@@ -312,7 +328,7 @@ do_migrate() {
 	rollback() {
 		info "rolling back: deleting target pod $dst on node$TO; '$VM' stays on node$from"
 		stop_proxies
-		rm -f "$sd/mig.sock" "$sd/libvirt/run/libvirt/kvnet-migration.sock"
+		rm -f "$sd/libvirt/run/libvirt/kvnet-migration-ctl.sock" "$sd/libvirt/run/libvirt/kvnet-migration.sock"
 		pod_delete "$dst"
 	}
 	if ! pod_libvirt "$dst"; then
@@ -326,22 +342,22 @@ do_migrate() {
 		die "the target launcher did not start"
 	fi
 
-	# 2. migration proxies: libvirt's connection (the source daemon dials $sd/mig.sock)
+	# 2. migration proxies: libvirt's connection (the source daemon dials /run/libvirt/kvnet-migration-ctl.sock
+	# in its own mount namespace)
 	port=$((20000 + (RANDOM % 20000)))
 	: >"$dd/proxy.log"
 	: >"$sd/proxy.log"
-	proxy_pair ctl "$port" "$sd/mig.sock" "$dd/libvirt/run/libvirt/libvirt-sock"
+	proxy_pair ctl "$port" "$(pod_sock "$src" kvnet-migration-ctl.sock)" "$(pod_sock "$dst" libvirt-sock)"
 	if [ "$DIRECT" = 1 ]; then
 		# direct: QEMU's own stream, not libvirt's tunnel, over a second pair of proxies: the source
 		# QEMU connects to /run/libvirt/kvnet-migration.sock in its pod's mount namespace, the target
 		# QEMU listens on the same path in its own (libvirt's unix:// migration URI; KubeVirt's model).
-		local msock=run/libvirt/kvnet-migration.sock
-		proxy_pair data $((port + 1)) "$sd/libvirt/$msock" "$dd/libvirt/$msock"
-		MIG_OPTS+=(--direct --migrate-uri "unix:///$msock")
+		proxy_pair data $((port + 1)) "$(pod_sock "$src" kvnet-migration.sock)" "$(pod_sock "$dst" kvnet-migration.sock)"
+		MIG_OPTS+=(--direct --migrate-uri "unix:///run/libvirt/kvnet-migration.sock")
 	fi
 
 	# 3. migrate (the launchers tell their netds: source begin/completed|aborted, target activate)
-	out=$("$LAUNCHER" --migrate "qemu+unix:///system?socket=$sd/mig.sock" --socket "$sd/launcher.sock" \
+	out=$("$LAUNCHER" --migrate "qemu+unix:///system?socket=/run/libvirt/kvnet-migration-ctl.sock" --socket "$sd/launcher.sock" \
 		--dest-state-dir "$dd/state" --dest-serial-log "$dd/serial.log" "${MIG_OPTS[@]}" 2>"$dd/migrate.err") || rc=$?
 	echo "$out" >"$dd/migration.json"
 	if [ "$rc" -ne 0 ] || [ "$(jq -r '.state // empty' <<<"$out" 2>/dev/null)" != completed ]; then

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/json-util.h"
+#include "common/unixsock.h"
 
 static long long now_ms(void) {
         struct timespec ts;
@@ -17,10 +18,10 @@ static long long now_ms(void) {
 
 int proto_connect(const char *path, int timeout_ms, int *ret_fd) {
         (void) timeout_ms;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(path) >= sizeof sa.sun_path)
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
+        struct sockaddr_un sa;
+        int r = unix_sockaddr("connect", path, &sa, NULL, NULL);
+        if (r < 0)
+                return r;
 
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -148,7 +149,11 @@ int proto_call(int fd, const char *op, json_t *args, int timeout_ms, json_t **re
 int proto_call_path(const char *path, const char *op, json_t *args, int timeout_ms, json_t **ret_result,
                     KvErr *e) {
         _cleanup_close_ int fd = -1;
-        int r = proto_connect(path, timeout_ms, &fd);
+        struct sockaddr_un sa;
+        int r = unix_sockaddr("netd socket", path, &sa, NULL, e);
+        if (r < 0)
+                return r;
+        r = proto_connect(path, timeout_ms, &fd);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_TRY_AGAIN, r, "netd is not reachable at '%s'", path);
         return proto_call(fd, op, args, timeout_ms, ret_result, e);

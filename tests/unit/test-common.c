@@ -14,6 +14,7 @@
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/proto.h"
+#include "common/unixsock.h"
 
 static void test_addr(void **state) {
         (void) state;
@@ -164,8 +165,38 @@ static void test_proto(void **state) {
         assert_int_equal(e.code, KV_ERR_TRY_AGAIN);
 }
 
+/* A socket path over sun_path's 107 bytes is refused where it is used, naming it; 107 is fine. */
+static void test_unix_sockaddr(void **state) {
+        (void) state;
+        char p[200];
+        memset(p, 'a', sizeof p);
+        p[0] = '/';
+        p[UNIX_PATH_MAX_LEN] = '\0';
+        struct sockaddr_un sa;
+        socklen_t len = 0;
+        KvErr e = {};
+        assert_int_equal(UNIX_PATH_MAX_LEN, 107);
+        assert_int_equal(unix_sockaddr("listen", p, &sa, &len, &e), 0);
+        assert_string_equal(sa.sun_path, p);
+        assert_int_equal(len, offsetof(struct sockaddr_un, sun_path) + 108);
+        p[UNIX_PATH_MAX_LEN] = 'b';
+        p[UNIX_PATH_MAX_LEN + 1] = '\0';
+        assert_int_equal(unix_sockaddr("listen", p, &sa, &len, &e), -ENAMETOOLONG);
+        assert_int_equal(e.code, KV_ERR_INVALID_CONFIG);
+        assert_non_null(strstr(e.msg, "listen: unix socket path is 108 bytes, over the 107 that sun_path allows: '/aaa"));
+        kverr_clear(&e);
+        assert_int_equal(unix_sockaddr("listen", "", &sa, NULL, &e), -EINVAL);
+        /* the protocol client says so too, instead of "not reachable" */
+        kverr_clear(&e);
+        json_t *res = NULL;
+        assert_int_equal(proto_call_path(p, "ping", NULL, 100, &res, &e), -ENAMETOOLONG);
+        assert_non_null(strstr(e.msg, "netd socket: unix socket path is 108 bytes"));
+        assert_null(res);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_unix_sockaddr),
                 cmocka_unit_test(test_addr),
                 cmocka_unit_test(test_json_get),
                 cmocka_unit_test(test_fileio),

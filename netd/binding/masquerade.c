@@ -416,31 +416,30 @@ int masq_vm_detach(int netns_fd, const MasqConfig *c, KvErr *e) {
 
 /* ---- sandbox NAT ---- */
 
-static void sandbox_from(const MasqConfig *c, NatSandbox *s) {
+/* Checks c, then fills *s from it. */
+static int sandbox_from(const MasqConfig *c, NatSandbox *s, KvErr *e) {
+        int r = masq_config_validate(c, e);
+        if (r < 0)
+                return r;
         *s = (NatSandbox){ .ifname = c->sbx_ifname, .n_addrs = c->n_addrs, .ports = c->ports, .n_ports = c->n_ports };
-        for (size_t i = 0; i < c->n_addrs && i < ELEMENTSOF(s->addrs); i++) {
+        for (size_t i = 0; i < c->n_addrs; i++) {
                 const KvAddr *vm = &c->vm_addrs[i].addr;
                 s->addrs[i].vm = *vm;
                 s->addrs[i].guest = vm->family == AF_INET6 ? c->guest6.addr : c->guest4.addr;
         }
+        return 0;
 }
 
 int masq_nat_render(const MasqConfig *c, char **ret_text, KvErr *e) {
-        int r = masq_config_validate(c, e);
-        if (r < 0)
-                return r;
         NatSandbox s;
-        sandbox_from(c, &s);
-        return nat_nft_sandbox_render(&s, ret_text, e);
+        int r = sandbox_from(c, &s, e);
+        return r < 0 ? r : nat_nft_sandbox_render(&s, ret_text, e);
 }
 
 int masq_nat_apply(int netns_fd, const MasqConfig *c, KvErr *e) {
-        int r = masq_config_validate(c, e);
-        if (r < 0)
-                return r;
         NatSandbox s;
-        sandbox_from(c, &s);
-        return nat_sandbox_apply(c->nat_backend, netns_fd, &s, e);
+        int r = sandbox_from(c, &s, e);
+        return r < 0 ? r : nat_sandbox_apply(c->nat_backend, netns_fd, &s, e);
 }
 
 int masq_nat_remove(int netns_fd, NatBackendKind kind, KvErr *e) {
@@ -448,10 +447,7 @@ int masq_nat_remove(int netns_fd, NatBackendKind kind, KvErr *e) {
 }
 
 int masq_nat_check(int netns_fd, const MasqConfig *c, KvErr *e) {
-        int r = masq_config_validate(c, e);
-        if (r < 0)
-                return r;
         NatSandbox s;
-        sandbox_from(c, &s);
-        return nat_sandbox_check(c->nat_backend, netns_fd, &s, e);
+        int r = sandbox_from(c, &s, e);
+        return r < 0 ? r : nat_sandbox_check(c->nat_backend, netns_fd, &s, e);
 }

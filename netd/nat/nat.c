@@ -218,32 +218,33 @@ static int sandbox_validate(const NatSandbox *s, KvErr *e) {
         return 0;
 }
 
-/* The backend's ops, NULL (with *e filled) when this build lacks it. */
-static const NatBackendOps *sandbox_ops(NatBackendKind kind, KvErr *e) {
-        if (nat_backend_kind_available(kind))
-                return nat_backends[kind];
-        kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP, "nat: backend '%s' is not available in this build (use nftables)",
-                  nat_backend_kind_to_string(kind) ?: "?");
-        return NULL;
+/* The backend's ops, after checking s (unless NULL). */
+static int sandbox_ops(NatBackendKind kind, const NatSandbox *s, const NatBackendOps **ret, KvErr *e) {
+        if (!nat_backend_kind_available(kind))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
+                                 "nat: backend '%s' is not available in this build (use nftables)",
+                                 nat_backend_kind_to_string(kind) ?: "?");
+        int r = s ? sandbox_validate(s, e) : 0;
+        if (r < 0)
+                return r;
+        *ret = nat_backends[kind];
+        return 0;
 }
 
 int nat_sandbox_apply(NatBackendKind kind, int netns_fd, const NatSandbox *s, KvErr *e) {
-        const NatBackendOps *ops = sandbox_ops(kind, e);
-        if (!ops)
-                return -EOPNOTSUPP;
-        int r = sandbox_validate(s, e);
+        const NatBackendOps *ops = NULL;
+        int r = sandbox_ops(kind, s, &ops, e);
         return r < 0 ? r : ops->sandbox_apply(netns_fd, s, e);
 }
 
 int nat_sandbox_remove(NatBackendKind kind, int netns_fd, KvErr *e) {
-        const NatBackendOps *ops = sandbox_ops(kind, e);
-        return ops ? ops->sandbox_remove(netns_fd, e) : -EOPNOTSUPP;
+        const NatBackendOps *ops = NULL;
+        int r = sandbox_ops(kind, NULL, &ops, e);
+        return r < 0 ? r : ops->sandbox_remove(netns_fd, e);
 }
 
 int nat_sandbox_check(NatBackendKind kind, int netns_fd, const NatSandbox *s, KvErr *e) {
-        const NatBackendOps *ops = sandbox_ops(kind, e);
-        if (!ops)
-                return -EOPNOTSUPP;
-        int r = sandbox_validate(s, e);
+        const NatBackendOps *ops = NULL;
+        int r = sandbox_ops(kind, s, &ops, e);
         return r < 0 ? r : ops->sandbox_check(netns_fd, s, e);
 }

@@ -1425,7 +1425,7 @@ static int parse_config_file(Manager *m, KvErr *e) {
                                          m->config_path, pe.msg);
         }
         if (nb) {
-                if (!streq(nb, "nftables") && !streq(nb, "ebpf"))
+                if (nat_backend_kind_from_string(nb) < 0)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "config: 'natBackend' must be nftables or ebpf, got '%s'", nb);
                 snprintf(m->default_nat_backend, sizeof m->default_nat_backend, "%s", nb);

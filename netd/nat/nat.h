@@ -104,7 +104,7 @@ int nat_sandbox_check(NatBackendKind kind, int netns_fd, const NatSandbox *s, Kv
 int nat_endpoint_validate(const NatEndpoint *ep, KvErr *e) _wur_;
 const char *nat_proto_name(uint8_t proto); /* "tcp", "udp", NULL */
 
-/* ---- backend plumbing (nat.c and nat-*.c only) ---- */
+/* ---- backend plumbing (nat.c and the backends only) ---- */
 typedef struct NatBackendOps {
         NatBackendKind kind;
         int (*init)(NatBackend *b); /* -EOPNOTSUPP when the kernel lacks the feature */

@@ -534,8 +534,13 @@ static int nft_init_common(NatBackend *b, bool render) {
         if (!nb)
                 return -ENOMEM;
         nb->render = render;
-        int r = render ? ((nb->out = open_memstream(&nb->text, &nb->text_len)) ? 0 : -ENOMEM)
-                       : nftw_sock_open(-1, &nb->sk);
+        int r = 0;
+        if (render) {
+                nb->out = open_memstream(&nb->text, &nb->text_len);
+                if (!nb->out)
+                        r = -ENOMEM;
+        } else
+                r = nftw_sock_open(-1, &nb->sk);
         if (r < 0) {
                 free(nb);
                 return r;

@@ -594,6 +594,20 @@ char *nat_nft_take_rendered(NatBackend *b) {
         return s;
 }
 
+/* Appends l's elements to bt (adding them) and sends the batch; the table exists afterwards. */
+static int nft_send_adds(NftBackend *nb, NftwBatch *bt, const NftElemList *l, KvErr *e) {
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < l->n; i++)
+                r = nft_push_elem(bt, &l->v[i], true);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "nftables: building batch");
+        r = nft_commit_batch(nb, bt, e);
+        if (r < 0)
+                return r;
+        nb->skeleton_ok = true;
+        return 0;
+}
+
 static int nft_sync(NatBackend *b, const NatEndpoint *eps, size_t n, KvErr *e) {
         NftBackend *nb = b->data;
         _cleanup_(nftw_batch_done) NftwBatch bt = NFT_BATCH_INIT;
@@ -617,15 +631,12 @@ static int nft_sync(NatBackend *b, const NatEndpoint *eps, size_t n, KvErr *e) {
                                 r = subnet_elem(&eps[i].subnets[j], &l);
                 }
         }
-        for (size_t i = 0; r >= 0 && i < l.n; i++)
-                r = nft_push_elem(&bt, &l.v[i], true);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "nftables: building batch");
 
-        r = nft_commit_batch(nb, &bt, e);
+        r = nft_send_adds(nb, &bt, &l, e);
         if (r < 0)
                 return r;
-        nb->skeleton_ok = true;
         owners_clear(nb);
         for (size_t i = 0; i < n; i++) {
                 r = owner_set(nb, &eps[i]);
@@ -660,15 +671,12 @@ static int nft_add_once(NftBackend *nb, const NatEndpoint *ep, KvErr *e) {
                 if (!dup && subnet_refs(nb, &ep->subnets[j], NULL) == 0)
                         r = subnet_elem(&ep->subnets[j], &l);
         }
-        for (size_t i = 0; r >= 0 && i < l.n; i++)
-                r = nft_push_elem(&bt, &l.v[i], true);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "nftables: building batch");
 
-        r = nft_commit_batch(nb, &bt, e);
+        r = nft_send_adds(nb, &bt, &l, e);
         if (r < 0)
                 return r;
-        nb->skeleton_ok = true;
         r = owner_set(nb, ep);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "nftables: recording subnets");

@@ -27,6 +27,7 @@
 #include "common/json-util.h"
 #include "netd/nat/nat.h"
 #include "netd/nat/nftw.h"
+#include "netd/nat/owners.h"
 
 #define NFT_TABLE "kvnet"
 #define NFT_FAMILY NFPROTO_INET
@@ -40,20 +41,6 @@
 #define NFT_CONCAT2(a, b) (((a) << 6) | (b))
 #define NFT_CONCAT3(a, b, c) (((((a) << 6) | (b)) << 6) | (c))
 
-typedef struct NftOwner {
-        char *id;
-        uint64_t id_hash; /* compared before the string: owner_find runs on every ADD and DEL */
-        KvPrefix subnets[NAT_MAX_SUBNETS];
-        size_t n_subnets;
-} NftOwner;
-
-/* How many owners name a subnet (its network prefix). A node has a handful of subnets and thousands of
- * owners: counting here keeps an ADD or DEL independent of the number of endpoints. */
-typedef struct NftSubnetRef {
-        KvPrefix net;
-        unsigned refs;
-} NftSubnetRef;
-
 typedef struct NftBackend {
         NftwSock *sk; /* NULL in render mode */
         bool render;
@@ -61,10 +48,7 @@ typedef struct NftBackend {
         char *text;
         size_t text_len;
         FILE *out;
-        NftOwner *owners;
-        size_t n_owners, cap_owners;
-        NftSubnetRef *subnet_refs;
-        size_t n_subnet_refs, cap_subnet_refs;
+        NatOwners owners; /* endpoint id -> subnets */
 } NftBackend;
 
 /* One element of a set/map (with an interval end for nomasq). */
@@ -319,125 +303,8 @@ static int nft_push_elem(NftwBatch *bt, const NftElem *el, bool add) {
                          add ? "to" : "from", el->map ? "map" : "set", el->set);
 }
 
-/* ---- owners (subnet reference counting) ---- */
-
-static bool prefix_eq(const KvPrefix *a, const KvPrefix *b) {
-        KvPrefix x = kv_prefix_network(a), y = kv_prefix_network(b);
-        return x.prefixlen == y.prefixlen && kv_addr_equal(&x.addr, &y.addr);
-}
-
-static NftOwner *owner_find(NftBackend *nb, const char *id) {
-        uint64_t h = kv_hash64(id, strlen(id));
-        for (size_t i = 0; i < nb->n_owners; i++)
-                if (nb->owners[i].id_hash == h && streq(nb->owners[i].id, id))
-                        return &nb->owners[i];
-        return NULL;
-}
-
-static NftSubnetRef *subnet_ref_find(NftBackend *nb, const KvPrefix *p) {
-        KvPrefix net = kv_prefix_network(p);
-        for (size_t i = 0; i < nb->n_subnet_refs; i++)
-                if (nb->subnet_refs[i].net.prefixlen == net.prefixlen &&
-                    kv_addr_equal(&nb->subnet_refs[i].net.addr, &net.addr))
-                        return &nb->subnet_refs[i];
-        return NULL;
-}
-
-/* Does o name p (o may be NULL)? */
-static bool owner_names(const NftOwner *o, const KvPrefix *p) {
-        for (size_t j = 0; o && j < o->n_subnets; j++)
-                if (prefix_eq(&o->subnets[j], p))
-                        return true;
-        return false;
-}
-
-/* +1 / -1 for every distinct subnet of o. */
-static int owner_ref_subnets(NftBackend *nb, const NftOwner *o, int delta) {
-        for (size_t j = 0; j < o->n_subnets; j++) {
-                bool dup = false;
-                for (size_t k = 0; k < j && !dup; k++)
-                        dup = prefix_eq(&o->subnets[k], &o->subnets[j]);
-                if (dup)
-                        continue;
-                NftSubnetRef *sr = subnet_ref_find(nb, &o->subnets[j]);
-                if (delta < 0) {
-                        if (sr && sr->refs > 0 && --sr->refs == 0)
-                                *sr = nb->subnet_refs[--nb->n_subnet_refs];
-                        continue;
-                }
-                if (!sr) {
-                        if (nb->n_subnet_refs == nb->cap_subnet_refs) {
-                                size_t nc = nb->cap_subnet_refs ? nb->cap_subnet_refs * 2 : 4;
-                                NftSubnetRef *v = realloc(nb->subnet_refs, nc * sizeof *v);
-                                if (!v)
-                                        return -ENOMEM;
-                                nb->subnet_refs = v;
-                                nb->cap_subnet_refs = nc;
-                        }
-                        sr = &nb->subnet_refs[nb->n_subnet_refs++];
-                        *sr = (NftSubnetRef){ .net = kv_prefix_network(&o->subnets[j]) };
-                }
-                sr->refs++;
-        }
-        return 0;
-}
-
-/* Owners other than 'except' naming p. */
-static unsigned subnet_refs(NftBackend *nb, const KvPrefix *p, const char *except) {
-        NftSubnetRef *sr = subnet_ref_find(nb, p);
-        unsigned n = sr ? sr->refs : 0;
-        if (n > 0 && except && owner_names(owner_find(nb, except), p))
-                n--;
-        return n;
-}
-
-static void owners_clear(NftBackend *nb) {
-        for (size_t i = 0; i < nb->n_owners; i++)
-                free(nb->owners[i].id);
-        free(nb->owners);
-        nb->owners = NULL;
-        nb->n_owners = nb->cap_owners = 0;
-        free(nb->subnet_refs);
-        nb->subnet_refs = NULL;
-        nb->n_subnet_refs = nb->cap_subnet_refs = 0;
-}
-
-static int owner_set(NftBackend *nb, const NatEndpoint *ep) {
-        NftOwner *o = owner_find(nb, ep->id);
-        if (!o) {
-                char *id = strdup(ep->id);
-                if (!id)
-                        return -ENOMEM;
-                if (nb->n_owners == nb->cap_owners) {
-                        size_t nc = nb->cap_owners ? nb->cap_owners * 2 : 64;
-                        NftOwner *v = realloc(nb->owners, nc * sizeof *v);
-                        if (!v) {
-                                free(id);
-                                return -ENOMEM;
-                        }
-                        nb->owners = v;
-                        nb->cap_owners = nc;
-                }
-                o = &nb->owners[nb->n_owners++];
-                *o = (NftOwner){ .id = id, .id_hash = kv_hash64(id, strlen(id)) };
-        } else
-                IGNORE_RESULT(owner_ref_subnets(nb, o, -1));
-        o->n_subnets = ep->n_subnets;
-        memcpy(o->subnets, ep->subnets, ep->n_subnets * sizeof ep->subnets[0]);
-        return owner_ref_subnets(nb, o, +1);
-}
-
-static void owner_remove(NftBackend *nb, const char *id) {
-        NftOwner *o = owner_find(nb, id);
-        if (!o)
-                return;
-        IGNORE_RESULT(owner_ref_subnets(nb, o, -1));
-        free(o->id);
-        *o = nb->owners[--nb->n_owners];
-}
-
 unsigned nat_nft_subnet_refs(NatBackend *b, const KvPrefix *p) {
-        return b && b->ops == &nat_nft_ops ? subnet_refs(b->data, p, NULL) : 0;
+        return b && b->ops == &nat_nft_ops ? nat_owners_refs(&((NftBackend *) b->data)->owners, p, NULL) : 0;
 }
 
 /* ---- sending ---- */
@@ -561,7 +428,7 @@ static void nft_done(NatBackend *b) {
         if (nb->out)
                 fclose(nb->out);
         free(nb->text);
-        owners_clear(nb);
+        nat_owners_clear(&nb->owners);
         free(nb);
         b->data = NULL;
 }
@@ -626,7 +493,7 @@ static int nft_sync(NatBackend *b, const NatEndpoint *eps, size_t n, KvErr *e) {
                         bool seen = false;
                         for (size_t k = 0; k <= i && !seen; k++)
                                 for (size_t m = 0; m < (k == i ? j : eps[k].n_subnets) && !seen; m++)
-                                        seen = prefix_eq(&eps[k].subnets[m], &eps[i].subnets[j]);
+                                        seen = nat_prefix_eq(&eps[k].subnets[m], &eps[i].subnets[j]);
                         if (!seen)
                                 r = subnet_elem(&eps[i].subnets[j], &l);
                 }
@@ -637,9 +504,9 @@ static int nft_sync(NatBackend *b, const NatEndpoint *eps, size_t n, KvErr *e) {
         r = nft_send_adds(nb, &bt, &l, e);
         if (r < 0)
                 return r;
-        owners_clear(nb);
+        nat_owners_clear(&nb->owners);
         for (size_t i = 0; i < n; i++) {
-                r = owner_set(nb, &eps[i]);
+                r = nat_owners_set(&nb->owners, &eps[i]);
                 if (r < 0)
                         return kverr_set_errno(e, KV_ERR_INTERNAL, r, "nftables: recording subnets");
         }
@@ -660,24 +527,20 @@ static int nft_add_once(NftBackend *nb, const NatEndpoint *ep, KvErr *e) {
                         r = nft_push_skeleton(&bt);
                         if (r < 0)
                                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "nftables: building batch");
-                        owners_clear(nb); /* a fresh table has no subnets */
+                        nat_owners_clear(&nb->owners); /* a fresh table has no subnets */
                 }
         }
         r = ep_elems(ep, &l);
-        for (size_t j = 0; r >= 0 && j < ep->n_subnets; j++) {
-                bool dup = false;
-                for (size_t k = 0; k < j; k++)
-                        dup = dup || prefix_eq(&ep->subnets[k], &ep->subnets[j]);
-                if (!dup && subnet_refs(nb, &ep->subnets[j], NULL) == 0)
+        for (size_t j = 0; r >= 0 && j < ep->n_subnets; j++)
+                if (!nat_prefix_repeats(ep->subnets, j) && nat_owners_refs(&nb->owners, &ep->subnets[j], NULL) == 0)
                         r = subnet_elem(&ep->subnets[j], &l);
-        }
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "nftables: building batch");
 
         r = nft_send_adds(nb, &bt, &l, e);
         if (r < 0)
                 return r;
-        r = owner_set(nb, ep);
+        r = nat_owners_set(&nb->owners, ep);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "nftables: recording subnets");
         return 0;
@@ -706,16 +569,13 @@ static int nft_del(NatBackend *b, const NatEndpoint *ep, KvErr *e) {
         int r;
 
         /* subnets: only those this (known) endpoint owned and no other known endpoint names */
-        NftOwner *o = owner_find(nb, ep->id);
+        const NatOwner *o = nat_owners_find(&nb->owners, ep->id);
         r = ep_elems(ep, &l);
         if (o)
-                for (size_t j = 0; r >= 0 && j < o->n_subnets; j++) {
-                        bool dup = false;
-                        for (size_t k = 0; k < j; k++)
-                                dup = dup || prefix_eq(&o->subnets[k], &o->subnets[j]);
-                        if (!dup && subnet_refs(nb, &o->subnets[j], ep->id) == 0)
+                for (size_t j = 0; r >= 0 && j < o->n_subnets; j++)
+                        if (!nat_prefix_repeats(o->subnets, j) &&
+                            nat_owners_refs(&nb->owners, &o->subnets[j], ep->id) == 0)
                                 r = subnet_elem(&o->subnets[j], &l);
-                }
         for (size_t i = 0; r >= 0 && i < l.n; i++)
                 r = nft_push_elem(&bt, &l.v[i], false);
         if (r < 0)
@@ -735,7 +595,7 @@ static int nft_del(NatBackend *b, const NatEndpoint *ep, KvErr *e) {
                 }
         } else if (r < 0)
                 return nft_err(e, r, bt.ops, &f);
-        owner_remove(nb, ep->id);
+        nat_owners_remove(&nb->owners, ep->id);
         return 0;
 }
 

@@ -21,6 +21,7 @@
 
 #define SBX_TABLE "kvnet-masq"
 #define SBX_FAMILY NFPROTO_INET
+#define BUILDING "nftables: building batch for table inet " SBX_TABLE
 
 /* immediate -> reg 1, then (d|s)nat to it. */
 static bool ex_nat_to(struct nftnl_rule *r, uint32_t type, const KvAddr *to) {
@@ -96,11 +97,12 @@ static int build_batch(const NatSandbox *s, NftwBatch *b) {
                 const KvAddr *vm = &s->addrs[i].vm, *guest = &s->addrs[i].guest;
                 kv_addr_fmt(vm, a);
                 if (s->n_ports == 0)
-                        r = nftw_rule(b, rule_dnat(b, s->ifname, vm, guest, NULL), "adding dnat rule for %s (all ports)",
-                                      a);
+                        r = nftw_rule(b, rule_dnat(b, s->ifname, vm, guest, NULL),
+                                      "adding dnat rule for %s (all ports)", a);
                 for (size_t j = 0; r >= 0 && j < s->n_ports; j++)
-                        r = nftw_rule(b, rule_dnat(b, s->ifname, vm, guest, &s->ports[j]), "adding dnat rule for %s %s/%u",
-                                      a, nat_proto_name(s->ports[j].proto), s->ports[j].port);
+                        r = nftw_rule(b, rule_dnat(b, s->ifname, vm, guest, &s->ports[j]),
+                                      "adding dnat rule for %s %s/%u", a, nat_proto_name(s->ports[j].proto),
+                                      s->ports[j].port);
         }
         for (size_t i = 0; r >= 0 && i < s->n_addrs; i++) {
                 const KvAddr *vm = &s->addrs[i].vm, *guest = &s->addrs[i].guest;
@@ -112,7 +114,7 @@ static int build_batch(const NatSandbox *s, NftwBatch *b) {
 static int build_batch_e(const NatSandbox *s, NftwBatch *b, KvErr *e) {
         int r = build_batch(s, b);
         if (r < 0)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "nftables: building batch for table inet " SBX_TABLE);
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, BUILDING);
         return 0;
 }
 
@@ -125,13 +127,13 @@ int nat_nft_sandbox_render(const NatSandbox *s, char **ret_text, KvErr *e) {
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);
         if (!f)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, -ENOMEM, "nftables: building batch for table inet " SBX_TABLE);
+                return kverr_set_errno(e, KV_ERR_INTERNAL, -ENOMEM, BUILDING);
         r = nftw_render(b.ops, b.n, f);
         if (fclose(f) != 0 && r >= 0)
                 r = -ENOMEM;
         if (r < 0) {
                 free(text);
-                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "nftables: building batch for table inet " SBX_TABLE);
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, BUILDING);
         }
         *ret_text = text;
         return 0;
@@ -247,7 +249,8 @@ int nat_nft_sandbox_check(int netns_fd, const NatSandbox *s, KvErr *e) {
                         return kverr_set_errno(e, KV_ERR_INTERNAL, r, "nftables");
                 if (r == -ENOENT)
                         return kverr_set(e, KV_ERR_INTERNAL, r,
-                                         "nftables in sandbox: chain %s of table inet " SBX_TABLE " missing", chains[i]);
+                                         "nftables in sandbox: chain %s of table inet " SBX_TABLE " missing",
+                                         chains[i]);
                 if (r < 0)
                         return kverr_set(e, KV_ERR_INTERNAL, r, "nftables in sandbox: looking up chain %s: %s",
                                          chains[i], strerror(-r));

@@ -401,7 +401,8 @@ static void test_writer_errors(void **state) {
         _cleanup_(nftw_batch_done) NftwBatch b = {};
         nftw_batch_init(&b, NFPROTO_INET, "kvnet-wtest");
         assert_int_equal(nftw_table(&b, true, "creating table inet kvnet-wtest"), 0);
-        assert_int_equal(nftw_chain(&b, "prerouting", "nat", NF_INET_PRE_ROUTING, -100, "creating chain %s", "prerouting"), 0);
+        assert_int_equal(
+                nftw_chain(&b, "prerouting", "nat", NF_INET_PRE_ROUTING, -100, "creating chain %s", "prerouting"), 0);
         struct nftnl_rule *ok = nftw_rule_new(&b, "prerouting");
         assert_non_null(ok);
         assert_true(nftw_ex_nfproto(ok, NFPROTO_IPV4));
@@ -444,7 +445,8 @@ static void test_writer_errors(void **state) {
         assert_int_equal(f.op, 0);
         kverr_clear(&e);
         nftw_error(&e, KV_ERR_INTERNAL, r, "nftables in sandbox", d.ops, &f);
-        assert_string_equal(e.msg, "nftables in sandbox: removing 10.0.0.1 from set nosuchset: No such file or directory");
+        assert_string_equal(e.msg,
+                            "nftables in sandbox: removing 10.0.0.1 from set nosuchset: No such file or directory");
         assert_int_equal(nftw_table_get(sk, NFPROTO_INET, "kvnet-wtest"), 0);
         /* the table delete alone */
         assert_int_equal(nftw_commit(sk, d.family, &d.ops[1], 1, &f), 0);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The masquerade binding: links and addresses (this file), sandbox NAT (masq-nft.c). */
+/* The masquerade binding: links and addresses; the sandbox NAT goes through the NAT backend. */
 #include "netd/binding/masquerade.h"
 
 #include <fcntl.h>
@@ -24,6 +24,7 @@ void masq_config_defaults(MasqConfig *c) {
         c->guest_gw4 = addr_of("10.0.2.1");
         c->guest6 = (KvPrefix){ .addr = addr_of("fd10:0:2::2"), .prefixlen = 120 };
         c->guest_gw6 = addr_of("fd10:0:2::1");
+        c->nat_backend = NAT_BACKEND_NFTABLES;
 }
 
 static int check_ifname(const char *field, const char *v, KvErr *e) {
@@ -324,7 +325,7 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         r = sandbox_forwarding(netns_fd, e);
         if (r < 0)
                 goto undo;
-        r = masq_nft_apply(netns_fd, c, e);
+        r = masq_nat_apply(netns_fd, c, e);
         if (r < 0)
                 goto undo;
 
@@ -394,7 +395,7 @@ int masq_vm_check(int netns_fd, const MasqConfig *c, KvErr *e) {
                 if (!on)
                         return kverr_set(e, KV_ERR_INTERNAL, -ENOENT, "%s is off in sandbox", fw[i]);
         }
-        return masq_nft_check(netns_fd, c, e);
+        return masq_nat_check(netns_fd, c, e);
 }
 
 int masq_vm_detach(int netns_fd, const MasqConfig *c, KvErr *e) {
@@ -403,7 +404,7 @@ int masq_vm_detach(int netns_fd, const MasqConfig *c, KvErr *e) {
         int r = 0;
         if (netns_fd >= 0) {
                 KvErr e2 = {};
-                r = masq_nft_remove(netns_fd, &e2);
+                r = masq_nat_remove(netns_fd, c->nat_backend, &e2);
                 if (r < 0 && e2.code != KV_ERR_INVALID_ENV && e)
                         *e = e2;
                 if (e2.code == KV_ERR_INVALID_ENV)
@@ -411,4 +412,42 @@ int masq_vm_detach(int netns_fd, const MasqConfig *c, KvErr *e) {
         }
         int q = link_detach(netns_fd, c->sbx_ifname, c->tap, c->host_ifname, r < 0 ? NULL : e);
         return r < 0 ? r : q;
+}
+
+/* ---- sandbox NAT ---- */
+
+/* Checks c, then fills *s from it. */
+static int sandbox_from(const MasqConfig *c, NatSandbox *s, KvErr *e) {
+        int r = masq_config_validate(c, e);
+        if (r < 0)
+                return r;
+        *s = (NatSandbox){ .ifname = c->sbx_ifname, .n_addrs = c->n_addrs, .ports = c->ports, .n_ports = c->n_ports };
+        for (size_t i = 0; i < c->n_addrs; i++) {
+                const KvAddr *vm = &c->vm_addrs[i].addr;
+                s->addrs[i].vm = *vm;
+                s->addrs[i].guest = vm->family == AF_INET6 ? c->guest6.addr : c->guest4.addr;
+        }
+        return 0;
+}
+
+int masq_nat_render(const MasqConfig *c, char **ret_text, KvErr *e) {
+        NatSandbox s;
+        int r = sandbox_from(c, &s, e);
+        return r < 0 ? r : nat_nft_sandbox_render(&s, ret_text, e);
+}
+
+int masq_nat_apply(int netns_fd, const MasqConfig *c, KvErr *e) {
+        NatSandbox s;
+        int r = sandbox_from(c, &s, e);
+        return r < 0 ? r : nat_sandbox_apply(c->nat_backend, netns_fd, &s, e);
+}
+
+int masq_nat_remove(int netns_fd, NatBackendKind kind, KvErr *e) {
+        return nat_sandbox_remove(kind, netns_fd, e);
+}
+
+int masq_nat_check(int netns_fd, const MasqConfig *c, KvErr *e) {
+        NatSandbox s;
+        int r = sandbox_from(c, &s, e);
+        return r < 0 ? r : nat_sandbox_check(c->nat_backend, netns_fd, &s, e);
 }

@@ -6,7 +6,7 @@
  * │ guest 10.0.2.2/24 (fd10:0:2::2/120)                           │
  * │   │ virtio                                                    │
  * │ tap (persistent, vnet_hdr) 10.0.2.1/24, fd10:0:2::1/120       │
- * │   │ routed (forwarding on), table inet kvnet-masq:             │
+ * │   │ routed (forwarding on), NAT (nftables: table kvnet-masq):  │
  * │   │   prerouting: iifname SBX daddr VM [ports] dnat to guest  │
  * │   │   postrouting: oifname SBX saddr guest snat to VM         │
  * │ SBX (veth end) VM's stable IPs, default routes via node gw ───┼── HOST (veth) ── bridge
@@ -23,14 +23,11 @@
 #include "common/kverr.h"
 #include "common/util.h"
 #include "netd/link/link.h"
+#include "netd/nat/nat.h"
 
-#define MASQ_TABLE "kvnet-masq"
-#define MASQ_MAX_PORTS 64
+#define MASQ_MAX_PORTS NAT_SANDBOX_MAX_PORTS
 
-typedef struct MasqPort {
-        uint16_t port;
-        uint8_t proto; /* IPPROTO_TCP / IPPROTO_UDP */
-} MasqPort;
+typedef NatSandboxPort MasqPort; /* port, proto (IPPROTO_TCP / IPPROTO_UDP) */
 
 typedef struct MasqConfig {
         const char *tap, *sbx_ifname, *host_ifname, *bridge;
@@ -49,6 +46,7 @@ typedef struct MasqConfig {
         /* optional: MAC of the sandbox side of the veth (the VM's face on the node network). netd gives it the
          * claim's MAC, so that the VM keeps its MAC on the segment when it migrates; NULL = kernel's choice. */
         const uint8_t *pod_mac;
+        NatBackendKind nat_backend; /* of the sandbox NAT; masq_config_defaults(): nftables */
 } MasqConfig;
 
 /* Zeroes *c and sets the guest defaults. */
@@ -60,20 +58,20 @@ int masq_config_validate(const MasqConfig *c, KvErr *e) _wur_;
 
 /* Validates, then: tap in the sandbox (up, mtu, guest gateway addresses), veth host_ifname (on the
  * bridge) <-> sbx_ifname (sandbox: VM addresses, nodad, up, default routes), forwarding on inside
- * the sandbox, and the nftables table inet kvnet-masq in one batch. Undo on failure. */
+ * the sandbox, and the sandbox NAT in one transaction. Undo on failure. */
 int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) _wur_;
-/* Verifies links, addresses, routes' prerequisites, forwarding and the nft table (chains and rule
- * counts); the message names the first thing missing. */
+/* Verifies links, addresses, routes' prerequisites, forwarding and the sandbox NAT (nftables: chains
+ * and rules); the message names the first thing missing. */
 int masq_vm_check(int netns_fd, const MasqConfig *c, KvErr *e) _wur_;
-/* Removes the nft table and the links; whatever is already gone is not an error. */
+/* Removes the sandbox NAT and the links; whatever is already gone is not an error. */
 int masq_vm_detach(int netns_fd, const MasqConfig *c, KvErr *e) _wur_;
 
-/* ---- nftables part (masq-nft.c) ---- */
-/* Renders the batch masq_vm_attach sends, as text (nftnl_*_snprintf), for golden tests. */
-int masq_nft_render(const MasqConfig *c, char **ret_text, KvErr *e) _wur_;
-/* Replaces table inet kvnet-masq in the sandbox (netns_fd; -1 = current netns) in one transaction. */
-int masq_nft_apply(int netns_fd, const MasqConfig *c, KvErr *e) _wur_;
-/* Deletes the table; 0 if it did not exist. */
-int masq_nft_remove(int netns_fd, KvErr *e) _wur_;
-/* -ENOENT naming the table/chain when missing or holding the wrong number of rules. */
-int masq_nft_check(int netns_fd, const MasqConfig *c, KvErr *e) _wur_;
+/* ---- the sandbox NAT, through the NAT backend (netd/nat/nat.h: nat_sandbox_*) ---- */
+/* Renders the batch masq_vm_attach sends with the nftables backend, as text, for golden tests. */
+int masq_nat_render(const MasqConfig *c, char **ret_text, KvErr *e) _wur_;
+/* Replaces the sandbox NAT (netns_fd; -1 = current netns) in one transaction. */
+int masq_nat_apply(int netns_fd, const MasqConfig *c, KvErr *e) _wur_;
+/* Removes it; 0 if there was none. */
+int masq_nat_remove(int netns_fd, NatBackendKind kind, KvErr *e) _wur_;
+/* -ENOENT naming the table/chain when missing or holding the wrong rules. */
+int masq_nat_check(int netns_fd, const MasqConfig *c, KvErr *e) _wur_;

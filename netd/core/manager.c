@@ -191,7 +191,7 @@ static int network_ensure_bridge(Manager *m, const Endpoint *ep, KvErr *e) {
 /* ---- NAT ---- */
 
 static int nat_get(Manager *m, const char *backend, NatBackend **ret, KvErr *e) {
-        if (!streq(backend, "nftables"))
+        if (nat_backend_kind_from_string(backend) != NAT_BACKEND_NFTABLES)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
                                  "network: 'natBackend' '%s' is not available in this build (use nftables)",
                                  backend);
@@ -508,7 +508,7 @@ static int teardown_kernel(Manager *m, const Endpoint *ep, bool deferred, KvErr 
         /* masquerade: the sandbox's NAT table goes now (it would go with the sandbox anyway). */
         if (ep_is_masq_vm(ep) && nsfd >= 0) {
                 KvErr me = {};
-                r = masq_nft_remove(nsfd, &me);
+                r = masq_nat_remove(nsfd, NAT_BACKEND_NFTABLES, &me);
                 if (r < 0 && ret == 0)
                         ret = kverr_set(e, me.code, r, "%s", me.msg);
         }
@@ -1425,7 +1425,7 @@ static int parse_config_file(Manager *m, KvErr *e) {
                                          m->config_path, pe.msg);
         }
         if (nb) {
-                if (!streq(nb, "nftables") && !streq(nb, "ebpf"))
+                if (nat_backend_kind_from_string(nb) < 0)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "config: 'natBackend' must be nftables or ebpf, got '%s'", nb);
                 snprintf(m->default_nat_backend, sizeof m->default_nat_backend, "%s", nb);

@@ -206,7 +206,7 @@ int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachR
         if (!streq(req->binding, "bridge") && !streq(req->binding, "masquerade") && !streq(req->binding, "sriov"))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "network: 'binding' must be bridge, masquerade or sriov, got '%s'", req->binding);
-        if (!streq(req->nat_backend, "nftables") && !streq(req->nat_backend, "ebpf"))
+        if (nat_backend_kind_from_string(req->nat_backend) < 0)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "network: 'natBackend' must be nftables or ebpf, got '%s'", req->nat_backend);
         if (!valid_ifname(req->bridge))

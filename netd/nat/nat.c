@@ -6,10 +6,30 @@
 
 #include "common/json-util.h"
 
-static const NatBackendOps *const nat_backends[] = {
-        &nat_nft_ops,
-        /* nat-bpf.c will add &nat_bpf_ops */
+static const char *const nat_backend_kinds[_NAT_BACKEND_KIND_MAX] = {
+        [NAT_BACKEND_NFTABLES] = "nftables",
+        [NAT_BACKEND_EBPF] = "ebpf",
 };
+
+static const NatBackendOps *const nat_backends[_NAT_BACKEND_KIND_MAX] = {
+        [NAT_BACKEND_NFTABLES] = &nat_nft_ops,
+        [NAT_BACKEND_EBPF] = NULL, /* nat-bpf.c will add &nat_bpf_ops */
+};
+
+const char *nat_backend_kind_to_string(NatBackendKind k) {
+        return k >= 0 && k < _NAT_BACKEND_KIND_MAX ? nat_backend_kinds[k] : NULL;
+}
+
+NatBackendKind nat_backend_kind_from_string(const char *s) {
+        for (size_t i = 0; s && i < ELEMENTSOF(nat_backend_kinds); i++)
+                if (streq(nat_backend_kinds[i], s))
+                        return (NatBackendKind) i;
+        return _NAT_BACKEND_KIND_INVALID;
+}
+
+bool nat_backend_kind_available(NatBackendKind k) {
+        return k >= 0 && k < _NAT_BACKEND_KIND_MAX && nat_backends[k];
+}
 
 const char *nat_proto_name(uint8_t proto) {
         switch (proto) {
@@ -25,20 +45,18 @@ const char *nat_proto_name(uint8_t proto) {
 int nat_backend_new(const char *name, NatBackend **ret) {
         if (!name || !ret)
                 return -EINVAL;
-        for (size_t i = 0; i < ELEMENTSOF(nat_backends); i++) {
-                if (!streq(nat_backends[i]->name, name))
-                        continue;
-                _cleanup_free_ NatBackend *b = calloc(1, sizeof *b);
-                if (!b)
-                        return -ENOMEM;
-                b->ops = nat_backends[i];
-                int r = b->ops->init(b);
-                if (r < 0)
-                        return r;
-                *ret = TAKE_PTR(b);
-                return 0;
-        }
-        return -EOPNOTSUPP;
+        NatBackendKind k = nat_backend_kind_from_string(name);
+        if (!nat_backend_kind_available(k))
+                return -EOPNOTSUPP;
+        _cleanup_free_ NatBackend *b = calloc(1, sizeof *b);
+        if (!b)
+                return -ENOMEM;
+        b->ops = nat_backends[k];
+        int r = b->ops->init(b);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(b);
+        return 0;
 }
 
 NatBackend *nat_backend_free(NatBackend *b) {
@@ -51,7 +69,7 @@ NatBackend *nat_backend_free(NatBackend *b) {
 }
 
 const char *nat_backend_name(NatBackend *b) {
-        return b && b->ops ? b->ops->name : NULL;
+        return b && b->ops ? nat_backend_kind_to_string(b->ops->kind) : NULL;
 }
 
 int nat_endpoint_validate(const NatEndpoint *ep, KvErr *e) {
@@ -167,11 +185,66 @@ int nat_dump(NatBackend *b, json_t **ret) {
         if (!b || !ret)
                 return -EINVAL;
         _cleanup_json_ json_t *o = json_object();
-        if (!o || json_object_set_new(o, "backend", json_string(b->ops->name)) < 0)
+        if (!o || json_object_set_new(o, "backend", json_string(nat_backend_name(b))) < 0)
                 return -ENOMEM;
         int r = b->ops->dump(b, o);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(o);
         return 0;
+}
+
+/* ---- sandbox ---- */
+
+static int sandbox_validate(const NatSandbox *s, KvErr *e) {
+        if (!s || !s->ifname || !s->ifname[0])
+                return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "nat: sandbox 'ifname' must not be empty");
+        if (s->n_addrs == 0 || s->n_addrs > ELEMENTSOF(s->addrs))
+                return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "nat: sandbox holds 1..%zu address pairs, got %zu",
+                                 ELEMENTSOF(s->addrs), s->n_addrs);
+        for (size_t i = 0; i < s->n_addrs; i++) {
+                int f = s->addrs[i].vm.family;
+                if ((f != AF_INET && f != AF_INET6) || s->addrs[i].guest.family != f)
+                        return kverr_set(e, KV_ERR_INTERNAL, -EINVAL,
+                                         "nat: sandbox 'addrs[%zu]': VM and guest address of one family needed", i);
+        }
+        if (s->n_ports > NAT_SANDBOX_MAX_PORTS || (s->n_ports > 0 && !s->ports))
+                return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "nat: sandbox 'ports' holds at most %d entries, got %zu",
+                                 NAT_SANDBOX_MAX_PORTS, s->n_ports);
+        for (size_t i = 0; i < s->n_ports; i++)
+                if (s->ports[i].port == 0 || !nat_proto_name(s->ports[i].proto))
+                        return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "nat: sandbox 'ports[%zu]' invalid: %u/%u", i,
+                                         s->ports[i].proto, s->ports[i].port);
+        return 0;
+}
+
+/* The backend's ops, after checking s (unless NULL). */
+static int sandbox_ops(NatBackendKind kind, const NatSandbox *s, const NatBackendOps **ret, KvErr *e) {
+        if (!nat_backend_kind_available(kind))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
+                                 "nat: backend '%s' is not available in this build (use nftables)",
+                                 nat_backend_kind_to_string(kind) ?: "?");
+        int r = s ? sandbox_validate(s, e) : 0;
+        if (r < 0)
+                return r;
+        *ret = nat_backends[kind];
+        return 0;
+}
+
+int nat_sandbox_apply(NatBackendKind kind, int netns_fd, const NatSandbox *s, KvErr *e) {
+        const NatBackendOps *ops = NULL;
+        int r = sandbox_ops(kind, s, &ops, e);
+        return r < 0 ? r : ops->sandbox_apply(netns_fd, s, e);
+}
+
+int nat_sandbox_remove(NatBackendKind kind, int netns_fd, KvErr *e) {
+        const NatBackendOps *ops = NULL;
+        int r = sandbox_ops(kind, NULL, &ops, e);
+        return r < 0 ? r : ops->sandbox_remove(netns_fd, e);
+}
+
+int nat_sandbox_check(NatBackendKind kind, int netns_fd, const NatSandbox *s, KvErr *e) {
+        const NatBackendOps *ops = NULL;
+        int r = sandbox_ops(kind, s, &ops, e);
+        return r < 0 ? r : ops->sandbox_check(netns_fd, s, e);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* netd NAT: masquerade of endpoint egress and host port forwards, behind a backend-neutral
- * interface. Backends plug in through NatBackendOps ("nftables" now, "ebpf" later).
+/* netd NAT, behind a backend-neutral interface: masquerade of endpoint egress and host port
+ * forwards on the node, and the 1:1 NAT inside a masquerade sandbox (nat_sandbox_*). Backends plug in
+ * through NatBackendOps, one per NatBackendKind ("nftables" now, "ebpf" later).
  *
  * Per-endpoint state lives only in sets/maps, so nat_add/nat_del change elements and never rules.
  * Subnets ("do not masquerade towards these") are shared by many endpoints: the backend keeps an
@@ -36,6 +37,18 @@ typedef struct NatEndpoint {
         size_t n_pm;
 } NatEndpoint;
 
+typedef enum NatBackendKind {
+        NAT_BACKEND_NFTABLES,
+        NAT_BACKEND_EBPF,
+        _NAT_BACKEND_KIND_MAX,
+        _NAT_BACKEND_KIND_INVALID = -EINVAL,
+} NatBackendKind;
+
+const char *nat_backend_kind_to_string(NatBackendKind k); /* NULL if out of range */
+NatBackendKind nat_backend_kind_from_string(const char *s); /* -EINVAL if unknown */
+/* Whether this build has the backend ("ebpf": not yet). */
+bool nat_backend_kind_available(NatBackendKind k);
+
 typedef struct NatBackend NatBackend;
 
 /* "nftables"; -EOPNOTSUPP for unknown or unavailable backends ("ebpf" for now). */
@@ -57,13 +70,43 @@ int nat_check(NatBackend *b, const NatEndpoint *ep, KvErr *e) _wur_;
 /* {"backend","table","masquerade":[addr...],"portMappings":[{"hostIP","hostPort","protocol","address","port"}]} */
 int nat_dump(NatBackend *b, json_t **ret) _wur_;
 
+/* ---- 1:1 NAT inside a sandbox netns (the masquerade binding, docs/masquerade.md) ----
+ * Traffic coming in on the sandbox's uplink for a VM address goes to the guest (every port and ICMP,
+ * or only the listed ports); the guest's traffic leaving on the uplink takes the VM address. No
+ * backend instance: each call works in the netns it is given (-1: the current one), and the kernel
+ * objects go with the sandbox. */
+#define NAT_SANDBOX_MAX_PORTS 64
+
+typedef struct NatSandboxPort {
+        uint16_t port;
+        uint8_t proto; /* IPPROTO_TCP / IPPROTO_UDP */
+} NatSandboxPort;
+
+typedef struct NatSandbox {
+        const char *ifname; /* the sandbox's uplink (the veth end) */
+        struct {
+                KvAddr vm, guest; /* same family */
+        } addrs[2];           /* at most one per family */
+        size_t n_addrs;
+        const NatSandboxPort *ports;
+        size_t n_ports; /* 0 = every port (and ICMP) */
+} NatSandbox;
+
+/* Replaces the sandbox's NAT in one transaction (idempotent). A netns that cannot be entered is
+ * KV_ERR_INVALID_ENV. */
+int nat_sandbox_apply(NatBackendKind kind, int netns_fd, const NatSandbox *s, KvErr *e) _wur_;
+/* Removes it; 0 if there was none. */
+int nat_sandbox_remove(NatBackendKind kind, int netns_fd, KvErr *e) _wur_;
+/* -ENOENT naming the first thing missing or different. */
+int nat_sandbox_check(NatBackendKind kind, int netns_fd, const NatSandbox *s, KvErr *e) _wur_;
+
 /* Checks an endpoint before anything is changed; errors name the field and value. */
 int nat_endpoint_validate(const NatEndpoint *ep, KvErr *e) _wur_;
 const char *nat_proto_name(uint8_t proto); /* "tcp", "udp", NULL */
 
-/* ---- backend plumbing (nat.c and nat-*.c only) ---- */
+/* ---- backend plumbing (nat.c and the backends only) ---- */
 typedef struct NatBackendOps {
-        const char *name;
+        NatBackendKind kind;
         int (*init)(NatBackend *b); /* -EOPNOTSUPP when the kernel lacks the feature */
         void (*done)(NatBackend *b);
         int (*sync)(NatBackend *b, const NatEndpoint *eps, size_t n, KvErr *e);
@@ -71,6 +114,10 @@ typedef struct NatBackendOps {
         int (*del)(NatBackend *b, const NatEndpoint *ep, KvErr *e);
         int (*check)(NatBackend *b, const NatEndpoint *ep, KvErr *e);
         int (*dump)(NatBackend *b, json_t *obj);
+        /* the sandbox NAT (nat_sandbox_*), called with checked arguments */
+        int (*sandbox_apply)(int netns_fd, const NatSandbox *s, KvErr *e);
+        int (*sandbox_remove)(int netns_fd, KvErr *e);
+        int (*sandbox_check)(int netns_fd, const NatSandbox *s, KvErr *e);
 } NatBackendOps;
 
 struct NatBackend {
@@ -80,6 +127,11 @@ struct NatBackend {
 
 extern const NatBackendOps nat_nft_ops;
 
+/* nft-sandbox.c: the nftables backend's sandbox table (inet kvnet-masq) */
+int nat_nft_sandbox_apply(int netns_fd, const NatSandbox *s, KvErr *e) _wur_;
+int nat_nft_sandbox_remove(int netns_fd, KvErr *e) _wur_;
+int nat_nft_sandbox_check(int netns_fd, const NatSandbox *s, KvErr *e) _wur_;
+
 /* ---- test hooks of the nftables backend ---- */
 /* An nftables backend that renders each batch as text (nftnl_*_snprintf) instead of sending it;
  * the table is assumed to exist. */
@@ -88,3 +140,5 @@ int nat_nft_new_render(NatBackend **ret) _wur_;
 char *nat_nft_take_rendered(NatBackend *b);
 /* Number of known endpoints naming this subnet. */
 unsigned nat_nft_subnet_refs(NatBackend *b, const KvPrefix *p);
+/* The batch nat_nft_sandbox_apply sends, as text. */
+int nat_nft_sandbox_render(const NatSandbox *s, char **ret_text, KvErr *e) _wur_;

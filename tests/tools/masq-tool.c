@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
 
         if (streq(verb, "render")) {
                 char *text = NULL;
-                r = masq_nft_render(&c, &text, &e);
+                r = masq_nat_render(&c, &text, &e);
                 if (r >= 0) {
                         fputs(text, stdout);
                         free(text);
@@ -146,7 +146,7 @@ int main(int argc, char **argv) {
                 } else if (streq(verb, "check"))
                         r = masq_vm_check(nsfd, &c, &e);
                 else if (streq(verb, "nat"))
-                        r = masq_nft_apply(nsfd, &c, &e);
+                        r = masq_nat_apply(nsfd, &c, &e);
                 else if (streq(verb, "detach"))
                         r = masq_vm_detach(nsfd, &c, &e);
                 else

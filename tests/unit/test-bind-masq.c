@@ -212,7 +212,7 @@ static void test_golden_all_ports_v4(void **state) {
         base_v4(&c);
         _cleanup_free_ char *t = NULL;
         KvErr e = {};
-        assert_int_equal(masq_nft_render(&c, &t, &e), 0);
+        assert_int_equal(masq_nat_render(&c, &t, &e), 0);
         check_golden("all-ports-v4", t);
         /* one dnat rule without port match, one snat rule, no ip6 */
         assert_non_null(strstr(t, "[ nat dnat ip addr_min reg 1 addr_max reg 1 flags 0x1 ]"));
@@ -227,7 +227,7 @@ static void test_golden_ports_dual(void **state) {
         base_dual(&c);
         _cleanup_free_ char *t = NULL;
         KvErr e = {};
-        assert_int_equal(masq_nft_render(&c, &t, &e), 0);
+        assert_int_equal(masq_nat_render(&c, &t, &e), 0);
         check_golden("ports-dual", t);
         assert_non_null(strstr(t, "[ nat dnat ip6 addr_min reg 1 addr_max reg 1 flags 0x1 ]"));
         assert_non_null(strstr(t, "[ nat snat ip6 addr_min reg 1 addr_max reg 1 flags 0x1 ]"));
@@ -240,7 +240,7 @@ static void test_render_invalid(void **state) {
         c.n_addrs = 0;
         char *t = NULL;
         KvErr e = {};
-        assert_int_equal(masq_nft_render(&c, &t, &e), -EINVAL);
+        assert_int_equal(masq_nat_render(&c, &t, &e), -EINVAL);
         assert_null(t);
         assert_int_equal(e.code, KV_ERR_INVALID_CONFIG);
 }
@@ -314,30 +314,30 @@ static void test_kernel(void **state) {
         /* the nft part replaces itself: re-applying with other ports changes the rule count */
         MasqConfig c1 = c;
         c1.n_ports = 1;
-        assert_int_equal(masq_nft_check(k->sbx, &c1, &e), -ENOENT);
+        assert_int_equal(masq_nat_check(k->sbx, &c1, &e), -ENOENT);
         assert_non_null(strstr(e.msg, "prerouting holds 4 rules, expected 2"));
         kverr_clear(&e);
         /* same rule count, other content: udp/53 instead of tcp/80 */
         MasqConfig c2 = c;
         c2.ports = &ports2[1];
         c2.n_ports = 1;
-        assert_int_equal(masq_nft_apply(k->sbx, &c1, &e), 0);
-        assert_int_equal(masq_nft_check(k->sbx, &c2, &e), -ENOENT);
+        assert_int_equal(masq_nat_apply(k->sbx, &c1, &e), 0);
+        assert_int_equal(masq_nat_check(k->sbx, &c2, &e), -ENOENT);
         assert_non_null(strstr(e.msg, "rule 1 of chain prerouting differs from the configuration (expected: adding dnat rule for 10.88.0.5 udp/53)"));
         kverr_clear(&e);
         /* all ports vs one port: same count too */
         MasqConfig c0 = c;
         c0.n_ports = 0;
-        assert_int_equal(masq_nft_check(k->sbx, &c0, &e), -ENOENT);
+        assert_int_equal(masq_nat_check(k->sbx, &c0, &e), -ENOENT);
         assert_non_null(strstr(e.msg, "(expected: adding dnat rule for 10.88.0.5 (all ports))"));
         kverr_clear(&e);
-        assert_int_equal(masq_nft_apply(k->sbx, &c1, &e), 0);
-        assert_int_equal(masq_nft_check(k->sbx, &c1, &e), 0);
-        assert_int_equal(masq_nft_apply(k->sbx, &c, &e), 0);
+        assert_int_equal(masq_nat_apply(k->sbx, &c1, &e), 0);
+        assert_int_equal(masq_nat_check(k->sbx, &c1, &e), 0);
+        assert_int_equal(masq_nat_apply(k->sbx, &c, &e), 0);
 
         /* table gone: check names it */
-        assert_int_equal(masq_nft_remove(k->sbx, &e), 0);
-        assert_int_equal(masq_nft_remove(k->sbx, &e), 0);
+        assert_int_equal(masq_nat_remove(k->sbx, c.nat_backend, &e), 0);
+        assert_int_equal(masq_nat_remove(k->sbx, c.nat_backend, &e), 0);
         assert_true(masq_vm_check(k->sbx, &c, &e) < 0);
         assert_non_null(strstr(e.msg, "chain prerouting of table inet kvnet-masq missing"));
         kverr_clear(&e);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* netd NAT, nftables backend.
  *  - golden batches (tests/data/nat/<case>.golden; KVNET_UPDATE_GOLDEN=1 rewrites them)
- *  - subnet reference counting, input validation
+ *  - subnet reference counting, input validation, backend kinds
+ *  - the nftables writer (nftw): a transaction the kernel refuses names the failing operation
  *  - the real kernel, inside a network namespace this test creates with unshare(CLONE_NEWNET)
  *    (skipped without CAP_SYS_ADMIN / nf_tables). */
 #include <sched.h>
@@ -15,6 +16,9 @@
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "netd/nat/nat.h"
+#include "netd/nat/nftw.h"
+
+#include <linux/netfilter.h> /* after netinet/in.h */
 
 static const char *datadir(void) {
         const char *d = getenv("KVNET_TESTDATA");
@@ -237,6 +241,31 @@ static void test_validation(void **state) {
         assert_string_equal(t, "");
 }
 
+static void test_backend_kinds(void **state) {
+        (void) state;
+        assert_int_equal(nat_backend_kind_from_string("nftables"), NAT_BACKEND_NFTABLES);
+        assert_int_equal(nat_backend_kind_from_string("ebpf"), NAT_BACKEND_EBPF);
+        assert_int_equal(nat_backend_kind_from_string("iptables"), -EINVAL);
+        assert_int_equal(nat_backend_kind_from_string(NULL), -EINVAL);
+        assert_string_equal(nat_backend_kind_to_string(NAT_BACKEND_NFTABLES), "nftables");
+        assert_string_equal(nat_backend_kind_to_string(NAT_BACKEND_EBPF), "ebpf");
+        assert_null(nat_backend_kind_to_string(_NAT_BACKEND_KIND_MAX));
+        assert_true(nat_backend_kind_available(NAT_BACKEND_NFTABLES));
+        assert_false(nat_backend_kind_available(NAT_BACKEND_EBPF));
+
+        /* the sandbox NAT of an unavailable backend is refused before anything is touched */
+        NatSandbox sb = { .ifname = "kvs0", .n_addrs = 1 };
+        sb.addrs[0].vm = A("10.88.0.5");
+        sb.addrs[0].guest = A("10.0.2.2");
+        KvErr e = {};
+        assert_int_equal(nat_sandbox_apply(NAT_BACKEND_EBPF, -1, &sb, &e), -EOPNOTSUPP);
+        assert_int_equal(e.code, KV_ERR_INVALID_CONFIG);
+        assert_non_null(strstr(e.msg, "'ebpf' is not available"));
+        kverr_clear(&e);
+        assert_int_equal(nat_sandbox_remove(NAT_BACKEND_EBPF, -1, &e), -EOPNOTSUPP);
+        assert_int_equal(e.code, KV_ERR_INVALID_CONFIG);
+}
+
 /* ---- real kernel, in our own network namespace ---- */
 
 static int kernel_setup(void **state) {
@@ -362,14 +391,77 @@ static void test_kernel(void **state) {
         assert_int_equal(nat_del(b, &eps[1], &e), 0);
 }
 
+/* A transaction the kernel refuses names the operation that failed, and nothing of it stays. */
+static void test_writer_errors(void **state) {
+        if (!*state)
+                skip();
+        _cleanup_(nftw_sock_freep) NftwSock *sk = NULL;
+        assert_int_equal(nftw_sock_open(-1, &sk), 0);
+
+        _cleanup_(nftw_batch_done) NftwBatch b = {};
+        nftw_batch_init(&b, NFPROTO_INET, "kvnet-wtest");
+        assert_int_equal(nftw_table(&b, true, "creating table inet kvnet-wtest"), 0);
+        assert_int_equal(
+                nftw_chain(&b, "prerouting", "nat", NF_INET_PRE_ROUTING, -100, "creating chain %s", "prerouting"), 0);
+        struct nftnl_rule *ok = nftw_rule_new(&b, "prerouting");
+        assert_non_null(ok);
+        assert_true(nftw_ex_nfproto(ok, NFPROTO_IPV4));
+        assert_int_equal(nftw_rule(&b, ok, "adding rule to chain %s", "prerouting"), 0);
+        struct nftnl_rule *bad = nftw_rule_new(&b, "nosuch");
+        assert_non_null(bad);
+        assert_true(nftw_ex_nfproto(bad, NFPROTO_IPV4));
+        assert_int_equal(nftw_rule(&b, bad, "adding rule to chain %s", "nosuch"), 0);
+        assert_int_equal(b.n, 4);
+
+        NftwFailure f;
+        int r = nftw_commit(sk, b.family, b.ops, b.n, &f);
+        assert_int_equal(r, -ENOENT);
+        assert_int_equal(f.op, 3);
+        KvErr e = {};
+        assert_int_equal(nftw_error(&e, KV_ERR_INTERNAL, r, "nftables", b.ops, &f), -ENOENT);
+        assert_int_equal(e.code, KV_ERR_INTERNAL);
+        assert_string_equal(e.msg, "nftables: adding rule to chain nosuch: No such file or directory");
+        if (f.ext[0]) /* the kernel's own words, when it gives any, go into the details */
+                assert_non_null(strstr(e.details, f.ext));
+        /* one transaction: the table of the first operations is not there either */
+        assert_int_equal(nftw_table_get(sk, NFPROTO_INET, "kvnet-wtest"), -ENOENT);
+
+        /* without the bad rule the same batch goes through, and a second table add is fine (CREATE) */
+        assert_int_equal(nftw_commit(sk, b.family, b.ops, b.n - 1, &f), 0);
+        assert_int_equal(f.op, -1);
+        assert_int_equal(nftw_table_get(sk, NFPROTO_INET, "kvnet-wtest"), 0);
+        assert_int_equal(nftw_chain_get(sk, NFPROTO_INET, "kvnet-wtest", "prerouting"), 0);
+        assert_int_equal(nftw_chain_get(sk, NFPROTO_INET, "kvnet-wtest", "nosuch"), -ENOENT);
+
+        /* a failure in the first operation of a later batch: deleting a set that is not there */
+        _cleanup_(nftw_batch_done) NftwBatch d = {};
+        nftw_batch_init(&d, NFPROTO_INET, "kvnet-wtest");
+        uint8_t key[4] = { 10, 0, 0, 1 };
+        NftwElem el = { .key = key, .klen = sizeof key };
+        assert_int_equal(nftw_elem(&d, false, "nosuchset", &el, "removing %s from set %s", "10.0.0.1", "nosuchset"), 0);
+        assert_int_equal(nftw_table(&d, false, "deleting table inet kvnet-wtest"), 0);
+        r = nftw_commit(sk, d.family, d.ops, d.n, &f);
+        assert_int_equal(r, -ENOENT);
+        assert_int_equal(f.op, 0);
+        kverr_clear(&e);
+        nftw_error(&e, KV_ERR_INTERNAL, r, "nftables in sandbox", d.ops, &f);
+        assert_string_equal(e.msg,
+                            "nftables in sandbox: removing 10.0.0.1 from set nosuchset: No such file or directory");
+        assert_int_equal(nftw_table_get(sk, NFPROTO_INET, "kvnet-wtest"), 0);
+        /* the table delete alone */
+        assert_int_equal(nftw_commit(sk, d.family, &d.ops[1], 1, &f), 0);
+        assert_int_equal(nftw_table_get(sk, NFPROTO_INET, "kvnet-wtest"), -ENOENT);
+}
+
 int main(void) {
         const struct CMUnitTest render_tests[] = {
                 cmocka_unit_test(test_backend_registry), cmocka_unit_test(test_golden_sync),
                 cmocka_unit_test(test_golden_add_del),   cmocka_unit_test(test_refcount),
-                cmocka_unit_test(test_validation),
+                cmocka_unit_test(test_validation),       cmocka_unit_test(test_backend_kinds),
         };
         const struct CMUnitTest kernel_tests[] = {
                 cmocka_unit_test(test_kernel),
+                cmocka_unit_test(test_writer_errors),
         };
         int r = cmocka_run_group_tests_name("nat-nft-render", render_tests, NULL, NULL);
         /* last: the kernel group moves the whole process into a new network namespace */

@@ -4,10 +4,10 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <libmnl/libmnl.h>
 
+#include "common/nl.h"
 #include "netd/binding/sriov.h"
 
 int sriov_nl_build_vf_config(const SriovVfConfig *c, uint32_t seq, void *buf, size_t size) {
@@ -151,37 +151,19 @@ int sriov_nl_parse_vf_config(const struct nlmsghdr *nlh, SriovVfConfig *ret) {
 
 /* ---- kernel ops ---- */
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct mnl_socket *, mnl_socket_close);
-
 static int kernel_apply(void *userdata, const SriovVfConfig *c, const struct nlmsghdr *msg) {
         (void) userdata;
         (void) c;
-        _cleanup_(mnl_socket_closep) struct mnl_socket *nl = mnl_socket_open(NETLINK_ROUTE);
-        if (!nl)
-                return negative_errno();
-        if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
-                return negative_errno();
-        uint8_t req[SRIOV_NL_MSG_MAX];
+        _cleanup_nl_sock_ NlSock *nl = NULL;
+        int r = nl_sock_open(NETLINK_ROUTE, -1, &nl);
+        if (r < 0)
+                return r;
+        /* A copy: nl_request() sets the flags and the sequence number. */
+        uint8_t req[SRIOV_NL_MSG_MAX] __attribute__((aligned(8)));
         if (msg->nlmsg_len > sizeof req)
                 return -EMSGSIZE;
         memcpy(req, msg, msg->nlmsg_len);
-        struct nlmsghdr *nlh = (struct nlmsghdr *) req;
-        uint32_t seq = nlh->nlmsg_seq ? nlh->nlmsg_seq : (uint32_t) time(NULL);
-        nlh->nlmsg_seq = seq;
-        uint32_t portid = mnl_socket_get_portid(nl);
-        if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-                return negative_errno();
-        uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
-        for (;;) {
-                ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof buf);
-                if (n < 0)
-                        return negative_errno();
-                int r = mnl_cb_run(buf, (size_t) n, seq, portid, NULL, NULL);
-                if (r < 0)
-                        return negative_errno();
-                if (r == MNL_CB_STOP)
-                        return 0;
-        }
+        return nl_request(nl, (struct nlmsghdr *) req);
 }
 
 static const SriovNlOps kernel_ops = { .name = "netlink", .apply = kernel_apply };

@@ -217,7 +217,7 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         int r = masq_config_validate(c, e);
         if (r < 0)
                 return r;
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL, *ssk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
         r = lnl_open_e(-1, &sk, e);
         if (r < 0)
                 return r;
@@ -231,24 +231,24 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
 
         r = tap_create(netns_fd, c->tap);
         if (r < 0)
-                return lnl_err(e, r, "creating tap '%s' in sandbox", c->tap);
+                return nl_error(e, NULL, r, "creating tap '%s' in sandbox", c->tap);
         bool veth_made = false;
         LnlLink tap, sbx, host;
         r = lnl_link_get(ssk, c->tap, &tap);
         if (r < 0) {
-                lnl_err(e, r, "looking up tap '%s' in sandbox", c->tap);
+                nl_error(e, ssk, r, "looking up tap '%s' in sandbox", c->tap);
                 goto undo;
         }
         /* The host end joins the bridge once the sandbox end is up (link_join_bridge). */
         r = lnl_veth_create(sk, c->host_ifname, 0, c->mtu, c->sbx_ifname, netns_fd, c->pod_mac);
         if (r < 0) {
-                lnl_err(e, r, "creating veth '%s' -> '%s' in sandbox", c->host_ifname, c->sbx_ifname);
+                nl_error(e, sk, r, "creating veth '%s' -> '%s' in sandbox", c->host_ifname, c->sbx_ifname);
                 goto undo;
         }
         veth_made = true;
         r = lnl_link_get(ssk, c->sbx_ifname, &sbx);
         if (r < 0) {
-                lnl_err(e, r, "looking up '%s' in sandbox", c->sbx_ifname);
+                nl_error(e, ssk, r, "looking up '%s' in sandbox", c->sbx_ifname);
                 goto undo;
         }
 
@@ -263,7 +263,7 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         if (r < 0)
                 r = lnl_link_addrgen_none(ssk, c->sbx_ifname);
         if (r < 0) {
-                lnl_err(e, r, "switching off IPv6 address generation on '%s' in sandbox", c->sbx_ifname);
+                nl_error(e, ssk, r, "switching off IPv6 address generation on '%s' in sandbox", c->sbx_ifname);
                 goto undo;
         }
 
@@ -271,14 +271,14 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         for (size_t i = 0; i < c->n_addrs; i++) {
                 r = lnl_addr_add(ssk, sbx.ifindex, &c->vm_addrs[i]);
                 if (r < 0) {
-                        lnl_err(e, r, "adding address %s to '%s' in sandbox", kv_prefix_fmt(&c->vm_addrs[i], a),
-                                c->sbx_ifname);
+                        nl_error(e, ssk, r, "adding address %s to '%s' in sandbox", kv_prefix_fmt(&c->vm_addrs[i], a),
+                                 c->sbx_ifname);
                         goto undo;
                 }
         }
         r = lnl_link_set(ssk, sbx.ifindex, 1, 0);
         if (r < 0) {
-                lnl_err(e, r, "setting '%s' up in sandbox", c->sbx_ifname);
+                nl_error(e, ssk, r, "setting '%s' up in sandbox", c->sbx_ifname);
                 goto undo;
         }
 
@@ -294,13 +294,14 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         for (size_t i = 0; i < ntp; i++) {
                 r = lnl_addr_add(ssk, tap.ifindex, &tp[i]);
                 if (r < 0) {
-                        lnl_err(e, r, "adding address %s to tap '%s' in sandbox", kv_prefix_fmt(&tp[i], a), c->tap);
+                        nl_error(e, ssk, r, "adding address %s to tap '%s' in sandbox", kv_prefix_fmt(&tp[i], a),
+                                 c->tap);
                         goto undo;
                 }
         }
         r = lnl_link_set(ssk, tap.ifindex, 1, c->mtu);
         if (r < 0) {
-                lnl_err(e, r, "setting tap '%s' up (mtu %u) in sandbox", c->tap, c->mtu);
+                nl_error(e, ssk, r, "setting tap '%s' up (mtu %u) in sandbox", c->tap, c->mtu);
                 goto undo;
         }
 
@@ -311,8 +312,8 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
                 KvPrefix def = { .addr = { .family = c->gateways[i].family } };
                 r = lnl_route_add(ssk, sbx.ifindex, &def, &c->gateways[i]);
                 if (r < 0) {
-                        lnl_err(e, r, "adding default route via %s on '%s' in sandbox", kv_addr_fmt(&c->gateways[i], a),
-                                c->sbx_ifname);
+                        nl_error(e, ssk, r, "adding default route via %s on '%s' in sandbox",
+                                 kv_addr_fmt(&c->gateways[i], a), c->sbx_ifname);
                         goto undo;
                 }
         }
@@ -349,7 +350,7 @@ int masq_vm_check(int netns_fd, const MasqConfig *c, KvErr *e) {
         int r = masq_config_validate(c, e);
         if (r < 0)
                 return r;
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL, *ssk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
         r = lnl_open_e(-1, &sk, e);
         if (r < 0)
                 return r;
@@ -362,14 +363,14 @@ int masq_vm_check(int netns_fd, const MasqConfig *c, KvErr *e) {
         LnlLink tap, sbx;
         r = lnl_link_get(ssk, c->tap, &tap);
         if (r < 0)
-                return lnl_err(e, r, "tap '%s' in sandbox", c->tap);
+                return nl_error(e, ssk, r, "tap '%s' in sandbox", c->tap);
         if (!streq(tap.kind, "tun"))
                 return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "'%s' in sandbox is a '%s', not a tap", c->tap, tap.kind);
         if (!(tap.flags & IFF_UP))
                 return kverr_set(e, KV_ERR_INTERNAL, -ENETDOWN, "tap '%s' in sandbox is down", c->tap);
         r = lnl_link_get(ssk, c->sbx_ifname, &sbx);
         if (r < 0)
-                return lnl_err(e, r, "interface '%s' in sandbox", c->sbx_ifname);
+                return nl_error(e, ssk, r, "interface '%s' in sandbox", c->sbx_ifname);
         if (!(sbx.flags & IFF_UP))
                 return kverr_set(e, KV_ERR_INTERNAL, -ENETDOWN, "interface '%s' in sandbox is down", c->sbx_ifname);
         for (size_t i = 0; i < c->n_addrs; i++)

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* netd's link layer: node bridge, container (veth) and VM (tap + veth + tc redirect) attachments,
- * over rtnetlink (libnl-3 core for the messages, libnl-route-3 for link lookups).
+ * over rtnetlink (netd/link/netlink.c, on common/nl.c over libmnl).
  *
  * Every function opens its own short-lived netlink sockets (one for the node netns, one bound to
  * the sandbox netns when needed) and leaves the calling thread in its original netns on every path.
  * All functions return >= 0 on success, -errno on failure and then fill *e (if non-NULL) with a
- * message naming the object and the failure, e.g. "creating veth 'kv1234' -> 'eth0' in sandbox: File exists".
+ * message naming the object and the failure, e.g. "creating veth 'kv1234' -> 'eth0' in sandbox: File exists",
+ * followed by " (kernel: <its extended ack>)" when the kernel explained a refusal.
  * A bad netns fd gives KV_ERR_INVALID_ENV; everything else KV_ERR_INTERNAL. */
 #pragma once
 

@@ -4,8 +4,6 @@
 
 #include <fcntl.h>
 #include <linux/if.h>
-#include <linux/if_tun.h>
-#include <sys/ioctl.h>
 
 #include "common/netns.h"
 #include "netd/link/netlink.h"
@@ -137,31 +135,6 @@ int masq_config_validate(const MasqConfig *c, KvErr *e) {
 
 /* ---- links ---- */
 
-/* Persistent tap owned by root inside the sandbox (/dev/net/tun binds the device to the opener's
- * netns, so the open happens inside). IFF_TUN_EXCL refuses an existing device. */
-static int tap_create(int netns_fd, const char *name) {
-        NetnsGuard g;
-        int r = netns_enter(netns_fd, &g);
-        if (r < 0)
-                return r;
-        int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-        if (fd < 0)
-                r = negative_errno();
-        int q = netns_leave(&g);
-        _cleanup_close_ int tfd = fd;
-        if (q < 0)
-                return q;
-        if (r < 0)
-                return r;
-        struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_TUN_EXCL };
-        strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-        if (ioctl(tfd, TUNSETIFF, &ifr) < 0)
-                return errno == EBUSY ? -EEXIST : negative_errno();
-        if (ioctl(tfd, TUNSETOWNER, 0UL) < 0 || ioctl(tfd, TUNSETPERSIST, 1UL) < 0)
-                return negative_errno();
-        return 0;
-}
-
 /* net.ipv4.ip_forward / net.ipv6.conf.all.forwarding = 1 inside the sandbox. */
 static int sandbox_forwarding(int netns_fd, KvErr *e) {
         NetnsGuard g;
@@ -229,7 +202,7 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         if (r < 0)
                 return r;
 
-        r = tap_create(netns_fd, c->tap);
+        r = link_tap_create(netns_fd, c->tap);
         if (r < 0)
                 return nl_error(e, NULL, r, "creating tap '%s' in sandbox", c->tap);
         bool veth_made = false;

@@ -49,6 +49,10 @@ int link_vm_attach(int netns_fd, const char *tap_name, const char *sbx_ifname, c
                    const char *bridge, uint32_t mtu, const uint8_t guest_mac[6], LinkInfo *ret,
                    KvErr *e) _wur_;
 
+/* Persistent tap `name` (owner root, IFF_TAP|IFF_NO_PI|IFF_VNET_HDR) in the netns of netns_fd, down;
+ * -EEXIST if a link of that name exists there. */
+int link_tap_create(int netns_fd, const char *name) _wur_;
+
 /* Chained VM attachment: `existing_ifname` was made by a previous plugin. Creates the tap, removes
  * the global (non link-local) addresses from existing_ifname and returns them in ret_addrs (at most
  * max_addrs; -ENOBUFS if there are more), then joins tap and existing_ifname with the tc redirect.

@@ -11,11 +11,10 @@
 #include "common/netns.h"
 #include "netd/link/netlink.h"
 
-/* Creates a persistent tap (owner root) inside the sandbox: /dev/net/tun binds the device to the netns
- * of the opener, so the open and the ioctls happen inside. IFF_TUN_EXCL refuses an existing device. */
-static int tap_create(int netns_fd, const char *name) {
+int link_tap_create(int netns_fd, const char *name) {
         if (strlen(name) >= IFNAMSIZ)
                 return -EINVAL;
+        /* /dev/net/tun binds the device to the netns of the opener: open inside, ioctls from anywhere. */
         NetnsGuard g;
         int r = netns_enter(netns_fd, &g);
         if (r < 0)
@@ -81,7 +80,7 @@ int link_vm_attach(int netns_fd, const char *tap_name, const char *sbx_ifname, c
         if (r < 0)
                 return r;
 
-        r = tap_create(netns_fd, tap_name);
+        r = link_tap_create(netns_fd, tap_name);
         if (r < 0)
                 return nl_error(e, NULL, r, "creating tap '%s' in sandbox", tap_name);
 
@@ -151,7 +150,7 @@ int link_vm_attach_chained(int netns_fd, const char *tap_name, const char *exist
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOBUFS, "'%s' in sandbox has %d addresses, at most %zu expected",
                                  existing_ifname, n, max_addrs);
 
-        r = tap_create(netns_fd, tap_name);
+        r = link_tap_create(netns_fd, tap_name);
         if (r < 0)
                 return nl_error(e, NULL, r, "creating tap '%s' in sandbox", tap_name);
         LnlLink tap;

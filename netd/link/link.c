@@ -59,6 +59,23 @@ int link_bridge_prepare(NlSock *sk, const char *bridge, int *ret_ifindex, KvErr 
         return 0;
 }
 
+int link_attach_begin(int netns_fd, const char *bridge, NlSock **ret_sk, NlSock **ret_ssk, int *ret_br_ifindex,
+                      KvErr *e) {
+        _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
+        int br_ifindex;
+        int r = lnl_open_e(-1, &sk, e);
+        if (r >= 0)
+                r = lnl_open_e(netns_fd, &ssk, e);
+        if (r >= 0)
+                r = link_bridge_prepare(sk, bridge, &br_ifindex, e);
+        if (r < 0)
+                return r;
+        *ret_sk = TAKE_PTR(sk);
+        *ret_ssk = TAKE_PTR(ssk);
+        *ret_br_ifindex = br_ifindex;
+        return 0;
+}
+
 /* The host end of a veth whose peer is up joins the bridge. The lookup
  * comes first: it also makes the kernel settle the link's carrier state (linkwatch_sync_dev), while the
  * link is not a bridge port yet, so that the bridge sees one event, a port that is up, instead of
@@ -81,15 +98,8 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
                           const LinkRoute *routes, size_t n_routes, LinkInfo *ret, KvErr *e) {
         char buf[KV_ADDR_STRLEN], buf2[KV_ADDR_STRLEN];
         _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
-        int r = lnl_open_e(-1, &sk, e);
-        if (r < 0)
-                return r;
-        r = lnl_open_e(netns_fd, &ssk, e);
-        if (r < 0)
-                return r;
-
         int br_ifindex;
-        r = link_bridge_prepare(sk, bridge, &br_ifindex, e);
+        int r = link_attach_begin(netns_fd, bridge, &sk, &ssk, &br_ifindex, e);
         if (r < 0)
                 return r;
 

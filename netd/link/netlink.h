@@ -92,6 +92,9 @@ int lnl_route_flush_protocol(NlSock *sk, uint8_t protocol) _wur_;
 /* Shared between link.c and tap.c. */
 /* Looks the bridge up (must be a bridge). */
 int link_bridge_prepare(NlSock *sk, const char *bridge, int *ret_ifindex, KvErr *e) _wur_;
+/* The start of an attachment: a socket in the node netns, one in the sandbox, the bridge's ifindex. */
+int link_attach_begin(int netns_fd, const char *bridge, NlSock **ret_sk, NlSock **ret_ssk, int *ret_br_ifindex,
+                      KvErr *e) _wur_;
 /* Last step of an attachment, once the veth peer is up: host_ifname joins the bridge. Fills *ret with the
  * host end. */
 int link_join_bridge(NlSock *sk, const char *host_ifname, int br_ifindex, LnlLink *ret, KvErr *e) _wur_;

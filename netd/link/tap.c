@@ -69,14 +69,8 @@ int link_vm_attach(int netns_fd, const char *tap_name, const char *sbx_ifname, c
                    const char *bridge, uint32_t mtu, const uint8_t guest_mac[6], LinkInfo *ret,
                    KvErr *e) {
         _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
-        int r = lnl_open_e(-1, &sk, e);
-        if (r < 0)
-                return r;
-        r = lnl_open_e(netns_fd, &ssk, e);
-        if (r < 0)
-                return r;
         int br_ifindex;
-        r = link_bridge_prepare(sk, bridge, &br_ifindex, e);
+        int r = link_attach_begin(netns_fd, bridge, &sk, &ssk, &br_ifindex, e);
         if (r < 0)
                 return r;
 

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <linux/if.h>
+#include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <poll.h>
 #include <sched.h>
@@ -20,6 +21,7 @@
 
 #include "common/netns.h"
 #include "netd/link/link.h"
+#include "netd/link/netlink.h"
 #include "netd/link/vlan.h"
 
 #define BR "kvtbr0"
@@ -463,6 +465,51 @@ static void test_vm_chained(void **state) {
         sbx_free(&a);
 }
 
+/* The kernel's extended ack reaches the KvErr, after the operation and the errno. */
+static void test_kernel_ext_ack(void **state) {
+        (void) state;
+        Sbx a = sbx_new();
+        KvErr e = {};
+        LinkInfo info;
+        KvPrefix addrs[] = { P("10.77.0.31/24") };
+        /* IFLA_IFNAME longer than IFNAMSIZ - 1 fails the kernel's attribute policy, which says so. */
+        const char *longname = "kvh-0123456789abcdef";
+        int r = link_container_attach(a.fd, "eth0", longname, BR, 0, NULL, addrs, 1, NULL, 0, &info, &e);
+        assert_true(r < 0);
+        assert_int_equal(e.code, KV_ERR_INTERNAL);
+        char want[256];
+        snprintf(want, sizeof want, "creating veth '%s' -> 'eth0' in sandbox: %s (kernel: ", longname, strerror(-r));
+        print_message("%s\n", e.msg);
+        assert_non_null(strstr(e.msg, want));
+        assert_non_null(strstr(e.msg, "policy"));
+        assert_false(link_exists(-1, longname));
+        assert_false(link_exists(a.fd, "eth0"));
+
+        /* The layer itself: the offending attribute is named by its type (IFLA_IFNAME), and the kernel's
+         * words are kept only for the errno they explain and only until the next request. */
+        _cleanup_nl_sock_ NlSock *sk = NULL;
+        assert_int_equal(lnl_open(-1, &sk), 0);
+        r = lnl_veth_create(sk, longname, 0, 0, "kvh-p", -1, NULL);
+        assert_true(r < 0);
+        const char *k = nl_ext_ack(sk, r);
+        assert_non_null(k);
+        snprintf(want, sizeof want, "attribute %d", IFLA_IFNAME);
+        assert_non_null(strstr(k, want));
+        assert_null(nl_ext_ack(sk, r == -EINVAL ? -ERANGE : -EINVAL));
+        kverr_clear(&e);
+        assert_int_equal(nl_error(&e, sk, r, "creating veth '%s'", longname), r);
+        snprintf(want, sizeof want, "creating veth '%s': %s (kernel: %s)", longname, strerror(-r), k);
+        assert_string_equal(e.msg, want);
+        LnlLink l;
+        assert_int_equal(lnl_link_get(sk, BR, &l), 0);
+        assert_null(nl_ext_ack(sk, r));
+        /* Without an extended ack (no socket, or the kernel said nothing) the message is as before. */
+        kverr_clear(&e);
+        assert_int_equal(nl_error(&e, NULL, -EEXIST, "creating veth 'x'"), -EEXIST);
+        assert_string_equal(e.msg, "creating veth 'x': File exists");
+        sbx_free(&a);
+}
+
 static void test_forwarding(void **state) {
         (void) state;
         KvErr e = {};
@@ -486,7 +533,7 @@ int main(void) {
                 cmocka_unit_test(test_vlan_link),      cmocka_unit_test(test_container_undo),
                 cmocka_unit_test(test_vm_attach),      cmocka_unit_test(test_vm_undo),
                 cmocka_unit_test(test_vm_chained),     cmocka_unit_test(test_forwarding),
-                cmocka_unit_test(test_retire_frees_names),
+                cmocka_unit_test(test_retire_frees_names), cmocka_unit_test(test_kernel_ext_ack),
         };
         return cmocka_run_group_tests(tests, group_setup, NULL);
 }

@@ -39,10 +39,14 @@ static int socket_here(int protocol, struct mnl_socket **ret) {
 }
 
 int nl_sock_open(int protocol, int netns_fd, NlSock **ret) {
-        _cleanup_nl_sock_ NlSock *nl = malloc(sizeof *nl);
+        _cleanup_nl_sock_ NlSock *nl = malloc(sizeof *nl); /* the buffers need no zeroing */
         if (!nl)
                 return -ENOMEM;
-        *nl = (NlSock) { .seq = (uint32_t) time(NULL) };
+        nl->sock = NULL;
+        nl->portid = 0;
+        nl->seq = (uint32_t) time(NULL);
+        nl->ext_err = 0;
+        nl->ext_msg[0] = '\0';
         int r;
         if (netns_fd < 0)
                 r = socket_here(protocol, &nl->sock);

@@ -139,15 +139,16 @@ int lnl_link_set(NlSock *sk, int ifindex, int up, uint32_t mtu) {
         return nl_request(sk, m);
 }
 
+/* A request about links of which there may be none (any more): that is 0. */
+static int link_request_gone_ok(NlSock *sk, struct nlmsghdr *m) {
+        int r = nl_request(sk, m);
+        return r == -ENODEV || r == -ENOENT ? 0 : r;
+}
+
 int lnl_link_del(NlSock *sk, const char *name) {
         struct nlmsghdr *m = link_msg(sk, RTM_DELLINK, 0, 0, 0, 0);
         int r = nl_put_str(m, IFLA_IFNAME, name);
-        if (r < 0)
-                return r;
-        r = nl_request(sk, m);
-        if (r == -ENODEV || r == -ENOENT)
-                return 0;
-        return r;
+        return r < 0 ? r : link_request_gone_ok(sk, m);
 }
 
 int lnl_link_retire(NlSock *sk, const char *name, uint32_t group) {
@@ -183,12 +184,7 @@ int lnl_link_retire(NlSock *sk, const char *name, uint32_t group) {
 int lnl_link_del_group(NlSock *sk, uint32_t group) {
         struct nlmsghdr *m = link_msg(sk, RTM_DELLINK, 0, 0, 0, 0);
         int r = nl_put_u32(m, IFLA_GROUP, group);
-        if (r < 0)
-                return r;
-        r = nl_request(sk, m);
-        if (r == -ENODEV || r == -ENOENT)
-                return 0;
-        return r;
+        return r < 0 ? r : link_request_gone_ok(sk, m);
 }
 
 int lnl_veth_create(NlSock *sk, const char *name, int master, uint32_t mtu, const char *peer, int peer_netns_fd,

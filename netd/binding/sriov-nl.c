@@ -59,45 +59,47 @@ static void vf_index_check(VfParse *p, uint32_t vf) {
                 p->vf_mismatch = true;
 }
 
+/* Copies the attribute's struct (size bytes) into out and checks its VF index, the __u32 every ifla_vf_*
+ * struct starts with. False if the attribute is too short. */
+static bool vf_attr_copy(VfParse *p, const struct nlattr *a, void *out, size_t size) {
+        if (mnl_attr_get_payload_len(a) < size)
+                return false;
+        memcpy(out, mnl_attr_get_payload(a), size);
+        uint32_t vf;
+        memcpy(&vf, out, sizeof vf);
+        vf_index_check(p, vf);
+        return true;
+}
+
 static int vf_attr_cb(const struct nlattr *a, void *data) {
         VfParse *p = data;
         uint16_t type = mnl_attr_get_type(a);
-        size_t len = mnl_attr_get_payload_len(a);
-        const void *v = mnl_attr_get_payload(a);
         switch (type) {
         case IFLA_VF_MAC: {
                 struct ifla_vf_mac m;
-                if (len < sizeof m)
+                if (!vf_attr_copy(p, a, &m, sizeof m))
                         return MNL_CB_ERROR;
-                memcpy(&m, v, sizeof m);
-                vf_index_check(p, m.vf);
                 memcpy(p->c->mac, m.mac, 6);
                 break;
         }
         case IFLA_VF_VLAN: {
                 struct ifla_vf_vlan m;
-                if (len < sizeof m)
+                if (!vf_attr_copy(p, a, &m, sizeof m))
                         return MNL_CB_ERROR;
-                memcpy(&m, v, sizeof m);
-                vf_index_check(p, m.vf);
                 p->c->vlan = (uint16_t) m.vlan;
                 break;
         }
         case IFLA_VF_SPOOFCHK: {
                 struct ifla_vf_spoofchk m;
-                if (len < sizeof m)
+                if (!vf_attr_copy(p, a, &m, sizeof m))
                         return MNL_CB_ERROR;
-                memcpy(&m, v, sizeof m);
-                vf_index_check(p, m.vf);
                 p->c->spoofchk = m.setting != 0;
                 break;
         }
         case IFLA_VF_TRUST: {
                 struct ifla_vf_trust m;
-                if (len < sizeof m)
+                if (!vf_attr_copy(p, a, &m, sizeof m))
                         return MNL_CB_ERROR;
-                memcpy(&m, v, sizeof m);
-                vf_index_check(p, m.vf);
                 p->c->trust = m.setting != 0;
                 break;
         }

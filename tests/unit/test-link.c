@@ -510,6 +510,24 @@ static void test_kernel_ext_ack(void **state) {
         sbx_free(&a);
 }
 
+/* What a restarted netd does with the redirect routes a previous run left: every route of one protocol
+ * goes, in any table and family; the others stay. */
+static void test_route_flush_protocol(void **state) {
+        (void) state;
+        assert_int_equal(shf(NULL, "ip route add 198.51.100.7/32 dev " BR " proto 118"), 0);
+        assert_int_equal(shf(NULL, "ip route add 198.51.100.8/32 via 10.77.0.9 dev " BR " onlink proto 118 table 100"), 0);
+        assert_int_equal(shf(NULL, "ip -6 route add 2001:db8::7/128 dev " BR " proto 118"), 0);
+        assert_int_equal(shf(NULL, "ip route add 198.51.100.9/32 dev " BR " proto static"), 0);
+        _cleanup_nl_sock_ NlSock *sk = NULL;
+        assert_int_equal(lnl_open(-1, &sk), 0);
+        assert_int_equal(lnl_route_flush_protocol(sk, 118), 3);
+        assert_int_equal(shf(NULL, "test -z \"$(ip route show table all proto 118)\""), 0);
+        assert_int_equal(shf(NULL, "test -z \"$(ip -6 route show table all proto 118)\""), 0);
+        assert_int_equal(shf(NULL, "ip route show proto static | grep -q 198.51.100.9"), 0);
+        assert_int_equal(lnl_route_flush_protocol(sk, 118), 0);
+        assert_int_equal(shf(NULL, "ip route del 198.51.100.9/32"), 0);
+}
+
 static void test_forwarding(void **state) {
         (void) state;
         KvErr e = {};
@@ -534,6 +552,7 @@ int main(void) {
                 cmocka_unit_test(test_vm_attach),      cmocka_unit_test(test_vm_undo),
                 cmocka_unit_test(test_vm_chained),     cmocka_unit_test(test_forwarding),
                 cmocka_unit_test(test_retire_frees_names), cmocka_unit_test(test_kernel_ext_ack),
+                cmocka_unit_test(test_route_flush_protocol),
         };
         return cmocka_run_group_tests(tests, group_setup, NULL);
 }

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_link.h>
+#include <linux/rtnetlink.h>
 #include <linux/if_tun.h>
 #include <poll.h>
 #include <sched.h>
@@ -510,6 +511,34 @@ static void test_kernel_ext_ack(void **state) {
         sbx_free(&a);
 }
 
+/* Messages stay inside their buffer: an attribute that does not fit is refused and nothing is written. */
+static void test_nl_msg_bounds(void **state) {
+        (void) state;
+        _cleanup_nl_sock_ NlSock *sk = NULL;
+        assert_int_equal(lnl_open(-1, &sk), 0);
+        struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+        struct nlmsghdr *m = nl_msg_new(sk, RTM_GETLINK, 0, &ifi, sizeof ifi);
+        assert_int_equal(m->nlmsg_len, NLMSG_LENGTH(sizeof ifi));
+        static char big[NL_MSG_MAX];
+        memset(big, 'x', sizeof big - 1);
+        uint32_t len = m->nlmsg_len;
+        assert_int_equal(nl_put(m, IFLA_IFNAME, sizeof big, big), -EMSGSIZE);
+        assert_int_equal(nl_put_str(m, IFLA_IFNAME, big), -EMSGSIZE);
+        assert_int_equal(nl_put_raw(m, big, sizeof big), -EMSGSIZE);
+        assert_int_equal(m->nlmsg_len, len);
+        struct nlattr *nest = nl_nest_start(m, IFLA_LINKINFO);
+        assert_non_null(nest);
+        nl_nest_end(m, nest);
+        assert_int_equal(m->nlmsg_len, len + NLA_HDRLEN); /* only the nest's header */
+        /* Parsed back: the nest is there, empty. */
+        const struct nlattr *tb[IFLA_MAX + 1];
+        assert_int_equal(nl_parse(m, sizeof ifi, tb, IFLA_MAX), 0);
+        assert_non_null(tb[IFLA_LINKINFO]);
+        assert_null(tb[IFLA_IFNAME]);
+        /* A family header longer than the message is refused. */
+        assert_int_equal(nl_parse(m, m->nlmsg_len, tb, IFLA_MAX), -EBADMSG);
+}
+
 /* What a restarted netd does with the redirect routes a previous run left: every route of one protocol
  * goes, in any table and family; the others stay. */
 static void test_route_flush_protocol(void **state) {
@@ -552,7 +581,7 @@ int main(void) {
                 cmocka_unit_test(test_vm_attach),      cmocka_unit_test(test_vm_undo),
                 cmocka_unit_test(test_vm_chained),     cmocka_unit_test(test_forwarding),
                 cmocka_unit_test(test_retire_frees_names), cmocka_unit_test(test_kernel_ext_ack),
-                cmocka_unit_test(test_route_flush_protocol),
+                cmocka_unit_test(test_route_flush_protocol), cmocka_unit_test(test_nl_msg_bounds),
         };
         return cmocka_run_group_tests(tests, group_setup, NULL);
 }

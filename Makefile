@@ -8,7 +8,7 @@
 BUILD    ?= build
 SANITIZE ?= 0
 CC       ?= gcc
-PKGS     := libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson libvirt yaml-0.1 libbpf
+PKGS     := libmnl libnftnl jansson libvirt yaml-0.1 libbpf
 
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
                -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing -I.

@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(
   build-essential pkg-config
-  libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev libbpf-dev libjansson-dev
+  libmnl-dev libnftnl-dev libbpf-dev libjansson-dev
   libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev libvirt-dev libyaml-dev libmicrohttpd-dev
   clang llvm bpftool
   containernetworking-plugins iproute2 nftables iptables iputils-ping iperf3 netcat-openbsd socat jq tcpdump

@@ -4,8 +4,6 @@
 
 #include <fcntl.h>
 #include <linux/if.h>
-#include <linux/if_tun.h>
-#include <sys/ioctl.h>
 
 #include "common/netns.h"
 #include "netd/link/netlink.h"
@@ -138,31 +136,6 @@ int masq_config_validate(const MasqConfig *c, KvErr *e) {
 
 /* ---- links ---- */
 
-/* Persistent tap owned by root inside the sandbox (/dev/net/tun binds the device to the opener's
- * netns, so the open happens inside). IFF_TUN_EXCL refuses an existing device. */
-static int tap_create(int netns_fd, const char *name) {
-        NetnsGuard g;
-        int r = netns_enter(netns_fd, &g);
-        if (r < 0)
-                return r;
-        int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-        if (fd < 0)
-                r = negative_errno();
-        int q = netns_leave(&g);
-        _cleanup_close_ int tfd = fd;
-        if (q < 0)
-                return q;
-        if (r < 0)
-                return r;
-        struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_TUN_EXCL };
-        strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-        if (ioctl(tfd, TUNSETIFF, &ifr) < 0)
-                return errno == EBUSY ? -EEXIST : negative_errno();
-        if (ioctl(tfd, TUNSETOWNER, 0UL) < 0 || ioctl(tfd, TUNSETPERSIST, 1UL) < 0)
-                return negative_errno();
-        return 0;
-}
-
 /* net.ipv4.ip_forward / net.ipv6.conf.all.forwarding = 1 inside the sandbox. */
 static int sandbox_forwarding(int netns_fd, KvErr *e) {
         NetnsGuard g;
@@ -218,7 +191,7 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         int r = masq_config_validate(c, e);
         if (r < 0)
                 return r;
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL, *ssk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
         r = lnl_open_e(-1, &sk, e);
         if (r < 0)
                 return r;
@@ -230,26 +203,26 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         if (r < 0)
                 return r;
 
-        r = tap_create(netns_fd, c->tap);
+        r = link_tap_create(netns_fd, c->tap);
         if (r < 0)
-                return lnl_err(e, r, "creating tap '%s' in sandbox", c->tap);
+                return nl_error(e, NULL, r, "creating tap '%s' in sandbox", c->tap);
         bool veth_made = false;
         LnlLink tap, sbx, host;
         r = lnl_link_get(ssk, c->tap, &tap);
         if (r < 0) {
-                lnl_err(e, r, "looking up tap '%s' in sandbox", c->tap);
+                nl_error(e, ssk, r, "looking up tap '%s' in sandbox", c->tap);
                 goto undo;
         }
         /* The host end joins the bridge once the sandbox end is up (link_join_bridge). */
         r = lnl_veth_create(sk, c->host_ifname, 0, c->mtu, c->sbx_ifname, netns_fd, c->pod_mac);
         if (r < 0) {
-                lnl_err(e, r, "creating veth '%s' -> '%s' in sandbox", c->host_ifname, c->sbx_ifname);
+                nl_error(e, sk, r, "creating veth '%s' -> '%s' in sandbox", c->host_ifname, c->sbx_ifname);
                 goto undo;
         }
         veth_made = true;
         r = lnl_link_get(ssk, c->sbx_ifname, &sbx);
         if (r < 0) {
-                lnl_err(e, r, "looking up '%s' in sandbox", c->sbx_ifname);
+                nl_error(e, ssk, r, "looking up '%s' in sandbox", c->sbx_ifname);
                 goto undo;
         }
 
@@ -264,7 +237,7 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         if (r < 0)
                 r = lnl_link_addrgen_none(ssk, c->sbx_ifname);
         if (r < 0) {
-                lnl_err(e, r, "switching off IPv6 address generation on '%s' in sandbox", c->sbx_ifname);
+                nl_error(e, ssk, r, "switching off IPv6 address generation on '%s' in sandbox", c->sbx_ifname);
                 goto undo;
         }
 
@@ -272,14 +245,14 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         for (size_t i = 0; i < c->n_addrs; i++) {
                 r = lnl_addr_add(ssk, sbx.ifindex, &c->vm_addrs[i]);
                 if (r < 0) {
-                        lnl_err(e, r, "adding address %s to '%s' in sandbox", kv_prefix_fmt(&c->vm_addrs[i], a),
-                                c->sbx_ifname);
+                        nl_error(e, ssk, r, "adding address %s to '%s' in sandbox", kv_prefix_fmt(&c->vm_addrs[i], a),
+                                 c->sbx_ifname);
                         goto undo;
                 }
         }
         r = lnl_link_set(ssk, sbx.ifindex, 1, 0);
         if (r < 0) {
-                lnl_err(e, r, "setting '%s' up in sandbox", c->sbx_ifname);
+                nl_error(e, ssk, r, "setting '%s' up in sandbox", c->sbx_ifname);
                 goto undo;
         }
 
@@ -295,13 +268,14 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         for (size_t i = 0; i < ntp; i++) {
                 r = lnl_addr_add(ssk, tap.ifindex, &tp[i]);
                 if (r < 0) {
-                        lnl_err(e, r, "adding address %s to tap '%s' in sandbox", kv_prefix_fmt(&tp[i], a), c->tap);
+                        nl_error(e, ssk, r, "adding address %s to tap '%s' in sandbox", kv_prefix_fmt(&tp[i], a),
+                                 c->tap);
                         goto undo;
                 }
         }
         r = lnl_link_set(ssk, tap.ifindex, 1, c->mtu);
         if (r < 0) {
-                lnl_err(e, r, "setting tap '%s' up (mtu %u) in sandbox", c->tap, c->mtu);
+                nl_error(e, ssk, r, "setting tap '%s' up (mtu %u) in sandbox", c->tap, c->mtu);
                 goto undo;
         }
 
@@ -312,8 +286,8 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
                 KvPrefix def = { .addr = { .family = c->gateways[i].family } };
                 r = lnl_route_add(ssk, sbx.ifindex, &def, &c->gateways[i]);
                 if (r < 0) {
-                        lnl_err(e, r, "adding default route via %s on '%s' in sandbox", kv_addr_fmt(&c->gateways[i], a),
-                                c->sbx_ifname);
+                        nl_error(e, ssk, r, "adding default route via %s on '%s' in sandbox",
+                                 kv_addr_fmt(&c->gateways[i], a), c->sbx_ifname);
                         goto undo;
                 }
         }
@@ -350,7 +324,7 @@ int masq_vm_check(int netns_fd, const MasqConfig *c, KvErr *e) {
         int r = masq_config_validate(c, e);
         if (r < 0)
                 return r;
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL, *ssk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
         r = lnl_open_e(-1, &sk, e);
         if (r < 0)
                 return r;
@@ -363,14 +337,14 @@ int masq_vm_check(int netns_fd, const MasqConfig *c, KvErr *e) {
         LnlLink tap, sbx;
         r = lnl_link_get(ssk, c->tap, &tap);
         if (r < 0)
-                return lnl_err(e, r, "tap '%s' in sandbox", c->tap);
+                return nl_error(e, ssk, r, "tap '%s' in sandbox", c->tap);
         if (!streq(tap.kind, "tun"))
                 return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "'%s' in sandbox is a '%s', not a tap", c->tap, tap.kind);
         if (!(tap.flags & IFF_UP))
                 return kverr_set(e, KV_ERR_INTERNAL, -ENETDOWN, "tap '%s' in sandbox is down", c->tap);
         r = lnl_link_get(ssk, c->sbx_ifname, &sbx);
         if (r < 0)
-                return lnl_err(e, r, "interface '%s' in sandbox", c->sbx_ifname);
+                return nl_error(e, ssk, r, "interface '%s' in sandbox", c->sbx_ifname);
         if (!(sbx.flags & IFF_UP))
                 return kverr_set(e, KV_ERR_INTERNAL, -ENETDOWN, "interface '%s' in sandbox is down", c->sbx_ifname);
         for (size_t i = 0; i < c->n_addrs; i++)

@@ -4,10 +4,10 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <libmnl/libmnl.h>
 
+#include "common/nl.h"
 #include "netd/binding/sriov.h"
 
 int sriov_nl_build_vf_config(const SriovVfConfig *c, uint32_t seq, void *buf, size_t size) {
@@ -59,45 +59,47 @@ static void vf_index_check(VfParse *p, uint32_t vf) {
                 p->vf_mismatch = true;
 }
 
+/* Copies the attribute's struct (size bytes) into out and checks its VF index, the __u32 every ifla_vf_*
+ * struct starts with. False if the attribute is too short. */
+static bool vf_attr_copy(VfParse *p, const struct nlattr *a, void *out, size_t size) {
+        if (mnl_attr_get_payload_len(a) < size)
+                return false;
+        memcpy(out, mnl_attr_get_payload(a), size);
+        uint32_t vf;
+        memcpy(&vf, out, sizeof vf);
+        vf_index_check(p, vf);
+        return true;
+}
+
 static int vf_attr_cb(const struct nlattr *a, void *data) {
         VfParse *p = data;
         uint16_t type = mnl_attr_get_type(a);
-        size_t len = mnl_attr_get_payload_len(a);
-        const void *v = mnl_attr_get_payload(a);
         switch (type) {
         case IFLA_VF_MAC: {
                 struct ifla_vf_mac m;
-                if (len < sizeof m)
+                if (!vf_attr_copy(p, a, &m, sizeof m))
                         return MNL_CB_ERROR;
-                memcpy(&m, v, sizeof m);
-                vf_index_check(p, m.vf);
                 memcpy(p->c->mac, m.mac, 6);
                 break;
         }
         case IFLA_VF_VLAN: {
                 struct ifla_vf_vlan m;
-                if (len < sizeof m)
+                if (!vf_attr_copy(p, a, &m, sizeof m))
                         return MNL_CB_ERROR;
-                memcpy(&m, v, sizeof m);
-                vf_index_check(p, m.vf);
                 p->c->vlan = (uint16_t) m.vlan;
                 break;
         }
         case IFLA_VF_SPOOFCHK: {
                 struct ifla_vf_spoofchk m;
-                if (len < sizeof m)
+                if (!vf_attr_copy(p, a, &m, sizeof m))
                         return MNL_CB_ERROR;
-                memcpy(&m, v, sizeof m);
-                vf_index_check(p, m.vf);
                 p->c->spoofchk = m.setting != 0;
                 break;
         }
         case IFLA_VF_TRUST: {
                 struct ifla_vf_trust m;
-                if (len < sizeof m)
+                if (!vf_attr_copy(p, a, &m, sizeof m))
                         return MNL_CB_ERROR;
-                memcpy(&m, v, sizeof m);
-                vf_index_check(p, m.vf);
                 p->c->trust = m.setting != 0;
                 break;
         }
@@ -151,37 +153,19 @@ int sriov_nl_parse_vf_config(const struct nlmsghdr *nlh, SriovVfConfig *ret) {
 
 /* ---- kernel ops ---- */
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct mnl_socket *, mnl_socket_close);
-
 static int kernel_apply(void *userdata, const SriovVfConfig *c, const struct nlmsghdr *msg) {
         (void) userdata;
         (void) c;
-        _cleanup_(mnl_socket_closep) struct mnl_socket *nl = mnl_socket_open(NETLINK_ROUTE);
-        if (!nl)
-                return negative_errno();
-        if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
-                return negative_errno();
-        uint8_t req[SRIOV_NL_MSG_MAX];
+        _cleanup_nl_sock_ NlSock *nl = NULL;
+        int r = nl_sock_open(NETLINK_ROUTE, -1, &nl);
+        if (r < 0)
+                return r;
+        /* A copy: nl_request() sets the flags and the sequence number. */
+        uint8_t req[SRIOV_NL_MSG_MAX] __attribute__((aligned(8)));
         if (msg->nlmsg_len > sizeof req)
                 return -EMSGSIZE;
         memcpy(req, msg, msg->nlmsg_len);
-        struct nlmsghdr *nlh = (struct nlmsghdr *) req;
-        uint32_t seq = nlh->nlmsg_seq ? nlh->nlmsg_seq : (uint32_t) time(NULL);
-        nlh->nlmsg_seq = seq;
-        uint32_t portid = mnl_socket_get_portid(nl);
-        if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-                return negative_errno();
-        uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
-        for (;;) {
-                ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof buf);
-                if (n < 0)
-                        return negative_errno();
-                int r = mnl_cb_run(buf, (size_t) n, seq, portid, NULL, NULL);
-                if (r < 0)
-                        return negative_errno();
-                if (r == MNL_CB_STOP)
-                        return 0;
-        }
+        return nl_request(nl, (struct nlmsghdr *) req);
 }
 
 static const SriovNlOps kernel_ops = { .name = "netlink", .apply = kernel_apply };

@@ -8,7 +8,7 @@
 #include "netd/link/netlink.h"
 
 int link_bridge_ensure(const char *name, uint32_t mtu, const KvPrefix *gw, size_t n_gw, int *ret_ifindex, KvErr *e) {
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL;
         int r = lnl_open_e(-1, &sk, e);
         if (r < 0)
                 return r;
@@ -18,18 +18,18 @@ int link_bridge_ensure(const char *name, uint32_t mtu, const KvPrefix *gw, size_
         if (r == -ENODEV) {
                 r = lnl_bridge_create(sk, name, mtu);
                 if (r < 0 && r != -EEXIST)
-                        return lnl_err(e, r, "creating bridge '%s'", name);
+                        return nl_error(e, sk, r, "creating bridge '%s'", name);
                 r = lnl_link_get(sk, name, &br);
         }
         if (r < 0)
-                return lnl_err(e, r, "looking up bridge '%s'", name);
+                return nl_error(e, sk, r, "looking up bridge '%s'", name);
         if (!streq(br.kind, "bridge"))
                 return kverr_set(e, KV_ERR_INTERNAL, -EEXIST, "link '%s' exists but is a '%s', not a bridge", name,
                                  br.kind[0] ? br.kind : "device");
         if (!(br.flags & IFF_UP) || (mtu > 0 && br.mtu != mtu)) {
                 r = lnl_link_set(sk, br.ifindex, 1, mtu > 0 && br.mtu != mtu ? mtu : 0);
                 if (r < 0)
-                        return lnl_err(e, r, "setting bridge '%s' up (mtu %u)", name, mtu);
+                        return nl_error(e, sk, r, "setting bridge '%s' up (mtu %u)", name, mtu);
         }
 
         for (size_t i = 0; i < n_gw; i++) {
@@ -38,8 +38,8 @@ int link_bridge_ensure(const char *name, uint32_t mtu, const KvPrefix *gw, size_
                 r = lnl_addr_add(sk, br.ifindex, &gw[i]);
                 if (r < 0) {
                         char buf[KV_ADDR_STRLEN];
-                        return lnl_err(e, r, "adding gateway address %s to bridge '%s'", kv_prefix_fmt(&gw[i], buf),
-                                       name);
+                        return nl_error(e, sk, r, "adding gateway address %s to bridge '%s'",
+                                        kv_prefix_fmt(&gw[i], buf), name);
                 }
         }
         if (ret_ifindex)
@@ -48,14 +48,31 @@ int link_bridge_ensure(const char *name, uint32_t mtu, const KvPrefix *gw, size_
 }
 
 /* Bridge lookup. */
-int link_bridge_prepare(struct nl_sock *sk, const char *bridge, int *ret_ifindex, KvErr *e) {
+int link_bridge_prepare(NlSock *sk, const char *bridge, int *ret_ifindex, KvErr *e) {
         LnlLink br;
         int r = lnl_link_get(sk, bridge, &br);
         if (r < 0)
-                return lnl_err(e, r, "looking up bridge '%s'", bridge);
+                return nl_error(e, sk, r, "looking up bridge '%s'", bridge);
         if (!streq(br.kind, "bridge"))
                 return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "link '%s' is not a bridge", bridge);
         *ret_ifindex = br.ifindex;
+        return 0;
+}
+
+int link_attach_begin(int netns_fd, const char *bridge, NlSock **ret_sk, NlSock **ret_ssk, int *ret_br_ifindex,
+                      KvErr *e) {
+        _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
+        int br_ifindex;
+        int r = lnl_open_e(-1, &sk, e);
+        if (r >= 0)
+                r = lnl_open_e(netns_fd, &ssk, e);
+        if (r >= 0)
+                r = link_bridge_prepare(sk, bridge, &br_ifindex, e);
+        if (r < 0)
+                return r;
+        *ret_sk = TAKE_PTR(sk);
+        *ret_ssk = TAKE_PTR(ssk);
+        *ret_br_ifindex = br_ifindex;
         return 0;
 }
 
@@ -63,14 +80,14 @@ int link_bridge_prepare(struct nl_sock *sk, const char *bridge, int *ret_ifindex
  * comes first: it also makes the kernel settle the link's carrier state (linkwatch_sync_dev), while the
  * link is not a bridge port yet, so that the bridge sees one event, a port that is up, instead of
  * up / carrier down / carrier up, each of which walks all ports and the whole FDB. */
-int link_join_bridge(struct nl_sock *sk, const char *host_ifname, int br_ifindex, LnlLink *ret, KvErr *e) {
+int link_join_bridge(NlSock *sk, const char *host_ifname, int br_ifindex, LnlLink *ret, KvErr *e) {
         LnlLink host;
         int r = lnl_link_get(sk, host_ifname, &host);
         if (r < 0)
-                return lnl_err(e, r, "looking up veth '%s'", host_ifname);
+                return nl_error(e, sk, r, "looking up veth '%s'", host_ifname);
         r = lnl_link_set_master(sk, host.ifindex, br_ifindex);
         if (r < 0)
-                return lnl_err(e, r, "adding '%s' to the bridge", host_ifname);
+                return nl_error(e, sk, r, "adding '%s' to the bridge", host_ifname);
         host.master = br_ifindex;
         *ret = host;
         return 0;
@@ -80,16 +97,9 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
                           const uint8_t *mac, const KvPrefix *addrs, size_t n_addrs,
                           const LinkRoute *routes, size_t n_routes, LinkInfo *ret, KvErr *e) {
         char buf[KV_ADDR_STRLEN], buf2[KV_ADDR_STRLEN];
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL, *ssk = NULL;
-        int r = lnl_open_e(-1, &sk, e);
-        if (r < 0)
-                return r;
-        r = lnl_open_e(netns_fd, &ssk, e);
-        if (r < 0)
-                return r;
-
+        _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
         int br_ifindex;
-        r = link_bridge_prepare(sk, bridge, &br_ifindex, e);
+        int r = link_attach_begin(netns_fd, bridge, &sk, &ssk, &br_ifindex, e);
         if (r < 0)
                 return r;
 
@@ -98,18 +108,19 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
          * link_join_bridge). */
         r = lnl_veth_create(sk, host_ifname, 0, mtu, ifname, netns_fd, mac);
         if (r < 0)
-                return lnl_err(e, r, "creating veth '%s' -> '%s' in sandbox", host_ifname, ifname);
+                return nl_error(e, sk, r, "creating veth '%s' -> '%s' in sandbox", host_ifname, ifname);
 
         LnlLink host, sbx;
         r = lnl_link_get(ssk, ifname, &sbx);
         if (r < 0) {
-                lnl_err(e, r, "looking up '%s' in sandbox", ifname);
+                nl_error(e, ssk, r, "looking up '%s' in sandbox", ifname);
                 goto undo;
         }
         for (size_t i = 0; i < n_addrs; i++) {
                 r = lnl_addr_add(ssk, sbx.ifindex, &addrs[i]);
                 if (r < 0) {
-                        lnl_err(e, r, "adding address %s to '%s' in sandbox", kv_prefix_fmt(&addrs[i], buf), ifname);
+                        nl_error(e, ssk, r, "adding address %s to '%s' in sandbox", kv_prefix_fmt(&addrs[i], buf),
+                                 ifname);
                         goto undo;
                 }
         }
@@ -126,21 +137,21 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
                 if (r < 0)
                         r = lnl_link_addrgen_none(ssk, ifname);
                 if (r < 0) {
-                        lnl_err(e, r, "switching IPv6 address generation off on '%s' in sandbox", ifname);
+                        nl_error(e, ssk, r, "switching IPv6 address generation off on '%s' in sandbox", ifname);
                         goto undo;
                 }
         }
         r = lnl_link_set(ssk, sbx.ifindex, 1, 0);
         if (r < 0) {
-                lnl_err(e, r, "setting '%s' up in sandbox", ifname);
+                nl_error(e, ssk, r, "setting '%s' up in sandbox", ifname);
                 goto undo;
         }
         for (size_t i = 0; i < n_routes; i++) {
                 const LinkRoute *rt = &routes[i];
                 r = lnl_route_add(ssk, sbx.ifindex, &rt->dst, rt->has_gw ? &rt->gw : NULL);
                 if (r < 0) {
-                        lnl_err(e, r, "adding route %s%s%s on '%s' in sandbox", kv_prefix_fmt(&rt->dst, buf),
-                                rt->has_gw ? " via " : "", rt->has_gw ? kv_addr_fmt(&rt->gw, buf2) : "", ifname);
+                        nl_error(e, ssk, r, "adding route %s%s%s on '%s' in sandbox", kv_prefix_fmt(&rt->dst, buf),
+                                 rt->has_gw ? " via " : "", rt->has_gw ? kv_addr_fmt(&rt->gw, buf2) : "", ifname);
                         goto undo;
                 }
         }
@@ -160,17 +171,17 @@ undo:
         return r;
 }
 
-static int link_del_e(struct nl_sock *sk, const char *name, const char *where, KvErr *e) {
+static int link_del_e(NlSock *sk, const char *name, const char *where, KvErr *e) {
         int r = lnl_link_del(sk, name);
         if (r < 0)
-                return lnl_err(e, r, "deleting '%s'%s", name, where);
+                return nl_error(e, sk, r, "deleting '%s'%s", name, where);
         return 0;
 }
 
 int link_detach(int netns_fd, const char *sandbox_ifname, const char *tap_name, const char *host_ifname, KvErr *e) {
         int r, ret = 0;
         if (host_ifname) {
-                _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+                _cleanup_nl_sock_ NlSock *sk = NULL;
                 r = lnl_open_e(-1, &sk, e);
                 if (r < 0)
                         return r;
@@ -179,7 +190,7 @@ int link_detach(int netns_fd, const char *sandbox_ifname, const char *tap_name, 
                         ret = r;
         }
         if (netns_fd >= 0 && (sandbox_ifname || tap_name)) {
-                _cleanup_nl_sock_ struct nl_sock *ssk = NULL;
+                _cleanup_nl_sock_ NlSock *ssk = NULL;
                 r = lnl_open_e(netns_fd, &ssk, e);
                 if (r < 0)
                         return r;
@@ -201,16 +212,16 @@ int link_retire(int netns_fd, const char *sandbox_ifname, const char *tap_name, 
                 KvErr *e) {
         int r;
         if (host_ifname) {
-                _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+                _cleanup_nl_sock_ NlSock *sk = NULL;
                 r = lnl_open_e(-1, &sk, e);
                 if (r < 0)
                         return r;
                 r = lnl_link_retire(sk, host_ifname, LINK_REAP_GROUP);
                 if (r < 0)
-                        return lnl_err(e, r, "retiring '%s'", host_ifname);
+                        return nl_error(e, sk, r, "retiring '%s'", host_ifname);
         }
         if (netns_fd >= 0 && (sandbox_ifname || tap_name)) {
-                _cleanup_nl_sock_ struct nl_sock *ssk = NULL;
+                _cleanup_nl_sock_ NlSock *ssk = NULL;
                 r = lnl_open_e(netns_fd, &ssk, e);
                 if (r < 0)
                         return r;
@@ -222,7 +233,7 @@ int link_retire(int netns_fd, const char *sandbox_ifname, const char *tap_name, 
                                 continue;
                         r = lnl_link_retire(ssk, names[i], LINK_REAP_GROUP);
                         if (r < 0)
-                                return lnl_err(e, r, "retiring '%s' in sandbox", names[i]);
+                                return nl_error(e, ssk, r, "retiring '%s' in sandbox", names[i]);
                 }
         }
         return 0;
@@ -231,7 +242,7 @@ int link_retire(int netns_fd, const char *sandbox_ifname, const char *tap_name, 
 typedef struct UnknownCtx {
         bool (*keep)(const char *name, void *arg);
         void *arg;
-        struct nl_sock *sk;
+        NlSock *sk;
         unsigned n;
 } UnknownCtx;
 
@@ -256,7 +267,7 @@ static int unknown_cb(const char *name, const LnlLink *l, void *arg) {
 }
 
 int link_retire_unknown(bool (*keep)(const char *name, void *arg), void *arg, KvErr *e) {
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL, *dsk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL, *dsk = NULL;
         int r = lnl_open_e(-1, &sk, e);
         if (r < 0)
                 return r;
@@ -266,12 +277,12 @@ int link_retire_unknown(bool (*keep)(const char *name, void *arg), void *arg, Kv
         UnknownCtx c = { .keep = keep, .arg = arg, .sk = sk };
         r = lnl_link_list(dsk, unknown_cb, &c);
         if (r < 0)
-                return lnl_err(e, r, "listing links");
+                return nl_error(e, dsk, r, "listing links");
         return (int) c.n;
 }
 
 int link_get_mac(int netns_fd, const char *name, uint8_t ret[6]) {
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL;
         int r = lnl_open(netns_fd, &sk);
         if (r < 0)
                 return r;
@@ -284,7 +295,7 @@ int link_get_mac(int netns_fd, const char *name, uint8_t ret[6]) {
 }
 
 int link_neigh_learn(const char *ifname, const KvAddr *a, const uint8_t mac[6]) {
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL;
         int r = lnl_open(-1, &sk);
         if (r < 0)
                 return r;
@@ -296,25 +307,25 @@ int link_neigh_learn(const char *ifname, const KvAddr *a, const uint8_t mac[6]) 
 }
 
 int link_reap(int netns_fd, KvErr *e) {
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL;
         int r = lnl_open_e(netns_fd, &sk, e);
         if (r < 0)
                 return r;
         r = lnl_link_del_group(sk, LINK_REAP_GROUP);
         if (r < 0)
-                return lnl_err(e, r, "deleting retired links%s", netns_fd >= 0 ? " in sandbox" : "");
+                return nl_error(e, sk, r, "deleting retired links%s", netns_fd >= 0 ? " in sandbox" : "");
         return 0;
 }
 
 /* Node side of a check: host end exists, is up, enslaved to the bridge. */
-int link_check_host_port(struct nl_sock *sk, const char *host_ifname, const char *bridge, KvErr *e) {
+int link_check_host_port(NlSock *sk, const char *host_ifname, const char *bridge, KvErr *e) {
         LnlLink br, host;
         int r = lnl_link_get(sk, bridge, &br);
         if (r < 0)
-                return lnl_err(e, r, "bridge '%s'", bridge);
+                return nl_error(e, sk, r, "bridge '%s'", bridge);
         r = lnl_link_get(sk, host_ifname, &host);
         if (r < 0)
-                return lnl_err(e, r, "host interface '%s'", host_ifname);
+                return nl_error(e, sk, r, "host interface '%s'", host_ifname);
         if (!(host.flags & IFF_UP))
                 return kverr_set(e, KV_ERR_INTERNAL, -ENETDOWN, "host interface '%s' is down", host_ifname);
         if (host.master != br.ifindex)
@@ -325,7 +336,7 @@ int link_check_host_port(struct nl_sock *sk, const char *host_ifname, const char
 
 int link_container_check(int netns_fd, const char *ifname, const char *host_ifname, const char *bridge,
                          const KvPrefix *addrs, size_t n_addrs, KvErr *e) {
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL, *ssk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
         int r = lnl_open_e(-1, &sk, e);
         if (r < 0)
                 return r;
@@ -338,7 +349,7 @@ int link_container_check(int netns_fd, const char *ifname, const char *host_ifna
         LnlLink sbx;
         r = lnl_link_get(ssk, ifname, &sbx);
         if (r < 0)
-                return lnl_err(e, r, "interface '%s' in sandbox", ifname);
+                return nl_error(e, ssk, r, "interface '%s' in sandbox", ifname);
         if (!(sbx.flags & IFF_UP))
                 return kverr_set(e, KV_ERR_INTERNAL, -ENETDOWN, "interface '%s' in sandbox is down", ifname);
         for (size_t i = 0; i < n_addrs; i++)
@@ -351,7 +362,7 @@ int link_container_check(int netns_fd, const char *ifname, const char *host_ifna
 }
 
 bool link_exists(int netns_fd, const char *name) {
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL;
         if (lnl_open(netns_fd, &sk) < 0)
                 return false;
         LnlLink l;
@@ -374,7 +385,7 @@ int link_enable_forwarding(KvErr *e) {
         for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
                 int r = write_sysctl(paths[i], "1\n");
                 if (r < 0)
-                        return lnl_err(e, r, "writing 1 to %s", paths[i]);
+                        return nl_error(e, NULL, r, "writing 1 to %s", paths[i]);
         }
         return 0;
 }

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* netd's link layer: node bridge, container (veth) and VM (tap + veth + tc redirect) attachments,
- * over rtnetlink (libnl-3 core for the messages, libnl-route-3 for link lookups).
+ * over rtnetlink (netd/link/netlink.c, on common/nl.c over libmnl).
  *
  * Every function opens its own short-lived netlink sockets (one for the node netns, one bound to
  * the sandbox netns when needed) and leaves the calling thread in its original netns on every path.
  * All functions return >= 0 on success, -errno on failure and then fill *e (if non-NULL) with a
- * message naming the object and the failure, e.g. "creating veth 'kv1234' -> 'eth0' in sandbox: File exists".
+ * message naming the object and the failure, e.g. "creating veth 'kv1234' -> 'eth0' in sandbox: File exists",
+ * followed by " (kernel: <its extended ack>)" when the kernel explained a refusal.
  * A bad netns fd gives KV_ERR_INVALID_ENV; everything else KV_ERR_INTERNAL. */
 #pragma once
 
@@ -47,6 +48,10 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
 int link_vm_attach(int netns_fd, const char *tap_name, const char *sbx_ifname, const char *host_ifname,
                    const char *bridge, uint32_t mtu, const uint8_t guest_mac[6], LinkInfo *ret,
                    KvErr *e) _wur_;
+
+/* Persistent tap `name` (owner root, IFF_TAP|IFF_NO_PI|IFF_VNET_HDR) in the netns of netns_fd, down;
+ * -EEXIST if a link of that name exists there. */
+int link_tap_create(int netns_fd, const char *name) _wur_;
 
 /* Chained VM attachment: `existing_ifname` was made by a previous plugin. Creates the tap, removes
  * the global (non link-local) addresses from existing_ifname and returns them in ret_addrs (at most

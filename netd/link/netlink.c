@@ -13,10 +13,8 @@
 #include <linux/tc_act/tc_mirred.h>
 #include <linux/veth.h>
 #include <fcntl.h>
-#include <stdarg.h>
 
-#include <netlink/attr.h>
-#include <netlink/handlers.h>
+#include <libmnl/libmnl.h>
 
 #include "common/netns.h"
 
@@ -27,292 +25,133 @@
 #define TC_H_MIN_INGRESS 0xFFF2U
 #endif
 
-#define LNL_PENDING 1
 #define LNL_TC_PRIO 1
 
-int lnl_err(KvErr *e, int r, const char *fmt, ...) {
-        char buf[400];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
-        va_end(ap);
-        return kverr_set(e, KV_ERR_INTERNAL, r, "%s: %s", buf, strerror(r < 0 ? -r : EIO));
+int lnl_open(int netns_fd, NlSock **ret) {
+        return nl_sock_open(NETLINK_ROUTE, netns_fd, ret);
 }
 
-/* libnl error codes -> errno, for the few places where libnl itself fails (not the kernel). */
-static int nlerr_to_errno(int nlerr) {
-        switch (nlerr < 0 ? -nlerr : nlerr) {
-        case NLE_SUCCESS: return 0;
-        case NLE_NOMEM: return -ENOMEM;
-        case NLE_EXIST: return -EEXIST;
-        case NLE_INVAL: return -EINVAL;
-        case NLE_RANGE: return -ERANGE;
-        case NLE_OPNOTSUPP: return -EOPNOTSUPP;
-        case NLE_AF_NOSUPPORT: return -EAFNOSUPPORT;
-        case NLE_OBJ_NOTFOUND:
-        case NLE_NODEV: return -ENODEV;
-        case NLE_PERM: return -EPERM;
-        case NLE_BUSY: return -EBUSY;
-        case NLE_AGAIN: return -EAGAIN;
-        case NLE_NOACCESS: return -EACCES;
-        case NLE_BAD_SOCK: return -EBADF;
-        case NLE_MSGSIZE: return -EMSGSIZE;
-        case NLE_NOADDR: return -EADDRNOTAVAIL;
-        default: return -EIO;
-        }
-}
-
-static int lnl_open_here(struct nl_sock **ret) {
-        _cleanup_nl_sock_ struct nl_sock *sk = nl_socket_alloc();
-        if (!sk)
-                return -ENOMEM;
-        int r = nl_connect(sk, NETLINK_ROUTE);
-        if (r < 0)
-                return nlerr_to_errno(r);
-        *ret = TAKE_PTR(sk);
-        return 0;
-}
-
-int lnl_open(int netns_fd, struct nl_sock **ret) {
-        if (netns_fd < 0)
-                return lnl_open_here(ret);
-
-        NetnsGuard g;
-        int r = netns_enter(netns_fd, &g);
-        if (r < 0)
-                return r;
-        struct nl_sock *sk = NULL;
-        r = lnl_open_here(&sk);
-        int q = netns_leave(&g);
-        if (q < 0) {
-                /* We could not get back; nothing sane is possible in the wrong netns. */
-                if (sk)
-                        nl_socket_free(sk);
-                return q;
-        }
-        if (r < 0)
-                return r;
-        *ret = sk;
-        return 0;
-}
-
-int lnl_open_e(int netns_fd, struct nl_sock **ret, KvErr *e) {
+int lnl_open_e(int netns_fd, NlSock **ret, KvErr *e) {
         int r = lnl_open(netns_fd, ret);
         if (r < 0) {
                 if (netns_fd >= 0 && (r == -EBADF || r == -EINVAL))
                         return kverr_set(e, KV_ERR_INVALID_ENV, r, "entering sandbox netns (fd %d): %s", netns_fd,
                                          strerror(-r));
-                return lnl_err(e, r, "opening rtnetlink socket%s", netns_fd >= 0 ? " in sandbox" : "");
+                return nl_error(e, NULL, r, "opening rtnetlink socket%s", netns_fd >= 0 ? " in sandbox" : "");
         }
         return 0;
 }
 
-static int ack_err_cb(struct sockaddr_nl *nla, struct nlmsgerr *err, void *arg) {
-        (void) nla;
-        *(int *) arg = err->error < 0 ? err->error : -err->error;
-        return NL_STOP;
-}
-
-static int ack_ok_cb(struct nl_msg *msg, void *arg) {
-        (void) msg;
-        *(int *) arg = 0;
-        return NL_STOP;
-}
-
-static int finish_cb(struct nl_msg *msg, void *arg) {
-        (void) msg;
-        *(int *) arg = 0;
-        return NL_STOP;
-}
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_cb *, nl_cb_put);
-
-/* A private copy of the socket's callbacks (nl_socket_get_cb() returns a new reference). */
-static struct nl_cb *sock_cb_clone(struct nl_sock *sk) {
-        struct nl_cb *orig = nl_socket_get_cb(sk);
-        if (!orig)
-                return NULL;
-        struct nl_cb *cb = nl_cb_clone(orig);
-        nl_cb_put(orig);
-        return cb;
-}
-
-int lnl_request(struct nl_sock *sk, struct nl_msg *msg) {
-        int r = nl_send_auto(sk, msg);
-        if (r < 0)
-                return nlerr_to_errno(r);
-        _cleanup_(nl_cb_putp) struct nl_cb *cb = sock_cb_clone(sk);
-        if (!cb)
-                return -ENOMEM;
-        int result = LNL_PENDING;
-        nl_cb_err(cb, NL_CB_CUSTOM, ack_err_cb, &result);
-        nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, ack_ok_cb, &result);
-        while (result == LNL_PENDING) {
-                r = nl_recvmsgs(sk, cb);
-                if (result != LNL_PENDING)
-                        break;
-                if (r < 0)
-                        return nlerr_to_errno(r);
-        }
-        return result;
-}
-
-int lnl_dump(struct nl_sock *sk, struct nl_msg *msg, int (*fn)(struct nl_msg *, void *), void *arg) {
-        int r = nl_send_auto(sk, msg);
-        if (r < 0)
-                return nlerr_to_errno(r);
-        _cleanup_(nl_cb_putp) struct nl_cb *cb = sock_cb_clone(sk);
-        if (!cb)
-                return -ENOMEM;
-        int result = LNL_PENDING;
-        nl_cb_err(cb, NL_CB_CUSTOM, ack_err_cb, &result);
-        nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, finish_cb, &result);
-        nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, fn, arg);
-        while (result == LNL_PENDING) {
-                r = nl_recvmsgs(sk, cb);
-                if (result != LNL_PENDING)
-                        break;
-                if (r < 0)
-                        return nlerr_to_errno(r);
-        }
-        return result;
-}
-
-static struct nl_msg *link_msg(int type, int flags, int family, int ifindex, unsigned ifflags, unsigned change) {
-        struct nl_msg *m = nlmsg_alloc_simple(type, flags);
-        if (!m)
-                return NULL;
-        struct ifinfomsg ifi = { .ifi_family = family, .ifi_index = ifindex, .ifi_flags = ifflags, .ifi_change = change };
-        if (nlmsg_append(m, &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0) {
-                nlmsg_free(m);
-                return NULL;
-        }
-        return m;
+static struct nlmsghdr *link_msg(NlSock *sk, uint16_t type, uint16_t flags, int ifindex, unsigned ifflags,
+                                 unsigned change) {
+        struct ifinfomsg ifi = {
+                .ifi_family = AF_UNSPEC, .ifi_index = ifindex, .ifi_flags = ifflags, .ifi_change = change
+        };
+        return nl_msg_new(sk, type, flags, &ifi, sizeof ifi);
 }
 
 /* ---- links ---- */
+
+static void link_parse(const struct nlmsghdr *h, const struct nlattr *const *tb, LnlLink *ret) {
+        const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(h);
+        LnlLink l = { .ifindex = ifi->ifi_index, .flags = ifi->ifi_flags };
+        if (tb[IFLA_MASTER])
+                l.master = (int) mnl_attr_get_u32(tb[IFLA_MASTER]);
+        if (tb[IFLA_MTU])
+                l.mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
+        if (tb[IFLA_ADDRESS] && mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) == 6)
+                memcpy(l.mac, mnl_attr_get_payload(tb[IFLA_ADDRESS]), 6);
+        if (tb[IFLA_LINKINFO]) {
+                const struct nlattr *li[IFLA_INFO_MAX + 1];
+                if (nl_parse_nested(tb[IFLA_LINKINFO], li, IFLA_INFO_MAX) >= 0 && li[IFLA_INFO_KIND])
+                        nl_attr_strcpy(li[IFLA_INFO_KIND], l.kind, sizeof l.kind);
+        }
+        *ret = l;
+}
 
 typedef struct LinkGetCtx {
         LnlLink *link;
         bool found;
 } LinkGetCtx;
 
-static int link_get_cb(struct nl_msg *msg, void *arg) {
+static int link_get_cb(const struct nlmsghdr *h, void *arg) {
         LinkGetCtx *c = arg;
-        struct nlmsghdr *h = nlmsg_hdr(msg);
-        if (h->nlmsg_type != RTM_NEWLINK)
-                return NL_OK;
-        struct nlattr *tb[IFLA_MAX + 1];
-        if (nlmsg_parse(h, sizeof(struct ifinfomsg), tb, IFLA_MAX, NULL) < 0)
-                return NL_SKIP;
-        struct ifinfomsg *ifi = nlmsg_data(h);
-        LnlLink *l = c->link;
-        *l = (LnlLink) { .ifindex = ifi->ifi_index, .flags = ifi->ifi_flags };
-        if (tb[IFLA_MASTER])
-                l->master = (int) nla_get_u32(tb[IFLA_MASTER]);
-        if (tb[IFLA_MTU])
-                l->mtu = nla_get_u32(tb[IFLA_MTU]);
-        if (tb[IFLA_ADDRESS] && nla_len(tb[IFLA_ADDRESS]) == 6)
-                memcpy(l->mac, nla_data(tb[IFLA_ADDRESS]), 6);
-        if (tb[IFLA_LINKINFO]) {
-                struct nlattr *li[IFLA_INFO_MAX + 1];
-                if (nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], NULL) >= 0 && li[IFLA_INFO_KIND])
-                        nla_strlcpy(l->kind, li[IFLA_INFO_KIND], sizeof l->kind);
-        }
+        const struct nlattr *tb[IFLA_MAX + 1];
+        if (h->nlmsg_type != RTM_NEWLINK || nl_parse(h, sizeof(struct ifinfomsg), tb, IFLA_MAX) < 0)
+                return 0;
+        link_parse(h, tb, c->link);
         c->found = true;
-        return NL_OK;
+        return 0;
 }
 
 typedef struct LinkListCtx {
         int (*cb)(const char *name, const LnlLink *l, void *arg);
         void *arg;
-        int ret;
 } LinkListCtx;
 
-static int link_list_cb(struct nl_msg *msg, void *arg) {
+static int link_list_cb(const struct nlmsghdr *h, void *arg) {
         LinkListCtx *c = arg;
-        struct nlmsghdr *h = nlmsg_hdr(msg);
-        struct nlattr *tb[IFLA_MAX + 1];
-        if (h->nlmsg_type != RTM_NEWLINK || nlmsg_parse(h, sizeof(struct ifinfomsg), tb, IFLA_MAX, NULL) < 0 ||
+        const struct nlattr *tb[IFLA_MAX + 1];
+        if (h->nlmsg_type != RTM_NEWLINK || nl_parse(h, sizeof(struct ifinfomsg), tb, IFLA_MAX) < 0 ||
             !tb[IFLA_IFNAME])
-                return NL_OK;
+                return 0;
         LnlLink l;
-        LinkGetCtx g = { .link = &l };
-        link_get_cb(msg, &g);
+        link_parse(h, tb, &l);
         char name[IFNAMSIZ];
-        nla_strlcpy(name, tb[IFLA_IFNAME], sizeof name);
-        if (c->ret >= 0)
-                c->ret = c->cb(name, &l, c->arg);
-        return NL_OK;
+        nl_attr_strcpy(tb[IFLA_IFNAME], name, sizeof name);
+        return c->cb(name, &l, c->arg); /* once negative, nl_call() calls no more */
 }
 
-int lnl_link_list(struct nl_sock *sk, int (*cb)(const char *name, const LnlLink *l, void *arg), void *arg) {
-        _cleanup_nl_msg_ struct nl_msg *m = nlmsg_alloc_simple(RTM_GETLINK, NLM_F_DUMP);
-        struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
-        if (!m || nlmsg_append(m, &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
-            nla_put_u32(m, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS) < 0)
-                return -ENOMEM;
+int lnl_link_list(NlSock *sk, int (*cb)(const char *name, const LnlLink *l, void *arg), void *arg) {
+        struct nlmsghdr *m = link_msg(sk, RTM_GETLINK, NLM_F_DUMP, 0, 0, 0);
+        int r = nl_put_u32(m, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+        if (r < 0)
+                return r;
         LinkListCtx c = { .cb = cb, .arg = arg };
-        int r = lnl_dump(sk, m, link_list_cb, &c);
-        return r < 0 ? r : c.ret;
+        return nl_call(sk, m, link_list_cb, &c);
 }
 
-int lnl_link_get(struct nl_sock *sk, const char *name, LnlLink *ret) {
+int lnl_link_get(NlSock *sk, const char *name, LnlLink *ret) {
         if (!name || !*name || strlen(name) >= IFNAMSIZ)
                 return -EINVAL;
-        _cleanup_nl_msg_ struct nl_msg *m = link_msg(RTM_GETLINK, 0, AF_UNSPEC, 0, 0, 0);
-        if (!m || nla_put_string(m, IFLA_IFNAME, name) < 0 || nla_put_u32(m, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS) < 0)
-                return -ENOMEM;
+        struct nlmsghdr *m = link_msg(sk, RTM_GETLINK, 0, 0, 0, 0);
+        int r;
+        if ((r = nl_put_str(m, IFLA_IFNAME, name)) < 0 ||
+            (r = nl_put_u32(m, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)) < 0)
+                return r;
         LnlLink l;
         LinkGetCtx c = { .link = &l };
-        /* A GETLINK by name answers with one message (or an error), no NLMSG_DONE: treat it as a request
-         * whose valid reply is collected by the callback. */
-        int r = nl_send_auto(sk, m);
+        /* One reply message (or an error), then the ack. */
+        r = nl_call(sk, m, link_get_cb, &c);
         if (r < 0)
-                return nlerr_to_errno(r);
-        _cleanup_(nl_cb_putp) struct nl_cb *cb = sock_cb_clone(sk);
-        if (!cb)
-                return -ENOMEM;
-        int result = LNL_PENDING;
-        nl_cb_err(cb, NL_CB_CUSTOM, ack_err_cb, &result);
-        nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, ack_ok_cb, &result);
-        nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, link_get_cb, &c);
-        while (result == LNL_PENDING) {
-                r = nl_recvmsgs(sk, cb);
-                if (result != LNL_PENDING)
-                        break;
-                if (r < 0)
-                        return nlerr_to_errno(r);
-        }
-        if (result < 0)
-                return result;
+                return r;
         if (!c.found)
                 return -ENODEV;
         *ret = l;
         return 0;
 }
 
-int lnl_link_set(struct nl_sock *sk, int ifindex, int up, uint32_t mtu) {
-        _cleanup_nl_msg_ struct nl_msg *m =
-                link_msg(RTM_NEWLINK, 0, AF_UNSPEC, ifindex, up > 0 ? IFF_UP : 0, up >= 0 ? IFF_UP : 0);
-        if (!m)
-                return -ENOMEM;
-        if (mtu > 0 && nla_put_u32(m, IFLA_MTU, mtu) < 0)
-                return -ENOMEM;
-        return lnl_request(sk, m);
+int lnl_link_set(NlSock *sk, int ifindex, int up, uint32_t mtu) {
+        struct nlmsghdr *m = link_msg(sk, RTM_NEWLINK, 0, ifindex, up > 0 ? IFF_UP : 0, up >= 0 ? IFF_UP : 0);
+        int r;
+        if (mtu > 0 && (r = nl_put_u32(m, IFLA_MTU, mtu)) < 0)
+                return r;
+        return nl_request(sk, m);
 }
 
-int lnl_link_del(struct nl_sock *sk, const char *name) {
-        _cleanup_nl_msg_ struct nl_msg *m = link_msg(RTM_DELLINK, 0, AF_UNSPEC, 0, 0, 0);
-        if (!m || nla_put_string(m, IFLA_IFNAME, name) < 0)
-                return -ENOMEM;
-        int r = lnl_request(sk, m);
-        if (r == -ENODEV || r == -ENOENT)
-                return 0;
-        return r;
+/* A request about links of which there may be none (any more): that is 0. */
+static int link_request_gone_ok(NlSock *sk, struct nlmsghdr *m) {
+        int r = nl_request(sk, m);
+        return r == -ENODEV || r == -ENOENT ? 0 : r;
 }
 
-int lnl_link_retire(struct nl_sock *sk, const char *name, uint32_t group) {
+int lnl_link_del(NlSock *sk, const char *name) {
+        struct nlmsghdr *m = link_msg(sk, RTM_DELLINK, 0, 0, 0, 0);
+        int r = nl_put_str(m, IFLA_IFNAME, name);
+        return r < 0 ? r : link_request_gone_ok(sk, m);
+}
+
+int lnl_link_retire(NlSock *sk, const char *name, uint32_t group) {
         LnlLink l;
         int r = lnl_link_get(sk, name, &l);
         if (r == -ENODEV || r == -ENOENT)
@@ -320,10 +159,10 @@ int lnl_link_retire(struct nl_sock *sk, const char *name, uint32_t group) {
         if (r < 0)
                 return r;
         /* Down (the bridge stops forwarding to it at once) and into the reap group, in one message. */
-        _cleanup_nl_msg_ struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, l.ifindex, 0, IFF_UP);
-        if (!m || nla_put_u32(m, IFLA_GROUP, group) < 0)
-                return -ENOMEM;
-        r = lnl_request(sk, m);
+        struct nlmsghdr *m = link_msg(sk, RTM_NEWLINK, 0, l.ifindex, 0, IFF_UP);
+        if ((r = nl_put_u32(m, IFLA_GROUP, group)) < 0)
+                return r;
+        r = nl_request(sk, m);
         if (r == -ENODEV || r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -336,49 +175,42 @@ int lnl_link_retire(struct nl_sock *sk, const char *name, uint32_t group) {
                 return 0;
         char retired[IFNAMSIZ];
         snprintf(retired, sizeof retired, LNL_RETIRED_PREFIX "%x", (unsigned) l.ifindex);
-        _cleanup_nl_msg_ struct nl_msg *rn = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, l.ifindex, 0, 0);
-        if (rn && nla_put_string(rn, IFLA_IFNAME, retired) >= 0)
-                IGNORE_RESULT(lnl_request(sk, rn));
+        m = link_msg(sk, RTM_NEWLINK, 0, l.ifindex, 0, 0);
+        if (nl_put_str(m, IFLA_IFNAME, retired) >= 0)
+                IGNORE_RESULT(nl_request(sk, m));
         return 0;
 }
 
-int lnl_link_del_group(struct nl_sock *sk, uint32_t group) {
-        _cleanup_nl_msg_ struct nl_msg *m = link_msg(RTM_DELLINK, 0, AF_UNSPEC, 0, 0, 0);
-        if (!m || nla_put_u32(m, IFLA_GROUP, group) < 0)
-                return -ENOMEM;
-        int r = lnl_request(sk, m);
-        if (r == -ENODEV || r == -ENOENT)
-                return 0;
-        return r;
+int lnl_link_del_group(NlSock *sk, uint32_t group) {
+        struct nlmsghdr *m = link_msg(sk, RTM_DELLINK, 0, 0, 0, 0);
+        int r = nl_put_u32(m, IFLA_GROUP, group);
+        return r < 0 ? r : link_request_gone_ok(sk, m);
 }
 
-int lnl_veth_create(struct nl_sock *sk, const char *name, int master, uint32_t mtu, const char *peer,
-                    int peer_netns_fd, const uint8_t *peer_mac) {
-        _cleanup_nl_msg_ struct nl_msg *m =
-                link_msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, IFF_UP, IFF_UP);
-        if (!m)
-                return -ENOMEM;
-        if (nla_put_string(m, IFLA_IFNAME, name) < 0 || (mtu > 0 && nla_put_u32(m, IFLA_MTU, mtu) < 0) ||
-            (master > 0 && nla_put_u32(m, IFLA_MASTER, (uint32_t) master) < 0))
-                return -ENOMEM;
-        struct nlattr *li = nla_nest_start(m, IFLA_LINKINFO);
-        if (!li || nla_put_string(m, IFLA_INFO_KIND, "veth") < 0)
-                return -ENOMEM;
-        struct nlattr *data = nla_nest_start(m, IFLA_INFO_DATA);
-        struct nlattr *pe = data ? nla_nest_start(m, VETH_INFO_PEER) : NULL;
+int lnl_veth_create(NlSock *sk, const char *name, int master, uint32_t mtu, const char *peer, int peer_netns_fd,
+                    const uint8_t *peer_mac) {
+        struct nlmsghdr *m = link_msg(sk, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0, IFF_UP, IFF_UP);
+        if (nl_put_str(m, IFLA_IFNAME, name) < 0 || (mtu > 0 && nl_put_u32(m, IFLA_MTU, mtu) < 0) ||
+            (master > 0 && nl_put_u32(m, IFLA_MASTER, (uint32_t) master) < 0))
+                return -EMSGSIZE;
+        struct nlattr *li = nl_nest_start(m, IFLA_LINKINFO);
+        if (!li || nl_put_str(m, IFLA_INFO_KIND, "veth") < 0)
+                return -EMSGSIZE;
+        struct nlattr *data = nl_nest_start(m, IFLA_INFO_DATA);
+        struct nlattr *pe = data ? nl_nest_start(m, VETH_INFO_PEER) : NULL;
         if (!pe)
-                return -ENOMEM;
+                return -EMSGSIZE;
         /* The peer cannot be created up: veth_open() fails with ENOTCONN before the pair is joined. */
         struct ifinfomsg pifi = { .ifi_family = AF_UNSPEC };
-        if (nlmsg_append(m, &pifi, sizeof pifi, NLMSG_ALIGNTO) < 0 || nla_put_string(m, IFLA_IFNAME, peer) < 0 ||
-            (mtu > 0 && nla_put_u32(m, IFLA_MTU, mtu) < 0) ||
-            (peer_netns_fd >= 0 && nla_put_u32(m, IFLA_NET_NS_FD, (uint32_t) peer_netns_fd) < 0) ||
-            (peer_mac && nla_put(m, IFLA_ADDRESS, 6, peer_mac) < 0))
-                return -ENOMEM;
-        nla_nest_end(m, pe);
-        nla_nest_end(m, data);
-        nla_nest_end(m, li);
-        int r = lnl_request(sk, m);
+        if (nl_put_raw(m, &pifi, sizeof pifi) < 0 || nl_put_str(m, IFLA_IFNAME, peer) < 0 ||
+            (mtu > 0 && nl_put_u32(m, IFLA_MTU, mtu) < 0) ||
+            (peer_netns_fd >= 0 && nl_put_u32(m, IFLA_NET_NS_FD, (uint32_t) peer_netns_fd) < 0) ||
+            (peer_mac && nl_put(m, IFLA_ADDRESS, 6, peer_mac) < 0))
+                return -EMSGSIZE;
+        nl_nest_end(m, pe);
+        nl_nest_end(m, data);
+        nl_nest_end(m, li);
+        int r = nl_request(sk, m);
         if (r < 0)
                 return r;
         /* The host end is a bridge port, pure L2: no IPv6 on it at all. An IPv6 link, even without
@@ -396,11 +228,12 @@ int lnl_veth_create(struct nl_sock *sk, const char *name, int master, uint32_t m
         return 0;
 }
 
-int lnl_link_set_master(struct nl_sock *sk, int ifindex, int master) {
-        _cleanup_nl_msg_ struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, ifindex, 0, 0);
-        if (!m || nla_put_u32(m, IFLA_MASTER, (uint32_t) master) < 0)
-                return -ENOMEM;
-        return lnl_request(sk, m);
+int lnl_link_set_master(NlSock *sk, int ifindex, int master) {
+        struct nlmsghdr *m = link_msg(sk, RTM_NEWLINK, 0, ifindex, 0, 0);
+        int r = nl_put_u32(m, IFLA_MASTER, (uint32_t) master);
+        if (r < 0)
+                return r;
+        return nl_request(sk, m);
 }
 
 static int write_all(int fd, const char *s) {
@@ -445,84 +278,79 @@ int lnl_link_ipv6_disable(int netns_fd, const char *name) {
         return write_all(cfd, "1\n");
 }
 
-int lnl_link_addrgen_none(struct nl_sock *sk, const char *name) {
-        _cleanup_nl_msg_ struct nl_msg *m = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, 0, 0, 0);
-        if (!m || nla_put_string(m, IFLA_IFNAME, name) < 0)
-                return -ENOMEM;
-        struct nlattr *af = nla_nest_start(m, IFLA_AF_SPEC);
-        struct nlattr *in6 = af ? nla_nest_start(m, AF_INET6) : NULL;
-        if (!in6 || nla_put_u8(m, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE) < 0)
-                return -ENOMEM;
-        nla_nest_end(m, in6);
-        nla_nest_end(m, af);
-        return lnl_request(sk, m);
+int lnl_link_addrgen_none(NlSock *sk, const char *name) {
+        struct nlmsghdr *m = link_msg(sk, RTM_NEWLINK, 0, 0, 0, 0);
+        if (nl_put_str(m, IFLA_IFNAME, name) < 0)
+                return -EMSGSIZE;
+        struct nlattr *af = nl_nest_start(m, IFLA_AF_SPEC);
+        struct nlattr *in6 = af ? nl_nest_start(m, AF_INET6) : NULL;
+        if (!in6 || nl_put_u8(m, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE) < 0)
+                return -EMSGSIZE;
+        nl_nest_end(m, in6);
+        nl_nest_end(m, af);
+        return nl_request(sk, m);
 }
 
-int lnl_neigh_stale(struct nl_sock *sk, int ifindex, const KvAddr *a, const uint8_t mac[6]) {
-        _cleanup_nl_msg_ struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
+int lnl_neigh_stale(NlSock *sk, int ifindex, const KvAddr *a, const uint8_t mac[6]) {
         struct ndmsg nd = { .ndm_family = (uint8_t) a->family, .ndm_ifindex = ifindex, .ndm_state = NUD_STALE };
-        if (!m || nlmsg_append(m, &nd, sizeof nd, NLMSG_ALIGNTO) < 0 ||
-            nla_put(m, NDA_DST, (int) kv_addr_len(a->family), a->bytes) < 0 || nla_put(m, NDA_LLADDR, 6, mac) < 0)
-                return -ENOMEM;
-        return lnl_request(sk, m);
+        struct nlmsghdr *m = nl_msg_new(sk, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, &nd, sizeof nd);
+        if (nl_put(m, NDA_DST, kv_addr_len(a->family), a->bytes) < 0 || nl_put(m, NDA_LLADDR, 6, mac) < 0)
+                return -EMSGSIZE;
+        return nl_request(sk, m);
 }
 
 /* ---- bridge ---- */
 
-int lnl_bridge_create(struct nl_sock *sk, const char *name, uint32_t mtu) {
-        _cleanup_nl_msg_ struct nl_msg *m =
-                link_msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, IFF_UP, IFF_UP);
+int lnl_bridge_create(NlSock *sk, const char *name, uint32_t mtu) {
+        struct nlmsghdr *m = link_msg(sk, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0, IFF_UP, IFF_UP);
         /* A fixed MAC: otherwise the bridge takes the lowest port MAC and the gateway's MAC changes under
          * the attachments' ARP caches whenever ports come and go. Derived from the name, so a re-created
          * bridge keeps it. */
         uint64_t h = kv_hash64(name, strlen(name));
         uint8_t mac[6] = { 0x02, 0x6b, (uint8_t) (h >> 24), (uint8_t) (h >> 16), (uint8_t) (h >> 8), (uint8_t) h };
-        if (!m || nla_put_string(m, IFLA_IFNAME, name) < 0 || (mtu > 0 && nla_put_u32(m, IFLA_MTU, mtu) < 0) ||
-            nla_put(m, IFLA_ADDRESS, 6, mac) < 0)
-                return -ENOMEM;
-        struct nlattr *li = nla_nest_start(m, IFLA_LINKINFO);
-        if (!li || nla_put_string(m, IFLA_INFO_KIND, "bridge") < 0)
-                return -ENOMEM;
+        if (nl_put_str(m, IFLA_IFNAME, name) < 0 || (mtu > 0 && nl_put_u32(m, IFLA_MTU, mtu) < 0) ||
+            nl_put(m, IFLA_ADDRESS, 6, mac) < 0)
+                return -EMSGSIZE;
+        struct nlattr *li = nl_nest_start(m, IFLA_LINKINFO);
+        if (!li || nl_put_str(m, IFLA_INFO_KIND, "bridge") < 0)
+                return -EMSGSIZE;
         /* No multicast snooping: with it, every port event (a port added, its carrier going up or down)
          * re-arms the multicast timers of every port of the bridge (br_port_state_selection ->
          * br_multicast_enable_port), so an ADD slows down with each attachment already there. Multicast
          * frames are flooded to every port instead of only to the ports that reported a group, as
          * broadcast (ARP) always is. */
-        struct nlattr *data = nla_nest_start(m, IFLA_INFO_DATA);
-        if (!data || nla_put_u8(m, IFLA_BR_MCAST_SNOOPING, 0) < 0)
-                return -ENOMEM;
-        nla_nest_end(m, data);
-        nla_nest_end(m, li);
-        return lnl_request(sk, m);
+        struct nlattr *data = nl_nest_start(m, IFLA_INFO_DATA);
+        if (!data || nl_put_u8(m, IFLA_BR_MCAST_SNOOPING, 0) < 0)
+                return -EMSGSIZE;
+        nl_nest_end(m, data);
+        nl_nest_end(m, li);
+        return nl_request(sk, m);
 }
 
 /* ---- addresses ---- */
 
-static int addr_msg(struct nl_sock *sk, int type, int flags, int ifindex, const KvPrefix *p) {
+static int addr_msg(NlSock *sk, uint16_t type, uint16_t flags, int ifindex, const KvPrefix *p) {
         int fam = p->addr.family;
         if (fam != AF_INET && fam != AF_INET6)
                 return -EAFNOSUPPORT;
-        _cleanup_nl_msg_ struct nl_msg *m = nlmsg_alloc_simple(type, flags);
-        if (!m)
-                return -ENOMEM;
         struct ifaddrmsg ifa = { .ifa_family = fam,
                                  .ifa_prefixlen = p->prefixlen,
                                  .ifa_flags = fam == AF_INET6 ? IFA_F_NODAD : 0,
                                  .ifa_index = (uint32_t) ifindex };
+        struct nlmsghdr *m = nl_msg_new(sk, type, flags, &ifa, sizeof ifa);
         size_t len = kv_addr_len(fam);
-        if (nlmsg_append(m, &ifa, sizeof ifa, NLMSG_ALIGNTO) < 0 || nla_put(m, IFA_LOCAL, (int) len, p->addr.bytes) < 0 ||
-            nla_put(m, IFA_ADDRESS, (int) len, p->addr.bytes) < 0)
-                return -ENOMEM;
-        if (type == RTM_NEWADDR && fam == AF_INET6 && nla_put_u32(m, IFA_FLAGS, IFA_F_NODAD) < 0)
-                return -ENOMEM;
-        return lnl_request(sk, m);
+        if (nl_put(m, IFA_LOCAL, len, p->addr.bytes) < 0 || nl_put(m, IFA_ADDRESS, len, p->addr.bytes) < 0)
+                return -EMSGSIZE;
+        if (type == RTM_NEWADDR && fam == AF_INET6 && nl_put_u32(m, IFA_FLAGS, IFA_F_NODAD) < 0)
+                return -EMSGSIZE;
+        return nl_request(sk, m);
 }
 
-int lnl_addr_add(struct nl_sock *sk, int ifindex, const KvPrefix *p) {
+int lnl_addr_add(NlSock *sk, int ifindex, const KvPrefix *p) {
         return addr_msg(sk, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, ifindex, p);
 }
 
-int lnl_addr_del(struct nl_sock *sk, int ifindex, const KvPrefix *p) {
+int lnl_addr_del(NlSock *sk, int ifindex, const KvPrefix *p) {
         int r = addr_msg(sk, RTM_DELADDR, 0, ifindex, p);
         if (r == -EADDRNOTAVAIL || r == -ENODEV)
                 return 0;
@@ -535,39 +363,34 @@ typedef struct AddrListCtx {
         size_t max, n;
 } AddrListCtx;
 
-static int addr_list_cb(struct nl_msg *msg, void *arg) {
+static int addr_list_cb(const struct nlmsghdr *h, void *arg) {
         AddrListCtx *c = arg;
-        struct nlmsghdr *h = nlmsg_hdr(msg);
-        if (h->nlmsg_type != RTM_NEWADDR)
-                return NL_OK;
-        struct ifaddrmsg *ifa = nlmsg_data(h);
+        const struct nlattr *tb[IFA_MAX + 1];
+        if (h->nlmsg_type != RTM_NEWADDR || nl_parse(h, sizeof(struct ifaddrmsg), tb, IFA_MAX) < 0)
+                return 0;
+        const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(h);
         if (c->ifindex > 0 && (int) ifa->ifa_index != c->ifindex)
-                return NL_OK;
+                return 0;
         if (ifa->ifa_scope >= RT_SCOPE_LINK || (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
-                return NL_OK;
-        struct nlattr *tb[IFA_MAX + 1];
-        if (nlmsg_parse(h, sizeof *ifa, tb, IFA_MAX, NULL) < 0)
-                return NL_OK;
-        struct nlattr *a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+                return 0;
+        const struct nlattr *a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
         size_t len = kv_addr_len(ifa->ifa_family);
-        if (!a || (size_t) nla_len(a) != len)
-                return NL_OK;
+        if (!a || mnl_attr_get_payload_len(a) != len)
+                return 0;
         if (c->n < c->max) {
                 KvPrefix *p = &c->out[c->n];
                 *p = (KvPrefix) { .addr.family = ifa->ifa_family, .prefixlen = ifa->ifa_prefixlen };
-                memcpy(p->addr.bytes, nla_data(a), len);
+                memcpy(p->addr.bytes, mnl_attr_get_payload(a), len);
         }
         c->n++;
-        return NL_OK;
+        return 0;
 }
 
-int lnl_addr_list(struct nl_sock *sk, int ifindex, KvPrefix *ret, size_t max) {
-        _cleanup_nl_msg_ struct nl_msg *m = nlmsg_alloc_simple(RTM_GETADDR, NLM_F_DUMP);
+int lnl_addr_list(NlSock *sk, int ifindex, KvPrefix *ret, size_t max) {
         struct ifaddrmsg ifa = { .ifa_family = AF_UNSPEC };
-        if (!m || nlmsg_append(m, &ifa, sizeof ifa, NLMSG_ALIGNTO) < 0)
-                return -ENOMEM;
+        struct nlmsghdr *m = nl_msg_new(sk, RTM_GETADDR, NLM_F_DUMP, &ifa, sizeof ifa);
         AddrListCtx c = { .ifindex = ifindex, .out = ret, .max = max };
-        int r = lnl_dump(sk, m, addr_list_cb, &c);
+        int r = nl_call(sk, m, addr_list_cb, &c);
         if (r < 0)
                 return r;
         if (c.n > max)
@@ -575,7 +398,7 @@ int lnl_addr_list(struct nl_sock *sk, int ifindex, KvPrefix *ret, size_t max) {
         return (int) c.n;
 }
 
-bool lnl_addr_present(struct nl_sock *sk, int ifindex, const KvPrefix *p) {
+bool lnl_addr_present(NlSock *sk, int ifindex, const KvPrefix *p) {
         KvPrefix list[64];
         int n = lnl_addr_list(sk, ifindex, list, ELEMENTSOF(list));
         if (n == -ENOBUFS)
@@ -588,76 +411,126 @@ bool lnl_addr_present(struct nl_sock *sk, int ifindex, const KvPrefix *p) {
 
 /* ---- routes ---- */
 
-int lnl_route_add(struct nl_sock *sk, int ifindex, const KvPrefix *dst, const KvAddr *gw) {
+int lnl_route_add(NlSock *sk, int ifindex, const KvPrefix *dst, const KvAddr *gw) {
         int fam = dst->addr.family;
         if ((fam != AF_INET && fam != AF_INET6) || (gw && gw->family != fam))
                 return -EAFNOSUPPORT;
-        _cleanup_nl_msg_ struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE);
-        if (!m)
-                return -ENOMEM;
         struct rtmsg rtm = { .rtm_family = fam,
                              .rtm_dst_len = dst->prefixlen,
                              .rtm_table = RT_TABLE_MAIN,
                              .rtm_protocol = RTPROT_BOOT,
                              .rtm_scope = gw ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK,
                              .rtm_type = RTN_UNICAST };
+        struct nlmsghdr *m = nl_msg_new(sk, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, &rtm, sizeof rtm);
         size_t len = kv_addr_len(fam);
         KvPrefix net = kv_prefix_network(dst);
-        if (nlmsg_append(m, &rtm, sizeof rtm, NLMSG_ALIGNTO) < 0 ||
-            (dst->prefixlen > 0 && nla_put(m, RTA_DST, (int) len, net.addr.bytes) < 0) ||
-            (gw && nla_put(m, RTA_GATEWAY, (int) len, gw->bytes) < 0) ||
-            nla_put_u32(m, RTA_OIF, (uint32_t) ifindex) < 0)
-                return -ENOMEM;
-        return lnl_request(sk, m);
+        if ((dst->prefixlen > 0 && nl_put(m, RTA_DST, len, net.addr.bytes) < 0) ||
+            (gw && nl_put(m, RTA_GATEWAY, len, gw->bytes) < 0) || nl_put_u32(m, RTA_OIF, (uint32_t) ifindex) < 0)
+                return -EMSGSIZE;
+        return nl_request(sk, m);
+}
+
+/* Copies of the dumped routes to delete. */
+typedef struct RouteFlushCtx {
+        uint8_t protocol;
+        uint8_t *buf;
+        size_t len, cap;
+} RouteFlushCtx;
+
+static int route_flush_cb(const struct nlmsghdr *h, void *arg) {
+        RouteFlushCtx *c = arg;
+        if (h->nlmsg_type != RTM_NEWROUTE || mnl_nlmsg_get_payload_len(h) < sizeof(struct rtmsg))
+                return 0;
+        const struct rtmsg *rtm = mnl_nlmsg_get_payload(h);
+        if (rtm->rtm_protocol != c->protocol)
+                return 0;
+        size_t need = MNL_ALIGN(h->nlmsg_len);
+        if (c->len + need > c->cap) {
+                size_t cap = c->cap ? c->cap * 2 : 4096;
+                while (cap < c->len + need)
+                        cap *= 2;
+                uint8_t *b = realloc(c->buf, cap);
+                if (!b)
+                        return -ENOMEM;
+                c->buf = b;
+                c->cap = cap;
+        }
+        memcpy(c->buf + c->len, h, h->nlmsg_len);
+        c->len += need;
+        return 0;
+}
+
+int lnl_route_flush_protocol(NlSock *sk, uint8_t protocol) {
+        struct rtmsg rtm = { .rtm_family = AF_UNSPEC };
+        struct nlmsghdr *m = nl_msg_new(sk, RTM_GETROUTE, NLM_F_DUMP, &rtm, sizeof rtm);
+        RouteFlushCtx c = { .protocol = protocol };
+        int r = nl_call(sk, m, route_flush_cb, &c);
+        _cleanup_free_ uint8_t *buf = c.buf;
+        if (r < 0)
+                return r;
+        /* Each route is deleted by its own description, as the kernel dumped it (all of it collected first:
+         * deleting during the dump would disturb the dump). */
+        int n = 0;
+        for (size_t off = 0; off < c.len; off += MNL_ALIGN(((struct nlmsghdr *) (buf + off))->nlmsg_len)) {
+                struct nlmsghdr *h = (struct nlmsghdr *) (buf + off);
+                h->nlmsg_type = RTM_DELROUTE;
+                h->nlmsg_flags = 0;
+                if (nl_request(sk, h) == 0)
+                        n++;
+        }
+        return n;
 }
 
 /* ---- tc ---- */
 
-int lnl_tc_clsact(struct nl_sock *sk, int ifindex) {
-        _cleanup_nl_msg_ struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWQDISC, NLM_F_CREATE);
+static struct nlmsghdr *tc_msg(NlSock *sk, uint16_t type, uint16_t flags, int ifindex, uint32_t handle, uint32_t parent,
+                               uint32_t info) {
         struct tcmsg t = { .tcm_family = AF_UNSPEC,
                            .tcm_ifindex = ifindex,
-                           .tcm_handle = TC_H_MAKE(TC_H_CLSACT, 0),
-                           .tcm_parent = TC_H_CLSACT };
-        if (!m || nlmsg_append(m, &t, sizeof t, NLMSG_ALIGNTO) < 0 || nla_put_string(m, TCA_KIND, "clsact") < 0)
-                return -ENOMEM;
-        int r = lnl_request(sk, m);
+                           .tcm_handle = handle,
+                           .tcm_parent = parent,
+                           .tcm_info = info };
+        return nl_msg_new(sk, type, flags, &t, sizeof t);
+}
+
+int lnl_tc_clsact(NlSock *sk, int ifindex) {
+        struct nlmsghdr *m = tc_msg(sk, RTM_NEWQDISC, NLM_F_CREATE, ifindex, TC_H_MAKE(TC_H_CLSACT, 0), TC_H_CLSACT, 0);
+        int r = nl_put_str(m, TCA_KIND, "clsact");
+        if (r < 0)
+                return r;
+        r = nl_request(sk, m);
         return r == -EEXIST ? 0 : r;
 }
 
-int lnl_tc_redirect(struct nl_sock *sk, int from, int to) {
-        _cleanup_nl_msg_ struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL);
-        struct tcmsg t = { .tcm_family = AF_UNSPEC,
-                           .tcm_ifindex = from,
-                           .tcm_handle = 0,
-                           .tcm_parent = TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS),
-                           .tcm_info = TC_H_MAKE((uint32_t) LNL_TC_PRIO << 16, htons(ETH_P_ALL)) };
-        if (!m || nlmsg_append(m, &t, sizeof t, NLMSG_ALIGNTO) < 0 || nla_put_string(m, TCA_KIND, "u32") < 0)
-                return -ENOMEM;
-
-        struct nlattr *opts = nla_nest_start(m, TCA_OPTIONS);
+int lnl_tc_redirect(NlSock *sk, int from, int to) {
+        struct nlmsghdr *m = tc_msg(sk, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, from, 0,
+                                    TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS),
+                                    TC_H_MAKE((uint32_t) LNL_TC_PRIO << 16, htons(ETH_P_ALL)));
+        if (nl_put_str(m, TCA_KIND, "u32") < 0)
+                return -EMSGSIZE;
+        struct nlattr *opts = nl_nest_start(m, TCA_OPTIONS);
         if (!opts)
-                return -ENOMEM;
+                return -EMSGSIZE;
         /* "match u32 0 0": one key with mask 0 at offset 0; terminal because an action follows. */
         struct {
                 struct tc_u32_sel sel;
                 struct tc_u32_key key;
         } s = { .sel = { .flags = TC_U32_TERMINAL, .nkeys = 1 } };
-        if (nla_put(m, TCA_U32_SEL, sizeof s, &s) < 0)
-                return -ENOMEM;
-        struct nlattr *acts = nla_nest_start(m, TCA_U32_ACT);
-        struct nlattr *a1 = acts ? nla_nest_start(m, 1) : NULL;
-        if (!a1 || nla_put_string(m, TCA_ACT_KIND, "mirred") < 0)
-                return -ENOMEM;
-        struct nlattr *aopts = nla_nest_start(m, TCA_ACT_OPTIONS);
+        if (nl_put(m, TCA_U32_SEL, sizeof s, &s) < 0)
+                return -EMSGSIZE;
+        struct nlattr *acts = nl_nest_start(m, TCA_U32_ACT);
+        struct nlattr *a1 = acts ? nl_nest_start(m, 1) : NULL;
+        if (!a1 || nl_put_str(m, TCA_ACT_KIND, "mirred") < 0)
+                return -EMSGSIZE;
+        struct nlattr *aopts = nl_nest_start(m, TCA_ACT_OPTIONS);
         struct tc_mirred p = { .action = TC_ACT_STOLEN, .eaction = TCA_EGRESS_REDIR, .ifindex = (uint32_t) to };
-        if (!aopts || nla_put(m, TCA_MIRRED_PARMS, sizeof p, &p) < 0)
-                return -ENOMEM;
-        nla_nest_end(m, aopts);
-        nla_nest_end(m, a1);
-        nla_nest_end(m, acts);
-        nla_nest_end(m, opts);
-        return lnl_request(sk, m);
+        if (!aopts || nl_put(m, TCA_MIRRED_PARMS, sizeof p, &p) < 0)
+                return -EMSGSIZE;
+        nl_nest_end(m, aopts);
+        nl_nest_end(m, a1);
+        nl_nest_end(m, acts);
+        nl_nest_end(m, opts);
+        return nl_request(sk, m);
 }
 
 typedef struct RedirCtx {
@@ -665,54 +538,48 @@ typedef struct RedirCtx {
         bool found;
 } RedirCtx;
 
-static bool act_is_redirect_to(struct nlattr *act, int to) {
-        struct nlattr *tb[TCA_ACT_MAX + 1];
-        if (nla_parse_nested(tb, TCA_ACT_MAX, act, NULL) < 0 || !tb[TCA_ACT_KIND] || !tb[TCA_ACT_OPTIONS])
+static bool act_is_redirect_to(const struct nlattr *act, int to) {
+        const struct nlattr *tb[TCA_ACT_MAX + 1];
+        if (nl_parse_nested(act, tb, TCA_ACT_MAX) < 0 || !tb[TCA_ACT_KIND] || !tb[TCA_ACT_OPTIONS])
                 return false;
         char kind[16];
-        nla_strlcpy(kind, tb[TCA_ACT_KIND], sizeof kind);
+        nl_attr_strcpy(tb[TCA_ACT_KIND], kind, sizeof kind);
         if (!streq(kind, "mirred"))
                 return false;
-        struct nlattr *mt[TCA_MIRRED_MAX + 1];
-        if (nla_parse_nested(mt, TCA_MIRRED_MAX, tb[TCA_ACT_OPTIONS], NULL) < 0 || !mt[TCA_MIRRED_PARMS] ||
-            (size_t) nla_len(mt[TCA_MIRRED_PARMS]) < sizeof(struct tc_mirred))
+        const struct nlattr *mt[TCA_MIRRED_MAX + 1];
+        if (nl_parse_nested(tb[TCA_ACT_OPTIONS], mt, TCA_MIRRED_MAX) < 0 || !mt[TCA_MIRRED_PARMS] ||
+            mnl_attr_get_payload_len(mt[TCA_MIRRED_PARMS]) < sizeof(struct tc_mirred))
                 return false;
-        const struct tc_mirred *p = nla_data(mt[TCA_MIRRED_PARMS]);
-        return p->eaction == TCA_EGRESS_REDIR && (int) p->ifindex == to;
+        struct tc_mirred p;
+        memcpy(&p, mnl_attr_get_payload(mt[TCA_MIRRED_PARMS]), sizeof p);
+        return p.eaction == TCA_EGRESS_REDIR && (int) p.ifindex == to;
 }
 
-static int redirect_cb(struct nl_msg *msg, void *arg) {
+static int redirect_cb(const struct nlmsghdr *h, void *arg) {
         RedirCtx *c = arg;
-        struct nlmsghdr *h = nlmsg_hdr(msg);
-        if (h->nlmsg_type != RTM_NEWTFILTER)
-                return NL_OK;
-        struct nlattr *tb[TCA_MAX + 1];
-        if (nlmsg_parse(h, sizeof(struct tcmsg), tb, TCA_MAX, NULL) < 0 || !tb[TCA_KIND] || !tb[TCA_OPTIONS])
-                return NL_OK;
+        const struct nlattr *tb[TCA_MAX + 1];
+        if (h->nlmsg_type != RTM_NEWTFILTER || nl_parse(h, sizeof(struct tcmsg), tb, TCA_MAX) < 0 || !tb[TCA_KIND] ||
+            !tb[TCA_OPTIONS])
+                return 0;
         char kind[16];
-        nla_strlcpy(kind, tb[TCA_KIND], sizeof kind);
+        nl_attr_strcpy(tb[TCA_KIND], kind, sizeof kind);
         if (!streq(kind, "u32"))
-                return NL_OK;
-        struct nlattr *ut[TCA_U32_MAX + 1];
-        if (nla_parse_nested(ut, TCA_U32_MAX, tb[TCA_OPTIONS], NULL) < 0 || !ut[TCA_U32_ACT])
-                return NL_OK;
-        struct nlattr *a;
-        int rem;
-        nla_for_each_nested(a, ut[TCA_U32_ACT], rem)
+                return 0;
+        const struct nlattr *ut[TCA_U32_MAX + 1];
+        if (nl_parse_nested(tb[TCA_OPTIONS], ut, TCA_U32_MAX) < 0 || !ut[TCA_U32_ACT])
+                return 0;
+        const struct nlattr *a;
+        mnl_attr_for_each_nested(a, ut[TCA_U32_ACT])
                 if (act_is_redirect_to(a, c->to))
                         c->found = true;
-        return NL_OK;
+        return 0;
 }
 
-int lnl_tc_redirect_present(struct nl_sock *sk, int from, int to) {
-        _cleanup_nl_msg_ struct nl_msg *m = nlmsg_alloc_simple(RTM_GETTFILTER, NLM_F_DUMP);
-        struct tcmsg t = { .tcm_family = AF_UNSPEC,
-                           .tcm_ifindex = from,
-                           .tcm_parent = TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS) };
-        if (!m || nlmsg_append(m, &t, sizeof t, NLMSG_ALIGNTO) < 0)
-                return -ENOMEM;
+int lnl_tc_redirect_present(NlSock *sk, int from, int to) {
+        struct nlmsghdr *m =
+                tc_msg(sk, RTM_GETTFILTER, NLM_F_DUMP, from, 0, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), 0);
         RedirCtx c = { .to = to };
-        int r = lnl_dump(sk, m, redirect_cb, &c);
+        int r = nl_call(sk, m, redirect_cb, &c);
         if (r == -EINVAL || r == -ENOENT)
                 return 0; /* no clsact qdisc */
         if (r < 0)
@@ -720,14 +587,8 @@ int lnl_tc_redirect_present(struct nl_sock *sk, int from, int to) {
         return c.found ? 1 : 0;
 }
 
-int lnl_tc_clsact_del(struct nl_sock *sk, int ifindex) {
-        _cleanup_nl_msg_ struct nl_msg *m = nlmsg_alloc_simple(RTM_DELQDISC, 0);
-        struct tcmsg t = { .tcm_family = AF_UNSPEC,
-                           .tcm_ifindex = ifindex,
-                           .tcm_handle = TC_H_MAKE(TC_H_CLSACT, 0),
-                           .tcm_parent = TC_H_CLSACT };
-        if (!m || nlmsg_append(m, &t, sizeof t, NLMSG_ALIGNTO) < 0)
-                return -ENOMEM;
-        int r = lnl_request(sk, m);
+int lnl_tc_clsact_del(NlSock *sk, int ifindex) {
+        struct nlmsghdr *m = tc_msg(sk, RTM_DELQDISC, 0, ifindex, TC_H_MAKE(TC_H_CLSACT, 0), TC_H_CLSACT, 0);
+        int r = nl_request(sk, m);
         return r == -ENOENT || r == -EINVAL ? 0 : r;
 }

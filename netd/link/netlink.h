@@ -1,19 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Internal to netd/link*.c: thin rtnetlink helpers on top of libnl-3 with exact errno reporting. */
+/* netd's rtnetlink operations (links, addresses, routes, neighbours, tc), on common/nl.h. They return
+ * 0 or the kernel's -errno; nl_error(e, sk, r, ...) then names the operation and adds the kernel's
+ * extended-ack message, if it sent one. */
 #pragma once
-
-#include <netlink/msg.h>
-#include <netlink/netlink.h>
-#include <netlink/socket.h>
 
 #include "common/addr.h"
 #include "common/kverr.h"
+#include "common/nl.h"
 #include "common/util.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_sock *, nl_socket_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_msg *, nlmsg_free);
-#define _cleanup_nl_sock_ _cleanup_(nl_socket_freep)
-#define _cleanup_nl_msg_ _cleanup_(nlmsg_freep)
 
 typedef struct LnlLink {
         int ifindex;
@@ -24,59 +18,51 @@ typedef struct LnlLink {
         char kind[16]; /* IFLA_INFO_KIND or "" */
 } LnlLink;
 
-/* Sets *e from r with "<what>: <strerror>" (KV_ERR_INTERNAL). Returns r. */
-int lnl_err(KvErr *e, int r, const char *fmt, ...) _printf_(3, 4);
-
 /* rtnetlink socket in the current netns, or bound to netns_fd (netns_fd >= 0). */
-int lnl_open(int netns_fd, struct nl_sock **ret) _wur_;
+int lnl_open(int netns_fd, NlSock **ret) _wur_;
 /* Like lnl_open, filling *e: KV_ERR_INVALID_ENV for a bad netns. */
-int lnl_open_e(int netns_fd, struct nl_sock **ret, KvErr *e) _wur_;
-
-/* Sends msg, waits for the ack; returns 0 or the kernel's -errno. */
-int lnl_request(struct nl_sock *sk, struct nl_msg *msg) _wur_;
-/* Sends a dump request and calls cb for every reply message until NLMSG_DONE. */
-int lnl_dump(struct nl_sock *sk, struct nl_msg *msg, int (*cb)(struct nl_msg *, void *), void *arg) _wur_;
+int lnl_open_e(int netns_fd, NlSock **ret, KvErr *e) _wur_;
 
 /* Link lookup by name: -ENODEV if missing. */
-int lnl_link_get(struct nl_sock *sk, const char *name, LnlLink *ret) _wur_;
+int lnl_link_get(NlSock *sk, const char *name, LnlLink *ret) _wur_;
 /* Calls cb for every link of the socket's namespace; a negative return from cb stops and is returned. */
-int lnl_link_list(struct nl_sock *sk, int (*cb)(const char *name, const LnlLink *l, void *arg), void *arg) _wur_;
+int lnl_link_list(NlSock *sk, int (*cb)(const char *name, const LnlLink *l, void *arg), void *arg) _wur_;
 /* Sets up/down (up < 0: unchanged), mtu (0: unchanged). */
-int lnl_link_set(struct nl_sock *sk, int ifindex, int up, uint32_t mtu) _wur_;
+int lnl_link_set(NlSock *sk, int ifindex, int up, uint32_t mtu) _wur_;
 /* Deletes a link by name; 0 if it did not exist. */
-int lnl_link_del(struct nl_sock *sk, const char *name);
+int lnl_link_del(NlSock *sk, const char *name);
 
 /* Sets a link down, moves it into `group` and renames it LNL_RETIRED_PREFIX<ifindex in hex> (so that its
  * name is free at once); 0 if it did not exist. A failed rename is ignored. */
 #define LNL_RETIRED_PREFIX "kvr"
 
-int lnl_link_retire(struct nl_sock *sk, const char *name, uint32_t group) _wur_;
+int lnl_link_retire(NlSock *sk, const char *name, uint32_t group) _wur_;
 /* Deletes every link of `group` in one kernel batch; 0 if there was none. */
-int lnl_link_del_group(struct nl_sock *sk, uint32_t group) _wur_;
+int lnl_link_del_group(NlSock *sk, uint32_t group) _wur_;
 
 /* Adds (replaces) an address; IPv6 with nodad. */
-int lnl_addr_add(struct nl_sock *sk, int ifindex, const KvPrefix *p);
-int lnl_addr_del(struct nl_sock *sk, int ifindex, const KvPrefix *p) _wur_;
+int lnl_addr_add(NlSock *sk, int ifindex, const KvPrefix *p);
+int lnl_addr_del(NlSock *sk, int ifindex, const KvPrefix *p) _wur_;
 /* Global-scope (not link-local) addresses of ifindex (ifindex 0: all links). Returns the count;
  * fills at most max entries, -ENOBUFS when there are more. */
-int lnl_addr_list(struct nl_sock *sk, int ifindex, KvPrefix *ret, size_t max) _wur_;
-bool lnl_addr_present(struct nl_sock *sk, int ifindex, const KvPrefix *p);
+int lnl_addr_list(NlSock *sk, int ifindex, KvPrefix *ret, size_t max) _wur_;
+bool lnl_addr_present(NlSock *sk, int ifindex, const KvPrefix *p);
 
 /* Creates a veth pair `name` (up, IPv6 off: a pure L2 port) <-> `peer` (down; directly in peer_netns_fd
  * if >= 0). master > 0 enslaves `name` at once; mtu 0 keeps the default; peer_mac may be NULL.
  * Callers that bring the peer up themselves should pass master 0 and call lnl_link_set_master() once
  * the peer is up (see there). */
-int lnl_veth_create(struct nl_sock *sk, const char *name, int master, uint32_t mtu, const char *peer,
+int lnl_veth_create(NlSock *sk, const char *name, int master, uint32_t mtu, const char *peer,
                     int peer_netns_fd, const uint8_t *peer_mac) _wur_;
 
 /* Enslaves ifindex to master (a bridge). On a port that is already up with carrier (and whose link
  * state the kernel has settled, e.g. by a lnl_link_get() of it) the bridge enables the port once;
  * a port enslaved before its carrier comes up is enabled, disabled and enabled again, and each of
  * these walks every port and FDB entry of the bridge. */
-int lnl_link_set_master(struct nl_sock *sk, int ifindex, int master) _wur_;
+int lnl_link_set_master(NlSock *sk, int ifindex, int master) _wur_;
 
 /* No IPv6 address generation on the link (no link-local): for pure L2 ports. */
-int lnl_link_addrgen_none(struct nl_sock *sk, const char *name) _wur_;
+int lnl_link_addrgen_none(NlSock *sk, const char *name) _wur_;
 
 /* net.ipv6.conf.<name>.disable_ipv6=1 in the netns of netns_fd (-1: the current one): no IPv6 at all on
  * the link, not even the ff00::/8 multicast route and the MLD state every IPv6 link gets (with
@@ -85,27 +71,32 @@ int lnl_link_addrgen_none(struct nl_sock *sk, const char *name) _wur_;
 int lnl_link_ipv6_disable(int netns_fd, const char *name) _wur_;
 
 /* Neighbour entry ifindex: a -> mac in state STALE (used at once, confirmed by the kernel later). */
-int lnl_neigh_stale(struct nl_sock *sk, int ifindex, const KvAddr *a, const uint8_t mac[6]) _wur_;
+int lnl_neigh_stale(NlSock *sk, int ifindex, const KvAddr *a, const uint8_t mac[6]) _wur_;
 
 /* Bridge helpers. */
-int lnl_bridge_create(struct nl_sock *sk, const char *name, uint32_t mtu) _wur_;
+int lnl_bridge_create(NlSock *sk, const char *name, uint32_t mtu) _wur_;
 
 /* tc: clsact qdisc (idempotent) and a u32 match-all + mirred egress redirect on ingress of `from` to `to`. */
-int lnl_tc_clsact(struct nl_sock *sk, int ifindex) _wur_;
-int lnl_tc_redirect(struct nl_sock *sk, int from, int to) _wur_;
+int lnl_tc_clsact(NlSock *sk, int ifindex) _wur_;
+int lnl_tc_redirect(NlSock *sk, int from, int to) _wur_;
 /* Removes the clsact qdisc (and with it every filter on it); 0 if there was none. */
-int lnl_tc_clsact_del(struct nl_sock *sk, int ifindex);
+int lnl_tc_clsact_del(NlSock *sk, int ifindex);
 /* 1 if a u32 redirect filter from -> to exists on from's ingress, 0 if not, -errno. */
-int lnl_tc_redirect_present(struct nl_sock *sk, int from, int to) _wur_;
+int lnl_tc_redirect_present(NlSock *sk, int from, int to) _wur_;
 
 /* Adds (replaces) a route in the main table via ifindex; gw NULL = on-link (scope link). */
-int lnl_route_add(struct nl_sock *sk, int ifindex, const KvPrefix *dst, const KvAddr *gw) _wur_;
+int lnl_route_add(NlSock *sk, int ifindex, const KvPrefix *dst, const KvAddr *gw) _wur_;
+/* Deletes every route (any table, any family) of routing protocol `protocol`; returns how many. */
+int lnl_route_flush_protocol(NlSock *sk, uint8_t protocol) _wur_;
 
-/* Shared between link.c and link-tap.c. */
+/* Shared between link.c and tap.c. */
 /* Looks the bridge up (must be a bridge). */
-int link_bridge_prepare(struct nl_sock *sk, const char *bridge, int *ret_ifindex, KvErr *e) _wur_;
+int link_bridge_prepare(NlSock *sk, const char *bridge, int *ret_ifindex, KvErr *e) _wur_;
+/* The start of an attachment: a socket in the node netns, one in the sandbox, the bridge's ifindex. */
+int link_attach_begin(int netns_fd, const char *bridge, NlSock **ret_sk, NlSock **ret_ssk, int *ret_br_ifindex,
+                      KvErr *e) _wur_;
 /* Last step of an attachment, once the veth peer is up: host_ifname joins the bridge. Fills *ret with the
  * host end. */
-int link_join_bridge(struct nl_sock *sk, const char *host_ifname, int br_ifindex, LnlLink *ret, KvErr *e) _wur_;
+int link_join_bridge(NlSock *sk, const char *host_ifname, int br_ifindex, LnlLink *ret, KvErr *e) _wur_;
 /* host_ifname exists, is up and enslaved to bridge. */
-int link_check_host_port(struct nl_sock *sk, const char *host_ifname, const char *bridge, KvErr *e) _wur_;
+int link_check_host_port(NlSock *sk, const char *host_ifname, const char *bridge, KvErr *e) _wur_;

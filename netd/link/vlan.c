@@ -57,31 +57,31 @@ static int load(uint16_t vid, struct vlan_bpf **ret, KvErr *e) {
 int vlan_link_ensure(const char *trunk, const char *vlan_bridge, uint16_t vid, uint32_t mtu, KvErr *e) {
         char tname[16], vname[16];
         vlan_link_names(trunk, vid, tname, vname);
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL;
         int r = lnl_open_e(-1, &sk, e);
         if (r < 0)
                 return r;
         LnlLink tb, vb, t, v;
         if ((r = lnl_link_get(sk, trunk, &tb)) < 0)
-                return lnl_err(e, r, "vlan %u: looking up trunk bridge '%s'", vid, trunk);
+                return nl_error(e, sk, r, "vlan %u: looking up trunk bridge '%s'", vid, trunk);
         if ((r = lnl_link_get(sk, vlan_bridge, &vb)) < 0)
-                return lnl_err(e, r, "vlan %u: looking up bridge '%s'", vid, vlan_bridge);
+                return nl_error(e, sk, r, "vlan %u: looking up bridge '%s'", vid, vlan_bridge);
         r = lnl_link_get(sk, tname, &t);
         if (r == -ENODEV) {
                 r = lnl_veth_create(sk, tname, 0, mtu, vname, -1, NULL);
                 if (r < 0 && r != -EEXIST)
-                        return lnl_err(e, r, "vlan %u: creating the link %s <-> %s", vid, tname, vname);
+                        return nl_error(e, sk, r, "vlan %u: creating the link %s <-> %s", vid, tname, vname);
                 r = lnl_link_get(sk, tname, &t);
         }
         if (r < 0)
-                return lnl_err(e, r, "vlan %u: looking up '%s'", vid, tname);
+                return nl_error(e, sk, r, "vlan %u: looking up '%s'", vid, tname);
         if (!streq(t.kind, "veth"))
                 return kverr_set(e, KV_ERR_INTERNAL, -EEXIST, "vlan %u: link '%s' exists but is not a veth", vid,
                                  tname);
         if ((r = lnl_link_get(sk, vname, &v)) < 0)
-                return lnl_err(e, r, "vlan %u: looking up '%s'", vid, vname);
+                return nl_error(e, sk, r, "vlan %u: looking up '%s'", vid, vname);
         if ((r = lnl_link_addrgen_none(sk, vname)) < 0 || (r = lnl_link_ipv6_disable(-1, vname)) < 0)
-                return lnl_err(e, r, "vlan %u: turning IPv6 off on '%s'", vid, vname);
+                return nl_error(e, sk, r, "vlan %u: turning IPv6 off on '%s'", vid, vname);
 
         /* Programs before the ports join: no frame crosses untagged. */
         struct vlan_bpf *s = NULL;
@@ -94,20 +94,20 @@ int vlan_link_ensure(const char *trunk, const char *vlan_bridge, uint16_t vid, u
                                  VLAN_TC_PRIO);
         vlan_bpf__destroy(s); /* the filters hold the programs */
         if (r < 0)
-                return lnl_err(e, r, "vlan %u: attaching the tagging programs to '%s'", vid, tname);
+                return nl_error(e, NULL, r, "vlan %u: attaching the tagging programs to '%s'", vid, tname);
 
         if (!(v.flags & IFF_UP) && (r = lnl_link_set(sk, v.ifindex, 1, 0)) < 0)
-                return lnl_err(e, r, "vlan %u: setting '%s' up", vid, vname);
+                return nl_error(e, sk, r, "vlan %u: setting '%s' up", vid, vname);
         if (!(t.flags & IFF_UP) && (r = lnl_link_set(sk, t.ifindex, 1, 0)) < 0)
-                return lnl_err(e, r, "vlan %u: setting '%s' up", vid, tname);
+                return nl_error(e, sk, r, "vlan %u: setting '%s' up", vid, tname);
         /* Looked up again once up: the lookup also settles their carrier state before they join the bridges
          * (one port event each, see link_join_bridge). */
         if ((r = lnl_link_get(sk, vname, &v)) < 0 || (r = lnl_link_get(sk, tname, &t)) < 0)
-                return lnl_err(e, r, "vlan %u: looking up the link", vid);
+                return nl_error(e, sk, r, "vlan %u: looking up the link", vid);
         if (v.master != vb.ifindex && (r = lnl_link_set_master(sk, v.ifindex, vb.ifindex)) < 0)
-                return lnl_err(e, r, "vlan %u: adding '%s' to bridge '%s'", vid, vname, vlan_bridge);
+                return nl_error(e, sk, r, "vlan %u: adding '%s' to bridge '%s'", vid, vname, vlan_bridge);
         if (t.master != tb.ifindex && (r = lnl_link_set_master(sk, t.ifindex, tb.ifindex)) < 0)
-                return lnl_err(e, r, "vlan %u: adding '%s' to bridge '%s'", vid, tname, trunk);
+                return nl_error(e, sk, r, "vlan %u: adding '%s' to bridge '%s'", vid, tname, trunk);
         return 0;
 }
 

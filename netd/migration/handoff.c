@@ -23,8 +23,6 @@
 #include <linux/if_packet.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
-#include <netlink/msg.h>
-#include <netlink/route/route.h>
 #include <time.h>
 
 #include "common/fileio.h"
@@ -164,7 +162,7 @@ static MigEvent *mig_log_get(Manager *m, const char *vm, const char *role, const
 /* ---- kernel helpers ---- */
 
 static int host_link_updown(const char *ifname, bool up, KvErr *e) {
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL;
         int r = lnl_open_e(-1, &sk, e);
         if (r < 0)
                 return r;
@@ -188,7 +186,7 @@ static int host_link_updown(const char *ifname, bool up, KvErr *e) {
  * a disabled port forwarding whenever its carrier comes up, so the state is set only once the carrier has
  * settled (IFF_RUNNING is reported after linkwatch ran). */
 static int brport_set_state(const char *ifname, uint8_t state, KvErr *e) {
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL;
         int r = lnl_open_e(-1, &sk, e);
         if (r < 0)
                 return r;
@@ -202,19 +200,13 @@ static int brport_set_state(const char *ifname, uint8_t state, KvErr *e) {
                 struct timespec ts = { .tv_nsec = 2 * 1000 * 1000 };
                 nanosleep(&ts, NULL);
         }
-        struct nl_msg *m = nlmsg_alloc_simple(RTM_SETLINK, 0);
-        if (!m)
-                return -ENOMEM;
         struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = l.ifindex };
+        struct nlmsghdr *m = nl_msg_new(sk, RTM_SETLINK, 0, &ifi, sizeof ifi);
         struct nlattr *pi;
-        if (nlmsg_append(m, &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
-            !(pi = nla_nest_start(m, IFLA_PROTINFO | NLA_F_NESTED)) || nla_put_u8(m, IFLA_BRPORT_STATE, state) < 0) {
-                nlmsg_free(m);
+        if (!(pi = nl_nest_start(m, IFLA_PROTINFO | NLA_F_NESTED)) || nl_put_u8(m, IFLA_BRPORT_STATE, state) < 0)
                 return -ENOMEM;
-        }
-        nla_nest_end(m, pi);
-        r = lnl_request(sk, m);
-        nlmsg_free(m);
+        nl_nest_end(m, pi);
+        r = nl_request(sk, m);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "migration: cannot set bridge port '%s' %s", ifname,
                                        state == BR_STATE_FORWARDING ? "forwarding" : "listening");
@@ -272,27 +264,21 @@ static int on_sigchld(EventSource *s, int signo, void *userdata) {
  * protocol NETD_RTPROT_REDIRECT so that a restarted netd can find and remove leftovers. */
 
 static int redirect_route(bool add, const KvPrefix *dst, const KvAddr *via) {
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL;
         KvErr e = {};
         int r = lnl_open_e(-1, &sk, &e);
         if (r < 0)
                 return r;
         int fam = dst->addr.family;
-        struct nl_msg *msg = nlmsg_alloc_simple(add ? RTM_NEWROUTE : RTM_DELROUTE, add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
-        if (!msg)
-                return -ENOMEM;
         struct rtmsg rtm = { .rtm_family = (unsigned char) fam, .rtm_dst_len = dst->prefixlen,
                              .rtm_table = RT_TABLE_MAIN, .rtm_protocol = NETD_RTPROT_REDIRECT,
                              .rtm_scope = RT_SCOPE_UNIVERSE, .rtm_type = RTN_UNICAST };
+        struct nlmsghdr *msg = nl_msg_new(sk, add ? RTM_NEWROUTE : RTM_DELROUTE, add ? NLM_F_CREATE | NLM_F_REPLACE : 0,
+                                          &rtm, sizeof rtm);
         int len = fam == AF_INET ? 4 : 16;
-        if (nlmsg_append(msg, &rtm, sizeof rtm, NLMSG_ALIGNTO) < 0 || nla_put(msg, RTA_DST, len, dst->addr.bytes) < 0 ||
-            (add && nla_put(msg, RTA_GATEWAY, len, via->bytes) < 0)) {
-                nlmsg_free(msg);
+        if (nl_put(msg, RTA_DST, len, dst->addr.bytes) < 0 || (add && nl_put(msg, RTA_GATEWAY, len, via->bytes) < 0))
                 return -ENOMEM;
-        }
-        r = lnl_request(sk, msg);
-        nlmsg_free(msg);
-        return r;
+        return nl_request(sk, msg);
 }
 
 static void redirect_drop(struct Redirect *rd) {
@@ -369,32 +355,15 @@ void handoff_stop(Manager *m) {
         m->migredir = migredir_free(m->migredir);
 }
 
-typedef struct FlushCtx {
-        struct nl_sock *sk;
-        unsigned n;
-} FlushCtx;
-
-static void flush_one(struct nl_object *obj, void *arg) {
-        FlushCtx *fc = arg;
-        struct rtnl_route *rt = (struct rtnl_route *) obj;
-        if (rtnl_route_get_protocol(rt) == NETD_RTPROT_REDIRECT && rtnl_route_delete(fc->sk, rt, 0) == 0)
-                fc->n++;
-}
-
 /* Redirect routes a previous run left (it was killed during a grace period). */
 static void redirect_flush_stale(void) {
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL;
         KvErr e = {};
         if (lnl_open_e(-1, &sk, &e) < 0)
                 return;
-        struct nl_cache *cache = NULL;
-        if (rtnl_route_alloc_cache(sk, AF_UNSPEC, 0, &cache) < 0)
-                return;
-        FlushCtx fc = { .sk = sk };
-        nl_cache_foreach(cache, flush_one, &fc);
-        nl_cache_free(cache);
-        if (fc.n)
-                log_notice("removed %u redirect route(s) left by a previous run", fc.n);
+        int n = lnl_route_flush_protocol(sk, NETD_RTPROT_REDIRECT);
+        if (n > 0)
+                log_notice("removed %u redirect route(s) left by a previous run", (unsigned) n);
 }
 
 /* ---- the early switchover ----
@@ -428,13 +397,13 @@ static void early_arm(Manager *m, Endpoint *ep) {
             !ep->bridge[0])
                 return;
         KvErr e = {};
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_nl_sock_ NlSock *sk = NULL;
         LnlLink host, br;
         int r = lnl_open_e(-1, &sk, &e);
         if (r >= 0 && (r = lnl_link_get(sk, ep->host_ifname, &host)) < 0)
-                lnl_err(&e, r, "looking up '%s'", ep->host_ifname);
+                nl_error(&e, sk, r, "looking up '%s'", ep->host_ifname);
         if (r >= 0 && (r = lnl_link_get(sk, ep->bridge, &br)) < 0)
-                lnl_err(&e, r, "looking up bridge '%s'", ep->bridge);
+                nl_error(&e, sk, r, "looking up bridge '%s'", ep->bridge);
         if (r >= 0)
                 ep->early_ifindex = host.ifindex;
         for (size_t i = 0; r >= 0 && i < ep->n_addrs; i++)

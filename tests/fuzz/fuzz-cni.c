@@ -4,7 +4,7 @@
 //
 // Build and run (from the repo root; seeds are the fixtures behind a command byte):
 //   SRC="tests/fuzz/fuzz-cni.c $(ls cni/*.c | grep -v cni/main.c) common/*.c"
-//   LIBS="$(pkg-config --cflags --libs libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson)"
+//   LIBS="$(pkg-config --cflags --libs libmnl libnftnl jansson)"
 //   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined $SRC $LIBS -o build/fuzz-cni
 //   mkdir -p build/fuzz-cni-corpus
 //   for f in tests/data/cni/*.json; do for c in 0 1 2 3 4; do

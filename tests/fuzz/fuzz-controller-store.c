@@ -7,7 +7,7 @@
 //
 // Build and run (from the repo root):
 //   SRC="tests/fuzz/fuzz-controller-store.c controller/store.c common/*.c"
-//   LIBS="$(pkg-config --cflags --libs libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson)"
+//   LIBS="$(pkg-config --cflags --libs libmnl libnftnl jansson)"
 //   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined $SRC $LIBS -o build/fuzz-ctl
 //   mkdir -p build/fuzz-ctl-corpus && printf '\0{"metadata":{"name":"a"},"spec":{"running":true,"template":{}}}' >build/fuzz-ctl-corpus/a
 //   build/fuzz-ctl -max_total_time=60 -max_len=4096 build/fuzz-ctl-corpus

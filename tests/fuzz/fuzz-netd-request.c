@@ -4,7 +4,7 @@
 //
 // Build and run (from the repo root):
 //   SRC="tests/fuzz/fuzz-netd-request.c $(ls netd/*.c | grep -v -e netd/main.c -e netd/ctl/kvnetctl.c) common/*.c"
-//   LIBS="$(pkg-config --cflags --libs libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson libbpf) -Ibuild/ebpf"  # after make
+//   LIBS="$(pkg-config --cflags --libs libmnl libnftnl jansson libbpf) -Ibuild/ebpf"  # after make
 //   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined $SRC $LIBS -o build/fuzz-netd
 //   mkdir -p build/fuzz-netd-corpus && cp tests/data/netd/*.json build/fuzz-netd-corpus/
 //   build/fuzz-netd -max_total_time=60 -max_len=8192 build/fuzz-netd-corpus

@@ -4,7 +4,7 @@
 //
 // Build and run (from the repo root; seeds are the launcher fixtures):
 //   SRC="tests/fuzz/fuzz-vmi.c $(ls launcher/*.c | grep -v launcher/main.c) common/*.c"
-//   LIBS="$(pkg-config --cflags --libs libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson yaml-0.1)"
+//   LIBS="$(pkg-config --cflags --libs libmnl libnftnl jansson yaml-0.1)"
 //   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined $SRC $LIBS -o build/fuzz-vmi
 //   mkdir -p build/fuzz-vmi-corpus && cp tests/data/launcher/*.yaml tests/data/launcher/*.json \
 //       tests/data/launcher/bad/* build/fuzz-vmi-corpus/

@@ -9,6 +9,8 @@
 
 #include <fcntl.h>
 #include <linux/if.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
 #include <linux/if_tun.h>
 #include <poll.h>
 #include <sched.h>
@@ -20,6 +22,7 @@
 
 #include "common/netns.h"
 #include "netd/link/link.h"
+#include "netd/link/netlink.h"
 #include "netd/link/vlan.h"
 
 #define BR "kvtbr0"
@@ -463,6 +466,97 @@ static void test_vm_chained(void **state) {
         sbx_free(&a);
 }
 
+/* The kernel's extended ack reaches the KvErr, after the operation and the errno. */
+static void test_kernel_ext_ack(void **state) {
+        (void) state;
+        Sbx a = sbx_new();
+        KvErr e = {};
+        LinkInfo info;
+        KvPrefix addrs[] = { P("10.77.0.31/24") };
+        /* IFLA_IFNAME longer than IFNAMSIZ - 1 fails the kernel's attribute policy, which says so. */
+        const char *longname = "kvh-0123456789abcdef";
+        int r = link_container_attach(a.fd, "eth0", longname, BR, 0, NULL, addrs, 1, NULL, 0, &info, &e);
+        assert_true(r < 0);
+        assert_int_equal(e.code, KV_ERR_INTERNAL);
+        char want[256];
+        snprintf(want, sizeof want, "creating veth '%s' -> 'eth0' in sandbox: %s (kernel: ", longname, strerror(-r));
+        print_message("%s\n", e.msg);
+        assert_non_null(strstr(e.msg, want));
+        assert_non_null(strstr(e.msg, "policy"));
+        assert_false(link_exists(-1, longname));
+        assert_false(link_exists(a.fd, "eth0"));
+
+        /* The layer itself: the offending attribute is named by its type (IFLA_IFNAME), and the kernel's
+         * words are kept only for the errno they explain and only until the next request. */
+        _cleanup_nl_sock_ NlSock *sk = NULL;
+        assert_int_equal(lnl_open(-1, &sk), 0);
+        r = lnl_veth_create(sk, longname, 0, 0, "kvh-p", -1, NULL);
+        assert_true(r < 0);
+        const char *k = nl_ext_ack(sk, r);
+        assert_non_null(k);
+        snprintf(want, sizeof want, "attribute %d", IFLA_IFNAME);
+        assert_non_null(strstr(k, want));
+        assert_null(nl_ext_ack(sk, r == -EINVAL ? -ERANGE : -EINVAL));
+        kverr_clear(&e);
+        assert_int_equal(nl_error(&e, sk, r, "creating veth '%s'", longname), r);
+        snprintf(want, sizeof want, "creating veth '%s': %s (kernel: %s)", longname, strerror(-r), k);
+        assert_string_equal(e.msg, want);
+        LnlLink l;
+        assert_int_equal(lnl_link_get(sk, BR, &l), 0);
+        assert_null(nl_ext_ack(sk, r));
+        /* Without an extended ack (no socket, or the kernel said nothing) the message is as before. */
+        kverr_clear(&e);
+        assert_int_equal(nl_error(&e, NULL, -EEXIST, "creating veth 'x'"), -EEXIST);
+        assert_string_equal(e.msg, "creating veth 'x': File exists");
+        sbx_free(&a);
+}
+
+/* Messages stay inside their buffer: an attribute that does not fit is refused and nothing is written. */
+static void test_nl_msg_bounds(void **state) {
+        (void) state;
+        _cleanup_nl_sock_ NlSock *sk = NULL;
+        assert_int_equal(lnl_open(-1, &sk), 0);
+        struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+        struct nlmsghdr *m = nl_msg_new(sk, RTM_GETLINK, 0, &ifi, sizeof ifi);
+        assert_int_equal(m->nlmsg_len, NLMSG_LENGTH(sizeof ifi));
+        static char big[NL_MSG_MAX];
+        memset(big, 'x', sizeof big - 1);
+        uint32_t len = m->nlmsg_len;
+        assert_int_equal(nl_put(m, IFLA_IFNAME, sizeof big, big), -EMSGSIZE);
+        assert_int_equal(nl_put_str(m, IFLA_IFNAME, big), -EMSGSIZE);
+        assert_int_equal(nl_put_raw(m, big, sizeof big), -EMSGSIZE);
+        assert_int_equal(m->nlmsg_len, len);
+        struct nlattr *nest = nl_nest_start(m, IFLA_LINKINFO);
+        assert_non_null(nest);
+        nl_nest_end(m, nest);
+        assert_int_equal(m->nlmsg_len, len + NLA_HDRLEN); /* only the nest's header */
+        /* Parsed back: the nest is there, empty. */
+        const struct nlattr *tb[IFLA_MAX + 1];
+        assert_int_equal(nl_parse(m, sizeof ifi, tb, IFLA_MAX), 0);
+        assert_non_null(tb[IFLA_LINKINFO]);
+        assert_null(tb[IFLA_IFNAME]);
+        /* A family header longer than the message is refused. */
+        assert_int_equal(nl_parse(m, m->nlmsg_len, tb, IFLA_MAX), -EBADMSG);
+}
+
+/* What a restarted netd does with the redirect routes a previous run left: every route of one protocol
+ * goes, in any table and family; the others stay. */
+static void test_route_flush_protocol(void **state) {
+        (void) state;
+        assert_int_equal(shf(NULL, "ip route add 198.51.100.7/32 dev " BR " proto 118"), 0);
+        assert_int_equal(shf(NULL, "ip route add 198.51.100.8/32 via 10.77.0.9 dev " BR " onlink proto 118 table 100"), 0);
+        assert_int_equal(shf(NULL, "ip -6 route add 2001:db8::7/128 dev " BR " proto 118"), 0);
+        assert_int_equal(shf(NULL, "ip route add 198.51.100.9/32 dev " BR " proto static"), 0);
+        _cleanup_nl_sock_ NlSock *sk = NULL;
+        assert_int_equal(lnl_open(-1, &sk), 0);
+        assert_int_equal(lnl_route_flush_protocol(sk, 118), 3);
+        assert_int_equal(shf(NULL, "test -z \"$(ip route show table all proto 118)\""), 0);
+        assert_int_equal(shf(NULL, "test -z \"$(ip -6 route show table all proto 118)\""), 0);
+        assert_int_equal(shf(NULL, "ip route show proto static | grep -q 198.51.100.9"), 0);
+        assert_int_equal(lnl_route_flush_protocol(sk, 118), 0);
+        assert_int_equal(shf(NULL, "ip route del 198.51.100.9/32"), 0);
+}
+
 static void test_forwarding(void **state) {
         (void) state;
         KvErr e = {};
@@ -486,7 +580,8 @@ int main(void) {
                 cmocka_unit_test(test_vlan_link),      cmocka_unit_test(test_container_undo),
                 cmocka_unit_test(test_vm_attach),      cmocka_unit_test(test_vm_undo),
                 cmocka_unit_test(test_vm_chained),     cmocka_unit_test(test_forwarding),
-                cmocka_unit_test(test_retire_frees_names),
+                cmocka_unit_test(test_retire_frees_names), cmocka_unit_test(test_kernel_ext_ack),
+                cmocka_unit_test(test_route_flush_protocol), cmocka_unit_test(test_nl_msg_bounds),
         };
         return cmocka_run_group_tests(tests, group_setup, NULL);
 }

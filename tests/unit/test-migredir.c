@@ -155,7 +155,7 @@ static int filter_on_ul0(void) {
 
 static int setup_links(void **state) {
         (void) state;
-        struct nl_sock *sk = NULL;
+        NlSock *sk = NULL;
         if (lnl_open(-1, &sk) < 0)
                 return -1;
         KvPrefix p;
@@ -166,7 +166,7 @@ static int setup_links(void **state) {
                 r = lnl_veth_create(sk, "kvx1", 0, 0, "kvx1p", -1, NULL);
         if (r >= 0 && (r = kv_prefix_parse("192.0.2.1/24", &p)) >= 0)
                 r = lnl_addr_add(sk, (int) if_nametoindex("ul0"), &p);
-        nl_socket_free(sk);
+        nl_sock_free(sk);
         return r < 0 ? -1 : 0;
 }
 

@@ -1256,6 +1256,99 @@ static int do_ipam_release(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         return 0;
 }
 
+/* ---- verbs ---- */
+
+static int do_ping(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        (void) m, (void) args, (void) e;
+        *ret = json_pack("{s:b}", "ready", 1);
+        return 0;
+}
+
+static int do_status(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        (void) args, (void) e;
+        return do_status_daemon(m, ret);
+}
+
+static int do_endpoints(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        (void) args, (void) e;
+        *ret = json_pack("{s:o}", "endpoints", endpoints_json(m));
+        return 0;
+}
+
+static int do_ipam(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        (void) args, (void) e;
+        *ret = ipam_dump(m->ipam);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int do_nat(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        (void) args;
+        NatBackend *nb = NULL;
+        int r = nat_get(m, m->default_nat_backend, &nb, e);
+        if (r < 0)
+                return r;
+        return nat_dump(nb, ret);
+}
+
+static int do_sriov(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        (void) args, (void) e;
+        json_t *result;
+        if (m->sriov) {
+                result = sriov_dump(m->sriov);
+                if (result)
+                        json_object_set_new(result, "simulated", json_boolean(m->sriov_simulate));
+        } else
+                result = json_pack("{s:[],s:[],s:b}", "pools", "vfs", "simulated", m->sriov_simulate);
+        *ret = result;
+        return result ? 0 : -ENOMEM;
+}
+
+static int do_migrations(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        (void) args, (void) e;
+        *ret = handoff_list(m);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int do_cluster_claims(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        (void) args, (void) e;
+        *ret = m->cs ? claimstore_dump(m->cs) : json_pack("{s:n,s:n,s:[]}", "node", "dir", "claims");
+        return *ret ? 0 : -ENOMEM;
+}
+
+typedef struct Verb {
+        const char *name;
+        int (*handler)(Manager *m, json_t *args, json_t **ret, KvErr *e);
+        bool log_failure; /* the verbs that change attachments log their failures */
+} Verb;
+
+/* Sorted by name (strcmp order): verb_find() bisects it. */
+static const Verb verbs[] = {
+        { "add", do_add, true },
+        { "check", do_check, false },
+        { "cluster-claims", do_cluster_claims, false },
+        { "del", do_del, true },
+        { "endpoints", do_endpoints, false },
+        { "gc", do_gc, true },
+        { "ipam", do_ipam, false },
+        { "ipam-release", do_ipam_release, false },
+        { "migration-activate", handoff_activate, false },
+        { "migration-source", handoff_source, false },
+        { "migrations", do_migrations, false },
+        { "nat", do_nat, false },
+        { "ping", do_ping, false },
+        { "sriov", do_sriov, false },
+        { "status", do_ping, false },
+        { "status-daemon", do_status, false },
+};
+
+static int verb_cmp(const void *key, const void *elem) {
+        return strcmp(key, ((const Verb *) elem)->name);
+}
+
+static const Verb *verb_find(const char *name) {
+        return bsearch(name, verbs, ELEMENTSOF(verbs), sizeof verbs[0], verb_cmp);
+}
+
 json_t *manager_handle(Manager *m, json_t *request) {
         KvErr e = {};
         json_t *result = NULL;
@@ -1264,62 +1357,20 @@ json_t *manager_handle(Manager *m, json_t *request) {
 
         const char *op = json_string_value(json_object_get(request, "op"));
         json_t *args = json_object_get(request, "args");
+        const Verb *verb = op ? verb_find(op) : NULL;
         if (!op)
                 r = kverr_set(&e, KV_ERR_DECODE, -EINVAL, "request: 'op' must be a string");
-        else if (streq(op, "add"))
-                r = do_add(m, args, &result, &e);
-        else if (streq(op, "del"))
-                r = do_del(m, args, &result, &e);
-        else if (streq(op, "check"))
-                r = do_check(m, args, &result, &e);
-        else if (streq(op, "gc"))
-                r = do_gc(m, args, &result, &e);
-        else if (streq(op, "status") || streq(op, "ping")) {
-                result = json_pack("{s:b}", "ready", 1);
-                r = 0;
-        } else if (streq(op, "status-daemon"))
-                r = do_status_daemon(m, &result);
-        else if (streq(op, "endpoints")) {
-                result = json_pack("{s:o}", "endpoints", endpoints_json(m));
-                r = 0;
-        } else if (streq(op, "ipam")) {
-                result = ipam_dump(m->ipam);
-                r = result ? 0 : -ENOMEM;
-        } else if (streq(op, "nat")) {
-                NatBackend *nb;
-                r = nat_get(m, m->default_nat_backend, &nb, &e);
-                if (r >= 0)
-                        r = nat_dump(nb, &result);
-        } else if (streq(op, "sriov")) {
-                if (m->sriov) {
-                        result = sriov_dump(m->sriov);
-                        if (result)
-                                json_object_set_new(result, "simulated", json_boolean(m->sriov_simulate));
-                } else
-                        result = json_pack("{s:[],s:[],s:b}", "pools", "vfs", "simulated", m->sriov_simulate);
-                r = result ? 0 : -ENOMEM;
-        } else if (streq(op, "ipam-release"))
-                r = do_ipam_release(m, args, &result, &e);
-        else if (streq(op, "migration-activate"))
-                r = handoff_activate(m, args, &result, &e);
-        else if (streq(op, "migration-source"))
-                r = handoff_source(m, args, &result, &e);
-        else if (streq(op, "migrations")) {
-                result = handoff_list(m);
-                r = result ? 0 : -ENOMEM;
-        } else if (streq(op, "cluster-claims")) {
-                result = m->cs ? claimstore_dump(m->cs) : json_pack("{s:n,s:n,s:[]}", "node", "dir", "claims");
-                r = result ? 0 : -ENOMEM;
-        }
-        else
+        else if (!verb)
                 r = kverr_set(&e, KV_ERR_DECODE, -EINVAL, "request: unknown op '%s'", op);
+        else
+                r = verb->handler(m, args, &result, &e);
 
         if (r < 0) {
                 m->n_errors++;
                 json_decref(result);
                 if (!kverr_is_set(&e))
                         kverr_set_errno(&e, KV_ERR_INTERNAL, r, "netd: '%s' failed", op ? op : "?");
-                if (op && (streq(op, "add") || streq(op, "del") || streq(op, "gc")))
+                if (verb && verb->log_failure)
                         log_warning("%s failed (code %d): %s%s%s", op, e.code, e.msg, e.details[0] ? ": " : "",
                                     e.details);
                 return proto_reply_error(&e);

@@ -1184,26 +1184,24 @@ static json_t *endpoints_json(Manager *m) {
         return arr;
 }
 
+static int status_sriov_pool(const SriovPoolStats *st, void *userdata) {
+        json_array_append_new(userdata, json_pack("{s:s,s:i,s:i,s:i,s:i}", "resource", st->resource, "total",
+                                                  (int) st->total, "free", (int) st->free, "allocated",
+                                                  (int) st->allocated, "unusable", (int) st->unusable));
+        return 0;
+}
+
 static int do_status_daemon(Manager *m, json_t **ret) {
-        size_t n_claims = 0;
-        json_t *dump = ipam_dump(m->ipam);
-        if (dump)
-                n_claims = json_array_size(json_object_get(dump, "claims"));
-        json_decref(dump);
+        size_t n_claims = ipam_count_claims(m->ipam, NULL);
         json_t *nets = json_array();
         for (size_t i = 0; i < m->n_networks; i++)
                 json_array_append_new(nets, json_pack("{s:s,s:s}", "name", m->networks[i].name, "bridge",
                                                       m->networks[i].bridge));
         json_t *sriov = json_null();
         if (m->sriov) {
-                _cleanup_json_ json_t *d = sriov_dump(m->sriov);
-                json_t *pools = json_array(), *p;
-                size_t i;
-                json_array_foreach(json_object_get(d, "pools"), i, p) json_array_append_new(
-                        pools, json_pack("{s:O*,s:O*,s:O*,s:O*,s:O*}", "resource", json_object_get(p, "resource"),
-                                         "total", json_object_get(p, "total"), "free", json_object_get(p, "free"),
-                                         "allocated", json_object_get(p, "allocated"), "unusable",
-                                         json_object_get(p, "unusable")));
+                json_t *pools = json_array();
+                if (pools)
+                        IGNORE_RESULT(sriov_foreach_pool(m->sriov, status_sriov_pool, pools));
                 sriov = json_pack("{s:b,s:s,s:o}", "simulated", m->sriov_simulate, "sysfsRoot", m->sysfs_root, "pools",
                                   pools);
         }
@@ -1687,24 +1685,47 @@ static int sriov_start(Manager *m, KvErr *e) {
 }
 
 /* VFs allocated to an attachment without a record: a crash between sriov_alloc and the record. */
+typedef struct SriovOrphans {
+        Manager *m;
+        char (*vfs)[2][320]; /* owner, pci */
+        size_t n, cap;
+} SriovOrphans;
+
+static int collect_sriov_orphan(const SriovVfView *vf, void *userdata) {
+        SriovOrphans *o = userdata;
+        if (!vf->claim || ep_find(o->m, vf->claim->owner))
+                return 0;
+        if (o->n == o->cap) {
+                size_t nc = o->cap ? o->cap * 2 : 8;
+                void *nv = realloc(o->vfs, nc * sizeof *o->vfs);
+                if (!nv)
+                        return -ENOMEM;
+                o->vfs = nv;
+                o->cap = nc;
+        }
+        snprintf(o->vfs[o->n][0], 320, "%s", vf->claim->owner);
+        snprintf(o->vfs[o->n][1], 320, "%s", vf->pci);
+        o->n++;
+        return 0;
+}
+
 static void sriov_release_orphans(Manager *m) {
         if (!m->sriov)
                 return;
-        _cleanup_json_ json_t *d = sriov_dump(m->sriov);
-        size_t i;
-        json_t *vf;
-        json_array_foreach(json_object_get(d, "vfs"), i, vf) {
-                const char *owner = json_string_value(json_object_get(vf, "owner"));
-                if (!owner || ep_find(m, owner))
-                        continue;
+        /* Collected first: a release changes the allocations the walk goes through. */
+        SriovOrphans o = { .m = m };
+        if (sriov_foreach_vf(m->sriov, collect_sriov_orphan, &o) < 0)
+                o.n = 0;
+        for (size_t i = 0; i < o.n; i++) {
+                const char *owner = o.vfs[i][0], *pci = o.vfs[i][1];
                 int r = sriov_release(m->sriov, owner);
                 if (r < 0)
-                        log_warning("releasing VF %s of vanished attachment '%s' failed: %s",
-                                    json_string_value(json_object_get(vf, "pci")), owner, strerror(-r));
+                        log_warning("releasing VF %s of vanished attachment '%s' failed: %s", pci, owner,
+                                    strerror(-r));
                 else
-                        log_notice("released VF %s: its attachment '%s' has no record",
-                                   json_string_value(json_object_get(vf, "pci")), owner);
+                        log_notice("released VF %s: its attachment '%s' has no record", pci, owner);
         }
+        free(o.vfs);
 }
 
 int manager_start(Manager *m, KvErr *e) {

@@ -824,6 +824,17 @@ int ipam_foreach_claim(Ipam *i, const char *network, ipam_claim_cb cb, void *use
         return 0;
 }
 
+size_t ipam_count_claims(Ipam *i, const char *network) {
+        size_t n = 0;
+        for (Pool *p = i->pools; p; p = p->next) {
+                if (network && !streq(p->network, network))
+                        continue;
+                for (Entry *en = p->head; en; en = en->next)
+                        n++;
+        }
+        return n;
+}
+
 /* ---- JSON ---- */
 
 static json_t *json_u128(ipam_u128 v) {

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* netd core: the attachments by id (a chained hash table), and their records. */
+#include <stdlib.h>
+
+#include "netd/core/netd-priv.h"
+
+static size_t ep_bucket(const Manager *m, const char *id) {
+        return (size_t) (kv_hash64(id, strlen(id)) % m->n_buckets);
+}
+
+Endpoint *ep_find(Manager *m, const char *id) {
+        for (EpNode *n = m->ep_buckets[ep_bucket(m, id)]; n; n = n->next)
+                if (streq(n->ep->id, id))
+                        return n->ep;
+        return NULL;
+}
+
+int ep_grow(Manager *m) {
+        size_t nb = m->n_buckets ? m->n_buckets * 2 : 256;
+        EpNode **b = calloc(nb, sizeof *b);
+        if (!b)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_buckets; i++) {
+                EpNode *n = m->ep_buckets[i];
+                while (n) {
+                        EpNode *next = n->next;
+                        size_t k = (size_t) (kv_hash64(n->ep->id, strlen(n->ep->id)) % nb);
+                        n->next = b[k];
+                        b[k] = n;
+                        n = next;
+                }
+        }
+        free(m->ep_buckets);
+        m->ep_buckets = b;
+        m->n_buckets = nb;
+        return 0;
+}
+
+int ep_insert(Manager *m, Endpoint *ep) {
+        if (m->n_endpoints + 1 > m->n_buckets) {
+                int r = ep_grow(m);
+                if (r < 0)
+                        return r;
+        }
+        EpNode *n = calloc(1, sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        size_t k = ep_bucket(m, ep->id);
+        n->ep = ep;
+        n->next = m->ep_buckets[k];
+        m->ep_buckets[k] = n;
+        m->n_endpoints++;
+        return 0;
+}
+
+/* Unlinks ep from the table (does not free it). */
+void ep_unlink(Manager *m, Endpoint *ep) {
+        EpNode **pp = &m->ep_buckets[ep_bucket(m, ep->id)];
+        for (; *pp; pp = &(*pp)->next) {
+                if ((*pp)->ep == ep) {
+                        EpNode *n = *pp;
+                        *pp = n->next;
+                        free(n);
+                        m->n_endpoints--;
+                        return;
+                }
+        }
+}
+
+size_t count_key_users(Manager *m, const Endpoint *except, const char *network, const char *key) {
+        size_t n = 0;
+        EP_FOREACH(m, ep) {
+                if (ep != except && streq(ep->network, network) && streq(ep->key, key))
+                        n++;
+        }
+        return n;
+}
+
+int manager_persist(Manager *m, const Endpoint *ep, KvErr *e) {
+        int r = endpoint_save(m->ep_journal, ep, m->durable);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "netd: cannot write state for '%s'", ep->id);
+        return 0;
+}

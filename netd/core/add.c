@@ -6,13 +6,8 @@
 #include "common/event.h"
 #include "common/json-util.h"
 #include "common/netns.h"
+#include "netd/binding/binding.h"
 #include "netd/core/netd-priv.h"
-#include "netd/link/vlan.h"
-
-static void derive_ifname(char *buf, const char *prefix, const char *id) {
-        uint64_t h = kv_hash64(id, strlen(id));
-        snprintf(buf, 16, "%s%08x", prefix, (unsigned) (h ^ (h >> 32)));
-}
 
 static void ep_copy_routes_from_ipam(Endpoint *ep, const IpamConfig *cfg) {
         for (size_t i = 0; i < cfg->n_routes && ep->n_routes < EP_MAX_ROUTES; i++) {
@@ -79,23 +74,13 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         if (r < 0)
                 return r;
 
-        bool sriov = streq(req.binding, "sriov");
-        if (sriov && !m->sriov)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
-                                 "no SR-IOV pools configured on this node (netd config 'sriovPools')");
-        if (streq(req.binding, "masquerade") && req.has_vm && req.chained)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
-                                 "network: binding 'masquerade' needs kvnet as the main plugin (not chained)");
-        if (streq(req.binding, "masquerade") && !req.has_vm)
-                req.ipmasq = true; /* for a container, masquerade = bridge + ipMasq */
-        if (req.n_vm_ports > 0 && !(req.has_vm && streq(req.binding, "masquerade")))
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                 "vm: 'ports' only apply to the masquerade binding, this attachment is '%s'",
-                                 req.binding);
-        if (req.chained && req.has_vm && !req.prev_ifname[0])
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                 "prevResult: no sandbox interface carries the IPs; kvnet cannot attach the VM's "
-                                 "tap to it");
+        BindingKind kind = binding_kind_resolve(req.binding_kind, req.has_vm, req.chained);
+        const BindingOps *ops = binding_ops(kind);
+        if (ops->validate) {
+                r = ops->validate(m, &req, e);
+                if (r < 0)
+                        return r;
+        }
 
         _cleanup_(endpoint_freep) Endpoint *ep = calloc(1, sizeof *ep);
         if (!ep)
@@ -126,6 +111,7 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         snprintf(ep->ifname, sizeof ep->ifname, "%s", req.ifname);
         snprintf(ep->netns, sizeof ep->netns, "%s", req.netns);
         snprintf(ep->binding, sizeof ep->binding, "%s", req.binding);
+        ep->binding_kind = kind;
         snprintf(ep->bridge, sizeof ep->bridge, "%s", req.bridge);
         if (req.vlan_bridge[0]) { /* the endpoint sits on the VLAN's bridge; the configured one is its trunk */
                 snprintf(ep->trunk, sizeof ep->trunk, "%s", req.bridge);
@@ -134,11 +120,6 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         snprintf(ep->nat_backend, sizeof ep->nat_backend, "%s", req.nat_backend);
         ep->mtu = req.mtu;
         ep->vlan = req.vlan;
-        if (sriov) {
-                snprintf(ep->resource, sizeof ep->resource, "%s", req.resource_name);
-                ep->spoofchk = req.spoofchk;
-                ep->trust = req.trust;
-        }
         ep->ipmasq = req.ipmasq;
         ep->is_gateway = req.is_gateway;
         ep->chained = req.chained;
@@ -161,19 +142,6 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 memcpy(ep->addrs, req.prev_ips, sizeof ep->addrs);
                 memcpy(ep->gateways, req.prev_gws, sizeof ep->gateways);
                 memcpy(ep->has_gateway, req.prev_has_gw, sizeof ep->has_gateway);
-                if (ep->kind == EP_KIND_VM) {
-                        snprintf(ep->sbx_ifname, sizeof ep->sbx_ifname, "%s", req.prev_ifname);
-                        derive_ifname(ep->tap, "tap", ep->id);
-                        if (req.has_mac) {
-                                memcpy(ep->mac, req.mac, 6);
-                        } else {
-                                uint64_t h = kv_hash64(ep->key, strlen(ep->key));
-                                ep->mac[0] = 0x02;
-                                for (int i = 1; i < 6; i++)
-                                        ep->mac[i] = (uint8_t) (h >> (8 * i));
-                        }
-                        ep->has_mac = true;
-                }
         } else {
                 r = ipam_pool_ensure(m->ipam, req.network, &req.ipam, e);
                 if (r < 0)
@@ -227,13 +195,8 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 memcpy(ep->mac, c->mac, 6);
                 ep->has_mac = ep->kind == EP_KIND_VM || req.has_mac;
                 ep_copy_routes_from_ipam(ep, &req.ipam);
-                if (!sriov)
-                        derive_ifname(ep->host_ifname, "kv", ep->id);
-                if (ep->kind == EP_KIND_VM && !sriov) {
-                        snprintf(ep->tap, sizeof ep->tap, "%s", req.ifname);
-                        derive_ifname(ep->sbx_ifname, "kvs", ep->id);
-                }
         }
+        ops->fill(ep, &req);
 
         /* The claim is on disk; the endpoint record is written once the kernel side is complete. A crash in
          * between leaves links without a record: start-up retires every kvnet link nobody owns, and
@@ -241,70 +204,9 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         ep->state = EP_CREATING;
 
         LinkInfo li = {};
-        if (sriov) {
-                /* The guest MAC of the claim goes onto the VF; the claim file of the VF is written before the
-                 * PF is told. Undo (fail:) releases it through teardown_kernel. */
-                SriovAllocRequest ar = { .resource = ep->resource, .owner = ep->id, .vlan = ep->vlan,
-                                         .spoofchk = ep->spoofchk, .trust = ep->trust };
-                memcpy(ar.mac, ep->mac, 6);
-                SriovVf *vf;
-                r = sriov_alloc(m->sriov, &ar, &vf, e);
-                if (r < 0)
-                        goto fail;
-                snprintf(ep->pci, sizeof ep->pci, "%s", vf->pci);
-        } else if (!req.chained) {
-                r = network_ensure_bridge(m, ep, e);
-                if (r < 0)
-                        goto fail;
-                /* Names are derived from the attachment id: a re-ADD right after a DEL may find the old links
-                 * still waiting for the reaper. */
-                if (m->reaper && !reaper_idle(m->reaper) &&
-                    (link_exists(-1, ep->host_ifname) ||
-                     link_exists(nsfd, ep->kind == EP_KIND_VM ? ep->tap : ep->ifname)))
-                        reaper_flush(m->reaper);
-                if (ep_is_masq_vm(ep)) {
-                        MasqBuf mb;
-                        masq_config_from(ep, &mb);
-                        r = masq_vm_attach(nsfd, &mb.c, &li, e);
-                } else if (ep->kind == EP_KIND_VM)
-                        r = link_vm_attach(nsfd, ep->tap, ep->sbx_ifname, ep->host_ifname, ep->bridge, ep->mtu,
-                                           ep->mac, &li, e);
-                else {
-                        LinkRoute routes[EP_MAX_ROUTES];
-                        for (size_t i = 0; i < ep->n_routes; i++) {
-                                routes[i].dst = ep->routes[i].dst;
-                                routes[i].gw = ep->routes[i].gw;
-                                routes[i].has_gw = ep->routes[i].has_gw;
-                        }
-                        /* The claim's MAC (requested, or derived from the claim key): stable for the claim. */
-                        r = link_container_attach(nsfd, ep->ifname, ep->host_ifname, ep->bridge, ep->mtu, ep->mac,
-                                                  ep->addrs, ep->n_addrs, routes, ep->n_routes, &li, e);
-                        ep->has_mac = true;
-                }
-                if (r < 0)
-                        goto fail;
-                if (ep_untagged_port(ep) && is_trunk(m, ep->bridge)) {
-                        r = vlan_guard_port(ep->host_ifname, e);
-                        if (r < 0)
-                                goto fail;
-                }
-                if (streq(ep->mig_role, "target")) {
-                        r = handoff_prepare_target(m, ep, e);
-                        if (r < 0)
-                                goto fail;
-                }
-        } else if (ep->kind == EP_KIND_VM) {
-                KvPrefix moved[EP_MAX_ADDRS];
-                size_t n_moved = 0;
-                r = link_vm_attach_chained(nsfd, ep->tap, ep->sbx_ifname, ep->mtu, &li, moved, EP_MAX_ADDRS,
-                                           &n_moved, e);
-                if (r < 0)
-                        goto fail;
-                /* The guest takes over the sandbox interface's MAC, so that whatever the previous plugin
-                 * taught its peers (ARP, FDB) stays true. */
-                if (!req.has_mac)
-                        memcpy(ep->mac, li.sandbox_mac, 6);
-        }
+        r = ops->attach(m, ep, nsfd, &req, &li, e);
+        if (r < 0)
+                goto fail;
 
         if (nb) {
                 NatEpBuf b;
@@ -318,8 +220,7 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         if (r < 0)
                 goto fail;
 
-        res = sriov ? build_sriov_result(ep)
-                    : req.chained ? build_chained_result(ep, req.prev_result) : build_result(ep, &li);
+        res = ops->result(ep, &li, &req);
         if (!res) {
                 r = kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "netd: out of memory");
                 goto fail;

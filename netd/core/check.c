@@ -2,6 +2,7 @@
 /* netd core: CHECK, an attachment's kernel side against its record. */
 #include "common/json-util.h"
 #include "common/netns.h"
+#include "netd/binding/binding.h"
 #include "netd/core/netd-priv.h"
 #include "netd/link/vlan.h"
 
@@ -21,30 +22,9 @@ int do_check(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         r = netns_open(req.netns[0] ? req.netns : ep->netns, &nsfd);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "check: netns '%s' is gone", ep->netns);
-        if (ep_is_sriov(ep)) {
-                r = sriov_check_vf(m, ep, e);
-                if (r < 0)
-                        return r;
-        } else if (!ep->chained) {
-                if (ep->kind == EP_KIND_VM)
-                        r = ep_is_masq_vm(ep) ? ({
-                                MasqBuf mb;
-                                masq_config_from(ep, &mb);
-                                masq_vm_check(nsfd, &mb.c, e);
-                        })
-                                              : link_vm_check(nsfd, ep->tap, ep->sbx_ifname, ep->host_ifname,
-                                                              ep->bridge, e);
-                else
-                        r = link_container_check(nsfd, ep->ifname, ep->host_ifname, ep->bridge, ep->addrs,
-                                                 ep->n_addrs, e);
-                if (r < 0)
-                        return r;
-                if (ep_untagged_port(ep) && is_trunk(m, ep->bridge) && vlan_guard_present(ep->host_ifname) <= 0)
-                        return kverr_set(e, KV_ERR_INTERNAL, -ENOENT,
-                                         "check: '%s' is an untagged port of VLAN trunk '%s' without its guard",
-                                         ep->host_ifname, ep->bridge);
-        } else if (ep->kind == EP_KIND_VM && !link_exists(nsfd, ep->tap))
-                return kverr_set(e, KV_ERR_INTERNAL, -ENOENT, "check: tap '%s' is missing in the sandbox", ep->tap);
+        r = ep_binding(ep)->check(m, ep, nsfd, e);
+        if (r < 0)
+                return r;
         if (ep_needs_nat(ep)) {
                 NatBackend *nb;
                 r = nat_get(m, ep->nat_backend, &nb, e);

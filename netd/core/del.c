@@ -3,64 +3,13 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/netns.h"
+#include "netd/binding/binding.h"
 #include "netd/core/netd-priv.h"
 
 /* Removes the kernel side of an endpoint; tolerant of anything already gone. Deferred: NAT entries go
  * now, the links are taken out of service now and deleted by the reaper in the next batch. */
 int teardown_kernel(Manager *m, const Endpoint *ep, bool deferred, KvErr *e) {
-        int r, ret = 0;
-        /* SR-IOV: no links, no NAT; the VF goes back to its pool. */
-        if (ep_is_sriov(ep))
-                return sriov_release_ep(m, ep, e);
-        if (ep_needs_nat(ep)) {
-                NatBackend *nb;
-                if (nat_get(m, ep->nat_backend[0] ? ep->nat_backend : "nftables", &nb, e) >= 0) {
-                        NatEpBuf b;
-                        nat_endpoint_from(ep, &b);
-                        r = nat_del(nb, &b.ne, e);
-                        if (r < 0)
-                                ret = r;
-                }
-        }
-        _cleanup_close_ int nsfd = -1;
-        if (ep->netns[0])
-                IGNORE_RESULT(netns_open(ep->netns, &nsfd));
-        const char *sbx = NULL, *tap = NULL, *host = NULL;
-        if (ep->chained) {
-                if (ep->kind == EP_KIND_VM)
-                        tap = ep->tap;
-        } else if (ep->kind == EP_KIND_VM) {
-                sbx = ep->sbx_ifname;
-                tap = ep->tap;
-                host = ep->host_ifname;
-        } else {
-                sbx = ep->ifname;
-                host = ep->host_ifname;
-        }
-        if (!sbx && !tap && !host)
-                return ret;
-        /* masquerade: the sandbox's NAT table goes now (it would go with the sandbox anyway). */
-        if (ep_is_masq_vm(ep) && nsfd >= 0) {
-                KvErr me = {};
-                r = masq_nft_remove(nsfd, &me);
-                if (r < 0 && ret == 0)
-                        ret = kverr_set(e, me.code, r, "%s", me.msg);
-        }
-        if (deferred && m->reaper) {
-                r = link_retire(nsfd, sbx, tap, host, e);
-                if (r >= 0 && host)
-                        r = reaper_queue(m->reaper, -1);
-                if (r >= 0 && nsfd >= 0 && (tap || !host))
-                        r = reaper_queue(m->reaper, nsfd);
-                if (r >= 0)
-                        return ret;
-                /* Could not defer: delete now. */
-                kverr_clear(e);
-        }
-        r = link_detach(nsfd, sbx, tap, host, e);
-        if (r < 0 && ret == 0)
-                ret = r;
-        return ret;
+        return ep_binding(ep)->detach(m, ep, deferred, e);
 }
 
 static int remove_endpoint(Manager *m, Endpoint *ep, KvErr *e) {

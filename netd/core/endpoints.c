@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* netd core: the attachments by id (a chained hash table), and their records. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "netd/core/netd-priv.h"
@@ -74,6 +75,11 @@ size_t count_key_users(Manager *m, const Endpoint *except, const char *network, 
                         n++;
         }
         return n;
+}
+
+void derive_ifname(char *buf, const char *prefix, const char *id) {
+        uint64_t h = kv_hash64(id, strlen(id));
+        snprintf(buf, 16, "%s%08x", prefix, (unsigned) (h ^ (h >> 32)));
 }
 
 int manager_persist(Manager *m, const Endpoint *ep, KvErr *e) {

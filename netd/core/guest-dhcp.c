@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "common/log.h"
+#include "netd/binding/binding.h"
 #include "netd/core/netd-priv.h"
 
 /* The guest learns its address from netd: a responder bound to the VM's tap inside the sandbox (an
@@ -11,8 +12,9 @@
 static void dhcp_acked(DhcpServer *s, const DhcpLease *l, void *userdata);
 
 int dhcp_start(Manager *m, Endpoint *ep, int nsfd, KvErr *e) {
-        if (!m->loop || ep->kind != EP_KIND_VM || ep->dhcp || ep_is_sriov(ep))
-                return 0; /* a VF's guest is on the physical network: its DHCP is not ours to serve */
+        const BindingOps *ops = ep_binding(ep);
+        if (!m->loop || ep->kind != EP_KIND_VM || ep->dhcp || !ops->lease)
+                return 0; /* e.g. a VF's guest is on the physical network: its DHCP is not ours to serve */
         DhcpLease l = { .lease_secs = 0 };
         memcpy(l.mac, ep->mac, 6);
         for (size_t i = 0; i < ep->n_addrs; i++) {
@@ -24,7 +26,7 @@ int dhcp_start(Manager *m, Endpoint *ep, int nsfd, KvErr *e) {
                                 l.gw4 = ep->gateways[i];
                                 l.server4 = ep->gateways[i];
                         }
-                } else if (a->addr.family == AF_INET6 && !l.has_v6 && !ep->chained) {
+                } else if (a->addr.family == AF_INET6 && !l.has_v6) {
                         l.has_v6 = true;
                         l.addr6 = *a;
                         if (ep->has_gateway[i])
@@ -44,25 +46,7 @@ int dhcp_start(Manager *m, Endpoint *ep, int nsfd, KvErr *e) {
         }
         l.mtu = ep->mtu;
         snprintf(l.hostname, sizeof l.hostname, "%s", ep->vm_name);
-        if (ep_is_masq_vm(ep)) {
-                /* The guest sees the private side of the sandbox NAT: its router, its RA source (the tap's
-                 * own MAC) and its only route are the tap's. */
-                MasqBuf mb;
-                masq_config_from(ep, &mb);
-                if (l.has_v4) {
-                        l.addr4 = mb.c.guest4;
-                        l.gw4 = l.server4 = mb.c.guest_gw4;
-                }
-                if (l.has_v6) {
-                        l.addr6 = mb.c.guest6;
-                        l.gw6 = mb.c.guest_gw6;
-                        l.slaac = true;
-                }
-                l.n_routes = 0;
-        } else if (!ep->chained && link_get_mac(-1, ep->bridge, l.server_mac) < 0)
-                /* Router advertisements come from the bridge's link-local address, which the bridge answers
-                 * for. */
-                memset(l.server_mac, 0, 6);
+        ops->lease(ep, &l);
         if (!l.has_v4 && !l.has_v6)
                 return 0;
         DhcpServer *s = NULL;
@@ -80,7 +64,7 @@ int dhcp_start(Manager *m, Endpoint *ep, int nsfd, KvErr *e) {
 static void dhcp_acked(DhcpServer *s, const DhcpLease *l, void *userdata) {
         (void) s;
         const Endpoint *ep = userdata;
-        if (!l->has_v4 || ep->chained || ep_is_masq_vm(ep))
+        if (!l->has_v4 || !ep_binding(ep)->learn_neighbour)
                 return;
         int r = link_neigh_learn(ep->bridge, &l->addr4.addr, l->mac);
         if (r < 0)

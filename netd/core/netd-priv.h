@@ -118,6 +118,8 @@ int ep_insert(Manager *m, Endpoint *ep) _wur_;
 void ep_unlink(Manager *m, Endpoint *ep); /* does not free ep */
 /* Attachments of the claim (network, key), not counting except. */
 size_t count_key_users(Manager *m, const Endpoint *except, const char *network, const char *key);
+/* A link name derived from the attachment id: prefix + 8 hex digits (buf: 16 bytes). */
+void derive_ifname(char *buf, const char *prefix, const char *id);
 /* Writes ep's record to the endpoints journal. */
 int manager_persist(Manager *m, const Endpoint *ep, KvErr *e) _wur_;
 
@@ -148,20 +150,8 @@ void release_claim_if_unused(Manager *m, const Endpoint *ep);
 int dhcp_start(Manager *m, Endpoint *ep, int nsfd, KvErr *e) _wur_;
 void dhcp_stop(Endpoint *ep);
 
-/* bindings.c */
-bool ep_is_sriov(const Endpoint *ep);
-bool ep_is_masq_vm(const Endpoint *ep);
+/* netd/binding/masquerade-ops.c (for handoff.c) */
 bool manager_ep_is_masq_vm(const Endpoint *ep);
-int sriov_check_vf(Manager *m, const Endpoint *ep, KvErr *e) _wur_;
-int sriov_release_ep(Manager *m, const Endpoint *ep, KvErr *e) _wur_;
-json_t *build_result(const Endpoint *ep, const LinkInfo *li);
-json_t *build_sriov_result(const Endpoint *ep);
-json_t *build_chained_result(const Endpoint *ep, json_t *prev);
-typedef struct MasqBuf {
-        MasqConfig c;
-        MasqPort ports[EP_MAX_PORTS];
-} MasqBuf;
-void masq_config_from(const Endpoint *ep, MasqBuf *b);
 
 /* del.c */
 /* Removes the kernel side of an endpoint; tolerant of anything already gone. */
@@ -214,6 +204,7 @@ typedef struct AttachRequest {
         size_t n_vm_ports;
         EpVmPort vm_ports[EP_MAX_PORTS];
         char binding[16];
+        BindingKind binding_kind; /* binding as configured: bridge, masquerade or sriov */
         char bridge[16];
         char vlan_bridge[16]; /* vlan > 0 on a bridge binding: the VLAN's bridge "<bridge>.<vlan>"; "" otherwise */
         uint32_t mtu;

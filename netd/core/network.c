@@ -2,6 +2,7 @@
 /* netd core: the node bridges of the networks, their gateway addresses and VLAN trunks. */
 #include <stdio.h>
 
+#include "netd/binding/binding.h"
 #include "netd/core/netd-priv.h"
 #include "netd/link/vlan.h"
 
@@ -36,7 +37,7 @@ bool is_trunk(Manager *m, const char *bridge) {
 
 /* An untagged kvnet port on a bridge: the endpoints the guard is for. */
 bool ep_untagged_port(const Endpoint *ep) {
-        return !ep->chained && !ep_is_sriov(ep) && ep->vlan == 0 && ep->host_ifname[0];
+        return ep_binding(ep)->bridge_port && ep->vlan == 0 && ep->host_ifname[0];
 }
 
 /* bridge carries VLANs from now on: every untagged kvnet port on it gets the guard first, so that none of them

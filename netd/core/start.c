@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "common/netns.h"
+#include "netd/binding/binding.h"
 #include "netd/core/netd-priv.h"
 
 static bool host_link_known(const char *name, void *userdata) {
@@ -263,31 +264,17 @@ int manager_start(Manager *m, KvErr *e) {
         /* Kernel reconcile: bridges (no-op when present), then one atomic NAT rebuild. */
         size_t n_nat = 0;
         EP_FOREACH(m, ep) {
-                if (ep_is_sriov(ep)) {
-                        /* No links, NAT or DHCP: only the VF. Reported, not repaired (as lost links are). */
-                        KvErr ve = {};
-                        if (sriov_check_vf(m, ep, &ve) < 0)
-                                log_warning("reconcile: %s", ve.msg);
-                        continue;
-                }
-                if (!ep->chained) {
-                        KvErr be = {};
-                        if (network_ensure_bridge(m, ep, &be) < 0)
-                                log_warning("reconcile: bridge for '%s': %s %s", ep->id, be.msg, be.details);
-                        /* A missing host link is reported, not repaired: the sandbox may be gone too, and the
-                         * runtime's DEL (or GC) cleans the record up. CHECK reports it as well. */
-                        if (!link_exists(-1, ep->host_ifname))
-                                log_warning("reconcile: attachment '%s' lost its host link '%s'", ep->id,
-                                            ep->host_ifname);
-                }
-                if (ep->kind == EP_KIND_VM) {
+                const BindingOps *ops = ep_binding(ep);
+                if (ops->reconcile)
+                        ops->reconcile(m, ep);
+                if (ep->kind == EP_KIND_VM && ops->lease) {
                         _cleanup_close_ int nsfd = -1;
                         KvErr de = {};
                         if (netns_open(ep->netns, &nsfd) < 0 || dhcp_start(m, ep, nsfd, &de) < 0)
                                 log_warning("reconcile: no DHCP for '%s': %s", ep->id,
                                             de.msg[0] ? de.msg : "sandbox is gone");
                 }
-                if (ep_needs_nat(ep))
+                if (ops->node_nat && ep_needs_nat(ep))
                         n_nat++;
         }
         _cleanup_free_ NatEpBuf *bufs = n_nat ? calloc(n_nat, sizeof *bufs) : NULL;
@@ -296,7 +283,7 @@ int manager_start(Manager *m, KvErr *e) {
                 return -ENOMEM;
         size_t k = 0;
         EP_FOREACH(m, ep) {
-                if (!ep_needs_nat(ep))
+                if (!ep_binding(ep)->node_nat || !ep_needs_nat(ep))
                         continue;
                 nat_endpoint_from(ep, &bufs[k]);
                 nes[k] = bufs[k].ne;

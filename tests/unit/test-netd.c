@@ -292,10 +292,10 @@ static void test_endpoint_sriov_roundtrip(void **state) {
         assert_int_equal(endpoint_make_id(ep->network, ep->container_id, ep->ifname, ep->id, sizeof ep->id), 0);
         strcpy(ep->key, "vm/default/vm1/net1");
         strcpy(ep->binding, "sriov");
-        strcpy(ep->pci, "0000:3b:02.1");
-        strcpy(ep->resource, "intel.com/sriov_a");
-        ep->spoofchk = false;
-        ep->trust = true;
+        strcpy(ep->sriov.pci, "0000:3b:02.1");
+        strcpy(ep->sriov.resource, "intel.com/sriov_a");
+        ep->sriov.spoofchk = false;
+        ep->sriov.trust = true;
         ep->kind = EP_KIND_VM;
         ep->state = EP_READY;
         _cleanup_json_ json_t *o = endpoint_to_json(ep, true);
@@ -303,16 +303,16 @@ static void test_endpoint_sriov_roundtrip(void **state) {
         _cleanup_(endpoint_freep) Endpoint *g = NULL;
         KvErr e = {};
         assert_int_equal(endpoint_from_json(o, &g, &e), 0);
-        assert_string_equal(g->pci, "0000:3b:02.1");
-        assert_string_equal(g->resource, "intel.com/sriov_a");
-        assert_false(g->spoofchk);
-        assert_true(g->trust);
+        assert_string_equal(g->sriov.pci, "0000:3b:02.1");
+        assert_string_equal(g->sriov.resource, "intel.com/sriov_a");
+        assert_false(g->sriov.spoofchk);
+        assert_true(g->sriov.trust);
         /* the display form carries it too (kvnetctl endpoints) */
         _cleanup_json_ json_t *d = endpoint_to_json(ep, false);
         assert_string_equal(json_string_value(json_object_get(d, "pciAddress")), "0000:3b:02.1");
         /* a bridge endpoint has none */
         strcpy(ep->binding, "bridge");
-        ep->pci[0] = '\0';
+        ep->sriov.pci[0] = '\0';
         _cleanup_json_ json_t *b = endpoint_to_json(ep, true);
         assert_null(json_object_get(b, "pciAddress"));
         /* a ready sriov record without its VF is refused */

@@ -159,6 +159,13 @@ int teardown_kernel(Manager *m, const Endpoint *ep, bool deferred, KvErr *e) _wu
 
 /* The verbs (verbs.c dispatches; each in the file of its concept). */
 typedef int (*verb_handler)(Manager *m, json_t *args, json_t **ret, KvErr *e);
+typedef struct Verb {
+        const char *name;
+        verb_handler handler;
+        bool log_failure; /* the verbs that change attachments log their failures */
+} Verb;
+/* The verb called name (the request's "op"); NULL if there is none. */
+const Verb *verb_find(const char *name);
 int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_del(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_gc(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;

@@ -6,12 +6,6 @@
 #include "common/proto.h"
 #include "netd/core/netd-priv.h"
 
-typedef struct Verb {
-        const char *name;
-        int (*handler)(Manager *m, json_t *args, json_t **ret, KvErr *e);
-        bool log_failure; /* the verbs that change attachments log their failures */
-} Verb;
-
 /* Sorted by name (strcmp order): verb_find() bisects it. */
 static const Verb verbs[] = {
         { "add", do_add, true },
@@ -36,7 +30,7 @@ static int verb_cmp(const void *key, const void *elem) {
         return strcmp(key, ((const Verb *) elem)->name);
 }
 
-static const Verb *verb_find(const char *name) {
+const Verb *verb_find(const char *name) {
         return bsearch(name, verbs, ELEMENTSOF(verbs), sizeof verbs[0], verb_cmp);
 }
 

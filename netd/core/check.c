@@ -8,14 +8,11 @@
 
 int do_check(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         AttachRequest req;
-        int r = attach_request_parse(args, "check", false, &req, e);
+        char id[512];
+        Endpoint *ep;
+        int r = attach_request_lookup(m, args, "check", &req, id, sizeof id, &ep, e);
         if (r < 0)
                 return r;
-        char id[512];
-        r = endpoint_make_id(req.network, req.container_id, req.ifname, id, sizeof id);
-        if (r < 0)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, r, "check: attachment id is too long");
-        Endpoint *ep = ep_find(m, id);
         if (!ep)
                 return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "check: unknown attachment '%s'", id);
         _cleanup_close_ int nsfd = -1;

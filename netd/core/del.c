@@ -42,14 +42,11 @@ static int remove_endpoint(Manager *m, Endpoint *ep, KvErr *e) {
 
 int do_del(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         AttachRequest req;
-        int r = attach_request_parse(args, "del", false, &req, e);
+        char id[512];
+        Endpoint *ep;
+        int r = attach_request_lookup(m, args, "del", &req, id, sizeof id, &ep, e);
         if (r < 0)
                 return r;
-        char id[512];
-        r = endpoint_make_id(req.network, req.container_id, req.ifname, id, sizeof id);
-        if (r < 0)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, r, "del: attachment id is too long");
-        Endpoint *ep = ep_find(m, id);
         if (ep) {
                 r = remove_endpoint(m, ep, e);
                 if (r < 0)

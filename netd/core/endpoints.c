@@ -77,6 +77,18 @@ size_t count_key_users(Manager *m, const Endpoint *except, const char *network, 
         return n;
 }
 
+int attach_request_lookup(Manager *m, json_t *args, const char *verb, AttachRequest *req, char *id, size_t id_len,
+                          Endpoint **ret, KvErr *e) {
+        int r = attach_request_parse(args, verb, false, req, e);
+        if (r < 0)
+                return r;
+        r = endpoint_make_id(req->network, req->container_id, req->ifname, id, id_len);
+        if (r < 0)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, r, "%s: attachment id is too long", verb);
+        *ret = ep_find(m, id);
+        return 0;
+}
+
 void derive_ifname(char *buf, const char *prefix, const char *id) {
         uint64_t h = kv_hash64(id, strlen(id));
         snprintf(buf, 16, "%s%08x", prefix, (unsigned) (h ^ (h >> 32)));

@@ -238,3 +238,7 @@ typedef struct AttachRequest {
 } AttachRequest;
 
 int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachRequest *ret, KvErr *e) _wur_;
+/* del, check (endpoints.c): parses the request and finds the attachment it names (its id in id; *ret NULL
+ * when there is none). */
+int attach_request_lookup(Manager *m, json_t *args, const char *verb, AttachRequest *req, char *id, size_t id_len,
+                          Endpoint **ret, KvErr *e) _wur_;

@@ -63,30 +63,36 @@ static int load_one(Endpoint *ep, void *userdata) {
         return r;
 }
 
-typedef struct OrphanCtx {
+/* Pairs of names found during a walk and acted on after it (acting would change what is walked). */
+typedef struct NamePairs {
         Manager *m;
-        char (*keys)[2][320];
+        char (*v)[2][320];
         size_t n, cap;
-} OrphanCtx;
+} NamePairs;
 
+static int name_pairs_add(NamePairs *p, const char *a, const char *b) {
+        if (p->n == p->cap) {
+                size_t nc = p->cap ? p->cap * 2 : 16;
+                void *nv = realloc(p->v, nc * sizeof *p->v);
+                if (!nv)
+                        return -ENOMEM;
+                p->v = nv;
+                p->cap = nc;
+        }
+        snprintf(p->v[p->n][0], sizeof p->v[0][0], "%s", a);
+        snprintf(p->v[p->n][1], sizeof p->v[0][1], "%s", b);
+        p->n++;
+        return 0;
+}
+
+/* network, key of container claims without an attachment */
 static int collect_orphan(IpamClaim *c, void *userdata) {
-        OrphanCtx *o = userdata;
+        NamePairs *o = userdata;
         if (strncmp(c->key, "ctr/", 4) != 0)
                 return 0;
         if (count_key_users(o->m, NULL, c->network, c->key) > 0)
                 return 0;
-        if (o->n == o->cap) {
-                size_t nc = o->cap ? o->cap * 2 : 16;
-                void *nk = realloc(o->keys, nc * sizeof *o->keys);
-                if (!nk)
-                        return -ENOMEM;
-                o->keys = nk;
-                o->cap = nc;
-        }
-        snprintf(o->keys[o->n][0], 320, "%s", c->network);
-        snprintf(o->keys[o->n][1], 320, "%s", c->key);
-        o->n++;
-        return 0;
+        return name_pairs_add(o, c->network, c->key);
 }
 
 /* The SR-IOV allocator, when the config has pools; restores its allocations. */
@@ -126,40 +132,23 @@ static int sriov_start(Manager *m, KvErr *e) {
         return 0;
 }
 
-/* VFs allocated to an attachment without a record: a crash between sriov_alloc and the record. */
-typedef struct SriovOrphans {
-        Manager *m;
-        char (*vfs)[2][320]; /* owner, pci */
-        size_t n, cap;
-} SriovOrphans;
-
+/* VFs allocated to an attachment without a record (owner, pci): a crash between sriov_alloc and the record. */
 static int collect_sriov_orphan(const SriovVfView *vf, void *userdata) {
-        SriovOrphans *o = userdata;
+        NamePairs *o = userdata;
         if (!vf->claim || ep_find(o->m, vf->claim->owner))
                 return 0;
-        if (o->n == o->cap) {
-                size_t nc = o->cap ? o->cap * 2 : 8;
-                void *nv = realloc(o->vfs, nc * sizeof *o->vfs);
-                if (!nv)
-                        return -ENOMEM;
-                o->vfs = nv;
-                o->cap = nc;
-        }
-        snprintf(o->vfs[o->n][0], 320, "%s", vf->claim->owner);
-        snprintf(o->vfs[o->n][1], 320, "%s", vf->pci);
-        o->n++;
-        return 0;
+        return name_pairs_add(o, vf->claim->owner, vf->pci);
 }
 
 static void sriov_release_orphans(Manager *m) {
         if (!m->sriov)
                 return;
         /* Collected first: a release changes the allocations the walk goes through. */
-        SriovOrphans o = { .m = m };
+        NamePairs o = { .m = m };
         if (sriov_foreach_vf(m->sriov, collect_sriov_orphan, &o) < 0)
                 o.n = 0;
         for (size_t i = 0; i < o.n; i++) {
-                const char *owner = o.vfs[i][0], *pci = o.vfs[i][1];
+                const char *owner = o.v[i][0], *pci = o.v[i][1];
                 int r = sriov_release(m->sriov, owner);
                 if (r < 0)
                         log_warning("releasing VF %s of vanished attachment '%s' failed: %s", pci, owner,
@@ -167,7 +156,7 @@ static void sriov_release_orphans(Manager *m) {
                 else
                         log_notice("released VF %s: its attachment '%s' has no record", pci, owner);
         }
-        free(o.vfs);
+        free(o.v);
 }
 
 int manager_start(Manager *m, KvErr *e) {
@@ -252,14 +241,14 @@ int manager_start(Manager *m, KvErr *e) {
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot restore claims from endpoint records");
 
         /* Container claims without an endpoint can only come from a crash between claim and record. */
-        OrphanCtx oc = { .m = m };
+        NamePairs oc = { .m = m };
         r = ipam_foreach_claim(m->ipam, NULL, collect_orphan, &oc);
         for (size_t i = 0; r >= 0 && i < oc.n; i++)
-                if (ipam_release(m->ipam, oc.keys[i][0], oc.keys[i][1]) > 0)
-                        cluster_release(m, oc.keys[i][0], oc.keys[i][1]);
+                if (ipam_release(m->ipam, oc.v[i][0], oc.v[i][1]) > 0)
+                        cluster_release(m, oc.v[i][0], oc.v[i][1]);
         if (oc.n)
                 log_notice("released %zu container claim(s) without an attachment", oc.n);
-        free(oc.keys);
+        free(oc.v);
 
         /* Kernel reconcile: bridges (no-op when present), then one atomic NAT rebuild. */
         size_t n_nat = 0;

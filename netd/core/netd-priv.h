@@ -171,7 +171,7 @@ int do_del(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_gc(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_check(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_ping(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
-int do_status(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_status_daemon(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_endpoints(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_ipam(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_ipam_release(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;

@@ -22,7 +22,7 @@ static int status_sriov_pool(const SriovPoolStats *st, void *userdata) {
         return 0;
 }
 
-static int do_status_daemon(Manager *m, json_t **ret) {
+static int status_build(Manager *m, json_t **ret) {
         size_t n_claims = ipam_count_claims(m->ipam, NULL);
         json_t *nets = json_array();
         for (size_t i = 0; i < m->n_networks; i++)
@@ -91,9 +91,9 @@ int do_ping(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         return 0;
 }
 
-int do_status(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+int do_status_daemon(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         (void) args, (void) e;
-        return do_status_daemon(m, ret);
+        return status_build(m, ret);
 }
 
 int do_endpoints(Manager *m, json_t *args, json_t **ret, KvErr *e) {

@@ -23,7 +23,7 @@ static const Verb verbs[] = {
         { "ping", do_ping, false },
         { "sriov", do_sriov, false },
         { "status", do_ping, false },
-        { "status-daemon", do_status, false },
+        { "status-daemon", do_status_daemon, false },
 };
 
 static int verb_cmp(const void *key, const void *elem) {

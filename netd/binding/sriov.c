@@ -797,68 +797,126 @@ int sriov_release(Sriov *s, const char *owner) {
         return 0;
 }
 
-/* ---- dump ---- */
+/* ---- walking the pools, dump ---- */
 
-static json_t *vf_json(const SriovVf *claim, const char *pf, unsigned index, const char *pci, const char *driver,
-                       const char *netdev, const char *resource) {
-        char mac[18] = "";
-        json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s?, s:s, s:s, s:b}", "pci", pci, "pf", pf, "index", (int) index,
-                              "resource", resource, "owner", claim ? claim->owner : NULL, "driver", driver, "netdev",
-                              netdev, "vanished", claim ? claim->vanished : false);
-        if (o && claim) {
-                json_object_set_new(o, "mac", json_string(mac_fmt(claim->mac, mac)));
-                json_object_set_new(o, "vlan", json_integer(claim->vlan));
-        }
-        return o;
-}
+/* One pass over the pools through sysfs. pf is told about each PF (pfi NULL when it could not be
+ * discovered, pe says why), vf about each VF discovered and then each allocation whose VF vanished,
+ * pool about each pool's counts after its PFs. Any callback may be NULL; one returning < 0 stops the walk. */
+typedef struct Walker {
+        int (*pf)(const char *name, const PfInfo *pfi, const KvErr *pe, void *userdata);
+        sriov_vf_cb vf;
+        sriov_pool_cb pool;
+        void *userdata;
+} Walker;
 
-json_t *sriov_dump(Sriov *s) {
-        _cleanup_json_ json_t *pools = json_array(), *vfs = json_array();
-        if (!pools || !vfs)
-                return NULL;
+static int walk(Sriov *s, const Walker *w) {
+        int r;
         for (size_t i = 0; i < s->n_pools; i++) {
                 const SriovPoolConfig *p = &s->pools[i];
-                unsigned total = 0, free_n = 0, alloc = 0, unusable = 0;
-                json_t *pfs = json_array();
-                if (!pfs)
-                        return NULL;
+                SriovPoolStats st = { .resource = p->resource, .bind_vfio = p->bind_vfio };
                 for (size_t j = 0; j < p->n_pfs; j++) {
                         PfInfo pf;
                         KvErr pe = {};
                         if (pf_discover(s, p->pfs[j], &pf, &pe) < 0) {
-                                json_array_append_new(pfs, json_pack("{s:s, s:s}", "name", p->pfs[j], "error", pe.msg));
+                                if (w->pf && (r = w->pf(p->pfs[j], NULL, &pe, w->userdata)) < 0)
+                                        return r;
                                 continue;
                         }
-                        json_array_append_new(pfs, json_pack("{s:s, s:s, s:i, s:i, s:i}", "name", p->pfs[j], "pci",
-                                                             pf.pci, "ifindex", pf.ifindex, "totalvfs", (int) pf.total,
-                                                             "numvfs", (int) pf.numvfs));
+                        if (w->pf && (r = w->pf(p->pfs[j], &pf, NULL, w->userdata)) < 0)
+                                return r;
                         for (unsigned k = 0; k < pf.numvfs; k++) {
                                 VfInfo v;
-                                total++;
+                                st.total++;
                                 if (vf_discover(&pf, k, &v) < 0) {
-                                        unusable++;
+                                        st.unusable++;
                                         continue;
                                 }
                                 SriovVf *c = claim_by_pci(s, v.pci);
                                 if (c)
-                                        alloc++;
+                                        st.allocated++;
                                 else if (driver_expected(&v))
-                                        free_n++;
+                                        st.free++;
                                 else
-                                        unusable++;
-                                json_array_append_new(vfs, vf_json(c, p->pfs[j], k, v.pci, v.driver, v.netdev,
-                                                                   p->resource));
+                                        st.unusable++;
+                                SriovVfView view = { .resource = p->resource, .pf = p->pfs[j], .index = k,
+                                                     .pci = v.pci, .driver = v.driver, .netdev = v.netdev,
+                                                     .claim = c };
+                                if (w->vf && (r = w->vf(&view, w->userdata)) < 0)
+                                        return r;
                         }
                 }
-                json_array_append_new(pools, json_pack("{s:s, s:b, s:i, s:i, s:i, s:i, s:o}", "resource", p->resource,
-                                                       "bindVfio", p->bind_vfio, "total", (int) total, "free",
-                                                       (int) free_n, "allocated", (int) alloc, "unusable",
-                                                       (int) unusable, "pfs", pfs));
+                if (w->pool && (r = w->pool(&st, w->userdata)) < 0)
+                        return r;
         }
-        for (size_t i = 0; i < s->n_vfs; i++)
-                if (s->vfs[i]->vanished)
-                        json_array_append_new(vfs, vf_json(s->vfs[i], s->vfs[i]->pf, s->vfs[i]->vf_index,
-                                                           s->vfs[i]->pci, "", "", s->vfs[i]->resource));
+        for (size_t i = 0; i < s->n_vfs; i++) {
+                const SriovVf *c = s->vfs[i];
+                if (!c->vanished)
+                        continue;
+                SriovVfView view = { .resource = c->resource, .pf = c->pf, .index = c->vf_index, .pci = c->pci,
+                                     .driver = "", .netdev = "", .claim = c };
+                if (w->vf && (r = w->vf(&view, w->userdata)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int sriov_foreach_vf(Sriov *s, sriov_vf_cb cb, void *userdata) {
+        return walk(s, &(Walker) { .vf = cb, .userdata = userdata });
+}
+
+int sriov_foreach_pool(Sriov *s, sriov_pool_cb cb, void *userdata) {
+        return walk(s, &(Walker) { .pool = cb, .userdata = userdata });
+}
+
+typedef struct DumpCtx {
+        json_t *pools, *vfs, *pfs; /* pfs: the PFs of the pool being walked */
+} DumpCtx;
+
+static int dump_pf(const char *name, const PfInfo *pf, const KvErr *pe, void *userdata) {
+        DumpCtx *d = userdata;
+        if (!pf)
+                json_array_append_new(d->pfs, json_pack("{s:s, s:s}", "name", name, "error", pe->msg));
+        else
+                json_array_append_new(d->pfs, json_pack("{s:s, s:s, s:i, s:i, s:i}", "name", name, "pci", pf->pci,
+                                                        "ifindex", pf->ifindex, "totalvfs", (int) pf->total, "numvfs",
+                                                        (int) pf->numvfs));
+        return 0;
+}
+
+static int dump_vf(const SriovVfView *v, void *userdata) {
+        DumpCtx *d = userdata;
+        const SriovVf *claim = v->claim;
+        char mac[18] = "";
+        json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s?, s:s, s:s, s:b}", "pci", v->pci, "pf", v->pf, "index",
+                              (int) v->index, "resource", v->resource, "owner", claim ? claim->owner : NULL, "driver",
+                              v->driver, "netdev", v->netdev, "vanished", claim ? claim->vanished : false);
+        if (o && claim) {
+                json_object_set_new(o, "mac", json_string(mac_fmt(claim->mac, mac)));
+                json_object_set_new(o, "vlan", json_integer(claim->vlan));
+        }
+        json_array_append_new(d->vfs, o);
+        return 0;
+}
+
+static int dump_pool(const SriovPoolStats *st, void *userdata) {
+        DumpCtx *d = userdata;
+        json_array_append_new(d->pools, json_pack("{s:s, s:b, s:i, s:i, s:i, s:i, s:o}", "resource", st->resource,
+                                                  "bindVfio", st->bind_vfio, "total", (int) st->total, "free",
+                                                  (int) st->free, "allocated", (int) st->allocated, "unusable",
+                                                  (int) st->unusable, "pfs", d->pfs));
+        d->pfs = json_array();
+        return d->pfs ? 0 : -ENOMEM;
+}
+
+json_t *sriov_dump(Sriov *s) {
+        _cleanup_json_ json_t *pools = json_array(), *vfs = json_array(), *pfs = json_array();
+        if (!pools || !vfs || !pfs)
+                return NULL;
+        DumpCtx d = { .pools = pools, .vfs = vfs, .pfs = TAKE_PTR(pfs) };
+        int r = walk(s, &(Walker) { .pf = dump_pf, .vf = dump_vf, .pool = dump_pool, .userdata = &d });
+        json_decref(d.pfs);
+        if (r < 0)
+                return NULL;
         return json_pack("{s:O, s:O}", "pools", pools, "vfs", vfs);
 }
 

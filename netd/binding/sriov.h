@@ -120,6 +120,29 @@ int sriov_alloc(Sriov *s, const SriovAllocRequest *req, SriovVf **ret, KvErr *e)
  * -errno and keep the claim so the caller can retry. */
 int sriov_release(Sriov *s, const char *owner);
 SriovVf *sriov_find(Sriov *s, const char *owner);
+/* One VF as a walk through sysfs finds it: a VF of a pool's PF, or an allocation whose VF vanished. */
+typedef struct SriovVfView {
+        const char *resource, *pf, *pci;
+        unsigned index;
+        const char *driver, *netdev; /* "" when unbound / not on a net driver (and for a vanished VF) */
+        const SriovVf *claim;        /* the VF's allocation, NULL when it has none */
+} SriovVfView;
+
+/* A pool's VFs as counted by a walk through sysfs. */
+typedef struct SriovPoolStats {
+        const char *resource;
+        bool bind_vfio;
+        unsigned total, free, allocated, unusable;
+} SriovPoolStats;
+
+/* Iteration: return < 0 from cb to stop (that value is returned). cb must neither allocate nor release. */
+typedef int (*sriov_vf_cb)(const SriovVfView *vf, void *userdata);
+typedef int (*sriov_pool_cb)(const SriovPoolStats *st, void *userdata);
+/* Every VF of every pool's PFs (in pool, PF, index order), then every allocation whose VF vanished: the
+ * "vfs" of sriov_dump(). */
+int sriov_foreach_vf(Sriov *s, sriov_vf_cb cb, void *userdata);
+/* The counts of every pool, in config order: the "pools" of sriov_dump() without "pfs". */
+int sriov_foreach_pool(Sriov *s, sriov_pool_cb cb, void *userdata);
 /* {"pools":[{resource, bindVfio, total, free, allocated, unusable, pfs:[{name, totalvfs, numvfs,
  *  error?}]}], "vfs":[{pci, pf, index, resource, owner, driver, netdev, mac, vlan, vanished}]} */
 json_t *sriov_dump(Sriov *s);

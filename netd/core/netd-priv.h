@@ -109,9 +109,76 @@ struct Manager {
                      _n = _nx, _nx = _n ? _n->next : NULL)                                    \
                         for (Endpoint *var = _n->ep; var; var = NULL)
 
-/* manager.c */
+/* ---- netd/core: the manager's parts ---- */
+
+/* endpoints.c: the attachments by id */
+Endpoint *ep_find(Manager *m, const char *id);
+int ep_grow(Manager *m) _wur_;
+int ep_insert(Manager *m, Endpoint *ep) _wur_;
+void ep_unlink(Manager *m, Endpoint *ep); /* does not free ep */
+/* Attachments of the claim (network, key), not counting except. */
+size_t count_key_users(Manager *m, const Endpoint *except, const char *network, const char *key);
+/* A link name derived from the attachment id: prefix + 8 hex digits (buf: 16 bytes). */
+void derive_ifname(char *buf, const char *prefix, const char *id);
+/* Writes ep's record to the endpoints journal. */
 int manager_persist(Manager *m, const Endpoint *ep, KvErr *e) _wur_;
+
+/* network.c: node bridges and VLAN trunks */
+bool is_trunk(Manager *m, const char *bridge);
+/* An untagged kvnet port on a bridge: the endpoints the trunk guard is for. */
+bool ep_untagged_port(const Endpoint *ep);
+int trunk_add(Manager *m, const char *bridge, KvErr *e) _wur_;
+int network_ensure_bridge(Manager *m, const Endpoint *ep, KvErr *e) _wur_;
+
+/* nat-endpoint.c */
+int nat_get(Manager *m, const char *backend, NatBackend **ret, KvErr *e) _wur_;
+bool ep_needs_nat(const Endpoint *ep);
+typedef struct NatEpBuf {
+        NatEndpoint ne;
+        NatPortMapping pm[EP_MAX_PORTS * 2];
+} NatEpBuf;
+void nat_endpoint_from(const Endpoint *ep, NatEpBuf *b);
+
+/* claims.c */
+/* Cluster mode: the claim store follows every local release. */
+void cluster_release(Manager *m, const char *network, const char *key);
+/* ipam's address filter in cluster mode (userdata: the Manager). */
+bool cluster_taken(const char *network, const KvAddr *a, const char *key, void *userdata);
+void release_claim_if_unused(Manager *m, const Endpoint *ep);
+
+/* guest-dhcp.c */
+int dhcp_start(Manager *m, Endpoint *ep, int nsfd, KvErr *e) _wur_;
+void dhcp_stop(Endpoint *ep);
+
+/* netd/binding/masquerade-ops.c (for handoff.c) */
 bool manager_ep_is_masq_vm(const Endpoint *ep);
+
+/* del.c */
+/* Removes the kernel side of an endpoint; tolerant of anything already gone. */
+int teardown_kernel(Manager *m, const Endpoint *ep, bool deferred, KvErr *e) _wur_;
+
+/* The verbs (verbs.c dispatches; each in the file of its concept). */
+typedef int (*verb_handler)(Manager *m, json_t *args, json_t **ret, KvErr *e);
+typedef struct Verb {
+        const char *name;
+        verb_handler handler;
+        bool log_failure; /* the verbs that change attachments log their failures */
+} Verb;
+/* The verb called name (the request's "op"); NULL if there is none. */
+const Verb *verb_find(const char *name);
+int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_del(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_gc(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_check(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_ping(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_status_daemon(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_endpoints(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_ipam(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_ipam_release(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_nat(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_sriov(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_migrations(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_cluster_claims(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 
 /* handoff.c: migration handoff (docs/migration.md) */
 /* do_add, after the datapath exists: an attachment for a VM whose claim another node holds is made
@@ -144,6 +211,7 @@ typedef struct AttachRequest {
         size_t n_vm_ports;
         EpVmPort vm_ports[EP_MAX_PORTS];
         char binding[16];
+        BindingKind binding_kind; /* binding as configured: bridge, masquerade or sriov */
         char bridge[16];
         char vlan_bridge[16]; /* vlan > 0 on a bridge binding: the VLAN's bridge "<bridge>.<vlan>"; "" otherwise */
         uint32_t mtu;
@@ -170,3 +238,7 @@ typedef struct AttachRequest {
 } AttachRequest;
 
 int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachRequest *ret, KvErr *e) _wur_;
+/* del, check (endpoints.c): parses the request and finds the attachment it names (its id in id; *ret NULL
+ * when there is none). */
+int attach_request_lookup(Manager *m, json_t *args, const char *verb, AttachRequest *req, char *id, size_t id_len,
+                          Endpoint **ret, KvErr *e) _wur_;

@@ -203,7 +203,8 @@ int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachR
         if ((r = json_get_int(net, "network", "vlan", false, 0, 4094, &x, e)) < 0)
                 return r;
         req->vlan = (uint16_t) x;
-        if (!streq(req->binding, "bridge") && !streq(req->binding, "masquerade") && !streq(req->binding, "sriov"))
+        req->binding_kind = binding_kind_from_string(req->binding);
+        if (!binding_kind_configurable(req->binding_kind))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "network: 'binding' must be bridge, masquerade or sriov, got '%s'", req->binding);
         if (nat_backend_kind_from_string(req->nat_backend) < 0)
@@ -277,7 +278,7 @@ int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachR
         if (!need_full)
                 return 0;
 
-        if (streq(req->binding, "sriov")) {
+        if (req->binding_kind == BINDING_SRIOV) {
                 if (!req->resource_name[0])
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "network: 'resourceName' is required with binding 'sriov'");
@@ -294,7 +295,7 @@ int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachR
                                          req->ipmasq ? "'ipMasq'" : "'portMappings'");
         }
 
-        if (req->vlan > 0 && !streq(req->binding, "sriov")) {
+        if (req->vlan > 0 && req->binding_kind != BINDING_SRIOV) {
                 if (req->chained)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "network: 'vlan' %u cannot be used when kvnet is chained: the interface "

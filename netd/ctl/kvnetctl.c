@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kvnetctl: kvnet's node debug CLI. Talks to kvnet-netd over its socket. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "common/json-util.h"
@@ -237,6 +238,36 @@ static void print_cluster_claims(json_t *r) {
         }
 }
 
+/* A kvnetctl verb: the socket verb it sends and how its result is shown. */
+typedef struct Command {
+        const char *verb;
+        const char *op;
+        void (*print)(json_t *r);  /* -o table; NULL: "ok" */
+        const char *json_member;   /* -o json shows this member of the result; NULL: all of it */
+        const char *arg_names[2];  /* the verb's two positional arguments, sent as args; NULL: none */
+        const char *usage;         /* of those arguments */
+} Command;
+
+/* Sorted by verb (strcmp order): command_find() bisects it. */
+static const Command commands[] = {
+        { "cluster-claims", "cluster-claims", print_cluster_claims, NULL, {}, NULL },
+        { "endpoints", "endpoints", print_endpoints, "endpoints", {}, NULL },
+        { "ipam", "ipam", print_ipam, NULL, {}, NULL },
+        { "ipam-release", "ipam-release", NULL, NULL, { "network", "key" }, "NETWORK KEY" },
+        { "migrations", "migrations", print_migrations, NULL, {}, NULL },
+        { "nat", "nat", print_nat, NULL, {}, NULL },
+        { "sriov", "sriov", print_sriov, NULL, {}, NULL },
+        { "status", "status-daemon", print_status, NULL, {}, NULL },
+};
+
+static int command_cmp(const void *key, const void *elem) {
+        return strcmp(key, ((const Command *) elem)->verb);
+}
+
+static const Command *command_find(const char *verb) {
+        return bsearch(verb, commands, ELEMENTSOF(commands), sizeof commands[0], command_cmp);
+}
+
 int main(int argc, char **argv) {
         const char *socket_path = KV_DEFAULT_SOCKET, *output = "table";
         const char *pos[4] = {};
@@ -274,27 +305,23 @@ int main(int argc, char **argv) {
                 help();
                 return 2;
         }
-        const char *verb = pos[0], *op;
-        json_t *args = NULL;
-        if (streq(verb, "status"))
-                op = "status-daemon";
-        else if (streq(verb, "endpoints") || streq(verb, "ipam") || streq(verb, "nat") || streq(verb, "sriov") ||
-                 streq(verb, "migrations") || streq(verb, "cluster-claims"))
-                op = verb;
-        else if (streq(verb, "ipam-release")) {
-                if (n_pos != 3) {
-                        fprintf(stderr, "kvnetctl: usage: ipam-release NETWORK KEY\n");
-                        return 2;
-                }
-                op = verb;
-                args = json_pack("{s:s,s:s}", "network", pos[1], "key", pos[2]);
-        } else {
+        const char *verb = pos[0];
+        const Command *cmd = command_find(verb);
+        if (!cmd) {
                 fprintf(stderr, "kvnetctl: unknown verb '%s' (see --help)\n", verb);
                 return 2;
         }
+        json_t *args = NULL;
+        if (cmd->arg_names[0]) {
+                if (n_pos != 3) {
+                        fprintf(stderr, "kvnetctl: usage: %s %s\n", verb, cmd->usage);
+                        return 2;
+                }
+                args = json_pack("{s:s,s:s}", cmd->arg_names[0], pos[1], cmd->arg_names[1], pos[2]);
+        }
         KvErr e = {};
         json_t *res = NULL;
-        int r = proto_call_path(socket_path, op, args, 30000, &res, &e);
+        int r = proto_call_path(socket_path, cmd->op, args, 30000, &res, &e);
         json_decref(args);
         if (r < 0) {
                 fprintf(stderr, "kvnetctl: %s%s%s\n", e.msg[0] ? e.msg : strerror(-r), e.details[0] ? ": " : "",
@@ -302,25 +329,11 @@ int main(int argc, char **argv) {
                 return 1;
         }
         if (streq(output, "json")) {
-                json_t *out = res;
-                if (streq(verb, "endpoints"))
-                        out = json_object_get(res, "endpoints");
+                json_t *out = cmd->json_member ? json_object_get(res, cmd->json_member) : res;
                 json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
                 printf("\n");
-        } else if (streq(verb, "status"))
-                print_status(res);
-        else if (streq(verb, "endpoints"))
-                print_endpoints(res);
-        else if (streq(verb, "ipam"))
-                print_ipam(res);
-        else if (streq(verb, "nat"))
-                print_nat(res);
-        else if (streq(verb, "sriov"))
-                print_sriov(res);
-        else if (streq(verb, "migrations"))
-                print_migrations(res);
-        else if (streq(verb, "cluster-claims"))
-                print_cluster_claims(res);
+        } else if (cmd->print)
+                cmd->print(res);
         else
                 printf("ok\n");
         json_decref(res);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Internals shared by netd/ipam*.c (and reachable by tests): 128-bit address arithmetic. */
+/* IPAM's internals (pools, claims' indexes, allocation state), shared by netd/ipam/ipam.c and config.c and
+ * reachable by tests. The store (netd/ipam/store.h) sits below them and never sees them. */
 #pragma once
 
 #include "netd/ipam/ipam.h"
@@ -57,9 +58,7 @@ static inline const char *ipam_u128_fmt(ipam_u128 v, char buf[static 40]) {
 
 #include "common/fileio.h"
 #include "common/json-util.h"
-#include "netd/state/journal.h"
-
-#define IPAM_FNAME_MAX 96
+#include "netd/ipam/store.h"
 
 typedef struct Pool Pool;
 typedef struct Entry Entry;
@@ -110,9 +109,7 @@ struct Pool {
 };
 
 struct Ipam {
-        char dir[PATH_MAX]; /* state_dir/ipam */
-        bool durable;
-        Journal *journal; /* claims: state_dir/ipam/claims.journal */
+        IpamStore store; /* state_dir/ipam: pool.json files and the claims journal */
         Pool *pools, **pools_tail;
         char **warnings;
         size_t n_warnings;
@@ -132,13 +129,3 @@ int ipam_pool_insert(Pool *p, Entry *e);
 void ipam_pool_apply(Pool *p, const IpamConfig *cfg, SetState new_sets[IPAM_MAX_SETS]);
 void ipam_pool_restore_cursors(Pool *p);
 void ipam_warnings_clear(Ipam *i);
-
-/* ipam-store.c */
-/* Directory name of a network under state_dir/ipam/ (the name itself when safe). */
-void ipam_netdir_name(const char *network, char *buf, size_t len);
-int ipam_pool_dir(Ipam *i, const char *network, char *buf, size_t len);
-void ipam_claim_filename(const char *network, const char *key, char *buf, size_t len);
-int ipam_store_pool(Ipam *i, const char *network, const char *dir, const IpamConfig *cfg);
-int ipam_store_claim(Ipam *i, Pool *p, const char *fname, const IpamClaim *c);
-int ipam_unstore_claim(Ipam *i, Pool *p, const char *fname);
-int ipam_claim_from_json(json_t *o, const char *ctx, IpamClaim *ret, KvErr *e);

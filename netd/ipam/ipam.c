@@ -15,27 +15,6 @@ uint64_t ipam_now_usec(void) {
         return realtime_usec();
 }
 
-const char *ipam_claim_state_to_string(IpamClaimState st) {
-        switch (st) {
-        case IPAM_CLAIM_ACTIVE: return "active";
-        case IPAM_CLAIM_IDLE: return "idle";
-        case IPAM_CLAIM_MIGRATING: return "migrating";
-        }
-        return "unknown";
-}
-
-int ipam_claim_state_from_string(const char *s, IpamClaimState *ret) {
-        if (streq_ptr(s, "active"))
-                *ret = IPAM_CLAIM_ACTIVE;
-        else if (streq_ptr(s, "idle"))
-                *ret = IPAM_CLAIM_IDLE;
-        else if (streq_ptr(s, "migrating"))
-                *ret = IPAM_CLAIM_MIGRATING;
-        else
-                return -EINVAL;
-        return 0;
-}
-
 void ipam_derive_mac(const char *network, const char *key, uint8_t ret[6]) {
         uint64_t h = kv_hash64(network, strlen(network) + 1); /* includes the NUL as separator */
         const unsigned char *k = (const unsigned char *) key;
@@ -465,25 +444,25 @@ void ipam_pool_restore_cursors(Pool *p) {
 /* ---- public API ---- */
 
 void ipam_set_durable(Ipam *i, bool durable) {
-        i->durable = durable;
+        i->store.durable = durable;
 }
 
 int ipam_new(const char *state_dir, bool durable, Ipam **ret) {
         _cleanup_free_ Ipam *i = calloc(1, sizeof *i);
         if (!i)
                 return -ENOMEM;
-        if (snprintf(i->dir, sizeof i->dir, "%s/ipam", state_dir) >= (int) sizeof i->dir)
+        if (snprintf(i->store.dir, sizeof i->store.dir, "%s/ipam", state_dir) >= (int) sizeof i->store.dir)
                 return -ENAMETOOLONG;
-        int r = mkdir_p(i->dir, 0700);
+        int r = mkdir_p(i->store.dir, 0700);
         if (r < 0)
                 return r;
-        i->durable = durable;
+        i->store.durable = durable;
         i->pools_tail = &i->pools;
         char path[PATH_MAX];
-        if (snprintf(path, sizeof path, "%s/claims.journal", i->dir) >= (int) sizeof path)
+        if (snprintf(path, sizeof path, "%s/claims.journal", i->store.dir) >= (int) sizeof path)
                 return -ENAMETOOLONG;
         KvErr e = {};
-        r = journal_open(path, durable, &i->journal, &e);
+        r = journal_open(path, durable, &i->store.journal, &e);
         if (r < 0) {
                 log_error("ipam: %s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
                 return r;
@@ -508,13 +487,13 @@ Ipam *ipam_free(Ipam *i) {
                 pool_free(p);
         }
         ipam_warnings_clear(i);
-        journal_free(i->journal);
+        journal_free(i->store.journal);
         free(i);
         return NULL;
 }
 
 Journal *ipam_journal(Ipam *i) {
-        return i->journal;
+        return i->store.journal;
 }
 
 size_t ipam_n_load_warnings(Ipam *i) {
@@ -576,13 +555,13 @@ int ipam_pool_ensure(Ipam *i, const char *network, const IpamConfig *cfg, KvErr 
         if (p)
                 snprintf(dir, sizeof dir, "%s", p->dir);
         else {
-                r = ipam_pool_dir(i, network, dir, sizeof dir);
+                r = ipam_pool_dir(&i->store, network, dir, sizeof dir);
                 if (r < 0) {
                         kverr_set_errno(e, KV_ERR_IO, r, "ipam: network '%s': state directory name", network);
                         goto finish;
                 }
         }
-        r = ipam_store_pool(i, network, dir, cfg);
+        r = ipam_store_pool(&i->store, network, dir, cfg);
         if (r < 0) {
                 kverr_set_errno(e, KV_ERR_IO, r, "ipam: network '%s': cannot write %s/pool.json", network, dir);
                 goto finish;
@@ -749,7 +728,7 @@ int ipam_claim(Ipam *i, const char *network, const char *key, const IpamRequest 
         r = pool_tables_reserve(p, c->n_addrs); /* before writing: nothing can fail after the file exists */
         if (r < 0)
                 return r;
-        r = ipam_store_claim(i, p, ne->fname, c);
+        r = ipam_store_claim(&i->store, p->dir, ne->fname, c);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_IO, r, "ipam: network '%s': cannot persist claim '%s'", network, key);
         r = ipam_pool_insert(p, ne);
@@ -774,7 +753,7 @@ int ipam_set_state(Ipam *i, IpamClaim *c, IpamClaimState st, const char *owner, 
         if (owner)
                 snprintf(n.owner, sizeof n.owner, "%s", owner);
         n.updated_usec = ipam_now_usec();
-        int r = ipam_store_claim(i, en->pool, en->fname, &n);
+        int r = ipam_store_claim(&i->store, en->pool->dir, en->fname, &n);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_IO, r, "ipam: network '%s': cannot persist claim '%s'", c->network,
                                        c->key);
@@ -789,7 +768,7 @@ int ipam_release(Ipam *i, const char *network, const char *key) {
         Entry *en = ipam_pool_find_key(p, key);
         if (!en)
                 return 0;
-        int r = ipam_unstore_claim(i, p, en->fname);
+        int r = ipam_unstore_claim(&i->store, p->dir, en->fname);
         if (r < 0)
                 return r;
         pool_unlink(p, en);
@@ -824,6 +803,107 @@ int ipam_foreach_claim(Ipam *i, const char *network, ipam_claim_cb cb, void *use
         return 0;
 }
 
+size_t ipam_count_claims(Ipam *i, const char *network) {
+        size_t n = 0;
+        for (Pool *p = i->pools; p; p = p->next) {
+                if (network && !streq(p->network, network))
+                        continue;
+                for (Entry *en = p->head; en; en = en->next)
+                        n++;
+        }
+        return n;
+}
+
+/* ---- loading: the store hands over what it reads ---- */
+
+static int load_pool(const char *network, const char *dir, const IpamConfig *cfg, void *userdata) {
+        Ipam *i = userdata;
+        SetState sets[IPAM_MAX_SETS] = {};
+        for (size_t s = 0; s < cfg->n_sets; s++) {
+                int r = ipam_set_state_init(cfg, s, &sets[s]);
+                if (r < 0) {
+                        for (size_t t = 0; t < s; t++)
+                                ipam_set_state_done(&sets[t]);
+                        return r;
+                }
+        }
+        Pool *p = ipam_pool_add(i, network, dir);
+        if (!p) {
+                for (size_t s = 0; s < IPAM_MAX_SETS; s++)
+                        ipam_set_state_done(&sets[s]);
+                return -ENOMEM;
+        }
+        ipam_pool_apply(p, cfg, sets);
+        return 0;
+}
+
+/* A stored claim joins its pool (created unconfigured, until ipam_pool_ensure(), when it has no pool.json)
+ * unless its key or an address is held already. */
+static int load_claim(const IpamClaim *c, const char *dir, const char *fname, char *why, size_t why_len,
+                      void *userdata) {
+        Ipam *i = userdata;
+        char ab[KV_ADDR_STRLEN];
+        Pool *p = ipam_pool_get(i, c->network);
+        if (!p) {
+                if (!dir) {
+                        snprintf(why, why_len, "path too long");
+                        return 0;
+                }
+                p = ipam_pool_add(i, c->network, dir);
+                if (!p)
+                        return -ENOMEM;
+        }
+        Entry *other = ipam_pool_find_key(p, c->key);
+        if (other) {
+                snprintf(why, why_len, "key '%s' is already claimed by '%s'", c->key, other->fname);
+                return 0;
+        }
+        for (size_t a = 0; a < c->n_addrs && !other; a++)
+                other = ipam_pool_find_addr(p, &c->addrs[a].addr);
+        if (other) {
+                snprintf(why, why_len, "'%s' holds an address already held by '%s' (%s)", c->key, other->c.key,
+                         kv_prefix_fmt(&other->c.addrs[0], ab));
+                return 0;
+        }
+        Entry *en = calloc(1, sizeof *en);
+        if (!en)
+                return -ENOMEM;
+        en->c = *c;
+        memcpy(en->fname, fname, strlen(fname) + 1); /* the store checked its length */
+        int r = ipam_pool_insert(p, en);
+        if (r < 0) {
+                free(en);
+                return r;
+        }
+        return 1;
+}
+
+static int load_warning(const char *where, const char *msg, void *userdata) {
+        Ipam *i = userdata;
+        char **nw = realloc(i->warnings, (i->n_warnings + 1) * sizeof *nw);
+        if (!nw)
+                return -ENOMEM;
+        i->warnings = nw;
+        if (asprintf(&i->warnings[i->n_warnings], "%s: %s", where, msg) < 0)
+                return -ENOMEM;
+        i->n_warnings++;
+        return 0;
+}
+
+int ipam_load(Ipam *i, KvErr *e) {
+        if (i->pools)
+                return kverr_set(e, KV_ERR_INTERNAL, -EBUSY, "ipam: state already loaded");
+        ipam_warnings_clear(i);
+        IpamStoreLoader l = { .pool = load_pool, .claim = load_claim, .warning = load_warning, .userdata = i };
+        int r = ipam_store_load(&i->store, &l, e);
+        if (r < 0)
+                return r;
+        for (Pool *p = i->pools; p; p = p->next)
+                if (p->configured)
+                        ipam_pool_restore_cursors(p);
+        return r;
+}
+
 /* ---- JSON ---- */
 
 static json_t *json_u128(ipam_u128 v) {
@@ -831,23 +911,6 @@ static json_t *json_u128(ipam_u128 v) {
         if (v <= ((ipam_u128) 1 << 53))
                 return json_integer((json_int_t) v);
         return json_string(ipam_u128_fmt(v, b));
-}
-
-json_t *ipam_claim_to_json(const IpamClaim *c) {
-        char b[KV_ADDR_STRLEN], mb[KV_MAC_STRLEN];
-        _cleanup_json_ json_t *ips = json_array(), *gws = json_array();
-        if (!ips || !gws)
-                return NULL;
-        for (size_t k = 0; k < c->n_addrs; k++) {
-                if (json_array_append_new(ips, json_string(kv_prefix_fmt(&c->addrs[k], b))) < 0 ||
-                    json_array_append_new(gws, c->has_gateway[k] ? json_string(kv_addr_fmt(&c->gateways[k], b))
-                                                                 : json_null()) < 0)
-                        return NULL;
-        }
-        return json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:I, s:I}", "network", c->network, "key", c->key,
-                         "ips", TAKE_PTR(ips), "gateways", TAKE_PTR(gws), "mac", kv_mac_fmt(c->mac, mb), "state",
-                         ipam_claim_state_to_string(c->state), "owner", c->owner, "created",
-                         (json_int_t) c->created_usec, "updated", (json_int_t) c->updated_usec);
 }
 
 static json_t *pool_to_json(const Pool *p) {

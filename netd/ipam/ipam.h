@@ -153,6 +153,8 @@ void ipam_derive_mac(const char *network, const char *key, uint8_t ret[6]);
  * is given, but no other claim. */
 typedef int (*ipam_claim_cb)(IpamClaim *c, void *userdata);
 int ipam_foreach_claim(Ipam *i, const char *network /* NULL = all */, ipam_claim_cb cb, void *userdata);
+/* The number of claims (the length of ipam_dump()'s "claims"). */
+size_t ipam_count_claims(Ipam *i, const char *network /* NULL = all */);
 
 /* {"pools":[{"network","configured","config":{...},"sets":[{"subnet","ranges":[{"subnet","start","end"}],
  *   "size","used","free"}]}],

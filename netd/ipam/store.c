@@ -1,17 +1,62 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* IPAM persistence: state_dir/ipam/<netdir>/pool.json per pool, every claim in the journal
  * state_dir/ipam/claims.journal (key "<netdir>/<claim name>"). Claim files of the earlier layout
- * (<netdir>/claims/<name>.json) are imported at load and deleted. */
+ * (<netdir>/claims/<name>.json) are imported at load and deleted. Knows nothing of IPAM's internals
+ * (netd/ipam/store.h). */
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
-#include "netd/ipam/ipam-priv.h"
-#include "netd/state/journal.h"
+#include "common/fileio.h"
+#include "common/json-util.h"
+#include "netd/ipam/store.h"
 
 #define IPAM_FILE_MAX (1024 * 1024)
 #define IPAM_FILE_VERSION 1
+
+/* ---- records ---- */
+
+const char *ipam_claim_state_to_string(IpamClaimState st) {
+        switch (st) {
+        case IPAM_CLAIM_ACTIVE: return "active";
+        case IPAM_CLAIM_IDLE: return "idle";
+        case IPAM_CLAIM_MIGRATING: return "migrating";
+        }
+        return "unknown";
+}
+
+int ipam_claim_state_from_string(const char *s, IpamClaimState *ret) {
+        if (streq_ptr(s, "active"))
+                *ret = IPAM_CLAIM_ACTIVE;
+        else if (streq_ptr(s, "idle"))
+                *ret = IPAM_CLAIM_IDLE;
+        else if (streq_ptr(s, "migrating"))
+                *ret = IPAM_CLAIM_MIGRATING;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+json_t *ipam_claim_to_json(const IpamClaim *c) {
+        char b[KV_ADDR_STRLEN], mb[KV_MAC_STRLEN];
+        _cleanup_json_ json_t *ips = json_array(), *gws = json_array();
+        if (!ips || !gws)
+                return NULL;
+        for (size_t k = 0; k < c->n_addrs; k++) {
+                if (json_array_append_new(ips, json_string(kv_prefix_fmt(&c->addrs[k], b))) < 0 ||
+                    json_array_append_new(gws, c->has_gateway[k] ? json_string(kv_addr_fmt(&c->gateways[k], b))
+                                                                 : json_null()) < 0)
+                        return NULL;
+        }
+        return json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:I, s:I}", "network", c->network, "key", c->key,
+                         "ips", TAKE_PTR(ips), "gateways", TAKE_PTR(gws), "mac", kv_mac_fmt(c->mac, mb), "state",
+                         ipam_claim_state_to_string(c->state), "owner", c->owner, "created",
+                         (json_int_t) c->created_usec, "updated", (json_int_t) c->updated_usec);
+}
+
+/* ---- names ---- */
 
 static bool safe_char(char ch) {
         return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
@@ -46,10 +91,10 @@ void ipam_netdir_name(const char *network, char *buf, size_t len) {
         snprintf(buf, len, "%s-%016llx", pre, (unsigned long long) kv_hash64(network, n));
 }
 
-int ipam_pool_dir(Ipam *i, const char *network, char *buf, size_t len) {
+int ipam_pool_dir(const IpamStore *st, const char *network, char *buf, size_t len) {
         char name[128];
         ipam_netdir_name(network, name, sizeof name);
-        if (snprintf(buf, len, "%s/%s", i->dir, name) >= (int) len)
+        if (snprintf(buf, len, "%s/%s", st->dir, name) >= (int) len)
                 return -ENAMETOOLONG;
         return 0;
 }
@@ -69,7 +114,7 @@ void ipam_claim_filename(const char *network, const char *key, char *buf, size_t
         snprintf(buf, len, "%s-%016llx.json", pre, (unsigned long long) h);
 }
 
-static int claim_jkey(Pool *p, const char *fname, char *buf, size_t len);
+static int claim_jkey(const char *pool_dir, const char *fname, char *buf, size_t len);
 
 static int write_json(const char *path, json_t *o, bool durable) {
         _cleanup_free_ char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -84,7 +129,7 @@ static int write_json(const char *path, json_t *o, bool durable) {
         return write_file_atomic(path, buf, n + 1, durable);
 }
 
-int ipam_store_pool(Ipam *i, const char *network, const char *dir, const IpamConfig *cfg) {
+int ipam_store_pool(const IpamStore *st, const char *network, const char *dir, const IpamConfig *cfg) {
         char path[PATH_MAX];
         int r = mkdir_p(dir, 0700);
         if (r < 0)
@@ -98,12 +143,12 @@ int ipam_store_pool(Ipam *i, const char *network, const char *dir, const IpamCon
                 return -ENOMEM;
         if (snprintf(path, sizeof path, "%s/pool.json", dir) >= (int) sizeof path)
                 return -ENAMETOOLONG;
-        return write_json(path, o, i->durable);
+        return write_json(path, o, st->durable);
 }
 
-int ipam_store_claim(Ipam *i, Pool *p, const char *fname, const IpamClaim *c) {
+int ipam_store_claim(const IpamStore *st, const char *pool_dir, const char *fname, const IpamClaim *c) {
         char key[PATH_MAX];
-        int r = claim_jkey(p, fname, key, sizeof key);
+        int r = claim_jkey(pool_dir, fname, key, sizeof key);
         if (r < 0)
                 return r;
         _cleanup_json_ json_t *o = json_pack("{s:i}", "version", IPAM_FILE_VERSION);
@@ -113,15 +158,15 @@ int ipam_store_claim(Ipam *i, Pool *p, const char *fname, const IpamClaim *c) {
                 return -ENOMEM;
         }
         json_decref(co);
-        return journal_put(i->journal, key, o, i->durable);
+        return journal_put(st->journal, key, o, st->durable);
 }
 
-int ipam_unstore_claim(Ipam *i, Pool *p, const char *fname) {
+int ipam_unstore_claim(const IpamStore *st, const char *pool_dir, const char *fname) {
         char key[PATH_MAX];
-        int r = claim_jkey(p, fname, key, sizeof key);
+        int r = claim_jkey(pool_dir, fname, key, sizeof key);
         if (r < 0)
                 return r;
-        r = journal_del(i->journal, key, i->durable);
+        r = journal_del(st->journal, key, st->durable);
         return r < 0 ? r : 0;
 }
 
@@ -192,21 +237,14 @@ int ipam_claim_from_json(json_t *o, const char *ctx, IpamClaim *ret, KvErr *e) {
 
 /* ---- loading ---- */
 
-static int warn(Ipam *i, const char *path, const char *fmt, ...) _printf_(3, 4);
-static int warn(Ipam *i, const char *path, const char *fmt, ...) {
+static int warn(const IpamStoreLoader *l, const char *path, const char *fmt, ...) _printf_(3, 4);
+static int warn(const IpamStoreLoader *l, const char *path, const char *fmt, ...) {
         char msg[768];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        char **nw = realloc(i->warnings, (i->n_warnings + 1) * sizeof *nw);
-        if (!nw)
-                return -ENOMEM;
-        i->warnings = nw;
-        if (asprintf(&i->warnings[i->n_warnings], "%s: %s", path, msg) < 0)
-                return -ENOMEM;
-        i->n_warnings++;
-        return 0;
+        return l->warning(path, msg, l->userdata);
 }
 
 static int read_json_file(const char *path, json_t **ret, char *err, size_t errlen) {
@@ -229,7 +267,7 @@ static bool is_tmp_name(const char *name) {
 }
 
 /* Reads pool.json. 1 with ret_network and ret_cfg filled, 0 if absent, < 0 if unusable (warned). */
-static int load_pool_file(Ipam *i, const char *dir, const char *dname, char *ret_network, IpamConfig *ret_cfg) {
+static int load_pool_file(const IpamStoreLoader *i, const char *dir, const char *dname, char *ret_network, IpamConfig *ret_cfg) {
         char path[PATH_MAX], err[600], expect[128];
         if (snprintf(path, sizeof path, "%s/pool.json", dir) >= (int) sizeof path)
                 return 0;
@@ -260,96 +298,58 @@ static int load_pool_file(Ipam *i, const char *dir, const char *dname, char *ret
 }
 
 /* Key of a claim in the claims journal: "<network directory name>/<claim file name>". */
-static int claim_jkey(Pool *p, const char *fname, char *buf, size_t len) {
-        const char *slash = strrchr(p->dir, '/');
-        if (snprintf(buf, len, "%s/%s", slash ? slash + 1 : p->dir, fname) >= (int) len)
+static int claim_jkey(const char *pool_dir, const char *fname, char *buf, size_t len) {
+        const char *slash = strrchr(pool_dir, '/');
+        if (snprintf(buf, len, "%s/%s", slash ? slash + 1 : pool_dir, fname) >= (int) len)
                 return -ENAMETOOLONG;
         return 0;
 }
 
-/* Validates one stored claim and adds it: 1 added (*ret_en, if given, is its entry), 0 skipped (warned as
- * `where`), < 0 fatal. The pool directory name dname must be the one its network maps to; a pool that has no
- * pool.json is created unconfigured. */
-static int load_claim(Ipam *i, const char *dname, const char *fname, json_t *o, const char *where,
-                      Entry **ret_en) {
-        char expect[128], dir[PATH_MAX], ab[KV_ADDR_STRLEN];
+/* Validates one stored claim and hands it to the loader: 1 taken, 0 skipped (warned as `where`), < 0 fatal.
+ * The pool directory name dname must be the one its network maps to. */
+static int load_claim(const IpamStore *st, const IpamStoreLoader *l, const char *dname, const char *fname,
+                      json_t *o, const char *where, IpamClaim *ret) {
+        char expect[128], dir[PATH_MAX], why[768] = "";
         KvErr e = {};
         IpamClaim c;
         if (strlen(fname) >= IPAM_FNAME_MAX)
-                return warn(i, where, "name too long");
+                return warn(l, where, "name too long");
         if (ipam_claim_from_json(o, "claim", &c, &e) < 0)
-                return warn(i, where, "%s", e.msg);
+                return warn(l, where, "%s", e.msg);
         ipam_netdir_name(c.network, expect, sizeof expect);
         if (!streq(expect, dname))
-                return warn(i, where, "claim of network '%s', whose directory is '%s', found under '%s'", c.network,
+                return warn(l, where, "claim of network '%s', whose directory is '%s', found under '%s'", c.network,
                             expect, dname);
-        Pool *p = ipam_pool_get(i, c.network);
-        if (!p) {
-                if (snprintf(dir, sizeof dir, "%s/%s", i->dir, dname) >= (int) sizeof dir)
-                        return warn(i, where, "path too long");
-                p = ipam_pool_add(i, c.network, dir); /* unconfigured until ipam_pool_ensure() */
-                if (!p)
-                        return -ENOMEM;
-        }
-        Entry *other = ipam_pool_find_key(p, c.key);
-        if (other)
-                return warn(i, where, "key '%s' is already claimed by '%s'", c.key, other->fname);
-        for (size_t a = 0; a < c.n_addrs && !other; a++)
-                other = ipam_pool_find_addr(p, &c.addrs[a].addr);
-        if (other)
-                return warn(i, where, "'%s' holds an address already held by '%s' (%s)", c.key, other->c.key,
-                            kv_prefix_fmt(&other->c.addrs[0], ab));
-        Entry *en = calloc(1, sizeof *en);
-        if (!en)
-                return -ENOMEM;
-        en->c = c;
-        memcpy(en->fname, fname, strlen(fname) + 1); /* length checked above */
-        int r = ipam_pool_insert(p, en);
-        if (r < 0) {
-                free(en);
-                return r;
-        }
-        if (ret_en)
-                *ret_en = en;
-        return 1;
+        bool dir_ok = snprintf(dir, sizeof dir, "%s/%s", st->dir, dname) < (int) sizeof dir;
+        int r = l->claim(&c, dir_ok ? dir : NULL, fname, why, sizeof why, l->userdata);
+        if (r == 0)
+                return warn(l, where, "%s", why);
+        if (r > 0 && ret)
+                *ret = c;
+        return r;
 }
 
 /* pool.json of one pool directory. */
-static int load_pool_config(Ipam *i, const char *dname, int *skipped) {
+static int load_pool_config(const IpamStore *st, const IpamStoreLoader *l, const char *dname, int *skipped) {
         char dir[PATH_MAX], network[IPAM_NETWORK_MAX] = "";
         _cleanup_free_ IpamConfig *cfg = calloc(1, sizeof *cfg);
         if (!cfg)
                 return -ENOMEM;
-        if (snprintf(dir, sizeof dir, "%s/%s", i->dir, dname) >= (int) sizeof dir)
+        if (snprintf(dir, sizeof dir, "%s/%s", st->dir, dname) >= (int) sizeof dir)
                 return 0;
-        int r = load_pool_file(i, dir, dname, network, cfg);
+        int r = load_pool_file(l, dir, dname, network, cfg);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
                 (*skipped)++;
         if (r <= 0)
                 return 0;
-        SetState sets[IPAM_MAX_SETS] = {};
-        for (size_t s = 0; s < cfg->n_sets; s++) {
-                r = ipam_set_state_init(cfg, s, &sets[s]);
-                if (r < 0) {
-                        for (size_t t = 0; t < s; t++)
-                                ipam_set_state_done(&sets[t]);
-                        return r;
-                }
-        }
-        Pool *p = ipam_pool_add(i, network, dir);
-        if (!p) {
-                for (size_t s = 0; s < IPAM_MAX_SETS; s++)
-                        ipam_set_state_done(&sets[s]);
-                return -ENOMEM;
-        }
-        ipam_pool_apply(p, cfg, sets);
-        return 0;
+        return l->pool(network, dir, cfg, l->userdata);
 }
 
 typedef struct LoadCtx {
-        Ipam *i;
+        const IpamStore *st;
+        const IpamStoreLoader *l;
         int skipped;
 } LoadCtx;
 
@@ -357,23 +357,25 @@ static int load_journal_claim(const char *key, json_t *val, void *userdata) {
         LoadCtx *ctx = userdata;
         char dname[128], where[PATH_MAX + 300];
         const char *slash = strchr(key, '/');
-        snprintf(where, sizeof where, "%s record '%s'", journal_path(ctx->i->journal), key);
+        snprintf(where, sizeof where, "%s record '%s'", journal_path(ctx->st->journal), key);
         if (!slash || (size_t) (slash - key) >= sizeof dname) {
-                int r = warn(ctx->i, where, "key is not <network>/<name>");
+                int r = warn(ctx->l, where, "key is not <network>/<name>");
                 ctx->skipped++;
                 return r;
         }
         memcpy(dname, key, (size_t) (slash - key));
         dname[slash - key] = '\0';
-        int r = load_claim(ctx->i, dname, slash + 1, val, where, NULL);
+        int r = load_claim(ctx->st, ctx->l, dname, slash + 1, val, where, NULL);
         if (r == 0)
                 ctx->skipped++;
         return r < 0 ? r : 0;
 }
 
 typedef struct ImportCtx {
-        Ipam *i;
+        const IpamStore *st;
+        const IpamStoreLoader *l;
         const char *dname;
+        const char *pool_dir; /* <ipam dir>/<dname> */
         int skipped;
 } ImportCtx;
 
@@ -382,30 +384,32 @@ static int import_claim_file(const char *path, const char *fname, json_t *o, con
         char jkey[PATH_MAX];
         if (!o) {
                 ctx->skipped++;
-                return warn(ctx->i, path, "%s", err);
+                return warn(ctx->l, path, "%s", err);
         }
         if (snprintf(jkey, sizeof jkey, "%s/%s", ctx->dname, fname) < (int) sizeof jkey &&
-            journal_get(ctx->i->journal, jkey))
+            journal_get(ctx->st->journal, jkey))
                 return 1; /* imported before a crash; the journal has it */
-        Entry *en = NULL;
-        int r = load_claim(ctx->i, ctx->dname, fname, o, path, &en);
+        IpamClaim c;
+        int r = load_claim(ctx->st, ctx->l, ctx->dname, fname, o, path, &c);
         if (r == 0)
                 ctx->skipped++;
         if (r <= 0)
                 return r;
-        r = ipam_store_claim(ctx->i, en->pool, en->fname, &en->c);
+        r = ipam_store_claim(ctx->st, ctx->pool_dir, fname, &c);
         return r < 0 ? r : 1;
 }
 
 /* Claim files of the layout before the journal (<dir>/claims/<name>.json): claims the journal does not have yet
  * are added and written to it; the files are deleted once the journal holds them durably. Files that cannot be
  * used stay, warned. */
-static int import_claim_files(Ipam *i, const char *dname, int *skipped) {
-        char cdir[PATH_MAX];
-        if (snprintf(cdir, sizeof cdir, "%s/%s/claims", i->dir, dname) >= (int) sizeof cdir)
+static int import_claim_files(const IpamStore *st, const IpamStoreLoader *l, const char *dname, int *skipped) {
+        char cdir[PATH_MAX], pdir[PATH_MAX];
+        if (snprintf(cdir, sizeof cdir, "%s/%s/claims", st->dir, dname) >= (int) sizeof cdir)
                 return 0;
-        ImportCtx ctx = { .i = i, .dname = dname };
-        int r = journal_import_files(i->journal, cdir, IPAM_FILE_MAX, import_claim_file, &ctx);
+        if (snprintf(pdir, sizeof pdir, "%s/%s", st->dir, dname) >= (int) sizeof pdir)
+                return 0; /* not reached: shorter than cdir */
+        ImportCtx ctx = { .st = st, .l = l, .dname = dname, .pool_dir = pdir };
+        int r = journal_import_files(st->journal, cdir, IPAM_FILE_MAX, import_claim_file, &ctx);
         *skipped += ctx.skipped;
         return r < 0 ? r : 0;
 }
@@ -414,41 +418,35 @@ static int pool_dir_filter(const struct dirent *d) {
         return d->d_name[0] != '.' && !is_tmp_name(d->d_name);
 }
 
-int ipam_load(Ipam *i, KvErr *e) {
-        if (i->pools)
-                return kverr_set(e, KV_ERR_INTERNAL, -EBUSY, "ipam: state already loaded");
-        ipam_warnings_clear(i);
+int ipam_store_load(const IpamStore *st, const IpamStoreLoader *l, KvErr *e) {
         struct dirent **names = NULL;
-        int n = scandir(i->dir, &names, pool_dir_filter, alphasort);
+        int n = scandir(st->dir, &names, pool_dir_filter, alphasort);
         if (n < 0)
                 return kverr_set_errno(e, KV_ERR_IO, negative_errno(), "ipam: cannot read state directory %s",
-                                       i->dir);
-        LoadCtx ctx = { .i = i };
+                                       st->dir);
+        LoadCtx ctx = { .st = st, .l = l };
         int r = 0;
         bool *is_dir = calloc((size_t) n + 1, sizeof *is_dir);
         if (!is_dir)
                 r = -ENOMEM;
         for (int k = 0; k < n && r >= 0; k++) {
                 char path[PATH_MAX];
-                struct stat st;
-                is_dir[k] = snprintf(path, sizeof path, "%s/%s", i->dir, names[k]->d_name) < (int) sizeof path &&
-                            stat(path, &st) >= 0 && S_ISDIR(st.st_mode);
+                struct stat sb;
+                is_dir[k] = snprintf(path, sizeof path, "%s/%s", st->dir, names[k]->d_name) < (int) sizeof path &&
+                            stat(path, &sb) >= 0 && S_ISDIR(sb.st_mode);
                 if (is_dir[k])
-                        r = load_pool_config(i, names[k]->d_name, &ctx.skipped);
+                        r = load_pool_config(st, l, names[k]->d_name, &ctx.skipped);
         }
         if (r >= 0)
-                r = journal_foreach(i->journal, load_journal_claim, &ctx);
+                r = journal_foreach(st->journal, load_journal_claim, &ctx);
         for (int k = 0; k < n && r >= 0; k++)
                 if (is_dir[k])
-                        r = import_claim_files(i, names[k]->d_name, &ctx.skipped);
+                        r = import_claim_files(st, l, names[k]->d_name, &ctx.skipped);
         for (int k = 0; k < n; k++)
                 free(names[k]);
         free(names);
         free(is_dir);
         if (r < 0)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "ipam: loading state from %s", i->dir);
-        for (Pool *p = i->pools; p; p = p->next)
-                if (p->configured)
-                        ipam_pool_restore_cursors(p);
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "ipam: loading state from %s", st->dir);
         return ctx.skipped;
 }

@@ -46,11 +46,11 @@ json_t *endpoint_to_json(const Endpoint *ep, bool for_state) {
                 json_object_set_new(o, "vm", json_pack("{s:s,s:s,s:s}", "namespace", ep->vm_namespace, "name",
                                                        ep->vm_name, "interface", ep->vm_interface));
         }
-        if (ep->pci[0]) {
-                json_object_set_new(o, "pciAddress", json_string(ep->pci));
-                json_object_set_new(o, "resourceName", json_string(ep->resource));
-                json_object_set_new(o, "spoofchk", json_boolean(ep->spoofchk));
-                json_object_set_new(o, "trust", json_boolean(ep->trust));
+        if (ep->sriov.pci[0]) {
+                json_object_set_new(o, "pciAddress", json_string(ep->sriov.pci));
+                json_object_set_new(o, "resourceName", json_string(ep->sriov.resource));
+                json_object_set_new(o, "spoofchk", json_boolean(ep->sriov.spoofchk));
+                json_object_set_new(o, "trust", json_boolean(ep->sriov.trust));
         }
         json_t *ips = json_array(), *gws = json_array();
         for (size_t i = 0; i < ep->n_addrs; i++) {
@@ -144,12 +144,12 @@ int endpoint_from_json(json_t *o, Endpoint **ret, KvErr *e) {
             (r = copy_str(o, "sandboxIfname", ep->sbx_ifname, sizeof ep->sbx_ifname, false, e)) < 0 ||
             (r = copy_str(o, "tap", ep->tap, sizeof ep->tap, false, e)) < 0 ||
             (r = copy_str(o, "natBackend", ep->nat_backend, sizeof ep->nat_backend, false, e)) < 0 ||
-            (r = copy_str(o, "pciAddress", ep->pci, sizeof ep->pci, false, e)) < 0 ||
-            (r = copy_str(o, "resourceName", ep->resource, sizeof ep->resource, false, e)) < 0)
+            (r = copy_str(o, "pciAddress", ep->sriov.pci, sizeof ep->sriov.pci, false, e)) < 0 ||
+            (r = copy_str(o, "resourceName", ep->sriov.resource, sizeof ep->sriov.resource, false, e)) < 0)
                 return r;
-        ep->spoofchk = true;
-        if ((r = json_get_bool(o, "endpoint", "spoofchk", false, &ep->spoofchk, e)) < 0 ||
-            (r = json_get_bool(o, "endpoint", "trust", false, &ep->trust, e)) < 0)
+        ep->sriov.spoofchk = true;
+        if ((r = json_get_bool(o, "endpoint", "spoofchk", false, &ep->sriov.spoofchk, e)) < 0 ||
+            (r = json_get_bool(o, "endpoint", "trust", false, &ep->sriov.trust, e)) < 0)
                 return r;
         r = endpoint_make_id(ep->network, ep->container_id, ep->ifname, ep->id, sizeof ep->id);
         if (r < 0)
@@ -162,7 +162,11 @@ int endpoint_from_json(json_t *o, Endpoint **ret, KvErr *e) {
                 return r;
         ep->kind = streq(kind, "vm") ? EP_KIND_VM : EP_KIND_CONTAINER;
         ep->state = streq(state, "ready") ? EP_READY : EP_CREATING;
-        if (streq(ep->binding, "sriov") && ep->state == EP_READY && !ep->pci[0])
+        /* A binding this version does not know is driven as a bridge, as it always was. */
+        BindingKind configured = binding_kind_from_string(ep->binding);
+        if (!binding_kind_configurable(configured))
+                configured = BINDING_BRIDGE;
+        if (configured == BINDING_SRIOV && ep->state == EP_READY && !ep->sriov.pci[0])
                 return kverr_set(e, KV_ERR_DECODE, -EINVAL, "endpoint: binding 'sriov' without 'pciAddress'");
         if (mac && *mac) {
                 if (kv_mac_parse(mac, ep->mac) < 0)
@@ -193,6 +197,7 @@ int endpoint_from_json(json_t *o, Endpoint **ret, KvErr *e) {
             (r = json_get_bool(o, "endpoint", "chained", false, &ep->chained, e)) < 0 ||
             (r = json_get_bool(o, "endpoint", "claimIsNew", false, &ep->claim_is_new, e)) < 0)
                 return r;
+        ep->binding_kind = binding_kind_resolve(configured, ep->kind == EP_KIND_VM, ep->chained);
 
         json_t *mig = json_object_get(o, "migration");
         if (mig) {

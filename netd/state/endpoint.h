@@ -10,6 +10,7 @@
 
 #include "common/addr.h"
 #include "common/kverr.h"
+#include "netd/binding/kind.h"
 
 #define EP_MAX_ADDRS 4
 #define EP_MAX_PORTS 64
@@ -36,6 +37,13 @@ typedef struct EpRoute {
         bool has_gw;
 } EpRoute;
 
+/* The VF of a binding sriov attachment. */
+typedef struct EpSriov {
+        char pci[16];         /* the VF's PCI address ("0000:3b:02.1"), "" until allocated */
+        char resource[128];   /* the pool's resourceName */
+        bool spoofchk, trust;
+} EpSriov;
+
 typedef struct Endpoint {
         char id[512]; /* network/containerID/ifname */
         char network[128];
@@ -45,7 +53,8 @@ typedef struct Endpoint {
         char key[320]; /* claim key */
         EndpointKind kind;
         char vm_namespace[64], vm_name[64], vm_interface[64];
-        char binding[16];
+        char binding[16];         /* as configured (bridge, masquerade, sriov): recorded as is */
+        BindingKind binding_kind; /* what drives it (binding_kind_resolve()); derived, not recorded */
         char bridge[16]; /* the bridge the endpoint is on: for vlan > 0 the VLAN's bridge "<trunk>.<vlan>" */
         char trunk[16];  /* vlan > 0 (not sriov): the configured bridge, which carries the VLAN tagged */
         uint32_t mtu;
@@ -55,9 +64,7 @@ typedef struct Endpoint {
         char host_ifname[16]; /* node side veth ("" in chained mode) */
         char sbx_ifname[16];  /* VM: sandbox veth end (main mode) or the existing interface (chained) */
         char tap[16];         /* VM: tap in the sandbox */
-        char pci[16];         /* binding sriov: the VF's PCI address ("0000:3b:02.1"), "" otherwise */
-        char resource[128];   /* binding sriov: the pool's resourceName */
-        bool spoofchk, trust; /* binding sriov */
+        EpSriov sriov;        /* binding sriov only */
         size_t n_addrs;
         KvPrefix addrs[EP_MAX_ADDRS];
         KvAddr gateways[EP_MAX_ADDRS];

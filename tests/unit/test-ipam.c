@@ -590,6 +590,12 @@ static void test_large_pool(void **state) {
         assert_int_equal(json_integer_value(json_object_get(set, "free")), 60533);
         assert_int_equal(json_array_size(json_object_get(d, "claims")), 5000);
         json_decref(d);
+        /* counted without the dump, per network too */
+        assert_int_equal(ipam_count_claims(f->ipam, NULL), 5000);
+        assert_int_equal(ipam_count_claims(f->ipam, "big"), 5000);
+        assert_int_equal(ipam_count_claims(f->ipam, "other"), 0);
+        assert_int_equal(ipam_release(f->ipam, "big", "ctr/container-0/eth0"), 1);
+        assert_int_equal(ipam_count_claims(f->ipam, NULL), 4999);
 }
 
 static void test_v6_64(void **state) {

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* netd core: CHECK, an attachment's kernel side against its record. */
+#include "common/json-util.h"
+#include "common/netns.h"
+#include "netd/binding/binding.h"
+#include "netd/core/netd-priv.h"
+#include "netd/link/vlan.h"
+
+int do_check(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        AttachRequest req;
+        char id[512];
+        Endpoint *ep;
+        int r = attach_request_lookup(m, args, "check", &req, id, sizeof id, &ep, e);
+        if (r < 0)
+                return r;
+        if (!ep)
+                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "check: unknown attachment '%s'", id);
+        _cleanup_close_ int nsfd = -1;
+        r = netns_open(req.netns[0] ? req.netns : ep->netns, &nsfd);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "check: netns '%s' is gone", ep->netns);
+        r = ep_binding(ep)->check(m, ep, nsfd, e);
+        if (r < 0)
+                return r;
+        if (ep_needs_nat(ep)) {
+                NatBackend *nb;
+                r = nat_get(m, ep->nat_backend, &nb, e);
+                if (r < 0)
+                        return r;
+                NatEpBuf b;
+                nat_endpoint_from(ep, &b);
+                r = nat_check(nb, &b.ne, e);
+                if (r < 0)
+                        return r;
+        }
+        /* The cached prevResult must still carry our addresses. */
+        json_t *prev = json_object_get(args, "prevResult");
+        if (json_is_object(prev) && !ep->chained) {
+                char buf[KV_ADDR_STRLEN];
+                for (size_t i = 0; i < ep->n_addrs; i++) {
+                        bool found = false;
+                        size_t k;
+                        json_t *ip;
+                        kv_prefix_fmt(&ep->addrs[i], buf);
+                        json_array_foreach(json_object_get(prev, "ips"), k, ip) {
+                                const char *a = json_string_value(json_object_get(ip, "address"));
+                                if (a && streq(a, buf))
+                                        found = true;
+                        }
+                        if (!found)
+                                return kverr_set(e, KV_ERR_INTERNAL, -EINVAL,
+                                                 "check: prevResult does not list the attachment's address %s", buf);
+                }
+        }
+        *ret = json_object();
+        return 0;
+}
+

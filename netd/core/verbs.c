@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* netd core: the socket verbs, looked up in one table. */
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "common/proto.h"
+#include "netd/core/netd-priv.h"
+
+/* Sorted by name (strcmp order): verb_find() bisects it. */
+static const Verb verbs[] = {
+        { "add", do_add, true },
+        { "check", do_check, false },
+        { "cluster-claims", do_cluster_claims, false },
+        { "del", do_del, true },
+        { "endpoints", do_endpoints, false },
+        { "gc", do_gc, true },
+        { "ipam", do_ipam, false },
+        { "ipam-release", do_ipam_release, false },
+        { "migration-activate", handoff_activate, false },
+        { "migration-source", handoff_source, false },
+        { "migrations", do_migrations, false },
+        { "nat", do_nat, false },
+        { "ping", do_ping, false },
+        { "sriov", do_sriov, false },
+        { "status", do_ping, false },
+        { "status-daemon", do_status_daemon, false },
+};
+
+static int verb_cmp(const void *key, const void *elem) {
+        return strcmp(key, ((const Verb *) elem)->name);
+}
+
+const Verb *verb_find(const char *name) {
+        return bsearch(name, verbs, ELEMENTSOF(verbs), sizeof verbs[0], verb_cmp);
+}
+
+json_t *manager_handle(Manager *m, json_t *request) {
+        KvErr e = {};
+        json_t *result = NULL;
+        int r;
+        m->n_requests++;
+
+        const char *op = json_string_value(json_object_get(request, "op"));
+        json_t *args = json_object_get(request, "args");
+        const Verb *verb = op ? verb_find(op) : NULL;
+        if (!op)
+                r = kverr_set(&e, KV_ERR_DECODE, -EINVAL, "request: 'op' must be a string");
+        else if (!verb)
+                r = kverr_set(&e, KV_ERR_DECODE, -EINVAL, "request: unknown op '%s'", op);
+        else
+                r = verb->handler(m, args, &result, &e);
+
+        if (r < 0) {
+                m->n_errors++;
+                json_decref(result);
+                if (!kverr_is_set(&e))
+                        kverr_set_errno(&e, KV_ERR_INTERNAL, r, "netd: '%s' failed", op ? op : "?");
+                if (verb && verb->log_failure)
+                        log_warning("%s failed (code %d): %s%s%s", op, e.code, e.msg, e.details[0] ? ": " : "",
+                                    e.details);
+                return proto_reply_error(&e);
+        }
+        return proto_reply_ok(result);
+}
+

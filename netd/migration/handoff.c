@@ -30,6 +30,7 @@
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/log.h"
+#include "common/migproto.h"
 #include "common/netns.h"
 #include "netd/core/netd-priv.h"
 #include "netd/link/netlink.h"
@@ -517,21 +518,8 @@ void handoff_on_remove(Manager *m, Endpoint *ep) {
         }
 }
 
-static int parse_vm_args(json_t *args, const char *verb, const char **ret_ns, const char **ret_name, KvErr *e) {
-        int r;
-        if (!json_is_object(args))
-                return kverr_set(e, KV_ERR_DECODE, -EINVAL, "%s: 'args' must be an object", verb);
-        if ((r = json_get_string(args, verb, "vmNamespace", true, ret_ns, e)) < 0 ||
-            (r = json_get_string(args, verb, "vmName", true, ret_name, e)) < 0)
-                return r;
-        if (!**ret_ns || !**ret_name)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'vmNamespace' and 'vmName' must not be empty",
-                                 verb);
-        return 0;
-}
-
 /* Activates every target attachment of VM ns/name; 'trigger' says who noticed the resume. */
-static int activate_vm(Manager *m, const char *ns, const char *name, const char *trigger, json_t **ret,
+static int activate_vm(Manager *m, const char *ns, const char *name, const char *trigger, MigActivateReply *ret,
                        KvErr *e) {
         uint64_t t0 = now_usec();
         unsigned n = 0, announced = 0, already = 0;
@@ -614,20 +602,23 @@ static int activate_vm(Manager *m, const char *ns, const char *name, const char 
                            vm, trigger, n, announced, (unsigned long long) switch_us, (unsigned long long) us,
                            (unsigned long long) early);
         }
-        if (!ret)
-                return 0;
-        *ret = json_pack("{s:i,s:i,s:i,s:I,s:I,s:I}", "endpoints", n, "alreadyActive", already, "announcements",
-                         announced, "switchMicros", (json_int_t) switch_us, "activateMicros", (json_int_t) us,
-                         "earlyPackets", (json_int_t) early);
-        return *ret ? 0 : -ENOMEM;
+        if (ret)
+                *ret = (MigActivateReply){ .endpoints = n, .already_active = already, .announcements = announced,
+                                           .switch_us = switch_us, .activate_us = us, .early_packets = early };
+        return 0;
 }
 
 int handoff_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) {
-        const char *ns, *name;
-        int r = parse_vm_args(args, "migration-activate", &ns, &name, e);
+        _cleanup_(mig_activate_msg_done) MigActivateMsg msg = {};
+        int r = mig_activate_msg_from_json(args, &msg, e);
         if (r < 0)
                 return r;
-        return activate_vm(m, ns, name, "the launcher saw the domain resume", ret, e);
+        MigActivateReply reply;
+        r = activate_vm(m, msg.vm.vm_namespace, msg.vm.vm_name, "the launcher saw the domain resume", &reply, e);
+        if (r < 0)
+                return r;
+        *ret = mig_activate_reply_to_json(&reply);
+        return *ret ? 0 : -ENOMEM;
 }
 
 /* ---- the guest's first frame ----
@@ -737,23 +728,13 @@ void handoff_forget(Manager *m, Endpoint *ep) {
 /* ---- source ---- */
 
 int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) {
-        const char *ns, *name, *phase = NULL, *target = NULL, *reason = NULL;
-        long long downtime = -1, total = -1;
-        int r = parse_vm_args(args, "migration-source", &ns, &name, e);
+        _cleanup_(mig_source_msg_done) MigSourceMsg msg = {};
+        int r = mig_source_msg_from_json(args, &msg, e);
         if (r < 0)
                 return r;
-        if ((r = json_get_string(args, "migration-source", "phase", true, &phase, e)) < 0 ||
-            (r = json_get_string(args, "migration-source", "target", false, &target, e)) < 0 ||
-            (r = json_get_string(args, "migration-source", "reason", false, &reason, e)) < 0 ||
-            (r = json_get_int(args, "migration-source", "downtimeMs", false, -1, 86400000LL, &downtime, e)) < 0 ||
-            (r = json_get_int(args, "migration-source", "totalMs", false, -1, 86400000LL, &total, e)) < 0)
-                return r;
-        bool begin = streq(phase, "begin"), switchover = streq(phase, "switchover"), done = streq(phase, "completed"),
-             aborted = streq(phase, "aborted");
-        if (!begin && !switchover && !done && !aborted)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                 "migration-source: 'phase' must be begin, switchover, completed or aborted, got '%.32s'",
-                                 phase);
+        const char *ns = msg.vm.vm_namespace, *name = msg.vm.vm_name, *target = msg.target, *reason = msg.reason;
+        bool begin = msg.phase == MIG_PHASE_BEGIN, switchover = msg.phase == MIG_PHASE_SWITCHOVER,
+             done = msg.phase == MIG_PHASE_COMPLETED;
         char vm[160];
         snprintf(vm, sizeof vm, "%s/%s", ns, name);
         unsigned n = 0, early = 0;
@@ -802,7 +783,8 @@ int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "migration-source: no %sattachment of VM %s on this node",
                                  begin ? "" : "migrating ", vm);
         MigEvent *ev = begin ? mig_log_new(m, vm, "source", target) : mig_log_get(m, vm, "source", target);
-        snprintf(ev->state, sizeof ev->state, "%s", begin ? "migrating" : switchover ? "switching" : phase);
+        snprintf(ev->state, sizeof ev->state, "%s",
+                 begin ? "migrating" : switchover ? "switching" : mig_phase_to_string(msg.phase));
         ev->n_endpoints = n;
         if (reason)
                 snprintf(ev->reason, sizeof ev->reason, "%s", reason);
@@ -812,8 +794,8 @@ int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 ev->finished_usec = realtime_usec();
                 if (done)
                         ev->switched_usec = ev->finished_usec;
-                ev->downtime_ms = downtime;
-                ev->total_ms = total;
+                ev->downtime_ms = msg.downtime_ms;
+                ev->total_ms = msg.total_ms;
         }
         mig_log_save(m);
         if (switchover)
@@ -824,7 +806,8 @@ int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 log_notice("migration: VM %s %s (%u attachment(s))%s%s", vm,
                            begin ? "is migrating away" : done ? "left this node" : "stays here: migration aborted", n,
                            reason ? ": " : "", reason ? reason : "");
-        *ret = switchover ? json_pack("{s:i,s:i}", "endpoints", n, "redirected", early) : json_pack("{s:i}", "endpoints", n);
+        MigSourceReply reply = { .endpoints = n, .has_redirected = switchover, .redirected = early };
+        *ret = mig_source_reply_to_json(&reply);
         return *ret ? 0 : -ENOMEM;
 }
 

@@ -847,8 +847,8 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                         }
                         cluster_taken_new = !migrating_in && !cs_found;
                         if (migrating_in) {
-                                snprintf(ep->mig_role, sizeof ep->mig_role, "target");
-                                snprintf(ep->mig_state, sizeof ep->mig_state, "prepared");
+                                ep->mig_role = MIG_ROLE_TARGET;
+                                ep->mig_state = MIG_STATE_PREPARED;
                                 snprintf(ep->mig_peer, sizeof ep->mig_peer, "%s", rec.holder);
                                 ep->mig_started_usec = realtime_usec();
                                 KvErr ignore = {};
@@ -926,8 +926,8 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                         if (r < 0)
                                 goto fail;
                 }
-                if (streq(ep->mig_role, "target")) {
-                        r = handoff_prepare_target(m, ep, e);
+                if (ep->mig_role == MIG_ROLE_TARGET) {
+                        r = handoff_prepare_target(m->handoff, ep, e);
                         if (r < 0)
                                 goto fail;
                 }
@@ -972,8 +972,8 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 kverr_set(e, KV_ERR_INTERNAL, r, "netd: out of memory");
                 goto fail;
         }
-        if (ep->kind == EP_KIND_VM && !streq(ep->mig_role, "target"))
-                handoff_route(m, ep, true);
+        if (ep->kind == EP_KIND_VM && ep->mig_role != MIG_ROLE_TARGET)
+                handoff_route(m->handoff, ep, true);
         TAKE_PTR(ep);
         m->n_adds++;
         *ret = TAKE_PTR(res);
@@ -982,13 +982,13 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
 fail: {
         KvErr ignore = {};
         dhcp_stop(ep);
-        handoff_forget(m, ep);
+        handoff_forget(m->handoff, ep);
         IGNORE_RESULT(teardown_kernel(m, ep, false, &ignore));
         IGNORE_RESULT(endpoint_remove(m->ep_journal, ep, m->durable));
 }
         if (!req.chained) {
                 IpamClaim *c = ipam_find(m->ipam, ep->network, ep->key);
-                if (m->cs && streq(ep->mig_role, "target")) {
+                if (m->cs && ep->mig_role == MIG_ROLE_TARGET) {
                         IGNORE_RESULT(claimstore_abort_migration(m->cs, ep->network, ep->key));
                         if (c && count_key_users(m, NULL, ep->network, ep->key) == 0)
                                 (void) ipam_release(m->ipam, ep->network, ep->key);
@@ -1008,20 +1008,20 @@ fail: {
 
 static int remove_endpoint(Manager *m, Endpoint *ep, KvErr *e) {
         if (count_key_users(m, ep, ep->network, ep->key) == 0)
-                handoff_on_remove(m, ep);
+                handoff_on_remove(m->handoff, ep);
         if (m->route_hook && ep->kind == EP_KIND_VM && count_key_users(m, ep, ep->network, ep->key) == 0) {
                 /* Withdraw the VM's route only where the VM is: not after it migrated away, not for a
                  * target that never activated. */
                 CsRecord rec;
                 bool holder = !m->cs || claimstore_get(m->cs, ep->network, ep->key, &rec) <= 0 ||
                               streq(rec.holder, m->node_name);
-                bool here = streq(ep->mig_role, "target") ? streq(ep->mig_state, "active")
-                                                          : !streq(ep->mig_state, "completed");
+                bool here = ep->mig_role == MIG_ROLE_TARGET ? ep->mig_state == MIG_STATE_ACTIVE
+                                                            : ep->mig_state != MIG_STATE_COMPLETED;
                 if (holder && here)
-                        handoff_route(m, ep, false);
+                        handoff_route(m->handoff, ep, false);
         }
         dhcp_stop(ep);
-        handoff_forget(m, ep);
+        handoff_forget(m->handoff, ep);
         int r = teardown_kernel(m, ep, true, e);
         if (r < 0)
                 return r;
@@ -1301,11 +1301,11 @@ json_t *manager_handle(Manager *m, json_t *request) {
         } else if (streq(op, "ipam-release"))
                 r = do_ipam_release(m, args, &result, &e);
         else if (streq(op, "migration-activate"))
-                r = handoff_activate(m, args, &result, &e);
+                r = handoff_activate(m->handoff, args, &result, &e);
         else if (streq(op, "migration-source"))
-                r = handoff_source(m, args, &result, &e);
+                r = handoff_source(m->handoff, args, &result, &e);
         else if (streq(op, "migrations")) {
-                result = handoff_list(m);
+                result = handoff_list(m->handoff);
                 r = result ? 0 : -ENOMEM;
         } else if (streq(op, "cluster-claims")) {
                 result = m->cs ? claimstore_dump(m->cs) : json_pack("{s:n,s:n,s:[]}", "node", "dir", "claims");
@@ -1433,6 +1433,18 @@ static int parse_config_file(Manager *m, KvErr *e) {
         return 0;
 }
 
+/* The handoff's view of the attachments (netd/migration/handoff.h). */
+static void handoff_foreach_endpoint(void *userdata, void (*fn)(Endpoint *ep, void *ctx), void *ctx) {
+        Manager *m = userdata;
+        EP_FOREACH(m, ep) {
+                fn(ep, ctx);
+        }
+}
+
+static int handoff_persist_endpoint(void *userdata, const Endpoint *ep, KvErr *e) {
+        return manager_persist(userdata, ep, e);
+}
+
 int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *e) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof *m);
         if (!m)
@@ -1478,6 +1490,14 @@ int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *
                 if (m->node_address.family && claimstore_set_node_address(m->cs, &m->node_address) < 0)
                         return kverr_set(e, KV_ERR_INTERNAL, -EIO, "clusterClaims: cannot register this node's address");
         }
+        HandoffConfig hc = { .loop = loop, .state_dir = m->state_dir, .cs = m->cs, .ipam = m->ipam,
+                             .node_name = m->node_name, .node_address = m->node_address,
+                             .redirect_grace_ms = m->redirect_grace_ms, .route_hook = m->route_hook };
+        HandoffHost hh = { .userdata = m, .foreach_endpoint = handoff_foreach_endpoint,
+                           .persist = handoff_persist_endpoint, .is_masq_vm = manager_ep_is_masq_vm };
+        r = handoff_new(&hc, &hh, &m->handoff);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot set up the migration handoff");
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -1490,7 +1510,7 @@ Manager *manager_free(Manager *m) {
                 while (n) {
                         EpNode *next = n->next;
                         dhcp_stop(n->ep);
-                        handoff_forget(m, n->ep);
+                        handoff_forget(m->handoff, n->ep);
                         endpoint_free(n->ep);
                         free(n);
                         n = next;
@@ -1506,7 +1526,7 @@ Manager *manager_free(Manager *m) {
         journal_free(m->ep_journal);
         claimstore_free(m->cs);
         free(m->cluster_dir);
-        handoff_stop(m);
+        m->handoff = handoff_free(m->handoff);
         free(m->route_hook);
         nat_backend_free(m->nat_nft);
         free(m->socket_path);
@@ -1727,9 +1747,9 @@ int manager_start(Manager *m, KvErr *e) {
                 return r;
 
         sriov_release_orphans(m);
-        if (handoff_load(m) < 0)
+        if (handoff_load(m->handoff) < 0)
                 log_warning("cannot read the migration log; starting a new one");
-        r = handoff_start(m);
+        r = handoff_start(m->handoff, m->reaper);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot watch routeHook processes");
 

@@ -847,10 +847,7 @@ static int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                         }
                         cluster_taken_new = !migrating_in && !cs_found;
                         if (migrating_in) {
-                                ep->mig_role = MIG_ROLE_TARGET;
-                                ep->mig_state = MIG_STATE_PREPARED;
-                                snprintf(ep->mig_peer, sizeof ep->mig_peer, "%s", rec.holder);
-                                ep->mig_started_usec = realtime_usec();
+                                handoff_mark_target(ep, rec.holder);
                                 KvErr ignore = {};
                                 IGNORE_RESULT(ipam_set_state(m->ipam, c, IPAM_CLAIM_MIGRATING, NULL, &ignore));
                         }
@@ -1009,17 +1006,6 @@ fail: {
 static int remove_endpoint(Manager *m, Endpoint *ep, KvErr *e) {
         if (count_key_users(m, ep, ep->network, ep->key) == 0)
                 handoff_on_remove(m->handoff, ep);
-        if (m->route_hook && ep->kind == EP_KIND_VM && count_key_users(m, ep, ep->network, ep->key) == 0) {
-                /* Withdraw the VM's route only where the VM is: not after it migrated away, not for a
-                 * target that never activated. */
-                CsRecord rec;
-                bool holder = !m->cs || claimstore_get(m->cs, ep->network, ep->key, &rec) <= 0 ||
-                              streq(rec.holder, m->node_name);
-                bool here = ep->mig_role == MIG_ROLE_TARGET ? ep->mig_state == MIG_STATE_ACTIVE
-                                                            : ep->mig_state != MIG_STATE_COMPLETED;
-                if (holder && here)
-                        handoff_route(m->handoff, ep, false);
-        }
         dhcp_stop(ep);
         handoff_forget(m->handoff, ep);
         int r = teardown_kernel(m, ep, true, e);

@@ -74,8 +74,10 @@ void handoff_redirect_cancel_for(Handoff *h, const Endpoint *ep);
 void handoff_redirect_flush_stale(void);
 void handoff_redirect_stop_all(Handoff *h);
 
-/* target.c: the guest's first frame */
+/* target.c */
 void handoff_watch_stop(Handoff *h, Endpoint *ep);
+/* A passive target goes away before the VM arrived: this node withdraws as the migration target. */
+void handoff_target_roll_back(Handoff *h, Endpoint *ep);
 
 /* early.c: the early switchover, target side */
 void handoff_early_arm(Handoff *h, Endpoint *ep);

@@ -273,6 +273,22 @@ void handoff_route(Handoff *h, const Endpoint *ep, bool announce) {
         }
 }
 
+void handoff_on_remove(Handoff *h, Endpoint *ep) {
+        if (ep->kind != EP_KIND_VM)
+                return;
+        if (ep->mig_role == MIG_ROLE_TARGET && ep->mig_state != MIG_STATE_ACTIVE)
+                handoff_target_roll_back(h, ep);
+        if (!h->route_hook)
+                return;
+        CsRecord rec;
+        bool holder = !h->cs || claimstore_get(h->cs, ep->network, ep->key, &rec) <= 0 ||
+                      streq(rec.holder, h->node_name);
+        bool here = ep->mig_role == MIG_ROLE_TARGET ? ep->mig_state == MIG_STATE_ACTIVE
+                                                    : ep->mig_state != MIG_STATE_COMPLETED;
+        if (holder && here)
+                handoff_route(h, ep, false);
+}
+
 static int on_sigchld(EventSource *s, int signo, void *userdata) {
         (void) s, (void) signo, (void) userdata;
         int status;

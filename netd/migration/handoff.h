@@ -57,6 +57,9 @@ int handoff_load(Handoff *h) _wur_;
  * sockets off the event loop. */
 int handoff_start(Handoff *h, Reaper *reaper) _wur_;
 
+/* do_add, when the claim store made this node the migration target of the VM's claim held by node
+ * 'holder': the attachment is marked as a target being prepared. */
+void handoff_mark_target(Endpoint *ep, const char *holder);
 /* do_add, after the datapath exists: an attachment for a VM whose claim another node holds is made
  * passive (masquerade: its bridge port listens) and recorded as a migration target. */
 int handoff_prepare_target(Handoff *h, Endpoint *ep, KvErr *e) _wur_;
@@ -64,7 +67,8 @@ int handoff_prepare_target(Handoff *h, Endpoint *ep, KvErr *e) _wur_;
  * the early redirect). */
 void handoff_forget(Handoff *h, Endpoint *ep);
 /* remove_endpoint, for the last attachment of a claim key on this node: a target removed before
- * activation rolls the migration back. */
+ * activation rolls the migration back; the routeHook withdraws the VM's route only where the VM is (not
+ * after it migrated away, not for a target that never activated). */
 void handoff_on_remove(Handoff *h, Endpoint *ep);
 /* Runs the routeHook (if configured) for every address of a VM attachment, without waiting:
  * `HOOK announce|withdraw ADDR/32|ADDR/128 NODE`. An announcement first cancels a redirect of them. */

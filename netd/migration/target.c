@@ -62,6 +62,13 @@ static int brport_set_state(const char *ifname, uint8_t state, KvErr *e) {
 
 /* ---- prepare, roll back ---- */
 
+void handoff_mark_target(Endpoint *ep, const char *holder) {
+        ep->mig_role = MIG_ROLE_TARGET;
+        ep->mig_state = MIG_STATE_PREPARED;
+        snprintf(ep->mig_peer, sizeof ep->mig_peer, "%s", holder);
+        ep->mig_started_usec = realtime_usec();
+}
+
 static int watch_start(Handoff *h, Endpoint *ep, KvErr *e);
 
 int handoff_prepare_target(Handoff *h, Endpoint *ep, KvErr *e) {
@@ -87,24 +94,20 @@ int handoff_prepare_target(Handoff *h, Endpoint *ep, KvErr *e) {
         return 0;
 }
 
-void handoff_on_remove(Handoff *h, Endpoint *ep) {
-        if (ep->mig_role == MIG_ROLE_NONE || ep->kind != EP_KIND_VM)
-                return;
+void handoff_target_roll_back(Handoff *h, Endpoint *ep) {
         char vm[160];
         handoff_vm_id(ep, vm, sizeof vm);
-        if (ep->mig_role == MIG_ROLE_TARGET && ep->mig_state != MIG_STATE_ACTIVE) {
-                (void) handoff_early_disarm(h, ep, NULL);
-                if (h->cs && claimstore_abort_migration(h->cs, ep->network, ep->key) < 0)
-                        log_warning("migration: cannot withdraw as target of '%s'", ep->key);
-                MigEvent *ev = handoff_log_current(h, vm, MIG_ROLE_TARGET);
-                if (ev) {
-                        ev->state = MIG_STATE_ABORTED;
-                        snprintf(ev->reason, sizeof ev->reason, "target attachment removed before the VM arrived");
-                        ev->finished_usec = realtime_usec();
-                        handoff_log_save(h);
-                }
-                log_notice("migration: VM %s did not arrive; target attachment %s rolled back", vm, ep->id);
+        (void) handoff_early_disarm(h, ep, NULL);
+        if (h->cs && claimstore_abort_migration(h->cs, ep->network, ep->key) < 0)
+                log_warning("migration: cannot withdraw as target of '%s'", ep->key);
+        MigEvent *ev = handoff_log_current(h, vm, MIG_ROLE_TARGET);
+        if (ev) {
+                ev->state = MIG_STATE_ABORTED;
+                snprintf(ev->reason, sizeof ev->reason, "target attachment removed before the VM arrived");
+                ev->finished_usec = realtime_usec();
+                handoff_log_save(h);
         }
+        log_notice("migration: VM %s did not arrive; target attachment %s rolled back", vm, ep->id);
 }
 
 /* Activates every target attachment of VM ns/name; 'trigger' says who noticed the resume. */

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -348,14 +350,18 @@ static bool fx_is_masq_vm(const Endpoint *ep) {
         return false;
 }
 
-static Handoff *fx_handoff(Fx *fx, ClaimStore *cs) {
+static Handoff *fx_handoff_hook(Fx *fx, ClaimStore *cs, const char *route_hook) {
         HandoffConfig c = { .state_dir = fx->dir, .cs = cs, .ipam = fx->ipam, .node_name = "node2",
-                            .redirect_grace_ms = 0 };
+                            .redirect_grace_ms = 0, .route_hook = route_hook };
         HandoffHost host = { .userdata = fx, .foreach_endpoint = fx_foreach, .persist = fx_persist,
                              .is_masq_vm = fx_is_masq_vm };
         Handoff *h = NULL;
         assert_int_equal(handoff_new(&c, &host, &h), 0);
         return h;
+}
+
+static Handoff *fx_handoff(Fx *fx, ClaimStore *cs) {
+        return fx_handoff_hook(fx, cs, NULL);
 }
 
 static Endpoint *fx_add(Fx *fx, EndpointKind kind, const char *name, const char *cid) {
@@ -724,6 +730,72 @@ static void test_history_persists(void **state) {
         handoff_free(h2);
 }
 
+/* Waits (up to 5 s) until the routeHook's log has n lines; returns its text. */
+static char *hook_log(const char *path, size_t n) {
+        static char buf[1024];
+        for (int i = 0; i < 500; i++) {
+                buf[0] = '\0';
+                FILE *f = fopen(path, "r");
+                size_t len = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+                if (f)
+                        fclose(f);
+                buf[len] = '\0';
+                size_t lines = 0;
+                for (size_t k = 0; k < len; k++)
+                        lines += buf[k] == '\n';
+                if (lines >= n)
+                        break;
+                usleep(10 * 1000);
+        }
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+                ;
+        return buf;
+}
+
+static void test_route_hook(void **state) {
+        Fx *fx = *state;
+        char hook[128], log[128];
+        snprintf(hook, sizeof hook, "%s/hook.sh", fx->dir);
+        snprintf(log, sizeof log, "%s/hook.log", fx->dir);
+        FILE *f = fopen(hook, "w");
+        assert_non_null(f);
+        fprintf(f, "#!/bin/sh\necho \"$@\" >> '%s'\n", log);
+        fclose(f);
+        assert_int_equal(chmod(hook, 0755), 0);
+        handoff_free(fx->h);
+        fx->h = fx_handoff_hook(fx, NULL, hook);
+        KvErr e = {};
+        MigActivateReply rp;
+
+        /* a target: announced at activation, withdrawn when it goes away active */
+        Endpoint *t = fx_add(fx, EP_KIND_VM, "web", "c1");
+        handoff_mark_target(t, "node1");
+        assert_int_equal(t->mig_role, MIG_ROLE_TARGET);
+        assert_int_equal(t->mig_state, MIG_STATE_PREPARED);
+        assert_string_equal(t->mig_peer, "node1");
+        assert_int_equal(handoff_prepare_target(fx->h, t, &e), 0);
+        assert_int_equal(activate(fx, "web", &e, &rp), 0);
+        assert_string_equal(hook_log(log, 1), "announce 10.88.0.5/32 node2\n");
+        handoff_on_remove(fx->h, t);
+        assert_string_equal(hook_log(log, 2), "announce 10.88.0.5/32 node2\nwithdraw 10.88.0.5/32 node2\n");
+
+        /* a source that completed, and a target that never activated: the VM is not here, no withdraw */
+        Endpoint *s = fx_add(fx, EP_KIND_VM, "db", "c2");
+        assert_int_equal(source(fx, "db", "begin", NULL, &e, NULL), 0);
+        assert_int_equal(source(fx, "db", "completed", NULL, &e, NULL), 0);
+        handoff_on_remove(fx->h, s);
+        Endpoint *p = fx_add(fx, EP_KIND_VM, "app", "c3");
+        handoff_mark_target(p, "node1");
+        assert_int_equal(handoff_prepare_target(fx->h, p, &e), 0);
+        handoff_on_remove(fx->h, p);
+        /* a plain VM attachment (no migration) is withdrawn */
+        Endpoint *v = fx_add(fx, EP_KIND_VM, "plain", "c4");
+        assert_int_equal(kv_prefix_parse("fd00::7/64", &v->addrs[0]), 0);
+        handoff_on_remove(fx->h, v);
+        assert_string_equal(hook_log(log, 3), "announce 10.88.0.5/32 node2\nwithdraw 10.88.0.5/32 node2\n"
+                                              "withdraw fd00::7/128 node2\n");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_phase_table),
@@ -738,6 +810,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_activate_target, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_target_rolled_back, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_history_persists, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_route_hook, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -227,6 +227,11 @@ typedef struct BadCase {
         const char *msg;
 } BadCase;
 
+static void expect_bad(const BadCase *c, size_t i, int r, const KvErr *e) {
+        if (r != c->r || e->code != c->code || !streq(e->msg, c->msg))
+                fail_msg("case %zu (%s): got %d, code %d, '%s'", i, c->args ? c->args : "NULL", r, e->code, e->msg);
+}
+
 static void test_source_bad_input(void **state) {
         (void) state;
         static const BadCase cases[] = {
@@ -275,10 +280,7 @@ static void test_source_bad_input(void **state) {
                 json_t *o = cases[i].args ? parse(cases[i].args) : NULL;
                 MigSourceMsg m = { .phase = MIG_PHASE_COMPLETED, .downtime_ms = 5 };
                 KvErr e = {};
-                int r = mig_source_msg_from_json(o, &m, &e);
-                if (r != cases[i].r || e.code != cases[i].code || !streq(e.msg, cases[i].msg))
-                        fail_msg("case %zu (%s): got %d, code %d, '%s'", i, cases[i].args ? cases[i].args : "NULL", r,
-                                 e.code, e.msg);
+                expect_bad(&cases[i], i, mig_source_msg_from_json(o, &m, &e), &e);
                 /* untouched on failure */
                 assert_int_equal(m.phase, MIG_PHASE_COMPLETED);
                 assert_int_equal(m.downtime_ms, 5);
@@ -306,10 +308,7 @@ static void test_activate_bad_input(void **state) {
                 json_t *o = cases[i].args ? parse(cases[i].args) : NULL;
                 MigActivateMsg m = {};
                 KvErr e = {};
-                int r = mig_activate_msg_from_json(o, &m, &e);
-                if (r != cases[i].r || e.code != cases[i].code || !streq(e.msg, cases[i].msg))
-                        fail_msg("case %zu (%s): got %d, code %d, '%s'", i, cases[i].args ? cases[i].args : "NULL", r,
-                                 e.code, e.msg);
+                expect_bad(&cases[i], i, mig_activate_msg_from_json(o, &m, &e), &e);
                 assert_null(m.vm.vm_namespace);
                 json_decref(o);
         }

@@ -30,6 +30,7 @@
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/log.h"
+#include "common/migproto.h"
 #include "common/proto.h"
 #include "launcher/launcher.h"
 #include "migration/migrate.h"
@@ -565,13 +566,15 @@ static void rt_netd(Runtime *rt, const char *op, json_t *args /* stolen */) {
         json_decref(args);
 }
 
-static void rt_netd_source(Runtime *rt, const char *phase, const char *reason) {
-        const LaunchMigrationStatus *m = &rt->st.mig;
-        json_t *args = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "vmNamespace", rt->v->namespace, "vmName",
-                                 rt->v->name, "phase", phase, "target", m->dest, "downtimeMs",
-                                 (json_int_t) m->downtime_ms, "totalMs", (json_int_t) m->total_ms, "reason",
-                                 reason ? reason : "");
-        rt_netd(rt, "migration-source", args);
+static void rt_netd_source(Runtime *rt, const char *phase, char *reason) {
+        LaunchMigrationStatus *m = &rt->st.mig;
+        MigSourceMsg msg = { .vm = { .vm_namespace = rt->v->namespace, .vm_name = rt->v->name },
+                             .phase = mig_phase_from_string(phase),
+                             .target = m->dest,
+                             .downtime_ms = (long long) m->downtime_ms,
+                             .total_ms = (long long) m->total_ms,
+                             .reason = reason ? reason : "" };
+        rt_netd(rt, MIGPROTO_SOURCE, mig_source_msg_to_json(&msg));
 }
 
 static void rt_mig_take_stats(Runtime *rt, const KvMigrateResult *r) {
@@ -809,8 +812,8 @@ static int on_incoming_timeout(EventSource *s, void *userdata) {
 static void rt_incoming_resumed(Runtime *rt, virDomainPtr dom) {
         uint64_t t0 = now_usec();
         rt->st.mig.resumed_at_us = (int64_t) realtime_usec();
-        json_t *args = json_pack("{s:s, s:s}", "vmNamespace", rt->v->namespace, "vmName", rt->v->name);
-        rt_netd(rt, "migration-activate", args);
+        MigActivateMsg msg = { .vm = { .vm_namespace = rt->v->namespace, .vm_name = rt->v->name } };
+        rt_netd(rt, MIGPROTO_ACTIVATE, mig_activate_msg_to_json(&msg));
         if (!rt->dom && virDomainRef(dom) == 0)
                 rt->dom = dom;
         if (rt->incoming_timer)

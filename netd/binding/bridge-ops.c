@@ -37,8 +37,8 @@ int bridge_port_finish(Manager *m, Endpoint *ep, KvErr *e) {
                 if (r < 0)
                         return r;
         }
-        if (streq(ep->mig_role, "target")) {
-                r = handoff_prepare_target(m, ep, e);
+        if (ep->mig_role == MIG_ROLE_TARGET) {
+                r = handoff_prepare_target(m->handoff, ep, e);
                 if (r < 0)
                         return r;
         }

@@ -177,10 +177,7 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                         }
                         cluster_taken_new = !migrating_in && !cs_found;
                         if (migrating_in) {
-                                snprintf(ep->mig_role, sizeof ep->mig_role, "target");
-                                snprintf(ep->mig_state, sizeof ep->mig_state, "prepared");
-                                snprintf(ep->mig_peer, sizeof ep->mig_peer, "%s", rec.holder);
-                                ep->mig_started_usec = realtime_usec();
+                                handoff_mark_target(ep, rec.holder);
                                 KvErr ignore = {};
                                 IGNORE_RESULT(ipam_set_state(m->ipam, c, IPAM_CLAIM_MIGRATING, NULL, &ignore));
                         }
@@ -235,8 +232,8 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                 kverr_set(e, KV_ERR_INTERNAL, r, "netd: out of memory");
                 goto fail;
         }
-        if (ep->kind == EP_KIND_VM && !streq(ep->mig_role, "target"))
-                handoff_route(m, ep, true);
+        if (ep->kind == EP_KIND_VM && ep->mig_role != MIG_ROLE_TARGET)
+                handoff_route(m->handoff, ep, true);
         TAKE_PTR(ep);
         m->n_adds++;
         *ret = TAKE_PTR(res);
@@ -245,13 +242,13 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
 fail: {
         KvErr ignore = {};
         dhcp_stop(ep);
-        handoff_forget(m, ep);
+        handoff_forget(m->handoff, ep);
         IGNORE_RESULT(teardown_kernel(m, ep, false, &ignore));
         IGNORE_RESULT(endpoint_remove(m->ep_journal, ep, m->durable));
 }
         if (!req.chained) {
                 IpamClaim *c = ipam_find(m->ipam, ep->network, ep->key);
-                if (m->cs && streq(ep->mig_role, "target")) {
+                if (m->cs && ep->mig_role == MIG_ROLE_TARGET) {
                         IGNORE_RESULT(claimstore_abort_migration(m->cs, ep->network, ep->key));
                         if (c && count_key_users(m, NULL, ep->network, ep->key) == 0)
                                 (void) ipam_release(m->ipam, ep->network, ep->key);

@@ -14,20 +14,9 @@ int teardown_kernel(Manager *m, const Endpoint *ep, bool deferred, KvErr *e) {
 
 static int remove_endpoint(Manager *m, Endpoint *ep, KvErr *e) {
         if (count_key_users(m, ep, ep->network, ep->key) == 0)
-                handoff_on_remove(m, ep);
-        if (m->route_hook && ep->kind == EP_KIND_VM && count_key_users(m, ep, ep->network, ep->key) == 0) {
-                /* Withdraw the VM's route only where the VM is: not after it migrated away, not for a
-                 * target that never activated. */
-                CsRecord rec;
-                bool holder = !m->cs || claimstore_get(m->cs, ep->network, ep->key, &rec) <= 0 ||
-                              streq(rec.holder, m->node_name);
-                bool here = streq(ep->mig_role, "target") ? streq(ep->mig_state, "active")
-                                                          : !streq(ep->mig_state, "completed");
-                if (holder && here)
-                        handoff_route(m, ep, false);
-        }
+                handoff_on_remove(m->handoff, ep);
         dhcp_stop(ep);
-        handoff_forget(m, ep);
+        handoff_forget(m->handoff, ep);
         int r = teardown_kernel(m, ep, true, e);
         if (r < 0)
                 return r;

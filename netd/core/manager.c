@@ -117,6 +117,18 @@ static int parse_config_file(Manager *m, KvErr *e) {
         return 0;
 }
 
+/* The handoff's view of the attachments (netd/migration/handoff.h). */
+static void handoff_foreach_endpoint(void *userdata, void (*fn)(Endpoint *ep, void *ctx), void *ctx) {
+        Manager *m = userdata;
+        EP_FOREACH(m, ep) {
+                fn(ep, ctx);
+        }
+}
+
+static int handoff_persist_endpoint(void *userdata, const Endpoint *ep, KvErr *e) {
+        return manager_persist(userdata, ep, e);
+}
+
 int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *e) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof *m);
         if (!m)
@@ -162,6 +174,14 @@ int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *
                 if (m->node_address.family && claimstore_set_node_address(m->cs, &m->node_address) < 0)
                         return kverr_set(e, KV_ERR_INTERNAL, -EIO, "clusterClaims: cannot register this node's address");
         }
+        HandoffConfig hc = { .loop = loop, .state_dir = m->state_dir, .cs = m->cs, .ipam = m->ipam,
+                             .node_name = m->node_name, .node_address = m->node_address,
+                             .redirect_grace_ms = m->redirect_grace_ms, .route_hook = m->route_hook };
+        HandoffHost hh = { .userdata = m, .foreach_endpoint = handoff_foreach_endpoint,
+                           .persist = handoff_persist_endpoint, .is_masq_vm = manager_ep_is_masq_vm };
+        r = handoff_new(&hc, &hh, &m->handoff);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot set up the migration handoff");
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -174,7 +194,7 @@ Manager *manager_free(Manager *m) {
                 while (n) {
                         EpNode *next = n->next;
                         dhcp_stop(n->ep);
-                        handoff_forget(m, n->ep);
+                        handoff_forget(m->handoff, n->ep);
                         endpoint_free(n->ep);
                         free(n);
                         n = next;
@@ -190,7 +210,7 @@ Manager *manager_free(Manager *m) {
         journal_free(m->ep_journal);
         claimstore_free(m->cs);
         free(m->cluster_dir);
-        handoff_stop(m);
+        m->handoff = handoff_free(m->handoff);
         free(m->route_hook);
         nat_backend_free(m->nat_nft);
         free(m->socket_path);

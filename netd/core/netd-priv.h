@@ -8,8 +8,7 @@
 #include "netd/ipam/ipam.h"
 #include "netd/link/link.h"
 #include "netd/link/reaper.h"
-#include "netd/migration/announce.h"
-#include "netd/migration/migredir.h"
+#include "netd/migration/handoff.h"
 #include "netd/nat/nat.h"
 #include "netd/netd.h"
 #include "netd/state/claimstore.h"
@@ -30,24 +29,6 @@ typedef struct NetworkState {
         size_t n_gw;
         KvPrefix gw[EP_MAX_ADDRS];
 } NetworkState;
-
-#define NETD_MAX_REDIRECTS 64
-#define NETD_RTPROT_REDIRECT 118 /* routing protocol number of the source's redirect routes */
-
-/* One migration as this node saw it (netd/migration/handoff.c; `kvnetctl migrations`). */
-#define NETD_MIG_LOG 64
-typedef struct MigEvent {
-        char vm[160]; /* namespace/name */
-        char role[8]; /* source | target */
-        char state[16]; /* prepared | migrating | switching | active | completed | aborted */
-        char peer[256];
-        char reason[256];
-        uint64_t started_usec, switched_usec, finished_usec;
-        long long downtime_ms, total_ms, activate_us; /* -1 = unknown; activate_us: target datapath switch time */
-        uint64_t switchover_usec;   /* source: the VM paused and its packets went to the target (0 = not) */
-        long long early_packets;    /* target: packets forwarded into the paused datapath (-1 = not armed) */
-        unsigned n_endpoints;
-} MigEvent;
 
 struct Manager {
         char *socket_path;
@@ -88,19 +69,10 @@ struct Manager {
         char node_name[CS_NODE_MAX];
         char *cluster_dir;
         char *route_hook; /* netd config routeHook: announces/withdraws VM /32s (handoff.c) */
-        EventSource *sigchld;
         KvAddr node_address; /* netd config nodeAddress (family 0 = none): registered in the claim store */
         uint32_t redirect_grace_ms; /* netd config redirectGraceMs (default 5000, 0 = no redirect) */
-        struct Redirect {
-                KvPrefix dst;
-                KvAddr via;
-                EventSource *timer;
-                Manager *m;
-        } redirects[NETD_MAX_REDIRECTS];
         ClaimStore *cs;
-        MigRedir *migredir; /* target side of the early switchover: NULL while nothing is armed */
-        MigEvent mig_log[NETD_MIG_LOG]; /* ring, newest at mig_log_next - 1 */
-        size_t mig_log_n, mig_log_next;
+        Handoff *handoff; /* the migration handoff (netd/migration/handoff.h) */
 };
 
 #define EP_FOREACH(m, var)                                                                   \
@@ -178,27 +150,9 @@ int do_ipam_release(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_nat(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_sriov(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_migrations(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_migration_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_migration_source(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_cluster_claims(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
-
-/* handoff.c: migration handoff (docs/migration.md) */
-/* do_add, after the datapath exists: an attachment for a VM whose claim another node holds is made
- * passive (masquerade: the node side of the veth stays down) and recorded as a migration target. */
-int handoff_prepare_target(Manager *m, Endpoint *ep, KvErr *e) _wur_;
-/* The endpoint goes away (or netd stops): drops its runtime migration state (the first-frame watch). */
-void handoff_forget(Manager *m, Endpoint *ep);
-/* remove_endpoint, for the last attachment of a claim key on this node: a target removed before
- * activation rolls the migration back. */
-void handoff_on_remove(Manager *m, Endpoint *ep);
-int handoff_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
-int handoff_source(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
-json_t *handoff_list(Manager *m);
-/* Runs the routeHook (if configured) for every address of a VM attachment, without waiting:
- * `HOOK announce|withdraw ADDR/32|ADDR/128 NODE`. */
-void handoff_route(Manager *m, const Endpoint *ep, bool announce);
-int handoff_start(Manager *m) _wur_;
-/* Deletes the redirect routes still pending (netd exits). */
-void handoff_stop(Manager *m);
-int handoff_load(Manager *m);
 
 /* Typed request (parsed once from the socket JSON, checked there). */
 typedef struct AttachRequest {

@@ -230,9 +230,9 @@ int manager_start(Manager *m, KvErr *e) {
                 return r;
 
         sriov_release_orphans(m);
-        if (handoff_load(m) < 0)
+        if (handoff_load(m->handoff) < 0)
                 log_warning("cannot read the migration log; starting a new one");
-        r = handoff_start(m);
+        r = handoff_start(m->handoff, m->reaper);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "netd: cannot watch routeHook processes");
 

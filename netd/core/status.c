@@ -130,9 +130,17 @@ int do_sriov(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         return result ? 0 : -ENOMEM;
 }
 
+int do_migration_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        return handoff_activate(m->handoff, args, ret, e);
+}
+
+int do_migration_source(Manager *m, json_t *args, json_t **ret, KvErr *e) {
+        return handoff_source(m->handoff, args, ret, e);
+}
+
 int do_migrations(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         (void) args, (void) e;
-        *ret = handoff_list(m);
+        *ret = handoff_list(m->handoff);
         return *ret ? 0 : -ENOMEM;
 }
 

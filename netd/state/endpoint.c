@@ -80,10 +80,11 @@ json_t *endpoint_to_json(const Endpoint *ep, bool for_state) {
         json_object_set_new(o, "ipMasq", json_boolean(ep->ipmasq));
         json_object_set_new(o, "chained", json_boolean(ep->chained));
         json_object_set_new(o, "state", json_string(ep->state == EP_READY ? "ready" : "creating"));
-        if (ep->mig_role[0])
+        if (ep->mig_role != MIG_ROLE_NONE)
                 json_object_set_new(o, "migration",
-                                    json_pack("{s:s,s:s,s:s,s:I}", "role", ep->mig_role, "state", ep->mig_state, "peer",
-                                              ep->mig_peer, "started", (json_int_t) ep->mig_started_usec));
+                                    json_pack("{s:s,s:s,s:s,s:I}", "role", mig_role_to_string(ep->mig_role), "state",
+                                              mig_state_to_string(ep->mig_state), "peer", ep->mig_peer, "started",
+                                              (json_int_t) ep->mig_started_usec));
         if (for_state) {
                 json_object_set_new(o, "sandboxIfname", json_string(ep->sbx_ifname));
                 json_object_set_new(o, "tap", json_string(ep->tap));
@@ -203,13 +204,17 @@ int endpoint_from_json(json_t *o, Endpoint **ret, KvErr *e) {
         if (mig) {
                 if (!json_is_object(mig))
                         return kverr_set(e, KV_ERR_DECODE, -EINVAL, "endpoint: 'migration' must be an object");
-                if ((r = copy_str(mig, "role", ep->mig_role, sizeof ep->mig_role, true, e)) < 0 ||
-                    (r = copy_str(mig, "state", ep->mig_state, sizeof ep->mig_state, true, e)) < 0 ||
+                char role[8], mstate[16];
+                if ((r = copy_str(mig, "role", role, sizeof role, true, e)) < 0 ||
+                    (r = copy_str(mig, "state", mstate, sizeof mstate, true, e)) < 0 ||
                     (r = copy_str(mig, "peer", ep->mig_peer, sizeof ep->mig_peer, false, e)) < 0)
                         return r;
-                if (!streq(ep->mig_role, "target") && !streq(ep->mig_role, "source"))
-                        return kverr_set(e, KV_ERR_DECODE, -EINVAL, "endpoint: migration.role '%s' is unknown",
-                                         ep->mig_role);
+                ep->mig_role = mig_role_from_string(role);
+                if (ep->mig_role != MIG_ROLE_TARGET && ep->mig_role != MIG_ROLE_SOURCE)
+                        return kverr_set(e, KV_ERR_DECODE, -EINVAL, "endpoint: migration.role '%s' is unknown", role);
+                ep->mig_state = mig_state_from_string(mstate);
+                if (ep->mig_state < 0)
+                        return kverr_set(e, KV_ERR_DECODE, -EINVAL, "endpoint: migration.state '%s' is unknown", mstate);
                 x = 0;
                 if ((r = json_get_int(mig, "endpoint", "started", false, 0, LLONG_MAX, &x, e)) < 0)
                         return r;

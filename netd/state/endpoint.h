@@ -11,6 +11,7 @@
 #include "common/addr.h"
 #include "common/kverr.h"
 #include "netd/binding/kind.h"
+#include "netd/migration/migstate.h"
 
 #define EP_MAX_ADDRS 4
 #define EP_MAX_PORTS 64
@@ -85,8 +86,8 @@ typedef struct Endpoint {
         /* Live migration of the VM (netd/migration/handoff.c): role "" (none), "target" (this attachment was made for
          * an incoming VM whose claim another node holds) or "source"; state prepared|active|migrating|
          * completed|aborted; peer = the other side as the caller named it. */
-        char mig_role[8];
-        char mig_state[16];
+        MigRole mig_role;
+        MigState mig_state;
         char mig_peer[256];
         uint64_t mig_started_usec;
         void *mig_watch; /* runtime only: a passive target's wait for the guest's first frame (handoff.c) */

@@ -5,8 +5,14 @@
  * Reply:    {"ok": true, "result": {...}}\n
  *           {"ok": false, "code": <CNI code>, "msg": "...", "details": "..."}\n
  *
- * Verbs (netd/netd.h documents the args of each): add, del, check, status, gc, endpoints, ipam, nat,
- * ipam-release, ping. A client sends one request per connection or several in sequence. */
+ * Verbs (netd/core/verbs.c has the table; docs/protocol.md documents the args of each):
+ *   attachments (the CNI plugin):        add, del, check, gc, status, ping
+ *   read-only (kvnetctl):                status-daemon, endpoints, ipam, nat, sriov, migrations, cluster-claims
+ *   operator (kvnetctl):                 ipam-release
+ *   migration (the launchers):           migration-source, migration-activate — their arguments and replies are
+ *                                        typed once in common/migproto.h, for both ends
+ * A client sends one request per connection or several in sequence. Socket paths go through
+ * common/unixsock.h (at most 107 bytes). */
 #pragma once
 
 #include <jansson.h>

@@ -41,7 +41,7 @@ $(BPF_OUT)/%.skel.h: $(BPF_OUT)/%.bpf.o
 COMMON_SRC := $(wildcard common/*.c)
 CNI_SRC    := $(filter-out cni/main.c,$(wildcard cni/*.c))
 NETD_SRC   := $(filter-out netd/main.c netd/ctl/kvnetctl.c,$(wildcard netd/*.c netd/*/*.c))
-LAUNCH_SRC := $(filter-out launcher/main.c,$(wildcard launcher/*.c))
+LAUNCH_SRC := $(filter-out launcher/main.c,$(wildcard launcher/*.c launcher/*/*.c))
 MIGRATE_SRC := $(wildcard migration/*.c)
 CTL_SRC    := $(filter-out controller/main.c,$(wildcard controller/*.c))
 

@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <sys/utsname.h>
 
-#include "launcher/launcher.h"
+#include "launcher/launcher-priv.h"
 
 typedef struct Xml {
         FILE *f;
@@ -315,7 +315,7 @@ int launch_domain_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, 
                 else
                         snprintf(dev, sizeof dev, "sd%c", 'a' + (n_sd++ % 26));
                 scsi = scsi || d->bus == LAUNCH_BUS_SCSI;
-                const char *bus = d->bus == LAUNCH_BUS_VIRTIO ? "virtio" : d->bus == LAUNCH_BUS_SATA ? "sata" : "scsi";
+                const char *bus = launch_disk_bus_to_string(d->bus);
                 xml_open(&x, "disk", "type", "file", "device", d->device == LAUNCH_DEVICE_CDROM ? "cdrom" : "disk", NULL);
                 xml_empty(&x, "driver", "name", "qemu", "type", d->format == LAUNCH_FORMAT_QCOW2 ? "qcow2" : "raw",
                           "cache", "none", NULL);

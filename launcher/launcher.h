@@ -292,8 +292,8 @@ const char *launch_migration_tcg_warning(LaunchAccel accel, unsigned long qemu_v
 int launch_migration_dest_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, LaunchAccel accel,
                               const char *dest_state_dir, const char *dest_serial_log, char **ret, KvErr *e) _wur_;
 
-/* ================================================================== runtime (launcher/runtime.c,
- * launcher/status.c): --run keeps one VMI's libvirt domain alive and reports its phase. */
+/* ================================================================== runtime (launcher/runtime/):
+ * --run keeps one VMI's libvirt domain alive and reports its phase. */
 
 #include <sys/types.h>
 
@@ -373,7 +373,7 @@ json_t *launch_status_to_json(const LaunchStatus *s);
 /* Atomic (temp file, fsync, rename) write of the JSON plus a newline. */
 int launch_status_write(const LaunchStatus *s, const char *path) _wur_;
 
-/* One file or directory the launcher made (launcher/files.c). */
+/* One file or directory the launcher made (launcher/runtime/files.c). */
 typedef struct LaunchFile {
         char *path;
         bool dir;

@@ -79,6 +79,9 @@ int vmi_get_str(VmiCtx *c, json_t *obj, const char *path, const char *key, bool 
 int vmi_quantity_field(VmiCtx *c, json_t *obj, const char *path, const char *key, uint64_t *ret);
 /* "pciAddress": a guest PCI address, lowercased into out; left alone when absent. */
 int vmi_pci_field(VmiCtx *c, json_t *obj, const char *path, char out[16]);
+/* A source given as one of several keys (a kind's string table, n entries): how many of them obj has;
+ * *ret_kind and *ret_src name the last one present (untouched when none is). */
+size_t vmi_find_kind(json_t *obj, const char *const *keys, size_t n, int *ret_kind, json_t **ret_src);
 
 /* launcher/vmi/scalars.c */
 int launch_hexval(char c);

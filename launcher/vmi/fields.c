@@ -120,3 +120,16 @@ int vmi_pci_field(VmiCtx *c, json_t *obj, const char *path, char out[16]) {
                 *p = (char) tolower((unsigned char) *p);
         return 0;
 }
+
+size_t vmi_find_kind(json_t *obj, const char *const *keys, size_t n, int *ret_kind, json_t **ret_src) {
+        size_t found = 0;
+        for (size_t k = 0; k < n; k++) {
+                json_t *x = json_object_get(obj, keys[k]);
+                if (!x)
+                        continue;
+                found++;
+                *ret_src = x;
+                *ret_kind = (int) k;
+        }
+        return found;
+}

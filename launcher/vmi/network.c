@@ -62,19 +62,13 @@ static int parse_network(VmiCtx *c, json_t *n, const char *path, LaunchNetwork *
             (r = vmi_get_str(c, n, path, "name", true, &net->name)) < 0)
                 return r;
         json_t *src = NULL;
-        size_t found = 0;
-        for (size_t k = 0; k < ELEMENTSOF(launch_network_kind_table); k++) {
-                json_t *x = json_object_get(n, launch_network_kind_table[k]);
-                if (!x)
-                        continue;
-                found++;
-                src = x;
-                net->kind = (LaunchNetworkKind) k;
-        }
+        int kind = 0;
+        size_t found = vmi_find_kind(n, launch_network_kind_table, ELEMENTSOF(launch_network_kind_table), &kind, &src);
         if (found == 0)
                 return vmi_invalid(c, "%s: one of 'pod' and 'multus' must be set for network '%s'", path, net->name);
         if (found > 1)
                 return vmi_invalid(c, "%s: only one of 'pod' and 'multus' may be set for network '%s'", path, net->name);
+        net->kind = (LaunchNetworkKind) kind;
         snprintf(sub, sizeof sub, "%s.%s", path, launch_network_kind_to_string(net->kind));
         return network_parse[net->kind](c, src, sub, net);
 }

@@ -165,18 +165,12 @@ int vmi_parse_volume(VmiCtx *c, json_t *vol, const char *path, LaunchDisk *disk)
         if ((r = vmi_require_object(c, vol, path)) < 0 || (r = vmi_check_fields(c, vol, path, fields)) < 0)
                 return r;
         json_t *src = NULL;
-        int n = 0;
-        for (size_t k = 0; k < ELEMENTSOF(launch_volume_kind_table); k++) {
-                json_t *x = json_object_get(vol, launch_volume_kind_table[k]);
-                if (!x)
-                        continue;
-                n++;
-                src = x;
-                disk->kind = (LaunchVolumeKind) k;
-        }
+        int kind = 0;
+        int n = (int) vmi_find_kind(vol, launch_volume_kind_table, ELEMENTSOF(launch_volume_kind_table), &kind, &src);
         if (n != 1)
                 return vmi_invalid(c, "%s: exactly one volume source (containerDisk, cloudInitNoCloud, emptyDisk) must be set, got %d",
                                    path, n);
+        disk->kind = (LaunchVolumeKind) kind;
         snprintf(sub, sizeof sub, "%s.%s", path, launch_volume_kind_to_string(disk->kind));
         return volume_ops[disk->kind].parse(c, src, sub, disk);
 }

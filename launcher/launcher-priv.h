@@ -112,3 +112,35 @@ int vmi_build_cloud_init(VmiCtx *c);
 int vmi_parse_interfaces_and_networks(VmiCtx *c, json_t *devices, const char *dpath, json_t *spec);
 void launch_interface_done(LaunchInterface *ifc);
 void launch_network_done(LaunchNetwork *n);
+
+/* ------------------------------------------------------------------ domain XML (launcher/domain/) */
+
+/* launcher/domain/xml.c: an escaping writer into a memstream. Attributes are NULL-terminated name,
+ * value pairs; values are escaped. */
+typedef struct Xml {
+        FILE *f;
+        char *buf;
+        size_t len;
+        unsigned depth;
+} Xml;
+
+void xml_open(Xml *x, const char *name, ...);
+void xml_empty(Xml *x, const char *name, ...);
+void xml_close(Xml *x, const char *name);
+/* <name attrs...>text</name> */
+void xml_text(Xml *x, const char *name, const char *text, ...);
+/* <address> of the PCI function addr ("DDDD:BB:SS.F"; nothing when "" or invalid): a guest address
+ * (type='pci') or a host one (a hostdev's source). */
+void xml_pci_address(Xml *x, const char *addr, bool guest);
+/* <boot order=.../>, nothing for 0. */
+void xml_boot_order(Xml *x, uint32_t order);
+
+/* launcher/domain/compute.c: memory, vcpu, os (firmware or kernel boot), features, cpu, clock and
+ * the on_* actions. CPU model warnings (host modes under TCG) go to w (may be NULL). */
+void domain_xml_compute(Xml *x, const LaunchVmi *v, LaunchAccel accel, LaunchWarnings *w);
+/* launcher/domain/storage.c: the disks and their controllers. -ENOMEM. */
+int domain_xml_disks(Xml *x, const LaunchVmi *v, const LaunchDomainOptions *o);
+/* launcher/domain/network.c: nics[i] must belong to v->interfaces[i] and be complete. */
+int domain_nics_check(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, KvErr *e);
+/* The <interface> (tap) and <hostdev> (SR-IOV VF) elements. */
+void domain_xml_nics(Xml *x, const LaunchVmi *v, const LaunchNic *nics, size_t n_nics);

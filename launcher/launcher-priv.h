@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kvnet-launcher internals shared between its files (launcher/vmi/, launcher/runtime/) and its unit
- * test. Not part of the launcher's interface: other components include launcher/launcher.h only. */
+/* kvnet-launcher internals shared between its files (launcher/vmi/, launcher/domain/,
+ * launcher/runtime/) and its unit test. Not part of the launcher's interface: other components
+ * include launcher/launcher.h only. */
 #pragma once
 
 #include <jansson.h>

@@ -26,8 +26,9 @@ static void indent(Xml *x) {
                 fputs("  ", x->f);
 }
 
-/* attrs: NULL-terminated name, value pairs; values are escaped. */
-static void xml_vtag(Xml *x, const char *name, bool close, va_list ap) {
+/* "<name attrs..." without the end of the tag. attrs: NULL-terminated name, value pairs; values are
+ * escaped. */
+static void xml_start_tag(Xml *x, const char *name, va_list ap) {
         indent(x);
         fprintf(x->f, "<%s", name);
         for (;;) {
@@ -39,6 +40,10 @@ static void xml_vtag(Xml *x, const char *name, bool close, va_list ap) {
                 xml_escaped(x, v);
                 fputc('\'', x->f);
         }
+}
+
+static void xml_vtag(Xml *x, const char *name, bool close, va_list ap) {
+        xml_start_tag(x, name, ap);
         fputs(close ? "/>\n" : ">\n", x->f);
 }
 
@@ -65,18 +70,8 @@ void xml_close(Xml *x, const char *name) {
 
 void xml_text(Xml *x, const char *name, const char *text, ...) {
         va_list ap;
-        indent(x);
-        fprintf(x->f, "<%s", name);
         va_start(ap, text);
-        for (;;) {
-                const char *k = va_arg(ap, const char *);
-                if (!k)
-                        break;
-                const char *v = va_arg(ap, const char *);
-                fprintf(x->f, " %s='", k);
-                xml_escaped(x, v);
-                fputc('\'', x->f);
-        }
+        xml_start_tag(x, name, ap);
         va_end(ap);
         fputc('>', x->f);
         xml_escaped(x, text);

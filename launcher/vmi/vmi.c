@@ -9,6 +9,17 @@
 /* error paths are bounded buffers; a truncated path in a message is harmless */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
+/* The objects the launcher reads: a VMI, or a VirtualMachine whose template names one. */
+typedef enum ObjectKind {
+        OBJECT_VMI,
+        OBJECT_VM,
+} ObjectKind;
+
+static const char *const object_kind_table[] = {
+        [OBJECT_VMI] = "VirtualMachineInstance",
+        [OBJECT_VM] = "VirtualMachine",
+};
+
 LaunchVmi *launch_vmi_free(LaunchVmi *v) {
         if (!v)
                 return NULL;
@@ -213,9 +224,10 @@ int launch_vmi_parse_json(json_t *root, const LaunchOptions *o, LaunchVmi **ret,
                         return r;
         } else if (!streq(api, "kubevirt.io/v1"))
                 return vmi_invalid(&c, "apiVersion: must be kubevirt.io/v1, got '%s'", api);
-        bool is_vm = streq(kind, "VirtualMachine");
-        if (!is_vm && !streq(kind, "VirtualMachineInstance"))
+        int k = launch_table_lookup(object_kind_table, ELEMENTSOF(object_kind_table), kind);
+        if (k < 0)
                 return vmi_invalid(&c, "kind: must be VirtualMachineInstance or VirtualMachine, got '%s'", kind);
+        bool is_vm = k == OBJECT_VM;
 
         json_t *meta = NULL, *spec = NULL;
         if ((r = json_get_object(root, "input", "metadata", true, &meta, e)) < 0 ||
@@ -263,7 +275,7 @@ int launch_vmi_parse_text(const char *text, size_t len, const char *what, const 
         size_t vmis = 0;
         for (size_t i = 0; i < n; i++) {
                 const char *k = doc_kind(json_array_get(docs, i));
-                if (k && (streq(k, "VirtualMachineInstance") || streq(k, "VirtualMachine"))) {
+                if (launch_table_lookup(object_kind_table, ELEMENTSOF(object_kind_table), k) >= 0) {
                         vmis++;
                         pick = (ssize_t) i;
                 }

@@ -328,6 +328,8 @@ typedef enum LaunchMigrationState {
 } LaunchMigrationState;
 
 const char *launch_migration_state_to_string(LaunchMigrationState s); /* "pending", "running", ... */
+/* The state a status object names, -EINVAL for anything else. */
+int launch_migration_state_from_string(const char *s);
 
 /* The "migration" object of the status (null while state is NONE). */
 typedef struct LaunchMigrationStatus {

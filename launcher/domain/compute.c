@@ -47,20 +47,25 @@ void domain_xml_compute(Xml *x, const LaunchVmi *v, LaunchAccel accel, LaunchWar
         xml_empty(x, "acpi", NULL);
         xml_close(x, "features");
 
-        /* CPU model */
+        /* CPU model: the two host modes by name (KVM only), any other name is a custom model */
+        enum { CPU_HOST_MODEL, CPU_HOST_PASSTHROUGH };
+        static const char *const host_modes[] = {
+                [CPU_HOST_MODEL] = "host-model",
+                [CPU_HOST_PASSTHROUGH] = "host-passthrough",
+        };
         const char *model = v->cpu_model;
+        int mode = launch_table_lookup(host_modes, ELEMENTSOF(host_modes), model);
         char s_sock[16], s_cores[16], s_threads[16];
         snprintf(s_sock, sizeof s_sock, "%u", v->sockets);
         snprintf(s_cores, sizeof s_cores, "%u", v->cores);
         snprintf(s_threads, sizeof s_threads, "%u", v->threads);
-        bool host_mode = model && (streq(model, "host-passthrough") || streq(model, "host-model"));
-        if (accel == LAUNCH_ACCEL_TCG && host_mode) {
+        if (accel == LAUNCH_ACCEL_TCG && mode >= 0) {
                 launch_warnings_add(w, "spec.domain.cpu.model: '%s' needs KVM; using qemu64 under TCG", model);
                 model = NULL;
         }
-        if (accel == LAUNCH_ACCEL_KVM && (!model || streq(model, "host-model")))
+        if (accel == LAUNCH_ACCEL_KVM && (!model || mode == CPU_HOST_MODEL))
                 xml_open(x, "cpu", "mode", "host-model", "check", "none", NULL);
-        else if (accel == LAUNCH_ACCEL_KVM && streq(model, "host-passthrough"))
+        else if (accel == LAUNCH_ACCEL_KVM && mode == CPU_HOST_PASSTHROUGH)
                 xml_open(x, "cpu", "mode", "host-passthrough", "check", "none", "migratable", "on", NULL);
         else {
                 xml_open(x, "cpu", "mode", "custom", "match", "exact", "check", "none", NULL);

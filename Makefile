@@ -41,7 +41,7 @@ $(BPF_OUT)/%.skel.h: $(BPF_OUT)/%.bpf.o
 COMMON_SRC := $(wildcard common/*.c)
 CNI_SRC    := $(filter-out cni/main.c,$(wildcard cni/*.c))
 NETD_SRC   := $(filter-out netd/main.c netd/ctl/kvnetctl.c,$(wildcard netd/*.c netd/*/*.c))
-LAUNCH_SRC := $(filter-out launcher/main.c,$(wildcard launcher/*.c))
+LAUNCH_SRC := $(filter-out launcher/main.c,$(wildcard launcher/*.c launcher/*/*.c))
 MIGRATE_SRC := $(wildcard migration/*.c)
 CTL_SRC    := $(filter-out controller/main.c,$(wildcard controller/*.c))
 
@@ -55,7 +55,9 @@ CTL_LIB    := $(BUILD)/lib/libkvctl.a
 PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-launcher $(BIN)/kvnet-controller
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c)) $(BUILD)/tests/flowmon
+# A tool of several files has its own folder: tests/tools/<tool>/*.c -> one binary.
+FLOWMON_SRC := $(wildcard tests/tools/flowmon/*.c)
 
 .PHONY: all deps check check-unit check-integration bench demo clean fmt unit-tests test-tools
 all: $(PROGS)
@@ -105,6 +107,10 @@ $(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(CTL_LIB) $(LAUNCH_LIB) $(MIG
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 
 $(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/flowmon: $(call objs,$(FLOWMON_SRC)) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -5,7 +5,7 @@
 #include <sys/ioctl.h>
 
 #include "common/fileio.h"
-#include "launcher/launcher.h"
+#include "launcher/launcher-priv.h"
 
 const char *launch_accel_to_string(LaunchAccel a) {
         return a == LAUNCH_ACCEL_KVM ? "kvm" : "qemu";
@@ -42,14 +42,17 @@ static bool cpuinfo_has_virt(const char *text) {
 }
 
 LaunchAccelInfo launch_accel_detect_at(const char *dev_kvm, const char *cpuinfo, const char *env) {
-        if (env && *env) {
-                if (streq(env, "tcg"))
-                        return result(LAUNCH_ACCEL_TCG, "KVNET_ACCEL=tcg: using TCG%s", NULL);
-                if (streq(env, "kvm"))
-                        return result(LAUNCH_ACCEL_KVM, "KVNET_ACCEL=kvm: using KVM without probing%s", NULL);
-                /* unknown values fall through to detection; the reason says so */
-        }
-        const char *note = env && *env && !streq(env, "tcg") && !streq(env, "kvm") ? " (KVNET_ACCEL ignored: not tcg|kvm)" : "";
+        /* KVNET_ACCEL, by the accelerator it names */
+        static const char *const env_table[] = { [LAUNCH_ACCEL_TCG] = "tcg", [LAUNCH_ACCEL_KVM] = "kvm" };
+        static const char *const env_reason[] = {
+                [LAUNCH_ACCEL_TCG] = "KVNET_ACCEL=tcg: using TCG%s",
+                [LAUNCH_ACCEL_KVM] = "KVNET_ACCEL=kvm: using KVM without probing%s",
+        };
+        int k = launch_table_lookup(env_table, ELEMENTSOF(env_table), env);
+        if (k >= 0)
+                return result((LaunchAccel) k, env_reason[k], NULL);
+        /* unknown values fall through to detection; the reason says so */
+        const char *note = env && *env ? " (KVNET_ACCEL ignored: not tcg|kvm)" : "";
         LaunchAccelInfo i;
 
         _cleanup_close_ int fd = open(dev_kvm, O_RDWR | O_CLOEXEC);

@@ -292,8 +292,8 @@ const char *launch_migration_tcg_warning(LaunchAccel accel, unsigned long qemu_v
 int launch_migration_dest_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, LaunchAccel accel,
                               const char *dest_state_dir, const char *dest_serial_log, char **ret, KvErr *e) _wur_;
 
-/* ================================================================== runtime (launcher/runtime.c,
- * launcher/status.c): --run keeps one VMI's libvirt domain alive and reports its phase. */
+/* ================================================================== runtime (launcher/runtime/):
+ * --run keeps one VMI's libvirt domain alive and reports its phase. */
 
 #include <sys/types.h>
 
@@ -328,6 +328,8 @@ typedef enum LaunchMigrationState {
 } LaunchMigrationState;
 
 const char *launch_migration_state_to_string(LaunchMigrationState s); /* "pending", "running", ... */
+/* The state a status object names, -EINVAL for anything else. */
+int launch_migration_state_from_string(const char *s);
 
 /* The "migration" object of the status (null while state is NONE). */
 typedef struct LaunchMigrationStatus {
@@ -373,7 +375,7 @@ json_t *launch_status_to_json(const LaunchStatus *s);
 /* Atomic (temp file, fsync, rename) write of the JSON plus a newline. */
 int launch_status_write(const LaunchStatus *s, const char *path) _wur_;
 
-/* One file or directory the launcher made (launcher/files.c). */
+/* One file or directory the launcher made (launcher/runtime/files.c). */
 typedef struct LaunchFile {
         char *path;
         bool dir;

@@ -252,10 +252,11 @@ static char *socket_for(const char *spec, const char *state_dir) {
         return path;
 }
 
-static const char *mig_state(json_t *status) {
+/* The migration state a status object reports; none when absent or unknown. */
+static LaunchMigrationState mig_state(json_t *status) {
         json_t *m = json_object_get(status, "migration");
-        const char *s = json_string_value(json_object_get(m, "state"));
-        return s ? s : "none";
+        int s = launch_migration_state_from_string(json_string_value(json_object_get(m, "state")));
+        return s < 0 ? LAUNCH_MIG_NONE : (LaunchMigrationState) s;
 }
 
 static int print_migration(json_t *status) {
@@ -265,7 +266,7 @@ static int print_migration(json_t *status) {
                 puts(text);
         free(text);
         fflush(stdout);
-        return streq(mig_state(status), "completed") ? 0 : 1;
+        return mig_state(status) == LAUNCH_MIG_COMPLETED ? 0 : 1;
 }
 
 static int migrate_client(const char *dest, const char *sock_spec, const char *state_dir, json_t *args, bool wait) {
@@ -305,8 +306,8 @@ static int migrate_client(const char *dest, const char *sock_spec, const char *s
                                 log_error("launcher at '%s' went away and '%s' is unreadable", path, status_file);
                                 return 1;
                         }
-                        const char *s = mig_state(fst);
-                        if (streq(s, "running") || streq(s, "pending")) {
+                        LaunchMigrationState s = mig_state(fst);
+                        if (s == LAUNCH_MIG_RUNNING || s == LAUNCH_MIG_PENDING) {
                                 log_error("launcher at '%s' went away during the migration (phase %s)", path,
                                           json_string_value(json_object_get(fst, "phase")));
                                 json_decref(fst);
@@ -316,8 +317,8 @@ static int migrate_client(const char *dest, const char *sock_spec, const char *s
                         json_decref(fst);
                         return r;
                 }
-                const char *s = mig_state(st);
-                if (!streq(s, "running") && !streq(s, "pending")) {
+                LaunchMigrationState s = mig_state(st);
+                if (s != LAUNCH_MIG_RUNNING && s != LAUNCH_MIG_PENDING) {
                         /* completed: the launcher is about to exit with phase Migrated */
                         r = print_migration(st);
                         json_decref(st);

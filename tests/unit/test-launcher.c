@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 
 #include "common/fileio.h"
-#include "launcher/launcher.h"
+#include "launcher/launcher-priv.h"
 
 #define DATA "tests/data/launcher/"
 static const LaunchOptions opts = { .image_dir = DATA "images", .state_dir = "/run/kvnet/launcher" };
@@ -75,6 +75,26 @@ static void test_mac_pci(void **state) {
         assert_true(launch_parse_pci("0000:3b:20.1", NULL, NULL, NULL, NULL) < 0);
         assert_true(launch_parse_pci("0000:3b:02.8", NULL, NULL, NULL, NULL) < 0);
         assert_true(launch_parse_pci("3b:02.1", NULL, NULL, NULL, NULL) < 0);
+}
+
+/* The kinds the VMI spells as strings: every enum value has its key, and the keys read back. */
+static void test_kind_tables(void **state) {
+        (void) state;
+        assert_string_equal(launch_disk_bus_to_string(LAUNCH_BUS_SATA), "sata");
+        assert_int_equal(launch_disk_bus_from_string("scsi"), LAUNCH_BUS_SCSI);
+        assert_true(launch_disk_bus_from_string("ide") < 0);
+        assert_string_equal(launch_binding_to_string(LAUNCH_BINDING_SRIOV), "sriov");
+        assert_int_equal(launch_binding_from_string("masquerade"), LAUNCH_BINDING_MASQUERADE);
+        assert_true(launch_binding_from_string("slirp") < 0);
+        assert_int_equal(launch_protocol_from_string("UDP"), LAUNCH_PROTO_UDP);
+        assert_true(launch_protocol_from_string("udp") < 0);
+        assert_string_equal(launch_volume_kind_to_string(LAUNCH_VOLUME_CLOUD_INIT_NOCLOUD), "cloudInitNoCloud");
+        assert_int_equal(launch_volume_kind_from_string("emptyDisk"), LAUNCH_VOLUME_EMPTY_DISK);
+        assert_true(launch_volume_kind_from_string("dataVolume") < 0);
+        assert_string_equal(launch_network_kind_to_string(LAUNCH_NET_MULTUS), "multus");
+        assert_int_equal(launch_network_kind_from_string("pod"), LAUNCH_NET_POD);
+        assert_null(launch_network_kind_to_string((LaunchNetworkKind) 99));
+        assert_true(launch_network_kind_from_string(NULL) < 0);
 }
 
 static void test_yaml_types(void **state) {
@@ -595,6 +615,7 @@ int main(void) {
                 cmocka_unit_test(test_golden_kernelboot), cmocka_unit_test(test_golden_multus),
                 cmocka_unit_test(test_domain_details),    cmocka_unit_test(test_accel),
                 cmocka_unit_test(test_dry_run_binary),    cmocka_unit_test(test_files_own_and_remove),
+                cmocka_unit_test(test_kind_tables),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

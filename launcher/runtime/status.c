@@ -6,30 +6,36 @@
 #include <time.h>
 
 #include "common/fileio.h"
-#include "launcher/launcher.h"
+#include "launcher/launcher-priv.h"
+
+static const char *const launch_phase_table[] = {
+        [LAUNCH_PHASE_SCHEDULED] = "Scheduled",
+        [LAUNCH_PHASE_RUNNING] = "Running",
+        [LAUNCH_PHASE_SUCCEEDED] = "Succeeded",
+        [LAUNCH_PHASE_FAILED] = "Failed",
+        [LAUNCH_PHASE_WAITING_FOR_MIGRATION] = "WaitingForMigration",
+        [LAUNCH_PHASE_MIGRATED] = "Migrated",
+};
 
 const char *launch_phase_to_string(LaunchPhase p) {
-        switch (p) {
-        case LAUNCH_PHASE_SCHEDULED: return "Scheduled";
-        case LAUNCH_PHASE_RUNNING: return "Running";
-        case LAUNCH_PHASE_SUCCEEDED: return "Succeeded";
-        case LAUNCH_PHASE_FAILED: return "Failed";
-        case LAUNCH_PHASE_WAITING_FOR_MIGRATION: return "WaitingForMigration";
-        case LAUNCH_PHASE_MIGRATED: return "Migrated";
-        }
-        return "Unknown";
+        return (size_t) p < ELEMENTSOF(launch_phase_table) ? launch_phase_table[p] : "Unknown";
 }
 
+static const char *const launch_migration_state_table[] = {
+        [LAUNCH_MIG_NONE] = "none",
+        [LAUNCH_MIG_PENDING] = "pending",
+        [LAUNCH_MIG_RUNNING] = "running",
+        [LAUNCH_MIG_COMPLETED] = "completed",
+        [LAUNCH_MIG_FAILED] = "failed",
+        [LAUNCH_MIG_CANCELLED] = "cancelled",
+};
+
 const char *launch_migration_state_to_string(LaunchMigrationState s) {
-        switch (s) {
-        case LAUNCH_MIG_NONE: return "none";
-        case LAUNCH_MIG_PENDING: return "pending";
-        case LAUNCH_MIG_RUNNING: return "running";
-        case LAUNCH_MIG_COMPLETED: return "completed";
-        case LAUNCH_MIG_FAILED: return "failed";
-        case LAUNCH_MIG_CANCELLED: return "cancelled";
-        }
-        return "unknown";
+        return (size_t) s < ELEMENTSOF(launch_migration_state_table) ? launch_migration_state_table[s] : "unknown";
+}
+
+int launch_migration_state_from_string(const char *s) {
+        return launch_table_lookup(launch_migration_state_table, ELEMENTSOF(launch_migration_state_table), s);
 }
 
 static json_t *rfc3339_ms_or_null(int64_t ms) {

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The libvirt connection: connect, start the domain, lifecycle and close events, disconnect. */
+#include "common/log.h"
+#include "launcher/runtime/runtime.h"
+
+static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque) {
+        Runtime *rt = opaque;
+        (void) conn;
+        const char *name = virDomainGetName(dom);
+        if (!name || !streq(name, rt->st.domain))
+                return 0;
+        log_debug("lifecycle event %d detail %d", event, detail);
+        if (rt->st.phase == LAUNCH_PHASE_WAITING_FOR_MIGRATION && !rt->done) {
+                rt_incoming_event(rt, dom, event, detail);
+                return 0;
+        }
+        if (event == VIR_DOMAIN_EVENT_SUSPENDED && detail == VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED &&
+            rt->st.mig.state == LAUNCH_MIG_RUNNING && !rt->st.mig.incoming && !rt->st.mig.paused_at_us) {
+                rt->st.mig.paused_at_us = (int64_t) realtime_usec();
+                log_info("migration: domain paused for the switchover");
+                /* From now on the guest's packets are better off at the target (netd's early switchover). */
+                rt_netd_source(rt, MIG_PHASE_SWITCHOVER, NULL);
+        }
+        if (event == VIR_DOMAIN_EVENT_STOPPED) {
+                switch (detail) {
+                case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
+                        rt_finish(rt, LAUNCH_PHASE_SUCCEEDED, LAUNCH_EXIT_OK,
+                                  rt->st.shutting_down ? "guest powered off after the ACPI power button"
+                                                       : "guest powered off");
+                        break;
+                case VIR_DOMAIN_EVENT_STOPPED_DESTROYED:
+                        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_VM_FAILED,
+                                  rt->we_destroyed ? "destroyed: the guest did not power off within the grace period"
+                                                   : "domain destroyed (not by the launcher)");
+                        break;
+                case VIR_DOMAIN_EVENT_STOPPED_CRASHED:
+                        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_VM_FAILED, "guest crashed");
+                        break;
+                case VIR_DOMAIN_EVENT_STOPPED_MIGRATED:
+                        /* Our own migration finishes once the worker reported (statistics, netd). */
+                        rt->migrated_away = true;
+                        if (!rt->mig && !rt->mig_stats_timer)
+                                rt_finish(rt, LAUNCH_PHASE_MIGRATED, LAUNCH_EXIT_OK, "migrated to another node");
+                        break;
+                case VIR_DOMAIN_EVENT_STOPPED_FAILED:
+                        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_VM_FAILED, "QEMU failed (see the domain log)");
+                        break;
+                default:
+                        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_VM_FAILED, "domain stopped");
+                        break;
+                }
+        } else if (event == VIR_DOMAIN_EVENT_CRASHED) {
+                log_warning("guest crashed (detail %d)", detail);
+        }
+        return 0;
+}
+
+static void on_close(virConnectPtr conn, int reason, void *opaque) {
+        Runtime *rt = opaque;
+        (void) conn;
+        if (reason == VIR_CONNECT_CLOSE_REASON_CLIENT)
+                return;
+        static const char *const names[] = { "error", "end of file", "keepalive timeout", "client" };
+        char msg[128];
+        snprintf(msg, sizeof msg, "libvirt connection lost (%s); domain state unknown",
+                 reason >= 0 && (size_t) reason < ELEMENTSOF(names) ? names[reason] : "unknown");
+        rt->conn_lost = true;
+        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_CONN_LOST, msg);
+}
+
+int rt_start_domain(Runtime *rt, const char *xml) {
+        rt->conn = virConnectOpen(rt->o->uri);
+        if (!rt->conn) {
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "cannot connect to libvirt at '%s': %s", rt->o->uri,
+                             virGetLastErrorMessage());
+                return LAUNCH_EXIT_LIBVIRT;
+        }
+        if (virConnectSetKeepAlive(rt->conn, 5, 3) < 0)
+                log_warning("libvirt keepalive: %s", virGetLastErrorMessage());
+        if (virConnectRegisterCloseCallback(rt->conn, on_close, rt, NULL) == 0)
+                rt->close_cb = true;
+
+        virDomainPtr old = virDomainLookupByName(rt->conn, rt->st.domain);
+        if (old) {
+                virDomainFree(old);
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED,
+                             "a domain named '%s' already exists in libvirt (another launcher, or one that was "
+                             "killed: remove it with virsh destroy)",
+                             rt->st.domain);
+                return LAUNCH_EXIT_LIBVIRT;
+        }
+        /* The files only now: a domain of that name may still be running on them (a launcher killed
+         * with --keep-on-exit); they are not touched then. */
+        KvErr e = {};
+        if (launch_prepare_files(rt->v, &rt->files, &e) < 0) {
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
+                return LAUNCH_EXIT_INVALID;
+        }
+        rt->lifecycle_cb = virConnectDomainEventRegisterAny(rt->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                            VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), rt, NULL);
+        if (rt->lifecycle_cb < 0) {
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "register lifecycle events: %s", virGetLastErrorMessage());
+                return LAUNCH_EXIT_LIBVIRT;
+        }
+        rt->job_cb = virConnectDomainEventRegisterAny(rt->conn, NULL, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+                                                      VIR_DOMAIN_EVENT_CALLBACK(rt_on_job_completed), rt, NULL);
+        if (rt->job_cb < 0)
+                log_warning("register job-completed events: %s (no migration statistics)", virGetLastErrorMessage());
+        if (rt->st.migratable) {
+                unsigned long hv = 0;
+                const char *w = virConnectGetVersion(rt->conn, &hv) == 0 ? launch_migration_tcg_warning(rt->o->accel, hv)
+                                                                          : NULL;
+                if (w)
+                        log_warning("%s", w);
+        }
+        if (rt->o->incoming)
+                return rt_incoming_wait(rt);
+        rt->dom = virDomainCreateXML(rt->conn, xml,
+                                     rt->o->keep_on_exit || rt->o->migratable ? 0 : VIR_DOMAIN_START_AUTODESTROY);
+        if (!rt->dom) {
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "start domain '%s': %s", rt->st.domain,
+                             virGetLastErrorMessage());
+                return LAUNCH_EXIT_LIBVIRT;
+        }
+        rt->domain_created = true;
+        rt_set_phase(rt, LAUNCH_PHASE_RUNNING, "domain started");
+        return LAUNCH_EXIT_OK;
+}
+
+void rt_disconnect(Runtime *rt) {
+        if (!rt->conn)
+                return;
+        if (!rt->conn_lost) {
+                if (rt->lifecycle_cb >= 0)
+                        IGNORE_RESULT(virConnectDomainEventDeregisterAny(rt->conn, rt->lifecycle_cb));
+                if (rt->job_cb >= 0)
+                        IGNORE_RESULT(virConnectDomainEventDeregisterAny(rt->conn, rt->job_cb));
+                if (rt->close_cb)
+                        IGNORE_RESULT(virConnectUnregisterCloseCallback(rt->conn, on_close));
+        }
+        if (rt->dom)
+                virDomainFree(rt->dom);
+        rt->dom = NULL;
+        IGNORE_RESULT(virConnectClose(rt->conn));
+        rt->conn = NULL;
+}

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The VMI's scalar formats: Kubernetes quantities, MAC and PCI addresses, base64. */
+#include "launcher/launcher-priv.h"
+
+int launch_parse_quantity(const char *s, uint64_t *ret) {
+        if (!s || !*s)
+                return -EINVAL;
+        const char *p = s;
+        if (*p == '+')
+                p++;
+        unsigned __int128 mant = 0, scale = 1; /* value = mant / scale * mult */
+        bool digits = false, dot = false;
+        for (; *p; p++) {
+                if (*p >= '0' && *p <= '9') {
+                        digits = true;
+                        if (mant > (((unsigned __int128) 1) << 100))
+                                return -ERANGE;
+                        mant = mant * 10 + (unsigned) (*p - '0');
+                        if (dot) {
+                                if (scale > (((unsigned __int128) 1) << 100))
+                                        return -ERANGE;
+                                scale *= 10;
+                        }
+                } else if (*p == '.' && !dot)
+                        dot = true;
+                else
+                        break;
+        }
+        if (!digits)
+                return -EINVAL;
+        unsigned __int128 mult = 1;
+        static const struct {
+                const char *suffix;
+                unsigned base, exp;
+        } suffixes[] = {
+                { "Ki", 1024, 1 }, { "Mi", 1024, 2 }, { "Gi", 1024, 3 }, { "Ti", 1024, 4 }, { "Pi", 1024, 5 },
+                { "Ei", 1024, 6 }, { "k", 1000, 1 },  { "M", 1000, 2 },  { "G", 1000, 3 },  { "T", 1000, 4 },
+                { "P", 1000, 5 },  { "E", 1000, 6 },  { "", 1, 0 },
+        };
+        if (*p == 'e' || *p == 'E') {
+                /* decimal exponent "1e9"; a lone "E" is the exa suffix */
+                const char *q = p + 1;
+                if (*q == '+')
+                        q++;
+                if (*q >= '0' && *q <= '9') {
+                        unsigned x = 0;
+                        for (; *q >= '0' && *q <= '9'; q++) {
+                                x = x * 10 + (unsigned) (*q - '0');
+                                if (x > 30)
+                                        return -ERANGE;
+                        }
+                        if (*q)
+                                return -EINVAL;
+                        for (unsigned i = 0; i < x; i++)
+                                mult *= 10;
+                        p = q;
+                }
+        }
+        if (mult == 1) {
+                bool found = false;
+                for (size_t i = 0; i < ELEMENTSOF(suffixes); i++)
+                        if (streq(p, suffixes[i].suffix)) {
+                                for (unsigned k = 0; k < suffixes[i].exp; k++)
+                                        mult *= suffixes[i].base;
+                                found = true;
+                                break;
+                        }
+                if (!found)
+                        return -EINVAL;
+        }
+        unsigned __int128 total = mant * mult;
+        if (mult != 0 && total / mult != mant)
+                return -ERANGE;
+        if (total % scale != 0)
+                return -EINVAL; /* fractional bytes */
+        total /= scale;
+        if (total > UINT64_MAX)
+                return -ERANGE;
+        *ret = (uint64_t) total;
+        return 0;
+}
+
+int launch_hexval(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+int launch_parse_mac(const char *s, uint8_t ret[6]) {
+        if (!s || strlen(s) != 17)
+                return -EINVAL;
+        char sep = s[2];
+        if (sep != ':' && sep != '-')
+                return -EINVAL;
+        uint8_t m[6];
+        for (int i = 0; i < 6; i++) {
+                int h = launch_hexval(s[i * 3]), l = launch_hexval(s[i * 3 + 1]);
+                if (h < 0 || l < 0)
+                        return -EINVAL;
+                if (i < 5 && s[i * 3 + 2] != sep)
+                        return -EINVAL;
+                m[i] = (uint8_t) (h << 4 | l);
+        }
+        if (m[0] & 1)
+                return -EINVAL; /* multicast */
+        memcpy(ret, m, 6);
+        return 0;
+}
+
+static bool hex_field(const char *s, size_t n, unsigned *ret) {
+        unsigned v = 0;
+        for (size_t i = 0; i < n; i++) {
+                int h = launch_hexval(s[i]);
+                if (h < 0)
+                        return false;
+                v = v << 4 | (unsigned) h;
+        }
+        *ret = v;
+        return true;
+}
+
+int launch_parse_pci(const char *s, unsigned *ret_domain, unsigned *ret_bus, unsigned *ret_slot,
+                     unsigned *ret_function) {
+        unsigned d, b, sl, f;
+        if (!s || strlen(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.')
+                return -EINVAL;
+        if (!hex_field(s, 4, &d) || !hex_field(s + 5, 2, &b) || !hex_field(s + 8, 2, &sl) || !hex_field(s + 11, 1, &f))
+                return -EINVAL;
+        if (sl > 0x1f || f > 7)
+                return -ERANGE;
+        if (ret_domain)
+                *ret_domain = d;
+        if (ret_bus)
+                *ret_bus = b;
+        if (ret_slot)
+                *ret_slot = sl;
+        if (ret_function)
+                *ret_function = f;
+        return 0;
+}
+
+int launch_base64_decode(const char *in, char **ret) {
+        size_t n = strlen(in);
+        _cleanup_free_ char *out = malloc(n / 4 * 3 + 4);
+        if (!out)
+                return -ENOMEM;
+        size_t o = 0;
+        unsigned acc = 0, bits = 0;
+        bool pad = false;
+        for (size_t i = 0; i < n; i++) {
+                char ch = in[i];
+                int v;
+                if (ch == '\n' || ch == '\r' || ch == ' ' || ch == '\t')
+                        continue;
+                if (ch == '=') {
+                        pad = true;
+                        continue;
+                }
+                if (pad)
+                        return -EINVAL;
+                if (ch >= 'A' && ch <= 'Z')
+                        v = ch - 'A';
+                else if (ch >= 'a' && ch <= 'z')
+                        v = ch - 'a' + 26;
+                else if (ch >= '0' && ch <= '9')
+                        v = ch - '0' + 52;
+                else if (ch == '+')
+                        v = 62;
+                else if (ch == '/')
+                        v = 63;
+                else
+                        return -EINVAL;
+                acc = (acc << 6) | (unsigned) v;
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        out[o++] = (char) ((acc >> bits) & 0xff);
+                }
+        }
+        if (bits >= 6)
+                return -EINVAL;
+        out[o] = '\0';
+        if (strlen(out) != o)
+                return -EINVAL; /* embedded NUL */
+        *ret = TAKE_PTR(out);
+        return 0;
+}

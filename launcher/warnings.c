@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* LaunchWarnings: what the VMI parse and the XML builder tell the user without failing. */
+#include <stdarg.h>
+
+#include "launcher/launcher.h"
+
+int launch_warnings_add(LaunchWarnings *w, const char *fmt, ...) {
+        if (!w)
+                return 0;
+        char *s = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        int r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        char **n = realloc(w->items, (w->n + 1) * sizeof *n);
+        if (!n) {
+                free(s);
+                return -ENOMEM;
+        }
+        w->items = n;
+        w->items[w->n++] = s;
+        return 0;
+}
+
+void launch_warnings_clear(LaunchWarnings *w) {
+        if (!w)
+                return;
+        for (size_t i = 0; i < w->n; i++)
+                free(w->items[i]);
+        free(w->items);
+        w->items = NULL;
+        w->n = 0;
+}

@@ -19,13 +19,16 @@
 
 const CtlResource ctl_resources[] = {
         { "kubevirt.io", "v1", "VirtualMachine", "VirtualMachineList", "virtualmachines", "virtualmachine",
-          { "vm", "vms", NULL }, true },
+          { "vm", "vms", NULL }, true, true },
         { "kubevirt.io", "v1", "VirtualMachineInstance", "VirtualMachineInstanceList", "virtualmachineinstances",
-          "virtualmachineinstance", { "vmi", "vmis", NULL }, true },
+          "virtualmachineinstance", { "vmi", "vmis", NULL }, true, true },
         { "kubevirt.io", "v1", "VirtualMachineInstanceMigration", "VirtualMachineInstanceMigrationList",
-          "virtualmachineinstancemigrations", "virtualmachineinstancemigration", { "vmim", "vmims", NULL }, true },
+          "virtualmachineinstancemigrations", "virtualmachineinstancemigration", { "vmim", "vmims", NULL }, true, true },
         { "k8s.cni.cncf.io", "v1", "NetworkAttachmentDefinition", "NetworkAttachmentDefinitionList",
-          "network-attachment-definitions", "network-attachment-definition", { "net-attach-def", NULL }, true },
+          "network-attachment-definitions", "network-attachment-definition", { "net-attach-def", NULL }, true, true },
+        /* core v1: the launcher pods the scheduler creates and the (simulated) nodes it places them on */
+        { "", "v1", "Pod", "PodList", "pods", "pod", { "po", NULL }, true, true },
+        { "", "v1", "Node", "NodeList", "nodes", "node", { "no", NULL }, false, false },
 };
 const size_t ctl_n_resources = ELEMENTSOF(ctl_resources);
 
@@ -35,6 +38,11 @@ const CtlResource *ctl_resource_find(const char *group, const char *version, con
                     streq(ctl_resources[i].plural, plural))
                         return &ctl_resources[i];
         return NULL;
+}
+
+const char *ctl_resource_qname(const CtlResource *r, char buf[static 128]) {
+        snprintf(buf, 128, "%s%s%s", r->plural, r->group[0] ? "." : "", r->group);
+        return buf;
 }
 
 typedef struct Obj {
@@ -266,8 +274,8 @@ static Obj *find(CtlStore *s, const CtlResource *res, const char *ns, const char
 static Obj *find_e(CtlStore *s, const CtlResource *res, const char *ns, const char *name, KvErr *e) {
         Obj *o = find(s, res, ns, name);
         if (!o)
-                kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s.%s \"%s\" not found", res->plural, res->group,
-                          name);
+                kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s \"%s\" not found",
+                          ctl_resource_qname(res, (char[128]){ 0 }), name);
         return o;
 }
 
@@ -446,8 +454,8 @@ int ctl_store_create(CtlStore *s, const CtlResource *res, const char *ns, json_t
                 json_object_set_new(md, "namespace", json_string(ns));
         }
         if (find(s, res, ns, name))
-                return kverr_set(e, KV_ERR_EXISTS, -EEXIST, "%s.%s \"%s\" already exists", res->plural, res->group,
-                                 name);
+                return kverr_set(e, KV_ERR_EXISTS, -EEXIST, "%s \"%s\" already exists",
+                                 ctl_resource_qname(res, (char[128]){ 0 }), name);
         char uid[37], ts[32];
         new_uid(uid);
         now_rfc3339(ts);
@@ -516,9 +524,9 @@ static int replace(CtlStore *s, Obj *o, json_t *obj /* checked, owned by caller 
         const char *have_rv = json_string_value(json_object_get(old_md, "resourceVersion"));
         if (want_rv && want_rv[0] && !streq_ptr(want_rv, have_rv))
                 return kverr_set(e, KV_ERR_TRY_AGAIN, -EBUSY,
-                                 "Operation cannot be fulfilled on %s.%s \"%s\": the object has been modified; please "
+                                 "Operation cannot be fulfilled on %s \"%s\": the object has been modified; please "
                                  "apply your changes to the latest version and try again",
-                                 o->res->plural, o->res->group, o->name);
+                                 ctl_resource_qname(o->res, (char[128]){ 0 }), o->name);
         /* what the server owns stays the server's */
         for (const char *const *k = (const char *const[]){ "uid", "creationTimestamp", "namespace", NULL }; *k; k++) {
                 json_t *v = json_object_get(old_md, *k);

@@ -26,12 +26,15 @@ typedef struct CtlResource {
         const char *singular;
         const char *short_names[3]; /* NULL-terminated */
         bool namespaced;
+        bool category_all; /* listed by `kubectl get all` */
 } CtlResource;
 
 /* The resources the embedded API serves. */
 extern const CtlResource ctl_resources[];
 extern const size_t ctl_n_resources;
 const CtlResource *ctl_resource_find(const char *group, const char *version, const char *plural);
+/* How Kubernetes names the resource in messages: "pods", "virtualmachines.kubevirt.io". */
+const char *ctl_resource_qname(const CtlResource *r, char buf[static 128]);
 
 typedef struct CtlStore CtlStore;
 

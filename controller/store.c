@@ -45,6 +45,24 @@ const char *ctl_resource_qname(const CtlResource *r, char buf[static 128]) {
         return buf;
 }
 
+const char *ctl_md(json_t *obj, const char *key) {
+        return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
+}
+
+const char *ctl_controller_uid(json_t *obj, const char *kind, const char **ret_name) {
+        size_t i;
+        json_t *ref;
+        json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "ownerReferences"), i, ref) {
+                if (!streq_ptr(json_string_value(json_object_get(ref, "kind")), kind) ||
+                    !json_is_true(json_object_get(ref, "controller")))
+                        continue;
+                if (ret_name)
+                        *ret_name = json_string_value(json_object_get(ref, "name"));
+                return json_string_value(json_object_get(ref, "uid"));
+        }
+        return NULL;
+}
+
 typedef struct Obj {
         const CtlResource *res;
         char *ns, *name;

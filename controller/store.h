@@ -36,6 +36,12 @@ const CtlResource *ctl_resource_find(const char *group, const char *version, con
 /* How Kubernetes names the resource in messages: "pods", "virtualmachines.kubevirt.io". */
 const char *ctl_resource_qname(const CtlResource *r, char buf[static 128]);
 
+/* metadata.<key> of an object, when it is a string, else NULL. */
+const char *ctl_md(json_t *obj, const char *key);
+/* The uid of obj's controller (the ownerReference of that kind with controller: true) and, in *ret_name when
+ * not NULL, its name; NULL when it has none. */
+const char *ctl_controller_uid(json_t *obj, const char *kind, const char **ret_name);
+
 typedef struct CtlStore CtlStore;
 
 /* Called after every change (the event log has it already). */

@@ -13,6 +13,7 @@
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/util.h"
+#include "controller/vmispec.h"
 
 #define CTL_EVENTS 1024                  /* watch history kept in memory */
 #define CTL_OBJECT_MAX (3 * 1024 * 1024) /* the largest object file read back */
@@ -312,6 +313,15 @@ static void record(CtlStore *s, const CtlResource *res, const char *type, json_t
 
 /* ---- checks shared by create and update ---- */
 
+/* What the scheduler reads of a VMI (requests, nodeSelector, Multus networks), as KubeVirt's webhook checks it. */
+static int check_vmi_spec(json_t *spec, const char *field, const char *verb, KvErr *e) {
+        CtlVmiSpec vs;
+        KvErr pe = {};
+        if (ctl_vmi_spec_parse(spec, field, &vs, &pe) < 0)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: %s", verb, pe.msg);
+        return 0;
+}
+
 /* What each kind's spec must hold for kvnet to act on it (KubeVirt's admission webhooks check the same). */
 static int check_spec(const CtlResource *res, json_t *obj, const char *verb, KvErr *e) {
         json_t *spec = json_object_get(obj, "spec");
@@ -336,6 +346,9 @@ static int check_spec(const CtlResource *res, json_t *obj, const char *verb, KvE
                                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                                  "%s: 'spec.running' and 'spec.runStrategy' are mutually exclusive", verb);
                 }
+                return check_vmi_spec(json_object_get(t, "spec"), "spec.template.spec", verb, e);
+        } else if (streq(res->kind, "VirtualMachineInstance")) {
+                return check_vmi_spec(spec, "spec", verb, e);
         } else if (streq(res->kind, "VirtualMachineInstanceMigration")) {
                 json_t *v = json_object_get(spec, "vmiName");
                 if (!json_is_string(v) || !json_string_length(v))

@@ -30,7 +30,9 @@ start_controller() {
 		--no-fsync --log-level debug "$@" >>"$CTL_LOG" 2>&1 &
 	CTL_PID=$!
 	for _ in $(seq 1 100); do
-		api GET /version >/dev/null 2>&1 && return 0
+		# the code, not api's status: that is cat's, of a body file an earlier run may have left
+		api GET /version >/dev/null 2>&1 || true
+		[ "$(code)" = 200 ] && return 0
 		kill -0 "$CTL_PID" 2>/dev/null || break
 		sleep 0.1
 	done

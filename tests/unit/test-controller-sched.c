@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "tests/unit/tmpdir.h"
+#include "tests/unit/ctl-fixture.h"
 
 #include "controller/node.h"
 #include "controller/quantity.h"
@@ -148,34 +148,17 @@ static void test_vmi_spec(void **state) {
 /* ---- the scheduler on a store ---- */
 
 typedef struct Fx {
-        char dir[64];
+        char dir[64]; /* CtlFxHead */
         CtlStore *s;
         const CtlResource *vmi, *pod, *node;
 } Fx;
 
-static void fx_open(Fx *fx) {
-        KvErr e = {};
-        assert_int_equal(ctl_store_open(fx->dir, false, &fx->s, &e), 0);
-}
-
 static int setup(void **state) {
-        Fx *fx = calloc(1, sizeof *fx);
-        assert_non_null(fx);
-        strcpy(fx->dir, "/tmp/kvnet-ctlsched-XXXXXX");
-        assert_non_null(mkdtemp(fx->dir));
-        fx_open(fx);
+        Fx *fx = ctl_fx_new(sizeof *fx);
         fx->vmi = ctl_resource_find("kubevirt.io", "v1", "virtualmachineinstances");
         fx->pod = ctl_resource_find("", "v1", "pods");
         fx->node = ctl_resource_find("", "v1", "nodes");
         *state = fx;
-        return 0;
-}
-
-static int teardown(void **state) {
-        Fx *fx = *state;
-        ctl_store_free(fx->s);
-        tmpdir_remove(fx->dir);
-        free(fx);
         return 0;
 }
 
@@ -339,14 +322,12 @@ static void test_least_loaded(void **state) {
         Fx *fx = *state;
         char b[64];
         nodes(fx, 3, "4", "8Gi");
-        create_vmi(fx, "a", VMI_MEM("4Gi"));
-        (void) ctl_schedule(fx->s);
-        create_vmi(fx, "b", VMI_MEM("1Gi"));
-        (void) ctl_schedule(fx->s);
-        create_vmi(fx, "c", VMI_MEM("1Gi"));
-        (void) ctl_schedule(fx->s);
-        create_vmi(fx, "d", VMI_MEM("1Gi"));
-        (void) ctl_schedule(fx->s);
+        /* one at a time, each pass seeing the ones before */
+        static const char *const names[] = { "a", "b", "c", "d" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                create_vmi(fx, names[i], i == 0 ? VMI_MEM("4Gi") : VMI_MEM("1Gi"));
+                (void) ctl_schedule(fx->s);
+        }
         assert_string_equal(node_of(fx, "a", b), "node1");
         assert_string_equal(node_of(fx, "b", b), "node2"); /* node1 has 4Gi of 8 used */
         assert_string_equal(node_of(fx, "c", b), "node3");
@@ -427,7 +408,7 @@ static void test_restart_adopts(void **state) {
         json_decref(st);
         json_decref(o);
         ctl_store_free(fx->s);
-        fx_open(fx);
+        ctl_fx_open(fx->dir, &fx->s);
         assert_true(ctl_schedule(fx->s) > 0);
         assert_string_equal(node_of(fx, "web", b), "node1");
         assert_int_equal(count(fx, fx->pod), 1);
@@ -456,12 +437,12 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_quantity),
                 cmocka_unit_test(test_vmi_spec),
-                cmocka_unit_test_setup_teardown(test_simulated_nodes, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_place_and_collect, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_least_loaded, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_unschedulable, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_restart_adopts, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_store_checks_requests, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_simulated_nodes, setup, ctl_fx_free),
+                cmocka_unit_test_setup_teardown(test_place_and_collect, setup, ctl_fx_free),
+                cmocka_unit_test_setup_teardown(test_least_loaded, setup, ctl_fx_free),
+                cmocka_unit_test_setup_teardown(test_unschedulable, setup, ctl_fx_free),
+                cmocka_unit_test_setup_teardown(test_restart_adopts, setup, ctl_fx_free),
+                cmocka_unit_test_setup_teardown(test_store_checks_requests, setup, ctl_fx_free),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

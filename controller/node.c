@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
-#include <time.h>
 
 #include "common/json-util.h"
 #include "common/util.h"
@@ -67,10 +66,7 @@ static json_t *sim_status(json_t *old, uint64_t cpu_milli, uint64_t memory) {
         struct utsname u = {};
         (void) uname(&u);
         const char *arch = streq(u.machine, "x86_64") ? "amd64" : streq(u.machine, "aarch64") ? "arm64" : u.machine;
-        time_t t = time(NULL);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        ctl_now_rfc3339(ts);
         ctl_quantity_format_milli(cpu_milli, cpu);
         ctl_quantity_format_bytes(memory, mem);
         json_t *st = json_pack(

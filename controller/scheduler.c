@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/json-util.h"
 #include "common/log.h"
@@ -64,13 +63,6 @@ static const CtlResource *res_pod(void) {
 
 static const CtlResource *res_node(void) {
         return ctl_resource_find("", "v1", "nodes");
-}
-
-static void now_rfc3339(char buf[32]) {
-        time_t t = time(NULL);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static bool waiting(const Vmi *v) {
@@ -198,7 +190,7 @@ static int set_condition(json_t *status, bool scheduled, const char *message) {
         }
         const char *want = scheduled ? "True" : "False";
         char ts[32];
-        now_rfc3339(ts);
+        ctl_now_rfc3339(ts);
         size_t i, at = json_array_size(conds);
         json_t *c;
         json_array_foreach(conds, i, c) {
@@ -333,7 +325,7 @@ static json_t *launcher_pod(const Vmi *v, const char *node) {
 static int pod_set_pending(CtlStore *s, const char *ns, const char *name) {
         char ts[32];
         KvErr e = {};
-        now_rfc3339(ts);
+        ctl_now_rfc3339(ts);
         _cleanup_json_ json_t *st = json_pack("{s:s,s:s,s:[{s:s,s:s,s:n,s:s}]}", "phase", "Pending", "qosClass",
                                               "Burstable", "conditions", "type", "PodScheduled", "status", "True",
                                               "lastProbeTime", "lastTransitionTime", ts);

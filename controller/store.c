@@ -438,11 +438,12 @@ static void new_uid(char buf[37]) {
                  u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
-static void now_rfc3339(char buf[32]) {
+const char *ctl_now_rfc3339(char buf[static 32]) {
         time_t t = time(NULL);
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return buf;
 }
 
 /* ---- operations ---- */
@@ -489,7 +490,7 @@ int ctl_store_create(CtlStore *s, const CtlResource *res, const char *ns, json_t
                                  ctl_resource_qname(res, (char[128]){ 0 }), name);
         char uid[37], ts[32];
         new_uid(uid);
-        now_rfc3339(ts);
+        ctl_now_rfc3339(ts);
         json_object_set_new(md, "uid", json_string(uid));
         json_object_set_new(md, "creationTimestamp", json_string(ts));
         json_object_set_new(md, "generation", json_integer(1));

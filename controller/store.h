@@ -42,6 +42,9 @@ const char *ctl_md(json_t *obj, const char *key);
  * not NULL, its name; NULL when it has none. */
 const char *ctl_controller_uid(json_t *obj, const char *kind, const char **ret_name);
 
+/* Now as Kubernetes writes times: "2026-01-02T03:04:05Z". */
+const char *ctl_now_rfc3339(char buf[static 32]);
+
 typedef struct CtlStore CtlStore;
 
 /* Called after every change (the event log has it already). */

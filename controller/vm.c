@@ -114,7 +114,7 @@ int ctl_vm_reconcile(CtlStore *s) {
         json_t *vm;
         json_array_foreach(json_object_get(vms, "items"), i, vm) changed += reconcile_vm(s, vm);
         /* Per VMI: one owned by a VM that is gone (or was re-created: another uid) goes too; the others wait
-         * for a node as Pending (the embedded node agent that runs them is the next step). */
+         * for a node as Pending (the scheduler, controller/scheduler.c, places them). */
         _cleanup_json_ json_t *vmis = ctl_store_list(s, res_vmi(), NULL, NULL);
         json_t *vmi;
         json_array_foreach(json_object_get(vmis, "items"), i, vmi) {

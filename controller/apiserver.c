@@ -15,6 +15,7 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "controller/table.h"
 
 #define CTL_SERVER_VERSION "v1.28.0+kvnet"
 #define CTL_WATCH_BUF_MAX (16 * 1024 * 1024) /* events queued for one watch that does not read */
@@ -151,6 +152,10 @@ static json_t *groups_json(void) {
 
 static json_t *resources_json(const char *group, const char *version) {
         json_t *list = json_array();
+        if (list && !group[0]) /* namespaces are implicit here: read-only (handle_namespaces) */
+                json_array_append_new(list, json_pack("{s:s,s:s,s:b,s:s,s:[s,s],s:[s]}", "name", "namespaces",
+                                                      "singularName", "namespace", "namespaced", false, "kind",
+                                                      "Namespace", "verbs", "get", "list", "shortNames", "ns"));
         for (size_t i = 0; list && i < ctl_n_resources; i++) {
                 const CtlResource *r = &ctl_resources[i];
                 if (!streq(r->group, group) || !streq(r->version, version))
@@ -158,12 +163,13 @@ static json_t *resources_json(const char *group, const char *version) {
                 json_t *shorts = json_array();
                 for (size_t k = 0; shorts && r->short_names[k]; k++)
                         json_array_append_new(shorts, json_string(r->short_names[k]));
-                json_array_append_new(list,
-                                      json_pack("{s:s,s:s,s:b,s:s,s:[s,s,s,s,s,s,s],s:o,s:[s]}", "name", r->plural,
-                                                "singularName", r->singular, "namespaced", r->namespaced, "kind",
-                                                r->kind, "verbs", "create", "delete", "get", "list", "patch", "update",
-                                                "watch", "shortNames", shorts ? shorts : json_array(), "categories",
-                                                "all"));
+                json_t *res = json_pack("{s:s,s:s,s:b,s:s,s:[s,s,s,s,s,s,s],s:o}", "name", r->plural, "singularName",
+                                        r->singular, "namespaced", r->namespaced, "kind", r->kind, "verbs", "create",
+                                        "delete", "get", "list", "patch", "update", "watch", "shortNames",
+                                        shorts ? shorts : json_array());
+                if (res && r->category_all)
+                        json_object_set_new(res, "categories", json_pack("[s]", "all"));
+                json_array_append_new(list, res);
                 json_array_append_new(list, json_pack("{s:s,s:s,s:b,s:s,s:[s,s,s]}", "name", "", "singularName", "",
                                                       "namespaced", r->namespaced, "kind", r->kind, "verbs", "get",
                                                       "patch", "update"));
@@ -173,7 +179,7 @@ static json_t *resources_json(const char *group, const char *version) {
                 json_object_set_new(sub, "name", json_string(subname));
         }
         char gv[128];
-        snprintf(gv, sizeof gv, "%s/%s", group, version); /* kvnet's groups; the core v1 list is route()'s */
+        snprintf(gv, sizeof gv, "%s%s%s", group, group[0] ? "/" : "", version);
         return json_pack("{s:s,s:s,s:s,s:o}", "kind", "APIResourceList", "apiVersion", "v1", "groupVersion", gv,
                          "resources", list ? list : json_array());
 }
@@ -250,71 +256,7 @@ static int parse_field_selector(const char *s, const char **ret_name, const char
         return 0;
 }
 
-/* ---- kubectl's tables (Accept: application/json;as=Table;v=v1;g=meta.k8s.io) ----
- * The columns KubeVirt's CRDs print (additionalPrinterColumns): kubectl shows them for `get`, also while
- * watching. A cell path is dotted; a number is an array index. */
-typedef struct Column {
-        const char *name, *type, *path;
-} Column;
-
-static const struct {
-        const char *kind;
-        Column cols[5];
-} tables[] = {
-        { "VirtualMachine",
-          { { "Age", "date", "metadata.creationTimestamp" },
-            { "Status", "string", "status.printableStatus" },
-            { "Ready", "string", "status.ready" } } },
-        { "VirtualMachineInstance",
-          { { "Age", "date", "metadata.creationTimestamp" },
-            { "Phase", "string", "status.phase" },
-            { "IP", "string", "status.interfaces.0.ipAddress" },
-            { "NodeName", "string", "status.nodeName" },
-            { "Ready", "string", "status.ready" } } },
-        { "VirtualMachineInstanceMigration",
-          { { "Phase", "string", "status.phase" }, { "VMI", "string", "spec.vmiName" } } },
-        { "NetworkAttachmentDefinition", { { "Age", "date", "metadata.creationTimestamp" } } },
-};
-
-/* An age as kubectl shows it ("45s", "3m20s", "5h", "12d"), from an RFC 3339 timestamp. */
-static json_t *age_of(const char *ts) {
-        struct tm tm = {};
-        if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%SZ", &tm))
-                return json_string("<unknown>");
-        long long d = (long long) (time(NULL) - timegm(&tm));
-        char buf[32];
-        if (d < 0)
-                d = 0;
-        if (d < 120)
-                snprintf(buf, sizeof buf, "%llds", d);
-        else if (d < 600)
-                snprintf(buf, sizeof buf, "%lldm%llds", d / 60, d % 60);
-        else if (d < 3 * 3600)
-                snprintf(buf, sizeof buf, "%lldm", d / 60);
-        else if (d < 8 * 3600)
-                snprintf(buf, sizeof buf, "%lldh%lldm", d / 3600, d % 3600 / 60);
-        else if (d < 48 * 3600)
-                snprintf(buf, sizeof buf, "%lldh", d / 3600);
-        else if (d < 8 * 86400)
-                snprintf(buf, sizeof buf, "%lldd%lldh", d / 86400, d % 86400 / 3600);
-        else
-                snprintf(buf, sizeof buf, "%lldd", d / 86400);
-        return json_string(buf);
-}
-
-static json_t *cell(json_t *obj, const char *path) {
-        char buf[128];
-        snprintf(buf, sizeof buf, "%s", path);
-        json_t *v = obj;
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ".", &save); t && v; t = strtok_r(NULL, ".", &save))
-                v = json_is_array(v) ? json_array_get(v, strtoul(t, NULL, 10)) : json_object_get(v, t);
-        if (json_is_boolean(v))
-                return json_string(json_is_true(v) ? "True" : "False");
-        if (streq(path, "metadata.creationTimestamp"))
-                return age_of(json_string_value(v));
-        return v && !json_is_object(v) && !json_is_array(v) ? json_incref(v) : json_null();
-}
+/* ---- kubectl's tables (controller/table.c) ---- */
 
 /* The Accept header asks for a table: its apiVersion (v1 or v1beta1), else NULL. */
 static const char *wants_table(struct MHD_Connection *c) {
@@ -322,42 +264,6 @@ static const char *wants_table(struct MHD_Connection *c) {
         if (!accept || !strstr(accept, "as=Table"))
                 return NULL;
         return strstr(accept, "v=v1;") || strstr(accept, "v=v1,") ? "meta.k8s.io/v1" : "meta.k8s.io/v1beta1";
-}
-
-static json_t *table_of(const CtlResource *res, json_t *items, const char *api_version, const char *include,
-                        const char *rv) {
-        const Column *cols = NULL;
-        for (size_t i = 0; i < ELEMENTSOF(tables); i++)
-                if (streq(tables[i].kind, res->kind))
-                        cols = tables[i].cols;
-        json_t *defs = json_pack("[{s:s,s:s,s:s,s:s,s:i}]", "name", "Name", "type", "string", "format", "name",
-                                 "description", "Name of the object", "priority", 0);
-        for (size_t k = 0; defs && cols && k < 5 && cols[k].name; k++)
-                json_array_append_new(defs, json_pack("{s:s,s:s,s:s,s:s,s:i}", "name", cols[k].name, "type",
-                                                      cols[k].type, "format", "", "description", cols[k].path,
-                                                      "priority", 0));
-        json_t *rows = json_array();
-        size_t i;
-        json_t *o;
-        json_array_foreach(items, i, o) {
-                json_t *cells = json_array();
-                json_array_append_new(cells, json_string(json_string_value(
-                                                     json_object_get(json_object_get(o, "metadata"), "name"))));
-                for (size_t k = 0; cols && k < 5 && cols[k].name; k++)
-                        json_array_append_new(cells, cell(o, cols[k].path));
-                json_t *row = json_pack("{s:o}", "cells", cells);
-                if (!streq_ptr(include, "None"))
-                        json_object_set_new(row, "object",
-                                            streq_ptr(include, "Object")
-                                                    ? json_incref(o)
-                                                    : json_pack("{s:s,s:s,s:O}", "kind", "PartialObjectMetadata",
-                                                                "apiVersion", api_version, "metadata",
-                                                                json_object_get(o, "metadata")));
-                json_array_append_new(rows, row);
-        }
-        return json_pack("{s:s,s:s,s:{s:s},s:o,s:o}", "kind", "Table", "apiVersion", api_version, "metadata",
-                         "resourceVersion", rv, "columnDefinitions", defs ? defs : json_array(), "rows",
-                         rows ? rows : json_array());
 }
 
 /* ---- watch ---- */
@@ -370,7 +276,7 @@ static int watch_emit(Watch *w, const char *type, json_t *obj) {
                 snprintf(rv, sizeof rv, "%llu", (unsigned long long) w->rv);
                 json_t *one = json_pack("[O]", obj);
                 ev = json_pack("{s:s,s:o}", "type", type, "object",
-                               table_of(w->res, one, w->table, w->include, rv));
+                               ctl_table(w->res, one, w->table, w->include, rv));
                 json_decref(one);
         } else
                 ev = json_pack("{s:s,s:O}", "type", type, "object", obj);
@@ -545,7 +451,7 @@ static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, co
                                 json_array_remove(items, i);
                 const char *table = wants_table(c);
                 if (table) {
-                        json_t *t = table_of(res, items, table, arg(c, "includeObject"),
+                        json_t *t = ctl_table(res, items, table, arg(c, "includeObject"),
                                              json_string_value(json_object_get(json_object_get(list, "metadata"),
                                                                                "resourceVersion")));
                         json_decref(list);
@@ -554,7 +460,7 @@ static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, co
                 return send_json(c, MHD_HTTP_OK, list);
         }
         if (streq(method, "POST")) {
-                if (!ns)
+                if (!ns && res->namespaced)
                         return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed",
                                            "create %s in a namespace (/namespaces/NS/%s)", res->plural, res->plural);
                 _cleanup_json_ json_t *in = NULL, *out = NULL;
@@ -579,8 +485,8 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
         if (streq(method, "GET")) {
                 r = ctl_store_get(a->store, res, ns, name, &out);
                 if (r == -ENOENT)
-                        return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "%s.%s \"%s\" not found", res->plural,
-                                           res->group, name);
+                        return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "%s \"%s\" not found",
+                                           ctl_resource_qname(res, (char[128]){ 0 }), name);
                 if (r < 0)
                         return send_error(c, r, &e, res, name);
                 const char *table = wants_table(c);
@@ -588,7 +494,7 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
                         char rv[32];
                         snprintf(rv, sizeof rv, "%llu", (unsigned long long) ctl_store_rv(a->store));
                         _cleanup_json_ json_t *one = json_pack("[O]", out);
-                        return send_json(c, MHD_HTTP_OK, table_of(res, one, table, arg(c, "includeObject"), rv));
+                        return send_json(c, MHD_HTTP_OK, ctl_table(res, one, table, arg(c, "includeObject"), rv));
                 }
                 return send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
         }
@@ -702,8 +608,8 @@ static enum MHD_Result handle_status(CtlApi *a, struct MHD_Connection *c, const 
         _cleanup_json_ json_t *cur = NULL, *in = NULL, *want = NULL, *out = NULL;
         int r = ctl_store_get(a->store, res, ns, name, &cur);
         if (r < 0)
-                return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "%s.%s \"%s\" not found", res->plural,
-                                   res->group, name);
+                return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "%s \"%s\" not found",
+                                   ctl_resource_qname(res, (char[128]){ 0 }), name);
         if (streq(method, "GET"))
                 return send_json(c, MHD_HTTP_OK, TAKE_PTR(cur));
         if (!streq(method, "PUT") && !streq(method, "PATCH"))
@@ -720,9 +626,9 @@ static enum MHD_Result handle_status(CtlApi *a, struct MHD_Connection *c, const 
         if (streq(method, "PUT") && rv && rv[0] &&
             !streq_ptr(rv, json_string_value(json_object_get(json_object_get(cur, "metadata"), "resourceVersion"))))
                 return send_status(c, MHD_HTTP_CONFLICT, "Conflict",
-                                   "Operation cannot be fulfilled on %s.%s \"%s\": the object has been modified; please "
+                                   "Operation cannot be fulfilled on %s \"%s\": the object has been modified; please "
                                    "apply your changes to the latest version and try again",
-                                   res->plural, res->group, name);
+                                   ctl_resource_qname(res, (char[128]){ 0 }), name);
         _cleanup_json_ json_t *empty = json_object();
         r = ctl_store_set_status(a->store, res, ns, name, st ? st : empty, &e);
         if (r < 0)
@@ -757,11 +663,7 @@ static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *me
                                            "serverAddressByClientCIDRs", "clientCIDR", "0.0.0.0/0", "serverAddress",
                                            a->host));
         if (n == 2 && streq(seg[0], "api") && streq(seg[1], "v1") && get)
-                return send_json(c, MHD_HTTP_OK,
-                                 json_pack("{s:s,s:s,s:s,s:[{s:s,s:s,s:b,s:s,s:[s,s],s:[s]}]}", "kind",
-                                           "APIResourceList", "apiVersion", "v1", "groupVersion", "v1", "resources",
-                                           "name", "namespaces", "singularName", "namespace", "namespaced", false,
-                                           "kind", "Namespace", "verbs", "get", "list", "shortNames", "ns"));
+                return send_json(c, MHD_HTTP_OK, resources_json("", "v1"));
         if (n >= 3 && n <= 4 && streq(seg[0], "api") && streq(seg[1], "v1") && streq(seg[2], "namespaces") && get &&
             !arg(c, "watch"))
                 return handle_namespaces(a, c, n == 4 ? seg[3] : NULL);
@@ -779,9 +681,12 @@ static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *me
                         return send_json(c, MHD_HTTP_OK, g);
                 }
         }
-        if (n >= 3 && streq(seg[0], "apis")) {
-                const char *group = seg[1], *version = seg[2];
-                if (n == 3 && get) {
+        /* /api/v1/... (the core group) and /apis/GROUP/VERSION/...: [namespaces/NS/]PLURAL[/NAME[/status]] */
+        bool core = n >= 2 && streq(seg[0], "api") && streq(seg[1], "v1");
+        if (core || (n >= 3 && streq(seg[0], "apis"))) {
+                const char *group = core ? "" : seg[1], *version = core ? "v1" : seg[2];
+                size_t k = core ? 2 : 3;
+                if (n == 3 && !core && get) {
                         bool known = false;
                         for (size_t i = 0; i < ctl_n_resources; i++)
                                 known |= streq(ctl_resources[i].group, group) && streq(ctl_resources[i].version, version);
@@ -789,20 +694,23 @@ static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *me
                                 return send_json(c, MHD_HTTP_OK, resources_json(group, version));
                 }
                 const char *ns = NULL;
-                size_t k = 3;
-                if (n >= 6 && streq(seg[3], "namespaces")) {
-                        ns = seg[4];
+                if (n >= k + 3 && streq(seg[k], "namespaces")) {
+                        ns = seg[k + 1];
                         KvErr e = {};
                         if (ctl_check_name("namespace", ns, true, &e) < 0)
                                 return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
-                        k = 5;
+                        k += 2;
                 }
                 const CtlResource *res = k < n ? ctl_resource_find(group, version, seg[k]) : NULL;
+                /* a cluster-scoped kind has no namespaced path; a namespaced one is named within a namespace */
+                if (res && ns && !res->namespaced)
+                        res = NULL;
+                bool named = res && (ns || !res->namespaced);
                 if (res && n == k + 1)
                         return handle_collection(a, c, method, res, ns, rq);
-                if (res && n == k + 2 && ns)
+                if (named && n == k + 2)
                         return handle_object(a, c, method, res, ns, seg[k + 1], rq);
-                if (res && n == k + 3 && ns && streq(seg[k + 2], "status"))
+                if (named && n == k + 3 && streq(seg[k + 2], "status"))
                         return handle_status(a, c, method, res, ns, seg[k + 1], rq);
         }
         return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "the server could not find the requested resource");

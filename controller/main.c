@@ -6,17 +6,23 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <unistd.h>
 
 #include "common/event.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "controller/apiserver.h"
+#include "controller/node.h"
+#include "controller/quantity.h"
+#include "controller/reconciler.h"
+#include "controller/scheduler.h"
 #include "controller/store.h"
 #include "controller/vm.h"
 
 static void help(void) {
         printf("Usage: kvnet-controller --embedded [--listen ADDR:PORT] [--state-dir DIR] [--kubeconfig FILE]\n"
-               "                        [--no-fsync] [--log-level LEVEL]\n"
+               "                        [--nodes N [--node-cpu QTY] [--node-memory QTY]] [--no-fsync]\n"
+               "                        [--log-level LEVEL]\n"
                "\n"
                "kvnet's controller. --embedded serves the Kubernetes API subset kubectl needs for kvnet's\n"
                "resources (kubevirt.io/v1 VirtualMachine, VirtualMachineInstance,\n"
@@ -24,6 +30,10 @@ static void help(void) {
                "  --listen ADDR:PORT  loopback address to serve on (default 127.0.0.1:6443; port 0 picks one)\n"
                "  --state-dir DIR     where objects are kept (default /var/lib/kvnet/controller)\n"
                "  --kubeconfig FILE   write a kubeconfig for kubectl that points at this server\n"
+               "  --nodes N           simulate N nodes node1..nodeN for the scheduler (0..1000; without it the\n"
+               "                      stored nodes stay as they are, and none at first: VMIs stay Pending)\n"
+               "  --node-cpu QTY      each simulated node's CPUs (default 2)\n"
+               "  --node-memory QTY   each simulated node's memory (default this machine's memory / N)\n"
                "  --no-fsync          do not fsync objects (tests only)\n"
                "  --log-level LEVEL   err, warning, notice, info (default), debug\n");
 }
@@ -40,8 +50,12 @@ int main(int argc, char **argv) {
                 { "embedded", no_argument, NULL, 'E' },        { "listen", required_argument, NULL, 'L' },
                 { "state-dir", required_argument, NULL, 'd' }, { "kubeconfig", required_argument, NULL, 'k' },
                 { "no-fsync", no_argument, NULL, 'n' },        { "log-level", required_argument, NULL, 'l' },
-                { "help", no_argument, NULL, 'h' },            {},
+                { "nodes", required_argument, NULL, 'N' },     { "node-cpu", required_argument, NULL, 'C' },
+                { "node-memory", required_argument, NULL, 'M' }, { "help", no_argument, NULL, 'h' },
+                {},
         };
+        const char *node_cpu = "2", *node_memory = NULL;
+        long nodes = -1;
         const char *listen = "127.0.0.1:6443", *state_dir = "/var/lib/kvnet/controller", *kubeconfig = NULL;
         bool embedded = false, durable = true;
         int c;
@@ -53,6 +67,17 @@ int main(int argc, char **argv) {
                 case 'd': state_dir = optarg; break;
                 case 'k': kubeconfig = optarg; break;
                 case 'n': durable = false; break;
+                case 'N': {
+                        char *end = NULL;
+                        nodes = strtol(optarg, &end, 10);
+                        if (!*optarg || *end || nodes < 0 || nodes > 1000) {
+                                fprintf(stderr, "kvnet-controller: --nodes: must be 0..1000, got '%s'\n", optarg);
+                                return 2;
+                        }
+                        break;
+                }
+                case 'C': node_cpu = optarg; break;
+                case 'M': node_memory = optarg; break;
                 case 'l': {
                         int lvl = log_level_from_string(optarg);
                         if (lvl < 0) {
@@ -73,6 +98,18 @@ int main(int argc, char **argv) {
         if (!embedded) {
                 fprintf(stderr, "kvnet-controller: only --embedded (single-machine mode with its own API) exists so far\n");
                 return 2;
+        }
+        uint64_t cpu_milli = 0, memory = 0;
+        KvErr e = {};
+        if (nodes > 0) {
+                long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+                memory = pages > 0 && psize > 0 ? (uint64_t) pages * (uint64_t) psize / (uint64_t) nodes : 0;
+                memory -= memory % (1024 * 1024); /* whole MiB: "1987Mi" rather than a count of bytes */
+                if (ctl_quantity_parse("--node-cpu", node_cpu, true, &cpu_milli, &e) < 0 ||
+                    (node_memory && ctl_quantity_parse("--node-memory", node_memory, false, &memory, &e) < 0)) {
+                        fprintf(stderr, "kvnet-controller: %s\n", e.msg);
+                        return 2;
+                }
         }
         signal(SIGPIPE, SIG_IGN);
 
@@ -95,20 +132,26 @@ int main(int argc, char **argv) {
                 log_error_errno(r, "event loop: %m");
                 return 1;
         }
-        KvErr e = {};
         CtlStore *store = NULL;
         CtlApi *api = NULL;
-        CtlVmController *vmc = NULL;
+        CtlReconciler *vmc = NULL, *sched = NULL;
         r = ctl_store_open(state_dir, durable, &store, &e);
+        if (r >= 0 && nodes >= 0 && (r = ctl_nodes_simulate(store, (unsigned) nodes, cpu_milli, memory, &e)) >= 0)
+                log_info("%ld simulated node(s) with %s CPU and %s memory each", nodes,
+                         ctl_quantity_format_milli(cpu_milli, (char[32]){ 0 }),
+                         ctl_quantity_format_bytes(memory, (char[32]){ 0 }));
         if (r >= 0)
                 r = ctl_api_new(loop, store, listen, &api, &e);
-        if (r >= 0 && (r = ctl_vm_controller_new(loop, store, &vmc)) < 0)
+        if (r >= 0 && (r = ctl_reconciler_new(loop, store, ctl_vm_reconcile, &vmc)) < 0)
                 kverr_set_errno(&e, KV_ERR_INTERNAL, r, "cannot start the VirtualMachine controller");
+        if (r >= 0 && (r = ctl_reconciler_new(loop, store, ctl_schedule, &sched)) < 0)
+                kverr_set_errno(&e, KV_ERR_INTERNAL, r, "cannot start the scheduler");
         if (r >= 0 && kubeconfig)
                 r = ctl_api_write_kubeconfig(api, kubeconfig, &e);
         if (r < 0) {
                 log_error("%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
-                ctl_vm_controller_free(vmc);
+                ctl_reconciler_free(sched);
+                ctl_reconciler_free(vmc);
                 ctl_api_free(api);
                 ctl_store_free(store);
                 return 1;
@@ -117,7 +160,8 @@ int main(int argc, char **argv) {
         if (event_add_signal(loop, SIGTERM, on_signal, loop, &sigs[0]) < 0 ||
             event_add_signal(loop, SIGINT, on_signal, loop, &sigs[1]) < 0) {
                 log_error("cannot watch signals");
-                ctl_vm_controller_free(vmc);
+                ctl_reconciler_free(sched);
+                ctl_reconciler_free(vmc);
                 ctl_api_free(api);
                 ctl_store_free(store);
                 return 1;
@@ -125,7 +169,8 @@ int main(int argc, char **argv) {
         log_notice("serving the embedded API on http://127.0.0.1:%u (%zu object(s) in %s)", ctl_api_port(api),
                    ctl_store_count(store), state_dir);
         r = event_loop_run(loop);
-        ctl_vm_controller_free(vmc);
+        ctl_reconciler_free(sched);
+        ctl_reconciler_free(vmc);
         ctl_api_free(api);
         ctl_store_free(store);
         for (size_t i = 0; i < 2; i++)

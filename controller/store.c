@@ -13,19 +13,23 @@
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/util.h"
+#include "controller/vmispec.h"
 
 #define CTL_EVENTS 1024                  /* watch history kept in memory */
 #define CTL_OBJECT_MAX (3 * 1024 * 1024) /* the largest object file read back */
 
 const CtlResource ctl_resources[] = {
         { "kubevirt.io", "v1", "VirtualMachine", "VirtualMachineList", "virtualmachines", "virtualmachine",
-          { "vm", "vms", NULL }, true },
+          { "vm", "vms", NULL }, true, true },
         { "kubevirt.io", "v1", "VirtualMachineInstance", "VirtualMachineInstanceList", "virtualmachineinstances",
-          "virtualmachineinstance", { "vmi", "vmis", NULL }, true },
+          "virtualmachineinstance", { "vmi", "vmis", NULL }, true, true },
         { "kubevirt.io", "v1", "VirtualMachineInstanceMigration", "VirtualMachineInstanceMigrationList",
-          "virtualmachineinstancemigrations", "virtualmachineinstancemigration", { "vmim", "vmims", NULL }, true },
+          "virtualmachineinstancemigrations", "virtualmachineinstancemigration", { "vmim", "vmims", NULL }, true, true },
         { "k8s.cni.cncf.io", "v1", "NetworkAttachmentDefinition", "NetworkAttachmentDefinitionList",
-          "network-attachment-definitions", "network-attachment-definition", { "net-attach-def", NULL }, true },
+          "network-attachment-definitions", "network-attachment-definition", { "net-attach-def", NULL }, true, true },
+        /* core v1: the launcher pods the scheduler creates and the (simulated) nodes it places them on */
+        { "", "v1", "Pod", "PodList", "pods", "pod", { "po", NULL }, true, true },
+        { "", "v1", "Node", "NodeList", "nodes", "node", { "no", NULL }, false, false },
 };
 const size_t ctl_n_resources = ELEMENTSOF(ctl_resources);
 
@@ -34,6 +38,29 @@ const CtlResource *ctl_resource_find(const char *group, const char *version, con
                 if (streq(ctl_resources[i].group, group) && streq(ctl_resources[i].version, version) &&
                     streq(ctl_resources[i].plural, plural))
                         return &ctl_resources[i];
+        return NULL;
+}
+
+const char *ctl_resource_qname(const CtlResource *r, char buf[static 128]) {
+        snprintf(buf, 128, "%s%s%s", r->plural, r->group[0] ? "." : "", r->group);
+        return buf;
+}
+
+const char *ctl_md(json_t *obj, const char *key) {
+        return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
+}
+
+const char *ctl_controller_uid(json_t *obj, const char *kind, const char **ret_name) {
+        size_t i;
+        json_t *ref;
+        json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "ownerReferences"), i, ref) {
+                if (!streq_ptr(json_string_value(json_object_get(ref, "kind")), kind) ||
+                    !json_is_true(json_object_get(ref, "controller")))
+                        continue;
+                if (ret_name)
+                        *ret_name = json_string_value(json_object_get(ref, "name"));
+                return json_string_value(json_object_get(ref, "uid"));
+        }
         return NULL;
 }
 
@@ -266,8 +293,8 @@ static Obj *find(CtlStore *s, const CtlResource *res, const char *ns, const char
 static Obj *find_e(CtlStore *s, const CtlResource *res, const char *ns, const char *name, KvErr *e) {
         Obj *o = find(s, res, ns, name);
         if (!o)
-                kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s.%s \"%s\" not found", res->plural, res->group,
-                          name);
+                kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "%s \"%s\" not found",
+                          ctl_resource_qname(res, (char[128]){ 0 }), name);
         return o;
 }
 
@@ -285,6 +312,15 @@ static void record(CtlStore *s, const CtlResource *res, const char *type, json_t
 }
 
 /* ---- checks shared by create and update ---- */
+
+/* What the scheduler reads of a VMI (requests, nodeSelector, Multus networks), as KubeVirt's webhook checks it. */
+static int check_vmi_spec(json_t *spec, const char *field, const char *verb, KvErr *e) {
+        CtlVmiSpec vs;
+        KvErr pe = {};
+        if (ctl_vmi_spec_parse(spec, field, &vs, &pe) < 0)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: %s", verb, pe.msg);
+        return 0;
+}
 
 /* What each kind's spec must hold for kvnet to act on it (KubeVirt's admission webhooks check the same). */
 static int check_spec(const CtlResource *res, json_t *obj, const char *verb, KvErr *e) {
@@ -310,6 +346,9 @@ static int check_spec(const CtlResource *res, json_t *obj, const char *verb, KvE
                                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                                  "%s: 'spec.running' and 'spec.runStrategy' are mutually exclusive", verb);
                 }
+                return check_vmi_spec(json_object_get(t, "spec"), "spec.template.spec", verb, e);
+        } else if (streq(res->kind, "VirtualMachineInstance")) {
+                return check_vmi_spec(spec, "spec", verb, e);
         } else if (streq(res->kind, "VirtualMachineInstanceMigration")) {
                 json_t *v = json_object_get(spec, "vmiName");
                 if (!json_is_string(v) || !json_string_length(v))
@@ -399,11 +438,12 @@ static void new_uid(char buf[37]) {
                  u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
-static void now_rfc3339(char buf[32]) {
+const char *ctl_now_rfc3339(char buf[static 32]) {
         time_t t = time(NULL);
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return buf;
 }
 
 /* ---- operations ---- */
@@ -446,11 +486,11 @@ int ctl_store_create(CtlStore *s, const CtlResource *res, const char *ns, json_t
                 json_object_set_new(md, "namespace", json_string(ns));
         }
         if (find(s, res, ns, name))
-                return kverr_set(e, KV_ERR_EXISTS, -EEXIST, "%s.%s \"%s\" already exists", res->plural, res->group,
-                                 name);
+                return kverr_set(e, KV_ERR_EXISTS, -EEXIST, "%s \"%s\" already exists",
+                                 ctl_resource_qname(res, (char[128]){ 0 }), name);
         char uid[37], ts[32];
         new_uid(uid);
-        now_rfc3339(ts);
+        ctl_now_rfc3339(ts);
         json_object_set_new(md, "uid", json_string(uid));
         json_object_set_new(md, "creationTimestamp", json_string(ts));
         json_object_set_new(md, "generation", json_integer(1));
@@ -516,9 +556,9 @@ static int replace(CtlStore *s, Obj *o, json_t *obj /* checked, owned by caller 
         const char *have_rv = json_string_value(json_object_get(old_md, "resourceVersion"));
         if (want_rv && want_rv[0] && !streq_ptr(want_rv, have_rv))
                 return kverr_set(e, KV_ERR_TRY_AGAIN, -EBUSY,
-                                 "Operation cannot be fulfilled on %s.%s \"%s\": the object has been modified; please "
+                                 "Operation cannot be fulfilled on %s \"%s\": the object has been modified; please "
                                  "apply your changes to the latest version and try again",
-                                 o->res->plural, o->res->group, o->name);
+                                 ctl_resource_qname(o->res, (char[128]){ 0 }), o->name);
         /* what the server owns stays the server's */
         for (const char *const *k = (const char *const[]){ "uid", "creationTimestamp", "namespace", NULL }; *k; k++) {
                 json_t *v = json_object_get(old_md, *k);

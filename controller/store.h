@@ -26,12 +26,24 @@ typedef struct CtlResource {
         const char *singular;
         const char *short_names[3]; /* NULL-terminated */
         bool namespaced;
+        bool category_all; /* listed by `kubectl get all` */
 } CtlResource;
 
 /* The resources the embedded API serves. */
 extern const CtlResource ctl_resources[];
 extern const size_t ctl_n_resources;
 const CtlResource *ctl_resource_find(const char *group, const char *version, const char *plural);
+/* How Kubernetes names the resource in messages: "pods", "virtualmachines.kubevirt.io". */
+const char *ctl_resource_qname(const CtlResource *r, char buf[static 128]);
+
+/* metadata.<key> of an object, when it is a string, else NULL. */
+const char *ctl_md(json_t *obj, const char *key);
+/* The uid of obj's controller (the ownerReference of that kind with controller: true) and, in *ret_name when
+ * not NULL, its name; NULL when it has none. */
+const char *ctl_controller_uid(json_t *obj, const char *kind, const char **ret_name);
+
+/* Now as Kubernetes writes times: "2026-01-02T03:04:05Z". */
+const char *ctl_now_rfc3339(char buf[static 32]);
 
 typedef struct CtlStore CtlStore;
 

@@ -9,22 +9,12 @@
 #include "common/log.h"
 #include "common/util.h"
 
-struct CtlVmController {
-        EventLoop *loop;
-        CtlStore *store;
-        EventSource *pending; /* the deferred pass, when one is scheduled */
-};
-
 static const CtlResource *res_vm(void) {
         return ctl_resource_find("kubevirt.io", "v1", "virtualmachines");
 }
 
 static const CtlResource *res_vmi(void) {
         return ctl_resource_find("kubevirt.io", "v1", "virtualmachineinstances");
-}
-
-static const char *md(json_t *o, const char *k) {
-        return json_string_value(json_object_get(json_object_get(o, "metadata"), k));
 }
 
 /* -1: leave it as it is (runStrategy Manual), 0: stopped, 1: running */
@@ -52,12 +42,13 @@ static json_t *vmi_from_template(json_t *vm) {
                 json_decref(labels);
                 labels = json_object();
         }
-        json_object_set_new(labels, "kubevirt.io/vm", json_string(md(vm, "name")));
+        json_object_set_new(labels, "kubevirt.io/vm", json_string(ctl_md(vm, "name")));
         json_t *o = json_pack("{s:s,s:s,s:{s:s,s:s,s:o,s:[{s:s,s:s,s:s,s:s,s:b,s:b}]},s:O}", "apiVersion",
-                              "kubevirt.io/v1", "kind", "VirtualMachineInstance", "metadata", "name", md(vm, "name"),
-                              "namespace", md(vm, "namespace"), "labels", labels, "ownerReferences", "apiVersion",
-                              "kubevirt.io/v1", "kind", "VirtualMachine", "name", md(vm, "name"), "uid", md(vm, "uid"),
-                              "controller", true, "blockOwnerDeletion", true, "spec",
+                              "kubevirt.io/v1", "kind", "VirtualMachineInstance", "metadata", "name",
+                              ctl_md(vm, "name"), "namespace", ctl_md(vm, "namespace"), "labels", labels,
+                              "ownerReferences", "apiVersion", "kubevirt.io/v1", "kind", "VirtualMachine", "name",
+                              ctl_md(vm, "name"), "uid", ctl_md(vm, "uid"), "controller", true, "blockOwnerDeletion",
+                              true, "spec",
                               json_object_get(t, "spec") ? json_object_get(t, "spec") : json_object());
         json_t *ann = json_object_get(tmd, "annotations");
         if (o && json_is_object(ann))
@@ -65,23 +56,13 @@ static json_t *vmi_from_template(json_t *vm) {
         return o;
 }
 
-static const char *owner_uid(json_t *vmi) {
-        size_t i;
-        json_t *ref;
-        json_array_foreach(json_object_get(json_object_get(vmi, "metadata"), "ownerReferences"), i, ref)
-                if (streq_ptr(json_string_value(json_object_get(ref, "kind")), "VirtualMachine") &&
-                    json_is_true(json_object_get(ref, "controller")))
-                        return json_string_value(json_object_get(ref, "uid"));
-        return NULL;
-}
-
 static int reconcile_vm(CtlStore *s, json_t *vm) {
-        const char *ns = md(vm, "namespace"), *name = md(vm, "name");
+        const char *ns = ctl_md(vm, "namespace"), *name = ctl_md(vm, "name");
         json_t *vmi = NULL;
         KvErr e = {};
         int changed = 0, r;
         bool have = ctl_store_get(s, res_vmi(), ns, name, &vmi) == 0;
-        bool ours = have && streq_ptr(owner_uid(vmi), md(vm, "uid"));
+        bool ours = have && streq_ptr(ctl_controller_uid(vmi, "VirtualMachine", NULL), ctl_md(vm, "uid"));
         int want = want_running(vm, have);
         if (want == 1 && !have) {
                 _cleanup_json_ json_t *n = vmi_from_template(vm), *out = NULL;
@@ -133,15 +114,16 @@ int ctl_vm_reconcile(CtlStore *s) {
         json_t *vm;
         json_array_foreach(json_object_get(vms, "items"), i, vm) changed += reconcile_vm(s, vm);
         /* Per VMI: one owned by a VM that is gone (or was re-created: another uid) goes too; the others wait
-         * for a node as Pending (the embedded node agent that runs them is the next step). */
+         * for a node as Pending (the scheduler, controller/scheduler.c, places them). */
         _cleanup_json_ json_t *vmis = ctl_store_list(s, res_vmi(), NULL, NULL);
         json_t *vmi;
         json_array_foreach(json_object_get(vmis, "items"), i, vmi) {
-                const char *uid = owner_uid(vmi), *ns = md(vmi, "namespace"), *name = md(vmi, "name");
+                const char *uid = ctl_controller_uid(vmi, "VirtualMachine", NULL), *ns = ctl_md(vmi, "namespace"),
+                           *name = ctl_md(vmi, "name");
                 KvErr e = {};
                 json_t *owner = NULL;
                 bool orphan = uid && !(ctl_store_get(s, res_vm(), ns, name, &owner) == 0 &&
-                                       streq_ptr(md(owner, "uid"), uid));
+                                       streq_ptr(ctl_md(owner, "uid"), uid));
                 json_decref(owner);
                 if (orphan) {
                         json_t *out = NULL;
@@ -157,46 +139,4 @@ int ctl_vm_reconcile(CtlStore *s) {
                 }
         }
         return changed;
-}
-
-static int on_pass(EventSource *src, void *userdata) {
-        CtlVmController *c = userdata;
-        (void) src;
-        c->pending = NULL;
-        /* the pass's own writes schedule the next pass, which finds nothing left to do and writes nothing */
-        (void) ctl_vm_reconcile(c->store);
-        return -ECANCELED;
-}
-
-static void on_change(void *userdata) {
-        CtlVmController *c = userdata;
-        if (c->pending)
-                return;
-        if (event_add_timer(c->loop, 1, 0, on_pass, c, &c->pending) < 0)
-                c->pending = NULL;
-}
-
-int ctl_vm_controller_new(EventLoop *loop, CtlStore *store, CtlVmController **ret) {
-        CtlVmController *c = calloc(1, sizeof *c);
-        if (!c)
-                return -ENOMEM;
-        *c = (CtlVmController){ .loop = loop, .store = store };
-        int r = ctl_store_add_notify(store, on_change, c);
-        if (r < 0) {
-                free(c);
-                return r;
-        }
-        on_change(c); /* a first pass over what was stored before the start */
-        *ret = c;
-        return 0;
-}
-
-CtlVmController *ctl_vm_controller_free(CtlVmController *c) {
-        if (!c)
-                return NULL;
-        ctl_store_remove_notify(c->store, on_change, c);
-        if (c->pending)
-                event_source_free(c->pending);
-        free(c);
-        return NULL;
 }

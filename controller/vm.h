@@ -5,13 +5,8 @@
  * the controller's event loop after every change of the store (deferred, so a burst is one pass). */
 #pragma once
 
-#include "common/event.h"
 #include "controller/store.h"
 
-typedef struct CtlVmController CtlVmController;
-
-int ctl_vm_controller_new(EventLoop *loop, CtlStore *store, CtlVmController **ret) _wur_;
-CtlVmController *ctl_vm_controller_free(CtlVmController *c);
-/* One reconcile pass over every VM and VMI (also what the deferred run does). Returns how many objects it
- * changed, or < 0 on an error of the store. */
+/* One reconcile pass over every VM and VMI (run by a CtlReconciler, controller/reconciler.h). Returns how many
+ * objects it changed, or < 0 on an error of the store. */
 int ctl_vm_reconcile(CtlStore *store);

@@ -14,60 +14,10 @@
 # exits cleanly on SIGTERM (sanitizer build).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib-controller.sh"
 
 kv_init
-require_cmd curl kubectl
-CTL=$KV_BIN/kvnet-controller
-require_file "$CTL"
-
-mkns NS ctl
-ip -n "$NS" link set lo up
-PORT=16443
-KCFG=$KV_TMP/kubeconfig
-STATE=$KV_TMP/state
-CTL_LOG=$KV_TMP/controller.log
-CTL_PID=""
-
-start_controller() {
-	ip netns exec "$NS" "$CTL" --embedded --listen "127.0.0.1:$PORT" --state-dir "$STATE" --kubeconfig "$KCFG" \
-		--no-fsync --log-level debug >>"$CTL_LOG" 2>&1 &
-	CTL_PID=$!
-	for _ in $(seq 1 100); do
-		api GET /version >/dev/null 2>&1 && return 0
-		kill -0 "$CTL_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	tail -n 20 "$CTL_LOG"
-	die "kvnet-controller did not start"
-}
-
-stop_controller() { # stops it and checks it exited cleanly
-	kill -TERM "$CTL_PID"
-	local rc=0
-	wait "$CTL_PID" || rc=$?
-	CTL_PID=""
-	assert_eq "$rc" 0 "kvnet-controller exits 0 on SIGTERM (no sanitizer report)"
-}
-
-# api METHOD PATH [curl args...]: the HTTP body on stdout, the status code in $KV_TMP/code
-api() {
-	local m=$1 p=$2
-	shift 2
-	ip netns exec "$NS" curl -s -o "$KV_TMP/body" -w '%{http_code}' -X "$m" "http://127.0.0.1:$PORT$p" "$@" >"$KV_TMP/code"
-	cat "$KV_TMP/body"
-}
-code() { cat "$KV_TMP/code"; }
-k() { ip netns exec "$NS" env KUBECONFIG="$KCFG" kubectl "$@"; }
-
-cleanup_ctl() {
-	local rc=$?
-	if [ -n "$CTL_PID" ]; then
-		kill -KILL "$CTL_PID" 2>/dev/null || true
-	fi
-	(exit "$rc")
-	kv_cleanup
-}
-trap cleanup_ctl EXIT
+ctl_init
 
 start_controller
 log "kubectl: $(k version --client 2>/dev/null | head -n 1)"
@@ -227,10 +177,5 @@ assert_true "a non-loopback --listen is refused: no authentication ($out)" grep 
 out=$(ip netns exec "$NS" "$CTL" --listen 127.0.0.1:$PORT --state-dir "$KV_TMP/s2" 2>&1 || true)
 assert_true "without --embedded it says what exists" grep -q "only --embedded" <<<"$out"
 
-if grep -Eq 'Sanitizer|runtime error:' "$CTL_LOG"; then
-	fail "controller log free of sanitizer reports"
-	grep -E -A20 'Sanitizer|runtime error:' "$CTL_LOG" | head -40
-else
-	pass "controller log free of sanitizer reports"
-fi
+ctl_log_clean
 finish

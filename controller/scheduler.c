@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "controller/scheduler.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json-util.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "controller/node.h"
+#include "controller/quantity.h"
+#include "controller/vmispec.h"
+
+#define LABEL_SCHEDULABLE "kubevirt.io/schedulable"
+#define LABEL_CREATED_BY "kubevirt.io/created-by"
+#define LABEL_NODE_NAME "kubevirt.io/nodeName"
+#define ANN_NETWORKS "k8s.v1.cni.cncf.io/networks"
+#define ANN_DEFAULT_NETWORK "v1.multus-cni.io/default-network"
+
+/* Why a node cannot take a VMI, in the order the checks run (a node fails at its first check, except that
+ * both resources are counted), with Kubernetes' wording. */
+typedef enum Reject {
+        REJECT_INVALID,
+        REJECT_CORDONED,
+        REJECT_NOT_READY,
+        REJECT_SELECTOR,
+        REJECT_CPU,
+        REJECT_MEMORY,
+        _REJECT_MAX,
+} Reject;
+
+static const char *const reject_table[_REJECT_MAX] = {
+        [REJECT_INVALID] = "node(s) had an invalid status.allocatable",
+        [REJECT_CORDONED] = "node(s) were unschedulable",
+        [REJECT_NOT_READY] = "node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
+        [REJECT_SELECTOR] = "node(s) didn't match Pod's node affinity/selector",
+        [REJECT_CPU] = "Insufficient cpu",
+        [REJECT_MEMORY] = "Insufficient memory",
+};
+
+typedef struct Node {
+        CtlNode n;
+        bool valid;
+        uint64_t cpu_used, mem_used; /* by the VMIs placed on it */
+} Node;
+
+typedef struct Vmi {
+        const char *ns, *name, *uid, *phase, *node, *created; /* borrowed from the listed object */
+        bool valid;
+        CtlVmiSpec spec;
+        KvErr err; /* why its spec is not valid */
+} Vmi;
+
+static const CtlResource *res_vmi(void) {
+        return ctl_resource_find("kubevirt.io", "v1", "virtualmachineinstances");
+}
+
+static const CtlResource *res_pod(void) {
+        return ctl_resource_find("", "v1", "pods");
+}
+
+static const CtlResource *res_node(void) {
+        return ctl_resource_find("", "v1", "nodes");
+}
+
+static bool waiting(const Vmi *v) {
+        return !v->phase || !v->phase[0] || streq(v->phase, "Pending") || streq(v->phase, "Scheduling");
+}
+
+static bool holds_resources(const Vmi *v) {
+        return v->node && v->node[0] && !waiting(v) && !streq(v->phase, "Succeeded") && !streq(v->phase, "Failed");
+}
+
+static void vmi_parse(json_t *o, Vmi *ret) {
+        json_t *st = json_object_get(o, "status");
+        *ret = (Vmi){ .ns = ctl_md(o, "namespace"),
+                      .name = ctl_md(o, "name"),
+                      .uid = ctl_md(o, "uid"),
+                      .created = ctl_md(o, "creationTimestamp"),
+                      .phase = json_string_value(json_object_get(st, "phase")),
+                      .node = json_string_value(json_object_get(st, "nodeName")) };
+        ret->valid = ctl_vmi_spec_parse(json_object_get(o, "spec"), "spec", &ret->spec, &ret->err) >= 0;
+}
+
+static Node *node_find(Node *nodes, size_t n, const char *name) {
+        for (size_t i = 0; name && i < n; i++)
+                if (streq(nodes[i].n.name, name))
+                        return &nodes[i];
+        return NULL;
+}
+
+static void node_use(Node *nd, const Vmi *v) {
+        if (!nd || !v->valid)
+                return;
+        nd->cpu_used += v->spec.cpu_milli;
+        nd->mem_used += v->spec.memory;
+}
+
+/* The checks of one node for one VMI: a bit per Reject, 0 when it fits. */
+static unsigned node_rejects(const Node *nd, const Vmi *v) {
+        if (!nd->valid)
+                return 1u << REJECT_INVALID;
+        if (nd->n.unschedulable)
+                return 1u << REJECT_CORDONED;
+        if (!nd->n.ready)
+                return 1u << REJECT_NOT_READY;
+        if (!streq_ptr(ctl_node_label(&nd->n, LABEL_SCHEDULABLE), "true"))
+                return 1u << REJECT_SELECTOR;
+        for (size_t i = 0; i < v->spec.n_node_selector; i++)
+                if (!streq_ptr(ctl_node_label(&nd->n, v->spec.node_selector[i].key), v->spec.node_selector[i].value))
+                        return 1u << REJECT_SELECTOR;
+        unsigned r = 0;
+        if (nd->cpu_used + v->spec.cpu_milli > nd->n.cpu_milli)
+                r |= 1u << REJECT_CPU;
+        if (nd->mem_used + v->spec.memory > nd->n.memory)
+                r |= 1u << REJECT_MEMORY;
+        return r;
+}
+
+/* How loaded the node would be with the VMI on it: the requested share of CPU plus that of memory (as
+ * Kubernetes' LeastAllocated scores, with equal weights), in billionths. Lower is better. */
+static unsigned __int128 load_with(const Node *nd, const Vmi *v) {
+        unsigned __int128 cpu = nd->cpu_used + v->spec.cpu_milli, mem = nd->mem_used + v->spec.memory;
+        unsigned __int128 score = 0;
+        score += nd->n.cpu_milli ? cpu * 1000000000u / nd->n.cpu_milli : (cpu ? 1000000000u : 0);
+        score += nd->n.memory ? mem * 1000000000u / nd->n.memory : (mem ? 1000000000u : 0);
+        return score;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* The least-loaded node that fits (ties: the first by name), or NULL with Kubernetes' message in msg. */
+static Node *pick(Node *nodes, size_t n, const Vmi *v, char *msg, size_t size) {
+        Node *best = NULL;
+        unsigned __int128 best_load = 0;
+        size_t count[_REJECT_MAX] = {};
+        for (size_t i = 0; i < n; i++) {
+                unsigned why = node_rejects(&nodes[i], v);
+                for (Reject k = 0; k < _REJECT_MAX; k++)
+                        count[k] += (why >> k) & 1;
+                if (why)
+                        continue;
+                unsigned __int128 load = load_with(&nodes[i], v);
+                if (!best || load < best_load || (load == best_load && strcmp(nodes[i].n.name, best->n.name) < 0)) {
+                        best = &nodes[i];
+                        best_load = load;
+                }
+        }
+        if (best)
+                return best;
+        if (n == 0) {
+                snprintf(msg, size,
+                         "0/0 nodes are available: no nodes are registered (kvnet-controller --embedded --nodes N "
+                         "simulates N nodes).");
+                return NULL;
+        }
+        /* "0/3 nodes are available: 1 Insufficient memory, 2 node(s) didn't match ...": sorted as Kubernetes does */
+        char parts[_REJECT_MAX][128];
+        const char *sorted[_REJECT_MAX];
+        size_t np = 0;
+        for (Reject k = 0; k < _REJECT_MAX; k++)
+                if (count[k]) {
+                        snprintf(parts[np], sizeof parts[np], "%zu %s", count[k], reject_table[k]);
+                        sorted[np] = parts[np];
+                        np++;
+                }
+        qsort(sorted, np, sizeof sorted[0], cmp_str);
+        int len = snprintf(msg, size, "0/%zu nodes are available:", n);
+        for (size_t k = 0; k < np && len >= 0 && (size_t) len < size; k++)
+                len += snprintf(msg + len, size - (size_t) len, "%s %s", k ? "," : "", sorted[k]);
+        if (len >= 0 && (size_t) len < size)
+                snprintf(msg + len, size - (size_t) len, ".");
+        return NULL;
+}
+
+/* ---- writes ---- */
+
+/* Sets the condition PodScheduled in status (an object) to cond_status; its lastTransitionTime stays when
+ * the status does not change. */
+static int set_condition(json_t *status, bool scheduled, const char *message) {
+        json_t *conds = json_object_get(status, "conditions");
+        if (!json_is_array(conds)) {
+                conds = json_array();
+                if (!conds || json_object_set_new(status, "conditions", conds) < 0)
+                        return -ENOMEM;
+        }
+        const char *want = scheduled ? "True" : "False";
+        char ts[32];
+        ctl_now_rfc3339(ts);
+        size_t i, at = json_array_size(conds);
+        json_t *c;
+        json_array_foreach(conds, i, c) {
+                if (!streq_ptr(json_string_value(json_object_get(c, "type")), "PodScheduled"))
+                        continue;
+                at = i;
+                const char *old = json_string_value(json_object_get(c, "lastTransitionTime"));
+                if (old && streq_ptr(json_string_value(json_object_get(c, "status")), want))
+                        snprintf(ts, sizeof ts, "%s", old);
+        }
+        json_t *n = json_pack("{s:s,s:s,s:n,s:s}", "type", "PodScheduled", "status", want, "lastProbeTime",
+                              "lastTransitionTime", ts);
+        if (n && !scheduled)
+                json_object_set_new(n, "reason", json_string("Unschedulable"));
+        if (n && message)
+                json_object_set_new(n, "message", json_string(message));
+        if (!n)
+                return -ENOMEM;
+        return (at < json_array_size(conds) ? json_array_set_new(conds, at, n) : json_array_append_new(conds, n)) < 0
+                       ? -ENOMEM
+                       : 0;
+}
+
+/* Writes the VMI's phase (with its node and pod when given) and its PodScheduled condition (scheduled, or
+ * not with message): 1 when that changed it, 0 when it was so already, < 0 on error. */
+static int vmi_set(CtlStore *s, const Vmi *v, const char *phase, const char *node, const char *pod_uid,
+                   bool scheduled, const char *message) {
+        _cleanup_json_ json_t *cur = NULL;
+        KvErr e = {};
+        int r = ctl_store_get(s, res_vmi(), v->ns, v->name, &cur);
+        if (r < 0)
+                return r;
+        json_t *st = json_object_get(cur, "status");
+        if (!json_is_object(st)) {
+                st = json_object();
+                if (!st || json_object_set_new(cur, "status", st) < 0)
+                        return -ENOMEM;
+        }
+        json_object_set_new(st, "phase", json_string(phase));
+        if (node) {
+                json_object_set_new(st, "nodeName", json_string(node));
+                json_object_set_new(st, "activePods", json_pack("{s:s}", pod_uid ? pod_uid : "", node));
+        }
+        if ((r = set_condition(st, scheduled, message)) < 0)
+                return r;
+        uint64_t rv = ctl_store_rv(s);
+        r = ctl_store_set_status(s, res_vmi(), v->ns, v->name, st, &e);
+        if (r < 0) {
+                log_warning("VirtualMachineInstance %s/%s: cannot update its status: %s", v->ns, v->name, e.msg);
+                return r;
+        }
+        return ctl_store_rv(s) != rv;
+}
+
+/* The label kubevirt.io/nodeName on the VMI, as KubeVirt sets it. */
+static int vmi_label_node(CtlStore *s, const Vmi *v, const char *node) {
+        _cleanup_json_ json_t *cur = NULL, *patch = NULL, *out = NULL;
+        KvErr e = {};
+        int r = ctl_store_get(s, res_vmi(), v->ns, v->name, &cur);
+        if (r < 0)
+                return r;
+        if (streq_ptr(json_string_value(json_object_get(json_object_get(json_object_get(cur, "metadata"), "labels"),
+                                                        LABEL_NODE_NAME)),
+                      node))
+                return 0;
+        patch = json_pack("{s:{s:{s:s}}}", "metadata", "labels", LABEL_NODE_NAME, node);
+        r = patch ? ctl_store_patch(s, res_vmi(), v->ns, v->name, patch, &out, &e) : -ENOMEM;
+        if (r < 0) {
+                log_warning("VirtualMachineInstance %s/%s: cannot label it with its node: %s", v->ns, v->name, e.msg);
+                return r;
+        }
+        return 1;
+}
+
+/* The VMI is on node with pod: Scheduled, labelled. */
+static int vmi_bind(CtlStore *s, const Vmi *v, const char *node, const char *pod_uid) {
+        int r1 = vmi_label_node(s, v, node);
+        int r2 = vmi_set(s, v, "Scheduled", node, pod_uid, true, NULL);
+        if (r1 < 0 || r2 < 0)
+                return r1 < 0 ? r1 : r2;
+        return r1 + r2;
+}
+
+/* The Multus annotations of the launcher pod: the VMI's multus networks as "ns/name" (its own namespace when
+ * the name has none), a comma list; the one marked default replaces the pod network. */
+static int multus_annotations(const Vmi *v, json_t *ann) {
+        char list[4096] = "";
+        size_t len = 0;
+        for (size_t i = 0; i < v->spec.n_multus; i++) {
+                const char *nn = v->spec.multus[i].network_name;
+                char full[512];
+                snprintf(full, sizeof full, "%s%s%s", strchr(nn, '/') ? "" : v->ns, strchr(nn, '/') ? "" : "/", nn);
+                if (v->spec.multus[i].is_default) {
+                        if (json_object_set_new(ann, ANN_DEFAULT_NETWORK, json_string(full)) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                int k = snprintf(list + len, sizeof list - len, "%s%s", len ? "," : "", full);
+                if (k < 0 || (size_t) k >= sizeof list - len)
+                        return -E2BIG;
+                len += (size_t) k;
+        }
+        if (len && json_object_set_new(ann, ANN_NETWORKS, json_string(list)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* KubeVirt's virt-launcher pod for the VMI, bound to node. */
+static json_t *launcher_pod(const Vmi *v, const char *node) {
+        char gen[80], cpu[32], mem[32];
+        /* 14 + 43 + 1 + the store's 5 random characters: a 63-character name, as KubeVirt's */
+        snprintf(gen, sizeof gen, "virt-launcher-%.43s-", v->name);
+        ctl_quantity_format_milli(v->spec.cpu_milli, cpu);
+        ctl_quantity_format_bytes(v->spec.memory, mem);
+        _cleanup_json_ json_t *sel = json_pack("{s:s}", LABEL_SCHEDULABLE, "true"), *ann = json_object();
+        for (size_t i = 0; sel && i < v->spec.n_node_selector; i++)
+                json_object_set_new(sel, v->spec.node_selector[i].key, json_string(v->spec.node_selector[i].value));
+        if (!sel || !ann || multus_annotations(v, ann) < 0 ||
+            json_object_set_new(ann, "kubevirt.io/domain", json_string(v->name)) < 0)
+                return NULL;
+        return json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s,s:s},s:O,s:[{s:s,s:s,s:s,s:s,s:b,s:b}]},"
+                         "s:{s:s,s:O,s:s,s:[{s:s,s:s,s:[s],s:{s:{s:s,s:s}}}]}}",
+                         "apiVersion", "v1", "kind", "Pod", "metadata", "generateName", gen, "namespace", v->ns, "labels",
+                         "kubevirt.io", "virt-launcher", LABEL_CREATED_BY, v->uid, "vm.kubevirt.io/name", v->name,
+                         "annotations", ann, "ownerReferences", "apiVersion", "kubevirt.io/v1", "kind",
+                         "VirtualMachineInstance", "name", v->name, "uid", v->uid, "controller", true,
+                         "blockOwnerDeletion", true, "spec", "nodeName", node, "nodeSelector", sel, "restartPolicy",
+                         "Never", "containers", "name", "compute", "image", "kvnet-launcher", "command",
+                         "kvnet-launcher", "resources", "requests", "cpu", cpu, "memory", mem);
+}
+
+static int pod_set_pending(CtlStore *s, const char *ns, const char *name) {
+        char ts[32];
+        KvErr e = {};
+        ctl_now_rfc3339(ts);
+        _cleanup_json_ json_t *st = json_pack("{s:s,s:s,s:[{s:s,s:s,s:n,s:s}]}", "phase", "Pending", "qosClass",
+                                              "Burstable", "conditions", "type", "PodScheduled", "status", "True",
+                                              "lastProbeTime", "lastTransitionTime", ts);
+        return st ? ctl_store_set_status(s, res_pod(), ns, name, st, &e) : -ENOMEM;
+}
+
+/* Creates the launcher pod of v on node nd; the VMI goes Scheduling, then Scheduled. */
+static int place(CtlStore *s, const Vmi *v, Node *nd) {
+        _cleanup_json_ json_t *pod = launcher_pod(v, nd->n.name), *out = NULL;
+        KvErr e = {};
+        int r = pod ? ctl_store_create(s, res_pod(), v->ns, pod, &out, &e) : -ENOMEM;
+        if (r < 0) {
+                log_warning("VirtualMachineInstance %s/%s: cannot create its launcher pod: %s", v->ns, v->name,
+                            e.msg[0] ? e.msg : strerror(-r));
+                return r;
+        }
+        const char *pod_name = ctl_md(out, "name"), *pod_uid = ctl_md(out, "uid");
+        log_info("VirtualMachineInstance %s/%s: scheduled on %s (launcher pod %s)", v->ns, v->name, nd->n.name,
+                 pod_name);
+        node_use(nd, v);
+        int changed = 1;
+        if ((r = pod_set_pending(s, v->ns, pod_name)) < 0)
+                return r;
+        if ((r = vmi_set(s, v, "Scheduling", NULL, NULL, true, NULL)) < 0)
+                return r;
+        changed += r;
+        if ((r = vmi_bind(s, v, nd->n.name, pod_uid)) < 0)
+                return r;
+        return changed + r;
+}
+
+/* ---- the pass ---- */
+
+/* oldest first, then by namespace and name; NULL (done already) last */
+static int cmp_vmi(const void *a, const void *b) {
+        const Vmi *x = *(const Vmi *const *) a, *y = *(const Vmi *const *) b;
+        if (!x || !y)
+                return !x - !y;
+        int c = strcmp(x->created ? x->created : "", y->created ? y->created : "");
+        if (!c)
+                c = strcmp(x->ns, y->ns);
+        return c ? c : strcmp(x->name, y->name);
+}
+
+static const Vmi *vmi_find(const Vmi *vmis, size_t n, const char *ns, const char *name, const char *uid) {
+        for (size_t i = 0; i < n; i++)
+                if (streq_ptr(vmis[i].ns, ns) && streq_ptr(vmis[i].name, name) && streq_ptr(vmis[i].uid, uid))
+                        return &vmis[i];
+        return NULL;
+}
+
+/* The launcher pod of v among pods: by its label kubevirt.io/created-by (KubeVirt's lookup), or NULL. */
+static json_t *pod_of(json_t *pods, const Vmi *v) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(pods, i, p) {
+                json_t *labels = json_object_get(json_object_get(p, "metadata"), "labels");
+                if (streq_ptr(ctl_md(p, "namespace"), v->ns) &&
+                    streq_ptr(json_string_value(json_object_get(labels, LABEL_CREATED_BY)), v->uid))
+                        return p;
+        }
+        return NULL;
+}
+
+/* Launcher pods whose VMI is gone (or is another one of that name: another uid) are deleted, as Kubernetes'
+ * garbage collector does for owner references. */
+static int collect_pods(CtlStore *s, json_t *pods, const Vmi *vmis, size_t n) {
+        int changed = 0;
+        for (size_t i = json_array_size(pods); i-- > 0;) {
+                json_t *p = json_array_get(pods, i);
+                const char *owner = NULL, *uid = ctl_controller_uid(p, "VirtualMachineInstance", &owner);
+                const char *ns = ctl_md(p, "namespace"), *name = ctl_md(p, "name");
+                if (!uid || vmi_find(vmis, n, ns, owner, uid))
+                        continue;
+                json_t *out = NULL;
+                KvErr e = {};
+                if (ctl_store_delete(s, res_pod(), ns, name, &out, &e) == 0) {
+                        log_info("Pod %s/%s: its VirtualMachineInstance %s is gone; deleted", ns, name, owner);
+                        json_decref(out);
+                        changed++;
+                }
+                json_array_remove(pods, i);
+        }
+        return changed;
+}
+
+int ctl_schedule(CtlStore *s) {
+        _cleanup_json_ json_t *nlist = ctl_store_list(s, res_node(), NULL, NULL),
+                              *vlist = ctl_store_list(s, res_vmi(), NULL, NULL),
+                              *plist = ctl_store_list(s, res_pod(), NULL, NULL);
+        json_t *nitems = json_object_get(nlist, "items"), *vitems = json_object_get(vlist, "items"),
+               *pods = json_object_get(plist, "items");
+        if (!nitems || !vitems || !pods)
+                return -ENOMEM;
+        size_t nn = json_array_size(nitems), nv = json_array_size(vitems);
+        _cleanup_free_ Node *nodes = calloc(nn ? nn : 1, sizeof *nodes);
+        _cleanup_free_ Vmi *vmis = calloc(nv ? nv : 1, sizeof *vmis);
+        _cleanup_free_ Vmi **order = calloc(nv ? nv : 1, sizeof *order);
+        if (!nodes || !vmis || !order)
+                return -ENOMEM;
+        for (size_t i = 0; i < nn; i++) {
+                KvErr e = {};
+                nodes[i].valid = ctl_node_parse(json_array_get(nitems, i), &nodes[i].n, &e) >= 0;
+                if (!nodes[i].valid)
+                        nodes[i].n.name = ctl_md(json_array_get(nitems, i), "name");
+        }
+        for (size_t i = 0; i < nv; i++)
+                vmi_parse(json_array_get(vitems, i), &vmis[i]);
+
+        int changed = collect_pods(s, pods, vmis, nv), r;
+        size_t nwait = 0;
+        for (size_t i = 0; i < nv; i++) {
+                if (holds_resources(&vmis[i]))
+                        node_use(node_find(nodes, nn, vmis[i].node), &vmis[i]);
+                else if (waiting(&vmis[i]))
+                        order[nwait++] = &vmis[i];
+        }
+        /* first the VMIs whose pod exists (created before a restart): they keep it and its node */
+        for (size_t i = 0; i < nwait; i++) {
+                json_t *pod = pod_of(pods, order[i]);
+                const char *node = json_string_value(json_object_get(json_object_get(pod, "spec"), "nodeName"));
+                if (!pod || !node)
+                        continue;
+                node_use(node_find(nodes, nn, node), order[i]);
+                if ((r = vmi_bind(s, order[i], node, ctl_md(pod, "uid"))) > 0)
+                        log_info("VirtualMachineInstance %s/%s: adopted its launcher pod %s on %s", order[i]->ns,
+                                 order[i]->name, ctl_md(pod, "name"), node);
+                changed += r > 0 ? r : 0;
+                order[i] = NULL;
+        }
+        /* then the others, oldest first */
+        qsort(order, nwait, sizeof order[0], cmp_vmi);
+        for (size_t i = 0; i < nwait; i++) {
+                const Vmi *v = order[i];
+                char msg[1024];
+                if (!v)
+                        continue;
+                Node *nd = v->valid ? pick(nodes, nn, v, msg, sizeof msg) : NULL;
+                if (!v->valid)
+                        snprintf(msg, sizeof msg, "%s", v->err.msg);
+                r = nd ? place(s, v, nd) : vmi_set(s, v, "Pending", NULL, NULL, false, msg);
+                changed += r > 0 ? r : 0;
+        }
+        return changed;
+}

@@ -51,6 +51,8 @@ NETD_LIB   := $(BUILD)/lib/libkvnetd.a
 LAUNCH_LIB := $(BUILD)/lib/libkvlaunch.a
 MIGRATE_LIB := $(BUILD)/lib/libkvmigrate.a
 CTL_LIB    := $(BUILD)/lib/libkvctl.a
+# Helpers shared by the unit tests (tests/unit/helpers.c).
+TEST_LIB   := $(BUILD)/lib/libkvtest.a
 
 PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-launcher $(BIN)/kvnet-controller
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)
@@ -72,6 +74,7 @@ $(NETD_LIB): $(call objs,$(NETD_SRC))
 $(LAUNCH_LIB): $(call objs,$(LAUNCH_SRC))
 $(MIGRATE_LIB): $(call objs,$(MIGRATE_SRC))
 $(CTL_LIB): $(call objs,$(CTL_SRC))
+$(TEST_LIB): $(call objs,tests/unit/helpers.c)
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -100,13 +103,17 @@ $(BIN)/kvnet: LDFLAGS += -static
 $(BIN)/kvnet: LDLIBS := -ljansson
 endif
 
-$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(TEST_LIB) $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 
 $(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Objects and skeletons reached only through pattern rules are intermediate files to make, which
+# deletes them after each build and so rebuilds them every time: keep them.
+.SECONDARY: $(call objs,$(UNIT_SRC) $(wildcard tests/tools/*.c)) $(BPF_SKELS) $(BPF_SKELS:.skel.h=.bpf.o)
 
 unit-tests: $(UNIT_TESTS)
 test-tools: $(TEST_TOOLS)

@@ -15,6 +15,7 @@
 #include "common/fileio.h"
 #include "common/netns.h"
 #include "netd/binding/masquerade.h"
+#include "tests/unit/helpers.h"
 
 static const char *datadir(void) {
         const char *d = getenv("KVNET_TESTDATA");
@@ -255,7 +256,7 @@ static int kernel_setup(void **state) {
         static Kns k;
         *state = NULL;
         if (unshare(CLONE_NEWNET) < 0) {
-                fprintf(stderr, "# skipping kernel tests: unshare(CLONE_NEWNET): %m\n");
+                test_group_skip("unshare(CLONE_NEWNET): %m");
                 return 0;
         }
         k.node = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -267,7 +268,7 @@ static int kernel_setup(void **state) {
         KvErr e = {};
         KvPrefix gw[] = { P("10.88.0.1/24"), P("fd88::1/64") };
         if (link_bridge_ensure("kvbr0", 1500, gw, 2, NULL, &e) < 0) {
-                fprintf(stderr, "# skipping kernel tests: bridge: %s\n", e.msg);
+                test_group_skip("bridge: %s", e.msg);
                 return 0;
         }
         *state = &k;
@@ -286,14 +287,14 @@ static int kernel_teardown(void **state) {
 static void test_kernel(void **state) {
         Kns *k = *state;
         if (!k)
-                skip();
+                skip_group();
         MasqConfig c;
         base_dual(&c);
         KvErr e = {};
         LinkInfo li;
         int r = masq_vm_attach(k->sbx, &c, &li, &e);
         if (r == -EOPNOTSUPP || r == -EPROTONOSUPPORT)
-                skip();
+                skip_because("attach: %s", e.msg);
         if (r < 0)
                 fail_msg("attach: %s: %s", e.msg, e.details);
         assert_true(li.host_ifindex > 0);
@@ -356,7 +357,7 @@ static void test_kernel(void **state) {
 static void test_kernel_undo(void **state) {
         Kns *k = *state;
         if (!k)
-                skip();
+                skip_group();
         MasqConfig c;
         base_v4(&c);
         c.host_ifname = "kv1";

@@ -15,6 +15,7 @@
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "netd/nat/nat.h"
+#include "tests/unit/helpers.h"
 
 static const char *datadir(void) {
         const char *d = getenv("KVNET_TESTDATA");
@@ -242,12 +243,14 @@ static void test_validation(void **state) {
 static int kernel_setup(void **state) {
         (void) state;
         if (unshare(CLONE_NEWNET) < 0) {
-                fprintf(stderr, "# skipping kernel tests: unshare(CLONE_NEWNET): %m\n");
+                test_group_skip("unshare(CLONE_NEWNET): %m");
                 *state = NULL;
                 return 0;
         }
         _cleanup_(nat_backend_freep) NatBackend *b = NULL;
-        if (nat_backend_new("nftables", &b) < 0) {
+        int r = nat_backend_new("nftables", &b);
+        if (r < 0) {
+                test_group_skip("nftables backend: %s", strerror(-r));
                 *state = NULL;
                 return 0;
         }
@@ -285,8 +288,10 @@ static bool have_nft(void) {
 
 static void test_kernel(void **state) {
         NatBackend *b = *state;
-        if (!b || !have_nft())
-                skip();
+        if (!b)
+                skip_group();
+        if (!have_nft())
+                skip_because("the nft tool is not installed");
         NatEndpoint eps[2];
         make_eps(&eps[0], &eps[1]);
         KvErr e = {};

@@ -10,6 +10,15 @@ SANITIZE ?= 0
 CC       ?= gcc
 PKGS     := libnl-route-3.0 libnl-3.0 libmnl libnftnl jansson libvirt yaml-0.1 libbpf
 
+# A missing library fails at once with its name, not with compile errors (goals that compile nothing
+# are exempt).
+ifneq ($(filter-out deps clean fmt,$(or $(MAKECMDGOALS),all)),)
+MISSING_PKGS := $(shell for p in $(sort $(PKGS) libmicrohttpd); do pkg-config --exists $$p || echo $$p; done)
+ifneq ($(MISSING_PKGS),)
+$(error missing pkg-config package: $(MISSING_PKGS) (run make deps))
+endif
+endif
+
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
                -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing -I.
 ifeq ($(SANITIZE),1)
@@ -64,9 +73,14 @@ all: $(PROGS)
 
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
-$(OBJ)/%.o: %.c | $(BPF_SKELS)
+$(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The few sources that include a BPF skeleton: the compiler's dependency files (-MMD) know it only
+# after a first build, so they name it here.
+$(OBJ)/netd/link/vlan.o: $(BPF_OUT)/vlan.skel.h
+$(OBJ)/netd/migration/migredir.o $(OBJ)/tests/unit/test-migredir.o: $(BPF_OUT)/migredir.skel.h
 
 $(COMMON_LIB): $(call objs,$(COMMON_SRC))
 $(CNI_LIB): $(call objs,$(CNI_SRC))
@@ -90,7 +104,7 @@ MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 $(OBJ)/controller/%.o: CFLAGS += $(MHD_CFLAGS)
 $(BIN)/kvnet-controller: LDLIBS += $(MHD_LIBS)
-$(BUILD)/tests/test-%: LDLIBS += $(MHD_LIBS)
+$(BUILD)/tests/test-controller-%: LDLIBS += $(MHD_LIBS)
 $(PROGS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -103,7 +117,20 @@ $(BIN)/kvnet: LDFLAGS += -static
 $(BIN)/kvnet: LDLIBS := -ljansson
 endif
 
-$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(TEST_LIB) $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+# What each unit test links beyond its own object and the test helpers (a test not listed links every
+# component library).
+UNIT_LIBS_test-common           := $(COMMON_LIB)
+UNIT_LIBS_test-cni              := $(CNI_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-controller-store := $(CTL_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-controller-vm    := $(CTL_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-launcher         := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-migrate          := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
+$(foreach t,bind-masq claimstore dhcp ipam journal link migredir nat-nft netd sriov,\
+  $(eval UNIT_LIBS_test-$(t) := $(NETD_LIB) $(COMMON_LIB)))
+ALL_LIBS := $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+
+.SECONDEXPANSION:
+$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(TEST_LIB) $$(or $$(UNIT_LIBS_test-$$*),$$(ALL_LIBS))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 
@@ -121,18 +148,11 @@ test-tools: $(TEST_TOOLS)
 deps:
 	./scripts/deps.sh
 
-# Sanitizer build lives beside the normal one so both can exist.
-check:
+# Sanitizer build lives beside the normal one so both can exist. check runs all tests, check-unit and
+# check-integration one kind.
+check check-unit check-integration:
 	$(MAKE) BUILD=build/san SANITIZE=1 all unit-tests test-tools
-	KVNET_BUILD=build/san ./tests/run.sh
-
-check-unit:
-	$(MAKE) BUILD=build/san SANITIZE=1 all unit-tests test-tools
-	KVNET_BUILD=build/san ./tests/run.sh unit
-
-check-integration:
-	$(MAKE) BUILD=build/san SANITIZE=1 all unit-tests test-tools
-	KVNET_BUILD=build/san ./tests/run.sh integration
+	KVNET_BUILD=build/san ./tests/run.sh $(patsubst check,all,$(patsubst check-%,%,$@))
 
 bench: all test-tools
 	KVNET_BUILD=$(BUILD) ./tests/bench/all.sh

@@ -2,6 +2,7 @@
 #   make            build every binary into build/bin/
 #   make deps       install build + test dependencies from Debian's packages (apt-get)
 #   make check      unit + integration tests, built with ASan/UBSan (build/san/)
+#   make fuzz       libFuzzer harnesses (tests/fuzz/) into build/fuzz/; make fuzz-smoke runs each briefly
 #   make bench      benchmark tables (tests/bench/)
 #   make demo       the main job (see README.md)
 
@@ -68,7 +69,7 @@ UNIT_SRC   := $(wildcard tests/unit/test-*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all deps check check-unit check-integration bench demo clean fmt unit-tests test-tools
+.PHONY: all deps check check-unit check-integration bench demo clean fmt unit-tests test-tools fuzz fuzz-smoke
 all: $(PROGS)
 
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
@@ -144,6 +145,42 @@ $(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 
 unit-tests: $(UNIT_TESTS)
 test-tools: $(TEST_TOOLS)
+
+# libFuzzer harnesses, tests/fuzz/fuzz-<name>.c, each built by clang from its own sources (below) into
+# $(BUILD)/fuzz/. fuzz-smoke runs each for FUZZ_SECONDS over its seed corpus tests/fuzz/corpus/<harness>/
+# (new inputs go to $(BUILD)/fuzz/corpus/<harness>/, findings to $(BUILD)/fuzz/<harness>-crash-*).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 5
+FUZZ_CFLAGS  := -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -I$(BPF_OUT) -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+FUZZ_HARNESSES := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_BINS    := $(addprefix $(BUILD)/fuzz/,$(FUZZ_HARNESSES))
+FUZZ_SRC_fuzz-cni              := $(CNI_SRC) $(COMMON_SRC)
+FUZZ_SRC_fuzz-controller-store := controller/store.c $(COMMON_SRC)
+FUZZ_SRC_fuzz-dhcp             := netd/dhcp/dhcp4.c netd/dhcp/dhcp6.c $(COMMON_SRC)
+FUZZ_SRC_fuzz-journal          := netd/state/journal.c $(COMMON_SRC)
+FUZZ_SRC_fuzz-netd-request     := $(NETD_SRC) $(COMMON_SRC)
+FUZZ_SRC_fuzz-vmi              := $(LAUNCH_SRC) $(MIGRATE_SRC) $(COMMON_SRC)
+$(BUILD)/fuzz/fuzz-netd-request: $(BPF_SKELS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $$(FUZZ_SRC_$$*)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRC_$*) $(FUZZ_LIBS) -o $@
+
+fuzz: $(FUZZ_BINS)
+
+fuzz-smoke: $(FUZZ_BINS)
+	@set -e; for h in $(FUZZ_HARNESSES); do \
+		mkdir -p $(BUILD)/fuzz/corpus/$$h; \
+		echo "fuzz-smoke: $$h, $(FUZZ_SECONDS) s"; \
+		if ! $(BUILD)/fuzz/$$h -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+			-artifact_prefix=$(BUILD)/fuzz/$$h- $(BUILD)/fuzz/corpus/$$h tests/fuzz/corpus/$$h \
+			>$(BUILD)/fuzz/$$h.log 2>&1; then \
+			tail -n 40 $(BUILD)/fuzz/$$h.log; echo "fuzz-smoke: $$h FAILED"; exit 1; \
+		fi; \
+		grep -a '^Done\|DONE' $(BUILD)/fuzz/$$h.log | tail -n 1; \
+	done
 
 deps:
 	./scripts/deps.sh

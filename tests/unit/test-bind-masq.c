@@ -17,40 +17,7 @@
 #include "netd/binding/masquerade.h"
 #include "tests/unit/helpers.h"
 
-static const char *datadir(void) {
-        const char *d = getenv("KVNET_TESTDATA");
-        return d ? d : "tests/data";
-}
-
-static void check_golden(const char *name, const char *got) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/masq/%s.golden", datadir(), name);
-        if (getenv("KVNET_UPDATE_GOLDEN")) {
-                assert_int_equal(write_file_atomic(path, got, strlen(got), false), 0);
-                return;
-        }
-        _cleanup_free_ char *want = NULL;
-        size_t len;
-        int r = read_file_max(path, 1 << 20, &want, &len);
-        if (r < 0)
-                fail_msg("cannot read %s: %s (run from the repository root or set KVNET_TESTDATA)", path, strerror(-r));
-        if (!streq(want, got)) {
-                fprintf(stderr, "---- %s: expected\n%s---- got\n%s----\n", path, want, got);
-                fail_msg("%s differs (KVNET_UPDATE_GOLDEN=1 to regenerate)", path);
-        }
-}
-
-static KvAddr A(const char *s) {
-        KvAddr a;
-        assert_int_equal(kv_addr_parse(s, &a), 0);
-        return a;
-}
-
-static KvPrefix P(const char *s) {
-        KvPrefix p;
-        assert_int_equal(kv_prefix_parse(s, &p), 0);
-        return p;
-}
+#define check_golden(name, got) assert_golden(got, "masq/%s.golden", name)
 
 static const MasqPort ports2[] = { { 80, IPPROTO_TCP }, { 53, IPPROTO_UDP } };
 
@@ -255,10 +222,8 @@ typedef struct Kns {
 static int kernel_setup(void **state) {
         static Kns k;
         *state = NULL;
-        if (unshare(CLONE_NEWNET) < 0) {
-                test_group_skip("unshare(CLONE_NEWNET): %m");
+        if (test_netns_private() < 0)
                 return 0;
-        }
         k.node = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         if (k.node < 0 || unshare(CLONE_NEWNET) < 0)
                 return -1;

@@ -9,36 +9,11 @@
 
 #include <cmocka.h>
 
-#include "tests/unit/tmpdir.h"
+#include "tests/unit/ctl-fixture.h"
 
 #include "controller/store.h"
 
-typedef struct Fx {
-        char dir[64];
-        CtlStore *s;
-        const CtlResource *vm;
-} Fx;
-
-static int setup(void **state) {
-        Fx *fx = calloc(1, sizeof *fx);
-        assert_non_null(fx);
-        strcpy(fx->dir, "/tmp/kvnet-ctl-XXXXXX");
-        assert_non_null(mkdtemp(fx->dir));
-        KvErr e = {};
-        assert_int_equal(ctl_store_open(fx->dir, false, &fx->s, &e), 0);
-        fx->vm = ctl_resource_find("kubevirt.io", "v1", "virtualmachines");
-        assert_non_null(fx->vm);
-        *state = fx;
-        return 0;
-}
-
-static int teardown(void **state) {
-        Fx *fx = *state;
-        ctl_store_free(fx->s);
-        tmpdir_remove(fx->dir);
-        free(fx);
-        return 0;
-}
+typedef CtlFixture Fx;
 
 static json_t *J(const char *text) {
         json_error_t err;
@@ -381,10 +356,10 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_merge_patch_rfc7386),
                 cmocka_unit_test(test_json_patch_rfc6902),
-                cmocka_unit_test_setup_teardown(test_create_get_server_fields, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bad_objects, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_update_patch_conflict, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_events_and_reopen, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_create_get_server_fields, ctl_fixture_setup, ctl_fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_bad_objects, ctl_fixture_setup, ctl_fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_update_patch_conflict, ctl_fixture_setup, ctl_fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_events_and_reopen, ctl_fixture_setup, ctl_fixture_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,37 +10,12 @@
 
 #include <cmocka.h>
 
-#include "tests/unit/tmpdir.h"
+#include "tests/unit/ctl-fixture.h"
 
 #include "controller/store.h"
 #include "controller/vm.h"
 
-typedef struct Fx {
-        char dir[64];
-        CtlStore *s;
-        const CtlResource *vm, *vmi;
-} Fx;
-
-static int setup(void **state) {
-        Fx *fx = calloc(1, sizeof *fx);
-        assert_non_null(fx);
-        strcpy(fx->dir, "/tmp/kvnet-ctlvm-XXXXXX");
-        assert_non_null(mkdtemp(fx->dir));
-        KvErr e = {};
-        assert_int_equal(ctl_store_open(fx->dir, false, &fx->s, &e), 0);
-        fx->vm = ctl_resource_find("kubevirt.io", "v1", "virtualmachines");
-        fx->vmi = ctl_resource_find("kubevirt.io", "v1", "virtualmachineinstances");
-        *state = fx;
-        return 0;
-}
-
-static int teardown(void **state) {
-        Fx *fx = *state;
-        ctl_store_free(fx->s);
-        tmpdir_remove(fx->dir);
-        free(fx);
-        return 0;
-}
+typedef CtlFixture Fx;
 
 static void create_vm(Fx *fx, const char *name, const char *run) {
         char text[512];
@@ -157,8 +132,8 @@ static void test_run_strategies_and_gc(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_start_stop, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_run_strategies_and_gc, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_start_stop, ctl_fixture_setup, ctl_fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_run_strategies_and_gc, ctl_fixture_setup, ctl_fixture_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

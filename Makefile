@@ -126,7 +126,8 @@ UNIT_LIBS_test-controller-store := $(CTL_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-controller-vm    := $(CTL_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-launcher         := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-migrate          := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
-$(foreach t,bind-masq claimstore dhcp ipam journal link migredir nat-nft netd sriov,\
+$(foreach t,bind-masq claimstore dhcp ipam journal link migredir nat-nft netd-endpoint netd-manager \
+  netd-reaper netd-request sriov,\
   $(eval UNIT_LIBS_test-$(t) := $(NETD_LIB) $(COMMON_LIB)))
 ALL_LIBS := $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 

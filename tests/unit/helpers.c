@@ -90,6 +90,13 @@ void test_assert_golden(const char *file, int line, const char *got, const char 
         }
 }
 
+json_t *test_json(const char *text) {
+        json_error_t err;
+        json_t *o = json_loads(text, 0, &err);
+        assert_non_null(o);
+        return o;
+}
+
 KvAddr A(const char *s) {
         KvAddr a;
         assert_int_equal(kv_addr_parse(s, &a), 0);

@@ -6,6 +6,8 @@
 
 #include <stdarg.h>
 
+#include <jansson.h>
+
 #include "common/addr.h"
 #include "common/util.h"
 
@@ -38,6 +40,12 @@ const char *test_datadir(void);
  * rewrites the file from got instead. */
 #define assert_golden(got, ...) test_assert_golden(__FILE__, __LINE__, got, __VA_ARGS__)
 void test_assert_golden(const char *file, int line, const char *got, const char *path_fmt, ...) _printf_(4, 5);
+
+/* ---- JSON */
+
+/* A JSON object or array from the text of a test; fails the test if it does not parse. The caller
+ * owns the reference. */
+json_t *test_json(const char *text);
 
 /* ---- addresses */
 

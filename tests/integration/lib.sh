@@ -570,9 +570,10 @@ tcp_get() {
 
 GUEST_DIR=${KVNET_CACHE:-/var/cache/kvnet}/guest
 
-# require_guest: QEMU and the test guest in $GUEST_DIR (scripts/guest-image.sh builds it once).
+# require_guest: QEMU, the test guest in $GUEST_DIR (scripts/guest-image.sh builds it once), and socat
+# and curl to talk to it.
 require_guest() {
-	require_cmd qemu-system-x86_64
+	require_cmd qemu-system-x86_64 socat curl
 	"$KV_ROOT/scripts/guest-image.sh" >/dev/null 2>&1 || skip "scripts/guest-image.sh could not build the test guest"
 	[ -s "$GUEST_DIR/vmlinuz" ] || skip "no guest kernel in $GUEST_DIR"
 }

@@ -10,8 +10,6 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 kv_init
 require_kvnet
-require_cnichain
-require_cmd socat curl
 require_guest
 grep -q '^DHCP6_PACKAGE=' "$GUEST_DIR/VERSION" 2>/dev/null || skip "the cached guest has no DHCPv6 client (old image)"
 

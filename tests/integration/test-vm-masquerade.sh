@@ -8,8 +8,6 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 kv_init
 require_kvnet
-require_cnichain
-require_cmd socat curl
 require_guest
 
 setup_node

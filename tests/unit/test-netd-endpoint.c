@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/tmpdir.h"
+
 #include "common/json-util.h"
 #include "netd/core/netd-priv.h"
 
@@ -131,9 +133,7 @@ static void test_endpoint_roundtrip(void **state) {
         endpoint_free(g);
         endpoint_free(ep);
 
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(tmpdir_remove(dir), 0);
 }
 
 static void test_endpoint_sriov_roundtrip(void **state) {

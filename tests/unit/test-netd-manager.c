@@ -265,9 +265,7 @@ static void test_manager_rejects(void **state) {
         json_decref(reply);
         json_decref(req);
         manager_free(m);
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        assert_int_equal(system(cmd), 0);
+        rm_rf(dir);
 }
 
 int main(void) {

@@ -2,6 +2,7 @@
 #   make            build every binary into build/bin/
 #   make deps       install build + test dependencies from Debian's packages (apt-get)
 #   make check      unit + integration tests, built with ASan/UBSan (build/san/)
+#   make fuzz       libFuzzer harnesses (tests/fuzz/) into build/fuzz/; make fuzz-smoke runs each briefly
 #   make bench      benchmark tables (tests/bench/)
 #   make demo       the main job (see README.md)
 
@@ -9,6 +10,15 @@ BUILD    ?= build
 SANITIZE ?= 0
 CC       ?= gcc
 PKGS     := libmnl libnftnl jansson libvirt yaml-0.1 libbpf
+
+# A missing library fails at once with its name, not with compile errors (goals that compile nothing
+# are exempt).
+ifneq ($(filter-out deps clean fmt,$(or $(MAKECMDGOALS),all)),)
+MISSING_PKGS := $(shell for p in $(sort $(PKGS) libmicrohttpd); do pkg-config --exists $$p || echo $$p; done)
+ifneq ($(MISSING_PKGS),)
+$(error missing pkg-config package: $(MISSING_PKGS) (run make deps))
+endif
+endif
 
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
                -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing -I.
@@ -51,6 +61,8 @@ NETD_LIB   := $(BUILD)/lib/libkvnetd.a
 LAUNCH_LIB := $(BUILD)/lib/libkvlaunch.a
 MIGRATE_LIB := $(BUILD)/lib/libkvmigrate.a
 CTL_LIB    := $(BUILD)/lib/libkvctl.a
+# Helpers shared by the unit tests (tests/unit/helpers.c).
+TEST_LIB   := $(BUILD)/lib/libkvtest.a
 
 PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-launcher $(BIN)/kvnet-controller
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)
@@ -59,14 +71,19 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools
 # A tool of several files has its own folder: tests/tools/<tool>/*.c -> one binary.
 FLOWMON_SRC := $(wildcard tests/tools/flowmon/*.c)
 
-.PHONY: all deps check check-unit check-integration bench demo clean fmt unit-tests test-tools
+.PHONY: all deps check check-unit check-integration bench demo clean fmt unit-tests test-tools fuzz fuzz-smoke
 all: $(PROGS)
 
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
-$(OBJ)/%.o: %.c | $(BPF_SKELS)
+$(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The few sources that include a BPF skeleton: the compiler's dependency files (-MMD) know it only
+# after a first build, so they name it here.
+$(OBJ)/netd/link/vlan.o: $(BPF_OUT)/vlan.skel.h
+$(OBJ)/netd/migration/migredir.o $(OBJ)/tests/unit/test-migredir.o: $(BPF_OUT)/migredir.skel.h
 
 $(COMMON_LIB): $(call objs,$(COMMON_SRC))
 $(CNI_LIB): $(call objs,$(CNI_SRC))
@@ -74,6 +91,7 @@ $(NETD_LIB): $(call objs,$(NETD_SRC))
 $(LAUNCH_LIB): $(call objs,$(LAUNCH_SRC))
 $(MIGRATE_LIB): $(call objs,$(MIGRATE_SRC))
 $(CTL_LIB): $(call objs,$(CTL_SRC))
+$(TEST_LIB): $(call objs,tests/unit/helpers.c)
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -89,7 +107,7 @@ MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 $(OBJ)/controller/%.o: CFLAGS += $(MHD_CFLAGS)
 $(BIN)/kvnet-controller: LDLIBS += $(MHD_LIBS)
-$(BUILD)/tests/test-%: LDLIBS += $(MHD_LIBS)
+$(BUILD)/tests/test-controller-%: LDLIBS += $(MHD_LIBS)
 $(PROGS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -102,7 +120,21 @@ $(BIN)/kvnet: LDFLAGS += -static
 $(BIN)/kvnet: LDLIBS := -ljansson
 endif
 
-$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+# What each unit test links beyond its own object and the test helpers (a test not listed links every
+# component library).
+UNIT_LIBS_test-common           := $(COMMON_LIB)
+UNIT_LIBS_test-cni              := $(CNI_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-controller-store := $(CTL_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-controller-vm    := $(CTL_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-launcher         := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-migrate          := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
+$(foreach t,bind-masq claimstore dhcp ipam journal link migredir nat-nft netd-endpoint netd-manager \
+  netd-reaper netd-request sriov,\
+  $(eval UNIT_LIBS_test-$(t) := $(NETD_LIB) $(COMMON_LIB)))
+ALL_LIBS := $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+
+.SECONDEXPANSION:
+$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(TEST_LIB) $$(or $$(UNIT_LIBS_test-$$*),$$(ALL_LIBS))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 
@@ -114,24 +146,57 @@ $(BUILD)/tests/flowmon: $(call objs,$(FLOWMON_SRC)) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Objects and skeletons reached only through pattern rules are intermediate files to make, which
+# deletes them after each build and so rebuilds them every time: keep them.
+.SECONDARY: $(call objs,$(UNIT_SRC) $(wildcard tests/tools/*.c) $(FLOWMON_SRC)) $(BPF_SKELS) $(BPF_SKELS:.skel.h=.bpf.o)
+
 unit-tests: $(UNIT_TESTS)
 test-tools: $(TEST_TOOLS)
+
+# libFuzzer harnesses, tests/fuzz/fuzz-<name>.c, each built by clang from its own sources (below) into
+# $(BUILD)/fuzz/. fuzz-smoke runs each for FUZZ_SECONDS over its seed corpus tests/fuzz/corpus/<harness>/
+# (new inputs go to $(BUILD)/fuzz/corpus/<harness>/, findings to $(BUILD)/fuzz/<harness>-crash-*).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 5
+FUZZ_CFLAGS  := -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -I$(BPF_OUT) -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+FUZZ_HARNESSES := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_BINS    := $(addprefix $(BUILD)/fuzz/,$(FUZZ_HARNESSES))
+FUZZ_SRC_fuzz-cni              := $(CNI_SRC) $(COMMON_SRC)
+FUZZ_SRC_fuzz-controller-store := controller/store.c controller/vmispec.c controller/quantity.c $(COMMON_SRC)
+FUZZ_SRC_fuzz-dhcp             := netd/dhcp/dhcp4.c netd/dhcp/dhcp6.c $(COMMON_SRC)
+FUZZ_SRC_fuzz-journal          := netd/state/journal.c $(COMMON_SRC)
+FUZZ_SRC_fuzz-netd-request     := $(NETD_SRC) $(COMMON_SRC)
+FUZZ_SRC_fuzz-vmi              := $(LAUNCH_SRC) $(MIGRATE_SRC) $(COMMON_SRC)
+$(BUILD)/fuzz/fuzz-netd-request: $(BPF_SKELS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $$(FUZZ_SRC_$$*)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRC_$*) $(FUZZ_LIBS) -o $@
+
+fuzz: $(FUZZ_BINS)
+
+fuzz-smoke: $(FUZZ_BINS)
+	@set -e; for h in $(FUZZ_HARNESSES); do \
+		mkdir -p $(BUILD)/fuzz/corpus/$$h; \
+		echo "fuzz-smoke: $$h, $(FUZZ_SECONDS) s"; \
+		if ! $(BUILD)/fuzz/$$h -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+			-artifact_prefix=$(BUILD)/fuzz/$$h- $(BUILD)/fuzz/corpus/$$h tests/fuzz/corpus/$$h \
+			>$(BUILD)/fuzz/$$h.log 2>&1; then \
+			tail -n 40 $(BUILD)/fuzz/$$h.log; echo "fuzz-smoke: $$h FAILED"; exit 1; \
+		fi; \
+		grep -a '^Done\|DONE' $(BUILD)/fuzz/$$h.log | tail -n 1; \
+	done
 
 deps:
 	./scripts/deps.sh
 
-# Sanitizer build lives beside the normal one so both can exist.
-check:
+# Sanitizer build lives beside the normal one so both can exist. check runs all tests, check-unit and
+# check-integration one kind.
+check check-unit check-integration:
 	$(MAKE) BUILD=build/san SANITIZE=1 all unit-tests test-tools
-	KVNET_BUILD=build/san ./tests/run.sh
-
-check-unit:
-	$(MAKE) BUILD=build/san SANITIZE=1 all unit-tests test-tools
-	KVNET_BUILD=build/san ./tests/run.sh unit
-
-check-integration:
-	$(MAKE) BUILD=build/san SANITIZE=1 all unit-tests test-tools
-	KVNET_BUILD=build/san ./tests/run.sh integration
+	KVNET_BUILD=build/san ./tests/run.sh $(patsubst check,all,$(patsubst check-%,%,$@))
 
 bench: all test-tools
 	KVNET_BUILD=$(BUILD) ./tests/bench/all.sh

@@ -4,7 +4,11 @@
 #   KVNET_BUILD   build directory (default: build; `make check` uses build/san)
 #   KVNET_TESTS   optional space-separated filter of test names (e.g. "test-kvnet-basic test-ipam")
 # Unit tests: every $KVNET_BUILD/tests/test-* binary (cmocka); individual tests are counted from
-# cmocka's "[  PASSED  ]" / "[  FAILED  ]" lines. Integration tests: every tests/integration/test-*.sh,
+# the summary lines cmocka prints per group: "[  PASSED  ] N test(s)." (which does not count skipped
+# tests), "[  FAILED  ] N test(s), listed below:" and "[  SKIPPED ] N test(s), listed below:". A
+# skipped test gives its reason in a "SKIP: <test>: <reason>" line (skip_because() in
+# tests/unit/helpers.h); a binary that runs no test and prints a "SKIP:" line counts as one skipped
+# test. Integration tests: every tests/integration/test-*.sh,
 # sequentially; exit 0 = pass, 4 = skipped (reason shown), anything else = fail.
 # Ends with the line "N passed, N failed, N skipped"; exits non-zero if anything failed.
 set -uo pipefail
@@ -46,8 +50,23 @@ selected() {
 	return 1
 }
 
+# Sums the N of cmocka's group summary lines "[  <WHAT>  ] N test(s)..." in a log.
+cmocka_count() { # LOG REGEX-OF-THE-LINE-AFTER-N
+	sed -n "s/^\[  $2 *\] \([0-9]\+\) test(s)$3/\1/p" "$1" | awk '{s += $1} END {print s + 0}'
+}
+
+# The skip reasons of a unit test log, one "SKIP: <test>: <reason>" line per skipped test (cmocka
+# lists a skipped test as "[  SKIPPED ] <test>"; one that gave no reason gets "(no reason given)").
+unit_skip_reasons() { # LOG
+	local t
+	grep '^SKIP: ' "$1" | awk '!seen[$0]++'
+	for t in $(sed -n 's/^\[  SKIPPED \] \([^ ]\+\)$/\1/p' "$1" | sort -u); do
+		grep -q "^SKIP: $t: " "$1" || echo "SKIP: $t: (no reason given)"
+	done
+}
+
 run_unit() {
-	local bin name log rc p f failed_names
+	local bin name log rc p f s failed_names reasons counts
 	local found=0
 	for bin in "$BUILD_DIR"/tests/test-*; do
 		[ -f "$bin" ] && [ -x "$bin" ] || continue
@@ -59,18 +78,29 @@ run_unit() {
 		echo "=== unit $name"
 		rc=0
 		timeout "$TEST_TIMEOUT" "$bin" >"$log" 2>&1 || rc=$?
-		p=$(sed -n 's/^\[  PASSED  \] \([0-9]\+\) test(s)\..*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
-		f=$(sed -n 's/^\[  FAILED  \] \([0-9]\+\) test(s), listed below:.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+		p=$(cmocka_count "$log" 'PASSED' '\..*')
+		f=$(cmocka_count "$log" 'FAILED' ', listed below:.*')
+		s=$(cmocka_count "$log" 'SKIPPED' ', listed below:.*')
+		reasons=$(unit_skip_reasons "$log")
 		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 			f=1 # crashed, sanitizer abort or timeout: count the binary as one failure
 		fi
+		if [ "$rc" -eq 0 ] && [ $((p + f + s)) -eq 0 ] && [ -n "$reasons" ]; then
+			s=1 # the whole binary skipped (e.g. not root)
+		fi
+		[ -z "$reasons" ] || echo "$reasons" | sed 's/^/    /'
 		passed=$((passed + p))
 		failed=$((failed + f))
-		if [ "$rc" -eq 0 ] && [ "$f" -eq 0 ]; then
-			summary+=("PASS  unit/$name ($p tests)")
+		skipped=$((skipped + s))
+		counts="$p tests"
+		[ "$s" -eq 0 ] || counts="$p passed, $s skipped"
+		if [ "$rc" -eq 0 ] && [ "$f" -eq 0 ] && [ "$p" -eq 0 ] && [ "$s" -gt 0 ]; then
+			summary+=("SKIP  unit/$name: $(echo "$reasons" | head -n 1 | sed 's/^SKIP: //')")
+		elif [ "$rc" -eq 0 ] && [ "$f" -eq 0 ]; then
+			summary+=("PASS  unit/$name ($counts)")
 		else
 			failed_names=$(sed -n 's/^\[  FAILED  \] \([^ ]\+\)$/\1/p' "$log" | sort -u | tr '\n' ' ')
-			summary+=("FAIL  unit/$name ($p passed, $f failed${failed_names:+: $failed_names}; exit $rc)")
+			summary+=("FAIL  unit/$name ($p passed, $f failed, $s skipped${failed_names:+: $failed_names}; exit $rc)")
 			cat "$log"
 		fi
 	done

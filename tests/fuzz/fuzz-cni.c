@@ -2,14 +2,11 @@
 // libFuzzer harness over the CNI plugin's parsers: CNI_ARGS, the network config (with prevResult,
 // runtimeConfig, cni.dev/valid-attachments), results of any version, and what is built from them.
 //
-// Build and run (from the repo root; seeds are the fixtures behind a command byte):
-//   SRC="tests/fuzz/fuzz-cni.c $(ls cni/*.c | grep -v cni/main.c) common/*.c"
-//   LIBS="$(pkg-config --cflags --libs libmnl libnftnl jansson)"
-//   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined $SRC $LIBS -o build/fuzz-cni
-//   mkdir -p build/fuzz-cni-corpus
-//   for f in tests/data/cni/*.json; do for c in 0 1 2 3 4; do
-//     { printf "\\x0$c"; cat "$f"; } > "build/fuzz-cni-corpus/$c-${f##*/}"; done; done
-//   build/fuzz-cni -max_total_time=60 -max_len=8192 build/fuzz-cni-corpus
+// Build: `make fuzz` (clang, -fsanitize=fuzzer,address,undefined) -> build/fuzz/fuzz-cni, from the
+//   sources listed as FUZZ_SRC_fuzz-cni in the Makefile.
+// Run:   `make fuzz-smoke [FUZZ_SECONDS=5]` runs every harness briefly over its seeds; for longer:
+//   build/fuzz/fuzz-cni -max_total_time=60 -max_len=8192 build/fuzz/corpus/fuzz-cni tests/fuzz/corpus/fuzz-cni
+// Seeds: tests/fuzz/corpus/fuzz-cni/: the command byte (0 ADD, 1 DEL, 2 CHECK, 3 STATUS, 4 GC; bit 7: no netns), CNI_ARGS, NUL, a config from tests/data/cni/.
 //
 // Input layout: byte 0 selects the command (ADD, DEL, CHECK, STATUS, GC); the rest is
 // "<CNI_ARGS>\0<netconf JSON>" (no NUL: everything is the JSON, CNI_ARGS empty). Nothing here

@@ -5,12 +5,11 @@
 // what the store accepted has the resource's apiVersion/kind, a valid name and a resourceVersion;
 // a merge patch is idempotent (RFC 7386: applying it twice equals applying it once).
 //
-// Build and run (from the repo root):
-//   SRC="tests/fuzz/fuzz-controller-store.c controller/store.c common/*.c"
-//   LIBS="$(pkg-config --cflags --libs libmnl libnftnl jansson)"
-//   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined $SRC $LIBS -o build/fuzz-ctl
-//   mkdir -p build/fuzz-ctl-corpus && printf '\0{"metadata":{"name":"a"},"spec":{"running":true,"template":{}}}' >build/fuzz-ctl-corpus/a
-//   build/fuzz-ctl -max_total_time=60 -max_len=4096 build/fuzz-ctl-corpus
+// Build: `make fuzz` (clang, -fsanitize=fuzzer,address,undefined) -> build/fuzz/fuzz-controller-store, from the
+//   sources listed as FUZZ_SRC_fuzz-controller-store in the Makefile.
+// Run:   `make fuzz-smoke [FUZZ_SECONDS=5]` runs every harness briefly over its seeds; for longer:
+//   build/fuzz/fuzz-controller-store -max_total_time=60 -max_len=8192 build/fuzz/corpus/fuzz-controller-store tests/fuzz/corpus/fuzz-controller-store
+// Seeds: tests/fuzz/corpus/fuzz-controller-store/: byte 0 % 4 (0 create, 1 merge patch, 2 replace, 3 JSON patch), then the body.
 //
 // The store lives in a temporary directory (files are written without fsync).
 #include <stdint.h>

@@ -3,12 +3,11 @@
 // frame_parse (Ethernet/802.1Q/IPv4/IPv6/UDP/ICMPv6 with checksums), dhcp4_parse + dhcp4_build_reply,
 // dhcp6_parse + dhcp6_build_reply, icmp6_parse_rs. Nothing here opens a socket.
 //
-// Build and run (from the repo root):
-//   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined \
-//     -fno-sanitize-recover=all \
-//     tests/fuzz/fuzz-dhcp.c netd/dhcp/dhcp4.c netd/dhcp/dhcp6.c common/addr.c common/kverr.c -o build/fuzz-dhcp
-//   mkdir -p build/fuzz-dhcp-corpus   # seeds help: a DISCOVER after byte 1, a SOLICIT after byte 2, an RS after 3
-//   build/fuzz-dhcp -max_total_time=60 -max_len=2048 build/fuzz-dhcp-corpus
+// Build: `make fuzz` (clang, -fsanitize=fuzzer,address,undefined) -> build/fuzz/fuzz-dhcp, from the
+//   sources listed as FUZZ_SRC_fuzz-dhcp in the Makefile.
+// Run:   `make fuzz-smoke [FUZZ_SECONDS=5]` runs every harness briefly over its seeds; for longer:
+//   build/fuzz/fuzz-dhcp -max_total_time=60 -max_len=2048 build/fuzz/corpus/fuzz-dhcp tests/fuzz/corpus/fuzz-dhcp
+// Seeds: tests/fuzz/corpus/fuzz-dhcp/: a DHCPv4 DISCOVER and REQUEST (byte 1), a DHCPv6 SOLICIT (byte 2), a router solicitation (byte 3).
 //
 // Input layout: byte 0 selects the parser (0 whole frame, 1 DHCPv4 payload, 2 DHCPv6 payload, 3 RS);
 // bit 2 of byte 0 turns on checksum verification for mode 0; the rest is the wire data. Everything a parser accepts must produce a reply that parses back.

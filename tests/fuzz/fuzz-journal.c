@@ -3,12 +3,11 @@
 // disk or a person may have left it. Opening must never crash; when it succeeds, the rewritten file must replay
 // to the same records with nothing damaged.
 //
-// Build and run (from the repo root, after `make` so that build/ebpf/vlan.skel.h exists):
-//   SRC="tests/fuzz/fuzz-journal.c netd/state/journal.c common/*.c"
-//   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined $SRC \
-//     $(pkg-config --cflags --libs jansson) -o build/fuzz-journal
-//   mkdir -p build/fuzz-journal-corpus && printf 'kvnet-journal 1\n' > build/fuzz-journal-corpus/empty
-//   build/fuzz-journal -max_total_time=60 -max_len=4096 build/fuzz-journal-corpus
+// Build: `make fuzz` (clang, -fsanitize=fuzzer,address,undefined) -> build/fuzz/fuzz-journal, from the
+//   sources listed as FUZZ_SRC_fuzz-journal in the Makefile.
+// Run:   `make fuzz-smoke [FUZZ_SECONDS=5]` runs every harness briefly over its seeds; for longer:
+//   build/fuzz/fuzz-journal -max_total_time=60 -max_len=4096 build/fuzz/corpus/fuzz-journal tests/fuzz/corpus/fuzz-journal
+// Seeds: tests/fuzz/corpus/fuzz-journal/: an empty journal, one with puts and a removal, one with a torn last line.
 #include <stdint.h>
 #include <stdio.h>
 #include <unistd.h>

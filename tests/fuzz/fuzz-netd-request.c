@@ -2,12 +2,11 @@
 // libFuzzer harness over netd's socket boundary: the JSON line parser and attach_request_parse()
 // (which includes the IPAM config parser). Only parsing: nothing here touches the kernel.
 //
-// Build and run (from the repo root):
-//   SRC="tests/fuzz/fuzz-netd-request.c $(ls netd/*.c | grep -v -e netd/main.c -e netd/ctl/kvnetctl.c) common/*.c"
-//   LIBS="$(pkg-config --cflags --libs libmnl libnftnl jansson libbpf) -Ibuild/ebpf"  # after make
-//   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined $SRC $LIBS -o build/fuzz-netd
-//   mkdir -p build/fuzz-netd-corpus && cp tests/data/netd/*.json build/fuzz-netd-corpus/
-//   build/fuzz-netd -max_total_time=60 -max_len=8192 build/fuzz-netd-corpus
+// Build: `make fuzz` (clang, -fsanitize=fuzzer,address,undefined) -> build/fuzz/fuzz-netd-request, from the
+//   sources listed as FUZZ_SRC_fuzz-netd-request in the Makefile.
+// Run:   `make fuzz-smoke [FUZZ_SECONDS=5]` runs every harness briefly over its seeds; for longer:
+//   build/fuzz/fuzz-netd-request -max_total_time=60 -max_len=8192 build/fuzz/corpus/fuzz-netd-request tests/fuzz/corpus/fuzz-netd-request
+// Seeds: tests/fuzz/corpus/fuzz-netd-request/: request lines as the socket carries them (tests/data/netd/).
 #include <stdint.h>
 
 #include "common/json-util.h"

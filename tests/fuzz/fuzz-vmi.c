@@ -2,13 +2,11 @@
 // libFuzzer harness over kvnet-launcher's input path: YAML/JSON text -> libyaml -> jansson ->
 // LaunchVmi (all checks) -> synthesized NICs -> domain XML (both accel types).
 //
-// Build and run (from the repo root; seeds are the launcher fixtures):
-//   SRC="tests/fuzz/fuzz-vmi.c $(ls launcher/*.c | grep -v launcher/main.c) common/*.c"
-//   LIBS="$(pkg-config --cflags --libs libmnl libnftnl jansson yaml-0.1)"
-//   clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined $SRC $LIBS -o build/fuzz-vmi
-//   mkdir -p build/fuzz-vmi-corpus && cp tests/data/launcher/*.yaml tests/data/launcher/*.json \
-//       tests/data/launcher/bad/* build/fuzz-vmi-corpus/
-//   build/fuzz-vmi -max_total_time=60 -max_len=8192 build/fuzz-vmi-corpus
+// Build: `make fuzz` (clang, -fsanitize=fuzzer,address,undefined) -> build/fuzz/fuzz-vmi, from the
+//   sources listed as FUZZ_SRC_fuzz-vmi in the Makefile.
+// Run:   `make fuzz-smoke [FUZZ_SECONDS=5]` runs every harness briefly over its seeds; for longer:
+//   build/fuzz/fuzz-vmi -max_total_time=60 -max_len=8192 build/fuzz/corpus/fuzz-vmi tests/fuzz/corpus/fuzz-vmi
+// Seeds: tests/fuzz/corpus/fuzz-vmi/: launcher fixtures from tests/data/launcher/.
 //
 // Image lookups use a directory that does not exist, so nothing outside the input is read
 // except access()/open() probes of paths named in the input.

@@ -29,6 +29,8 @@ EXT_NODE_ADDR=192.0.2.1
 EXT_ADDR=192.0.2.2
 
 KV_FAILS=0
+KV_AT_EXIT=()
+KV_EXIT_RC=0
 KV_NAMESPACES=()
 KV_PIDS=()
 KV_TMP=""
@@ -152,10 +154,19 @@ bg() {
 	KV_PIDS+=("$BG_PID")
 }
 
+# at_exit COMMAND: runs COMMAND (one string, evaluated) at exit, before netd, the background processes
+# and the namespaces go; hooks run in the order they were registered, with the test's exit status in
+# KV_EXIT_RC.
+at_exit() { KV_AT_EXIT+=("$1"); }
+
 kv_cleanup() {
-	local rc=$? p ns
+	local rc=$? p ns h
 	set +e
 	trap - ERR
+	KV_EXIT_RC=$rc
+	for h in "${KV_AT_EXIT[@]}"; do
+		eval "$h"
+	done
 	# netd must exit cleanly on SIGTERM: under ASan a leak or crash shows up here.
 	if [ -n "$NETD_PID" ]; then
 		netd_term
@@ -222,6 +233,56 @@ setup_ext() {
 	ip -n "$EXT_NS" addr add "$EXT_ADDR/24" dev kvx1
 	ip -n "$NODE_NS" link set kvx0 up
 	ip -n "$EXT_NS" link set kvx1 up
+}
+
+# kvnet_setup VAR...: the usual start of a test of the kvnet plugin: the node namespace, one sandbox
+# namespace per VAR (SBX_A -> kvt-sbxa-<random>), netd on the node, and conf = kvnet-basic.conflist
+# rendered for CNI 1.1.0.
+kvnet_setup() {
+	local v p
+	setup_node
+	for v in "$@"; do
+		p=${v//_/}
+		mkns "$v" "${p,,}"
+	done
+	start_netd "$NODE_NS"
+	conf=$(render_conf kvnet-basic.conflist 1.1.0)
+}
+
+# ---------------------------------------------------------------- clusters (scripts/cluster.sh)
+
+# cluster_up PREFIX [VAR=VALUE...]: a 2-node cluster named PREFIX-<random> in $KV_TMP/cluster
+# (environment VAR=VALUE for cluster.sh), brought down at exit; sources its cluster.env (NODE<i>_NS,
+# NODE<i>_SOCK, NODE<i>_LOG, ...). Sets CLUSTER, CL_NAME, CL_DIR.
+cluster_up() {
+	local prefix=$1
+	shift
+	CLUSTER=$KV_ROOT/scripts/cluster.sh
+	[ -x "$CLUSTER" ] || die "$CLUSTER missing"
+	export KVNET_BUILD
+	CL_NAME=$prefix-$(rand_suffix)
+	CL_DIR=$KV_TMP/cluster
+	at_exit '"$CLUSTER" down --name "$CL_NAME" --dir "$CL_DIR" >/dev/null 2>&1'
+	env "$@" "$CLUSTER" up 2 --name "$CL_NAME" --dir "$CL_DIR" >"$KV_TMP/up.out" 2>&1 || {
+		cat "$KV_TMP/up.out"
+		die "cluster.sh up 2 failed"
+	}
+	# shellcheck disable=SC1091
+	source "$CL_DIR/cluster.env"
+}
+
+# assert_cluster_netd_clean: no sanitizer report in the netd log of either node of the cluster.
+assert_cluster_netd_clean() {
+	local i lv
+	for i in 1 2; do
+		lv=NODE${i}_LOG
+		if grep -Eq 'Sanitizer|runtime error:' "${!lv}"; then
+			fail "node$i netd log free of sanitizer reports"
+			grep -E -A20 'Sanitizer|runtime error:' "${!lv}" | head -40
+		else
+			pass "node$i netd log free of sanitizer reports"
+		fi
+	done
 }
 
 # ---------------------------------------------------------------- netd
@@ -508,6 +569,67 @@ tcp_get() {
 # ---------------------------------------------------------------- guests (QEMU, TCG)
 
 GUEST_DIR=${KVNET_CACHE:-/var/cache/kvnet}/guest
+
+# require_guest: QEMU, the test guest in $GUEST_DIR (scripts/guest-image.sh builds it once), and socat
+# and curl to talk to it.
+require_guest() {
+	require_cmd qemu-system-x86_64 socat curl
+	"$KV_ROOT/scripts/guest-image.sh" >/dev/null 2>&1 || skip "scripts/guest-image.sh could not build the test guest"
+	[ -s "$GUEST_DIR/vmlinuz" ] || skip "no guest kernel in $GUEST_DIR"
+}
+
+# guest_image [cidata]: the test guest's kernel and initrd as scripts/guest-image.sh reports them, in
+# KERNEL and INITRD. cidata: the guest must be able to read a cloud-init seed disk.
+guest_image() {
+	local img
+	img=$("$KV_ROOT/scripts/guest-image.sh" --quiet) || skip "scripts/guest-image.sh failed (guest image not available)"
+	KERNEL=$(sed -n 's/^KVNET_GUEST_KERNEL=//p' <<<"$img")
+	INITRD=$(sed -n 's/^KVNET_GUEST_INITRD=//p' <<<"$img")
+	{ [ -s "$KERNEL" ] && [ -s "$INITRD" ]; } || skip "guest image incomplete ($img)"
+	if [ "${1:-}" = cidata ]; then
+		grep -q '^MODULES_LATE=.*isofs' "$(dirname "$KERNEL")/VERSION" ||
+			skip "the cached guest cannot read a seed disk (old image)"
+	fi
+}
+
+# ---------------------------------------------------------------- libvirt (scripts/libvirt-node.sh)
+
+# require_libvirt: libvirtd with its QEMU driver.
+require_libvirt() {
+	[ -x /usr/sbin/libvirtd ] || skip "libvirtd not installed (apt-get install libvirt-daemon libvirt-daemon-driver-qemu)"
+	[ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] ||
+		skip "libvirt QEMU driver not installed (libvirt-daemon-driver-qemu)"
+}
+
+# require_iso_tool: a tool the launcher builds a cloud-init seed ISO with.
+require_iso_tool() {
+	{ [ -x /usr/bin/genisoimage ] || [ -x /usr/bin/mkisofs ] || [ -x /usr/bin/xorrisofs ]; } ||
+		skip "no ISO tool for the seed disk (genisoimage, mkisofs or xorrisofs)"
+}
+
+# libvirt_node_start NAME NS DIR: a private libvirtd in namespace NS with its state in DIR; sets URI.
+# At exit (after the hooks registered before it) it shows, after a failure, the launcher logs
+# ($KV_TMP/launcher*.log) and libvirt's, then stops the libvirtd.
+libvirt_node_start() {
+	local out
+	at_exit "libvirt_node_stop '$1' '$3'"
+	out=$("$KV_ROOT/scripts/libvirt-node.sh" start "$1" "$2" --dir "$3") ||
+		die "scripts/libvirt-node.sh start failed"
+	URI=$(sed -n 's/^URI=//p' <<<"$out")
+	[ -n "$URI" ] || die "libvirt-node.sh printed no URI ($out)"
+}
+
+libvirt_node_stop() { # NAME DIR
+	[ -d "$2" ] || return 0
+	if [ "$KV_EXIT_RC" -ne 0 ] && [ "$KV_EXIT_RC" -ne "$KSFT_SKIP" ]; then
+		echo "---- launcher log ----"
+		tail -n 30 "$KV_TMP"/launcher*.log 2>/dev/null
+		echo "---- libvirtd log ----"
+		tail -n 20 "$2/log/libvirt/libvirtd.log" 2>/dev/null
+		tail -n 20 "$2"/log/libvirt/qemu/*.log 2>/dev/null
+	fi
+	"$KV_ROOT/scripts/libvirt-node.sh" stop "$1" --dir "$2" >/dev/null 2>&1
+}
 
 # boot_guest SANDBOX MAC LOG [KERNEL_ARGS]: the test guest (scripts/guest-image.sh) in QEMU inside the
 # sandbox, on its tap0; serial console to LOG. Sets QEMU_PID (killed at cleanup).

@@ -22,26 +22,7 @@ kv_init
 require_kvnet
 require_cnichain
 require_cmd bridge jq socat tc tcpdump
-CLUSTER=$KV_ROOT/scripts/cluster.sh
-export KVNET_BUILD
-CL_NAME=kvt-cc-$(rand_suffix)
-CL_DIR=$KV_TMP/cluster
-
-cluster_cleanup() {
-	local rc=$?
-	set +e
-	"$CLUSTER" down --name "$CL_NAME" --dir "$CL_DIR" >/dev/null 2>&1 || true
-	(exit "$rc")
-	kv_cleanup
-}
-trap cluster_cleanup EXIT
-
-KVNET_REDIRECT_GRACE_MS=3000 "$CLUSTER" up 2 --name "$CL_NAME" --dir "$CL_DIR" >"$KV_TMP/up.out" 2>&1 || {
-	cat "$KV_TMP/up.out"
-	die "cluster.sh up 2 failed"
-}
-# shellcheck disable=SC1091
-source "$CL_DIR/cluster.env"
+cluster_up kvt-cc KVNET_REDIRECT_GRACE_MS=3000
 ctl() {
 	local i=$1
 	shift
@@ -325,13 +306,5 @@ assert_true "a wrongly typed downtimeMs is named" grep -q "downtimeMs" <<<"$out"
 assert_true "kvnetctl migrations prints a table" bash -c "'$KV_BIN/kvnetctl' --socket '$NODE2_SOCK' migrations | grep -q HISTORY"
 assert_true "kvnetctl cluster-claims prints a table" bash -c "'$KV_BIN/kvnetctl' --socket '$NODE2_SOCK' cluster-claims | grep -q HOLDER"
 
-for i in 1 2; do
-	lv=NODE${i}_LOG
-	if grep -Eq 'Sanitizer|runtime error:' "${!lv}"; then
-		fail "node$i netd log free of sanitizer reports"
-		grep -E -A20 'Sanitizer|runtime error:' "${!lv}" | head -40
-	else
-		pass "node$i netd log free of sanitizer reports"
-	fi
-done
+assert_cluster_netd_clean
 finish

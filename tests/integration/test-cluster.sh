@@ -14,21 +14,6 @@ source "$(dirname "$0")/lib.sh"
 kv_init
 require_kvnet
 require_cmd bridge
-CLUSTER=$KV_ROOT/scripts/cluster.sh
-[ -x "$CLUSTER" ] || die "$CLUSTER missing"
-export KVNET_BUILD
-CL_NAME=kvt-c-$(rand_suffix)
-CL_DIR=$KV_TMP/cluster
-
-cluster_cleanup() {
-	local rc=$?
-	set +e
-	"$CLUSTER" down --name "$CL_NAME" --dir "$CL_DIR" >/dev/null 2>&1 || true
-	(exit "$rc")
-	kv_cleanup
-}
-trap cluster_cleanup EXIT
-
 # proc_gone PID: the process has exited (an orphan whose reaper has not collected it yet, a
 # zombie, counts as exited); waits up to 3 s.
 proc_gone() {
@@ -42,14 +27,8 @@ proc_gone() {
 	return 1
 }
 
-"$CLUSTER" up 2 --name "$CL_NAME" --dir "$CL_DIR" >"$KV_TMP/up.out" 2>&1 ||
-	{
-		cat "$KV_TMP/up.out"
-		die "cluster.sh up 2 failed"
-	}
+cluster_up kvt-c
 pass "cluster.sh up 2"
-# shellcheck disable=SC1091
-source "$CL_DIR/cluster.env"
 assert_eq "$N" 2 "cluster.env: N=2"
 assert_eq "$(grep -c "^$CL_NAME-" <<<"$(ip netns list | awk '{print $1}')")" 4 "4 namespaces (sw, client, node1, node2)"
 

@@ -7,12 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 kv_init
 require_kvnet
-setup_node
-mkns SBX_A sbxa
-mkns SBX_B sbxb
-mkns SBX_C sbxc
-start_netd "$NODE_NS"
-conf=$(render_conf kvnet-basic.conflist 1.1.0)
+kvnet_setup SBX_A SBX_B SBX_C
 
 ip_a=$(cni add "$conf" cid-a "$SBX_A" eth0 | result_ip4)
 ip_b=$(cni add "$conf" cid-b "$SBX_B" eth0 | result_ip4)

@@ -7,12 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 kv_init
 require_kvnet
-setup_node
-mkns SBX_A sbxa
-mkns SBX_B sbxb
-mkns SBX_C sbxc
-start_netd "$NODE_NS"
-conf=$(render_conf kvnet-basic.conflist 1.1.0)
+kvnet_setup SBX_A SBX_B SBX_C
 vm1_args='IgnoreUnknown=1;K8S_POD_NAMESPACE=default;KVNET_VM_NAME=vm1;KVNET_VM_INTERFACE=default'
 vm2_args='IgnoreUnknown=1;K8S_POD_NAMESPACE=default;KVNET_VM_NAME=vm2;KVNET_VM_INTERFACE=default'
 

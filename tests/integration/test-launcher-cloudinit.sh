@@ -20,48 +20,29 @@ source "$(dirname "$0")/lib.sh"
 
 kv_init
 require_cmd qemu-system-x86_64 virsh unshare sha256sum socat jq
-[ -x /usr/sbin/libvirtd ] || skip "libvirtd not installed (apt-get install libvirt-daemon libvirt-daemon-driver-qemu)"
-[ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] ||
-	skip "libvirt QEMU driver not installed (libvirt-daemon-driver-qemu)"
-{ [ -x /usr/bin/genisoimage ] || [ -x /usr/bin/mkisofs ] || [ -x /usr/bin/xorrisofs ]; } ||
-	skip "no ISO tool for the seed disk (genisoimage, mkisofs or xorrisofs)"
+require_libvirt
+require_iso_tool
 LAUNCHER=$KV_BIN/kvnet-launcher
 require_file "$LAUNCHER"
 
-img=$("$KV_ROOT/scripts/guest-image.sh" --quiet) || skip "scripts/guest-image.sh failed (guest image not available)"
-KERNEL=$(sed -n 's/^KVNET_GUEST_KERNEL=//p' <<<"$img")
-INITRD=$(sed -n 's/^KVNET_GUEST_INITRD=//p' <<<"$img")
-{ [ -s "$KERNEL" ] && [ -s "$INITRD" ]; } || skip "guest image incomplete ($img)"
-grep -q '^MODULES_LATE=.*isofs' "$(dirname "$KERNEL")/VERSION" || skip "the cached guest cannot read a seed disk (old image)"
+guest_image cidata
 
 NODE_DIR=$KV_TMP/node
 NODE_NAME=kvt-$(rand_suffix)
 LAUNCHER_PID=""
 
+# at exit, before the libvirt node stops: the launcher, and after a failure the guest's console
 lv_cleanup() {
-	local rc=$?
-	set +e
 	[ -n "$LAUNCHER_PID" ] && kill -TERM "$LAUNCHER_PID" 2>/dev/null
-	if [ -d "$NODE_DIR" ]; then
-		if [ "$rc" -ne 0 ] && [ "$rc" -ne "$KSFT_SKIP" ]; then
-			echo "---- launcher log ----"
-			tail -n 30 "$KV_TMP"/launcher*.log 2>/dev/null
-			echo "---- guest console ----"
-			tr -d '\r' <"$VMDIR/serial.log" 2>/dev/null | grep -a KVNET
-			tail -n 20 "$NODE_DIR"/log/libvirt/qemu/*.log 2>/dev/null
-		fi
-		"$KV_ROOT/scripts/libvirt-node.sh" stop "$NODE_NAME" --dir "$NODE_DIR" >/dev/null 2>&1
+	if [ "$KV_EXIT_RC" -ne 0 ] && [ "$KV_EXIT_RC" -ne "$KSFT_SKIP" ] && [ -d "$NODE_DIR" ]; then
+		echo "---- guest console ----"
+		tr -d '\r' <"$VMDIR/serial.log" 2>/dev/null | grep -a KVNET
 	fi
-	(exit "$rc")
-	kv_cleanup
 }
-trap lv_cleanup EXIT
+at_exit lv_cleanup
 
 setup_node
-out=$("$KV_ROOT/scripts/libvirt-node.sh" start "$NODE_NAME" "$NODE_NS" --dir "$NODE_DIR") ||
-	die "scripts/libvirt-node.sh start failed"
-URI=$(sed -n 's/^URI=//p' <<<"$out")
-[ -n "$URI" ] || die "libvirt-node.sh printed no URI ($out)"
+libvirt_node_start "$NODE_NAME" "$NODE_NS" "$NODE_DIR"
 vsh() { virsh -q -c "$URI" "$@"; }
 
 TAP=kvtap0

@@ -21,18 +21,11 @@ source "$(dirname "$0")/lib.sh"
 
 kv_init
 require_cmd qemu-system-x86_64 virsh unshare socat
-[ -x /usr/sbin/libvirtd ] || skip "libvirtd not installed (apt-get install libvirt-daemon libvirt-daemon-driver-qemu)"
-[ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] ||
-	skip "libvirt QEMU driver not installed (libvirt-daemon-driver-qemu)"
-{ [ -x /usr/bin/genisoimage ] || [ -x /usr/bin/mkisofs ] || [ -x /usr/bin/xorrisofs ]; } ||
-	skip "no ISO tool for the seed disk (genisoimage, mkisofs or xorrisofs)"
+require_libvirt
+require_iso_tool
 LAUNCHER=$KV_BIN/kvnet-launcher
 require_file "$LAUNCHER"
-img=$("$KV_ROOT/scripts/guest-image.sh" --quiet) || skip "scripts/guest-image.sh failed (guest image not available)"
-KERNEL=$(sed -n 's/^KVNET_GUEST_KERNEL=//p' <<<"$img")
-INITRD=$(sed -n 's/^KVNET_GUEST_INITRD=//p' <<<"$img")
-{ [ -s "$KERNEL" ] && [ -s "$INITRD" ]; } || skip "guest image incomplete ($img)"
-grep -q '^MODULES_LATE=.*isofs' "$(dirname "$KERNEL")/VERSION" || skip "the cached guest cannot read a seed disk (old image)"
+guest_image cidata
 
 SUF=$(rand_suffix)
 NAME_A=kvt-pa-$SUF

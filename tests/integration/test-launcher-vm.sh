@@ -16,52 +16,26 @@ source "$(dirname "$0")/lib.sh"
 
 kv_init
 require_cmd qemu-system-x86_64 virsh unshare curl findmnt
-[ -x /usr/sbin/libvirtd ] || skip "libvirtd not installed (apt-get install libvirt-daemon libvirt-daemon-driver-qemu)"
-[ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] ||
-	skip "libvirt QEMU driver not installed (libvirt-daemon-driver-qemu)"
+require_libvirt
 command -v dnsmasq >/dev/null 2>&1 || skip "dnsmasq not installed (package dnsmasq-base)"
 LAUNCHER=$KV_BIN/kvnet-launcher
 require_file "$LAUNCHER"
 
-img=$("$KV_ROOT/scripts/guest-image.sh" --quiet) || skip "scripts/guest-image.sh failed (guest image not available)"
-KERNEL=$(sed -n 's/^KVNET_GUEST_KERNEL=//p' <<<"$img")
-INITRD=$(sed -n 's/^KVNET_GUEST_INITRD=//p' <<<"$img")
-{ [ -s "$KERNEL" ] && [ -s "$INITRD" ]; } || skip "guest image incomplete ($img)"
+guest_image
 
 NODE_DIR=$KV_TMP/node
 NODE_NAME=kvt-$(rand_suffix)
 URI=""
 
-# The libvirt node goes before lib.sh's cleanup deletes its namespace.
-lv_cleanup() {
-	local rc=$?
-	set +e
-	if [ -n "${LAUNCHER_PID:-}" ]; then
-		kill -TERM "$LAUNCHER_PID" 2>/dev/null
-	fi
-	if [ -d "$NODE_DIR" ]; then
-		if [ "$rc" -ne 0 ] && [ "$rc" -ne "$KSFT_SKIP" ]; then
-			echo "---- launcher log ----"
-			tail -n 30 "$KV_TMP"/launcher*.log 2>/dev/null
-			echo "---- libvirtd log ----"
-			tail -n 20 "$NODE_DIR/log/libvirt/libvirtd.log" 2>/dev/null
-			tail -n 20 "$NODE_DIR"/log/libvirt/qemu/*.log 2>/dev/null
-		fi
-		"$KV_ROOT/scripts/libvirt-node.sh" stop "$NODE_NAME" --dir "$NODE_DIR" >/dev/null 2>&1
-	fi
-	(exit "$rc")
-	kv_cleanup
-}
-trap lv_cleanup EXIT
+# The launcher goes first, then the libvirt node (libvirt_node_start), before lib.sh's cleanup deletes
+# its namespace.
+at_exit '[ -n "${LAUNCHER_PID:-}" ] && kill -TERM "$LAUNCHER_PID" 2>/dev/null'
 
 setup_node
 
 # ---------------------------------------------------------------- libvirt node
 t0=$(date +%s%N)
-out=$("$KV_ROOT/scripts/libvirt-node.sh" start "$NODE_NAME" "$NODE_NS" --dir "$NODE_DIR") ||
-	die "scripts/libvirt-node.sh start failed"
-URI=$(sed -n 's/^URI=//p' <<<"$out")
-[ -n "$URI" ] || die "libvirt-node.sh printed no URI ($out)"
+libvirt_node_start "$NODE_NAME" "$NODE_NS" "$NODE_DIR"
 pass "private libvirtd answers in $NODE_NS ($((($(date +%s%N) - t0) / 1000000)) ms)"
 vsh() { virsh -q -c "$URI" "$@"; }
 assert_eq "$(vsh list --all --name | grep -c . || true)" 0 "new libvirt node has no domains"

@@ -33,30 +33,12 @@ require_cmd qemu-system-x86_64 virsh unshare socat jq curl
 FLOWMON=$KV_BUILD_DIR/tests/flowmon
 require_file "$FLOWMON"
 "$KV_ROOT/scripts/guest-image.sh" --quiet >/dev/null || skip "scripts/guest-image.sh failed (guest image not available)"
-CLUSTER=$KV_ROOT/scripts/cluster.sh
 VMPOD=$KV_ROOT/scripts/vmpod.sh
-export KVNET_BUILD
-CL_NAME=kvt-m-$(rand_suffix)
-CL_DIR=$KV_TMP/cluster
 PINGPONG_BRIDGE=${KVNET_TEST_PINGPONG:-10}
 PINGPONG_MASQ=${KVNET_TEST_PINGPONG_MASQ:-4}
 
-cluster_cleanup() {
-	local rc=$?
-	set +e
-	[ -n "${FM_PID:-}" ] && kill -KILL "$FM_PID" 2>/dev/null
-	"$CLUSTER" down --name "$CL_NAME" --dir "$CL_DIR" >/dev/null 2>&1 || true
-	(exit "$rc")
-	kv_cleanup
-}
-trap cluster_cleanup EXIT
-
-"$CLUSTER" up 2 --name "$CL_NAME" --dir "$CL_DIR" >"$KV_TMP/up.out" 2>&1 || {
-	cat "$KV_TMP/up.out"
-	die "cluster.sh up 2 failed"
-}
-# shellcheck disable=SC1091
-source "$CL_DIR/cluster.env"
+at_exit '[ -n "${FM_PID:-}" ] && kill -KILL "$FM_PID" 2>/dev/null'
+cluster_up kvt-m
 ENVF=$CL_DIR/cluster.env
 ctl() {
 	local v=NODE$1_SOCK
@@ -286,14 +268,6 @@ for i in 1 2; do
 done
 ctl 1 migrations | head -20
 
-for i in 1 2; do
-	lv=NODE${i}_LOG
-	if grep -Eq 'Sanitizer|runtime error:' "${!lv}"; then
-		fail "node$i netd log free of sanitizer reports"
-		grep -E -A20 'Sanitizer|runtime error:' "${!lv}" | head -40
-	else
-		pass "node$i netd log free of sanitizer reports"
-	fi
-done
+assert_cluster_netd_clean
 for b in bridge masquerade; do log "MIGRATION_SUMMARY binding=$b ${SUMMARY[$b]:-}"; done
 finish

@@ -10,10 +10,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 kv_init
 require_kvnet
-require_cnichain
-require_cmd qemu-system-x86_64 socat curl
-"$KV_ROOT/scripts/guest-image.sh" >/dev/null 2>&1 || skip "scripts/guest-image.sh could not build the test guest"
-[ -s "$GUEST_DIR/vmlinuz" ] || skip "no guest kernel in $GUEST_DIR"
+require_guest
 grep -q '^DHCP6_PACKAGE=' "$GUEST_DIR/VERSION" 2>/dev/null || skip "the cached guest has no DHCPv6 client (old image)"
 
 setup_node

@@ -15,41 +15,9 @@
 #include "common/fileio.h"
 #include "common/netns.h"
 #include "netd/binding/masquerade.h"
+#include "tests/unit/helpers.h"
 
-static const char *datadir(void) {
-        const char *d = getenv("KVNET_TESTDATA");
-        return d ? d : "tests/data";
-}
-
-static void check_golden(const char *name, const char *got) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/masq/%s.golden", datadir(), name);
-        if (getenv("KVNET_UPDATE_GOLDEN")) {
-                assert_int_equal(write_file_atomic(path, got, strlen(got), false), 0);
-                return;
-        }
-        _cleanup_free_ char *want = NULL;
-        size_t len;
-        int r = read_file_max(path, 1 << 20, &want, &len);
-        if (r < 0)
-                fail_msg("cannot read %s: %s (run from the repository root or set KVNET_TESTDATA)", path, strerror(-r));
-        if (!streq(want, got)) {
-                fprintf(stderr, "---- %s: expected\n%s---- got\n%s----\n", path, want, got);
-                fail_msg("%s differs (KVNET_UPDATE_GOLDEN=1 to regenerate)", path);
-        }
-}
-
-static KvAddr A(const char *s) {
-        KvAddr a;
-        assert_int_equal(kv_addr_parse(s, &a), 0);
-        return a;
-}
-
-static KvPrefix P(const char *s) {
-        KvPrefix p;
-        assert_int_equal(kv_prefix_parse(s, &p), 0);
-        return p;
-}
+#define check_golden(name, got) assert_golden(got, "masq/%s.golden", name)
 
 static const MasqPort ports2[] = { { 80, IPPROTO_TCP }, { 53, IPPROTO_UDP } };
 
@@ -254,10 +222,8 @@ typedef struct Kns {
 static int kernel_setup(void **state) {
         static Kns k;
         *state = NULL;
-        if (unshare(CLONE_NEWNET) < 0) {
-                fprintf(stderr, "# skipping kernel tests: unshare(CLONE_NEWNET): %m\n");
+        if (test_netns_private() < 0)
                 return 0;
-        }
         k.node = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         if (k.node < 0 || unshare(CLONE_NEWNET) < 0)
                 return -1;
@@ -267,7 +233,7 @@ static int kernel_setup(void **state) {
         KvErr e = {};
         KvPrefix gw[] = { P("10.88.0.1/24"), P("fd88::1/64") };
         if (link_bridge_ensure("kvbr0", 1500, gw, 2, NULL, &e) < 0) {
-                fprintf(stderr, "# skipping kernel tests: bridge: %s\n", e.msg);
+                test_group_skip("bridge: %s", e.msg);
                 return 0;
         }
         *state = &k;
@@ -286,14 +252,14 @@ static int kernel_teardown(void **state) {
 static void test_kernel(void **state) {
         Kns *k = *state;
         if (!k)
-                skip();
+                skip_group();
         MasqConfig c;
         base_dual(&c);
         KvErr e = {};
         LinkInfo li;
         int r = masq_vm_attach(k->sbx, &c, &li, &e);
         if (r == -EOPNOTSUPP || r == -EPROTONOSUPPORT)
-                skip();
+                skip_because("attach: %s", e.msg);
         if (r < 0)
                 fail_msg("attach: %s: %s", e.msg, e.details);
         assert_true(li.host_ifindex > 0);
@@ -356,7 +322,7 @@ static void test_kernel(void **state) {
 static void test_kernel_undo(void **state) {
         Kns *k = *state;
         if (!k)
-                skip();
+                skip_group();
         MasqConfig c;
         base_v4(&c);
         c.host_ifname = "kv1";

@@ -8,22 +8,11 @@
 #include <cmocka.h>
 
 #include "netd/dhcp/dhcp.h"
+#include "tests/unit/helpers.h"
 
 static const uint8_t VM_MAC[6] = { 0x02, 0x00, 0x5e, 0x10, 0x00, 0x10 };
 static const uint8_t SRV_MAC[6] = { 0x02, 0x00, 0x5e, 0x10, 0x00, 0x01 };
 static const uint8_t OTHER_MAC[6] = { 0x02, 0x00, 0x5e, 0x10, 0x00, 0x99 };
-
-static KvAddr A(const char *s) {
-        KvAddr a;
-        assert_int_equal(kv_addr_parse(s, &a), 0);
-        return a;
-}
-
-static KvPrefix P(const char *s) {
-        KvPrefix p;
-        assert_int_equal(kv_prefix_parse(s, &p), 0);
-        return p;
-}
 
 static uint32_t ip4(const char *s) {
         struct in_addr a;

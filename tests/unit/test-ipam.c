@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/helpers.h"
 #include "tests/unit/tmpdir.h"
 
 #include "netd/ipam/ipam.h"
@@ -50,12 +51,6 @@ static const char *afmt(const KvAddr *a) {
         static char buf[4][KV_ADDR_STRLEN];
         static int n;
         return kv_addr_fmt(a, buf[n++ % 4]);
-}
-
-static KvAddr A(const char *s) {
-        KvAddr a;
-        assert_int_equal(kv_addr_parse(s, &a), 0);
-        return a;
 }
 
 typedef struct Fixture {

@@ -11,6 +11,7 @@
 
 #include "common/fileio.h"
 #include "launcher/launcher-priv.h"
+#include "tests/unit/helpers.h"
 
 #define DATA "tests/data/launcher/"
 static const LaunchOptions opts = { .image_dir = DATA "images", .state_dir = "/run/kvnet/launcher" };
@@ -511,7 +512,7 @@ static void test_files_own_and_remove(void **state) {
         (void) state;
         if (access("/usr/bin/genisoimage", X_OK) < 0 && access("/usr/bin/mkisofs", X_OK) < 0 &&
             access("/usr/bin/xorrisofs", X_OK) < 0)
-                skip();
+                skip_because("no genisoimage, mkisofs or xorrisofs in /usr/bin");
         char base[] = "/tmp/kvlaunch-files.XXXXXX";
         assert_non_null(mkdtemp(base));
         LaunchVmi *v = files_vmi_in(base);
@@ -591,7 +592,7 @@ static void test_dry_run_binary(void **state) {
         char bin[512], cmd[1024];
         snprintf(bin, sizeof bin, "%s/bin/kvnet-launcher", build);
         if (access(bin, X_OK) < 0)
-                skip();
+                skip_because("%s: %m (make all first)", bin);
         snprintf(cmd, sizeof cmd,
                  "KVNET_ACCEL=tcg %s --dry-run - --image-dir " DATA "images --state-dir /run/kvnet/launcher < " DATA
                  "multus-vm.yaml 2>/dev/null | cmp -s - " DATA "multus-vm.xml",

@@ -24,6 +24,7 @@
 #include "netd/link/link.h"
 #include "netd/link/netlink.h"
 #include "netd/link/vlan.h"
+#include "tests/unit/helpers.h"
 
 #define BR "kvtbr0"
 
@@ -91,18 +92,6 @@ static int shf(const Sbx *s, const char *fmt, ...) {
                 snprintf(full, sizeof full, "sh -c '%s' >/dev/null 2>&1", cmd);
         int st = system(full);
         return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static KvPrefix P(const char *s) {
-        KvPrefix p;
-        assert_int_equal(kv_prefix_parse(s, &p), 0);
-        return p;
-}
-
-static KvAddr A(const char *s) {
-        KvAddr a;
-        assert_int_equal(kv_addr_parse(s, &a), 0);
-        return a;
 }
 
 static int group_setup(void **state) {

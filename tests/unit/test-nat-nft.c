@@ -17,44 +17,11 @@
 #include "common/json-util.h"
 #include "netd/nat/nat.h"
 #include "netd/nat/nftw.h"
+#include "tests/unit/helpers.h"
 
 #include <linux/netfilter.h> /* after netinet/in.h */
 
-static const char *datadir(void) {
-        const char *d = getenv("KVNET_TESTDATA");
-        return d ? d : "tests/data";
-}
-
-static void check_golden(const char *name, const char *got) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/nat/%s.golden", datadir(), name);
-        if (getenv("KVNET_UPDATE_GOLDEN")) {
-                assert_int_equal(write_file_atomic(path, got, strlen(got), false), 0);
-                return;
-        }
-        _cleanup_free_ char *want = NULL;
-        size_t len;
-        int r = read_file_max(path, 1 << 20, &want, &len);
-        if (r < 0)
-                fail_msg("cannot read %s: %s (run from the repository root or set KVNET_TESTDATA)", path,
-                         strerror(-r));
-        if (!streq(want, got)) {
-                fprintf(stderr, "---- %s: expected\n%s---- got\n%s----\n", path, want, got);
-                fail_msg("%s differs (KVNET_UPDATE_GOLDEN=1 to regenerate)", path);
-        }
-}
-
-static KvAddr A(const char *s) {
-        KvAddr a;
-        assert_int_equal(kv_addr_parse(s, &a), 0);
-        return a;
-}
-
-static KvPrefix P(const char *s) {
-        KvPrefix p;
-        assert_int_equal(kv_prefix_parse(s, &p), 0);
-        return p;
-}
+#define check_golden(name, got) assert_golden(got, "nat/%s.golden", name)
 
 static NatPortMapping pm_a[2];
 static NatPortMapping pm_b[1];
@@ -270,13 +237,14 @@ static void test_backend_kinds(void **state) {
 
 static int kernel_setup(void **state) {
         (void) state;
-        if (unshare(CLONE_NEWNET) < 0) {
-                fprintf(stderr, "# skipping kernel tests: unshare(CLONE_NEWNET): %m\n");
+        if (test_netns_private() < 0) {
                 *state = NULL;
                 return 0;
         }
         _cleanup_(nat_backend_freep) NatBackend *b = NULL;
-        if (nat_backend_new("nftables", &b) < 0) {
+        int r = nat_backend_new("nftables", &b);
+        if (r < 0) {
+                test_group_skip("nftables backend: %s", strerror(-r));
                 *state = NULL;
                 return 0;
         }
@@ -314,8 +282,10 @@ static bool have_nft(void) {
 
 static void test_kernel(void **state) {
         NatBackend *b = *state;
-        if (!b || !have_nft())
-                skip();
+        if (!b)
+                skip_group();
+        if (!have_nft())
+                skip_because("the nft tool is not installed");
         NatEndpoint eps[2];
         make_eps(&eps[0], &eps[1]);
         KvErr e = {};

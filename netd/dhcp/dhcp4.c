@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include "netd/dhcp/dhcp.h"
+#include "netd/dhcp/wire.h"
 
 #define DHCP4_MAGIC 0x63825363U
 #define ETH_HLEN_ 14
@@ -12,22 +13,6 @@
 #define ETH_P_8021Q_ 0x8100
 
 static const uint8_t bcast_mac[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-
-static uint16_t rd16(const uint8_t *p) {
-        return (uint16_t) ((p[0] << 8) | p[1]);
-}
-
-static void wr16(uint8_t *p, uint16_t v) {
-        p[0] = (uint8_t) (v >> 8);
-        p[1] = (uint8_t) v;
-}
-
-static void wr32(uint8_t *p, uint32_t v) {
-        p[0] = (uint8_t) (v >> 24);
-        p[1] = (uint8_t) (v >> 16);
-        p[2] = (uint8_t) (v >> 8);
-        p[3] = (uint8_t) v;
-}
 
 static uint32_t lease_time(const DhcpLease *l) {
         return l->lease_secs ? l->lease_secs : DHCP_DEFAULT_LEASE_SECS;

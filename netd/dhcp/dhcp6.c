@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include "netd/dhcp/dhcp.h"
+#include "netd/dhcp/wire.h"
 
 enum {
         OPT6_CLIENTID = 1,
@@ -25,26 +26,6 @@ enum {
 #define RA_PREFIX_VALID 86400U
 #define RA_PREFIX_PREFERRED 14400U
 #define RA_RDNSS_LIFETIME 1800U
-
-static uint16_t rd16(const uint8_t *p) {
-        return (uint16_t) ((p[0] << 8) | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p) {
-        return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) | ((uint32_t) p[2] << 8) | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v) {
-        p[0] = (uint8_t) (v >> 8);
-        p[1] = (uint8_t) v;
-}
-
-static void wr32(uint8_t *p, uint32_t v) {
-        p[0] = (uint8_t) (v >> 24);
-        p[1] = (uint8_t) (v >> 16);
-        p[2] = (uint8_t) (v >> 8);
-        p[3] = (uint8_t) v;
-}
 
 void dhcp6_link_local(const uint8_t mac[6], struct in6_addr *ret) {
         memset(ret, 0, sizeof *ret);

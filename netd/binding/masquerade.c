@@ -192,14 +192,8 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         if (r < 0)
                 return r;
         _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
-        r = lnl_open_e(-1, &sk, e);
-        if (r < 0)
-                return r;
-        r = lnl_open_e(netns_fd, &ssk, e);
-        if (r < 0)
-                return r;
         int br_ifindex;
-        r = link_bridge_prepare(sk, c->bridge, &br_ifindex, e);
+        r = link_attach_begin(netns_fd, c->bridge, &sk, &ssk, &br_ifindex, e);
         if (r < 0)
                 return r;
 
@@ -303,12 +297,7 @@ int masq_vm_attach(int netns_fd, const MasqConfig *c, LinkInfo *ret, KvErr *e) {
         if (r < 0)
                 goto undo;
 
-        if (ret) {
-                *ret = (LinkInfo){ .host_ifindex = host.ifindex, .sandbox_ifindex = tap.ifindex };
-                memcpy(ret->host_mac, host.mac, 6);
-                if (c->guest_mac)
-                        memcpy(ret->sandbox_mac, c->guest_mac, 6);
-        }
+        link_info_set(ret, &host, tap.ifindex, c->guest_mac);
         return 0;
 
 undo:
@@ -325,10 +314,7 @@ int masq_vm_check(int netns_fd, const MasqConfig *c, KvErr *e) {
         if (r < 0)
                 return r;
         _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
-        r = lnl_open_e(-1, &sk, e);
-        if (r < 0)
-                return r;
-        r = lnl_open_e(netns_fd, &ssk, e);
+        r = lnl_open_pair(netns_fd, &sk, &ssk, e);
         if (r < 0)
                 return r;
         r = link_check_host_port(sk, c->host_ifname, c->bridge, e);

@@ -63,9 +63,7 @@ int link_attach_begin(int netns_fd, const char *bridge, NlSock **ret_sk, NlSock 
                       KvErr *e) {
         _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
         int br_ifindex;
-        int r = lnl_open_e(-1, &sk, e);
-        if (r >= 0)
-                r = lnl_open_e(netns_fd, &ssk, e);
+        int r = lnl_open_pair(netns_fd, &sk, &ssk, e);
         if (r >= 0)
                 r = link_bridge_prepare(sk, bridge, &br_ifindex, e);
         if (r < 0)
@@ -74,6 +72,15 @@ int link_attach_begin(int netns_fd, const char *bridge, NlSock **ret_sk, NlSock 
         *ret_ssk = TAKE_PTR(ssk);
         *ret_br_ifindex = br_ifindex;
         return 0;
+}
+
+void link_info_set(LinkInfo *ret, const LnlLink *host, int sandbox_ifindex, const uint8_t *sandbox_mac) {
+        if (!ret)
+                return;
+        *ret = (LinkInfo) { .host_ifindex = host->ifindex, .sandbox_ifindex = sandbox_ifindex };
+        memcpy(ret->host_mac, host->mac, 6);
+        if (sandbox_mac)
+                memcpy(ret->sandbox_mac, sandbox_mac, 6);
 }
 
 /* The host end of a veth whose peer is up joins the bridge. The lookup
@@ -159,11 +166,7 @@ int link_container_attach(int netns_fd, const char *ifname, const char *host_ifn
         if (r < 0)
                 goto undo;
 
-        if (ret) {
-                *ret = (LinkInfo) { .host_ifindex = host.ifindex, .sandbox_ifindex = sbx.ifindex };
-                memcpy(ret->host_mac, host.mac, 6);
-                memcpy(ret->sandbox_mac, sbx.mac, 6);
-        }
+        link_info_set(ret, &host, sbx.ifindex, sbx.mac);
         return 0;
 
 undo:

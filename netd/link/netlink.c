@@ -42,6 +42,18 @@ int lnl_open_e(int netns_fd, NlSock **ret, KvErr *e) {
         return 0;
 }
 
+int lnl_open_pair(int netns_fd, NlSock **ret_sk, NlSock **ret_ssk, KvErr *e) {
+        _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
+        int r = lnl_open_e(-1, &sk, e);
+        if (r >= 0)
+                r = lnl_open_e(netns_fd, &ssk, e);
+        if (r < 0)
+                return r;
+        *ret_sk = TAKE_PTR(sk);
+        *ret_ssk = TAKE_PTR(ssk);
+        return 0;
+}
+
 static struct nlmsghdr *link_msg(NlSock *sk, uint16_t type, uint16_t flags, int ifindex, unsigned ifflags,
                                  unsigned change) {
         struct ifinfomsg ifi = {

@@ -8,6 +8,7 @@
 #include "common/kverr.h"
 #include "common/nl.h"
 #include "common/util.h"
+#include "netd/link/link.h"
 
 typedef struct LnlLink {
         int ifindex;
@@ -22,6 +23,8 @@ typedef struct LnlLink {
 int lnl_open(int netns_fd, NlSock **ret) _wur_;
 /* Like lnl_open, filling *e: KV_ERR_INVALID_ENV for a bad netns. */
 int lnl_open_e(int netns_fd, NlSock **ret, KvErr *e) _wur_;
+/* Two sockets: one in the current (node) netns, one in netns_fd (the sandbox); *ret_* untouched on failure. */
+int lnl_open_pair(int netns_fd, NlSock **ret_sk, NlSock **ret_ssk, KvErr *e) _wur_;
 
 /* Link lookup by name: -ENODEV if missing. */
 int lnl_link_get(NlSock *sk, const char *name, LnlLink *ret) _wur_;
@@ -98,5 +101,7 @@ int link_attach_begin(int netns_fd, const char *bridge, NlSock **ret_sk, NlSock 
 /* Last step of an attachment, once the veth peer is up: host_ifname joins the bridge. Fills *ret with the
  * host end. */
 int link_join_bridge(NlSock *sk, const char *host_ifname, int br_ifindex, LnlLink *ret, KvErr *e) _wur_;
+/* An attachment's LinkInfo (ret may be NULL): the host end, the sandbox link's ifindex and MAC (NULL: none). */
+void link_info_set(LinkInfo *ret, const LnlLink *host, int sandbox_ifindex, const uint8_t *sandbox_mac);
 /* host_ifname exists, is up and enslaved to bridge. */
 int link_check_host_port(NlSock *sk, const char *host_ifname, const char *bridge, KvErr *e) _wur_;

@@ -111,11 +111,7 @@ int link_vm_attach(int netns_fd, const char *tap_name, const char *sbx_ifname, c
         if (r < 0)
                 goto undo;
 
-        if (ret) {
-                *ret = (LinkInfo) { .host_ifindex = host.ifindex, .sandbox_ifindex = tap.ifindex };
-                memcpy(ret->host_mac, host.mac, 6);
-                memcpy(ret->sandbox_mac, guest_mac, 6);
-        }
+        link_info_set(ret, &host, tap.ifindex, guest_mac);
         return 0;
 
 undo:

@@ -44,6 +44,7 @@ NETD_SRC   := $(filter-out netd/main.c netd/ctl/kvnetctl.c,$(wildcard netd/*.c n
 LAUNCH_SRC := $(filter-out launcher/main.c,$(wildcard launcher/*.c))
 MIGRATE_SRC := $(wildcard migration/*.c)
 CTL_SRC    := $(filter-out controller/main.c,$(wildcard controller/*.c))
+NODE_SRC   := $(wildcard node/*.c)
 
 COMMON_LIB := $(BUILD)/lib/libkvcommon.a
 CNI_LIB    := $(BUILD)/lib/libkvcni.a
@@ -51,6 +52,7 @@ NETD_LIB   := $(BUILD)/lib/libkvnetd.a
 LAUNCH_LIB := $(BUILD)/lib/libkvlaunch.a
 MIGRATE_LIB := $(BUILD)/lib/libkvmigrate.a
 CTL_LIB    := $(BUILD)/lib/libkvctl.a
+NODE_LIB   := $(BUILD)/lib/libkvnode.a
 
 PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-launcher $(BIN)/kvnet-controller
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)
@@ -72,6 +74,7 @@ $(NETD_LIB): $(call objs,$(NETD_SRC))
 $(LAUNCH_LIB): $(call objs,$(LAUNCH_SRC))
 $(MIGRATE_LIB): $(call objs,$(MIGRATE_SRC))
 $(CTL_LIB): $(call objs,$(CTL_SRC))
+$(NODE_LIB): $(call objs,$(NODE_SRC))
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -100,11 +103,11 @@ $(BIN)/kvnet: LDFLAGS += -static
 $(BIN)/kvnet: LDLIBS := -ljansson
 endif
 
-$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+$(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(NODE_LIB) $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 
-$(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+$(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(NODE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

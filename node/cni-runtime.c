@@ -281,9 +281,8 @@ int node_cni_add(const NodeCniRuntime *rt, const NodeCniNetwork *net, const Node
 /* ---------------------------------------------------------------- CHECK */
 
 int node_cni_check(const NodeCniRuntime *rt, const NodeCniNetwork *net, const NodeCniAttachment *a, NodeErr *e) {
-        if (node_cni_version_cmp(net->cni_version, "0.4.0") < 0)
-                return node_err_set(e, NODE_ERR_CONFIG, NULL, "CHECK", -EOPNOTSUPP,
-                                    "CHECK: config version %s does not support CHECK (needs 0.4.0)", net->cni_version);
+        /* Before 0.4.0 there is no CHECK; unlike libcni the plugins are still asked, so that the
+         * caller sees their own "incompatible version" error (code 1). */
         if (net->disable_check)
                 return 0;
         Cached cached;

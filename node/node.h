@@ -190,7 +190,8 @@ int node_cni_add(const NodeCniRuntime *rt, const NodeCniNetwork *net, const Node
 /* DEL in reverse with the cached result as prevResult (from 0.4.0) and the cached capability args when
  * a gives none; removes the cache entry. Nothing cached, nothing there: success. */
 int node_cni_del(const NodeCniRuntime *rt, const NodeCniNetwork *net, const NodeCniAttachment *a, NodeErr *e) _wur_;
-/* CHECK in order with the cached result; -ENOENT without one. disableCheck: 0 without running anything. */
+/* CHECK in order with the cached result; -ENOENT without one. disableCheck: 0 without running anything.
+ * Before 0.4.0 the plugins are still asked (they answer with code 1), unlike libcni. */
 int node_cni_check(const NodeCniRuntime *rt, const NodeCniNetwork *net, const NodeCniAttachment *a, NodeErr *e) _wur_;
 
 /* A VERSION reply. */

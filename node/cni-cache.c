@@ -72,12 +72,6 @@ int node_base64_decode(const char *s, char **ret, size_t *ret_len) {
         return 0;
 }
 
-static void strs_free(char **v, size_t n) {
-        for (size_t i = 0; v && i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
 NodeCniCacheEntry *node_cni_cache_entry_free(NodeCniCacheEntry *c) {
         if (!c)
                 return NULL;
@@ -85,10 +79,10 @@ NodeCniCacheEntry *node_cni_cache_entry_free(NodeCniCacheEntry *c) {
         free(c->ifname);
         free(c->network);
         free(c->netns);
-        strs_free(c->arg_keys, c->n_args);
-        strs_free(c->arg_values, c->n_args);
-        strs_free(c->cap_keys, c->n_caps);
-        strs_free(c->cap_values, c->n_caps);
+        node_strs_free(c->arg_keys, c->n_args);
+        node_strs_free(c->arg_values, c->n_args);
+        node_strs_free(c->cap_keys, c->n_caps);
+        node_strs_free(c->cap_values, c->n_caps);
         free(c->result);
         free(c->config);
         free(c);
@@ -288,10 +282,6 @@ int node_cni_cache_remove(const char *cache_dir, const char *network, const char
         return r == -ENOENT ? 0 : r;
 }
 
-static int strcmp_p(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 int node_cni_cache_attachments_json(const char *cache_dir, const char *network, char **ret) {
         _cleanup_free_ char *dir = NULL;
         if (asprintf(&dir, "%s/results", cache_dir) < 0)
@@ -316,7 +306,7 @@ int node_cni_cache_attachments_json(const char *cache_dir, const char *network, 
         if (d)
                 closedir(d);
         if (n > 0)
-                qsort(names, n, sizeof *names, strcmp_p);
+                qsort(names, n, sizeof *names, node_strcmp_p);
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *p = NULL, *text = NULL;
                 size_t len = 0;
@@ -328,7 +318,7 @@ int node_cni_cache_attachments_json(const char *cache_dir, const char *network, 
                         json_array_append_new(arr, json_pack("{s:s, s:s}", "containerID", c->container_id, "ifname",
                                                              c->ifname));
         }
-        strs_free(names, n);
+        node_strs_free(names, n);
         char *s = json_dump_compact(arr);
         if (!s)
                 return -ENOMEM;

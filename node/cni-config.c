@@ -252,16 +252,6 @@ static bool conf_file_name(const char *n) {
         return false;
 }
 
-static int strcmp_p(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-static void names_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
 int node_cni_network_load_dir(const char *dir, const char *name, NodeCniNetwork **ret, NodeErr *e) {
         DIR *d = opendir(dir);
         if (!d)
@@ -285,11 +275,11 @@ int node_cni_network_load_dir(const char *dir, const char *name, NodeCniNetwork 
         }
         closedir(d);
         if (r < 0) {
-                names_free(names, n);
+                node_strs_free(names, n);
                 return r;
         }
         if (n > 0)
-                qsort(names, n, sizeof *names, strcmp_p);
+                qsort(names, n, sizeof *names, node_strcmp_p);
 
         r = -ENOENT;
         for (size_t i = 0; i < n; i++) {
@@ -322,7 +312,7 @@ int node_cni_network_load_dir(const char *dir, const char *name, NodeCniNetwork 
                 node_cni_network_free(net);
                 r = -ENOENT;
         }
-        names_free(names, n);
+        node_strs_free(names, n);
         if (r == -ENOENT)
                 return node_err_set(e, NODE_ERR_CONFIG, NULL, NULL, r, "conf dir '%s': no network config%s%s%s", dir,
                                     name ? " named '" : "", name ? name : "", name ? "'" : "");

@@ -8,12 +8,6 @@
 
 #define RESULT_LIST_MAX 256
 
-static void strs_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
 NodeCniResult *node_cni_result_free(NodeCniResult *r) {
         if (!r)
                 return NULL;
@@ -33,8 +27,8 @@ NodeCniResult *node_cni_result_free(NodeCniResult *r) {
                 free(r->routes[i].gw);
         }
         free(r->routes);
-        strs_free(r->dns_nameservers, r->n_dns_nameservers);
-        strs_free(r->dns_search, r->n_dns_search);
+        node_strs_free(r->dns_nameservers, r->n_dns_nameservers);
+        node_strs_free(r->dns_search, r->n_dns_search);
         free(r->dns_domain);
         free(r->cni_version);
         free(r->raw);

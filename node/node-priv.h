@@ -4,6 +4,20 @@
 
 #include "node/node.h"
 
+/* ---- small helpers */
+
+/* Frees n strings and the array. */
+static inline void node_strs_free(char **v, size_t n) {
+        for (size_t i = 0; v && i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* qsort() comparison of char * elements. */
+static inline int node_strcmp_p(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /* ---- err.c */
 
 /* Fills *e (if non-NULL and not yet set) and returns ret (a negative errno). */

@@ -311,15 +311,16 @@ int node_cni_check(const NodeCniRuntime *rt, const NodeCniNetwork *net, const No
 
 /* ---------------------------------------------------------------- VERSION, STATUS, GC */
 
+static void version_done(NodeCniVersion *v) {
+        free(v->type);
+        free(v->reply);
+        free(v->cni_version);
+        node_strs_free(v->supported, v->n_supported);
+}
+
 void node_cni_versions_free(NodeCniVersion *v, size_t n) {
-        for (size_t i = 0; v && i < n; i++) {
-                free(v[i].type);
-                free(v[i].reply);
-                free(v[i].cni_version);
-                for (size_t j = 0; j < v[i].n_supported; j++)
-                        free(v[i].supported[j]);
-                free(v[i].supported);
-        }
+        for (size_t i = 0; v && i < n; i++)
+                version_done(&v[i]);
         free(v);
 }
 
@@ -418,12 +419,7 @@ static int status_gc(const NodeCniRuntime *rt, const NodeCniNetwork *net, const 
                 bool ok = version_one(rt, net, net->plugins[i].type, &v, &ve) >= 0 &&
                           node_cni_version_supports(&v, "1.1.0");
                 node_err_done(&ve);
-                free(v.type);
-                free(v.reply);
-                free(v.cni_version);
-                for (size_t j = 0; j < v.n_supported; j++)
-                        free(v.supported[j]);
-                free(v.supported);
+                version_done(&v);
                 if (!ok)
                         continue;
                 r = run_one(rt, net, i, b.v[i], &c, NULL, NULL, 0, valid_json ? "cni.dev/valid-attachments" : NULL,

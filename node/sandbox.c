@@ -10,7 +10,9 @@
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 
 #include "common/fileio.h"
@@ -128,10 +130,23 @@ int node_sandbox_verify(const NodeSandbox *s) {
         return st.st_dev == s->dev && st.st_ino == s->ino ? 0 : -ESTALE;
 }
 
+/* True when path is a mounted namespace (nsfs), not the plain file under it. */
+static bool path_is_netns(const char *path) {
+        struct statfs sf;
+        return statfs(path, &sf) == 0 && sf.f_type == NSFS_MAGIC;
+}
+
 int node_sandbox_delete(NodeSandbox *s, NodeErr *e) {
         int r = node_sandbox_verify(s);
         if (r == -ENOENT)
                 return 0;
+        if (r == -ESTALE && !path_is_netns(s->path)) {
+                /* our mount is gone and only the file is left: nothing else lives there */
+                if (unlink(s->path) < 0 && errno != ENOENT)
+                        return node_err_set(e, NODE_ERR_SANDBOX, NULL, NULL, negative_errno(), "sandbox: removing '%s'",
+                                            s->path);
+                return 0;
+        }
         if (r == -ESTALE)
                 return node_err_set(e, NODE_ERR_SANDBOX, NULL, NULL, r,
                                     "sandbox: '%s' is no longer the namespace this sandbox made; not deleting it", s->path);

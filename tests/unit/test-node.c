@@ -4,11 +4,14 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "node/node-priv.h"
+#include "tmpdir.h"
 
 static int parse(const char *text, NodeCniNetwork **ret, NodeErr *e) {
         return node_cni_network_parse(text, strlen(text), "t.conflist", ret, e);
@@ -361,6 +364,171 @@ static void test_runtime_new(void **state) {
         node_cni_runtime_free(rt);
 }
 
+
+/* ---- fake plugins: a shell script per type that records its calls in $LOG */
+
+static const char fake_script[] =
+        "#!/bin/sh\n"
+        "t=$(basename \"$0\")\n"
+        "in=$(cat)\n"
+        "echo \"$CNI_COMMAND $t args=$CNI_ARGS path=$CNI_PATH x=${NODE_TEST_X:-unset} cni=${CNI_FOO:-unset}\" >>\"$LOG\"\n"
+        "case \"$t:$CNI_COMMAND\" in\n"
+        "bad:ADD) echo '{\"cniVersion\":\"1.0.0\",\"code\":7,\"msg\":\"bad: boom\",\"details\":\"field x\"}'; exit 1;;\n"
+        "slow:*) sleep 5;;\n"
+        "loud:*) head -c 200000 /dev/zero | tr '\\0' x;;\n"
+        "*:ADD) echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.9.0.2/24\"}]}';;\n"
+        "*:VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}';;\n"
+        "esac\n"
+        "exit 0\n";
+
+typedef struct Fake {
+        char dir[64];
+        char log[PATH_MAX];
+        NodeCniRuntime *rt;
+} Fake;
+
+static void fake_setup(Fake *f) {
+        snprintf(f->dir, sizeof f->dir, "/tmp/kvnet-node-fake.XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        char p[PATH_MAX + 64], bin[PATH_MAX], cache[PATH_MAX + 8];
+        snprintf(bin, sizeof bin, "%s/bin", f->dir);
+        assert_int_equal(mkdir(bin, 0755), 0);
+        const char *types[] = { "ok", "bad", "slow", "loud" };
+        for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+                snprintf(p, sizeof p, "%s/%s", bin, types[i]);
+                FILE *fp = fopen(p, "w");
+                assert_non_null(fp);
+                fputs(fake_script, fp);
+                fclose(fp);
+                assert_int_equal(chmod(p, 0755), 0);
+        }
+        snprintf(p, sizeof p, "%s/notexec", bin);
+        FILE *fp = fopen(p, "w");
+        assert_non_null(fp);
+        fclose(fp);
+        snprintf(f->log, sizeof f->log, "%s/log", f->dir);
+        snprintf(cache, sizeof cache, "%s/cache", f->dir);
+        char path_list[2 * PATH_MAX];
+        snprintf(path_list, sizeof path_list, "/nonexistent:%s", bin);
+        NodeErr e = { 0 };
+        assert_int_equal(node_cni_runtime_new(path_list, cache, &f->rt, &e), 0);
+        char logenv[PATH_MAX + 8];
+        snprintf(logenv, sizeof logenv, "LOG=%s", f->log);
+        char *env[] = { logenv, "NODE_TEST_X=1", "CNI_FOO=leak", "PATH=/usr/bin:/bin", NULL };
+        assert_int_equal(node_cni_runtime_set_env(f->rt, env), 0);
+}
+
+static void fake_done(Fake *f) {
+        node_cni_runtime_free(f->rt);
+        tmpdir_remove(f->dir);
+}
+
+static char *fake_log(const Fake *f) {
+        static char buf[8192];
+        buf[0] = '\0';
+        FILE *fp = fopen(f->log, "r");
+        if (fp) {
+                size_t n = fread(buf, 1, sizeof buf - 1, fp);
+                buf[n] = '\0';
+                fclose(fp);
+        }
+        return buf;
+}
+
+static NodeCniNetwork *list_of(const char *types) {
+        char text[1024];
+        snprintf(text, sizeof text, "{\"cniVersion\":\"1.0.0\",\"name\":\"fk\",\"plugins\":[%s]}", types);
+        NodeCniNetwork *n = NULL;
+        NodeErr e = { 0 };
+        assert_int_equal(parse(text, &n, &e), 0);
+        return n;
+}
+
+static void test_exec_add_del(void **state) {
+        (void) state;
+        Fake f;
+        fake_setup(&f);
+        NodeCniNetwork *n = list_of("{\"type\":\"ok\"},{\"type\":\"ok\"}");
+        NodePodRef pod = { "ns", "p", "u" };
+        NodeCniAttachment a = { .container_id = "c1", .netns = "/run/netns/none", .ifname = "eth0", .pod = &pod };
+        NodeCniResult *res = NULL;
+        NodeErr e = { 0 };
+        assert_int_equal(node_cni_add(f.rt, n, &a, 0, &res, &e), 0);
+        assert_string_equal(res->ips[0].address, "10.9.0.2/24");
+        const char *log = fake_log(&f);
+        assert_non_null(strstr(log, "ADD ok args=IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;"
+                                    "K8S_POD_INFRA_CONTAINER_ID=c1;K8S_POD_UID=u path=/nonexistent:"));
+        assert_non_null(strstr(log, "x=1 cni=unset")); /* caller's env passes, CNI_* does not */
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s/cache/results/fk-c1-eth0", f.dir);
+        assert_int_equal(access(p, F_OK), 0);
+        assert_int_equal(node_cni_del(f.rt, n, &a, &e), 0);
+        assert_int_not_equal(access(p, F_OK), 0);
+        assert_int_equal(node_cni_del(f.rt, n, &a, &e), 0); /* nothing cached, nothing there */
+        node_cni_result_free(res);
+        node_cni_network_free(n);
+        fake_done(&f);
+}
+
+static void test_exec_failures(void **state) {
+        (void) state;
+        Fake f;
+        fake_setup(&f);
+        NodeCniAttachment a = { .container_id = "c2", .netns = "/run/netns/none", .ifname = "eth0" };
+        NodeCniResult *res = NULL;
+        NodeErr e = { 0 };
+
+        /* a failing ADD with rollback: DEL for ok (and bad), typed error */
+        NodeCniNetwork *n = list_of("{\"type\":\"ok\"},{\"type\":\"bad\"},{\"type\":\"ok\"}");
+        assert_int_equal(node_cni_add(f.rt, n, &a, NODE_CNI_ADD_ROLLBACK, &res, &e), -EPROTO);
+        assert_int_equal(e.kind, NODE_ERR_PLUGIN);
+        assert_string_equal(e.plugin, "bad");
+        assert_string_equal(e.command, "ADD");
+        assert_int_equal(e.code, 7);
+        assert_string_equal(e.msg, "bad: boom");
+        assert_string_equal(e.details, "field x");
+        node_err_done(&e);
+        const char *log = fake_log(&f);
+        const char *d1 = strstr(log, "DEL bad"), *d2 = strstr(log, "DEL ok");
+        assert_non_null(d1);
+        assert_non_null(d2);
+        assert_true(d1 < d2);
+        node_cni_network_free(n);
+
+        /* a missing plugin: found out before anything runs */
+        unlink(f.log);
+        n = list_of("{\"type\":\"ok\"},{\"type\":\"notexec\"}");
+        assert_int_equal(node_cni_add(f.rt, n, &a, 0, &res, &e), -ENOENT);
+        assert_int_equal(e.kind, NODE_ERR_PLUGIN_NOT_FOUND);
+        assert_non_null(strstr(e.msg, "'notexec'"));
+        assert_string_equal(fake_log(&f), "");
+        node_err_done(&e);
+        node_cni_network_free(n);
+
+        /* timeout and output cap */
+        f.rt->timeout_ms = 300;
+        n = list_of("{\"type\":\"slow\"}");
+        assert_int_equal(node_cni_add(f.rt, n, &a, 0, &res, &e), -ETIMEDOUT);
+        assert_int_equal(e.kind, NODE_ERR_EXEC);
+        node_err_done(&e);
+        node_cni_network_free(n);
+        f.rt->timeout_ms = 5000;
+        f.rt->output_max = 4096;
+        n = list_of("{\"type\":\"loud\"}");
+        assert_int_equal(node_cni_add(f.rt, n, &a, 0, &res, &e), -EMSGSIZE);
+        assert_int_equal(e.kind, NODE_ERR_EXEC);
+        node_err_done(&e);
+        node_cni_network_free(n);
+
+        /* CHECK without a cached result */
+        n = list_of("{\"type\":\"ok\"}");
+        assert_int_equal(node_cni_check(f.rt, n, &a, &e), -ENOENT);
+        assert_int_equal(e.kind, NODE_ERR_CACHE);
+        node_err_done(&e);
+        node_cni_network_free(n);
+        fake_done(&f);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config_ok),     cmocka_unit_test(test_config_bad),
@@ -368,7 +536,8 @@ int main(void) {
                 cmocka_unit_test(test_stdin_caps),    cmocka_unit_test(test_cache_roundtrip),
                 cmocka_unit_test(test_base64),        cmocka_unit_test(test_plugin_error),
                 cmocka_unit_test(test_result_parse),  cmocka_unit_test(test_version_cmp),
-                cmocka_unit_test(test_runtime_new),
+                cmocka_unit_test(test_runtime_new),   cmocka_unit_test(test_exec_add_del),
+                cmocka_unit_test(test_exec_failures),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

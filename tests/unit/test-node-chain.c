@@ -44,34 +44,24 @@ static void enter_node_ns(void) {
         }
 }
 
-static void test_bridge_chain_in_sandbox(void **state) {
-        (void) state;
-        if (access(REF_DIR "/bridge", X_OK) < 0 || access(REF_DIR "/host-local", X_OK) < 0)
-                skip();
-        enter_node_ns();
-
-        char tmp[] = "/tmp/kvnet-node-chain.XXXXXX";
-        assert_non_null(mkdtemp(tmp));
-        char conf[4096], cache[256], res_path[512];
-        snprintf(cache, sizeof cache, "%s/cache", tmp);
-        snprintf(conf, sizeof conf,
-                 "{\"cniVersion\":\"1.0.0\",\"name\":\"nodetest\",\"plugins\":[{\"type\":\"bridge\",\"bridge\":\"ntbr0\","
-                 "\"isGateway\":true,\"ipam\":{\"type\":\"host-local\",\"dataDir\":\"%s/ipam\",\"ranges\":[[{\"subnet\":"
-                 "\"10.66.0.0/24\",\"gateway\":\"10.66.0.1\"}]]}}]}",
-                 tmp);
-
+/* conf run from path into a new sandbox: the address is in the sandbox and the result cached; CHECK
+ * passes; DEL leaves no cache entry and no link, and succeeds again; the sandbox is deleted. */
+static void chain_roundtrip(const char *conf, const char *path, const char *cache, const char *netname,
+                            const char *cid) {
+        char res_path[512];
         NodeErr e = { 0 };
         NodeCniNetwork *net = NULL;
         assert_int_equal(node_cni_network_parse(conf, strlen(conf), "test", &net, &e), 0);
         NodeCniRuntime *rt = NULL;
-        assert_int_equal(node_cni_runtime_new(REF_DIR, cache, &rt, &e), 0);
+        assert_int_equal(node_cni_runtime_new(path, cache, &rt, &e), 0);
+        assert_int_equal(node_cni_runtime_set_env(rt, environ), 0);
         NodeSandbox *sbx = NULL;
         if (node_sandbox_new("kvt-node", &sbx, &e) < 0)
                 fail_msg("sandbox: %s: %s", e.msg, e.details);
         assert_int_equal(node_sandbox_verify(sbx), 0);
 
         NodePodRef pod = { "default", "virt-launcher-vm1", "uid-1" };
-        NodeCniAttachment a = { .container_id = "cid-node-1", .netns = sbx->path, .ifname = "eth0", .pod = &pod };
+        NodeCniAttachment a = { .container_id = cid, .netns = sbx->path, .ifname = "eth0", .pod = &pod };
         NodeCniResult *res = NULL;
         int r = node_cni_add(rt, net, &a, NODE_CNI_ADD_ROLLBACK, &res, &e);
         if (r < 0)
@@ -82,7 +72,7 @@ static void test_bridge_chain_in_sandbox(void **state) {
         char addr[64];
         snprintf(addr, sizeof addr, "%s", res->ips[0].address);
         assert_int_equal(sh("ip -n %s -4 -o addr show dev eth0 | grep -qF ' %s '", sbx->name, addr), 0);
-        snprintf(res_path, sizeof res_path, "%s/results/nodetest-cid-node-1-eth0", cache);
+        snprintf(res_path, sizeof res_path, "%s/results/%s-%s-eth0", cache, netname, cid);
         assert_int_equal(access(res_path, F_OK), 0);
 
         assert_int_equal(node_cni_check(rt, net, &a, &e), 0);
@@ -101,6 +91,25 @@ static void test_bridge_chain_in_sandbox(void **state) {
         node_cni_runtime_free(rt);
         node_cni_network_free(net);
         node_err_done(&e);
+}
+
+static void test_bridge_chain_in_sandbox(void **state) {
+        (void) state;
+        if (access(REF_DIR "/bridge", X_OK) < 0 || access(REF_DIR "/host-local", X_OK) < 0)
+                skip();
+        enter_node_ns();
+
+        char tmp[] = "/tmp/kvnet-node-chain.XXXXXX";
+        assert_non_null(mkdtemp(tmp));
+        char conf[4096], cache[256];
+        snprintf(cache, sizeof cache, "%s/cache", tmp);
+        snprintf(conf, sizeof conf,
+                 "{\"cniVersion\":\"1.0.0\",\"name\":\"nodetest\",\"plugins\":[{\"type\":\"bridge\",\"bridge\":\"ntbr0\","
+                 "\"isGateway\":true,\"ipam\":{\"type\":\"host-local\",\"dataDir\":\"%s/ipam\",\"ranges\":[[{\"subnet\":"
+                 "\"10.66.0.0/24\",\"gateway\":\"10.66.0.1\"}]]}}]}",
+                 tmp);
+
+        chain_roundtrip(conf, REF_DIR, cache, "nodetest", "cid-node-1");
         tmpdir_remove(tmp);
 }
 
@@ -121,7 +130,7 @@ static void test_kvnet_chain_in_sandbox(void **state) {
 
         char tmp[] = "/tmp/kvnet-node-kv.XXXXXX";
         assert_non_null(mkdtemp(tmp));
-        char sock[128], state_dir[128], logf[128], cache[128], conf[2048], res_path[512];
+        char sock[128], state_dir[128], logf[128], cache[128], conf[2048];
         snprintf(sock, sizeof sock, "%s/n.sock", tmp);
         snprintf(state_dir, sizeof state_dir, "%s/state", tmp);
         snprintf(logf, sizeof logf, "%s/netd.log", tmp);
@@ -144,44 +153,12 @@ static void test_kvnet_chain_in_sandbox(void **state) {
                  "\"bridge\":\"ntkv0\",\"ipMasq\":false,\"socket\":\"%s\",\"ipam\":{\"ranges\":[[{\"subnet\":"
                  "\"10.67.0.0/24\",\"gateway\":\"10.67.0.1\"}]]}}]}",
                  sock);
-        NodeErr e = { 0 };
-        NodeCniNetwork *net = NULL;
-        assert_int_equal(node_cni_network_parse(conf, strlen(conf), "test", &net, &e), 0);
-        NodeCniRuntime *rt = NULL;
-        assert_int_equal(node_cni_runtime_new(bindir, cache, &rt, &e), 0);
-        assert_int_equal(node_cni_runtime_set_env(rt, environ), 0);
-        NodeSandbox *sbx = NULL;
-        if (node_sandbox_new("kvt-nodekv", &sbx, &e) < 0)
-                fail_msg("sandbox: %s: %s", e.msg, e.details);
-
-        NodePodRef pod = { "default", "virt-launcher-vm2", "uid-2" };
-        NodeCniAttachment a = { .container_id = "cid-node-kv", .netns = sbx->path, .ifname = "eth0", .pod = &pod };
-        NodeCniResult *res = NULL;
-        int r = node_cni_add(rt, net, &a, NODE_CNI_ADD_ROLLBACK, &res, &e);
-        if (r < 0)
-                fail_msg("ADD: %s: %s (%s)", e.msg, e.details, e.output ? e.output : "");
-        assert_true(res->n_ips >= 1);
-        char addr[64];
-        snprintf(addr, sizeof addr, "%s", res->ips[0].address);
-        assert_int_equal(sh("ip -n %s -4 -o addr show dev eth0 | grep -qF ' %s '", sbx->name, addr), 0);
-        snprintf(res_path, sizeof res_path, "%s/results/nodekv-cid-node-kv-eth0", cache);
-        assert_int_equal(access(res_path, F_OK), 0);
-
-        assert_int_equal(node_cni_del(rt, net, &a, &e), 0);
-        assert_int_not_equal(access(res_path, F_OK), 0);
-        assert_int_not_equal(sh("ip -n %s link show dev eth0 >/dev/null 2>&1%s", sbx->name, ""), 0);
-        assert_int_equal(node_sandbox_delete(sbx, &e), 0);
+        chain_roundtrip(conf, bindir, cache, "nodekv", "cid-node-kv");
 
         kill(pid, SIGTERM);
         int st = 0;
         assert_int_equal(waitpid(pid, &st, 0), pid);
         assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-
-        node_cni_result_free(res);
-        node_sandbox_free(sbx);
-        node_cni_runtime_free(rt);
-        node_cni_network_free(net);
-        node_err_done(&e);
         tmpdir_remove(tmp);
 }
 

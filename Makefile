@@ -54,6 +54,7 @@ NETD_SRC   := $(filter-out netd/main.c netd/ctl/kvnetctl.c,$(wildcard netd/*.c n
 LAUNCH_SRC := $(filter-out launcher/main.c,$(wildcard launcher/*.c launcher/*/*.c))
 MIGRATE_SRC := $(wildcard migration/*.c)
 CTL_SRC    := $(filter-out controller/main.c,$(wildcard controller/*.c))
+NODE_SRC   := $(wildcard node/*.c)
 
 COMMON_LIB := $(BUILD)/lib/libkvcommon.a
 CNI_LIB    := $(BUILD)/lib/libkvcni.a
@@ -61,6 +62,7 @@ NETD_LIB   := $(BUILD)/lib/libkvnetd.a
 LAUNCH_LIB := $(BUILD)/lib/libkvlaunch.a
 MIGRATE_LIB := $(BUILD)/lib/libkvmigrate.a
 CTL_LIB    := $(BUILD)/lib/libkvctl.a
+NODE_LIB   := $(BUILD)/lib/libkvnode.a
 # Helpers shared by the unit tests (tests/unit/helpers.c).
 TEST_LIB   := $(BUILD)/lib/libkvtest.a
 
@@ -91,6 +93,7 @@ $(NETD_LIB): $(call objs,$(NETD_SRC))
 $(LAUNCH_LIB): $(call objs,$(LAUNCH_SRC))
 $(MIGRATE_LIB): $(call objs,$(MIGRATE_SRC))
 $(CTL_LIB): $(call objs,$(CTL_SRC))
+$(NODE_LIB): $(call objs,$(NODE_SRC))
 $(TEST_LIB): $(call objs,tests/unit/helpers.c)
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
@@ -128,17 +131,19 @@ UNIT_LIBS_test-controller-store := $(CTL_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-controller-vm    := $(CTL_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-launcher         := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-migrate          := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-node             := $(NODE_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-node-chain       := $(NODE_LIB) $(COMMON_LIB)
 $(foreach t,bind-masq claimstore dhcp ipam journal link migredir nat-nft netd-endpoint netd-manager \
   netd-reaper netd-request sriov,\
   $(eval UNIT_LIBS_test-$(t) := $(NETD_LIB) $(COMMON_LIB)))
-ALL_LIBS := $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+ALL_LIBS := $(NODE_LIB) $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 
 .SECONDEXPANSION:
 $(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(TEST_LIB) $$(or $$(UNIT_LIBS_test-$$*),$$(ALL_LIBS))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 
-$(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+$(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(NODE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

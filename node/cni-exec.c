@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Running one plugin: found on the CNI path, a clean environment, stdin from memory, stdout read up to
+ * a cap, a deadline after which it is killed. */
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "node/node-priv.h"
+
+#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+int node_cni_find_plugin(const NodeCniRuntime *rt, const char *type, char **ret, NodeErr *e) {
+        if (!node_cni_type_valid(type))
+                return node_err_set(e, NODE_ERR_CONFIG, type, NULL, -EINVAL,
+                                    "plugin type must be a file name ([A-Za-z0-9._-]), got '%.80s'", type);
+        for (size_t i = 0; i < rt->n_path; i++) {
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, "%s/%s", rt->path[i], type) < 0)
+                        return -ENOMEM;
+                struct stat st;
+                if (stat(p, &st) < 0)
+                        continue;
+                if (!S_ISREG(st.st_mode) || access(p, X_OK) < 0)
+                        continue;
+                *ret = TAKE_PTR(p);
+                return 0;
+        }
+        return node_err_set(e, NODE_ERR_PLUGIN_NOT_FOUND, type, NULL, -ENOENT,
+                            "plugin '%s' not found in '%s' (no regular executable file of that name)", type,
+                            rt->path_list);
+}
+
+void node_strv_free(char **v) {
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+}
+
+static bool attach_command(const char *c) {
+        return streq(c, "ADD") || streq(c, "DEL") || streq(c, "CHECK");
+}
+
+int node_cni_env_build(const NodeCniRuntime *rt, const NodeCniCall *c, char ***ret) {
+        size_t max = rt->n_env + 8, n = 0;
+        char **v = calloc(max, sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        bool have_path = false;
+        for (size_t i = 0; i < rt->n_env; i++) {
+                have_path = have_path || strncmp(rt->env[i], "PATH=", 5) == 0;
+                if (!(v[n++] = strdup(rt->env[i])))
+                        goto oom;
+        }
+        if (!have_path && !(v[n++] = strdup(DEFAULT_PATH)))
+                goto oom;
+        if (asprintf(&v[n++], "CNI_COMMAND=%s", c->command) < 0 || asprintf(&v[n++], "CNI_PATH=%s", rt->path_list) < 0)
+                goto oom_last;
+        if (attach_command(c->command)) {
+                if (asprintf(&v[n++], "CNI_CONTAINERID=%s", c->container_id ?: "") < 0 ||
+                    asprintf(&v[n++], "CNI_NETNS=%s", c->netns ?: "") < 0 ||
+                    asprintf(&v[n++], "CNI_IFNAME=%s", c->ifname ?: "") < 0 ||
+                    asprintf(&v[n++], "CNI_ARGS=%s", c->args ?: "") < 0)
+                        goto oom_last;
+        }
+        *ret = v;
+        return 0;
+oom_last:
+        v[n - 1] = NULL; /* asprintf leaves it undefined */
+oom:
+        node_strv_free(v);
+        return -ENOMEM;
+}
+
+static int memfd_with(const char *data) {
+        _cleanup_close_ int fd = memfd_create("node-cni-stdin", MFD_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        size_t len = strlen(data);
+        for (size_t off = 0; off < len;) {
+                ssize_t n = write(fd, data + off, len - off);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                off += (size_t) n;
+        }
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return negative_errno();
+        return TAKE_FD(fd);
+}
+
+static long long now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads fd until EOF, the cap, or the deadline: 0, -EMSGSIZE, -ETIMEDOUT. */
+static int read_until(int fd, size_t max, long long deadline, char **ret, size_t *ret_len) {
+        size_t len = 0, cap = 4096;
+        _cleanup_free_ char *buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                long long left = deadline - now_ms();
+                if (left <= 0)
+                        return -ETIMEDOUT;
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int) left);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (r == 0)
+                        continue;
+                if (cap - len < 2048) {
+                        char *n = realloc(buf, cap * 2);
+                        if (!n)
+                                return -ENOMEM;
+                        buf = n;
+                        cap *= 2;
+                }
+                ssize_t n = read(fd, buf + len, cap - len - 1);
+                if (n < 0) {
+                        if (errno == EINTR || errno == EAGAIN)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > max)
+                        return -EMSGSIZE;
+        }
+        buf[len] = '\0';
+        *ret = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
+int node_cni_exec(const NodeCniRuntime *rt, const char *bin, const char *type, const NodeCniCall *c, const char *stdin_data,
+                  char **ret, NodeErr *e) {
+        char **envp = NULL;
+        int r = node_cni_env_build(rt, c, &envp);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int in = memfd_with(stdin_data);
+        if (in < 0) {
+                node_strv_free(envp);
+                return node_err_set(e, NODE_ERR_EXEC, type, c->command, in, "cannot prepare the plugin's stdin");
+        }
+        _cleanup_close_ int errfd = rt->stderr_fd >= 0 ? fcntl(rt->stderr_fd, F_DUPFD_CLOEXEC, 3)
+                                                         : open("/dev/null", O_WRONLY | O_CLOEXEC);
+        int pfd[2];
+        if (errfd < 0 || pipe2(pfd, O_CLOEXEC) < 0) {
+                r = negative_errno();
+                node_strv_free(envp);
+                return node_err_set(e, NODE_ERR_EXEC, type, c->command, r, "cannot set up the plugin's stdio");
+        }
+        _cleanup_close_ int out = pfd[0];
+        char *argv[] = { (char *) bin, NULL };
+
+        pid_t pid = fork();
+        if (pid < 0) {
+                r = negative_errno();
+                close(pfd[1]);
+                node_strv_free(envp);
+                return node_err_set(e, NODE_ERR_EXEC, type, c->command, r, "fork");
+        }
+        if (pid == 0) {
+                if (dup2(in, 0) < 0 || dup2(pfd[1], 1) < 0 || dup2(errfd, 2) < 0)
+                        _exit(127);
+                (void) close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+                execve(bin, argv, envp);
+                _exit(127);
+        }
+        close(pfd[1]);
+        node_strv_free(envp);
+
+        unsigned timeout = rt->timeout_ms ? rt->timeout_ms : 60000;
+        size_t max = rt->output_max ? rt->output_max : (1u << 20);
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+        r = read_until(out, max, now_ms() + timeout, &buf, &len);
+        if (r < 0)
+                (void) kill(pid, SIGKILL);
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return node_err_set(e, NODE_ERR_EXEC, type, c->command, negative_errno(), "waitpid");
+        if (r == -ETIMEDOUT)
+                return node_err_set(e, NODE_ERR_EXEC, type, c->command, r, "%s %s: no answer within %u ms, killed", type,
+                                    c->command, timeout);
+        if (r == -EMSGSIZE)
+                return node_err_set(e, NODE_ERR_EXEC, type, c->command, r, "%s %s: output larger than %zu bytes, killed",
+                                    type, c->command, max);
+        if (r < 0)
+                return node_err_set(e, NODE_ERR_EXEC, type, c->command, r, "%s %s: reading its output", type, c->command);
+        int st = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (st != 0)
+                return node_err_from_plugin(e, type, c->command, buf, st);
+        *ret = TAKE_PTR(buf);
+        return 0;
+}

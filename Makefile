@@ -55,6 +55,7 @@ LAUNCH_SRC := $(filter-out launcher/main.c,$(wildcard launcher/*.c launcher/*/*.
 MIGRATE_SRC := $(wildcard migration/*.c)
 CTL_SRC    := $(filter-out controller/main.c,$(wildcard controller/*.c))
 NODE_SRC   := $(wildcard node/*.c)
+HANDLER_SRC := $(wildcard handler/*.c)
 
 COMMON_LIB := $(BUILD)/lib/libkvcommon.a
 CNI_LIB    := $(BUILD)/lib/libkvcni.a
@@ -63,6 +64,7 @@ LAUNCH_LIB := $(BUILD)/lib/libkvlaunch.a
 MIGRATE_LIB := $(BUILD)/lib/libkvmigrate.a
 CTL_LIB    := $(BUILD)/lib/libkvctl.a
 NODE_LIB   := $(BUILD)/lib/libkvnode.a
+HANDLER_LIB := $(BUILD)/lib/libkvhandler.a
 # Helpers shared by the unit tests (tests/unit/helpers.c).
 TEST_LIB   := $(BUILD)/lib/libkvtest.a
 
@@ -94,6 +96,7 @@ $(LAUNCH_LIB): $(call objs,$(LAUNCH_SRC))
 $(MIGRATE_LIB): $(call objs,$(MIGRATE_SRC))
 $(CTL_LIB): $(call objs,$(CTL_SRC))
 $(NODE_LIB): $(call objs,$(NODE_SRC))
+$(HANDLER_LIB): $(call objs,$(HANDLER_SRC))
 $(TEST_LIB): $(call objs,tests/unit/helpers.c)
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
@@ -133,10 +136,11 @@ UNIT_LIBS_test-launcher         := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-migrate          := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-node             := $(NODE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-node-chain       := $(NODE_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-handler          := $(HANDLER_LIB) $(COMMON_LIB)
 $(foreach t,bind-masq claimstore dhcp ipam journal link migredir nat-nft netd-endpoint netd-manager \
   netd-reaper netd-request sriov,\
   $(eval UNIT_LIBS_test-$(t) := $(NETD_LIB) $(COMMON_LIB)))
-ALL_LIBS := $(NODE_LIB) $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+ALL_LIBS := $(HANDLER_LIB) $(NODE_LIB) $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
 
 .SECONDEXPANSION:
 $(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(TEST_LIB) $$(or $$(UNIT_LIBS_test-$$*),$$(ALL_LIBS))

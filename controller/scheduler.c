@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/json-util.h"
+#include "common/kstatus.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "controller/node.h"
@@ -179,39 +180,12 @@ static Node *pick(Node *nodes, size_t n, const Vmi *v, char *msg, size_t size) {
 
 /* ---- writes ---- */
 
-/* Sets the condition PodScheduled in status (an object) to cond_status; its lastTransitionTime stays when
- * the status does not change. */
+/* Sets the condition PodScheduled in status (an object): scheduled, or not with message. */
 static int set_condition(json_t *status, bool scheduled, const char *message) {
-        json_t *conds = json_object_get(status, "conditions");
-        if (!json_is_array(conds)) {
-                conds = json_array();
-                if (!conds || json_object_set_new(status, "conditions", conds) < 0)
-                        return -ENOMEM;
-        }
-        const char *want = scheduled ? "True" : "False";
-        char ts[32];
-        ctl_now_rfc3339(ts);
-        size_t i, at = json_array_size(conds);
-        json_t *c;
-        json_array_foreach(conds, i, c) {
-                if (!streq_ptr(json_string_value(json_object_get(c, "type")), "PodScheduled"))
-                        continue;
-                at = i;
-                const char *old = json_string_value(json_object_get(c, "lastTransitionTime"));
-                if (old && streq_ptr(json_string_value(json_object_get(c, "status")), want))
-                        snprintf(ts, sizeof ts, "%s", old);
-        }
-        json_t *n = json_pack("{s:s,s:s,s:n,s:s}", "type", "PodScheduled", "status", want, "lastProbeTime",
-                              "lastTransitionTime", ts);
-        if (n && !scheduled)
-                json_object_set_new(n, "reason", json_string("Unschedulable"));
-        if (n && message)
-                json_object_set_new(n, "message", json_string(message));
-        if (!n)
-                return -ENOMEM;
-        return (at < json_array_size(conds) ? json_array_set_new(conds, at, n) : json_array_append_new(conds, n)) < 0
-                       ? -ENOMEM
-                       : 0;
+        KCondition c = { .type = "PodScheduled", .status = scheduled ? "True" : "False",
+                         .reason = scheduled ? NULL : "Unschedulable", .message = message };
+        int r = kstatus_set_condition(status, &c);
+        return r < 0 ? r : 0;
 }
 
 /* Writes the VMI's phase (with its node and pod when given) and its PodScheduled condition (scheduled, or

@@ -12,6 +12,7 @@
 #include "common/event.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
+#include "common/kstatus.h"
 #include "common/util.h"
 #include "controller/vmispec.h"
 
@@ -439,11 +440,7 @@ static void new_uid(char buf[37]) {
 }
 
 const char *ctl_now_rfc3339(char buf[static 32]) {
-        time_t t = time(NULL);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        return buf;
+        return kstatus_time(0, buf);
 }
 
 /* ---- operations ---- */

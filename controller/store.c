@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/array.h"
 #include "common/event.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
@@ -149,15 +150,10 @@ static int persist(CtlStore *s, const CtlResource *res, const char *ns, const ch
 }
 
 static int obj_add(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *obj /* stolen */) {
-        if (s->n == s->cap) {
-                size_t cap = s->cap ? s->cap * 2 : 64;
-                Obj *o = realloc(s->objs, cap * sizeof *o);
-                if (!o) {
-                        json_decref(obj);
-                        return -ENOMEM;
-                }
-                s->objs = o;
-                s->cap = cap;
+        int r = ARRAY_GROW(s->objs, s->cap, s->n + 1);
+        if (r < 0) {
+                json_decref(obj);
+                return r;
         }
         Obj *o = &s->objs[s->n];
         *o = (Obj){ .res = res, .ns = strdup(ns ? ns : ""), .name = strdup(name), .obj = obj };

@@ -2,6 +2,7 @@
 /* netd core: start-up, loading the state and reconciling the kernel against it. */
 #include <stdlib.h>
 
+#include "common/array.h"
 #include "common/log.h"
 #include "common/netns.h"
 #include "netd/binding/binding.h"
@@ -71,14 +72,9 @@ typedef struct NamePairs {
 } NamePairs;
 
 static int name_pairs_add(NamePairs *p, const char *a, const char *b) {
-        if (p->n == p->cap) {
-                size_t nc = p->cap ? p->cap * 2 : 16;
-                void *nv = realloc(p->v, nc * sizeof *p->v);
-                if (!nv)
-                        return -ENOMEM;
-                p->v = nv;
-                p->cap = nc;
-        }
+        int r = ARRAY_GROW(p->v, p->cap, p->n + 1);
+        if (r < 0)
+                return r;
         snprintf(p->v[p->n][0], sizeof p->v[0][0], "%s", a);
         snprintf(p->v[p->n][1], sizeof p->v[0][1], "%s", b);
         p->n++;

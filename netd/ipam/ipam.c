@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "common/array.h"
 #include "common/event.h"
 #include "common/log.h"
 #include "netd/ipam/ipam-priv.h"
@@ -142,14 +143,9 @@ void ipam_set_state_done(SetState *ss) {
 }
 
 static int reserved_add(ipam_u128 **arr, size_t *n, size_t *cap, ipam_u128 v) {
-        if (*n == *cap) {
-                size_t nc = *cap ? *cap * 2 : 16;
-                ipam_u128 *na = realloc(*arr, nc * sizeof *na);
-                if (!na)
-                        return -ENOMEM;
-                *arr = na;
-                *cap = nc;
-        }
+        int r = ARRAY_GROW(*arr, *cap, *n + 1);
+        if (r < 0)
+                return r;
         (*arr)[(*n)++] = v;
         return 0;
 }

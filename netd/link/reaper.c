@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "common/array.h"
 #include "common/log.h"
 #include "netd/link/link.h"
 
@@ -119,14 +120,9 @@ Reaper *reaper_free(Reaper *r) {
 }
 
 static int push_fd(int **v, size_t *n, size_t *cap, int fd) {
-        if (*n == *cap) {
-                size_t nc = *cap ? *cap * 2 : 16;
-                int *nv = realloc(*v, nc * sizeof *nv);
-                if (!nv)
-                        return -ENOMEM;
-                *v = nv;
-                *cap = nc;
-        }
+        int r = ARRAY_GROW(*v, *cap, *n + 1);
+        if (r < 0)
+                return r;
         (*v)[(*n)++] = fd;
         return 0;
 }

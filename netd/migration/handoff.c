@@ -21,6 +21,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include "common/array.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/log.h"
@@ -81,15 +82,10 @@ static void collect_one(Endpoint *ep, void *userdata) {
         if (c->r < 0 || ep->kind != EP_KIND_VM ||
             (c->ns && (!streq(ep->vm_namespace, c->ns) || !streq(ep->vm_name, c->name))))
                 return;
-        if (c->eps.n == c->cap) {
-                size_t cap = c->cap ? 2 * c->cap : 8;
-                Endpoint **v = reallocarray(c->eps.v, cap, sizeof *v);
-                if (!v) {
-                        c->r = -ENOMEM;
-                        return;
-                }
-                c->eps.v = v;
-                c->cap = cap;
+        int r = ARRAY_GROW(c->eps.v, c->cap, c->eps.n + 1);
+        if (r < 0) {
+                c->r = r;
+                return;
         }
         c->eps.v[c->eps.n++] = ep;
 }

@@ -24,6 +24,7 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include "common/array.h"
 #include "common/json-util.h"
 #include "netd/nat/nat.h"
 #include "netd/nat/nftw.h"
@@ -66,14 +67,9 @@ typedef struct NftElemList {
 } NftElemList;
 
 static int elems_push(NftElemList *l, NftElem **ret) {
-        if (l->n == l->cap) {
-                size_t cap = l->cap ? l->cap * 2 : 16;
-                NftElem *v = realloc(l->v, cap * sizeof *v);
-                if (!v)
-                        return -ENOMEM;
-                l->v = v;
-                l->cap = cap;
-        }
+        int r = ARRAY_GROW(l->v, l->cap, l->n + 1);
+        if (r < 0)
+                return r;
         l->v[l->n] = (NftElem){};
         *ret = &l->v[l->n++];
         return 0;
@@ -346,14 +342,8 @@ typedef struct NftDump {
 
 static int dump_elem_cb(struct nftnl_set_elem *se, void *userdata) {
         NftDump *d = userdata;
-        if (d->n == d->cap) {
-                size_t cap = d->cap ? d->cap * 2 : 32;
-                NftDumpElem *v = realloc(d->v, cap * sizeof *v);
-                if (!v)
-                        return -ENOMEM;
-                d->v = v;
-                d->cap = cap;
-        }
+        if (ARRAY_GROW(d->v, d->cap, d->n + 1) < 0)
+                return -ENOMEM;
         NftDumpElem *x = &d->v[d->n++];
         *x = (NftDumpElem){};
         uint32_t len = 0;

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "common/array.h"
 #include "common/netns.h"
 
 #define NFTW_RBUF 65536
@@ -67,15 +68,10 @@ static int push(NftwBatch *b, uint16_t type, uint16_t flags, NftwKind kind, void
         NftwOp op = { .type = type, .flags = flags, .kind = kind, .obj = obj };
         if (!obj)
                 return -ENOMEM;
-        if (b->n == b->cap) {
-                size_t cap = b->cap ? b->cap * 2 : 32;
-                NftwOp *v = realloc(b->ops, cap * sizeof *v);
-                if (!v) {
-                        op_free_obj(&op);
-                        return -ENOMEM;
-                }
-                b->ops = v;
-                b->cap = cap;
+        int r = ARRAY_GROW(b->ops, b->cap, b->n + 1);
+        if (r < 0) {
+                op_free_obj(&op);
+                return r;
         }
         vsnprintf(op.desc, sizeof op.desc, fmt, ap);
         b->ops[b->n++] = op;

@@ -2,6 +2,8 @@
 /* Subnet ownership for NAT backends (owners.h). */
 #include "netd/nat/owners.h"
 
+#include "common/array.h"
+
 bool nat_prefix_eq(const KvPrefix *a, const KvPrefix *b) {
         KvPrefix x = kv_prefix_network(a), y = kv_prefix_network(b);
         return x.prefixlen == y.prefixlen && kv_addr_equal(&x.addr, &y.addr);
@@ -53,14 +55,9 @@ static int ref_subnets(NatOwners *o, const NatOwner *ow, int delta) {
                         continue;
                 }
                 if (!sr) {
-                        if (o->n_refs == o->cap_refs) {
-                                size_t nc = o->cap_refs ? o->cap_refs * 2 : 4;
-                                NatSubnetRef *v = realloc(o->refs, nc * sizeof *v);
-                                if (!v)
-                                        return -ENOMEM;
-                                o->refs = v;
-                                o->cap_refs = nc;
-                        }
+                        int r = ARRAY_GROW(o->refs, o->cap_refs, o->n_refs + 1);
+                        if (r < 0)
+                                return r;
                         sr = &o->refs[o->n_refs++];
                         *sr = (NatSubnetRef){ .net = kv_prefix_network(&ow->subnets[j]) };
                 }
@@ -91,15 +88,10 @@ int nat_owners_set(NatOwners *o, const NatEndpoint *ep) {
                 char *id = strdup(ep->id);
                 if (!id)
                         return -ENOMEM;
-                if (o->n == o->cap) {
-                        size_t nc = o->cap ? o->cap * 2 : 64;
-                        NatOwner *v = realloc(o->v, nc * sizeof *v);
-                        if (!v) {
-                                free(id);
-                                return -ENOMEM;
-                        }
-                        o->v = v;
-                        o->cap = nc;
+                int r = ARRAY_GROW(o->v, o->cap, o->n + 1);
+                if (r < 0) {
+                        free(id);
+                        return r;
                 }
                 ow = &o->v[o->n++];
                 *ow = (NatOwner){ .id = id, .id_hash = kv_hash64(id, strlen(id)) };

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "common/addr.h"
+#include "common/array.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/proto.h"
@@ -165,6 +166,31 @@ static void test_proto(void **state) {
         assert_int_equal(e.code, KV_ERR_TRY_AGAIN);
 }
 
+/* array_grow: doubles from 8 until need fits, keeps the contents, refuses a size that overflows. */
+static void test_array_grow(void **state) {
+        (void) state;
+        _cleanup_free_ int *v = NULL;
+        size_t cap = 0;
+        assert_int_equal(ARRAY_GROW(v, cap, 1), 0);
+        assert_non_null(v);
+        assert_int_equal(cap, 8);
+        for (int i = 0; i < 8; i++)
+                v[i] = i;
+        int *before = v;
+        assert_int_equal(ARRAY_GROW(v, cap, 8), 0); /* already fits: nothing changes */
+        assert_ptr_equal(v, before);
+        assert_int_equal(ARRAY_GROW(v, cap, 20), 0);
+        assert_int_equal(cap, 32);
+        for (int i = 0; i < 8; i++)
+                assert_int_equal(v[i], i);
+        assert_int_equal(ARRAY_GROW(v, cap, SIZE_MAX / 2), -ENOMEM);
+        assert_int_equal(cap, 32);
+        assert_int_equal(v[7], 7);
+        void *p = v;
+        assert_int_equal(array_grow(&p, &cap, SIZE_MAX, 1), -ENOMEM);
+        assert_ptr_equal(p, v);
+}
+
 /* A socket path over sun_path's 107 bytes is refused where it is used, naming it; 107 is fine. */
 static void test_unix_sockaddr(void **state) {
         (void) state;
@@ -197,6 +223,7 @@ static void test_unix_sockaddr(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_unix_sockaddr),
+                cmocka_unit_test(test_array_grow),
                 cmocka_unit_test(test_addr),
                 cmocka_unit_test(test_json_get),
                 cmocka_unit_test(test_fileio),

@@ -9,13 +9,9 @@
 
 int link_bridge_ensure(const char *name, uint32_t mtu, const KvPrefix *gw, size_t n_gw, int *ret_ifindex, KvErr *e) {
         _cleanup_nl_sock_ NlSock *sk = NULL;
-        int r = lnl_open_e(-1, &sk, e);
-        if (r < 0)
-                return r;
-
         LnlLink br;
-        r = lnl_link_get(sk, name, &br);
-        if (r == -ENODEV) {
+        int r = lnl_open_link(-1, name, &sk, &br, e);
+        if (r == -ENODEV && sk) {
                 r = lnl_bridge_create(sk, name, mtu);
                 if (r < 0 && r != -EEXIST)
                         return nl_error(e, sk, r, "creating bridge '%s'", name);
@@ -340,10 +336,7 @@ int link_check_host_port(NlSock *sk, const char *host_ifname, const char *bridge
 int link_container_check(int netns_fd, const char *ifname, const char *host_ifname, const char *bridge,
                          const KvPrefix *addrs, size_t n_addrs, KvErr *e) {
         _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
-        int r = lnl_open_e(-1, &sk, e);
-        if (r < 0)
-                return r;
-        r = lnl_open_e(netns_fd, &ssk, e);
+        int r = lnl_open_pair(netns_fd, &sk, &ssk, e);
         if (r < 0)
                 return r;
         r = link_check_host_port(sk, host_ifname, bridge, e);

@@ -42,6 +42,15 @@ int lnl_open_e(int netns_fd, NlSock **ret, KvErr *e) {
         return 0;
 }
 
+int lnl_open_link(int netns_fd, const char *ifname, NlSock **ret_sk, LnlLink *ret_link, KvErr *e) {
+        NlSock *sk = NULL;
+        int r = lnl_open_e(netns_fd, &sk, e);
+        if (r < 0)
+                return r;
+        *ret_sk = sk;
+        return lnl_link_get(sk, ifname, ret_link);
+}
+
 int lnl_open_pair(int netns_fd, NlSock **ret_sk, NlSock **ret_ssk, KvErr *e) {
         _cleanup_nl_sock_ NlSock *sk = NULL, *ssk = NULL;
         int r = lnl_open_e(-1, &sk, e);

@@ -23,6 +23,10 @@ typedef struct LnlLink {
 int lnl_open(int netns_fd, NlSock **ret) _wur_;
 /* Like lnl_open, filling *e: KV_ERR_INVALID_ENV for a bad netns. */
 int lnl_open_e(int netns_fd, NlSock **ret, KvErr *e) _wur_;
+/* Opens a socket as lnl_open_e() does (filling *e on failure) and looks ifname up in it. *ret_sk is set once
+ * the socket is open, also when the lookup then fails: the caller names the lookup with
+ * nl_error(e, *ret_sk, r, ...) (a no-op on *e when the open failed and filled it) or creates the link. */
+int lnl_open_link(int netns_fd, const char *ifname, NlSock **ret_sk, LnlLink *ret_link, KvErr *e) _wur_;
 /* Two sockets: one in the current (node) netns, one in netns_fd (the sandbox); *ret_* untouched on failure. */
 int lnl_open_pair(int netns_fd, NlSock **ret_sk, NlSock **ret_ssk, KvErr *e) _wur_;
 

@@ -125,11 +125,8 @@ int link_vm_attach_chained(int netns_fd, const char *tap_name, const char *exist
                            LinkInfo *ret, KvPrefix *ret_addrs, size_t max_addrs, size_t *ret_n_addrs, KvErr *e) {
         char buf[KV_ADDR_STRLEN];
         _cleanup_nl_sock_ NlSock *ssk = NULL;
-        int r = lnl_open_e(netns_fd, &ssk, e);
-        if (r < 0)
-                return r;
         LnlLink ex;
-        r = lnl_link_get(ssk, existing_ifname, &ex);
+        int r = lnl_open_link(netns_fd, existing_ifname, &ssk, &ex, e);
         if (r < 0)
                 return nl_error(e, ssk, r, "looking up '%s' in sandbox", existing_ifname);
         KvPrefix addrs[32];

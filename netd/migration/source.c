@@ -10,11 +10,8 @@
 
 static int host_link_updown(const char *ifname, bool up, KvErr *e) {
         _cleanup_nl_sock_ NlSock *sk = NULL;
-        int r = lnl_open_e(-1, &sk, e);
-        if (r < 0)
-                return r;
         LnlLink l;
-        r = lnl_link_get(sk, ifname, &l);
+        int r = lnl_open_link(-1, ifname, &sk, &l, e);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "migration: no link '%s'", ifname);
         r = lnl_link_set(sk, l.ifindex, up ? 1 : 0, 0);

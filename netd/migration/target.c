@@ -27,19 +27,15 @@
  * settled (IFF_RUNNING is reported after linkwatch ran). */
 static int brport_set_state(const char *ifname, uint8_t state, KvErr *e) {
         _cleanup_nl_sock_ NlSock *sk = NULL;
-        int r = lnl_open_e(-1, &sk, e);
-        if (r < 0)
-                return r;
         LnlLink l;
-        for (int i = 0;; i++) {
-                r = lnl_link_get(sk, ifname, &l);
-                if (r < 0)
-                        return kverr_set_errno(e, KV_ERR_INTERNAL, r, "migration: no link '%s'", ifname);
-                if (state == BR_STATE_FORWARDING || (l.flags & IFF_RUNNING) || i >= 250)
-                        break;
+        int r = lnl_open_link(-1, ifname, &sk, &l, e);
+        for (int i = 0; r >= 0 && state != BR_STATE_FORWARDING && !(l.flags & IFF_RUNNING) && i < 250; i++) {
                 struct timespec ts = { .tv_nsec = 2 * 1000 * 1000 };
                 nanosleep(&ts, NULL);
+                r = lnl_link_get(sk, ifname, &l);
         }
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "migration: no link '%s'", ifname);
         struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = l.ifindex };
         struct nlmsghdr *m = nl_msg_new(sk, RTM_SETLINK, 0, &ifi, sizeof ifi);
         struct nlattr *pi;

@@ -46,6 +46,11 @@ typedef struct DhcpLease {
 
 /* Checks a lease's combinations (families, lengths, MTU range); message names the field. */
 int dhcp_lease_validate(const DhcpLease *lease, KvErr *e) _wur_;
+/* Copies the lease's DNS servers of one family (AF_INET: 4 bytes each, AF_INET6: 16), in order, to buf, which
+ * holds DHCP_LEASE_DNS_MAX bytes; returns the bytes written (0: none of that family). For option 6, DHCPv6
+ * option 23 and the RA's RDNSS option. */
+#define DHCP_LEASE_DNS_MAX (16 * DHCP_MAX_DNS)
+size_t dhcp_lease_dns(const DhcpLease *lease, int family, uint8_t *buf);
 
 /* ---------------------------------------------------------------- DHCPv4 (dhcp4.c) */
 

@@ -18,6 +18,16 @@ static uint32_t lease_time(const DhcpLease *l) {
         return l->lease_secs ? l->lease_secs : DHCP_DEFAULT_LEASE_SECS;
 }
 
+size_t dhcp_lease_dns(const DhcpLease *l, int family, uint8_t *buf) {
+        size_t len = family == AF_INET ? 4 : 16, n = 0;
+        for (size_t i = 0; i < l->n_dns && i < DHCP_MAX_DNS; i++)
+                if (l->dns[i].family == family) {
+                        memcpy(buf + n, family == AF_INET ? (const void *) &l->dns[i].in : &l->dns[i].in6, len);
+                        n += len;
+                }
+        return n;
+}
+
 int dhcp_lease_validate(const DhcpLease *l, KvErr *e) {
         static const uint8_t zero[6] = {};
         if (memcmp(l->mac, zero, 6) == 0 || (l->mac[0] & 1))
@@ -293,13 +303,8 @@ int dhcp4_build_reply(const Dhcp4Msg *req, const DhcpLease *l, uint8_t *buf, siz
                 opt_put(&o, 1, &mask, 4);
                 if (l->gw4.family == AF_INET && !kv_addr_is_zero(&l->gw4))
                         opt_put(&o, 3, &l->gw4.in, 4);
-                uint8_t dns[4 * DHCP_MAX_DNS];
-                size_t nd = 0;
-                for (size_t i = 0; i < l->n_dns && i < DHCP_MAX_DNS; i++)
-                        if (l->dns[i].family == AF_INET) {
-                                memcpy(dns + nd, &l->dns[i].in, 4);
-                                nd += 4;
-                        }
+                uint8_t dns[DHCP_LEASE_DNS_MAX];
+                size_t nd = dhcp_lease_dns(l, AF_INET, dns);
                 if (nd)
                         opt_put(&o, 6, dns, nd);
                 if (l->hostname[0])

@@ -238,13 +238,8 @@ static void put_ia_na(Out6 *o, const Dhcp6Msg *req, const DhcpLease *l) {
 }
 
 static void put_config(Out6 *o, const DhcpLease *l) {
-        uint8_t dns[16 * DHCP_MAX_DNS];
-        size_t nd = 0;
-        for (size_t i = 0; i < l->n_dns && i < DHCP_MAX_DNS; i++)
-                if (l->dns[i].family == AF_INET6) {
-                        memcpy(dns + nd, &l->dns[i].in6, 16);
-                        nd += 16;
-                }
+        uint8_t dns[DHCP_LEASE_DNS_MAX];
+        size_t nd = dhcp_lease_dns(l, AF_INET6, dns);
         if (nd)
                 put_opt(o, OPT6_DNS_SERVERS, dns, nd);
         uint8_t name[80];
@@ -366,7 +361,7 @@ int icmp6_parse_rs(const uint8_t *msg, size_t len, Icmp6Rs *ret) {
 }
 
 int icmp6_build_ra(const DhcpLease *l, const uint8_t server_mac[6], uint8_t *buf, size_t cap, size_t *ret_len) {
-        size_t need = 16 + 8 + 8 + 32 + 8 + 16 * DHCP_MAX_DNS;
+        size_t need = 16 + 8 + 8 + 32 + 8 + DHCP_LEASE_DNS_MAX;
         if (cap < need)
                 return -ENOBUFS;
         memset(buf, 0, need);
@@ -408,21 +403,13 @@ int icmp6_build_ra(const DhcpLease *l, const uint8_t server_mac[6], uint8_t *buf
                 n += 32;
         }
 
-        size_t nd = 0;
-        for (size_t i = 0; i < l->n_dns && i < DHCP_MAX_DNS; i++)
-                if (l->dns[i].family == AF_INET6)
-                        nd++;
+        /* need leaves DHCP_LEASE_DNS_MAX bytes after the RDNSS header */
+        size_t nd = dhcp_lease_dns(l, AF_INET6, buf + n + 8);
         if (nd) {
                 buf[n] = 25;
-                buf[n + 1] = (uint8_t) (1 + 2 * nd);
+                buf[n + 1] = (uint8_t) (1 + 2 * (nd / 16));
                 wr32(buf + n + 4, RA_RDNSS_LIFETIME);
-                size_t k = n + 8;
-                for (size_t i = 0; i < l->n_dns && i < DHCP_MAX_DNS; i++)
-                        if (l->dns[i].family == AF_INET6) {
-                                memcpy(buf + k, &l->dns[i].in6, 16);
-                                k += 16;
-                        }
-                n = k;
+                n += 8 + nd;
         }
         *ret_len = n;
         return 0;

@@ -7,16 +7,15 @@
 #include "netd/link/vlan.h"
 
 int do_check(Manager *m, json_t *args, json_t **ret, KvErr *e) {
-        AttachRequest req;
-        char id[512];
-        Endpoint *ep;
-        int r = attach_request_lookup(m, args, "check", &req, id, sizeof id, &ep, e);
+        AttachLookup l;
+        int r = attach_request_lookup(m, args, "check", &l, e);
         if (r < 0)
                 return r;
+        Endpoint *ep = l.ep;
         if (!ep)
-                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "check: unknown attachment '%s'", id);
+                return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "check: unknown attachment '%s'", l.id);
         _cleanup_close_ int nsfd = -1;
-        r = netns_open(req.netns[0] ? req.netns : ep->netns, &nsfd);
+        r = netns_open(l.req.netns[0] ? l.req.netns : ep->netns, &nsfd);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "check: netns '%s' is gone", ep->netns);
         r = ep_binding(ep)->check(m, ep, nsfd, e);

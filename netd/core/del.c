@@ -30,14 +30,12 @@ static int remove_endpoint(Manager *m, Endpoint *ep, KvErr *e) {
 }
 
 int do_del(Manager *m, json_t *args, json_t **ret, KvErr *e) {
-        AttachRequest req;
-        char id[512];
-        Endpoint *ep;
-        int r = attach_request_lookup(m, args, "del", &req, id, sizeof id, &ep, e);
+        AttachLookup l;
+        int r = attach_request_lookup(m, args, "del", &l, e);
         if (r < 0)
                 return r;
-        if (ep) {
-                r = remove_endpoint(m, ep, e);
+        if (l.ep) {
+                r = remove_endpoint(m, l.ep, e);
                 if (r < 0)
                         return r;
                 m->n_dels++;

@@ -77,15 +77,14 @@ size_t count_key_users(Manager *m, const Endpoint *except, const char *network, 
         return n;
 }
 
-int attach_request_lookup(Manager *m, json_t *args, const char *verb, AttachRequest *req, char *id, size_t id_len,
-                          Endpoint **ret, KvErr *e) {
-        int r = attach_request_parse(args, verb, false, req, e);
+int attach_request_lookup(Manager *m, json_t *args, const char *verb, AttachLookup *ret, KvErr *e) {
+        int r = attach_request_parse(args, verb, false, &ret->req, e);
         if (r < 0)
                 return r;
-        r = endpoint_make_id(req->network, req->container_id, req->ifname, id, id_len);
+        r = endpoint_make_id(ret->req.network, ret->req.container_id, ret->req.ifname, ret->id, sizeof ret->id);
         if (r < 0)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, r, "%s: attachment id is too long", verb);
-        *ret = ep_find(m, id);
+        ret->ep = ep_find(m, ret->id);
         return 0;
 }
 

@@ -192,7 +192,13 @@ typedef struct AttachRequest {
 } AttachRequest;
 
 int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachRequest *ret, KvErr *e) _wur_;
-/* del, check (endpoints.c): parses the request and finds the attachment it names (its id in id; *ret NULL
- * when there is none). */
-int attach_request_lookup(Manager *m, json_t *args, const char *verb, AttachRequest *req, char *id, size_t id_len,
-                          Endpoint **ret, KvErr *e) _wur_;
+/* What del and check start from: the request, the attachment id it names, and that attachment (NULL when
+ * there is none). */
+typedef struct AttachLookup {
+        AttachRequest req;
+        char id[512];
+        Endpoint *ep;
+} AttachLookup;
+
+/* del, check (endpoints.c): parses the request and finds the attachment it names. */
+int attach_request_lookup(Manager *m, json_t *args, const char *verb, AttachLookup *ret, KvErr *e) _wur_;

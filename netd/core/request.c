@@ -108,36 +108,51 @@ static int parse_prev_result(json_t *prev, AttachRequest *req, KvErr *e) {
         return 0;
 }
 
+/* Entry i of a port list (portMappings, vm.ports): its name for messages in ctx ("list[i]"), and the limit. */
+static int port_entry_ctx(const char *list, size_t i, char ctx[static 64], KvErr *e) {
+        snprintf(ctx, 64, "%s[%zu]", list, i);
+        if (i >= EP_MAX_PORTS)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "%s: more than %d entries", list, EP_MAX_PORTS);
+        return 0;
+}
+
+/* A port entry's optional "protocol": tcp (the default) or udp, in any case. */
+static int get_port_proto(json_t *v, const char *ctx, uint8_t *ret, KvErr *e) {
+        const char *proto = NULL;
+        int r = json_get_string(v, ctx, "protocol", false, &proto, e);
+        if (r < 0)
+                return r;
+        if (!proto || strcasecmp(proto, "tcp") == 0)
+                *ret = IPPROTO_TCP;
+        else if (strcasecmp(proto, "udp") == 0)
+                *ret = IPPROTO_UDP;
+        else
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'protocol' must be tcp or udp, got '%s'", ctx,
+                                 proto);
+        return 0;
+}
+
 static int parse_port_mappings(json_t *arr, AttachRequest *req, KvErr *e) {
         size_t i;
         json_t *v;
         json_array_foreach(arr, i, v) {
                 char ctx[64];
-                snprintf(ctx, sizeof ctx, "portMappings[%zu]", i);
-                if (i >= EP_MAX_PORTS)
-                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "portMappings: more than %d entries",
-                                         EP_MAX_PORTS);
+                int r = port_entry_ctx("portMappings", i, ctx, e);
+                if (r < 0)
+                        return r;
                 if (!json_is_object(v))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: must be an object, got %s", ctx,
                                          json_type_name(v));
+                EpPortMapping *p = &req->pm[i];
                 long long hp = 0, cp = 0;
-                const char *proto = NULL, *hip = NULL;
-                int r;
+                const char *hip = NULL;
                 if ((r = json_get_int(v, ctx, "hostPort", true, 1, 65535, &hp, e)) < 0 ||
                     (r = json_get_int(v, ctx, "containerPort", true, 1, 65535, &cp, e)) < 0 ||
-                    (r = json_get_string(v, ctx, "protocol", false, &proto, e)) < 0 ||
+                    (r = get_port_proto(v, ctx, &p->proto, e)) < 0 ||
                     (r = json_get_string(v, ctx, "hostIP", false, &hip, e)) < 0)
                         return r;
-                EpPortMapping *p = &req->pm[i];
                 p->host_port = (uint16_t) hp;
                 p->container_port = (uint16_t) cp;
-                if (!proto || strcasecmp(proto, "tcp") == 0)
-                        p->proto = IPPROTO_TCP;
-                else if (strcasecmp(proto, "udp") == 0)
-                        p->proto = IPPROTO_UDP;
-                else
-                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                         "%s: 'protocol' must be tcp or udp, got '%s'", ctx, proto);
                 if (hip && *hip && kv_addr_parse(hip, &p->host_ip) < 0)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'hostIP' is not an address: '%s'",
                                          ctx, hip);
@@ -237,24 +252,13 @@ int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachR
                 if ((r = json_get_array(vm, "vm", "ports", false, &ports, e)) < 0)
                         return r;
                 json_array_foreach(ports, pi, pv) {
-                        char pctx[48];
-                        snprintf(pctx, sizeof pctx, "vm.ports[%zu]", pi);
-                        if (pi >= EP_MAX_PORTS)
-                                return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "vm: at most %d ports",
-                                                 EP_MAX_PORTS);
+                        char pctx[64];
                         long long port = 0;
-                        const char *proto = NULL;
-                        if ((r = json_get_int(pv, pctx, "port", true, 1, 65535, &port, e)) < 0 ||
-                            (r = json_get_string(pv, pctx, "protocol", false, &proto, e)) < 0)
+                        if ((r = port_entry_ctx("vm.ports", pi, pctx, e)) < 0 ||
+                            (r = json_get_int(pv, pctx, "port", true, 1, 65535, &port, e)) < 0 ||
+                            (r = get_port_proto(pv, pctx, &req->vm_ports[pi].proto, e)) < 0)
                                 return r;
                         req->vm_ports[pi].port = (uint16_t) port;
-                        if (!proto || strcasecmp(proto, "tcp") == 0)
-                                req->vm_ports[pi].proto = IPPROTO_TCP;
-                        else if (strcasecmp(proto, "udp") == 0)
-                                req->vm_ports[pi].proto = IPPROTO_UDP;
-                        else
-                                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                                 "%s: 'protocol' must be tcp or udp, got '%s'", pctx, proto);
                         req->n_vm_ports = pi + 1;
                 }
                 if (!valid_dns_label(req->vm_name) || !valid_dns_label(req->vm_namespace) ||

@@ -109,34 +109,60 @@ static int apply_nic_args(const LaunchVmi *v, LaunchNic *nics, const NicArg *arg
         return 0;
 }
 
-static int dry_run(const char *file, const LaunchOptions *o, const char *serial_log, const NicArg *nic_args,
-                   size_t n_nic_args) {
-        _cleanup_launch_vmi_ LaunchVmi *v = NULL;
+/* What --dry-run and --run start from: the VMI (its warnings printed) and its NICs with the --nic overrides
+ * applied. */
+typedef struct VmiNics {
+        LaunchVmi *v;
+        LaunchNic *nics;
+        size_t n_nics;
+} VmiNics;
+
+static void vmi_nics_done(VmiNics *vn) {
+        launch_vmi_free(vn->v);
+        free(vn->nics);
+        *vn = (VmiNics){};
+}
+
+/* Loads file into *ret (untouched on failure). Logs what failed; returns 0 or the LAUNCH_EXIT_* code to exit
+ * with. */
+static int load_vmi_nics(const char *file, const LaunchOptions *o, const NicArg *nic_args, size_t n_nic_args,
+                         VmiNics *ret) {
+        _cleanup_(vmi_nics_done) VmiNics vn = {};
         KvErr e = {};
-        int r = launch_vmi_load(file, o, &v, &e);
+        int r = launch_vmi_load(file, o, &vn.v, &e);
         if (r < 0) {
                 log_error("%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
-                return 1;
+                return LAUNCH_EXIT_INVALID;
         }
-        print_warnings(&v->warnings);
+        print_warnings(&vn.v->warnings);
+
+        r = launch_nics_synthesize(vn.v, NULL, &vn.nics, &vn.n_nics);
+        if (r < 0) {
+                log_error_errno(r, "synthesize NICs: %m");
+                return LAUNCH_EXIT_INTERNAL;
+        }
+        if (apply_nic_args(vn.v, vn.nics, nic_args, n_nic_args) < 0)
+                return LAUNCH_EXIT_USAGE;
+        *ret = vn;
+        vn = (VmiNics){};
+        return 0;
+}
+
+static int dry_run(const char *file, const LaunchOptions *o, const char *serial_log, const NicArg *nic_args,
+                   size_t n_nic_args) {
+        _cleanup_(vmi_nics_done) VmiNics vn = {};
+        int r = load_vmi_nics(file, o, nic_args, n_nic_args, &vn);
+        if (r != 0)
+                return r == LAUNCH_EXIT_USAGE ? 2 : 1; /* --dry-run exits 1 for anything but the command line */
+        LaunchVmi *v = vn.v;
+        LaunchNic *nics = vn.nics;
+        size_t n_nics = vn.n_nics;
 
         LaunchAccelInfo ai = launch_accel_detect();
         fprintf(stderr, "accel: %s\n", ai.reason);
 
+        KvErr e = {};
         LaunchWarnings w = {};
-        _cleanup_free_ LaunchNic *nics = NULL;
-        size_t n_nics = 0;
-        r = launch_nics_synthesize(v, NULL, &nics, &n_nics);
-        if (r < 0) {
-                launch_warnings_clear(&w);
-                log_error_errno(r, "synthesize NICs: %m");
-                return 1;
-        }
-        r = apply_nic_args(v, nics, nic_args, n_nic_args);
-        if (r < 0) {
-                launch_warnings_clear(&w);
-                return 2;
-        }
         for (size_t i = 0; i < n_nics; i++)
                 if (nics[i].kind == NIC_HOSTDEV && streq(nics[i].pci, "0000:00:00.0"))
                         fprintf(stderr, "warning: interface '%s': no SR-IOV VF given (--nic %s=pci:ADDR), using placeholder %s\n",
@@ -156,25 +182,12 @@ static int dry_run(const char *file, const LaunchOptions *o, const char *serial_
 
 static int run_vmi(const char *file, const LaunchOptions *o, const LaunchRunOptions *ro, const NicArg *nic_args,
                    size_t n_nic_args) {
-        _cleanup_launch_vmi_ LaunchVmi *v = NULL;
-        KvErr e = {};
-        int r = launch_vmi_load(file, o, &v, &e);
-        if (r < 0) {
-                log_error("%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
-                return LAUNCH_EXIT_INVALID;
-        }
-        print_warnings(&v->warnings);
-
-        _cleanup_free_ LaunchNic *nics = NULL;
-        size_t n_nics = 0;
-        r = launch_nics_synthesize(v, NULL, &nics, &n_nics);
-        if (r < 0) {
-                log_error_errno(r, "NICs: %m");
-                return LAUNCH_EXIT_INTERNAL;
-        }
-        r = apply_nic_args(v, nics, nic_args, n_nic_args);
-        if (r < 0)
-                return LAUNCH_EXIT_USAGE;
+        _cleanup_(vmi_nics_done) VmiNics vn = {};
+        int r = load_vmi_nics(file, o, nic_args, n_nic_args, &vn);
+        if (r != 0)
+                return r;
+        const LaunchNic *nics = vn.nics;
+        size_t n_nics = vn.n_nics;
         /* The stand-in tap names of dry-run would attach the guest to whatever tap happens to have that
          * name: --run needs every interface spelled out. */
         for (size_t i = 0; i < n_nics; i++) {
@@ -193,7 +206,7 @@ static int run_vmi(const char *file, const LaunchOptions *o, const LaunchRunOpti
         fprintf(stderr, "accel: %s\n", ai.reason);
         LaunchRunOptions ropt = *ro;
         ropt.accel = ai.accel;
-        return launch_run(v, nics, n_nics, &ropt);
+        return launch_run(vn.v, vn.nics, vn.n_nics, &ropt);
 }
 
 /* --status / --shutdown: talks to a running launcher's socket. */

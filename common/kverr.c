@@ -31,6 +31,11 @@ int kverr_set_errno(KvErr *e, int code, int ret, const char *fmt, ...) {
         return ret;
 }
 
+int kverr_setv(KvErr *e, int code, int ret, const char *fmt, va_list ap) {
+        kverr_vset(e, code, ret, false, fmt, ap);
+        return ret;
+}
+
 void kverr_clear(KvErr *e) {
         if (!e)
                 return;

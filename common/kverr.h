@@ -2,6 +2,8 @@
 /* Error object shared by the plugin and the daemon: a CNI error code plus a message that names the field. */
 #pragma once
 
+#include <stdarg.h>
+
 #include "common/util.h"
 
 /* CNI spec error codes (SPEC.md "Error"), and kvnet's own (>= 100). */
@@ -33,6 +35,8 @@ typedef struct KvErr {
 int kverr_set(KvErr *e, int code, int ret, const char *fmt, ...) _printf_(4, 5);
 /* Like kverr_set, but appends ": <strerror(-ret)>" to the details. */
 int kverr_set_errno(KvErr *e, int code, int ret, const char *fmt, ...) _printf_(4, 5);
+/* kverr_set() for a caller that takes the format and arguments itself. */
+int kverr_setv(KvErr *e, int code, int ret, const char *fmt, va_list ap) _printf_(4, 0);
 void kverr_clear(KvErr *e);
 static inline bool kverr_is_set(const KvErr *e) {
         return e && e->code != 0;

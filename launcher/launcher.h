@@ -40,6 +40,7 @@ typedef struct LaunchWarnings {
 } LaunchWarnings;
 
 int launch_warnings_add(LaunchWarnings *w, const char *fmt, ...) _printf_(2, 3);
+int launch_warnings_addv(LaunchWarnings *w, const char *fmt, va_list ap) _printf_(2, 0);
 void launch_warnings_clear(LaunchWarnings *w);
 
 /* ------------------------------------------------------------------ typed VMI */

@@ -5,13 +5,18 @@
 #include "launcher/launcher.h"
 
 int launch_warnings_add(LaunchWarnings *w, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int r = launch_warnings_addv(w, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int launch_warnings_addv(LaunchWarnings *w, const char *fmt, va_list ap) {
         if (!w)
                 return 0;
         char *s = NULL;
-        va_list ap;
-        va_start(ap, fmt);
         int r = vasprintf(&s, fmt, ap);
-        va_end(ap);
         if (r < 0)
                 return -ENOMEM;
         char **n = realloc(w->items, (w->n + 1) * sizeof *n);

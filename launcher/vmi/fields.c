@@ -14,23 +14,19 @@ int vmi_nomem(VmiCtx *c) {
 }
 
 int vmi_warn(VmiCtx *c, const char *fmt, ...) {
-        char buf[512];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
+        int r = launch_warnings_addv(&c->v->warnings, fmt, ap);
         va_end(ap);
-        if (launch_warnings_add(&c->v->warnings, "%s", buf) < 0)
-                return vmi_nomem(c);
-        return 0;
+        return r < 0 ? vmi_nomem(c) : 0;
 }
 
 int vmi_invalid(VmiCtx *c, const char *fmt, ...) {
-        char buf[512];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
+        int r = kverr_setv(c->e, KV_ERR_INVALID_CONFIG, -EINVAL, fmt, ap);
         va_end(ap);
-        return kverr_set(c->e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s", buf);
+        return r;
 }
 
 int vmi_check_fields(VmiCtx *c, json_t *obj, const char *path, const Field *f) {

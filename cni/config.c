@@ -2,11 +2,11 @@
 /* The network configuration on stdin, parsed and checked into CniNetConf. */
 #include <ctype.h>
 #include <strings.h>
-#include <sys/un.h>
 
 #include "cni/cni.h"
 #include "common/json-util.h"
 #include "common/proto.h"
+#include "common/unixsock.h"
 
 #define SUPPORTED_LIST "0.3.1, 0.4.0, 1.0.0, 1.1.0"
 
@@ -590,7 +590,7 @@ int cni_netconf_parse(const char *text, size_t len, const CniEnv *env, const Cni
         s = KV_DEFAULT_SOCKET;
         if ((r = json_get_string(o, "netconf", "socket", false, &s, e)) < 0)
                 return r;
-        if (s[0] != '/' || strlen(s) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
+        if (s[0] != '/' || strlen(s) > UNIX_PATH_MAX_LEN)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "netconf: 'socket' must be an absolute path shorter than 108 bytes, got '%s'", s);
         if ((r = dup_to(s, &c->socket)) < 0)

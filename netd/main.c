@@ -11,6 +11,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/proto.h"
+#include "common/unixsock.h"
 #include "netd/core/server.h"
 #include "netd/netd.h"
 
@@ -68,6 +69,13 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "kvnet-netd: unexpected argument '%s'\n", argv[optind]);
                 return 2;
         }
+        /* A socket path sun_path cannot hold is refused before anything is reconciled. */
+        KvErr e = {};
+        struct sockaddr_un sa;
+        if (unix_sockaddr("kvnet-netd: --socket", o.socket_path, &sa, NULL, &e) < 0) {
+                fprintf(stderr, "%s\n", e.msg);
+                return 2;
+        }
         signal(SIGPIPE, SIG_IGN);
 
         int r = mkdir_p(o.state_dir, 0700);
@@ -98,7 +106,6 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
-        KvErr e = {};
         _cleanup_(manager_freep) Manager *m = NULL;
         r = manager_new(&o, loop, &m, &e);
         if (r >= 0)
@@ -111,9 +118,13 @@ int main(int argc, char **argv) {
                 return 1;
         }
         _cleanup_(server_freep) Server *srv = NULL;
-        r = server_new(loop, m, o.socket_path, &srv);
+        r = server_new(loop, m, o.socket_path, &srv, &e);
         if (r == -EADDRINUSE) {
                 log_error("another kvnet-netd is serving %s", o.socket_path);
+                return 1;
+        }
+        if (r < 0 && kverr_is_set(&e)) {
+                log_error("%s", e.msg);
                 return 1;
         }
         if (r < 0) {

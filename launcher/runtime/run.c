@@ -137,7 +137,13 @@ int launch_run(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const L
                 goto out;
         }
         rt_set_phase(&rt, LAUNCH_PHASE_SCHEDULED, "connecting to libvirt at %s", o->uri);
-        r = rt_listen(&rt);
+        kverr_clear(&e);
+        r = rt_listen(&rt, &e);
+        if (r < 0 && kverr_is_set(&e)) {
+                log_error("%s", e.msg);
+                rt_set_phase(&rt, LAUNCH_PHASE_FAILED, "%s", e.msg);
+                goto out;
+        }
         if (r < 0) {
                 log_error_errno(r, "status socket '%s': %m", rt.socket_path);
                 rt_set_phase(&rt, LAUNCH_PHASE_FAILED, "status socket '%s': %s", rt.socket_path, strerror(-r));

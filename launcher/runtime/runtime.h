@@ -120,7 +120,7 @@ void rt_request_shutdown(Runtime *rt, const char *why);
 int rt_on_signal(EventSource *s, int signo, void *userdata);
 
 /* status-socket.c */
-int rt_listen(Runtime *rt) _wur_;
+int rt_listen(Runtime *rt, KvErr *e) _wur_;
 void rt_unlisten(Runtime *rt);
 
 /* migrate.c: the source side of a live migration. */

@@ -9,6 +9,7 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/proto.h"
+#include "common/unixsock.h"
 #include "launcher/runtime/runtime.h"
 
 struct Client {
@@ -192,24 +193,25 @@ static int on_accept(EventSource *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
-int rt_listen(Runtime *rt) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(rt->socket_path) >= sizeof sa.sun_path)
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, rt->socket_path);
+int rt_listen(Runtime *rt, KvErr *e) {
+        struct sockaddr_un sa;
+        socklen_t sa_len;
+        int r = unix_sockaddr("status socket", rt->socket_path, &sa, &sa_len, e);
+        if (r < 0)
+                return r;
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return negative_errno();
         /* A socket that still answers belongs to a live launcher; a dead one's is replaced. */
         {
                 _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                if (probe >= 0 && connect(probe, (struct sockaddr *) &sa, sizeof sa) == 0)
+                if (probe >= 0 && connect(probe, (struct sockaddr *) &sa, sa_len) == 0)
                         return -EADDRINUSE;
         }
         if (unlink(rt->socket_path) < 0 && errno != ENOENT)
                 return negative_errno();
         mode_t old = umask(0177); /* 0600 from the start */
-        int r = bind(fd, (struct sockaddr *) &sa, sizeof sa);
+        r = bind(fd, (struct sockaddr *) &sa, sa_len);
         umask(old);
         if (r < 0)
                 return negative_errno();

@@ -10,6 +10,7 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/proto.h"
+#include "common/unixsock.h"
 #include "netd/core/server.h"
 
 typedef struct Conn {
@@ -206,11 +207,12 @@ static int on_accept(EventSource *s, int fd, uint32_t revents, void *userdata) {
         }
 }
 
-int server_new(EventLoop *loop, Manager *m, const char *path, Server **ret) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(path) >= sizeof sa.sun_path)
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
+int server_new(EventLoop *loop, Manager *m, const char *path, Server **ret, KvErr *e) {
+        struct sockaddr_un sa;
+        socklen_t sa_len;
+        int r = unix_sockaddr("netd: listen", path, &sa, &sa_len, e);
+        if (r < 0)
+                return r;
 
         /* Refuse to steal the socket of a live daemon; remove a stale one. */
         int probe = -1;
@@ -224,7 +226,7 @@ int server_new(EventLoop *loop, Manager *m, const char *path, Server **ret) {
         if (fd < 0)
                 return negative_errno();
         mode_t old = umask(0077);
-        int r = bind(fd, (struct sockaddr *) &sa, sizeof sa);
+        r = bind(fd, (struct sockaddr *) &sa, sa_len);
         umask(old);
         if (r < 0)
                 return negative_errno();

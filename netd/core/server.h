@@ -5,6 +5,6 @@
 #include "netd/netd.h"
 
 typedef struct Server Server;
-int server_new(EventLoop *loop, Manager *m, const char *path, Server **ret) _wur_;
+int server_new(EventLoop *loop, Manager *m, const char *path, Server **ret, KvErr *e) _wur_;
 Server *server_free(Server *srv);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Server *, server_free);

@@ -96,6 +96,21 @@ else
 	log "bad subnet / missing CNI_NETNS cases skipped: netd not available"
 fi
 
+# kvnet-netd refuses a --socket that sun_path cannot hold, naming it, before touching anything (run in
+# the node netns all the same, should that regress)
+if [ -x "$KV_BIN/kvnet-netd" ]; then
+	long_sock="$KV_TMP/$(printf 'x%.0s' $(seq 1 120)).sock"
+	rc=0
+	ip netns exec "$NODE_NS" timeout 10 "$KV_BIN/kvnet-netd" --socket "$long_sock" --state-dir "$KV_TMP/netd-long" >"$KV_TMP/long.out" 2>&1 || rc=$?
+	assert_eq "$rc" 2 "netd: too long --socket exits 2"
+	if grep -qF "kvnet-netd: --socket: unix socket path is ${#long_sock} bytes, over the 107 that sun_path allows: '${long_sock:0:150}" "$KV_TMP/long.out"; then
+		pass "netd: too long --socket is named with its length"
+	else
+		fail "netd: too long --socket is named with its length (got: $(head -c 300 "$KV_TMP/long.out"))"
+	fi
+	assert_false "netd: nothing created for a too long --socket" test -e "$KV_TMP/netd-long"
+fi
+
 # nothing changed
 assert_no_link "$SBX_A" eth0
 assert_eq "$(ip -n "$SBX_A" -o link show | wc -l)" 1 "sandbox has only lo"

@@ -10,13 +10,13 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 
 #include <cmocka.h>
 
 #include "cni/cni.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
+#include "common/unixsock.h"
 
 /* ---- helpers ---- */
 
@@ -1006,9 +1006,10 @@ static void test_run_unreachable(void **state) {
 
         /* a socket file nobody listens on: ECONNREFUSED, same code */
         int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        strcpy(sa.sun_path, t.path);
-        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        struct sockaddr_un sa;
+        socklen_t sa_len;
+        assert_int_equal(unix_sockaddr("test", t.path, &sa, &sa_len, NULL), 0);
+        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sa_len), 0);
         close(fd);
         _cleanup_(run_done) Run r1 = run_plugin(add, conf, strlen(conf));
         assert_error_obj(&r1, KV_ERR_TRY_AGAIN, "0.4.0", want);
@@ -1053,9 +1054,10 @@ static Run run_against_fake(char **envp, const char *conf_extra, const char *ver
         tmpsock_init(&t);
         FakeNetd f = { .reply = reply };
         f.listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        strcpy(sa.sun_path, t.path);
-        assert_int_equal(bind(f.listen_fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        struct sockaddr_un sa;
+        socklen_t sa_len;
+        assert_int_equal(unix_sockaddr("test", t.path, &sa, &sa_len, NULL), 0);
+        assert_int_equal(bind(f.listen_fd, (struct sockaddr *) &sa, sa_len), 0);
         assert_int_equal(listen(f.listen_fd, 1), 0);
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, fake_netd_thread, &f), 0);

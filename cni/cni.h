@@ -216,7 +216,7 @@ typedef struct CniNetConf {
         CniPortMapping *port_mappings;
         size_t n_port_mappings;
         CniIpRequest *ips;
-        size_t n_ips;
+        size_t n_ips, cap_ips;
         bool has_mac;
         uint8_t mac[6];
         bool has_vm;

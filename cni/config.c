@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "cni/cni.h"
+#include "common/array.h"
 #include "common/json-util.h"
 #include "common/proto.h"
 #include "common/unixsock.h"
@@ -158,10 +159,9 @@ static int parse_ip_request(const char *s, CniIpRequest *ret) {
 }
 
 static int add_ip(CniNetConf *c, const CniIpRequest *ip) {
-        CniIpRequest *n = realloc(c->ips, (c->n_ips + 1) * sizeof *n);
-        if (!n)
-                return -ENOMEM;
-        c->ips = n;
+        int r = ARRAY_GROW(c->ips, c->cap_ips, c->n_ips + 1);
+        if (r < 0)
+                return r;
         c->ips[c->n_ips++] = *ip;
         return 0;
 }

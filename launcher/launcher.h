@@ -36,7 +36,7 @@
 
 typedef struct LaunchWarnings {
         char **items;
-        size_t n;
+        size_t n, cap;
 } LaunchWarnings;
 
 int launch_warnings_add(LaunchWarnings *w, const char *fmt, ...) _printf_(2, 3);
@@ -384,7 +384,7 @@ typedef struct LaunchFile {
 
 typedef struct LaunchFiles {
         LaunchFile *items; /* oldest first */
-        size_t n;
+        size_t n, cap;
 } LaunchFiles;
 
 /* Creates the files the domain needs and the launcher owns: the state dir (never recorded: the

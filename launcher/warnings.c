@@ -2,6 +2,7 @@
 /* LaunchWarnings: what the VMI parse and the XML builder tell the user without failing. */
 #include <stdarg.h>
 
+#include "common/array.h"
 #include "launcher/launcher.h"
 
 int launch_warnings_add(LaunchWarnings *w, const char *fmt, ...) {
@@ -19,12 +20,11 @@ int launch_warnings_addv(LaunchWarnings *w, const char *fmt, va_list ap) {
         int r = vasprintf(&s, fmt, ap);
         if (r < 0)
                 return -ENOMEM;
-        char **n = realloc(w->items, (w->n + 1) * sizeof *n);
-        if (!n) {
+        r = ARRAY_GROW(w->items, w->cap, w->n + 1);
+        if (r < 0) {
                 free(s);
-                return -ENOMEM;
+                return r;
         }
-        w->items = n;
         w->items[w->n++] = s;
         return 0;
 }
@@ -36,5 +36,5 @@ void launch_warnings_clear(LaunchWarnings *w) {
                 free(w->items[i]);
         free(w->items);
         w->items = NULL;
-        w->n = 0;
+        w->n = w->cap = 0;
 }

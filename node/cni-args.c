@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "common/array.h"
 #include "common/json-util.h"
 #include "node/node-priv.h"
 
@@ -126,7 +127,7 @@ int node_cni_args_build(const NodeCniAttachment *a, char **ret, NodeErr *e) {
 
 int node_cni_args_split(char *buf, NodeCniArg **ret, size_t *ret_n, NodeErr *e) {
         NodeCniArg *v = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
         char *save = NULL;
         for (char *t = strtok_r(buf, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
                 char *eq = strchr(t, '=');
@@ -135,12 +136,10 @@ int node_cni_args_split(char *buf, NodeCniArg **ret, size_t *ret_n, NodeErr *e) 
                         return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -EINVAL, "CNI_ARGS: '%.80s' is not KEY=VALUE", t);
                 }
                 *eq = '\0';
-                NodeCniArg *nv = realloc(v, (n + 1) * sizeof *nv);
-                if (!nv) {
+                if (ARRAY_GROW(v, cap, n + 1) < 0) {
                         free(v);
                         return -ENOMEM;
                 }
-                v = nv;
                 v[n++] = (NodeCniArg) { t, eq + 1 };
         }
         *ret = v;

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "common/array.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "node/node-priv.h"
@@ -291,15 +292,13 @@ int node_cni_cache_attachments_json(const char *cache_dir, const char *network, 
                 return -ENOMEM;
         DIR *d = opendir(dir);
         char **names = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
         struct dirent *de;
         while (d && (de = readdir(d))) {
                 if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp."))
                         continue;
-                char **nv = realloc(names, (n + 1) * sizeof *nv);
-                if (!nv)
+                if (ARRAY_GROW(names, cap, n + 1) < 0)
                         break;
-                names = nv;
                 if ((names[n] = strdup(de->d_name)))
                         n++;
         }

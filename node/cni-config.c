@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "common/array.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "node/node-priv.h"
@@ -113,14 +114,11 @@ static int parse_plugin(json_t *obj, const char *what, size_t idx, NodeCniPlugin
                 }
                 if (!json_is_true(v))
                         continue;
-                char **n = realloc(p.capabilities, (p.n_capabilities + 1) * sizeof *n);
-                if (!n || !(n[p.n_capabilities] = strdup(k))) {
-                        if (n)
-                                p.capabilities = n;
+                if (ARRAY_GROW(p.capabilities, p.cap_capabilities, p.n_capabilities + 1) < 0 ||
+                    !(p.capabilities[p.n_capabilities] = strdup(k))) {
                         plugin_done(&p);
                         return -ENOMEM;
                 }
-                p.capabilities = n;
                 p.n_capabilities++;
         }
         p.type = strdup(json_string_value(type));
@@ -257,20 +255,16 @@ int node_cni_network_load_dir(const char *dir, const char *name, NodeCniNetwork 
         if (!d)
                 return node_err_set(e, NODE_ERR_CONFIG, NULL, NULL, negative_errno(), "conf dir '%s': cannot open", dir);
         char **names = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
         int r = 0;
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (!conf_file_name(de->d_name))
                         continue;
-                char **nv = realloc(names, (n + 1) * sizeof *nv);
-                if (!nv || !(nv[n] = strdup(de->d_name))) {
-                        if (nv)
-                                names = nv;
+                if (ARRAY_GROW(names, cap, n + 1) < 0 || !(names[n] = strdup(de->d_name))) {
                         r = -ENOMEM;
                         break;
                 }
-                names = nv;
                 n++;
         }
         closedir(d);

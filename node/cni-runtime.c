@@ -4,6 +4,7 @@
  * cached result, CHECK with it, STATUS and GC for 1.1.0 plugins, VERSION. */
 #include <jansson.h>
 
+#include "common/array.h"
 #include "common/json-util.h"
 #include "node/node-priv.h"
 
@@ -42,10 +43,9 @@ int node_cni_runtime_new(const char *path_list, const char *cache_dir, NodeCniRu
                 if (d[0] != '/')
                         return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -EINVAL,
                                             "CNI path: '%.80s' is not an absolute directory", d);
-                char **n = realloc(rt->path, (rt->n_path + 1) * sizeof *n);
-                if (!n)
-                        return -ENOMEM;
-                rt->path = n;
+                int r = ARRAY_GROW(rt->path, rt->cap_path, rt->n_path + 1);
+                if (r < 0)
+                        return r;
                 if (!(rt->path[rt->n_path] = strdup(d)))
                         return -ENOMEM;
                 rt->n_path++;

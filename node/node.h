@@ -53,7 +53,7 @@ void node_err_done(NodeErr *e);
 typedef struct NodeCniPlugin {
         char *type;          /* a file name on the CNI path, never a path */
         char **capabilities; /* the capabilities it declares as true */
-        size_t n_capabilities;
+        size_t n_capabilities, cap_capabilities;
         char *conf; /* the plugin's object as compact JSON (what it gets on stdin, before injection) */
 } NodeCniPlugin;
 
@@ -85,7 +85,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(NodeCniNetwork *, node_cni_network_free);
 
 typedef struct NodeCniRuntime {
         char **path; /* plugin directories, absolute */
-        size_t n_path;
+        size_t n_path, cap_path;
         char *path_list; /* the same, ':'-joined: CNI_PATH */
         char *cache_dir; /* results under <cache_dir>/results/ */
         char **env;      /* extra "K=V" for plugins (PATH, ...); CNI_* never */

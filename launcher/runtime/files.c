@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "common/array.h"
 #include "common/fileio.h"
 #include "launcher/launcher.h"
 
@@ -26,12 +27,11 @@ void launch_files_clear(LaunchFiles *f) {
 static int files_add(LaunchFiles *f, char *path, bool dir) {
         if (!path)
                 return -ENOMEM;
-        LaunchFile *n = reallocarray(f->items, f->n + 1, sizeof *n);
-        if (!n) {
+        int r = ARRAY_GROW(f->items, f->cap, f->n + 1);
+        if (r < 0) {
                 free(path);
-                return -ENOMEM;
+                return r;
         }
-        f->items = n;
         f->items[f->n++] = (LaunchFile){ .path = path, .dir = dir };
         return 0;
 }

@@ -7,6 +7,7 @@
 
 #include <libmnl/libmnl.h>
 
+#include "common/array.h"
 #include "common/nl.h"
 #include "netd/binding/sriov.h"
 
@@ -182,11 +183,10 @@ static int sink_apply(void *userdata, const SriovVfConfig *c, const struct nlmsg
                 return s->fail_with;
         if (msg->nlmsg_len > SRIOV_NL_MSG_MAX)
                 return -EMSGSIZE;
-        SriovNlRecord *n = realloc(s->records, (s->n_records + 1) * sizeof *n);
-        if (!n)
-                return -ENOMEM;
-        s->records = n;
-        SriovNlRecord *rec = &n[s->n_records++];
+        int r = ARRAY_GROW(s->records, s->cap_records, s->n_records + 1);
+        if (r < 0)
+                return r;
+        SriovNlRecord *rec = &s->records[s->n_records++];
         memset(rec, 0, sizeof *rec);
         rec->config = *c;
         memcpy(rec->msg, msg, msg->nlmsg_len);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/array.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "netd/binding/sriov.h"
@@ -22,7 +23,7 @@ struct Sriov {
         size_t n_pools;
         const SriovNlOps *nl;
         SriovVf **vfs; /* claims */
-        size_t n_vfs;
+        size_t n_vfs, cap_vfs;
         uint32_t seq;
         bool durable;
 };
@@ -263,10 +264,9 @@ SriovVf *sriov_find(Sriov *s, const char *owner) {
 }
 
 static int claims_add(Sriov *s, SriovVf *vf) {
-        SriovVf **n = realloc(s->vfs, (s->n_vfs + 1) * sizeof *n);
-        if (!n)
-                return -ENOMEM;
-        s->vfs = n;
+        int r = ARRAY_GROW(s->vfs, s->cap_vfs, s->n_vfs + 1);
+        if (r < 0)
+                return r;
         s->vfs[s->n_vfs++] = vf;
         return 0;
 }

@@ -85,7 +85,7 @@ typedef struct SriovNlRecord {
 typedef struct SriovNlSink {
         SriovNlOps ops; /* pass &sink->ops to sriov_new() */
         SriovNlRecord *records;
-        size_t n_records;
+        size_t n_records, cap_records;
         int fail_with; /* if < 0, apply() returns it (and records nothing): failure injection */
 } SriovNlSink;
 int sriov_nl_sink_new(SriovNlSink **ret) _wur_;

@@ -112,7 +112,7 @@ struct Ipam {
         IpamStore store; /* state_dir/ipam: pool.json files and the claims journal */
         Pool *pools, **pools_tail;
         char **warnings;
-        size_t n_warnings;
+        size_t n_warnings, cap_warnings;
         ipam_addr_taken_cb taken_cb;
         void *taken_ud;
 };

@@ -472,7 +472,7 @@ void ipam_warnings_clear(Ipam *i) {
                 free(i->warnings[k]);
         free(i->warnings);
         i->warnings = NULL;
-        i->n_warnings = 0;
+        i->n_warnings = i->cap_warnings = 0;
 }
 
 Ipam *ipam_free(Ipam *i) {
@@ -876,10 +876,9 @@ static int load_claim(const IpamClaim *c, const char *dir, const char *fname, ch
 
 static int load_warning(const char *where, const char *msg, void *userdata) {
         Ipam *i = userdata;
-        char **nw = realloc(i->warnings, (i->n_warnings + 1) * sizeof *nw);
-        if (!nw)
-                return -ENOMEM;
-        i->warnings = nw;
+        int r = ARRAY_GROW(i->warnings, i->cap_warnings, i->n_warnings + 1);
+        if (r < 0)
+                return r;
         if (asprintf(&i->warnings[i->n_warnings], "%s: %s", where, msg) < 0)
                 return -ENOMEM;
         i->n_warnings++;

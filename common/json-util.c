@@ -113,3 +113,18 @@ int json_parse_object(const char *text, size_t len, size_t max, const char *what
 char *json_dump_compact(const json_t *v) {
         return json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
+
+char *json_dump_line(const json_t *v, size_t *ret_len) {
+        _cleanup_free_ char *text = json_dump_compact(v);
+        if (!text)
+                return NULL;
+        size_t n = strlen(text);
+        char *line = malloc(n + 2);
+        if (!line)
+                return NULL;
+        memcpy(line, text, n);
+        line[n] = '\n';
+        line[n + 1] = '\0';
+        *ret_len = n + 1;
+        return line;
+}

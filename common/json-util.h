@@ -24,3 +24,6 @@ const char *json_type_name(const json_t *v);
 int json_parse_object(const char *text, size_t len, size_t max, const char *what, json_t **ret, KvErr *e) _wur_;
 /* Serialises compactly; caller frees. NULL on ENOMEM. */
 char *json_dump_compact(const json_t *v);
+/* json_dump_compact() and a '\n': one line of a line-based file or protocol; its length (with the '\n') in
+ * *ret_len. Caller frees; NULL on ENOMEM. */
+char *json_dump_line(const json_t *v, size_t *ret_len);

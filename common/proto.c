@@ -100,18 +100,12 @@ int proto_call(int fd, const char *op, json_t *args, int timeout_ms, json_t **re
                 return -ENOMEM;
         if (args && json_object_set(req, "args", args) < 0)
                 return -ENOMEM;
-        _cleanup_free_ char *text = json_dump_compact(req);
-        if (!text)
-                return -ENOMEM;
-        size_t tl = strlen(text);
-        _cleanup_free_ char *line = malloc(tl + 2);
+        size_t len;
+        _cleanup_free_ char *line = json_dump_line(req, &len);
         if (!line)
                 return -ENOMEM;
-        memcpy(line, text, tl);
-        line[tl] = '\n';
-        line[tl + 1] = '\0';
 
-        int r = write_all(fd, line, tl + 1);
+        int r = write_all(fd, line, len);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_TRY_AGAIN, r, "netd: sending request '%s' failed", op);
 

@@ -117,16 +117,11 @@ void ipam_claim_filename(const char *network, const char *key, char *buf, size_t
 static int claim_jkey(const char *pool_dir, const char *fname, char *buf, size_t len);
 
 static int write_json(const char *path, json_t *o, bool durable) {
-        _cleanup_free_ char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (!text)
+        size_t n;
+        _cleanup_free_ char *line = json_dump_line(o, &n);
+        if (!line)
                 return -ENOMEM;
-        size_t n = strlen(text);
-        _cleanup_free_ char *buf = malloc(n + 2);
-        if (!buf)
-                return -ENOMEM;
-        memcpy(buf, text, n);
-        buf[n] = '\n';
-        return write_file_atomic(path, buf, n + 1, durable);
+        return write_file_atomic(path, line, n, durable);
 }
 
 int ipam_store_pool(const IpamStore *st, const char *network, const char *dir, const IpamConfig *cfg) {

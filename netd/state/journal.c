@@ -137,18 +137,15 @@ static char *format_line(const char *key, json_t *val, size_t *ret_len) {
                                        : json_pack("{s:s, s:b}", "k", key, "del", 1);
         if (!o)
                 return NULL;
-        _cleanup_free_ char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        _cleanup_free_ char *text = json_dump_compact(o);
         if (!text)
                 return NULL;
         size_t n = strlen(text);
-        char *line = malloc(n + 19);
-        if (!line)
+        char *line = NULL;
+        int k = asprintf(&line, "%016llx %s\n", (unsigned long long) kv_hash64(text, n), text);
+        if (k < 0)
                 return NULL;
-        snprintf(line, 18, "%016llx ", (unsigned long long) kv_hash64(text, n));
-        memcpy(line + 17, text, n);
-        line[17 + n] = '\n';
-        line[18 + n] = '\0';
-        *ret_len = n + 18;
+        *ret_len = (size_t) k;
         return line;
 }
 

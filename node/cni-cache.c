@@ -168,11 +168,10 @@ static int dup_field(json_t *o, const char *key, bool required, char **ret, Node
 }
 
 int node_cni_cache_decode(const char *text, size_t len, NodeCniCacheEntry **ret, NodeErr *e) {
-        json_error_t jerr;
-        _cleanup_json_ json_t *o = json_loadb(text, len, 0, &jerr);
-        if (!json_is_object(o))
-                return node_err_set(e, NODE_ERR_CACHE, NULL, NULL, -EBADMSG, "cache: not a JSON object: %s",
-                                    o ? json_type_name(o) : jerr.text);
+        _cleanup_json_ json_t *o = NULL;
+        int r = node_json_object(text, len, NODE_ERR_CACHE, "cache", &o, e);
+        if (r < 0)
+                return r;
         const char *kind = json_string_value(json_object_get(o, "kind"));
         if (!streq_ptr(kind, CACHE_KIND))
                 return node_err_set(e, NODE_ERR_CACHE, NULL, NULL, -EBADMSG, "cache: 'kind' must be '%s', got '%.32s'",
@@ -180,7 +179,6 @@ int node_cni_cache_decode(const char *text, size_t len, NodeCniCacheEntry **ret,
         _cleanup_(node_cni_cache_entry_freep) NodeCniCacheEntry *c = calloc(1, sizeof *c);
         if (!c)
                 return -ENOMEM;
-        int r;
         if ((r = dup_field(o, "containerId", true, &c->container_id, e)) < 0 ||
             (r = dup_field(o, "ifName", true, &c->ifname, e)) < 0 ||
             (r = dup_field(o, "networkName", true, &c->network, e)) < 0 ||

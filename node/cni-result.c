@@ -95,15 +95,14 @@ static int parse_strings(json_t *arr, char **v) {
 }
 
 int node_cni_result_parse(const char *text, size_t len, NodeCniResult **ret, NodeErr *e) {
-        json_error_t jerr;
-        _cleanup_json_ json_t *root = json_loadb(text, len, 0, &jerr);
-        if (!json_is_object(root))
-                return node_err_set(e, NODE_ERR_RESULT, NULL, NULL, -EBADMSG, "result: not a JSON object: %s",
-                                    root ? json_type_name(root) : jerr.text);
+        _cleanup_json_ json_t *root = NULL;
+        int k = node_json_object(text, len, NODE_ERR_RESULT, "result", &root, e);
+        if (k < 0)
+                return k;
         _cleanup_(node_cni_result_freep) NodeCniResult *r = calloc(1, sizeof *r);
         if (!r)
                 return -ENOMEM;
-        int k = get_str(root, "result", "cniVersion", false, NULL, &r->cni_version, e);
+        k = get_str(root, "result", "cniVersion", false, NULL, &r->cni_version, e);
         if (k < 0)
                 return k;
 

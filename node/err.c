@@ -25,6 +25,16 @@ const char *node_err_kind_to_string(NodeErrKind k) {
         return err_kind_table[k];
 }
 
+int node_json_object(const char *text, size_t len, NodeErrKind kind, const char *what, json_t **ret, NodeErr *e) {
+        json_error_t jerr;
+        _cleanup_json_ json_t *o = json_loadb(text, len, 0, &jerr);
+        if (!json_is_object(o))
+                return node_err_set(e, kind, NULL, NULL, -EBADMSG, "%s: not a JSON object: %s", what,
+                                    o ? json_type_name(o) : jerr.text);
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
 void node_err_done(NodeErr *e) {
         if (!e)
                 return;

@@ -2,6 +2,8 @@
 /* node/ internals shared by its files and reachable by tests/unit/test-node*.c. */
 #pragma once
 
+#include <jansson.h>
+
 #include "node/node.h"
 
 /* ---- small helpers */
@@ -23,6 +25,8 @@ static inline int node_strcmp_p(const void *a, const void *b) {
 /* Fills *e (if non-NULL and not yet set) and returns ret (a negative errno). */
 int node_err_set(NodeErr *e, NodeErrKind kind, const char *plugin, const char *command, int ret, const char *fmt, ...)
         _printf_(6, 7);
+/* Parses text as a JSON object for *ret; anything else is a `kind` error "<what>: not a JSON object: ...". */
+int node_json_object(const char *text, size_t len, NodeErrKind kind, const char *what, json_t **ret, NodeErr *e) _wur_;
 /* A plugin's error output: its error object's code, msg and details into e (kind NODE_ERR_PLUGIN);
  * output that is not an error object gives code -1 and the output as msg. Takes over nothing. */
 int node_err_from_plugin(NodeErr *e, const char *plugin, const char *command, const char *output, int exit_status);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 
 #include "cni/cni.h"
+#include "common/array.h"
 #include "common/json-util.h"
 #include "common/proto.h"
 
@@ -17,8 +18,8 @@ json_t *cni_error_to_json(const KvErr *e, const char *version) {
 
 /* Reads all of f, keeping at most max bytes; *ret_total is the full size (to report it). */
 static int read_stream(FILE *f, size_t max, char **ret, size_t *ret_len, size_t *ret_total) {
-        size_t cap = 4096, len = 0, total = 0;
-        _cleanup_free_ char *buf = malloc(cap + 1);
+        size_t cap = 4096, len = 0, total = 0; /* cap counts the NUL, as ARRAY_GROW does */
+        _cleanup_free_ char *buf = malloc(cap);
         if (!buf)
                 return -ENOMEM;
         char chunk[4096];
@@ -32,16 +33,9 @@ static int read_stream(FILE *f, size_t max, char **ret, size_t *ret_len, size_t 
                 total += n;
                 size_t keep = len < max ? (n < max - len ? n : max - len) : 0;
                 if (keep > 0) {
-                        if (len + keep > cap) {
-                                size_t ncap = cap;
-                                while (ncap < len + keep)
-                                        ncap *= 2;
-                                char *nb = realloc(buf, ncap + 1);
-                                if (!nb)
-                                        return -ENOMEM;
-                                buf = nb;
-                                cap = ncap;
-                        }
+                        int r = ARRAY_GROW(buf, cap, len + keep + 1);
+                        if (r < 0)
+                                return r;
                         memcpy(buf + len, chunk, keep);
                         len += keep;
                 }

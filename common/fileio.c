@@ -4,8 +4,14 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/stat.h>
+
+#include "common/array.h"
+#include "common/event.h"
+
+#define READ_APPEND_ROOM 2048
 
 int fsync_dir(const char *dir) {
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -59,35 +65,50 @@ int write_file_atomic(const char *path, const void *data, size_t len, bool durab
         return durable ? fsync_parent(path) : 0;
 }
 
-int read_fd_max(int fd, size_t max, char **ret, size_t *ret_len) {
-        size_t cap = 4096, len = 0;
-        _cleanup_free_ char *buf = malloc(cap + 1);
-        if (!buf)
-                return -ENOMEM;
+int read_append(int fd, size_t max, char **buf, size_t *cap, size_t *len) {
+        int r = ARRAY_GROW(*buf, *cap, *len + READ_APPEND_ROOM + 1);
+        if (r < 0)
+                return r;
+        ssize_t n = read(fd, *buf + *len, *cap - *len - 1);
+        if (n < 0)
+                return negative_errno();
+        *len += (size_t) n;
+        (*buf)[*len] = '\0';
+        if (*len > max)
+                return -EFBIG;
+        return n > 0;
+}
+
+int read_append_until(int fd, size_t max, uint64_t deadline, char **buf, size_t *cap, size_t *len) {
         for (;;) {
-                if (len == cap) {
-                        if (cap > max)
-                                return -EFBIG;
-                        size_t ncap = cap * 2;
-                        char *nb = realloc(buf, ncap + 1);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                        cap = ncap;
-                }
-                ssize_t n = read(fd, buf + len, cap - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
+                uint64_t now = now_usec();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                uint64_t left_ms = (deadline - now + 999) / 1000;
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int r = poll(&p, 1, left_ms > INT_MAX ? INT_MAX : (int) left_ms);
+                if (r < 0 && errno != EINTR)
                         return negative_errno();
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > max)
-                        return -EFBIG;
+                if (r <= 0)
+                        continue;
+                r = read_append(fd, max, buf, cap, len);
+                if (r != -EINTR && r != -EAGAIN)
+                        return r;
         }
-        buf[len] = '\0';
+}
+
+int read_fd_max(int fd, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *buf = NULL;
+        size_t cap = 0, len = 0;
+        for (;;) {
+                int r = read_append(fd, max, &buf, &cap, &len);
+                if (r == -EINTR)
+                        continue;
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+        }
         *ret = TAKE_PTR(buf);
         if (ret_len)
                 *ret_len = len;

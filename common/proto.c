@@ -1,20 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "common/proto.h"
 
-#include <poll.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 
+#include "common/event.h"
+#include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/unixsock.h"
-
-static long long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int proto_connect(const char *path, int timeout_ms, int *ret_fd) {
         (void) timeout_ms;
@@ -49,46 +43,22 @@ static int write_all(int fd, const char *p, size_t len) {
 /* Reads up to and including '\n'. Byte-at-a-time would be slow; the server answers one line per
  * request, so reading whole chunks until a newline is safe for a client that waits for each reply. */
 static int read_line(int fd, int timeout_ms, char **ret, size_t *ret_len) {
-        size_t cap = 8192, len = 0;
-        _cleanup_free_ char *buf = malloc(cap + 1);
-        if (!buf)
-                return -ENOMEM;
-        long long deadline = now_ms() + timeout_ms;
+        if (timeout_ms <= 0)
+                return -ETIMEDOUT;
+        uint64_t deadline = now_usec() + (uint64_t) timeout_ms * 1000;
+        size_t cap = 0, len = 0;
+        _cleanup_free_ char *buf = NULL;
         for (;;) {
-                int left = (int) (deadline - now_ms());
-                if (left <= 0)
-                        return -ETIMEDOUT;
-                struct pollfd pfd = { .fd = fd, .events = POLLIN };
-                int r = poll(&pfd, 1, left);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
+                int r = read_append_until(fd, KV_PROTO_MAX_MSG, deadline, &buf, &cap, &len);
+                if (r == -EFBIG)
+                        return -EMSGSIZE;
+                if (r < 0)
+                        return r;
                 if (r == 0)
-                        return -ETIMEDOUT;
-                if (len == cap) {
-                        if (cap >= KV_PROTO_MAX_MSG)
-                                return -EMSGSIZE;
-                        char *nb = realloc(buf, cap * 2 + 1);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                        cap *= 2;
-                }
-                ssize_t n = recv(fd, buf + len, cap - len, 0);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (n == 0)
                         return -ECONNRESET;
-                len += (size_t) n;
                 if (buf[len - 1] == '\n')
                         break;
         }
-        buf[len] = '\0';
         *ret_len = len;
         *ret = TAKE_PTR(buf);
         return 0;

@@ -3,13 +3,14 @@
  * a cap, a deadline after which it is killed. */
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
+#include "common/event.h"
+#include "common/fileio.h"
 #include "node/node-priv.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -95,51 +96,17 @@ static int memfd_with(const char *data) {
         return TAKE_FD(fd);
 }
 
-static long long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Reads fd until EOF, the cap, or the deadline: 0, -EMSGSIZE, -ETIMEDOUT. */
-static int read_until(int fd, size_t max, long long deadline, char **ret, size_t *ret_len) {
-        size_t len = 0, cap = 4096;
-        _cleanup_free_ char *buf = malloc(cap);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                long long left = deadline - now_ms();
-                if (left <= 0)
-                        return -ETIMEDOUT;
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int) left);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (r == 0)
-                        continue;
-                if (cap - len < 2048) {
-                        char *n = realloc(buf, cap * 2);
-                        if (!n)
-                                return -ENOMEM;
-                        buf = n;
-                        cap *= 2;
-                }
-                ssize_t n = read(fd, buf + len, cap - len - 1);
-                if (n < 0) {
-                        if (errno == EINTR || errno == EAGAIN)
-                                continue;
-                        return negative_errno();
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > max)
-                        return -EMSGSIZE;
-        }
-        buf[len] = '\0';
+/* Reads fd until EOF, the cap, or the deadline (now_usec() clock): 0, -EMSGSIZE, -ETIMEDOUT. */
+static int read_until(int fd, size_t max, uint64_t deadline, char **ret, size_t *ret_len) {
+        size_t len = 0, cap = 0;
+        _cleanup_free_ char *buf = NULL;
+        int r;
+        while ((r = read_append_until(fd, max, deadline, &buf, &cap, &len)) > 0)
+                ;
+        if (r == -EFBIG)
+                return -EMSGSIZE;
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(buf);
         *ret_len = len;
         return 0;
@@ -188,7 +155,7 @@ int node_cni_exec(const NodeCniRuntime *rt, const char *bin, const char *type, c
         size_t max = rt->output_max ? rt->output_max : (1u << 20);
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
-        r = read_until(out, max, now_ms() + timeout, &buf, &len);
+        r = read_until(out, max, now_usec() + (uint64_t) timeout * 1000, &buf, &len);
         if (r < 0)
                 (void) kill(pid, SIGKILL);
         int status;

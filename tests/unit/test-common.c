@@ -12,6 +12,7 @@
 
 #include "common/addr.h"
 #include "common/array.h"
+#include "common/event.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/proto.h"
@@ -191,6 +192,28 @@ static void test_array_grow(void **state) {
         assert_ptr_equal(p, v);
 }
 
+/* read_append_until: data, the deadline, the cap, EOF, on a pipe. */
+static void test_read_append(void **state) {
+        (void) state;
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        _cleanup_free_ char *buf = NULL;
+        size_t cap = 0, len = 0;
+        assert_int_equal(read_append_until(p[0], 4, now_usec() + 10000, &buf, &cap, &len), -ETIMEDOUT);
+        assert_int_equal(write(p[1], "abc", 3), 3);
+        assert_int_equal(read_append_until(p[0], 4, now_usec() + 1000000, &buf, &cap, &len), 1);
+        assert_int_equal(len, 3);
+        assert_string_equal(buf, "abc");
+        assert_int_equal(write(p[1], "de", 2), 2);
+        assert_int_equal(read_append_until(p[0], 4, now_usec() + 1000000, &buf, &cap, &len), -EFBIG);
+        close(p[1]);
+        len = 0;
+        assert_int_equal(read_append_until(p[0], 4, now_usec() + 1000000, &buf, &cap, &len), 0);
+        assert_int_equal(len, 0);
+        assert_string_equal(buf, "");
+        close(p[0]);
+}
+
 /* A socket path over sun_path's 107 bytes is refused where it is used, naming it; 107 is fine. */
 static void test_unix_sockaddr(void **state) {
         (void) state;
@@ -224,6 +247,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_unix_sockaddr),
                 cmocka_unit_test(test_array_grow),
+                cmocka_unit_test(test_read_append),
                 cmocka_unit_test(test_addr),
                 cmocka_unit_test(test_json_get),
                 cmocka_unit_test(test_fileio),

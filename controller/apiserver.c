@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include "common/array.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/log.h"
@@ -289,14 +290,9 @@ static int watch_emit(Watch *w, const char *type, json_t *obj) {
                 w->ended = true;
                 return -ENOBUFS;
         }
-        if (w->len + n + 1 > w->cap) {
-                size_t cap = (w->len + n + 1) * 2;
-                char *b = realloc(w->buf, cap);
-                if (!b)
-                        return -ENOMEM;
-                w->buf = b;
-                w->cap = cap;
-        }
+        int r = ARRAY_GROW(w->buf, w->cap, w->len + n + 1);
+        if (r < 0)
+                return r;
         memcpy(w->buf + w->len, text, n);
         w->buf[w->len + n] = '\n';
         w->len += n + 1;

@@ -16,6 +16,7 @@
 
 #include <libmnl/libmnl.h>
 
+#include "common/array.h"
 #include "common/netns.h"
 
 #ifndef TC_H_CLSACT
@@ -466,16 +467,9 @@ static int route_flush_cb(const struct nlmsghdr *h, void *arg) {
         if (rtm->rtm_protocol != c->protocol)
                 return 0;
         size_t need = MNL_ALIGN(h->nlmsg_len);
-        if (c->len + need > c->cap) {
-                size_t cap = c->cap ? c->cap * 2 : 4096;
-                while (cap < c->len + need)
-                        cap *= 2;
-                uint8_t *b = realloc(c->buf, cap);
-                if (!b)
-                        return -ENOMEM;
-                c->buf = b;
-                c->cap = cap;
-        }
+        int r = ARRAY_GROW(c->buf, c->cap, c->len + need);
+        if (r < 0)
+                return r;
         memcpy(c->buf + c->len, h, h->nlmsg_len);
         c->len += need;
         return 0;

@@ -80,18 +80,17 @@ int node_cni_attachment_check(const NodeCniAttachment *a, NodeErr *e) {
 
 typedef struct Buf {
         char *s;
-        size_t len;
+        size_t len, cap;
 } Buf;
 
 static int buf_add(Buf *b, const char *k, const char *v) {
         size_t need = (b->len ? 1 : 0) + strlen(k) + 1 + strlen(v);
         if (b->len + need > ARGS_MAX)
                 return -E2BIG;
-        char *n = realloc(b->s, b->len + need + 1);
-        if (!n)
-                return -ENOMEM;
-        b->s = n;
-        b->len += (size_t) sprintf(n + b->len, "%s%s=%s", b->len ? ";" : "", k, v);
+        int r = ARRAY_GROW(b->s, b->cap, b->len + need + 1);
+        if (r < 0)
+                return r;
+        b->len += (size_t) sprintf(b->s + b->len, "%s%s=%s", b->len ? ";" : "", k, v);
         return 0;
 }
 
@@ -99,7 +98,7 @@ int node_cni_args_build(const NodeCniAttachment *a, char **ret, NodeErr *e) {
         int r = node_cni_attachment_check(a, e);
         if (r < 0)
                 return r;
-        Buf b = { .s = strdup(""), .len = 0 };
+        Buf b = { .s = strdup(""), .len = 0, .cap = 1 };
         if (!b.s)
                 return -ENOMEM;
         if (a->pod) {

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "common/fileio.h"
+#include "common/json-util.h"
 #include "launcher/launcher-priv.h"
 
 static const char *const launch_phase_table[] = {
@@ -131,19 +132,10 @@ int launch_status_write(const LaunchStatus *s, const char *path) {
         json_t *j = launch_status_to_json(s);
         if (!j)
                 return -ENOMEM;
-        char *text = json_dumps(j, JSON_COMPACT);
+        size_t len;
+        _cleanup_free_ char *line = json_dump_line(j, &len);
         json_decref(j);
-        if (!text)
+        if (!line)
                 return -ENOMEM;
-        size_t len = strlen(text);
-        char *t2 = realloc(text, len + 2);
-        if (!t2) {
-                free(text);
-                return -ENOMEM;
-        }
-        t2[len] = '\n';
-        t2[len + 1] = '\0';
-        int r = write_file_atomic(path, t2, len + 1, true);
-        free(t2);
-        return r;
+        return write_file_atomic(path, line, len, true);
 }

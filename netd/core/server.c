@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "common/array.h"
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/proto.h"
@@ -21,7 +22,7 @@ typedef struct Conn {
         char *buf;
         size_t len, cap;
         char *out;
-        size_t out_len, out_off;
+        size_t out_len, out_off, out_cap;
 } Conn;
 
 struct Server {
@@ -60,10 +61,9 @@ static int queue_reply(Conn *c, json_t *reply) {
         if (!text)
                 return -ENOMEM;
         size_t tl = strlen(text);
-        char *nb = realloc(c->out, c->out_len + tl + 1);
-        if (!nb)
-                return -ENOMEM;
-        c->out = nb;
+        int r = ARRAY_GROW(c->out, c->out_cap, c->out_len + tl + 1);
+        if (r < 0)
+                return r;
         memcpy(c->out + c->out_len, text, tl);
         c->out[c->out_len + tl] = '\n';
         c->out_len += tl + 1;
@@ -128,14 +128,11 @@ static int on_conn(EventSource *s, int fd, uint32_t revents, void *userdata) {
                                         conn_free(c);
                                         return 0;
                                 }
-                                size_t nc = c->cap ? c->cap * 2 : 16384;
-                                char *nb = realloc(c->buf, nc);
-                                if (!nb) {
+                                /* 16 KiB first, then doubling */
+                                if (ARRAY_GROW(c->buf, c->cap, c->cap ? c->cap + 1 : 16384) < 0) {
                                         conn_free(c);
                                         return 0;
                                 }
-                                c->buf = nb;
-                                c->cap = nc;
                         }
                         ssize_t n = recv(fd, c->buf + c->len, c->cap - c->len, MSG_DONTWAIT);
                         if (n < 0) {

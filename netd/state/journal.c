@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 
+#include "common/array.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/log.h"
@@ -183,13 +184,9 @@ static int rewrite(Journal *j, size_t extra) {
                 _cleanup_free_ char *line = format_line(r->key, r->val, &len);
                 if (!line)
                         return -ENOMEM;
-                if (used + len > cap) {
-                        char *nb = realloc(buf, used + len + 1);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                        cap = used + len + 1;
-                }
+                int k = ARRAY_GROW(buf, cap, used + len + 1);
+                if (k < 0)
+                        return k;
                 memcpy(buf + used, line, len);
                 used += len;
                 j->live_bytes += len - r->line_len;

@@ -173,7 +173,7 @@ static void on_event(KubeWatch *w, KubeEventType t, json_t *obj, void *userdata)
         _cleanup_json_ json_t *was = json_incref(json_object_get(inf->cache, key));
         if (t == KUBE_EVENT_DELETED) {
                 json_object_del(inf->cache, key);
-                inf->ops.deleted(inf, was ? was : obj, inf->userdata);
+                inf->ops.deleted(inf, obj, inf->userdata);
                 return;
         }
         json_object_set(inf->cache, key, obj);

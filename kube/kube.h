@@ -107,7 +107,8 @@ typedef struct KubeRequest {
         const char *field_selector;  /* list */
         unsigned limit;              /* list: page size, 0 = the server's choice */
         const char *propagation;     /* delete: "Foreground", "Background", "Orphan", or NULL */
-        int grace_seconds;           /* delete: >= 0 sets gracePeriodSeconds, < 0 leaves it out */
+        bool set_grace;              /* delete: send gracePeriodSeconds (else the object's default) */
+        unsigned grace_seconds;      /* delete: with set_grace; 0 = now */
 } KubeRequest;
 
 /* r >= 0: obj is the response (borrowed: json_incref() to keep it). r < 0: obj is NULL, e says why. */

@@ -125,10 +125,12 @@ KubeClient *kube_client_free(KubeClient *c) {
                 return NULL;
         while (c->ops)
                 kube_op_free(c->ops);
+        if (c->multi) { /* closing its connections must not arm a new timer */
+                curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, NULL);
+                curl_multi_cleanup(c->multi);
+        }
         if (c->timer)
                 event_source_free(c->timer);
-        if (c->multi)
-                curl_multi_cleanup(c->multi);
         kube_config_free(c->cfg);
         free(c);
         curl_global_cleanup();

@@ -229,9 +229,9 @@ static int request_new(KubeClient *c, const KubeRequest *req, kube_done_t done, 
                         return kverr_set(e, KV_ERR_INTERNAL, r, "kube: out of memory");
         }
         if (req->verb == KUBE_DELETE) {
-                snprintf(num, sizeof num, "%d", req->grace_seconds);
+                snprintf(num, sizeof num, "%u", req->grace_seconds);
                 if ((r = kube_query_add(&q, "propagationPolicy", req->propagation)) < 0 ||
-                    (r = kube_query_add(&q, "gracePeriodSeconds", req->grace_seconds >= 0 ? num : NULL)) < 0)
+                    (r = kube_query_add(&q, "gracePeriodSeconds", req->set_grace ? num : NULL)) < 0)
                         return kverr_set(e, KV_ERR_INTERNAL, r, "kube: out of memory");
         }
         KubeRef ref = req->ref;

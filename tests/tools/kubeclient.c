@@ -214,7 +214,8 @@ static int run(Cli *cli, int argc, char **argv) {
         if (streq(argv[0], "raw-watch"))
                 return run_raw_watch(cli, &ref);
         KubeRequest req = { .ref = ref, .label_selector = cli->label, .field_selector = cli->field, .limit = cli->limit,
-                            .propagation = cli->propagation, .grace_seconds = cli->grace };
+                            .propagation = cli->propagation, .set_grace = cli->grace >= 0,
+                            .grace_seconds = cli->grace >= 0 ? (unsigned) cli->grace : 0 };
         if (verb_from_string(argv[0], &req.verb) < 0) {
                 fprintf(stderr, "kubeclient: unknown verb '%s'\n", argv[0]);
                 return 2;

@@ -23,6 +23,7 @@ KubeConfig *kube_config_free(KubeConfig *c) {
         free(c->cert_data);
         free(c->key_data);
         free(c->token);
+        free(c->token_file);
         free(c->username);
         free(c->password);
         free(c->namespace);
@@ -46,9 +47,11 @@ int kube_config_copy(const KubeConfig *src, KubeConfig **ret) {
         if (!c)
                 return -ENOMEM;
         const char *const from[] = { src->source,    src->context,  src->server,   src->ca_file, src->cert_file,
-                                     src->key_file,  src->token,    src->username, src->password, src->namespace };
+                                     src->key_file,  src->token,    src->username, src->password, src->namespace,
+                                     src->token_file };
         char **to[] = { &c->source, &c->context, &c->server, &c->ca_file, &c->cert_file,
-                        &c->key_file, &c->token, &c->username, &c->password, &c->namespace };
+                        &c->key_file, &c->token, &c->username, &c->password, &c->namespace,
+                        &c->token_file };
         for (size_t i = 0; i < ELEMENTSOF(to); i++)
                 if (from[i] && !(*to[i] = strdup(from[i])))
                         return -ENOMEM;
@@ -191,7 +194,7 @@ static int read_cluster(Reader *rd, json_t *cl, const char *ctx, KubeConfig *c) 
         return 0;
 }
 
-static int read_token_file(const char *path, char **ret) {
+int kube_read_token_file(const char *path, char **ret) {
         _cleanup_free_ char *t = NULL;
         int r = read_file_max(path, 64 * 1024, &t, NULL);
         if (r < 0)
@@ -203,11 +206,10 @@ static int read_token_file(const char *path, char **ret) {
 }
 
 static int read_user(Reader *rd, json_t *u, const char *ctx, KubeConfig *c) {
-        _cleanup_free_ char *token_file = NULL;
         int r;
         if (!u)
                 return 0;
-        if ((r = get_str(rd, u, ctx, "token", &c->token)) < 0 || (r = get_path(rd, u, ctx, "tokenFile", &token_file)) < 0 ||
+        if ((r = get_str(rd, u, ctx, "token", &c->token)) < 0 || (r = get_path(rd, u, ctx, "tokenFile", &c->token_file)) < 0 ||
             (r = get_path(rd, u, ctx, "client-certificate", &c->cert_file)) < 0 ||
             (r = get_b64(rd, u, ctx, "client-certificate-data", &c->cert_data, &c->cert_data_len)) < 0 ||
             (r = get_path(rd, u, ctx, "client-key", &c->key_file)) < 0 ||
@@ -215,9 +217,12 @@ static int read_user(Reader *rd, json_t *u, const char *ctx, KubeConfig *c) {
             (r = get_str(rd, u, ctx, "username", &c->username)) < 0 ||
             (r = get_str(rd, u, ctx, "password", &c->password)) < 0)
                 return r;
-        if (token_file && !c->token && (r = read_token_file(token_file, &c->token)) < 0)
+        if (c->token) { /* an inline token wins over tokenFile, as in client-go */
+                free(c->token_file);
+                c->token_file = NULL;
+        } else if (c->token_file && (r = kube_read_token_file(c->token_file, &c->token)) < 0)
                 return kverr_set_errno(rd->e, KV_ERR_INVALID_CONFIG, r, "kubeconfig '%s': '%s.tokenFile': cannot read '%s'",
-                                       rd->path, ctx, token_file);
+                                       rd->path, ctx, c->token_file);
         bool cert = c->cert_file || c->cert_data, key = c->key_file || c->key_data;
         if (cert != key)
                 return missing(rd, ctx, cert ? "client-key(-data)" : "client-certificate(-data)");
@@ -307,7 +312,9 @@ int kube_config_in_cluster(const char *root, KubeConfig **ret, KvErr *e) {
             asprintf(&c->server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port) < 0)
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "in-cluster config: out of memory");
         snprintf(path, sizeof path, "%s/%s/token", root, SA_DIR);
-        int r = read_token_file(path, &c->token);
+        int r = kube_read_token_file(path, &c->token);
+        if (r >= 0 && !(c->token_file = strdup(path)))
+                r = -ENOMEM;
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "in-cluster config: cannot read the token '%s'", path);
         snprintf(path, sizeof path, "%s/%s/ca.crt", root, SA_DIR);
@@ -317,7 +324,7 @@ int kube_config_in_cluster(const char *root, KubeConfig **ret, KvErr *e) {
         if (!(c->ca_file = strdup(path)))
                 return -ENOMEM;
         snprintf(path, sizeof path, "%s/%s/namespace", root, SA_DIR);
-        if (read_token_file(path, &c->namespace) < 0 || !c->namespace[0]) {
+        if (kube_read_token_file(path, &c->namespace) < 0 || !c->namespace[0]) {
                 free(c->namespace);
                 if (!(c->namespace = strdup("default")))
                         return -ENOMEM;

@@ -23,6 +23,8 @@ int kube_base64_decode(const char *s, char **ret, size_t *ret_len) _wur_;
  * scalars → strings. what names the input in errors (kube/yaml.c). */
 int kube_yaml_parse(const char *text, size_t len, const char *what, json_t **ret, KvErr *e) _wur_;
 
+/* The first line of a token file. */
+int kube_read_token_file(const char *path, char **ret) _wur_;
 /* A deep copy (-EINVAL without a server). */
 int kube_config_copy(const KubeConfig *src, KubeConfig **ret) _wur_;
 
@@ -87,6 +89,7 @@ struct KubeClient {
         EventSource *timer;
         KubeRateLimit rl;
         unsigned timeout_ms;
+        uint64_t token_read_usec; /* when cfg->token_file was last read */
         bool in_curl; /* inside curl_multi_socket_action(): adding/removing handles waits for the loop */
         KubeOp *ops;  /* in flight */
 };

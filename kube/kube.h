@@ -40,6 +40,8 @@ typedef struct KubeConfig {
         char *cert_data, *key_data; /* client-certificate-data / client-key-data (PEM, decoded) */
         size_t cert_data_len, key_data_len;
         char *token;        /* bearer token (token, or read from tokenFile) */
+        char *token_file;   /* tokenFile / the service account's token: the client reads it again every minute
+                             * (bound tokens rotate) */
         char *username, *password;
         char *namespace;    /* the context's namespace, else "default" */
 } KubeConfig;

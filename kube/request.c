@@ -58,7 +58,20 @@ static int setup_tls(CURL *h, const KubeConfig *k) {
         return cc == CURLE_OK ? 0 : -EOPNOTSUPP;
 }
 
+#define TOKEN_REREAD_USEC (60 * 1000000ULL)
+
+/* A token from a file is read again once a minute: projected service account tokens rotate. A failed read
+ * keeps the token there is. */
+static void refresh_token(KubeClient *c) {
+        uint64_t now = now_usec();
+        if (!c->cfg->token_file || (c->token_read_usec && now - c->token_read_usec < TOKEN_REREAD_USEC))
+                return;
+        c->token_read_usec = now;
+        IGNORE_RESULT(kube_read_token_file(c->cfg->token_file, &c->cfg->token));
+}
+
 int kube_op_new(KubeClient *c, const char *method, const char *url, KubeOp **ret, KvErr *e) {
+        refresh_token(c);
         const KubeConfig *k = c->cfg;
         KubeOp *op = calloc(1, sizeof *op);
         if (!op)

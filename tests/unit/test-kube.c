@@ -105,6 +105,18 @@ static void test_config_certs(void **state) {
         snprintf(want, sizeof want, "%s/k.pem", tmp);
         assert_string_equal(c->key_file, want);
         assert_string_equal(c->token, "tok-from-file");
+        /* the client reads a token file again once a minute: a rotated token is used */
+        _cleanup_(kube_client_freep) KubeClient *client = NULL;
+        assert_int_equal(kube_client_new(c, NULL, &client, NULL), 0);
+        write_tmp("token", "rotated\n");
+        KubeOp *op = NULL;
+        assert_int_equal(kube_op_new(client, "GET", "https://k/api", &op, NULL), 0);
+        kube_op_free(op);
+        assert_string_equal(kube_client_config(client)->token, "rotated");
+        write_tmp("token", "again\n");
+        assert_int_equal(kube_op_new(client, "GET", "https://k/api", &op, NULL), 0);
+        kube_op_free(op);
+        assert_string_equal(kube_client_config(client)->token, "rotated"); /* not within the minute */
 }
 
 /* Each broken kubeconfig fails with a message that names the field. */

@@ -10,7 +10,7 @@
 # (a resourceVersion the restarted controller no longer has); a raw watch from a too-old resourceVersion
 # gets ERROR 410. TLS against a python3 HTTPS server with a throwaway CA (openssl) that requires a client
 # certificate: CA + client certificate inline and as files, a bearer token, list pages followed through
-# continue tokens, a wrong CA refused (EKEYREJECTED) unless insecure-skip-tls-verify, no client
+# continue tokens (also through the rate limiter's wait), a wrong CA refused (EKEYREJECTED) unless insecure-skip-tls-verify, no client
 # certificate refused. Every kubeclient exits 0 on SIGTERM (sanitizer build: no leaks).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -225,6 +225,11 @@ assert_eq "$(jq -r '.metadata.annotations | .authorization + " " + .["client-cn"
 assert_eq "$(tk "$T/inline.yaml" list v1 pods --limit 1 2>&1 | tr '\n' ' ')" \
 	"ITEMS 4 rv=77 default/a default/b default/c default/d " "a list in pages of one: the continue tokens followed to one list"
 assert_eq "$(tk "$T/inline.yaml" --sync list v1 pods --limit 3 2>&1 | head -n 1)" "ITEMS 4 rv=77" "... with --sync too"
+t0=$(date +%s%N)
+out=$(tk "$T/inline.yaml" --qps 5 --burst 1 list v1 pods --limit 1 2>&1 | head -n 1)
+ms=$((($(date +%s%N) - t0) / 1000000))
+assert_eq "$out" "ITEMS 4 rv=77" "rate limited to 5 QPS, burst 1: the four pages still come"
+assert_true "... the three after the first waited their 200 ms each on the loop's timer (${ms} ms)" test "$ms" -ge 600
 cp "$T/ca.crt" "$T/client.crt" "$T/client.key" "$KV_TMP/"
 tls_kubeconfig "$KV_TMP/files.yaml" "    certificate-authority: tls/ca.crt" \
 	"    client-certificate: client.crt

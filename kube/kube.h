@@ -64,8 +64,8 @@ typedef struct KubeClient KubeClient;
 
 /* loop may be NULL for a client used only through kube_request_sync(). The config is copied. */
 int kube_client_new(const KubeConfig *cfg, EventLoop *loop, KubeClient **ret, KvErr *e) _wur_;
-/* Cancels every request in flight (their callbacks are not called) and stops every watch and informer
- * first (free those before the client). */
+/* Cancels every request still in flight (their callbacks are not called). Free the client's watches and
+ * informers before it, and the client before its loop. */
 KubeClient *kube_client_free(KubeClient *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(KubeClient *, kube_client_free);
 /* Client-side token bucket for every request and watch start: qps tokens a second, at most burst

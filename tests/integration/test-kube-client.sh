@@ -7,7 +7,8 @@
 # patch, delete with propagation/grace and a second delete as ENOENT (NotFound) — each checked with the
 # real kubectl; an informer that sees ADDED/MODIFIED/DELETED for changes made with kubectl, resumes after
 # the controller restarts (no relist when its resourceVersion is still current) and relists after a 410
-# (a resourceVersion the restarted controller no longer has); a raw watch from a too-old resourceVersion
+# (a resourceVersion the restarted controller no longer has), its callbacks then the difference between
+# the relist and the cache (a delete and a create it missed while it waited); a raw watch from a too-old resourceVersion
 # gets ERROR 410. TLS against a python3 HTTPS server with a throwaway CA (openssl) that requires a client
 # certificate: CA + client certificate inline and as files, a bearer token, list pages followed through
 # continue tokens (also through the rate limiter's wait), a wrong CA refused (EKEYREJECTED) unless insecure-skip-tls-verify, no client
@@ -139,6 +140,26 @@ assert_true "after the relist it still follows kubectl: DELETED web-2" wait_line
 gaps=$(tail -n +$((n + 1)) "$W" | grep -E '^(ADDED|MODIFIED)' || true)
 assert_eq "$gaps" "" "the relist found the cache current (no spurious ADDED/MODIFIED)"
 stop_bg "$WPID" "the informer"
+
+# changes the informer missed while it waited to reconnect come out of the relist as callbacks
+W2=$KV_TMP/informer2.out
+ip netns exec "$NS" "$KCL" --kubeconfig "$KCFG" watch v1 pods -l app=web --backoff-min 4000 >"$W2" 2>&1 &
+W2PID=$!
+KV_PIDS+=("$W2PID")
+assert_true "a second informer (first retry after 2-4 s) is synced" wait_line "$W2" '^STATE watching'
+kc create v1 pods "$(pod db-3 db)" >/dev/null # outside its selector: its resourceVersion falls behind
+n=$(wc -l <"$W2")
+stop_controller
+start_controller
+kc delete v1 pods web-1 >/dev/null # while it waits to reconnect
+kc create v1 pods "$(pod web-5 web)" >/dev/null
+assert_true "it reconnects into a 410 and relists" wait_line "$W2" '^STATE listed' "$n"
+after=$(grep -n '^STATE expired' "$W2" | head -n 1 | cut -d: -f1 || true)
+assert_eq "$(tail -n +"${after:-1}" "$W2" | grep -E '^(ADDED|DELETED)' | cut -d' ' -f1-2 | sort | tr '\n' ' ')" \
+	"ADDED default/web-5 DELETED default/web-1 " "the relist's difference to the cache: web-1 DELETED, web-5 ADDED"
+assert_eq "$(kc list v1 pods -l app=web | tail -n +2 | sort | tr '\n' ' ')" "default/web-3 default/web-4 default/web-5 " \
+	"... which is what the API has"
+stop_bg "$W2PID" "the second informer"
 
 out=$(ip netns exec "$NS" timeout 10 "$KCL" --kubeconfig "$KCFG" raw-watch v1 pods --resource-version 1 2>&1 || true)
 assert_true "a raw watch from resourceVersion 1: ERROR 410 Expired, then the end ($(tr '\n' ' ' <<<"$out"))" \

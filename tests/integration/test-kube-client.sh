@@ -12,7 +12,8 @@
 # gets ERROR 410. TLS against a python3 HTTPS server with a throwaway CA (openssl) that requires a client
 # certificate: CA + client certificate inline and as files, a bearer token, list pages followed through
 # continue tokens (also through the rate limiter's wait), a wrong CA refused (EKEYREJECTED) unless insecure-skip-tls-verify, no client
-# certificate refused. Every kubeclient exits 0 on SIGTERM (sanitizer build: no leaks).
+# certificate refused; in-cluster config (service account token, CA, namespace under a test root) against
+# the same server with the client certificate optional. Every kubeclient exits 0 on SIGTERM (sanitizer build: no leaks).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-controller.sh"
@@ -185,8 +186,9 @@ mkdir -p "$T"
 )
 assert_true "openssl made a CA, a server and a client certificate" test -s "$T/client.crt" -a -s "$T/server.crt"
 cat >"$T/server.py" <<'EOF'
-# A stand-in API server: TLS with a required client certificate; pods listed in pages of one (continue tokens).
-import http.server, json, ssl, sys, urllib.parse
+# A stand-in API server: TLS with a required (or, with "optional", an optional) client certificate; pods listed
+# in pages (continue tokens); whoami tells who asked.  server.py DIR PORT [optional]
+import http.server, json, re, ssl, sys, urllib.parse
 PODS = ["a", "b", "c", "d"]
 class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
@@ -203,10 +205,10 @@ class H(http.server.BaseHTTPRequestHandler):
             body = {"kind": "PodList", "apiVersion": "v1", "metadata": md,
                     "items": [{"metadata": {"name": n, "namespace": "default"}} for n in page]}
             code = 200
-        elif u.path == "/api/v1/namespaces/default/pods/whoami":
-            peer = self.connection.getpeercert()
-            cn = [v for rdn in peer["subject"] for k, v in rdn if k == "commonName"][0]
-            body = {"metadata": {"name": "whoami", "annotations": {
+        elif re.fullmatch(r"/api/v1/namespaces/[a-z0-9-]+/pods/whoami", u.path):
+            peer = self.connection.getpeercert() or {"subject": []}
+            cn = ([v for rdn in peer["subject"] for k, v in rdn if k == "commonName"] + ["none"])[0]
+            body = {"metadata": {"name": "whoami", "namespace": u.path.split("/")[4], "annotations": {
                 "authorization": self.headers.get("Authorization", ""), "client-cn": cn}}}
             code = 200
         else:
@@ -221,14 +223,18 @@ class H(http.server.BaseHTTPRequestHandler):
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(sys.argv[1] + "/server.crt", sys.argv[1] + "/server.key")
 ctx.load_verify_locations(sys.argv[1] + "/ca.crt")
-ctx.verify_mode = ssl.CERT_REQUIRED
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 16444), H)
+ctx.verify_mode = ssl.CERT_OPTIONAL if sys.argv[3:] == ["optional"] else ssl.CERT_REQUIRED
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), H)
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 srv.serve_forever()
 EOF
-ip netns exec "$NS" python3 "$T/server.py" "$T" >"$T/server.log" 2>&1 &
+ip netns exec "$NS" python3 "$T/server.py" "$T" 16444 >"$T/server.log" 2>&1 &
 KV_PIDS+=("$!")
-for _ in $(seq 1 50); do ip netns exec "$NS" bash -c 'exec 3<>/dev/tcp/127.0.0.1/16444' 2>/dev/null && break; sleep 0.1; done
+ip netns exec "$NS" python3 "$T/server.py" "$T" 16445 optional >"$T/server-optional.log" 2>&1 &
+KV_PIDS+=("$!")
+for port in 16444 16445; do
+	for _ in $(seq 1 50); do ip netns exec "$NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null && break; sleep 0.1; done
+done
 
 b64() { base64 -w0 <"$1"; }
 tls_kubeconfig() { # FILE CLUSTER-LINES USER-LINES
@@ -271,6 +277,21 @@ tls_kubeconfig "$T/nocert.yaml" "    certificate-authority: ca.crt" "    token: 
 rc=0
 out=$(tk "$T/nocert.yaml" get v1 pods whoami 2>&1) || rc=$?
 assert_eq "$rc" 1 "without a client certificate the server refuses the handshake ($(tr '\n' ' ' <<<"$out"))"
+# in-cluster: the service account's token, CA and namespace under a root of the test's own
+SA=$KV_TMP/root/var/run/secrets/kubernetes.io/serviceaccount
+mkdir -p "$SA"
+cp "$T/ca.crt" "$SA/ca.crt"
+echo sa-token >"$SA/token"
+printf kvnet-system >"$SA/namespace"
+out=$(ip netns exec "$NS" env KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=16445 "$KCL" \
+	--in-cluster "$KV_TMP/root" get v1 pods whoami 2>&1 || true)
+assert_eq "$(jq -r '.metadata.namespace + " " + .metadata.annotations.authorization' <<<"$out" 2>/dev/null || echo "$out")" \
+	"kvnet-system Bearer sa-token" "in-cluster: the service account's namespace, token and CA (TLS verified)"
+cp "$T/wrong-ca.crt" "$SA/ca.crt"
+out=$(ip netns exec "$NS" env KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=16445 "$KCL" \
+	--in-cluster "$KV_TMP/root" get v1 pods whoami 2>&1 || true)
+assert_true "... and a ca.crt that did not sign the server is refused ($out)" grep -q EKEYREJECTED <<<"$out"
+
 out=$(tk "$T/inline.yaml" get v1 pods nothing 2>&1 || true)
 assert_true "a Status from the TLS server reaches the error ($out)" grep -q 'nothing here (404 NotFound)' <<<"$out"
 

@@ -194,7 +194,8 @@ typedef struct KubeInformerOpts {
         unsigned backoff_max_ms;    /* cap (default 30000) */
 } KubeInformerOpts;
 
-/* Lists and watches ref (its name must be NULL; namespace NULL = all) on the client's loop. */
+/* Lists and watches ref (its name must be NULL; namespace NULL = all) on the client's loop. Its callbacks
+ * may start requests but must not free the informer itself. */
 int kube_informer_new(KubeClient *c, const KubeRef *ref, const KubeInformerOpts *opts, const KubeInformerOps *ops,
                       void *userdata, KubeInformer **ret, KvErr *e) _wur_;
 KubeInformer *kube_informer_free(KubeInformer *inf);

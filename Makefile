@@ -14,7 +14,7 @@ PKGS     := libmnl libnftnl jansson libvirt yaml-0.1 libbpf
 # A missing library fails at once with its name, not with compile errors (goals that compile nothing
 # are exempt).
 ifneq ($(filter-out deps clean fmt,$(or $(MAKECMDGOALS),all)),)
-MISSING_PKGS := $(shell for p in $(sort $(PKGS) libmicrohttpd); do pkg-config --exists $$p || echo $$p; done)
+MISSING_PKGS := $(shell for p in $(sort $(PKGS) libmicrohttpd libcurl); do pkg-config --exists $$p || echo $$p; done)
 ifneq ($(MISSING_PKGS),)
 $(error missing pkg-config package: $(MISSING_PKGS) (run make deps))
 endif
@@ -56,6 +56,7 @@ MIGRATE_SRC := $(wildcard migration/*.c)
 CTL_SRC    := $(filter-out controller/main.c,$(wildcard controller/*.c))
 NODE_SRC   := $(wildcard node/*.c)
 HANDLER_SRC := $(wildcard handler/*.c)
+KUBE_SRC   := $(wildcard kube/*.c)
 
 COMMON_LIB := $(BUILD)/lib/libkvcommon.a
 CNI_LIB    := $(BUILD)/lib/libkvcni.a
@@ -65,6 +66,7 @@ MIGRATE_LIB := $(BUILD)/lib/libkvmigrate.a
 CTL_LIB    := $(BUILD)/lib/libkvctl.a
 NODE_LIB   := $(BUILD)/lib/libkvnode.a
 HANDLER_LIB := $(BUILD)/lib/libkvhandler.a
+KUBE_LIB   := $(BUILD)/lib/libkvkube.a
 # Helpers shared by the unit tests (tests/unit/helpers.c).
 TEST_LIB   := $(BUILD)/lib/libkvtest.a
 
@@ -97,6 +99,7 @@ $(MIGRATE_LIB): $(call objs,$(MIGRATE_SRC))
 $(CTL_LIB): $(call objs,$(CTL_SRC))
 $(NODE_LIB): $(call objs,$(NODE_SRC))
 $(HANDLER_LIB): $(call objs,$(HANDLER_SRC))
+$(KUBE_LIB): $(call objs,$(KUBE_SRC))
 $(TEST_LIB): $(call objs,tests/unit/helpers.c)
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
@@ -114,6 +117,12 @@ MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 $(OBJ)/controller/%.o: CFLAGS += $(MHD_CFLAGS)
 $(BIN)/kvnet-controller: LDLIBS += $(MHD_LIBS)
 $(BUILD)/tests/test-controller-%: LDLIBS += $(MHD_LIBS)
+# libcurl (the Kubernetes client, kube/) only where kube is linked: the CNI plugin, netd and the launcher do
+# not link it.
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null)
+$(OBJ)/kube/%.o $(OBJ)/tests/unit/test-kube.o $(OBJ)/tests/tools/kubeclient.o: CFLAGS += $(CURL_CFLAGS)
+$(BUILD)/tests/test-kube $(BUILD)/tests/kubeclient: LDLIBS += $(CURL_LIBS)
 $(PROGS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -137,6 +146,7 @@ UNIT_LIBS_test-migrate          := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-node             := $(NODE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-node-chain       := $(NODE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-handler          := $(HANDLER_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-kube             := $(KUBE_LIB) $(COMMON_LIB)
 $(foreach t,bind-masq claimstore dhcp ipam journal link migredir nat-nft netd-endpoint netd-manager \
   netd-reaper netd-request sriov,\
   $(eval UNIT_LIBS_test-$(t) := $(NETD_LIB) $(COMMON_LIB)))
@@ -148,6 +158,11 @@ $(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(TEST_LIB) $$(or $$(UNIT_LIBS
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 
 $(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(NODE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The Kubernetes client's CLI links kube (and so libcurl), nothing else.
+$(BUILD)/tests/kubeclient: $(OBJ)/tests/tools/kubeclient.o $(KUBE_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -178,6 +193,7 @@ FUZZ_SRC_fuzz-dhcp             := netd/dhcp/dhcp4.c netd/dhcp/dhcp6.c $(COMMON_S
 FUZZ_SRC_fuzz-journal          := netd/state/journal.c $(COMMON_SRC)
 FUZZ_SRC_fuzz-netd-request     := $(NETD_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-vmi              := $(LAUNCH_SRC) $(MIGRATE_SRC) $(COMMON_SRC)
+FUZZ_SRC_fuzz-kube             := kube/config.c kube/yaml.c kube/util.c kube/watch-parse.c $(COMMON_SRC)
 $(BUILD)/fuzz/fuzz-netd-request: $(BPF_SKELS)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $$(FUZZ_SRC_$$*)

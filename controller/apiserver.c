@@ -56,6 +56,7 @@ struct Watch {
         bool any_ns, any_name;
         Selector sel;
         const char *table; /* events as kubectl tables of this apiVersion, or NULL */
+        char version[16];  /* the objects' version, as the request named it */
         char include[16];
         uint64_t rv;
         char *buf;
@@ -122,19 +123,68 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int r, const KvErr *
         }
 }
 
+/* ---- versions: objects are stored in the resource's preferred version, served in the one requested ---- */
+
+/* o (an object, or a List with items; stolen) with the apiVersion of `version`: a copy when that is not the
+ * stored one (the store may share o). */
+static json_t *as_version(json_t *stored, const CtlResource *res, const char *version) {
+        char av[128];
+        if (!stored || streq(version, res->version))
+                return stored;
+        json_t *o = json_deep_copy(stored);
+        json_decref(stored);
+        if (!o)
+                return NULL;
+        ctl_api_version(res, version, av);
+        if (json_object_get(o, "items")) {
+                size_t i;
+                json_t *x;
+                json_array_foreach(json_object_get(o, "items"), i, x) json_object_set_new(x, "apiVersion", json_string(av));
+        } else
+                json_object_set_new(o, "apiVersion", json_string(av));
+        return o;
+}
+
+/* A body sent to `version`: its apiVersion, when given, must be that one; it becomes the preferred one (the
+ * schemas of the versions served are the same for what kvnet reads). */
+static int body_to_preferred(json_t *in, const CtlResource *res, const char *version, const char *verb, KvErr *e) {
+        char av[128];
+        json_t *v = json_object_get(in, "apiVersion");
+        if (streq(version, res->version) || !v)
+                return 0;
+        if (!json_is_string(v) || !streq(json_string_value(v), ctl_api_version(res, version, av)))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'apiVersion' must be '%s' here, got '%.64s'",
+                                 verb, av, json_is_string(v) ? json_string_value(v) : json_type_name(v));
+        json_object_set_new(in, "apiVersion", json_string(ctl_api_version(res, NULL, av)));
+        return 0;
+}
+
 /* ---- discovery ---- */
 
 static json_t *group_json(const char *group) {
-        char gv[128];
-        const char *version = NULL;
-        for (size_t i = 0; i < ctl_n_resources; i++)
-                if (streq(ctl_resources[i].group, group))
-                        version = ctl_resources[i].version;
-        if (!version)
+        /* the preferred version first (every resource's own), then the other versions served */
+        json_t *versions = json_array();
+        for (int alt = 0; versions && alt < 2; alt++)
+                for (size_t i = 0; i < ctl_n_resources; i++) {
+                        const CtlResource *r = &ctl_resources[i];
+                        const char *v = alt ? r->alt_version : r->version;
+                        char gv[128];
+                        if (!v || !streq(r->group, group))
+                                continue;
+                        snprintf(gv, sizeof gv, "%s/%s", group, v);
+                        bool seen = false;
+                        size_t k;
+                        json_t *x;
+                        json_array_foreach(versions, k, x) seen |= streq_ptr(json_string_value(json_object_get(x, "version")), v);
+                        if (!seen)
+                                json_array_append_new(versions, json_pack("{s:s,s:s}", "groupVersion", gv, "version", v));
+                }
+        if (!json_array_size(versions)) {
+                json_decref(versions);
                 return NULL;
-        snprintf(gv, sizeof gv, "%s/%s", group, version);
-        return json_pack("{s:s,s:[{s:s,s:s}],s:{s:s,s:s}}", "name", group, "versions", "groupVersion", gv, "version",
-                         version, "preferredVersion", "groupVersion", gv, "version", version);
+        }
+        return json_pack("{s:s,s:o,s:O}", "name", group, "versions", versions, "preferredVersion",
+                         json_array_get(versions, 0));
 }
 
 static json_t *groups_json(void) {
@@ -158,7 +208,7 @@ static json_t *resources_json(const char *group, const char *version) {
                                                       "Namespace", "verbs", "get", "list", "shortNames", "ns"));
         for (size_t i = 0; list && i < ctl_n_resources; i++) {
                 const CtlResource *r = &ctl_resources[i];
-                if (!streq(r->group, group) || !streq(r->version, version))
+                if (!streq(r->group, group) || !ctl_resource_serves(r, version))
                         continue;
                 json_t *shorts = json_array();
                 for (size_t k = 0; shorts && r->short_names[k]; k++)
@@ -269,8 +319,12 @@ static const char *wants_table(struct MHD_Connection *c) {
 /* ---- watch ---- */
 
 /* Queues one event line for the client, whatever the watch's filters. */
-static int watch_emit(Watch *w, const char *type, json_t *obj) {
-        _cleanup_json_ json_t *ev = NULL;
+static int watch_emit(Watch *w, const char *type, json_t *stored) {
+        _cleanup_json_ json_t *ev = NULL,
+                              *obj = streq(type, "ERROR") ? json_incref(stored)
+                                                          : as_version(json_incref(stored), w->res, w->version);
+        if (!obj)
+                return -ENOMEM;
         if (w->table && !streq(type, "ERROR")) {
                 char rv[32];
                 snprintf(rv, sizeof rv, "%llu", (unsigned long long) w->rv);
@@ -378,8 +432,8 @@ static void watch_free(void *cls) {
         free(w);
 }
 
-static enum MHD_Result start_watch(CtlApi *a, struct MHD_Connection *c, const CtlResource *res, const char *ns,
-                                   const char *name, const Selector *sel) {
+static enum MHD_Result start_watch(CtlApi *a, struct MHD_Connection *c, const CtlResource *res, const char *version,
+                                   const char *ns, const char *name, const Selector *sel) {
         const char *rvs = arg(c, "resourceVersion");
         Watch *w = calloc(1, sizeof *w);
         if (!w)
@@ -388,6 +442,7 @@ static enum MHD_Result start_watch(CtlApi *a, struct MHD_Connection *c, const Ct
                       .table = wants_table(c) };
         snprintf(w->include, sizeof w->include, "%s", arg(c, "includeObject") ? arg(c, "includeObject") : "");
         snprintf(w->ns, sizeof w->ns, "%s", ns ? ns : "");
+        snprintf(w->version, sizeof w->version, "%s", version);
         snprintf(w->name, sizeof w->name, "%s", name ? name : "");
         if (!rvs || !*rvs || streq(rvs, "0")) {
                 /* "start at the most recent": the current objects as ADDED, then the changes */
@@ -430,7 +485,7 @@ static int body_json(Req *rq, json_t **ret, KvErr *e) {
 }
 
 static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, const char *method,
-                                         const CtlResource *res, const char *ns, Req *rq) {
+                                         const CtlResource *res, const char *version, const char *ns, Req *rq) {
         KvErr e = {};
         if (streq(method, "GET")) {
                 Selector sel;
@@ -443,8 +498,8 @@ static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, co
                         fname = "\x01"; /* a namespace that is not this one: nothing matches */
                 const char *w = arg(c, "watch");
                 if (w && (streq(w, "true") || streq(w, "1")))
-                        return start_watch(a, c, res, ns ? ns : fns, fname, &sel);
-                json_t *list = ctl_store_list(a->store, res, ns ? ns : fns, fname);
+                        return start_watch(a, c, res, version, ns ? ns : fns, fname, &sel);
+                json_t *list = as_version(ctl_store_list(a->store, res, ns ? ns : fns, fname), res, version);
                 json_t *items = json_object_get(list, "items");
                 for (size_t i = json_array_size(items); i-- > 0;)
                         if (!selector_match(&sel, json_array_get(items, i)))
@@ -467,18 +522,20 @@ static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, co
                 int r = body_json(rq, &in, &e);
                 if (r < 0)
                         return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
-                r = ctl_store_create(a->store, res, ns, in, &out, &e);
+                r = body_to_preferred(in, res, version, "create", &e);
+                if (r >= 0)
+                        r = ctl_store_create(a->store, res, ns, in, &out, &e);
                 if (r < 0)
                         return send_error(c, r, &e, res,
                                           json_string_value(json_object_get(json_object_get(in, "metadata"), "name")));
-                return send_json(c, MHD_HTTP_CREATED, TAKE_PTR(out));
+                return send_json(c, MHD_HTTP_CREATED, as_version(TAKE_PTR(out), res, version));
         }
         return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed", "%s is not allowed on %s", method,
                            res->plural);
 }
 
 static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const char *method, const CtlResource *res,
-                                     const char *ns, const char *name, Req *rq) {
+                                     const char *version, const char *ns, const char *name, Req *rq) {
         KvErr e = {};
         _cleanup_json_ json_t *in = NULL, *out = NULL;
         int r;
@@ -489,6 +546,7 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
                                            ctl_resource_qname(res, (char[128]){ 0 }), name);
                 if (r < 0)
                         return send_error(c, r, &e, res, name);
+                out = as_version(out, res, version);
                 const char *table = wants_table(c);
                 if (table) {
                         char rv[32];
@@ -500,7 +558,8 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
         }
         if (streq(method, "DELETE")) {
                 r = ctl_store_delete(a->store, res, ns, name, &out, &e);
-                return r < 0 ? send_error(c, r, &e, res, name) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
+                return r < 0 ? send_error(c, r, &e, res, name)
+                             : send_json(c, MHD_HTTP_OK, as_version(TAKE_PTR(out), res, version));
         }
         if (streq(method, "PUT") || streq(method, "PATCH")) {
                 const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -524,10 +583,13 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
                                                    "request body: malformed JSON patch: %s", jerr.text);
                 } else if ((r = body_json(rq, &in, &e)) < 0)
                         return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
-                r = json_patch ? ctl_store_json_patch(a->store, res, ns, name, in, &out, &e)
-                    : patch    ? ctl_store_patch(a->store, res, ns, name, in, &out, &e)
-                               : ctl_store_update(a->store, res, ns, name, in, &out, &e);
-                return r < 0 ? send_error(c, r, &e, res, name) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
+                r = json_patch ? 0 : body_to_preferred(in, res, version, patch ? "patch" : "update", &e);
+                if (r >= 0)
+                        r = json_patch ? ctl_store_json_patch(a->store, res, ns, name, in, &out, &e)
+                            : patch    ? ctl_store_patch(a->store, res, ns, name, in, &out, &e)
+                                       : ctl_store_update(a->store, res, ns, name, in, &out, &e);
+                return r < 0 ? send_error(c, r, &e, res, name)
+                             : send_json(c, MHD_HTTP_OK, as_version(TAKE_PTR(out), res, version));
         }
         return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed", "%s is not allowed on %s/%s", method,
                            res->plural, name);
@@ -603,7 +665,7 @@ static enum MHD_Result handle_namespaces(CtlApi *a, struct MHD_Connection *c, co
  * patch of the object, of which only .status counts) write the status alone, as for CRDs with
  * `subresources: status` — what a node agent running elsewhere reports through. */
 static enum MHD_Result handle_status(CtlApi *a, struct MHD_Connection *c, const char *method, const CtlResource *res,
-                                     const char *ns, const char *name, Req *rq) {
+                                     const char *version, const char *ns, const char *name, Req *rq) {
         KvErr e = {};
         _cleanup_json_ json_t *cur = NULL, *in = NULL, *want = NULL, *out = NULL;
         int r = ctl_store_get(a->store, res, ns, name, &cur);
@@ -611,7 +673,7 @@ static enum MHD_Result handle_status(CtlApi *a, struct MHD_Connection *c, const 
                 return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "%s \"%s\" not found",
                                    ctl_resource_qname(res, (char[128]){ 0 }), name);
         if (streq(method, "GET"))
-                return send_json(c, MHD_HTTP_OK, TAKE_PTR(cur));
+                return send_json(c, MHD_HTTP_OK, as_version(TAKE_PTR(cur), res, version));
         if (!streq(method, "PUT") && !streq(method, "PATCH"))
                 return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed", "%s is not allowed on %s/%s/status",
                                    method, res->plural, name);
@@ -634,7 +696,7 @@ static enum MHD_Result handle_status(CtlApi *a, struct MHD_Connection *c, const 
         if (r < 0)
                 return send_error(c, r, &e, res, name);
         r = ctl_store_get(a->store, res, ns, name, &out);
-        return r < 0 ? send_error(c, r, &e, res, name) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
+        return r < 0 ? send_error(c, r, &e, res, name) : send_json(c, MHD_HTTP_OK, as_version(TAKE_PTR(out), res, version));
 }
 
 #define MAX_SEGS 10
@@ -689,7 +751,8 @@ static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *me
                 if (n == 3 && !core && get) {
                         bool known = false;
                         for (size_t i = 0; i < ctl_n_resources; i++)
-                                known |= streq(ctl_resources[i].group, group) && streq(ctl_resources[i].version, version);
+                                known |= streq(ctl_resources[i].group, group) &&
+                                         ctl_resource_serves(&ctl_resources[i], version);
                         if (known)
                                 return send_json(c, MHD_HTTP_OK, resources_json(group, version));
                 }
@@ -707,11 +770,11 @@ static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *me
                         res = NULL;
                 bool named = res && (ns || !res->namespaced);
                 if (res && n == k + 1)
-                        return handle_collection(a, c, method, res, ns, rq);
+                        return handle_collection(a, c, method, res, version, ns, rq);
                 if (named && n == k + 2)
-                        return handle_object(a, c, method, res, ns, seg[k + 1], rq);
+                        return handle_object(a, c, method, res, version, ns, seg[k + 1], rq);
                 if (named && n == k + 3 && streq(seg[k + 2], "status"))
-                        return handle_status(a, c, method, res, ns, seg[k + 1], rq);
+                        return handle_status(a, c, method, res, version, ns, seg[k + 1], rq);
         }
         return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "the server could not find the requested resource");
 }

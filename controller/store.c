@@ -20,11 +20,12 @@
 
 const CtlResource ctl_resources[] = {
         { "kubevirt.io", "v1", "VirtualMachine", "VirtualMachineList", "virtualmachines", "virtualmachine",
-          { "vm", "vms", NULL }, true, true },
+          { "vm", "vms", NULL }, true, true, "v1alpha3" },
         { "kubevirt.io", "v1", "VirtualMachineInstance", "VirtualMachineInstanceList", "virtualmachineinstances",
-          "virtualmachineinstance", { "vmi", "vmis", NULL }, true, true },
+          "virtualmachineinstance", { "vmi", "vmis", NULL }, true, true, "v1alpha3" },
         { "kubevirt.io", "v1", "VirtualMachineInstanceMigration", "VirtualMachineInstanceMigrationList",
-          "virtualmachineinstancemigrations", "virtualmachineinstancemigration", { "vmim", "vmims", NULL }, true, true },
+          "virtualmachineinstancemigrations", "virtualmachineinstancemigration", { "vmim", "vmims", NULL }, true, true,
+          "v1alpha3" },
         { "k8s.cni.cncf.io", "v1", "NetworkAttachmentDefinition", "NetworkAttachmentDefinitionList",
           "network-attachment-definitions", "network-attachment-definition", { "net-attach-def", NULL }, true, true },
         /* core v1: the launcher pods the scheduler creates and the (simulated) nodes it places them on */
@@ -33,9 +34,13 @@ const CtlResource ctl_resources[] = {
 };
 const size_t ctl_n_resources = ELEMENTSOF(ctl_resources);
 
+bool ctl_resource_serves(const CtlResource *r, const char *version) {
+        return streq(r->version, version) || streq_ptr(r->alt_version, version);
+}
+
 const CtlResource *ctl_resource_find(const char *group, const char *version, const char *plural) {
         for (size_t i = 0; i < ctl_n_resources; i++)
-                if (streq(ctl_resources[i].group, group) && streq(ctl_resources[i].version, version) &&
+                if (streq(ctl_resources[i].group, group) && ctl_resource_serves(&ctl_resources[i], version) &&
                     streq(ctl_resources[i].plural, plural))
                         return &ctl_resources[i];
         return NULL;
@@ -91,11 +96,17 @@ struct CtlStore {
         } listeners[CTL_STORE_LISTENERS];
 };
 
-static const char *api_version(const CtlResource *r, char buf[128]) {
+const char *ctl_api_version(const CtlResource *r, const char *version, char buf[static 128]) {
+        if (!version)
+                version = r->version;
         if (!r->group[0])
-                return r->version;
-        snprintf(buf, 128, "%s/%s", r->group, r->version);
+                return version;
+        snprintf(buf, 128, "%s/%s", r->group, version);
         return buf;
+}
+
+static const char *api_version(const CtlResource *r, char buf[128]) {
+        return ctl_api_version(r, NULL, buf);
 }
 
 int ctl_check_name(const char *field, const char *v, bool label, KvErr *e) {

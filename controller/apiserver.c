@@ -102,13 +102,21 @@ static enum MHD_Result send_status(struct MHD_Connection *c, unsigned code, cons
 static enum MHD_Result send_error(struct MHD_Connection *c, int r, const KvErr *e, const CtlResource *res,
                                   const char *name) {
         const char *msg = e->msg[0] ? e->msg : strerror(-r);
-        if (r == -EINVAL)
+        if (r == -EINVAL) {
+                /* the store names the field in details when it knows it (controller/launchcheck.c): the cause
+                 * then has it as Kubernetes' do, and the message what follows it */
+                const char *field = e->details, *cause = msg, *at = field[0] ? strstr(msg, field) : NULL;
+                if (at && strncmp(at + strlen(field), ": ", 2) == 0)
+                        cause = at + strlen(field) + 2;
                 return send_json(c, MHD_HTTP_UNPROCESSABLE_CONTENT,
-                                 json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i,s:{s:s,s:s,s:s,s:[{s:s,s:s}]}}", "kind",
+                                 json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i,s:{s:s,s:s,s:s,s:[{s:s,s:s,s:s}]}}", "kind",
                                            "Status", "apiVersion", "v1", "metadata", "status", "Failure", "message", msg,
                                            "reason", "Invalid", "code", 422, "details", "name", name ? name : "",
                                            "group", res->group, "kind", res->kind, "causes", "reason",
-                                           "FieldValueInvalid", "message", msg));
+                                           strstr(cause, "not supported") ? "FieldValueNotSupported"
+                                                                          : "FieldValueInvalid",
+                                           "message", cause, "field", field));
+        }
         switch (r) {
         case -ENOENT:
                 return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "%s", msg);
@@ -136,12 +144,10 @@ static json_t *as_version(json_t *stored, const CtlResource *res, const char *ve
         if (!o)
                 return NULL;
         ctl_api_version(res, version, av);
-        if (json_object_get(o, "items")) {
-                size_t i;
-                json_t *x;
-                json_array_foreach(json_object_get(o, "items"), i, x) json_object_set_new(x, "apiVersion", json_string(av));
-        } else
-                json_object_set_new(o, "apiVersion", json_string(av));
+        size_t i;
+        json_t *x;
+        json_array_foreach(json_object_get(o, "items"), i, x) json_object_set_new(x, "apiVersion", json_string(av));
+        json_object_set_new(o, "apiVersion", json_string(av));
         return o;
 }
 

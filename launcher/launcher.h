@@ -175,6 +175,10 @@ typedef struct LaunchOptions {
         /* false (dry-run): a missing image is a warning, its format guessed from the name;
          * true: a missing image or kernel is an error. */
         bool require_files;
+        /* true: nothing on this machine is looked at (no image, kernel or directory is opened): the
+         * manifest is checked as written, as kvnet-controller does at create and update to refuse what the
+         * launcher would refuse. Takes precedence over require_files. */
+        bool parse_only;
 } LaunchOptions;
 
 /* Parses a VMI (or VirtualMachine) object. Never keeps a reference to 'root'. */

@@ -113,7 +113,7 @@ static int abs_path_field(VmiCtx *c, json_t *obj, const char *path, const char *
                 return r;
         if ((*ret)[0] != '/' || strstr(*ret, "/../") || strlen(*ret) >= 4096)
                 return vmi_invalid(c, "%s.%s: must be an absolute local path, got '%s'", path, key, *ret);
-        if (access(*ret, R_OK) < 0) {
+        if (!c->o->parse_only && access(*ret, R_OK) < 0) {
                 if (c->o->require_files)
                         return kverr_set_errno(c->e, KV_ERR_INVALID_CONFIG, negative_errno(), "%s.%s: cannot read '%s'",
                                                path, key, *ret);

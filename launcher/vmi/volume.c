@@ -32,7 +32,7 @@ static int resolve_image(VmiCtx *c, const char *path, LaunchDisk *disk) {
                         return vmi_invalid(c, "%s.image: no image name in '%s'", path, img);
                 const char *dir = c->o->image_dir ? c->o->image_dir : LAUNCH_DEFAULT_IMAGE_DIR;
                 static const char *const exts[] = { "", ".qcow2", ".img", ".raw" };
-                for (size_t i = 0; i < ELEMENTSOF(exts) && !disk->path; i++) {
+                for (size_t i = 0; i < ELEMENTSOF(exts) && !disk->path && !c->o->parse_only; i++) {
                         _cleanup_free_ char *p = NULL;
                         if (asprintf(&p, "%s/%s%s", dir, name, exts[i]) < 0)
                                 return vmi_nomem(c);
@@ -45,13 +45,15 @@ static int resolve_image(VmiCtx *c, const char *path, LaunchDisk *disk) {
                 }
         }
         /* format: qcow2 magic "QFI\xfb", else raw */
-        _cleanup_close_ int fd = open(disk->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        _cleanup_close_ int fd = c->o->parse_only ? -ENOENT : open(disk->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
-                if (c->o->require_files)
+                if (c->o->require_files && !c->o->parse_only)
                         return kverr_set_errno(c->e, KV_ERR_INVALID_CONFIG, negative_errno(),
                                                "%s.image: cannot open '%s'", path, disk->path);
                 size_t l = strlen(disk->path);
                 disk->format = l > 6 && streq(disk->path + l - 6, ".qcow2") ? LAUNCH_FORMAT_QCOW2 : LAUNCH_FORMAT_RAW;
+                if (c->o->parse_only)
+                        return 0;
                 return vmi_warn(c, "%s.image: '%s' does not exist here, assuming %s", path, disk->path,
                                 disk->format == LAUNCH_FORMAT_QCOW2 ? "qcow2" : "raw");
         }

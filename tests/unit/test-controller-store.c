@@ -11,6 +11,7 @@
 
 #include "tests/unit/ctl-fixture.h"
 
+#include "controller/launchcheck.h"
 #include "controller/store.h"
 
 typedef struct Fx {
@@ -43,7 +44,7 @@ static const char *md_str(json_t *o, const char *k) {
 /* A VirtualMachine named name; spec_extra continues its spec (which always has a template). */
 #define VM(name, spec_extra)                                                                                  \
         "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":\"" name \
-        "\"},\"spec\":{\"template\":{\"spec\":{\"domain\":{}}}" spec_extra "}}"
+        "\"},\"spec\":{\"template\":{\"spec\":{\"domain\":{\"memory\":{\"guest\":\"64Mi\"}}}}" spec_extra "}}"
 
 static void test_merge_patch_rfc7386(void **state) {
         (void) state;
@@ -207,7 +208,7 @@ static void test_bad_objects(void **state) {
                 KvErr e = {};
                 json_t *in = J(bad[i][0]), *out = NULL;
                 if (json_is_object(in) && !json_object_get(in, "spec")) /* a valid spec: the case is about the rest */
-                        json_object_set_new(in, "spec", J("{\"template\":{}}"));
+                        json_object_set_new(in, "spec", J("{\"template\":{\"spec\":{\"domain\":{\"memory\":{\"guest\":\"64Mi\"}}}}}"));
                 assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), -EINVAL);
                 if (!strstr(e.msg, bad[i][1]))
                         print_message("case %zu: %s\n", i, e.msg);
@@ -364,12 +365,75 @@ static void test_events_and_reopen(void **state) {
         json_decref(in);
 }
 
+
+/* What kvnet-launcher would refuse is refused at create and update, the field named in details. */
+static void test_launcher_admission(void **state) {
+        Fx *fx = *state;
+        const CtlResource *vmi = ctl_resource_find("kubevirt.io", "v1", "virtualmachineinstances");
+        static const struct {
+                bool vm;
+                const char *spec, *field, *msg;
+        } bad[] = {
+                { false,
+                  "{\"domain\":{\"memory\":{\"guest\":\"64Mi\"},\"devices\":{\"interfaces\":[{\"name\":\"default\","
+                  "\"slirp\":{}}]}},\"networks\":[{\"name\":\"default\",\"pod\":{}}]}",
+                  "spec.domain.devices.interfaces[0].slirp", "not supported by kvnet-launcher" },
+                { true,
+                  "{\"template\":{\"spec\":{\"domain\":{\"memory\":{\"guest\":\"64Mi\"},\"devices\":{\"disks\":[{"
+                  "\"name\":\"d\"}]}},\"volumes\":[{\"name\":\"d\",\"hostDisk\":{\"path\":\"/etc/shadow\"}}]}}}",
+                  "spec.template.spec.volumes[0].hostDisk", "not supported by kvnet-launcher" },
+                { false, "{\"domain\":{}}", "", "spec.domain.memory.guest or spec.domain.resources.requests.memory is required" },
+                { false, "{\"domain\":{\"memory\":{\"guest\":\"64Mi\"}},\"hostname\":7}", "spec.hostname",
+                  "'hostname' must be a string, got integer" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char text[1024];
+                snprintf(text, sizeof text, "{\"metadata\":{\"name\":\"x\"},\"spec\":%s}", bad[i].spec);
+                KvErr e = {};
+                json_t *in = J(text), *out = NULL;
+                assert_int_equal(ctl_store_create(fx->s, bad[i].vm ? fx->vm : vmi, "default", in, &out, &e), -EINVAL);
+                if (!strstr(e.msg, bad[i].msg) || strcmp(e.details, bad[i].field) != 0)
+                        print_message("case %zu: %s [%s]\n", i, e.msg, e.details);
+                assert_non_null(strstr(e.msg, bad[i].msg));
+                assert_string_equal(e.details, bad[i].field);
+                json_decref(in);
+        }
+        assert_int_equal(ctl_store_count(fx->s), 0);
+        /* an update is checked the same way */
+        KvErr e = {};
+        json_t *in = J(VM("web", "")), *out = NULL;
+        assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), 0);
+        json_decref(in);
+        json_decref(out);
+        json_t *p = J("{\"spec\":{\"template\":{\"spec\":{\"domain\":{\"devices\":{\"gpus\":[{}]}}}}}}");
+        assert_int_equal(ctl_store_patch(fx->s, fx->vm, "default", "web", p, &out, &e), -EINVAL);
+        assert_string_equal(e.details, "spec.template.spec.domain.devices.gpus");
+        json_decref(p);
+        /* nothing on this machine is looked at: an image the controller's host lacks is fine */
+        e = (KvErr){};
+        in = J("{\"metadata\":{\"name\":\"img\"},\"spec\":{\"domain\":{\"memory\":{\"guest\":\"64Mi\"},\"devices\":{"
+               "\"disks\":[{\"name\":\"root\"}]}},\"volumes\":[{\"name\":\"root\",\"containerDisk\":{\"image\":"
+               "\"quay.io/kubevirt/cirros-container-disk-demo:v1.2\"}}]}}");
+        assert_int_equal(ctl_store_create(fx->s, vmi, "default", in, &out, &e), 0);
+        json_decref(in);
+        json_decref(out);
+
+        char f[128];
+        assert_string_equal(ctl_error_field("spec.domain: 'cpu' must be an object, got string", f, sizeof f),
+                            "spec.domain.cpu");
+        assert_string_equal(ctl_error_field("spec.networks[1].multus: 'networkName' is required", f, sizeof f),
+                            "spec.networks[1].multus.networkName");
+        assert_string_equal(ctl_error_field("create: 'spec.running' must be a boolean", f, sizeof f), "");
+        assert_string_equal(ctl_error_field("no field here", f, sizeof f), "");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_merge_patch_rfc7386),
                 cmocka_unit_test(test_json_patch_rfc6902),
                 cmocka_unit_test_setup_teardown(test_create_get_server_fields, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_bad_objects, setup, ctl_fx_free),
+                cmocka_unit_test_setup_teardown(test_launcher_admission, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_update_patch_conflict, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_events_and_reopen, setup, ctl_fx_free),
         };

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The embedded API serves KubeVirt's manifests as KubeVirt does, with the real kubectl: every kubectl on the
+# list (the newest on PATH, and Debian's 1.20 where it is installed, KVNET_KUBECTL_OLD or
+# /usr/local/lib/kvnet/kubectl-1.20, see scripts/deps.sh). Asserts: kubevirt.io/v1alpha3 is served (discovery
+# lists it after the preferred v1; a VM applied as v1alpha3 is read back as v1alpha3 and as v1, one object);
+# what kvnet-launcher would refuse is refused at apply with 422 Invalid naming the field (an unsupported
+# interface binding, a hostDisk volume, a kernelBoot path outside the image store), and nothing is stored;
+# `kubectl explain` prints the published schema's descriptions; kubectl's validation catches a type error
+# (`running: "yes"`) before sending, and the server names the field when kubectl does not validate.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib-controller.sh"
+
+kv_init
+ctl_init
+
+# the kubectl on PATH (a dispatcher may pick one matching the server), the newest one installed beside it
+KUBECTLS=(kubectl)
+NEWEST=$(ls /usr/lib/google-cloud-sdk/bin/kubectl.1.* 2>/dev/null | sort -V | tail -n 1 || true)
+[ -n "$NEWEST" ] && KUBECTLS+=("$NEWEST")
+OLD=${KVNET_KUBECTL_OLD:-/usr/local/lib/kvnet/kubectl-1.20}
+if [ -x "$OLD" ]; then
+	KUBECTLS+=("$OLD")
+else
+	log "no kubectl 1.20 at $OLD (scripts/deps.sh installs it): testing the newest only"
+fi
+# kk KUBECTL ARGS: that kubectl against the controller, with a discovery cache of its own
+kk() {
+	local bin=$1
+	shift
+	ip netns exec "$NS" env KUBECONFIG="$KCFG" HOME="$KV_TMP/home-$(basename "$bin")" "$bin" "$@"
+}
+
+start_controller
+
+# ---------------------------------------------------------------- kubevirt.io/v1alpha3
+assert_eq "$(api GET /apis/kubevirt.io | jq -r '([.versions[].version] | join(",")) + " " + .preferredVersion.version')" \
+	"v1,v1alpha3 v1" "/apis/kubevirt.io lists v1 and v1alpha3, v1 preferred"
+assert_eq "$(api GET /apis/kubevirt.io/v1alpha3 | jq -r '[.resources[].name] | join(",")')" \
+	"virtualmachines,virtualmachines/status,virtualmachineinstances,virtualmachineinstances/status,virtualmachineinstancemigrations,virtualmachineinstancemigrations/status" \
+	"/apis/kubevirt.io/v1alpha3 lists KubeVirt's kinds"
+n=0
+for kc in "${KUBECTLS[@]}"; do
+	n=$((n + 1))
+	v=$(kk "$kc" version --client 2>/dev/null | grep -o 'v1\.[0-9]*' | head -n 1)
+	cat >"$KV_TMP/old-$n.yaml" <<YAML
+apiVersion: kubevirt.io/v1alpha3
+kind: VirtualMachine
+metadata:
+  name: old-$n
+spec:
+  running: false
+  template:
+    spec:
+      domain:
+        devices:
+          interfaces:
+          - name: default
+            bridge: {}
+        resources:
+          requests: {memory: 64Mi}
+      networks:
+      - name: default
+        pod: {}
+YAML
+	assert_eq "$(kk "$kc" apply -f "$KV_TMP/old-$n.yaml" 2>&1)" "virtualmachine.kubevirt.io/old-$n created" \
+		"kubectl $v apply of a kubevirt.io/v1alpha3 VM"
+	assert_eq "$(kk "$kc" apply -f "$KV_TMP/old-$n.yaml" 2>&1)" "virtualmachine.kubevirt.io/old-$n unchanged" \
+		"... applied again: unchanged"
+	# (kubectl 1.30 and newer drop the version of a short name: vm.v1alpha3.kubevirt.io reads v1 there)
+	assert_eq "$(kk "$kc" get virtualmachines.v1alpha3.kubevirt.io "old-$n" -o jsonpath='{.apiVersion}' 2>&1)" \
+		"kubevirt.io/v1alpha3" "kubectl $v get virtualmachines.v1alpha3.kubevirt.io: a v1alpha3 object"
+	assert_eq "$(kk "$kc" get vm.v1.kubevirt.io "old-$n" -o jsonpath='{.apiVersion} {.spec.template.spec.networks[0].name}' 2>&1)" \
+		"kubevirt.io/v1 default" "... and as v1 the same object"
+	kk "$kc" get vm.v1alpha3.kubevirt.io >"$KV_TMP/table" 2>&1 || true
+	assert_true "kubectl $v get vm.v1alpha3.kubevirt.io prints the table" grep -Eq "^old-$n +[0-9]+s +Stopped" "$KV_TMP/table"
+done
+api GET /apis/kubevirt.io/v1alpha3/namespaces/default/virtualmachines >"$KV_TMP/list"
+assert_eq "$(jq -r '.apiVersion + " " + ([.items[].apiVersion] | unique | join(","))' "$KV_TMP/list")" \
+	"kubevirt.io/v1alpha3 kubevirt.io/v1alpha3" "a v1alpha3 list: the list and its items as v1alpha3"
+api GET /apis/kubevirt.io/v1/namespaces/default/virtualmachines/old-1 >/dev/null
+assert_eq "$(jq -r .apiVersion "$KV_TMP/body")" "kubevirt.io/v1" "... while the store keeps v1"
+api POST /apis/kubevirt.io/v1alpha3/namespaces/default/virtualmachines -H 'Content-Type: application/json' \
+	--data '{"apiVersion":"kubevirt.io/v1","kind":"VirtualMachine","metadata":{"name":"x"},"spec":{}}' >"$KV_TMP/st"
+assert_eq "$(code)/$(jq -r .message "$KV_TMP/st")" "422/create: 'apiVersion' must be 'kubevirt.io/v1alpha3' here, got 'kubevirt.io/v1'" \
+	"a v1 body sent to v1alpha3: 422 naming both"
+api GET "/apis/kubevirt.io/v1alpha3/namespaces/default/virtualmachines?watch=1" --max-time 2 >"$KV_TMP/w" || true
+assert_true "a v1alpha3 watch sends v1alpha3 objects" jq -e -s 'length > 0 and all(.[]; .object.apiVersion == "kubevirt.io/v1alpha3")' "$KV_TMP/w"
+
+yaml2json() { python3 -c 'import sys, yaml, json; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' "$1"; }
+
+# ---------------------------------------------------------------- what the launcher refuses: 422 naming the field
+rv=$(api GET /apis/kubevirt.io/v1/namespaces/default/virtualmachines | jq -r .metadata.resourceVersion)
+bad_vm() { # NAME SPEC-OF-TEMPLATE (YAML flow)
+	printf 'apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {name: %s}\nspec:\n  running: false\n  template:\n    spec: %s\n' "$1" "$2"
+}
+bad_vm slirp '{domain: {resources: {requests: {memory: 64Mi}}, devices: {interfaces: [{name: default, slirp: {}}]}}, networks: [{name: default, pod: {}}]}' >"$KV_TMP/slirp.yaml"
+bad_vm hostdisk '{domain: {resources: {requests: {memory: 64Mi}}, devices: {disks: [{name: d}]}}, volumes: [{name: d, hostDisk: {path: /etc/shadow, type: Disk}}]}' >"$KV_TMP/hostdisk.yaml"
+bad_vm hostkernel '{domain: {resources: {requests: {memory: 64Mi}}, firmware: {kernelBoot: {container: {image: kvnet.local/demo-guest:latest, kernelPath: /boot/../../../etc/shadow}}}}}' >"$KV_TMP/hostkernel.yaml"
+for kc in "${KUBECTLS[@]}"; do
+	v=$(kk "$kc" version --client 2>/dev/null | grep -o 'v1\.[0-9]*' | head -n 1)
+	out=$(kk "$kc" apply -f "$KV_TMP/slirp.yaml" 2>&1 || true)
+	assert_true "kubectl $v: an unsupported binding (slirp) is refused, naming the field ($out)" \
+		grep -q 'spec.template.spec.domain.devices.interfaces\[0\].slirp: not supported by kvnet-launcher' <<<"$out"
+	out=$(kk "$kc" apply -f "$KV_TMP/hostdisk.yaml" 2>&1 || true)
+	assert_true "kubectl $v: a hostDisk volume is refused, naming the field ($out)" \
+		grep -q 'spec.template.spec.volumes\[0\].hostDisk: not supported' <<<"$out"
+done
+api POST /apis/kubevirt.io/v1/namespaces/default/virtualmachines -H 'Content-Type: application/json' \
+	--data-binary "$(yaml2json "$KV_TMP/slirp.yaml")" >"$KV_TMP/st"
+assert_eq "$(code)/$(jq -r '.reason + " " + .details.kind + " " + .details.causes[0].field + ": " + .details.causes[0].message' "$KV_TMP/st")" \
+	"422/Invalid VirtualMachine spec.template.spec.domain.devices.interfaces[0].slirp: not supported by kvnet-launcher" \
+	"the Status: 422 Invalid, details.causes[0] with the field and the message"
+assert_eq "$(api GET /apis/kubevirt.io/v1/namespaces/default/virtualmachines | jq -r .metadata.resourceVersion)" "$rv" \
+	"none of the refused objects changed the store"
+
+ctl_log_clean
+finish

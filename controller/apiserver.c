@@ -15,9 +15,11 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "controller/schema.h"
 #include "controller/table.h"
 
 #define CTL_SERVER_VERSION "v1.28.0+kvnet"
+#define CTL_OPENAPI_TITLE "kvnet embedded API"
 #define CTL_WATCH_BUF_MAX (16 * 1024 * 1024) /* events queued for one watch that does not read */
 
 typedef struct Watch Watch;
@@ -106,8 +108,18 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int r, const KvErr *
                 /* the store names the field in details when it knows it (controller/launchcheck.c): the cause
                  * then has it as Kubernetes' do, and the message what follows it */
                 const char *field = e->details, *cause = msg, *at = field[0] ? strstr(msg, field) : NULL;
+                char quoted[256] = "";
                 if (at && strncmp(at + strlen(field), ": ", 2) == 0)
                         cause = at + strlen(field) + 2;
+                else if (!field[0] && (at = strstr(msg, ": '")) && !memchr(msg, ' ', (size_t) (at - msg))) {
+                        /* the store's own "verb: 'spec.field' must ..." */
+                        const char *end = strchr(at + 3, '\'');
+                        if (end && (size_t) (end - at - 3) < sizeof quoted && !memchr(at + 3, ' ', (size_t) (end - at - 3))) {
+                                snprintf(quoted, sizeof quoted, "%.*s", (int) (end - at - 3), at + 3);
+                                field = quoted;
+                                cause = at + 2;
+                        }
+                }
                 return send_json(c, MHD_HTTP_UNPROCESSABLE_CONTENT,
                                  json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i,s:{s:s,s:s,s:s,s:[{s:s,s:s,s:s}]}}", "kind",
                                            "Status", "apiVersion", "v1", "metadata", "status", "Failure", "message", msg,
@@ -601,30 +613,40 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
                            res->plural, name);
 }
 
-/* /openapi/v2: kubectl validates create/apply against it (protobuf, gnostic's openapi_v2.Document). kvnet
- * publishes a document without definitions: kubectl then skips client-side validation of kvnet's kinds
- * (as it does for a CRD without a schema) and the server checks each object itself (store.c). Encoded by
- * hand: Document{swagger=1:"2.0", info=2:Info{title=1, version=2}}. */
+/* /openapi/v2: kubectl validates create/apply against it and `kubectl explain` (up to 1.26) reads it, as
+ * protobuf (gnostic's openapi_v2.Document) unless it asks for JSON. The definitions of kvnet's kinds come
+ * from one table (controller/schema.c); the core kinds have none, so kubectl skips validating them as it
+ * does a kind it has no schema for, and the server checks every object itself (store.c). */
 static enum MHD_Result send_openapi_v2(struct MHD_Connection *c) {
-        static const char title[] = "kvnet embedded API", version[] = CTL_SERVER_VERSION;
-        uint8_t buf[128];
-        size_t n = 0, ti = sizeof title - 1, vi = sizeof version - 1;
-        buf[n++] = 0x0a, buf[n++] = 3, memcpy(buf + n, "2.0", 3), n += 3;
-        buf[n++] = 0x12, buf[n++] = (uint8_t) (2 + ti + 2 + vi);
-        buf[n++] = 0x0a, buf[n++] = (uint8_t) ti, memcpy(buf + n, title, ti), n += ti;
-        buf[n++] = 0x12, buf[n++] = (uint8_t) vi, memcpy(buf + n, version, vi), n += vi;
         const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
         if (accept && strstr(accept, "json") && !strstr(accept, "protobuf"))
-                return send_json(c, MHD_HTTP_OK,
-                                 json_pack("{s:s,s:{s:s,s:s},s:{}}", "swagger", "2.0", "info", "title", title, "version",
-                                           version, "paths"));
-        struct MHD_Response *r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_COPY);
-        if (!r)
+                return send_json(c, MHD_HTTP_OK, ctl_openapi_v2_json(CTL_OPENAPI_TITLE, CTL_SERVER_VERSION));
+        uint8_t *buf = NULL;
+        size_t n = 0;
+        if (ctl_openapi_v2_proto(CTL_OPENAPI_TITLE, CTL_SERVER_VERSION, &buf, &n) < 0)
                 return MHD_NO;
+        struct MHD_Response *r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                free(buf);
+                return MHD_NO;
+        }
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
         enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
         MHD_destroy_response(r);
         return ret;
+}
+
+/* /openapi/v3 (what `kubectl explain` reads from 1.27 on): the index of group-versions, then one document per
+ * group-version, JSON, from the same table. The hash is the server's version: the schema changes with it. */
+static enum MHD_Result send_openapi_v3(struct MHD_Connection *c, char **seg, size_t n) {
+        if (n == 2)
+                return send_json(c, MHD_HTTP_OK, ctl_openapi_v3_index(CTL_SERVER_VERSION));
+        json_t *doc = n == 5 && streq(seg[2], "apis")
+                              ? ctl_openapi_v3_gv(seg[3], seg[4], CTL_OPENAPI_TITLE, CTL_SERVER_VERSION)
+                              : NULL;
+        if (!doc)
+                return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "the server could not find the requested resource");
+        return send_json(c, MHD_HTTP_OK, doc);
 }
 
 /* Namespaces are implicit here: "default" and every namespace an object lives in. */
@@ -739,6 +761,8 @@ static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *me
              (n == 1 && streq(seg[0], "swagger-2.0.0.pb-v1"))) &&
             get)
                 return send_openapi_v2(c);
+        if (n >= 2 && streq(seg[0], "openapi") && streq(seg[1], "v3") && get)
+                return send_openapi_v3(c, seg, n);
         if (n == 1 && streq(seg[0], "apis") && get)
                 return send_json(c, MHD_HTTP_OK, groups_json());
         if (n == 2 && streq(seg[0], "apis") && get) {

@@ -115,5 +115,35 @@ assert_eq "$(code)/$(jq -r '.reason + " " + .details.kind + " " + .details.cause
 assert_eq "$(api GET /apis/kubevirt.io/v1/namespaces/default/virtualmachines | jq -r .metadata.resourceVersion)" "$rv" \
 	"none of the refused objects changed the store"
 
+# ---------------------------------------------------------------- the published schema
+api GET /openapi/v2 -H 'Accept: application/json' >"$KV_TMP/v2.json"
+assert_eq "$(jq -r '[.definitions | to_entries[] | .value["x-kubernetes-group-version-kind"][] | .kind + "." + .version] | join(",")' "$KV_TMP/v2.json")" \
+	"VirtualMachine.v1,VirtualMachine.v1alpha3,VirtualMachineInstance.v1,VirtualMachineInstance.v1alpha3,VirtualMachineInstanceMigration.v1,VirtualMachineInstanceMigration.v1alpha3,NetworkAttachmentDefinition.v1" \
+	"/openapi/v2 defines kvnet's kinds, each with its group-version-kinds"
+api GET /openapi/v3 >"$KV_TMP/v3.json"
+assert_true "/openapi/v3 lists the group-versions" jq -e '.paths["apis/kubevirt.io/v1"].serverRelativeURL and .paths["apis/k8s.cni.cncf.io/v1"]' "$KV_TMP/v3.json"
+api GET "$(jq -r '.paths["apis/kubevirt.io/v1alpha3"].serverRelativeURL' "$KV_TMP/v3.json")" >"$KV_TMP/v3gv.json"
+assert_eq "$(jq -c '[.components.schemas["io.kubevirt.v1.VirtualMachine"].properties.spec.properties.template.properties.spec.properties.domain.properties.devices.properties.interfaces.items.properties | keys[] | select(. == "bridge" or . == "masquerade" or . == "sriov")]' "$KV_TMP/v3gv.json")" \
+	'["bridge","masquerade","sriov"]' "/openapi/v3/apis/kubevirt.io/v1alpha3: the same schema (interfaces: bridge, masquerade, sriov)"
+printf 'apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {name: typo}\nspec: {running: "yes", template: {spec: {domain: {memory: {guest: 64Mi}}}}}\n' >"$KV_TMP/typo.yaml"
+for kc in "${KUBECTLS[@]}"; do
+	v=$(kk "$kc" version --client 2>/dev/null | grep -o 'v1\.[0-9]*' | head -n 1)
+	kk "$kc" explain vm.spec.template.spec.domain.devices.interfaces >"$KV_TMP/explain" 2>&1 || true
+	assert_true "kubectl $v explain vm.spec.template.spec.domain.devices.interfaces: the descriptions ($(head -c 300 "$KV_TMP/explain" | tr -s ' \n' ' '))" \
+		bash -c "grep -q 'interfaces <\[\]Object>' '$KV_TMP/explain' && grep -q 'The guest.s network interfaces, one per network' '$KV_TMP/explain' &&
+			grep -Eq '^ +masquerade' '$KV_TMP/explain' && grep -q 'Masquerade binding' '$KV_TMP/explain' && grep -q 'SR-IOV binding' '$KV_TMP/explain'"
+	kk "$kc" explain vmi.spec.domain.firmware.kernelBoot.container.kernelPath >"$KV_TMP/explain" 2>&1 || true
+	assert_true "kubectl $v explain of kernelPath says it is inside the image" grep -q 'inside the image' "$KV_TMP/explain"
+	kk "$kc" explain network-attachment-definitions.spec.config >"$KV_TMP/explain" 2>&1 || true
+	assert_true "kubectl $v explain of a NAD's spec.config" grep -q "CNI config" "$KV_TMP/explain"
+	out=$(kk "$kc" apply -f "$KV_TMP/typo.yaml" 2>&1 || true)
+	assert_true "kubectl $v validates: running: \"yes\" is a type error before sending ($out)" \
+		grep -q 'spec.running): invalid type for io.kubevirt.v1.VirtualMachine.spec.running: got "string", expected "boolean"' <<<"$out"
+	out=$(kk "$kc" apply --validate=false -f "$KV_TMP/typo.yaml" 2>&1 || true)
+	assert_true "... and with --validate=false the server's 422 names the field ($out)" \
+		grep -q 'The VirtualMachine "typo" is invalid: spec.running: .*must be a boolean, got string' <<<"$out"
+done
+assert_false "nothing named typo was stored" bash -c "ip netns exec $NS env KUBECONFIG=$KCFG kubectl get vm typo >/dev/null 2>&1"
+
 ctl_log_clean
 finish

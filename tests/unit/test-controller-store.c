@@ -12,6 +12,7 @@
 #include "tests/unit/ctl-fixture.h"
 
 #include "controller/launchcheck.h"
+#include "controller/schema.h"
 #include "controller/store.h"
 
 typedef struct Fx {
@@ -427,10 +428,106 @@ static void test_launcher_admission(void **state) {
         assert_string_equal(ctl_error_field("no field here", f, sizeof f), "");
 }
 
+/* The member at a dotted path of objects. */
+static json_t *jpath(json_t *o, const char *path) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", path);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ".", &save); o && t; t = strtok_r(NULL, ".", &save))
+                o = json_object_get(o, t);
+        return o;
+}
+
+/* A protobuf varint at *p (< end), advancing *p. */
+static uint64_t pb_varint(const uint8_t **p, const uint8_t *end) {
+        uint64_t v = 0;
+        for (unsigned shift = 0; *p < end; shift += 7) {
+                uint8_t b = *(*p)++;
+                v |= (uint64_t) (b & 0x7f) << shift;
+                if (!(b & 0x80))
+                        break;
+        }
+        return v;
+}
+
+/* The length-delimited field `field` of the message [p, end) number `nth` (0-based): its bytes. */
+static bool pb_field(const uint8_t *p, const uint8_t *end, unsigned field, unsigned nth, const uint8_t **ret,
+                     size_t *ret_len) {
+        while (p < end) {
+                uint64_t tag = pb_varint(&p, end);
+                assert_int_equal(tag & 7, 2); /* the document has strings and messages only */
+                uint64_t len = pb_varint(&p, end);
+                assert_true(len <= (uint64_t) (end - p));
+                if ((tag >> 3) == field && nth-- == 0) {
+                        *ret = p;
+                        *ret_len = len;
+                        return true;
+                }
+                p += len;
+        }
+        return false;
+}
+
+/* The schema is one table: the JSON and protobuf forms of /openapi/v2 and /openapi/v3 say the same. */
+static void test_published_schema(void **state) {
+        (void) state;
+        json_t *v2 = ctl_openapi_v2_json("t", "v");
+        json_t *defs = json_object_get(v2, "definitions");
+        assert_int_equal(json_object_size(defs), 4);
+        json_t *vm = json_object_get(defs, "io.kubevirt.v1.VirtualMachine");
+        json_t *gvk = json_object_get(vm, "x-kubernetes-group-version-kind");
+        assert_int_equal(json_array_size(gvk), 2);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(gvk, 1), "version")), "v1alpha3");
+        json_t *ifc = jpath(vm, "properties.spec.properties.template.properties.spec.properties.domain.properties."
+                                "devices.properties.interfaces.items.properties.masquerade");
+        assert_non_null(strstr(json_string_value(json_object_get(ifc, "description")), "Masquerade binding"));
+        assert_string_equal(json_string_value(json_array_get(jpath(vm, "properties.spec.required"), 0)), "template");
+        assert_string_equal(json_string_value(jpath(vm, "properties.spec.properties.running.type")), "boolean");
+
+        /* protobuf: Document{swagger 1 = "2.0", info 2, definitions 9 {NamedSchema 1 {name 1, value 2}}} */
+        uint8_t *buf = NULL;
+        size_t n = 0;
+        assert_int_equal(ctl_openapi_v2_proto("t", "v", &buf, &n), 0);
+        const uint8_t *f, *d, *end = buf + n;
+        size_t flen, dlen;
+        assert_true(pb_field(buf, end, 1, 0, &f, &flen));
+        assert_int_equal(flen, 3);
+        assert_memory_equal(f, "2.0", 3);
+        assert_true(pb_field(buf, end, 9, 0, &d, &dlen));
+        size_t k = 0;
+        for (; pb_field(d, d + dlen, 1, (unsigned) k, &f, &flen); k++) {
+                const uint8_t *name;
+                size_t nlen;
+                assert_true(pb_field(f, f + flen, 1, 0, &name, &nlen));
+                assert_true(k < 4);
+                char nm[128];
+                snprintf(nm, sizeof nm, "%.*s", (int) nlen, name);
+                assert_non_null(json_object_get(defs, nm));
+                /* its schema: description 4 and properties 25 */
+                const uint8_t *schema, *x;
+                size_t slen, xlen;
+                assert_true(pb_field(f, f + flen, 2, 0, &schema, &slen));
+                assert_true(pb_field(schema, schema + slen, 4, 0, &x, &xlen));
+                assert_true(pb_field(schema, schema + slen, 25, 0, &x, &xlen));
+        }
+        assert_int_equal(k, 4);
+        free(buf);
+
+        json_t *v3 = ctl_openapi_v3_gv("kubevirt.io", "v1alpha3", "t", "v");
+        assert_true(json_equal(json_object_get(json_object_get(json_object_get(v3, "components"), "schemas"),
+                                               "io.kubevirt.v1.VirtualMachine"), vm));
+        assert_non_null(json_object_get(json_object_get(v3, "paths"),
+                                        "/apis/kubevirt.io/v1alpha3/namespaces/{namespace}/virtualmachines/{name}"));
+        assert_null(ctl_openapi_v3_gv("kubevirt.io", "v2", "t", "v"));
+        json_decref(v3);
+        json_decref(v2);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_merge_patch_rfc7386),
                 cmocka_unit_test(test_json_patch_rfc6902),
+                cmocka_unit_test(test_published_schema),
                 cmocka_unit_test_setup_teardown(test_create_get_server_fields, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_bad_objects, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_launcher_admission, setup, ctl_fx_free),

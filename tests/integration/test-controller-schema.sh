@@ -5,7 +5,8 @@
 # /usr/local/lib/kvnet/kubectl-1.20, see scripts/deps.sh). Asserts: kubevirt.io/v1alpha3 is served (discovery
 # lists it after the preferred v1; a VM applied as v1alpha3 is read back as v1alpha3 and as v1, one object);
 # what kvnet-launcher would refuse is refused at apply with 422 Invalid naming the field (an unsupported
-# interface binding, a hostDisk volume, a kernelBoot path outside the image store), and nothing is stored;
+# interface binding, a hostDisk volume, a kernelPath climbing out of its image, a host path as
+# containerDisk.image), and nothing is stored;
 # `kubectl explain` prints the published schema's descriptions; kubectl's validation catches a type error
 # (`running: "yes"`) before sending, and the server names the field when kubectl does not validate.
 set -euo pipefail
@@ -98,14 +99,21 @@ bad_vm() { # NAME SPEC-OF-TEMPLATE (YAML flow)
 bad_vm slirp '{domain: {resources: {requests: {memory: 64Mi}}, devices: {interfaces: [{name: default, slirp: {}}]}}, networks: [{name: default, pod: {}}]}' >"$KV_TMP/slirp.yaml"
 bad_vm hostdisk '{domain: {resources: {requests: {memory: 64Mi}}, devices: {disks: [{name: d}]}}, volumes: [{name: d, hostDisk: {path: /etc/shadow, type: Disk}}]}' >"$KV_TMP/hostdisk.yaml"
 bad_vm hostkernel '{domain: {resources: {requests: {memory: 64Mi}}, firmware: {kernelBoot: {container: {image: kvnet.local/demo-guest:latest, kernelPath: /boot/../../../etc/shadow}}}}}' >"$KV_TMP/hostkernel.yaml"
+bad_vm hostimage '{domain: {resources: {requests: {memory: 64Mi}}, devices: {disks: [{name: d}]}}, volumes: [{name: d, containerDisk: {image: /etc/shadow}}]}' >"$KV_TMP/hostimage.yaml"
+# manifest | what it is | what the message must say (the field, then why)
+REFUSED=(
+	"slirp|an unsupported binding (slirp)|spec.template.spec.domain.devices.interfaces\[0\].slirp: not supported by kvnet-launcher"
+	"hostdisk|a hostDisk volume|spec.template.spec.volumes\[0\].hostDisk: not supported"
+	"hostkernel|a kernelPath climbing out of its image|spec.template.spec.domain.firmware.kernelBoot.container.kernelPath: must be an absolute path inside the image without '.' or '..'"
+	"hostimage|a host path as containerDisk.image|spec.template.spec.volumes\[0\].containerDisk.image: '/etc/shadow' is a host path"
+)
 for kc in "${KUBECTLS[@]}"; do
 	v=$(kk "$kc" version --client 2>/dev/null | grep -o 'v1\.[0-9]*' | head -n 1)
-	out=$(kk "$kc" apply -f "$KV_TMP/slirp.yaml" 2>&1 || true)
-	assert_true "kubectl $v: an unsupported binding (slirp) is refused, naming the field ($out)" \
-		grep -q 'spec.template.spec.domain.devices.interfaces\[0\].slirp: not supported by kvnet-launcher' <<<"$out"
-	out=$(kk "$kc" apply -f "$KV_TMP/hostdisk.yaml" 2>&1 || true)
-	assert_true "kubectl $v: a hostDisk volume is refused, naming the field ($out)" \
-		grep -q 'spec.template.spec.volumes\[0\].hostDisk: not supported' <<<"$out"
+	for c in "${REFUSED[@]}"; do
+		IFS='|' read -r f what want <<<"$c"
+		out=$(kk "$kc" apply -f "$KV_TMP/$f.yaml" 2>&1 || true)
+		assert_true "kubectl $v: $what is refused, naming the field ($out)" grep -q "$want" <<<"$out"
+	done
 done
 api POST /apis/kubevirt.io/v1/namespaces/default/virtualmachines -H 'Content-Type: application/json' \
 	--data-binary "$(yaml2json "$KV_TMP/slirp.yaml")" >"$KV_TMP/st"

@@ -147,7 +147,7 @@ seed_files_gone() { # STATEDIR: the launcher's seed ISO and staging dir are gone
 launcher() {
 	local ns=$1 uri=$2 st=$3 logf=$4
 	shift 4
-	ip netns exec "$ns" "$LAUNCHER" --run "$VMI" --connect "$uri" --nic default=tap:tap0 --state-dir "$st" "$@" \
+	ip netns exec "$ns" "$LAUNCHER" --run "$VMI" --allow-host-paths --connect "$uri" --nic default=tap:tap0 --state-dir "$st" "$@" \
 		>"$logf" 2>&1 &
 	LPID=$!
 	LPIDS+=("$LPID")

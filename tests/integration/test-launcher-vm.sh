@@ -117,7 +117,7 @@ wait_phase() { # PHASE SECONDS
 start_launcher() { # LOGFILE [extra args]
 	local logf=$1
 	shift
-	ip netns exec "$NODE_NS" "$LAUNCHER" --run "$VMI" --connect "$URI" --nic "default=tap:$TAP" \
+	ip netns exec "$NODE_NS" "$LAUNCHER" --run "$VMI" --allow-host-paths --connect "$URI" --nic "default=tap:$TAP" \
 		--state-dir "$STATE" "$@" >"$logf" 2>&1 &
 	LAUNCHER_PID=$!
 }
@@ -231,7 +231,7 @@ assert_eq "$(vsh domstate "$DOM" 2>/dev/null | head -n1)" running \
 assert_eq "$(phase)" Running "status file keeps the last phase written (Running)"
 # A new launcher for the same VMI refuses to start a second copy.
 rc=0
-ip netns exec "$NODE_NS" timeout 30 "$LAUNCHER" --run "$VMI" --connect "$URI" --nic "default=tap:$TAP" \
+ip netns exec "$NODE_NS" timeout 30 "$LAUNCHER" --run "$VMI" --allow-host-paths --connect "$URI" --nic "default=tap:$TAP" \
 	--state-dir "$STATE" >"$KV_TMP/launcher3.log" 2>&1 || rc=$?
 assert_eq "$rc" 3 "a second launcher for a running domain exits 3"
 assert_true "it says the domain already exists" grep -q "already exists" "$KV_TMP/launcher3.log"
@@ -244,7 +244,7 @@ BAD=$KV_TMP/bad.yaml
 write_vmi "$BAD" /nonexistent/kvnet/vmlinuz
 BADSTATE=$KV_TMP/badstate
 rc=0
-ip netns exec "$NODE_NS" "$LAUNCHER" --run "$BAD" --connect "$URI" --nic "default=tap:$TAP" \
+ip netns exec "$NODE_NS" "$LAUNCHER" --run "$BAD" --allow-host-paths --connect "$URI" --nic "default=tap:$TAP" \
 	--state-dir "$BADSTATE" >"$KV_TMP/launcher-bad.log" 2>&1 || rc=$?
 assert_eq "$rc" 1 "missing kernel: exit 1"
 if grep -q 'kernelPath' "$KV_TMP/launcher-bad.log" && grep -q '/nonexistent/kvnet/vmlinuz' "$KV_TMP/launcher-bad.log"; then

@@ -52,6 +52,8 @@ COMMON_SRC := $(wildcard common/*.c)
 CNI_SRC    := $(filter-out cni/main.c,$(wildcard cni/*.c))
 NETD_SRC   := $(filter-out netd/main.c netd/ctl/kvnetctl.c,$(wildcard netd/*.c netd/*/*.c))
 LAUNCH_SRC := $(filter-out launcher/main.c,$(wildcard launcher/*.c launcher/*/*.c))
+# The launcher's VMI parser alone (no libvirt): the controller checks manifests with it.
+LAUNCH_VMI_SRC := $(wildcard launcher/vmi/*.c) launcher/warnings.c
 MIGRATE_SRC := $(wildcard migration/*.c)
 CTL_SRC    := $(filter-out controller/main.c,$(wildcard controller/*.c))
 NODE_SRC   := $(wildcard node/*.c)
@@ -62,6 +64,7 @@ COMMON_LIB := $(BUILD)/lib/libkvcommon.a
 CNI_LIB    := $(BUILD)/lib/libkvcni.a
 NETD_LIB   := $(BUILD)/lib/libkvnetd.a
 LAUNCH_LIB := $(BUILD)/lib/libkvlaunch.a
+LAUNCH_VMI_LIB := $(BUILD)/lib/libkvlaunchvmi.a
 MIGRATE_LIB := $(BUILD)/lib/libkvmigrate.a
 CTL_LIB    := $(BUILD)/lib/libkvctl.a
 NODE_LIB   := $(BUILD)/lib/libkvnode.a
@@ -95,6 +98,7 @@ $(COMMON_LIB): $(call objs,$(COMMON_SRC))
 $(CNI_LIB): $(call objs,$(CNI_SRC))
 $(NETD_LIB): $(call objs,$(NETD_SRC))
 $(LAUNCH_LIB): $(call objs,$(LAUNCH_SRC))
+$(LAUNCH_VMI_LIB): $(call objs,$(LAUNCH_VMI_SRC))
 $(MIGRATE_LIB): $(call objs,$(MIGRATE_SRC))
 $(CTL_LIB): $(call objs,$(CTL_SRC))
 $(NODE_LIB): $(call objs,$(NODE_SRC))
@@ -110,7 +114,7 @@ $(BIN)/kvnet: $(OBJ)/cni/main.o $(CNI_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-netd: $(OBJ)/netd/main.o $(NETD_LIB) $(COMMON_LIB)
 $(BIN)/kvnetctl: $(OBJ)/netd/ctl/kvnetctl.o $(NETD_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-launcher: $(OBJ)/launcher/main.o $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
-$(BIN)/kvnet-controller: $(OBJ)/controller/main.o $(CTL_LIB) $(COMMON_LIB)
+$(BIN)/kvnet-controller: $(OBJ)/controller/main.o $(CTL_LIB) $(LAUNCH_VMI_LIB) $(COMMON_LIB)
 # libmicrohttpd (the embedded API) only where the controller is: netd and the launcher do not link it.
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
@@ -139,8 +143,9 @@ endif
 # component library).
 UNIT_LIBS_test-common           := $(COMMON_LIB)
 UNIT_LIBS_test-cni              := $(CNI_LIB) $(COMMON_LIB)
-UNIT_LIBS_test-controller-store := $(CTL_LIB) $(COMMON_LIB)
-UNIT_LIBS_test-controller-vm    := $(CTL_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-controller-store := $(CTL_LIB) $(LAUNCH_VMI_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-controller-vm    := $(CTL_LIB) $(LAUNCH_VMI_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-controller-sched := $(CTL_LIB) $(LAUNCH_VMI_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-launcher         := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-migrate          := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-node             := $(NODE_LIB) $(COMMON_LIB)
@@ -188,7 +193,8 @@ FUZZ_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 FUZZ_HARNESSES := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_BINS    := $(addprefix $(BUILD)/fuzz/,$(FUZZ_HARNESSES))
 FUZZ_SRC_fuzz-cni              := $(CNI_SRC) $(COMMON_SRC)
-FUZZ_SRC_fuzz-controller-store := controller/store.c controller/vmispec.c controller/quantity.c $(COMMON_SRC)
+FUZZ_SRC_fuzz-controller-store := controller/store.c controller/vmispec.c controller/quantity.c controller/launchcheck.c \
+                                  $(LAUNCH_VMI_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-dhcp             := netd/dhcp/dhcp4.c netd/dhcp/dhcp6.c $(COMMON_SRC)
 FUZZ_SRC_fuzz-journal          := netd/state/journal.c $(COMMON_SRC)
 FUZZ_SRC_fuzz-netd-request     := $(NETD_SRC) $(COMMON_SRC)

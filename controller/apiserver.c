@@ -16,9 +16,11 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "controller/schema.h"
 #include "controller/table.h"
 
 #define CTL_SERVER_VERSION "v1.28.0+kvnet"
+#define CTL_OPENAPI_TITLE "kvnet embedded API"
 #define CTL_WATCH_BUF_MAX (16 * 1024 * 1024) /* events queued for one watch that does not read */
 
 typedef struct Watch Watch;
@@ -57,6 +59,7 @@ struct Watch {
         bool any_ns, any_name;
         Selector sel;
         const char *table; /* events as kubectl tables of this apiVersion, or NULL */
+        char version[16];  /* the objects' version, as the request named it */
         char include[16];
         uint64_t rv;
         char *buf;
@@ -102,13 +105,31 @@ static enum MHD_Result send_status(struct MHD_Connection *c, unsigned code, cons
 static enum MHD_Result send_error(struct MHD_Connection *c, int r, const KvErr *e, const CtlResource *res,
                                   const char *name) {
         const char *msg = e->msg[0] ? e->msg : strerror(-r);
-        if (r == -EINVAL)
+        if (r == -EINVAL) {
+                /* the store names the field in details when it knows it (controller/launchcheck.c): the cause
+                 * then has it as Kubernetes' do, and the message what follows it */
+                const char *field = e->details, *cause = msg, *at = field[0] ? strstr(msg, field) : NULL;
+                char quoted[256] = "";
+                if (at && strncmp(at + strlen(field), ": ", 2) == 0)
+                        cause = at + strlen(field) + 2;
+                else if (!field[0] && (at = strstr(msg, ": '")) && !memchr(msg, ' ', (size_t) (at - msg))) {
+                        /* the store's own "verb: 'spec.field' must ..." */
+                        const char *end = strchr(at + 3, '\'');
+                        if (end && (size_t) (end - at - 3) < sizeof quoted && !memchr(at + 3, ' ', (size_t) (end - at - 3))) {
+                                snprintf(quoted, sizeof quoted, "%.*s", (int) (end - at - 3), at + 3);
+                                field = quoted;
+                                cause = at + 2;
+                        }
+                }
                 return send_json(c, MHD_HTTP_UNPROCESSABLE_CONTENT,
-                                 json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i,s:{s:s,s:s,s:s,s:[{s:s,s:s}]}}", "kind",
+                                 json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i,s:{s:s,s:s,s:s,s:[{s:s,s:s,s:s}]}}", "kind",
                                            "Status", "apiVersion", "v1", "metadata", "status", "Failure", "message", msg,
                                            "reason", "Invalid", "code", 422, "details", "name", name ? name : "",
                                            "group", res->group, "kind", res->kind, "causes", "reason",
-                                           "FieldValueInvalid", "message", msg));
+                                           strstr(cause, "not supported") ? "FieldValueNotSupported"
+                                                                          : "FieldValueInvalid",
+                                           "message", cause, "field", field));
+        }
         switch (r) {
         case -ENOENT:
                 return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "%s", msg);
@@ -123,19 +144,66 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int r, const KvErr *
         }
 }
 
+/* ---- versions: objects are stored in the resource's preferred version, served in the one requested ---- */
+
+/* o (an object, or a List with items; stolen) with the apiVersion of `version`: a copy when that is not the
+ * stored one (the store may share o). */
+static json_t *as_version(json_t *stored, const CtlResource *res, const char *version) {
+        char av[128];
+        if (!stored || streq(version, res->version))
+                return stored;
+        json_t *o = json_deep_copy(stored);
+        json_decref(stored);
+        if (!o)
+                return NULL;
+        ctl_api_version(res, version, av);
+        size_t i;
+        json_t *x;
+        json_array_foreach(json_object_get(o, "items"), i, x) json_object_set_new(x, "apiVersion", json_string(av));
+        json_object_set_new(o, "apiVersion", json_string(av));
+        return o;
+}
+
+/* A body sent to `version`: its apiVersion, when given, must be that one; it becomes the preferred one (the
+ * schemas of the versions served are the same for what kvnet reads). */
+static int body_to_preferred(json_t *in, const CtlResource *res, const char *version, const char *verb, KvErr *e) {
+        char av[128];
+        json_t *v = json_object_get(in, "apiVersion");
+        if (streq(version, res->version) || !v)
+                return 0;
+        if (!json_is_string(v) || !streq(json_string_value(v), ctl_api_version(res, version, av)))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'apiVersion' must be '%s' here, got '%.64s'",
+                                 verb, av, json_is_string(v) ? json_string_value(v) : json_type_name(v));
+        json_object_set_new(in, "apiVersion", json_string(ctl_api_version(res, NULL, av)));
+        return 0;
+}
+
 /* ---- discovery ---- */
 
 static json_t *group_json(const char *group) {
-        char gv[128];
-        const char *version = NULL;
-        for (size_t i = 0; i < ctl_n_resources; i++)
-                if (streq(ctl_resources[i].group, group))
-                        version = ctl_resources[i].version;
-        if (!version)
+        /* the preferred version first (every resource's own), then the other versions served */
+        json_t *versions = json_array();
+        for (int alt = 0; versions && alt < 2; alt++)
+                for (size_t i = 0; i < ctl_n_resources; i++) {
+                        const CtlResource *r = &ctl_resources[i];
+                        const char *v = alt ? r->alt_version : r->version;
+                        char gv[128];
+                        if (!v || !streq(r->group, group))
+                                continue;
+                        snprintf(gv, sizeof gv, "%s/%s", group, v);
+                        bool seen = false;
+                        size_t k;
+                        json_t *x;
+                        json_array_foreach(versions, k, x) seen |= streq_ptr(json_string_value(json_object_get(x, "version")), v);
+                        if (!seen)
+                                json_array_append_new(versions, json_pack("{s:s,s:s}", "groupVersion", gv, "version", v));
+                }
+        if (!json_array_size(versions)) {
+                json_decref(versions);
                 return NULL;
-        snprintf(gv, sizeof gv, "%s/%s", group, version);
-        return json_pack("{s:s,s:[{s:s,s:s}],s:{s:s,s:s}}", "name", group, "versions", "groupVersion", gv, "version",
-                         version, "preferredVersion", "groupVersion", gv, "version", version);
+        }
+        return json_pack("{s:s,s:o,s:O}", "name", group, "versions", versions, "preferredVersion",
+                         json_array_get(versions, 0));
 }
 
 static json_t *groups_json(void) {
@@ -159,7 +227,7 @@ static json_t *resources_json(const char *group, const char *version) {
                                                       "Namespace", "verbs", "get", "list", "shortNames", "ns"));
         for (size_t i = 0; list && i < ctl_n_resources; i++) {
                 const CtlResource *r = &ctl_resources[i];
-                if (!streq(r->group, group) || !streq(r->version, version))
+                if (!streq(r->group, group) || !ctl_resource_serves(r, version))
                         continue;
                 json_t *shorts = json_array();
                 for (size_t k = 0; shorts && r->short_names[k]; k++)
@@ -270,8 +338,12 @@ static const char *wants_table(struct MHD_Connection *c) {
 /* ---- watch ---- */
 
 /* Queues one event line for the client, whatever the watch's filters. */
-static int watch_emit(Watch *w, const char *type, json_t *obj) {
-        _cleanup_json_ json_t *ev = NULL;
+static int watch_emit(Watch *w, const char *type, json_t *stored) {
+        _cleanup_json_ json_t *ev = NULL,
+                              *obj = streq(type, "ERROR") ? json_incref(stored)
+                                                          : as_version(json_incref(stored), w->res, w->version);
+        if (!obj)
+                return -ENOMEM;
         if (w->table && !streq(type, "ERROR")) {
                 char rv[32];
                 snprintf(rv, sizeof rv, "%llu", (unsigned long long) w->rv);
@@ -374,8 +446,8 @@ static void watch_free(void *cls) {
         free(w);
 }
 
-static enum MHD_Result start_watch(CtlApi *a, struct MHD_Connection *c, const CtlResource *res, const char *ns,
-                                   const char *name, const Selector *sel) {
+static enum MHD_Result start_watch(CtlApi *a, struct MHD_Connection *c, const CtlResource *res, const char *version,
+                                   const char *ns, const char *name, const Selector *sel) {
         const char *rvs = arg(c, "resourceVersion");
         Watch *w = calloc(1, sizeof *w);
         if (!w)
@@ -384,6 +456,7 @@ static enum MHD_Result start_watch(CtlApi *a, struct MHD_Connection *c, const Ct
                       .table = wants_table(c) };
         snprintf(w->include, sizeof w->include, "%s", arg(c, "includeObject") ? arg(c, "includeObject") : "");
         snprintf(w->ns, sizeof w->ns, "%s", ns ? ns : "");
+        snprintf(w->version, sizeof w->version, "%s", version);
         snprintf(w->name, sizeof w->name, "%s", name ? name : "");
         if (!rvs || !*rvs || streq(rvs, "0")) {
                 /* "start at the most recent": the current objects as ADDED, then the changes */
@@ -426,7 +499,7 @@ static int body_json(Req *rq, json_t **ret, KvErr *e) {
 }
 
 static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, const char *method,
-                                         const CtlResource *res, const char *ns, Req *rq) {
+                                         const CtlResource *res, const char *version, const char *ns, Req *rq) {
         KvErr e = {};
         if (streq(method, "GET")) {
                 Selector sel;
@@ -439,8 +512,8 @@ static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, co
                         fname = "\x01"; /* a namespace that is not this one: nothing matches */
                 const char *w = arg(c, "watch");
                 if (w && (streq(w, "true") || streq(w, "1")))
-                        return start_watch(a, c, res, ns ? ns : fns, fname, &sel);
-                json_t *list = ctl_store_list(a->store, res, ns ? ns : fns, fname);
+                        return start_watch(a, c, res, version, ns ? ns : fns, fname, &sel);
+                json_t *list = as_version(ctl_store_list(a->store, res, ns ? ns : fns, fname), res, version);
                 json_t *items = json_object_get(list, "items");
                 for (size_t i = json_array_size(items); i-- > 0;)
                         if (!selector_match(&sel, json_array_get(items, i)))
@@ -463,18 +536,20 @@ static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, co
                 int r = body_json(rq, &in, &e);
                 if (r < 0)
                         return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
-                r = ctl_store_create(a->store, res, ns, in, &out, &e);
+                r = body_to_preferred(in, res, version, "create", &e);
+                if (r >= 0)
+                        r = ctl_store_create(a->store, res, ns, in, &out, &e);
                 if (r < 0)
                         return send_error(c, r, &e, res,
                                           json_string_value(json_object_get(json_object_get(in, "metadata"), "name")));
-                return send_json(c, MHD_HTTP_CREATED, TAKE_PTR(out));
+                return send_json(c, MHD_HTTP_CREATED, as_version(TAKE_PTR(out), res, version));
         }
         return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed", "%s is not allowed on %s", method,
                            res->plural);
 }
 
 static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const char *method, const CtlResource *res,
-                                     const char *ns, const char *name, Req *rq) {
+                                     const char *version, const char *ns, const char *name, Req *rq) {
         KvErr e = {};
         _cleanup_json_ json_t *in = NULL, *out = NULL;
         int r;
@@ -485,6 +560,7 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
                                            ctl_resource_qname(res, (char[128]){ 0 }), name);
                 if (r < 0)
                         return send_error(c, r, &e, res, name);
+                out = as_version(out, res, version);
                 const char *table = wants_table(c);
                 if (table) {
                         char rv[32];
@@ -496,7 +572,8 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
         }
         if (streq(method, "DELETE")) {
                 r = ctl_store_delete(a->store, res, ns, name, &out, &e);
-                return r < 0 ? send_error(c, r, &e, res, name) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
+                return r < 0 ? send_error(c, r, &e, res, name)
+                             : send_json(c, MHD_HTTP_OK, as_version(TAKE_PTR(out), res, version));
         }
         if (streq(method, "PUT") || streq(method, "PATCH")) {
                 const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -520,39 +597,52 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
                                                    "request body: malformed JSON patch: %s", jerr.text);
                 } else if ((r = body_json(rq, &in, &e)) < 0)
                         return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
-                r = json_patch ? ctl_store_json_patch(a->store, res, ns, name, in, &out, &e)
-                    : patch    ? ctl_store_patch(a->store, res, ns, name, in, &out, &e)
-                               : ctl_store_update(a->store, res, ns, name, in, &out, &e);
-                return r < 0 ? send_error(c, r, &e, res, name) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
+                r = json_patch ? 0 : body_to_preferred(in, res, version, patch ? "patch" : "update", &e);
+                if (r >= 0)
+                        r = json_patch ? ctl_store_json_patch(a->store, res, ns, name, in, &out, &e)
+                            : patch    ? ctl_store_patch(a->store, res, ns, name, in, &out, &e)
+                                       : ctl_store_update(a->store, res, ns, name, in, &out, &e);
+                return r < 0 ? send_error(c, r, &e, res, name)
+                             : send_json(c, MHD_HTTP_OK, as_version(TAKE_PTR(out), res, version));
         }
         return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed", "%s is not allowed on %s/%s", method,
                            res->plural, name);
 }
 
-/* /openapi/v2: kubectl validates create/apply against it (protobuf, gnostic's openapi_v2.Document). kvnet
- * publishes a document without definitions: kubectl then skips client-side validation of kvnet's kinds
- * (as it does for a CRD without a schema) and the server checks each object itself (store.c). Encoded by
- * hand: Document{swagger=1:"2.0", info=2:Info{title=1, version=2}}. */
+/* /openapi/v2: kubectl validates create/apply against it and `kubectl explain` (up to 1.26) reads it, as
+ * protobuf (gnostic's openapi_v2.Document) unless it asks for JSON. The definitions of kvnet's kinds come
+ * from one table (controller/schema.c); the core kinds have none, so kubectl skips validating them as it
+ * does a kind it has no schema for, and the server checks every object itself (store.c). */
 static enum MHD_Result send_openapi_v2(struct MHD_Connection *c) {
-        static const char title[] = "kvnet embedded API", version[] = CTL_SERVER_VERSION;
-        uint8_t buf[128];
-        size_t n = 0, ti = sizeof title - 1, vi = sizeof version - 1;
-        buf[n++] = 0x0a, buf[n++] = 3, memcpy(buf + n, "2.0", 3), n += 3;
-        buf[n++] = 0x12, buf[n++] = (uint8_t) (2 + ti + 2 + vi);
-        buf[n++] = 0x0a, buf[n++] = (uint8_t) ti, memcpy(buf + n, title, ti), n += ti;
-        buf[n++] = 0x12, buf[n++] = (uint8_t) vi, memcpy(buf + n, version, vi), n += vi;
         const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
         if (accept && strstr(accept, "json") && !strstr(accept, "protobuf"))
-                return send_json(c, MHD_HTTP_OK,
-                                 json_pack("{s:s,s:{s:s,s:s},s:{}}", "swagger", "2.0", "info", "title", title, "version",
-                                           version, "paths"));
-        struct MHD_Response *r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_COPY);
-        if (!r)
+                return send_json(c, MHD_HTTP_OK, ctl_openapi_v2_json(CTL_OPENAPI_TITLE, CTL_SERVER_VERSION));
+        uint8_t *buf = NULL;
+        size_t n = 0;
+        if (ctl_openapi_v2_proto(CTL_OPENAPI_TITLE, CTL_SERVER_VERSION, &buf, &n) < 0)
                 return MHD_NO;
+        struct MHD_Response *r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                free(buf);
+                return MHD_NO;
+        }
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
         enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
         MHD_destroy_response(r);
         return ret;
+}
+
+/* /openapi/v3 (what `kubectl explain` reads from 1.27 on): the index of group-versions, then one document per
+ * group-version, JSON, from the same table. The hash is the server's version: the schema changes with it. */
+static enum MHD_Result send_openapi_v3(struct MHD_Connection *c, char **seg, size_t n) {
+        if (n == 2)
+                return send_json(c, MHD_HTTP_OK, ctl_openapi_v3_index(CTL_SERVER_VERSION));
+        json_t *doc = n == 5 && streq(seg[2], "apis")
+                              ? ctl_openapi_v3_gv(seg[3], seg[4], CTL_OPENAPI_TITLE, CTL_SERVER_VERSION)
+                              : NULL;
+        if (!doc)
+                return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "the server could not find the requested resource");
+        return send_json(c, MHD_HTTP_OK, doc);
 }
 
 /* Namespaces are implicit here: "default" and every namespace an object lives in. */
@@ -599,7 +689,7 @@ static enum MHD_Result handle_namespaces(CtlApi *a, struct MHD_Connection *c, co
  * patch of the object, of which only .status counts) write the status alone, as for CRDs with
  * `subresources: status` — what a node agent running elsewhere reports through. */
 static enum MHD_Result handle_status(CtlApi *a, struct MHD_Connection *c, const char *method, const CtlResource *res,
-                                     const char *ns, const char *name, Req *rq) {
+                                     const char *version, const char *ns, const char *name, Req *rq) {
         KvErr e = {};
         _cleanup_json_ json_t *cur = NULL, *in = NULL, *want = NULL, *out = NULL;
         int r = ctl_store_get(a->store, res, ns, name, &cur);
@@ -607,7 +697,7 @@ static enum MHD_Result handle_status(CtlApi *a, struct MHD_Connection *c, const 
                 return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "%s \"%s\" not found",
                                    ctl_resource_qname(res, (char[128]){ 0 }), name);
         if (streq(method, "GET"))
-                return send_json(c, MHD_HTTP_OK, TAKE_PTR(cur));
+                return send_json(c, MHD_HTTP_OK, as_version(TAKE_PTR(cur), res, version));
         if (!streq(method, "PUT") && !streq(method, "PATCH"))
                 return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed", "%s is not allowed on %s/%s/status",
                                    method, res->plural, name);
@@ -630,7 +720,7 @@ static enum MHD_Result handle_status(CtlApi *a, struct MHD_Connection *c, const 
         if (r < 0)
                 return send_error(c, r, &e, res, name);
         r = ctl_store_get(a->store, res, ns, name, &out);
-        return r < 0 ? send_error(c, r, &e, res, name) : send_json(c, MHD_HTTP_OK, TAKE_PTR(out));
+        return r < 0 ? send_error(c, r, &e, res, name) : send_json(c, MHD_HTTP_OK, as_version(TAKE_PTR(out), res, version));
 }
 
 #define MAX_SEGS 10
@@ -667,6 +757,8 @@ static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *me
              (n == 1 && streq(seg[0], "swagger-2.0.0.pb-v1"))) &&
             get)
                 return send_openapi_v2(c);
+        if (n >= 2 && streq(seg[0], "openapi") && streq(seg[1], "v3") && get)
+                return send_openapi_v3(c, seg, n);
         if (n == 1 && streq(seg[0], "apis") && get)
                 return send_json(c, MHD_HTTP_OK, groups_json());
         if (n == 2 && streq(seg[0], "apis") && get) {
@@ -685,7 +777,8 @@ static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *me
                 if (n == 3 && !core && get) {
                         bool known = false;
                         for (size_t i = 0; i < ctl_n_resources; i++)
-                                known |= streq(ctl_resources[i].group, group) && streq(ctl_resources[i].version, version);
+                                known |= streq(ctl_resources[i].group, group) &&
+                                         ctl_resource_serves(&ctl_resources[i], version);
                         if (known)
                                 return send_json(c, MHD_HTTP_OK, resources_json(group, version));
                 }
@@ -703,11 +796,11 @@ static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *me
                         res = NULL;
                 bool named = res && (ns || !res->namespaced);
                 if (res && n == k + 1)
-                        return handle_collection(a, c, method, res, ns, rq);
+                        return handle_collection(a, c, method, res, version, ns, rq);
                 if (named && n == k + 2)
-                        return handle_object(a, c, method, res, ns, seg[k + 1], rq);
+                        return handle_object(a, c, method, res, version, ns, seg[k + 1], rq);
                 if (named && n == k + 3 && streq(seg[k + 2], "status"))
-                        return handle_status(a, c, method, res, ns, seg[k + 1], rq);
+                        return handle_status(a, c, method, res, version, ns, seg[k + 1], rq);
         }
         return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "the server could not find the requested resource");
 }

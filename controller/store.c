@@ -15,6 +15,7 @@
 #include "common/json-util.h"
 #include "common/kstatus.h"
 #include "common/util.h"
+#include "controller/launchcheck.h"
 #include "controller/vmispec.h"
 
 #define CTL_EVENTS 1024                  /* watch history kept in memory */
@@ -22,11 +23,12 @@
 
 const CtlResource ctl_resources[] = {
         { "kubevirt.io", "v1", "VirtualMachine", "VirtualMachineList", "virtualmachines", "virtualmachine",
-          { "vm", "vms", NULL }, true, true },
+          { "vm", "vms", NULL }, true, true, "v1alpha3" },
         { "kubevirt.io", "v1", "VirtualMachineInstance", "VirtualMachineInstanceList", "virtualmachineinstances",
-          "virtualmachineinstance", { "vmi", "vmis", NULL }, true, true },
+          "virtualmachineinstance", { "vmi", "vmis", NULL }, true, true, "v1alpha3" },
         { "kubevirt.io", "v1", "VirtualMachineInstanceMigration", "VirtualMachineInstanceMigrationList",
-          "virtualmachineinstancemigrations", "virtualmachineinstancemigration", { "vmim", "vmims", NULL }, true, true },
+          "virtualmachineinstancemigrations", "virtualmachineinstancemigration", { "vmim", "vmims", NULL }, true, true,
+          "v1alpha3" },
         { "k8s.cni.cncf.io", "v1", "NetworkAttachmentDefinition", "NetworkAttachmentDefinitionList",
           "network-attachment-definitions", "network-attachment-definition", { "net-attach-def", NULL }, true, true },
         /* core v1: the launcher pods the scheduler creates and the (simulated) nodes it places them on */
@@ -35,9 +37,13 @@ const CtlResource ctl_resources[] = {
 };
 const size_t ctl_n_resources = ELEMENTSOF(ctl_resources);
 
+bool ctl_resource_serves(const CtlResource *r, const char *version) {
+        return streq(r->version, version) || streq_ptr(r->alt_version, version);
+}
+
 const CtlResource *ctl_resource_find(const char *group, const char *version, const char *plural) {
         for (size_t i = 0; i < ctl_n_resources; i++)
-                if (streq(ctl_resources[i].group, group) && streq(ctl_resources[i].version, version) &&
+                if (streq(ctl_resources[i].group, group) && ctl_resource_serves(&ctl_resources[i], version) &&
                     streq(ctl_resources[i].plural, plural))
                         return &ctl_resources[i];
         return NULL;
@@ -93,11 +99,17 @@ struct CtlStore {
         } listeners[CTL_STORE_LISTENERS];
 };
 
-static const char *api_version(const CtlResource *r, char buf[128]) {
+const char *ctl_api_version(const CtlResource *r, const char *version, char buf[static 128]) {
+        if (!version)
+                version = r->version;
         if (!r->group[0])
-                return r->version;
-        snprintf(buf, 128, "%s/%s", r->group, r->version);
+                return version;
+        snprintf(buf, 128, "%s/%s", r->group, version);
         return buf;
+}
+
+static const char *api_version(const CtlResource *r, char buf[128]) {
+        return ctl_api_version(r, NULL, buf);
 }
 
 int ctl_check_name(const char *field, const char *v, bool label, KvErr *e) {
@@ -343,9 +355,11 @@ static int check_spec(const CtlResource *res, json_t *obj, const char *verb, KvE
                                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                                  "%s: 'spec.running' and 'spec.runStrategy' are mutually exclusive", verb);
                 }
-                return check_vmi_spec(json_object_get(t, "spec"), "spec.template.spec", verb, e);
+                int r = check_vmi_spec(json_object_get(t, "spec"), "spec.template.spec", verb, e);
+                return r < 0 ? r : ctl_launcher_check(obj, res->kind, verb, e);
         } else if (streq(res->kind, "VirtualMachineInstance")) {
-                return check_vmi_spec(spec, "spec", verb, e);
+                int r = check_vmi_spec(spec, "spec", verb, e);
+                return r < 0 ? r : ctl_launcher_check(obj, res->kind, verb, e);
         } else if (streq(res->kind, "VirtualMachineInstanceMigration")) {
                 json_t *v = json_object_get(spec, "vmiName");
                 if (!json_is_string(v) || !json_string_length(v))
@@ -409,12 +423,15 @@ static int check_object(const CtlResource *res, const char *ns, json_t *obj, con
         if (v && !json_is_object(v))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'spec' must be an object, got %s", verb,
                                  json_type_name(v));
-        int r = check_spec(res, obj, verb, e);
-        if (r < 0)
-                return r;
         json_object_set_new(obj, "apiVersion", json_string(want));
         json_object_set_new(obj, "kind", json_string(res->kind));
         return 0;
+}
+
+/* check_object(), then what the kind's spec must hold. */
+static int check_object_spec(const CtlResource *res, const char *ns, json_t *obj, const char *verb, KvErr *e) {
+        int r = check_object(res, ns, obj, verb, e);
+        return r < 0 ? r : check_spec(res, obj, verb, e);
 }
 
 static void set_rv(json_t *md, uint64_t rv) {
@@ -471,6 +488,9 @@ int ctl_store_create(CtlStore *s, const CtlResource *res, const char *ns, json_t
         if (!name)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "create: 'metadata.name' is required");
         if ((r = ctl_check_name("metadata.name", name, false, e)) < 0)
+                return r;
+        /* the spec after the name, whose errors are the more basic */
+        if ((r = check_spec(res, obj, "create", e)) < 0)
                 return r;
         if (res->namespaced) {
                 if (!ns || !ns[0])
@@ -538,6 +558,19 @@ static int modified(CtlStore *s, Obj *o, json_t *obj, const char *verb, KvErr *e
         return 0;
 }
 
+/* An update naming a resourceVersion other than the stored one: 409, before the object is checked (as
+ * kube-apiserver does). */
+static int check_rv(const Obj *o, json_t *obj, KvErr *e) {
+        const char *want_rv = json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+        const char *have_rv = json_string_value(json_object_get(json_object_get(o->obj, "metadata"), "resourceVersion"));
+        if (want_rv && want_rv[0] && !streq_ptr(want_rv, have_rv))
+                return kverr_set(e, KV_ERR_TRY_AGAIN, -EBUSY,
+                                 "Operation cannot be fulfilled on %s \"%s\": the object has been modified; please "
+                                 "apply your changes to the latest version and try again",
+                                 ctl_resource_qname(o->res, (char[128]){ 0 }), o->name);
+        return 0;
+}
+
 static int replace(CtlStore *s, Obj *o, json_t *obj /* checked, owned by caller */, json_t **ret, KvErr *e) {
         json_t *md = json_object_get(obj, "metadata"), *old_md = json_object_get(o->obj, "metadata");
         const char *name = json_string_value(json_object_get(md, "name"));
@@ -545,13 +578,9 @@ static int replace(CtlStore *s, Obj *o, json_t *obj /* checked, owned by caller 
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "update: 'metadata.name' '%.64s' does not match the name of the request '%s'",
                                  name ? name : "", o->name);
-        const char *want_rv = json_string_value(json_object_get(md, "resourceVersion"));
-        const char *have_rv = json_string_value(json_object_get(old_md, "resourceVersion"));
-        if (want_rv && want_rv[0] && !streq_ptr(want_rv, have_rv))
-                return kverr_set(e, KV_ERR_TRY_AGAIN, -EBUSY,
-                                 "Operation cannot be fulfilled on %s \"%s\": the object has been modified; please "
-                                 "apply your changes to the latest version and try again",
-                                 ctl_resource_qname(o->res, (char[128]){ 0 }), o->name);
+        int r = check_rv(o, obj, e);
+        if (r < 0)
+                return r;
         /* what the server owns stays the server's */
         for (const char *const *k = (const char *const[]){ "uid", "creationTimestamp", "namespace", NULL }; *k; k++) {
                 json_t *v = json_object_get(old_md, *k);
@@ -567,7 +596,7 @@ static int replace(CtlStore *s, Obj *o, json_t *obj /* checked, owned by caller 
         if (!json_equal(json_object_get(obj, "spec"), json_object_get(o->obj, "spec")))
                 gen++;
         json_object_set_new(md, "generation", json_integer(gen));
-        int r = modified(s, o, obj, "update", e);
+        r = modified(s, o, obj, "update", e);
         if (r < 0)
                 return r;
         *ret = json_incref(obj);
@@ -580,7 +609,9 @@ int ctl_store_update(CtlStore *s, const CtlResource *res, const char *ns, const 
         if (!o)
                 return -ENOENT;
         _cleanup_json_ json_t *obj = json_deep_copy(in);
-        int r = check_object(res, ns, obj, "update", e);
+        int r = json_is_object(obj) ? check_rv(o, obj, e) : 0;
+        if (r >= 0)
+                r = check_object_spec(res, ns, obj, "update", e);
         if (r < 0)
                 return r;
         return replace(s, o, obj, ret, e);
@@ -597,7 +628,7 @@ int ctl_store_patch(CtlStore *s, const CtlResource *res, const char *ns, const c
         _cleanup_json_ json_t *obj = ctl_merge_patch(o->obj, patch);
         if (!obj)
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "patch: out of memory");
-        int r = check_object(res, ns, obj, "patch", e);
+        int r = check_object_spec(res, ns, obj, "patch", e);
         if (r < 0)
                 return r;
         return replace(s, o, obj, ret, e);
@@ -855,7 +886,7 @@ int ctl_store_json_patch(CtlStore *s, const CtlResource *res, const char *ns, co
         _cleanup_json_ json_t *obj = ctl_json_patch(o->obj, ops, e);
         if (!obj)
                 return -EINVAL;
-        int r = check_object(res, ns, obj, "patch", e);
+        int r = check_object_spec(res, ns, obj, "patch", e);
         if (r < 0)
                 return r;
         return replace(s, o, obj, ret, e);

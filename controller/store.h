@@ -27,12 +27,20 @@ typedef struct CtlResource {
         const char *short_names[3]; /* NULL-terminated */
         bool namespaced;
         bool category_all; /* listed by `kubectl get all` */
+        /* Another version served for the same kind and store ("v1alpha3" for KubeVirt's kinds, as KubeVirt
+         * still serves it), NULL for none. `version` stays the preferred and storage version: objects are
+         * stored as it and rewritten to the version a request names on the way out. */
+        const char *alt_version;
 } CtlResource;
 
 /* The resources the embedded API serves. */
 extern const CtlResource ctl_resources[];
 extern const size_t ctl_n_resources;
+/* The resource of that plural served at group/version (its version or its alt_version). */
 const CtlResource *ctl_resource_find(const char *group, const char *version, const char *plural);
+bool ctl_resource_serves(const CtlResource *r, const char *version);
+/* "kubevirt.io/v1alpha3", "v1": the apiVersion of res's objects at version (NULL: res->version). */
+const char *ctl_api_version(const CtlResource *r, const char *version, char buf[static 128]);
 /* How Kubernetes names the resource in messages: "pods", "virtualmachines.kubevirt.io". */
 const char *ctl_resource_qname(const CtlResource *r, char buf[static 128]);
 

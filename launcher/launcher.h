@@ -11,14 +11,15 @@
  *     a warning in vmi->warnings (the CLI prints them to stderr). Nothing is dropped silently.
  *
  * Local conventions (kvnet has no container runtime for disks):
- *   - containerDisk.image is an absolute path to a qcow2/raw file, or a name looked up in the
- *     image dir: registry path, ":tag" and "@digest" are stripped, then <dir>/<name>,
- *     <dir>/<name>.qcow2, <dir>/<name>.img, <dir>/<name>.raw are tried in that order.
+ *   - containerDisk.image and kernelBoot.container.image are OCI references resolved in the local
+ *     image store (--image-dir, launcher/vmi/images.c, docs/images.md): the disk is the one file in
+ *     the image's disk/, kernelPath/initrdPath are paths inside the image. Host paths are refused
+ *     unless LaunchOptions.allow_host_paths (--allow-host-paths).
  *   - cloudInitNoCloud: the cidata files (meta-data, user-data, network-config) are produced in
  *     the struct; the runtime writes them (launch_cloudinit_write_files) and builds the seed ISO at
  *     disk->path (<state-dir>/<volume>-cidata.iso).
  *   - emptyDisk: a raw sparse file at <state-dir>/<volume>-empty.raw, created by the runtime.
- *   - kernelBoot: container.kernelPath / initrdPath are absolute local paths.
+ *   - kernelBoot without an image: kernelPath / initrdPath are host paths (allow_host_paths only).
  */
 #pragma once
 
@@ -176,7 +177,43 @@ typedef struct LaunchOptions {
         /* false (dry-run): a missing image is a warning, its format guessed from the name;
          * true: a missing image or kernel is an error. */
         bool require_files;
+        /* true: nothing on this machine is looked at (no image, kernel or directory is opened): the
+         * manifest is checked as written, as kvnet-controller does at create and update to refuse what the
+         * launcher would refuse. Takes precedence over require_files. */
+        bool parse_only;
+        /* true: containerDisk.image may be an absolute host path, and kernelBoot without an image takes
+         * host paths (the old convention, for tests that boot a kernel from anywhere); false (default): a
+         * manifest reads nothing outside the image store, and such fields are refused, named. */
+        bool allow_host_paths;
 } LaunchOptions;
+
+/* ------------------------------------------------------------------ image store (launcher/vmi/images.c) */
+
+/* An OCI image reference, normalised as a container runtime does: "cirros" is
+ * docker.io/library/cirros:latest. */
+typedef struct LaunchImageRef {
+        char name[256];      /* registry/repository */
+        char tag[129];       /* "" with a digest */
+        char digest[72];     /* "sha256:<64 hex>" or "" */
+        char canonical[400]; /* name:tag or name@digest: the image's directory below the store */
+} LaunchImageRef;
+
+/* Checks the grammar (registry/repository[:tag][@sha256:digest]); a host path, "..", an invalid component,
+ * tag or digest is -EINVAL with the reason. */
+int launch_image_ref_parse(const char *ref, LaunchImageRef *ret, KvErr *e) _wur_;
+/* <store>/<canonical> (store NULL: LAUNCH_DEFAULT_IMAGE_DIR); NULL when out of memory. Caller frees. */
+char *launch_image_dir(const char *store, const LaunchImageRef *r);
+/* The host path of `inside` (an absolute path inside the image): every component below the store is opened
+ * with O_NOFOLLOW ("..", "." and symlinks refused) and the file must be a regular one. -ENOENT for a missing
+ * image or file, naming the reference. Caller frees *ret. */
+int launch_image_file(const char *store, const LaunchImageRef *r, const char *inside, char **ret, KvErr *e) _wur_;
+/* A containerDisk image's disk: the one regular file in its disk/. */
+int launch_image_disk(const char *store, const LaunchImageRef *r, char **ret, KvErr *e) _wur_;
+/* Adds an image (launcher/images.c): copies disk into <image>/disk/, kernel to /boot/vmlinuz and initrd to
+ * /boot/initrd.img (each may be NULL, not all), made in a temporary directory and renamed into place; an
+ * existing image is replaced only with replace. */
+int launch_image_add(const char *store, const char *ref, const char *disk, const char *kernel, const char *initrd,
+                     bool replace, KvErr *e) _wur_;
 
 /* Parses a VMI (or VirtualMachine) object. Never keeps a reference to 'root'. */
 int launch_vmi_parse_json(json_t *root, const LaunchOptions *o, LaunchVmi **ret, KvErr *e) _wur_;

@@ -27,6 +27,10 @@
  *                         target launcher's --state-dir, for its serial log and seed ISOs); prints the final
  *                         migration JSON; exit 0 completed, 1 failed/cancelled/unreachable, 2 usage
  *   kvnet-launcher --detect-accel     print "ACCEL=kvm|tcg" and the reason
+ *   kvnet-launcher image add REF [--disk FILE] [--kernel FILE] [--initrd FILE] [--replace] [--image-dir DIR]
+ *                         adds an image to the local image store (docs/images.md); prints IMAGE=<canonical ref>
+ *   kvnet-launcher image path REF [--image-dir DIR]   the image's directory in the store
+ *   --allow-host-paths    (--dry-run, --run) containerDisk.image and kernelBoot paths may be host paths
  * Warnings (ignored fields, TCG fallbacks) go to stderr as "warning: ...". Exit (dry-run, status,
  * shutdown): 0 ok, 1 invalid input / launcher unreachable, 2 usage. --run: LAUNCH_EXIT_* (launcher.h):
  * 0 guest powered off (Succeeded), 1 invalid input (nothing started), 2 usage, 3 libvirt refused
@@ -55,7 +59,10 @@ static void usage(FILE *f) {
               "                      [--dest-serial-log PATH] [--dest-state-dir DIR] [--no-wait]\n"
               "       kvnet-launcher --status NS/NAME|- [--state-dir DIR] [--socket PATH]\n"
               "       kvnet-launcher --shutdown NS/NAME|- [--state-dir DIR] [--socket PATH]\n"
-              "       kvnet-launcher --detect-accel\n",
+              "       kvnet-launcher --detect-accel\n"
+              "       kvnet-launcher image add REF [--disk FILE] [--kernel FILE] [--initrd FILE] [--replace] [--image-dir DIR]\n"
+              "       kvnet-launcher image path REF [--image-dir DIR]\n"
+              "       (--dry-run/--run: --allow-host-paths lets containerDisk.image and kernelBoot paths be host paths)\n",
               f);
 }
 
@@ -361,11 +368,62 @@ static int parse_grace(const char *s, int64_t *ret) {
         return 0;
 }
 
+/* kvnet-launcher image add REF [--disk FILE] [--kernel FILE] [--initrd FILE] [--replace] [--image-dir DIR]
+ * kvnet-launcher image path REF [--image-dir DIR]: the local image store (docs/images.md). */
+static int image_main(int argc, char **argv) {
+        enum { OPT_DIR = 0x100, OPT_DISK, OPT_KERNEL, OPT_INITRD, OPT_REPLACE };
+        static const struct option opts[] = {
+                { "image-dir", required_argument, NULL, OPT_DIR }, { "disk", required_argument, NULL, OPT_DISK },
+                { "kernel", required_argument, NULL, OPT_KERNEL }, { "initrd", required_argument, NULL, OPT_INITRD },
+                { "replace", no_argument, NULL, OPT_REPLACE },    {},
+        };
+        const char *dir = NULL, *disk = NULL, *kernel = NULL, *initrd = NULL;
+        bool replace = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
+                switch (c) {
+                case OPT_DIR: dir = optarg; break;
+                case OPT_DISK: disk = optarg; break;
+                case OPT_KERNEL: kernel = optarg; break;
+                case OPT_INITRD: initrd = optarg; break;
+                case OPT_REPLACE: replace = true; break;
+                default: usage(stderr); return 2;
+                }
+        if (argc - optind != 2 || !(streq(argv[optind], "add") || streq(argv[optind], "path"))) {
+                usage(stderr);
+                return 2;
+        }
+        KvErr e = {};
+        const char *ref = argv[optind + 1];
+        LaunchImageRef r;
+        if (streq(argv[optind], "path")) {
+                if (launch_image_ref_parse(ref, &r, &e) < 0) {
+                        log_error("%s", e.msg);
+                        return 1;
+                }
+                _cleanup_free_ char *p = launch_image_dir(dir, &r);
+                printf("%s\n", p ? p : "");
+                return p ? 0 : 1;
+        }
+        if (launch_image_add(dir, ref, disk, kernel, initrd, replace, &e) < 0) {
+                log_error("%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
+                return 1;
+        }
+        if (launch_image_ref_parse(ref, &r, &e) == 0)
+                printf("IMAGE=%s\n", r.canonical);
+        return 0;
+}
+
 int main(int argc, char **argv) {
+        if (argc >= 2 && streq(argv[1], "image")) {
+                log_set_ident("kvnet-launcher");
+                return image_main(argc - 1, argv + 1);
+        }
         enum { OPT_DRY_RUN = 0x100, OPT_KEEP, OPT_IMAGE_DIR, OPT_STATE_DIR, OPT_SERIAL_LOG, OPT_NIC, OPT_DETECT, OPT_RUN,
                OPT_SHUTDOWN, OPT_STATUS, OPT_CONNECT, OPT_STATUS_FILE, OPT_SOCKET, OPT_GRACE, OPT_MIGRATABLE,
                OPT_INCOMING, OPT_INCOMING_TIMEOUT, OPT_NETD_SOCKET, OPT_MIGRATE, OPT_TUNNELLED, OPT_DIRECT,
-               OPT_MIGRATE_URI, OPT_MAX_DOWNTIME, OPT_BANDWIDTH, OPT_TIMEOUT, OPT_DEST_SERIAL, OPT_DEST_STATE_DIR, OPT_NO_WAIT };
+               OPT_MIGRATE_URI, OPT_MAX_DOWNTIME, OPT_BANDWIDTH, OPT_TIMEOUT, OPT_DEST_SERIAL, OPT_DEST_STATE_DIR, OPT_NO_WAIT,
+               OPT_HOST_PATHS };
         static const struct option opts[] = {
                 { "dry-run", required_argument, NULL, OPT_DRY_RUN },
                 { "image-dir", required_argument, NULL, OPT_IMAGE_DIR },
@@ -396,6 +454,7 @@ int main(int argc, char **argv) {
                 { "dest-serial-log", required_argument, NULL, OPT_DEST_SERIAL },
                 { "dest-state-dir", required_argument, NULL, OPT_DEST_STATE_DIR },
                 { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+                { "allow-host-paths", no_argument, NULL, OPT_HOST_PATHS },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -414,6 +473,7 @@ int main(int argc, char **argv) {
                 switch (c) {
                 case OPT_DRY_RUN: dry = optarg; modes++; break;
                 case OPT_IMAGE_DIR: o.image_dir = optarg; break;
+                case OPT_HOST_PATHS: o.allow_host_paths = true; break;
                 case OPT_STATE_DIR: o.state_dir = optarg; break;
                 case OPT_SERIAL_LOG: serial_log = optarg; break;
                 case OPT_DETECT: detect = true; modes++; break;

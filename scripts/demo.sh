@@ -23,6 +23,11 @@ echo "== guest image (kernel + busybox initramfs from Debian packages, cached)"
 eval "$("$KV_ROOT/scripts/guest-image.sh" --quiet | grep '^KVNET_GUEST_')"
 [ -s "${KVNET_GUEST_KERNEL:-}" ] || die "no guest image"
 LAUNCHER=$KV_BIN/kvnet-launcher
+# the guest under a KubeVirt-looking name in a local image store (docs/images.md); the VMIs name the image
+IMAGES=$KV_TMP/images
+echo "\$ kvnet-launcher image add kvnet.local/demo-guest:latest --kernel ... --initrd ... --image-dir $IMAGES"
+"$LAUNCHER" image add kvnet.local/demo-guest:latest --kernel "$KVNET_GUEST_KERNEL" --initrd "$KVNET_GUEST_INITRD" \
+	--image-dir "$IMAGES" || die "kvnet-launcher image add failed"
 
 setup_node
 setup_ext
@@ -69,8 +74,9 @@ spec:
       kernelBoot:
         kernelArgs: "console=ttyS0 quiet $5"
         container:
-          kernelPath: $KVNET_GUEST_KERNEL
-          initrdPath: $KVNET_GUEST_INITRD
+          image: kvnet.local/demo-guest:latest
+          kernelPath: /boot/vmlinuz
+          initrdPath: /boot/initrd.img
     memory:
       guest: 256Mi
     devices:
@@ -116,7 +122,7 @@ vmi "$KV_TMP/db.yaml" db masquerade "$DB_MAC" "kvnet.connect=$WEB_IP:7,$EXT_ADDR
 for vm in web db; do
 	uri=$(sed -n 's/^URI=//p' "$KV_TMP/lv-$vm.out")
 	T0[$vm]=$(ms)
-	ip netns exec "${NSOF[$vm]}" "$LAUNCHER" --run "$KV_TMP/$vm.yaml" --connect "$uri" --nic default=tap:tap0 \
+	ip netns exec "${NSOF[$vm]}" "$LAUNCHER" --run "$KV_TMP/$vm.yaml" --image-dir "$IMAGES" --connect "$uri" --nic default=tap:tap0 \
 		--state-dir "$KV_TMP/state-$vm" >"$KV_TMP/launcher-$vm.log" 2>&1 &
 	LAUNCHERS+=($!)
 done

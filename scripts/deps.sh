@@ -16,6 +16,22 @@ PKGS=(
 command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
+
+# Debian's kubectl 1.20 beside another one: tests/integration/test-controller-schema.sh runs both. The package
+# is unpacked, not installed (it would own /usr/bin/kubectl too).
+KUBECTL_OLD=/usr/local/lib/kvnet/kubectl-1.20
+if [ ! -x "$KUBECTL_OLD" ] && command -v kubectl >/dev/null 2>&1; then
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && $SUDO apt-get download -q kubernetes-client >/dev/null 2>&1) &&
+    dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$tmp/x"; then
+    $SUDO install -D -m 0755 "$tmp/x/usr/bin/kubectl" "$KUBECTL_OLD"
+    echo "deps: kubectl 1.20 (kubernetes-client) unpacked to $KUBECTL_OLD"
+  else
+    echo "deps: could not fetch kubernetes-client for $KUBECTL_OLD (apt-get update first?)" >&2
+  fi
+  rm -rf "$tmp"
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -93,6 +93,8 @@ source "$ENVF"
 [ -n "$VM" ] || die "--vm is required"
 [[ "$VM" =~ ^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$ ]] || die "--vm: '$VM' must be a DNS label of at most 32 characters"
 mkdir -p "$DIR/pods" "$DIR/vms"
+IMAGES=$DIR/images # the local image store of this machine's "nodes"
+GUEST_IMAGE=kvnet.local/demo-guest:latest
 
 node_var() {
 	local v="NODE$1_$2"
@@ -126,6 +128,10 @@ write_vmi() { # write_vmi FILE MAC
 	img=$("$ROOT/scripts/guest-image.sh" --quiet) || die "scripts/guest-image.sh failed"
 	kernel=$(sed -n 's/^KVNET_GUEST_KERNEL=//p' <<<"$img")
 	initrd=$(sed -n 's/^KVNET_GUEST_INITRD=//p' <<<"$img")
+	# the guest as KubeVirt names images: an image of the local image store (docs/images.md)
+	[ -s "$IMAGES/$GUEST_IMAGE/boot/vmlinuz" ] ||
+		"$LAUNCHER" image add "$GUEST_IMAGE" --kernel "$kernel" --initrd "$initrd" --image-dir "$IMAGES" --replace >/dev/null ||
+		die "kvnet-launcher image add $GUEST_IMAGE failed"
 	cat >"$1" <<EOF
 apiVersion: kubevirt.io/v1
 kind: VirtualMachineInstance
@@ -139,8 +145,9 @@ spec:
       kernelBoot:
         kernelArgs: "console=ttyS0 quiet $KARGS"
         container:
-          kernelPath: $kernel
-          initrdPath: $initrd
+          image: $GUEST_IMAGE
+          kernelPath: /boot/vmlinuz
+          initrdPath: /boot/initrd.img
     memory:
       guest: $MEMORY
     devices:
@@ -199,7 +206,7 @@ pod_launch() {
 	d=$(pod_dir "$pod")
 	node=$(cat "$d/node")
 	sock_ok "$d/launcher.sock"
-	setsid ip netns exec "$(cat "$d/ns")" "$LAUNCHER" --run "$DIR/vms/$VM.yaml" --connect "$(cat "$d/uri")" \
+	setsid ip netns exec "$(cat "$d/ns")" "$LAUNCHER" --run "$DIR/vms/$VM.yaml" --image-dir "$IMAGES" --connect "$(cat "$d/uri")" \
 		--nic default=tap:tap0 --migratable --netd-socket "$(node_var "$node" SOCK)" --state-dir "$d/state" \
 		--socket "$d/launcher.sock" --status-file "$d/status.json" --serial-log "$d/serial.log" "$@" \
 		</dev/null >>"$d/launcher.log" 2>&1 &

@@ -113,12 +113,40 @@ static int abs_path_field(VmiCtx *c, json_t *obj, const char *path, const char *
                 return r;
         if ((*ret)[0] != '/' || strstr(*ret, "/../") || strlen(*ret) >= 4096)
                 return vmi_invalid(c, "%s.%s: must be an absolute local path, got '%s'", path, key, *ret);
-        if (access(*ret, R_OK) < 0) {
+        if (!c->o->parse_only && access(*ret, R_OK) < 0) {
                 if (c->o->require_files)
                         return kverr_set_errno(c->e, KV_ERR_INVALID_CONFIG, negative_errno(), "%s.%s: cannot read '%s'",
                                                path, key, *ret);
                 if ((r = vmi_warn(c, "%s.%s: '%s' does not exist here", path, key, *ret)) < 0)
                         return r;
+        }
+        return 1;
+}
+
+/* kernelPath / initrdPath inside the image ref: an absolute path without "." or ".." components, resolved in
+ * the image store (no symlink followed); a missing file is a warning unless files are required. */
+static int image_path_field(VmiCtx *c, json_t *obj, const char *path, const char *key, const LaunchImageRef *ref,
+                            char **ret) {
+        const char *store = c->o->image_dir ? c->o->image_dir : LAUNCH_DEFAULT_IMAGE_DIR;
+        _cleanup_free_ char *inside = NULL;
+        int r = vmi_get_str(c, obj, path, key, false, &inside);
+        if (r <= 0)
+                return r;
+        size_t n = strlen(inside);
+        if (inside[0] != '/' || strstr(inside, "/../") || strstr(inside, "/./") || (n >= 3 && streq(inside + n - 3, "/..")) ||
+            (n >= 2 && streq(inside + n - 2, "/.")) || n >= 1024)
+                return vmi_invalid(c, "%s.%s: must be an absolute path inside the image without '.' or '..', got '%s'",
+                                   path, key, inside);
+        KvErr re = {};
+        if (!c->o->parse_only && (r = launch_image_file(store, ref, inside, ret, &re)) < 0) {
+                if (c->o->require_files)
+                        return kverr_set(c->e, KV_ERR_INVALID_CONFIG, r, "%s.%s: %s", path, key, re.msg);
+                if ((r = vmi_warn(c, "%s.%s: %s", path, key, re.msg)) < 0)
+                        return r;
+        }
+        if (!*ret && asprintf(ret, "%s/%s%s", store, ref->canonical, inside) < 0) {
+                *ret = NULL;
+                return vmi_nomem(c);
         }
         return 1;
 }
@@ -166,10 +194,21 @@ int vmi_parse_firmware(VmiCtx *c, json_t *fw, const char *path) {
         const char *image = NULL;
         if ((r = json_get_string(kc, sub2, "image", false, &image, c->e)) < 0)
                 return r;
-        if (image && (r = vmi_warn(c, "%s.image: not pulled; kernelPath/initrdPath are local paths", sub2)) < 0)
-                return r;
-        if ((r = abs_path_field(c, kc, sub2, "kernelPath", &v->kernel_path)) < 0 ||
-            (r = abs_path_field(c, kc, sub2, "initrdPath", &v->initrd_path)) < 0)
+        if (image) {
+                LaunchImageRef ref;
+                KvErr re = {};
+                if (launch_image_ref_parse(image, &ref, &re) < 0)
+                        return vmi_invalid(c, "%s.image: %s", sub2, re.msg);
+                if ((r = image_path_field(c, kc, sub2, "kernelPath", &ref, &v->kernel_path)) < 0 ||
+                    (r = image_path_field(c, kc, sub2, "initrdPath", &ref, &v->initrd_path)) < 0)
+                        return r;
+        } else if (!c->o->allow_host_paths)
+                return vmi_invalid(c,
+                                   "%s.image: is required: kernelPath and initrdPath are paths inside an image of the "
+                                   "image store (docs/images.md)",
+                                   sub2);
+        else if ((r = abs_path_field(c, kc, sub2, "kernelPath", &v->kernel_path)) < 0 ||
+                 (r = abs_path_field(c, kc, sub2, "initrdPath", &v->initrd_path)) < 0)
                 return r;
         if (!v->kernel_path)
                 return vmi_invalid(c, "%s: 'kernelPath' is required", sub2);

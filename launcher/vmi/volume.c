@@ -12,46 +12,50 @@
 
 static int resolve_image(VmiCtx *c, const char *path, LaunchDisk *disk) {
         const char *img = disk->image;
+        const char *store = c->o->image_dir ? c->o->image_dir : LAUNCH_DEFAULT_IMAGE_DIR;
         int r;
         if (!*img)
                 return vmi_invalid(c, "%s.image: must not be empty", path);
         if (img[0] == '/') {
+                if (!c->o->allow_host_paths)
+                        return vmi_invalid(c,
+                                           "%s.image: '%s' is a host path; an image reference (registry/repository:tag) "
+                                           "of the image store is required (docs/images.md)",
+                                           path, img);
                 if (strstr(img, "/../") || strlen(img) >= 4096)
                         return vmi_invalid(c, "%s.image: must be a normalised absolute path, got '%s'", path, img);
                 if ((r = vmi_dup_opt(c, img, &disk->path)) < 0)
                         return r;
         } else {
-                /* "quay.io/kubevirt/cirros:latest" -> "cirros" */
-                const char *base = strrchr(img, '/');
-                base = base ? base + 1 : img;
-                size_t n = strcspn(base, ":@");
-                _cleanup_free_ char *name = strndup(base, n);
-                if (!name)
-                        return vmi_nomem(c);
-                if (!*name || streq(name, ".") || streq(name, ".."))
-                        return vmi_invalid(c, "%s.image: no image name in '%s'", path, img);
-                const char *dir = c->o->image_dir ? c->o->image_dir : LAUNCH_DEFAULT_IMAGE_DIR;
-                static const char *const exts[] = { "", ".qcow2", ".img", ".raw" };
-                for (size_t i = 0; i < ELEMENTSOF(exts) && !disk->path; i++) {
-                        _cleanup_free_ char *p = NULL;
-                        if (asprintf(&p, "%s/%s%s", dir, name, exts[i]) < 0)
-                                return vmi_nomem(c);
-                        if (access(p, R_OK) == 0)
-                                disk->path = TAKE_PTR(p);
+                LaunchImageRef ref;
+                KvErr re = {};
+                if (launch_image_ref_parse(img, &ref, &re) < 0)
+                        return vmi_invalid(c, "%s.image: %s", path, re.msg);
+                if (!c->o->parse_only && (r = launch_image_disk(store, &ref, &disk->path, &re)) < 0) {
+                        if (c->o->require_files)
+                                return kverr_set(c->e, KV_ERR_INVALID_CONFIG, r, "%s.image: %s", path, re.msg);
+                        if ((r = vmi_warn(c, "%s.image: %s", path, re.msg)) < 0)
+                                return r;
                 }
-                if (!disk->path && asprintf(&disk->path, "%s/%s", dir, name) < 0) {
+                if (!disk->path && asprintf(&disk->path, "%s/%s/disk/disk.img", store, ref.canonical) < 0) {
                         disk->path = NULL;
                         return vmi_nomem(c);
                 }
+                if (c->o->parse_only || access(disk->path, F_OK) < 0) {
+                        disk->format = LAUNCH_FORMAT_RAW;
+                        return 0;
+                }
         }
         /* format: qcow2 magic "QFI\xfb", else raw */
-        _cleanup_close_ int fd = open(disk->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        _cleanup_close_ int fd = c->o->parse_only ? -ENOENT : open(disk->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
-                if (c->o->require_files)
+                if (c->o->require_files && !c->o->parse_only)
                         return kverr_set_errno(c->e, KV_ERR_INVALID_CONFIG, negative_errno(),
                                                "%s.image: cannot open '%s'", path, disk->path);
                 size_t l = strlen(disk->path);
                 disk->format = l > 6 && streq(disk->path + l - 6, ".qcow2") ? LAUNCH_FORMAT_QCOW2 : LAUNCH_FORMAT_RAW;
+                if (c->o->parse_only)
+                        return 0;
                 return vmi_warn(c, "%s.image: '%s' does not exist here, assuming %s", path, disk->path,
                                 disk->format == LAUNCH_FORMAT_QCOW2 ? "qcow2" : "raw");
         }

@@ -227,7 +227,7 @@ for i in 1 2; do
 	B_URI[$i]=$(sed -n 's/^URI=//p' "$WORK/lv$i.out")
 	# domain XML as the launcher generates it; only the serial log differs per host (as vmpod.sh's
 	# --dest-serial-log does)
-	"$LAUNCHER" --dry-run "$WORK/bare.yaml" --nic default=tap:tap0 --serial-log "$WORK/bare-serial$i.log" \
+	"$LAUNCHER" --dry-run "$WORK/bare.yaml" --image-dir "$CL_DIR/images" --nic default=tap:tap0 --serial-log "$WORK/bare-serial$i.log" \
 		>"$WORK/bare$i.xml" 2>"$WORK/dryrun.err" || die "kvnet-launcher --dry-run failed: $(cat "$WORK/dryrun.err")"
 done
 DOM=$(sed -n 's|^ *<name>\(.*\)</name>$|\1|p' "$WORK/bare1.xml" | head -n1)

@@ -34,8 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 must(ctl_store_open(dir, false, &store, &e) == 0);
                 vm = ctl_resource_find("kubevirt.io", "v1", "virtualmachines");
                 /* one object to patch and replace */
-                json_t *seed = json_pack("{s:{s:s},s:{s:b,s:{}}}", "metadata", "name", "web", "spec", "running", false,
-                                         "template"),
+                /* (a spec kvnet-launcher takes: the store checks it with the launcher's parser) */
+                json_t *seed = json_pack("{s:{s:s},s:{s:b,s:{s:{s:{s:{s:s}}}}}}", "metadata", "name", "web", "spec",
+                                         "running", false, "template", "spec", "domain", "memory", "guest", "64Mi"),
                        *out;
                 must(ctl_store_create(store, vm, "default", seed, &out, &e) == 0);
                 json_decref(seed);

@@ -592,6 +592,17 @@ guest_image() {
 	fi
 }
 
+# guest_store: the test guest as KubeVirt names images, kvnet.local/demo-guest:latest in a local image store of
+# the test (docs/images.md), GUEST_IMAGES; a VMI boots it with kernelBoot.container {image: $GUEST_REF,
+# kernelPath: /boot/vmlinuz, initrdPath: /boot/initrd.img} and the launcher gets --image-dir "$GUEST_IMAGES".
+# After guest_image.
+GUEST_REF=kvnet.local/demo-guest:latest
+guest_store() {
+	GUEST_IMAGES=$KV_TMP/images
+	"$KV_BIN/kvnet-launcher" image add "$GUEST_REF" --kernel "$KERNEL" --initrd "$INITRD" --image-dir "$GUEST_IMAGES" \
+		--replace >/dev/null || die "kvnet-launcher image add $GUEST_REF failed"
+}
+
 # ---------------------------------------------------------------- libvirt (scripts/libvirt-node.sh)
 
 # require_libvirt: libvirtd with its QEMU driver.

@@ -26,6 +26,7 @@ LAUNCHER=$KV_BIN/kvnet-launcher
 require_file "$LAUNCHER"
 
 guest_image cidata
+guest_store
 
 NODE_DIR=$KV_TMP/node
 NODE_NAME=kvt-$(rand_suffix)
@@ -81,8 +82,9 @@ spec:
       kernelBoot:
         kernelArgs: "console=ttyS0 quiet panic=-1 kvnet.dhcp_timeout=2"
         container:
-          kernelPath: $KERNEL
-          initrdPath: $INITRD
+          image: $GUEST_REF
+          kernelPath: /boot/vmlinuz
+          initrdPath: /boot/initrd.img
     memory:
       guest: 256Mi
     devices:
@@ -127,14 +129,14 @@ wait_phase() { # PHASE SECONDS
 
 # ---------------------------------------------------------------- --incoming: refused before anything
 rc=0
-ip netns exec "$NODE_NS" "$LAUNCHER" --run "$VMI" --connect "$URI" --nic "default=tap:$TAP" \
+ip netns exec "$NODE_NS" "$LAUNCHER" --run "$VMI" --image-dir "$GUEST_IMAGES" --connect "$URI" --nic "default=tap:$TAP" \
 	--state-dir "$KV_TMP/state-in" --incoming --incoming-timeout 5 >"$KV_TMP/launcher-in.log" 2>&1 || rc=$?
 assert_eq "$rc" 1 "--incoming with an emptyDisk exits 1 at once"
 assert_true "--incoming names the emptyDisk volume ($(tail -n1 "$KV_TMP/launcher-in.log"))" \
 	grep -q "volume 'scratch' is an emptyDisk.*no block migration" "$KV_TMP/launcher-in.log"
 assert_false "--incoming created nothing" test -e "$KV_TMP/state-in"
 
-ip netns exec "$NODE_NS" "$LAUNCHER" --run "$VMI" --connect "$URI" --nic "default=tap:$TAP" \
+ip netns exec "$NODE_NS" "$LAUNCHER" --run "$VMI" --image-dir "$GUEST_IMAGES" --connect "$URI" --nic "default=tap:$TAP" \
 	--state-dir "$STATE" --migratable >"$KV_TMP/launcher.log" 2>&1 &
 LAUNCHER_PID=$!
 wait_phase Running 60 || die "status file did not reach Running (phase $(phase))"

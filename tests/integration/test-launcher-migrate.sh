@@ -26,6 +26,7 @@ require_iso_tool
 LAUNCHER=$KV_BIN/kvnet-launcher
 require_file "$LAUNCHER"
 guest_image cidata
+guest_store
 
 SUF=$(rand_suffix)
 NAME_A=kvt-pa-$SUF
@@ -115,8 +116,9 @@ spec:
       kernelBoot:
         kernelArgs: "console=ttyS0 quiet panic=-1 kvnet.dhcp_timeout=2"
         container:
-          kernelPath: $KERNEL
-          initrdPath: $INITRD
+          image: $GUEST_REF
+          kernelPath: /boot/vmlinuz
+          initrdPath: /boot/initrd.img
     memory:
       guest: 128Mi
     devices:
@@ -147,7 +149,7 @@ seed_files_gone() { # STATEDIR: the launcher's seed ISO and staging dir are gone
 launcher() {
 	local ns=$1 uri=$2 st=$3 logf=$4
 	shift 4
-	ip netns exec "$ns" "$LAUNCHER" --run "$VMI" --connect "$uri" --nic default=tap:tap0 --state-dir "$st" "$@" \
+	ip netns exec "$ns" "$LAUNCHER" --run "$VMI" --image-dir "$GUEST_IMAGES" --connect "$uri" --nic default=tap:tap0 --state-dir "$st" "$@" \
 		>"$logf" 2>&1 &
 	LPID=$!
 	LPIDS+=("$LPID")

@@ -22,6 +22,7 @@ LAUNCHER=$KV_BIN/kvnet-launcher
 require_file "$LAUNCHER"
 
 guest_image
+guest_store
 
 NODE_DIR=$KV_TMP/node
 NODE_NAME=kvt-$(rand_suffix)
@@ -75,7 +76,7 @@ DOM=default_lvguest
 VMDIR=$STATE/$DOM
 STATUS=$VMDIR/status.json
 SOCK=$VMDIR/launcher.sock
-write_vmi() { # FILE KERNEL
+write_vmi() { # FILE KERNEL-PATH-INSIDE-THE-IMAGE
 	cat >"$1" <<EOF
 apiVersion: kubevirt.io/v1
 kind: VirtualMachineInstance
@@ -89,8 +90,9 @@ spec:
       kernelBoot:
         kernelArgs: "console=ttyS0 quiet panic=-1"
         container:
+          image: $GUEST_REF
           kernelPath: $2
-          initrdPath: $INITRD
+          initrdPath: /boot/initrd.img
     memory:
       guest: 256Mi
     devices:
@@ -103,7 +105,7 @@ spec:
       pod: {}
 EOF
 }
-write_vmi "$VMI" "$KERNEL"
+write_vmi "$VMI" /boot/vmlinuz
 
 phase() { jq -r .phase "$STATUS" 2>/dev/null || echo none; }
 wait_phase() { # PHASE SECONDS
@@ -117,7 +119,7 @@ wait_phase() { # PHASE SECONDS
 start_launcher() { # LOGFILE [extra args]
 	local logf=$1
 	shift
-	ip netns exec "$NODE_NS" "$LAUNCHER" --run "$VMI" --connect "$URI" --nic "default=tap:$TAP" \
+	ip netns exec "$NODE_NS" "$LAUNCHER" --run "$VMI" --image-dir "$GUEST_IMAGES" --connect "$URI" --nic "default=tap:$TAP" \
 		--state-dir "$STATE" "$@" >"$logf" 2>&1 &
 	LAUNCHER_PID=$!
 }
@@ -231,7 +233,7 @@ assert_eq "$(vsh domstate "$DOM" 2>/dev/null | head -n1)" running \
 assert_eq "$(phase)" Running "status file keeps the last phase written (Running)"
 # A new launcher for the same VMI refuses to start a second copy.
 rc=0
-ip netns exec "$NODE_NS" timeout 30 "$LAUNCHER" --run "$VMI" --connect "$URI" --nic "default=tap:$TAP" \
+ip netns exec "$NODE_NS" timeout 30 "$LAUNCHER" --run "$VMI" --image-dir "$GUEST_IMAGES" --connect "$URI" --nic "default=tap:$TAP" \
 	--state-dir "$STATE" >"$KV_TMP/launcher3.log" 2>&1 || rc=$?
 assert_eq "$rc" 3 "a second launcher for a running domain exits 3"
 assert_true "it says the domain already exists" grep -q "already exists" "$KV_TMP/launcher3.log"
@@ -244,7 +246,7 @@ BAD=$KV_TMP/bad.yaml
 write_vmi "$BAD" /nonexistent/kvnet/vmlinuz
 BADSTATE=$KV_TMP/badstate
 rc=0
-ip netns exec "$NODE_NS" "$LAUNCHER" --run "$BAD" --connect "$URI" --nic "default=tap:$TAP" \
+ip netns exec "$NODE_NS" "$LAUNCHER" --run "$BAD" --image-dir "$GUEST_IMAGES" --connect "$URI" --nic "default=tap:$TAP" \
 	--state-dir "$BADSTATE" >"$KV_TMP/launcher-bad.log" 2>&1 || rc=$?
 assert_eq "$rc" 1 "missing kernel: exit 1"
 if grep -q 'kernelPath' "$KV_TMP/launcher-bad.log" && grep -q '/nonexistent/kvnet/vmlinuz' "$KV_TMP/launcher-bad.log"; then

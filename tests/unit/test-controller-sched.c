@@ -268,7 +268,9 @@ static void test_place_and_collect(void **state) {
         char b[64];
         nodes(fx, 2, "2", "4Gi");
         create_vmi(fx, "web",
-                   "{\"domain\":{\"cpu\":{\"cores\":2},\"resources\":{\"requests\":{\"memory\":\"1Gi\"}}},"
+                   "{\"domain\":{\"cpu\":{\"cores\":2},\"resources\":{\"requests\":{\"memory\":\"1Gi\"}},"
+                   "\"devices\":{\"interfaces\":[{\"name\":\"default\",\"masquerade\":{}},{\"name\":\"sec\",\"bridge\":{}},"
+                   "{\"name\":\"third\",\"bridge\":{}}]}},"
                    "\"networks\":[{\"name\":\"default\",\"pod\":{}},{\"name\":\"sec\",\"multus\":{\"networkName\":\"vlan100\"}},"
                    "{\"name\":\"third\",\"multus\":{\"networkName\":\"infra/storage\"}}]}");
         assert_true(ctl_schedule(fx->s) > 0);
@@ -367,13 +369,14 @@ static void test_unschedulable(void **state) {
         assert_int_equal(ctl_store_patch(fx->s, fx->node, NULL, "node2", p, &out, &e), 0);
         json_decref(p);
         json_decref(out);
-        create_vmi(fx, "picky", "{\"nodeSelector\":{\"disk\":\"ssd\"},\"domain\":{\"cpu\":{\"cores\":3}}}");
+        create_vmi(fx, "picky",
+                   "{\"nodeSelector\":{\"disk\":\"ssd\"},\"domain\":{\"cpu\":{\"cores\":3},\"memory\":{\"guest\":\"64Mi\"}}}");
         (void) ctl_schedule(fx->s);
         msg = unschedulable(fx, "picky");
         assert_string_equal(msg, "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't match Pod's node "
                                  "affinity/selector.");
         free(msg);
-        create_vmi(fx, "picky2", "{\"nodeSelector\":{\"disk\":\"ssd\"}}");
+        create_vmi(fx, "picky2", "{\"nodeSelector\":{\"disk\":\"ssd\"},\"domain\":{\"memory\":{\"guest\":\"64Mi\"}}}");
         (void) ctl_schedule(fx->s);
         assert_string_equal(node_of(fx, "picky2", b), "node2");
 

@@ -11,6 +11,8 @@
 
 #include "tests/unit/ctl-fixture.h"
 
+#include "controller/launchcheck.h"
+#include "controller/schema.h"
 #include "controller/store.h"
 
 typedef struct Fx {
@@ -43,7 +45,7 @@ static const char *md_str(json_t *o, const char *k) {
 /* A VirtualMachine named name; spec_extra continues its spec (which always has a template). */
 #define VM(name, spec_extra)                                                                                  \
         "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":\"" name \
-        "\"},\"spec\":{\"template\":{\"spec\":{\"domain\":{}}}" spec_extra "}}"
+        "\"},\"spec\":{\"template\":{\"spec\":{\"domain\":{\"memory\":{\"guest\":\"64Mi\"}}}}" spec_extra "}}"
 
 static void test_merge_patch_rfc7386(void **state) {
         (void) state;
@@ -207,7 +209,7 @@ static void test_bad_objects(void **state) {
                 KvErr e = {};
                 json_t *in = J(bad[i][0]), *out = NULL;
                 if (json_is_object(in) && !json_object_get(in, "spec")) /* a valid spec: the case is about the rest */
-                        json_object_set_new(in, "spec", J("{\"template\":{}}"));
+                        json_object_set_new(in, "spec", J("{\"template\":{\"spec\":{\"domain\":{\"memory\":{\"guest\":\"64Mi\"}}}}}"));
                 assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), -EINVAL);
                 if (!strstr(e.msg, bad[i][1]))
                         print_message("case %zu: %s\n", i, e.msg);
@@ -364,12 +366,171 @@ static void test_events_and_reopen(void **state) {
         json_decref(in);
 }
 
+
+/* What kvnet-launcher would refuse is refused at create and update, the field named in details. */
+static void test_launcher_admission(void **state) {
+        Fx *fx = *state;
+        const CtlResource *vmi = ctl_resource_find("kubevirt.io", "v1", "virtualmachineinstances");
+        static const struct {
+                bool vm;
+                const char *spec, *field, *msg;
+        } bad[] = {
+                { false,
+                  "{\"domain\":{\"memory\":{\"guest\":\"64Mi\"},\"devices\":{\"interfaces\":[{\"name\":\"default\","
+                  "\"slirp\":{}}]}},\"networks\":[{\"name\":\"default\",\"pod\":{}}]}",
+                  "spec.domain.devices.interfaces[0].slirp", "not supported by kvnet-launcher" },
+                { true,
+                  "{\"template\":{\"spec\":{\"domain\":{\"memory\":{\"guest\":\"64Mi\"},\"devices\":{\"disks\":[{"
+                  "\"name\":\"d\"}]}},\"volumes\":[{\"name\":\"d\",\"hostDisk\":{\"path\":\"/etc/shadow\"}}]}}}",
+                  "spec.template.spec.volumes[0].hostDisk", "not supported by kvnet-launcher" },
+                { false, "{\"domain\":{}}", "", "spec.domain.memory.guest or spec.domain.resources.requests.memory is required" },
+                { false, "{\"domain\":{\"memory\":{\"guest\":\"64Mi\"}},\"hostname\":7}", "spec.hostname",
+                  "'hostname' must be a string, got integer" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char text[1024];
+                snprintf(text, sizeof text, "{\"metadata\":{\"name\":\"x\"},\"spec\":%s}", bad[i].spec);
+                KvErr e = {};
+                json_t *in = J(text), *out = NULL;
+                assert_int_equal(ctl_store_create(fx->s, bad[i].vm ? fx->vm : vmi, "default", in, &out, &e), -EINVAL);
+                if (!strstr(e.msg, bad[i].msg) || strcmp(e.details, bad[i].field) != 0)
+                        print_message("case %zu: %s [%s]\n", i, e.msg, e.details);
+                assert_non_null(strstr(e.msg, bad[i].msg));
+                assert_string_equal(e.details, bad[i].field);
+                json_decref(in);
+        }
+        assert_int_equal(ctl_store_count(fx->s), 0);
+        /* an update is checked the same way */
+        KvErr e = {};
+        json_t *in = J(VM("web", "")), *out = NULL;
+        assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", in, &out, &e), 0);
+        json_decref(in);
+        json_decref(out);
+        json_t *p = J("{\"spec\":{\"template\":{\"spec\":{\"domain\":{\"devices\":{\"gpus\":[{}]}}}}}}");
+        assert_int_equal(ctl_store_patch(fx->s, fx->vm, "default", "web", p, &out, &e), -EINVAL);
+        assert_string_equal(e.details, "spec.template.spec.domain.devices.gpus");
+        json_decref(p);
+        /* nothing on this machine is looked at: an image the controller's host lacks is fine */
+        e = (KvErr){};
+        in = J("{\"metadata\":{\"name\":\"img\"},\"spec\":{\"domain\":{\"memory\":{\"guest\":\"64Mi\"},\"devices\":{"
+               "\"disks\":[{\"name\":\"root\"}]}},\"volumes\":[{\"name\":\"root\",\"containerDisk\":{\"image\":"
+               "\"quay.io/kubevirt/cirros-container-disk-demo:v1.2\"}}]}}");
+        assert_int_equal(ctl_store_create(fx->s, vmi, "default", in, &out, &e), 0);
+        json_decref(in);
+        json_decref(out);
+
+        char f[128];
+        assert_string_equal(ctl_error_field("spec.domain: 'cpu' must be an object, got string", f, sizeof f),
+                            "spec.domain.cpu");
+        assert_string_equal(ctl_error_field("spec.networks[1].multus: 'networkName' is required", f, sizeof f),
+                            "spec.networks[1].multus.networkName");
+        assert_string_equal(ctl_error_field("create: 'spec.running' must be a boolean", f, sizeof f), "");
+        assert_string_equal(ctl_error_field("no field here", f, sizeof f), "");
+}
+
+/* The member at a dotted path of objects. */
+static json_t *jpath(json_t *o, const char *path) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", path);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ".", &save); o && t; t = strtok_r(NULL, ".", &save))
+                o = json_object_get(o, t);
+        return o;
+}
+
+/* A protobuf varint at *p (< end), advancing *p. */
+static uint64_t pb_varint(const uint8_t **p, const uint8_t *end) {
+        uint64_t v = 0;
+        for (unsigned shift = 0; *p < end; shift += 7) {
+                uint8_t b = *(*p)++;
+                v |= (uint64_t) (b & 0x7f) << shift;
+                if (!(b & 0x80))
+                        break;
+        }
+        return v;
+}
+
+/* The length-delimited field `field` of the message [p, end) number `nth` (0-based): its bytes. */
+static bool pb_field(const uint8_t *p, const uint8_t *end, unsigned field, unsigned nth, const uint8_t **ret,
+                     size_t *ret_len) {
+        while (p < end) {
+                uint64_t tag = pb_varint(&p, end);
+                assert_int_equal(tag & 7, 2); /* the document has strings and messages only */
+                uint64_t len = pb_varint(&p, end);
+                assert_true(len <= (uint64_t) (end - p));
+                if ((tag >> 3) == field && nth-- == 0) {
+                        *ret = p;
+                        *ret_len = len;
+                        return true;
+                }
+                p += len;
+        }
+        return false;
+}
+
+/* The schema is one table: the JSON and protobuf forms of /openapi/v2 and /openapi/v3 say the same. */
+static void test_published_schema(void **state) {
+        (void) state;
+        json_t *v2 = ctl_openapi_v2_json("t", "v");
+        json_t *defs = json_object_get(v2, "definitions");
+        assert_int_equal(json_object_size(defs), 4);
+        json_t *vm = json_object_get(defs, "io.kubevirt.v1.VirtualMachine");
+        json_t *gvk = json_object_get(vm, "x-kubernetes-group-version-kind");
+        assert_int_equal(json_array_size(gvk), 2);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(gvk, 1), "version")), "v1alpha3");
+        json_t *ifc = jpath(vm, "properties.spec.properties.template.properties.spec.properties.domain.properties."
+                                "devices.properties.interfaces.items.properties.masquerade");
+        assert_non_null(strstr(json_string_value(json_object_get(ifc, "description")), "Masquerade binding"));
+        assert_string_equal(json_string_value(json_array_get(jpath(vm, "properties.spec.required"), 0)), "template");
+        assert_string_equal(json_string_value(jpath(vm, "properties.spec.properties.running.type")), "boolean");
+
+        /* protobuf: Document{swagger 1 = "2.0", info 2, definitions 9 {NamedSchema 1 {name 1, value 2}}} */
+        uint8_t *buf = NULL;
+        size_t n = 0;
+        assert_int_equal(ctl_openapi_v2_proto("t", "v", &buf, &n), 0);
+        const uint8_t *f, *d, *end = buf + n;
+        size_t flen, dlen;
+        assert_true(pb_field(buf, end, 1, 0, &f, &flen));
+        assert_int_equal(flen, 3);
+        assert_memory_equal(f, "2.0", 3);
+        assert_true(pb_field(buf, end, 9, 0, &d, &dlen));
+        size_t k = 0;
+        for (; pb_field(d, d + dlen, 1, (unsigned) k, &f, &flen); k++) {
+                const uint8_t *name;
+                size_t nlen;
+                assert_true(pb_field(f, f + flen, 1, 0, &name, &nlen));
+                assert_true(k < 4);
+                char nm[128];
+                snprintf(nm, sizeof nm, "%.*s", (int) nlen, name);
+                assert_non_null(json_object_get(defs, nm));
+                /* its schema: description 4 and properties 25 */
+                const uint8_t *schema, *x;
+                size_t slen, xlen;
+                assert_true(pb_field(f, f + flen, 2, 0, &schema, &slen));
+                assert_true(pb_field(schema, schema + slen, 4, 0, &x, &xlen));
+                assert_true(pb_field(schema, schema + slen, 25, 0, &x, &xlen));
+        }
+        assert_int_equal(k, 4);
+        free(buf);
+
+        json_t *v3 = ctl_openapi_v3_gv("kubevirt.io", "v1alpha3", "t", "v");
+        assert_true(json_equal(json_object_get(json_object_get(json_object_get(v3, "components"), "schemas"),
+                                               "io.kubevirt.v1.VirtualMachine"), vm));
+        assert_non_null(json_object_get(json_object_get(v3, "paths"),
+                                        "/apis/kubevirt.io/v1alpha3/namespaces/{namespace}/virtualmachines/{name}"));
+        assert_null(ctl_openapi_v3_gv("kubevirt.io", "v2", "t", "v"));
+        json_decref(v3);
+        json_decref(v2);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_merge_patch_rfc7386),
                 cmocka_unit_test(test_json_patch_rfc6902),
+                cmocka_unit_test(test_published_schema),
                 cmocka_unit_test_setup_teardown(test_create_get_server_fields, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_bad_objects, setup, ctl_fx_free),
+                cmocka_unit_test_setup_teardown(test_launcher_admission, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_update_patch_conflict, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_events_and_reopen, setup, ctl_fx_free),
         };

@@ -33,7 +33,7 @@ static void create_vm(Fx *fx, const char *name, const char *run) {
         char text[512];
         snprintf(text, sizeof text,
                  "{\"metadata\":{\"name\":\"%s\"},\"spec\":{%s,\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},"
-                 "\"spec\":{\"domain\":{\"devices\":{}}}}}}",
+                 "\"spec\":{\"domain\":{\"devices\":{},\"memory\":{\"guest\":\"64Mi\"}}}}}}",
                  name, run);
         json_error_t err;
         json_t *in = json_loads(text, 0, &err), *out = NULL;
@@ -131,7 +131,7 @@ static void test_run_strategies_and_gc(void **state) {
         assert_null(get(fx, fx->vmi, "always"));
         /* a VMI nobody owns is left alone (and gets its Pending phase) */
         json_error_t err;
-        json_t *in = json_loads("{\"metadata\":{\"name\":\"solo\"},\"spec\":{}}", 0, &err);
+        json_t *in = json_loads("{\"metadata\":{\"name\":\"solo\"},\"spec\":{\"domain\":{\"memory\":{\"guest\":\"64Mi\"}}}}", 0, &err);
         assert_int_equal(ctl_store_create(fx->s, fx->vmi, "default", in, &o, &e), 0);
         json_decref(in);
         json_decref(o);

@@ -6,12 +6,14 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "common/fileio.h"
 #include "launcher/launcher-priv.h"
 #include "tests/unit/helpers.h"
+#include "tests/unit/tmpdir.h"
 
 #define DATA "tests/data/launcher/"
 static const LaunchOptions opts = { .image_dir = DATA "images", .state_dir = "/run/kvnet/launcher" };
@@ -171,7 +173,7 @@ static void test_yaml_json_same(void **state) {
         assert_int_equal(y->cores, 2);
         assert_int_equal(y->termination_grace_seconds, 10);
         assert_int_equal(y->disks[0].format, LAUNCH_FORMAT_QCOW2);
-        assert_string_equal(y->disks[0].path, DATA "images/cirros.qcow2");
+        assert_string_equal(y->disks[0].path, DATA "images/quay.io/kubevirt/cirros:latest/disk/cirros.qcow2");
         assert_int_equal(y->interfaces[0].binding, LAUNCH_BINDING_BRIDGE);
         assert_int_equal(y->warnings.n, 0);
         launch_vmi_free(y);
@@ -310,9 +312,13 @@ static void test_inline_rejects(void **state) {
                   "16Mi..4Ti" },
                 { "apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {name: a}\nspec: {dataVolumeTemplates: [], template: {spec: {domain: {memory: {guest: 64Mi}}}}}\n",
                   "spec.dataVolumeTemplates: not supported" },
-                { "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: a}\nspec: {domain: {memory: {guest: 64Mi}, firmware: {kernelBoot: {container: {kernelPath: vmlinuz}}}}}\n",
-                  "kernelPath: must be an absolute local path, got 'vmlinuz'" },
-                { "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: a}\nspec: {domain: {memory: {guest: 64Mi}, devices: {disks: [{name: c, cdrom: {bus: virtio}}]}}, volumes: [{name: c, containerDisk: {image: /x.iso}}]}\n",
+                { "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: a}\nspec: {domain: {memory: {guest: 64Mi}, firmware: {kernelBoot: {container: {image: kvnet.local/demo-guest, kernelPath: vmlinuz}}}}}\n",
+                  "kernelPath: must be an absolute path inside the image without '.' or '..', got 'vmlinuz'" },
+                { "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: a}\nspec: {domain: {memory: {guest: 64Mi}, firmware: {kernelBoot: {container: {kernelPath: /vmlinuz}}}}}\n",
+                  "kernelBoot.container.image: is required" },
+                { "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: a}\nspec: {domain: {memory: {guest: 64Mi}, devices: {disks: [{name: c, disk: {}}]}}, volumes: [{name: c, containerDisk: {image: /x.raw}}]}\n",
+                  "spec.volumes[0].containerDisk.image: '/x.raw' is a host path" },
+                { "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: a}\nspec: {domain: {memory: {guest: 64Mi}, devices: {disks: [{name: c, cdrom: {bus: virtio}}]}}, volumes: [{name: c, containerDisk: {image: kvnet.local/iso}}]}\n",
                   "cdrom cannot use bus virtio" },
                 { "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: a}\nspec: {domain: {memory: {guest: 64Mi}, devices: {interfaces: [{name: p, bridge: {}}, {name: q, bridge: {}, macAddress: '02:00:00:00:00:01'}, {name: r, bridge: {}, macAddress: '02:00:00:00:00:01'}]}}, networks: [{name: p, pod: {}}, {name: q, multus: {networkName: n}}, {name: r, multus: {networkName: m}}]}\n",
                   "same MAC as interface 'q'" },
@@ -605,8 +611,142 @@ static void test_dry_run_binary(void **state) {
         assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 }
 
+/* Image references: the OCI grammar, normalised as a runtime does; host paths and ".." refused. */
+static void test_image_refs(void **state) {
+        (void) state;
+        static const struct {
+                const char *in, *canonical;
+        } good[] = {
+                { "cirros", "docker.io/library/cirros:latest" },
+                { "kubevirt/cirros:v1", "docker.io/kubevirt/cirros:v1" },
+                { "quay.io/kubevirt/cirros-container-disk-demo:v1.2.0", "quay.io/kubevirt/cirros-container-disk-demo:v1.2.0" },
+                { "localhost:5000/a/b_c__d.e-f", "localhost:5000/a/b_c__d.e-f:latest" },
+                { "kvnet.local/demo-guest:latest@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                  "kvnet.local/demo-guest@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                LaunchImageRef r;
+                KvErr e = {};
+                if (launch_image_ref_parse(good[i].in, &r, &e) < 0)
+                        fail_msg("%s: %s", good[i].in, e.msg);
+                assert_string_equal(r.canonical, good[i].canonical);
+        }
+        static const struct {
+                const char *in, *needle;
+        } bad[] = {
+                { "", "must not be empty" },
+                { "/var/lib/kvnet/images/x.qcow2", "is a host path" },
+                { "quay.io/../../etc", "is a host path" },
+                { "quay.io/Upper/x", "invalid repository component 'Upper'" },
+                { "quay.io/a//b", "invalid repository component ''" },
+                { "a/.hidden", "invalid repository component '.hidden'" },
+                { "x:-tag", "invalid tag '-tag'" },
+                { "x@sha256:abc", "the digest must be sha256: and 64" },
+                { "x@md5:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "the digest must be sha256" },
+                { "bad_host.io:99999999/x", "invalid registry" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                LaunchImageRef r;
+                KvErr e = {};
+                if (launch_image_ref_parse(bad[i].in, &r, &e) != -EINVAL || !strstr(e.msg, bad[i].needle))
+                        fail_msg("case %zu '%s': '%s' lacks '%s'", i, bad[i].in, e.msg, bad[i].needle);
+        }
+}
+
+static void write_text(const char *path, const char *text) {
+        assert_int_equal(write_file_atomic(path, text, strlen(text), false), 0);
+}
+
+/* Paths inside an image resolve below the store only: no "..", no symlink anywhere, regular files. */
+static void test_image_paths(void **state) {
+        (void) state;
+        char store[] = "/tmp/kvnet-images-XXXXXX", p[PATH_MAX], outside[PATH_MAX + 16];
+        assert_non_null(mkdtemp(store));
+        snprintf(outside, sizeof outside, "%s-secret", store);
+        write_text(outside, "secret\n");
+        LaunchImageRef r, other;
+        KvErr e = {};
+        char *path = NULL;
+        assert_int_equal(launch_image_ref_parse("kvnet.local/demo-guest", &r, &e), 0);
+        assert_int_equal(launch_image_ref_parse("kvnet.local/other:v1", &other, &e), 0);
+        /* missing image: the error names the reference and the store */
+        assert_int_equal(launch_image_file(store, &r, "/boot/vmlinuz", &path, &e), -ENOENT);
+        assert_non_null(strstr(e.msg, "image 'kvnet.local/demo-guest:latest' is not in the image store"));
+        snprintf(p, sizeof p, "%s/kvnet.local/demo-guest:latest/boot", store);
+        assert_int_equal(mkdir_p(p, 0755), 0);
+        snprintf(p, sizeof p, "%s/kvnet.local/demo-guest:latest/boot/vmlinuz", store);
+        write_text(p, "kernel\n");
+        e = (KvErr){};
+        assert_int_equal(launch_image_file(store, &r, "/boot/vmlinuz", &path, &e), 0);
+        assert_string_equal(path, p);
+        free(path);
+        path = NULL;
+        /* a missing file names the image and the path */
+        e = (KvErr){};
+        assert_int_equal(launch_image_file(store, &r, "/boot/initrd.img", &path, &e), -ENOENT);
+        assert_non_null(strstr(e.msg, "image 'kvnet.local/demo-guest:latest' has no '/boot/initrd.img'"));
+        /* escapes: "..", a relative path, a directory */
+        static const char *const escapes[] = { "/boot/../../../other:v1/x", "boot/vmlinuz", "/boot/./vmlinuz", "/boot" };
+        for (size_t i = 0; i < ELEMENTSOF(escapes); i++) {
+                e = (KvErr){};
+                assert_true(launch_image_file(store, &r, escapes[i], &path, &e) < 0);
+                assert_null(path);
+        }
+        /* a symlink inside the image, to a file outside the store: refused, named */
+        snprintf(p, sizeof p, "%s/kvnet.local/demo-guest:latest/boot/initrd.img", store);
+        assert_int_equal(symlink(outside, p), 0);
+        e = (KvErr){};
+        assert_int_equal(launch_image_file(store, &r, "/boot/initrd.img", &path, &e), -EACCES);
+        assert_non_null(strstr(e.msg, "goes through a symlink"));
+        /* a symlinked directory on the way (the image's own directory): refused too */
+        snprintf(p, sizeof p, "%s/kvnet.local/demo-guest:latest", store);
+        char target[PATH_MAX + 8];
+        snprintf(target, sizeof target, "%s/kvnet.local/other:v1", store);
+        assert_int_equal(symlink(p, target), 0);
+        e = (KvErr){};
+        assert_int_equal(launch_image_file(store, &other, "/boot/vmlinuz", &path, &e), -EACCES);
+        assert_non_null(strstr(e.msg, "goes through a symlink"));
+        /* containerDisk: the one file of disk/ */
+        e = (KvErr){};
+        assert_int_equal(launch_image_disk(store, &r, &path, &e), -ENOENT);
+        assert_non_null(strstr(e.msg, "has no disk/"));
+        assert_int_equal(launch_image_add(store, "kvnet.local/disk:1", outside, NULL, NULL, false, &e), 0);
+        LaunchImageRef d;
+        assert_int_equal(launch_image_ref_parse("kvnet.local/disk:1", &d, &e), 0);
+        assert_int_equal(launch_image_disk(store, &d, &path, &e), 0);
+        assert_non_null(strstr(path, "/kvnet.local/disk:1/disk/"));
+        free(path);
+        path = NULL;
+
+        /* the parse: a manifest's kernelBoot resolves in the store, and nothing outside it */
+        LaunchOptions o = { .image_dir = store, .state_dir = "/run/kvnet/launcher", .require_files = true };
+        static const char vmi[] = "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: a}\n"
+                                  "spec: {domain: {memory: {guest: 64Mi}, firmware: {kernelBoot: {container: "
+                                  "{image: kvnet.local/demo-guest, kernelPath: /boot/vmlinuz, initrdPath: /boot/initrd.img}}}}}\n";
+        LaunchVmi *v = NULL;
+        e = (KvErr){};
+        assert_true(launch_vmi_parse_text(vmi, strlen(vmi), "inline", &o, &v, &e) < 0);
+        assert_non_null(strstr(e.msg, "spec.domain.firmware.kernelBoot.container.initrdPath: image 'kvnet.local/demo-guest:latest': '/boot/initrd.img' goes through a symlink"));
+        assert_null(v);
+        snprintf(p, sizeof p, "%s/kvnet.local/demo-guest:latest/boot/initrd.img", store);
+        assert_int_equal(unlink(p), 0);
+        write_text(p, "initrd\n");
+        e = (KvErr){};
+        assert_int_equal(launch_vmi_parse_text(vmi, strlen(vmi), "inline", &o, &v, &e), 0);
+        assert_string_equal(v->initrd_path, p);
+        launch_vmi_free(v);
+        /* parse-only (the controller): nothing is opened, the syntax is still checked */
+        o = (LaunchOptions){ .image_dir = "/nonexistent", .parse_only = true };
+        v = NULL;
+        assert_int_equal(launch_vmi_parse_text(vmi, strlen(vmi), "inline", &o, &v, &e), 0);
+        launch_vmi_free(v);
+        assert_int_equal(unlink(outside), 0);
+        assert_int_equal(tmpdir_remove(store), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_image_refs),        cmocka_unit_test(test_image_paths),
                 cmocka_unit_test(test_quantity),          cmocka_unit_test(test_mac_pci),
                 cmocka_unit_test(test_yaml_types),        cmocka_unit_test(test_yaml_json_same),
                 cmocka_unit_test(test_parse_details),     cmocka_unit_test(test_unknown_field_warns),

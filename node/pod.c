@@ -308,18 +308,51 @@ static void attachment(const NodePod *p, NodePodRef *ref, NodeCniArg args[4], No
         };
 }
 
-static int cni_add_step(NodePodRuntime *rt, NodePod *p, NodeCniNetwork *net, NodeErr *e) {
+/* The VMI's interface object named name (a VirtualMachine's template too), or NULL. */
+static json_t *vmi_interface(json_t *vmi, const char *name) {
+        json_t *spec = json_object_get(vmi, "spec");
+        if (streq_ptr(json_string_value(json_object_get(vmi, "kind")), "VirtualMachine"))
+                spec = json_object_get(json_object_get(spec, "template"), "spec");
+        json_t *ifs = json_object_get(json_object_get(json_object_get(spec, "domain"), "devices"), "interfaces");
+        size_t i;
+        json_t *f;
+        json_array_foreach(ifs, i, f)
+                if (streq_ptr(json_string_value(json_object_get(f, "name")), name))
+                        return f;
+        return NULL;
+}
+
+/* CNI ADD. The guest's MAC is the pod interface's, as virt-launcher takes it: a macAddress the VMI
+ * gives is asked of the plugins (capability "mac"); without one, the MAC the plugins chose is written
+ * into the VMI the launcher gets. */
+static int cni_add_step(NodePodRuntime *rt, NodePod *p, NodeCniNetwork *net, json_t *vmi, NodeErr *e) {
         NodePodRef ref;
         NodeCniArg args[4];
         NodeCniAttachment a;
         attachment(p, &ref, args, &a);
+        json_t *iface = vmi_interface(vmi, p->vm_interface);
+        const char *want = json_string_value(json_object_get(iface, "macAddress"));
+        _cleanup_free_ char *mac_json = NULL;
+        NodeCniArg cap;
+        if (want) {
+                _cleanup_json_ json_t *m = json_string(want);
+                if (!m || !(mac_json = json_dump_compact(m)))
+                        return -ENOMEM;
+                cap = (NodeCniArg) { "mac", mac_json };
+                a.caps = &cap;
+                a.n_caps = 1;
+        }
         _cleanup_(node_cni_result_freep) NodeCniResult *res = NULL;
         int r = node_cni_add(rt->cni, net, &a, NODE_CNI_ADD_ROLLBACK, &res, e);
         if (r < 0)
                 return r;
         if (!(p->cni_result = strdup(res->raw)))
                 return -ENOMEM;
-        return node_pod_derive(p, rt->state_dir, e);
+        if ((r = node_pod_derive(p, rt->state_dir, e)) < 0)
+                return r;
+        if (iface && !want && p->mac[0] && json_object_set_new(iface, "macAddress", json_string(p->mac)) < 0)
+                return -ENOMEM;
+        return 0;
 }
 
 /* The network to DEL with: the conf dir's network of the recorded name, else the config the cache kept
@@ -513,11 +546,11 @@ static int teardown(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
 
 /* ---------------------------------------------------------------- run, stop, load */
 
-static int write_vmi(const NodePod *p, const char *json, NodeErr *e) {
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "%s/vmi.json", p->dir) < 0)
+static int write_vmi(const NodePod *p, json_t *vmi, NodeErr *e) {
+        _cleanup_free_ char *path = NULL, *text = json_dumps(vmi, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (!text || asprintf(&path, "%s/vmi.json", p->dir) < 0)
                 return -ENOMEM;
-        int r = write_file_atomic(path, json, strlen(json), false);
+        int r = write_file_atomic(path, text, strlen(text), false);
         return r < 0 ? node_err_set(e, NODE_ERR_RECORD, NULL, NULL, r, "writing '%s'", path) : 0;
 }
 
@@ -532,6 +565,10 @@ int node_pod_run(NodePodRuntime *rt, const NodePodSpec *s, NodePod **ret, NodeEr
                 return node_err_set(e, NODE_ERR_CONFIG, NULL, NULL, r, "no network config in '%s'", rt->conf_dir);
         if (r < 0)
                 return r;
+        json_error_t jerr;
+        _cleanup_json_ json_t *vmi = json_loads(s->vmi_json, JSON_REJECT_DUPLICATES, &jerr);
+        if (!vmi)
+                return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -EINVAL, "pod: 'vmi': %s", jerr.text);
         _cleanup_(node_pod_freep) NodePod *p = NULL;
         if ((r = node_pod_new(s, rt->node_name, rt->state_dir, &p)) < 0)
                 return r;
@@ -550,10 +587,10 @@ int node_pod_run(NodePodRuntime *rt, const NodePodSpec *s, NodePod **ret, NodeEr
                 r = node_pod_record_write(p, e);
         if (r >= 0 && (r = sandbox_step(rt, p, e)) >= 0)
                 r = node_pod_record_write(p, e);
-        if (r >= 0 && (r = cni_add_step(rt, p, net, e)) >= 0)
+        if (r >= 0 && (r = cni_add_step(rt, p, net, vmi, e)) >= 0)
                 r = node_pod_record_write(p, e);
         if (r >= 0)
-                r = write_vmi(p, s->vmi_json, e);
+                r = write_vmi(p, vmi, e);
         if (r >= 0) {
                 r = node_libvirtd_start(rt, p, e);
                 int w = node_pod_record_write(p, e); /* a daemon that started is recorded even when a check failed */

@@ -385,7 +385,17 @@ static int cni_del_step(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         NodeCniArg args[4];
         NodeCniAttachment a;
         attachment(p, &ref, args, &a);
-        return node_cni_del(rt->cni, net, &a, e);
+        NodeErr de = { 0 };
+        r = node_cni_del(rt->cni, net, &a, &de);
+        /* a plugin that does not exist made nothing, unless an ADD through it succeeded */
+        if (r < 0 && de.kind == NODE_ERR_PLUGIN_NOT_FOUND && !p->cni_result)
+                r = 0;
+        if (r < 0 && e && e->kind == NODE_ERR_NONE) {
+                *e = de; /* takes de.output over */
+                return r;
+        }
+        node_err_done(&de);
+        return r;
 }
 
 static int launcher_step(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
@@ -587,8 +597,13 @@ int node_pod_run(NodePodRuntime *rt, const NodePodSpec *s, NodePod **ret, NodeEr
                 r = node_pod_record_write(p, e);
         if (r >= 0 && (r = sandbox_step(rt, p, e)) >= 0)
                 r = node_pod_record_write(p, e);
-        if (r >= 0 && (r = cni_add_step(rt, p, net, vmi, e)) >= 0)
-                r = node_pod_record_write(p, e);
+        if (r >= 0) {
+                r = cni_add_step(rt, p, net, vmi, e);
+                if (r < 0 && !p->cni_result)
+                        free(TAKE_PTR(p->network)); /* the failed ADD ran its own DEL (NODE_CNI_ADD_ROLLBACK) */
+                else if (r >= 0)
+                        r = node_pod_record_write(p, e);
+        }
         if (r >= 0)
                 r = write_vmi(p, vmi, e);
         if (r >= 0) {

@@ -106,7 +106,7 @@ int node_libvirtd_stop(const NodePodRuntime *rt, NodePod *p, NodeErr *e) {
                 r = 0;
         /* whatever the starter did: the daemon we recorded must be gone */
         if (node_proc_alive(&p->libvirtd))
-                (void) node_proc_stop(&p->libvirtd, 10000);
+                (void) node_proc_stop(&p->libvirtd, 10000, false);
         if (node_proc_alive(&p->libvirtd))
                 return node_err_set(e, NODE_ERR_LIBVIRTD, NULL, NULL, -EBUSY, "pod %s/%s: libvirtd (pid %d) does not exit",
                                     p->namespace_, p->name, (int) p->libvirtd.pid);

@@ -68,7 +68,7 @@ int node_mig_proxies_reap(const NodePod *p) {
                         continue;
                 NodeProc pr = { .pid = (pid_t) json_integer_value(pid),
                                 .start_time = (unsigned long long) json_integer_value(st) };
-                (void) node_proc_stop(&pr, 2000);
+                (void) node_proc_stop(&pr, 2000, true); /* socat forks per connection */
         }
         json_array_foreach(json_object_get(o, "sockets"), i, v) {
                 const char *s = json_string_value(v);
@@ -81,8 +81,9 @@ int node_mig_proxies_reap(const NodePod *p) {
 }
 
 static void pair_stop(Pair *pp) {
-        (void) node_proc_stop(&pp->src, 2000);
-        (void) node_proc_stop(&pp->dst, 2000);
+        /* the listeners and the children they forked per connection */
+        (void) node_proc_stop(&pp->src, 2000, true);
+        (void) node_proc_stop(&pp->dst, 2000, true);
         if (pp->src_sock)
                 (void) unlink(pp->src_sock);
         free(pp->src_sock);

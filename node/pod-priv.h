@@ -28,8 +28,9 @@ bool node_proc_alive(const NodeProc *p);
 /* -ESRCH when it does not run; group: to its process group. */
 int node_proc_signal(const NodeProc *p, int sig, bool group);
 int node_proc_wait_gone(const NodeProc *p, unsigned timeout_ms) _wur_;
-/* SIGTERM, then after grace_ms SIGKILL (process and group); 0 once gone. */
-int node_proc_stop(const NodeProc *p, unsigned grace_ms);
+/* SIGTERM (to its process group with group: a forking server's children too), then after grace_ms
+ * SIGKILL (process and group); 0 once gone. */
+int node_proc_stop(const NodeProc *p, unsigned grace_ms, bool group);
 /* Forks argv[0] (a path) as a new session inside the network namespace at netns_path (as `ip netns exec`
  * does it), stdin /dev/null, stdout and stderr appended to log_path; *ret is the child. */
 int node_spawn_in_netns(const char *netns_path, const char *log_path, char *const argv[], NodeProc *ret) _wur_;

@@ -336,7 +336,7 @@ static int cni_add_step(NodePodRuntime *rt, NodePod *p, NodeCniNetwork *net, jso
         NodeCniArg cap;
         if (want) {
                 _cleanup_json_ json_t *m = json_string(want);
-                if (!m || !(mac_json = json_dump_compact(m)))
+                if (!m || !(mac_json = json_dumps(m, JSON_ENCODE_ANY | JSON_COMPACT)))
                         return -ENOMEM;
                 cap = (NodeCniArg) { "mac", mac_json };
                 a.caps = &cap;

@@ -105,10 +105,10 @@ int node_proc_wait_gone(const NodeProc *p, unsigned timeout_ms) {
         return 0;
 }
 
-int node_proc_stop(const NodeProc *p, unsigned grace_ms) {
+int node_proc_stop(const NodeProc *p, unsigned grace_ms, bool group) {
         if (!node_proc_alive(p))
                 return 0;
-        (void) node_proc_signal(p, SIGTERM, false);
+        (void) node_proc_signal(p, SIGTERM, group);
         if (node_proc_wait_gone(p, grace_ms) >= 0)
                 return 0;
         (void) node_proc_signal(p, SIGKILL, true);

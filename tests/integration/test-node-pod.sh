@@ -9,7 +9,10 @@
 # the cluster's client namespace at the pod IP from the CNI result; a `status` from a new podrun
 # process finds the pod Running (re-adoption: bridge after `run --detach`, masquerade after the
 # running podrun was SIGKILLed); stop leaves no CNI cache entry, no link of the pod in node1's
-# namespace, no sandbox, no libvirtd, no launcher, no pod directory. A start that fails in the middle
+# namespace, no sandbox, no libvirtd, no launcher, no pod directory. A live migration node1 -> node2
+# through the runtime's proxies (`podrun proxies`, --direct): the --incoming target pod on node2 gets the
+# VM's IP and MAC and waits, `kvnet-launcher --migrate` completes, the target runs the guest (ping at the
+# same IP), the source ends Migrated, the proxies and both pods go. A start that fails in the middle
 # (a plugin that does not exist: after the sandbox; a launcher that exits at once: after libvirtd; a VMI
 # the launcher rejects) leaves nothing behind and names the cause. A state dir too long for the pod's
 # sockets is refused naming the path; bad input is refused naming the field.
@@ -26,6 +29,7 @@ guest_image
 
 # pods left by a failing test are stopped before the cluster goes (hooks run in registration order)
 at_exit 'for i in 1 2; do [ -d "$KV_TMP/n$i/state/pods" ] && pr "$i" stop $(ls "$KV_TMP/n$i/state/pods") >/dev/null 2>&1; done'
+at_exit '[ -n "${PX_PID:-}" ] && kill -TERM "$PX_PID" 2>/dev/null; wait "${PX_PID:-0}" 2>/dev/null'
 at_exit '[ "$KV_EXIT_RC" -eq 0 ] || [ "$KV_EXIT_RC" -eq 4 ] || { echo "---- launcher logs ----"; tail -n 20 "$KV_TMP"/n1/state/pods/*/launcher.log 2>/dev/null; }'
 cluster_up kvt-np
 
@@ -41,16 +45,35 @@ for i in 1 2; do
 EOF
 done
 
-# pr NODE ARGS...: podrun with node NODE's configuration (PR_CONF, PR_STATE, PR_LAUNCHER override)
-pr() {
+# pr NODE ARGS...: podrun with node NODE's configuration (PR_CONF, PR_STATE, PR_LAUNCHER override).
+# pr_exec: the same as the process itself (exec), for `pr_exec ... &`: $! is then podrun's pid.
+pr_args() {
 	local i=$1 nsv=NODE$1_NS sockv=NODE$1_SOCK
+	PR_ARGS=(--node-name "node$i" --node-netns "/run/netns/${!nsv}" --conf-dir "${PR_CONF:-$KV_TMP/n$i/conf}"
+		--cni-path "$KV_BIN" --cache-dir "$KV_TMP/n$i/cache" --netd-socket "${!sockv}"
+		--state-dir "${PR_STATE:-$KV_TMP/n$i/state}" --launcher "${PR_LAUNCHER:-$KV_BIN/kvnet-launcher}"
+		--libvirtd-starter "$KV_ROOT/scripts/libvirt-node.sh" --sandbox-prefix "$CL_NAME-p")
+}
+pr() {
+	pr_args "$1"
 	shift
-	"$PODRUN" --node-name "node$i" --node-netns "/run/netns/${!nsv}" --conf-dir "${PR_CONF:-$KV_TMP/n$i/conf}" \
-		--cni-path "$KV_BIN" --cache-dir "$KV_TMP/n$i/cache" --netd-socket "${!sockv}" \
-		--state-dir "${PR_STATE:-$KV_TMP/n$i/state}" --launcher "${PR_LAUNCHER:-$KV_BIN/kvnet-launcher}" \
-		--libvirtd-starter "$KV_ROOT/scripts/libvirt-node.sh" --sandbox-prefix "$CL_NAME-p" "$@"
+	"$PODRUN" "${PR_ARGS[@]}" "$@"
+}
+pr_exec() {
+	pr_args "$1"
+	shift
+	exec "$PODRUN" "${PR_ARGS[@]}" "$@"
 }
 kv() { sed -n "s/^$1=//p" "$2"; }
+# wait_line FILE KEY PID SECONDS: 0 once FILE has a KEY= line; 1 when PID exits first or time is up
+wait_line() {
+	for _ in $(seq 1 $(($4 * 10))); do
+		grep -q "^$2=" "$1" 2>/dev/null && return 0
+		kill -0 "$3" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q "^$2=" "$1" 2>/dev/null
+}
 # alive PID: a process that runs (a zombie waiting for its reaper does not)
 alive() {
 	local st
@@ -72,27 +95,32 @@ write_vmi() {
 EOF
 }
 
-node_links() { ip -n "$NODE1_NS" -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort | tr '\n' ' '; }
+# node_links [I], pod_sandboxes, pod_daemons [I], cache_entries [I]: what pods leave on node I (1)
+node_links() {
+	local v=NODE${1:-1}_NS
+	ip -n "${!v}" -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort | tr '\n' ' '
+}
 pod_sandboxes() { ip netns list | awk '{print $1}' | grep -c "^$CL_NAME-p-" || true; }
-pod_daemons() { pgrep -f "$KV_TMP/n1/state/pods/" | wc -l; }
-cache_entries() { find "$KV_TMP/n1/cache" -type f | wc -l; }
+pod_daemons() { pgrep -f "$KV_TMP/n${1:-1}/state/pods/" | wc -l; }
+cache_entries() { find "$KV_TMP/n${1:-1}/cache" -type f | wc -l; }
 
-# assert_nothing_left WHAT LINKS_BEFORE: the state a node has with no pod
+# assert_nothing_left WHAT LINKS_BEFORE [I]: the state node I (1) has with no pod
 assert_nothing_left() {
-	local what=$1 before=$2 now i
-	for i in $(seq 1 30); do
-		now=$(node_links)
+	local what=$1 before=$2 i=${3:-1} now
+	for _ in $(seq 1 30); do
+		now=$(node_links "$i")
 		[ "$now" = "$before" ] && break
 		sleep 0.1
 	done
-	assert_eq "$now" "$before" "$what: no link of the pod left in node1's namespace"
-	assert_eq "$(cache_entries)" 0 "$what: no CNI cache entry"
+	assert_eq "$now" "$before" "$what: no link of the pod left in node$i's namespace"
+	assert_eq "$(cache_entries "$i")" 0 "$what: no CNI cache entry on node$i"
 	assert_eq "$(pod_sandboxes)" 0 "$what: no sandbox namespace"
-	assert_eq "$(pod_daemons)" 0 "$what: no libvirtd, QEMU or launcher of the pod"
-	assert_eq "$(ls -A "$KV_TMP/n1/state/pods")" "" "$what: no pod directory or record"
+	assert_eq "$(pod_daemons "$i")" 0 "$what: no libvirtd, QEMU or launcher of the pod on node$i"
+	assert_eq "$(ls -A "$KV_TMP/n$i/state/pods")" "" "$what: no pod directory or record on node$i"
 }
 
 LINKS0=$(node_links)
+LINKS0_2=$(node_links 2)
 
 # ---------------------------------------------------------------- a guest pod per binding
 n=0
@@ -109,15 +137,11 @@ for b in bridge masquerade; do
 			{ cat "$KV_TMP/run-$b.err"; die "$b: podrun run failed"; }
 	else
 		# re-adoption after a runtime that was killed while it held the pod
-		pr 1 run --namespace default --name "virt-launcher-$vm-x1" --uid "$uid" --vmi "$KV_TMP/$vm.json" \
+		pr_exec 1 run --namespace default --name "virt-launcher-$vm-x1" --uid "$uid" --vmi "$KV_TMP/$vm.json" \
 			--vm "default/$vm" --binding "$b" >"$out" 2>"$KV_TMP/run-$b.err" &
 		prpid=$!
-		for _ in $(seq 1 1200); do
-			grep -q '^START_MS=' "$out" 2>/dev/null && break
-			kill -0 "$prpid" 2>/dev/null || break
-			sleep 0.1
-		done
-		grep -q '^START_MS=' "$out" || { cat "$KV_TMP/run-$b.err"; die "$b: podrun run did not start the pod"; }
+		wait_line "$out" START_MS "$prpid" 120 || { cat "$KV_TMP/run-$b.err"; die "$b: podrun run did not start the pod"; }
+		assert_eq "$(ps -o comm= -p "$prpid")" podrun "$b: the runtime holding the pod is podrun (pid $prpid)"
 		kill -KILL "$prpid"
 		wait "$prpid" 2>/dev/null || true
 	fi
@@ -157,6 +181,57 @@ for b in bridge masquerade; do
 	assert_nothing_left "$b: after stop" "$LINKS0"
 	assert_true "$b: a second stop of the same pod succeeds" pr 1 stop "$uid"
 done
+
+# ---------------------------------------------------------------- a live migration through the runtime's proxies
+vm=vm-mig
+src=00000003-src
+dst=00000004-dst
+write_vmi "$KV_TMP/$vm.json" "$vm" bridge
+pr 1 run --namespace default --name "virt-launcher-$vm-s" --uid "$src" --vmi "$KV_TMP/$vm.json" --vm "default/$vm" \
+	--binding bridge --detach >"$KV_TMP/src.out" 2>"$KV_TMP/src.err" || { cat "$KV_TMP/src.err"; die "migration: source pod"; }
+ip=$(kv IP "$KV_TMP/src.out")
+wait_ping "$CLIENT_NS" "$ip" 90 || die "migration: the source guest does not answer ping at $ip"
+# the target pod on node2 runs the VMI as the source runs it (the MAC included)
+pr 2 run --namespace default --name "virt-launcher-$vm-t" --uid "$dst" --vmi "$KV_TMP/n1/state/pods/$src/vmi.json" \
+	--vm "default/$vm" --binding bridge --incoming --detach >"$KV_TMP/dst.out" 2>"$KV_TMP/dst.err" ||
+	{ cat "$KV_TMP/dst.err"; die "migration: target pod"; }
+assert_eq "$(kv PHASE "$KV_TMP/dst.out")" WaitingForMigration "migration: the target pod waits for the VM"
+assert_eq "$(kv IP "$KV_TMP/dst.out")/$(kv MAC "$KV_TMP/dst.out")" "$ip/$(kv MAC "$KV_TMP/src.out")" \
+	"migration: the target pod has the VM's IP and MAC"
+port=$((20000 + RANDOM % 20000))
+pr_exec 1 proxies "$src" --to-node-netns "/run/netns/$NODE2_NS" --to-state-dir "$KV_TMP/n2/state" --to-uid "$dst" \
+	--to-address "$NODE2_UNDERLAY" --port "$port" --direct >"$KV_TMP/px.out" 2>"$KV_TMP/px.err" &
+PX_PID=$!
+wait_line "$KV_TMP/px.out" MIGRATE_URI "$PX_PID" 10 || { cat "$KV_TMP/px.err"; die "migration: the proxies did not come up"; }
+pass "migration: the proxies listen ($(kv DEST_URI "$KV_TMP/px.out"))"
+t0=$(date +%s%3N)
+"$KV_BIN/kvnet-launcher" --migrate "$(kv DEST_URI "$KV_TMP/px.out")" --socket "$(kv LAUNCHER_SOCK "$KV_TMP/src.out")" \
+	--direct --migrate-uri "$(kv MIGRATE_URI "$KV_TMP/px.out")" --max-downtime-ms 50 \
+	--dest-state-dir "$KV_TMP/n2/state/pods/$dst/state" --dest-serial-log "$KV_TMP/n2/state/pods/$dst/serial.log" \
+	>"$KV_TMP/mig.json" 2>"$KV_TMP/mig.err" || true
+assert_eq "$(jq -r .state "$KV_TMP/mig.json" 2>/dev/null)" completed "migration: completed ($(jq -c '{downtimeMs, totalMs, error}' "$KV_TMP/mig.json" 2>/dev/null))"
+echo "POD_MIGRATION_MS=$(($(date +%s%3N) - t0))"
+for _ in $(seq 1 300); do
+	pr 2 status "$dst" >"$KV_TMP/dst.status"
+	[ "$(kv PHASE "$KV_TMP/dst.status")" = Running ] && break
+	sleep 0.1
+done
+assert_eq "$(kv PHASE "$KV_TMP/dst.status")" Running "migration: the target pod runs the VM"
+if wait_ping "$CLIENT_NS" "$ip" 20; then pass "migration: the guest answers at $ip on node2"; else fail "migration: the guest answers at $ip on node2"; fi
+for _ in $(seq 1 100); do
+	pr 1 status "$src" >"$KV_TMP/src.status"
+	[ "$(kv LAUNCHER_ALIVE "$KV_TMP/src.status")" = 0 ] && break
+	sleep 0.1
+done
+assert_eq "$(kv PHASE "$KV_TMP/src.status")" Migrated "migration: the source launcher ended Migrated"
+kill -TERM "$PX_PID"
+wait "$PX_PID" 2>/dev/null || true
+PX_PID=
+assert_eq "$(pgrep -fc "socat.*$port" || true)" 0 "migration: the proxies are gone"
+pr 1 stop "$src" || fail "migration: stop of the source pod"
+pr 2 stop "$dst" || fail "migration: stop of the target pod"
+assert_nothing_left "migration (node1)" "$LINKS0" 1
+assert_nothing_left "migration (node2)" "$LINKS0_2" 2
 
 # ---------------------------------------------------------------- starts that fail in the middle
 write_vmi "$KV_TMP/vm-f.json" vm-f bridge

@@ -7,6 +7,8 @@
  *   podrun NODE-OPTIONS stop UID...
  *   podrun NODE-OPTIONS status UID
  *   podrun NODE-OPTIONS list
+ *   podrun NODE-OPTIONS proxies SRC_UID --to-node-netns PATH --to-state-dir DIR --to-uid UID --to-address ADDR
+ *                               --port N [--direct]
  * NODE-OPTIONS: --node-netns PATH --conf-dir DIR --cni-path DIR[:DIR] --cache-dir DIR --netd-socket PATH
  *               --state-dir DIR --launcher PATH --libvirtd-starter PATH [--node-name N] [--sandbox-prefix P]
  *               [--start-timeout S]
@@ -17,6 +19,9 @@
  * another podrun finds it through its record); without, it stays until SIGTERM/SIGINT or the launcher's
  * end, then stops the pod. stop: stops and deletes pods (a uid without a record is fine). status: the
  * same lines for one pod (exit 1 when there is none). list: one line per pod: UID PHASE POD SANDBOX.
+ * proxies: the migration proxies from pod SRC_UID of this node to pod --to-uid of the node whose
+ * namespace and state dir are given (its underlay address --to-address); prints DEST_URI= and
+ * MIGRATE_URI= (with --direct) once they listen, and stays until SIGTERM/SIGINT, then ends them.
  * Exit: 0 ok, 1 failure (the error on stderr, naming the step), 2 usage. */
 #include <getopt.h>
 #include <signal.h>
@@ -32,6 +37,8 @@ static void usage(const char *msg) {
               "                  --binding bridge|masquerade [--incoming [--incoming-timeout S]] [--grace S]\n"
               "                  [--ifname IF] [--detach]\n"
               "       podrun NODE-OPTIONS stop UID... | status UID | list\n"
+              "       podrun NODE-OPTIONS proxies SRC_UID --to-node-netns PATH --to-state-dir DIR --to-uid UID\n"
+              "                  --to-address ADDR --port N [--direct]\n"
               "NODE-OPTIONS: --node-netns PATH --conf-dir DIR --cni-path DIRS --cache-dir DIR --netd-socket PATH\n"
               "              --state-dir DIR --launcher PATH --libvirtd-starter PATH [--node-name N]\n"
               "              [--sandbox-prefix P] [--start-timeout S]\n",
@@ -87,7 +94,7 @@ static int cmd_run(NodePodRuntime *rt, int argc, char **argv) {
         const char *vmi = NULL, *vm = NULL;
         bool detach = false;
         int c;
-        optind = 1;
+        optind = 0; /* 0: a full re-initialisation of getopt for the command's own argv */
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (c) {
                 case O_NS: s.namespace_ = optarg; break;
@@ -218,6 +225,68 @@ static int cmd_list(NodePodRuntime *rt) {
         return 0;
 }
 
+static int cmd_proxies(NodePodRuntime *rt, const NodePodConfig *cfg, int argc, char **argv) {
+        enum { O_NETNS = 256, O_STATE, O_UID, O_ADDR, O_PORT, O_DIRECT };
+        static const struct option opts[] = {
+                { "to-node-netns", required_argument, NULL, O_NETNS }, { "to-state-dir", required_argument, NULL, O_STATE },
+                { "to-uid", required_argument, NULL, O_UID },          { "to-address", required_argument, NULL, O_ADDR },
+                { "port", required_argument, NULL, O_PORT },           { "direct", no_argument, NULL, O_DIRECT },
+                {},
+        };
+        NodePodConfig to = *cfg;
+        to.node_name = "target";
+        const char *to_uid = NULL;
+        NodeMigProxySpec ms = { 0 };
+        int c;
+        optind = 0; /* 0: a full re-initialisation of getopt for the command's own argv */
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (c) {
+                case O_NETNS: to.node_netns = optarg; break;
+                case O_STATE: to.state_dir = optarg; break;
+                case O_UID: to_uid = optarg; break;
+                case O_ADDR: ms.target_address = optarg; break;
+                case O_PORT: ms.port = (uint16_t) atoi(optarg); break;
+                case O_DIRECT: ms.direct = true; break;
+                default: usage(NULL);
+                }
+        }
+        if (optind != argc - 1 || !to_uid)
+                usage("proxies takes SRC_UID and --to-uid");
+        NodeErr e = { 0 };
+        _cleanup_(node_pod_runtime_freep) NodePodRuntime *trt = NULL;
+        _cleanup_(node_pod_freep) NodePod *src = NULL, *dst = NULL;
+        _cleanup_(node_mig_proxies_freep) NodeMigProxies *px = NULL;
+        int r = node_pod_runtime_new(&to, &trt, &e);
+        if (r >= 0)
+                r = node_pod_load(rt, argv[optind], &src, &e);
+        if (r >= 0)
+                r = node_pod_load(trt, to_uid, &dst, &e);
+        if (r >= 0) {
+                ms.source_rt = rt;
+                ms.source = src;
+                ms.target_rt = trt;
+                ms.target = dst;
+                r = node_mig_proxies_start(&ms, &px, &e);
+        }
+        if (r < 0) {
+                report("proxies", &e, r);
+                node_err_done(&e);
+                return 1;
+        }
+        printf("DEST_URI=%s\n", node_mig_proxies_dest_uri(px));
+        if (node_mig_proxies_migrate_uri(px))
+                printf("MIGRATE_URI=%s\n", node_mig_proxies_migrate_uri(px));
+        fflush(stdout);
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        int sig;
+        (void) sigwait(&mask, &sig);
+        return node_mig_proxies_stop(px) < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
         enum { O_NETNS = 256, O_CONF, O_PATH, O_CACHE, O_NETD, O_STATE, O_LAUNCHER, O_STARTER, O_NODE, O_PREFIX, O_TIMEOUT };
         static const struct option opts[] = {
@@ -273,6 +342,8 @@ int main(int argc, char **argv) {
                 return cmd_stop(rt, sub_argc, sub_argv);
         if (streq(cmd, "status"))
                 return cmd_status(rt, sub_argc, sub_argv);
+        if (streq(cmd, "proxies"))
+                return cmd_proxies(rt, &cfg, sub_argc, sub_argv);
         if (streq(cmd, "list") && sub_argc == 1)
                 return cmd_list(rt);
         usage("unknown command");

@@ -701,3 +701,60 @@ int node_pod_list(NodePodRuntime *rt, NodePod ***ret, size_t *ret_n, size_t *ret
                 *ret_bad = bad;
         return 0;
 }
+
+/* ---------------------------------------------------------------- GC */
+
+static bool held(NodePod *const *pods, size_t n, const char *cid, const char *ifname) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(pods[i]->sandbox_name, cid) && streq(pods[i]->ifname, ifname))
+                        return true;
+        return false;
+}
+
+int node_pod_gc(NodePodRuntime *rt, size_t *ret_deleted, NodeErr *e) {
+        _cleanup_(node_cni_network_freep) NodeCniNetwork *net = NULL;
+        int r = node_cni_network_load_dir(rt->conf_dir, NULL, &net, e);
+        if (r < 0)
+                return r == -ENOENT ? node_err_set(e, NODE_ERR_CONFIG, NULL, NULL, r, "no network config in '%s'", rt->conf_dir)
+                                    : r;
+        NodePod **pods = NULL;
+        size_t n = 0, deleted = 0;
+        if ((r = node_pod_list(rt, &pods, &n, NULL, e)) < 0)
+                return r;
+        _cleanup_free_ char *json = NULL;
+        _cleanup_free_ NodeCniGcAttachment *valid = calloc(n + 1, sizeof *valid);
+        if (!valid || (r = node_cni_cache_attachments_json(rt->cache_dir, net->name, &json)) < 0) {
+                node_pods_free(pods, n);
+                return r < 0 ? r : -ENOMEM;
+        }
+        json_error_t jerr;
+        _cleanup_json_ json_t *cached = json_loads(json, 0, &jerr);
+        int first = 0;
+        size_t i;
+        json_t *v;
+        json_array_foreach(cached, i, v) {
+                const char *cid = json_string_value(json_object_get(v, "containerID"));
+                const char *ifname = json_string_value(json_object_get(v, "ifname"));
+                if (!cid || !ifname || held(pods, n, cid, ifname))
+                        continue;
+                _cleanup_(node_cni_cache_entry_freep) NodeCniCacheEntry *c = NULL;
+                if (node_cni_cache_read(rt->cache_dir, net->name, cid, ifname, &c, NULL) < 0)
+                        continue;
+                /* no CNI_ARGS or capability args given: DEL takes the cached ones */
+                NodeCniAttachment a = { .container_id = cid, .netns = c->netns ? c->netns : "", .ifname = ifname };
+                r = node_cni_del(rt->cni, net, &a, e);
+                if (r < 0 && first == 0)
+                        first = r;
+                if (r >= 0)
+                        deleted++;
+        }
+        for (size_t k = 0; k < n; k++)
+                valid[k] = (NodeCniGcAttachment) { .container_id = pods[k]->sandbox_name, .ifname = pods[k]->ifname };
+        r = node_cni_gc(rt->cni, net, valid, n, NULL, e);
+        if (r < 0 && first == 0)
+                first = r;
+        node_pods_free(pods, n);
+        if (ret_deleted)
+                *ret_deleted = deleted;
+        return first;
+}

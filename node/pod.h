@@ -102,6 +102,11 @@ int node_pod_load(NodePodRuntime *rt, const char *uid, NodePod **ret, NodeErr *e
  * (counted in *ret_bad when given). */
 int node_pod_list(NodePodRuntime *rt, NodePod ***ret, size_t *ret_n, size_t *ret_bad, NodeErr *e) _wur_;
 void node_pods_free(NodePod **v, size_t n);
+/* GC of what no pod holds: the node network's cached attachments whose container ID (a sandbox) no pod
+ * record names are DELeted (their cached netns, CNI_ARGS and capability args), then CNI GC (1.1.0
+ * plugins) runs with the pods' attachments as the valid ones. Every attachment is tried; the first
+ * failure is returned. *ret_deleted (optional): how many were DELeted. */
+int node_pod_gc(NodePodRuntime *rt, size_t *ret_deleted, NodeErr *e) _wur_;
 NodePod *node_pod_free(NodePod *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(NodePod *, node_pod_free);
 

@@ -30,7 +30,8 @@ int node_child_enter_netns(int ns_fd) {
         return 0;
 }
 
-int node_proc_start_time(pid_t pid, unsigned long long *ret) {
+/* Field 22 of /proc/PID/stat, and whether the process is a zombie. */
+static int stat_read(pid_t pid, unsigned long long *ret, bool *ret_zombie) {
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
         _cleanup_free_ char *buf = NULL;
@@ -42,9 +43,7 @@ int node_proc_start_time(pid_t pid, unsigned long long *ret) {
         char *p = strrchr(buf, ')');
         if (!p || p[1] != ' ')
                 return -EBADMSG;
-        char state = p[2];
-        if (state == 'Z' || state == 'X')
-                return -ESRCH;
+        *ret_zombie = p[2] == 'Z' || p[2] == 'X';
         /* field 3 is the state; the start time is field 22 */
         p += 2;
         for (int field = 3; field < 22; field++) {
@@ -62,6 +61,18 @@ int node_proc_start_time(pid_t pid, unsigned long long *ret) {
         return 0;
 }
 
+int node_proc_start_time(pid_t pid, unsigned long long *ret) {
+        unsigned long long st;
+        bool zombie;
+        int r = stat_read(pid, &st, &zombie);
+        if (r < 0)
+                return r;
+        if (zombie)
+                return -ESRCH;
+        *ret = st;
+        return 0;
+}
+
 int node_proc_identify(pid_t pid, NodeProc *ret) {
         unsigned long long st;
         int r = node_proc_start_time(pid, &st);
@@ -74,11 +85,17 @@ int node_proc_identify(pid_t pid, NodeProc *ret) {
 bool node_proc_alive(const NodeProc *p) {
         if (!p || p->pid <= 0)
                 return false;
-        /* our own child that exited is reaped here, so that it does not linger as a zombie */
-        int status;
-        (void) waitpid(p->pid, &status, WNOHANG);
         unsigned long long st;
-        return node_proc_start_time(p->pid, &st) >= 0 && st == p->start_time;
+        bool zombie;
+        if (stat_read(p->pid, &st, &zombie) < 0 || st != p->start_time)
+                return false;
+        if (zombie) {
+                /* our own child that exited: reaped here (only this one: the start time matched) */
+                int status;
+                (void) waitpid(p->pid, &status, WNOHANG);
+                return false;
+        }
+        return true;
 }
 
 int node_proc_signal(const NodeProc *p, int sig, bool group) {

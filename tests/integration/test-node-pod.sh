@@ -9,7 +9,8 @@
 # the cluster's client namespace at the pod IP from the CNI result; a `status` from a new podrun
 # process finds the pod Running (re-adoption: bridge after `run --detach`, masquerade after the
 # running podrun was SIGKILLed); stop leaves no CNI cache entry, no link of the pod in node1's
-# namespace, no sandbox, no libvirtd, no launcher, no pod directory. A live migration node1 -> node2
+# namespace, no sandbox, no libvirtd, no launcher, no pod directory; GC DELs an attachment no pod holds
+# and keeps the pod's. A live migration node1 -> node2
 # through the runtime's proxies (`podrun proxies`, --direct): the --incoming target pod on node2 gets the
 # VM's IP and MAC and waits, `kvnet-launcher --migrate` completes, the target runs the guest (ping at the
 # same IP), the source ends Migrated, the proxies and both pods go. A start that fails in the middle
@@ -171,6 +172,19 @@ for b in bridge masquerade; do
 	assert_eq "$(kv LAUNCHER_ALIVE "$KV_TMP/status-$b.out")" 1 "$b: status from a new podrun: the launcher runs"
 	assert_eq "$(kv LAUNCHER_PID "$KV_TMP/status-$b.out")" "$lpid" "$b: nothing was restarted (launcher pid $lpid)"
 	assert_eq "$(pr 1 list | awk '{print $1, $2}')" "$uid Running" "$b: list shows the pod"
+	if [ "$b" = bridge ]; then
+		# GC: an attachment in the node's cache that no pod holds is DELeted, the pod's is kept
+		mkns ORPHAN orphan
+		ip netns exec "$NODE1_NS" "$CNICHAIN" add "$KV_TMP/n1/conf/10-kvnet.conflist" orphan-1 "/run/netns/$ORPHAN" tap0 \
+			--cache-dir "$KV_TMP/n1/cache" --path "$KV_BIN" \
+			--args "IgnoreUnknown=1;KVNET_VM_NAMESPACE=default;KVNET_VM_NAME=orphan;KVNET_VM_INTERFACE=default;KVNET_VM_BINDING=bridge" \
+			>/dev/null || die "gc: the orphan attachment"
+		assert_eq "$(cache_entries)" 2 "gc: an orphan attachment next to the pod's"
+		assert_eq "$(pr 1 gc)" DELETED=1 "gc: the orphan attachment is DELeted"
+		assert_eq "$(cache_entries)" 1 "gc: the pod's attachment is kept"
+		assert_false "gc: the orphan's tap is gone" link_exists "$ORPHAN" tap0
+		assert_ping "$CLIENT_NS" "$ip" "gc: the pod's guest still answers"
+	fi
 
 	t0=$(date +%s%3N)
 	pr 1 stop "$uid" || fail "$b: podrun stop"

@@ -7,6 +7,7 @@
  *   podrun NODE-OPTIONS stop UID...
  *   podrun NODE-OPTIONS status UID
  *   podrun NODE-OPTIONS list
+ *   podrun NODE-OPTIONS gc
  *   podrun NODE-OPTIONS proxies SRC_UID --to-node-netns PATH --to-state-dir DIR --to-uid UID --to-address ADDR
  *                               --port N [--direct]
  * NODE-OPTIONS: --node-netns PATH --conf-dir DIR --cni-path DIR[:DIR] --cache-dir DIR --netd-socket PATH
@@ -19,6 +20,7 @@
  * another podrun finds it through its record); without, it stays until SIGTERM/SIGINT or the launcher's
  * end, then stops the pod. stop: stops and deletes pods (a uid without a record is fine). status: the
  * same lines for one pod (exit 1 when there is none). list: one line per pod: UID PHASE POD SANDBOX.
+ * gc: DEL of the node network's cached attachments that no pod holds, then CNI GC; prints DELETED=N.
  * proxies: the migration proxies from pod SRC_UID of this node to pod --to-uid of the node whose
  * namespace and state dir are given (its underlay address --to-address); prints DEST_URI= and
  * MIGRATE_URI= (with --direct) once they listen, and stays until SIGTERM/SIGINT, then ends them.
@@ -36,7 +38,7 @@ static void usage(const char *msg) {
         fputs("usage: podrun NODE-OPTIONS run --namespace NS --name NAME --uid UID --vmi FILE --vm NS/NAME\n"
               "                  --binding bridge|masquerade [--incoming [--incoming-timeout S]] [--grace S]\n"
               "                  [--ifname IF] [--detach]\n"
-              "       podrun NODE-OPTIONS stop UID... | status UID | list\n"
+              "       podrun NODE-OPTIONS stop UID... | status UID | list | gc\n"
               "       podrun NODE-OPTIONS proxies SRC_UID --to-node-netns PATH --to-state-dir DIR --to-uid UID\n"
               "                  --to-address ADDR --port N [--direct]\n"
               "NODE-OPTIONS: --node-netns PATH --conf-dir DIR --cni-path DIRS --cache-dir DIR --netd-socket PATH\n"
@@ -342,6 +344,15 @@ int main(int argc, char **argv) {
                 return cmd_stop(rt, sub_argc, sub_argv);
         if (streq(cmd, "status"))
                 return cmd_status(rt, sub_argc, sub_argv);
+        if (streq(cmd, "gc") && sub_argc == 1) {
+                size_t deleted = 0;
+                r = node_pod_gc(rt, &deleted, &e);
+                printf("DELETED=%zu\n", deleted);
+                if (r < 0)
+                        report("gc", &e, r);
+                node_err_done(&e);
+                return r < 0 ? 1 : 0;
+        }
         if (streq(cmd, "proxies"))
                 return cmd_proxies(rt, &cfg, sub_argc, sub_argv);
         if (streq(cmd, "list") && sub_argc == 1)

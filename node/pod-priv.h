@@ -116,6 +116,13 @@ struct NodePodRuntime {
         NodeCniRuntime *cni;
 };
 
+/* The pod's lock, <pods_dir>/.<uid>.lock (flock, exclusive): held by a start until it is done and by a
+ * stop, so that two runtime processes never work on one pod at once. wait=false: -EWOULDBLOCK when
+ * another holds it. The fd is close-on-exec (children never inherit it). */
+int node_pod_lock(const char *pods_dir, const char *uid, bool wait, int *ret_fd) _wur_;
+/* Removes the lock file (while holding it) and closes fd. */
+void node_pod_unlock_remove(const char *pods_dir, const char *uid, int fd);
+
 /* The longest unix socket path a pod of this runtime makes itself (<pods_dir>/<uid>/launcher.sock). */
 size_t node_pod_socket_path_max(const char *state_dir);
 

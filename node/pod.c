@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -554,6 +555,41 @@ static int teardown(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         return first;
 }
 
+/* ---------------------------------------------------------------- the pod lock */
+
+int node_pod_lock(const char *pods_dir, const char *uid, bool wait, int *ret_fd) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/.%s.lock", pods_dir, uid) < 0)
+                return -ENOMEM;
+        for (;;) {
+                _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd < 0)
+                        return negative_errno();
+                if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                /* the holder before us may have removed the file: lock the one that is there now */
+                struct stat a, b;
+                if (fstat(fd, &a) < 0)
+                        return negative_errno();
+                if (stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+                        *ret_fd = TAKE_FD(fd);
+                        return 0;
+                }
+        }
+}
+
+void node_pod_unlock_remove(const char *pods_dir, const char *uid, int fd) {
+        _cleanup_free_ char *path = NULL;
+        if (fd < 0)
+                return;
+        if (asprintf(&path, "%s/.%s.lock", pods_dir, uid) >= 0)
+                (void) unlink(path);
+        close(fd);
+}
+
 /* ---------------------------------------------------------------- run, stop, load */
 
 static int write_vmi(const NodePod *p, json_t *vmi, NodeErr *e) {
@@ -582,6 +618,11 @@ int node_pod_run(NodePodRuntime *rt, const NodePodSpec *s, NodePod **ret, NodeEr
         _cleanup_(node_pod_freep) NodePod *p = NULL;
         if ((r = node_pod_new(s, rt->node_name, rt->state_dir, &p)) < 0)
                 return r;
+        _cleanup_close_ int lock = -1;
+        if ((r = node_pod_lock(rt->pods_dir, p->uid, false, &lock)) < 0)
+                return node_err_set(e, NODE_ERR_RECORD, NULL, NULL, r == -EWOULDBLOCK ? -EBUSY : r,
+                                    "pod %s/%s: uid %s is being started or stopped by another runtime process",
+                                    p->namespace_, p->name, p->uid);
         if (mkdir(p->dir, 0700) < 0) {
                 r = negative_errno();
                 if (r == -EEXIST)
@@ -628,9 +669,10 @@ int node_pod_run(NodePodRuntime *rt, const NodePodSpec *s, NodePod **ret, NodeEr
                 /* undo what exists; the first error stays the one reported */
                 NodeErr te = { 0 };
                 p->state = NODE_POD_STOPPING;
-                if (teardown(rt, p, &te) >= 0)
+                if (teardown(rt, p, &te) >= 0) {
                         IGNORE_RESULT(node_pod_dir_remove(p));
-                else
+                        node_pod_unlock_remove(rt->pods_dir, p->uid, TAKE_FD(lock));
+                } else
                         IGNORE_RESULT(node_pod_record_write(p, NULL));
                 node_err_done(&te);
                 return r;
@@ -640,11 +682,22 @@ int node_pod_run(NodePodRuntime *rt, const NodePodSpec *s, NodePod **ret, NodeEr
 }
 
 int node_pod_stop(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
+        _cleanup_close_ int lock = -1;
+        int r = node_pod_lock(rt->pods_dir, p->uid, true, &lock);
+        if (r < 0)
+                return node_err_set(e, NODE_ERR_RECORD, NULL, NULL, r, "pod %s/%s: taking its lock in '%s'", p->namespace_,
+                                    p->name, rt->pods_dir);
+        /* another runtime process may have stopped it meanwhile: its record is gone then */
+        _cleanup_free_ char *rec = NULL;
+        if (asprintf(&rec, "%s/pod.json", p->dir) < 0)
+                return -ENOMEM;
+        if (access(rec, F_OK) < 0 && errno == ENOENT) {
+                node_pod_unlock_remove(rt->pods_dir, p->uid, TAKE_FD(lock));
+                return 0;
+        }
         p->state = NODE_POD_STOPPING;
-        int r = node_pod_record_write(p, e);
-        if (r < 0 && r != -ENOENT)
+        if ((r = node_pod_record_write(p, e)) < 0)
                 return r;
-        node_err_done(e);
         r = teardown(rt, p, e);
         if (r < 0) {
                 IGNORE_RESULT(node_pod_record_write(p, NULL));
@@ -653,6 +706,7 @@ int node_pod_stop(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         r = node_pod_dir_remove(p);
         if (r < 0)
                 return node_err_set(e, NODE_ERR_RECORD, NULL, NULL, r, "removing the pod directory '%s'", p->dir);
+        node_pod_unlock_remove(rt->pods_dir, p->uid, TAKE_FD(lock));
         return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <limits.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -333,6 +334,21 @@ static void test_record_files(void **state) {
         struct stat sb;
         assert_int_equal(stat(p->dir, &sb), -1);
         assert_int_equal(node_pod_dir_remove(p), 0); /* gone already: fine */
+
+        /* the pod lock: a second holder is refused (without waiting), a removed lock is taken anew */
+        int l1 = -1, l2 = -1;
+        assert_int_equal(node_pod_lock(tmpl, "u1", false, &l1), 0);
+        assert_int_equal(node_pod_lock(tmpl, "u1", false, &l2), -EWOULDBLOCK);
+        assert_int_equal(node_pod_lock(tmpl, "u2", false, &l2), 0);
+        node_pod_unlock_remove(tmpl, "u2", l2);
+        node_pod_unlock_remove(tmpl, "u1", l1);
+        char *lp = NULL;
+        assert_true(asprintf(&lp, "%s/.u1.lock", tmpl) > 0);
+        assert_int_equal(access(lp, F_OK), -1);
+        assert_int_equal(node_pod_lock(tmpl, "u1", false, &l1), 0);
+        assert_int_equal(fcntl(l1, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+        node_pod_unlock_remove(tmpl, "u1", l1);
+        free(lp);
         free(sub);
         node_pod_free(p);
         tmpdir_remove(tmpl);

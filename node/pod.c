@@ -102,6 +102,11 @@ int node_pod_runtime_new(const NodePodConfig *c, NodePodRuntime **ret, NodeErr *
         if ((r = unix_sockaddr("netd socket", rt->netd_socket, &sa, NULL, &ke)) < 0)
                 return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, r, "node config: %s", ke.msg);
         const char *prefix = c->sandbox_prefix ? c->sandbox_prefix : DEFAULT_PREFIX;
+        /* node_sandbox_new's rule, checked before any pod starts */
+        size_t pl = strlen(prefix);
+        if (pl == 0 || pl > 24 || strspn(prefix, "abcdefghijklmnopqrstuvwxyz0123456789-") != pl)
+                return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -EINVAL,
+                                    "node config: 'sandboxPrefix' must be [a-z0-9-], 1..24 characters, got '%.40s'", prefix);
         if (!(rt->sandbox_prefix = strdup(prefix)))
                 return -ENOMEM;
         rt->start_timeout_ms = c->start_timeout_ms ? c->start_timeout_ms : DEFAULT_START_TIMEOUT_MS;

@@ -444,6 +444,10 @@ static void test_runtime_config(void **state) {
         c = ok, c.node_name = "node/1", expect_bad_config(c, -EINVAL, "'nodeName'");
         c = ok, c.node_netns = tmpl, expect_bad_config(c, -EINVAL, "is not a network namespace");
         c = ok, c.cni_path = "rel", expect_bad_config(c, -EINVAL, "CNI path");
+        c = ok, c.sandbox_prefix = "Pods", expect_bad_config(c, -EINVAL, "'sandboxPrefix'");
+        c = ok, c.sandbox_prefix = "a-prefix-longer-than-24-chars", expect_bad_config(c, -EINVAL, "'sandboxPrefix'");
+        c = ok, c.netd_socket = "/run/kvnet/a-netd-socket-path-that-is-much-much-much-much-much-much-much-much-much-much-too-long-for-sun-path.sock",
+        expect_bad_config(c, -ENAMETOOLONG, "netd socket");
         tmpdir_remove(tmpl);
 }
 

@@ -20,6 +20,8 @@ typedef struct NodeProc {
         unsigned long long start_time;
 } NodeProc;
 
+/* CLOCK_MONOTONIC in milliseconds. */
+long long node_mono_ms(void);
 /* -ESRCH when there is no such process (or only a zombie). */
 int node_proc_start_time(pid_t pid, unsigned long long *ret) _wur_;
 int node_proc_identify(pid_t pid, NodeProc *ret) _wur_;

@@ -460,12 +460,6 @@ static int launcher_step(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         return 0;
 }
 
-static long long mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The last line of the launcher's log, for an error message. */
 static void log_tail(const NodePod *p, char *buf, size_t n) {
         _cleanup_free_ char *path = NULL, *text = NULL;
@@ -481,7 +475,7 @@ static void log_tail(const NodePod *p, char *buf, size_t n) {
 
 static int wait_ready(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         NodeLauncherPhase want = p->incoming ? NODE_LAUNCHER_WAITING_FOR_MIGRATION : NODE_LAUNCHER_RUNNING;
-        long long deadline = mono_ms() + rt->start_timeout_ms;
+        long long deadline = node_mono_ms() + rt->start_timeout_ms;
         for (;;) {
                 NodeLauncherStatus s;
                 NodeErr se = { 0 };
@@ -497,7 +491,7 @@ static int wait_ready(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
                                             node_launcher_phase_to_string(s.phase), s.reason, tail[0] ? "; log: " : "",
                                             tail);
                 }
-                if (mono_ms() >= deadline)
+                if (node_mono_ms() >= deadline)
                         return node_err_set(e, NODE_ERR_LAUNCHER, NULL, NULL, -ETIMEDOUT,
                                             "pod %s/%s: the launcher did not reach phase %s within %u ms", p->namespace_,
                                             p->name, node_launcher_phase_to_string(want), rt->start_timeout_ms);

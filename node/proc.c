@@ -106,16 +106,16 @@ int node_proc_signal(const NodeProc *p, int sig, bool group) {
         return 0;
 }
 
-static long long mono_ms(void) {
+long long node_mono_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int node_proc_wait_gone(const NodeProc *p, unsigned timeout_ms) {
-        long long deadline = mono_ms() + timeout_ms;
+        long long deadline = node_mono_ms() + timeout_ms;
         while (node_proc_alive(p)) {
-                if (mono_ms() >= deadline)
+                if (node_mono_ms() >= deadline)
                         return -ETIMEDOUT;
                 (void) usleep(50 * 1000);
         }
@@ -191,10 +191,10 @@ int node_run_collect(char *const *argv, const char *err_path, unsigned timeout_m
         _cleanup_free_ char *buf = malloc(cap + 1);
         if (!buf)
                 return -ENOMEM;
-        long long deadline = mono_ms() + timeout_ms;
+        long long deadline = node_mono_ms() + timeout_ms;
         int r = 0;
         for (;;) {
-                long long left = deadline - mono_ms();
+                long long left = deadline - node_mono_ms();
                 if (left <= 0) {
                         r = -ETIMEDOUT;
                         break;

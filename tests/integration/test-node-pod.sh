@@ -239,8 +239,10 @@ for _ in $(seq 1 100); do
 done
 assert_eq "$(kv PHASE "$KV_TMP/src.status")" Migrated "migration: the source launcher ended Migrated"
 kill -TERM "$PX_PID"
-wait "$PX_PID" 2>/dev/null || true
+px_rc=0
+wait "$PX_PID" 2>/dev/null || px_rc=$?
 PX_PID=
+assert_eq "$px_rc" 0 "migration: podrun proxies ends cleanly on SIGTERM$(grep -m1 -E 'Sanitizer|runtime error' "$KV_TMP/px.err" || true)"
 assert_eq "$(pgrep -fc "socat.*$port" || true)" 0 "migration: the proxies are gone"
 pr 1 stop "$src" || fail "migration: stop of the source pod"
 pr 2 stop "$dst" || fail "migration: stop of the target pod"

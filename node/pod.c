@@ -12,6 +12,7 @@
 
 #include "common/fileio.h"
 #include "common/json-util.h"
+#include "common/proto.h"
 #include "common/unixsock.h"
 #include "node/pod-priv.h"
 
@@ -280,6 +281,19 @@ int node_pod_launcher_status(const NodePod *p, NodeLauncherStatus *ret, NodeErr 
         }
         *ret = s;
         return 0;
+}
+
+int node_pod_launcher_query(const NodePod *p, NodeLauncherStatus *ret, NodeErr *e) {
+        KvErr ke = { 0 };
+        _cleanup_json_ json_t *res = NULL;
+        int r = proto_call_path(p->launcher_socket, "status", NULL, 5000, &res, &ke);
+        if (r < 0)
+                return node_err_set(e, NODE_ERR_LAUNCHER, NULL, NULL, r, "pod %s/%s: launcher socket '%s': %s",
+                                    p->namespace_, p->name, p->launcher_socket, ke.msg);
+        _cleanup_free_ char *text = json_dump_compact(res);
+        if (!text)
+                return -ENOMEM;
+        return node_launcher_status_parse(text, strlen(text), ret, e);
 }
 
 /* ---------------------------------------------------------------- the steps */

@@ -168,6 +168,10 @@ int node_launcher_status_parse(const char *text, size_t len, NodeLauncherStatus 
  * that no longer runs is reported as Failed with the reason "launcher not running". */
 int node_pod_launcher_status(const NodePod *p, NodeLauncherStatus *ret, NodeErr *e) _wur_;
 
+/* The same, asked of the running launcher over its status socket ({"op":"status"}, common/proto.h):
+ * -ECONNREFUSED/-ENOENT when it does not answer. */
+int node_pod_launcher_query(const NodePod *p, NodeLauncherStatus *ret, NodeErr *e) _wur_;
+
 /* ---------------------------------------------------------------- migration proxies */
 
 typedef struct NodeMigProxySpec {

@@ -170,6 +170,7 @@ for b in bridge masquerade; do
 	pr 1 status "$uid" >"$KV_TMP/status-$b.out"
 	assert_eq "$(kv PHASE "$KV_TMP/status-$b.out")" Running "$b: status from a new podrun: Running"
 	assert_eq "$(kv LAUNCHER_ALIVE "$KV_TMP/status-$b.out")" 1 "$b: status from a new podrun: the launcher runs"
+	assert_eq "$(kv SOCKET_PHASE "$KV_TMP/status-$b.out")" Running "$b: the launcher's socket says Running"
 	assert_eq "$(kv LAUNCHER_PID "$KV_TMP/status-$b.out")" "$lpid" "$b: nothing was restarted (launcher pid $lpid)"
 	assert_eq "$(pr 1 list | awk '{print $1, $2}')" "$uid Running" "$b: list shows the pod"
 	if [ "$b" = bridge ]; then

@@ -69,6 +69,12 @@ static void print_pod(const NodePod *p) {
         printf("POD=%s/%s\nUID=%s\n", node_pod_namespace(p), node_pod_name(p), node_pod_uid(p));
         printf("PHASE=%s\nREASON=%s\nACCEL=%s\n", node_launcher_phase_to_string(s.phase), s.reason, s.accel);
         printf("IP=%s\nIP6=%s\nMAC=%s\n", node_pod_ip4(p), node_pod_ip6(p), node_pod_mac(p));
+        if (node_pod_launcher_alive(p)) {
+                NodeLauncherStatus q;
+                NodeErr qe = { 0 };
+                printf("SOCKET_PHASE=%s\n", node_pod_launcher_query(p, &q, &qe) >= 0 ? node_launcher_phase_to_string(q.phase) : "");
+                node_err_done(&qe);
+        }
         printf("SANDBOX=%s\n", node_pod_sandbox_path(p));
         printf("LAUNCHER_PID=%d\nLAUNCHER_ALIVE=%d\n", (int) node_pod_launcher_pid(p), node_pod_launcher_alive(p));
         printf("LIBVIRTD_PID=%d\nLIBVIRTD_ALIVE=%d\n", (int) node_pod_libvirtd_pid(p), node_pod_libvirtd_alive(p));

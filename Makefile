@@ -132,8 +132,8 @@ UNIT_LIBS_test-controller-vm    := $(CTL_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-launcher         := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-migrate          := $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-node             := $(NODE_LIB) $(COMMON_LIB)
-UNIT_LIBS_test-node-chain       := $(NODE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-node-pod         := $(NODE_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-node-chain       := $(NODE_LIB) $(COMMON_LIB)
 $(foreach t,bind-masq claimstore dhcp ipam journal link migredir nat-nft netd-endpoint netd-manager \
   netd-reaper netd-request sriov,\
   $(eval UNIT_LIBS_test-$(t) := $(NETD_LIB) $(COMMON_LIB)))

@@ -603,6 +603,22 @@ void node_pod_unlock_remove(const char *pods_dir, const char *uid, int fd) {
         close(fd);
 }
 
+/* <pods_dir>/.sandboxes.lock: a start holds it shared from making its sandbox until its record names
+ * it; GC's sweep holds it exclusively, so it never takes a sandbox that is about to be recorded. */
+static int sandboxes_lock(const NodePodRuntime *rt, int op, int *ret_fd) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/.sandboxes.lock", rt->pods_dir) < 0)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return negative_errno();
+        while (flock(fd, op) < 0)
+                if (errno != EINTR)
+                        return negative_errno();
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
 /* ---------------------------------------------------------------- run, stop, load */
 
 static int write_vmi(const NodePod *p, json_t *vmi, NodeErr *e) {
@@ -649,8 +665,15 @@ int node_pod_run(NodePodRuntime *rt, const NodePodSpec *s, NodePod **ret, NodeEr
         /* each step is recorded before the next one starts */
         if (r >= 0)
                 r = node_pod_record_write(p, e);
-        if (r >= 0 && (r = sandbox_step(rt, p, e)) >= 0)
-                r = node_pod_record_write(p, e);
+        if (r >= 0) {
+                int sl = -1;
+                if ((r = sandboxes_lock(rt, LOCK_SH, &sl)) < 0)
+                        r = node_err_set(e, NODE_ERR_RECORD, NULL, NULL, r, "the sandboxes' lock in '%s'", rt->pods_dir);
+                if (r >= 0 && (r = sandbox_step(rt, p, e)) >= 0)
+                        r = node_pod_record_write(p, e);
+                if (sl >= 0)
+                        close(sl);
+        }
         if (r >= 0) {
                 r = cni_add_step(rt, p, net, vmi, e);
                 if (r < 0 && !p->cni_result)
@@ -778,7 +801,56 @@ static bool held(NodePod *const *pods, size_t n, const char *cid, const char *if
         return false;
 }
 
-int node_pod_gc(NodePodRuntime *rt, size_t *ret_deleted, NodeErr *e) {
+/* The sandboxes of rt's prefix that no pod names and that are old enough; returns how many went. */
+static int gc_sandboxes(NodePodRuntime *rt, int *first, NodeErr *e) {
+        _cleanup_close_ int lock = -1;
+        int r = sandboxes_lock(rt, LOCK_EX, &lock);
+        if (r < 0) {
+                if (*first == 0)
+                        *first = node_err_set(e, NODE_ERR_RECORD, NULL, NULL, r, "GC: the sandboxes' lock in '%s'", rt->pods_dir);
+                return 0;
+        }
+        /* the pods as recorded now, under the lock */
+        NodePod **pods = NULL;
+        size_t n = 0;
+        if ((r = node_pod_list(rt, &pods, &n, NULL, e)) < 0) {
+                if (*first == 0)
+                        *first = r;
+                return 0;
+        }
+        _cleanup_(closedirp) DIR *d = opendir(NODE_NETNS_DIR);
+        size_t pl = strlen(rt->sandbox_prefix);
+        int gone = 0;
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                const char *nm = de->d_name, *hex = nm + pl + 1;
+                if (strncmp(nm, rt->sandbox_prefix, pl) != 0 || nm[pl] != '-' || strlen(hex) != 16 ||
+                    strspn(hex, "0123456789abcdef") != 16 || strlen(nm) > NODE_SANDBOX_NAME_MAX)
+                        continue;
+                bool mine = false;
+                for (size_t i = 0; i < n && !mine; i++)
+                        mine = streq(pods[i]->sandbox_name, nm);
+                NodeSandbox sb = { .fd = -1 };
+                snprintf(sb.name, sizeof sb.name, "%.48s", nm); /* NODE_SANDBOX_NAME_MAX, checked above */
+                snprintf(sb.path, sizeof sb.path, "%s/%.48s", NODE_NETNS_DIR, nm);
+                struct stat st;
+                if (mine || stat(sb.path, &st) < 0)
+                        continue;
+                sb.dev = st.st_dev;
+                sb.ino = st.st_ino;
+                for (int k = 0; k < 20 && node_netns_kill_all(sb.dev, sb.ino, SIGKILL) > 0; k++)
+                        (void) usleep(50 * 1000);
+                r = node_sandbox_delete(&sb, e);
+                if (r < 0 && *first == 0)
+                        *first = r;
+                if (r >= 0)
+                        gone++;
+        }
+        node_pods_free(pods, n);
+        return gone;
+}
+
+int node_pod_gc(NodePodRuntime *rt, size_t *ret_deleted, size_t *ret_sandboxes, NodeErr *e) {
         _cleanup_(node_cni_network_freep) NodeCniNetwork *net = NULL;
         int r = node_cni_network_load_dir(rt->conf_dir, NULL, &net, e);
         if (r < 0)
@@ -820,8 +892,11 @@ int node_pod_gc(NodePodRuntime *rt, size_t *ret_deleted, NodeErr *e) {
         r = node_cni_gc(rt->cni, net, valid, n, NULL, e);
         if (r < 0 && first == 0)
                 first = r;
+        int sandboxes = gc_sandboxes(rt, &first, e);
         node_pods_free(pods, n);
         if (ret_deleted)
                 *ret_deleted = deleted;
+        if (ret_sandboxes)
+                *ret_sandboxes = (size_t) sandboxes;
         return first;
 }

@@ -42,7 +42,7 @@ typedef struct NodePodConfig {
         const char *state_dir;        /* pod records and pod directories: <state_dir>/pods/<uid>/ */
         const char *launcher;         /* path of kvnet-launcher */
         const char *libvirtd_starter; /* path of scripts/libvirt-node.sh (the stand-in's "container image") */
-        const char *sandbox_prefix;   /* sandbox namespaces <prefix>-<16 hex>; NULL: "kvpod" */
+        const char *sandbox_prefix;   /* sandbox namespaces <prefix>-<16 hex>; NULL: "kvpod". This node's alone (GC) */
         unsigned start_timeout_ms;    /* launcher phase Running (WaitingForMigration for --incoming); 0: 120 s */
 } NodePodConfig;
 
@@ -104,9 +104,12 @@ int node_pod_list(NodePodRuntime *rt, NodePod ***ret, size_t *ret_n, size_t *ret
 void node_pods_free(NodePod **v, size_t n);
 /* GC of what no pod holds: the node network's cached attachments whose container ID (a sandbox) no pod
  * record names are DELeted (their cached netns, CNI_ARGS and capability args), then CNI GC (1.1.0
- * plugins) runs with the pods' attachments as the valid ones. Every attachment is tried; the first
- * failure is returned. *ret_deleted (optional): how many were DELeted. */
-int node_pod_gc(NodePodRuntime *rt, size_t *ret_deleted, NodeErr *e) _wur_;
+ * plugins) runs with the pods' attachments as the valid ones; then the sandboxes of this runtime's
+ * prefix (/run/netns/<prefix>-<16 hex>) that no pod record names are deleted, with whatever runs in
+ * them (a start holds a shared lock from making its sandbox until its record names it). The prefix
+ * must therefore be this node's alone. Everything is tried; the first failure is returned.
+ * *ret_deleted (optional): how many attachments were DELeted; *ret_sandboxes: sandboxes deleted. */
+int node_pod_gc(NodePodRuntime *rt, size_t *ret_deleted, size_t *ret_sandboxes, NodeErr *e) _wur_;
 NodePod *node_pod_free(NodePod *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(NodePod *, node_pod_free);
 

@@ -10,7 +10,7 @@
 # process finds the pod Running (re-adoption: bridge after `run --detach`, masquerade after the
 # running podrun was SIGKILLed); stop leaves no CNI cache entry, no link of the pod in node1's
 # namespace, no sandbox, no libvirtd, no launcher, no pod directory; GC DELs an attachment no pod holds
-# and keeps the pod's. A live migration node1 -> node2
+# and keeps the pod's, deletes a sandbox of node1's prefix no pod holds, not node2's. A live migration node1 -> node2
 # through the runtime's proxies (`podrun proxies`, --direct): the --incoming target pod on node2 gets the
 # VM's IP and MAC and waits, `kvnet-launcher --migrate` completes, the target runs the guest (ping at the
 # same IP), the source ends Migrated, the proxies and both pods go. A start that fails in the middle
@@ -53,7 +53,7 @@ pr_args() {
 	PR_ARGS=(--node-name "node$i" --node-netns "/run/netns/${!nsv}" --conf-dir "${PR_CONF:-$KV_TMP/n$i/conf}"
 		--cni-path "$KV_BIN" --cache-dir "$KV_TMP/n$i/cache" --netd-socket "${!sockv}"
 		--state-dir "${PR_STATE:-$KV_TMP/n$i/state}" --launcher "${PR_LAUNCHER:-$KV_BIN/kvnet-launcher}"
-		--libvirtd-starter "$KV_ROOT/scripts/libvirt-node.sh" --sandbox-prefix "$CL_NAME-p")
+		--libvirtd-starter "$KV_ROOT/scripts/libvirt-node.sh" --sandbox-prefix "$CL_NAME-p-n$i")
 }
 pr() {
 	pr_args "$1"
@@ -117,7 +117,7 @@ assert_nothing_left() {
 	assert_eq "$(cache_entries "$i")" 0 "$what: no CNI cache entry on node$i"
 	assert_eq "$(pod_sandboxes)" 0 "$what: no sandbox namespace"
 	assert_eq "$(pod_daemons "$i")" 0 "$what: no libvirtd, QEMU or launcher of the pod on node$i"
-	assert_eq "$(ls -A "$KV_TMP/n$i/state/pods")" "" "$what: no pod directory or record on node$i"
+	assert_eq "$(ls "$KV_TMP/n$i/state/pods")$(ls -a "$KV_TMP/n$i/state/pods" | grep "\.lock$" | grep -v "^\.sandboxes\.lock$" || true)" "" "$what: no pod directory, record or pod lock on node$i"
 }
 
 LINKS0=$(node_links)
@@ -181,10 +181,20 @@ for b in bridge masquerade; do
 			--args "IgnoreUnknown=1;KVNET_VM_NAMESPACE=default;KVNET_VM_NAME=orphan;KVNET_VM_INTERFACE=default;KVNET_VM_BINDING=bridge" \
 			>/dev/null || die "gc: the orphan attachment"
 		assert_eq "$(cache_entries)" 2 "gc: an orphan attachment next to the pod's"
-		assert_eq "$(pr 1 gc)" DELETED=1 "gc: the orphan attachment is DELeted"
+		# a sandbox of node1's prefix that no pod holds, and one of node2's
+		ip netns add "$CL_NAME-p-n1-00000000deadbeef"
+		ip netns add "$CL_NAME-p-n2-00000000deadbeef"
+		KV_NAMESPACES+=("$CL_NAME-p-n1-00000000deadbeef" "$CL_NAME-p-n2-00000000deadbeef")
+		pr 1 gc >"$KV_TMP/gc.out"
+		assert_eq "$(kv DELETED "$KV_TMP/gc.out")" 1 "gc: the orphan attachment is DELeted"
 		assert_eq "$(cache_entries)" 1 "gc: the pod's attachment is kept"
 		assert_false "gc: the orphan's tap is gone" link_exists "$ORPHAN" tap0
 		assert_ping "$CLIENT_NS" "$ip" "gc: the pod's guest still answers"
+		assert_eq "$(kv SANDBOXES "$KV_TMP/gc.out")" 1 "gc: one sandbox no pod holds is deleted"
+		assert_false "gc: node1's orphan sandbox is gone" test -e "/run/netns/$CL_NAME-p-n1-00000000deadbeef"
+		assert_true "gc: node2's sandbox is not node1's to take" test -e "/run/netns/$CL_NAME-p-n2-00000000deadbeef"
+		assert_true "gc: the pod's sandbox is kept" test -e "$sandbox"
+		ip netns del "$CL_NAME-p-n2-00000000deadbeef"
 	fi
 
 	t0=$(date +%s%3N)

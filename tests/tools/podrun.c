@@ -20,7 +20,8 @@
  * another podrun finds it through its record); without, it stays until SIGTERM/SIGINT or the launcher's
  * end, then stops the pod. stop: stops and deletes pods (a uid without a record is fine). status: the
  * same lines for one pod (exit 1 when there is none). list: one line per pod: UID PHASE POD SANDBOX.
- * gc: DEL of the node network's cached attachments that no pod holds, then CNI GC; prints DELETED=N.
+ * gc: DEL of the node network's cached attachments that no pod holds, then CNI GC, then the sandboxes of
+ * this node's prefix that no pod holds; prints DELETED=N and SANDBOXES=N.
  * proxies: the migration proxies from pod SRC_UID of this node to pod --to-uid of the node whose
  * namespace and state dir are given (its underlay address --to-address); prints DEST_URI= and
  * MIGRATE_URI= (with --direct) once they listen, and stays until SIGTERM/SIGINT, then ends them.
@@ -351,9 +352,9 @@ int main(int argc, char **argv) {
         if (streq(cmd, "status"))
                 return cmd_status(rt, sub_argc, sub_argv);
         if (streq(cmd, "gc") && sub_argc == 1) {
-                size_t deleted = 0;
-                r = node_pod_gc(rt, &deleted, &e);
-                printf("DELETED=%zu\n", deleted);
+                size_t deleted = 0, sandboxes = 0;
+                r = node_pod_gc(rt, &deleted, &sandboxes, &e);
+                printf("DELETED=%zu\nSANDBOXES=%zu\n", deleted, sandboxes);
                 if (r < 0)
                         report("gc", &e, r);
                 node_err_done(&e);

@@ -11,6 +11,7 @@
 
 #include "common/event.h"
 #include "common/fileio.h"
+#include "common/netns.h"
 #include "node/node-priv.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -133,6 +134,13 @@ int node_cni_exec(const NodeCniRuntime *rt, const char *bin, const char *type, c
         }
         _cleanup_close_ int out = pfd[0];
         char *argv[] = { (char *) bin, NULL };
+        _cleanup_close_ int nsfd = -1;
+        if (rt->exec_netns && (r = netns_open(rt->exec_netns, &nsfd)) < 0) {
+                close(pfd[1]);
+                node_strv_free(envp);
+                return node_err_set(e, NODE_ERR_EXEC, type, c->command, r, "opening the plugins' network namespace '%s'",
+                                    rt->exec_netns);
+        }
 
         pid_t pid = fork();
         if (pid < 0) {
@@ -144,6 +152,8 @@ int node_cni_exec(const NodeCniRuntime *rt, const char *bin, const char *type, c
         if (pid == 0) {
                 if (dup2(in, 0) < 0 || dup2(pfd[1], 1) < 0 || dup2(errfd, 2) < 0)
                         _exit(127);
+                if (nsfd >= 0 && node_child_enter_netns(nsfd) < 0)
+                        _exit(126);
                 (void) close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
                 execve(bin, argv, envp);
                 _exit(127);

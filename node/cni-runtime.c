@@ -6,6 +6,7 @@
 
 #include "common/array.h"
 #include "common/json-util.h"
+#include "common/netns.h"
 #include "node/node-priv.h"
 
 /* ---------------------------------------------------------------- runtime object */
@@ -18,6 +19,7 @@ NodeCniRuntime *node_cni_runtime_free(NodeCniRuntime *rt) {
         free(rt->path);
         free(rt->path_list);
         free(rt->cache_dir);
+        free(rt->exec_netns);
         for (size_t i = 0; i < rt->n_env; i++)
                 free(rt->env[i]);
         free(rt->env);
@@ -53,6 +55,23 @@ int node_cni_runtime_new(const char *path_list, const char *cache_dir, NodeCniRu
         if (rt->n_path == 0)
                 return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -EINVAL, "CNI path: no directory in '%.80s'", path_list);
         *ret = TAKE_PTR(rt);
+        return 0;
+}
+
+int node_cni_runtime_set_netns(NodeCniRuntime *rt, const char *path, NodeErr *e) {
+        char *dup = NULL;
+        if (path) {
+                int fd;
+                int r = netns_open(path, &fd);
+                if (r < 0)
+                        return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, r,
+                                            "plugins' network namespace: '%.200s' is not a network namespace", path);
+                close(fd);
+                if (!(dup = strdup(path)))
+                        return -ENOMEM;
+        }
+        free(rt->exec_netns);
+        rt->exec_netns = dup;
         return 0;
 }
 

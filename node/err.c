@@ -17,6 +17,10 @@ static const char *const err_kind_table[_NODE_ERR_KIND_MAX] = {
         [NODE_ERR_RESULT] = "result",
         [NODE_ERR_CACHE] = "cache",
         [NODE_ERR_SANDBOX] = "sandbox",
+        [NODE_ERR_LIBVIRTD] = "libvirtd",
+        [NODE_ERR_LAUNCHER] = "launcher",
+        [NODE_ERR_RECORD] = "record",
+        [NODE_ERR_PROXY] = "proxy",
 };
 
 const char *node_err_kind_to_string(NodeErrKind k) {

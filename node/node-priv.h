@@ -20,6 +20,25 @@ static inline int node_strcmp_p(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* name##_to_string(type) and name##_from_string(const char *) -> type (-EINVAL when absent) over
+ * 'static const char *const name##_table[]', indexed by the enum value (systemd's string tables). */
+#define NODE_DEFINE_STRING_TABLE(name, type)                                                     \
+        const char *name##_to_string(type i) {                                                   \
+                return (size_t) i < ELEMENTSOF(name##_table) ? name##_table[i] : NULL;           \
+        }                                                                                        \
+        type name##_from_string(const char *s) {                                                 \
+                for (size_t i = 0; s && i < ELEMENTSOF(name##_table); i++)                       \
+                        if (name##_table[i] && streq(name##_table[i], s))                        \
+                                return (type) i;                                                 \
+                return (type) -EINVAL;                                                           \
+        }
+
+/* ---- proc.c */
+
+/* In a forked child: into the network namespace ns_fd, with a private mount namespace and a sysfs of
+ * that namespace on /sys (what `ip netns exec` does). */
+int node_child_enter_netns(int ns_fd) _wur_;
+
 /* ---- err.c */
 
 /* Fills *e (if non-NULL and not yet set) and returns ret (a negative errno). */

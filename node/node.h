@@ -27,6 +27,10 @@ typedef enum NodeErrKind {
         NODE_ERR_RESULT,           /* the plugin's output is not a valid result */
         NODE_ERR_CACHE,            /* the result cache could not be read or written */
         NODE_ERR_SANDBOX,          /* a sandbox namespace operation failed */
+        NODE_ERR_LIBVIRTD,         /* pod runtime: the pod's libvirtd did not start or stop */
+        NODE_ERR_LAUNCHER,         /* pod runtime: the launcher could not start, exited, or did not get ready */
+        NODE_ERR_RECORD,           /* pod runtime: the pod record or directory could not be read or written */
+        NODE_ERR_PROXY,            /* pod runtime: a migration proxy could not be started */
         _NODE_ERR_KIND_MAX,
 } NodeErrKind;
 
@@ -93,6 +97,7 @@ typedef struct NodeCniRuntime {
         unsigned timeout_ms; /* per plugin call; default 60 s */
         size_t output_max;   /* stdout bytes accepted from a plugin; default 1 MiB */
         int stderr_fd;       /* where plugins' stderr goes; -1 (default) = /dev/null */
+        char *exec_netns;    /* NULL, or the network namespace plugins run in (node_cni_runtime_set_netns) */
 } NodeCniRuntime;
 
 /* path_list: "DIR:DIR..." (absolute directories; a missing one is skipped at lookup). Plugins get a
@@ -101,6 +106,11 @@ typedef struct NodeCniRuntime {
 int node_cni_runtime_new(const char *path_list, const char *cache_dir, NodeCniRuntime **ret, NodeErr *e) _wur_;
 /* Replaces the plugins' extra environment by env (NULL-terminated "K=V"; CNI_* entries are dropped). */
 int node_cni_runtime_set_env(NodeCniRuntime *rt, char *const *env) _wur_;
+/* Plugins run inside the network namespace at path (setns in the child before exec, with a private
+ * mount namespace and its own /sys, as `ip netns exec` does): the reference plugins make host-side
+ * links in their current namespace. NULL: the caller's namespace (the default). The path is checked
+ * to be a network namespace now and opened at every call. */
+int node_cni_runtime_set_netns(NodeCniRuntime *rt, const char *path, NodeErr *e) _wur_;
 NodeCniRuntime *node_cni_runtime_free(NodeCniRuntime *rt);
 DEFINE_TRIVIAL_CLEANUP_FUNC(NodeCniRuntime *, node_cni_runtime_free);
 

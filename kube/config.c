@@ -3,6 +3,7 @@
  * namespace) or the pod's service account. Every error names the field and the file. */
 #include <libgen.h>
 
+#include "common/base64.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "kube/kube-priv.h"
@@ -137,7 +138,7 @@ static int get_b64(Reader *rd, json_t *obj, const char *ctx, const char *key, ch
         if (r <= 0)
                 return r;
         char *data;
-        if (kube_base64_decode(s, &data, ret_len) < 0)
+        if (base64_decode(s, &data, ret_len) < 0)
                 return kverr_set(rd->e, KV_ERR_INVALID_CONFIG, -EINVAL, "kubeconfig '%s': '%s.%s' is not base64", rd->path,
                                  ctx, key);
         free(*ret);

@@ -16,8 +16,6 @@ typedef struct KubeBuf {
 int kube_buf_append(KubeBuf *b, const void *data, size_t len) _wur_;
 void kube_buf_clear(KubeBuf *b);
 
-/* Standard base64, whitespace ignored; *ret NUL-terminated (may hold NULs: binary keys). */
-int kube_base64_decode(const char *s, char **ret, size_t *ret_len) _wur_;
 
 /* A YAML (or JSON: a subset of YAML) document as JSON: mappings → objects, sequences → arrays,
  * scalars → strings. what names the input in errors (kube/yaml.c). */

@@ -86,8 +86,6 @@ size_t vmi_find_kind(json_t *obj, const char *const *keys, size_t n, int *ret_ki
 
 /* launcher/vmi/scalars.c */
 int launch_hexval(char c);
-/* Standard base64 (whitespace ignored) into a NUL-terminated string; embedded NULs are -EINVAL. */
-int launch_base64_decode(const char *in, char **ret);
 
 /* launcher/vmi/metadata.c: metadata (or a VirtualMachine's template metadata + its own). */
 int vmi_parse_metadata(VmiCtx *c, json_t *meta, const char *path, json_t *outer_meta);

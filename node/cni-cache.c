@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "common/array.h"
+#include "common/base64.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "node/node-priv.h"
@@ -19,59 +20,6 @@
 #define CACHE_KIND "cniCacheV1"
 #define CACHE_MAX (4u << 20)
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int node_base64_encode(const void *data, size_t len, char **ret) {
-        const unsigned char *p = data;
-        char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-        if (!out)
-                return -ENOMEM;
-        for (size_t i = 0; i < len; i += 3) {
-                unsigned v = (unsigned) p[i] << 16 | (i + 1 < len ? (unsigned) p[i + 1] << 8 : 0) |
-                             (i + 2 < len ? p[i + 2] : 0);
-                *o++ = b64[v >> 18 & 63];
-                *o++ = b64[v >> 12 & 63];
-                *o++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
-                *o++ = i + 2 < len ? b64[v & 63] : '=';
-        }
-        *o = '\0';
-        *ret = out;
-        return 0;
-}
-
-int node_base64_decode(const char *s, char **ret, size_t *ret_len) {
-        size_t n = strlen(s);
-        if (n % 4 != 0)
-                return -EINVAL;
-        _cleanup_free_ char *out = malloc(n / 4 * 3 + 1);
-        if (!out)
-                return -ENOMEM;
-        size_t len = 0;
-        for (size_t i = 0; i < n; i += 4) {
-                unsigned v = 0;
-                int pad = 0;
-                for (int j = 0; j < 4; j++) {
-                        const char *c = s[i + j] ? strchr(b64, s[i + j]) : NULL;
-                        if (s[i + j] == '=' && i + 4 == n && j >= 2) {
-                                pad++;
-                                v <<= 6;
-                                continue;
-                        }
-                        if (!c || pad)
-                                return -EINVAL;
-                        v = v << 6 | (unsigned) (c - b64);
-                }
-                out[len++] = (char) (v >> 16);
-                if (pad < 2)
-                        out[len++] = (char) (v >> 8 & 0xff);
-                if (pad < 1)
-                        out[len++] = (char) (v & 0xff);
-        }
-        out[len] = '\0';
-        *ret = TAKE_PTR(out);
-        *ret_len = len;
-        return 0;
-}
 
 NodeCniCacheEntry *node_cni_cache_entry_free(NodeCniCacheEntry *c) {
         if (!c)
@@ -105,7 +53,7 @@ static json_t *parse_any(const char *text) {
 int node_cni_cache_encode(const NodeCniNetwork *net, const NodeCniAttachment *a, const char *result, char **ret,
                           NodeErr *e) {
         _cleanup_free_ char *config = NULL;
-        if (node_base64_encode(net->bytes, net->n_bytes, &config) < 0)
+        if (base64_encode(net->bytes, net->n_bytes, &config) < 0)
                 return -ENOMEM;
         _cleanup_json_ json_t *res = parse_any(result);
         if (!json_is_object(res))
@@ -185,7 +133,7 @@ int node_cni_cache_decode(const char *text, size_t len, NodeCniCacheEntry **ret,
             (r = dup_field(o, "netns", false, &c->netns, e)) < 0)
                 return r;
         const char *config = json_string_value(json_object_get(o, "config"));
-        if (config && node_base64_decode(config, &c->config, &c->n_config) < 0)
+        if (config && base64_decode(config, &c->config, &c->n_config) < 0)
                 return node_err_set(e, NODE_ERR_CACHE, NULL, NULL, -EBADMSG, "cache: 'config' is not base64");
 
         json_t *args = json_object_get(o, "cniArgs");

@@ -122,5 +122,3 @@ int node_cni_cache_remove(const char *cache_dir, const char *network, const char
 /* This network's cached attachments, as GC's valid-attachments JSON array. */
 int node_cni_cache_attachments_json(const char *cache_dir, const char *network, char **ret) _wur_;
 
-int node_base64_encode(const void *data, size_t len, char **ret) _wur_;
-int node_base64_decode(const char *s, char **ret, size_t *ret_len) _wur_;

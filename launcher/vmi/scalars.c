@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The VMI's scalar formats: Kubernetes quantities, MAC and PCI addresses, base64. */
+/* The VMI's scalar formats: Kubernetes quantities, MAC and PCI addresses. */
 #include "launcher/launcher-priv.h"
 
 int launch_parse_quantity(const char *s, uint64_t *ret) {
@@ -143,49 +143,3 @@ int launch_parse_pci(const char *s, unsigned *ret_domain, unsigned *ret_bus, uns
         return 0;
 }
 
-int launch_base64_decode(const char *in, char **ret) {
-        size_t n = strlen(in);
-        _cleanup_free_ char *out = malloc(n / 4 * 3 + 4);
-        if (!out)
-                return -ENOMEM;
-        size_t o = 0;
-        unsigned acc = 0, bits = 0;
-        bool pad = false;
-        for (size_t i = 0; i < n; i++) {
-                char ch = in[i];
-                int v;
-                if (ch == '\n' || ch == '\r' || ch == ' ' || ch == '\t')
-                        continue;
-                if (ch == '=') {
-                        pad = true;
-                        continue;
-                }
-                if (pad)
-                        return -EINVAL;
-                if (ch >= 'A' && ch <= 'Z')
-                        v = ch - 'A';
-                else if (ch >= 'a' && ch <= 'z')
-                        v = ch - 'a' + 26;
-                else if (ch >= '0' && ch <= '9')
-                        v = ch - '0' + 52;
-                else if (ch == '+')
-                        v = 62;
-                else if (ch == '/')
-                        v = 63;
-                else
-                        return -EINVAL;
-                acc = (acc << 6) | (unsigned) v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        out[o++] = (char) ((acc >> bits) & 0xff);
-                }
-        }
-        if (bits >= 6)
-                return -EINVAL;
-        out[o] = '\0';
-        if (strlen(out) != o)
-                return -EINVAL; /* embedded NUL */
-        *ret = TAKE_PTR(out);
-        return 0;
-}

@@ -3,6 +3,7 @@
  * resolves to, and the cloud-init files. */
 #include <fcntl.h>
 
+#include "common/base64.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "launcher/launcher-priv.h"
@@ -76,8 +77,16 @@ static int b64_or_plain(VmiCtx *c, json_t *obj, const char *path, const char *pl
                 return vmi_invalid(c, "%s: only one of '%s' and '%s' may be set", path, plain_key, b64_key);
         if (p)
                 return vmi_dup_opt(c, p, ret);
-        if (b && launch_base64_decode(b, ret) < 0)
+        if (!b)
+                return 0;
+        size_t n = 0;
+        if (base64_decode(b, ret, &n) < 0)
                 return vmi_invalid(c, "%s.%s: invalid base64", path, b64_key);
+        if (strlen(*ret) != n) { /* text for a seed file: an embedded NUL would cut it short */
+                free(*ret);
+                *ret = NULL;
+                return vmi_invalid(c, "%s.%s: the decoded data holds a NUL byte", path, b64_key);
+        }
         return 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include "common/addr.h"
 #include "common/array.h"
+#include "common/base64.h"
 #include "common/event.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
@@ -215,6 +216,37 @@ static void test_read_append(void **state) {
 }
 
 /* A socket path over sun_path's 107 bytes is refused where it is used, naming it; 107 is fine. */
+static void test_base64(void **state) {
+        (void) state;
+        /* RFC 4648 section 10's vectors, both ways */
+        static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+        static const char *const coded[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
+        for (size_t i = 0; i < sizeof plain / sizeof *plain; i++) {
+                _cleanup_free_ char *enc = NULL, *dec = NULL;
+                size_t n = 99;
+                assert_int_equal(base64_encode(plain[i], strlen(plain[i]), &enc), 0);
+                assert_string_equal(enc, coded[i]);
+                assert_int_equal(base64_decode(coded[i], &dec, &n), 0);
+                assert_int_equal(n, strlen(plain[i]));
+                assert_string_equal(dec, plain[i]);
+        }
+        /* wrapped input (PEM in a kubeconfig) and binary data with a NUL */
+        _cleanup_free_ char *w = NULL, *bin = NULL;
+        size_t n = 0;
+        assert_int_equal(base64_decode("Zm9v\nYmFy\r\n", &w, &n), 0);
+        assert_string_equal(w, "foobar");
+        assert_int_equal(base64_decode("AGE=", &bin, &n), 0);
+        assert_int_equal(n, 2);
+        assert_true(bin[0] == 0 && bin[1] == 'a');
+        /* what is refused leaves *ret alone */
+        static const char *const bad[] = { "Zm9", "Z=9v", "Zm9v=", "Zg===", "Z===", "Zm9v!A==", "Zg==Zg==", "====" };
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+                char *out = (char *) 0x1;
+                assert_int_equal(base64_decode(bad[i], &out, NULL), -EINVAL);
+                assert_ptr_equal(out, (char *) 0x1);
+        }
+}
+
 static void test_unix_sockaddr(void **state) {
         (void) state;
         char p[200];
@@ -246,6 +278,7 @@ static void test_unix_sockaddr(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_unix_sockaddr),
+                cmocka_unit_test(test_base64),
                 cmocka_unit_test(test_array_grow),
                 cmocka_unit_test(test_read_append),
                 cmocka_unit_test(test_addr),

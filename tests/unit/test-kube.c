@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "common/base64.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "kube/kube-priv.h"
@@ -376,11 +377,11 @@ static void test_base64_yaml(void **state) {
         (void) state;
         _cleanup_free_ char *d = NULL;
         size_t n;
-        assert_int_equal(kube_base64_decode("aGVs\nbG8=", &d, &n), 0);
+        assert_int_equal(base64_decode("aGVs\nbG8=", &d, &n), 0);
         assert_int_equal(n, 5);
         assert_string_equal(d, "hello");
         char *bad = NULL;
-        assert_int_equal(kube_base64_decode("a=b", &bad, NULL), -EINVAL);
+        assert_int_equal(base64_decode("a=b", &bad, NULL), -EINVAL);
         _cleanup_json_ json_t *v = NULL;
         const char *y = "a: {b: [x, 'y']}\nc: ~\nd: \"true\"\n";
         assert_int_equal(kube_yaml_parse(y, strlen(y), "t", &v, NULL), 0);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "common/base64.h"
 #include "node/node-priv.h"
 #include "tmpdir.h"
 
@@ -249,9 +250,9 @@ static void test_base64(void **state) {
         for (size_t i = 0; i < ELEMENTSOF(in); i++) {
                 char *s = NULL, *d = NULL;
                 size_t n = 0;
-                assert_int_equal(node_base64_encode(in[i], strlen(in[i]), &s), 0);
+                assert_int_equal(base64_encode(in[i], strlen(in[i]), &s), 0);
                 assert_string_equal(s, out[i]);
-                assert_int_equal(node_base64_decode(s, &d, &n), 0);
+                assert_int_equal(base64_decode(s, &d, &n), 0);
                 assert_int_equal(n, strlen(in[i]));
                 assert_memory_equal(d, in[i], n);
                 free(s);
@@ -259,8 +260,8 @@ static void test_base64(void **state) {
         }
         char *d = NULL;
         size_t n;
-        assert_int_equal(node_base64_decode("Zm9", &d, &n), -EINVAL);
-        assert_int_equal(node_base64_decode("Z=9v", &d, &n), -EINVAL);
+        assert_int_equal(base64_decode("Zm9", &d, &n), -EINVAL);
+        assert_int_equal(base64_decode("Z=9v", &d, &n), -EINVAL);
 }
 
 static void test_plugin_error(void **state) {

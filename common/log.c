@@ -12,10 +12,11 @@ void log_set_max_level(int level) {
         max_level = level;
 }
 
+static const char *const level_names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
+
 int log_level_from_string(const char *s) {
-        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
-        for (int i = 0; s && i < (int) ELEMENTSOF(names); i++)
-                if (streq(s, names[i]))
+        for (int i = 0; s && i < (int) ELEMENTSOF(level_names); i++)
+                if (streq(s, level_names[i]))
                         return i;
         return -EINVAL;
 }
@@ -28,8 +29,18 @@ void log_set_ident(const char *ident) {
         log_ident = ident;
 }
 
+int log_set_max_level_option(const char *arg) {
+        int lvl = log_level_from_string(arg);
+        if (lvl < 0) {
+                fprintf(stderr, "%s: --log-level: unknown level '%s' (emerg, alert, crit, err, warning, notice, info, debug)\n",
+                        log_ident, arg ? arg : "");
+                return -EINVAL;
+        }
+        log_set_max_level(lvl);
+        return 0;
+}
+
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) {
-        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
         int saved = errno;
 
         if (level > max_level)
@@ -51,11 +62,11 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         if (level == LOG_DEBUG)
                 fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s: %s (%s:%d)\n", tm.tm_year + 1900,
                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, log_ident,
-                        (int) getpid(), names[level & 7], buf, file, line);
+                        (int) getpid(), level_names[level & 7], buf, file, line);
         else
                 fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s: %s\n", tm.tm_year + 1900,
                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, log_ident,
-                        (int) getpid(), names[level & 7], buf);
+                        (int) getpid(), level_names[level & 7], buf);
         errno = saved;
         return error < 0 ? error : -EIO;
 }

@@ -109,6 +109,14 @@ if [ -x "$KV_BIN/kvnet-netd" ]; then
 		fail "netd: too long --socket is named with its length (got: $(head -c 300 "$KV_TMP/long.out"))"
 	fi
 	assert_false "netd: nothing created for a too long --socket" test -e "$KV_TMP/netd-long"
+	# an unknown --log-level is named with the levels there are, before anything starts
+	rc=0
+	ip netns exec "$NODE_NS" timeout 10 "$KV_BIN/kvnet-netd" --log-level verbose --socket "$KV_TMP/lvl.sock" \
+		--state-dir "$KV_TMP/netd-lvl" >"$KV_TMP/lvl.out" 2>&1 || rc=$?
+	assert_eq "$rc" 2 "netd: unknown --log-level exits 2"
+	assert_true "netd: unknown --log-level is named with the levels" \
+		grep -qF "kvnet-netd: --log-level: unknown level 'verbose' (emerg, alert" "$KV_TMP/lvl.out"
+	assert_false "netd: nothing created for an unknown --log-level" test -e "$KV_TMP/netd-lvl"
 fi
 
 # nothing changed

@@ -70,20 +70,25 @@ struct Watch {
 
 /* ---- responses ---- */
 
+/* Sends buf (malloc'ed, n bytes; taken in every case) with its content type. */
+static enum MHD_Result send_buffer(struct MHD_Connection *c, unsigned code, char *buf, size_t n, const char *type) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                free(buf);
+                return MHD_NO;
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+        enum MHD_Result ret = MHD_queue_response(c, code, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned code, json_t *o /* stolen */) {
         char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (!text)
                 return MHD_NO;
-        struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        if (!r) {
-                free(text);
-                return MHD_NO;
-        }
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        enum MHD_Result ret = MHD_queue_response(c, code, r);
-        MHD_destroy_response(r);
-        return ret;
+        return send_buffer(c, code, text, strlen(text), "application/json");
 }
 
 /* A metav1.Status failure, as kubectl prints it ("Error from server (NotFound): ..."). */
@@ -621,15 +626,7 @@ static enum MHD_Result send_openapi_v2(struct MHD_Connection *c) {
         size_t n = 0;
         if (ctl_openapi_v2_proto(CTL_OPENAPI_TITLE, CTL_SERVER_VERSION, &buf, &n) < 0)
                 return MHD_NO;
-        struct MHD_Response *r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE);
-        if (!r) {
-                free(buf);
-                return MHD_NO;
-        }
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
-        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-        MHD_destroy_response(r);
-        return ret;
+        return send_buffer(c, MHD_HTTP_OK, (char *) buf, n, "application/octet-stream");
 }
 
 /* /openapi/v3 (what `kubectl explain` reads from 1.27 on): the index of group-versions, then one document per

@@ -27,6 +27,7 @@ typedef enum Reject {
         REJECT_CORDONED,
         REJECT_NOT_READY,
         REJECT_SELECTOR,
+        REJECT_ANTI_AFFINITY,
         REJECT_CPU,
         REJECT_MEMORY,
         _REJECT_MAX,
@@ -37,6 +38,8 @@ static const char *const reject_table[_REJECT_MAX] = {
         [REJECT_CORDONED] = "node(s) were unschedulable",
         [REJECT_NOT_READY] = "node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
         [REJECT_SELECTOR] = "node(s) didn't match Pod's node affinity/selector",
+        /* a migration target is never the VMI's own node (KubeVirt's target pod has that anti-affinity) */
+        [REJECT_ANTI_AFFINITY] = "node(s) didn't match pod anti-affinity rules",
         [REJECT_CPU] = "Insufficient cpu",
         [REJECT_MEMORY] = "Insufficient memory",
 };
@@ -99,8 +102,8 @@ static void node_use(Node *nd, const Vmi *v) {
         nd->mem_used += v->spec.memory;
 }
 
-/* The checks of one node for one VMI: a bit per Reject, 0 when it fits. */
-static unsigned node_rejects(const Node *nd, const Vmi *v) {
+/* The checks of one node for one VMI (never on node exclude): a bit per Reject, 0 when it fits. */
+static unsigned node_rejects(const Node *nd, const Vmi *v, const char *exclude) {
         if (!nd->valid)
                 return 1u << REJECT_INVALID;
         if (nd->n.unschedulable)
@@ -112,6 +115,8 @@ static unsigned node_rejects(const Node *nd, const Vmi *v) {
         for (size_t i = 0; i < v->spec.n_node_selector; i++)
                 if (!streq_ptr(ctl_node_label(&nd->n, v->spec.node_selector[i].key), v->spec.node_selector[i].value))
                         return 1u << REJECT_SELECTOR;
+        if (streq_ptr(nd->n.name, exclude))
+                return 1u << REJECT_ANTI_AFFINITY;
         unsigned r = 0;
         if (nd->cpu_used + v->spec.cpu_milli > nd->n.cpu_milli)
                 r |= 1u << REJECT_CPU;
@@ -134,13 +139,14 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-/* The least-loaded node that fits (ties: the first by name), or NULL with Kubernetes' message in msg. */
-static Node *pick(Node *nodes, size_t n, const Vmi *v, char *msg, size_t size) {
+/* The least-loaded node that fits other than exclude (ties: the first by name), or NULL with Kubernetes'
+ * message in msg. */
+static Node *pick(Node *nodes, size_t n, const Vmi *v, const char *exclude, char *msg, size_t size) {
         Node *best = NULL;
         unsigned __int128 best_load = 0;
         size_t count[_REJECT_MAX] = {};
         for (size_t i = 0; i < n; i++) {
-                unsigned why = node_rejects(&nodes[i], v);
+                unsigned why = node_rejects(&nodes[i], v, exclude);
                 for (Reject k = 0; k < _REJECT_MAX; k++)
                         count[k] += (why >> k) & 1;
                 if (why)
@@ -437,7 +443,7 @@ int ctl_schedule(CtlStore *s) {
                 char msg[1024];
                 if (!v)
                         continue;
-                Node *nd = v->valid ? pick(nodes, nn, v, msg, sizeof msg) : NULL;
+                Node *nd = v->valid ? pick(nodes, nn, v, NULL, msg, sizeof msg) : NULL;
                 if (!v->valid)
                         snprintf(msg, sizeof msg, "%s", v->err.msg);
                 r = nd ? place(s, v, nd) : vmi_set(s, v, "Pending", NULL, NULL, false, msg);

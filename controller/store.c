@@ -97,6 +97,7 @@ struct CtlStore {
                 ctl_store_notify_t cb;
                 void *data;
         } listeners[CTL_STORE_LISTENERS];
+        ctl_admit_fn admit; /* checks of a new object against the others (admission) */
 };
 
 const char *ctl_api_version(const CtlResource *r, const char *version, char buf[static 128]) {
@@ -452,6 +453,10 @@ static void new_uid(char buf[37]) {
                  u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
+void ctl_store_set_admission(CtlStore *s, ctl_admit_fn fn) {
+        s->admit = fn;
+}
+
 const char *ctl_now_rfc3339(char buf[static 32]) {
         return kstatus_time(0, buf);
 }
@@ -464,6 +469,8 @@ int ctl_store_create(CtlStore *s, const CtlResource *res, const char *ns, json_t
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "create: out of memory");
         int r = check_object(res, ns, obj, "create", e);
         if (r < 0)
+                return r;
+        if (s->admit && (r = s->admit(s, res, obj, e)) < 0)
                 return r;
         json_t *md = json_object_get(obj, "metadata");
         if (json_object_get(md, "resourceVersion"))

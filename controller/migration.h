@@ -1,18 +1,35 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Live migrations from VirtualMachineInstanceMigration objects (docs/controller.md, "Migrations"): what
- * KubeVirt's migration controller does. The VMI's status.migrationState is the contract with the nodes:
+ * KubeVirt's migration controller does. The VMI's status.migrationState is the contract with the nodes; the
+ * VMIM's status.phase follows it (KubeVirt's phases, each recorded in status.phaseTransitionTimestamps):
  *
- *   controller   VMIM created (admitted) -> Pending; the scheduler picks a target node (never the VMI's own)
- *                and creates the target launcher pod, labelled kubevirt.io/migrationJobUID -> Scheduled,
- *                migrationState {migrationUid, sourceNode, sourcePod, targetNode, targetPod, mode}
- *   target node  runs the pod as a migration target (launcher --incoming), writes targetNodeAddress and
- *                targetNodeDomainDetected once the target waits for the guest          -> TargetReady
- *   source node  starts the migration to it: startTimestamp                            -> Running
- *                ... completed or failed (+ failureReason), endTimestamp               -> Succeeded / Failed
- *   controller   Succeeded: the source pod is deleted; Failed: the target pod is deleted, the VM stays.
+ *   who          writes                                                       VMIM phase
+ *   admission    the VMI exists, is Running, no other migration of it is in   Pending
+ *                flight, addedNodeSelector does not name its own node (else
+ *                422); a VMI whose LiveMigratable condition is False: Failed
+ *   controller   picks a target node (the scheduler's choice, never the       Scheduling (no node fits:
+ *                VMI's own node), creates the target launcher pod labelled     stays, condition
+ *                kubevirt.io/migrationJobUID=<vmim uid> and sets the VMI's     PodScheduled=False)
+ *                migrationState {migrationUid, sourceNode, sourcePod,         Scheduled
+ *                targetNode, targetPod, mode: PreCopy}, migrationMethod
+ *   target node  the target pod's status.phase Running                        PreparingTarget
+ *   target node  migrationState.targetNodeAddress, targetNodeDomainDetected   TargetReady
+ *                (true once the incoming domain waits for the guest)
+ *   source node  migrationState.startTimestamp (the migration started)        Running
+ *   source node  completed: true, endTimestamp                                Succeeded: the controller
+ *                                                                              moves the VMI (nodeName, label
+ *                                                                              kubevirt.io/nodeName,
+ *                                                                              activePods) to the target and
+ *                                                                              deletes the source pod
+ *   either node  failed: true, failureReason, endTimestamp                    Failed: the controller deletes
+ *                                                                              the target pod; the VMI stays
  *
- * A VMIM deleted while its migration runs is a cancellation: before the start the controller fails it at
- * once; after it, abortRequested asks the source node to cancel, and the target pod goes once it has. */
+ * A target pod that fails or disappears before completion fails the migration (the controller writes
+ * failed and failureReason). A VMIM deleted in flight is a cancellation: before startTimestamp the
+ * controller deletes the target pod and writes failed: true, abortStatus: Succeeded; after it, it writes
+ * abortRequested: true, abortStatus: Aborting, and the source node cancels and writes failed: true,
+ * abortStatus: Succeeded (or, too late, completed: true, abortStatus: Failed: the VMI then moves). A VMI
+ * deleted mid-migration fails its VMIM. Nothing is kept in memory: every pass recomputes from the store. */
 #pragma once
 
 #include <jansson.h>
@@ -22,14 +39,14 @@
 
 #define CTL_LABEL_MIGRATION_JOB "kubevirt.io/migrationJobUID"
 
-/* Admission of a new VMIM (refused with the reason, as KubeVirt's webhook does): its VMI exists and is
- * Running, is LiveMigratable, and has no other migration in flight. */
-int ctl_migration_admit(CtlStore *s, const CtlResource *res, json_t *obj, KvErr *e) _wur_;
+/* Admission of a new VMIM (a ctl_admit_fn; other kinds pass): refused with -EINVAL and the reason, as
+ * KubeVirt's webhook does, when its VMI is missing or not Running, has another migration in flight, or
+ * spec.addedNodeSelector's kubernetes.io/hostname is the VMI's own node. */
+int ctl_migration_admit(CtlStore *s, const CtlResource *res, const char *ns, json_t *obj, KvErr *e) _wur_;
 
-/* One pass over the VMIMs (a CtlReconciler): how many objects it changed, or < 0. */
+/* One pass over the VMIMs and the VMIs' migrationState (a CtlReconciler): how many objects it changed, or
+ * < 0 on an error of the store. */
 int ctl_migrations(CtlStore *s);
 
-/* Status writes shared with the scheduler: the VMIM's phase (phaseTransitionTimestamps kept, a message for
- * Failed), and the VMI's status.migrationState replaced by ms (a new reference is taken). */
-int ctl_vmim_set_phase(CtlStore *s, const char *ns, const char *name, const char *phase, const char *message);
-int ctl_vmi_set_migration_state(CtlStore *s, const char *ns, const char *name, json_t *ms);
+/* A VMI's migration in flight: status.migrationState set, neither completed nor failed. */
+bool ctl_vmi_migrating(json_t *vmi);

@@ -366,6 +366,15 @@ static int check_spec(const CtlResource *res, json_t *obj, const char *verb, KvE
                 if (!json_is_string(v) || !json_string_length(v))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "%s: 'spec.vmiName' (the VMI to migrate) is required", verb);
+                json_t *sel = json_object_get(spec, "addedNodeSelector"), *val;
+                const char *key;
+                if (sel && !json_is_object(sel))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "%s: 'spec.addedNodeSelector' must be an object of labels, got %s", verb,
+                                         json_type_name(sel));
+                json_object_foreach(sel, key, val) if (!json_is_string(val)) return kverr_set(
+                        e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'spec.addedNodeSelector.%.64s' must be a string, got %s",
+                        verb, key, json_type_name(val));
         } else if (streq(res->kind, "NetworkAttachmentDefinition")) {
                 json_t *v = json_object_get(spec, "config");
                 if (v && !json_is_string(v))
@@ -470,8 +479,6 @@ int ctl_store_create(CtlStore *s, const CtlResource *res, const char *ns, json_t
         int r = check_object(res, ns, obj, "create", e);
         if (r < 0)
                 return r;
-        if (s->admit && (r = s->admit(s, res, obj, e)) < 0)
-                return r;
         json_t *md = json_object_get(obj, "metadata");
         if (json_object_get(md, "resourceVersion"))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
@@ -508,6 +515,8 @@ int ctl_store_create(CtlStore *s, const CtlResource *res, const char *ns, json_t
         if (find(s, res, ns, name))
                 return kverr_set(e, KV_ERR_EXISTS, -EEXIST, "%s \"%s\" already exists",
                                  ctl_resource_qname(res, (char[128]){ 0 }), name);
+        if (s->admit && (r = s->admit(s, res, ns, obj, e)) < 0)
+                return r;
         char uid[37], ts[32];
         new_uid(uid);
         ctl_now_rfc3339(ts);

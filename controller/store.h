@@ -67,9 +67,10 @@ void ctl_store_remove_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata)
 uint64_t ctl_store_rv(const CtlStore *s);
 size_t ctl_store_count(const CtlStore *s);
 
-/* Admission: fn sees every object about to be created (checked already) and may refuse it with an error
- * naming why (KubeVirt's admission webhooks: a VMIM for a VMI that cannot migrate, ...). */
-typedef int (*ctl_admit_fn)(CtlStore *s, const CtlResource *res, json_t *obj, KvErr *e);
+/* Admission: fn sees every object about to be created in namespace ns (checked already, its name set, not
+ * yet stored) and may refuse it with an error naming why (KubeVirt's admission webhooks: a VMIM for a VMI
+ * that is missing or migrating already, ...); -EINVAL becomes 422 Invalid with the message. */
+typedef int (*ctl_admit_fn)(CtlStore *s, const CtlResource *res, const char *ns, json_t *obj, KvErr *e);
 void ctl_store_set_admission(CtlStore *s, ctl_admit_fn fn);
 
 /* Kubernetes name rules: a DNS-1123 subdomain (names) or label (namespaces); the message names the field. */

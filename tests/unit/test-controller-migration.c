@@ -3,7 +3,8 @@
  * VMI's status.migrationState and the target pod's phase: admission refusals (missing VMI, not running,
  * another migration in flight, its own node), every phase from Pending to Succeeded with the VMI moved and
  * its source pod deleted, failures (reported, target pod exited) with the target pod deleted, cancellation
- * before and after the start, no node fitting (and the target pod's resources counted by the scheduler), a
+ * before and after the start (and one the abort came too late for), a target pod adopted after a pass that
+ * stopped half-way and a stray one collected, no node fitting (and the target pod's resources counted by the scheduler), a
  * non-migratable VMI, a VMI deleted mid-migration, the VM's Migrating status. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -422,6 +423,50 @@ static void test_cancel_after_start(void **state) {
         json_decref(vmi);
 }
 
+static void test_abort_too_late(void **state) {
+        Fx *fx = *state;
+        char b[128], dst_pod[128];
+        migrating(fx, "\"startTimestamp\":\"2026-12-05T10:00:00Z\"", "Running", dst_pod);
+        delete(fx, fx->vmim, "m");
+        settle(fx);
+        assert_true(ms_true(fx, "web", "abortRequested"));
+        /* the migration finished before the abort reached it: the VMI is on the target all the same */
+        node_writes(fx, fx->vmi, "web", "{\"migrationState\":{\"completed\":true,\"abortStatus\":\"Failed\"}}");
+        settle(fx);
+        json_t *vmi = get(fx, fx->vmi, "web");
+        assert_string_equal(st_str(vmi, "nodeName", NULL), ms(fx, "web", "targetNode", b));
+        json_decref(vmi);
+        assert_true(exists(fx, fx->pod, dst_pod));
+        assert_int_equal(count(fx, fx->pod), 1);
+}
+
+/* A pass that stopped between the target pod and the VMI's state: the next one adopts the pod; a target
+ * pod no migration wants is deleted. */
+static void test_adopt_and_collect(void **state) {
+        Fx *fx = *state;
+        char b[128], msg[256];
+        running_vmi(fx, "web", "1Gi");
+        /* a VMIM whose first pass got as far as the pod */
+        KvErr e = {};
+        assert_int_equal(create_vmim(fx, "m", "web", NULL, &e), 0);
+        json_t *m = get(fx, fx->vmim, "m"), *vmi = get(fx, fx->vmi, "web"), *pod = NULL, *stray = NULL;
+        const char *uid = json_string_value(json_object_get(json_object_get(m, "metadata"), "uid"));
+        assert_int_equal(ctl_schedule_migration_target(fx->s, vmi, NULL, uid, &pod, msg, sizeof msg), 1);
+        assert_int_equal(ctl_schedule_migration_target(fx->s, vmi, NULL, "no-such-migration", &stray, msg, sizeof msg), 1);
+        const char *pod_name = json_string_value(json_object_get(json_object_get(pod, "metadata"), "name"));
+        const char *stray_name = json_string_value(json_object_get(json_object_get(stray, "metadata"), "name"));
+        assert_int_equal(count(fx, fx->pod), 3);
+        settle(fx);
+        assert_phase(fx, "m", "Scheduled");
+        assert_string_equal(ms(fx, "web", "targetPod", b), pod_name);
+        assert_false(exists(fx, fx->pod, stray_name));
+        assert_int_equal(count(fx, fx->pod), 2);
+        json_decref(stray);
+        json_decref(pod);
+        json_decref(vmi);
+        json_decref(m);
+}
+
 static void test_no_node_fits(void **state) {
         Fx *fx = *state;
         char c[1024];
@@ -531,6 +576,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_target_pod_exits, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_cancel_before_start, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_cancel_after_start, setup, ctl_fx_free),
+                cmocka_unit_test_setup_teardown(test_abort_too_late, setup, ctl_fx_free),
+                cmocka_unit_test_setup_teardown(test_adopt_and_collect, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_no_node_fits, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_not_migratable, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_vmi_deleted, setup, ctl_fx_free),

@@ -284,9 +284,9 @@ static int schedule(CtlStore *s, json_t *vmim, json_t *vmi, json_t *pods) {
                 if (r < 0)
                         return r;
                 if (r == 0) {
-                        r = vmim_set(s, vmim, PHASE_SCHEDULING,
-                                     &(KCondition){ .type = "PodScheduled", .status = "False", .reason = "Unschedulable",
-                                                    .message = msg });
+                        KCondition c = { .type = "PodScheduled", .status = "False", .reason = "Unschedulable",
+                                         .message = msg };
+                        r = vmim_set(s, vmim, PHASE_SCHEDULING, &c);
                         return r < 0 ? r : changed + r;
                 }
                 changed++;
@@ -410,7 +410,8 @@ static int finish_vmi(CtlStore *s, json_t *vmi, json_t *vmims) {
                 json_t *v;
                 if (!active)
                         return -ENOMEM;
-                json_object_foreach(json_object_get(st, "activePods"), k, v) json_object_set_new(active, k, json_null());
+                json_object_foreach(json_object_get(st, "activePods"), k, v)
+                        json_object_set_new(active, k, json_null());
                 if (pod && node)
                         json_object_set_new(active, ctl_md(pod, "uid"), json_string(node));
                 if (node && !streq_ptr(str_at(st, "nodeName"), node)) {
@@ -457,7 +458,8 @@ static int collect_targets(CtlStore *s, json_t *pods, json_t *vmims) {
         size_t i, k;
         json_t *p, *m;
         json_array_foreach(pods, i, p) {
-                const char *job = str_at(json_object_get(json_object_get(p, "metadata"), "labels"), CTL_LABEL_MIGRATION_JOB);
+                json_t *labels = json_object_get(json_object_get(p, "metadata"), "labels");
+                const char *job = str_at(labels, CTL_LABEL_MIGRATION_JOB);
                 const char *ns = ctl_md(p, "namespace"), *owner = NULL;
                 bool needed = false;
                 if (!job)

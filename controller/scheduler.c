@@ -540,7 +540,8 @@ int ctl_schedule_migration_target(CtlStore *s, json_t *vmi, json_t *added_select
         json_t *val;
         json_object_foreach(added_selector, key, val) {
                 if (v.spec.n_node_selector == CTL_SELECTOR_MAX) {
-                        snprintf(msg, size, "spec.addedNodeSelector: the VMI's nodeSelector and it have more than %d labels",
+                        snprintf(msg, size,
+                                 "spec.addedNodeSelector: the VMI's nodeSelector and it have more than %d labels",
                                  CTL_SELECTOR_MAX);
                         return 0;
                 }

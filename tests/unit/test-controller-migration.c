@@ -4,8 +4,8 @@
  * another migration in flight, its own node), every phase from Pending to Succeeded with the VMI moved and
  * its source pod deleted, failures (reported, target pod exited) with the target pod deleted, cancellation
  * before and after the start (and one the abort came too late for), a target pod adopted after a pass that
- * stopped half-way and a stray one collected, no node fitting (and the target pod's resources counted by the scheduler), a
- * non-migratable VMI, a VMI deleted mid-migration, the VM's Migrating status. */
+ * stopped half-way and a stray one collected, no node fitting (and the target pod's resources counted by the
+ * scheduler), a non-migratable VMI, a VMI deleted mid-migration, the VM's Migrating status. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -190,8 +190,8 @@ static void test_admission(void **state) {
 
         node_writes(fx, fx->vmi, "web", "{\"phase\":\"Running\"}");
         kverr_clear(&e);
-        assert_int_equal(create_vmim(fx, "m", "web", "\"addedNodeSelector\":{\"kubernetes.io/hostname\":\"node1\"}", &e),
-                         -EINVAL);
+        static const char same_node[] = "\"addedNodeSelector\":{\"kubernetes.io/hostname\":\"node1\"}";
+        assert_int_equal(create_vmim(fx, "m", "web", same_node, &e), -EINVAL);
         assert_non_null(strstr(e.msg, "kubernetes.io/hostname=node1 is the node VMI web runs on"));
         assert_string_equal(e.details, "spec.addedNodeSelector");
         kverr_clear(&e);
@@ -204,7 +204,8 @@ static void test_admission(void **state) {
         json_t *m = get(fx, fx->vmim, "m");
         char want[256];
         snprintf(want, sizeof want,
-                 "in-flight migration detected. Active migration job (%s) is currently already in progress for VMI web.",
+                 "in-flight migration detected. Active migration job (%s) is currently already in progress for VMI "
+                 "web.",
                  json_string_value(json_object_get(json_object_get(m, "metadata"), "uid")));
         json_decref(m);
         kverr_clear(&e);
@@ -279,9 +280,8 @@ static void test_success(void **state) {
         assert_string_equal(json_string_value(json_object_get(labels, "kubevirt.io")), "virt-launcher");
         json_t *spec = json_object_get(pod, "spec");
         assert_string_equal(json_string_value(json_object_get(spec, "nodeName")), "node2");
-        json_t *term = json_array_get(json_object_get(json_object_get(json_object_get(spec, "affinity"), "podAntiAffinity"),
-                                                      "requiredDuringSchedulingIgnoredDuringExecution"),
-                                      0);
+        json_t *anti = json_object_get(json_object_get(spec, "affinity"), "podAntiAffinity");
+        json_t *term = json_array_get(json_object_get(anti, "requiredDuringSchedulingIgnoredDuringExecution"), 0);
         assert_string_equal(json_string_value(json_object_get(term, "topologyKey")), "kubernetes.io/hostname");
         json_t *expr = json_array_get(json_object_get(json_object_get(term, "labelSelector"), "matchExpressions"), 0);
         assert_string_equal(json_string_value(json_object_get(expr, "key")), "kubevirt.io/created-by");
@@ -310,15 +310,13 @@ static void test_success(void **state) {
         json_t *after = get(fx, fx->vmi, "web");
         assert_string_equal(st_str(after, "nodeName", NULL), "node2");
         assert_string_equal(st_str(after, "phase", NULL), "Running");
-        assert_string_equal(json_string_value(json_object_get(
-                                    json_object_get(json_object_get(after, "metadata"), "labels"), "kubevirt.io/nodeName")),
-                            "node2");
+        json_t *after_labels = json_object_get(json_object_get(after, "metadata"), "labels");
+        assert_string_equal(json_string_value(json_object_get(after_labels, "kubevirt.io/nodeName")), "node2");
         json_t *active = json_object_get(json_object_get(after, "status"), "activePods");
         pod = get(fx, fx->pod, dst_pod);
+        const char *dst_uid = json_string_value(json_object_get(json_object_get(pod, "metadata"), "uid"));
         assert_int_equal(json_object_size(active), 1);
-        assert_string_equal(json_string_value(json_object_get(
-                                    active, json_string_value(json_object_get(json_object_get(pod, "metadata"), "uid")))),
-                            "node2");
+        assert_string_equal(json_string_value(json_object_get(active, dst_uid)), "node2");
         assert_false(exists(fx, fx->pod, src_pod));
         assert_int_equal(count(fx, fx->pod), 1);
         json_decref(pod);
@@ -351,13 +349,16 @@ static void test_success(void **state) {
 static void test_failed(void **state) {
         Fx *fx = *state;
         char b[128], c[1024], src_pod[128], dst_pod[128];
-        migrating(fx, "\"targetNodeDomainDetected\":true,\"startTimestamp\":\"2026-12-05T10:00:00Z\"", "Running", dst_pod);
+        migrating(fx, "\"targetNodeDomainDetected\":true,\"startTimestamp\":\"2026-12-05T10:00:00Z\"", "Running",
+                  dst_pod);
         snprintf(src_pod, sizeof src_pod, "%s", ms(fx, "web", "sourcePod", b));
         node_writes(fx, fx->vmi, "web",
-                    "{\"migrationState\":{\"failed\":true,\"failureReason\":\"Live migration failed: connection reset\"}}");
+                    "{\"migrationState\":{\"failed\":true,\"failureReason\":"
+                    "\"Live migration failed: connection reset\"}}");
         settle(fx);
         assert_phase(fx, "m", "Failed");
-        assert_string_equal(condition(fx, "m", "Failed", c), "True|MigrationFailed|Live migration failed: connection reset");
+        assert_string_equal(condition(fx, "m", "Failed", c),
+                            "True|MigrationFailed|Live migration failed: connection reset");
         /* the target pod is gone; the VMI stays where it was, with its pod */
         assert_false(exists(fx, fx->pod, dst_pod));
         assert_true(exists(fx, fx->pod, src_pod));
@@ -452,7 +453,7 @@ static void test_adopt_and_collect(void **state) {
         json_t *m = get(fx, fx->vmim, "m"), *vmi = get(fx, fx->vmi, "web"), *pod = NULL, *stray = NULL;
         const char *uid = json_string_value(json_object_get(json_object_get(m, "metadata"), "uid"));
         assert_int_equal(ctl_schedule_migration_target(fx->s, vmi, NULL, uid, &pod, msg, sizeof msg), 1);
-        assert_int_equal(ctl_schedule_migration_target(fx->s, vmi, NULL, "no-such-migration", &stray, msg, sizeof msg), 1);
+        assert_int_equal(ctl_schedule_migration_target(fx->s, vmi, NULL, "gone", &stray, msg, sizeof msg), 1);
         const char *pod_name = json_string_value(json_object_get(json_object_get(pod, "metadata"), "name"));
         const char *stray_name = json_string_value(json_object_get(json_object_get(stray, "metadata"), "name"));
         assert_int_equal(count(fx, fx->pod), 3);
@@ -476,7 +477,8 @@ static void test_no_node_fits(void **state) {
         migrate(fx, "m", "web");
         assert_phase(fx, "m", "Scheduling");
         assert_string_equal(condition(fx, "m", "PodScheduled", c),
-                            "False|Unschedulable|0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules.");
+                            "False|Unschedulable|0/1 nodes are available: 1 node(s) didn't match pod anti-affinity "
+                            "rules.");
         assert_int_equal(count(fx, fx->pod), 1);
         /* a node the VMI does not fit on: its requests are counted */
         assert_true(ctl_nodes_simulate(fx->s, 2, 2000, 4 * GI, &e) >= 0);
@@ -486,8 +488,8 @@ static void test_no_node_fits(void **state) {
         json_decref(big);
         settle(fx);
         assert_string_equal(condition(fx, "m", "PodScheduled", c),
-                            "False|Unschedulable|0/2 nodes are available: 1 Insufficient memory, 1 node(s) didn't match "
-                            "pod anti-affinity rules.");
+                            "False|Unschedulable|0/2 nodes are available: 1 Insufficient memory, 1 node(s) didn't "
+                            "match pod anti-affinity rules.");
         /* a third node: the migration goes on; the target pod's memory counts against its node */
         assert_true(ctl_nodes_simulate(fx->s, 3, 2000, 4 * GI, &e) >= 0);
         settle(fx);

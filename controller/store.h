@@ -57,7 +57,8 @@ typedef struct CtlStore CtlStore;
 
 /* Called after every change (the event log has it already). */
 typedef void (*ctl_store_notify_t)(void *userdata);
-#define CTL_STORE_LISTENERS 4
+/* the API server's watches, the VM controller, the scheduler, the migration controller: 4, with room */
+#define CTL_STORE_LISTENERS 8
 
 int ctl_store_open(const char *state_dir, bool durable, CtlStore **ret, KvErr *e) _wur_;
 CtlStore *ctl_store_free(CtlStore *s);

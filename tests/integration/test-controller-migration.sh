@@ -9,8 +9,8 @@
 # targetNodeDomainDetected -> TargetReady, startTimestamp -> Running, completed -> Succeeded with the VMI on
 # the target node and the source pod deleted; `kubectl get vmim` prints NAME PHASE VMI; a failed migration
 # deletes its target pod and leaves the VMI; deleting a VMIM before the start cancels it (target pod gone,
-# migrationState failed); a non-migratable VMI gets a Failed VMIM naming the reason; the controller exits
-# cleanly (sanitizer build).
+# migrationState failed); a restart mid-migration keeps it as it is; a non-migratable VMI gets a Failed
+# VMIM naming the reason; the controller exits cleanly (sanitizer build).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-controller.sh"
@@ -88,6 +88,13 @@ assert_eq "$(k get vm vm-a -o jsonpath='{.status.printableStatus}')" Migrating "
 k get vmim >"$KV_TMP/table" 2>&1 || true
 assert_true "kubectl get vmim prints NAME PHASE VMI: $(tr -s ' \n' ' ' <"$KV_TMP/table")" \
 	bash -c "grep -Eq '^NAME +PHASE +VMI' '$KV_TMP/table' && grep -Eq '^mig-1 +Scheduled +vm-a' '$KV_TMP/table'"
+
+# a restart keeps the migration as it is: no second target pod
+stop_controller
+start_controller --nodes 3 --node-cpu 2 --node-memory 4Gi
+sleep 0.3
+assert_eq "$(vmim_phase mig-1)/$(ms targetPod)/$(k get pods -l kubevirt.io/migrationJobUID="$uid" -o name)" \
+	"Scheduled/$dst_pod/pod/$dst_pod" "after a restart: still Scheduled, the same single target pod"
 
 # ---------------------------------------------------------------- the nodes' side, step by step
 node_status pod "$dst_pod" '{"status":{"phase":"Running"}}'

@@ -10,6 +10,7 @@
 #include "common/kstatus.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "controller/migration.h"
 #include "controller/node.h"
 #include "controller/quantity.h"
 #include "controller/vmispec.h"
@@ -27,6 +28,7 @@ typedef enum Reject {
         REJECT_CORDONED,
         REJECT_NOT_READY,
         REJECT_SELECTOR,
+        REJECT_ANTI_AFFINITY,
         REJECT_CPU,
         REJECT_MEMORY,
         _REJECT_MAX,
@@ -37,6 +39,8 @@ static const char *const reject_table[_REJECT_MAX] = {
         [REJECT_CORDONED] = "node(s) were unschedulable",
         [REJECT_NOT_READY] = "node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
         [REJECT_SELECTOR] = "node(s) didn't match Pod's node affinity/selector",
+        /* a migration target is never the VMI's own node (KubeVirt's target pod has that anti-affinity) */
+        [REJECT_ANTI_AFFINITY] = "node(s) didn't match pod anti-affinity rules",
         [REJECT_CPU] = "Insufficient cpu",
         [REJECT_MEMORY] = "Insufficient memory",
 };
@@ -99,8 +103,8 @@ static void node_use(Node *nd, const Vmi *v) {
         nd->mem_used += v->spec.memory;
 }
 
-/* The checks of one node for one VMI: a bit per Reject, 0 when it fits. */
-static unsigned node_rejects(const Node *nd, const Vmi *v) {
+/* The checks of one node for one VMI (never on node exclude): a bit per Reject, 0 when it fits. */
+static unsigned node_rejects(const Node *nd, const Vmi *v, const char *exclude) {
         if (!nd->valid)
                 return 1u << REJECT_INVALID;
         if (nd->n.unschedulable)
@@ -112,6 +116,8 @@ static unsigned node_rejects(const Node *nd, const Vmi *v) {
         for (size_t i = 0; i < v->spec.n_node_selector; i++)
                 if (!streq_ptr(ctl_node_label(&nd->n, v->spec.node_selector[i].key), v->spec.node_selector[i].value))
                         return 1u << REJECT_SELECTOR;
+        if (streq_ptr(nd->n.name, exclude))
+                return 1u << REJECT_ANTI_AFFINITY;
         unsigned r = 0;
         if (nd->cpu_used + v->spec.cpu_milli > nd->n.cpu_milli)
                 r |= 1u << REJECT_CPU;
@@ -134,13 +140,14 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-/* The least-loaded node that fits (ties: the first by name), or NULL with Kubernetes' message in msg. */
-static Node *pick(Node *nodes, size_t n, const Vmi *v, char *msg, size_t size) {
+/* The least-loaded node that fits other than exclude (ties: the first by name), or NULL with Kubernetes'
+ * message in msg. */
+static Node *pick(Node *nodes, size_t n, const Vmi *v, const char *exclude, char *msg, size_t size) {
         Node *best = NULL;
         unsigned __int128 best_load = 0;
         size_t count[_REJECT_MAX] = {};
         for (size_t i = 0; i < n; i++) {
-                unsigned why = node_rejects(&nodes[i], v);
+                unsigned why = node_rejects(&nodes[i], v, exclude);
                 for (Reject k = 0; k < _REJECT_MAX; k++)
                         count[k] += (why >> k) & 1;
                 if (why)
@@ -219,11 +226,10 @@ static int vmi_set(CtlStore *s, const Vmi *v, const char *phase, const char *nod
         return ctl_store_rv(s) != rv;
 }
 
-/* The label kubevirt.io/nodeName on the VMI, as KubeVirt sets it. */
-static int vmi_label_node(CtlStore *s, const Vmi *v, const char *node) {
+int ctl_vmi_label_node(CtlStore *s, const char *ns, const char *name, const char *node) {
         _cleanup_json_ json_t *cur = NULL, *patch = NULL, *out = NULL;
         KvErr e = {};
-        int r = ctl_store_get(s, res_vmi(), v->ns, v->name, &cur);
+        int r = ctl_store_get(s, res_vmi(), ns, name, &cur);
         if (r < 0)
                 return r;
         if (streq_ptr(json_string_value(json_object_get(json_object_get(json_object_get(cur, "metadata"), "labels"),
@@ -231,9 +237,9 @@ static int vmi_label_node(CtlStore *s, const Vmi *v, const char *node) {
                       node))
                 return 0;
         patch = json_pack("{s:{s:{s:s}}}", "metadata", "labels", LABEL_NODE_NAME, node);
-        r = patch ? ctl_store_patch(s, res_vmi(), v->ns, v->name, patch, &out, &e) : -ENOMEM;
+        r = patch ? ctl_store_patch(s, res_vmi(), ns, name, patch, &out, &e) : -ENOMEM;
         if (r < 0) {
-                log_warning("VirtualMachineInstance %s/%s: cannot label it with its node: %s", v->ns, v->name, e.msg);
+                log_warning("VirtualMachineInstance %s/%s: cannot label it with its node: %s", ns, name, e.msg);
                 return r;
         }
         return 1;
@@ -241,7 +247,7 @@ static int vmi_label_node(CtlStore *s, const Vmi *v, const char *node) {
 
 /* The VMI is on node with pod: Scheduled, labelled. */
 static int vmi_bind(CtlStore *s, const Vmi *v, const char *node, const char *pod_uid) {
-        int r1 = vmi_label_node(s, v, node);
+        int r1 = ctl_vmi_label_node(s, v->ns, v->name, node);
         int r2 = vmi_set(s, v, "Scheduled", node, pod_uid, true, NULL);
         if (r1 < 0 || r2 < 0)
                 return r1 < 0 ? r1 : r2;
@@ -386,37 +392,93 @@ static int collect_pods(CtlStore *s, json_t *pods, const Vmi *vmis, size_t n) {
         return changed;
 }
 
-int ctl_schedule(CtlStore *s) {
-        _cleanup_json_ json_t *nlist = ctl_store_list(s, res_node(), NULL, NULL),
-                              *vlist = ctl_store_list(s, res_vmi(), NULL, NULL),
-                              *plist = ctl_store_list(s, res_pod(), NULL, NULL);
-        json_t *nitems = json_object_get(nlist, "items"), *vitems = json_object_get(vlist, "items"),
-               *pods = json_object_get(plist, "items");
-        if (!nitems || !vitems || !pods)
-                return -ENOMEM;
-        size_t nn = json_array_size(nitems), nv = json_array_size(vitems);
-        _cleanup_free_ Node *nodes = calloc(nn ? nn : 1, sizeof *nodes);
-        _cleanup_free_ Vmi *vmis = calloc(nv ? nv : 1, sizeof *vmis);
-        _cleanup_free_ Vmi **order = calloc(nv ? nv : 1, sizeof *order);
-        if (!nodes || !vmis || !order)
-                return -ENOMEM;
-        for (size_t i = 0; i < nn; i++) {
-                KvErr e = {};
-                nodes[i].valid = ctl_node_parse(json_array_get(nitems, i), &nodes[i].n, &e) >= 0;
-                if (!nodes[i].valid)
-                        nodes[i].n.name = ctl_md(json_array_get(nitems, i), "name");
-        }
-        for (size_t i = 0; i < nv; i++)
-                vmi_parse(json_array_get(vitems, i), &vmis[i]);
+/* What a pass sees: the nodes with what is placed on them, the VMIs, the pods (lists owned, the rest
+ * borrowed from them). */
+typedef struct Cluster {
+        json_t *nlist, *vlist, *plist;
+        json_t *pods; /* plist's items */
+        Node *nodes;
+        size_t nn;
+        Vmi *vmis;
+        size_t nv;
+} Cluster;
 
-        int changed = collect_pods(s, pods, vmis, nv), r;
-        size_t nwait = 0;
-        for (size_t i = 0; i < nv; i++) {
-                if (holds_resources(&vmis[i]))
-                        node_use(node_find(nodes, nn, vmis[i].node), &vmis[i]);
-                else if (waiting(&vmis[i]))
-                        order[nwait++] = &vmis[i];
+static void cluster_done(Cluster *c) {
+        json_decref(c->nlist);
+        json_decref(c->vlist);
+        json_decref(c->plist);
+        free(c->nodes);
+        free(c->vmis);
+}
+
+static int cluster_load(CtlStore *s, Cluster *c) {
+        *c = (Cluster){ .nlist = ctl_store_list(s, res_node(), NULL, NULL),
+                        .vlist = ctl_store_list(s, res_vmi(), NULL, NULL),
+                        .plist = ctl_store_list(s, res_pod(), NULL, NULL) };
+        json_t *nitems = json_object_get(c->nlist, "items"), *vitems = json_object_get(c->vlist, "items");
+        c->pods = json_object_get(c->plist, "items");
+        if (!nitems || !vitems || !c->pods)
+                return -ENOMEM;
+        c->nn = json_array_size(nitems);
+        c->nv = json_array_size(vitems);
+        c->nodes = calloc(c->nn ? c->nn : 1, sizeof *c->nodes);
+        c->vmis = calloc(c->nv ? c->nv : 1, sizeof *c->vmis);
+        if (!c->nodes || !c->vmis)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->nn; i++) {
+                KvErr e = {};
+                c->nodes[i].valid = ctl_node_parse(json_array_get(nitems, i), &c->nodes[i].n, &e) >= 0;
+                if (!c->nodes[i].valid)
+                        c->nodes[i].n.name = ctl_md(json_array_get(nitems, i), "name");
         }
+        for (size_t i = 0; i < c->nv; i++)
+                vmi_parse(json_array_get(vitems, i), &c->vmis[i]);
+        return 0;
+}
+
+static bool pod_done(json_t *pod) {
+        const char *phase = json_string_value(json_object_get(json_object_get(pod, "status"), "phase"));
+        return streq_ptr(phase, "Succeeded") || streq_ptr(phase, "Failed");
+}
+
+/* What the nodes hold: the VMIs placed on them, and the target pods of the migrations in flight (a VMI
+ * being migrated holds its requests on both nodes, as its two pods do). */
+static void cluster_count(Cluster *c) {
+        for (size_t i = 0; i < c->nv; i++)
+                if (holds_resources(&c->vmis[i]))
+                        node_use(node_find(c->nodes, c->nn, c->vmis[i].node), &c->vmis[i]);
+        size_t i;
+        json_t *p;
+        json_array_foreach(c->pods, i, p) {
+                json_t *labels = json_object_get(json_object_get(p, "metadata"), "labels");
+                const char *node = json_string_value(json_object_get(json_object_get(p, "spec"), "nodeName"));
+                const char *owner = json_string_value(json_object_get(labels, LABEL_CREATED_BY));
+                if (!json_object_get(labels, CTL_LABEL_MIGRATION_JOB) || !node || pod_done(p))
+                        continue;
+                for (size_t k = 0; k < c->nv; k++)
+                        if (streq_ptr(c->vmis[k].uid, owner) && streq_ptr(c->vmis[k].ns, ctl_md(p, "namespace")) &&
+                            holds_resources(&c->vmis[k]) && !streq_ptr(c->vmis[k].node, node))
+                                node_use(node_find(c->nodes, c->nn, node), &c->vmis[k]);
+        }
+}
+
+int ctl_schedule(CtlStore *s) {
+        _cleanup_(cluster_done) Cluster c = {};
+        int r = cluster_load(s, &c);
+        if (r < 0)
+                return r;
+        _cleanup_free_ Vmi **order = calloc(c.nv ? c.nv : 1, sizeof *order);
+        if (!order)
+                return -ENOMEM;
+        Node *nodes = c.nodes;
+        size_t nn = c.nn;
+        json_t *pods = c.pods;
+        int changed = collect_pods(s, pods, c.vmis, c.nv);
+        cluster_count(&c);
+        size_t nwait = 0;
+        for (size_t i = 0; i < c.nv; i++)
+                if (waiting(&c.vmis[i]))
+                        order[nwait++] = &c.vmis[i];
         /* first the VMIs whose pod exists (created before a restart): they keep it and its node */
         for (size_t i = 0; i < nwait; i++) {
                 json_t *pod = pod_of(pods, order[i]);
@@ -437,11 +499,69 @@ int ctl_schedule(CtlStore *s) {
                 char msg[1024];
                 if (!v)
                         continue;
-                Node *nd = v->valid ? pick(nodes, nn, v, msg, sizeof msg) : NULL;
+                Node *nd = v->valid ? pick(nodes, nn, v, NULL, msg, sizeof msg) : NULL;
                 if (!v->valid)
                         snprintf(msg, sizeof msg, "%s", v->err.msg);
                 r = nd ? place(s, v, nd) : vmi_set(s, v, "Pending", NULL, NULL, false, msg);
                 changed += r > 0 ? r : 0;
         }
         return changed;
+}
+
+/* The target pod: the launcher pod on node plus KubeVirt's migration label and its anti-affinity to the
+ * VMI's other pods (kubevirt.io/created-by), per node. */
+static json_t *target_pod(const Vmi *v, const char *node, const char *migration_uid) {
+        _cleanup_json_ json_t *pod = launcher_pod(v, node);
+        json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
+        json_t *aff = json_pack("{s:{s:[{s:{s:[{s:s,s:s,s:[s]}]},s:s}]}}", "podAntiAffinity",
+                                "requiredDuringSchedulingIgnoredDuringExecution", "labelSelector", "matchExpressions",
+                                "key", LABEL_CREATED_BY, "operator", "In", "values", v->uid, "topologyKey",
+                                "kubernetes.io/hostname");
+        if (!labels || json_object_set_new(labels, CTL_LABEL_MIGRATION_JOB, json_string(migration_uid)) < 0 ||
+            json_object_set_new(json_object_get(pod, "spec"), "affinity", aff) < 0)
+                return NULL;
+        return TAKE_PTR(pod);
+}
+
+int ctl_schedule_migration_target(CtlStore *s, json_t *vmi, json_t *added_selector, const char *migration_uid,
+                                  json_t **ret_pod, char *msg, size_t size) {
+        _cleanup_(cluster_done) Cluster c = {};
+        int r = cluster_load(s, &c);
+        if (r < 0)
+                return r;
+        cluster_count(&c);
+        Vmi v;
+        vmi_parse(vmi, &v);
+        if (!v.valid) {
+                snprintf(msg, size, "%s", v.err.msg);
+                return 0;
+        }
+        const char *key;
+        json_t *val;
+        json_object_foreach(added_selector, key, val) {
+                if (v.spec.n_node_selector == CTL_SELECTOR_MAX) {
+                        snprintf(msg, size,
+                                 "spec.addedNodeSelector: the VMI's nodeSelector and it have more than %d labels",
+                                 CTL_SELECTOR_MAX);
+                        return 0;
+                }
+                v.spec.node_selector[v.spec.n_node_selector++] = (CtlLabel){ key, json_string_value(val) };
+        }
+        Node *nd = pick(c.nodes, c.nn, &v, v.node, msg, size);
+        if (!nd)
+                return 0;
+        _cleanup_json_ json_t *pod = target_pod(&v, nd->n.name, migration_uid), *out = NULL;
+        KvErr e = {};
+        r = pod ? ctl_store_create(s, res_pod(), v.ns, pod, &out, &e) : -ENOMEM;
+        if (r < 0) {
+                log_warning("VirtualMachineInstance %s/%s: cannot create its migration target pod: %s", v.ns, v.name,
+                            e.msg[0] ? e.msg : strerror(-r));
+                return r;
+        }
+        log_info("VirtualMachineInstance %s/%s: migration target pod %s on %s", v.ns, v.name, ctl_md(out, "name"),
+                 nd->n.name);
+        if ((r = pod_set_pending(s, v.ns, ctl_md(out, "name"))) < 0 ||
+            (r = ctl_store_get(s, res_pod(), v.ns, ctl_md(out, "name"), ret_pod)) < 0)
+                return r;
+        return 1;
 }

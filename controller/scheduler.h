@@ -10,8 +10,23 @@
  * pod exists (a restart between the two writes) adopts it instead of getting a second one. */
 #pragma once
 
+#include <jansson.h>
+
 #include "controller/store.h"
 
 /* One pass (run by a CtlReconciler, controller/reconciler.h): how many objects it changed, or < 0 on an
  * error of the store. */
 int ctl_schedule(CtlStore *store);
+
+/* A live migration's target (controller/migration.c): the node the scheduler would pick for the VMI vmi (a
+ * stored object) with added_selector's labels (an object of strings, or NULL) added to its nodeSelector,
+ * never the VMI's own node, counting what the VMIs and the other migrations' target pods hold. There it
+ * creates the target launcher pod: the VMI's launcher pod plus the label kubevirt.io/migrationJobUID:
+ * <migration_uid> and, as KubeVirt's, a pod anti-affinity to the VMI's pods per kubernetes.io/hostname.
+ * Returns 1 with the stored pod in *ret_pod, 0 when no node fits (Kubernetes' "0/N nodes are available: ..."
+ * in msg), < 0 on an error of the store. */
+int ctl_schedule_migration_target(CtlStore *s, json_t *vmi, json_t *added_selector, const char *migration_uid,
+                                  json_t **ret_pod, char *msg, size_t size);
+
+/* The label kubevirt.io/nodeName: node on the VMI ns/name: 1 when that changed it, 0 when it was so, < 0. */
+int ctl_vmi_label_node(CtlStore *s, const char *ns, const char *name, const char *node);

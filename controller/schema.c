@@ -311,6 +311,7 @@ static const SchemaField vm_spec[] = {
 
 static const SchemaField vmim_spec[] = {
         { "vmiName", S_STRING, NULL, "The VirtualMachineInstance to migrate (same namespace).", true },
+        { "addedNodeSelector", S_LABELS, NULL, "Labels the target node must carry besides the VMI's nodeSelector (kubernetes.io/hostname: a node; never the VMI's own)." },
         {},
 };
 

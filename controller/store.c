@@ -97,6 +97,7 @@ struct CtlStore {
                 ctl_store_notify_t cb;
                 void *data;
         } listeners[CTL_STORE_LISTENERS];
+        ctl_admit_fn admit; /* checks of a new object against the others (admission) */
 };
 
 const char *ctl_api_version(const CtlResource *r, const char *version, char buf[static 128]) {
@@ -365,6 +366,15 @@ static int check_spec(const CtlResource *res, json_t *obj, const char *verb, KvE
                 if (!json_is_string(v) || !json_string_length(v))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "%s: 'spec.vmiName' (the VMI to migrate) is required", verb);
+                json_t *sel = json_object_get(spec, "addedNodeSelector"), *val;
+                const char *key;
+                if (sel && !json_is_object(sel))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "%s: 'spec.addedNodeSelector' must be an object of labels, got %s", verb,
+                                         json_type_name(sel));
+                json_object_foreach(sel, key, val) if (!json_is_string(val)) return kverr_set(
+                        e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'spec.addedNodeSelector.%.64s' must be a string, got %s",
+                        verb, key, json_type_name(val));
         } else if (streq(res->kind, "NetworkAttachmentDefinition")) {
                 json_t *v = json_object_get(spec, "config");
                 if (v && !json_is_string(v))
@@ -452,6 +462,10 @@ static void new_uid(char buf[37]) {
                  u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
+void ctl_store_set_admission(CtlStore *s, ctl_admit_fn fn) {
+        s->admit = fn;
+}
+
 const char *ctl_now_rfc3339(char buf[static 32]) {
         return kstatus_time(0, buf);
 }
@@ -501,6 +515,8 @@ int ctl_store_create(CtlStore *s, const CtlResource *res, const char *ns, json_t
         if (find(s, res, ns, name))
                 return kverr_set(e, KV_ERR_EXISTS, -EEXIST, "%s \"%s\" already exists",
                                  ctl_resource_qname(res, (char[128]){ 0 }), name);
+        if (s->admit && (r = s->admit(s, res, ns, obj, e)) < 0)
+                return r;
         char uid[37], ts[32];
         new_uid(uid);
         ctl_now_rfc3339(ts);

@@ -57,7 +57,8 @@ typedef struct CtlStore CtlStore;
 
 /* Called after every change (the event log has it already). */
 typedef void (*ctl_store_notify_t)(void *userdata);
-#define CTL_STORE_LISTENERS 4
+/* the API server's watches, the VM controller, the scheduler, the migration controller: 4, with room */
+#define CTL_STORE_LISTENERS 8
 
 int ctl_store_open(const char *state_dir, bool durable, CtlStore **ret, KvErr *e) _wur_;
 CtlStore *ctl_store_free(CtlStore *s);
@@ -66,6 +67,12 @@ int ctl_store_add_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata) _wu
 void ctl_store_remove_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata);
 uint64_t ctl_store_rv(const CtlStore *s);
 size_t ctl_store_count(const CtlStore *s);
+
+/* Admission: fn sees every object about to be created in namespace ns (checked already, its name set, not
+ * yet stored) and may refuse it with an error naming why (KubeVirt's admission webhooks: a VMIM for a VMI
+ * that is missing or migrating already, ...); -EINVAL becomes 422 Invalid with the message. */
+typedef int (*ctl_admit_fn)(CtlStore *s, const CtlResource *res, const char *ns, json_t *obj, KvErr *e);
+void ctl_store_set_admission(CtlStore *s, ctl_admit_fn fn);
 
 /* Kubernetes name rules: a DNS-1123 subdomain (names) or label (namespaces); the message names the field. */
 int ctl_check_name(const char *field, const char *v, bool label, KvErr *e) _wur_;

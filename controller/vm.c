@@ -8,6 +8,7 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "controller/migration.h"
 
 static const CtlResource *res_vm(void) {
         return ctl_resource_find("kubevirt.io", "v1", "virtualmachines");
@@ -91,7 +92,7 @@ static int reconcile_vm(CtlStore *s, json_t *vm) {
         const char *printable = !have       ? (want == 1 ? "Starting" : "Stopped")
                                 : !ours     ? "Stopped" /* a VMI of that name that is not this VM's */
                                 : want == 0 ? "Stopping"
-                                : running   ? "Running"
+                                : running   ? (ctl_vmi_migrating(vmi) ? "Migrating" : "Running")
                                 : streq_ptr(phase, "Failed") ? "CrashLoopBackOff"
                                 : streq_ptr(phase, "Succeeded") ? "Stopped"
                                                               : "Starting";

@@ -30,6 +30,23 @@ static inline void *ctl_fx_new(size_t size) {
         return fx;
 }
 
+/* The JSON text as an object (a test's literal: a parse error fails the test). */
+static inline json_t *ctl_fx_parse(const char *text) {
+        json_error_t err;
+        json_t *o = json_loads(text, 0, &err);
+        if (!o)
+                fail_msg("bad test JSON at %d: %s", err.position, err.text);
+        return o;
+}
+
+/* How many objects of r the store holds, in all namespaces. */
+static inline size_t ctl_fx_count(CtlStore *s, const CtlResource *r) {
+        json_t *l = ctl_store_list(s, r, NULL, NULL);
+        size_t n = json_array_size(json_object_get(l, "items"));
+        json_decref(l);
+        return n;
+}
+
 static inline int ctl_fx_free(void **state) {
         CtlFxHead *fx = *state;
         ctl_store_free(fx->s);

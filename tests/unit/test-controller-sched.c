@@ -89,11 +89,7 @@ static void test_quantity(void **state) {
 }
 
 static json_t *parse(const char *text) {
-        json_error_t err;
-        json_t *o = json_loads(text, 0, &err);
-        if (!o)
-                fail_msg("bad test JSON at %d: %s", err.position, err.text);
-        return o;
+        return ctl_fx_parse(text);
 }
 
 static void test_vmi_spec(void **state) {
@@ -208,10 +204,7 @@ static const char *node_of(Fx *fx, const char *name, char buf[64]) {
 }
 
 static size_t count(Fx *fx, const CtlResource *r) {
-        json_t *l = ctl_store_list(fx->s, r, NULL, NULL);
-        size_t n = json_array_size(json_object_get(l, "items"));
-        json_decref(l);
-        return n;
+        return ctl_fx_count(fx->s, r);
 }
 
 /* The PodScheduled condition's message of an unscheduled VMI. */

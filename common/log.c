@@ -59,3 +59,13 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         errno = saved;
         return error < 0 ? error : -EIO;
 }
+
+int log_level_option(const char *prog, const char *value) {
+        int lvl = log_level_from_string(value);
+        if (lvl < 0) {
+                fprintf(stderr, "%s: --log-level: unknown level '%s'\n", prog, value);
+                return -EINVAL;
+        }
+        log_set_max_level(lvl);
+        return 0;
+}

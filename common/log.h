@@ -11,6 +11,9 @@ int log_get_max_level(void);
 void log_set_ident(const char *ident);
 /* "emerg" … "debug" (syslog's names, as --log-level takes them) → LOG_*; -EINVAL for anything else. */
 int log_level_from_string(const char *s);
+/* A program's --log-level VALUE: sets the level, or says "PROG: --log-level: unknown level 'VALUE'" on stderr
+ * and returns -EINVAL (the program exits 2). */
+int log_level_option(const char *prog, const char *value);
 
 /* Logs a line to stderr; %m uses -error when error < 0. Returns error (or -EIO if 0 for log_error_errno). */
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) _printf_(5, 6);

@@ -78,15 +78,10 @@ int main(int argc, char **argv) {
                 }
                 case 'C': node_cpu = optarg; break;
                 case 'M': node_memory = optarg; break;
-                case 'l': {
-                        int lvl = log_level_from_string(optarg);
-                        if (lvl < 0) {
-                                fprintf(stderr, "kvnet-controller: --log-level: unknown level '%s'\n", optarg);
+                case 'l':
+                        if (log_level_option("kvnet-controller", optarg) < 0)
                                 return 2;
-                        }
-                        log_set_max_level(lvl);
                         break;
-                }
                 case 'h': help(); return 0;
                 default: return 2;
                 }

@@ -52,15 +52,10 @@ int main(int argc, char **argv) {
                 case 'd': o.state_dir = optarg; break;
                 case 'c': o.config_path = optarg; break;
                 case 'n': o.durable = false; break;
-                case 'l': {
-                        int lvl = log_level_from_string(optarg);
-                        if (lvl < 0) {
-                                fprintf(stderr, "kvnet-netd: --log-level: unknown level '%s'\n", optarg);
+                case 'l':
+                        if (log_level_option("kvnet-netd", optarg) < 0)
                                 return 2;
-                        }
-                        log_set_max_level(lvl);
                         break;
-                }
                 case 'h': help(); return 0;
                 default: return 2;
                 }

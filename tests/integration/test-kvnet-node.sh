@@ -157,6 +157,9 @@ assert_eq "$(jq -r '.status.activePods | keys | join(" ")' <<<"$vmi")" "$uid_a" 
 k get pods -o wide >"$KV_TMP/table" 2>&1 || true
 assert_true "kubectl get pods -o wide shows it 1/1 Running at $ip_a on node1: $(tr -s ' \n' ' ' <"$KV_TMP/table")" \
 	grep -Eq "^$pod_a +1/1 +Running +0 +[0-9]+s +${ip_a//./\\.} +node1" "$KV_TMP/table"
+k get vmi vm-a >"$KV_TMP/table" 2>&1 || true
+assert_true "kubectl get vmi shows it Running at $ip_a on node1, READY True: $(tr -s ' \n' ' ' <"$KV_TMP/table")" \
+	grep -Eq "^vm-a +[0-9]+s +Running +${ip_a//./\\.} +node1 +True" "$KV_TMP/table"
 if wait_ping "$NODE1_NS" "$ip_a" 90; then
 	pass "vm-a's guest answers ping from node1 at $ip_a"
 else

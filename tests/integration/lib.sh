@@ -621,6 +621,34 @@ guest_store() {
 		--replace >/dev/null || die "kvnet-launcher image add $GUEST_REF failed"
 }
 
+# guest_vm_yaml NAME BINDING: a kubevirt.io/v1 VirtualMachine (running) that boots the test guest from the
+# store (guest_store) with one interface of BINDING (bridge, masquerade) on the pod network, on stdout.
+guest_vm_yaml() {
+	cat <<EOF
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata: {name: $1}
+spec:
+  running: true
+  template:
+    spec:
+      terminationGracePeriodSeconds: 4
+      domain:
+        firmware:
+          kernelBoot:
+            kernelArgs: console=ttyS0 quiet
+            container: {image: $GUEST_REF, kernelPath: /boot/vmlinuz, initrdPath: /boot/initrd.img}
+        memory: {guest: 256Mi}
+        resources:
+          requests: {memory: 256Mi}
+        devices:
+          interfaces:
+          - {name: default, $2: {}}
+      networks:
+      - {name: default, pod: {}}
+EOF
+}
+
 # ---------------------------------------------------------------- libvirt (scripts/libvirt-node.sh)
 
 # require_libvirt: libvirtd with its QEMU driver.

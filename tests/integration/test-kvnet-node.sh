@@ -89,33 +89,6 @@ alive() {
 	[ "${st:0:1}" != Z ]
 }
 
-# vm_yaml NAME BINDING: a VirtualMachine booting the test guest from the test's image store
-vm_yaml() {
-	cat <<EOF
-apiVersion: kubevirt.io/v1
-kind: VirtualMachine
-metadata: {name: $1}
-spec:
-  running: true
-  template:
-    spec:
-      terminationGracePeriodSeconds: 4
-      domain:
-        firmware:
-          kernelBoot:
-            kernelArgs: console=ttyS0 quiet
-            container: {image: $GUEST_REF, kernelPath: /boot/vmlinuz, initrdPath: /boot/initrd.img}
-        memory: {guest: 256Mi}
-        resources:
-          requests: {memory: 256Mi}
-        devices:
-          interfaces:
-          - {name: default, $2: {}}
-      networks:
-      - {name: default, pod: {}}
-EOF
-}
-
 # ---------------------------------------------------------------- bad options
 node_args 1
 out=$("$AGENT" "${NODE_ARGS[@]}" --start-timeout 0 2>&1) && rc=0 || rc=$?
@@ -135,7 +108,7 @@ start_agent 1
 start_agent 2
 LINKS0_1=$(ip -n "$NODE1_NS" -o link show | wc -l)
 
-vm_yaml vm-a bridge >"$KV_TMP/vm-a.yaml"
+guest_vm_yaml vm-a bridge >"$KV_TMP/vm-a.yaml"
 assert_eq "$(k apply -f "$KV_TMP/vm-a.yaml" 2>&1)" "virtualmachine.kubevirt.io/vm-a created" "kubectl apply creates vm-a (bridge binding)"
 t0=$(date +%s%3N)
 wait_until 120 phase_is vm-a Running || fail "vm-a's VMI reaches Running (phase: $(vmi_phase vm-a))"
@@ -170,7 +143,7 @@ lpid_a=$(pr 1 status "$uid_a" | sed -n 's/^LAUNCHER_PID=//p')
 assert_ne "$lpid_a" "" "node1's runtime knows the pod (launcher pid $lpid_a)"
 
 # ---------------------------------------------------------------- masquerade, on node2
-vm_yaml vm-b masquerade >"$KV_TMP/vm-b.yaml"
+guest_vm_yaml vm-b masquerade >"$KV_TMP/vm-b.yaml"
 k apply -f "$KV_TMP/vm-b.yaml" >/dev/null
 wait_until 120 phase_is vm-b Running || fail "vm-b's VMI reaches Running (phase: $(vmi_phase vm-b))"
 vmi=$(k get vmi vm-b -o json)

@@ -440,13 +440,16 @@ static void on_vmi(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *user
         body = json_deep_copy(vmi);
         if (!body || json_object_set(body, "status", st) < 0)
                 return;
-        KubeRequest req = { .verb = KUBE_UPDATE_STATUS, .ref = { VMI_GV, VMI_RESOURCE, p->ns, p->vmi_name }, .body = body };
+        KubeRequest req = { .verb = KUBE_UPDATE_STATUS,
+                            .ref = { VMI_GV, VMI_RESOURCE, p->ns, p->vmi_name },
+                            .body = body };
         r = kube_request(p->a->kc, &req, on_vmi_put, p, &p->op, &ke);
         if (r < 0)
                 log_warning_errno(r, "VMI %s/%s: cannot write its status: %s", p->ns, p->vmi_name, ke.msg);
-        else
-                log_info("VMI %s/%s: %s", p->ns, p->vmi_name,
-                         json_string_value(json_object_get(st, "phase")) ? json_string_value(json_object_get(st, "phase")) : "");
+        else {
+                const char *phase = json_string_value(json_object_get(st, "phase"));
+                log_info("VMI %s/%s: %s", p->ns, p->vmi_name, phase ? phase : "");
+        }
 }
 
 /* GETs the pod's VMI; done gets it (the pod's one request). */
@@ -556,12 +559,13 @@ static void on_pod(KubeInformer *inf, json_t *pod, bool added, void *userdata) {
         if (!uid || !ns || !name || !agent_pod_is_launcher(pod) || strlen(uid) > NODE_POD_UID_MAX)
                 return;
         const char *vmi_name = agent_pod_vmi_name(pod);
-        const char *vmi_uid = json_string_value(json_object_get(json_object_get(json_object_get(pod, "metadata"), "labels"),
-                                                                AGENT_LABEL_CREATED_BY));
+        json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
+        const char *vmi_uid = json_string_value(json_object_get(labels, AGENT_LABEL_CREATED_BY));
         Pod *p = pod_find(a, uid);
         if (p) {
                 /* known (re-adopted at start, or ours): its status is written again when it is listed anew */
-                if ((!p->vmi_name && set_str(&p->vmi_name, vmi_name) < 0) || (!p->vmi_uid && set_str(&p->vmi_uid, vmi_uid) < 0))
+                if ((!p->vmi_name && set_str(&p->vmi_name, vmi_name) < 0) ||
+                    (!p->vmi_uid && set_str(&p->vmi_uid, vmi_uid) < 0))
                         return;
                 if (added) {
                         free(p->written);
@@ -718,7 +722,8 @@ int agent_run(const AgentConfig *c) {
                 log_error_errno(r, "event loop: %m");
                 goto out;
         }
-        if ((r = kube_config_load(c->kubeconfig, &kcfg, &e)) < 0 || (r = kube_client_new(kcfg, a.loop, &a.kc, &e)) < 0) {
+        if ((r = kube_config_load(c->kubeconfig, &kcfg, &e)) < 0 ||
+            (r = kube_client_new(kcfg, a.loop, &a.kc, &e)) < 0) {
                 log_error("kubeconfig: %s", e.msg);
                 goto out;
         }
@@ -745,8 +750,8 @@ int agent_run(const AgentConfig *c) {
         size_t adopted = 0;
         for (Pod *p = a.pods; p; p = p->next)
                 adopted++;
-        log_notice("node %s: watching its pods on %s (%zu re-adopted)", c->pod.node_name, kube_client_config(a.kc)->server,
-                   adopted);
+        log_notice("node %s: watching its pods on %s (%zu re-adopted)", c->pod.node_name,
+                   kube_client_config(a.kc)->server, adopted);
         r = event_loop_run(a.loop);
 out:
         while (a.pods)

@@ -71,8 +71,11 @@ int main(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        AgentConfig c = { .pod = { .conf_dir = "/etc/cni/net.d", .cni_path = "/opt/cni/bin", .cache_dir = "/var/lib/cni",
-                                   .netd_socket = "/run/kvnet/netd.sock", .state_dir = "/var/lib/kvnet/node" } };
+        AgentConfig c = { .pod = { .conf_dir = "/etc/cni/net.d",
+                                   .cni_path = "/opt/cni/bin",
+                                   .cache_dir = "/var/lib/cni",
+                                   .netd_socket = "/run/kvnet/netd.sock",
+                                   .state_dir = "/var/lib/kvnet/node" } };
         long n;
         int o;
         log_set_ident("kvnet-node");

@@ -55,7 +55,8 @@ int agent_launch_from(json_t *pod, json_t *vmi, AgentLaunch *ret, KvErr *e) {
                               .binding = _NODE_POD_BINDING_INVALID,
                               .grace_seconds = -1 };
         if (!ret->vm_namespace || !ret->vm_name)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "VMI: 'metadata.namespace' and 'metadata.name' are required");
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "VMI: 'metadata.namespace' and 'metadata.name' are required");
         json_t *spec = json_object_get(vmi, "spec");
         json_t *grace = json_object_get(spec, "terminationGracePeriodSeconds");
         if (grace) {
@@ -67,11 +68,13 @@ int agent_launch_from(json_t *pod, json_t *vmi, AgentLaunch *ret, KvErr *e) {
         const char *net = pod_network(spec);
         if (!net)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                 "VMI %s/%s: 'spec.networks' has no pod network (kvnet-node runs VMs on the pod network)",
+                                 "VMI %s/%s: 'spec.networks' has no pod network (kvnet-node runs VMs on the pod "
+                                 "network)",
                                  ret->vm_namespace, ret->vm_name);
         size_t i;
         json_t *ifc;
-        json_array_foreach(json_object_get(json_object_get(json_object_get(spec, "domain"), "devices"), "interfaces"), i, ifc) {
+        json_t *ifaces = json_object_get(json_object_get(json_object_get(spec, "domain"), "devices"), "interfaces");
+        json_array_foreach(ifaces, i, ifc) {
                 if (!streq_ptr(json_string_value(json_object_get(ifc, "name")), net))
                         continue;
                 ret->interface = net;

@@ -71,7 +71,8 @@ static json_t *node_status(json_t *node) {
 
 /* KubeVirt's VMI READY column: the Ready condition's status. */
 static json_t *vmi_ready(json_t *vmi) {
-        const char *st = json_string_value(json_object_get(kstatus_condition(get_path(vmi, "status"), "Ready"), "status"));
+        json_t *ready = kstatus_condition(get_path(vmi, "status"), "Ready");
+        const char *st = json_string_value(json_object_get(ready, "status"));
         return st ? json_string(st) : json_null();
 }
 

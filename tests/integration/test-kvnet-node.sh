@@ -9,7 +9,8 @@
 # namespace; a second VM on the masquerade binding goes to node2 and answers too; SIGTERM of an agent leaves
 # its VM running, and the restarted agent re-adopts it (same launcher, same IP, still Running); a VMI whose
 # kernelPath is not in the image store ends Failed with the launcher's reason, its pod Failed, nothing of it
-# left on the node; `kubectl delete` of the VMs removes their pods, and the agents stop them: no sandbox, no
+# left on the node; a launcher killed with SIGKILL leaves its VMI Failed with a reason, its pod Failed, and
+# the agent tears the pod down; `kubectl delete` of the VMs removes their pods, and the agents stop them: no sandbox, no
 # netd attachment (kvnetctl endpoints), no launcher or libvirtd, no pod directory left; the agents exit 0 on
 # SIGTERM (no sanitizer report).
 set -euo pipefail
@@ -201,6 +202,22 @@ assert_true "... with the reason in its message ($(jq -r .status.message <<<"$po
 nb=${node_bad#node}
 assert_eq "$(ls "$KV_TMP/n$nb/state/pods" | grep -c "$(jq -r .metadata.uid <<<"$pod")" || true)" 0 "nothing of it left on $node_bad (no pod directory)"
 assert_eq "$(pod_sandboxes)" 2 "... only the two running VMs' sandboxes"
+
+# ---------------------------------------------------------------- a launcher that dies
+uid_b=$(pod_of vm-b | jq -r .metadata.uid)
+lpid_b=$(pr 2 status "$uid_b" | sed -n 's/^LAUNCHER_PID=//p')
+assert_ne "$lpid_b" "" "node2's runtime knows vm-b's pod (launcher pid $lpid_b)"
+kill -KILL "$lpid_b"
+wait_until 15 phase_is vm-b Failed || fail "vm-b's VMI is Failed once its launcher was killed (phase: $(vmi_phase vm-b))"
+vmi=$(k get vmi vm-b -o json)
+assert_true "... its Ready condition says why ($(jq -r '.status.conditions[] | select(.type == "Ready") | .message' <<<"$vmi"))" \
+	jq -e '.status.conditions[] | select(.type == "Ready") | .status == "False" and (.message | length > 0)' <<<"$vmi"
+wait_until 10 bash -c "[ \"\$(ip netns exec $NS env KUBECONFIG=$KCFG kubectl get pods -l vm.kubevirt.io/name=vm-b -o jsonpath='{.items[0].status.phase}')\" = Failed ]" || true
+assert_eq "$(pod_of vm-b | jq -r .status.phase)" Failed "... its pod Failed"
+wait_until 30 bash -c "[ -z \"\$(ls $KV_TMP/n2/state/pods)\" ]" || true
+assert_eq "$(ls "$KV_TMP/n2/state/pods")" "" "... and node2's agent tore the ended pod down (no pod directory)"
+assert_eq "$(endpoints "$NODE2_SOCK") $(pod_daemons 2)" "0 0" "... no netd attachment, no libvirtd or QEMU left on node2"
+assert_eq "$(pod_sandboxes)" 1 "... only vm-a's sandbox is left"
 
 # ---------------------------------------------------------------- kubectl delete stops the VMs
 k delete vm vm-a vm-b >/dev/null

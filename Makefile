@@ -59,6 +59,7 @@ CTL_SRC    := $(filter-out controller/main.c,$(wildcard controller/*.c))
 NODE_SRC   := $(wildcard node/*.c)
 HANDLER_SRC := $(wildcard handler/*.c)
 KUBE_SRC   := $(wildcard kube/*.c)
+AGENT_SRC  := $(filter-out agent/main.c,$(wildcard agent/*.c))
 
 COMMON_LIB := $(BUILD)/lib/libkvcommon.a
 CNI_LIB    := $(BUILD)/lib/libkvcni.a
@@ -70,10 +71,12 @@ CTL_LIB    := $(BUILD)/lib/libkvctl.a
 NODE_LIB   := $(BUILD)/lib/libkvnode.a
 HANDLER_LIB := $(BUILD)/lib/libkvhandler.a
 KUBE_LIB   := $(BUILD)/lib/libkvkube.a
+AGENT_LIB  := $(BUILD)/lib/libkvagent.a
 # Helpers shared by the unit tests (tests/unit/helpers.c).
 TEST_LIB   := $(BUILD)/lib/libkvtest.a
 
-PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-launcher $(BIN)/kvnet-controller
+PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-launcher $(BIN)/kvnet-controller \
+         $(BIN)/kvnet-node
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c)) $(BUILD)/tests/flowmon
@@ -104,6 +107,7 @@ $(CTL_LIB): $(call objs,$(CTL_SRC))
 $(NODE_LIB): $(call objs,$(NODE_SRC))
 $(HANDLER_LIB): $(call objs,$(HANDLER_SRC))
 $(KUBE_LIB): $(call objs,$(KUBE_SRC))
+$(AGENT_LIB): $(call objs,$(AGENT_SRC))
 $(TEST_LIB): $(call objs,tests/unit/helpers.c)
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
@@ -115,6 +119,7 @@ $(BIN)/kvnet-netd: $(OBJ)/netd/main.o $(NETD_LIB) $(COMMON_LIB)
 $(BIN)/kvnetctl: $(OBJ)/netd/ctl/kvnetctl.o $(NETD_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-launcher: $(OBJ)/launcher/main.o $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-controller: $(OBJ)/controller/main.o $(CTL_LIB) $(LAUNCH_VMI_LIB) $(COMMON_LIB)
+$(BIN)/kvnet-node: $(OBJ)/agent/main.o $(AGENT_LIB) $(HANDLER_LIB) $(KUBE_LIB) $(NODE_LIB) $(COMMON_LIB)
 # libmicrohttpd (the embedded API) only where the controller is: netd and the launcher do not link it.
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
@@ -125,8 +130,8 @@ $(BUILD)/tests/test-controller-%: LDLIBS += $(MHD_LIBS)
 # not link it.
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null)
-$(OBJ)/kube/%.o $(OBJ)/tests/unit/test-kube.o $(OBJ)/tests/tools/kubeclient.o: CFLAGS += $(CURL_CFLAGS)
-$(BUILD)/tests/test-kube $(BUILD)/tests/kubeclient: LDLIBS += $(CURL_LIBS)
+$(OBJ)/kube/%.o $(OBJ)/agent/%.o $(OBJ)/tests/unit/test-kube.o $(OBJ)/tests/tools/kubeclient.o: CFLAGS += $(CURL_CFLAGS)
+$(BUILD)/tests/test-kube $(BUILD)/tests/kubeclient $(BIN)/kvnet-node: LDLIBS += $(CURL_LIBS)
 $(PROGS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -154,6 +159,7 @@ UNIT_LIBS_test-node-pod         := $(NODE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-node-chain       := $(NODE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-handler          := $(HANDLER_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-kube             := $(KUBE_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-agent            := $(AGENT_LIB) $(NODE_LIB) $(COMMON_LIB)
 $(foreach t,bind-masq claimstore dhcp ipam journal link migredir nat-nft netd-endpoint netd-manager \
   netd-reaper netd-request sriov,\
   $(eval UNIT_LIBS_test-$(t) := $(NETD_LIB) $(COMMON_LIB)))

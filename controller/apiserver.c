@@ -41,7 +41,8 @@ typedef struct Req {
         bool too_big;
 } Req;
 
-/* label selector: k=v, k==v, k!=v, comma-separated (what kubectl -l sends for equality) */
+/* label selector: k=v, k==v, k!=v, comma-separated (what kubectl -l sends for equality); and the field
+ * selector spec.nodeName=X of pods (what kubelet watches its pods with) */
 #define SEL_MAX 8
 typedef struct Selector {
         size_t n;
@@ -49,6 +50,8 @@ typedef struct Selector {
                 char key[128], val[128];
                 bool neg;
         } t[SEL_MAX];
+        bool by_node;   /* spec.nodeName=node ("" matches pods bound to no node) */
+        char node[254];
 } Selector;
 
 struct Watch {
@@ -303,11 +306,18 @@ static bool selector_match(const Selector *sel, json_t *obj) {
                 if (eq == sel->t[i].neg)
                         return false;
         }
+        if (sel->by_node) {
+                const char *node = json_string_value(json_object_get(json_object_get(obj, "spec"), "nodeName"));
+                if (!streq(node ? node : "", sel->node))
+                        return false;
+        }
         return true;
 }
 
-/* fieldSelector: metadata.name=X and metadata.namespace=X (what kubectl sends). */
-static int parse_field_selector(const char *s, const char **ret_name, const char **ret_ns, char buf[512], KvErr *e) {
+/* fieldSelector: metadata.name=X and metadata.namespace=X (what kubectl sends), and for pods spec.nodeName=X
+ * (what kubelet sends: into sel). */
+static int parse_field_selector(const char *s, const CtlResource *res, const char **ret_name, const char **ret_ns,
+                                Selector *sel, char buf[512], KvErr *e) {
         *ret_name = *ret_ns = NULL;
         if (!s || !*s)
                 return 0;
@@ -315,17 +325,27 @@ static int parse_field_selector(const char *s, const char **ret_name, const char
         char *save = NULL;
         for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                 const char *v = NULL;
+                bool node = false;
                 if (strncmp(t, "metadata.name=", 14) == 0)
                         *ret_name = v = t + 14;
                 else if (strncmp(t, "metadata.namespace=", 19) == 0)
                         *ret_ns = v = t + 19;
+                else if (strncmp(t, "spec.nodeName=", 14) == 0 && streq(res->group, "") && streq(res->plural, "pods"))
+                        node = (v = t + 14) != NULL;
                 if (!v)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                         "fieldSelector: '%.64s' is not supported (only metadata.name=… and "
-                                         "metadata.namespace=…)",
+                                         "fieldSelector: '%.64s' is not supported (only metadata.name=…, "
+                                         "metadata.namespace=… and for pods spec.nodeName=…)",
                                          t);
                 if (v[0] == '=')
                         memmove((char *) v, v + 1, strlen(v));
+                if (node) {
+                        if (strlen(v) >= sizeof sel->node)
+                                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                                 "fieldSelector: spec.nodeName '%.64s…' is too long", v);
+                        sel->by_node = true;
+                        snprintf(sel->node, sizeof sel->node, "%s", v);
+                }
         }
         return 0;
 }
@@ -511,7 +531,7 @@ static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, co
                 const char *fname, *fns;
                 char fbuf[512];
                 if (parse_label_selector(arg(c, "labelSelector"), &sel, &e) < 0 ||
-                    parse_field_selector(arg(c, "fieldSelector"), &fname, &fns, fbuf, &e) < 0)
+                    parse_field_selector(arg(c, "fieldSelector"), res, &fname, &fns, &sel, fbuf, &e) < 0)
                         return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
                 if (fns && ns && !streq(fns, ns))
                         fname = "\x01"; /* a namespace that is not this one: nothing matches */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/kstatus.h"
 #include "common/util.h"
 
 /* A column: a dotted path into the object (a number is an array index) or a function of the object;
@@ -68,6 +69,13 @@ static json_t *node_status(json_t *node) {
         return json_sprintf("%s%s", st, cordoned ? ",SchedulingDisabled" : "");
 }
 
+/* KubeVirt's VMI READY column: the Ready condition's status. */
+static json_t *vmi_ready(json_t *vmi) {
+        json_t *ready = kstatus_condition(get_path(vmi, "status"), "Ready");
+        const char *st = json_string_value(json_object_get(ready, "status"));
+        return st ? json_string(st) : json_null();
+}
+
 static json_t *node_roles(json_t *node) {
         static const char prefix[] = "node-role.kubernetes.io/";
         char buf[256] = "";
@@ -105,7 +113,7 @@ static const struct {
             { "Phase", "string", "status.phase" },
             { "IP", "string", "status.interfaces.0.ipAddress" },
             { "NodeName", "string", "status.nodeName" },
-            { "Ready", "string", "status.ready" } } },
+            { "Ready", "string", NULL, vmi_ready } } },
         { "VirtualMachineInstanceMigration",
           { { "Phase", "string", "status.phase" }, { "VMI", "string", "spec.vmiName" } } },
         { "NetworkAttachmentDefinition", { AGE } },

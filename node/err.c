@@ -89,3 +89,13 @@ int node_err_from_plugin(NodeErr *e, const char *plugin, const char *command, co
                          command, exit_status);
         return -EPROTO;
 }
+
+const char *node_err_format(const NodeErr *e, int r, char *buf, size_t size) {
+        if (e->kind != NODE_ERR_NONE)
+                snprintf(buf, size, "%s%s%s%s%s (%s)", e->msg, e->details[0] ? ": " : "", e->details,
+                         e->output && *e->output ? "; plugin output: " : "", e->output && *e->output ? e->output : "",
+                         node_err_kind_to_string(e->kind));
+        else
+                snprintf(buf, size, "%s", strerror(-r));
+        return buf;
+}

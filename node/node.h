@@ -51,6 +51,9 @@ typedef struct NodeErr {
 
 /* Frees e->output and resets *e to "no error". */
 void node_err_done(NodeErr *e);
+/* One line for a log or a status message: "msg: details; plugin output: … (kind)", or strerror(-r) when e
+ * holds no error. Returns buf. */
+const char *node_err_format(const NodeErr *e, int r, char *buf, size_t size);
 
 /* ---------------------------------------------------------------- network configuration */
 

@@ -159,6 +159,9 @@ bool node_pod_launcher_alive(const NodePod *p) { return node_proc_alive(&p->laun
 bool node_pod_libvirtd_alive(const NodePod *p) { return node_proc_alive(&p->libvirtd); }
 const char *node_pod_launcher_socket(const NodePod *p) { return p->launcher_socket; }
 const char *node_pod_serial_log(const NodePod *p) { return p->serial_log; }
+const char *node_pod_status_file(const NodePod *p) { return p->status_file; }
+const char *node_pod_vm_namespace(const NodePod *p) { return p->vm_namespace; }
+const char *node_pod_vm_name(const NodePod *p) { return p->vm_name; }
 
 /* ---------------------------------------------------------------- the launcher's status */
 

@@ -130,9 +130,13 @@ pid_t node_pod_launcher_pid(const NodePod *p);  /* 0 before it was started */
 pid_t node_pod_libvirtd_pid(const NodePod *p);
 bool node_pod_launcher_alive(const NodePod *p); /* the same process (pid and start time) still runs */
 bool node_pod_libvirtd_alive(const NodePod *p);
-/* Status socket, status file, serial log of the launcher: under node_pod_dir(). */
+/* Status socket, status file (the launcher's status JSON), serial log of the launcher: under node_pod_dir(). */
 const char *node_pod_launcher_socket(const NodePod *p);
+const char *node_pod_status_file(const NodePod *p);
 const char *node_pod_serial_log(const NodePod *p);
+/* The VM the pod runs (its spec's vm_namespace and vm_name: the VMI's). */
+const char *node_pod_vm_namespace(const NodePod *p);
+const char *node_pod_vm_name(const NodePod *p);
 
 /* ---------------------------------------------------------------- the launcher's status */
 

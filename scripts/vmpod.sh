@@ -34,12 +34,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-KVNET_BUILD=${KVNET_BUILD:-build}
-case "$KVNET_BUILD" in
-/*) BUILD_DIR=$KVNET_BUILD ;;
-*) BUILD_DIR=$ROOT/$KVNET_BUILD ;;
-esac
-BIN=$BUILD_DIR/bin
+# shellcheck source=scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh" # BUILD_DIR, BIN, stop_pid
 LAUNCHER=$BIN/kvnet-launcher
 PLUGIN=$BIN/kvnet
 LIBVIRT_NODE=$ROOT/scripts/libvirt-node.sh
@@ -224,16 +220,6 @@ wait_phase() { # wait_phase POD PHASE SECONDS
 	return 1
 }
 
-stop_pid() { # stop_pid PIDFILE: TERM, then KILL after 10 s
-	local pid
-	pid=$(cat "$1" 2>/dev/null) || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-}
 
 # pod_delete POD: launcher, CNI DEL, libvirtd, sandbox. Tolerates anything already gone.
 pod_delete() {

@@ -60,6 +60,7 @@ k() { ip netns exec "$NS" env KUBECONFIG="$KCFG" kubectl "$@"; }
 
 cleanup_ctl() {
 	local rc=$?
+	set +e # else the `(exit "$rc")` below ends a failed test here, before kv_cleanup's hooks and namespaces
 	if [ -n "$CTL_PID" ]; then
 		kill -KILL "$CTL_PID" 2>/dev/null || true
 	fi

@@ -271,6 +271,24 @@ cluster_up() {
 	source "$CL_DIR/cluster.env"
 }
 
+# cluster_pod_dirs: per node I of the cluster (1, 2) the pod runtime's dirs $KV_TMP/nI/{conf,cache,state}, the
+# conf dir holding the kvnet conflist of the cluster's VM network (equivalent to scripts/vmpod.sh's net.conf).
+# After cluster_up.
+cluster_pod_dirs() {
+	local i sockv
+	for i in 1 2; do
+		mkdir -p "$KV_TMP/n$i/conf" "$KV_TMP/n$i/cache" "$KV_TMP/n$i/state"
+		sockv=NODE${i}_SOCK
+		cat >"$KV_TMP/n$i/conf/10-kvnet.conflist" <<EOF
+{ "cniVersion": "1.1.0", "name": "kvcluster",
+  "plugins": [ { "type": "kvnet", "binding": "bridge", "bridge": "$BRIDGE", "mtu": 1500, "socket": "${!sockv}",
+                 "capabilities": { "mac": true },
+                 "ipam": { "ranges": [ [ { "subnet": "$VM_SUBNET", "gateway": "$VM_GATEWAY" } ] ],
+                           "routes": [ { "dst": "0.0.0.0/0" } ] } } ] }
+EOF
+	done
+}
+
 # assert_cluster_netd_clean: no sanitizer report in the netd log of either node of the cluster.
 assert_cluster_netd_clean() {
 	local i lv
@@ -601,6 +619,34 @@ guest_store() {
 	GUEST_IMAGES=$KV_TMP/images
 	"$KV_BIN/kvnet-launcher" image add "$GUEST_REF" --kernel "$KERNEL" --initrd "$INITRD" --image-dir "$GUEST_IMAGES" \
 		--replace >/dev/null || die "kvnet-launcher image add $GUEST_REF failed"
+}
+
+# guest_vm_yaml NAME BINDING: a kubevirt.io/v1 VirtualMachine (running) that boots the test guest from the
+# store (guest_store) with one interface of BINDING (bridge, masquerade) on the pod network, on stdout.
+guest_vm_yaml() {
+	cat <<EOF
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata: {name: $1}
+spec:
+  running: true
+  template:
+    spec:
+      terminationGracePeriodSeconds: 4
+      domain:
+        firmware:
+          kernelBoot:
+            kernelArgs: console=ttyS0 quiet
+            container: {image: $GUEST_REF, kernelPath: /boot/vmlinuz, initrdPath: /boot/initrd.img}
+        memory: {guest: 256Mi}
+        resources:
+          requests: {memory: 256Mi}
+        devices:
+          interfaces:
+          - {name: default, $2: {}}
+      networks:
+      - {name: default, pod: {}}
+EOF
 }
 
 # ---------------------------------------------------------------- libvirt (scripts/libvirt-node.sh)

@@ -103,6 +103,20 @@ sed -e 's/vm-a/vm-big/' -e 's/memory: 1Gi/memory: 6Gi/' "$KV_TMP/vm-a.yaml" >"$K
 k apply -f "$KV_TMP/vm-b.yaml" >/dev/null
 wait_for "vm-b scheduled" bash -c "[ \"\$(ip netns exec $NS env KUBECONFIG=$KCFG kubectl get vmi vm-b -o jsonpath='{.status.phase}')\" = Scheduled ]"
 assert_eq "$(k get vmi vm-b -o jsonpath='{.status.nodeName}')" node2 "vm-b goes to node2: node1 already holds vm-a"
+# what a kubelet (kvnet-node) watches: its node's pods by the field selector spec.nodeName
+assert_eq "$(k get pods -A --field-selector spec.nodeName=node1 -o jsonpath='{.items[*].metadata.name}')" "$pod_a" \
+	"fieldSelector spec.nodeName=node1 lists vm-a's pod alone"
+assert_eq "$(k get pods --field-selector spec.nodeName=node2 -o jsonpath='{.items[*].spec.nodeName}')" node2 \
+	"... spec.nodeName=node2 vm-b's alone"
+assert_eq "$(k get pods --field-selector spec.nodeName=node3 -o name)" "" "... spec.nodeName=node3 none"
+assert_eq "$(k get pods --field-selector spec.nodeName= -o name)" "" "... spec.nodeName= (unbound pods) none"
+api GET "/api/v1/pods?watch=1&fieldSelector=spec.nodeName%3Dnode2&timeoutSeconds=1" -m 2 >/dev/null || true
+assert_eq "$(jq -rs '[.[] | .type + " " + .object.spec.nodeName] | join(",")' "$KV_TMP/body")" "ADDED node2" \
+	"a watch with spec.nodeName=node2 gets vm-b's pod alone"
+api GET "/apis/kubevirt.io/v1/virtualmachineinstances?fieldSelector=spec.nodeName%3Dnode1" >/dev/null
+assert_eq "$(code) $(jq -r .message "$KV_TMP/body")" \
+	"400 fieldSelector: 'spec.nodeName=node1' is not supported (only metadata.name=…, metadata.namespace=… and for pods spec.nodeName=…)" \
+	"spec.nodeName is a pods' field selector: on VMIs a 400 naming it"
 k apply -f "$KV_TMP/vm-big.yaml" >/dev/null
 wait_for "vm-big condition" bash -c "ip netns exec $NS env KUBECONFIG=$KCFG kubectl get vmi vm-big -o json | jq -e '.status.conditions[0].message'"
 vmi=$(k get vmi vm-big -o json)

@@ -35,17 +35,7 @@ at_exit '[ -n "${PX_PID:-}" ] && kill -TERM "$PX_PID" 2>/dev/null; wait "${PX_PI
 at_exit '[ "$KV_EXIT_RC" -eq 0 ] || [ "$KV_EXIT_RC" -eq 4 ] || { echo "---- launcher logs ----"; tail -n 20 "$KV_TMP"/n1/state/pods/*/launcher.log 2>/dev/null; }'
 cluster_up kvt-np
 
-for i in 1 2; do
-	mkdir -p "$KV_TMP/n$i/conf" "$KV_TMP/n$i/cache" "$KV_TMP/n$i/state"
-	sockv=NODE${i}_SOCK
-	cat >"$KV_TMP/n$i/conf/10-kvnet.conflist" <<EOF
-{ "cniVersion": "1.1.0", "name": "kvcluster",
-  "plugins": [ { "type": "kvnet", "binding": "bridge", "bridge": "$BRIDGE", "mtu": 1500, "socket": "${!sockv}",
-                 "capabilities": { "mac": true },
-                 "ipam": { "ranges": [ [ { "subnet": "$VM_SUBNET", "gateway": "$VM_GATEWAY" } ] ],
-                           "routes": [ { "dst": "0.0.0.0/0" } ] } } ] }
-EOF
-done
+cluster_pod_dirs
 
 # pr NODE ARGS...: podrun with node NODE's configuration (PR_CONF, PR_STATE, PR_LAUNCHER override).
 # pr_exec: the same as the process itself (exec), for `pr_exec ... &`: $! is then podrun's pid.

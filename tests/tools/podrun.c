@@ -50,12 +50,8 @@ static void usage(const char *msg) {
 }
 
 static int report(const char *what, const NodeErr *e, int r) {
-        if (e->kind != NODE_ERR_NONE)
-                fprintf(stderr, "podrun: %s: %s%s%s%s%s (%s)\n", what, e->msg, e->details[0] ? ": " : "", e->details,
-                        e->output && *e->output ? "; plugin output: " : "", e->output && *e->output ? e->output : "",
-                        node_err_kind_to_string(e->kind));
-        else
-                fprintf(stderr, "podrun: %s: %s\n", what, strerror(-r));
+        char msg[2048];
+        fprintf(stderr, "podrun: %s: %s\n", what, node_err_format(e, r, msg, sizeof msg));
         return 1;
 }
 

@@ -1,0 +1,769 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kvnet-node's agent (agent.h): the launcher pods bound to this node, from the API to the pod runtime, and
+ * their status back to the API.
+ *
+ * One event loop (common/event.h) drives the Kubernetes client: a pod informer (fieldSelector
+ * spec.nodeName=<node>, labelSelector kubevirt.io=virt-launcher), the status writes, a poll timer. Starting and
+ * stopping a pod block for seconds (node_pod_run() waits for the launcher's Running; node_pod_stop() for the
+ * guest's shutdown), so each runs in a worker process forked for it: the pod runtime is made for
+ * single-threaded callers and keeps everything in the pod's record, so the agent loads the pod from its record
+ * once the worker reported back (a fixed-size result through a pipe). A worker outlives an agent that exits:
+ * the pod it starts is re-adopted by the next agent.
+ *
+ * Per pod: FETCHING (GET its VMI) → STARTING (worker: node_pod_run) → RUNNING (status polled every poll_ms;
+ * a change of the launcher's status or of its liveness is written to the VMI (handler/) and to the pod) →
+ * STOPPING (worker: node_pod_stop) once the pod is deleted from the API or has ended → forgotten (deleted) or
+ * DONE (ended: kept so that it is not started again). A start that fails is DONE with its failure: the VMI
+ * Failed (the handler's failure view), the pod Failed with the message; the runtime rolled the start back. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "common/event.h"
+#include "common/fileio.h"
+#include "common/json-util.h"
+#include "common/kstatus.h"
+#include "common/log.h"
+#include "handler/handler.h"
+#include "kube/kube.h"
+
+#define VMI_GV "kubevirt.io/v1"
+#define VMI_RESOURCE "virtualmachineinstances"
+#define CONFLICT_RETRIES 5
+#define LAUNCHER_STATUS_MAX (256u * 1024u)
+
+typedef enum PodState {
+        POD_FETCHING, /* getting its VMI */
+        POD_STARTING, /* a worker runs node_pod_run() */
+        POD_RUNNING,  /* the runtime runs it */
+        POD_STOPPING, /* a worker runs node_pod_stop() */
+        POD_DONE,     /* ended, failed to start, or finished before: never started again */
+} PodState;
+
+static const char *const pod_state_table[] = {
+        [POD_FETCHING] = "fetching", [POD_STARTING] = "starting", [POD_RUNNING] = "running",
+        [POD_STOPPING] = "stopping", [POD_DONE] = "done",
+};
+
+typedef struct Agent Agent;
+
+typedef struct Pod {
+        Agent *a;
+        struct Pod *next;
+        char uid[NODE_POD_UID_MAX + 1];
+        char *ns, *name, *vmi_name, *vmi_uid;
+        PodState state;
+        bool gone;        /* deleted from the API: forgotten once stopped */
+        bool stop_wanted; /* deleted, or ended: stopped when no request is in flight */
+        NodePod *np;      /* RUNNING, STOPPING */
+        char *failure;    /* why it could not start */
+        char *start_time;
+        pid_t worker; /* the worker process, 0 when none */
+        EventSource *worker_src;
+        KubeOp *op;          /* the one request in flight, NULL when none */
+        unsigned conflicts;  /* 409s of this status write */
+        char *written;       /* fingerprint of the view last written, NULL: none yet */
+        char *writing;       /* the one being written */
+        const char *phase;   /* the VMI phase the view gives (static), NULL: undecided */
+} Pod;
+
+struct Agent {
+        const AgentConfig *cfg;
+        EventLoop *loop;
+        KubeClient *kc;
+        KubeInformer *inf;
+        NodePodRuntime *rt;
+        Pod *pods;
+        EventSource *timer, *sigs[2];
+};
+
+/* What a worker process reports: fixed size, below PIPE_BUF (one atomic write). */
+typedef struct WorkerResult {
+        int r;
+        char msg[2048];
+} WorkerResult;
+
+static void pod_sync(Pod *p);
+static void pod_stop(Pod *p);
+
+/* ---------------------------------------------------------------- the pods */
+
+static Pod *pod_find(Agent *a, const char *uid) {
+        for (Pod *p = a->pods; p; p = p->next)
+                if (streq(p->uid, uid))
+                        return p;
+        return NULL;
+}
+
+static void pod_set_state(Pod *p, PodState s) {
+        log_debug("pod %s/%s (%s): %s -> %s", p->ns, p->name, p->uid, pod_state_table[p->state], pod_state_table[s]);
+        p->state = s;
+}
+
+static Pod *pod_new(Agent *a, const char *uid, const char *ns, const char *name, PodState state) {
+        Pod *p = calloc(1, sizeof *p);
+        if (!p)
+                return NULL;
+        *p = (Pod){ .a = a, .state = state, .ns = strdup(ns), .name = strdup(name) };
+        snprintf(p->uid, sizeof p->uid, "%s", uid);
+        if (!p->ns || !p->name) {
+                free(p->ns);
+                free(p->name);
+                free(p);
+                return NULL;
+        }
+        p->next = a->pods;
+        a->pods = p;
+        return p;
+}
+
+/* Forgets the pod: its request is cancelled, a worker still running goes on without it (its pod is adopted
+ * by the next agent, or was being stopped). */
+static void pod_free(Pod *p) {
+        for (Pod **pp = &p->a->pods; *pp; pp = &(*pp)->next)
+                if (*pp == p) {
+                        *pp = p->next;
+                        break;
+                }
+        if (p->op)
+                kube_op_cancel(p->op);
+        if (p->worker_src)
+                event_source_free(p->worker_src);
+        node_pod_free(p->np);
+        free(p->ns);
+        free(p->name);
+        free(p->vmi_name);
+        free(p->vmi_uid);
+        free(p->failure);
+        free(p->start_time);
+        free(p->written);
+        free(p->writing);
+        free(p);
+}
+
+static int set_str(char **dst, const char *s) {
+        char *d = s ? strdup(s) : NULL;
+        if (s && !d)
+                return -ENOMEM;
+        free(*dst);
+        *dst = d;
+        return 0;
+}
+
+/* ---------------------------------------------------------------- workers */
+
+typedef int (*worker_fn_t)(Pod *p, const void *arg, NodeErr *e);
+typedef void (*worker_done_t)(Pod *p, int r, const char *msg);
+
+typedef struct Worker {
+        Pod *p;
+        worker_done_t done;
+} Worker;
+
+static void worker_done(Pod *p, WorkerResult *res) {
+        if (p->state == POD_STARTING) {
+                if (res->r >= 0) {
+                        NodeErr e = {};
+                        res->r = node_pod_load(p->a->rt, p->uid, &p->np, &e);
+                        if (res->r < 0)
+                                node_err_format(&e, res->r, res->msg, sizeof res->msg);
+                        node_err_done(&e);
+                }
+                if (res->r < 0) {
+                        log_error("pod %s/%s: cannot run it: %s", p->ns, p->name, res->msg);
+                        if (p->gone) {
+                                pod_free(p);
+                                return;
+                        }
+                        (void) set_str(&p->failure, res->msg);
+                        pod_set_state(p, POD_DONE);
+                } else {
+                        log_info("pod %s/%s runs VM %s/%s: IP %s", p->ns, p->name, node_pod_vm_namespace(p->np),
+                                 node_pod_vm_name(p->np), node_pod_ip4(p->np));
+                        pod_set_state(p, POD_RUNNING);
+                        p->stop_wanted = p->gone;
+                }
+        } else if (p->state == POD_STOPPING) {
+                if (res->r < 0) {
+                        /* its record stays (state stopping): the next tick tries again */
+                        log_error("pod %s/%s: cannot stop it: %s", p->ns, p->name, res->msg);
+                        pod_set_state(p, POD_RUNNING);
+                        return;
+                }
+                log_info("pod %s/%s stopped", p->ns, p->name);
+                p->np = node_pod_free(p->np);
+                if (p->gone) {
+                        pod_free(p);
+                        return;
+                }
+                pod_set_state(p, POD_DONE);
+                return;
+        }
+        pod_sync(p);
+}
+
+static int on_worker(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        Pod *p = userdata;
+        (void) s;
+        (void) revents;
+        WorkerResult res = { .r = -EIO };
+        ssize_t n = read(fd, &res, sizeof res);
+        if (n != (ssize_t) sizeof res) {
+                res.r = -EIO;
+                snprintf(res.msg, sizeof res.msg, "the worker process ended without a result");
+        }
+        res.msg[sizeof res.msg - 1] = '\0';
+        (void) waitpid(p->worker, NULL, 0);
+        p->worker = 0;
+        p->worker_src = NULL;
+        worker_done(p, &res);
+        return -ECANCELED; /* the loop frees the source */
+}
+
+/* Runs fn(p, arg) in a process of its own; on_worker() takes its result on the loop. */
+static int worker_start(Pod *p, worker_fn_t fn, const void *arg) {
+        int pfd[2];
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                return negative_errno();
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = negative_errno();
+                close(pfd[0]);
+                close(pfd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                /* the loop's signals are blocked (signalfd): what the worker starts gets the usual mask */
+                sigset_t none;
+                sigemptyset(&none);
+                (void) sigprocmask(SIG_SETMASK, &none, NULL);
+                close(pfd[0]);
+                WorkerResult res = {};
+                NodeErr e = {};
+                res.r = fn(p, arg, &e);
+                if (res.r < 0)
+                        node_err_format(&e, res.r, res.msg, sizeof res.msg);
+                IGNORE_RESULT(write(pfd[1], &res, sizeof res));
+                _exit(0);
+        }
+        close(pfd[1]);
+        int r = event_add_io(p->a->loop, pfd[0], EPOLLIN, on_worker, p, &p->worker_src);
+        if (r < 0) {
+                close(pfd[0]);
+                return r; /* the worker still does its job; the pod is adopted at the agent's next start */
+        }
+        event_source_set_fd_owned(p->worker_src, true);
+        p->worker = pid;
+        return 0;
+}
+
+static int run_fn(Pod *p, const void *arg, NodeErr *e) {
+        _cleanup_(node_pod_freep) NodePod *np = NULL;
+        return node_pod_run(p->a->rt, arg, &np, e);
+}
+
+static int stop_fn(Pod *p, const void *arg, NodeErr *e) {
+        (void) arg;
+        return node_pod_stop(p->a->rt, p->np, e);
+}
+
+static void pod_stop(Pod *p) {
+        if (p->op) {
+                kube_op_cancel(p->op);
+                p->op = NULL;
+        }
+        log_info("pod %s/%s: stopping it%s", p->ns, p->name, p->gone ? " (deleted)" : " (ended)");
+        pod_set_state(p, POD_STOPPING);
+        int r = worker_start(p, stop_fn, NULL);
+        if (r < 0) {
+                log_error_errno(r, "pod %s/%s: cannot start a worker: %m", p->ns, p->name);
+                pod_set_state(p, POD_RUNNING); /* the next tick tries again */
+        }
+}
+
+/* ---------------------------------------------------------------- status */
+
+static json_t *read_json_file(const char *path) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        if (!path || read_file_max(path, LAUNCHER_STATUS_MAX, &text, &len) < 0)
+                return NULL;
+        json_t *o = json_loadb(text, len, 0, NULL);
+        if (!json_is_object(o)) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+/* The node's view of the pod, for the handler; *launcher and *cni are the caller's to json_decref. */
+static void pod_view(Pod *p, HdlPodView *v, json_t **launcher, json_t **cni) {
+        *launcher = *cni = NULL;
+        *v = (HdlPodView){ .node = p->a->cfg->pod.node_name, .pod_name = p->name, .pod_uid = p->uid,
+                           .failure = p->failure };
+        if (!p->np)
+                return;
+        *launcher = read_json_file(node_pod_status_file(p->np));
+        const NodeCniResult *res = node_pod_cni_result(p->np);
+        if (res && res->raw)
+                *cni = json_loads(res->raw, 0, NULL);
+        v->launcher = *launcher;
+        v->cni_result = *cni;
+        v->launcher_exited = !node_pod_launcher_alive(p->np);
+}
+
+/* What the status depends on: the launcher's status file and its liveness, or the failure. */
+static char *pod_fingerprint(Pod *p) {
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        if (p->np)
+                IGNORE_RESULT(read_file_max(node_pod_status_file(p->np), LAUNCHER_STATUS_MAX, &text, &len));
+        char *fp = NULL;
+        if (asprintf(&fp, "%d|%s|%s", p->np ? node_pod_launcher_alive(p->np) : -1, p->failure ? p->failure : "",
+                     text ? text : "") < 0)
+                return NULL;
+        return fp;
+}
+
+static void write_done(Pod *p) {
+        free(p->written);
+        p->written = TAKE_PTR(p->writing);
+        p->conflicts = 0;
+        if (p->state == POD_RUNNING && (streq_ptr(p->phase, "Succeeded") || streq_ptr(p->phase, "Failed"))) {
+                /* the VM ended: kubelet tears a finished pod's sandbox down */
+                p->stop_wanted = true;
+                pod_stop(p);
+        }
+}
+
+static void on_pod_patched(KubeClient *c, int r, json_t *obj, const KvErr *e, void *userdata) {
+        Pod *p = userdata;
+        (void) c;
+        (void) obj;
+        p->op = NULL;
+        if (r < 0 && r != -ENOENT) {
+                log_warning_errno(r, "pod %s/%s: cannot write its status: %s", p->ns, p->name, e->msg);
+                return;
+        }
+        write_done(p);
+}
+
+static void pod_status_write(Pod *p) {
+        json_t *cur = kube_informer_get(p->a->inf, p->ns, p->name);
+        if (!cur || !streq_ptr(json_string_value(json_object_get(json_object_get(cur, "metadata"), "uid")), p->uid)) {
+                write_done(p); /* the pod is gone from the API */
+                return;
+        }
+        json_t *old = json_object_get(cur, "status");
+        _cleanup_json_ json_t *launcher = NULL, *cni = NULL;
+        HdlPodView v;
+        pod_view(p, &v, &launcher, &cni);
+        p->phase = hdl_vmi_phase(&v);
+        const char *phase = agent_pod_phase(p->phase);
+        const char *msg = p->failure ? p->failure : json_string_value(json_object_get(launcher, "reason"));
+        AgentPodStatus s = { .phase = phase, .message = msg && *msg ? msg : NULL,
+                             .ip4 = p->np ? node_pod_ip4(p->np) : NULL, .ip6 = p->np ? node_pod_ip6(p->np) : NULL,
+                             .host_ip = p->a->cfg->host_ip, .start_time = p->start_time };
+        _cleanup_json_ json_t *st = agent_pod_status(old, &s), *patch = NULL;
+        if (!st) {
+                log_error("pod %s/%s: out of memory", p->ns, p->name);
+                return;
+        }
+        if (json_equal(st, old)) {
+                write_done(p);
+                return;
+        }
+        patch = json_pack("{s:O}", "status", st);
+        KubeRequest req = { .verb = KUBE_PATCH_STATUS, .ref = { "v1", "pods", p->ns, p->name }, .body = patch };
+        KvErr e = {};
+        int r = patch ? kube_request(p->a->kc, &req, on_pod_patched, p, &p->op, &e) : -ENOMEM;
+        if (r < 0)
+                log_warning_errno(r, "pod %s/%s: cannot write its status: %s", p->ns, p->name, e.msg);
+        else
+                log_info("pod %s/%s: %s%s%s", p->ns, p->name, phase, s.ip4 && *s.ip4 ? " " : "", s.ip4 ? s.ip4 : "");
+}
+
+static void vmi_get(Pod *p, kube_done_t done);
+static void on_vmi(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *userdata);
+
+static void on_vmi_put(KubeClient *c, int r, json_t *obj, const KvErr *e, void *userdata) {
+        Pod *p = userdata;
+        (void) c;
+        (void) obj;
+        p->op = NULL;
+        if (r == -EBUSY && p->conflicts++ < CONFLICT_RETRIES) {
+                vmi_get(p, on_vmi); /* stale resourceVersion: read it again */
+                return;
+        }
+        if (r < 0 && r != -ENOENT) {
+                log_warning_errno(r, "VMI %s/%s: cannot write its status: %s", p->ns, p->vmi_name, e->msg);
+                return;
+        }
+        pod_status_write(p);
+}
+
+static void on_vmi(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *userdata) {
+        Pod *p = userdata;
+        (void) c;
+        p->op = NULL;
+        if (r < 0 && r != -ENOENT) {
+                log_warning_errno(r, "VMI %s/%s: cannot get it: %s", p->ns, p->vmi_name, e->msg);
+                return;
+        }
+        if (r == -ENOENT ||
+            !streq_ptr(json_string_value(json_object_get(json_object_get(vmi, "metadata"), "uid")), p->vmi_uid)) {
+                /* the VMI is gone (or another of that name): the pod alone */
+                pod_status_write(p);
+                return;
+        }
+        _cleanup_json_ json_t *launcher = NULL, *cni = NULL, *st = NULL, *body = NULL;
+        HdlPodView v;
+        pod_view(p, &v, &launcher, &cni);
+        bool changed = false;
+        KvErr ke = {};
+        r = hdl_vmi_status(vmi, &v, &st, &changed, &ke);
+        if (r < 0) {
+                log_error("VMI %s/%s: %s", p->ns, p->vmi_name, ke.msg);
+                return;
+        }
+        if (!changed) {
+                pod_status_write(p);
+                return;
+        }
+        body = json_deep_copy(vmi);
+        if (!body || json_object_set(body, "status", st) < 0)
+                return;
+        KubeRequest req = { .verb = KUBE_UPDATE_STATUS,
+                            .ref = { VMI_GV, VMI_RESOURCE, p->ns, p->vmi_name },
+                            .body = body };
+        r = kube_request(p->a->kc, &req, on_vmi_put, p, &p->op, &ke);
+        if (r < 0)
+                log_warning_errno(r, "VMI %s/%s: cannot write its status: %s", p->ns, p->vmi_name, ke.msg);
+        else {
+                const char *phase = json_string_value(json_object_get(st, "phase"));
+                log_info("VMI %s/%s: %s", p->ns, p->vmi_name, phase ? phase : "");
+        }
+}
+
+/* GETs the pod's VMI; done gets it (the pod's one request). */
+static void vmi_get(Pod *p, kube_done_t done) {
+        KubeRequest req = { .verb = KUBE_GET, .ref = { VMI_GV, VMI_RESOURCE, p->ns, p->vmi_name } };
+        KvErr e = {};
+        int r = kube_request(p->a->kc, &req, done, p, &p->op, &e);
+        if (r < 0)
+                log_warning_errno(r, "VMI %s/%s: cannot get it: %s", p->ns, p->vmi_name, e.msg);
+}
+
+/* Writes the VMI's and the pod's status when what they depend on changed since the last write. */
+static void pod_sync(Pod *p) {
+        if (p->op || p->worker || !p->vmi_name || !p->vmi_uid)
+                return;
+        if (p->state == POD_RUNNING && p->stop_wanted) {
+                pod_stop(p);
+                return;
+        }
+        if (p->state != POD_RUNNING && !(p->state == POD_DONE && p->failure))
+                return;
+        _cleanup_free_ char *fp = pod_fingerprint(p);
+        if (!fp || streq_ptr(fp, p->written))
+                return;
+        free(p->writing);
+        p->writing = TAKE_PTR(fp);
+        p->conflicts = 0;
+        vmi_get(p, on_vmi);
+}
+
+/* ---------------------------------------------------------------- starting */
+
+static void pod_fail(Pod *p, const char *msg) {
+        log_error("pod %s/%s: %s", p->ns, p->name, msg);
+        (void) set_str(&p->failure, msg);
+        pod_set_state(p, POD_DONE);
+        pod_sync(p);
+}
+
+static void on_fetched(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *userdata) {
+        Pod *p = userdata;
+        (void) c;
+        p->op = NULL;
+        if (r < 0 && r != -ENOENT) {
+                log_warning_errno(r, "VMI %s/%s: cannot get it (trying again): %s", p->ns, p->vmi_name, e->msg);
+                return;
+        }
+        char msg[1024];
+        if (r == -ENOENT) {
+                snprintf(msg, sizeof msg, "VMI %s/%s does not exist", p->ns, p->vmi_name);
+                pod_fail(p, msg);
+                return;
+        }
+        AgentLaunch l;
+        KvErr ke = {};
+        json_t *pod = kube_informer_get(p->a->inf, p->ns, p->name);
+        if (!pod) {
+                pod_fail(p, "the pod is no longer in the API");
+                return;
+        }
+        if (agent_launch_from(pod, vmi, &l, &ke) < 0) {
+                pod_fail(p, ke.msg);
+                return;
+        }
+        _cleanup_free_ char *vmi_json = json_dump_compact(vmi);
+        if (!vmi_json) {
+                pod_fail(p, "out of memory");
+                return;
+        }
+        NodePodSpec s = { .namespace_ = p->ns, .name = p->name, .uid = p->uid, .vmi_json = vmi_json,
+                          .vm_namespace = l.vm_namespace, .vm_name = l.vm_name, .vm_interface = l.interface,
+                          .binding = l.binding, .grace_seconds = l.grace_seconds };
+        NodeErr ne = {};
+        r = node_pod_spec_check(&s, &ne);
+        if (r < 0) {
+                node_err_format(&ne, r, msg, sizeof msg);
+                node_err_done(&ne);
+                pod_fail(p, msg);
+                return;
+        }
+        char ts[32];
+        (void) set_str(&p->start_time, kstatus_time(0, ts));
+        log_info("pod %s/%s: starting VM %s/%s (%s binding)", p->ns, p->name, l.vm_namespace, l.vm_name,
+                 node_pod_binding_to_string(l.binding));
+        pod_set_state(p, POD_STARTING);
+        r = worker_start(p, run_fn, &s);
+        if (r < 0) {
+                snprintf(msg, sizeof msg, "cannot start a worker: %s", strerror(-r));
+                pod_fail(p, msg);
+        }
+}
+
+static void pod_fetch(Pod *p) {
+        vmi_get(p, on_fetched);
+}
+
+/* ---------------------------------------------------------------- the informer */
+
+static const char *md_str(json_t *obj, const char *key) {
+        return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
+}
+
+static void on_pod(KubeInformer *inf, json_t *pod, bool added, void *userdata) {
+        Agent *a = userdata;
+        (void) inf;
+        const char *uid = md_str(pod, "uid"), *ns = md_str(pod, "namespace"), *name = md_str(pod, "name");
+        if (!uid || !ns || !name || !agent_pod_is_launcher(pod) || strlen(uid) > NODE_POD_UID_MAX)
+                return;
+        const char *vmi_name = agent_pod_vmi_name(pod);
+        json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
+        const char *vmi_uid = json_string_value(json_object_get(labels, AGENT_LABEL_CREATED_BY));
+        Pod *p = pod_find(a, uid);
+        if (p) {
+                /* known (re-adopted at start, or ours): its status is written again when it is listed anew */
+                if ((!p->vmi_name && set_str(&p->vmi_name, vmi_name) < 0) ||
+                    (!p->vmi_uid && set_str(&p->vmi_uid, vmi_uid) < 0))
+                        return;
+                if (added) {
+                        free(p->written);
+                        p->written = NULL;
+                }
+                pod_sync(p);
+                return;
+        }
+        if (agent_pod_finished(pod))
+                return; /* it ran before and ended */
+        p = pod_new(a, uid, ns, name, POD_FETCHING);
+        if (!p || set_str(&p->vmi_name, vmi_name) < 0 || set_str(&p->vmi_uid, vmi_uid) < 0) {
+                log_error("pod %s/%s: out of memory", ns, name);
+                return;
+        }
+        if (!vmi_name || !vmi_uid) {
+                pod_fail(p, "the launcher pod names no VMI (ownerReference or label " AGENT_LABEL_VM_NAME
+                            ", and label " AGENT_LABEL_CREATED_BY ")");
+                return;
+        }
+        pod_fetch(p);
+}
+
+static void on_added(KubeInformer *inf, json_t *obj, void *userdata) {
+        on_pod(inf, obj, true, userdata);
+}
+
+static void on_updated(KubeInformer *inf, json_t *old, json_t *obj, void *userdata) {
+        (void) old;
+        on_pod(inf, obj, false, userdata);
+}
+
+static void pod_gone(Pod *p) {
+        p->gone = true;
+        switch (p->state) {
+        case POD_FETCHING:
+        case POD_DONE:
+                pod_free(p);
+                break;
+        case POD_RUNNING:
+                p->stop_wanted = true;
+                if (p->op) {
+                        kube_op_cancel(p->op);
+                        p->op = NULL;
+                }
+                if (!p->worker)
+                        pod_stop(p);
+                break;
+        case POD_STARTING:
+        case POD_STOPPING:
+                break; /* on_worker() sees p->gone */
+        }
+}
+
+static void on_deleted(KubeInformer *inf, json_t *obj, void *userdata) {
+        Agent *a = userdata;
+        (void) inf;
+        const char *uid = md_str(obj, "uid");
+        Pod *p = uid ? pod_find(a, uid) : NULL;
+        if (p) {
+                log_info("pod %s/%s was deleted", p->ns, p->name);
+                pod_gone(p);
+        }
+}
+
+static void on_synced(KubeInformer *inf, void *userdata) {
+        Agent *a = userdata;
+        log_info("pods of node %s listed: %zu", a->cfg->pod.node_name, kube_informer_count(inf));
+        /* pods re-adopted at start that the API no longer has */
+        for (Pod *p = a->pods, *next; p; p = next) {
+                next = p->next;
+                json_t *cur = kube_informer_get(inf, p->ns, p->name);
+                if (!streq_ptr(md_str(cur, "uid"), p->uid)) {
+                        log_info("pod %s/%s (%s) is no longer in the API", p->ns, p->name, p->uid);
+                        pod_gone(p);
+                }
+        }
+}
+
+static void on_state(KubeInformer *inf, KubeInformerState s, int error, unsigned delay_ms, const KvErr *e,
+                     void *userdata) {
+        (void) inf;
+        (void) userdata;
+        if (error < 0)
+                log_warning_errno(error, "pod watch: %s, retrying in %u ms: %s", kube_informer_state_to_string(s),
+                                  delay_ms, e ? e->msg : "%m");
+        else
+                log_debug("pod watch: %s", kube_informer_state_to_string(s));
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+static int on_tick(EventSource *s, void *userdata) {
+        Agent *a = userdata;
+        (void) s;
+        for (Pod *p = a->pods, *next; p; p = next) {
+                next = p->next;
+                if (p->state == POD_FETCHING && !p->op)
+                        pod_fetch(p);
+                else
+                        pod_sync(p);
+        }
+        return 0;
+}
+
+static int on_signal(EventSource *s, int signo, void *userdata) {
+        (void) s;
+        log_info("received signal %d: exiting, the pods keep running", signo);
+        event_loop_exit(userdata, 0);
+        return 0;
+}
+
+/* The pods the runtime already runs (a previous agent's): adopted as they are, nothing restarted. */
+static int adopt(Agent *a) {
+        NodePod **v = NULL;
+        size_t n = 0, bad = 0;
+        NodeErr e = {};
+        int r = node_pod_list(a->rt, &v, &n, &bad, &e);
+        if (r < 0) {
+                char msg[1024];
+                log_error("cannot list the node's pods: %s", node_err_format(&e, r, msg, sizeof msg));
+                node_err_done(&e);
+                return r;
+        }
+        if (bad)
+                log_warning("%zu pod record(s) cannot be read", bad);
+        for (size_t i = 0; i < n; i++) {
+                Pod *p = pod_new(a, node_pod_uid(v[i]), node_pod_namespace(v[i]), node_pod_name(v[i]), POD_RUNNING);
+                if (!p) {
+                        node_pods_free(v, n);
+                        return log_error_errno(-ENOMEM, "out of memory");
+                }
+                p->np = TAKE_PTR(v[i]);
+                log_info("pod %s/%s (%s) re-adopted: launcher %s", p->ns, p->name, p->uid,
+                         node_pod_launcher_alive(p->np) ? "running" : "gone");
+        }
+        node_pods_free(v, n);
+        return 0;
+}
+
+int agent_run(const AgentConfig *c) {
+        Agent a = { .cfg = c };
+        KvErr e = {};
+        NodeErr ne = {};
+        char msg[1024];
+        _cleanup_(kube_config_freep) KubeConfig *kcfg = NULL;
+        int r = node_pod_runtime_new(&c->pod, &a.rt, &ne);
+        if (r < 0) {
+                log_error("pod runtime: %s", node_err_format(&ne, r, msg, sizeof msg));
+                node_err_done(&ne);
+                return r;
+        }
+        if ((r = event_loop_new(&a.loop)) < 0) {
+                log_error_errno(r, "event loop: %m");
+                goto out;
+        }
+        if ((r = kube_config_load(c->kubeconfig, &kcfg, &e)) < 0 ||
+            (r = kube_client_new(kcfg, a.loop, &a.kc, &e)) < 0) {
+                log_error("kubeconfig: %s", e.msg);
+                goto out;
+        }
+        kube_client_set_rate_limit(a.kc, 50, 100);
+        if ((r = adopt(&a)) < 0)
+                goto out;
+        char fsel[320];
+        snprintf(fsel, sizeof fsel, "spec.nodeName=%s", c->pod.node_name);
+        KubeRef ref = { "v1", "pods", NULL, NULL };
+        KubeInformerOpts opts = { .field_selector = fsel, .label_selector = AGENT_LABEL_APP "=virt-launcher" };
+        KubeInformerOps ops = { .added = on_added, .updated = on_updated, .deleted = on_deleted, .synced = on_synced,
+                                .state = on_state };
+        unsigned poll = c->poll_ms ? c->poll_ms : 1000;
+        if ((r = kube_informer_new(a.kc, &ref, &opts, &ops, &a, &a.inf, &e)) < 0) {
+                log_error("pod informer: %s", e.msg);
+                goto out;
+        }
+        if ((r = event_add_timer(a.loop, poll * 1000ull, poll * 1000ull, on_tick, &a, &a.timer)) < 0 ||
+            (r = event_add_signal(a.loop, SIGTERM, on_signal, a.loop, &a.sigs[0])) < 0 ||
+            (r = event_add_signal(a.loop, SIGINT, on_signal, a.loop, &a.sigs[1])) < 0) {
+                log_error_errno(r, "event loop: %m");
+                goto out;
+        }
+        size_t adopted = 0;
+        for (Pod *p = a.pods; p; p = p->next)
+                adopted++;
+        log_notice("node %s: watching its pods on %s (%zu re-adopted)", c->pod.node_name,
+                   kube_client_config(a.kc)->server, adopted);
+        r = event_loop_run(a.loop);
+out:
+        while (a.pods)
+                pod_free(a.pods);
+        for (size_t i = 0; i < ELEMENTSOF(a.sigs); i++)
+                if (a.sigs[i])
+                        event_source_free(a.sigs[i]);
+        if (a.timer)
+                event_source_free(a.timer);
+        kube_informer_free(a.inf);
+        kube_client_free(a.kc);
+        event_loop_free(a.loop);
+        node_pod_runtime_free(a.rt);
+        return r;
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The launcher pod and its VMI → what the pod runtime runs; the pod's status as kubelet writes it. */
+#include <errno.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "common/json-util.h"
+#include "common/kstatus.h"
+
+static json_t *md(json_t *obj, const char *key) {
+        return json_object_get(json_object_get(obj, "metadata"), key);
+}
+
+static const char *label(json_t *obj, const char *key) {
+        return json_string_value(json_object_get(md(obj, "labels"), key));
+}
+
+bool agent_pod_is_launcher(json_t *pod) {
+        return streq_ptr(label(pod, AGENT_LABEL_APP), "virt-launcher");
+}
+
+const char *agent_pod_vmi_name(json_t *pod) {
+        size_t i;
+        json_t *o;
+        json_array_foreach(md(pod, "ownerReferences"), i, o)
+                if (json_is_true(json_object_get(o, "controller")) &&
+                    streq_ptr(json_string_value(json_object_get(o, "kind")), "VirtualMachineInstance"))
+                        return json_string_value(json_object_get(o, "name"));
+        return label(pod, AGENT_LABEL_VM_NAME);
+}
+
+bool agent_pod_finished(json_t *pod) {
+        const char *phase = json_string_value(json_object_get(json_object_get(pod, "status"), "phase"));
+        return streq_ptr(phase, "Succeeded") || streq_ptr(phase, "Failed");
+}
+
+/* The name of the VMI's pod network (spec.networks[] with "pod"), or NULL. */
+static const char *pod_network(json_t *spec) {
+        size_t i;
+        json_t *n;
+        json_array_foreach(json_object_get(spec, "networks"), i, n)
+                if (json_object_get(n, "pod"))
+                        return json_string_value(json_object_get(n, "name"));
+        return NULL;
+}
+
+int agent_launch_from(json_t *pod, json_t *vmi, AgentLaunch *ret, KvErr *e) {
+        const char *uid = json_string_value(md(vmi, "uid")), *by = label(pod, AGENT_LABEL_CREATED_BY);
+        if (!uid || !streq_ptr(by, uid))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -ESRCH,
+                                 "pod label '" AGENT_LABEL_CREATED_BY "' is '%.64s', not the VMI's uid '%.64s'",
+                                 by ? by : "", uid ? uid : "");
+        *ret = (AgentLaunch){ .vm_namespace = json_string_value(md(vmi, "namespace")),
+                              .vm_name = json_string_value(md(vmi, "name")),
+                              .binding = _NODE_POD_BINDING_INVALID,
+                              .grace_seconds = -1 };
+        if (!ret->vm_namespace || !ret->vm_name)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "VMI: 'metadata.namespace' and 'metadata.name' are required");
+        json_t *spec = json_object_get(vmi, "spec");
+        json_t *grace = json_object_get(spec, "terminationGracePeriodSeconds");
+        if (grace) {
+                if (!json_is_integer(grace) || json_integer_value(grace) < 0 || json_integer_value(grace) > 86400)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "VMI: 'spec.terminationGracePeriodSeconds' must be 0..86400");
+                ret->grace_seconds = (int) json_integer_value(grace);
+        }
+        const char *net = pod_network(spec);
+        if (!net)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "VMI %s/%s: 'spec.networks' has no pod network (kvnet-node runs VMs on the pod "
+                                 "network)",
+                                 ret->vm_namespace, ret->vm_name);
+        size_t i;
+        json_t *ifc;
+        json_t *ifaces = json_object_get(json_object_get(json_object_get(spec, "domain"), "devices"), "interfaces");
+        json_array_foreach(ifaces, i, ifc) {
+                if (!streq_ptr(json_string_value(json_object_get(ifc, "name")), net))
+                        continue;
+                ret->interface = net;
+                for (NodePodBinding b = 0; b < _NODE_POD_BINDING_MAX; b++)
+                        if (json_object_get(ifc, node_pod_binding_to_string(b)))
+                                ret->binding = b;
+                if (ret->binding < 0)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
+                                         "VMI %s/%s: 'spec.domain.devices.interfaces[%zu]' (%s): only the bridge and "
+                                         "masquerade bindings run on the pod network",
+                                         ret->vm_namespace, ret->vm_name, i, net);
+                return 0;
+        }
+        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                         "VMI %s/%s: no 'spec.domain.devices.interfaces[]' named '%s' (the pod network)",
+                         ret->vm_namespace, ret->vm_name, net);
+}
+
+const char *agent_pod_phase(const char *vmi_phase) {
+        if (streq_ptr(vmi_phase, "Running") || streq_ptr(vmi_phase, "Succeeded") || streq_ptr(vmi_phase, "Failed"))
+                return vmi_phase;
+        return "Pending";
+}
+
+static int set_ips(json_t *st, const char *key, const char *one, const char *list_key, const char *a, const char *b) {
+        json_t *l = json_array();
+        if (!l || json_object_set_new(st, list_key, l) < 0)
+                return -ENOMEM;
+        const char *ips[2] = { a, b };
+        for (size_t i = 0; i < 2; i++)
+                if (ips[i] && ips[i][0] && json_array_append_new(l, json_pack("{s:s}", "ip", ips[i])) < 0)
+                        return -ENOMEM;
+        if (json_array_size(l) == 0) {
+                (void) json_object_del(st, key);
+                (void) json_object_del(st, list_key);
+                return 0;
+        }
+        return json_object_set_new(st, key, json_string(one)) < 0 ? -ENOMEM : 0;
+}
+
+json_t *agent_pod_status(json_t *old, const AgentPodStatus *s) {
+        _cleanup_json_ json_t *st = json_is_object(old) ? json_deep_copy(old) : json_object();
+        if (!st)
+                return NULL;
+        bool running = streq(s->phase, "Running"), failed = streq(s->phase, "Failed"),
+             done = failed || streq(s->phase, "Succeeded");
+        const char *ready = running ? "True" : "False";
+        const char *why = running ? NULL : done ? "PodCompleted" : "ContainersNotReady";
+        const KCondition conds[] = {
+                { "PodScheduled", "True", NULL, NULL },
+                { "Initialized", "True", NULL, NULL },
+                { "ContainersReady", ready, why, NULL },
+                { "Ready", ready, why, NULL },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(conds); i++)
+                if (kstatus_set_condition(st, &conds[i]) < 0)
+                        return NULL;
+        const char *ip4 = s->ip4 && s->ip4[0] ? s->ip4 : NULL, *ip6 = s->ip6 && s->ip6[0] ? s->ip6 : NULL;
+        if (json_object_set_new(st, "phase", json_string(s->phase)) < 0 ||
+            set_ips(st, "podIP", ip4 ? ip4 : ip6, "podIPs", ip4, ip6) < 0 ||
+            set_ips(st, "hostIP", s->host_ip, "hostIPs", s->host_ip, NULL) < 0)
+                return NULL;
+        if (s->start_time && json_object_set_new(st, "startTime", json_string(s->start_time)) < 0)
+                return NULL;
+        (void) json_object_del(st, "reason");
+        (void) json_object_del(st, "message");
+        if (failed && (json_object_set_new(st, "reason", json_string("Error")) < 0 ||
+                       (s->message && json_object_set_new(st, "message", json_string(s->message)) < 0)))
+                return NULL;
+        /* the one container, "compute": running, terminated (exit code 0 or 1), or waiting */
+        json_t *state;
+        if (running)
+                state = json_pack("{s:{s:s*}}", "running", "startedAt", s->start_time);
+        else if (done)
+                state = json_pack("{s:{s:i,s:s,s:s*}}", "terminated", "exitCode", failed ? 1 : 0, "reason",
+                                  failed ? "Error" : "Completed", "message", failed ? s->message : NULL);
+        else
+                state = json_pack("{s:{s:s}}", "waiting", "reason", "ContainerCreating");
+        json_t *cs = state ? json_pack("[{s:s,s:s,s:s,s:b,s:b,s:i,s:o}]", "name", "compute", "image", "kvnet-launcher",
+                                       "imageID", "", "ready", running, "started", running, "restartCount", 0, "state",
+                                       state)
+                           : NULL;
+        if (!cs || json_object_set_new(st, "containerStatuses", cs) < 0)
+                return NULL;
+        return TAKE_PTR(st);
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* agent/podmap.c: a launcher pod and its VMI → what the pod runtime runs (the VMI's pod-network interface, its
+ * binding, grace, the pod/VMI uid check, errors naming the field); the pod's status as kubelet writes it
+ * (phase, IPs, conditions with kept transition times, the compute container, the failure message). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/agent.h"
+#include "common/json-util.h"
+#include "common/kstatus.h"
+#include "tests/unit/helpers.h"
+
+#define POD                                                                                                            \
+        "{\"metadata\":{\"name\":\"virt-launcher-web-abcde\",\"namespace\":\"default\",\"uid\":\"p-1\","                \
+        "\"labels\":{\"kubevirt.io\":\"virt-launcher\",\"kubevirt.io/created-by\":\"vmi-uid-1\","                       \
+        "\"vm.kubevirt.io/name\":\"web-label\"},"                                                                       \
+        "\"ownerReferences\":[{\"kind\":\"VirtualMachineInstance\",\"name\":\"web\",\"uid\":\"vmi-uid-1\","             \
+        "\"controller\":true}]},\"spec\":{\"nodeName\":\"node1\"},\"status\":{\"phase\":\"Pending\"}}"
+
+#define VMI(ifaces, extra)                                                                                             \
+        "{\"metadata\":{\"name\":\"web\",\"namespace\":\"default\",\"uid\":\"vmi-uid-1\"},\"spec\":{" extra            \
+        "\"domain\":{\"devices\":{\"interfaces\":[" ifaces "]}},"                                                      \
+        "\"networks\":[{\"name\":\"blue\",\"multus\":{\"networkName\":\"vlan\"}},{\"name\":\"default\",\"pod\":{}}]}}"
+
+static void test_pod_fields(void **state) {
+        (void) state;
+        _cleanup_json_ json_t *pod = test_json(POD), *other = test_json("{\"metadata\":{\"labels\":{\"vm.kubevirt.io/name\":\"x\"}}}");
+        assert_true(agent_pod_is_launcher(pod));
+        assert_false(agent_pod_is_launcher(other));
+        assert_string_equal(agent_pod_vmi_name(pod), "web"); /* the controller ownerReference first */
+        assert_string_equal(agent_pod_vmi_name(other), "x"); /* else the label */
+        assert_false(agent_pod_finished(pod));
+        json_object_set_new(json_object_get(pod, "status"), "phase", json_string("Failed"));
+        assert_true(agent_pod_finished(pod));
+        assert_string_equal(agent_pod_phase("Running"), "Running");
+        assert_string_equal(agent_pod_phase("Succeeded"), "Succeeded");
+        assert_string_equal(agent_pod_phase("Failed"), "Failed");
+        assert_string_equal(agent_pod_phase("Scheduled"), "Pending");
+        assert_string_equal(agent_pod_phase(NULL), "Pending");
+}
+
+static void test_launch(void **state) {
+        (void) state;
+        _cleanup_json_ json_t *pod = test_json(POD);
+        _cleanup_json_ json_t *vmi = test_json(VMI("{\"name\":\"blue\",\"bridge\":{}},{\"name\":\"default\",\"masquerade\":{}}",
+                                              "\"terminationGracePeriodSeconds\":7,"));
+        AgentLaunch l;
+        KvErr e = {};
+        assert_int_equal(agent_launch_from(pod, vmi, &l, &e), 0);
+        assert_string_equal(l.vm_namespace, "default");
+        assert_string_equal(l.vm_name, "web");
+        assert_string_equal(l.interface, "default"); /* the pod network's, not the Multus one before it */
+        assert_int_equal(l.binding, NODE_POD_BINDING_MASQUERADE);
+        assert_int_equal(l.grace_seconds, 7);
+
+        _cleanup_json_ json_t *bridge = test_json(VMI("{\"name\":\"default\",\"bridge\":{}}", ""));
+        assert_int_equal(agent_launch_from(pod, bridge, &l, &e), 0);
+        assert_int_equal(l.binding, NODE_POD_BINDING_BRIDGE);
+        assert_int_equal(l.grace_seconds, -1);
+}
+
+static void test_launch_errors(void **state) {
+        (void) state;
+        _cleanup_json_ json_t *pod = test_json(POD);
+        static const struct {
+                const char *vmi, *msg;
+                int r;
+        } cases[] = {
+                { VMI("{\"name\":\"default\",\"sriov\":{}}", ""),
+                  "VMI default/web: 'spec.domain.devices.interfaces[0]' (default): only the bridge and masquerade bindings "
+                  "run on the pod network",
+                  -EOPNOTSUPP },
+                { VMI("{\"name\":\"blue\",\"bridge\":{}}", ""),
+                  "VMI default/web: no 'spec.domain.devices.interfaces[]' named 'default' (the pod network)", -EINVAL },
+                { VMI("{\"name\":\"default\",\"bridge\":{}}", "\"terminationGracePeriodSeconds\":-1,"),
+                  "VMI: 'spec.terminationGracePeriodSeconds' must be 0..86400", -EINVAL },
+                { "{\"metadata\":{\"name\":\"web\",\"namespace\":\"default\",\"uid\":\"vmi-uid-2\"}}",
+                  "pod label 'kubevirt.io/created-by' is 'vmi-uid-1', not the VMI's uid 'vmi-uid-2'", -ESRCH },
+                { "{\"metadata\":{\"name\":\"web\",\"namespace\":\"default\",\"uid\":\"vmi-uid-1\"},\"spec\":{}}",
+                  "VMI default/web: 'spec.networks' has no pod network (kvnet-node runs VMs on the pod network)", -EINVAL },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_json_ json_t *vmi = test_json(cases[i].vmi);
+                AgentLaunch l;
+                KvErr e = {};
+                assert_int_equal(agent_launch_from(pod, vmi, &l, &e), cases[i].r);
+                assert_string_equal(e.msg, cases[i].msg);
+        }
+}
+
+static void test_pod_status(void **state) {
+        (void) state;
+        AgentPodStatus s = { .phase = "Pending" };
+        _cleanup_json_ json_t *pending = agent_pod_status(NULL, &s);
+        assert_non_null(pending);
+        assert_string_equal(json_string_value(json_object_get(pending, "phase")), "Pending");
+        assert_null(json_object_get(pending, "podIP"));
+        assert_string_equal(json_string_value(json_object_get(kstatus_condition(pending, "Ready"), "status")), "False");
+        assert_string_equal(json_string_value(json_object_get(kstatus_condition(pending, "PodScheduled"), "status")), "True");
+        json_t *cs = json_array_get(json_object_get(pending, "containerStatuses"), 0);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(cs, "state"), "waiting"), "reason")),
+                            "ContainerCreating");
+
+        /* Running: IPs (IPv4 first), host IP, ready container; Ready's transition time moves, PodScheduled's stays */
+        json_object_set_new(kstatus_condition(pending, "PodScheduled"), "lastTransitionTime", json_string("2020-01-01T00:00:00Z"));
+        s = (AgentPodStatus){ .phase = "Running", .ip4 = "10.88.0.5", .ip6 = "fd00::5", .host_ip = "192.168.77.1",
+                              .start_time = "2026-01-02T03:04:05Z" };
+        _cleanup_json_ json_t *run = agent_pod_status(pending, &s);
+        assert_string_equal(json_string_value(json_object_get(run, "phase")), "Running");
+        assert_string_equal(json_string_value(json_object_get(run, "podIP")), "10.88.0.5");
+        _cleanup_free_ char *ips = json_dump_compact(json_object_get(run, "podIPs"));
+        assert_string_equal(ips, "[{\"ip\":\"10.88.0.5\"},{\"ip\":\"fd00::5\"}]");
+        assert_string_equal(json_string_value(json_object_get(run, "hostIP")), "192.168.77.1");
+        assert_string_equal(json_string_value(json_object_get(run, "startTime")), "2026-01-02T03:04:05Z");
+        assert_string_equal(json_string_value(json_object_get(kstatus_condition(run, "Ready"), "status")), "True");
+        assert_string_equal(json_string_value(json_object_get(kstatus_condition(run, "PodScheduled"), "lastTransitionTime")),
+                            "2020-01-01T00:00:00Z");
+        cs = json_array_get(json_object_get(run, "containerStatuses"), 0);
+        assert_true(json_is_true(json_object_get(cs, "ready")));
+        assert_string_equal(json_string_value(json_object_get(cs, "name")), "compute");
+        assert_non_null(json_object_get(json_object_get(cs, "state"), "running"));
+        /* nothing changed: the same object (the agent then writes nothing) */
+        _cleanup_json_ json_t *again = agent_pod_status(run, &s);
+        assert_true(json_equal(again, run));
+
+        /* Failed: reason Error with the message, the container terminated with exit code 1, not ready */
+        s = (AgentPodStatus){ .phase = "Failed", .message = "launcher: kernel not found", .ip4 = "" };
+        _cleanup_json_ json_t *failed = agent_pod_status(run, &s);
+        assert_string_equal(json_string_value(json_object_get(failed, "reason")), "Error");
+        assert_string_equal(json_string_value(json_object_get(failed, "message")), "launcher: kernel not found");
+        assert_null(json_object_get(failed, "podIP"));
+        assert_null(json_object_get(failed, "podIPs"));
+        assert_string_equal(json_string_value(json_object_get(kstatus_condition(failed, "Ready"), "reason")), "PodCompleted");
+        cs = json_array_get(json_object_get(failed, "containerStatuses"), 0);
+        json_t *term = json_object_get(json_object_get(cs, "state"), "terminated");
+        assert_int_equal(json_integer_value(json_object_get(term, "exitCode")), 1);
+        assert_string_equal(json_string_value(json_object_get(term, "message")), "launcher: kernel not found");
+
+        /* Succeeded: no failure reason left over */
+        s = (AgentPodStatus){ .phase = "Succeeded" };
+        _cleanup_json_ json_t *ok = agent_pod_status(failed, &s);
+        assert_null(json_object_get(ok, "reason"));
+        assert_null(json_object_get(ok, "message"));
+        term = json_object_get(json_object_get(json_array_get(json_object_get(ok, "containerStatuses"), 0), "state"), "terminated");
+        assert_int_equal(json_integer_value(json_object_get(term, "exitCode")), 0);
+        assert_string_equal(json_string_value(json_object_get(term, "reason")), "Completed");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_pod_fields),
+                cmocka_unit_test(test_launch),
+                cmocka_unit_test(test_launch_errors),
+                cmocka_unit_test(test_pod_status),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

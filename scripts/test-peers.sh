@@ -49,7 +49,7 @@ go_step() { # NAME STEP LOGFILE ARGS...
 
 build_peer() { # NAME MODULE VERSION PACKAGES OPTIONS LINE
 	local name=$1 module=$2 version=$3 packages=$4 options=$5 line=$6
-	local dest=$PEERS/$name-$version stamp key staging="" opt tmp src logf t0 pkg bin p mod
+	local dest=$PEERS/$name-$version stamp key staging="" copy_replaces=false opt tmp src logf t0 pkg bin p mod
 	key=$(printf '%s\n' "$line" | sha256sum | cut -c1-16)
 	stamp=$dest/.kvnet-peer
 	if [ -f "$stamp" ] && grep -qx "key=$key" "$stamp"; then
@@ -59,13 +59,15 @@ build_peer() { # NAME MODULE VERSION PACKAGES OPTIONS LINE
 	[ -x "$GO" ] || command -v "$GO" >/dev/null || die "peer $name: no go command ($GO); Go 1.26 is needed"
 	for opt in ${options//,/ }; do
 		case "$opt" in
-		k8s-staging=*) staging=${opt#k8s-staging=} ;;
+		staging=*) staging=${opt#staging=} ;;
+		copy-replaces) copy_replaces=true ;;
 		-) ;;
 		*) die "peer $name: unknown option '$opt' in $TABLE" ;;
 		esac
 	done
 	mkdir -p "$PEERS"
 	tmp=$(mktemp -d "$PEERS/.tmp-$name-$version.XXXXXX")
+	chmod 755 "$tmp"
 	src=$tmp/src
 	logf=$PEERS/$name-$version.log
 	: >"$logf"
@@ -73,15 +75,19 @@ build_peer() { # NAME MODULE VERSION PACKAGES OPTIONS LINE
 	t0=$(date +%s)
 	log "building $name $version ($module) into $dest; log $logf"
 	# A wrapper module generated here, not in the repo: it requires the peer's module, and for
-	# k8s.io/kubernetes replaces every staging module with its published release.
+	# k8s.io/kubernetes or kubevirt replaces their staging modules with the published releases.
 	(cd "$src" && go_step "$name" "go mod init" "$logf" mod init kvnet.test/peer/"$name")
-	if [ -n "$staging" ]; then
+	if [ -n "$staging" ] || [ "$copy_replaces" = true ]; then
 		mod=$(cd "$src" && nice -n 19 "$GO" mod download -json "$module@$version" 2>>"$logf" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')
 		[ -n "$mod" ] && [ -f "$mod" ] || die "peer $name: step 'download $module@$version go.mod' failed (log $logf)"
-		sed -n 's|^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/.*$|\1|p' "$mod" | sort -u | while read -r p; do
-			echo "replace $p => $p $staging"
-		done >>"$src/go.mod"
-		grep -q '^replace ' "$src/go.mod" || die "peer $name: step 'staging replaces' found no ./staging replace in $mod"
+		# The module's replace directives: those into its own tree (./staging/...) become the published
+		# release of that module; the others are copied when asked (copy-replaces).
+		"$GO" mod edit -json "$mod" | jq -r --arg v "$staging" --argjson copy "$copy_replaces" '.Replace[]? |
+			if (.New.Version // "") == "" then
+				(if $v != "" then "replace \(.Old.Path) => \(.Old.Path) \($v)" else empty end)
+			elif $copy then "replace \(.Old.Path) \(.Old.Version // "") => \(.New.Path) \(.New.Version)"
+			else empty end' >>"$src/go.mod" || die "peer $name: step 'replace directives of $mod' failed"
+		grep -q '^replace ' "$src/go.mod" || die "peer $name: step 'replace directives' found none in $mod"
 	fi
 	local gets=() builds=()
 	for pkg in ${packages//,/ }; do

@@ -225,7 +225,7 @@ fuzz-smoke: $(FUZZ_BINS)
 deps:
 	./scripts/deps.sh
 
-# Real test peers (reference CNI plugins, cnitool, etcd, kube-apiserver) built with Go at pinned releases
+# Real test peers (reference CNI plugins, cnitool, etcd, kube-apiserver, virtctl) built with Go at pinned releases
 # into ${KVNET_CACHE:-/var/cache/kvnet}/peers/; instant when built already. See docs/testing.md.
 test-deps:
 	./scripts/test-peers.sh

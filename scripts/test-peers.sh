@@ -49,7 +49,7 @@ go_step() { # NAME STEP LOGFILE ARGS...
 
 build_peer() { # NAME MODULE VERSION PACKAGES OPTIONS LINE
 	local name=$1 module=$2 version=$3 packages=$4 options=$5 line=$6
-	local dest=$PEERS/$name-$version stamp key staging="" copy_replaces=false opt tmp src logf t0 pkg bin p mod
+	local dest=$PEERS/$name-$version stamp key staging="" copy_replaces=false ldflags=-s opt tmp src logf t0 pkg bin p mod
 	key=$(printf '%s\n' "$line" | sha256sum | cut -c1-16)
 	stamp=$dest/.kvnet-peer
 	if [ -f "$stamp" ] && grep -qx "key=$key" "$stamp"; then
@@ -61,6 +61,7 @@ build_peer() { # NAME MODULE VERSION PACKAGES OPTIONS LINE
 		case "$opt" in
 		staging=*) staging=${opt#staging=} ;;
 		copy-replaces) copy_replaces=true ;;
+		version-var=*) ldflags="$ldflags -X ${opt#version-var=}=$version" ;;
 		-) ;;
 		*) die "peer $name: unknown option '$opt' in $TABLE" ;;
 		esac
@@ -102,7 +103,7 @@ build_peer() { # NAME MODULE VERSION PACKAGES OPTIONS LINE
 		[ "$bin" != "$pkg" ] || bin=$(basename "$p")
 		if [ "$p" = . ]; then p=$module; else p=$module/$p; fi
 		(cd "$src" && export CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false -mod=mod" &&
-			go_step "$name" "go build $p" "$logf" build -p 1 -ldflags=-s -o "$tmp/bin/$bin" "$p")
+			go_step "$name" "go build $p" "$logf" build -p 1 "-ldflags=$ldflags" -o "$tmp/bin/$bin" "$p")
 	done
 	# go.mod and go.sum of the wrapper are kept beside the binaries (what was built, exactly).
 	cp "$src/go.mod" "$src/go.sum" "$tmp/" 2>/dev/null || true

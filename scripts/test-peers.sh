@@ -9,7 +9,8 @@
 #   GO            the go command (default: go on PATH, else /usr/local/go/bin/go)
 # Prints one "PEER_<NAME>=<path>" line per built peer on stdout (the binary for a one-binary peer,
 # else the folder of its binaries), progress on stderr; exits 1 naming the peer and the step that
-# failed. Builds run under nice -n 19 with go build -p 1 (shared 2-core machines), CGO_ENABLED=0,
+# failed (build_peer runs in a subshell whose status is tested, where set -e does not apply: each step
+# checks its own status). Builds run under nice -n 19 with go build -p 1 (shared 2-core machines), CGO_ENABLED=0,
 # -trimpath, into a temporary folder renamed into place when complete.
 set -euo pipefail
 
@@ -72,12 +73,12 @@ build_peer() { # NAME MODULE VERSION PACKAGES OPTIONS LINE
 	src=$tmp/src
 	logf=$PEERS/$name-$version.log
 	: >"$logf"
-	mkdir -p "$src" "$tmp/bin"
+	mkdir -p "$src" "$tmp/bin" || die "peer $name: step 'mkdir' failed in $PEERS"
 	t0=$(date +%s)
 	log "building $name $version ($module) into $dest; log $logf"
 	# A wrapper module generated here, not in the repo: it requires the peer's module, and for
 	# k8s.io/kubernetes or kubevirt replaces their staging modules with the published releases.
-	(cd "$src" && go_step "$name" "go mod init" "$logf" mod init kvnet.test/peer/"$name")
+	(cd "$src" && go_step "$name" "go mod init" "$logf" mod init kvnet.test/peer/"$name") || exit 1
 	if [ -n "$staging" ] || [ "$copy_replaces" = true ]; then
 		mod=$(cd "$src" && nice -n 19 "$GO" mod download -json "$module@$version" 2>>"$logf" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')
 		[ -n "$mod" ] && [ -f "$mod" ] || die "peer $name: step 'download $module@$version go.mod' failed (log $logf)"
@@ -96,24 +97,24 @@ build_peer() { # NAME MODULE VERSION PACKAGES OPTIONS LINE
 		if [ "$p" = . ]; then p=$module; else p=$module/$p; fi
 		gets+=("$p@$version")
 	done
-	(cd "$src" && go_step "$name" "go get" "$logf" get "${gets[@]}")
+	(cd "$src" && go_step "$name" "go get" "$logf" get "${gets[@]}") || exit 1
 	for pkg in ${packages//,/ }; do
 		p=${pkg%%:*}
 		bin=${pkg#*:}
 		[ "$bin" != "$pkg" ] || bin=$(basename "$p")
 		if [ "$p" = . ]; then p=$module; else p=$module/$p; fi
 		(cd "$src" && export CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false -mod=mod" &&
-			go_step "$name" "go build $p" "$logf" build -p 1 "-ldflags=$ldflags" -o "$tmp/bin/$bin" "$p")
+			go_step "$name" "go build $p" "$logf" build -p 1 "-ldflags=$ldflags" -o "$tmp/bin/$bin" "$p") || exit 1
 	done
 	# go.mod and go.sum of the wrapper are kept beside the binaries (what was built, exactly).
 	cp "$src/go.mod" "$src/go.sum" "$tmp/" 2>/dev/null || true
 	rm -rf "$src"
-	mv "$tmp/bin"/* "$tmp/"
+	mv "$tmp/bin"/* "$tmp/" || die "peer $name: step 'install' failed"
 	rmdir "$tmp/bin"
 	printf 'key=%s\nmodule=%s\nversion=%s\nbuild_seconds=%s\nbuilt=%s\ngo=%s\n' "$key" "$module" "$version" \
 		"$(($(date +%s) - t0))" "$(date -u +%FT%TZ)" "$("$GO" env GOVERSION)" >"$tmp/.kvnet-peer"
 	rm -rf "$dest"
-	mv "$tmp" "$dest"
+	mv "$tmp" "$dest" || die "peer $name: step 'install' failed (mv $tmp $dest)"
 	log "built $name $version in $(($(date +%s) - t0)) s"
 	echo "$(var_name "$name")=$(peer_result "$dest")"
 }
@@ -137,7 +138,10 @@ while read -r name module version packages options; do
 		continue
 		;;
 	esac
-	( build_peer "$name" "$module" "$version" "$packages" "$options" "$line" ) || status=1
+	if ! (build_peer "$name" "$module" "$version" "$packages" "$options" "$line"); then
+		status=1
+		rm -rf "$PEERS/.tmp-$name-$version".*
+	fi
 done <"$TABLE"
 for n in "$@"; do
 	[[ " $seen " == *" $n "* ]] || { log "no peer '$n' in $TABLE"; status=1; }

@@ -7,6 +7,10 @@
 #   KVNET_CACHE   cache root (default /var/cache/kvnet); Go's module and build caches go to
 #                 $KVNET_CACHE/go/ as well
 #   GO            the go command (default: go on PATH, else /usr/local/go/bin/go)
+#   GOMODCACHE_KVNET, GOCACHE_KVNET   other Go module / build caches (default under $KVNET_CACHE/go/;
+#                 Go keeps module files read-only: drop them with GOMODCACHE=... go clean -modcache)
+#   KVNET_PEERS_TABLE   another table (default tests/peers/versions)
+# Needs jq for the staging= and copy-replaces options.
 # Prints one "PEER_<NAME>=<path>" line per built peer on stdout (the binary for a one-binary peer,
 # else the folder of its binaries), progress on stderr; exits 1 naming the peer and the step that
 # failed (build_peer runs in a subshell whose status is tested, where set -e does not apply: each step
@@ -68,7 +72,7 @@ build_peer() { # NAME MODULE VERSION PACKAGES OPTIONS LINE
 		esac
 	done
 	mkdir -p "$PEERS"
-	tmp=$(mktemp -d "$PEERS/.tmp-$name-$version.XXXXXX")
+	tmp=$(mktemp -d "$PEERS/.tmp-$name-$version.XXXXXX") || die "peer $name: step 'mktemp' failed in $PEERS"
 	chmod 755 "$tmp"
 	src=$tmp/src
 	logf=$PEERS/$name-$version.log
@@ -91,7 +95,7 @@ build_peer() { # NAME MODULE VERSION PACKAGES OPTIONS LINE
 			else empty end' >>"$src/go.mod" || die "peer $name: step 'replace directives of $mod' failed"
 		grep -q '^replace ' "$src/go.mod" || die "peer $name: step 'replace directives' found none in $mod"
 	fi
-	local gets=() builds=()
+	local gets=()
 	for pkg in ${packages//,/ }; do
 		p=${pkg%%:*}
 		if [ "$p" = . ]; then p=$module; else p=$module/$p; fi

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# kvnet-test-timeout: 240
 # kube/ (the Kubernetes client library, through tests/tools/kubeclient) and kubectl against the real
 # kube-apiserver + etcd (the pair controller-runtime's envtest runs; test peers built by make test-deps),
 # both on 127.0.0.1 inside a network namespace the test makes, never the host's network. openssl makes

@@ -1,6 +1,7 @@
 # kvnet top-level Makefile.
 #   make            build every binary into build/bin/
 #   make deps       install build + test dependencies from Debian's packages (apt-get)
+#   make test-deps  build the test peers (tests/peers/versions) from Go source into the cache
 #   make check      unit + integration tests, built with ASan/UBSan (build/san/)
 #   make fuzz       libFuzzer harnesses (tests/fuzz/) into build/fuzz/; make fuzz-smoke runs each briefly
 #   make bench      benchmark tables (tests/bench/)
@@ -13,7 +14,7 @@ PKGS     := libmnl libnftnl jansson libvirt yaml-0.1 libbpf
 
 # A missing library fails at once with its name, not with compile errors (goals that compile nothing
 # are exempt).
-ifneq ($(filter-out deps clean fmt,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(filter-out deps test-deps clean fmt,$(or $(MAKECMDGOALS),all)),)
 MISSING_PKGS := $(shell for p in $(sort $(PKGS) libmicrohttpd libcurl); do pkg-config --exists $$p || echo $$p; done)
 ifneq ($(MISSING_PKGS),)
 $(error missing pkg-config package: $(MISSING_PKGS) (run make deps))
@@ -83,7 +84,7 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools
 # A tool of several files has its own folder: tests/tools/<tool>/*.c -> one binary.
 FLOWMON_SRC := $(wildcard tests/tools/flowmon/*.c)
 
-.PHONY: all deps check check-unit check-integration bench demo clean fmt unit-tests test-tools fuzz fuzz-smoke
+.PHONY: all deps test-deps check check-unit check-integration bench demo clean fmt unit-tests test-tools fuzz fuzz-smoke
 all: $(PROGS)
 
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
@@ -230,6 +231,11 @@ fuzz-smoke: $(FUZZ_BINS)
 
 deps:
 	./scripts/deps.sh
+
+# Real test peers (reference CNI plugins, cnitool, etcd, kube-apiserver, virtctl) built with Go at pinned releases
+# into ${KVNET_CACHE:-/var/cache/kvnet}/peers/; instant when built already. See docs/testing.md.
+test-deps:
+	./scripts/test-peers.sh
 
 # Sanitizer build lives beside the normal one so both can exist. check runs all tests, check-unit and
 # check-integration one kind.

@@ -20,7 +20,37 @@ case "$KVNET_BUILD" in
 esac
 KV_BIN=$KV_BUILD_DIR/bin
 CNICHAIN=$KV_BUILD_DIR/tests/cnichain
-REF_CNI_DIR=${REF_CNI_DIR:-/usr/lib/cni}
+# Test peers built by make test-deps (scripts/test-peers.sh, tests/peers/versions) live in
+# $KV_PEERS_DIR/<name>-<version>/.
+KV_PEERS_DIR=${KVNET_CACHE:-/var/cache/kvnet}/peers
+KV_PEERS_TABLE=$KV_ROOT/tests/peers/versions
+
+# peer_path NAME: prints the path of a built test peer (its binary, or the folder of its binaries), or
+# prints "peer NAME not built: run make test-deps" on stderr and returns 1.
+peer_path() {
+	local version dir n
+	version=$(awk -v n="$1" '$1 == n { print $3 }' "$KV_PEERS_TABLE" 2>/dev/null)
+	dir=$KV_PEERS_DIR/$1-$version
+	if [ -z "$version" ] || [ "$version" = - ] || [ ! -f "$dir/.kvnet-peer" ]; then
+		echo "peer $1 not built: run make test-deps" >&2
+		return 1
+	fi
+	n=$(find "$dir" -maxdepth 1 -type f -perm -u+x | wc -l)
+	if [ "$n" -eq 1 ]; then find "$dir" -maxdepth 1 -type f -perm -u+x; else echo "$dir"; fi
+}
+
+# require_peer VAR NAME: sets VAR to peer_path NAME, or skips the test with the reason.
+require_peer() {
+	local p
+	p=$(peer_path "$2" 2>/dev/null) || skip "peer $2 not built: run make test-deps"
+	printf -v "$1" '%s' "$p"
+}
+
+# The reference CNI plugins: the pinned release built by make test-deps (peer cni-plugins), else
+# Debian's containernetworking-plugins (1.1.1, older) as a fallback; REF_CNI_DIR overrides both.
+if [ -z "${REF_CNI_DIR:-}" ]; then
+	REF_CNI_DIR=$(peer_path cni-plugins 2>/dev/null) || REF_CNI_DIR=/usr/lib/cni
+fi
 KV_CONF_DIR=$KV_ROOT/tests/integration/conf
 KV_CNI_PATH=$KV_BIN:$REF_CNI_DIR
 KV_TEST_NAME=$(basename "$0" .sh)

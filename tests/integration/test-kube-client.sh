@@ -17,6 +17,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-controller.sh"
+source "$(dirname "$0")/lib-kubeclient.sh"
 
 kv_init
 ctl_init
@@ -24,97 +25,20 @@ require_cmd openssl python3
 KCL=$KV_BUILD_DIR/tests/kubeclient
 require_file "$KCL"
 
-kc() { ip netns exec "$NS" "$KCL" --kubeconfig "$KCFG" "$@"; }
-pod() { # NAME APP
-	printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"%s","labels":{"app":"%s"}},"spec":{"containers":[{"name":"c","image":"busybox"}]}}' "$1" "$2"
-}
-# wait_line FILE REGEX [AFTER_LINE]: waits up to 10 s for a line matching REGEX after line AFTER_LINE
-wait_line() {
-	local f=$1 re=$2 after=${3:-0}
-	for _ in $(seq 1 100); do
-		tail -n +$((after + 1)) "$f" | grep -Eq "$re" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-# stop_bg PID WHAT: SIGTERM, and the exit status must be 0 (sanitizer build: no leak, no report)
-stop_bg() {
-	local rc=0
-	kill -TERM "$1"
-	wait "$1" || rc=$?
-	assert_eq "$rc" 0 "$2 exits 0 on SIGTERM (no sanitizer report)"
-}
-
 start_controller
 
 # ---------------------------------------------------------------- requests
-out=$(kc create v1 pods "$(pod web-1 web)")
-assert_eq "$(jq -r '.metadata.name + " " + (.metadata.uid | length | tostring)' <<<"$out")" "web-1 36" \
-	"create returns the stored object (with the server's uid)"
-kc create v1 pods "$(pod db-1 db)" >/dev/null
-kc --sync create v1 pods "$(pod web-2 web)" >/dev/null
-assert_eq "$(k get pods -o name | sort | tr '\n' ' ')" "pod/db-1 pod/web-1 pod/web-2 " "kubectl sees the three pods"
-assert_eq "$(kc get v1 pods web-1 | jq -r .metadata.labels.app)" web "get"
-assert_eq "$(kc list v1 pods -l app=web | tail -n +2 | sort | tr '\n' ' ')" "default/web-1 default/web-2 " \
-	"list with labelSelector app=web"
-assert_eq "$(kc --sync list v1 pods -l 'app!=web' | tail -n +2)" default/db-1 "list with labelSelector app!=web (sync)"
-assert_eq "$(kc list v1 pods --field-selector metadata.name=web-2 | tail -n +2)" default/web-2 \
-	"list with fieldSelector metadata.name=web-2"
-assert_eq "$(kc -A list v1 pods | head -n 1 | cut -d' ' -f1-2)" "ITEMS 3" "list across namespaces"
-out=$(kc create v1 pods "$(pod web-1 web)" 2>&1 || true)
-assert_true "creating it again: EEXIST, reason AlreadyExists ($out)" grep -q 'EEXIST reason=AlreadyExists' <<<"$out"
-out=$(kc get v1 pods nosuch 2>&1 || true)
-assert_true "get of a missing pod: ENOENT with the API's message ($out)" \
-	grep -q "pods \"nosuch\" not found (404 NotFound) \[ENOENT reason=NotFound\]" <<<"$out"
-
-rv=$(kc get v1 pods web-1 | jq -r .metadata.resourceVersion)
-out=$(kc patch v1 pods web-1 '{"metadata":{"labels":{"tier":"front"}}}')
-assert_eq "$(jq -r .metadata.labels.tier <<<"$out")" front "merge patch adds a label"
-assert_eq "$(k get pod web-1 -o jsonpath='{.metadata.labels.app}/{.metadata.labels.tier}')" "web/front" \
-	"... kubectl sees it, and the other label kept"
-stale=$(pod web-1 web | jq -c --arg rv "$rv" '.metadata.resourceVersion = $rv')
-rc=0
-out=$(kc update v1 pods web-1 "$stale" 2>&1) || rc=$?
-assert_eq "$rc" 1 "an update with the stale resourceVersion $rv fails"
-assert_true "... as EBUSY, reason Conflict, the distinct error to retry on ($out)" grep -q 'EBUSY reason=Conflict' <<<"$out"
-cur=$(kc get v1 pods web-1 | jq -r .metadata.resourceVersion)
-fresh=$(pod web-1 web | jq -c --arg rv "$cur" '.metadata.resourceVersion = $rv | .metadata.labels.tier = "back"')
-assert_eq "$(kc update v1 pods web-1 "$fresh" | jq -r .metadata.labels.tier)" back "an update with the current resourceVersion passes"
-assert_eq "$(k get pod web-1 -o jsonpath='{.metadata.labels.tier}')" back "... kubectl sees it"
-
+kube_client_requests
 out=$(kc update-status v1 pods web-1 '{"status":{"phase":"Running","podIP":"10.88.0.7"}}')
 assert_eq "$(jq -r .status.phase <<<"$out")" Running "update of /status"
 out=$(kc patch-status v1 pods web-1 '{"status":{"podIP":"10.88.0.9"},"metadata":{"labels":{"tier":"x"}}}')
 assert_eq "$(k get pod web-1 -o jsonpath='{.status.phase}/{.status.podIP}/{.metadata.labels.tier}')" "Running/10.88.0.9/back" \
 	"merge patch of /status changes the status only (kubectl)"
 
-out=$(kc delete v1 pods db-1 --propagation Background --grace 0)
-assert_eq "$(jq -r .metadata.name <<<"$out")" db-1 "delete (propagationPolicy, gracePeriodSeconds)"
-assert_false "... kubectl no longer finds it" k get pod db-1
-out=$(kc delete v1 pods db-1 2>&1 || true)
-assert_true "a second delete: ENOENT ($out)" grep -q 'ENOENT reason=NotFound' <<<"$out"
+kube_client_delete
 
 # ---------------------------------------------------------------- informer: kubectl's changes
-W=$KV_TMP/informer.out
-ip netns exec "$NS" "$KCL" --kubeconfig "$KCFG" watch v1 pods -l app=web --backoff-min 100 >"$W" 2>&1 &
-WPID=$!
-KV_PIDS+=("$WPID")
-assert_true "the informer lists and is synced with the two web pods" wait_line "$W" '^SYNCED 2 '
-assert_true "... then watches" wait_line "$W" '^STATE watching'
-cat >"$KV_TMP/web-3.yaml" <<'EOF'
-apiVersion: v1
-kind: Pod
-metadata: {name: web-3, labels: {app: web}}
-spec:
-  containers: [{name: c, image: busybox}]
-EOF
-k apply -f "$KV_TMP/web-3.yaml" >/dev/null
-assert_true "kubectl apply: the informer sees ADDED" wait_line "$W" '^ADDED default/web-3 '
-k label pod web-3 tier=db >/dev/null
-assert_true "kubectl label: MODIFIED" wait_line "$W" '^MODIFIED default/web-3 '
-k delete pod web-3 >/dev/null
-assert_true "kubectl delete: DELETED" wait_line "$W" '^DELETED default/web-3 '
-k create -f "$KV_TMP/web-3.yaml" >/dev/null
+kube_client_informer "$KV_TMP/informer.out"
 assert_true "kubectl create again: ADDED" wait_line "$W" "^ADDED default/web-3 rv=$(k get pod web-3 -o jsonpath='{.metadata.resourceVersion}')\$"
 
 # ---------------------------------------------------------------- informer: restart, reconnect, relist
@@ -162,9 +86,7 @@ assert_eq "$(kc list v1 pods -l app=web | tail -n +2 | sort | tr '\n' ' ')" "def
 	"... which is what the API has"
 stop_bg "$W2PID" "the second informer"
 
-out=$(ip netns exec "$NS" timeout 10 "$KCL" --kubeconfig "$KCFG" raw-watch v1 pods --resource-version 1 2>&1 || true)
-assert_true "a raw watch from resourceVersion 1: ERROR 410 Expired, then the end ($(tr '\n' ' ' <<<"$out"))" \
-	bash -c "grep -q '^EVENT ERROR code=410 reason=Expired' <<<'$out' && grep -q '^END r=' <<<'$out'"
+kube_client_raw_watch_410
 
 # ---------------------------------------------------------------- TLS: a throwaway CA and client certificates
 T=$KV_TMP/tls

@@ -22,6 +22,7 @@ typedef enum SchemaType {
         S_INTEGER,
         S_BOOLEAN,
         S_LABELS,   /* a map of strings */
+        S_TIME,     /* a metav1.Time: an RFC 3339 string */
 } SchemaType;
 
 typedef struct SchemaField {
@@ -31,6 +32,39 @@ typedef struct SchemaField {
         const char *description;
         bool required;
 } SchemaField;
+
+/* ObjectMeta, field by field as kube-apiserver publishes io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta (here
+ * inline, not a $ref). An object with properties, not a free map: kubectl's validation skips a field whose
+ * value is null in an object with properties, but refuses a null in a map ("unknown object type "nil""),
+ * and `virtctl create vm` and `kubectl create --dry-run -o yaml` write `creationTimestamp: null`. */
+static const SchemaField owner_reference[] = {
+        { "apiVersion", S_STRING, NULL, "API version of the owner.", true },
+        { "kind", S_STRING, NULL, "Kind of the owner.", true },
+        { "name", S_STRING, NULL, "Name of the owner.", true },
+        { "uid", S_STRING, NULL, "UID of the owner.", true },
+        { "controller", S_BOOLEAN, NULL, "true: the owner is the managing controller (a VMI's VirtualMachine)." },
+        { "blockOwnerDeletion", S_BOOLEAN, NULL, "Accepted; kvnet deletes owned objects after their owner in any case." },
+        {},
+};
+
+static const SchemaField object_meta[] = {
+        { "name", S_STRING, NULL, "The object's name, unique in its namespace (a DNS subdomain)." },
+        { "generateName", S_STRING, NULL, "Prefix of a name the server makes unique (5 random characters), when name is not given." },
+        { "namespace", S_STRING, NULL, "The namespace; the request's when not given." },
+        { "labels", S_LABELS, NULL, "Labels: string keys and values, for selectors." },
+        { "annotations", S_LABELS, NULL, "Annotations: string keys and values." },
+        { "ownerReferences", S_ARRAY, owner_reference, "The objects this one depends on: it is deleted when its controller is gone." },
+        { "finalizers", S_STRINGS, NULL, "Accepted and stored; kvnet runs no finalizers." },
+        { "uid", S_STRING, NULL, "Set by the server: the object's unique id." },
+        { "resourceVersion", S_STRING, NULL, "Set by the server at every change; an update naming an older one is refused (409 Conflict)." },
+        { "generation", S_INTEGER, NULL, "Set by the server: 1, +1 whenever spec changes." },
+        { "creationTimestamp", S_TIME, NULL, "Set by the server at create (RFC 3339, UTC); a value sent by a client, null included, is ignored." },
+        { "deletionTimestamp", S_TIME, NULL, "Set by the server; kvnet deletes at once, so it is never seen." },
+        { "deletionGracePeriodSeconds", S_INTEGER, NULL, "Set by the server; unused by kvnet." },
+        { "selfLink", S_STRING, NULL, "Deprecated; not set." },
+        { "managedFields", S_ARRAY, NULL, "Server-side apply's field managers: accepted and stored; kvnet does not track them." },
+        {},
+};
 
 #define REFUSED "Not supported by kvnet: refused at create and update (422 naming this field)."
 #define IGNORED "Accepted and ignored by kvnet (kvnet-launcher warns)."
@@ -294,7 +328,7 @@ static const SchemaField vmi_spec[] = {
 };
 
 static const SchemaField template[] = {
-        { "metadata", S_FREE, NULL, "Labels and annotations of the VMI (ObjectMeta)." },
+        { "metadata", S_OBJECT, object_meta, "The VMI's metadata: its labels and annotations are copied to the VMI." },
         { "spec", S_OBJECT, vmi_spec, "The VMI's spec." },
         {},
 };
@@ -324,7 +358,7 @@ static const SchemaField nad_spec[] = {
         {                                                                                                          \
                 { "apiVersion", S_STRING, NULL, "APIVersion defines the versioned schema of this representation of an object." }, \
                 { "kind", S_STRING, NULL, "Kind is a string value representing the REST resource this object represents." }, \
-                { "metadata", S_FREE, NULL, "Standard object's metadata (ObjectMeta): name, namespace, labels, annotations." }, \
+                { "metadata", S_OBJECT, object_meta, "Standard object's metadata (ObjectMeta): name, namespace, labels, annotations." }, \
                 { "spec", S_OBJECT, spec, spec_doc },                                                              \
                 { "status", S_FREE, NULL, "The " kind "'s status, written by kvnet." },                            \
                 {},                                                                                                \
@@ -411,6 +445,9 @@ static json_t *field_schema(const SchemaField *f) {
                 break;
         case S_LABELS:
                 s = json_pack("{s:s,s:{s:s}}", "type", "object", "additionalProperties", "type", "string");
+                break;
+        case S_TIME: /* as Kubernetes publishes io.k8s.apimachinery.pkg.apis.meta.v1.Time */
+                s = json_pack("{s:s,s:s}", "type", "string", "format", "date-time");
                 break;
         }
         if (s && f->description)

@@ -8,6 +8,8 @@
 #   stop_controller           SIGTERM; asserts it exits 0 (no sanitizer report)
 #   api METHOD PATH [ARGS]    curl: the body on stdout, the HTTP status in $(code)
 #   k ARGS                    kubectl against it
+#   ctl_kubectls              KUBECTLS: the kubectl on PATH, the newest installed beside it, kubectl 1.20
+#   kk KUBECTL ARGS           that kubectl against it, with a discovery cache of its own
 #   ctl_log_clean             asserts the controller log has no sanitizer report
 
 CTL=$KV_BIN/kvnet-controller
@@ -57,6 +59,25 @@ api() {
 }
 code() { cat "$KV_TMP/code"; }
 k() { ip netns exec "$NS" env KUBECONFIG="$KCFG" kubectl "$@"; }
+
+ctl_kubectls() {
+	# the kubectl on PATH (a dispatcher may pick one matching the server), the newest one installed beside it
+	KUBECTLS=(kubectl)
+	local newest old=${KVNET_KUBECTL_OLD:-/usr/local/lib/kvnet/kubectl-1.20}
+	newest=$(ls /usr/lib/google-cloud-sdk/bin/kubectl.1.* 2>/dev/null | sort -V | tail -n 1 || true)
+	[ -n "$newest" ] && KUBECTLS+=("$newest")
+	if [ -x "$old" ]; then
+		KUBECTLS+=("$old")
+	else
+		log "no kubectl 1.20 at $old (scripts/deps.sh installs it): testing the newer ones only"
+	fi
+}
+
+kk() {
+	local bin=$1
+	shift
+	ip netns exec "$NS" env KUBECONFIG="$KCFG" HOME="$KV_TMP/home-$(basename "$bin")" "$bin" "$@"
+}
 
 cleanup_ctl() {
 	local rc=$?

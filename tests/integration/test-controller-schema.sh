@@ -16,22 +16,7 @@ source "$(dirname "$0")/lib-controller.sh"
 kv_init
 ctl_init
 
-# the kubectl on PATH (a dispatcher may pick one matching the server), the newest one installed beside it
-KUBECTLS=(kubectl)
-NEWEST=$(ls /usr/lib/google-cloud-sdk/bin/kubectl.1.* 2>/dev/null | sort -V | tail -n 1 || true)
-[ -n "$NEWEST" ] && KUBECTLS+=("$NEWEST")
-OLD=${KVNET_KUBECTL_OLD:-/usr/local/lib/kvnet/kubectl-1.20}
-if [ -x "$OLD" ]; then
-	KUBECTLS+=("$OLD")
-else
-	log "no kubectl 1.20 at $OLD (scripts/deps.sh installs it): testing the newest only"
-fi
-# kk KUBECTL ARGS: that kubectl against the controller, with a discovery cache of its own
-kk() {
-	local bin=$1
-	shift
-	ip netns exec "$NS" env KUBECONFIG="$KCFG" HOME="$KV_TMP/home-$(basename "$bin")" "$bin" "$@"
-}
+ctl_kubectls
 
 start_controller
 

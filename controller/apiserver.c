@@ -17,9 +17,11 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "controller/schema.h"
+#include "controller/subresource.h"
 #include "controller/table.h"
 
 #define CTL_SERVER_VERSION "v1.28.0+kvnet"
+#define CTL_KUBEVIRT_VERSION "v1.6.0+kvnet"
 #define CTL_OPENAPI_TITLE "kvnet embedded API"
 #define CTL_WATCH_BUF_MAX (16 * 1024 * 1024) /* events queued for one watch that does not read */
 
@@ -214,6 +216,19 @@ static json_t *group_json(const char *group) {
                          json_array_get(versions, 0));
 }
 
+/* KubeVirt's virt-api group of subresources (controller/subresource.c), served at the versions of KubeVirt's
+ * kinds: v1, preferred, and v1alpha3. */
+static bool subresource_version(const char *version) {
+        return streq(version, "v1") || streq(version, "v1alpha3");
+}
+
+static json_t *subresource_group_json(void) {
+        return json_pack("{s:s,s:[{s:s,s:s},{s:s,s:s}],s:{s:s,s:s}}", "name", CTL_SUBRESOURCE_GROUP, "versions",
+                         "groupVersion", CTL_SUBRESOURCE_GROUP "/v1", "version", "v1", "groupVersion",
+                         CTL_SUBRESOURCE_GROUP "/v1alpha3", "version", "v1alpha3", "preferredVersion", "groupVersion",
+                         CTL_SUBRESOURCE_GROUP "/v1", "version", "v1");
+}
+
 static json_t *groups_json(void) {
         json_t *groups = json_array();
         for (size_t i = 0; groups && i < ctl_n_resources; i++) {
@@ -223,6 +238,8 @@ static json_t *groups_json(void) {
                 if (!seen && ctl_resources[i].group[0])
                         json_array_append_new(groups, group_json(ctl_resources[i].group));
         }
+        if (groups)
+                json_array_append_new(groups, subresource_group_json());
         return json_pack("{s:s,s:s,s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups",
                          groups ? groups : json_array());
 }
@@ -740,6 +757,29 @@ static enum MHD_Result handle_status(CtlApi *a, struct MHD_Connection *c, const 
         return r < 0 ? send_error(c, r, &e, res, name) : send_json(c, MHD_HTTP_OK, as_version(TAKE_PTR(out), res, version));
 }
 
+/* PUT /apis/subresources.kubevirt.io/VERSION/namespaces/NS/PLURAL/NAME/VERB: virtctl's start, stop, restart,
+ * migrate (and pause, unpause: 501). 202 Accepted with no body, as virt-api answers, or a Status. */
+static enum MHD_Result handle_subresource(CtlApi *a, struct MHD_Connection *c, const char *method, const char *ns,
+                                          const char *plural, const char *name, const char *verb, Req *rq) {
+        KvErr e = {};
+        _cleanup_json_ json_t *body = NULL;
+        if (!streq(method, "PUT"))
+                return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed",
+                                   "%s is not allowed on %s/%s/%s (PUT)", method, plural, name, verb);
+        if (rq->len > 0) {
+                json_error_t jerr = {};
+                body = json_loadb(rq->body, rq->len, JSON_DECODE_ANY, &jerr);
+                if (!body)
+                        return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest",
+                                           "Can not unmarshal Request body to struct, error: %s", jerr.text);
+        }
+        unsigned code;
+        const char *reason;
+        if (ctl_subresource(a->store, plural, ns, name, verb, body, &code, &reason, &e) < 0)
+                return send_status(c, code, reason, "%s", e.msg);
+        return send_buffer(c, MHD_HTTP_ACCEPTED, NULL, 0, "application/json");
+}
+
 #define MAX_SEGS 10
 
 static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *method, const char *url, Req *rq) {
@@ -785,6 +825,38 @@ static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *me
                         json_object_set_new(g, "apiVersion", json_string("v1"));
                         return send_json(c, MHD_HTTP_OK, g);
                 }
+        }
+        if (n >= 2 && streq(seg[0], "apis") && streq(seg[1], CTL_SUBRESOURCE_GROUP)) {
+                if (n == 2 && get) {
+                        json_t *g = subresource_group_json();
+                        if (g) {
+                                json_object_set_new(g, "kind", json_string("APIGroup"));
+                                json_object_set_new(g, "apiVersion", json_string("v1"));
+                        }
+                        return send_json(c, MHD_HTTP_OK, g);
+                }
+                if (n == 3 && get && subresource_version(seg[2])) {
+                        char gv[64];
+                        snprintf(gv, sizeof gv, "%s/%s", CTL_SUBRESOURCE_GROUP, seg[2]);
+                        return send_json(c, MHD_HTTP_OK,
+                                         json_pack("{s:s,s:s,s:s,s:o}", "kind", "APIResourceList", "apiVersion", "v1",
+                                                   "groupVersion", gv, "resources", ctl_subresource_list()));
+                }
+                /* virtctl asks for it after a failed command and warns when its minor differs: the KubeVirt
+                 * release whose API and subresource rules kvnet follows */
+                if (n == 4 && get && subresource_version(seg[2]) && streq(seg[3], "version"))
+                        return send_json(c, MHD_HTTP_OK,
+                                         json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "gitVersion", CTL_KUBEVIRT_VERSION,
+                                                   "gitCommit", "", "gitTreeState", "", "buildDate", "", "goVersion",
+                                                   "none (kvnet, C)", "compiler", "cc", "platform", "linux/amd64"));
+                if (n == 8 && subresource_version(seg[2]) && streq(seg[3], "namespaces") &&
+                    ctl_subresource_known(seg[5], seg[7])) {
+                        KvErr e = {};
+                        if (ctl_check_name("namespace", seg[4], true, &e) < 0)
+                                return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
+                        return handle_subresource(a, c, method, seg[4], seg[5], seg[6], seg[7], rq);
+                }
+                return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "the server could not find the requested resource");
         }
         /* /api/v1/... (the core group) and /apis/GROUP/VERSION/...: [namespaces/NS/]PLURAL[/NAME[/status]] */
         bool core = n >= 2 && streq(seg[0], "api") && streq(seg[1], "v1");

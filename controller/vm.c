@@ -57,6 +57,13 @@ static json_t *vmi_from_template(json_t *vm) {
         return o;
 }
 
+int ctl_vm_create_vmi(CtlStore *s, json_t *vm, json_t **ret, KvErr *e) {
+        _cleanup_json_ json_t *n = vmi_from_template(vm);
+        if (!n)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
+        return ctl_store_create(s, res_vmi(), ctl_md(vm, "namespace"), n, ret, e);
+}
+
 static int reconcile_vm(CtlStore *s, json_t *vm) {
         const char *ns = ctl_md(vm, "namespace"), *name = ctl_md(vm, "name");
         json_t *vmi = NULL;
@@ -66,8 +73,8 @@ static int reconcile_vm(CtlStore *s, json_t *vm) {
         bool ours = have && streq_ptr(ctl_controller_uid(vmi, "VirtualMachine", NULL), ctl_md(vm, "uid"));
         int want = want_running(vm, have);
         if (want == 1 && !have) {
-                _cleanup_json_ json_t *n = vmi_from_template(vm), *out = NULL;
-                r = n ? ctl_store_create(s, res_vmi(), ns, n, &out, &e) : -ENOMEM;
+                _cleanup_json_ json_t *out = NULL;
+                r = ctl_vm_create_vmi(s, vm, &out, &e);
                 if (r < 0)
                         log_warning("VirtualMachine %s/%s: cannot create its VMI: %s", ns, name, e.msg);
                 else {

@@ -10,3 +10,6 @@
 /* One reconcile pass over every VM and VMI (run by a CtlReconciler, controller/reconciler.h). Returns how many
  * objects it changed, or < 0 on an error of the store. */
 int ctl_vm_reconcile(CtlStore *store);
+/* Creates VM vm's VirtualMachineInstance from its template, owned by it (what a pass does for a VM that should
+ * run; also a start of a runStrategy Manual VM, controller/subresource.c); the stored VMI in *ret. */
+int ctl_vm_create_vmi(CtlStore *store, json_t *vm, json_t **ret, KvErr *e) _wur_;

@@ -24,8 +24,8 @@ log "kubectl: $(k version --client 2>/dev/null | head -n 1)"
 
 # ---------------------------------------------------------------- discovery
 assert_eq "$(api GET /version | jq -r .gitVersion)" "v1.28.0+kvnet" "/version answers"
-assert_eq "$(api GET /apis | jq -r '[.groups[].name] | sort | join(",")')" "k8s.cni.cncf.io,kubevirt.io" \
-	"/apis lists kubevirt.io and k8s.cni.cncf.io"
+assert_eq "$(api GET /apis | jq -r '[.groups[].name] | sort | join(",")')" "k8s.cni.cncf.io,kubevirt.io,subresources.kubevirt.io" \
+	"/apis lists kubevirt.io, k8s.cni.cncf.io and subresources.kubevirt.io"
 k api-resources >"$KV_TMP/res" 2>&1 || true
 assert_true "kubectl api-resources shows virtualmachines (vm, vms)" grep -Eq '^virtualmachines +vm,vms +kubevirt.io/v1 +true +VirtualMachine' "$KV_TMP/res"
 assert_true "... virtualmachineinstancemigrations and network-attachment-definitions" \

@@ -4,8 +4,10 @@
 # --embedded, in a network namespace of its own: the VirtualMachine manifests `virtctl create vm` writes
 # (runStrategy, guest memory, a containerDisk volume, cloud-init user data) are accepted by kubectl apply,
 # stored as given, and the VM controller makes the VM's VMI; virtctl's client reads the kubeconfig
-# kvnet wrote. virtctl's subresource commands (start/stop/migrate through subresources.kubevirt.io) are
-# not served by the embedded API yet: the test checks they fail cleanly, not that they work.
+# kvnet wrote. Then virtctl's subresource commands through subresources.kubevirt.io (controller/subresource.c):
+# discovery, start/stop/restart with runStrategy Always, with spec.running and with Manual (the VM's spec and
+# the VMI that results: no node runs anything here), migrate (the VMIM it creates; the test writes the VMI's
+# Running phase as a node would), and the refusals with KubeVirt's messages.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-controller.sh"
@@ -51,10 +53,87 @@ assert_true "runStrategy Always: the VM controller made the VMI" k get vmi web
 assert_eq "$(k get vmi web -o json | jq -r '.spec.volumes[] | select(.cloudInitNoCloud) | .cloudInitNoCloud.userDataBase64' | base64 -d)" \
 	"$(cat "$KV_TMP/user-data")" "the VMI carries virtctl's cloud-init user data"
 
-rc=0
-out=$(vctl stop web 2>&1) || rc=$?
-assert_ne "$rc" 0 "virtctl stop (subresources.kubevirt.io, not served yet) fails ($(tr '\n' ' ' <<<"$out" | cut -c1-160))"
-assert_eq "$(k get vm web -o jsonpath='{.spec.runStrategy}')" Always "... and changes nothing"
+# ---------------------------------------------------------------- subresources.kubevirt.io
+assert_eq "$(k get --raw /apis | jq -r '.groups[] | select(.name == "subresources.kubevirt.io") | [.versions[].version] + [.preferredVersion.version] | join(",")')" \
+	"v1,v1alpha3,v1" "discovery lists subresources.kubevirt.io (v1 preferred, v1alpha3)"
+assert_eq "$(k get --raw /apis/subresources.kubevirt.io/v1 | jq -r '[.resources[].name] | join(",")')" \
+	"virtualmachines/start,virtualmachines/stop,virtualmachines/restart,virtualmachines/migrate,virtualmachineinstances/pause,virtualmachineinstances/unpause" \
+	"... with the subresources served"
+assert_true "kubectl api-resources still works with that group" k api-resources
+# vfail ARGS: virtctl must fail; its output on one line
+vfail() {
+	local out
+	if out=$(vctl "$@" 2>&1); then
+		echo "unexpected success: $out"
+	else
+		tr '\n' ' ' <<<"$out"
+	fi
+}
+until_true() { for _ in $(seq 1 50); do "$@" && return 0; sleep 0.1; done; return 1; }
+uid_of() { k get vmi "$1" -o jsonpath='{.metadata.uid}' 2>/dev/null; }
+uid_changed() { local u; u=$(uid_of "$1"); [ -n "$u" ] && [ "$u" != "$2" ]; }
+no_vmi() { ! k get vmi "$1" >/dev/null 2>&1; }
+conflict() { echo "Operation cannot be fulfilled on virtualmachine.kubevirt.io \"$1\": $2"; }
+lacks() { ! grep -qF "$1" <<<"$2"; }
+runs() { k get vm "$1" -o jsonpath='{.spec.runStrategy}/{.spec.running}'; }
+
+out=$(vfail start web)
+assert_true "start of a running VM (runStrategy Always): 409 ($out)" grep -qF "$(conflict web 'VM is already running')" <<<"$out"
+assert_true "... and virtctl finds the server's version its own (no version warning)" \
+	lacks 'different from the KubeVirt version' "$out"
+uid=$(uid_of web)
+assert_eq "$(vctl restart web 2>&1)" "VM web was scheduled to restart" "virtctl restart"
+assert_true "... deletes the VMI and the VM controller makes a new one" until_true uid_changed web "$uid"
+out=$(vfail migrate web)
+assert_true "migrate of a VM whose VMI is not Running: 409 ($out)" grep -qF "$(conflict web 'VM is not running')" <<<"$out"
+k patch vmi web --subresource=status --type merge -p '{"status":{"phase":"Running"}}' >/dev/null
+assert_eq "$(vctl migrate web 2>&1)" "VM web was scheduled to migrate" "virtctl migrate of a Running VMI"
+vmim=$(k get vmim -o json)
+assert_eq "$(jq -r '.items | length' <<<"$vmim") $(jq -r '.items[0].metadata.generateName + " " + .items[0].spec.vmiName' <<<"$vmim")" \
+	"1 kubevirt-migrate-vm- web" "... creates a VirtualMachineInstanceMigration of the VMI (generateName kubevirt-migrate-vm-)"
+assert_true "... named from its generateName" grep -Eq '^kubevirt-migrate-vm-[a-z0-9]{5}$' <<<"$(jq -r '.items[0].metadata.name' <<<"$vmim")"
+out=$(vfail migrate web)
+assert_true "a second migrate: 500 with the admission's in-flight message ($out)" \
+	grep -q 'Internal error occurred: in-flight migration detected' <<<"$out"
+out=$(vfail migrate nope)
+assert_true "migrate of a VM that does not exist: 404 ($out)" grep -qF 'virtualmachine.kubevirt.io "nope" not found' <<<"$out"
+assert_eq "$(vctl stop web --dry-run 2>&1 | tail -n 1)/$(runs web)" "VM web was scheduled to stop/Always/" \
+	"virtctl stop --dry-run changes nothing"
+assert_eq "$(vctl stop web 2>&1)" "VM web was scheduled to stop" "virtctl stop"
+assert_eq "$(runs web)" "Halted/" "... sets runStrategy Halted"
+assert_true "... and the VMI goes" until_true no_vmi web
+out=$(vfail stop web)
+assert_true "stop of a stopped VM: 409 ($out)" grep -qF "$(conflict web 'VM is not running')" <<<"$out"
+out=$(vfail restart web)
+assert_true "restart of a Halted VM: 409 as KubeVirt words it ($out)" \
+	grep -qF "$(conflict web 'RunStategy Halted does not support manual restart requests')" <<<"$out"
+assert_eq "$(vctl start web 2>&1)" "VM web was scheduled to start" "virtctl start"
+assert_eq "$(runs web)" "Always/" "... sets runStrategy Always"
+assert_true "... and the VM controller makes the VMI" until_true k get vmi web
+out=$(vfail restart web --force --grace-period 5)
+assert_true "restart --force with a grace period other than 0: 400 ($out)" \
+	grep -qF 'For force restart, only gracePeriod=0 is supported for now' <<<"$out"
+out=$(vfail pause vmi web)
+assert_true "pause: 501, not supported ($out)" grep -qF 'virtualmachineinstances/pause is not supported' <<<"$out"
+
+# a VM that says spec.running (not runStrategy) keeps saying it
+printf 'apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {name: old, creationTimestamp: null}\nspec: {running: false, template: {spec: {domain: {memory: {guest: 64Mi}}}}}\n' | k apply -f - >/dev/null
+assert_eq "$(vctl start old 2>&1)/$(runs old)" "VM old was scheduled to start//true" "start of a VM with running: false sets running: true"
+assert_true "... and it runs" until_true k get vmi old
+out=$(vfail start old)
+assert_true "... start again: 409 ($out)" grep -qF "$(conflict old 'VM is already running')" <<<"$out"
+assert_eq "$(vctl stop old 2>&1)/$(runs old)" "VM old was scheduled to stop//false" "stop sets running: false"
+assert_true "... and the VMI goes" until_true no_vmi old
+# runStrategy Manual: the requests act on the VMI, the strategy stays
+printf 'apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {name: man}\nspec: {runStrategy: Manual, template: {spec: {domain: {memory: {guest: 64Mi}}}}}\n' | k apply -f - >/dev/null
+assert_eq "$(vctl start man 2>&1)/$(runs man)" "VM man was scheduled to start/Manual/" "start of a Manual VM keeps runStrategy Manual"
+assert_true "... and makes its VMI" until_true k get vmi man
+uid=$(uid_of man)
+assert_eq "$(vctl restart man 2>&1)" "VM man was scheduled to restart" "restart of a Manual VM"
+assert_true "... gives it a new VMI" until_true uid_changed man "$uid"
+assert_eq "$(vctl stop man 2>&1)/$(runs man)" "VM man was scheduled to stop/Manual/" "stop of a Manual VM keeps runStrategy Manual"
+assert_true "... and its VMI goes" until_true no_vmi man
+assert_eq "$(k delete vm old man 2>&1 | wc -l)" 2 "kubectl delete of those two"
 
 assert_eq "$(k delete vm web 2>&1)" 'virtualmachine.kubevirt.io "web" deleted' "kubectl delete of the VM"
 stop_controller

@@ -44,6 +44,10 @@ assert_eq "$(vctl create vm --name web --run-strategy Always --memory 128Mi --vo
 	"virtctl create vm | kubectl apply -f - (validation on)"
 assert_true "the server set creationTimestamp (the client's null ignored)" \
 	grep -Eq '^20[0-9-]+T[0-9:]+Z$' <<<"$(k get vm web -o jsonpath='{.metadata.creationTimestamp}')"
+created=$(k get vm web -o jsonpath='{.metadata.creationTimestamp}')
+assert_eq "$(k apply -f "$KV_TMP/web.yaml" 2>&1)" "virtualmachine.kubevirt.io/web unchanged" "the same manifest again: unchanged"
+assert_eq "$(k replace -f "$KV_TMP/web.yaml" 2>&1)" "virtualmachine.kubevirt.io/web replaced" "kubectl replace with creationTimestamp: null"
+assert_eq "$(k get vm web -o jsonpath='{.metadata.creationTimestamp}')" "$created" "... keeps the server's creationTimestamp"
 vm=$(k get vm web -o json)
 assert_eq "$(jq -r '.spec.runStrategy + " " + .spec.template.spec.domain.memory.guest' <<<"$vm")" "Always 128Mi" \
 	"the stored VM keeps virtctl's runStrategy and guest memory"

@@ -31,6 +31,7 @@
 #include "common/json-util.h"
 #include "common/kstatus.h"
 #include "common/log.h"
+#include "common/proto.h"
 #include "handler/handler.h"
 #include "kube/kube.h"
 
@@ -59,6 +60,7 @@ typedef struct Pod {
         struct Pod *next;
         char uid[NODE_POD_UID_MAX + 1];
         char *ns, *name, *vmi_name, *vmi_uid;
+        char *job;        /* a migration target: its kubevirt.io/migrationJobUID label */
         PodState state;
         bool gone;        /* deleted from the API: forgotten once stopped */
         bool stop_wanted; /* deleted, or ended: stopped when no request is in flight */
@@ -71,14 +73,15 @@ typedef struct Pod {
         unsigned conflicts;  /* 409s of this status write */
         char *written;       /* fingerprint of the view last written, NULL: none yet */
         char *writing;       /* the one being written */
-        const char *phase;   /* the VMI phase the view gives (static), NULL: undecided */
+        const char *phase;   /* the pod phase last written (static), NULL: none yet */
 } Pod;
 
 struct Agent {
         const AgentConfig *cfg;
         EventLoop *loop;
         KubeClient *kc;
-        KubeInformer *inf;
+        KubeInformer *inf;  /* this node's launcher pods */
+        KubeInformer *vmis; /* the VMIs (their migrationState drives the node's half of migrations) */
         NodePodRuntime *rt;
         Pod *pods;
         EventSource *timer, *sigs[2];
@@ -141,6 +144,7 @@ static void pod_free(Pod *p) {
         free(p->name);
         free(p->vmi_name);
         free(p->vmi_uid);
+        free(p->job);
         free(p->failure);
         free(p->start_time);
         free(p->written);
@@ -319,15 +323,33 @@ static void pod_view(Pod *p, HdlPodView *v, json_t **launcher, json_t **cni) {
         v->launcher_exited = !node_pod_launcher_alive(p->np);
 }
 
-/* What the status depends on: the launcher's status file and its liveness, or the failure. */
+/* The pod's VMI as the VMI informer has it (NULL when it has not, or another of that name). */
+static json_t *vmi_cached(Pod *p) {
+        json_t *vmi = p->vmi_name ? kube_informer_get(p->a->vmis, p->ns, p->vmi_name) : NULL;
+        return vmi && streq_ptr(json_string_value(json_object_get(json_object_get(vmi, "metadata"), "uid")), p->vmi_uid)
+                       ? vmi
+                       : NULL;
+}
+
+/* What the status depends on: the launcher's status file and its liveness, or the failure; the node's
+ * migration record and what the VMI says of where it runs and of its migration. */
 static char *pod_fingerprint(Pod *p) {
-        _cleanup_free_ char *text = NULL;
+        _cleanup_free_ char *text = NULL, *rec = NULL, *where = NULL;
         size_t len = 0;
-        if (p->np)
+        if (p->np) {
+                _cleanup_free_ char *path = NULL;
                 IGNORE_RESULT(read_file_max(node_pod_status_file(p->np), LAUNCHER_STATUS_MAX, &text, &len));
+                if (asprintf(&path, "%s/migration.json", node_pod_dir(p->np)) >= 0)
+                        IGNORE_RESULT(read_file_max(path, 16384, &rec, &len));
+        }
+        json_t *st = json_object_get(vmi_cached(p), "status");
+        _cleanup_json_ json_t *w = json_pack("{s:O?, s:O?, s:O?}", "nodeName", json_object_get(st, "nodeName"),
+                                             "activePods", json_object_get(st, "activePods"), "migrationState",
+                                             json_object_get(st, "migrationState"));
+        where = w ? json_dump_compact(w) : NULL;
         char *fp = NULL;
-        if (asprintf(&fp, "%d|%s|%s", p->np ? node_pod_launcher_alive(p->np) : -1, p->failure ? p->failure : "",
-                     text ? text : "") < 0)
+        if (asprintf(&fp, "%d|%s|%s|%s|%s", p->np ? node_pod_launcher_alive(p->np) : -1, p->failure ? p->failure : "",
+                     text ? text : "", rec ? rec : "", where ? where : "") < 0)
                 return NULL;
         return fp;
 }
@@ -337,7 +359,7 @@ static void write_done(Pod *p) {
         p->written = TAKE_PTR(p->writing);
         p->conflicts = 0;
         if (p->state == POD_RUNNING && (streq_ptr(p->phase, "Succeeded") || streq_ptr(p->phase, "Failed"))) {
-                /* the VM ended: kubelet tears a finished pod's sandbox down */
+                /* the VM ended (or migrated away): kubelet tears a finished pod's sandbox down */
                 p->stop_wanted = true;
                 pod_stop(p);
         }
@@ -365,8 +387,11 @@ static void pod_status_write(Pod *p) {
         _cleanup_json_ json_t *launcher = NULL, *cni = NULL;
         HdlPodView v;
         pod_view(p, &v, &launcher, &cni);
-        p->phase = hdl_vmi_phase(&v);
-        const char *phase = agent_pod_phase(p->phase);
+        const char *lphase = json_string_value(json_object_get(launcher, "phase"));
+        const char *phase = streq_ptr(lphase, "WaitingForMigration") ? "Running"   /* a target waits for the guest */
+                            : streq_ptr(lphase, "Migrated")          ? "Succeeded" /* the source's end */
+                                                                     : agent_pod_phase(hdl_vmi_phase(&v));
+        p->phase = phase;
         const char *msg = p->failure ? p->failure : json_string_value(json_object_get(launcher, "reason"));
         AgentPodStatus s = { .phase = phase, .message = msg && *msg ? msg : NULL,
                              .ip4 = p->np ? node_pod_ip4(p->np) : NULL, .ip6 = p->np ? node_pod_ip6(p->np) : NULL,
@@ -392,6 +417,191 @@ static void pod_status_write(Pod *p) {
 
 static void vmi_get(Pod *p, kube_done_t done);
 static void on_vmi(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *userdata);
+
+/* ---------------------------------------------------------------- migrations: the node's half */
+
+static int mig_record(Pod *p, AgentMigRecord *rec) {
+        return p->np ? agent_mig_record_load(node_pod_dir(p->np), rec) : -ENOENT;
+}
+
+static void mig_save(Pod *p, const AgentMigRecord *rec) {
+        int r = agent_mig_record_save(node_pod_dir(p->np), rec);
+        if (r < 0)
+                log_error_errno(r, "pod %s/%s: cannot record migration %s: %m", p->ns, p->name, rec->uid);
+}
+
+/* The fields this pod's node reports in the VMI's migrationState (NULL: none). */
+static int mig_fields(Pod *p, json_t *vmi, json_t *launcher, json_t **ret) {
+        AgentMigRecord rec;
+        json_t *ms = agent_vmi_migration_state(vmi);
+        *ret = NULL;
+        if (!ms || mig_record(p, &rec) < 0)
+                return 0;
+        if (rec.role == AGENT_MIG_SOURCE)
+                return agent_mig_source_fields(ms, &rec, launcher, ret);
+        _cleanup_free_ char *state = NULL;
+        if (asprintf(&state, "%s/state", node_pod_dir(p->np)) < 0)
+                return -ENOMEM;
+        AgentMigTarget t = { .address = p->a->cfg->host_ip ? p->a->cfg->host_ip : "", .state_dir = state,
+                             .serial_log = node_pod_serial_log(p->np) };
+        return agent_mig_target_fields(ms, &rec, launcher, &t, ret);
+}
+
+static void node_err_text(NodeErr *e, int r, char *buf, size_t n) {
+        node_err_format(e, r, buf, n);
+        node_err_done(e);
+}
+
+/* The target's node: once its launcher waits for the guest, the listening half of the proxies; once the
+ * migration ended, they go. */
+static void mig_target_step(Pod *p, json_t *launcher) {
+        AgentMigRecord rec;
+        json_t *ms = agent_vmi_migration_state(vmi_cached(p));
+        if (mig_record(p, &rec) == 0 && streq(rec.uid, p->job)) {
+                if (rec.port && !rec.proxies_stopped && ms && streq_ptr(json_string_value(json_object_get(ms, "migrationUid")), p->job) &&
+                    agent_mig_ended(ms)) {
+                        (void) node_pod_proxies_stop(p->np);
+                        rec.proxies_stopped = true;
+                        mig_save(p, &rec);
+                }
+                return;
+        }
+        if (!streq_ptr(json_string_value(json_object_get(launcher, "phase")), "WaitingForMigration"))
+                return;
+        rec = (AgentMigRecord){ .role = AGENT_MIG_TARGET };
+        snprintf(rec.uid, sizeof rec.uid, "%s", p->job);
+        char ts[32];
+        snprintf(rec.started, sizeof rec.started, "%s", kstatus_time(0, ts));
+        if (!p->a->cfg->host_ip)
+                snprintf(rec.failure, sizeof rec.failure,
+                         "node %s has no address for the migration's proxies (kvnet-node --node-ip)", p->a->cfg->pod.node_name);
+        else {
+                NodeMigProxies *px = NULL;
+                NodeErr e = {};
+                int r = node_mig_target_start(p->a->rt, p->np, p->a->cfg->host_ip, 0, true, &px, &e);
+                if (r < 0)
+                        node_err_text(&e, r, rec.failure, sizeof rec.failure);
+                else {
+                        rec.port = node_mig_proxies_port(px);
+                        (void) node_mig_proxies_forget(px);
+                }
+        }
+        if (rec.failure[0])
+                log_error("pod %s/%s: migration %s: %s", p->ns, p->name, rec.uid, rec.failure);
+        else
+                log_info("pod %s/%s: migration %s: the target waits on %s:%u", p->ns, p->name, rec.uid,
+                         p->a->cfg->host_ip, rec.port);
+        mig_save(p, &rec);
+}
+
+/* The launcher's {"op":...}; the error text into why (when given). */
+static int launcher_call(Pod *p, const char *op, json_t *args, char *why, size_t n) {
+        json_t *res = NULL;
+        KvErr e = {};
+        int r = proto_call_path(node_pod_launcher_socket(p->np), op, args, 10000, &res, &e);
+        json_decref(res);
+        if (r < 0 && why) {
+                int k = snprintf(why, n, "the launcher refused %s: %.400s", op, e.msg[0] ? e.msg : strerror(-r));
+                if (e.details[0] && k > 0 && (size_t) k < n)
+                        snprintf(why + k, n - (size_t) k, ": %.200s", e.details);
+        }
+        return r;
+}
+
+static uint16_t first_port(json_t *ports) {
+        const char *k;
+        json_t *v;
+        unsigned long best = 0;
+        json_object_foreach(ports, k, v) {
+                char *end;
+                unsigned long n = strtoul(k, &end, 10);
+                if (*end == '\0' && n > 0 && n < UINT16_MAX && (!best || n < best))
+                        best = n;
+        }
+        return (uint16_t) best;
+}
+
+/* The source's node: once the target is ready, its half of the proxies and the launcher's migrate; a cancel
+ * when the controller asks for one; the proxies go when the migration ended. */
+static void mig_source_step(Pod *p, json_t *launcher) {
+        json_t *vmi = vmi_cached(p), *ms = agent_vmi_migration_state(vmi);
+        if (agent_mig_role(vmi, p->name, p->job) != AGENT_MIG_SOURCE)
+                return;
+        const char *uid = json_string_value(json_object_get(ms, "migrationUid"));
+        bool abort = json_is_true(json_object_get(ms, "abortRequested"));
+        AgentMigRecord rec;
+        if (mig_record(p, &rec) < 0 || rec.role != AGENT_MIG_SOURCE || !streq(rec.uid, uid)) {
+                const char *addr = json_string_value(json_object_get(ms, "targetNodeAddress"));
+                const char *sdir = json_string_value(json_object_get(ms, "kvnetTargetStateDir"));
+                const char *slog = json_string_value(json_object_get(ms, "kvnetTargetSerialLog"));
+                uint16_t port = first_port(json_object_get(ms, "targetDirectMigrationNodePorts"));
+                if (agent_mig_ended(ms) || abort || json_object_get(ms, "startTimestamp") ||
+                    !json_is_true(json_object_get(ms, "targetNodeDomainDetected")) || !addr || !port || !sdir || !slog)
+                        return;
+                rec = (AgentMigRecord){ .role = AGENT_MIG_SOURCE, .port = port };
+                snprintf(rec.uid, sizeof rec.uid, "%s", uid);
+                char ts[32];
+                snprintf(rec.started, sizeof rec.started, "%s", kstatus_time(0, ts));
+                NodeMigProxies *px = NULL;
+                NodeErr e = {};
+                int r = node_mig_source_start(p->a->rt, p->np, addr, port, true, &px, &e);
+                if (r < 0)
+                        node_err_text(&e, r, rec.failure, sizeof rec.failure);
+                else {
+                        _cleanup_json_ json_t *args = json_pack("{s:s, s:s, s:b, s:s, s:s}", "destUri",
+                                                                node_mig_proxies_dest_uri(px), "migrateUri",
+                                                                node_mig_proxies_migrate_uri(px), "tunnelled", false,
+                                                                "destStateDir", sdir, "destSerialLog", slog);
+                        if (args && p->a->cfg->mig_max_downtime_ms)
+                                json_object_set_new(args, "maxDowntimeMs", json_integer(p->a->cfg->mig_max_downtime_ms));
+                        r = args ? launcher_call(p, "migrate", args, rec.failure, sizeof rec.failure) : -ENOMEM;
+                        if (r < 0) {
+                                if (!rec.failure[0])
+                                        snprintf(rec.failure, sizeof rec.failure, "out of memory");
+                                (void) node_mig_proxies_stop(px);
+                                rec.proxies_stopped = true;
+                        } else {
+                                /* the launcher wrote its status before it answered: this migration's start */
+                                _cleanup_json_ json_t *now = read_json_file(node_pod_status_file(p->np));
+                                const char *at = json_string_value(
+                                        json_object_get(json_object_get(now, "migration"), "startedAt"));
+                                snprintf(rec.launcher_started, sizeof rec.launcher_started, "%s", at ? at : "");
+                        }
+                        (void) node_mig_proxies_forget(px);
+                }
+                if (rec.failure[0])
+                        log_error("pod %s/%s: migration %s: %s", p->ns, p->name, uid, rec.failure);
+                else
+                        log_info("pod %s/%s: migration %s: migrating to %s:%u", p->ns, p->name, uid, addr, port);
+                mig_save(p, &rec);
+                return;
+        }
+        const char *state = json_string_value(json_object_get(json_object_get(launcher, "migration"), "state"));
+        bool launcher_done = streq_ptr(state, "completed") || streq_ptr(state, "failed") || streq_ptr(state, "cancelled");
+        if (abort && !rec.cancel_sent && !agent_mig_ended(ms) && !rec.failure[0] && !launcher_done) {
+                char why[600] = "";
+                if (launcher_call(p, "migrate-cancel", NULL, why, sizeof why) < 0)
+                        log_warning("pod %s/%s: migration %s: %s", p->ns, p->name, uid, why);
+                else
+                        log_info("pod %s/%s: migration %s: cancelling it", p->ns, p->name, uid);
+                rec.cancel_sent = true;
+                mig_save(p, &rec);
+        }
+        if (!rec.proxies_stopped && (launcher_done || agent_mig_ended(ms))) {
+                (void) node_pod_proxies_stop(p->np);
+                rec.proxies_stopped = true;
+                mig_save(p, &rec);
+        }
+}
+
+static void mig_step(Pod *p) {
+        if (p->state != POD_RUNNING || !p->np || p->stop_wanted)
+                return;
+        _cleanup_json_ json_t *launcher = read_json_file(node_pod_status_file(p->np));
+        if (p->job)
+                mig_target_step(p, launcher);
+        mig_source_step(p, launcher);
+}
 
 static void on_vmi_put(KubeClient *c, int r, json_t *obj, const KvErr *e, void *userdata) {
         Pod *p = userdata;
@@ -423,14 +633,23 @@ static void on_vmi(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *user
                 pod_status_write(p);
                 return;
         }
-        _cleanup_json_ json_t *launcher = NULL, *cni = NULL, *st = NULL, *body = NULL;
+        _cleanup_json_ json_t *launcher = NULL, *cni = NULL, *st = NULL, *body = NULL, *fields = NULL;
         HdlPodView v;
         pod_view(p, &v, &launcher, &cni);
         bool changed = false;
         KvErr ke = {};
-        r = hdl_vmi_status(vmi, &v, &st, &changed, &ke);
+        if (agent_pod_writes_vmi(vmi, p->a->cfg->pod.node_name, p->name, p->uid, p->job))
+                r = hdl_vmi_status(vmi, &v, &st, &changed, &ke);
+        else {
+                /* not (or no longer, or not yet) the VMI's pod: its migration's fields at most */
+                json_t *old = json_object_get(vmi, "status");
+                st = json_is_object(old) ? json_deep_copy(old) : json_object();
+                r = st ? 0 : kverr_set(&ke, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
+        }
+        if (r >= 0 && (r = mig_fields(p, vmi, launcher, &fields)) >= 0)
+                r = agent_mig_merge(st, fields, &changed);
         if (r < 0) {
-                log_error("VMI %s/%s: %s", p->ns, p->vmi_name, ke.msg);
+                log_error("VMI %s/%s: %s", p->ns, p->vmi_name, ke.msg[0] ? ke.msg : strerror(-r));
                 return;
         }
         if (!changed) {
@@ -471,6 +690,7 @@ static void pod_sync(Pod *p) {
         }
         if (p->state != POD_RUNNING && !(p->state == POD_DONE && p->failure))
                 return;
+        mig_step(p);
         _cleanup_free_ char *fp = pod_fingerprint(p);
         if (!fp || streq_ptr(fp, p->written))
                 return;
@@ -514,6 +734,10 @@ static void on_fetched(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *
                 pod_fail(p, ke.msg);
                 return;
         }
+        if (p->job && agent_vmi_pin_macs(vmi) < 0) {
+                pod_fail(p, "out of memory");
+                return;
+        }
         _cleanup_free_ char *vmi_json = json_dump_compact(vmi);
         if (!vmi_json) {
                 pod_fail(p, "out of memory");
@@ -521,7 +745,8 @@ static void on_fetched(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *
         }
         NodePodSpec s = { .namespace_ = p->ns, .name = p->name, .uid = p->uid, .vmi_json = vmi_json,
                           .vm_namespace = l.vm_namespace, .vm_name = l.vm_name, .vm_interface = l.interface,
-                          .binding = l.binding, .grace_seconds = l.grace_seconds };
+                          .binding = l.binding, .grace_seconds = l.grace_seconds,
+                          .incoming = p->job != NULL /* a migration target waits for the guest */ };
         NodeErr ne = {};
         r = node_pod_spec_check(&s, &ne);
         if (r < 0) {
@@ -532,8 +757,8 @@ static void on_fetched(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *
         }
         char ts[32];
         (void) set_str(&p->start_time, kstatus_time(0, ts));
-        log_info("pod %s/%s: starting VM %s/%s (%s binding)", p->ns, p->name, l.vm_namespace, l.vm_name,
-                 node_pod_binding_to_string(l.binding));
+        log_info("pod %s/%s: starting VM %s/%s (%s binding)%s", p->ns, p->name, l.vm_namespace, l.vm_name,
+                 node_pod_binding_to_string(l.binding), p->job ? " as a migration target" : "");
         pod_set_state(p, POD_STARTING);
         r = worker_start(p, run_fn, &s);
         if (r < 0) {
@@ -561,7 +786,10 @@ static void on_pod(KubeInformer *inf, json_t *pod, bool added, void *userdata) {
         const char *vmi_name = agent_pod_vmi_name(pod);
         json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
         const char *vmi_uid = json_string_value(json_object_get(labels, AGENT_LABEL_CREATED_BY));
+        const char *job = json_string_value(json_object_get(labels, AGENT_LABEL_MIGRATION_JOB));
         Pod *p = pod_find(a, uid);
+        if (p && !p->job && job && set_str(&p->job, job) < 0)
+                return;
         if (p) {
                 /* known (re-adopted at start, or ours): its status is written again when it is listed anew */
                 if ((!p->vmi_name && set_str(&p->vmi_name, vmi_name) < 0) ||
@@ -577,7 +805,7 @@ static void on_pod(KubeInformer *inf, json_t *pod, bool added, void *userdata) {
         if (agent_pod_finished(pod))
                 return; /* it ran before and ended */
         p = pod_new(a, uid, ns, name, POD_FETCHING);
-        if (!p || set_str(&p->vmi_name, vmi_name) < 0 || set_str(&p->vmi_uid, vmi_uid) < 0) {
+        if (!p || set_str(&p->vmi_name, vmi_name) < 0 || set_str(&p->vmi_uid, vmi_uid) < 0 || set_str(&p->job, job) < 0) {
                 log_error("pod %s/%s: out of memory", ns, name);
                 return;
         }
@@ -643,6 +871,27 @@ static void on_synced(KubeInformer *inf, void *userdata) {
                         pod_gone(p);
                 }
         }
+}
+
+/* A VMI changed: its pods on this node look again (a migration's state drives their node's half). */
+static void on_vmi_event(KubeInformer *inf, json_t *vmi, void *userdata) {
+        Agent *a = userdata;
+        (void) inf;
+        const char *ns = md_str(vmi, "namespace"), *name = md_str(vmi, "name");
+        for (Pod *p = a->pods, *next; p; p = next) {
+                next = p->next;
+                if (streq_ptr(p->ns, ns) && streq_ptr(p->vmi_name, name))
+                        pod_sync(p);
+        }
+}
+
+static void on_vmi_added(KubeInformer *inf, json_t *obj, void *userdata) {
+        on_vmi_event(inf, obj, userdata);
+}
+
+static void on_vmi_updated(KubeInformer *inf, json_t *old, json_t *obj, void *userdata) {
+        (void) old;
+        on_vmi_event(inf, obj, userdata);
 }
 
 static void on_state(KubeInformer *inf, KubeInformerState s, int error, unsigned delay_ms, const KvErr *e,
@@ -741,6 +990,14 @@ int agent_run(const AgentConfig *c) {
                 log_error("pod informer: %s", e.msg);
                 goto out;
         }
+        KubeRef vref = { VMI_GV, VMI_RESOURCE, NULL, NULL };
+        KubeInformerOpts vopts = { 0 };
+        KubeInformerOps vops = { .added = on_vmi_added, .updated = on_vmi_updated, .deleted = on_vmi_added,
+                                 .state = on_state };
+        if ((r = kube_informer_new(a.kc, &vref, &vopts, &vops, &a, &a.vmis, &e)) < 0) {
+                log_error("VMI informer: %s", e.msg);
+                goto out;
+        }
         if ((r = event_add_timer(a.loop, poll * 1000ull, poll * 1000ull, on_tick, &a, &a.timer)) < 0 ||
             (r = event_add_signal(a.loop, SIGTERM, on_signal, a.loop, &a.sigs[0])) < 0 ||
             (r = event_add_signal(a.loop, SIGINT, on_signal, a.loop, &a.sigs[1])) < 0) {
@@ -762,6 +1019,7 @@ out:
         if (a.timer)
                 event_source_free(a.timer);
         kube_informer_free(a.inf);
+        kube_informer_free(a.vmis);
         kube_client_free(a.kc);
         event_loop_free(a.loop);
         node_pod_runtime_free(a.rt);

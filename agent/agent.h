@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/kverr.h"
 #include "node/pod.h"
@@ -20,6 +21,7 @@
 #define AGENT_LABEL_APP "kubevirt.io"
 #define AGENT_LABEL_CREATED_BY "kubevirt.io/created-by"
 #define AGENT_LABEL_VM_NAME "vm.kubevirt.io/name"
+#define AGENT_LABEL_MIGRATION_JOB "kubevirt.io/migrationJobUID"
 
 /* ---- pod → pod runtime (podmap.c) */
 
@@ -62,12 +64,69 @@ typedef struct AgentPodStatus {
  * and the message when Failed. NULL on -ENOMEM. */
 json_t *agent_pod_status(json_t *old, const AgentPodStatus *s);
 
+/* ---- migrations (migmap.c, unit-tested): the node's half of a live migration, as KubeVirt's virt-handler does
+ * it. The contract with the controller is status.migrationState (controller/migration.h). The source pod's
+ * node starts its half of the proxies and asks its launcher to migrate once the target reported ready, then
+ * reports startTimestamp and the end (completed, or failed with the reason; a cancel when abortRequested); the
+ * target pod's node starts the listening half once its launcher waits for the guest and reports where
+ * (targetNodeAddress, targetDirectMigrationNodePorts) and targetNodeDomainDetected. kvnet's own fields (kvnet*:
+ * the target's paths, QEMU's downtime, the guest's pause as the launchers saw it) sit next to KubeVirt's. */
+
+typedef enum AgentMigRole {
+        AGENT_MIG_NONE,
+        AGENT_MIG_SOURCE,
+        AGENT_MIG_TARGET,
+} AgentMigRole;
+
+/* status.migrationState when it names a migration (has a migrationUid), else NULL. */
+json_t *agent_vmi_migration_state(json_t *vmi);
+/* The pod's role in the VMI's migration: target when the pod's kubevirt.io/migrationJobUID label (job) is
+ * the migration's and the migration names it as targetPod; source when it is the sourcePod. */
+AgentMigRole agent_mig_role(json_t *vmi, const char *pod_name, const char *job);
+/* The migration completed or failed. */
+bool agent_mig_ended(json_t *ms);
+/* Whether the pod's view writes the VMI's status (phase, node, interfaces): the pod runs the VMI on this node
+ * and is not a migration target still waiting (a target's pod speaks once the VMI moved to it). */
+bool agent_pod_writes_vmi(json_t *vmi, const char *node, const char *pod_name, const char *pod_uid, const char *job);
+
+/* What the node did for a migration, in the pod's directory (migration.json): a restarted agent goes on. */
+typedef struct AgentMigRecord {
+        char uid[64];              /* the migration's (the VMIM's uid) */
+        AgentMigRole role;
+        uint16_t port;             /* the target's first proxy port */
+        char started[32];          /* source: startTimestamp; target: when it was ready (RFC 3339) */
+        char launcher_started[40]; /* source: the launcher's migration.startedAt of this migration */
+        bool cancel_sent;
+        bool proxies_stopped;
+        char failure[512];         /* why the node could not do its part, "" when it could */
+} AgentMigRecord;
+
+int agent_mig_record_load(const char *dir, AgentMigRecord *ret) _wur_; /* -ENOENT: none */
+int agent_mig_record_save(const char *dir, const AgentMigRecord *rec) _wur_;
+
+/* The target node's: its address and the pod's paths the source launcher builds the guest's XML with. */
+typedef struct AgentMigTarget {
+        const char *address, *state_dir, *serial_log;
+} AgentMigTarget;
+
+/* The fields the source's (target's) node sets in migrationState from its record and its launcher's status
+ * object; *ret NULL when none. */
+int agent_mig_source_fields(json_t *ms, const AgentMigRecord *rec, json_t *launcher, json_t **ret) _wur_;
+int agent_mig_target_fields(json_t *ms, const AgentMigRecord *rec, json_t *launcher, const AgentMigTarget *t,
+                            json_t **ret) _wur_;
+/* A migration target runs the VMI as the source does: each spec interface without a macAddress gets the MAC
+ * status.interfaces reports for it. */
+int agent_vmi_pin_macs(json_t *vmi) _wur_;
+/* Sets fields in status.migrationState (when the status has one); *changed when something differed. */
+int agent_mig_merge(json_t *status, json_t *fields, bool *changed) _wur_;
+
 /* ---- the agent (agent.c) */
 
 typedef struct AgentConfig {
         const char *kubeconfig; /* NULL: kube_config_load()'s default */
         const char *host_ip;    /* the node's address for status.hostIP, or NULL */
         unsigned poll_ms;       /* launcher status poll interval; 0: 1000 */
+        unsigned mig_max_downtime_ms; /* the migrations' maximum downtime; 0: the launcher's default */
         NodePodConfig pod;      /* the pod runtime's (pod.node_name is the node's name) */
 } AgentConfig;
 

@@ -14,6 +14,7 @@ static void help(void) {
                "                  [--kubeconfig FILE] [--node-ip ADDR] [--conf-dir DIR] [--cni-path DIRS]\n"
                "                  [--cache-dir DIR] [--netd-socket PATH] [--state-dir DIR] [--image-dir DIR]\n"
                "                  [--sandbox-prefix P] [--start-timeout S] [--poll-interval MS] [--log-level LEVEL]\n"
+               "                  [--migration-max-downtime-ms N]\n"
                "\n"
                "kvnet's node agent: runs the launcher pods the API binds to this node (spec.nodeName) and writes\n"
                "their VMIs' and their own status. The pod runtime (sandbox, CNI, libvirtd, kvnet-launcher) stands\n"
@@ -21,7 +22,7 @@ static void help(void) {
                "next kvnet-node re-adopts them.\n"
                "  --node-name NAME        this node, as the API names it\n"
                "  --kubeconfig FILE       the API (default $KUBECONFIG, in-cluster, ~/.kube/config)\n"
-               "  --node-ip ADDR          the node's address, for the pods' status.hostIP\n"
+               "  --node-ip ADDR          the node's address: the pods' status.hostIP, where migration targets listen\n"
                "  --node-netns PATH       the node's network namespace (/run/netns/X): CNI plugins run there\n"
                "  --conf-dir DIR          CNI conf dir (default /etc/cni/net.d)\n"
                "  --cni-path DIRS         CNI plugin dirs, ':'-joined (default /opt/cni/bin)\n"
@@ -34,6 +35,8 @@ static void help(void) {
                "  --sandbox-prefix P      pod sandbox namespaces P-<16 hex> (default kvpod; one per node)\n"
                "  --start-timeout S       seconds for a launcher to reach Running (1..3600, default 120)\n"
                "  --poll-interval MS      launcher status poll (100..60000, default 1000)\n"
+               "  --migration-max-downtime-ms N  the live migrations' maximum downtime (1..600000, default: the\n"
+               "                          launcher's)\n"
                "  --log-level LEVEL       err, warning, notice, info (default), debug\n");
 }
 
@@ -50,7 +53,7 @@ static int number(const char *opt, const char *v, long min, long max, long *ret)
 
 int main(int argc, char **argv) {
         enum { O_NODE = 256, O_KCFG, O_IP, O_NETNS, O_CONF, O_PATH, O_CACHE, O_NETD, O_STATE, O_LAUNCHER, O_STARTER,
-               O_IMAGES, O_PREFIX, O_TIMEOUT, O_POLL, O_LOG };
+               O_IMAGES, O_PREFIX, O_TIMEOUT, O_POLL, O_LOG, O_DOWNTIME };
         static const struct option opts[] = {
                 { "node-name", required_argument, NULL, O_NODE },
                 { "kubeconfig", required_argument, NULL, O_KCFG },
@@ -68,6 +71,7 @@ int main(int argc, char **argv) {
                 { "start-timeout", required_argument, NULL, O_TIMEOUT },
                 { "poll-interval", required_argument, NULL, O_POLL },
                 { "log-level", required_argument, NULL, O_LOG },
+                { "migration-max-downtime-ms", required_argument, NULL, O_DOWNTIME },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -103,6 +107,11 @@ int main(int argc, char **argv) {
                         if (number("--poll-interval", optarg, 100, 60000, &n) < 0)
                                 return 2;
                         c.poll_ms = (unsigned) n;
+                        break;
+                case O_DOWNTIME:
+                        if (number("--migration-max-downtime-ms", optarg, 1, 600000, &n) < 0)
+                                return 2;
+                        c.mig_max_downtime_ms = (unsigned) n;
                         break;
                 case O_LOG:
                         if (log_set_max_level_option(optarg) < 0)

@@ -28,6 +28,7 @@ struct NodeMigProxies {
         size_t n_pairs;
         char *src_dir, *dst_dir;
         char *dest_uri, *migrate_uri;
+        uint16_t port;
 };
 
 /* <dir>/proxies.json: the processes of this pod's side, for node_mig_proxies_reap(). */
@@ -50,6 +51,8 @@ static int record_write(const char *dir, const NodeProc *procs, size_t n, const 
 }
 
 int node_mig_proxies_reap(const NodePod *p) {
+        if (!p->dir)
+                return 0;
         _cleanup_free_ char *path = NULL, *text = NULL;
         if (asprintf(&path, "%s/%s", p->dir, PROXIES_FILE) < 0)
                 return -ENOMEM;
@@ -78,6 +81,10 @@ int node_mig_proxies_reap(const NodePod *p) {
         }
         (void) unlink(path);
         return 0;
+}
+
+int node_pod_proxies_stop(const NodePod *p) {
+        return node_mig_proxies_reap(p);
 }
 
 static void pair_stop(Pair *pp) {
@@ -116,6 +123,18 @@ NodeMigProxies *node_mig_proxies_free(NodeMigProxies *p) {
         return NULL;
 }
 
+NodeMigProxies *node_mig_proxies_forget(NodeMigProxies *p) {
+        if (!p)
+                return NULL;
+        for (size_t i = 0; i < p->n_pairs; i++)
+                free(p->pairs[i].src_sock);
+        p->n_pairs = 0;
+        free(p->src_dir);
+        free(p->dst_dir);
+        p->src_dir = p->dst_dir = NULL;
+        return node_mig_proxies_free(p);
+}
+
 const char *node_mig_proxies_dest_uri(const NodeMigProxies *p) {
         return p->dest_uri;
 }
@@ -124,87 +143,215 @@ const char *node_mig_proxies_migrate_uri(const NodeMigProxies *p) {
         return p->migrate_uri;
 }
 
+uint16_t node_mig_proxies_port(const NodeMigProxies *p) {
+        return p->port;
+}
+
 static bool sock_exists(const char *path) {
         struct stat st;
         return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-/* One pair: target node listens on addr:port and connects to dst_sock; source node listens on src_sock
- * and connects to addr:port. */
-static int pair_start(const NodeMigProxySpec *s, const char *src_name, const char *dst_name, uint16_t port, Pair *pp,
-                      NodeErr *e) {
-        _cleanup_free_ char *src_sock = NULL, *dst_sock = NULL, *listen = NULL, *unix_connect = NULL, *unix_listen = NULL,
-                            *connect = NULL, *src_log = NULL, *dst_log = NULL;
-        int r;
-        if ((r = node_libvirtd_sock(s->source, src_name, &src_sock, e)) < 0 ||
-            (r = node_libvirtd_sock(s->target, dst_name, &dst_sock, e)) < 0)
+/* Whether the process listens on TCP port (in its own network namespace: /proc/PID/net/tcp{,6}). */
+static bool listens(pid_t pid, uint16_t port) {
+        char want[16];
+        snprintf(want, sizeof want, ":%04X", port);
+        for (int v6 = 0; v6 < 2; v6++) {
+                char path[64], line[512];
+                snprintf(path, sizeof path, "/proc/%d/net/tcp%s", (int) pid, v6 ? "6" : "");
+                _cleanup_fclose_ FILE *f = fopen(path, "re");
+                if (!f)
+                        continue;
+                while (fgets(line, sizeof line, f)) {
+                        char local[64], remote[64], st[8];
+                        /* "  sl  local_address rem_address   st ..." */
+                        if (sscanf(line, "%*s %63s %63s %7s", local, remote, st) != 3 || !streq(st, "0A"))
+                                continue;
+                        const char *colon = strrchr(local, ':');
+                        if (colon && streq(colon, want))
+                                return true;
+                }
+        }
+        return false;
+}
+
+static bool ip_literal(const char *a) {
+        return a && *a && strlen(a) < 64 && strspn(a, "0123456789abcdefABCDEF.:") == strlen(a);
+}
+
+/* The target's half of one pair: a listener on address:port in the target node's namespace that connects to
+ * the target pod's socket dst_name. -EADDRINUSE when the port is taken. */
+static int target_pair(NodePodRuntime *rt, const NodePod *target, const char *address, uint16_t port,
+                       const char *dst_name, NodeProc *ret, NodeErr *e) {
+        _cleanup_free_ char *dst_sock = NULL, *listen = NULL, *unix_connect = NULL, *log = NULL;
+        int r = node_libvirtd_sock(target, dst_name, &dst_sock, e);
+        if (r < 0)
                 return r;
-        bool v6 = strchr(s->target_address, ':');
+        bool v6 = strchr(address, ':');
         if (asprintf(&listen, "%s:%u,bind=%s%s%s,reuseaddr,fork,nodelay", v6 ? "TCP6-LISTEN" : "TCP-LISTEN", port,
-                     v6 ? "[" : "", s->target_address, v6 ? "]" : "") < 0 ||
-            asprintf(&unix_connect, "UNIX-CONNECT:%s", dst_sock) < 0 ||
-            asprintf(&unix_listen, "UNIX-LISTEN:%s,fork", src_sock) < 0 ||
-            asprintf(&connect, "%s:%s%s%s:%u,nodelay", v6 ? "TCP6" : "TCP", v6 ? "[" : "", s->target_address,
-                     v6 ? "]" : "", port) < 0 ||
-            asprintf(&src_log, "%s/proxy.log", s->source->dir) < 0 || asprintf(&dst_log, "%s/proxy.log", s->target->dir) < 0)
+                     v6 ? "[" : "", address, v6 ? "]" : "") < 0 ||
+            asprintf(&unix_connect, "UNIX-CONNECT:%s", dst_sock) < 0 || asprintf(&log, "%s/proxy.log", target->dir) < 0)
                 return -ENOMEM;
-        char *dst_argv[] = { (char *) SOCAT, (char *) "-b", (char *) SOCAT_BUF, listen, unix_connect, NULL };
-        char *src_argv[] = { (char *) SOCAT, (char *) "-b", (char *) SOCAT_BUF, unix_listen, connect, NULL };
-        if ((r = node_spawn_in_netns(s->target_rt->node_netns, dst_log, dst_argv, &pp->dst)) < 0)
+        char *argv[] = { (char *) SOCAT, (char *) "-b", (char *) SOCAT_BUF, listen, unix_connect, NULL };
+        if ((r = node_spawn_in_netns(rt->node_netns, log, argv, ret)) < 0)
                 return node_err_set(e, NODE_ERR_PROXY, NULL, NULL, r, "migration proxy on node %s (port %u)",
-                                    s->target_rt->node_name, port);
+                                    rt->node_name, port);
+        for (int i = 0; i < 100; i++) {
+                if (listens(ret->pid, port))
+                        return 0;
+                if (!node_proc_alive(ret))
+                        return -EADDRINUSE; /* socat's bind failed (its log says why) */
+                (void) usleep(20 * 1000);
+        }
+        (void) node_proc_stop(ret, 2000, true);
+        return node_err_set(e, NODE_ERR_PROXY, NULL, NULL, -EIO, "migration proxy on node %s: no listener on %s:%u (%s)",
+                            rt->node_name, address, port, log);
+}
+
+/* The source's half of one pair: a listener on the source pod's socket src_name that connects to
+ * address:port from the source node's namespace. */
+static int source_pair(NodePodRuntime *rt, const NodePod *source, const char *address, uint16_t port,
+                       const char *src_name, Pair *pp, NodeErr *e) {
+        _cleanup_free_ char *src_sock = NULL, *unix_listen = NULL, *connect = NULL, *log = NULL;
+        int r = node_libvirtd_sock(source, src_name, &src_sock, e);
+        if (r < 0)
+                return r;
+        bool v6 = strchr(address, ':');
+        if (asprintf(&unix_listen, "UNIX-LISTEN:%s,fork", src_sock) < 0 ||
+            asprintf(&connect, "%s:%s%s%s:%u,nodelay", v6 ? "TCP6" : "TCP", v6 ? "[" : "", address, v6 ? "]" : "",
+                     port) < 0 ||
+            asprintf(&log, "%s/proxy.log", source->dir) < 0)
+                return -ENOMEM;
+        char *argv[] = { (char *) SOCAT, (char *) "-b", (char *) SOCAT_BUF, unix_listen, connect, NULL };
         (void) unlink(src_sock); /* a socket left by an earlier proxy */
-        if ((r = node_spawn_in_netns(s->source_rt->node_netns, src_log, src_argv, &pp->src)) < 0)
+        if ((r = node_spawn_in_netns(rt->node_netns, log, argv, &pp->src)) < 0)
                 return node_err_set(e, NODE_ERR_PROXY, NULL, NULL, r, "migration proxy on node %s ('%s')",
-                                    s->source_rt->node_name, src_sock);
+                                    rt->node_name, src_sock);
         pp->src_sock = TAKE_PTR(src_sock);
         for (int i = 0; i < 100; i++) {
                 if (sock_exists(pp->src_sock))
                         return 0;
-                if (!node_proc_alive(&pp->src) || !node_proc_alive(&pp->dst))
+                if (!node_proc_alive(&pp->src))
                         break;
                 (void) usleep(50 * 1000);
         }
         return node_err_set(e, NODE_ERR_PROXY, NULL, NULL, -EIO,
-                            "migration proxy %s -> %s:%u -> %s did not come up (socat's log: %s, %s)", pp->src_sock,
-                            s->target_address, port, dst_sock, src_log, dst_log);
+                            "migration proxy %s -> %s:%u did not come up (socat's log: %s)", pp->src_sock, address,
+                            port, log);
 }
 
-int node_mig_proxies_start(const NodeMigProxySpec *s, NodeMigProxies **ret, NodeErr *e) {
-        if (!s->source || !s->target || !s->source_rt || !s->target_rt || !s->target_address || !*s->target_address ||
-            strspn(s->target_address, "0123456789abcdefABCDEF.:") != strlen(s->target_address))
+static int check_args(const char *address, uint16_t port, bool direct, bool any_port, NodeErr *e) {
+        if (!ip_literal(address))
                 return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -EINVAL,
-                                    "migration proxies: source, target and an IP literal target address are needed, got '%.80s'",
-                                    s->target_address ? s->target_address : "(null)");
-        if (s->port == 0 || (s->direct && s->port == UINT16_MAX))
+                                    "migration proxies: the target address must be an IP literal, got '%.80s'",
+                                    address ? address : "(null)");
+        if ((port == 0 && !any_port) || (direct && port == UINT16_MAX))
                 return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -EINVAL, "migration proxies: 'port' must be 1..%u, got %u",
-                                    s->direct ? UINT16_MAX - 1 : UINT16_MAX, s->port);
+                                    direct ? UINT16_MAX - 1 : UINT16_MAX, port);
+        return 0;
+}
+
+static int record(NodeMigProxies *p, const char *dir, bool source, NodeErr *e) {
+        NodeProc procs[2];
+        const char *socks[2];
+        for (size_t i = 0; i < p->n_pairs; i++) {
+                procs[i] = source ? p->pairs[i].src : p->pairs[i].dst;
+                socks[i] = p->pairs[i].src_sock;
+        }
+        int r = record_write(dir, procs, p->n_pairs, socks, source ? p->n_pairs : 0);
+        return r < 0 ? node_err_set(e, NODE_ERR_RECORD, NULL, NULL, r, "recording the migration proxies") : 0;
+}
+
+/* The target half's port pairs when none is given: from a range, starting at one the pod's uid picks. */
+#define AUTO_PORT_BASE 20000u
+#define AUTO_PORT_SPAN 20000u
+#define AUTO_PORT_TRIES 16
+
+int node_mig_target_start(NodePodRuntime *rt, const NodePod *target, const char *address, uint16_t port, bool direct,
+                          NodeMigProxies **ret, NodeErr *e) {
+        int r = check_args(address, port, direct, true, e);
+        if (r < 0)
+                return r;
         _cleanup_(node_mig_proxies_freep) NodeMigProxies *p = calloc(1, sizeof *p);
-        if (!p || !(p->src_dir = strdup(s->source->dir)) || !(p->dst_dir = strdup(s->target->dir)) ||
+        if (!p || !(p->dst_dir = strdup(target->dir)))
+                return -ENOMEM;
+        unsigned h = 5381;
+        for (const char *c = target->uid; *c; c++)
+                h = h * 33u + (unsigned char) *c;
+        for (int t = 0; t < (port ? 1 : AUTO_PORT_TRIES); t++) {
+                uint16_t at = port ? port : (uint16_t) (AUTO_PORT_BASE + ((h + (unsigned) t * 7919u) % AUTO_PORT_SPAN) / 2 * 2);
+                p->n_pairs = 0;
+                r = target_pair(rt, target, address, at, "libvirt-sock", &p->pairs[0].dst, e);
+                if (r >= 0) {
+                        p->n_pairs = 1;
+                        if (direct) {
+                                r = target_pair(rt, target, address, (uint16_t) (at + 1), "kvnet-migration.sock",
+                                                &p->pairs[1].dst, e);
+                                if (r >= 0)
+                                        p->n_pairs = 2;
+                                else
+                                        pair_stop(&p->pairs[0]);
+                        }
+                }
+                if (r >= 0) {
+                        p->port = at;
+                        break;
+                }
+                if (r != -EADDRINUSE)
+                        return r;
+        }
+        if (r == -EADDRINUSE)
+                return node_err_set(e, NODE_ERR_PROXY, NULL, NULL, r, "migration proxy on node %s: no free port%s on %s",
+                                    rt->node_name, port ? "" : " pair", address);
+        if ((r = record(p, p->dst_dir, false, e)) < 0)
+                return r;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+int node_mig_source_start(NodePodRuntime *rt, const NodePod *source, const char *address, uint16_t port, bool direct,
+                          NodeMigProxies **ret, NodeErr *e) {
+        int r = check_args(address, port, direct, false, e);
+        if (r < 0)
+                return r;
+        _cleanup_(node_mig_proxies_freep) NodeMigProxies *p = calloc(1, sizeof *p);
+        if (!p || !(p->src_dir = strdup(source->dir)) ||
             !(p->dest_uri = strdup("qemu+unix:///system?socket=/run/libvirt/kvnet-migration-ctl.sock")))
                 return -ENOMEM;
-        int r = pair_start(s, "kvnet-migration-ctl.sock", "libvirt-sock", s->port, &p->pairs[0], e);
+        p->port = port;
         p->n_pairs = 1;
-        if (r >= 0 && s->direct) {
+        r = source_pair(rt, source, address, port, "kvnet-migration-ctl.sock", &p->pairs[0], e);
+        if (r >= 0 && direct) {
                 p->n_pairs = 2;
-                r = pair_start(s, "kvnet-migration.sock", "kvnet-migration.sock", (uint16_t) (s->port + 1), &p->pairs[1], e);
+                r = source_pair(rt, source, address, (uint16_t) (port + 1), "kvnet-migration.sock", &p->pairs[1], e);
                 if (r >= 0 && !(p->migrate_uri = strdup("unix:///run/libvirt/kvnet-migration.sock")))
                         r = -ENOMEM;
         }
-        if (r >= 0) {
-                NodeProc srcs[2], dsts[2];
-                const char *socks[2];
-                for (size_t i = 0; i < p->n_pairs; i++) {
-                        srcs[i] = p->pairs[i].src;
-                        dsts[i] = p->pairs[i].dst;
-                        socks[i] = p->pairs[i].src_sock;
-                }
-                if ((r = record_write(p->src_dir, srcs, p->n_pairs, socks, p->n_pairs)) < 0 ||
-                    (r = record_write(p->dst_dir, dsts, p->n_pairs, NULL, 0)) < 0)
-                        r = node_err_set(e, NODE_ERR_RECORD, NULL, NULL, r, "recording the migration proxies");
-        }
+        if (r >= 0)
+                r = record(p, p->src_dir, true, e);
         if (r < 0)
                 return r; /* the cleanup stops what started */
         *ret = TAKE_PTR(p);
+        return 0;
+}
+
+/* Both halves on one machine (podrun, the tests): the target's listeners, then the source's. */
+int node_mig_proxies_start(const NodeMigProxySpec *s, NodeMigProxies **ret, NodeErr *e) {
+        if (!s->source || !s->target || !s->source_rt || !s->target_rt)
+                return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -EINVAL, "migration proxies: source and target are needed");
+        int r = check_args(s->target_address, s->port, s->direct, false, e);
+        if (r < 0)
+                return r;
+        _cleanup_(node_mig_proxies_freep) NodeMigProxies *t = NULL, *src = NULL;
+        if ((r = node_mig_target_start(s->target_rt, s->target, s->target_address, s->port, s->direct, &t, e)) < 0 ||
+            (r = node_mig_source_start(s->source_rt, s->source, s->target_address, s->port, s->direct, &src, e)) < 0)
+                return r;
+        /* one object: the source's pairs with the target's processes */
+        for (size_t i = 0; i < t->n_pairs; i++) {
+                src->pairs[i].dst = t->pairs[i].dst;
+                t->pairs[i].dst = (NodeProc) { 0 };
+        }
+        src->dst_dir = TAKE_PTR(t->dst_dir);
+        *ret = TAKE_PTR(src);
         return 0;
 }

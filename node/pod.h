@@ -203,6 +203,20 @@ int node_mig_proxies_start(const NodeMigProxySpec *s, NodeMigProxies **ret, Node
 /* The URIs the source launcher's migrate op takes: destUri, and migrateUri (NULL unless direct). */
 const char *node_mig_proxies_dest_uri(const NodeMigProxies *p);
 const char *node_mig_proxies_migrate_uri(const NodeMigProxies *p);
+/* The two halves, as a node runs its own (KubeVirt's virt-handlers each run theirs). The target's: listeners
+ * on address:port (and port+1 with direct) in the target node's namespace, forwarding to the target pod's
+ * libvirt-sock (kvnet-migration.sock); port 0 picks a free pair (node_mig_proxies_port() says which). The
+ * source's: the source pod's sockets forwarding to address:port from the source node's namespace. Each
+ * records its processes in its pod's directory (proxies.json), so that stopping the pod ends them. */
+int node_mig_target_start(NodePodRuntime *rt, const NodePod *target, const char *address, uint16_t port, bool direct,
+                          NodeMigProxies **ret, NodeErr *e) _wur_;
+int node_mig_source_start(NodePodRuntime *rt, const NodePod *source, const char *address, uint16_t port, bool direct,
+                          NodeMigProxies **ret, NodeErr *e) _wur_;
+uint16_t node_mig_proxies_port(const NodeMigProxies *p);
+/* Frees p and leaves its processes running: the pods' records name them (node_pod_proxies_stop()). */
+NodeMigProxies *node_mig_proxies_forget(NodeMigProxies *p);
+/* Ends the proxies a pod's record names (those of an earlier process: a restarted agent's); 0 when none. */
+int node_pod_proxies_stop(const NodePod *p);
 /* Ends the proxies, removes their sockets and pid files; tolerant of what is gone. */
 int node_mig_proxies_stop(NodeMigProxies *p);
 NodeMigProxies *node_mig_proxies_free(NodeMigProxies *p); /* stops them first */

@@ -137,6 +137,7 @@ EOF
 			--node-ip "${UNDERLAY_SUBNET%.*}.$i" --node-netns "/run/netns/${!nsv}" --conf-dir "$d/conf" --cni-path "$BIN" \
 			--cache-dir "$d/cache" --netd-socket "${!sockv}" --state-dir "$d/state" --launcher "$BIN/kvnet-launcher" \
 			--libvirtd-starter "$ROOT/scripts/libvirt-node.sh" --sandbox-prefix "$PREFIX-p-n$i" \
+			--migration-max-downtime-ms "${KVNET_SIM_MAX_DOWNTIME_MS:-50}" \
 			${IMAGES:+--image-dir "$IMAGES"} >>"$d/agent.log" 2>&1 </dev/null &
 		echo $! >"$d/agent.pid"
 	done

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* agent/podmap.c: a launcher pod and its VMI → what the pod runtime runs (the VMI's pod-network interface, its
  * binding, grace, the pod/VMI uid check, errors naming the field); the pod's status as kubelet writes it
- * (phase, IPs, conditions with kept transition times, the compute container, the failure message). */
+ * (phase, IPs, conditions with kept transition times, the compute container, the failure message); agent/migmap.c:
+ * a pod's role in its VMI's migration, who writes the VMI's status, the fields each node reports, its record. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -152,12 +154,153 @@ static void test_pod_status(void **state) {
         assert_string_equal(json_string_value(json_object_get(term, "reason")), "Completed");
 }
 
+/* ---- migrations (migmap.c) */
+
+#define MS_VMI(node, ms)                                                                                               \
+        "{\"metadata\":{\"name\":\"web\",\"uid\":\"vmi-uid-1\"},\"spec\":{\"domain\":{\"devices\":{\"interfaces\":["   \
+        "{\"name\":\"default\",\"bridge\":{}}]}}},\"status\":{\"nodeName\":\"" node "\","                              \
+        "\"activePods\":{\"src-uid\":\"node1\"},\"interfaces\":[{\"name\":\"default\",\"mac\":\"02:00:00:00:00:01\"}],"  \
+        "\"migrationState\":" ms "}}"
+#define MS(extra) "{\"migrationUid\":\"job-1\",\"sourcePod\":\"src\",\"targetPod\":\"dst\"" extra "}"
+
+static void test_mig_roles(void **state) {
+        (void) state;
+        _cleanup_json_ json_t *running = test_json(MS_VMI("node1", MS(""))),
+                              *done = test_json(MS_VMI("node2", MS(",\"completed\":true"))),
+                              *plain = test_json(MS_VMI("node1", "null"));
+        assert_int_equal(agent_mig_role(running, "src", NULL), AGENT_MIG_SOURCE);
+        assert_int_equal(agent_mig_role(running, "dst", "job-1"), AGENT_MIG_TARGET);
+        assert_int_equal(agent_mig_role(running, "dst", "job-other"), AGENT_MIG_NONE); /* another migration's pod */
+        assert_int_equal(agent_mig_role(plain, "src", NULL), AGENT_MIG_NONE);
+        /* who writes the VMI's status: the source until completion, the target once the VMI moved to it */
+        assert_true(agent_pod_writes_vmi(running, "node1", "src", "src-uid", NULL));
+        assert_false(agent_pod_writes_vmi(running, "node2", "dst", "dst-uid", "job-1"));
+        assert_false(agent_pod_writes_vmi(done, "node1", "src", "src-uid", NULL));
+        assert_true(agent_pod_writes_vmi(done, "node2", "dst", "dst-uid", "job-1"));
+        /* a target pod of a migration no longer in the VMI's state speaks only as an active pod */
+        assert_false(agent_pod_writes_vmi(plain, "node1", "dst", "dst-uid", "job-9"));
+        assert_true(agent_pod_writes_vmi(plain, "node1", "src", "src-uid", "job-9"));
+        assert_false(agent_mig_ended(agent_vmi_migration_state(running)));
+        assert_true(agent_mig_ended(agent_vmi_migration_state(done)));
+        /* a target runs the VMI with the MAC the source's guest has */
+        assert_int_equal(agent_vmi_pin_macs(running), 0);
+        json_t *ifc = json_array_get(json_object_get(json_object_get(json_object_get(json_object_get(running, "spec"),
+                                                                                            "domain"),
+                                                                            "devices"),
+                                                     "interfaces"),
+                                     0);
+        assert_string_equal(json_string_value(json_object_get(ifc, "macAddress")), "02:00:00:00:00:01");
+}
+
+static void test_mig_source_fields(void **state) {
+        (void) state;
+        AgentMigRecord rec = { .role = AGENT_MIG_SOURCE, .port = 30000, .started = "2026-01-01T00:00:00Z",
+                               .launcher_started = "2026-01-01T00:00:00.123Z" };
+        snprintf(rec.uid, sizeof rec.uid, "job-1");
+        _cleanup_json_ json_t *ms = test_json(MS("")), *f = NULL;
+        _cleanup_json_ json_t *running = test_json("{\"phase\":\"Running\",\"migration\":{\"state\":\"running\","
+                                                   "\"startedAt\":\"2026-01-01T00:00:00.123Z\"}}");
+        assert_int_equal(agent_mig_source_fields(ms, &rec, running, &f), 0);
+        assert_string_equal(json_string_value(json_object_get(f, "startTimestamp")), "2026-01-01T00:00:00Z");
+        assert_null(json_object_get(f, "completed"));
+        json_decref(f);
+        /* an earlier migration's end in the launcher's status is not this one's */
+        _cleanup_json_ json_t *old = test_json("{\"migration\":{\"state\":\"failed\",\"startedAt\":\"2025-01-01T00:00:00.000Z\"}}");
+        assert_int_equal(agent_mig_source_fields(ms, &rec, old, &f), 0);
+        assert_null(json_object_get(f, "failed"));
+        json_decref(f);
+        _cleanup_json_ json_t *done = test_json("{\"phase\":\"Migrated\",\"migration\":{\"state\":\"completed\","
+                                                "\"startedAt\":\"2026-01-01T00:00:00.123Z\",\"downtimeMs\":40,"
+                                                "\"totalMs\":1500,\"pausedAtUs\":1000000}}");
+        assert_int_equal(agent_mig_source_fields(ms, &rec, done, &f), 0);
+        assert_true(json_is_true(json_object_get(f, "completed")));
+        assert_int_equal(json_integer_value(json_object_get(f, "kvnetDowntimeMs")), 40);
+        assert_int_equal(json_integer_value(json_object_get(f, "kvnetPausedAtUs")), 1000000);
+        assert_non_null(json_object_get(f, "endTimestamp"));
+        json_decref(f);
+        /* cancelled on the controller's request */
+        _cleanup_json_ json_t *ms_abort = test_json(MS(",\"abortRequested\":true"));
+        _cleanup_json_ json_t *cancelled = test_json("{\"migration\":{\"state\":\"cancelled\",\"startedAt\":"
+                                                     "\"2026-01-01T00:00:00.123Z\",\"error\":\"operation aborted\"}}");
+        assert_int_equal(agent_mig_source_fields(ms_abort, &rec, cancelled, &f), 0);
+        assert_true(json_is_true(json_object_get(f, "failed")));
+        assert_string_equal(json_string_value(json_object_get(f, "abortStatus")), "Succeeded");
+        assert_string_equal(json_string_value(json_object_get(f, "failureReason")), "operation aborted");
+        json_decref(f);
+        /* the node could not start it: failed with its reason */
+        snprintf(rec.failure, sizeof rec.failure, "migration proxy did not come up");
+        assert_int_equal(agent_mig_source_fields(ms, &rec, running, &f), 0);
+        assert_string_equal(json_string_value(json_object_get(f, "failureReason")), "migration proxy did not come up");
+        json_decref(f);
+        /* another migration's record says nothing */
+        snprintf(rec.uid, sizeof rec.uid, "job-0");
+        assert_int_equal(agent_mig_source_fields(ms, &rec, done, &f), 0);
+        assert_null(f);
+}
+
+static void test_mig_target_fields(void **state) {
+        (void) state;
+        AgentMigRecord rec = { .role = AGENT_MIG_TARGET, .port = 31000, .started = "2026-01-01T00:00:01Z" };
+        snprintf(rec.uid, sizeof rec.uid, "job-1");
+        AgentMigTarget t = { .address = "198.51.100.2", .state_dir = "/s/pods/u/state", .serial_log = "/s/pods/u/serial.log" };
+        _cleanup_json_ json_t *ms = test_json(MS(",\"kvnetPausedAtUs\":1000000")), *f = NULL;
+        _cleanup_json_ json_t *starting = test_json("{\"phase\":\"Scheduled\"}");
+        assert_int_equal(agent_mig_target_fields(ms, &rec, starting, &t, &f), 0);
+        assert_null(f); /* not waiting yet */
+        _cleanup_json_ json_t *waiting = test_json("{\"phase\":\"WaitingForMigration\",\"migration\":{\"state\":\"pending\"}}");
+        assert_int_equal(agent_mig_target_fields(ms, &rec, waiting, &t, &f), 0);
+        assert_true(json_is_true(json_object_get(f, "targetNodeDomainDetected")));
+        assert_string_equal(json_string_value(json_object_get(f, "targetNodeAddress")), "198.51.100.2");
+        assert_non_null(json_object_get(json_object_get(f, "targetDirectMigrationNodePorts"), "31000"));
+        assert_non_null(json_object_get(json_object_get(f, "targetDirectMigrationNodePorts"), "31001"));
+        assert_string_equal(json_string_value(json_object_get(f, "kvnetTargetStateDir")), "/s/pods/u/state");
+        json_decref(f);
+        _cleanup_json_ json_t *resumed = test_json("{\"phase\":\"Running\",\"migration\":{\"state\":\"completed\","
+                                                   "\"resumedAtUs\":1050500}}");
+        assert_int_equal(agent_mig_target_fields(ms, &rec, resumed, &t, &f), 0);
+        assert_true(json_real_value(json_object_get(f, "kvnetNetworkOutageMs")) > 50.4 &&
+                    json_real_value(json_object_get(f, "kvnetNetworkOutageMs")) < 50.6);
+        /* merged into a status that has the migration's state; nothing changes the second time */
+        _cleanup_json_ json_t *st = json_pack("{s:O}", "migrationState", ms);
+        bool changed = false;
+        assert_int_equal(agent_mig_merge(st, f, &changed), 0);
+        assert_true(changed);
+        changed = false;
+        assert_int_equal(agent_mig_merge(st, f, &changed), 0);
+        assert_false(changed);
+        json_decref(f);
+        /* record round trip */
+        char dir[] = "/tmp/kvnet-test-agent-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        AgentMigRecord back;
+        assert_int_equal(agent_mig_record_load(dir, &back), -ENOENT);
+        rec.cancel_sent = true;
+        assert_int_equal(agent_mig_record_save(dir, &rec), 0);
+        assert_int_equal(agent_mig_record_load(dir, &back), 0);
+        assert_string_equal(back.uid, "job-1");
+        assert_int_equal(back.role, AGENT_MIG_TARGET);
+        assert_int_equal(back.port, 31000);
+        assert_true(back.cancel_sent);
+        char path[128];
+        snprintf(path, sizeof path, "%s/migration.json", dir);
+        FILE *fp = fopen(path, "w");
+        assert_non_null(fp);
+        fputs("{\"uid\":\"x\",\"role\":\"sideways\",\"port\":1}", fp);
+        fclose(fp);
+        assert_int_equal(agent_mig_record_load(dir, &back), -EBADMSG);
+        unlink(path);
+        rmdir(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_pod_fields),
                 cmocka_unit_test(test_launch),
                 cmocka_unit_test(test_launch_errors),
                 cmocka_unit_test(test_pod_status),
+                cmocka_unit_test(test_mig_roles),
+                cmocka_unit_test(test_mig_source_fields),
+                cmocka_unit_test(test_mig_target_fields),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

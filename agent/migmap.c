@@ -117,6 +117,15 @@ static json_t *launcher_migration(json_t *launcher, const AgentMigRecord *rec) {
         return m;
 }
 
+/* kvnetNetworkOutageMs: the source launcher's pause to the target launcher's resume (whichever node writes
+ * last knows both; one clock on one machine, NTP's error between two). */
+static int set_outage(json_t *f, json_t *paused, json_t *resumed) {
+        if (!json_is_integer(paused) || !json_is_integer(resumed) || json_integer_value(resumed) < json_integer_value(paused))
+                return 0;
+        return json_object_set_new(f, "kvnetNetworkOutageMs",
+                                   json_real((double) (json_integer_value(resumed) - json_integer_value(paused)) / 1000.0));
+}
+
 int agent_mig_source_fields(json_t *ms, const AgentMigRecord *rec, json_t *launcher, json_t **ret) {
         _cleanup_json_ json_t *f = json_object();
         char ts[32];
@@ -146,6 +155,7 @@ int agent_mig_source_fields(json_t *ms, const AgentMigRecord *rec, json_t *launc
                             json_object_set(f, "kvnetDowntimeMs", json_object_get(m, "downtimeMs") ?: json_null()) < 0 ||
                             json_object_set(f, "kvnetTotalMs", json_object_get(m, "totalMs") ?: json_null()) < 0 ||
                             json_object_set(f, "kvnetPausedAtUs", paused ?: json_null()) < 0 ||
+                            set_outage(f, paused, json_object_get(ms, "kvnetResumedAtUs")) < 0 ||
                             (abort_requested && set_str(f, "abortStatus", "Failed") < 0))
                                 return -ENOMEM;
                 } else if (streq_ptr(state, "failed") || streq_ptr(state, "cancelled")) {
@@ -194,15 +204,9 @@ int agent_mig_target_fields(json_t *ms, const AgentMigRecord *rec, json_t *launc
         /* the guest's pause as the two launchers saw it: the source's pause to the target's resume */
         json_t *m = launcher_migration(launcher, rec);
         json_t *resumed = json_object_get(m, "resumedAtUs"), *paused = json_object_get(ms, "kvnetPausedAtUs");
-        if (json_is_integer(resumed)) {
-                if (json_object_set(f, "kvnetResumedAtUs", resumed) < 0)
-                        return -ENOMEM;
-                if (json_is_integer(paused) && json_integer_value(resumed) >= json_integer_value(paused) &&
-                    json_object_set_new(f, "kvnetNetworkOutageMs",
-                                        json_real((double) (json_integer_value(resumed) - json_integer_value(paused)) /
-                                                  1000.0)) < 0)
-                        return -ENOMEM;
-        }
+        if (json_is_integer(resumed) &&
+            (json_object_set(f, "kvnetResumedAtUs", resumed) < 0 || set_outage(f, paused, resumed) < 0))
+                return -ENOMEM;
         *ret = json_object_size(f) ? TAKE_PTR(f) : NULL;
         return 0;
 }

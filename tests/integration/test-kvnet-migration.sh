@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Live migration the way a KubeVirt user starts it: `kubectl create` of a VirtualMachineInstanceMigration
+# against kvnet-sim (the embedded API, two simulated nodes, a kvnet-node per node), real guests.
+#
+# For each binding (bridge through the newest kubectl the machine has, masquerade through Debian's kubectl
+# 1.20 when installed): a VirtualMachine applied with kubectl runs on node1; the client pings it every 10 ms
+# and holds a TCP connection to its echo port while the guest holds one to the client (tests/tools/flowmon);
+# a VMIM moves it to node2 and a second one back. Asserts per migration: the VMIM Succeeded through KubeVirt's
+# phases (TargetReady and Running among them), the VMI on the other node with the same IP, MAC and guest
+# instance (boot id), its old launcher pod gone and its new one Running there, status.migrationState complete
+# (source/target node and pod, start/end, completed, kvnet's guest pause); afterwards both TCP connections
+# survived without a gap. Then: a VMIM deleted while it runs (cancellation: the VM stays, answers, the target
+# pod goes), a VMIM to the VMI's own node refused (422), `runStrategy: Halted` (the VMI and its pod go, the guest
+# shut down), `kubectl delete vm` leaves no pod, VMI or attachment on either node. Lost pings and the longest
+# gap are printed as figures (make bench has the comparison with bare QEMU), only a generous sanity bound is
+# asserted.
+# kvnet-test-timeout: 900
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+kv_init
+[ "${KVNET_TEST_MIGRATION:-1}" = 1 ] || skip "turned off by KVNET_TEST_MIGRATION=${KVNET_TEST_MIGRATION}"
+require_kvnet
+require_cmd virsh unshare socat nsenter kubectl jq curl qemu-system-x86_64
+require_libvirt
+FLOWMON=$KV_BUILD_DIR/tests/flowmon
+require_file "$KV_BIN/kvnet-node" "$KV_BIN/kvnet-controller" "$KV_BIN/kvnet-launcher" "$FLOWMON"
+guest_image
+guest_store
+
+SIM=$KV_ROOT/scripts/kvnet-sim.sh
+NAME=kvt-mig-$(rand_suffix)
+SDIR=$KV_TMP/sim
+at_exit '[ -n "${FM_PID:-}" ] && kill -KILL "$FM_PID" 2>/dev/null; "$SIM" down --name "$NAME" --dir "$SDIR" >/dev/null 2>&1'
+"$SIM" up --nodes 2 --name "$NAME" --dir "$SDIR" --image-dir "$GUEST_IMAGES" >"$KV_TMP/up.out" 2>&1 ||
+	{ cat "$KV_TMP/up.out"; die "kvnet-sim up failed"; }
+# shellcheck disable=SC1091
+source "$SDIR/sim.env"
+CLIENT_UNDERLAY=$(sed -n 's/^CLIENT_UNDERLAY=//p' "$SDIR/cluster/cluster.env")
+NODE1_SOCK=$(sed -n 's/^NODE1_SOCK=//p' "$SDIR/cluster/cluster.env")
+NODE2_SOCK=$(sed -n 's/^NODE2_SOCK=//p' "$SDIR/cluster/cluster.env")
+
+# kubectls: the newest the machine has for the bridge VM, Debian's 1.20 for the masquerade VM (when installed)
+NEWEST=$(ls /usr/lib/google-cloud-sdk/bin/kubectl.1.* 2>/dev/null | sort -V | tail -n 1 || true)
+[ -n "$NEWEST" ] || NEWEST=$(command -v kubectl)
+OLD=${KVNET_KUBECTL_OLD:-/usr/local/lib/kvnet/kubectl-1.20}
+[ -x "$OLD" ] || { log "no kubectl 1.20 at $OLD: the newest one drives both VMs"; OLD=$NEWEST; }
+declare -A KUBECTL=([bridge]=$NEWEST [masquerade]=$OLD)
+KC=$NEWEST
+kc() { ip netns exec "$API_NS" env KUBECONFIG="$KUBECONFIG_FILE" HOME="$KV_TMP/home-$(basename "$KC")" "$KC" "$@"; }
+vmi_field() { kc get vmi "$1" -o jsonpath="{$2}" 2>/dev/null; }
+boot_id() { ip netns exec "$CLIENT_NS" curl -s -m 3 "http://$1/id" 2>/dev/null | sed -n 's/^boot_id=//p'; }
+endpoints() { "$KV_BIN/kvnetctl" --socket "$1" -o json endpoints | jq length; }
+
+vm_yaml() { # vm_yaml NAME BINDING SINKPORT
+	guest_vm_yaml "$1" "$2" | sed "s|kernelArgs: console=ttyS0 quiet|kernelArgs: console=ttyS0 quiet kvnet.connect=$CLIENT_UNDERLAY:$3|;
+		s|memory: {guest: 256Mi}|memory: {guest: 128Mi}|; s|requests: {memory: 256Mi}|requests: {memory: 128Mi}|"
+}
+
+wait_vmi() { # wait_vmi NAME PHASE [SECONDS]
+	for _ in $(seq 1 "${3:-120}"); do
+		[ "$(vmi_field "$1" .status.phase)" = "$2" ] && return 0
+		sleep 1
+	done
+	return 1
+}
+
+# migrate VMI NAME: creates VMIM NAME and waits for its end; its phase in MIG_PHASE, the phases it went
+# through in MIG_PHASES
+migrate() {
+	kc create -f - >/dev/null <<EOF
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstanceMigration
+metadata: {name: $2}
+spec: {vmiName: $1}
+EOF
+	MIG_PHASE=
+	for _ in $(seq 1 240); do
+		MIG_PHASE=$(kc get vmim "$2" -o jsonpath='{.status.phase}' 2>/dev/null || true)
+		case "$MIG_PHASE" in Succeeded | Failed) break ;; esac
+		sleep 0.5
+	done
+	MIG_PHASES=$(kc get vmim "$2" -o json | jq -r '[.status.phaseTransitionTimestamps[]?.phase] | join(",")')
+}
+
+start_flowmon() { # start_flowmon TAG IP SINKPORT
+	rm -f "$KV_TMP/fm-$1.ready"
+	ip netns exec "$CLIENT_NS" "$FLOWMON" --ping "$2" --interval-ms 10 --tcp-echo "$2:7" --tcp-sink "$3" \
+		--ready-file "$KV_TMP/fm-$1.ready" >"$KV_TMP/fm-$1.json" 2>"$KV_TMP/fm-$1.err" &
+	FM_PID=$!
+	for _ in $(seq 1 100); do [ -f "$KV_TMP/fm-$1.ready" ] && return 0; sleep 0.1; done
+	cat "$KV_TMP/fm-$1.err" >&2
+	die "flowmon did not get ready"
+}
+stop_flowmon() {
+	kill -TERM "$FM_PID" 2>/dev/null || true
+	wait "$FM_PID" 2>/dev/null || true
+	FM_PID=
+}
+
+for b in bridge masquerade; do
+	KC=${KUBECTL[$b]}
+	vm=vm-$b
+	sink=$((9100 + ${#b}))
+	log "---- $b ($(basename "$KC")): apply, Running on node1"
+	vm_yaml "$vm" "$b" "$sink" | kc apply -f - >/dev/null
+	wait_vmi "$vm" Running || { kc get vmi "$vm" -o yaml; die "$b: the VMI is not Running"; }
+	node=$(vmi_field "$vm" .status.nodeName)
+	ip=$(vmi_field "$vm" '.status.interfaces[0].ipAddress')
+	mac=$(vmi_field "$vm" '.status.interfaces[0].mac')
+	assert_true "$b: the guest answers ping at $ip on $node" wait_ping "$CLIENT_NS" "$ip" 90
+	for _ in $(seq 1 100); do [ -n "$(boot_id "$ip")" ] && break; sleep 0.3; done
+	bid=$(boot_id "$ip")
+	assert_ne "$bid" "" "$b: the guest serves its boot id over HTTP"
+	start_flowmon "$b" "$ip" "$sink"
+	sleep 2 # the guest connects to the sink within ~1 s
+	kill -USR1 "$FM_PID"
+	for n in 1 2; do
+		from=$(vmi_field "$vm" .status.nodeName)
+		src_pod=$(kc get pods -l "kubevirt.io/created-by=$(kc get vmi "$vm" -o jsonpath='{.metadata.uid}')" \
+			--field-selector "spec.nodeName=$from" -o jsonpath='{.items[0].metadata.name}')
+		migrate "$vm" "mig-$b-$n"
+		assert_eq "$MIG_PHASE" Succeeded "$b: VMIM mig-$b-$n Succeeded (phases $MIG_PHASES)"
+		assert_true "$b: the VMIM went through TargetReady and Running" grep -q 'TargetReady,Running,Succeeded' <<<"$MIG_PHASES"
+		# kvnet's guest pause needs both nodes' figures: whichever writes last adds it
+		for _ in $(seq 1 20); do
+			ms=$(kc get vmi "$vm" -o json | jq -c .status.migrationState)
+			jq -e '.kvnetNetworkOutageMs != null' <<<"$ms" >/dev/null && break
+			sleep 0.5
+		done
+		to=$(jq -r .targetNode <<<"$ms")
+		assert_ne "$to" "$from" "$b: the migration went to another node ($from -> $to)"
+		for _ in $(seq 1 20); do [ "$(vmi_field "$vm" .status.nodeName)" = "$to" ] && break; sleep 0.5; done
+		assert_eq "$(vmi_field "$vm" .status.nodeName)" "$to" "$b: the VMI runs on $to"
+		assert_eq "$(vmi_field "$vm" '.status.interfaces[0].ipAddress')/$(vmi_field "$vm" '.status.interfaces[0].mac')" \
+			"$ip/$mac" "$b: same IP and MAC on $to"
+		assert_eq "$(vmi_field "$vm" .status.phase)" Running "$b: the VMI is Running after the migration"
+		assert_eq "$(jq -r '[.completed, .sourceNode, .sourcePod, (.startTimestamp != null), (.endTimestamp != null)] | join(" ")' <<<"$ms")" \
+			"true $from $src_pod true true" "$b: migrationState: completed, source node and pod, start and end"
+		assert_true "$b: migrationState has kvnet's guest pause ($(jq -r .kvnetNetworkOutageMs <<<"$ms") ms, QEMU downtime $(jq -r .kvnetDowntimeMs <<<"$ms") ms)" \
+			jq -e '.kvnetNetworkOutageMs > 0' <<<"$ms"
+		for _ in $(seq 1 30); do kc get pod "$src_pod" >/dev/null 2>&1 || break; sleep 0.5; done
+		assert_false "$b: the source launcher pod $src_pod is gone" kc get pod "$src_pod"
+		assert_eq "$(kc get pod "$(jq -r .targetPod <<<"$ms")" -o jsonpath='{.status.phase}/{.spec.nodeName}/{.status.podIP}')" \
+			"Running/$to/$ip" "$b: the target pod runs on $to with the VM's IP"
+		assert_eq "$(boot_id "$ip")" "$bid" "$b: the same guest instance answers after the migration"
+		echo "MIGRATION_${b^^}_$n=from=$from to=$to outageMs=$(jq -r .kvnetNetworkOutageMs <<<"$ms") downtimeMs=$(jq -r .kvnetDowntimeMs <<<"$ms") totalMs=$(jq -r .kvnetTotalMs <<<"$ms")"
+		sleep 1
+	done
+	sleep 1
+	stop_flowmon
+	fm=$KV_TMP/fm-$b.json
+	jq -e . "$fm" >/dev/null || die "$b: flowmon output is not JSON: $(cat "$fm")"
+	gap=$(jq '.ping.maxGapMs' "$fm")
+	echo "KUBECTL_MIGRATION_${b^^}: pings sent $(jq '.ping.sent' "$fm"), lost $(jq '.ping.lost' "$fm"), longest gap $gap ms over 2 migrations"
+	assert_true "$b: ping outage below the 2 s sanity bound (longest gap $gap ms)" test "${gap%.*}" -lt 2000
+	assert_eq "$(jq -r '.tcpEcho.closed' "$fm")" false "$b: the client's TCP connection to the guest survived"
+	assert_eq "$(jq -r '.tcpEcho.sent - .tcpEcho.echoed <= 2' "$fm")" true \
+		"$b: every line came back ($(jq -r '.tcpEcho.echoed' "$fm")/$(jq -r '.tcpEcho.sent' "$fm"))"
+	long=$(jq -c '[.tcpSink.conns[]] | max_by(.lines)' "$fm")
+	assert_eq "$(jq -r '.closed' <<<"$long")" false "$b: the guest's own TCP connection to the client survived"
+	assert_eq "$(jq -r '.seqGaps' <<<"$long")" 0 "$b: no line of the guest's connection was lost ($(jq -r .lines <<<"$long") lines)"
+done
+KC=$NEWEST
+
+# ---------------------------------------------------------------- cancellation: the VMIM deleted while it runs
+vm=vm-bridge
+ip=$(vmi_field "$vm" '.status.interfaces[0].ipAddress')
+node=$(vmi_field "$vm" .status.nodeName)
+kc create -f - >/dev/null <<EOF
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstanceMigration
+metadata: {name: mig-cancel}
+spec: {vmiName: $vm}
+EOF
+for _ in $(seq 1 100); do
+	case "$(kc get vmim mig-cancel -o jsonpath='{.status.phase}' 2>/dev/null)" in Scheduled | PreparingTarget | TargetReady | Running) break ;; esac
+	sleep 0.1
+done
+phase=$(kc get vmim mig-cancel -o jsonpath='{.status.phase}')
+kc delete vmim mig-cancel --wait=false >/dev/null
+for _ in $(seq 1 60); do
+	jq -e '.failed == true or .completed == true' <<<"$(kc get vmi "$vm" -o json | jq -c .status.migrationState)" >/dev/null && break
+	sleep 0.5
+done
+ms=$(kc get vmi "$vm" -o json | jq -c .status.migrationState)
+if jq -e '.completed == true' <<<"$ms" >/dev/null; then
+	# too late to cancel (the migration finished first): KubeVirt's abortStatus Failed
+	assert_eq "$(jq -r .abortStatus <<<"$ms")" Failed "cancel (deleted at $phase): too late, abortStatus Failed"
+else
+	assert_eq "$(jq -r '.failed' <<<"$ms")" true "cancel (deleted at $phase): the migration failed ($(jq -r .failureReason <<<"$ms"))"
+	assert_eq "$(jq -r '.abortStatus' <<<"$ms")" Succeeded "cancel: abortStatus Succeeded"
+	assert_eq "$(vmi_field "$vm" .status.nodeName)" "$node" "cancel: the VMI stays on $node"
+	for _ in $(seq 1 60); do [ "$(kc get pods -l kubevirt.io/migrationJobUID --field-selector "spec.nodeName!=$node" -o name 2>/dev/null | wc -l)" = 0 ] && break; sleep 0.5; done
+	assert_eq "$(kc get pods -o json | jq --arg n "$node" '[.items[] | select(.metadata.labels["vm.kubevirt.io/name"]=="vm-bridge" and .spec.nodeName!=$n)] | length')" 0 \
+		"cancel: the target pod is gone"
+fi
+assert_true "cancel: the VM answers at $ip" wait_ping "$CLIENT_NS" "$ip" 20
+
+# ---------------------------------------------------------------- a migration to the VMI's own node is refused
+out=$(kc create -f - 2>&1 <<EOF
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstanceMigration
+metadata: {name: mig-same}
+spec:
+  vmiName: $vm
+  addedNodeSelector: {kubernetes.io/hostname: $(vmi_field "$vm" .status.nodeName)}
+EOF
+) && rc=0 || rc=$?
+assert_eq "$rc" 1 "a VMIM to the VMI's own node is refused"
+assert_true "its error says why ($out)" grep -qi 'node' <<<"$out"
+
+# ---------------------------------------------------------------- Halted, then delete: nothing left
+kc patch vm vm-masquerade --type merge -p '{"spec":{"runStrategy":"Halted","running":null}}' >/dev/null
+for _ in $(seq 1 90); do
+	kc get vmi vm-masquerade >/dev/null 2>&1 || break
+	sleep 1
+done
+assert_false "Halted: the VMI is gone" kc get vmi vm-masquerade
+assert_eq "$(kc get vm vm-masquerade -o jsonpath='{.status.printableStatus}')" Stopped "Halted: the VM is Stopped"
+kc delete vm vm-bridge vm-masquerade >/dev/null
+for _ in $(seq 1 90); do
+	[ "$(kc get pods,vmis -o name | wc -l)" = 0 ] && [ "$(endpoints "$NODE1_SOCK")" = 0 ] && [ "$(endpoints "$NODE2_SOCK")" = 0 ] && break
+	sleep 1
+done
+assert_eq "$(kc get pods,vmis -o name | wc -l)" 0 "delete: no launcher pod or VMI left"
+assert_eq "$(kc get vmims -o jsonpath='{.items[*].status.phase}')" "Succeeded Succeeded Succeeded Succeeded" \
+	"the finished VMIMs stay (their history), as KubeVirt keeps them"
+assert_eq "$(endpoints "$NODE1_SOCK")/$(endpoints "$NODE2_SOCK")" 0/0 "delete: no attachment left on node1 or node2"
+assert_eq "$(find "$SDIR"/node*-pods/state/pods -mindepth 1 -maxdepth 1 -type d | wc -l)" 0 "delete: no pod directory left on the nodes"
+assert_eq "$(ip netns list | grep -c "^$NAME-p-" || true)" 0 "delete: no pod sandbox left"
+for f in "$SDIR"/node*-pods/agent.log "$SDIR/controller.log"; do
+	assert_false "no sanitizer report in $(basename "$(dirname "$f")")/$(basename "$f")" grep -Eq 'Sanitizer|runtime error:' "$f"
+done
+finish

@@ -403,7 +403,8 @@ static void test_index_and_refs(void **state) {
                 assert_int_equal(ctl_store_count(fx->s), 2 * N - N / 3);
                 for (size_t i = 0; i < N; i++) {
                         snprintf(name, sizeof name, "v%zu", i);
-                        json_t *a = ctl_store_ref(fx->s, fx->vm, "a", name), *b = ctl_store_ref(fx->s, fx->vm, "b", name);
+                        json_t *a = ctl_store_ref(fx->s, fx->vm, "a", name);
+                        json_t *b = ctl_store_ref(fx->s, fx->vm, "b", name);
                         assert_true((a != NULL) == (i % 3 != 1));
                         assert_non_null(b);
                         if (a)
@@ -419,13 +420,14 @@ static void test_index_and_refs(void **state) {
         /* items are the stored objects themselves; an update replaces the stored one */
         json_t *items = ctl_store_items(fx->s, fx->vm), *first = json_array_get(items, 0);
         assert_int_equal(json_array_size(items), 2 * N - N / 3);
-        json_t *same = ctl_store_ref(fx->s, fx->vm, md_str(first, "namespace"), md_str(first, "name"));
+        const char *fns = md_str(first, "namespace"), *fname = md_str(first, "name");
+        json_t *same = ctl_store_ref(fx->s, fx->vm, fns, fname);
         assert_ptr_equal(same, first);
         json_decref(same);
         json_t *p = J("{\"spec\":{\"running\":true}}");
-        assert_int_equal(ctl_store_patch(fx->s, fx->vm, md_str(first, "namespace"), md_str(first, "name"), p, &out, &e), 0);
-        assert_null(json_object_get(json_object_get(first, "spec"), "running"));
-        same = ctl_store_ref(fx->s, fx->vm, md_str(first, "namespace"), md_str(first, "name"));
+        assert_int_equal(ctl_store_patch(fx->s, fx->vm, fns, fname, p, &out, &e), 0);
+        assert_null(json_object_get(json_object_get(first, "spec"), "running")); /* the reader's object */
+        same = ctl_store_ref(fx->s, fx->vm, fns, fname);
         assert_ptr_equal(same, out);
         json_decref(same);
         json_decref(out);

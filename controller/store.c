@@ -159,7 +159,12 @@ static int persist(CtlStore *s, const CtlResource *res, const char *ns, const ch
         }
         if (r < 0 && r != -ENOENT)
                 return r;
-        /* the counter too: it must never go back, also after the newest objects were deleted */
+        /* the counter too, at a delete: it must never go back, also after the newest objects were deleted.
+         * After a create or an update the object's file holds the newest version, which a restart takes
+         * (load_dir()); a number used up by a failed write names no object. One file per change
+         * rather than two. */
+        if (obj)
+                return 0;
         char rvpath[PATH_MAX], rvtext[32];
         snprintf(rvpath, sizeof rvpath, "%s/resourceVersion", s->dir);
         int k = snprintf(rvtext, sizeof rvtext, "%llu\n", (unsigned long long) s->rv);

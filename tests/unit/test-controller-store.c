@@ -364,6 +364,14 @@ static void test_events_and_reopen(void **state) {
         assert_string_equal(md_str(out, "resourceVersion"), "5");
         json_decref(out);
         json_decref(in);
+        /* the counter file is written at deletes; after a create or an update the newest object carries it */
+        p = J("{\"spec\":{\"running\":false}}");
+        assert_int_equal(ctl_store_patch(fx->s, fx->vm, "default", "c", p, &out, &e), 0);
+        json_decref(out);
+        json_decref(p);
+        ctl_store_free(fx->s);
+        assert_int_equal(ctl_store_open(fx->dir, false, &fx->s, &e), 0);
+        assert_int_equal(ctl_store_rv(fx->s), 6);
 }
 
 

@@ -130,7 +130,9 @@ int main(int argc, char **argv) {
         }
         CtlStore *store = NULL;
         CtlApi *api = NULL;
-        CtlReconciler *vmc = NULL, *sched = NULL, *mig = NULL;
+        CtlReconciler *controllers = NULL;
+        /* the VM controller, the scheduler, the migration controller: one pass runs them in turn */
+        static const ctl_reconcile_fn fns[] = { ctl_vm_reconcile, ctl_schedule, ctl_migrations };
         r = ctl_store_open(state_dir, durable, &store, &e);
         if (r >= 0 && nodes >= 0 && (r = ctl_nodes_simulate(store, (unsigned) nodes, cpu_milli, memory, &e)) >= 0)
                 log_info("%ld simulated node(s) with %s CPU and %s memory each", nodes,
@@ -140,19 +142,13 @@ int main(int argc, char **argv) {
                 ctl_store_set_admission(store, ctl_migration_admit);
                 r = ctl_api_new(loop, store, listen, &api, &e);
         }
-        if (r >= 0 && (r = ctl_reconciler_new(loop, store, ctl_vm_reconcile, &vmc)) < 0)
-                kverr_set_errno(&e, KV_ERR_INTERNAL, r, "cannot start the VirtualMachine controller");
-        if (r >= 0 && (r = ctl_reconciler_new(loop, store, ctl_schedule, &sched)) < 0)
-                kverr_set_errno(&e, KV_ERR_INTERNAL, r, "cannot start the scheduler");
-        if (r >= 0 && (r = ctl_reconciler_new(loop, store, ctl_migrations, &mig)) < 0)
-                kverr_set_errno(&e, KV_ERR_INTERNAL, r, "cannot start the migration controller");
+        if (r >= 0 && (r = ctl_reconciler_new(loop, store, fns, ELEMENTSOF(fns), &controllers)) < 0)
+                kverr_set_errno(&e, KV_ERR_INTERNAL, r, "cannot start the controllers");
         if (r >= 0 && kubeconfig)
                 r = ctl_api_write_kubeconfig(api, kubeconfig, &e);
         if (r < 0) {
                 log_error("%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
-                ctl_reconciler_free(mig);
-                ctl_reconciler_free(sched);
-                ctl_reconciler_free(vmc);
+                ctl_reconciler_free(controllers);
                 ctl_api_free(api);
                 ctl_store_free(store);
                 return 1;
@@ -161,9 +157,7 @@ int main(int argc, char **argv) {
         if (event_add_signal(loop, SIGTERM, on_signal, loop, &sigs[0]) < 0 ||
             event_add_signal(loop, SIGINT, on_signal, loop, &sigs[1]) < 0) {
                 log_error("cannot watch signals");
-                ctl_reconciler_free(mig);
-                ctl_reconciler_free(sched);
-                ctl_reconciler_free(vmc);
+                ctl_reconciler_free(controllers);
                 ctl_api_free(api);
                 ctl_store_free(store);
                 return 1;
@@ -171,9 +165,7 @@ int main(int argc, char **argv) {
         log_notice("serving the embedded API on http://127.0.0.1:%u (%zu object(s) in %s)", ctl_api_port(api),
                    ctl_store_count(store), state_dir);
         r = event_loop_run(loop);
-        ctl_reconciler_free(mig);
-        ctl_reconciler_free(sched);
-        ctl_reconciler_free(vmc);
+        ctl_reconciler_free(controllers);
         ctl_api_free(api);
         ctl_store_free(store);
         for (size_t i = 0; i < 2; i++)

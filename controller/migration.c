@@ -111,8 +111,8 @@ int ctl_migration_admit(CtlStore *s, const CtlResource *res, const char *ns, jso
                 return 0;
         json_t *spec = json_object_get(obj, "spec");
         const char *name = str_at(spec, "vmiName");
-        _cleanup_json_ json_t *vmi = NULL, *list = NULL;
-        if (ctl_store_get(s, res_vmi(), ns, name, &vmi) < 0)
+        _cleanup_json_ json_t *vmi = ctl_store_ref(s, res_vmi(), ns, name), *vmims = NULL;
+        if (!vmi)
                 return refuse(e, "spec.vmiName", "the VMI \"%s/%s\" does not exist", ns, name);
         const char *phase = str_at(status_of(vmi), "phase"), *node = str_at(status_of(vmi), "nodeName");
         if (!streq_ptr(phase, "Running"))
@@ -124,8 +124,8 @@ int ctl_migration_admit(CtlStore *s, const CtlResource *res, const char *ns, jso
                               "in-flight migration detected. Active migration job (%s) is currently already in "
                               "progress for VMI %s.",
                               str_at(migration_state(vmi), "migrationUid"), name);
-        list = ctl_store_list(s, res_vmim(), ns, NULL);
-        if ((other = vmim_in_flight(json_object_get(list, "items"), ns, name)))
+        vmims = ctl_store_items(s, res_vmim());
+        if ((other = vmim_in_flight(vmims, ns, name)))
                 return refuse(e, "spec.vmiName",
                               "in-flight migration detected. Active migration job (%s) is currently already in "
                               "progress for VMI %s.",
@@ -186,11 +186,11 @@ static int vmim_fail(CtlStore *s, json_t *vmim, const char *reason, const char *
 
 /* The VMI's status with the merge patches p1 and then p2 (when not NULL) applied: 1 when that changed it. */
 static int vmi_status_merge(CtlStore *s, const char *ns, const char *name, json_t *p1, json_t *p2) {
-        _cleanup_json_ json_t *cur = NULL, *st1 = NULL, *st2 = NULL;
+        _cleanup_json_ json_t *cur = ctl_store_ref(s, res_vmi(), ns, name), *st1 = NULL, *st2 = NULL;
         KvErr e = {};
-        int r = ctl_store_get(s, res_vmi(), ns, name, &cur);
-        if (r < 0)
-                return r;
+        int r;
+        if (!cur)
+                return -ENOENT;
         if (!p1 || !(st1 = ctl_merge_patch(status_of(cur), p1)) || (p2 && !(st2 = ctl_merge_patch(st1, p2))))
                 return -ENOMEM;
         uint64_t rv = ctl_store_rv(s);
@@ -227,8 +227,7 @@ static int pod_delete(CtlStore *s, const char *ns, const char *name, const char 
 /* ---- the pass ---- */
 
 static json_t *pod_get(CtlStore *s, const char *ns, const char *name) {
-        json_t *p = NULL;
-        return name && ctl_store_get(s, res_pod(), ns, name, &p) == 0 ? p : NULL;
+        return name ? ctl_store_ref(s, res_pod(), ns, name) : NULL;
 }
 
 /* The pod in ns labelled key=value among pods (unless it is on node not_on), or NULL. */
@@ -347,7 +346,7 @@ static int reconcile_vmim(CtlStore *s, json_t *vmim, json_t *pods) {
         int changed = 0, r;
         if (final(phase))
                 return 0;
-        if (ctl_store_get(s, res_vmi(), ns, name, &vmi) < 0) {
+        if (!(vmi = name ? ctl_store_ref(s, res_vmi(), ns, name) : NULL)) {
                 snprintf(msg, sizeof msg, "the VMI \"%s/%s\" %s", ns, name,
                          phase == PHASE_NONE ? "does not exist" : "was deleted during the migration");
                 return vmim_fail(s, vmim, "VMIDeleted", msg);
@@ -381,10 +380,8 @@ static int reconcile_vmim(CtlStore *s, json_t *vmim, json_t *pods) {
                 return changed;
         if (want == PHASE_FAILED) {
                 /* progress() may have written the reason */
-                _cleanup_json_ json_t *now = NULL;
-                const char *why = ctl_store_get(s, res_vmi(), ns, name, &now) == 0
-                                          ? str_at(migration_state(now), "failureReason")
-                                          : NULL;
+                _cleanup_json_ json_t *now = ctl_store_ref(s, res_vmi(), ns, name);
+                const char *why = str_at(migration_state(now), "failureReason");
                 snprintf(msg, sizeof msg, "%s", why ? why : "the migration failed");
                 r = vmim_fail(s, vmim, json_object_get(migration_state(now), "abortStatus") ? "Aborted"
                                                                                               : "MigrationFailed",
@@ -467,8 +464,8 @@ static int collect_targets(CtlStore *s, json_t *pods, json_t *vmims) {
                 json_array_foreach(vmims, k, m) needed = needed || streq_ptr(ctl_md(m, "uid"), job);
                 if (!ctl_controller_uid(p, "VirtualMachineInstance", &owner) || needed)
                         continue;
-                _cleanup_json_ json_t *vmi = NULL;
-                if (ctl_store_get(s, res_vmi(), ns, owner, &vmi) < 0)
+                _cleanup_json_ json_t *vmi = ctl_store_ref(s, res_vmi(), ns, owner);
+                if (!vmi)
                         continue; /* the scheduler's garbage collection takes it */
                 json_t *ms = migration_state(vmi);
                 if ((streq_ptr(str_at(ms, "migrationUid"), job) && !json_is_true(json_object_get(ms, "failed"))) ||
@@ -481,9 +478,9 @@ static int collect_targets(CtlStore *s, json_t *pods, json_t *vmims) {
 }
 
 int ctl_migrations(CtlStore *s) {
-        _cleanup_json_ json_t *mlist = ctl_store_list(s, res_vmim(), NULL, NULL),
-                              *plist = ctl_store_list(s, res_pod(), NULL, NULL);
-        json_t *vmims = json_object_get(mlist, "items"), *pods = json_object_get(plist, "items"), *o;
+        _cleanup_json_ json_t *vmims = ctl_store_items(s, res_vmim()), *pods = ctl_store_items(s, res_pod()),
+                              *vmis = NULL;
+        json_t *o;
         int changed = 0, r;
         size_t i;
         if (!vmims || !pods)
@@ -493,8 +490,9 @@ int ctl_migrations(CtlStore *s) {
                         return r;
                 changed += r;
         }
-        _cleanup_json_ json_t *vlist = ctl_store_list(s, res_vmi(), NULL, NULL);
-        json_array_foreach(json_object_get(vlist, "items"), i, o) {
+        if (!(vmis = ctl_store_items(s, res_vmi())))
+                return -ENOMEM;
+        json_array_foreach(vmis, i, o) {
                 if ((r = finish_vmi(s, o, vmims)) < 0)
                         return r;
                 changed += r;

@@ -89,11 +89,16 @@ static void vmi_parse(json_t *o, Vmi *ret) {
         ret->valid = ctl_vmi_spec_parse(json_object_get(o, "spec"), "spec", &ret->spec, &ret->err) >= 0;
 }
 
+static int cmp_node(const void *a, const void *b) {
+        return strcmp(((const Node *) a)->n.name, ((const Node *) b)->n.name);
+}
+
+/* nodes are sorted by name (cluster_load()) */
 static Node *node_find(Node *nodes, size_t n, const char *name) {
-        for (size_t i = 0; name && i < n; i++)
-                if (streq(nodes[i].n.name, name))
-                        return &nodes[i];
-        return NULL;
+        if (!name || n == 0)
+                return NULL;
+        Node key = { .n.name = name };
+        return bsearch(&key, nodes, n, sizeof *nodes, cmp_node);
 }
 
 static void node_use(Node *nd, const Vmi *v) {
@@ -199,17 +204,15 @@ static int set_condition(json_t *status, bool scheduled, const char *message) {
  * not with message): 1 when that changed it, 0 when it was so already, < 0 on error. */
 static int vmi_set(CtlStore *s, const Vmi *v, const char *phase, const char *node, const char *pod_uid,
                    bool scheduled, const char *message) {
-        _cleanup_json_ json_t *cur = NULL;
+        _cleanup_json_ json_t *cur = ctl_store_ref(s, res_vmi(), v->ns, v->name);
         KvErr e = {};
-        int r = ctl_store_get(s, res_vmi(), v->ns, v->name, &cur);
-        if (r < 0)
-                return r;
-        json_t *st = json_object_get(cur, "status");
-        if (!json_is_object(st)) {
-                st = json_object();
-                if (!st || json_object_set_new(cur, "status", st) < 0)
-                        return -ENOMEM;
-        }
+        int r;
+        if (!cur)
+                return -ENOENT;
+        json_t *old = json_object_get(cur, "status");
+        _cleanup_json_ json_t *st = json_is_object(old) ? json_deep_copy(old) : json_object();
+        if (!st)
+                return -ENOMEM;
         json_object_set_new(st, "phase", json_string(phase));
         if (node) {
                 json_object_set_new(st, "nodeName", json_string(node));
@@ -227,11 +230,11 @@ static int vmi_set(CtlStore *s, const Vmi *v, const char *phase, const char *nod
 }
 
 int ctl_vmi_label_node(CtlStore *s, const char *ns, const char *name, const char *node) {
-        _cleanup_json_ json_t *cur = NULL, *patch = NULL, *out = NULL;
+        _cleanup_json_ json_t *cur = ctl_store_ref(s, res_vmi(), ns, name), *patch = NULL, *out = NULL;
         KvErr e = {};
-        int r = ctl_store_get(s, res_vmi(), ns, name, &cur);
-        if (r < 0)
-                return r;
+        int r;
+        if (!cur)
+                return -ENOENT;
         if (streq_ptr(json_string_value(json_object_get(json_object_get(json_object_get(cur, "metadata"), "labels"),
                                                         LABEL_NODE_NAME)),
                       node))
@@ -350,35 +353,95 @@ static int cmp_vmi(const void *a, const void *b) {
         return c ? c : strcmp(x->name, y->name);
 }
 
-static const Vmi *vmi_find(const Vmi *vmis, size_t n, const char *ns, const char *name, const char *uid) {
-        for (size_t i = 0; i < n; i++)
-                if (streq_ptr(vmis[i].ns, ns) && streq_ptr(vmis[i].name, name) && streq_ptr(vmis[i].uid, uid))
-                        return &vmis[i];
-        return NULL;
+static const char *str_or_empty(const char *p) {
+        return p ? p : "";
 }
 
-/* The launcher pod of v among pods: by its label kubevirt.io/created-by (KubeVirt's lookup), or NULL. */
-static json_t *pod_of(json_t *pods, const Vmi *v) {
+/* by namespace and name */
+static int cmp_vmi_name(const void *a, const void *b) {
+        const Vmi *x = *(const Vmi *const *) a, *y = *(const Vmi *const *) b;
+        int c = strcmp(str_or_empty(x->ns), str_or_empty(y->ns));
+        return c ? c : strcmp(str_or_empty(x->name), str_or_empty(y->name));
+}
+
+/* A launcher pod by the VMI it was made for (its label kubevirt.io/created-by), for lookups by VMI. */
+typedef struct PodRef {
+        const char *created_by; /* "" when it has none */
+        size_t pos;             /* where it is listed: among the pods of one VMI, the first listed comes first */
+        json_t *pod;
+} PodRef;
+
+static int cmp_pod_ref(const void *a, const void *b) {
+        const PodRef *x = a, *y = b;
+        int c = strcmp(x->created_by, y->created_by);
+        return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* What a pass sees: the nodes with what is placed on them, the VMIs, the pods (the stored objects, shared
+ * and read-only; the rest borrowed from them), and the indexes that spare a scan of all of them per VMI. */
+typedef struct Cluster {
+        json_t *nitems, *vitems;
+        json_t *pods; /* collect_pods() drops the ones it deleted */
+        Node *nodes;  /* sorted by name */
+        size_t nn;
+        Vmi *vmis;
+        size_t nv;
+        const Vmi **by_name; /* the VMIs by namespace and name */
+        PodRef *by_vmi;      /* the pods by kubevirt.io/created-by (pods_index()) */
+        size_t np;
+} Cluster;
+
+static const Vmi *vmi_find(const Cluster *c, const char *ns, const char *name, const char *uid) {
+        if (!ns || !name || c->nv == 0)
+                return NULL;
+        const Vmi key = { .ns = ns, .name = name }, *k = &key;
+        const Vmi *const *v = bsearch(&k, c->by_name, c->nv, sizeof *c->by_name, cmp_vmi_name);
+        return v && streq_ptr((*v)->uid, uid) ? *v : NULL;
+}
+
+/* The index of c->pods by the VMI they were made for (after collect_pods(), which drops pods). */
+static int pods_index(Cluster *c) {
         size_t i;
         json_t *p;
-        json_array_foreach(pods, i, p) {
+        c->by_vmi = calloc(json_array_size(c->pods) ? json_array_size(c->pods) : 1, sizeof *c->by_vmi);
+        if (!c->by_vmi)
+                return -ENOMEM;
+        json_array_foreach(c->pods, i, p) {
                 json_t *labels = json_object_get(json_object_get(p, "metadata"), "labels");
-                if (streq_ptr(ctl_md(p, "namespace"), v->ns) &&
-                    streq_ptr(json_string_value(json_object_get(labels, LABEL_CREATED_BY)), v->uid))
-                        return p;
+                const char *by = json_string_value(json_object_get(labels, LABEL_CREATED_BY));
+                c->by_vmi[c->np++] = (PodRef){ .created_by = str_or_empty(by), .pos = i, .pod = p };
         }
+        qsort(c->by_vmi, c->np, sizeof *c->by_vmi, cmp_pod_ref);
+        return 0;
+}
+
+/* The launcher pod of v: by its label kubevirt.io/created-by (KubeVirt's lookup), or NULL. */
+static json_t *pod_of(const Cluster *c, const Vmi *v) {
+        size_t lo = 0, hi = c->np;
+        if (!v->uid)
+                return NULL;
+        while (lo < hi) { /* the first with that label */
+                size_t mid = lo + (hi - lo) / 2;
+                if (strcmp(c->by_vmi[mid].created_by, v->uid) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        for (; lo < c->np && streq(c->by_vmi[lo].created_by, v->uid); lo++)
+                if (streq_ptr(ctl_md(c->by_vmi[lo].pod, "namespace"), v->ns))
+                        return c->by_vmi[lo].pod;
         return NULL;
 }
 
 /* Launcher pods whose VMI is gone (or is another one of that name: another uid) are deleted, as Kubernetes'
  * garbage collector does for owner references. */
-static int collect_pods(CtlStore *s, json_t *pods, const Vmi *vmis, size_t n) {
+static int collect_pods(CtlStore *s, Cluster *c) {
         int changed = 0;
-        for (size_t i = json_array_size(pods); i-- > 0;) {
-                json_t *p = json_array_get(pods, i);
+        for (size_t i = json_array_size(c->pods); i-- > 0;) {
+                json_t *p = json_array_get(c->pods, i);
                 const char *owner = NULL, *uid = ctl_controller_uid(p, "VirtualMachineInstance", &owner);
                 const char *ns = ctl_md(p, "namespace"), *name = ctl_md(p, "name");
-                if (!uid || vmi_find(vmis, n, ns, owner, uid))
+                if (!uid || vmi_find(c, ns, owner, uid))
                         continue;
                 json_t *out = NULL;
                 KvErr e = {};
@@ -387,52 +450,48 @@ static int collect_pods(CtlStore *s, json_t *pods, const Vmi *vmis, size_t n) {
                         json_decref(out);
                         changed++;
                 }
-                json_array_remove(pods, i);
+                json_array_remove(c->pods, i);
         }
         return changed;
 }
 
-/* What a pass sees: the nodes with what is placed on them, the VMIs, the pods (lists owned, the rest
- * borrowed from them). */
-typedef struct Cluster {
-        json_t *nlist, *vlist, *plist;
-        json_t *pods; /* plist's items */
-        Node *nodes;
-        size_t nn;
-        Vmi *vmis;
-        size_t nv;
-} Cluster;
-
 static void cluster_done(Cluster *c) {
-        json_decref(c->nlist);
-        json_decref(c->vlist);
-        json_decref(c->plist);
+        json_decref(c->nitems);
+        json_decref(c->vitems);
+        json_decref(c->pods);
         free(c->nodes);
         free(c->vmis);
+        free(c->by_name);
+        free(c->by_vmi);
 }
 
 static int cluster_load(CtlStore *s, Cluster *c) {
-        *c = (Cluster){ .nlist = ctl_store_list(s, res_node(), NULL, NULL),
-                        .vlist = ctl_store_list(s, res_vmi(), NULL, NULL),
-                        .plist = ctl_store_list(s, res_pod(), NULL, NULL) };
-        json_t *nitems = json_object_get(c->nlist, "items"), *vitems = json_object_get(c->vlist, "items");
-        c->pods = json_object_get(c->plist, "items");
-        if (!nitems || !vitems || !c->pods)
+        *c = (Cluster){ .nitems = ctl_store_items(s, res_node()),
+                        .vitems = ctl_store_items(s, res_vmi()),
+                        .pods = ctl_store_items(s, res_pod()) };
+        if (!c->nitems || !c->vitems || !c->pods)
                 return -ENOMEM;
-        c->nn = json_array_size(nitems);
-        c->nv = json_array_size(vitems);
+        c->nn = json_array_size(c->nitems);
+        c->nv = json_array_size(c->vitems);
         c->nodes = calloc(c->nn ? c->nn : 1, sizeof *c->nodes);
         c->vmis = calloc(c->nv ? c->nv : 1, sizeof *c->vmis);
-        if (!c->nodes || !c->vmis)
+        c->by_name = calloc(c->nv ? c->nv : 1, sizeof *c->by_name);
+        if (!c->nodes || !c->vmis || !c->by_name)
                 return -ENOMEM;
         for (size_t i = 0; i < c->nn; i++) {
                 KvErr e = {};
-                c->nodes[i].valid = ctl_node_parse(json_array_get(nitems, i), &c->nodes[i].n, &e) >= 0;
+                c->nodes[i].valid = ctl_node_parse(json_array_get(c->nitems, i), &c->nodes[i].n, &e) >= 0;
                 if (!c->nodes[i].valid)
-                        c->nodes[i].n.name = ctl_md(json_array_get(nitems, i), "name");
+                        c->nodes[i].n.name = ctl_md(json_array_get(c->nitems, i), "name");
+                if (!c->nodes[i].n.name)
+                        c->nodes[i].n.name = "";
         }
-        for (size_t i = 0; i < c->nv; i++)
-                vmi_parse(json_array_get(vitems, i), &c->vmis[i]);
+        qsort(c->nodes, c->nn, sizeof *c->nodes, cmp_node);
+        for (size_t i = 0; i < c->nv; i++) {
+                vmi_parse(json_array_get(c->vitems, i), &c->vmis[i]);
+                c->by_name[i] = &c->vmis[i];
+        }
+        qsort(c->by_name, c->nv, sizeof *c->by_name, cmp_vmi_name);
         return 0;
 }
 
@@ -472,8 +531,9 @@ int ctl_schedule(CtlStore *s) {
                 return -ENOMEM;
         Node *nodes = c.nodes;
         size_t nn = c.nn;
-        json_t *pods = c.pods;
-        int changed = collect_pods(s, pods, c.vmis, c.nv);
+        int changed = collect_pods(s, &c);
+        if ((r = pods_index(&c)) < 0)
+                return r;
         cluster_count(&c);
         size_t nwait = 0;
         for (size_t i = 0; i < c.nv; i++)
@@ -481,7 +541,7 @@ int ctl_schedule(CtlStore *s) {
                         order[nwait++] = &c.vmis[i];
         /* first the VMIs whose pod exists (created before a restart): they keep it and its node */
         for (size_t i = 0; i < nwait; i++) {
-                json_t *pod = pod_of(pods, order[i]);
+                json_t *pod = pod_of(&c, order[i]);
                 const char *node = json_string_value(json_object_get(json_object_get(pod, "spec"), "nodeName"));
                 if (!pod || !node)
                         continue;

@@ -90,6 +90,10 @@ struct CtlStore {
         bool durable;
         Obj *objs;
         size_t n, cap;
+        /* objs by (resource, namespace, name): open addressing with linear probing, each slot an index into objs
+         * plus one (0: empty), at most half full; a lookup is O(1) rather than a scan of every object */
+        size_t *slots;
+        size_t nslots; /* a power of two, or 0 */
         uint64_t rv;
         Event events[CTL_EVENTS];
         size_t ev_next, ev_n;
@@ -155,15 +159,83 @@ static int persist(CtlStore *s, const CtlResource *res, const char *ns, const ch
         }
         if (r < 0 && r != -ENOENT)
                 return r;
-        /* the counter too: it must never go back, also after the newest objects were deleted */
+        /* the counter too, at a delete: it must never go back, also after the newest objects were deleted.
+         * After a create or an update the object's file holds the newest version, which a restart takes
+         * (load_dir()); a number used up by a failed write names no object. One file per change
+         * rather than two. */
+        if (obj)
+                return 0;
         char rvpath[PATH_MAX], rvtext[32];
         snprintf(rvpath, sizeof rvpath, "%s/resourceVersion", s->dir);
         int k = snprintf(rvtext, sizeof rvtext, "%llu\n", (unsigned long long) s->rv);
         return write_file_atomic(rvpath, rvtext, (size_t) k, s->durable);
 }
 
+/* ---- the index ---- */
+
+static size_t slot_home(const CtlStore *s, const CtlResource *res, const char *ns, const char *name) {
+        uint64_t h = kv_hash64(name, strlen(name));
+        h = (h ^ kv_hash64(ns, strlen(ns))) * 1099511628211ULL;
+        h ^= (uint64_t) (res - ctl_resources) * 0x9e3779b97f4a7c15ULL;
+        return (size_t) (h ^ (h >> 29)) & (s->nslots - 1);
+}
+
+/* The slot of the object (res, ns, name), or of the empty slot where it would go. */
+static size_t slot_find(const CtlStore *s, const CtlResource *res, const char *ns, const char *name) {
+        size_t k = slot_home(s, res, ns, name);
+        for (;; k = (k + 1) & (s->nslots - 1)) {
+                const Obj *o = s->slots[k] ? &s->objs[s->slots[k] - 1] : NULL;
+                if (!o || (o->res == res && streq(o->name, name) && streq(o->ns, ns)))
+                        return k;
+        }
+}
+
+static void slots_insert(CtlStore *s, size_t i) {
+        s->slots[slot_find(s, s->objs[i].res, s->objs[i].ns, s->objs[i].name)] = i + 1;
+}
+
+/* Room in the index for n objects (a table twice as large, filled again, when it would be over half full). */
+static int slots_reserve(CtlStore *s, size_t n) {
+        size_t want = s->nslots ? s->nslots : 64;
+        while (want / 2 < n) {
+                if (want > SIZE_MAX / 4)
+                        return -ENOMEM;
+                want *= 2;
+        }
+        if (want == s->nslots)
+                return 0;
+        size_t *slots = calloc(want, sizeof *slots);
+        if (!slots)
+                return -ENOMEM;
+        free(s->slots);
+        s->slots = slots;
+        s->nslots = want;
+        for (size_t i = 0; i < s->n; i++)
+                slots_insert(s, i);
+        return 0;
+}
+
+/* Takes objs[i] out of the index (backward-shift deletion: the entries after it in its run move up when
+ * their home allows, so that no lookup stops early at the hole). */
+static void slots_remove(CtlStore *s, size_t i) {
+        size_t mask = s->nslots - 1, hole = slot_find(s, s->objs[i].res, s->objs[i].ns, s->objs[i].name);
+        s->slots[hole] = 0;
+        for (size_t k = (hole + 1) & mask; s->slots[k]; k = (k + 1) & mask) {
+                const Obj *o = &s->objs[s->slots[k] - 1];
+                size_t home = slot_home(s, o->res, o->ns, o->name);
+                /* it stays when its home lies cyclically in (hole, k] */
+                if (hole <= k ? (hole < home && home <= k) : (hole < home || home <= k))
+                        continue;
+                s->slots[hole] = s->slots[k];
+                s->slots[k] = 0;
+                hole = k;
+        }
+}
+
 static int obj_add(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *obj /* stolen */) {
         int r = ARRAY_GROW(s->objs, s->cap, s->n + 1);
+        if (r >= 0)
+                r = slots_reserve(s, s->n + 1);
         if (r < 0) {
                 json_decref(obj);
                 return r;
@@ -176,6 +248,7 @@ static int obj_add(CtlStore *s, const CtlResource *res, const char *ns, const ch
                 json_decref(obj);
                 return -ENOMEM;
         }
+        slots_insert(s, s->n);
         s->n++;
         return 0;
 }
@@ -263,6 +336,7 @@ CtlStore *ctl_store_free(CtlStore *s) {
         for (size_t i = 0; i < CTL_EVENTS; i++)
                 json_decref(s->events[i].obj);
         free(s->objs);
+        free(s->slots);
         free(s->dir);
         free(s);
         return NULL;
@@ -293,10 +367,10 @@ size_t ctl_store_count(const CtlStore *s) {
 }
 
 static Obj *find(CtlStore *s, const CtlResource *res, const char *ns, const char *name) {
-        for (size_t i = 0; i < s->n; i++)
-                if (s->objs[i].res == res && streq(s->objs[i].ns, ns ? ns : "") && streq(s->objs[i].name, name))
-                        return &s->objs[i];
-        return NULL;
+        if (!s->nslots || !name)
+                return NULL;
+        size_t k = s->slots[slot_find(s, res, ns ? ns : "", name)];
+        return k ? &s->objs[k - 1] : NULL;
 }
 
 /* find(), or NULL with e saying what was not found (Kubernetes' wording: kubectl shows it). */
@@ -545,6 +619,21 @@ int ctl_store_get(CtlStore *s, const CtlResource *res, const char *ns, const cha
         return *ret ? 0 : -ENOMEM;
 }
 
+json_t *ctl_store_ref(CtlStore *s, const CtlResource *res, const char *ns, const char *name) {
+        Obj *o = find(s, res, ns, name);
+        return o ? json_incref(o->obj) : NULL;
+}
+
+json_t *ctl_store_items(CtlStore *s, const CtlResource *res) {
+        json_t *items = json_array();
+        for (size_t i = 0; items && i < s->n; i++)
+                if (s->objs[i].res == res && json_array_append(items, s->objs[i].obj) < 0) {
+                        json_decref(items);
+                        return NULL;
+                }
+        return items;
+}
+
 json_t *ctl_store_list(CtlStore *s, const CtlResource *res, const char *ns, const char *name) {
         char av[128], rv[32];
         json_t *items = json_array();
@@ -667,15 +756,27 @@ int ctl_store_delete(CtlStore *s, const CtlResource *res, const char *ns, const 
         Obj *o = find_e(s, res, ns, name, e);
         if (!o)
                 return -ENOENT;
+        /* a copy: the stored object may be shared (ctl_store_ref(), ctl_store_items()), and stays as it was */
+        json_t *obj = json_deep_copy(o->obj);
+        if (!obj)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "delete: out of memory");
         s->rv++; /* used up on failure too, as in modified() */
         int r = persist(s, res, ns, name, NULL);
-        if (r < 0)
+        if (r < 0) {
+                json_decref(obj);
                 return kverr_set_errno(e, KV_ERR_IO, r, "delete: cannot remove %s '%s'", res->kind, name);
-        json_t *obj = o->obj;
+        }
         set_rv(json_object_get(obj, "metadata"), s->rv);
+        size_t i = (size_t) (o - s->objs);
+        slots_remove(s, i);
         free(o->ns);
         free(o->name);
-        *o = s->objs[--s->n];
+        json_decref(o->obj);
+        if (i != --s->n) {
+                /* the last object fills the gap: its slot names its new place */
+                *o = s->objs[s->n];
+                s->slots[slot_find(s, o->res, o->ns, o->name)] = i + 1;
+        }
         record(s, res, "DELETED", obj);
         *ret = obj;
         return 0;

@@ -81,6 +81,13 @@ int ctl_check_name(const char *field, const char *v, bool label, KvErr *e) _wur_
  * copied; the stored object is returned in *ret (new reference). */
 int ctl_store_create(CtlStore *s, const CtlResource *res, const char *ns, json_t *obj, json_t **ret, KvErr *e) _wur_;
 int ctl_store_get(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t **ret) _wur_;
+/* The stored object itself (a new reference, shared with the store: read it, never change it; a change of
+ * the store replaces it rather than changing it), or NULL when there is none. For the controllers' passes,
+ * which read far more than they write: no copy. */
+json_t *ctl_store_ref(CtlStore *s, const CtlResource *res, const char *ns, const char *name);
+/* Every object of res, all namespaces, as ctl_store_ref() gives them: an array (new reference; NULL when out
+ * of memory) of the stored objects themselves, read-only. */
+json_t *ctl_store_items(CtlStore *s, const CtlResource *res);
 /* A List object of res in ns (NULL: all namespaces), optionally only the object named name. */
 json_t *ctl_store_list(CtlStore *s, const CtlResource *res, const char *ns, const char *name);
 /* Replaces the object (PUT). A metadata.resourceVersion in obj must be the stored one (-EBUSY). */

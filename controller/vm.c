@@ -69,7 +69,7 @@ static int reconcile_vm(CtlStore *s, json_t *vm) {
         json_t *vmi = NULL;
         KvErr e = {};
         int changed = 0, r;
-        bool have = ctl_store_get(s, res_vmi(), ns, name, &vmi) == 0;
+        bool have = (vmi = ctl_store_ref(s, res_vmi(), ns, name));
         bool ours = have && streq_ptr(ctl_controller_uid(vmi, "VirtualMachine", NULL), ctl_md(vm, "uid"));
         int want = want_running(vm, have);
         if (want == 1 && !have) {
@@ -117,22 +117,24 @@ static int reconcile_vm(CtlStore *s, json_t *vm) {
 
 int ctl_vm_reconcile(CtlStore *s) {
         int changed = 0;
-        _cleanup_json_ json_t *vms = ctl_store_list(s, res_vm(), NULL, NULL);
+        _cleanup_json_ json_t *vms = ctl_store_items(s, res_vm());
         size_t i;
         json_t *vm;
-        json_array_foreach(json_object_get(vms, "items"), i, vm) changed += reconcile_vm(s, vm);
+        if (!vms)
+                return -ENOMEM;
+        json_array_foreach(vms, i, vm) changed += reconcile_vm(s, vm);
         /* Per VMI: one owned by a VM that is gone (or was re-created: another uid) goes too; the others wait
          * for a node as Pending (the scheduler, controller/scheduler.c, places them). */
-        _cleanup_json_ json_t *vmis = ctl_store_list(s, res_vmi(), NULL, NULL);
+        _cleanup_json_ json_t *vmis = ctl_store_items(s, res_vmi());
         json_t *vmi;
-        json_array_foreach(json_object_get(vmis, "items"), i, vmi) {
+        if (!vmis)
+                return -ENOMEM;
+        json_array_foreach(vmis, i, vmi) {
                 const char *uid = ctl_controller_uid(vmi, "VirtualMachine", NULL), *ns = ctl_md(vmi, "namespace"),
                            *name = ctl_md(vmi, "name");
                 KvErr e = {};
-                json_t *owner = NULL;
-                bool orphan = uid && !(ctl_store_get(s, res_vm(), ns, name, &owner) == 0 &&
-                                       streq_ptr(ctl_md(owner, "uid"), uid));
-                json_decref(owner);
+                _cleanup_json_ json_t *owner = uid ? ctl_store_ref(s, res_vm(), ns, name) : NULL;
+                bool orphan = uid && !streq_ptr(ctl_md(owner, "uid"), uid);
                 if (orphan) {
                         json_t *out = NULL;
                         if (ctl_store_delete(s, res_vmi(), ns, name, &out, &e) == 0) {

@@ -2,7 +2,7 @@
 /* The VirtualMachine controller (docs/controller.md): a VirtualMachine that should run gets its
  * VirtualMachineInstance (from spec.template, owned by the VM); one that should not loses it; a VMI whose
  * owning VM is gone is deleted; the VM's status (created, ready, printableStatus) follows its VMI. Runs on
- * the controller's event loop after every change of the store (deferred, so a burst is one pass). */
+ * the controller's event loop after changes of the store, in the coalesced passes of controller/reconciler.h. */
 #pragma once
 
 #include "controller/store.h"

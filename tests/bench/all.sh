@@ -11,4 +11,6 @@ echo
 "$DIR/vmboot.sh" 2>&1 | grep -v ' Killed ' || rc=1
 echo
 "$DIR/migration.sh" || rc=1
+echo
+"$DIR/control-plane.sh" || rc=1
 exit $rc

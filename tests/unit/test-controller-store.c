@@ -364,8 +364,84 @@ static void test_events_and_reopen(void **state) {
         assert_string_equal(md_str(out, "resourceVersion"), "5");
         json_decref(out);
         json_decref(in);
+        /* the counter file is written at deletes; after a create or an update the newest object carries it */
+        p = J("{\"spec\":{\"running\":false}}");
+        assert_int_equal(ctl_store_patch(fx->s, fx->vm, "default", "c", p, &out, &e), 0);
+        json_decref(out);
+        json_decref(p);
+        ctl_store_free(fx->s);
+        assert_int_equal(ctl_store_open(fx->dir, false, &fx->s, &e), 0);
+        assert_int_equal(ctl_store_rv(fx->s), 6);
 }
 
+
+/* The index of the store (lookups by resource, namespace and name) through many creates and deletes, a
+ * reopen; ctl_store_ref() and ctl_store_items() share the stored objects, which a change replaces rather
+ * than changes. */
+static void test_index_and_refs(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        json_t *out = NULL;
+        char name[32], body[512];
+        const char *const nss[] = { "a", "b" };
+        enum { N = 150 };
+        for (size_t i = 0; i < N; i++)
+                for (size_t k = 0; k < 2; k++) {
+                        snprintf(name, sizeof name, "v%zu", i);
+                        snprintf(body, sizeof body, VM("%s", ""), name);
+                        json_t *in = J(body);
+                        assert_int_equal(ctl_store_create(fx->s, fx->vm, nss[k], in, &out, &e), 0);
+                        json_decref(out);
+                        json_decref(in);
+                }
+        json_t *held = ctl_store_ref(fx->s, fx->vm, "a", "v7");
+        assert_non_null(held);
+        const char *held_rv = md_str(held, "resourceVersion");
+        /* deletes in a scattered order: every third name, in namespace a, the last ones first */
+        for (size_t i = N; i-- > 0;)
+                if (i % 3 == 1) {
+                        snprintf(name, sizeof name, "v%zu", i);
+                        assert_int_equal(ctl_store_delete(fx->s, fx->vm, "a", name, &out, &e), 0);
+                        assert_string_equal(md_str(out, "name"), name);
+                        json_decref(out);
+                }
+        assert_string_equal(md_str(held, "resourceVersion"), held_rv); /* v7 deleted: the reader's copy stays */
+        json_decref(held);
+        for (int round = 0; round < 2; round++) {
+                assert_int_equal(ctl_store_count(fx->s), 2 * N - N / 3);
+                for (size_t i = 0; i < N; i++) {
+                        snprintf(name, sizeof name, "v%zu", i);
+                        json_t *a = ctl_store_ref(fx->s, fx->vm, "a", name);
+                        json_t *b = ctl_store_ref(fx->s, fx->vm, "b", name);
+                        assert_true((a != NULL) == (i % 3 != 1));
+                        assert_non_null(b);
+                        if (a)
+                                assert_string_equal(md_str(a, "namespace"), "a");
+                        assert_string_equal(md_str(b, "name"), name);
+                        json_decref(a);
+                        json_decref(b);
+                }
+                assert_null(ctl_store_ref(fx->s, fx->vm, "c", "v0"));
+                ctl_store_free(fx->s);
+                assert_int_equal(ctl_store_open(fx->dir, false, &fx->s, &e), 0);
+        }
+        /* items are the stored objects themselves; an update replaces the stored one */
+        json_t *items = ctl_store_items(fx->s, fx->vm), *first = json_array_get(items, 0);
+        assert_int_equal(json_array_size(items), 2 * N - N / 3);
+        const char *fns = md_str(first, "namespace"), *fname = md_str(first, "name");
+        json_t *same = ctl_store_ref(fx->s, fx->vm, fns, fname);
+        assert_ptr_equal(same, first);
+        json_decref(same);
+        json_t *p = J("{\"spec\":{\"running\":true}}");
+        assert_int_equal(ctl_store_patch(fx->s, fx->vm, fns, fname, p, &out, &e), 0);
+        assert_null(json_object_get(json_object_get(first, "spec"), "running")); /* the reader's object */
+        same = ctl_store_ref(fx->s, fx->vm, fns, fname);
+        assert_ptr_equal(same, out);
+        json_decref(same);
+        json_decref(out);
+        json_decref(p);
+        json_decref(items);
+}
 
 /* What kvnet-launcher would refuse is refused at create and update, the field named in details. */
 static void test_launcher_admission(void **state) {
@@ -533,6 +609,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_launcher_admission, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_update_patch_conflict, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_events_and_reopen, setup, ctl_fx_free),
+                cmocka_unit_test_setup_teardown(test_index_and_refs, setup, ctl_fx_free),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

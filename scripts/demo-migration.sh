@@ -102,7 +102,7 @@ for b in bridge masquerade; do
 		nmac=$(vmi_field "$vm" '.status.interfaces[0].mac')
 		nbid=$(wait_boot_id "$ip" 5)
 		echo "     IP $(same "$nip" "$ip"), MAC $(same "$nmac" "${MAC[$b]}"), guest instance (boot id) $(same "$nbid" "${BID[$b]}")"
-		[ "$nip" = "$ip" ] && [ "$nmac" = "${MAC[$b]}" ] && [ "$nbid" = "${BID[$b]}" ] || bad "$vm changed identity"
+		if [ "$nip" != "$ip" ] || [ "$nmac" != "${MAC[$b]}" ] || [ "$nbid" != "${BID[$b]}" ]; then bad "$vm changed identity"; fi
 		SUMMARY[$b]+="$MIG_FROM->$MIG_TO ${MIG_GAP}ms/${MIG_LOST}lost/QEMU ${MIG_QEMU}ms; "
 		for i in 1 2; do
 			echo "\$ kvnetctl --socket \$NODE${i}_SOCK migrations    # node$i"
@@ -141,7 +141,11 @@ for _ in $(seq 1 120); do
 	fi
 	sleep 0.5
 done
-[ "$gone" = yes ] && echo "   demo-bridge halted: its VMI and its pod are gone" || bad "demo-bridge's VMI or pod is still there after 60 s"
+if [ "$gone" = yes ]; then
+	echo "   demo-bridge halted: its VMI and its pod are gone"
+else
+	bad "demo-bridge's VMI or pod is still there after 60 s"
+fi
 kcr get vms
 kcr delete vm demo-bridge demo-masquerade
 left=""

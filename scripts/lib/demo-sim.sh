@@ -63,9 +63,13 @@ run() {
 	"$@"
 }
 kc() { "$SIM" kubectl --name "$SIM_NAME" --dir "$SIM_DIR" -- "$@"; }
-# kcr ARGS...: kubectl ARGS, printed first (as `kubectl ARGS`)
+# kcr ARGS...: kubectl ARGS, printed first (as `kubectl ARGS`, an argument with blanks or JSON in single quotes)
 kcr() {
-	echo "\$ kubectl $*" | sed "s|$WORK|\$WORK|g" >&3
+	local a line="\$ kubectl"
+	for a in "$@"; do
+		case "$a" in *[\ \{\"]*) line+=" '$a'" ;; *) line+=" $a" ;; esac
+	done
+	echo "${line//"$WORK"/\$WORK}" >&3
 	kc "$@"
 }
 ctl() { # ctl NODE ARGS...: kvnetctl against NODE's netd
@@ -82,7 +86,7 @@ demo_sim_up() {
 	img=$("$ROOT/scripts/guest-image.sh" --quiet) || die "scripts/guest-image.sh failed"
 	kernel=$(sed -n 's/^KVNET_GUEST_KERNEL=//p' <<<"$img")
 	initrd=$(sed -n 's/^KVNET_GUEST_INITRD=//p' <<<"$img")
-	[ -s "$kernel" ] && [ -s "$initrd" ] || die "no guest image ($img)"
+	if [ ! -s "$kernel" ] || [ ! -s "$initrd" ]; then die "no guest image ($img)"; fi
 	run "$BIN/kvnet-launcher" image add "$GUEST_REF" --kernel "$kernel" --initrd "$initrd" --image-dir "$WORK/images" \
 		>/dev/null || die "kvnet-launcher image add failed"
 	echo
@@ -200,7 +204,10 @@ nothing_left() {
 	}
 }
 
+# FAILED: the demos' exit status
+# shellcheck disable=SC2034
 FAILED=0
+# shellcheck disable=SC2034
 bad() {
 	echo "   !! $*"
 	FAILED=1

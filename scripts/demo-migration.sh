@@ -1,211 +1,168 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# `make demo-migration`: live migration with kvnet on a simulated two-node cluster, on one machine,
-# without touching the host's own network.
+# `make demo-migration`: live migration with kvnet through kubectl, on a simulated two-node cluster on one
+# machine, without touching the host's own network.
 #
-# scripts/cluster.sh brings up two nodes (network namespaces with their own kvnet-netd, joined by
-# an underlay and one VXLAN L2 segment) and a client namespace ("the outside world").
-# scripts/vmpod.sh boots a bridge-binding VM and a masquerade-binding VM on node1. For each VM the
-# client (build/tests/flowmon) pings the VM every 10 ms and holds TCP connections to the guest's
-# echo port while the VM migrates node1 -> node2 -> node1. After every migration the demo prints the
-# network downtime the client saw, the lost pings, QEMU's own downtime, whether TCP survived,
-# whether the VM kept its IP, its MAC and its guest instance (boot id served by the guest), and
-# `kvnetctl migrations` of both nodes. Everything is torn down at the end, also on Ctrl-C or failure.
-# Exit 0 when every migration completed and every TCP connection survived, 1 otherwise.
+# scripts/kvnet-sim.sh brings up two nodes (network namespaces with their own kvnet-netd, joined by an underlay
+# and one VXLAN L2 segment), a client namespace ("the outside world"), the embedded API (kvnet-controller
+# --embedded) and one kvnet-node agent per node. `kubectl apply` creates two VirtualMachines, one with the
+# bridge binding and one with the masquerade binding; their guests connect to a TCP sink on the client at boot
+# (kernel argument kvnet.connect=, in the manifest's kernelBoot.kernelArgs). For each VM the client
+# (build/tests/flowmon) pings the VM every 10 ms and holds TCP connections to the guest's echo port while the VM
+# migrates there and back (node1 -> node2 -> node1 when the scheduler put it on node1), each time through a
+# kubevirt.io/v1 VirtualMachineInstanceMigration (`kubectl create -f`, then `kubectl get vmim -w`). After every
+# migration the demo prints the network downtime the client saw, the lost pings, QEMU's own downtime and the
+# guest's pause as the VMI's status.migrationState reports them, whether TCP survived, whether the VM kept its
+# IP, its MAC and its guest instance (boot id served by the guest), kubectl's view and `kvnetctl migrations` of
+# both nodes. (The bytes QEMU transferred, which the vmpod.sh version printed, are not in the VMI's status.)
+# Then one VM is halted (`kubectl patch vm ... runStrategy: Halted`: graceful shutdown, VMI and pod gone), both
+# are deleted, and nothing may be left: no VM, VMI or pod, no attachment on either node. Everything is torn
+# down at the end, also on Ctrl-C or failure. Exit 0 when every migration Succeeded, every TCP connection
+# survived and nothing was left, 1 otherwise.
 #
 # Environment: KVNET_BUILD (default build).
-set -uo pipefail
+set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export KVNET_BUILD=${KVNET_BUILD:-build}
-case "$KVNET_BUILD" in /*) BUILD=$KVNET_BUILD ;; *) BUILD=$ROOT/$KVNET_BUILD ;; esac
-BIN=$BUILD/bin
-FLOWMON=$BUILD/tests/flowmon
-CLUSTER=$ROOT/scripts/cluster.sh
-VMPOD=$ROOT/scripts/vmpod.sh
+DEMO=demo-migration
+# shellcheck source=scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
+# shellcheck source=scripts/lib/demo-sim.sh
+source "$ROOT/scripts/lib/demo-sim.sh"
+demo_sim_require
+demo_sim_init kvdm
 
-die() {
-	echo "demo-migration: $*" >&2
-	exit 1
-}
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
-for c in qemu-system-x86_64 virsh socat jq curl unshare; do
-	command -v "$c" >/dev/null || die "$c not installed (make deps)"
-done
-[ -x /usr/sbin/libvirtd ] || die "libvirtd not installed (make deps)"
-[ -x "$FLOWMON" ] || die "$FLOWMON not built (make test-tools)"
-[ -x "$BIN/kvnetctl" ] || die "$BIN/kvnetctl not built (make)"
-
-SUF=$(printf '%04x%04x' $RANDOM $RANDOM)
-CL_NAME=kvdm-$SUF
-WORK=$(mktemp -d /tmp/kvnet-demo-migration.XXXXXX)
-CL_DIR=$WORK/cluster
-ENVF=$CL_DIR/cluster.env
-FM_PIDS=()
-cleanup() {
-	local rc=$?
-	set +e
-	for p in "${FM_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	echo
-	echo "== teardown: scripts/cluster.sh down (VM pods, netds, namespaces)"
-	"$CLUSTER" down --name "$CL_NAME" --dir "$CL_DIR" >/dev/null 2>&1
-	rm -rf "$WORK"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo; echo "interrupted"; exit 130' INT TERM
-exec 3>&1
-run() { # run CMD...: print it (on the terminal, fd 3), then run it
-	echo "\$ $*" | sed "s|$ROOT/||g; s|$WORK|\$WORK|g" >&3
-	"$@"
-}
-ms() { date +%s%3N; }
-kv() { sed -n "s/^$1=//p" "$2"; }
-boot_id() { ip netns exec "$CLIENT_NS" curl -s -m 3 "http://$1/id" 2>/dev/null | sed -n 's/^boot_id=//p'; }
-wait_ping() { # ADDR SECONDS
-	local i
-	for i in $(seq 1 $(($2 * 5))); do
-		ip netns exec "$CLIENT_NS" ping -c1 -W0.2 "$1" >/dev/null 2>&1 && return 0
-	done
-	return 1
-}
-# start_flowmon NAME ARGS...: flowmon in the client namespace; sets FM_PID
-start_flowmon() {
-	local name=$1
-	shift
-	rm -f "$WORK/$name.ready"
-	ip netns exec "$CLIENT_NS" "$FLOWMON" "$@" --ready-file "$WORK/$name.ready" >"$WORK/$name.json" 2>"$WORK/$name.err" &
-	FM_PID=$!
-	FM_PIDS+=("$FM_PID")
-	for _ in $(seq 1 100); do
-		[ -f "$WORK/$name.ready" ] && return 0
-		kill -0 "$FM_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$WORK/$name.err" >&2
-	return 1
-}
-stop_flowmon() { # PID
-	kill -TERM "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
 same() { if [ "$1" = "$2" ]; then echo "same"; else echo "CHANGED ($2 -> $1)"; fi; }
-FAILED=0
-bad() {
-	echo "   !! $*"
-	FAILED=1
-}
 
-echo "== a two-node cluster: node namespaces with kvnet-netd, an underlay, VXLAN between the nodes, a client"
-run "$CLUSTER" up 2 --name "$CL_NAME" --dir "$CL_DIR" >"$WORK/up.out" 2>&1 || {
-	tail -n 20 "$WORK/up.out" >&2
-	die "cluster.sh up 2 failed"
-}
-# shellcheck disable=SC1090
-source "$ENVF"
-echo "   node1 $NODE1_NS (underlay $NODE1_UNDERLAY), node2 $NODE2_NS (underlay $NODE2_UNDERLAY)"
-echo "   client $CLIENT_NS ($CLIENT_UNDERLAY), VM network $VM_SUBNET, gateway $VM_GATEWAY on every node"
+demo_sim_up
 
-declare -A IP=() MAC=() BID=()
+declare -A IP=() MAC=() BID=() SINK=()
 echo
-echo "== two VMs on node1: one with the bridge binding, one with the masquerade binding"
+echo "== two VirtualMachines: one with the bridge binding, one with the masquerade binding; each guest connects"
+echo "   to a TCP sink on the client at boot (kernelBoot.kernelArgs: kvnet.connect=$CLIENT_UNDERLAY:PORT)"
+for b in bridge masquerade; do
+	SINK[$b]=$((9100 + ${#b}))
+	guest_vm_yaml "demo-$b" "$b" "kvnet.connect=$CLIENT_UNDERLAY:${SINK[$b]}" 30 >"$WORK/demo-$b.yaml"
+	kcr apply -f "$WORK/demo-$b.yaml"
+done
 for b in bridge masquerade; do
 	vm=demo-$b
-	t0=$(ms)
-	run "$VMPOD" start --env "$ENVF" --node 1 --vm "$vm" --binding "$b" >"$WORK/start-$b.out" 2>"$WORK/start-$b.err" || {
-		tail -n 20 "$WORK/start-$b.err" >&2
-		die "vmpod.sh start $vm failed"
-	}
-	IP[$b]=$(kv IP "$WORK/start-$b.out")
-	MAC[$b]=$(kv MAC "$WORK/start-$b.out")
+	IP[$b]=$(wait_vmi_ip "$vm" 120) || die "the VMI $vm is not Running with an IP after 120 s"
+	MAC[$b]=$(vmi_field "$vm" '.status.interfaces[0].mac')
 	wait_ping "${IP[$b]}" 90 || die "$vm does not answer ping at ${IP[$b]}"
-	for _ in $(seq 1 60); do [ -n "$(boot_id "${IP[$b]}")" ] && break; sleep 0.5; done
-	BID[$b]=$(boot_id "${IP[$b]}")
+	BID[$b]=$(wait_boot_id "${IP[$b]}" 30)
 	[ -n "${BID[$b]}" ] || die "$vm does not serve its boot id at http://${IP[$b]}/id"
 	for _ in $(seq 1 30); do
 		[ "$(echo probe | ip netns exec "$CLIENT_NS" timeout 3 socat -T2 - "TCP:${IP[$b]}:7" 2>/dev/null)" = probe ] && break
 		sleep 1
 	done
-	echo "   $vm: pod $(kv POD "$WORK/start-$b.out") on node1, IP ${IP[$b]}, MAC ${MAC[$b]}," \
-		"boot id ${BID[$b]}, answering after $(($(ms) - t0)) ms"
+	echo "   $vm: on $(vmi_field "$vm" .status.nodeName), IP ${IP[$b]}, MAC ${MAC[$b]}, boot id ${BID[$b]}"
 done
+kcr get vmi -o wide
+kcr get pods -o wide
 
 echo
-echo "== live migrations: node1 -> node2 -> node1, max downtime 50 ms, p2p over the underlay (QEMU's stream"
-echo "   through the node proxies); from the source's pause on, the VM's packets wait at the target (EARLY below)"
-echo "   during each: the client pings the VM every 10 ms and holds a TCP connection to its echo port (7);"
-echo "   one more TCP connection per VM stays open across both of its migrations"
+echo "== live migrations there and back through VirtualMachineInstanceMigrations, max downtime 50 ms, p2p over the"
+echo "   underlay (QEMU's stream through the node proxies); from the source's pause on, the VM's packets wait at the"
+echo "   target (EARLY below). During each: the client pings the VM every 10 ms and holds a TCP connection to its"
+echo "   echo port (7); one more TCP connection per VM (client -> guest) and the guest's own connection to the"
+echo "   client's sink stay open across both of its migrations"
 declare -A SUMMARY=()
 for b in bridge masquerade; do
 	vm=demo-$b
 	ip=${IP[$b]}
 	echo
 	echo "-- $vm ($b binding, $ip)"
-	echo "\$ ip netns exec $CLIENT_NS flowmon --tcp-echo $ip:7 --tcp-interval-ms 50    # held across both migrations"
-	start_flowmon "held-$b" --tcp-echo "$ip:7" --tcp-interval-ms 50 || die "flowmon (held connection to $vm) did not start"
+	echo "\$ ip netns exec $CLIENT_NS flowmon --tcp-echo $ip:7 --tcp-interval-ms 50 --tcp-sink ${SINK[$b]} &    # held across both migrations"
+	start_flowmon "held-$b" --tcp-echo "$ip:7" --tcp-interval-ms 50 --tcp-sink "${SINK[$b]}" ||
+		die "flowmon (held connections of $vm) did not start"
 	held=$FM_PID
-	for to in 2 1; do
-		from=$((3 - to))
+	sleep 2 # the guest reconnects to the sink within ~1 s once it listens
+	for n in 1 2; do
+		from=$(vmi_field "$vm" .status.nodeName)
 		echo "\$ ip netns exec $CLIENT_NS flowmon --ping $ip --interval-ms 10 --tcp-echo $ip:7 &"
-		start_flowmon "fm-$b-$to" --ping "$ip" --interval-ms 10 --tcp-echo "$ip:7" --drain-ms 500 ||
+		start_flowmon "fm-$b-$n" --ping "$ip" --interval-ms 10 --tcp-echo "$ip:7" --drain-ms 500 ||
 			die "flowmon (client of $vm) did not start"
 		fm=$FM_PID
 		sleep 0.5
 		rc=0
-		run "$VMPOD" migrate --env "$ENVF" --vm "$vm" --to "$to" --max-downtime-ms 50 \
-			>"$WORK/mig.out" 2>"$WORK/mig.err" || rc=$?
+		migrate "$vm" "$vm-mig$n" 120 || rc=$?
 		sleep 1
 		stop_flowmon "$fm"
-		r=$WORK/fm-$b-$to.json
+		r=$WORK/fm-$b-$n.json
+		echo "   phases: $(phases "$vm-mig$n")"
 		if [ "$rc" -ne 0 ]; then
-			bad "$vm: migration node$from -> node$to FAILED: $(tail -n 3 "$WORK/mig.err" | tr '\n' ' ')"
+			bad "$vm: migration $from -> $(vmi_field "$vm" .status.migrationState.targetNode) FAILED:" \
+				"$(vmi_field "$vm" .status.migrationState.failureReason)"
 			continue
 		fi
-		m=$(kv MIGRATION "$WORK/mig.out")
-		nip=$(kv IP "$WORK/mig.out")
-		nmac=$(kv MAC "$WORK/mig.out")
-		for _ in 1 2 3 4 5; do
-			nbid=$(boot_id "$ip")
-			[ -n "$nbid" ] && break
-			sleep 1
-		done
-		gap=$(jq '[.ping.maxGapMs, .ping.tailGapMs] | max' "$r" 2>/dev/null)
-		lost=$(jq '.ping.lost' "$r" 2>/dev/null)
-		closed=$(jq -r '.tcpEcho.closed' "$r" 2>/dev/null)
-		echo "   node$from -> node$to: now pod $(kv POD "$WORK/mig.out") on node$(kv NODE "$WORK/mig.out")"
-		echo "     network downtime (longest gap between ping replies): ${gap:-?} ms, lost pings: ${lost:-?}" \
-			"of $(jq '.ping.sent' "$r" 2>/dev/null)"
-		echo "     QEMU downtime: $(jq -r .downtimeMs <<<"$m") ms, total migration $(jq -r .totalMs <<<"$m") ms," \
-			"$(jq -r '(.dataBytes // 0) / 1048576 | floor' <<<"$m") MiB transferred"
-		if [ "$closed" = false ]; then
-			echo "     TCP connection: survived ($(jq '.tcpEcho.echoed' "$r")/$(jq '.tcpEcho.sent' "$r") lines echoed," \
-				"longest stall $(jq '.tcpEcho.maxStallMs' "$r") ms)"
-		else
-			bad "TCP connection to $vm broke during node$from -> node$to: $(jq -c .tcpEcho "$r" 2>/dev/null)"
-		fi
+		kcr get vmim "$vm-mig$n"
+		kcr get vmi "$vm" -o wide
+		migration_figures "$vm" "$r" || true
+		nip=$(vmi_field "$vm" '.status.interfaces[0].ipAddress')
+		nmac=$(vmi_field "$vm" '.status.interfaces[0].mac')
+		nbid=$(wait_boot_id "$ip" 5)
 		echo "     IP $(same "$nip" "$ip"), MAC $(same "$nmac" "${MAC[$b]}"), guest instance (boot id) $(same "$nbid" "${BID[$b]}")"
-		[ "$nip" = "$ip" ] && [ "$nmac" = "${MAC[$b]}" ] && [ "$nbid" = "${BID[$b]}" ] || bad "$vm changed identity"
-		SUMMARY[$b]+="node$from->node$to ${gap}ms/${lost}lost/QEMU $(jq -r .downtimeMs <<<"$m")ms; "
+		if [ "$nip" != "$ip" ] || [ "$nmac" != "${MAC[$b]}" ] || [ "$nbid" != "${BID[$b]}" ]; then bad "$vm changed identity"; fi
+		SUMMARY[$b]+="$MIG_FROM->$MIG_TO ${MIG_GAP}ms/${MIG_LOST}lost/QEMU ${MIG_QEMU}ms; "
 		for i in 1 2; do
-			s=NODE${i}_SOCK
 			echo "\$ kvnetctl --socket \$NODE${i}_SOCK migrations    # node$i"
-			"$BIN/kvnetctl" --socket "${!s}" migrations 2>&1 | sed 's/^/     /'
+			ctl "$i" migrations 2>&1 | sed 's/^/     /' || true
 		done
 	done
 	stop_flowmon "$held"
 	h=$WORK/held-$b.json
-	if [ "$(jq -r '.tcpEcho.closed' "$h" 2>/dev/null)" = false ]; then
-		echo "   held TCP connection to $vm across both migrations: survived" \
-			"($(jq '.tcpEcho.echoed' "$h")/$(jq '.tcpEcho.sent' "$h") lines echoed, longest stall $(jq '.tcpEcho.maxStallMs' "$h") ms)"
+	if [ "$(jq -r '.tcpEcho.closed' "$h" 2>/dev/null || true)" = false ]; then
+		echo "   held TCP connection to $vm across both migrations: survived ($(tcp_line "$h"))"
 	else
-		bad "the held TCP connection to $vm broke: $(jq -c .tcpEcho "$h" 2>/dev/null)"
+		bad "the held TCP connection to $vm broke: $(jq -c .tcpEcho "$h" 2>/dev/null || true)"
+	fi
+	long=$(jq -c '[.tcpSink.conns[]] | max_by(.lines) // {}' "$h" 2>/dev/null || echo '{}')
+	if [ "$(jq -r '.closed' <<<"$long")" = false ] && [ "$(jq -r '.seqGaps' <<<"$long")" = 0 ]; then
+		echo "   the guest's own TCP connection to the client's sink across both migrations: survived" \
+			"($(jq -r '.lines' <<<"$long") lines, none lost)"
+	else
+		bad "the guest's own TCP connection to the client broke or lost lines: $long"
 	fi
 done
 
 echo
 echo "== summary"
 for b in bridge masquerade; do echo "   demo-$b: ${SUMMARY[$b]:-no migration completed}"; done
+
+echo
+echo "== halt demo-bridge (graceful shutdown), then delete both VirtualMachines"
+kcr patch vm demo-bridge --type merge -p '{"spec":{"runStrategy":"Halted"}}'
+gone=no
+for _ in $(seq 1 120); do
+	if ! kc get vmi demo-bridge >/dev/null 2>&1 &&
+		[ -z "$(kc get pods -l vm.kubevirt.io/name=demo-bridge -o name 2>/dev/null)" ]; then
+		gone=yes
+		break
+	fi
+	sleep 0.5
+done
+if [ "$gone" = yes ]; then
+	echo "   demo-bridge halted: its VMI and its pod are gone"
+else
+	bad "demo-bridge's VMI or pod is still there after 60 s"
+fi
+kcr get vms
+kcr delete vm demo-bridge demo-masquerade
+left=""
+for _ in $(seq 1 120); do
+	left=$(nothing_left) && break
+	sleep 0.5
+done
+if [ -z "$left" ]; then
+	echo "   nothing left: no VM, VMI or pod; no attachment on node1 or node2 (kvnetctl endpoints)"
+else
+	bad "left after the delete: $left"
+fi
+kcr get vms,vmis,pods
+
+echo
 if [ "$FAILED" = 0 ]; then
-	echo "   every migration completed; IP, MAC and guest instance kept; every TCP connection survived"
+	echo "   every migration Succeeded; IP, MAC and guest instance kept; every TCP connection survived; nothing left"
 else
 	echo "   FAILED (see the lines marked !! above)"
 fi

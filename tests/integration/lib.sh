@@ -640,43 +640,14 @@ guest_image() {
 	fi
 }
 
-# guest_store: the test guest as KubeVirt names images, kvnet.local/demo-guest:latest in a local image store of
-# the test (docs/images.md), GUEST_IMAGES; a VMI boots it with kernelBoot.container {image: $GUEST_REF,
-# kernelPath: /boot/vmlinuz, initrdPath: /boot/initrd.img} and the launcher gets --image-dir "$GUEST_IMAGES".
-# After guest_image.
-GUEST_REF=kvnet.local/demo-guest:latest
+# guest_store: the test guest in a local image store of the test, GUEST_IMAGES, under GUEST_REF
+# (scripts/lib/guest-vm.sh, which also has guest_vm_yaml). After guest_image.
+# shellcheck source=scripts/lib/guest-vm.sh
+source "$KV_ROOT/scripts/lib/guest-vm.sh"
 guest_store() {
 	GUEST_IMAGES=$KV_TMP/images
 	"$KV_BIN/kvnet-launcher" image add "$GUEST_REF" --kernel "$KERNEL" --initrd "$INITRD" --image-dir "$GUEST_IMAGES" \
 		--replace >/dev/null || die "kvnet-launcher image add $GUEST_REF failed"
-}
-
-# guest_vm_yaml NAME BINDING: a kubevirt.io/v1 VirtualMachine (running) that boots the test guest from the
-# store (guest_store) with one interface of BINDING (bridge, masquerade) on the pod network, on stdout.
-guest_vm_yaml() {
-	cat <<EOF
-apiVersion: kubevirt.io/v1
-kind: VirtualMachine
-metadata: {name: $1}
-spec:
-  running: true
-  template:
-    spec:
-      terminationGracePeriodSeconds: 4
-      domain:
-        firmware:
-          kernelBoot:
-            kernelArgs: console=ttyS0 quiet
-            container: {image: $GUEST_REF, kernelPath: /boot/vmlinuz, initrdPath: /boot/initrd.img}
-        memory: {guest: 256Mi}
-        resources:
-          requests: {memory: 256Mi}
-        devices:
-          interfaces:
-          - {name: default, $2: {}}
-      networks:
-      - {name: default, pod: {}}
-EOF
 }
 
 # ---------------------------------------------------------------- libvirt (scripts/libvirt-node.sh)

@@ -11,7 +11,9 @@
 # instance (boot id), its old launcher pod gone and its new one Running there, status.migrationState complete
 # (source/target node and pod, start/end, completed, kvnet's guest pause); afterwards both TCP connections
 # survived without a gap. Then: a VMIM deleted while it runs (cancellation: the VM stays, answers, the target
-# pod goes), a VMIM to the VMI's own node refused (422), `runStrategy: Halted` (the VMI and its pod go, the guest
+# pod goes), the target's QEMU killed (the VMIM Failed, the VM runs on where it was, the same guest), the source
+# node's agent restarted before and while the migration runs (it Succeeds), a VMIM to the VMI's own node
+# refused (422), `runStrategy: Halted` (the VMI and its pod go, the guest
 # shut down), `kubectl delete vm` leaves no pod, VMI or attachment on either node. Lost pings and the longest
 # gap are printed as figures (make bench has the comparison with bare QEMU), only a generous sanity bound is
 # asserted.
@@ -198,6 +200,79 @@ else
 fi
 assert_true "cancel: the VM answers at $ip" wait_ping "$CLIENT_NS" "$ip" 20
 
+# ---------------------------------------------------------------- the target's QEMU dies: rolled back
+node=$(vmi_field "$vm" .status.nodeName)
+bid=$(boot_id "$ip")
+kc create -f - >/dev/null <<EOF
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstanceMigration
+metadata: {name: mig-kill}
+spec: {vmiName: $vm}
+EOF
+killed=
+for _ in $(seq 1 300); do
+	pid=$(pgrep -f "qemu-system.*$vm.*-incoming" | head -n 1 || true)
+	if [ -n "$pid" ]; then
+		kill -KILL "$pid" && killed=$pid
+		break
+	fi
+	sleep 0.05
+done
+assert_ne "$killed" "" "kill: the target's incoming QEMU was found and killed"
+for _ in $(seq 1 120); do
+	case "$(kc get vmim mig-kill -o jsonpath='{.status.phase}' 2>/dev/null)" in Succeeded | Failed) break ;; esac
+	sleep 0.5
+done
+assert_eq "$(kc get vmim mig-kill -o jsonpath='{.status.phase}')" Failed \
+	"kill: the VMIM Failed ($(kc get vmi "$vm" -o jsonpath='{.status.migrationState.failureReason}'))"
+assert_eq "$(vmi_field "$vm" .status.nodeName)/$(vmi_field "$vm" .status.phase)" "$node/Running" "kill: the VMI runs on $node"
+assert_true "kill: the VM answers at $ip" wait_ping "$CLIENT_NS" "$ip" 20
+assert_eq "$(boot_id "$ip")" "$bid" "kill: the same guest instance"
+for _ in $(seq 1 60); do [ "$(kc get pods -o name | wc -l)" = 2 ] && break; sleep 0.5; done
+assert_eq "$(kc get pods -o name | wc -l)" 2 "kill: the failed target pod is gone (one pod per VM left)"
+
+# ---------------------------------------------------------------- the source's agent restarted mid-migration
+# (SIGTERM leaves the VMs; the next agent goes on from the pods' records: it starts the migration the target is
+# ready for, or reports the end of the one its launcher ran while no agent watched)
+restart_agent() { # restart_agent NODE-NUMBER DELAY
+	local pidf=$SDIR/node$1-pods/agent.pid cmd=()
+	mapfile -d '' cmd <"/proc/$(cat "$pidf")/cmdline"
+	kill -TERM "$(cat "$pidf")"
+	for _ in $(seq 1 50); do kill -0 "$(cat "$pidf")" 2>/dev/null || break; sleep 0.1; done
+	sleep "$2"
+	nsenter --net="/run/netns/$API_NS" setsid "${cmd[@]}" >>"$SDIR/node$1-pods/agent.log" 2>&1 </dev/null &
+	echo $! >"$pidf"
+}
+for delay in 3 0; do
+	node=$(vmi_field "$vm" .status.nodeName)
+	kc create -f - >/dev/null <<EOF
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstanceMigration
+metadata: {name: mig-restart-$delay}
+spec: {vmiName: $vm}
+EOF
+	if [ "$delay" = 0 ]; then
+		# the agent goes while its launcher migrates
+		for _ in $(seq 1 200); do
+			[ -n "$(kc get vmi "$vm" -o jsonpath='{.status.migrationState.startTimestamp}')" ] && break
+			sleep 0.05
+		done
+		when="while the migration ran"
+	else
+		when="for ${delay} s from the VMIM's creation"
+	fi
+	restart_agent "${node#node}" "$delay"
+	for _ in $(seq 1 120); do
+		case "$(kc get vmim "mig-restart-$delay" -o jsonpath='{.status.phase}' 2>/dev/null)" in Succeeded | Failed) break ;; esac
+		sleep 0.5
+	done
+	assert_eq "$(kc get vmim "mig-restart-$delay" -o jsonpath='{.status.phase}')" Succeeded \
+		"restart (the source's agent down $when): the VMIM Succeeded"
+	assert_ne "$(vmi_field "$vm" .status.nodeName)" "$node" "restart: the VMI left $node"
+	assert_true "restart: the VM answers at $ip" wait_ping "$CLIENT_NS" "$ip" 20
+	assert_eq "$(boot_id "$ip")" "$bid" "restart: the same guest instance"
+done
+
 # ---------------------------------------------------------------- a migration to the VMI's own node is refused
 out=$(kc create -f - 2>&1 <<EOF
 apiVersion: kubevirt.io/v1
@@ -225,7 +300,7 @@ for _ in $(seq 1 90); do
 	sleep 1
 done
 assert_eq "$(kc get pods,vmis -o name | wc -l)" 0 "delete: no launcher pod or VMI left"
-assert_eq "$(kc get vmims -o jsonpath='{.items[*].status.phase}')" "Succeeded Succeeded Succeeded Succeeded" \
+assert_eq "$(kc get vmims -o json | jq -r '[.items[].status.phase] | sort | unique | join(",")')" "Failed,Succeeded" \
 	"the finished VMIMs stay (their history), as KubeVirt keeps them"
 assert_eq "$(endpoints "$NODE1_SOCK")/$(endpoints "$NODE2_SOCK")" 0/0 "delete: no attachment left on node1 or node2"
 assert_eq "$(find "$SDIR"/node*-pods/state/pods -mindepth 1 -maxdepth 1 -type d | wc -l)" 0 "delete: no pod directory left on the nodes"

@@ -9,7 +9,8 @@
 # namespace; a second VM on the masquerade binding goes to node2 and answers too; SIGTERM of an agent leaves
 # its VM running, and the restarted agent re-adopts it (same launcher, same IP, still Running); a VMI whose
 # kernelPath is not in the image store ends Failed with the launcher's reason, its pod Failed, nothing of it
-# left on the node; a launcher killed with SIGKILL leaves its VMI Failed with a reason, its pod Failed, and
+# left on the node; a guest that powers off ends its VMI Succeeded (Ready False, GuestShutdown), its pod
+# Succeeded and torn down; a launcher killed with SIGKILL leaves its VMI Failed with a reason, its pod Failed, and
 # the agent tears the pod down; `kubectl delete` of the VMs removes their pods, and the agents stop them: no sandbox, no
 # netd attachment (kvnetctl endpoints), no launcher or libvirtd, no pod directory left; the agents exit 0 on
 # SIGTERM (no sanitizer report).
@@ -202,6 +203,28 @@ assert_true "... with the reason in its message ($(jq -r .status.message <<<"$po
 nb=${node_bad#node}
 assert_eq "$(ls "$KV_TMP/n$nb/state/pods" | grep -c "$(jq -r .metadata.uid <<<"$pod")" || true)" 0 "nothing of it left on $node_bad (no pod directory)"
 assert_eq "$(pod_sandboxes)" 2 "... only the two running VMs' sandboxes"
+
+# ---------------------------------------------------------------- the guest powers off: VMI Succeeded
+# (the ACPI button pressed from outside the node's view, with virsh on the pod's libvirtd: the guest's acpid
+# powers it off, as a user's `poweroff` inside it would)
+sed -e 's/^kind: VirtualMachine$/kind: VirtualMachineInstance/' -e '/^  runStrategy:/d' -e '/^  template:/d' \
+	-e '/^    spec:/d' -e 's/^    //' <(guest_vm_yaml vmi-off bridge) >"$KV_TMP/vmi-off.yaml"
+k apply -f "$KV_TMP/vmi-off.yaml" >/dev/null
+wait_until 120 phase_is vmi-off Running || fail "vmi-off is Running (phase: $(vmi_phase vmi-off))"
+node_off=$(k get vmi vmi-off -o jsonpath='{.status.nodeName}')
+uid_off=$(pod_of vmi-off | jq -r .metadata.uid)
+pr "${node_off#node}" status "$uid_off" >"$KV_TMP/off.status"
+uri_off=$(sed -n 's/^LIBVIRT_URI=//p' "$KV_TMP/off.status")
+wait_until 60 bash -c "grep -q 'KVNET-GUEST ready' $KV_TMP/n${node_off#node}/state/pods/$uid_off/serial.log" || true
+virsh -c "$uri_off" shutdown default_vmi-off >/dev/null
+wait_until 60 phase_is vmi-off Succeeded || fail "a guest that powers off: its VMI Succeeded (phase: $(vmi_phase vmi-off))"
+assert_eq "$(k get vmi vmi-off -o json | jq -r '.status.conditions[] | select(.type == "Ready") | .status + "/" + .reason')" \
+	False/GuestShutdown "... its Ready condition: False, GuestShutdown"
+wait_until 10 bash -c "[ \"\$(ip netns exec $NS env KUBECONFIG=$KCFG kubectl get pods -l vm.kubevirt.io/name=vmi-off -o jsonpath='{.items[0].status.phase}')\" = Succeeded ]" || true
+assert_eq "$(pod_of vmi-off | jq -r .status.phase)" Succeeded "... its pod Succeeded"
+wait_until 30 bash -c "[ ! -e $KV_TMP/n${node_off#node}/state/pods/$uid_off ]" || true
+assert_false "... and its node tore the finished pod down" test -e "$KV_TMP/n${node_off#node}/state/pods/$uid_off"
+k delete vmi vmi-off >/dev/null
 
 # ---------------------------------------------------------------- a launcher that dies
 uid_b=$(pod_of vm-b | jq -r .metadata.uid)

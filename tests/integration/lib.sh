@@ -644,39 +644,12 @@ guest_image() {
 # the test (docs/images.md), GUEST_IMAGES; a VMI boots it with kernelBoot.container {image: $GUEST_REF,
 # kernelPath: /boot/vmlinuz, initrdPath: /boot/initrd.img} and the launcher gets --image-dir "$GUEST_IMAGES".
 # After guest_image.
-GUEST_REF=kvnet.local/demo-guest:latest
+# shellcheck source=tests/guest-vm.sh
+source "$KV_ROOT/tests/guest-vm.sh" # GUEST_REF, guest_vm_yaml
 guest_store() {
 	GUEST_IMAGES=$KV_TMP/images
 	"$KV_BIN/kvnet-launcher" image add "$GUEST_REF" --kernel "$KERNEL" --initrd "$INITRD" --image-dir "$GUEST_IMAGES" \
 		--replace >/dev/null || die "kvnet-launcher image add $GUEST_REF failed"
-}
-
-# guest_vm_yaml NAME BINDING: a kubevirt.io/v1 VirtualMachine (running) that boots the test guest from the
-# store (guest_store) with one interface of BINDING (bridge, masquerade) on the pod network, on stdout.
-guest_vm_yaml() {
-	cat <<EOF
-apiVersion: kubevirt.io/v1
-kind: VirtualMachine
-metadata: {name: $1}
-spec:
-  running: true
-  template:
-    spec:
-      terminationGracePeriodSeconds: 4
-      domain:
-        firmware:
-          kernelBoot:
-            kernelArgs: console=ttyS0 quiet
-            container: {image: $GUEST_REF, kernelPath: /boot/vmlinuz, initrdPath: /boot/initrd.img}
-        memory: {guest: 256Mi}
-        resources:
-          requests: {memory: 256Mi}
-        devices:
-          interfaces:
-          - {name: default, $2: {}}
-      networks:
-      - {name: default, pod: {}}
-EOF
 }
 
 # ---------------------------------------------------------------- libvirt (scripts/libvirt-node.sh)

@@ -310,7 +310,7 @@ bare_migrate() { # bare_migrate TO (run under measure)
 	ldpid=$!
 	local dest="qemu+tcp://$UL_NET.$to/system" pxs="" pxd="" port
 	if [ "${KVNET_BENCH_BARE_PROXY:-0}" = 1 ]; then
-		# diagnostic: the same two socat hops as vmpod.sh's migration proxies (unix socket on the source
+		# diagnostic: two socat hops like kvnet's node migration proxies (unix socket on the source
 		# host -> TCP over the underlay -> the destination daemon's unix socket)
 		port=$((20000 + (RANDOM % 20000)))
 		ip netns exec "${B_HOST[$to]}" socat -b 262144 "TCP-LISTEN:$port,bind=$UL_NET.$to,reuseaddr,fork,nodelay" \

@@ -8,11 +8,14 @@
 # /boot/initrd.img} and the launcher (or kvnet-node) gets the store's --image-dir.
 GUEST_REF=kvnet.local/demo-guest:latest
 
-# guest_vm_yaml NAME BINDING [KERNEL-ARGS [GRACE-SECONDS]]: a kubevirt.io/v1 VirtualMachine (runStrategy Always)
-# that boots the test guest from the store with one interface of BINDING (bridge, masquerade) on the pod network,
-# on stdout. KERNEL-ARGS go after "console=ttyS0 quiet" (e.g. kvnet.connect=HOST:PORT, scripts/guest/init);
-# GRACE-SECONDS: terminationGracePeriodSeconds (default 4).
+# guest_vm_yaml NAME BINDING [KERNEL-ARGS [GRACE-SECONDS [MEMORY [MAC]]]]: a kubevirt.io/v1 VirtualMachine
+# (runStrategy Always) that boots the test guest from the store with one interface of BINDING (bridge, masquerade)
+# on the pod network, on stdout. KERNEL-ARGS go after "console=ttyS0 quiet" (e.g. kvnet.connect=HOST:PORT,
+# scripts/guest/init); GRACE-SECONDS: terminationGracePeriodSeconds (default 4); MEMORY: the guest's and its
+# request (default 256Mi); MAC: a fixed macAddress of the interface.
 guest_vm_yaml() {
+	local mem=${5:-256Mi} mac=""
+	[ -z "${6:-}" ] || mac=", macAddress: \"$6\""
 	cat <<YAML
 apiVersion: kubevirt.io/v1
 kind: VirtualMachine
@@ -27,12 +30,12 @@ spec:
           kernelBoot:
             kernelArgs: "console=ttyS0 quiet${3:+ $3}"
             container: {image: $GUEST_REF, kernelPath: /boot/vmlinuz, initrdPath: /boot/initrd.img}
-        memory: {guest: 256Mi}
+        memory: {guest: $mem}
         resources:
-          requests: {memory: 256Mi}
+          requests: {memory: $mem}
         devices:
           interfaces:
-          - {name: default, $2: {}}
+          - {name: default, $2: {}$mac}
       networks:
       - {name: default, pod: {}}
 YAML

@@ -8,11 +8,14 @@
 # and holds a TCP connection to its echo port while the guest holds one to the client (tests/tools/flowmon);
 # a VMIM moves it to node2 and a second one back. Asserts per migration: the VMIM Succeeded through KubeVirt's
 # phases (TargetReady and Running among them), the VMI on the other node with the same IP, MAC and guest
-# instance (boot id), its old launcher pod gone and its new one Running there, status.migrationState complete
+# instance (boot id), its old launcher pod gone and its new one Running there, the cluster's claim store and the
+# client's route following it, packets of the pause forwarded to the paused target (early switchover), status.migrationState complete
 # (source/target node and pod, start/end, completed, kvnet's guest pause); afterwards both TCP connections
 # survived without a gap. Then: a VMIM deleted while it runs (cancellation: the VM stays, answers, the target
 # pod goes), the target's QEMU killed (the VMIM Failed, the VM runs on where it was, the same guest), the source
-# node's agent restarted before and while the migration runs (it Succeeds), a VMIM to the VMI's own node
+# node's agent restarted before and while the migration runs (it Succeeds), the target node's underlay cut (Failed, the
+# VM stays), a ping-pong of KVNET_TEST_PINGPONG (6) + 2 more migrations and then no leaked attachment, claim, link,
+# sandbox, QEMU, proxy, nft table or migration redirect, a VMIM to the VMI's own node
 # refused (422), `runStrategy: Halted` (the VMI and its pod go, the guest
 # shut down), `kubectl delete vm` leaves no pod, VMI or attachment on either node. Lost pings and the longest
 # gap are printed as figures (make bench has the comparison with bare QEMU), only a generous sanity bound is
@@ -42,6 +45,10 @@ source "$SDIR/sim.env"
 CLIENT_UNDERLAY=$(sed -n 's/^CLIENT_UNDERLAY=//p' "$SDIR/cluster/cluster.env")
 NODE1_SOCK=$(sed -n 's/^NODE1_SOCK=//p' "$SDIR/cluster/cluster.env")
 NODE2_SOCK=$(sed -n 's/^NODE2_SOCK=//p' "$SDIR/cluster/cluster.env")
+env_of() { sed -n "s/^$1=//p" "$SDIR/cluster/cluster.env"; }
+ctl() { "$KV_BIN/kvnetctl" --socket "$(env_of "NODE$1_SOCK")" -o json "${@:2}"; }
+holder() { ctl 1 cluster-claims | jq -r --arg k "vm/default/$1/default" '.claims[] | select(.key==$k) | .holder + ">" + .target'; }
+client_route() { ip -n "$CLIENT_NS" -j route show "$1/32" | jq -r '.[0].gateway // empty'; }
 
 # kubectls: the newest the machine has for the bridge VM, Debian's 1.20 for the masquerade VM (when installed)
 NEWEST=$(ls /usr/lib/google-cloud-sdk/bin/kubectl.1.* 2>/dev/null | sort -V | tail -n 1 || true)
@@ -56,8 +63,7 @@ boot_id() { ip netns exec "$CLIENT_NS" curl -s -m 3 "http://$1/id" 2>/dev/null |
 endpoints() { "$KV_BIN/kvnetctl" --socket "$1" -o json endpoints | jq length; }
 
 vm_yaml() { # vm_yaml NAME BINDING SINKPORT: the guest connects to the client's sink; 128 MiB (a shorter pre-copy)
-	guest_vm_yaml "$1" "$2" "kvnet.connect=$CLIENT_UNDERLAY:$3" |
-		sed 's|memory: {guest: 256Mi}|memory: {guest: 128Mi}|; s|requests: {memory: 256Mi}|requests: {memory: 128Mi}|'
+	guest_vm_yaml "$1" "$2" "kvnet.connect=$CLIENT_UNDERLAY:$3" "" 128Mi
 }
 
 wait_vmi() { # wait_vmi NAME PHASE [SECONDS]
@@ -101,6 +107,7 @@ stop_flowmon() {
 	FM_PID=
 }
 
+declare -A EARLY=()
 for b in bridge masquerade; do
 	KC=${KUBECTL[$b]}
 	vm=vm-$b
@@ -147,9 +154,16 @@ for b in bridge masquerade; do
 		assert_eq "$(kc get pod "$(jq -r .targetPod <<<"$ms")" -o jsonpath='{.status.phase}/{.spec.nodeName}/{.status.podIP}')" \
 			"Running/$to/$ip" "$b: the target pod runs on $to with the VM's IP"
 		assert_eq "$(boot_id "$ip")" "$bid" "$b: the same guest instance answers after the migration"
+		assert_eq "$(holder "$vm")" "$to>" "$b: the cluster's claim store names $to as holder, no target"
+		assert_eq "$(client_route "$ip")" "$(env_of "${to^^}_UNDERLAY")" "$b: the client's /32 follows the VM to $to"
+		e=$(ctl "${to#node}" migrations | jq -r --arg v "default/$vm" \
+			'[.history[] | select(.vm==$v and .role=="target")][0].earlyPackets // 0')
+		EARLY[$b]=$((${EARLY[$b]:-0} + e))
 		echo "MIGRATION_${b^^}_$n=from=$from to=$to outageMs=$(jq -r .kvnetNetworkOutageMs <<<"$ms") downtimeMs=$(jq -r .kvnetDowntimeMs <<<"$ms") totalMs=$(jq -r .kvnetTotalMs <<<"$ms")"
 		sleep 1
 	done
+	assert_true "$b: packets sent during the pause reached the paused target (${EARLY[$b]:-0} over 2 migrations, early switchover)" \
+		test "${EARLY[$b]:-0}" -ge 1
 	sleep 1
 	stop_flowmon
 	fm=$KV_TMP/fm-$b.json
@@ -232,6 +246,40 @@ assert_eq "$(boot_id "$ip")" "$bid" "kill: the same guest instance"
 for _ in $(seq 1 60); do [ "$(kc get pods -o name | wc -l)" = 2 ] && break; sleep 0.5; done
 assert_eq "$(kc get pods -o name | wc -l)" 2 "kill: the failed target pod is gone (one pod per VM left)"
 
+# ---------------------------------------------------------------- the target node's underlay cut: rolled back
+node=$(vmi_field "$vm" .status.nodeName)
+other=node$((3 - ${node#node}))
+kc create -f - >/dev/null <<EOF
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstanceMigration
+metadata: {name: mig-cut}
+spec: {vmiName: $vm}
+EOF
+for _ in $(seq 1 300); do
+	[ "$(pgrep -fc "qemu-system.*guest=default_$vm," || true)" -ge 2 ] && break
+	sleep 0.05
+done
+ons=$(env_of "${other^^}_NS")
+ip -n "$ons" link set ul0 down
+for _ in $(seq 1 120); do
+	case "$(kc get vmim mig-cut -o jsonpath='{.status.phase}' 2>/dev/null)" in Succeeded | Failed) break ;; esac
+	sleep 0.5
+done
+ip -n "$ons" link set ul0 up
+assert_eq "$(kc get vmim mig-cut -o jsonpath='{.status.phase}')" Failed \
+	"cut underlay: the VMIM Failed ($(kc get vmi "$vm" -o jsonpath='{.status.migrationState.failureReason}'))"
+assert_eq "$(vmi_field "$vm" .status.nodeName)/$(vmi_field "$vm" .status.phase)" "$node/Running" "cut underlay: the VMI runs on $node"
+assert_true "cut underlay: the VM answers at $ip" wait_ping "$CLIENT_NS" "$ip" 20
+assert_eq "$(boot_id "$ip")" "$bid" "cut underlay: the same guest instance"
+# the target pod goes (the controller deletes it, its agent stops it: CNI DEL rolls the passive target back)
+want=$([ "$(vmi_field vm-masquerade .status.nodeName)" = "$other" ] && echo 1 || echo 0)
+for _ in $(seq 1 60); do
+	[ "$(kc get pods -o name | wc -l)" = 2 ] && [ "$(endpoints "$(env_of "${other^^}_SOCK")")" = "$want" ] && break
+	sleep 0.5
+done
+assert_eq "$(endpoints "$(env_of "${other^^}_SOCK")")" "$want" "cut underlay: no attachment of $vm left on $other"
+assert_eq "$(holder "$vm")" "$node>" "cut underlay: the claim held by $node, no target left"
+
 # ---------------------------------------------------------------- the source's agent restarted mid-migration
 # (SIGTERM leaves the VMs; the next agent goes on from the pods' records: it starts the migration the target is
 # ready for, or reports the end of the one its launcher ran while no agent watched)
@@ -272,6 +320,41 @@ EOF
 	assert_ne "$(vmi_field "$vm" .status.nodeName)" "$node" "restart: the VMI left $node"
 	assert_true "restart: the VM answers at $ip" wait_ping "$CLIENT_NS" "$ip" 20
 	assert_eq "$(boot_id "$ip")" "$bid" "restart: the same guest instance"
+done
+
+# ---------------------------------------------------------------- ping-pong, then look for leaks
+PINGPONG=${KVNET_TEST_PINGPONG:-6}
+ok=0
+for k in $(seq 1 "$PINGPONG"); do
+	for v in vm-bridge vm-masquerade; do
+		[ "$v" = vm-masquerade ] && [ $((k % 3)) != 0 ] && continue # the masquerade VM every third round
+		migrate "$v" "pp-$v-$k"
+		if [ "$MIG_PHASE" = Succeeded ]; then ok=$((ok + 1)); else log "ping-pong: $v #$k: $MIG_PHASE ($MIG_PHASES)"; fi
+	done
+done
+want=$((PINGPONG + PINGPONG / 3))
+assert_eq "$ok" "$want" "ping-pong: $want migrations Succeeded"
+for v in vm-bridge vm-masquerade; do
+	vip=$(vmi_field "$v" '.status.interfaces[0].ipAddress')
+	assert_true "after ping-pong $v answers at $vip" wait_ping "$CLIENT_NS" "$vip" 10
+done
+n_ep=$(($(endpoints "$NODE1_SOCK") + $(endpoints "$NODE2_SOCK")))
+assert_eq "$n_ep" 2 "no leaked attachments (2 VMs, $n_ep attachments on both nodes)"
+n_cl=$(($(ctl 1 ipam | jq '.claims | length') + $(ctl 2 ipam | jq '.claims | length')))
+assert_eq "$n_cl" 2 "no leaked local claims"
+assert_eq "$(ctl 1 cluster-claims | jq '.claims | length')" 2 "two claims in the cluster's store"
+n_links=$(($(ip -n "$NODE1_NS" -o link show | grep -Ec ': kv[0-9a-f]{8}' || true) + $(ip -n "$NODE2_NS" -o link show | grep -Ec ': kv[0-9a-f]{8}' || true)))
+assert_eq "$n_links" 2 "no leaked host links (one node-side veth per VM)"
+assert_eq "$(ip netns list | grep -c "^$NAME-p-" || true)" 2 "no leaked pod sandboxes"
+assert_eq "$(pgrep -fc "qemu-system.*guest=default_vm-" || true)" 2 "no leaked QEMU processes"
+assert_eq "$(pgrep -fc "socat.*$SDIR/" || true)" 0 "no leaked migration proxies"
+for i in 1 2; do
+	ns=$(env_of "NODE${i}_NS")
+	assert_eq "$(ip netns exec "$ns" nft list ruleset 2>/dev/null | grep -c 'kvnet-masq' || true)" 0 "node$i: no masquerade table leaked into the node"
+	assert_eq "$(tc -n "$ns" filter show dev ul0 ingress 2>/dev/null | grep -c migredir || true)" 0 \
+		"node$i: no migration redirect left on the underlay interface"
+	assert_eq "$(ctl "$i" cluster-claims | jq '[.claims[] | select(.target != "" or .targetReady)] | length')" 0 \
+		"node$i: no claim left with a migration target"
 done
 
 # ---------------------------------------------------------------- a migration to the VMI's own node is refused

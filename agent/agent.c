@@ -955,6 +955,22 @@ static int adopt(Agent *a) {
         return 0;
 }
 
+/* What no pod holds any more (a pod whose start or stop was cut short by a crash): the node network's cached
+ * attachments DELeted, CNI GC, the sandboxes of this node's prefix removed. Once at start, after the
+ * re-adoption, as kubelet's garbage collection would; a failure is logged, the agent goes on. */
+static void gc(Agent *a) {
+        size_t deleted = 0, sandboxes = 0;
+        NodeErr e = {};
+        int r = node_pod_gc(a->rt, &deleted, &sandboxes, &e);
+        if (r < 0) {
+                char msg[1024];
+                log_warning("node GC: %s", node_err_format(&e, r, msg, sizeof msg));
+                node_err_done(&e);
+        }
+        if (deleted || sandboxes)
+                log_notice("node GC: %zu attachment(s) and %zu sandbox(es) no pod holds removed", deleted, sandboxes);
+}
+
 int agent_run(const AgentConfig *c) {
         Agent a = { .cfg = c };
         KvErr e = {};
@@ -979,6 +995,7 @@ int agent_run(const AgentConfig *c) {
         kube_client_set_rate_limit(a.kc, 50, 100);
         if ((r = adopt(&a)) < 0)
                 goto out;
+        gc(&a);
         char fsel[320];
         snprintf(fsel, sizeof fsel, "spec.nodeName=%s", c->pod.node_name);
         KubeRef ref = { "v1", "pods", NULL, NULL };

@@ -7,7 +7,8 @@
 # bridge binding applied with kubectl gets its VMI Running with nodeName and interfaces[0].ipAddress, its
 # launcher pod Running with that IP in `kubectl get pods -o wide`, and the guest answers ping from its node's
 # namespace; a second VM on the masquerade binding goes to node2 and answers too; SIGTERM of an agent leaves
-# its VM running, and the restarted agent re-adopts it (same launcher, same IP, still Running); a VMI whose
+# its VM running, and the restarted agent re-adopts it (same launcher, same IP, still Running) and its node GC
+# removes a sandbox no pod holds; a VMI whose
 # kernelPath is not in the image store ends Failed with the launcher's reason, its pod Failed, nothing of it
 # left on the node; a guest that powers off ends its VMI Succeeded (Ready False, GuestShutdown), its pod
 # Succeeded and torn down; a launcher killed with SIGKILL leaves its VMI Failed with a reason, its pod Failed, and
@@ -162,8 +163,12 @@ fi
 stop_agent 1
 assert_true "node1's launcher still runs after its agent exited" alive "$lpid_a"
 assert_ping "$NODE1_NS" "$ip_a" "vm-a still answers with no agent"
+# a sandbox of node1's prefix that no pod holds (a start cut short by a crash): the next agent's GC removes it
+stray=$CL_NAME-p-n1-$(printf '%016x' $((RANDOM * 65536 + RANDOM)))
+ip netns add "$stray"
 start_agent 1
 assert_true "the restarted agent re-adopts the pod" grep -q "pod default/$pod_a ($uid_a) re-adopted: launcher running" "$KV_TMP/agent1.log"
+assert_false "... and its node GC removed a sandbox no pod holds ($stray)" test -e "/run/netns/$stray"
 sleep 2
 assert_eq "$(pr 1 status "$uid_a" | sed -n 's/^LAUNCHER_PID=//p')" "$lpid_a" "... nothing restarted (the same launcher)"
 assert_eq "$(vmi_phase vm-a) $(k get vmi vm-a -o jsonpath='{.status.interfaces[0].ipAddress}')" "Running $ip_a" \

@@ -21,9 +21,10 @@
 # same name and size is reused; a broken or different one is torn down and rebuilt.
 # PREFIX defaults to kvc-<random>; DIR defaults to /run/kvnet-cluster/PREFIX.
 #
-# down: stops the netds (SIGTERM, then SIGKILL) and libvirtds (the nodes' and the VM pods' of
-# scripts/vmpod.sh), kills whatever else still runs inside the cluster's namespaces (node, switch,
-# client and pod namespaces PREFIX-p-*), deletes every namespace of that prefix and removes DIR.
+# down: stops the netds (SIGTERM, then SIGKILL) and the nodes' libvirtds, kills whatever else still runs
+# inside the cluster's namespaces (node, switch, client, and the sandboxes PREFIX-p-* of the launcher pods
+# that kvnet-node runs under scripts/kvnet-sim.sh, with their libvirtds and VMs), deletes every namespace
+# of that prefix and removes DIR.
 # Taking down a cluster that does not exist succeeds. Without --name and --dir, the only
 # registered cluster is meant (an error if there are several).
 #
@@ -204,7 +205,8 @@ do_down() {
 			fi
 		done
 	fi
-	# VM pods (scripts/vmpod.sh): their libvirtds destroy their domains.
+	# Pod libvirtds under DIR/pods (the layout of the former scripts/vmpod.sh; kvnet-node keeps its pods in
+	# its own state dir, their sandboxes are covered below): stopped, they destroy their domains.
 	if [ -n "$DIR" ] && [ -d "$DIR/pods" ]; then
 		for d in "$DIR"/pods/*; do
 			[ -d "$d/libvirt" ] || continue

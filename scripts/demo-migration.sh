@@ -14,7 +14,8 @@
 # migration the demo prints the network downtime the client saw, the lost pings, QEMU's own downtime and the
 # guest's pause as the VMI's status.migrationState reports them, whether TCP survived, whether the VM kept its
 # IP, its MAC and its guest instance (boot id served by the guest), kubectl's view and `kvnetctl migrations` of
-# both nodes. (The bytes QEMU transferred, which the vmpod.sh version printed, are not in the VMI's status.)
+# both nodes. (The bytes QEMU transferred, which the demo printed when it ran on the former scripts/vmpod.sh, are
+# not in the VMI's status.)
 # Then one VM is halted (`kubectl patch vm ... runStrategy: Halted`: graceful shutdown, VMI and pod gone), both
 # are deleted, and nothing may be left: no VM, VMI or pod, no attachment on either node. Everything is torn
 # down at the end, also on Ctrl-C or failure. Exit 0 when every migration Succeeded, every TCP connection

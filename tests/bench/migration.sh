@@ -136,7 +136,7 @@ measure() {
 	fi
 	gap=$(jq '[.ping.maxGapMs, .ping.tailGapMs] | max' "$fm")
 	lost=$(jq '.ping.lost' "$fm")
-	# survived: never closed, and every line sent came back by the end (as test-migration.sh asks)
+	# survived: never closed, and every line sent came back by the end (as test-kvnet-migration.sh asks)
 	tcp=$(jq -r 'if (.tcpEcho.closed | not) and .tcpEcho.sent - .tcpEcho.echoed <= 2 then 1 else 0 end' "$fm")
 	qd=$(sed -n 's/.*QEMU_DOWNTIME_MS=\([0-9]*\).*/\1/p' <<<"$out")
 	qt=$(sed -n 's/.*QEMU_TOTAL_MS=\([0-9]*\).*/\1/p' <<<"$out")

@@ -302,7 +302,7 @@ cluster_up() {
 }
 
 # cluster_pod_dirs: per node I of the cluster (1, 2) the pod runtime's dirs $KV_TMP/nI/{conf,cache,state}, the
-# conf dir holding the kvnet conflist of the cluster's VM network (equivalent to scripts/vmpod.sh's net.conf).
+# conf dir holding the kvnet conflist of the cluster's VM network (as scripts/kvnet-sim.sh writes for kvnet-node).
 # After cluster_up.
 cluster_pod_dirs() {
 	local i sockv

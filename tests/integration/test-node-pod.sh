@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # The pod runtime of the kubelet stand-in (node/pod.h) through tests/tools/podrun, on a simulated
 # 2-node cluster (scripts/cluster.sh): each node gets a CNI conf dir with the kvnet conflist
-# (equivalent to scripts/vmpod.sh's net.conf), and podrun runs real guest pods on node1. The nodes'
+# (the one scripts/kvnet-sim.sh writes per node), and podrun runs real guest pods on node1. The nodes'
 # own libvirtds (cluster.sh --libvirt) are not started: every pod runs its private libvirtd in its
-# sandbox (scripts/libvirt-node.sh, the stand-in's "container image"), as vmpod.sh does.
+# sandbox (scripts/libvirt-node.sh, the stand-in's "container image"), as kvnet-node's pods do.
 # Asserts, per binding (bridge, masquerade): the launcher reaches Running; the guest answers ping from
 # the cluster's client namespace at the pod IP from the CNI result; a `status` from a new podrun
 # process finds the pod Running (re-adoption: bridge after `run --detach`, masquerade after the
@@ -73,7 +73,7 @@ alive() {
 	[ "${st:0:1}" != Z ]
 }
 
-# write_vmi FILE NAME BINDING [KERNEL-PATH]: the test guest from the test's image store, as vmpod.sh's write_vmi
+# write_vmi FILE NAME BINDING [KERNEL-PATH]: a VMI of the test guest from the test's image store
 write_vmi() {
 	cat >"$1" <<EOF
 { "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",

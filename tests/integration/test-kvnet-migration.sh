@@ -13,7 +13,8 @@
 # (source/target node and pod, start/end, completed, kvnet's guest pause); afterwards both TCP connections
 # survived without a gap. Then: a VMIM deleted while it runs (cancellation: the VM stays, answers, the target
 # pod goes), the target's QEMU killed (the VMIM Failed, the VM runs on where it was, the same guest), the source
-# node's agent restarted before and while the migration runs (it Succeeds), the target node's underlay cut (Failed, the
+# node's agent restarted before and while the migration runs (it Succeeds), the controller restarted while one
+# runs (it Succeeds), the target node's underlay cut (Failed, the
 # VM stays), a ping-pong of KVNET_TEST_PINGPONG (6) + 2 more migrations and then no leaked attachment, claim, link,
 # sandbox, QEMU, proxy, nft table or migration redirect, a VMIM to the VMI's own node
 # refused (422), `runStrategy: Halted` (the VMI and its pod go, the guest
@@ -321,6 +322,36 @@ EOF
 	assert_true "restart: the VM answers at $ip" wait_ping "$CLIENT_NS" "$ip" 20
 	assert_eq "$(boot_id "$ip")" "$bid" "restart: the same guest instance"
 done
+
+# ---------------------------------------------------------------- the controller restarted mid-migration
+# (it keeps nothing in memory: the next one goes on from the VMIM, the VMI's migrationState and the pods)
+ctl_cmd=()
+mapfile -d '' ctl_cmd <"/proc/$(cat "$SDIR/controller.pid")/cmdline"
+node=$(vmi_field "$vm" .status.nodeName)
+kc create -f - >/dev/null <<EOF
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstanceMigration
+metadata: {name: mig-ctl-restart}
+spec: {vmiName: $vm}
+EOF
+for _ in $(seq 1 100); do
+	[ -n "$(kc get vmi "$vm" -o jsonpath='{.status.migrationState.targetPod}' 2>/dev/null)" ] && break
+	sleep 0.1
+done
+kill -TERM "$(cat "$SDIR/controller.pid")"
+for _ in $(seq 1 50); do kill -0 "$(cat "$SDIR/controller.pid")" 2>/dev/null || break; sleep 0.1; done
+sleep 2
+ip netns exec "$API_NS" setsid "${ctl_cmd[@]}" >>"$SDIR/controller.log" 2>&1 </dev/null &
+echo $! >"$SDIR/controller.pid"
+for _ in $(seq 1 120); do
+	case "$(kc get vmim mig-ctl-restart -o jsonpath='{.status.phase}' 2>/dev/null)" in Succeeded | Failed) break ;; esac
+	sleep 0.5
+done
+assert_eq "$(kc get vmim mig-ctl-restart -o jsonpath='{.status.phase}')" Succeeded \
+	"controller restarted mid-migration: the VMIM Succeeded ($(kc get vmim mig-ctl-restart -o json | jq -r '[.status.phaseTransitionTimestamps[]?.phase] | join(",")'))"
+assert_ne "$(vmi_field "$vm" .status.nodeName)" "$node" "controller restart: the VMI left $node"
+assert_true "controller restart: the VM answers at $ip" wait_ping "$CLIENT_NS" "$ip" 20
+assert_eq "$(boot_id "$ip")" "$bid" "controller restart: the same guest instance"
 
 # ---------------------------------------------------------------- ping-pong, then look for leaks
 PINGPONG=${KVNET_TEST_PINGPONG:-6}

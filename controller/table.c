@@ -69,11 +69,23 @@ static json_t *node_status(json_t *node) {
         return json_sprintf("%s%s", st, cordoned ? ",SchedulingDisabled" : "");
 }
 
-/* KubeVirt's VMI READY column: the Ready condition's status. */
-static json_t *vmi_ready(json_t *vmi) {
-        json_t *ready = kstatus_condition(get_path(vmi, "status"), "Ready");
-        const char *st = json_string_value(json_object_get(ready, "status"));
+/* KubeVirt's VMI columns READY, LIVE-MIGRATABLE and PAUSED: a condition's status. */
+static json_t *vmi_condition(json_t *vmi, const char *type) {
+        json_t *c = kstatus_condition(get_path(vmi, "status"), type);
+        const char *st = json_string_value(json_object_get(c, "status"));
         return st ? json_string(st) : json_null();
+}
+
+static json_t *vmi_ready(json_t *vmi) {
+        return vmi_condition(vmi, "Ready");
+}
+
+static json_t *vmi_live_migratable(json_t *vmi) {
+        return vmi_condition(vmi, "LiveMigratable");
+}
+
+static json_t *vmi_paused(json_t *vmi) {
+        return vmi_condition(vmi, "Paused");
 }
 
 static json_t *node_roles(json_t *node) {
@@ -113,7 +125,9 @@ static const struct {
             { "Phase", "string", "status.phase" },
             { "IP", "string", "status.interfaces.0.ipAddress" },
             { "NodeName", "string", "status.nodeName" },
-            { "Ready", "string", NULL, vmi_ready } } },
+            { "Ready", "string", NULL, vmi_ready },
+            { "Live-Migratable", "string", NULL, vmi_live_migratable, 1 },
+            { "Paused", "string", NULL, vmi_paused, 1 } } },
         { "VirtualMachineInstanceMigration",
           { { "Phase", "string", "status.phase" }, { "VMI", "string", "spec.vmiName" } } },
         { "NetworkAttachmentDefinition", { AGE } },

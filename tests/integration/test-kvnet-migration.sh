@@ -119,6 +119,10 @@ for b in bridge masquerade; do
 	node=$(vmi_field "$vm" .status.nodeName)
 	ip=$(vmi_field "$vm" '.status.interfaces[0].ipAddress')
 	mac=$(vmi_field "$vm" '.status.interfaces[0].mac')
+	kc get vmi "$vm" -o wide >"$KV_TMP/wide"
+	assert_true "$b: kubectl get vmi -o wide as KubeVirt prints it: $(tr -s ' \n' ' ' <"$KV_TMP/wide")" \
+		grep -Eq "^$vm +[0-9]+s +Running +$ip +$node +True +True *$" "$KV_TMP/wide"
+	assert_true "$b: ... with KubeVirt's columns" grep -Eq '^NAME +AGE +PHASE +IP +NODENAME +READY +LIVE-MIGRATABLE +PAUSED' "$KV_TMP/wide"
 	assert_true "$b: the guest answers ping at $ip on $node" wait_ping "$CLIENT_NS" "$ip" 90
 	for _ in $(seq 1 100); do [ -n "$(boot_id "$ip")" ] && break; sleep 0.3; done
 	bid=$(boot_id "$ip")

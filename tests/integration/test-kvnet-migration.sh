@@ -21,7 +21,7 @@
 # shut down), `kubectl delete vm` leaves no pod, VMI or attachment on either node. Lost pings and the longest
 # gap are printed as figures (make bench has the comparison with bare QEMU), only a generous sanity bound is
 # asserted.
-# kvnet-test-timeout: 900
+# kvnet-test-timeout: 1500
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

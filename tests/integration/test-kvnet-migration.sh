@@ -75,21 +75,30 @@ wait_vmi() { # wait_vmi NAME PHASE [SECONDS]
 	return 1
 }
 
-# migrate VMI NAME: creates VMIM NAME and waits for its end; its phase in MIG_PHASE, the phases it went
-# through in MIG_PHASES
-migrate() {
+# vmim_create VMI NAME: a VirtualMachineInstanceMigration NAME of VMI; vmim_wait NAME: waits (60 s) for its end
+# and prints its phase
+vmim_create() {
 	kc create -f - >/dev/null <<EOF
 apiVersion: kubevirt.io/v1
 kind: VirtualMachineInstanceMigration
 metadata: {name: $2}
 spec: {vmiName: $1}
 EOF
-	MIG_PHASE=
+}
+vmim_wait() {
+	local p=
 	for _ in $(seq 1 240); do
-		MIG_PHASE=$(kc get vmim "$2" -o jsonpath='{.status.phase}' 2>/dev/null || true)
-		case "$MIG_PHASE" in Succeeded | Failed) break ;; esac
-		sleep 0.5
+		p=$(kc get vmim "$1" -o jsonpath='{.status.phase}' 2>/dev/null || true)
+		case "$p" in Succeeded | Failed) break ;; esac
+		sleep 0.25
 	done
+	echo "$p"
+}
+# migrate VMI NAME: creates VMIM NAME and waits for its end; its phase in MIG_PHASE, the phases it went
+# through in MIG_PHASES
+migrate() {
+	vmim_create "$1" "$2"
+	MIG_PHASE=$(vmim_wait "$2")
 	MIG_PHASES=$(kc get vmim "$2" -o json | jq -r '[.status.phaseTransitionTimestamps[]?.phase] | join(",")')
 }
 
@@ -189,12 +198,7 @@ KC=$NEWEST
 vm=vm-bridge
 ip=$(vmi_field "$vm" '.status.interfaces[0].ipAddress')
 node=$(vmi_field "$vm" .status.nodeName)
-kc create -f - >/dev/null <<EOF
-apiVersion: kubevirt.io/v1
-kind: VirtualMachineInstanceMigration
-metadata: {name: mig-cancel}
-spec: {vmiName: $vm}
-EOF
+vmim_create "$vm" mig-cancel
 for _ in $(seq 1 100); do
 	case "$(kc get vmim mig-cancel -o jsonpath='{.status.phase}' 2>/dev/null)" in Scheduled | PreparingTarget | TargetReady | Running) break ;; esac
 	sleep 0.1
@@ -222,12 +226,7 @@ assert_true "cancel: the VM answers at $ip" wait_ping "$CLIENT_NS" "$ip" 20
 # ---------------------------------------------------------------- the target's QEMU dies: rolled back
 node=$(vmi_field "$vm" .status.nodeName)
 bid=$(boot_id "$ip")
-kc create -f - >/dev/null <<EOF
-apiVersion: kubevirt.io/v1
-kind: VirtualMachineInstanceMigration
-metadata: {name: mig-kill}
-spec: {vmiName: $vm}
-EOF
+vmim_create "$vm" mig-kill
 killed=
 for _ in $(seq 1 300); do
 	# the VM's second QEMU (a guest that migrated in was started with -incoming too: the newest is the target's)
@@ -239,10 +238,7 @@ for _ in $(seq 1 300); do
 	sleep 0.05
 done
 assert_ne "$killed" "" "kill: the target's incoming QEMU was found and killed"
-for _ in $(seq 1 120); do
-	case "$(kc get vmim mig-kill -o jsonpath='{.status.phase}' 2>/dev/null)" in Succeeded | Failed) break ;; esac
-	sleep 0.5
-done
+vmim_wait mig-kill >/dev/null
 assert_eq "$(kc get vmim mig-kill -o jsonpath='{.status.phase}')" Failed \
 	"kill: the VMIM Failed ($(kc get vmi "$vm" -o jsonpath='{.status.migrationState.failureReason}'))"
 assert_eq "$(vmi_field "$vm" .status.nodeName)/$(vmi_field "$vm" .status.phase)" "$node/Running" "kill: the VMI runs on $node"
@@ -254,22 +250,14 @@ assert_eq "$(kc get pods -o name | wc -l)" 2 "kill: the failed target pod is gon
 # ---------------------------------------------------------------- the target node's underlay cut: rolled back
 node=$(vmi_field "$vm" .status.nodeName)
 other=node$((3 - ${node#node}))
-kc create -f - >/dev/null <<EOF
-apiVersion: kubevirt.io/v1
-kind: VirtualMachineInstanceMigration
-metadata: {name: mig-cut}
-spec: {vmiName: $vm}
-EOF
+vmim_create "$vm" mig-cut
 for _ in $(seq 1 300); do
 	[ "$(pgrep -fc "qemu-system.*guest=default_$vm," || true)" -ge 2 ] && break
 	sleep 0.05
 done
 ons=$(env_of "${other^^}_NS")
 ip -n "$ons" link set ul0 down
-for _ in $(seq 1 120); do
-	case "$(kc get vmim mig-cut -o jsonpath='{.status.phase}' 2>/dev/null)" in Succeeded | Failed) break ;; esac
-	sleep 0.5
-done
+vmim_wait mig-cut >/dev/null
 ip -n "$ons" link set ul0 up
 assert_eq "$(kc get vmim mig-cut -o jsonpath='{.status.phase}')" Failed \
 	"cut underlay: the VMIM Failed ($(kc get vmi "$vm" -o jsonpath='{.status.migrationState.failureReason}'))"
@@ -299,12 +287,7 @@ restart_agent() { # restart_agent NODE-NUMBER DELAY
 }
 for delay in 3 0; do
 	node=$(vmi_field "$vm" .status.nodeName)
-	kc create -f - >/dev/null <<EOF
-apiVersion: kubevirt.io/v1
-kind: VirtualMachineInstanceMigration
-metadata: {name: mig-restart-$delay}
-spec: {vmiName: $vm}
-EOF
+	vmim_create "$vm" "mig-restart-$delay"
 	if [ "$delay" = 0 ]; then
 		# the agent goes while its launcher migrates
 		for _ in $(seq 1 200); do
@@ -316,10 +299,7 @@ EOF
 		when="for ${delay} s from the VMIM's creation"
 	fi
 	restart_agent "${node#node}" "$delay"
-	for _ in $(seq 1 120); do
-		case "$(kc get vmim "mig-restart-$delay" -o jsonpath='{.status.phase}' 2>/dev/null)" in Succeeded | Failed) break ;; esac
-		sleep 0.5
-	done
+	vmim_wait "mig-restart-$delay" >/dev/null
 	assert_eq "$(kc get vmim "mig-restart-$delay" -o jsonpath='{.status.phase}')" Succeeded \
 		"restart (the source's agent down $when): the VMIM Succeeded"
 	assert_ne "$(vmi_field "$vm" .status.nodeName)" "$node" "restart: the VMI left $node"
@@ -332,12 +312,7 @@ done
 ctl_cmd=()
 mapfile -d '' ctl_cmd <"/proc/$(cat "$SDIR/controller.pid")/cmdline"
 node=$(vmi_field "$vm" .status.nodeName)
-kc create -f - >/dev/null <<EOF
-apiVersion: kubevirt.io/v1
-kind: VirtualMachineInstanceMigration
-metadata: {name: mig-ctl-restart}
-spec: {vmiName: $vm}
-EOF
+vmim_create "$vm" mig-ctl-restart
 for _ in $(seq 1 100); do
 	[ -n "$(kc get vmi "$vm" -o jsonpath='{.status.migrationState.targetPod}' 2>/dev/null)" ] && break
 	sleep 0.1
@@ -347,10 +322,7 @@ for _ in $(seq 1 50); do kill -0 "$(cat "$SDIR/controller.pid")" 2>/dev/null || 
 sleep 2
 ip netns exec "$API_NS" setsid "${ctl_cmd[@]}" >>"$SDIR/controller.log" 2>&1 </dev/null &
 echo $! >"$SDIR/controller.pid"
-for _ in $(seq 1 120); do
-	case "$(kc get vmim mig-ctl-restart -o jsonpath='{.status.phase}' 2>/dev/null)" in Succeeded | Failed) break ;; esac
-	sleep 0.5
-done
+vmim_wait mig-ctl-restart >/dev/null
 assert_eq "$(kc get vmim mig-ctl-restart -o jsonpath='{.status.phase}')" Succeeded \
 	"controller restarted mid-migration: the VMIM Succeeded ($(kc get vmim mig-ctl-restart -o json | jq -r '[.status.phaseTransitionTimestamps[]?.phase] | join(",")'))"
 assert_ne "$(vmi_field "$vm" .status.nodeName)" "$node" "controller restart: the VMI left $node"

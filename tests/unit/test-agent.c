@@ -204,11 +204,13 @@ static void test_mig_source_fields(void **state) {
         assert_string_equal(json_string_value(json_object_get(f, "startTimestamp")), "2026-01-01T00:00:00Z");
         assert_null(json_object_get(f, "completed"));
         json_decref(f);
+        f = NULL;
         /* an earlier migration's end in the launcher's status is not this one's */
         _cleanup_json_ json_t *old = test_json("{\"migration\":{\"state\":\"failed\",\"startedAt\":\"2025-01-01T00:00:00.000Z\"}}");
         assert_int_equal(agent_mig_source_fields(ms, &rec, old, &f), 0);
         assert_null(json_object_get(f, "failed"));
         json_decref(f);
+        f = NULL;
         _cleanup_json_ json_t *done = test_json("{\"phase\":\"Migrated\",\"migration\":{\"state\":\"completed\","
                                                 "\"startedAt\":\"2026-01-01T00:00:00.123Z\",\"downtimeMs\":40,"
                                                 "\"totalMs\":1500,\"pausedAtUs\":1000000}}");
@@ -218,6 +220,7 @@ static void test_mig_source_fields(void **state) {
         assert_int_equal(json_integer_value(json_object_get(f, "kvnetPausedAtUs")), 1000000);
         assert_non_null(json_object_get(f, "endTimestamp"));
         json_decref(f);
+        f = NULL;
         /* cancelled on the controller's request */
         _cleanup_json_ json_t *ms_abort = test_json(MS(",\"abortRequested\":true"));
         _cleanup_json_ json_t *cancelled = test_json("{\"migration\":{\"state\":\"cancelled\",\"startedAt\":"
@@ -227,11 +230,13 @@ static void test_mig_source_fields(void **state) {
         assert_string_equal(json_string_value(json_object_get(f, "abortStatus")), "Succeeded");
         assert_string_equal(json_string_value(json_object_get(f, "failureReason")), "operation aborted");
         json_decref(f);
+        f = NULL;
         /* the node could not start it: failed with its reason */
         snprintf(rec.failure, sizeof rec.failure, "migration proxy did not come up");
         assert_int_equal(agent_mig_source_fields(ms, &rec, running, &f), 0);
         assert_string_equal(json_string_value(json_object_get(f, "failureReason")), "migration proxy did not come up");
         json_decref(f);
+        f = NULL;
         /* another migration's record says nothing */
         snprintf(rec.uid, sizeof rec.uid, "job-0");
         assert_int_equal(agent_mig_source_fields(ms, &rec, done, &f), 0);
@@ -255,6 +260,7 @@ static void test_mig_target_fields(void **state) {
         assert_non_null(json_object_get(json_object_get(f, "targetDirectMigrationNodePorts"), "31001"));
         assert_string_equal(json_string_value(json_object_get(f, "kvnetTargetStateDir")), "/s/pods/u/state");
         json_decref(f);
+        f = NULL;
         _cleanup_json_ json_t *resumed = test_json("{\"phase\":\"Running\",\"migration\":{\"state\":\"completed\","
                                                    "\"resumedAtUs\":1050500}}");
         assert_int_equal(agent_mig_target_fields(ms, &rec, resumed, &t, &f), 0);
@@ -269,6 +275,7 @@ static void test_mig_target_fields(void **state) {
         assert_int_equal(agent_mig_merge(st, f, &changed), 0);
         assert_false(changed);
         json_decref(f);
+        f = NULL;
         /* record round trip */
         char dir[] = "/tmp/kvnet-test-agent-XXXXXX";
         assert_non_null(mkdtemp(dir));

@@ -16,6 +16,7 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "controller/kproto.h"
 #include "controller/schema.h"
 #include "controller/subresource.h"
 #include "controller/table.h"
@@ -540,6 +541,51 @@ static int body_json(Req *rq, json_t **ret, KvErr *e) {
         return json_parse_object(rq->body ? rq->body : "", rq->len, CTL_BODY_MAX, "request body", ret, e);
 }
 
+static const char *content_type(struct MHD_Connection *c, char type[static 128]) {
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        snprintf(type, 128, "%s", ct ? ct : "");
+        type[strcspn(type, "; ")] = '\0';
+        return type;
+}
+
+/* The object a create, an update or a status update sends: JSON (application/json, or no type), or Kubernetes'
+ * protobuf for the kinds controller/kproto.c decodes (client-go with ContentType protobuf: Multus). A Pod's
+ * protobuf spec is not decoded: only the status subresource (spec_ok), which ignores it, takes one. 0, or
+ * the HTTP status to answer with the message in e. */
+static unsigned request_object(struct MHD_Connection *c, Req *rq, const CtlResource *res, bool spec_ok, json_t **ret,
+                               KvErr *e) {
+        char type[128];
+        content_type(c, type);
+        if (streq(type, CTL_PROTO_CONTENT_TYPE)) {
+                bool spec = false;
+                int r = ctl_proto_decode(res, rq->body ? rq->body : "", rq->len, ret, &spec, e);
+                if (r == -EPROTONOSUPPORT)
+                        return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
+                if (r < 0)
+                        return MHD_HTTP_BAD_REQUEST;
+                if (spec && !spec_ok) {
+                        json_decref(TAKE_PTR(*ret));
+                        kverr_set(e, KV_ERR_DECODE, -EPROTONOSUPPORT,
+                                  "the embedded API does not decode a protobuf %s spec (only the status subresource "
+                                  "takes protobuf, and ignores the spec): send application/json",
+                                  res->kind);
+                        return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
+                }
+                return 0;
+        }
+        if (type[0] && !streq(type, "application/json")) {
+                kverr_set(e, KV_ERR_DECODE, -EPROTONOSUPPORT, "the embedded API takes application/json%s, not '%.64s'",
+                          ctl_proto_supported(res) ? " and " CTL_PROTO_CONTENT_TYPE : "", type);
+                return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
+        }
+        return body_json(rq, ret, e) < 0 ? MHD_HTTP_BAD_REQUEST : 0;
+}
+
+static enum MHD_Result send_request_error(struct MHD_Connection *c, unsigned code, const KvErr *e) {
+        return send_status(c, code, code == MHD_HTTP_UNSUPPORTED_MEDIA_TYPE ? "UnsupportedMediaType" : "BadRequest",
+                           "%s", e->msg);
+}
+
 static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, const char *method,
                                          const CtlResource *res, const char *version, const char *ns, Req *rq) {
         KvErr e = {};
@@ -575,10 +621,10 @@ static enum MHD_Result handle_collection(CtlApi *a, struct MHD_Connection *c, co
                         return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed",
                                            "create %s in a namespace (/namespaces/NS/%s)", res->plural, res->plural);
                 _cleanup_json_ json_t *in = NULL, *out = NULL;
-                int r = body_json(rq, &in, &e);
-                if (r < 0)
-                        return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
-                r = body_to_preferred(in, res, version, "create", &e);
+                unsigned code = request_object(c, rq, res, false, &in, &e);
+                if (code)
+                        return send_request_error(c, code, &e);
+                int r = body_to_preferred(in, res, version, "create", &e);
                 if (r >= 0)
                         r = ctl_store_create(a->store, res, ns, in, &out, &e);
                 if (r < 0)
@@ -618,20 +664,19 @@ static enum MHD_Result handle_object(CtlApi *a, struct MHD_Connection *c, const 
                              : send_json(c, MHD_HTTP_OK, as_version(TAKE_PTR(out), res, version));
         }
         if (streq(method, "PUT") || streq(method, "PATCH")) {
-                const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
                 char type[128];
-                snprintf(type, sizeof type, "%s", ct ? ct : "");
-                type[strcspn(type, "; ")] = '\0';
+                content_type(c, type);
                 bool patch = streq(method, "PATCH"), json_patch = streq(type, "application/json-patch+json");
                 if (patch && !json_patch && !streq(type, "application/merge-patch+json"))
                         return send_status(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType",
                                            "the embedded API takes JSON merge patches (application/merge-patch+json, "
                                            "kubectl patch --type merge) and JSON patches (--type json), not '%.64s'",
                                            type);
-                if (!patch && type[0] && !streq(type, "application/json"))
-                        return send_status(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType",
-                                           "the embedded API takes application/json, not '%.64s'", type);
-                if (json_patch) {
+                unsigned code;
+                if (!patch) {
+                        if ((code = request_object(c, rq, res, false, &in, &e)))
+                                return send_request_error(c, code, &e);
+                } else if (json_patch) {
                         json_error_t jerr = {};
                         in = rq->len <= CTL_BODY_MAX ? json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr) : NULL;
                         if (!in)
@@ -735,8 +780,12 @@ static enum MHD_Result handle_status(CtlApi *a, struct MHD_Connection *c, const 
         if (!streq(method, "PUT") && !streq(method, "PATCH"))
                 return send_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed", "%s is not allowed on %s/%s/status",
                                    method, res->plural, name);
-        if ((r = body_json(rq, &in, &e)) < 0)
-                return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
+        unsigned code;
+        if (streq(method, "PATCH")) {
+                if ((r = body_json(rq, &in, &e)) < 0)
+                        return send_status(c, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", e.msg);
+        } else if ((code = request_object(c, rq, res, true, &in, &e)))
+                return send_request_error(c, code, &e);
         want = streq(method, "PATCH") ? ctl_merge_patch(cur, in) : json_incref(in);
         json_t *st = json_object_get(want, "status");
         if (st && !json_is_object(st))
@@ -750,7 +799,11 @@ static enum MHD_Result handle_status(CtlApi *a, struct MHD_Connection *c, const 
                                    "apply your changes to the latest version and try again",
                                    ctl_resource_qname(res, (char[128]){ 0 }), name);
         _cleanup_json_ json_t *empty = json_object();
-        r = ctl_store_set_status(a->store, res, ns, name, st ? st : empty, &e);
+        /* a pod's status update also takes its labels, annotations and finalizers (kube-apiserver's pod status
+         * strategy); a custom resource's only its status (the CRD status strategy) */
+        bool pod = streq(res->group, "") && streq(res->kind, "Pod");
+        r = ctl_store_set_status_meta(a->store, res, ns, name, st ? st : empty,
+                                      pod ? json_object_get(want, "metadata") : NULL, &e);
         if (r < 0)
                 return send_error(c, r, &e, res, name);
         r = ctl_store_get(a->store, res, ns, name, &out);

@@ -34,6 +34,8 @@ const CtlResource ctl_resources[] = {
         /* core v1: the launcher pods the scheduler creates and the (simulated) nodes it places them on */
         { "", "v1", "Pod", "PodList", "pods", "pod", { "po", NULL }, true, true },
         { "", "v1", "Node", "NodeList", "nodes", "node", { "no", NULL }, false, false },
+        /* what client-go's event recorders post (Multus: AddedInterface, ...) */
+        { "", "v1", "Event", "EventList", "events", "event", { "ev", NULL }, true, false },
 };
 const size_t ctl_n_resources = ELEMENTSOF(ctl_resources);
 
@@ -741,14 +743,51 @@ int ctl_store_patch(CtlStore *s, const CtlResource *res, const char *ns, const c
 
 int ctl_store_set_status(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *status,
                          KvErr *e) {
+        return ctl_store_set_status_meta(s, res, ns, name, status, NULL, e);
+}
+
+int ctl_store_set_status_meta(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *status,
+                              json_t *meta, KvErr *e) {
+        static const char *const keys[] = { "labels", "annotations", "finalizers" };
         Obj *o = find_e(s, res, ns, name, e);
         if (!o)
                 return -ENOENT;
-        if (json_equal(json_object_get(o->obj, "status"), status))
-                return 0;
+        if (meta && !json_is_object(meta))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "status: 'metadata' must be an object, got %s",
+                                 json_type_name(meta));
+        for (size_t k = 0; meta && k < ELEMENTSOF(keys); k++) {
+                json_t *m = json_object_get(meta, keys[k]), *val;
+                const char *key;
+                size_t i;
+                if (m && json_is_null(m))
+                        continue;
+                if (k < 2 && m && !json_is_object(m))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "status: 'metadata.%s' must be an object",
+                                         keys[k]);
+                if (k < 2)
+                        json_object_foreach(m, key, val) if (!json_is_string(val)) return kverr_set(
+                                e, KV_ERR_INVALID_CONFIG, -EINVAL, "status: 'metadata.%s.%.64s' must be a string, got %s",
+                                keys[k], key, json_type_name(val));
+                if (k == 2 && m && !json_is_array(m))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "status: 'metadata.finalizers' must be a list");
+                json_array_foreach(k == 2 ? m : NULL, i, val) if (!json_is_string(val)) return kverr_set(
+                        e, KV_ERR_INVALID_CONFIG, -EINVAL, "status: 'metadata.finalizers[%zu]' must be a string", i);
+        }
         _cleanup_json_ json_t *obj = json_deep_copy(o->obj);
         if (!obj || json_object_set(obj, "status", status) < 0)
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "status: out of memory");
+        json_t *md = json_object_get(obj, "metadata");
+        for (size_t k = 0; meta && k < ELEMENTSOF(keys); k++) {
+                json_t *m = json_object_get(meta, keys[k]);
+                bool empty = !m || json_is_null(m) || (json_is_object(m) && !json_object_size(m)) ||
+                             (json_is_array(m) && !json_array_size(m));
+                if (empty)
+                        json_object_del(md, keys[k]);
+                else
+                        json_object_set(md, keys[k], m);
+        }
+        if (json_equal(obj, o->obj))
+                return 0;
         return modified(s, o, obj, "status", e);
 }
 

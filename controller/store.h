@@ -100,6 +100,12 @@ int ctl_store_patch(CtlStore *s, const CtlResource *res, const char *ns, const c
  * new resourceVersion when it is unchanged. */
 int ctl_store_set_status(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *status,
                          KvErr *e) _wur_;
+/* As ctl_store_set_status(), and metadata.labels, .annotations and .finalizers from meta (NULL: unchanged;
+ * each left out of meta is removed): what a pod's status subresource takes, as kube-apiserver's pod status
+ * strategy keeps everything of the new object but its spec, ownerReferences and deletionTimestamp (Multus
+ * writes k8s.v1.cni.cncf.io/network-status through it). */
+int ctl_store_set_status_meta(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *status,
+                              json_t *meta, KvErr *e) _wur_;
 int ctl_store_delete(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t **ret,
                      KvErr *e) _wur_;
 

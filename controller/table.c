@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "controller/table.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -112,6 +113,30 @@ static json_t *node_internal_ip(json_t *node) {
         return json_string("<none>");
 }
 
+static json_t *age_of(const char *ts);
+
+/* kube-apiserver's event printer: LAST SEEN (lastTimestamp, else eventTime, else creation), OBJECT kind/name */
+static json_t *event_last_seen(json_t *ev) {
+        const char *ts = json_string_value(json_object_get(ev, "lastTimestamp"));
+        if (!ts)
+                ts = json_string_value(json_object_get(ev, "eventTime"));
+        if (!ts)
+                ts = json_string_value(get_path(ev, "metadata.creationTimestamp"));
+        char buf[32];
+        snprintf(buf, sizeof buf, "%.19sZ", ts ? ts : ""); /* a MicroTime's fraction dropped */
+        return age_of(ts ? buf : NULL);
+}
+
+static json_t *event_object(json_t *ev) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s/%s", json_string_value(get_path(ev, "involvedObject.kind")) ?: "",
+                 json_string_value(get_path(ev, "involvedObject.name")) ?: "");
+        char *k = buf;
+        for (; *k && *k != '/'; k++)
+                *k = (char) tolower((unsigned char) *k);
+        return json_string(buf);
+}
+
 #define AGE { "Age", "date", "metadata.creationTimestamp", NULL, 0, NULL }
 
 static const struct {
@@ -140,6 +165,12 @@ static const struct {
             { "Node", "string", "spec.nodeName", NULL, 1, "<none>" },
             { "Nominated Node", "string", "status.nominatedNodeName", NULL, 1, "<none>" },
             { "Readiness Gates", "string", "spec.readinessGates", NULL, 1, "<none>" } } },
+        { "Event",
+          { { "Last Seen", "string", NULL, event_last_seen },
+            { "Type", "string", "type" },
+            { "Reason", "string", "reason" },
+            { "Object", "string", NULL, event_object },
+            { "Message", "string", "message" } } },
         { "Node",
           { { "Status", "string", NULL, node_status },
             { "Roles", "string", NULL, node_roles },

@@ -3,7 +3,8 @@
 # Helpers of the kvnet-controller --embedded tests (test-controller-*.sh), sourced after lib.sh and kv_init:
 # the controller runs in a network namespace of its own (its own loopback); kubectl and curl talk to it
 # there through the kubeconfig it writes.
-#   ctl_init                  the namespace, paths, and a cleanup trap that kills a controller left running
+#   ctl_init [NS]             the namespace (NS: one the test made, e.g. the node's, so that programs run there reach
+#                             the API on its loopback), paths, and a cleanup trap that kills a controller left running
 #   start_controller [ARGS]   starts it (extra options such as --nodes 3) and waits until it answers
 #   stop_controller           SIGTERM; asserts it exits 0 (no sanitizer report)
 #   api METHOD PATH [ARGS]    curl: the body on stdout, the HTTP status in $(code)
@@ -19,7 +20,11 @@ CTL_PID=""
 ctl_init() {
 	require_cmd curl kubectl
 	require_file "$CTL"
-	mkns NS ctl
+	if [ -n "${1:-}" ]; then
+		NS=$1
+	else
+		mkns NS ctl
+	fi
 	ip -n "$NS" link set lo up
 	KCFG=$KV_TMP/kubeconfig
 	STATE=$KV_TMP/state

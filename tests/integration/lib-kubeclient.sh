@@ -5,7 +5,8 @@
 # etcd, test peers). Sourced after lib.sh; the caller sets NS (the namespace the server listens in), KCFG
 # (its kubeconfig), KCL (the kubeclient binary) and defines k (kubectl with that kubeconfig).
 #   kube_client_requests       create, get, list (selectors, --sync, all namespaces), AlreadyExists, NotFound,
-#                              merge patch, 409 Conflict of a stale update, a fresh update; leaves the pods
+#                              merge patch, 409 Conflict of a stale update, a fresh update, a pod's status
+#                              subresource (status and labels taken, spec not); leaves the pods
 #                              web-1 (app=web, tier=back), web-2 (app=web) and db-1 (app=db)
 #   kube_client_delete         deletes db-1 (propagation, grace), a second delete is NotFound
 #   kube_client_informer W     starts an informer on app=web pods writing to W (sets WPID), checks that it
@@ -68,7 +69,15 @@ kube_client_requests() {
 	fresh=$(pod web-1 web | jq -c --arg rv "$cur" '.metadata.resourceVersion = $rv | .metadata.labels.tier = "back"')
 	assert_eq "$(kc update v1 pods web-1 "$fresh" | jq -r .metadata.labels.tier)" back "an update with the current resourceVersion passes"
 	assert_eq "$(k get pod web-1 -o jsonpath='{.metadata.labels.tier}')" back "... kubectl sees it"
-
+	# the pod status subresource: kube-apiserver's pod status strategy keeps the body's metadata (labels,
+	# annotations) but not its spec — what Multus writes network-status through
+	out=$(kc update-status v1 pods web-1 "$(kc get v1 pods web-1 | jq -c '.status = {phase: "Running", podIP: "10.88.0.7"}')")
+	assert_eq "$(jq -r .status.phase <<<"$out")" Running "update of /status"
+	kc patch-status v1 pods web-1 '{"status":{"podIP":"10.88.0.9"},"metadata":{"labels":{"tier":"x"}},"spec":{"nodeName":"nowhere"}}' >/dev/null
+	assert_eq "$(k get pod web-1 -o jsonpath='{.status.phase}/{.status.podIP}/{.metadata.labels.tier}/{.spec.nodeName}')" \
+		"Running/10.88.0.9/x/" "merge patch of a pod's /status takes its status and labels, not its spec (kubectl)"
+	kc patch-status v1 pods web-1 '{"metadata":{"labels":{"tier":"back"}}}' >/dev/null
+	assert_eq "$(k get pod web-1 -o jsonpath='{.metadata.labels.tier}')" back "... and the label back"
 }
 
 kube_client_delete() {

@@ -29,11 +29,6 @@ start_controller
 
 # ---------------------------------------------------------------- requests
 kube_client_requests
-out=$(kc update-status v1 pods web-1 '{"status":{"phase":"Running","podIP":"10.88.0.7"}}')
-assert_eq "$(jq -r .status.phase <<<"$out")" Running "update of /status"
-out=$(kc patch-status v1 pods web-1 '{"status":{"podIP":"10.88.0.9"},"metadata":{"labels":{"tier":"x"}}}')
-assert_eq "$(k get pod web-1 -o jsonpath='{.status.phase}/{.status.podIP}/{.metadata.labels.tier}')" "Running/10.88.0.9/back" \
-	"merge patch of /status changes the status only (kubectl)"
 
 kube_client_delete
 

@@ -114,6 +114,14 @@ static void envelope(Buf *out, const char *api, const char *kind, const Buf *raw
         put_bytes(out, 2, raw->b, raw->n);
 }
 
+/* a Pod whose ObjectMeta is meta plus the length-delimited field num */
+static void pod_meta_plus(Buf *out, const Buf *meta, uint32_t num, const void *p, size_t n) {
+        Buf m = *meta, raw = {};
+        put_bytes(&m, num, p, n);
+        put_bytes(&raw, 1, m.b, m.n);
+        envelope(out, "v1", "Pod", &raw);
+}
+
 static void refused(const CtlResource *r, const Buf *body, int want, const char *msg_part) {
         json_t *o = NULL;
         KvErr e = {};
@@ -148,25 +156,19 @@ static void test_refusals(void **state) {
         refused(pods, &wrongapi, -EINVAL, "names 'v2' 'Pod'");
 
         /* a field the tables do not know: ObjectMeta 99 */
-        Buf m2 = meta, r2 = {}, b2 = {};
-        put_str(&m2, 99, "x");
-        put_bytes(&r2, 1, m2.b, m2.n);
-        envelope(&b2, "v1", "Pod", &r2);
+        Buf b2 = {};
+        pod_meta_plus(&b2, &meta, 99, "x", 1);
         refused(pods, &b2, -EINVAL, "ObjectMeta field 99");
         refused(pods, &b2, -EINVAL, "not known to the embedded API");
 
         /* a wire type that does not match: ObjectMeta.generation (int64) as bytes */
-        Buf m3 = meta, r3 = {}, b3 = {};
-        put_str(&m3, 7, "1");
-        put_bytes(&r3, 1, m3.b, m3.n);
-        envelope(&b3, "v1", "Pod", &r3);
+        Buf b3 = {};
+        pod_meta_plus(&b3, &meta, 7, "1", 1);
         refused(pods, &b3, -EINVAL, "ObjectMeta field 7");
 
-        /* a string that is not UTF-8 */
-        Buf m4 = {}, r4 = {}, b4 = {};
-        put_bytes(&m4, 1, "\xff\xfe", 2);
-        put_bytes(&r4, 1, m4.b, m4.n);
-        envelope(&b4, "v1", "Pod", &r4);
+        /* a string that is not UTF-8: the name */
+        Buf b4 = {};
+        pod_meta_plus(&b4, &(Buf){}, 1, "\xff\xfe", 2);
         refused(pods, &b4, -EINVAL, "not UTF-8");
 
         /* a content encoding */

@@ -53,8 +53,12 @@ typedef struct Selector {
                 char key[128], val[128];
                 bool neg;
         } t[SEL_MAX];
-        bool by_node;   /* spec.nodeName=node ("" matches pods bound to no node) */
-        char node[254];
+        size_t nf; /* field terms other than metadata.name=/metadata.namespace= (those narrow the lookup) */
+        struct {
+                const char *path, *fallback; /* where the field is in the object (see selectable[]) */
+                char val[254];
+                bool neg;
+        } f[SEL_MAX];
 } Selector;
 
 struct Watch {
@@ -324,16 +328,45 @@ static bool selector_match(const Selector *sel, json_t *obj) {
                 if (eq == sel->t[i].neg)
                         return false;
         }
-        if (sel->by_node) {
-                const char *node = json_string_value(json_object_get(json_object_get(obj, "spec"), "nodeName"));
-                if (!streq(node ? node : "", sel->node))
+        for (size_t i = 0; i < sel->nf; i++) {
+                const char *v = json_string_value(ctl_json_path(obj, sel->f[i].path));
+                if ((!v || !*v) && sel->f[i].fallback)
+                        v = json_string_value(ctl_json_path(obj, sel->f[i].fallback));
+                if (streq(v ? v : "", sel->f[i].val) == sel->f[i].neg) /* a field not there is "" */
                         return false;
         }
         return true;
 }
 
-/* fieldSelector: metadata.name=X and metadata.namespace=X (what kubectl sends), and for pods spec.nodeName=X
- * (what kubelet sends: into sel). */
+/* The fields a fieldSelector may name beyond metadata.name and metadata.namespace: kube-apiserver's selectable
+ * fields of the core kinds served here (ToSelectableFields of pkg/registry/core/pod and .../event), with where
+ * each is in the object; kubelet watches its pods by spec.nodeName, `kubectl describe` finds a pod's events by
+ * involvedObject.*. An event's source is source.component, else reportingComponent. */
+static const struct {
+        const char *kind, *field, *path, *fallback;
+} selectable[] = {
+        { "Pod", "spec.nodeName", "spec.nodeName", NULL },
+        { "Pod", "spec.restartPolicy", "spec.restartPolicy", NULL },
+        { "Pod", "spec.schedulerName", "spec.schedulerName", NULL },
+        { "Pod", "spec.serviceAccountName", "spec.serviceAccountName", NULL },
+        { "Pod", "status.phase", "status.phase", NULL },
+        { "Pod", "status.podIP", "status.podIPs.0.ip", NULL },
+        { "Pod", "status.nominatedNodeName", "status.nominatedNodeName", NULL },
+        { "Event", "involvedObject.kind", "involvedObject.kind", NULL },
+        { "Event", "involvedObject.namespace", "involvedObject.namespace", NULL },
+        { "Event", "involvedObject.name", "involvedObject.name", NULL },
+        { "Event", "involvedObject.uid", "involvedObject.uid", NULL },
+        { "Event", "involvedObject.apiVersion", "involvedObject.apiVersion", NULL },
+        { "Event", "involvedObject.resourceVersion", "involvedObject.resourceVersion", NULL },
+        { "Event", "involvedObject.fieldPath", "involvedObject.fieldPath", NULL },
+        { "Event", "reason", "reason", NULL },
+        { "Event", "reportingComponent", "reportingComponent", NULL },
+        { "Event", "source", "source.component", "reportingComponent" },
+        { "Event", "type", "type", NULL },
+};
+
+/* fieldSelector: terms key=value, key==value, key!=value. metadata.name= and metadata.namespace= (what kubectl
+ * sends) come back in ret_name/ret_ns; the other fields the kind selects on (selectable[]) go into sel. */
 static int parse_field_selector(const char *s, const CtlResource *res, const char **ret_name, const char **ret_ns,
                                 Selector *sel, char buf[512], KvErr *e) {
         *ret_name = *ret_ns = NULL;
@@ -342,28 +375,49 @@ static int parse_field_selector(const char *s, const CtlResource *res, const cha
         snprintf(buf, 512, "%s", s);
         char *save = NULL;
         for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                const char *v = NULL;
-                bool node = false;
-                if (strncmp(t, "metadata.name=", 14) == 0)
-                        *ret_name = v = t + 14;
-                else if (strncmp(t, "metadata.namespace=", 19) == 0)
-                        *ret_ns = v = t + 19;
-                else if (strncmp(t, "spec.nodeName=", 14) == 0 && streq(res->group, "") && streq(res->plural, "pods"))
-                        node = (v = t + 14) != NULL;
-                if (!v)
+                char *op = strchr(t, '=');
+                bool neg = op && op > t && op[-1] == '!';
+                char *key_end = neg ? op - 1 : op, *v = op ? op + 1 + (op[1] == '=') : NULL;
+                if (!op || key_end == t)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                         "fieldSelector: '%.64s' is not supported (only metadata.name=…, "
-                                         "metadata.namespace=… and for pods spec.nodeName=…)",
-                                         t);
-                if (v[0] == '=')
-                        memmove((char *) v, v + 1, strlen(v));
-                if (node) {
-                        if (strlen(v) >= sizeof sel->node)
-                                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                                 "fieldSelector: spec.nodeName '%.64s…' is too long", v);
-                        sel->by_node = true;
-                        snprintf(sel->node, sizeof sel->node, "%s", v);
+                                         "fieldSelector: '%.64s' is not key=value, key==value or key!=value", t);
+                *key_end = '\0';
+                if (!neg && streq(t, "metadata.name")) {
+                        *ret_name = v;
+                        continue;
                 }
+                if (!neg && streq(t, "metadata.namespace")) {
+                        *ret_ns = v;
+                        continue;
+                }
+                const char *path = NULL, *fallback = NULL;
+                if (streq(t, "metadata.name") || streq(t, "metadata.namespace")) /* != */
+                        path = streq(t, "metadata.name") ? "metadata.name" : "metadata.namespace";
+                for (size_t i = 0; !path && i < ELEMENTSOF(selectable); i++)
+                        if (!res->group[0] && streq(selectable[i].kind, res->kind) && streq(selectable[i].field, t)) {
+                                path = selectable[i].path;
+                                fallback = selectable[i].fallback;
+                        }
+                if (!path) {
+                        char fields[768] = "metadata.name, metadata.namespace";
+                        for (size_t i = 0; !res->group[0] && i < ELEMENTSOF(selectable); i++)
+                                if (streq(selectable[i].kind, res->kind))
+                                        snprintf(fields + strlen(fields), sizeof fields - strlen(fields), ", %s",
+                                                 selectable[i].field);
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "fieldSelector: field label not supported for %s: '%.64s' (only %s)",
+                                         ctl_resource_qname(res, (char[128]){ 0 }), t, fields);
+                }
+                if (sel->nf == SEL_MAX)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "fieldSelector: at most %d terms", SEL_MAX);
+                if (strlen(v) >= sizeof sel->f[0].val)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "fieldSelector: %s '%.64s…' is too long", t,
+                                         v);
+                sel->f[sel->nf].path = path;
+                sel->f[sel->nf].fallback = fallback;
+                sel->f[sel->nf].neg = neg;
+                snprintf(sel->f[sel->nf].val, sizeof sel->f[0].val, "%s", v);
+                sel->nf++;
         }
         return 0;
 }

@@ -56,6 +56,16 @@ const char *ctl_resource_qname(const CtlResource *r, char buf[static 128]) {
         return buf;
 }
 
+json_t *ctl_json_path(json_t *obj, const char *path) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s", path);
+        json_t *v = obj;
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ".", &save); t && v; t = strtok_r(NULL, ".", &save))
+                v = json_is_array(v) ? json_array_get(v, strtoul(t, NULL, 10)) : json_object_get(v, t);
+        return v;
+}
+
 const char *ctl_md(json_t *obj, const char *key) {
         return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
 }

@@ -44,6 +44,8 @@ const char *ctl_api_version(const CtlResource *r, const char *version, char buf[
 /* How Kubernetes names the resource in messages: "pods", "virtualmachines.kubevirt.io". */
 const char *ctl_resource_qname(const CtlResource *r, char buf[static 128]);
 
+/* The value at a dotted path ("status.podIPs.0.ip": a number indexes an array), or NULL. */
+json_t *ctl_json_path(json_t *obj, const char *path);
 /* metadata.<key> of an object, when it is a string, else NULL. */
 const char *ctl_md(json_t *obj, const char *key);
 /* The uid of obj's controller (the ownerReference of that kind with controller: true) and, in *ret_name when

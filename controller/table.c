@@ -20,15 +20,7 @@ typedef struct Column {
 
 /* ---- kube-apiserver's printers for pods and nodes (a subset: kvnet's pods have one container) ---- */
 
-static json_t *get_path(json_t *obj, const char *path) {
-        char buf[128];
-        snprintf(buf, sizeof buf, "%s", path);
-        json_t *v = obj;
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ".", &save); t && v; t = strtok_r(NULL, ".", &save))
-                v = json_is_array(v) ? json_array_get(v, strtoul(t, NULL, 10)) : json_object_get(v, t);
-        return v;
-}
+#define get_path ctl_json_path
 
 static json_t *pod_ready(json_t *pod) {
         size_t i, ready = 0;

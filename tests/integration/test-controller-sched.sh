@@ -62,7 +62,7 @@ stop_controller
 # ---------------------------------------------------------------- nodes
 start_controller --nodes 3 --node-cpu 2 --node-memory 4Gi
 assert_eq "$(api GET /api/v1 | jq -r '[.resources[] | select(.name | test("/") | not) | .name + ":" + (.shortNames // [] | join(","))] | join(" ")')" \
-	"namespaces:ns pods:po nodes:no" "/api/v1 lists namespaces, pods and nodes with their short names"
+	"namespaces:ns pods:po nodes:no events:ev" "/api/v1 lists namespaces, pods, nodes and events with their short names"
 k get nodes >"$KV_TMP/nodes" 2>&1 || true
 assert_true "kubectl get nodes shows NAME STATUS ROLES AGE VERSION: $(tr -s ' \n' ' ' <"$KV_TMP/nodes")" \
 	bash -c "grep -Eq '^NAME +STATUS +ROLES +AGE +VERSION' '$KV_TMP/nodes' && [ \$(grep -Ec '^node[123] +Ready +worker +[0-9]+s +v1' '$KV_TMP/nodes') = 3 ]"
@@ -115,7 +115,7 @@ assert_eq "$(jq -rs '[.[] | .type + " " + .object.spec.nodeName] | join(",")' "$
 	"a watch with spec.nodeName=node2 gets vm-b's pod alone"
 api GET "/apis/kubevirt.io/v1/virtualmachineinstances?fieldSelector=spec.nodeName%3Dnode1" >/dev/null
 assert_eq "$(code) $(jq -r .message "$KV_TMP/body")" \
-	"400 fieldSelector: 'spec.nodeName=node1' is not supported (only metadata.name=…, metadata.namespace=… and for pods spec.nodeName=…)" \
+	"400 fieldSelector: field label not supported for virtualmachineinstances.kubevirt.io: 'spec.nodeName' (only metadata.name, metadata.namespace)" \
 	"spec.nodeName is a pods' field selector: on VMIs a 400 naming it"
 k apply -f "$KV_TMP/vm-big.yaml" >/dev/null
 wait_for "vm-big condition" bash -c "ip netns exec $NS env KUBECONFIG=$KCFG kubectl get vmi vm-big -o json | jq -e '.status.conditions[0].message'"

@@ -211,9 +211,9 @@ check_comma() { # mv1,br2
 		"$w: network-status names, interfaces, IPs, default"
 	assert_eq "$(ns_field "$p" net1 .mac)" "$(lmac "$s" net1)" "$w: network-status MAC of net1 is the link's"
 	[ "${w%% *}" = multus ] || return 0 # Multus's own events; kvnet-multus need not record any
-	assert_eq "$(k get events --field-selector metadata.namespace=default -o json |
-		jq -r --arg p "$p" '[.items[] | select(.involvedObject.name == $p and .reason == "AddedInterface")] | length')" 3 \
-		"$w: three AddedInterface events on the pod (kubectl get events)"
+	assert_eq "$(k get events --field-selector "involvedObject.name=$p,reason=AddedInterface,source=multus" -o name | wc -l)" 3 \
+		"$w: three AddedInterface events on the pod (kubectl get events --field-selector involvedObject.name=...)"
+	assert_eq "$(k describe pod "$p" | grep -c 'AddedInterface .*multus  *Add ')" 3 "$w: kubectl describe pod lists them"
 }
 run_case comma "mv1,br2" check_comma
 

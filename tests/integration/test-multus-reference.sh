@@ -15,7 +15,8 @@
 # which sets the MTU) — it asserts the sandbox's interfaces, addresses, MACs, MTU and routes, traffic on the
 # secondary networks, the network-status Multus wrote on the pod (kubectl get pod -o jsonpath) and its
 # AddedInterface events; then DEL leaves nothing (sandbox links, host-local allocations, the meta plugin's
-# cache, veths on the node).
+# cache, veths on the node). Last, the same with kvnet as the cluster network (netd on the node): Multus
+# delegating eth0 to the kvnet plugin.
 #
 # run_meta PLUGIN_TYPE runs the same Multus config with "type": PLUGIN_TYPE. When build/bin/kvnet-multus
 # exists (KVNET_MULTUS_META=PATH names another binary) every case runs again with it and its interfaces,
@@ -92,16 +93,17 @@ assert_eq "$(k get net-attach-def -A --no-headers 2>/dev/null | wc -l)" 7 "kubec
 
 # ---------------------------------------------------------------- the meta plugin
 
-# run_meta PLUGIN_TYPE CMD POD SANDBOX: the Multus thin plugin's config with "type": PLUGIN_TYPE, run by
-# cnichain in the node namespace for the pod (CNI_ARGS as kubelet's runtime passes them).
+# run_meta PLUGIN_TYPE CMD POD SANDBOX: the Multus thin plugin's config with "type": PLUGIN_TYPE and the cluster
+# network $CLUSTER (a NAD in kube-system), run by cnichain in the node namespace for the pod (CNI_ARGS as kubelet's
+# runtime passes them).
 run_meta() {
 	local type=$1 cmd=$2 pod=$3 sbx=$4 uid conf=$KV_TMP/meta-$1.conflist
 	uid=$(k get pod "$pod" -o jsonpath='{.metadata.uid}')
-	jq -n --arg type "$type" --arg kcfg "$KCFG" --arg cnidir "$KV_TMP/cache-$type" --arg bin "$BIN" \
+	jq -n --arg type "$type" --arg kcfg "$KCFG" --arg cnidir "$KV_TMP/cache-$type" --arg bin "$BIN" --arg cluster "$CLUSTER" \
 		--arg confdir "$NETD" --arg log "$KV_TMP/$type.log" \
 		'{cniVersion: "1.0.0", name: "multus-cni-network",
 		  plugins: [{type: $type, kubeconfig: $kcfg, cniDir: $cnidir, binDir: $bin, confDir: $confdir,
-		             clusterNetwork: "cluster-net", logFile: $log, logLevel: "debug"}]}' >"$conf"
+		             clusterNetwork: $cluster, logFile: $log, logLevel: "debug"}]}' >"$conf"
 	ip netns exec "$NODE_NS" "$CNICHAIN" "$cmd" "$conf" "cid-$pod" "$(nspath "$sbx")" eth0 \
 		--cache-dir "$KV_CACHE" --path "$BIN" \
 		--args "K8S_POD_NAMESPACE=default;K8S_POD_NAME=$pod;K8S_POD_INFRA_CONTAINER_ID=cid-$pod;K8S_POD_UID=$uid"
@@ -148,8 +150,17 @@ assert_del_clean() {
 	assert_eq "$(ip -n "$sbx" -o link show | awk -F': ' '{print $2}' | paste -sd, -)" lo "$what: DEL leaves lo alone in the sandbox"
 	assert_eq "$(find "$HL" -type f -name '10.*' | wc -l)" 0 "$what: DEL releases every host-local address"
 	assert_eq "$(find "$KV_TMP/cache-$type" -type f 2>/dev/null | wc -l)" 0 "$what: DEL leaves nothing in the $type cache"
-	assert_eq "$(ip -n "$NODE_NS" -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1 | paste -sd, -)" mvpar \
-		"$what: DEL leaves no veth on the node"
+	local veths
+	for _ in $(seq 1 30); do # kvnet's netd deletes its links just after answering DEL (lib.sh, assert_no_link)
+		veths=$(ip -n "$NODE_NS" -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1 | paste -sd, -)
+		[ "$veths" = mvpar ] && break
+		sleep 0.1
+	done
+	assert_eq "$veths" mvpar "$what: DEL leaves no veth on the node"
+	if [ -n "$NETD_PID" ]; then
+		assert_eq "$(kvctl -o json ipam | jq '.claims | length')/$(kvctl -o json endpoints | jq length)" 0/0 \
+			"$what: DEL leaves no kvnet claim or endpoint"
+	fi
 }
 
 # run_case NAME NETWORKS CHECK: for every meta plugin: a pod with that annotation, ADD into a fresh sandbox,
@@ -169,7 +180,7 @@ run_case() {
 		fi
 		pass "$type $name: ADD of '$nets'"
 		"$check" "$sbx" "$p" "$type $name"
-		assert_eq "$(ns_field "$p" eth0 '.name + " " + (.default | tostring) + " " + .ips[0]')" "kube-system/cluster-net true 10.10.0.2" \
+		assert_eq "$(ns_field "$p" eth0 '.name + " " + (.default | tostring) + " " + .ips[0]')" "kube-system/$CLUSTER true $ETH0_IP" \
 			"$type $name: network-status: eth0 is the cluster network, default"
 		assert_eq "$(netstatus "$p" | jq '[.[] | select(.default == true)] | length')" 1 \
 			"$type $name: network-status: one default network"
@@ -197,6 +208,8 @@ run_case() {
 }
 
 # ---------------------------------------------------------------- the cases
+
+CLUSTER=cluster-net ETH0_IP=10.10.0.2
 
 check_comma() { # mv1,br2
 	local s=$1 p=$2 w=$3
@@ -281,6 +294,33 @@ check_args() { # cni-args to the reference tuning plugin of a conflist NAD
 	assert_eq "$(ns_field "$p" net1 '.name + " " + .ips[0]')" "default/brtune 10.10.2.2" "$w: network-status"
 }
 run_case args '[{"name": "brtune", "cni-args": {"mtu": 1400}}]' check_args
+
+# kvnet as the cluster network: Multus delegates eth0 to the kvnet plugin (netd on the node, its own bridge
+# kvk0), the secondary networks to the reference plugins as before.
+check_kvnet() {
+	local s=$1 p=$2 w=$3
+	assert_eq "$(addr4 "$s" eth0)/$(addr4 "$s" net1)/$(addr4 "$s" net2)" "10.88.0.2/24/10.10.1.2/24/10.10.2.2/24" \
+		"$w: eth0 from kvnet, net1 macvlan, net2 bridge"
+	assert_eq "$(kvctl -o json endpoints | jq -r '.[0].ifname // .[0].ifName // "?"')" eth0 "$w: netd holds eth0's endpoint"
+	assert_eq "$(ip -n "$s" -4 route show default | sed 's/ *$//')" "default via 10.88.0.1 dev eth0" "$w: default route through kvnet"
+	assert_ping "$s" 10.88.0.1 "$w: eth0 reaches kvnet's gateway"
+	assert_ping "$s" 10.10.1.254 "$w: net1 reaches the LAN"
+	assert_eq "$(netstatus "$p" | jq -c '[.[] | [.name, .interface, .ips[0]]]')" \
+		'[["kube-system/kvnet-net","eth0","10.88.0.2"],["default/mv1","net1","10.10.1.2"],["default/br2","net2","10.10.2.2"]]' \
+		"$w: network-status"
+}
+if [[ " ${KVNET_MULTUS_CASES:-kvnet} " != *" kvnet "* ]]; then
+	: # not asked for
+elif [ -x "$KV_BIN/kvnet" ] && [ -x "$KV_BIN/kvnet-netd" ]; then
+	start_netd "$NODE_NS"
+	ln -s "$KV_BIN/kvnet" "$BIN/kvnet"
+	nad kvnet-net "$(jq -c '.plugins[0].bridge = "kvk0" | del(.plugins[0].capabilities)' \
+		"$(render_conf kvnet-basic.conflist 1.0.0)")" kube-system
+	CLUSTER=kvnet-net ETH0_IP=10.88.0.2
+	run_case kvnet "mv1,br2" check_kvnet
+else
+	echo "SKIP: the kvnet cluster network case: $KV_BIN/kvnet or kvnet-netd not built"
+fi
 
 [ -n "${SKIP_COMPARE:-}" ] && echo "SKIP: $SKIP_COMPARE"
 ctl_log_clean

@@ -8,8 +8,9 @@
 # k8s.v1.cni.cncf.io/networks, the NetworkAttachmentDefinitions are applied with kubectl, and the meta plugin
 # puts into a fresh sandbox the cluster network (clusterNetwork: the NAD kube-system/cluster-net, the reference
 # bridge kvbr0 + host-local, eth0, default route; not a conflist file path: with one, Multus v4.2.3's DEL from
-# its cache ran the bridge with the plugin's own fields dropped and failed, "no IP ranges specified") and the secondary networks: the reference macvlan on mvpar (a veth whose
-# peer is in the "lan" namespace, 10.10.1.254) and the reference bridge kvbr2 (gateway 10.10.2.1). For every
+# its cache ran the bridge with the plugin's own fields dropped and failed, "no IP ranges specified") and the
+# secondary networks: the reference macvlan on mvpar (a veth whose peer is in the "lan" namespace, 10.10.1.254)
+# and the reference bridge kvbr2 (gateway 10.10.2.1). For every
 # annotation form — comma list, namespace/name, name@ifname, the JSON list with interface, ips (static IPAM
 # through the ips capability), mac (the mac capability), default-route, cni-args (to the reference tuning,
 # which sets the MTU) — it asserts the sandbox's interfaces, addresses, MACs, MTU and routes, traffic on the

@@ -124,6 +124,11 @@ run_integration() {
 		0)
 			passed=$((passed + 1))
 			summary+=("PASS  integration/$name")
+			# the parts it skipped (lib.sh's skip_part), each counted as a skip
+			while IFS= read -r reason; do
+				skipped=$((skipped + 1))
+				summary+=("SKIP  integration/$name (part): ${reason#SKIP: }")
+			done < <(grep '^SKIP: ' "$log" | awk '!seen[$0]++')
 			;;
 		4)
 			skipped=$((skipped + 1))

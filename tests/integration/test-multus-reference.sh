@@ -55,8 +55,7 @@ if [ -x "$KVMULTUS" ]; then
 	METAS+=(kvnet-multus)
 	log "comparing Multus with $KVMULTUS"
 else
-	SKIP_COMPARE="kvnet-multus comparison: $KVMULTUS is not built (multus-compat/), Multus runs alone"
-	echo "SKIP: $SKIP_COMPARE"
+	skip_part "kvnet-multus comparison: $KVMULTUS is not built (multus-compat/), Multus runs alone"
 fi
 
 mkns LAN lan
@@ -326,10 +325,9 @@ elif [ -x "$KV_BIN/kvnet" ] && [ -x "$KV_BIN/kvnet-netd" ]; then
 	CLUSTER=kvnet-net ETH0_IP=10.88.0.2
 	run_case kvnet "mv1,br2" check_kvnet
 else
-	echo "SKIP: the kvnet cluster network case: $KV_BIN/kvnet or kvnet-netd not built"
+	skip_part "the kvnet cluster network case: $KV_BIN/kvnet or kvnet-netd not built"
 fi
 
-[ -n "${SKIP_COMPARE:-}" ] && echo "SKIP: $SKIP_COMPARE"
 ctl_log_clean
 stop_controller
 finish

@@ -29,6 +29,7 @@ typedef enum PType {
 enum {
         F_REPEATED = 1 << 0,
         F_ALWAYS = 1 << 1, /* written even when empty/zero/false (no omitempty in the json tag) */
+        F_PTR = 1 << 2,    /* a pointer in k8s.io/api: on the wire only when set, so written even when zero */
 };
 
 typedef struct PMsg PMsg;
@@ -52,7 +53,7 @@ struct PMsg {
 
 MSG(m_owner_ref, "OwnerReference", { 1, "kind", PT_STRING, F_ALWAYS, NULL }, { 3, "name", PT_STRING, F_ALWAYS, NULL },
     { 4, "uid", PT_STRING, F_ALWAYS, NULL }, { 5, "apiVersion", PT_STRING, F_ALWAYS, NULL },
-    { 6, "controller", PT_BOOL, 0, NULL }, { 7, "blockOwnerDeletion", PT_BOOL, 0, NULL });
+    { 6, "controller", PT_BOOL, F_PTR, NULL }, { 7, "blockOwnerDeletion", PT_BOOL, F_PTR, NULL });
 MSG(m_fields_v1, "FieldsV1", { 1, "Raw", PT_RAW_JSON, 0, NULL });
 MSG(m_managed, "ManagedFieldsEntry", { 1, "manager", PT_STRING, 0, NULL }, { 2, "operation", PT_STRING, 0, NULL },
     { 3, "apiVersion", PT_STRING, 0, NULL }, { 4, "time", PT_TIME, 0, NULL }, { 6, "fieldsType", PT_STRING, 0, NULL },
@@ -61,7 +62,7 @@ MSG(m_object_meta, "ObjectMeta", { 1, "name", PT_STRING, 0, NULL }, { 2, "genera
     { 3, "namespace", PT_STRING, 0, NULL }, { 4, "selfLink", PT_STRING, 0, NULL }, { 5, "uid", PT_STRING, 0, NULL },
     { 6, "resourceVersion", PT_STRING, 0, NULL }, { 7, "generation", PT_INT64, 0, NULL },
     { 8, "creationTimestamp", PT_TIME, 0, NULL }, { 9, "deletionTimestamp", PT_TIME, 0, NULL },
-    { 10, "deletionGracePeriodSeconds", PT_INT64, 0, NULL }, { 11, "labels", PT_MAP_SS, 0, NULL },
+    { 10, "deletionGracePeriodSeconds", PT_INT64, F_PTR, NULL }, { 11, "labels", PT_MAP_SS, 0, NULL },
     { 12, "annotations", PT_MAP_SS, 0, NULL }, { 13, "ownerReferences", PT_MSG, F_REPEATED, &m_owner_ref },
     { 14, "finalizers", PT_STRING, F_REPEATED, NULL }, { 17, "managedFields", PT_MSG, F_REPEATED, &m_managed });
 
@@ -82,15 +83,15 @@ MSG(m_resources, "ResourceRequirements", { 1, "limits", PT_MAP_QTY, 0, NULL }, {
     { 3, "claims", PT_MSG, F_REPEATED, &m_claim });
 MSG(m_mount_status, "VolumeMountStatus", { 1, "name", PT_STRING, F_ALWAYS, NULL },
     { 2, "mountPath", PT_STRING, F_ALWAYS, NULL }, { 3, "readOnly", PT_BOOL, 0, NULL },
-    { 4, "recursiveReadOnly", PT_STRING, 0, NULL });
+    { 4, "recursiveReadOnly", PT_STRING, F_PTR, NULL });
 MSG(m_container_status, "ContainerStatus", { 1, "name", PT_STRING, F_ALWAYS, NULL }, { 2, "state", PT_MSG, 0, &m_state },
     { 3, "lastState", PT_MSG, 0, &m_state }, { 4, "ready", PT_BOOL, F_ALWAYS, NULL },
     { 5, "restartCount", PT_INT32, F_ALWAYS, NULL }, { 6, "image", PT_STRING, F_ALWAYS, NULL },
     { 7, "imageID", PT_STRING, F_ALWAYS, NULL }, { 8, "containerID", PT_STRING, 0, NULL },
-    { 9, "started", PT_BOOL, 0, NULL }, { 10, "allocatedResources", PT_MAP_QTY, 0, NULL },
+    { 9, "started", PT_BOOL, F_PTR, NULL }, { 10, "allocatedResources", PT_MAP_QTY, 0, NULL },
     { 11, "resources", PT_MSG, 0, &m_resources }, { 12, "volumeMounts", PT_MSG, F_REPEATED, &m_mount_status });
 MSG(m_claim_status, "PodResourceClaimStatus", { 1, "name", PT_STRING, F_ALWAYS, NULL },
-    { 2, "resourceClaimName", PT_STRING, 0, NULL });
+    { 2, "resourceClaimName", PT_STRING, F_PTR, NULL });
 MSG(m_pod_status, "PodStatus", { 1, "phase", PT_STRING, 0, NULL },
     { 2, "conditions", PT_MSG, F_REPEATED, &m_pod_condition }, { 3, "message", PT_STRING, 0, NULL },
     { 4, "reason", PT_STRING, 0, NULL }, { 5, "hostIP", PT_STRING, 0, NULL }, { 6, "podIP", PT_STRING, 0, NULL },
@@ -261,7 +262,7 @@ static int put(json_t *out, const PField *f, json_t *v /* stolen */) {
 
 static int decode_field(const PField *f, uint64_t wt, uint64_t v, const uint8_t *s, size_t len, size_t off,
                         json_t *out, Rd *rd, const char *msg, KvErr *e) {
-        bool always = f->flags & (F_ALWAYS | F_REPEATED);
+        bool always = f->flags & (F_ALWAYS | F_REPEATED | F_PTR);
         int r = 0;
         switch (f->type) {
         case PT_BOOL:

@@ -11,7 +11,8 @@
  *   Event  every field of core v1 Event (what client-go's event recorder posts)
  *
  * Field names and JSON shapes are Kubernetes' (omitempty as in k8s.io/api's json tags: empty strings, zero
- * numbers and false are left out unless the field is always written, times as RFC 3339). A field the
+ * numbers and false are left out unless the field is always written or is a pointer, which is on the wire only
+ * when set — `started: false`; times as RFC 3339). A field the
  * tables do not know, a wire type that does not match the field, or a truncated message is refused with the
  * message name, the field number and the offset: nothing is dropped silently. */
 #pragma once

@@ -171,6 +171,8 @@ run_case() {
 	for type in "${METAS[@]}"; do
 		p=p-$name-${type%%-*}
 		pod "$p" "$nets"
+		# the status a node agent writes (kvnet-node's shape): Multus's protobuf PUT of pods/status must keep it
+		[ -z "${POD_STATUS:-}" ] || k patch pod "$p" --subresource=status --type merge -p "{\"status\": $POD_STATUS}" >/dev/null
 		mkns sbx "s$name"
 		if ! run_meta "$type" add "$p" "$sbx" >"$KV_TMP/res-$name-$type.json" 2>"$KV_TMP/err"; then
 			fail "$type $name: ADD of '$nets'"
@@ -179,6 +181,12 @@ run_case() {
 			continue
 		fi
 		pass "$type $name: ADD of '$nets'"
+		if [ -n "${POD_STATUS:-}" ]; then
+			# compared without null and {} values: Go writes a zero time as null and a zero struct as {}
+			local drop='walk(if type == "object" then with_entries(select(.value != null and .value != {})) else . end)'
+			assert_eq "$(k get pod "$p" -o json | jq -cS ".status | $drop")" "$(jq -cS "$drop" <<<"$POD_STATUS")" \
+				"$type $name: the pod's status is what the node wrote, after the meta plugin's status update"
+		fi
 		"$check" "$sbx" "$p" "$type $name"
 		assert_eq "$(ns_field "$p" eth0 '.name + " " + (.default | tostring) + " " + .ips[0]')" "kube-system/$CLUSTER true $ETH0_IP" \
 			"$type $name: network-status: eth0 is the cluster network, default"
@@ -234,7 +242,17 @@ check_comma() { # mv1,br2
 	assert_eq "$(k get events --field-selector "involvedObject.name=$p" -o json | jq -r '[.items[].message] | sort | .[0]')" \
 		"Add eth0 [10.10.0.2/24] from kube-system/cluster-net" "$w: the event of eth0 as Multus wrote it"
 }
-run_case comma "mv1,br2" check_comma
+POD_STATUS='{"phase": "Running", "podIP": "10.10.0.2", "podIPs": [{"ip": "10.10.0.2"}], "hostIP": "192.0.2.1",
+	"hostIPs": [{"ip": "192.0.2.1"}], "startTime": "2026-12-06T04:00:00Z", "qosClass": "BestEffort",
+	"conditions": [{"type": "Ready", "status": "True", "lastProbeTime": null, "lastTransitionTime": "2026-12-06T04:00:01Z"},
+		{"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": "2026-12-06T04:00:00Z"}],
+	"containerStatuses": [{"name": "compute", "image": "kvnet-launcher", "imageID": "", "ready": true, "started": true,
+		"restartCount": 0, "state": {"running": {"startedAt": "2026-12-06T04:00:01Z"}}},
+		{"name": "sidecar", "image": "x", "imageID": "", "ready": false, "started": false, "restartCount": 2,
+		"state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+		"lastState": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": "2026-12-06T04:00:02Z",
+			"finishedAt": "2026-12-06T04:00:03Z"}}}]}' \
+	run_case comma "mv1,br2" check_comma
 
 check_nsname() { # other/br3,default/mv1
 	local s=$1 p=$2 w=$3

@@ -186,6 +186,37 @@ static void test_refusals(void **state) {
         refused(pods, &b6, -EINVAL, "holds no object");
 }
 
+static void put_varint_field(Buf *b, uint32_t num, uint64_t v) {
+        put_varint(b, (uint64_t) num << 3);
+        put_varint(b, v);
+}
+
+/* Zero values: a pointer field (ContainerStatus.started) on the wire is set, false included; an omitempty
+ * field (PodStatus.message, ContainerStateTerminated.signal) at zero is left out; a field always written
+ * (ready, restartCount, exitCode) is there at zero. */
+static void test_zero_values(void **state) {
+        (void) state;
+        Buf term = {}, st8 = {}, cs = {}, status = {}, raw = {}, body = {};
+        put_varint_field(&term, 1, 0); /* exitCode */
+        put_varint_field(&term, 2, 0); /* signal */
+        put_bytes(&st8, 3, term.b, term.n);
+        put_str(&cs, 1, "c");
+        put_bytes(&cs, 2, st8.b, st8.n);
+        put_varint_field(&cs, 4, 0); /* ready */
+        put_varint_field(&cs, 5, 0); /* restartCount */
+        put_varint_field(&cs, 9, 0); /* started (*bool) */
+        put_str(&status, 3, "");     /* message */
+        put_bytes(&status, 8, cs.b, cs.n);
+        put_bytes(&raw, 3, status.b, status.n);
+        envelope(&body, "v1", "Pod", &raw);
+        _cleanup_json_ json_t *o = NULL;
+        KvErr e = {};
+        assert_int_equal(ctl_proto_decode(res("pods"), body.b, body.n, &o, NULL, &e), 0);
+        _cleanup_free_ char *text = json_dumps(json_object_get(o, "status"), JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(text, "{\"containerStatuses\":[{\"name\":\"c\",\"ready\":false,\"restartCount\":0,"
+                                  "\"started\":false,\"state\":{\"terminated\":{\"exitCode\":0}}}]}");
+}
+
 /* The pod status subresource takes labels, annotations and finalizers with the status (kube-apiserver's pod
  * status strategy); without meta (custom resources) only the status. */
 static void test_status_meta(void **state) {
@@ -247,6 +278,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_multus_bodies),
                 cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_zero_values),
                 cmocka_unit_test_teardown(test_status_meta, ctl_fx_free),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -260,8 +260,9 @@ static int put(json_t *out, const PField *f, json_t *v /* stolen */) {
         return json_array_append_new(arr, v) < 0 ? -ENOMEM : 0;
 }
 
+/* off: the field's tag in the body (for messages), s_off: its value's */
 static int decode_field(const PField *f, uint64_t wt, uint64_t v, const uint8_t *s, size_t len, size_t off,
-                        json_t *out, Rd *rd, const char *msg, KvErr *e) {
+                        size_t s_off, json_t *out, Rd *rd, const char *msg, KvErr *e) {
         bool always = f->flags & (F_ALWAYS | F_REPEATED | F_PTR);
         int r = 0;
         switch (f->type) {
@@ -296,7 +297,7 @@ static int decode_field(const PField *f, uint64_t wt, uint64_t v, const uint8_t 
                 json_t *o = json_object();
                 if (!o)
                         return -ENOMEM;
-                r = decode_msg(f->msg, s, len, off, o, rd, e);
+                r = decode_msg(f->msg, s, len, s_off, o, rd, e);
                 if (r < 0) {
                         json_decref(o);
                         return r;
@@ -367,7 +368,8 @@ static int decode_msg(const PMsg *m, const uint8_t *p, size_t n, size_t base, js
                 if (!f)
                         return bad(e, m->name, num, base + at,
                                    "not known to the embedded API (send application/json)");
-                int r = decode_field(f, wt, v, s, (size_t) len, base + at, out, rd, m->name, e);
+                int r = decode_field(f, wt, v, s, (size_t) len, base + at, s ? base + (size_t) (s - p) : 0, out, rd,
+                                     m->name, e);
                 if (r < 0)
                         return r;
         }

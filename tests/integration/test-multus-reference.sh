@@ -346,6 +346,22 @@ else
 	skip_part "the kvnet cluster network case: $KV_BIN/kvnet or kvnet-netd not built"
 fi
 
+# ---------------------------------------------------------------- protobuf bodies the API refuses
+
+PB='Content-Type: application/vnd.kubernetes.protobuf'
+printf 'k8s\0\x0a\x09\x0a\x02v1\x12\x03Pod\x12\x04\x0a\x02\x9a\x06' >"$KV_TMP/bad.pb" # ObjectMeta field 99, cut short
+pod p-pb mv1
+api PUT /api/v1/namespaces/default/pods/p-pb/status -H "$PB" --data-binary @"$KV_TMP/bad.pb" >/dev/null
+assert_eq "$(code) $(jq -r .reason "$KV_TMP/body")" "400 BadRequest" "a malformed protobuf pods/status body: 400"
+assert_true "... naming the message and the byte ($(jq -r .message "$KV_TMP/body"))" \
+	grep -q "protobuf body: ObjectMeta field 99 at byte 19: truncated" "$KV_TMP/body"
+api POST /apis/k8s.cni.cncf.io/v1/namespaces/default/network-attachment-definitions -H "$PB" --data-binary @"$KV_TMP/bad.pb" >/dev/null
+assert_eq "$(code) $(jq -r .reason "$KV_TMP/body")" "415 UnsupportedMediaType" "a protobuf NAD: 415 (Pod and Event only)"
+api POST /api/v1/namespaces/default/pods -H 'Content-Type: application/yaml' -d 'x: 1' >/dev/null
+assert_eq "$(code) $(jq -r .message "$KV_TMP/body")" \
+	"415 the embedded API takes application/json and application/vnd.kubernetes.protobuf, not 'application/yaml'" \
+	"a YAML body: 415 naming what is taken"
+
 ctl_log_clean
 stop_controller
 finish

@@ -76,6 +76,14 @@ typedef struct Pod {
         const char *phase;   /* the pod phase last written (static), NULL: none yet */
 } Pod;
 
+/* A deleted pod's VM address: released once the VM is gone too (sticky while the VM exists). */
+typedef struct Release {
+        Agent *a;
+        struct Release *next;
+        KubeOp *op;
+        char *ns, *name, *network, *key;
+} Release;
+
 struct Agent {
         const AgentConfig *cfg;
         EventLoop *loop;
@@ -84,6 +92,7 @@ struct Agent {
         KubeInformer *vmis; /* the VMIs (their migrationState drives the node's half of migrations) */
         NodePodRuntime *rt;
         Pod *pods;
+        Release *releases;
         EventSource *timer, *sigs[2];
 };
 
@@ -95,6 +104,7 @@ typedef struct WorkerResult {
 
 static void pod_sync(Pod *p);
 static void pod_stop(Pod *p);
+static void release_check(Pod *p);
 
 /* ---------------------------------------------------------------- the pods */
 
@@ -202,6 +212,8 @@ static void worker_done(Pod *p, WorkerResult *res) {
                         return;
                 }
                 log_info("pod %s/%s stopped", p->ns, p->name);
+                if (p->gone)
+                        release_check(p);
                 p->np = node_pod_free(p->np);
                 if (p->gone) {
                         pod_free(p);
@@ -771,6 +783,73 @@ static void pod_fetch(Pod *p) {
         vmi_get(p, on_fetched);
 }
 
+/* ---------------------------------------------------------------- the VM's address after its last pod */
+
+static Release *release_free(Release *rl) {
+        for (Release **pp = &rl->a->releases; *pp; pp = &(*pp)->next)
+                if (*pp == rl) {
+                        *pp = rl->next;
+                        break;
+                }
+        if (rl->op)
+                kube_op_cancel(rl->op);
+        free(rl->ns);
+        free(rl->name);
+        free(rl->network);
+        free(rl->key);
+        free(rl);
+        return NULL;
+}
+
+static void on_release_vm(KubeClient *c, int r, json_t *vm, const KvErr *e, void *userdata) {
+        Release *rl = userdata;
+        (void) c;
+        (void) vm;
+        rl->op = NULL;
+        if (r == -ENOENT) {
+                /* no VM (a VMI of its own, or its VM deleted): nothing will run it again */
+                _cleanup_json_ json_t *args = json_pack("{s:s, s:s}", "network", rl->network, "key", rl->key);
+                json_t *res = NULL;
+                KvErr ke = {};
+                r = args ? proto_call_path(rl->a->cfg->pod.netd_socket, "ipam-release", args, 5000, &res, &ke) : -ENOMEM;
+                json_decref(res);
+                if (r < 0 && r != -ENOENT && ke.code != KV_ERR_UNKNOWN_CONTAINER)
+                        log_warning("VM %s/%s: cannot release its address (%s %s): %s", rl->ns, rl->name, rl->network,
+                                    rl->key, ke.msg[0] ? ke.msg : strerror(-r));
+                else if (r >= 0)
+                        log_info("VM %s/%s is gone: its address claim %s released", rl->ns, rl->name, rl->key);
+        } else if (r < 0)
+                log_warning_errno(r, "VM %s/%s: cannot tell whether it still exists (its address stays claimed): %s",
+                                  rl->ns, rl->name, e->msg);
+        release_free(rl);
+}
+
+/* A pod deleted from the API was stopped: the VM's address claim in netd stays (the same IP after a restart or
+ * a Halted VM started again) unless neither the VMI nor a VirtualMachine of that name exists any more. */
+static void release_check(Pod *p) {
+        Agent *a = p->a;
+        const char *net = node_pod_network(p->np), *vmns = node_pod_vm_namespace(p->np), *vm = node_pod_vm_name(p->np);
+        if (!net || !vmns || !vm || vmi_cached(p))
+                return; /* the VMI still exists (a migration's other pod, a failed target): not the VM's last pod */
+        Release *rl = calloc(1, sizeof *rl);
+        if (!rl)
+                return;
+        *rl = (Release){ .a = a, .next = a->releases, .ns = strdup(vmns), .name = strdup(vm), .network = strdup(net) };
+        a->releases = rl;
+        if (!rl->ns || !rl->name || !rl->network ||
+            asprintf(&rl->key, "vm/%s/%s/%s", vmns, vm, node_pod_vm_interface(p->np) ? node_pod_vm_interface(p->np) : "default") < 0) {
+                rl->key = NULL;
+                release_free(rl);
+                return;
+        }
+        KubeRequest req = { .verb = KUBE_GET, .ref = { VMI_GV, "virtualmachines", vmns, vm } };
+        KvErr e = {};
+        if (kube_request(a->kc, &req, on_release_vm, rl, &rl->op, &e) < 0) {
+                log_warning("VM %s/%s: cannot look it up: %s", vmns, vm, e.msg);
+                release_free(rl);
+        }
+}
+
 /* ---------------------------------------------------------------- the informer */
 
 static const char *md_str(json_t *obj, const char *key) {
@@ -1030,6 +1109,8 @@ int agent_run(const AgentConfig *c) {
 out:
         while (a.pods)
                 pod_free(a.pods);
+        while (a.releases)
+                release_free(a.releases);
         for (size_t i = 0; i < ELEMENTSOF(a.sigs); i++)
                 if (a.sigs[i])
                         event_source_free(a.sigs[i]);

@@ -162,6 +162,8 @@ const char *node_pod_serial_log(const NodePod *p) { return p->serial_log; }
 const char *node_pod_status_file(const NodePod *p) { return p->status_file; }
 const char *node_pod_vm_namespace(const NodePod *p) { return p->vm_namespace; }
 const char *node_pod_vm_name(const NodePod *p) { return p->vm_name; }
+const char *node_pod_vm_interface(const NodePod *p) { return p->vm_interface; }
+const char *node_pod_network(const NodePod *p) { return p->network; }
 
 /* ---------------------------------------------------------------- the launcher's status */
 

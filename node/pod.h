@@ -134,9 +134,12 @@ bool node_pod_libvirtd_alive(const NodePod *p);
 const char *node_pod_launcher_socket(const NodePod *p);
 const char *node_pod_status_file(const NodePod *p);
 const char *node_pod_serial_log(const NodePod *p);
+/* The CNI network (its config's name) the pod's attachment is in, NULL before it is chosen. */
+const char *node_pod_network(const NodePod *p);
 /* The VM the pod runs (its spec's vm_namespace and vm_name: the VMI's). */
 const char *node_pod_vm_namespace(const NodePod *p);
 const char *node_pod_vm_name(const NodePod *p);
+const char *node_pod_vm_interface(const NodePod *p);
 
 /* ---------------------------------------------------------------- the launcher's status */
 

@@ -481,6 +481,16 @@ static const BadCase bad_cases[] = {
           "'mac'", "'02:00:00:00:00'" },
         { CNI_CMD_ADD, "{" BASE "," IPAM ",\"runtimeConfig\":{\"kvnet\":{\"vm\":{\"name\":\"VM_1\"}}}}", NULL,
           KV_ERR_INVALID_CONFIG, "'kvnet.vm.name'", "'VM_1'" },
+        /* args.cni (Multus's cni-args) */
+        { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":{\"ips\":[\"10.0.0.1/40\"]}}}", NULL,
+          KV_ERR_INVALID_CONFIG, "args.cni: 'ips[0]'", "'10.0.0.1/40'" },
+        { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":{\"mac\":\"nope\"}}}", NULL, KV_ERR_INVALID_CONFIG,
+          "args.cni: 'mac'", "'nope'" },
+        { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":{\"kvnet\":{\"vm\":{\"interface\":\"Sec_1\"}}}}}",
+          "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "args.cni: 'kvnet.vm.interface'", "'Sec_1'" },
+        { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":{\"kvnet\":{\"vm\":{\"binding\":\"sriov\"}}}}}",
+          "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "args.cni: 'kvnet.vm.binding'", "'sriov'" },
+        { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":[]}}", NULL, KV_ERR_INVALID_CONFIG, "'cni'", NULL },
         /* CNI_ARGS values */
         { CNI_CMD_ADD, "{" BASE "," IPAM "}", "IP=10.0.0.1,bogus", KV_ERR_INVALID_ENV, "'IP'", "'10.0.0.1,bogus'" },
         { CNI_CMD_ADD, "{" BASE "," IPAM "}", "MAC=zz:00:00:00:00:00", KV_ERR_INVALID_ENV, "'MAC'",
@@ -638,6 +648,31 @@ static void test_netconf_vm_identity(void **state) {
         assert_int_equal(c->ips[1].prefixlen, -1);
         assert_true(c->has_mac);
         assert_int_equal(c->mac[5], 9);
+        c = cni_netconf_free(c);
+
+        /* args.cni (where Multus puts a network's cni-args): over CNI_ARGS, under runtimeConfig */
+        assert_int_equal(parse_conf(CNI_CMD_ADD,
+                                    "{" BASE "," IPAM ",\"args\":{\"cni\":{\"ips\":[\"10.88.0.7/24\"],"
+                                    "\"mac\":\"02:00:00:00:00:07\",\"other\":1,"
+                                    "\"kvnet\":{\"vm\":{\"interface\":\"sec\",\"binding\":\"bridge\"}}}}}",
+                                    "KVNET_VM_NAME=vm1;KVNET_VM_INTERFACE=default;KVNET_VM_BINDING=masquerade;"
+                                    "IP=10.88.0.9/24;MAC=02:00:00:00:00:09",
+                                    &c, &e),
+                         0);
+        assert_string_equal(c->vm.interface, "sec");
+        assert_int_equal(c->binding, CNI_BINDING_BRIDGE);
+        assert_int_equal(c->n_ips, 1);
+        assert_int_equal(c->mac[5], 7);
+        c = cni_netconf_free(c);
+        assert_int_equal(parse_conf(CNI_CMD_ADD,
+                                    "{" BASE "," IPAM ",\"runtimeConfig\":{\"mac\":\"02:00:00:00:00:05\","
+                                    "\"kvnet\":{\"vm\":{\"interface\":\"rt\"}}},"
+                                    "\"args\":{\"cni\":{\"mac\":\"02:00:00:00:00:07\","
+                                    "\"kvnet\":{\"vm\":{\"interface\":\"sec\"}}}}}",
+                                    "KVNET_VM_NAME=vm1", &c, &e),
+                         0);
+        assert_string_equal(c->vm.interface, "rt");
+        assert_int_equal(c->mac[5], 5);
         assert_true(cni_dns_label_valid("a-1"));
         assert_false(cni_dns_label_valid("a-"));
         assert_false(cni_dns_label_valid("A"));

@@ -81,7 +81,7 @@ typedef struct Release {
         Agent *a;
         struct Release *next;
         KubeOp *op;
-        char *ns, *name, *network, *key;
+        char *ns, *name;
 } Release;
 
 struct Agent {
@@ -757,7 +757,7 @@ static void on_fetched(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *
         }
         NodePodSpec s = { .namespace_ = p->ns, .name = p->name, .uid = p->uid, .vmi_json = vmi_json,
                           .vm_namespace = l.vm_namespace, .vm_name = l.vm_name, .vm_interface = l.interface,
-                          .binding = l.binding, .grace_seconds = l.grace_seconds,
+                          .binding = l.binding, .grace_seconds = l.grace_seconds, .nics = l.nics, .n_nics = l.n_nics,
                           .incoming = p->job != NULL /* a migration target waits for the guest */ };
         NodeErr ne = {};
         r = node_pod_spec_check(&s, &ne);
@@ -795,8 +795,6 @@ static Release *release_free(Release *rl) {
                 kube_op_cancel(rl->op);
         free(rl->ns);
         free(rl->name);
-        free(rl->network);
-        free(rl->key);
         free(rl);
         return NULL;
 }
@@ -807,17 +805,20 @@ static void on_release_vm(KubeClient *c, int r, json_t *vm, const KvErr *e, void
         (void) vm;
         rl->op = NULL;
         if (r == -ENOENT) {
-                /* no VM (a VMI of its own, or its VM deleted): nothing will run it again */
-                _cleanup_json_ json_t *args = json_pack("{s:s, s:s}", "network", rl->network, "key", rl->key);
+                /* no VM (a VMI of its own, or its VM deleted): nothing will run it again. Its claims in every
+                 * network (the pod network's and the secondary networks') go. */
+                _cleanup_json_ json_t *args = json_pack("{s:{s:s, s:s}}", "vm", "namespace", rl->ns, "name", rl->name);
                 json_t *res = NULL;
                 KvErr ke = {};
                 r = args ? proto_call_path(rl->a->cfg->pod.netd_socket, "ipam-release", args, 5000, &res, &ke) : -ENOMEM;
+                if (r < 0)
+                        log_warning("VM %s/%s: cannot release its address claims: %s", rl->ns, rl->name,
+                                    ke.msg[0] ? ke.msg : strerror(-r));
+                else
+                        log_info("VM %s/%s is gone: %zu address claim(s) released, %zu still attached", rl->ns, rl->name,
+                                 json_array_size(json_object_get(res, "released")),
+                                 json_array_size(json_object_get(res, "attached")));
                 json_decref(res);
-                if (r < 0 && r != -ENOENT && ke.code != KV_ERR_UNKNOWN_CONTAINER)
-                        log_warning("VM %s/%s: cannot release its address (%s %s): %s", rl->ns, rl->name, rl->network,
-                                    rl->key, ke.msg[0] ? ke.msg : strerror(-r));
-                else if (r >= 0)
-                        log_info("VM %s/%s is gone: its address claim %s released", rl->ns, rl->name, rl->key);
         } else if (r < 0)
                 log_warning_errno(r, "VM %s/%s: cannot tell whether it still exists (its address stays claimed): %s",
                                   rl->ns, rl->name, e->msg);
@@ -828,17 +829,15 @@ static void on_release_vm(KubeClient *c, int r, json_t *vm, const KvErr *e, void
  * a Halted VM started again) unless neither the VMI nor a VirtualMachine of that name exists any more. */
 static void release_check(Pod *p) {
         Agent *a = p->a;
-        const char *net = node_pod_network(p->np), *vmns = node_pod_vm_namespace(p->np), *vm = node_pod_vm_name(p->np);
-        if (!net || !vmns || !vm || vmi_cached(p))
+        const char *vmns = node_pod_vm_namespace(p->np), *vm = node_pod_vm_name(p->np);
+        if (!vmns || !vm || vmi_cached(p))
                 return; /* the VMI still exists (a migration's other pod, a failed target): not the VM's last pod */
         Release *rl = calloc(1, sizeof *rl);
         if (!rl)
                 return;
-        *rl = (Release){ .a = a, .next = a->releases, .ns = strdup(vmns), .name = strdup(vm), .network = strdup(net) };
+        *rl = (Release){ .a = a, .next = a->releases, .ns = strdup(vmns), .name = strdup(vm) };
         a->releases = rl;
-        if (!rl->ns || !rl->name || !rl->network ||
-            asprintf(&rl->key, "vm/%s/%s/%s", vmns, vm, node_pod_vm_interface(p->np) ? node_pod_vm_interface(p->np) : "default") < 0) {
-                rl->key = NULL;
+        if (!rl->ns || !rl->name) {
                 release_free(rl);
                 return;
         }

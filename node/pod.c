@@ -163,6 +163,10 @@ const char *node_pod_status_file(const NodePod *p) { return p->status_file; }
 const char *node_pod_vm_namespace(const NodePod *p) { return p->vm_namespace; }
 const char *node_pod_vm_name(const NodePod *p) { return p->vm_name; }
 const char *node_pod_vm_interface(const NodePod *p) { return p->vm_interface; }
+const NodePodNic *node_pod_nics(const NodePod *p, size_t *ret_n) {
+        *ret_n = p->n_nics;
+        return p->nics;
+}
 const char *node_pod_network(const NodePod *p) { return p->network; }
 
 /* ---------------------------------------------------------------- the launcher's status */
@@ -427,11 +431,11 @@ static int cni_del_step(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
 
 static int launcher_step(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         _cleanup_free_ char *vmi = NULL, *nic = NULL, *state = NULL;
-        char grace[16], itimeout[16];
+        char grace[16], itimeout[16], nics[NODE_POD_NICS_MAX][96];
         if (asprintf(&vmi, "%s/vmi.json", p->dir) < 0 || asprintf(&nic, "%s=tap:%s", p->vm_interface, p->ifname) < 0 ||
             asprintf(&state, "%s/state", p->dir) < 0)
                 return -ENOMEM;
-        char *argv[40];
+        char *argv[40 + 2 * NODE_POD_NICS_MAX];
         size_t n = 0;
         argv[n++] = rt->launcher;
         argv[n++] = (char *) "--run";
@@ -440,6 +444,11 @@ static int launcher_step(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         argv[n++] = p->libvirt_uri;
         argv[n++] = (char *) "--nic";
         argv[n++] = nic;
+        for (size_t i = 0; i < p->n_nics && i < NODE_POD_NICS_MAX; i++) {
+                snprintf(nics[i], sizeof nics[i], "%s=tap:%s", p->nics[i].vm_interface, p->nics[i].ifname);
+                argv[n++] = (char *) "--nic";
+                argv[n++] = nics[i];
+        }
         argv[n++] = (char *) "--migratable";
         argv[n++] = (char *) "--netd-socket";
         argv[n++] = rt->netd_socket;

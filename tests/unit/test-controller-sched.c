@@ -286,7 +286,10 @@ static void test_place_and_collect(void **state) {
         assert_true(json_is_true(json_object_get(ref, "controller")));
         assert_string_equal(json_string_value(json_object_get(json_object_get(md, "annotations"),
                                                               "k8s.v1.cni.cncf.io/networks")),
-                            "default/vlan100,infra/storage");
+                            "[{\"name\":\"vlan100\",\"namespace\":\"default\",\"interface\":\"net1\",\"cni-args\":"
+                            "{\"kvnet\":{\"vm\":{\"interface\":\"sec\",\"binding\":\"bridge\"}}}},"
+                            "{\"name\":\"storage\",\"namespace\":\"infra\",\"interface\":\"net2\",\"cni-args\":"
+                            "{\"kvnet\":{\"vm\":{\"interface\":\"third\",\"binding\":\"bridge\"}}}}]");
         json_t *spec = json_object_get(pod, "spec");
         assert_string_equal(json_string_value(json_object_get(spec, "nodeName")), "node1");
         json_t *c = json_array_get(json_object_get(spec, "containers"), 0);

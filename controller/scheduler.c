@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "common/json-util.h"
 #include "common/kstatus.h"
 #include "common/log.h"
@@ -281,9 +282,17 @@ static int multus_annotations(const Vmi *v, json_t *ann) {
                 json_t *vm = json_pack("{s:s?}", "interface", v->spec.multus[i].name);
                 if (vm && v->spec.multus[i].bridge)
                         json_object_set_new(vm, "binding", json_string("bridge"));
-                if (!vm || json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:{s:{s:o}}}", "name", name, "namespace",
-                                                                 ns, "interface", ifname, "cni-args", "kvnet", "vm",
-                                                                 vm)) < 0)
+                /* the guest's MAC: the interface's macAddress, else the one the launcher derives for it */
+                char mac[KV_MAC_STRLEN];
+                const char *want = v->spec.multus[i].mac;
+                if (!want && v->spec.multus[i].name) {
+                        uint8_t m[6];
+                        kv_vm_nic_mac(v->ns, v->name, v->spec.multus[i].name, m);
+                        want = kv_mac_fmt(m, mac);
+                }
+                if (!vm || json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s*, s:{s:{s:o}}}", "name", name,
+                                                                 "namespace", ns, "interface", ifname, "mac", want,
+                                                                 "cni-args", "kvnet", "vm", vm)) < 0)
                         return -ENOMEM;
         }
         if (json_array_size(list) == 0)

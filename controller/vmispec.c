@@ -89,17 +89,17 @@ static int parse_node_selector(json_t *spec, const char *field, CtlVmiSpec *ret,
         return 0;
 }
 
-/* The interface named name (spec.domain.devices.interfaces[]) has the bridge binding. */
-static bool interface_is_bridge(json_t *spec, const char *name) {
+/* The interface named name (spec.domain.devices.interfaces[]), NULL when there is none. */
+static json_t *interface_named(json_t *spec, const char *name) {
         size_t i;
         json_t *ifc;
         if (!name)
-                return false;
+                return NULL;
         json_array_foreach(json_object_get(json_object_get(json_object_get(spec, "domain"), "devices"), "interfaces"), i, ifc)
                 if (json_is_string(json_object_get(ifc, "name")) &&
                     strcmp(json_string_value(json_object_get(ifc, "name")), name) == 0)
-                        return json_object_get(ifc, "bridge") != NULL;
-        return false;
+                        return ifc;
+        return NULL;
 }
 
 static int parse_networks(json_t *spec, const char *field, CtlVmiSpec *ret, KvErr *e) {
@@ -132,7 +132,9 @@ static int parse_networks(json_t *spec, const char *field, CtlVmiSpec *ret, KvEr
                                          field, CTL_NETWORKS_MAX);
                 ret->multus[ret->n_multus].network_name = name;
                 ret->multus[ret->n_multus].name = net_name;
-                ret->multus[ret->n_multus].bridge = interface_is_bridge(spec, net_name);
+                json_t *ifc = interface_named(spec, net_name);
+                ret->multus[ret->n_multus].bridge = json_object_get(ifc, "bridge") != NULL;
+                ret->multus[ret->n_multus].mac = json_string_value(json_object_get(ifc, "macAddress"));
                 ret->multus[ret->n_multus++].is_default = is_default;
         }
         return 0;

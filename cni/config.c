@@ -653,12 +653,21 @@ int cni_netconf_parse(const char *text, size_t len, const CniEnv *env, const Cni
         if ((r = parse_sriov(o, c, e)) < 0)
                 return r;
 
-        s = KV_DEFAULT_SOCKET;
+        /* the config's socket, else the node's (KVNET_NETD_SOCKET: a NetworkAttachmentDefinition is cluster-wide
+         * and cannot name one node's socket), else the default */
+        s = NULL;
         if ((r = json_get_string(o, "netconf", "socket", false, &s, e)) < 0)
                 return r;
+        const char *from = "netconf: 'socket'";
+        if (!s && env->netd_socket) {
+                s = env->netd_socket;
+                from = "environment: 'KVNET_NETD_SOCKET'";
+        }
+        if (!s)
+                s = KV_DEFAULT_SOCKET;
         if (s[0] != '/' || strlen(s) > UNIX_PATH_MAX_LEN)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                 "netconf: 'socket' must be an absolute path shorter than 108 bytes, got '%s'", s);
+                return kverr_set(e, from[0] == 'n' ? KV_ERR_INVALID_CONFIG : KV_ERR_INVALID_ENV, -EINVAL,
+                                 "%s must be an absolute path shorter than 108 bytes, got '%s'", from, s);
         if ((r = dup_to(s, &c->socket)) < 0)
                 return r;
 

@@ -122,8 +122,9 @@ int node_pod_runtime_new(const NodePodConfig *c, NodePodRuntime **ret, NodeErr *
         if ((r = node_cni_runtime_new(c->cni_path, rt->cache_dir, &rt->cni, e)) < 0 ||
             (r = node_cni_runtime_set_netns(rt->cni, rt->node_netns, e)) < 0)
                 return r;
-        /* plugins get PATH and the sanitizers' options (a sanitizer build's plugin reads them) */
-        char *env[4];
+        /* plugins get PATH and the sanitizers' options (a sanitizer build's plugin reads them), and the node's
+         * netd socket for kvnet configs that name none (a NetworkAttachmentDefinition's: cluster-wide) */
+        char *env[5];
         size_t n = 0;
         const char *keys[] = { "PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS" };
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
@@ -131,6 +132,8 @@ int node_pod_runtime_new(const NodePodConfig *c, NodePodRuntime **ret, NodeErr *
                 if (v && asprintf(&env[n], "%s=%s", keys[i], v) >= 0)
                         n++;
         }
+        if (rt->netd_socket && asprintf(&env[n], "KVNET_NETD_SOCKET=%s", rt->netd_socket) >= 0)
+                n++;
         env[n] = NULL;
         r = node_cni_runtime_set_env(rt->cni, env);
         for (size_t i = 0; i < n; i++)

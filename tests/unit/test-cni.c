@@ -598,6 +598,27 @@ static void test_netconf_sriov_del_ok(void **state) {
         assert_string_equal(cni_binding_to_string(c->binding), "masquerade");
 }
 
+static void test_netconf_socket_env(void **state) {
+        (void) state;
+        CniEnv env = { .command = CNI_CMD_ADD, .container_id = "c1", .ifname = "eth0", .netns = "/var/run/netns/x",
+                       .netd_socket = "/run/node7/netd.sock" };
+        const char *plain = "{" BASE "," IPAM "}", *named = "{" BASE "," IPAM ",\"socket\":\"/run/kvnet/other.sock\"}";
+        _cleanup_(cni_netconf_freep) CniNetConf *c = NULL;
+        KvErr e = {};
+        /* a config without a socket (a NAD's) takes the node's from KVNET_NETD_SOCKET; one that names it keeps it */
+        assert_int_equal(cni_netconf_parse(plain, strlen(plain), &env, NULL, &c, &e), 0);
+        assert_string_equal(c->socket, "/run/node7/netd.sock");
+        c = cni_netconf_free(c);
+        assert_int_equal(cni_netconf_parse(named, strlen(named), &env, NULL, &c, &e), 0);
+        assert_string_equal(c->socket, "/run/kvnet/other.sock");
+        c = cni_netconf_free(c);
+        env.netd_socket = "relative.sock";
+        assert_true(cni_netconf_parse(plain, strlen(plain), &env, NULL, &c, &e) < 0);
+        assert_int_equal(e.code, KV_ERR_INVALID_ENV);
+        assert_contains(e.msg, "'KVNET_NETD_SOCKET'");
+        assert_contains(e.msg, "'relative.sock'");
+}
+
 static void test_netconf_vm_identity(void **state) {
         (void) state;
         _cleanup_(cni_netconf_freep) CniNetConf *c = NULL;
@@ -1217,6 +1238,7 @@ int main(void) {
                 cmocka_unit_test(test_netconf_oversized),
                 cmocka_unit_test(test_netconf_sriov_del_ok),
                 cmocka_unit_test(test_request_add_sriov),
+                cmocka_unit_test(test_netconf_socket_env),
                 cmocka_unit_test(test_netconf_vm_identity),
                 cmocka_unit_test(test_prev_result_0_3_1),
                 cmocka_unit_test(test_prev_result_0_4_0),

@@ -76,6 +76,14 @@ typedef struct Pod {
         const char *phase;   /* the pod phase last written (static), NULL: none yet */
 } Pod;
 
+/* A deleted pod's VM address: released once the VM is gone too (sticky while the VM exists). */
+typedef struct Release {
+        Agent *a;
+        struct Release *next;
+        KubeOp *op;
+        char *ns, *name;
+} Release;
+
 struct Agent {
         const AgentConfig *cfg;
         EventLoop *loop;
@@ -84,6 +92,7 @@ struct Agent {
         KubeInformer *vmis; /* the VMIs (their migrationState drives the node's half of migrations) */
         NodePodRuntime *rt;
         Pod *pods;
+        Release *releases;
         EventSource *timer, *sigs[2];
 };
 
@@ -95,6 +104,7 @@ typedef struct WorkerResult {
 
 static void pod_sync(Pod *p);
 static void pod_stop(Pod *p);
+static void release_check(Pod *p);
 
 /* ---------------------------------------------------------------- the pods */
 
@@ -202,6 +212,8 @@ static void worker_done(Pod *p, WorkerResult *res) {
                         return;
                 }
                 log_info("pod %s/%s stopped", p->ns, p->name);
+                if (p->gone)
+                        release_check(p);
                 p->np = node_pod_free(p->np);
                 if (p->gone) {
                         pod_free(p);
@@ -307,13 +319,28 @@ static json_t *read_json_file(const char *path) {
         return o;
 }
 
-/* The node's view of the pod, for the handler; *launcher and *cni are the caller's to json_decref. */
-static void pod_view(Pod *p, HdlPodView *v, json_t **launcher, json_t **cni) {
-        *launcher = *cni = NULL;
+/* The pod's network-status annotation (what the meta plugin wrote), parsed; NULL when none or not an array. */
+static json_t *pod_network_status(Pod *p) {
+        json_t *pod = kube_informer_get(p->a->inf, p->ns, p->name);
+        const char *s = json_string_value(json_object_get(json_object_get(json_object_get(pod, "metadata"), "annotations"),
+                                                          "k8s.v1.cni.cncf.io/network-status"));
+        json_t *v = s ? json_loads(s, 0, NULL) : NULL;
+        if (v && !json_is_array(v)) {
+                json_decref(v);
+                return NULL;
+        }
+        return v;
+}
+
+/* The node's view of the pod, for the handler; *launcher, *cni and *netst are the caller's to json_decref. */
+static void pod_view(Pod *p, HdlPodView *v, json_t **launcher, json_t **cni, json_t **netst) {
+        *launcher = *cni = *netst = NULL;
         *v = (HdlPodView){ .node = p->a->cfg->pod.node_name, .pod_name = p->name, .pod_uid = p->uid,
                            .failure = p->failure };
         if (!p->np)
                 return;
+        *netst = pod_network_status(p);
+        v->network_status = *netst;
         *launcher = read_json_file(node_pod_status_file(p->np));
         const NodeCniResult *res = node_pod_cni_result(p->np);
         if (res && res->raw)
@@ -384,9 +411,9 @@ static void pod_status_write(Pod *p) {
                 return;
         }
         json_t *old = json_object_get(cur, "status");
-        _cleanup_json_ json_t *launcher = NULL, *cni = NULL;
+        _cleanup_json_ json_t *launcher = NULL, *cni = NULL, *netst = NULL;
         HdlPodView v;
-        pod_view(p, &v, &launcher, &cni);
+        pod_view(p, &v, &launcher, &cni, &netst);
         const char *lphase = json_string_value(json_object_get(launcher, "phase"));
         const char *phase = streq_ptr(lphase, "WaitingForMigration") ? "Running"   /* a target waits for the guest */
                             : streq_ptr(lphase, "Migrated")          ? "Succeeded" /* the source's end */
@@ -633,9 +660,9 @@ static void on_vmi(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *user
                 pod_status_write(p);
                 return;
         }
-        _cleanup_json_ json_t *launcher = NULL, *cni = NULL, *st = NULL, *body = NULL, *fields = NULL;
+        _cleanup_json_ json_t *launcher = NULL, *cni = NULL, *netst = NULL, *st = NULL, *body = NULL, *fields = NULL;
         HdlPodView v;
-        pod_view(p, &v, &launcher, &cni);
+        pod_view(p, &v, &launcher, &cni, &netst);
         bool changed = false;
         KvErr ke = {};
         if (agent_pod_writes_vmi(vmi, p->a->cfg->pod.node_name, p->name, p->uid, p->job))
@@ -745,7 +772,7 @@ static void on_fetched(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *
         }
         NodePodSpec s = { .namespace_ = p->ns, .name = p->name, .uid = p->uid, .vmi_json = vmi_json,
                           .vm_namespace = l.vm_namespace, .vm_name = l.vm_name, .vm_interface = l.interface,
-                          .binding = l.binding, .grace_seconds = l.grace_seconds,
+                          .binding = l.binding, .grace_seconds = l.grace_seconds, .nics = l.nics, .n_nics = l.n_nics,
                           .incoming = p->job != NULL /* a migration target waits for the guest */ };
         NodeErr ne = {};
         r = node_pod_spec_check(&s, &ne);
@@ -769,6 +796,72 @@ static void on_fetched(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *
 
 static void pod_fetch(Pod *p) {
         vmi_get(p, on_fetched);
+}
+
+/* ---------------------------------------------------------------- the VM's address after its last pod */
+
+static Release *release_free(Release *rl) {
+        for (Release **pp = &rl->a->releases; *pp; pp = &(*pp)->next)
+                if (*pp == rl) {
+                        *pp = rl->next;
+                        break;
+                }
+        if (rl->op)
+                kube_op_cancel(rl->op);
+        free(rl->ns);
+        free(rl->name);
+        free(rl);
+        return NULL;
+}
+
+static void on_release_vm(KubeClient *c, int r, json_t *vm, const KvErr *e, void *userdata) {
+        Release *rl = userdata;
+        (void) c;
+        (void) vm;
+        rl->op = NULL;
+        if (r == -ENOENT) {
+                /* no VM (a VMI of its own, or its VM deleted): nothing will run it again. Its claims in every
+                 * network (the pod network's and the secondary networks') go. */
+                _cleanup_json_ json_t *args = json_pack("{s:{s:s, s:s}}", "vm", "namespace", rl->ns, "name", rl->name);
+                json_t *res = NULL;
+                KvErr ke = {};
+                r = args ? proto_call_path(rl->a->cfg->pod.netd_socket, "ipam-release", args, 5000, &res, &ke) : -ENOMEM;
+                if (r < 0)
+                        log_warning("VM %s/%s: cannot release its address claims: %s", rl->ns, rl->name,
+                                    ke.msg[0] ? ke.msg : strerror(-r));
+                else
+                        log_info("VM %s/%s is gone: %zu address claim(s) released, %zu still attached", rl->ns, rl->name,
+                                 json_array_size(json_object_get(res, "released")),
+                                 json_array_size(json_object_get(res, "attached")));
+                json_decref(res);
+        } else if (r < 0)
+                log_warning_errno(r, "VM %s/%s: cannot tell whether it still exists (its address stays claimed): %s",
+                                  rl->ns, rl->name, e->msg);
+        release_free(rl);
+}
+
+/* A pod deleted from the API was stopped: the VM's address claim in netd stays (the same IP after a restart or
+ * a Halted VM started again) unless neither the VMI nor a VirtualMachine of that name exists any more. */
+static void release_check(Pod *p) {
+        Agent *a = p->a;
+        const char *vmns = node_pod_vm_namespace(p->np), *vm = node_pod_vm_name(p->np);
+        if (!vmns || !vm || vmi_cached(p))
+                return; /* the VMI still exists (a migration's other pod, a failed target): not the VM's last pod */
+        Release *rl = calloc(1, sizeof *rl);
+        if (!rl)
+                return;
+        *rl = (Release){ .a = a, .next = a->releases, .ns = strdup(vmns), .name = strdup(vm) };
+        a->releases = rl;
+        if (!rl->ns || !rl->name) {
+                release_free(rl);
+                return;
+        }
+        KubeRequest req = { .verb = KUBE_GET, .ref = { VMI_GV, "virtualmachines", vmns, vm } };
+        KvErr e = {};
+        if (kube_request(a->kc, &req, on_release_vm, rl, &rl->op, &e) < 0) {
+                log_warning("VM %s/%s: cannot look it up: %s", vmns, vm, e.msg);
+                release_free(rl);
+        }
 }
 
 /* ---------------------------------------------------------------- the informer */
@@ -1030,6 +1123,8 @@ int agent_run(const AgentConfig *c) {
 out:
         while (a.pods)
                 pod_free(a.pods);
+        while (a.releases)
+                release_free(a.releases);
         for (size_t i = 0; i < ELEMENTSOF(a.sigs); i++)
                 if (a.sigs[i])
                         event_source_free(a.sigs[i]);

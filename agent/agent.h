@@ -39,6 +39,11 @@ typedef struct AgentLaunch {
         const char *interface; /* the VMI's interface on the pod network */
         NodePodBinding binding;
         int grace_seconds;     /* spec.terminationGracePeriodSeconds, -1 when not given */
+        /* The VMI's NICs on Multus networks (spec.networks[].multus, not default), in order: the pod's net1,
+         * net2, ... as the controller names them in the pod's networks annotation. */
+        NodePodNic nics[NODE_POD_NICS_MAX];
+        char ifnames[NODE_POD_NICS_MAX][8];
+        size_t n_nics;
 } AgentLaunch;
 
 /* Checks that vmi is the pod's (the pod's kubevirt.io/created-by label is the VMI's uid) and finds its

@@ -44,6 +44,48 @@ static const char *pod_network(json_t *spec) {
         return NULL;
 }
 
+static json_t *vmi_iface(json_t *spec, const char *name, size_t *ret_i) {
+        size_t i;
+        json_t *ifc;
+        json_array_foreach(json_object_get(json_object_get(json_object_get(spec, "domain"), "devices"), "interfaces"), i, ifc)
+                if (streq_ptr(json_string_value(json_object_get(ifc, "name")), name)) {
+                        *ret_i = i;
+                        return ifc;
+                }
+        return NULL;
+}
+
+/* The VMI's secondary NICs: each non-default Multus network with a bridge-bound interface of the same name is
+ * the pod's net<k> (k counts those networks from 1, as the controller's annotation names them). */
+static int launch_nics(json_t *spec, AgentLaunch *l, KvErr *e) {
+        size_t i, k = 0;
+        json_t *n;
+        json_array_foreach(json_object_get(spec, "networks"), i, n) {
+                json_t *mu = json_object_get(n, "multus");
+                if (!mu || json_is_true(json_object_get(mu, "default")))
+                        continue;
+                const char *name = json_string_value(json_object_get(n, "name"));
+                size_t fi = 0;
+                json_t *ifc = name ? vmi_iface(spec, name, &fi) : NULL;
+                if (!ifc)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "VMI %s/%s: no 'spec.domain.devices.interfaces[]' named '%s' (spec.networks[%zu])",
+                                         l->vm_namespace, l->vm_name, name ? name : "", i);
+                if (!json_object_get(ifc, "bridge"))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
+                                         "VMI %s/%s: 'spec.domain.devices.interfaces[%zu]' (%s): only the bridge binding "
+                                         "runs on a Multus network on kvnet-node",
+                                         l->vm_namespace, l->vm_name, fi, name);
+                if (l->n_nics == NODE_POD_NICS_MAX)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "VMI %s/%s: more than %d Multus networks",
+                                         l->vm_namespace, l->vm_name, NODE_POD_NICS_MAX);
+                snprintf(l->ifnames[l->n_nics], sizeof l->ifnames[l->n_nics], "net%zu", ++k);
+                l->nics[l->n_nics] = (NodePodNic){ name, l->ifnames[l->n_nics] };
+                l->n_nics++;
+        }
+        return 0;
+}
+
 int agent_launch_from(json_t *pod, json_t *vmi, AgentLaunch *ret, KvErr *e) {
         const char *uid = json_string_value(md(vmi, "uid")), *by = label(pod, AGENT_LABEL_CREATED_BY);
         if (!uid || !streq_ptr(by, uid))
@@ -86,7 +128,7 @@ int agent_launch_from(json_t *pod, json_t *vmi, AgentLaunch *ret, KvErr *e) {
                                          "VMI %s/%s: 'spec.domain.devices.interfaces[%zu]' (%s): only the bridge and "
                                          "masquerade bindings run on the pod network",
                                          ret->vm_namespace, ret->vm_name, i, net);
-                return 0;
+                return launch_nics(spec, ret, e);
         }
         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                          "VMI %s/%s: no 'spec.domain.devices.interfaces[]' named '%s' (the pod network)",

@@ -58,6 +58,7 @@ typedef struct CniEnv {
         const char *args;
         const char *path;
         bool debug; /* KVNET_DEBUG set */
+        const char *netd_socket; /* KVNET_NETD_SOCKET: netd's socket when the config names none (the node's own) */
 } CniEnv;
 
 /* Reads and validates CNI_* per command (KV_ERR_INVALID_ENV naming the variable and value). */

@@ -210,11 +210,36 @@ static int parse_port_mappings(json_t *arr, CniNetConf *c, KvErr *e) {
         return 0;
 }
 
-/* runtimeConfig.kvnet.vm: only the raw strings; validated together with CNI_ARGS. */
+/* runtimeConfig.kvnet.vm (or the network config's args.cni.kvnet.vm): only the raw strings; validated together
+ * with CNI_ARGS. src names where each one came from, for errors. */
 typedef struct RtVm {
         const char *namespace_, *name, *interface, *binding;
+        const char *src_namespace, *src_name, *src_interface, *src_binding;
         json_t *ports;
 } RtVm;
+
+static int rt_vm_str(json_t *jvm, const char *ctx, const char *key, const char *src, const char **val,
+                     const char **val_src, KvErr *e) {
+        const char *s = NULL;
+        int r = json_get_string(jvm, ctx, key, false, &s, e);
+        if (r < 0)
+                return r;
+        if (s && !*val) {
+                *val = s;
+                *val_src = src;
+        }
+        return 0;
+}
+
+static int parse_rt_vm(json_t *jvm, const char *ctx, const char *src, RtVm *vm, KvErr *e) {
+        int r;
+        if ((r = rt_vm_str(jvm, ctx, "namespace", src, &vm->namespace_, &vm->src_namespace, e)) < 0 ||
+            (r = rt_vm_str(jvm, ctx, "name", src, &vm->name, &vm->src_name, e)) < 0 ||
+            (r = rt_vm_str(jvm, ctx, "interface", src, &vm->interface, &vm->src_interface, e)) < 0 ||
+            (r = rt_vm_str(jvm, ctx, "binding", src, &vm->binding, &vm->src_binding, e)) < 0)
+                return r;
+        return 0;
+}
 
 static int parse_runtime_config(json_t *o, CniNetConf *c, RtVm *vm, KvErr *e) {
         json_t *rc = NULL;
@@ -262,18 +287,55 @@ static int parse_runtime_config(json_t *o, CniNetConf *c, RtVm *vm, KvErr *e) {
         if (kv && (r = json_get_object(kv, "runtimeConfig.kvnet", "vm", false, &jvm, e)) < 0)
                 return r;
         if (jvm) {
-                if ((r = json_get_string(jvm, "runtimeConfig.kvnet.vm", "namespace", false, &vm->namespace_, e)) < 0)
-                        return r;
-                if ((r = json_get_string(jvm, "runtimeConfig.kvnet.vm", "name", false, &vm->name, e)) < 0)
-                        return r;
-                if ((r = json_get_string(jvm, "runtimeConfig.kvnet.vm", "interface", false, &vm->interface, e)) < 0)
-                        return r;
-                if ((r = json_get_string(jvm, "runtimeConfig.kvnet.vm", "binding", false, &vm->binding, e)) < 0)
+                if ((r = parse_rt_vm(jvm, "runtimeConfig.kvnet.vm", "runtimeConfig", vm, e)) < 0)
                         return r;
                 if ((r = json_get_array(jvm, "runtimeConfig.kvnet.vm", "ports", false, &vm->ports, e)) < 0)
                         return r;
         }
         return 0;
+}
+
+/* The network config's args.cni (CNI's conventions; where Multus puts a network's "cni-args"): ips, mac and
+ * kvnet.vm as in runtimeConfig, each used only when runtimeConfig did not set it; other keys are ignored. */
+static int parse_args_cni(json_t *o, CniNetConf *c, RtVm *vm, KvErr *e) {
+        json_t *args = NULL, *ac = NULL, *arr = NULL, *kv = NULL, *jvm = NULL;
+        int r = json_get_object(o, "netconf", "args", false, &args, e);
+        if (r <= 0)
+                return r;
+        if ((r = json_get_object(args, "args", "cni", false, &ac, e)) <= 0)
+                return r;
+        if ((r = json_get_array(ac, "args.cni", "ips", false, &arr, e)) < 0)
+                return r;
+        bool want_ips = c->n_ips == 0;
+        for (size_t i = 0; arr && i < json_array_size(arr); i++) {
+                json_t *v = json_array_get(arr, i);
+                CniIpRequest ip;
+                if (!json_is_string(v) || parse_ip_request(json_string_value(v), &ip) < 0)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "args.cni: 'ips[%zu]' must be an IP address or CIDR string, got %s%s%s", i,
+                                         json_is_string(v) ? "'" : "", json_is_string(v) ? json_string_value(v) : json_type_name(v),
+                                         json_is_string(v) ? "'" : "");
+                if (want_ips && (r = add_ip(c, &ip)) < 0)
+                        return r;
+        }
+        const char *mac = NULL;
+        if ((r = json_get_string(ac, "args.cni", "mac", false, &mac, e)) < 0)
+                return r;
+        if (mac) {
+                uint8_t m[6];
+                if (kv_mac_parse(mac, m) < 0)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "args.cni: 'mac' must be a MAC address like 02:00:00:00:00:01, got '%s'", mac);
+                if (!c->has_mac) {
+                        memcpy(c->mac, m, 6);
+                        c->has_mac = true;
+                }
+        }
+        if ((r = json_get_object(ac, "args.cni", "kvnet", false, &kv, e)) < 0)
+                return r;
+        if (kv && (r = json_get_object(kv, "args.cni.kvnet", "vm", false, &jvm, e)) < 0)
+                return r;
+        return jvm ? parse_rt_vm(jvm, "args.cni.kvnet.vm", "args.cni", vm, e) : 0;
 }
 
 /* CNI_ARGS IP=/MAC=, used when runtimeConfig did not set them. */
@@ -304,14 +366,14 @@ static int apply_args_addresses(const CniArgs *args, CniNetConf *c, KvErr *e) {
         return 0;
 }
 
-static int vm_field(const char *rt_val, const char *rt_key, const char *arg_val, const char *arg_key,
-                    const char *fallback, char **ret, KvErr *e) {
+static int vm_field(const char *rt_val, const char *rt_src, const char *rt_key, const char *arg_val,
+                    const char *arg_key, const char *fallback, char **ret, KvErr *e) {
         if (rt_val) {
                 if (!cni_dns_label_valid(rt_val))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                         "runtimeConfig: 'kvnet.vm.%s' must be a DNS-1123 label (lowercase letters, "
+                                         "%s: 'kvnet.vm.%s' must be a DNS-1123 label (lowercase letters, "
                                          "digits and '-', at most 63), got '%s'",
-                                         rt_key, rt_val);
+                                         rt_src, rt_key, rt_val);
                 return dup_to(rt_val, ret);
         }
         if (arg_val && *arg_val) {
@@ -329,7 +391,7 @@ static int resolve_vm(const RtVm *rt, const CniArgs *args, const CniEnv *env, Cn
         if (!rt->name && !(args->vm_name && *args->vm_name))
                 return 0;
         int r;
-        if ((r = vm_field(rt->name, "name", args->vm_name, "KVNET_VM_NAME", "", &c->vm.name, e)) < 0)
+        if ((r = vm_field(rt->name, rt->src_name, "name", args->vm_name, "KVNET_VM_NAME", "", &c->vm.name, e)) < 0)
                 return r;
         const char *ns_arg = args->vm_namespace && *args->vm_namespace ? args->vm_namespace : NULL;
         const char *ns_key = "KVNET_VM_NAMESPACE";
@@ -337,12 +399,12 @@ static int resolve_vm(const RtVm *rt, const CniArgs *args, const CniEnv *env, Cn
                 ns_arg = args->k8s_pod_namespace;
                 ns_key = "K8S_POD_NAMESPACE";
         }
-        if ((r = vm_field(rt->namespace_, "namespace", ns_arg, ns_key, "default", &c->vm.namespace_, e)) < 0)
+        if ((r = vm_field(rt->namespace_, rt->src_namespace, "namespace", ns_arg, ns_key, "default", &c->vm.namespace_, e)) < 0)
                 return r;
         if (!env->ifname && !rt->interface && !(args->vm_interface && *args->vm_interface))
                 return kverr_set(e, KV_ERR_INVALID_ENV, -EINVAL,
                                  "environment: the VM interface is unknown: set KVNET_VM_INTERFACE or CNI_IFNAME");
-        if ((r = vm_field(rt->interface, "interface", args->vm_interface, "KVNET_VM_INTERFACE",
+        if ((r = vm_field(rt->interface, rt->src_interface, "interface", args->vm_interface, "KVNET_VM_INTERFACE",
                           env->ifname ? env->ifname : "", &c->vm.interface, e)) < 0)
                 return r;
         c->has_vm = true;
@@ -351,7 +413,11 @@ static int resolve_vm(const RtVm *rt, const CniArgs *args, const CniEnv *env, Cn
          * masquerade): it may override the network's. */
         const char *b = rt->binding ? rt->binding : (args->vm_binding && *args->vm_binding ? args->vm_binding : NULL);
         if (b) {
-                const char *who = rt->binding ? "runtimeConfig: 'kvnet.vm.binding'" : "CNI_ARGS: 'KVNET_VM_BINDING'";
+                char who[64];
+                if (rt->binding)
+                        snprintf(who, sizeof who, "%s: 'kvnet.vm.binding'", rt->src_binding);
+                else
+                        snprintf(who, sizeof who, "CNI_ARGS: 'KVNET_VM_BINDING'");
                 if (streq(b, "bridge"))
                         c->binding = CNI_BINDING_BRIDGE;
                 else if (streq(b, "masquerade"))
@@ -587,12 +653,21 @@ int cni_netconf_parse(const char *text, size_t len, const CniEnv *env, const Cni
         if ((r = parse_sriov(o, c, e)) < 0)
                 return r;
 
-        s = KV_DEFAULT_SOCKET;
+        /* the config's socket, else the node's (KVNET_NETD_SOCKET: a NetworkAttachmentDefinition is cluster-wide
+         * and cannot name one node's socket), else the default */
+        s = NULL;
         if ((r = json_get_string(o, "netconf", "socket", false, &s, e)) < 0)
                 return r;
+        const char *from = "netconf: 'socket'";
+        if (!s && env->netd_socket) {
+                s = env->netd_socket;
+                from = "environment: 'KVNET_NETD_SOCKET'";
+        }
+        if (!s)
+                s = KV_DEFAULT_SOCKET;
         if (s[0] != '/' || strlen(s) > UNIX_PATH_MAX_LEN)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                 "netconf: 'socket' must be an absolute path shorter than 108 bytes, got '%s'", s);
+                return kverr_set(e, from[0] == 'n' ? KV_ERR_INVALID_CONFIG : KV_ERR_INVALID_ENV, -EINVAL,
+                                 "%s must be an absolute path shorter than 108 bytes, got '%s'", from, s);
         if ((r = dup_to(s, &c->socket)) < 0)
                 return r;
 
@@ -632,6 +707,8 @@ int cni_netconf_parse(const char *text, size_t len, const CniEnv *env, const Cni
 
         RtVm rtvm = {};
         if ((r = parse_runtime_config(o, c, &rtvm, e)) < 0)
+                return r;
+        if ((r = parse_args_cni(o, c, &rtvm, e)) < 0)
                 return r;
         if ((r = apply_args_addresses(args, c, e)) < 0)
                 return r;

@@ -111,6 +111,9 @@ int cni_env_parse(char *const *envp, CniEnv *ret, KvErr *e) {
                                  "environment: 'CNI_COMMAND' must be ADD, DEL, CHECK, STATUS, GC or VERSION, got '%s'",
                                  cmd);
         env.debug = cni_getenv(envp, "KVNET_DEBUG") != NULL;
+        env.netd_socket = cni_getenv(envp, "KVNET_NETD_SOCKET");
+        if (env.netd_socket && !*env.netd_socket)
+                env.netd_socket = NULL;
         env.path = cni_getenv(envp, "CNI_PATH");
 
         /* VERSION, STATUS and GC do not concern a container: runtimes may send junk there. */

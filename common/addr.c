@@ -130,3 +130,12 @@ const char *kv_mac_fmt(const uint8_t mac[6], char buf[static KV_MAC_STRLEN]) {
                  mac[5]);
         return buf;
 }
+
+void kv_vm_nic_mac(const char *ns, const char *name, const char *iface, uint8_t ret[6]) {
+        char key[512];
+        int n = snprintf(key, sizeof key, "%s/%s/%s", ns, name, iface);
+        uint64_t h = kv_hash64(key, n < 0 ? 0 : (size_t) n >= sizeof key ? sizeof key - 1 : (size_t) n);
+        ret[0] = 0x02; /* locally administered, unicast */
+        for (int i = 1; i < 6; i++)
+                ret[i] = (uint8_t) (h >> (8 * (i - 1)));
+}

@@ -40,3 +40,7 @@ bool kv_addr_is_zero(const KvAddr *a);
 
 int kv_mac_parse(const char *s, uint8_t ret[6]) _wur_;
 const char *kv_mac_fmt(const uint8_t mac[6], char buf[static KV_MAC_STRLEN]);
+/* The MAC of a VM interface that names none (macAddress): locally administered unicast, 02 then a hash of
+ * "namespace/name/interface". The launcher gives the guest NIC this MAC and the controller asks the secondary
+ * networks' plugins for the same, so the address claim and the guest agree across restarts and migrations. */
+void kv_vm_nic_mac(const char *ns, const char *name, const char *iface, uint8_t ret[6]);

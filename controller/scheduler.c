@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "common/json-util.h"
 #include "common/kstatus.h"
 #include "common/log.h"
@@ -257,26 +258,47 @@ static int vmi_bind(CtlStore *s, const Vmi *v, const char *node, const char *pod
         return r1 + r2;
 }
 
-/* The Multus annotations of the launcher pod: the VMI's multus networks as "ns/name" (its own namespace when
- * the name has none), a comma list; the one marked default replaces the pod network. */
+/* The Multus annotations of the launcher pod: the VMI's multus networks in the JSON form, each with its namespace
+ * (the VMI's when the name has none) and the pod interface net1, net2, ... in order (the node side gives the
+ * guest's NIC that interface), and for kvnet delegates the VM interface it is for (args.cni.kvnet.vm, which other
+ * plugins ignore); the one marked default replaces the pod network. */
 static int multus_annotations(const Vmi *v, json_t *ann) {
-        char list[4096] = "";
-        size_t len = 0;
+        _cleanup_json_ json_t *list = json_array();
+        if (!list)
+                return -ENOMEM;
         for (size_t i = 0; i < v->spec.n_multus; i++) {
-                const char *nn = v->spec.multus[i].network_name;
-                char full[512];
-                snprintf(full, sizeof full, "%s%s%s", strchr(nn, '/') ? "" : v->ns, strchr(nn, '/') ? "" : "/", nn);
+                const char *nn = v->spec.multus[i].network_name, *slash = strchr(nn, '/');
+                char ns[256], ifname[16];
+                snprintf(ns, sizeof ns, "%.*s", slash ? (int) (slash - nn) : (int) strlen(v->ns), slash ? nn : v->ns);
+                const char *name = slash ? slash + 1 : nn;
                 if (v->spec.multus[i].is_default) {
+                        char full[512];
+                        snprintf(full, sizeof full, "%s/%s", ns, name);
                         if (json_object_set_new(ann, ANN_DEFAULT_NETWORK, json_string(full)) < 0)
                                 return -ENOMEM;
                         continue;
                 }
-                int k = snprintf(list + len, sizeof list - len, "%s%s", len ? "," : "", full);
-                if (k < 0 || (size_t) k >= sizeof list - len)
-                        return -E2BIG;
-                len += (size_t) k;
+                snprintf(ifname, sizeof ifname, "net%zu", json_array_size(list) + 1);
+                json_t *vm = json_pack("{s:s?}", "interface", v->spec.multus[i].name);
+                if (vm && v->spec.multus[i].bridge)
+                        json_object_set_new(vm, "binding", json_string("bridge"));
+                /* the guest's MAC: the interface's macAddress, else the one the launcher derives for it */
+                char mac[KV_MAC_STRLEN];
+                const char *want = v->spec.multus[i].mac;
+                if (!want && v->spec.multus[i].name) {
+                        uint8_t m[6];
+                        kv_vm_nic_mac(v->ns, v->name, v->spec.multus[i].name, m);
+                        want = kv_mac_fmt(m, mac);
+                }
+                if (!vm || json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s*, s:{s:{s:o}}}", "name", name,
+                                                                 "namespace", ns, "interface", ifname, "mac", want,
+                                                                 "cni-args", "kvnet", "vm", vm)) < 0)
+                        return -ENOMEM;
         }
-        if (len && json_object_set_new(ann, ANN_NETWORKS, json_string(list)) < 0)
+        if (json_array_size(list) == 0)
+                return 0;
+        _cleanup_free_ char *text = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!text || json_object_set_new(ann, ANN_NETWORKS, json_string(text)) < 0)
                 return -ENOMEM;
         return 0;
 }

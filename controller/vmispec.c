@@ -89,6 +89,19 @@ static int parse_node_selector(json_t *spec, const char *field, CtlVmiSpec *ret,
         return 0;
 }
 
+/* The interface named name (spec.domain.devices.interfaces[]), NULL when there is none. */
+static json_t *interface_named(json_t *spec, const char *name) {
+        size_t i;
+        json_t *ifc;
+        if (!name)
+                return NULL;
+        json_array_foreach(json_object_get(json_object_get(json_object_get(spec, "domain"), "devices"), "interfaces"), i, ifc)
+                if (json_is_string(json_object_get(ifc, "name")) &&
+                    strcmp(json_string_value(json_object_get(ifc, "name")), name) == 0)
+                        return ifc;
+        return NULL;
+}
+
 static int parse_networks(json_t *spec, const char *field, CtlVmiSpec *ret, KvErr *e) {
         json_t *nets = NULL, *n;
         int r = json_get_array(spec, field, "networks", false, &nets, e);
@@ -109,6 +122,7 @@ static int parse_networks(json_t *spec, const char *field, CtlVmiSpec *ret, KvEr
                                 return r;
                         continue;
                 }
+                const char *net_name = json_string_value(json_object_get(n, "name"));
                 snprintf(ctx, sizeof ctx, "%s.networks[%zu].multus", field, i);
                 if ((r = json_get_string(multus, ctx, "networkName", true, &name, e)) < 0 ||
                     (r = json_get_bool(multus, ctx, "default", false, &is_default, e)) < 0)
@@ -117,6 +131,10 @@ static int parse_networks(json_t *spec, const char *field, CtlVmiSpec *ret, KvEr
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "'%s.networks' has more than %d Multus networks",
                                          field, CTL_NETWORKS_MAX);
                 ret->multus[ret->n_multus].network_name = name;
+                ret->multus[ret->n_multus].name = net_name;
+                json_t *ifc = interface_named(spec, net_name);
+                ret->multus[ret->n_multus].bridge = json_object_get(ifc, "bridge") != NULL;
+                ret->multus[ret->n_multus].mac = json_string_value(json_object_get(ifc, "macAddress"));
                 ret->multus[ret->n_multus++].is_default = is_default;
         }
         return 0;

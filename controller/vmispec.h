@@ -23,6 +23,9 @@ typedef struct CtlVmiSpec {
         size_t n_node_selector;
         struct {
                 const char *network_name; /* "name" or "namespace/name" */
+                const char *name;         /* spec.networks[].name: the VMI interface of the same name */
+                bool bridge;              /* that interface has the bridge binding */
+                const char *mac;          /* that interface's macAddress, NULL when it names none */
                 bool is_default;          /* replaces the pod network (Multus' default-network annotation) */
         } multus[CTL_NETWORKS_MAX];
         size_t n_multus;

@@ -20,6 +20,7 @@ typedef struct HdlPodView {
         const char *pod_name; /* the launcher pod */
         const char *pod_uid;
         json_t *cni_result;   /* the CNI result of the pod network (cniVersion 1.x), NULL before the ADD */
+        json_t *network_status; /* the pod's k8s.v1.cni.cncf.io/network-status (parsed: an array), NULL when none */
         json_t *launcher;     /* the launcher's status object (launcher/runtime/status.c), NULL before it wrote one */
         bool launcher_exited; /* the launcher process is gone (its last status tells why, if it wrote one) */
         const char *failure;  /* why the pod could not run (sandbox, CNI, libvirtd), NULL if it could */

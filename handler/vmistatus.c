@@ -74,6 +74,49 @@ static bool is_pod_network(json_t *spec, const char *name) {
         return false;
 }
 
+/* The pod interface of the VMI's Multus network name: net<k>, k counting the non-default Multus networks in
+ * spec.networks order (as the controller names them in the launcher pod's networks annotation); NULL if none. */
+static const char *multus_ifname(json_t *spec, const char *name, char buf[static 16]) {
+        size_t i, k = 0;
+        json_t *n;
+        json_array_foreach(json_object_get(spec, "networks"), i, n) {
+                json_t *mu = json_object_get(n, "multus");
+                if (!mu || json_is_true(json_object_get(mu, "default")))
+                        continue;
+                k++;
+                if (streq_ptr(json_string_value(json_object_get(n, "name")), name)) {
+                        snprintf(buf, 16, "net%zu", k);
+                        return buf;
+                }
+        }
+        return NULL;
+}
+
+/* The network-status entry of pod interface ifname. */
+static json_t *network_status_of(const HdlPodView *p, const char *ifname) {
+        size_t i;
+        json_t *s;
+        json_array_foreach(p->network_status, i, s)
+                if (streq_ptr(json_string_value(json_object_get(s, "interface")), ifname))
+                        return s;
+        return NULL;
+}
+
+/* Its ips (strings without prefix), IPv4 first. */
+static int add_status_addresses(json_t *arr, json_t *st) {
+        for (int v6 = 0; v6 < 2; v6++) {
+                size_t i;
+                json_t *ip;
+                json_array_foreach(json_object_get(st, "ips"), i, ip) {
+                        const char *a = json_string_value(ip);
+                        if (a && (strchr(a, ':') != NULL) == (v6 == 1) &&
+                            json_array_append_new(arr, json_stringn(a, strcspn(a, "/"))) < 0)
+                                return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
 /* status.interfaces[]: one per spec interface the domain has, the pod network's addresses on its NIC. */
 static int interfaces_status(json_t *vmi, const HdlPodView *p, json_t **ret) {
         json_t *spec = json_object_get(vmi, "spec");
@@ -93,8 +136,16 @@ static int interfaces_status(json_t *vmi, const HdlPodView *p, json_t **ret) {
                 _cleanup_json_ json_t *ips = json_array();
                 if (!o || !ips)
                         return -ENOMEM;
+                char buf[16];
+                const char *pod_if = multus_ifname(spec, name, buf);
+                json_t *ns = pod_if ? network_status_of(p, pod_if) : NULL;
                 if (p->cni_result && is_pod_network(spec, name) &&
                     (add_addresses(ips, p->cni_result, false) < 0 || add_addresses(ips, p->cni_result, true) < 0))
+                        return -ENOMEM;
+                /* a Multus network's addresses from the pod's network-status, as KubeVirt reports them */
+                if (ns && (add_status_addresses(ips, ns) < 0 ||
+                           json_object_set_new(o, "infoSource", json_string("domain, multus-status")) < 0 ||
+                           json_object_set_new(o, "podInterfaceName", json_string(pod_if)) < 0))
                         return -ENOMEM;
                 if (json_array_size(ips) > 0 &&
                     (json_object_set(o, "ipAddress", json_array_get(ips, 0)) < 0 ||

@@ -61,6 +61,8 @@ struct NodePod {
         char *namespace_, *name, *uid;
         char *vm_namespace, *vm_name, *vm_interface, *ifname;
         NodePodBinding binding;
+        NodePodNic *nics; /* strings owned */
+        size_t n_nics;
         bool incoming;
         unsigned incoming_timeout_s;
         int grace_seconds;

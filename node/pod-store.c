@@ -114,6 +114,24 @@ int node_pod_spec_check(const NodePodSpec *s, NodeErr *e) {
                                 s->ifname);
         if (!node_pod_binding_to_string(s->binding))
                 return SPEC_ERR(e, "'binding' must be bridge or masquerade, got %d", (int) s->binding);
+        if (s->n_nics > NODE_POD_NICS_MAX || (s->n_nics && !s->nics))
+                return SPEC_ERR(e, "'nics' must hold at most %d NICs, got %zu", NODE_POD_NICS_MAX, s->n_nics);
+        for (size_t i = 0; i < s->n_nics; i++) {
+                const NodePodNic *n = &s->nics[i];
+                if (!node_dns_label_valid(n->vm_interface))
+                        return SPEC_ERR(e, "'nics[%zu].vmInterface' must be a DNS label, got '%.80s'", i,
+                                        n->vm_interface ?: "(null)");
+                if (!ifname_valid(n->ifname))
+                        return SPEC_ERR(e, "'nics[%zu].ifname' must be an interface name (1..15, no '/', ':', ';' or "
+                                        "space), got '%.80s'", i, n->ifname ?: "(null)");
+                if (streq(n->vm_interface, s->vm_interface ?: "default") || streq(n->ifname, s->ifname ?: "tap0"))
+                        return SPEC_ERR(e, "'nics[%zu]' (%s, %s) is the pod network's interface", i, n->vm_interface,
+                                        n->ifname);
+                for (size_t j = 0; j < i; j++)
+                        if (streq(n->vm_interface, s->nics[j].vm_interface) || streq(n->ifname, s->nics[j].ifname))
+                                return SPEC_ERR(e, "'nics[%zu]' (%s, %s) repeats nics[%zu]'s interface or ifname", i,
+                                                n->vm_interface, n->ifname, j);
+        }
         if (s->grace_seconds > 86400)
                 return SPEC_ERR(e, "'graceSeconds' must be at most 86400, got %d", s->grace_seconds);
         if (s->incoming_timeout_s > 86400)
@@ -140,6 +158,11 @@ NodePod *node_pod_free(NodePod *p) {
         free(p->vm_name);
         free(p->vm_interface);
         free(p->ifname);
+        for (size_t i = 0; i < p->n_nics; i++) {
+                free((char *) p->nics[i].vm_interface);
+                free((char *) p->nics[i].ifname);
+        }
+        free(p->nics);
         free(p->node_name);
         free(p->network);
         free(p->cni_result);
@@ -240,6 +263,17 @@ int node_pod_new(const NodePodSpec *s, const char *node_name, const char *state_
             dup_to(&p->node_name, node_name) < 0 || dup_to(&p->libvirt_uri, "") < 0)
                 return -ENOMEM;
         p->binding = s->binding;
+        if (s->n_nics) {
+                p->nics = calloc(s->n_nics, sizeof *p->nics);
+                if (!p->nics)
+                        return -ENOMEM;
+                for (size_t i = 0; i < s->n_nics; i++, p->n_nics++)
+                        if (!(p->nics[i].vm_interface = strdup(s->nics[i].vm_interface)) ||
+                            !(p->nics[i].ifname = strdup(s->nics[i].ifname))) {
+                                free((char *) p->nics[i].vm_interface);
+                                return -ENOMEM;
+                        }
+        }
         p->incoming = s->incoming;
         p->incoming_timeout_s = s->incoming_timeout_s;
         p->grace_seconds = s->grace_seconds < 0 ? -1 : s->grace_seconds;
@@ -291,6 +325,15 @@ int node_pod_record_encode(const NodePod *p, char **ret) {
                 proc_json(&p->launcher));
         if (!o)
                 return -ENOMEM;
+        if (p->n_nics) { /* only when there are some: records without them read as before */
+                json_t *nics = json_array();
+                if (!nics || json_object_set_new(o, "nics", nics) < 0)
+                        return -ENOMEM;
+                for (size_t i = 0; i < p->n_nics; i++)
+                        if (json_array_append_new(nics, json_pack("{s:s, s:s}", "interface", p->nics[i].vm_interface,
+                                                                  "ifname", p->nics[i].ifname)) < 0)
+                                return -ENOMEM;
+        }
         char *s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
         if (!s)
                 return -ENOMEM;
@@ -385,8 +428,23 @@ int node_pod_record_decode(const char *text, size_t len, const char *what, const
             (r = get_str(lv, "libvirtd.", "uri", what, &uri, e)) < 0)
                 return r;
 
+        json_t *jnics = json_object_get(o, "nics");
+        NodePodNic nics[NODE_POD_NICS_MAX];
+        size_t n_nics = 0;
+        if (jnics && (!json_is_array(jnics) || json_array_size(jnics) > NODE_POD_NICS_MAX))
+                return REC_ERR(e, what, "'nics' must be an array of at most %d", NODE_POD_NICS_MAX);
+        for (size_t i = 0; jnics && i < json_array_size(jnics); i++, n_nics++) {
+                json_t *n = json_array_get(jnics, i);
+                if (!json_is_object(n))
+                        return REC_ERR(e, what, "'nics[%zu]' must be an object", i);
+                if ((r = get_str(n, "nics[].", "interface", what, &nics[i].vm_interface, e)) < 0 ||
+                    (r = get_str(n, "nics[].", "ifname", what, &nics[i].ifname, e)) < 0)
+                        return r;
+        }
+
         /* the same checks as a spec: a record is input too */
         NodePodSpec s = {
+                .nics = nics, .n_nics = n_nics,
                 .namespace_ = ns, .name = name, .uid = uid, .vmi_json = "{}", .vm_namespace = vns, .vm_name = vname,
                 .vm_interface = viface, .ifname = ifname, .binding = node_pod_binding_from_string(binding),
                 .incoming = incoming, .incoming_timeout_s = (unsigned) itimeout, .grace_seconds = (int) grace,

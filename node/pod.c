@@ -122,8 +122,9 @@ int node_pod_runtime_new(const NodePodConfig *c, NodePodRuntime **ret, NodeErr *
         if ((r = node_cni_runtime_new(c->cni_path, rt->cache_dir, &rt->cni, e)) < 0 ||
             (r = node_cni_runtime_set_netns(rt->cni, rt->node_netns, e)) < 0)
                 return r;
-        /* plugins get PATH and the sanitizers' options (a sanitizer build's plugin reads them) */
-        char *env[4];
+        /* plugins get PATH and the sanitizers' options (a sanitizer build's plugin reads them), and the node's
+         * netd socket for kvnet configs that name none (a NetworkAttachmentDefinition's: cluster-wide) */
+        char *env[5];
         size_t n = 0;
         const char *keys[] = { "PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS" };
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
@@ -131,6 +132,8 @@ int node_pod_runtime_new(const NodePodConfig *c, NodePodRuntime **ret, NodeErr *
                 if (v && asprintf(&env[n], "%s=%s", keys[i], v) >= 0)
                         n++;
         }
+        if (rt->netd_socket && asprintf(&env[n], "KVNET_NETD_SOCKET=%s", rt->netd_socket) >= 0)
+                n++;
         env[n] = NULL;
         r = node_cni_runtime_set_env(rt->cni, env);
         for (size_t i = 0; i < n; i++)
@@ -162,6 +165,12 @@ const char *node_pod_serial_log(const NodePod *p) { return p->serial_log; }
 const char *node_pod_status_file(const NodePod *p) { return p->status_file; }
 const char *node_pod_vm_namespace(const NodePod *p) { return p->vm_namespace; }
 const char *node_pod_vm_name(const NodePod *p) { return p->vm_name; }
+const char *node_pod_vm_interface(const NodePod *p) { return p->vm_interface; }
+const NodePodNic *node_pod_nics(const NodePod *p, size_t *ret_n) {
+        *ret_n = p->n_nics;
+        return p->nics;
+}
+const char *node_pod_network(const NodePod *p) { return p->network; }
 
 /* ---------------------------------------------------------------- the launcher's status */
 
@@ -425,11 +434,11 @@ static int cni_del_step(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
 
 static int launcher_step(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         _cleanup_free_ char *vmi = NULL, *nic = NULL, *state = NULL;
-        char grace[16], itimeout[16];
+        char grace[16], itimeout[16], nics[NODE_POD_NICS_MAX][96];
         if (asprintf(&vmi, "%s/vmi.json", p->dir) < 0 || asprintf(&nic, "%s=tap:%s", p->vm_interface, p->ifname) < 0 ||
             asprintf(&state, "%s/state", p->dir) < 0)
                 return -ENOMEM;
-        char *argv[40];
+        char *argv[40 + 2 * NODE_POD_NICS_MAX];
         size_t n = 0;
         argv[n++] = rt->launcher;
         argv[n++] = (char *) "--run";
@@ -438,6 +447,11 @@ static int launcher_step(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         argv[n++] = p->libvirt_uri;
         argv[n++] = (char *) "--nic";
         argv[n++] = nic;
+        for (size_t i = 0; i < p->n_nics && i < NODE_POD_NICS_MAX; i++) {
+                snprintf(nics[i], sizeof nics[i], "%s=tap:%s", p->nics[i].vm_interface, p->nics[i].ifname);
+                argv[n++] = (char *) "--nic";
+                argv[n++] = nics[i];
+        }
         argv[n++] = (char *) "--migratable";
         argv[n++] = (char *) "--netd-socket";
         argv[n++] = rt->netd_socket;

@@ -67,7 +67,14 @@ typedef enum NodePodBinding {
 const char *node_pod_binding_to_string(NodePodBinding b);
 NodePodBinding node_pod_binding_from_string(const char *s);
 
-#define NODE_POD_UID_MAX 36 /* a Kubernetes UID (a UUID); [a-z0-9-] */
+#define NODE_POD_UID_MAX 36
+#define NODE_POD_NICS_MAX 16 /* secondary NICs per pod */
+
+typedef struct NodePodNic {
+        const char *vm_interface; /* the VMI's interface: a DNS label, unique in the pod */
+        const char *ifname;       /* the tap in the sandbox (net1, ...): unique, not the pod network's */
+} NodePodNic;
+ /* a Kubernetes UID (a UUID); [a-z0-9-] */
 
 typedef struct NodePodSpec {
         const char *namespace_;   /* the pod's: a DNS label */
@@ -79,6 +86,11 @@ typedef struct NodePodSpec {
         const char *vm_interface; /* KVNET_VM_INTERFACE and the launcher's --nic interface; NULL: "default" */
         const char *ifname;       /* CNI_IFNAME, the tap in the sandbox; NULL: "tap0" */
         NodePodBinding binding;   /* KVNET_VM_BINDING */
+        /* The VM's NICs on the pod's secondary networks (the meta plugin in the node's config, e.g. kvnet-multus,
+         * attaches them from the pod's networks annotation): each a tap named ifname in the sandbox, given to
+         * the launcher as --nic INTERFACE=tap:IFNAME. */
+        const struct NodePodNic *nics;
+        size_t n_nics;
         bool incoming;            /* a migration target: launcher --incoming, ready at WaitingForMigration */
         unsigned incoming_timeout_s; /* 0: the launcher's default */
         int grace_seconds;        /* termination grace period; < 0: the VMI's (the launcher's default 30) */
@@ -134,9 +146,14 @@ bool node_pod_libvirtd_alive(const NodePod *p);
 const char *node_pod_launcher_socket(const NodePod *p);
 const char *node_pod_status_file(const NodePod *p);
 const char *node_pod_serial_log(const NodePod *p);
+/* The CNI network (its config's name) the pod's attachment is in, NULL before it is chosen. */
+const char *node_pod_network(const NodePod *p);
 /* The VM the pod runs (its spec's vm_namespace and vm_name: the VMI's). */
 const char *node_pod_vm_namespace(const NodePod *p);
 const char *node_pod_vm_name(const NodePod *p);
+const char *node_pod_vm_interface(const NodePod *p);
+/* The secondary NICs (vm_interface, ifname), n_nics of them. */
+const NodePodNic *node_pod_nics(const NodePod *p, size_t *ret_n);
 
 /* ---------------------------------------------------------------- the launcher's status */
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The network part of the domain XML: a VMI interface is an <interface type='ethernet'> on the tap
  * CNI/netd prepared, or a <hostdev> for an SR-IOV VF; and the dry-run stand-ins for both. */
+#include "common/addr.h"
 #include "launcher/launcher-priv.h"
 
 static void fmt_mac(const uint8_t m[6], char out[18]) {
@@ -8,12 +9,7 @@ static void fmt_mac(const uint8_t m[6], char out[18]) {
 }
 
 static void synth_mac(const LaunchVmi *v, const char *ifname, uint8_t mac[6]) {
-        char key[512];
-        int n = snprintf(key, sizeof key, "%s/%s/%s", v->namespace, v->name, ifname);
-        uint64_t h = kv_hash64(key, (size_t) (n < 0 ? 0 : n));
-        mac[0] = 0x02; /* locally administered, unicast */
-        for (int i = 1; i < 6; i++)
-                mac[i] = (uint8_t) (h >> (8 * (i - 1)));
+        kv_vm_nic_mac(v->namespace, v->name, ifname, mac);
 }
 
 int launch_nics_synthesize(const LaunchVmi *v, LaunchWarnings *w, LaunchNic **ret, size_t *ret_n) {

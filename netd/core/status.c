@@ -64,9 +64,78 @@ static int status_build(Manager *m, json_t **ret) {
         return 0;
 }
 
+/* Every claim of one VM (keys "vm/<ns>/<name>/<interface>"), in every network. */
+typedef struct VmClaims {
+        char prefix[IPAM_KEY_MAX];
+        char (*v)[2][IPAM_KEY_MAX];
+        size_t n, cap;
+} VmClaims;
+
+static int vm_claim_cb(IpamClaim *c, void *userdata) {
+        VmClaims *vc = userdata;
+        if (strncmp(c->key, vc->prefix, strlen(vc->prefix)) != 0)
+                return 0;
+        if (vc->n == vc->cap) {
+                size_t cap = vc->cap ? 2 * vc->cap : 8;
+                void *nv = realloc(vc->v, cap * sizeof *vc->v);
+                if (!nv)
+                        return -ENOMEM;
+                vc->v = nv;
+                vc->cap = cap;
+        }
+        snprintf(vc->v[vc->n][0], IPAM_KEY_MAX, "%s", c->network);
+        snprintf(vc->v[vc->n][1], IPAM_KEY_MAX, "%s", c->key);
+        vc->n++;
+        return 0;
+}
+
+/* ipam-release {"vm": {"namespace", "name"}}: the VM's claims in every network (the pod network and its
+ * secondary networks) that no attachment uses; the attached ones stay and are listed. */
+static int release_vm(Manager *m, json_t *vm, json_t **ret, KvErr *e) {
+        const char *ns = NULL, *name = NULL;
+        int r;
+        if ((r = json_get_string(vm, "ipam-release.vm", "namespace", true, &ns, e)) < 0 ||
+            (r = json_get_string(vm, "ipam-release.vm", "name", true, &name, e)) < 0)
+                return r;
+        if (!*ns || !*name || strchr(ns, '/') || strchr(name, '/'))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "ipam-release: 'vm.namespace' and 'vm.name' must be non-empty names without '/', got "
+                                 "'%.64s' and '%.64s'", ns, name);
+        VmClaims vc = {};
+        if ((size_t) snprintf(vc.prefix, sizeof vc.prefix, "vm/%s/%s/", ns, name) >= sizeof vc.prefix)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "ipam-release: VM name '%.64s/%.64s' is too long", ns,
+                                 name);
+        r = ipam_foreach_claim(m->ipam, NULL, vm_claim_cb, &vc);
+        _cleanup_json_ json_t *released = json_array(), *attached = json_array();
+        for (size_t i = 0; r >= 0 && i < vc.n; i++) {
+                const char *net = vc.v[i][0], *key = vc.v[i][1];
+                json_t *o = json_pack("{s:s, s:s}", "network", net, "key", key);
+                if (count_key_users(m, NULL, net, key) > 0) {
+                        json_array_append_new(attached, o);
+                        continue;
+                }
+                if ((r = ipam_release(m->ipam, net, key)) < 0) {
+                        json_decref(o);
+                        break;
+                }
+                cluster_release(m, net, key);
+                json_array_append_new(released, o);
+        }
+        free(vc.v);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "ipam-release: cannot remove the claims of VM '%s/%s'", ns, name);
+        *ret = json_pack("{s:O, s:O}", "released", released, "attached", attached);
+        return *ret ? 0 : -ENOMEM;
+}
+
 int do_ipam_release(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         const char *network = NULL, *key = NULL;
+        json_t *vm = NULL;
         int r;
+        if ((r = json_get_object(args, "ipam-release", "vm", false, &vm, e)) < 0)
+                return r;
+        if (vm)
+                return release_vm(m, vm, ret, e);
         if ((r = json_get_string(args, "ipam-release", "network", true, &network, e)) < 0 ||
             (r = json_get_string(args, "ipam-release", "key", true, &key, e)) < 0)
                 return r;

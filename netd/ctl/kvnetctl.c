@@ -19,6 +19,7 @@ static void help(void) {
                "  migrations                 VM migrations in progress and the recent ones (both roles)\n"
                "  cluster-claims             the cluster-wide claim store as this node sees it\n"
                "  ipam-release NETWORK KEY   free an idle claim (e.g. vm/default/vm1/default)\n"
+               "  vm-release NAMESPACE NAME  free every idle claim of a VM, in every network\n"
                "\n"
                "-o json prints machine-readable output (may stand before or after the verb).\n"
                "Socket default: %s\n",
@@ -238,6 +239,18 @@ static void print_cluster_claims(json_t *r) {
         }
 }
 
+static void print_vm_release(json_t *r) {
+        static const char *const kinds[] = { "released", "attached" };
+        for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
+                size_t i;
+                json_t *c;
+                json_array_foreach(json_object_get(r, kinds[k]), i, c)
+                        printf("%-9s %-20s %s\n", kinds[k], str(c, "network"), str(c, "key"));
+        }
+        if (!json_array_size(json_object_get(r, "released")) && !json_array_size(json_object_get(r, "attached")))
+                printf("no claims\n");
+}
+
 /* A kvnetctl verb: the socket verb it sends and how its result is shown. */
 typedef struct Command {
         const char *verb;
@@ -246,6 +259,7 @@ typedef struct Command {
         const char *json_member;   /* -o json shows this member of the result; NULL: all of it */
         const char *arg_names[2];  /* the verb's two positional arguments, sent as args; NULL: none */
         const char *usage;         /* of those arguments */
+        const char *arg_object;    /* NULL, or the args member that holds them ({"vm": {...}}) */
 } Command;
 
 /* Sorted by verb (strcmp order): command_find() bisects it. */
@@ -258,6 +272,7 @@ static const Command commands[] = {
         { "nat", "nat", print_nat, NULL, {}, NULL },
         { "sriov", "sriov", print_sriov, NULL, {}, NULL },
         { "status", "status-daemon", print_status, NULL, {}, NULL },
+        { "vm-release", "ipam-release", print_vm_release, NULL, { "namespace", "name" }, "NAMESPACE NAME", "vm" },
 };
 
 static int command_cmp(const void *key, const void *elem) {
@@ -318,6 +333,8 @@ int main(int argc, char **argv) {
                         return 2;
                 }
                 args = json_pack("{s:s,s:s}", cmd->arg_names[0], pos[1], cmd->arg_names[1], pos[2]);
+                if (args && cmd->arg_object)
+                        args = json_pack("{s:o}", cmd->arg_object, args);
         }
         KvErr e = {};
         json_t *res = NULL;

@@ -89,8 +89,9 @@ assert_eq "$(jq -r '[.metadata.labels["kubevirt.io"], .metadata.labels["vm.kubev
 	"virt-launcher vm-a node1 Pending" "... KubeVirt's labels, bound to node1, Pending"
 assert_eq "$(jq -r '.metadata.ownerReferences[0] | .kind + "/" + .uid + "/" + (.controller | tostring)' <<<"$pod")" \
 	"VirtualMachineInstance/$vmi_uid/true" "... owned by the VMI (controller: true)"
-assert_eq "$(jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/networks"]' <<<"$pod")" "default/vlan100" \
-	"... with the VMI's Multus network in k8s.v1.cni.cncf.io/networks"
+assert_eq "$(jq -c '.metadata.annotations["k8s.v1.cni.cncf.io/networks"] | fromjson | map([.namespace, .name, .interface, .["cni-args"].kvnet.vm.interface])' <<<"$pod")" \
+	'[["default","vlan100","net1","sec"]]' \
+	"... with the VMI's Multus network in k8s.v1.cni.cncf.io/networks (JSON form: namespace, name, pod interface net1, the VM interface for kvnet)"
 assert_eq "$(jq -r '.spec.containers[0] | .name + " " + .resources.requests.cpu + " " + .resources.requests.memory' <<<"$pod")" \
 	"compute 1 1Gi" "... its compute container requests 1 CPU and 1Gi"
 k get pods -o wide >"$KV_TMP/table" 2>&1 || true

@@ -385,6 +385,8 @@ for _ in $(seq 1 90); do
 done
 assert_false "Halted: the VMI is gone" kc get vmi vm-masquerade
 assert_eq "$(kc get vm vm-masquerade -o jsonpath='{.status.printableStatus}')" Stopped "Halted: the VM is Stopped"
+sleep 2
+assert_ne "$(holder vm-masquerade)" "" "Halted: the VM keeps its address claim while it exists (its IP when it starts again)"
 kc delete vm vm-bridge vm-masquerade >/dev/null
 for _ in $(seq 1 90); do
 	[ "$(kc get pods,vmis -o name | wc -l)" = 0 ] && [ "$(endpoints "$NODE1_SOCK")" = 0 ] && [ "$(endpoints "$NODE2_SOCK")" = 0 ] && break
@@ -394,6 +396,9 @@ assert_eq "$(kc get pods,vmis -o name | wc -l)" 0 "delete: no launcher pod or VM
 assert_eq "$(kc get vmims -o json | jq -r '[.items[].status.phase] | sort | unique | join(",")')" "Failed,Succeeded" \
 	"the finished VMIMs stay (their history), as KubeVirt keeps them"
 assert_eq "$(endpoints "$NODE1_SOCK")/$(endpoints "$NODE2_SOCK")" 0/0 "delete: no attachment left on node1 or node2"
+for _ in $(seq 1 20); do [ "$(ctl 1 cluster-claims | jq '.claims | length')" = 0 ] && break; sleep 0.5; done
+assert_eq "$(ctl 1 ipam | jq '.claims | length')/$(ctl 2 ipam | jq '.claims | length')/$(ctl 1 cluster-claims | jq '.claims | length')" \
+	0/0/0 "delete: the VMs' address claims released (node1, node2, the cluster's store)"
 assert_eq "$(find "$SDIR"/node*-pods/state/pods -mindepth 1 -maxdepth 1 -type d | wc -l)" 0 "delete: no pod directory left on the nodes"
 assert_eq "$(ip netns list | grep -c "^$NAME-p-" || true)" 0 "delete: no pod sandbox left"
 for f in "$SDIR"/node*-pods/agent.log "$SDIR/controller.log"; do

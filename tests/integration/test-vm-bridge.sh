@@ -61,9 +61,15 @@ assert_ne "$boot2" "$boot1" "it is a new guest instance (boot id changed)"
 kill "$QEMU_PID"
 wait "$QEMU_PID" 2>/dev/null || true
 
+rel=$(kvctl -o json vm-release prod web)
+assert_eq "$(jq -c '[(.released | length), (.attached | map(.network + " " + .key))]' <<<"$rel")" \
+	'[0,["kvtest vm/prod/web/default"]]' "vm-release while the VM is attached: nothing released, the claim listed as attached"
 cni del "$conf" pod-b "$POD2" tap0 --args "$VMARGS"
 cni del "$conf" ctr-c "$CTR" eth0
-kvctl ipam-release kvtest vm/prod/web/default >/dev/null
+rel=$(kvctl -o json vm-release prod web)
+assert_eq "$(jq -c '[(.released | map(.network + " " + .key)), (.attached | length)]' <<<"$rel")" \
+	'[["kvtest vm/prod/web/default"],0]' "vm-release once the VM is gone: its claim released"
+assert_eq "$(kvctl -o json vm-release prod web | jq -c .)" '{"released":[],"attached":[]}' "vm-release again: nothing left"
 assert_eq "$(kvctl -o json endpoints | jq length)" 0 "no attachments left"
 assert_eq "$(kvctl -o json ipam | jq '.claims | length')" 0 "no claims left"
 assert_no_link "$POD2" tap0

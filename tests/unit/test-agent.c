@@ -60,8 +60,25 @@ static void test_launch(void **state) {
         assert_string_equal(l.interface, "default"); /* the pod network's, not the Multus one before it */
         assert_int_equal(l.binding, NODE_POD_BINDING_MASQUERADE);
         assert_int_equal(l.grace_seconds, 7);
+        /* the Multus network's interface: the pod's net1 */
+        assert_int_equal(l.n_nics, 1);
+        assert_string_equal(l.nics[0].vm_interface, "blue");
+        assert_string_equal(l.nics[0].ifname, "net1");
 
-        _cleanup_json_ json_t *bridge = test_json(VMI("{\"name\":\"default\",\"bridge\":{}}", ""));
+        /* several: net1, net2 in spec.networks order; a default Multus network is not one of them */
+        _cleanup_json_ json_t *multi = test_json(
+                "{\"metadata\":{\"name\":\"web\",\"namespace\":\"default\",\"uid\":\"vmi-uid-1\"},\"spec\":{"
+                "\"domain\":{\"devices\":{\"interfaces\":[{\"name\":\"default\",\"bridge\":{}},{\"name\":\"red\",\"bridge\":{}},"
+                "{\"name\":\"blue\",\"bridge\":{}}]}},\"networks\":[{\"name\":\"default\",\"pod\":{}},"
+                "{\"name\":\"blue\",\"multus\":{\"networkName\":\"ns2/vlan\"}},{\"name\":\"red\",\"multus\":{\"networkName\":\"r\"}}]}}");
+        assert_int_equal(agent_launch_from(pod, multi, &l, &e), 0);
+        assert_int_equal(l.n_nics, 2);
+        assert_string_equal(l.nics[0].vm_interface, "blue");
+        assert_string_equal(l.nics[0].ifname, "net1");
+        assert_string_equal(l.nics[1].vm_interface, "red");
+        assert_string_equal(l.nics[1].ifname, "net2");
+
+        _cleanup_json_ json_t *bridge = test_json(VMI("{\"name\":\"default\",\"bridge\":{}},{\"name\":\"blue\",\"bridge\":{}}", ""));
         assert_int_equal(agent_launch_from(pod, bridge, &l, &e), 0);
         assert_int_equal(l.binding, NODE_POD_BINDING_BRIDGE);
         assert_int_equal(l.grace_seconds, -1);
@@ -80,6 +97,12 @@ static void test_launch_errors(void **state) {
                   -EOPNOTSUPP },
                 { VMI("{\"name\":\"blue\",\"bridge\":{}}", ""),
                   "VMI default/web: no 'spec.domain.devices.interfaces[]' named 'default' (the pod network)", -EINVAL },
+                { VMI("{\"name\":\"default\",\"bridge\":{}}", ""),
+                  "VMI default/web: no 'spec.domain.devices.interfaces[]' named 'blue' (spec.networks[0])", -EINVAL },
+                { VMI("{\"name\":\"default\",\"bridge\":{}},{\"name\":\"blue\",\"sriov\":{}}", ""),
+                  "VMI default/web: 'spec.domain.devices.interfaces[1]' (blue): only the bridge binding runs on a Multus "
+                  "network on kvnet-node",
+                  -EOPNOTSUPP },
                 { VMI("{\"name\":\"default\",\"bridge\":{}}", "\"terminationGracePeriodSeconds\":-1,"),
                   "VMI: 'spec.terminationGracePeriodSeconds' must be 0..86400", -EINVAL },
                 { "{\"metadata\":{\"name\":\"web\",\"namespace\":\"default\",\"uid\":\"vmi-uid-2\"}}",

@@ -481,6 +481,16 @@ static const BadCase bad_cases[] = {
           "'mac'", "'02:00:00:00:00'" },
         { CNI_CMD_ADD, "{" BASE "," IPAM ",\"runtimeConfig\":{\"kvnet\":{\"vm\":{\"name\":\"VM_1\"}}}}", NULL,
           KV_ERR_INVALID_CONFIG, "'kvnet.vm.name'", "'VM_1'" },
+        /* args.cni (Multus's cni-args) */
+        { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":{\"ips\":[\"10.0.0.1/40\"]}}}", NULL,
+          KV_ERR_INVALID_CONFIG, "args.cni: 'ips[0]'", "'10.0.0.1/40'" },
+        { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":{\"mac\":\"nope\"}}}", NULL, KV_ERR_INVALID_CONFIG,
+          "args.cni: 'mac'", "'nope'" },
+        { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":{\"kvnet\":{\"vm\":{\"interface\":\"Sec_1\"}}}}}",
+          "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "args.cni: 'kvnet.vm.interface'", "'Sec_1'" },
+        { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":{\"kvnet\":{\"vm\":{\"binding\":\"sriov\"}}}}}",
+          "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "args.cni: 'kvnet.vm.binding'", "'sriov'" },
+        { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":[]}}", NULL, KV_ERR_INVALID_CONFIG, "'cni'", NULL },
         /* CNI_ARGS values */
         { CNI_CMD_ADD, "{" BASE "," IPAM "}", "IP=10.0.0.1,bogus", KV_ERR_INVALID_ENV, "'IP'", "'10.0.0.1,bogus'" },
         { CNI_CMD_ADD, "{" BASE "," IPAM "}", "MAC=zz:00:00:00:00:00", KV_ERR_INVALID_ENV, "'MAC'",
@@ -588,6 +598,27 @@ static void test_netconf_sriov_del_ok(void **state) {
         assert_string_equal(cni_binding_to_string(c->binding), "masquerade");
 }
 
+static void test_netconf_socket_env(void **state) {
+        (void) state;
+        CniEnv env = { .command = CNI_CMD_ADD, .container_id = "c1", .ifname = "eth0", .netns = "/var/run/netns/x",
+                       .netd_socket = "/run/node7/netd.sock" };
+        const char *plain = "{" BASE "," IPAM "}", *named = "{" BASE "," IPAM ",\"socket\":\"/run/kvnet/other.sock\"}";
+        _cleanup_(cni_netconf_freep) CniNetConf *c = NULL;
+        KvErr e = {};
+        /* a config without a socket (a NAD's) takes the node's from KVNET_NETD_SOCKET; one that names it keeps it */
+        assert_int_equal(cni_netconf_parse(plain, strlen(plain), &env, NULL, &c, &e), 0);
+        assert_string_equal(c->socket, "/run/node7/netd.sock");
+        c = cni_netconf_free(c);
+        assert_int_equal(cni_netconf_parse(named, strlen(named), &env, NULL, &c, &e), 0);
+        assert_string_equal(c->socket, "/run/kvnet/other.sock");
+        c = cni_netconf_free(c);
+        env.netd_socket = "relative.sock";
+        assert_true(cni_netconf_parse(plain, strlen(plain), &env, NULL, &c, &e) < 0);
+        assert_int_equal(e.code, KV_ERR_INVALID_ENV);
+        assert_contains(e.msg, "'KVNET_NETD_SOCKET'");
+        assert_contains(e.msg, "'relative.sock'");
+}
+
 static void test_netconf_vm_identity(void **state) {
         (void) state;
         _cleanup_(cni_netconf_freep) CniNetConf *c = NULL;
@@ -638,6 +669,31 @@ static void test_netconf_vm_identity(void **state) {
         assert_int_equal(c->ips[1].prefixlen, -1);
         assert_true(c->has_mac);
         assert_int_equal(c->mac[5], 9);
+        c = cni_netconf_free(c);
+
+        /* args.cni (where Multus puts a network's cni-args): over CNI_ARGS, under runtimeConfig */
+        assert_int_equal(parse_conf(CNI_CMD_ADD,
+                                    "{" BASE "," IPAM ",\"args\":{\"cni\":{\"ips\":[\"10.88.0.7/24\"],"
+                                    "\"mac\":\"02:00:00:00:00:07\",\"other\":1,"
+                                    "\"kvnet\":{\"vm\":{\"interface\":\"sec\",\"binding\":\"bridge\"}}}}}",
+                                    "KVNET_VM_NAME=vm1;KVNET_VM_INTERFACE=default;KVNET_VM_BINDING=masquerade;"
+                                    "IP=10.88.0.9/24;MAC=02:00:00:00:00:09",
+                                    &c, &e),
+                         0);
+        assert_string_equal(c->vm.interface, "sec");
+        assert_int_equal(c->binding, CNI_BINDING_BRIDGE);
+        assert_int_equal(c->n_ips, 1);
+        assert_int_equal(c->mac[5], 7);
+        c = cni_netconf_free(c);
+        assert_int_equal(parse_conf(CNI_CMD_ADD,
+                                    "{" BASE "," IPAM ",\"runtimeConfig\":{\"mac\":\"02:00:00:00:00:05\","
+                                    "\"kvnet\":{\"vm\":{\"interface\":\"rt\"}}},"
+                                    "\"args\":{\"cni\":{\"mac\":\"02:00:00:00:00:07\","
+                                    "\"kvnet\":{\"vm\":{\"interface\":\"sec\"}}}}}",
+                                    "KVNET_VM_NAME=vm1", &c, &e),
+                         0);
+        assert_string_equal(c->vm.interface, "rt");
+        assert_int_equal(c->mac[5], 5);
         assert_true(cni_dns_label_valid("a-1"));
         assert_false(cni_dns_label_valid("a-"));
         assert_false(cni_dns_label_valid("A"));
@@ -1182,6 +1238,7 @@ int main(void) {
                 cmocka_unit_test(test_netconf_oversized),
                 cmocka_unit_test(test_netconf_sriov_del_ok),
                 cmocka_unit_test(test_request_add_sriov),
+                cmocka_unit_test(test_netconf_socket_env),
                 cmocka_unit_test(test_netconf_vm_identity),
                 cmocka_unit_test(test_prev_result_0_3_1),
                 cmocka_unit_test(test_prev_result_0_4_0),

@@ -75,6 +75,40 @@ static void test_running_bridge(void **state) {
         assert_true(json_equal(st, st2));
 }
 
+static void test_multus_interface(void **state) {
+        (void) state;
+        _cleanup_json_ json_t *vmi = load(
+                "{\"metadata\":{\"name\":\"web\",\"namespace\":\"default\"},\"spec\":{\"domain\":{\"devices\":{"
+                "\"interfaces\":[{\"name\":\"default\",\"masquerade\":{}},{\"name\":\"blue\",\"bridge\":{}}]}},"
+                "\"networks\":[{\"name\":\"default\",\"pod\":{}},{\"name\":\"blue\",\"multus\":{\"networkName\":\"b\"}}]},"
+                "\"status\":{\"phase\":\"Scheduled\",\"nodeName\":\"node1\"}}");
+        _cleanup_json_ json_t *cni = load(CNI_DUAL),
+                              *lst = load("{\"phase\":\"Running\",\"interfaces\":[{\"name\":\"default\",\"mac\":\"02:aa:bb:cc:dd:ee\","
+                                          "\"tap\":\"tap0\"},{\"name\":\"blue\",\"mac\":\"02:00:00:00:0b:01\",\"tap\":\"net1\"}]}"),
+                              *netst = load("[{\"name\":\"kvnet\",\"interface\":\"eth0\",\"ips\":[\"10.88.0.5\"],\"default\":true},"
+                                            "{\"name\":\"default/b\",\"interface\":\"net1\",\"ips\":[\"fd10::7\",\"10.10.0.7\"],"
+                                            "\"mac\":\"02:00:00:00:0b:01\"}]");
+        HdlPodView p = { .node = "node1", .pod_name = "virt-launcher-web-x", .pod_uid = "u1", .cni_result = cni,
+                         .launcher = lst, .network_status = netst };
+        bool changed;
+        _cleanup_json_ json_t *st = status_of(vmi, &p, &changed);
+        json_t *blue = json_array_get(json_object_get(st, "interfaces"), 1);
+        assert_string_equal(json_string_value(json_object_get(blue, "name")), "blue");
+        assert_string_equal(json_string_value(json_object_get(blue, "ipAddress")), "10.10.0.7"); /* IPv4 first */
+        assert_string_equal(json_string_value(json_array_get(json_object_get(blue, "ipAddresses"), 1)), "fd10::7");
+        assert_string_equal(json_string_value(json_object_get(blue, "infoSource")), "domain, multus-status");
+        assert_string_equal(json_string_value(json_object_get(blue, "podInterfaceName")), "net1");
+        /* the pod network keeps its CNI result's addresses */
+        json_t *def = json_array_get(json_object_get(st, "interfaces"), 0);
+        assert_string_equal(json_string_value(json_object_get(def, "ipAddress")), "10.88.0.5");
+        /* no network-status yet: the NIC is listed without addresses */
+        p.network_status = NULL;
+        _cleanup_json_ json_t *st2 = status_of(vmi, &p, &changed);
+        blue = json_array_get(json_object_get(st2, "interfaces"), 1);
+        assert_null(json_object_get(blue, "ipAddress"));
+        assert_string_equal(json_string_value(json_object_get(blue, "infoSource")), "domain");
+}
+
 static void test_phases(void **state) {
         (void) state;
         _cleanup_json_ json_t *vmi = load(VMI_BRIDGE);
@@ -161,6 +195,7 @@ static void test_condition_times(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_running_bridge),
+                cmocka_unit_test(test_multus_interface),
                 cmocka_unit_test(test_phases),
                 cmocka_unit_test(test_not_migratable),
                 cmocka_unit_test(test_condition_times),

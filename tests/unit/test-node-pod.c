@@ -218,6 +218,56 @@ static void test_spec_check(void **state) {
         s = spec_ok, s.vmi_json = NULL, expect_bad_spec(s, "'vmi'");
         s = spec_ok, s.vmi_json = "[1]", expect_bad_spec(s, "'vmi' must be a JSON object");
         s = spec_ok, s.vmi_json = "{\"a\":", expect_bad_spec(s, "'vmi' must be a JSON object");
+
+        /* secondary NICs */
+        NodePodNic ok2[] = { { "blue", "net1" }, { "red", "net2" } };
+        s = spec_ok, s.nics = ok2, s.n_nics = 2;
+        assert_int_equal(node_pod_spec_check(&s, &e), 0);
+        NodePodNic bad1[] = { { "Blue", "net1" } }, bad2[] = { { "blue", "net/1" } }, bad3[] = { { "default", "net1" } },
+                   bad4[] = { { "blue", "tap0" } }, bad5[] = { { "blue", "net1" }, { "red", "net1" } },
+                   bad6[] = { { "blue", "net1" }, { "blue", "net2" } };
+        s = spec_ok, s.nics = bad1, s.n_nics = 1, expect_bad_spec(s, "'nics[0].vmInterface' must be a DNS label, got 'Blue'");
+        s = spec_ok, s.nics = bad2, s.n_nics = 1, expect_bad_spec(s, "'nics[0].ifname'");
+        s = spec_ok, s.nics = bad3, s.n_nics = 1, expect_bad_spec(s, "is the pod network's interface");
+        s = spec_ok, s.nics = bad4, s.n_nics = 1, expect_bad_spec(s, "is the pod network's interface");
+        s = spec_ok, s.nics = bad5, s.n_nics = 2, expect_bad_spec(s, "'nics[1]' (red, net1) repeats nics[0]");
+        s = spec_ok, s.nics = bad6, s.n_nics = 2, expect_bad_spec(s, "repeats nics[0]");
+        s = spec_ok, s.nics = ok2, s.n_nics = NODE_POD_NICS_MAX + 1, expect_bad_spec(s, "'nics' must hold at most");
+}
+
+static void test_record_nics(void **state) {
+        (void) state;
+        NodePodNic nics[] = { { "blue", "net1" }, { "red", "net2" } };
+        NodePodSpec s = spec_ok;
+        s.nics = nics;
+        s.n_nics = 2;
+        NodePod *p = NULL, *q = NULL;
+        char *a = NULL, *b = NULL;
+        NodeErr e = { 0 };
+        assert_int_equal(node_pod_new(&s, "n", "/s", &p), 0);
+        assert_int_equal(node_pod_record_encode(p, &a), 0);
+        assert_int_equal(node_pod_record_decode(a, strlen(a), "t", "/s", &q, &e), 0);
+        size_t n = 0;
+        const NodePodNic *qn = node_pod_nics(q, &n);
+        assert_int_equal(n, 2);
+        assert_string_equal(qn[0].vm_interface, "blue");
+        assert_string_equal(qn[1].ifname, "net2");
+        assert_int_equal(node_pod_record_encode(q, &b), 0);
+        assert_string_equal(a, b);
+        free(b);
+        node_pod_free(q);
+        q = NULL;
+        /* a record naming a bad NIC is refused, naming it */
+        char *bad = strdup(a);
+        char *at = strstr(bad, "\"net2\"");
+        assert_non_null(at);
+        memcpy(at, "\"tap0\"", 6);
+        assert_true(node_pod_record_decode(bad, strlen(bad), "pod.json", "/s", &q, &e) < 0);
+        assert_non_null(strstr(e.msg, "nics[1]"));
+        node_err_done(&e);
+        free(bad);
+        free(a);
+        node_pod_free(p);
 }
 
 static void test_tables(void **state) {
@@ -510,6 +560,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_record_roundtrip), cmocka_unit_test(test_record_fresh),
                 cmocka_unit_test(test_record_bad),       cmocka_unit_test(test_spec_check),
+                cmocka_unit_test(test_record_nics),
                 cmocka_unit_test(test_tables),           cmocka_unit_test(test_status_parse),
                 cmocka_unit_test(test_record_files),     cmocka_unit_test(test_proc_identity),
                 cmocka_unit_test(test_runtime_config),   cmocka_unit_test(test_cni_exec_netns),

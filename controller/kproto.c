@@ -271,11 +271,11 @@ static int decode_field(const PField *f, uint64_t wt, uint64_t v, const uint8_t 
         case PT_INT64:
                 if (wt != WT_VARINT)
                         return bad(e, msg, f->num, off, "wrong wire type");
-                if (f->type == PT_BOOL)
-                        return v || always ? put(out, f, json_boolean(v != 0)) : 0;
                 if (f->type == PT_INT32)
                         v = (uint64_t) (int64_t) (int32_t) (uint32_t) v;
-                return v || always ? put(out, f, json_integer((json_int_t) (int64_t) v)) : 0;
+                if (v || always)
+                        r = put(out, f, f->type == PT_BOOL ? json_boolean(v != 0) : json_integer((json_int_t) (int64_t) v));
+                return r < 0 ? kverr_set(e, KV_ERR_INTERNAL, r, "protobuf body: out of memory") : 0;
         default:
                 break;
         }
@@ -296,7 +296,7 @@ static int decode_field(const PField *f, uint64_t wt, uint64_t v, const uint8_t 
         case PT_MSG: {
                 json_t *o = json_object();
                 if (!o)
-                        return -ENOMEM;
+                        return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "protobuf body: out of memory");
                 r = decode_msg(f->msg, s, len, s_off, o, rd, e);
                 if (r < 0) {
                         json_decref(o);
@@ -324,8 +324,10 @@ static int decode_field(const PField *f, uint64_t wt, uint64_t v, const uint8_t 
         case PT_RAW_JSON: {
                 json_error_t jerr;
                 json_t *j = len ? json_loadb((const char *) s, len, 0, &jerr) : NULL;
-                if (len && !j)
-                        return bad(e, msg, f->num, off, "raw field that is not JSON");
+                if (len && !json_is_object(j)) {
+                        json_decref(j);
+                        return bad(e, msg, f->num, off, "raw field that is not a JSON object");
+                }
                 if (j) { /* FieldsV1's Raw is the object itself, not a field of it */
                         json_object_update(out, j);
                         json_decref(j);

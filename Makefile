@@ -81,7 +81,7 @@ MULTUS_LIB := $(BUILD)/lib/libkvmultus.a
 TEST_LIB   := $(BUILD)/lib/libkvtest.a
 
 PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-launcher $(BIN)/kvnet-controller \
-         $(BIN)/kvnet-node
+         $(BIN)/kvnet-node $(BIN)/kvnet-multus
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c)) $(BUILD)/tests/flowmon

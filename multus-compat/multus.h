@@ -101,8 +101,11 @@ int mc_nad_conflist(const McNad *nad, const McSelection *sel, const char *conf_d
  * cni_args (JSON object text or NULL) merged into each plugin's args.cni. what names it in errors. */
 int mc_conflist_normalize(const char *text, size_t len, const char *what, const char *name_default,
                           const char *cni_args, const char *device_id, char **ret, KvErr *e) _wur_;
-/* The config in dir whose "name" is name (*.conf, *.conflist, *.json, lexically), normalised. -ENOENT. */
+/* The config in dir whose "name" is name (*.conf, *.conflist, *.json, lexically; name NULL: the first),
+ * normalised. -ENOENT. */
 int mc_conflist_from_dir(const char *dir, const char *name, char **ret, KvErr *e) _wur_;
+/* Sets the conflist's cniVersion to version when it has none. */
+int mc_conflist_default_version(char **conflist, const char *version) _wur_;
 
 /* Namespace isolation: may a pod in pod_ns use a network in net_ns? */
 bool mc_namespace_allowed(const char *pod_ns, const char *net_ns, bool isolation, char *const *global_ns,

@@ -210,7 +210,7 @@ static int dir_entry_matches(const char *path, const char *name, char **ret, KvE
         if ((r = mc_json_load(text, len, path, &o, e)) < 0)
                 return r;
         json_t *n = json_object_get(o, "name");
-        if (!json_is_string(n) || !streq(json_string_value(n), name))
+        if (name && (!json_is_string(n) || !streq(json_string_value(n), name)))
                 return 0;
         if ((r = mc_conflist_normalize(text, len, path, name, NULL, NULL, ret, e)) < 0)
                 return r;
@@ -222,7 +222,7 @@ int mc_conflist_from_dir(const char *dir, const char *name, char **ret, KvErr *e
         int n = scandir(dir, &ents, NULL, alphasort), r = 0;
         if (n < 0)
                 return kverr_set_errno(e, KV_ERR_INVALID_CONFIG, negative_errno(), "confDir '%s': no network named '%s'",
-                                       dir, name);
+                                       dir, name ? name : "(any)");
         for (int i = 0; i < n; i++) {
                 if (r == 0 && conf_file(ents[i]->d_name)) {
                         _cleanup_free_ char *path = NULL;
@@ -235,7 +235,8 @@ int mc_conflist_from_dir(const char *dir, const char *name, char **ret, KvErr *e
         }
         free(ents);
         if (r == 0)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -ENOENT, "confDir '%s': no network named '%s'", dir, name);
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -ENOENT, "confDir '%s': no network named '%s'", dir,
+                                 name ? name : "(any)");
         return r < 0 ? r : 0;
 }
 
@@ -256,4 +257,21 @@ int mc_nad_conflist(const McNad *nad, const McSelection *sel, const char *conf_d
                 return 0;
         }
         return mc_conflist_normalize(file, strlen(file), what, nad->name, cni_args, device_id, ret, e);
+}
+
+int mc_conflist_default_version(char **conflist, const char *version) {
+        _cleanup_json_ json_t *o = json_loads(*conflist, 0, NULL);
+        if (!o)
+                return -EINVAL;
+        json_t *v = json_object_get(o, "cniVersion");
+        if (json_is_string(v) && *json_string_value(v))
+                return 0;
+        if (json_object_set_new(o, "cniVersion", json_string(version)) < 0)
+                return -ENOMEM;
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!s)
+                return -ENOMEM;
+        free(*conflist);
+        *conflist = s;
+        return 0;
 }

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# kvnet-multus, the meta CNI plugin with Multus's config, against the embedded API: NADs applied with kubectl,
+# a Pod with the networks annotation, a sandbox that gets eth0 from kvnet (the cluster network, a file of the
+# conf dir), net1 from the reference macvlan and net2 from kvnet on a second bridge. Asserts the addresses,
+# the routes and the default route in the sandbox, the network-status annotation on the pod (kubectl),
+# CHECK, and that DEL leaves nothing (links, netd endpoints, the plugin's and node/'s cache files) and
+# succeeds again. Bad cases: an unknown NAD, a malformed annotation, a namespace isolation violation and a
+# delegate whose plugin is missing each fail with a CNI error naming the network/field and leave nothing.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib-controller.sh"
+
+kv_init
+require_kvnet
+require_file "$KV_BIN/kvnet-multus"
+require_ref_plugins macvlan host-local
+ctl_init
+start_controller
+log "reference plugins: $REF_CNI_DIR"
+
+# The node is the controller's namespace: the plugin reaches the API on its loopback, netd runs there.
+NODE_NS=$NS
+ip netns exec "$NODE_NS" sysctl -qw net.ipv4.ip_forward=1
+ip -n "$NODE_NS" link add kvmac0 type veth peer name kvmac1
+ip -n "$NODE_NS" link set kvmac1 up
+ip -n "$NODE_NS" link set kvmac0 up
+start_netd "$NODE_NS"
+mkns SBX sbx
+
+CONF_DIR=$KV_TMP/net.d
+CNI_DIR=$KV_TMP/multus
+mkdir -p "$CONF_DIR"
+cp "$(render_conf kvnet-basic.conflist 1.1.0)" "$CONF_DIR/10-kvtest.conflist"
+
+multus_conf() { # FILE [extra jq filter]
+	jq -n --arg kc "$KCFG" --arg cd "$CONF_DIR" --arg cache "$CNI_DIR" --arg bin "$KV_BIN" \
+		'{cniVersion: "1.0.0", name: "multus-cni-network", type: "kvnet-multus", kubeconfig: $kc,
+		  clusterNetwork: "kvtest", confDir: $cd, cniDir: $cache, binDir: $bin, logLevel: "verbose"}' |
+		jq "${2:-.}" >"$1"
+}
+multus_conf "$KV_TMP/multus.conf"
+multus_conf "$KV_TMP/multus-iso.conf" '.namespaceIsolation = true | .globalNamespaces = "kube-system"'
+
+# mc CMD CONF POD_NS POD_NAME [CID]: the plugin as a runtime runs it, in the node namespace. Sets MC_RC, MC_OUT.
+mc() {
+	local cmd=$1 conf=$2 ns=$3 pod=$4 cid=${5:-cid-$4} uid
+	uid=$(k get pod -n "$ns" "$pod" -o jsonpath='{.metadata.uid}' 2>/dev/null || echo gone)
+	MC_RC=0
+	MC_OUT=$(ip netns exec "$NODE_NS" env -i PATH="$PATH" ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" \
+		CNI_COMMAND="$cmd" CNI_CONTAINERID="$cid" CNI_NETNS="$(nspath "$SBX")" CNI_IFNAME=eth0 \
+		CNI_PATH="$REF_CNI_DIR" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$ns;K8S_POD_NAME=$pod;K8S_POD_UID=$uid" \
+		"$KV_BIN/kvnet-multus" <"$conf" 2>"$KV_TMP/mc.err") || MC_RC=$?
+}
+
+# ---------------------------------------------------------------- NADs and pods through kubectl
+cat >"$KV_TMP/nads.yaml" <<EOF
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: macnet, namespace: default}
+spec:
+  config: '{"cniVersion":"1.0.0","type":"macvlan","master":"kvmac0","mode":"bridge",
+            "ipam":{"type":"host-local","subnet":"10.77.0.0/24","dataDir":"$KV_TMP/host-local"}}'
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: kvnet2, namespace: default}
+spec:
+  config: '{"cniVersion":"1.1.0","name":"kvnet2","plugins":[{"type":"kvnet","binding":"bridge","bridge":"kvbr1",
+            "ipam":{"ranges":[[{"subnet":"10.66.0.0/24","gateway":"10.66.0.1"}]]},"socket":"$NETD_SOCK"}]}'
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: ghost, namespace: default}
+spec:
+  config: '{"cniVersion":"1.0.0","type":"kvnet-no-such-plugin"}'
+EOF
+k apply -f "$KV_TMP/nads.yaml" >/dev/null
+pod() { # NAMESPACE NAME ANNOTATION
+	k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $2
+  namespace: $1
+  annotations:
+    k8s.v1.cni.cncf.io/networks: '$3'
+spec:
+  containers: [{name: c, image: busybox}]
+EOF
+}
+pod default web 'macnet, default/kvnet2'
+pod default lost 'nosuch'
+pod default badmac '[{"name": "macnet", "mac": "zz:11"}]'
+pod other iso 'default/macnet'
+pod default ghostly 'macnet, ghost'
+
+# ---------------------------------------------------------------- ADD
+mc ADD "$KV_TMP/multus.conf" default web
+[ "$MC_RC" -eq 0 ] || {
+	cat "$KV_TMP/mc.err"
+	echo "$MC_OUT"
+}
+assert_eq "$MC_RC" 0 "ADD of a pod with two secondary networks succeeds"
+assert_eq "$(jq -r '.cniVersion' <<<"$MC_OUT")" 1.1.0 "the result is the cluster network's, as its plugin wrote it"
+assert_true "the result lists eth0 in the sandbox" jq -e '[.interfaces[] | select(.sandbox) | .name] == ["eth0"]' <<<"$MC_OUT"
+ip4() { ip -n "$SBX" -4 -o addr show dev "$1" | awk '{print $4}' | head -n 1; }
+eth0=$(ip4 eth0)
+net1=$(ip4 net1)
+net2=$(ip4 net2)
+log "eth0 $eth0, net1 $net1, net2 $net2"
+assert_true "eth0 from kvnet in 10.88.0.0/24" grep -q '^10\.88\.0\.' <<<"$eth0"
+assert_true "net1 from macvlan in 10.77.0.0/24" grep -q '^10\.77\.0\.' <<<"$net1"
+assert_true "net2 from kvnet (second bridge) in 10.66.0.0/24" grep -q '^10\.66\.0\.' <<<"$net2"
+assert_eq "$(ip -n "$SBX" -d link show net1 | grep -c macvlan)" 1 "net1 is a macvlan"
+assert_eq "$(ip -n "$SBX" -4 route show default)" "default via 10.88.0.1 dev eth0 " "the default route is the cluster network's"
+assert_true "net1's subnet is routed on net1" sh -c "ip -n $SBX -4 route show 10.77.0.0/24 | grep -q 'dev net1'"
+assert_link "$NODE_NS" kvbr1
+assert_eq "$(kvctl -o json endpoints | jq length)" 2 "netd serves two endpoints (eth0, net2)"
+assert_true "the plugin cached the container" test -s "$CNI_DIR/kvnet-multus/cid-web"
+
+st=$(k get pod web -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"]')
+assert_eq "$(jq -r '[.[].name] | join(",")' <<<"$st")" "kvtest,default/macnet,default/kvnet2" "network-status names the networks in order"
+assert_eq "$(jq -r '[.[].interface] | join(",")' <<<"$st")" "eth0,net1,net2" "network-status interfaces"
+assert_eq "$(jq -r '[.[] | .default // false] | join(",")' <<<"$st")" "true,false,false" "only the cluster network is default"
+assert_eq "$(jq -r '.[1].ips[0]' <<<"$st")" "${net1%/*}" "net1's IP (without prefix) in network-status"
+assert_eq "$(jq -r '.[2].ips[0]' <<<"$st")" "${net2%/*}" "net2's IP in network-status"
+assert_eq "$(jq -r '.[0].gateway[0]' <<<"$st")" "10.88.0.1" "the cluster network's default gateway"
+assert_eq "$(jq -r '.[1].mac' <<<"$st")" "$(ip -n "$SBX" -j link show net1 | jq -r '.[0].address')" "net1's MAC"
+
+mc CHECK "$KV_TMP/multus.conf" default web
+assert_eq "$MC_RC" 0 "CHECK passes for every delegate"
+
+# ---------------------------------------------------------------- DEL
+k delete pod web >/dev/null
+mc DEL "$KV_TMP/multus.conf" default web
+assert_eq "$MC_RC" 0 "DEL succeeds with the pod gone (from the cache)"
+assert_no_link "$SBX" eth0
+assert_no_link "$SBX" net1
+assert_no_link "$SBX" net2
+assert_eq "$(kvctl -o json endpoints | jq length)" 0 "no netd endpoints after DEL"
+assert_false "the plugin's cache file is gone" test -e "$CNI_DIR/kvnet-multus/cid-web"
+assert_eq "$(find "$CNI_DIR/results" -type f 2>/dev/null | wc -l)" 0 "node/'s result cache is empty"
+assert_eq "$(find "$KV_TMP/host-local" -name '10.*' 2>/dev/null | wc -l)" 0 "host-local released net1's address"
+mc DEL "$KV_TMP/multus.conf" default web
+assert_eq "$MC_RC" 0 "a second DEL succeeds"
+
+# ---------------------------------------------------------------- bad cases: an error naming the network, nothing left
+assert_nothing_left() { # WHAT
+	local n
+	n=$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)
+	assert_eq "$n" 0 "$1: no interface left in the sandbox"
+	assert_eq "$(kvctl -o json endpoints | jq length)" 0 "$1: no netd endpoint left"
+	assert_eq "$(find "$CNI_DIR" -type f 2>/dev/null | wc -l)" 0 "$1: no cache file left"
+}
+bad() { # CONF NS POD WHAT CODE PATTERN
+	mc ADD "$1" "$2" "$3"
+	assert_eq "$MC_RC" 1 "$4: ADD fails"
+	assert_eq "$(jq -r .code <<<"$MC_OUT")" "$5" "$4: CNI error code $5"
+	assert_true "$4: the message names it ($(jq -r .msg <<<"$MC_OUT"))" grep -q -- "$6" <<<"$(jq -r .msg <<<"$MC_OUT")"
+	assert_nothing_left "$4"
+}
+bad "$KV_TMP/multus.conf" default lost "unknown NAD" 7 "default/nosuch"
+bad "$KV_TMP/multus.conf" default badmac "malformed annotation" 7 "'mac' is not a MAC address: 'zz:11'"
+bad "$KV_TMP/multus-iso.conf" other iso "namespace isolation" 7 "network 'default/macnet': namespace isolation"
+bad "$KV_TMP/multus.conf" default ghostly "missing delegate plugin" 7 "network 'default/ghost' (net2)"
+assert_eq "$(find "$KV_TMP/host-local" -name '10.*' 2>/dev/null | wc -l)" 0 "net1 added before the missing plugin was rolled back"
+
+stop_netd
+stop_controller
+finish

@@ -21,6 +21,7 @@ McCache *mc_cache_free(McCache *c) {
                 free(d->ifname);
                 free(d->conflist);
                 mc_caps_free(d->caps, d->n_caps);
+                mc_strv_free(d->gateways, d->n_gateways);
         }
         free(c->delegates);
         free(c);

@@ -197,6 +197,10 @@ typedef struct McCachedDelegate {
         McCap *caps;
         size_t n_caps;
         bool master;
+        /* ADD only (not cached): the selection's default-route */
+        bool has_default_route;
+        char **gateways;
+        size_t n_gateways;
 } McCachedDelegate;
 
 typedef struct McCache {

@@ -22,7 +22,7 @@ int mc_strv_push(char ***v, size_t *n, const char *s) {
 }
 
 void mc_strv_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; v && i < n; i++)
                 free(v[i]);
         free(v);
 }
@@ -99,7 +99,7 @@ int mc_json_load(const char *text, size_t len, const char *what, json_t **ret, K
 }
 
 void mc_caps_free(McCap *v, size_t n) {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; v && i < n; i++) {
                 free(v[i].key);
                 free(v[i].value);
         }

@@ -104,6 +104,23 @@ static int run_delegates(McPlugin *p, const McCache *c, AddRun *run, KvErr *e) {
         return 0;
 }
 
+/* default-route (Multus): once any network asks for it, every interface's default routes go and the
+ * requested gateways become the default routes. */
+static int apply_default_routes(McPlugin *p, const McCache *c, KvErr *e) {
+        bool any = false;
+        for (size_t i = 0; i < c->n_delegates; i++)
+                any = any || c->delegates[i].has_default_route;
+        for (size_t i = 0; any && i < c->n_delegates; i++) {
+                const McCachedDelegate *d = &c->delegates[i];
+                int r = mc_route_apply(p->netns, d->ifname, true, true, d->gateways, d->n_gateways, e);
+                if (r < 0) {
+                        snprintf(e->details, sizeof e->details, "network '%s' (%s)", d->name, d->ifname);
+                        return r;
+                }
+        }
+        return 0;
+}
+
 static int write_status(McPlugin *p, const McCache *c, const AddRun *run, KvErr *e) {
         _cleanup_free_ char *text = NULL;
         if (!p->kc || !c->pod_name || system_namespace(p->conf, c->pod_namespace))
@@ -135,7 +152,8 @@ int mc_cmd_add(McPlugin *p, FILE *out, KvErr *e) {
         if ((r = wait_readiness(p->conf, e)) < 0 || (r = load_pod(p, &pod, e)) < 0 || (r = mc_plan_build(p, pod, &c, e)) < 0 ||
             (r = check_configs(c, e)) < 0 || (r = mc_cache_save(p->conf->cni_dir, c, e)) < 0)
                 return r;
-        if ((r = run_delegates(p, c, &run, e)) >= 0 && (r = write_status(p, c, &run, e)) >= 0)
+        if ((r = run_delegates(p, c, &run, e)) >= 0 && (r = apply_default_routes(p, c, e)) >= 0 &&
+            (r = write_status(p, c, &run, e)) >= 0)
                 r = print_result(out, run.master, e);
         if (r < 0) {
                 KvErr ignored = {};

@@ -70,6 +70,7 @@ static int merged_caps(McPlugin *p, const McSelection *s, McCap **ret, size_t *r
         }
         *ret = TAKE_PTR(v);
         *ret_n = n;
+        n = 0;
 out:
         mc_caps_free(sel, n_sel);
         mc_caps_free(v, n);
@@ -192,7 +193,28 @@ static int add_selection(McPlugin *p, McCache *c, const McPod *pod, const McSele
         if ((r = merged_caps(p, pod ? s : NULL, &caps, &n_caps)) < 0)
                 return r;
         snprintf(name, sizeof name, "%s/%s", s->namespace_, s->name);
-        return push_delegate(p, c, name, &conflist, caps, n_caps, pod ? s->interface : NULL);
+        if ((r = push_delegate(p, c, name, &conflist, caps, n_caps, pod ? s->interface : NULL)) < 0 || !pod)
+                return r;
+        McCachedDelegate *d = &c->delegates[c->n_delegates - 1];
+        d->has_default_route = s->has_default_route;
+        for (size_t i = 0; i < s->n_gateways; i++)
+                if ((r = mc_strv_push(&d->gateways, &d->n_gateways, s->gateways[i])) < 0)
+                        return r;
+        return 0;
+}
+
+/* One default gateway per family at most, as Multus (no ECMP for default-route). */
+static int check_gateways(const McCache *c, KvErr *e) {
+        unsigned n4 = 0, n6 = 0;
+        for (size_t i = 0; i < c->n_delegates; i++)
+                for (size_t j = 0; j < c->delegates[i].n_gateways; j++) {
+                        bool v6 = strchr(c->delegates[i].gateways[j], ':');
+                        if ((v6 ? ++n6 : ++n4) > 1)
+                                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                                 "network '%s': default-route '%s': a second IPv%c default gateway (no ECMP)",
+                                                 c->delegates[i].name, c->delegates[i].gateways[j], v6 ? '6' : '4');
+                }
+        return 0;
 }
 
 static int check_isolation(McPlugin *p, const McPod *pod, const McSelection *s, KvErr *e) {
@@ -232,7 +254,7 @@ int mc_plan_build(McPlugin *p, const McPod *pod, McCache **ret, KvErr *e) {
                 if ((r = check_isolation(p, pod, &sel[i], e)) >= 0)
                         r = add_selection(p, c, pod, &sel[i], e);
         mc_selections_free(sel, n_sel);
-        if (r < 0 || (r = check_ifnames(c, e)) < 0)
+        if (r < 0 || (r = check_ifnames(c, e)) < 0 || (r = check_gateways(c, e)) < 0)
                 return r;
         *ret = TAKE_PTR(c);
         return 0;

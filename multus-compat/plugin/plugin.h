@@ -60,6 +60,10 @@ int mc_plan_build(McPlugin *p, const McPod *pod, McCache **ret, KvErr *e) _wur_;
 /* The cluster network (and defaultNetworks) alone, for STATUS and a call without a pod. */
 int mc_plan_cluster(McPlugin *p, const McPod *pod, McCache *c, KvErr *e) _wur_;
 
+/* route.c: removes the default routes through ifname in netns (per family), then adds one via each gateway. */
+int mc_route_apply(const char *netns, const char *ifname, bool del4, bool del6, char *const *gateways, size_t n_gateways,
+                   KvErr *e) _wur_;
+
 /* add.c / del.c */
 int mc_cmd_add(McPlugin *p, FILE *out, KvErr *e) _wur_;
 int mc_cmd_del(McPlugin *p, KvErr *e) _wur_;

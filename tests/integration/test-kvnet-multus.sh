@@ -51,6 +51,10 @@ mc() {
 		CNI_COMMAND="$cmd" CNI_CONTAINERID="$cid" CNI_NETNS="$(nspath "$SBX")" CNI_IFNAME=eth0 \
 		CNI_PATH="$REF_CNI_DIR" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$ns;K8S_POD_NAME=$pod;K8S_POD_UID=$uid" \
 		"$KV_BIN/kvnet-multus" <"$conf" 2>"$KV_TMP/mc.err") || MC_RC=$?
+	# a plugin fails with 1 and its error object; anything else (a crash, a sanitizer report) is shown
+	if [ "$MC_RC" -ne 0 ] && { [ "$MC_RC" -ne 1 ] || [ -z "$MC_OUT" ]; }; then
+		head -n 40 "$KV_TMP/mc.err"
+	fi
 }
 
 # ---------------------------------------------------------------- NADs and pods through kubectl
@@ -68,6 +72,13 @@ metadata: {name: kvnet2, namespace: default}
 spec:
   config: '{"cniVersion":"1.1.0","name":"kvnet2","plugins":[{"type":"kvnet","binding":"bridge","bridge":"kvbr1",
             "ipam":{"ranges":[[{"subnet":"10.66.0.0/24","gateway":"10.66.0.1"}]]},"socket":"$NETD_SOCK"}]}'
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: macstatic, namespace: default}
+spec:
+  config: '{"cniVersion":"1.0.0","type":"macvlan","master":"kvmac0","mode":"bridge",
+            "capabilities":{"ips":true,"mac":true},"ipam":{"type":"static"}}'
 ---
 apiVersion: k8s.cni.cncf.io/v1
 kind: NetworkAttachmentDefinition
@@ -94,6 +105,10 @@ pod default lost 'nosuch'
 pod default badmac '[{"name": "macnet", "mac": "zz:11"}]'
 pod other iso 'default/macnet'
 pod default ghostly 'macnet, ghost'
+pod default gw '[{"name":"macstatic","interface":"data1","ips":["10.55.0.9/24"],"mac":"02:00:00:aa:bb:cc",
+  "default-route":["10.55.0.1"]}]'
+pod default ecmp '[{"name":"macnet","default-route":["10.77.0.1"]},
+  {"name":"macstatic","ips":["10.55.0.9/24"],"default-route":["10.55.0.1"]}]'
 
 # ---------------------------------------------------------------- ADD
 mc ADD "$KV_TMP/multus.conf" default web
@@ -145,6 +160,23 @@ assert_eq "$(find "$KV_TMP/host-local" -name '10.*' 2>/dev/null | wc -l)" 0 "hos
 mc DEL "$KV_TMP/multus.conf" default web
 assert_eq "$MC_RC" 0 "a second DEL succeeds"
 
+# ---------------------------------------------------------------- the JSON form: ips, mac, interface, default-route
+mc ADD "$KV_TMP/multus.conf" default gw
+[ "$MC_RC" -eq 0 ] || echo "$MC_OUT"
+assert_eq "$MC_RC" 0 "ADD with ips, mac, interface and default-route (JSON form)"
+assert_eq "$(ip4 data1)" "10.55.0.9/24" "the requested IP on the requested interface (static IPAM, ips capability)"
+assert_eq "$(ip -n "$SBX" -j link show data1 | jq -r '.[0].address')" "02:00:00:aa:bb:cc" "the requested MAC (mac capability)"
+assert_eq "$(ip -n "$SBX" -4 route show default)" "default via 10.55.0.1 dev data1 " \
+	"default-route: the only default route is the requested one"
+st=$(k get pod gw -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"]')
+assert_eq "$(jq -c '[.[1].name, .[1].interface, .[1].ips, .[1].mac]' <<<"$st")" \
+	'["default/macstatic","data1",["10.55.0.9"],"02:00:00:aa:bb:cc"]' "network-status of the JSON-form network"
+mc DEL "$KV_TMP/multus.conf" default gw
+assert_eq "$MC_RC" 0 "DEL of the JSON-form pod"
+assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "no interface left after DEL"
+assert_eq "$(k get pod gw -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"] // "none"')" none \
+	"DEL removed network-status from the pod (still there)"
+
 # ---------------------------------------------------------------- bad cases: an error naming the network, nothing left
 assert_nothing_left() { # WHAT
 	local n
@@ -164,6 +196,7 @@ bad "$KV_TMP/multus.conf" default lost "unknown NAD" 7 "default/nosuch"
 bad "$KV_TMP/multus.conf" default badmac "malformed annotation" 7 "'mac' is not a MAC address: 'zz:11'"
 bad "$KV_TMP/multus-iso.conf" other iso "namespace isolation" 7 "network 'default/macnet': namespace isolation"
 bad "$KV_TMP/multus.conf" default ghostly "missing delegate plugin" 7 "network 'default/ghost' (net2)"
+bad "$KV_TMP/multus.conf" default ecmp "two IPv4 default routes" 7 "network 'default/macstatic': default-route '10.55.0.1'"
 assert_eq "$(find "$KV_TMP/host-local" -name '10.*' 2>/dev/null | wc -l)" 0 "net1 added before the missing plugin was rolled back"
 
 stop_netd

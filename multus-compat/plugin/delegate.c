@@ -49,7 +49,9 @@ static int att_init(McPlugin *p, const McCache *c, const McCachedDelegate *d, At
         return 0;
 }
 
-int mc_delegate_add(McPlugin *p, const McCache *c, const McCachedDelegate *d, NodeCniResult **ret, KvErr *e) {
+typedef enum Op { OP_ADD, OP_DEL, OP_CHECK } Op;
+
+static int run_op(McPlugin *p, const McCache *c, const McCachedDelegate *d, Op op, NodeCniResult **ret, KvErr *e) {
         _cleanup_(node_cni_network_freep) NodeCniNetwork *net = NULL;
         NodeErr ne = {};
         Att t = {};
@@ -58,46 +60,26 @@ int mc_delegate_add(McPlugin *p, const McCache *c, const McCachedDelegate *d, No
                 return r;
         if ((r = att_init(p, c, d, &t)) < 0)
                 return r;
-        r = node_cni_add(p->rt, net, &t.a, NODE_CNI_ADD_ROLLBACK, ret, &ne);
+        r = op == OP_ADD ? node_cni_add(p->rt, net, &t.a, NODE_CNI_ADD_ROLLBACK, ret, &ne)
+          : op == OP_DEL ? node_cni_del(p->rt, net, &t.a, &ne)
+                         : node_cni_check(p->rt, net, &t.a, &ne);
         if (r < 0)
                 node_error(e, r, d, &ne);
         node_err_done(&ne);
         free(t.caps);
         return r;
+}
+
+int mc_delegate_add(McPlugin *p, const McCache *c, const McCachedDelegate *d, NodeCniResult **ret, KvErr *e) {
+        return run_op(p, c, d, OP_ADD, ret, e);
 }
 
 int mc_delegate_del(McPlugin *p, const McCache *c, const McCachedDelegate *d, KvErr *e) {
-        _cleanup_(node_cni_network_freep) NodeCniNetwork *net = NULL;
-        NodeErr ne = {};
-        Att t = {};
-        int r = mc_delegate_network(d, &net, e);
-        if (r < 0)
-                return r;
-        if ((r = att_init(p, c, d, &t)) < 0)
-                return r;
-        r = node_cni_del(p->rt, net, &t.a, &ne);
-        if (r < 0)
-                node_error(e, r, d, &ne);
-        node_err_done(&ne);
-        free(t.caps);
-        return r;
+        return run_op(p, c, d, OP_DEL, NULL, e);
 }
 
 int mc_delegate_check(McPlugin *p, const McCache *c, const McCachedDelegate *d, KvErr *e) {
-        _cleanup_(node_cni_network_freep) NodeCniNetwork *net = NULL;
-        NodeErr ne = {};
-        Att t = {};
-        int r = mc_delegate_network(d, &net, e);
-        if (r < 0)
-                return r;
-        if ((r = att_init(p, c, d, &t)) < 0)
-                return r;
-        r = node_cni_check(p->rt, net, &t.a, &ne);
-        if (r < 0)
-                node_error(e, r, d, &ne);
-        node_err_done(&ne);
-        free(t.caps);
-        return r;
+        return run_op(p, c, d, OP_CHECK, NULL, e);
 }
 
 int mc_delegates_del(McPlugin *p, const McCache *c, size_t upto, KvErr *e) {

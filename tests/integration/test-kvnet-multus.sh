@@ -42,19 +42,22 @@ multus_conf() { # FILE [extra jq filter]
 multus_conf "$KV_TMP/multus.conf"
 multus_conf "$KV_TMP/multus-iso.conf" '.namespaceIsolation = true | .globalNamespaces = "kube-system"'
 
-# mc CMD CONF POD_NS POD_NAME [CID]: the plugin as a runtime runs it, in the node namespace. Sets MC_RC, MC_OUT.
-mc() {
-	local cmd=$1 conf=$2 ns=$3 pod=$4 cid=${5:-cid-$4} uid
-	uid=$(k get pod -n "$ns" "$pod" -o jsonpath='{.metadata.uid}' 2>/dev/null || echo gone)
+# mc_raw CMD CONF CID CNI_ARGS: the plugin as a runtime runs it, in the node namespace. Sets MC_RC, MC_OUT.
+mc_raw() {
 	MC_RC=0
 	MC_OUT=$(ip netns exec "$NODE_NS" env -i PATH="$PATH" ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" \
-		CNI_COMMAND="$cmd" CNI_CONTAINERID="$cid" CNI_NETNS="$(nspath "$SBX")" CNI_IFNAME=eth0 \
-		CNI_PATH="$REF_CNI_DIR" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$ns;K8S_POD_NAME=$pod;K8S_POD_UID=$uid" \
-		"$KV_BIN/kvnet-multus" <"$conf" 2>"$KV_TMP/mc.err") || MC_RC=$?
+		CNI_COMMAND="$1" CNI_CONTAINERID="$3" CNI_NETNS="$(nspath "$SBX")" CNI_IFNAME=eth0 \
+		CNI_PATH="$REF_CNI_DIR" CNI_ARGS="$4" "$KV_BIN/kvnet-multus" <"$2" 2>"$KV_TMP/mc.err") || MC_RC=$?
 	# a plugin fails with 1 and its error object; anything else (a crash, a sanitizer report) is shown
 	if [ "$MC_RC" -ne 0 ] && { [ "$MC_RC" -ne 1 ] || [ -z "$MC_OUT" ]; }; then
 		head -n 40 "$KV_TMP/mc.err"
 	fi
+}
+# mc CMD CONF POD_NS POD_NAME [CID]: the same for a pod (its uid from the API).
+mc() {
+	local uid
+	uid=$(k get pod -n "$3" "$4" -o jsonpath='{.metadata.uid}' 2>/dev/null || echo gone)
+	mc_raw "$1" "$2" "${5:-cid-$4}" "IgnoreUnknown=1;K8S_POD_NAMESPACE=$3;K8S_POD_NAME=$4;K8S_POD_UID=$uid"
 }
 
 # ---------------------------------------------------------------- NADs and pods through kubectl
@@ -79,6 +82,13 @@ metadata: {name: macstatic, namespace: default}
 spec:
   config: '{"cniVersion":"1.0.0","type":"macvlan","master":"kvmac0","mode":"bridge",
             "capabilities":{"ips":true,"mac":true},"ipam":{"type":"static"}}'
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: altnet, namespace: kube-system}
+spec:
+  config: '{"cniVersion":"1.0.0","type":"macvlan","master":"kvmac0","mode":"bridge",
+            "ipam":{"type":"host-local","subnet":"10.44.0.0/24","dataDir":"$KV_TMP/host-local"}}'
 ---
 apiVersion: k8s.cni.cncf.io/v1
 kind: NetworkAttachmentDefinition
@@ -107,6 +117,15 @@ pod other iso 'default/macnet'
 pod default ghostly 'macnet, ghost'
 pod default gw '[{"name":"macstatic","interface":"data1","ips":["10.55.0.9/24"],"mac":"02:00:00:aa:bb:cc",
   "default-route":["10.55.0.1"]}]'
+k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: alt
+  annotations: {v1.multus-cni.io/default-network: altnet, k8s.v1.cni.cncf.io/networks: kvnet2}
+spec:
+  containers: [{name: c, image: busybox}]
+EOF
 pod default ecmp '[{"name":"macnet","default-route":["10.77.0.1"]},
   {"name":"macstatic","ips":["10.55.0.9/24"],"default-route":["10.55.0.1"]}]'
 
@@ -176,6 +195,40 @@ assert_eq "$MC_RC" 0 "DEL of the JSON-form pod"
 assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "no interface left after DEL"
 assert_eq "$(k get pod gw -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"] // "none"')" none \
 	"DEL removed network-status from the pod (still there)"
+
+# ---------------------------------------------------------------- the default-network override
+mc ADD "$KV_TMP/multus.conf" default alt
+assert_eq "$MC_RC" 0 "ADD with v1.multus-cni.io/default-network"
+assert_true "eth0 is the override's macvlan (kube-system/altnet) in 10.44.0.0/24" grep -q '^10\.44\.0\.' <<<"$(ip4 eth0)"
+assert_eq "$(ip -n "$SBX" -d link show eth0 | grep -c macvlan)" 1 "eth0 is a macvlan"
+st=$(k get pod alt -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"]')
+assert_eq "$(jq -c '[.[] | [.name, .interface, (.default // false)]]' <<<"$st")" \
+	'[["kube-system/altnet","eth0",true],["default/kvnet2","net1",false]]' "network-status: the override is the default network"
+mc DEL "$KV_TMP/multus.conf" default alt
+assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "DEL of the override pod leaves no interface"
+
+# ---------------------------------------------------------------- not a pod: the thin plugin's inline delegates only
+jq -n --arg cd "$CONF_DIR" --arg cache "$CNI_DIR" --arg bin "$KV_BIN" --slurpfile d "$CONF_DIR/10-kvtest.conflist" \
+	'{cniVersion: "1.1.0", name: "multus-cni-network", type: "kvnet-multus", confDir: $cd, cniDir: $cache, binDir: $bin,
+	  delegates: $d}' >"$KV_TMP/thin.conf"
+mc_raw ADD "$KV_TMP/thin.conf" cid-nopod "IgnoreUnknown=1"
+assert_eq "$MC_RC" 0 "ADD without K8S_POD_* and without a kubeconfig (inline delegates)"
+assert_true "eth0 from the inline kvnet delegate" grep -q '^10\.88\.0\.' <<<"$(ip4 eth0)"
+assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 1 "only eth0 in the sandbox"
+mc_raw STATUS "$KV_TMP/thin.conf" "" ""
+assert_eq "$MC_RC" 0 "STATUS forwarded to the cluster network (kvnet answers: netd is up)"
+jq '.readinessindicatorfile = "/nonexistent/ready"' "$KV_TMP/thin.conf" >"$KV_TMP/thin-notready.conf"
+mc_raw STATUS "$KV_TMP/thin-notready.conf" "" ""
+assert_eq "$(jq -r .code <<<"$MC_OUT")" 50 "STATUS: 50 while the readinessindicatorfile is missing"
+jq '. + {"cni.dev/valid-attachments": [{"containerID": "cid-other", "ifname": "eth0"}]}' "$KV_TMP/thin.conf" >"$KV_TMP/gc.conf"
+mc_raw GC "$KV_TMP/gc.conf" "" ""
+assert_eq "$MC_RC" 0 "GC succeeds"
+assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "GC DELeted the attachment the runtime no longer lists"
+assert_eq "$(kvctl -o json endpoints | jq length)" 0 "GC: no netd endpoint left"
+assert_eq "$(find "$CNI_DIR" -type f | wc -l)" 0 "GC: no cache file left"
+echo '{}' >"$KV_TMP/empty.conf"
+mc_raw VERSION "$KV_TMP/empty.conf" "" ""
+assert_eq "$(jq -c .supportedVersions <<<"$MC_OUT")" '["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]' "VERSION"
 
 # ---------------------------------------------------------------- bad cases: an error naming the network, nothing left
 assert_nothing_left() { # WHAT

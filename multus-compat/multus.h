@@ -181,10 +181,13 @@ typedef struct McStatus {
 
 /* One or more entries from a delegate's CNI result (any version; JSON text), as Multus makes them: one per
  * sandbox interface, the IPs mapped by their interface index. name: "namespace/name", or the cluster
- * network's config name. */
+ * network's config name. device-info: pci_address (a requested deviceID that is a PCI address), else the
+ * interface's CNI 1.1 pciID. */
 int mc_status_from_result(const char *result, size_t len, const char *name, bool is_default,
                           const char *pci_address, McStatus **ret, size_t *ret_n, KvErr *e) _wur_;
 void mc_statuses_free(McStatus *v, size_t n);
+/* "0000:03:00.1": a PCI address (what device-info's pci-address holds). */
+bool mc_pci_address_valid(const char *s);
 /* The annotation's value: a JSON list of the entries, indented as Multus writes it. */
 int mc_status_format(const McStatus *v, size_t n, char **ret) _wur_;
 

@@ -88,7 +88,17 @@ static int iface_fields(json_t *ifc, McStatus *s) {
         s->mtu = json_is_integer(mtu) ? json_integer_value(mtu) : 0;
         if (mc_strdup_opt(jstr(ifc, "name"), &s->interface) < 0 || mc_strdup_opt(jstr(ifc, "mac"), &s->mac) < 0)
                 return -ENOMEM;
+        /* CNI 1.1's interfaces[].pciID when no device ID was given */
+        if (!s->pci_address && mc_strdup_opt(jstr(ifc, "pciID"), &s->pci_address) < 0)
+                return -ENOMEM;
         return 0;
+}
+
+bool mc_pci_address_valid(const char *s) {
+        unsigned dom, bus, dev, fn;
+        int end = 0;
+        return s && sscanf(s, "%4x:%2x:%2x.%1x%n", &dom, &bus, &dev, &fn, &end) == 4 && (size_t) end == strlen(s) &&
+               strlen(s) == 12;
 }
 
 /* One interface in the result: one entry with every IP (CreateNetworkStatus). */

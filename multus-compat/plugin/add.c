@@ -61,10 +61,20 @@ static int check_configs(const McCache *c, KvErr *e) {
         return 0;
 }
 
+/* The requested deviceID, when it is a PCI address (an SR-IOV VF): device-info of network-status. */
+static const char *pci_of(const McCachedDelegate *d, char buf[static 16]) {
+        for (size_t i = 0; i < d->n_caps; i++)
+                if (streq(d->caps[i].key, "deviceID") && sscanf(d->caps[i].value, "\"%15[^\"]\"", buf) == 1 &&
+                    mc_pci_address_valid(buf))
+                        return buf;
+        return NULL;
+}
+
 static int statuses_add(const McCachedDelegate *d, const NodeCniResult *res, McStatus **v, size_t *n, KvErr *e) {
         McStatus *s = NULL;
         size_t k = 0;
-        int r = mc_status_from_result(res->raw, strlen(res->raw), d->name, d->master, NULL, &s, &k, e);
+        char pci[16];
+        int r = mc_status_from_result(res->raw, strlen(res->raw), d->name, d->master, pci_of(d, pci), &s, &k, e);
         if (r < 0)
                 return r;
         McStatus *nv = realloc(*v, (*n + k + 1) * sizeof *nv);

@@ -53,9 +53,22 @@ static int read_stdin(FILE *in, McPlugin *p, KvErr *e) {
         return 0;
 }
 
-static int cmd_version(FILE *out) {
+/* The version errors and VERSION carry: the config's when it is one of ours (even a config that fails). */
+static const char *peek_version(const McPlugin *p) {
         static const char *const v[] = { MC_SUPPORTED_VERSIONS };
-        json_t *o = json_pack("{s:s,s:[]}", "cniVersion", "1.1.0", "supportedVersions");
+        const char *want = p->conf ? p->conf->cni_version : NULL;
+        _cleanup_json_ json_t *o = !want && p->stdin_text ? json_loads(p->stdin_text, 0, NULL) : NULL;
+        if (!want)
+                want = json_string_value(json_object_get(o, "cniVersion"));
+        for (size_t i = 0; want && i < ELEMENTSOF(v); i++)
+                if (streq(want, v[i]))
+                        return v[i];
+        return "1.1.0";
+}
+
+static int cmd_version(const McPlugin *p, FILE *out) {
+        static const char *const v[] = { MC_SUPPORTED_VERSIONS };
+        json_t *o = json_pack("{s:s,s:[]}", "cniVersion", peek_version(p), "supportedVersions");
         for (size_t i = 0; o && i < ELEMENTSOF(v); i++)
                 json_array_append_new(json_object_get(o, "supportedVersions"), json_string(v[i]));
         int r = print_json(out, o);
@@ -143,10 +156,16 @@ static int run(McPlugin *p, FILE *in, FILE *out, KvErr *e) {
         if (p->command == _MC_CMD_MAX)
                 return kverr_set(e, KV_ERR_INVALID_ENV, -EINVAL, "CNI_COMMAND '%s' is not ADD, DEL, CHECK, STATUS, GC or VERSION",
                                  cmd ? cmd : "");
+        if ((r = read_stdin(in, p, e)) < 0)
+                return r;
         if (p->command == MC_CMD_VERSION)
-                return cmd_version(out);
-        if ((r = read_stdin(in, p, e)) < 0 || (r = mc_config_parse(p->stdin_text, p->stdin_len, &p->conf, e)) < 0 ||
-            (r = parse_env(p, e)) < 0 || (r = parse_args(p, e)) < 0 || (r = setup_runtime(p, e)) < 0)
+                return cmd_version(p, out);
+        if ((r = mc_config_parse(p->stdin_text, p->stdin_len, &p->conf, e)) < 0)
+                return r;
+        if (!streq(peek_version(p), p->conf->cni_version))
+                return kverr_set(e, KV_ERR_INCOMPATIBLE_VERSION, -ENOTSUP,
+                                 "netconf: 'cniVersion' %s is not supported (0.3.0 .. 1.1.0)", p->conf->cni_version);
+        if ((r = parse_env(p, e)) < 0 || (r = parse_args(p, e)) < 0 || (r = setup_runtime(p, e)) < 0)
                 return r;
         switch (p->command) {
         case MC_CMD_ADD: return mc_cmd_add(p, out, e);
@@ -157,14 +176,6 @@ static int run(McPlugin *p, FILE *in, FILE *out, KvErr *e) {
         }
 }
 
-static const char *error_version(const McPlugin *p) {
-        static const char *const v[] = { MC_SUPPORTED_VERSIONS };
-        for (size_t i = 0; p->conf && p->conf->cni_version && i < ELEMENTSOF(v); i++)
-                if (streq(p->conf->cni_version, v[i]))
-                        return v[i];
-        return "1.1.0";
-}
-
 int main(void) {
         McPlugin p = { .envp = environ };
         KvErr e = {};
@@ -172,7 +183,7 @@ int main(void) {
         if (r < 0) {
                 if (!kverr_is_set(&e))
                         kverr_set_errno(&e, KV_ERR_INTERNAL, r, "internal error");
-                json_t *o = json_pack("{s:s,s:i,s:s}", "cniVersion", error_version(&p), "code", e.code, "msg", e.msg);
+                json_t *o = json_pack("{s:s,s:i,s:s}", "cniVersion", peek_version(&p), "code", e.code, "msg", e.msg);
                 if (o && e.details[0])
                         json_object_set_new(o, "details", json_string(e.details));
                 (void) print_json(stdout, o);

@@ -505,6 +505,17 @@ static void test_status_several(void **state) {
                 "\"device-info\":{\"type\":\"pci\",\"version\":\"1.1.0\",\"pci\":{\"pci-address\":\"0000:03:00.1\"}}}]");
         if (!json_equal(o, want))
                 fail_msg("got %s", s);
+        /* CNI 1.1's pciID gives device-info when no device ID was requested */
+        _cleanup_free_ char *vf = status_text("{\"cniVersion\":\"1.1.0\",\"interfaces\":[{\"name\":\"net1\",\"sandbox\":\"/n\","
+                                              "\"pciID\":\"0000:03:02.4\"}]}", "ns/sriov", false, NULL);
+        _cleanup_json_ json_t *vfo = J(vf);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(json_array_get(vfo, 0),
+                                                                                              "device-info"), "pci"),
+                                                              "pci-address")),
+                            "0000:03:02.4");
+        assert_true(mc_pci_address_valid("0000:03:00.1"));
+        assert_false(mc_pci_address_valid("03:00.1"));
+        assert_false(mc_pci_address_valid("0000:03:00.1x"));
         /* no interfaces at all: nothing to report (as Multus) */
         _cleanup_free_ char *none = status_text("{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.1.0.2/24\"}]}", "n", false, NULL);
         assert_string_equal(none, "[]");

@@ -251,7 +251,22 @@ bad "$KV_TMP/multus-iso.conf" other iso "namespace isolation" 7 "network 'defaul
 bad "$KV_TMP/multus.conf" default ghostly "missing delegate plugin" 7 "network 'default/ghost' (net2)"
 bad "$KV_TMP/multus.conf" default ecmp "two IPv4 default routes" 7 "network 'default/macstatic': default-route '10.55.0.1'"
 assert_eq "$(find "$KV_TMP/host-local" -name '10.*' 2>/dev/null | wc -l)" 0 "net1 added before the missing plugin was rolled back"
+pod default stale 'macnet'
+mc_raw ADD "$KV_TMP/multus.conf" cid-stale "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=stale;K8S_POD_UID=not-its-uid"
+assert_eq "$(jq -r .code <<<"$MC_OUT")" 7 "a K8S_POD_UID that is not the pod's: code 7"
+assert_true "... naming both UIDs" grep -q "K8S_POD_UID is 'not-its-uid', the API's pod has" <<<"$(jq -r .msg <<<"$MC_OUT")"
+assert_nothing_left "stale pod UID"
+
+# ---------------------------------------------------------------- the API gone: ADD fails, DEL proceeds
+mc ADD "$KV_TMP/multus.conf" default stale
+assert_eq "$MC_RC" 0 "ADD of a pod before the API goes away"
+stop_controller
+mc_raw ADD "$KV_TMP/multus.conf" cid-down "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=other;K8S_POD_UID=u"
+assert_eq "$(jq -r .code <<<"$MC_OUT")" 11 "ADD with the API unreachable: code 11 (try again later)"
+assert_true "... naming the pod" grep -q "pod default/other" <<<"$(jq -r .msg <<<"$MC_OUT")"
+mc_raw DEL "$KV_TMP/multus.conf" cid-stale "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=stale;K8S_POD_UID=u"
+assert_eq "$MC_RC" 0 "DEL with the API unreachable proceeds from the cache"
+assert_nothing_left "DEL without the API"
 
 stop_netd
-stop_controller
 finish

@@ -136,9 +136,15 @@ mc ADD "$KV_TMP/multus.conf" default web
 	echo "$MC_OUT"
 }
 assert_eq "$MC_RC" 0 "ADD of a pod with two secondary networks succeeds"
+WEB_OUT=$MC_OUT
 assert_eq "$(jq -r '.cniVersion' <<<"$MC_OUT")" 1.1.0 "the result is the cluster network's, as its plugin wrote it"
 assert_true "the result lists eth0 in the sandbox" jq -e '[.interfaces[] | select(.sandbox) | .name] == ["eth0"]' <<<"$MC_OUT"
 ip4() { ip -n "$SBX" -4 -o addr show dev "$1" | awk '{print $4}' | head -n 1; }
+links() { ip -n "$1" -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -v '^lo$' | sort | tr '\n' ' '; }
+nets() { ip -n "$1" -4 route show proto kernel | awk '{print $1, $3}' | sort | tr '\n' ';'; }
+WEB_NETS=$(nets "$SBX")
+WEB_DEFAULT=$(ip -n "$SBX" -4 route show default)
+log "routes of the subnets: $WEB_NETS"
 eth0=$(ip4 eth0)
 net1=$(ip4 net1)
 net2=$(ip4 net2)
@@ -178,6 +184,40 @@ assert_eq "$(find "$CNI_DIR/results" -type f 2>/dev/null | wc -l)" 0 "node/'s re
 assert_eq "$(find "$KV_TMP/host-local" -name '10.*' 2>/dev/null | wc -l)" 0 "host-local released net1's address"
 mc DEL "$KV_TMP/multus.conf" default web
 assert_eq "$MC_RC" 0 "a second DEL succeeds"
+
+# ---------------------------------------------------------------- the real Multus side by side (when built)
+# The same config with "type": "multus", the same NADs and annotation, another pod and sandbox: the same
+# interfaces, subnets, default route and result. Its network-status cannot be compared yet: client-go writes
+# it with a protobuf body (PUT pods/status), which the embedded API refuses ("malformed JSON"); so the real
+# Multus gets the pod's name as a system namespace (it compares K8S_POD_NAME with systemNamespaces) and
+# skips network-status.
+if MULTUS_BIN=$(peer_path multus 2>/dev/null); then
+	MULTUS_BIN=$MULTUS_BIN/multus
+	mkns SBX2 sbxm
+	pod default web2 'macnet, default/kvnet2'
+	jq '.type = "multus" | .cniDir = $c | .systemNamespaces = ["web2"]' --arg c "$KV_TMP/real-multus" \
+		"$KV_TMP/multus.conf" >"$KV_TMP/real.conf"
+	real_multus() { # CMD: sets REAL_RC, REAL_OUT
+		REAL_RC=0
+		REAL_OUT=$(ip netns exec "$NODE_NS" env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID=cid-real \
+			CNI_NETNS="$(nspath "$SBX2")" CNI_IFNAME=eth0 CNI_PATH="$KV_BIN:$REF_CNI_DIR" \
+			CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web2;K8S_POD_UID=$(k get pod web2 -o jsonpath='{.metadata.uid}')" \
+			"$MULTUS_BIN" <"$KV_TMP/real.conf" 2>>"$KV_TMP/real.err") || REAL_RC=$?
+	}
+	real_multus ADD
+	[ "$REAL_RC" -eq 0 ] || { echo "$REAL_OUT"; grep -v '^[IE][0-9]' "$KV_TMP/real.err" | tail -n 5; }
+	assert_eq "$REAL_RC" 0 "the real Multus v4.2.3 attaches the same annotation"
+	assert_eq "$(links "$SBX2")" "eth0 net1 net2 " "the real Multus made the same interfaces"
+	assert_eq "$(nets "$SBX2")" "$WEB_NETS" "... on the same subnets"
+	assert_eq "$(ip -n "$SBX2" -4 route show default)" "$WEB_DEFAULT" "... with the same default route"
+	shape='{cniVersion, ifs: [.interfaces[] | select(.sandbox) | .name], ips: [.ips[] | .address | sub("\\.[0-9]+/"; ".x/")]}'
+	assert_eq "$(jq -c "$shape" <<<"$REAL_OUT")" "$(jq -c "$shape" <<<"$WEB_OUT")" "... and the same result"
+	real_multus DEL
+	assert_eq "$REAL_RC" 0 "the real Multus's DEL"
+	assert_eq "$(links "$SBX2")" "" "the real Multus's DEL leaves no interface"
+else
+	log "the real Multus is not built (make test-deps): side by side skipped"
+fi
 
 # ---------------------------------------------------------------- the JSON form: ips, mac, interface, default-route
 mc ADD "$KV_TMP/multus.conf" default gw

@@ -74,7 +74,8 @@ kind: NetworkAttachmentDefinition
 metadata: {name: kvnet2, namespace: default}
 spec:
   config: '{"cniVersion":"1.1.0","name":"kvnet2","plugins":[{"type":"kvnet","binding":"bridge","bridge":"kvbr1",
-            "ipam":{"ranges":[[{"subnet":"10.66.0.0/24","gateway":"10.66.0.1"}]]},"socket":"$NETD_SOCK"}]}'
+            "ipam":{"ranges":[[{"subnet":"10.66.0.0/24","gateway":"10.66.0.1"}]]},"socket":"$NETD_SOCK",
+            "capabilities":{"portMappings":true}}]}'
 ---
 apiVersion: k8s.cni.cncf.io/v1
 kind: NetworkAttachmentDefinition
@@ -126,6 +127,7 @@ metadata:
 spec:
   containers: [{name: c, image: busybox}]
 EOF
+pod default pm '[{"name":"kvnet2","portMappings":[{"hostPort":18080,"containerPort":80,"protocol":"tcp"}]}]'
 pod default ecmp '[{"name":"macnet","default-route":["10.77.0.1"]},
   {"name":"macstatic","ips":["10.55.0.9/24"],"default-route":["10.55.0.1"]}]'
 
@@ -235,6 +237,13 @@ assert_eq "$MC_RC" 0 "DEL of the JSON-form pod"
 assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "no interface left after DEL"
 assert_eq "$(k get pod gw -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"] // "none"')" none \
 	"DEL removed network-status from the pod (still there)"
+
+# ---------------------------------------------------------------- a network's portMappings reach its plugin (kvnet: nftables)
+mc ADD "$KV_TMP/multus.conf" default pm
+assert_eq "$MC_RC" 0 "ADD with portMappings on a secondary kvnet network"
+assert_true "the port mapping of net1 (kvnet2) is in table inet kvnet" sh -c "ip netns exec $NODE_NS nft list table inet kvnet | grep -q 18080"
+mc DEL "$KV_TMP/multus.conf" default pm
+assert_false "... and gone after DEL" sh -c "ip netns exec $NODE_NS nft list table inet kvnet 2>/dev/null | grep -q 18080"
 
 # ---------------------------------------------------------------- the default-network override
 mc ADD "$KV_TMP/multus.conf" default alt

@@ -15,4 +15,6 @@ echo
 "$DIR/migration.sh" || rc=1
 echo
 "$DIR/control-plane.sh" || rc=1
+echo
+"$DIR/multus.sh" 2>&1 | grep -v '^TEST: \| Killed ' || rc=1
 exit $rc

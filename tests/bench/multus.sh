@@ -1,0 +1,148 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Attachment time of a pod with the cluster network (kvnet) and 1 or 4 secondary networks (NADs: the
+# reference macvlan + host-local), four ways, on one node namespace that also runs the embedded API:
+#   direct        the delegates' conflists run one after the other by build/tests/cnichain (what a runtime
+#                 would do without a meta plugin: the baseline)
+#   kvnet-multus  build/bin/kvnet-multus with the pod and NADs read from the API, network-status not written
+#                 (the pod's namespace in systemNamespaces), as the real Multus below
+#   kvnet-multus+status  the same, writing network-status (a merge PATCH of the pod)
+#   multus        the real Multus thin plugin v4.2.3 (the `multus` test peer; skipped when not built), its
+#                 network-status skipped (the pod's name in its systemNamespaces: client-go PUTs pods/status
+#                 with a protobuf body the embedded API refuses)
+# Per round and mode: ADD then DEL of a fresh container ID into the same sandbox, the wall time of each
+# command ($EPOCHREALTIME around it, a runtime's fork+exec included); modes alternate within a round.
+# Prints a table (median, p90 of ADD and DEL) and KEY=VALUE lines; measures, asserts nothing.
+# Environment: KVNET_BUILD (default build), BENCH_MULTUS_ROUNDS (20; BENCH_QUICK=1: 8).
+set -euo pipefail
+source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/../integration/lib-controller.sh"
+ROUNDS=${BENCH_MULTUS_ROUNDS:-20}
+[ "${BENCH_QUICK:-0}" = 1 ] && [ -z "${BENCH_MULTUS_ROUNDS:-}" ] && ROUNDS=8
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_MULTUS_ROUNDS must be a positive integer, got '$ROUNDS'" >&2; exit 2; }
+
+kv_init
+require_kvnet
+require_cnichain
+require_file "$KV_BIN/kvnet-multus"
+require_ref_plugins macvlan host-local
+REAL=""
+if p=$(peer_path multus 2>/dev/null); then REAL=$p/multus; fi
+ctl_init
+start_controller
+NODE_NS=$NS
+ip -n "$NODE_NS" link add kvmac0 type veth peer name kvmac1
+ip -n "$NODE_NS" link set kvmac0 up
+ip -n "$NODE_NS" link set kvmac1 up
+start_netd "$NODE_NS"
+mkns SBX sbx
+CONF_DIR=$KV_TMP/net.d
+mkdir -p "$CONF_DIR"
+cp "$(render_conf kvnet-basic.conflist 1.1.0)" "$CONF_DIR/10-kvtest.conflist"
+
+for i in 1 2 3 4; do
+	jq -n --arg n "mac$i" --arg s "10.7$i.0.0/24" --arg d "$KV_TMP/host-local" \
+		'{cniVersion: "1.0.0", name: $n, plugins: [{type: "macvlan", master: "kvmac0", mode: "bridge",
+		  ipam: {type: "host-local", subnet: $s, dataDir: $d}}]}' >"$KV_TMP/mac$i.conflist"
+	cat <<EOF | k apply -f - >/dev/null
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: mac$i, namespace: default}
+spec:
+  config: '$(jq -c . "$KV_TMP/mac$i.conflist")'
+EOF
+done
+for k in 1 4; do
+	nets=$(seq -s, -f 'mac%g' 1 "$k")
+	cat <<EOF | k apply -f - >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: bench-k$k, annotations: {k8s.v1.cni.cncf.io/networks: '$nets'}}
+spec: {containers: [{name: c, image: busybox}]}
+EOF
+done
+base() { # MODE: the meta plugin's config
+	jq -n --arg kc "$KCFG" --arg cd "$CONF_DIR" --arg cache "$KV_TMP/cache-$1" --arg bin "$KV_BIN" \
+		'{cniVersion: "1.0.0", name: "multus-cni-network", type: "kvnet-multus", kubeconfig: $kc,
+		  clusterNetwork: "kvtest", confDir: $cd, cniDir: $cache, binDir: $bin}'
+}
+base kvnet-multus | jq '.systemNamespaces = ["default"]' >"$KV_TMP/kvnet-multus.conf"
+base kvnet-multus-status >"$KV_TMP/kvnet-multus-status.conf"
+base multus | jq '.type = "multus" | .systemNamespaces = ["bench-k1", "bench-k4"]' >"$KV_TMP/multus.conf"
+
+NOW=0
+now_ms() { NOW=${EPOCHREALTIME/./}; }
+
+declare -A PODUID
+for k in 1 4; do PODUID[$k]=$(k get pod "bench-k$k" -o jsonpath='{.metadata.uid}'); done
+meta() { # CMD BIN CONF K CID
+	ip netns exec "$NODE_NS" env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="$5" CNI_NETNS="$(nspath "$SBX")" \
+		CNI_IFNAME=eth0 CNI_PATH="$KV_BIN:$REF_CNI_DIR" \
+		CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=bench-k$4;K8S_POD_UID=${PODUID[$4]}" \
+		"$2" <"$3" >/dev/null 2>>"$KV_TMP/bench.err"
+}
+
+direct() { # CMD K CID
+	local i
+	if [ "$1" = add ]; then
+		cni add "$CONF_DIR/10-kvtest.conflist" "$3" "$SBX" eth0 >/dev/null
+		for i in $(seq 1 "$2"); do cni add "$KV_TMP/mac$i.conflist" "$3" "$SBX" "net$i" >/dev/null; done
+	else
+		for i in $(seq "$2" -1 1); do cni del "$KV_TMP/mac$i.conflist" "$3" "$SBX" "net$i" >/dev/null; done
+		cni del "$CONF_DIR/10-kvtest.conflist" "$3" "$SBX" eth0 >/dev/null
+	fi
+}
+
+declare -A ADD DEL
+MODES=(direct kvnet-multus kvnet-multus-status)
+[ -n "$REAL" ] && MODES+=(multus)
+one() { # MODE K ROUND
+	local cid="c-$1-$2-$3" t0 t1 t2
+	case $1 in
+	direct)
+		now_ms; t0=$NOW; direct add "$2" "$cid"; now_ms; t1=$NOW; direct del "$2" "$cid"; now_ms; t2=$NOW ;;
+	multus)
+		now_ms; t0=$NOW; meta ADD "$REAL" "$KV_TMP/multus.conf" "$2" "$cid"; now_ms; t1=$NOW
+		meta DEL "$REAL" "$KV_TMP/multus.conf" "$2" "$cid"; now_ms; t2=$NOW ;;
+	*)
+		now_ms; t0=$NOW; meta ADD "$KV_BIN/kvnet-multus" "$KV_TMP/$1.conf" "$2" "$cid"; now_ms; t1=$NOW
+		meta DEL "$KV_BIN/kvnet-multus" "$KV_TMP/$1.conf" "$2" "$cid"; now_ms; t2=$NOW ;;
+	esac
+	ADD[$1,$2]+="$(((t1 - t0) / 1000)) "
+	DEL[$1,$2]+="$(((t2 - t1) / 1000)) "
+}
+
+stat() { # "N N N ..." PCT: the value at that percentile (nearest rank)
+	tr ' ' '\n' <<<"$1" | grep . | sort -n | awk -v p="$2" '{v[NR] = $1} END {i = int((NR * p + 99) / 100); if (i < 1) i = 1; print v[i]}'
+}
+
+for k in 1 4; do
+	for r in $(seq 1 "$ROUNDS"); do
+		for m in "${MODES[@]}"; do
+			one "$m" "$k" "$r" || { tail -n 5 "$KV_TMP/bench.err"; die "$m, $k network(s), round $r failed"; }
+		done
+	done
+done
+[ "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" = 0 ] || die "the sandbox is not empty after the runs"
+
+echo "== kvnet-multus: attachment time, cluster network (kvnet) + N secondary networks (macvlan), $ROUNDS rounds, ms"
+printf '%-4s %-22s %10s %8s %10s %8s\n' N mode "ADD med" p90 "DEL med" p90
+for k in 1 4; do
+	for m in "${MODES[@]}"; do
+		printf '%-4s %-22s %10s %8s %10s %8s\n' "$k" "$m" "$(stat "${ADD[$m,$k]}" 50)" "$(stat "${ADD[$m,$k]}" 90)" \
+			"$(stat "${DEL[$m,$k]}" 50)" "$(stat "${DEL[$m,$k]}" 90)"
+	done
+done
+[ -n "$REAL" ] || echo "(the real Multus is not built: make test-deps)"
+for k in 1 4; do
+	for m in "${MODES[@]}"; do
+		key=$(tr 'a-z-' 'A-Z_' <<<"$m")
+		echo "MULTUS_N${k}_${key}_ADD_MS=$(stat "${ADD[$m,$k]}" 50) MULTUS_N${k}_${key}_DEL_MS=$(stat "${DEL[$m,$k]}" 50)"
+	done
+	d=$(stat "${ADD[direct,$k]}" 50)
+	echo "MULTUS_N${k}_KVNET_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')" \
+		"MULTUS_N${k}_KVNET_STATUS_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus-status,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')"
+	[ -n "$REAL" ] && echo "MULTUS_N${k}_REAL_RATIO=$(awk -v a="$(stat "${ADD[multus,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')"
+done
+stop_netd >/dev/null
+stop_controller >/dev/null

@@ -42,11 +42,12 @@ multus_conf() { # FILE [extra jq filter]
 multus_conf "$KV_TMP/multus.conf"
 multus_conf "$KV_TMP/multus-iso.conf" '.namespaceIsolation = true | .globalNamespaces = "kube-system"'
 
-# mc_raw CMD CONF CID CNI_ARGS: the plugin as a runtime runs it, in the node namespace. Sets MC_RC, MC_OUT.
+# mc_raw CMD CONF CID CNI_ARGS: the plugin as a runtime runs it, in the node namespace (CNI_NETNS: $MC_NETNS if set,
+# else the sandbox). Sets MC_RC, MC_OUT.
 mc_raw() {
 	MC_RC=0
 	MC_OUT=$(ip netns exec "$NODE_NS" env -i PATH="$PATH" ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" \
-		CNI_COMMAND="$1" CNI_CONTAINERID="$3" CNI_NETNS="$(nspath "$SBX")" CNI_IFNAME=eth0 \
+		CNI_COMMAND="$1" CNI_CONTAINERID="$3" CNI_NETNS="${MC_NETNS-$(nspath "$SBX")}" CNI_IFNAME=eth0 \
 		CNI_PATH="$REF_CNI_DIR" CNI_ARGS="$4" "$KV_BIN/kvnet-multus" <"$2" 2>"$KV_TMP/mc.err") || MC_RC=$?
 	# a plugin fails with 1 and its error object; anything else (a crash, a sanitizer report) is shown
 	if [ "$MC_RC" -ne 0 ] && { [ "$MC_RC" -ne 1 ] || [ -z "$MC_OUT" ]; }; then
@@ -112,6 +113,7 @@ spec:
 EOF
 }
 pod default web 'macnet, default/kvnet2'
+pod default web2 'macnet, default/kvnet2'
 pod default lost 'nosuch'
 pod default badmac '[{"name": "macnet", "mac": "zz:11"}]'
 pod other iso 'default/macnet'
@@ -196,7 +198,6 @@ assert_eq "$MC_RC" 0 "a second DEL succeeds"
 if MULTUS_BIN=$(peer_path multus 2>/dev/null); then
 	MULTUS_BIN=$MULTUS_BIN/multus
 	mkns SBX2 sbxm
-	pod default web2 'macnet, default/kvnet2'
 	jq '.type = "multus" | .cniDir = $c | .systemNamespaces = ["web2"]' --arg c "$KV_TMP/real-multus" \
 		"$KV_TMP/multus.conf" >"$KV_TMP/real.conf"
 	real_multus() { # CMD: sets REAL_RC, REAL_OUT
@@ -244,6 +245,17 @@ assert_eq "$MC_RC" 0 "ADD with portMappings on a secondary kvnet network"
 assert_true "the port mapping of net1 (kvnet2) is in table inet kvnet" sh -c "ip netns exec $NODE_NS nft list table inet kvnet | grep -q 18080"
 mc DEL "$KV_TMP/multus.conf" default pm
 assert_false "... and gone after DEL" sh -c "ip netns exec $NODE_NS nft list table inet kvnet 2>/dev/null | grep -q 18080"
+
+# ---------------------------------------------------------------- DEL after the sandbox is gone (kubelet may do that)
+mkns SBX3 sbxgone
+MC_NETNS=$(nspath "$SBX3") mc ADD "$KV_TMP/multus.conf" default web2 cid-gone
+assert_eq "$MC_RC" 0 "ADD into a sandbox that goes away"
+ip netns del "$SBX3"
+MC_NETNS="" mc DEL "$KV_TMP/multus.conf" default web2 cid-gone
+[ "$MC_RC" -eq 0 ] || echo "$MC_OUT"
+assert_eq "$MC_RC" 0 "DEL without CNI_NETNS (the sandbox deleted) succeeds"
+assert_eq "$(kvctl -o json endpoints | jq length)" 0 "... and netd released the endpoints"
+assert_false "... and the cache file is gone" test -e "$CNI_DIR/kvnet-multus/cid-gone"
 
 # ---------------------------------------------------------------- the default-network override
 mc ADD "$KV_TMP/multus.conf" default alt

@@ -2,6 +2,7 @@
 /* kvnet-multus: a CNI meta plugin with Multus's thin-plugin config. The environment and stdin in, each
  * command to add.c / del.c, the result or one CNI error object out (nothing else on stdout). */
 #include <ctype.h>
+#include <time.h>
 
 #include "common/json-util.h"
 #include "multus-compat/plugin/plugin.h"
@@ -176,13 +177,37 @@ static int run(McPlugin *p, FILE *in, FILE *out, KvErr *e) {
         }
 }
 
+/* logFile/logLevel: one line per call, the top of the chain (errors always; every call at verbose or debug). */
+static void log_call(const McPlugin *p, int r, const KvErr *e) {
+        const McConfig *c = p->conf;
+        if (!c || !c->log_file || p->command >= _MC_CMD_MAX || p->command == MC_CMD_VERSION)
+                return;
+        bool verbose = c->log_level && (streq(c->log_level, "verbose") || streq(c->log_level, "debug"));
+        if (r >= 0 && !verbose)
+                return;
+        _cleanup_fclose_ FILE *f = fopen(c->log_file, "ae");
+        if (!f)
+                return;
+        char ts[32];
+        time_t t = time(NULL);
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+        fprintf(f, "%s [%s] kvnet-multus %s container %s pod %s/%s: ", ts, r < 0 ? "error" : "verbose",
+                command_table[p->command], p->container_id ? p->container_id : "-", p->pod_ns ? p->pod_ns : "-",
+                p->pod_name ? p->pod_name : "-");
+        if (r < 0)
+                fprintf(f, "code %d: %s%s%s\n", e->code, e->msg, e->details[0] ? ": " : "", e->details);
+        else
+                fputs("ok\n", f);
+}
+
 int main(void) {
         McPlugin p = { .envp = environ };
         KvErr e = {};
         int r = run(&p, stdin, stdout, &e);
+        if (r < 0 && !kverr_is_set(&e))
+                kverr_set_errno(&e, KV_ERR_INTERNAL, r, "internal error");
+        log_call(&p, r, &e);
         if (r < 0) {
-                if (!kverr_is_set(&e))
-                        kverr_set_errno(&e, KV_ERR_INTERNAL, r, "internal error");
                 json_t *o = json_pack("{s:s,s:i,s:s}", "cniVersion", peek_version(&p), "code", e.code, "msg", e.msg);
                 if (o && e.details[0])
                         json_object_set_new(o, "details", json_string(e.details));

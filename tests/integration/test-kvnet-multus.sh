@@ -34,9 +34,9 @@ mkdir -p "$CONF_DIR"
 cp "$(render_conf kvnet-basic.conflist 1.1.0)" "$CONF_DIR/10-kvtest.conflist"
 
 multus_conf() { # FILE [extra jq filter]
-	jq -n --arg kc "$KCFG" --arg cd "$CONF_DIR" --arg cache "$CNI_DIR" --arg bin "$KV_BIN" \
+	jq -n --arg kc "$KCFG" --arg cd "$CONF_DIR" --arg cache "$CNI_DIR" --arg bin "$KV_BIN" --arg log "$KV_TMP/multus.log" \
 		'{cniVersion: "1.0.0", name: "multus-cni-network", type: "kvnet-multus", kubeconfig: $kc,
-		  clusterNetwork: "kvtest", confDir: $cd, cniDir: $cache, binDir: $bin, logLevel: "verbose"}' |
+		  clusterNetwork: "kvtest", confDir: $cd, cniDir: $cache, binDir: $bin, logLevel: "verbose", logFile: $log}' |
 		jq "${2:-.}" >"$1"
 }
 multus_conf "$KV_TMP/multus.conf"
@@ -312,6 +312,8 @@ bad "$KV_TMP/multus-iso.conf" other iso "namespace isolation" 7 "network 'defaul
 bad "$KV_TMP/multus.conf" default ghostly "missing delegate plugin" 7 "network 'default/ghost' (net2)"
 bad "$KV_TMP/multus.conf" default ecmp "two IPv4 default routes" 7 "network 'default/macstatic': default-route '10.55.0.1'"
 assert_eq "$(find "$KV_TMP/host-local" -name '10.*' 2>/dev/null | wc -l)" 0 "net1 added before the missing plugin was rolled back"
+assert_true "logFile: a line per call (verbose)" grep -q '\[verbose\] kvnet-multus ADD container cid-web pod default/web: ok' "$KV_TMP/multus.log"
+assert_true "logFile: the error of a failed call" grep -q "\[error\] kvnet-multus ADD container cid-lost pod default/lost: code 7: network 'default/nosuch'" "$KV_TMP/multus.log"
 pod default stale 'macnet'
 mc_raw ADD "$KV_TMP/multus.conf" cid-stale "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=stale;K8S_POD_UID=not-its-uid"
 assert_eq "$(jq -r .code <<<"$MC_OUT")" 7 "a K8S_POD_UID that is not the pod's: code 7"

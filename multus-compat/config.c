@@ -125,6 +125,7 @@ static int parse_lists(json_t *o, McConfig *c, KvErr *e) {
         int r;
         if ((r = json_get_bool(o, "netconf", "namespaceIsolation", false, &c->namespace_isolation, e)) < 0 ||
             (r = json_get_bool(o, "netconf", "retryDeleteOnError", false, &c->retry_delete_on_error, e)) < 0 ||
+            (r = json_get_bool(o, "netconf", "parallelDelegates", false, &c->parallel_delegates, e)) < 0 ||
             (r = json_get_bool(o, "netconf", "logToStderr", false, &b, e)) < 0 ||
             (r = mc_json_strv(o, "netconf", "defaultNetworks", &c->default_networks, &c->n_default_networks, e)) < 0 ||
             (r = mc_json_strv(o, "netconf", "systemNamespaces", &c->system_namespaces, &c->n_system_namespaces, e)) < 0)

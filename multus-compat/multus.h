@@ -142,6 +142,7 @@ typedef struct McConfig {
         char *auxiliary_cni_chain_name; /* accepted, not applied (docs/multus.md) */
         char *log_file, *log_level;
         bool retry_delete_on_error;
+        bool parallel_delegates; /* kvnet's "parallelDelegates": every delegate's ADD at the same time */
         McCap *runtime_config; /* the runtime's capability args for this plugin, passed to the cluster network */
         size_t n_runtime_config;
 } McConfig;

@@ -96,7 +96,24 @@ typedef struct AddRun {
         size_t added;
 } AddRun;
 
+/* parallelDelegates: all at once; a failure rolls back every one (DEL of one never added succeeds). */
+static int run_parallel(McPlugin *p, const McCache *c, AddRun *run, KvErr *e) {
+        _cleanup_free_ NodeCniResult **res = calloc(c->n_delegates + 1, sizeof *res);
+        if (!res)
+                return -ENOMEM;
+        int r = mc_delegates_add_parallel(p, c, res, e);
+        run->added = c->n_delegates;
+        for (size_t i = 0; r >= 0 && i < c->n_delegates; i++)
+                r = statuses_add(&c->delegates[i], res[i], &run->statuses, &run->n_statuses, e);
+        run->master = TAKE_PTR(res[0]);
+        for (size_t i = 1; i < c->n_delegates; i++)
+                node_cni_result_free(res[i]);
+        return r;
+}
+
 static int run_delegates(McPlugin *p, const McCache *c, AddRun *run, KvErr *e) {
+        if (p->conf->parallel_delegates && c->n_delegates > 1)
+                return run_parallel(p, c, run, e);
         for (size_t i = 0; i < c->n_delegates; i++) {
                 NodeCniResult *res = NULL;
                 int r = mc_delegate_add(p, c, &c->delegates[i], &res, e);

@@ -76,5 +76,8 @@ int mc_delegate_network(const McCachedDelegate *d, NodeCniNetwork **ret, KvErr *
 int mc_delegate_add(McPlugin *p, const McCache *c, const McCachedDelegate *d, NodeCniResult **ret, KvErr *e) _wur_;
 int mc_delegate_del(McPlugin *p, const McCache *c, const McCachedDelegate *d, KvErr *e) _wur_;
 int mc_delegate_check(McPlugin *p, const McCache *c, const McCachedDelegate *d, KvErr *e) _wur_;
+/* parallel.c: every delegate's ADD at the same time (parallelDelegates); results[i] of each that succeeded
+ * (n_delegates entries, NULL-initialised); the first error (lowest index) in e. */
+int mc_delegates_add_parallel(McPlugin *p, const McCache *c, NodeCniResult **results, KvErr *e) _wur_;
 /* DELs c's delegates [0, upto) in reverse; the first error in e, the rest attempted. */
 int mc_delegates_del(McPlugin *p, const McCache *c, size_t upto, KvErr *e) _wur_;

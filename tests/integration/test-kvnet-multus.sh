@@ -41,6 +41,7 @@ multus_conf() { # FILE [extra jq filter]
 }
 multus_conf "$KV_TMP/multus.conf"
 multus_conf "$KV_TMP/multus-iso.conf" '.namespaceIsolation = true | .globalNamespaces = "kube-system"'
+multus_conf "$KV_TMP/multus-par.conf" '.parallelDelegates = true'
 
 # mc_raw CMD CONF CID CNI_ARGS: the plugin as a runtime runs it, in the node namespace (CNI_NETNS: $MC_NETNS if set,
 # else the sandbox). Sets MC_RC, MC_OUT.
@@ -238,6 +239,23 @@ assert_eq "$MC_RC" 0 "DEL of the JSON-form pod"
 assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "no interface left after DEL"
 assert_eq "$(k get pod gw -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"] // "none"')" none \
 	"DEL removed network-status from the pod (still there)"
+
+# ---------------------------------------------------------------- parallelDelegates: the same pod, every delegate at once
+mc ADD "$KV_TMP/multus-par.conf" default web2 cid-par
+assert_eq "$MC_RC" 0 "ADD with parallelDelegates"
+assert_eq "$(nets "$SBX")" "$WEB_NETS" "parallel: the same interfaces on the same subnets"
+assert_eq "$(ip -n "$SBX" -4 route show default)" "$WEB_DEFAULT" "parallel: the same default route"
+assert_eq "$(jq -c '[.interfaces[] | select(.sandbox) | .name]' <<<"$MC_OUT")" '["eth0"]' "parallel: the cluster network's result"
+st=$(k get pod web2 -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"]')
+assert_eq "$(jq -r '[.[].interface] | join(",")' <<<"$st")" "eth0,net1,net2" "parallel: network-status in the networks' order"
+mc DEL "$KV_TMP/multus-par.conf" default web2 cid-par
+assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "parallel: DEL leaves no interface"
+assert_eq "$(kvctl -o json endpoints | jq length)" 0 "parallel: no netd endpoint after DEL"
+mc ADD "$KV_TMP/multus-par.conf" default ghostly cid-par-ghost
+assert_eq "$(jq -r .msg <<<"$MC_OUT" | grep -c "network 'default/ghost' (net2)")" 1 "parallel: a missing plugin names its network"
+assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "parallel: the others were rolled back"
+assert_eq "$(kvctl -o json endpoints | jq length)" 0 "parallel: no netd endpoint left"
+assert_eq "$(find "$CNI_DIR" -type f | wc -l)" 0 "parallel: no cache file left"
 
 # ---------------------------------------------------------------- a network's portMappings reach its plugin (kvnet: nftables)
 mc ADD "$KV_TMP/multus.conf" default pm

@@ -408,7 +408,7 @@ static void test_config_cluster(void **state) {
                 "\"delegates\":[{\"type\":\"ignored\"}],\"confDir\":\"/c\",\"cniDir\":\"/d\",\"binDir\":\"/b\","
                 "\"namespaceIsolation\":true,\"globalNamespaces\":\" x , y,\",\"systemNamespaces\":[\"s1\"],"
                 "\"multusNamespace\":\"net\",\"readinessindicatorfile\":\"/r\",\"auxiliaryCNIChainName\":\"aux\","
-                "\"retryDeleteOnError\":true}");
+                "\"retryDeleteOnError\":true,\"parallelDelegates\":true}");
         assert_string_equal(c->cluster_network, "kvtest");
         assert_int_equal(c->n_delegates, 0);
         assert_int_equal(c->n_default_networks, 2);
@@ -421,6 +421,7 @@ static void test_config_cluster(void **state) {
         assert_string_equal(c->readiness_indicator_file, "/r");
         assert_string_equal(c->auxiliary_cni_chain_name, "aux");
         assert_true(c->retry_delete_on_error);
+        assert_true(c->parallel_delegates);
         assert_string_equal(c->conf_dir, "/c");
 }
 

@@ -7,6 +7,7 @@
 #   kvnet-multus  build/bin/kvnet-multus with the pod and NADs read from the API, network-status not written
 #                 (the pod's namespace in systemNamespaces), as the real Multus below
 #   kvnet-multus+status  the same, writing network-status (a merge PATCH of the pod)
+#   kvnet-multus-parallel  kvnet-multus with parallelDelegates (every delegate's ADD at once)
 #   multus        the real Multus thin plugin v4.2.3 (the `multus` test peer; skipped when not built), its
 #                 network-status skipped (the pod's name in its systemNamespaces: client-go PUTs pods/status
 #                 with a protobuf body the embedded API refuses)
@@ -68,6 +69,7 @@ base() { # MODE: the meta plugin's config
 }
 base kvnet-multus | jq '.systemNamespaces = ["default"]' >"$KV_TMP/kvnet-multus.conf"
 base kvnet-multus-status >"$KV_TMP/kvnet-multus-status.conf"
+base kvnet-multus-parallel | jq '.systemNamespaces = ["default"] | .parallelDelegates = true' >"$KV_TMP/kvnet-multus-parallel.conf"
 base multus | jq '.type = "multus" | .systemNamespaces = ["bench-k1", "bench-k4"]' >"$KV_TMP/multus.conf"
 
 NOW=0
@@ -94,7 +96,7 @@ direct() { # CMD K CID
 }
 
 declare -A ADD DEL
-MODES=(direct kvnet-multus kvnet-multus-status)
+MODES=(direct kvnet-multus kvnet-multus-status kvnet-multus-parallel)
 [ -n "$REAL" ] && MODES+=(multus)
 one() { # MODE K ROUND
 	local cid="c-$1-$2-$3" t0 t1 t2
@@ -141,7 +143,8 @@ for k in 1 4; do
 	done
 	d=$(stat "${ADD[direct,$k]}" 50)
 	echo "MULTUS_N${k}_KVNET_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')" \
-		"MULTUS_N${k}_KVNET_STATUS_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus-status,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')"
+		"MULTUS_N${k}_KVNET_STATUS_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus-status,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')" \
+		"MULTUS_N${k}_KVNET_PARALLEL_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus-parallel,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')"
 	[ -n "$REAL" ] && echo "MULTUS_N${k}_REAL_RATIO=$(awk -v a="$(stat "${ADD[multus,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')"
 done
 stop_netd >/dev/null

@@ -234,6 +234,8 @@ assert_eq "$(ip -n "$SBX" -4 route show default)" "default via 10.55.0.1 dev dat
 st=$(k get pod gw -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"]')
 assert_eq "$(jq -c '[.[1].name, .[1].interface, .[1].ips, .[1].mac]' <<<"$st")" \
 	'["default/macstatic","data1",["10.55.0.9"],"02:00:00:aa:bb:cc"]' "network-status of the JSON-form network"
+mc CHECK "$KV_TMP/multus.conf" default gw
+assert_eq "$MC_RC" 0 "CHECK after default-route (kvnet's and macvlan's CHECK do not look at the default route)"
 mc DEL "$KV_TMP/multus.conf" default gw
 assert_eq "$MC_RC" 0 "DEL of the JSON-form pod"
 assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "no interface left after DEL"

@@ -32,13 +32,16 @@ int mc_cmd_del(McPlugin *p, KvErr *e) {
                 return 0;
         if (r < 0)
                 return r;
+        /* retryDeleteOnError: a failed delegate DEL keeps the cache, so that the runtime's retry DELs again;
+         * else, as Multus, the error is returned once and the cache goes (a retry finds nothing to do). */
         if ((r = mc_delegates_del(p, c, c->n_delegates, e)) < 0 && p->conf->retry_delete_on_error)
                 return r;
         clear_status(p, c);
+        int rm = mc_cache_remove(p->conf->cni_dir, c->container_id);
         if (r < 0)
-                return r; /* the cache stays: a retried DEL can finish */
-        if ((r = mc_cache_remove(p->conf->cni_dir, c->container_id)) < 0)
-                return kverr_set_errno(e, KV_ERR_IO, r, "cache of container '%s': cannot remove", c->container_id);
+                return r;
+        if (rm < 0)
+                return kverr_set_errno(e, KV_ERR_IO, rm, "cache of container '%s': cannot remove", c->container_id);
         return 0;
 }
 

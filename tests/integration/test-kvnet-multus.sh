@@ -351,5 +351,32 @@ mc_raw DEL "$KV_TMP/multus.conf" cid-stale "IgnoreUnknown=1;K8S_POD_NAMESPACE=de
 assert_eq "$MC_RC" 0 "DEL with the API unreachable proceeds from the cache"
 assert_nothing_left "DEL without the API"
 
+# ---------------------------------------------------------------- a delegate's DEL fails (netd down)
+jq '.retryDeleteOnError = true' "$KV_TMP/thin.conf" >"$KV_TMP/thin-retry.conf"
+mc_raw ADD "$KV_TMP/thin-retry.conf" cid-retry "IgnoreUnknown=1"
+assert_eq "$MC_RC" 0 "ADD (inline delegates, retryDeleteOnError)"
+netd_term
+mc_raw DEL "$KV_TMP/thin-retry.conf" cid-retry "IgnoreUnknown=1"
+assert_eq "$MC_RC" 1 "DEL with netd down fails"
+assert_true "... naming the network ($(jq -r .msg <<<"$MC_OUT"))" grep -q "network 'kvtest' (eth0)" <<<"$(jq -r .msg <<<"$MC_OUT")"
+assert_true "retryDeleteOnError: the cache file stays for the retry" test -s "$CNI_DIR/kvnet-multus/cid-retry"
+mc_raw ADD "$KV_TMP/thin.conf" cid-noretry "IgnoreUnknown=1"
+assert_eq "$MC_RC" 1 "(ADD with netd down fails and leaves nothing)"
+start_netd "$NODE_NS"
+mc_raw DEL "$KV_TMP/thin-retry.conf" cid-retry "IgnoreUnknown=1"
+assert_eq "$MC_RC" 0 "the retried DEL succeeds once netd is back"
+assert_nothing_left "the retried DEL"
+mc_raw ADD "$KV_TMP/thin.conf" cid-noretry "IgnoreUnknown=1"
+netd_term
+mc_raw DEL "$KV_TMP/thin.conf" cid-noretry "IgnoreUnknown=1"
+assert_eq "$MC_RC" 1 "without retryDeleteOnError a failed delegate DEL is returned once"
+assert_false "... and the cache file goes, as Multus" test -e "$CNI_DIR/kvnet-multus/cid-noretry"
+mc_raw DEL "$KV_TMP/thin.conf" cid-noretry "IgnoreUnknown=1"
+assert_eq "$MC_RC" 0 "... so that the runtime's retry succeeds"
+start_netd "$NODE_NS"
+# what Multus's semantics leave behind, cleaned up with node/'s own cache (not kvnet-multus's business)
+ip netns exec "$NODE_NS" "$CNICHAIN" del "$CONF_DIR/10-kvtest.conflist" cid-noretry "$(nspath "$SBX")" eth0 \
+	--cache-dir "$CNI_DIR" --path "$KV_BIN" >/dev/null
+
 stop_netd
 finish

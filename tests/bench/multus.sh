@@ -18,6 +18,7 @@
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/../integration/lib-controller.sh"
+source "$(dirname "$0")/../integration/lib-multus.sh"
 ROUNDS=${BENCH_MULTUS_ROUNDS:-20}
 [ "${BENCH_QUICK:-0}" = 1 ] && [ -z "${BENCH_MULTUS_ROUNDS:-}" ] && ROUNDS=8
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_MULTUS_ROUNDS must be a positive integer, got '$ROUNDS'" >&2; exit 2; }
@@ -31,37 +32,15 @@ REAL=""
 if p=$(peer_path multus 2>/dev/null); then REAL=$p/multus; fi
 ctl_init
 start_controller
-NODE_NS=$NS
-ip -n "$NODE_NS" link add kvmac0 type veth peer name kvmac1
-ip -n "$NODE_NS" link set kvmac0 up
-ip -n "$NODE_NS" link set kvmac1 up
-start_netd "$NODE_NS"
-mkns SBX sbx
-CONF_DIR=$KV_TMP/net.d
-mkdir -p "$CONF_DIR"
-cp "$(render_conf kvnet-basic.conflist 1.1.0)" "$CONF_DIR/10-kvtest.conflist"
+multus_node
 
 for i in 1 2 3 4; do
 	jq -n --arg n "mac$i" --arg s "10.7$i.0.0/24" --arg d "$KV_TMP/host-local" \
 		'{cniVersion: "1.0.0", name: $n, plugins: [{type: "macvlan", master: "kvmac0", mode: "bridge",
 		  ipam: {type: "host-local", subnet: $s, dataDir: $d}}]}' >"$KV_TMP/mac$i.conflist"
-	cat <<EOF | k apply -f - >/dev/null
-apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata: {name: mac$i, namespace: default}
-spec:
-  config: '$(jq -c . "$KV_TMP/mac$i.conflist")'
-EOF
+	nad "mac$i" default "$(cat "$KV_TMP/mac$i.conflist")"
 done
-for k in 1 4; do
-	nets=$(seq -s, -f 'mac%g' 1 "$k")
-	cat <<EOF | k apply -f - >/dev/null
-apiVersion: v1
-kind: Pod
-metadata: {name: bench-k$k, annotations: {k8s.v1.cni.cncf.io/networks: '$nets'}}
-spec: {containers: [{name: c, image: busybox}]}
-EOF
-done
+for k in 1 4; do pod default "bench-k$k" "$(seq -s, -f 'mac%g' 1 "$k")"; done
 base() { # MODE: the meta plugin's config
 	jq -n --arg kc "$KCFG" --arg cd "$CONF_DIR" --arg cache "$KV_TMP/cache-$1" --arg bin "$KV_BIN" \
 		'{cniVersion: "1.0.0", name: "multus-cni-network", type: "kvnet-multus", kubeconfig: $kc,

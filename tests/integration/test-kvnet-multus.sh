@@ -10,6 +10,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-controller.sh"
+source "$(dirname "$0")/lib-multus.sh"
 
 kv_init
 require_kvnet
@@ -19,19 +20,8 @@ ctl_init
 start_controller
 log "reference plugins: $REF_CNI_DIR"
 
-# The node is the controller's namespace: the plugin reaches the API on its loopback, netd runs there.
-NODE_NS=$NS
-ip netns exec "$NODE_NS" sysctl -qw net.ipv4.ip_forward=1
-ip -n "$NODE_NS" link add kvmac0 type veth peer name kvmac1
-ip -n "$NODE_NS" link set kvmac1 up
-ip -n "$NODE_NS" link set kvmac0 up
-start_netd "$NODE_NS"
-mkns SBX sbx
-
-CONF_DIR=$KV_TMP/net.d
+multus_node
 CNI_DIR=$KV_TMP/multus
-mkdir -p "$CONF_DIR"
-cp "$(render_conf kvnet-basic.conflist 1.1.0)" "$CONF_DIR/10-kvtest.conflist"
 
 multus_conf() { # FILE [extra jq filter]
 	jq -n --arg kc "$KCFG" --arg cd "$CONF_DIR" --arg cache "$CNI_DIR" --arg bin "$KV_BIN" --arg log "$KV_TMP/multus.log" \
@@ -63,56 +53,17 @@ mc() {
 }
 
 # ---------------------------------------------------------------- NADs and pods through kubectl
-cat >"$KV_TMP/nads.yaml" <<EOF
-apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata: {name: macnet, namespace: default}
-spec:
-  config: '{"cniVersion":"1.0.0","type":"macvlan","master":"kvmac0","mode":"bridge",
-            "ipam":{"type":"host-local","subnet":"10.77.0.0/24","dataDir":"$KV_TMP/host-local"}}'
----
-apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata: {name: kvnet2, namespace: default}
-spec:
-  config: '{"cniVersion":"1.1.0","name":"kvnet2","plugins":[{"type":"kvnet","binding":"bridge","bridge":"kvbr1",
-            "ipam":{"ranges":[[{"subnet":"10.66.0.0/24","gateway":"10.66.0.1"}]]},"socket":"$NETD_SOCK",
-            "capabilities":{"portMappings":true}}]}'
----
-apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata: {name: macstatic, namespace: default}
-spec:
-  config: '{"cniVersion":"1.0.0","type":"macvlan","master":"kvmac0","mode":"bridge",
-            "capabilities":{"ips":true,"mac":true},"ipam":{"type":"static"}}'
----
-apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata: {name: altnet, namespace: kube-system}
-spec:
-  config: '{"cniVersion":"1.0.0","type":"macvlan","master":"kvmac0","mode":"bridge",
-            "ipam":{"type":"host-local","subnet":"10.44.0.0/24","dataDir":"$KV_TMP/host-local"}}'
----
-apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata: {name: ghost, namespace: default}
-spec:
-  config: '{"cniVersion":"1.0.0","type":"kvnet-no-such-plugin"}'
-EOF
-k apply -f "$KV_TMP/nads.yaml" >/dev/null
-pod() { # NAMESPACE NAME ANNOTATION
-	k apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Pod
-metadata:
-  name: $2
-  namespace: $1
-  annotations:
-    k8s.v1.cni.cncf.io/networks: '$3'
-spec:
-  containers: [{name: c, image: busybox}]
-EOF
-}
+HL=$KV_TMP/host-local
+nad macnet default '{"cniVersion":"1.0.0","type":"macvlan","master":"kvmac0","mode":"bridge",
+  "ipam":{"type":"host-local","subnet":"10.77.0.0/24","dataDir":"'"$HL"'"}}'
+nad kvnet2 default '{"cniVersion":"1.1.0","name":"kvnet2","plugins":[{"type":"kvnet","binding":"bridge","bridge":"kvbr1",
+  "ipam":{"ranges":[[{"subnet":"10.66.0.0/24","gateway":"10.66.0.1"}]]},"socket":"'"$NETD_SOCK"'",
+  "capabilities":{"portMappings":true}}]}'
+nad macstatic default '{"cniVersion":"1.0.0","type":"macvlan","master":"kvmac0","mode":"bridge",
+  "capabilities":{"ips":true,"mac":true},"ipam":{"type":"static"}}'
+nad altnet kube-system '{"cniVersion":"1.0.0","type":"macvlan","master":"kvmac0","mode":"bridge",
+  "ipam":{"type":"host-local","subnet":"10.44.0.0/24","dataDir":"'"$HL"'"}}'
+nad ghost default '{"cniVersion":"1.0.0","type":"kvnet-no-such-plugin"}'
 pod default web 'macnet, default/kvnet2'
 pod default web2 'macnet, default/kvnet2'
 pod default lost 'nosuch'

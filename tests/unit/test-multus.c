@@ -17,6 +17,12 @@
 
 /* ---------------------------------------------------------------- helpers */
 
+typedef struct BadCase {
+        const char *text;
+        int code;
+        const char *want; /* in the error message */
+} BadCase;
+
 static size_t parse_ok(const char *text, McSelection **v) {
         KvErr e = {};
         size_t n = 99;
@@ -149,40 +155,40 @@ static void test_json_full(void **state) {
         mc_selections_free(v, n);
 }
 
+static const BadCase json_bad[] = {
+                { "[{\"name\":", KV_ERR_DECODE, "invalid JSON" },
+                { "{\"name\":\"a\"}", KV_ERR_INVALID_CONFIG, "must be a JSON list of networks, got object" },
+                { "\"a\"", KV_ERR_INVALID_CONFIG, "got string" },
+                { "[\"a\"]", KV_ERR_INVALID_CONFIG, "networks[0] must be an object, got string" },
+                { "[{}]", KV_ERR_INVALID_CONFIG, "networks[0]: 'name' is required" },
+                { "[{\"name\":5}]", KV_ERR_INVALID_CONFIG, "'name' must be a string, got integer" },
+                { "[{\"name\":\"A_b\"}]", KV_ERR_INVALID_CONFIG, "'name' is not a DNS-1123 name: 'A_b'" },
+                { "[{\"name\":\"a\",\"namespace\":\"x.y\"}]", KV_ERR_INVALID_CONFIG, "'namespace' is not a DNS-1123 label: 'x.y'" },
+                { "[{\"name\":\"a\",\"interface\":\"a/b\"}]", KV_ERR_INVALID_CONFIG, "'interface' must be 1..15" },
+                { "[{\"name\":\"a\",\"interface\":\"has space\"}]", KV_ERR_INVALID_CONFIG, "'has space'" },
+                { "[{\"name\":\"a\",\"ips\":[\"10.0.0.300\"]}]", KV_ERR_INVALID_CONFIG, "'ips[0]' is not an IP address or CIDR: '10.0.0.300'" },
+                { "[{\"name\":\"a\",\"ips\":[\"10.0.0.1/33\"]}]", KV_ERR_INVALID_CONFIG, "'10.0.0.1/33'" },
+                { "[{\"name\":\"a\",\"ips\":\"10.0.0.1\"}]", KV_ERR_INVALID_CONFIG, "'ips' must be an array of strings, got string" },
+                { "[{\"name\":\"a\",\"ips\":[1]}]", KV_ERR_INVALID_CONFIG, "'ips[0]' must be a string" },
+                { "[{\"name\":\"a\",\"mac\":\"02:00:00:00:00\"}]", KV_ERR_INVALID_CONFIG, "'mac' is not a MAC address: '02:00:00:00:00'" },
+                { "[{\"name\":\"a\",\"mac\":\"02:00:00:00:00:zz\"}]", KV_ERR_INVALID_CONFIG, "'02:00:00:00:00:zz'" },
+                { "[{\"name\":\"a\",\"infiniband-guid\":\"00:11\"}]", KV_ERR_INVALID_CONFIG, "'infiniband-guid' is not a GUID" },
+                { "[{\"name\":\"a\",\"default-route\":[\"gw\"]}]", KV_ERR_INVALID_CONFIG, "'default-route[0]' is not an IP address: 'gw'" },
+                { "[{\"name\":\"a\",\"portMappings\":[{\"hostPort\":1}]}]", KV_ERR_INVALID_CONFIG, "portMappings[0]: 'containerPort' is required" },
+                { "[{\"name\":\"a\",\"portMappings\":[{\"hostPort\":70000,\"containerPort\":80}]}]", KV_ERR_INVALID_CONFIG, "'hostPort' must be 0..65535, got 70000" },
+                { "[{\"name\":\"a\",\"portMappings\":[{\"hostPort\":1,\"containerPort\":80,\"protocol\":\"icmp\"}]}]", KV_ERR_INVALID_CONFIG, "'protocol' must be tcp, udp or sctp, got 'icmp'" },
+                { "[{\"name\":\"a\",\"portMappings\":[{\"hostPort\":1,\"containerPort\":80,\"hostIP\":\"x\"}]}]", KV_ERR_INVALID_CONFIG, "'hostIP' is not an IP address: 'x'" },
+                { "[{\"name\":\"a\",\"bandwidth\":{\"ingressRate\":-1}}]", KV_ERR_INVALID_CONFIG, "bandwidth: 'ingressRate'" },
+                { "[{\"name\":\"a\",\"bandwidth\":[]}]", KV_ERR_INVALID_CONFIG, "'bandwidth' must be an object" },
+                { "[{\"name\":\"a\",\"cni-args\":[1]}]", KV_ERR_INVALID_CONFIG, "'cni-args' must be an object" },
+                { "[{\"name\":\"a\",\"ipam-claim-reference\":\"Bad!\"}]", KV_ERR_INVALID_CONFIG, "'ipam-claim-reference'" },
+                { "[{\"name\":\"a\",\"interface\":\"x\"},{\"name\":\"b\",\"interface\":\"x\"}]", KV_ERR_INVALID_CONFIG, "[1] (pods/b): interface 'x' is already requested by [0] (pods/a)" },
+};
+
 static void test_json_bad(void **state) {
         (void) state;
-        parse_bad("[{\"name\":", KV_ERR_DECODE, "invalid JSON");
-        parse_bad("{\"name\":\"a\"}", KV_ERR_INVALID_CONFIG, "must be a JSON list of networks, got object");
-        parse_bad("\"a\"", KV_ERR_INVALID_CONFIG, "got string");
-        parse_bad("[\"a\"]", KV_ERR_INVALID_CONFIG, "networks[0] must be an object, got string");
-        parse_bad("[{}]", KV_ERR_INVALID_CONFIG, "networks[0]: 'name' is required");
-        parse_bad("[{\"name\":5}]", KV_ERR_INVALID_CONFIG, "'name' must be a string, got integer");
-        parse_bad("[{\"name\":\"A_b\"}]", KV_ERR_INVALID_CONFIG, "'name' is not a DNS-1123 name: 'A_b'");
-        parse_bad("[{\"name\":\"a\",\"namespace\":\"x.y\"}]", KV_ERR_INVALID_CONFIG, "'namespace' is not a DNS-1123 label: 'x.y'");
-        parse_bad("[{\"name\":\"a\",\"interface\":\"a/b\"}]", KV_ERR_INVALID_CONFIG, "'interface' must be 1..15");
-        parse_bad("[{\"name\":\"a\",\"interface\":\"has space\"}]", KV_ERR_INVALID_CONFIG, "'has space'");
-        parse_bad("[{\"name\":\"a\",\"ips\":[\"10.0.0.300\"]}]", KV_ERR_INVALID_CONFIG, "'ips[0]' is not an IP address or CIDR: '10.0.0.300'");
-        parse_bad("[{\"name\":\"a\",\"ips\":[\"10.0.0.1/33\"]}]", KV_ERR_INVALID_CONFIG, "'10.0.0.1/33'");
-        parse_bad("[{\"name\":\"a\",\"ips\":\"10.0.0.1\"}]", KV_ERR_INVALID_CONFIG, "'ips' must be an array of strings, got string");
-        parse_bad("[{\"name\":\"a\",\"ips\":[1]}]", KV_ERR_INVALID_CONFIG, "'ips[0]' must be a string");
-        parse_bad("[{\"name\":\"a\",\"mac\":\"02:00:00:00:00\"}]", KV_ERR_INVALID_CONFIG, "'mac' is not a MAC address: '02:00:00:00:00'");
-        parse_bad("[{\"name\":\"a\",\"mac\":\"02:00:00:00:00:zz\"}]", KV_ERR_INVALID_CONFIG, "'02:00:00:00:00:zz'");
-        parse_bad("[{\"name\":\"a\",\"infiniband-guid\":\"00:11\"}]", KV_ERR_INVALID_CONFIG, "'infiniband-guid' is not a GUID");
-        parse_bad("[{\"name\":\"a\",\"default-route\":[\"gw\"]}]", KV_ERR_INVALID_CONFIG, "'default-route[0]' is not an IP address: 'gw'");
-        parse_bad("[{\"name\":\"a\",\"portMappings\":[{\"hostPort\":1}]}]", KV_ERR_INVALID_CONFIG,
-                  "portMappings[0]: 'containerPort' is required");
-        parse_bad("[{\"name\":\"a\",\"portMappings\":[{\"hostPort\":70000,\"containerPort\":80}]}]", KV_ERR_INVALID_CONFIG,
-                  "'hostPort' must be 0..65535, got 70000");
-        parse_bad("[{\"name\":\"a\",\"portMappings\":[{\"hostPort\":1,\"containerPort\":80,\"protocol\":\"icmp\"}]}]",
-                  KV_ERR_INVALID_CONFIG, "'protocol' must be tcp, udp or sctp, got 'icmp'");
-        parse_bad("[{\"name\":\"a\",\"portMappings\":[{\"hostPort\":1,\"containerPort\":80,\"hostIP\":\"x\"}]}]",
-                  KV_ERR_INVALID_CONFIG, "'hostIP' is not an IP address: 'x'");
-        parse_bad("[{\"name\":\"a\",\"bandwidth\":{\"ingressRate\":-1}}]", KV_ERR_INVALID_CONFIG, "bandwidth: 'ingressRate'");
-        parse_bad("[{\"name\":\"a\",\"bandwidth\":[]}]", KV_ERR_INVALID_CONFIG, "'bandwidth' must be an object");
-        parse_bad("[{\"name\":\"a\",\"cni-args\":[1]}]", KV_ERR_INVALID_CONFIG, "'cni-args' must be an object");
-        parse_bad("[{\"name\":\"a\",\"ipam-claim-reference\":\"Bad!\"}]", KV_ERR_INVALID_CONFIG, "'ipam-claim-reference'");
-        parse_bad("[{\"name\":\"a\",\"interface\":\"x\"},{\"name\":\"b\",\"interface\":\"x\"}]", KV_ERR_INVALID_CONFIG,
-                  "[1] (pods/b): interface 'x' is already requested by [0] (pods/a)");
+        for (size_t i = 0; i < ELEMENTSOF(json_bad); i++)
+                parse_bad(json_bad[i].text, json_bad[i].code, json_bad[i].want);
         /* the caps */
         size_t big = MC_ANNOT_MAX + 10;
         char *huge = malloc(big + 1);
@@ -284,21 +290,21 @@ static void test_nad_list(void **state) {
                              "{\"type\":\"tuning\",\"args\":{\"cni\":{\"a\":2}}}]}");
 }
 
+/* dir/name gets text. */
+static void put_file(const char *dir, const char *name, const char *text) {
+        _cleanup_free_ char *path = NULL;
+        assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+        _cleanup_fclose_ FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        assert_true(fputs(text, f) >= 0);
+}
+
 static void test_nad_conf_dir(void **state) {
         (void) state;
         char dir[] = "/tmp/kvnet-multus-XXXXXX";
         assert_non_null(mkdtemp(dir));
-        char path[128];
-        snprintf(path, sizeof path, "%s/00-other.conf", dir);
-        FILE *f = fopen(path, "w");
-        assert_non_null(f);
-        fputs("{\"cniVersion\":\"0.4.0\",\"name\":\"other\",\"type\":\"ptp\"}", f);
-        fclose(f);
-        snprintf(path, sizeof path, "%s/10-mine.conflist", dir);
-        f = fopen(path, "w");
-        assert_non_null(f);
-        fputs("{\"cniVersion\":\"1.0.0\",\"name\":\"mine\",\"plugins\":[{\"type\":\"bridge\"}]}", f);
-        fclose(f);
+        put_file(dir, "00-other.conf", "{\"cniVersion\":\"0.4.0\",\"name\":\"other\",\"type\":\"ptp\"}");
+        put_file(dir, "10-mine.conflist", "{\"cniVersion\":\"1.0.0\",\"name\":\"mine\",\"plugins\":[{\"type\":\"bridge\"}]}");
         KvErr e = {};
         _cleanup_(mc_nad_freep) McNad *n = nad("{\"metadata\":{\"name\":\"mine\",\"namespace\":\"default\"},\"spec\":{}}");
         assert_null(n->config);
@@ -435,23 +441,23 @@ static void config_bad(const char *text, int code, const char *want) {
                 fail_msg("message '%s' lacks '%s'", e.msg, want);
 }
 
+static const BadCase config_bads[] = {
+                { "{", KV_ERR_DECODE, "netconf: invalid JSON" },
+                { "[]", KV_ERR_DECODE, "must be an object" },
+                { "{\"cniVersion\":\"1.0.0\"}", KV_ERR_INVALID_CONFIG, "'clusterNetwork' or a non-empty 'delegates'" },
+                { "{\"clusterNetwork\":\"a\"}", KV_ERR_INVALID_CONFIG, "'cniVersion' is required" },
+                { "{\"cniVersion\":\"1.0.0\",\"clusterNetwork\":1}", KV_ERR_INVALID_CONFIG, "'clusterNetwork' must be a string" },
+                { "{\"cniVersion\":\"1.0.0\",\"clusterNetwork\":\"a\",\"namespaceIsolation\":\"yes\"}", KV_ERR_INVALID_CONFIG, "'namespaceIsolation' must be a boolean" },
+                { "{\"cniVersion\":\"1.0.0\",\"clusterNetwork\":\"a\",\"globalNamespaces\":5}", KV_ERR_INVALID_CONFIG, "'globalNamespaces' must be a comma-separated string" },
+                { "{\"cniVersion\":\"1.0.0\",\"clusterNetwork\":\"a\",\"defaultNetworks\":[\"\"]}", KV_ERR_INVALID_CONFIG, "'defaultNetworks[0]' is empty" },
+                { "{\"cniVersion\":\"1.0.0\",\"delegates\":[{\"name\":\"x\"}]}", KV_ERR_INVALID_CONFIG, "delegates[0]: a CNI config needs 'type' or 'plugins'" },
+                { "{\"cniVersion\":\"1.0.0\",\"clusterNetwork\":\"a\",\"runtimeConfig\":[]}", KV_ERR_INVALID_CONFIG, "'runtimeConfig' must be an object" },
+};
+
 static void test_config_bad(void **state) {
         (void) state;
-        config_bad("{", KV_ERR_DECODE, "netconf: invalid JSON");
-        config_bad("[]", KV_ERR_DECODE, "must be an object");
-        config_bad("{\"cniVersion\":\"1.0.0\"}", KV_ERR_INVALID_CONFIG, "'clusterNetwork' or a non-empty 'delegates'");
-        config_bad("{\"clusterNetwork\":\"a\"}", KV_ERR_INVALID_CONFIG, "'cniVersion' is required");
-        config_bad("{\"cniVersion\":\"1.0.0\",\"clusterNetwork\":1}", KV_ERR_INVALID_CONFIG, "'clusterNetwork' must be a string");
-        config_bad("{\"cniVersion\":\"1.0.0\",\"clusterNetwork\":\"a\",\"namespaceIsolation\":\"yes\"}", KV_ERR_INVALID_CONFIG,
-                   "'namespaceIsolation' must be a boolean");
-        config_bad("{\"cniVersion\":\"1.0.0\",\"clusterNetwork\":\"a\",\"globalNamespaces\":5}", KV_ERR_INVALID_CONFIG,
-                   "'globalNamespaces' must be a comma-separated string");
-        config_bad("{\"cniVersion\":\"1.0.0\",\"clusterNetwork\":\"a\",\"defaultNetworks\":[\"\"]}", KV_ERR_INVALID_CONFIG,
-                   "'defaultNetworks[0]' is empty");
-        config_bad("{\"cniVersion\":\"1.0.0\",\"delegates\":[{\"name\":\"x\"}]}", KV_ERR_INVALID_CONFIG,
-                   "delegates[0]: a CNI config needs 'type' or 'plugins'");
-        config_bad("{\"cniVersion\":\"1.0.0\",\"clusterNetwork\":\"a\",\"runtimeConfig\":[]}", KV_ERR_INVALID_CONFIG,
-                   "'runtimeConfig' must be an object");
+        for (size_t i = 0; i < ELEMENTSOF(config_bads); i++)
+                config_bad(config_bads[i].text, config_bads[i].code, config_bads[i].want);
 }
 
 /* ---------------------------------------------------------------- network-status */

@@ -12,8 +12,10 @@
 static int push_delegate(McPlugin *p, McCache *c, const char *name, char **conflist, McCap *caps, size_t n_caps,
                          const char *ifname_req) {
         McCachedDelegate *nv = realloc(c->delegates, (c->n_delegates + 1) * sizeof *nv);
-        if (!nv)
+        if (!nv) {
+                mc_caps_free(caps, n_caps);
                 return -ENOMEM;
+        }
         c->delegates = nv;
         McCachedDelegate *d = &nv[c->n_delegates];
         *d = (McCachedDelegate) { .master = c->n_delegates == 0 };
@@ -21,11 +23,11 @@ static int push_delegate(McPlugin *p, McCache *c, const char *name, char **confl
         snprintf(buf, sizeof buf, "net%zu", c->n_delegates);
         const char *ifname = ifname_req ? ifname_req : d->master ? p->ifname : buf;
         c->n_delegates++;
-        if (!(d->name = strdup(name)) || !(d->ifname = strdup(ifname ? ifname : "eth0")))
-                return -ENOMEM;
-        d->conflist = TAKE_PTR(*conflist);
+        d->conflist = TAKE_PTR(*conflist); /* owned by c from here on, whatever follows */
         d->caps = caps;
         d->n_caps = n_caps;
+        if (!(d->name = strdup(name)) || !(d->ifname = strdup(ifname ? ifname : "eth0")))
+                return -ENOMEM;
         return mc_conflist_default_version(&d->conflist, p->conf->cni_version);
 }
 

@@ -81,6 +81,7 @@ metadata:
 spec:
   containers: [{name: c, image: busybox}]
 EOF
+pod default cniargs '[{"name":"macstatic","interface":"st0","cni-args":{"ips":["10.56.0.7/24"]}}]'
 pod default pm '[{"name":"kvnet2","portMappings":[{"hostPort":18080,"containerPort":80,"protocol":"tcp"}]}]'
 pod default ecmp '[{"name":"macnet","default-route":["10.77.0.1"]},
   {"name":"macstatic","ips":["10.55.0.9/24"],"default-route":["10.55.0.1"]}]'
@@ -209,6 +210,13 @@ assert_eq "$(jq -r .msg <<<"$MC_OUT" | grep -c "network 'default/ghost' (net2)")
 assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "parallel: the others were rolled back"
 assert_eq "$(kvctl -o json endpoints | jq length)" 0 "parallel: no netd endpoint left"
 assert_eq "$(find "$CNI_DIR" -type f | wc -l)" 0 "parallel: no cache file left"
+
+# ---------------------------------------------------------------- cni-args merged into args.cni (the static IPAM reads args.cni.ips)
+mc ADD "$KV_TMP/multus.conf" default cniargs
+assert_eq "$MC_RC" 0 "ADD with cni-args"
+assert_eq "$(ip -n "$SBX" -4 -o addr show dev st0 | awk '{print $4}')" "10.56.0.7/24" "cni-args reached the delegate's args.cni (static IPAM)"
+mc DEL "$KV_TMP/multus.conf" default cniargs
+assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "DEL of the cni-args pod"
 
 # ---------------------------------------------------------------- a network's portMappings reach its plugin (kvnet: nftables)
 mc ADD "$KV_TMP/multus.conf" default pm

@@ -299,6 +299,21 @@ assert_eq "$(jq -r .code <<<"$MC_OUT")" 7 "a K8S_POD_UID that is not the pod's: 
 assert_true "... naming both UIDs" grep -q "K8S_POD_UID is 'not-its-uid', the API's pod has" <<<"$(jq -r .msg <<<"$MC_OUT")"
 assert_nothing_left "stale pod UID"
 
+# ---------------------------------------------------------------- bad environment and stdin: the spec's codes
+MC_NETNS="" mc_raw ADD "$KV_TMP/multus.conf" cid-env "IgnoreUnknown=1"
+assert_eq "$(jq -r '.code, .msg' <<<"$MC_OUT" | tr '\n' ' ')" "4 CNI_NETNS is required " "ADD without CNI_NETNS: code 4"
+mc_raw ADD "$KV_TMP/multus.conf" cid-env "K8S_POD_NAME=x"
+assert_eq "$(jq -r .code <<<"$MC_OUT")" 4 "K8S_POD_NAME without K8S_POD_NAMESPACE: code 4"
+echo 'not json' >"$KV_TMP/garbage.conf"
+mc_raw ADD "$KV_TMP/garbage.conf" cid-env "IgnoreUnknown=1"
+assert_eq "$(jq -r .code <<<"$MC_OUT")" 6 "stdin that is not JSON: code 6"
+jq '.cniVersion = "0.2.0"' "$KV_TMP/multus.conf" >"$KV_TMP/old.conf"
+mc_raw ADD "$KV_TMP/old.conf" cid-env "IgnoreUnknown=1"
+assert_eq "$(jq -r '.code, .cniVersion' <<<"$MC_OUT" | tr '\n' ' ')" "1 1.1.0 " "cniVersion 0.2.0: code 1"
+mc_raw CHECK "$KV_TMP/multus.conf" cid-never "IgnoreUnknown=1"
+assert_eq "$(jq -r .code <<<"$MC_OUT")" 3 "CHECK of a container never added: code 3"
+assert_nothing_left "bad environment"
+
 # ---------------------------------------------------------------- the API gone: ADD fails, DEL proceeds
 mc ADD "$KV_TMP/multus.conf" default stale
 assert_eq "$MC_RC" 0 "ADD of a pod before the API goes away"

@@ -102,9 +102,10 @@ static int parse_env(McPlugin *p, KvErr *e) {
         return 0;
 }
 
-/* CNI_ARGS: the K8S_POD_* keys kept apart; every other pair is forwarded to the delegates, as Multus does. */
+/* CNI_ARGS: the K8S_POD_* keys kept apart (node/ writes them, with IgnoreUnknown=1, for a pod); every other
+ * pair is forwarded to the delegates, as Multus does, IgnoreUnknown too when there is no pod. */
 static int parse_args(McPlugin *p, KvErr *e) {
-        const char *s = mc_getenv(p->envp, "CNI_ARGS");
+        const char *s = mc_getenv(p->envp, "CNI_ARGS"), *ignore = NULL;
         NodeErr ne = {};
         NodeCniArg *v = NULL;
         size_t n = 0;
@@ -122,14 +123,20 @@ static int parse_args(McPlugin *p, KvErr *e) {
                            : streq(v[i].key, "K8S_POD_NAME")      ? &p->pod_name
                            : streq(v[i].key, "K8S_POD_UID")       ? &p->pod_uid
                                                                   : NULL;
-                bool drop = dst || streq(v[i].key, "IgnoreUnknown") || streq(v[i].key, "K8S_POD_INFRA_CONTAINER_ID");
+                if (streq(v[i].key, "IgnoreUnknown"))
+                        ignore = v[i].value;
                 if (dst && *v[i].value && !(*dst = strdup(v[i].value)))
                         return -ENOMEM;
-                if (!drop)
+                if (!dst && !streq(v[i].key, "IgnoreUnknown") && !streq(v[i].key, "K8S_POD_INFRA_CONTAINER_ID"))
                         p->args[p->n_args++] = v[i];
         }
         if (!p->pod_ns != !p->pod_name)
                 return kverr_set(e, KV_ERR_INVALID_ENV, -EINVAL, "CNI_ARGS: K8S_POD_NAMESPACE and K8S_POD_NAME go together");
+        if (ignore && !p->pod_name) { /* room: IgnoreUnknown itself was dropped */
+                memmove(p->args + 1, p->args, p->n_args * sizeof *p->args);
+                p->args[0] = (NodeCniArg) { "IgnoreUnknown", ignore };
+                p->n_args++;
+        }
         return 0;
 }
 

@@ -96,6 +96,8 @@ static int parse_item(char *item, const char *ctx, McSelection *s, KvErr *e) {
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: '%s' has more than one '@'", ctx, name);
                 *at = '\0';
                 ifname = trim(at + 1);
+                if (!*ifname) /* "name@": no interface requested, as Multus reads it */
+                        ifname = NULL;
         }
         name = trim(name);
         if (!mc_dns1123_label(name))

@@ -70,6 +70,12 @@ static void test_text_forms(void **state) {
         assert_false(v[0].has_default_route);
         mc_selections_free(v, n);
 
+        /* an empty namespace or interface is none, as Multus reads them */
+        n = parse_ok("/a, b@", &v);
+        assert_string_equal(v[0].namespace_, "pods");
+        assert_null(v[1].interface);
+        mc_selections_free(v, n);
+
         assert_int_equal(parse_ok("", &v), 0);
         assert_int_equal(parse_ok("   ", &v), 0);
         assert_int_equal(parse_ok(NULL, &v), 0);

@@ -104,7 +104,7 @@ static int parse_item(char *item, const char *ctx, McSelection *s, KvErr *e) {
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "%s: network name '%s' is not a DNS-1123 label (lower case alphanumerics and '-')", ctx,
                                  name);
-        if (ns && !mc_dns1123_label(ns))
+        if (ns && *ns && !mc_dns1123_label(ns))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: namespace '%s' is not a DNS-1123 label", ctx, ns);
         if (ifname && !mc_ifname_valid(ifname))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,

@@ -61,6 +61,9 @@ NODE_SRC   := $(wildcard node/*.c)
 HANDLER_SRC := $(wildcard handler/*.c)
 KUBE_SRC   := $(wildcard kube/*.c)
 AGENT_SRC  := $(filter-out agent/main.c,$(wildcard agent/*.c))
+# multus-compat/: the library; multus-compat/plugin/ is the kvnet-multus program.
+MULTUS_SRC := $(wildcard multus-compat/*.c)
+MULTUS_PLUGIN_SRC := $(wildcard multus-compat/plugin/*.c)
 
 COMMON_LIB := $(BUILD)/lib/libkvcommon.a
 CNI_LIB    := $(BUILD)/lib/libkvcni.a
@@ -73,11 +76,12 @@ NODE_LIB   := $(BUILD)/lib/libkvnode.a
 HANDLER_LIB := $(BUILD)/lib/libkvhandler.a
 KUBE_LIB   := $(BUILD)/lib/libkvkube.a
 AGENT_LIB  := $(BUILD)/lib/libkvagent.a
+MULTUS_LIB := $(BUILD)/lib/libkvmultus.a
 # Helpers shared by the unit tests (tests/unit/helpers.c).
 TEST_LIB   := $(BUILD)/lib/libkvtest.a
 
 PROGS := $(BIN)/kvnet $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-launcher $(BIN)/kvnet-controller \
-         $(BIN)/kvnet-node
+         $(BIN)/kvnet-node $(BIN)/kvnet-multus
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c)) $(BUILD)/tests/flowmon
@@ -109,6 +113,7 @@ $(NODE_LIB): $(call objs,$(NODE_SRC))
 $(HANDLER_LIB): $(call objs,$(HANDLER_SRC))
 $(KUBE_LIB): $(call objs,$(KUBE_SRC))
 $(AGENT_LIB): $(call objs,$(AGENT_SRC))
+$(MULTUS_LIB): $(call objs,$(MULTUS_SRC))
 $(TEST_LIB): $(call objs,tests/unit/helpers.c)
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
@@ -121,6 +126,7 @@ $(BIN)/kvnetctl: $(OBJ)/netd/ctl/kvnetctl.o $(NETD_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-launcher: $(OBJ)/launcher/main.o $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-controller: $(OBJ)/controller/main.o $(CTL_LIB) $(LAUNCH_VMI_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-node: $(OBJ)/agent/main.o $(AGENT_LIB) $(HANDLER_LIB) $(KUBE_LIB) $(NODE_LIB) $(COMMON_LIB)
+$(BIN)/kvnet-multus: $(call objs,$(MULTUS_PLUGIN_SRC)) $(MULTUS_LIB) $(KUBE_LIB) $(NODE_LIB) $(COMMON_LIB)
 # libmicrohttpd (the embedded API) only where the controller is: netd and the launcher do not link it.
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
@@ -131,8 +137,8 @@ $(BUILD)/tests/test-controller-%: LDLIBS += $(MHD_LIBS)
 # not link it.
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null)
-$(OBJ)/kube/%.o $(OBJ)/agent/%.o $(OBJ)/tests/unit/test-kube.o $(OBJ)/tests/tools/kubeclient.o: CFLAGS += $(CURL_CFLAGS)
-$(BUILD)/tests/test-kube $(BUILD)/tests/kubeclient $(BIN)/kvnet-node: LDLIBS += $(CURL_LIBS)
+$(OBJ)/kube/%.o $(OBJ)/agent/%.o $(OBJ)/multus-compat/plugin/%.o $(OBJ)/tests/unit/test-kube.o $(OBJ)/tests/tools/kubeclient.o: CFLAGS += $(CURL_CFLAGS)
+$(BUILD)/tests/test-kube $(BUILD)/tests/kubeclient $(BIN)/kvnet-node $(BIN)/kvnet-multus: LDLIBS += $(CURL_LIBS)
 $(PROGS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -163,6 +169,7 @@ UNIT_LIBS_test-node-chain       := $(NODE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-handler          := $(HANDLER_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-kube             := $(KUBE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-agent            := $(AGENT_LIB) $(NODE_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-multus           := $(MULTUS_LIB) $(COMMON_LIB)
 $(foreach t,bind-masq claimstore dhcp ipam journal link migredir nat-nft netd-endpoint netd-manager \
   netd-reaper netd-request sriov,\
   $(eval UNIT_LIBS_test-$(t) := $(NETD_LIB) $(COMMON_LIB)))
@@ -213,6 +220,7 @@ FUZZ_SRC_fuzz-journal          := netd/state/journal.c $(COMMON_SRC)
 FUZZ_SRC_fuzz-netd-request     := $(NETD_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-vmi              := $(LAUNCH_SRC) $(MIGRATE_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-kube             := kube/config.c kube/yaml.c kube/util.c kube/watch-parse.c $(COMMON_SRC)
+FUZZ_SRC_fuzz-multus           := $(MULTUS_SRC) $(COMMON_SRC)
 $(BUILD)/fuzz/fuzz-netd-request: $(BPF_SKELS)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $$(FUZZ_SRC_$$*)

@@ -1,206 +1,130 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# Secondary networks: the time to attach a pod's sandbox to the cluster network plus 1 and 4 secondary
-# networks (the reference macvlan and bridge, host-local IPAM), ADD and DEL, three ways with the same CNI
-# runtime (build/tests/cnichain) in the same run:
-#   direct        the delegates called one by one by the runtime (cluster network as eth0, then net1..netK):
-#                 the baseline, what a meta plugin adds its cost to
-#   multus        the real Multus thin plugin (peer multus v4.2.3) reading the pod and the NADs from
-#                 kvnet-controller --embedded and writing network-status back to it
-#   kvnet-multus  build/bin/kvnet-multus with the same config, when it is built ("absent" otherwise)
-# Rounds interleave the modes (a fresh sandbox netns each time); the table gives the median of the rounds and
-# the ratio to the direct baseline. BENCH_QUICK=1: 5 rounds instead of 20 (BENCH_MULTUS_ROUNDS overrides).
-# Everything runs in network namespaces this script creates; the controller's state dir is under
-# build/bench/ (a real disk: its writes are fsynced, the default). Measures and prints; asserts nothing.
-set -eu
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${KVNET_BUILD:-build}
-case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-ROUNDS=${BENCH_MULTUS_ROUNDS:-$([ -n "${BENCH_QUICK:-}" ] && echo 5 || echo 20)}
-PEERS=${KVNET_CACHE:-/var/cache/kvnet}/peers
-ver() { awk -v n="$1" '$1 == n { print $3 }' "$ROOT/tests/peers/versions"; }
-MULTUS=$PEERS/multus-$(ver multus)/multus
-REF=${REF_CNI_DIR:-$PEERS/cni-plugins-$(ver cni-plugins)}
-CNICHAIN=$BUILD/tests/cnichain
-CTL=$BUILD/bin/kvnet-controller
-KVMULTUS=${KVNET_MULTUS_META:-$BUILD/bin/kvnet-multus}
+# Attachment time of a pod with the cluster network (kvnet) and 1 or 4 secondary networks (NADs: the
+# reference macvlan + host-local), four ways, on one node namespace that also runs the embedded API:
+#   direct        the delegates' conflists run one after the other by build/tests/cnichain (what a runtime
+#                 would do without a meta plugin: the baseline)
+#   kvnet-multus  build/bin/kvnet-multus with the pod and NADs read from the API, network-status not written
+#                 (the pod's namespace in systemNamespaces), as the real Multus below
+#   kvnet-multus+status  the same, writing network-status (a merge PATCH of the pod)
+#   kvnet-multus-parallel  kvnet-multus with parallelDelegates (every delegate's ADD at once)
+#   multus        the real Multus thin plugin v4.2.3 (the `multus` test peer; skipped when not built), its
+#                 network-status skipped (the pod's name in its systemNamespaces: client-go PUTs pods/status
+#                 with a protobuf body the embedded API refuses)
+# Per round and mode: ADD then DEL of a fresh container ID into the same sandbox, the wall time of each
+# command ($EPOCHREALTIME around it, a runtime's fork+exec included); modes alternate within a round.
+# Prints a table (median, p90 of ADD and DEL) and KEY=VALUE lines; measures, asserts nothing.
+# Environment: KVNET_BUILD (default build), BENCH_MULTUS_ROUNDS (20; BENCH_QUICK=1: 8).
+set -euo pipefail
+source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/../integration/lib-controller.sh"
+source "$(dirname "$0")/../integration/lib-multus.sh"
+ROUNDS=${BENCH_MULTUS_ROUNDS:-20}
+[ "${BENCH_QUICK:-0}" = 1 ] && [ -z "${BENCH_MULTUS_ROUNDS:-}" ] && ROUNDS=8
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_MULTUS_ROUNDS must be a positive integer, got '$ROUNDS'" >&2; exit 2; }
 
-echo "== Secondary networks: attachment time, cluster network + K secondary networks (tests/bench/multus.sh)"
-for f in "$MULTUS" "$CNICHAIN" "$CTL" "$REF/bridge" "$REF/macvlan" "$REF/host-local"; do
-	[ -x "$f" ] || { echo "SKIP: $f not built (make test-deps / make all test-tools)"; exit 0; }
+kv_init
+require_kvnet
+require_cnichain
+require_file "$KV_BIN/kvnet-multus"
+require_ref_plugins macvlan host-local
+REAL=""
+if p=$(peer_path multus 2>/dev/null); then REAL=$p/multus; fi
+ctl_init
+start_controller
+multus_node
+
+for i in 1 2 3 4; do
+	jq -n --arg n "mac$i" --arg s "10.7$i.0.0/24" --arg d "$KV_TMP/host-local" \
+		'{cniVersion: "1.0.0", name: $n, plugins: [{type: "macvlan", master: "kvmac0", mode: "bridge",
+		  ipam: {type: "host-local", subnet: $s, dataDir: $d}}]}' >"$KV_TMP/mac$i.conflist"
+	nad "mac$i" default "$(cat "$KV_TMP/mac$i.conflist")"
 done
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 0; }
-
-SUF=$(printf '%04x%04x' $RANDOM $RANDOM)
-NODE=kvb-mn-$SUF
-LAN=kvb-ml-$SUF
-mkdir -p "$ROOT/build/bench"
-TMP=$(mktemp -d "$ROOT/build/bench/multus.XXXXXX")
-CTL_PID=
-cleanup() {
-	[ -n "$CTL_PID" ] && kill "$CTL_PID" 2>/dev/null && wait "$CTL_PID" 2>/dev/null
-	for ns in $(ip netns list | awk '{print $1}' | grep -E -- "-$SUF(-|$)"); do
-		for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-		ip netns del "$ns" 2>/dev/null || true
-	done
-	rm -rf "$TMP" "${CACHE:-}"
+for k in 1 4; do pod default "bench-k$k" "$(seq -s, -f 'mac%g' 1 "$k")"; done
+base() { # MODE: the meta plugin's config
+	jq -n --arg kc "$KCFG" --arg cd "$CONF_DIR" --arg cache "$KV_TMP/cache-$1" --arg bin "$KV_BIN" \
+		'{cniVersion: "1.0.0", name: "multus-cni-network", type: "kvnet-multus", kubeconfig: $kc,
+		  clusterNetwork: "kvtest", confDir: $cd, cniDir: $cache, binDir: $bin}'
 }
-trap cleanup EXIT
-for ns in "$NODE" "$LAN"; do
-	ip netns add "$ns"
-	ip -n "$ns" link set lo up
-done
-ip -n "$NODE" link add mvpar type veth peer name mvlan netns "$LAN"
-ip -n "$NODE" link set mvpar up
-ip -n "$LAN" link set mvlan up
+base kvnet-multus | jq '.systemNamespaces = ["default"]' >"$KV_TMP/kvnet-multus.conf"
+base kvnet-multus-status >"$KV_TMP/kvnet-multus-status.conf"
+base kvnet-multus-parallel | jq '.systemNamespaces = ["default"] | .parallelDelegates = true' >"$KV_TMP/kvnet-multus-parallel.conf"
+base multus | jq '.type = "multus" | .systemNamespaces = ["bench-k1", "bench-k4"]' >"$KV_TMP/multus.conf"
 
-PORT=16443
-KCFG=$TMP/kubeconfig
-ip netns exec "$NODE" "$CTL" --embedded --listen "127.0.0.1:$PORT" --state-dir "$TMP/state" --kubeconfig "$KCFG" \
-	--log-level warning >"$TMP/controller.log" 2>&1 &
-CTL_PID=$!
-api() { ip netns exec "$NODE" curl -sf -o /dev/null -X "$1" -H 'Content-Type: application/json' "http://127.0.0.1:$PORT$2" "${@:3}"; }
-for _ in $(seq 1 100); do api GET /version && break; sleep 0.1; done
-api GET /version || { echo "SKIP: kvnet-controller did not start"; tail -5 "$TMP/controller.log"; exit 0; }
+NOW=0
+now_ms() { NOW=${EPOCHREALTIME/./}; }
 
-BIN=$TMP/bin
-HL=$TMP/host-local
-# The runtime's cache (cnichain writes it durably, fsynced) and the meta plugins' caches on tmpfs: the direct
-# mode runs the runtime K + 1 times, a meta plugin once, and the runtime's own fsyncs are not what is compared.
-CACHE=$(mktemp -d /dev/shm/kvnet-bench-multus.XXXXXX)
-mkdir -p "$BIN" "$HL" "$TMP/conf"
-ln -s "$MULTUS" "$BIN/multus"
-for p in bridge macvlan host-local; do ln -s "$REF/$p" "$BIN/$p"; done
-MODES=(direct multus kvnet-multus)
-HAVE_KV=
-if [ -x "$KVMULTUS" ]; then ln -s "$KVMULTUS" "$BIN/kvnet-multus"; HAVE_KV=1; fi
+declare -A PODUID
+for k in 1 4; do PODUID[$k]=$(k get pod "bench-k$k" -o jsonpath='{.metadata.uid}'); done
+meta() { # CMD BIN CONF K CID
+	ip netns exec "$NODE_NS" env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="$5" CNI_NETNS="$(nspath "$SBX")" \
+		CNI_IFNAME=eth0 CNI_PATH="$KV_BIN:$REF_CNI_DIR" \
+		CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=bench-k$4;K8S_POD_UID=${PODUID[$4]}" \
+		"$2" <"$3" >/dev/null 2>>"$KV_TMP/bench.err"
+}
 
-# The networks: the cluster network (a NAD in kube-system for the meta plugins, a conflist for direct) and
-# net1..net4, macvlan on mvpar and bridges, alternating; each also as a conflist for direct calls.
-netconf() { # NAME INDEX
-	local i=$2 ipam="\"ipam\": {\"type\": \"host-local\", \"subnet\": \"10.20.$2.0/24\", \"dataDir\": \"$HL\"}"
-	if [ "$i" -eq 0 ]; then
-		echo "{\"cniVersion\": \"1.0.0\", \"name\": \"$1\", \"type\": \"bridge\", \"bridge\": \"kvb0\", \"isGateway\": true, $ipam}"
-	elif [ $((i % 2)) -eq 1 ]; then
-		echo "{\"cniVersion\": \"1.0.0\", \"name\": \"$1\", \"type\": \"macvlan\", \"master\": \"mvpar\", \"mode\": \"bridge\", $ipam}"
+direct() { # CMD K CID
+	local i
+	if [ "$1" = add ]; then
+		cni add "$CONF_DIR/10-kvtest.conflist" "$3" "$SBX" eth0 >/dev/null
+		for i in $(seq 1 "$2"); do cni add "$KV_TMP/mac$i.conflist" "$3" "$SBX" "net$i" >/dev/null; done
 	else
-		echo "{\"cniVersion\": \"1.0.0\", \"name\": \"$1\", \"type\": \"bridge\", \"bridge\": \"kvb$i\", \"isGateway\": true, $ipam}"
+		for i in $(seq "$2" -1 1); do cni del "$KV_TMP/mac$i.conflist" "$3" "$SBX" "net$i" >/dev/null; done
+		cni del "$CONF_DIR/10-kvtest.conflist" "$3" "$SBX" eth0 >/dev/null
 	fi
 }
-for i in 0 1 2 3 4; do
-	name=net$i ns=default
-	[ "$i" -eq 0 ] && name=cluster-net ns=kube-system
-	conf=$(netconf "$name" "$i")
-	jq -n --argjson c "$conf" '{cniVersion: "1.0.0", name: $c.name, plugins: [$c | del(.cniVersion, .name)]}' \
-		>"$TMP/conf/$i.conflist"
-	api POST "/apis/k8s.cni.cncf.io/v1/namespaces/$ns/network-attachment-definitions" -d "$(jq -n --arg n "$name" \
-		--arg ns "$ns" --arg c "$conf" '{apiVersion: "k8s.cni.cncf.io/v1", kind: "NetworkAttachmentDefinition",
-		metadata: {name: $n, namespace: $ns}, spec: {config: $c}}')"
-done
-UIDS=()
-for k in 1 4; do
-	nets=$(seq -s, 1 "$k" | sed 's/\([0-9]\)/net\1/g')
-	api POST /api/v1/namespaces/default/pods -d "$(jq -n --arg n "bench-$k" --arg nets "$nets" '{apiVersion: "v1",
-		kind: "Pod", metadata: {name: $n, annotations: {"k8s.v1.cni.cncf.io/networks": $nets}},
-		spec: {containers: [{name: "c", image: "none"}]}}')"
-	UIDS[$k]=$(ip netns exec "$NODE" curl -sf "http://127.0.0.1:$PORT/api/v1/namespaces/default/pods/bench-$k" | jq -r .metadata.uid)
-done
-for t in multus kvnet-multus; do
-	jq -n --arg type "$t" --arg kcfg "$KCFG" --arg cnidir "$CACHE/$t" --arg bin "$BIN" \
-		'{cniVersion: "1.0.0", name: "multus-cni-network",
-		  plugins: [{type: $type, kubeconfig: $kcfg, cniDir: $cnidir, binDir: $bin, clusterNetwork: "cluster-net",
-		             logLevel: "panic"}]}' >"$TMP/conf/$t.conflist"
-done
 
-# The timed part runs inside the node namespace, one bash per measurement: prints "ADD_MS DEL_MS".
-cat >"$TMP/attach.sh" <<'EOF'
-#!/bin/bash
-# attach.sh MODE K NETNS CID UID: ADD then DEL, each timed with bash's clock (no process spawned to read it);
-# prints "ADD_MS DEL_MS LINKS", LINKS the sandbox's interfaces after ADD (counted outside the timed parts)
-set -eu
-mode=$1 k=$2 netns=$3 cid=$4 uid=$5
-run() { "$CNICHAIN" "$@" --cache-dir "$CACHE" --path "$BIN" >/dev/null; }
-ifn=(eth0 net1 net2 net3 net4)
-args="K8S_POD_NAMESPACE=default;K8S_POD_NAME=bench-$k;K8S_POD_INFRA_CONTAINER_ID=$cid;K8S_POD_UID=$uid"
-t0=$EPOCHREALTIME
-if [ "$mode" = direct ]; then
-	for ((i = 0; i <= k; i++)); do
-		run add "$TMP/conf/$i.conflist" "$cid" "$netns" "${ifn[$i]}"
-	done
-else
-	run add "$TMP/conf/$mode.conflist" "$cid" "$netns" eth0 --args "$args"
-fi
-t1=$EPOCHREALTIME
-links=$(ip -n "$(basename "$netns")" -o link show | grep -vc ': lo:' || true)
-if [ "$mode" = direct ]; then
-	for ((i = k; i >= 0; i--)); do
-		run del "$TMP/conf/$i.conflist" "$cid" "$netns" "${ifn[$i]}"
-	done
-else
-	run del "$TMP/conf/$mode.conflist" "$cid" "$netns" eth0 --args "$args"
-fi
-t2=$EPOCHREALTIME
-us() { echo "${1/./}"; }
-echo "$(( ($(us "$t1") - $(us "$t0")) / 1000 )) $(( ($(us "$t2") - $(us "$t1")) / 1000 )) $links"
-EOF
-chmod +x "$TMP/attach.sh"
-
-# measure MODE K ROUND: one attachment into a fresh sandbox; appends "ADD DEL" to $TMP/r-MODE-K
-measure() {
-	local mode=$1 k=$2 sbx=kvb-ms$3-$SUF out
-	ip netns add "$sbx"
-	out=$(ip netns exec "$NODE" env CNICHAIN="$CNICHAIN" TMP="$TMP" BIN="$BIN" CACHE="$CACHE" \
-		"$TMP/attach.sh" "$mode" "$k" "/var/run/netns/$sbx" "c$3$mode$k" "${UIDS[$k]}" 2>"$TMP/err") || {
-		echo "$mode K=$k round $3 failed:"
-		tail -5 "$TMP/err"
-		ip netns del "$sbx"
-		return 1
-	}
-	# a measurement counts when the attachment was whole (K + 1 interfaces after ADD) and DEL emptied it
-	local links=${out##* }
-	if [ "$links" -ne $((k + 1)) ] || [ "$(ip -n "$sbx" -o link show | grep -vc ': lo:' || true)" -ne 0 ]; then
-		echo "$mode K=$k round $3: $links interfaces after ADD (want $((k + 1))) or links left after DEL"
-		ip netns del "$sbx"
-		return 1
-	fi
-	ip netns del "$sbx"
-	echo "${out% *}" >>"$TMP/r-$mode-$k"
+declare -A ADD DEL
+MODES=(direct kvnet-multus kvnet-multus-status kvnet-multus-parallel)
+[ -n "$REAL" ] && MODES+=(multus)
+one() { # MODE K ROUND
+	local cid="c-$1-$2-$3" t0 t1 t2
+	case $1 in
+	direct)
+		now_ms; t0=$NOW; direct add "$2" "$cid"; now_ms; t1=$NOW; direct del "$2" "$cid"; now_ms; t2=$NOW ;;
+	multus)
+		now_ms; t0=$NOW; meta ADD "$REAL" "$KV_TMP/multus.conf" "$2" "$cid"; now_ms; t1=$NOW
+		meta DEL "$REAL" "$KV_TMP/multus.conf" "$2" "$cid"; now_ms; t2=$NOW ;;
+	*)
+		now_ms; t0=$NOW; meta ADD "$KV_BIN/kvnet-multus" "$KV_TMP/$1.conf" "$2" "$cid"; now_ms; t1=$NOW
+		meta DEL "$KV_BIN/kvnet-multus" "$KV_TMP/$1.conf" "$2" "$cid"; now_ms; t2=$NOW ;;
+	esac
+	ADD[$1,$2]+="$(((t1 - t0) / 1000)) "
+	DEL[$1,$2]+="$(((t2 - t1) / 1000)) "
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
+stat() { # "N N N ..." PCT: the value at that percentile (nearest rank)
+	tr ' ' '\n' <<<"$1" | grep . | sort -n | awk -v p="$2" '{v[NR] = $1} END {i = int((NR * p + 99) / 100); if (i < 1) i = 1; print v[i]}'
+}
 
 for k in 1 4; do
-	for _ in 1 2; do # warm-up: page cache, bridges created, the controller's first writes
-		measure direct "$k" w >/dev/null
-		measure multus "$k" w >/dev/null
-		[ -n "$HAVE_KV" ] && measure kvnet-multus "$k" w >/dev/null
-	done
-	rm -f "$TMP"/r-*-"$k"
 	for r in $(seq 1 "$ROUNDS"); do
-		measure direct "$k" "$r"
-		measure multus "$k" "$r"
-		[ -n "$HAVE_KV" ] && measure kvnet-multus "$k" "$r"
+		for m in "${MODES[@]}"; do
+			one "$m" "$k" "$r" || { tail -n 5 "$KV_TMP/bench.err"; die "$m, $k network(s), round $r failed"; }
+		done
 	done
 done
+[ "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" = 0 ] || die "the sandbox is not empty after the runs"
 
-echo "median of $ROUNDS rounds (ms), cnichain runtime; ratio = mode / direct (the delegates called by the runtime)"
-printf '%-9s %-13s %8s %8s %10s %10s\n' secondary mode "ADD med" "DEL med" "ADD ratio" "DEL ratio"
+echo "== kvnet-multus: attachment time, cluster network (kvnet) + N secondary networks (macvlan), $ROUNDS rounds, ms"
+printf '%-4s %-22s %10s %8s %10s %8s\n' N mode "ADD med" p90 "DEL med" p90
 for k in 1 4; do
-	base_add=$(cut -d' ' -f1 "$TMP/r-direct-$k" | median)
-	base_del=$(cut -d' ' -f2 "$TMP/r-direct-$k" | median)
-	for mode in "${MODES[@]}"; do
-		if [ ! -s "$TMP/r-$mode-$k" ]; then
-			printf '%-9s %-13s %8s %8s %10s %10s\n' "$k" "$mode" absent - - -
-			echo "BENCH_MULTUS SECONDARY=$k MODE=$mode ABSENT=1" >>"$TMP/kv"
-			continue
-		fi
-		add=$(cut -d' ' -f1 "$TMP/r-$mode-$k" | median)
-		del=$(cut -d' ' -f2 "$TMP/r-$mode-$k" | median)
-		ra=$(jq -n "$add / $base_add * 100 | round / 100")
-		rd=$(jq -n "$del / $base_del * 100 | round / 100")
-		printf '%-9s %-13s %8s %8s %10s %10s\n' "$k" "$mode" "$add" "$del" "$ra" "$rd"
-		echo "BENCH_MULTUS SECONDARY=$k MODE=$mode ROUNDS=$ROUNDS ADD_MEDIAN_MS=$add DEL_MEDIAN_MS=$del ADD_RATIO=$ra DEL_RATIO=$rd" >>"$TMP/kv"
+	for m in "${MODES[@]}"; do
+		printf '%-4s %-22s %10s %8s %10s %8s\n' "$k" "$m" "$(stat "${ADD[$m,$k]}" 50)" "$(stat "${ADD[$m,$k]}" 90)" \
+			"$(stat "${DEL[$m,$k]}" 50)" "$(stat "${DEL[$m,$k]}" 90)"
 	done
 done
-cat "$TMP/kv"
-[ -n "$HAVE_KV" ] || echo "kvnet-multus: absent ($KVMULTUS not built; multus-compat/)"
+[ -n "$REAL" ] || echo "(the real Multus is not built: make test-deps)"
+for k in 1 4; do
+	for m in "${MODES[@]}"; do
+		key=$(tr 'a-z-' 'A-Z_' <<<"$m")
+		echo "MULTUS_N${k}_${key}_ADD_MS=$(stat "${ADD[$m,$k]}" 50) MULTUS_N${k}_${key}_DEL_MS=$(stat "${DEL[$m,$k]}" 50)"
+	done
+	d=$(stat "${ADD[direct,$k]}" 50)
+	echo "MULTUS_N${k}_KVNET_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')" \
+		"MULTUS_N${k}_KVNET_STATUS_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus-status,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')" \
+		"MULTUS_N${k}_KVNET_PARALLEL_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus-parallel,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')"
+	[ -n "$REAL" ] && echo "MULTUS_N${k}_REAL_RATIO=$(awk -v a="$(stat "${ADD[multus,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')"
+done
+stop_netd >/dev/null
+stop_controller >/dev/null

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* multus-compat: Multus's inputs and outputs as kvnet reads and writes them (docs/multus.md).
+ *
+ *   annotation.c  k8s.v1.cni.cncf.io/networks (every form Multus accepts) and v1.multus-cni.io/default-network
+ *   nad.c         a NetworkAttachmentDefinition → the CNI conflist a delegate runs (spec.config, conf dir)
+ *   config.c      the meta plugin's own config: Multus's thin-plugin keys
+ *   caps.c        a selection's ips/mac/portMappings/bandwidth/... as runtimeConfig capability args
+ *   status.c      a delegate's CNI result → k8s.v1.cni.cncf.io/network-status entries
+ *   cache.c       what ADD attached, per container, so that DEL needs neither the pod nor the NADs
+ *
+ * Everything is parsed at this boundary into the typed structs below; no json_t leaves it. Errors are a
+ * KvErr with a CNI code and a message naming the field and the value; functions return >= 0 or -errno.
+ * Nothing here does I/O except mc_nad_conflist() (reads the conf dir when a NAD has no config) and the
+ * cache's load/save. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/kverr.h"
+#include "common/util.h"
+
+#define MC_NETWORKS_ANNOT "k8s.v1.cni.cncf.io/networks"
+#define MC_DEFAULT_NETWORK_ANNOT "v1.multus-cni.io/default-network"
+#define MC_NETWORK_STATUS_ANNOT "k8s.v1.cni.cncf.io/network-status"
+#define MC_RESOURCE_NAME_ANNOT "k8s.v1.cni.cncf.io/resourceName"
+
+#define MC_ANNOT_MAX (64u * 1024u) /* an annotation larger than this is refused */
+#define MC_NETWORKS_MAX 32         /* networks one pod may request */
+#define MC_IFNAME_MAX 15           /* IFNAMSIZ - 1 */
+#define MC_CONFIG_MAX (1u << 20)   /* a plugin config, a NAD object, a cache file */
+
+/* ---------------------------------------------------------------- selections (the networks annotation) */
+
+typedef struct McPortMapping {
+        long long host_port, container_port;
+        char *protocol; /* NULL when not given */
+        char *host_ip;  /* NULL when not given */
+} McPortMapping;
+
+typedef struct McBandwidth {
+        long long ingress_rate, ingress_burst, egress_rate, egress_burst;
+} McBandwidth;
+
+/* One element of the networks annotation (Multus's NetworkSelectionElement). Absent strings are NULL. */
+typedef struct McSelection {
+        char *name;
+        char *namespace_; /* defaulted to the pod's namespace */
+        char *interface;  /* "interface" (or the pre-3.2 "interfaceRequest"); NULL: net<N> */
+        char **ips;       /* "ips": addresses or CIDRs, as given */
+        size_t n_ips;
+        char *mac;
+        char *infiniband_guid;
+        char *device_id;
+        char *ipam_claim_reference;
+        bool has_default_route; /* "default-route" present (it may be empty) */
+        char **gateways;        /* its gateway addresses */
+        size_t n_gateways;
+        McPortMapping *port_mappings;
+        size_t n_port_mappings;
+        bool has_bandwidth;
+        McBandwidth bandwidth;
+        char *cni_args; /* "cni-args": a JSON object as compact text, merged into args.cni of the config */
+} McSelection;
+
+/* Parses the networks annotation: "a, b", "ns/a", "a@if1", "ns/a@if1" or a JSON list of objects (the text
+ * holds '[', '{' or '"'). Namespaces default to default_ns. KV_ERR_DECODE / KV_ERR_INVALID_CONFIG naming
+ * the element and field: "networks[1].mac: invalid MAC 'zz'". */
+int mc_networks_parse(const char *text, const char *default_ns, McSelection **ret, size_t *ret_n, KvErr *e) _wur_;
+/* The default-network override: the same forms, exactly one element; namespace default multus_ns. */
+int mc_default_network_parse(const char *text, const char *multus_ns, McSelection **ret, KvErr *e) _wur_;
+void mc_selection_done(McSelection *s);
+void mc_selections_free(McSelection *v, size_t n);
+
+/* Validators (for tests and the plugin). */
+bool mc_dns1123_label(const char *s);
+bool mc_dns1123_subdomain(const char *s);
+bool mc_ifname_valid(const char *s);
+
+/* ---------------------------------------------------------------- NetworkAttachmentDefinitions */
+
+typedef struct McNad {
+        char *namespace_, *name;
+        char *resource_name; /* the k8s.v1.cni.cncf.io/resourceName annotation, NULL when none */
+        char *config;        /* spec.config as given, NULL/"" when absent: the conf dir's file of that name */
+} McNad;
+
+/* A k8s.cni.cncf.io/v1 NetworkAttachmentDefinition object (JSON). */
+int mc_nad_parse(const char *text, size_t len, McNad **ret, KvErr *e) _wur_;
+McNad *mc_nad_free(McNad *n);
+DEFINE_TRIVIAL_CLEANUP_FUNC(McNad *, mc_nad_free);
+
+/* The conflist a delegate for nad runs, as compact JSON text: spec.config as a single plugin or a list,
+ * normalised to a list named by the config ("name") or else the NAD; an empty config is the file in
+ * conf_dir whose network name is the NAD's. The selection's cni-args (sel may be NULL) are merged into
+ * each plugin's args.cni; a device_id (NULL: none) is set as each plugin's deviceID and pciBusID, as
+ * Multus does with a device plugin's device. */
+int mc_nad_conflist(const McNad *nad, const McSelection *sel, const char *conf_dir, const char *device_id,
+                    char **ret, KvErr *e) _wur_;
+/* Normalises one CNI config text (single plugin or list) to a list; name_default when it has no name;
+ * cni_args (JSON object text or NULL) merged into each plugin's args.cni. what names it in errors. */
+int mc_conflist_normalize(const char *text, size_t len, const char *what, const char *name_default,
+                          const char *cni_args, const char *device_id, char **ret, KvErr *e) _wur_;
+/* The config in dir whose "name" is name (*.conf, *.conflist, *.json, lexically; name NULL: the first),
+ * normalised. -ENOENT. */
+int mc_conflist_from_dir(const char *dir, const char *name, char **ret, KvErr *e) _wur_;
+/* Sets the conflist's cniVersion to version when it has none. */
+int mc_conflist_default_version(char **conflist, const char *version) _wur_;
+
+/* Namespace isolation: may a pod in pod_ns use a network in net_ns? */
+bool mc_namespace_allowed(const char *pod_ns, const char *net_ns, bool isolation, char *const *global_ns,
+                          size_t n_global);
+
+/* ---------------------------------------------------------------- the plugin's config */
+
+typedef struct McCap {
+        char *key;
+        char *value; /* JSON text */
+} McCap;
+
+void mc_caps_free(McCap *v, size_t n);
+
+typedef struct McConfig {
+        char *cni_version;
+        char *name;
+        char *kubeconfig;                /* NULL: no API (only the delegates) */
+        char *cluster_network;           /* a NAD name, a network name in confDir, or a path */
+        char **default_networks;
+        size_t n_default_networks;
+        char **delegates; /* the thin plugin's inline delegates, each a normalised conflist (compact JSON) */
+        size_t n_delegates;
+        char *conf_dir;   /* default /etc/cni/multus/net.d */
+        char *cni_dir;    /* cache; default /var/lib/cni/multus */
+        char *bin_dir;    /* searched before CNI_PATH; default /opt/cni/bin */
+        bool namespace_isolation;
+        char **global_namespaces; /* default "default" */
+        size_t n_global_namespaces;
+        char **system_namespaces; /* default "kube-system" */
+        size_t n_system_namespaces;
+        char *multus_namespace; /* default kube-system */
+        char *readiness_indicator_file;
+        char *auxiliary_cni_chain_name; /* accepted, not applied (docs/multus.md) */
+        char *log_file, *log_level;
+        bool retry_delete_on_error;
+        bool parallel_delegates; /* kvnet's "parallelDelegates": every delegate's ADD at the same time */
+        McCap *runtime_config; /* the runtime's capability args for this plugin, passed to the cluster network */
+        size_t n_runtime_config;
+} McConfig;
+
+int mc_config_parse(const char *text, size_t len, McConfig **ret, KvErr *e) _wur_;
+McConfig *mc_config_free(McConfig *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(McConfig *, mc_config_free);
+
+/* ---------------------------------------------------------------- capability args of a secondary network */
+
+/* What Multus puts into runtimeConfig for a requested network: ips, mac, portMappings, bandwidth,
+ * infinibandGUID, deviceID (only those the selection gives). node/ passes each only to plugins that
+ * declare the capability. */
+int mc_selection_caps(const McSelection *s, McCap **ret, size_t *ret_n) _wur_;
+
+/* ---------------------------------------------------------------- network-status */
+
+typedef struct McStatus {
+        char *name;
+        char *interface; /* NULL when the result has no sandbox interface */
+        char **ips;      /* without prefix length */
+        size_t n_ips;
+        char *mac;
+        long long mtu; /* 0: absent */
+        bool default_;
+        char **dns_nameservers;
+        size_t n_dns_nameservers;
+        char *dns_domain;
+        char **dns_search;
+        size_t n_dns_search;
+        char **dns_options;
+        size_t n_dns_options;
+        char **gateways; /* gateways of the result's default routes */
+        size_t n_gateways;
+        char *pci_address; /* device-info (type pci) when known */
+} McStatus;
+
+/* One or more entries from a delegate's CNI result (any version; JSON text), as Multus makes them: one per
+ * sandbox interface, the IPs mapped by their interface index. name: "namespace/name", or the cluster
+ * network's config name. device-info: pci_address (a requested deviceID that is a PCI address), else the
+ * interface's CNI 1.1 pciID. */
+int mc_status_from_result(const char *result, size_t len, const char *name, bool is_default,
+                          const char *pci_address, McStatus **ret, size_t *ret_n, KvErr *e) _wur_;
+void mc_statuses_free(McStatus *v, size_t n);
+/* "0000:03:00.1": a PCI address (what device-info's pci-address holds). */
+bool mc_pci_address_valid(const char *s);
+/* The annotation's value: a JSON list of the entries, indented as Multus writes it. */
+int mc_status_format(const McStatus *v, size_t n, char **ret) _wur_;
+
+/* ---------------------------------------------------------------- the per-container cache */
+
+typedef struct McCachedDelegate {
+        char *name;     /* "namespace/name", or the config name */
+        char *ifname;
+        char *conflist; /* what ran, compact JSON */
+        McCap *caps;
+        size_t n_caps;
+        bool master;
+        /* ADD only (not cached): the selection's default-route */
+        bool has_default_route;
+        char **gateways;
+        size_t n_gateways;
+} McCachedDelegate;
+
+typedef struct McCache {
+        char *container_id;
+        char *netns;
+        char *pod_namespace, *pod_name, *pod_uid; /* NULL when not a pod */
+        McCachedDelegate *delegates;
+        size_t n_delegates;
+} McCache;
+
+/* <dir>/kvnet-multus/<container id>. */
+int mc_cache_path(const char *dir, const char *container_id, char **ret) _wur_;
+int mc_cache_parse(const char *text, size_t len, McCache **ret, KvErr *e) _wur_;
+int mc_cache_format(const McCache *c, char **ret) _wur_;
+/* Loads the cache of a container: -ENOENT when there is none. */
+int mc_cache_load(const char *dir, const char *container_id, McCache **ret, KvErr *e) _wur_;
+/* Atomic write (temp file, fsync, rename, fsync of the directory). */
+int mc_cache_save(const char *dir, const McCache *c, KvErr *e) _wur_;
+/* Removes it; gone already: 0. */
+int mc_cache_remove(const char *dir, const char *container_id) _wur_;
+McCache *mc_cache_free(McCache *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(McCache *, mc_cache_free);

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The API side of kvnet-multus, through kube/: the pod, its NADs, and the network-status annotation
+ * written with a merge patch. Objects become typed structs here. */
+#include "common/json-util.h"
+#include "multus-compat/mc-priv.h"
+#include "multus-compat/plugin/plugin.h"
+
+#define API_TIMEOUT_MS 10000
+
+int mc_kube_connect(McPlugin *p, KvErr *e) {
+        _cleanup_(kube_config_freep) KubeConfig *cfg = NULL;
+        int r;
+        if (p->kc || !p->conf->kubeconfig)
+                return 0;
+        if ((r = kube_config_load(p->conf->kubeconfig, &cfg, e)) < 0 || (r = kube_client_new(cfg, NULL, &p->kc, e)) < 0) {
+                e->code = KV_ERR_INVALID_CONFIG;
+                return r;
+        }
+        kube_client_set_rate_limit(p->kc, 0, 0);
+        kube_client_set_timeout(p->kc, API_TIMEOUT_MS);
+        return 0;
+}
+
+McPod *mc_pod_free(McPod *pod) {
+        if (!pod)
+                return NULL;
+        free(pod->namespace_);
+        free(pod->name);
+        free(pod->uid);
+        free(pod->networks);
+        free(pod->default_network);
+        free(pod);
+        return NULL;
+}
+
+static const char *annotation(json_t *ann, const char *key) {
+        json_t *v = json_object_get(ann, key);
+        return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int pod_from_json(json_t *o, McPod *pod, KvErr *e) {
+        json_t *md = NULL, *ann = NULL;
+        const char *uid = NULL;
+        int r;
+        if ((r = json_get_object(o, "pod", "metadata", true, &md, e)) < 0 ||
+            (r = json_get_string(md, "pod metadata", "uid", false, &uid, e)) < 0 ||
+            (r = json_get_object(md, "pod metadata", "annotations", false, &ann, e)) < 0)
+                return r;
+        const char *src = annotation(ann, "kubernetes.io/config.source");
+        pod->static_pod = src && !streq(src, "api");
+        if (mc_strdup_opt(uid, &pod->uid) < 0 || mc_strdup_opt(annotation(ann, MC_NETWORKS_ANNOT), &pod->networks) < 0 ||
+            mc_strdup_opt(annotation(ann, MC_DEFAULT_NETWORK_ANNOT), &pod->default_network) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int mc_pod_get(McPlugin *p, McPod **ret, KvErr *e) {
+        KubeRequest req = { .verb = KUBE_GET, .ref = { "v1", "pods", p->pod_ns, p->pod_name } };
+        _cleanup_json_ json_t *o = NULL;
+        int r = kube_request_sync(p->kc, &req, &o, e);
+        if (r < 0)
+                return r;
+        _cleanup_(mc_pod_freep) McPod *pod = calloc(1, sizeof *pod);
+        if (!pod || !(pod->namespace_ = strdup(p->pod_ns)) || !(pod->name = strdup(p->pod_name)))
+                return -ENOMEM;
+        if ((r = pod_from_json(o, pod, e)) < 0)
+                return r;
+        *ret = TAKE_PTR(pod);
+        return 0;
+}
+
+int mc_nad_get(McPlugin *p, const char *ns, const char *name, McNad **ret, KvErr *e) {
+        KubeRequest req = { .verb = KUBE_GET, .ref = { "k8s.cni.cncf.io/v1", "network-attachment-definitions", ns, name } };
+        _cleanup_json_ json_t *o = NULL;
+        int r = kube_request_sync(p->kc, &req, &o, e);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!text)
+                return -ENOMEM;
+        return mc_nad_parse(text, strlen(text), ret, e);
+}
+
+int mc_pod_set_status(McPlugin *p, const char *ns, const char *name, const char *text, KvErr *e) {
+        _cleanup_json_ json_t *body = json_pack("{s:{s:{s:o}}}", "metadata", "annotations", MC_NETWORK_STATUS_ANNOT,
+                                                text ? json_string(text) : json_null());
+        if (!body)
+                return -ENOMEM;
+        KubeRequest req = { .verb = KUBE_PATCH, .ref = { "v1", "pods", ns, name }, .body = body };
+        return kube_request_sync(p->kc, &req, NULL, e);
+}

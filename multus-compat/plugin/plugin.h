@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kvnet-multus, the meta CNI plugin (docs/multus.md): its private interfaces. */
+#pragma once
+
+#include <stdio.h>
+
+#include "kube/kube.h"
+#include "multus-compat/multus.h"
+#include "node/node.h"
+
+#define MC_SUPPORTED_VERSIONS "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"
+
+typedef enum McCommand {
+        MC_CMD_ADD,
+        MC_CMD_DEL,
+        MC_CMD_CHECK,
+        MC_CMD_STATUS,
+        MC_CMD_GC,
+        MC_CMD_VERSION,
+        _MC_CMD_MAX,
+} McCommand;
+
+/* The pod as the plugin needs it: typed at the API boundary (kube.c). */
+typedef struct McPod {
+        char *namespace_, *name, *uid;
+        char *networks;        /* k8s.v1.cni.cncf.io/networks, NULL when absent */
+        char *default_network; /* v1.multus-cni.io/default-network, NULL when absent */
+        bool static_pod;       /* kubernetes.io/config.source other than "api": its mirror's UID differs */
+} McPod;
+
+typedef struct McPlugin {
+        McCommand command;
+        char *stdin_text;
+        size_t stdin_len;
+        McConfig *conf;
+        const char *container_id, *netns, *ifname, *path; /* from the environment */
+        char *args_buf;                                   /* CNI_ARGS, split in place */
+        NodeCniArg *args;                                 /* the pairs other than IgnoreUnknown and K8S_POD_* */
+        size_t n_args;
+        char *pod_ns, *pod_name, *pod_uid; /* K8S_POD_*; NULL when not a pod */
+        KubeClient *kc;                    /* NULL without a kubeconfig or a pod */
+        NodeCniRuntime *rt;
+        char *const *envp;
+} McPlugin;
+
+/* main.c */
+const char *mc_getenv(char *const *envp, const char *name);
+
+/* kube.c: the API, through kube/ (the kubeconfig of the conf). */
+int mc_kube_connect(McPlugin *p, KvErr *e) _wur_;
+int mc_pod_get(McPlugin *p, McPod **ret, KvErr *e) _wur_;
+McPod *mc_pod_free(McPod *pod);
+DEFINE_TRIVIAL_CLEANUP_FUNC(McPod *, mc_pod_free);
+int mc_nad_get(McPlugin *p, const char *ns, const char *name, McNad **ret, KvErr *e) _wur_;
+/* text NULL: removes the annotation. */
+int mc_pod_set_status(McPlugin *p, const char *ns, const char *name, const char *text, KvErr *e) _wur_;
+
+/* plan.c: the delegates an ADD runs, in order; every name, config and interface checked. */
+int mc_plan_build(McPlugin *p, const McPod *pod, McCache **ret, KvErr *e) _wur_;
+/* The cluster network (and defaultNetworks) alone, for STATUS and a call without a pod. */
+int mc_plan_cluster(McPlugin *p, const McPod *pod, McCache *c, KvErr *e) _wur_;
+
+/* route.c: removes the default routes through ifname in netns (per family), then adds one via each gateway. */
+int mc_route_apply(const char *netns, const char *ifname, bool del4, bool del6, char *const *gateways, size_t n_gateways,
+                   KvErr *e) _wur_;
+
+/* add.c / del.c */
+int mc_cmd_add(McPlugin *p, FILE *out, KvErr *e) _wur_;
+int mc_cmd_del(McPlugin *p, KvErr *e) _wur_;
+int mc_cmd_check(McPlugin *p, KvErr *e) _wur_;
+int mc_cmd_status(McPlugin *p, KvErr *e) _wur_;
+int mc_cmd_gc(McPlugin *p, KvErr *e) _wur_;
+
+/* delegate.c: one cached delegate through node/'s runtime. */
+int mc_delegate_network(const McCachedDelegate *d, NodeCniNetwork **ret, KvErr *e) _wur_;
+int mc_delegate_add(McPlugin *p, const McCache *c, const McCachedDelegate *d, NodeCniResult **ret, KvErr *e) _wur_;
+int mc_delegate_del(McPlugin *p, const McCache *c, const McCachedDelegate *d, KvErr *e) _wur_;
+int mc_delegate_check(McPlugin *p, const McCache *c, const McCachedDelegate *d, KvErr *e) _wur_;
+/* parallel.c: every delegate's ADD at the same time (parallelDelegates); results[i] of each that succeeded
+ * (n_delegates entries, NULL-initialised); the first error (lowest index) in e. */
+int mc_delegates_add_parallel(McPlugin *p, const McCache *c, NodeCniResult **results, KvErr *e) _wur_;
+/* DELs c's delegates [0, upto) in reverse; the first error in e, the rest attempted. */
+int mc_delegates_del(McPlugin *p, const McCache *c, size_t upto, KvErr *e) _wur_;

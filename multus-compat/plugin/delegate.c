@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* One delegate through node/'s CNI runtime (libcni's semantics: its own result cache under cniDir,
  * prevResult on DEL/CHECK, capability args only to plugins that declare them). */
+#include "common/json-util.h"
 #include "multus-compat/plugin/plugin.h"
 
 /* A NodeErr as the CNI error the meta plugin returns, naming the network and its interface. */
@@ -27,7 +28,57 @@ typedef struct Att {
         NodeCniAttachment a;
         NodePodRef pod;
         NodeCniArg *caps;
+        NodeCniArg *args;
+        char *mac, *ips;
 } Att;
+
+static void att_done(Att *t) {
+        free(t->caps);
+        free(t->args);
+        free(t->mac);
+        free(t->ips);
+}
+
+/* A requested network's mac and ips also go into its delegate's CNI_ARGS as MAC= and IP= (Multus's delegateAdd
+ * does the same: plugins that take them from CNI_ARGS but declare no capability get them too). */
+static int att_args(McPlugin *p, const McCache *c, const McCachedDelegate *d, Att *t) {
+        if (c->n_delegates == 0 || d == &c->delegates[0]) /* the cluster network: the runtime's args only */
+                return 0;
+        for (size_t i = 0; i < d->n_caps; i++) {
+                _cleanup_json_ json_t *v = json_loads(d->caps[i].value, JSON_DECODE_ANY, NULL);
+                if (streq(d->caps[i].key, "mac") && json_is_string(v)) {
+                        if (!(t->mac = strdup(json_string_value(v))))
+                                return -ENOMEM;
+                } else if (streq(d->caps[i].key, "ips") && json_is_array(v) && json_array_size(v) > 0) {
+                        size_t k;
+                        json_t *ip;
+                        json_array_foreach(v, k, ip) {
+                                char *n = NULL;
+                                if (!json_is_string(ip))
+                                        continue;
+                                if (asprintf(&n, "%s%s%s", t->ips ? t->ips : "", t->ips ? "," : "", json_string_value(ip)) < 0)
+                                        return -ENOMEM;
+                                free(t->ips);
+                                t->ips = n;
+                        }
+                }
+        }
+        if (!t->mac && !t->ips)
+                return 0;
+        if (!(t->args = calloc(p->n_args + 2, sizeof *t->args)))
+                return -ENOMEM;
+        size_t n = 0;
+        for (size_t i = 0; i < p->n_args; i++) /* the runtime's own MAC/IP were for the cluster network */
+                if (!streq(p->args[i].key, "MAC") && !streq(p->args[i].key, "IP"))
+                        t->args[n++] = p->args[i];
+        if (t->mac)
+                t->args[n++] = (NodeCniArg) { "MAC", t->mac };
+        if (t->ips)
+                t->args[n++] = (NodeCniArg) { "IP", t->ips };
+        t->a.args = t->args;
+        t->a.n_args = n;
+        return 0;
+}
 
 static int att_init(McPlugin *p, const McCache *c, const McCachedDelegate *d, Att *t) {
         t->caps = d->n_caps ? calloc(d->n_caps, sizeof *t->caps) : NULL;
@@ -46,7 +97,7 @@ static int att_init(McPlugin *p, const McCache *c, const McCachedDelegate *d, At
                 .caps = t->caps,
                 .n_caps = d->n_caps,
         };
-        return 0;
+        return att_args(p, c, d, t);
 }
 
 typedef enum Op { OP_ADD, OP_DEL, OP_CHECK } Op;
@@ -58,15 +109,17 @@ static int run_op(McPlugin *p, const McCache *c, const McCachedDelegate *d, Op o
         int r = mc_delegate_network(d, &net, e);
         if (r < 0)
                 return r;
-        if ((r = att_init(p, c, d, &t)) < 0)
+        if ((r = att_init(p, c, d, &t)) < 0) {
+                att_done(&t);
                 return r;
+        }
         r = op == OP_ADD ? node_cni_add(p->rt, net, &t.a, NODE_CNI_ADD_ROLLBACK, ret, &ne)
           : op == OP_DEL ? node_cni_del(p->rt, net, &t.a, &ne)
                          : node_cni_check(p->rt, net, &t.a, &ne);
         if (r < 0)
                 node_error(e, r, d, &ne);
         node_err_done(&ne);
-        free(t.caps);
+        att_done(&t);
         return r;
 }
 

@@ -82,6 +82,7 @@ spec:
   containers: [{name: c, image: busybox}]
 EOF
 pod default cniargs '[{"name":"macstatic","interface":"st0","cni-args":{"ips":["10.56.0.7/24"]}}]'
+pod default kvreq '[{"name":"kvnet2","interface":"net1","ips":["10.66.0.77/24"],"mac":"02:00:00:66:00:77"}]'
 pod default pm '[{"name":"kvnet2","portMappings":[{"hostPort":18080,"containerPort":80,"protocol":"tcp"}]}]'
 pod default ecmp '[{"name":"macnet","default-route":["10.77.0.1"]},
   {"name":"macstatic","ips":["10.55.0.9/24"],"default-route":["10.55.0.1"]}]'
@@ -193,6 +194,17 @@ assert_eq "$MC_RC" 0 "DEL of the JSON-form pod"
 assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "no interface left after DEL"
 assert_eq "$(k get pod gw -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"] // "none"')" none \
 	"DEL removed network-status from the pod (still there)"
+
+# ---------------------------------------------------------------- mac and ips to a plugin without those capabilities
+# kvnet2 declares only portMappings: the requested MAC and IP reach it as CNI_ARGS MAC= and IP=, as Multus passes them
+mc ADD "$KV_TMP/multus.conf" default kvreq
+[ "$MC_RC" -eq 0 ] || echo "$MC_OUT"
+assert_eq "$MC_RC" 0 "ADD of a kvnet network with a requested IP and MAC (JSON form)"
+assert_eq "$(ip4 net1)/$(ip -n "$SBX" -j link show net1 | jq -r '.[0].address')" "10.66.0.77/24/02:00:00:66:00:77" \
+	"kvnet got the requested IP and MAC through CNI_ARGS (it declares neither capability)"
+mc DEL "$KV_TMP/multus.conf" default kvreq
+assert_eq "$MC_RC" 0 "DEL of that pod"
+assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "... nothing left"
 
 # ---------------------------------------------------------------- parallelDelegates: the same pod, every delegate at once
 mc ADD "$KV_TMP/multus-par.conf" default web2 cid-par

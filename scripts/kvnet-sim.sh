@@ -12,7 +12,8 @@
 # up: the cluster (N nodes, default 2), the controller in namespace PREFIX-api (listening on its own
 # loopback, 127.0.0.1:6443, state DIR/controller, log DIR/controller.log) writing the kubeconfig (default
 # DIR/kubeconfig), and per node I: DIR/nodeI-pods/{conf,cache,state} (the kvnet conflist of the cluster's VM
-# network), kvnet-node in PREFIX-api's network namespace (log DIR/nodeI-pods/agent.log) with its pods'
+# network behind kvnet-multus, the node's meta plugin: 00-multus.conf, docs/multus.md; the API forwarded to the
+# node's loopback for it), kvnet-node in PREFIX-api's network namespace (log DIR/nodeI-pods/agent.log) with its pods'
 # sandboxes named PREFIX-p-nI-*. --image-dir: the nodes' image store (docs/images.md; default the launcher's).
 # Writes DIR/sim.env and prints how to use kubectl: the API is on PREFIX-api's loopback, so kubectl runs
 # there (`scripts/kvnet-sim.sh kubectl -- get vmis`, or `ip netns exec PREFIX-api kubectl ...`).
@@ -101,7 +102,7 @@ cmd_up() {
 	[ ${#PREFIX} -le 20 ] || die "--name must be at most 20 characters, got '$PREFIX'"
 	[ -n "$DIR" ] || DIR=$REGISTRY/$PREFIX
 	[ -n "$KCFG" ] || KCFG=$DIR/kubeconfig
-	for b in kvnet-controller kvnet-node kvnet-launcher kvnet-netd kvnet; do
+	for b in kvnet-controller kvnet-node kvnet-launcher kvnet-netd kvnet kvnet-multus; do
 		[ -x "$BIN/$b" ] || die "$BIN/$b missing (run make)"
 	done
 	[ ! -e "$DIR/sim.env" ] || die "a simulation '$PREFIX' is up already ($DIR): scripts/kvnet-sim.sh down --name $PREFIX"
@@ -125,7 +126,19 @@ cmd_up() {
 	[ -s "$KCFG" ] || die "kvnet-controller did not start (see $DIR/controller.log)"
 	for i in $(seq 1 "$NODES"); do
 		local d=$DIR/node$i-pods nsv=NODE${i}_NS sockv=NODE${i}_SOCK
-		mkdir -p "$d/conf" "$d/cache" "$d/state"
+		mkdir -p "$d/conf" "$d/cache" "$d/state" "$d/multus"
+		# The node reaches the API as a cluster's nodes do (here: its loopback port forwarded into the API's
+		# namespace, a stand-in for the cluster network): kvnet-multus runs in the node's namespace.
+		ip netns exec "${!nsv}" setsid socat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork" \
+			"EXEC:nsenter --net=/run/netns/$api socat STDIO TCP\:127.0.0.1\:$PORT" >>"$d/api-forward.log" 2>&1 </dev/null &
+		echo $! >"$d/api-forward.pid"
+		# kvnet-multus is the node's network (lexically first, as Multus installs itself): the cluster network
+		# kvsim on eth0 of the pod's sandbox (tap0 for the VM), the pod's networks annotation on net1, net2, ...
+		cat >"$d/conf/00-multus.conf" <<EOF
+{ "cniVersion": "1.1.0", "name": "multus-cni-network", "type": "kvnet-multus", "kubeconfig": "$KCFG",
+  "clusterNetwork": "kvsim", "confDir": "$d/conf", "cniDir": "$d/multus", "binDir": "$BIN",
+  "capabilities": { "mac": true } }
+EOF
 		cat >"$d/conf/10-kvnet.conflist" <<EOF
 { "cniVersion": "1.1.0", "name": "kvsim",
   "plugins": [ { "type": "kvnet", "binding": "bridge", "bridge": "$BRIDGE", "mtu": 1500, "socket": "${!sockv}",
@@ -171,7 +184,7 @@ cmd_down() {
 		done
 	fi
 	local f
-	for f in "$DIR"/node*-pods/agent.pid; do
+	for f in "$DIR"/node*-pods/agent.pid "$DIR"/node*-pods/api-forward.pid; do
 		[ -e "$f" ] && stop_pid "$f"
 	done
 	stop_pid "$DIR/controller.pid"

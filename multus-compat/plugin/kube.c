@@ -6,6 +6,27 @@
 #include "multus-compat/plugin/plugin.h"
 
 #define API_TIMEOUT_MS 10000
+#define API_RETRY_MS 15000   /* how long ADD retries a request while the API is unreachable or overloaded */
+#define API_RETRY_DEL_MS 1000 /* DEL works from its cache: it waits little for the API */
+#define API_RETRY_STEP_MS 250
+
+/* A request, retried every 250 ms for 15 s while the API cannot answer (connection refused or reset, 429, 5xx),
+ * as Multus polls for its pod: an API server restarting must not fail the pod's network (DEL: 1 s, it does not
+ * need the API). Other errors (404, 403, a bad object) are final at once. */
+static int request(McPlugin *p, const KubeRequest *req, json_t **ret, KvErr *e) {
+        long long deadline = (long long) (now_usec() / 1000) + (p->command == MC_CMD_DEL ? API_RETRY_DEL_MS : API_RETRY_MS);
+        for (;;) {
+                KvErr te = {};
+                int r = kube_request_sync(p->kc, req, ret, &te);
+                bool again = r == -ECONNREFUSED || r == -ECONNRESET || r == -EAGAIN || r == -EIO;
+                if (r >= 0 || !again || (long long) (now_usec() / 1000) >= deadline) {
+                        if (r < 0 && e)
+                                *e = te;
+                        return r;
+                }
+                usleep(API_RETRY_STEP_MS * 1000);
+        }
+}
 
 int mc_kube_connect(McPlugin *p, KvErr *e) {
         _cleanup_(kube_config_freep) KubeConfig *cfg = NULL;
@@ -57,7 +78,7 @@ static int pod_from_json(json_t *o, McPod *pod, KvErr *e) {
 int mc_pod_get(McPlugin *p, McPod **ret, KvErr *e) {
         KubeRequest req = { .verb = KUBE_GET, .ref = { "v1", "pods", p->pod_ns, p->pod_name } };
         _cleanup_json_ json_t *o = NULL;
-        int r = kube_request_sync(p->kc, &req, &o, e);
+        int r = request(p, &req, &o, e);
         if (r < 0)
                 return r;
         _cleanup_(mc_pod_freep) McPod *pod = calloc(1, sizeof *pod);
@@ -72,7 +93,7 @@ int mc_pod_get(McPlugin *p, McPod **ret, KvErr *e) {
 int mc_nad_get(McPlugin *p, const char *ns, const char *name, McNad **ret, KvErr *e) {
         KubeRequest req = { .verb = KUBE_GET, .ref = { "k8s.cni.cncf.io/v1", "network-attachment-definitions", ns, name } };
         _cleanup_json_ json_t *o = NULL;
-        int r = kube_request_sync(p->kc, &req, &o, e);
+        int r = request(p, &req, &o, e);
         if (r < 0)
                 return r;
         _cleanup_free_ char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -87,5 +108,5 @@ int mc_pod_set_status(McPlugin *p, const char *ns, const char *name, const char 
         if (!body)
                 return -ENOMEM;
         KubeRequest req = { .verb = KUBE_PATCH, .ref = { "v1", "pods", ns, name }, .body = body };
-        return kube_request_sync(p->kc, &req, NULL, e);
+        return request(p, &req, NULL, e);
 }

@@ -204,6 +204,10 @@ assert_eq "$(ip4 net1)/$(ip -n "$SBX" -j link show net1 | jq -r '.[0].address')"
 	"kvnet got the requested IP and MAC through CNI_ARGS (it declares neither capability)"
 mc DEL "$KV_TMP/multus.conf" default kvreq
 assert_eq "$MC_RC" 0 "DEL of that pod"
+for _ in $(seq 1 30); do # netd deletes its links just after answering DEL
+	[ "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" = 0 ] && break
+	sleep 0.1
+done
 assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "... nothing left"
 
 # ---------------------------------------------------------------- parallelDelegates: the same pod, every delegate at once
@@ -330,6 +334,7 @@ assert_nothing_left "bad environment"
 # ---------------------------------------------------------------- the API gone: ADD fails, DEL proceeds
 mc ADD "$KV_TMP/multus.conf" default stale
 assert_eq "$MC_RC" 0 "ADD of a pod before the API goes away"
+STALE_UID=$(k get pod stale -o jsonpath='{.metadata.uid}')
 stop_controller
 mc_raw ADD "$KV_TMP/multus.conf" cid-down "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=other;K8S_POD_UID=u"
 assert_eq "$(jq -r .code <<<"$MC_OUT")" 11 "ADD with the API unreachable: code 11 (try again later)"
@@ -337,6 +342,23 @@ assert_true "... naming the pod" grep -q "pod default/other" <<<"$(jq -r .msg <<
 mc_raw DEL "$KV_TMP/multus.conf" cid-stale "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=stale;K8S_POD_UID=u"
 assert_eq "$MC_RC" 0 "DEL with the API unreachable proceeds from the cache"
 assert_nothing_left "DEL without the API"
+# an API that comes back while ADD retries (an API server restarting): the ADD succeeds
+t0=$(date +%s%3N)
+(
+	mc_raw ADD "$KV_TMP/multus.conf" cid-back "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=stale;K8S_POD_UID=$STALE_UID"
+	echo "$MC_RC $(($(date +%s%3N) - t0))" >"$KV_TMP/back.rc"
+) &
+back_pid=$!
+sleep 2
+start_controller
+wait "$back_pid"
+read -r back_rc back_ms <"$KV_TMP/back.rc"
+assert_eq "$back_rc" 0 "ADD while the API restarts: retried until it answers (${back_ms} ms)"
+assert_true "... after waiting for it (>= 1.5 s)" test "$back_ms" -ge 1500
+mc_raw DEL "$KV_TMP/multus.conf" cid-back "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=stale;K8S_POD_UID=$STALE_UID"
+assert_eq "$MC_RC" 0 "... and its DEL"
+assert_nothing_left "the ADD retried across an API restart"
+stop_controller
 
 # ---------------------------------------------------------------- a delegate's DEL fails (netd down)
 jq '.retryDeleteOnError = true' "$KV_TMP/thin.conf" >"$KV_TMP/thin-retry.conf"

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# A VM with a secondary NIC from a NetworkAttachmentDefinition, through kubectl, on kvnet-sim (whose nodes run
+# kvnet-multus as their meta plugin, as a cluster runs Multus): a kvnet NAD "blue" (VLAN 100 on the node
+# bridge, its own subnet; the NAD names no netd socket: each node's plugin finds its own), a VirtualMachine with
+# the pod network (bridge) and "blue" (bridge). Asserts: the launcher pod's networks annotation (net1, the VM
+# interface, the MAC), its network-status (eth0 default, net1 with the blue address), VMI status.interfaces with
+# both addresses (blue's from multus-status), the guest answers on both networks; the same blue IP and MAC after
+# a restart of the VM (a new pod) and after a live migration to node2 (the address kept, reachable there); a VMI
+# asking for an unknown NAD ends Failed naming it, nothing left; `kubectl delete vm` releases both claims on
+# both nodes and the cluster store, and leaves no attachment, pod or sandbox.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+kv_init
+[ "${KVNET_TEST_MIGRATION:-1}" = 1 ] || skip "turned off by KVNET_TEST_MIGRATION=${KVNET_TEST_MIGRATION}"
+require_kvnet
+require_cmd virsh unshare socat nsenter kubectl jq curl qemu-system-x86_64
+require_libvirt
+require_file "$KV_BIN/kvnet-node" "$KV_BIN/kvnet-controller" "$KV_BIN/kvnet-launcher" "$KV_BIN/kvnet-multus"
+guest_image
+guest_store
+
+SIM=$KV_ROOT/scripts/kvnet-sim.sh
+NAME=kvt-mv-$(rand_suffix)
+SDIR=$KV_TMP/sim
+at_exit '"$SIM" down --name "$NAME" --dir "$SDIR" >/dev/null 2>&1'
+at_exit '[ "$KV_EXIT_RC" -eq 0 ] || [ "$KV_EXIT_RC" -eq 4 ] || { for f in "$SDIR"/node*-pods/agent.log; do echo "---- $f"; tail -n 25 "$f"; done; }'
+"$SIM" up --nodes 2 --name "$NAME" --dir "$SDIR" --image-dir "$GUEST_IMAGES" >"$KV_TMP/up.out" 2>&1 ||
+	{ cat "$KV_TMP/up.out"; die "kvnet-sim up failed"; }
+source "$SDIR/sim.env"
+env_of() { sed -n "s/^$1=//p" "$SDIR/cluster/cluster.env"; }
+ctl() { "$KV_BIN/kvnetctl" --socket "$(env_of "NODE$1_SOCK")" -o json "${@:2}"; }
+kc() { ip netns exec "$API_NS" env KUBECONFIG="$KUBECONFIG_FILE" HOME="$KV_TMP/home" kubectl "$@"; }
+vmi_field() { kc get vmi "$1" -o jsonpath="{$2}" 2>/dev/null; }
+wait_vmi() { # wait_vmi NAME PHASE [SECONDS]
+	for _ in $(seq 1 "${3:-120}"); do
+		[ "$(vmi_field "$1" .status.phase)" = "$2" ] && return 0
+		sleep 1
+	done
+	return 1
+}
+pod_json() { kc get pods -l "vm.kubevirt.io/name=$1" -o json | jq '[.items[] | select(.status.phase == "Running")][0] // empty'; }
+blue_field() { kc get vmi "$1" -o json | jq -r --arg f "$2" '.status.interfaces[] | select(.name == "blue") | .[$f] // empty'; }
+BRIDGE=$(env_of BRIDGE)
+
+kc apply -f - >/dev/null <<EOF
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: blue}
+spec:
+  config: '{"cniVersion": "1.1.0", "name": "blue", "type": "kvnet", "binding": "bridge", "bridge": "$BRIDGE", "vlan": 100,
+            "mtu": 1500, "ipam": {"ranges": [[{"subnet": "10.100.0.0/24", "gateway": "10.100.0.1"}]]}}'
+EOF
+
+vm_yaml() { # vm_yaml NAME NAD: the test guest with the pod network and NAD as "blue", both bridge
+	guest_vm_yaml "$1" bridge "" "" 128Mi | sed -e 's/^          - {name: default, bridge: {}}$/&\n          - {name: blue, bridge: {}}/' \
+		-e "s/^      - {name: default, pod: {}}\$/&\n      - {name: blue, multus: {networkName: $2}}/"
+}
+vm_yaml vm-multi blue >"$KV_TMP/vm.yaml"
+assert_eq "$(grep -c 'name: blue' "$KV_TMP/vm.yaml")" 2 "the VM manifest has the blue interface and network"
+kc apply -f "$KV_TMP/vm.yaml" >/dev/null
+wait_vmi vm-multi Running || { kc get vmi vm-multi -o yaml; die "vm-multi is not Running"; }
+
+pod=$(pod_json vm-multi)
+ann=$(jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/networks"]' <<<"$pod")
+assert_eq "$(jq -c 'map([.namespace, .name, .interface, .["cni-args"].kvnet.vm.interface])' <<<"$ann")" \
+	'[["default","blue","net1","blue"]]' "the launcher pod asks for blue as net1 for the VM interface blue"
+mac_ann=$(jq -r '.[0].mac' <<<"$ann")
+st=$(jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"] // "[]"' <<<"$pod")
+assert_eq "$(jq -c 'map([.interface, (.default // false)])' <<<"$st")" '[["tap0",true],["net1",false]]' \
+	"network-status: tap0 (the cluster network, default: the VM's tap on the pod network) and net1"
+blue_st_ip=$(jq -r '.[] | select(.interface == "net1") | .ips[0]' <<<"$st")
+assert_true "... net1 has an address of blue's subnet ($blue_st_ip)" grep -q '^10\.100\.0\.' <<<"$blue_st_ip"
+assert_eq "$(jq -r '.[] | select(.interface == "net1") | .name' <<<"$st")" default/blue "... named default/blue"
+
+ip0=$(vmi_field vm-multi '.status.interfaces[0].ipAddress')
+for _ in $(seq 1 20); do [ -n "$(blue_field vm-multi ipAddress)" ] && break; sleep 0.5; done
+ip1=$(blue_field vm-multi ipAddress)
+mac1=$(blue_field vm-multi mac)
+assert_eq "$ip1" "$blue_st_ip" "VMI status.interfaces: blue's address from the network-status"
+assert_eq "$(blue_field vm-multi infoSource)/$(blue_field vm-multi podInterfaceName)" "domain, multus-status/net1" \
+	"... infoSource and podInterfaceName as KubeVirt reports them"
+assert_eq "$mac1" "$mac_ann" "... the guest's MAC is the one the annotation asked for"
+node=$(vmi_field vm-multi .status.nodeName)
+nodens_var=NODE${node#node}_NS
+assert_true "the guest answers on the pod network at $ip0" wait_ping "$CLIENT_NS" "$ip0" 90
+assert_true "the guest answers on blue at $ip1 (from $node, the VLAN's gateway)" wait_ping "${!nodens_var}" "$ip1" 60
+
+# ---------------------------------------------------------------- restart: a new pod, the same blue address
+old_uid=$(jq -r .metadata.uid <<<"$pod")
+kc delete vmi vm-multi --wait=false >/dev/null # runStrategy Always: the VM controller starts it again
+for _ in $(seq 1 120); do
+	p=$(pod_json vm-multi)
+	[ -n "$p" ] && [ "$(jq -r .metadata.uid <<<"$p")" != "$old_uid" ] && [ "$(vmi_field vm-multi .status.phase)" = Running ] && break
+	sleep 1
+done
+for _ in $(seq 1 20); do [ -n "$(blue_field vm-multi ipAddress)" ] && break; sleep 0.5; done
+assert_eq "$(blue_field vm-multi ipAddress)/$(blue_field vm-multi mac)" "$ip1/$mac1" "restarted (a new pod): the same blue IP and MAC"
+node=$(vmi_field vm-multi .status.nodeName)
+nodens_var=NODE${node#node}_NS
+assert_true "... and the guest answers on blue again" wait_ping "${!nodens_var}" "$ip1" 90
+
+# ---------------------------------------------------------------- live migration keeps the secondary address
+src=$node
+kc create -f - >/dev/null <<EOF
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstanceMigration
+metadata: {name: mig-multi}
+spec: {vmiName: vm-multi}
+EOF
+phase=
+for _ in $(seq 1 240); do
+	phase=$(kc get vmim mig-multi -o jsonpath='{.status.phase}' 2>/dev/null || true)
+	case "$phase" in Succeeded | Failed) break ;; esac
+	sleep 0.25
+done
+assert_eq "$phase" Succeeded "the VMIM of vm-multi succeeds"
+dst=$(vmi_field vm-multi .status.nodeName)
+assert_ne "$dst" "$src" "... the VMI is now on the other node ($src -> $dst)"
+for _ in $(seq 1 20); do [ "$(blue_field vm-multi ipAddress)" = "$ip1" ] && break; sleep 0.5; done
+assert_eq "$(blue_field vm-multi ipAddress)/$(blue_field vm-multi mac)" "$ip1/$mac1" "migrated: the same blue IP and MAC"
+nodens_var=NODE${dst#node}_NS
+assert_true "... and the guest answers on blue from $dst" wait_ping "${!nodens_var}" "$ip1" 30
+assert_true "... and on the pod network at $ip0" wait_ping "$CLIENT_NS" "$ip0" 30
+
+# ---------------------------------------------------------------- an unknown NAD: Failed, naming it
+vm_yaml vm-bad nosuchnet | kc apply -f - >/dev/null
+wait_vmi vm-bad Failed 90 || true
+assert_eq "$(vmi_field vm-bad .status.phase)" Failed "a VM asking for an unknown NAD: its VMI Failed"
+msg=$(kc get vmi vm-bad -o json | jq -r '[.status.conditions[]? | .message // empty] | join(" ")')
+assert_true "... naming the network ($msg)" grep -q "nosuchnet" <<<"$msg"
+
+# ---------------------------------------------------------------- delete: both claims released everywhere
+kc delete vm vm-multi vm-bad >/dev/null
+for _ in $(seq 1 90); do
+	[ "$(kc get pods,vmis -o name | wc -l)" = 0 ] && [ "$(ctl 1 endpoints | jq length)/$(ctl 2 endpoints | jq length)" = 0/0 ] && break
+	sleep 1
+done
+assert_eq "$(kc get pods,vmis -o name | wc -l)" 0 "delete: no launcher pod or VMI left"
+assert_eq "$(ctl 1 endpoints | jq length)/$(ctl 2 endpoints | jq length)" 0/0 "delete: no attachment left on node1 or node2"
+for _ in $(seq 1 20); do [ "$(ctl 1 cluster-claims | jq '.claims | length')" = 0 ] && break; sleep 0.5; done
+assert_eq "$(ctl 1 ipam | jq '.claims | length')/$(ctl 2 ipam | jq '.claims | length')/$(ctl 1 cluster-claims | jq '.claims | length')" \
+	0/0/0 "delete: the VM's claims on the pod network and blue released (node1, node2, the cluster store)"
+assert_eq "$(ip netns list | grep -c "^$NAME-p-" || true)" 0 "delete: no pod sandbox left"
+finish

@@ -110,6 +110,8 @@ int vmi_build_cloud_init(VmiCtx *c);
 /* launcher/vmi/network.c: spec.domain.devices.interfaces joined with spec.networks. */
 int vmi_parse_interfaces_and_networks(VmiCtx *c, json_t *devices, const char *dpath, json_t *spec);
 void launch_interface_done(LaunchInterface *ifc);
+/* A NIC model the VMI (and attach-interface) accepts: virtio, e1000, e1000e, igb, rtl8139, ne2k_pci, pcnet. */
+bool launch_nic_model_known(const char *s);
 void launch_network_done(LaunchNetwork *n);
 
 /* ------------------------------------------------------------------ domain XML (launcher/domain/) */
@@ -143,3 +145,30 @@ int domain_xml_disks(Xml *x, const LaunchVmi *v, const LaunchDomainOptions *o);
 int domain_nics_check(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, KvErr *e);
 /* The <interface> (tap) and <hostdev> (SR-IOV VF) elements. */
 void domain_xml_nics(Xml *x, const LaunchVmi *v, const LaunchNic *nics, size_t n_nics);
+/* The one <interface type='ethernet'> of a tap NIC n for interface ifc, as domain_xml_nics() writes
+ * it into the domain (alias ua-<name>): what attach-interface hands to virDomainAttachDeviceFlags().
+ * -EINVAL (n is not ifc's, or not a tap), -ENOMEM. Caller frees *ret. */
+int launch_interface_xml(const LaunchInterface *ifc, const LaunchNic *n, char **ret, KvErr *e) _wur_;
+
+/* ------------------------------------------------------------------ NIC hot-plug requests (launcher/hotplug.c) */
+
+/* {"op":"attach-interface","args":{"name","tap","mac","model","mtu"}} checked: name 1..63 of
+ * [A-Za-z0-9_-] (libvirt's user alias ua-<name>), tap 1..15 characters of a valid interface name, mac
+ * a unicast MAC (default: the one the launcher derives for a VMI interface of that name, as for
+ * one without macAddress), model one launch_nic_model_known() accepts (default virtio), mtu
+ * 68..65535 (optional). Unknown keys are errors; errors name the field and the value. */
+typedef struct LaunchAttachReq {
+        LaunchInterface ifc; /* name (owned), model, binding bridge; no boot order, no PCI address */
+        LaunchNic nic;       /* NIC_TAP; nic.name == ifc.name */
+} LaunchAttachReq;
+
+int launch_attach_req_parse(json_t *args, const LaunchVmi *v, LaunchAttachReq *ret, KvErr *e) _wur_;
+void launch_attach_req_done(LaunchAttachReq *r);
+
+/* {"op":"detach-interface","args":{"name"}}: the same name rules. */
+typedef struct LaunchDetachReq {
+        char *name;
+} LaunchDetachReq;
+
+int launch_detach_req_parse(json_t *args, LaunchDetachReq *ret, KvErr *e) _wur_;
+void launch_detach_req_done(LaunchDetachReq *r);

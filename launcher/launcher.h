@@ -292,6 +292,10 @@ typedef struct LaunchNic {
         char pci[16];     /* NIC_HOSTDEV: host VF, "0000:3b:02.1" */
         uint8_t mac[6];
         uint32_t mtu;     /* 0 = not set */
+        /* --run only (status): detach-interface was sent and the guest has not released the device
+         * yet; and why the last detach of this NIC failed ("" = none). */
+        bool detaching;
+        char detach_error[160];
 } LaunchNic;
 
 /* Dry-run stand-ins: taps "tap0", "tap1", ... in interface order (hostdevs consume no number),
@@ -405,7 +409,8 @@ typedef struct LaunchStatus {
         LaunchMigrationStatus mig;
 } LaunchStatus;
 
-/* {"phase","domain","vmi","accel","reason","interfaces":[{"name","mac","tap"|"pciAddress"[,"mtu"]}],
+/* {"phase","domain","vmi","accel","reason","interfaces":[{"name","mac","tap"|"pciAddress"[,"mtu"]
+ *  [,"state":"detaching"][,"detachError"]}],
  *  "startedAt" (RFC 3339 or null),"finishedAt","pid","shuttingDown","terminationGracePeriodSeconds",
  *  "migratable","migration": null | {"state","role":"source"|"target","dest","startedAt","finishedAt",
  *  "downtimeMs","totalMs","dataBytes","memoryIterations","wallMs","stats","error"}} */

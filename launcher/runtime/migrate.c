@@ -178,6 +178,10 @@ int rt_start_migration(Runtime *rt, json_t *args, KvErr *e) {
         if (rt->mig || rt->mig_stats_timer || rt->mig_succeeded)
                 return kverr_set(e, KV_ERR_EXISTS, -EBUSY, "migrate: a migration to '%s' is already in progress",
                                  rt->st.mig.dest);
+        const char *detaching = NULL;
+        if (rt_nics_detaching(rt, &detaching))
+                return kverr_set(e, KV_ERR_TRY_AGAIN, -EBUSY,
+                                 "migrate: interface '%s' is being detached; retry once the guest released it", detaching);
         int rs = launch_migration_check_storage(rt->v, "migrate", e);
         if (rs < 0)
                 return rs;
@@ -190,11 +194,13 @@ int rt_start_migration(Runtime *rt, json_t *args, KvErr *e) {
         int r = kv_migrate_params_parse(args, "migrate", &p, e);
         if (r < 0)
                 return r;
-        /* The target QEMU uses the target launcher's files (serial log, seed ISO): same VMI, same
-         * NICs, other paths. */
+        /* The target QEMU uses the target launcher's files (serial log, seed ISO): same VMI, the NICs
+         * the domain has now (hot-plugged ones with the guest PCI address libvirt gave them), other
+         * paths. */
         char *xml = NULL;
-        r = launch_migration_dest_xml(rt->v, rt->st.nics, rt->st.n_nics, rt->o->accel, p.dest_state_dir,
-                                      p.dest_serial_log, &xml, e);
+        LaunchVmi cur = rt_current_vmi(rt);
+        r = launch_migration_dest_xml(&cur, rt->nics, rt->n_nics, rt->o->accel, p.dest_state_dir, p.dest_serial_log,
+                                      &xml, e);
         if (r < 0) {
                 kv_migrate_params_done(&p);
                 return r;

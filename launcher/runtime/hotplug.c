@@ -161,6 +161,7 @@ static int rt_nics_grow(Runtime *rt) {
 int rt_attach_interface(Runtime *rt, json_t *args, KvErr *e) {
         static const char ctx[] = "attach-interface";
         LaunchAttachReq q = {};
+        _cleanup_free_ char *xml = NULL;
         int r = launch_attach_req_parse(args, rt->v, &q, e);
         if (r < 0)
                 return r;
@@ -192,7 +193,6 @@ int rt_attach_interface(Runtime *rt, json_t *args, KvErr *e) {
                               q.nic.tap, q.ifc.name);
                 goto out;
         }
-        _cleanup_free_ char *xml = NULL;
         if ((r = launch_interface_xml(&q.ifc, &q.nic, &xml, e)) < 0)
                 goto out;
         if ((r = rt_nics_grow(rt)) < 0) {

@@ -334,6 +334,16 @@ const char *launch_migration_tcg_warning(LaunchAccel accel, unsigned long qemu_v
 int launch_migration_dest_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, LaunchAccel accel,
                               const char *dest_state_dir, const char *dest_serial_log, char **ret, KvErr *e) _wur_;
 
+/* After a NIC hot-plug or unplug: the destination XML from libvirt's live (migratable) XML of the
+ * domain, with the same per-VM file moves as launch_migration_dest_xml(): src_serial_log (NULL =
+ * <v->state_dir>/serial.log) becomes dest_serial_log (NULL = <dest_state_dir>/<ns>_<name>/serial.log),
+ * and every other path under v->state_dir/ moves to <dest_state_dir>/<ns>_<name>/. Only whole
+ * attribute values (serial log) or value prefixes (directory) are replaced. Both dest NULL: *ret =
+ * NULL. Caller frees *ret. */
+int launch_migration_rewrite_live_xml(const char *live_xml, const LaunchVmi *v, const char *src_serial_log,
+                                      const char *dest_state_dir, const char *dest_serial_log, char **ret,
+                                      KvErr *e) _wur_;
+
 /* ================================================================== runtime (launcher/runtime/):
  * --run keeps one VMI's libvirt domain alive and reports its phase. */
 

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* NIC hot-plug and unplug on the running domain: {"op":"attach-interface"} and
  * {"op":"detach-interface"} (requests parsed in launcher/hotplug.c), libvirt's DEVICE_REMOVED and
- * DEVICE_REMOVAL_FAILED events, and the NIC list as the domain has it now (status, a migration's
- * destination XML). */
+ * DEVICE_REMOVAL_FAILED events, and the NIC list as the domain has it now (status). */
 #include <net/if.h>
 
 #include "common/log.h"
@@ -80,14 +79,8 @@ static void rt_nic_remove(Runtime *rt, size_t i) {
         memmove(&rt->nics[i], &rt->nics[i + 1], tail * sizeof *rt->nics);
         memmove(&rt->detaches[i], &rt->detaches[i + 1], tail * sizeof *rt->detaches);
         rt->n_nics--;
+        rt->nics_changed = true;
         rt_nics_publish(rt);
-}
-
-LaunchVmi rt_current_vmi(const Runtime *rt) {
-        LaunchVmi cur = *rt->v; /* shallow: only the interface list differs */
-        cur.interfaces = rt->ifcs;
-        cur.n_interfaces = rt->n_nics;
-        return cur;
 }
 
 /* What both ops refuse: a domain that is not Running here, a shutdown, a migration. */
@@ -111,30 +104,6 @@ bool rt_nics_detaching(const Runtime *rt, const char **ret_name) {
                         return true;
                 }
         return false;
-}
-
-/* The guest PCI address libvirt gave the device with alias ua-<name> ("DDDD:BB:SS.F"), from the live
- * XML; "" when it cannot be found. A migration's destination XML names it, so that the target's
- * device layout is the source's (libvirt's ABI check). */
-static void live_pci_address(Runtime *rt, const char *name, char out[16]) {
-        out[0] = '\0';
-        _cleanup_free_ char *xml = virDomainGetXMLDesc(rt->dom, 0);
-        if (!xml)
-                return;
-        char needle[128];
-        snprintf(needle, sizeof needle, "<alias name='ua-%s'/>", name);
-        const char *p = strstr(xml, needle);
-        if (!p)
-                return;
-        const char *end = strstr(p, "</interface>");
-        const char *a = strstr(p, "<address type='pci'");
-        if (!end || !a || a > end)
-                return;
-        unsigned dom = 0, bus = 0, slot = 0, fn = 0;
-        if (sscanf(a, "<address type='pci' domain='0x%x' bus='0x%x' slot='0x%x' function='0x%x'", &dom, &bus, &slot,
-                   &fn) != 4)
-                return;
-        snprintf(out, 16, "%04x:%02x:%02x.%x", dom & 0xffff, bus & 0xff, slot & 0x1f, fn & 0x7);
 }
 
 static int rt_nics_grow(Runtime *rt) {
@@ -204,15 +173,14 @@ int rt_attach_interface(Runtime *rt, json_t *args, KvErr *e) {
                               q.ifc.name, q.nic.tap, virGetLastErrorMessage());
                 goto out;
         }
-        live_pci_address(rt, q.ifc.name, q.ifc.pci_address);
         size_t i = rt->n_nics++;
         rt->ifcs[i] = q.ifc;
         rt->nics[i] = q.nic;
         rt->detaches[i] = NULL;
         q = (LaunchAttachReq){}; /* owned by the list now */
+        rt->nics_changed = true;
         rt_nics_publish(rt);
-        log_info("attached interface '%s' (tap %s, guest PCI %s)", rt->ifcs[i].name, rt->nics[i].tap,
-                 rt->ifcs[i].pci_address[0] ? rt->ifcs[i].pci_address : "unknown");
+        log_info("attached interface '%s' (tap %s)", rt->ifcs[i].name, rt->nics[i].tap);
         rt_write_status(rt);
         r = 0;
 out:

@@ -194,13 +194,22 @@ int rt_start_migration(Runtime *rt, json_t *args, KvErr *e) {
         int r = kv_migrate_params_parse(args, "migrate", &p, e);
         if (r < 0)
                 return r;
-        /* The target QEMU uses the target launcher's files (serial log, seed ISO): same VMI, the NICs
-         * the domain has now (hot-plugged ones with the guest PCI address libvirt gave them), other
-         * paths. */
+        /* The target QEMU uses the target launcher's files (serial log, seed ISO): same VMI, same
+         * NICs, other paths. After a NIC hot-plug or unplug libvirt's live XML has the device layout
+         * (the hot-plugged NIC's PCI slot, the root ports): it is the one rewritten then. */
         char *xml = NULL;
-        LaunchVmi cur = rt_current_vmi(rt);
-        r = launch_migration_dest_xml(&cur, rt->nics, rt->n_nics, rt->o->accel, p.dest_state_dir, p.dest_serial_log,
-                                      &xml, e);
+        if (rt->nics_changed && (p.dest_state_dir || p.dest_serial_log)) {
+                _cleanup_free_ char *live = virDomainGetXMLDesc(rt->dom, VIR_DOMAIN_XML_MIGRATABLE);
+                if (!live) {
+                        kv_migrate_params_done(&p);
+                        return kverr_set(e, KV_ERR_INTERNAL, -EIO, "migrate: cannot read the live domain XML: %s",
+                                         virGetLastErrorMessage());
+                }
+                r = launch_migration_rewrite_live_xml(live, rt->v, rt->o->serial_log, p.dest_state_dir,
+                                                      p.dest_serial_log, &xml, e);
+        } else
+                r = launch_migration_dest_xml(rt->v, rt->nics, rt->n_nics, rt->o->accel, p.dest_state_dir,
+                                              p.dest_serial_log, &xml, e);
         if (r < 0) {
                 kv_migrate_params_done(&p);
                 return r;

@@ -108,6 +108,7 @@ typedef struct Runtime {
         LaunchNic *nics;
         RtDetach **detaches;     /* a pending detach-interface (timeout) per NIC, or NULL */
         size_t n_nics, cap_nics;
+        bool nics_changed;       /* a NIC was hot-plugged or unplugged: libvirt's live XML is the layout */
         int removed_cb, removal_failed_cb;
 } Runtime;
 
@@ -151,9 +152,6 @@ void rt_migration_stop(Runtime *rt);
 /* Copies the boot NICs (nics[i] of v->interfaces[i]) into the runtime's list. -ENOMEM. */
 int rt_nics_init(Runtime *rt, const LaunchNic *nics, size_t n) _wur_;
 void rt_nics_free(Runtime *rt);
-/* The VMI with the interface list the domain has now (shallow copy; valid until the list changes):
- * a migration's destination XML is built from it. */
-LaunchVmi rt_current_vmi(const Runtime *rt);
 /* true when an interface waits for the guest to release it (*ret_name names it). */
 bool rt_nics_detaching(const Runtime *rt, const char **ret_name);
 int rt_attach_interface(Runtime *rt, json_t *args, KvErr *e);

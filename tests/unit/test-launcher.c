@@ -569,11 +569,6 @@ static void test_hotplug_xml(void **state) {
         assert_int_equal(launch_interface_xml(&q.ifc, &q.nic, &xml, &e), 0);
         assert_golden(xml, "launcher/hotplug-net1.xml");
         free(xml);
-        /* with the guest PCI address libvirt gave it (what a migration's destination XML names) */
-        snprintf(q.ifc.pci_address, sizeof q.ifc.pci_address, "0000:02:00.0");
-        assert_int_equal(launch_interface_xml(&q.ifc, &q.nic, &xml, &e), 0);
-        assert_golden(xml, "launcher/hotplug-net1-pci.xml");
-        free(xml);
         /* not a tap, or not this interface's NIC */
         q.nic.kind = NIC_HOSTDEV;
         assert_true(launch_interface_xml(&q.ifc, &q.nic, &xml, &e) < 0);
@@ -605,6 +600,44 @@ static void test_hotplug_xml(void **state) {
         free(xml);
         free(dom);
         free(nics);
+        launch_vmi_free(v);
+}
+
+/* After a hot-plug the destination XML is libvirt's live XML with the per-VM files moved. */
+static void test_migration_live_xml(void **state) {
+        (void) state;
+        LaunchVmi *v = load_ok(DATA "bridge-containerdisk.yaml"); /* state dir /run/kvnet/launcher/tenant-a_vm-bridge */
+        const char *live =
+                "<domain type='qemu'>\n"
+                "  <serial type='file'><source path='/run/kvnet/launcher/tenant-a_vm-bridge/serial.log' append='on'/></serial>\n"
+                "  <console type='file'><source path='/run/kvnet/launcher/tenant-a_vm-bridge/serial.log'/></console>\n"
+                "  <disk type='file'><source file='/run/kvnet/launcher/tenant-a_vm-bridge/ci-cidata.iso'/></disk>\n"
+                "  <disk type='file'><source file='/images/x/run/kvnet/launcher/tenant-a_vm-bridge/root.qcow2'/></disk>\n"
+                "  <interface type='ethernet'><target dev='kvtap1' managed='no'/><alias name='ua-net1'/>"
+                "<address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/></interface>\n"
+                "</domain>\n";
+        char *xml = NULL;
+        KvErr e = {};
+        assert_int_equal(launch_migration_rewrite_live_xml(live, v, NULL, "/srv/b", NULL, &xml, &e), 0);
+        assert_string_equal(xml,
+                "<domain type='qemu'>\n"
+                "  <serial type='file'><source path='/srv/b/tenant-a_vm-bridge/serial.log' append='on'/></serial>\n"
+                "  <console type='file'><source path='/srv/b/tenant-a_vm-bridge/serial.log'/></console>\n"
+                "  <disk type='file'><source file='/srv/b/tenant-a_vm-bridge/ci-cidata.iso'/></disk>\n"
+                "  <disk type='file'><source file='/images/x/run/kvnet/launcher/tenant-a_vm-bridge/root.qcow2'/></disk>\n"
+                "  <interface type='ethernet'><target dev='kvtap1' managed='no'/><alias name='ua-net1'/>"
+                "<address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/></interface>\n"
+                "</domain>\n");
+        free(xml);
+        /* serial log alone (and a source log given with --serial-log) */
+        const char *live2 = "<x><source path='/var/log/a&amp;b.log'/><source file='/run/kvnet/launcher/tenant-a_vm-bridge/c.iso'/></x>";
+        assert_int_equal(launch_migration_rewrite_live_xml(live2, v, "/var/log/a&b.log", NULL, "/var/log/in.log", &xml, &e), 0);
+        assert_string_equal(xml, "<x><source path='/var/log/in.log'/><source file='/run/kvnet/launcher/tenant-a_vm-bridge/c.iso'/></x>");
+        free(xml);
+        /* neither: libvirt keeps the source's XML */
+        xml = (char *) "unchanged";
+        assert_int_equal(launch_migration_rewrite_live_xml(live2, v, NULL, NULL, NULL, &xml, &e), 0);
+        assert_null(xml);
         launch_vmi_free(v);
 }
 
@@ -948,6 +981,7 @@ int main(void) {
                 cmocka_unit_test(test_kind_tables),
                 cmocka_unit_test(test_hotplug_attach_parse), cmocka_unit_test(test_hotplug_detach_parse),
                 cmocka_unit_test(test_hotplug_xml),          cmocka_unit_test(test_status_detaching),
+                cmocka_unit_test(test_migration_live_xml),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,11 @@
 # (console) and answers ping at 10.78.0.10. Then detach-interface net1: the status shows it
 # detaching or gone at once, it leaves the status once libvirt reported DEVICE_REMOVED, the live XML
 # no longer has it, the guest prints "hotplug=remove iface=eth1" and 10.78.0.10 no longer answers.
-# The boot interface is detached the same way. Bad requests (unknown tap, duplicate name, duplicate
+# The boot interface is detached the same way. Then the VM (now with only the hot-plugged NIC) is
+# live-migrated with destStateDir to a second node (own namespace, libvirtd, tap kvtap1): the
+# source exits Migrated, the target launcher (given the VMI with net1 and --nic net1=tap:kvtap1)
+# runs it with net1 listed, the guest answers at 10.78.0.10 there, the target's domain writes the
+# target's serial log, and the target detaches net1 (DEVICE_REMOVED, guest console). Bad requests (unknown tap, duplicate name, duplicate
 # tap, bad MAC, unknown key, detach of an unknown interface) fail naming the field or the value, and
 # change nothing (status, live XML). During the graceful shutdown both ops are refused. Skips (4)
 # without qemu/libvirtd/dnsmasq/socat.
@@ -124,7 +128,7 @@ assert_err() { # REQUEST NEEDLE DESCRIPTION: the reply is an error whose message
 }
 
 ip netns exec "$NODE_NS" "$LAUNCHER" --run "$VMI" --image-dir "$GUEST_IMAGES" --connect "$URI" \
-	--nic "default=tap:$TAP0" --state-dir "$STATE" >"$KV_TMP/launcher.log" 2>&1 &
+	--nic "default=tap:$TAP0" --state-dir "$STATE" --migratable >"$KV_TMP/launcher.log" 2>&1 &
 LAUNCHER_PID=$!
 wait_for 30 phase_is Running || die "launcher did not reach Running"
 wait_for 60 ip netns exec "$NODE_NS" ping -c 1 -W 0.2 -q "$GIP0" || {
@@ -229,6 +233,70 @@ assert_eq "$(live_aliases)" "ua-net1 " "live XML: ua-default gone"
 assert_false "guest no longer answers at $GIP0" ip netns exec "$NODE_NS" ping -c 2 -W 0.5 -q "$GIP0"
 assert_true "guest still answers at $GIP1" ip netns exec "$NODE_NS" ping -c 1 -W 1 -q "$GIP1"
 
+# ---------------------------------------------------------------- live migration after the hot-plug
+# The domain now has only the hot-plugged net1 (the boot NIC is gone), so libvirt's live XML is the
+# device layout. Node B: its own namespace + libvirtd, a tap of the same name on a bridge with
+# 10.78.0.1; the target launcher gets the VMI as it is now (net1 with its MAC) and --nic for it.
+mkns NODE_B nodeb
+ip -n "$NODE_B" link add kvbr1 type bridge
+ip -n "$NODE_B" addr add 10.78.0.1/24 dev kvbr1
+ip -n "$NODE_B" link set kvbr1 up
+ip -n "$NODE_B" tuntap add dev "$TAP1" mode tap
+ip -n "$NODE_B" link set "$TAP1" master kvbr1 up
+URI_A=$URI
+libvirt_node_start "kvhb-$(rand_suffix)" "$NODE_B" "$KV_TMP/nodeB"
+URI_B=$URI
+URI=$URI_A
+STATE_B=$KV_TMP/stateB
+VMI_B=$KV_TMP/vmi-b.yaml
+sed -e '/^      interfaces:/,$d' "$VMI" >"$VMI_B"
+printf '%s\n' "      interfaces:" "        - name: net1" "          bridge: {}" "          macAddress: \"$MAC1\"" \
+	"  networks:" "    - name: net1" "      pod: {}" >>"$VMI_B"
+ip netns exec "$NODE_B" "$LAUNCHER" --run "$VMI_B" --image-dir "$GUEST_IMAGES" --connect "$URI_B" \
+	--nic "net1=tap:$TAP1" --state-dir "$STATE_B" --incoming --incoming-timeout 120 >"$KV_TMP/launcher-B.log" 2>&1 &
+LAUNCHER_B=$!
+at_exit '[ -n "${LAUNCHER_B:-}" ] && kill -TERM "$LAUNCHER_B" 2>/dev/null'
+STATUS_B=$STATE_B/$DOM/status.json
+phase_b_is() { [ "$(jq -r .phase "$STATUS_B" 2>/dev/null)" = "$1" ]; }
+wait_for 30 phase_b_is WaitingForMigration || die "target launcher did not reach WaitingForMigration"
+res=$(req '{"op":"migrate","args":{"destUri":"'"$URI_B"'","destStateDir":"'"$STATE_B"'","timeoutSeconds":120}}')
+assert_eq "$(jq -r .ok <<<"$res")" true "migrate (destStateDir) accepted after the hot-plug ($(jq -r .msg <<<"$res"))"
+assert_err '{"op":"attach-interface","args":{"name":"net2","tap":"'$TAP0'"}}' \
+	"refused during the live migration" "attach during the migration is refused"
+launcher_gone() { ! kill -0 "$LAUNCHER_PID" 2>/dev/null; }
+rc=0
+wait_for 150 launcher_gone || kill -KILL "$LAUNCHER_PID"
+wait "$LAUNCHER_PID" || rc=$?
+LAUNCHER_PID=""
+assert_eq "$rc $(jq -r .phase "$STATUS")" "0 Migrated" "source launcher: exit 0, phase Migrated ($(jq -r .migration.error "$STATUS"))"
+wait_for 30 phase_b_is Running || true
+assert_eq "$(jq -r '.phase + " " + ([.interfaces[] | .name + "=" + .tap] | join(","))' "$STATUS_B")" "Running net1=$TAP1" \
+	"target launcher: Running, lists net1"
+URI=$URI_B
+assert_eq "$(live_aliases)" "ua-net1 " "target's live XML: the hot-plugged net1 only"
+assert_true "target's domain writes B's serial log" \
+	bash -c "virsh -q -c '$URI_B' dumpxml $DOM | grep -q \"path='$STATE_B/$DOM/serial.log'\""
+if wait_for 20 ip netns exec "$NODE_B" ping -c 1 -W 0.3 -q "$GIP1"; then
+	pass "guest answers ping at $GIP1 on node B"
+else
+	fail "guest answers ping at $GIP1 on node B"
+fi
+LAUNCHER_PID=$LAUNCHER_B
+LAUNCHER_B=""
+STATUS=$STATUS_B
+SOCK=$STATE_B/$DOM/launcher.sock
+CONSOLE=$STATE_B/$DOM/serial.log
+res=$(req '{"op":"detach-interface","args":{"name":"net1"}}')
+assert_eq "$(jq -r .ok <<<"$res")" true "the target detaches the interface hot-plugged on the source"
+wait_for 40 ifnames_are "" || true
+assert_eq "$(ifnames)" "" "target: net1 leaves the status (DEVICE_REMOVED)"
+assert_eq "$(live_aliases)" "" "target's live XML: no interface left"
+if wait_for 20 grep -q "hotplug=remove iface=eth1" "$CONSOLE"; then
+	pass "guest on B: eth1 removed (console)"
+else
+	fail "guest on B: eth1 removed (console)"
+fi
+
 # ---------------------------------------------------------------- refused while shutting down
 kill -TERM "$LAUNCHER_PID"
 sleep 0.3
@@ -237,10 +305,10 @@ assert_err '{"op":"attach-interface","args":{"name":"net2","tap":"'$TAP0'"}}' \
 assert_err '{"op":"detach-interface","args":{"name":"net1"}}' \
 	"detach-interface: refused, the launcher is shutting down" "detach during the graceful shutdown is refused"
 rc=0
-wait_for 60 bash -c "! kill -0 $LAUNCHER_PID 2>/dev/null" || kill -KILL "$LAUNCHER_PID"
+wait_for 60 launcher_gone || kill -KILL "$LAUNCHER_PID"
 wait "$LAUNCHER_PID" || rc=$?
 LAUNCHER_PID=""
 assert_eq "$rc" 0 "launcher exits 0 after SIGTERM (guest powered off)"
-assert_eq "$(jq -r '"\(.phase) \([.interfaces[].name] | join(","))"' "$STATUS")" "Succeeded net1" \
-	"final status: Succeeded, the interfaces the domain had at the end"
+assert_eq "$(jq -r '"\(.phase) \(.interfaces | length)"' "$STATUS")" "Succeeded 0" \
+	"final status: Succeeded, no interfaces left"
 finish

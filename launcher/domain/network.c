@@ -120,3 +120,15 @@ int launch_interface_xml(const LaunchInterface *ifc, const LaunchNic *n, char **
         *ret = x.buf;
         return 0;
 }
+
+void domain_xml_hotplug_ports(Xml *x, const LaunchVmi *v) {
+        /* One port per device libvirt may put on a root port (a NIC or VF per interface, a disk
+         * per volume, the virtio-scsi controller): an over-count only leaves more ports free. */
+        size_t n = v->n_interfaces + v->n_disks + 1 + LAUNCH_HOTPLUG_PORTS;
+        char idx[24];
+        xml_empty(x, "controller", "type", "pci", "index", "0", "model", "pcie-root", NULL);
+        for (size_t i = 1; i <= n; i++) {
+                snprintf(idx, sizeof idx, "%zu", i);
+                xml_empty(x, "controller", "type", "pci", "index", idx, "model", "pcie-root-port", NULL);
+        }
+}

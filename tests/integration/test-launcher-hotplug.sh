@@ -196,6 +196,26 @@ fi
 assert_err '{"op":"attach-interface","args":{"name":"net1","tap":"'$TAP1'"}}' \
 	"interface 'net1' is already attached" "a second attach of net1 is refused"
 
+# A second NIC while net1 is attached: the domain has spare PCIe root ports (LAUNCH_HOTPLUG_PORTS).
+ip -n "$NODE_NS" tuntap add dev kvtap2 mode tap
+ip -n "$NODE_NS" link set kvtap2 master kvbr1 up
+res=$(req '{"op":"attach-interface","args":{"name":"net2","tap":"kvtap2"}}')
+assert_eq "$(jq -r '"\(.ok) \([.result.interfaces[].name] | join(","))"' <<<"$res")" "true default,net1,net2" \
+	"a second hot-plug while net1 is attached (spare root ports) ($(jq -r .msg <<<"$res"))"
+assert_eq "$(live_aliases)" "ua-default ua-net1 ua-net2 " "live XML: ua-net2 attached too"
+if wait_for 30 grep -q "hotplug=add iface=eth2" "$CONSOLE"; then
+	pass "guest sees the second hot-plugged NIC (console: hotplug=add iface=eth2)"
+else
+	fail "guest sees the second hot-plugged NIC (console: hotplug=add iface=eth2)"
+fi
+res=$(req '{"op":"detach-interface","args":{"name":"net2"}}')
+assert_eq "$(jq -r .ok <<<"$res")" true "detach-interface net2 accepted"
+assert_err '{"op":"detach-interface","args":{"name":"net2"}}' \
+	"interface 'net2' is already being detached" "a second detach while one is pending is refused" || true
+wait_for 40 ifnames_are default,net1 || true
+assert_eq "$(ifnames)" default,net1 "net2 leaves the status (DEVICE_REMOVED)"
+ip -n "$NODE_NS" link del kvtap2
+
 # ---------------------------------------------------------------- detach net1
 res=$(req '{"op":"detach-interface","args":{"name":"net1"}}')
 assert_eq "$(jq -r .ok <<<"$res")" true "detach-interface net1 accepted"

@@ -12,7 +12,8 @@
 # (console) and answers ping at 10.78.0.10. Then detach-interface net1: the status shows it
 # detaching or gone at once, it leaves the status once libvirt reported DEVICE_REMOVED, the live XML
 # no longer has it, the guest prints "hotplug=remove iface=eth1" and 10.78.0.10 no longer answers.
-# The boot interface is detached the same way. Then the VM (now with only the hot-plugged NIC) is
+# A second NIC (net2) is hot-plugged while net1 is attached (the domain's spare PCIe root ports) and
+# detached again. The boot interface is detached the same way. Then the VM (now with only the hot-plugged NIC) is
 # live-migrated with destStateDir to a second node (own namespace, libvirtd, tap kvtap1): the
 # source exits Migrated, the target launcher (given the VMI with net1 and --nic net1=tap:kvtap1)
 # runs it with net1 listed, the guest answers at 10.78.0.10 there, the target's domain writes the

@@ -280,6 +280,11 @@ at_exit '[ -n "${LAUNCHER_B:-}" ] && kill -TERM "$LAUNCHER_B" 2>/dev/null'
 STATUS_B=$STATE_B/$DOM/status.json
 phase_b_is() { [ "$(jq -r .phase "$STATUS_B" 2>/dev/null)" = "$1" ]; }
 wait_for 30 phase_b_is WaitingForMigration || die "target launcher did not reach WaitingForMigration"
+SOCK_A=$SOCK
+SOCK=$STATE_B/$DOM/launcher.sock
+assert_err '{"op":"attach-interface","args":{"name":"net2","tap":"'$TAP1'"}}' \
+	"attach-interface: the domain is not running (phase WaitingForMigration)" "attach on a waiting target is refused"
+SOCK=$SOCK_A
 res=$(req '{"op":"migrate","args":{"destUri":"'"$URI_B"'","destStateDir":"'"$STATE_B"'","timeoutSeconds":120}}')
 assert_eq "$(jq -r .ok <<<"$res")" true "migrate (destStateDir) accepted after the hot-plug ($(jq -r .msg <<<"$res"))"
 assert_err '{"op":"attach-interface","args":{"name":"net2","tap":"'$TAP0'"}}' \

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The status socket's NIC hot-plug requests (attach-interface, detach-interface): parsed and
- * checked here, into typed requests; the runtime (launcher/runtime/hotplug.c) only checks what
- * depends on the running domain. */
+/* The status socket's NIC hot-plug requests (attach-interface, detach-interface), both ends: parsed
+ * and checked here into typed requests (the runtime, launcher/runtime/hotplug.c, only checks what
+ * depends on the running domain), and written from them for the node side. */
 #include "common/addr.h"
 #include "common/json-util.h"
 #include "launcher/launcher-priv.h"
@@ -136,4 +136,21 @@ int launch_detach_req_parse(json_t *args, LaunchDetachReq *ret, KvErr *e) {
 void launch_detach_req_done(LaunchDetachReq *r) {
         free(r->name);
         r->name = NULL;
+}
+
+json_t *launch_attach_req_to_json(const LaunchAttachReq *r) {
+        const uint8_t *m = r->nic.mac;
+        char mac[18];
+        snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+        json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "name", r->ifc.name ? r->ifc.name : "", "tap", r->nic.tap,
+                                 "mac", mac, "model", r->ifc.model[0] ? r->ifc.model : "virtio");
+        if (args && r->nic.mtu && json_object_set_new(args, "mtu", json_integer(r->nic.mtu)) < 0) {
+                json_decref(args);
+                return NULL;
+        }
+        return args ? json_pack("{s:s, s:o}", "op", "attach-interface", "args", args) : NULL;
+}
+
+json_t *launch_detach_req_to_json(const LaunchDetachReq *r) {
+        return json_pack("{s:s, s:{s:s}}", "op", "detach-interface", "args", "name", r->name ? r->name : "");
 }

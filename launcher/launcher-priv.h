@@ -154,25 +154,3 @@ void domain_xml_hotplug_ports(Xml *x, const LaunchVmi *v);
  * -EINVAL (n is not ifc's, or not a tap), -ENOMEM. Caller frees *ret. */
 int launch_interface_xml(const LaunchInterface *ifc, const LaunchNic *n, char **ret, KvErr *e) _wur_;
 
-/* ------------------------------------------------------------------ NIC hot-plug requests (launcher/hotplug.c) */
-
-/* {"op":"attach-interface","args":{"name","tap","mac","model","mtu"}} checked: name 1..63 of
- * [A-Za-z0-9_-] (libvirt's user alias ua-<name>), tap 1..15 characters of a valid interface name, mac
- * a unicast MAC (default: the one the launcher derives for a VMI interface of that name, as for
- * one without macAddress), model one launch_nic_model_known() accepts (default virtio), mtu
- * 68..65535 (optional). Unknown keys are errors; errors name the field and the value. */
-typedef struct LaunchAttachReq {
-        LaunchInterface ifc; /* name (owned), model, binding bridge; no boot order, no PCI address */
-        LaunchNic nic;       /* NIC_TAP; nic.name == ifc.name */
-} LaunchAttachReq;
-
-int launch_attach_req_parse(json_t *args, const LaunchVmi *v, LaunchAttachReq *ret, KvErr *e) _wur_;
-void launch_attach_req_done(LaunchAttachReq *r);
-
-/* {"op":"detach-interface","args":{"name"}}: the same name rules. */
-typedef struct LaunchDetachReq {
-        char *name;
-} LaunchDetachReq;
-
-int launch_detach_req_parse(json_t *args, LaunchDetachReq *ret, KvErr *e) _wur_;
-void launch_detach_req_done(LaunchDetachReq *r);

@@ -525,6 +525,42 @@ static void test_hotplug_attach_parse(void **state) {
         attach_err("{\"name\":\"net1\",\"tap\":\"t\",\"bridge\":{}}", "attach-interface: unknown key 'bridge'");
 }
 
+/* The node side's request (to-JSON) is what the launcher parses back. */
+static void test_hotplug_roundtrip(void **state) {
+        (void) state;
+        LaunchVmi *v = load_ok(DATA "bridge-containerdisk.yaml");
+        KvErr e = {};
+        LaunchAttachReq q = { .ifc = { .name = (char *) "net1", .model = "e1000" },
+                              .nic = { .name = "net1", .kind = NIC_TAP, .tap = "kvtap1", .mtu = 9000,
+                                       .mac = { 0x02, 0, 0, 0, 0x10, 0xff } } };
+        json_t *j = launch_attach_req_to_json(&q);
+        assert_non_null(j);
+        char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(text, "{\"args\":{\"mac\":\"02:00:00:00:10:ff\",\"model\":\"e1000\",\"mtu\":9000,"
+                                  "\"name\":\"net1\",\"tap\":\"kvtap1\"},\"op\":\"attach-interface\"}");
+        free(text);
+        LaunchAttachReq back = {};
+        assert_int_equal(launch_attach_req_parse(json_object_get(j, "args"), v, &back, &e), 0);
+        assert_string_equal(back.ifc.name, "net1");
+        assert_string_equal(back.ifc.model, "e1000");
+        assert_string_equal(back.nic.tap, "kvtap1");
+        assert_int_equal(back.nic.mtu, 9000);
+        assert_memory_equal(back.nic.mac, q.nic.mac, 6);
+        launch_attach_req_done(&back);
+        json_decref(j);
+        LaunchDetachReq d = { .name = (char *) "default" };
+        j = launch_detach_req_to_json(&d);
+        text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(text, "{\"args\":{\"name\":\"default\"},\"op\":\"detach-interface\"}");
+        free(text);
+        LaunchDetachReq dback = {};
+        assert_int_equal(launch_detach_req_parse(json_object_get(j, "args"), &dback, &e), 0);
+        assert_string_equal(dback.name, "default");
+        launch_detach_req_done(&dback);
+        json_decref(j);
+        launch_vmi_free(v);
+}
+
 static void test_hotplug_detach_parse(void **state) {
         (void) state;
         KvErr e = {};
@@ -980,6 +1016,7 @@ int main(void) {
                 cmocka_unit_test(test_dry_run_binary),    cmocka_unit_test(test_files_own_and_remove),
                 cmocka_unit_test(test_kind_tables),
                 cmocka_unit_test(test_hotplug_attach_parse), cmocka_unit_test(test_hotplug_detach_parse),
+                cmocka_unit_test(test_hotplug_roundtrip),
                 cmocka_unit_test(test_hotplug_xml),          cmocka_unit_test(test_status_detaching),
                 cmocka_unit_test(test_migration_live_xml),
         };

@@ -13,7 +13,8 @@
 # detaching or gone at once, it leaves the status once libvirt reported DEVICE_REMOVED, the live XML
 # no longer has it, the guest prints "hotplug=remove iface=eth1" and 10.78.0.10 no longer answers.
 # A second NIC (net2) is hot-plugged while net1 is attached (the domain's spare PCIe root ports) and
-# detached again. The boot interface is detached the same way. Then the VM (now with only the hot-plugged NIC) is
+# detached while the guest is paused: the detach times out after 30 s (detachError, NIC kept), and
+# the resumed guest's late acknowledgement still removes it. The boot interface is detached the same way. Then the VM (now with only the hot-plugged NIC) is
 # live-migrated with destStateDir to a second node (own namespace, libvirtd, tap kvtap1): the
 # source exits Migrated, the target launcher (given the VMI with net1 and --nic net1=tap:kvtap1)
 # runs it with net1 listed, the guest answers at 10.78.0.10 there, the target's domain writes the
@@ -209,12 +210,25 @@ if wait_for 30 grep -q "hotplug=add iface=eth2" "$CONSOLE"; then
 else
 	fail "guest sees the second hot-plugged NIC (console: hotplug=add iface=eth2)"
 fi
+# Detach while the guest is paused: it cannot acknowledge the unplug, so after 30 s the detach
+# fails (the NIC stays, detachError says why); once resumed the guest acks the pending request and
+# DEVICE_REMOVED still removes it.
+vsh suspend "$DOM" >/dev/null
 res=$(req '{"op":"detach-interface","args":{"name":"net2"}}')
-assert_eq "$(jq -r .ok <<<"$res")" true "detach-interface net2 accepted"
+assert_eq "$(jq -r .ok <<<"$res")" true "detach-interface net2 accepted (guest paused)"
 assert_err '{"op":"detach-interface","args":{"name":"net2"}}' \
-	"interface 'net2' is already being detached" "a second detach while one is pending is refused" || true
+	"interface 'net2' is already being detached" "a second detach while one is pending is refused"
+net2_failed() { jq -e '.interfaces[] | select(.name == "net2") | (.state == null and (.detachError | test("within 30 s")))' "$STATUS"; }
+if wait_for 40 net2_failed; then
+	pass "detach timeout: net2 stays, detachError: $(jq -r '.interfaces[] | select(.name == "net2") | .detachError' "$STATUS")"
+else
+	fail "detach timeout: net2 stays with a detachError ($(jq -c .interfaces "$STATUS"))"
+fi
+assert_true "launcher log names the failed detach" grep -q "detach-interface 'net2': the guest did not release" "$KV_TMP/launcher.log"
+vsh resume "$DOM" >/dev/null
 wait_for 40 ifnames_are default,net1 || true
-assert_eq "$(ifnames)" default,net1 "net2 leaves the status (DEVICE_REMOVED)"
+assert_eq "$(ifnames)" default,net1 "after the resume the guest acks: net2 leaves the status (DEVICE_REMOVED)"
+assert_eq "$(live_aliases)" "ua-default ua-net1 " "live XML: ua-net2 gone"
 ip -n "$NODE_NS" link del kvtap2
 
 # ---------------------------------------------------------------- detach net1

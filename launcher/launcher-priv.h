@@ -110,6 +110,8 @@ int vmi_build_cloud_init(VmiCtx *c);
 /* launcher/vmi/network.c: spec.domain.devices.interfaces joined with spec.networks. */
 int vmi_parse_interfaces_and_networks(VmiCtx *c, json_t *devices, const char *dpath, json_t *spec);
 void launch_interface_done(LaunchInterface *ifc);
+/* A NIC model the VMI (and attach-interface) accepts: virtio, e1000, e1000e, igb, rtl8139, ne2k_pci, pcnet. */
+bool launch_nic_model_known(const char *s);
 void launch_network_done(LaunchNetwork *n);
 
 /* ------------------------------------------------------------------ domain XML (launcher/domain/) */
@@ -143,3 +145,12 @@ int domain_xml_disks(Xml *x, const LaunchVmi *v, const LaunchDomainOptions *o);
 int domain_nics_check(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, KvErr *e);
 /* The <interface> (tap) and <hostdev> (SR-IOV VF) elements. */
 void domain_xml_nics(Xml *x, const LaunchVmi *v, const LaunchNic *nics, size_t n_nics);
+/* NIC hot-plug needs a free PCIe root port per device (q35, aarch64 virt), and libvirt leaves only
+ * one: the domain gets enough pcie-root-port controllers for its own devices plus this many. */
+#define LAUNCH_HOTPLUG_PORTS 4
+void domain_xml_hotplug_ports(Xml *x, const LaunchVmi *v);
+/* The one <interface type='ethernet'> of a tap NIC n for interface ifc, as domain_xml_nics() writes
+ * it into the domain (alias ua-<name>): what attach-interface hands to virDomainAttachDeviceFlags().
+ * -EINVAL (n is not ifc's, or not a tap), -ENOMEM. Caller frees *ret. */
+int launch_interface_xml(const LaunchInterface *ifc, const LaunchNic *n, char **ret, KvErr *e) _wur_;
+

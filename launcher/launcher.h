@@ -292,6 +292,10 @@ typedef struct LaunchNic {
         char pci[16];     /* NIC_HOSTDEV: host VF, "0000:3b:02.1" */
         uint8_t mac[6];
         uint32_t mtu;     /* 0 = not set */
+        /* --run only (status): detach-interface was sent and the guest has not released the device
+         * yet; and why the last detach of this NIC failed ("" = none). */
+        bool detaching;
+        char detach_error[160];
 } LaunchNic;
 
 /* Dry-run stand-ins: taps "tap0", "tap1", ... in interface order (hostdevs consume no number),
@@ -312,6 +316,35 @@ typedef struct LaunchDomainOptions {
 int launch_domain_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const LaunchDomainOptions *o,
                       LaunchWarnings *w, char **ret, KvErr *e) _wur_;
 
+/* ------------------------------------------------------------------ NIC hot-plug requests (launcher/hotplug.c) */
+
+/* {"op":"attach-interface","args":{"name","tap","mac","model","mtu"}} checked: name 1..63 of
+ * [A-Za-z0-9_-] (libvirt's user alias ua-<name>), tap 1..15 characters of a valid interface name, mac
+ * a unicast MAC (default: the one the launcher derives for a VMI interface of that name, as for
+ * one without macAddress), model one launch_nic_model_known() accepts (default virtio), mtu
+ * 68..65535 (optional). Unknown keys are errors; errors name the field and the value. */
+typedef struct LaunchAttachReq {
+        LaunchInterface ifc; /* name (owned), model, binding bridge; no boot order, no PCI address */
+        LaunchNic nic;       /* NIC_TAP; nic.name == ifc.name */
+} LaunchAttachReq;
+
+int launch_attach_req_parse(json_t *args, const LaunchVmi *v, LaunchAttachReq *ret, KvErr *e) _wur_;
+void launch_attach_req_done(LaunchAttachReq *r);
+
+/* {"op":"detach-interface","args":{"name"}}: the same name rules. */
+typedef struct LaunchDetachReq {
+        char *name;
+} LaunchDetachReq;
+
+int launch_detach_req_parse(json_t *args, LaunchDetachReq *ret, KvErr *e) _wur_;
+void launch_detach_req_done(LaunchDetachReq *r);
+
+/* The whole request line's object, {"op":"attach-interface","args":{...}} (mac always, model
+ * always, mtu when set): what the node side sends to the launcher's socket. NULL on ENOMEM. */
+json_t *launch_attach_req_to_json(const LaunchAttachReq *r);
+/* {"op":"detach-interface","args":{"name"}}. NULL on ENOMEM. */
+json_t *launch_detach_req_to_json(const LaunchDetachReq *r);
+
 /* ------------------------------------------------------------------ live migration (launcher/migration.c) */
 
 /* Refuses a VMI whose storage cannot follow a live migration: an emptyDisk is a writable file local
@@ -329,6 +362,16 @@ const char *launch_migration_tcg_warning(LaunchAccel accel, unsigned long qemu_v
  * = NULL (libvirt keeps the source XML). Caller frees *ret. */
 int launch_migration_dest_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, LaunchAccel accel,
                               const char *dest_state_dir, const char *dest_serial_log, char **ret, KvErr *e) _wur_;
+
+/* After a NIC hot-plug or unplug: the destination XML from libvirt's live (migratable) XML of the
+ * domain, with the same per-VM file moves as launch_migration_dest_xml(): src_serial_log (NULL =
+ * <v->state_dir>/serial.log) becomes dest_serial_log (NULL = <dest_state_dir>/<ns>_<name>/serial.log),
+ * and every other path under v->state_dir/ moves to <dest_state_dir>/<ns>_<name>/. Only whole
+ * attribute values (serial log) or value prefixes (directory) are replaced. Both dest NULL: *ret =
+ * NULL. Caller frees *ret. */
+int launch_migration_rewrite_live_xml(const char *live_xml, const LaunchVmi *v, const char *src_serial_log,
+                                      const char *dest_state_dir, const char *dest_serial_log, char **ret,
+                                      KvErr *e) _wur_;
 
 /* ================================================================== runtime (launcher/runtime/):
  * --run keeps one VMI's libvirt domain alive and reports its phase. */
@@ -405,7 +448,8 @@ typedef struct LaunchStatus {
         LaunchMigrationStatus mig;
 } LaunchStatus;
 
-/* {"phase","domain","vmi","accel","reason","interfaces":[{"name","mac","tap"|"pciAddress"[,"mtu"]}],
+/* {"phase","domain","vmi","accel","reason","interfaces":[{"name","mac","tap"|"pciAddress"[,"mtu"]
+ *  [,"state":"detaching"][,"detachError"]}],
  *  "startedAt" (RFC 3339 or null),"finishedAt","pid","shuttingDown","terminationGracePeriodSeconds",
  *  "migratable","migration": null | {"state","role":"source"|"target","dest","startedAt","finishedAt",
  *  "downtimeMs","totalMs","dataBytes","memoryIterations","wallMs","stats","error"}} */

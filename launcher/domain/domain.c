@@ -80,6 +80,7 @@ int launch_domain_xml(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, 
         }
 
         domain_xml_nics(&x, v, nics, n_nics);
+        domain_xml_hotplug_ports(&x, v);
 
         _cleanup_free_ char *log = NULL;
         const char *logp = o ? o->serial_log : NULL;

@@ -66,36 +66,69 @@ int domain_nics_check(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, 
         return 0;
 }
 
-void domain_xml_nics(Xml *x, const LaunchVmi *v, const LaunchNic *nics, size_t n_nics) {
-        char num[32], mac[18];
-        for (size_t i = 0; i < n_nics; i++) {
-                const LaunchInterface *ifc = &v->interfaces[i];
-                const LaunchNic *n = &nics[i];
-                char alias[300];
-                snprintf(alias, sizeof alias, "ua-%s", ifc->name);
-                fmt_mac(n->mac, mac);
-                if (n->kind == NIC_TAP) {
-                        xml_open(x, "interface", "type", "ethernet", NULL);
-                        xml_empty(x, "target", "dev", n->tap, "managed", "no", NULL);
-                        xml_empty(x, "mac", "address", mac, NULL);
-                        xml_empty(x, "model", "type", ifc->model, NULL);
-                        if (n->mtu) {
-                                snprintf(num, sizeof num, "%u", n->mtu);
-                                xml_empty(x, "mtu", "size", num, NULL);
-                        }
-                        xml_boot_order(x, ifc->boot_order);
-                        xml_empty(x, "alias", "name", alias, NULL);
-                        xml_pci_address(x, ifc->pci_address, true);
-                        xml_close(x, "interface");
-                } else {
-                        xml_open(x, "hostdev", "mode", "subsystem", "type", "pci", "managed", "no", NULL);
-                        xml_open(x, "source", NULL);
-                        xml_pci_address(x, n->pci, false); /* checked by domain_nics_check() */
-                        xml_close(x, "source");
-                        xml_boot_order(x, ifc->boot_order);
-                        xml_empty(x, "alias", "name", alias, NULL);
-                        xml_pci_address(x, ifc->pci_address, true);
-                        xml_close(x, "hostdev");
+/* One <interface> (tap) or <hostdev> (SR-IOV VF) element: the boot path and a hot-plug share it. */
+static void domain_xml_nic(Xml *x, const LaunchInterface *ifc, const LaunchNic *n) {
+        char num[32], mac[18], alias[300];
+        snprintf(alias, sizeof alias, "ua-%s", ifc->name);
+        fmt_mac(n->mac, mac);
+        if (n->kind == NIC_TAP) {
+                xml_open(x, "interface", "type", "ethernet", NULL);
+                xml_empty(x, "target", "dev", n->tap, "managed", "no", NULL);
+                xml_empty(x, "mac", "address", mac, NULL);
+                xml_empty(x, "model", "type", ifc->model, NULL);
+                if (n->mtu) {
+                        snprintf(num, sizeof num, "%u", n->mtu);
+                        xml_empty(x, "mtu", "size", num, NULL);
                 }
+                xml_boot_order(x, ifc->boot_order);
+                xml_empty(x, "alias", "name", alias, NULL);
+                xml_pci_address(x, ifc->pci_address, true);
+                xml_close(x, "interface");
+        } else {
+                xml_open(x, "hostdev", "mode", "subsystem", "type", "pci", "managed", "no", NULL);
+                xml_open(x, "source", NULL);
+                xml_pci_address(x, n->pci, false); /* checked by domain_nics_check() */
+                xml_close(x, "source");
+                xml_boot_order(x, ifc->boot_order);
+                xml_empty(x, "alias", "name", alias, NULL);
+                xml_pci_address(x, ifc->pci_address, true);
+                xml_close(x, "hostdev");
+        }
+}
+
+void domain_xml_nics(Xml *x, const LaunchVmi *v, const LaunchNic *nics, size_t n_nics) {
+        for (size_t i = 0; i < n_nics; i++)
+                domain_xml_nic(x, &v->interfaces[i], &nics[i]);
+}
+
+int launch_interface_xml(const LaunchInterface *ifc, const LaunchNic *n, char **ret, KvErr *e) {
+        if (!ifc->name || !streq_ptr(n->name, ifc->name))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "interface XML: NIC '%s' does not belong to interface '%s'",
+                                 n->name ? n->name : "(null)", ifc->name ? ifc->name : "(null)");
+        if (n->kind != NIC_TAP || !n->tap[0] || strnlen(n->tap, sizeof n->tap) >= sizeof n->tap)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "interface XML: NIC '%s' needs a tap", n->name);
+        Xml x = {};
+        x.f = open_memstream(&x.buf, &x.len);
+        if (!x.f)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
+        domain_xml_nic(&x, ifc, n);
+        bool err = ferror(x.f);
+        if (fclose(x.f) != 0 || err || !x.buf) {
+                free(x.buf);
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
+        }
+        *ret = x.buf;
+        return 0;
+}
+
+void domain_xml_hotplug_ports(Xml *x, const LaunchVmi *v) {
+        /* One port per device libvirt may put on a root port (a NIC or VF per interface, a disk
+         * per volume, the virtio-scsi controller): an over-count only leaves more ports free. */
+        size_t n = v->n_interfaces + v->n_disks + 1 + LAUNCH_HOTPLUG_PORTS;
+        char idx[24];
+        xml_empty(x, "controller", "type", "pci", "index", "0", "model", "pcie-root", NULL);
+        for (size_t i = 1; i <= n; i++) {
+                snprintf(idx, sizeof idx, "%zu", i);
+                xml_empty(x, "controller", "type", "pci", "index", idx, "model", "pcie-root-port", NULL);
         }
 }

@@ -106,6 +106,19 @@ int rt_start_domain(Runtime *rt, const char *xml) {
                                                       VIR_DOMAIN_EVENT_CALLBACK(rt_on_job_completed), rt, NULL);
         if (rt->job_cb < 0)
                 log_warning("register job-completed events: %s (no migration statistics)", virGetLastErrorMessage());
+        /* detach-interface: the guest released the device (or refused to). */
+        rt->removed_cb = virConnectDomainEventRegisterAny(rt->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+                                                          VIR_DOMAIN_EVENT_CALLBACK(rt_on_device_removed), rt, NULL);
+        if (rt->removed_cb < 0) {
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "register device-removed events: %s", virGetLastErrorMessage());
+                return LAUNCH_EXIT_LIBVIRT;
+        }
+        rt->removal_failed_cb = virConnectDomainEventRegisterAny(
+                rt->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVAL_FAILED,
+                VIR_DOMAIN_EVENT_CALLBACK(rt_on_device_removal_failed), rt, NULL);
+        if (rt->removal_failed_cb < 0)
+                log_warning("register device-removal-failed events: %s (a refused detach shows as a timeout)",
+                            virGetLastErrorMessage());
         if (rt->st.migratable) {
                 unsigned long hv = 0;
                 const char *w = virConnectGetVersion(rt->conn, &hv) == 0 ? launch_migration_tcg_warning(rt->o->accel, hv)
@@ -135,6 +148,10 @@ void rt_disconnect(Runtime *rt) {
                         IGNORE_RESULT(virConnectDomainEventDeregisterAny(rt->conn, rt->lifecycle_cb));
                 if (rt->job_cb >= 0)
                         IGNORE_RESULT(virConnectDomainEventDeregisterAny(rt->conn, rt->job_cb));
+                if (rt->removed_cb >= 0)
+                        IGNORE_RESULT(virConnectDomainEventDeregisterAny(rt->conn, rt->removed_cb));
+                if (rt->removal_failed_cb >= 0)
+                        IGNORE_RESULT(virConnectDomainEventDeregisterAny(rt->conn, rt->removal_failed_cb));
                 if (rt->close_cb)
                         IGNORE_RESULT(virConnectUnregisterCloseCallback(rt->conn, on_close));
         }

@@ -178,6 +178,10 @@ int rt_start_migration(Runtime *rt, json_t *args, KvErr *e) {
         if (rt->mig || rt->mig_stats_timer || rt->mig_succeeded)
                 return kverr_set(e, KV_ERR_EXISTS, -EBUSY, "migrate: a migration to '%s' is already in progress",
                                  rt->st.mig.dest);
+        const char *detaching = NULL;
+        if (rt_nics_detaching(rt, &detaching))
+                return kverr_set(e, KV_ERR_TRY_AGAIN, -EBUSY,
+                                 "migrate: interface '%s' is being detached; retry once the guest released it", detaching);
         int rs = launch_migration_check_storage(rt->v, "migrate", e);
         if (rs < 0)
                 return rs;
@@ -191,10 +195,21 @@ int rt_start_migration(Runtime *rt, json_t *args, KvErr *e) {
         if (r < 0)
                 return r;
         /* The target QEMU uses the target launcher's files (serial log, seed ISO): same VMI, same
-         * NICs, other paths. */
+         * NICs, other paths. After a NIC hot-plug or unplug libvirt's live XML has the device layout
+         * (the hot-plugged NIC's PCI slot, the root ports): it is the one rewritten then. */
         char *xml = NULL;
-        r = launch_migration_dest_xml(rt->v, rt->st.nics, rt->st.n_nics, rt->o->accel, p.dest_state_dir,
-                                      p.dest_serial_log, &xml, e);
+        if (rt->nics_changed && (p.dest_state_dir || p.dest_serial_log)) {
+                _cleanup_free_ char *live = virDomainGetXMLDesc(rt->dom, VIR_DOMAIN_XML_MIGRATABLE);
+                if (!live) {
+                        kv_migrate_params_done(&p);
+                        return kverr_set(e, KV_ERR_INTERNAL, -EIO, "migrate: cannot read the live domain XML: %s",
+                                         virGetLastErrorMessage());
+                }
+                r = launch_migration_rewrite_live_xml(live, rt->v, rt->o->serial_log, p.dest_state_dir,
+                                                      p.dest_serial_log, &xml, e);
+        } else
+                r = launch_migration_dest_xml(rt->v, rt->nics, rt->n_nics, rt->o->accel, p.dest_state_dir,
+                                              p.dest_serial_log, &xml, e);
         if (r < 0) {
                 kv_migrate_params_done(&p);
                 return r;

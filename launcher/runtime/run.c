@@ -77,8 +77,8 @@ static void rt_remove_files(Runtime *rt, int rc) {
 }
 
 int launch_run(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const LaunchRunOptions *o) {
-        Runtime rt = { .v = v, .o = o, .listen_fd = -1, .lifecycle_cb = -1, .job_cb = -1,
-                       .exit_code = LAUNCH_EXIT_INTERNAL };
+        Runtime rt = { .v = v, .o = o, .listen_fd = -1, .lifecycle_cb = -1, .job_cb = -1, .removed_cb = -1,
+                       .removal_failed_cb = -1, .exit_code = LAUNCH_EXIT_INTERNAL };
         LvEvents le = { .wake_fd = -1 };
         _cleanup_free_ char *name = launch_domain_name(v);
         _cleanup_free_ char *xml = NULL;
@@ -87,9 +87,8 @@ int launch_run(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const L
         if (!name)
                 return log_error("out of memory"), LAUNCH_EXIT_INTERNAL;
         rt.grace = o->grace_seconds >= 0 ? o->grace_seconds : v->termination_grace_seconds;
-        rt.st = (LaunchStatus){ .phase = LAUNCH_PHASE_SCHEDULED, .accel = o->accel, .nics = nics, .n_nics = n_nics,
-                                .pid = getpid(), .grace_seconds = rt.grace,
-                                .migratable = o->migratable || o->incoming };
+        rt.st = (LaunchStatus){ .phase = LAUNCH_PHASE_SCHEDULED, .accel = o->accel, .pid = getpid(),
+                                .grace_seconds = rt.grace, .migratable = o->migratable || o->incoming };
         snprintf(rt.st.domain, sizeof rt.st.domain, "%s", name);
         snprintf(rt.st.vmi, sizeof rt.st.vmi, "%s/%s", v->namespace, v->name);
 
@@ -126,6 +125,12 @@ int launch_run(const LaunchVmi *v, const LaunchNic *nics, size_t n_nics, const L
         }
 
         rc = LAUNCH_EXIT_INTERNAL;
+        /* launch_domain_xml() checked that nics[i] belongs to v->interfaces[i]. */
+        r = rt_nics_init(&rt, nics, n_nics);
+        if (r < 0) {
+                log_error_errno(r, "NIC list: %m");
+                goto out;
+        }
         r = event_loop_new(&rt.loop);
         if (r < 0) {
                 log_error_errno(r, "create event loop: %m");
@@ -196,6 +201,7 @@ out:
                 rt_set_phase(&rt, LAUNCH_PHASE_FAILED, "%s", rt.st.reason[0] ? rt.st.reason : "launcher failed");
         else
                 rt_write_status(&rt);
+        rt_nics_free(&rt); /* before the loop: pending detach timers */
         event_loop_free(rt.loop);
         free(rt.status_file);
         free(rt.socket_path);

@@ -4,7 +4,9 @@
  *   lv-events.c      kvnet's epoll loop as libvirt's event implementation
  *   libvirt.c        connection, domain start, lifecycle and close events
  *   shutdown.c       SIGTERM/SIGINT and {"op":"shutdown"}: ACPI power button, grace period
- *   status-socket.c  the unix socket: status, shutdown, migrate, migrate-cancel
+ *   status-socket.c  the unix socket: status, shutdown, migrate, migrate-cancel, attach-interface,
+ *                    detach-interface
+ *   hotplug.c        NIC hot-plug and unplug, the NIC list as the domain has it now
  *   migrate.c        live migration, source side (worker thread, statistics, netd notifications)
  *   incoming.c       live migration, target side (--incoming)
  *   status.c, files.c  the status JSON and the files the launcher makes (public: launcher.h)
@@ -28,6 +30,8 @@
 #define STATUS_MAX_CLIENTS 16
 #define CLIENT_BUF 4096
 #define LAUNCH_ACPI_REPEAT_SEC 5
+/* detach-interface: how long the guest has to release the device (libvirt's DEVICE_REMOVED). */
+#define LAUNCH_DETACH_TIMEOUT_SEC 30
 
 /* ------------------------------------------------------------------ libvirt event implementation */
 
@@ -61,6 +65,7 @@ void lv_events_unregister(LvEvents *le);
 
 typedef struct Client Client;
 typedef struct MigJob MigJob;
+typedef struct RtDetach RtDetach;
 
 typedef struct Runtime {
         EventLoop *loop;
@@ -97,6 +102,14 @@ typedef struct Runtime {
         /* what launch_prepare_files() made: removed when the VM is gone for good */
         LaunchFiles files;
         bool domain_created;     /* virDomainCreateXML succeeded, or an incoming domain arrived */
+        /* The NICs as the domain has them now: the VMI's (boot), plus attach-interface, minus what
+         * libvirt reported removed. Parallel arrays; st.nics points at nics; names owned by ifcs. */
+        LaunchInterface *ifcs;
+        LaunchNic *nics;
+        RtDetach **detaches;     /* a pending detach-interface (timeout) per NIC, or NULL */
+        size_t n_nics, cap_nics;
+        bool nics_changed;       /* a NIC was hot-plugged or unplugged: libvirt's live XML is the layout */
+        int removed_cb, removal_failed_cb;
 } Runtime;
 
 static inline int64_t realtime_ms(void) {
@@ -134,6 +147,17 @@ void rt_on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParameter
                          void *opaque);
 /* Teardown: a migration still running when the loop ended is aborted and joined. */
 void rt_migration_stop(Runtime *rt);
+
+/* hotplug.c: NIC hot-plug and unplug. */
+/* Copies the boot NICs (nics[i] of v->interfaces[i]) into the runtime's list. -ENOMEM. */
+int rt_nics_init(Runtime *rt, const LaunchNic *nics, size_t n) _wur_;
+void rt_nics_free(Runtime *rt);
+/* true when an interface waits for the guest to release it (*ret_name names it). */
+bool rt_nics_detaching(const Runtime *rt, const char **ret_name);
+int rt_attach_interface(Runtime *rt, json_t *args, KvErr *e);
+int rt_detach_interface(Runtime *rt, json_t *args, KvErr *e);
+void rt_on_device_removed(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque);
+void rt_on_device_removal_failed(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque);
 
 /* incoming.c: the target side (--incoming). */
 /* Arms the timeout and enters WaitingForMigration; LAUNCH_EXIT_* as rt_start_domain(). */

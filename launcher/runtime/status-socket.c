@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The status socket: one JSON request per line, one reply per request (status, shutdown, migrate,
- * migrate-cancel). */
+ * migrate-cancel, attach-interface, detach-interface). */
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -67,6 +67,8 @@ typedef enum SocketOp {
         SOCKET_OP_SHUTDOWN,
         SOCKET_OP_MIGRATE,
         SOCKET_OP_MIGRATE_CANCEL,
+        SOCKET_OP_ATTACH_INTERFACE,
+        SOCKET_OP_DETACH_INTERFACE,
 } SocketOp;
 
 static const char *const socket_op_table[] = {
@@ -74,6 +76,8 @@ static const char *const socket_op_table[] = {
         [SOCKET_OP_SHUTDOWN] = "shutdown",
         [SOCKET_OP_MIGRATE] = "migrate",
         [SOCKET_OP_MIGRATE_CANCEL] = "migrate-cancel",
+        [SOCKET_OP_ATTACH_INTERFACE] = "attach-interface",
+        [SOCKET_OP_DETACH_INTERFACE] = "detach-interface",
 };
 
 static int op_status(Runtime *rt, json_t *req, KvErr *e) {
@@ -99,12 +103,22 @@ static int op_migrate_cancel(Runtime *rt, json_t *req, KvErr *e) {
         return rt_cancel_migration(rt, "migrate-cancel requested on the status socket", e);
 }
 
+static int op_attach_interface(Runtime *rt, json_t *req, KvErr *e) {
+        return rt_attach_interface(rt, json_object_get(req, "args"), e);
+}
+
+static int op_detach_interface(Runtime *rt, json_t *req, KvErr *e) {
+        return rt_detach_interface(rt, json_object_get(req, "args"), e);
+}
+
 /* Per op: what it does; its reply is the status after it, or its error. */
 static int (*const socket_op_run[])(Runtime *rt, json_t *req, KvErr *e) = {
         [SOCKET_OP_STATUS] = op_status,
         [SOCKET_OP_SHUTDOWN] = op_shutdown,
         [SOCKET_OP_MIGRATE] = op_migrate,
         [SOCKET_OP_MIGRATE_CANCEL] = op_migrate_cancel,
+        [SOCKET_OP_ATTACH_INTERFACE] = op_attach_interface,
+        [SOCKET_OP_DETACH_INTERFACE] = op_detach_interface,
 };
 
 static int client_handle_line(Client *c, const char *line, size_t len) {
@@ -121,9 +135,11 @@ static int client_handle_line(Client *c, const char *line, size_t len) {
         else {
                 int k = launch_table_lookup(socket_op_table, ELEMENTSOF(socket_op_table), op);
                 if (k < 0) {
-                        char msg[160];
+                        char msg[200];
                         snprintf(msg, sizeof msg,
-                                 "request: 'op' must be status, shutdown, migrate or migrate-cancel, got '%.64s'", op);
+                                 "request: 'op' must be status, shutdown, migrate, migrate-cancel, attach-interface or "
+                                 "detach-interface, got '%.64s'",
+                                 op);
                         reply = rt_error(KV_ERR_INVALID_CONFIG, msg);
                 } else if (socket_op_run[k](rt, req, &e) < 0)
                         reply = proto_reply_error(&e);

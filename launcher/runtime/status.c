@@ -97,6 +97,10 @@ static json_t *nic_to_json(const LaunchNic *n) {
                                    : json_object_set_new(o, "pciAddress", json_string(n->pci));
         if (r == 0 && n->kind == NIC_TAP && n->mtu > 0)
                 r = json_object_set_new(o, "mtu", json_integer(n->mtu));
+        if (r == 0 && n->detaching)
+                r = json_object_set_new(o, "state", json_string("detaching"));
+        if (r == 0 && n->detach_error[0])
+                r = json_object_set_new(o, "detachError", json_string(n->detach_error));
         if (r < 0) {
                 json_decref(o);
                 return NULL;

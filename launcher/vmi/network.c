@@ -112,6 +112,12 @@ static int parse_ports(VmiCtx *c, json_t *ports, const char *path, LaunchInterfa
         return 0;
 }
 
+static const char *const nic_models[] = { "virtio", "e1000", "e1000e", "igb", "rtl8139", "ne2k_pci", "pcnet" };
+
+bool launch_nic_model_known(const char *s) {
+        return launch_table_lookup(nic_models, ELEMENTSOF(nic_models), s) >= 0;
+}
+
 static int parse_interface(VmiCtx *c, json_t *i, const char *path, LaunchInterface *ifc) {
         static const Field fields[] = {
                 { "name", FLD_OK },      { "model", FLD_OK },        { "bridge", FLD_OK },      { "masquerade", FLD_OK },
@@ -120,7 +126,6 @@ static int parse_interface(VmiCtx *c, json_t *i, const char *path, LaunchInterfa
                 { "binding", FLD_REJECT }, { "dhcpOptions", FLD_WARN }, { "tag", FLD_WARN },    { "acpiIndex", FLD_WARN },
                 { "state", FLD_OK },     {},
         };
-        static const char *const models[] = { "virtio", "e1000", "e1000e", "igb", "rtl8139", "ne2k_pci", "pcnet" };
         char sub[192];
         int r;
         long long x;
@@ -168,7 +173,7 @@ static int parse_interface(VmiCtx *c, json_t *i, const char *path, LaunchInterfa
                 return r;
         snprintf(ifc->model, sizeof ifc->model, "virtio");
         if (s) {
-                if (launch_table_lookup(models, ELEMENTSOF(models), s) < 0)
+                if (!launch_nic_model_known(s))
                         return vmi_invalid(c,
                                            "%s.model: must be one of virtio, e1000, e1000e, igb, rtl8139, ne2k_pci, pcnet, got '%s'",
                                            path, s);

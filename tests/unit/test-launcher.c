@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "common/addr.h"
 #include "common/fileio.h"
 #include "launcher/launcher-priv.h"
 #include "tests/unit/helpers.h"
@@ -440,6 +441,263 @@ static void test_domain_details(void **state) {
         launch_vmi_free(v);
 }
 
+/* ---------------------------------------------------------------- NIC hot-plug requests and XML */
+
+static void attach_err(const char *args, const char *want) {
+        json_t *j = test_json(args);
+        LaunchVmi *v = load_ok(DATA "bridge-containerdisk.yaml");
+        LaunchAttachReq q = {};
+        KvErr e = {};
+        assert_true(launch_attach_req_parse(j, v, &q, &e) < 0);
+        if (!streq(e.msg, want))
+                fail_msg("args %s:\n got  '%s'\n want '%s'", args, e.msg, want);
+        assert_null(q.ifc.name); /* untouched on failure */
+        json_decref(j);
+        launch_vmi_free(v);
+}
+
+static void test_hotplug_attach_parse(void **state) {
+        (void) state;
+        LaunchVmi *v = load_ok(DATA "bridge-containerdisk.yaml");
+        KvErr e = {};
+        LaunchAttachReq q = {};
+        json_t *j = test_json("{\"name\":\"net1\",\"tap\":\"kvtap1\",\"mac\":\"02:4B:56:78:00:0b\",\"model\":\"e1000e\","
+                              "\"mtu\":1400}");
+        assert_int_equal(launch_attach_req_parse(j, v, &q, &e), 0);
+        assert_string_equal(q.ifc.name, "net1");
+        assert_ptr_equal(q.nic.name, q.ifc.name);
+        assert_string_equal(q.nic.tap, "kvtap1");
+        assert_int_equal(q.nic.kind, NIC_TAP);
+        assert_int_equal(q.ifc.binding, LAUNCH_BINDING_BRIDGE);
+        assert_string_equal(q.ifc.model, "e1000e");
+        assert_int_equal(q.nic.mtu, 1400);
+        const uint8_t mac[6] = { 0x02, 0x4b, 0x56, 0x78, 0x00, 0x0b };
+        assert_memory_equal(q.nic.mac, mac, 6);
+        assert_string_equal(q.ifc.pci_address, "");
+        assert_int_equal(q.ifc.boot_order, 0);
+        launch_attach_req_done(&q);
+        json_decref(j);
+        /* defaults: virtio, no MTU, the MAC a VMI interface of that name gets without macAddress */
+        j = test_json("{\"name\":\"net_2-x\",\"tap\":\"t\"}");
+        assert_int_equal(launch_attach_req_parse(j, v, &q, &e), 0);
+        assert_string_equal(q.ifc.model, "virtio");
+        assert_int_equal(q.nic.mtu, 0);
+        uint8_t want[6];
+        kv_vm_nic_mac(v->namespace, v->name, "net_2-x", want);
+        assert_memory_equal(q.nic.mac, want, 6);
+        launch_attach_req_done(&q);
+        json_decref(j);
+        kverr_clear(&e);
+        assert_true(launch_attach_req_parse(NULL, v, &q, &e) < 0);
+        assert_string_equal(e.msg, "attach-interface: 'args' is required");
+        launch_vmi_free(v);
+        attach_err("[1]", "attach-interface: 'args' must be an object, got array");
+        attach_err("{\"tap\":\"kvtap1\"}", "attach-interface: 'name' is required");
+        attach_err("{\"name\":\"net1\"}", "attach-interface: 'tap' is required");
+        attach_err("{\"name\":7,\"tap\":\"t\"}", "attach-interface: 'name' must be a string, got integer");
+        attach_err("{\"name\":\"\",\"tap\":\"t\"}",
+                   "attach-interface: 'name' must be 1..63 characters of [A-Za-z0-9_-], got ''");
+        attach_err("{\"name\":\"a'b\",\"tap\":\"t\"}",
+                   "attach-interface: 'name' must be 1..63 characters of [A-Za-z0-9_-], got 'a'b'");
+        attach_err("{\"name\":\"n1234567890123456789012345678901234567890123456789012345678901234\",\"tap\":\"t\"}",
+                   "attach-interface: 'name' must be 1..63 characters of [A-Za-z0-9_-], got "
+                   "'n1234567890123456789012345678901234567890123456789012345678901234'");
+        attach_err("{\"name\":\"net1\",\"tap\":\"tap-with-16chars\"}",
+                   "attach-interface: 'tap' must be an interface name of 1..15 characters, got 'tap-with-16chars'");
+        attach_err("{\"name\":\"net1\",\"tap\":\"a/b\"}",
+                   "attach-interface: 'tap' must be an interface name of 1..15 characters, got 'a/b'");
+        attach_err("{\"name\":\"net1\",\"tap\":\"..\"}",
+                   "attach-interface: 'tap' must be an interface name of 1..15 characters, got '..'");
+        attach_err("{\"name\":\"net1\",\"tap\":\"t\",\"mac\":\"02:00:00:00:00\"}",
+                   "attach-interface: 'mac' must be a unicast MAC address (02:xx:xx:xx:xx:xx), got '02:00:00:00:00'");
+        attach_err("{\"name\":\"net1\",\"tap\":\"t\",\"mac\":\"03:00:00:00:00:01\"}",
+                   "attach-interface: 'mac' must be a unicast MAC address (02:xx:xx:xx:xx:xx), got '03:00:00:00:00:01'");
+        attach_err("{\"name\":\"net1\",\"tap\":\"t\",\"mac\":\"00:00:00:00:00:00\"}",
+                   "attach-interface: 'mac' must be a unicast MAC address (02:xx:xx:xx:xx:xx), got '00:00:00:00:00:00'");
+        attach_err("{\"name\":\"net1\",\"tap\":\"t\",\"model\":\"virtio-net\"}",
+                   "attach-interface: 'model' must be one of virtio, e1000, e1000e, igb, rtl8139, ne2k_pci, pcnet, "
+                   "got 'virtio-net'");
+        attach_err("{\"name\":\"net1\",\"tap\":\"t\",\"mtu\":67}", "attach-interface: 'mtu' must be 68..65535, got 67");
+        attach_err("{\"name\":\"net1\",\"tap\":\"t\",\"mtu\":65536}",
+                   "attach-interface: 'mtu' must be 68..65535, got 65536");
+        attach_err("{\"name\":\"net1\",\"tap\":\"t\",\"mtu\":\"1500\"}",
+                   "attach-interface: 'mtu' must be an integer, got string");
+        attach_err("{\"name\":\"net1\",\"tap\":\"t\",\"bridge\":{}}", "attach-interface: unknown key 'bridge'");
+}
+
+/* The node side's request (to-JSON) is what the launcher parses back. */
+static void test_hotplug_roundtrip(void **state) {
+        (void) state;
+        LaunchVmi *v = load_ok(DATA "bridge-containerdisk.yaml");
+        KvErr e = {};
+        LaunchAttachReq q = { .ifc = { .name = (char *) "net1", .model = "e1000" },
+                              .nic = { .name = "net1", .kind = NIC_TAP, .tap = "kvtap1", .mtu = 9000,
+                                       .mac = { 0x02, 0, 0, 0, 0x10, 0xff } } };
+        json_t *j = launch_attach_req_to_json(&q);
+        assert_non_null(j);
+        char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(text, "{\"args\":{\"mac\":\"02:00:00:00:10:ff\",\"model\":\"e1000\",\"mtu\":9000,"
+                                  "\"name\":\"net1\",\"tap\":\"kvtap1\"},\"op\":\"attach-interface\"}");
+        free(text);
+        LaunchAttachReq back = {};
+        assert_int_equal(launch_attach_req_parse(json_object_get(j, "args"), v, &back, &e), 0);
+        assert_string_equal(back.ifc.name, "net1");
+        assert_string_equal(back.ifc.model, "e1000");
+        assert_string_equal(back.nic.tap, "kvtap1");
+        assert_int_equal(back.nic.mtu, 9000);
+        assert_memory_equal(back.nic.mac, q.nic.mac, 6);
+        launch_attach_req_done(&back);
+        json_decref(j);
+        LaunchDetachReq d = { .name = (char *) "default" };
+        j = launch_detach_req_to_json(&d);
+        text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(text, "{\"args\":{\"name\":\"default\"},\"op\":\"detach-interface\"}");
+        free(text);
+        LaunchDetachReq dback = {};
+        assert_int_equal(launch_detach_req_parse(json_object_get(j, "args"), &dback, &e), 0);
+        assert_string_equal(dback.name, "default");
+        launch_detach_req_done(&dback);
+        json_decref(j);
+        launch_vmi_free(v);
+}
+
+static void test_hotplug_detach_parse(void **state) {
+        (void) state;
+        KvErr e = {};
+        LaunchDetachReq q = {};
+        json_t *j = test_json("{\"name\":\"default\"}");
+        assert_int_equal(launch_detach_req_parse(j, &q, &e), 0);
+        assert_string_equal(q.name, "default");
+        launch_detach_req_done(&q);
+        assert_null(q.name);
+        json_decref(j);
+        static const struct {
+                const char *args, *msg;
+        } bad[] = {
+                { "{}", "detach-interface: 'name' is required" },
+                { "{\"name\":\"net 1\"}", "detach-interface: 'name' must be 1..63 characters of [A-Za-z0-9_-], got 'net 1'" },
+                { "{\"name\":\"net1\",\"tap\":\"t\"}", "detach-interface: unknown key 'tap'" },
+                { "\"net1\"", "detach-interface: 'args' must be an object, got string" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                j = json_loads(bad[i].args, JSON_DECODE_ANY, NULL);
+                assert_non_null(j);
+                kverr_clear(&e);
+                assert_true(launch_detach_req_parse(j, &q, &e) < 0);
+                assert_string_equal(e.msg, bad[i].msg);
+                assert_null(q.name);
+                json_decref(j);
+        }
+        kverr_clear(&e);
+        assert_true(launch_detach_req_parse(NULL, &q, &e) < 0);
+        assert_string_equal(e.msg, "detach-interface: 'args' is required");
+}
+
+/* attach-interface's XML: golden, and the very element the boot path writes for the same NIC. */
+static void test_hotplug_xml(void **state) {
+        (void) state;
+        LaunchVmi *v = load_ok(DATA "bridge-containerdisk.yaml");
+        KvErr e = {};
+        LaunchAttachReq q = {};
+        json_t *j = test_json("{\"name\":\"net1\",\"tap\":\"kvtap1\",\"mac\":\"02:4b:56:78:00:0b\",\"mtu\":1400}");
+        assert_int_equal(launch_attach_req_parse(j, v, &q, &e), 0);
+        char *xml = NULL;
+        assert_int_equal(launch_interface_xml(&q.ifc, &q.nic, &xml, &e), 0);
+        assert_golden(xml, "launcher/hotplug-net1.xml");
+        free(xml);
+        /* not a tap, or not this interface's NIC */
+        q.nic.kind = NIC_HOSTDEV;
+        assert_true(launch_interface_xml(&q.ifc, &q.nic, &xml, &e) < 0);
+        assert_string_equal(e.msg, "interface XML: NIC 'net1' needs a tap");
+        q.nic.kind = NIC_TAP;
+        LaunchNic other = q.nic;
+        other.name = "net2";
+        assert_true(launch_interface_xml(&q.ifc, &other, &xml, &e) < 0);
+        launch_attach_req_done(&q);
+        json_decref(j);
+
+        /* The boot interface through launch_interface_xml(): each of its lines is in the domain XML,
+         * in the same order (one writer for both). */
+        LaunchNic *nics = NULL;
+        size_t n = 0;
+        assert_int_equal(launch_nics_synthesize(v, NULL, &nics, &n), 0);
+        char *dom = NULL;
+        LaunchDomainOptions o = { .accel = LAUNCH_ACCEL_TCG };
+        assert_int_equal(launch_domain_xml(v, nics, n, &o, NULL, &dom, &e), 0);
+        assert_int_equal(launch_interface_xml(&v->interfaces[0], &nics[0], &xml, &e), 0);
+        const char *at = dom;
+        char *save = NULL;
+        for (char *line = strtok_r(xml, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                const char *hit = strstr(at, line);
+                if (!hit)
+                        fail_msg("boot domain XML lacks '%s' (in order)", line);
+                at = hit + strlen(line);
+        }
+        free(xml);
+        free(dom);
+        free(nics);
+        launch_vmi_free(v);
+}
+
+/* After a hot-plug the destination XML is libvirt's live XML with the per-VM files moved. */
+static void test_migration_live_xml(void **state) {
+        (void) state;
+        LaunchVmi *v = load_ok(DATA "bridge-containerdisk.yaml"); /* state dir /run/kvnet/launcher/tenant-a_vm-bridge */
+        const char *live =
+                "<domain type='qemu'>\n"
+                "  <serial type='file'><source path='/run/kvnet/launcher/tenant-a_vm-bridge/serial.log' append='on'/></serial>\n"
+                "  <console type='file'><source path='/run/kvnet/launcher/tenant-a_vm-bridge/serial.log'/></console>\n"
+                "  <disk type='file'><source file='/run/kvnet/launcher/tenant-a_vm-bridge/ci-cidata.iso'/></disk>\n"
+                "  <disk type='file'><source file='/images/x/run/kvnet/launcher/tenant-a_vm-bridge/root.qcow2'/></disk>\n"
+                "  <interface type='ethernet'><target dev='kvtap1' managed='no'/><alias name='ua-net1'/>"
+                "<address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/></interface>\n"
+                "</domain>\n";
+        char *xml = NULL;
+        KvErr e = {};
+        assert_int_equal(launch_migration_rewrite_live_xml(live, v, NULL, "/srv/b", NULL, &xml, &e), 0);
+        assert_string_equal(xml,
+                "<domain type='qemu'>\n"
+                "  <serial type='file'><source path='/srv/b/tenant-a_vm-bridge/serial.log' append='on'/></serial>\n"
+                "  <console type='file'><source path='/srv/b/tenant-a_vm-bridge/serial.log'/></console>\n"
+                "  <disk type='file'><source file='/srv/b/tenant-a_vm-bridge/ci-cidata.iso'/></disk>\n"
+                "  <disk type='file'><source file='/images/x/run/kvnet/launcher/tenant-a_vm-bridge/root.qcow2'/></disk>\n"
+                "  <interface type='ethernet'><target dev='kvtap1' managed='no'/><alias name='ua-net1'/>"
+                "<address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/></interface>\n"
+                "</domain>\n");
+        free(xml);
+        /* serial log alone (and a source log given with --serial-log) */
+        const char *live2 = "<x><source path='/var/log/a&amp;b.log'/><source file='/run/kvnet/launcher/tenant-a_vm-bridge/c.iso'/></x>";
+        assert_int_equal(launch_migration_rewrite_live_xml(live2, v, "/var/log/a&b.log", NULL, "/var/log/in.log", &xml, &e), 0);
+        assert_string_equal(xml, "<x><source path='/var/log/in.log'/><source file='/run/kvnet/launcher/tenant-a_vm-bridge/c.iso'/></x>");
+        free(xml);
+        /* neither: libvirt keeps the source's XML */
+        xml = (char *) "unchanged";
+        assert_int_equal(launch_migration_rewrite_live_xml(live2, v, NULL, NULL, NULL, &xml, &e), 0);
+        assert_null(xml);
+        launch_vmi_free(v);
+}
+
+static void test_status_detaching(void **state) {
+        (void) state;
+        LaunchNic nics[2] = {
+                { .name = "default", .kind = NIC_TAP, .tap = "kvtap0", .mac = { 2, 0, 0, 0, 0, 1 } },
+                { .name = "net1", .kind = NIC_TAP, .tap = "kvtap1", .mtu = 1400, .mac = { 2, 0, 0, 0, 0, 2 },
+                  .detaching = true },
+        };
+        snprintf(nics[0].detach_error, sizeof nics[0].detach_error, "the guest did not release the device");
+        LaunchStatus st = { .phase = LAUNCH_PHASE_RUNNING, .nics = nics, .n_nics = 2, .domain = "d", .vmi = "n/d" };
+        json_t *j = launch_status_to_json(&st);
+        assert_non_null(j);
+        char *ifs = json_dumps(json_object_get(j, "interfaces"), JSON_COMPACT);
+        assert_string_equal(ifs,
+                            "[{\"name\":\"default\",\"mac\":\"02:00:00:00:00:01\",\"tap\":\"kvtap0\","
+                            "\"detachError\":\"the guest did not release the device\"},"
+                            "{\"name\":\"net1\",\"mac\":\"02:00:00:00:00:02\",\"tap\":\"kvtap1\",\"mtu\":1400,"
+                            "\"state\":\"detaching\"}]");
+        free(ifs);
+        json_decref(j);
+}
+
 /* ---------------------------------------------------------------- accel */
 
 static void test_accel(void **state) {
@@ -757,6 +1015,10 @@ int main(void) {
                 cmocka_unit_test(test_domain_details),    cmocka_unit_test(test_accel),
                 cmocka_unit_test(test_dry_run_binary),    cmocka_unit_test(test_files_own_and_remove),
                 cmocka_unit_test(test_kind_tables),
+                cmocka_unit_test(test_hotplug_attach_parse), cmocka_unit_test(test_hotplug_detach_parse),
+                cmocka_unit_test(test_hotplug_roundtrip),
+                cmocka_unit_test(test_hotplug_xml),          cmocka_unit_test(test_status_detaching),
+                cmocka_unit_test(test_migration_live_xml),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,11 +77,13 @@ kc() { ip netns exec "$API_NS" env KUBECONFIG="$KUBECONFIG_FILE" HOME="$WORK/hom
 for _ in $(seq 1 100); do grep -q 'watching its pods' "$SIM_DIR/node1-pods/agent.log" 2>/dev/null && break; sleep 0.1; done
 
 # pr ARGS...: podrun with node1's pod runtime options as its kvnet-node has them (kvnet-sim.sh), but its own
-# state dir, CNI cache and sandbox prefix
+# state dir, CNI cache and sandbox prefix, and the pod network's conflist alone (the node's kvnet-multus reads the
+# pod from the API, and podrun's pod is in no API)
 D=$SIM_DIR/node1-pods
-mkdir -p "$WORK/direct/state" "$WORK/direct/cache"
+mkdir -p "$WORK/direct/state" "$WORK/direct/cache" "$WORK/direct/conf"
+cp "$D/conf/10-kvnet.conflist" "$WORK/direct/conf/"
 pr() {
-	"$PODRUN" --node-name node1 --node-netns "/run/netns/$NODE1_NS" --conf-dir "$D/conf" --cni-path "$BUILD/bin" \
+	"$PODRUN" --node-name node1 --node-netns "/run/netns/$NODE1_NS" --conf-dir "$WORK/direct/conf" --cni-path "$BUILD/bin" \
 		--cache-dir "$WORK/direct/cache" --netd-socket "$NODE1_SOCK" --state-dir "$WORK/direct/state" \
 		--launcher "$LAUNCHER" --libvirtd-starter "$ROOT/scripts/libvirt-node.sh" --sandbox-prefix "$SIM_NAME-d" \
 		--image-dir "$IMAGES" "$@"

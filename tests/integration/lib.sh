@@ -704,6 +704,17 @@ boot_guest() {
 	KV_PIDS+=("$QEMU_PID")
 }
 
+# wait_until SECONDS CMD...: 0 once CMD succeeds (tried every 0.1 s, its output dropped), 1 after SECONDS.
+wait_until() {
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq 1 "$n"); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # wait_ping NS ADDR SECONDS: 0 once ADDR answers a ping from NS.
 wait_ping() {
 	local i

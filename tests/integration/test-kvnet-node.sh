@@ -70,16 +70,6 @@ stop_agent() { # stop_agent I: SIGTERM; asserts exit 0
 	unset "AGENT_PID[$1]"
 	assert_eq "$rc" 0 "kvnet-node $1 exits 0 on SIGTERM"
 }
-# wait_until SECONDS CMD...: 0 once CMD succeeds
-wait_until() {
-	local n=$(($1 * 10))
-	shift
-	for _ in $(seq 1 "$n"); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
 vmi_phase() { k get vmi "$1" -o jsonpath='{.status.phase}' 2>/dev/null; }
 phase_is() { [ "$(vmi_phase "$1")" = "$2" ]; }
 pod_of() { k get pods -l "vm.kubevirt.io/name=$1" -o json | jq -r '.items[0] // empty'; }

@@ -105,15 +105,6 @@ EOF
 
 req() { echo "$1" | timeout 10 socat - "UNIX-CONNECT:$SOCK"; }
 console() { tr -d '\r' <"$CONSOLE" 2>/dev/null; }
-wait_for() { # SECONDS CMD...: true once CMD succeeds
-	local n=$(($1 * 10))
-	shift
-	for _ in $(seq 1 "$n"); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
 ifnames() { jq -r '[.interfaces[].name] | join(",")' "$STATUS" 2>/dev/null; }
 ifnames_are() { [ "$(ifnames)" = "$1" ]; }
 phase_is() { [ "$(jq -r .phase "$STATUS" 2>/dev/null)" = "$1" ]; }
@@ -132,13 +123,13 @@ assert_err() { # REQUEST NEEDLE DESCRIPTION: the reply is an error whose message
 ip netns exec "$NODE_NS" "$LAUNCHER" --run "$VMI" --image-dir "$GUEST_IMAGES" --connect "$URI" \
 	--nic "default=tap:$TAP0" --state-dir "$STATE" --migratable >"$KV_TMP/launcher.log" 2>&1 &
 LAUNCHER_PID=$!
-wait_for 30 phase_is Running || die "launcher did not reach Running"
-wait_for 60 ip netns exec "$NODE_NS" ping -c 1 -W 0.2 -q "$GIP0" || {
+wait_until 30 phase_is Running || die "launcher did not reach Running"
+wait_until 60 ip netns exec "$NODE_NS" ping -c 1 -W 0.2 -q "$GIP0" || {
 	console | tail -n 20
 	die "guest did not answer ping at $GIP0 within 60 s"
 }
 pass "guest boots with one NIC and answers ping at $GIP0"
-wait_for 20 grep -q "KVNET-GUEST ready" "$CONSOLE" || fail "guest printed KVNET-GUEST ready"
+wait_until 20 grep -q "KVNET-GUEST ready" "$CONSOLE" || fail "guest printed KVNET-GUEST ready"
 assert_eq "$(ifnames)" default "status lists the boot interface only"
 assert_eq "$(live_aliases)" "ua-default " "live XML: one interface (ua-default)"
 
@@ -177,19 +168,19 @@ assert_eq "$(jq -r '.result.interfaces[1] | "\(.tap) \(.mac)"' <<<"$(req '{"op":
 assert_eq "$(live_aliases)" "ua-default ua-net1 " "live XML: ua-net1 attached"
 assert_true "live XML: net1 is an ethernet interface on $TAP1 with MTU 1400" \
 	bash -c "virsh -q -c '$URI' dumpxml $DOM | tr -d '\n' | grep -q \"<interface type='ethernet'>.*<target dev='$TAP1'.*<mtu size='1400'/>.*<alias name='ua-net1'/>\""
-if wait_for 30 grep -q "hotplug=add iface=eth1 mac=$MAC1" "$CONSOLE"; then
+if wait_until 30 grep -q "hotplug=add iface=eth1 mac=$MAC1" "$CONSOLE"; then
 	pass "guest sees the hot-plugged NIC (console: hotplug=add iface=eth1)"
 else
 	console | tail -n 15
 	fail "guest sees the hot-plugged NIC (console: hotplug=add iface=eth1)"
 fi
-if wait_for 40 grep -q "iface=eth1 mac=$MAC1 ip=$GIP1/24 .*dhcp=bound" "$CONSOLE"; then
+if wait_until 40 grep -q "iface=eth1 mac=$MAC1 ip=$GIP1/24 .*dhcp=bound" "$CONSOLE"; then
 	pass "guest got $GIP1 on eth1 by DHCP (console)"
 else
 	console | grep KVNET-GUEST | tail -n 10
 	fail "guest got $GIP1 on eth1 by DHCP (console)"
 fi
-if wait_for 20 ip netns exec "$NODE_NS" ping -c 1 -W 0.3 -q "$GIP1"; then
+if wait_until 20 ip netns exec "$NODE_NS" ping -c 1 -W 0.3 -q "$GIP1"; then
 	pass "guest answers ping at $GIP1 (eth1, kvbr1)"
 else
 	fail "guest answers ping at $GIP1 (eth1, kvbr1)"
@@ -205,7 +196,7 @@ res=$(req '{"op":"attach-interface","args":{"name":"net2","tap":"kvtap2"}}')
 assert_eq "$(jq -r '"\(.ok) \([.result.interfaces[].name] | join(","))"' <<<"$res")" "true default,net1,net2" \
 	"a second hot-plug while net1 is attached (spare root ports) ($(jq -r .msg <<<"$res"))"
 assert_eq "$(live_aliases)" "ua-default ua-net1 ua-net2 " "live XML: ua-net2 attached too"
-if wait_for 30 grep -q "hotplug=add iface=eth2" "$CONSOLE"; then
+if wait_until 30 grep -q "hotplug=add iface=eth2" "$CONSOLE"; then
 	pass "guest sees the second hot-plugged NIC (console: hotplug=add iface=eth2)"
 else
 	fail "guest sees the second hot-plugged NIC (console: hotplug=add iface=eth2)"
@@ -219,14 +210,14 @@ assert_eq "$(jq -r .ok <<<"$res")" true "detach-interface net2 accepted (guest p
 assert_err '{"op":"detach-interface","args":{"name":"net2"}}' \
 	"interface 'net2' is already being detached" "a second detach while one is pending is refused"
 net2_failed() { jq -e '.interfaces[] | select(.name == "net2") | (.state == null and (.detachError | test("within 30 s")))' "$STATUS"; }
-if wait_for 40 net2_failed; then
+if wait_until 40 net2_failed; then
 	pass "detach timeout: net2 stays, detachError: $(jq -r '.interfaces[] | select(.name == "net2") | .detachError' "$STATUS")"
 else
 	fail "detach timeout: net2 stays with a detachError ($(jq -c .interfaces "$STATUS"))"
 fi
 assert_true "launcher log names the failed detach" grep -q "detach-interface 'net2': the guest did not release" "$KV_TMP/launcher.log"
 vsh resume "$DOM" >/dev/null
-wait_for 40 ifnames_are default,net1 || true
+wait_until 40 ifnames_are default,net1 || true
 assert_eq "$(ifnames)" default,net1 "after the resume the guest acks: net2 leaves the status (DEVICE_REMOVED)"
 assert_eq "$(live_aliases)" "ua-default ua-net1 " "live XML: ua-net2 gone"
 ip -n "$NODE_NS" link del kvtap2
@@ -236,7 +227,7 @@ res=$(req '{"op":"detach-interface","args":{"name":"net1"}}')
 assert_eq "$(jq -r .ok <<<"$res")" true "detach-interface net1 accepted"
 st=$(jq -r '.result.interfaces[] | select(.name == "net1") | .state' <<<"$res")
 assert_eq "${st:-gone}" detaching "the reply shows net1 detaching (the guest has not acked yet)"
-if wait_for 40 ifnames_are default; then
+if wait_until 40 ifnames_are default; then
 	pass "net1 leaves the status once libvirt reports DEVICE_REMOVED"
 else
 	fail "net1 leaves the status once libvirt reports DEVICE_REMOVED (interfaces: $(ifnames))"
@@ -245,7 +236,7 @@ assert_true "launcher log: DEVICE_REMOVED handled" grep -q "interface 'net1' (ta
 assert_eq "$(live_aliases)" "ua-default " "live XML: ua-net1 gone"
 assert_eq "$(jq -r '[.result.interfaces[].name] | join(",")' <<<"$(req '{"op":"status"}')")" default \
 	"status op no longer lists net1"
-if wait_for 20 grep -q "hotplug=remove iface=eth1" "$CONSOLE"; then
+if wait_until 20 grep -q "hotplug=remove iface=eth1" "$CONSOLE"; then
 	pass "guest's eth1 is gone (console: hotplug=remove iface=eth1)"
 else
 	fail "guest's eth1 is gone (console: hotplug=remove iface=eth1)"
@@ -258,11 +249,11 @@ assert_err '{"op":"detach-interface","args":{"name":"net1"}}' \
 # ---------------------------------------------------------------- re-attach, then detach the boot interface
 res=$(req '{"op":"attach-interface","args":{"name":"net1","tap":"'$TAP1'","mac":"'$MAC1'"}}')
 assert_eq "$(jq -r .ok <<<"$res")" true "net1 can be attached again after its detach"
-wait_for 40 ip netns exec "$NODE_NS" ping -c 1 -W 0.3 -q "$GIP1" || true
+wait_until 40 ip netns exec "$NODE_NS" ping -c 1 -W 0.3 -q "$GIP1" || true
 assert_true "guest answers at $GIP1 again" ip netns exec "$NODE_NS" ping -c 1 -W 1 -q "$GIP1"
 res=$(req '{"op":"detach-interface","args":{"name":"default"}}')
 assert_eq "$(jq -r .ok <<<"$res")" true "detach-interface of the boot interface 'default' accepted"
-wait_for 40 ifnames_are net1 || true
+wait_until 40 ifnames_are net1 || true
 assert_eq "$(ifnames)" net1 "the boot interface leaves the status"
 assert_eq "$(live_aliases)" "ua-net1 " "live XML: ua-default gone"
 assert_false "guest no longer answers at $GIP0" ip netns exec "$NODE_NS" ping -c 2 -W 0.5 -q "$GIP0"
@@ -293,7 +284,7 @@ LAUNCHER_B=$!
 at_exit '[ -n "${LAUNCHER_B:-}" ] && kill -TERM "$LAUNCHER_B" 2>/dev/null'
 STATUS_B=$STATE_B/$DOM/status.json
 phase_b_is() { [ "$(jq -r .phase "$STATUS_B" 2>/dev/null)" = "$1" ]; }
-wait_for 30 phase_b_is WaitingForMigration || die "target launcher did not reach WaitingForMigration"
+wait_until 30 phase_b_is WaitingForMigration || die "target launcher did not reach WaitingForMigration"
 SOCK_A=$SOCK
 SOCK=$STATE_B/$DOM/launcher.sock
 assert_err '{"op":"attach-interface","args":{"name":"net2","tap":"'$TAP1'"}}' \
@@ -305,18 +296,18 @@ assert_err '{"op":"attach-interface","args":{"name":"net2","tap":"'$TAP0'"}}' \
 	"refused during the live migration" "attach during the migration is refused"
 launcher_gone() { ! kill -0 "$LAUNCHER_PID" 2>/dev/null; }
 rc=0
-wait_for 150 launcher_gone || kill -KILL "$LAUNCHER_PID"
+wait_until 150 launcher_gone || kill -KILL "$LAUNCHER_PID"
 wait "$LAUNCHER_PID" || rc=$?
 LAUNCHER_PID=""
 assert_eq "$rc $(jq -r .phase "$STATUS")" "0 Migrated" "source launcher: exit 0, phase Migrated ($(jq -r .migration.error "$STATUS"))"
-wait_for 30 phase_b_is Running || true
+wait_until 30 phase_b_is Running || true
 assert_eq "$(jq -r '.phase + " " + ([.interfaces[] | .name + "=" + .tap] | join(","))' "$STATUS_B")" "Running net1=$TAP1" \
 	"target launcher: Running, lists net1"
 URI=$URI_B
 assert_eq "$(live_aliases)" "ua-net1 " "target's live XML: the hot-plugged net1 only"
 assert_true "target's domain writes B's serial log" \
 	bash -c "virsh -q -c '$URI_B' dumpxml $DOM | grep -q \"path='$STATE_B/$DOM/serial.log'\""
-if wait_for 20 ip netns exec "$NODE_B" ping -c 1 -W 0.3 -q "$GIP1"; then
+if wait_until 20 ip netns exec "$NODE_B" ping -c 1 -W 0.3 -q "$GIP1"; then
 	pass "guest answers ping at $GIP1 on node B"
 else
 	fail "guest answers ping at $GIP1 on node B"
@@ -328,10 +319,10 @@ SOCK=$STATE_B/$DOM/launcher.sock
 CONSOLE=$STATE_B/$DOM/serial.log
 res=$(req '{"op":"detach-interface","args":{"name":"net1"}}')
 assert_eq "$(jq -r .ok <<<"$res")" true "the target detaches the interface hot-plugged on the source"
-wait_for 40 ifnames_are "" || true
+wait_until 40 ifnames_are "" || true
 assert_eq "$(ifnames)" "" "target: net1 leaves the status (DEVICE_REMOVED)"
 assert_eq "$(live_aliases)" "" "target's live XML: no interface left"
-if wait_for 20 grep -q "hotplug=remove iface=eth1" "$CONSOLE"; then
+if wait_until 20 grep -q "hotplug=remove iface=eth1" "$CONSOLE"; then
 	pass "guest on B: eth1 removed (console)"
 else
 	fail "guest on B: eth1 removed (console)"
@@ -345,7 +336,7 @@ assert_err '{"op":"attach-interface","args":{"name":"net2","tap":"'$TAP0'"}}' \
 assert_err '{"op":"detach-interface","args":{"name":"net1"}}' \
 	"detach-interface: refused, the launcher is shutting down" "detach during the graceful shutdown is refused"
 rc=0
-wait_for 60 launcher_gone || kill -KILL "$LAUNCHER_PID"
+wait_until 60 launcher_gone || kill -KILL "$LAUNCHER_PID"
 wait "$LAUNCHER_PID" || rc=$?
 LAUNCHER_PID=""
 assert_eq "$rc" 0 "launcher exits 0 after SIGTERM (guest powered off)"

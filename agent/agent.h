@@ -42,7 +42,7 @@ typedef struct AgentLaunch {
         /* The VMI's NICs on Multus networks (spec.networks[].multus, not default), in order: the pod's net1,
          * net2, ... as the controller names them in the pod's networks annotation. */
         NodePodNic nics[NODE_POD_NICS_MAX];
-        char ifnames[NODE_POD_NICS_MAX][8];
+        char ifnames[NODE_POD_NICS_MAX][16];
         size_t n_nics;
 } AgentLaunch;
 

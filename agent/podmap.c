@@ -6,6 +6,7 @@
 #include "agent/agent.h"
 #include "common/json-util.h"
 #include "common/kstatus.h"
+#include "handler/handler.h"
 
 static json_t *md(json_t *obj, const char *key) {
         return json_object_get(json_object_get(obj, "metadata"), key);
@@ -56,9 +57,9 @@ static json_t *vmi_iface(json_t *spec, const char *name, size_t *ret_i) {
 }
 
 /* The VMI's secondary NICs: each non-default Multus network with a bridge-bound interface of the same name is
- * the pod's net<k> (k counts those networks from 1, as the controller's annotation names them). */
+ * the pod's net<k> (hdl_multus_pod_ifname(): as the controller's annotation names them). */
 static int launch_nics(json_t *spec, AgentLaunch *l, KvErr *e) {
-        size_t i, k = 0;
+        size_t i;
         json_t *n;
         json_array_foreach(json_object_get(spec, "networks"), i, n) {
                 json_t *mu = json_object_get(n, "multus");
@@ -79,7 +80,8 @@ static int launch_nics(json_t *spec, AgentLaunch *l, KvErr *e) {
                 if (l->n_nics == NODE_POD_NICS_MAX)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "VMI %s/%s: more than %d Multus networks",
                                          l->vm_namespace, l->vm_name, NODE_POD_NICS_MAX);
-                snprintf(l->ifnames[l->n_nics], sizeof l->ifnames[l->n_nics], "net%zu", ++k);
+                char buf[16];
+                snprintf(l->ifnames[l->n_nics], sizeof l->ifnames[l->n_nics], "%s", hdl_multus_pod_ifname(spec, name, buf));
                 l->nics[l->n_nics] = (NodePodNic){ name, l->ifnames[l->n_nics] };
                 l->n_nics++;
         }

@@ -26,6 +26,11 @@ typedef struct HdlPodView {
         const char *failure;  /* why the pod could not run (sandbox, CNI, libvirtd), NULL if it could */
 } HdlPodView;
 
+/* The pod interface of the VMI's Multus network name (spec: the VMI's spec): net<k>, k counting the non-default
+ * Multus networks in spec.networks order, as the controller names them in the launcher pod's networks
+ * annotation; NULL when name is no such network. */
+const char *hdl_multus_pod_ifname(json_t *spec, const char *name, char buf[static 16]);
+
 /* The LiveMigratable condition of a VMI: "True", or "False" with KubeVirt's reason
  * (DisksNotLiveMigratable, InterfaceNotLiveMigratable) and a message naming the volume or interface. */
 typedef struct HdlMigratable {

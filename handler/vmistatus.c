@@ -74,9 +74,7 @@ static bool is_pod_network(json_t *spec, const char *name) {
         return false;
 }
 
-/* The pod interface of the VMI's Multus network name: net<k>, k counting the non-default Multus networks in
- * spec.networks order (as the controller names them in the launcher pod's networks annotation); NULL if none. */
-static const char *multus_ifname(json_t *spec, const char *name, char buf[static 16]) {
+const char *hdl_multus_pod_ifname(json_t *spec, const char *name, char buf[static 16]) {
         size_t i, k = 0;
         json_t *n;
         json_array_foreach(json_object_get(spec, "networks"), i, n) {
@@ -137,7 +135,7 @@ static int interfaces_status(json_t *vmi, const HdlPodView *p, json_t **ret) {
                 if (!o || !ips)
                         return -ENOMEM;
                 char buf[16];
-                const char *pod_if = multus_ifname(spec, name, buf);
+                const char *pod_if = hdl_multus_pod_ifname(spec, name, buf);
                 json_t *ns = pod_if ? network_status_of(p, pod_if) : NULL;
                 if (p->cni_result && is_pod_network(spec, name) &&
                     (add_addresses(ips, p->cni_result, false) < 0 || add_addresses(ips, p->cni_result, true) < 0))

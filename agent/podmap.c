@@ -115,12 +115,9 @@ int agent_launch_from(json_t *pod, json_t *vmi, AgentLaunch *ret, KvErr *e) {
                                  "VMI %s/%s: 'spec.networks' has no pod network (kvnet-node runs VMs on the pod "
                                  "network)",
                                  ret->vm_namespace, ret->vm_name);
-        size_t i;
-        json_t *ifc;
-        json_t *ifaces = json_object_get(json_object_get(json_object_get(spec, "domain"), "devices"), "interfaces");
-        json_array_foreach(ifaces, i, ifc) {
-                if (!streq_ptr(json_string_value(json_object_get(ifc, "name")), net))
-                        continue;
+        size_t i = 0;
+        json_t *ifc = vmi_iface(spec, net, &i);
+        if (ifc) {
                 ret->interface = net;
                 for (NodePodBinding b = 0; b < _NODE_POD_BINDING_MAX; b++)
                         if (json_object_get(ifc, node_pod_binding_to_string(b)))

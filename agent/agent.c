@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "common/addr.h"
 #include "common/event.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
@@ -74,6 +75,9 @@ typedef struct Pod {
         char *written;       /* fingerprint of the view last written, NULL: none yet */
         char *writing;       /* the one being written */
         const char *phase;   /* the pod phase last written (static), NULL: none yet */
+        bool nic_worker;     /* the worker attaches or detaches NICs (hot-plug) */
+        uint64_t nic_retry_ms; /* after a failed hot-plug: not again before (CLOCK_MONOTONIC) */
+        char *nic_failed;    /* that failure's message, logged once */
 } Pod;
 
 /* A deleted pod's VM address: released once the VM is gone too (sticky while the VM exists). */
@@ -159,6 +163,7 @@ static void pod_free(Pod *p) {
         free(p->start_time);
         free(p->written);
         free(p->writing);
+        free(p->nic_failed);
         free(p);
 }
 
@@ -181,8 +186,12 @@ typedef struct Worker {
         worker_done_t done;
 } Worker;
 
+static void nic_worker_done(Pod *p, const WorkerResult *res);
+
 static void worker_done(Pod *p, WorkerResult *res) {
-        if (p->state == POD_STARTING) {
+        if (p->nic_worker) {
+                nic_worker_done(p, res);
+        } else if (p->state == POD_STARTING) {
                 if (res->r >= 0) {
                         NodeErr e = {};
                         res->r = node_pod_load(p->a->rt, p->uid, &p->np, &e);
@@ -374,9 +383,13 @@ static char *pod_fingerprint(Pod *p) {
                                              "activePods", json_object_get(st, "activePods"), "migrationState",
                                              json_object_get(st, "migrationState"));
         where = w ? json_dump_compact(w) : NULL;
+        json_t *pod = kube_informer_get(p->a->inf, p->ns, p->name);
+        const char *netst = json_string_value(json_object_get(json_object_get(json_object_get(pod, "metadata"),
+                                                                              "annotations"),
+                                                              "k8s.v1.cni.cncf.io/network-status"));
         char *fp = NULL;
-        if (asprintf(&fp, "%d|%s|%s|%s|%s", p->np ? node_pod_launcher_alive(p->np) : -1, p->failure ? p->failure : "",
-                     text ? text : "", rec ? rec : "", where ? where : "") < 0)
+        if (asprintf(&fp, "%d|%s|%s|%s|%s|%s", p->np ? node_pod_launcher_alive(p->np) : -1, p->failure ? p->failure : "",
+                     text ? text : "", rec ? rec : "", where ? where : "", netst ? netst : "") < 0)
                 return NULL;
         return fp;
 }
@@ -707,6 +720,223 @@ static void vmi_get(Pod *p, kube_done_t done) {
                 log_warning_errno(r, "VMI %s/%s: cannot get it: %s", p->ns, p->vmi_name, e.msg);
 }
 
+/* ---------------------------------------------------------------- NIC hot-plug */
+
+/* One NIC to attach or detach, and which halves: the pod's network (CNI through the node's meta plugin) and the
+ * domain's device (the launcher). */
+typedef struct NicChange {
+        char vm_interface[64], ifname[16], mac[KV_MAC_STRLEN];
+        bool cni, launcher;
+} NicChange;
+
+typedef struct NicPlan {
+        NicChange attach[NODE_POD_NICS_MAX], detach[NODE_POD_NICS_MAX];
+        size_t n_attach, n_detach;
+} NicPlan;
+
+#define NIC_RETRY_MS 10000
+#define NIC_DETACH_WAIT_MS 40000 /* the launcher gives the guest 30 s to release a device */
+
+static uint64_t now_ms(void) {
+        return now_usec() / 1000u;
+}
+
+/* The launcher's NIC of VMI interface name in its status, or NULL. */
+static json_t *launcher_nic(json_t *launcher, const char *name) {
+        return json_array_find_str(json_object_get(launcher, "interfaces"), "name", name);
+}
+
+static const NodePodNic *recorded_nic(const NodePod *np, const char *vm_interface) {
+        size_t n;
+        const NodePodNic *v = node_pod_nics(np, &n);
+        for (size_t i = 0; i < n; i++)
+                if (streq(v[i].vm_interface, vm_interface))
+                        return &v[i];
+        return NULL;
+}
+
+/* The guest's MAC of a hot-plugged interface: its macAddress, else the one the launcher and the controller derive. */
+static void nic_mac(json_t *vmi, const char *iface, char mac[static KV_MAC_STRLEN]) {
+        json_t *ifs = json_object_get(json_object_get(json_object_get(json_object_get(vmi, "spec"), "domain"), "devices"),
+                                      "interfaces");
+        const char *want = json_string_value(json_object_get(json_array_find_str(ifs, "name", iface), "macAddress"));
+        if (want) {
+                snprintf(mac, KV_MAC_STRLEN, "%s", want);
+                return;
+        }
+        uint8_t m[6];
+        kv_vm_nic_mac(json_string_value(json_object_get(json_object_get(vmi, "metadata"), "namespace")),
+                      json_string_value(json_object_get(json_object_get(vmi, "metadata"), "name")), iface, m);
+        kv_mac_fmt(m, mac);
+}
+
+/* What differs between the NICs the VMI and the pod's networks want (agent_launch_from()) and those the pod has
+ * (its record: the CNI half; the launcher's status: the domain half). */
+static int nic_plan(Pod *p, json_t *vmi, json_t *launcher, NicPlan *plan) {
+        json_t *pod = kube_informer_get(p->a->inf, p->ns, p->name);
+        AgentLaunch l;
+        KvErr ke = {};
+        *plan = (NicPlan){};
+        if (!pod || agent_launch_from(pod, vmi, &l, &ke) < 0)
+                return 0;
+        for (size_t i = 0; i < l.n_nics; i++) {
+                bool rec = recorded_nic(p->np, l.nics[i].vm_interface), dom = launcher_nic(launcher, l.nics[i].vm_interface);
+                if (rec && dom)
+                        continue;
+                NicChange *c = &plan->attach[plan->n_attach++];
+                *c = (NicChange){ .cni = !rec, .launcher = !dom };
+                snprintf(c->vm_interface, sizeof c->vm_interface, "%s", l.nics[i].vm_interface);
+                snprintf(c->ifname, sizeof c->ifname, "%s", l.nics[i].ifname);
+                nic_mac(vmi, c->vm_interface, c->mac);
+        }
+        size_t n;
+        const NodePodNic *v = node_pod_nics(p->np, &n);
+        for (size_t i = 0; i < n; i++) {
+                bool wanted = false;
+                for (size_t k = 0; k < l.n_nics && !wanted; k++)
+                        wanted = streq(l.nics[k].vm_interface, v[i].vm_interface);
+                if (wanted)
+                        continue;
+                NicChange *c = &plan->detach[plan->n_detach++];
+                *c = (NicChange){ .cni = true, .launcher = launcher_nic(launcher, v[i].vm_interface) != NULL };
+                snprintf(c->vm_interface, sizeof c->vm_interface, "%s", v[i].vm_interface);
+                snprintf(c->ifname, sizeof c->ifname, "%s", v[i].ifname);
+        }
+        return (int) (plan->n_attach + plan->n_detach);
+}
+
+static int nic_launcher_err(NodeErr *e, int r, const char *why) {
+        node_err_done(e);
+        e->kind = NODE_ERR_LAUNCHER;
+        e->code = -1;
+        snprintf(e->msg, sizeof e->msg, "%.500s", why);
+        return r;
+}
+
+/* The domain's NIC goes (the guest is asked, the launcher waits for DEVICE_REMOVED), then the pod's network. */
+static int nic_detach(Pod *p, const NicChange *c, NodeErr *e) {
+        char why[1024];
+        int r;
+        if (c->launcher) {
+                _cleanup_json_ json_t *args = json_pack("{s:s}", "name", c->vm_interface);
+                if (!args)
+                        return -ENOMEM;
+                if ((r = launcher_call(p, "detach-interface", args, why, sizeof why)) < 0)
+                        return nic_launcher_err(e, r, why);
+                for (uint64_t end = now_ms() + NIC_DETACH_WAIT_MS;;) {
+                        _cleanup_json_ json_t *st = read_json_file(node_pod_status_file(p->np));
+                        json_t *n = launcher_nic(st, c->vm_interface);
+                        if (st && !n)
+                                break;
+                        const char *err = json_string_value(json_object_get(n, "detachError"));
+                        if (err || now_ms() > end) {
+                                snprintf(why, sizeof why, "interface %s: the guest kept the device: %s", c->vm_interface,
+                                         err ? err : "no DEVICE_REMOVED in time");
+                                return nic_launcher_err(e, -ETIMEDOUT, why);
+                        }
+                        (void) usleep(100 * 1000);
+                }
+        }
+        if ((r = node_pod_nic_detach(p->a->rt, p->np, c->vm_interface, e)) < 0)
+                return r;
+        /* the address goes with the NIC (a VM's claims otherwise outlive its pods) */
+        _cleanup_json_ json_t *args = json_pack("{s:{s:s,s:s,s:s}}", "vm", "namespace", node_pod_vm_namespace(p->np),
+                                                "name", node_pod_vm_name(p->np), "interface", c->vm_interface),
+                              *res = NULL;
+        KvErr ke = {};
+        if (p->a->cfg->pod.netd_socket && args &&
+            proto_call_path(p->a->cfg->pod.netd_socket, "ipam-release", args, 5000, &res, &ke) < 0)
+                log_warning("VM %s/%s: interface %s: cannot release its address: %s", node_pod_vm_namespace(p->np),
+                            node_pod_vm_name(p->np), c->vm_interface, ke.msg);
+        return 0;
+}
+
+/* The pod's network first (the tap the launcher plugs), then the domain's NIC; a failing launcher undoes the first. */
+static int nic_attach(Pod *p, const NicChange *c, NodeErr *e) {
+        NodePodNic nic = { c->vm_interface, c->ifname };
+        int r;
+        if (c->cni && (r = node_pod_nic_attach(p->a->rt, p->np, &nic, e)) < 0)
+                return r;
+        if (!c->launcher)
+                return 0;
+        char why[1024];
+        _cleanup_json_ json_t *args = json_pack("{s:s,s:s,s:s}", "name", c->vm_interface, "tap", c->ifname, "mac", c->mac);
+        r = args ? launcher_call(p, "attach-interface", args, why, sizeof why) : -ENOMEM;
+        if (r >= 0)
+                return 0;
+        NodeErr ignored = {};
+        IGNORE_RESULT(node_pod_nic_detach(p->a->rt, p->np, c->vm_interface, &ignored));
+        node_err_done(&ignored);
+        return nic_launcher_err(e, r, why);
+}
+
+static int nics_fn(Pod *p, const void *arg, NodeErr *e) {
+        const NicPlan *plan = arg;
+        int r;
+        for (size_t i = 0; i < plan->n_detach; i++)
+                if ((r = nic_detach(p, &plan->detach[i], e)) < 0)
+                        return r;
+        for (size_t i = 0; i < plan->n_attach; i++)
+                if ((r = nic_attach(p, &plan->attach[i], e)) < 0)
+                        return r;
+        return 0;
+}
+
+static void nic_worker_done(Pod *p, const WorkerResult *res) {
+        p->nic_worker = false;
+        /* the worker changed the pod's record (its NICs) */
+        NodePod *np = NULL;
+        NodeErr e = {};
+        if (node_pod_load(p->a->rt, p->uid, &np, &e) >= 0) {
+                node_pod_free(p->np);
+                p->np = np;
+        }
+        node_err_done(&e);
+        if (res->r < 0) {
+                if (!streq_ptr(p->nic_failed, res->msg))
+                        log_error("pod %s/%s: NIC hot-plug: %s (trying again every %d s)", p->ns, p->name, res->msg,
+                                  NIC_RETRY_MS / 1000);
+                (void) set_str(&p->nic_failed, res->msg);
+                p->nic_retry_ms = now_ms() + NIC_RETRY_MS;
+        } else {
+                log_info("pod %s/%s: NICs hot-plugged/unplugged", p->ns, p->name);
+                (void) set_str(&p->nic_failed, NULL);
+        }
+}
+
+/* NIC hot-plug and unplug on the running VM (the VMI's interfaces and the pod's networks annotation against what
+ * the pod has): a worker does it; true when one started. Not during a migration, not for a pod that is not the
+ * VMI's, not before the guest runs. */
+static bool nic_step(Pod *p) {
+        json_t *vmi = vmi_cached(p);
+        if (!vmi || !p->np || p->stop_wanted || now_ms() < p->nic_retry_ms ||
+            !agent_pod_writes_vmi(vmi, p->a->cfg->pod.node_name, p->name, p->uid, p->job))
+                return false;
+        json_t *ms = agent_vmi_migration_state(vmi);
+        if (ms && !agent_mig_ended(ms))
+                return false;
+        _cleanup_json_ json_t *launcher = read_json_file(node_pod_status_file(p->np));
+        if (!streq_ptr(json_string_value(json_object_get(launcher, "phase")), "Running"))
+                return false;
+        _cleanup_free_ NicPlan *plan = malloc(sizeof *plan);
+        if (!plan || nic_plan(p, vmi, launcher, plan) == 0)
+                return false;
+        for (size_t i = 0; i < plan->n_detach; i++)
+                log_info("pod %s/%s: unplugging interface %s (%s)", p->ns, p->name, plan->detach[i].vm_interface,
+                         plan->detach[i].ifname);
+        for (size_t i = 0; i < plan->n_attach; i++)
+                log_info("pod %s/%s: hot-plugging interface %s (%s, %s)", p->ns, p->name, plan->attach[i].vm_interface,
+                         plan->attach[i].ifname, plan->attach[i].mac);
+        p->nic_worker = true;
+        int r = worker_start(p, nics_fn, plan);
+        if (r < 0) {
+                p->nic_worker = false;
+                log_error_errno(r, "pod %s/%s: cannot start a worker: %m", p->ns, p->name);
+                return false;
+        }
+        return true;
+}
+
 /* Writes the VMI's and the pod's status when what they depend on changed since the last write. */
 static void pod_sync(Pod *p) {
         if (p->op || p->worker || !p->vmi_name || !p->vmi_uid)
@@ -718,6 +948,8 @@ static void pod_sync(Pod *p) {
         if (p->state != POD_RUNNING && !(p->state == POD_DONE && p->failure))
                 return;
         mig_step(p);
+        if (p->state == POD_RUNNING && nic_step(p))
+                return;
         _cleanup_free_ char *fp = pod_fingerprint(p);
         if (!fp || streq_ptr(fp, p->written))
                 return;

@@ -22,6 +22,7 @@
 #define AGENT_LABEL_CREATED_BY "kubevirt.io/created-by"
 #define AGENT_LABEL_VM_NAME "vm.kubevirt.io/name"
 #define AGENT_LABEL_MIGRATION_JOB "kubevirt.io/migrationJobUID"
+#define AGENT_ANN_NETWORKS "k8s.v1.cni.cncf.io/networks"
 
 /* ---- pod → pod runtime (podmap.c) */
 

@@ -58,7 +58,24 @@ static json_t *vmi_iface(json_t *spec, const char *name, size_t *ret_i) {
 
 /* The VMI's secondary NICs: each non-default Multus network with a bridge-bound interface of the same name is
  * the pod's net<k> (hdl_multus_pod_ifname(): as the controller's annotation names them). */
-static int launch_nics(json_t *spec, AgentLaunch *l, KvErr *e) {
+/* Whether the pod's networks annotation (the controller's JSON list) names pod interface ifname: a NIC hot-plugged
+ * into a running VMI is attached once its pod has the network. An annotation in another form names them all. */
+static bool pod_has_network(json_t *pod, const char *ifname) {
+        const char *text = json_string_value(json_object_get(md(pod, "annotations"), AGENT_ANN_NETWORKS));
+        if (!text)
+                return false;
+        _cleanup_json_ json_t *list = json_loads(text, 0, NULL);
+        if (!json_is_array(list))
+                return true;
+        size_t i;
+        json_t *o;
+        json_array_foreach(list, i, o)
+                if (streq_ptr(json_string_value(json_object_get(o, "interface")), ifname))
+                        return true;
+        return false;
+}
+
+static int launch_nics(json_t *pod, json_t *spec, AgentLaunch *l, KvErr *e) {
         size_t i;
         json_t *n;
         json_array_foreach(json_object_get(spec, "networks"), i, n) {
@@ -72,16 +89,21 @@ static int launch_nics(json_t *spec, AgentLaunch *l, KvErr *e) {
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "VMI %s/%s: no 'spec.domain.devices.interfaces[]' named '%s' (spec.networks[%zu])",
                                          l->vm_namespace, l->vm_name, name ? name : "", i);
+                char buf[16];
+                const char *ifname = hdl_multus_pod_ifname(spec, name, buf);
+                if (streq_ptr(json_string_value(json_object_get(ifc, "state")), "absent"))
+                        continue; /* unplugged */
                 if (!json_object_get(ifc, "bridge"))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
                                          "VMI %s/%s: 'spec.domain.devices.interfaces[%zu]' (%s): only the bridge binding "
                                          "runs on a Multus network on kvnet-node",
                                          l->vm_namespace, l->vm_name, fi, name);
+                if (!pod_has_network(pod, ifname))
+                        continue; /* hot-plugged, and not yet the pod's */
                 if (l->n_nics == NODE_POD_NICS_MAX)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "VMI %s/%s: more than %d Multus networks",
                                          l->vm_namespace, l->vm_name, NODE_POD_NICS_MAX);
-                char buf[16];
-                snprintf(l->ifnames[l->n_nics], sizeof l->ifnames[l->n_nics], "%s", hdl_multus_pod_ifname(spec, name, buf));
+                snprintf(l->ifnames[l->n_nics], sizeof l->ifnames[l->n_nics], "%s", ifname);
                 l->nics[l->n_nics] = (NodePodNic){ name, l->ifnames[l->n_nics] };
                 l->n_nics++;
         }
@@ -127,7 +149,7 @@ int agent_launch_from(json_t *pod, json_t *vmi, AgentLaunch *ret, KvErr *e) {
                                          "VMI %s/%s: 'spec.domain.devices.interfaces[%zu]' (%s): only the bridge and "
                                          "masquerade bindings run on the pod network",
                                          ret->vm_namespace, ret->vm_name, i, net);
-                return launch_nics(spec, ret, e);
+                return launch_nics(pod, spec, ret, e);
         }
         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                          "VMI %s/%s: no 'spec.domain.devices.interfaces[]' named '%s' (the pod network)",

@@ -40,6 +40,19 @@ int json_get_string(json_t *obj, const char *ctx, const char *key, bool required
         return 1;
 }
 
+json_t *json_array_find_str(json_t *arr, const char *key, const char *value) {
+        size_t i;
+        json_t *o;
+        if (!value)
+                return NULL;
+        json_array_foreach(arr, i, o) {
+                const char *s = json_string_value(json_object_get(o, key));
+                if (s && strcmp(s, value) == 0)
+                        return o;
+        }
+        return NULL;
+}
+
 int json_get_bool(json_t *obj, const char *ctx, const char *key, bool required, bool *ret, KvErr *e) {
         json_t *v = NULL;
         int r = lookup(obj, ctx, key, required, &v, e);

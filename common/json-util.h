@@ -13,6 +13,9 @@
 #define _cleanup_json_ _cleanup_(json_decrefp)
 
 int json_get_string(json_t *obj, const char *ctx, const char *key, bool required, const char **ret, KvErr *e) _wur_;
+/* The first object of array arr whose member key is the string value (a named list entry: an interface, a
+ * condition), or NULL (also when arr is not an array or value is NULL). */
+json_t *json_array_find_str(json_t *arr, const char *key, const char *value);
 int json_get_bool(json_t *obj, const char *ctx, const char *key, bool required, bool *ret, KvErr *e) _wur_;
 int json_get_int(json_t *obj, const char *ctx, const char *key, bool required, long long min, long long max,
                  long long *ret, KvErr *e) _wur_;

@@ -5,6 +5,8 @@
 
 #include "common/kstatus.h"
 
+#include "common/json-util.h"
+
 const char *kstatus_time(int64_t t, char buf[static 32]) {
         time_t tt = t > 0 ? (time_t) t : time(NULL);
         struct tm tm;
@@ -14,12 +16,7 @@ const char *kstatus_time(int64_t t, char buf[static 32]) {
 }
 
 json_t *kstatus_condition(json_t *status, const char *type) {
-        size_t i;
-        json_t *c;
-        json_array_foreach(json_object_get(status, "conditions"), i, c)
-                if (streq_ptr(json_string_value(json_object_get(c, "type")), type))
-                        return c;
-        return NULL;
+        return json_array_find_str(json_object_get(status, "conditions"), "type", type);
 }
 
 static bool str_same(json_t *o, const char *key, const char *want) {

@@ -266,6 +266,7 @@ static int multus_annotations(const Vmi *v, json_t *ann) {
         _cleanup_json_ json_t *list = json_array();
         if (!list)
                 return -ENOMEM;
+        size_t k = 0;
         for (size_t i = 0; i < v->spec.n_multus; i++) {
                 const char *nn = v->spec.multus[i].network_name, *slash = strchr(nn, '/');
                 char ns[256], ifname[16];
@@ -278,7 +279,10 @@ static int multus_annotations(const Vmi *v, json_t *ann) {
                                 return -ENOMEM;
                         continue;
                 }
-                snprintf(ifname, sizeof ifname, "net%zu", json_array_size(list) + 1);
+                /* an unplugged interface keeps its number while the VMI lists it: the others keep their names */
+                snprintf(ifname, sizeof ifname, "net%zu", ++k);
+                if (v->spec.multus[i].absent)
+                        continue;
                 json_t *vm = json_pack("{s:s?}", "interface", v->spec.multus[i].name);
                 if (vm && v->spec.multus[i].bridge)
                         json_object_set_new(vm, "binding", json_string("bridge"));
@@ -543,6 +547,41 @@ static void cluster_count(Cluster *c) {
         }
 }
 
+/* NIC hot-plug: the running launcher pods of a running VMI carry the Multus networks its spec has now (an interface
+ * added or unplugged since the pod was made); the node side attaches and detaches what changed. */
+static int sync_pod_networks(CtlStore *s, const Cluster *c, const Vmi *v) {
+        if (!v->valid || !streq_ptr(v->phase, "Running") || !v->uid)
+                return 0;
+        _cleanup_json_ json_t *ann = json_object();
+        if (!ann || multus_annotations(v, ann) < 0)
+                return -ENOMEM;
+        json_t *want = json_object_get(ann, ANN_NETWORKS);
+        int changed = 0;
+        for (size_t i = 0; i < c->np; i++) {
+                json_t *pod = c->by_vmi[i].pod;
+                if (!streq(c->by_vmi[i].created_by, v->uid) || !streq_ptr(ctl_md(pod, "namespace"), v->ns) || pod_done(pod))
+                        continue;
+                json_t *have = json_object_get(json_object_get(json_object_get(pod, "metadata"), "annotations"),
+                                               ANN_NETWORKS);
+                if (json_equal(have, want) || (!have && !want))
+                        continue;
+                _cleanup_json_ json_t *patch = json_pack("{s:{s:{s:O}}}", "metadata", "annotations", ANN_NETWORKS,
+                                                         want ? want : json_null()),
+                                      *out = NULL;
+                KvErr e = {};
+                int r = patch ? ctl_store_patch(s, res_pod(), v->ns, ctl_md(pod, "name"), patch, &out, &e) : -ENOMEM;
+                if (r < 0) {
+                        log_warning("Pod %s/%s: cannot update its networks for NIC hot-plug: %s", v->ns,
+                                    ctl_md(pod, "name"), e.msg[0] ? e.msg : strerror(-r));
+                        continue;
+                }
+                log_info("Pod %s/%s: networks now %s (VMI %s interfaces changed)", v->ns, ctl_md(pod, "name"),
+                         want ? json_string_value(want) : "none", v->name);
+                changed++;
+        }
+        return changed;
+}
+
 int ctl_schedule(CtlStore *s) {
         _cleanup_(cluster_done) Cluster c = {};
         int r = cluster_load(s, &c);
@@ -557,6 +596,9 @@ int ctl_schedule(CtlStore *s) {
         if ((r = pods_index(&c)) < 0)
                 return r;
         cluster_count(&c);
+        for (size_t i = 0; i < c.nv; i++)
+                if ((r = sync_pod_networks(s, &c, &c.vmis[i])) > 0)
+                        changed += r;
         size_t nwait = 0;
         for (size_t i = 0; i < c.nv; i++)
                 if (waiting(&c.vmis[i]))

@@ -27,6 +27,7 @@ typedef struct CtlVmiSpec {
                 bool bridge;              /* that interface has the bridge binding */
                 const char *mac;          /* that interface's macAddress, NULL when it names none */
                 bool is_default;          /* replaces the pod network (Multus' default-network annotation) */
+                bool absent;              /* that interface's state is absent: unplugged (it keeps its net<k>) */
         } multus[CTL_NETWORKS_MAX];
         size_t n_multus;
 } CtlVmiSpec;

@@ -297,6 +297,49 @@ int node_cni_add(const NodeCniRuntime *rt, const NodeCniNetwork *net, const Node
         return 0;
 }
 
+/* ---------------------------------------------------------------- the first plugin alone */
+
+int node_cni_first_plugin_call(const NodeCniRuntime *rt, const NodeCniNetwork *net, const NodeCniAttachment *a,
+                               const char *command, char *const *extra_env, NodeCniResult **ret, NodeErr *e) {
+        if (!streq_ptr(command, "ADD") && !streq_ptr(command, "DEL"))
+                return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -EINVAL, "command must be ADD or DEL, got '%s'",
+                                    command ?: "(null)");
+        if (net->n_plugins == 0)
+                return node_err_set(e, NODE_ERR_CONFIG, NULL, NULL, -EINVAL, "network '%s' has no plugin", net->name);
+        _cleanup_free_ char *args = NULL, *bin = NULL, *out = NULL;
+        int r = node_cni_attachment_check(a, e);
+        if (r < 0 || (r = node_cni_args_build(a, &args, e)) < 0 ||
+            (r = node_cni_find_plugin(rt, net->plugins[0].type, &bin, e)) < 0)
+                return r;
+        size_t n_extra = 0;
+        while (extra_env && extra_env[n_extra])
+                n_extra++;
+        _cleanup_free_ char **env = calloc(rt->n_env + n_extra + 1, sizeof *env);
+        if (!env)
+                return -ENOMEM;
+        for (size_t i = 0; i < rt->n_env; i++)
+                env[i] = rt->env[i];
+        for (size_t i = 0; i < n_extra; i++) {
+                if (strncmp(extra_env[i], "CNI_", 4) == 0 || !strchr(extra_env[i], '='))
+                        return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -EINVAL,
+                                            "extra environment: '%.64s' is not K=V outside CNI_*", extra_env[i]);
+                env[rt->n_env + i] = extra_env[i];
+        }
+        NodeCniRuntime with = *rt; /* the same runtime, more environment (the strings stay the caller's) */
+        with.env = env;
+        with.n_env = rt->n_env + n_extra;
+        const NodeCniCall c = { command, a->container_id, a->netns, a->ifname, args };
+        r = run_one(&with, net, 0, bin, &c, NULL, a->caps, a->n_caps, NULL, NULL, &out, e);
+        if (r < 0 || !streq(command, "ADD"))
+                return r;
+        _cleanup_(node_cni_result_freep) NodeCniResult *res = NULL;
+        if ((r = node_cni_result_parse(out, strlen(out), &res, e)) < 0)
+                return blame(e, net->plugins[0].type, "ADD", r);
+        if (ret)
+                *ret = TAKE_PTR(res);
+        return 0;
+}
+
 /* ---------------------------------------------------------------- CHECK */
 
 int node_cni_check(const NodeCniRuntime *rt, const NodeCniNetwork *net, const NodeCniAttachment *a, NodeErr *e) {

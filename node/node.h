@@ -203,6 +203,12 @@ int node_cni_add(const NodeCniRuntime *rt, const NodeCniNetwork *net, const Node
 /* DEL in reverse with the cached result as prevResult (from 0.4.0) and the cached capability args when
  * a gives none; removes the cache entry. Nothing cached, nothing there: success. */
 int node_cni_del(const NodeCniRuntime *rt, const NodeCniNetwork *net, const NodeCniAttachment *a, NodeErr *e) _wur_;
+/* The network's first plugin alone (a meta plugin: kvnet-multus), ADD or DEL, with more environment (extra_env:
+ * NULL-terminated "K=V", never CNI_*): no prevResult, nothing read from or written to the cache. For the calls a
+ * meta plugin defines on top of CNI, such as kvnet-multus's one network on a running pod (KVNET_MULTUS_INTERFACE).
+ * *ret (ADD, optional): the result. */
+int node_cni_first_plugin_call(const NodeCniRuntime *rt, const NodeCniNetwork *net, const NodeCniAttachment *a,
+                               const char *command, char *const *extra_env, NodeCniResult **ret, NodeErr *e) _wur_;
 /* CHECK in order with the cached result; -ENOENT without one. disableCheck: 0 without running anything.
  * Before 0.4.0 the plugins are still asked (they answer with code 1), unlike libcni. */
 int node_cni_check(const NodeCniRuntime *rt, const NodeCniNetwork *net, const NodeCniAttachment *a, NodeErr *e) _wur_;

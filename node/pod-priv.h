@@ -93,6 +93,11 @@ struct NodePod {
 int node_pod_new(const NodePodSpec *s, const char *node_name, const char *state_dir, NodePod **ret) _wur_;
 /* Sets dir and the paths derived from it, and from the sandbox name and the CNI result. */
 int node_pod_derive(NodePod *p, const char *state_dir, NodeErr *e) _wur_;
+/* A NIC that may join p's NICs: names valid, not the pod network's, no repeat (-EEXIST), room left (-E2BIG). */
+int node_pod_nic_check(const NodePod *p, const NodePodNic *n, NodeErr *e) _wur_;
+/* Appends a copy of n to p's NICs; removes the i-th. */
+int node_pod_nic_append(NodePod *p, const NodePodNic *n) _wur_;
+void node_pod_nic_remove(NodePod *p, size_t i);
 /* The record as JSON (one object, keys in a fixed order). */
 int node_pod_record_encode(const NodePod *p, char **ret) _wur_;
 /* Parses and checks a record (every field named in errors); paths derived under state_dir. */

@@ -505,6 +505,49 @@ int node_pod_record_decode(const char *text, size_t len, const char *what, const
         return 0;
 }
 
+int node_pod_nic_check(const NodePod *p, const NodePodNic *n, NodeErr *e) {
+        if (!node_dns_label_valid(n->vm_interface))
+                return SPEC_ERR(e, "NIC: 'vmInterface' must be a DNS label, got '%.80s'", n->vm_interface ?: "(null)");
+        if (!ifname_valid(n->ifname))
+                return SPEC_ERR(e, "NIC %s: 'ifname' must be an interface name (1..15, no '/', ':', ';' or space), got '%.80s'",
+                                n->vm_interface, n->ifname ?: "(null)");
+        if (streq(n->vm_interface, p->vm_interface ?: "default") || streq(n->ifname, p->ifname ?: "tap0"))
+                return SPEC_ERR(e, "NIC (%s, %s) is the pod network's interface", n->vm_interface, n->ifname);
+        for (size_t j = 0; j < p->n_nics; j++)
+                if (streq(n->vm_interface, p->nics[j].vm_interface) || streq(n->ifname, p->nics[j].ifname))
+                        return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -EEXIST,
+                                            "pod: NIC (%s, %s) repeats the attached NIC (%s, %s)", n->vm_interface,
+                                            n->ifname, p->nics[j].vm_interface, p->nics[j].ifname);
+        if (p->n_nics >= NODE_POD_NICS_MAX)
+                return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -E2BIG, "pod: it has %d NICs already, the most it can",
+                                    NODE_POD_NICS_MAX);
+        return 0;
+}
+
+int node_pod_nic_append(NodePod *p, const NodePodNic *n) {
+        NodePodNic *v = realloc(p->nics, (p->n_nics + 1) * sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        p->nics = v;
+        char *a = strdup(n->vm_interface), *b = strdup(n->ifname);
+        if (!a || !b) {
+                free(a);
+                free(b);
+                return -ENOMEM;
+        }
+        v[p->n_nics++] = (NodePodNic){ a, b };
+        return 0;
+}
+
+void node_pod_nic_remove(NodePod *p, size_t i) {
+        if (i >= p->n_nics)
+                return;
+        free((char *) p->nics[i].vm_interface);
+        free((char *) p->nics[i].ifname);
+        memmove(p->nics + i, p->nics + i + 1, (p->n_nics - i - 1) * sizeof *p->nics);
+        p->n_nics--;
+}
+
 /* ---------------------------------------------------------------- files */
 
 int node_pod_record_write(const NodePod *p, NodeErr *e) {

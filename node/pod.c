@@ -769,6 +769,77 @@ int node_pod_stop(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         return 0;
 }
 
+/* ---------------------------------------------------------------- NIC hot-plug */
+
+#define MULTUS_INTERFACE_ENV "KVNET_MULTUS_INTERFACE"
+
+/* One network of the pod's meta plugin (kvnet-multus): command for pod interface ifname alone. */
+static int nic_call(NodePodRuntime *rt, NodePod *p, const char *command, const char *ifname, NodeErr *e) {
+        _cleanup_(node_cni_network_freep) NodeCniNetwork *net = NULL;
+        int r = del_network(rt, p, &net);
+        if (r < 0)
+                return node_err_set(e, NODE_ERR_CONFIG, NULL, command, r,
+                                    "pod %s/%s: network '%s' is neither in '%s' nor in the CNI cache", p->namespace_,
+                                    p->name, p->network ?: "", rt->conf_dir);
+        NodePodRef ref;
+        NodeCniArg args[4];
+        NodeCniAttachment a;
+        attachment(p, &ref, args, &a);
+        _cleanup_free_ char *env0 = NULL;
+        if (asprintf(&env0, MULTUS_INTERFACE_ENV "=%s", ifname) < 0)
+                return -ENOMEM;
+        char *env[] = { env0, NULL };
+        _cleanup_(node_cni_result_freep) NodeCniResult *res = NULL;
+        return node_cni_first_plugin_call(rt->cni, net, &a, command, env, &res, e);
+}
+
+/* Takes the pod's lock and checks that it runs (its record is there, state running). */
+static int nic_begin(NodePodRuntime *rt, NodePod *p, int *ret_lock, NodeErr *e) {
+        int r = node_pod_lock(rt->pods_dir, p->uid, true, ret_lock);
+        if (r < 0)
+                return node_err_set(e, NODE_ERR_RECORD, NULL, NULL, r, "pod %s/%s: taking its lock in '%s'", p->namespace_,
+                                    p->name, rt->pods_dir);
+        _cleanup_(node_pod_freep) NodePod *now = NULL;
+        r = node_pod_record_read(rt->state_dir, p->uid, &now, NULL);
+        if (r < 0 || now->state != NODE_POD_RUNNING || !p->sandbox_name[0])
+                return node_err_set(e, NODE_ERR_RECORD, NULL, NULL, r < 0 ? r : -ESRCH, "pod %s/%s: not running",
+                                    p->namespace_, p->name);
+        return 0;
+}
+
+int node_pod_nic_attach(NodePodRuntime *rt, NodePod *p, const NodePodNic *nic, NodeErr *e) {
+        _cleanup_close_ int lock = -1;
+        int r = node_pod_nic_check(p, nic, e);
+        if (r < 0 || (r = nic_begin(rt, p, &lock, e)) < 0)
+                return r;
+        /* an earlier attach may have got as far as the plugin, not the record: that goes first */
+        NodeErr ignored = {};
+        IGNORE_RESULT(nic_call(rt, p, "DEL", nic->ifname, &ignored));
+        node_err_done(&ignored);
+        if ((r = nic_call(rt, p, "ADD", nic->ifname, e)) < 0)
+                return r;
+        if ((r = node_pod_nic_append(p, nic)) >= 0 && (r = node_pod_record_write(p, e)) < 0)
+                node_pod_nic_remove(p, p->n_nics - 1);
+        if (r < 0)
+                IGNORE_RESULT(nic_call(rt, p, "DEL", nic->ifname, NULL));
+        return r;
+}
+
+int node_pod_nic_detach(NodePodRuntime *rt, NodePod *p, const char *vm_interface, NodeErr *e) {
+        _cleanup_close_ int lock = -1;
+        size_t i;
+        for (i = 0; i < p->n_nics; i++)
+                if (streq(p->nics[i].vm_interface, vm_interface))
+                        break;
+        if (i == p->n_nics)
+                return 0; /* detached already */
+        int r = nic_begin(rt, p, &lock, e);
+        if (r < 0 || (r = nic_call(rt, p, "DEL", p->nics[i].ifname, e)) < 0)
+                return r;
+        node_pod_nic_remove(p, i);
+        return node_pod_record_write(p, e);
+}
+
 int node_pod_load(NodePodRuntime *rt, const char *uid, NodePod **ret, NodeErr *e) {
         return node_pod_record_read(rt->state_dir, uid, ret, e);
 }

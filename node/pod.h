@@ -110,6 +110,13 @@ int node_pod_run(NodePodRuntime *rt, const NodePodSpec *s, NodePod **ret, NodeEr
 int node_pod_stop(NodePodRuntime *rt, NodePod *p, NodeErr *e) _wur_;
 /* The pod of that uid from its record (re-adoption): -ENOENT without one. Its processes are checked
  * by pid and start time (node_pod_launcher_alive()); nothing is started or restarted. */
+/* NIC hot-plug on a running pod: its node network's meta plugin (kvnet-multus) attaches (detaches) the pod's
+ * network for interface nic->ifname alone (KVNET_MULTUS_INTERFACE, docs/multus.md), and the pod's record gains
+ * (loses) the NIC. The launcher's part (attach-interface / detach-interface) is the caller's. Attach: the NIC is
+ * checked (node_pod_nic_check rules: -EEXIST when the pod has it), an attachment left by an attach that never
+ * got recorded is removed first. Detach of a NIC the pod does not have: 0. */
+int node_pod_nic_attach(NodePodRuntime *rt, NodePod *p, const NodePodNic *nic, NodeErr *e) _wur_;
+int node_pod_nic_detach(NodePodRuntime *rt, NodePod *p, const char *vm_interface, NodeErr *e) _wur_;
 int node_pod_load(NodePodRuntime *rt, const char *uid, NodePod **ret, NodeErr *e) _wur_;
 /* Every pod with a record in the state dir, sorted by uid; records that cannot be read are skipped
  * (counted in *ret_bad when given). */

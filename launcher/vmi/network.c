@@ -167,7 +167,7 @@ static int parse_interface(VmiCtx *c, json_t *i, const char *path, LaunchInterfa
                 return r;
         if (s && !streq(s, "up"))
                 return kverr_set(c->e, KV_ERR_UNSUPPORTED_FIELD, -EOPNOTSUPP,
-                                 "%s.state: '%s' not supported by kvnet-launcher (only 'up')", path, s);
+                                 "%s.state: '%s' not supported by kvnet-launcher (only 'up', or 'absent': unplugged)", path, s);
         s = NULL;
         if ((r = json_get_string(i, path, "model", false, &s, c->e)) < 0)
                 return r;
@@ -227,6 +227,36 @@ static int add_default_pod_network(VmiCtx *c, const char *dpath) {
         return vmi_warn(c, "%s.interfaces: none given, attaching the pod network 'default' with bridge binding", dpath);
 }
 
+static bool is_absent(json_t *ifc) {
+        return streq_ptr(json_string_value(json_object_get(ifc, "state")), "absent");
+}
+
+/* ifs and nets without the absent interfaces and their networks: 1 and the copies when there were any, else 0. */
+static int drop_absent(VmiCtx *c, json_t *ifs, json_t *nets, json_t **ret_ifs, json_t **ret_nets) {
+        size_t i, j;
+        json_t *f, *n;
+        bool any = false;
+        json_array_foreach(ifs, i, f) any = any || is_absent(f);
+        if (!any)
+                return 0;
+        _cleanup_json_ json_t *fv = json_array(), *nv = json_array();
+        if (!fv || !nv)
+                return vmi_nomem(c);
+        json_array_foreach(ifs, i, f)
+                if (!is_absent(f) && json_array_append(fv, f) < 0)
+                        return vmi_nomem(c);
+        json_array_foreach(nets, j, n) {
+                bool gone = false;
+                json_array_foreach(ifs, i, f) gone = gone || (is_absent(f) && json_equal(json_object_get(f, "name"),
+                                                                                         json_object_get(n, "name")));
+                if (!gone && json_array_append(nv, n) < 0)
+                        return vmi_nomem(c);
+        }
+        *ret_ifs = TAKE_PTR(fv);
+        *ret_nets = TAKE_PTR(nv);
+        return 1;
+}
+
 int vmi_parse_interfaces_and_networks(VmiCtx *c, json_t *devices, const char *dpath, json_t *spec) {
         LaunchVmi *v = c->v;
         json_t *ifs = NULL, *nets = NULL;
@@ -238,6 +268,14 @@ int vmi_parse_interfaces_and_networks(VmiCtx *c, json_t *devices, const char *dp
                 return r;
         if ((r = json_get_array(spec, c->spec, "networks", false, &nets, c->e)) < 0)
                 return r;
+        /* an unplugged interface (state absent, KubeVirt's NIC hot-unplug) is not the domain's, nor is its network */
+        _cleanup_json_ json_t *ifs_live = NULL, *nets_live = NULL;
+        if ((r = drop_absent(c, ifs, nets, &ifs_live, &nets_live)) < 0)
+                return r;
+        if (r > 0) {
+                ifs = ifs_live;
+                nets = nets_live;
+        }
         size_t ni = ifs ? json_array_size(ifs) : 0, nn = nets ? json_array_size(nets) : 0;
         if (ni == 0 && nn == 0)
                 return autoattach ? add_default_pod_network(c, dpath) : 0;

@@ -67,13 +67,14 @@ static int status_build(Manager *m, json_t **ret) {
 /* Every claim of one VM (keys "vm/<ns>/<name>/<interface>"), in every network. */
 typedef struct VmClaims {
         char prefix[IPAM_KEY_MAX];
+        bool exact; /* prefix is one interface's whole key */
         char (*v)[2][IPAM_KEY_MAX];
         size_t n, cap;
 } VmClaims;
 
 static int vm_claim_cb(IpamClaim *c, void *userdata) {
         VmClaims *vc = userdata;
-        if (strncmp(c->key, vc->prefix, strlen(vc->prefix)) != 0)
+        if (vc->exact ? !streq(c->key, vc->prefix) : strncmp(c->key, vc->prefix, strlen(vc->prefix)) != 0)
                 return 0;
         if (vc->n == vc->cap) {
                 size_t cap = vc->cap ? 2 * vc->cap : 8;
@@ -89,20 +90,25 @@ static int vm_claim_cb(IpamClaim *c, void *userdata) {
         return 0;
 }
 
-/* ipam-release {"vm": {"namespace", "name"}}: the VM's claims in every network (the pod network and its
- * secondary networks) that no attachment uses; the attached ones stay and are listed. */
+/* ipam-release {"vm": {"namespace", "name"[, "interface"]}}: the VM's claims (of that interface alone: an
+ * unplugged NIC's) in every network (the pod network and its secondary networks) that no attachment uses; the
+ * attached ones stay and are listed. */
 static int release_vm(Manager *m, json_t *vm, json_t **ret, KvErr *e) {
-        const char *ns = NULL, *name = NULL;
+        const char *ns = NULL, *name = NULL, *iface = NULL;
         int r;
         if ((r = json_get_string(vm, "ipam-release.vm", "namespace", true, &ns, e)) < 0 ||
-            (r = json_get_string(vm, "ipam-release.vm", "name", true, &name, e)) < 0)
+            (r = json_get_string(vm, "ipam-release.vm", "name", true, &name, e)) < 0 ||
+            (r = json_get_string(vm, "ipam-release.vm", "interface", false, &iface, e)) < 0)
                 return r;
         if (!*ns || !*name || strchr(ns, '/') || strchr(name, '/'))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "ipam-release: 'vm.namespace' and 'vm.name' must be non-empty names without '/', got "
                                  "'%.64s' and '%.64s'", ns, name);
-        VmClaims vc = {};
-        if ((size_t) snprintf(vc.prefix, sizeof vc.prefix, "vm/%s/%s/", ns, name) >= sizeof vc.prefix)
+        if (iface && (!*iface || strchr(iface, '/')))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "ipam-release: 'vm.interface' must be a non-empty name without '/', got '%.64s'", iface);
+        VmClaims vc = { .exact = iface != NULL };
+        if ((size_t) snprintf(vc.prefix, sizeof vc.prefix, "vm/%s/%s/%s", ns, name, iface ?: "") >= sizeof vc.prefix)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "ipam-release: VM name '%.64s/%.64s' is too long", ns,
                                  name);
         r = ipam_foreach_claim(m->ipam, NULL, vm_claim_cb, &vc);

@@ -748,6 +748,53 @@ console_lease() {
 	echo "$line"
 }
 
+# ---------------------------------------------------------------- VMs on kvnet-sim through kubectl
+
+# sim_vm_up PREFIX: scripts/kvnet-sim.sh with 2 nodes (kvnet-multus as their meta plugin) for VM tests that need
+# NADs, torn down at exit (the agents' and controller's log tails shown after a failure); sets NAME, SDIR, SIM,
+# BRIDGE and sim.env's variables. After guest_store. Then: kc (kubectl on the API), ctl N (kvnetctl -o json on
+# node N), vmi_field VMI JSONPATH, wait_vmi VMI PHASE [S], pod_json VM (its Running launcher pod), iface_field VMI
+# IFACE FIELD (of status.interfaces), node_ns NODE, sim_nad_blue (the kvnet NAD "blue": VLAN 100, 10.100.0.0/24).
+sim_vm_up() {
+	SIM=$KV_ROOT/scripts/kvnet-sim.sh
+	NAME=$1-$(rand_suffix)
+	SDIR=$KV_TMP/sim
+	at_exit '"$SIM" down --name "$NAME" --dir "$SDIR" >/dev/null 2>&1'
+	at_exit '[ "$KV_EXIT_RC" -eq 0 ] || [ "$KV_EXIT_RC" -eq 4 ] || { for f in "$SDIR"/node*-pods/agent.log; do echo "---- $f"; tail -n 30 "$f"; done; }'
+	"$SIM" up --nodes 2 --name "$NAME" --dir "$SDIR" --image-dir "$GUEST_IMAGES" >"$KV_TMP/up.out" 2>&1 ||
+		{ cat "$KV_TMP/up.out"; die "kvnet-sim up failed"; }
+	# shellcheck disable=SC1091
+	source "$SDIR/sim.env"
+	BRIDGE=$(sim_env BRIDGE)
+}
+sim_env() { sed -n "s/^$1=//p" "$SDIR/cluster/cluster.env"; }
+ctl() { "$KV_BIN/kvnetctl" --socket "$(sim_env "NODE$1_SOCK")" -o json "${@:2}"; }
+kc() { ip netns exec "$API_NS" env KUBECONFIG="$KUBECONFIG_FILE" HOME="$KV_TMP/home" kubectl "$@"; }
+vmi_field() { kc get vmi "$1" -o jsonpath="{$2}" 2>/dev/null; }
+wait_vmi() {
+	for _ in $(seq 1 "${3:-120}"); do
+		[ "$(vmi_field "$1" .status.phase)" = "$2" ] && return 0
+		sleep 1
+	done
+	return 1
+}
+pod_json() { kc get pods -l "vm.kubevirt.io/name=$1" -o json | jq '[.items[] | select(.status.phase == "Running")][0] // empty'; }
+iface_field() { kc get vmi "$1" -o json | jq -r --arg i "$2" --arg f "$3" '.status.interfaces[]? | select(.name == $i) | .[$f] // empty'; }
+node_ns() {
+	local v=NODE${1#node}_NS
+	echo "${!v}"
+}
+sim_nad_blue() {
+	kc apply -f - >/dev/null <<EOF
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: blue}
+spec:
+  config: '{"cniVersion": "1.1.0", "name": "blue", "type": "kvnet", "binding": "bridge", "bridge": "$BRIDGE", "vlan": 100,
+            "mtu": 1500, "ipam": {"ranges": [[{"subnet": "10.100.0.0/24", "gateway": "10.100.0.1"}]]}}'
+EOF
+}
+
 # ---------------------------------------------------------------- result parsing
 
 # first IPv4 address (without prefix) of a CNI result

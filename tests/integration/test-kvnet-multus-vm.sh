@@ -21,37 +21,9 @@ require_file "$KV_BIN/kvnet-node" "$KV_BIN/kvnet-controller" "$KV_BIN/kvnet-laun
 guest_image
 guest_store
 
-SIM=$KV_ROOT/scripts/kvnet-sim.sh
-NAME=kvt-mv-$(rand_suffix)
-SDIR=$KV_TMP/sim
-at_exit '"$SIM" down --name "$NAME" --dir "$SDIR" >/dev/null 2>&1'
-at_exit '[ "$KV_EXIT_RC" -eq 0 ] || [ "$KV_EXIT_RC" -eq 4 ] || { for f in "$SDIR"/node*-pods/agent.log; do echo "---- $f"; tail -n 25 "$f"; done; }'
-"$SIM" up --nodes 2 --name "$NAME" --dir "$SDIR" --image-dir "$GUEST_IMAGES" >"$KV_TMP/up.out" 2>&1 ||
-	{ cat "$KV_TMP/up.out"; die "kvnet-sim up failed"; }
-source "$SDIR/sim.env"
-env_of() { sed -n "s/^$1=//p" "$SDIR/cluster/cluster.env"; }
-ctl() { "$KV_BIN/kvnetctl" --socket "$(env_of "NODE$1_SOCK")" -o json "${@:2}"; }
-kc() { ip netns exec "$API_NS" env KUBECONFIG="$KUBECONFIG_FILE" HOME="$KV_TMP/home" kubectl "$@"; }
-vmi_field() { kc get vmi "$1" -o jsonpath="{$2}" 2>/dev/null; }
-wait_vmi() { # wait_vmi NAME PHASE [SECONDS]
-	for _ in $(seq 1 "${3:-120}"); do
-		[ "$(vmi_field "$1" .status.phase)" = "$2" ] && return 0
-		sleep 1
-	done
-	return 1
-}
-pod_json() { kc get pods -l "vm.kubevirt.io/name=$1" -o json | jq '[.items[] | select(.status.phase == "Running")][0] // empty'; }
-blue_field() { kc get vmi "$1" -o json | jq -r --arg f "$2" '.status.interfaces[] | select(.name == "blue") | .[$f] // empty'; }
-BRIDGE=$(env_of BRIDGE)
-
-kc apply -f - >/dev/null <<EOF
-apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata: {name: blue}
-spec:
-  config: '{"cniVersion": "1.1.0", "name": "blue", "type": "kvnet", "binding": "bridge", "bridge": "$BRIDGE", "vlan": 100,
-            "mtu": 1500, "ipam": {"ranges": [[{"subnet": "10.100.0.0/24", "gateway": "10.100.0.1"}]]}}'
-EOF
+sim_vm_up kvt-mv
+blue_field() { iface_field "$1" blue "$2"; }
+sim_nad_blue
 
 vm_yaml() { # vm_yaml NAME NAD: the test guest with the pod network and NAD as "blue", both bridge
 	guest_vm_yaml "$1" bridge "" "" 128Mi | sed -e 's/^          - {name: default, bridge: {}}$/&\n          - {name: blue, bridge: {}}/' \

@@ -22,6 +22,8 @@
         "{\"metadata\":{\"name\":\"virt-launcher-web-abcde\",\"namespace\":\"default\",\"uid\":\"p-1\","                \
         "\"labels\":{\"kubevirt.io\":\"virt-launcher\",\"kubevirt.io/created-by\":\"vmi-uid-1\","                       \
         "\"vm.kubevirt.io/name\":\"web-label\"},"                                                                       \
+        "\"annotations\":{\"k8s.v1.cni.cncf.io/networks\":"                                                           \
+        "\"[{\\\"name\\\":\\\"vlan\\\",\\\"interface\\\":\\\"net1\\\"},{\\\"name\\\":\\\"r\\\",\\\"interface\\\":\\\"net2\\\"}]\"},"    \
         "\"ownerReferences\":[{\"kind\":\"VirtualMachineInstance\",\"name\":\"web\",\"uid\":\"vmi-uid-1\","             \
         "\"controller\":true}]},\"spec\":{\"nodeName\":\"node1\"},\"status\":{\"phase\":\"Pending\"}}"
 
@@ -77,6 +79,23 @@ static void test_launch(void **state) {
         assert_string_equal(l.nics[0].ifname, "net1");
         assert_string_equal(l.nics[1].vm_interface, "red");
         assert_string_equal(l.nics[1].ifname, "net2");
+
+        /* NIC hot-plug: an unplugged interface (state absent) is not attached and keeps its number; one the pod's
+         * networks annotation does not have yet waits */
+        json_object_set_new(json_array_get(json_object_get(json_object_get(json_object_get(json_object_get(multi, "spec"),
+                                                                                           "domain"),
+                                                                           "devices"),
+                                                           "interfaces"),
+                                           2),
+                            "state", json_string("absent"));
+        assert_int_equal(agent_launch_from(pod, multi, &l, &e), 0);
+        assert_int_equal(l.n_nics, 1);
+        assert_string_equal(l.nics[0].vm_interface, "red");
+        assert_string_equal(l.nics[0].ifname, "net2");
+        json_object_set_new(json_object_get(json_object_get(pod, "metadata"), "annotations"), "k8s.v1.cni.cncf.io/networks",
+                            json_string("[{\"name\":\"vlan\",\"interface\":\"net1\"}]"));
+        assert_int_equal(agent_launch_from(pod, multi, &l, &e), 0);
+        assert_int_equal(l.n_nics, 0);
 
         _cleanup_json_ json_t *bridge = test_json(VMI("{\"name\":\"default\",\"bridge\":{}},{\"name\":\"blue\",\"bridge\":{}}", ""));
         assert_int_equal(agent_launch_from(pod, bridge, &l, &e), 0);

@@ -12,6 +12,8 @@
 
 #include "tests/unit/ctl-fixture.h"
 
+#include "controller/node.h"
+#include "controller/scheduler.h"
 #include "controller/store.h"
 #include "controller/vm.h"
 
@@ -142,10 +144,136 @@ static void test_run_strategies_and_gc(void **state) {
         assert_int_equal(ctl_vm_reconcile(fx->s), 0);
 }
 
+static json_t *parse(const char *text) {
+        json_error_t err;
+        json_t *o = json_loads(text, 0, &err);
+        if (!o)
+                fail_msg("bad test JSON at %d: %s", err.position, err.text);
+        return o;
+}
+
+/* The names of the VMI's interfaces, with their state: "default,blue(absent)". */
+static const char *vmi_ifaces(Fx *fx, char *buf, size_t n) {
+        json_t *vmi = get(fx, fx->vmi, "web");
+        size_t i, k = 0;
+        json_t *f;
+        buf[0] = '\0';
+        json_array_foreach(json_object_get(json_object_get(json_object_get(json_object_get(vmi, "spec"), "domain"),
+                                                           "devices"),
+                                           "interfaces"),
+                           i, f) {
+                const char *st = json_string_value(json_object_get(f, "state"));
+                k += (size_t) snprintf(buf + k, n - k, "%s%s%s%s%s", i ? "," : "",
+                                       json_string_value(json_object_get(f, "name")), st ? "(" : "", st ? st : "",
+                                       st ? ")" : "");
+        }
+        json_decref(vmi);
+        return buf;
+}
+
+/* The launcher pod's networks annotation as "name:interface,...", "none" without one. */
+static const char *pod_networks(Fx *fx, char *buf, size_t n) {
+        const CtlResource *pod = ctl_resource_find("", "v1", "pods");
+        json_t *l = ctl_store_list(fx->s, pod, "default", NULL);
+        assert_int_equal(json_array_size(json_object_get(l, "items")), 1);
+        const char *text = json_string_value(json_object_get(
+                json_object_get(json_object_get(json_array_get(json_object_get(l, "items"), 0), "metadata"), "annotations"),
+                "k8s.v1.cni.cncf.io/networks"));
+        snprintf(buf, n, "none");
+        json_t *list = text ? parse(text) : NULL;
+        size_t i, k = 0;
+        json_t *o;
+        json_array_foreach(list, i, o) k += (size_t) snprintf(buf + k, n - k, "%s%s:%s", i ? "," : "",
+                                                              json_string_value(json_object_get(o, "name")),
+                                                              json_string_value(json_object_get(o, "interface")));
+        json_decref(list);
+        json_decref(l);
+        return buf;
+}
+
+#define IF_DEFAULT "{\"name\":\"default\",\"masquerade\":{}}"
+#define NET_DEFAULT "{\"name\":\"default\",\"pod\":{}}"
+#define IF(n, extra) "{\"name\":\"" n "\",\"bridge\":{}" extra "}"
+#define NET(n, nad) "{\"name\":\"" n "\",\"multus\":{\"networkName\":\"" nad "\"}}"
+#define TEMPLATE(ifs, nets)                                                                                            \
+        "{\"spec\":{\"template\":{\"spec\":{\"domain\":{\"devices\":{\"interfaces\":[" ifs "]}},\"networks\":[" nets \
+        "]}}}}"
+
+/* NIC hot-plug: a bridge NIC on a Multus network added to a running VM's template joins the VMI and the pod's
+ * networks annotation; state absent in the template marks it absent in the VMI and takes it off the annotation,
+ * the other NICs keeping their net<k>; a new VMI is made without it. */
+static void test_nic_hotplug(void **state) {
+        Fx *fx = *state;
+        char b[256];
+        KvErr e = {};
+        assert_true(ctl_nodes_simulate(fx->s, 1, 4000, 4ull << 30, &e) > 0);
+        create_vm(fx, "web", "\"running\":true");
+        patch_vm(fx, "web", TEMPLATE(IF_DEFAULT, NET_DEFAULT));
+        assert_true(ctl_vm_reconcile(fx->s) > 0);
+        assert_true(ctl_schedule(fx->s) > 0);
+        assert_string_equal(pod_networks(fx, b, sizeof b), "none");
+
+        /* not running yet: a template change waits */
+        patch_vm(fx, "web", TEMPLATE(IF_DEFAULT "," IF("blue", ""), NET_DEFAULT "," NET("blue", "vlan")));
+        (void) ctl_vm_reconcile(fx->s);
+        assert_string_equal(vmi_ifaces(fx, b, sizeof b), "default");
+
+        json_t *st = parse("{\"phase\":\"Running\",\"nodeName\":\"node1\"}");
+        assert_int_equal(ctl_store_set_status(fx->s, fx->vmi, "default", "web", st, &e), 0);
+        json_decref(st);
+        assert_true(ctl_vm_reconcile(fx->s) > 0);
+        assert_string_equal(vmi_ifaces(fx, b, sizeof b), "default,blue");
+        assert_int_equal(ctl_schedule(fx->s), 1);
+        assert_string_equal(pod_networks(fx, b, sizeof b), "vlan:net1");
+
+        patch_vm(fx, "web", TEMPLATE(IF_DEFAULT "," IF("blue", "") "," IF("red", ""),
+                                     NET_DEFAULT "," NET("blue", "vlan") "," NET("red", "r")));
+        assert_true(ctl_vm_reconcile(fx->s) > 0);
+        assert_int_equal(ctl_schedule(fx->s), 1);
+        assert_string_equal(pod_networks(fx, b, sizeof b), "vlan:net1,r:net2");
+
+        /* unplug blue: red keeps net2 */
+        patch_vm(fx, "web", TEMPLATE(IF_DEFAULT "," IF("blue", ",\"state\":\"absent\"") "," IF("red", ""),
+                                     NET_DEFAULT "," NET("blue", "vlan") "," NET("red", "r")));
+        assert_true(ctl_vm_reconcile(fx->s) > 0);
+        assert_string_equal(vmi_ifaces(fx, b, sizeof b), "default,blue(absent),red");
+        assert_int_equal(ctl_schedule(fx->s), 1);
+        assert_string_equal(pod_networks(fx, b, sizeof b), "r:net2");
+        /* settled */
+        assert_int_equal(ctl_vm_reconcile(fx->s), 0);
+        assert_int_equal(ctl_schedule(fx->s), 0);
+
+        /* only a bridge NIC is hot-plugged (not an SR-IOV one) */
+        patch_vm(fx, "web", TEMPLATE(IF_DEFAULT "," IF("blue", ",\"state\":\"absent\"") "," IF("red", "") ","
+                                     "{\"name\":\"m\",\"sriov\":{}}",
+                                     NET_DEFAULT "," NET("blue", "vlan") "," NET("red", "r") "," NET("m", "x")));
+        assert_int_equal(ctl_vm_reconcile(fx->s), 0);
+        assert_string_equal(vmi_ifaces(fx, b, sizeof b), "default,blue(absent),red");
+
+        /* a restart: the new VMI has no absent interface (nor its network) */
+        patch_vm(fx, "web", TEMPLATE(IF_DEFAULT "," IF("blue", ",\"state\":\"absent\"") "," IF("red", ""),
+                                     NET_DEFAULT "," NET("blue", "vlan") "," NET("red", "r")));
+        json_t *out = NULL;
+        assert_int_equal(ctl_store_delete(fx->s, fx->vmi, "default", "web", &out, &e), 0);
+        json_decref(out);
+        assert_true(ctl_vm_reconcile(fx->s) > 0);
+        assert_string_equal(vmi_ifaces(fx, b, sizeof b), "default,red");
+        json_t *vmi = get(fx, fx->vmi, "web");
+        assert_int_equal(json_array_size(json_object_get(json_object_get(vmi, "spec"), "networks")), 2);
+        json_decref(vmi);
+        /* the VM's template is untouched */
+        json_t *vm = get(fx, fx->vm, "web");
+        assert_int_equal(json_array_size(json_object_get(
+                                 json_object_get(json_object_get(json_object_get(vm, "spec"), "template"), "spec"), "networks")),
+                         3);
+        json_decref(vm);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_start_stop, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_run_strategies_and_gc, setup, ctl_fx_free),
+                cmocka_unit_test_setup_teardown(test_nic_hotplug, setup, ctl_fx_free),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -349,6 +349,31 @@ static void test_multi_doc_one_vmi(void **state) {
         launch_vmi_free(v);
 }
 
+/* An unplugged interface (state absent) and its network are not the domain's; other states are refused. */
+static void test_interface_absent(void **state) {
+        (void) state;
+        const char *y = "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: hp}\n"
+                        "spec:\n  domain:\n    memory: {guest: 64Mi}\n    devices:\n      interfaces:\n"
+                        "      - {name: default, bridge: {}}\n      - {name: blue, bridge: {}, state: absent}\n"
+                        "      - {name: red, bridge: {}}\n  networks:\n  - {name: default, pod: {}}\n"
+                        "  - {name: blue, multus: {networkName: blue}}\n  - {name: red, multus: {networkName: red}}\n";
+        LaunchVmi *v = NULL;
+        KvErr e = {};
+        assert_int_equal(launch_vmi_parse_text(y, strlen(y), "hp", &opts, &v, &e), 0);
+        assert_int_equal(v->n_interfaces, 2);
+        assert_int_equal(v->n_networks, 2);
+        assert_string_equal(v->interfaces[0].name, "default");
+        assert_string_equal(v->interfaces[1].name, "red");
+        assert_string_equal(v->networks[v->interfaces[1].network].name, "red");
+        launch_vmi_free(v);
+        const char *down = "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: hp}\n"
+                           "spec:\n  domain:\n    memory: {guest: 64Mi}\n    devices:\n      interfaces:\n"
+                           "      - {name: default, bridge: {}, state: down}\n  networks:\n  - {name: default, pod: {}}\n";
+        v = NULL;
+        assert_true(launch_vmi_parse_text(down, strlen(down), "hp", &opts, &v, &e) < 0);
+        assert_non_null(strstr(e.msg, "state: 'down' not supported"));
+}
+
 /* ---------------------------------------------------------------- domain XML goldens */
 
 static void check_golden(const char *fixture, const char *golden, const LaunchNic *override, size_t n_override) {
@@ -1009,7 +1034,8 @@ int main(void) {
                 cmocka_unit_test(test_yaml_types),        cmocka_unit_test(test_yaml_json_same),
                 cmocka_unit_test(test_parse_details),     cmocka_unit_test(test_unknown_field_warns),
                 cmocka_unit_test(test_rejects),           cmocka_unit_test(test_inline_rejects),
-                cmocka_unit_test(test_multi_doc_one_vmi), cmocka_unit_test(test_golden_bridge),
+                cmocka_unit_test(test_multi_doc_one_vmi),
+                cmocka_unit_test(test_interface_absent), cmocka_unit_test(test_golden_bridge),
                 cmocka_unit_test(test_golden_masquerade), cmocka_unit_test(test_golden_sriov),
                 cmocka_unit_test(test_golden_kernelboot), cmocka_unit_test(test_golden_multus),
                 cmocka_unit_test(test_domain_details),    cmocka_unit_test(test_accel),

@@ -859,8 +859,10 @@ static int nic_attach(Pod *p, const NicChange *c, NodeErr *e) {
                 return r;
         if (!c->launcher)
                 return 0;
-        char why[1024];
-        _cleanup_json_ json_t *args = json_pack("{s:s,s:s,s:s}", "name", c->vm_interface, "tap", c->ifname, "mac", c->mac);
+        char why[1024], tap[16];
+        if ((r = node_pod_nic_tap(p->np, c->ifname, tap)) < 0)
+                return r;
+        _cleanup_json_ json_t *args = json_pack("{s:s,s:s,s:s}", "name", c->vm_interface, "tap", tap, "mac", c->mac);
         r = args ? launcher_call(p, "attach-interface", args, why, sizeof why) : -ENOMEM;
         if (r >= 0)
                 return 0;

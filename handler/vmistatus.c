@@ -90,14 +90,14 @@ const char *hdl_multus_pod_ifname(json_t *spec, const char *name, char buf[stati
         return NULL;
 }
 
-/* The network-status entry of pod interface ifname. */
+/* The network-status entry of pod interface ifname; when it has no addresses and the network chained kvnet after a
+ * third-party plugin, the guest's tap's (tap-<ifname>), which carries them (docs/chaining.md). */
 static json_t *network_status_of(const HdlPodView *p, const char *ifname) {
-        size_t i;
-        json_t *s;
-        json_array_foreach(p->network_status, i, s)
-                if (streq_ptr(json_string_value(json_object_get(s, "interface")), ifname))
-                        return s;
-        return NULL;
+        json_t *s = json_array_find_str(p->network_status, "interface", ifname);
+        char tap[32];
+        snprintf(tap, sizeof tap, "tap-%s", ifname);
+        json_t *t = json_array_size(json_object_get(s, "ips")) ? NULL : json_array_find_str(p->network_status, "interface", tap);
+        return t ? t : s;
 }
 
 /* Its ips (strings without prefix), IPv4 first. */

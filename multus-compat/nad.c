@@ -135,6 +135,22 @@ static int check_plugins(json_t *list, const char *what, KvErr *e) {
         return 0;
 }
 
+/* A VM's NIC on a network whose plugins are not kvnet (cni-args kvnet.vm, the VM interface kvnet's controller asks
+ * for, and no "kvnet" plugin): kvnet is chained after them as the VM binding (docs/chaining.md): it plugs the guest's
+ * tap (tap-<ifname>) into the interface they made and serves the guest their addresses by DHCP, as KubeVirt's bridge
+ * binding does with an in-pod bridge. Other plugins ignore args.cni.kvnet. */
+static int chain_vm_binding(json_t *list, json_t *args) {
+        json_t *plugins = json_object_get(list, "plugins"), *p;
+        size_t i;
+        if (!json_is_object(json_object_get(json_object_get(args, "kvnet"), "vm")))
+                return 0;
+        json_array_foreach(plugins, i, p)
+                if (streq_ptr(json_string_value(json_object_get(p, "type")), "kvnet"))
+                        return 0;
+        json_t *k = json_pack("{s:s, s:s, s:{s:O}}", "type", "kvnet", "binding", "bridge", "args", "cni", args);
+        return k && json_array_append_new(plugins, k) == 0 ? 0 : -ENOMEM;
+}
+
 static int apply_extras(json_t *list, const char *what, const char *cni_args, const char *device_id, KvErr *e) {
         _cleanup_json_ json_t *args = NULL;
         json_t *p;
@@ -154,7 +170,7 @@ static int apply_extras(json_t *list, const char *what, const char *cni_args, co
                 if (device_id && (r = set_device(p, device_id)) < 0)
                         return r;
         }
-        return 0;
+        return args ? chain_vm_binding(list, args) : 0;
 }
 
 int mc_conflist_normalize(const char *text, size_t len, const char *what, const char *name_default,

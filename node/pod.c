@@ -4,6 +4,7 @@
  * undoes exactly what exists: the teardown tolerates every part being already gone. */
 #include <fcntl.h>
 #include <jansson.h>
+#include <net/if.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -12,6 +13,7 @@
 
 #include "common/fileio.h"
 #include "common/json-util.h"
+#include "common/netns.h"
 #include "common/proto.h"
 #include "common/unixsock.h"
 #include "node/pod-priv.h"
@@ -448,7 +450,12 @@ static int launcher_step(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         argv[n++] = (char *) "--nic";
         argv[n++] = nic;
         for (size_t i = 0; i < p->n_nics && i < NODE_POD_NICS_MAX; i++) {
-                snprintf(nics[i], sizeof nics[i], "%s=tap:%s", p->nics[i].vm_interface, p->nics[i].ifname);
+                char tap[16];
+                int q = node_pod_nic_tap(p, p->nics[i].ifname, tap);
+                if (q < 0)
+                        return node_err_set(e, NODE_ERR_SANDBOX, NULL, NULL, q, "pod %s/%s: looking for NIC %s's tap",
+                                            p->namespace_, p->name, p->nics[i].ifname);
+                snprintf(nics[i], sizeof nics[i], "%s=tap:%s", p->nics[i].vm_interface, tap);
                 argv[n++] = (char *) "--nic";
                 argv[n++] = nics[i];
         }
@@ -766,6 +773,28 @@ int node_pod_stop(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         if (r < 0)
                 return node_err_set(e, NODE_ERR_RECORD, NULL, NULL, r, "removing the pod directory '%s'", p->dir);
         node_pod_unlock_remove(rt->pods_dir, p->uid, TAKE_FD(lock));
+        return 0;
+}
+
+/* ---------------------------------------------------------------- a NIC's tap */
+
+int node_pod_nic_tap(const NodePod *p, const char *ifname, char ret[static 16]) {
+        char chained[16];
+        snprintf(ret, 16, "%s", ifname);
+        if ((size_t) snprintf(chained, sizeof chained, "tap-%s", ifname) >= sizeof chained || !p->sandbox_path ||
+            !p->sandbox_path[0])
+                return 0;
+        _cleanup_close_ int fd = -1;
+        NetnsGuard g;
+        int r = netns_open(p->sandbox_path, &fd);
+        if (r < 0 || (r = netns_enter(fd, &g)) < 0)
+                return r;
+        bool have = if_nametoindex(chained) > 0;
+        r = netns_leave(&g);
+        if (r < 0)
+                return r;
+        if (have)
+                snprintf(ret, 16, "%s", chained);
         return 0;
 }
 

@@ -110,6 +110,9 @@ int node_pod_run(NodePodRuntime *rt, const NodePodSpec *s, NodePod **ret, NodeEr
 int node_pod_stop(NodePodRuntime *rt, NodePod *p, NodeErr *e) _wur_;
 /* The pod of that uid from its record (re-adoption): -ENOENT without one. Its processes are checked
  * by pid and start time (node_pod_launcher_alive()); nothing is started or restarted. */
+/* The tap the launcher plugs NIC ifname into: tap-<ifname> when the sandbox has one (kvnet chained after a
+ * third-party plugin, docs/chaining.md), else ifname (the tap kvnet made under the pod interface's name). */
+int node_pod_nic_tap(const NodePod *p, const char *ifname, char ret[static 16]) _wur_;
 /* NIC hot-plug on a running pod: its node network's meta plugin (kvnet-multus) attaches (detaches) the pod's
  * network for interface nic->ifname alone (KVNET_MULTUS_INTERFACE, docs/multus.md), and the pod's record gains
  * (loses) the NIC. The launcher's part (attach-interface / detach-interface) is the caller's. Attach: the NIC is

@@ -20,7 +20,8 @@
 # down: deletes the VMs and VMIs through the API and waits (30 s) for the agents to stop their pods, stops the
 # agents and the controller, then scripts/cluster.sh down (which kills whatever still runs in the cluster's and
 # the pods' namespaces), deletes PREFIX-api and DIR. Without --name/--dir: the only registered simulation.
-# PREFIX defaults to kvsim-<random>, DIR to /run/kvnet-sim/PREFIX. Environment: KVNET_BUILD (default build).
+# PREFIX defaults to kvsim-<random>, DIR to /run/kvnet-sim/PREFIX. Environment: KVNET_BUILD (default build),
+# KVNET_SIM_CNI_PATH (more plugin directories on the nodes' CNI path, ':'-joined: NADs of third-party plugins).
 # Exit: 0 ok, 1 failure, 2 usage.
 set -euo pipefail
 
@@ -147,7 +148,7 @@ EOF
                            "routes": [ { "dst": "0.0.0.0/0" } ] } } ] }
 EOF
 		nsenter --net="/run/netns/$api" setsid "$BIN/kvnet-node" --node-name "node$i" --kubeconfig "$KCFG" \
-			--node-ip "${UNDERLAY_SUBNET%.*}.$i" --node-netns "/run/netns/${!nsv}" --conf-dir "$d/conf" --cni-path "$BIN" \
+			--node-ip "${UNDERLAY_SUBNET%.*}.$i" --node-netns "/run/netns/${!nsv}" --conf-dir "$d/conf" --cni-path "$BIN${KVNET_SIM_CNI_PATH:+:$KVNET_SIM_CNI_PATH}" \
 			--cache-dir "$d/cache" --netd-socket "${!sockv}" --state-dir "$d/state" --launcher "$BIN/kvnet-launcher" \
 			--libvirtd-starter "$ROOT/scripts/libvirt-node.sh" --sandbox-prefix "$PREFIX-p-n$i" \
 			--migration-max-downtime-ms "${KVNET_SIM_MAX_DOWNTIME_MS:-50}" \

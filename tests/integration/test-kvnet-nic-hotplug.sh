@@ -7,8 +7,10 @@
 # kvnet-multus (KVNET_MULTUS_INTERFACE) and the NIC to the domain through the launcher, the guest DHCPs it: VMI
 # status.interfaces lists blue with its address and the guest answers on it. Then a live migration keeps it. Then
 # unplug: the interface gone from the domain and the VMI's status, net1 gone from the pod (annotation,
-# network-status, netd's endpoints), its address released, the pod network untouched; a VM restart afterwards
-# runs without it; delete leaves nothing.
+# network-status, netd's endpoints), its address released, the pod network untouched. Then a NIC on a third-party
+# network ("green": the reference bridge plugin + host-local, kvnet chained after them as the VM binding: tap-net2)
+# is hot-plugged as net2 (blue keeps net1 while absent) and carries traffic; a VM restart afterwards runs without
+# blue and with green from the start; delete leaves nothing.
 # kvnet-test-timeout: 420
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -18,13 +20,26 @@ kv_init
 require_kvnet
 require_cmd virsh unshare socat nsenter kubectl jq curl qemu-system-x86_64
 require_libvirt
+require_ref_plugins bridge host-local
 require_file "$KV_BIN/kvnet-node" "$KV_BIN/kvnet-controller" "$KV_BIN/kvnet-launcher" "$KV_BIN/kvnet-multus"
 guest_image
 guest_store
 
+export KVNET_SIM_CNI_PATH=$REF_CNI_DIR # the reference plugins for "green"
 sim_vm_up kvt-hp
 blue_field() { iface_field "$1" blue "$2"; }
+green_field() { iface_field "$1" green "$2"; }
 sim_nad_blue
+GREEN_BR=kvg${NAME##*-}
+kc apply -f - >/dev/null <<EOF
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: green}
+spec:
+  config: '{"cniVersion": "1.0.0", "name": "green", "type": "bridge", "bridge": "$GREEN_BR", "isGateway": true,
+            "ipam": {"type": "host-local", "dataDir": "$KV_TMP/host-local",
+                     "ranges": [[{"subnet": "10.130.0.0/24", "gateway": "10.130.0.1"}]]}}'
+EOF
 
 guest_vm_yaml vm-hp bridge "" "" 128Mi | kc apply -f - >/dev/null
 wait_vmi vm-hp Running || { kc get vmi vm-hp -o yaml; die "vm-hp is not Running"; }
@@ -99,6 +114,20 @@ assert_eq "$(ctl "${node#node}" ipam | jq '[.claims[] | select(.key | endswith("
 assert_true "blue's address no longer answers" bash -c "! ip netns exec '$(node_ns "$node")' ping -c 2 -W 1 -q '$ip1' >/dev/null 2>&1"
 assert_true "the guest still answers on the pod network" wait_ping "$CLIENT_NS" "$ip0" 20
 
+# ---------------------------------------------------------------- a third-party network's NIC, hot-plugged
+kc patch vm vm-hp --type=json -p '[
+  {"op": "add", "path": "/spec/template/spec/domain/devices/interfaces/-", "value": {"name": "green", "bridge": {}}},
+  {"op": "add", "path": "/spec/template/spec/networks/-", "value": {"name": "green", "multus": {"networkName": "green"}}}]' >/dev/null
+for _ in $(seq 1 60); do [ -n "$(green_field vm-hp ipAddress)" ] && break; sleep 1; done
+ip2=$(green_field vm-hp ipAddress)
+assert_true "green hot-plugged: an address from host-local's range ($ip2)" grep -q '^10\.130\.0\.' <<<"$ip2"
+assert_eq "$(green_field vm-hp podInterfaceName)" net2 "... on pod interface net2 (blue, absent, keeps net1)"
+pod=$(pod_json vm-hp)
+assert_eq "$(jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"]' <<<"$pod" | jq -c 'map(.interface)')" \
+	'["tap0","net2","tap-net2"]' "... network-status: the bridge plugin's net2 and kvnet's chained tap-net2"
+assert_true "the guest DHCPed green's address from kvnet and answers on it (from $node's $GREEN_BR)" \
+	wait_ping "$(node_ns "$node")" "$ip2" 90
+
 # ---------------------------------------------------------------- a restart runs without the unplugged NIC
 kc delete vmi vm-hp --wait=false >/dev/null
 for _ in $(seq 1 120); do
@@ -107,8 +136,14 @@ for _ in $(seq 1 120); do
 	sleep 1
 done
 assert_eq "$(vmi_field vm-hp .status.phase)" Running "restarted after the unplug: Running"
-assert_eq "$(kc get vmi vm-hp -o json | jq -c '[.spec.domain.devices.interfaces[].name]')" '["default"]' \
-	"... the new VMI has no absent interface"
+assert_eq "$(kc get vmi vm-hp -o json | jq -c '[.spec.domain.devices.interfaces[].name]')" '["default","green"]' \
+	"... the new VMI has green but not the absent blue"
+node=$(vmi_field vm-hp .status.nodeName)
+for _ in $(seq 1 60); do [ -n "$(green_field vm-hp ipAddress)" ] && break; sleep 1; done
+ip2=$(green_field vm-hp ipAddress)
+assert_eq "$(green_field vm-hp podInterfaceName)" net1 "... green is now the pod's net1"
+assert_true "... and the guest answers on green at $ip2 (a third-party network from the start)" \
+	wait_ping "$(node_ns "$node")" "$ip2" 90
 
 kc delete vm vm-hp >/dev/null
 for _ in $(seq 1 90); do

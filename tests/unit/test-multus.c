@@ -296,6 +296,30 @@ static void test_nad_list(void **state) {
                              "{\"type\":\"tuning\",\"args\":{\"cni\":{\"a\":2}}}]}");
 }
 
+/* A VM NIC (cni-args kvnet.vm) on a third-party network: kvnet chained after its plugins as the VM binding; not
+ * when the network is kvnet's, nor for a pod's NIC. */
+static void test_nad_vm_binding(void **state) {
+        (void) state;
+        KvErr e = {};
+        _cleanup_(mc_nad_freep) McNad *n = nad("{\"metadata\":{\"name\":\"br\",\"namespace\":\"default\"},\"spec\":{\"config\":"
+                                               "\"{\\\"cniVersion\\\":\\\"1.0.0\\\",\\\"type\\\":\\\"bridge\\\"}\"}}");
+        _cleanup_(mc_nad_freep) McNad *k = nad("{\"metadata\":{\"name\":\"kv\",\"namespace\":\"default\"},\"spec\":{\"config\":"
+                                               "\"{\\\"cniVersion\\\":\\\"1.0.0\\\",\\\"type\\\":\\\"kvnet\\\"}\"}}");
+        McSelection vm = { .cni_args = (char *) "{\"kvnet\":{\"vm\":{\"interface\":\"blue\",\"binding\":\"bridge\"}}}" },
+                    pod = { .cni_args = (char *) "{\"x\":1}" };
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+        assert_int_equal(mc_nad_conflist(n, &vm, "/nonexistent", NULL, &a, &e), 0);
+        assert_json_eq(a, "{\"cniVersion\":\"1.0.0\",\"name\":\"br\",\"plugins\":["
+                          "{\"type\":\"bridge\",\"args\":{\"cni\":{\"kvnet\":{\"vm\":{\"interface\":\"blue\",\"binding\":\"bridge\"}}}}},"
+                          "{\"type\":\"kvnet\",\"binding\":\"bridge\",\"args\":{\"cni\":{\"kvnet\":{\"vm\":{\"interface\":\"blue\","
+                          "\"binding\":\"bridge\"}}}}}]}");
+        assert_int_equal(mc_nad_conflist(k, &vm, "/nonexistent", NULL, &b, &e), 0);
+        assert_json_eq(b, "{\"cniVersion\":\"1.0.0\",\"name\":\"kv\",\"plugins\":[{\"type\":\"kvnet\",\"args\":{\"cni\":"
+                          "{\"kvnet\":{\"vm\":{\"interface\":\"blue\",\"binding\":\"bridge\"}}}}}]}");
+        assert_int_equal(mc_nad_conflist(n, &pod, "/nonexistent", NULL, &c, &e), 0);
+        assert_json_eq(c, "{\"cniVersion\":\"1.0.0\",\"name\":\"br\",\"plugins\":[{\"type\":\"bridge\",\"args\":{\"cni\":{\"x\":1}}}]}");
+}
+
 /* dir/name gets text. */
 static void put_file(const char *dir, const char *name, const char *text) {
         _cleanup_free_ char *path = NULL;
@@ -585,6 +609,7 @@ int main(void) {
                 cmocka_unit_test(test_json_full),         cmocka_unit_test(test_json_bad),
                 cmocka_unit_test(test_default_network),   cmocka_unit_test(test_validators),
                 cmocka_unit_test(test_nad_single),        cmocka_unit_test(test_nad_list),
+                cmocka_unit_test(test_nad_vm_binding),
                 cmocka_unit_test(test_nad_conf_dir),      cmocka_unit_test(test_nad_bad),
                 cmocka_unit_test(test_cni_args_conflict), cmocka_unit_test(test_namespace_isolation),
                 cmocka_unit_test(test_config_thin),       cmocka_unit_test(test_config_cluster),

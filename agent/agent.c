@@ -328,11 +328,12 @@ static json_t *read_json_file(const char *path) {
         return o;
 }
 
-/* The pod's network-status annotation (what the meta plugin wrote), parsed; NULL when none or not an array. */
-static json_t *pod_network_status(Pod *p) {
+/* A JSON-list annotation of the pod (network-status: what the meta plugin wrote; networks: what the controller
+ * asked for), parsed; NULL when none or not an array. */
+static json_t *pod_annotation_list(Pod *p, const char *key) {
         json_t *pod = kube_informer_get(p->a->inf, p->ns, p->name);
         const char *s = json_string_value(json_object_get(json_object_get(json_object_get(pod, "metadata"), "annotations"),
-                                                          "k8s.v1.cni.cncf.io/network-status"));
+                                                          key));
         json_t *v = s ? json_loads(s, 0, NULL) : NULL;
         if (v && !json_is_array(v)) {
                 json_decref(v);
@@ -342,14 +343,16 @@ static json_t *pod_network_status(Pod *p) {
 }
 
 /* The node's view of the pod, for the handler; *launcher, *cni and *netst are the caller's to json_decref. */
-static void pod_view(Pod *p, HdlPodView *v, json_t **launcher, json_t **cni, json_t **netst) {
-        *launcher = *cni = *netst = NULL;
+static void pod_view(Pod *p, HdlPodView *v, json_t **launcher, json_t **cni, json_t **netst, json_t **nets) {
+        *launcher = *cni = *netst = *nets = NULL;
         *v = (HdlPodView){ .node = p->a->cfg->pod.node_name, .pod_name = p->name, .pod_uid = p->uid,
                            .failure = p->failure };
         if (!p->np)
                 return;
-        *netst = pod_network_status(p);
+        *netst = pod_annotation_list(p, "k8s.v1.cni.cncf.io/network-status");
+        *nets = pod_annotation_list(p, AGENT_ANN_NETWORKS);
         v->network_status = *netst;
+        v->networks = *nets;
         *launcher = read_json_file(node_pod_status_file(p->np));
         const NodeCniResult *res = node_pod_cni_result(p->np);
         if (res && res->raw)
@@ -424,9 +427,9 @@ static void pod_status_write(Pod *p) {
                 return;
         }
         json_t *old = json_object_get(cur, "status");
-        _cleanup_json_ json_t *launcher = NULL, *cni = NULL, *netst = NULL;
+        _cleanup_json_ json_t *launcher = NULL, *cni = NULL, *netst = NULL, *nets = NULL;
         HdlPodView v;
-        pod_view(p, &v, &launcher, &cni, &netst);
+        pod_view(p, &v, &launcher, &cni, &netst, &nets);
         const char *lphase = json_string_value(json_object_get(launcher, "phase"));
         const char *phase = streq_ptr(lphase, "WaitingForMigration") ? "Running"   /* a target waits for the guest */
                             : streq_ptr(lphase, "Migrated")          ? "Succeeded" /* the source's end */
@@ -673,9 +676,10 @@ static void on_vmi(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *user
                 pod_status_write(p);
                 return;
         }
-        _cleanup_json_ json_t *launcher = NULL, *cni = NULL, *netst = NULL, *st = NULL, *body = NULL, *fields = NULL;
+        _cleanup_json_ json_t *launcher = NULL, *cni = NULL, *netst = NULL, *nets = NULL, *st = NULL, *body = NULL,
+                              *fields = NULL;
         HdlPodView v;
-        pod_view(p, &v, &launcher, &cni, &netst);
+        pod_view(p, &v, &launcher, &cni, &netst, &nets);
         bool changed = false;
         KvErr ke = {};
         if (agent_pod_writes_vmi(vmi, p->a->cfg->pod.node_name, p->name, p->uid, p->job))

@@ -21,6 +21,7 @@ typedef struct HdlPodView {
         const char *pod_uid;
         json_t *cni_result;   /* the CNI result of the pod network (cniVersion 1.x), NULL before the ADD */
         json_t *network_status; /* the pod's k8s.v1.cni.cncf.io/network-status (parsed: an array), NULL when none */
+        json_t *networks;       /* the pod's k8s.v1.cni.cncf.io/networks in the JSON form (an array), NULL when none */
         json_t *launcher;     /* the launcher's status object (launcher/runtime/status.c), NULL before it wrote one */
         bool launcher_exited; /* the launcher process is gone (its last status tells why, if it wrote one) */
         const char *failure;  /* why the pod could not run (sandbox, CNI, libvirtd), NULL if it could */
@@ -39,7 +40,11 @@ typedef struct HdlMigratable {
         char message[256];
 } HdlMigratable;
 
-int hdl_vmi_migratable(json_t *vmi, HdlMigratable *ret, KvErr *e) _wur_;
+/* p (NULL: not known) adds what the pod says: a NIC on a third-party network whose addresses come from its IPAM
+ * (network-status has kvnet's chained tap-<ifname> with addresses) without a persistent claim (the pod's networks
+ * annotation gives that network no ipam-claim-reference or ips) is InterfaceNotLiveMigratable: the target's pod
+ * would get other addresses than the guest's lease. */
+int hdl_vmi_migratable(json_t *vmi, const HdlPodView *p, HdlMigratable *ret, KvErr *e) _wur_;
 
 /* The phase the VMI has given this view: "Scheduled", "Running", "Succeeded", "Failed", or NULL when the view
  * does not decide it (a migration target waiting for its guest keeps the VMI's phase as it is). */

@@ -179,7 +179,7 @@ int hdl_vmi_status(json_t *vmi, const HdlPodView *p, json_t **ret, bool *ret_cha
         if (!st)
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
         HdlMigratable m;
-        int r = hdl_vmi_migratable(vmi, &m, e);
+        int r = hdl_vmi_migratable(vmi, p, &m, e);
         if (r < 0)
                 return r;
         const char *phase = hdl_vmi_phase(p);

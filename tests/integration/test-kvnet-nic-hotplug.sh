@@ -127,6 +127,18 @@ assert_eq "$(jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"]' 
 	'["tap0","net2","tap-net2"]' "... network-status: the bridge plugin's net2 and kvnet's chained tap-net2"
 assert_true "the guest DHCPed green's address from kvnet and answers on it (from $node's $GREEN_BR)" \
 	wait_ping "$(node_ns "$node")" "$ip2" 90
+lm() { kc get vmi vm-hp -o json | jq -r '.status.conditions[]? | select(.type == "LiveMigratable") | "\(.status) \(.reason // "")"'; }
+for _ in $(seq 1 20); do [ "$(lm)" = "False InterfaceNotLiveMigratable" ] && break; sleep 0.5; done
+assert_eq "$(lm)" "False InterfaceNotLiveMigratable" \
+	"... and the VMI is not live-migratable: green's address is host-local's, without a persistent claim"
+kc create -f - >/dev/null <<EOF
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstanceMigration
+metadata: {name: mig-green}
+spec: {vmiName: vm-hp}
+EOF
+for _ in $(seq 1 40); do [ "$(kc get vmim mig-green -o jsonpath='{.status.phase}' 2>/dev/null)" = Failed ] && break; sleep 0.25; done
+assert_eq "$(kc get vmim mig-green -o jsonpath='{.status.phase}')" Failed "... a migration of it is refused"
 
 # ---------------------------------------------------------------- a restart runs without the unplugged NIC
 kc delete vmi vm-hp --wait=false >/dev/null

@@ -159,15 +159,35 @@ static void test_not_migratable(void **state) {
                               *bad = load("{\"spec\":3}");
         HdlMigratable m;
         KvErr e = {};
-        assert_int_equal(hdl_vmi_migratable(disk, &m, &e), 0);
+        assert_int_equal(hdl_vmi_migratable(disk, NULL, &m, &e), 0);
         assert_false(m.migratable);
         assert_string_equal(m.reason, "DisksNotLiveMigratable");
         assert_non_null(strstr(m.message, "'scratch'"));
-        assert_int_equal(hdl_vmi_migratable(sriov, &m, &e), 0);
+        assert_int_equal(hdl_vmi_migratable(sriov, NULL, &m, &e), 0);
         assert_false(m.migratable);
         assert_string_equal(m.reason, "InterfaceNotLiveMigratable");
         assert_non_null(strstr(m.message, "'fast'"));
-        assert_int_equal(hdl_vmi_migratable(bad, &m, &e), -EINVAL);
+        /* a third-party network's NIC (kvnet's chained tap-net1 carries host-local's address): not migratable
+         * unless the pod's annotation asks for persistent addresses */
+        _cleanup_json_ json_t *third = load("{\"spec\":{\"domain\":{\"devices\":{\"interfaces\":[{\"name\":\"default\","
+                                            "\"bridge\":{}},{\"name\":\"green\",\"bridge\":{}}]}},\"networks\":[{\"name\":"
+                                            "\"default\",\"pod\":{}},{\"name\":\"green\",\"multus\":{\"networkName\":\"green\"}}]}}"),
+                              *netst = load("[{\"name\":\"default/green\",\"interface\":\"net1\"},{\"name\":\"default/green\","
+                                            "\"interface\":\"tap-net1\",\"ips\":[\"10.130.0.2\"]}]"),
+                              *plain = load("[{\"name\":\"green\",\"interface\":\"net1\"}]"),
+                              *claimed = load("[{\"name\":\"green\",\"interface\":\"net1\",\"ipam-claim-reference\":\"vm.green\"}]");
+        HdlPodView v = { .network_status = netst, .networks = plain };
+        assert_int_equal(hdl_vmi_migratable(third, &v, &m, &e), 0);
+        assert_false(m.migratable);
+        assert_string_equal(m.reason, "InterfaceNotLiveMigratable");
+        assert_non_null(strstr(m.message, "'green'"));
+        assert_non_null(strstr(m.message, "default/green"));
+        v.networks = claimed;
+        assert_int_equal(hdl_vmi_migratable(third, &v, &m, &e), 0);
+        assert_true(m.migratable);
+        assert_int_equal(hdl_vmi_migratable(third, NULL, &m, &e), 0);
+        assert_true(m.migratable);
+        assert_int_equal(hdl_vmi_migratable(bad, NULL, &m, &e), -EINVAL);
         assert_non_null(strstr(e.msg, "'spec'"));
 }
 

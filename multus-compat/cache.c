@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* What ADD attached for a container: each delegate's conflist, interface and capability args, written
  * atomically under <cniDir>/kvnet-multus/, so that DEL works when the pod and its NADs are gone. */
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "multus-compat/mc-priv.h"
@@ -15,17 +18,45 @@ McCache *mc_cache_free(McCache *c) {
         free(c->pod_namespace);
         free(c->pod_name);
         free(c->pod_uid);
-        for (size_t i = 0; i < c->n_delegates; i++) {
-                McCachedDelegate *d = &c->delegates[i];
-                free(d->name);
-                free(d->ifname);
-                free(d->conflist);
-                mc_caps_free(d->caps, d->n_caps);
-                mc_strv_free(d->gateways, d->n_gateways);
-        }
+        for (size_t i = 0; i < c->n_delegates; i++)
+                mc_cached_delegate_done(&c->delegates[i]);
         free(c->delegates);
         free(c);
         return NULL;
+}
+
+void mc_cached_delegate_done(McCachedDelegate *d) {
+        free(d->name);
+        free(d->ifname);
+        free(d->conflist);
+        mc_caps_free(d->caps, d->n_caps);
+        mc_strv_free(d->gateways, d->n_gateways);
+        *d = (McCachedDelegate) {};
+}
+
+int mc_cache_find(const McCache *c, const char *ifname) {
+        for (size_t i = 0; i < c->n_delegates; i++)
+                if (streq(c->delegates[i].ifname, ifname))
+                        return (int) i;
+        return -ENOENT;
+}
+
+int mc_cache_append(McCache *c, McCachedDelegate *d) {
+        McCachedDelegate *nv = realloc(c->delegates, (c->n_delegates + 1) * sizeof *nv);
+        if (!nv)
+                return -ENOMEM;
+        c->delegates = nv;
+        nv[c->n_delegates++] = *d;
+        *d = (McCachedDelegate) {};
+        return 0;
+}
+
+void mc_cache_drop(McCache *c, size_t i) {
+        if (i >= c->n_delegates)
+                return;
+        mc_cached_delegate_done(&c->delegates[i]);
+        memmove(&c->delegates[i], &c->delegates[i + 1], (c->n_delegates - i - 1) * sizeof *c->delegates);
+        c->n_delegates--;
 }
 
 int mc_cache_path(const char *dir, const char *container_id, char **ret) {
@@ -199,4 +230,21 @@ int mc_cache_remove(const char *dir, const char *container_id) {
                 return r;
         r = unlink_durable(path, true);
         return r == -ENOENT ? 0 : r;
+}
+
+int mc_cache_lock(const char *dir, int *ret_fd, KvErr *e) {
+        _cleanup_free_ char *sub = NULL;
+        int r;
+        if (asprintf(&sub, "%s/kvnet-multus", dir) < 0)
+                return -ENOMEM;
+        if ((r = mkdir_p(sub, 0700)) < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "cniDir '%s': cannot create", sub);
+        _cleanup_close_ int fd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return kverr_set_errno(e, KV_ERR_IO, negative_errno(), "cniDir '%s': cannot open", sub);
+        while (flock(fd, LOCK_EX) < 0)
+                if (errno != EINTR)
+                        return kverr_set_errno(e, KV_ERR_IO, negative_errno(), "cniDir '%s': cannot lock", sub);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
 }

@@ -191,6 +191,14 @@ void mc_statuses_free(McStatus *v, size_t n);
 bool mc_pci_address_valid(const char *s);
 /* The annotation's value: a JSON list of the entries, indented as Multus writes it. */
 int mc_status_format(const McStatus *v, size_t n, char **ret) _wur_;
+/* The annotation current (NULL or "": none) with v's entries after its own, which are kept as they are.
+ * KV_ERR_DECODE when current is not a list of objects. */
+int mc_status_append(const char *current, const McStatus *v, size_t n, char **ret, KvErr *e) _wur_;
+/* The annotation current without the entries of network name on interface ifname (every_of_name: every entry
+ * of that name, whatever its interface: the network is attached once and its result may have named several
+ * interfaces); the others kept as they are. *ret_removed (may be NULL): how many went. */
+int mc_status_remove(const char *current, const char *name, const char *ifname, bool every_of_name, char **ret,
+                     size_t *ret_removed, KvErr *e) _wur_;
 
 /* ---------------------------------------------------------------- the per-container cache */
 
@@ -227,3 +235,13 @@ int mc_cache_save(const char *dir, const McCache *c, KvErr *e) _wur_;
 int mc_cache_remove(const char *dir, const char *container_id) _wur_;
 McCache *mc_cache_free(McCache *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(McCache *, mc_cache_free);
+void mc_cached_delegate_done(McCachedDelegate *d);
+/* The index of the delegate whose interface is ifname, -ENOENT. */
+int mc_cache_find(const McCache *c, const char *ifname) _wur_;
+/* Moves *d to the end of c's delegates (*d zeroed); -ENOMEM leaves both as they were. */
+int mc_cache_append(McCache *c, McCachedDelegate *d) _wur_;
+/* Frees delegate i and closes the gap (the order of the others kept). */
+void mc_cache_drop(McCache *c, size_t i);
+/* An exclusive flock on <dir>/kvnet-multus (created), held until *ret_fd is closed: a hot-plug's
+ * read-modify-write of a cache against another's. */
+int mc_cache_lock(const char *dir, int *ret_fd, KvErr *e) _wur_;

@@ -239,15 +239,17 @@ static json_t *status_json(const McStatus *s) {
         return o;
 }
 
-int mc_status_format(const McStatus *v, size_t n, char **ret) {
+/* "[" entries "]", each indented as Multus writes it, joined by ','. */
+static int format_entries(json_t *a, char **ret) {
         size_t cap = 3, len = 1;
         _cleanup_free_ char *out = malloc(cap);
+        json_t *o;
+        size_t i;
         if (!out)
                 return -ENOMEM;
         out[0] = '[';
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_json_ json_t *o = status_json(&v[i]);
-                _cleanup_free_ char *s = o ? json_dumps(o, JSON_INDENT(4) | JSON_PRESERVE_ORDER) : NULL;
+        json_array_foreach(a, i, o) {
+                _cleanup_free_ char *s = json_dumps(o, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
                 if (!s)
                         return -ENOMEM;
                 size_t sl = strlen(s);
@@ -264,5 +266,77 @@ int mc_status_format(const McStatus *v, size_t n, char **ret) {
         out[len++] = ']';
         out[len] = '\0';
         *ret = TAKE_PTR(out);
+        return 0;
+}
+
+static int append_statuses(json_t *a, const McStatus *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (json_array_append_new(a, status_json(&v[i])) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+int mc_status_format(const McStatus *v, size_t n, char **ret) {
+        _cleanup_json_ json_t *a = json_array();
+        if (!a || append_statuses(a, v, n) < 0)
+                return -ENOMEM;
+        return format_entries(a, ret);
+}
+
+/* The annotation as it stands: a JSON list of objects (NULL or empty: no entry). */
+static int parse_current(const char *current, json_t **ret, KvErr *e) {
+        json_t *x;
+        size_t i;
+        int r;
+        if (!current || !*current) {
+                *ret = json_array();
+                return *ret ? 0 : -ENOMEM;
+        }
+        _cleanup_json_ json_t *a = NULL;
+        if ((r = mc_json_load(current, strlen(current), MC_NETWORK_STATUS_ANNOT, &a, e)) < 0)
+                return r;
+        if (!json_is_array(a))
+                return kverr_set(e, KV_ERR_DECODE, -EINVAL, "%s: must be a list, got %s", MC_NETWORK_STATUS_ANNOT,
+                                 json_type_name(a));
+        json_array_foreach(a, i, x)
+                if (!json_is_object(x))
+                        return kverr_set(e, KV_ERR_DECODE, -EINVAL, "%s[%zu]: must be an object, got %s",
+                                         MC_NETWORK_STATUS_ANNOT, i, json_type_name(x));
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+int mc_status_append(const char *current, const McStatus *v, size_t n, char **ret, KvErr *e) {
+        _cleanup_json_ json_t *a = NULL;
+        int r = parse_current(current, &a, e);
+        if (r < 0)
+                return r;
+        if (append_statuses(a, v, n) < 0)
+                return -ENOMEM;
+        return format_entries(a, ret);
+}
+
+int mc_status_remove(const char *current, const char *name, const char *ifname, bool every_of_name, char **ret,
+                     size_t *ret_removed, KvErr *e) {
+        _cleanup_json_ json_t *a = NULL;
+        size_t removed = 0;
+        int r = parse_current(current, &a, e);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < json_array_size(a);) {
+                json_t *o = json_array_get(a, i);
+                const char *n = json_string_value(json_object_get(o, "name"));
+                const char *ifc = json_string_value(json_object_get(o, "interface"));
+                if (n && streq(n, name) && (every_of_name || (ifc && streq(ifc, ifname)))) {
+                        if (json_array_remove(a, i) < 0)
+                                return -ENOMEM;
+                        removed++;
+                } else
+                        i++;
+        }
+        if ((r = format_entries(a, ret)) < 0)
+                return r;
+        if (ret_removed)
+                *ret_removed = removed;
         return 0;
 }

@@ -23,15 +23,18 @@ static int wait_readiness(const McConfig *conf, KvErr *e) {
                          conf->readiness_indicator_file, READINESS_WAIT_S);
 }
 
-static bool system_namespace(const McConfig *conf, const char *ns) {
-        for (size_t i = 0; i < conf->n_system_namespaces; i++)
-                if (streq(conf->system_namespaces[i], ns))
-                        return true;
-        return false;
+/* network-status is not written for a pod of a system namespace (Multus's systemNamespaces), nor without an API. */
+bool mc_status_wanted(const McPlugin *p, const char *ns) {
+        if (!p->kc || !ns)
+                return false;
+        for (size_t i = 0; i < p->conf->n_system_namespaces; i++)
+                if (streq(p->conf->system_namespaces[i], ns))
+                        return false;
+        return true;
 }
 
 /* The pod of CNI_ARGS, when there is one and a kubeconfig: it must exist and be the one of K8S_POD_UID. */
-static int load_pod(McPlugin *p, McPod **ret, KvErr *e) {
+int mc_pod_load(McPlugin *p, McPod **ret, KvErr *e) {
         int r;
         *ret = NULL;
         if (!p->pod_name || !p->conf->kubeconfig)
@@ -70,7 +73,7 @@ static const char *pci_of(const McCachedDelegate *d, char buf[static 16]) {
         return NULL;
 }
 
-static int statuses_add(const McCachedDelegate *d, const NodeCniResult *res, McStatus **v, size_t *n, KvErr *e) {
+int mc_statuses_add(const McCachedDelegate *d, const NodeCniResult *res, McStatus **v, size_t *n, KvErr *e) {
         McStatus *s = NULL;
         size_t k = 0;
         char pci[16];
@@ -104,7 +107,7 @@ static int run_parallel(McPlugin *p, const McCache *c, AddRun *run, KvErr *e) {
         int r = mc_delegates_add_parallel(p, c, res, e);
         run->added = c->n_delegates;
         for (size_t i = 0; r >= 0 && i < c->n_delegates; i++)
-                r = statuses_add(&c->delegates[i], res[i], &run->statuses, &run->n_statuses, e);
+                r = mc_statuses_add(&c->delegates[i], res[i], &run->statuses, &run->n_statuses, e);
         run->master = TAKE_PTR(res[0]);
         for (size_t i = 1; i < c->n_delegates; i++)
                 node_cni_result_free(res[i]);
@@ -120,7 +123,7 @@ static int run_delegates(McPlugin *p, const McCache *c, AddRun *run, KvErr *e) {
                 if (r < 0)
                         return r;
                 run->added = i + 1;
-                r = statuses_add(&c->delegates[i], res, &run->statuses, &run->n_statuses, e);
+                r = mc_statuses_add(&c->delegates[i], res, &run->statuses, &run->n_statuses, e);
                 if (i == 0)
                         run->master = res;
                 else
@@ -150,7 +153,7 @@ static int apply_default_routes(McPlugin *p, const McCache *c, KvErr *e) {
 
 static int write_status(McPlugin *p, const McCache *c, const AddRun *run, KvErr *e) {
         _cleanup_free_ char *text = NULL;
-        if (!p->kc || !c->pod_name || system_namespace(p->conf, c->pod_namespace))
+        if (!c->pod_name || !mc_status_wanted(p, c->pod_namespace))
                 return 0;
         int r = mc_status_format(run->statuses, run->n_statuses, &text);
         if (r < 0)
@@ -165,7 +168,7 @@ static int write_status(McPlugin *p, const McCache *c, const AddRun *run, KvErr 
         return 0;
 }
 
-static int print_result(FILE *out, const NodeCniResult *res, KvErr *e) {
+int mc_result_print(FILE *out, const NodeCniResult *res, KvErr *e) {
         if (fputs(res->raw, out) == EOF || fputc('\n', out) == EOF || fflush(out) == EOF)
                 return kverr_set(e, KV_ERR_IO, -EIO, "stdout: writing the result failed");
         return 0;
@@ -176,12 +179,12 @@ int mc_cmd_add(McPlugin *p, FILE *out, KvErr *e) {
         _cleanup_(mc_cache_freep) McCache *c = NULL;
         AddRun run = {};
         int r;
-        if ((r = wait_readiness(p->conf, e)) < 0 || (r = load_pod(p, &pod, e)) < 0 || (r = mc_plan_build(p, pod, &c, e)) < 0 ||
+        if ((r = wait_readiness(p->conf, e)) < 0 || (r = mc_pod_load(p, &pod, e)) < 0 || (r = mc_plan_build(p, pod, &c, e)) < 0 ||
             (r = check_configs(c, e)) < 0 || (r = mc_cache_save(p->conf->cni_dir, c, e)) < 0)
                 return r;
         if ((r = run_delegates(p, c, &run, e)) >= 0 && (r = apply_default_routes(p, c, e)) >= 0 &&
             (r = write_status(p, c, &run, e)) >= 0)
-                r = print_result(out, run.master, e);
+                r = mc_result_print(out, run.master, e);
         if (r < 0) {
                 KvErr ignored = {};
                 IGNORE_RESULT(mc_delegates_del(p, c, run.added, &ignored));

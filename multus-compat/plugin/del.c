@@ -14,12 +14,7 @@ static void clear_status(McPlugin *p, const McCache *c) {
         KvErr ignored = {};
         if (!c->pod_name || !p->conf->kubeconfig || mc_kube_connect(p, &ignored) < 0)
                 return;
-        char *ns = p->pod_ns, *name = p->pod_name;
-        p->pod_ns = c->pod_namespace;
-        p->pod_name = c->pod_name;
-        int r = mc_pod_get(p, &pod, &ignored);
-        p->pod_ns = ns;
-        p->pod_name = name;
+        int r = mc_pod_get_named(p, c->pod_namespace, c->pod_name, &pod, &ignored);
         if (r < 0 || (c->pod_uid && pod->uid && !streq(c->pod_uid, pod->uid)))
                 return;
         IGNORE_RESULT(mc_pod_set_status(p, c->pod_namespace, c->pod_name, NULL, &ignored));

@@ -50,6 +50,7 @@ McPod *mc_pod_free(McPod *pod) {
         free(pod->uid);
         free(pod->networks);
         free(pod->default_network);
+        free(pod->network_status);
         free(pod);
         return NULL;
 }
@@ -70,19 +71,24 @@ static int pod_from_json(json_t *o, McPod *pod, KvErr *e) {
         const char *src = annotation(ann, "kubernetes.io/config.source");
         pod->static_pod = src && !streq(src, "api");
         if (mc_strdup_opt(uid, &pod->uid) < 0 || mc_strdup_opt(annotation(ann, MC_NETWORKS_ANNOT), &pod->networks) < 0 ||
-            mc_strdup_opt(annotation(ann, MC_DEFAULT_NETWORK_ANNOT), &pod->default_network) < 0)
+            mc_strdup_opt(annotation(ann, MC_DEFAULT_NETWORK_ANNOT), &pod->default_network) < 0 ||
+            mc_strdup_opt(annotation(ann, MC_NETWORK_STATUS_ANNOT), &pod->network_status) < 0)
                 return -ENOMEM;
         return 0;
 }
 
 int mc_pod_get(McPlugin *p, McPod **ret, KvErr *e) {
-        KubeRequest req = { .verb = KUBE_GET, .ref = { "v1", "pods", p->pod_ns, p->pod_name } };
+        return mc_pod_get_named(p, p->pod_ns, p->pod_name, ret, e);
+}
+
+int mc_pod_get_named(McPlugin *p, const char *ns, const char *name, McPod **ret, KvErr *e) {
+        KubeRequest req = { .verb = KUBE_GET, .ref = { "v1", "pods", ns, name } };
         _cleanup_json_ json_t *o = NULL;
         int r = request(p, &req, &o, e);
         if (r < 0)
                 return r;
         _cleanup_(mc_pod_freep) McPod *pod = calloc(1, sizeof *pod);
-        if (!pod || !(pod->namespace_ = strdup(p->pod_ns)) || !(pod->name = strdup(p->pod_name)))
+        if (!pod || !(pod->namespace_ = strdup(ns)) || !(pod->name = strdup(name)))
                 return -ENOMEM;
         if ((r = pod_from_json(o, pod, e)) < 0)
                 return r;

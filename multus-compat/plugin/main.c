@@ -83,6 +83,26 @@ static int require_env(const char *v, const char *name, KvErr *e) {
         return 0;
 }
 
+/* KVNET_MULTUS_INTERFACE: ADD or DEL of that one secondary interface (hotplug.c); other commands refuse it
+ * rather than silently act on the whole pod. */
+static int parse_hotplug(McPlugin *p, KvErr *e) {
+        p->hotplug = mc_getenv(p->envp, MC_HOTPLUG_ENV);
+        if (!p->hotplug)
+                return 0;
+        if (p->command != MC_CMD_ADD && p->command != MC_CMD_DEL)
+                return kverr_set(e, KV_ERR_INVALID_ENV, -EINVAL, "%s='%s': only ADD and DEL take it, not %s", MC_HOTPLUG_ENV,
+                                 p->hotplug, command_table[p->command]);
+        if (!mc_ifname_valid(p->hotplug))
+                return kverr_set(e, KV_ERR_INVALID_ENV, -EINVAL,
+                                 "%s='%s' is not an interface name (1..%d characters, no '/', ':' or whitespace)",
+                                 MC_HOTPLUG_ENV, p->hotplug, MC_IFNAME_MAX);
+        if (streq(p->hotplug, p->ifname))
+                return kverr_set(e, KV_ERR_INVALID_ENV, -EINVAL,
+                                 "%s='%s' is CNI_IFNAME, the cluster network's interface: only secondary networks are hot-plugged",
+                                 MC_HOTPLUG_ENV, p->hotplug);
+        return 0;
+}
+
 static int parse_env(McPlugin *p, KvErr *e) {
         p->container_id = mc_getenv(p->envp, "CNI_CONTAINERID");
         p->netns = mc_getenv(p->envp, "CNI_NETNS");
@@ -99,7 +119,7 @@ static int parse_env(McPlugin *p, KvErr *e) {
                         return kverr_set(e, KV_ERR_INVALID_ENV, -EINVAL, "CNI_IFNAME '%s' is not a valid interface name",
                                          p->ifname);
         }
-        return 0;
+        return parse_hotplug(p, e);
 }
 
 /* CNI_ARGS: the K8S_POD_* keys kept apart (node/ writes them, with IgnoreUnknown=1, for a pod); every other
@@ -145,9 +165,20 @@ static int setup_runtime(McPlugin *p, KvErr *e) {
         NodeErr ne = {};
         if (asprintf(&path, "%s%s%s", p->conf->bin_dir, p->path && *p->path ? ":" : "", p->path ? p->path : "") < 0)
                 return -ENOMEM;
+        /* the delegates get our environment without KVNET_MULTUS_INTERFACE (node/ drops the CNI_* variables) */
+        size_t n = 0;
+        for (char *const *v = p->envp; v && *v; v++)
+                n++;
+        _cleanup_free_ char **env = calloc(n + 1, sizeof *env);
+        if (!env)
+                return -ENOMEM;
+        n = 0;
+        for (char *const *v = p->envp; v && *v; v++)
+                if (strncmp(*v, MC_HOTPLUG_ENV "=", sizeof MC_HOTPLUG_ENV) != 0)
+                        env[n++] = *v;
         int r = node_cni_runtime_new(path, p->conf->cni_dir, &p->rt, &ne);
         if (r >= 0)
-                r = node_cni_runtime_set_env(p->rt, p->envp);
+                r = node_cni_runtime_set_env(p->rt, env);
         if (r < 0)
                 kverr_set(e, KV_ERR_INVALID_CONFIG, r, "binDir/CNI_PATH '%s', cniDir '%s': %s", path, p->conf->cni_dir,
                           ne.msg[0] ? ne.msg : strerror(-r));
@@ -176,8 +207,8 @@ static int run(McPlugin *p, FILE *in, FILE *out, KvErr *e) {
         if ((r = parse_env(p, e)) < 0 || (r = parse_args(p, e)) < 0 || (r = setup_runtime(p, e)) < 0)
                 return r;
         switch (p->command) {
-        case MC_CMD_ADD: return mc_cmd_add(p, out, e);
-        case MC_CMD_DEL: return mc_cmd_del(p, e);
+        case MC_CMD_ADD: return p->hotplug ? mc_cmd_add_one(p, out, e) : mc_cmd_add(p, out, e);
+        case MC_CMD_DEL: return p->hotplug ? mc_cmd_del_one(p, e) : mc_cmd_del(p, e);
         case MC_CMD_CHECK: return mc_cmd_check(p, e);
         case MC_CMD_STATUS: return mc_cmd_status(p, e);
         default: return mc_cmd_gc(p, e);
@@ -201,6 +232,8 @@ static void log_call(const McPlugin *p, int r, const KvErr *e) {
         fprintf(f, "%s [%s] kvnet-multus %s container %s pod %s/%s: ", ts, r < 0 ? "error" : "verbose",
                 command_table[p->command], p->container_id ? p->container_id : "-", p->pod_ns ? p->pod_ns : "-",
                 p->pod_name ? p->pod_name : "-");
+        if (p->hotplug)
+                fprintf(f, "%s %s: ", MC_HOTPLUG_ENV, p->hotplug);
         if (r < 0)
                 fprintf(f, "code %d: %s%s%s\n", e->code, e->msg, e->details[0] ? ": " : "", e->details);
         else

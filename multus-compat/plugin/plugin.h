@@ -25,6 +25,7 @@ typedef struct McPod {
         char *namespace_, *name, *uid;
         char *networks;        /* k8s.v1.cni.cncf.io/networks, NULL when absent */
         char *default_network; /* v1.multus-cni.io/default-network, NULL when absent */
+        char *network_status;  /* k8s.v1.cni.cncf.io/network-status, NULL when absent */
         bool static_pod;       /* kubernetes.io/config.source other than "api": its mirror's UID differs */
 } McPod;
 
@@ -38,6 +39,7 @@ typedef struct McPlugin {
         NodeCniArg *args;                                 /* the pairs other than IgnoreUnknown and K8S_POD_* */
         size_t n_args;
         char *pod_ns, *pod_name, *pod_uid; /* K8S_POD_*; NULL when not a pod */
+        const char *hotplug;               /* KVNET_MULTUS_INTERFACE: ADD/DEL of that one interface; NULL: all */
         KubeClient *kc;                    /* NULL without a kubeconfig or a pod */
         NodeCniRuntime *rt;
         char *const *envp;
@@ -48,7 +50,8 @@ const char *mc_getenv(char *const *envp, const char *name);
 
 /* kube.c: the API, through kube/ (the kubeconfig of the conf). */
 int mc_kube_connect(McPlugin *p, KvErr *e) _wur_;
-int mc_pod_get(McPlugin *p, McPod **ret, KvErr *e) _wur_;
+int mc_pod_get(McPlugin *p, McPod **ret, KvErr *e) _wur_; /* the pod of CNI_ARGS */
+int mc_pod_get_named(McPlugin *p, const char *ns, const char *name, McPod **ret, KvErr *e) _wur_;
 McPod *mc_pod_free(McPod *pod);
 DEFINE_TRIVIAL_CLEANUP_FUNC(McPod *, mc_pod_free);
 int mc_nad_get(McPlugin *p, const char *ns, const char *name, McNad **ret, KvErr *e) _wur_;
@@ -66,6 +69,17 @@ int mc_route_apply(const char *netns, const char *ifname, bool del4, bool del6, 
 
 /* add.c / del.c */
 int mc_cmd_add(McPlugin *p, FILE *out, KvErr *e) _wur_;
+/* add.c, for hotplug.c too: the pod of CNI_ARGS (*ret NULL without a pod or a kubeconfig), checked against
+ * K8S_POD_UID; a delegate's result as network-status entries appended to *v; the result on out; whether
+ * network-status is written for a pod of namespace ns. */
+int mc_pod_load(McPlugin *p, McPod **ret, KvErr *e) _wur_;
+int mc_statuses_add(const McCachedDelegate *d, const NodeCniResult *res, McStatus **v, size_t *n, KvErr *e) _wur_;
+int mc_result_print(FILE *out, const NodeCniResult *res, KvErr *e) _wur_;
+bool mc_status_wanted(const McPlugin *p, const char *ns);
+/* hotplug.c: KVNET_MULTUS_INTERFACE, one interface of a pod already added (docs/multus.md, "Hot-plug"). */
+#define MC_HOTPLUG_ENV "KVNET_MULTUS_INTERFACE"
+int mc_cmd_add_one(McPlugin *p, FILE *out, KvErr *e) _wur_;
+int mc_cmd_del_one(McPlugin *p, KvErr *e) _wur_;
 int mc_cmd_del(McPlugin *p, KvErr *e) _wur_;
 int mc_cmd_check(McPlugin *p, KvErr *e) _wur_;
 int mc_cmd_status(McPlugin *p, KvErr *e) _wur_;

@@ -6,6 +6,8 @@
 #                      cluster network's conflist (kvtest, kvnet-basic.conflist)
 #   nad NAME NS CONFIG a NetworkAttachmentDefinition applied with kubectl (CONFIG: the CNI config, JSON)
 #   pod NS NAME NETS   a Pod whose k8s.v1.cni.cncf.io/networks annotation is NETS
+#   multus_conf FILE [JQ]  kvnet-multus's config (clusterNetwork kvtest, cache in $CNI_DIR), JQ applied to it
+#   mc_raw CMD CONF CID CNI_ARGS / mc CMD CONF POD_NS POD_NAME [CID]   the plugin run as a runtime runs it
 
 multus_node() {
 	NODE_NS=$NS
@@ -42,4 +44,33 @@ metadata:
 spec:
   containers: [{name: c, image: busybox}]
 EOT
+}
+
+# shellcheck disable=SC2153 # CNI_DIR: the cache directory, set by the test
+multus_conf() { # FILE [extra jq filter]
+	jq -n --arg kc "$KCFG" --arg cd "$CONF_DIR" --arg cache "$CNI_DIR" --arg bin "$KV_BIN" --arg log "$KV_TMP/multus.log" \
+		'{cniVersion: "1.0.0", name: "multus-cni-network", type: "kvnet-multus", kubeconfig: $kc,
+		  clusterNetwork: "kvtest", confDir: $cd, cniDir: $cache, binDir: $bin, logLevel: "verbose", logFile: $log}' |
+		jq "${2:-.}" >"$1"
+}
+
+# mc_raw CMD CONF CID CNI_ARGS: the plugin as a runtime runs it, in the node namespace (CNI_NETNS: $MC_NETNS if set,
+# else the sandbox; KVNET_MULTUS_INTERFACE=$MC_IFACE when MC_IFACE is set). Sets MC_RC, MC_OUT.
+mc_raw() {
+	local extra=()
+	[ -z "${MC_IFACE+set}" ] || extra=(KVNET_MULTUS_INTERFACE="$MC_IFACE")
+	MC_RC=0
+	MC_OUT=$(ip netns exec "$NODE_NS" env -i PATH="$PATH" ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" \
+		CNI_COMMAND="$1" CNI_CONTAINERID="$3" CNI_NETNS="${MC_NETNS-$(nspath "$SBX")}" CNI_IFNAME=eth0 \
+		CNI_PATH="$REF_CNI_DIR" CNI_ARGS="$4" "${extra[@]}" "$KV_BIN/kvnet-multus" <"$2" 2>"$KV_TMP/mc.err") || MC_RC=$?
+	# a plugin fails with 1 and its error object; anything else (a crash, a sanitizer report) is shown
+	if [ "$MC_RC" -ne 0 ] && { [ "$MC_RC" -ne 1 ] || [ -z "$MC_OUT" ]; }; then
+		head -n 40 "$KV_TMP/mc.err"
+	fi
+}
+# mc CMD CONF POD_NS POD_NAME [CID]: the same for a pod (its uid from the API).
+mc() {
+	local uid
+	uid=$(k get pod -n "$3" "$4" -o jsonpath='{.metadata.uid}' 2>/dev/null || echo gone)
+	mc_raw "$1" "$2" "${5:-cid-$4}" "IgnoreUnknown=1;K8S_POD_NAMESPACE=$3;K8S_POD_NAME=$4;K8S_POD_UID=$uid"
 }

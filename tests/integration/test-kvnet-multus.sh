@@ -23,34 +23,9 @@ log "reference plugins: $REF_CNI_DIR"
 multus_node
 CNI_DIR=$KV_TMP/multus
 
-multus_conf() { # FILE [extra jq filter]
-	jq -n --arg kc "$KCFG" --arg cd "$CONF_DIR" --arg cache "$CNI_DIR" --arg bin "$KV_BIN" --arg log "$KV_TMP/multus.log" \
-		'{cniVersion: "1.0.0", name: "multus-cni-network", type: "kvnet-multus", kubeconfig: $kc,
-		  clusterNetwork: "kvtest", confDir: $cd, cniDir: $cache, binDir: $bin, logLevel: "verbose", logFile: $log}' |
-		jq "${2:-.}" >"$1"
-}
 multus_conf "$KV_TMP/multus.conf"
 multus_conf "$KV_TMP/multus-iso.conf" '.namespaceIsolation = true | .globalNamespaces = "kube-system"'
 multus_conf "$KV_TMP/multus-par.conf" '.parallelDelegates = true'
-
-# mc_raw CMD CONF CID CNI_ARGS: the plugin as a runtime runs it, in the node namespace (CNI_NETNS: $MC_NETNS if set,
-# else the sandbox). Sets MC_RC, MC_OUT.
-mc_raw() {
-	MC_RC=0
-	MC_OUT=$(ip netns exec "$NODE_NS" env -i PATH="$PATH" ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" \
-		CNI_COMMAND="$1" CNI_CONTAINERID="$3" CNI_NETNS="${MC_NETNS-$(nspath "$SBX")}" CNI_IFNAME=eth0 \
-		CNI_PATH="$REF_CNI_DIR" CNI_ARGS="$4" "$KV_BIN/kvnet-multus" <"$2" 2>"$KV_TMP/mc.err") || MC_RC=$?
-	# a plugin fails with 1 and its error object; anything else (a crash, a sanitizer report) is shown
-	if [ "$MC_RC" -ne 0 ] && { [ "$MC_RC" -ne 1 ] || [ -z "$MC_OUT" ]; }; then
-		head -n 40 "$KV_TMP/mc.err"
-	fi
-}
-# mc CMD CONF POD_NS POD_NAME [CID]: the same for a pod (its uid from the API).
-mc() {
-	local uid
-	uid=$(k get pod -n "$3" "$4" -o jsonpath='{.metadata.uid}' 2>/dev/null || echo gone)
-	mc_raw "$1" "$2" "${5:-cid-$4}" "IgnoreUnknown=1;K8S_POD_NAMESPACE=$3;K8S_POD_NAME=$4;K8S_POD_UID=$uid"
-}
 
 # ---------------------------------------------------------------- NADs and pods through kubectl
 HL=$KV_TMP/host-local

@@ -2,11 +2,14 @@
 /* multus-compat: every form of the networks annotation and the default-network override, the bad ones with
  * errors naming the field and value; NADs as a single plugin, a list and an empty config (the conf dir),
  * cni-args and device IDs merged; namespace isolation; the thin plugin's config; capability args;
- * network-status from results of one and several interfaces; the per-container cache round trip. */
+ * network-status from results of one and several interfaces, and a hot-plugged network's entries appended and
+ * removed; the per-container cache round trip and hot-plug's edits of it (find, append, drop, the lock). */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -563,6 +566,106 @@ static void test_status_several(void **state) {
         assert_true(mc_status_from_result("nope", 4, "n", false, NULL, &v, &n, &e) < 0);
 }
 
+/* Hot-plug: entries appended after the pod's own (kept as they are), and one network's taken out again. */
+static void test_status_append_remove(void **state) {
+        (void) state;
+        KvErr e = {};
+        McStatus *v = NULL;
+        size_t n = 0, removed = 9;
+        const char *res = "{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"net2\",\"sandbox\":\"/n\"}],"
+                          "\"ips\":[{\"address\":\"10.66.0.2/24\",\"interface\":0}]}";
+        assert_int_equal(mc_status_from_result(res, strlen(res), "default/kvnet2", false, NULL, &v, &n, &e), 0);
+        /* the pod's entries carry a key kvnet does not write: it must survive */
+        const char *cur = "[{\"name\":\"kvtest\",\"interface\":\"eth0\",\"default\":true,\"x-other\":1},"
+                          "{\"name\":\"default/macnet\",\"interface\":\"net1\"}]";
+        _cleanup_free_ char *out = NULL, *fresh = NULL, *same = NULL;
+        assert_int_equal(mc_status_append(cur, v, n, &out, &e), 0);
+        _cleanup_json_ json_t *o = J(out);
+        _cleanup_json_ json_t *want = J("[{\"name\":\"kvtest\",\"interface\":\"eth0\",\"default\":true,\"x-other\":1},"
+                                        "{\"name\":\"default/macnet\",\"interface\":\"net1\"},"
+                                        "{\"name\":\"default/kvnet2\",\"interface\":\"net2\",\"ips\":[\"10.66.0.2\"],\"dns\":{}}]");
+        if (!json_equal(o, want))
+                fail_msg("got %s", out);
+        /* no annotation yet: the new entries alone, as mc_status_format writes them */
+        assert_int_equal(mc_status_append(NULL, v, n, &fresh, &e), 0);
+        assert_int_equal(mc_status_format(v, n, &same), 0);
+        assert_string_equal(fresh, same);
+        mc_statuses_free(v, n);
+
+        _cleanup_free_ char *back = NULL, *none = NULL, *all = NULL;
+        assert_int_equal(mc_status_remove(out, "default/kvnet2", "net2", false, &back, &removed, &e), 0);
+        assert_int_equal(removed, 1);
+        _cleanup_json_ json_t *b = J(back), *c = J(cur);
+        assert_true(json_equal(b, c));
+        /* the same network on another interface, or another network on that interface: nothing goes */
+        assert_int_equal(mc_status_remove(out, "default/kvnet2", "net7", false, &none, &removed, &e), 0);
+        assert_int_equal(removed, 0);
+        free(none);
+        none = NULL;
+        assert_int_equal(mc_status_remove(out, "default/macnet", "net2", false, &none, &removed, &e), 0);
+        assert_int_equal(removed, 0);
+        /* every_of_name: a network attached once whose result named several interfaces */
+        const char *two = "[{\"name\":\"a\",\"interface\":\"eth0\"},{\"name\":\"ns/n\",\"interface\":\"net1\"},"
+                          "{\"name\":\"ns/n\",\"interface\":\"net1b\"},{\"name\":\"ns/n\"}]";
+        assert_int_equal(mc_status_remove(two, "ns/n", "net1", true, &all, &removed, &e), 0);
+        assert_int_equal(removed, 3);
+        assert_string_equal(all, "[{\n    \"name\": \"a\",\n    \"interface\": \"eth0\"\n}]");
+        /* what is not a list of objects is refused, naming the annotation */
+        char *bad = NULL;
+        assert_int_equal(mc_status_remove("{}", "a", "b", false, &bad, NULL, &e), -EINVAL);
+        assert_non_null(strstr(e.msg, "k8s.v1.cni.cncf.io/network-status: must be a list"));
+        kverr_clear(&e);
+        assert_int_equal(mc_status_append("[1]", NULL, 0, &bad, &e), -EINVAL);
+        assert_non_null(strstr(e.msg, "network-status[0]: must be an object"));
+        kverr_clear(&e);
+        assert_true(mc_status_append("[", NULL, 0, &bad, &e) < 0);
+        assert_int_equal(e.code, KV_ERR_DECODE);
+        assert_null(bad);
+}
+
+/* Hot-plug's cache edits: find by interface, append (moved), drop (the order of the others kept). */
+static void test_cache_edit(void **state) {
+        (void) state;
+        _cleanup_(mc_cache_freep) McCache *c = calloc(1, sizeof *c);
+        assert_non_null(c);
+        const char *ifs[] = { "eth0", "net1", "net2", "net3" };
+        for (size_t i = 0; i < ELEMENTSOF(ifs); i++) {
+                McCachedDelegate d = { .name = strdup("n"), .ifname = strdup(ifs[i]), .conflist = strdup("{}"), .master = i == 0 };
+                assert_non_null(d.name);
+                assert_int_equal(mc_cache_append(c, &d), 0);
+                assert_null(d.ifname);
+        }
+        assert_int_equal(c->n_delegates, 4);
+        assert_int_equal(mc_cache_find(c, "eth0"), 0);
+        assert_int_equal(mc_cache_find(c, "net2"), 2);
+        assert_int_equal(mc_cache_find(c, "net9"), -ENOENT);
+        mc_cache_drop(c, 1);
+        assert_int_equal(c->n_delegates, 3);
+        assert_string_equal(c->delegates[1].ifname, "net2");
+        assert_string_equal(c->delegates[2].ifname, "net3");
+        assert_int_equal(mc_cache_find(c, "net1"), -ENOENT);
+        mc_cache_drop(c, 2);
+        mc_cache_drop(c, 7); /* out of range: nothing */
+        assert_int_equal(c->n_delegates, 2);
+        assert_true(c->delegates[0].master);
+        /* the lock: taken on a directory it creates, released by closing */
+        char dir[] = "/tmp/kvnet-multus-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        KvErr e = {};
+        int fd = -1, fd2 = -1;
+        _cleanup_free_ char *sub = NULL;
+        assert_true(asprintf(&sub, "%s/kvnet-multus", dir) > 0);
+        assert_int_equal(mc_cache_lock(dir, &fd, &e), 0);
+        _cleanup_close_ int other = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(other >= 0);
+        assert_int_equal(flock(other, LOCK_EX | LOCK_NB), -1); /* held: another taker waits */
+        assert_int_equal(errno, EWOULDBLOCK);
+        close(fd);
+        assert_int_equal(mc_cache_lock(dir, &fd2, &e), 0);
+        close(fd2);
+        tmpdir_remove(dir);
+}
+
 /* ---------------------------------------------------------------- the cache */
 
 static void test_cache_roundtrip(void **state) {
@@ -615,6 +718,7 @@ int main(void) {
                 cmocka_unit_test(test_config_thin),       cmocka_unit_test(test_config_cluster),
                 cmocka_unit_test(test_config_bad),        cmocka_unit_test(test_status_single),
                 cmocka_unit_test(test_status_several),    cmocka_unit_test(test_cache_roundtrip),
+                cmocka_unit_test(test_status_append_remove), cmocka_unit_test(test_cache_edit),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

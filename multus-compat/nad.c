@@ -256,8 +256,47 @@ int mc_conflist_from_dir(const char *dir, const char *name, char **ret, KvErr *e
         return r < 0 ? r : 0;
 }
 
+/* The NAD's k8s.v1.cni.cncf.io/resourceName names the SR-IOV pool of a kvnet plugin that names none: netd allocates
+ * the VF from the pool of that name (docs/sriov.md), where Multus would take the device the kubelet's device
+ * plugin gave the pod. */
+static int set_resource(char **conflist, const char *resource) {
+        _cleanup_json_ json_t *o = json_loads(*conflist, 0, NULL);
+        json_t *p;
+        size_t i;
+        bool changed = false;
+        if (!o)
+                return -ENOMEM;
+        json_array_foreach(json_object_get(o, "plugins"), i, p)
+                if (streq_ptr(json_string_value(json_object_get(p, "type")), "kvnet") && !json_object_get(p, "resourceName")) {
+                        if (json_object_set_new(p, "resourceName", json_string(resource)) < 0)
+                                return -ENOMEM;
+                        changed = true;
+                }
+        if (!changed)
+                return 0;
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!s)
+                return -ENOMEM;
+        free(*conflist);
+        *conflist = s;
+        return 0;
+}
+
+static int nad_conflist(const McNad *nad, const McSelection *sel, const char *conf_dir, const char *device_id,
+                        char **ret, KvErr *e);
+
 int mc_nad_conflist(const McNad *nad, const McSelection *sel, const char *conf_dir, const char *device_id, char **ret,
                     KvErr *e) {
+        _cleanup_free_ char *list = NULL;
+        int r = nad_conflist(nad, sel, conf_dir, device_id, &list, e);
+        if (r < 0 || (nad->resource_name && (r = set_resource(&list, nad->resource_name)) < 0))
+                return r;
+        *ret = TAKE_PTR(list);
+        return 0;
+}
+
+static int nad_conflist(const McNad *nad, const McSelection *sel, const char *conf_dir, const char *device_id,
+                        char **ret, KvErr *e) {
         const char *cni_args = sel ? sel->cni_args : NULL;
         char what[320];
         snprintf(what, sizeof what, "NetworkAttachmentDefinition %s/%s: spec.config", nad->namespace_ ? nad->namespace_ : "",

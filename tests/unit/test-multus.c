@@ -282,6 +282,15 @@ static void test_nad_single(void **state) {
         assert_int_equal(mc_nad_conflist(n, &s, "/nonexistent", "0000:03:00.2", &list, &e), 0);
         assert_json_eq(list, "{\"cniVersion\":\"1.0.0\",\"name\":\"macnet\",\"plugins\":[{\"type\":\"macvlan\",\"master\":\"eth1\","
                              "\"args\":{\"cni\":{\"a\":\"1\"}},\"deviceID\":\"0000:03:00.2\",\"pciBusID\":\"0000:03:00.2\"}]}");
+        /* a kvnet plugin gets the resourceName as its SR-IOV pool, unless it names one */
+        _cleanup_(mc_nad_freep) McNad *k = nad(
+                "{\"metadata\":{\"name\":\"fast\",\"namespace\":\"ns1\",\"annotations\":{\"k8s.v1.cni.cncf.io/resourceName\":\"intel.com/sriov\"}},"
+                "\"spec\":{\"config\":\"{\\\"cniVersion\\\":\\\"1.0.0\\\",\\\"plugins\\\":[{\\\"type\\\":\\\"kvnet\\\",\\\"binding\\\":\\\"sriov\\\"},"
+                "{\\\"type\\\":\\\"kvnet\\\",\\\"resourceName\\\":\\\"x.com/own\\\"},{\\\"type\\\":\\\"tuning\\\"}]}\"}}");
+        _cleanup_free_ char *kl = NULL;
+        assert_int_equal(mc_nad_conflist(k, NULL, "/nonexistent", NULL, &kl, &e), 0);
+        assert_json_eq(kl, "{\"cniVersion\":\"1.0.0\",\"plugins\":[{\"type\":\"kvnet\",\"binding\":\"sriov\",\"resourceName\":\"intel.com/sriov\"},"
+                           "{\"type\":\"kvnet\",\"resourceName\":\"x.com/own\"},{\"type\":\"tuning\"}],\"name\":\"fast\"}");
 }
 
 static void test_nad_list(void **state) {

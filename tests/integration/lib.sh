@@ -754,7 +754,8 @@ console_lease() {
 # NADs, torn down at exit (the agents' and controller's log tails shown after a failure); sets NAME, SDIR, SIM,
 # BRIDGE and sim.env's variables. After guest_store. Then: kc (kubectl on the API), ctl N (kvnetctl -o json on
 # node N), vmi_field VMI JSONPATH, wait_vmi VMI PHASE [S], pod_json VM (its Running launcher pod), iface_field VMI
-# IFACE FIELD (of status.interfaces), node_ns NODE, sim_nad_blue (the kvnet NAD "blue": VLAN 100, 10.100.0.0/24).
+# IFACE FIELD (of status.interfaces), node_ns NODE, sim_migrate VMIM VMI, sim_nad_blue (the kvnet NAD "blue":
+# VLAN 100, 10.100.0.0/24).
 sim_vm_up() {
 	SIM=$KV_ROOT/scripts/kvnet-sim.sh
 	NAME=$1-$(rand_suffix)
@@ -783,6 +784,23 @@ iface_field() { kc get vmi "$1" -o json | jq -r --arg i "$2" --arg f "$3" '.stat
 node_ns() {
 	local v=NODE${1#node}_NS
 	echo "${!v}"
+}
+# sim_migrate VMIM VMI: creates the VirtualMachineInstanceMigration and prints its final phase (Succeeded or
+# Failed; empty when it has none after 60 s).
+sim_migrate() {
+	local phase=
+	kc create -f - >/dev/null <<EOF
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstanceMigration
+metadata: {name: $1}
+spec: {vmiName: $2}
+EOF
+	for _ in $(seq 1 240); do
+		phase=$(kc get vmim "$1" -o jsonpath='{.status.phase}' 2>/dev/null || true)
+		case "$phase" in Succeeded | Failed) break ;; esac
+		sleep 0.25
+	done
+	echo "$phase"
 }
 sim_nad_blue() {
 	kc apply -f - >/dev/null <<EOF

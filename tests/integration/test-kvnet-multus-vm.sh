@@ -75,19 +75,7 @@ assert_true "... and the guest answers on blue again" wait_ping "${!nodens_var}"
 
 # ---------------------------------------------------------------- live migration keeps the secondary address
 src=$node
-kc create -f - >/dev/null <<EOF
-apiVersion: kubevirt.io/v1
-kind: VirtualMachineInstanceMigration
-metadata: {name: mig-multi}
-spec: {vmiName: vm-multi}
-EOF
-phase=
-for _ in $(seq 1 240); do
-	phase=$(kc get vmim mig-multi -o jsonpath='{.status.phase}' 2>/dev/null || true)
-	case "$phase" in Succeeded | Failed) break ;; esac
-	sleep 0.25
-done
-assert_eq "$phase" Succeeded "the VMIM of vm-multi succeeds"
+assert_eq "$(sim_migrate mig-multi vm-multi)" Succeeded "the VMIM of vm-multi succeeds"
 dst=$(vmi_field vm-multi .status.nodeName)
 assert_ne "$dst" "$src" "... the VMI is now on the other node ($src -> $dst)"
 for _ in $(seq 1 20); do [ "$(blue_field vm-multi ipAddress)" = "$ip1" ] && break; sleep 0.5; done

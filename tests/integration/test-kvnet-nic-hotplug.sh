@@ -74,19 +74,7 @@ assert_true "... and still on the pod network" wait_ping "$CLIENT_NS" "$ip0" 10
 
 # ---------------------------------------------------------------- a live migration keeps the hot-plugged NIC
 src=$node
-kc create -f - >/dev/null <<EOF
-apiVersion: kubevirt.io/v1
-kind: VirtualMachineInstanceMigration
-metadata: {name: mig-hp}
-spec: {vmiName: vm-hp}
-EOF
-phase=
-for _ in $(seq 1 240); do
-	phase=$(kc get vmim mig-hp -o jsonpath='{.status.phase}' 2>/dev/null || true)
-	case "$phase" in Succeeded | Failed) break ;; esac
-	sleep 0.25
-done
-assert_eq "$phase" Succeeded "the VMIM after the hot-plug succeeds"
+assert_eq "$(sim_migrate mig-hp vm-hp)" Succeeded "the VMIM after the hot-plug succeeds"
 node=$(vmi_field vm-hp .status.nodeName)
 assert_ne "$node" "$src" "... the VMI is on the other node ($src -> $node)"
 for _ in $(seq 1 20); do [ "$(blue_field vm-hp ipAddress)" = "$ip1" ] && break; sleep 0.5; done
@@ -131,14 +119,7 @@ lm() { kc get vmi vm-hp -o json | jq -r '.status.conditions[]? | select(.type ==
 for _ in $(seq 1 20); do [ "$(lm)" = "False InterfaceNotLiveMigratable" ] && break; sleep 0.5; done
 assert_eq "$(lm)" "False InterfaceNotLiveMigratable" \
 	"... and the VMI is not live-migratable: green's address is host-local's, without a persistent claim"
-kc create -f - >/dev/null <<EOF
-apiVersion: kubevirt.io/v1
-kind: VirtualMachineInstanceMigration
-metadata: {name: mig-green}
-spec: {vmiName: vm-hp}
-EOF
-for _ in $(seq 1 40); do [ "$(kc get vmim mig-green -o jsonpath='{.status.phase}' 2>/dev/null)" = Failed ] && break; sleep 0.25; done
-assert_eq "$(kc get vmim mig-green -o jsonpath='{.status.phase}')" Failed "... a migration of it is refused"
+assert_eq "$(sim_migrate mig-green vm-hp)" Failed "... a migration of it is refused"
 
 # ---------------------------------------------------------------- a restart runs without the unplugged NIC
 kc delete vmi vm-hp --wait=false >/dev/null

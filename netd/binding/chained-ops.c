@@ -32,7 +32,7 @@ static void chained_fill(Endpoint *ep, const AttachRequest *req) {
         /* tap-<interface>: what the node side gives the launcher for a VM NIC on a third-party network
          * (docs/chaining.md); derived from the attachment when that name is too long */
         if (strlen(req->prev_ifname) + 4 < sizeof ep->tap)
-                snprintf(ep->tap, sizeof ep->tap, "tap-%s", req->prev_ifname);
+                snprintf(ep->tap, sizeof ep->tap, "tap-%.11s", req->prev_ifname);
         else
                 derive_ifname(ep->tap, "tap", ep->id);
         if (req->has_mac) {

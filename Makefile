@@ -170,6 +170,7 @@ UNIT_LIBS_test-handler          := $(HANDLER_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-kube             := $(KUBE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-agent            := $(AGENT_LIB) $(HANDLER_LIB) $(NODE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-multus           := $(MULTUS_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-multus-ipamclaim := $(MULTUS_LIB) $(COMMON_LIB)
 $(foreach t,bind-masq claimstore dhcp ipam journal link migredir nat-nft netd-endpoint netd-manager \
   netd-reaper netd-request sriov,\
   $(eval UNIT_LIBS_test-$(t) := $(NETD_LIB) $(COMMON_LIB)))

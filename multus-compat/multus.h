@@ -158,6 +158,35 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(McConfig *, mc_config_free);
  * declare the capability. */
 int mc_selection_caps(const McSelection *s, McCap **ret, size_t *ret_n) _wur_;
 
+/* ---------------------------------------------------------------- IPAMClaims (ipamclaim.c) */
+
+#define MC_IPAMCLAIM_API "k8s.cni.cncf.io/v1alpha1"
+#define MC_IPAMCLAIM_RESOURCE "ipamclaims"
+#define MC_IPAMCLAIM_IPS_MAX 2 /* the CRD's limit: one address per family */
+
+/* A k8s.cni.cncf.io/v1alpha1 IPAMClaim, what kvnet-multus uses of it. */
+typedef struct McIpamClaim {
+        char *namespace_, *name;
+        char *network;   /* spec.network: the CNI network name (the delegate config's "name") */
+        char *interface; /* spec.interface, NULL when absent */
+        char **ips;      /* status.ips: "address/prefix", at most one per family; none yet: 0 */
+        size_t n_ips;
+        char *owner_pod; /* status.ownerPod, NULL when absent */
+} McIpamClaim;
+
+int mc_ipamclaim_parse(const char *text, size_t len, McIpamClaim **ret, KvErr *e) _wur_;
+McIpamClaim *mc_ipamclaim_free(McIpamClaim *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(McIpamClaim *, mc_ipamclaim_free);
+/* May selection s (whose delegate's config is named network; NULL: not checked) use claim c? Its network
+ * must be the claim's, and its own 'ips', when it gives any and the claim has addresses, the claim's. */
+int mc_ipamclaim_check(const McIpamClaim *c, const McSelection *s, const char *network, KvErr *e) _wur_;
+/* The addresses ("address/prefix") a CNI result gives the sandbox interface ifname (all of them when no
+ * interface of the result is ifname). */
+int mc_result_iface_ips(const char *result, size_t len, const char *ifname, char ***ret, size_t *ret_n,
+                        KvErr *e) _wur_;
+/* The merge patch of the claim's status subresource: {"status":{"ips":[...],"ownerPod":...}}. */
+int mc_ipamclaim_status_format(char *const *ips, size_t n, const char *owner_pod, char **ret) _wur_;
+
 /* ---------------------------------------------------------------- network-status */
 
 typedef struct McStatus {

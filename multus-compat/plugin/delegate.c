@@ -123,8 +123,16 @@ static int run_op(McPlugin *p, const McCache *c, const McCachedDelegate *d, Op o
         return r;
 }
 
+/* A claim whose addresses cannot be recorded fails the ADD: this delegate is rolled back here, the ones
+ * before it by the caller. */
 int mc_delegate_add(McPlugin *p, const McCache *c, const McCachedDelegate *d, NodeCniResult **ret, KvErr *e) {
-        return run_op(p, c, d, OP_ADD, ret, e);
+        int r = run_op(p, c, d, OP_ADD, ret, e);
+        if (r < 0 || (r = mc_ipamclaim_record(p, c, d, *ret, e)) >= 0)
+                return r;
+        KvErr ignored = {};
+        IGNORE_RESULT(mc_delegate_del(p, c, d, &ignored));
+        *ret = node_cni_result_free(*ret);
+        return r;
 }
 
 int mc_delegate_del(McPlugin *p, const McCache *c, const McCachedDelegate *d, KvErr *e) {

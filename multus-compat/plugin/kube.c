@@ -28,6 +28,10 @@ static int request(McPlugin *p, const KubeRequest *req, json_t **ret, KvErr *e) 
         }
 }
 
+int mc_kube_request(McPlugin *p, const KubeRequest *req, json_t **ret, KvErr *e) {
+        return request(p, req, ret, e);
+}
+
 int mc_kube_connect(McPlugin *p, KvErr *e) {
         _cleanup_(kube_config_freep) KubeConfig *cfg = NULL;
         int r;

@@ -263,5 +263,6 @@ int main(void) {
         free(p.pod_ns);
         free(p.pod_name);
         free(p.pod_uid);
+        mc_claim_uses_free(p.claims, p.n_claims);
         return r < 0 ? 1 : 0;
 }

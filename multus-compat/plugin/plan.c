@@ -253,8 +253,8 @@ int mc_plan_build(McPlugin *p, const McPod *pod, McCache **ret, KvErr *e) {
         if (pod && (r = mc_networks_parse(pod->networks, pod->namespace_, &sel, &n_sel, e)) < 0)
                 return r;
         for (size_t i = 0; r >= 0 && i < n_sel; i++)
-                if ((r = check_isolation(p, pod, &sel[i], e)) >= 0)
-                        r = add_selection(p, c, pod, &sel[i], e);
+                if ((r = check_isolation(p, pod, &sel[i], e)) >= 0 && (r = add_selection(p, c, pod, &sel[i], e)) >= 0)
+                        r = mc_ipamclaim_bind(p, pod, c, &sel[i], e);
         mc_selections_free(sel, n_sel);
         if (r < 0 || (r = check_ifnames(c, e)) < 0 || (r = check_gateways(c, e)) < 0)
                 return r;

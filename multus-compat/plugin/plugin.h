@@ -29,6 +29,12 @@ typedef struct McPod {
         bool static_pod;       /* kubernetes.io/config.source other than "api": its mirror's UID differs */
 } McPod;
 
+/* A requested network's IPAMClaim whose status has no addresses yet: its delegate's ADD writes them. */
+typedef struct McClaimUse {
+        size_t delegate; /* index in the plan */
+        char *namespace_, *name;
+} McClaimUse;
+
 typedef struct McPlugin {
         McCommand command;
         char *stdin_text;
@@ -43,6 +49,8 @@ typedef struct McPlugin {
         KubeClient *kc;                    /* NULL without a kubeconfig or a pod */
         NodeCniRuntime *rt;
         char *const *envp;
+        McClaimUse *claims; /* ADD: the claims to fill (ipamclaim.c) */
+        size_t n_claims;
 } McPlugin;
 
 /* main.c */
@@ -57,6 +65,19 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(McPod *, mc_pod_free);
 int mc_nad_get(McPlugin *p, const char *ns, const char *name, McNad **ret, KvErr *e) _wur_;
 /* text NULL: removes the annotation. */
 int mc_pod_set_status(McPlugin *p, const char *ns, const char *name, const char *text, KvErr *e) _wur_;
+
+/* kube.c: one request, retried while the API cannot answer. */
+int mc_kube_request(McPlugin *p, const KubeRequest *req, json_t **ret, KvErr *e) _wur_;
+
+/* ipamclaim.c: after a selection's delegate was planned (the last of c), its ipam-claim-reference: the claim
+ * read and checked, its addresses made the delegate's runtimeConfig 'ips', or, when it has none, the claim
+ * remembered in p for mc_ipamclaim_record(). */
+int mc_ipamclaim_bind(McPlugin *p, const McPod *pod, McCache *c, const McSelection *s, KvErr *e) _wur_;
+/* After delegate d's ADD returned res: the addresses of its interface written to its claim's status when
+ * mc_ipamclaim_bind() remembered one for it; else nothing. */
+int mc_ipamclaim_record(McPlugin *p, const McCache *c, const McCachedDelegate *d, const NodeCniResult *res,
+                        KvErr *e) _wur_;
+void mc_claim_uses_free(McClaimUse *v, size_t n);
 
 /* plan.c: the delegates an ADD runs, in order; every name, config and interface checked. */
 int mc_plan_build(McPlugin *p, const McPod *pod, McCache **ret, KvErr *e) _wur_;

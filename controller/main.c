@@ -12,6 +12,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "controller/apiserver.h"
+#include "controller/ipamclaim.h"
 #include "controller/migration.h"
 #include "controller/node.h"
 #include "controller/quantity.h"
@@ -132,7 +133,7 @@ int main(int argc, char **argv) {
         CtlApi *api = NULL;
         CtlReconciler *controllers = NULL;
         /* the VM controller, the scheduler, the migration controller: one pass runs them in turn */
-        static const ctl_reconcile_fn fns[] = { ctl_vm_reconcile, ctl_schedule, ctl_migrations };
+        static const ctl_reconcile_fn fns[] = { ctl_vm_reconcile, ctl_ipamclaims_reconcile, ctl_schedule, ctl_migrations };
         r = ctl_store_open(state_dir, durable, &store, &e);
         if (r >= 0 && nodes >= 0 && (r = ctl_nodes_simulate(store, (unsigned) nodes, cpu_milli, memory, &e)) >= 0)
                 log_info("%ld simulated node(s) with %s CPU and %s memory each", nodes,

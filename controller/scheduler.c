@@ -11,6 +11,7 @@
 #include "common/kstatus.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "controller/ipamclaim.h"
 #include "controller/migration.h"
 #include "controller/node.h"
 #include "controller/quantity.h"
@@ -308,7 +309,7 @@ static int multus_annotations(const Vmi *v, json_t *ann) {
 }
 
 /* KubeVirt's virt-launcher pod for the VMI, bound to node. */
-static json_t *launcher_pod(const Vmi *v, const char *node) {
+static json_t *launcher_pod(CtlStore *s, const Vmi *v, const char *node) {
         char gen[80], cpu[32], mem[32];
         /* 14 + 43 + 1 + the store's 5 random characters: a 63-character name, as KubeVirt's */
         snprintf(gen, sizeof gen, "virt-launcher-%.43s-", v->name);
@@ -317,7 +318,7 @@ static json_t *launcher_pod(const Vmi *v, const char *node) {
         _cleanup_json_ json_t *sel = json_pack("{s:s}", LABEL_SCHEDULABLE, "true"), *ann = json_object();
         for (size_t i = 0; sel && i < v->spec.n_node_selector; i++)
                 json_object_set_new(sel, v->spec.node_selector[i].key, json_string(v->spec.node_selector[i].value));
-        if (!sel || !ann || multus_annotations(v, ann) < 0 ||
+        if (!sel || !ann || multus_annotations(v, ann) < 0 || ctl_ipamclaims_annotate(s, v->ns, v->name, ann) < 0 ||
             json_object_set_new(ann, "kubevirt.io/domain", json_string(v->name)) < 0)
                 return NULL;
         return json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s,s:s},s:O,s:[{s:s,s:s,s:s,s:s,s:b,s:b}]},"
@@ -343,7 +344,7 @@ static int pod_set_pending(CtlStore *s, const char *ns, const char *name) {
 
 /* Creates the launcher pod of v on node nd; the VMI goes Scheduling, then Scheduled. */
 static int place(CtlStore *s, const Vmi *v, Node *nd) {
-        _cleanup_json_ json_t *pod = launcher_pod(v, nd->n.name), *out = NULL;
+        _cleanup_json_ json_t *pod = launcher_pod(s, v, nd->n.name), *out = NULL;
         KvErr e = {};
         int r = pod ? ctl_store_create(s, res_pod(), v->ns, pod, &out, &e) : -ENOMEM;
         if (r < 0) {
@@ -634,8 +635,8 @@ int ctl_schedule(CtlStore *s) {
 
 /* The target pod: the launcher pod on node plus KubeVirt's migration label and its anti-affinity to the
  * VMI's other pods (kubevirt.io/created-by), per node. */
-static json_t *target_pod(const Vmi *v, const char *node, const char *migration_uid) {
-        _cleanup_json_ json_t *pod = launcher_pod(v, node);
+static json_t *target_pod(CtlStore *s, const Vmi *v, const char *node, const char *migration_uid) {
+        _cleanup_json_ json_t *pod = launcher_pod(s, v, node);
         json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
         json_t *aff = json_pack("{s:{s:[{s:{s:[{s:s,s:s,s:[s]}]},s:s}]}}", "podAntiAffinity",
                                 "requiredDuringSchedulingIgnoredDuringExecution", "labelSelector", "matchExpressions",
@@ -674,7 +675,7 @@ int ctl_schedule_migration_target(CtlStore *s, json_t *vmi, json_t *added_select
         Node *nd = pick(c.nodes, c.nn, &v, v.node, msg, size);
         if (!nd)
                 return 0;
-        _cleanup_json_ json_t *pod = target_pod(&v, nd->n.name, migration_uid), *out = NULL;
+        _cleanup_json_ json_t *pod = target_pod(s, &v, nd->n.name, migration_uid), *out = NULL;
         KvErr e = {};
         r = pod ? ctl_store_create(s, res_pod(), v.ns, pod, &out, &e) : -ENOMEM;
         if (r < 0) {

@@ -354,6 +354,13 @@ static const SchemaField nad_spec[] = {
         {},
 };
 
+static const SchemaField ipamclaim_spec[] = {
+        { "network", S_STRING, NULL, "The CNI network (the name in the NAD's config) the addresses are for.", true },
+        { "interface", S_STRING, NULL, "The pod interface the addresses are for (net1, net2, ...)." },
+        { "ipRequests", S_ARRAY, NULL, "Addresses/prefixes asked for (at most one per family); kvnet does not act on them." },
+        {},
+};
+
 #define TOP(kind, spec, spec_doc)                                                                                  \
         {                                                                                                          \
                 { "apiVersion", S_STRING, NULL, "APIVersion defines the versioned schema of this representation of an object." }, \
@@ -368,6 +375,7 @@ static const SchemaField vm_top[] = TOP("VirtualMachine", vm_spec, "The VM: the 
 static const SchemaField vmi_top[] = TOP("VirtualMachineInstance", vmi_spec, "The virtual machine as it runs.");
 static const SchemaField vmim_top[] = TOP("VirtualMachineInstanceMigration", vmim_spec, "Which VMI to live-migrate.");
 static const SchemaField nad_top[] = TOP("NetworkAttachmentDefinition", nad_spec, "The network's CNI config.");
+static const SchemaField ipamclaim_top[] = TOP("IPAMClaim", ipamclaim_spec, "Which network and pod interface the claim is for.");
 
 static const struct {
         const char *name, *group, *kind, *description;
@@ -384,6 +392,9 @@ static const struct {
           vmim_top },
         { "io.cncf.cni.k8s.v1.NetworkAttachmentDefinition", "k8s.cni.cncf.io", "NetworkAttachmentDefinition",
           "NetworkAttachmentDefinition is a secondary network (Multus): its CNI config.", nad_top },
+        { "io.cncf.cni.k8s.v1alpha1.IPAMClaim", "k8s.cni.cncf.io", "IPAMClaim",
+          "IPAMClaim keeps a VM's addresses on a secondary network across its pods: status.ips, written by kvnet-multus at the first ADD, are asked for at every later one.",
+          ipamclaim_top },
 };
 
 /* ---- OpenAPI v2 JSON from the table ---- */

@@ -15,6 +15,7 @@
 #include "common/json-util.h"
 #include "common/kstatus.h"
 #include "common/util.h"
+#include "controller/ipamclaim.h"
 #include "controller/launchcheck.h"
 #include "controller/vmispec.h"
 
@@ -31,6 +32,8 @@ const CtlResource ctl_resources[] = {
           "v1alpha3" },
         { "k8s.cni.cncf.io", "v1", "NetworkAttachmentDefinition", "NetworkAttachmentDefinitionList",
           "network-attachment-definitions", "network-attachment-definition", { "net-attach-def", NULL }, true, true },
+        /* persistent IPs of secondary networks (controller/ipamclaim.c) */
+        { "k8s.cni.cncf.io", "v1alpha1", "IPAMClaim", "IPAMClaimList", "ipamclaims", "ipamclaim", { NULL }, true, false },
         /* core v1: the launcher pods the scheduler creates and the (simulated) nodes it places them on */
         { "", "v1", "Pod", "PodList", "pods", "pod", { "po", NULL }, true, true },
         { "", "v1", "Node", "NodeList", "nodes", "node", { "no", NULL }, false, false },
@@ -461,6 +464,8 @@ static int check_spec(const CtlResource *res, json_t *obj, const char *verb, KvE
                 json_object_foreach(sel, key, val) if (!json_is_string(val)) return kverr_set(
                         e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'spec.addedNodeSelector.%.64s' must be a string, got %s",
                         verb, key, json_type_name(val));
+        } else if (streq(res->kind, "IPAMClaim")) {
+                return ctl_ipamclaim_check(obj, verb, e);
         } else if (streq(res->kind, "NetworkAttachmentDefinition")) {
                 json_t *v = json_object_get(spec, "config");
                 if (v && !json_is_string(v))

@@ -129,6 +129,18 @@ static json_t *event_object(json_t *ev) {
         return json_string(buf);
 }
 
+/* status.ips joined by commas, as kubectl shows a list */
+static json_t *ipamclaim_ips(json_t *claim) {
+        char buf[256] = "";
+        size_t i, off = 0;
+        json_t *ip;
+        json_array_foreach(get_path(claim, "status.ips"), i, ip) {
+                if (json_is_string(ip) && off < sizeof buf)
+                        off += (size_t) snprintf(buf + off, sizeof buf - off, "%s%s", off ? "," : "", json_string_value(ip));
+        }
+        return json_string(off ? buf : "<none>");
+}
+
 #define AGE { "Age", "date", "metadata.creationTimestamp", NULL, 0, NULL }
 
 static const struct {
@@ -148,6 +160,12 @@ static const struct {
         { "VirtualMachineInstanceMigration",
           { { "Phase", "string", "status.phase" }, { "VMI", "string", "spec.vmiName" } } },
         { "NetworkAttachmentDefinition", { AGE } },
+        { "IPAMClaim",
+          { { "Network", "string", "spec.network" },
+            { "Interface", "string", "spec.interface", NULL, 0, "<none>" },
+            { "IPs", "string", NULL, ipamclaim_ips },
+            AGE,
+            { "Owner-Pod", "string", "status.ownerPod", NULL, 1, "<none>" } } },
         { "Pod",
           { { "Ready", "string", NULL, pod_ready },
             { "Status", "string", NULL, pod_status },

@@ -803,6 +803,8 @@ int ctl_store_set_status_meta(CtlStore *s, const CtlResource *res, const char *n
         }
         if (json_equal(obj, o->obj))
                 return 0;
+        if (streq(res->kind, "IPAMClaim") && ctl_ipamclaim_check(obj, "status", e) < 0)
+                return -EINVAL;
         return modified(s, o, obj, "status", e);
 }
 

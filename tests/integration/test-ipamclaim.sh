@@ -61,8 +61,9 @@ EOT
 assert_add_fails() { # POD SANDBOX WANT WHAT
 	run_cni ADD default "$1" "$2"
 	assert_eq "$RC" 1 "$4: ADD fails"
+	# shellcheck disable=SC2016 # $w is jq's
 	assert_true "... with an error naming it: $(jq -r '.msg' <<<"$OUT" 2>/dev/null)" \
-		jq -e --arg w "$3" '.msg | contains($w)' <<<"$OUT" # shellcheck disable=SC2016
+		jq -e --arg w "$3" '.msg | contains($w)' <<<"$OUT"
 	assert_no_link "$2" eth0
 	assert_no_link "$2" net1
 	assert_false "... and no cache of it" test -e "$KV_TMP/multus/kvnet-multus/ctr-$1"

@@ -111,7 +111,7 @@ assert_eq "$(api GET /apis/kubevirt.io/v1/namespaces/default/virtualmachines | j
 # ---------------------------------------------------------------- the published schema
 api GET /openapi/v2 -H 'Accept: application/json' >"$KV_TMP/v2.json"
 assert_eq "$(jq -r '[.definitions | to_entries[] | .value["x-kubernetes-group-version-kind"][] | .kind + "." + .version] | join(",")' "$KV_TMP/v2.json")" \
-	"VirtualMachine.v1,VirtualMachine.v1alpha3,VirtualMachineInstance.v1,VirtualMachineInstance.v1alpha3,VirtualMachineInstanceMigration.v1,VirtualMachineInstanceMigration.v1alpha3,NetworkAttachmentDefinition.v1" \
+	"VirtualMachine.v1,VirtualMachine.v1alpha3,VirtualMachineInstance.v1,VirtualMachineInstance.v1alpha3,VirtualMachineInstanceMigration.v1,VirtualMachineInstanceMigration.v1alpha3,NetworkAttachmentDefinition.v1,IPAMClaim.v1alpha1" \
 	"/openapi/v2 defines kvnet's kinds, each with its group-version-kinds"
 api GET /openapi/v3 >"$KV_TMP/v3.json"
 assert_true "/openapi/v3 lists the group-versions" jq -e '.paths["apis/kubevirt.io/v1"].serverRelativeURL and .paths["apis/k8s.cni.cncf.io/v1"]' "$KV_TMP/v3.json"

@@ -263,7 +263,7 @@ static int vmi_bind(CtlStore *s, const Vmi *v, const char *node, const char *pod
  * (the VMI's when the name has none) and the pod interface net1, net2, ... in order (the node side gives the
  * guest's NIC that interface), and for kvnet delegates the VM interface it is for (args.cni.kvnet.vm, which other
  * plugins ignore); the one marked default replaces the pod network. */
-static int multus_annotations(const Vmi *v, json_t *ann) {
+static int multus_annotations(CtlStore *s, const Vmi *v, json_t *ann) {
         _cleanup_json_ json_t *list = json_array();
         if (!list)
                 return -ENOMEM;
@@ -305,7 +305,7 @@ static int multus_annotations(const Vmi *v, json_t *ann) {
         _cleanup_free_ char *text = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (!text || json_object_set_new(ann, ANN_NETWORKS, json_string(text)) < 0)
                 return -ENOMEM;
-        return 0;
+        return ctl_ipamclaims_annotate(s, v->ns, v->name, ann) < 0 ? -ENOMEM : 0; /* persistent IPs' claims */
 }
 
 /* KubeVirt's virt-launcher pod for the VMI, bound to node. */
@@ -318,7 +318,7 @@ static json_t *launcher_pod(CtlStore *s, const Vmi *v, const char *node) {
         _cleanup_json_ json_t *sel = json_pack("{s:s}", LABEL_SCHEDULABLE, "true"), *ann = json_object();
         for (size_t i = 0; sel && i < v->spec.n_node_selector; i++)
                 json_object_set_new(sel, v->spec.node_selector[i].key, json_string(v->spec.node_selector[i].value));
-        if (!sel || !ann || multus_annotations(v, ann) < 0 || ctl_ipamclaims_annotate(s, v->ns, v->name, ann) < 0 ||
+        if (!sel || !ann || multus_annotations(s, v, ann) < 0 ||
             json_object_set_new(ann, "kubevirt.io/domain", json_string(v->name)) < 0)
                 return NULL;
         return json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s,s:s},s:O,s:[{s:s,s:s,s:s,s:s,s:b,s:b}]},"
@@ -554,7 +554,7 @@ static int sync_pod_networks(CtlStore *s, const Cluster *c, const Vmi *v) {
         if (!v->valid || !streq_ptr(v->phase, "Running") || !v->uid)
                 return 0;
         _cleanup_json_ json_t *ann = json_object();
-        if (!ann || multus_annotations(v, ann) < 0)
+        if (!ann || multus_annotations(s, v, ann) < 0)
                 return -ENOMEM;
         json_t *want = json_object_get(ann, ANN_NETWORKS);
         int changed = 0;

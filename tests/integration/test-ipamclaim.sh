@@ -192,6 +192,14 @@ nets=$(k get pod "$lp" -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.i
 assert_eq "$(jq -r '[.[] | .name + "=" + (.["ipam-claim-reference"] // "-")] | join(",")' <<<"$nets")" \
 	"plain=-,persist=vmp.blue" "the launcher pod's networks annotation names the claim on persist only"
 
+# a running VMI's launcher pod is kept in step with its spec (NIC hot-plug): the reference stays
+api PATCH /apis/kubevirt.io/v1/namespaces/default/virtualmachineinstances/vmp/status \
+	-H 'Content-Type: application/merge-patch+json' -d '{"status":{"phase":"Running"}}' >/dev/null
+assert_eq "$(code)" 200 "the VMI marked Running"
+sleep 0.5
+assert_eq "$(k get pod "$lp" -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/networks"]')" "$nets" \
+	"the running launcher pod's networks annotation keeps the reference"
+
 mkns SV v
 run_cni ADD default "$lp" "$SV"
 [ "$RC" -eq 0 ] || echo "$OUT"

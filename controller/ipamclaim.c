@@ -43,22 +43,22 @@ static bool cidr_valid(const char *s) {
         return s && kv_prefix_parse(s, &p) >= 0;
 }
 
-/* field: at most two addresses/prefixes, of different families. */
-static int check_cidrs(json_t *v, const char *verb, const char *field, KvErr *e) {
+/* field: at most two addresses/prefixes; with one_per_family, of different families. */
+static int check_cidrs(json_t *v, const char *verb, const char *field, bool one_per_family, KvErr *e) {
         size_t i;
         json_t *x;
         if (!v || json_is_null(v))
                 return 0;
         if (!json_is_array(v) || json_array_size(v) > 2)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                 "%s: '%s' must be an array of at most 2 addresses/prefixes (one per family), got %s", verb,
+                                 "%s: '%s' must be an array of at most 2 addresses/prefixes, got %s", verb,
                                  field, json_is_array(v) ? "more" : json_type_name(v));
         json_array_foreach(v, i, x) {
                 if (!cidr_valid(json_string_value(x)))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: '%s[%zu]' is not an address/prefix: '%.64s'",
                                          verb, field, i, json_is_string(x) ? json_string_value(x) : json_type_name(x));
         }
-        if (json_array_size(v) == 2 && !strchr(json_string_value(json_array_get(v, 0)), ':') ==
+        if (one_per_family && json_array_size(v) == 2 && !strchr(json_string_value(json_array_get(v, 0)), ':') ==
                                                !strchr(json_string_value(json_array_get(v, 1)), ':'))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: '%s' holds two addresses of the same family", verb,
                                  field);
@@ -81,8 +81,8 @@ int ctl_ipamclaim_check(json_t *obj, const char *verb, KvErr *e) {
         if (st && !json_is_null(st) && !json_is_object(st))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'status' must be an object, got %s", verb,
                                  json_type_name(st));
-        int r = check_cidrs(json_object_get(spec, "ipRequests"), verb, "spec.ipRequests", e);
-        return r < 0 ? r : check_cidrs(json_object_get(st, "ips"), verb, "status.ips", e);
+        int r = check_cidrs(json_object_get(spec, "ipRequests"), verb, "spec.ipRequests", true, e);
+        return r < 0 ? r : check_cidrs(json_object_get(st, "ips"), verb, "status.ips", false, e);
 }
 
 /* ---- NADs ---- */

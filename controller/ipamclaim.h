@@ -18,9 +18,9 @@
 /* The claim name of network `network` (spec.networks[].name) of VM vm: "<vm>.<network>"; -ENAMETOOLONG. */
 int ctl_ipamclaim_name(const char *vm, const char *network, char buf[static CTL_IPAMCLAIM_NAME_MAX + 1]) _wur_;
 
-/* What an IPAMClaim must hold at create and update (the CRD's validation): spec.network a non-empty string,
- * spec.interface a string when given, spec.ipRequests and status.ips at most two addresses/prefixes of
- * different families. */
+/* What an IPAMClaim must hold at create, update and status writes (the CRD's validation): spec.network a
+ * non-empty string, spec.interface a string when given, spec.ipRequests and status.ips at most two
+ * addresses/prefixes (ipRequests: of different families). */
 int ctl_ipamclaim_check(json_t *obj, const char *verb, KvErr *e) _wur_;
 
 /* A NAD's CNI config (spec.config text): *ret_allow is its top-level "allowPersistentIPs" (false when absent),

@@ -48,15 +48,12 @@ static int parse_status(json_t *o, const char *ctx, McIpamClaim *c, KvErr *e) {
             (r = get_opt(st, sctx, "ownerPod", false, &c->owner_pod, e)) < 0)
                 return r;
         if (c->n_ips > MC_IPAMCLAIM_IPS_MAX)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'ips' has %zu addresses, at most %d (one per family)",
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'ips' has %zu addresses, at most %d",
                                  sctx, c->n_ips, MC_IPAMCLAIM_IPS_MAX);
         for (size_t i = 0; i < c->n_ips; i++)
                 if (!cidr_valid(c->ips[i]))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'ips[%zu]' is not an address/prefix: '%s'",
                                          sctx, i, c->ips[i]);
-        if (c->n_ips == 2 && !strchr(c->ips[0], ':') == !strchr(c->ips[1], ':'))
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "%s: 'ips' '%s' and '%s' are of the same family", sctx,
-                                 c->ips[0], c->ips[1]);
         return 0;
 }
 

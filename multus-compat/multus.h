@@ -162,14 +162,14 @@ int mc_selection_caps(const McSelection *s, McCap **ret, size_t *ret_n) _wur_;
 
 #define MC_IPAMCLAIM_API "k8s.cni.cncf.io/v1alpha1"
 #define MC_IPAMCLAIM_RESOURCE "ipamclaims"
-#define MC_IPAMCLAIM_IPS_MAX 2 /* the CRD's limit: one address per family */
+#define MC_IPAMCLAIM_IPS_MAX 2 /* the CRD's limit of status.ips */
 
 /* A k8s.cni.cncf.io/v1alpha1 IPAMClaim, what kvnet-multus uses of it. */
 typedef struct McIpamClaim {
         char *namespace_, *name;
         char *network;   /* spec.network: the CNI network name (the delegate config's "name") */
         char *interface; /* spec.interface, NULL when absent */
-        char **ips;      /* status.ips: "address/prefix", at most one per family; none yet: 0 */
+        char **ips;      /* status.ips: "address/prefix", at most two; none yet: 0 */
         size_t n_ips;
         char *owner_pod; /* status.ownerPod, NULL when absent */
 } McIpamClaim;

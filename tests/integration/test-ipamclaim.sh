@@ -8,7 +8,8 @@
 #   after A's DEL, pod B (no claim) gets another address of the range, and pod A2 (a new pod, the same claim)
 #   gets A's address back;
 # - a missing claim, a claim of another network and a selection whose 'ips' differ from the claim's each fail
-#   the ADD with an error naming the claim (and both address lists), and leave nothing in the sandbox;
+#   the ADD with an error naming the claim (and both address lists), and leave nothing in the sandbox; so does
+#   a result the claim cannot hold (three addresses): the delegate is rolled back, host-local keeps none;
 # - the controller: a VM whose network's NAD has "allowPersistentIPs": true gets the IPAMClaim
 #   <vm>.<network> (spec.network the config's name, spec.interface its launcher pod interface, owned by the
 #   VM); the launcher pod's networks annotation names it in that network's ipam-claim-reference and not in
@@ -144,6 +145,19 @@ assert_add_fails pod-x2 "$SX" "IPAMClaim 'other.red' is for network 'plainnet'" 
 pod default pod-x3 '[{"name":"persist","ipam-claim-reference":"vma.blue","ips":["10.78.0.200/24"]}]'
 assert_add_fails pod-x3 "$SX" "'ips' [10.78.0.200/24] differ from the addresses of IPAMClaim 'vma.blue' [$A]" \
 	"ips that differ from the claim's"
+
+# the claim cannot take what the ADD got (three addresses, a claim holds two): the ADD is rolled back
+nad triple default '{"cniVersion":"1.0.0","name":"triplenet","type":"macvlan","master":"kvmac0","mode":"bridge",
+  "ipam":{"type":"host-local","dataDir":"'"$HL"'","ranges":[[{"subnet":"10.81.0.0/24"}],[{"subnet":"10.82.0.0/24"}],
+  [{"subnet":"10.83.0.0/24"}]]}}'
+claim vmt.triple triplenet
+pod default pod-x4 '[{"name":"triple","ipam-claim-reference":"vmt.triple"}]'
+assert_add_fails pod-x4 "$SX" "writing its addresses to IPAMClaim 'default/vmt.triple' failed: result has 3 addresses" \
+	"a result the claim cannot hold"
+assert_true "host-local allocated in its store for triplenet" test -d "$HL/triplenet"
+assert_eq "$(find "$HL/triplenet" -name '10.*' | wc -l)" 0 "host-local released the rolled-back addresses"
+assert_true "(the store holds allocations as files: pod A2's)" test -e "$HL/persistnet/${A%/*}"
+assert_eq "$(claim_ips vmt.triple)" "[]" "the claim stays empty"
 
 for p in pod-b pod-a2; do
 	k delete pod "$p" >/dev/null

@@ -10,6 +10,7 @@
 
 void mc_claim_uses_free(McClaimUse *v, size_t n) {
         for (size_t i = 0; v && i < n; i++) {
+                free(v[i].ifname);
                 free(v[i].namespace_);
                 free(v[i].name);
         }
@@ -82,23 +83,23 @@ int mc_ipamclaim_bind(McPlugin *p, const McPod *pod, McCache *c, const McSelecti
         if (!nv)
                 return -ENOMEM;
         p->claims = nv;
-        nv[p->n_claims] = (McClaimUse) { .delegate = c->n_delegates - 1 };
-        p->n_claims++;
-        if (!(nv[p->n_claims - 1].namespace_ = strdup(pod->namespace_)) ||
-            !(nv[p->n_claims - 1].name = strdup(s->ipam_claim_reference)))
+        McClaimUse *u = &nv[p->n_claims++];
+        *u = (McClaimUse) {};
+        if (!(u->ifname = strdup(d->ifname)) || !(u->namespace_ = strdup(pod->namespace_)) ||
+            !(u->name = strdup(s->ipam_claim_reference)))
                 return -ENOMEM;
         return 0;
 }
 
-static const McClaimUse *use_of(const McPlugin *p, const McCache *c, const McCachedDelegate *d) {
+static const McClaimUse *use_of(const McPlugin *p, const McCachedDelegate *d) {
         for (size_t i = 0; i < p->n_claims; i++)
-                if (p->claims[i].delegate < c->n_delegates && &c->delegates[p->claims[i].delegate] == d)
+                if (streq(p->claims[i].ifname, d->ifname))
                         return &p->claims[i];
         return NULL;
 }
 
 int mc_ipamclaim_record(McPlugin *p, const McCache *c, const McCachedDelegate *d, const NodeCniResult *res, KvErr *e) {
-        const McClaimUse *u = p->command == MC_CMD_ADD && res && res->raw ? use_of(p, c, d) : NULL;
+        const McClaimUse *u = p->command == MC_CMD_ADD && res && res->raw ? use_of(p, d) : NULL;
         _cleanup_json_ json_t *body = NULL;
         _cleanup_free_ char *text = NULL;
         char **ips = NULL;

@@ -31,7 +31,7 @@ typedef struct McPod {
 
 /* A requested network's IPAMClaim whose status has no addresses yet: its delegate's ADD writes them. */
 typedef struct McClaimUse {
-        size_t delegate; /* index in the plan */
+        char *ifname; /* its delegate's pod interface: unique in a pod, whatever part of the plan runs */
         char *namespace_, *name;
 } McClaimUse;
 

@@ -214,9 +214,9 @@ FUZZ_HARNESSES := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_BINS    := $(addprefix $(BUILD)/fuzz/,$(FUZZ_HARNESSES))
 FUZZ_SRC_fuzz-cni              := $(CNI_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-controller-store := controller/store.c controller/vmispec.c controller/quantity.c controller/launchcheck.c \
-                                  $(LAUNCH_VMI_SRC) $(COMMON_SRC)
+                                  controller/ipamclaim.c $(LAUNCH_VMI_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-controller-proto := controller/kproto.c controller/store.c controller/vmispec.c controller/quantity.c \
-                                  controller/launchcheck.c $(LAUNCH_VMI_SRC) $(COMMON_SRC)
+                                  controller/launchcheck.c controller/ipamclaim.c $(LAUNCH_VMI_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-dhcp             := netd/dhcp/dhcp4.c netd/dhcp/dhcp6.c $(COMMON_SRC)
 FUZZ_SRC_fuzz-journal          := netd/state/journal.c $(COMMON_SRC)
 FUZZ_SRC_fuzz-netd-request     := $(NETD_SRC) $(COMMON_SRC)

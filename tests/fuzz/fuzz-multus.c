@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer harness over multus-compat's parsers of outside input: the same bytes as the networks annotation (every
 // form), the default-network override, a NetworkAttachmentDefinition (and the conflist made from it with cni-args),
-// the meta plugin's config, a CNI result made into network-status, and a cache file. None may crash; a refusal names
+// the meta plugin's config, a CNI result made into network-status (and into an IPAMClaim's addresses), an
+// IPAMClaim, and a cache file. None may crash; a refusal names
 // its reason; an accepted annotation has at most MC_NETWORKS_MAX elements, each with a name and a namespace.
 //
 // Build: `make fuzz` -> build/fuzz/fuzz-multus (sources: FUZZ_SRC_fuzz-multus in the Makefile).
@@ -58,6 +59,33 @@ static void annotation(const char *text) {
         mc_selections_free(v, n);
 }
 
+/* The same bytes as an IPAMClaim (checked against a selection) and as a result whose addresses a claim records. */
+static void ipamclaim(const char *text) {
+        McIpamClaim *c = NULL;
+        KvErr e = {};
+        int r = mc_ipamclaim_parse(text, strlen(text), &c, &e);
+        refused(r, &e);
+        if (r >= 0) {
+                if (!c->name || !c->network || c->n_ips > MC_IPAMCLAIM_IPS_MAX)
+                        __builtin_trap();
+                McSelection sel = { .name = "n", .namespace_ = "ns", .ips = c->ips, .n_ips = c->n_ips };
+                KvErr ce = {};
+                refused(mc_ipamclaim_check(c, &sel, "n", &ce), &ce);
+                mc_ipamclaim_free(c);
+        }
+        char **ips = NULL;
+        size_t n = 0;
+        KvErr re = {};
+        r = mc_result_iface_ips(text, strlen(text), "net1", &ips, &n, &re);
+        refused(r, &re);
+        if (r >= 0) {
+                char *patch = NULL;
+                if (mc_ipamclaim_status_format(ips, n, "p", &patch) >= 0)
+                        free(patch);
+                mc_strv_free(ips, n);
+        }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *text = strndup((const char *) data, size);
         if (!text)
@@ -76,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         free(out);
                 mc_statuses_free(s, n);
         }
+        ipamclaim(text);
         McCache *cache = NULL;
         KvErr ke = {};
         refused(mc_cache_parse(text, strlen(text), &cache, &ke), &ke);

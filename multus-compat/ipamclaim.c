@@ -143,15 +143,27 @@ static long long ip_iface(json_t *ip) {
         return json_is_integer(i) ? json_integer_value(i) : -1;
 }
 
-/* The index in interfaces[] of the sandbox interface ifname, -1 when there is none. */
-static long long sandbox_iface(json_t *ifaces, const char *ifname) {
-        size_t i;
-        json_t *x;
-        json_array_foreach(ifaces, i, x)
-                if (json_is_string(json_object_get(x, "sandbox")) &&
-                    streq_ptr(json_string_value(json_object_get(x, "name")), ifname))
-                        return (long long) i;
-        return -1;
+static bool in_sandbox(json_t *ifaces, long long k) {
+        json_t *x = k >= 0 ? json_array_get(ifaces, (size_t) k) : NULL;
+        return x && json_is_string(json_object_get(x, "sandbox"));
+}
+
+/* Does address entry x belong to the pod interface ifname? pass 0: it is on ifname; pass 1 (nothing was): it
+ * is on another sandbox interface (a chained binding's, such as kvnet's tap-<ifname>, holds the addresses the
+ * plugin gave ifname) or on none (an IPAM-like result). Host-side interfaces never. */
+static bool ip_matches(json_t *ifaces, json_t *x, const char *ifname, int pass) {
+        long long k = ip_iface(x);
+        if (pass == 1)
+                return k < 0 || in_sandbox(ifaces, k);
+        return in_sandbox(ifaces, k) &&
+               streq_ptr(json_string_value(json_object_get(json_array_get(ifaces, (size_t) k), "name")), ifname);
+}
+
+static bool listed(char *const *v, size_t n, const char *s) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(v[i], s))
+                        return true;
+        return false;
 }
 
 int mc_result_iface_ips(const char *result, size_t len, const char *ifname, char ***ret, size_t *ret_n, KvErr *e) {
@@ -166,22 +178,21 @@ int mc_result_iface_ips(const char *result, size_t len, const char *ifname, char
         if (!json_is_object(o) || (ifaces && !json_is_array(ifaces)) || (ips && !json_is_array(ips)))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "result: must be an object whose 'interfaces' and 'ips' are arrays");
-        /* the IPs of ifname; a result that names no such interface (an IPAM-like plugin): all of them */
-        long long k = sandbox_iface(ifaces, ifname);
-        json_array_foreach(ips, i, x) {
-                const char *a = json_string_value(json_object_get(x, "address"));
-                if (!a || (k >= 0 && ip_iface(x) >= 0 && ip_iface(x) != k))
-                        continue;
-                if (!cidr_valid(a)) {
-                        mc_strv_free(v, n);
-                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "result: 'ips[%zu].address' is not an address/prefix: '%s'",
-                                         i, a);
+        for (int pass = 0; pass < 2 && n == 0; pass++)
+                json_array_foreach(ips, i, x) {
+                        const char *a = json_string_value(json_object_get(x, "address"));
+                        if (!a || !ip_matches(ifaces, x, ifname, pass) || listed(v, n, a))
+                                continue;
+                        if (!cidr_valid(a)) {
+                                mc_strv_free(v, n);
+                                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                                 "result: 'ips[%zu].address' is not an address/prefix: '%s'", i, a);
+                        }
+                        if (mc_strv_push(&v, &n, a) < 0) {
+                                mc_strv_free(v, n);
+                                return -ENOMEM;
+                        }
                 }
-                if (mc_strv_push(&v, &n, a) < 0) {
-                        mc_strv_free(v, n);
-                        return -ENOMEM;
-                }
-        }
         *ret = v;
         *ret_n = n;
         return 0;

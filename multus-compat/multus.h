@@ -180,8 +180,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(McIpamClaim *, mc_ipamclaim_free);
 /* May selection s (whose delegate's config is named network; NULL: not checked) use claim c? Its network
  * must be the claim's, and its own 'ips', when it gives any and the claim has addresses, the claim's. */
 int mc_ipamclaim_check(const McIpamClaim *c, const McSelection *s, const char *network, KvErr *e) _wur_;
-/* The addresses ("address/prefix") a CNI result gives the sandbox interface ifname (all of them when no
- * interface of the result is ifname). */
+/* The addresses ("address/prefix") a CNI result gives the pod interface ifname: those on it, else those on the
+ * result's other sandbox interfaces (a chained binding such as kvnet's tap-<ifname> carries them) or on no
+ * interface; never a host-side interface's. Each once. */
 int mc_result_iface_ips(const char *result, size_t len, const char *ifname, char ***ret, size_t *ret_n,
                         KvErr *e) _wur_;
 /* The merge patch of the claim's status subresource: {"status":{"ips":[...],"ownerPod":...}}. */

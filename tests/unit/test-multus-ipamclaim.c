@@ -170,6 +170,12 @@ static void test_result_ips(void **state) {
                              "\"interface\":3}]}";
         result_ips(bridge, "net2", 2, "10.1.2.3/24", "fd00::3/64");
         result_ips(bridge, "net3", 1, "10.7.0.3/24", NULL);
+        /* a chained binding (kvnet's tap-net1) carries the addresses the plugin gave net1; listed twice: once */
+        const char *chained = "{\"cniVersion\":\"1.1.0\",\"interfaces\":[{\"name\":\"br1\"},{\"name\":\"net1\","
+                              "\"sandbox\":\"/x\"},{\"name\":\"tap-net1\",\"sandbox\":\"/x\"}],\"ips\":[{\"address\":"
+                              "\"10.9.0.1/16\",\"interface\":0},{\"address\":\"10.1.2.3/24\",\"interface\":2},"
+                              "{\"address\":\"10.1.2.3/24\",\"interface\":2}]}";
+        result_ips(chained, "net1", 1, "10.1.2.3/24", NULL);
         /* a result naming no such interface (an IPAM-like plugin, an older version): every address */
         result_ips("{\"ips\":[{\"address\":\"10.1.2.3/24\"}]}", "net1", 1, "10.1.2.3/24", NULL);
         result_ips("{\"cniVersion\":\"1.0.0\"}", "net1", 0, NULL, NULL);

@@ -7,6 +7,8 @@
  *   caps.c        a selection's ips/mac/portMappings/bandwidth/... as runtimeConfig capability args
  *   status.c      a delegate's CNI result → k8s.v1.cni.cncf.io/network-status entries
  *   cache.c       what ADD attached, per container, so that DEL needs neither the pod nor the NADs
+ *   event.c       core v1 Events about a pod (AddedInterface, NoNetworkFound), as Multus's recorder posts them
+ *   aux.c         the auxiliaryCNIChainName chain: its conflist from the plugin files of a subdirectory
  *
  * Everything is parsed at this boundary into the typed structs below; no json_t leaves it. Errors are a
  * KvErr with a CNI code and a message naming the field and the value; functions return >= 0 or -errno.
@@ -245,3 +247,24 @@ void mc_cache_drop(McCache *c, size_t i);
 /* An exclusive flock on <dir>/kvnet-multus (created), held until *ret_fd is closed: a hot-plug's
  * read-modify-write of a cache against another's. */
 int mc_cache_lock(const char *dir, int *ret_fd, KvErr *e) _wur_;
+
+/* ---------------------------------------------------------------- Kubernetes events */
+
+#define MC_EVENT_COMPONENT "multus" /* source.component and reportingComponent, as Multus's recorder sets them */
+
+/* One core v1 Event about a pod. Borrowed strings. */
+typedef struct McEvent {
+        const char *namespace_, *pod_name;
+        const char *pod_uid; /* NULL or "": involvedObject has no uid */
+        const char *type;    /* "Normal" or "Warning" */
+        const char *reason;  /* "AddedInterface", "NoNetworkFound" */
+        const char *message;
+        const char *component;
+        uint64_t time_ns; /* CLOCK_REALTIME; also names the event: "<pod>.<hex time_ns>", as client-go does */
+} McEvent;
+
+/* Multus's AddedInterface message: "Add <ifname> [<ip/len> ...] from <network>" (no " from" part when network is
+ * NULL or empty). */
+int mc_event_added_message(const char *ifname, char *const *ips, size_t n_ips, const char *network, char **ret) _wur_;
+/* The Event object as compact JSON text (what POST /api/v1/namespaces/NS/events takes). -EINVAL: a field missing. */
+int mc_event_format(const McEvent *ev, char **ret) _wur_;

@@ -188,8 +188,10 @@ static int add_selection(McPlugin *p, McCache *c, const McPod *pod, const McSele
         if (!p->kc)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "network '%s/%s': no 'kubeconfig' to read it with",
                                  s->namespace_, s->name);
-        if ((r = mc_nad_get(p, s->namespace_, s->name, &nad, e)) < 0)
+        if ((r = mc_nad_get(p, s->namespace_, s->name, &nad, e)) < 0) {
+                mc_event_no_network(p, s->namespace_, s->name, e->msg[0] ? e->msg : strerror(-r));
                 return nad_error(r, s, e);
+        }
         if ((r = mc_nad_conflist(nad, s, p->conf->conf_dir, NULL, &conflist, e)) < 0)
                 return r;
         if ((r = merged_caps(p, pod ? s : NULL, &caps, &n_caps)) < 0)

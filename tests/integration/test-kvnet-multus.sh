@@ -104,6 +104,19 @@ assert_eq "$(jq -r '.[1].mac' <<<"$st")" "$(ip -n "$SBX" -j link show net1 | jq 
 mc CHECK "$KV_TMP/multus.conf" default web
 assert_eq "$MC_RC" 0 "CHECK passes for every delegate"
 
+# ---------------------------------------------------------------- Events, as Multus posts them (JSON core v1 Events)
+ev=$(k get events --field-selector involvedObject.name=web -o json)
+assert_eq "$(jq -r '[.items[] | select(.reason == "AddedInterface") | .message] | sort | join(";")' <<<"$ev")" \
+	"Add eth0 [$eth0] from kvtest;Add net1 [$net1] from default/macnet;Add net2 [$net2] from default/kvnet2" \
+	"one AddedInterface event per attached network, with Multus's message"
+WEB_UID=$(k get pod web -o jsonpath='{.metadata.uid}')
+assert_true "the events are about the pod (kind, namespace, uid), Normal, from component multus" jq -e --arg uid "$WEB_UID" \
+	'[.items[] | select(.reason == "AddedInterface")] | length == 3 and all(.involvedObject.kind == "Pod" and
+	 .involvedObject.namespace == "default" and .involvedObject.uid == $uid and .type == "Normal" and
+	 .source.component == "multus" and .count == 1)' <<<"$ev"
+assert_true "kubectl describe pod lists them" sh -c "ip netns exec $NS env KUBECONFIG=$KCFG kubectl describe pod web |
+	grep -q 'AddedInterface.*Add net1 \\[${net1}\\] from default/macnet'"
+
 # ---------------------------------------------------------------- DEL
 k delete pod web >/dev/null
 mc DEL "$KV_TMP/multus.conf" default web
@@ -278,6 +291,12 @@ bad() { # CONF NS POD WHAT CODE PATTERN
 	assert_nothing_left "$4"
 }
 bad "$KV_TMP/multus.conf" default lost "unknown NAD" 7 "default/nosuch"
+assert_true "an unknown NAD: a NoNetworkFound warning about the pod, Multus's message" jq -e '[.items[] |
+	select(.reason == "NoNetworkFound" and .type == "Warning" and .involvedObject.name == "lost")] | length == 1 and
+	(.[0].message | startswith("cannot find a network-attachment-definition (nosuch) in namespace (default): "))' \
+	<<<"$(k get events -o json)"
+assert_eq "$(k get events --field-selector involvedObject.name=lost,reason=AddedInterface -o name | wc -l)" 0 \
+	"a failed ADD posts no AddedInterface event"
 bad "$KV_TMP/multus.conf" default badmac "malformed annotation" 7 "'mac' is not a MAC address: 'zz:11'"
 bad "$KV_TMP/multus-iso.conf" other iso "namespace isolation" 7 "network 'default/macnet': namespace isolation"
 bad "$KV_TMP/multus.conf" default ghostly "missing delegate plugin" 7 "network 'default/ghost' (net2)"

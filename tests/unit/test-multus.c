@@ -502,6 +502,42 @@ static void test_config_bad(void **state) {
                 config_bad(config_bads[i].text, config_bads[i].code, config_bads[i].want);
 }
 
+/* ---------------------------------------------------------------- events */
+
+static void test_event_message(void **state) {
+        (void) state;
+        char *ips[] = { "10.1.2.3/24", "fd00::3/64" };
+        _cleanup_free_ char *two = NULL, *none = NULL, *anon = NULL;
+        assert_int_equal(mc_event_added_message("net1", ips, 2, "default/blue", &two), 0);
+        assert_string_equal(two, "Add net1 [10.1.2.3/24 fd00::3/64] from default/blue");
+        assert_int_equal(mc_event_added_message("eth0", NULL, 0, "kvsim", &none), 0);
+        assert_string_equal(none, "Add eth0 [] from kvsim");
+        assert_int_equal(mc_event_added_message("eth0", ips, 1, "", &anon), 0);
+        assert_string_equal(anon, "Add eth0 [10.1.2.3/24]");
+}
+
+static void test_event_format(void **state) {
+        (void) state;
+        McEvent ev = { .namespace_ = "default", .pod_name = "web", .pod_uid = "u-1", .type = "Normal",
+                       .reason = "AddedInterface", .message = "Add eth0 [10.1.2.3/24] from kvsim",
+                       .component = MC_EVENT_COMPONENT, .time_ns = 1780000000123456789ull };
+        _cleanup_free_ char *text = NULL, *nouid = NULL;
+        assert_int_equal(mc_event_format(&ev, &text), 0);
+        assert_string_equal(text,
+                            "{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"metadata\":{\"name\":\"web.18b3d491bb8dcd15\","
+                            "\"namespace\":\"default\"},\"involvedObject\":{\"kind\":\"Pod\",\"namespace\":\"default\","
+                            "\"name\":\"web\",\"uid\":\"u-1\",\"apiVersion\":\"v1\"},\"reason\":\"AddedInterface\","
+                            "\"message\":\"Add eth0 [10.1.2.3/24] from kvsim\",\"source\":{\"component\":\"multus\"},"
+                            "\"firstTimestamp\":\"2026-05-28T20:26:40Z\",\"lastTimestamp\":\"2026-05-28T20:26:40Z\","
+                            "\"count\":1,\"type\":\"Normal\",\"eventTime\":null,\"reportingComponent\":\"multus\","
+                            "\"reportingInstance\":\"\"}");
+        ev.pod_uid = NULL;
+        assert_int_equal(mc_event_format(&ev, &nouid), 0);
+        assert_null(strstr(nouid, "\"uid\""));
+        ev.reason = NULL;
+        assert_int_equal(mc_event_format(&ev, &nouid), -EINVAL);
+}
+
 /* ---------------------------------------------------------------- network-status */
 
 static char *status_text(const char *result, const char *name, bool dflt, const char *pci) {
@@ -726,6 +762,7 @@ int main(void) {
                 cmocka_unit_test(test_cni_args_conflict), cmocka_unit_test(test_namespace_isolation),
                 cmocka_unit_test(test_config_thin),       cmocka_unit_test(test_config_cluster),
                 cmocka_unit_test(test_config_bad),        cmocka_unit_test(test_status_single),
+                cmocka_unit_test(test_event_message),     cmocka_unit_test(test_event_format),
                 cmocka_unit_test(test_status_several),    cmocka_unit_test(test_cache_roundtrip),
                 cmocka_unit_test(test_status_append_remove), cmocka_unit_test(test_cache_edit),
         };

@@ -12,8 +12,8 @@
  *
  * Everything is parsed at this boundary into the typed structs below; no json_t leaves it. Errors are a
  * KvErr with a CNI code and a message naming the field and the value; functions return >= 0 or -errno.
- * Nothing here does I/O except mc_nad_conflist() (reads the conf dir when a NAD has no config) and the
- * cache's load/save. */
+ * Nothing here does I/O except mc_nad_conflist() (reads the conf dir when a NAD has no config), mc_aux_conflist()
+ * and the cache's load/save. */
 #pragma once
 
 #include <stdbool.h>
@@ -141,7 +141,7 @@ typedef struct McConfig {
         size_t n_system_namespaces;
         char *multus_namespace; /* default kube-system */
         char *readiness_indicator_file;
-        char *auxiliary_cni_chain_name; /* accepted, not applied (docs/multus.md) */
+        char *auxiliary_cni_chain_name; /* a chain run after every network (aux.c); checked by mc_aux_chain_name_valid() */
         char *log_file, *log_level;
         bool retry_delete_on_error;
         bool parallel_delegates; /* kvnet's "parallelDelegates": every delegate's ADD at the same time */
@@ -211,6 +211,7 @@ typedef struct McCachedDelegate {
         McCap *caps;
         size_t n_caps;
         bool master;
+        bool aux; /* the auxiliaryCNIChainName chain (aux.c): no interface of its own, not CHECKed */
         /* ADD only (not cached): the selection's default-route */
         bool has_default_route;
         char **gateways;
@@ -268,3 +269,16 @@ typedef struct McEvent {
 int mc_event_added_message(const char *ifname, char *const *ips, size_t n_ips, const char *network, char **ret) _wur_;
 /* The Event object as compact JSON text (what POST /api/v1/namespaces/NS/events takes). -EINVAL: a field missing. */
 int mc_event_format(const McEvent *ev, char **ret) _wur_;
+
+/* ---------------------------------------------------------------- auxiliaryCNIChainName */
+
+/* libcni's rule for a network name that names a directory: [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
+bool mc_aux_chain_name_valid(const char *s);
+/* The auxiliary chain's conflist, compact JSON: cniVersion version, name name, the plugins of the files
+ * <directory of cluster_network>/<name>/ *.conf in lexical order. 0 and *ret NULL when the directory is missing or
+ * holds no .conf file (no chain, as in Multus), 1 with the conflist. cluster_network must be a path (Multus's
+ * rule); a file that is not a JSON object with a "type": KV_ERR_INVALID_CONFIG naming it. */
+int mc_aux_conflist(const char *cluster_network, const char *name, const char *version, char **ret, KvErr *e) _wur_;
+/* The prevResult the chain's first plugin gets: the empty result Multus's passthru plugin (its chain's first)
+ * returns. */
+int mc_aux_seed_result(const char *version, char **ret) _wur_;

@@ -146,6 +146,8 @@ static int apply_default_routes(McPlugin *p, const McCache *c, KvErr *e) {
                 any = any || c->delegates[i].has_default_route;
         for (size_t i = 0; any && i < c->n_delegates; i++) {
                 const McCachedDelegate *d = &c->delegates[i];
+                if (d->aux) /* no interface of its own: its empty result gets no gateway filtering in Multus */
+                        continue;
                 int r = mc_route_apply(p->netns, d->ifname, true, true, d->gateways, d->n_gateways, e);
                 if (r < 0) {
                         snprintf(e->details, sizeof e->details, "network '%s' (%s)", d->name, d->ifname);

@@ -241,6 +241,24 @@ static int check_ifnames(const McCache *c, KvErr *e) {
         return 0;
 }
 
+/* auxiliaryCNIChainName: one more delegate after every network, as net<N> (Multus's interface name for it), with the
+ * runtime's capability args; its first plugin gets passthru's empty result (mc_aux_seed_result, delegate.c). */
+static int plan_aux(McPlugin *p, McCache *c, KvErr *e) {
+        _cleanup_free_ char *conflist = NULL;
+        McCap *caps = NULL;
+        size_t n_caps = 0;
+        int r;
+        if (!p->conf->auxiliary_cni_chain_name)
+                return 0;
+        if ((r = mc_aux_conflist(p->conf->cluster_network, p->conf->auxiliary_cni_chain_name, p->conf->cni_version,
+                                 &conflist, e)) <= 0 ||
+            (r = merged_caps(p, NULL, &caps, &n_caps)) < 0 ||
+            (r = push_delegate(p, c, p->conf->auxiliary_cni_chain_name, &conflist, caps, n_caps, NULL)) < 0)
+                return r;
+        c->delegates[c->n_delegates - 1].aux = true;
+        return 0;
+}
+
 int mc_plan_build(McPlugin *p, const McPod *pod, McCache **ret, KvErr *e) {
         _cleanup_(mc_cache_freep) McCache *c = calloc(1, sizeof *c);
         McSelection *sel = NULL;
@@ -258,7 +276,8 @@ int mc_plan_build(McPlugin *p, const McPod *pod, McCache **ret, KvErr *e) {
                 if ((r = check_isolation(p, pod, &sel[i], e)) >= 0)
                         r = add_selection(p, c, pod, &sel[i], e);
         mc_selections_free(sel, n_sel);
-        if (r < 0 || (r = check_ifnames(c, e)) < 0 || (r = check_gateways(c, e)) < 0)
+        /* the chain after the checks: its net<N> may be a requested interface's name (Multus runs it there anyway) */
+        if (r < 0 || (r = check_ifnames(c, e)) < 0 || (r = check_gateways(c, e)) < 0 || (r = plan_aux(p, c, e)) < 0)
                 return r;
         *ret = TAKE_PTR(c);
         return 0;

@@ -215,6 +215,80 @@ assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "parallel: 
 assert_eq "$(kvctl -o json endpoints | jq length)" 0 "parallel: no netd endpoint left"
 assert_eq "$(find "$CNI_DIR" -type f | wc -l)" 0 "parallel: no cache file left"
 
+assert_nothing_left() { # WHAT
+	local n
+	n=$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)
+	assert_eq "$n" 0 "$1: no interface left in the sandbox"
+	assert_eq "$(kvctl -o json endpoints | jq length)" 0 "$1: no netd endpoint left"
+	assert_eq "$(find "$CNI_DIR" -type f 2>/dev/null | wc -l)" 0 "$1: no cache file left"
+}
+
+# ---------------------------------------------------------------- auxiliaryCNIChainName: a chain after every network
+# Multus's rule: the chain is every *.conf of <directory of clusterNetwork (a path)>/<name>, run after the networks as
+# net<N> (here net3), its first plugin given passthru's empty result; here the reference tuning setting sysctls of
+# the interfaces the networks made. DEL runs it first (reverse), from the cache.
+AUX=$KV_TMP/aux.d
+mkdir -p "$AUX/kvchain" "$AUX/kvfail" "$AUX/kvjunk" "$AUX/kvnone"
+cp "$CONF_DIR/10-kvtest.conflist" "$AUX/10-kvtest.conflist"
+echo '{"cniVersion":"1.0.0","name":"arp","type":"tuning","sysctl":{"net.ipv4.conf.eth0.arp_filter":"1"}}' \
+	>"$AUX/kvchain/10-arp.conf"
+echo '{"cniVersion":"1.0.0","name":"ign","type":"tuning","sysctl":{"net.ipv4.conf.net1.arp_ignore":"2"}}' \
+	>"$AUX/kvchain/20-ignore.conf"
+echo '{"type":"tuning","sysctl":{"net.ipv4.conf.net2.arp_ignore":"1"}}' >"$AUX/kvchain/30-not-a-plugin.json"
+# IFNAME is the chain's own interface name (net3), which no network made: tuning fails
+echo '{"type":"tuning","sysctl":{"net.ipv4.conf.IFNAME.arp_filter":"1"}}' >"$AUX/kvfail/10-ifname.conf"
+echo 'not json' >"$AUX/kvjunk/10-junk.conf"
+for chain in kvchain kvfail kvjunk kvnone; do
+	multus_conf "$KV_TMP/multus-$chain.conf" ".clusterNetwork = \"$AUX/10-kvtest.conflist\" | .auxiliaryCNIChainName = \"$chain\""
+done
+sysctl_sbx() { ip netns exec "$SBX" sysctl -n "$1"; }
+mc ADD "$KV_TMP/multus-kvchain.conf" default web2 cid-aux
+assert_eq "$MC_RC" 0 "ADD with an auxiliary chain"
+assert_eq "$(sysctl_sbx net.ipv4.conf.eth0.arp_filter),$(sysctl_sbx net.ipv4.conf.net1.arp_ignore)" "1,2" \
+	"the chain's two tuning plugins (*.conf, in order) set their sysctls in the sandbox"
+assert_eq "$(sysctl_sbx net.ipv4.conf.net2.arp_ignore)" 0 "a .json file of the chain's directory is not part of it"
+assert_eq "$(jq -c '[.delegates[] | [.name, .ifname]]' "$CNI_DIR/kvnet-multus/cid-aux")" \
+	'[["kvtest","eth0"],["default/macnet","net1"],["default/kvnet2","net2"],["kvchain","net3"]]' \
+	"the chain is cached as the last delegate, as net3 (Multus's name for it)"
+assert_eq "$(links "$SBX")" "eth0 net1 net2 " "the chain made no interface"
+st=$(k get pod web2 -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"]')
+assert_eq "$(jq -r '[.[].name] | join(",")' <<<"$st")" "kvtest,default/macnet,default/kvnet2" "the chain is not in network-status"
+mc CHECK "$KV_TMP/multus-kvchain.conf" default web2 cid-aux
+assert_eq "$MC_RC" 0 "CHECK passes, the chain left out (Multus's CHECK never runs it; tuning's would look for net3)"
+mc DEL "$KV_TMP/multus-kvchain.conf" default web2 cid-aux
+assert_eq "$MC_RC" 0 "DEL with the chain"
+assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "chain: DEL leaves no interface"
+assert_eq "$(kvctl -o json endpoints | jq length)" 0 "chain: no netd endpoint after DEL"
+assert_eq "$(find "$CNI_DIR" -type f | wc -l)" 0 "chain: no cache file (the plugin's, node/'s results) after DEL"
+multus_conf "$KV_TMP/multus-kvchain-par.conf" ".clusterNetwork = \"$AUX/10-kvtest.conflist\" | .auxiliaryCNIChainName = \"kvchain\" |
+	.parallelDelegates = true"
+mc ADD "$KV_TMP/multus-kvchain-par.conf" default web2 cid-aux
+assert_eq "$MC_RC,$(sysctl_sbx net.ipv4.conf.net1.arp_ignore)" "0,2" "parallelDelegates: the chain still runs after the networks"
+mc DEL "$KV_TMP/multus-kvchain-par.conf" default web2 cid-aux
+assert_nothing_left "parallelDelegates with the chain"
+mc ADD "$KV_TMP/multus-kvfail.conf" default web2 cid-aux
+assert_eq "$MC_RC" 1 "a chain whose plugin fails fails the ADD (Multus: DelegateAdd's error)"
+assert_true "... naming the chain and its interface ($(jq -r .msg <<<"$MC_OUT"))" \
+	grep -q "network 'kvfail' (net3)" <<<"$(jq -r .msg <<<"$MC_OUT")"
+assert_nothing_left "a failing chain"
+mc ADD "$KV_TMP/multus-kvjunk.conf" default web2 cid-aux
+assert_eq "$(jq -r .code <<<"$MC_OUT")" 7 "a chain file that is not a plugin config: code 7"
+assert_true "... naming the file" grep -q "kvjunk/10-junk.conf' is not a JSON object" <<<"$(jq -r .msg <<<"$MC_OUT")"
+assert_nothing_left "a chain file that is not JSON"
+mc ADD "$KV_TMP/multus-kvnone.conf" default web2 cid-aux
+assert_eq "$MC_RC" 0 "an empty chain directory: no chain, as in Multus"
+assert_eq "$(jq '.delegates | length' "$CNI_DIR/kvnet-multus/cid-aux")" 3 "... nothing more cached"
+mc DEL "$KV_TMP/multus-kvnone.conf" default web2 cid-aux
+multus_conf "$KV_TMP/multus-auxname.conf" '.auxiliaryCNIChainName = "kvchain"'
+mc ADD "$KV_TMP/multus-auxname.conf" default web2 cid-aux
+assert_true "a chain with clusterNetwork not a path: code 7 naming both keys" grep -q \
+	"'auxiliaryCNIChainName' needs 'clusterNetwork' to be a path.*got 'kvtest'" <<<"$(jq -r .msg <<<"$MC_OUT")"
+multus_conf "$KV_TMP/multus-auxbad.conf" '.auxiliaryCNIChainName = "../etc"'
+mc ADD "$KV_TMP/multus-auxbad.conf" default web2 cid-aux
+assert_true "an auxiliaryCNIChainName that is no directory name: code 7" grep -q \
+	"'auxiliaryCNIChainName' must be .*got '../etc'" <<<"$(jq -r .msg <<<"$MC_OUT")"
+assert_nothing_left "bad auxiliaryCNIChainName configs"
+
 # ---------------------------------------------------------------- cni-args merged into args.cni (the static IPAM reads args.cni.ips)
 mc ADD "$KV_TMP/multus.conf" default cniargs
 assert_eq "$MC_RC" 0 "ADD with cni-args"
@@ -276,13 +350,6 @@ mc_raw VERSION "$KV_TMP/empty.conf" "" ""
 assert_eq "$(jq -c .supportedVersions <<<"$MC_OUT")" '["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]' "VERSION"
 
 # ---------------------------------------------------------------- bad cases: an error naming the network, nothing left
-assert_nothing_left() { # WHAT
-	local n
-	n=$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)
-	assert_eq "$n" 0 "$1: no interface left in the sandbox"
-	assert_eq "$(kvctl -o json endpoints | jq length)" 0 "$1: no netd endpoint left"
-	assert_eq "$(find "$CNI_DIR" -type f 2>/dev/null | wc -l)" 0 "$1: no cache file left"
-}
 bad() { # CONF NS POD WHAT CODE PATTERN
 	mc ADD "$1" "$2" "$3"
 	assert_eq "$MC_RC" 1 "$4: ADD fails"

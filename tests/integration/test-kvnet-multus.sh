@@ -105,6 +105,9 @@ mc CHECK "$KV_TMP/multus.conf" default web
 assert_eq "$MC_RC" 0 "CHECK passes for every delegate"
 
 # ---------------------------------------------------------------- Events, as Multus posts them (JSON core v1 Events)
+# a child the runtime does not wait for posts them, after the result: they may come a moment later
+added_events() { [ "$(k get events --field-selector "involvedObject.name=$1,reason=AddedInterface" -o name | wc -l)" -ge "$2" ]; }
+assert_true "the AddedInterface events arrive" wait_until 10 added_events web 3
 ev=$(k get events --field-selector involvedObject.name=web -o json)
 assert_eq "$(jq -r '[.items[] | select(.reason == "AddedInterface") | .message] | sort | join(";")' <<<"$ev")" \
 	"Add eth0 [$eth0] from kvtest;Add net1 [$net1] from default/macnet;Add net2 [$net2] from default/kvnet2" \

@@ -36,7 +36,7 @@ void mc_cached_delegate_done(McCachedDelegate *d) {
 
 int mc_cache_find(const McCache *c, const char *ifname) {
         for (size_t i = 0; i < c->n_delegates; i++)
-                if (streq(c->delegates[i].ifname, ifname))
+                if (!c->delegates[i].aux && streq(c->delegates[i].ifname, ifname))
                         return (int) i;
         return -ENOENT;
 }

@@ -239,7 +239,8 @@ int mc_cache_remove(const char *dir, const char *container_id) _wur_;
 McCache *mc_cache_free(McCache *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(McCache *, mc_cache_free);
 void mc_cached_delegate_done(McCachedDelegate *d);
-/* The index of the delegate whose interface is ifname, -ENOENT. */
+/* The index of the delegate whose interface is ifname, -ENOENT. The auxiliary chain is not one: its net<N> is a
+ * name Multus gives it, which a network hot-plugged later may take. */
 int mc_cache_find(const McCache *c, const char *ifname) _wur_;
 /* Moves *d to the end of c's delegates (*d zeroed); -ENOMEM leaves both as they were. */
 int mc_cache_append(McCache *c, McCachedDelegate *d) _wur_;

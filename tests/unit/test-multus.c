@@ -776,6 +776,7 @@ static void test_cache_roundtrip(void **state) {
         assert_false(l->delegates[1].master);
         assert_false(l->delegates[1].aux);
         assert_true(l->delegates[2].aux);
+        assert_int_equal(mc_cache_find(l, "net2"), -ENOENT); /* the chain's net2 is no interface */
         assert_string_equal(l->delegates[1].ifname, "net1");
         assert_string_equal(l->delegates[1].caps[0].value, "\"02:00:00:00:00:09\"");
         assert_json_eq(l->delegates[1].conflist, d[1].conflist);

@@ -67,7 +67,8 @@ static bool transport_error(int r) {
 }
 
 /* The child that posts: off the runtime's pipes (it waits for their end, not for this process), its stderr the
- * logFile when there is one, and a client of its own (the parent's connection ends when the parent exits). */
+ * logFile when there is one, no other descriptor of the parent's, and a client of its own (the parent's
+ * connection ends when the parent exits). */
 static int detach(McPlugin *p) {
         const char *log = p->conf->log_file;
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -75,6 +76,8 @@ static int detach(McPlugin *p) {
         if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
             dup2(err >= 0 ? err : null, STDERR_FILENO) < 0)
                 return -errno;
+        /* nothing else of the parent's stays open here: not its API connection, not a hot-plug's cache lock */
+        (void) close_range(3, ~0U, 0);
         (void) setsid();
         p->kc = NULL; /* the parent's, left alone */
         KvErr e = {};

@@ -36,7 +36,7 @@ void mc_cached_delegate_done(McCachedDelegate *d) {
 
 int mc_cache_find(const McCache *c, const char *ifname) {
         for (size_t i = 0; i < c->n_delegates; i++)
-                if (streq(c->delegates[i].ifname, ifname))
+                if (!c->delegates[i].aux && streq(c->delegates[i].ifname, ifname))
                         return (int) i;
         return -ENOENT;
 }
@@ -84,8 +84,13 @@ static json_t *delegate_json(const McCachedDelegate *d) {
                 json_decref(caps);
                 return NULL;
         }
-        return json_pack("{s:s,s:s,s:b,s:o,s:o}", "name", d->name, "ifname", d->ifname, "master", d->master, "conflist",
-                         conf, "capabilityArgs", caps);
+        json_t *o = json_pack("{s:s,s:s,s:b,s:o,s:o}", "name", d->name, "ifname", d->ifname, "master", d->master,
+                              "conflist", conf, "capabilityArgs", caps);
+        if (o && d->aux && json_object_set_new(o, "auxiliaryChain", json_true()) < 0) { /* only then: older files stay */
+                json_decref(o);
+                return NULL;
+        }
+        return o;
 }
 
 int mc_cache_format(const McCache *c, char **ret) {
@@ -118,6 +123,7 @@ static int parse_delegate(json_t *o, const char *ctx, McCachedDelegate *d, KvErr
         if ((r = json_get_string(o, ctx, "name", true, &name, e)) < 0 ||
             (r = json_get_string(o, ctx, "ifname", true, &ifname, e)) < 0 ||
             (r = json_get_bool(o, ctx, "master", false, &d->master, e)) < 0 ||
+            (r = json_get_bool(o, ctx, "auxiliaryChain", false, &d->aux, e)) < 0 ||
             (r = json_get_object(o, ctx, "conflist", true, &conf, e)) < 0 ||
             (r = json_get_object(o, ctx, "capabilityArgs", false, &caps, e)) < 0)
                 return r;

@@ -117,6 +117,11 @@ static int parse_strings(json_t *o, McConfig *c, KvErr *e) {
                 return r;
         if (!c->cni_version)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "netconf: 'cniVersion' is required");
+        if (c->auxiliary_cni_chain_name && !mc_aux_chain_name_valid(c->auxiliary_cni_chain_name))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "netconf: 'auxiliaryCNIChainName' must be a letter or digit then letters, digits, '_', "
+                                 "'.', '-' (it names a directory), got '%s'",
+                                 c->auxiliary_cni_chain_name);
         return 0;
 }
 

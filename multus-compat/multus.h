@@ -7,11 +7,13 @@
  *   caps.c        a selection's ips/mac/portMappings/bandwidth/... as runtimeConfig capability args
  *   status.c      a delegate's CNI result → k8s.v1.cni.cncf.io/network-status entries
  *   cache.c       what ADD attached, per container, so that DEL needs neither the pod nor the NADs
+ *   event.c       core v1 Events about a pod (AddedInterface, NoNetworkFound), as Multus's recorder posts them
+ *   aux.c         the auxiliaryCNIChainName chain: its conflist from the plugin files of a subdirectory
  *
  * Everything is parsed at this boundary into the typed structs below; no json_t leaves it. Errors are a
  * KvErr with a CNI code and a message naming the field and the value; functions return >= 0 or -errno.
- * Nothing here does I/O except mc_nad_conflist() (reads the conf dir when a NAD has no config) and the
- * cache's load/save. */
+ * Nothing here does I/O except mc_nad_conflist() (reads the conf dir when a NAD has no config), mc_aux_conflist()
+ * and the cache's load/save. */
 #pragma once
 
 #include <stdbool.h>
@@ -139,7 +141,7 @@ typedef struct McConfig {
         size_t n_system_namespaces;
         char *multus_namespace; /* default kube-system */
         char *readiness_indicator_file;
-        char *auxiliary_cni_chain_name; /* accepted, not applied (docs/multus.md) */
+        char *auxiliary_cni_chain_name; /* a chain run after every network (aux.c); checked by mc_aux_chain_name_valid() */
         char *log_file, *log_level;
         bool retry_delete_on_error;
         bool parallel_delegates; /* kvnet's "parallelDelegates": every delegate's ADD at the same time */
@@ -239,6 +241,7 @@ typedef struct McCachedDelegate {
         McCap *caps;
         size_t n_caps;
         bool master;
+        bool aux; /* the auxiliaryCNIChainName chain (aux.c): no interface of its own, not CHECKed */
         /* ADD only (not cached): the selection's default-route */
         bool has_default_route;
         char **gateways;
@@ -266,7 +269,8 @@ int mc_cache_remove(const char *dir, const char *container_id) _wur_;
 McCache *mc_cache_free(McCache *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(McCache *, mc_cache_free);
 void mc_cached_delegate_done(McCachedDelegate *d);
-/* The index of the delegate whose interface is ifname, -ENOENT. */
+/* The index of the delegate whose interface is ifname, -ENOENT. The auxiliary chain is not one: its net<N> is a
+ * name Multus gives it, which a network hot-plugged later may take. */
 int mc_cache_find(const McCache *c, const char *ifname) _wur_;
 /* Moves *d to the end of c's delegates (*d zeroed); -ENOMEM leaves both as they were. */
 int mc_cache_append(McCache *c, McCachedDelegate *d) _wur_;
@@ -275,3 +279,37 @@ void mc_cache_drop(McCache *c, size_t i);
 /* An exclusive flock on <dir>/kvnet-multus (created), held until *ret_fd is closed: a hot-plug's
  * read-modify-write of a cache against another's. */
 int mc_cache_lock(const char *dir, int *ret_fd, KvErr *e) _wur_;
+
+/* ---------------------------------------------------------------- Kubernetes events */
+
+#define MC_EVENT_COMPONENT "multus" /* source.component and reportingComponent, as Multus's recorder sets them */
+
+/* One core v1 Event about a pod. Borrowed strings. */
+typedef struct McEvent {
+        const char *namespace_, *pod_name;
+        const char *pod_uid; /* NULL or "": involvedObject has no uid */
+        const char *type;    /* "Normal" or "Warning" */
+        const char *reason;  /* "AddedInterface", "NoNetworkFound" */
+        const char *message;
+        const char *component;
+        uint64_t time_ns; /* CLOCK_REALTIME; also names the event: "<pod>.<hex time_ns>", as client-go does */
+} McEvent;
+
+/* Multus's AddedInterface message: "Add <ifname> [<ip/len> ...] from <network>" (no " from" part when network is
+ * NULL or empty). */
+int mc_event_added_message(const char *ifname, char *const *ips, size_t n_ips, const char *network, char **ret) _wur_;
+/* The Event object as compact JSON text (what POST /api/v1/namespaces/NS/events takes). -EINVAL: a field missing. */
+int mc_event_format(const McEvent *ev, char **ret) _wur_;
+
+/* ---------------------------------------------------------------- auxiliaryCNIChainName */
+
+/* libcni's rule for a network name that names a directory: [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
+bool mc_aux_chain_name_valid(const char *s);
+/* The auxiliary chain's conflist, compact JSON: cniVersion version, name name, the plugins of the files
+ * <directory of cluster_network>/<name>/ *.conf in lexical order. 0 and *ret NULL when the directory is missing or
+ * holds no .conf file (no chain, as in Multus), 1 with the conflist. cluster_network must be a path (Multus's
+ * rule); a file that is not a JSON object with a "type": KV_ERR_INVALID_CONFIG naming it. */
+int mc_aux_conflist(const char *cluster_network, const char *name, const char *version, char **ret, KvErr *e) _wur_;
+/* The prevResult the chain's first plugin gets: the empty result Multus's passthru plugin (its chain's first)
+ * returns. */
+int mc_aux_seed_result(const char *version, char **ret) _wur_;

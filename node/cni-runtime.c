@@ -269,7 +269,8 @@ int node_cni_add(const NodeCniRuntime *rt, const NodeCniNetwork *net, const Node
         size_t i;
         for (i = 0; i < net->n_plugins; i++) {
                 _cleanup_free_ char *out = NULL;
-                r = run_one(rt, net, i, b.v[i], &c, prev ? prev->raw : NULL, a->caps, a->n_caps, NULL, NULL, &out, e);
+                r = run_one(rt, net, i, b.v[i], &c, prev ? prev->raw : a->prev_result, a->caps, a->n_caps, NULL, NULL, &out,
+                            e);
                 if (r < 0)
                         break;
                 NodeCniResult *res = NULL;
@@ -287,8 +288,8 @@ int node_cni_add(const NodeCniRuntime *rt, const NodeCniNetwork *net, const Node
                 i++; /* the failing plugin gets its DEL too: it may have done part of its work */
         if (r < 0 && (flags & NODE_CNI_ADD_ROLLBACK)) {
                 const NodeCniCall d = { "DEL", a->container_id, a->netns, a->ifname, args };
-                del_range(rt, net, &b, i > net->n_plugins ? net->n_plugins : i, &d, prev ? prev->raw : NULL, a->caps,
-                          a->n_caps);
+                del_range(rt, net, &b, i > net->n_plugins ? net->n_plugins : i, &d, prev ? prev->raw : a->prev_result,
+                          a->caps, a->n_caps);
         }
         bins_done(&b);
         if (r < 0)

@@ -140,6 +140,8 @@ typedef struct NodeCniAttachment {
         size_t n_args;
         const NodeCniArg *caps; /* capability args (runtimeConfig), values as JSON text */
         size_t n_caps;
+        const char *prev_result; /* ADD: the first plugin's prevResult (a chain continuing a result it did not
+                                  * make, as after Multus's passthru plugin); NULL: none, as usual */
 } NodeCniAttachment;
 
 /* The CNI_ARGS string for a: "IgnoreUnknown=1;K8S_POD_NAMESPACE=…;K8S_POD_NAME=…;

@@ -97,6 +97,7 @@ typedef struct AddRun {
         McStatus *statuses;
         size_t n_statuses;
         size_t added;
+        McAddEvents events;
 } AddRun;
 
 /* parallelDelegates: all at once; a failure rolls back every one (DEL of one never added succeeds). */
@@ -107,7 +108,8 @@ static int run_parallel(McPlugin *p, const McCache *c, AddRun *run, KvErr *e) {
         int r = mc_delegates_add_parallel(p, c, res, e);
         run->added = c->n_delegates;
         for (size_t i = 0; r >= 0 && i < c->n_delegates; i++)
-                r = mc_statuses_add(&c->delegates[i], res[i], &run->statuses, &run->n_statuses, e);
+                if ((r = mc_statuses_add(&c->delegates[i], res[i], &run->statuses, &run->n_statuses, e)) >= 0)
+                        r = mc_events_note(&run->events, &c->delegates[i], res[i]);
         run->master = TAKE_PTR(res[0]);
         for (size_t i = 1; i < c->n_delegates; i++)
                 node_cni_result_free(res[i]);
@@ -124,6 +126,8 @@ static int run_delegates(McPlugin *p, const McCache *c, AddRun *run, KvErr *e) {
                         return r;
                 run->added = i + 1;
                 r = mc_statuses_add(&c->delegates[i], res, &run->statuses, &run->n_statuses, e);
+                if (r >= 0)
+                        r = mc_events_note(&run->events, &c->delegates[i], res);
                 if (i == 0)
                         run->master = res;
                 else
@@ -142,6 +146,8 @@ static int apply_default_routes(McPlugin *p, const McCache *c, KvErr *e) {
                 any = any || c->delegates[i].has_default_route;
         for (size_t i = 0; any && i < c->n_delegates; i++) {
                 const McCachedDelegate *d = &c->delegates[i];
+                if (d->aux) /* no interface of its own: its empty result gets no gateway filtering in Multus */
+                        continue;
                 int r = mc_route_apply(p->netns, d->ifname, true, true, d->gateways, d->n_gateways, e);
                 if (r < 0) {
                         snprintf(e->details, sizeof e->details, "network '%s' (%s)", d->name, d->ifname);
@@ -185,6 +191,8 @@ int mc_cmd_add(McPlugin *p, FILE *out, KvErr *e) {
         if ((r = run_delegates(p, c, &run, e)) >= 0 && (r = apply_default_routes(p, c, e)) >= 0 &&
             (r = write_status(p, c, &run, e)) >= 0)
                 r = mc_result_print(out, run.master, e);
+        if (r >= 0)
+                mc_events_post_added(p, pod, &run.events);
         if (r < 0) {
                 KvErr ignored = {};
                 IGNORE_RESULT(mc_delegates_del(p, c, run.added, &ignored));
@@ -192,5 +200,6 @@ int mc_cmd_add(McPlugin *p, FILE *out, KvErr *e) {
         }
         node_cni_result_free(run.master);
         mc_statuses_free(run.statuses, run.n_statuses);
+        mc_events_done(&run.events);
         return r;
 }

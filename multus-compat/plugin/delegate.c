@@ -30,6 +30,7 @@ typedef struct Att {
         NodeCniArg *caps;
         NodeCniArg *args;
         char *mac, *ips;
+        char *seed; /* the auxiliary chain's prevResult */
 } Att;
 
 static void att_done(Att *t) {
@@ -37,6 +38,7 @@ static void att_done(Att *t) {
         free(t->args);
         free(t->mac);
         free(t->ips);
+        free(t->seed);
 }
 
 /* A requested network's mac and ips also go into its delegate's CNI_ARGS as MAC= and IP= (Multus's delegateAdd
@@ -97,6 +99,12 @@ static int att_init(McPlugin *p, const McCache *c, const McCachedDelegate *d, At
                 .caps = t->caps,
                 .n_caps = d->n_caps,
         };
+        if (d->aux) {
+                int r = mc_aux_seed_result(p->conf->cni_version, &t->seed);
+                if (r < 0)
+                        return r;
+                t->a.prev_result = t->seed;
+        }
         return att_args(p, c, d, t);
 }
 
@@ -140,6 +148,8 @@ int mc_delegate_del(McPlugin *p, const McCache *c, const McCachedDelegate *d, Kv
 }
 
 int mc_delegate_check(McPlugin *p, const McCache *c, const McCachedDelegate *d, KvErr *e) {
+        if (d->aux) /* Multus's CHECK runs its config's delegates, never the auxiliary chain (ADD adds it) */
+                return 0;
         return run_op(p, c, d, OP_CHECK, NULL, e);
 }
 

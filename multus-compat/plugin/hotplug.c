@@ -104,6 +104,12 @@ int mc_cmd_add_one(McPlugin *p, FILE *out, KvErr *e) {
                 snprintf(e->details, sizeof e->details, "network '%s' (%s)", d->name, d->ifname);
         if (r >= 0 && (r = status_append(p, pod, d, res, e)) >= 0)
                 r = mc_result_print(out, res, e);
+        if (r >= 0) { /* Multus's delegate ADD posts it for a hot-plugged interface too */
+                McAddEvents ev = {};
+                if (mc_events_note(&ev, d, res) >= 0)
+                        mc_events_post_added(p, pod, &ev);
+                mc_events_done(&ev);
+        }
         if (r < 0) {
                 KvErr ignored = {};
                 IGNORE_RESULT(mc_delegate_del(p, c, d, &ignored));

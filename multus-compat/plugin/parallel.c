@@ -64,6 +64,8 @@ static int collect(int fd, const McCachedDelegate *d, NodeCniResult **result, Kv
 
 int mc_delegates_add_parallel(McPlugin *p, const McCache *c, NodeCniResult **results, KvErr *e) {
         size_t n = c->n_delegates, started = 0;
+        while (n > 0 && c->delegates[n - 1].aux) /* the auxiliary chain runs after every network, below */
+                n--;
         _cleanup_free_ int *fds = calloc(n ? n : 1, sizeof *fds);
         _cleanup_free_ pid_t *pids = calloc(n ? n : 1, sizeof *pids);
         int first = 0;
@@ -100,5 +102,7 @@ int mc_delegates_add_parallel(McPlugin *p, const McCache *c, NodeCniResult **res
         for (size_t i = 0; i < started; i++)
                 while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
                         ;
+        for (size_t i = n; first == 0 && i < c->n_delegates; i++)
+                first = mc_delegate_add(p, c, &c->delegates[i], &results[i], e);
         return first;
 }

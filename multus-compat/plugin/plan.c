@@ -188,8 +188,10 @@ static int add_selection(McPlugin *p, McCache *c, const McPod *pod, const McSele
         if (!p->kc)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "network '%s/%s': no 'kubeconfig' to read it with",
                                  s->namespace_, s->name);
-        if ((r = mc_nad_get(p, s->namespace_, s->name, &nad, e)) < 0)
+        if ((r = mc_nad_get(p, s->namespace_, s->name, &nad, e)) < 0) {
+                mc_event_no_network(p, s->namespace_, s->name, e->msg[0] ? e->msg : strerror(-r));
                 return nad_error(r, s, e);
+        }
         if ((r = mc_nad_conflist(nad, s, p->conf->conf_dir, NULL, &conflist, e)) < 0)
                 return r;
         if ((r = merged_caps(p, pod ? s : NULL, &caps, &n_caps)) < 0)
@@ -239,6 +241,24 @@ static int check_ifnames(const McCache *c, KvErr *e) {
         return 0;
 }
 
+/* auxiliaryCNIChainName: one more delegate after every network, as net<N> (Multus's interface name for it), with the
+ * runtime's capability args; its first plugin gets passthru's empty result (mc_aux_seed_result, delegate.c). */
+static int plan_aux(McPlugin *p, McCache *c, KvErr *e) {
+        _cleanup_free_ char *conflist = NULL;
+        McCap *caps = NULL;
+        size_t n_caps = 0;
+        int r;
+        if (!p->conf->auxiliary_cni_chain_name)
+                return 0;
+        if ((r = mc_aux_conflist(p->conf->cluster_network, p->conf->auxiliary_cni_chain_name, p->conf->cni_version,
+                                 &conflist, e)) <= 0 ||
+            (r = merged_caps(p, NULL, &caps, &n_caps)) < 0 ||
+            (r = push_delegate(p, c, p->conf->auxiliary_cni_chain_name, &conflist, caps, n_caps, NULL)) < 0)
+                return r;
+        c->delegates[c->n_delegates - 1].aux = true;
+        return 0;
+}
+
 int mc_plan_build(McPlugin *p, const McPod *pod, McCache **ret, KvErr *e) {
         _cleanup_(mc_cache_freep) McCache *c = calloc(1, sizeof *c);
         McSelection *sel = NULL;
@@ -256,7 +276,8 @@ int mc_plan_build(McPlugin *p, const McPod *pod, McCache **ret, KvErr *e) {
                 if ((r = check_isolation(p, pod, &sel[i], e)) >= 0 && (r = add_selection(p, c, pod, &sel[i], e)) >= 0)
                         r = mc_ipamclaim_bind(p, pod, c, &sel[i], e);
         mc_selections_free(sel, n_sel);
-        if (r < 0 || (r = check_ifnames(c, e)) < 0 || (r = check_gateways(c, e)) < 0)
+        /* the chain after the checks: its net<N> may be a requested interface's name (Multus runs it there anyway) */
+        if (r < 0 || (r = check_ifnames(c, e)) < 0 || (r = check_gateways(c, e)) < 0 || (r = plan_aux(p, c, e)) < 0)
                 return r;
         *ret = TAKE_PTR(c);
         return 0;

@@ -116,3 +116,16 @@ int mc_delegate_check(McPlugin *p, const McCache *c, const McCachedDelegate *d, 
 int mc_delegates_add_parallel(McPlugin *p, const McCache *c, NodeCniResult **results, KvErr *e) _wur_;
 /* DELs c's delegates [0, upto) in reverse; the first error in e, the rest attempted. */
 int mc_delegates_del(McPlugin *p, const McCache *c, size_t upto, KvErr *e) _wur_;
+
+/* events.c: Kubernetes Events about the pod, as Multus posts them; best effort (a failure is a line on stderr). */
+typedef struct McAddEvents {
+        char **messages; /* AddedInterface messages, one per delegate that attached something */
+        size_t n;
+} McAddEvents;
+/* After a delegate's ADD: its message, when its result lists interfaces or IPs (Multus's condition). */
+int mc_events_note(McAddEvents *ev, const McCachedDelegate *d, const NodeCniResult *res) _wur_;
+/* After the whole ADD succeeded: one AddedInterface Event per noted delegate, about pod (NULL: none). */
+void mc_events_post_added(McPlugin *p, const McPod *pod, const McAddEvents *ev);
+void mc_events_done(McAddEvents *ev);
+/* A requested network's NAD could not be read: NoNetworkFound (Warning) about the pod of CNI_ARGS. */
+void mc_event_no_network(McPlugin *p, const char *net_ns, const char *net_name, const char *why);

@@ -104,6 +104,22 @@ assert_eq "$(jq -r '.[1].mac' <<<"$st")" "$(ip -n "$SBX" -j link show net1 | jq 
 mc CHECK "$KV_TMP/multus.conf" default web
 assert_eq "$MC_RC" 0 "CHECK passes for every delegate"
 
+# ---------------------------------------------------------------- Events, as Multus posts them (JSON core v1 Events)
+# a child the runtime does not wait for posts them, after the result: they may come a moment later
+added_events() { [ "$(k get events --field-selector "involvedObject.name=$1,reason=AddedInterface" -o name | wc -l)" -ge "$2" ]; }
+assert_true "the AddedInterface events arrive" wait_until 10 added_events web 3
+ev=$(k get events --field-selector involvedObject.name=web -o json)
+assert_eq "$(jq -r '[.items[] | select(.reason == "AddedInterface") | .message] | sort | join(";")' <<<"$ev")" \
+	"Add eth0 [$eth0] from kvtest;Add net1 [$net1] from default/macnet;Add net2 [$net2] from default/kvnet2" \
+	"one AddedInterface event per attached network, with Multus's message"
+WEB_UID=$(k get pod web -o jsonpath='{.metadata.uid}')
+assert_true "the events are about the pod (kind, namespace, uid), Normal, from component multus" jq -e --arg uid "$WEB_UID" \
+	'[.items[] | select(.reason == "AddedInterface")] | length == 3 and all(.involvedObject.kind == "Pod" and
+	 .involvedObject.namespace == "default" and .involvedObject.uid == $uid and .type == "Normal" and
+	 .source.component == "multus" and .count == 1)' <<<"$ev"
+assert_true "kubectl describe pod lists them" sh -c "ip netns exec $NS env KUBECONFIG=$KCFG kubectl describe pod web |
+	grep -q 'AddedInterface.*Add net1 \\[${net1}\\] from default/macnet'"
+
 # ---------------------------------------------------------------- DEL
 k delete pod web >/dev/null
 mc DEL "$KV_TMP/multus.conf" default web
@@ -202,6 +218,80 @@ assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "parallel: 
 assert_eq "$(kvctl -o json endpoints | jq length)" 0 "parallel: no netd endpoint left"
 assert_eq "$(find "$CNI_DIR" -type f | wc -l)" 0 "parallel: no cache file left"
 
+assert_nothing_left() { # WHAT
+	local n
+	n=$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)
+	assert_eq "$n" 0 "$1: no interface left in the sandbox"
+	assert_eq "$(kvctl -o json endpoints | jq length)" 0 "$1: no netd endpoint left"
+	assert_eq "$(find "$CNI_DIR" -type f 2>/dev/null | wc -l)" 0 "$1: no cache file left"
+}
+
+# ---------------------------------------------------------------- auxiliaryCNIChainName: a chain after every network
+# Multus's rule: the chain is every *.conf of <directory of clusterNetwork (a path)>/<name>, run after the networks as
+# net<N> (here net3), its first plugin given passthru's empty result; here the reference tuning setting sysctls of
+# the interfaces the networks made. DEL runs it first (reverse), from the cache.
+AUX=$KV_TMP/aux.d
+mkdir -p "$AUX/kvchain" "$AUX/kvfail" "$AUX/kvjunk" "$AUX/kvnone"
+cp "$CONF_DIR/10-kvtest.conflist" "$AUX/10-kvtest.conflist"
+echo '{"cniVersion":"1.0.0","name":"arp","type":"tuning","sysctl":{"net.ipv4.conf.eth0.arp_filter":"1"}}' \
+	>"$AUX/kvchain/10-arp.conf"
+echo '{"cniVersion":"1.0.0","name":"ign","type":"tuning","sysctl":{"net.ipv4.conf.net1.arp_ignore":"2"}}' \
+	>"$AUX/kvchain/20-ignore.conf"
+echo '{"type":"tuning","sysctl":{"net.ipv4.conf.net2.arp_ignore":"1"}}' >"$AUX/kvchain/30-not-a-plugin.json"
+# IFNAME is the chain's own interface name (net3), which no network made: tuning fails
+echo '{"type":"tuning","sysctl":{"net.ipv4.conf.IFNAME.arp_filter":"1"}}' >"$AUX/kvfail/10-ifname.conf"
+echo 'not json' >"$AUX/kvjunk/10-junk.conf"
+for chain in kvchain kvfail kvjunk kvnone; do
+	multus_conf "$KV_TMP/multus-$chain.conf" ".clusterNetwork = \"$AUX/10-kvtest.conflist\" | .auxiliaryCNIChainName = \"$chain\""
+done
+sysctl_sbx() { ip netns exec "$SBX" sysctl -n "$1"; }
+mc ADD "$KV_TMP/multus-kvchain.conf" default web2 cid-aux
+assert_eq "$MC_RC" 0 "ADD with an auxiliary chain"
+assert_eq "$(sysctl_sbx net.ipv4.conf.eth0.arp_filter),$(sysctl_sbx net.ipv4.conf.net1.arp_ignore)" "1,2" \
+	"the chain's two tuning plugins (*.conf, in order) set their sysctls in the sandbox"
+assert_eq "$(sysctl_sbx net.ipv4.conf.net2.arp_ignore)" 0 "a .json file of the chain's directory is not part of it"
+assert_eq "$(jq -c '[.delegates[] | [.name, .ifname]]' "$CNI_DIR/kvnet-multus/cid-aux")" \
+	'[["kvtest","eth0"],["default/macnet","net1"],["default/kvnet2","net2"],["kvchain","net3"]]' \
+	"the chain is cached as the last delegate, as net3 (Multus's name for it)"
+assert_eq "$(links "$SBX")" "eth0 net1 net2 " "the chain made no interface"
+st=$(k get pod web2 -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"]')
+assert_eq "$(jq -r '[.[].name] | join(",")' <<<"$st")" "kvtest,default/macnet,default/kvnet2" "the chain is not in network-status"
+mc CHECK "$KV_TMP/multus-kvchain.conf" default web2 cid-aux
+assert_eq "$MC_RC" 0 "CHECK passes, the chain left out (Multus's CHECK never runs it; tuning's would look for net3)"
+mc DEL "$KV_TMP/multus-kvchain.conf" default web2 cid-aux
+assert_eq "$MC_RC" 0 "DEL with the chain"
+assert_eq "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" 0 "chain: DEL leaves no interface"
+assert_eq "$(kvctl -o json endpoints | jq length)" 0 "chain: no netd endpoint after DEL"
+assert_eq "$(find "$CNI_DIR" -type f | wc -l)" 0 "chain: no cache file (the plugin's, node/'s results) after DEL"
+multus_conf "$KV_TMP/multus-kvchain-par.conf" ".clusterNetwork = \"$AUX/10-kvtest.conflist\" | .auxiliaryCNIChainName = \"kvchain\" |
+	.parallelDelegates = true"
+mc ADD "$KV_TMP/multus-kvchain-par.conf" default web2 cid-aux
+assert_eq "$MC_RC,$(sysctl_sbx net.ipv4.conf.net1.arp_ignore)" "0,2" "parallelDelegates: the chain still runs after the networks"
+mc DEL "$KV_TMP/multus-kvchain-par.conf" default web2 cid-aux
+assert_nothing_left "parallelDelegates with the chain"
+mc ADD "$KV_TMP/multus-kvfail.conf" default web2 cid-aux
+assert_eq "$MC_RC" 1 "a chain whose plugin fails fails the ADD (Multus: DelegateAdd's error)"
+assert_true "... naming the chain and its interface ($(jq -r .msg <<<"$MC_OUT"))" \
+	grep -q "network 'kvfail' (net3)" <<<"$(jq -r .msg <<<"$MC_OUT")"
+assert_nothing_left "a failing chain"
+mc ADD "$KV_TMP/multus-kvjunk.conf" default web2 cid-aux
+assert_eq "$(jq -r .code <<<"$MC_OUT")" 7 "a chain file that is not a plugin config: code 7"
+assert_true "... naming the file" grep -q "kvjunk/10-junk.conf' is not a JSON object" <<<"$(jq -r .msg <<<"$MC_OUT")"
+assert_nothing_left "a chain file that is not JSON"
+mc ADD "$KV_TMP/multus-kvnone.conf" default web2 cid-aux
+assert_eq "$MC_RC" 0 "an empty chain directory: no chain, as in Multus"
+assert_eq "$(jq '.delegates | length' "$CNI_DIR/kvnet-multus/cid-aux")" 3 "... nothing more cached"
+mc DEL "$KV_TMP/multus-kvnone.conf" default web2 cid-aux
+multus_conf "$KV_TMP/multus-auxname.conf" '.auxiliaryCNIChainName = "kvchain"'
+mc ADD "$KV_TMP/multus-auxname.conf" default web2 cid-aux
+assert_true "a chain with clusterNetwork not a path: code 7 naming both keys" grep -q \
+	"'auxiliaryCNIChainName' needs 'clusterNetwork' to be a path.*got 'kvtest'" <<<"$(jq -r .msg <<<"$MC_OUT")"
+multus_conf "$KV_TMP/multus-auxbad.conf" '.auxiliaryCNIChainName = "../etc"'
+mc ADD "$KV_TMP/multus-auxbad.conf" default web2 cid-aux
+assert_true "an auxiliaryCNIChainName that is no directory name: code 7" grep -q \
+	"'auxiliaryCNIChainName' must be .*got '../etc'" <<<"$(jq -r .msg <<<"$MC_OUT")"
+assert_nothing_left "bad auxiliaryCNIChainName configs"
+
 # ---------------------------------------------------------------- cni-args merged into args.cni (the static IPAM reads args.cni.ips)
 mc ADD "$KV_TMP/multus.conf" default cniargs
 assert_eq "$MC_RC" 0 "ADD with cni-args"
@@ -263,13 +353,6 @@ mc_raw VERSION "$KV_TMP/empty.conf" "" ""
 assert_eq "$(jq -c .supportedVersions <<<"$MC_OUT")" '["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]' "VERSION"
 
 # ---------------------------------------------------------------- bad cases: an error naming the network, nothing left
-assert_nothing_left() { # WHAT
-	local n
-	n=$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)
-	assert_eq "$n" 0 "$1: no interface left in the sandbox"
-	assert_eq "$(kvctl -o json endpoints | jq length)" 0 "$1: no netd endpoint left"
-	assert_eq "$(find "$CNI_DIR" -type f 2>/dev/null | wc -l)" 0 "$1: no cache file left"
-}
 bad() { # CONF NS POD WHAT CODE PATTERN
 	mc ADD "$1" "$2" "$3"
 	assert_eq "$MC_RC" 1 "$4: ADD fails"
@@ -278,6 +361,12 @@ bad() { # CONF NS POD WHAT CODE PATTERN
 	assert_nothing_left "$4"
 }
 bad "$KV_TMP/multus.conf" default lost "unknown NAD" 7 "default/nosuch"
+assert_true "an unknown NAD: a NoNetworkFound warning about the pod, Multus's message" jq -e '[.items[] |
+	select(.reason == "NoNetworkFound" and .type == "Warning" and .involvedObject.name == "lost")] | length == 1 and
+	(.[0].message | startswith("cannot find a network-attachment-definition (nosuch) in namespace (default): "))' \
+	<<<"$(k get events -o json)"
+assert_eq "$(k get events --field-selector involvedObject.name=lost,reason=AddedInterface -o name | wc -l)" 0 \
+	"a failed ADD posts no AddedInterface event"
 bad "$KV_TMP/multus.conf" default badmac "malformed annotation" 7 "'mac' is not a MAC address: 'zz:11'"
 bad "$KV_TMP/multus-iso.conf" other iso "namespace isolation" 7 "network 'default/macnet': namespace isolation"
 bad "$KV_TMP/multus.conf" default ghostly "missing delegate plugin" 7 "network 'default/ghost' (net2)"

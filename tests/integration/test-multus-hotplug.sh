@@ -96,6 +96,9 @@ assert_eq "$(status_ifs)" "kvtest=eth0,default/macnet=net1,default/kvnet2=net2" 
 assert_eq "$(status | jq -c '.[0:2]')" "$(jq -c . <<<"$ST0")" "... the entries that were there kept as they were"
 assert_eq "$(status | jq -r '.[2].ips[0]')" "$(ip4 net2 | cut -d/ -f1)" "... net2's address in its entry"
 assert_eq "$(cached_ifs)" "eth0,net1,net2" "net2 is cached after the others"
+hp_event() { k get events --field-selector involvedObject.name=hp,reason=AddedInterface -o json |
+	jq -e --arg m "Add net2 [$(ip4 net2)] from default/kvnet2" '[.items[] | select(.message == $m)] | length == 1'; }
+assert_true "an AddedInterface event for the hot-plugged net2, as Multus's delegate ADD posts it" wait_until 10 hp_event
 
 hot ADD net2
 assert_eq "$MC_RC" 1 "hot-plug ADD of an interface attached already fails"

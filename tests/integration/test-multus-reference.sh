@@ -15,7 +15,7 @@
 # through the ips capability), mac (the mac capability), default-route, cni-args (to the reference tuning,
 # which sets the MTU) — it asserts the sandbox's interfaces, addresses, MACs, MTU and routes, traffic on the
 # secondary networks, the network-status Multus wrote on the pod (kubectl get pod -o jsonpath) and its
-# AddedInterface events; then DEL leaves nothing (sandbox links, host-local allocations, the meta plugin's
+# AddedInterface events (kvnet-multus's: the same messages); then DEL leaves nothing (sandbox links, host-local allocations, the meta plugin's
 # cache, veths on the node). Last, the same with kvnet as the cluster network (netd on the node): Multus
 # delegating eth0 to the kvnet plugin.
 #
@@ -223,6 +223,8 @@ run_case() {
 
 CLUSTER=cluster-net ETH0_IP=10.10.0.2
 
+events_at_least() { [ "$(k get events --field-selector "$1" -o name | wc -l)" -ge "$2" ]; } # SELECTOR N
+event_messages() { k get events --field-selector "$1" -o json | jq -c '[.items[].message] | sort'; } # SELECTOR
 check_comma() { # mv1,br2
 	local s=$1 p=$2 w=$3
 	assert_eq "$(addr4 "$s" eth0)/$(addr4 "$s" net1)/$(addr4 "$s" net2)" "10.10.0.2/24/10.10.1.2/24/10.10.2.2/24" \
@@ -235,13 +237,21 @@ check_comma() { # mv1,br2
 		'[["kube-system/cluster-net","eth0","10.10.0.2",true],["default/mv1","net1","10.10.1.2",false],["default/br2","net2","10.10.2.2",false]]' \
 		"$w: network-status names, interfaces, IPs, default"
 	assert_eq "$(ns_field "$p" net1 .mac)" "$(lmac "$s" net1)" "$w: network-status MAC of net1 is the link's"
-	[ "${w%% *}" = multus ] || return 0 # Multus's own events; kvnet-multus need not record any
-	# Multus posts its events from a goroutine and exits without waiting for it: one per interface (3) when
-	# they all made it before the exit, as every run here so far, but fewer would not be the API's fault
-	local nev
-	nev=$(k get events --field-selector "involvedObject.name=$p,reason=AddedInterface,source=multus" -o name | wc -l)
-	assert_true "$w: AddedInterface events on the pod, 1 to 3 (kubectl get events --field-selector involvedObject.name=...: $nev)" \
-		test "$nev" -ge 1 -a "$nev" -le 3
+	local nev sel="involvedObject.name=$p,reason=AddedInterface,source=multus"
+	if [ "${w%% *}" = multus ]; then
+		# Multus posts its events from a goroutine and exits without waiting for it: one per interface (3) when
+		# they all made it before the exit, as every run here so far, but fewer would not be the API's fault
+		nev=$(k get events --field-selector "$sel" -o name | wc -l)
+		assert_true "$w: AddedInterface events on the pod, 1 to 3 (kubectl get events --field-selector involvedObject.name=...: $nev)" \
+			test "$nev" -ge 1 -a "$nev" -le 3
+	else
+		# kvnet-multus's (JSON Events, component multus): a child posts every one, a moment after the ADD returned
+		nev=3
+		assert_true "$w: AddedInterface events on the pod, one per interface" wait_until 10 events_at_least "$sel" 3
+		assert_true "$w: every event Multus posted for its pod, word for word (the same addresses)" \
+			jq -e --argjson m "$(event_messages "involvedObject.name=p-comma-multus,reason=AddedInterface")" '$m - . == []' \
+			<<<"$(event_messages "$sel")"
+	fi
 	assert_eq "$(k describe pod "$p" | grep -c 'AddedInterface .*multus  *Add ')" "$nev" "$w: kubectl describe pod lists them"
 	assert_eq "$(k get events --field-selector "involvedObject.name=$p" -o json | jq -r '[.items[].message] | sort | .[0]')" \
 		"Add eth0 [10.10.0.2/24] from kube-system/cluster-net" "$w: the event of eth0 as Multus wrote it"

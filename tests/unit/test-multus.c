@@ -494,12 +494,85 @@ static const BadCase config_bads[] = {
                 { "{\"cniVersion\":\"1.0.0\",\"clusterNetwork\":\"a\",\"defaultNetworks\":[\"\"]}", KV_ERR_INVALID_CONFIG, "'defaultNetworks[0]' is empty" },
                 { "{\"cniVersion\":\"1.0.0\",\"delegates\":[{\"name\":\"x\"}]}", KV_ERR_INVALID_CONFIG, "delegates[0]: a CNI config needs 'type' or 'plugins'" },
                 { "{\"cniVersion\":\"1.0.0\",\"clusterNetwork\":\"a\",\"runtimeConfig\":[]}", KV_ERR_INVALID_CONFIG, "'runtimeConfig' must be an object" },
+                { "{\"cniVersion\":\"1.0.0\",\"clusterNetwork\":\"/a\",\"auxiliaryCNIChainName\":\"a/b\"}", KV_ERR_INVALID_CONFIG, "'auxiliaryCNIChainName' must be a letter or digit then letters, digits, '_', '.', '-' (it names a directory), got 'a/b'" },
 };
 
 static void test_config_bad(void **state) {
         (void) state;
         for (size_t i = 0; i < ELEMENTSOF(config_bads); i++)
                 config_bad(config_bads[i].text, config_bads[i].code, config_bads[i].want);
+}
+
+/* ---------------------------------------------------------------- auxiliaryCNIChainName */
+
+static void test_aux_chain(void **state) {
+        (void) state;
+        char dir[] = "/tmp/kvnet-multus-XXXXXX", sub[64], cluster[64];
+        KvErr e = {};
+        assert_true(mc_aux_chain_name_valid("cni-chain_1.x"));
+        assert_false(mc_aux_chain_name_valid("-x"));
+        assert_false(mc_aux_chain_name_valid("a/b"));
+        assert_false(mc_aux_chain_name_valid(""));
+        assert_non_null(mkdtemp(dir));
+        snprintf(sub, sizeof sub, "%s/chain", dir);
+        snprintf(cluster, sizeof cluster, "%s/10-net.conflist", dir);
+        _cleanup_free_ char *none = NULL, *list = NULL, *seed = NULL;
+        /* no directory, then an empty one: no chain */
+        assert_int_equal(mc_aux_conflist(cluster, "chain", "1.0.0", &none, &e), 0);
+        assert_int_equal(mkdir(sub, 0755), 0);
+        assert_int_equal(mc_aux_conflist(cluster, "chain", "1.0.0", &none, &e), 0);
+        assert_null(none);
+        put_file(sub, "20-b.conf", "{\"type\":\"tuning\",\"mtu\":1400}");
+        put_file(sub, "10-a.conf", "{\"name\":\"a\",\"type\":\"tuning\"}");
+        put_file(sub, "15-skip.conflist", "{\"type\":\"bridge\"}");
+        assert_int_equal(mc_aux_conflist(cluster, "chain", "1.0.0", &list, &e), 1);
+        assert_json_eq(list, "{\"cniVersion\":\"1.0.0\",\"name\":\"chain\",\"plugins\":[{\"name\":\"a\",\"type\":\"tuning\"},"
+                             "{\"type\":\"tuning\",\"mtu\":1400}]}");
+        assert_int_equal(mc_aux_conflist("kvtest", "chain", "1.0.0", &none, &e), -EINVAL);
+        assert_non_null(strstr(e.msg, "needs 'clusterNetwork' to be a path"));
+        put_file(sub, "30-c.conf", "{\"mtu\":1}");
+        kverr_clear(&e);
+        assert_int_equal(mc_aux_conflist(cluster, "chain", "1.0.0", &none, &e), -EINVAL);
+        assert_non_null(strstr(e.msg, "30-c.conf' has no 'type'"));
+        assert_int_equal(mc_aux_seed_result("0.4.0", &seed), 0);
+        assert_string_equal(seed, "{\"cniVersion\":\"0.4.0\",\"dns\":{}}");
+        tmpdir_remove(dir);
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void test_event_message(void **state) {
+        (void) state;
+        char *ips[] = { "10.1.2.3/24", "fd00::3/64" };
+        _cleanup_free_ char *two = NULL, *none = NULL, *anon = NULL;
+        assert_int_equal(mc_event_added_message("net1", ips, 2, "default/blue", &two), 0);
+        assert_string_equal(two, "Add net1 [10.1.2.3/24 fd00::3/64] from default/blue");
+        assert_int_equal(mc_event_added_message("eth0", NULL, 0, "kvsim", &none), 0);
+        assert_string_equal(none, "Add eth0 [] from kvsim");
+        assert_int_equal(mc_event_added_message("eth0", ips, 1, "", &anon), 0);
+        assert_string_equal(anon, "Add eth0 [10.1.2.3/24]");
+}
+
+static void test_event_format(void **state) {
+        (void) state;
+        McEvent ev = { .namespace_ = "default", .pod_name = "web", .pod_uid = "u-1", .type = "Normal",
+                       .reason = "AddedInterface", .message = "Add eth0 [10.1.2.3/24] from kvsim",
+                       .component = MC_EVENT_COMPONENT, .time_ns = 1780000000123456789ull };
+        _cleanup_free_ char *text = NULL, *nouid = NULL;
+        assert_int_equal(mc_event_format(&ev, &text), 0);
+        assert_string_equal(text,
+                            "{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"metadata\":{\"name\":\"web.18b3d491bb8dcd15\","
+                            "\"namespace\":\"default\"},\"involvedObject\":{\"kind\":\"Pod\",\"namespace\":\"default\","
+                            "\"name\":\"web\",\"uid\":\"u-1\",\"apiVersion\":\"v1\"},\"reason\":\"AddedInterface\","
+                            "\"message\":\"Add eth0 [10.1.2.3/24] from kvsim\",\"source\":{\"component\":\"multus\"},"
+                            "\"firstTimestamp\":\"2026-05-28T20:26:40Z\",\"lastTimestamp\":\"2026-05-28T20:26:40Z\","
+                            "\"count\":1,\"type\":\"Normal\",\"eventTime\":null,\"reportingComponent\":\"multus\","
+                            "\"reportingInstance\":\"\"}");
+        ev.pod_uid = NULL;
+        assert_int_equal(mc_event_format(&ev, &nouid), 0);
+        assert_null(strstr(nouid, "\"uid\""));
+        ev.reason = NULL;
+        assert_int_equal(mc_event_format(&ev, &nouid), -EINVAL);
 }
 
 /* ---------------------------------------------------------------- network-status */
@@ -687,18 +760,23 @@ static void test_cache_roundtrip(void **state) {
                   .conflist = (char *) "{\"cniVersion\":\"1.0.0\",\"name\":\"kvtest\",\"plugins\":[{\"type\":\"kvnet\"}]}" },
                 { .name = (char *) "ns/mac", .ifname = (char *) "net1", .caps = caps, .n_caps = 1,
                   .conflist = (char *) "{\"cniVersion\":\"1.0.0\",\"name\":\"mac\",\"plugins\":[{\"type\":\"macvlan\"}]}" },
+                { .name = (char *) "chain", .ifname = (char *) "net2", .aux = true,
+                  .conflist = (char *) "{\"cniVersion\":\"1.0.0\",\"name\":\"chain\",\"plugins\":[{\"type\":\"tuning\"}]}" },
         };
         McCache c = { .container_id = (char *) "cid1", .netns = (char *) "/run/netns/x", .pod_namespace = (char *) "ns",
-                      .pod_name = (char *) "web", .pod_uid = (char *) "u1", .delegates = d, .n_delegates = 2 };
+                      .pod_name = (char *) "web", .pod_uid = (char *) "u1", .delegates = d, .n_delegates = 3 };
         KvErr e = {};
         assert_int_equal(mc_cache_save(dir, &c, &e), 0);
         _cleanup_(mc_cache_freep) McCache *l = NULL;
         assert_int_equal(mc_cache_load(dir, "cid1", &l, &e), 0);
         assert_string_equal(l->pod_uid, "u1");
         assert_string_equal(l->netns, "/run/netns/x");
-        assert_int_equal(l->n_delegates, 2);
+        assert_int_equal(l->n_delegates, 3);
         assert_true(l->delegates[0].master);
         assert_false(l->delegates[1].master);
+        assert_false(l->delegates[1].aux);
+        assert_true(l->delegates[2].aux);
+        assert_int_equal(mc_cache_find(l, "net2"), -ENOENT); /* the chain's net2 is no interface */
         assert_string_equal(l->delegates[1].ifname, "net1");
         assert_string_equal(l->delegates[1].caps[0].value, "\"02:00:00:00:00:09\"");
         assert_json_eq(l->delegates[1].conflist, d[1].conflist);
@@ -726,6 +804,8 @@ int main(void) {
                 cmocka_unit_test(test_cni_args_conflict), cmocka_unit_test(test_namespace_isolation),
                 cmocka_unit_test(test_config_thin),       cmocka_unit_test(test_config_cluster),
                 cmocka_unit_test(test_config_bad),        cmocka_unit_test(test_status_single),
+                cmocka_unit_test(test_event_message),     cmocka_unit_test(test_event_format),
+                cmocka_unit_test(test_aux_chain),
                 cmocka_unit_test(test_status_several),    cmocka_unit_test(test_cache_roundtrip),
                 cmocka_unit_test(test_status_append_remove), cmocka_unit_test(test_cache_edit),
         };

@@ -10,6 +10,8 @@ PKGS=(
   podman runc conmon busybox-static
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base cpio
   xorriso curl xz-utils zstd
+  # not a product dependency: test-netd-upgrade builds the previous netd release (9fdf641), which used libnl
+  libnl-3-dev libnl-route-3-dev
 )
 # kubectl for the embedded controller's tests: Debian's kubernetes-client, unless a kubectl is installed
 # already (another package owning /usr/bin/kubectl would conflict with it).

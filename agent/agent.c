@@ -289,6 +289,24 @@ static int worker_start(Pod *p, worker_fn_t fn, const void *arg) {
         return 0;
 }
 
+/* node_pod_run()'s resolver of an SR-IOV NIC's VF (NodePodNicPciFn): runs in the worker, after the pod's networks
+ * are attached, so the pod's network-status is read fresh from the API (the meta plugin wrote it during the ADD)
+ * with a client of the worker's own (the agent's shares its connections with the parent). */
+static int pod_nic_pci(void *userdata, const char *ifname, char ret[static 16], KvErr *e) {
+        Pod *p = userdata;
+        _cleanup_(kube_config_freep) KubeConfig *kcfg = NULL;
+        _cleanup_(kube_client_freep) KubeClient *kc = NULL;
+        _cleanup_json_ json_t *pod = NULL;
+        KubeRequest req = { .verb = KUBE_GET, .ref = { "v1", "pods", p->ns, p->name } };
+        int r;
+        if ((r = kube_config_load(p->a->cfg->kubeconfig, &kcfg, e)) < 0 || (r = kube_client_new(kcfg, NULL, &kc, e)) < 0)
+                return r;
+        kube_client_set_timeout(kc, 10000);
+        if ((r = kube_request_sync(kc, &req, &pod, e)) < 0)
+                return r;
+        return agent_pod_nic_pci(pod, ifname, ret, e);
+}
+
 static int run_fn(Pod *p, const void *arg, NodeErr *e) {
         _cleanup_(node_pod_freep) NodePod *np = NULL;
         return node_pod_run(p->a->rt, arg, &np, e);
@@ -730,7 +748,7 @@ static void vmi_get(Pod *p, kube_done_t done) {
  * domain's device (the launcher). */
 typedef struct NicChange {
         char vm_interface[64], ifname[16], mac[KV_MAC_STRLEN];
-        bool cni, launcher;
+        bool cni, launcher, sriov;
 } NicChange;
 
 typedef struct NicPlan {
@@ -788,7 +806,7 @@ static int nic_plan(Pod *p, json_t *vmi, json_t *launcher, NicPlan *plan) {
                 if (rec && dom)
                         continue;
                 NicChange *c = &plan->attach[plan->n_attach++];
-                *c = (NicChange){ .cni = !rec, .launcher = !dom };
+                *c = (NicChange){ .cni = !rec, .launcher = !dom, .sriov = l.nics[i].sriov };
                 snprintf(c->vm_interface, sizeof c->vm_interface, "%s", l.nics[i].vm_interface);
                 snprintf(c->ifname, sizeof c->ifname, "%s", l.nics[i].ifname);
                 nic_mac(vmi, c->vm_interface, c->mac);
@@ -857,8 +875,17 @@ static int nic_detach(Pod *p, const NicChange *c, NodeErr *e) {
 
 /* The pod's network first (the tap the launcher plugs), then the domain's NIC; a failing launcher undoes the first. */
 static int nic_attach(Pod *p, const NicChange *c, NodeErr *e) {
-        NodePodNic nic = { c->vm_interface, c->ifname };
+        NodePodNic nic = { c->vm_interface, c->ifname, c->sriov };
         int r;
+        if (c->sriov) { /* the launcher hot-plugs taps only */
+                node_err_done(e);
+                e->kind = NODE_ERR_ARGS;
+                e->code = -1;
+                snprintf(e->msg, sizeof e->msg,
+                         "interface %s: SR-IOV interfaces are not hot-plugged yet (restart the VM to give it the VF)",
+                         c->vm_interface);
+                return -EOPNOTSUPP;
+        }
         if (c->cni && (r = node_pod_nic_attach(p->a->rt, p->np, &nic, e)) < 0)
                 return r;
         if (!c->launcher)
@@ -1011,6 +1038,7 @@ static void on_fetched(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *
         NodePodSpec s = { .namespace_ = p->ns, .name = p->name, .uid = p->uid, .vmi_json = vmi_json,
                           .vm_namespace = l.vm_namespace, .vm_name = l.vm_name, .vm_interface = l.interface,
                           .binding = l.binding, .grace_seconds = l.grace_seconds, .nics = l.nics, .n_nics = l.n_nics,
+                          .nic_pci = pod_nic_pci, .nic_pci_userdata = p,
                           .incoming = p->job != NULL /* a migration target waits for the guest */ };
         NodeErr ne = {};
         r = node_pod_spec_check(&s, &ne);

@@ -23,6 +23,7 @@
 #define AGENT_LABEL_VM_NAME "vm.kubevirt.io/name"
 #define AGENT_LABEL_MIGRATION_JOB "kubevirt.io/migrationJobUID"
 #define AGENT_ANN_NETWORKS "k8s.v1.cni.cncf.io/networks"
+#define AGENT_ANN_NETWORK_STATUS "k8s.v1.cni.cncf.io/network-status"
 
 /* ---- pod → pod runtime (podmap.c) */
 
@@ -50,6 +51,10 @@ typedef struct AgentLaunch {
 /* Checks that vmi is the pod's (the pod's kubevirt.io/created-by label is the VMI's uid) and finds its
  * interface on the pod network with its binding (bridge or masquerade). Errors name the field and value. */
 int agent_launch_from(json_t *pod, json_t *vmi, AgentLaunch *ret, KvErr *e) _wur_;
+
+/* The PCI address of the VF on the pod's interface ifname (net1, ...): its entry in the pod's network-status,
+ * device-info.pci.pci-address, as the SR-IOV delegate reported it (how KubeVirt's launcher learns it too). */
+int agent_pod_nic_pci(json_t *pod, const char *ifname, char ret[static 16], KvErr *e) _wur_;
 
 /* ---- pod status (podmap.c) */
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The launcher pod and its VMI → what the pod runtime runs; the pod's status as kubelet writes it. */
+#include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/agent.h"
@@ -93,10 +95,11 @@ static int launch_nics(json_t *pod, json_t *spec, AgentLaunch *l, KvErr *e) {
                 const char *ifname = hdl_multus_pod_ifname(spec, name, buf);
                 if (streq_ptr(json_string_value(json_object_get(ifc, "state")), "absent"))
                         continue; /* unplugged */
-                if (!json_object_get(ifc, "bridge"))
+                bool sriov = json_object_get(ifc, "sriov") != NULL;
+                if (!json_object_get(ifc, "bridge") && !sriov)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EOPNOTSUPP,
-                                         "VMI %s/%s: 'spec.domain.devices.interfaces[%zu]' (%s): only the bridge binding "
-                                         "runs on a Multus network on kvnet-node",
+                                         "VMI %s/%s: 'spec.domain.devices.interfaces[%zu]' (%s): only the bridge and sriov "
+                                         "bindings run on a Multus network on kvnet-node",
                                          l->vm_namespace, l->vm_name, fi, name);
                 if (!pod_has_network(pod, ifname))
                         continue; /* hot-plugged, and not yet the pod's */
@@ -104,9 +107,43 @@ static int launch_nics(json_t *pod, json_t *spec, AgentLaunch *l, KvErr *e) {
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "VMI %s/%s: more than %d Multus networks",
                                          l->vm_namespace, l->vm_name, NODE_POD_NICS_MAX);
                 snprintf(l->ifnames[l->n_nics], sizeof l->ifnames[l->n_nics], "%s", ifname);
-                l->nics[l->n_nics] = (NodePodNic){ name, l->ifnames[l->n_nics] };
+                l->nics[l->n_nics] = (NodePodNic){ name, l->ifnames[l->n_nics], sriov };
                 l->n_nics++;
         }
+        return 0;
+}
+
+int agent_pod_nic_pci(json_t *pod, const char *ifname, char ret[static 16], KvErr *e) {
+        const char *text = json_string_value(json_object_get(md(pod, "annotations"), AGENT_ANN_NETWORK_STATUS));
+        if (!text)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -ENOENT, "pod: no '" AGENT_ANN_NETWORK_STATUS "' annotation");
+        json_error_t jerr;
+        _cleanup_json_ json_t *list = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json_is_array(list))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "pod: '" AGENT_ANN_NETWORK_STATUS "' is not a JSON list%s%s", list ? "" : ": ",
+                                 list ? "" : jerr.text);
+        json_t *st = json_array_find_str(list, "interface", ifname);
+        if (!st)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -ENOENT,
+                                 "pod: '" AGENT_ANN_NETWORK_STATUS "' has no interface '%s'", ifname);
+        json_t *di = json_object_get(st, "device-info");
+        const char *pci = json_string_value(json_object_get(json_object_get(di, "pci"), "pci-address"));
+        if (!pci)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -ENOENT,
+                                 "pod: interface '%s' (network '%s') has no device-info.pci.pci-address in '"
+                                 AGENT_ANN_NETWORK_STATUS "': its delegate gave it no VF",
+                                 ifname, json_string_value(json_object_get(st, "name")) ?: "");
+        /* input from the API: the launcher checks it again before libvirt sees it */
+        bool ok = strlen(pci) == 12;
+        for (size_t i = 0; ok && i < 12; i++)
+                ok = i == 4 || i == 7 ? pci[i] == ':' : i == 10 ? pci[i] == '.' : isxdigit((unsigned char) pci[i]) != 0;
+        if (!ok || strtoul(pci + 8, NULL, 16) > 0x1f || pci[11] > '7')
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "pod: interface '%s': device-info.pci.pci-address '%.32s' is not a PCI address "
+                                 "(DDDD:BB:SS.F)",
+                                 ifname, pci);
+        snprintf(ret, 16, "%s", pci);
         return 0;
 }
 

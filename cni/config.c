@@ -422,9 +422,11 @@ static int resolve_vm(const RtVm *rt, const CniArgs *args, const CniEnv *env, Cn
                         c->binding = CNI_BINDING_BRIDGE;
                 else if (streq(b, "masquerade"))
                         c->binding = CNI_BINDING_MASQUERADE;
+                else if (streq(b, "sriov")) /* a VF of the network's pool (resourceName is the network's) */
+                        c->binding = CNI_BINDING_SRIOV;
                 else
                         return kverr_set(e, rt->binding ? KV_ERR_INVALID_CONFIG : KV_ERR_INVALID_ENV, -EINVAL,
-                                         "%s must be \"bridge\" or \"masquerade\", got '%s'", who, b);
+                                         "%s must be \"bridge\", \"masquerade\" or \"sriov\", got '%s'", who, b);
                 if (c->chained && c->binding == CNI_BINDING_MASQUERADE)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "%s: binding 'masquerade' is not available when kvnet is chained", who);

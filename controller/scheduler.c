@@ -285,8 +285,10 @@ static int multus_annotations(CtlStore *s, const Vmi *v, json_t *ann) {
                 if (v->spec.multus[i].absent)
                         continue;
                 json_t *vm = json_pack("{s:s?}", "interface", v->spec.multus[i].name);
-                if (vm && v->spec.multus[i].bridge)
-                        json_object_set_new(vm, "binding", json_string("bridge"));
+                /* the interface's binding, for a kvnet delegate (it overrides the network's, and the pod network's
+                 * KVNET_VM_BINDING that CNI_ARGS carries to every delegate) */
+                if (vm && (v->spec.multus[i].bridge || v->spec.multus[i].sriov))
+                        json_object_set_new(vm, "binding", json_string(v->spec.multus[i].sriov ? "sriov" : "bridge"));
                 /* the guest's MAC: the interface's macAddress, else the one the launcher derives for it */
                 char mac[KV_MAC_STRLEN];
                 const char *want = v->spec.multus[i].mac;

@@ -134,6 +134,7 @@ static int parse_networks(json_t *spec, const char *field, CtlVmiSpec *ret, KvEr
                 ret->multus[ret->n_multus].name = net_name;
                 json_t *ifc = interface_named(spec, net_name);
                 ret->multus[ret->n_multus].bridge = json_object_get(ifc, "bridge") != NULL;
+                ret->multus[ret->n_multus].sriov = json_object_get(ifc, "sriov") != NULL;
                 ret->multus[ret->n_multus].mac = json_string_value(json_object_get(ifc, "macAddress"));
                 ret->multus[ret->n_multus].absent = streq_ptr(json_string_value(json_object_get(ifc, "state")), "absent");
                 ret->multus[ret->n_multus++].is_default = is_default;

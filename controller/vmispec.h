@@ -25,6 +25,7 @@ typedef struct CtlVmiSpec {
                 const char *network_name; /* "name" or "namespace/name" */
                 const char *name;         /* spec.networks[].name: the VMI interface of the same name */
                 bool bridge;              /* that interface has the bridge binding */
+                bool sriov;               /* ... the sriov binding (a VF of the NAD's pool) */
                 const char *mac;          /* that interface's macAddress, NULL when it names none */
                 bool is_default;          /* replaces the pod network (Multus' default-network annotation) */
                 bool absent;              /* that interface's state is absent: unplugged (it keeps its net<k>) */

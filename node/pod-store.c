@@ -272,7 +272,8 @@ int node_pod_new(const NodePodSpec *s, const char *node_name, const char *state_
                             !(p->nics[i].ifname = strdup(s->nics[i].ifname))) {
                                 free((char *) p->nics[i].vm_interface);
                                 return -ENOMEM;
-                        }
+                        } else
+                                p->nics[i].sriov = s->nics[i].sriov;
         }
         p->incoming = s->incoming;
         p->incoming_timeout_s = s->incoming_timeout_s;
@@ -330,8 +331,9 @@ int node_pod_record_encode(const NodePod *p, char **ret) {
                 if (!nics || json_object_set_new(o, "nics", nics) < 0)
                         return -ENOMEM;
                 for (size_t i = 0; i < p->n_nics; i++)
-                        if (json_array_append_new(nics, json_pack("{s:s, s:s}", "interface", p->nics[i].vm_interface,
-                                                                  "ifname", p->nics[i].ifname)) < 0)
+                        if (json_array_append_new(nics, json_pack("{s:s, s:s, s:b}", "interface", p->nics[i].vm_interface,
+                                                                  "ifname", p->nics[i].ifname, "sriov",
+                                                                  p->nics[i].sriov)) < 0)
                                 return -ENOMEM;
         }
         char *s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
@@ -440,6 +442,10 @@ int node_pod_record_decode(const char *text, size_t len, const char *what, const
                 if ((r = get_str(n, "nics[].", "interface", what, &nics[i].vm_interface, e)) < 0 ||
                     (r = get_str(n, "nics[].", "ifname", what, &nics[i].ifname, e)) < 0)
                         return r;
+                json_t *sr = json_object_get(n, "sriov"); /* records before SR-IOV NICs have none */
+                if (sr && !json_is_boolean(sr))
+                        return REC_ERR(e, what, "'nics[%zu].sriov' must be a boolean", i);
+                nics[i].sriov = json_is_true(sr);
         }
 
         /* the same checks as a spec: a record is input too */
@@ -535,7 +541,7 @@ int node_pod_nic_append(NodePod *p, const NodePodNic *n) {
                 free(b);
                 return -ENOMEM;
         }
-        v[p->n_nics++] = (NodePodNic){ a, b };
+        v[p->n_nics++] = (NodePodNic){ a, b, n->sriov };
         return 0;
 }
 

@@ -434,7 +434,22 @@ static int cni_del_step(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         return r;
 }
 
-static int launcher_step(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
+/* A VF's PCI address for the launcher: from the pod's network-status through the caller's resolver. */
+static int nic_pci(const NodePodSpec *s, const NodePod *p, const NodePodNic *n, char ret[static 16], NodeErr *e) {
+        KvErr ke = {};
+        if (!s->nic_pci)
+                return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -EOPNOTSUPP,
+                                    "pod %s/%s: NIC %s (%s) is an SR-IOV VF, and this runtime has no way to learn its PCI "
+                                    "address (the pod's network-status)",
+                                    p->namespace_, p->name, n->vm_interface, n->ifname);
+        int r = s->nic_pci(s->nic_pci_userdata, n->ifname, ret, &ke);
+        if (r < 0)
+                return node_err_set(e, NODE_ERR_SANDBOX, NULL, NULL, r, "pod %s/%s: NIC %s (%s): the VF's PCI address: %s",
+                                    p->namespace_, p->name, n->vm_interface, n->ifname, ke.msg[0] ? ke.msg : "not found");
+        return 0;
+}
+
+static int launcher_step(NodePodRuntime *rt, const NodePodSpec *s, NodePod *p, NodeErr *e) {
         _cleanup_free_ char *vmi = NULL, *nic = NULL, *state = NULL;
         char grace[16], itimeout[16], nics[NODE_POD_NICS_MAX][96];
         if (asprintf(&vmi, "%s/vmi.json", p->dir) < 0 || asprintf(&nic, "%s=tap:%s", p->vm_interface, p->ifname) < 0 ||
@@ -450,12 +465,19 @@ static int launcher_step(NodePodRuntime *rt, NodePod *p, NodeErr *e) {
         argv[n++] = (char *) "--nic";
         argv[n++] = nic;
         for (size_t i = 0; i < p->n_nics && i < NODE_POD_NICS_MAX; i++) {
-                char tap[16];
-                int q = node_pod_nic_tap(p, p->nics[i].ifname, tap);
-                if (q < 0)
-                        return node_err_set(e, NODE_ERR_SANDBOX, NULL, NULL, q, "pod %s/%s: looking for NIC %s's tap",
-                                            p->namespace_, p->name, p->nics[i].ifname);
-                snprintf(nics[i], sizeof nics[i], "%s=tap:%s", p->nics[i].vm_interface, tap);
+                char tap[16], pci[16];
+                int q;
+                if (p->nics[i].sriov) {
+                        if ((q = nic_pci(s, p, &p->nics[i], pci, e)) < 0)
+                                return q;
+                        snprintf(nics[i], sizeof nics[i], "%s=pci:%s", p->nics[i].vm_interface, pci);
+                } else {
+                        if ((q = node_pod_nic_tap(p, p->nics[i].ifname, tap)) < 0)
+                                return node_err_set(e, NODE_ERR_SANDBOX, NULL, NULL, q,
+                                                    "pod %s/%s: looking for NIC %s's tap", p->namespace_, p->name,
+                                                    p->nics[i].ifname);
+                        snprintf(nics[i], sizeof nics[i], "%s=tap:%s", p->nics[i].vm_interface, tap);
+                }
                 argv[n++] = (char *) "--nic";
                 argv[n++] = nics[i];
         }
@@ -720,7 +742,7 @@ int node_pod_run(NodePodRuntime *rt, const NodePodSpec *s, NodePod **ret, NodeEr
                         r = w;
         }
         if (r >= 0) {
-                r = launcher_step(rt, p, e);
+                r = launcher_step(rt, s, p, e);
                 int w = node_pod_record_write(p, e);
                 if (r >= 0)
                         r = w;

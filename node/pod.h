@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/kverr.h"
 #include "node/node.h"
 
 /* ---------------------------------------------------------------- the node */
@@ -73,7 +74,13 @@ NodePodBinding node_pod_binding_from_string(const char *s);
 typedef struct NodePodNic {
         const char *vm_interface; /* the VMI's interface: a DNS label, unique in the pod */
         const char *ifname;       /* the tap in the sandbox (net1, ...): unique, not the pod network's */
+        bool sriov;               /* an SR-IOV VF passed through (the sriov binding): no tap; the launcher gets
+                                   * --nic INTERFACE=pci:ADDRESS, the address from NodePodSpec.nic_pci */
 } NodePodNic;
+
+/* The PCI address of the VF the pod's network ifname holds (what the pod's network-status says under
+ * device-info: the delegate that attached it picked the VF). ret: "0000:3b:02.1". */
+typedef int (*NodePodNicPciFn)(void *userdata, const char *ifname, char ret[static 16], KvErr *e);
  /* a Kubernetes UID (a UUID); [a-z0-9-] */
 
 typedef struct NodePodSpec {
@@ -91,6 +98,8 @@ typedef struct NodePodSpec {
          * the launcher as --nic INTERFACE=tap:IFNAME. */
         const struct NodePodNic *nics;
         size_t n_nics;
+        NodePodNicPciFn nic_pci;  /* for the sriov NICs; NULL: a pod with one fails, saying so */
+        void *nic_pci_userdata;
         bool incoming;            /* a migration target: launcher --incoming, ready at WaitingForMigration */
         unsigned incoming_timeout_s; /* 0: the launcher's default */
         int grace_seconds;        /* termination grace period; < 0: the VMI's (the launcher's default 30) */

@@ -33,7 +33,8 @@
 # Environment: KVNET_BUILD (default build; e.g. build/san), KVNET_VM_SUBNET (10.88.0.0/24),
 # KVNET_VM_GATEWAY (10.88.0.1), KVNET_GW_MAC (02:6b:67:77:00:01), KVNET_VNI (100),
 # KVNET_NETD_ARGS (extra netd arguments, default "--log-level debug"), KVNET_REDIRECT_GRACE_MS (how long
-# a migration source keeps routing the VM's /32 to the target, default 5000).
+# a migration source keeps routing the VM's /32 to the target, default 5000), KVNET_NETD_CONFIG_EXTRA (a JSON
+# object merged into every node's netd config, e.g. a simulated node's sriovPools/sysfsRoot/sriovSimulate).
 # Exit: 0 ok, 1 failure (message on stderr), 2 usage.
 set -euo pipefail
 
@@ -382,6 +383,11 @@ start_netd() {
 	# belongs to one node, two only while a migration is in progress (docs/multinode.md).
 	printf '{"nodeName": "node%s", "nodeAddress": "%s", "clusterClaims": "%s", "routeHook": "%s", "redirectGraceMs": %s}\n' \
 		"$i" "$(node_addr "$i")" "$DIR/claims" "$DIR/route-hook" "$REDIRECT_GRACE_MS" >"$d/netd.json"
+	if [ -n "${KVNET_NETD_CONFIG_EXTRA:-}" ]; then
+		jq --argjson x "$KVNET_NETD_CONFIG_EXTRA" '. + $x' "$d/netd.json" >"$d/netd.json.tmp" ||
+			die "KVNET_NETD_CONFIG_EXTRA is not a JSON object: $KVNET_NETD_CONFIG_EXTRA"
+		mv "$d/netd.json.tmp" "$d/netd.json"
+	fi
 	# shellcheck disable=SC2086
 	setsid ip netns exec "$ns" "$NETD" --socket "$d/netd.sock" --state-dir "$d/state" --config "$d/netd.json" $NETD_ARGS \
 		</dev/null >>"$d/netd.log" 2>&1 &

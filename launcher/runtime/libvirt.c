@@ -131,7 +131,15 @@ int rt_start_domain(Runtime *rt, const char *xml) {
         rt->dom = virDomainCreateXML(rt->conn, xml,
                                      rt->o->keep_on_exit || rt->o->migratable ? 0 : VIR_DOMAIN_START_AUTODESTROY);
         if (!rt->dom) {
-                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "start domain '%s': %s", rt->st.domain,
+                /* the host devices it passes through, which a refusal is often about */
+                char devs[256] = "";
+                size_t used = 0;
+                for (size_t i = 0; i < rt->n_nics && used < sizeof devs; i++)
+                        if (rt->nics[i].kind == NIC_HOSTDEV)
+                                used += (size_t) snprintf(devs + used, sizeof devs - used, "%s VF %s for interface %s",
+                                                          used ? "," : " (passing through", rt->nics[i].pci,
+                                                          rt->nics[i].name);
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "start domain '%s'%s%s: %s", rt->st.domain, devs, used ? ")" : "",
                              virGetLastErrorMessage());
                 return LAUNCH_EXIT_LIBVIRT;
         }

@@ -103,6 +103,58 @@ static void test_launch(void **state) {
         assert_int_equal(l.grace_seconds, -1);
 }
 
+/* An SR-IOV NIC on a Multus network: flagged for the runtime, its VF's PCI address from the pod's network-status. */
+static void test_launch_sriov(void **state) {
+        (void) state;
+        _cleanup_json_ json_t *pod = test_json(POD);
+        _cleanup_json_ json_t *vmi = test_json(VMI("{\"name\":\"blue\",\"sriov\":{}},{\"name\":\"default\",\"bridge\":{}}", ""));
+        AgentLaunch l;
+        KvErr e = {};
+        assert_int_equal(agent_launch_from(pod, vmi, &l, &e), 0);
+        assert_int_equal(l.n_nics, 1);
+        assert_string_equal(l.nics[0].vm_interface, "blue");
+        assert_string_equal(l.nics[0].ifname, "net1");
+        assert_true(l.nics[0].sriov);
+
+        json_t *ann = json_object_get(json_object_get(pod, "metadata"), "annotations");
+        char pci[16];
+        assert_int_equal(agent_pod_nic_pci(pod, "net1", pci, &e), -ENOENT);
+        assert_string_equal(e.msg, "pod: no 'k8s.v1.cni.cncf.io/network-status' annotation");
+        static const struct {
+                const char *status, *msg;
+                int r;
+        } cases[] = {
+                { "[{\"name\":\"default/vlan\",\"interface\":\"net1\",\"device-info\":{\"type\":\"pci\","
+                  "\"version\":\"1.1.0\",\"pci\":{\"pci-address\":\"0000:3b:02.1\"}}}]",
+                  NULL, 0 },
+                { "{", "pod: 'k8s.v1.cni.cncf.io/network-status' is not a JSON list: ", -EINVAL },
+                { "[{\"name\":\"default/vlan\",\"interface\":\"net2\"}]",
+                  "pod: 'k8s.v1.cni.cncf.io/network-status' has no interface 'net1'", -ENOENT },
+                { "[{\"name\":\"default/vlan\",\"interface\":\"net1\",\"ips\":[\"10.1.0.5\"]}]",
+                  "pod: interface 'net1' (network 'default/vlan') has no device-info.pci.pci-address in "
+                  "'k8s.v1.cni.cncf.io/network-status': its delegate gave it no VF",
+                  -ENOENT },
+                { "[{\"interface\":\"net1\",\"device-info\":{\"pci\":{\"pci-address\":\"../../dev/sda\"}}}]",
+                  "pod: interface 'net1': device-info.pci.pci-address '../../dev/sda' is not a PCI address (DDDD:BB:SS.F)",
+                  -EINVAL },
+                { "[{\"interface\":\"net1\",\"device-info\":{\"pci\":{\"pci-address\":\"0000:3b:22.1\"}}}]",
+                  "pod: interface 'net1': device-info.pci.pci-address '0000:3b:22.1' is not a PCI address (DDDD:BB:SS.F)",
+                  -EINVAL },
+                { "[{\"interface\":\"net1\",\"device-info\":{\"pci\":{\"pci-address\":\"+000:3b:02.1\"}}}]",
+                  "pod: interface 'net1': device-info.pci.pci-address '+000:3b:02.1' is not a PCI address (DDDD:BB:SS.F)",
+                  -EINVAL },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                json_object_set_new(ann, "k8s.v1.cni.cncf.io/network-status", json_string(cases[i].status));
+                e = (KvErr){};
+                assert_int_equal(agent_pod_nic_pci(pod, "net1", pci, &e), cases[i].r);
+                if (cases[i].msg)
+                        assert_true(strncmp(e.msg, cases[i].msg, strlen(cases[i].msg)) == 0);
+                else
+                        assert_string_equal(pci, "0000:3b:02.1");
+        }
+}
+
 static void test_launch_errors(void **state) {
         (void) state;
         _cleanup_json_ json_t *pod = test_json(POD);
@@ -118,9 +170,9 @@ static void test_launch_errors(void **state) {
                   "VMI default/web: no 'spec.domain.devices.interfaces[]' named 'default' (the pod network)", -EINVAL },
                 { VMI("{\"name\":\"default\",\"bridge\":{}}", ""),
                   "VMI default/web: no 'spec.domain.devices.interfaces[]' named 'blue' (spec.networks[0])", -EINVAL },
-                { VMI("{\"name\":\"default\",\"bridge\":{}},{\"name\":\"blue\",\"sriov\":{}}", ""),
-                  "VMI default/web: 'spec.domain.devices.interfaces[1]' (blue): only the bridge binding runs on a Multus "
-                  "network on kvnet-node",
+                { VMI("{\"name\":\"default\",\"bridge\":{}},{\"name\":\"blue\",\"masquerade\":{}}", ""),
+                  "VMI default/web: 'spec.domain.devices.interfaces[1]' (blue): only the bridge and sriov bindings run on "
+                  "a Multus network on kvnet-node",
                   -EOPNOTSUPP },
                 { VMI("{\"name\":\"default\",\"bridge\":{}}", "\"terminationGracePeriodSeconds\":-1,"),
                   "VMI: 'spec.terminationGracePeriodSeconds' must be 0..86400", -EINVAL },
@@ -346,6 +398,7 @@ int main(void) {
                 cmocka_unit_test(test_pod_fields),
                 cmocka_unit_test(test_launch),
                 cmocka_unit_test(test_launch_errors),
+                cmocka_unit_test(test_launch_sriov),
                 cmocka_unit_test(test_pod_status),
                 cmocka_unit_test(test_mig_roles),
                 cmocka_unit_test(test_mig_source_fields),

@@ -488,8 +488,11 @@ static const BadCase bad_cases[] = {
           "args.cni: 'mac'", "'nope'" },
         { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":{\"kvnet\":{\"vm\":{\"interface\":\"Sec_1\"}}}}}",
           "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "args.cni: 'kvnet.vm.interface'", "'Sec_1'" },
+        { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":{\"kvnet\":{\"vm\":{\"binding\":\"vhostuser\"}}}}}",
+          "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "args.cni: 'kvnet.vm.binding'", "'vhostuser'" },
+        /* the VM interface's sriov binding on a network without a pool */
         { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":{\"kvnet\":{\"vm\":{\"binding\":\"sriov\"}}}}}",
-          "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "args.cni: 'kvnet.vm.binding'", "'sriov'" },
+          "KVNET_VM_NAME=vm1", KV_ERR_INVALID_CONFIG, "'resourceName' is required with binding 'sriov'", NULL },
         { CNI_CMD_ADD, "{" BASE "," IPAM ",\"args\":{\"cni\":[]}}", NULL, KV_ERR_INVALID_CONFIG, "'cni'", NULL },
         /* CNI_ARGS values */
         { CNI_CMD_ADD, "{" BASE "," IPAM "}", "IP=10.0.0.1,bogus", KV_ERR_INVALID_ENV, "'IP'", "'10.0.0.1,bogus'" },

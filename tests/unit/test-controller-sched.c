@@ -263,7 +263,7 @@ static void test_place_and_collect(void **state) {
         create_vmi(fx, "web",
                    "{\"domain\":{\"cpu\":{\"cores\":2},\"resources\":{\"requests\":{\"memory\":\"1Gi\"}},"
                    "\"devices\":{\"interfaces\":[{\"name\":\"default\",\"masquerade\":{}},{\"name\":\"sec\",\"bridge\":{}},"
-                   "{\"name\":\"third\",\"bridge\":{},\"macAddress\":\"02:00:00:00:00:33\"}]}},"
+                   "{\"name\":\"third\",\"sriov\":{},\"macAddress\":\"02:00:00:00:00:33\"}]}},"
                    "\"networks\":[{\"name\":\"default\",\"pod\":{}},{\"name\":\"sec\",\"multus\":{\"networkName\":\"vlan100\"}},"
                    "{\"name\":\"third\",\"multus\":{\"networkName\":\"infra/storage\"}}]}");
         assert_true(ctl_schedule(fx->s) > 0);
@@ -290,7 +290,7 @@ static void test_place_and_collect(void **state) {
                             "[{\"name\":\"vlan100\",\"namespace\":\"default\",\"interface\":\"net1\",\"mac\":\"02:6f:95:25:5d:c4\",\"cni-args\":"
                             "{\"kvnet\":{\"vm\":{\"interface\":\"sec\",\"binding\":\"bridge\"}}}},"
                             "{\"name\":\"storage\",\"namespace\":\"infra\",\"interface\":\"net2\",\"mac\":\"02:00:00:00:00:33\",\"cni-args\":"
-                            "{\"kvnet\":{\"vm\":{\"interface\":\"third\",\"binding\":\"bridge\"}}}}]");
+                            "{\"kvnet\":{\"vm\":{\"interface\":\"third\",\"binding\":\"sriov\"}}}}]");
         json_t *spec = json_object_get(pod, "spec");
         assert_string_equal(json_string_value(json_object_get(spec, "nodeName")), "node1");
         json_t *c = json_array_get(json_object_get(spec, "containers"), 0);

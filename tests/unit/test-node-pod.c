@@ -237,7 +237,7 @@ static void test_spec_check(void **state) {
 
 static void test_record_nics(void **state) {
         (void) state;
-        NodePodNic nics[] = { { "blue", "net1" }, { "red", "net2" } };
+        NodePodNic nics[] = { { "blue", "net1", false }, { "red", "net2", true } };
         NodePodSpec s = spec_ok;
         s.nics = nics;
         s.n_nics = 2;
@@ -252,6 +252,8 @@ static void test_record_nics(void **state) {
         assert_int_equal(n, 2);
         assert_string_equal(qn[0].vm_interface, "blue");
         assert_string_equal(qn[1].ifname, "net2");
+        assert_false(qn[0].sriov);
+        assert_true(qn[1].sriov); /* an SR-IOV NIC stays one across an agent's restart */
         assert_int_equal(node_pod_record_encode(q, &b), 0);
         assert_string_equal(a, b);
         free(b);
@@ -264,6 +266,14 @@ static void test_record_nics(void **state) {
         memcpy(at, "\"tap0\"", 6);
         assert_true(node_pod_record_decode(bad, strlen(bad), "pod.json", "/s", &q, &e) < 0);
         assert_non_null(strstr(e.msg, "nics[1]"));
+        node_err_done(&e);
+        free(bad);
+        bad = strdup(a);
+        at = strstr(bad, "\"sriov\": true");
+        assert_non_null(at);
+        memcpy(at + 9, "\"yes\"", 5);
+        assert_true(node_pod_record_decode(bad, strlen(bad), "pod.json", "/s", &q, &e) < 0);
+        assert_non_null(strstr(e.msg, "'nics[1].sriov' must be a boolean"));
         node_err_done(&e);
         free(bad);
         free(a);

@@ -37,12 +37,13 @@ bool agent_pod_finished(json_t *pod) {
         return streq_ptr(phase, "Succeeded") || streq_ptr(phase, "Failed");
 }
 
-/* The name of the VMI's pod network (spec.networks[] with "pod"), or NULL. */
+/* The name of the VMI's pod network (spec.networks[] with "pod", or the Multus network with "default": true that
+ * replaces it: the pod's cluster network then, through the meta plugin's default-network annotation), or NULL. */
 static const char *pod_network(json_t *spec) {
         size_t i;
         json_t *n;
         json_array_foreach(json_object_get(spec, "networks"), i, n)
-                if (json_object_get(n, "pod"))
+                if (json_object_get(n, "pod") || json_is_true(json_object_get(json_object_get(n, "multus"), "default")))
                         return json_string_value(json_object_get(n, "name"));
         return NULL;
 }
@@ -171,8 +172,8 @@ int agent_launch_from(json_t *pod, json_t *vmi, AgentLaunch *ret, KvErr *e) {
         const char *net = pod_network(spec);
         if (!net)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                 "VMI %s/%s: 'spec.networks' has no pod network (kvnet-node runs VMs on the pod "
-                                 "network)",
+                                 "VMI %s/%s: 'spec.networks' has no pod network and no Multus default network "
+                                 "(kvnet-node runs VMs on the pod's cluster network)",
                                  ret->vm_namespace, ret->vm_name);
         size_t i = 0;
         json_t *ifc = vmi_iface(spec, net, &i);

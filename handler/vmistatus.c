@@ -70,7 +70,8 @@ static bool is_pod_network(json_t *spec, const char *name) {
         json_t *n;
         json_array_foreach(json_object_get(spec, "networks"), i, n)
                 if (streq_ptr(json_string_value(json_object_get(n, "name")), name))
-                        return json_object_get(n, "pod") != NULL;
+                        return json_object_get(n, "pod") != NULL ||
+                               json_is_true(json_object_get(json_object_get(n, "multus"), "default"));
         return false;
 }
 

@@ -7,7 +7,8 @@
 # interface, the MAC), its network-status (eth0 default, net1 with the blue address), VMI status.interfaces with
 # both addresses (blue's from multus-status), the guest answers on both networks; the same blue IP and MAC after
 # a restart of the VM (a new pod) and after a live migration to node2 (the address kept, reachable there); a VMI
-# asking for an unknown NAD ends Failed naming it, nothing left; `kubectl delete vm` releases both claims on
+# asking for an unknown NAD ends Failed naming it, nothing left; a VM whose only network is "blue" as the Multus
+# default network (replacing the pod network) gets blue's address on the pod's cluster-network interface; `kubectl delete vm` releases both claims on
 # both nodes and the cluster store, and leaves no attachment, pod or sandbox.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -91,8 +92,27 @@ assert_eq "$(vmi_field vm-bad .status.phase)" Failed "a VM asking for an unknown
 msg=$(kc get vmi vm-bad -o json | jq -r '[.status.conditions[]? | .message // empty] | join(" ")')
 assert_true "... naming the network ($msg)" grep -q "nosuchnet" <<<"$msg"
 
+# ---------------------------------------------------------------- a Multus default network instead of the pod network
+guest_vm_yaml vm-dflt bridge "" "" 128Mi |
+	sed -e 's/^      - {name: default, pod: {}}$/      - {name: default, multus: {networkName: blue, default: true}}/' >"$KV_TMP/dflt.yaml"
+assert_eq "$(grep -c 'default: true' "$KV_TMP/dflt.yaml")" 1 "vm-dflt's only network is blue as the Multus default network"
+kc apply -f "$KV_TMP/dflt.yaml" >/dev/null
+wait_vmi vm-dflt Running || { kc get vmi vm-dflt -o yaml; die "vm-dflt is not Running"; }
+dpod=$(pod_json vm-dflt)
+assert_eq "$(jq -r '.metadata.annotations["v1.multus-cni.io/default-network"]' <<<"$dpod")" default/blue \
+	"the launcher pod names blue as its default network (v1.multus-cni.io/default-network)"
+dst_st=$(jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"] // "[]"' <<<"$dpod")
+assert_eq "$(jq -c 'map([.name, .interface, (.default // false)])' <<<"$dst_st")" '[["default/blue","tap0",true]]' \
+	"... its network-status: blue on the cluster network's interface, default"
+for _ in $(seq 1 20); do [ -n "$(vmi_field vm-dflt '.status.interfaces[0].ipAddress')" ] && break; sleep 0.5; done
+ipd=$(vmi_field vm-dflt '.status.interfaces[0].ipAddress')
+assert_true "VMI status: the guest's address is blue's ($ipd)" grep -q '^10\.100\.0\.' <<<"$ipd"
+dnode=$(vmi_field vm-dflt .status.nodeName)
+nodens_var=NODE${dnode#node}_NS
+assert_true "... and the guest answers there (from $dnode)" wait_ping "${!nodens_var}" "$ipd" 90
+
 # ---------------------------------------------------------------- delete: both claims released everywhere
-kc delete vm vm-multi vm-bad >/dev/null
+kc delete vm vm-multi vm-bad vm-dflt >/dev/null
 for _ in $(seq 1 90); do
 	[ "$(kc get pods,vmis -o name | wc -l)" = 0 ] && [ "$(ctl 1 endpoints | jq length)/$(ctl 2 endpoints | jq length)" = 0/0 ] && break
 	sleep 1

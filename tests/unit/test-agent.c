@@ -97,6 +97,16 @@ static void test_launch(void **state) {
         assert_int_equal(agent_launch_from(pod, multi, &l, &e), 0);
         assert_int_equal(l.n_nics, 0);
 
+        /* a Multus default network replaces the pod network: its interface is the pod's cluster-network one */
+        _cleanup_json_ json_t *dflt = test_json(
+                "{\"metadata\":{\"name\":\"web\",\"namespace\":\"default\",\"uid\":\"vmi-uid-1\"},\"spec\":{"
+                "\"domain\":{\"devices\":{\"interfaces\":[{\"name\":\"main\",\"bridge\":{}}]}},"
+                "\"networks\":[{\"name\":\"main\",\"multus\":{\"networkName\":\"blue\",\"default\":true}}]}}");
+        assert_int_equal(agent_launch_from(pod, dflt, &l, &e), 0);
+        assert_string_equal(l.interface, "main");
+        assert_int_equal(l.binding, NODE_POD_BINDING_BRIDGE);
+        assert_int_equal(l.n_nics, 0);
+
         _cleanup_json_ json_t *bridge = test_json(VMI("{\"name\":\"default\",\"bridge\":{}},{\"name\":\"blue\",\"bridge\":{}}", ""));
         assert_int_equal(agent_launch_from(pod, bridge, &l, &e), 0);
         assert_int_equal(l.binding, NODE_POD_BINDING_BRIDGE);
@@ -179,7 +189,8 @@ static void test_launch_errors(void **state) {
                 { "{\"metadata\":{\"name\":\"web\",\"namespace\":\"default\",\"uid\":\"vmi-uid-2\"}}",
                   "pod label 'kubevirt.io/created-by' is 'vmi-uid-1', not the VMI's uid 'vmi-uid-2'", -ESRCH },
                 { "{\"metadata\":{\"name\":\"web\",\"namespace\":\"default\",\"uid\":\"vmi-uid-1\"},\"spec\":{}}",
-                  "VMI default/web: 'spec.networks' has no pod network (kvnet-node runs VMs on the pod network)", -EINVAL },
+                  "VMI default/web: 'spec.networks' has no pod network and no Multus default network (kvnet-node runs VMs on "
+                  "the pod's cluster network)", -EINVAL },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_json_ json_t *vmi = test_json(cases[i].vmi);

@@ -10,6 +10,7 @@
  *   watch     ?watch=1 streams parsed line by line into typed events
  *   informer  list + watch with relist on 410, reconnect with exponential backoff and jitter, a local
  *             cache by namespace/name, add/update/delete callbacks, synced after the first list
+ *   leader    leader election on a coordination.k8s.io/v1 Lease (kube/lease.c)
  *
  * Errors: negative errno and a KvErr naming what failed. HTTP statuses map to errno: 400/422 -EINVAL,
  * 401 -EACCES, 403 -EPERM, 404 -ENOENT, 405 -EOPNOTSUPP, 409 AlreadyExists -EEXIST, 409 Conflict -EBUSY
@@ -208,3 +209,36 @@ size_t kube_informer_count(const KubeInformer *inf);
 const char *kube_informer_resource_version(const KubeInformer *inf);
 /* Calls cb for every cached object (in no particular order); a cb < 0 stops and is returned. */
 int kube_informer_foreach(const KubeInformer *inf, int (*cb)(json_t *obj, void *userdata), void *userdata);
+
+/* ---- leader election (kube/lease.c): a coordination.k8s.io/v1 Lease, client-go's rules */
+
+typedef struct KubeLeader KubeLeader;
+
+typedef struct KubeLeaderConfig {
+        const char *namespace, *name; /* the Lease */
+        const char *identity;         /* this candidate (1..253 characters; e.g. pod name + a random suffix) */
+        unsigned lease_ms;            /* leaseDurationSeconds × 1000 (default 15000; whole seconds) */
+        unsigned renew_deadline_ms;   /* a leader that could not renew this long stops leading (default 10000) */
+        unsigned retry_ms;            /* how often candidates try and the leader renews (default 2000) */
+} KubeLeaderConfig;
+
+typedef struct KubeLeaderOps {
+        void (*started)(void *userdata);  /* this candidate leads now */
+        void (*stopped)(void *userdata);  /* it does not any more (renewal failed past the deadline, taken, released):
+                                           * stop acting as the leader at once (client-go's callers exit) */
+        void (*new_leader)(const char *identity, void *userdata); /* optional: the holder seen changed ("" none) */
+} KubeLeaderOps;
+
+/* Starts campaigning on the client's loop (needs one). A candidate takes a held lease only after seeing it
+ * unchanged for lease_ms of its own clock; every write carries the resourceVersion it read, so the API server
+ * lets one of two racing candidates win. Errors name the field. */
+int kube_leader_new(KubeClient *c, const KubeLeaderConfig *cfg, const KubeLeaderOps *ops, void *userdata,
+                    KubeLeader **ret, KvErr *e) _wur_;
+bool kube_leader_is_leader(const KubeLeader *l);
+/* The holder last seen ("" none or not yet known). */
+const char *kube_leader_holder(const KubeLeader *l);
+/* Stops campaigning; a leader gives the lease back (holderIdentity "", blocking request) so that the next one
+ * need not wait out the duration. */
+int kube_leader_release(KubeLeader *l, KvErr *e) _wur_;
+KubeLeader *kube_leader_free(KubeLeader *l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(KubeLeader *, kube_leader_free);

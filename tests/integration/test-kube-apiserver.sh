@@ -8,8 +8,11 @@
 # label and field selectors, AlreadyExists (EEXIST), 404 NotFound (ENOENT), a stale update as 409 Conflict
 # (EBUSY) and a fresh one, merge patch, delete and a second delete, an informer that syncs and sees
 # kubectl's ADDED/MODIFIED/DELETED, a raw watch from resourceVersion 1 answered by ERROR 410 Expired
-# (lib-kubeclient.sh, the same checks as test-kube-client against kvnet's embedded API); and kubectl
-# --kubeconfig with the kubeconfig the test writes (token and client certificate both work).
+# (lib-kubeclient.sh, the same checks as test-kube-client against kvnet's embedded API); kubectl
+# --kubeconfig with the kubeconfig the test writes (token and client certificate both work); leader election on a
+# coordination.k8s.io/v1 Lease (kube/lease.c through kubeclient's lease verb): a lone candidate leads, a second
+# waits while the leader renews, takes over after the leader is killed (not before the lease could have expired;
+# the time printed), a released lease is taken at once, two candidates racing on a new Lease: one leader, 10/10.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-kubeclient.sh"
@@ -131,5 +134,64 @@ assert_eq "$(ip netns exec "$NS" "$KCL" --kubeconfig "$KV_TMP/token.kubeconfig" 
 sed 's|^    certificate-authority-data: .*|    certificate-authority-data: '"$(b64 "$P/admin.crt")"'|' "$KCFG" >"$KV_TMP/wrongca.kubeconfig"
 out=$(ip netns exec "$NS" "$KCL" --kubeconfig "$KV_TMP/wrongca.kubeconfig" list v1 pods 2>&1 || true)
 assert_true "a CA that did not sign the apiserver's certificate is refused: EKEYREJECTED ($out)" grep -q EKEYREJECTED <<<"$out"
+
+# ---------------------------------------------------------------- leader election on a Lease (kube/lease.c)
+# Candidates are kubeclient processes: lease 3 s, renew deadline 2 s, retry 0.5 s.
+candidate() { # candidate LEASE ID: in the background, output in $KV_TMP/lease-ID.out; sets CAND_PID
+	ip netns exec "$NS" "$KCL" --kubeconfig "$KCFG" -n default lease "$1" "$2" 3000 2000 500 >"$KV_TMP/lease-$2.out" 2>&1 &
+	CAND_PID=$!
+}
+wait_line() { # wait_line FILE REGEX [TENTHS]
+	for _ in $(seq 1 "${3:-100}"); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+	return 1
+}
+ms() { date +%s%3N; }
+holder() { k get lease "$1" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
+candidate ctl a
+A=$CAND_PID
+assert_true "a lone candidate leads (it creates the Lease)" wait_line "$KV_TMP/lease-a.out" '^LEADING'
+assert_eq "$(holder ctl)" a "... the Lease's holderIdentity is a (kubectl)"
+candidate ctl b
+B=$CAND_PID
+assert_true "a second candidate sees a as the holder" wait_line "$KV_TMP/lease-b.out" '^HOLDER a$'
+sleep 3.5 # longer than the lease: a renews, so b must not take over
+assert_false "... and does not lead while a renews (3.5 s, longer than the lease)" grep -q '^LEADING' "$KV_TMP/lease-b.out"
+kill -KILL "$A"
+t0=$(ms)
+wait "$A" 2>/dev/null || true
+assert_true "a killed (no release): b leads" wait_line "$KV_TMP/lease-b.out" '^LEADING' 150
+took=$(($(ms) - t0))
+log "takeover after the leader died: $took ms (lease 3000 ms, retry 500 ms)"
+assert_true "... not before a's lease could have run out since its last renewal ($took ms >= 2500)" test "$took" -ge 2500
+assert_eq "$(holder ctl)/$(k get lease ctl -o jsonpath='{.spec.leaseTransitions}')" b/1 "... the Lease names b, one transition"
+kill -TERM "$B"
+wait "$B" 2>/dev/null || true
+assert_true "b stopped (SIGTERM) gives the lease back" grep -q '^RELEASED' "$KV_TMP/lease-b.out"
+assert_eq "$(holder ctl)" "" "... holderIdentity is empty"
+candidate ctl c
+C=$CAND_PID
+t0=$(ms)
+assert_true "a new candidate leads a released lease" wait_line "$KV_TMP/lease-c.out" '^LEADING'
+log "a released lease taken in $(($(ms) - t0)) ms"
+kill -KILL "$C"
+wait "$C" 2>/dev/null || true
+# racing candidates: exactly one wins, every time
+one=0
+for i in $(seq 1 10); do
+	candidate "race-$i" "x$i"
+	X=$CAND_PID
+	candidate "race-$i" "y$i"
+	Y=$CAND_PID
+	wait_line "$KV_TMP/lease-x$i.out" '^LEADING' 50 || wait_line "$KV_TMP/lease-y$i.out" '^LEADING' 50 || true
+	sleep 1
+	n=$(cat "$KV_TMP/lease-x$i.out" "$KV_TMP/lease-y$i.out" | grep -c '^LEADING' || true)
+	[ "$n" = 1 ] && [ "$(holder "race-$i")" != "" ] && one=$((one + 1))
+	kill -KILL "$X" "$Y" 2>/dev/null || true
+	wait "$X" "$Y" 2>/dev/null || true
+done
+assert_eq "$one" 10 "two candidates started together on a new Lease: exactly one leads, 10 of 10 times"
+out=$(ip netns exec "$NS" "$KCL" --kubeconfig "$KCFG" -n default lease ctl z 3000 3000 500 2>&1 || true)
+assert_true "a renew deadline not below the lease duration is refused, naming both ($out)" \
+	grep -q "renew deadline (3000 ms) < lease duration (3000 ms" <<<"$out"
 
 finish

@@ -12,6 +12,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "controller/apiserver.h"
+#include "controller/cluster.h"
 #include "controller/ipamclaim.h"
 #include "controller/migration.h"
 #include "controller/node.h"
@@ -25,14 +26,21 @@ static void help(void) {
         printf("Usage: kvnet-controller --embedded [--listen ADDR:PORT] [--state-dir DIR] [--kubeconfig FILE]\n"
                "                        [--nodes N [--node-cpu QTY] [--node-memory QTY]] [--no-fsync]\n"
                "                        [--log-level LEVEL]\n"
+               "       kvnet-controller --cluster [--kubeconfig FILE] [--leader-elect [--leader-elect-namespace NS]\n"
+               "                        [--leader-elect-id ID] [--leader-elect-timing LEASE_MS,RENEW_MS,RETRY_MS]]\n"
+               "                        [--log-level LEVEL]\n"
                "\n"
                "kvnet's controller. --embedded serves the Kubernetes API subset kubectl needs for kvnet's\n"
                "resources (kubevirt.io/v1 VirtualMachine, VirtualMachineInstance,\n"
                "VirtualMachineInstanceMigration; k8s.cni.cncf.io/v1 NetworkAttachmentDefinition, v1alpha1\n"
-               "IPAMClaim) on this machine.\n"
+               "IPAMClaim) on this machine. --cluster runs the same controllers on a real API server\n"
+               "(--kubeconfig: the one to use; default $KUBECONFIG, ~/.kube/config, in-cluster), with kvnet's\n"
+               "CRDs installed (deploy/); --leader-elect: only the holder of a coordination.k8s.io Lease acts\n"
+               "(kvnet-system/kvnet-controller), so that replicas can stand by.\n"
                "  --listen ADDR:PORT  loopback address to serve on (default 127.0.0.1:6443; port 0 picks one)\n"
                "  --state-dir DIR     where objects are kept (default /var/lib/kvnet/controller)\n"
-               "  --kubeconfig FILE   write a kubeconfig for kubectl that points at this server\n"
+               "  --kubeconfig FILE   --embedded: write a kubeconfig for kubectl that points at this server;\n"
+               "                      --cluster: the API server to use\n"
                "  --nodes N           simulate N nodes node1..nodeN for the scheduler (0..1000; without it the\n"
                "                      stored nodes stay as they are, and none at first: VMIs stay Pending)\n"
                "  --node-cpu QTY      each simulated node's CPUs (default 2)\n"
@@ -48,6 +56,41 @@ static int on_signal(EventSource *s, int signo, void *userdata) {
         return 0;
 }
 
+/* the VM controller, the IPAMClaim controller, the scheduler, the migration controller: one pass runs them in turn */
+static const ctl_reconcile_fn fns[] = { ctl_vm_reconcile, ctl_ipamclaims_reconcile, ctl_schedule, ctl_migrations };
+
+static int run_cluster(const char *kubeconfig, CtlClusterOpts *o) {
+        signal(SIGPIPE, SIG_IGN);
+        _cleanup_(event_loop_freep) EventLoop *loop = NULL;
+        int r = event_loop_new(&loop);
+        if (r < 0) {
+                log_error_errno(r, "event loop: %m");
+                return 1;
+        }
+        o->kubeconfig = kubeconfig;
+        o->fns = fns;
+        o->n_fns = ELEMENTSOF(fns);
+        KvErr e = {};
+        CtlCluster *c = NULL;
+        EventSource *sigs[2] = {};
+        if ((r = ctl_cluster_new(loop, o, &c, &e)) < 0) {
+                log_error("%s", e.msg[0] ? e.msg : strerror(-r));
+                return 1;
+        }
+        if (event_add_signal(loop, SIGTERM, on_signal, loop, &sigs[0]) < 0 ||
+            event_add_signal(loop, SIGINT, on_signal, loop, &sigs[1]) < 0) {
+                log_error("cannot watch signals");
+                ctl_cluster_free(c);
+                return 1;
+        }
+        r = event_loop_run(loop);
+        ctl_cluster_free(c);
+        for (size_t i = 0; i < 2; i++)
+                if (sigs[i])
+                        event_source_free(sigs[i]);
+        return r < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
         static const struct option opts[] = {
                 { "embedded", no_argument, NULL, 'E' },        { "listen", required_argument, NULL, 'L' },
@@ -55,17 +98,33 @@ int main(int argc, char **argv) {
                 { "no-fsync", no_argument, NULL, 'n' },        { "log-level", required_argument, NULL, 'l' },
                 { "nodes", required_argument, NULL, 'N' },     { "node-cpu", required_argument, NULL, 'C' },
                 { "node-memory", required_argument, NULL, 'M' }, { "help", no_argument, NULL, 'h' },
+                { "cluster", no_argument, NULL, 'K' },         { "leader-elect", no_argument, NULL, 'e' },
+                { "leader-elect-namespace", required_argument, NULL, 'S' },
+                { "leader-elect-id", required_argument, NULL, 'I' },
+                { "leader-elect-timing", required_argument, NULL, 'T' },
                 {},
         };
         const char *node_cpu = "2", *node_memory = NULL;
         long nodes = -1;
         const char *listen = "127.0.0.1:6443", *state_dir = "/var/lib/kvnet/controller", *kubeconfig = NULL;
-        bool embedded = false, durable = true;
+        bool embedded = false, durable = true, cluster = false;
+        CtlClusterOpts copts = {};
         int c;
         log_set_ident("kvnet-controller");
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'E': embedded = true; break;
+                case 'K': cluster = true; break;
+                case 'e': copts.leader_elect = true; break;
+                case 'S': copts.lease_namespace = optarg; break;
+                case 'I': copts.identity = optarg; break;
+                case 'T':
+                        if (sscanf(optarg, "%u,%u,%u", &copts.lease_ms, &copts.renew_deadline_ms, &copts.retry_ms) != 3) {
+                                fprintf(stderr, "kvnet-controller: --leader-elect-timing: LEASE_MS,RENEW_MS,RETRY_MS, got '%s'\n",
+                                        optarg);
+                                return 2;
+                        }
+                        break;
                 case 'L': listen = optarg; break;
                 case 'd': state_dir = optarg; break;
                 case 'k': kubeconfig = optarg; break;
@@ -93,10 +152,13 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "kvnet-controller: unexpected argument '%s'\n", argv[optind]);
                 return 2;
         }
-        if (!embedded) {
-                fprintf(stderr, "kvnet-controller: only --embedded (single-machine mode with its own API) exists so far\n");
+        if (embedded == cluster) {
+                fprintf(stderr, "kvnet-controller: one of --embedded (single-machine mode with its own API) and --cluster "
+                                "(a real API server) is needed\n");
                 return 2;
         }
+        if (cluster)
+                return run_cluster(kubeconfig, &copts);
         uint64_t cpu_milli = 0, memory = 0;
         KvErr e = {};
         if (nodes > 0) {
@@ -133,8 +195,6 @@ int main(int argc, char **argv) {
         CtlStore *store = NULL;
         CtlApi *api = NULL;
         CtlReconciler *controllers = NULL;
-        /* the VM controller, the scheduler, the migration controller: one pass runs them in turn */
-        static const ctl_reconcile_fn fns[] = { ctl_vm_reconcile, ctl_ipamclaims_reconcile, ctl_schedule, ctl_migrations };
         r = ctl_store_open(state_dir, durable, &store, &e);
         if (r >= 0 && nodes >= 0 && (r = ctl_nodes_simulate(store, (unsigned) nodes, cpu_milli, memory, &e)) >= 0)
                 log_info("%ld simulated node(s) with %s CPU and %s memory each", nodes,

@@ -117,6 +117,9 @@ struct CtlStore {
                 void *data;
         } listeners[CTL_STORE_LISTENERS];
         ctl_admit_fn admit; /* checks of a new object against the others (admission) */
+        /* cluster mode: writes go to a real API server, the objects are its (ctl_store_mirror()); no files */
+        ctl_remote_fn remote;
+        void *remote_data;
 };
 
 const char *ctl_api_version(const CtlResource *r, const char *version, char buf[static 128]) {
@@ -158,6 +161,8 @@ static void obj_path(const CtlStore *s, const CtlResource *res, const char *ns, 
 }
 
 static int persist(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t *obj) {
+        if (!s->dir) /* a mirror keeps nothing: the API server does */
+                return 0;
         char path[PATH_MAX], dir[PATH_MAX];
         snprintf(dir, sizeof dir, "%s/%s/%s", s->dir, res->plural, ns && ns[0] ? ns : "_cluster");
         int r = mkdir_p(dir, 0700);
@@ -337,6 +342,16 @@ int ctl_store_open(const char *state_dir, bool durable, CtlStore **ret, KvErr *e
         for (size_t i = 0; i < ctl_n_resources; i++)
                 load_dir(s, &ctl_resources[i]);
         *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int ctl_store_open_mirror(ctl_remote_fn fn, void *userdata, CtlStore **ret) {
+        CtlStore *s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->remote = fn;
+        s->remote_data = userdata;
+        *ret = s;
         return 0;
 }
 
@@ -608,6 +623,16 @@ int ctl_store_create(CtlStore *s, const CtlResource *res, const char *ns, json_t
                                  ctl_resource_qname(res, (char[128]){ 0 }), name);
         if (s->admit && (r = s->admit(s, res, ns, obj, e)) < 0)
                 return r;
+        if (s->remote) {
+                json_object_del(obj, "status");
+                _cleanup_json_ json_t *got = NULL;
+                if ((r = s->remote(s->remote_data, CTL_REMOTE_CREATE, res, ns, name, obj, &got, e)) < 0)
+                        return r;
+                if ((r = ctl_store_mirror(s, res, "ADDED", got)) < 0)
+                        return kverr_set(e, KV_ERR_INTERNAL, r, "create: out of memory");
+                *ret = TAKE_PTR(got);
+                return 0;
+        }
         char uid[37], ts[32];
         new_uid(uid);
         ctl_now_rfc3339(ts);
@@ -669,6 +694,18 @@ json_t *ctl_store_list(CtlStore *s, const CtlResource *res, const char *ns, cons
  * uses the number up rather than giving it back: persist() may have written the object before the counter,
  * and a resourceVersion must never name two versions. */
 static int modified(CtlStore *s, Obj *o, json_t *obj, const char *verb, KvErr *e) {
+        if (s->remote) {
+                /* the API server decides (its resourceVersion precondition too); its answer is the new version */
+                _cleanup_json_ json_t *got = NULL;
+                int r = s->remote(s->remote_data, streq(verb, "status") ? CTL_REMOTE_UPDATE_STATUS : CTL_REMOTE_UPDATE,
+                                  o->res, o->ns, o->name, obj, &got, e);
+                if (r < 0)
+                        return r;
+                json_decref(o->obj);
+                o->obj = json_incref(got);
+                record(s, o->res, "MODIFIED", got);
+                return 0;
+        }
         s->rv++;
         set_rv(json_object_get(obj, "metadata"), s->rv);
         int r = persist(s, o->res, o->ns, o->name, obj);
@@ -721,7 +758,7 @@ static int replace(CtlStore *s, Obj *o, json_t *obj /* checked, owned by caller 
         r = modified(s, o, obj, "update", e);
         if (r < 0)
                 return r;
-        *ret = json_incref(obj);
+        *ret = json_incref(o->obj); /* obj, or in cluster mode what the API server made of it */
         return 0;
 }
 
@@ -808,10 +845,46 @@ int ctl_store_set_status_meta(CtlStore *s, const CtlResource *res, const char *n
         return modified(s, o, obj, "status", e);
 }
 
+/* o leaves the index and the array (the last object takes its place). */
+static void obj_remove(CtlStore *s, Obj *o) {
+        size_t i = (size_t) (o - s->objs);
+        slots_remove(s, i);
+        free(o->ns);
+        free(o->name);
+        json_decref(o->obj);
+        if (i != --s->n) {
+                /* the last object fills the gap: its slot names its new place */
+                *o = s->objs[s->n];
+                s->slots[slot_find(s, o->res, o->ns, o->name)] = i + 1;
+        }
+}
+
 int ctl_store_delete(CtlStore *s, const CtlResource *res, const char *ns, const char *name, json_t **ret, KvErr *e) {
         Obj *o = find_e(s, res, ns, name, e);
         if (!o)
                 return -ENOENT;
+        if (s->remote) {
+                _cleanup_json_ json_t *got = NULL;
+                int r = s->remote(s->remote_data, CTL_REMOTE_DELETE, res, ns, name, NULL, &got, e);
+                if (r < 0)
+                        return r;
+                /* a graceful deletion (a pod until its node confirms, finalizers): still there, marked */
+                bool marked = got && json_object_get(json_object_get(got, "metadata"), "deletionTimestamp") &&
+                              streq_ptr(json_string_value(json_object_get(got, "kind")), res->kind);
+                if (marked) {
+                        if ((r = ctl_store_mirror(s, res, "MODIFIED", got)) < 0)
+                                return kverr_set(e, KV_ERR_INTERNAL, r, "delete: out of memory");
+                        *ret = TAKE_PTR(got);
+                        return 0;
+                }
+                json_t *obj = json_deep_copy(o->obj);
+                if (!obj)
+                        return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "delete: out of memory");
+                obj_remove(s, o);
+                record(s, res, "DELETED", obj);
+                *ret = obj;
+                return 0;
+        }
         /* a copy: the stored object may be shared (ctl_store_ref(), ctl_store_items()), and stays as it was */
         json_t *obj = json_deep_copy(o->obj);
         if (!obj)
@@ -823,18 +896,44 @@ int ctl_store_delete(CtlStore *s, const CtlResource *res, const char *ns, const 
                 return kverr_set_errno(e, KV_ERR_IO, r, "delete: cannot remove %s '%s'", res->kind, name);
         }
         set_rv(json_object_get(obj, "metadata"), s->rv);
-        size_t i = (size_t) (o - s->objs);
-        slots_remove(s, i);
-        free(o->ns);
-        free(o->name);
-        json_decref(o->obj);
-        if (i != --s->n) {
-                /* the last object fills the gap: its slot names its new place */
-                *o = s->objs[s->n];
-                s->slots[slot_find(s, o->res, o->ns, o->name)] = i + 1;
-        }
+        obj_remove(s, o);
         record(s, res, "DELETED", obj);
         *ret = obj;
+        return 0;
+}
+
+int ctl_store_mirror(CtlStore *s, const CtlResource *res, const char *type, json_t *obj) {
+        json_t *md = json_object_get(obj, "metadata");
+        const char *ns = json_string_value(json_object_get(md, "namespace")), *name = json_string_value(json_object_get(md, "name"));
+        if (!name)
+                return -EINVAL;
+        if (!res->namespaced)
+                ns = "";
+        else if (!ns)
+                return -EINVAL;
+        Obj *o = find(s, res, ns, name);
+        if (streq(type, "DELETED")) {
+                if (!o)
+                        return 0;
+                json_t *old = json_incref(o->obj);
+                obj_remove(s, o);
+                record(s, res, "DELETED", old);
+                json_decref(old);
+                return 0;
+        }
+        if (o) {
+                const char *have = ctl_md(o->obj, "resourceVersion"), *want = json_string_value(json_object_get(md, "resourceVersion"));
+                if (streq_ptr(have, want))
+                        return 0; /* the answer to our own write, seen again on the watch */
+                json_decref(o->obj);
+                o->obj = json_incref(obj);
+                record(s, res, "MODIFIED", obj);
+                return 0;
+        }
+        int r = obj_add(s, res, ns, name, json_incref(obj));
+        if (r < 0)
+                return r;
+        record(s, res, "ADDED", obj);
         return 0;
 }
 

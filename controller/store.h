@@ -63,6 +63,25 @@ typedef void (*ctl_store_notify_t)(void *userdata);
 #define CTL_STORE_LISTENERS 8
 
 int ctl_store_open(const char *state_dir, bool durable, CtlStore **ret, KvErr *e) _wur_;
+
+/* Cluster mode (docs/controller.md): the store is a mirror of a real API server's objects, filled by its
+ * informers through ctl_store_mirror(), and every write (create, update, patch, status, delete) is the API
+ * server's: fn sends it and returns the server's object (*ret, new reference; for a delete the object as the
+ * server answered, NULL when it answered a Status); its errors (-EBUSY for a stale resourceVersion, -EEXIST,
+ * -ENOENT, ...) are the write's. Reads are the mirror's. Nothing is kept on disk. */
+typedef enum CtlRemoteOp {
+        CTL_REMOTE_CREATE,
+        CTL_REMOTE_UPDATE,
+        CTL_REMOTE_UPDATE_STATUS,
+        CTL_REMOTE_DELETE,
+} CtlRemoteOp;
+typedef int (*ctl_remote_fn)(void *userdata, CtlRemoteOp op, const CtlResource *res, const char *ns, const char *name,
+                             json_t *body, json_t **ret, KvErr *e);
+int ctl_store_open_mirror(ctl_remote_fn fn, void *userdata, CtlStore **ret) _wur_;
+/* What the API server's watch said: type ADDED, MODIFIED (both: the object as it is now; the same
+ * resourceVersion as the mirror's changes nothing) or DELETED. obj is borrowed (kept by reference: do not change
+ * it afterwards). -EINVAL without metadata.name (or namespace, for a namespaced resource). */
+int ctl_store_mirror(CtlStore *s, const CtlResource *res, const char *type, json_t *obj) _wur_;
 CtlStore *ctl_store_free(CtlStore *s);
 /* Up to CTL_STORE_LISTENERS listeners (-ENOSPC beyond); removal of one not added is a no-op. */
 int ctl_store_add_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata) _wur_;

@@ -238,7 +238,7 @@ bool kube_leader_is_leader(const KubeLeader *l);
 /* The holder last seen ("" none or not yet known). */
 const char *kube_leader_holder(const KubeLeader *l);
 /* Stops campaigning; a leader gives the lease back (holderIdentity "", blocking request) so that the next one
- * need not wait out the duration. */
+ * need not wait out the duration. The stopped callback is not called (the caller is stopping). */
 int kube_leader_release(KubeLeader *l, KvErr *e) _wur_;
 KubeLeader *kube_leader_free(KubeLeader *l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(KubeLeader *, kube_leader_free);

@@ -247,7 +247,8 @@ int kube_leader_release(KubeLeader *l, KvErr *e) {
         }
         if (!l->leading)
                 return 0;
-        stop_leading(l, "released");
+        l->leading = false; /* the caller is stopping: no stopped callback */
+        log_info("lease %s/%s: %s gives the lease back", l->ns, l->name, l->id);
         KubeRequest get = { .verb = KUBE_GET, .ref = { "coordination.k8s.io/v1", "leases", l->ns, l->name } };
         _cleanup_json_ json_t *cur = NULL;
         int r = kube_request_sync(l->c, &get, &cur, e);

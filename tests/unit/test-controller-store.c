@@ -13,7 +13,9 @@
 
 #include "controller/launchcheck.h"
 #include "controller/schema.h"
+#include "common/json-util.h"
 #include "controller/store.h"
+#include "tests/unit/helpers.h"
 
 typedef struct Fx {
         char dir[64]; /* CtlFxHead */
@@ -545,6 +547,86 @@ static bool pb_field(const uint8_t *p, const uint8_t *end, unsigned field, unsig
 }
 
 /* The schema is one table: the JSON and protobuf forms of /openapi/v2 and /openapi/v3 say the same. */
+/* Cluster mode: a stand-in API server behind the remote hook — what it answers is what the mirror holds. */
+typedef struct FakeApi {
+        int calls[4];
+        unsigned rv;
+        bool conflict;
+} FakeApi;
+
+static int fake_remote(void *userdata, CtlRemoteOp op, const CtlResource *res, const char *ns, const char *name, json_t *body,
+                       json_t **ret, KvErr *e) {
+        (void) res, (void) ns, (void) name;
+        FakeApi *f = userdata;
+        f->calls[op]++;
+        if (f->conflict)
+                return kverr_set(e, KV_ERR_TRY_AGAIN, -EBUSY, "the object has been modified");
+        char rv[16];
+        snprintf(rv, sizeof rv, "%u", ++f->rv);
+        if (op == CTL_REMOTE_DELETE) {
+                *ret = json_pack("{s:s, s:s}", "kind", "Status", "status", "Success");
+                return 0;
+        }
+        *ret = json_deep_copy(body);
+        json_t *md = json_object_get(*ret, "metadata");
+        json_object_set_new(md, "resourceVersion", json_string(rv));
+        if (op == CTL_REMOTE_CREATE)
+                json_object_set_new(md, "uid", json_string("server-uid"));
+        return 0;
+}
+
+static void test_mirror(void **state) {
+        (void) state;
+        const CtlResource *vm = ctl_resource_find("kubevirt.io", "v1", "virtualmachines");
+        FakeApi f = {};
+        CtlStore *s = NULL;
+        KvErr e = {};
+        assert_int_equal(ctl_store_open_mirror(fake_remote, &f, &s), 0);
+        /* the informer's objects as they are, resourceVersion and all */
+        _cleanup_json_ json_t *a = test_json("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":"
+                                             "{\"name\":\"a\",\"namespace\":\"ns\",\"resourceVersion\":\"41\"},\"spec\":{}}");
+        assert_int_equal(ctl_store_mirror(s, vm, "ADDED", a), 0);
+        _cleanup_json_ json_t *got = ctl_store_ref(s, vm, "ns", "a");
+        assert_string_equal(ctl_md(got, "resourceVersion"), "41");
+        assert_int_equal(ctl_store_mirror(s, vm, "MODIFIED", a), 0); /* the same version: nothing */
+        /* a write is the API server's: its answer lands in the mirror */
+        _cleanup_json_ json_t *b = test_json("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":"
+                                             "{\"name\":\"b\"},\"spec\":{\"running\":false,\"template\":{\"spec\":{\"domain\":{\"devices\":{},\"memory\":{\"guest\":\"64Mi\"}}}}}}");
+        _cleanup_json_ json_t *created = NULL, *updated = NULL, *deleted = NULL;
+        assert_int_equal(ctl_store_create(s, vm, "ns", b, &created, &e), 0);
+        assert_int_equal(f.calls[CTL_REMOTE_CREATE], 1);
+        assert_string_equal(ctl_md(created, "uid"), "server-uid");
+        json_decref(got);
+        got = ctl_store_ref(s, vm, "ns", "b");
+        assert_string_equal(ctl_md(got, "resourceVersion"), "1");
+        _cleanup_json_ json_t *st = json_pack("{s:b}", "ready", 1);
+        assert_int_equal(ctl_store_set_status(s, vm, "ns", "b", st, &e), 0);
+        assert_int_equal(f.calls[CTL_REMOTE_UPDATE_STATUS], 1);
+        assert_int_equal(ctl_store_set_status(s, vm, "ns", "b", st, &e), 0); /* unchanged: not sent */
+        assert_int_equal(f.calls[CTL_REMOTE_UPDATE_STATUS], 1);
+        /* the server's 409 is the write's; the mirror keeps what it had */
+        f.conflict = true;
+        _cleanup_json_ json_t *p = json_pack("{s:{s:b}}", "spec", "running", 1);
+        assert_int_equal(ctl_store_patch(s, vm, "ns", "b", p, &updated, &e), -EBUSY);
+        json_decref(got);
+        got = ctl_store_ref(s, vm, "ns", "b");
+        assert_string_equal(ctl_md(got, "resourceVersion"), "2");
+        assert_true(json_is_false(ctl_json_path(got, "spec.running")));
+        f.conflict = false;
+        assert_int_equal(ctl_store_patch(s, vm, "ns", "b", p, &updated, &e), 0);
+        assert_string_equal(ctl_md(updated, "resourceVersion"), "3");
+        /* deleted (a Status answered): gone from the mirror; a watch's DELETED of it later changes nothing */
+        assert_int_equal(ctl_store_delete(s, vm, "ns", "b", &deleted, &e), 0);
+        assert_null(ctl_store_ref(s, vm, "ns", "b"));
+        assert_int_equal(ctl_store_mirror(s, vm, "DELETED", updated), 0);
+        assert_int_equal(ctl_store_mirror(s, vm, "DELETED", a), 0);
+        assert_int_equal(ctl_store_count(s), 0);
+        /* an object without a name or namespace is refused */
+        _cleanup_json_ json_t *bad = test_json("{\"metadata\":{\"name\":\"x\"}}");
+        assert_int_equal(ctl_store_mirror(s, vm, "ADDED", bad), -EINVAL);
+        ctl_store_free(s);
+}
+
 static void test_published_schema(void **state) {
         (void) state;
         json_t *v2 = ctl_openapi_v2_json("t", "v");
@@ -604,6 +686,7 @@ int main(void) {
                 cmocka_unit_test(test_merge_patch_rfc7386),
                 cmocka_unit_test(test_json_patch_rfc6902),
                 cmocka_unit_test(test_published_schema),
+                cmocka_unit_test(test_mirror),
                 cmocka_unit_test_setup_teardown(test_create_get_server_fields, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_bad_objects, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_launcher_admission, setup, ctl_fx_free),

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Cluster mode (docs/controller.md, "Cluster mode"): the same controllers on a real Kubernetes API server. The
+ * store is a mirror (ctl_store_open_mirror()) filled by one informer per kind the controllers read — VMs, VMIs,
+ * migrations, NADs, IPAMClaims, nodes, and the launcher pods (label kubevirt.io=virt-launcher) — and every write
+ * is a request to the API server, whose answer the mirror takes at once. The controllers start when every
+ * informer has listed, and with leader election only while this replica holds the Lease. */
+#pragma once
+
+#include "common/event.h"
+#include "common/kverr.h"
+#include "controller/reconciler.h"
+
+typedef struct CtlClusterOpts {
+        const char *kubeconfig;        /* NULL: kube_config_load()'s default ($KUBECONFIG, ~/.kube/config, in-cluster) */
+        const ctl_reconcile_fn *fns;   /* the controllers, as for ctl_reconciler_new() */
+        size_t n_fns;
+        bool leader_elect;
+        const char *lease_namespace;   /* default "kvnet-system" */
+        const char *lease_name;        /* default "kvnet-controller" */
+        const char *identity;          /* default <hostname>_<pid> */
+        unsigned lease_ms, renew_deadline_ms, retry_ms; /* 0: the defaults (15 s, 10 s, 2 s) */
+} CtlClusterOpts;
+
+typedef struct CtlCluster CtlCluster;
+
+/* Starts the informers on loop; the controllers follow (see above). A lost leadership ends the loop with
+ * -ENOLINK (the process exits and is restarted, as client-go's controllers do). */
+int ctl_cluster_new(EventLoop *loop, const CtlClusterOpts *o, CtlCluster **ret, KvErr *e) _wur_;
+/* Gives the Lease back when this replica holds it, and stops everything. */
+CtlCluster *ctl_cluster_free(CtlCluster *c);

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# kvnet-controller --cluster on the real kube-apiserver + etcd (lib-kapi.sh), with kvnet's CRDs from deploy/crds:
+# the same controllers as --embedded, their store a mirror of the API server's objects. Two Node objects stand in
+# for kubelets' registrations (no kubelet here: kvnet-node, not run by this test, is the node side). Checked through
+# kubectl: a VirtualMachine applied → its VMI (owned by the VM) and its launcher pod (owned by the VMI, on one of
+# the nodes, its networks annotation), VMI phase Scheduled with the node, VM status; two replicas with leader
+# election: one acts, the standby takes over after the leader is killed (the time printed) and handles the next
+# VM; stopping the VM deletes its VMI; the API server down longer than the renew deadline: the leader stops and
+# exits (to be restarted), the next replica leads and handles a new VM, nothing doubled; SIGTERM gives the Lease back.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib-kapi.sh"
+
+kv_init
+require_cmd openssl kubectl jq
+require_peer ETCD etcd
+require_peer APISERVER kube-apiserver
+require_file "$KV_BIN/kvnet-controller"
+CRDS=${KVNET_CRDS:-$KV_ROOT/deploy/crds}
+[ -d "$CRDS" ] || skip "no CRDs in $CRDS"
+source "$KV_ROOT/scripts/lib/guest-vm.sh"
+
+ready=0
+kapi_up && ready=1
+assert_eq "$ready" 1 "kube-apiserver + etcd ready"
+[ "$ready" = 1 ] || finish
+k apply -f "$CRDS" >/dev/null
+assert_true "kvnet's CRDs are established" k wait --for condition=established crd --all --timeout=60s
+
+for n in node1 node2; do
+	k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata: {name: $n, labels: {kubernetes.io/hostname: $n, kubevirt.io/schedulable: "true"}}
+EOF
+	k patch node "$n" --subresource=status --type=merge -p '{"status": {"capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+	  "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+	  "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "stand-in", "lastHeartbeatTime": null}]}}' >/dev/null
+done
+assert_eq "$(k get nodes -o name | wc -l)" 2 "two Node objects (stand-ins for the kubelets' registrations)"
+
+controller() { # controller ID: a replica in the background; sets CTL_PID
+	bg ip netns exec "$NS" "$KV_BIN/kvnet-controller" --cluster --kubeconfig "$KCFG" --leader-elect \
+		--leader-elect-namespace default --leader-elect-id "$1" --leader-elect-timing 3000,2000,500 --log-level debug \
+		>"$KV_TMP/controller-$1.log" 2>&1
+	CTL_PID=$BG_PID
+}
+vm() { guest_vm_yaml "$1" bridge "" "" 128Mi | k apply -f - >/dev/null; }
+vmi_field() { k get vmi "$1" -o jsonpath="{$2}" 2>/dev/null; }
+wait_for() { # wait_for TENTHS CMD...: until CMD succeeds
+	local n=$1
+	shift
+	for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	return 1
+}
+scheduled() { [ "$(vmi_field "$1" .status.phase)" = Scheduled ] && [ -n "$(vmi_field "$1" .status.nodeName)" ]; }
+holder() { k get lease kvnet-controller -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
+
+controller c1
+C1=$CTL_PID
+assert_true "replica c1 leads (the Lease default/kvnet-controller)" wait_for 150 grep -q "c1 is the leader" "$KV_TMP/controller-c1.log"
+controller c2
+C2=$CTL_PID
+assert_true "replica c2 stands by, seeing c1 lead" wait_for 150 grep -q "the leader is c1" "$KV_TMP/controller-c2.log"
+
+vm web1
+assert_true "VM web1 applied: its VMI is Scheduled on a node" wait_for 300 scheduled web1
+node=$(vmi_field web1 .status.nodeName)
+assert_true "... node1 or node2 ($node)" grep -qx 'node[12]' <<<"$node"
+assert_eq "$(k get vmi web1 -o jsonpath='{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}')" \
+	VirtualMachine/web1 "... the VMI is owned by the VM"
+pod=$(k get pods -l kubevirt.io=virt-launcher,vm.kubevirt.io/name=web1 -o json | jq '.items[0] // empty')
+assert_eq "$(jq -r '.spec.nodeName' <<<"$pod")" "$node" "... its launcher pod is bound to $node"
+assert_eq "$(jq -r '.metadata.ownerReferences[0].kind' <<<"$pod")" VirtualMachineInstance "... owned by the VMI"
+assert_true "VM status: created" wait_for 50 test "$(k get vm web1 -o jsonpath='{.status.created}')" = true
+assert_false "c2 (standby) wrote nothing" grep -q "controllers running" "$KV_TMP/controller-c2.log"
+
+kill -KILL "$C1"
+t0=$(date +%s%3N)
+assert_true "c1 killed: c2 takes over" wait_for 200 grep -q "c2 is the leader" "$KV_TMP/controller-c2.log"
+log "standby took over in $(($(date +%s%3N) - t0)) ms (lease 3 s, retry 0.5 s)"
+assert_eq "$(holder)" c2 "... the Lease names c2"
+vm web2
+assert_true "c2 handles VM web2: Scheduled" wait_for 300 scheduled web2
+assert_eq "$(k get pods -l kubevirt.io=virt-launcher -o name | wc -l)" 2 "... one launcher pod per VM, none doubled by the takeover"
+
+k patch vm web2 --type=merge -p '{"spec": {"runStrategy": "Halted"}}' >/dev/null
+assert_true "VM web2 halted: its VMI is deleted" wait_for 300 sh -c "! ip netns exec $NS kubectl --kubeconfig $KCFG get vmi web2"
+
+# the API server restarted for longer than the renew deadline: the leader cannot renew, stops acting and exits
+# (client-go's rule: its Deployment restarts it); the replica started next leads and finds the objects as they are
+kill -TERM "$APISERVER_PID"
+wait "$APISERVER_PID" 2>/dev/null || true
+ready=0
+kapi_start_apiserver && ready=1
+assert_eq "$ready" 1 "kube-apiserver restarted (in $READY_S s)"
+assert_true "c2, unable to renew while the API server was down, stopped leading and exited" \
+	wait_for 100 sh -c "! kill -0 $C2 2>/dev/null"
+assert_true "... saying so" grep -q "lost the leader lease" "$KV_TMP/controller-c2.log"
+controller c3
+C3=$CTL_PID
+assert_true "replica c3 (the restart) leads" wait_for 200 grep -q "c3 is the leader" "$KV_TMP/controller-c3.log"
+vm web3
+assert_true "c3 handles VM web3: Scheduled" wait_for 400 scheduled web3
+assert_eq "$(k get vmi -o name | sort | tr '\n' ' ')" "virtualmachineinstance.kubevirt.io/web1 virtualmachineinstance.kubevirt.io/web3 " \
+	"... the VMIs are web1 and web3, none doubled"
+live_pods() { k get pods -l kubevirt.io=virt-launcher -o json | jq -r '[.items[] | select(.metadata.deletionTimestamp == null) | .metadata.labels["vm.kubevirt.io/name"]] | sort | join(" ")'; }
+assert_eq "$(live_pods)" "web1 web3" "... and the launcher pods are web1's and web3's"
+assert_eq "$(k get pods -l kubevirt.io=virt-launcher,vm.kubevirt.io/name=web2 -o json | jq '[.items[] | select(.metadata.deletionTimestamp != null)] | length')" 1 \
+	"web2's pod is being deleted, waiting for its node to confirm (as for a kubelet: graceful deletion)"
+
+kill -TERM "$C3"
+wait "$C3" 2>/dev/null || true
+assert_eq "$(holder)" "" "c3 stopped (SIGTERM): it gave the Lease back"
+finish

@@ -168,7 +168,7 @@ static const struct {
             { "Interface", "string", "spec.interface", NULL, 0, "<none>" },
             { "IPs", "string", NULL, ipamclaim_ips, 0, NULL, ".status.ips" },
             AGE,
-            { "Owner-Pod", "string", "status.ownerPod", NULL, 1, "<none>", ".status.ownerPod.name" } } },
+            { "Owner-Pod", "string", "status.ownerPod", NULL, 1, "<none>" } } },
         /* kvnet's cluster-wide claims: only a CRD (controller/crd.c), not served by the embedded API */
         { "NetworkClaim",
           { { "Network", "string", "spec.network" },

@@ -376,29 +376,25 @@ static const SchemaField networkclaim_spec[] = {
         {},
 };
 
-#define TOP(kind, spec, spec_doc)                                                                                  \
+/* A kind's top level; open: its spec keeps fields besides those of the table (in a CRD). */
+#define TOP_OPEN(kind, spec, spec_doc, open)                                                                       \
         {                                                                                                          \
                 { "apiVersion", S_STRING, NULL, "APIVersion defines the versioned schema of this representation of an object." }, \
                 { "kind", S_STRING, NULL, "Kind is a string value representing the REST resource this object represents." }, \
                 { "metadata", S_OBJECT, object_meta, "Standard object's metadata (ObjectMeta): name, namespace, labels, annotations." }, \
-                { "spec", S_OBJECT, spec, spec_doc },                                                              \
+                { "spec", S_OBJECT, spec, spec_doc, false, open },                                                 \
                 { "status", S_FREE, NULL, "The " kind "'s status, written by kvnet." },                            \
                 {},                                                                                                \
         }
+#define TOP(kind, spec, spec_doc) TOP_OPEN(kind, spec, spec_doc, false)
 
 static const SchemaField vm_top[] = TOP("VirtualMachine", vm_spec, "The VM: the VMI it runs and whether it runs.");
 static const SchemaField vmi_top[] = TOP("VirtualMachineInstance", vmi_spec, "The virtual machine as it runs.");
 static const SchemaField vmim_top[] = TOP("VirtualMachineInstanceMigration", vmim_spec, "Which VMI to live-migrate.");
 static const SchemaField nad_top[] = TOP("NetworkAttachmentDefinition", nad_spec, "The network's CNI config.");
 static const SchemaField ipamclaim_top[] = TOP("IPAMClaim", ipamclaim_spec, "Which network and pod interface the claim is for.");
-static const SchemaField networkclaim_top[] = {
-        { "apiVersion", S_STRING, NULL, "APIVersion defines the versioned schema of this representation of an object." },
-        { "kind", S_STRING, NULL, "Kind is a string value representing the REST resource this object represents." },
-        { "metadata", S_OBJECT, object_meta, "Standard object's metadata (ObjectMeta)." },
-        { "spec", S_OBJECT, networkclaim_spec, "The claim: network, key, what is held, by which node, and a migration's target.", false, true },
-        { "status", S_FREE, NULL, "The claim's status." },
-        {},
-};
+static const SchemaField networkclaim_top[] = TOP_OPEN("NetworkClaim", networkclaim_spec,
+                                                     "The claim: network, key, what is held, by which node, and a migration's target.", true);
 
 static const struct {
         const char *name, *group, *kind, *description;

@@ -71,7 +71,12 @@ serviceaccount/kvnet-controller serviceaccount/kvnet-node " "every object of dep
 out=$(k apply -R -f "$DEPLOY" 2>&1) || fail "second kubectl apply: $out"
 assert_eq "$(grep -v '^Warning:' <<<"$out" | grep -vc ' unchanged$' || true)" 0 "kubectl apply -R -f deploy/ again: every object unchanged"
 
+out=$(k apply --server-side --force-conflicts -R -f "$DEPLOY" 2>&1) || fail "kubectl apply --server-side: $out"
+assert_eq "$(grep -c ' serverside-applied$' <<<"$out")" 21 "kubectl apply --server-side -R -f deploy/ takes the same 21 objects"
+
 # ---------------------------------------------------------------- the VM manifests, with the generated schema
+out=$(k explain vm.spec.template.spec.domain.devices.interfaces.masquerade 2>&1 || true)
+assert_true "kubectl explain reads the CRD's descriptions (the embedded API's) ($out)" grep -q 'Masquerade binding: the guest sits behind NAT' <<<"$out"
 guest_vm_yaml web bridge "" 4 256Mi 02:00:00:00:00:01 >"$KV_TMP/web.yaml"
 guest_vm_yaml db masquerade >"$KV_TMP/db.yaml"
 assert_eq "$(k apply -f "$KV_TMP/web.yaml" 2>&1)" "virtualmachine.kubevirt.io/web created" \

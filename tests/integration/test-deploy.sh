@@ -292,5 +292,16 @@ if [ -x "$KCL" ]; then
 else
 	skip_part "kvnet-multus's kubeconfig through kube/: $KCL not built (make test-tools)"
 fi
+# The installed meta plugin with the installed conflists (paths moved as above, netd's socket too): STATUS
+# resolves the cluster network "kvnet" in confDir and asks the kvnet plugin, which answers that netd is not
+# there (none runs here).
+f=$R/host/etc/cni/multus/net.d/kvnet.conflist
+jq --arg s "$KV_TMP/netd.sock" '.plugins[0].socket = $s' "$f" >"$f.new" && mv "$f.new" "$f"
+jq --arg r "$R/host" --arg c "$KV_TMP/multus-cache" --arg k "$KV_TMP/multus.kubeconfig" \
+	'.plugins[0] + {name, cniVersion, confDir: ($r + "/etc/cni/multus/net.d"), binDir: ($r + "/opt/cni/bin"), cniDir: $c, kubeconfig: $k}' \
+	"$R/host/etc/cni/net.d/00-kvnet-multus.conflist" >"$KV_TMP/meta.json"
+out=$(ip netns exec "$NS" env CNI_COMMAND=STATUS CNI_PATH="$R/host/opt/cni/bin" "$R/host/opt/cni/bin/kvnet-multus" <"$KV_TMP/meta.json" 2>&1 || true)
+assert_eq "$(jq -r '"\(.code) \(.msg)"' <<<"$out" 2>/dev/null)" "50 network 'kvnet': netd is not reachable at '$KV_TMP/netd.sock'" \
+	"the installed kvnet-multus: STATUS through the cluster network kvnet to the kvnet plugin ($out)"
 
 finish

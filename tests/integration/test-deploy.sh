@@ -54,6 +54,8 @@ for c in $CRDS; do
 	assert_eq "$(k get crd "$c" -o jsonpath='{.status.conditions[?(@.type=="NamesAccepted")].status}')" True \
 		"... and its names accepted"
 done
+assert_eq "$(k get crd -l app.kubernetes.io/part-of=kvnet -o name | wc -l)" 6 "the 6 CRDs carry app.kubernetes.io/part-of=kvnet"
+assert_true "... so install.md's kubectl wait -l works" k wait --for=condition=Established crd -l app.kubernetes.io/part-of=kvnet --timeout=60s
 # every object of every file, read back by kubectl from the files themselves
 got=$(k get -R -f "$DEPLOY" -o name 2>&1 | sort | tr '\n' ' ')
 assert_eq "$got" "clusterrole.rbac.authorization.k8s.io/kvnet-controller clusterrole.rbac.authorization.k8s.io/kvnet-multus \

@@ -88,7 +88,7 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools
 # A tool of several files has its own folder: tests/tools/<tool>/*.c -> one binary.
 FLOWMON_SRC := $(wildcard tests/tools/flowmon/*.c)
 
-.PHONY: all deps test-deps check check-unit check-integration bench demo clean fmt unit-tests test-tools fuzz fuzz-smoke
+.PHONY: all deps test-deps check check-unit check-integration bench demo clean fmt unit-tests test-tools fuzz fuzz-smoke deploy-crds
 all: $(PROGS)
 
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
@@ -191,6 +191,11 @@ $(BUILD)/tests/kubeclient: $(OBJ)/tests/tools/kubeclient.o $(KUBE_LIB) $(COMMON_
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The CRD generator links the controller's tables (controller/crd.c, schema.c, table.c, store.c).
+$(BUILD)/tests/crdgen: $(OBJ)/tests/tools/crdgen.o $(CTL_LIB) $(LAUNCH_VMI_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MHD_LIBS)
+
 $(BUILD)/tests/flowmon: $(call objs,$(FLOWMON_SRC)) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -201,6 +206,12 @@ $(BUILD)/tests/flowmon: $(call objs,$(FLOWMON_SRC)) $(COMMON_LIB)
 
 unit-tests: $(UNIT_TESTS)
 test-tools: $(TEST_TOOLS)
+
+# deploy/crds/: the CRDs a cluster installs, generated from the embedded API's tables (committed; the drift check
+# is in tests/integration/test-deploy.sh). Run after changing controller/schema.c, table.c or store.c.
+deploy-crds: $(BUILD)/tests/crdgen
+	rm -f deploy/crds/*.yaml
+	$(BUILD)/tests/crdgen deploy/crds
 
 # libFuzzer harnesses, tests/fuzz/fuzz-<name>.c, each built by clang from its own sources (below) into
 # $(BUILD)/fuzz/. fuzz-smoke runs each for FUZZ_SECONDS over its seed corpus tests/fuzz/corpus/<harness>/

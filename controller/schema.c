@@ -31,6 +31,7 @@ typedef struct SchemaField {
         const struct SchemaField *sub;
         const char *description;
         bool required;
+        bool open; /* S_OBJECT: in a CRD, fields besides these are kept (x-kubernetes-preserve-unknown-fields) */
 } SchemaField;
 
 /* ObjectMeta, field by field as kube-apiserver publishes io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta (here
@@ -361,21 +362,39 @@ static const SchemaField ipamclaim_spec[] = {
         {},
 };
 
-#define TOP(kind, spec, spec_doc)                                                                                  \
+/* kvnet's own kind for cluster-wide claims (the claim store's Kubernetes backend, netd/state/claimstore.c): a
+ * CRD of the cluster, not served by the embedded API. The fields the backend reads are typed; others are kept. */
+static const SchemaField networkclaim_spec[] = {
+        { "network", S_STRING, NULL, "The network (CNI network name) the claim is on." },
+        { "key", S_STRING, NULL, "What is claimed: the VM's address or MAC on that network, as the claim store names it." },
+        { "ips", S_STRINGS, NULL, "The addresses held." },
+        { "mac", S_STRING, NULL, "The MAC held." },
+        { "holder", S_STRING, NULL, "The node holding the claim: only it may attach the VM's NIC." },
+        { "attached", S_BOOLEAN, NULL, "true: the holder has the NIC attached." },
+        { "target", S_STRING, NULL, "A live migration's target node, which takes the claim over." },
+        { "targetReady", S_BOOLEAN, NULL, "true: the target's datapath is ready (passive) for the take-over." },
+        {},
+};
+
+/* A kind's top level; open: its spec keeps fields besides those of the table (in a CRD). */
+#define TOP_OPEN(kind, spec, spec_doc, open)                                                                       \
         {                                                                                                          \
                 { "apiVersion", S_STRING, NULL, "APIVersion defines the versioned schema of this representation of an object." }, \
                 { "kind", S_STRING, NULL, "Kind is a string value representing the REST resource this object represents." }, \
                 { "metadata", S_OBJECT, object_meta, "Standard object's metadata (ObjectMeta): name, namespace, labels, annotations." }, \
-                { "spec", S_OBJECT, spec, spec_doc },                                                              \
+                { "spec", S_OBJECT, spec, spec_doc, false, open },                                                 \
                 { "status", S_FREE, NULL, "The " kind "'s status, written by kvnet." },                            \
                 {},                                                                                                \
         }
+#define TOP(kind, spec, spec_doc) TOP_OPEN(kind, spec, spec_doc, false)
 
 static const SchemaField vm_top[] = TOP("VirtualMachine", vm_spec, "The VM: the VMI it runs and whether it runs.");
 static const SchemaField vmi_top[] = TOP("VirtualMachineInstance", vmi_spec, "The virtual machine as it runs.");
 static const SchemaField vmim_top[] = TOP("VirtualMachineInstanceMigration", vmim_spec, "Which VMI to live-migrate.");
 static const SchemaField nad_top[] = TOP("NetworkAttachmentDefinition", nad_spec, "The network's CNI config.");
 static const SchemaField ipamclaim_top[] = TOP("IPAMClaim", ipamclaim_spec, "Which network and pod interface the claim is for.");
+static const SchemaField networkclaim_top[] = TOP_OPEN("NetworkClaim", networkclaim_spec,
+                                                     "The claim: network, key, what is held, by which node, and a migration's target.", true);
 
 static const struct {
         const char *name, *group, *kind, *description;
@@ -395,13 +414,28 @@ static const struct {
         { "io.cncf.cni.k8s.v1alpha1.IPAMClaim", "k8s.cni.cncf.io", "IPAMClaim",
           "IPAMClaim keeps a VM's addresses on a secondary network across its pods: status.ips, written by kvnet-multus at the first ADD, are asked for at every later one.",
           ipamclaim_top },
+        /* not in ctl_resources: only a CRD (ctl_schema_crd), never published by the embedded API */
+        { "io.kvnet.v1alpha1.NetworkClaim", "kvnet.io", "NetworkClaim",
+          "NetworkClaim is one cluster-wide claim of kvnet's claim store: one holder per VM address or MAC, created and updated with resourceVersion preconditions so that two nodes never both hold it.",
+          networkclaim_top },
 };
 
-/* ---- OpenAPI v2 JSON from the table ---- */
+/* ---- OpenAPI v2 JSON (and a CRD's structural v3 schema) from the table ---- */
 
-static json_t *field_schema(const SchemaField *f);
+/* The two renderings of the table: OpenAPI v2 as the embedded API publishes it, and the structural OpenAPI v3
+ * schema of a CustomResourceDefinition (every node typed; free-form objects marked
+ * x-kubernetes-preserve-unknown-fields, quantities x-kubernetes-int-or-string, as KubeVirt's CRDs do). */
+typedef enum SchemaForm {
+        FORM_OPENAPI_V2,
+        FORM_CRD,
+} SchemaForm;
 
-static json_t *object_schema(const SchemaField *fields, const char *description) {
+/* Kubernetes' resource.Quantity, as KubeVirt's CRDs check it. */
+#define QUANTITY_PATTERN "^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$"
+
+static json_t *field_schema(const SchemaField *f, SchemaForm form);
+
+static json_t *object_schema(const SchemaField *fields, const char *description, bool open, SchemaForm form) {
         json_t *o = json_pack("{s:s}", "type", "object"), *props = json_object(), *req = json_array();
         if (!o || !props || !req) {
                 json_decref(o), json_decref(props), json_decref(req);
@@ -409,8 +443,10 @@ static json_t *object_schema(const SchemaField *fields, const char *description)
         }
         if (description)
                 json_object_set_new(o, "description", json_string(description));
+        if (open && form == FORM_CRD)
+                json_object_set_new(o, "x-kubernetes-preserve-unknown-fields", json_true());
         for (const SchemaField *f = fields; f->name; f++) {
-                json_object_set_new(props, f->name, field_schema(f));
+                json_object_set_new(props, f->name, field_schema(f, form));
                 if (f->required)
                         json_array_append_new(req, json_string(f->name));
         }
@@ -423,21 +459,25 @@ static json_t *object_schema(const SchemaField *fields, const char *description)
 }
 
 /* An object whose fields are not described: a map of anything (additionalProperties: {}), which every
- * kubectl reads as such. */
-static json_t *free_object(void) {
+ * kubectl reads as such; in a CRD an object whose unknown fields the server keeps (additionalProperties: {}
+ * is not structural). */
+static json_t *free_object(SchemaForm form) {
+        if (form == FORM_CRD)
+                return json_pack("{s:s,s:b}", "type", "object", "x-kubernetes-preserve-unknown-fields", true);
         return json_pack("{s:s,s:{}}", "type", "object", "additionalProperties");
 }
 
-static json_t *field_schema(const SchemaField *f) {
+static json_t *field_schema(const SchemaField *f, SchemaForm form) {
         json_t *s = NULL;
         switch (f->type) {
         case S_OBJECT:
-                return object_schema(f->sub, f->description);
+                return object_schema(f->sub, f->description, f->open, form);
         case S_FREE:
-                s = free_object();
+                s = free_object(form);
                 break;
         case S_ARRAY:
-                s = json_pack("{s:s,s:o}", "type", "array", "items", f->sub ? object_schema(f->sub, NULL) : free_object());
+                s = json_pack("{s:s,s:o}", "type", "array", "items",
+                              f->sub ? object_schema(f->sub, NULL, false, form) : free_object(form));
                 break;
         case S_STRINGS:
                 s = json_pack("{s:s,s:{s:s}}", "type", "array", "items", "type", "string");
@@ -445,8 +485,12 @@ static json_t *field_schema(const SchemaField *f) {
         case S_STRING:
                 s = json_pack("{s:s}", "type", "string");
                 break;
-        case S_QUANTITY: /* as Kubernetes publishes resource.Quantity and IntOrString in v2 */
-                s = json_pack("{s:s,s:s}", "type", "string", "format", "int-or-string");
+        case S_QUANTITY: /* as Kubernetes publishes resource.Quantity and IntOrString in v2, and a CRD has them */
+                if (form == FORM_CRD)
+                        s = json_pack("{s:[{s:s},{s:s}],s:s,s:b}", "anyOf", "type", "integer", "type", "string", "pattern",
+                                      QUANTITY_PATTERN, "x-kubernetes-int-or-string", true);
+                else
+                        s = json_pack("{s:s,s:s}", "type", "string", "format", "int-or-string");
                 break;
         case S_INTEGER:
                 s = json_pack("{s:s,s:s}", "type", "integer", "format", "int64");
@@ -482,7 +526,7 @@ json_t *ctl_schema_definitions(const char *group, const char *version) {
                 for (const char *const *v = (const char *const[]){ res->version, res->alt_version, NULL }; gvk && *v; v++)
                         json_array_append_new(gvk, json_pack("{s:s,s:s,s:s}", "group", res->group, "kind", res->kind,
                                                              "version", *v));
-                json_t *d = object_schema(definitions[i].fields, definitions[i].description);
+                json_t *d = object_schema(definitions[i].fields, definitions[i].description, false, FORM_OPENAPI_V2);
                 if (!d || !gvk) {
                         json_decref(d), json_decref(gvk), json_decref(defs);
                         return NULL;
@@ -491,6 +535,22 @@ json_t *ctl_schema_definitions(const char *group, const char *version) {
                 json_object_set_new(defs, definitions[i].name, d);
         }
         return defs;
+}
+
+json_t *ctl_schema_crd(const char *kind) {
+        for (size_t i = 0; i < ELEMENTSOF(definitions); i++) {
+                if (!streq(definitions[i].kind, kind))
+                        continue;
+                json_t *d = object_schema(definitions[i].fields, definitions[i].description, false, FORM_CRD);
+                /* a CRD's own metadata is the server's ObjectMeta: its schema may say nothing more than the type */
+                json_t *props = json_object_get(d, "properties");
+                if (d && json_object_set_new(props, "metadata", json_pack("{s:s}", "type", "object")) < 0) {
+                        json_decref(d);
+                        return NULL;
+                }
+                return d;
+        }
+        return NULL;
 }
 
 json_t *ctl_openapi_v2_json(const char *title, const char *version) {

@@ -16,6 +16,12 @@
  * memory. */
 json_t *ctl_schema_definitions(const char *group, const char *version);
 
+/* The openAPIV3Schema of kind's CustomResourceDefinition, from the same table: structural (every node typed;
+ * x-kubernetes-preserve-unknown-fields only where the table says the content is free-form, quantities
+ * x-kubernetes-int-or-string), the root metadata only "type: object" as the API server requires. New reference;
+ * NULL for a kind not in the table, or out of memory. */
+json_t *ctl_schema_crd(const char *kind);
+
 /* The whole /openapi/v2 document (JSON), title and version in its info. */
 json_t *ctl_openapi_v2_json(const char *title, const char *version);
 /* The same document as gnostic's openapi_v2.Document protobuf, which kubectl asks for. Caller frees *ret.

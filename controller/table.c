@@ -10,12 +10,14 @@
 #include "common/util.h"
 
 /* A column: a dotted path into the object (a number is an array index) or a function of the object;
- * dflt is shown when the value is missing. Priority 1: only with `kubectl get -o wide`. */
+ * dflt is shown when the value is missing. Priority 1: only with `kubectl get -o wide`. jsonpath: what a CRD's
+ * printer column says for a function (a path column's is made from its path). */
 typedef struct Column {
         const char *name, *type, *path;
         json_t *(*fn)(json_t *obj);
         int priority;
         const char *dflt;
+        const char *jsonpath;
 } Column;
 
 /* ---- kube-apiserver's printers for pods and nodes (a subset: kvnet's pods have one container) ---- */
@@ -154,18 +156,26 @@ static const struct {
             { "Phase", "string", "status.phase" },
             { "IP", "string", "status.interfaces.0.ipAddress" },
             { "NodeName", "string", "status.nodeName" },
-            { "Ready", "string", NULL, vmi_ready },
-            { "Live-Migratable", "string", NULL, vmi_live_migratable, 1 },
-            { "Paused", "string", NULL, vmi_paused, 1 } } },
+            { "Ready", "string", NULL, vmi_ready, 0, NULL, ".status.conditions[?(@.type=='Ready')].status" },
+            { "Live-Migratable", "string", NULL, vmi_live_migratable, 1, NULL,
+              ".status.conditions[?(@.type=='LiveMigratable')].status" },
+            { "Paused", "string", NULL, vmi_paused, 1, NULL, ".status.conditions[?(@.type=='Paused')].status" } } },
         { "VirtualMachineInstanceMigration",
           { { "Phase", "string", "status.phase" }, { "VMI", "string", "spec.vmiName" } } },
         { "NetworkAttachmentDefinition", { AGE } },
         { "IPAMClaim",
           { { "Network", "string", "spec.network" },
             { "Interface", "string", "spec.interface", NULL, 0, "<none>" },
-            { "IPs", "string", NULL, ipamclaim_ips },
+            { "IPs", "string", NULL, ipamclaim_ips, 0, NULL, ".status.ips" },
             AGE,
             { "Owner-Pod", "string", "status.ownerPod", NULL, 1, "<none>" } } },
+        /* kvnet's cluster-wide claims: only a CRD (controller/crd.c), not served by the embedded API */
+        { "NetworkClaim",
+          { { "Network", "string", "spec.network" },
+            { "Holder", "string", "spec.holder" },
+            { "Attached", "boolean", "spec.attached" },
+            { "Target", "string", "spec.target", NULL, 1 },
+            AGE } },
         { "Pod",
           { { "Ready", "string", NULL, pod_ready },
             { "Status", "string", NULL, pod_status },
@@ -267,3 +277,32 @@ json_t *ctl_table(const CtlResource *res, json_t *items, const char *api_version
                          rows ? rows : json_array());
 }
 
+json_t *ctl_table_crd_columns(const char *kind) {
+        json_t *cols = json_array();
+        for (size_t i = 0; cols && i < ELEMENTSOF(tables); i++) {
+                if (!streq(tables[i].kind, kind))
+                        continue;
+                for (const Column *c = tables[i].cols; c < tables[i].cols + ELEMENTSOF(tables[i].cols) && c->name; c++) {
+                        char path[256] = "";
+                        size_t n = 0;
+                        if (c->jsonpath)
+                                snprintf(path, sizeof path, "%s", c->jsonpath);
+                        else /* status.interfaces.0.ipAddress -> .status.interfaces[0].ipAddress */
+                                for (const char *seg = c->path; seg && *seg && n < sizeof path;) {
+                                        size_t len = strcspn(seg, ".");
+                                        bool index = strspn(seg, "0123456789") == len;
+                                        n += (size_t) snprintf(path + n, sizeof path - n, index ? "[%.*s]" : ".%.*s",
+                                                               (int) len, seg);
+                                        seg += len + (seg[len] == '.');
+                                }
+                        json_t *col = json_pack("{s:s,s:s,s:s}", "name", c->name, "type", c->type, "jsonPath", path);
+                        if (col && c->priority)
+                                json_object_set_new(col, "priority", json_integer(c->priority));
+                        if (!col || json_array_append_new(cols, col) < 0) {
+                                json_decref(cols);
+                                return NULL;
+                        }
+                }
+        }
+        return cols;
+}

@@ -12,3 +12,8 @@
  * the request's includeObject (None, Object, or Metadata when NULL); rv the list's resourceVersion. */
 json_t *ctl_table(const CtlResource *res, json_t *items, const char *api_version, const char *include,
                   const char *rv);
+
+/* The same columns as a CustomResourceDefinition's additionalPrinterColumns ({name, type, jsonPath[,
+ * priority]}; the Name column is the server's own), for kind; an empty array for a kind without columns, NULL
+ * out of memory. */
+json_t *ctl_table_crd_columns(const char *kind);

@@ -12,6 +12,7 @@
 #include "tests/unit/ctl-fixture.h"
 
 #include "controller/launchcheck.h"
+#include "controller/crd.h"
 #include "controller/schema.h"
 #include "common/json-util.h"
 #include "controller/store.h"
@@ -681,12 +682,96 @@ static void test_published_schema(void **state) {
         json_decref(v2);
 }
 
+/* Every node of a CRD schema typed (structural), or an int-or-string; no additionalProperties: {} (not
+ * structural); counts the free-form objects in *free. */
+static void assert_structural(json_t *s, const char *where, size_t *free_objects) {
+        const char *k;
+        json_t *v, *props = json_object_get(s, "properties"), *items = json_object_get(s, "items");
+        if (!json_is_true(json_object_get(s, "x-kubernetes-int-or-string")) && !json_is_string(json_object_get(s, "type")))
+                fail_msg("%s: no type", where);
+        json_t *ap = json_object_get(s, "additionalProperties");
+        if (ap && !json_is_string(json_object_get(ap, "type")))
+                fail_msg("%s: additionalProperties without a type", where);
+        if (json_is_true(json_object_get(s, "x-kubernetes-preserve-unknown-fields")) && !props)
+                (*free_objects)++;
+        json_object_foreach(props, k, v) {
+                char sub[1024];
+                snprintf(sub, sizeof sub, "%s.%s", where, k);
+                assert_structural(v, sub, free_objects);
+        }
+        if (items) {
+                char sub[1024];
+                snprintf(sub, sizeof sub, "%s[]", where);
+                assert_structural(items, sub, free_objects);
+        }
+}
+
+/* The CRDs (deploy/crds/) come from the same table: structural, both KubeVirt versions, the v2 descriptions. */
+static void test_crds(void **state) {
+        (void) state;
+        json_t *crds = NULL, *crd;
+        size_t i;
+        assert_int_equal(ctl_crds(&crds), 0);
+        assert_int_equal(json_array_size(crds), 6);
+        json_t *v2 = ctl_openapi_v2_json("t", "v");
+        json_array_foreach(crds, i, crd) {
+                const char *name = json_string_value(jpath(crd, "metadata.name"));
+                json_t *versions = jpath(crd, "spec.versions"), *v;
+                size_t j, storage = 0;
+                json_array_foreach(versions, j, v) {
+                        json_t *schema = jpath(v, "schema.openAPIV3Schema");
+                        size_t free_objects = 0;
+                        assert_structural(schema, name, &free_objects);
+                        assert_true(free_objects > 0); /* status at least */
+                        /* the root metadata: nothing but the type, as the API server requires */
+                        json_t *md = jpath(schema, "properties.metadata");
+                        assert_int_equal(json_object_size(md), 1);
+                        assert_string_equal(json_string_value(json_object_get(md, "type")), "object");
+                        storage += json_is_true(json_object_get(v, "storage"));
+                        assert_true(json_is_true(json_object_get(v, "served")));
+                }
+                assert_int_equal(storage, 1);
+        }
+        json_t *vm = json_array_get(crds, 0);
+        assert_string_equal(json_string_value(jpath(vm, "metadata.name")), "virtualmachines.kubevirt.io");
+        json_t *alpha = json_array_get(jpath(vm, "spec.versions"), 1);
+        assert_string_equal(json_string_value(json_object_get(alpha, "name")), "v1alpha3");
+        assert_true(json_is_true(json_object_get(alpha, "deprecated")));
+        assert_non_null(jpath(alpha, "subresources.status"));
+        json_t *run = jpath(json_array_get(jpath(vm, "spec.versions"), 0), "schema.openAPIV3Schema.properties.spec.properties.running");
+        assert_true(json_equal(json_object_get(run, "description"),
+                               jpath(json_object_get(json_object_get(v2, "definitions"), "io.kubevirt.v1.VirtualMachine"),
+                                     "properties.spec.properties.running.description")));
+        json_t *mem = jpath(json_array_get(jpath(vm, "spec.versions"), 0),
+                            "schema.openAPIV3Schema.properties.spec.properties.template.properties.spec.properties.domain."
+                            "properties.memory.properties.guest");
+        assert_true(json_is_true(json_object_get(mem, "x-kubernetes-int-or-string")));
+        json_t *vmi = json_array_get(crds, 1);
+        json_t *cols = jpath(json_array_get(jpath(vmi, "spec.versions"), 0), "additionalPrinterColumns");
+        assert_string_equal(json_string_value(jpath(json_array_get(cols, 2), "jsonPath")), ".status.interfaces[0].ipAddress");
+        assert_string_equal(json_string_value(jpath(json_array_get(cols, 4), "jsonPath")),
+                            ".status.conditions[?(@.type=='Ready')].status");
+        json_t *nad = json_array_get(crds, 3);
+        assert_string_equal(json_string_value(jpath(nad, "spec.names.plural")), "network-attachment-definitions");
+        assert_null(jpath(json_array_get(jpath(nad, "spec.versions"), 0), "subresources"));
+        json_t *nc = json_array_get(crds, 5);
+        assert_string_equal(json_string_value(jpath(nc, "metadata.name")), "networkclaims.kvnet.io");
+        assert_string_equal(json_string_value(jpath(nc, "spec.scope")), "Cluster");
+        json_t *spec = jpath(json_array_get(jpath(nc, "spec.versions"), 0), "schema.openAPIV3Schema.properties.spec");
+        assert_true(json_is_true(json_object_get(spec, "x-kubernetes-preserve-unknown-fields")));
+        assert_string_equal(json_string_value(jpath(spec, "properties.targetReady.type")), "boolean");
+        assert_string_equal(json_string_value(jpath(spec, "properties.ips.items.type")), "string");
+        json_decref(v2);
+        json_decref(crds);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_merge_patch_rfc7386),
                 cmocka_unit_test(test_json_patch_rfc6902),
                 cmocka_unit_test(test_published_schema),
                 cmocka_unit_test(test_mirror),
+                cmocka_unit_test(test_crds),
                 cmocka_unit_test_setup_teardown(test_create_get_server_fields, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_bad_objects, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_launcher_admission, setup, ctl_fx_free),

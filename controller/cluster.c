@@ -50,7 +50,7 @@ static int remote_write(void *userdata, CtlRemoteOp op, const CtlResource *res, 
         char gv[128];
         static const KubeVerb verbs[] = { [CTL_REMOTE_CREATE] = KUBE_CREATE, [CTL_REMOTE_UPDATE] = KUBE_UPDATE,
                                           [CTL_REMOTE_UPDATE_STATUS] = KUBE_UPDATE_STATUS,
-                                          [CTL_REMOTE_DELETE] = KUBE_DELETE };
+                                          [CTL_REMOTE_DELETE] = KUBE_DELETE, [CTL_REMOTE_PATCH] = KUBE_PATCH };
         KubeRequest req = { .verb = verbs[op],
                             .ref = { ctl_api_version(res, NULL, gv), res->plural, res->namespaced ? ns : NULL,
                                      op == CTL_REMOTE_CREATE ? NULL : name },

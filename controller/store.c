@@ -790,6 +790,16 @@ int ctl_store_patch(CtlStore *s, const CtlResource *res, const char *ns, const c
         int r = check_object_spec(res, ns, obj, "patch", e);
         if (r < 0)
                 return r;
+        if (s->remote) {
+                /* the patch itself: the API server applies it to its current version (no resourceVersion race) */
+                _cleanup_json_ json_t *got = NULL;
+                if ((r = s->remote(s->remote_data, CTL_REMOTE_PATCH, res, ns, name, patch, &got, e)) < 0)
+                        return r;
+                if ((r = ctl_store_mirror(s, res, "MODIFIED", got)) < 0)
+                        return kverr_set(e, KV_ERR_INTERNAL, r, "patch: out of memory");
+                *ret = TAKE_PTR(got);
+                return 0;
+        }
         return replace(s, o, obj, ret, e);
 }
 

@@ -74,6 +74,7 @@ typedef enum CtlRemoteOp {
         CTL_REMOTE_UPDATE,
         CTL_REMOTE_UPDATE_STATUS,
         CTL_REMOTE_DELETE,
+        CTL_REMOTE_PATCH, /* body: the JSON merge patch */
 } CtlRemoteOp;
 typedef int (*ctl_remote_fn)(void *userdata, CtlRemoteOp op, const CtlResource *res, const char *ns, const char *name,
                              json_t *body, json_t **ret, KvErr *e);

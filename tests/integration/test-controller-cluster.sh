@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# kvnet-controller --cluster on the real kube-apiserver + etcd (lib-kapi.sh), with kvnet's CRDs from deploy/crds:
+# kvnet-controller --cluster on the real kube-apiserver + etcd (lib-kapi.sh, authorization RBAC), with kvnet's CRDs
+# from deploy/crds, as deploy/'s service account kvnet-controller (a token of it; its ClusterRole and Role only):
 # the same controllers as --embedded, their store a mirror of the API server's objects. Two Node objects stand in
 # for kubelets' registrations (no kubelet here: kvnet-node, not run by this test, is the node side). Checked through
 # kubectl: a VirtualMachine applied → its VMI (owned by the VM) and its launcher pod (owned by the VMI, on one of
@@ -22,11 +23,16 @@ CRDS=${KVNET_CRDS:-$KV_ROOT/deploy/crds}
 source "$KV_ROOT/scripts/lib/guest-vm.sh"
 
 ready=0
-kapi_up && ready=1
-assert_eq "$ready" 1 "kube-apiserver + etcd ready"
+KAPI_AUTHZ=RBAC kapi_up && ready=1
+assert_eq "$ready" 1 "kube-apiserver + etcd ready (authorization RBAC)"
 [ "$ready" = 1 ] || finish
 k apply -f "$CRDS" >/dev/null
 assert_true "kvnet's CRDs are established" k wait --for condition=established crd --all --timeout=60s
+# the controller runs as deploy/'s service account kvnet-controller, with its RBAC only: a write it needs and
+# may not do fails this test
+k apply -f "$KV_ROOT/deploy/00-namespace.yaml" -f "$KV_ROOT/deploy/10-rbac-controller.yaml" >/dev/null
+tok=$(k -n kvnet-system create token kvnet-controller --duration=1h)
+kapi_kubeconfig "$KV_TMP/controller.kubeconfig" --token "$tok"
 
 for n in node1 node2; do
 	k apply -f - >/dev/null <<EOF
@@ -41,8 +47,8 @@ done
 assert_eq "$(k get nodes -o name | wc -l)" 2 "two Node objects (stand-ins for the kubelets' registrations)"
 
 controller() { # controller ID: a replica in the background; sets CTL_PID
-	bg ip netns exec "$NS" "$KV_BIN/kvnet-controller" --cluster --kubeconfig "$KCFG" --leader-elect \
-		--leader-elect-namespace default --leader-elect-id "$1" --leader-elect-timing 3000,2000,500 --log-level debug \
+	bg ip netns exec "$NS" "$KV_BIN/kvnet-controller" --cluster --kubeconfig "$KV_TMP/controller.kubeconfig" --leader-elect \
+		--leader-elect-id "$1" --leader-elect-timing 3000,2000,500 --log-level debug \
 		>"$KV_TMP/controller-$1.log" 2>&1
 	CTL_PID=$BG_PID
 }
@@ -55,11 +61,11 @@ wait_for() { # wait_for TENTHS CMD...: until CMD succeeds
 	return 1
 }
 scheduled() { [ "$(vmi_field "$1" .status.phase)" = Scheduled ] && [ -n "$(vmi_field "$1" .status.nodeName)" ]; }
-holder() { k get lease kvnet-controller -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
+holder() { k -n kvnet-system get lease kvnet-controller -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
 
 controller c1
 C1=$CTL_PID
-assert_true "replica c1 leads (the Lease default/kvnet-controller)" wait_for 150 grep -q "c1 is the leader" "$KV_TMP/controller-c1.log"
+assert_true "replica c1 leads (the Lease kvnet-system/kvnet-controller)" wait_for 150 grep -q "c1 is the leader" "$KV_TMP/controller-c1.log"
 controller c2
 C2=$CTL_PID
 assert_true "replica c2 stands by, seeing c1 lead" wait_for 150 grep -q "the leader is c1" "$KV_TMP/controller-c2.log"
@@ -110,6 +116,7 @@ assert_eq "$(live_pods)" "web1 web3" "... and the launcher pods are web1's and w
 assert_eq "$(k get pods -l kubevirt.io=virt-launcher,vm.kubevirt.io/name=web2 -o json | jq '[.items[] | select(.metadata.deletionTimestamp != null)] | length')" 1 \
 	"web2's pod is being deleted, waiting for its node to confirm (as for a kubelet: graceful deletion)"
 
+assert_false "no request of the controller was forbidden (its RBAC is enough)" grep -qi "forbidden" "$KV_TMP"/controller-c*.log
 kill -TERM "$C3"
 wait "$C3" 2>/dev/null || true
 assert_eq "$(holder)" "" "c3 stopped (SIGTERM): it gave the Lease back"

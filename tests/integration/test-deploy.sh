@@ -242,13 +242,13 @@ done
 for c in "create pods" "delete pods" "watch nodes" "create virtualmachineinstances.kubevirt.io" \
 	"delete virtualmachineinstances.kubevirt.io" "update virtualmachines.kubevirt.io --subresource=status" \
 	"patch virtualmachineinstancemigrations.kubevirt.io --subresource=status" "create ipamclaims.k8s.cni.cncf.io" \
-	"list network-attachment-definitions.k8s.cni.cncf.io" \
+	"list network-attachment-definitions.k8s.cni.cncf.io" "update pods --subresource=status" \
 	"create leases.coordination.k8s.io -n kvnet-system" "update leases.coordination.k8s.io/kvnet-controller -n kvnet-system"; do
 	# shellcheck disable=SC2086
 	assert_eq "$(can kvnet-controller $c)" yes "kvnet-controller may: $c"
 done
 for c in "update leases.coordination.k8s.io/other -n kvnet-system" "create leases.coordination.k8s.io -n default" \
-	"get secrets -n kvnet-system" "delete nodes" "update pods --subresource=status" "create networkclaims.kvnet.io" \
+	"get secrets -n kvnet-system" "delete nodes" "patch pods --subresource=status" "create networkclaims.kvnet.io" \
 	"delete virtualmachines.kubevirt.io" "update virtualmachineinstancemigrations.kubevirt.io" "create events"; do
 	# shellcheck disable=SC2086
 	assert_eq "$(can kvnet-controller $c)" no "kvnet-controller may not: $c"

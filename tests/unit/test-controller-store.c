@@ -550,14 +550,14 @@ static bool pb_field(const uint8_t *p, const uint8_t *end, unsigned field, unsig
 /* The schema is one table: the JSON and protobuf forms of /openapi/v2 and /openapi/v3 say the same. */
 /* Cluster mode: a stand-in API server behind the remote hook — what it answers is what the mirror holds. */
 typedef struct FakeApi {
-        int calls[4];
+        int calls[5];
         unsigned rv;
         bool conflict;
 } FakeApi;
 
 static int fake_remote(void *userdata, CtlRemoteOp op, const CtlResource *res, const char *ns, const char *name, json_t *body,
                        json_t **ret, KvErr *e) {
-        (void) res, (void) ns, (void) name;
+        (void) res;
         FakeApi *f = userdata;
         f->calls[op]++;
         if (f->conflict)
@@ -568,7 +568,10 @@ static int fake_remote(void *userdata, CtlRemoteOp op, const CtlResource *res, c
                 *ret = json_pack("{s:s, s:s}", "kind", "Status", "status", "Success");
                 return 0;
         }
-        *ret = json_deep_copy(body);
+        *ret = op == CTL_REMOTE_PATCH ? json_pack("{s:s, s:s, s:{s:s, s:s}, s:O}", "apiVersion", "kubevirt.io/v1", "kind",
+                                                  "VirtualMachine", "metadata", "name", name, "namespace", ns, "spec",
+                                                  json_object_get(body, "spec"))
+                                      : json_deep_copy(body);
         json_t *md = json_object_get(*ret, "metadata");
         json_object_set_new(md, "resourceVersion", json_string(rv));
         if (op == CTL_REMOTE_CREATE)
@@ -615,7 +618,12 @@ static void test_mirror(void **state) {
         assert_true(json_is_false(ctl_json_path(got, "spec.running")));
         f.conflict = false;
         assert_int_equal(ctl_store_patch(s, vm, "ns", "b", p, &updated, &e), 0);
+        assert_int_equal(f.calls[CTL_REMOTE_PATCH], 2); /* the patch itself, not the whole object */
+        assert_int_equal(f.calls[CTL_REMOTE_UPDATE], 0);
         assert_string_equal(ctl_md(updated, "resourceVersion"), "3");
+        json_decref(got);
+        got = ctl_store_ref(s, vm, "ns", "b");
+        assert_true(json_is_true(ctl_json_path(got, "spec.running")));
         /* deleted (a Status answered): gone from the mirror; a watch's DELETED of it later changes nothing */
         assert_int_equal(ctl_store_delete(s, vm, "ns", "b", &deleted, &e), 0);
         assert_null(ctl_store_ref(s, vm, "ns", "b"));

@@ -18,6 +18,7 @@ static const struct {
         int (*init)(ClaimStore *cs, const ClaimStoreConfig *cfg, KvErr *e);
 } backend_table[_CLAIMSTORE_BACKEND_MAX] = {
         [CLAIMSTORE_DIR] = { &claimstore_dir_ops, claimstore_dir_init },
+        [CLAIMSTORE_KUBE] = { &claimstore_kube_ops, claimstore_kube_init },
 };
 
 const char *claimstore_backend_to_string(ClaimStoreBackend b) {

@@ -13,90 +13,12 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-kubeclient.sh"
+source "$(dirname "$0")/lib-apiserver.sh"
 
 kv_init
-require_cmd openssl kubectl
-require_peer ETCD etcd
-require_peer APISERVER kube-apiserver
 KCL=$KV_BUILD_DIR/tests/kubeclient
 require_file "$KCL"
-
-mkns NS kapi
-ip -n "$NS" link set lo up
-P=$KV_TMP/pki
-mkdir -p "$P"
-(
-	cd "$P"
-	openssl req -x509 -new -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj "/CN=kvnet test CA" 2>/dev/null
-	mkcert() { # NAME SUBJECT EXT
-		openssl req -new -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
-		openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 1 \
-			-extfile <(printf '%s\n' "$3") 2>/dev/null
-	}
-	mkcert apiserver "/CN=kube-apiserver" "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes.default
-extendedKeyUsage=serverAuth"
-	mkcert admin "/O=system:masters/CN=kvnet-admin" "extendedKeyUsage=clientAuth"
-	openssl genrsa -out sa.key 2048 2>/dev/null
-	openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-	echo "sekret-token,kvnet-token-user,uid-1,system:masters" >tokens.csv
-)
-assert_true "openssl made the CA, serving and client certificates and the service-account key" \
-	test -s "$P/apiserver.crt" -a -s "$P/admin.crt" -a -s "$P/sa.pub"
-
-log "etcd $ETCD, kube-apiserver $APISERVER"
-bg ip netns exec "$NS" "$ETCD" --name kvnet-test --data-dir "$KV_TMP/etcd" --unsafe-no-fsync \
-	--listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-	--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-	--initial-cluster kvnet-test=http://127.0.0.1:2380 --log-level warn >"$KV_TMP/etcd.log" 2>&1
-at_exit 'if [ "$KV_EXIT_RC" -ne 0 ]; then echo "---- kube-apiserver log (last 30 lines) ----"; tail -n 30 "$KV_TMP/apiserver.log"; echo "---- etcd log ----"; tail -n 10 "$KV_TMP/etcd.log"; fi'
-
-# The kubeconfig kubectl and kubeclient use: the CA and the client certificate inline.
-KCFG=$KV_TMP/kubeconfig
-b64() { base64 -w0 <"$1"; }
-cat >"$KCFG" <<EOF2
-apiVersion: v1
-kind: Config
-current-context: kvnet-test
-clusters:
-- name: kvnet-test
-  cluster:
-    server: https://127.0.0.1:6443
-    certificate-authority-data: $(b64 "$P/ca.crt")
-contexts:
-- name: kvnet-test
-  context: {cluster: kvnet-test, user: admin, namespace: default}
-users:
-- name: admin
-  user:
-    client-certificate-data: $(b64 "$P/admin.crt")
-    client-key-data: $(b64 "$P/admin.key")
-EOF2
-k() { ip netns exec "$NS" kubectl --kubeconfig "$KCFG" "$@"; }
-
-# start_apiserver: starts kube-apiserver on etcd and waits (60 s at most) until /readyz answers ok; sets
-# APISERVER_PID and READY_S (seconds it took), status 1 if it did not become ready.
-start_apiserver() {
-	local t0 _
-	t0=$(date +%s)
-	bg ip netns exec "$NS" "$APISERVER" --etcd-servers=http://127.0.0.1:2379 \
-		--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port=6443 \
-		--tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" --client-ca-file="$P/ca.crt" \
-		--token-auth-file="$P/tokens.csv" --authorization-mode=AlwaysAllow \
-		--service-account-issuer=https://127.0.0.1:6443 --service-account-key-file="$P/sa.pub" \
-		--service-account-signing-key-file="$P/sa.key" --service-cluster-ip-range=10.0.0.0/24 \
-		--disable-admission-plugins=ServiceAccount --allow-privileged=true --endpoint-reconciler-type=none \
-		--cert-dir="$KV_TMP/apiserver-certs" >>"$KV_TMP/apiserver.log" 2>&1
-	APISERVER_PID=$BG_PID
-	for _ in $(seq 1 120); do
-		kill -0 "$APISERVER_PID" 2>/dev/null || return 1
-		if [ "$(k get --raw /readyz 2>/dev/null)" = ok ]; then
-			READY_S=$(($(date +%s) - t0))
-			return 0
-		fi
-		sleep 0.5
-	done
-	return 1
-}
+apiserver_setup kapi
 
 t0=$(date +%s)
 ready=0

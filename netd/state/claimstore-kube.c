@@ -142,7 +142,12 @@ static int request(ClaimStore *cs, KubeVerb verb, const char *name, json_t *body
                             .ref = { .group_version = CS_GROUP_VERSION, .resource = CS_RESOURCE, .name = name },
                             .body = body,
                             .label_selector = selector };
-        return kube_request_sync(K(cs)->client, &req, ret, e);
+        KvErr le = {};
+        int r = kube_request_sync(K(cs)->client, &req, ret, &le);
+        /* absent, exists, changed: the callers' expected answers, not errors (the first error in e wins) */
+        if (r < 0 && r != -ENOENT && r != -EEXIST && r != -EBUSY)
+                kverr_set(e, le.code ? le.code : KV_ERR_INTERNAL, r, "cluster claims: %s", le.msg);
+        return r;
 }
 
 /* GET: 1 and *ret (owned), 0 when absent. */
@@ -222,9 +227,7 @@ static int read_claim(ClaimStore *cs, const char *network, const char *key, CsRe
         _cleanup_json_ json_t *obj = NULL;
         int r = get_obj(cs, name, &obj, e);
         if (r <= 0)
-                return r < 0 ? kverr_set(e, KV_ERR_INTERNAL, r, "cluster claims: cannot read NetworkClaim '%s': %s", name,
-                                         e->msg)
-                             : 0;
+                return r;
         CsRecord rec = {};
         if (obj_record(obj, &rec) < 0 || !streq(rec.network, network) || !streq(rec.key, key))
                 return kverr_set(e, KV_ERR_INTERNAL, -EBADMSG,
@@ -306,9 +309,9 @@ static int addr_owner_live(ClaimStore *cs, const char *network, const KvAddr *a,
         KvErr oe = {};
         int r = read_claim(cs, network, ao->key, &owner, NULL, &oe);
         if (r == -EBADMSG)
-                r = 0;
+                r = 0; /* not a claim of that key: it does not list the address */
         if (r < 0)
-                return kverr_set(e, KV_ERR_INTERNAL, r, "%s", oe.msg);
+                return kverr_set(e, oe.code, r, "%s", oe.msg);
         snprintf(ret_holder, CS_NODE_MAX, "%s", r > 0 && owner.holder[0] ? owner.holder : "?");
         if (r > 0 && cs_has_addr(owner.addrs, owner.n_addrs, a))
                 return 1;
@@ -345,8 +348,7 @@ static int addr_acquire(ClaimStore *cs, const char *network, const char *key, co
                         if (r == -EEXIST)
                                 continue;
                         if (r < 0)
-                                return kverr_set(e, KV_ERR_INTERNAL, r, "cluster claims: cannot create the object of %s: %s",
-                                                 kv_addr_fmt(&p->addr, s), e->msg);
+                                return r;
                         *ret_created = true;
                         return 0;
                 }
@@ -364,8 +366,7 @@ static int addr_acquire(ClaimStore *cs, const char *network, const char *key, co
                          name, ao.key, s);
                 r = delete_obj(cs, name, ao.rv, e);
                 if (r < 0 && r != -EBUSY)
-                        return kverr_set(e, KV_ERR_INTERNAL, r, "cluster claims: cannot delete stale '%s': %s", name,
-                                         e->msg);
+                        return r;
         }
         return kverr_set(e, KV_ERR_INTERNAL, -EBUSY, "cluster claims: address %s in network '%s' kept changing",
                          kv_addr_fmt(&p->addr, s), network);
@@ -386,10 +387,7 @@ static int addr_confirm(ClaimStore *cs, const char *network, const char *key, co
                 r = write_addr(cs, network, key, p, true, r > 0 ? ao.rv : NULL, e);
                 if (r == -EEXIST || r == -EBUSY || r == -ENOENT)
                         continue;
-                if (r < 0)
-                        return kverr_set(e, KV_ERR_INTERNAL, r, "cluster claims: cannot confirm %s: %s",
-                                         kv_addr_fmt(&p->addr, s), e->msg);
-                return 0;
+                return r;
         }
         return kverr_set(e, KV_ERR_INTERNAL, -EBUSY, "cluster claims: address %s in network '%s' kept changing",
                          kv_addr_fmt(&p->addr, s), network);
@@ -456,7 +454,7 @@ static int kube_take(ClaimStore *cs, const char *network, const char *key, const
                 if (conflict(r))
                         continue; /* another writer: read again and decide again */
                 if (r < 0) {
-                        kverr_set(e, KV_ERR_INTERNAL, r, "cluster claims: cannot write the claim of '%s': %s", key, we.msg);
+                        kverr_set(e, we.code, r, "%s", we.msg);
                         break;
                 }
                 for (size_t i = 0; r >= 0 && i < n_addrs; i++)
@@ -514,8 +512,7 @@ static int kube_update(ClaimStore *cs, const char *network, const char *key, cs_
                 if (conflict(r))
                         continue;
                 if (r < 0)
-                        return kverr_set(e, KV_ERR_INTERNAL, r, "cluster claims: cannot update NetworkClaim '%s': %s", name,
-                                         we.msg);
+                        return kverr_set(e, we.code, r, "%s", we.msg);
                 if (d == CS_DELETE)
                         for (size_t i = 0; i < rec.n_addrs; i++)
                                 addr_release(cs, network, key, &rec.addrs[i].addr, true);

@@ -4,9 +4,11 @@
 # namespace of the test's own, never the host's network: openssl makes a throwaway CA, the serving
 # certificate, a client certificate (system:masters) and the service-account key; authorization
 # AlwaysAllow. Sourced after lib.sh; used by test-kube-apiserver and test-claims-kube.
-#   apiserver_setup PREFIX   requires the peers (else skips), makes the netns NS, the PKI in P, starts etcd
-#                            and writes the kubeconfig KCFG (CA and client certificate inline); defines k
-#                            (kubectl in NS with KCFG)
+#   apiserver_setup PREFIX [NETNS ADDR]
+#                            requires the peers (else skips), makes the netns NS (or uses NETNS, where the
+#                            API server then listens on ADDR, e.g. a cluster's client namespace reachable
+#                            from the nodes), the PKI in P, starts etcd and writes the kubeconfig KCFG (CA
+#                            and client certificate inline); k is kubectl in NS with KCFG
 #   start_apiserver          starts kube-apiserver on etcd and waits (60 s at most) until /readyz answers
 #                            ok; sets APISERVER_PID and READY_S, status 1 if it did not become ready
 
@@ -18,8 +20,13 @@ apiserver_setup() {
 	require_cmd openssl kubectl
 	require_peer ETCD etcd
 	require_peer APISERVER kube-apiserver
-	mkns NS "$1"
-	ip -n "$NS" link set lo up
+	APISERVER_ADDR=${3:-127.0.0.1}
+	if [ -n "${2:-}" ]; then
+		NS=$2
+	else
+		mkns NS "$1"
+		ip -n "$NS" link set lo up
+	fi
 	P=$KV_TMP/pki
 	mkdir -p "$P"
 	(
@@ -30,7 +37,7 @@ apiserver_setup() {
 			openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 1 \
 				-extfile <(printf '%s\n' "$3") 2>/dev/null
 		}
-		mkcert apiserver "/CN=kube-apiserver" "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes.default
+		mkcert apiserver "/CN=kube-apiserver" "subjectAltName=IP:127.0.0.1,IP:$APISERVER_ADDR,IP:10.0.0.1,DNS:localhost,DNS:kubernetes.default
 extendedKeyUsage=serverAuth"
 		mkcert admin "/O=system:masters/CN=kvnet-admin" "extendedKeyUsage=clientAuth"
 		openssl genrsa -out sa.key 2048 2>/dev/null
@@ -56,7 +63,7 @@ current-context: kvnet-test
 clusters:
 - name: kvnet-test
   cluster:
-    server: https://127.0.0.1:6443
+    server: https://$APISERVER_ADDR:6443
     certificate-authority-data: $(b64 "$P/ca.crt")
 contexts:
 - name: kvnet-test
@@ -73,10 +80,10 @@ start_apiserver() {
 	local t0 _
 	t0=$(date +%s)
 	bg ip netns exec "$NS" "$APISERVER" --etcd-servers=http://127.0.0.1:2379 \
-		--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port=6443 \
+		--bind-address="$APISERVER_ADDR" --advertise-address="$APISERVER_ADDR" --secure-port=6443 \
 		--tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" --client-ca-file="$P/ca.crt" \
 		--token-auth-file="$P/tokens.csv" --authorization-mode=AlwaysAllow \
-		--service-account-issuer=https://127.0.0.1:6443 --service-account-key-file="$P/sa.pub" \
+		--service-account-issuer="https://$APISERVER_ADDR:6443" --service-account-key-file="$P/sa.pub" \
 		--service-account-signing-key-file="$P/sa.key" --service-cluster-ip-range=10.0.0.0/24 \
 		--disable-admission-plugins=ServiceAccount --allow-privileged=true --endpoint-reconciler-type=none \
 		--cert-dir="$KV_TMP/apiserver-certs" >>"$KV_TMP/apiserver.log" 2>&1

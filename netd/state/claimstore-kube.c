@@ -451,8 +451,10 @@ static int kube_take(ClaimStore *cs, const char *network, const char *key, const
                 cs_take_record(cs, &old, found, network, key, addrs, n_addrs, mac, &rec);
                 KvErr we = {};
                 r = write_claim(cs, &rec, found ? obj_rv(obj) : NULL, &we);
-                if (conflict(r))
+                if (conflict(r)) {
+                        r = -EBUSY;
                         continue; /* another writer: read again and decide again */
+                }
                 if (r < 0) {
                         kverr_set(e, we.code, r, "%s", we.msg);
                         break;

@@ -57,23 +57,7 @@ assert_eq "$(spec node '.spec.key + "=" + .spec.ips[0]' | sort | tr '\n' ' ')" \
 assert_eq "$(ctl 1 -o json cluster-claims | jq -r '.backend + " " + .server')" "kube https://$CLIENT_UNDERLAY:6443" \
 	"kvnetctl cluster-claims: the kube store and its server"
 
-mkconf() {
-	cat >"$1" <<EOF
-{ "cniVersion": "1.1.0", "name": "kvcluster",
-  "plugins": [ { "type": "kvnet", "binding": "bridge", "bridge": "kvbr0", "mtu": 1500,
-    "ipam": { "ranges": [ [ { "subnet": "10.88.0.0/24", "gateway": "10.88.0.1",
-                              "rangeStart": "10.88.0.10", "rangeEnd": "10.88.0.30" } ] ] },
-    "socket": "$2" } ] }
-EOF
-}
-mkconf "$KV_TMP/n1.conflist" "$NODE1_SOCK"
-mkconf "$KV_TMP/n2.conflist" "$NODE2_SOCK"
-on() {
-	local i=$1
-	shift
-	local ns=NODE${i}_NS
-	NODE_NS=${!ns} cni "$1" "$KV_TMP/n$i.conflist" "${@:2}"
-}
+cluster_claims_conflists
 vmargs() { echo "IgnoreUnknown=1;KVNET_VM_NAMESPACE=default;KVNET_VM_NAME=$1;KVNET_VM_INTERFACE=default;KVNET_VM_BINDING=bridge"; }
 
 # ---------------------------------------------------------------- containers: one range, two nodes

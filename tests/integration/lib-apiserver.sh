@@ -11,6 +11,8 @@
 #                            and client certificate inline); k is kubectl in NS with KCFG
 #   start_apiserver          starts kube-apiserver on etcd and waits (60 s at most) until /readyz answers
 #                            ok; sets APISERVER_PID and READY_S, status 1 if it did not become ready
+#   start_apiserver_claims   start_apiserver, asserted (the test ends if it fails), and the NetworkClaim
+#                            CRD of the claim store's kube backend applied and established
 
 b64() { base64 -w0 <"$1"; }
 # kubectl in the namespace with the kubeconfig
@@ -98,4 +100,14 @@ start_apiserver() {
 		sleep 0.5
 	done
 	return 1
+}
+
+start_apiserver_claims() {
+	local ready=0
+	start_apiserver && ready=1
+	assert_eq "$ready" 1 "kube-apiserver + etcd ready on $APISERVER_ADDR in ${READY_S:-?} s"
+	[ "$ready" = 1 ] || finish
+	k apply -f "$KV_CONF_DIR/networkclaims-crd.yaml" >/dev/null
+	assert_true "the NetworkClaim CRD is established" \
+		k wait --for condition=established --timeout=30s crd/networkclaims.kvnet.io
 }

@@ -23,13 +23,7 @@ require_file "$CT"
 require_cmd jq socat
 ROUNDS=${KVNET_CLAIM_RACE_ROUNDS:-300}
 apiserver_setup kcl
-ready=0
-start_apiserver && ready=1
-assert_eq "$ready" 1 "kube-apiserver + etcd ready in ${READY_S:-?} s"
-[ "$ready" = 1 ] || finish
-
-k apply -f "$KV_CONF_DIR/networkclaims-crd.yaml" >/dev/null
-assert_true "the NetworkClaim CRD is established" k wait --for condition=established --timeout=30s crd/networkclaims.kvnet.io
+start_apiserver_claims
 
 # ct NODE VERB ARGS: claimtool as node NODE
 ct() {

@@ -23,12 +23,7 @@ require_peer ETCD etcd
 require_peer APISERVER kube-apiserver
 cluster_up kvt-ck
 apiserver_setup kck "$CLIENT_NS" "$CLIENT_UNDERLAY"
-ready=0
-start_apiserver && ready=1
-assert_eq "$ready" 1 "kube-apiserver listens on $CLIENT_UNDERLAY in the client namespace, ready in ${READY_S:-?} s"
-[ "$ready" = 1 ] || finish
-k apply -f "$KV_CONF_DIR/networkclaims-crd.yaml" >/dev/null
-assert_true "the NetworkClaim CRD is established" k wait --for condition=established --timeout=30s crd/networkclaims.kvnet.io
+start_apiserver_claims
 
 # the netds again, with the kube backend (as cluster.sh's start_netd, another clusterClaims)
 for i in 1 2; do

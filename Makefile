@@ -121,8 +121,8 @@ $(BUILD)/lib/%.a:
 	ar rcs $@ $^
 
 $(BIN)/kvnet: $(OBJ)/cni/main.o $(CNI_LIB) $(COMMON_LIB)
-$(BIN)/kvnet-netd: $(OBJ)/netd/main.o $(NETD_LIB) $(COMMON_LIB)
-$(BIN)/kvnetctl: $(OBJ)/netd/ctl/kvnetctl.o $(NETD_LIB) $(COMMON_LIB)
+$(BIN)/kvnet-netd: $(OBJ)/netd/main.o $(NETD_LIB) $(KUBE_LIB) $(COMMON_LIB)
+$(BIN)/kvnetctl: $(OBJ)/netd/ctl/kvnetctl.o $(NETD_LIB) $(KUBE_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-launcher: $(OBJ)/launcher/main.o $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-controller: $(OBJ)/controller/main.o $(CTL_LIB) $(LAUNCH_VMI_LIB) $(KUBE_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-node: $(OBJ)/agent/main.o $(AGENT_LIB) $(HANDLER_LIB) $(KUBE_LIB) $(NODE_LIB) $(COMMON_LIB)
@@ -133,12 +133,13 @@ MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 $(OBJ)/controller/%.o: CFLAGS += $(MHD_CFLAGS)
 $(BIN)/kvnet-controller: LDLIBS += $(MHD_LIBS)
 $(BUILD)/tests/test-controller-%: LDLIBS += $(MHD_LIBS)
-# libcurl (the Kubernetes client, kube/) only where kube is linked: the CNI plugin, netd and the launcher do
-# not link it.
+# libcurl (the Kubernetes client, kube/) only where kube is linked: netd (the claim store's kube backend,
+# netd/state/claimstore-kube.c), the node side, kvnet-multus and the tests; the CNI plugin and the launcher
+# do not link it.
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null)
 $(OBJ)/kube/%.o $(OBJ)/agent/%.o $(OBJ)/multus-compat/plugin/%.o $(OBJ)/tests/unit/test-kube.o $(OBJ)/tests/tools/kubeclient.o: CFLAGS += $(CURL_CFLAGS)
-$(BUILD)/tests/test-kube $(BUILD)/tests/kubeclient $(BIN)/kvnet-node $(BIN)/kvnet-multus $(BIN)/kvnet-controller: LDLIBS += $(CURL_LIBS)
+$(BUILD)/tests/% $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-node $(BIN)/kvnet-multus $(BIN)/kvnet-controller: LDLIBS += $(CURL_LIBS)
 $(PROGS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -174,15 +175,15 @@ UNIT_LIBS_test-multus           := $(MULTUS_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-multus-ipamclaim := $(MULTUS_LIB) $(COMMON_LIB)
 $(foreach t,bind-masq claimstore dhcp ipam journal link migredir nat-nft netd-endpoint netd-manager \
   netd-reaper netd-request sriov,\
-  $(eval UNIT_LIBS_test-$(t) := $(NETD_LIB) $(COMMON_LIB)))
-ALL_LIBS := $(HANDLER_LIB) $(NODE_LIB) $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+  $(eval UNIT_LIBS_test-$(t) := $(NETD_LIB) $(KUBE_LIB) $(COMMON_LIB)))
+ALL_LIBS := $(HANDLER_LIB) $(NODE_LIB) $(CTL_LIB) $(LAUNCH_LIB) $(MIGRATE_LIB) $(NETD_LIB) $(KUBE_LIB) $(CNI_LIB) $(COMMON_LIB)
 
 .SECONDEXPANSION:
 $(BUILD)/tests/test-%: $(OBJ)/tests/unit/test-%.o $(TEST_LIB) $$(or $$(UNIT_LIBS_test-$$*),$$(ALL_LIBS))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 
-$(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(NODE_LIB) $(NETD_LIB) $(CNI_LIB) $(COMMON_LIB)
+$(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(NODE_LIB) $(NETD_LIB) $(KUBE_LIB) $(CNI_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -230,7 +231,7 @@ FUZZ_SRC_fuzz-controller-proto := controller/kproto.c controller/store.c control
                                   controller/launchcheck.c controller/ipamclaim.c $(LAUNCH_VMI_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-dhcp             := netd/dhcp/dhcp4.c netd/dhcp/dhcp6.c $(COMMON_SRC)
 FUZZ_SRC_fuzz-journal          := netd/state/journal.c $(COMMON_SRC)
-FUZZ_SRC_fuzz-netd-request     := $(NETD_SRC) $(COMMON_SRC)
+FUZZ_SRC_fuzz-netd-request     := $(NETD_SRC) $(KUBE_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-vmi              := $(LAUNCH_SRC) $(MIGRATE_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-kube             := kube/config.c kube/yaml.c kube/util.c kube/watch-parse.c $(COMMON_SRC)
 FUZZ_SRC_fuzz-multus           := $(MULTUS_SRC) $(COMMON_SRC)
@@ -238,7 +239,7 @@ $(BUILD)/fuzz/fuzz-netd-request: $(BPF_SKELS)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $$(FUZZ_SRC_$$*)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRC_$*) $(FUZZ_LIBS) -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRC_$*) $(FUZZ_LIBS) $(CURL_LIBS) -o $@
 
 fuzz: $(FUZZ_BINS)
 

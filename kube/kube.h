@@ -105,7 +105,7 @@ typedef struct KubeRef {
 typedef struct KubeRequest {
         KubeVerb verb;
         KubeRef ref;
-        json_t *body;                /* create/update/patch: borrowed */
+        json_t *body;                /* create/update/patch; delete: DeleteOptions (optional). Borrowed */
         const char *label_selector;  /* list */
         const char *field_selector;  /* list */
         unsigned limit;              /* list: page size, 0 = the server's choice */

@@ -38,7 +38,7 @@ static int parse_config_file(Manager *m, KvErr *e) {
                                          "redirectGraceMs)",
                                          m->config_path, key);
         }
-        const char *node = NULL, *cdir = NULL, *hook = NULL, *naddr = NULL;
+        const char *node = NULL, *hook = NULL, *naddr = NULL;
         long long grace = m->redirect_grace_ms;
         if ((r = json_get_string(o, "config", "nodeAddress", false, &naddr, e)) < 0 ||
             (r = json_get_int(o, "config", "redirectGraceMs", false, 0, 600000, &grace, e)) < 0)
@@ -48,7 +48,6 @@ static int parse_config_file(Manager *m, KvErr *e) {
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "config: 'nodeAddress' must be an IPv4 or IPv6 address, got '%.64s'", naddr);
         if ((r = json_get_string(o, "config", "nodeName", false, &node, e)) < 0 ||
-            (r = json_get_string(o, "config", "clusterClaims", false, &cdir, e)) < 0 ||
             (r = json_get_string(o, "config", "routeHook", false, &hook, e)) < 0)
                 return r;
         if (hook) {
@@ -68,17 +67,18 @@ static int parse_config_file(Manager *m, KvErr *e) {
                                          sizeof m->node_name - 1, node);
                 snprintf(m->node_name, sizeof m->node_name, "%s", node);
         }
-        if (cdir) {
-                if (cdir[0] != '/')
-                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                         "config: 'clusterClaims' must be an absolute directory path, got '%.64s'", cdir);
+        json_t *claims = json_object_get(o, "clusterClaims");
+        if (claims) {
+                ClaimStoreConfig cc;
+                r = claimstore_config_from_json(claims, &cc, e);
+                if (r < 0)
+                        return r;
+                claimstore_config_done(&m->cs_config);
+                m->cs_config = cc;
+                m->cluster = true;
                 if (!node)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "config: 'clusterClaims' needs 'nodeName' (this node's name in the cluster)");
-                free(m->cluster_dir);
-                m->cluster_dir = strdup(cdir);
-                if (!m->cluster_dir)
-                        return -ENOMEM;
         }
         const char *nb = NULL, *sysfs = NULL;
         json_t *pools = NULL;
@@ -166,8 +166,9 @@ int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *
         r = journal_open(jpath, m->durable, &m->ep_journal, e);
         if (r < 0)
                 return r;
-        if (m->cluster_dir) {
-                r = claimstore_open(m->cluster_dir, m->node_name, m->durable, &m->cs, e);
+        if (m->cluster) {
+                m->cs_config.durable = m->durable;
+                r = claimstore_new(&m->cs_config, m->node_name, &m->cs, e);
                 if (r < 0)
                         return r;
                 ipam_set_addr_filter(m->ipam, cluster_taken, m);
@@ -209,7 +210,7 @@ Manager *manager_free(Manager *m) {
         ipam_free(m->ipam);
         journal_free(m->ep_journal);
         claimstore_free(m->cs);
-        free(m->cluster_dir);
+        claimstore_config_done(&m->cs_config);
         m->handoff = handoff_free(m->handoff);
         free(m->route_hook);
         nat_backend_free(m->nat_nft);

@@ -67,7 +67,8 @@ struct Manager {
 
         /* Cluster (netd config nodeName / clusterClaims): cs is NULL on a stand-alone node. */
         char node_name[CS_NODE_MAX];
-        char *cluster_dir;
+        bool cluster;                 /* clusterClaims given */
+        ClaimStoreConfig cs_config;   /* its backend and where the store is */
         char *route_hook; /* netd config routeHook: announces/withdraws VM /32s (handoff.c) */
         KvAddr node_address; /* netd config nodeAddress (family 0 = none): registered in the claim store */
         uint32_t redirect_grace_ms; /* netd config redirectGraceMs (default 5000, 0 = no redirect) */

@@ -224,11 +224,16 @@ static void print_migrations(json_t *r) {
 static void print_cluster_claims(json_t *r) {
         size_t i;
         json_t *p;
-        if (json_is_null(json_object_get(r, "dir"))) {
+        if (json_is_null(json_object_get(r, "node"))) {
                 printf("stand-alone node (no 'clusterClaims' in the netd config)\n");
                 return;
         }
-        printf("node %s, store %s\n\n%-16s %-36s %-28s %-19s %-10s %-8s %s\n", str(r, "node"), str(r, "dir"),
+        char store[512];
+        if (json_object_get(r, "server"))
+                snprintf(store, sizeof store, "kube %s (%s)", str(r, "server"), str(r, "kubeconfig"));
+        else
+                snprintf(store, sizeof store, "%s", str(r, "dir"));
+        printf("node %s, store %s\n\n%-16s %-36s %-28s %-19s %-10s %-8s %s\n", str(r, "node"), store,
                "NETWORK", "KEY", "IPS", "MAC", "HOLDER", "ATTACHED", "MIGRATING TO");
         json_array_foreach(json_object_get(r, "claims"), i, p) {
                 char ips[128];

@@ -1,29 +1,38 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Cluster-wide claim authority, "dir" backend (see claimstore.h). */
+/* Cluster-wide claim authority (claimstore.h): the rules every backend shares and the dispatch to the
+ * backend's ops (claimstore-priv.h; "dir" claimstore-dir.c, "kube" claimstore-kube.c). */
 #include <ctype.h>
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include "common/event.h"
-#include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/log.h"
-#include "netd/ipam/ipam-priv.h"
-#include "netd/state/claimstore.h"
+#include "netd/state/claimstore-priv.h"
 
-#define CS_RECORD_MAX (64 * 1024)
-
-struct ClaimStore {
-        char dir[3072]; /* room for the file names below it in a PATH_MAX buffer */
-        char node[CS_NODE_MAX];
-        bool durable;
-        int lock_fd;
+static const char *const claimstore_backends[_CLAIMSTORE_BACKEND_MAX] = {
+        [CLAIMSTORE_DIR] = "dir",
+        [CLAIMSTORE_KUBE] = "kube",
 };
 
-static bool node_name_ok(const char *s) {
+static const struct {
+        const ClaimStoreOps *ops;
+        int (*init)(ClaimStore *cs, const ClaimStoreConfig *cfg, KvErr *e);
+} backend_table[_CLAIMSTORE_BACKEND_MAX] = {
+        [CLAIMSTORE_DIR] = { &claimstore_dir_ops, claimstore_dir_init },
+        [CLAIMSTORE_KUBE] = { &claimstore_kube_ops, claimstore_kube_init },
+};
+
+const char *claimstore_backend_to_string(ClaimStoreBackend b) {
+        return b >= 0 && b < _CLAIMSTORE_BACKEND_MAX ? claimstore_backends[b] : NULL;
+}
+
+ClaimStoreBackend claimstore_backend_from_string(const char *s) {
+        for (size_t i = 0; s && i < ELEMENTSOF(claimstore_backends); i++)
+                if (streq(claimstore_backends[i], s))
+                        return (ClaimStoreBackend) i;
+        return _CLAIMSTORE_BACKEND_INVALID;
+}
+
+bool claimstore_node_name_ok(const char *s) {
         size_t n = strlen(s);
         if (n == 0 || n >= CS_NODE_MAX)
                 return false;
@@ -33,41 +42,101 @@ static bool node_name_ok(const char *s) {
         return !streq(s, ".") && !streq(s, "..");
 }
 
-int claimstore_open(const char *dir, const char *node, bool durable, ClaimStore **ret, KvErr *e) {
-        if (!dir || !*dir || strlen(dir) >= 3072)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "clusterClaims: directory '%.64s' is empty or too long",
-                                 dir ? dir : "");
-        if (!node || !node_name_ok(node))
+
+void claimstore_config_done(ClaimStoreConfig *c) {
+        free(c->dir);
+        free(c->kubeconfig);
+        *c = (ClaimStoreConfig) {};
+}
+
+int claimstore_config_from_json(json_t *v, ClaimStoreConfig *ret, KvErr *e) {
+        ClaimStoreConfig c = { .backend = CLAIMSTORE_DIR, .durable = true };
+        const char *dir = NULL, *kc = NULL, *backend = NULL;
+        long long timeout = 0;
+        int r;
+        if (json_is_string(v))
+                dir = json_string_value(v);
+        else if (json_is_object(v)) {
+                const char *k;
+                json_t *x;
+                json_object_foreach(v, k, x)
+                        if (!streq(k, "backend") && !streq(k, "dir") && !streq(k, "kubeconfig") && !streq(k, "timeoutMs"))
+                                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                                 "config: unknown key 'clusterClaims.%s' (expected backend, dir, "
+                                                 "kubeconfig, timeoutMs)",
+                                                 k);
+                if ((r = json_get_string(v, "config: clusterClaims", "backend", true, &backend, e)) < 0 ||
+                    (r = json_get_string(v, "config: clusterClaims", "dir", false, &dir, e)) < 0 ||
+                    (r = json_get_string(v, "config: clusterClaims", "kubeconfig", false, &kc, e)) < 0 ||
+                    (r = json_get_int(v, "config: clusterClaims", "timeoutMs", false, 100, 600000, &timeout, e)) < 0)
+                        return r;
+                c.backend = claimstore_backend_from_string(backend);
+                if (c.backend < 0)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config: 'clusterClaims.backend' must be dir or kube, got '%.64s'", backend);
+        } else
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "config: 'clusterClaims' must be a directory path or an object "
+                                 "{\"backend\": \"dir\"|\"kube\", ...}, got %s",
+                                 json_type_name(v));
+        if (c.backend == CLAIMSTORE_DIR) {
+                if (kc || timeout)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config: 'clusterClaims.%s' is for the kube backend, not dir",
+                                         kc ? "kubeconfig" : "timeoutMs");
+                if (!dir || dir[0] != '/')
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config: 'clusterClaims%s' must be an absolute directory path, got '%.64s'",
+                                         json_is_object(v) ? ".dir" : "", dir ? dir : "");
+        } else {
+                if (dir)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config: 'clusterClaims.dir' is for the dir backend, not kube");
+                if (kc && kc[0] != '/')
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config: 'clusterClaims.kubeconfig' must be an absolute path, got '%.128s'", kc);
+        }
+        c.timeout_ms = (unsigned) timeout;
+        if ((dir && !(c.dir = strdup(dir))) || (kc && !(c.kubeconfig = strdup(kc)))) {
+                claimstore_config_done(&c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+int claimstore_new(const ClaimStoreConfig *cfg, const char *node, ClaimStore **ret, KvErr *e) {
+        if (cfg->backend < 0 || cfg->backend >= _CLAIMSTORE_BACKEND_MAX)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "clusterClaims: unknown backend %d", (int) cfg->backend);
+        if (!node || !claimstore_node_name_ok(node))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "nodeName: '%.64s' must be 1..%d characters of [A-Za-z0-9_.-] (needed with clusterClaims)",
                                  node ? node : "", CS_NODE_MAX - 1);
-        _cleanup_free_ ClaimStore *cs = calloc(1, sizeof *cs);
+        ClaimStore *cs = calloc(1, sizeof *cs);
         if (!cs)
                 return -ENOMEM;
-        snprintf(cs->dir, sizeof cs->dir, "%s", dir);
+        cs->backend = cfg->backend;
+        cs->ops = backend_table[cfg->backend].ops;
         snprintf(cs->node, sizeof cs->node, "%s", node);
-        cs->durable = durable;
-        char p[PATH_MAX];
-        int r;
-        snprintf(p, sizeof p, "%s/claims", dir);
-        if ((r = mkdir_p(p, 0700)) < 0)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "clusterClaims: cannot create '%s'", p);
-        snprintf(p, sizeof p, "%s/addrs", dir);
-        if ((r = mkdir_p(p, 0700)) < 0)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "clusterClaims: cannot create '%s'", p);
-        snprintf(p, sizeof p, "%s/lock", dir);
-        cs->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (cs->lock_fd < 0)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, negative_errno(), "clusterClaims: cannot open '%s'", p);
-        *ret = TAKE_PTR(cs);
+        int r = backend_table[cfg->backend].init(cs, cfg, e);
+        if (r < 0) {
+                claimstore_free(cs);
+                return r;
+        }
+        *ret = cs;
         return 0;
+}
+
+int claimstore_open(const char *dir, const char *node, bool durable, ClaimStore **ret, KvErr *e) {
+        ClaimStoreConfig cfg = { .backend = CLAIMSTORE_DIR, .dir = (char *) dir, .durable = durable };
+        return claimstore_new(&cfg, node, ret, e);
 }
 
 ClaimStore *claimstore_free(ClaimStore *cs) {
         if (!cs)
                 return NULL;
-        if (cs->lock_fd >= 0)
-                close(cs->lock_fd);
+        if (cs->ops)
+                cs->ops->done(cs);
         free(cs);
         return NULL;
 }
@@ -76,44 +145,11 @@ const char *claimstore_node(const ClaimStore *cs) {
         return cs->node;
 }
 
-/* ---- locking ---- */
-
-static int cs_lock(ClaimStore *cs) {
-        while (flock(cs->lock_fd, LOCK_EX) < 0)
-                if (errno != EINTR)
-                        return negative_errno();
-        return 0;
+ClaimStoreBackend claimstore_backend(const ClaimStore *cs) {
+        return cs->backend;
 }
 
-static void cs_unlock(ClaimStore *cs) {
-        (void) flock(cs->lock_fd, LOCK_UN);
-}
-
-/* ---- paths ---- */
-
-static void record_path(ClaimStore *cs, const char *network, const char *key, char *buf, size_t n, char *fname,
-                        size_t fn) {
-        char f[IPAM_FNAME_MAX];
-        ipam_claim_filename(network, key, f, sizeof f);
-        snprintf(buf, n, "%s/claims/%s", cs->dir, f);
-        if (fname)
-                snprintf(fname, fn, "%s", f);
-}
-
-static int addr_path(ClaimStore *cs, const char *network, const KvAddr *a, bool mkdir, char *buf, size_t n) {
-        char nd[128], s[KV_ADDR_STRLEN];
-        ipam_netdir_name(network, nd, sizeof nd);
-        if (mkdir) {
-                snprintf(buf, n, "%s/addrs/%s", cs->dir, nd);
-                int r = mkdir_p(buf, 0700);
-                if (r < 0)
-                        return r;
-        }
-        snprintf(buf, n, "%s/addrs/%s/%s", cs->dir, nd, kv_addr_fmt(a, s));
-        return 0;
-}
-
-/* ---- record (de)serialisation ---- */
+/* ---- records ---- */
 
 json_t *claimstore_record_to_json(const CsRecord *r) {
         char s[KV_ADDR_STRLEN], m[KV_MAC_STRLEN];
@@ -126,7 +162,7 @@ json_t *claimstore_record_to_json(const CsRecord *r) {
                          (json_int_t) r->updated_usec);
 }
 
-static int record_from_json(json_t *o, CsRecord *ret) {
+int claimstore_record_from_json(json_t *o, CsRecord *ret) {
         CsRecord r = {};
         KvErr e = {};
         const char *network, *key, *mac, *holder, *target;
@@ -166,236 +202,58 @@ static int record_from_json(json_t *o, CsRecord *ret) {
         return 0;
 }
 
-static int record_read_path(const char *path, CsRecord *ret) {
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        int r = read_file_max(path, CS_RECORD_MAX, &text, &len);
-        if (r < 0)
-                return r;
-        _cleanup_json_ json_t *o = json_loadb(text, len, 0, NULL);
-        if (!o || !json_is_object(o))
-                return -EBADMSG;
-        return record_from_json(o, ret);
-}
+/* ---- operations ---- */
 
-/* 1 found, 0 absent (also: a corrupt record, which is logged and treated as absent), < 0 I/O error. */
-static int record_read(ClaimStore *cs, const char *network, const char *key, CsRecord *ret) {
-        char path[PATH_MAX];
-        record_path(cs, network, key, path, sizeof path, NULL, 0);
-        int r = record_read_path(path, ret);
-        if (r == -ENOENT)
-                return 0;
-        if (r == -EBADMSG) {
-                log_warning("cluster claims: '%s' is corrupt; treating the claim as absent", path);
-                return 0;
-        }
-        if (r < 0)
-                return r;
-        if (!streq(ret->network, network) || !streq(ret->key, key))
-                return 0; /* a hash collision: not this claim */
-        return 1;
-}
-
-static int record_write(ClaimStore *cs, CsRecord *rec) {
-        char path[PATH_MAX];
-        record_path(cs, rec->network, rec->key, path, sizeof path, NULL, 0);
-        rec->updated_usec = realtime_usec();
-        _cleanup_json_ json_t *o = claimstore_record_to_json(rec);
-        if (!o)
-                return -ENOMEM;
-        _cleanup_free_ char *text = json_dump_compact(o);
-        if (!text)
-                return -ENOMEM;
-        return write_file_atomic(path, text, strlen(text), cs->durable);
-}
-
-/* ---- address index ---- */
-
-/* The record file name that holds address a, in *buf ("" when free). */
-static int addr_owner(ClaimStore *cs, const char *network, const KvAddr *a, char *buf, size_t n) {
-        char path[PATH_MAX];
-        buf[0] = '\0';
-        int r = addr_path(cs, network, a, false, path, sizeof path);
-        if (r < 0)
-                return r;
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        r = read_file_max(path, 1024, &text, &len);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
-                text[--len] = '\0';
-        snprintf(buf, n, "%s", text);
-        return 0;
-}
-
-/* An address whose owner file no longer exists (a crash between the two writes) is free. */
-static bool owner_alive(ClaimStore *cs, const char *fname) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/claims/%s", cs->dir, fname);
-        return access(path, F_OK) == 0;
-}
-
-bool claimstore_addr_taken(ClaimStore *cs, const char *network, const KvAddr *a, const char *key) {
-        char owner[IPAM_FNAME_MAX], mine[IPAM_FNAME_MAX];
-        if (addr_owner(cs, network, a, owner, sizeof owner) < 0)
-                return true;
-        if (!owner[0])
-                return false;
-        ipam_claim_filename(network, key, mine, sizeof mine);
-        if (streq(owner, mine))
-                return false;
-        return owner_alive(cs, owner);
-}
-
-static int addr_set(ClaimStore *cs, const char *network, const KvAddr *a, const char *fname) {
-        char path[PATH_MAX];
-        int r = addr_path(cs, network, a, true, path, sizeof path);
-        if (r < 0)
-                return r;
-        return write_file_atomic(path, fname, strlen(fname), cs->durable);
-}
-
-static void addr_clear(ClaimStore *cs, const char *network, const KvAddr *a, const char *fname) {
-        char owner[IPAM_FNAME_MAX], path[PATH_MAX];
-        if (addr_owner(cs, network, a, owner, sizeof owner) < 0 || !streq(owner, fname))
-                return;
-        if (addr_path(cs, network, a, false, path, sizeof path) < 0)
-                return;
-        IGNORE_RESULT(unlink_durable(path, cs->durable));
-}
-
-static bool has_addr(const KvPrefix *list, size_t n, const KvAddr *a) {
+bool cs_has_addr(const KvPrefix *list, size_t n, const KvAddr *a) {
         for (size_t i = 0; i < n; i++)
                 if (kv_addr_equal(&list[i].addr, a))
                         return true;
         return false;
 }
 
-static int record_delete(ClaimStore *cs, const CsRecord *rec) {
-        char path[PATH_MAX], fname[IPAM_FNAME_MAX];
-        record_path(cs, rec->network, rec->key, path, sizeof path, fname, sizeof fname);
-        for (size_t i = 0; i < rec->n_addrs; i++)
-                addr_clear(cs, rec->network, &rec->addrs[i].addr, fname);
-        int r = unlink_durable(path, cs->durable);
-        return r == -ENOENT ? 0 : r;
-}
-
-/* ---- operations ---- */
-
 int claimstore_get(ClaimStore *cs, const char *network, const char *key, CsRecord *ret) {
-        int r = cs_lock(cs);
-        if (r < 0)
-                return r;
-        r = record_read(cs, network, key, ret);
-        cs_unlock(cs);
-        return r;
+        return cs->ops->get(cs, network, key, ret);
 }
 
-static int take_locked(ClaimStore *cs, const char *network, const char *key, const KvPrefix *addrs, size_t n_addrs,
-                       const uint8_t mac[6], KvErr *e) {
-        char a[KV_ADDR_STRLEN], fname[IPAM_FNAME_MAX], owner[IPAM_FNAME_MAX], path[PATH_MAX];
+bool claimstore_addr_taken(ClaimStore *cs, const char *network, const KvAddr *a, const char *key) {
+        return cs->ops->addr_taken(cs, network, a, key);
+}
+
+int cs_take_check(ClaimStore *cs, const CsRecord *old, bool found, const char *network, const char *key, KvErr *e) {
+        if (found && old->holder[0] && !streq(old->holder, cs->node) && (old->attached || old->target[0]))
+                return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EBUSY,
+                                 "cluster claims: '%s' in network '%s' is held by node '%s'%s%s", key, network,
+                                 old->holder, old->target[0] ? " and migrating to node " : "", old->target);
+        if (found && old->target[0] && !streq(old->target, cs->node) && !old->holder[0])
+                return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EBUSY,
+                                 "cluster claims: '%s' in network '%s' is being migrated to node '%s'", key, network,
+                                 old->target);
+        return 0;
+}
+
+void cs_take_record(ClaimStore *cs, const CsRecord *old, bool found, const char *network, const char *key,
+                    const KvPrefix *addrs, size_t n_addrs, const uint8_t mac[6], CsRecord *ret) {
+        CsRecord rec = { .n_addrs = n_addrs, .attached = true };
+        snprintf(rec.network, sizeof rec.network, "%s", network);
+        snprintf(rec.key, sizeof rec.key, "%s", key);
+        memcpy(rec.addrs, addrs, sizeof addrs[0] * n_addrs);
+        memcpy(rec.mac, mac, 6);
+        snprintf(rec.holder, sizeof rec.holder, "%s", cs->node);
+        if (found && streq(old->holder, cs->node)) {
+                snprintf(rec.target, sizeof rec.target, "%s", old->target);
+                rec.target_ready = old->target_ready;
+        }
+        *ret = rec;
+}
+
+int claimstore_take(ClaimStore *cs, const char *network, const char *key, const KvPrefix *addrs, size_t n_addrs,
+                    const uint8_t mac[6], KvErr *e) {
         if (strlen(network) >= sizeof(((CsRecord *) NULL)->network) || strlen(key) >= sizeof(((CsRecord *) NULL)->key))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "cluster claims: network or key too long");
         if (n_addrs > CS_MAX_ADDRS)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "cluster claims: %zu addresses, at most %d", n_addrs,
                                  CS_MAX_ADDRS);
-        CsRecord old = {};
-        int found = record_read(cs, network, key, &old);
-        if (found < 0)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, found, "cluster claims: cannot read the claim of '%s'", key);
-        if (found && old.holder[0] && !streq(old.holder, cs->node)) {
-                if (old.attached || old.target[0])
-                        return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EBUSY,
-                                         "cluster claims: '%s' in network '%s' is held by node '%s'%s%s", key, network,
-                                         old.holder, old.target[0] ? " and migrating to node " : "", old.target);
-        }
-        if (found && old.target[0] && !streq(old.target, cs->node) && !old.holder[0])
-                return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EBUSY,
-                                 "cluster claims: '%s' in network '%s' is being migrated to node '%s'", key, network,
-                                 old.target);
-        record_path(cs, network, key, path, sizeof path, fname, sizeof fname);
-        for (size_t i = 0; i < n_addrs; i++) {
-                int r = addr_owner(cs, network, &addrs[i].addr, owner, sizeof owner);
-                if (r < 0)
-                        return kverr_set_errno(e, KV_ERR_INTERNAL, r, "cluster claims: cannot read address %s",
-                                               kv_addr_fmt(&addrs[i].addr, a));
-                if (owner[0] && !streq(owner, fname) && owner_alive(cs, owner)) {
-                        CsRecord other = {};
-                        char opath[PATH_MAX];
-                        snprintf(opath, sizeof opath, "%s/claims/%s", cs->dir, owner);
-                        bool known = record_read_path(opath, &other) == 0;
-                        return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EADDRINUSE,
-                                         "cluster claims: address %s in network '%s' is held by '%s' on node '%s'",
-                                         kv_addr_fmt(&addrs[i].addr, a), network, known ? other.key : owner,
-                                         known ? other.holder : "?");
-                }
-        }
-        CsRecord rec = { .n_addrs = n_addrs, .attached = true };
-        strcpy(rec.network, network);
-        strcpy(rec.key, key);
-        memcpy(rec.addrs, addrs, sizeof addrs[0] * n_addrs);
-        memcpy(rec.mac, mac, 6);
-        snprintf(rec.holder, sizeof rec.holder, "%s", cs->node);
-        if (found && streq(old.holder, cs->node)) {
-                snprintf(rec.target, sizeof rec.target, "%s", old.target);
-                rec.target_ready = old.target_ready;
-        }
-        /* Addresses first: a crash before the record leaves index entries whose owner file is missing or
-         * does not list them, which count as free (owner_alive) or are rewritten by the next take. */
-        for (size_t i = 0; i < n_addrs; i++) {
-                int r = addr_set(cs, network, &addrs[i].addr, fname);
-                if (r < 0)
-                        return kverr_set_errno(e, KV_ERR_INTERNAL, r, "cluster claims: cannot record address %s",
-                                               kv_addr_fmt(&addrs[i].addr, a));
-        }
-        int r = record_write(cs, &rec);
-        if (r < 0)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "cluster claims: cannot write '%s'", path);
-        for (size_t i = 0; found && i < old.n_addrs; i++)
-                if (!has_addr(addrs, n_addrs, &old.addrs[i].addr))
-                        addr_clear(cs, network, &old.addrs[i].addr, fname);
-        return 0;
-}
-
-int claimstore_take(ClaimStore *cs, const char *network, const char *key, const KvPrefix *addrs, size_t n_addrs,
-                    const uint8_t mac[6], KvErr *e) {
-        int r = cs_lock(cs);
-        if (r < 0)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "cluster claims: cannot lock '%s'", cs->dir);
-        r = take_locked(cs, network, key, addrs, n_addrs, mac, e);
-        cs_unlock(cs);
-        return r;
-}
-
-/* One read-decide-write step under the lock. decide() returns < 0 (error, nothing written), CS_KEEP,
- * CS_WRITE (rec as modified) or CS_DELETE. The result is decide's error, an I/O error, 1 when the record
- * was written or deleted, 0 when kept. */
-enum { CS_KEEP = 0, CS_WRITE = 1, CS_DELETE = 2 };
-typedef int (*cs_decide_fn)(ClaimStore *cs, CsRecord *rec, bool found, const char *network, const char *key,
-                            KvErr *e);
-
-static int update_record(ClaimStore *cs, const char *network, const char *key, cs_decide_fn decide, KvErr *e) {
-        int r = cs_lock(cs);
-        if (r < 0)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "cluster claims: cannot lock '%s'", cs->dir);
-        CsRecord rec = {};
-        r = record_read(cs, network, key, &rec);
-        if (r < 0)
-                r = kverr_set_errno(e, KV_ERR_INTERNAL, r, "cluster claims: cannot read the claim of '%s'", key);
-        else {
-                r = decide(cs, &rec, r > 0, network, key, e);
-                if (r == CS_WRITE || r == CS_DELETE) {
-                        int w = r == CS_WRITE ? record_write(cs, &rec) : record_delete(cs, &rec);
-                        r = w < 0 ? kverr_set_errno(e, KV_ERR_INTERNAL, w, "cluster claims: cannot update the claim of '%s'",
-                                                    key)
-                                  : 1;
-                }
-        }
-        cs_unlock(cs);
-        return r;
+        return cs->ops->take(cs, network, key, addrs, n_addrs, mac, e);
 }
 
 static int decide_begin(ClaimStore *cs, CsRecord *rec, bool found, const char *network, const char *key, KvErr *e) {
@@ -415,7 +273,7 @@ static int decide_begin(ClaimStore *cs, CsRecord *rec, bool found, const char *n
 }
 
 int claimstore_begin_migration(ClaimStore *cs, const char *network, const char *key, KvErr *e) {
-        int r = update_record(cs, network, key, decide_begin, e);
+        int r = cs->ops->update(cs, network, key, decide_begin, e);
         return r < 0 ? r : 0;
 }
 
@@ -440,7 +298,7 @@ static int decide_ready_no(ClaimStore *cs, CsRecord *rec, bool found, const char
 }
 
 int claimstore_set_target_ready(ClaimStore *cs, const char *network, const char *key, bool ready, KvErr *e) {
-        int r = update_record(cs, network, key, ready ? decide_ready_yes : decide_ready_no, e);
+        int r = cs->ops->update(cs, network, key, ready ? decide_ready_yes : decide_ready_no, e);
         return r < 0 ? r : 0;
 }
 
@@ -461,7 +319,7 @@ static int decide_finish(ClaimStore *cs, CsRecord *rec, bool found, const char *
 }
 
 int claimstore_finish_migration(ClaimStore *cs, const char *network, const char *key, KvErr *e) {
-        int r = update_record(cs, network, key, decide_finish, e);
+        int r = cs->ops->update(cs, network, key, decide_finish, e);
         return r < 0 ? r : 0;
 }
 
@@ -479,7 +337,7 @@ static int decide_abort(ClaimStore *cs, CsRecord *rec, bool found, const char *n
 
 int claimstore_abort_migration(ClaimStore *cs, const char *network, const char *key) {
         KvErr e = {};
-        return update_record(cs, network, key, decide_abort, &e);
+        return cs->ops->update(cs, network, key, decide_abort, &e);
 }
 
 static int decide_detach(ClaimStore *cs, CsRecord *rec, bool found, const char *network, const char *key, KvErr *e) {
@@ -492,7 +350,7 @@ static int decide_detach(ClaimStore *cs, CsRecord *rec, bool found, const char *
 
 int claimstore_detach(ClaimStore *cs, const char *network, const char *key) {
         KvErr e = {};
-        return update_record(cs, network, key, decide_detach, &e);
+        return cs->ops->update(cs, network, key, decide_detach, &e);
 }
 
 static int decide_release(ClaimStore *cs, CsRecord *rec, bool found, const char *network, const char *key, KvErr *e) {
@@ -511,70 +369,25 @@ static int decide_release(ClaimStore *cs, CsRecord *rec, bool found, const char 
 
 int claimstore_release(ClaimStore *cs, const char *network, const char *key) {
         KvErr e = {};
-        return update_record(cs, network, key, decide_release, &e);
+        return cs->ops->update(cs, network, key, decide_release, &e);
 }
 
 /* ---- node registry ---- */
 
+/* ---- node registry, listing ---- */
+
 int claimstore_set_node_address(ClaimStore *cs, const KvAddr *a) {
-        char p[PATH_MAX], s[KV_ADDR_STRLEN];
-        snprintf(p, sizeof p, "%s/nodes", cs->dir);
-        int r = mkdir_p(p, 0700);
-        if (r < 0)
-                return r;
-        snprintf(p, sizeof p, "%s/nodes/%s.json", cs->dir, cs->node);
-        _cleanup_json_ json_t *o = json_pack("{s:s,s:s}", "node", cs->node, "address", kv_addr_fmt(a, s));
-        _cleanup_free_ char *text = o ? json_dump_compact(o) : NULL;
-        if (!text)
-                return -ENOMEM;
-        return write_file_atomic(p, text, strlen(text), cs->durable);
+        return cs->ops->set_node_address(cs, a);
 }
 
 int claimstore_node_address(ClaimStore *cs, const char *node, KvAddr *ret) {
-        char p[PATH_MAX];
-        if (!node_name_ok(node))
+        if (!claimstore_node_name_ok(node))
                 return -EINVAL;
-        snprintf(p, sizeof p, "%s/nodes/%s.json", cs->dir, node);
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        int r = read_file_max(p, 4096, &text, &len);
-        if (r < 0)
-                return r;
-        _cleanup_json_ json_t *o = json_loadb(text, len, 0, NULL);
-        const char *a = json_string_value(json_object_get(o, "address"));
-        if (!a || kv_addr_parse(a, ret) < 0)
-                return -EBADMSG;
-        return 0;
+        return cs->ops->node_address(cs, node, ret);
 }
 
 int claimstore_foreach(ClaimStore *cs, claimstore_cb cb, void *userdata) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/claims", cs->dir);
-        int r = cs_lock(cs);
-        if (r < 0)
-                return r;
-        DIR *d = opendir(path);
-        if (!d) {
-                r = negative_errno();
-                cs_unlock(cs);
-                return r;
-        }
-        r = 0;
-        struct dirent *de;
-        while (r >= 0 && (de = readdir(d))) {
-                size_t n = strlen(de->d_name);
-                if (de->d_name[0] == '.' || n < 6 || n >= IPAM_FNAME_MAX || !streq(de->d_name + n - 5, ".json"))
-                        continue;
-                char p[PATH_MAX];
-                snprintf(p, sizeof p, "%s/claims/%.*s", cs->dir, IPAM_FNAME_MAX, de->d_name);
-                CsRecord rec;
-                if (record_read_path(p, &rec) < 0)
-                        continue;
-                r = cb(&rec, userdata);
-        }
-        closedir(d);
-        cs_unlock(cs);
-        return r < 0 ? r : 0;
+        return cs->ops->foreach(cs, cb, userdata);
 }
 
 static int dump_one(const CsRecord *r, void *userdata) {
@@ -589,5 +402,12 @@ json_t *claimstore_dump(ClaimStore *cs) {
         if (claimstore_foreach(cs, dump_one, arr) < 0) {
                 /* partial is better than nothing for a debug view */
         }
-        return json_pack("{s:s,s:s,s:o}", "node", cs->node, "dir", cs->dir, "claims", arr);
+        json_t *d = json_pack("{s:s,s:s,s:o}", "node", cs->node, "backend", claimstore_backend_to_string(cs->backend),
+                              "claims", arr);
+        if (d && cs->ops->describe(cs, d) < 0) {
+                json_decref(d);
+                return NULL;
+        }
+        return d;
 }
+

@@ -8,13 +8,19 @@
  *     a migration in progress (record.target), and then only one such target;
  *   - a VM claim whose holder has no attachment left (attached = false) may be taken over by any node.
  *
- * Backend "dir": a directory every node can reach (on one machine any directory; all simulated nodes
- * share the filesystem). Every operation runs under flock(DIR/lock) and is a few small file writes:
+ * Two backends implement it (ClaimStoreBackend; claimstore-priv.h):
+ *
+ * "dir": a directory every node can reach (on one machine any directory; all simulated nodes share the
+ * filesystem). Every operation runs under flock(DIR/lock) and is a few small file writes:
  *   DIR/claims/<sanitized key>-<16 hex>.json   {"version":1,"network","key","ips":[...],"mac","holder",
  *                                             "attached","target","targetReady","updated"}
  *   DIR/addrs/<netdir>/<address>              the record file name holding that address
- * The operations are the interface a Kubernetes backend (one object per claim, resourceVersion as the
- * compare-and-swap) would implement; see docs/multinode.md. */
+ *
+ * "kube": objects of the cluster-scoped CRD networkclaims.kvnet.io/v1alpha1 (kind NetworkClaim) on a
+ * Kubernetes API server: one object per claim, one per address (created if absent: 409 AlreadyExists means
+ * taken), one per node (its underlay address); every change is an update with the object's
+ * resourceVersion, so two nodes can never both hold one. Requests are blocking with a bounded timeout
+ * (docs/multinode.md). */
 #pragma once
 
 #include <jansson.h>
@@ -41,10 +47,37 @@ typedef struct CsRecord {
 
 typedef struct ClaimStore ClaimStore;
 
-/* Opens (creates) the store directory. node: this node's name, 1..63 of [A-Za-z0-9_.-]. */
+typedef enum ClaimStoreBackend {
+        CLAIMSTORE_DIR,
+        CLAIMSTORE_KUBE,
+        _CLAIMSTORE_BACKEND_MAX,
+        _CLAIMSTORE_BACKEND_INVALID = -EINVAL,
+} ClaimStoreBackend;
+
+const char *claimstore_backend_to_string(ClaimStoreBackend b);
+ClaimStoreBackend claimstore_backend_from_string(const char *s);
+
+typedef struct ClaimStoreConfig {
+        ClaimStoreBackend backend;
+        char *dir;          /* dir: the shared directory */
+        bool durable;       /* dir: fsync every write */
+        char *kubeconfig;   /* kube: NULL = $KUBECONFIG, in-cluster, ~/.kube/config (kube_config_load) */
+        unsigned timeout_ms; /* kube: bound of every request, 0 = 10000 */
+} ClaimStoreConfig;
+
+/* netd's config value of 'clusterClaims': "/dir" (the dir backend, as before), or
+ * {"backend": "dir", "dir": "/dir"} or {"backend": "kube", "kubeconfig": "/path", "timeoutMs": N}. Errors
+ * name the key and the value. Free with claimstore_config_done(). */
+int claimstore_config_from_json(json_t *v, ClaimStoreConfig *ret, KvErr *e) _wur_;
+void claimstore_config_done(ClaimStoreConfig *c);
+
+/* Opens the store. node: this node's name, 1..63 of [A-Za-z0-9_.-]. */
+int claimstore_new(const ClaimStoreConfig *cfg, const char *node, ClaimStore **ret, KvErr *e) _wur_;
+/* The dir backend: opens (creates) the store directory. */
 int claimstore_open(const char *dir, const char *node, bool durable, ClaimStore **ret, KvErr *e) _wur_;
 ClaimStore *claimstore_free(ClaimStore *cs);
 const char *claimstore_node(const ClaimStore *cs);
+ClaimStoreBackend claimstore_backend(const ClaimStore *cs);
 
 /* 1 and *ret filled when a record exists, 0 when not, < 0 on I/O error. */
 int claimstore_get(ClaimStore *cs, const char *network, const char *key, CsRecord *ret) _wur_;
@@ -77,7 +110,7 @@ int claimstore_detach(ClaimStore *cs, const char *network, const char *key) _wur
  * (1); as target, like claimstore_abort_migration (1); otherwise nothing (0). */
 int claimstore_release(ClaimStore *cs, const char *network, const char *key) _wur_;
 
-/* Node registry (DIR/nodes/<node>.json): the node's underlay address, for the source's redirect to the
+/* Node registry (dir: DIR/nodes/<node>.json; kube: a NetworkClaim per node): the node's underlay address, for the source's redirect to the
  * migration target. claimstore_set_node_address() records this node's; _node_address() looks one up
  * (-ENOENT when the node registered none). */
 int claimstore_set_node_address(ClaimStore *cs, const KvAddr *a) _wur_;
@@ -87,5 +120,5 @@ typedef int (*claimstore_cb)(const CsRecord *r, void *userdata);
 /* Every record (order unspecified); stop early by returning < 0 from cb. Unreadable files are skipped. */
 int claimstore_foreach(ClaimStore *cs, claimstore_cb cb, void *userdata) _wur_;
 json_t *claimstore_record_to_json(const CsRecord *r);
-/* {"node","dir","claims":[record...]} */
+/* {"node","backend","dir"|"kubeconfig"+"server","claims":[record...]} */
 json_t *claimstore_dump(ClaimStore *cs);

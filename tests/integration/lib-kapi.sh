@@ -6,7 +6,10 @@
 #   kapi_up            openssl makes a throwaway CA, the serving certificate, an admin client certificate
 #                      (system:masters), a token (tokens.csv: sekret-token) and the service-account key in $KAPI_PKI;
 #                      etcd and kube-apiserver start in namespace $NS (authorization: $KAPI_AUTHZ, default AlwaysAllow);
-#                      $KCFG is the admin kubeconfig (CA and client certificate inline); status 1 if not ready in 60 s
+#                      $KCFG is the admin kubeconfig (CA and client certificate inline); status 1 if not ready in 60 s.
+#                      KAPI_NETNS: run in that existing namespace instead of a new one, the API server on KAPI_ADDR
+#                      (e.g. a cluster.sh client namespace's underlay address, which the nodes reach)
+#   kapi_crd FILE...   applies CRDs and waits until they are established (asserted)
 #   kapi_start_apiserver  (re)starts kube-apiserver on the same etcd; sets APISERVER_PID, READY_S
 #   k ARGS             kubectl --kubeconfig $KCFG in the namespace
 #   kapi_kubeconfig FILE USER-CERT USER-KEY | --token TOKEN: another kubeconfig for the same server
@@ -25,7 +28,7 @@ kapi_pki() {
 			openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 1 \
 				-extfile <(printf '%s\n' "$3") 2>/dev/null
 		}
-		mkcert apiserver "/CN=kube-apiserver" "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes.default
+		mkcert apiserver "/CN=kube-apiserver" "subjectAltName=IP:127.0.0.1,IP:${KAPI_ADDR:-127.0.0.1},IP:10.0.0.1,DNS:localhost,DNS:kubernetes.default
 extendedKeyUsage=serverAuth"
 		mkcert admin "/O=system:masters/CN=kvnet-admin" "extendedKeyUsage=clientAuth"
 		openssl genrsa -out sa.key 2048 2>/dev/null
@@ -51,7 +54,7 @@ current-context: kvnet-test
 clusters:
 - name: kvnet-test
   cluster:
-    server: https://127.0.0.1:6443
+    server: https://${KAPI_ADDR:-127.0.0.1}:6443
     certificate-authority-data: $(kapi_b64 "$KAPI_PKI/ca.crt")
 contexts:
 - name: kvnet-test
@@ -67,11 +70,11 @@ kapi_start_apiserver() {
 	local t0 _
 	t0=$(date +%s)
 	bg ip netns exec "$NS" "$APISERVER" --etcd-servers=http://127.0.0.1:2379 \
-		--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port=6443 \
+		--bind-address="${KAPI_ADDR:-127.0.0.1}" --advertise-address="${KAPI_ADDR:-127.0.0.1}" --secure-port=6443 \
 		--tls-cert-file="$KAPI_PKI/apiserver.crt" --tls-private-key-file="$KAPI_PKI/apiserver.key" \
 		--client-ca-file="$KAPI_PKI/ca.crt" --token-auth-file="$KAPI_PKI/tokens.csv" \
 		--authorization-mode="${KAPI_AUTHZ:-AlwaysAllow}" \
-		--service-account-issuer=https://127.0.0.1:6443 --service-account-key-file="$KAPI_PKI/sa.pub" \
+		--service-account-issuer="https://${KAPI_ADDR:-127.0.0.1}:6443" --service-account-key-file="$KAPI_PKI/sa.pub" \
 		--service-account-signing-key-file="$KAPI_PKI/sa.key" --service-cluster-ip-range=10.0.0.0/24 \
 		--disable-admission-plugins=ServiceAccount --allow-privileged=true --endpoint-reconciler-type=none \
 		--cert-dir="$KV_TMP/apiserver-certs" >>"$KV_TMP/apiserver.log" 2>&1
@@ -89,8 +92,12 @@ kapi_start_apiserver() {
 }
 
 kapi_up() {
-	mkns NS kapi
-	ip -n "$NS" link set lo up
+	if [ -n "${KAPI_NETNS:-}" ]; then
+		NS=$KAPI_NETNS
+	else
+		mkns NS kapi
+		ip -n "$NS" link set lo up
+	fi
 	kapi_pki || return 1
 	log "etcd $ETCD, kube-apiserver $APISERVER"
 	bg ip netns exec "$NS" "$ETCD" --name kvnet-test --data-dir "$KV_TMP/etcd" --unsafe-no-fsync \
@@ -104,4 +111,18 @@ kapi_up() {
 	# the default namespace (the apiserver's own bootstrap controller makes it)
 	for _ in $(seq 1 40); do k get namespace default >/dev/null 2>&1 && return 0; sleep 0.25; done
 	return 0
+}
+
+kapi_crd() {
+	k apply "${@/#/-f}" >/dev/null
+	assert_true "CRDs established: $*" k wait --for condition=established --timeout=60s crd --all
+}
+
+# kvnet's NetworkClaim CRD (deploy/crds) on the real kube-apiserver (lib-kapi.sh), the test ends if it is not ready
+claims_apiserver_up() {
+	local ready=0
+	kapi_up && ready=1
+	assert_eq "$ready" 1 "kube-apiserver + etcd ready on ${KAPI_ADDR:-127.0.0.1} in ${READY_S:-?} s"
+	[ "$ready" = 1 ] || finish
+	kapi_crd "$KV_ROOT/deploy/crds/kvnet.io_networkclaims.yaml"
 }

@@ -305,6 +305,29 @@ cluster_up() {
 	source "$CL_DIR/cluster.env"
 }
 
+# cluster_claims_conflists: $KV_TMP/n1.conflist and n2.conflist, the cluster's VM network (bridge kvbr0,
+# 10.88.0.0/24, one range .10-.30 on both nodes) through each node's netd socket; on I VERB ARGS runs the
+# CNI plugin with node I's conflist in node I's namespace. After cluster_up (test-cluster-claims*).
+cluster_claims_conflists() {
+	local i sockv
+	for i in 1 2; do
+		sockv=NODE${i}_SOCK
+		cat >"$KV_TMP/n$i.conflist" <<EOF
+{ "cniVersion": "1.1.0", "name": "kvcluster",
+  "plugins": [ { "type": "kvnet", "binding": "bridge", "bridge": "kvbr0", "mtu": 1500,
+    "ipam": { "ranges": [ [ { "subnet": "10.88.0.0/24", "gateway": "10.88.0.1",
+                              "rangeStart": "10.88.0.10", "rangeEnd": "10.88.0.30" } ] ] },
+    "socket": "${!sockv}" } ] }
+EOF
+	done
+}
+on() {
+	local i=$1
+	shift
+	local ns=NODE${i}_NS
+	NODE_NS=${!ns} cni "$1" "$KV_TMP/n$i.conflist" "${@:2}"
+}
+
 # cluster_pod_dirs: per node I of the cluster (1, 2) the pod runtime's dirs $KV_TMP/nI/{conf,cache,state}, the
 # conf dir holding the kvnet conflist of the cluster's VM network (as scripts/kvnet-sim.sh writes for kvnet-node).
 # After cluster_up.

@@ -30,23 +30,7 @@ ctl() {
 	"$KV_BIN/kvnetctl" --socket "${!v}" "$@"
 }
 
-mkconf() {
-	cat >"$1" <<EOF
-{ "cniVersion": "1.1.0", "name": "kvcluster",
-  "plugins": [ { "type": "kvnet", "binding": "bridge", "bridge": "kvbr0", "mtu": 1500,
-    "ipam": { "ranges": [ [ { "subnet": "10.88.0.0/24", "gateway": "10.88.0.1",
-                              "rangeStart": "10.88.0.10", "rangeEnd": "10.88.0.30" } ] ] },
-    "socket": "$2" } ] }
-EOF
-}
-mkconf "$KV_TMP/n1.conflist" "$NODE1_SOCK"
-mkconf "$KV_TMP/n2.conflist" "$NODE2_SOCK"
-on() {
-	local i=$1
-	shift
-	local ns=NODE${i}_NS
-	NODE_NS=${!ns} cni "$1" "$KV_TMP/n$i.conflist" "${@:2}"
-}
+cluster_claims_conflists
 # srcmsg VM PHASE [EXTRA-ARGS-JSON]: the source launcher's migration-source call to node1's netd
 srcmsg() {
 	echo "{\"op\":\"migration-source\",\"args\":{\"vmNamespace\":\"default\",\"vmName\":\"$1\",\"phase\":\"$2\"${3:-}}}" |

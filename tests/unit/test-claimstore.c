@@ -349,6 +349,50 @@ static void test_announce_frames(void **state) {
         assert_int_equal(s, 0xffff);
 }
 
+/* netd's 'clusterClaims': the old string form, the object form per backend, errors naming key and value. */
+static void test_config_from_json(void **state) {
+        (void) state;
+        static const struct {
+                const char *json;
+                int backend; /* < 0: an error containing err */
+                const char *err;
+        } cases[] = {
+                { "\"/run/claims\"", CLAIMSTORE_DIR, NULL },
+                { "{\"backend\": \"dir\", \"dir\": \"/run/claims\"}", CLAIMSTORE_DIR, NULL },
+                { "{\"backend\": \"kube\", \"kubeconfig\": \"/etc/kc\", \"timeoutMs\": 5000}", CLAIMSTORE_KUBE, NULL },
+                { "{\"backend\": \"kube\"}", CLAIMSTORE_KUBE, NULL },
+                { "\"relative\"", -1, "'clusterClaims' must be an absolute directory path, got 'relative'" },
+                { "{\"backend\": \"etcd\"}", -1, "'clusterClaims.backend' must be dir or kube, got 'etcd'" },
+                { "{\"backend\": \"kube\", \"kubeconfig\": \"kc\"}", -1, "'clusterClaims.kubeconfig' must be an absolute path, got 'kc'" },
+                { "{\"backend\": \"kube\", \"dir\": \"/x\"}", -1, "'clusterClaims.dir' is for the dir backend" },
+                { "{\"backend\": \"dir\"}", -1, "'clusterClaims.dir' must be an absolute directory path, got ''" },
+                { "{\"backend\": \"kube\", \"timeoutMs\": 5}", -1, "timeoutMs" },
+                { "{\"backend\": \"kube\", \"kubeConfig\": \"/x\"}", -1, "unknown key 'clusterClaims.kubeConfig'" },
+                { "{\"dir\": \"/x\"}", -1, "backend" },
+                { "42", -1, "'clusterClaims' must be a directory path or an object" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                json_t *v = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
+                assert_non_null(v);
+                ClaimStoreConfig c = {};
+                KvErr e = {};
+                int r = claimstore_config_from_json(v, &c, &e);
+                if (cases[i].backend >= 0) {
+                        assert_int_equal(r, 0);
+                        assert_int_equal(c.backend, cases[i].backend);
+                } else {
+                        assert_true(r < 0);
+                        if (!strstr(e.msg, cases[i].err))
+                                fail_msg("%s: '%s' does not say '%s'", cases[i].json, e.msg, cases[i].err);
+                }
+                claimstore_config_done(&c);
+                json_decref(v);
+        }
+        assert_string_equal(claimstore_backend_to_string(CLAIMSTORE_KUBE), "kube");
+        assert_int_equal(claimstore_backend_from_string("dir"), CLAIMSTORE_DIR);
+        assert_true(claimstore_backend_from_string("nfs") < 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_open_rejects_bad_node, setup, teardown),
@@ -362,6 +406,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_foreach_dump_and_corrupt, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ipam_filter, setup, teardown),
                 cmocka_unit_test(test_announce_frames),
+                cmocka_unit_test(test_config_from_json),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,6 +64,8 @@ typedef struct Pod {
         char *job;        /* a migration target: its kubevirt.io/migrationJobUID label */
         PodState state;
         bool gone;        /* deleted from the API: forgotten once stopped */
+        bool terminating; /* deleted gracefully (metadata.deletionTimestamp): once stopped, this node confirms the
+                           * deletion (a delete with grace 0), as kubelet does */
         bool stop_wanted; /* deleted, or ended: stopped when no request is in flight */
         NodePod *np;      /* RUNNING, STOPPING */
         char *failure;    /* why it could not start */
@@ -167,6 +169,28 @@ static void pod_free(Pod *p) {
         free(p);
 }
 
+static void on_confirmed(KubeClient *c, int r, json_t *obj, const KvErr *e, void *userdata) {
+        (void) c, (void) obj, (void) userdata;
+        if (r < 0 && r != -ENOENT)
+                log_warning("confirming a pod's deletion: %s", e && e->msg[0] ? e->msg : strerror(-r));
+}
+
+/* What kubelet does once a gracefully deleted pod's containers are gone: the deletion, with grace 0. */
+static void confirm_delete(Agent *a, const char *ns, const char *name) {
+        KubeRequest req = { .verb = KUBE_DELETE, .ref = { "v1", "pods", ns, name }, .set_grace = true, .grace_seconds = 0 };
+        KvErr e = {};
+        log_info("pod %s/%s: stopped here, confirming its deletion", ns, name);
+        if (kube_request(a->kc, &req, on_confirmed, NULL, NULL, &e) < 0)
+                log_warning("pod %s/%s: cannot confirm its deletion: %s", ns, name, e.msg);
+}
+
+/* A pod deleted from the API is done with on this node: forgotten, its deletion confirmed when it was graceful. */
+static void pod_forget(Pod *p) {
+        if (p->terminating)
+                confirm_delete(p->a, p->ns, p->name);
+        pod_free(p);
+}
+
 static int set_str(char **dst, const char *s) {
         char *d = s ? strdup(s) : NULL;
         if (s && !d)
@@ -202,7 +226,7 @@ static void worker_done(Pod *p, WorkerResult *res) {
                 if (res->r < 0) {
                         log_error("pod %s/%s: cannot run it: %s", p->ns, p->name, res->msg);
                         if (p->gone) {
-                                pod_free(p);
+                                pod_forget(p);
                                 return;
                         }
                         (void) set_str(&p->failure, res->msg);
@@ -225,7 +249,7 @@ static void worker_done(Pod *p, WorkerResult *res) {
                         release_check(p);
                 p->np = node_pod_free(p->np);
                 if (p->gone) {
-                        pod_free(p);
+                        pod_forget(p);
                         return;
                 }
                 pod_set_state(p, POD_DONE);
@@ -1136,6 +1160,8 @@ static const char *md_str(json_t *obj, const char *key) {
         return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
 }
 
+static void pod_gone(Pod *p);
+
 static void on_pod(KubeInformer *inf, json_t *pod, bool added, void *userdata) {
         Agent *a = userdata;
         (void) inf;
@@ -1147,6 +1173,17 @@ static void on_pod(KubeInformer *inf, json_t *pod, bool added, void *userdata) {
         const char *vmi_uid = json_string_value(json_object_get(labels, AGENT_LABEL_CREATED_BY));
         const char *job = json_string_value(json_object_get(labels, AGENT_LABEL_MIGRATION_JOB));
         Pod *p = pod_find(a, uid);
+        if (json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp")) {
+                /* deleted gracefully (a real API server; the embedded one deletes at once) */
+                if (!p) {
+                        confirm_delete(a, ns, name); /* nothing of it runs here */
+                } else if (!p->gone) {
+                        log_info("pod %s/%s is being deleted", ns, name);
+                        p->terminating = true;
+                        pod_gone(p);
+                }
+                return;
+        }
         if (p && !p->job && job && set_str(&p->job, job) < 0)
                 return;
         if (p) {
@@ -1190,7 +1227,7 @@ static void pod_gone(Pod *p) {
         switch (p->state) {
         case POD_FETCHING:
         case POD_DONE:
-                pod_free(p);
+                pod_forget(p);
                 break;
         case POD_RUNNING:
                 p->stop_wanted = true;

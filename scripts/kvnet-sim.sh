@@ -21,7 +21,11 @@
 # agents and the controller, then scripts/cluster.sh down (which kills whatever still runs in the cluster's and
 # the pods' namespaces), deletes PREFIX-api and DIR. Without --name/--dir: the only registered simulation.
 # PREFIX defaults to kvsim-<random>, DIR to /run/kvnet-sim/PREFIX. Environment: KVNET_BUILD (default build),
-# KVNET_SIM_CNI_PATH (more plugin directories on the nodes' CNI path, ':'-joined: NADs of third-party plugins).
+# KVNET_SIM_CNI_PATH (more plugin directories on the nodes' CNI path, ':'-joined: NADs of third-party plugins),
+# KVNET_SIM_API_NETNS + KVNET_SIM_API_KUBECONFIG (cluster mode: a real kube-apiserver with kvnet's CRDs, listening on
+# 127.0.0.1:6443 in that namespace, instead of the embedded API: kvnet-controller --cluster runs against it, and
+# Node objects node1..N are registered through it — stand-ins for the kubelets' registrations; the namespace is
+# the caller's and stays at down).
 # Exit: 0 ok, 1 failure, 2 usage.
 set -euo pipefail
 
@@ -111,20 +115,42 @@ cmd_up() {
 	echo "$DIR" >"$REGISTRY/$PREFIX.dir"
 	KVNET_BUILD=$KVNET_BUILD "$ROOT/scripts/cluster.sh" up "$NODES" --name "$PREFIX" --dir "$DIR/cluster" >"$DIR/cluster.out" 2>&1 ||
 		{ cat "$DIR/cluster.out" >&2; die "scripts/cluster.sh up $NODES failed"; }
-	local api=$PREFIX-api i sim_dir=$DIR
+	local api=$PREFIX-api i sim_dir=$DIR api_owned=1
 	# shellcheck disable=SC1091
 	source "$DIR/cluster/cluster.env"
 	DIR=$sim_dir # cluster.env has its own DIR
-	ip netns add "$api"
-	ip -n "$api" link set lo up
-	ip netns exec "$api" setsid "$BIN/kvnet-controller" --embedded --listen "127.0.0.1:$PORT" --state-dir "$DIR/controller" \
-		--kubeconfig "$KCFG" --nodes "$NODES" >>"$DIR/controller.log" 2>&1 </dev/null &
-	echo $! >"$DIR/controller.pid"
-	for _ in $(seq 1 100); do
-		[ -s "$KCFG" ] && break
-		sleep 0.1
-	done
-	[ -s "$KCFG" ] || die "kvnet-controller did not start (see $DIR/controller.log)"
+	if [ -n "${KVNET_SIM_API_NETNS:-}" ]; then
+		# cluster mode: the caller's kube-apiserver
+		api=$KVNET_SIM_API_NETNS api_owned=0
+		[ -s "${KVNET_SIM_API_KUBECONFIG:-}" ] || die "KVNET_SIM_API_KUBECONFIG must name the API server's kubeconfig"
+		cp "$KVNET_SIM_API_KUBECONFIG" "$KCFG"
+		ip netns exec "$api" setsid "$BIN/kvnet-controller" --cluster --kubeconfig "$KCFG" \
+			>>"$DIR/controller.log" 2>&1 </dev/null &
+		echo $! >"$DIR/controller.pid"
+		local mem
+		mem=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) / NODES / 1024))Mi
+		for i in $(seq 1 "$NODES"); do
+			printf '%s\n' "apiVersion: v1" "kind: Node" \
+				"metadata: {name: node$i, labels: {kubernetes.io/hostname: node$i, kubernetes.io/os: linux, kubevirt.io/schedulable: \"true\"}}" |
+				ip netns exec "$api" env KUBECONFIG="$KCFG" kubectl apply -f - >/dev/null || die "cannot register node$i"
+			ip netns exec "$api" env KUBECONFIG="$KCFG" kubectl patch node "node$i" --subresource=status --type=merge -p \
+				"{\"status\": {\"capacity\": {\"cpu\": \"2\", \"memory\": \"$mem\", \"pods\": \"110\"},
+				  \"allocatable\": {\"cpu\": \"2\", \"memory\": \"$mem\", \"pods\": \"110\"},
+				  \"conditions\": [{\"type\": \"Ready\", \"status\": \"True\", \"reason\": \"KubeletReady\",
+				  \"message\": \"kvnet-sim stand-in\"}]}}" >/dev/null || die "cannot set node$i's status"
+		done
+	else
+		ip netns add "$api"
+		ip -n "$api" link set lo up
+		ip netns exec "$api" setsid "$BIN/kvnet-controller" --embedded --listen "127.0.0.1:$PORT" --state-dir "$DIR/controller" \
+			--kubeconfig "$KCFG" --nodes "$NODES" >>"$DIR/controller.log" 2>&1 </dev/null &
+		echo $! >"$DIR/controller.pid"
+		for _ in $(seq 1 100); do
+			[ -s "$KCFG" ] && break
+			sleep 0.1
+		done
+		[ -s "$KCFG" ] || die "kvnet-controller did not start (see $DIR/controller.log)"
+	fi
 	for i in $(seq 1 "$NODES"); do
 		local d=$DIR/node$i-pods nsv=NODE${i}_NS sockv=NODE${i}_SOCK
 		mkdir -p "$d/conf" "$d/cache" "$d/state" "$d/multus"
@@ -160,6 +186,7 @@ EOF
 		echo "DIR=$DIR"
 		echo "NODES=$NODES"
 		echo "API_NS=$api"
+		echo "API_OWNED=$api_owned"
 		echo "KUBECONFIG_FILE=$KCFG"
 		echo "CLIENT_NS=$CLIENT_NS"
 		for i in $(seq 1 "$NODES"); do
@@ -190,7 +217,9 @@ cmd_down() {
 	done
 	stop_pid "$DIR/controller.pid"
 	KVNET_BUILD=$KVNET_BUILD "$ROOT/scripts/cluster.sh" down --name "$PREFIX" --dir "$DIR/cluster" >/dev/null 2>&1 || true
-	ip netns del "$PREFIX-api" 2>/dev/null || true
+	if [ "$(sed -n 's/^API_OWNED=//p' "$DIR/sim.env" 2>/dev/null)" != 0 ]; then
+		ip netns del "$PREFIX-api" 2>/dev/null || true
+	fi
 	rm -rf "$DIR"
 	rm -f "$REGISTRY/$PREFIX.dir"
 	echo "kvnet-sim: '$PREFIX' is down"

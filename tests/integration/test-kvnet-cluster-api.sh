@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# kvnet end to end on a real Kubernetes API server: the real kube-apiserver + etcd (lib-kapi.sh) with kvnet's CRDs
+# (deploy/crds), kvnet-controller --cluster against it, and scripts/kvnet-sim.sh's two simulated nodes (network
+# namespaces with netd, kvnet-node, kvnet-multus as their meta plugin) using it — the same binaries as with the
+# embedded API, only the kubeconfig differs. kvnet-node stands in for kubelet there as on one machine (it runs the
+# launcher pods and confirms their graceful deletion); kvnet-sim registers the two Node objects for it.
+# Through kubectl: a VirtualMachine runs on a node with its IP (the guest answers from the client), a
+# VirtualMachineInstanceMigration moves it to the other node keeping IP and MAC (the guest answers there), deleting
+# the VM leaves nothing in the API (VMIs, launcher pods) or on the nodes (attachments, sandboxes).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib-kapi.sh"
+
+kv_init
+[ "${KVNET_TEST_MIGRATION:-1}" = 1 ] || skip "turned off by KVNET_TEST_MIGRATION=${KVNET_TEST_MIGRATION}"
+require_kvnet
+require_cmd virsh unshare socat nsenter kubectl jq curl qemu-system-x86_64 openssl
+require_libvirt
+require_peer ETCD etcd
+require_peer APISERVER kube-apiserver
+require_file "$KV_BIN/kvnet-node" "$KV_BIN/kvnet-controller" "$KV_BIN/kvnet-launcher" "$KV_BIN/kvnet-multus"
+guest_image
+guest_store
+
+ready=0
+kapi_up && ready=1
+assert_eq "$ready" 1 "kube-apiserver + etcd ready"
+[ "$ready" = 1 ] || finish
+kapi_crd "$KV_ROOT"/deploy/crds/*.yaml
+export KVNET_SIM_API_NETNS=$NS KVNET_SIM_API_KUBECONFIG=$KCFG
+sim_vm_up kvt-ca
+assert_eq "$(kc get nodes -o name | sort | tr '\n' ' ')" "node/node1 node/node2 " "the simulated nodes are Node objects of the real API server"
+assert_true "kvnet-controller runs in cluster mode" grep -q "cluster mode: API server https://127.0.0.1:6443" "$SDIR/controller.log"
+
+guest_vm_yaml web bridge "" "" 128Mi | kc apply -f - >/dev/null
+wait_vmi web Running 180 || { kc get vmi web -o yaml; die "web is not Running"; }
+ip0=$(vmi_field web '.status.interfaces[0].ipAddress')
+mac0=$(vmi_field web '.status.interfaces[0].mac')
+src=$(vmi_field web .status.nodeName)
+assert_true "VM web runs on $src with $ip0 (kubectl get vmi)" grep -q '^10\.' <<<"$ip0"
+assert_eq "$(pod_json web | jq -r .status.phase)" Running "its launcher pod is Running (kvnet-node writes the pod's status)"
+assert_true "the guest answers at $ip0 from the client" wait_ping "$CLIENT_NS" "$ip0" 120
+
+assert_eq "$(sim_migrate mig-web web)" Succeeded "kubectl create vmim: the migration succeeds"
+dst=$(vmi_field web .status.nodeName)
+assert_ne "$dst" "$src" "... the VMI moved ($src -> $dst)"
+for _ in $(seq 1 20); do [ "$(vmi_field web '.status.interfaces[0].ipAddress')" = "$ip0" ] && break; sleep 0.5; done
+assert_eq "$(vmi_field web '.status.interfaces[0].ipAddress')/$(vmi_field web '.status.interfaces[0].mac')" "$ip0/$mac0" \
+	"... keeping its IP and MAC"
+assert_true "... and the guest answers there" wait_ping "$CLIENT_NS" "$ip0" 60
+
+kc delete vm web >/dev/null
+for _ in $(seq 1 120); do
+	[ "$(kc get pods,vmis -o name | wc -l)" = 0 ] && [ "$(ctl 1 endpoints | jq length)/$(ctl 2 endpoints | jq length)" = 0/0 ] && break
+	sleep 1
+done
+assert_eq "$(kc get vmis,pods -o name | wc -l)" 0 \
+	"delete: no VMI or launcher pod left in the API (kvnet-node confirmed the pods' graceful deletion)"
+assert_eq "$(ctl 1 endpoints | jq length)/$(ctl 2 endpoints | jq length)" 0/0 "delete: no attachment left on either node"
+assert_eq "$(ip netns list | grep -c "^$NAME-p-" || true)" 0 "delete: no pod sandbox left"
+finish

@@ -23,14 +23,16 @@ static int wait_readiness(const McConfig *conf, KvErr *e) {
                          conf->readiness_indicator_file, READINESS_WAIT_S);
 }
 
+bool mc_system_namespace(const McConfig *conf, const char *ns) {
+        for (size_t i = 0; ns && i < conf->n_system_namespaces; i++)
+                if (streq(conf->system_namespaces[i], ns))
+                        return true;
+        return false;
+}
+
 /* network-status is not written for a pod of a system namespace (Multus's systemNamespaces), nor without an API. */
 bool mc_status_wanted(const McPlugin *p, const char *ns) {
-        if (!p->kc || !ns)
-                return false;
-        for (size_t i = 0; i < p->conf->n_system_namespaces; i++)
-                if (streq(p->conf->system_namespaces[i], ns))
-                        return false;
-        return true;
+        return p->kc && ns && !mc_system_namespace(p->conf, ns);
 }
 
 /* The pod of CNI_ARGS, when there is one and a kubeconfig: it must exist and be the one of K8S_POD_UID. */

@@ -118,12 +118,47 @@ static int run_parallel(McPlugin *p, const McCache *c, AddRun *run, KvErr *e) {
         return r;
 }
 
+/* The cache is saved, durably, before any delegate is given its config: behind node/'s start gate of the first
+ * delegate, so that the fsyncs overlap that delegate's start (exec, loading) instead of coming before it. */
+typedef struct CacheGate {
+        const McPlugin *p;
+        const McCache *c;
+        bool done;
+        int r;
+        KvErr e;
+} CacheGate;
+
+static int cache_gate(void *userdata) {
+        CacheGate *g = userdata;
+        if (!g->done) {
+                g->done = true;
+                g->r = mc_cache_save(g->p->conf->cni_dir, g->c, &g->e);
+        }
+        return g->r;
+}
+
 static int run_delegates(McPlugin *p, const McCache *c, AddRun *run, KvErr *e) {
-        if (p->conf->parallel_delegates && c->n_delegates > 1)
-                return run_parallel(p, c, run, e);
+        if (p->conf->parallel_delegates && c->n_delegates > 1) {
+                int r = mc_cache_save(p->conf->cni_dir, c, e);
+                return r < 0 ? r : run_parallel(p, c, run, e);
+        }
+        CacheGate gate = { .p = p, .c = c };
         for (size_t i = 0; i < c->n_delegates; i++) {
                 NodeCniResult *res = NULL;
+                if (i == 0) {
+                        p->rt->start_gate = cache_gate;
+                        p->rt->start_gate_data = &gate;
+                }
                 int r = mc_delegate_add(p, c, &c->delegates[i], &res, e);
+                p->rt->start_gate = NULL;
+                if (r >= 0 && !gate.done) /* the delegate ran no plugin: the cache still comes before the next */
+                        r = cache_gate(&gate);
+                if (gate.r < 0) {
+                        kverr_clear(e);
+                        *e = gate.e;
+                        node_cni_result_free(res);
+                        return gate.r;
+                }
                 if (r < 0)
                         return r;
                 run->added = i + 1;
@@ -137,7 +172,7 @@ static int run_delegates(McPlugin *p, const McCache *c, AddRun *run, KvErr *e) {
                 if (r < 0)
                         return r;
         }
-        return 0;
+        return c->n_delegates ? 0 : mc_cache_save(p->conf->cni_dir, c, e);
 }
 
 /* default-route (Multus): once any network asks for it, every interface's default routes go and the
@@ -188,7 +223,7 @@ int mc_cmd_add(McPlugin *p, FILE *out, KvErr *e) {
         AddRun run = {};
         int r;
         if ((r = wait_readiness(p->conf, e)) < 0 || (r = mc_pod_load(p, &pod, e)) < 0 || (r = mc_plan_build(p, pod, &c, e)) < 0 ||
-            (r = check_configs(c, e)) < 0 || (r = mc_cache_save(p->conf->cni_dir, c, e)) < 0)
+            (r = check_configs(c, e)) < 0)
                 return r;
         if ((r = run_delegates(p, c, &run, e)) >= 0 && (r = apply_default_routes(p, c, e)) >= 0 &&
             (r = write_status(p, c, &run, e)) >= 0)

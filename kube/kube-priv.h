@@ -84,6 +84,7 @@ struct KubeClient {
         KubeConfig *cfg;
         EventLoop *loop;
         CURLM *multi;
+        CURLM *sync_multi; /* kube_request_sync*(): kept, with its connections, until the client is freed */
         EventSource *timer;
         KubeRateLimit rl;
         unsigned timeout_ms;
@@ -97,7 +98,7 @@ typedef void (*kube_op_finish_t)(KubeOp *op, CURLcode cc);
 struct KubeOp {
         KubeClient *c;
         CURL *easy;
-        CURLM *multi; /* the client's, or a private one (kube_request_sync) */
+        CURLM *multi; /* the client's, or its sync_multi (kube_request_sync) */
         struct curl_slist *headers;
         char errbuf[CURL_ERROR_SIZE];
         char what[512];

@@ -125,8 +125,13 @@ int kube_request(KubeClient *c, const KubeRequest *req, kube_done_t done, void *
                  KvErr *e) _wur_;
 /* Cancels a request whose callback has not run yet; its callback is not called. */
 void kube_op_cancel(KubeOp *op);
-/* Runs the request to its end on a private multi handle (blocks); *ret (optional) gets the response. */
+/* Runs the request to its end (blocks); *ret (optional) gets the response. The blocking requests of a client share
+ * a multi handle of their own, so that the connection to the API stays open between them (HTTP keep-alive). */
 int kube_request_sync(KubeClient *c, const KubeRequest *req, json_t **ret, KvErr *e) _wur_;
+/* n requests at once (blocks until every one has ended; their transfers run concurrently). rs[i]: the result of
+ * reqs[i]; rets (optional) [i] its response when rs[i] >= 0; errs (optional) [i] why when rs[i] < 0. Returns
+ * -ENOMEM when nothing could be started, else 0. */
+int kube_request_sync_many(KubeClient *c, const KubeRequest *reqs, size_t n, json_t **rets, int *rs, KvErr *errs) _wur_;
 
 /* ---- watch */
 

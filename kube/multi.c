@@ -129,6 +129,8 @@ KubeClient *kube_client_free(KubeClient *c) {
                 curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, NULL);
                 curl_multi_cleanup(c->multi);
         }
+        if (c->sync_multi)
+                curl_multi_cleanup(c->sync_multi);
         if (c->timer)
                 event_source_free(c->timer);
         kube_config_free(c->cfg);

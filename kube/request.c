@@ -317,47 +317,86 @@ static void sync_done(KubeClient *c, int r, json_t *obj, const KvErr *e, void *u
                 res->e = *e;
 }
 
-int kube_request_sync(KubeClient *c, const KubeRequest *req, json_t **ret, KvErr *e) {
-        SyncResult res = {};
-        KubeOp *op;
-        int r = request_new(c, req, sync_done, &res, &op, e);
-        if (r < 0)
-                return r;
-        CURLM *m = curl_multi_init();
-        if (!m) {
-                kube_op_free(op);
-                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "kube: out of memory");
+/* The multi handle of the blocking requests: one per client, so that its connection cache keeps the connection to
+ * the API open from one request to the next (no new TCP connection, no new TLS handshake per request). */
+static int sync_multi(KubeClient *c, CURLM **ret) {
+        if (!c->sync_multi && !(c->sync_multi = curl_multi_init()))
+                return -ENOMEM;
+        *ret = c->sync_multi;
+        return 0;
+}
+
+int kube_request_sync_many(KubeClient *c, const KubeRequest *reqs, size_t n, json_t **rets, int *rs, KvErr *errs) {
+        _cleanup_free_ SyncResult *res = calloc(n ? n : 1, sizeof *res);
+        _cleanup_free_ KubeOp **ops = calloc(n ? n : 1, sizeof *ops);
+        CURLM *m = NULL;
+        size_t pending = 0;
+        int r = 0;
+        if (!res || !ops || sync_multi(c, &m) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                KvErr *e = errs ? &errs[i] : NULL;
+                if ((r = request_new(c, &reqs[i], sync_done, &res[i], &ops[i], e)) < 0) {
+                        res[i] = (SyncResult) { .done = true, .r = r, .e = e ? *e : (KvErr) {} };
+                        ops[i] = NULL;
+                        continue;
+                }
+                ops[i]->multi = m;
+                if ((r = kube_op_start(ops[i])) < 0) {
+                        kube_op_free(ops[i]);
+                        ops[i] = NULL;
+                        res[i] = (SyncResult) { .done = true, .r = r };
+                        kverr_set_errno(&res[i].e, KV_ERR_INTERNAL, r, "kube: cannot start the request");
+                        continue;
+                }
+                pending++;
         }
-        op->multi = m;
-        if ((r = kube_op_start(op)) < 0) {
-                kube_op_free(op);
-                curl_multi_cleanup(m);
-                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "kube: cannot start the request");
-        }
-        while (!res.done) {
+        while (pending > 0) {
                 int running = 0;
                 CURLMcode mc = curl_multi_perform(m, &running);
-                kube_multi_drain(m); /* completes the op, or starts a list's next page on m */
-                if (res.done)
+                kube_multi_drain(m); /* completes ops, or starts a list's next page on m */
+                pending = 0;
+                for (size_t i = 0; i < n; i++)
+                        pending += !res[i].done;
+                if (pending == 0)
                         break;
                 if (mc == CURLM_OK)
                         mc = curl_multi_poll(m, NULL, 0, 1000, NULL);
-                if (mc != CURLM_OK) {
-                        kube_op_free(op);
-                        curl_multi_cleanup(m);
-                        return kverr_set(e, KV_ERR_INTERNAL, -EIO, "kube: %s", curl_multi_strerror(mc));
+                if (mc != CURLM_OK) { /* the unfinished ones fail; the finished ones keep their results */
+                        for (size_t i = 0; i < n; i++)
+                                if (!res[i].done) {
+                                        kube_op_free(ops[i]);
+                                        res[i] = (SyncResult) { .done = true, .r = -EIO };
+                                        kverr_set(&res[i].e, KV_ERR_INTERNAL, -EIO, "kube: %s", curl_multi_strerror(mc));
+                                }
+                        break;
                 }
         }
-        curl_multi_cleanup(m);
-        if (res.r < 0) {
-                if (e && !kverr_is_set(e))
-                        *e = res.e;
-                json_decref(res.obj);
-                return res.r;
+        for (size_t i = 0; i < n; i++) {
+                rs[i] = res[i].r;
+                if (res[i].r < 0) {
+                        if (errs && !kverr_is_set(&errs[i]))
+                                errs[i] = res[i].e;
+                        json_decref(res[i].obj);
+                } else if (rets)
+                        rets[i] = res[i].obj;
+                else
+                        json_decref(res[i].obj);
         }
+        return 0;
+}
+
+int kube_request_sync(KubeClient *c, const KubeRequest *req, json_t **ret, KvErr *e) {
+        json_t *obj = NULL;
+        int r = 0;
+        int k = kube_request_sync_many(c, req, 1, &obj, &r, e);
+        if (k < 0)
+                return kverr_set(e, KV_ERR_INTERNAL, k, "kube: out of memory");
+        if (r < 0)
+                return r;
         if (ret)
-                *ret = res.obj;
+                *ret = obj;
         else
-                json_decref(res.obj);
+                json_decref(obj);
         return 0;
 }

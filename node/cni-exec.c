@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Running one plugin: found on the CNI path, a clean environment, stdin from memory, stdout read up to
- * a cap, a deadline after which it is killed. */
+/* Running one plugin: found on the CNI path, a clean environment, stdin from memory (or, behind the runtime's
+ * start gate, from a socket written once the gate passed), stdout read up to a cap, a deadline after which it is
+ * killed. */
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -113,16 +115,55 @@ static int read_until(int fd, size_t max, uint64_t deadline, char **ret, size_t 
         return 0;
 }
 
+/* The plugin's stdin behind the start gate: a socket the child reads, the parent's end, with a send timeout. */
+static int gate_socket(unsigned timeout_ms, int *ret_child, int *ret_parent) {
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+                return negative_errno();
+        struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+        if (setsockopt(sp[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
+                int r = negative_errno();
+                close(sp[0]);
+                close(sp[1]);
+                return r;
+        }
+        *ret_child = sp[0];
+        *ret_parent = sp[1];
+        return 0;
+}
+
+/* The gate, then the config on the plugin's stdin and its end. A plugin that is gone already (it failed to start)
+ * makes the send fail: its exit status tells why, not the send. */
+static int gate_then_feed(const NodeCniRuntime *rt, int fd, const char *data) {
+        int r = rt->start_gate(rt->start_gate_data);
+        if (r < 0)
+                return r;
+        for (size_t off = 0, len = strlen(data); off < len;) {
+                ssize_t n = send(fd, data + off, len - off, MSG_NOSIGNAL);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        break;
+                off += (size_t) n;
+        }
+        return 0;
+}
+
 int node_cni_exec(const NodeCniRuntime *rt, const char *bin, const char *type, const NodeCniCall *c, const char *stdin_data,
                   char **ret, NodeErr *e) {
         char **envp = NULL;
         int r = node_cni_env_build(rt, c, &envp);
         if (r < 0)
                 return r;
-        _cleanup_close_ int in = memfd_with(stdin_data);
-        if (in < 0) {
+        unsigned timeout = rt->timeout_ms ? rt->timeout_ms : 60000;
+        _cleanup_close_ int in = -1, feed = -1;
+        if (rt->start_gate)
+                r = gate_socket(timeout, &in, &feed);
+        else
+                r = in = memfd_with(stdin_data);
+        if (r < 0) {
                 node_strv_free(envp);
-                return node_err_set(e, NODE_ERR_EXEC, type, c->command, in, "cannot prepare the plugin's stdin");
+                return node_err_set(e, NODE_ERR_EXEC, type, c->command, r, "cannot prepare the plugin's stdin");
         }
         _cleanup_close_ int errfd = rt->stderr_fd >= 0 ? fcntl(rt->stderr_fd, F_DUPFD_CLOEXEC, 3)
                                                          : open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -142,7 +183,10 @@ int node_cni_exec(const NodeCniRuntime *rt, const char *bin, const char *type, c
                                     rt->exec_netns);
         }
 
-        pid_t pid = fork();
+        /* vfork() unless the child enters a namespace first: the child only moves descriptors and execs, and a
+         * fork() of a caller that maps many libraries (kvnet-multus: libcurl's) copies their page tables for
+         * nothing, ~1 ms per plugin. The caller is suspended until the exec, not longer (the start gate after). */
+        pid_t pid = nsfd >= 0 ? fork() : vfork();
         if (pid < 0) {
                 r = negative_errno();
                 close(pfd[1]);
@@ -160,8 +204,19 @@ int node_cni_exec(const NodeCniRuntime *rt, const char *bin, const char *type, c
         }
         close(pfd[1]);
         node_strv_free(envp);
+        if (feed >= 0) { /* the plugin starts meanwhile; it acts only once it has read its config */
+                close(TAKE_FD(in));
+                r = gate_then_feed(rt, feed, stdin_data);
+                close(TAKE_FD(feed));
+                if (r < 0) {
+                        (void) kill(pid, SIGKILL);
+                        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                                ;
+                        return node_err_set(e, NODE_ERR_EXEC, type, c->command, r, "%s %s: the caller's start gate failed",
+                                            type, c->command);
+                }
+        }
 
-        unsigned timeout = rt->timeout_ms ? rt->timeout_ms : 60000;
         size_t max = rt->output_max ? rt->output_max : (1u << 20);
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;

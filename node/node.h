@@ -101,6 +101,12 @@ typedef struct NodeCniRuntime {
         size_t output_max;   /* stdout bytes accepted from a plugin; default 1 MiB */
         int stderr_fd;       /* where plugins' stderr goes; -1 (default) = /dev/null */
         char *exec_netns;    /* NULL, or the network namespace plugins run in (node_cni_runtime_set_netns) */
+        /* NULL (default), or called at every plugin call after the plugin is started and before it gets its stdin
+         * (the config it acts on), so that what the plugin must not run ahead of (the caller's crash record made
+         * durable) overlaps its start (exec, loading). < 0: the plugin is killed before it read anything and the
+         * call fails (NODE_ERR_EXEC, that errno). */
+        int (*start_gate)(void *userdata);
+        void *start_gate_data;
 } NodeCniRuntime;
 
 /* path_list: "DIR:DIR..." (absolute directories; a missing one is skipped at lookup). Plugins get a

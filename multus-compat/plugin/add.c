@@ -23,14 +23,16 @@ static int wait_readiness(const McConfig *conf, KvErr *e) {
                          conf->readiness_indicator_file, READINESS_WAIT_S);
 }
 
+bool mc_system_namespace(const McConfig *conf, const char *ns) {
+        for (size_t i = 0; ns && i < conf->n_system_namespaces; i++)
+                if (streq(conf->system_namespaces[i], ns))
+                        return true;
+        return false;
+}
+
 /* network-status is not written for a pod of a system namespace (Multus's systemNamespaces), nor without an API. */
 bool mc_status_wanted(const McPlugin *p, const char *ns) {
-        if (!p->kc || !ns)
-                return false;
-        for (size_t i = 0; i < p->conf->n_system_namespaces; i++)
-                if (streq(p->conf->system_namespaces[i], ns))
-                        return false;
-        return true;
+        return p->kc && ns && !mc_system_namespace(p->conf, ns);
 }
 
 /* The pod of CNI_ARGS, when there is one and a kubeconfig: it must exist and be the one of K8S_POD_UID. */
@@ -116,12 +118,47 @@ static int run_parallel(McPlugin *p, const McCache *c, AddRun *run, KvErr *e) {
         return r;
 }
 
+/* The cache is saved, durably, before any delegate is given its config: behind node/'s start gate of the first
+ * delegate, so that the fsyncs overlap that delegate's start (exec, loading) instead of coming before it. */
+typedef struct CacheGate {
+        const McPlugin *p;
+        const McCache *c;
+        bool done;
+        int r;
+        KvErr e;
+} CacheGate;
+
+static int cache_gate(void *userdata) {
+        CacheGate *g = userdata;
+        if (!g->done) {
+                g->done = true;
+                g->r = mc_cache_save(g->p->conf->cni_dir, g->c, &g->e);
+        }
+        return g->r;
+}
+
 static int run_delegates(McPlugin *p, const McCache *c, AddRun *run, KvErr *e) {
-        if (p->conf->parallel_delegates && c->n_delegates > 1)
-                return run_parallel(p, c, run, e);
+        if (p->conf->parallel_delegates && c->n_delegates > 1) {
+                int r = mc_cache_save(p->conf->cni_dir, c, e);
+                return r < 0 ? r : run_parallel(p, c, run, e);
+        }
+        CacheGate gate = { .p = p, .c = c };
         for (size_t i = 0; i < c->n_delegates; i++) {
                 NodeCniResult *res = NULL;
+                if (i == 0) {
+                        p->rt->start_gate = cache_gate;
+                        p->rt->start_gate_data = &gate;
+                }
                 int r = mc_delegate_add(p, c, &c->delegates[i], &res, e);
+                p->rt->start_gate = NULL;
+                if (r >= 0 && !gate.done) /* the delegate ran no plugin: the cache still comes before the next */
+                        r = cache_gate(&gate);
+                if (gate.r < 0) {
+                        kverr_clear(e);
+                        *e = gate.e;
+                        node_cni_result_free(res);
+                        return gate.r;
+                }
                 if (r < 0)
                         return r;
                 run->added = i + 1;
@@ -135,7 +172,7 @@ static int run_delegates(McPlugin *p, const McCache *c, AddRun *run, KvErr *e) {
                 if (r < 0)
                         return r;
         }
-        return 0;
+        return c->n_delegates ? 0 : mc_cache_save(p->conf->cni_dir, c, e);
 }
 
 /* default-route (Multus): once any network asks for it, every interface's default routes go and the
@@ -186,7 +223,7 @@ int mc_cmd_add(McPlugin *p, FILE *out, KvErr *e) {
         AddRun run = {};
         int r;
         if ((r = wait_readiness(p->conf, e)) < 0 || (r = mc_pod_load(p, &pod, e)) < 0 || (r = mc_plan_build(p, pod, &c, e)) < 0 ||
-            (r = check_configs(c, e)) < 0 || (r = mc_cache_save(p->conf->cni_dir, c, e)) < 0)
+            (r = check_configs(c, e)) < 0)
                 return r;
         if ((r = run_delegates(p, c, &run, e)) >= 0 && (r = apply_default_routes(p, c, e)) >= 0 &&
             (r = write_status(p, c, &run, e)) >= 0)

@@ -8,11 +8,13 @@
 #include "multus-compat/mc-priv.h"
 #include "multus-compat/plugin/plugin.h"
 
-/* Best effort on DEL: the pod's network-status goes when the pod is still the one of the cache. */
+/* Best effort on DEL: the pod's network-status goes when the pod is still the one of the cache. A pod of a system
+ * namespace has none (ADD did not write it; Multus's DEL does not clear it either): the API is not asked. */
 static void clear_status(McPlugin *p, const McCache *c) {
         _cleanup_(mc_pod_freep) McPod *pod = NULL;
         KvErr ignored = {};
-        if (!c->pod_name || !p->conf->kubeconfig || mc_kube_connect(p, &ignored) < 0)
+        if (!c->pod_name || !p->conf->kubeconfig || mc_system_namespace(p->conf, c->pod_namespace) ||
+            mc_kube_connect(p, &ignored) < 0)
                 return;
         int r = mc_pod_get_named(p, c->pod_namespace, c->pod_name, &pod, &ignored);
         if (r < 0 || (c->pod_uid && pod->uid && !streq(c->pod_uid, pod->uid)))

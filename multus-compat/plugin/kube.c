@@ -10,6 +10,10 @@
 #define API_RETRY_DEL_MS 1000 /* DEL works from its cache: it waits little for the API */
 #define API_RETRY_STEP_MS 250
 
+static bool transient(int r) {
+        return r == -ECONNREFUSED || r == -ECONNRESET || r == -EAGAIN || r == -EIO;
+}
+
 /* A request, retried every 250 ms for 15 s while the API cannot answer (connection refused or reset, 429, 5xx),
  * as Multus polls for its pod: an API server restarting must not fail the pod's network (DEL: 1 s, it does not
  * need the API). Other errors (404, 403, a bad object) are final at once. */
@@ -18,14 +22,83 @@ static int request(McPlugin *p, const KubeRequest *req, json_t **ret, KvErr *e) 
         for (;;) {
                 KvErr te = {};
                 int r = kube_request_sync(p->kc, req, ret, &te);
-                bool again = r == -ECONNREFUSED || r == -ECONNRESET || r == -EAGAIN || r == -EIO;
-                if (r >= 0 || !again || (long long) (now_usec() / 1000) >= deadline) {
+                if (r >= 0 || !transient(r) || (long long) (now_usec() / 1000) >= deadline) {
                         if (r < 0 && e)
                                 *e = te;
                         return r;
                 }
                 usleep(API_RETRY_STEP_MS * 1000);
         }
+}
+
+/* ---- NADs read ahead: the GETs an ADD is about to make, at once (one round trip to the API for all of them),
+ * their answers kept for mc_nad_get(). Only an answer is kept: a GET that could not reach the API is made again,
+ * with request()'s retries, when the NAD is asked for. */
+
+static McFetched *fetched_find(McPlugin *p, const char *ns, const char *name) {
+        for (size_t i = 0; i < p->n_fetched; i++)
+                if (streq(p->fetched[i].namespace_, ns) && streq(p->fetched[i].name, name))
+                        return &p->fetched[i];
+        return NULL;
+}
+
+void mc_fetched_free(McFetched *v, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(v[i].namespace_);
+                free(v[i].name);
+                json_decref(v[i].obj);
+        }
+        free(v);
+}
+
+/* first (optional: NULL) and a GET of every NAD of nads not read yet, at once; *ret_first, its response. */
+static int get_ahead(McPlugin *p, const KubeRequest *first, const KubeRef *nads, size_t n, json_t **ret_first, KvErr *e) {
+        size_t k = first ? 1 : 0, base = p->n_fetched;
+        _cleanup_free_ KubeRequest *reqs = calloc(n + 1, sizeof *reqs);
+        _cleanup_free_ json_t **objs = calloc(n + 1, sizeof *objs);
+        _cleanup_free_ int *rs = calloc(n + 1, sizeof *rs);
+        _cleanup_free_ KvErr *errs = calloc(n + 1, sizeof *errs);
+        McFetched *nv = realloc(p->fetched, (base + n + 1) * sizeof *nv);
+        if (!reqs || !objs || !rs || !errs || !nv)
+                return -ENOMEM;
+        p->fetched = nv;
+        if (first)
+                reqs[0] = *first;
+        for (size_t i = 0; i < n; i++) {
+                if (fetched_find(p, nads[i].namespace, nads[i].name)) /* asked for already (or twice in nads) */
+                        continue;
+                McFetched *f = &p->fetched[p->n_fetched];
+                *f = (McFetched) {};
+                if (!(f->namespace_ = strdup(nads[i].namespace)) || !(f->name = strdup(nads[i].name))) {
+                        free(f->namespace_);
+                        return -ENOMEM;
+                }
+                p->n_fetched++;
+                reqs[k++] = (KubeRequest) { .verb = KUBE_GET, .ref = nads[i] };
+        }
+        int r = k ? kube_request_sync_many(p->kc, reqs, k, objs, rs, errs) : 0;
+        if (r < 0)
+                return r;
+        for (size_t i = first ? 1 : 0, j = base; i < k; i++, j++)
+                if (!transient(rs[i])) {
+                        p->fetched[j].r = rs[i];
+                        p->fetched[j].obj = objs[i];
+                        p->fetched[j].e = errs[i];
+                        p->fetched[j].answered = true;
+                }
+        if (!first)
+                return 0;
+        if (transient(rs[0])) /* asked again, with the retries */
+                return request(p, first, ret_first, e);
+        if (rs[0] < 0 && e)
+                *e = errs[0];
+        if (rs[0] >= 0)
+                *ret_first = objs[0];
+        return rs[0];
+}
+
+int mc_nads_prefetch(McPlugin *p, const KubeRef *nads, size_t n) {
+        return p->kc ? get_ahead(p, NULL, nads, n, NULL, NULL) : 0;
 }
 
 int mc_kube_request(McPlugin *p, const KubeRequest *req, json_t **ret, KvErr *e) {
@@ -81,14 +154,11 @@ static int pod_from_json(json_t *o, McPod *pod, KvErr *e) {
         return 0;
 }
 
-int mc_pod_get(McPlugin *p, McPod **ret, KvErr *e) {
-        return mc_pod_get_named(p, p->pod_ns, p->pod_name, ret, e);
-}
-
-int mc_pod_get_named(McPlugin *p, const char *ns, const char *name, McPod **ret, KvErr *e) {
+static int pod_get(McPlugin *p, const char *ns, const char *name, const KubeRef *nads, size_t n_nads, McPod **ret,
+                   KvErr *e) {
         KubeRequest req = { .verb = KUBE_GET, .ref = { "v1", "pods", ns, name } };
         _cleanup_json_ json_t *o = NULL;
-        int r = request(p, &req, &o, e);
+        int r = n_nads ? get_ahead(p, &req, nads, n_nads, &o, e) : request(p, &req, &o, e);
         if (r < 0)
                 return r;
         _cleanup_(mc_pod_freep) McPod *pod = calloc(1, sizeof *pod);
@@ -100,10 +170,30 @@ int mc_pod_get_named(McPlugin *p, const char *ns, const char *name, McPod **ret,
         return 0;
 }
 
+/* The pod of CNI_ARGS, and at the same time the clusterNetwork's NAD when it names one (add_named() asks for it
+ * next; a pod's default-network override makes that GET useless, and harmless). */
+int mc_pod_get(McPlugin *p, McPod **ret, KvErr *e) {
+        const char *cn = p->conf->cluster_network;
+        KubeRef nad = { "k8s.cni.cncf.io/v1", "network-attachment-definitions", p->conf->multus_namespace, cn };
+        return pod_get(p, p->pod_ns, p->pod_name, &nad, cn && !strchr(cn, '/') ? 1 : 0, ret, e);
+}
+
+int mc_pod_get_named(McPlugin *p, const char *ns, const char *name, McPod **ret, KvErr *e) {
+        return pod_get(p, ns, name, NULL, 0, ret, e);
+}
+
 int mc_nad_get(McPlugin *p, const char *ns, const char *name, McNad **ret, KvErr *e) {
         KubeRequest req = { .verb = KUBE_GET, .ref = { "k8s.cni.cncf.io/v1", "network-attachment-definitions", ns, name } };
         _cleanup_json_ json_t *o = NULL;
-        int r = request(p, &req, &o, e);
+        McFetched *f = fetched_find(p, ns, name);
+        int r;
+        if (f && f->answered) { /* read ahead: its answer, once */
+                f->answered = false;
+                o = TAKE_PTR(f->obj);
+                if ((r = f->r) < 0 && e)
+                        *e = f->e;
+        } else
+                r = request(p, &req, &o, e);
         if (r < 0)
                 return r;
         _cleanup_free_ char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

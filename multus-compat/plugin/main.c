@@ -264,5 +264,6 @@ int main(void) {
         free(p.pod_name);
         free(p.pod_uid);
         mc_claim_uses_free(p.claims, p.n_claims);
+        mc_fetched_free(p.fetched, p.n_fetched);
         return r < 0 ? 1 : 0;
 }

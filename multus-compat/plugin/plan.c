@@ -126,13 +126,6 @@ static int add_named(McPlugin *p, McCache *c, const char *netname, KvErr *e) {
         return push_delegate(p, c, netname, &conflist, NULL, 0, NULL);
 }
 
-static bool listed(char *const *v, size_t n, const char *s) {
-        for (size_t i = 0; i < n; i++)
-                if (streq(v[i], s))
-                        return true;
-        return false;
-}
-
 static int add_selection(McPlugin *p, McCache *c, const McPod *pod, const McSelection *s, KvErr *e);
 
 int mc_plan_cluster(McPlugin *p, const McPod *pod, McCache *c, KvErr *e) {
@@ -158,7 +151,7 @@ int mc_plan_cluster(McPlugin *p, const McPod *pod, McCache *c, KvErr *e) {
                         return r;
         } else if ((r = add_named(p, c, conf->cluster_network, e)) < 0)
                 return r;
-        if (!conf->cluster_network || !pod || listed(conf->system_namespaces, conf->n_system_namespaces, pod->namespace_))
+        if (!conf->cluster_network || !pod || mc_system_namespace(conf, pod->namespace_))
                 return 0;
         for (size_t i = 0; i < conf->n_default_networks; i++)
                 if ((r = add_named(p, c, conf->default_networks[i], e)) < 0)
@@ -259,19 +252,52 @@ static int plan_aux(McPlugin *p, McCache *c, KvErr *e) {
         return 0;
 }
 
+/* The NADs the plan will read, read at once: defaultNetworks' and the requested networks' (not one that namespace
+ * isolation refuses: that one is never read). */
+static int prefetch(McPlugin *p, const McPod *pod, const McSelection *sel, size_t n_sel) {
+        const McConfig *conf = p->conf;
+        bool defaults = conf->cluster_network && pod && !mc_system_namespace(conf, pod->namespace_);
+        size_t n = 0;
+        _cleanup_free_ KubeRef *v = calloc(conf->n_default_networks + n_sel + 1, sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; defaults && i < conf->n_default_networks; i++)
+                if (!strchr(conf->default_networks[i], '/'))
+                        v[n++] = (KubeRef) { "k8s.cni.cncf.io/v1", "network-attachment-definitions", conf->multus_namespace,
+                                             conf->default_networks[i] };
+        for (size_t i = 0; i < n_sel; i++)
+                if (mc_namespace_allowed(pod->namespace_, sel[i].namespace_, conf->namespace_isolation,
+                                         conf->global_namespaces, conf->n_global_namespaces))
+                        v[n++] = (KubeRef) { "k8s.cni.cncf.io/v1", "network-attachment-definitions", sel[i].namespace_,
+                                             sel[i].name };
+        return mc_nads_prefetch(p, v, n);
+}
+
 int mc_plan_build(McPlugin *p, const McPod *pod, McCache **ret, KvErr *e) {
         _cleanup_(mc_cache_freep) McCache *c = calloc(1, sizeof *c);
         McSelection *sel = NULL;
         size_t n_sel = 0;
-        int r;
+        int r, parsed = 0;
         if (!c || !(c->container_id = strdup(p->container_id)) || mc_strdup_opt(p->netns, &c->netns) < 0 ||
             mc_strdup_opt(p->pod_ns, &c->pod_namespace) < 0 || mc_strdup_opt(p->pod_name, &c->pod_name) < 0 ||
             mc_strdup_opt(p->pod_uid, &c->pod_uid) < 0)
                 return -ENOMEM;
-        if ((r = mc_plan_cluster(p, pod, c, e)) < 0)
+        /* the annotation parsed first, so that every NAD is read in one go; its error still comes after the cluster
+         * network's */
+        KvErr parse_e = {};
+        if (pod && (parsed = mc_networks_parse(pod->networks, pod->namespace_, &sel, &n_sel, &parse_e)) >= 0 &&
+            (r = prefetch(p, pod, sel, n_sel)) < 0) {
+                mc_selections_free(sel, n_sel);
                 return r;
-        if (pod && (r = mc_networks_parse(pod->networks, pod->namespace_, &sel, &n_sel, e)) < 0)
+        }
+        if ((r = mc_plan_cluster(p, pod, c, e)) < 0) {
+                mc_selections_free(sel, n_sel);
                 return r;
+        }
+        if (parsed < 0) {
+                *e = parse_e;
+                return parsed;
+        }
         for (size_t i = 0; r >= 0 && i < n_sel; i++)
                 if ((r = check_isolation(p, pod, &sel[i], e)) >= 0 && (r = add_selection(p, c, pod, &sel[i], e)) >= 0)
                         r = mc_ipamclaim_bind(p, pod, c, &sel[i], e);

@@ -35,6 +35,15 @@ typedef struct McClaimUse {
         char *namespace_, *name;
 } McClaimUse;
 
+/* A NAD's GET made ahead of its use (kube.c): the API's answer, until mc_nad_get() takes it. */
+typedef struct McFetched {
+        char *namespace_, *name;
+        bool answered; /* r, obj and e hold the answer (not taken yet) */
+        int r;
+        json_t *obj;
+        KvErr e;
+} McFetched;
+
 typedef struct McPlugin {
         McCommand command;
         char *stdin_text;
@@ -51,6 +60,8 @@ typedef struct McPlugin {
         char *const *envp;
         McClaimUse *claims; /* ADD: the claims to fill (ipamclaim.c) */
         size_t n_claims;
+        McFetched *fetched; /* NADs read ahead (kube.c) */
+        size_t n_fetched;
 } McPlugin;
 
 /* main.c */
@@ -58,11 +69,15 @@ const char *mc_getenv(char *const *envp, const char *name);
 
 /* kube.c: the API, through kube/ (the kubeconfig of the conf). */
 int mc_kube_connect(McPlugin *p, KvErr *e) _wur_;
-int mc_pod_get(McPlugin *p, McPod **ret, KvErr *e) _wur_; /* the pod of CNI_ARGS */
+/* the pod of CNI_ARGS (with it, the clusterNetwork's NAD read ahead) */
+int mc_pod_get(McPlugin *p, McPod **ret, KvErr *e) _wur_;
 int mc_pod_get_named(McPlugin *p, const char *ns, const char *name, McPod **ret, KvErr *e) _wur_;
 McPod *mc_pod_free(McPod *pod);
 DEFINE_TRIVIAL_CLEANUP_FUNC(McPod *, mc_pod_free);
 int mc_nad_get(McPlugin *p, const char *ns, const char *name, McNad **ret, KvErr *e) _wur_;
+/* The GETs of these NADs made now, at once, for the mc_nad_get() calls that follow (best effort: -ENOMEM only). */
+int mc_nads_prefetch(McPlugin *p, const KubeRef *nads, size_t n) _wur_;
+void mc_fetched_free(McFetched *v, size_t n);
 /* text NULL: removes the annotation. */
 int mc_pod_set_status(McPlugin *p, const char *ns, const char *name, const char *text, KvErr *e) _wur_;
 
@@ -97,6 +112,8 @@ int mc_pod_load(McPlugin *p, McPod **ret, KvErr *e) _wur_;
 int mc_statuses_add(const McCachedDelegate *d, const NodeCniResult *res, McStatus **v, size_t *n, KvErr *e) _wur_;
 int mc_result_print(FILE *out, const NodeCniResult *res, KvErr *e) _wur_;
 bool mc_status_wanted(const McPlugin *p, const char *ns);
+/* ns is one of the config's systemNamespaces (no defaultNetworks, no network-status). */
+bool mc_system_namespace(const McConfig *conf, const char *ns);
 /* hotplug.c: KVNET_MULTUS_INTERFACE, one interface of a pod already added (docs/multus.md, "Hot-plug"). */
 #define MC_HOTPLUG_ENV "KVNET_MULTUS_INTERFACE"
 int mc_cmd_add_one(McPlugin *p, FILE *out, KvErr *e) _wur_;

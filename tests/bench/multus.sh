@@ -11,10 +11,15 @@
 #   multus        the real Multus thin plugin v4.2.3 (the `multus` test peer; skipped when not built), its
 #                 network-status skipped (the pod's name in its systemNamespaces: client-go PUTs pods/status
 #                 with a protobuf body the embedded API refuses)
+#   kvnet-multus-base  with BENCH_MULTUS_BASE=FILE: that kvnet-multus binary (e.g. another branch's build) with the
+#                 kvnet-multus config, to compare two builds in the same run
 # Per round and mode: ADD then DEL of a fresh container ID into the same sandbox, the wall time of each
-# command ($EPOCHREALTIME around it, a runtime's fork+exec included); modes alternate within a round.
+# command ($EPOCHREALTIME around it, a runtime's fork+exec included); modes alternate within a round, in an order
+# that rotates from round to round (what a mode leaves running, e.g. an Events poster, slows whichever comes next). Every
+# program a runtime would start is started the same way, `ip netns exec NODE` with the bench's environment plus
+# the CNI variables: cnichain once per network, the meta plugin once.
 # Prints a table (median, p90 of ADD and DEL) and KEY=VALUE lines; measures, asserts nothing.
-# Environment: KVNET_BUILD (default build), BENCH_MULTUS_ROUNDS (20; BENCH_QUICK=1: 8).
+# Environment: KVNET_BUILD (default build), BENCH_MULTUS_ROUNDS (20; BENCH_QUICK=1: 8), BENCH_MULTUS_BASE.
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/../integration/lib-controller.sh"
@@ -30,6 +35,8 @@ require_file "$KV_BIN/kvnet-multus"
 require_ref_plugins macvlan host-local
 REAL=""
 if p=$(peer_path multus 2>/dev/null); then REAL=$p/multus; fi
+BASE=${BENCH_MULTUS_BASE:-}
+[ -z "$BASE" ] || [ -x "$BASE" ] || { echo "BENCH_MULTUS_BASE: '$BASE' is not an executable" >&2; exit 2; }
 ctl_init
 start_controller
 multus_node
@@ -56,11 +63,12 @@ now_ms() { NOW=${EPOCHREALTIME/./}; }
 
 declare -A PODUID
 for k in 1 4; do PODUID[$k]=$(k get pod "bench-k$k" -o jsonpath='{.metadata.uid}'); done
+unset KVNET_MULTUS_INTERFACE
+# as cni() starts cnichain (no `env -i` in between: that would be one more program start than the baseline has)
 meta() { # CMD BIN CONF K CID
-	ip netns exec "$NODE_NS" env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="$5" CNI_NETNS="$(nspath "$SBX")" \
-		CNI_IFNAME=eth0 CNI_PATH="$KV_BIN:$REF_CNI_DIR" \
+	CNI_COMMAND="$1" CNI_CONTAINERID="$5" CNI_NETNS="$(nspath "$SBX")" CNI_IFNAME=eth0 CNI_PATH="$KV_BIN:$REF_CNI_DIR" \
 		CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=bench-k$4;K8S_POD_UID=${PODUID[$4]}" \
-		"$2" <"$3" >/dev/null 2>>"$KV_TMP/bench.err"
+		ip netns exec "$NODE_NS" "$2" <"$3" >/dev/null 2>>"$KV_TMP/bench.err"
 }
 
 direct() { # CMD K CID
@@ -77,6 +85,7 @@ direct() { # CMD K CID
 declare -A ADD DEL
 MODES=(direct kvnet-multus kvnet-multus-status kvnet-multus-parallel)
 [ -n "$REAL" ] && MODES+=(multus)
+[ -n "$BASE" ] && MODES+=(kvnet-multus-base)
 one() { # MODE K ROUND
 	local cid="c-$1-$2-$3" t0 t1 t2
 	case $1 in
@@ -85,6 +94,9 @@ one() { # MODE K ROUND
 	multus)
 		now_ms; t0=$NOW; meta ADD "$REAL" "$KV_TMP/multus.conf" "$2" "$cid"; now_ms; t1=$NOW
 		meta DEL "$REAL" "$KV_TMP/multus.conf" "$2" "$cid"; now_ms; t2=$NOW ;;
+	kvnet-multus-base)
+		now_ms; t0=$NOW; meta ADD "$BASE" "$KV_TMP/kvnet-multus.conf" "$2" "$cid"; now_ms; t1=$NOW
+		meta DEL "$BASE" "$KV_TMP/kvnet-multus.conf" "$2" "$cid"; now_ms; t2=$NOW ;;
 	*)
 		now_ms; t0=$NOW; meta ADD "$KV_BIN/kvnet-multus" "$KV_TMP/$1.conf" "$2" "$cid"; now_ms; t1=$NOW
 		meta DEL "$KV_BIN/kvnet-multus" "$KV_TMP/$1.conf" "$2" "$cid"; now_ms; t2=$NOW ;;
@@ -99,7 +111,8 @@ stat() { # "N N N ..." PCT: the value at that percentile (nearest rank)
 
 for k in 1 4; do
 	for r in $(seq 1 "$ROUNDS"); do
-		for m in "${MODES[@]}"; do
+		for j in "${!MODES[@]}"; do # the order rotates each round: no mode always follows the same one
+			m=${MODES[(j + r) % ${#MODES[@]}]}
 			one "$m" "$k" "$r" || { tail -n 5 "$KV_TMP/bench.err"; die "$m, $k network(s), round $r failed"; }
 		done
 	done
@@ -125,6 +138,7 @@ for k in 1 4; do
 		"MULTUS_N${k}_KVNET_STATUS_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus-status,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')" \
 		"MULTUS_N${k}_KVNET_PARALLEL_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus-parallel,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')"
 	[ -n "$REAL" ] && echo "MULTUS_N${k}_REAL_RATIO=$(awk -v a="$(stat "${ADD[multus,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')"
+	[ -n "$BASE" ] && echo "MULTUS_N${k}_KVNET_BASE_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus-base,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')"
 done
 stop_netd >/dev/null
 stop_controller >/dev/null

@@ -530,6 +530,52 @@ static void test_exec_failures(void **state) {
         fake_done(&f);
 }
 
+/* The start gate runs after the plugin started and before it read its config: what it writes comes first in the log;
+ * a failing gate kills the plugin unread and fails the call with its errno. */
+typedef struct Gate {
+        const char *log;
+        int calls, ret;
+} Gate;
+
+static int gate_cb(void *userdata) {
+        Gate *g = userdata;
+        g->calls++;
+        FILE *fp = fopen(g->log, "a");
+        assert_non_null(fp);
+        fputs("GATE\n", fp);
+        fclose(fp);
+        return g->ret;
+}
+
+static void test_exec_start_gate(void **state) {
+        (void) state;
+        Fake f;
+        fake_setup(&f);
+        Gate g = { .log = f.log };
+        f.rt->start_gate = gate_cb;
+        f.rt->start_gate_data = &g;
+        NodeCniNetwork *n = list_of("{\"type\":\"ok\"}");
+        NodeCniAttachment a = { .container_id = "c3", .netns = "/run/netns/none", .ifname = "eth0" };
+        NodeCniResult *res = NULL;
+        NodeErr e = { 0 };
+        assert_int_equal(node_cni_add(f.rt, n, &a, 0, &res, &e), 0);
+        assert_string_equal(res->ips[0].address, "10.9.0.2/24");
+        assert_int_equal(g.calls, 1);
+        assert_true(strncmp(fake_log(&f), "GATE\nADD ok ", 12) == 0);
+        node_cni_result_free(res);
+        assert_int_equal(node_cni_del(f.rt, n, &a, &e), 0);
+        unlink(f.log);
+
+        g.ret = -EROFS;
+        a.container_id = "c4";
+        assert_int_equal(node_cni_add(f.rt, n, &a, 0, &res, &e), -EROFS);
+        assert_int_equal(e.kind, NODE_ERR_EXEC);
+        assert_string_equal(fake_log(&f), "GATE\n"); /* the plugin never ran */
+        node_err_done(&e);
+        node_cni_network_free(n);
+        fake_done(&f);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config_ok),     cmocka_unit_test(test_config_bad),
@@ -538,6 +584,7 @@ int main(void) {
                 cmocka_unit_test(test_base64),        cmocka_unit_test(test_plugin_error),
                 cmocka_unit_test(test_result_parse),  cmocka_unit_test(test_version_cmp),
                 cmocka_unit_test(test_runtime_new),   cmocka_unit_test(test_exec_add_del),
+                cmocka_unit_test(test_exec_start_gate),
                 cmocka_unit_test(test_exec_failures),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

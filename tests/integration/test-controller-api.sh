@@ -175,7 +175,13 @@ stop_controller
 out=$(ip netns exec "$NS" "$CTL" --embedded --listen 0.0.0.0:$PORT --state-dir "$KV_TMP/s2" 2>&1 || true)
 assert_true "a non-loopback --listen is refused: no authentication ($out)" grep -q "not a loopback address" <<<"$out"
 out=$(ip netns exec "$NS" "$CTL" --listen 127.0.0.1:$PORT --state-dir "$KV_TMP/s2" 2>&1 || true)
-assert_true "without --embedded it says what exists" grep -q "only --embedded" <<<"$out"
+assert_true "without --embedded or --cluster it says what exists ($out)" grep -q "one of --embedded .* and --cluster" <<<"$out"
+out=$(ip netns exec "$NS" "$CTL" --embedded --cluster 2>&1 || true)
+assert_true "... and both at once are refused too" grep -q "one of --embedded .* and --cluster" <<<"$out"
+out=$(ip netns exec "$NS" "$CTL" --cluster --kubeconfig "$KV_TMP/none.kubeconfig" 2>&1 || true)
+assert_true "--cluster with a missing kubeconfig: an error naming it ($out)" grep -q "none.kubeconfig" <<<"$out"
+out=$(ip netns exec "$NS" "$CTL" --cluster --leader-elect-timing 3000 2>&1 || true)
+assert_true "a bad --leader-elect-timing is refused, naming the form ($out)" grep -q "LEASE_MS,RENEW_MS,RETRY_MS" <<<"$out"
 
 ctl_log_clean
 finish

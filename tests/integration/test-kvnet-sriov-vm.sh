@@ -51,27 +51,25 @@ guest_vm_yaml vm-sriov bridge "" "" 128Mi |
 	sed -e 's/runStrategy: Always/runStrategy: Once/' -e 's/^          - {name: default, bridge: {}}$/&\n          - {name: vf, sriov: {}}/' \
 		-e 's/^      - {name: default, pod: {}}$/&\n      - {name: vf, multus: {networkName: vf}}/' >"$KV_TMP/vm.yaml"
 assert_eq "$(grep -c 'name: vf' "$KV_TMP/vm.yaml")" 2 "the VM manifest has the vf interface (sriov) and network"
+# every version of the launcher pod (it lives a few seconds: its network-status is read from this record)
+ip netns exec "$API_NS" env KUBECONFIG="$KUBECONFIG_FILE" HOME="$KV_TMP/home" \
+	kubectl get pods -l vm.kubevirt.io/name=vm-sriov -w -o json >"$KV_TMP/pods.watch" 2>/dev/null &
+WATCH=$!
+at_exit "kill $WATCH 2>/dev/null || true"
+sleep 1
 kc apply -f "$KV_TMP/vm.yaml" >/dev/null
-
-# the VF's way: allocated on the VMI's node, named in the pod's network-status, then the domain refused
-pci="" node="" st=""
-for _ in $(seq 1 120); do
-	node=$(vmi_field vm-sriov .status.nodeName)
-	if [ -n "$node" ]; then
-		pod=$(kc get pods -l vm.kubevirt.io/name=vm-sriov -o json | jq '.items[0] // empty')
-		st=$(jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"] // empty' <<<"$pod" 2>/dev/null || true)
-		pci=$(jq -r '.[]? | select(.interface == "net1") | .["device-info"].pci["pci-address"] // empty' <<<"${st:-[]}")
-		[ -n "$pci" ] && break
-	fi
-	[ "$(vmi_field vm-sriov .status.phase)" = Failed ] && break
-	sleep 0.5
-done
+wait_vmi vm-sriov Failed 120 || true
+sleep 1
+kill "$WATCH" 2>/dev/null || true
+wait "$WATCH" 2>/dev/null || true
+node=$(vmi_field vm-sriov .status.nodeName)
+st=$(jq -rs '[.[] | .metadata.annotations["k8s.v1.cni.cncf.io/network-status"] // empty] | last // "[]"' "$KV_TMP/pods.watch")
+pci=$(jq -r '.[]? | select(.interface == "net1") | .["device-info"].pci["pci-address"] // empty' <<<"$st")
 assert_true "network-status names net1's VF by its PCI address ($pci)" grep -Eq '^0000:3b:02\.[0-3]$' <<<"$pci"
 assert_eq "$(jq -r '.[] | select(.interface == "net1") | [.name, .["device-info"].type] | join(" ")' <<<"$st")" "default/vf pci" \
 	"... as Multus's device-info (type pci) of default/vf"
 assert_true "... with the VM's address on vf" grep -q '"10\.200\.0\.' <<<"$st"
 
-wait_vmi vm-sriov Failed 120 || true
 assert_eq "$(vmi_field vm-sriov .status.phase)" Failed "no VF behind the address: the VMI ends Failed (the stand-in's boundary)"
 msg=$(kc get vmi vm-sriov -o json | jq -r '[.status.conditions[]? | .message // empty] | join(" ")')
 assert_true "... the launcher's domain passed the VF through (kvnet-node gave it vf=pci:$pci): $msg" \

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The launcher pod and its VMI → what the pod runtime runs; the pod's status as kubelet writes it. */
-#include <ctype.h>
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "agent/agent.h"
+#include "common/addr.h"
 #include "common/json-util.h"
 #include "common/kstatus.h"
 #include "handler/handler.h"
@@ -136,10 +135,7 @@ int agent_pod_nic_pci(json_t *pod, const char *ifname, char ret[static 16], KvEr
                                  AGENT_ANN_NETWORK_STATUS "': its delegate gave it no VF",
                                  ifname, json_string_value(json_object_get(st, "name")) ?: "");
         /* input from the API: the launcher checks it again before libvirt sees it */
-        bool ok = strlen(pci) == 12;
-        for (size_t i = 0; ok && i < 12; i++)
-                ok = i == 4 || i == 7 ? pci[i] == ':' : i == 10 ? pci[i] == '.' : isxdigit((unsigned char) pci[i]) != 0;
-        if (!ok || strtoul(pci + 8, NULL, 16) > 0x1f || pci[11] > '7')
+        if (kv_pci_parse(pci, NULL, NULL, NULL, NULL) < 0)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "pod: interface '%s': device-info.pci.pci-address '%.32s' is not a PCI address "
                                  "(DDDD:BB:SS.F)",

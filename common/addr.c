@@ -113,6 +113,38 @@ bool kv_addr_is_zero(const KvAddr *a) {
         return true;
 }
 
+static bool hex_field(const char *s, size_t n, unsigned *ret) {
+        unsigned v = 0;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                if (h < 0)
+                        return false;
+                v = v << 4 | (unsigned) h;
+        }
+        *ret = v;
+        return true;
+}
+
+int kv_pci_parse(const char *s, unsigned *ret_domain, unsigned *ret_bus, unsigned *ret_slot, unsigned *ret_function) {
+        unsigned d, b, sl, f;
+        if (!s || strlen(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.')
+                return -EINVAL;
+        if (!hex_field(s, 4, &d) || !hex_field(s + 5, 2, &b) || !hex_field(s + 8, 2, &sl) || !hex_field(s + 11, 1, &f))
+                return -EINVAL;
+        if (sl > 0x1f || f > 7)
+                return -ERANGE;
+        if (ret_domain)
+                *ret_domain = d;
+        if (ret_bus)
+                *ret_bus = b;
+        if (ret_slot)
+                *ret_slot = sl;
+        if (ret_function)
+                *ret_function = f;
+        return 0;
+}
+
 int kv_mac_parse(const char *s, uint8_t ret[6]) {
         unsigned v[6];
         char tail;

@@ -39,6 +39,9 @@ bool kv_addr_next(KvAddr *a);
 bool kv_addr_is_zero(const KvAddr *a);
 
 int kv_mac_parse(const char *s, uint8_t ret[6]) _wur_;
+/* A PCI address "0000:3b:02.1" (domain:bus:slot.function, hex) -> parts (each optional): -EINVAL when it is not of
+ * that form, -ERANGE for a slot above 0x1f or a function above 7. */
+int kv_pci_parse(const char *s, unsigned *ret_domain, unsigned *ret_bus, unsigned *ret_slot, unsigned *ret_function) _wur_;
 const char *kv_mac_fmt(const uint8_t mac[6], char buf[static KV_MAC_STRLEN]);
 /* The MAC of a VM interface that names none (macAddress): locally administered unicast, 02 then a hash of
  * "namespace/name/interface". The launcher gives the guest NIC this MAC and the controller asks the secondary

@@ -2,6 +2,7 @@
 /* k8s.v1.cni.cncf.io/network-status: entries made from a delegate's CNI result the way Multus makes them
  * (one per sandbox interface, IPs without prefix, the default routes' gateways, DNS, device-info), and the
  * annotation's text. */
+#include "common/addr.h"
 #include "common/json-util.h"
 #include "multus-compat/mc-priv.h"
 
@@ -95,10 +96,7 @@ static int iface_fields(json_t *ifc, McStatus *s) {
 }
 
 bool mc_pci_address_valid(const char *s) {
-        unsigned dom, bus, dev, fn;
-        int end = 0;
-        return s && sscanf(s, "%4x:%2x:%2x.%1x%n", &dom, &bus, &dev, &fn, &end) == 4 && (size_t) end == strlen(s) &&
-               strlen(s) == 12;
+        return kv_pci_parse(s, NULL, NULL, NULL, NULL) == 0;
 }
 
 /* One interface in the result: one entry with every IP (CreateNetworkStatus). */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The VMI's scalar formats: Kubernetes quantities, MAC and PCI addresses. */
+#include "common/addr.h"
 #include "launcher/launcher-priv.h"
 
 int launch_parse_quantity(const char *s, uint64_t *ret) {
@@ -111,35 +112,8 @@ int launch_parse_mac(const char *s, uint8_t ret[6]) {
         return 0;
 }
 
-static bool hex_field(const char *s, size_t n, unsigned *ret) {
-        unsigned v = 0;
-        for (size_t i = 0; i < n; i++) {
-                int h = launch_hexval(s[i]);
-                if (h < 0)
-                        return false;
-                v = v << 4 | (unsigned) h;
-        }
-        *ret = v;
-        return true;
-}
-
 int launch_parse_pci(const char *s, unsigned *ret_domain, unsigned *ret_bus, unsigned *ret_slot,
                      unsigned *ret_function) {
-        unsigned d, b, sl, f;
-        if (!s || strlen(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.')
-                return -EINVAL;
-        if (!hex_field(s, 4, &d) || !hex_field(s + 5, 2, &b) || !hex_field(s + 8, 2, &sl) || !hex_field(s + 11, 1, &f))
-                return -EINVAL;
-        if (sl > 0x1f || f > 7)
-                return -ERANGE;
-        if (ret_domain)
-                *ret_domain = d;
-        if (ret_bus)
-                *ret_bus = b;
-        if (ret_slot)
-                *ret_slot = sl;
-        if (ret_function)
-                *ret_function = f;
-        return 0;
+        return kv_pci_parse(s, ret_domain, ret_bus, ret_slot, ret_function);
 }
 

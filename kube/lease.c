@@ -13,6 +13,7 @@
 #include "common/log.h"
 
 #include "common/json-util.h"
+#include "common/kname.h"
 #include "kube/kube-priv.h"
 
 struct KubeLeader {
@@ -30,17 +31,6 @@ struct KubeLeader {
         uint64_t renewed_ms;   /* this candidate's last successful write */
         unsigned transitions;  /* leaseTransitions last seen */
 };
-
-/* RFC 1123 label / subdomain, as the API server checks them (its error would come later and less clearly). */
-static bool dns_name_valid(const char *s, size_t max, bool dots) {
-        size_t n = s ? strlen(s) : 0;
-        if (n == 0 || n > max || s[0] == '-' || s[0] == '.' || s[n - 1] == '-' || s[n - 1] == '.')
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || (dots && s[i] == '.')))
-                        return false;
-        return true;
-}
 
 static uint64_t mono_ms(void) {
         return now_usec() / 1000;
@@ -197,10 +187,10 @@ int kube_leader_new(KubeClient *c, const KubeLeaderConfig *cfg, const KubeLeader
                     KubeLeader **ret, KvErr *e) {
         if (!c->loop)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "leader election: the client has no event loop");
-        if (!cfg->namespace || !dns_name_valid(cfg->namespace, 63, false))
+        if (!cfg->namespace || !kv_dns_label_valid(cfg->namespace))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "leader election: namespace '%.80s' is not a DNS label",
                                  cfg->namespace ? cfg->namespace : "");
-        if (!cfg->name || !dns_name_valid(cfg->name, 253, true))
+        if (!cfg->name || !kv_dns_subdomain_valid(cfg->name))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "leader election: lease name '%.80s' is not a DNS subdomain", cfg->name ? cfg->name : "");
         if (!cfg->identity || !*cfg->identity || strlen(cfg->identity) > 253)

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 
+#include "common/kname.h"
 #include "node/node-priv.h"
 #include "node/pod.h"
 
@@ -111,8 +112,6 @@ int node_pod_dir_remove(const NodePod *p) _wur_;
 
 /* Names: a DNS label ([a-z0-9-], 1..63, alnum at both ends), a DNS subdomain (labels joined by '.', at
  * most 253), a uid ([a-z0-9-], 1..36). */
-bool node_dns_label_valid(const char *s);
-bool node_dns_subdomain_valid(const char *s);
 bool node_pod_uid_valid(const char *s);
 
 /* ---- pod.c */

@@ -32,34 +32,6 @@ static bool lower_alnum(char c) {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-static bool label_n(const char *s, size_t n) {
-        if (n == 0 || n > 63 || !lower_alnum(s[0]) || !lower_alnum(s[n - 1]))
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!lower_alnum(s[i]) && s[i] != '-')
-                        return false;
-        return true;
-}
-
-bool node_dns_label_valid(const char *s) {
-        return s && label_n(s, strlen(s));
-}
-
-bool node_dns_subdomain_valid(const char *s) {
-        size_t n = s ? strlen(s) : 0;
-        if (n == 0 || n > 253)
-                return false;
-        for (const char *p = s;;) {
-                const char *dot = strchr(p, '.');
-                size_t len = dot ? (size_t) (dot - p) : strlen(p);
-                if (!label_n(p, len))
-                        return false;
-                if (!dot)
-                        return true;
-                p = dot + 1;
-        }
-}
-
 bool node_pod_uid_valid(const char *s) {
         size_t n = s ? strlen(s) : 0;
         if (n == 0 || n > NODE_POD_UID_MAX || !lower_alnum(s[0]))
@@ -95,19 +67,19 @@ static bool sandbox_name_valid(const char *s) {
 #define SPEC_ERR(e, fmt, ...) node_err_set(e, NODE_ERR_ARGS, NULL, NULL, -EINVAL, "pod: " fmt, __VA_ARGS__)
 
 int node_pod_spec_check(const NodePodSpec *s, NodeErr *e) {
-        if (!node_dns_label_valid(s->namespace_))
+        if (!kv_dns_label_valid(s->namespace_))
                 return SPEC_ERR(e, "'namespace' must be a DNS label ([a-z0-9-], 1..63), got '%.80s'",
                                 s->namespace_ ?: "(null)");
-        if (!node_dns_subdomain_valid(s->name))
+        if (!kv_dns_subdomain_valid(s->name))
                 return SPEC_ERR(e, "'name' must be a DNS subdomain (at most 253), got '%.80s'", s->name ?: "(null)");
         if (!node_pod_uid_valid(s->uid))
                 return SPEC_ERR(e, "'uid' must be [a-z0-9-], 1..%d characters, got '%.80s'", NODE_POD_UID_MAX,
                                 s->uid ?: "(null)");
-        if (!node_dns_label_valid(s->vm_namespace))
+        if (!kv_dns_label_valid(s->vm_namespace))
                 return SPEC_ERR(e, "'vmNamespace' must be a DNS label, got '%.80s'", s->vm_namespace ?: "(null)");
-        if (!node_dns_label_valid(s->vm_name))
+        if (!kv_dns_label_valid(s->vm_name))
                 return SPEC_ERR(e, "'vmName' must be a DNS label, got '%.80s'", s->vm_name ?: "(null)");
-        if (s->vm_interface && !node_dns_label_valid(s->vm_interface))
+        if (s->vm_interface && !kv_dns_label_valid(s->vm_interface))
                 return SPEC_ERR(e, "'vmInterface' must be a DNS label, got '%.80s'", s->vm_interface);
         if (s->ifname && !ifname_valid(s->ifname))
                 return SPEC_ERR(e, "'ifname' must be an interface name (1..15, no '/', ':', ';' or space), got '%.80s'",
@@ -118,7 +90,7 @@ int node_pod_spec_check(const NodePodSpec *s, NodeErr *e) {
                 return SPEC_ERR(e, "'nics' must hold at most %d NICs, got %zu", NODE_POD_NICS_MAX, s->n_nics);
         for (size_t i = 0; i < s->n_nics; i++) {
                 const NodePodNic *n = &s->nics[i];
-                if (!node_dns_label_valid(n->vm_interface))
+                if (!kv_dns_label_valid(n->vm_interface))
                         return SPEC_ERR(e, "'nics[%zu].vmInterface' must be a DNS label, got '%.80s'", i,
                                         n->vm_interface ?: "(null)");
                 if (!ifname_valid(n->ifname))
@@ -512,7 +484,7 @@ int node_pod_record_decode(const char *text, size_t len, const char *what, const
 }
 
 int node_pod_nic_check(const NodePod *p, const NodePodNic *n, NodeErr *e) {
-        if (!node_dns_label_valid(n->vm_interface))
+        if (!kv_dns_label_valid(n->vm_interface))
                 return SPEC_ERR(e, "NIC: 'vmInterface' must be a DNS label, got '%.80s'", n->vm_interface ?: "(null)");
         if (!ifname_valid(n->ifname))
                 return SPEC_ERR(e, "NIC %s: 'ifname' must be an interface name (1..15, no '/', ':', ';' or space), got '%.80s'",

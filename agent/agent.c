@@ -80,6 +80,7 @@ typedef struct Pod {
         bool nic_worker;     /* the worker attaches or detaches NICs (hot-plug) */
         uint64_t nic_retry_ms; /* after a failed hot-plug: not again before (CLOCK_MONOTONIC) */
         char *nic_failed;    /* that failure's message, logged once */
+        json_t *nic_status_pod; /* in a start's worker only: the pod as read for its SR-IOV NICs' addresses, once */
 } Pod;
 
 /* A deleted pod's VM address: released once the VM is gone too (sticky while the VM exists). */
@@ -166,6 +167,7 @@ static void pod_free(Pod *p) {
         free(p->written);
         free(p->writing);
         free(p->nic_failed);
+        json_decref(p->nic_status_pod);
         free(p);
 }
 
@@ -318,17 +320,19 @@ static int worker_start(Pod *p, worker_fn_t fn, const void *arg) {
  * with a client of the worker's own (the agent's shares its connections with the parent). */
 static int pod_nic_pci(void *userdata, const char *ifname, char ret[static 16], KvErr *e) {
         Pod *p = userdata;
-        _cleanup_(kube_config_freep) KubeConfig *kcfg = NULL;
-        _cleanup_(kube_client_freep) KubeClient *kc = NULL;
-        _cleanup_json_ json_t *pod = NULL;
-        KubeRequest req = { .verb = KUBE_GET, .ref = { "v1", "pods", p->ns, p->name } };
-        int r;
-        if ((r = kube_config_load(p->a->cfg->kubeconfig, &kcfg, e)) < 0 || (r = kube_client_new(kcfg, NULL, &kc, e)) < 0)
-                return r;
-        kube_client_set_timeout(kc, 10000);
-        if ((r = kube_request_sync(kc, &req, &pod, e)) < 0)
-                return r;
-        return agent_pod_nic_pci(pod, ifname, ret, e);
+        if (!p->nic_status_pod) { /* one read for all of the pod's VFs (the worker exits after the start) */
+                _cleanup_(kube_config_freep) KubeConfig *kcfg = NULL;
+                _cleanup_(kube_client_freep) KubeClient *kc = NULL;
+                KubeRequest req = { .verb = KUBE_GET, .ref = { "v1", "pods", p->ns, p->name } };
+                int r;
+                if ((r = kube_config_load(p->a->cfg->kubeconfig, &kcfg, e)) < 0 ||
+                    (r = kube_client_new(kcfg, NULL, &kc, e)) < 0)
+                        return r;
+                kube_client_set_timeout(kc, 10000);
+                if ((r = kube_request_sync(kc, &req, &p->nic_status_pod, e)) < 0)
+                        return r;
+        }
+        return agent_pod_nic_pci(p->nic_status_pod, ifname, ret, e);
 }
 
 static int run_fn(Pod *p, const void *arg, NodeErr *e) {
@@ -851,9 +855,9 @@ static int nic_plan(Pod *p, json_t *vmi, json_t *launcher, NicPlan *plan) {
         return (int) (plan->n_attach + plan->n_detach);
 }
 
-static int nic_launcher_err(NodeErr *e, int r, const char *why) {
+static int nic_err(NodeErr *e, NodeErrKind kind, int r, const char *why) {
         node_err_done(e);
-        e->kind = NODE_ERR_LAUNCHER;
+        e->kind = kind;
         e->code = -1;
         snprintf(e->msg, sizeof e->msg, "%.500s", why);
         return r;
@@ -868,7 +872,7 @@ static int nic_detach(Pod *p, const NicChange *c, NodeErr *e) {
                 if (!args)
                         return -ENOMEM;
                 if ((r = launcher_call(p, "detach-interface", args, why, sizeof why)) < 0)
-                        return nic_launcher_err(e, r, why);
+                        return nic_err(e, NODE_ERR_LAUNCHER, r, why);
                 for (uint64_t end = now_ms() + NIC_DETACH_WAIT_MS;;) {
                         _cleanup_json_ json_t *st = read_json_file(node_pod_status_file(p->np));
                         json_t *n = launcher_nic(st, c->vm_interface);
@@ -878,7 +882,7 @@ static int nic_detach(Pod *p, const NicChange *c, NodeErr *e) {
                         if (err || now_ms() > end) {
                                 snprintf(why, sizeof why, "interface %s: the guest kept the device: %s", c->vm_interface,
                                          err ? err : "no DEVICE_REMOVED in time");
-                                return nic_launcher_err(e, -ETIMEDOUT, why);
+                                return nic_err(e, NODE_ERR_LAUNCHER, -ETIMEDOUT, why);
                         }
                         (void) usleep(100 * 1000);
                 }
@@ -902,13 +906,11 @@ static int nic_attach(Pod *p, const NicChange *c, NodeErr *e) {
         NodePodNic nic = { c->vm_interface, c->ifname, c->sriov };
         int r;
         if (c->sriov) { /* the launcher hot-plugs taps only */
-                node_err_done(e);
-                e->kind = NODE_ERR_ARGS;
-                e->code = -1;
-                snprintf(e->msg, sizeof e->msg,
+                char why[160];
+                snprintf(why, sizeof why,
                          "interface %s: SR-IOV interfaces are not hot-plugged yet (restart the VM to give it the VF)",
                          c->vm_interface);
-                return -EOPNOTSUPP;
+                return nic_err(e, NODE_ERR_ARGS, -EOPNOTSUPP, why);
         }
         if (c->cni && (r = node_pod_nic_attach(p->a->rt, p->np, &nic, e)) < 0)
                 return r;
@@ -924,7 +926,7 @@ static int nic_attach(Pod *p, const NicChange *c, NodeErr *e) {
         NodeErr ignored = {};
         IGNORE_RESULT(node_pod_nic_detach(p->a->rt, p->np, c->vm_interface, &ignored));
         node_err_done(&ignored);
-        return nic_launcher_err(e, r, why);
+        return nic_err(e, NODE_ERR_LAUNCHER, r, why);
 }
 
 static int nics_fn(Pod *p, const void *arg, NodeErr *e) {

@@ -699,12 +699,9 @@ static int modified(CtlStore *s, Obj *o, json_t *obj, const char *verb, KvErr *e
                 _cleanup_json_ json_t *got = NULL;
                 int r = s->remote(s->remote_data, streq(verb, "status") ? CTL_REMOTE_UPDATE_STATUS : CTL_REMOTE_UPDATE,
                                   o->res, o->ns, o->name, obj, &got, e);
-                if (r < 0)
-                        return r;
-                json_decref(o->obj);
-                o->obj = json_incref(got);
-                record(s, o->res, "MODIFIED", got);
-                return 0;
+                if (r >= 0 && (r = ctl_store_mirror(s, o->res, "MODIFIED", got)) < 0)
+                        return kverr_set(e, KV_ERR_INTERNAL, r, "%s: out of memory", verb);
+                return r;
         }
         s->rv++;
         set_rv(json_object_get(obj, "metadata"), s->rv);

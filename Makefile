@@ -126,7 +126,9 @@ $(BIN)/kvnetctl: $(OBJ)/netd/ctl/kvnetctl.o $(NETD_LIB) $(KUBE_LIB) $(COMMON_LIB
 $(BIN)/kvnet-launcher: $(OBJ)/launcher/main.o $(LAUNCH_LIB) $(MIGRATE_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-controller: $(OBJ)/controller/main.o $(CTL_LIB) $(LAUNCH_VMI_LIB) $(KUBE_LIB) $(COMMON_LIB)
 $(BIN)/kvnet-node: $(OBJ)/agent/main.o $(AGENT_LIB) $(HANDLER_LIB) $(KUBE_LIB) $(NODE_LIB) $(COMMON_LIB)
-$(BIN)/kvnet-multus: $(call objs,$(MULTUS_PLUGIN_SRC)) $(MULTUS_LIB) $(KUBE_LIB) $(NODE_LIB) $(COMMON_LIB)
+# kvnet-multus loads libcurl when it needs the API (kube/dl/curl.c, dlopen), not at every exec: it is on every pod's
+# ADD/DEL path, and libcurl's ~30 libraries cost more than a delegate's whole ADD.
+$(BIN)/kvnet-multus: $(call objs,$(MULTUS_PLUGIN_SRC)) $(OBJ)/kube/dl/curl.o $(MULTUS_LIB) $(KUBE_LIB) $(NODE_LIB) $(COMMON_LIB)
 # libmicrohttpd (the embedded API) only where the controller is: netd and the launcher do not link it.
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
@@ -134,12 +136,14 @@ $(OBJ)/controller/%.o: CFLAGS += $(MHD_CFLAGS)
 $(BIN)/kvnet-controller: LDLIBS += $(MHD_LIBS)
 $(BUILD)/tests/test-controller-%: LDLIBS += $(MHD_LIBS)
 # libcurl (the Kubernetes client, kube/) only where kube is linked: netd (the claim store's kube backend,
-# netd/state/claimstore-kube.c), the node side, kvnet-multus and the tests; the CNI plugin and the launcher
-# do not link it.
+# netd/state/claimstore-kube.c), the node side and the tests; kvnet-multus loads it at run time (above); the CNI
+# plugin and the launcher do not use it.
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null)
 $(OBJ)/kube/%.o $(OBJ)/agent/%.o $(OBJ)/multus-compat/plugin/%.o $(OBJ)/tests/unit/test-kube.o $(OBJ)/tests/tools/kubeclient.o: CFLAGS += $(CURL_CFLAGS)
-$(BUILD)/tests/% $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-node $(BIN)/kvnet-multus $(BIN)/kvnet-controller: LDLIBS += $(CURL_LIBS)
+$(BUILD)/tests/% $(BIN)/kvnet-netd $(BIN)/kvnetctl $(BIN)/kvnet-node $(BIN)/kvnet-controller: LDLIBS += $(CURL_LIBS)
+# the on-demand loader's test links no libcurl either
+$(BUILD)/tests/test-kube-curl-dl: CURL_LIBS :=
 $(PROGS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -170,6 +174,7 @@ UNIT_LIBS_test-node-pod         := $(NODE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-node-chain       := $(NODE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-handler          := $(HANDLER_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-kube             := $(KUBE_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-kube-curl-dl     := $(OBJ)/kube/dl/curl.o $(KUBE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-agent            := $(AGENT_LIB) $(HANDLER_LIB) $(NODE_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-multus           := $(MULTUS_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-multus-ipamclaim := $(MULTUS_LIB) $(COMMON_LIB)

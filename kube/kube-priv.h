@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 
+#include "kube/curl-api.h"
 #include "kube/kube.h"
 
 /* ---- small pieces (kube/util.c) */

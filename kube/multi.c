@@ -90,6 +90,9 @@ static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp) {
 }
 
 int kube_client_new(const KubeConfig *cfg, EventLoop *loop, KubeClient **ret, KvErr *e) {
+        int r = kube_curl_load(e);
+        if (r < 0)
+                return r;
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
                 return kverr_set(e, KV_ERR_INTERNAL, -EIO, "kube: libcurl did not initialise");
         KubeClient *c = calloc(1, sizeof *c);
@@ -97,7 +100,7 @@ int kube_client_new(const KubeConfig *cfg, EventLoop *loop, KubeClient **ret, Kv
                 curl_global_cleanup();
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "kube: out of memory");
         }
-        int r = kube_config_copy(cfg, &c->cfg);
+        r = kube_config_copy(cfg, &c->cfg);
         if (r < 0) {
                 kube_client_free(c);
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, r, "kube: %s",

@@ -212,8 +212,9 @@ int node_cni_exec(const NodeCniRuntime *rt, const char *bin, const char *type, c
                         (void) kill(pid, SIGKILL);
                         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                                 ;
-                        return node_err_set(e, NODE_ERR_EXEC, type, c->command, r, "%s %s: the caller's start gate failed",
-                                            type, c->command);
+                        return node_err_set(e, NODE_ERR_GATE, type, c->command, r,
+                                            "%s %s: the caller's start gate failed (the plugin read nothing)", type,
+                                            c->command);
                 }
         }
 

@@ -284,8 +284,9 @@ int node_cni_add(const NodeCniRuntime *rt, const NodeCniNetwork *net, const Node
         }
         if (r >= 0)
                 r = node_cni_cache_write(rt->cache_dir, net, a, prev->raw, e);
-        else
-                i++; /* the failing plugin gets its DEL too: it may have done part of its work */
+        else if (e->kind != NODE_ERR_GATE)
+                i++; /* the failing plugin gets its DEL too: it may have done part of its work (not one killed at the
+                      * start gate: it read no config, so it did nothing) */
         if (r < 0 && (flags & NODE_CNI_ADD_ROLLBACK)) {
                 const NodeCniCall d = { "DEL", a->container_id, a->netns, a->ifname, args };
                 del_range(rt, net, &b, i > net->n_plugins ? net->n_plugins : i, &d, prev ? prev->raw : a->prev_result,

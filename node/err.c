@@ -21,6 +21,7 @@ static const char *const err_kind_table[_NODE_ERR_KIND_MAX] = {
         [NODE_ERR_LAUNCHER] = "launcher",
         [NODE_ERR_RECORD] = "record",
         [NODE_ERR_PROXY] = "proxy",
+        [NODE_ERR_GATE] = "gate",
 };
 
 const char *node_err_kind_to_string(NodeErrKind k) {

@@ -31,6 +31,7 @@ typedef enum NodeErrKind {
         NODE_ERR_LAUNCHER,         /* pod runtime: the launcher could not start, exited, or did not get ready */
         NODE_ERR_RECORD,           /* pod runtime: the pod record or directory could not be read or written */
         NODE_ERR_PROXY,            /* pod runtime: a migration proxy could not be started */
+        NODE_ERR_GATE,             /* the caller's start gate failed: the plugin was killed before it read its config */
         _NODE_ERR_KIND_MAX,
 } NodeErrKind;
 
@@ -104,7 +105,7 @@ typedef struct NodeCniRuntime {
         /* NULL (default), or called at every plugin call after the plugin is started and before it gets its stdin
          * (the config it acts on), so that what the plugin must not run ahead of (the caller's crash record made
          * durable) overlaps its start (exec, loading). < 0: the plugin is killed before it read anything and the
-         * call fails (NODE_ERR_EXEC, that errno). */
+         * call fails (NODE_ERR_GATE, that errno; a rolled-back ADD runs no DEL for it: it did nothing). */
         int (*start_gate)(void *userdata);
         void *start_gate_data;
 } NodeCniRuntime;

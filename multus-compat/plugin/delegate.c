@@ -7,7 +7,7 @@
 /* A NodeErr as the CNI error the meta plugin returns, naming the network and its interface. */
 static int node_error(KvErr *e, int r, const McCachedDelegate *d, const NodeErr *ne) {
         int code = ne->kind == NODE_ERR_PLUGIN && ne->code > 0 && ne->code < 1000 ? (int) ne->code
-                 : ne->kind == NODE_ERR_EXEC                                      ? KV_ERR_IO
+                 : ne->kind == NODE_ERR_EXEC || ne->kind == NODE_ERR_GATE         ? KV_ERR_IO
                                                                                   : KV_ERR_INVALID_CONFIG;
         kverr_set(e, code, r, "network '%s' (%s): %s", d->name, d->ifname, ne->msg[0] ? ne->msg : strerror(-r));
         if (e->code == code && ne->details[0] && !e->details[0])

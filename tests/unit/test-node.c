@@ -569,8 +569,15 @@ static void test_exec_start_gate(void **state) {
         g.ret = -EROFS;
         a.container_id = "c4";
         assert_int_equal(node_cni_add(f.rt, n, &a, 0, &res, &e), -EROFS);
-        assert_int_equal(e.kind, NODE_ERR_EXEC);
+        assert_int_equal(e.kind, NODE_ERR_GATE);
         assert_string_equal(fake_log(&f), "GATE\n"); /* the plugin never ran */
+        node_err_done(&e);
+        /* rolled back: no DEL for a plugin killed at the gate (it read no config) */
+        unlink(f.log);
+        a.container_id = "c5";
+        assert_int_equal(node_cni_add(f.rt, n, &a, NODE_CNI_ADD_ROLLBACK, &res, &e), -EROFS);
+        assert_int_equal(e.kind, NODE_ERR_GATE);
+        assert_string_equal(fake_log(&f), "GATE\n");
         node_err_done(&e);
         node_cni_network_free(n);
         fake_done(&f);

@@ -19,7 +19,9 @@
 # program a runtime would start is started the same way, `ip netns exec NODE` with the bench's environment plus
 # the CNI variables: cnichain once per network, the meta plugin once.
 # Prints a table (median, p90 of ADD and DEL) and KEY=VALUE lines; measures, asserts nothing.
-# Environment: KVNET_BUILD (default build), BENCH_MULTUS_ROUNDS (20; BENCH_QUICK=1: 8), BENCH_MULTUS_BASE.
+# Environment: KVNET_BUILD (default build), BENCH_MULTUS_ROUNDS (20; BENCH_QUICK=1: 8), BENCH_MULTUS_BASE,
+# BENCH_MULTUS_CLUSTER (kvnet, the default, or bridge: the cluster network is the reference bridge + host-local, a
+# Go plugin that takes longer to start, as the usual cluster networks (Calico, Cilium, OVN-Kubernetes) are).
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/../integration/lib-controller.sh"
@@ -36,10 +38,18 @@ require_ref_plugins macvlan host-local
 REAL=""
 if p=$(peer_path multus 2>/dev/null); then REAL=$p/multus; fi
 BASE=${BENCH_MULTUS_BASE:-}
+CLUSTER=${BENCH_MULTUS_CLUSTER:-kvnet}
+[ "$CLUSTER" = kvnet ] || [ "$CLUSTER" = bridge ] || { echo "BENCH_MULTUS_CLUSTER must be kvnet or bridge, got '$CLUSTER'" >&2; exit 2; }
 [ -z "$BASE" ] || [ -x "$BASE" ] || { echo "BENCH_MULTUS_BASE: '$BASE' is not an executable" >&2; exit 2; }
 ctl_init
 start_controller
 multus_node
+if [ "$CLUSTER" = bridge ]; then
+	require_ref_plugins bridge
+	jq -n --arg d "$KV_TMP/host-local-cluster" '{cniVersion: "1.0.0", name: "kvtest", plugins: [{type: "bridge",
+	  bridge: "kvcl0", isGateway: true, ipam: {type: "host-local", subnet: "10.79.0.0/24", dataDir: $d}}]}' \
+		>"$CONF_DIR/10-kvtest.conflist"
+fi
 
 for i in 1 2 3 4; do
 	jq -n --arg n "mac$i" --arg s "10.7$i.0.0/24" --arg d "$KV_TMP/host-local" \
@@ -119,7 +129,7 @@ for k in 1 4; do
 done
 [ "$(ip -n "$SBX" -o link show | grep -vc ' lo:' || true)" = 0 ] || die "the sandbox is not empty after the runs"
 
-echo "== kvnet-multus: attachment time, cluster network (kvnet) + N secondary networks (macvlan), $ROUNDS rounds, ms"
+echo "== kvnet-multus: attachment time, cluster network ($CLUSTER) + N secondary networks (macvlan), $ROUNDS rounds, ms"
 printf '%-4s %-22s %10s %8s %10s %8s\n' N mode "ADD med" p90 "DEL med" p90
 for k in 1 4; do
 	for m in "${MODES[@]}"; do
@@ -128,6 +138,7 @@ for k in 1 4; do
 	done
 done
 [ -n "$REAL" ] || echo "(the real Multus is not built: make test-deps)"
+echo "MULTUS_CLUSTER=$CLUSTER"
 for k in 1 4; do
 	for m in "${MODES[@]}"; do
 		key=$(tr 'a-z-' 'A-Z_' <<<"$m")

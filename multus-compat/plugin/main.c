@@ -2,7 +2,6 @@
 /* kvnet-multus: a CNI meta plugin with Multus's thin-plugin config. The environment and stdin in, each
  * command to add.c / del.c, the result or one CNI error object out (nothing else on stdout). */
 #include <ctype.h>
-#include <stdarg.h>
 #include <time.h>
 
 #include "common/json-util.h"
@@ -216,49 +215,25 @@ static int run(McPlugin *p, FILE *in, FILE *out, KvErr *e) {
         }
 }
 
-static bool log_verbose(const McConfig *c) {
-        return c->log_level && (streq(c->log_level, "verbose") || streq(c->log_level, "debug"));
-}
-
-/* One line "<time> [<level>] kvnet-multus <command> container <id> pod <ns>/<name>: " opened on logFile. */
-static FILE *log_open(const McPlugin *p, const char *level) {
-        FILE *f = fopen(p->conf->log_file, "ae");
-        if (!f)
-                return NULL;
-        char ts[32];
-        time_t t = time(NULL);
-        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-        fprintf(f, "%s [%s] kvnet-multus %s container %s pod %s/%s: ", ts, level, command_table[p->command],
-                p->container_id ? p->container_id : "-", p->pod_ns ? p->pod_ns : "-", p->pod_name ? p->pod_name : "-");
-        if (p->hotplug)
-                fprintf(f, "%s %s: ", MC_HOTPLUG_ENV, p->hotplug);
-        return f;
-}
-
-void mc_log_verbose(const McPlugin *p, const char *fmt, ...) {
-        const McConfig *c = p->conf;
-        if (!c || !c->log_file || !log_verbose(c) || p->command >= _MC_CMD_MAX)
-                return;
-        _cleanup_fclose_ FILE *f = log_open(p, "verbose");
-        if (!f)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        vfprintf(f, fmt, ap);
-        va_end(ap);
-        fputc('\n', f);
-}
-
 /* logFile/logLevel: one line per call, the top of the chain (errors always; every call at verbose or debug). */
 static void log_call(const McPlugin *p, int r, const KvErr *e) {
         const McConfig *c = p->conf;
         if (!c || !c->log_file || p->command >= _MC_CMD_MAX || p->command == MC_CMD_VERSION)
                 return;
-        if (r >= 0 && !log_verbose(c))
+        bool verbose = c->log_level && (streq(c->log_level, "verbose") || streq(c->log_level, "debug"));
+        if (r >= 0 && !verbose)
                 return;
-        _cleanup_fclose_ FILE *f = log_open(p, r < 0 ? "error" : "verbose");
+        _cleanup_fclose_ FILE *f = fopen(c->log_file, "ae");
         if (!f)
                 return;
+        char ts[32];
+        time_t t = time(NULL);
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+        fprintf(f, "%s [%s] kvnet-multus %s container %s pod %s/%s: ", ts, r < 0 ? "error" : "verbose",
+                command_table[p->command], p->container_id ? p->container_id : "-", p->pod_ns ? p->pod_ns : "-",
+                p->pod_name ? p->pod_name : "-");
+        if (p->hotplug)
+                fprintf(f, "%s %s: ", MC_HOTPLUG_ENV, p->hotplug);
         if (r < 0)
                 fprintf(f, "code %d: %s%s%s\n", e->code, e->msg, e->details[0] ? ": " : "", e->details);
         else

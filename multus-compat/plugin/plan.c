@@ -273,37 +273,14 @@ static int prefetch(McPlugin *p, const McPod *pod, const McSelection *sel, size_
         return mc_nads_prefetch(p, v, n);
 }
 
-static McCache *cache_new(const McPlugin *p) {
-        _cleanup_(mc_cache_freep) McCache *c = calloc(1, sizeof *c);
-        if (!c || !(c->container_id = strdup(p->container_id)) || mc_strdup_opt(p->netns, &c->netns) < 0 ||
-            mc_strdup_opt(p->pod_ns, &c->pod_namespace) < 0 || mc_strdup_opt(p->pod_name, &c->pod_name) < 0 ||
-            mc_strdup_opt(p->pod_uid, &c->pod_uid) < 0)
-                return NULL;
-        return TAKE_PTR(c);
-}
-
-int mc_plan_cluster_only(McPlugin *p, McCache **ret) {
-        _cleanup_(mc_cache_freep) McCache *c = cache_new(p);
-        KvErr ignored = {};
-        if (!c)
-                return -ENOMEM;
-        if (p->kc) /* a NAD of that name in multusNamespace would come first: only the API can tell */
-                return -EINVAL;
-        int r = mc_plan_cluster(p, NULL, c, &ignored);
-        if (r < 0)
-                return r;
-        if (c->n_delegates != 1)
-                return -ENOENT;
-        *ret = TAKE_PTR(c);
-        return 0;
-}
-
 int mc_plan_build(McPlugin *p, const McPod *pod, McCache **ret, KvErr *e) {
-        _cleanup_(mc_cache_freep) McCache *c = cache_new(p);
+        _cleanup_(mc_cache_freep) McCache *c = calloc(1, sizeof *c);
         McSelection *sel = NULL;
         size_t n_sel = 0;
         int r, parsed = 0;
-        if (!c)
+        if (!c || !(c->container_id = strdup(p->container_id)) || mc_strdup_opt(p->netns, &c->netns) < 0 ||
+            mc_strdup_opt(p->pod_ns, &c->pod_namespace) < 0 || mc_strdup_opt(p->pod_name, &c->pod_name) < 0 ||
+            mc_strdup_opt(p->pod_uid, &c->pod_uid) < 0)
                 return -ENOMEM;
         /* the annotation parsed first, so that every NAD is read in one go; its error still comes after the cluster
          * network's */

@@ -66,8 +66,6 @@ typedef struct McPlugin {
 
 /* main.c */
 const char *mc_getenv(char *const *envp, const char *name);
-/* A line on logFile at logLevel verbose or debug (nothing otherwise), after the call's prefix. */
-void mc_log_verbose(const McPlugin *p, const char *fmt, ...) _printf_(2, 3);
 
 /* kube.c: the API, through kube/ (the kubeconfig of the conf). */
 int mc_kube_connect(McPlugin *p, KvErr *e) _wur_;
@@ -100,10 +98,6 @@ void mc_claim_uses_free(McClaimUse *v, size_t n);
 int mc_plan_build(McPlugin *p, const McPod *pod, McCache **ret, KvErr *e) _wur_;
 /* The cluster network (and defaultNetworks) alone, for STATUS and a call without a pod. */
 int mc_plan_cluster(McPlugin *p, const McPod *pod, McCache *c, KvErr *e) _wur_;
-/* The cluster network as it is when the API has no say (no NAD of that name in multusNamespace, no default-network
- * override on the pod): the one delegate ADD starts while it reads the pod (add.c). Before any API client exists
- * (-EINVAL after); < 0 when it is not one delegate decided so. */
-int mc_plan_cluster_only(McPlugin *p, McCache **ret) _wur_;
 
 /* route.c: removes the default routes through ifname in netns (per family), then adds one via each gateway. */
 int mc_route_apply(const char *netns, const char *ifname, bool del4, bool del6, char *const *gateways, size_t n_gateways,

@@ -8,7 +8,9 @@
 # label and field selectors, AlreadyExists (EEXIST), 404 NotFound (ENOENT), a stale update as 409 Conflict
 # (EBUSY) and a fresh one, merge patch, delete and a second delete, an informer that syncs and sees
 # kubectl's ADDED/MODIFIED/DELETED, a raw watch from resourceVersion 1 answered by ERROR 410 Expired
-# (lib-kubeclient.sh, the same checks as test-kube-client against kvnet's embedded API); kubectl
+# (lib-kubeclient.sh, the same checks as test-kube-client against kvnet's embedded API); an informer stopped
+# while the apiserver restarts, pods change and etcd compacts its history: resumed, 410 Expired, a relist whose
+# callbacks are what it missed, then it follows kubectl again; kubectl
 # --kubeconfig with the kubeconfig the test writes (token and client certificate both work); leader election on a
 # coordination.k8s.io/v1 Lease (kube/lease.c through kubeclient's lease verb): a lone candidate leads, a second
 # waits while the leader renews, takes over after the leader is killed (not before the lease could have expired;
@@ -49,10 +51,44 @@ kapi_start_apiserver && ready=1
 assert_eq "$ready" 1 "kube-apiserver restarted on the same etcd, ready in $READY_S s"
 kube_client_raw_watch_410
 
+# ---------------------------------------------------------------- an informer across a restart and an etcd compaction
+# The informer is stopped (SIGSTOP) while the apiserver restarts, pods change and etcd compacts its history up to now;
+# resumed, it finds its watch gone, asks to watch from its old resourceVersion, gets 410 Expired and relists: what it
+# missed comes out of the relist as callbacks.
+etcd_api() { ip netns exec "$NS" curl -sS --max-time 5 -X POST "http://127.0.0.1:2379/v3/kv/$1" -d "$2"; }
+W2=$KV_TMP/informer2.out
+ip netns exec "$NS" "$KCL" --kubeconfig "$KCFG" watch v1 pods -l app=web --backoff-min 200 >"$W2" 2>&1 &
+W2PID=$!
+KV_PIDS+=("$W2PID")
+assert_true "an informer on the restarted kube-apiserver is synced" wait_line "$W2" '^STATE watching'
+n=$(wc -l <"$W2")
+kill -STOP "$W2PID"
+kill -TERM "$APISERVER_PID"
+wait "$APISERVER_PID" 2>/dev/null || true
+ready=0
+kapi_start_apiserver && ready=1
+assert_eq "$ready" 1 "kube-apiserver restarted again (the informer stopped), ready in $READY_S s"
+k delete pod web-1 --wait=false >/dev/null
+kc create v1 pods "$(pod web-5 web)" >/dev/null
+rev=$(etcd_api range '{"key": "AA=="}' | jq -r .header.revision)
+out=$(etcd_api compaction "{\"revision\": \"$rev\", \"physical\": true}")
+assert_true "etcd compacted its history up to revision $rev ($out)" jq -e '.header.revision' <<<"$out"
+out=$(ip netns exec "$NS" timeout 10 "$KCL" --kubeconfig "$KCFG" raw-watch v1 pods --resource-version 2 2>&1 || true)
+assert_true "a watch from before the compaction: 410 ($(head -c 200 <<<"$out"))" grep -q 410 <<<"$out"
+kill -CONT "$W2PID"
+assert_true "resumed, the informer reconnects into a 410 and relists" wait_line "$W2" '^STATE listed' "$n"
+after=$(grep -n '^STATE expired' "$W2" | tail -n 1 | cut -d: -f1 || true)
+assert_eq "$(tail -n +"${after:-1}" "$W2" | grep -E '^(ADDED|DELETED)' | cut -d' ' -f1-2 | sort | tr '\n' ' ')" \
+	"ADDED default/web-5 DELETED default/web-1 " "the relist's difference to its cache: web-1 DELETED, web-5 ADDED"
+assert_true "... then it watches again" wait_line "$W2" '^STATE watching' "$after"
+k label pod web-5 tier=front >/dev/null
+assert_true "... and follows kubectl: MODIFIED web-5" wait_line "$W2" '^MODIFIED default/web-5 ' "$after"
+stop_bg "$W2PID" "the informer (restart + compaction)"
+
 # ---------------------------------------------------------------- the kubeconfig with a bearer token
 kapi_kubeconfig "$KV_TMP/token.kubeconfig" --token sekret-token
 assert_eq "$(ip netns exec "$NS" kubectl --kubeconfig "$KV_TMP/token.kubeconfig" get pods -o name | sort | tr '\n' ' ')" \
-	"pod/web-1 pod/web-2 pod/web-3 " "kubectl with a bearer token (the static token file)"
+	"pod/web-2 pod/web-3 pod/web-5 " "kubectl with a bearer token (the static token file)"
 assert_eq "$(ip netns exec "$NS" "$KCL" --kubeconfig "$KV_TMP/token.kubeconfig" list v1 pods | head -n 1 | cut -d' ' -f1-2)" \
 	"ITEMS 3" "kubeclient with the bearer token"
 sed 's|^    certificate-authority-data: .*|    certificate-authority-data: '"$(kapi_b64 "$KAPI_PKI/admin.crt")"'|' "$KCFG" >"$KV_TMP/wrongca.kubeconfig"

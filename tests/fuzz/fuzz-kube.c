@@ -6,7 +6,9 @@
 //
 // Build: `make fuzz` -> build/fuzz/fuzz-kube (sources: FUZZ_SRC_fuzz-kube in the Makefile).
 // Run:   `make fuzz-smoke`, or build/fuzz/fuzz-kube -max_total_time=60 build/fuzz/corpus/fuzz-kube tests/fuzz/corpus/fuzz-kube
-// Seeds: tests/fuzz/corpus/fuzz-kube/: a kubeconfig with certificates inline, a JSON one, a watch stream.
+// Seeds: tests/fuzz/corpus/fuzz-kube/: a kubeconfig with certificates inline, a JSON one, a watch stream, and what the
+// real kube-apiserver v1.37.2 (the test peer) sent: a pods watch stream (ADDED, three MODIFIED, DELETED; managedFields,
+// escaped quotes, UTF-8) and a 404 Status body.
 #include <stdint.h>
 #include <stdio.h>
 

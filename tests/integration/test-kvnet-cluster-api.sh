@@ -7,7 +7,9 @@
 # launcher pods and confirms their graceful deletion); kvnet-sim registers the two Node objects for it.
 # Through kubectl: a VirtualMachine runs on a node with its IP (the guest answers from the client), a
 # VirtualMachineInstanceMigration moves it to the other node keeping IP and MAC (the guest answers there), deleting
-# the VM leaves nothing in the API (VMIs, launcher pods) or on the nodes (attachments, sandboxes).
+# the VM leaves nothing in the API (VMIs, launcher pods, NetworkClaims) or on the nodes (attachments, sandboxes). The
+# nodes' netds keep the cluster-wide claims as NetworkClaim objects of that API server, with the kvnet-node service
+# account's RBAC of deploy/ (the kube claim backend): the VM's claim is held by its node, then by the target.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-kapi.sh"
@@ -33,6 +35,30 @@ sim_vm_up kvt-ca
 assert_eq "$(kc get nodes -o name | sort | tr '\n' ' ')" "node/node1 node/node2 " "the simulated nodes are Node objects of the real API server"
 assert_true "kvnet-controller runs in cluster mode" grep -q "cluster mode: API server https://127.0.0.1:6443" "$SDIR/controller.log"
 
+# The nodes' netds keep their cluster-wide claims (a VM's IP and MAC across nodes) as NetworkClaim objects of the API
+# server, as the kvnet-node service account of deploy/ (RBAC: deploy/11-rbac-node.yaml): restarted with
+# clusterClaims {"backend": "kube"} and that account's token, reaching the API through the node's forward.
+kc apply -f "$KV_ROOT/deploy/00-namespace.yaml" -f "$KV_ROOT/deploy/11-rbac-node.yaml" >/dev/null
+kapi_kubeconfig "$KV_TMP/netd.kubeconfig" --token "$(kc -n kvnet-system create token kvnet-node --duration=1h)"
+for i in 1 2; do
+	sock=$(sim_env "NODE${i}_SOCK")
+	d=$(dirname "$sock")
+	pid=$(cat "$d/netd.pid")
+	kill "$pid"
+	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	jq --arg kc "$KV_TMP/netd.kubeconfig" '.clusterClaims = {backend: "kube", kubeconfig: $kc, timeoutMs: 5000}' \
+		"$d/netd.json" >"$d/netd.json.tmp" && mv "$d/netd.json.tmp" "$d/netd.json"
+	rm -f "$sock"
+	setsid ip netns exec "$(node_ns "$i")" "$KV_BIN/kvnet-netd" --socket "$sock" --state-dir "$d/state" \
+		--config "$d/netd.json" </dev/null >>"$d/netd.log" 2>&1 &
+	echo $! >"$d/netd.pid"
+	for _ in $(seq 1 100); do ctl "$i" status >/dev/null 2>&1 && break; sleep 0.1; done
+done
+assert_eq "$(ctl 1 cluster-claims | jq -r .backend)/$(ctl 2 cluster-claims | jq -r .backend)" kube/kube \
+	"both nodes' netds keep their claims in the API server (kvnetctl cluster-claims)"
+claims() { kc get networkclaims -l kvnet.io/role=claim -o json | jq -r --arg vm "$1" \
+	'[.items[] | select(.spec.key | startswith("vm/default/" + $vm + "/")) | .spec.holder + ">" + (.spec.target // "")] | join(" ")'; }
+
 guest_vm_yaml web bridge "" "" 128Mi | kc apply -f - >/dev/null
 wait_vmi web Running 180 || { kc get vmi web -o yaml; die "web is not Running"; }
 ip0=$(vmi_field web '.status.interfaces[0].ipAddress')
@@ -41,6 +67,7 @@ src=$(vmi_field web .status.nodeName)
 assert_true "VM web runs on $src with $ip0 (kubectl get vmi)" grep -q '^10\.' <<<"$ip0"
 assert_eq "$(pod_json web | jq -r .status.phase)" Running "its launcher pod is Running (kvnet-node writes the pod's status)"
 assert_true "the guest answers at $ip0 from the client" wait_ping "$CLIENT_NS" "$ip0" 120
+assert_eq "$(claims web)" "$src>" "its claim is a NetworkClaim object held by $src (the netd's service account wrote it)"
 
 assert_eq "$(sim_migrate mig-web web)" Succeeded "kubectl create vmim: the migration succeeds"
 dst=$(vmi_field web .status.nodeName)
@@ -49,6 +76,8 @@ for _ in $(seq 1 20); do [ "$(vmi_field web '.status.interfaces[0].ipAddress')" 
 assert_eq "$(vmi_field web '.status.interfaces[0].ipAddress')/$(vmi_field web '.status.interfaces[0].mac')" "$ip0/$mac0" \
 	"... keeping its IP and MAC"
 assert_true "... and the guest answers there" wait_ping "$CLIENT_NS" "$ip0" 60
+for _ in $(seq 1 20); do [ "$(claims web)" = "$dst>" ] && break; sleep 0.5; done
+assert_eq "$(claims web)" "$dst>" "... its NetworkClaim now held by $dst, no target left"
 
 kc delete vm web >/dev/null
 for _ in $(seq 1 120); do
@@ -58,5 +87,7 @@ done
 assert_eq "$(kc get vmis,pods -o name | wc -l)" 0 \
 	"delete: no VMI or launcher pod left in the API (kvnet-node confirmed the pods' graceful deletion)"
 assert_eq "$(ctl 1 endpoints | jq length)/$(ctl 2 endpoints | jq length)" 0/0 "delete: no attachment left on either node"
+for _ in $(seq 1 20); do [ -z "$(claims web)" ] && break; sleep 0.5; done
+assert_eq "$(claims web)" "" "delete: its NetworkClaim is gone from the API server"
 assert_eq "$(ip netns list | grep -c "^$NAME-p-" || true)" 0 "delete: no pod sandbox left"
 finish

@@ -16,5 +16,7 @@ echo
 echo
 "$DIR/control-plane.sh" || rc=1
 echo
+BENCH_CP_API=kube "$DIR/control-plane.sh" || rc=1
+echo
 "$DIR/multus.sh" || rc=1
 exit $rc

@@ -19,7 +19,11 @@
 # wait for the VMIs, 600). By default the disk is out of the figures: every change of the store is a new
 # file renamed over the old one, and on an ext4 without a journal (this project's machines) each new inode
 # is searched for past every inode freed in the last seconds, a kernel cost that grows with the burst and
-# hides the controller's own. Measures and prints; asserts nothing about time.
+# hides the controller's own. BENCH_CP_API=kube runs the same against the real kube-apiserver + etcd (test peers,
+# make test-deps; tests/integration/lib-kapi.sh, in a network namespace of its own) with kvnet's CRDs, N Node objects
+# registered with kubectl and `kvnet-controller --cluster` (its store a mirror of the API server's, every write the
+# API server's): the same measures, side by side with the embedded API's in another run. Measures and prints;
+# asserts nothing about time.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${KVNET_BUILD:-build}
@@ -31,6 +35,8 @@ NODES=${BENCH_CP_NODES:-10}
 TIMEOUT=${BENCH_TIMEOUT:-600}
 [[ "$K" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_CP_VMS must be a positive integer, got '$K'" >&2; exit 2; }
 [[ "$NODES" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_CP_NODES must be a positive integer, got '$NODES'" >&2; exit 2; }
+API=${BENCH_CP_API:-embedded}
+[[ "$API" =~ ^(embedded|kube)$ ]] || { echo "BENCH_CP_API must be embedded or kube, got '$API'" >&2; exit 2; }
 STATE_ON=${BENCH_CP_STATE:-tmpfs}
 [[ "$STATE_ON" =~ ^(tmpfs|disk)$ ]] || { echo "BENCH_CP_STATE must be tmpfs or disk, got '$STATE_ON'" >&2; exit 2; }
 for c in kubectl jq curl; do
@@ -49,11 +55,21 @@ CTL_PID=""
 cleanup() {
 	set +e
 	[ -n "$CTL_PID" ] && kill -KILL "$CTL_PID" 2>/dev/null && wait "$CTL_PID" 2>/dev/null
-	ip netns del "$NS" 2>/dev/null
+	[ "$API" = kube ] || ip netns del "$NS" 2>/dev/null
 	rm -rf "$WORK" "$STATE"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+if [ "$API" = kube ]; then # lib.sh's cleanup (the API server, etcd, their namespace), then ours
+	source "$ROOT/tests/integration/lib.sh"
+	source "$ROOT/tests/integration/lib-kapi.sh"
+	kv_init
+	require_cmd openssl
+	require_peer ETCD etcd
+	require_peer APISERVER kube-apiserver
+	at_exit cleanup
+else
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+fi
 say() { echo "[control-plane] $*" >&2; }
 die() {
 	say "error: $*"
@@ -67,26 +83,54 @@ scheduled() {
 	k get vmi -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' 2>/dev/null | grep -c '^Scheduled$'
 }
 
-ip netns add "$NS" || die "cannot create the network namespace $NS"
-ip -n "$NS" link set lo up
 fsync=(--no-fsync)
 [ "${BENCH_CP_FSYNC:-0}" = 1 ] && fsync=()
 # every node takes its share of the VMIs with room to spare: 10m and 16Mi each
 per_node=$(((K + NODES - 1) / NODES))
 node_cpu="$((per_node * 10 * 2 + 1000))m"
 node_mem="$((per_node * 16 * 2 + 1024))Mi"
-ip netns exec "$NS" "$CTL" --embedded --listen "127.0.0.1:$PORT" --state-dir "$STATE" --kubeconfig "$KCFG" \
-	--nodes "$NODES" --node-cpu "$node_cpu" --node-memory "$node_mem" "${fsync[@]}" >"$WORK/controller.log" 2>&1 &
-CTL_PID=$!
-for _ in $(seq 1 100); do
-	ip netns exec "$NS" curl -sf "http://127.0.0.1:$PORT/version" >/dev/null 2>&1 && break
-	kill -0 "$CTL_PID" 2>/dev/null || break
-	sleep 0.1
-done
-ip netns exec "$NS" curl -sf "http://127.0.0.1:$PORT/version" >/dev/null 2>&1 || {
-	tail -n 20 "$WORK/controller.log" >&2
-	die "kvnet-controller did not start"
-}
+if [ "$API" = kube ]; then
+	kapi_up || die "kube-apiserver + etcd did not start (see $KV_TMP/apiserver.log)"
+	kapi_crd "$ROOT"/deploy/crds/*.yaml
+	for i in $(seq 1 "$NODES"); do
+		printf '%s\n' "apiVersion: v1" "kind: Node" \
+			"metadata: {name: node$i, labels: {kubernetes.io/hostname: node$i, kubevirt.io/schedulable: \"true\"}}"
+		[ "$i" = "$NODES" ] || echo ---
+	done | k apply -f - >/dev/null || die "cannot register the Node objects"
+	for i in $(seq 1 "$NODES"); do
+		k patch node "node$i" --subresource=status --type=merge -p "{\"status\": {
+			\"capacity\": {\"cpu\": \"$node_cpu\", \"memory\": \"$node_mem\", \"pods\": \"$((per_node * 2 + 10))\"},
+			\"allocatable\": {\"cpu\": \"$node_cpu\", \"memory\": \"$node_mem\", \"pods\": \"$((per_node * 2 + 10))\"},
+			\"conditions\": [{\"type\": \"Ready\", \"status\": \"True\", \"reason\": \"KubeletReady\"}]}}" >/dev/null ||
+			die "cannot set node$i's status"
+	done
+	ip netns exec "$NS" "$CTL" --cluster --kubeconfig "$KCFG" >"$WORK/controller.log" 2>&1 &
+	CTL_PID=$!
+	for _ in $(seq 1 200); do
+		grep -q "every informer listed" "$WORK/controller.log" && break
+		kill -0 "$CTL_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q "every informer listed" "$WORK/controller.log" || {
+		tail -n 20 "$WORK/controller.log" >&2
+		die "kvnet-controller --cluster did not sync"
+	}
+else
+	ip netns add "$NS" || die "cannot create the network namespace $NS"
+	ip -n "$NS" link set lo up
+	ip netns exec "$NS" "$CTL" --embedded --listen "127.0.0.1:$PORT" --state-dir "$STATE" --kubeconfig "$KCFG" \
+		--nodes "$NODES" --node-cpu "$node_cpu" --node-memory "$node_mem" "${fsync[@]}" >"$WORK/controller.log" 2>&1 &
+	CTL_PID=$!
+	for _ in $(seq 1 100); do
+		ip netns exec "$NS" curl -sf "http://127.0.0.1:$PORT/version" >/dev/null 2>&1 && break
+		kill -0 "$CTL_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	ip netns exec "$NS" curl -sf "http://127.0.0.1:$PORT/version" >/dev/null 2>&1 || {
+		tail -n 20 "$WORK/controller.log" >&2
+		die "kvnet-controller did not start"
+	}
+fi
 
 vm() { # vm NAME: one VirtualMachine document
 	cat <<EOF
@@ -154,9 +198,13 @@ cpu_s=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12
 rss_mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
 [ -n "$all_s" ] || say "timeout: $n of $total VMIs Scheduled after $TIMEOUT s"
 
-echo "== Control plane at scale (no-guest mode: kvnet-controller --embedded --nodes $NODES, no kvnet-node; state on $STATE_ON)"
+if [ "$API" = kube ]; then
+	echo "== Control plane at scale (no-guest mode: the real kube-apiserver + etcd, kvnet-controller --cluster, $NODES Node objects, no kvnet-node)"
+else
+	echo "== Control plane at scale (no-guest mode: kvnet-controller --embedded --nodes $NODES, no kvnet-node; state on $STATE_ON)"
+fi
 printf '%-28s %10s\n' measure value
 printf '%-28s %10s\n' "VMs in one apply" "$K" "kubectl apply (s)" "$apply_s" "all VMIs Scheduled (s)" "${all_s:-timeout}" \
 	"one VM Scheduled (s)" "$one" "controller CPU (s)" "$cpu_s" "controller RSS (MB)" "$rss_mb"
-echo "CP_VMS=$K CP_NODES=$NODES CP_FSYNC=${BENCH_CP_FSYNC:-0} CP_STATE=$STATE_ON CP_APPLY_S=$apply_s CP_ALL_SCHEDULED_S=${all_s:-timeout} CP_ONE_SCHEDULED_S=$one CP_CPU_S=$cpu_s CP_RSS_MB=$rss_mb"
+echo "CP_API=$API CP_VMS=$K CP_NODES=$NODES CP_FSYNC=${BENCH_CP_FSYNC:-0} CP_STATE=$STATE_ON CP_APPLY_S=$apply_s CP_ALL_SCHEDULED_S=${all_s:-timeout} CP_ONE_SCHEDULED_S=$one CP_CPU_S=$cpu_s CP_RSS_MB=$rss_mb"
 [ -n "$all_s" ]

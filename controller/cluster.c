@@ -179,7 +179,8 @@ int ctl_cluster_new(EventLoop *loop, const CtlClusterOpts *o, CtlCluster **ret, 
                 ctl_cluster_free(c);
                 return r;
         }
-        kube_client_set_rate_limit(c->kc, 50, 100);
+        kube_client_set_rate_limit(c->kc, o->api_qps > 0 ? o->api_qps : CTL_CLUSTER_QPS,
+                                   o->api_burst ? o->api_burst : CTL_CLUSTER_BURST);
         if ((r = ctl_store_open_mirror(remote_write, c, &c->store)) < 0) {
                 ctl_cluster_free(c);
                 return kverr_set(e, KV_ERR_INTERNAL, r, "cluster: out of memory");

@@ -19,7 +19,14 @@ typedef struct CtlClusterOpts {
         const char *lease_name;        /* default "kvnet-controller" */
         const char *identity;          /* default <hostname>_<pid> */
         unsigned lease_ms, renew_deadline_ms, retry_ms; /* 0: the defaults (15 s, 10 s, 2 s) */
+        double api_qps;                /* the client's token bucket: requests a second; 0: CTL_CLUSTER_QPS */
+        unsigned api_burst;            /* ... and how many may be saved up; 0: CTL_CLUSTER_BURST */
 } CtlClusterOpts;
+
+/* KubeVirt's virt-controller defaults: every object change is a request, and a controller that falls behind its
+ * bucket makes VMs wait (1,000 VMs ~10 requests each: 200 s at 50/s). */
+#define CTL_CLUSTER_QPS 200.0
+#define CTL_CLUSTER_BURST 400u
 
 typedef struct CtlCluster CtlCluster;
 

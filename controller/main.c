@@ -28,7 +28,7 @@ static void help(void) {
                "                        [--log-level LEVEL]\n"
                "       kvnet-controller --cluster [--kubeconfig FILE] [--leader-elect [--leader-elect-namespace NS]\n"
                "                        [--leader-elect-id ID] [--leader-elect-timing LEASE_MS,RENEW_MS,RETRY_MS]]\n"
-               "                        [--log-level LEVEL]\n"
+               "                        [--kube-api-qps QPS] [--kube-api-burst N] [--log-level LEVEL]\n"
                "\n"
                "kvnet's controller. --embedded serves the Kubernetes API subset kubectl needs for kvnet's\n"
                "resources (kubevirt.io/v1 VirtualMachine, VirtualMachineInstance,\n"
@@ -46,6 +46,8 @@ static void help(void) {
                "  --node-cpu QTY      each simulated node's CPUs (default 2)\n"
                "  --node-memory QTY   each simulated node's memory (default this machine's memory / N)\n"
                "  --no-fsync          do not fsync objects (tests only)\n"
+               "  --kube-api-qps QPS  --cluster: requests a second to the API server (default 200, 0.1..100000)\n"
+               "  --kube-api-burst N  --cluster: requests above that rate in a burst (default 400, 1..1000000)\n"
                "  --log-level LEVEL   err, warning, notice, info (default), debug\n");
 }
 
@@ -102,6 +104,8 @@ int main(int argc, char **argv) {
                 { "leader-elect-namespace", required_argument, NULL, 'S' },
                 { "leader-elect-id", required_argument, NULL, 'I' },
                 { "leader-elect-timing", required_argument, NULL, 'T' },
+                { "kube-api-qps", required_argument, NULL, 'Q' },
+                { "kube-api-burst", required_argument, NULL, 'B' },
                 {},
         };
         const char *node_cpu = "2", *node_memory = NULL;
@@ -125,6 +129,28 @@ int main(int argc, char **argv) {
                                 return 2;
                         }
                         break;
+                case 'Q': {
+                        char *end = NULL;
+                        errno = 0;
+                        copts.api_qps = strtod(optarg, &end);
+                        if (!*optarg || *end || errno || !(copts.api_qps >= 0.1 && copts.api_qps <= 100000)) {
+                                fprintf(stderr, "kvnet-controller: --kube-api-qps: a number of requests a second, 0.1..100000, "
+                                                "got '%s'\n", optarg);
+                                return 2;
+                        }
+                        break;
+                }
+                case 'B': {
+                        char *end = NULL;
+                        errno = 0;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (!*optarg || *end || errno || *optarg == '-' || v < 1 || v > 1000000) {
+                                fprintf(stderr, "kvnet-controller: --kube-api-burst: 1..1000000, got '%s'\n", optarg);
+                                return 2;
+                        }
+                        copts.api_burst = (unsigned) v;
+                        break;
+                }
                 case 'L': listen = optarg; break;
                 case 'd': state_dir = optarg; break;
                 case 'k': kubeconfig = optarg; break;

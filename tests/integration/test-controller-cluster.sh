@@ -22,6 +22,15 @@ CRDS=${KVNET_CRDS:-$KV_ROOT/deploy/crds}
 [ -d "$CRDS" ] || skip "no CRDs in $CRDS"
 source "$KV_ROOT/scripts/lib/guest-vm.sh"
 
+# the client's rate flags: out of range or not numbers, refused naming the flag and the value, before anything runs
+for bad in "--kube-api-qps 0" "--kube-api-qps 5x" "--kube-api-burst 0" "--kube-api-burst -3"; do
+	rc=0
+	# shellcheck disable=SC2086 # the flag and its value, two words
+	out=$("$KV_BIN/kvnet-controller" --cluster --kubeconfig /nonexistent $bad 2>&1) || rc=$?
+	assert_eq "$rc" 2 "kvnet-controller --cluster $bad: exit 2"
+	assert_true "... naming the flag and the value ($out)" grep -q -- "${bad% *}: .*got '${bad#* }'" <<<"$out"
+done
+
 ready=0
 KAPI_AUTHZ=RBAC kapi_up && ready=1
 assert_eq "$ready" 1 "kube-apiserver + etcd ready (authorization RBAC)"

@@ -172,8 +172,11 @@ int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *
                 if (r < 0)
                         return r;
                 ipam_set_addr_filter(m->ipam, cluster_taken, m);
+                /* the store unreachable now (an API server down while the node starts) must not keep the node's
+                 * network down: the registration is tried again before the next operation on the store */
                 if (m->node_address.family && claimstore_set_node_address(m->cs, &m->node_address) < 0)
-                        return kverr_set(e, KV_ERR_INTERNAL, -EIO, "clusterClaims: cannot register this node's address");
+                        log_warning("clusterClaims: this node's address is not registered yet (the store cannot be "
+                                    "reached): tried again at the next claim operation");
         }
         HandoffConfig hc = { .loop = loop, .state_dir = m->state_dir, .cs = m->cs, .ipam = m->ipam,
                              .node_name = m->node_name, .node_address = m->node_address,

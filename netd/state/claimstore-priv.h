@@ -39,6 +39,10 @@ struct ClaimStore {
         ClaimStoreBackend backend;
         char node[CS_NODE_MAX];
         void *data; /* the backend's */
+        /* this node's address, not yet registered (the store could not be reached): tried again before every
+         * operation that goes to the store */
+        bool addr_pending;
+        KvAddr pending_addr;
 };
 
 extern const ClaimStoreOps claimstore_dir_ops;

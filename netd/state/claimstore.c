@@ -204,6 +204,16 @@ int claimstore_record_from_json(json_t *o, CsRecord *ret) {
 
 /* ---- operations ---- */
 
+/* This node's address, when its registration failed before: once more now, before an operation that goes to the
+ * store anyway (no request of its own while the store is unreachable, no timer). */
+static void register_pending(ClaimStore *cs) {
+        if (!cs->addr_pending || cs->ops->set_node_address(cs, &cs->pending_addr) < 0)
+                return;
+        cs->addr_pending = false;
+        char a[KV_ADDR_STRLEN];
+        log_info("cluster claims: this node's address %s registered", kv_addr_fmt(&cs->pending_addr, a));
+}
+
 bool cs_has_addr(const KvPrefix *list, size_t n, const KvAddr *a) {
         for (size_t i = 0; i < n; i++)
                 if (kv_addr_equal(&list[i].addr, a))
@@ -212,6 +222,7 @@ bool cs_has_addr(const KvPrefix *list, size_t n, const KvAddr *a) {
 }
 
 int claimstore_get(ClaimStore *cs, const char *network, const char *key, CsRecord *ret) {
+        register_pending(cs);
         return cs->ops->get(cs, network, key, ret);
 }
 
@@ -248,6 +259,7 @@ void cs_take_record(ClaimStore *cs, const CsRecord *old, bool found, const char 
 
 int claimstore_take(ClaimStore *cs, const char *network, const char *key, const KvPrefix *addrs, size_t n_addrs,
                     const uint8_t mac[6], KvErr *e) {
+        register_pending(cs);
         if (strlen(network) >= sizeof(((CsRecord *) NULL)->network) || strlen(key) >= sizeof(((CsRecord *) NULL)->key))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "cluster claims: network or key too long");
         if (n_addrs > CS_MAX_ADDRS)
@@ -273,6 +285,7 @@ static int decide_begin(ClaimStore *cs, CsRecord *rec, bool found, const char *n
 }
 
 int claimstore_begin_migration(ClaimStore *cs, const char *network, const char *key, KvErr *e) {
+        register_pending(cs);
         int r = cs->ops->update(cs, network, key, decide_begin, e);
         return r < 0 ? r : 0;
 }
@@ -298,6 +311,7 @@ static int decide_ready_no(ClaimStore *cs, CsRecord *rec, bool found, const char
 }
 
 int claimstore_set_target_ready(ClaimStore *cs, const char *network, const char *key, bool ready, KvErr *e) {
+        register_pending(cs);
         int r = cs->ops->update(cs, network, key, ready ? decide_ready_yes : decide_ready_no, e);
         return r < 0 ? r : 0;
 }
@@ -319,6 +333,7 @@ static int decide_finish(ClaimStore *cs, CsRecord *rec, bool found, const char *
 }
 
 int claimstore_finish_migration(ClaimStore *cs, const char *network, const char *key, KvErr *e) {
+        register_pending(cs);
         int r = cs->ops->update(cs, network, key, decide_finish, e);
         return r < 0 ? r : 0;
 }
@@ -336,6 +351,7 @@ static int decide_abort(ClaimStore *cs, CsRecord *rec, bool found, const char *n
 }
 
 int claimstore_abort_migration(ClaimStore *cs, const char *network, const char *key) {
+        register_pending(cs);
         KvErr e = {};
         return cs->ops->update(cs, network, key, decide_abort, &e);
 }
@@ -349,6 +365,7 @@ static int decide_detach(ClaimStore *cs, CsRecord *rec, bool found, const char *
 }
 
 int claimstore_detach(ClaimStore *cs, const char *network, const char *key) {
+        register_pending(cs);
         KvErr e = {};
         return cs->ops->update(cs, network, key, decide_detach, &e);
 }
@@ -368,6 +385,7 @@ static int decide_release(ClaimStore *cs, CsRecord *rec, bool found, const char 
 }
 
 int claimstore_release(ClaimStore *cs, const char *network, const char *key) {
+        register_pending(cs);
         KvErr e = {};
         return cs->ops->update(cs, network, key, decide_release, &e);
 }
@@ -377,16 +395,25 @@ int claimstore_release(ClaimStore *cs, const char *network, const char *key) {
 /* ---- node registry, listing ---- */
 
 int claimstore_set_node_address(ClaimStore *cs, const KvAddr *a) {
-        return cs->ops->set_node_address(cs, a);
+        int r = cs->ops->set_node_address(cs, a);
+        cs->addr_pending = r < 0;
+        cs->pending_addr = *a;
+        return r;
+}
+
+bool claimstore_node_address_pending(const ClaimStore *cs) {
+        return cs->addr_pending;
 }
 
 int claimstore_node_address(ClaimStore *cs, const char *node, KvAddr *ret) {
+        register_pending(cs);
         if (!claimstore_node_name_ok(node))
                 return -EINVAL;
         return cs->ops->node_address(cs, node, ret);
 }
 
 int claimstore_foreach(ClaimStore *cs, claimstore_cb cb, void *userdata) {
+        register_pending(cs);
         return cs->ops->foreach(cs, cb, userdata);
 }
 
@@ -402,8 +429,8 @@ json_t *claimstore_dump(ClaimStore *cs) {
         if (claimstore_foreach(cs, dump_one, arr) < 0) {
                 /* partial is better than nothing for a debug view */
         }
-        json_t *d = json_pack("{s:s,s:s,s:o}", "node", cs->node, "backend", claimstore_backend_to_string(cs->backend),
-                              "claims", arr);
+        json_t *d = json_pack("{s:s,s:s,s:b,s:o}", "node", cs->node, "backend", claimstore_backend_to_string(cs->backend),
+                              "nodeAddressPending", cs->addr_pending, "claims", arr);
         if (d && cs->ops->describe(cs, d) < 0) {
                 json_decref(d);
                 return NULL;

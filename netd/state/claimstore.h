@@ -115,6 +115,9 @@ int claimstore_release(ClaimStore *cs, const char *network, const char *key) _wu
  * (-ENOENT when the node registered none). */
 int claimstore_set_node_address(ClaimStore *cs, const KvAddr *a) _wur_;
 int claimstore_node_address(ClaimStore *cs, const char *node, KvAddr *ret) _wur_;
+/* True while this node's address is not registered (claimstore_set_node_address() failed: the store could not be
+ * reached): every operation that goes to the store tries again first. */
+bool claimstore_node_address_pending(const ClaimStore *cs);
 
 typedef int (*claimstore_cb)(const CsRecord *r, void *userdata);
 /* Every record (order unspecified); stop early by returning < 0 from cb. Unreadable files are skipped. */

@@ -10,7 +10,8 @@
 # node2 (node2 is only the migration target); kvnetctl cluster-claims shows the kube store; deleting the
 # target pod clears the target, deleting the VM's pod on node1 leaves the claim detached, the VM started
 # on node2 takes it over (same IP), kvnetctl vm-release deletes it, and after every DEL no claim or
-# address object is left.
+# address object is left. A netd started while the API server is down starts and serves; once the API server is
+# back, its next claim operation registers its node address.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-kapi.sh"
@@ -100,6 +101,34 @@ on 1 del cid-1 "$C1" eth0
 on 2 del cid-2 "$C2" eth0
 assert_eq "$(k get networkclaims -l 'kvnet.io/role in (claim,address)' -o name | wc -l)" 0 \
 	"after every DEL no claim or address object is left"
+
+# ---------------------------------------------------------------- a node whose netd starts while the API server is down
+# It starts and serves all the same (its node address registration waits); the first claim operation once the API
+# is back registers it.
+node2_obj=$(k get networkclaims -l kvnet.io/role=node -o json | jq -r '.items[] | select(.spec.key == "node2") | .metadata.name')
+k delete networkclaim "$node2_obj" >/dev/null
+kill -TERM "$APISERVER_PID"
+wait "$APISERVER_PID" 2>/dev/null || true
+kill "$NODE2_NETD_PID"
+for _ in $(seq 1 50); do kill -0 "$NODE2_NETD_PID" 2>/dev/null || break; sleep 0.1; done
+rm -f "$NODE2_SOCK"
+n=$(wc -l <"$NODE2_LOG")
+setsid ip netns exec "$NODE2_NS" "$KV_BIN/kvnet-netd" --socket "$NODE2_SOCK" --state-dir "$NODE2_STATE" \
+	--config "$(dirname "$NODE2_SOCK")/netd.json" --log-level debug </dev/null >>"$NODE2_LOG" 2>&1 &
+NODE2_NETD_PID=$!
+echo "$NODE2_NETD_PID" >"$(dirname "$NODE2_SOCK")/netd.pid"
+up=0
+for _ in $(seq 1 200); do ctl 2 status >/dev/null 2>&1 && up=1 && break; sleep 0.1; done
+assert_eq "$up" 1 "node2's netd starts and answers while the API server is down"
+assert_true "... its log says its address is not registered yet" \
+	grep -q "this node's address is not registered yet" <(tail -n +"$((n + 1))" "$NODE2_LOG")
+ready=0
+kapi_start_apiserver && ready=1
+assert_eq "$ready" 1 "kube-apiserver back, ready in $READY_S s"
+assert_eq "$(ctl 2 -o json cluster-claims | jq -r .nodeAddressPending)" false \
+	"the next claim operation (kvnetctl cluster-claims) registers it"
+assert_eq "$(spec node 'select(.spec.key == "node2") | .spec.ips[0]')" "$NODE2_UNDERLAY/32" "... node2's node object is back"
+
 assert_eq "$(grep -c 'AddressSanitizer\|runtime error' "$NODE1_LOG" "$NODE2_LOG" | awk -F: '{s += $2} END {print s}')" 0 \
 	"no sanitizer report in the netd logs"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The libcurl functions kube/ calls, through one table, so that a program may load libcurl when it first needs it
- * (kube/curl-dl.c: dlopen) instead of at exec, or not at all. Every other program links libcurl as usual
+ * (kube/dl/curl.c: dlopen) instead of at exec, or not at all. Every other program links libcurl as usual
  * (kube/curl-api.c: the table holds the linked functions). Included by kube-priv.h after <curl/curl.h>; the names
  * below then call through the table, so kube/'s sources keep libcurl's names. */
 #pragma once
@@ -40,7 +40,7 @@ extern const KubeCurlApi *kube_curl;
 /* 0 when libcurl is there to call (loading it now if it was not: KV_ERR_INTERNAL naming the library and the loader's
  * reason when it cannot be). Thread-safe; a second call returns the first one's answer. */
 int kube_curl_load(KvErr *e) _wur_;
-/* True when this program loads libcurl on demand (kube/curl-dl.c). */
+/* True when this program loads libcurl on demand (kube/dl/curl.c). */
 bool kube_curl_on_demand(void);
 
 #ifndef KUBE_CURL_API_IMPL

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libcurl loaded on demand (dlopen) for a short-lived program that may not need it, or that has better things to do
- * while it loads: Debian's libcurl brings ~30 libraries (TLS, LDAP, Kerberos, SSH, RTMP, ...) whose loading and
+/* libcurl loaded on demand (dlopen) for a short-lived program that often does not need it: Debian's libcurl brings ~30 libraries (TLS, LDAP, Kerberos, SSH, RTMP, ...) whose loading and
  * initialisation cost ~5 ms of CPU at every exec, more than a whole delegate's ADD. kvnet-multus links this file
  * instead of libcurl; everything else links libcurl (kube/curl-api.c). Not part of libkvkube.a. */
 #define KUBE_CURL_API_IMPL
@@ -53,9 +52,9 @@ static void load(void) {
                 return;
         }
 #undef S
-        /* libcurl's global state (its TLS library's, reading openssl.cnf among others) set up here too, off the
-         * caller's path; kube_client_new()'s own curl_global_init() then only counts. Never undone: the library
-         * stays loaded until exit. */
+        /* libcurl's global state (its TLS library's, reading openssl.cnf among others) set up here, once;
+         * kube_client_new()'s own curl_global_init() then only counts. Never undone: the library stays loaded
+         * until exit. */
         if (t.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
                 snprintf(load_error, sizeof load_error, "%s: curl_global_init failed", LIBCURL_SONAME);
                 return;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libcurl loaded on demand (dlopen) for a short-lived program that often does not need it: Debian's libcurl brings ~30 libraries (TLS, LDAP, Kerberos, SSH, RTMP, ...) whose loading and
- * initialisation cost ~5 ms of CPU at every exec, more than a whole delegate's ADD. kvnet-multus links this file
- * instead of libcurl; everything else links libcurl (kube/curl-api.c). Not part of libkvkube.a. */
+/* libcurl loaded on demand (dlopen) for a short-lived program that often does not need it: Debian's libcurl brings
+ * ~30 libraries (TLS, LDAP, Kerberos, SSH, RTMP, ...) whose loading and initialisation cost ~5 ms of CPU at every
+ * exec, more than a whole delegate's ADD. kvnet-multus links this file instead of libcurl; everything else links
+ * libcurl (kube/curl-api.c). Not part of libkvkube.a. */
 #define KUBE_CURL_API_IMPL
 #include <dlfcn.h>
 #include <pthread.h>

@@ -134,8 +134,9 @@ int main(int argc, char **argv) {
                         errno = 0;
                         copts.api_qps = strtod(optarg, &end);
                         if (!*optarg || *end || errno || !(copts.api_qps >= 0.1 && copts.api_qps <= 100000)) {
-                                fprintf(stderr, "kvnet-controller: --kube-api-qps: a number of requests a second, 0.1..100000, "
-                                                "got '%s'\n", optarg);
+                                fprintf(stderr,
+                                        "kvnet-controller: --kube-api-qps: requests a second, 0.1..100000, got '%s'\n",
+                                        optarg);
                                 return 2;
                         }
                         break;

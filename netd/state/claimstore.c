@@ -429,8 +429,9 @@ json_t *claimstore_dump(ClaimStore *cs) {
         if (claimstore_foreach(cs, dump_one, arr) < 0) {
                 /* partial is better than nothing for a debug view */
         }
-        json_t *d = json_pack("{s:s,s:s,s:b,s:o}", "node", cs->node, "backend", claimstore_backend_to_string(cs->backend),
-                              "nodeAddressPending", cs->addr_pending, "claims", arr);
+        json_t *d = json_pack("{s:s,s:s,s:b,s:o}", "node", cs->node, "backend",
+                              claimstore_backend_to_string(cs->backend), "nodeAddressPending", cs->addr_pending, "claims",
+                              arr);
         if (d && cs->ops->describe(cs, d) < 0) {
                 json_decref(d);
                 return NULL;

@@ -84,8 +84,11 @@ static void test_request_through_table(void **state) {
         int fd = mkstemp(path);
         assert_true(fd >= 0);
         FILE *f = fdopen(fd, "w");
-        fprintf(f, "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n"
-                   "clusters:\n- name: k\n  cluster: {server: 'http://127.0.0.1:%u'}\nusers:\n- name: u\n  user: {token: t0k}\n",
+        fprintf(f,
+                "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+                "contexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+                "clusters:\n- name: k\n  cluster: {server: 'http://127.0.0.1:%u'}\n"
+                "users:\n- name: u\n  user: {token: t0k}\n",
                 ntohs(a.sin_port));
         fclose(f);
         KvErr e = {};

@@ -27,22 +27,7 @@ require_cmd openssl kubectl
 export KAPI_NETNS=$CLIENT_NS KAPI_ADDR=$CLIENT_UNDERLAY
 claims_apiserver_up
 
-# the netds again, with the kube backend (as cluster.sh's start_netd, another clusterClaims)
-for i in 1 2; do
-	pv=NODE${i}_NETD_PID nsv=NODE${i}_NS sv=NODE${i}_SOCK stv=NODE${i}_STATE lv=NODE${i}_LOG ulv=NODE${i}_UNDERLAY
-	kill "${!pv}"
-	for _ in $(seq 1 50); do kill -0 "${!pv}" 2>/dev/null || break; sleep 0.1; done
-	d=$(dirname "${!sv}")
-	printf '{"nodeName": "node%s", "nodeAddress": "%s", "clusterClaims": {"backend": "kube", "kubeconfig": "%s", "timeoutMs": 5000}, "routeHook": "%s"}\n' \
-		"$i" "${!ulv}" "$KCFG" "$DIR/route-hook" >"$d/netd.json"
-	rm -f "${!sv}"
-	setsid ip netns exec "${!nsv}" "$KV_BIN/kvnet-netd" --socket "${!sv}" --state-dir "${!stv}" --config "$d/netd.json" \
-		--log-level debug </dev/null >>"${!lv}" 2>&1 &
-	echo $! >"$d/netd.pid"
-	printf -v "$pv" '%s' $!
-	for _ in $(seq 1 100); do [ -S "${!sv}" ] && break; sleep 0.1; done
-	assert_true "node$i: netd runs with the kube claim store" test -S "${!sv}"
-done
+claims_netds_kube
 ctl() {
 	local v=NODE${1}_SOCK
 	shift

@@ -15,6 +15,8 @@
 # disarms it; a netd killed with an armed target is replaced cleanly; an abort after the switchover
 # gives node1 its packets back. Bad
 # requests get clear errors; kvnetctl migrations / cluster-claims show both sides.
+# KVNET_CLAIMS_BACKEND=kube (test-cluster-claims-kube-handoff.sh): the same with the claim store on the real
+# kube-apiserver + etcd (NetworkClaim objects), listening on the client namespace's underlay address.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -23,12 +25,25 @@ require_kvnet
 require_cnichain
 require_cmd bridge jq socat tc tcpdump
 cluster_up kvt-cc KVNET_REDIRECT_GRACE_MS=3000
+if [ "${KVNET_CLAIMS_BACKEND:-dir}" = kube ]; then # test-cluster-claims-kube-handoff.sh
+	source "$(dirname "$0")/lib-kapi.sh"
+	require_cmd openssl kubectl
+	require_peer ETCD etcd
+	require_peer APISERVER kube-apiserver
+	export KAPI_NETNS=$CLIENT_NS KAPI_ADDR=$CLIENT_UNDERLAY
+	claims_apiserver_up
+	claims_netds_kube
+fi
 ctl() {
 	local i=$1
 	shift
 	local v=NODE${i}_SOCK
 	"$KV_BIN/kvnetctl" --socket "${!v}" "$@"
 }
+if [ "${KVNET_CLAIMS_BACKEND:-dir}" = kube ]; then
+	assert_eq "$(ctl 1 -o json cluster-claims | jq -r .backend)/$(ctl 2 -o json cluster-claims | jq -r .backend)" kube/kube \
+		"both netds keep their claims in the API server"
+fi
 
 cluster_claims_conflists
 # srcmsg VM PHASE [EXTRA-ARGS-JSON]: the source launcher's migration-source call to node1's netd

@@ -214,6 +214,12 @@ static void register_pending(ClaimStore *cs) {
         log_info("cluster claims: this node's address %s registered", kv_addr_fmt(&cs->pending_addr, a));
 }
 
+/* Every read-decide-write of a record goes through here: the pending registration first. */
+static int store_update(ClaimStore *cs, const char *network, const char *key, cs_decide_fn decide, KvErr *e) {
+        register_pending(cs);
+        return cs->ops->update(cs, network, key, decide, e);
+}
+
 bool cs_has_addr(const KvPrefix *list, size_t n, const KvAddr *a) {
         for (size_t i = 0; i < n; i++)
                 if (kv_addr_equal(&list[i].addr, a))
@@ -259,12 +265,12 @@ void cs_take_record(ClaimStore *cs, const CsRecord *old, bool found, const char 
 
 int claimstore_take(ClaimStore *cs, const char *network, const char *key, const KvPrefix *addrs, size_t n_addrs,
                     const uint8_t mac[6], KvErr *e) {
-        register_pending(cs);
         if (strlen(network) >= sizeof(((CsRecord *) NULL)->network) || strlen(key) >= sizeof(((CsRecord *) NULL)->key))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "cluster claims: network or key too long");
         if (n_addrs > CS_MAX_ADDRS)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "cluster claims: %zu addresses, at most %d", n_addrs,
                                  CS_MAX_ADDRS);
+        register_pending(cs);
         return cs->ops->take(cs, network, key, addrs, n_addrs, mac, e);
 }
 
@@ -285,8 +291,7 @@ static int decide_begin(ClaimStore *cs, CsRecord *rec, bool found, const char *n
 }
 
 int claimstore_begin_migration(ClaimStore *cs, const char *network, const char *key, KvErr *e) {
-        register_pending(cs);
-        int r = cs->ops->update(cs, network, key, decide_begin, e);
+        int r = store_update(cs, network, key, decide_begin, e);
         return r < 0 ? r : 0;
 }
 
@@ -311,8 +316,7 @@ static int decide_ready_no(ClaimStore *cs, CsRecord *rec, bool found, const char
 }
 
 int claimstore_set_target_ready(ClaimStore *cs, const char *network, const char *key, bool ready, KvErr *e) {
-        register_pending(cs);
-        int r = cs->ops->update(cs, network, key, ready ? decide_ready_yes : decide_ready_no, e);
+        int r = store_update(cs, network, key, ready ? decide_ready_yes : decide_ready_no, e);
         return r < 0 ? r : 0;
 }
 
@@ -333,8 +337,7 @@ static int decide_finish(ClaimStore *cs, CsRecord *rec, bool found, const char *
 }
 
 int claimstore_finish_migration(ClaimStore *cs, const char *network, const char *key, KvErr *e) {
-        register_pending(cs);
-        int r = cs->ops->update(cs, network, key, decide_finish, e);
+        int r = store_update(cs, network, key, decide_finish, e);
         return r < 0 ? r : 0;
 }
 
@@ -351,9 +354,8 @@ static int decide_abort(ClaimStore *cs, CsRecord *rec, bool found, const char *n
 }
 
 int claimstore_abort_migration(ClaimStore *cs, const char *network, const char *key) {
-        register_pending(cs);
         KvErr e = {};
-        return cs->ops->update(cs, network, key, decide_abort, &e);
+        return store_update(cs, network, key, decide_abort, &e);
 }
 
 static int decide_detach(ClaimStore *cs, CsRecord *rec, bool found, const char *network, const char *key, KvErr *e) {
@@ -365,9 +367,8 @@ static int decide_detach(ClaimStore *cs, CsRecord *rec, bool found, const char *
 }
 
 int claimstore_detach(ClaimStore *cs, const char *network, const char *key) {
-        register_pending(cs);
         KvErr e = {};
-        return cs->ops->update(cs, network, key, decide_detach, &e);
+        return store_update(cs, network, key, decide_detach, &e);
 }
 
 static int decide_release(ClaimStore *cs, CsRecord *rec, bool found, const char *network, const char *key, KvErr *e) {
@@ -385,9 +386,8 @@ static int decide_release(ClaimStore *cs, CsRecord *rec, bool found, const char 
 }
 
 int claimstore_release(ClaimStore *cs, const char *network, const char *key) {
-        register_pending(cs);
         KvErr e = {};
-        return cs->ops->update(cs, network, key, decide_release, &e);
+        return store_update(cs, network, key, decide_release, &e);
 }
 
 /* ---- node registry ---- */
@@ -401,14 +401,10 @@ int claimstore_set_node_address(ClaimStore *cs, const KvAddr *a) {
         return r;
 }
 
-bool claimstore_node_address_pending(const ClaimStore *cs) {
-        return cs->addr_pending;
-}
-
 int claimstore_node_address(ClaimStore *cs, const char *node, KvAddr *ret) {
-        register_pending(cs);
         if (!claimstore_node_name_ok(node))
                 return -EINVAL;
+        register_pending(cs);
         return cs->ops->node_address(cs, node, ret);
 }
 

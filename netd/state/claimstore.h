@@ -113,11 +113,10 @@ int claimstore_release(ClaimStore *cs, const char *network, const char *key) _wu
 /* Node registry (dir: DIR/nodes/<node>.json; kube: a NetworkClaim per node): the node's underlay address, for the source's redirect to the
  * migration target. claimstore_set_node_address() records this node's; _node_address() looks one up
  * (-ENOENT when the node registered none). */
+/* A failed registration (the store unreachable) is tried again before every later operation that goes to the store;
+ * claimstore_dump()'s "nodeAddressPending" says whether it is still due. */
 int claimstore_set_node_address(ClaimStore *cs, const KvAddr *a) _wur_;
 int claimstore_node_address(ClaimStore *cs, const char *node, KvAddr *ret) _wur_;
-/* True while this node's address is not registered (claimstore_set_node_address() failed: the store could not be
- * reached): every operation that goes to the store tries again first. */
-bool claimstore_node_address_pending(const ClaimStore *cs);
 
 typedef int (*claimstore_cb)(const CsRecord *r, void *userdata);
 /* Every record (order unspecified); stop early by returning < 0 from cb. Unreadable files are skipped. */

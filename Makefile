@@ -161,6 +161,7 @@ endif
 UNIT_LIBS_test-common           := $(COMMON_LIB)
 UNIT_LIBS_test-cni              := $(CNI_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-controller-store := $(CTL_LIB) $(LAUNCH_VMI_LIB) $(COMMON_LIB)
+UNIT_LIBS_test-controller-reconciler := $(CTL_LIB) $(LAUNCH_VMI_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-controller-vm    := $(CTL_LIB) $(LAUNCH_VMI_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-controller-sched := $(CTL_LIB) $(LAUNCH_VMI_LIB) $(COMMON_LIB)
 UNIT_LIBS_test-controller-migration := $(CTL_LIB) $(LAUNCH_VMI_LIB) $(COMMON_LIB)

@@ -2,6 +2,7 @@
 #include "controller/cluster.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +24,24 @@ typedef struct Watched {
         bool synced;
 } Watched;
 
+/* An informer's change that came while a pass ran: applied to the mirror when the pass has ended. */
+typedef struct Deferred {
+        const CtlResource *res;
+        const char *type;
+        json_t *obj;
+} Deferred;
+
 struct CtlCluster {
         EventLoop *loop;
         CtlClusterOpts o;
         char identity[300];
-        KubeClient *kc;
+        KubeClient *kc; /* the loop's: informers, lease */
+        KubeClient *wc; /* the passes' writes (blocking requests, on the pass's thread) */
+        atomic_bool fenced; /* not the leader any more: every write is refused */
         CtlStore *store;
+        Deferred *deferred;
+        size_t n_deferred, cap_deferred;
+        json_t *deferred_at; /* "plural/namespace/name" → its index in deferred: one change per object is kept */
         Watched w[N_WATCHED];
         size_t n_synced;
         KubeLeader *leader;
@@ -58,7 +71,11 @@ static int remote_write(void *userdata, CtlRemoteOp op, const CtlResource *res, 
                             /* the dependents (a VM's VMI, a VMI's pod) go with their owner */
                             .propagation = op == CTL_REMOTE_DELETE ? "Background" : NULL };
         _cleanup_json_ json_t *got = NULL;
-        int r = kube_request_sync(c->kc, &req, &got, e);
+        /* a replica that lost the lease writes nothing more, even in the middle of a pass */
+        if (atomic_load(&c->fenced))
+                return kverr_set(e, KV_ERR_TRY_AGAIN, -ENOLINK, "%s %s %s: not the leader any more: not sent",
+                                 kube_verb_to_string(req.verb), res->plural, name ? name : "");
+        int r = kube_request_sync(c->wc, &req, &got, e);
         if (r < 0) {
                 log_debug("cluster: %s %s %s%s%s: %s", kube_verb_to_string(req.verb), res->plural, ns ? ns : "",
                           ns ? "/" : "", name ? name : "", e->msg);
@@ -70,14 +87,65 @@ static int remote_write(void *userdata, CtlRemoteOp op, const CtlResource *res, 
 
 /* ---- reads: the informers fill the mirror */
 
+static void mirror_warn(const char *type, const CtlResource *res, json_t *obj, int r) {
+        log_warning("cluster: %s %s '%s': cannot mirror it: %s", type, res->plural,
+                    json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")) ?: "?", strerror(-r));
+}
+
 static void mirror(Watched *w, const char *type, json_t *obj) {
-        /* a copy: the informer's cache and the mirror each own theirs */
-        _cleanup_json_ json_t *copy = json_deep_copy(obj);
-        int r = copy ? ctl_store_mirror(w->c->store, w->res, type, copy) : -ENOMEM;
+        CtlCluster *c = w->c;
+        /* shared with the informer's cache: neither changes an object it holds, and jansson's reference counts
+         * are atomic (the pass's thread holds references too) */
+        _cleanup_json_ json_t *ref = json_incref(obj);
+        if (ctl_reconciler_in_pass(c->rec)) {
+                /* the pass's thread has the store: this change waits for the pass's end, and replaces one of the
+                 * same object waiting already (the mirror needs the last; a long pass sees thousands) */
+                json_t *md = json_object_get(obj, "metadata");
+                char key[600];
+                snprintf(key, sizeof key, "%s/%s/%s", w->res->plural,
+                         json_string_value(json_object_get(md, "namespace")) ?: "",
+                         json_string_value(json_object_get(md, "name")) ?: "");
+                json_t *at = json_object_get(c->deferred_at, key);
+                if (at) {
+                        Deferred *d = &c->deferred[json_integer_value(at)];
+                        json_decref(d->obj);
+                        *d = (Deferred){ w->res, type, TAKE_PTR(ref) };
+                        return;
+                }
+                if (c->n_deferred == c->cap_deferred) {
+                        size_t cap = c->cap_deferred ? 2 * c->cap_deferred : 64;
+                        Deferred *d = realloc(c->deferred, cap * sizeof *d);
+                        if (!d) {
+                                mirror_warn(type, w->res, obj, -ENOMEM);
+                                return;
+                        }
+                        c->deferred = d;
+                        c->cap_deferred = cap;
+                }
+                if (json_object_set_new(c->deferred_at, key, json_integer((json_int_t) c->n_deferred)) < 0) {
+                        mirror_warn(type, w->res, obj, -ENOMEM);
+                        return;
+                }
+                c->deferred[c->n_deferred++] = (Deferred){ w->res, type, TAKE_PTR(ref) };
+                return;
+        }
+        int r = ctl_store_mirror(c->store, w->res, type, ref);
         if (r < 0)
-                log_warning("cluster: %s %s '%s': cannot mirror it: %s", type, w->res->plural,
-                            json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")) ?: "?",
-                            strerror(-r));
+                mirror_warn(type, w->res, obj, r);
+}
+
+/* On the loop, after a pass: what the informers said meanwhile. */
+static void after_pass(void *userdata) {
+        CtlCluster *c = userdata;
+        for (size_t i = 0; i < c->n_deferred; i++) {
+                Deferred *d = &c->deferred[i];
+                int r = ctl_store_mirror(c->store, d->res, d->type, d->obj);
+                if (r < 0)
+                        mirror_warn(d->type, d->res, d->obj, r);
+                json_decref(d->obj);
+        }
+        c->n_deferred = 0;
+        json_object_clear(c->deferred_at);
 }
 
 static void on_added(KubeInformer *inf, json_t *obj, void *userdata) {
@@ -106,7 +174,9 @@ static void on_state(KubeInformer *inf, KubeInformerState s, int error, unsigned
 static int start_controllers(CtlCluster *c) {
         if (c->rec)
                 return 0;
-        int r = ctl_reconciler_new(c->loop, c->store, c->o.fns, c->o.n_fns, &c->rec);
+        /* each pass on a thread of its own: its writes block on the API server, and the loop goes on with the
+         * informers and the lease meanwhile */
+        int r = ctl_reconciler_new_threaded(c->loop, c->store, c->o.fns, c->o.n_fns, after_pass, c, true, &c->rec);
         if (r < 0) {
                 log_error_errno(r, "cluster: cannot start the controllers: %m");
                 event_loop_exit(c->loop, r);
@@ -124,7 +194,8 @@ static void lead_stopped(void *userdata) {
         CtlCluster *c = userdata;
         /* another replica may act from now on: stop at once, and let the Deployment restart this one */
         log_error("cluster: lost the leader lease: exiting");
-        ctl_reconciler_free(TAKE_PTR(c->rec));
+        atomic_store(&c->fenced, true);
+        ctl_reconciler_free(TAKE_PTR(c->rec)); /* waits for a running pass, whose writes now fail at once */
         event_loop_exit(c->loop, -ENOLINK);
 }
 
@@ -167,6 +238,10 @@ int ctl_cluster_new(EventLoop *loop, const CtlClusterOpts *o, CtlCluster **ret, 
                 return -ENOMEM;
         c->loop = loop;
         c->o = *o;
+        if (!(c->deferred_at = json_object())) {
+                free(c);
+                return -ENOMEM;
+        }
         if (o->identity)
                 snprintf(c->identity, sizeof c->identity, "%s", o->identity);
         else {
@@ -175,11 +250,16 @@ int ctl_cluster_new(EventLoop *loop, const CtlClusterOpts *o, CtlCluster **ret, 
                 snprintf(c->identity, sizeof c->identity, "%s_%d", host, (int) getpid());
         }
         int r;
-        if ((r = kube_config_load(o->kubeconfig, &cfg, e)) < 0 || (r = kube_client_new(cfg, loop, &c->kc, e)) < 0) {
+        if ((r = kube_config_load(o->kubeconfig, &cfg, e)) < 0 || (r = kube_client_new(cfg, loop, &c->kc, e)) < 0 ||
+            (r = kube_client_new(cfg, NULL, &c->wc, e)) < 0) {
                 ctl_cluster_free(c);
                 return r;
         }
+        /* two buckets of that size: the writes', and the informers' and lease's (which a burst of writes must
+         * not hold up: a leader that cannot renew stops leading) */
         kube_client_set_rate_limit(c->kc, o->api_qps > 0 ? o->api_qps : CTL_CLUSTER_QPS,
+                                   o->api_burst ? o->api_burst : CTL_CLUSTER_BURST);
+        kube_client_set_rate_limit(c->wc, o->api_qps > 0 ? o->api_qps : CTL_CLUSTER_QPS,
                                    o->api_burst ? o->api_burst : CTL_CLUSTER_BURST);
         if ((r = ctl_store_open_mirror(remote_write, c, &c->store)) < 0) {
                 ctl_cluster_free(c);
@@ -210,6 +290,8 @@ int ctl_cluster_new(EventLoop *loop, const CtlClusterOpts *o, CtlCluster **ret, 
 CtlCluster *ctl_cluster_free(CtlCluster *c) {
         if (!c)
                 return NULL;
+        /* a running pass ends first (its writes refused from now on), then the lease goes back: no write after */
+        atomic_store(&c->fenced, true);
         ctl_reconciler_free(TAKE_PTR(c->rec));
         if (c->leader) {
                 KvErr e = {};
@@ -219,7 +301,12 @@ CtlCluster *ctl_cluster_free(CtlCluster *c) {
         }
         for (size_t i = 0; i < N_WATCHED; i++)
                 kube_informer_free(c->w[i].inf);
+        for (size_t i = 0; i < c->n_deferred; i++)
+                json_decref(c->deferred[i].obj);
+        free(c->deferred);
+        json_decref(c->deferred_at);
         ctl_store_free(c->store);
+        kube_client_free(c->wc);
         kube_client_free(c->kc);
         free(c);
         return NULL;

@@ -3,7 +3,9 @@
  * store is a mirror (ctl_store_open_mirror()) filled by one informer per kind the controllers read — VMs, VMIs,
  * migrations, NADs, IPAMClaims, nodes, and the launcher pods (label kubevirt.io=virt-launcher) — and every write
  * is a request to the API server, whose answer the mirror takes at once. The controllers start when every
- * informer has listed, and with leader election only while this replica holds the Lease. */
+ * informer has listed, and with leader election only while this replica holds the Lease. Each pass of the
+ * controllers runs on a thread of its own (its writes are blocking requests): the loop goes on with the informers,
+ * whose changes wait for the pass's end, and the lease, whose loss refuses every write from then on. */
 #pragma once
 
 #include "common/event.h"

@@ -10,13 +10,16 @@
 #   2. K VirtualMachines (kubevirt.io/v1, running: true, 10m CPU, 16Mi, a containerDisk, the pod network
 #      with masquerade) in one `kubectl apply -f`: how long the apply takes, and from its start until
 #      every VMI is Scheduled (polled with `kubectl get vmi`, no label selector); then the controller's RSS
-#      and the CPU time it used over the whole run (its share of the wall time; kubectl has the rest).
+#      and the CPU time it used over the whole run (its share of the wall time; kubectl has the rest), and its
+#      longest pass over the store (0 when none took a second); with BENCH_CP_API=kube also the controller's writes
+#      per VM (the API server's apiserver_request_total of POST/PUT/PATCH/DELETE, kubectl's creates taken off).
 #
 # Environment: KVNET_BUILD (default build), BENCH_CP_VMS (K, default 1000; BENCH_QUICK=1: 200),
 # BENCH_CP_NODES (simulated nodes, 10), BENCH_CP_CONTROLLER (another kvnet-controller binary, to compare
 # builds), BENCH_CP_FSYNC (0, the default: --no-fsync; 1: durable writes), BENCH_CP_STATE (where the
 # state directory lives: tmpfs, the default, under /dev/shm; disk: under /tmp), BENCH_TIMEOUT (seconds to
-# wait for the VMIs, 600). By default the disk is out of the figures: every change of the store is a new
+# wait for the VMIs, 600), BENCH_CP_CTL_ARGS (more kvnet-controller arguments, split on blanks: e.g.
+# "--leader-elect" with BENCH_CP_API=kube). By default the disk is out of the figures: every change of the store is a new
 # file renamed over the old one, and on an ext4 without a journal (this project's machines) each new inode
 # is searched for past every inode freed in the last seconds, a kernel cost that grows with the burst and
 # hides the controller's own. BENCH_CP_API=kube runs the same against the real kube-apiserver + etcd (test peers,
@@ -104,7 +107,8 @@ if [ "$API" = kube ]; then
 			\"conditions\": [{\"type\": \"Ready\", \"status\": \"True\", \"reason\": \"KubeletReady\"}]}}" >/dev/null ||
 			die "cannot set node$i's status"
 	done
-	ip netns exec "$NS" "$CTL" --cluster --kubeconfig "$KCFG" >"$WORK/controller.log" 2>&1 &
+	# shellcheck disable=SC2086 # the extra arguments are split on blanks on purpose
+	ip netns exec "$NS" "$CTL" --cluster --kubeconfig "$KCFG" ${BENCH_CP_CTL_ARGS:-} >"$WORK/controller.log" 2>&1 &
 	CTL_PID=$!
 	for _ in $(seq 1 200); do
 		grep -q "every informer listed" "$WORK/controller.log" && break
@@ -173,8 +177,17 @@ done
 [ -n "$one" ] || die "the single VM's VMI was not Scheduled within 10 s"
 say "one VM: Scheduled ${one} s after kubectl apply started"
 
+# The writes the API server served (its apiserver_request_total: POST, PUT, PATCH, DELETE; not the leases' renewals),
+# kube mode only: the controller's requests per VM are what the K VMs add beyond kubectl's K creates.
+api_writes() {
+	[ "$API" = kube ] || { echo 0; return; }
+	k get --raw /metrics 2>/dev/null | awk '/^apiserver_request_total\{/ && /verb="(POST|PUT|PATCH|DELETE)"/ &&
+		!/resource="leases"/ { n += $NF } END { printf "%d", n }'
+}
+
 # ---------------------------------------------------------------- K VMs in one apply
 for i in $(seq 1 "$K"); do vm "cp-vm-$i"; done >"$WORK/vms.yaml"
+writes0=$(api_writes)
 total=$((K + 1))
 say "$K VMs in one kubectl apply (${NODES} nodes of $node_cpu CPU, $node_mem)"
 t0=$(now)
@@ -192,10 +205,18 @@ while :; do
 	[ "$(since "$t0" | cut -d. -f1)" -lt "$TIMEOUT" ] || break
 	sleep 0.2
 done
+writes_per_vm=-
+if [ "$API" = kube ] && [ -n "$all_s" ]; then
+	sleep 2 # the VMs' last status writes after their VMIs' Scheduled
+	writes_per_vm=$(awk -v a="$writes0" -v b="$(api_writes)" -v k="$K" 'BEGIN { printf "%.1f", (b - a - k) / k }')
+fi
 rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$CTL_PID/status")
 # the controller's CPU time (user + system) for the whole run: what the apply cost on the server's side
 cpu_s=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$CTL_PID/stat")
 rss_mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+# the longest pass of the controllers (they log a pass of a second or more), 0 when none took that long
+pass_s=$(awk '/a pass took [0-9]+ ms/ { for (i = 1; i < NF; i++) if ($i == "took") { v = $(i + 1) / 1000; if (v > m) m = v } }
+	END { printf "%.2f", m }' "$WORK/controller.log")
 [ -n "$all_s" ] || say "timeout: $n of $total VMIs Scheduled after $TIMEOUT s"
 
 if [ "$API" = kube ]; then
@@ -205,6 +226,7 @@ else
 fi
 printf '%-28s %10s\n' measure value
 printf '%-28s %10s\n' "VMs in one apply" "$K" "kubectl apply (s)" "$apply_s" "all VMIs Scheduled (s)" "${all_s:-timeout}" \
-	"one VM Scheduled (s)" "$one" "controller CPU (s)" "$cpu_s" "controller RSS (MB)" "$rss_mb"
-echo "CP_API=$API CP_VMS=$K CP_NODES=$NODES CP_FSYNC=${BENCH_CP_FSYNC:-0} CP_STATE=$STATE_ON CP_APPLY_S=$apply_s CP_ALL_SCHEDULED_S=${all_s:-timeout} CP_ONE_SCHEDULED_S=$one CP_CPU_S=$cpu_s CP_RSS_MB=$rss_mb"
+	"one VM Scheduled (s)" "$one" "controller CPU (s)" "$cpu_s" "controller RSS (MB)" "$rss_mb" \
+	"longest pass (s, >= 1)" "$pass_s" "API writes per VM" "$writes_per_vm"
+echo "CP_API=$API CP_VMS=$K CP_NODES=$NODES CP_FSYNC=${BENCH_CP_FSYNC:-0} CP_STATE=$STATE_ON CP_APPLY_S=$apply_s CP_ALL_SCHEDULED_S=${all_s:-timeout} CP_ONE_SCHEDULED_S=$one CP_CPU_S=$cpu_s CP_RSS_MB=$rss_mb CP_LONGEST_PASS_S=$pass_s CP_API_WRITES_PER_VM=$writes_per_vm"
 [ -n "$all_s" ]

@@ -130,20 +130,13 @@ claims_apiserver_up() {
 # The cluster's netds (cluster_up) again, with the kube claim backend on this API server (as cluster.sh's
 # start_netd, the same config with clusterClaims {"backend": "kube"}: a later restart of a netd keeps it).
 claims_netds_kube() {
-	local i pv nsv sv stv lv d
+	local i pv nsv sv stv lv merge
+	merge=$(jq -nc --arg kc "$KCFG" '{clusterClaims: {backend: "kube", kubeconfig: $kc, timeoutMs: 5000}}')
 	for i in 1 2; do
 		pv=NODE${i}_NETD_PID nsv=NODE${i}_NS sv=NODE${i}_SOCK stv=NODE${i}_STATE lv=NODE${i}_LOG
-		kill "${!pv}"
-		for _ in $(seq 1 50); do kill -0 "${!pv}" 2>/dev/null || break; sleep 0.1; done
-		d=$(dirname "${!sv}")
-		jq --arg kc "$KCFG" '.clusterClaims = {backend: "kube", kubeconfig: $kc, timeoutMs: 5000}' "$d/netd.json" \
-			>"$d/netd.json.tmp" && mv "$d/netd.json.tmp" "$d/netd.json"
-		rm -f "${!sv}"
-		setsid ip netns exec "${!nsv}" "$KV_BIN/kvnet-netd" --socket "${!sv}" --state-dir "${!stv}" --config "$d/netd.json" \
-			--log-level debug </dev/null >>"${!lv}" 2>&1 &
-		echo $! >"$d/netd.pid"
-		printf -v "$pv" '%s' $!
-		for _ in $(seq 1 100); do [ -S "${!sv}" ] && break; sleep 0.1; done
+		echo "${!pv}" >"$(dirname "${!sv}")/netd.pid"
+		node_netd_restart "${!nsv}" "${!sv}" "${!stv}" "${!lv}" "$merge"
 		assert_true "node$i: netd runs with the kube claim store" test -S "${!sv}"
+		printf -v "$pv" '%s' "$RESTARTED_NETD_PID"
 	done
 }

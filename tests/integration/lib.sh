@@ -791,6 +791,32 @@ sim_vm_up() {
 	source "$SDIR/sim.env"
 	BRIDGE=$(sim_env BRIDGE)
 }
+# node_netd_restart NS SOCK STATE LOG [MERGE]: a simulated node's netd (scripts/cluster.sh's: its config netd.json and
+# its pid in netd.pid, both next to its socket) stopped when it runs (SIGTERM, up to 5 s) and started again in NS;
+# MERGE, a JSON object, is merged into netd.json first (the next restarts keep it). Sets RESTARTED_NETD_PID; returns
+# 0 once the new netd answers on its socket, 1 when it does not within 20 s.
+node_netd_restart() {
+	local ns=$1 sock=$2 state=$3 log=$4 merge=${5:-} d pid
+	d=$(dirname "$sock")
+	pid=$(cat "$d/netd.pid" 2>/dev/null || true)
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill "$pid"
+		for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	fi
+	if [ -n "$merge" ]; then
+		jq --argjson x "$merge" '. + $x' "$d/netd.json" >"$d/netd.json.tmp" && mv "$d/netd.json.tmp" "$d/netd.json"
+	fi
+	rm -f "$sock"
+	setsid ip netns exec "$ns" "$KV_BIN/kvnet-netd" --socket "$sock" --state-dir "$state" --config "$d/netd.json" \
+		--log-level debug </dev/null >>"$log" 2>&1 &
+	RESTARTED_NETD_PID=$!
+	echo "$RESTARTED_NETD_PID" >"$d/netd.pid"
+	for _ in $(seq 1 200); do
+		"$KV_BIN/kvnetctl" --socket "$sock" status >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
 sim_env() { sed -n "s/^$1=//p" "$SDIR/cluster/cluster.env"; }
 ctl() { "$KV_BIN/kvnetctl" --socket "$(sim_env "NODE$1_SOCK")" -o json "${@:2}"; }
 kc() { ip netns exec "$API_NS" env KUBECONFIG="$KUBECONFIG_FILE" HOME="$KV_TMP/home" kubectl "$@"; }

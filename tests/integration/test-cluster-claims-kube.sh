@@ -94,16 +94,11 @@ node2_obj=$(k get networkclaims -l kvnet.io/role=node -o json | jq -r '.items[] 
 k delete networkclaim "$node2_obj" >/dev/null
 kill -TERM "$APISERVER_PID"
 wait "$APISERVER_PID" 2>/dev/null || true
-kill "$NODE2_NETD_PID"
-for _ in $(seq 1 50); do kill -0 "$NODE2_NETD_PID" 2>/dev/null || break; sleep 0.1; done
-rm -f "$NODE2_SOCK"
 n=$(wc -l <"$NODE2_LOG")
-setsid ip netns exec "$NODE2_NS" "$KV_BIN/kvnet-netd" --socket "$NODE2_SOCK" --state-dir "$NODE2_STATE" \
-	--config "$(dirname "$NODE2_SOCK")/netd.json" --log-level debug </dev/null >>"$NODE2_LOG" 2>&1 &
-NODE2_NETD_PID=$!
 echo "$NODE2_NETD_PID" >"$(dirname "$NODE2_SOCK")/netd.pid"
 up=0
-for _ in $(seq 1 200); do ctl 2 status >/dev/null 2>&1 && up=1 && break; sleep 0.1; done
+node_netd_restart "$NODE2_NS" "$NODE2_SOCK" "$NODE2_STATE" "$NODE2_LOG" && up=1
+NODE2_NETD_PID=$RESTARTED_NETD_PID
 assert_eq "$up" 1 "node2's netd starts and answers while the API server is down"
 assert_true "... its log says its address is not registered yet" \
 	grep -q "this node's address is not registered yet" <(tail -n +"$((n + 1))" "$NODE2_LOG")

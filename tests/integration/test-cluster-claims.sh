@@ -253,15 +253,8 @@ kill -9 "$NODE2_NETD_PID"
 while kill -0 "$NODE2_NETD_PID" 2>/dev/null; do sleep 0.1; done
 assert_true "a killed netd leaves its redirect filter behind" \
 	bash -c "tc -n $NODE2_NS filter show dev ul0 ingress | grep -q migredir_ingres"
-rm -f "$NODE2_SOCK"
-setsid ip netns exec "$NODE2_NS" "$KV_BIN/kvnet-netd" --socket "$NODE2_SOCK" --state-dir "$NODE2_STATE" \
-	--config "$CL_DIR/node2/netd.json" --log-level debug </dev/null >>"$NODE2_LOG" 2>&1 &
-NODE2_NETD_PID=$!
-echo "$NODE2_NETD_PID" >"$CL_DIR/node2/netd.pid"
-for _ in $(seq 1 100); do
-	ctl 2 status >/dev/null 2>&1 && break
-	sleep 0.1
-done
+node_netd_restart "$NODE2_NS" "$NODE2_SOCK" "$NODE2_STATE" "$NODE2_LOG" || log "node2's netd does not answer yet"
+NODE2_NETD_PID=$RESTARTED_NETD_PID
 assert_true "the restarted netd removed the filter the killed one left" \
 	grep -q "removed the filter a previous run left on 'ul0'" "$NODE2_LOG"
 assert_eq "$(ctl 2 -o json migrations | jq -r '.endpoints[] | select(.vm=="default/db") | .earlyRedirect')" true \

@@ -40,19 +40,11 @@ assert_true "kvnet-controller runs in cluster mode" grep -q "cluster mode: API s
 # clusterClaims {"backend": "kube"} and that account's token, reaching the API through the node's forward.
 kc apply -f "$KV_ROOT/deploy/00-namespace.yaml" -f "$KV_ROOT/deploy/11-rbac-node.yaml" >/dev/null
 kapi_kubeconfig "$KV_TMP/netd.kubeconfig" --token "$(kc -n kvnet-system create token kvnet-node --duration=1h)"
+merge=$(jq -nc --arg kc "$KV_TMP/netd.kubeconfig" '{clusterClaims: {backend: "kube", kubeconfig: $kc, timeoutMs: 5000}}')
 for i in 1 2; do
 	sock=$(sim_env "NODE${i}_SOCK")
-	d=$(dirname "$sock")
-	pid=$(cat "$d/netd.pid")
-	kill "$pid"
-	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	jq --arg kc "$KV_TMP/netd.kubeconfig" '.clusterClaims = {backend: "kube", kubeconfig: $kc, timeoutMs: 5000}' \
-		"$d/netd.json" >"$d/netd.json.tmp" && mv "$d/netd.json.tmp" "$d/netd.json"
-	rm -f "$sock"
-	setsid ip netns exec "$(node_ns "$i")" "$KV_BIN/kvnet-netd" --socket "$sock" --state-dir "$d/state" \
-		--config "$d/netd.json" </dev/null >>"$d/netd.log" 2>&1 &
-	echo $! >"$d/netd.pid"
-	for _ in $(seq 1 100); do ctl "$i" status >/dev/null 2>&1 && break; sleep 0.1; done
+	node_netd_restart "$(node_ns "$i")" "$sock" "$(dirname "$sock")/state" "$(dirname "$sock")/netd.log" "$merge" ||
+		log "node$i's netd does not answer yet"
 done
 assert_eq "$(ctl 1 cluster-claims | jq -r .backend)/$(ctl 2 cluster-claims | jq -r .backend)" kube/kube \
 	"both nodes' netds keep their claims in the API server (kvnetctl cluster-claims)"

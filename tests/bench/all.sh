@@ -18,5 +18,7 @@ echo
 echo
 BENCH_CP_API=kube "$DIR/control-plane.sh" || rc=1
 echo
+"$DIR/claims.sh" || rc=1
+echo
 "$DIR/multus.sh" || rc=1
 exit $rc

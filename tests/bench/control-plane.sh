@@ -18,8 +18,8 @@
 # BENCH_CP_NODES (simulated nodes, 10), BENCH_CP_CONTROLLER (another kvnet-controller binary, to compare
 # builds), BENCH_CP_FSYNC (0, the default: --no-fsync; 1: durable writes), BENCH_CP_STATE (where the
 # state directory lives: tmpfs, the default, under /dev/shm; disk: under /tmp), BENCH_TIMEOUT (seconds to
-# wait for the VMIs, 600), BENCH_CP_CTL_ARGS (more kvnet-controller arguments, split on blanks: e.g.
-# "--leader-elect" with BENCH_CP_API=kube). By default the disk is out of the figures: every change of the store is a new
+# wait for the VMIs, 600), BENCH_CP_CTL_ARGS (more kvnet-controller arguments, split on blanks), BENCH_CP_LEADER
+# (BENCH_CP_API=kube: 1, the default, runs the controller with --leader-elect as deploy/ does; 0 without). By default the disk is out of the figures: every change of the store is a new
 # file renamed over the old one, and on an ext4 without a journal (this project's machines) each new inode
 # is searched for past every inode freed in the last seconds, a kernel cost that grows with the burst and
 # hides the controller's own. BENCH_CP_API=kube runs the same against the real kube-apiserver + etcd (test peers,
@@ -107,8 +107,13 @@ if [ "$API" = kube ]; then
 			\"conditions\": [{\"type\": \"Ready\", \"status\": \"True\", \"reason\": \"KubeletReady\"}]}}" >/dev/null ||
 			die "cannot set node$i's status"
 	done
+	# with leader election, as deploy/'s Deployment runs it (its Lease in kvnet-system)
+	lead=(--leader-elect)
+	[ "${BENCH_CP_LEADER:-1}" = 1 ] || lead=()
+	k apply -f "$ROOT/deploy/00-namespace.yaml" >/dev/null || die "cannot create the kvnet-system namespace"
 	# shellcheck disable=SC2086 # the extra arguments are split on blanks on purpose
-	ip netns exec "$NS" "$CTL" --cluster --kubeconfig "$KCFG" ${BENCH_CP_CTL_ARGS:-} >"$WORK/controller.log" 2>&1 &
+	ip netns exec "$NS" "$CTL" --cluster --kubeconfig "$KCFG" "${lead[@]}" ${BENCH_CP_CTL_ARGS:-} \
+		>"$WORK/controller.log" 2>&1 &
 	CTL_PID=$!
 	for _ in $(seq 1 200); do
 		grep -q "every informer listed" "$WORK/controller.log" && break
@@ -210,10 +215,16 @@ if [ "$API" = kube ] && [ -n "$all_s" ]; then
 	sleep 2 # the VMs' last status writes after their VMIs' Scheduled
 	writes_per_vm=$(awk -v a="$writes0" -v b="$(api_writes)" -v k="$K" 'BEGIN { printf "%.1f", (b - a - k) / k }')
 fi
-rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$CTL_PID/status")
-# the controller's CPU time (user + system) for the whole run: what the apply cost on the server's side
-cpu_s=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$CTL_PID/stat")
-rss_mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+rss_mb=- cpu_s=- exited=0
+if kill -0 "$CTL_PID" 2>/dev/null; then
+	rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$CTL_PID/status")
+	# the controller's CPU time (user + system) for the whole run: what the apply cost on the server's side
+	cpu_s=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$CTL_PID/stat")
+	rss_mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+else
+	exited=1
+	say "kvnet-controller exited during the run: $(grep -E 'err|lost' "$WORK/controller.log" | tail -n 1)"
+fi
 # the longest pass of the controllers (they log a pass of a second or more), 0 when none took that long
 pass_s=$(awk '/a pass took [0-9]+ ms/ { for (i = 1; i < NF; i++) if ($i == "took") { v = $(i + 1) / 1000; if (v > m) m = v } }
 	END { printf "%.2f", m }' "$WORK/controller.log")
@@ -227,6 +238,6 @@ fi
 printf '%-28s %10s\n' measure value
 printf '%-28s %10s\n' "VMs in one apply" "$K" "kubectl apply (s)" "$apply_s" "all VMIs Scheduled (s)" "${all_s:-timeout}" \
 	"one VM Scheduled (s)" "$one" "controller CPU (s)" "$cpu_s" "controller RSS (MB)" "$rss_mb" \
-	"longest pass (s, >= 1)" "$pass_s" "API writes per VM" "$writes_per_vm"
-echo "CP_API=$API CP_VMS=$K CP_NODES=$NODES CP_FSYNC=${BENCH_CP_FSYNC:-0} CP_STATE=$STATE_ON CP_APPLY_S=$apply_s CP_ALL_SCHEDULED_S=${all_s:-timeout} CP_ONE_SCHEDULED_S=$one CP_CPU_S=$cpu_s CP_RSS_MB=$rss_mb CP_LONGEST_PASS_S=$pass_s CP_API_WRITES_PER_VM=$writes_per_vm"
-[ -n "$all_s" ]
+	"longest pass (s, >= 1)" "$pass_s" "API writes per VM" "$writes_per_vm" "controller exited (1 = yes)" "$exited"
+echo "CP_API=$API CP_VMS=$K CP_NODES=$NODES CP_FSYNC=${BENCH_CP_FSYNC:-0} CP_STATE=$STATE_ON CP_APPLY_S=$apply_s CP_ALL_SCHEDULED_S=${all_s:-timeout} CP_ONE_SCHEDULED_S=$one CP_CPU_S=$cpu_s CP_RSS_MB=$rss_mb CP_LONGEST_PASS_S=$pass_s CP_API_WRITES_PER_VM=$writes_per_vm CP_CONTROLLER_EXITED=$exited"
+[ -n "$all_s" ] && [ "$exited" = 0 ]

@@ -401,6 +401,21 @@ static int resolve_vm(const RtVm *rt, const CniArgs *args, const CniEnv *env, Cn
         }
         if ((r = vm_field(rt->namespace_, rt->src_namespace, "namespace", ns_arg, ns_key, "default", &c->vm.namespace_, e)) < 0)
                 return r;
+        /* The runtime (kubelet) names the pod's namespace; the VM's identity (its claims: address, MAC) may come from
+         * a pod's own annotation (Multus's cni-args), which its author controls: a pod attaches only a VM of its own
+         * namespace, so that no tenant can take another namespace's VM's address. */
+        const char *pod_ns = args->k8s_pod_namespace && *args->k8s_pod_namespace ? args->k8s_pod_namespace : NULL;
+        if (pod_ns && !streq(c->vm.namespace_, pod_ns)) {
+                char src[96];
+                if (rt->namespace_)
+                        snprintf(src, sizeof src, "%s: 'kvnet.vm.namespace'", rt->src_namespace);
+                else
+                        snprintf(src, sizeof src, "CNI_ARGS: '%s'", ns_key);
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EPERM,
+                                 "%s: the VM's namespace '%s' is not the pod's namespace '%s' (K8S_POD_NAMESPACE): a "
+                                 "pod attaches only a VM of its own namespace",
+                                 src, c->vm.namespace_, pod_ns);
+        }
         if (!env->ifname && !rt->interface && !(args->vm_interface && *args->vm_interface))
                 return kverr_set(e, KV_ERR_INVALID_ENV, -EINVAL,
                                  "environment: the VM interface is unknown: set KVNET_VM_INTERFACE or CNI_IFNAME");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # VM attachments: ADD with KVNET_VM_NAME=vm1 puts a tap in the sandbox, the result lists it with
 # "sandbox" and the guest MAC; after DEL, the same VM added in another sandbox (another container
-# ID: a migration target) gets the same IP and MAC; a second VM gets a different IP.
+# ID: a migration target) gets the same IP and MAC; a second VM gets a different IP; a pod of another namespace
+# naming the VM is refused.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -44,6 +45,18 @@ mac2=$(echo "$res2" | jq -r '.interfaces[] | select(.name=="tap0" and .sandbox !
 assert_ne "$ip2" "$ip1" "vm2 gets a different IP"
 assert_ne "$mac2" "$mac1" "vm2 gets a different MAC"
 assert_true "CHECK vm1 passes" cni check "$conf" cid-launcher-b "$SBX_B" tap0 --args "$vm1_args"
+
+# A pod of another namespace naming vm1 (KVNET_VM_NAMESPACE, or the cni-args of its own annotation): refused, so
+# that no tenant takes another namespace's VM's address and MAC; nothing is attached, vm1's claim stays as it was
+mkns SBX_X x
+code=$(cni_fail_code add "$conf" cid-intruder "$SBX_X" tap0 \
+	--args "IgnoreUnknown=1;K8S_POD_NAMESPACE=tenant;KVNET_VM_NAMESPACE=default;KVNET_VM_NAME=vm1;KVNET_VM_INTERFACE=default")
+assert_eq "$code" 7 "a pod of namespace 'tenant' naming the VM default/vm1: refused (code 7)"
+assert_true "... the error says why" grep -q "the VM's namespace 'default' is not the pod's namespace 'tenant'" "$KV_TMP"/cni-err.*
+assert_no_link "$SBX_X" tap0
+assert_eq "$(kvctl -o json endpoints | jq '[.[] | select(.containerID=="cid-intruder")] | length')" 0 "... no endpoint"
+assert_eq "$(kvctl -o json ipam | jq -r '[.claims[] | select(.key | startswith("vm/default/vm1/"))] | length')" 1 \
+	"... vm1's claim is still the only one for it"
 
 cni del "$conf" cid-launcher-b "$SBX_B" tap0 --args "$vm1_args"
 cni del "$conf" cid-launcher-c "$SBX_C" tap0 --args "$vm2_args"

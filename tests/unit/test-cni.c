@@ -314,7 +314,7 @@ static void test_netconf_full(void **state) {
         _cleanup_free_ char *json = read_data("netconf-main.json");
         _cleanup_(cni_netconf_freep) CniNetConf *c = NULL;
         KvErr e = {};
-        assert_int_equal(parse_conf(CNI_CMD_ADD, json, "K8S_POD_NAMESPACE=ignored", &c, &e), 0);
+        assert_int_equal(parse_conf(CNI_CMD_ADD, json, "K8S_POD_NAMESPACE=tenant-a", &c, &e), 0);
         assert_string_equal(c->cni_version, "1.1.0");
         assert_string_equal(c->bridge, "kvbr1");
         assert_int_equal(c->mtu, 1450);
@@ -636,12 +636,35 @@ static void test_netconf_vm_identity(void **state) {
         c = cni_netconf_free(c);
 
         assert_int_equal(parse_conf(CNI_CMD_ADD, "{" BASE "," IPAM "}",
-                                    "K8S_POD_NAMESPACE=ns1;KVNET_VM_NAMESPACE=ns2;KVNET_VM_NAME=vm1;KVNET_VM_INTERFACE=blue",
+                                    "K8S_POD_NAMESPACE=ns1;KVNET_VM_NAMESPACE=ns1;KVNET_VM_NAME=vm1;KVNET_VM_INTERFACE=blue",
                                     &c, &e),
                          0);
-        assert_string_equal(c->vm.namespace_, "ns2");
+        assert_string_equal(c->vm.namespace_, "ns1");
         assert_string_equal(c->vm.interface, "blue");
         c = cni_netconf_free(c);
+        /* without a pod namespace (podman, a runtime outside Kubernetes) KVNET_VM_NAMESPACE names it */
+        assert_int_equal(parse_conf(CNI_CMD_ADD, "{" BASE "," IPAM "}", "KVNET_VM_NAMESPACE=ns2;KVNET_VM_NAME=vm1", &c, &e),
+                         0);
+        assert_string_equal(c->vm.namespace_, "ns2");
+        c = cni_netconf_free(c);
+
+        /* a VM of another namespace than the pod's: refused, whichever way it is named */
+        assert_int_equal(parse_conf(CNI_CMD_ADD, "{" BASE "," IPAM "}",
+                                    "K8S_POD_NAMESPACE=ns1;KVNET_VM_NAMESPACE=ns2;KVNET_VM_NAME=vm1", &c, &e),
+                         -EPERM);
+        assert_null(c);
+        assert_int_equal(e.code, KV_ERR_INVALID_CONFIG);
+        assert_contains(e.msg, "CNI_ARGS: 'KVNET_VM_NAMESPACE'");
+        assert_contains(e.msg, "'ns2' is not the pod's namespace 'ns1'");
+        e = (KvErr){};
+        assert_int_equal(parse_conf(CNI_CMD_ADD,
+                                    "{" BASE "," IPAM ",\"args\":{\"cni\":{\"kvnet\":{\"vm\":{\"namespace\":"
+                                    "\"victim\",\"name\":\"db\"}}}}}",
+                                    "K8S_POD_NAMESPACE=tenant", &c, &e),
+                         -EPERM);
+        assert_contains(e.msg, "'kvnet.vm.namespace'");
+        assert_contains(e.msg, "'victim' is not the pod's namespace 'tenant'");
+        e = (KvErr){};
 
         assert_int_equal(parse_conf(CNI_CMD_ADD, "{" BASE "," IPAM "}", "KVNET_VM_NAME=vm1", &c, &e), 0);
         assert_string_equal(c->vm.namespace_, "default");

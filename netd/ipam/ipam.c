@@ -590,6 +590,15 @@ static void fmt_set_subnets(const IpamConfig *cfg, size_t s, char *buf, size_t l
         }
 }
 
+/* The claim of the pool that has that MAC, or NULL. A scan: a pool holds at most a few thousand claims, and only
+ * a new claim asks. */
+static Entry *mac_holder(Pool *p, const uint8_t mac[6]) {
+        for (Entry *en = p->head; en; en = en->next)
+                if (!memcmp(en->c.mac, mac, 6))
+                        return en;
+        return NULL;
+}
+
 static int claim_existing(Ipam *i, Entry *en, const IpamRequest *req, KvErr *e) {
         char a[KV_ADDR_STRLEN], b[KV_ADDR_STRLEN], ma[KV_MAC_STRLEN], mb[KV_MAC_STRLEN];
         for (size_t k = 0; req && k < req->n_ips; k++) {
@@ -645,6 +654,22 @@ int ipam_claim(Ipam *i, const char *network, const char *key, const IpamRequest 
                 if (ret_existing)
                         *ret_existing = true;
                 return 0;
+        }
+
+        /* A MAC is one attachment's on a network: a requested one (a pod's `mac`, a VM's) another claim has is refused,
+         * as the link-local all-zero one is, before anything is chosen. */
+        if (req && req->has_mac) {
+                static const uint8_t zero[6];
+                char ma[KV_MAC_STRLEN];
+                if (!memcmp(req->mac, zero, 6))
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "ipam: network '%s': MAC 00:00:00:00:00:00 is not an address an interface can have",
+                                         network);
+                Entry *other = mac_holder(p, req->mac);
+                if (other)
+                        return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EADDRINUSE,
+                                         "ipam: network '%s': requested MAC %s is in use by '%s'", network,
+                                         kv_mac_fmt(req->mac, ma), other->c.key);
         }
 
         ipam_u128 chosen[IPAM_MAX_SETS];
@@ -714,8 +739,16 @@ int ipam_claim(Ipam *i, const char *network, const char *key, const IpamRequest 
         }
         if (req && req->has_mac)
                 memcpy(c->mac, req->mac, 6);
-        else
+        else {
+                /* derived from the key; one another claim has already (requested, or a hash collision) is derived
+                 * again from the key with a suffix, a few times */
+                char salted[IPAM_KEY_MAX + 8];
                 ipam_derive_mac(network, key, c->mac);
+                for (unsigned n = 1; n < 8 && mac_holder(p, c->mac); n++) {
+                        snprintf(salted, sizeof salted, "%s#%u", key, n);
+                        ipam_derive_mac(network, salted, c->mac);
+                }
+        }
         c->state = IPAM_CLAIM_ACTIVE;
         c->created_usec = c->updated_usec = ipam_now_usec();
         snprintf(c->owner, sizeof c->owner, "%s", req && req->owner ? req->owner : "");

@@ -2,7 +2,7 @@
 # VM attachments: ADD with KVNET_VM_NAME=vm1 puts a tap in the sandbox, the result lists it with
 # "sandbox" and the guest MAC; after DEL, the same VM added in another sandbox (another container
 # ID: a migration target) gets the same IP and MAC; a second VM gets a different IP; a pod of another namespace
-# naming the VM is refused.
+# naming the VM is refused; a MAC another attachment has is refused.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -57,6 +57,24 @@ assert_no_link "$SBX_X" tap0
 assert_eq "$(kvctl -o json endpoints | jq '[.[] | select(.containerID=="cid-intruder")] | length')" 0 "... no endpoint"
 assert_eq "$(kvctl -o json ipam | jq -r '[.claims[] | select(.key | startswith("vm/default/vm1/"))] | length')" 1 \
 	"... vm1's claim is still the only one for it"
+
+# A MAC is one attachment's on a network: a pod asking for vm1's MAC (the `mac` capability, CNI_ARGS MAC=) is
+# refused and gets nothing; a MAC nobody has is given; once its holder is gone, another pod may have it
+mkns SBX_M m
+code=$(cni_fail_code add "$conf" cid-macthief "$SBX_M" eth0 --args "IgnoreUnknown=1;MAC=$mac1")
+assert_eq "$code" 101 "a pod asking for vm1's MAC $mac1: refused (code 101, in use)"
+assert_true "... the error names vm1's claim" grep -q "requested MAC $mac1 is in use by 'vm/default/vm1/default'" "$KV_TMP"/cni-err.*
+assert_no_link "$SBX_M" eth0
+cni add "$conf" cid-mac1 "$SBX_M" eth0 --args "IgnoreUnknown=1;MAC=02:00:00:aa:00:01" >/dev/null
+assert_eq "$(ip -n "$SBX_M" -j link show dev eth0 | jq -r '.[0].address')" 02:00:00:aa:00:01 "a free MAC is given"
+mkns SBX_N n
+assert_eq "$(cni_fail_code add "$conf" cid-mac2 "$SBX_N" eth0 --args "IgnoreUnknown=1;MAC=02:00:00:aa:00:01")" 101 \
+	"... and refused to a second pod"
+cni del "$conf" cid-mac1 "$SBX_M" eth0 --args "IgnoreUnknown=1;MAC=02:00:00:aa:00:01"
+cni add "$conf" cid-mac2 "$SBX_N" eth0 --args "IgnoreUnknown=1;MAC=02:00:00:aa:00:01" >/dev/null
+assert_eq "$(ip -n "$SBX_N" -j link show dev eth0 | jq -r '.[0].address')" 02:00:00:aa:00:01 \
+	"... which has it once the first pod is gone"
+cni del "$conf" cid-mac2 "$SBX_N" eth0 --args "IgnoreUnknown=1;MAC=02:00:00:aa:00:01"
 
 cni del "$conf" cid-launcher-b "$SBX_B" tap0 --args "$vm1_args"
 cni del "$conf" cid-launcher-c "$SBX_C" tap0 --args "$vm2_args"

@@ -305,6 +305,36 @@ static void test_requested(void **state) {
         c = claim_ok(f, "n", "ctr/c4/eth0", &mac, NULL);
         assert_string_equal(afmt(&c->addrs[0].addr), "10.88.0.51"); /* round robin continues after .50 */
         assert_memory_equal(c->mac, mac.mac, 6);
+
+        /* a MAC is one claim's on a network: another key asking for it is refused, naming the holder, and nothing
+         * is taken (the next dynamic address is still .52) */
+        kverr_clear(&e);
+        size_t before = ipam_count_claims(f->ipam, "n");
+        assert_int_equal(claim_err(f, "n", "ctr/c5/eth0", &mac, &e), KV_ERR_ADDRESS_IN_USE);
+        assert_non_null(strstr(e.msg, "MAC 02:01:02:03:04:05 is in use by 'ctr/c4/eth0'"));
+        assert_int_equal(ipam_count_claims(f->ipam, "n"), before);
+        /* a VM's own MAC again (its restart, its migration target on this node): its claim, not a conflict */
+        bool existing = false;
+        c = claim_ok(f, "n", "ctr/c4/eth0", &mac, &existing);
+        assert_true(existing);
+        /* ... and free again once its holder released it */
+        assert_int_equal(ipam_release(f->ipam, "n", "ctr/c4/eth0"), 1);
+        c = claim_ok(f, "n", "ctr/c5/eth0", &mac, NULL);
+        assert_string_equal(afmt(&c->addrs[0].addr), "10.88.0.52");
+        /* the all-zero MAC is no interface's */
+        IpamRequest zero = { .has_mac = true };
+        kverr_clear(&e);
+        assert_int_equal(claim_err(f, "n", "ctr/c6/eth0", &zero, &e), KV_ERR_INVALID_CONFIG);
+        assert_non_null(strstr(e.msg, "00:00:00:00:00:00"));
+        /* a derived MAC never equals a requested one: c7's derived MAC taken first by c8, c7 gets another */
+        uint8_t derived[6];
+        ipam_derive_mac("n", "ctr/c7/eth0", derived);
+        IpamRequest steal = { .has_mac = true };
+        memcpy(steal.mac, derived, 6);
+        claim_ok(f, "n", "ctr/c8/eth0", &steal, NULL);
+        c = claim_ok(f, "n", "ctr/c7/eth0", NULL, NULL);
+        assert_memory_not_equal(c->mac, derived, 6);
+        assert_false(c->mac[0] & 1);
 }
 
 static void test_sticky(void **state) {

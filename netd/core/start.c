@@ -176,8 +176,7 @@ int manager_start(Manager *m, KvErr *e) {
                             "%s/endpoints/*.corrupt)",
                             m->corrupt_files, journal_path(m->ep_journal), m->state_dir);
 
-        r = link_enable_forwarding(e);
-        if (r < 0)
+        if ((r = link_keep_router_advertisements(e)) < 0 || (r = link_enable_forwarding(e)) < 0)
                 return r;
 
         /* VLAN trunks of the records (the guards are in the kernel already; attaching them again is harmless and

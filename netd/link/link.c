@@ -2,9 +2,12 @@
 /* Node bridge, container attachments, detach, checks. VM attachments are in link-tap.c. */
 #include "netd/link/link.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/if.h>
 
+#include "common/fileio.h"
+#include "common/log.h"
 #include "netd/link/netlink.h"
 
 int link_bridge_ensure(const char *name, uint32_t mtu, const KvPrefix *gw, size_t n_gw, int *ret_ifindex, KvErr *e) {
@@ -374,6 +377,44 @@ static int write_sysctl(const char *path, const char *value) {
         if (w < 0)
                 return negative_errno();
         return (size_t) w == n ? 0 : -EIO;
+}
+
+/* The sysctl's value as a number, or -1 when it cannot be read. */
+static int read_sysctl_int(const char *path) {
+        _cleanup_free_ char *v = NULL;
+        if (read_file_max(path, 64, &v, NULL) < 0)
+                return -1;
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        return end != v ? (int) n : -1;
+}
+
+int link_keep_router_advertisements(KvErr *e) {
+        static const char dir[] = "/proc/sys/net/ipv6/conf";
+        if (read_sysctl_int("/proc/sys/net/ipv6/conf/all/forwarding") != 0)
+                return 0; /* on already (the node's own choice), or no IPv6 */
+        DIR *d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : kverr_set_errno(e, KV_ERR_IO, -errno, "reading %s", dir);
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.' || streq(de->d_name, "all") || streq(de->d_name, "default"))
+                        continue;
+                char path[PATH_MAX];
+                snprintf(path, sizeof path, "%s/%s/accept_ra", dir, de->d_name);
+                if (read_sysctl_int(path) != 1)
+                        continue;
+                int r = write_sysctl(path, "2\n");
+                if (r < 0) {
+                        closedir(d);
+                        return nl_error(e, NULL, r, "writing 2 to %s", path);
+                }
+                log_notice("IPv6 forwarding goes on: '%s' keeps accepting router advertisements (accept_ra 2)", de->d_name);
+                n++;
+        }
+        closedir(d);
+        return n;
 }
 
 int link_enable_forwarding(KvErr *e) {

@@ -97,5 +97,10 @@ int link_neigh_learn(const char *ifname, const KvAddr *a, const uint8_t mac[6]) 
 
 bool link_exists(int netns_fd, const char *name);
 
+/* The node's namespace, before IPv6 forwarding goes on there (net.ipv6.conf.all.forwarding 0): every interface
+ * taking router advertisements as a host does (accept_ra 1: SLAAC, a default route) would stop taking them once
+ * the node forwards; accept_ra 2 keeps them (logged per interface). Nothing when forwarding is on already or IPv6 is
+ * off. Returns how many interfaces it changed. Not for a sandbox: there a guest's advertisements must not count. */
+int link_keep_router_advertisements(KvErr *e) _wur_;
 /* net.ipv4.ip_forward=1 and net.ipv6.conf.all.forwarding=1 in the CURRENT netns. */
 int link_enable_forwarding(KvErr *e) _wur_;

@@ -546,6 +546,27 @@ static void test_route_flush_protocol(void **state) {
         assert_int_equal(shf(NULL, "ip route del 198.51.100.9/32"), 0);
 }
 
+/* IPv6 forwarding going on must not cost the node's uplinks their router advertisements (SLAAC): accept_ra 1
+ * becomes 2 on every interface that had it, the others stay; once forwarding is on, nothing is changed. */
+static void test_keep_router_advertisements(void **state) {
+        (void) state;
+        KvErr e = {};
+        assert_int_equal(shf(NULL, "echo 0 > /proc/sys/net/ipv6/conf/all/forwarding"), 0);
+        assert_int_equal(shf(NULL, "ip link add kvra0 type veth peer name kvra1"), 0);
+        assert_int_equal(shf(NULL, "echo 1 > /proc/sys/net/ipv6/conf/kvra0/accept_ra && "
+                                   "echo 0 > /proc/sys/net/ipv6/conf/kvra1/accept_ra"),
+                         0);
+        int n = link_keep_router_advertisements(&e);
+        assert_true(n >= 1);
+        assert_int_equal(shf(NULL, "test $(cat /proc/sys/net/ipv6/conf/kvra0/accept_ra) = 2"), 0);
+        assert_int_equal(shf(NULL, "test $(cat /proc/sys/net/ipv6/conf/kvra1/accept_ra) = 0"), 0);
+        assert_ok(link_enable_forwarding(&e));
+        assert_int_equal(shf(NULL, "echo 1 > /proc/sys/net/ipv6/conf/kvra0/accept_ra"), 0);
+        assert_int_equal(link_keep_router_advertisements(&e), 0);
+        assert_int_equal(shf(NULL, "test $(cat /proc/sys/net/ipv6/conf/kvra0/accept_ra) = 1"), 0);
+        assert_int_equal(shf(NULL, "ip link del kvra0"), 0);
+}
+
 static void test_forwarding(void **state) {
         (void) state;
         KvErr e = {};
@@ -568,6 +589,7 @@ int main(void) {
                 cmocka_unit_test(test_bridge_ensure),  cmocka_unit_test(test_container_attach_ping),
                 cmocka_unit_test(test_vlan_link),      cmocka_unit_test(test_container_undo),
                 cmocka_unit_test(test_vm_attach),      cmocka_unit_test(test_vm_undo),
+                cmocka_unit_test(test_keep_router_advertisements),
                 cmocka_unit_test(test_vm_chained),     cmocka_unit_test(test_forwarding),
                 cmocka_unit_test(test_retire_frees_names), cmocka_unit_test(test_kernel_ext_ack),
                 cmocka_unit_test(test_route_flush_protocol), cmocka_unit_test(test_nl_msg_bounds),

@@ -10,6 +10,24 @@
 #include "common/log.h"
 #include "netd/link/netlink.h"
 
+static int write_sysctl(const char *path, const char *value);
+
+/* A bridge kvnet creates faces the guests: the node takes no router advertisement and no redirect from it (a guest
+ * could send them to give the node a default route or move its traffic). The sysctls of a family the kernel has
+ * off (no such file) are left. */
+static void bridge_harden(const char *name) {
+        static const char *const keys[] = { "ipv6/conf/%s/accept_ra", "ipv6/conf/%s/accept_redirects",
+                                            "ipv4/conf/%s/accept_redirects" };
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                char rel[128], path[192];
+                snprintf(rel, sizeof rel, keys[i], name);
+                snprintf(path, sizeof path, "/proc/sys/net/%s", rel);
+                int r = write_sysctl(path, "0\n");
+                if (r < 0 && r != -ENOENT)
+                        log_warning("bridge '%s': cannot write 0 to %s: %s", name, path, strerror(-r));
+        }
+}
+
 int link_bridge_ensure(const char *name, uint32_t mtu, const KvPrefix *gw, size_t n_gw, int *ret_ifindex, KvErr *e) {
         _cleanup_nl_sock_ NlSock *sk = NULL;
         LnlLink br;
@@ -18,6 +36,8 @@ int link_bridge_ensure(const char *name, uint32_t mtu, const KvPrefix *gw, size_
                 r = lnl_bridge_create(sk, name, mtu);
                 if (r < 0 && r != -EEXIST)
                         return nl_error(e, sk, r, "creating bridge '%s'", name);
+                if (r >= 0)
+                        bridge_harden(name);
                 r = lnl_link_get(sk, name, &br);
         }
         if (r < 0)

@@ -118,6 +118,15 @@ static void test_bridge_ensure(void **state) {
         assert_int_equal(shf(NULL, "test $(ip -o addr show dev " BR " | grep -c \"inet 10.77.0.1/24\") = 1"), 0);
         assert_int_equal(shf(NULL, "test $(ip -o addr show dev " BR " | grep -c \"inet6 fd77::1/64\") = 1"), 0);
         assert_int_equal(shf(NULL, "ip -o addr show dev " BR " | grep \"fd77::1/64\" | grep -vq tentative"), 0);
+        /* kvnet created it: the node takes no router advertisement and no redirect from the guests' side */
+        assert_int_equal(shf(NULL, "test $(cat /proc/sys/net/ipv6/conf/" BR "/accept_ra) = 0"), 0);
+        assert_int_equal(shf(NULL, "test $(cat /proc/sys/net/ipv6/conf/" BR "/accept_redirects) = 0"), 0);
+        assert_int_equal(shf(NULL, "test $(cat /proc/sys/net/ipv4/conf/" BR "/accept_redirects) = 0"), 0);
+        /* a bridge it did not create keeps the node's settings */
+        assert_int_equal(shf(NULL, "ip link add kvadopt0 type bridge"), 0);
+        assert_ok(link_bridge_ensure("kvadopt0", 0, NULL, 0, NULL, &e));
+        assert_int_equal(shf(NULL, "test $(cat /proc/sys/net/ipv6/conf/kvadopt0/accept_ra) = 1"), 0);
+        assert_int_equal(shf(NULL, "ip link del kvadopt0"), 0);
 
         /* Bridge set down from outside comes back up. */
         assert_int_equal(shf(NULL, "ip link set " BR " down"), 0);

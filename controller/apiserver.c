@@ -4,10 +4,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <time.h>
 
@@ -25,6 +27,10 @@
 #define CTL_KUBEVIRT_VERSION "v1.6.0+kvnet"
 #define CTL_OPENAPI_TITLE "kvnet embedded API"
 #define CTL_WATCH_BUF_MAX (16 * 1024 * 1024) /* events queued for one watch that does not read */
+/* Budgets: open watches (each holds a connection and its buffer), and connections at all (each an fd of the
+ * process, whose usual limit is 1024) */
+#define CTL_WATCH_MAX 512
+#define CTL_CONNECTIONS_MAX 900
 
 typedef struct Watch Watch;
 
@@ -36,12 +42,15 @@ struct CtlApi {
         char host[64];
         unsigned port;
         Watch *watches;
+        unsigned n_watches, max_watches;
+        unsigned ticks;
 };
 
 typedef struct Req {
         char *body;
         size_t len, cap;
         bool too_big;
+        bool foreign_host; /* its Host header names something else than an address or localhost */
 } Req;
 
 /* label selector: k=v, k==v, k!=v, comma-separated (what kubectl -l sends for equality); and the field
@@ -537,6 +546,7 @@ static void watch_free(void *cls) {
         for (Watch **p = &w->a->watches; *p; p = &(*p)->next)
                 if (*p == w) {
                         *p = w->next;
+                        w->a->n_watches--;
                         break;
                 }
         free(w->buf);
@@ -546,6 +556,12 @@ static void watch_free(void *cls) {
 static enum MHD_Result start_watch(CtlApi *a, struct MHD_Connection *c, const CtlResource *res, const char *version,
                                    const char *ns, const char *name, const Selector *sel) {
         const char *rvs = arg(c, "resourceVersion");
+        /* each watch holds a connection and a buffer for as long as its client wants: a budget, as
+         * kube-apiserver's max-requests-inflight bounds the long-running ones */
+        if (a->n_watches >= a->max_watches)
+                return send_status(c, MHD_HTTP_TOO_MANY_REQUESTS, "TooManyRequests",
+                                   "too many watches open (%u, at most %u): try again later", a->n_watches,
+                                   a->max_watches);
         Watch *w = calloc(1, sizeof *w);
         if (!w)
                 return MHD_NO;
@@ -583,6 +599,7 @@ static enum MHD_Result start_watch(CtlApi *a, struct MHD_Connection *c, const Ct
         }
         w->next = a->watches;
         a->watches = w;
+        a->n_watches++;
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
         enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
         MHD_destroy_response(r);
@@ -1001,6 +1018,30 @@ static enum MHD_Result route(CtlApi *a, struct MHD_Connection *c, const char *me
         return send_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "the server could not find the requested resource");
 }
 
+/* A Host header that names a DNS name (not an IP address, not localhost): a web page in a browser on this machine
+ * whose name was made to resolve to the API's address (DNS rebinding) would send one. Every client of the
+ * embedded API reaches it by address. No Host (HTTP/1.0) is no such page. */
+static bool foreign_host(struct MHD_Connection *c) {
+        const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+        if (!h || !*h)
+                return false;
+        char host[256];
+        if (strlen(h) >= sizeof host)
+                return true;
+        if (h[0] == '[') { /* [IPv6]:port */
+                const char *end = strchr(h, ']');
+                if (!end)
+                        return true;
+                snprintf(host, sizeof host, "%.*s", (int) (end - h - 1), h + 1);
+                struct in6_addr a6;
+                return inet_pton(AF_INET6, host, &a6) != 1;
+        }
+        snprintf(host, sizeof host, "%s", h);
+        host[strcspn(host, ":")] = '\0';
+        struct in_addr a4;
+        return inet_pton(AF_INET, host, &a4) != 1 && strcasecmp(host, "localhost") != 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
         CtlApi *a = cls;
@@ -1010,6 +1051,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 rq = calloc(1, sizeof *rq);
                 if (!rq)
                         return MHD_NO;
+                rq->foreign_host = foreign_host(c);
                 *con_cls = rq;
                 return MHD_YES;
         }
@@ -1035,6 +1077,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return MHD_YES;
         }
         log_debug("api: %s %s", method, url);
+        if (rq->foreign_host)
+                return send_status(c, MHD_HTTP_FORBIDDEN, "Forbidden",
+                                   "Host '%.64s' is not an address of this API server: the embedded API answers requests "
+                                   "to an IP address or localhost only (a DNS name may be a rebinding web page)",
+                                   MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST));
         if (rq->too_big)
                 return send_status(c, MHD_HTTP_CONTENT_TOO_LARGE, "RequestEntityTooLarge",
                                    "the request body exceeds %d bytes", CTL_BODY_MAX);
@@ -1068,10 +1115,43 @@ static int on_mhd_io(EventSource *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
+/* MHD does not watch a suspended connection: a watch whose client went away would keep its place in the budget
+ * until the next change reached it. One poll() over the suspended watches' sockets finds the ones whose peer hung
+ * up; they end (resumed, then END_OF_STREAM, and MHD closes them). */
+static void reap_dead_watches(CtlApi *a) {
+        size_t n = 0, k = 0;
+        for (Watch *w = a->watches; w; w = w->next)
+                n += w->suspended;
+        if (!n)
+                return;
+        _cleanup_free_ struct pollfd *p = calloc(n, sizeof *p);
+        _cleanup_free_ Watch **ws = calloc(n, sizeof *ws);
+        if (!p || !ws)
+                return;
+        for (Watch *w = a->watches; w && k < n; w = w->next) {
+                const union MHD_ConnectionInfo *ci =
+                        w->suspended ? MHD_get_connection_info(w->c, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
+                if (!ci)
+                        continue;
+                p[k] = (struct pollfd){ .fd = ci->connect_fd, .events = POLLRDHUP };
+                ws[k++] = w;
+        }
+        if (poll(p, k, 0) <= 0)
+                return;
+        for (size_t i = 0; i < k; i++)
+                if (p[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+                        ws[i]->ended = true;
+                        ws[i]->suspended = false;
+                        MHD_resume_connection(ws[i]->c);
+                }
+}
+
 static int on_tick(EventSource *s, void *userdata) {
         CtlApi *a = userdata;
         (void) s;
-        MHD_run(a->d); /* connection timeouts */
+        if (++a->ticks % 5 == 0) /* once a second */
+                reap_dead_watches(a);
+        MHD_run(a->d); /* connection timeouts, and the watches ended above */
         return 0;
 }
 
@@ -1096,6 +1176,10 @@ static int parse_listen(const char *listen, struct sockaddr_in *sin, KvErr *e) {
         return 0;
 }
 
+void ctl_api_set_max_watches(CtlApi *a, unsigned n) {
+        a->max_watches = n ? n : CTL_WATCH_MAX;
+}
+
 int ctl_api_new(EventLoop *loop, CtlStore *store, const char *listen, CtlApi **ret, KvErr *e) {
         struct sockaddr_in sin;
         int r = parse_listen(listen, &sin, e);
@@ -1106,11 +1190,13 @@ int ctl_api_new(EventLoop *loop, CtlStore *store, const char *listen, CtlApi **r
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "api: out of memory");
         a->loop = loop;
         a->store = store;
+        a->max_watches = CTL_WATCH_MAX;
         inet_ntop(AF_INET, &sin.sin_addr, a->host, sizeof a->host);
         a->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, ntohs(sin.sin_port), NULL,
                                 NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_SOCK_ADDR,
                                 (struct sockaddr *) &sin, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 600, MHD_OPTION_END);
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 600, MHD_OPTION_CONNECTION_LIMIT,
+                                (unsigned) CTL_CONNECTIONS_MAX, MHD_OPTION_END);
         if (!a->d) {
                 free(a);
                 return kverr_set_errno(e, KV_ERR_IO, -EADDRINUSE, "api: cannot listen on %s", listen);

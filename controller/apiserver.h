@@ -15,6 +15,8 @@ typedef struct CtlApi CtlApi;
 
 /* listen: "ADDR:PORT" on a loopback address (the embedded API has no authentication); port 0 picks one. */
 int ctl_api_new(EventLoop *loop, CtlStore *store, const char *listen, CtlApi **ret, KvErr *e) _wur_;
+/* How many watches may be open at once (default CTL_WATCH_MAX, 512); one more is answered 429 TooManyRequests. */
+void ctl_api_set_max_watches(CtlApi *a, unsigned n);
 CtlApi *ctl_api_free(CtlApi *a);
 /* The port it listens on. */
 unsigned ctl_api_port(const CtlApi *a);

@@ -25,7 +25,7 @@
 static void help(void) {
         printf("Usage: kvnet-controller --embedded [--listen ADDR:PORT] [--state-dir DIR] [--kubeconfig FILE]\n"
                "                        [--nodes N [--node-cpu QTY] [--node-memory QTY]] [--no-fsync]\n"
-               "                        [--log-level LEVEL]\n"
+               "                        [--max-watches N] [--log-level LEVEL]\n"
                "       kvnet-controller --cluster [--kubeconfig FILE] [--leader-elect [--leader-elect-namespace NS]\n"
                "                        [--leader-elect-id ID] [--leader-elect-timing LEASE_MS,RENEW_MS,RETRY_MS]]\n"
                "                        [--kube-api-qps QPS] [--kube-api-burst N] [--log-level LEVEL]\n"
@@ -46,6 +46,7 @@ static void help(void) {
                "  --node-cpu QTY      each simulated node's CPUs (default 2)\n"
                "  --node-memory QTY   each simulated node's memory (default this machine's memory / N)\n"
                "  --no-fsync          do not fsync objects (tests only)\n"
+               "  --max-watches N     --embedded: watches open at once (default 512, 1..100000; more: 429)\n"
                "  --kube-api-qps QPS  --cluster: requests a second to the API server (default 200, 0.1..100000)\n"
                "  --kube-api-burst N  --cluster: requests above that rate in a burst (default 400, 1..1000000)\n"
                "  --log-level LEVEL   err, warning, notice, info (default), debug\n");
@@ -106,9 +107,11 @@ int main(int argc, char **argv) {
                 { "leader-elect-timing", required_argument, NULL, 'T' },
                 { "kube-api-qps", required_argument, NULL, 'Q' },
                 { "kube-api-burst", required_argument, NULL, 'B' },
+                { "max-watches", required_argument, NULL, 'W' },
                 {},
         };
         const char *node_cpu = "2", *node_memory = NULL;
+        unsigned max_watches = 0;
         long nodes = -1;
         const char *listen = "127.0.0.1:6443", *state_dir = "/var/lib/kvnet/controller", *kubeconfig = NULL;
         bool embedded = false, durable = true, cluster = false;
@@ -150,6 +153,17 @@ int main(int argc, char **argv) {
                                 return 2;
                         }
                         copts.api_burst = (unsigned) v;
+                        break;
+                }
+                case 'W': {
+                        char *end = NULL;
+                        errno = 0;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (!*optarg || *end || errno || *optarg == '-' || v < 1 || v > 100000) {
+                                fprintf(stderr, "kvnet-controller: --max-watches: 1..100000, got '%s'\n", optarg);
+                                return 2;
+                        }
+                        max_watches = (unsigned) v;
                         break;
                 }
                 case 'L': listen = optarg; break;
@@ -230,6 +244,8 @@ int main(int argc, char **argv) {
         if (r >= 0) {
                 ctl_store_set_admission(store, ctl_migration_admit);
                 r = ctl_api_new(loop, store, listen, &api, &e);
+                if (r >= 0 && max_watches)
+                        ctl_api_set_max_watches(api, max_watches);
         }
         if (r >= 0 && (r = ctl_reconciler_new(loop, store, fns, ELEMENTSOF(fns), &controllers)) < 0)
                 kverr_set_errno(&e, KV_ERR_INTERNAL, r, "cannot start the controllers");

@@ -171,6 +171,36 @@ assert_false "... and its VMI went with it" bash -c "ip netns exec $NS env KUBEC
 assert_true "... it is gone" bash -c "! ip netns exec $NS env KUBECONFIG=$KCFG kubectl get vm web >/dev/null 2>&1"
 stop_controller
 
+# ---------------------------------------------------------------- browsers and budgets
+# A web page cannot write through the API: a text/plain body (what a page may send without asking) is refused, and
+# so is any request naming a DNS name as its Host (a page whose name was rebound to the API's address); a watch
+# beyond the budget (--max-watches) is answered 429, and one fits again once another ended.
+start_controller --max-watches 2
+api POST "$VMS" -H 'Content-Type: text/plain' --data-binary '{}' >/dev/null
+assert_eq "$(code)" 415 "a text/plain POST: 415 UnsupportedMediaType"
+out=$(api GET "$VMS" -H "Host: rebound.example:$PORT")
+assert_eq "$(code)" 403 "a request with Host rebound.example: 403"
+assert_true "... saying why" grep -q "is not an address of this API server" <<<"$out"
+api POST "$VMS" -H "Host: rebound.example" -H 'Content-Type: application/json' --data-binary '{}' >/dev/null
+assert_eq "$(code)" 403 "... a write too"
+api GET /version -H "Host: localhost:$PORT" >/dev/null
+assert_eq "$(code)" 200 "Host localhost: served"
+api GET /version -H "Host: [::1]:$PORT" >/dev/null
+assert_eq "$(code)" 200 "Host [::1]: served"
+w1=$(ip netns exec "$NS" bash -c "curl -s -N 'http://127.0.0.1:$PORT$VMS?watch=1' >/dev/null 2>&1 & echo \$!")
+w2=$(ip netns exec "$NS" bash -c "curl -s -N 'http://127.0.0.1:$PORT$VMS?watch=1' >/dev/null 2>&1 & echo \$!")
+sleep 0.5
+out=$(api GET "$VMS?watch=1" --max-time 2)
+assert_eq "$(code)" 429 "a third watch with --max-watches 2: 429"
+assert_true "... saying so" grep -q "too many watches open (2, at most 2)" <<<"$out"
+kill "$w1" "$w2" 2>/dev/null || true
+sleep 1.5 # the server finds idle watches whose client went away once a second
+api GET "$VMS?watch=1" --max-time 1 >/dev/null || true
+assert_eq "$(code)" 200 "once their clients went away (no change in between), a watch fits again"
+stop_controller
+out=$(ip netns exec "$NS" "$CTL" --embedded --max-watches 0 2>&1 || true)
+assert_true "--max-watches 0 is refused, naming the range ($out)" grep -q "max-watches: 1..100000, got '0'" <<<"$out"
+
 # ---------------------------------------------------------------- safe defaults
 out=$(ip netns exec "$NS" "$CTL" --embedded --listen 0.0.0.0:$PORT --state-dir "$KV_TMP/s2" 2>&1 || true)
 assert_true "a non-loopback --listen is refused: no authentication ($out)" grep -q "not a loopback address" <<<"$out"

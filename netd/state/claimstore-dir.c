@@ -21,6 +21,7 @@ typedef struct DirStore {
         char dir[3072]; /* room for the file names below it in a PATH_MAX buffer */
         bool durable;
         int lock_fd;
+        unsigned timeout_ms; /* the longest wait for DIR/lock */
 } DirStore;
 
 static DirStore *D(ClaimStore *cs) {
@@ -39,6 +40,7 @@ int claimstore_dir_init(ClaimStore *cs, const ClaimStoreConfig *cfg, KvErr *e) {
         cs->data = d;
         snprintf(d->dir, sizeof d->dir, "%s", dir);
         d->durable = cfg->durable;
+        d->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : CS_TIMEOUT_MS_DEFAULT;
         char p[PATH_MAX];
         int r;
         snprintf(p, sizeof p, "%s/claims", dir);
@@ -64,11 +66,37 @@ static void dir_done(ClaimStore *cs) {
         cs->data = NULL;
 }
 
+/* The store's lock, waited for at most timeout_ms: a netd that holds it and hangs (or a stuck file system) must not
+ * stop every other node's netd, whose loop waits here. -ETIMEDOUT then, logged naming the lock. */
 static int cs_lock(ClaimStore *cs) {
-        while (flock(D(cs)->lock_fd, LOCK_EX) < 0)
-                if (errno != EINTR)
+        DirStore *d = D(cs);
+        uint64_t deadline = now_usec() + (uint64_t) d->timeout_ms * 1000, pause = 200;
+        for (;;) {
+                if (flock(d->lock_fd, LOCK_EX | LOCK_NB) == 0)
+                        return 0;
+                if (errno == EINTR)
+                        continue;
+                if (errno != EWOULDBLOCK)
                         return negative_errno();
-        return 0;
+                uint64_t now = now_usec();
+                if (now >= deadline) {
+                        log_warning("cluster claims: %s/lock held by another process for %u ms: giving up this operation",
+                                    d->dir, d->timeout_ms);
+                        return -ETIMEDOUT;
+                }
+                /* 0.2 ms, doubling to 10 ms: a lock held for one claim's read-decide-write is free again at once */
+                usleep((useconds_t) (pause < deadline - now ? pause : deadline - now));
+                if (pause < 10000)
+                        pause *= 2;
+        }
+}
+
+static int lock_error(ClaimStore *cs, int r, KvErr *e) {
+        if (r == -ETIMEDOUT)
+                return kverr_set(e, KV_ERR_TRY_AGAIN, r,
+                                 "cluster claims: '%s/lock' is held by another process for more than %u ms (timeoutMs)",
+                                 D(cs)->dir, D(cs)->timeout_ms);
+        return kverr_set_errno(e, KV_ERR_INTERNAL, r, "cluster claims: cannot lock '%s'", D(cs)->dir);
 }
 
 static void cs_unlock(ClaimStore *cs) {
@@ -271,7 +299,7 @@ static int dir_take(ClaimStore *cs, const char *network, const char *key, const 
                     const uint8_t mac[6], KvErr *e) {
         int r = cs_lock(cs);
         if (r < 0)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "cluster claims: cannot lock '%s'", D(cs)->dir);
+                return lock_error(cs, r, e);
         r = take_locked(cs, network, key, addrs, n_addrs, mac, e);
         cs_unlock(cs);
         return r;
@@ -281,7 +309,7 @@ static int dir_take(ClaimStore *cs, const char *network, const char *key, const 
 static int dir_update(ClaimStore *cs, const char *network, const char *key, cs_decide_fn decide, KvErr *e) {
         int r = cs_lock(cs);
         if (r < 0)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "cluster claims: cannot lock '%s'", D(cs)->dir);
+                return lock_error(cs, r, e);
         CsRecord rec = {};
         r = record_read(cs, network, key, &rec);
         if (r < 0)

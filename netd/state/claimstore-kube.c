@@ -35,7 +35,6 @@
 #define LABEL_NETWORK "kvnet.io/network"
 #define ANNOTATION_UPDATED "kvnet.io/updated"
 #define CS_RETRIES 16
-#define CS_TIMEOUT_MS_DEFAULT 10000
 #define ADDR_STALE_SEC 60
 #define NAME_MAX_LEN 128
 

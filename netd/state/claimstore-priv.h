@@ -10,6 +10,9 @@
 
 #include "netd/state/claimstore.h"
 
+/* the bound of a claim store operation's wait (kube: each request; dir: the lock) when the config names none */
+#define CS_TIMEOUT_MS_DEFAULT 10000
+
 /* One read-decide-write step: decide() sees the current record (found or not) and returns < 0 (error,
  * nothing written), CS_KEEP, CS_WRITE (rec as modified) or CS_DELETE. A backend may call it more than once
  * (each time with the record read again) when a concurrent writer got there first. */

@@ -80,10 +80,9 @@ int claimstore_config_from_json(json_t *v, ClaimStoreConfig *ret, KvErr *e) {
                                  "{\"backend\": \"dir\"|\"kube\", ...}, got %s",
                                  json_type_name(v));
         if (c.backend == CLAIMSTORE_DIR) {
-                if (kc || timeout)
+                if (kc)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                         "config: 'clusterClaims.%s' is for the kube backend, not dir",
-                                         kc ? "kubeconfig" : "timeoutMs");
+                                         "config: 'clusterClaims.kubeconfig' is for the kube backend, not dir");
                 if (!dir || dir[0] != '/')
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "config: 'clusterClaims%s' must be an absolute directory path, got '%.64s'",

@@ -62,7 +62,7 @@ typedef struct ClaimStoreConfig {
         char *dir;          /* dir: the shared directory */
         bool durable;       /* dir: fsync every write */
         char *kubeconfig;   /* kube: NULL = $KUBECONFIG, in-cluster, ~/.kube/config (kube_config_load) */
-        unsigned timeout_ms; /* kube: bound of every request, 0 = 10000 */
+        unsigned timeout_ms; /* kube: bound of every request; dir: of the wait for the lock; 0 = 10000 */
 } ClaimStoreConfig;
 
 /* netd's config value of 'clusterClaims': "/dir" (the dir backend, as before), or

@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Cluster claim store (netd/state/claimstore.c): two "nodes" share one directory; announcement frames. */
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -349,6 +354,34 @@ static void test_announce_frames(void **state) {
         assert_int_equal(s, 0xffff);
 }
 
+/* A lock held elsewhere (another netd that hangs, a stuck file system) is waited for timeoutMs at most: the
+ * operation then fails with an error naming the lock, and works again once the lock is free. */
+static void test_lock_timeout(void **state) {
+        Fx *fx = *state;
+        ClaimStoreConfig cfg = { .backend = CLAIMSTORE_DIR, .dir = fx->dir, .timeout_ms = 300 };
+        ClaimStore *n3 = NULL;
+        KvErr e = {};
+        assert_int_equal(claimstore_new(&cfg, "node3", &n3, &e), 0);
+        char path[128];
+        snprintf(path, sizeof path, "%s/lock", fx->dir);
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(flock(fd, LOCK_EX), 0);
+        CsRecord r;
+        assert_int_equal(claimstore_get(n3, "net", VM, &r), -ETIMEDOUT);
+        KvPrefix a[1] = { pfx("10.88.0.9/24") };
+        assert_int_equal(claimstore_take(n3, "net", VM, a, 1, MAC1, &e), -ETIMEDOUT);
+        assert_int_equal(e.code, KV_ERR_TRY_AGAIN);
+        assert_non_null(strstr(e.msg, "/lock' is held by another process for more than 300 ms"));
+        assert_int_equal(flock(fd, LOCK_UN), 0);
+        close(fd);
+        e = (KvErr){};
+        assert_int_equal(claimstore_take(n3, "net", VM, a, 1, MAC1, &e), 0);
+        assert_int_equal(claimstore_get(fx->n1, "net", VM, &r), 1);
+        assert_string_equal(r.holder, "node3");
+        claimstore_free(n3);
+}
+
 /* netd's 'clusterClaims': the old string form, the object form per backend, errors naming key and value. */
 static void test_config_from_json(void **state) {
         (void) state;
@@ -361,6 +394,9 @@ static void test_config_from_json(void **state) {
                 { "{\"backend\": \"dir\", \"dir\": \"/run/claims\"}", CLAIMSTORE_DIR, NULL },
                 { "{\"backend\": \"kube\", \"kubeconfig\": \"/etc/kc\", \"timeoutMs\": 5000}", CLAIMSTORE_KUBE, NULL },
                 { "{\"backend\": \"kube\"}", CLAIMSTORE_KUBE, NULL },
+                { "{\"backend\": \"dir\", \"dir\": \"/run/claims\", \"timeoutMs\": 2000}", CLAIMSTORE_DIR, NULL },
+                { "{\"backend\": \"dir\", \"dir\": \"/x\", \"kubeconfig\": \"/etc/kc\"}", -1,
+                  "'clusterClaims.kubeconfig' is for the kube backend" },
                 { "\"relative\"", -1, "'clusterClaims' must be an absolute directory path, got 'relative'" },
                 { "{\"backend\": \"etcd\"}", -1, "'clusterClaims.backend' must be dir or kube, got 'etcd'" },
                 { "{\"backend\": \"kube\", \"kubeconfig\": \"kc\"}", -1, "'clusterClaims.kubeconfig' must be an absolute path, got 'kc'" },
@@ -397,6 +433,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_open_rejects_bad_node, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_take_and_conflict, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_lock_timeout, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_take_changes_addresses, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migration_finish, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migration_abort, setup, teardown),

@@ -53,3 +53,24 @@ bool netns_same(int a, int b) {
                 return false;
         return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
+
+int netns_owner(int ns_fd) {
+        static const struct {
+                const char *path;
+                NetnsOwner owner;
+        } known[] = { { "/proc/thread-self/ns/net", NETNS_OWN }, { "/proc/1/ns/net", NETNS_HOST } };
+        struct stat st;
+        if (fstat(ns_fd, &st) < 0)
+                return negative_errno();
+        for (size_t i = 0; i < ELEMENTSOF(known); i++) {
+                struct stat k;
+                if (stat(known[i].path, &k) < 0) {
+                        if (errno == ENOENT || errno == EACCES)
+                                continue;
+                        return negative_errno();
+                }
+                if (k.st_dev == st.st_dev && k.st_ino == st.st_ino)
+                        return known[i].owner;
+        }
+        return NETNS_OTHER;
+}

@@ -16,3 +16,12 @@ int netns_enter(int ns_fd, NetnsGuard *g) _wur_;
 int netns_leave(NetnsGuard *g);
 /* True if the two fds name the same namespace. */
 bool netns_same(int a, int b);
+
+/* Whose namespace ns_fd is, when it must be a pod's sandbox: NETNS_OWN (the caller's own: netd's, the node's),
+ * NETNS_HOST (PID 1's: the machine's), NETNS_OTHER (neither: a sandbox may be it), or < 0 when it cannot tell. */
+typedef enum NetnsOwner {
+        NETNS_OTHER,
+        NETNS_OWN,
+        NETNS_HOST,
+} NetnsOwner;
+int netns_owner(int ns_fd) _wur_;

@@ -97,6 +97,16 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "add: CNI_NETNS '%s' is not a network namespace",
                                        req.netns);
+        /* a pod's sandbox is never the node's namespace (where the bridges and uplinks are) nor the machine's: an
+         * attachment there would name, create and on a failure delete the node's own links */
+        r = netns_owner(nsfd);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "add: CNI_NETNS '%s': cannot tell whose namespace it is",
+                                       req.netns);
+        if (r != NETNS_OTHER)
+                return kverr_set(e, KV_ERR_INVALID_ENV, -EPERM,
+                                 "add: CNI_NETNS '%s' is %s network namespace, not a pod's sandbox", req.netns,
+                                 r == NETNS_OWN ? "the node's own (netd's)" : "the machine's (PID 1's)");
 
         NatBackend *nb = NULL;
         if (req.ipmasq || req.n_pm > 0) {

@@ -2,7 +2,7 @@
 # VM attachments: ADD with KVNET_VM_NAME=vm1 puts a tap in the sandbox, the result lists it with
 # "sandbox" and the guest MAC; after DEL, the same VM added in another sandbox (another container
 # ID: a migration target) gets the same IP and MAC; a second VM gets a different IP; a pod of another namespace
-# naming the VM is refused; a MAC another attachment has is refused.
+# naming the VM is refused; a MAC another attachment has is refused; the node's own namespace as a sandbox is refused.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -75,6 +75,14 @@ cni add "$conf" cid-mac2 "$SBX_N" eth0 --args "IgnoreUnknown=1;MAC=02:00:00:aa:0
 assert_eq "$(ip -n "$SBX_N" -j link show dev eth0 | jq -r '.[0].address')" 02:00:00:aa:00:01 \
 	"... which has it once the first pod is gone"
 cni del "$conf" cid-mac2 "$SBX_N" eth0 --args "IgnoreUnknown=1;MAC=02:00:00:aa:00:01"
+
+# The node's own namespace (netd's, where the bridge and the uplinks are) as a sandbox: refused, nothing created there
+links0=$(ip -n "$NODE_NS" -o link show | wc -l)
+code=$(cni_fail_code add "$conf" cid-nodens "$NODE_NS" eth9)
+assert_eq "$code" 4 "CNI_NETNS naming the node's own namespace: refused (code 4, the environment)"
+assert_true "... saying so" grep -q "is the node's own (netd's) network namespace, not a pod's sandbox" "$KV_TMP"/cni-err.*
+assert_eq "$(ip -n "$NODE_NS" -o link show | wc -l)" "$links0" "... no link created or removed in it"
+assert_eq "$(kvctl -o json endpoints | jq '[.[] | select(.containerID=="cid-nodens")] | length')" 0 "... no endpoint"
 
 cni del "$conf" cid-launcher-b "$SBX_B" tap0 --args "$vm1_args"
 cni del "$conf" cid-launcher-c "$SBX_C" tap0 --args "$vm2_args"

@@ -199,7 +199,9 @@ int nl_error(KvErr *e, const NlSock *nl, int r, const char *fmt, ...) {
         vsnprintf(what, sizeof what, fmt, ap);
         va_end(ap);
         const char *k = nl_ext_ack(nl, r);
-        return kverr_set(e, KV_ERR_INTERNAL, r, "%s: %s%s%s%s", what, strerror(r < 0 ? -r : EIO), k ? " (kernel: " : "",
+        /* a name or an object that is there already is the caller's to resolve (102), not kvnet's fault */
+        return kverr_set(e, r == -EEXIST ? KV_ERR_EXISTS : KV_ERR_INTERNAL, r, "%s: %s%s%s%s", what,
+                         strerror(r < 0 ? -r : EIO), k ? " (kernel: " : "",
                          k ? k : "", k ? ")" : "");
 }
 

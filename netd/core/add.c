@@ -69,7 +69,7 @@ static int cluster_preclaim(Manager *m, const AttachRequest *req, const Endpoint
 int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         AttachRequest req;
         _cleanup_json_ json_t *res = NULL;
-        bool cluster_taken_new = false;
+        bool cluster_taken_new = false, attached = false;
         int r = attach_request_parse(args, "add", true, &req, e);
         if (r < 0)
                 return r;
@@ -212,6 +212,10 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
 
         LinkInfo li = {};
         r = ops->attach(m, ep, nsfd, &req, &li, e);
+        /* A binding's attach undoes its own links when it fails to make them (a name taken in the sandbox: the
+         * links there are someone else's); the links it made are named in li, and a later failure takes down the
+         * attachment's kernel side. */
+        attached = r >= 0 || li.host_ifindex > 0 || li.sandbox_ifindex > 0;
         if (r < 0)
                 goto fail;
 
@@ -253,7 +257,8 @@ fail: {
         KvErr ignore = {};
         dhcp_stop(ep);
         handoff_forget(m->handoff, ep);
-        IGNORE_RESULT(teardown_kernel(m, ep, false, &ignore));
+        if (attached)
+                IGNORE_RESULT(teardown_kernel(m, ep, false, &ignore));
         IGNORE_RESULT(endpoint_remove(m->ep_journal, ep, m->durable));
 }
         if (!req.chained) {

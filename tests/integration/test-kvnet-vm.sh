@@ -2,7 +2,8 @@
 # VM attachments: ADD with KVNET_VM_NAME=vm1 puts a tap in the sandbox, the result lists it with
 # "sandbox" and the guest MAC; after DEL, the same VM added in another sandbox (another container
 # ID: a migration target) gets the same IP and MAC; a second VM gets a different IP; a pod of another namespace
-# naming the VM is refused; a MAC another attachment has is refused; the node's own namespace as a sandbox is refused.
+# naming the VM is refused; a MAC another attachment has is refused; names taken in the sandbox fail the ADD and
+# the links there stay; the node's own namespace as a sandbox is refused.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -75,6 +76,24 @@ cni add "$conf" cid-mac2 "$SBX_N" eth0 --args "IgnoreUnknown=1;MAC=02:00:00:aa:0
 assert_eq "$(ip -n "$SBX_N" -j link show dev eth0 | jq -r '.[0].address')" 02:00:00:aa:00:01 \
 	"... which has it once the first pod is gone"
 cni del "$conf" cid-mac2 "$SBX_N" eth0 --args "IgnoreUnknown=1;MAC=02:00:00:aa:00:01"
+
+# Names taken in the sandbox: ADD fails with code 102 and the links that were there keep their ifindex (a failed
+# ADD undoes only what it made); no endpoint, no claim left
+mkns SBX_P p
+ip -n "$SBX_P" link add eth0 type veth peer name keep0
+ip -n "$SBX_P" link add tap0 type veth peer name keep1
+i_eth0=$(ip -n "$SBX_P" -j link show dev eth0 | jq '.[0].ifindex')
+i_tap0=$(ip -n "$SBX_P" -j link show dev tap0 | jq '.[0].ifindex')
+claims0=$(kvctl -o json ipam | jq '.claims | length')
+assert_eq "$(cni_fail_code add "$conf" cid-taken "$SBX_P" eth0)" 102 "a container ADD onto an existing eth0: code 102"
+assert_eq "$(ip -n "$SBX_P" -j link show dev eth0 | jq '.[0].ifindex')" "$i_eth0" "... eth0 is still the one that was there"
+assert_eq "$(cni_fail_code add "$conf" cid-taken-vm "$SBX_P" tap0 \
+	--args 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;KVNET_VM_NAME=vm3;KVNET_VM_INTERFACE=default')" 102 \
+	"a VM ADD onto an existing tap0: code 102"
+assert_eq "$(ip -n "$SBX_P" -j link show dev tap0 | jq '.[0].ifindex')" "$i_tap0" "... tap0 is still the one that was there"
+assert_eq "$(ip -n "$SBX_P" -o link show | wc -l)" 5 "... and nothing else came or went in the sandbox (lo and two pairs)"
+assert_eq "$(kvctl -o json endpoints | jq '[.[] | select(.containerID | startswith("cid-taken"))] | length')" 0 "... no endpoint"
+assert_eq "$(kvctl -o json ipam | jq '.claims | length')" "$claims0" "... no claim left"
 
 # The node's own namespace (netd's, where the bridge and the uplinks are) as a sandbox: refused, nothing created there
 links0=$(ip -n "$NODE_NS" -o link show | wc -l)

@@ -11,11 +11,18 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "common/log.h"
 #include "common/netns.h"
 #include "netd/dhcp/dhcp.h"
 
 #define FRAME_MAX 2048
 #define MAX_FRAMES_PER_WAKEUP 64
+/* What one guest may ask of its responder: a booting guest sends a handful of DHCP, DHCPv6 and RS messages, a
+ * renewing one a few an hour. Past this rate its frames are dropped (counted as limited) and cost netd's loop
+ * nothing more. */
+#define DHCP_RATE_PER_SEC 20.0
+#define DHCP_BURST 40.0
+#define DHCP_LIMIT_LOG_USEC (10 * 1000 * 1000)
 
 struct DhcpServer {
         EventLoop *loop;
@@ -31,6 +38,8 @@ struct DhcpServer {
                 uint64_t rs, ra, solicit, reply6, malformed, ignored;
         } n;
         uint64_t last_ack_usec;
+        double tokens; /* the guest's allowance, DHCP_RATE_PER_SEC a second up to DHCP_BURST */
+        uint64_t tokens_usec, limited, limit_log_usec;
         dhcp_ack_cb_t ack_cb;
         void *ack_userdata;
 };
@@ -191,7 +200,31 @@ static void handle_rs(DhcpServer *s, const FrameInfo *fi) {
         (void) send_ra(s, s->lease.mac, NULL);
 }
 
+/* One frame of the guest's allowance, or false (counted; said in the log at most every 10 s). */
+static bool take_token(DhcpServer *s) {
+        uint64_t now = now_usec();
+        if (now > s->tokens_usec) {
+                s->tokens += (double) (now - s->tokens_usec) / 1e6 * DHCP_RATE_PER_SEC;
+                if (s->tokens > DHCP_BURST)
+                        s->tokens = DHCP_BURST;
+                s->tokens_usec = now;
+        }
+        if (s->tokens >= 1) {
+                s->tokens -= 1;
+                return true;
+        }
+        s->limited++;
+        if (now >= s->limit_log_usec) {
+                log_warning("dhcp: '%s': the guest sends more than %.0f DHCP/RS frames a second: %llu dropped so far",
+                            s->ifname, DHCP_RATE_PER_SEC, (unsigned long long) s->limited);
+                s->limit_log_usec = now + DHCP_LIMIT_LOG_USEC;
+        }
+        return false;
+}
+
 static void handle_frame(DhcpServer *s, const uint8_t *buf, size_t len, bool csum_ready) {
+        if (!take_token(s))
+                return;
         FrameInfo fi;
         int r = frame_parse(buf, len, csum_ready, &fi);
         if (r < 0) {
@@ -336,6 +369,8 @@ int dhcp_server_new(EventLoop *loop, int netns_fd, const char *ifname, const Dhc
         if (!s)
                 return -ENOMEM;
         s->loop = loop;
+        s->tokens = DHCP_BURST;
+        s->tokens_usec = now_usec();
         s->fd = -1;
         snprintf(s->ifname, sizeof s->ifname, "%s", ifname);
 
@@ -397,12 +432,13 @@ DhcpServer *dhcp_server_free(DhcpServer *s) {
 json_t *dhcp_server_stats(DhcpServer *s) {
         if (!s)
                 return NULL;
-        return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                          "ifname", s->ifname, "discover", (json_int_t) s->n.discover, "offer",
                          (json_int_t) s->n.offer, "request", (json_int_t) s->n.request, "ack", (json_int_t) s->n.ack,
                          "nak", (json_int_t) s->n.nak, "release", (json_int_t) s->n.release, "decline",
                          (json_int_t) s->n.decline, "inform", (json_int_t) s->n.inform, "rs", (json_int_t) s->n.rs,
                          "ra", (json_int_t) s->n.ra, "solicit", (json_int_t) s->n.solicit, "reply6",
                          (json_int_t) s->n.reply6, "malformed", (json_int_t) s->n.malformed, "ignored",
-                         (json_int_t) s->n.ignored, "lastAckUsec", (json_int_t) s->last_ack_usec);
+                         (json_int_t) s->n.ignored, "limited", (json_int_t) s->limited, "lastAckUsec",
+                         (json_int_t) s->last_ack_usec);
 }

@@ -211,6 +211,8 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         ep->state = EP_CREATING;
 
         LinkInfo li = {};
+        if ((r = manager_ipv6_forwarding(m, ep, e)) < 0)
+                goto fail;
         r = ops->attach(m, ep, nsfd, &req, &li, e);
         /* A binding's attach undoes its own links when it fails to make them (a name taken in the sandbox: the
          * links there are someone else's); the links it made are named in li, and a later failure takes down the

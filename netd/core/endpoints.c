@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/log.h"
 #include "netd/core/netd-priv.h"
 
 static size_t ep_bucket(const Manager *m, const char *id) {
@@ -97,5 +98,21 @@ int manager_persist(Manager *m, const Endpoint *ep, KvErr *e) {
         int r = endpoint_save(m->ep_journal, ep, m->durable);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_IO, r, "netd: cannot write state for '%s'", ep->id);
+        return 0;
+}
+
+int manager_ipv6_forwarding(Manager *m, const Endpoint *ep, KvErr *e) {
+        if (m->ipv6_forwarding)
+                return 0;
+        bool v6 = false;
+        for (size_t i = 0; i < ep->n_addrs; i++)
+                v6 = v6 || ep->addrs[i].addr.family == AF_INET6;
+        if (!v6)
+                return 0;
+        int r = link_keep_router_advertisements(e);
+        if (r < 0 || (r = link_enable_forwarding_family(AF_INET6, e)) < 0)
+                return r;
+        m->ipv6_forwarding = true;
+        log_notice("IPv6 forwarding on in the node's namespace (the first IPv6 attachment: '%s')", ep->id);
         return 0;
 }

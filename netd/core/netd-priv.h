@@ -35,6 +35,7 @@ struct Manager {
         char *state_dir;
         char *config_path;
         bool durable;
+        bool ipv6_forwarding; /* turned on in the node's namespace (by the first IPv6 attachment) */
         char default_nat_backend[16];
 
         /* SR-IOV (netd config sriovPools / sysfsRoot / sriovSimulate); sriov is NULL without pools. */
@@ -95,6 +96,9 @@ size_t count_key_users(Manager *m, const Endpoint *except, const char *network, 
 void derive_ifname(char *buf, const char *prefix, const char *id);
 /* Writes ep's record to the endpoints journal. */
 int manager_persist(Manager *m, const Endpoint *ep, KvErr *e) _wur_;
+/* IPv6 forwarding in the node's namespace, turned on with the first attachment that has an IPv6 address (an
+ * IPv4-only node never forwards IPv6); the uplinks keep their router advertisements (link_keep_router_advertisements). */
+int manager_ipv6_forwarding(Manager *m, const Endpoint *ep, KvErr *e) _wur_;
 
 /* network.c: node bridges and VLAN trunks */
 bool is_trunk(Manager *m, const char *bridge);

@@ -176,8 +176,10 @@ int manager_start(Manager *m, KvErr *e) {
                             "%s/endpoints/*.corrupt)",
                             m->corrupt_files, journal_path(m->ep_journal), m->state_dir);
 
-        if ((r = link_keep_router_advertisements(e)) < 0 || (r = link_enable_forwarding(e)) < 0)
+        /* IPv4 forwarding now; IPv6 forwarding with the first IPv6 attachment (a restored one too) */
+        if ((r = link_enable_forwarding_family(AF_INET, e)) < 0)
                 return r;
+        EP_FOREACH(m, ep) if ((r = manager_ipv6_forwarding(m, ep, e)) < 0) return r;
 
         /* VLAN trunks of the records (the guards are in the kernel already; attaching them again is harmless and
          * repairs a port that lost its guard). */

@@ -437,12 +437,15 @@ int link_keep_router_advertisements(KvErr *e) {
         return n;
 }
 
-int link_enable_forwarding(KvErr *e) {
-        static const char *const paths[] = { "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding" };
-        for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
-                int r = write_sysctl(paths[i], "1\n");
-                if (r < 0)
-                        return nl_error(e, NULL, r, "writing 1 to %s", paths[i]);
-        }
+int link_enable_forwarding_family(int family, KvErr *e) {
+        const char *path = family == AF_INET6 ? "/proc/sys/net/ipv6/conf/all/forwarding" : "/proc/sys/net/ipv4/ip_forward";
+        int r = write_sysctl(path, "1\n");
+        if (r < 0)
+                return nl_error(e, NULL, r, "writing 1 to %s", path);
         return 0;
+}
+
+int link_enable_forwarding(KvErr *e) {
+        int r = link_enable_forwarding_family(AF_INET, e);
+        return r < 0 ? r : link_enable_forwarding_family(AF_INET6, e);
 }

@@ -104,3 +104,5 @@ bool link_exists(int netns_fd, const char *name);
 int link_keep_router_advertisements(KvErr *e) _wur_;
 /* net.ipv4.ip_forward=1 and net.ipv6.conf.all.forwarding=1 in the CURRENT netns. */
 int link_enable_forwarding(KvErr *e) _wur_;
+/* One of them (AF_INET: net.ipv4.ip_forward, AF_INET6: net.ipv6.conf.all.forwarding). */
+int link_enable_forwarding_family(int family, KvErr *e) _wur_;

@@ -13,7 +13,7 @@
 #include "common/log.h"
 #include "netd/core/netd-priv.h"
 
-static int parse_config_file(Manager *m, KvErr *e) {
+int manager_config_parse(Manager *m, KvErr *e) {
         if (!m->config_path)
                 return 0;
         _cleanup_free_ char *text = NULL;
@@ -146,7 +146,7 @@ int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *
         m->sysfs_root = strdup(SRIOV_DEFAULT_SYSFS);
         if (!m->sysfs_root)
                 return -ENOMEM;
-        int r = parse_config_file(m, e);
+        int r = manager_config_parse(m, e);
         if (r < 0)
                 return r;
         if (!opts->durable)

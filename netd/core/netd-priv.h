@@ -94,6 +94,9 @@ void ep_unlink(Manager *m, Endpoint *ep); /* does not free ep */
 size_t count_key_users(Manager *m, const Endpoint *except, const char *network, const char *key);
 /* A link name derived from the attachment id: prefix + 8 hex digits (buf: 16 bytes). */
 void derive_ifname(char *buf, const char *prefix, const char *id);
+/* manager.c: netd's config file (m->config_path; none: nothing) into m's settings; an error names the key and
+ * value. What it set before an error stays in m (its owner frees it with m). */
+int manager_config_parse(Manager *m, KvErr *e) _wur_;
 /* Writes ep's record to the endpoints journal. */
 int manager_persist(Manager *m, const Endpoint *ep, KvErr *e) _wur_;
 /* IPv6 forwarding in the node's namespace, turned on with the first attachment that has an IPv6 address (an

@@ -52,6 +52,19 @@ static void help(void) {
                "  --log-level LEVEL   err, warning, notice, info (default), debug\n");
 }
 
+/* A count flag's value, 1..max; false (said on stderr, naming the flag and the range) for anything else. */
+static bool count_arg(const char *flag, const char *s, unsigned long max, unsigned *ret) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (!*s || *end || errno || *s == '-' || v < 1 || v > max) {
+                fprintf(stderr, "kvnet-controller: %s: 1..%lu, got '%s'\n", flag, max, s);
+                return false;
+        }
+        *ret = (unsigned) v;
+        return true;
+}
+
 static int on_signal(EventSource *s, int signo, void *userdata) {
         (void) s;
         log_info("received signal %d, exiting", signo);
@@ -144,28 +157,14 @@ int main(int argc, char **argv) {
                         }
                         break;
                 }
-                case 'B': {
-                        char *end = NULL;
-                        errno = 0;
-                        unsigned long v = strtoul(optarg, &end, 10);
-                        if (!*optarg || *end || errno || *optarg == '-' || v < 1 || v > 1000000) {
-                                fprintf(stderr, "kvnet-controller: --kube-api-burst: 1..1000000, got '%s'\n", optarg);
+                case 'B':
+                        if (!count_arg("--kube-api-burst", optarg, 1000000, &copts.api_burst))
                                 return 2;
-                        }
-                        copts.api_burst = (unsigned) v;
                         break;
-                }
-                case 'W': {
-                        char *end = NULL;
-                        errno = 0;
-                        unsigned long v = strtoul(optarg, &end, 10);
-                        if (!*optarg || *end || errno || *optarg == '-' || v < 1 || v > 100000) {
-                                fprintf(stderr, "kvnet-controller: --max-watches: 1..100000, got '%s'\n", optarg);
+                case 'W':
+                        if (!count_arg("--max-watches", optarg, 100000, &max_watches))
                                 return 2;
-                        }
-                        max_watches = (unsigned) v;
                         break;
-                }
                 case 'L': listen = optarg; break;
                 case 'd': state_dir = optarg; break;
                 case 'k': kubeconfig = optarg; break;

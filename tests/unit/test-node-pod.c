@@ -370,10 +370,19 @@ static void test_record_files(void **state) {
         NodeLauncherStatus s;
         assert_int_equal(node_pod_launcher_status(p, &s, &e), 0);
         assert_int_equal(s.phase, NODE_LAUNCHER_UNKNOWN);
+        /* the child waits for its pipe to close, so it is still alive (not a zombie) when identified */
+        int gate[2];
+        assert_int_equal(pipe(gate), 0);
         pid_t child = fork();
-        if (child == 0)
+        if (child == 0) {
+                char c;
+                close(gate[1]);
+                (void) !read(gate[0], &c, 1);
                 _exit(0);
-        assert_int_equal(node_proc_identify(child, &p->launcher), 0); /* (or it is gone already: start time 0) */
+        }
+        close(gate[0]);
+        assert_int_equal(node_proc_identify(child, &p->launcher), 0);
+        close(gate[1]);
         int st;
         assert_int_equal(waitpid(child, &st, 0), child);
         const char *running = "{\"phase\":\"Running\",\"reason\":\"domain started\"}";

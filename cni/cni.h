@@ -201,6 +201,7 @@ typedef struct CniNetConf {
         uint16_t vlan;
         bool ip_masq;
         bool is_gateway;
+        bool anti_spoofing; /* "antiSpoofing" (default true): what the port may send is filtered (docs/SECURITY.md) */
         CniNatBackend nat_backend;
         char *socket;
         json_t *ipam; /* opaque to the plugin, passed to netd verbatim; NULL when absent */

@@ -600,6 +600,7 @@ int cni_netconf_parse(const char *text, size_t len, const CniEnv *env, const Cni
         if (!c)
                 return -ENOMEM;
         c->is_gateway = true;
+        c->anti_spoofing = true;
 
         if ((r = parse_version(o, &c->cni_version, e)) < 0)
                 return r;
@@ -664,6 +665,8 @@ int cni_netconf_parse(const char *text, size_t len, const CniEnv *env, const Cni
         if ((r = json_get_bool(o, "netconf", "ipMasq", false, &c->ip_masq, e)) < 0)
                 return r;
         if ((r = json_get_bool(o, "netconf", "isGateway", false, &c->is_gateway, e)) < 0)
+                return r;
+        if ((r = json_get_bool(o, "netconf", "antiSpoofing", false, &c->anti_spoofing, e)) < 0)
                 return r;
         if ((r = parse_nat(o, c, e)) < 0)
                 return r;

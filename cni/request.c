@@ -24,6 +24,7 @@ static json_t *network_json(const CniNetConf *c) {
         r |= add(n, "vlan", json_integer(c->vlan));
         r |= add(n, "ipMasq", json_boolean(c->ip_masq));
         r |= add(n, "isGateway", json_boolean(c->is_gateway));
+        r |= add(n, "antiSpoofing", json_boolean(c->anti_spoofing));
         r |= add(n, "natBackend", json_string(cni_nat_backend_to_string(c->nat_backend)));
         if (c->binding == CNI_BINDING_SRIOV) {
                 if (c->resource_name)

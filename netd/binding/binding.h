@@ -48,11 +48,19 @@ static inline const BindingOps *ep_binding(const Endpoint *ep) {
 
 /* vm.ports are for the masquerade binding only. */
 int binding_refuse_vm_ports(const AttachRequest *req, KvErr *e) _wur_;
-/* Before a port joins the node bridge: the bridge (and its trunk) exists, and links of the same name that
- * wait for the reaper are gone. */
+/* Before a port joins the node bridge: the bridge (and its trunk) exists, links of the same name that wait
+ * for the reaper are gone, and (antiSpoofing) the port's filter is in place before the port exists, so it never
+ * sends unfiltered. A failure after this takes the filter down with bridge_port_unfilter(). */
 int bridge_port_prepare(Manager *m, const Endpoint *ep, int nsfd, KvErr *e) _wur_;
 /* After: the guard of an untagged port on a trunk; a migration target's datapath made passive. */
 int bridge_port_finish(Manager *m, Endpoint *ep, KvErr *e) _wur_;
+/* Anti-spoofing (portfilter.h): whether ep's port is filtered, the filter's view of it, and its removal
+ * (nothing to remove is not an error). */
+bool bridge_port_filtered(const Endpoint *ep);
+void bridge_port_filter_from(const Endpoint *ep, PortFilterPort *ret);
+int bridge_port_unfilter(Manager *m, const Endpoint *ep, KvErr *e);
+/* Start-up: the filter table replaced by one for exactly the filtered ports of the endpoints. */
+int bridge_ports_filter_sync(Manager *m, KvErr *e) _wur_;
 /* Removes ep's node NAT entries, if it has any. */
 int binding_nat_del(Manager *m, const Endpoint *ep, KvErr *e);
 /* Retires (deferred, through the reaper) or deletes the links; ret is the error so far, returned unless it
@@ -64,7 +72,7 @@ int binding_links_remove(Manager *m, int nsfd, const char *sbx, const char *tap,
 json_t *bridge_port_result(const Endpoint *ep, const LinkInfo *li);
 /* The bridge binding's fill: host veth "kv<hash>"; a VM's tap (CNI_IFNAME) and sandbox veth "kvs<hash>". */
 void bridge_port_fill(Endpoint *ep, const AttachRequest *req);
-/* CHECK: the guard an untagged port of a VLAN trunk must have. */
+/* CHECK: the port's filter, and the guard an untagged port of a VLAN trunk must have. */
 int bridge_port_check(Manager *m, const Endpoint *ep, KvErr *e) _wur_;
 /* Start-up for bridge ports: the bridge is ensured, a lost host link reported. */
 void bridge_port_reconcile(Manager *m, Endpoint *ep);

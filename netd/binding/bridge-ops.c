@@ -18,6 +18,84 @@ int binding_refuse_vm_ports(const AttachRequest *req, KvErr *e) {
         return 0;
 }
 
+/* ---- anti-spoofing ---- */
+
+bool bridge_port_filtered(const Endpoint *ep) {
+        return ep->antispoof && ep->host_ifname[0] && !ep->chained && ep_binding(ep)->bridge_port;
+}
+
+void bridge_port_filter_from(const Endpoint *ep, PortFilterPort *ret) {
+        *ret = (PortFilterPort){};
+        snprintf(ret->ifname, sizeof ret->ifname, "%s", ep->host_ifname);
+        memcpy(ret->mac, ep->mac, 6);
+        /* addresses from kvnet's IPAM are the port's only ones; without any (an L2 network) only MACs are checked */
+        ret->check_ips = ep->n_addrs > 0;
+        for (size_t i = 0; i < ep->n_addrs && i < PORTFILTER_MAX_ADDRS; i++)
+                ret->addrs[ret->n_addrs++] = ep->addrs[i].addr;
+}
+
+static int portfilter_get(Manager *m, PortFilter **ret, KvErr *e) {
+        if (!m->portfilter) {
+                int r = portfilter_new(false, &m->portfilter);
+                if (r < 0)
+                        return kverr_set(e, KV_ERR_INTERNAL, r,
+                                         "anti-spoofing: cannot open nftables: %s (a network may go without: "
+                                         "\"antiSpoofing\": false, docs/SECURITY.md)",
+                                         strerror(-r));
+        }
+        *ret = m->portfilter;
+        return 0;
+}
+
+static int bridge_port_filter(Manager *m, const Endpoint *ep, KvErr *e) {
+        if (!bridge_port_filtered(ep))
+                return 0;
+        static const uint8_t zero[6] = {};
+        if (memcmp(ep->mac, zero, 6) == 0)
+                return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "anti-spoofing: attachment '%s' has no MAC to filter on",
+                                 ep->id);
+        PortFilter *pf;
+        int r = portfilter_get(m, &pf, e);
+        if (r < 0)
+                return r;
+        PortFilterPort p;
+        bridge_port_filter_from(ep, &p);
+        return portfilter_add(pf, &p, e);
+}
+
+int bridge_port_unfilter(Manager *m, const Endpoint *ep, KvErr *e) {
+        if (!bridge_port_filtered(ep))
+                return 0;
+        PortFilter *pf;
+        int r = portfilter_get(m, &pf, e);
+        if (r < 0)
+                return r;
+        PortFilterPort p;
+        bridge_port_filter_from(ep, &p);
+        return portfilter_del(pf, &p, e);
+}
+
+int bridge_ports_filter_sync(Manager *m, KvErr *e) {
+        size_t n = 0;
+        EP_FOREACH(m, ep)
+                if (bridge_port_filtered(ep))
+                        n++;
+        _cleanup_free_ PortFilterPort *ports = n ? calloc(n, sizeof *ports) : NULL;
+        if (n && !ports)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "netd: out of memory");
+        size_t k = 0;
+        EP_FOREACH(m, ep)
+                if (bridge_port_filtered(ep))
+                        bridge_port_filter_from(ep, &ports[k++]);
+        PortFilter *pf;
+        int r = portfilter_get(m, &pf, e);
+        if (r < 0)
+                return r;
+        return portfilter_sync(pf, ports, n, e);
+}
+
+/* ---- what every bridge port shares ---- */
+
 int bridge_port_prepare(Manager *m, const Endpoint *ep, int nsfd, KvErr *e) {
         int r = network_ensure_bridge(m, ep, e);
         if (r < 0)
@@ -27,7 +105,7 @@ int bridge_port_prepare(Manager *m, const Endpoint *ep, int nsfd, KvErr *e) {
         if (m->reaper && !reaper_idle(m->reaper) &&
             (link_exists(-1, ep->host_ifname) || link_exists(nsfd, ep->kind == EP_KIND_VM ? ep->tap : ep->ifname)))
                 reaper_flush(m->reaper);
-        return 0;
+        return bridge_port_filter(m, ep, e);
 }
 
 int bridge_port_finish(Manager *m, Endpoint *ep, KvErr *e) {
@@ -47,6 +125,14 @@ int bridge_port_finish(Manager *m, Endpoint *ep, KvErr *e) {
 
 /* The guard an untagged port of a VLAN trunk must have. */
 int bridge_port_check(Manager *m, const Endpoint *ep, KvErr *e) {
+        if (bridge_port_filtered(ep)) {
+                PortFilter *pf;
+                PortFilterPort p;
+                bridge_port_filter_from(ep, &p);
+                int r = portfilter_get(m, &pf, e);
+                if (r < 0 || (r = portfilter_check(pf, &p, e)) < 0)
+                        return r;
+        }
         if (ep_untagged_port(ep) && is_trunk(m, ep->bridge) && vlan_guard_present(ep->host_ifname) <= 0)
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOENT,
                                  "check: '%s' is an untagged port of VLAN trunk '%s' without its guard",
@@ -169,8 +255,11 @@ static int bridge_attach(Manager *m, Endpoint *ep, int nsfd, const AttachRequest
                                           ep->n_addrs, routes, ep->n_routes, li, e);
                 ep->has_mac = true;
         }
-        if (r < 0)
+        if (r < 0) {
+                KvErr ignore = {};
+                IGNORE_RESULT(bridge_port_unfilter(m, ep, &ignore));
                 return r;
+        }
         return bridge_port_finish(m, ep, e);
 }
 
@@ -187,6 +276,10 @@ static int bridge_check(Manager *m, const Endpoint *ep, int nsfd, KvErr *e) {
 
 static int bridge_detach(Manager *m, const Endpoint *ep, bool deferred, KvErr *e) {
         int ret = binding_nat_del(m, ep, e);
+        KvErr fe = {};
+        int r = bridge_port_unfilter(m, ep, &fe);
+        if (r < 0 && ret == 0)
+                ret = kverr_set(e, fe.code, r, "%s", fe.msg);
         _cleanup_close_ int nsfd = -1;
         if (ep->netns[0])
                 IGNORE_RESULT(netns_open(ep->netns, &nsfd));

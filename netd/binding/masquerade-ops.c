@@ -62,8 +62,11 @@ static int masquerade_attach(Manager *m, Endpoint *ep, int nsfd, const AttachReq
         MasqBuf mb;
         masq_config_from(ep, &mb);
         r = masq_vm_attach(nsfd, &mb.c, li, e);
-        if (r < 0)
+        if (r < 0) {
+                KvErr ignore = {};
+                IGNORE_RESULT(bridge_port_unfilter(m, ep, &ignore));
                 return r;
+        }
         return bridge_port_finish(m, ep, e);
 }
 
@@ -78,6 +81,10 @@ static int masquerade_check(Manager *m, const Endpoint *ep, int nsfd, KvErr *e) 
 
 static int masquerade_detach(Manager *m, const Endpoint *ep, bool deferred, KvErr *e) {
         int r, ret = binding_nat_del(m, ep, e);
+        KvErr fe = {};
+        r = bridge_port_unfilter(m, ep, &fe);
+        if (r < 0 && ret == 0)
+                ret = kverr_set(e, fe.code, r, "%s", fe.msg);
         _cleanup_close_ int nsfd = -1;
         if (ep->netns[0])
                 IGNORE_RESULT(netns_open(ep->netns, &nsfd));

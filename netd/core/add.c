@@ -8,6 +8,7 @@
 #include "common/netns.h"
 #include "netd/binding/binding.h"
 #include "netd/core/netd-priv.h"
+#include "netd/link/netlink.h"
 
 static void ep_copy_routes_from_ipam(Endpoint *ep, const IpamConfig *cfg) {
         for (size_t i = 0; i < cfg->n_routes && ep->n_routes < EP_MAX_ROUTES; i++) {
@@ -108,6 +109,20 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                                  "add: CNI_NETNS '%s' is %s network namespace, not a pod's sandbox", req.netns,
                                  r == NETNS_OWN ? "the node's own (netd's)" : "the machine's (PID 1's)");
 
+        /* A requested MAC is never the bridge's (the gateway's): the port would answer for the gateway, and its
+         * filter would let it. */
+        if (req.has_mac && ops->bridge_port && !req.chained) {
+                const char *br = req.vlan_bridge[0] ? req.vlan_bridge : req.bridge;
+                uint8_t bm[6];
+                char mb[KV_MAC_STRLEN];
+                if (link_get_mac(-1, br, bm) < 0)
+                        lnl_bridge_mac(br, bm);
+                if (memcmp(bm, req.mac, 6) == 0)
+                        return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EADDRINUSE,
+                                         "add: 'mac' %s is the MAC of bridge '%s' (the gateway's)",
+                                         kv_mac_fmt(req.mac, mb), br);
+        }
+
         NatBackend *nb = NULL;
         if (req.ipmasq || req.n_pm > 0) {
                 r = nat_get(m, req.nat_backend, &nb, e);
@@ -131,6 +146,7 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         ep->mtu = req.mtu;
         ep->vlan = req.vlan;
         ep->ipmasq = req.ipmasq;
+        ep->antispoof = req.antispoof;
         ep->is_gateway = req.is_gateway;
         ep->chained = req.chained;
         ep->n_pm = req.n_pm;

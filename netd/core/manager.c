@@ -217,6 +217,7 @@ Manager *manager_free(Manager *m) {
         m->handoff = handoff_free(m->handoff);
         free(m->route_hook);
         nat_backend_free(m->nat_nft);
+        portfilter_free(m->portfilter);
         free(m->socket_path);
         free(m->state_dir);
         free(m->config_path);

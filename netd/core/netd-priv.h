@@ -10,6 +10,7 @@
 #include "netd/link/reaper.h"
 #include "netd/migration/handoff.h"
 #include "netd/nat/nat.h"
+#include "netd/binding/portfilter.h"
 #include "netd/netd.h"
 #include "netd/state/claimstore.h"
 #include "netd/state/endpoint.h"
@@ -48,6 +49,7 @@ struct Manager {
 
         Ipam *ipam;
         NatBackend *nat_nft;
+        PortFilter *portfilter; /* anti-spoofing on bridge ports (netd/binding/portfilter.h), opened on first use */
         Reaper *reaper;
         EventLoop *loop;
 
@@ -179,6 +181,7 @@ typedef struct AttachRequest {
         uint32_t mtu;
         uint16_t vlan;
         bool ipmasq, is_gateway, chained;
+        bool antispoof; /* "antiSpoofing", default true */
         char nat_backend[16];
         bool has_ipam;
         IpamConfig ipam;

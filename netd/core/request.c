@@ -200,12 +200,14 @@ int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachR
         strcpy(req->bridge, "kvbr0");
         strcpy(req->nat_backend, "nftables");
         req->is_gateway = true;
+        req->antispoof = true;
         long long x;
         if ((r = get_str(net, "network", "binding", false, req->binding, sizeof req->binding, e)) < 0 ||
             (r = get_str(net, "network", "bridge", false, req->bridge, sizeof req->bridge, e)) < 0 ||
             (r = get_str(net, "network", "natBackend", false, req->nat_backend, sizeof req->nat_backend, e)) < 0 ||
             (r = json_get_bool(net, "network", "ipMasq", false, &req->ipmasq, e)) < 0 ||
-            (r = json_get_bool(net, "network", "isGateway", false, &req->is_gateway, e)) < 0)
+            (r = json_get_bool(net, "network", "isGateway", false, &req->is_gateway, e)) < 0 ||
+            (r = json_get_bool(net, "network", "antiSpoofing", false, &req->antispoof, e)) < 0)
                 return r;
         x = 0;
         if ((r = json_get_int(net, "network", "mtu", false, 0, 65535, &x, e)) < 0)

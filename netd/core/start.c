@@ -285,6 +285,10 @@ int manager_start(Manager *m, KvErr *e) {
                 if (r < 0)
                         return r;
         }
+        /* Anti-spoofing: one atomic rebuild for the ports of every attachment kept. */
+        r = bridge_ports_filter_sync(m, e);
+        if (r < 0)
+                return r;
         log_info("state loaded: %zu attachment(s), NAT entries for %zu", m->n_endpoints, n_nat);
         return 0;
 }

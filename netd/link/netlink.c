@@ -323,13 +323,19 @@ int lnl_neigh_stale(NlSock *sk, int ifindex, const KvAddr *a, const uint8_t mac[
 
 /* ---- bridge ---- */
 
+void lnl_bridge_mac(const char *name, uint8_t mac[6]) {
+        uint64_t h = kv_hash64(name, strlen(name));
+        const uint8_t m[6] = { 0x02, 0x6b, (uint8_t) (h >> 24), (uint8_t) (h >> 16), (uint8_t) (h >> 8), (uint8_t) h };
+        memcpy(mac, m, 6);
+}
+
 int lnl_bridge_create(NlSock *sk, const char *name, uint32_t mtu) {
         struct nlmsghdr *m = link_msg(sk, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0, IFF_UP, IFF_UP);
         /* A fixed MAC: otherwise the bridge takes the lowest port MAC and the gateway's MAC changes under
          * the attachments' ARP caches whenever ports come and go. Derived from the name, so a re-created
          * bridge keeps it. */
-        uint64_t h = kv_hash64(name, strlen(name));
-        uint8_t mac[6] = { 0x02, 0x6b, (uint8_t) (h >> 24), (uint8_t) (h >> 16), (uint8_t) (h >> 8), (uint8_t) h };
+        uint8_t mac[6];
+        lnl_bridge_mac(name, mac);
         if (nl_put_str(m, IFLA_IFNAME, name) < 0 || (mtu > 0 && nl_put_u32(m, IFLA_MTU, mtu) < 0) ||
             nl_put(m, IFLA_ADDRESS, 6, mac) < 0)
                 return -EMSGSIZE;

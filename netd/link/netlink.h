@@ -82,6 +82,8 @@ int lnl_neigh_stale(NlSock *sk, int ifindex, const KvAddr *a, const uint8_t mac[
 
 /* Bridge helpers. */
 int lnl_bridge_create(NlSock *sk, const char *name, uint32_t mtu) _wur_;
+/* The fixed MAC lnl_bridge_create gives a bridge of that name. */
+void lnl_bridge_mac(const char *name, uint8_t mac[6]);
 
 /* tc: clsact qdisc (idempotent) and a u32 match-all + mirred egress redirect on ingress of `from` to `to`. */
 int lnl_tc_clsact(NlSock *sk, int ifindex) _wur_;

@@ -7,6 +7,7 @@
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 #include <linux/if.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -130,6 +131,17 @@ int nftw_set(NftwBatch *b, const NftwSetSpec *spec, uint32_t id, const char *fmt
                 if (spec->flags & NFT_SET_MAP) {
                         nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, spec->data_type);
                         nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, spec->data_len);
+                }
+                if (spec->key_host_order) {
+                        /* nft's byte order values: 1 host endian, 2 big endian */
+                        struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
+                        if (!ud || !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, 1) ||
+                            nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
+                                               nftnl_udata_buf_len(ud)) < 0) {
+                                nftnl_set_free(s);
+                                s = NULL;
+                        }
+                        nftnl_udata_buf_free(ud);
                 }
         }
         return PUSH(b, NFT_MSG_NEWSET, NLM_F_CREATE, NFTW_SET, s, fmt);
@@ -281,6 +293,19 @@ bool nftw_ex_nat(struct nftnl_rule *r, uint32_t type, uint32_t nfproto, uint32_t
                 set_reg(x, NFTNL_EXPR_NAT_FLAGS, flags);
         }
         return ex_add(r, x);
+}
+
+bool nftw_ex_verdict(struct nftnl_rule *r, int verdict) {
+        struct nftnl_expr *x = nftnl_expr_alloc("immediate");
+        if (x) {
+                nftnl_expr_set_u32(x, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+                nftnl_expr_set_u32(x, NFTNL_EXPR_IMM_VERDICT, (uint32_t) verdict);
+        }
+        return ex_add(r, x);
+}
+
+bool nftw_ex_counter(struct nftnl_rule *r) {
+        return ex_add(r, nftnl_expr_alloc("counter"));
 }
 
 bool nftw_ex_masq(struct nftnl_rule *r) {

@@ -59,6 +59,8 @@ typedef struct NftwSetSpec {
         uint32_t flags; /* NFT_SET_* */
         uint32_t key_type, key_len;
         uint32_t data_type, data_len; /* maps (NFT_SET_MAP) only */
+        bool key_host_order; /* a key nft keeps in host byte order (a string: ifname): told to nft in the set's
+                              * user data, or `nft list` prints the keys garbled */
 } NftwSetSpec;
 /* id: the set's transaction id, unique within the batch. */
 int nftw_set(NftwBatch *b, const NftwSetSpec *s, uint32_t id, const char *fmt, ...) _printf_(4, 5) _wur_;
@@ -91,6 +93,10 @@ bool nftw_ex_fib(struct nftnl_rule *r, uint32_t flags, uint32_t result, uint32_t
 bool nftw_ex_nat(struct nftnl_rule *r, uint32_t type, uint32_t nfproto, uint32_t reg_addr_min, uint32_t reg_addr_max,
                  uint32_t reg_proto_min, uint32_t flags);
 bool nftw_ex_masq(struct nftnl_rule *r);
+/* A verdict (NF_ACCEPT, NF_DROP, ...) ends the rule. */
+bool nftw_ex_verdict(struct nftnl_rule *r, int verdict);
+/* Packets and bytes that reached it (nft list shows them). */
+bool nftw_ex_counter(struct nftnl_rule *r);
 /* meta nfproto == proto (into register 1) */
 bool nftw_ex_nfproto(struct nftnl_rule *r, uint8_t proto);
 /* meta iifname/oifname (key) == ifname, NUL-padded to IFNAMSIZ (register 1) */

@@ -78,6 +78,7 @@ json_t *endpoint_to_json(const Endpoint *ep, bool for_state) {
                 json_object_set_new(o, "vmPorts", vp);
         }
         json_object_set_new(o, "ipMasq", json_boolean(ep->ipmasq));
+        json_object_set_new(o, "antiSpoofing", json_boolean(ep->antispoof));
         json_object_set_new(o, "chained", json_boolean(ep->chained));
         json_object_set_new(o, "state", json_string(ep->state == EP_READY ? "ready" : "creating"));
         if (ep->mig_role != MIG_ROLE_NONE)
@@ -193,7 +194,9 @@ int endpoint_from_json(json_t *o, Endpoint **ret, KvErr *e) {
         if ((r = json_get_int(o, "endpoint", "created", false, 0, LLONG_MAX, &x, e)) < 0)
                 return r;
         ep->created_usec = (uint64_t) x;
+        ep->antispoof = true; /* records from before anti-spoofing: their ports are filtered from now on */
         if ((r = json_get_bool(o, "endpoint", "ipMasq", false, &ep->ipmasq, e)) < 0 ||
+            (r = json_get_bool(o, "endpoint", "antiSpoofing", false, &ep->antispoof, e)) < 0 ||
             (r = json_get_bool(o, "endpoint", "isGateway", false, &ep->is_gateway, e)) < 0 ||
             (r = json_get_bool(o, "endpoint", "chained", false, &ep->chained, e)) < 0 ||
             (r = json_get_bool(o, "endpoint", "claimIsNew", false, &ep->claim_is_new, e)) < 0)

@@ -61,6 +61,7 @@ typedef struct Endpoint {
         uint32_t mtu;
         uint16_t vlan;
         bool ipmasq, is_gateway, chained;
+        bool antispoof; /* the node side of the port is filtered (netd/binding/portfilter.h); "antiSpoofing" */
         char nat_backend[16];
         char host_ifname[16]; /* node side veth ("" in chained mode) */
         char sbx_ifname[16];  /* VM: sandbox veth end (main mode) or the existing interface (chained) */

@@ -1,0 +1,529 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Anti-spoofing on kvnet's bridge ports: the ruleset and its elements (portfilter.h). */
+#include "netd/binding/portfilter.h"
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter_bridge.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/array.h"
+#include "netd/nat/nftw.h"
+
+#define PF_FAMILY NFPROTO_BRIDGE
+#define PF_BATCH_INIT { .family = PF_FAMILY, .table = PORTFILTER_TABLE }
+
+/* nft's datatype ids (so that `nft list` prints the keys); concatenations are id << 6 | id. */
+#define NFT_TYPE_IPADDR 7
+#define NFT_TYPE_IP6ADDR 8
+#define NFT_TYPE_ETHERADDR 9
+#define NFT_TYPE_ETHERTYPE 10
+#define NFT_TYPE_IFNAME 41
+#define NFT_CONCAT2(a, b) (((a) << 6) | (b))
+
+/* Each field of a concatenation starts on a 32-bit register: the name takes four, what follows is at 04. */
+#define REG_NAME NFT_REG_1
+#define REG_NEXT NFT_REG32_04
+
+struct PortFilter {
+        NftwSock *sk; /* NULL in render mode */
+        bool render;
+        bool skeleton_ok; /* the table is known to exist */
+        char *text;
+        size_t text_len;
+        FILE *out;
+};
+
+/* ---- rules ---- */
+
+static bool ex_etype(struct nftnl_rule *r, uint16_t etype) {
+        uint16_t be = htons(etype);
+        return nftw_ex_payload(r, NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG_1) &&
+               nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, &be, sizeof be);
+}
+
+static bool ex_l4(struct nftnl_rule *r, uint8_t proto) {
+        return nftw_ex_meta(r, NFT_META_L4PROTO, NFT_REG_1) && nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, &proto, 1);
+}
+
+/* The transport header's byte at offset equals v. */
+static bool ex_th_u8(struct nftnl_rule *r, uint32_t offset, uint8_t v) {
+        return nftw_ex_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, offset, 1, NFT_REG_1) &&
+               nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, &v, 1);
+}
+
+static bool ex_th_be16(struct nftnl_rule *r, uint32_t offset, uint16_t v) {
+        uint16_t be = htons(v);
+        return nftw_ex_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, offset, 2, NFT_REG_1) &&
+               nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, &be, sizeof be);
+}
+
+/* iifname . <len bytes at base+offset> not in set */
+static bool ex_port_field_not_in(struct nftnl_rule *r, uint32_t base, uint32_t offset, uint32_t len, const char *set) {
+        return nftw_ex_meta(r, NFT_META_IIFNAME, REG_NAME) && nftw_ex_payload(r, base, offset, len, REG_NEXT) &&
+               nftw_ex_lookup(r, REG_NAME, set, 0, true);
+}
+
+/* the port is one whose addresses are checked (leaves its name in REG_NAME) */
+static bool ex_ipport(struct nftnl_rule *r) {
+        return nftw_ex_meta(r, NFT_META_IIFNAME, REG_NAME) && nftw_ex_lookup(r, REG_NAME, "ipports", 0, false);
+}
+
+static bool ex_drop(struct nftnl_rule *r) {
+        return nftw_ex_counter(r) && nftw_ex_verdict(r, NF_DROP);
+}
+
+typedef enum {
+        PR_NOT_OURS,    /* iifname != @ports accept */
+        PR_MAC,         /* ether saddr */
+        PR_ETYPE,       /* ether type */
+        PR_DHCP4_SERVER,
+        PR_DHCP6_SERVER,
+        PR_RA,
+        PR_REDIRECT6,
+        PR_REDIRECT4,
+        PR_ARP_FORMAT,
+        PR_ARP_SHA,
+        PR_ARP_PROBE,
+        PR_ARP_SPA,
+        PR_ND_NS_LL,
+        PR_ND_NA_LL,
+        PR_ND_RS_LL,
+        PR_IP4_DHCP,
+        PR_IP4_SADDR,
+        PR_IP6_DAD,
+        PR_IP6_MLD,
+        PR_IP6_SADDR,
+        PR_ND_NA_TARGET,
+        _PR_MAX,
+} PfRule;
+
+static struct nftnl_rule *pf_build_rule(const NftwBatch *bt, PfRule kind) {
+        struct nftnl_rule *r = nftw_rule_new(bt, "prerouting");
+        if (!r)
+                return NULL;
+        static const uint8_t zero16[16] = {};
+        static const uint8_t arp_eth_ip4[6] = { 0x00, 0x01, 0x08, 0x00, 0x06, 0x04 }; /* htype ptype hlen plen */
+        bool ok;
+        switch (kind) {
+        case PR_NOT_OURS:
+                ok = nftw_ex_meta(r, NFT_META_IIFNAME, REG_NAME) && nftw_ex_lookup(r, REG_NAME, "ports", 0, true) &&
+                     nftw_ex_verdict(r, NF_ACCEPT);
+                break;
+        case PR_MAC:
+                ok = ex_port_field_not_in(r, NFT_PAYLOAD_LL_HEADER, 6, 6, "macs") && ex_drop(r);
+                break;
+        case PR_ETYPE:
+                /* loaded from the frame, so an offloaded 802.1Q tag reads as 0x8100 too */
+                ok = nftw_ex_payload(r, NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG_1) &&
+                     nftw_ex_lookup(r, NFT_REG_1, "etypes", 0, true) && ex_drop(r);
+                break;
+        case PR_DHCP4_SERVER:
+                ok = ex_etype(r, ETH_P_IP) && ex_l4(r, IPPROTO_UDP) && ex_th_be16(r, 0, 67) && ex_drop(r);
+                break;
+        case PR_DHCP6_SERVER:
+                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_UDP) && ex_th_be16(r, 0, 547) && ex_drop(r);
+                break;
+        case PR_RA:
+                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_ICMPV6) && ex_th_u8(r, 0, 134) && ex_drop(r);
+                break;
+        case PR_REDIRECT6:
+                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_ICMPV6) && ex_th_u8(r, 0, 137) && ex_drop(r);
+                break;
+        case PR_REDIRECT4:
+                ok = ex_etype(r, ETH_P_IP) && ex_l4(r, IPPROTO_ICMP) && ex_th_u8(r, 0, 5) && ex_drop(r);
+                break;
+        case PR_ARP_FORMAT:
+                ok = ex_etype(r, ETH_P_ARP) && nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 0, 6, NFT_REG_1) &&
+                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_NEQ, arp_eth_ip4, sizeof arp_eth_ip4) && ex_drop(r);
+                break;
+        case PR_ARP_SHA:
+                ok = ex_etype(r, ETH_P_ARP) && ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 6, "macs") &&
+                     ex_drop(r);
+                break;
+        case PR_ARP_PROBE:
+                ok = ex_etype(r, ETH_P_ARP) && nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG_1) &&
+                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, 4) && nftw_ex_verdict(r, NF_ACCEPT);
+                break;
+        case PR_ARP_SPA:
+                ok = ex_etype(r, ETH_P_ARP) && ex_ipport(r) &&
+                     ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "ip4") && ex_drop(r);
+                break;
+        case PR_ND_NS_LL: /* neighbour solicitation: the source link-layer option (type 1) after the target */
+                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_ICMPV6) && ex_th_u8(r, 0, 135) &&
+                     ex_th_u8(r, 24, 1) && ex_port_field_not_in(r, NFT_PAYLOAD_TRANSPORT_HEADER, 26, 6, "macs") &&
+                     ex_drop(r);
+                break;
+        case PR_ND_NA_LL: /* neighbour advertisement: the target link-layer option (type 2) */
+                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_ICMPV6) && ex_th_u8(r, 0, 136) &&
+                     ex_th_u8(r, 24, 2) && ex_port_field_not_in(r, NFT_PAYLOAD_TRANSPORT_HEADER, 26, 6, "macs") &&
+                     ex_drop(r);
+                break;
+        case PR_ND_RS_LL: /* router solicitation: its source link-layer option right after the header */
+                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_ICMPV6) && ex_th_u8(r, 0, 133) &&
+                     ex_th_u8(r, 8, 1) && ex_port_field_not_in(r, NFT_PAYLOAD_TRANSPORT_HEADER, 10, 6, "macs") &&
+                     ex_drop(r);
+                break;
+        case PR_IP4_DHCP:
+                ok = ex_etype(r, ETH_P_IP) && nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1) &&
+                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, 4) && ex_l4(r, IPPROTO_UDP) &&
+                     ex_th_be16(r, 2, 67) && nftw_ex_verdict(r, NF_ACCEPT);
+                break;
+        case PR_IP4_SADDR:
+                ok = ex_etype(r, ETH_P_IP) && ex_ipport(r) &&
+                     ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, "ip4") && ex_drop(r);
+                break;
+        case PR_IP6_DAD:
+        case PR_IP6_MLD:
+                ok = ex_etype(r, ETH_P_IPV6) && nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1) &&
+                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, 16) && ex_l4(r, IPPROTO_ICMPV6) &&
+                     ex_th_u8(r, 0, kind == PR_IP6_DAD ? 135 : 143) && nftw_ex_verdict(r, NF_ACCEPT);
+                break;
+        case PR_IP6_SADDR:
+                ok = ex_etype(r, ETH_P_IPV6) && ex_ipport(r) &&
+                     ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, "ip6") && ex_drop(r);
+                break;
+        case PR_ND_NA_TARGET:
+                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_ICMPV6) && ex_th_u8(r, 0, 136) && ex_ipport(r) &&
+                     ex_port_field_not_in(r, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, "ip6") && ex_drop(r);
+                break;
+        default:
+                ok = false;
+        }
+        if (!ok) {
+                nftnl_rule_free(r);
+                return NULL;
+        }
+        return r;
+}
+
+static const char *const pf_rule_names[_PR_MAX] = {
+        [PR_NOT_OURS] = "not a kvnet port",
+        [PR_MAC] = "source MAC",
+        [PR_ETYPE] = "ether type",
+        [PR_DHCP4_SERVER] = "DHCP server",
+        [PR_DHCP6_SERVER] = "DHCPv6 server",
+        [PR_RA] = "router advertisement",
+        [PR_REDIRECT6] = "ICMPv6 redirect",
+        [PR_REDIRECT4] = "ICMP redirect",
+        [PR_ARP_FORMAT] = "ARP format",
+        [PR_ARP_SHA] = "ARP sender MAC",
+        [PR_ARP_PROBE] = "ARP probe",
+        [PR_ARP_SPA] = "ARP sender IP",
+        [PR_ND_NS_LL] = "NS source link-layer address",
+        [PR_ND_NA_LL] = "NA target link-layer address",
+        [PR_ND_RS_LL] = "RS source link-layer address",
+        [PR_IP4_DHCP] = "DHCP discovery",
+        [PR_IP4_SADDR] = "IPv4 source",
+        [PR_IP6_DAD] = "duplicate address detection",
+        [PR_IP6_MLD] = "MLD report without an address",
+        [PR_IP6_SADDR] = "IPv6 source",
+        [PR_ND_NA_TARGET] = "NA target",
+};
+
+static int pf_push_skeleton(NftwBatch *bt) {
+        int r = nftw_table(bt, true, "creating table bridge " PORTFILTER_TABLE);
+        if (r < 0)
+                return r;
+        static const NftwSetSpec sets[] = {
+                { "ports", 0, NFT_TYPE_IFNAME, IFNAMSIZ, 0, 0, true },
+                { "ipports", 0, NFT_TYPE_IFNAME, IFNAMSIZ, 0, 0, true },
+                { "macs", 0, NFT_CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_ETHERADDR), IFNAMSIZ + 8, 0, 0 },
+                { "ip4", 0, NFT_CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR), IFNAMSIZ + 4, 0, 0 },
+                { "ip6", 0, NFT_CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR), IFNAMSIZ + 16, 0, 0 },
+                { "etypes", 0, NFT_TYPE_ETHERTYPE, 2, 0, 0 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(sets); i++) {
+                r = nftw_set(bt, &sets[i], (uint32_t) i + 1, "creating set %s", sets[i].name);
+                if (r < 0)
+                        return r;
+        }
+        static const uint16_t etypes[] = { ETH_P_IP, ETH_P_ARP, ETH_P_IPV6, ETH_P_RARP };
+        for (size_t i = 0; i < ELEMENTSOF(etypes); i++) {
+                uint16_t be = htons(etypes[i]);
+                NftwElem el = { .key = &be, .klen = 2 };
+                r = nftw_elem(bt, true, "etypes", &el, "adding ether type 0x%04x to set etypes", etypes[i]);
+                if (r < 0)
+                        return r;
+        }
+        r = nftw_chain(bt, "prerouting", "filter", NF_BR_PRE_ROUTING, NF_BR_PRI_FILTER_BRIDGED,
+                       "creating chain prerouting");
+        if (r < 0)
+                return r;
+        for (int k = 0; k < _PR_MAX; k++) {
+                r = nftw_rule(bt, pf_build_rule(bt, (PfRule) k), "adding rule '%s' to chain prerouting",
+                              pf_rule_names[k]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- elements ---- */
+
+void portfilter_link_local(const uint8_t mac[6], KvAddr *ret) {
+        *ret = (KvAddr){ .family = AF_INET6 };
+        ret->bytes[0] = 0xfe;
+        ret->bytes[1] = 0x80;
+        ret->bytes[8] = mac[0] ^ 0x02;
+        ret->bytes[9] = mac[1];
+        ret->bytes[10] = mac[2];
+        ret->bytes[11] = 0xff;
+        ret->bytes[12] = 0xfe;
+        ret->bytes[13] = mac[3];
+        ret->bytes[14] = mac[4];
+        ret->bytes[15] = mac[5];
+}
+
+/* an interface name as the kernel compares it: NUL-padded to IFNAMSIZ (the key starts zeroed) */
+static void put_name(uint8_t *key, const char *ifname) {
+        size_t n = strnlen(ifname, IFNAMSIZ - 1);
+        memcpy(key, ifname, n);
+}
+
+typedef struct PfElem {
+        const char *set;
+        uint8_t key[IFNAMSIZ + 16];
+        uint32_t klen;
+        char what[64];
+} PfElem;
+
+#define PF_MAX_ELEMS (3 + 2 * PORTFILTER_MAX_ADDRS + 1)
+
+/* The elements of a port: at most PF_MAX_ELEMS. */
+static size_t port_elems(const PortFilterPort *p, PfElem out[static PF_MAX_ELEMS]) {
+        size_t n = 0;
+        char b[KV_ADDR_STRLEN];
+        PfElem *el = &out[n++];
+        *el = (PfElem){ .set = "ports", .klen = IFNAMSIZ };
+        put_name(el->key, p->ifname);
+        snprintf(el->what, sizeof el->what, "port %s", p->ifname);
+
+        el = &out[n++];
+        *el = (PfElem){ .set = "macs", .klen = IFNAMSIZ + 8 };
+        put_name(el->key, p->ifname);
+        memcpy(el->key + IFNAMSIZ, p->mac, 6);
+        snprintf(el->what, sizeof el->what, "%s MAC %s", p->ifname, kv_mac_fmt(p->mac, b));
+        if (!p->check_ips)
+                return n;
+
+        el = &out[n++];
+        *el = (PfElem){ .set = "ipports", .klen = IFNAMSIZ };
+        put_name(el->key, p->ifname);
+        snprintf(el->what, sizeof el->what, "port %s", p->ifname);
+        KvAddr ll;
+        portfilter_link_local(p->mac, &ll);
+        for (size_t i = 0; i <= p->n_addrs && i <= PORTFILTER_MAX_ADDRS; i++) {
+                const KvAddr *a = i < p->n_addrs ? &p->addrs[i] : &ll;
+                if (a->family != AF_INET && a->family != AF_INET6)
+                        continue;
+                size_t alen = kv_addr_len(a->family);
+                el = &out[n++];
+                *el = (PfElem){ .set = a->family == AF_INET ? "ip4" : "ip6", .klen = (uint32_t) (IFNAMSIZ + alen) };
+                put_name(el->key, p->ifname);
+                memcpy(el->key + IFNAMSIZ, a->bytes, alen);
+                snprintf(el->what, sizeof el->what, "%s address %s", p->ifname, kv_addr_fmt(a, b));
+        }
+        return n;
+}
+
+static int pf_push_elem(NftwBatch *bt, const PfElem *el, bool add) {
+        NftwElem x = { .key = el->key, .klen = el->klen };
+        return nftw_elem(bt, add, el->set, &x, "%s %s %s set %s", add ? "adding" : "removing", el->what,
+                         add ? "to" : "from", el->set);
+}
+
+/* ---- sending ---- */
+
+static int pf_commit(PortFilter *pf, const NftwOp *ops, size_t n, NftwFailure *f) {
+        *f = (NftwFailure){ .op = -1 };
+        if (n == 0)
+                return 0;
+        if (pf->render)
+                return nftw_render(ops, n, pf->out);
+        return nftw_commit(pf->sk, PF_FAMILY, ops, n, f);
+}
+
+static int pf_err(KvErr *e, int r, const NftwOp *ops, const NftwFailure *f) {
+        return nftw_error(e, KV_ERR_INTERNAL, r, "anti-spoofing", ops, f);
+}
+
+static int pf_commit_batch(PortFilter *pf, NftwBatch *bt, KvErr *e) {
+        NftwFailure f;
+        int r = pf_commit(pf, bt->ops, bt->n, &f);
+        if (r < 0)
+                return pf_err(e, r, bt->ops, &f);
+        return 0;
+}
+
+/* ---- ops ---- */
+
+int portfilter_new(bool render, PortFilter **ret) {
+        PortFilter *pf = calloc(1, sizeof *pf);
+        if (!pf)
+                return -ENOMEM;
+        pf->render = render;
+        int r = 0;
+        if (render) {
+                pf->out = open_memstream(&pf->text, &pf->text_len);
+                if (!pf->out)
+                        r = -ENOMEM;
+        } else
+                r = nftw_sock_open(-1, &pf->sk);
+        if (r < 0) {
+                free(pf);
+                return r;
+        }
+        *ret = pf;
+        return 0;
+}
+
+PortFilter *portfilter_free(PortFilter *pf) {
+        if (!pf)
+                return NULL;
+        nftw_sock_free(pf->sk);
+        if (pf->out)
+                fclose(pf->out);
+        free(pf->text);
+        free(pf);
+        return NULL;
+}
+
+char *portfilter_take_rendered(PortFilter *pf) {
+        if (!pf || !pf->out)
+                return strdup("");
+        fflush(pf->out);
+        char *s = strdup(pf->text ? pf->text : "");
+        fclose(pf->out);
+        free(pf->text);
+        pf->text = NULL;
+        pf->text_len = 0;
+        pf->out = open_memstream(&pf->text, &pf->text_len);
+        return s;
+}
+
+static int push_port(NftwBatch *bt, const PortFilterPort *p, bool add) {
+        PfElem els[PF_MAX_ELEMS];
+        size_t n = port_elems(p, els);
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = pf_push_elem(bt, &els[i], add);
+        return r;
+}
+
+int portfilter_sync(PortFilter *pf, const PortFilterPort *ports, size_t n, KvErr *e) {
+        _cleanup_(nftw_batch_done) NftwBatch bt = PF_BATCH_INIT;
+        /* add + delete + add: the table replaced whether or not it existed, in one transaction */
+        int r = nftw_table(&bt, true, "creating table");
+        if (r >= 0)
+                r = nftw_table(&bt, false, "flushing table bridge " PORTFILTER_TABLE);
+        if (r >= 0)
+                r = pf_push_skeleton(&bt);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = push_port(&bt, &ports[i], true);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "anti-spoofing: building batch");
+        r = pf_commit_batch(pf, &bt, e);
+        if (r < 0)
+                return r;
+        pf->skeleton_ok = true;
+        return 0;
+}
+
+static int pf_add_once(PortFilter *pf, const PortFilterPort *p, KvErr *e) {
+        _cleanup_(nftw_batch_done) NftwBatch bt = PF_BATCH_INIT;
+        int r;
+        if (!pf->skeleton_ok && !pf->render) {
+                r = nftw_table_get(pf->sk, PF_FAMILY, PORTFILTER_TABLE);
+                if (r < 0 && r != -ENOENT)
+                        return kverr_set(e, KV_ERR_INTERNAL, r, "anti-spoofing: looking up table bridge %s: %s",
+                                         PORTFILTER_TABLE, strerror(-r));
+                if (r == -ENOENT && (r = pf_push_skeleton(&bt)) < 0)
+                        return kverr_set_errno(e, KV_ERR_INTERNAL, r, "anti-spoofing: building batch");
+        } else if (!pf->skeleton_ok && (r = pf_push_skeleton(&bt)) < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "anti-spoofing: building batch");
+        r = push_port(&bt, p, true);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "anti-spoofing: building batch");
+        r = pf_commit_batch(pf, &bt, e);
+        if (r < 0)
+                return r;
+        pf->skeleton_ok = true;
+        return 0;
+}
+
+int portfilter_add(PortFilter *pf, const PortFilterPort *p, KvErr *e) {
+        bool assumed = pf->skeleton_ok;
+        KvErr e2 = {};
+        int r = pf_add_once(pf, p, &e2);
+        if (r == -ENOENT && assumed) {
+                /* the table vanished under us (someone flushed the ruleset): recreate it once */
+                pf->skeleton_ok = false;
+                kverr_clear(&e2);
+                r = pf_add_once(pf, p, &e2);
+        }
+        if (r < 0 && e)
+                *e = e2;
+        else
+                kverr_clear(&e2);
+        return r;
+}
+
+int portfilter_del(PortFilter *pf, const PortFilterPort *p, KvErr *e) {
+        _cleanup_(nftw_batch_done) NftwBatch bt = PF_BATCH_INIT;
+        int r = push_port(&bt, p, false);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "anti-spoofing: building batch");
+        NftwFailure f;
+        r = pf_commit(pf, bt.ops, bt.n, &f);
+        if (r == -ENOENT) {
+                /* something is gone already, and the batch was rolled back: one by one, ignoring what is missing */
+                for (size_t i = 0; i < bt.n; i++) {
+                        r = pf_commit(pf, &bt.ops[i], 1, &f);
+                        if (r == -ENOENT)
+                                r = 0;
+                        if (r < 0)
+                                return pf_err(e, r, &bt.ops[i], &f);
+                }
+        } else if (r < 0)
+                return pf_err(e, r, bt.ops, &f);
+        return 0;
+}
+
+typedef struct PfFind {
+        const PfElem *want;
+        bool found;
+} PfFind;
+
+static int find_cb(struct nftnl_set_elem *se, void *userdata) {
+        PfFind *f = userdata;
+        uint32_t len = 0;
+        const void *k = nftnl_set_elem_get(se, NFTNL_SET_ELEM_KEY, &len);
+        if (k && len == f->want->klen && memcmp(k, f->want->key, len) == 0)
+                f->found = true;
+        return 0;
+}
+
+int portfilter_check(PortFilter *pf, const PortFilterPort *p, KvErr *e) {
+        if (pf->render)
+                return 0;
+        PfElem els[PF_MAX_ELEMS];
+        size_t n = port_elems(p, els);
+        for (size_t i = 0; i < n; i++) {
+                PfFind f = { .want = &els[i] };
+                int r = nftw_elems_dump(pf->sk, PF_FAMILY, PORTFILTER_TABLE, els[i].set, find_cb, &f);
+                if (r < 0 && r != -ENOENT)
+                        return kverr_set(e, KV_ERR_INTERNAL, r, "anti-spoofing: listing set %s: %s", els[i].set,
+                                         strerror(-r));
+                if (r == -ENOENT || !f.found)
+                        return kverr_set(e, KV_ERR_NOT_AVAILABLE, -ENOENT,
+                                         "anti-spoofing: %s is not in set %s of table bridge %s", els[i].what,
+                                         els[i].set, PORTFILTER_TABLE);
+        }
+        return 0;
+}

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Anti-spoofing on kvnet's bridge ports (docs/SECURITY.md): a container A on a dual-stack kvnet network sends
+# crafted frames (tests/tools/frames.py) into its port; a neighbour B on the same bridge listens. Every spoofed
+# frame (another MAC, another VM's or the gateway's address in IPv4 / ARP / IPv6 / ND, DHCP and DHCPv6 server
+# messages, router advertisements, redirects, VLAN tags, other ether types) must not reach B, and the same
+# frame with A's own identity must (each drop case has a control that passes, so the test can fail both
+# ways). Then: the kernel counted the drops; CHECK notices a filter element that went missing; a netd restart
+# keeps the filter; a network with "antiSpoofing": false lets the spoofed MAC through; DEL removes A's elements.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+kv_init
+require_kvnet
+command -v python3 >/dev/null || skip "python3 is needed to craft the frames (tests/tools/frames.py)"
+FRAMES="python3 $KV_ROOT/tests/tools/frames.py"
+setup_node
+mkns SBX_A sbxa
+mkns SBX_B sbxb
+start_netd "$NODE_NS"
+conf=$(render_conf kvnet-dual.conflist 1.1.0)
+
+res_a=$(cni add "$conf" cid-a "$SBX_A" eth0)
+res_b=$(cni add "$conf" cid-b "$SBX_B" eth0)
+ip_a=$(echo "$res_a" | result_ip4)
+ip_b=$(echo "$res_b" | result_ip4)
+ip6_a=$(echo "$res_a" | result_ip6)
+ip6_b=$(echo "$res_b" | result_ip6)
+mac_a=$(ip -n "$SBX_A" -j link show eth0 | jq -r '.[0].address')
+mac_b=$(ip -n "$SBX_B" -j link show eth0 | jq -r '.[0].address')
+ll_a=$(ip -n "$SBX_A" -j addr show dev eth0 | jq -r '.[0].addr_info[] | select(.scope=="link") | .local' | head -1)
+host_a=$(kvctl -o json endpoints | jq -r '.[] | select(.containerID=="cid-a") | .hostIfname')
+log "A: $mac_a $ip_a $ip6_a $ll_a (port $host_a); B: $mac_b $ip_b $ip6_b"
+[ -n "$ip6_a" ] && [ -n "$ll_a" ] || die "A has no IPv6 / link-local address"
+assert_ping "$SBX_A" "$ip_b" "ping A -> B through the filtered ports"
+assert_true "ping6 A -> B through the filtered ports" ip netns exec "$SBX_A" ping -6 -c 1 -W 3 "$ip6_b"
+
+SPOOF_MAC=02:66:66:66:66:66
+# set_has SET TEXT: the filter's set lists TEXT
+set_has() {
+	local out
+	out=$(ip netns exec "$NODE_NS" nft list set bridge kvnet-ports "$1") # (not piped into grep -q: SIGPIPE)
+	grep -qF -- "$2" <<<"$out"
+}
+
+# case NAME EXPECT(pass|drop) KIND key=value...: queued, sent in one burst while B listens
+CASES=()
+case_() { CASES+=("$*"); }
+
+# MAC
+case_ mac-own pass udp4 smac=$mac_a sip=$ip_a dip=10.88.0.255
+case_ mac-foreign drop udp4 smac=$SPOOF_MAC sip=$ip_a dip=10.88.0.255
+case_ mac-neighbour drop udp4 smac=$mac_b sip=$ip_a dip=10.88.0.255
+# IPv4 source
+case_ ip4-neighbour drop udp4 smac=$mac_a sip=$ip_b dip=10.88.0.255
+case_ ip4-gateway drop icmp4 smac=$mac_a sip=10.88.0.1 dip=$ip_b
+case_ dhcp-discover pass udp4 smac=$mac_a sip=0.0.0.0 dip=255.255.255.255 sport=68 dport=67
+case_ zero-not-dhcp drop udp4 smac=$mac_a sip=0.0.0.0 dip=255.255.255.255 sport=68 dport=53
+case_ dhcp-server drop udp4 smac=$mac_a sip=$ip_a dip=255.255.255.255 sport=67 dport=68
+case_ icmp-redirect drop icmp4 smac=$mac_a sip=$ip_a dip=$ip_b type=5
+case_ icmp-echo pass icmp4 smac=$mac_a sip=$ip_a dip=$ip_b type=8
+# ARP
+case_ arp-own pass arp smac=$mac_a sha=$mac_a spa=$ip_a tpa=$ip_b
+case_ arp-probe pass arp smac=$mac_a sha=$mac_a spa=0.0.0.0 tpa=$ip_a op=1
+case_ arp-sha drop arp smac=$mac_a sha=$mac_b spa=$ip_a tpa=$ip_b
+case_ arp-spa-gateway drop arp smac=$mac_a sha=$mac_a spa=10.88.0.1 tpa=$ip_b
+case_ arp-spa-neighbour drop arp smac=$mac_a sha=$mac_a spa=$ip_b tpa=10.88.0.1
+# IPv6 sources, ND
+case_ ip6-own pass udp6 smac=$mac_a sip=$ip6_a dip=ff02::1
+case_ ip6-linklocal pass udp6 smac=$mac_a sip=$ll_a dip=ff02::1
+case_ ip6-neighbour drop udp6 smac=$mac_a sip=$ip6_b dip=ff02::1
+case_ ip6-other-linklocal drop udp6 smac=$mac_a sip=fe80::1 dip=ff02::1
+case_ dad pass icmp6 smac=$mac_a sip=:: dip=ff02::1:ff00:1 type=135 target=$ip6_a
+case_ na-own pass icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=136 target=$ip6_a opt=2 ll=$mac_a
+case_ na-target drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=136 target=$ip6_b opt=2 ll=$mac_a
+case_ na-gateway drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=136 target=fd88::1 opt=2 ll=$mac_a
+case_ na-lladdr drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=136 target=$ip6_a opt=2 ll=$mac_b
+case_ ns-own pass icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=135 target=$ip6_b opt=1 ll=$mac_a
+case_ ns-lladdr drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=135 target=$ip6_b opt=1 ll=$mac_b
+case_ rs-own pass icmp6 smac=$mac_a sip=$ll_a dip=ff02::2 type=133 opt=1 ll=$mac_a
+case_ rs-lladdr drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::2 type=133 opt=1 ll=$mac_b
+case_ router-advert drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=134
+case_ redirect6 drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=137 target=$ip6_b
+case_ dhcp6-server drop udp6 smac=$mac_a sip=$ll_a dip=ff02::1 sport=547 dport=546
+case_ dhcp6-client pass udp6 smac=$mac_a sip=$ll_a dip=ff02::1:2 sport=546 dport=547
+# other ether types, VLAN tags
+case_ vlan-tag drop udp4 smac=$mac_a sip=$ip_a dip=10.88.0.255 vlan=42
+case_ ethertype drop raw smac=$mac_a etype=0x88b5
+case_ rarp pass raw smac=$mac_a etype=0x8035
+
+# run_cases LISTEN_NS LISTEN_IF SEND_NS: sends every case from SEND_NS's eth0; SEEN = the markers that arrived
+run_cases() {
+	local lns=$1 lif=$2 sns=$3 c name kind rest
+	local out=$KV_TMP/seen.$RANDOM
+	ip netns exec "$lns" $FRAMES listen "$lif" 60 >"$out" &
+	local lp=$!
+	for _ in $(seq 1 100); do grep -q ready "$out" 2>/dev/null && break; sleep 0.1; done
+	for c in "${CASES[@]}"; do
+		read -r name _ kind rest <<<"$c"
+		echo "$name $kind $rest"
+	done | ip netns exec "$sns" $FRAMES batch eth0
+	sleep 1.5 # the listener prints each marker as it comes
+	kill "$lp" 2>/dev/null || true
+	wait "$lp" 2>/dev/null || true
+	SEEN=$(grep -v '^ready$' "$out" | sort | tr '\n' ' ')
+}
+
+check_cases() {
+	local label=$1 c name expect
+	for c in "${CASES[@]}"; do
+		read -r name expect _ <<<"$c"
+		if [ "$expect" = pass ]; then
+			assert_true "$label: '$name' reaches the neighbour" grep -qw -- "$name" <<<"$SEEN"
+		else
+			assert_false "$label: '$name' is dropped at the port" grep -qw -- "$name" <<<"$SEEN"
+		fi
+	done
+}
+
+run_cases "$SBX_B" eth0 "$SBX_A"
+log "seen by B: $SEEN"
+check_cases filtered
+
+# the kernel counted drops
+drops=$(ip netns exec "$NODE_NS" nft -j list table bridge kvnet-ports |
+	jq '[.nftables[] | select(.rule) | .rule.expr[] | select(.counter) | .counter.packets] | add')
+assert_true "the filter's counters saw the dropped frames ($drops)" test "$drops" -ge 20
+ip netns exec "$NODE_NS" nft list table bridge kvnet-ports >"$KV_TMP/table.txt" 2>&1 || true
+assert_true "A's port is in set ports ($(grep -A2 'set ports' "$KV_TMP/table.txt" | tr -s ' \n\t' ' '))" \
+	set_has ports "\"$host_a\""
+
+# CHECK: a missing element is reported; the next netd start puts it back
+assert_true "CHECK A passes" cni check "$conf" cid-a "$SBX_A" eth0
+ip netns exec "$NODE_NS" nft delete element bridge kvnet-ports macs "{ \"$host_a\" . $mac_a }"
+rc=0
+cni check "$conf" cid-a "$SBX_A" eth0 >/dev/null 2>"$KV_TMP/check.err" || rc=$?
+assert_ne "$rc" 0 "CHECK A fails once A's MAC is gone from the filter"
+assert_true "CHECK's error names the missing element ($(head -c 300 "$KV_TMP/check.err"))" \
+	grep -q "anti-spoofing: $host_a MAC $mac_a is not in set macs" "$KV_TMP/check.err"
+netd_term
+start_netd "$NODE_NS"
+assert_true "CHECK A passes after a netd restart (filter rebuilt)" cni check "$conf" cid-a "$SBX_A" eth0
+CASES=("mac-own pass udp4 smac=$mac_a sip=$ip_a dip=10.88.0.255"
+	"mac-foreign drop udp4 smac=$SPOOF_MAC sip=$ip_a dip=10.88.0.255"
+	"ip4-neighbour drop udp4 smac=$mac_a sip=$ip_b dip=10.88.0.255")
+run_cases "$SBX_B" eth0 "$SBX_A"
+check_cases "after a netd restart"
+
+# "antiSpoofing": false relaxes a network (its own bridge here); the filtered one stays filtered
+mkns SBX_C sbxc
+mkns SBX_D sbxd
+relaxed=$KV_TMP/relaxed.conflist
+jq '.name = "kvrelax" | .plugins[0].bridge = "kvbr1" | .plugins[0].antiSpoofing = false |
+	.plugins[0].ipam.ranges = [[{"subnet": "10.89.0.0/24", "gateway": "10.89.0.1"}]] |
+	.plugins[0].ipam.routes = [{"dst": "0.0.0.0/0"}]' "$conf" >"$relaxed"
+res_c=$(cni add "$relaxed" cid-c "$SBX_C" eth0)
+cni add "$relaxed" cid-d "$SBX_D" eth0 >/dev/null
+ip_c=$(echo "$res_c" | result_ip4)
+mac_c=$(ip -n "$SBX_C" -j link show eth0 | jq -r '.[0].address')
+host_c=$(kvctl -o json endpoints | jq -r '.[] | select(.containerID=="cid-c") | .hostIfname')
+assert_eq "$(kvctl -o json endpoints | jq -r '.[] | select(.containerID=="cid-c") | .antiSpoofing')" false \
+	"the relaxed attachment is recorded with antiSpoofing false"
+assert_false "the relaxed port is not in set ports" set_has ports "\"$host_c\""
+CASES=("relaxed-foreign-mac pass udp4 smac=$SPOOF_MAC sip=$ip_c dip=10.89.0.255"
+	"relaxed-foreign-ip pass udp4 smac=$mac_c sip=10.89.0.1 dip=10.89.0.255")
+run_cases "$SBX_D" eth0 "$SBX_C"
+check_cases relaxed
+
+# a wrong type is refused with the field named
+bad=$KV_TMP/bad.conflist
+jq '.plugins[0].antiSpoofing = "no"' "$conf" >"$bad"
+mkns SBX_E sbxe
+code=$(cni_fail_code add "$bad" cid-e "$SBX_E" eth0)
+assert_eq "$code" 7 "antiSpoofing \"no\" is refused as invalid config (code 7)"
+
+# a requested MAC is never the bridge's (the gateway's)
+br_mac=$(ip -n "$NODE_NS" -j link show kvbr0 | jq -r '.[0].address')
+code=$(cni_fail_code add "$conf" cid-e "$SBX_E" eth0 --cap mac="\"$br_mac\"")
+assert_eq "$code" 101 "a pod asking for the bridge's MAC $br_mac is refused (code 101)"
+assert_false "and nothing was made in its sandbox" link_exists "$SBX_E" eth0
+
+# DEL takes A's elements away
+cni del "$conf" cid-a "$SBX_A" eth0
+assert_false "after DEL A's port is not in set ports" set_has ports "\"$host_a\""
+assert_false "after DEL A's MAC is not in set macs" set_has macs "$mac_a"
+assert_true "B's MAC is still in set macs" set_has macs "$mac_b"
+cni del "$conf" cid-b "$SBX_B" eth0
+cni del "$relaxed" cid-c "$SBX_C" eth0
+cni del "$relaxed" cid-d "$SBX_D" eth0
+stop_netd
+finish

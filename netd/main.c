@@ -23,7 +23,8 @@ static void help(void) {
                "  --state-dir DIR    persistent state (default /var/lib/kvnet)\n"
                "  --config FILE      JSON config: natBackend (\"nftables\"), durable (true), sriovPools\n"
                "                     ([{\"resourceName\", \"pfs\": [...], \"bindVfio\"}]), sysfsRoot (\"/sys\"),\n"
-               "                     sriovSimulate (false; tests only)\n"
+               "                     sriovSimulate (false; tests only), policy ({bridges, subnets, adoptBridges,\n"
+               "                     allowAntiSpoofingOff, allowSpoofchkOff, allowTrust}: docs/SECURITY.md)\n"
                "  --no-fsync         do not fsync state (tests/benchmarks only: a power loss can lose claims)\n"
                "  --log-level LEVEL  err, warning, notice, info (default), debug\n",
                KV_DEFAULT_SOCKET);

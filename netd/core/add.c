@@ -109,6 +109,8 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
                                  "add: CNI_NETNS '%s' is %s network namespace, not a pod's sandbox", req.netns,
                                  r == NETNS_OWN ? "the node's own (netd's)" : "the machine's (PID 1's)");
 
+        if ((r = policy_check_add(m, &req, e)) < 0)
+                return r;
         /* A requested MAC is never the bridge's (the gateway's): the port would answer for the gateway, and its
          * filter would let it. */
         if (req.has_mac && ops->bridge_port && !req.chained) {

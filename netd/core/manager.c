@@ -31,11 +31,11 @@ int manager_config_parse(Manager *m, KvErr *e) {
                 if (!streq(key, "natBackend") && !streq(key, "durable") && !streq(key, "sriovPools") &&
                     !streq(key, "sysfsRoot") && !streq(key, "sriovSimulate") && !streq(key, "nodeName") &&
                     !streq(key, "clusterClaims") && !streq(key, "routeHook") && !streq(key, "nodeAddress") &&
-                    !streq(key, "redirectGraceMs"))
+                    !streq(key, "redirectGraceMs") && !streq(key, "policy"))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "config %s: unknown key '%s' (expected natBackend, durable, sriovPools, "
                                          "sysfsRoot, sriovSimulate, nodeName, clusterClaims, routeHook, nodeAddress, "
-                                         "redirectGraceMs)",
+                                         "redirectGraceMs, policy)",
                                          m->config_path, key);
         }
         const char *node = NULL, *hook = NULL, *naddr = NULL;
@@ -66,6 +66,14 @@ int manager_config_parse(Manager *m, KvErr *e) {
                                          "config: 'nodeName' must be 1..%zu characters, got '%.64s'",
                                          sizeof m->node_name - 1, node);
                 snprintf(m->node_name, sizeof m->node_name, "%s", node);
+        }
+        json_t *pol = json_object_get(o, "policy");
+        if (pol) {
+                NodePolicy np;
+                node_policy_init(&np);
+                if ((r = node_policy_parse(pol, &np, e)) < 0)
+                        return r;
+                m->policy = np;
         }
         json_t *claims = json_object_get(o, "clusterClaims");
         if (claims) {
@@ -139,6 +147,7 @@ int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *
         if (!m->socket_path || !m->state_dir || (opts->config_path && !m->config_path))
                 return -ENOMEM;
         m->durable = opts->durable;
+        node_policy_init(&m->policy);
         m->loop = loop;
         strcpy(m->default_nat_backend, "nftables");
         m->redirect_grace_ms = 5000;

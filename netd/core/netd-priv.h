@@ -11,6 +11,7 @@
 #include "netd/migration/handoff.h"
 #include "netd/nat/nat.h"
 #include "netd/binding/portfilter.h"
+#include "netd/core/policy.h"
 #include "netd/netd.h"
 #include "netd/state/claimstore.h"
 #include "netd/state/endpoint.h"
@@ -49,6 +50,7 @@ struct Manager {
 
         Ipam *ipam;
         NatBackend *nat_nft;
+        NodePolicy policy;      /* config "policy" (policy.h) */
         PortFilter *portfilter; /* anti-spoofing on bridge ports (netd/binding/portfilter.h), opened on first use */
         Reaper *reaper;
         EventLoop *loop;
@@ -203,6 +205,8 @@ typedef struct AttachRequest {
 } AttachRequest;
 
 int attach_request_parse(json_t *args, const char *verb, bool need_full, AttachRequest *ret, KvErr *e) _wur_;
+/* policy.c: an ADD's request against the node policy (code 7 naming the policy key when it is not allowed). */
+int policy_check_add(const Manager *m, const AttachRequest *req, KvErr *e) _wur_;
 /* What del and check start from: the request, the attachment id it names, and that attachment (NULL when
  * there is none). */
 typedef struct AttachLookup {

@@ -8,6 +8,8 @@ rc=0
 echo
 "$DIR/datapath.sh" || rc=1
 echo
+"$DIR/antispoof.sh" || rc=1
+echo
 "$DIR/vmboot.sh" 2>&1 | grep -v ' Killed ' || rc=1
 echo
 "$DIR/apply.sh" || rc=1

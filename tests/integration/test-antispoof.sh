@@ -145,13 +145,38 @@ CASES=("mac-own pass udp4 smac=$mac_a sip=$ip_a dip=10.88.0.255"
 run_cases "$SBX_B" eth0 "$SBX_A"
 check_cases "after a netd restart"
 
-# "antiSpoofing": false relaxes a network (its own bridge here); the filtered one stays filtered
+# "antiSpoofing": false relaxes a network (its own bridge here) where the node policy allows it (not by default);
+# the filtered one stays filtered
 mkns SBX_C sbxc
 mkns SBX_D sbxd
 relaxed=$KV_TMP/relaxed.conflist
 jq '.name = "kvrelax" | .plugins[0].bridge = "kvbr1" | .plugins[0].antiSpoofing = false |
 	.plugins[0].ipam.ranges = [[{"subnet": "10.89.0.0/24", "gateway": "10.89.0.1"}]] |
 	.plugins[0].ipam.routes = [{"dst": "0.0.0.0/0"}]' "$conf" >"$relaxed"
+assert_eq "$(cni_fail_code add "$relaxed" cid-c "$SBX_C" eth0)" 7 \
+	"antiSpoofing false is refused by the default node policy (code 7)"
+assert_false "and nothing was made in its sandbox" link_exists "$SBX_C" eth0
+# the policy: relaxing allowed, bridges kvbr*, subnets in 10.88.0.0/15, no adopting of foreign bridges
+echo '{"policy": {"allowAntiSpoofingOff": true, "bridges": ["kvbr*"], "subnets": ["10.88.0.0/15", "fd88::/64"],
+	"adoptBridges": false}}' >"$KV_TMP/netd.json"
+netd_term
+start_netd "$NODE_NS" --config "$KV_TMP/netd.json"
+assert_true "CHECK A passes under the policy" cni check "$conf" cid-a "$SBX_A" eth0
+mkns SBX_P sbxp
+jq '.name = "kvother" | .plugins[0].bridge = "other0"' "$relaxed" >"$KV_TMP/other.conflist"
+assert_eq "$(cni_fail_code add "$KV_TMP/other.conflist" cid-p "$SBX_P" eth0)" 7 \
+	"a bridge outside policy.bridges is refused (code 7)"
+assert_false "bridge other0 was not made" link_exists "$NODE_NS" other0
+jq '.name = "kvfar" | .plugins[0].ipam.ranges = [[{"subnet": "10.99.0.0/24"}]]' "$relaxed" >"$KV_TMP/far.conflist"
+assert_eq "$(cni_fail_code add "$KV_TMP/far.conflist" cid-p "$SBX_P" eth0)" 7 \
+	"a subnet outside policy.subnets is refused (code 7)"
+ip -n "$NODE_NS" link add kvbr9 type bridge
+jq '.name = "kvforeign" | .plugins[0].bridge = "kvbr9"' "$relaxed" >"$KV_TMP/foreign.conflist"
+assert_eq "$(cni_fail_code add "$KV_TMP/foreign.conflist" cid-p "$SBX_P" eth0)" 7 \
+	"a bridge kvnet did not make is not adopted under adoptBridges false (code 7)"
+assert_eq "$(ip -n "$NODE_NS" -j addr show dev kvbr9 | jq '[.[0].addr_info[] | select(.family=="inet")] | length')" 0 \
+	"and no gateway address was put on it"
+assert_false "and nothing was made in the sandbox" link_exists "$SBX_P" eth0
 res_c=$(cni add "$relaxed" cid-c "$SBX_C" eth0)
 cni add "$relaxed" cid-d "$SBX_D" eth0 >/dev/null
 ip_c=$(echo "$res_c" | result_ip4)

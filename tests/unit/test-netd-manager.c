@@ -169,7 +169,9 @@ static void test_manager_sriov(void **state) {
         char text[PATH_MAX * 2];
         snprintf(text, sizeof text,
                  "{\"sriovPools\":[{\"resourceName\":\"intel.com/sriov_a\",\"pfs\":[\"ens1f0\"],\"bindVfio\":false}],"
-                 "\"sysfsRoot\":\"%s\",\"sriovSimulate\":true}",
+                 "\"sysfsRoot\":\"%s\",\"sriovSimulate\":true,"
+                 /* the request below asks for spoofchk off and trust: the node policy must allow both */
+                 "\"policy\":{\"allowSpoofchkOff\":true,\"allowTrust\":true}}",
                  sys);
         write_text(conf, text);
         assert_int_equal(manager_new(&o, NULL, &m, &e), 0);

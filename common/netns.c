@@ -47,11 +47,25 @@ int netns_leave(NetnsGuard *g) {
         return r;
 }
 
+int netns_id(int ns_fd, NetnsId *ret) {
+        struct stat st;
+        if (fstat(ns_fd, &st) < 0)
+                return negative_errno();
+        *ret = (NetnsId){ .dev = (uint64_t) st.st_dev, .ino = (uint64_t) st.st_ino };
+        return 0;
+}
+
+int netns_id_of_path(const char *path, NetnsId *ret) {
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return negative_errno();
+        *ret = (NetnsId){ .dev = (uint64_t) st.st_dev, .ino = (uint64_t) st.st_ino };
+        return 0;
+}
+
 bool netns_same(int a, int b) {
-        struct stat sa, sb;
-        if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
-                return false;
-        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+        NetnsId ia, ib;
+        return netns_id(a, &ia) == 0 && netns_id(b, &ib) == 0 && netns_id_equal(&ia, &ib);
 }
 
 int netns_owner(int ns_fd) {
@@ -59,17 +73,18 @@ int netns_owner(int ns_fd) {
                 const char *path;
                 NetnsOwner owner;
         } known[] = { { "/proc/thread-self/ns/net", NETNS_OWN }, { "/proc/1/ns/net", NETNS_HOST } };
-        struct stat st;
-        if (fstat(ns_fd, &st) < 0)
-                return negative_errno();
+        NetnsId id;
+        int r = netns_id(ns_fd, &id);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < ELEMENTSOF(known); i++) {
-                struct stat k;
-                if (stat(known[i].path, &k) < 0) {
-                        if (errno == ENOENT || errno == EACCES)
-                                continue;
-                        return negative_errno();
-                }
-                if (k.st_dev == st.st_dev && k.st_ino == st.st_ino)
+                NetnsId k;
+                r = netns_id_of_path(known[i].path, &k);
+                if (r == -ENOENT || r == -EACCES)
+                        continue;
+                if (r < 0)
+                        return r;
+                if (netns_id_equal(&k, &id))
                         return known[i].owner;
         }
         return NETNS_OTHER;

@@ -14,6 +14,15 @@ int netns_open(const char *path, int *ret_fd) _wur_;
 /* Switches the calling thread into ns_fd; netns_leave() switches back (and must be called). */
 int netns_enter(int ns_fd, NetnsGuard *g) _wur_;
 int netns_leave(NetnsGuard *g);
+/* A namespace's identity (its nsfs inode): what stays the same while the namespace lives, whatever path names it. */
+typedef struct NetnsId {
+        uint64_t dev, ino;
+} NetnsId;
+int netns_id(int ns_fd, NetnsId *ret) _wur_;
+int netns_id_of_path(const char *path, NetnsId *ret) _wur_;
+static inline bool netns_id_equal(const NetnsId *a, const NetnsId *b) {
+        return a->dev == b->dev && a->ino == b->ino;
+}
 /* True if the two fds name the same namespace. */
 bool netns_same(int a, int b);
 

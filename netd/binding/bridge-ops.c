@@ -282,7 +282,7 @@ static int bridge_detach(Manager *m, const Endpoint *ep, bool deferred, KvErr *e
                 ret = kverr_set(e, fe.code, r, "%s", fe.msg);
         _cleanup_close_ int nsfd = -1;
         if (ep->netns[0])
-                IGNORE_RESULT(netns_open(ep->netns, &nsfd));
+                IGNORE_RESULT(endpoint_netns_open(ep, &nsfd));
         bool vm = ep->kind == EP_KIND_VM;
         return binding_links_remove(m, nsfd, vm ? ep->sbx_ifname : ep->ifname, vm ? ep->tap : NULL, ep->host_ifname,
                                     deferred, ret, e);

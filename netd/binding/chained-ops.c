@@ -74,7 +74,7 @@ static int chained_detach(Manager *m, const Endpoint *ep, bool deferred, KvErr *
         int ret = binding_nat_del(m, ep, e);
         _cleanup_close_ int nsfd = -1;
         if (ep->netns[0])
-                IGNORE_RESULT(netns_open(ep->netns, &nsfd));
+                IGNORE_RESULT(endpoint_netns_open(ep, &nsfd));
         return binding_links_remove(m, nsfd, NULL, ep->kind == EP_KIND_VM ? ep->tap : NULL, NULL, deferred, ret, e);
 }
 

@@ -87,7 +87,7 @@ static int masquerade_detach(Manager *m, const Endpoint *ep, bool deferred, KvEr
                 ret = kverr_set(e, fe.code, r, "%s", fe.msg);
         _cleanup_close_ int nsfd = -1;
         if (ep->netns[0])
-                IGNORE_RESULT(netns_open(ep->netns, &nsfd));
+                IGNORE_RESULT(endpoint_netns_open(ep, &nsfd));
         /* The sandbox's NAT table goes now (it would go with the sandbox anyway). */
         if (nsfd >= 0) {
                 KvErr me = {};

@@ -149,6 +149,7 @@ int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         ep->vlan = req.vlan;
         ep->ipmasq = req.ipmasq;
         ep->antispoof = req.antispoof;
+        IGNORE_RESULT(netns_id(nsfd, &ep->netns_id));
         ep->is_gateway = req.is_gateway;
         ep->chained = req.chained;
         ep->n_pm = req.n_pm;

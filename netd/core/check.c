@@ -15,9 +15,14 @@ int do_check(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         if (!ep)
                 return kverr_set(e, KV_ERR_UNKNOWN_CONTAINER, -ENOENT, "check: unknown attachment '%s'", l.id);
         _cleanup_close_ int nsfd = -1;
-        r = netns_open(l.req.netns[0] ? l.req.netns : ep->netns, &nsfd);
+        const char *path = l.req.netns[0] ? l.req.netns : ep->netns;
+        r = netns_open(path, &nsfd);
         if (r < 0)
-                return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "check: netns '%s' is gone", ep->netns);
+                return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "check: netns '%s' is gone", path);
+        NetnsId id;
+        if (ep->netns_id.ino && (netns_id(nsfd, &id) < 0 || !netns_id_equal(&id, &ep->netns_id)))
+                return kverr_set(e, KV_ERR_INVALID_ENV, -ESTALE,
+                                 "check: netns '%s' is not the namespace attachment '%s' was made in", path, ep->id);
         r = ep_binding(ep)->check(m, ep, nsfd, e);
         if (r < 0)
                 return r;

@@ -256,7 +256,7 @@ int manager_start(Manager *m, KvErr *e) {
                 if (ep->kind == EP_KIND_VM && ops->lease) {
                         _cleanup_close_ int nsfd = -1;
                         KvErr de = {};
-                        if (netns_open(ep->netns, &nsfd) < 0 || dhcp_start(m, ep, nsfd, &de) < 0)
+                        if (endpoint_netns_open(ep, &nsfd) < 0 || dhcp_start(m, ep, nsfd, &de) < 0)
                                 log_warning("reconcile: no DHCP for '%s': %s", ep->id,
                                             de.msg[0] ? de.msg : "sandbox is gone");
                 }

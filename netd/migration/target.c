@@ -132,7 +132,7 @@ static int activate_vm(Handoff *h, const char *ns, const char *name, const char 
                 }
                 handoff_route(h, ep, true);
                 _cleanup_close_ int nsfd = -1;
-                if (netns_open(ep->netns, &nsfd) == 0) {
+                if (endpoint_netns_open(ep, &nsfd) == 0) {
                         KvErr ae = {};
                         int sock = -1;
                         int s = announce_send(nsfd, ep->sbx_ifname, ep->mac, ep->addrs, ep->n_addrs, 2,
@@ -267,7 +267,7 @@ static int on_guest_frame(EventSource *s, int fd, uint32_t revents, void *userda
 
 static int watch_start(Handoff *h, Endpoint *ep, KvErr *e) {
         _cleanup_close_ int nsfd = -1;
-        int r = netns_open(ep->netns, &nsfd);
+        int r = endpoint_netns_open(ep, &nsfd);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "migration: sandbox '%s'", ep->netns);
         NetnsGuard g = { .orig_fd = -1 };

@@ -26,6 +26,40 @@ static const char *proto_name(uint8_t p) {
         return p == IPPROTO_UDP ? "udp" : "tcp";
 }
 
+int endpoint_netns_open(const Endpoint *ep, int *ret_fd) {
+        *ret_fd = -1;
+        if (!ep->netns[0])
+                return -ENOENT;
+        int fd;
+        int r = netns_open(ep->netns, &fd);
+        if (r < 0)
+                return r;
+        NetnsId id;
+        if (ep->netns_id.ino && (netns_id(fd, &id) < 0 || !netns_id_equal(&id, &ep->netns_id))) {
+                close(fd);
+                log_warning("attachment '%s': '%s' is no longer the namespace it was made in: its links there are "
+                            "left alone",
+                            ep->id, ep->netns);
+                return -ESTALE;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+/* "netnsId": "DEV:INO" (optional: records from before it have none) */
+static int parse_netns_id(json_t *o, NetnsId *ret, KvErr *e) {
+        const char *s = NULL;
+        int r = json_get_string(o, "endpoint", "netnsId", false, &s, e);
+        if (r < 0 || !s)
+                return r;
+        unsigned long long dev, ino;
+        int n = 0;
+        if (sscanf(s, "%llu:%llu%n", &dev, &ino, &n) != 2 || s[n] != '\0' || ino == 0)
+                return kverr_set(e, KV_ERR_DECODE, -EINVAL, "endpoint: 'netnsId' must be DEV:INO, got '%.40s'", s);
+        *ret = (NetnsId){ .dev = dev, .ino = ino };
+        return 0;
+}
+
 json_t *endpoint_to_json(const Endpoint *ep, bool for_state) {
         char buf[KV_ADDR_STRLEN], mac[KV_MAC_STRLEN];
         json_t *o = json_object();
@@ -37,6 +71,12 @@ json_t *endpoint_to_json(const Endpoint *ep, bool for_state) {
         json_object_set_new(o, "kind", json_string(ep->kind == EP_KIND_VM ? "vm" : "container"));
         json_object_set_new(o, "key", json_string(ep->key));
         json_object_set_new(o, "netns", json_string(ep->netns));
+        if (ep->netns_id.ino) {
+                char id[48];
+                snprintf(id, sizeof id, "%llu:%llu", (unsigned long long) ep->netns_id.dev,
+                         (unsigned long long) ep->netns_id.ino);
+                json_object_set_new(o, "netnsId", json_string(id));
+        }
         json_object_set_new(o, "binding", json_string(ep->binding));
         json_object_set_new(o, "bridge", json_string(ep->bridge));
         json_object_set_new(o, "hostIfname", json_string(ep->host_ifname));
@@ -147,6 +187,7 @@ int endpoint_from_json(json_t *o, Endpoint **ret, KvErr *e) {
             (r = copy_str(o, "tap", ep->tap, sizeof ep->tap, false, e)) < 0 ||
             (r = copy_str(o, "natBackend", ep->nat_backend, sizeof ep->nat_backend, false, e)) < 0 ||
             (r = copy_str(o, "pciAddress", ep->sriov.pci, sizeof ep->sriov.pci, false, e)) < 0 ||
+            (r = parse_netns_id(o, &ep->netns_id, e)) < 0 ||
             (r = copy_str(o, "resourceName", ep->sriov.resource, sizeof ep->sriov.resource, false, e)) < 0)
                 return r;
         ep->sriov.spoofchk = true;

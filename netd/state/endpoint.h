@@ -10,6 +10,7 @@
 
 #include "common/addr.h"
 #include "common/kverr.h"
+#include "common/netns.h"
 #include "netd/binding/kind.h"
 #include "netd/migration/migstate.h"
 
@@ -51,6 +52,7 @@ typedef struct Endpoint {
         char container_id[256];
         char ifname[16];
         char netns[PATH_MAX];
+        NetnsId netns_id; /* the sandbox's identity at ADD ({0,0}: unknown, a record from before) */
         char key[320]; /* claim key */
         EndpointKind kind;
         char vm_namespace[64], vm_name[64], vm_interface[64];
@@ -95,6 +97,9 @@ typedef struct Endpoint {
         int early_ifindex; /* runtime only: the migration redirect forwards this VM's packets here (handoff.c) */
 } Endpoint;
 
+/* Opens the attachment's sandbox: -ESTALE (logged) when the path now names another namespace than the one the
+ * attachment was made in (the pod's went and a new one took its name): nothing in it is the attachment's. */
+int endpoint_netns_open(const Endpoint *ep, int *ret_fd) _wur_;
 Endpoint *endpoint_free(Endpoint *ep);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Endpoint *, endpoint_free);
 int endpoint_make_id(const char *network, const char *container_id, const char *ifname, char *buf, size_t n);

@@ -239,10 +239,11 @@ FUZZ_SRC_fuzz-dhcp             := netd/dhcp/dhcp4.c netd/dhcp/dhcp6.c $(COMMON_S
 FUZZ_SRC_fuzz-journal          := netd/state/journal.c $(COMMON_SRC)
 FUZZ_SRC_fuzz-netd-request     := $(NETD_SRC) $(KUBE_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-netd-config      := $(NETD_SRC) $(KUBE_SRC) $(COMMON_SRC)
+FUZZ_SRC_fuzz-netd-records     := $(NETD_SRC) $(KUBE_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-vmi              := $(LAUNCH_SRC) $(MIGRATE_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-kube             := kube/config.c kube/yaml.c kube/util.c kube/watch-parse.c $(COMMON_SRC)
 FUZZ_SRC_fuzz-multus           := $(MULTUS_SRC) $(COMMON_SRC)
-$(BUILD)/fuzz/fuzz-netd-request $(BUILD)/fuzz/fuzz-netd-config: $(BPF_SKELS)
+$(BUILD)/fuzz/fuzz-netd-request $(BUILD)/fuzz/fuzz-netd-config $(BUILD)/fuzz/fuzz-netd-records: $(BPF_SKELS)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $$(FUZZ_SRC_$$*)
 	@mkdir -p $(dir $@)

@@ -125,6 +125,10 @@ int bridge_port_finish(Manager *m, Endpoint *ep, KvErr *e) {
 
 /* The guard an untagged port of a VLAN trunk must have. */
 int bridge_port_check(Manager *m, const Endpoint *ep, KvErr *e) {
+        if (ep_untagged_port(ep) && is_trunk(m, ep->bridge) && vlan_guard_present(ep->host_ifname) <= 0)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOENT,
+                                 "check: '%s' is an untagged port of VLAN trunk '%s' without its guard",
+                                 ep->host_ifname, ep->bridge);
         if (bridge_port_filtered(ep)) {
                 PortFilter *pf;
                 PortFilterPort p;
@@ -133,10 +137,6 @@ int bridge_port_check(Manager *m, const Endpoint *ep, KvErr *e) {
                 if (r < 0 || (r = portfilter_check(pf, &p, e)) < 0)
                         return r;
         }
-        if (ep_untagged_port(ep) && is_trunk(m, ep->bridge) && vlan_guard_present(ep->host_ifname) <= 0)
-                return kverr_set(e, KV_ERR_INTERNAL, -ENOENT,
-                                 "check: '%s' is an untagged port of VLAN trunk '%s' without its guard",
-                                 ep->host_ifname, ep->bridge);
         return 0;
 }
 

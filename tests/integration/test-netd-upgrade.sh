@@ -77,7 +77,11 @@ assert_eq "$(kvctl -o json endpoints | jq length)" 3 "old netd lists 3 endpoints
 
 # the records as kvnetctl shows them; of a VM's DHCP responder only that it serves its tap (its counters are the
 # running process's, and a newer netd may count more things)
-endpoints() { kvctl -o json endpoints | jq -S 'map(if .dhcp then .dhcp |= {ifname} else . end) | sort_by(.key)'; }
+# (what this version records and the old one did not: the port's anti-spoofing, the sandbox's identity)
+endpoints() {
+	kvctl -o json endpoints |
+		jq -S 'map(del(.antiSpoofing, .netnsId) | if .dhcp then .dhcp |= {ifname} else . end) | sort_by(.key)'
+}
 claims() { kvctl -o json ipam | jq -S '[.claims[] | {network, key, ips, mac, state, owner}] | sort_by(.key)'; }
 # every link of the node and the sandboxes with its ifindex
 links() {
@@ -105,6 +109,12 @@ start_netd "$NODE_NS"
 log "new netd started on the old state dir"
 
 assert_eq "$(endpoints)" "$eps_old" "every endpoint still listed, unchanged"
+assert_eq "$(kvctl -o json endpoints | jq '[.[] | select(.antiSpoofing == true)] | length')" 3 \
+	"the upgraded attachments are anti-spoofed from now on"
+ports=$(ip netns exec "$NODE_NS" nft list set bridge kvnet-ports ports)
+for h in $(kvctl -o json endpoints | jq -r '.[].hostIfname'); do
+	assert_true "the new netd's start filters the old port $h" grep -qF "\"$h\"" <<<"$ports"
+done
 assert_eq "$(claims)" "$claims_old" "every IPAM claim unchanged"
 assert_eq "$(links)" "$links_old" "every link kept (same names and ifindex)"
 assert_true "CHECK container passes" cni check "$conf" cid-ctr "$SBX_C" eth0 --cap portMappings="$pm"

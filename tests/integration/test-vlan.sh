@@ -114,7 +114,10 @@ assert_false "the guard on $host_d drops D's tagged frame: B did not hear it" b_
 assert_eq "$(NODE_NS=$N2 cni_fail_code check "$cplain" cid-d "$SBX_D" eth0)" none "CHECK D passes (guard present)"
 ip netns exec "$N2" tc filter del dev "$host_d" ingress
 hop
-assert_true "without the guard the same frame reaches VLAN 100: B learned 10.100.0.97" b_learned
+assert_false "without the guard the port's anti-spoofing still drops it (a tag, a foreign address)" b_learned
+ip netns exec "$N2" nft delete element bridge kvnet-ports ports "{ \"$host_d\" }"
+hop
+assert_true "without the guard and the filter the same frame reaches VLAN 100: B learned 10.100.0.97" b_learned
 rc=$(NODE_NS=$N2 cni_fail_code check "$cplain" cid-d "$SBX_D" eth0)
 assert_ne "$rc" none "CHECK D fails while its guard is missing (code $rc)"
 

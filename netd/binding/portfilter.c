@@ -25,10 +25,12 @@
 #define NFT_TYPE_ETHERTYPE 10
 #define NFT_TYPE_IFNAME 41
 #define NFT_CONCAT2(a, b) (((a) << 6) | (b))
+#define NFT_CONCAT3(a, b, c) (((((a) << 6) | (b)) << 6) | (c))
 
 /* Each field of a concatenation starts on a 32-bit register: the name takes four, what follows is at 04. */
 #define REG_NAME NFT_REG_1
 #define REG_NEXT NFT_REG32_04
+#define REG_AFTER_MAC NFT_REG32_06 /* name . MAC (6 bytes, padded to 8) . address */
 
 struct PortFilter {
         NftwSock *sk; /* NULL in render mode */
@@ -78,33 +80,85 @@ static bool ex_drop(struct nftnl_rule *r) {
         return nftw_ex_counter(r) && nftw_ex_verdict(r, NF_DROP);
 }
 
+/* The rules, chain by chain. The base chain lets the bulk through first (TCP and UDP from the port's own MAC and
+ * address: one lookup), then checks what every frame shares and sends each family to its own chain, so that a
+ * frame is only compared with the rules of its kind. */
 typedef enum {
-        PR_NOT_OURS,    /* iifname != @ports accept */
-        PR_MAC,         /* ether saddr */
-        PR_ETYPE,       /* ether type */
+        /* prerouting */
+        PR_NOT_OURS, /* iifname != @ports accept */
+        PR_FAST4_TCP,
+        PR_FAST4_UDP,
+        PR_FAST6_TCP,
+        PR_FAST6_UDP,
+        PR_MAC,      /* ether saddr */
+        PR_ETYPE,    /* ether type */
+        PR_TO_IP4,
+        PR_TO_ARP,
+        PR_TO_IP6,
+        /* ip4 */
         PR_DHCP4_SERVER,
-        PR_DHCP6_SERVER,
-        PR_RA,
-        PR_REDIRECT6,
         PR_REDIRECT4,
+        PR_IP4_DHCP,
+        PR_IP4_SADDR,
+        /* arp */
         PR_ARP_FORMAT,
         PR_ARP_SHA,
         PR_ARP_PROBE,
         PR_ARP_SPA,
+        /* ip6 */
+        PR_DHCP6_SERVER,
+        PR_TO_ICMP6,
+        PR_IP6_SADDR,
+        /* icmp6 */
+        PR_RA,
+        PR_REDIRECT6,
         PR_ND_NS_LL,
         PR_ND_NA_LL,
         PR_ND_RS_LL,
-        PR_IP4_DHCP,
-        PR_IP4_SADDR,
         PR_IP6_DAD,
         PR_IP6_MLD,
-        PR_IP6_SADDR,
         PR_ND_NA_TARGET,
         _PR_MAX,
 } PfRule;
 
+static const struct {
+        const char *chain, *name;
+} pf_rules[_PR_MAX] = {
+        [PR_NOT_OURS] = { "prerouting", "not a kvnet port" },
+        [PR_FAST4_TCP] = { "prerouting", "TCP from the port's MAC and IPv4 address" },
+        [PR_FAST4_UDP] = { "prerouting", "UDP from the port's MAC and IPv4 address" },
+        [PR_FAST6_TCP] = { "prerouting", "TCP from the port's MAC and IPv6 address" },
+        [PR_FAST6_UDP] = { "prerouting", "UDP from the port's MAC and IPv6 address" },
+        [PR_MAC] = { "prerouting", "source MAC" },
+        [PR_ETYPE] = { "prerouting", "ether type" },
+        [PR_TO_IP4] = { "prerouting", "to ip4" },
+        [PR_TO_ARP] = { "prerouting", "to arp" },
+        [PR_TO_IP6] = { "prerouting", "to ip6" },
+        [PR_DHCP4_SERVER] = { "ip4", "DHCP server" },
+        [PR_REDIRECT4] = { "ip4", "ICMP redirect" },
+        [PR_IP4_DHCP] = { "ip4", "DHCP discovery" },
+        [PR_IP4_SADDR] = { "ip4", "IPv4 source" },
+        [PR_ARP_FORMAT] = { "arp", "ARP format" },
+        [PR_ARP_SHA] = { "arp", "ARP sender MAC" },
+        [PR_ARP_PROBE] = { "arp", "ARP probe" },
+        [PR_ARP_SPA] = { "arp", "ARP sender IP" },
+        [PR_DHCP6_SERVER] = { "ip6", "DHCPv6 server" },
+        [PR_TO_ICMP6] = { "ip6", "to icmp6" },
+        [PR_IP6_SADDR] = { "ip6", "IPv6 source" },
+        [PR_RA] = { "icmp6", "router advertisement" },
+        [PR_REDIRECT6] = { "icmp6", "ICMPv6 redirect" },
+        [PR_ND_NS_LL] = { "icmp6", "NS source link-layer address" },
+        [PR_ND_NA_LL] = { "icmp6", "NA target link-layer address" },
+        [PR_ND_RS_LL] = { "icmp6", "RS source link-layer address" },
+        [PR_IP6_DAD] = { "icmp6", "duplicate address detection" },
+        [PR_IP6_MLD] = { "icmp6", "MLD report without an address" },
+        [PR_ND_NA_TARGET] = { "icmp6", "NA target" },
+};
+
+static const char *const pf_chains[] = { "ip4", "arp", "ip6", "icmp6" };
+
 static struct nftnl_rule *pf_build_rule(const NftwBatch *bt, PfRule kind) {
-        struct nftnl_rule *r = nftw_rule_new(bt, "prerouting");
+        struct nftnl_rule *r = nftw_rule_new(bt, pf_rules[kind].chain);
         if (!r)
                 return NULL;
         static const uint8_t zero16[16] = {};
@@ -115,6 +169,25 @@ static struct nftnl_rule *pf_build_rule(const NftwBatch *bt, PfRule kind) {
                 ok = nftw_ex_meta(r, NFT_META_IIFNAME, REG_NAME) && nftw_ex_lookup(r, REG_NAME, "ports", 0, true) &&
                      nftw_ex_verdict(r, NF_ACCEPT);
                 break;
+        case PR_FAST4_TCP:
+        case PR_FAST4_UDP:
+        case PR_FAST6_TCP:
+        case PR_FAST6_UDP: {
+                /* the bulk of the traffic, in one lookup: TCP, or UDP but not from a DHCP(v6) server's port, from
+                 * the port's own MAC and address (ports whose addresses kvnet knows) */
+                bool v6 = kind == PR_FAST6_TCP || kind == PR_FAST6_UDP;
+                bool udp = kind == PR_FAST4_UDP || kind == PR_FAST6_UDP;
+                uint16_t server = htons(v6 ? 547 : 67);
+                ok = ex_etype(r, v6 ? ETH_P_IPV6 : ETH_P_IP) && ex_l4(r, udp ? IPPROTO_UDP : IPPROTO_TCP);
+                if (udp)
+                        ok = ok && nftw_ex_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG_1) &&
+                             nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_NEQ, &server, sizeof server);
+                ok = ok && nftw_ex_meta(r, NFT_META_IIFNAME, REG_NAME) &&
+                     nftw_ex_payload(r, NFT_PAYLOAD_LL_HEADER, 6, 6, REG_NEXT) &&
+                     nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 8 : 12, v6 ? 16 : 4, REG_AFTER_MAC) &&
+                     nftw_ex_lookup(r, REG_NAME, v6 ? "src6" : "src4", 0, false) && nftw_ex_verdict(r, NF_ACCEPT);
+                break;
+        }
         case PR_MAC:
                 ok = ex_port_field_not_in(r, NFT_PAYLOAD_LL_HEADER, 6, 6, "macs") && ex_drop(r);
                 break;
@@ -123,73 +196,79 @@ static struct nftnl_rule *pf_build_rule(const NftwBatch *bt, PfRule kind) {
                 ok = nftw_ex_payload(r, NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG_1) &&
                      nftw_ex_lookup(r, NFT_REG_1, "etypes", 0, true) && ex_drop(r);
                 break;
+        case PR_TO_IP4:
+                ok = ex_etype(r, ETH_P_IP) && nftw_ex_jump(r, "ip4");
+                break;
+        case PR_TO_ARP:
+                ok = ex_etype(r, ETH_P_ARP) && nftw_ex_jump(r, "arp");
+                break;
+        case PR_TO_IP6:
+                ok = ex_etype(r, ETH_P_IPV6) && nftw_ex_jump(r, "ip6");
+                break;
         case PR_DHCP4_SERVER:
-                ok = ex_etype(r, ETH_P_IP) && ex_l4(r, IPPROTO_UDP) && ex_th_be16(r, 0, 67) && ex_drop(r);
-                break;
-        case PR_DHCP6_SERVER:
-                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_UDP) && ex_th_be16(r, 0, 547) && ex_drop(r);
-                break;
-        case PR_RA:
-                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_ICMPV6) && ex_th_u8(r, 0, 134) && ex_drop(r);
-                break;
-        case PR_REDIRECT6:
-                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_ICMPV6) && ex_th_u8(r, 0, 137) && ex_drop(r);
+                ok = ex_l4(r, IPPROTO_UDP) && ex_th_be16(r, 0, 67) && ex_drop(r);
                 break;
         case PR_REDIRECT4:
-                ok = ex_etype(r, ETH_P_IP) && ex_l4(r, IPPROTO_ICMP) && ex_th_u8(r, 0, 5) && ex_drop(r);
-                break;
-        case PR_ARP_FORMAT:
-                ok = ex_etype(r, ETH_P_ARP) && nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 0, 6, NFT_REG_1) &&
-                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_NEQ, arp_eth_ip4, sizeof arp_eth_ip4) && ex_drop(r);
-                break;
-        case PR_ARP_SHA:
-                ok = ex_etype(r, ETH_P_ARP) && ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 6, "macs") &&
-                     ex_drop(r);
-                break;
-        case PR_ARP_PROBE:
-                ok = ex_etype(r, ETH_P_ARP) && nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG_1) &&
-                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, 4) && nftw_ex_verdict(r, NF_ACCEPT);
-                break;
-        case PR_ARP_SPA:
-                ok = ex_etype(r, ETH_P_ARP) && ex_ipport(r) &&
-                     ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "ip4") && ex_drop(r);
-                break;
-        case PR_ND_NS_LL: /* neighbour solicitation: the source link-layer option (type 1) after the target */
-                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_ICMPV6) && ex_th_u8(r, 0, 135) &&
-                     ex_th_u8(r, 24, 1) && ex_port_field_not_in(r, NFT_PAYLOAD_TRANSPORT_HEADER, 26, 6, "macs") &&
-                     ex_drop(r);
-                break;
-        case PR_ND_NA_LL: /* neighbour advertisement: the target link-layer option (type 2) */
-                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_ICMPV6) && ex_th_u8(r, 0, 136) &&
-                     ex_th_u8(r, 24, 2) && ex_port_field_not_in(r, NFT_PAYLOAD_TRANSPORT_HEADER, 26, 6, "macs") &&
-                     ex_drop(r);
-                break;
-        case PR_ND_RS_LL: /* router solicitation: its source link-layer option right after the header */
-                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_ICMPV6) && ex_th_u8(r, 0, 133) &&
-                     ex_th_u8(r, 8, 1) && ex_port_field_not_in(r, NFT_PAYLOAD_TRANSPORT_HEADER, 10, 6, "macs") &&
-                     ex_drop(r);
+                ok = ex_l4(r, IPPROTO_ICMP) && ex_th_u8(r, 0, 5) && ex_drop(r);
                 break;
         case PR_IP4_DHCP:
-                ok = ex_etype(r, ETH_P_IP) && nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1) &&
+                ok = nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1) &&
                      nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, 4) && ex_l4(r, IPPROTO_UDP) &&
                      ex_th_be16(r, 2, 67) && nftw_ex_verdict(r, NF_ACCEPT);
                 break;
         case PR_IP4_SADDR:
-                ok = ex_etype(r, ETH_P_IP) && ex_ipport(r) &&
-                     ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, "ip4") && ex_drop(r);
+                ok = ex_ipport(r) && ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, "ip4") && ex_drop(r);
+                break;
+        case PR_ARP_FORMAT:
+                ok = nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 0, 6, NFT_REG_1) &&
+                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_NEQ, arp_eth_ip4, sizeof arp_eth_ip4) && ex_drop(r);
+                break;
+        case PR_ARP_SHA:
+                ok = ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 6, "macs") && ex_drop(r);
+                break;
+        case PR_ARP_PROBE:
+                ok = nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG_1) &&
+                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, 4) && nftw_ex_verdict(r, NF_ACCEPT);
+                break;
+        case PR_ARP_SPA:
+                ok = ex_ipport(r) && ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "ip4") && ex_drop(r);
+                break;
+        case PR_DHCP6_SERVER:
+                ok = ex_l4(r, IPPROTO_UDP) && ex_th_be16(r, 0, 547) && ex_drop(r);
+                break;
+        case PR_TO_ICMP6:
+                ok = ex_l4(r, IPPROTO_ICMPV6) && nftw_ex_jump(r, "icmp6");
+                break;
+        case PR_IP6_SADDR:
+                ok = ex_ipport(r) && ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, "ip6") && ex_drop(r);
+                break;
+        /* icmp6: reached for ICMPv6 only (the jump checked the protocol) */
+        case PR_RA:
+                ok = ex_th_u8(r, 0, 134) && ex_drop(r);
+                break;
+        case PR_REDIRECT6:
+                ok = ex_th_u8(r, 0, 137) && ex_drop(r);
+                break;
+        case PR_ND_NS_LL: /* neighbour solicitation: the source link-layer option (type 1) after the target */
+                ok = ex_th_u8(r, 0, 135) && ex_th_u8(r, 24, 1) &&
+                     ex_port_field_not_in(r, NFT_PAYLOAD_TRANSPORT_HEADER, 26, 6, "macs") && ex_drop(r);
+                break;
+        case PR_ND_NA_LL: /* neighbour advertisement: the target link-layer option (type 2) */
+                ok = ex_th_u8(r, 0, 136) && ex_th_u8(r, 24, 2) &&
+                     ex_port_field_not_in(r, NFT_PAYLOAD_TRANSPORT_HEADER, 26, 6, "macs") && ex_drop(r);
+                break;
+        case PR_ND_RS_LL: /* router solicitation: its source link-layer option right after the header */
+                ok = ex_th_u8(r, 0, 133) && ex_th_u8(r, 8, 1) &&
+                     ex_port_field_not_in(r, NFT_PAYLOAD_TRANSPORT_HEADER, 10, 6, "macs") && ex_drop(r);
                 break;
         case PR_IP6_DAD:
         case PR_IP6_MLD:
-                ok = ex_etype(r, ETH_P_IPV6) && nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1) &&
-                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, 16) && ex_l4(r, IPPROTO_ICMPV6) &&
+                ok = nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1) &&
+                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, 16) &&
                      ex_th_u8(r, 0, kind == PR_IP6_DAD ? 135 : 143) && nftw_ex_verdict(r, NF_ACCEPT);
                 break;
-        case PR_IP6_SADDR:
-                ok = ex_etype(r, ETH_P_IPV6) && ex_ipport(r) &&
-                     ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, "ip6") && ex_drop(r);
-                break;
         case PR_ND_NA_TARGET:
-                ok = ex_etype(r, ETH_P_IPV6) && ex_l4(r, IPPROTO_ICMPV6) && ex_th_u8(r, 0, 136) && ex_ipport(r) &&
+                ok = ex_th_u8(r, 0, 136) && ex_ipport(r) &&
                      ex_port_field_not_in(r, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, "ip6") && ex_drop(r);
                 break;
         default:
@@ -202,30 +281,6 @@ static struct nftnl_rule *pf_build_rule(const NftwBatch *bt, PfRule kind) {
         return r;
 }
 
-static const char *const pf_rule_names[_PR_MAX] = {
-        [PR_NOT_OURS] = "not a kvnet port",
-        [PR_MAC] = "source MAC",
-        [PR_ETYPE] = "ether type",
-        [PR_DHCP4_SERVER] = "DHCP server",
-        [PR_DHCP6_SERVER] = "DHCPv6 server",
-        [PR_RA] = "router advertisement",
-        [PR_REDIRECT6] = "ICMPv6 redirect",
-        [PR_REDIRECT4] = "ICMP redirect",
-        [PR_ARP_FORMAT] = "ARP format",
-        [PR_ARP_SHA] = "ARP sender MAC",
-        [PR_ARP_PROBE] = "ARP probe",
-        [PR_ARP_SPA] = "ARP sender IP",
-        [PR_ND_NS_LL] = "NS source link-layer address",
-        [PR_ND_NA_LL] = "NA target link-layer address",
-        [PR_ND_RS_LL] = "RS source link-layer address",
-        [PR_IP4_DHCP] = "DHCP discovery",
-        [PR_IP4_SADDR] = "IPv4 source",
-        [PR_IP6_DAD] = "duplicate address detection",
-        [PR_IP6_MLD] = "MLD report without an address",
-        [PR_IP6_SADDR] = "IPv6 source",
-        [PR_ND_NA_TARGET] = "NA target",
-};
-
 static int pf_push_skeleton(NftwBatch *bt) {
         int r = nftw_table(bt, true, "creating table bridge " PORTFILTER_TABLE);
         if (r < 0)
@@ -237,6 +292,9 @@ static int pf_push_skeleton(NftwBatch *bt) {
                 { "ip4", 0, NFT_CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR), IFNAMSIZ + 4, 0, 0 },
                 { "ip6", 0, NFT_CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR), IFNAMSIZ + 16, 0, 0 },
                 { "etypes", 0, NFT_TYPE_ETHERTYPE, 2, 0, 0 },
+                { "src4", 0, NFT_CONCAT3(NFT_TYPE_IFNAME, NFT_TYPE_ETHERADDR, NFT_TYPE_IPADDR), IFNAMSIZ + 8 + 4, 0, 0 },
+                { "src6", 0, NFT_CONCAT3(NFT_TYPE_IFNAME, NFT_TYPE_ETHERADDR, NFT_TYPE_IP6ADDR), IFNAMSIZ + 8 + 16, 0,
+                  0 },
         };
         for (size_t i = 0; i < ELEMENTSOF(sets); i++) {
                 r = nftw_set(bt, &sets[i], (uint32_t) i + 1, "creating set %s", sets[i].name);
@@ -251,13 +309,19 @@ static int pf_push_skeleton(NftwBatch *bt) {
                 if (r < 0)
                         return r;
         }
+        /* the chains jumped to first, so the base chain's jumps find them */
+        for (size_t i = 0; i < ELEMENTSOF(pf_chains); i++) {
+                r = nftw_chain_regular(bt, pf_chains[i], "creating chain %s", pf_chains[i]);
+                if (r < 0)
+                        return r;
+        }
         r = nftw_chain(bt, "prerouting", "filter", NF_BR_PRE_ROUTING, NF_BR_PRI_FILTER_BRIDGED,
                        "creating chain prerouting");
         if (r < 0)
                 return r;
         for (int k = 0; k < _PR_MAX; k++) {
-                r = nftw_rule(bt, pf_build_rule(bt, (PfRule) k), "adding rule '%s' to chain prerouting",
-                              pf_rule_names[k]);
+                r = nftw_rule(bt, pf_build_rule(bt, (PfRule) k), "adding rule '%s' to chain %s", pf_rules[k].name,
+                              pf_rules[k].chain);
                 if (r < 0)
                         return r;
         }
@@ -288,12 +352,12 @@ static void put_name(uint8_t *key, const char *ifname) {
 
 typedef struct PfElem {
         const char *set;
-        uint8_t key[IFNAMSIZ + 16];
+        uint8_t key[IFNAMSIZ + 8 + 16];
         uint32_t klen;
         char what[64];
 } PfElem;
 
-#define PF_MAX_ELEMS (3 + 2 * PORTFILTER_MAX_ADDRS + 1)
+#define PF_MAX_ELEMS (3 + 2 * (PORTFILTER_MAX_ADDRS + 1))
 
 /* The elements of a port: at most PF_MAX_ELEMS. */
 static size_t port_elems(const PortFilterPort *p, PfElem out[static PF_MAX_ELEMS]) {
@@ -328,6 +392,14 @@ static size_t port_elems(const PortFilterPort *p, PfElem out[static PF_MAX_ELEMS
                 put_name(el->key, p->ifname);
                 memcpy(el->key + IFNAMSIZ, a->bytes, alen);
                 snprintf(el->what, sizeof el->what, "%s address %s", p->ifname, kv_addr_fmt(a, b));
+                /* the fast path's key: name . MAC . address */
+                el = &out[n++];
+                *el = (PfElem){ .set = a->family == AF_INET ? "src4" : "src6",
+                                .klen = (uint32_t) (IFNAMSIZ + 8 + alen) };
+                put_name(el->key, p->ifname);
+                memcpy(el->key + IFNAMSIZ, p->mac, 6);
+                memcpy(el->key + IFNAMSIZ + 8, a->bytes, alen);
+                snprintf(el->what, sizeof el->what, "%s source %s", p->ifname, kv_addr_fmt(a, b));
         }
         return n;
 }

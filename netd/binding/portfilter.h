@@ -10,9 +10,11 @@
  *   ip4      ifname . ipv4       the port's IPv4 addresses
  *   ip6      ifname . ipv6       the port's IPv6 addresses and the link-local address of its MAC (EUI-64)
  *   etypes   ether type          what any port may send: IPv4, ARP, IPv6, RARP (QEMU's announce after migration)
+ *   src4/6   ifname . ether . ip the fast path: the port's MAC with each of its addresses
  *
  * chain prerouting (bridge filter, priority -200), in this order:
  *   iifname != @ports accept
+ *   fast path: TCP, or UDP not from port 67 / 547, whose name . MAC . source is in @src4 / @src6: accept
  *   ether saddr of the port != @macs drop; ether type not in @etypes drop (802.1Q tags included)
  *   UDP source port 67 / 547 drop (DHCP / DHCPv6 servers), ICMPv6 router advertisement / redirect drop,
  *   ICMP redirect drop

@@ -111,6 +111,16 @@ int nftw_chain(NftwBatch *b, const char *name, const char *type, uint32_t hook, 
         return PUSH(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE, NFTW_CHAIN, c, fmt);
 }
 
+int nftw_chain_regular(NftwBatch *b, const char *name, const char *fmt, ...) {
+        struct nftnl_chain *c = nftnl_chain_alloc();
+        if (c) {
+                nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, b->family);
+                nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, b->table);
+                nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+        }
+        return PUSH(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE, NFTW_CHAIN, c, fmt);
+}
+
 static struct nftnl_set *set_new(const NftwBatch *b, const char *name) {
         struct nftnl_set *s = nftnl_set_alloc();
         if (!s)
@@ -300,6 +310,16 @@ bool nftw_ex_verdict(struct nftnl_rule *r, int verdict) {
         if (x) {
                 nftnl_expr_set_u32(x, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
                 nftnl_expr_set_u32(x, NFTNL_EXPR_IMM_VERDICT, (uint32_t) verdict);
+        }
+        return ex_add(r, x);
+}
+
+bool nftw_ex_jump(struct nftnl_rule *r, const char *chain) {
+        struct nftnl_expr *x = nftnl_expr_alloc("immediate");
+        if (x) {
+                nftnl_expr_set_u32(x, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+                nftnl_expr_set_u32(x, NFTNL_EXPR_IMM_VERDICT, (uint32_t) NFT_JUMP);
+                nftnl_expr_set_str(x, NFTNL_EXPR_IMM_CHAIN, chain);
         }
         return ex_add(r, x);
 }

@@ -54,6 +54,9 @@ int nftw_table(NftwBatch *b, bool add, const char *fmt, ...) _printf_(3, 4) _wur
 int nftw_chain(NftwBatch *b, const char *name, const char *type, uint32_t hook, int32_t prio, const char *fmt, ...)
         _printf_(6, 7) _wur_;
 
+/* A regular chain (no hook), for jumps. */
+int nftw_chain_regular(NftwBatch *b, const char *name, const char *fmt, ...) _printf_(3, 4) _wur_;
+
 typedef struct NftwSetSpec {
         const char *name;
         uint32_t flags; /* NFT_SET_* */
@@ -93,7 +96,8 @@ bool nftw_ex_fib(struct nftnl_rule *r, uint32_t flags, uint32_t result, uint32_t
 bool nftw_ex_nat(struct nftnl_rule *r, uint32_t type, uint32_t nfproto, uint32_t reg_addr_min, uint32_t reg_addr_max,
                  uint32_t reg_proto_min, uint32_t flags);
 bool nftw_ex_masq(struct nftnl_rule *r);
-/* A verdict (NF_ACCEPT, NF_DROP, ...) ends the rule. */
+/* jump to chain (a regular chain of the batch's table); a verdict (NF_ACCEPT, NF_DROP, ...) ends the rule. */
+bool nftw_ex_jump(struct nftnl_rule *r, const char *chain);
 bool nftw_ex_verdict(struct nftnl_rule *r, int verdict);
 /* Packets and bytes that reached it (nft list shows them). */
 bool nftw_ex_counter(struct nftnl_rule *r);

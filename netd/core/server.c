@@ -201,6 +201,24 @@ static int on_accept(EventSource *s, int fd, uint32_t revents, void *userdata) {
                         conn_free(c);
                         continue;
                 }
+                /* The socket is root's (0600), and the caller's credentials are checked as well: a socket made
+                 * reachable by mistake (a chmod, a bind mount into a pod) still serves root only. */
+                struct ucred cr = { .pid = 0, .uid = (uid_t) -1 };
+                socklen_t cl = sizeof cr;
+                if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || (cr.uid != 0 && cr.uid != geteuid())) {
+                        KvErr e = {};
+                        kverr_set(&e, KV_ERR_NOT_AVAILABLE, -EPERM, "netd: uid %u may not use %s (root only)",
+                                  (unsigned) cr.uid, srv->path);
+                        static long long last_logged;
+                        long long now = (long long) (now_usec() / 1000000);
+                        if (now - last_logged >= 10) { /* at most one line every 10 s however many try */
+                                log_warning("%s (pid %d)", e.msg, (int) cr.pid);
+                                last_logged = now;
+                        }
+                        (void) queue_reply(c, proto_reply_error(&e));
+                        (void) flush_out(c);
+                        conn_free(c);
+                }
         }
 }
 

@@ -6,13 +6,30 @@
 #include "netd/core/netd-priv.h"
 #include "netd/link/vlan.h"
 
+static bool network_in_use(Manager *m, const NetworkState *n) {
+        EP_FOREACH(m, ep) {
+                if (streq(ep->network, n->name) && streq(ep->bridge, n->bridge))
+                        return true;
+        }
+        return false;
+}
+
 static NetworkState *network_get(Manager *m, const char *name, const char *bridge) {
         for (size_t i = 0; i < m->n_networks; i++)
                 if (streq(m->networks[i].name, name) && streq(m->networks[i].bridge, bridge))
                         return &m->networks[i];
-        if (m->n_networks >= NETD_MAX_NETWORKS)
+        NetworkState *n = NULL;
+        if (m->n_networks < NETD_MAX_NETWORKS)
+                n = &m->networks[m->n_networks++];
+        else
+                /* Full: the slot of a network no attachment uses any more is taken over (it only caches what
+                 * is known about a bridge; a later ADD on that network checks the bridge again). Networks come
+                 * and go with their NADs, so slots must not run out over a node's life. */
+                for (size_t i = 0; i < m->n_networks && !n; i++)
+                        if (!network_in_use(m, &m->networks[i]))
+                                n = &m->networks[i];
+        if (!n)
                 return NULL;
-        NetworkState *n = &m->networks[m->n_networks++];
         memset(n, 0, sizeof *n);
         snprintf(n->name, sizeof n->name, "%s", name);
         snprintf(n->bridge, sizeof n->bridge, "%s", bridge);

@@ -47,32 +47,30 @@ static int portfilter_get(Manager *m, PortFilter **ret, KvErr *e) {
         return 0;
 }
 
-static int bridge_port_filter(Manager *m, const Endpoint *ep, KvErr *e) {
+/* portfilter_add, _del or _check for ep's port; nothing when the port is not filtered. */
+static int port_filter_apply(Manager *m, const Endpoint *ep, int (*op)(PortFilter *, const PortFilterPort *, KvErr *),
+                             KvErr *e) {
         if (!bridge_port_filtered(ep))
                 return 0;
-        static const uint8_t zero[6] = {};
-        if (memcmp(ep->mac, zero, 6) == 0)
-                return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "anti-spoofing: attachment '%s' has no MAC to filter on",
-                                 ep->id);
         PortFilter *pf;
         int r = portfilter_get(m, &pf, e);
         if (r < 0)
                 return r;
         PortFilterPort p;
         bridge_port_filter_from(ep, &p);
-        return portfilter_add(pf, &p, e);
+        return op(pf, &p, e);
+}
+
+static int bridge_port_filter(Manager *m, const Endpoint *ep, KvErr *e) {
+        static const uint8_t zero[6] = {};
+        if (bridge_port_filtered(ep) && memcmp(ep->mac, zero, 6) == 0)
+                return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "anti-spoofing: attachment '%s' has no MAC to filter on",
+                                 ep->id);
+        return port_filter_apply(m, ep, portfilter_add, e);
 }
 
 int bridge_port_unfilter(Manager *m, const Endpoint *ep, KvErr *e) {
-        if (!bridge_port_filtered(ep))
-                return 0;
-        PortFilter *pf;
-        int r = portfilter_get(m, &pf, e);
-        if (r < 0)
-                return r;
-        PortFilterPort p;
-        bridge_port_filter_from(ep, &p);
-        return portfilter_del(pf, &p, e);
+        return port_filter_apply(m, ep, portfilter_del, e);
 }
 
 int bridge_ports_filter_sync(Manager *m, KvErr *e) {
@@ -129,15 +127,7 @@ int bridge_port_check(Manager *m, const Endpoint *ep, KvErr *e) {
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOENT,
                                  "check: '%s' is an untagged port of VLAN trunk '%s' without its guard",
                                  ep->host_ifname, ep->bridge);
-        if (bridge_port_filtered(ep)) {
-                PortFilter *pf;
-                PortFilterPort p;
-                bridge_port_filter_from(ep, &p);
-                int r = portfilter_get(m, &pf, e);
-                if (r < 0 || (r = portfilter_check(pf, &p, e)) < 0)
-                        return r;
-        }
-        return 0;
+        return port_filter_apply(m, ep, portfilter_check, e);
 }
 
 int binding_nat_del(Manager *m, const Endpoint *ep, KvErr *e) {

@@ -76,6 +76,13 @@ static bool ex_ipport(struct nftnl_rule *r) {
         return nftw_ex_meta(r, NFT_META_IIFNAME, REG_NAME) && nftw_ex_lookup(r, REG_NAME, "ipports", 0, false);
 }
 
+/* the len bytes at offset of the network header are all zero (0.0.0.0, ::) */
+static bool ex_nh_zero(struct nftnl_rule *r, uint32_t offset, uint32_t len) {
+        static const uint8_t zero16[16] = {};
+        return nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, offset, len, NFT_REG_1) &&
+               nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, len);
+}
+
 static bool ex_drop(struct nftnl_rule *r) {
         return nftw_ex_counter(r) && nftw_ex_verdict(r, NF_DROP);
 }
@@ -161,7 +168,6 @@ static struct nftnl_rule *pf_build_rule(const NftwBatch *bt, PfRule kind) {
         struct nftnl_rule *r = nftw_rule_new(bt, pf_rules[kind].chain);
         if (!r)
                 return NULL;
-        static const uint8_t zero16[16] = {};
         static const uint8_t arp_eth_ip4[6] = { 0x00, 0x01, 0x08, 0x00, 0x06, 0x04 }; /* htype ptype hlen plen */
         bool ok;
         switch (kind) {
@@ -212,9 +218,8 @@ static struct nftnl_rule *pf_build_rule(const NftwBatch *bt, PfRule kind) {
                 ok = ex_l4(r, IPPROTO_ICMP) && ex_th_u8(r, 0, 5) && ex_drop(r);
                 break;
         case PR_IP4_DHCP:
-                ok = nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1) &&
-                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, 4) && ex_l4(r, IPPROTO_UDP) &&
-                     ex_th_be16(r, 2, 67) && nftw_ex_verdict(r, NF_ACCEPT);
+                ok = ex_nh_zero(r, 12, 4) && ex_l4(r, IPPROTO_UDP) && ex_th_be16(r, 2, 67) &&
+                     nftw_ex_verdict(r, NF_ACCEPT);
                 break;
         case PR_IP4_SADDR:
                 ok = ex_ipport(r) && ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, "ip4") && ex_drop(r);
@@ -227,8 +232,7 @@ static struct nftnl_rule *pf_build_rule(const NftwBatch *bt, PfRule kind) {
                 ok = ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 6, "macs") && ex_drop(r);
                 break;
         case PR_ARP_PROBE:
-                ok = nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG_1) &&
-                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, 4) && nftw_ex_verdict(r, NF_ACCEPT);
+                ok = ex_nh_zero(r, 14, 4) && nftw_ex_verdict(r, NF_ACCEPT);
                 break;
         case PR_ARP_SPA:
                 ok = ex_ipport(r) && ex_port_field_not_in(r, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "ip4") && ex_drop(r);
@@ -263,9 +267,8 @@ static struct nftnl_rule *pf_build_rule(const NftwBatch *bt, PfRule kind) {
                 break;
         case PR_IP6_DAD:
         case PR_IP6_MLD:
-                ok = nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1) &&
-                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, 16) &&
-                     ex_th_u8(r, 0, kind == PR_IP6_DAD ? 135 : 143) && nftw_ex_verdict(r, NF_ACCEPT);
+                ok = ex_nh_zero(r, 8, 16) && ex_th_u8(r, 0, kind == PR_IP6_DAD ? 135 : 143) &&
+                     nftw_ex_verdict(r, NF_ACCEPT);
                 break;
         case PR_ND_NA_TARGET:
                 ok = ex_th_u8(r, 0, 136) && ex_ipport(r) &&

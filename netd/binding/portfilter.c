@@ -491,6 +491,17 @@ static int push_port(NftwBatch *bt, const PortFilterPort *p, bool add) {
         return r;
 }
 
+/* Sends a batch that creates the table if needed (r: how building it went); the table exists afterwards. */
+static int pf_send_adds(PortFilter *pf, NftwBatch *bt, int r, KvErr *e) {
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "anti-spoofing: building batch");
+        r = pf_commit_batch(pf, bt, e);
+        if (r < 0)
+                return r;
+        pf->skeleton_ok = true;
+        return 0;
+}
+
 int portfilter_sync(PortFilter *pf, const PortFilterPort *ports, size_t n, KvErr *e) {
         _cleanup_(nftw_batch_done) NftwBatch bt = PF_BATCH_INIT;
         /* add + delete + add: the table replaced whether or not it existed, in one transaction */
@@ -501,13 +512,7 @@ int portfilter_sync(PortFilter *pf, const PortFilterPort *ports, size_t n, KvErr
                 r = pf_push_skeleton(&bt);
         for (size_t i = 0; r >= 0 && i < n; i++)
                 r = push_port(&bt, &ports[i], true);
-        if (r < 0)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "anti-spoofing: building batch");
-        r = pf_commit_batch(pf, &bt, e);
-        if (r < 0)
-                return r;
-        pf->skeleton_ok = true;
-        return 0;
+        return pf_send_adds(pf, &bt, r, e);
 }
 
 static int pf_add_once(PortFilter *pf, const PortFilterPort *p, KvErr *e) {
@@ -522,14 +527,7 @@ static int pf_add_once(PortFilter *pf, const PortFilterPort *p, KvErr *e) {
                         return kverr_set_errno(e, KV_ERR_INTERNAL, r, "anti-spoofing: building batch");
         } else if (!pf->skeleton_ok && (r = pf_push_skeleton(&bt)) < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "anti-spoofing: building batch");
-        r = push_port(&bt, p, true);
-        if (r < 0)
-                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "anti-spoofing: building batch");
-        r = pf_commit_batch(pf, &bt, e);
-        if (r < 0)
-                return r;
-        pf->skeleton_ok = true;
-        return 0;
+        return pf_send_adds(pf, &bt, push_port(&bt, p, true), e);
 }
 
 int portfilter_add(PortFilter *pf, const PortFilterPort *p, KvErr *e) {

@@ -88,6 +88,8 @@ printf '%-22s %12s %12s %18s\n' "UDP 64 B packets/s" "$pon" "$poff" "$rp"
 echo "ANTISPOOF_TCP_GBPS_ON=$ton ANTISPOOF_TCP_GBPS_OFF=$toff ANTISPOOF_TCP_RATIO=$rt"
 echo "ANTISPOOF_UDP_PPS_ON=$pon ANTISPOOF_UDP_PPS_OFF=$poff ANTISPOOF_PPS_RATIO=$rp"
 echo "ANTISPOOF_DROPS_DURING_BENCH=$drops"
+[ "$ROUNDS" -ge 5 ] && [ "$SECS" -ge 3 ] ||
+	echo "(a short run, $ROUNDS x ${SECS}s: single runs vary by 10 % here, too little to resolve a few percent)"
 for v in on off; do
 	conf=$on
 	[ "$v" = off ] && conf=$off

@@ -124,6 +124,9 @@ typedef enum {
         PR_ND_RS_LL,
         PR_IP6_DAD,
         PR_IP6_MLD,
+        PR_ND_NS_LONG,
+        PR_ND_NA_LONG,
+        PR_ND_RS_LONG,
         PR_ND_NA_TARGET,
         _PR_MAX,
 } PfRule;
@@ -159,6 +162,9 @@ static const struct {
         [PR_ND_RS_LL] = { "icmp6", "RS source link-layer address" },
         [PR_IP6_DAD] = { "icmp6", "duplicate address detection" },
         [PR_IP6_MLD] = { "icmp6", "MLD report without an address" },
+        [PR_ND_NS_LONG] = { "icmp6", "NS with more than one option" },
+        [PR_ND_NA_LONG] = { "icmp6", "NA with more than one option" },
+        [PR_ND_RS_LONG] = { "icmp6", "RS with more than one option" },
         [PR_ND_NA_TARGET] = { "icmp6", "NA target" },
 };
 
@@ -270,6 +276,18 @@ static struct nftnl_rule *pf_build_rule(const NftwBatch *bt, PfRule kind) {
                 ok = ex_nh_zero(r, 8, 16) && ex_th_u8(r, 0, kind == PR_IP6_DAD ? 135 : 143) &&
                      nftw_ex_verdict(r, NF_ACCEPT);
                 break;
+        case PR_ND_NS_LONG:
+        case PR_ND_NA_LONG:
+        case PR_ND_RS_LONG: {
+                /* Only the first option is looked at (above), so a message with more could hide a link-layer
+                 * address behind another option: the guest's ND messages carry one option at most (a DAD probe's
+                 * nonce was accepted before this). The IPv6 payload length: the message plus one 8-byte option. */
+                uint8_t type = kind == PR_ND_NS_LONG ? 135 : kind == PR_ND_NA_LONG ? 136 : 133;
+                uint16_t max = htons(kind == PR_ND_RS_LONG ? 8 + 8 : 24 + 8);
+                ok = ex_th_u8(r, 0, type) && nftw_ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 4, 2, NFT_REG_1) &&
+                     nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_GT, &max, sizeof max) && ex_drop(r);
+                break;
+        }
         case PR_ND_NA_TARGET:
                 ok = ex_th_u8(r, 0, 136) && ex_ipport(r) &&
                      ex_port_field_not_in(r, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, "ip6") && ex_drop(r);
@@ -295,7 +313,8 @@ static int pf_push_skeleton(NftwBatch *bt) {
                 { "ip4", 0, NFT_CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR), IFNAMSIZ + 4, 0, 0 },
                 { "ip6", 0, NFT_CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR), IFNAMSIZ + 16, 0, 0 },
                 { "etypes", 0, NFT_TYPE_ETHERTYPE, 2, 0, 0 },
-                { "src4", 0, NFT_CONCAT3(NFT_TYPE_IFNAME, NFT_TYPE_ETHERADDR, NFT_TYPE_IPADDR), IFNAMSIZ + 8 + 4, 0, 0 },
+                { "src4", 0, NFT_CONCAT3(NFT_TYPE_IFNAME, NFT_TYPE_ETHERADDR, NFT_TYPE_IPADDR), IFNAMSIZ + 8 + 4, 0,
+                  0 },
                 { "src6", 0, NFT_CONCAT3(NFT_TYPE_IFNAME, NFT_TYPE_ETHERADDR, NFT_TYPE_IP6ADDR), IFNAMSIZ + 8 + 16, 0,
                   0 },
         };

@@ -20,7 +20,8 @@
  *   ICMP redirect drop
  *   ARP: not Ethernet/IPv4 drop; sender MAC != @macs drop; sender IP 0.0.0.0 accept (probe);
  *        ipports: sender IP != @ip4 drop
- *   ND: the source / target link-layer option of NS, NA and RS != @macs drop
+ *   ND: the source / target link-layer option of NS, NA and RS != @macs drop; NS, NA, RS with more than one
+ *       option drop (after the DAD accept: a probe's nonce)
  *   IPv4: 0.0.0.0 to UDP 67 accept (DHCP); ipports: source != @ip4 drop
  *   IPv6: :: with ICMPv6 NS or MLD report accept (DAD); ipports: source != @ip6 drop,
  *         NA target != @ip6 drop

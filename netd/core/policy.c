@@ -39,8 +39,9 @@ int node_policy_parse(json_t *o, NodePolicy *p, KvErr *e) {
                 return r;
         if (a) {
                 if (json_array_size(a) > POLICY_MAX_BRIDGES)
-                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "config: policy.bridges: at most %d, got %zu",
-                                         POLICY_MAX_BRIDGES, json_array_size(a));
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG,
+                                         "config: policy.bridges: at most %d, got %zu", POLICY_MAX_BRIDGES,
+                                         json_array_size(a));
                 p->n_bridges = 0;
                 json_array_foreach(a, i, v) {
                         const char *s = json_string_value(v);
@@ -56,8 +57,9 @@ int node_policy_parse(json_t *o, NodePolicy *p, KvErr *e) {
                 return r;
         if (a) {
                 if (json_array_size(a) > POLICY_MAX_SUBNETS)
-                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "config: policy.subnets: at most %d, got %zu",
-                                         POLICY_MAX_SUBNETS, json_array_size(a));
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG,
+                                         "config: policy.subnets: at most %d, got %zu", POLICY_MAX_SUBNETS,
+                                         json_array_size(a));
                 p->n_subnets = 0;
                 json_array_foreach(a, i, v) {
                         const char *s = json_string_value(v);
@@ -120,7 +122,8 @@ int policy_check_add(const Manager *m, const AttachRequest *req, KvErr *e) {
                                          "(policy.allowSpoofchkOff)");
                 if (req->trust && !p->allow_trust)
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EPERM,
-                                         "network: 'trust' true is not allowed by this node's policy (policy.allowTrust)");
+                                         "network: 'trust' true is not allowed by this node's policy "
+                                         "(policy.allowTrust)");
         }
         if (p->n_subnets && req->has_ipam && !req->chained)
                 for (size_t s = 0; s < req->ipam.n_sets; s++)
@@ -131,7 +134,8 @@ int policy_check_add(const Manager *m, const AttachRequest *req, KvErr *e) {
                                         ok = prefix_within(sub, &p->subnets[k]);
                                 if (!ok)
                                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EPERM,
-                                                         "ipam: subnet %s is outside this node's policy (policy.subnets)",
+                                                         "ipam: subnet %s is outside this node's policy "
+                                                         "(policy.subnets)",
                                                          kv_prefix_fmt(sub, b));
                         }
         return 0;

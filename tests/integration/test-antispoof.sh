@@ -76,6 +76,11 @@ case_ na-gateway drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=136 target=fd
 case_ na-lladdr drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=136 target=$ip6_a opt=2 ll=$mac_b
 case_ ns-own pass icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=135 target=$ip6_b opt=1 ll=$mac_a
 case_ ns-lladdr drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=135 target=$ip6_b opt=1 ll=$mac_b
+case_ ns-second-option drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=135 target=$ip6_b opt=14 ll=01:02:03:04:05:06 \
+	opt2=1 ll2=$mac_b
+case_ na-second-option drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=136 target=$ip6_a opt=2 ll=$mac_a opt2=2 \
+	ll2=$mac_b
+case_ dad-nonce pass icmp6 smac=$mac_a sip=:: dip=ff02::1:ff00:1 type=135 target=$ip6_a opt=14 ll=01:02:03:04:05:06
 case_ rs-own pass icmp6 smac=$mac_a sip=$ll_a dip=ff02::2 type=133 opt=1 ll=$mac_a
 case_ rs-lladdr drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::2 type=133 opt=1 ll=$mac_b
 case_ router-advert drop icmp6 smac=$mac_a sip=$ll_a dip=ff02::1 type=134
@@ -91,7 +96,9 @@ case_ rarp pass raw smac=$mac_a etype=0x8035
 run_cases() {
 	local lns=$1 lif=$2 sns=$3 c name kind rest
 	local out=$KV_TMP/seen.$RANDOM
-	ip netns exec "$lns" $FRAMES listen "$lif" 60 >"$out" &
+	local names=()
+	for c in "${CASES[@]}"; do names+=("${c%% *}"); done
+	ip netns exec "$lns" $FRAMES listen "$lif" 60 "${names[@]}" >"$out" &
 	local lp=$!
 	for _ in $(seq 1 100); do grep -q ready "$out" 2>/dev/null && break; sleep 0.1; done
 	for c in "${CASES[@]}"; do

@@ -131,8 +131,9 @@ for i in $(seq 0 $((PODS - 1))); do
 	assert_ping "${SBX[$i]}" "$ip" "pod $i reaches pod $next"
 done
 sorted=$(printf '%s\n' "${RESTARTS[@]}" | sort -n)
-log "restarts after SIGKILL, ms: min $(head -1 <<<"$sorted") median $(sed -n "$(((ROUNDS + 1) / 2))p" <<<"$sorted") max $(tail -1 <<<"$sorted")"
-echo "CRASH_ROUNDS=$ROUNDS CRASH_RESTART_MS_MEDIAN=$(sed -n "$(((ROUNDS + 1) / 2))p" <<<"$sorted")"
+med=$(sed -n "$(((ROUNDS + 1) / 2))p" <<<"$sorted")
+log "restarts after SIGKILL, ms: min $(head -1 <<<"$sorted") median $med max $(tail -1 <<<"$sorted")"
+echo "CRASH_ROUNDS=$ROUNDS CRASH_RESTART_MS_MEDIAN=$med"
 for i in $(seq 0 $((PODS - 1))); do cni del "$conf" "cid-$i" "${SBX[$i]}" eth0; done
 stop_netd
 finish

@@ -4,19 +4,22 @@
 
   frames.py send IFACE MARKER KIND [key=value ...]   one frame out of IFACE (AF_PACKET), tagged with MARKER
   frames.py batch IFACE                             one frame per stdin line "MARKER KIND [key=value ...]"
-  frames.py listen IFACE SECONDS                    the MARKERs of the frames IFACE receives, one per line
+  frames.py listen IFACE SECONDS [MARKER...]        the MARKERs of the frames IFACE receives, one per line
+                                                    (ICMPv6 ones by their flow label: name them)
 
 KIND: udp4 | icmp4 | arp | udp6 | icmp6 | raw. Keys: dmac (default broadcast), smac, sip, dip, sport, dport,
 type (ICMP type), op (ARP), sha, spa, tha, tpa, target (ND target), opt (ND option type), ll (its address),
-etype (raw), vlan (802.1Q tag in front). The marker rides in the payload (after the ND options, or as an
-ARP frame's trailer), so a listener can tell which frame got through; checksums are only filled where a
-bridge could look at them (the IPv4 header).
+opt2 / ll2 (a second ND option), etype (raw), vlan (802.1Q tag in front). The marker rides in the payload (ARP:
+as a trailer after the packet; ICMPv6: as the flow label, a hash of it, which the listener maps back to the
+MARKERs it is given), so a listener can tell which frame got through; checksums are only filled where a bridge
+could look at them (the IPv4 header).
 """
 import ipaddress
 import socket
 import struct
 import sys
 import time
+import zlib
 
 MAGIC = b"KVSPOOF:"
 
@@ -48,8 +51,12 @@ def ipv4(o, proto, payload):
     return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
 
 
-def ipv6(o, nh, payload):
-    return struct.pack("!IHBB16s16s", 6 << 28, len(payload), nh, 255, ip6(o.get("sip", "::")),
+def flow_label(marker):
+    return (zlib.crc32(marker.encode()) & 0xFFFFF) | 1  # never 0 (what hosts send)
+
+
+def ipv6(o, nh, payload, flow=0):
+    return struct.pack("!IHBB16s16s", 6 << 28 | flow, len(payload), nh, 255, ip6(o.get("sip", "::")),
                        ip6(o.get("dip", "ff02::1"))) + payload
 
 
@@ -76,7 +83,11 @@ def build(kind, o, marker):
             body += ip6(o.get("target", "::"))
         if "opt" in o:
             body += struct.pack("!BB6s", int(o["opt"]), 1, mac(o.get("ll", o["smac"])))
-        etype, l3 = 0x86DD, ipv6(o, 58, body + tag)
+        if "opt2" in o:
+            body += struct.pack("!BB6s", int(o["opt2"]), 1, mac(o.get("ll2", o["smac"])))
+        # ND messages must keep the length a host sends (the filter drops longer ones) and a bridge with
+        # br_netfilter trims what follows the IPv6 packet: the marker goes into the flow label instead
+        etype, l3 = 0x86DD, ipv6(o, 58, body, flow_label(marker))
     elif kind == "raw":
         etype, l3 = int(o.get("etype", "0x88b5"), 0), tag
     else:
@@ -104,7 +115,8 @@ def batch(iface):
             s.send(build(f[1], dict(a.split("=", 1) for a in f[2:]), f[0]))
 
 
-def listen(iface, seconds):
+def listen(iface, seconds, names=()):
+    by_flow = {flow_label(n): n for n in names}
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
     s.bind((iface, 0))
     s.settimeout(0.2)
@@ -120,9 +132,13 @@ def listen(iface, seconds):
         if addr[2] == socket.PACKET_OUTGOING:
             continue
         i = data.find(MAGIC)
+        m = None
         if i >= 0:
             j = data.find(b";", i)
             m = data[i + len(MAGIC):j].decode(errors="replace")
+        elif len(data) >= 54 and data[12:14] == b"\x86\xdd":
+            m = by_flow.get(struct.unpack("!I", data[14:18])[0] & 0xFFFFF)
+        if m is not None:
             if m not in seen:
                 seen.add(m)
                 sys.stdout.write(m + "\n")
@@ -134,8 +150,8 @@ def main():
         send(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
     elif len(sys.argv) == 3 and sys.argv[1] == "batch":
         batch(sys.argv[2])
-    elif len(sys.argv) == 4 and sys.argv[1] == "listen":
-        listen(sys.argv[2], float(sys.argv[3]))
+    elif len(sys.argv) >= 4 and sys.argv[1] == "listen":
+        listen(sys.argv[2], float(sys.argv[3]), sys.argv[4:])
     else:
         raise SystemExit(__doc__)
 

@@ -48,7 +48,7 @@ static void test_sync(void **state) {
         _cleanup_free_ char *txt = portfilter_take_rendered(pf);
         /* one transaction: the table replaced, the skeleton, both ports */
         assert_int_equal(count(txt, "# batch"), 1);
-        assert_int_equal(count(txt, "add rule"), 29);
+        assert_int_equal(count(txt, "add rule"), 32);
         assert_int_equal(count(txt, "add set"), 8);
         assert_int_equal(count(txt, "add chain"), 5); /* prerouting and one per family */
         /* the skeleton's ether types, then per port: a (ports, macs, ipports, 2 addresses, its link-local) and
@@ -73,7 +73,7 @@ static void test_add_del(void **state) {
         /* the first add (no table known) carries the skeleton, the next ones only elements */
         assert_int_equal(portfilter_add(pf, &a, &e), 0);
         _cleanup_free_ char *first = portfilter_take_rendered(pf);
-        assert_int_equal(count(first, "add rule"), 29);
+        assert_int_equal(count(first, "add rule"), 32);
         assert_int_equal(portfilter_add(pf, &l2, &e), 0);
         _cleanup_free_ char *second = portfilter_take_rendered(pf);
         assert_int_equal(count(second, "add rule"), 0);

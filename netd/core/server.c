@@ -23,6 +23,7 @@ typedef struct Conn {
         size_t len, cap;
         char *out;
         size_t out_len, out_off, out_cap;
+        char *refused; /* a caller that may not use netd: every request gets this error (and nothing else) */
 } Conn;
 
 struct Server {
@@ -36,6 +37,9 @@ struct Server {
 };
 
 #define MAX_CONNS 256
+/* Replies waiting for a client that does not read: beyond this netd stops reading its requests (the client's
+ * writes block) until it has read them, so a client cannot grow netd's memory, and loses no reply. */
+#define OUT_MAX (4u << 20)
 
 static void conn_free(Conn *c) {
         if (!c)
@@ -52,6 +56,7 @@ static void conn_free(Conn *c) {
         c->srv->n_conns--;
         free(c->buf);
         free(c->out);
+        free(c->refused);
         free(c);
 }
 
@@ -70,10 +75,14 @@ static int queue_reply(Conn *c, json_t *reply) {
         return 0;
 }
 
-/* Answers every complete line in the input buffer. */
+static size_t out_pending(const Conn *c) {
+        return c->out_len - c->out_off;
+}
+
+/* Answers the complete lines in the input buffer, until the replies waiting exceed OUT_MAX. */
 static int process_lines(Conn *c) {
         size_t start = 0;
-        for (;;) {
+        while (out_pending(c) <= OUT_MAX) {
                 char *nl = memchr(c->buf + start, '\n', c->len - start);
                 if (!nl)
                         break;
@@ -81,7 +90,10 @@ static int process_lines(Conn *c) {
                 json_t *req = NULL;
                 KvErr e = {};
                 json_t *reply;
-                if (json_parse_object(c->buf + start, linelen, KV_PROTO_MAX_MSG, "request", &req, &e) < 0)
+                if (c->refused) {
+                        kverr_set(&e, KV_ERR_NOT_AVAILABLE, -EPERM, "%s", c->refused);
+                        reply = proto_reply_error(&e);
+                } else if (json_parse_object(c->buf + start, linelen, KV_PROTO_MAX_MSG, "request", &req, &e) < 0)
                         reply = proto_reply_error(&e);
                 else {
                         reply = manager_handle(c->srv->m, req);
@@ -162,11 +174,20 @@ static int on_conn(EventSource *s, int fd, uint32_t revents, void *userdata) {
                 return 0;
         }
         int r = flush_out(c);
+        if (r == 0 && c->len > 0 && memchr(c->buf, '\n', c->len)) {
+                /* the client read what waited: the requests held back meanwhile */
+                if (process_lines(c) < 0) {
+                        conn_free(c);
+                        return 0;
+                }
+                r = flush_out(c);
+        }
         if (r < 0) {
                 conn_free(c);
                 return 0;
         }
-        IGNORE_RESULT(event_source_set_io_events(c->src, EPOLLIN | (r > 0 ? EPOLLOUT : 0)));
+        IGNORE_RESULT(event_source_set_io_events(c->src, (out_pending(c) > OUT_MAX ? 0 : EPOLLIN) |
+                                                                 (r > 0 ? EPOLLOUT : 0)));
         return 0;
 }
 
@@ -202,22 +223,24 @@ static int on_accept(EventSource *s, int fd, uint32_t revents, void *userdata) {
                         continue;
                 }
                 /* The socket is root's (0600), and the caller's credentials are checked as well: a socket made
-                 * reachable by mistake (a chmod, a bind mount into a pod) still serves root only. */
+                 * reachable by mistake (a chmod, a bind mount into a pod) still serves root only. A refused
+                 * caller's requests are each answered with the refusal (closing at once could cut its request
+                 * short and hide the reason from it). */
                 struct ucred cr = { .pid = 0, .uid = (uid_t) -1 };
                 socklen_t cl = sizeof cr;
                 if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || (cr.uid != 0 && cr.uid != geteuid())) {
-                        KvErr e = {};
-                        kverr_set(&e, KV_ERR_NOT_AVAILABLE, -EPERM, "netd: uid %u may not use %s (root only)",
-                                  (unsigned) cr.uid, srv->path);
+                        if (asprintf(&c->refused, "netd: uid %u may not use %s (root only)", (unsigned) cr.uid,
+                                     srv->path) < 0) {
+                                c->refused = NULL;
+                                conn_free(c);
+                                continue;
+                        }
                         static long long last_logged;
                         long long now = (long long) (now_usec() / 1000000);
                         if (now - last_logged >= 10) { /* at most one line every 10 s however many try */
-                                log_warning("%s (pid %d)", e.msg, (int) cr.pid);
+                                log_warning("%s (pid %d)", c->refused, (int) cr.pid);
                                 last_logged = now;
                         }
-                        (void) queue_reply(c, proto_reply_error(&e));
-                        (void) flush_out(c);
-                        conn_free(c);
                 }
         }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # netd's socket serves root only, by its mode (0600) and by the caller's credentials (SO_PEERCRED): with the mode
 # opened by mistake (0666, as a careless chmod or a bind mount into a pod would), a non-root caller is still
-# refused with a clear error and changes nothing, and root is still served.
+# refused with a clear error and changes nothing, and root is still served. A client that sends requests and
+# never reads the replies cannot grow netd's memory, and gets every reply once it reads.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -10,6 +11,8 @@ require_kvnet
 require_cmd setpriv
 setup_node
 mkns SBX_A sbxa
+# under ASan: a small quarantine, so that netd's RSS shows what it holds, not what ASan keeps of what it freed
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=4"
 start_netd "$NODE_NS"
 assert_eq "$(stat -c %a "$NETD_SOCK")" 600 "the socket is created 0600"
 
@@ -30,5 +33,50 @@ assert_false "nothing made in the sandbox" link_exists "$SBX_A" eth0
 assert_eq "$(kvctl -o json endpoints | jq length)" 0 "no attachment recorded"
 assert_true "netd logged the refusal" grep -q "uid 65534 may not use" "$NETD_LOG"
 assert_true "root is still served" kvctl status
+
+# a client that sends and does not read: netd's memory stays bounded (it stops reading the requests), and once the
+# client reads, every reply is there
+if command -v python3 >/dev/null; then
+	rss0=$(awk '/^VmRSS/ { print $2 }' "/proc/$NETD_PID/status")
+	python3 - "$NETD_SOCK" "$NETD_PID" >"$KV_TMP/flood.out" <<'PY'
+import socket, sys, time
+path, pid = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(path)
+s.setblocking(False)
+req = b'{"op":"status","args":{}}\n'
+# 400,000 requests would wait for some 14 MB of replies: netd must stop reading long before (its bound is 4 MiB),
+# so the client's writes block for good; without the bound they all go through
+sent = 0
+stalled = 0
+end = time.monotonic() + 90
+while time.monotonic() < end and stalled < 60 and sent < 400000:
+    try:
+        s.send(req)
+        sent += 1
+        stalled = 0
+    except BlockingIOError:
+        stalled += 1  # blocked: back off a little, then try again (60 in a row: 3 s without progress)
+        time.sleep(0.05)
+rss = [l for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS")][0].split()[1]
+s.setblocking(True)
+s.settimeout(60)
+got = 0
+buf = b""
+while got < sent:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    got += d.count(b"\n")
+print("sent=%d replies=%d rss_kb=%s stalled=%d" % (sent, got, rss, stalled >= 60))
+PY
+	read -r sent got rss stalled < <(sed 's/[a-z_]*=//g' "$KV_TMP/flood.out")
+	log "flood: $(cat "$KV_TMP/flood.out") (netd's RSS before: ${rss0} kB)"
+	assert_eq "$stalled" 1 "netd stopped reading a client that does not read (after $sent requests its writes blocked)"
+	assert_true "netd's memory stayed bounded meanwhile (RSS $rss kB, before $rss0 kB)" test "$rss" -lt $((rss0 + 65536))
+	assert_eq "$got" "$sent" "once the client read, every request had its reply"
+else
+	skip_part "no python3: the non-reading client is not run"
+fi
 stop_netd
 finish

@@ -3,6 +3,7 @@
  * (config file, new, free). The verbs: verbs.c; ADD add.c, DEL/GC del.c, CHECK check.c, the read-only verbs
  * status.c; start-up start.c. */
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,11 +32,11 @@ int manager_config_parse(Manager *m, KvErr *e) {
                 if (!streq(key, "natBackend") && !streq(key, "durable") && !streq(key, "sriovPools") &&
                     !streq(key, "sysfsRoot") && !streq(key, "sriovSimulate") && !streq(key, "nodeName") &&
                     !streq(key, "clusterClaims") && !streq(key, "routeHook") && !streq(key, "nodeAddress") &&
-                    !streq(key, "redirectGraceMs") && !streq(key, "policy"))
+                    !streq(key, "redirectGraceMs") && !streq(key, "policy") && !streq(key, "socketReadGroup"))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "config %s: unknown key '%s' (expected natBackend, durable, sriovPools, "
                                          "sysfsRoot, sriovSimulate, nodeName, clusterClaims, routeHook, nodeAddress, "
-                                         "redirectGraceMs, policy)",
+                                         "redirectGraceMs, policy, socketReadGroup)",
                                          m->config_path, key);
         }
         const char *node = NULL, *hook = NULL, *naddr = NULL;
@@ -66,6 +67,27 @@ int manager_config_parse(Manager *m, KvErr *e) {
                                          "config: 'nodeName' must be 1..%zu characters, got '%.64s'",
                                          sizeof m->node_name - 1, node);
                 snprintf(m->node_name, sizeof m->node_name, "%s", node);
+        }
+        json_t *rg = json_object_get(o, "socketReadGroup");
+        if (rg) {
+                /* a group name, or a gid */
+                long long gid = -1;
+                if (json_is_integer(rg) && json_integer_value(rg) >= 0 && json_integer_value(rg) < INT32_MAX)
+                        gid = json_integer_value(rg);
+                else if (json_is_string(rg) && json_string_length(rg) > 0 && json_string_length(rg) < 64) {
+                        struct group *g = getgrnam(json_string_value(rg));
+                        if (!g)
+                                return kverr_set(e, KV_ERR_INVALID_CONFIG, -ENOENT,
+                                                 "config: 'socketReadGroup': no group '%s' on this node",
+                                                 json_string_value(rg));
+                        gid = g->gr_gid;
+                } else
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config: 'socketReadGroup' must be a group name or a gid");
+                if (gid == 0)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "config: 'socketReadGroup' must not be root's group (gid 0)");
+                m->socket_read_gid = gid;
         }
         json_t *pol = json_object_get(o, "policy");
         if (pol) {
@@ -148,6 +170,7 @@ int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *
                 return -ENOMEM;
         m->durable = opts->durable;
         node_policy_init(&m->policy);
+        m->socket_read_gid = -1;
         m->loop = loop;
         strcpy(m->default_nat_backend, "nftables");
         m->redirect_grace_ms = 5000;

@@ -51,6 +51,7 @@ struct Manager {
         Ipam *ipam;
         NatBackend *nat_nft;
         NodePolicy policy;      /* config "policy" (policy.h) */
+        long long socket_read_gid; /* config "socketReadGroup": its members may use the read-only verbs; -1: none */
         PortFilter *portfilter; /* anti-spoofing on bridge ports (netd/binding/portfilter.h), opened on first use */
         Reaper *reaper;
         EventLoop *loop;
@@ -147,6 +148,7 @@ typedef struct Verb {
         const char *name;
         verb_handler handler;
         bool log_failure; /* the verbs that change attachments log their failures */
+        bool read_only;   /* only reads state: allowed to the config's socketReadGroup */
 } Verb;
 /* The verb called name (the request's "op"); NULL if there is none. */
 const Verb *verb_find(const char *name);

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/proto.h"
 #include "common/unixsock.h"
+#include "netd/core/netd-priv.h"
 #include "netd/core/server.h"
 
 typedef struct Conn {
@@ -24,6 +25,8 @@ typedef struct Conn {
         char *out;
         size_t out_len, out_off, out_cap;
         char *refused; /* a caller that may not use netd: every request gets this error (and nothing else) */
+        bool read_only; /* a member of the config's socketReadGroup: the read-only verbs only */
+        unsigned uid;
 } Conn;
 
 struct Server {
@@ -75,6 +78,40 @@ static int queue_reply(Conn *c, json_t *reply) {
         return 0;
 }
 
+static bool request_read_only(json_t *req) {
+        const char *op = json_string_value(json_object_get(req, "op"));
+        const Verb *v = op ? verb_find(op) : NULL;
+        return v && v->read_only;
+}
+
+/* Whether the process pid is in group gid: its primary group (from the socket's credentials) or a supplementary
+ * one (/proc/PID/status, "Groups:"). */
+static bool peer_in_group(const struct ucred *cr, long long gid) {
+        if ((long long) cr->gid == gid)
+                return true;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/status", (int) cr->pid);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        char line[4096];
+        while (fgets(line, sizeof line, f)) {
+                if (strncmp(line, "Groups:", 7) != 0)
+                        continue;
+                char *p = line + 7, *end;
+                for (;;) {
+                        errno = 0;
+                        long long g = strtoll(p, &end, 10);
+                        if (end == p || errno)
+                                return false;
+                        if (g == gid)
+                                return true;
+                        p = end;
+                }
+        }
+        return false;
+}
+
 static size_t out_pending(const Conn *c) {
         return c->out_len - c->out_off;
 }
@@ -95,7 +132,14 @@ static int process_lines(Conn *c) {
                         reply = proto_reply_error(&e);
                 } else if (json_parse_object(c->buf + start, linelen, KV_PROTO_MAX_MSG, "request", &req, &e) < 0)
                         reply = proto_reply_error(&e);
-                else {
+                else if (c->read_only && !request_read_only(req)) {
+                        const char *op = json_string_value(json_object_get(req, "op"));
+                        kverr_set(&e, KV_ERR_NOT_AVAILABLE, -EPERM,
+                                  "netd: uid %u may only use the read-only verbs (socketReadGroup), not '%.64s'", c->uid,
+                                  op ? op : "?");
+                        json_decref(req);
+                        reply = proto_reply_error(&e);
+                } else {
                         reply = manager_handle(c->srv->m, req);
                         json_decref(req);
                 }
@@ -226,9 +270,15 @@ static int on_accept(EventSource *s, int fd, uint32_t revents, void *userdata) {
                  * reachable by mistake (a chmod, a bind mount into a pod) still serves root only. A refused
                  * caller's requests are each answered with the refusal (closing at once could cut its request
                  * short and hide the reason from it). */
-                struct ucred cr = { .pid = 0, .uid = (uid_t) -1 };
+                struct ucred cr = { .pid = 0, .uid = (uid_t) -1, .gid = (gid_t) -1 };
                 socklen_t cl = sizeof cr;
-                if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || (cr.uid != 0 && cr.uid != geteuid())) {
+                bool ok = getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0;
+                c->uid = (unsigned) cr.uid;
+                if (ok && cr.uid != 0 && cr.uid != geteuid()) {
+                        c->read_only = srv->m->socket_read_gid >= 0 && peer_in_group(&cr, srv->m->socket_read_gid);
+                        ok = c->read_only;
+                }
+                if (!ok) {
                         if (asprintf(&c->refused, "netd: uid %u may not use %s (root only)", (unsigned) cr.uid,
                                      srv->path) < 0) {
                                 c->refused = NULL;
@@ -268,7 +318,10 @@ int server_new(EventLoop *loop, Manager *m, const char *path, Server **ret, KvEr
         umask(old);
         if (r < 0)
                 return negative_errno();
-        if (chmod(path, 0600) < 0 || listen(fd, 128) < 0)
+        /* root's; with a socketReadGroup, its members may connect too (and use the read-only verbs) */
+        if (m->socket_read_gid >= 0 && chown(path, (uid_t) -1, (gid_t) m->socket_read_gid) < 0)
+                return negative_errno();
+        if (chmod(path, m->socket_read_gid >= 0 ? 0660 : 0600) < 0 || listen(fd, 128) < 0)
                 return negative_errno();
 
         Server *srv = calloc(1, sizeof *srv);

@@ -8,22 +8,22 @@
 
 /* Sorted by name (strcmp order): verb_find() bisects it. */
 static const Verb verbs[] = {
-        { "add", do_add, true },
-        { "check", do_check, false },
-        { "cluster-claims", do_cluster_claims, false },
-        { "del", do_del, true },
-        { "endpoints", do_endpoints, false },
-        { "gc", do_gc, true },
-        { "ipam", do_ipam, false },
-        { "ipam-release", do_ipam_release, false },
-        { "migration-activate", do_migration_activate, false },
-        { "migration-source", do_migration_source, false },
-        { "migrations", do_migrations, false },
-        { "nat", do_nat, false },
-        { "ping", do_ping, false },
-        { "sriov", do_sriov, false },
-        { "status", do_ping, false },
-        { "status-daemon", do_status_daemon, false },
+        { "add", do_add, true, false },
+        { "check", do_check, false, false },
+        { "cluster-claims", do_cluster_claims, false, true },
+        { "del", do_del, true, false },
+        { "endpoints", do_endpoints, false, true },
+        { "gc", do_gc, true, false },
+        { "ipam", do_ipam, false, true },
+        { "ipam-release", do_ipam_release, false, false },
+        { "migration-activate", do_migration_activate, false, false },
+        { "migration-source", do_migration_source, false, false },
+        { "migrations", do_migrations, false, true },
+        { "nat", do_nat, false, true },
+        { "ping", do_ping, false, true },
+        { "sriov", do_sriov, false, true },
+        { "status", do_ping, false, true },
+        { "status-daemon", do_status_daemon, false, true },
 };
 
 static int verb_cmp(const void *key, const void *elem) {

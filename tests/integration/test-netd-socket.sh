@@ -2,7 +2,8 @@
 # netd's socket serves root only, by its mode (0600) and by the caller's credentials (SO_PEERCRED): with the mode
 # opened by mistake (0666, as a careless chmod or a bind mount into a pod would), a non-root caller is still
 # refused with a clear error and changes nothing, and root is still served. A client that sends requests and
-# never reads the replies cannot grow netd's memory, and gets every reply once it reads.
+# never reads the replies cannot grow netd's memory, and gets every reply once it reads. With the config's
+# socketReadGroup, the group's members (primary or supplementary) may use the read-only verbs and nothing else.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -78,5 +79,30 @@ PY
 else
 	skip_part "no python3: the non-reading client is not run"
 fi
+# socketReadGroup: its members may read (kvnetctl status, endpoints, ...) and nothing else
+echo '{"socketReadGroup": 4242}' >"$KV_TMP/netd.json"
+netd_term
+start_netd "$NODE_NS" --config "$KV_TMP/netd.json"
+assert_eq "$(stat -c '%a %g' "$NETD_SOCK")" "660 4242" "with socketReadGroup the socket is 0660, group 4242"
+reader() { setpriv --reuid=65534 --regid=4242 --clear-groups -- "$@"; }
+reader2() { setpriv --reuid=65534 --regid=65534 --groups=4242 -- "$@"; }
+assert_true "a member of group 4242 (primary) reads: kvnetctl status" reader "$KV_BIN/kvnetctl" --socket "$NETD_SOCK" status
+assert_true "a member of group 4242 (supplementary) reads: kvnetctl endpoints" \
+	reader2 "$KV_BIN/kvnetctl" --socket "$NETD_SOCK" endpoints
+rc=0
+out=$(reader "$KV_BIN/kvnetctl" --socket "$NETD_SOCK" ipam-release kvtest ctr/x/eth0 2>&1) || rc=$?
+assert_ne "$rc" 0 "a member of group 4242 may not release a claim"
+assert_true "with the reason ($out)" grep -q "may only use the read-only verbs" <<<"$out"
+rc=0
+out=$(ip netns exec "$NODE_NS" setpriv --reuid=65534 --regid=4242 --clear-groups -- "$CNICHAIN" add "$conf" cid-a \
+	"$(nspath "$SBX_A")" eth0 --cache-dir "$KV_TMP/reader-cache" --path "$KV_CNI_PATH" 2>&1) || rc=$?
+assert_ne "$rc" 0 "nor ADD"
+assert_true "with the reason ($(head -c 200 <<<"$out"))" grep -q "may only use the read-only verbs" <<<"$out"
+assert_false "nothing made in the sandbox" link_exists "$SBX_A" eth0
+rc=0
+out=$(nobody "$KV_BIN/kvnetctl" --socket "$NETD_SOCK" status 2>&1) || rc=$?
+assert_ne "$rc" 0 "uid 65534 outside the group is still refused"
+assert_true "root still does everything" cni add "$conf" cid-a "$SBX_A" eth0
+cni del "$conf" cid-a "$SBX_A" eth0
 stop_netd
 finish

@@ -587,17 +587,21 @@ int portfilter_del(PortFilter *pf, const PortFilterPort *p, KvErr *e) {
         return 0;
 }
 
+/* The port's elements of one set, and which of them the kernel has. */
 typedef struct PfFind {
-        const PfElem *want;
-        bool found;
+        const PfElem *els;
+        size_t n;
+        const char *set;
+        bool *found;
 } PfFind;
 
 static int find_cb(struct nftnl_set_elem *se, void *userdata) {
         PfFind *f = userdata;
         uint32_t len = 0;
         const void *k = nftnl_set_elem_get(se, NFTNL_SET_ELEM_KEY, &len);
-        if (k && len == f->want->klen && memcmp(k, f->want->key, len) == 0)
-                f->found = true;
+        for (size_t i = 0; k && i < f->n; i++)
+                if (streq(f->els[i].set, f->set) && len == f->els[i].klen && memcmp(k, f->els[i].key, len) == 0)
+                        f->found[i] = true;
         return 0;
 }
 
@@ -605,17 +609,25 @@ int portfilter_check(PortFilter *pf, const PortFilterPort *p, KvErr *e) {
         if (pf->render)
                 return 0;
         PfElem els[PF_MAX_ELEMS];
+        bool found[PF_MAX_ELEMS] = {};
         size_t n = port_elems(p, els);
+        /* each set the port has elements in is listed once (a set holds every port's) */
         for (size_t i = 0; i < n; i++) {
-                PfFind f = { .want = &els[i] };
+                bool listed = false;
+                for (size_t j = 0; j < i && !listed; j++)
+                        listed = streq(els[j].set, els[i].set);
+                if (listed)
+                        continue;
+                PfFind f = { .els = els, .n = n, .set = els[i].set, .found = found };
                 int r = nftw_elems_dump(pf->sk, PF_FAMILY, PORTFILTER_TABLE, els[i].set, find_cb, &f);
                 if (r < 0 && r != -ENOENT)
                         return kverr_set(e, KV_ERR_INTERNAL, r, "anti-spoofing: listing set %s: %s", els[i].set,
                                          strerror(-r));
-                if (r == -ENOENT || !f.found)
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!found[i])
                         return kverr_set(e, KV_ERR_NOT_AVAILABLE, -ENOENT,
                                          "anti-spoofing: %s is not in set %s of table bridge %s", els[i].what,
                                          els[i].set, PORTFILTER_TABLE);
-        }
         return 0;
 }

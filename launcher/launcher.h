@@ -445,13 +445,14 @@ typedef struct LaunchStatus {
         bool shutting_down;      /* a graceful shutdown was requested */
         int64_t grace_seconds;
         bool migratable;         /* started without autodestroy: live migration possible */
+        unsigned reconnects;     /* times the launcher took its domain over again from a new libvirtd */
         LaunchMigrationStatus mig;
 } LaunchStatus;
 
 /* {"phase","domain","vmi","accel","reason","interfaces":[{"name","mac","tap"|"pciAddress"[,"mtu"]
  *  [,"state":"detaching"][,"detachError"]}],
  *  "startedAt" (RFC 3339 or null),"finishedAt","pid","shuttingDown","terminationGracePeriodSeconds",
- *  "migratable","migration": null | {"state","role":"source"|"target","dest","startedAt","finishedAt",
+ *  "migratable","libvirtReconnects","migration": null | {"state","role":"source"|"target","dest","startedAt","finishedAt",
  *  "downtimeMs","totalMs","dataBytes","memoryIterations","wallMs","stats","error"}} */
 json_t *launch_status_to_json(const LaunchStatus *s);
 /* Atomic (temp file, fsync, rename) write of the JSON plus a newline. */
@@ -499,6 +500,9 @@ typedef struct LaunchRunOptions {
          * live migration and supervise it from its resume on. */
         bool incoming;
         uint32_t incoming_timeout_s;
+        /* libvirtd went away under the running domain: connect again for this long, then Failed (exit
+         * 5); 0 = give up at once. main.c's default: 60. */
+        uint32_t reconnect_s;
         const char *netd_socket; /* NULL: no migration-source / migration-activate notifications */
 } LaunchRunOptions;
 

@@ -11,7 +11,8 @@
  *   kvnet-launcher --run FILE --connect URI --nic ... [--state-dir DIR] [--image-dir DIR]
  *                  [--status-file FILE] [--socket PATH] [--grace SECONDS] [--serial-log PATH]
  *                         start the VMI as a transient libvirt domain and supervise it until it is
- *                         gone (docs/launcher.md); every interface needs a --nic
+ *                         gone (docs/launcher.md); every interface needs a --nic; when libvirtd goes
+ *                         away it reconnects for --reconnect-timeout seconds (default 60, 0 = never)
  *   kvnet-launcher --shutdown NAMESPACE/NAME [--state-dir DIR] | --shutdown - --socket PATH
  *                         ask a running launcher (its status socket) for a graceful shutdown
  *   kvnet-launcher --status NAMESPACE/NAME [--state-dir DIR] | --status - --socket PATH
@@ -54,6 +55,7 @@ static void usage(FILE *f) {
               "                      [--state-dir DIR] [--image-dir DIR] [--status-file FILE] [--socket PATH]\n"
               "                      [--grace SECONDS] [--serial-log PATH] [--keep-on-exit] [--migratable]\n"
               "                      [--incoming [--incoming-timeout SECONDS]] [--netd-socket PATH]\n"
+              "                      [--reconnect-timeout SECONDS]\n"
               "       kvnet-launcher --migrate DEST_URI --socket PATH|NS/NAME [--state-dir DIR] [--tunnelled|--direct]\n"
               "                      [--migrate-uri URI] [--max-downtime-ms N] [--bandwidth MIBPS] [--timeout SECONDS]\n"
               "                      [--dest-serial-log PATH] [--dest-state-dir DIR] [--no-wait]\n"
@@ -423,7 +425,7 @@ int main(int argc, char **argv) {
                OPT_SHUTDOWN, OPT_STATUS, OPT_CONNECT, OPT_STATUS_FILE, OPT_SOCKET, OPT_GRACE, OPT_MIGRATABLE,
                OPT_INCOMING, OPT_INCOMING_TIMEOUT, OPT_NETD_SOCKET, OPT_MIGRATE, OPT_TUNNELLED, OPT_DIRECT,
                OPT_MIGRATE_URI, OPT_MAX_DOWNTIME, OPT_BANDWIDTH, OPT_TIMEOUT, OPT_DEST_SERIAL, OPT_DEST_STATE_DIR, OPT_NO_WAIT,
-               OPT_HOST_PATHS };
+               OPT_HOST_PATHS, OPT_RECONNECT };
         static const struct option opts[] = {
                 { "dry-run", required_argument, NULL, OPT_DRY_RUN },
                 { "image-dir", required_argument, NULL, OPT_IMAGE_DIR },
@@ -443,6 +445,7 @@ int main(int argc, char **argv) {
                 { "incoming", no_argument, NULL, OPT_INCOMING },
                 { "incoming-timeout", required_argument, NULL, OPT_INCOMING_TIMEOUT },
                 { "netd-socket", required_argument, NULL, OPT_NETD_SOCKET },
+                { "reconnect-timeout", required_argument, NULL, OPT_RECONNECT },
                 { "migrate", required_argument, NULL, OPT_MIGRATE },
                 { "tunnelled", no_argument, NULL, OPT_TUNNELLED },
                 { "tunneled", no_argument, NULL, OPT_TUNNELLED },
@@ -460,7 +463,7 @@ int main(int argc, char **argv) {
         };
         log_set_ident("kvnet-launcher");
         LaunchOptions o = {};
-        LaunchRunOptions ro = { .grace_seconds = -1 };
+        LaunchRunOptions ro = { .grace_seconds = -1, .reconnect_s = 60 };
         const char *dry = NULL, *serial_log = NULL, *run = NULL, *shutdown_target = NULL, *status_target = NULL;
         bool detect = false, mig_wait = true;
         const char *migrate_dest = NULL;
@@ -492,6 +495,14 @@ int main(int argc, char **argv) {
                         ro.incoming_timeout_s = (uint32_t) u;
                         break;
                 case OPT_NETD_SOCKET: ro.netd_socket = optarg; break;
+                case OPT_RECONNECT:
+                        if (parse_u64(optarg, 86400, &u) < 0) {
+                                fprintf(stderr, "kvnet-launcher: --reconnect-timeout: expected 0..86400 seconds, got '%s'\n",
+                                        optarg);
+                                return 2;
+                        }
+                        ro.reconnect_s = (uint32_t) u;
+                        break;
                 case OPT_MIGRATE: migrate_dest = optarg; modes++; break;
                 case OPT_TUNNELLED: json_object_set_new(mig_args, "tunnelled", json_true()); break;
                 case OPT_DIRECT: json_object_set_new(mig_args, "tunnelled", json_false()); break;

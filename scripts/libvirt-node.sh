@@ -5,6 +5,7 @@
 #   scripts/libvirt-node.sh start NODE_NAME NETNS [--dir DIR] [--tcp ADDR]
 #   scripts/libvirt-node.sh stop  NODE_NAME [NETNS] [--dir DIR]
 #   scripts/libvirt-node.sh uri   NODE_NAME [--dir DIR]
+#   scripts/libvirt-node.sh restart NODE_NAME [--dir DIR] [--kill]
 #
 # start: runs /usr/sbin/libvirtd inside network namespace NETNS (`ip netns exec`) and a private
 # mount namespace (`unshare --mount --propagation private`) in which per-node directories are
@@ -33,13 +34,17 @@
 # (the real binary at /run/libvirt/kvnet-qemu-real), which guards TCG guests against QEMU 7.2's
 # live-migration memory bug (docs/migration.md, "QEMU under TCG"); KVNET_QEMU_WRAPPER=none: off.
 #
+# restart: stops libvirtd alone (SIGTERM, as `systemctl restart libvirtd` does; --kill: SIGKILL, a
+# crash) and starts it again with the same namespace and options; the domains' QEMUs run on and
+# the new daemon takes them over (clients reconnect: the launcher does, docs/launcher.md).
+#
 # stop: destroys every domain of that daemon (virsh destroy), stops libvirtd (SIGTERM, then
 # SIGKILL after 10 s), kills QEMU processes it left behind (their pid files under DIR/run), and
 # removes DIR. Stopping a node that is not running succeeds.
 set -euo pipefail
 
 usage() {
-	sed -n '3,6p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '3,7p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -54,8 +59,13 @@ if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then
 fi
 DIR=""
 TCP=""
+KILL=0
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--kill)
+		KILL=1
+		shift
+		;;
 	--dir)
 		[ $# -ge 2 ] || usage
 		DIR=$2
@@ -151,6 +161,7 @@ do_start() {
 	mkdir -p "$DIR"/{etc,run,lib,log,cache}/libvirt "$DIR/log/libvirt/qemu"
 	chmod 0700 "$DIR"
 	echo "$NETNS" >"$DIR/netns"
+	echo "$TCP" >"$DIR/tcp"
 	echo "$URI" >"$DIR/uri"
 
 	local uuid
@@ -294,8 +305,31 @@ do_stop() {
 	rm -rf "$DIR"
 }
 
+do_restart() {
+	[ -f "$DIR/netns" ] || die "node '$NODE' was never started here ($DIR)"
+	local pid=""
+	[ -f "$DIR/libvirtd.pid" ] && pid=$(cat "$DIR/libvirtd.pid")
+	if pid_is "$pid" libvirtd; then
+		if [ "$KILL" = 1 ]; then kill -KILL "$pid" 2>/dev/null || true; else kill -TERM "$pid" 2>/dev/null || true; fi
+		for _ in $(seq 1 100); do
+			pid_is "$pid" libvirtd || break
+			sleep 0.1
+		done
+		if pid_is "$pid" libvirtd; then kill -KILL "$pid" 2>/dev/null || true; fi
+		for _ in $(seq 1 50); do
+			pid_is "$pid" libvirtd || break
+			sleep 0.1
+		done
+	fi
+	rm -f "$DIR/libvirtd.pid"
+	NETNS=$(cat "$DIR/netns")
+	TCP=$(cat "$DIR/tcp" 2>/dev/null || true)
+	do_start
+}
+
 case "$CMD" in
 start) do_start ;;
+restart) do_restart ;;
 stop) do_stop ;;
 uri)
 	client_sock "$(cat "$DIR/libvirtd.pid" 2>/dev/null)"

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The libvirt connection: connect, start the domain, lifecycle and close events, disconnect. */
+#include <inttypes.h>
+
 #include "common/log.h"
 #include "launcher/runtime/runtime.h"
 
@@ -55,47 +57,14 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
         return 0;
 }
 
-static void on_close(virConnectPtr conn, int reason, void *opaque) {
-        Runtime *rt = opaque;
-        (void) conn;
-        if (reason == VIR_CONNECT_CLOSE_REASON_CLIENT)
-                return;
-        static const char *const names[] = { "error", "end of file", "keepalive timeout", "client" };
-        char msg[128];
-        snprintf(msg, sizeof msg, "libvirt connection lost (%s); domain state unknown",
-                 reason >= 0 && (size_t) reason < ELEMENTSOF(names) ? names[reason] : "unknown");
-        rt->conn_lost = true;
-        rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_CONN_LOST, msg);
-}
+static void on_close(virConnectPtr conn, int reason, void *opaque);
 
-int rt_start_domain(Runtime *rt, const char *xml) {
-        rt->conn = virConnectOpen(rt->o->uri);
-        if (!rt->conn) {
-                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "cannot connect to libvirt at '%s': %s", rt->o->uri,
-                             virGetLastErrorMessage());
-                return LAUNCH_EXIT_LIBVIRT;
-        }
+/* The callbacks of one connection: lifecycle (required), job completed, device removed (required),
+ * device removal failed, close. Returns 0 or a LAUNCH_EXIT_* code with the reason in the status. */
+static int rt_register_events(Runtime *rt) {
         if (virConnectSetKeepAlive(rt->conn, 5, 3) < 0)
                 log_warning("libvirt keepalive: %s", virGetLastErrorMessage());
-        if (virConnectRegisterCloseCallback(rt->conn, on_close, rt, NULL) == 0)
-                rt->close_cb = true;
-
-        virDomainPtr old = virDomainLookupByName(rt->conn, rt->st.domain);
-        if (old) {
-                virDomainFree(old);
-                rt_set_phase(rt, LAUNCH_PHASE_FAILED,
-                             "a domain named '%s' already exists in libvirt (another launcher, or one that was "
-                             "killed: remove it with virsh destroy)",
-                             rt->st.domain);
-                return LAUNCH_EXIT_LIBVIRT;
-        }
-        /* The files only now: a domain of that name may still be running on them (a launcher killed
-         * with --keep-on-exit); they are not touched then. */
-        KvErr e = {};
-        if (launch_prepare_files(rt->v, &rt->files, &e) < 0) {
-                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
-                return LAUNCH_EXIT_INVALID;
-        }
+        rt->close_cb = virConnectRegisterCloseCallback(rt->conn, on_close, rt, NULL) == 0;
         rt->lifecycle_cb = virConnectDomainEventRegisterAny(rt->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                                             VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), rt, NULL);
         if (rt->lifecycle_cb < 0) {
@@ -119,6 +88,143 @@ int rt_start_domain(Runtime *rt, const char *xml) {
         if (rt->removal_failed_cb < 0)
                 log_warning("register device-removal-failed events: %s (a refused detach shows as a timeout)",
                             virGetLastErrorMessage());
+        return LAUNCH_EXIT_OK;
+}
+
+/* Drops a connection that libvirt reported closed: its callbacks go with it. */
+static void rt_drop_conn(Runtime *rt) {
+        if (rt->dom)
+                virDomainFree(rt->dom);
+        rt->dom = NULL;
+        if (rt->conn)
+                IGNORE_RESULT(virConnectClose(rt->conn));
+        rt->conn = NULL;
+        rt->close_cb = false;
+        rt->lifecycle_cb = rt->job_cb = rt->removed_cb = rt->removal_failed_cb = -1;
+}
+
+/* libvirtd went away under a running domain (restarted, upgraded, crashed): QEMU runs on without it
+ * and a new libvirtd takes it over, so try to connect again every second for reconnect_s seconds.
+ * Back: the domain is looked up by name and supervised as before (its state, if it changed meanwhile,
+ * decides the phase). Not back in time, or back without the domain: Failed. */
+static int on_reconnect(EventSource *s, void *userdata) {
+        Runtime *rt = userdata;
+        (void) s;
+        if (rt->done) {
+                rt->reconnect_timer = NULL;
+                return -ECANCELED;
+        }
+        rt_drop_conn(rt); /* the dead one; a no-op after the first try */
+        uint64_t waited_ms = (now_usec() - rt->lost_at_us) / 1000;
+        virConnectPtr c = virConnectOpen(rt->o->uri);
+        if (!c) {
+                if (waited_ms < (uint64_t) rt->o->reconnect_s * 1000) {
+                        log_debug("reconnect to libvirt at %s: %s", rt->o->uri, virGetLastErrorMessage());
+                        return 0;
+                }
+                rt->reconnect_timer = NULL;
+                char msg[512];
+                snprintf(msg, sizeof msg, "libvirt connection lost and libvirtd not back within %u s (%s); domain "
+                         "state unknown", rt->o->reconnect_s, virGetLastErrorMessage());
+                rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_CONN_LOST, msg);
+                return -ECANCELED;
+        }
+        rt->reconnect_timer = NULL;
+        rt->conn = c;
+        rt->dom = virDomainLookupByName(c, rt->st.domain);
+        int state = VIR_DOMAIN_NOSTATE, reason = 0;
+        if (!rt->dom || virDomainGetState(rt->dom, &state, &reason, 0) < 0) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "libvirtd came back after %" PRIu64 " ms without domain '%s' (%s)", waited_ms,
+                         rt->st.domain, virGetLastErrorMessage());
+                rt->conn_lost = false; /* the domain is gone for good: its files go too */
+                rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_VM_FAILED, msg);
+                return -ECANCELED;
+        }
+        int r = rt_register_events(rt);
+        if (r != LAUNCH_EXIT_OK) {
+                rt_finish(rt, LAUNCH_PHASE_FAILED, r, rt->st.reason);
+                return -ECANCELED;
+        }
+        rt->conn_lost = false;
+        rt->st.reconnects++;
+        if (state == VIR_DOMAIN_SHUTOFF || state == VIR_DOMAIN_CRASHED) {
+                char msg[256];
+                snprintf(msg, sizeof msg, "domain %s while libvirtd was away (reason %d)",
+                         state == VIR_DOMAIN_CRASHED ? "crashed" : "stopped", reason);
+                bool ok = state == VIR_DOMAIN_SHUTOFF && reason == VIR_DOMAIN_SHUTOFF_SHUTDOWN;
+                rt_finish(rt, ok ? LAUNCH_PHASE_SUCCEEDED : LAUNCH_PHASE_FAILED,
+                          ok ? LAUNCH_EXIT_OK : LAUNCH_EXIT_VM_FAILED, msg);
+                return -ECANCELED;
+        }
+        log_info("reconnected to libvirt after %" PRIu64 " ms: domain '%s' still running", waited_ms, rt->st.domain);
+        rt_set_phase(rt, rt->st.phase, "reconnected to libvirt after %" PRIu64 " ms (libvirtd restarted); domain "
+                     "still running", waited_ms);
+        if (rt->shutdown_pending[0]) {
+                char why[sizeof rt->shutdown_pending];
+                snprintf(why, sizeof why, "%s", rt->shutdown_pending);
+                rt->shutdown_pending[0] = 0;
+                rt_request_shutdown(rt, why);
+        }
+        return -ECANCELED;
+}
+
+static void on_close(virConnectPtr conn, int reason, void *opaque) {
+        Runtime *rt = opaque;
+        (void) conn;
+        if (reason == VIR_CONNECT_CLOSE_REASON_CLIENT || rt->conn_lost)
+                return;
+        static const char *const names[] = { "error", "end of file", "keepalive timeout", "client" };
+        const char *why = reason >= 0 && (size_t) reason < ELEMENTSOF(names) ? names[reason] : "unknown";
+        rt->conn_lost = true;
+        if (rt->done)
+                return;
+        /* Only a running domain that is not migrating is taken over again: an incoming migration or
+         * an outgoing one does not survive its libvirtd. */
+        bool again = rt->o->reconnect_s > 0 && rt->domain_created && !rt->mig &&
+                     rt->st.phase == LAUNCH_PHASE_RUNNING;
+        if (again) {
+                rt->lost_at_us = now_usec();
+                if (event_add_timer(rt->loop, 200000, 1000000, on_reconnect, rt, &rt->reconnect_timer) < 0)
+                        again = false;
+        }
+        if (!again) {
+                char msg[128];
+                snprintf(msg, sizeof msg, "libvirt connection lost (%s); domain state unknown", why);
+                rt_finish(rt, LAUNCH_PHASE_FAILED, LAUNCH_EXIT_CONN_LOST, msg);
+                return;
+        }
+        log_warning("libvirt connection lost (%s): reconnecting for up to %u s", why, rt->o->reconnect_s);
+        rt_set_phase(rt, rt->st.phase, "libvirt connection lost (%s): reconnecting for up to %u s", why,
+                     rt->o->reconnect_s);
+}
+
+int rt_start_domain(Runtime *rt, const char *xml) {
+        rt->conn = virConnectOpen(rt->o->uri);
+        if (!rt->conn) {
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "cannot connect to libvirt at '%s': %s", rt->o->uri,
+                             virGetLastErrorMessage());
+                return LAUNCH_EXIT_LIBVIRT;
+        }
+        virDomainPtr old = virDomainLookupByName(rt->conn, rt->st.domain);
+        if (old) {
+                virDomainFree(old);
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED,
+                             "a domain named '%s' already exists in libvirt (another launcher, or one that was "
+                             "killed: remove it with virsh destroy)",
+                             rt->st.domain);
+                return LAUNCH_EXIT_LIBVIRT;
+        }
+        /* The files only now: a domain of that name may still be running on them (a launcher killed
+         * with --keep-on-exit); they are not touched then. */
+        KvErr e = {};
+        if (launch_prepare_files(rt->v, &rt->files, &e) < 0) {
+                rt_set_phase(rt, LAUNCH_PHASE_FAILED, "%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
+                return LAUNCH_EXIT_INVALID;
+        }
+        int r = rt_register_events(rt);
+        if (r != LAUNCH_EXIT_OK)
+                return r;
         if (rt->st.migratable) {
                 unsigned long hv = 0;
                 const char *w = virConnectGetVersion(rt->conn, &hv) == 0 ? launch_migration_tcg_warning(rt->o->accel, hv)

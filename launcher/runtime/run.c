@@ -188,6 +188,8 @@ out:
         rt_migration_stop(&rt);
         if (rt.incoming_timer)
                 event_source_free(rt.incoming_timer);
+        if (rt.reconnect_timer)
+                event_source_free(rt.reconnect_timer);
         rt_disconnect(&rt);
         lv_events_unregister(&le);
         rt_remove_files(&rt, rc);

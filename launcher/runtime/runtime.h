@@ -79,6 +79,10 @@ typedef struct Runtime {
         int lifecycle_cb;
         bool close_cb;
         bool conn_lost;
+        /* libvirtd went away under a running domain: reconnecting (libvirt.c) */
+        EventSource *reconnect_timer;
+        uint64_t lost_at_us;
+        char shutdown_pending[64]; /* a shutdown asked for while reconnecting: done once back */
         bool done;
         bool we_destroyed;
         int exit_code;

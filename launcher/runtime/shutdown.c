@@ -44,6 +44,13 @@ static int on_press_again(EventSource *s, void *userdata) {
 void rt_request_shutdown(Runtime *rt, const char *why) {
         if (rt->done)
                 return;
+        if (rt->conn_lost && rt->reconnect_timer) {
+                if (!rt->shutdown_pending[0]) {
+                        snprintf(rt->shutdown_pending, sizeof rt->shutdown_pending, "%s", why);
+                        log_info("%s: shutdown deferred until libvirt is back", why);
+                }
+                return;
+        }
         if (rt->st.shutting_down) {
                 log_info("%s: shutdown already in progress", why);
                 return;

@@ -141,6 +141,11 @@ static int client_handle_line(Client *c, const char *line, size_t len) {
                                  "detach-interface, got '%.64s'",
                                  op);
                         reply = rt_error(KV_ERR_INVALID_CONFIG, msg);
+                } else if (k != SOCKET_OP_STATUS && k != SOCKET_OP_SHUTDOWN && rt->conn_lost && !rt->done) {
+                        char msg[200];
+                        snprintf(msg, sizeof msg, "%s: the libvirt connection is lost, the launcher is reconnecting; "
+                                 "try again", op);
+                        reply = rt_error(KV_ERR_TRY_AGAIN, msg);
                 } else if (socket_op_run[k](rt, req, &e) < 0)
                         reply = proto_reply_error(&e);
                 else

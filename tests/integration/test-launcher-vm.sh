@@ -9,7 +9,9 @@
 # answers; SIGTERM -> ACPI poweroff within the grace period, exit 0, phase Succeeded, domain gone,
 # tap left alone; SIGKILL of the launcher leaves the domain running (libvirt owns QEMU; documented
 # in docs/launcher.md) and a new launcher refuses to start a second copy; a VMI with a missing
-# kernel fails before anything is started. Prints BOOT_TO_NETWORK_MS (launcher start -> first
+# kernel fails before anything is started; libvirtd restarted (SIGTERM, SIGKILL) under a running VM:
+# the launcher reconnects, the same guest runs on, a shutdown asked for meanwhile is done once it is
+# back; libvirtd gone for longer than --reconnect-timeout: exit 5. Prints BOOT_TO_NETWORK_MS (launcher start -> first
 # ping reply). Skips (4) without qemu/libvirtd/dnsmasq.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -116,6 +118,21 @@ wait_phase() { # PHASE SECONDS
 	done
 	return 1
 }
+# wait_exit SECONDS WHAT: until the launcher exits (else WHAT fails and it is killed); rc = its exit code.
+wait_exit() {
+	local _
+	for _ in $(seq 1 $(($1 * 10))); do
+		kill -0 "$LAUNCHER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$LAUNCHER_PID" 2>/dev/null; then
+		fail "$2"
+		kill -KILL "$LAUNCHER_PID"
+	fi
+	rc=0
+	wait "$LAUNCHER_PID" || rc=$?
+	LAUNCHER_PID=""
+}
 start_launcher() { # LOGFILE [extra args]
 	local logf=$1
 	shift
@@ -182,17 +199,7 @@ assert_eq "$("$LAUNCHER" --status default/lvguest --state-dir "$STATE" | jq -r .
 
 T_TERM=$(date +%s%N)
 kill -TERM "$LAUNCHER_PID"
-rc=0
-for _ in $(seq 1 500); do
-	kill -0 "$LAUNCHER_PID" 2>/dev/null || break
-	sleep 0.1
-done
-if kill -0 "$LAUNCHER_PID" 2>/dev/null; then
-	fail "launcher exits after SIGTERM within 50 s"
-	kill -KILL "$LAUNCHER_PID"
-fi
-wait "$LAUNCHER_PID" || rc=$?
-LAUNCHER_PID=""
+wait_exit 50 "launcher exits after SIGTERM within 50 s"
 TERM_MS=$((($(date +%s%N) - T_TERM) / 1000000))
 assert_eq "$rc" 0 "launcher exits 0 after SIGTERM ($TERM_MS ms, grace 40 s)"
 assert_eq "$(phase)" Succeeded "final phase Succeeded"
@@ -257,25 +264,71 @@ fi
 assert_false "missing kernel: nothing created (no state dir)" test -e "$BADSTATE"
 assert_eq "$(vsh list --all --name | grep -c . || true)" 0 "missing kernel: no domain started"
 
-# ---------------------------------------------------------------- 4: libvirtd dies under a running launcher
+# ---------------------------------------------------------------- 4a: libvirtd restarted under a running VM
+# (SIGTERM, as `systemctl restart libvirtd`; then SIGKILL, a crash): QEMU runs on, the new daemon takes
+# it over, the launcher reconnects and supervises the same guest; a shutdown asked for while it is
+# away is done once it is back. --migratable (no autodestroy), as kvnet-node starts every launcher:
+# a libvirtd that stops cleanly destroys the autodestroy domains of its clients (4c).
+guest_id() { ip netns exec "$NODE_NS" curl -s -m 2 "http://$GIP/id" 2>/dev/null || true; }
 rm -f "$STATUS"
-start_launcher "$KV_TMP/launcher4.log"
+start_launcher "$KV_TMP/launcher4.log" --migratable
 wait_phase Running 30 || die "fourth run did not reach Running"
-kill -KILL "$LVPID"
-rc=0
-for _ in $(seq 1 300); do
-	kill -0 "$LAUNCHER_PID" 2>/dev/null || break
-	sleep 0.1
+id4=""
+wait_until 40 sh -c "ip netns exec '$NODE_NS' curl -s -m 2 'http://$GIP/id' | grep -q boot_id" || true
+id4=$(guest_id)
+[ -n "$id4" ] || die "run 4: the guest did not answer GET /id"
+restarts=0
+for how in "" --kill; do
+	restarts=$((restarts + 1))
+	out=$("$KV_ROOT/scripts/libvirt-node.sh" restart "$NODE_NAME" --dir "$NODE_DIR" $how) ||
+		die "libvirt-node.sh restart $how failed"
+	assert_eq "$(sed -n 's/^URI=//p' <<<"$out")" "$URI" "libvirtd restarted ${how:-(SIGTERM)}: same URI"
+	LVPID=$(cat "$NODE_DIR/libvirtd.pid")
+	if wait_until 30 jq -e ".libvirtReconnects == $restarts" "$STATUS"; then
+		pass "launcher reconnected after libvirtd restart ${how:-(SIGTERM)} ($(jq -r .reason "$STATUS"))"
+	else
+		fail "launcher reconnected after libvirtd restart ${how:-(SIGTERM)} (status: $(cat "$STATUS"))"
+	fi
+	assert_true "launcher still running" kill -0 "$LAUNCHER_PID"
+	assert_eq "$(phase)" Running "phase still Running"
+	assert_eq "$(vsh domstate "$DOM" 2>/dev/null | head -n1)" running "the new libvirtd runs domain $DOM"
+	assert_eq "$(guest_id)" "$id4" "the same guest answers (no reboot: boot_id unchanged)"
 done
-if kill -0 "$LAUNCHER_PID" 2>/dev/null; then
-	fail "launcher exits when the libvirt connection drops"
-	kill -KILL "$LAUNCHER_PID"
-fi
-wait "$LAUNCHER_PID" || rc=$?
-LAUNCHER_PID=""
-assert_eq "$rc" 5 "libvirt connection lost: launcher exits 5"
-assert_eq "$(phase)" Failed "libvirt connection lost: phase Failed"
-assert_true "libvirt connection lost: reason says so" jq -e '.reason | test("connection lost")' "$STATUS"
+# libvirtd down, SIGTERM to the launcher: deferred, then done once the daemon is back.
+kill -KILL "$LVPID"
+wait_until 10 jq -e '.reason | test("reconnecting")' "$STATUS" || fail "status says reconnecting"
+kill -TERM "$LAUNCHER_PID"
+sleep 1
+assert_true "SIGTERM while libvirtd is away: the launcher waits" kill -0 "$LAUNCHER_PID"
+"$KV_ROOT/scripts/libvirt-node.sh" restart "$NODE_NAME" --dir "$NODE_DIR" >/dev/null || die "libvirt-node.sh restart failed"
+LVPID=$(cat "$NODE_DIR/libvirtd.pid")
+wait_exit 50 "launcher exits after the deferred shutdown"
+assert_eq "$rc" 0 "deferred shutdown: exit 0"
+assert_eq "$(phase)" Succeeded "deferred shutdown: phase Succeeded (ACPI power-off through the new libvirtd)"
+assert_eq "$(jq -r .libvirtReconnects "$STATUS")" 3 "status: libvirtReconnects 3"
+assert_eq "$(vsh list --all --name | grep -c . || true)" 0 "deferred shutdown: domain gone"
+
+# ---------------------------------------------------------------- 4c: an autodestroy domain and a clean libvirtd stop
+rm -f "$STATUS"
+start_launcher "$KV_TMP/launcher4c.log"
+wait_phase Running 30 || die "run 4c did not reach Running"
+"$KV_ROOT/scripts/libvirt-node.sh" restart "$NODE_NAME" --dir "$NODE_DIR" >/dev/null || die "libvirt-node.sh restart failed"
+LVPID=$(cat "$NODE_DIR/libvirtd.pid")
+wait_exit 30 "autodestroy: the launcher exits once libvirtd is back without the domain"
+assert_eq "$rc" 4 "autodestroy domain destroyed by libvirtd's clean stop: exit 4"
+assert_true "autodestroy: the reason says libvirtd came back without the domain" \
+	jq -e '.reason | test("came back .* without domain")' "$STATUS"
+assert_false "autodestroy: the VM's files are removed" test -e "$SOCK"
+
+# ---------------------------------------------------------------- 4b: libvirtd does not come back
+rm -f "$STATUS"
+start_launcher "$KV_TMP/launcher4b.log" --reconnect-timeout 3
+wait_phase Running 30 || die "run 4b did not reach Running"
+kill -KILL "$LVPID"
+wait_exit 30 "launcher exits when libvirtd stays away past --reconnect-timeout"
+assert_eq "$rc" 5 "libvirt connection lost for good: launcher exits 5"
+assert_eq "$(phase)" Failed "libvirt connection lost for good: phase Failed"
+assert_true "libvirt connection lost for good: reason says so" jq -e '.reason | test("not back within 3 s")' "$STATUS"
 QEMU_PIDS=$(cat "$NODE_DIR/run/libvirt/qemu/$DOM.pid" 2>/dev/null || true)
 
 # ---------------------------------------------------------------- node stop leaves nothing behind

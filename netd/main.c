@@ -82,8 +82,19 @@ int main(int argc, char **argv) {
         char lockpath[PATH_MAX];
         snprintf(lockpath, sizeof lockpath, "%s/lock", o.state_dir);
         _cleanup_close_ int lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-                log_error_errno(negative_errno(), "state dir '%s' is in use by another kvnet-netd: %m", o.state_dir);
+        if (lockfd < 0) {
+                /* e.g. a read-only file system: netd could record nothing, so it does not start */
+                log_error_errno(negative_errno(), "state dir '%s': cannot open its lock file '%s' for writing: %m",
+                                o.state_dir, lockpath);
+                return 1;
+        }
+        if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+                r = negative_errno();
+                if (r == -EWOULDBLOCK)
+                        log_error("state dir '%s' is in use by another kvnet-netd (%s is locked)", o.state_dir,
+                                  lockpath);
+                else
+                        log_error_errno(r, "state dir '%s': cannot lock '%s': %m", o.state_dir, lockpath);
                 return 1;
         }
         /* Make sure the socket's directory exists. */

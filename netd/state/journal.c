@@ -38,6 +38,9 @@ struct Journal {
         Rec **buckets;
         Rec *head, *tail;
         unsigned bad;
+        /* what replay() read: the file's length, where its last whole line ends, the bytes of an unfinished
+         * change after it */
+        size_t file_len, replay_end, replay_tail;
 };
 
 static size_t bucket_of(const Journal *j, const char *key) {
@@ -393,11 +396,13 @@ static int replay(Journal *j, KvErr *e) {
                                  "journal %s: not a kvnet journal (its first line is not '%.*s'); left as it is",
                                  j->path, (int) ml - 1, JOURNAL_MAGIC);
         const char *p = data + ml, *end = data + len;
+        j->file_len = len;
         while (p < end && *p != '\0') {
                 const char *nl = memchr(p, '\n', (size_t) (end - p));
                 if (!nl) {
                         log_notice("journal %s: ignoring an unfinished last change (%zu bytes)", j->path,
                                    (size_t) (end - p));
+                        j->replay_tail = strnlen(p, (size_t) (end - p));
                         break;
                 }
                 r = replay_line(j, p, (size_t) (nl - p));
@@ -407,6 +412,7 @@ static int replay(Journal *j, KvErr *e) {
                         j->bad++;
                 p = nl + 1;
         }
+        j->replay_end = (size_t) (p - data);
         if (j->bad > 0) {
                 char keep[PATH_MAX];
                 if (snprintf(keep, sizeof keep, "%s.corrupt", j->path) < (int) sizeof keep &&
@@ -416,6 +422,37 @@ static int replay(Journal *j, KvErr *e) {
                 else
                         log_warning("journal %s: skipped %u damaged change(s)", j->path, j->bad);
         }
+        return 0;
+}
+
+/* journal_open() found no room for the compacted copy (a full disk): a clean file (every line whole and good)
+ * is kept as it is and changes go after its last line, into the zeroed room it already owns, so that a full
+ * disk does not keep netd from starting. An unfinished last change is zeroed (blocks the file has). */
+static int reuse(Journal *j) {
+        if (j->bad > 0 || j->file_len == 0)
+                return -ENOSPC;
+        _cleanup_close_ int fd = open(j->path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if ((size_t) st.st_size != j->file_len || j->replay_end + j->replay_tail > j->file_len)
+                return -ESTALE;
+        static const char zeros[4096];
+        int r = 0;
+        for (size_t o = j->replay_end; r >= 0 && o < j->replay_end + j->replay_tail; o += sizeof zeros) {
+                size_t n = j->replay_end + j->replay_tail - o;
+                r = write_all(fd, zeros, n < sizeof zeros ? n : sizeof zeros, (off_t) o);
+        }
+        if (r >= 0 && j->durable && fdatasync(fd) < 0)
+                r = negative_errno();
+        if (r < 0)
+                return r;
+        j->fd = TAKE_FD(fd);
+        j->off = j->replay_end;
+        j->cap = j->file_len;
+        j->broken = false;
         return 0;
 }
 
@@ -430,6 +467,11 @@ int journal_open(const char *path, bool durable, Journal **ret, KvErr *e) {
         int r = replay(j, e);
         if (r >= 0) {
                 r = rewrite(j, 0);
+                if ((r == -ENOSPC || r == -EDQUOT) && reuse(j) >= 0) {
+                        log_warning("journal %s: no space for its compacted copy (%s): changes go after its last "
+                                    "record (%zu bytes of room)", path, strerror(-r), j->cap - j->off);
+                        r = 0;
+                }
                 if (r < 0)
                         kverr_set_errno(e, KV_ERR_IO, r, "journal %s: cannot write it", path);
         }

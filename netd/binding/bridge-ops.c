@@ -30,6 +30,8 @@ void bridge_port_filter_from(const Endpoint *ep, PortFilterPort *ret) {
         memcpy(ret->mac, ep->mac, 6);
         /* addresses from kvnet's IPAM are the port's only ones; without any (an L2 network) only MACs are checked */
         ret->check_ips = ep->n_addrs > 0;
+        /* as dhcp_start(): a VM's guest on a binding that leases it its address */
+        ret->dhcp_local = ep->kind == EP_KIND_VM && ep_binding(ep)->lease && ep->n_addrs > 0;
         for (size_t i = 0; i < ep->n_addrs && i < PORTFILTER_MAX_ADDRS; i++)
                 ret->addrs[ret->n_addrs++] = ep->addrs[i].addr;
 }

@@ -105,6 +105,7 @@ typedef enum {
         /* ip4 */
         PR_DHCP4_SERVER,
         PR_REDIRECT4,
+        PR_DHCP4_LOCAL,
         PR_IP4_DHCP,
         PR_IP4_SADDR,
         /* arp */
@@ -114,6 +115,7 @@ typedef enum {
         PR_ARP_SPA,
         /* ip6 */
         PR_DHCP6_SERVER,
+        PR_DHCP6_LOCAL,
         PR_TO_ICMP6,
         PR_IP6_SADDR,
         /* icmp6 */
@@ -146,6 +148,7 @@ static const struct {
         [PR_TO_IP6] = { "prerouting", "to ip6" },
         [PR_DHCP4_SERVER] = { "ip4", "DHCP server" },
         [PR_REDIRECT4] = { "ip4", "ICMP redirect" },
+        [PR_DHCP4_LOCAL] = { "ip4", "DHCP client answered by netd" },
         [PR_IP4_DHCP] = { "ip4", "DHCP discovery" },
         [PR_IP4_SADDR] = { "ip4", "IPv4 source" },
         [PR_ARP_FORMAT] = { "arp", "ARP format" },
@@ -153,6 +156,7 @@ static const struct {
         [PR_ARP_PROBE] = { "arp", "ARP probe" },
         [PR_ARP_SPA] = { "arp", "ARP sender IP" },
         [PR_DHCP6_SERVER] = { "ip6", "DHCPv6 server" },
+        [PR_DHCP6_LOCAL] = { "ip6", "DHCPv6 client answered by netd" },
         [PR_TO_ICMP6] = { "ip6", "to icmp6" },
         [PR_IP6_SADDR] = { "ip6", "IPv6 source" },
         [PR_RA] = { "icmp6", "router advertisement" },
@@ -185,14 +189,16 @@ static struct nftnl_rule *pf_build_rule(const NftwBatch *bt, PfRule kind) {
         case PR_FAST4_UDP:
         case PR_FAST6_TCP:
         case PR_FAST6_UDP: {
-                /* the bulk of the traffic, in one lookup: TCP, or UDP but not from a DHCP(v6) server's port, from
+                /* the bulk of the traffic, in one lookup: TCP, or UDP but not DHCP(v6) (server or client), from
                  * the port's own MAC and address (ports whose addresses kvnet knows) */
                 bool v6 = kind == PR_FAST6_TCP || kind == PR_FAST6_UDP;
                 bool udp = kind == PR_FAST4_UDP || kind == PR_FAST6_UDP;
                 uint16_t server = htons(v6 ? 547 : 67);
                 ok = ex_etype(r, v6 ? ETH_P_IPV6 : ETH_P_IP) && ex_l4(r, udp ? IPPROTO_UDP : IPPROTO_TCP);
-                if (udp)
+                if (udp) /* neither from nor to a DHCP(v6) server's port */
                         ok = ok && nftw_ex_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG_1) &&
+                             nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_NEQ, &server, sizeof server) &&
+                             nftw_ex_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1) &&
                              nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_NEQ, &server, sizeof server);
                 ok = ok && nftw_ex_meta(r, NFT_META_IIFNAME, REG_NAME) &&
                      nftw_ex_payload(r, NFT_PAYLOAD_LL_HEADER, 6, 6, REG_NEXT) &&
@@ -222,6 +228,14 @@ static struct nftnl_rule *pf_build_rule(const NftwBatch *bt, PfRule kind) {
                 break;
         case PR_REDIRECT4:
                 ok = ex_l4(r, IPPROTO_ICMP) && ex_th_u8(r, 0, 5) && ex_drop(r);
+                break;
+        case PR_DHCP4_LOCAL:
+        case PR_DHCP6_LOCAL:
+                /* a guest whose DHCP netd answers on its tap: its client messages (a flood too) stay off the
+                 * bridge instead of being copied to every port */
+                ok = ex_l4(r, IPPROTO_UDP) && ex_th_be16(r, 2, kind == PR_DHCP4_LOCAL ? 67 : 547) &&
+                     nftw_ex_meta(r, NFT_META_IIFNAME, REG_NAME) && nftw_ex_lookup(r, REG_NAME, "dhcpports", 0, false) &&
+                     ex_drop(r);
                 break;
         case PR_IP4_DHCP:
                 ok = ex_nh_zero(r, 12, 4) && ex_l4(r, IPPROTO_UDP) && ex_th_be16(r, 2, 67) &&
@@ -309,6 +323,7 @@ static int pf_push_skeleton(NftwBatch *bt) {
         static const NftwSetSpec sets[] = {
                 { "ports", 0, NFT_TYPE_IFNAME, IFNAMSIZ, 0, 0, true },
                 { "ipports", 0, NFT_TYPE_IFNAME, IFNAMSIZ, 0, 0, true },
+                { "dhcpports", 0, NFT_TYPE_IFNAME, IFNAMSIZ, 0, 0, true },
                 { "macs", 0, NFT_CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_ETHERADDR), IFNAMSIZ + 8, 0, 0 },
                 { "ip4", 0, NFT_CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR), IFNAMSIZ + 4, 0, 0 },
                 { "ip6", 0, NFT_CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR), IFNAMSIZ + 16, 0, 0 },
@@ -379,7 +394,7 @@ typedef struct PfElem {
         char what[64];
 } PfElem;
 
-#define PF_MAX_ELEMS (3 + 2 * (PORTFILTER_MAX_ADDRS + 1))
+#define PF_MAX_ELEMS (4 + 2 * (PORTFILTER_MAX_ADDRS + 1))
 
 /* The elements of a port: at most PF_MAX_ELEMS. */
 static size_t port_elems(const PortFilterPort *p, PfElem out[static PF_MAX_ELEMS]) {
@@ -395,6 +410,12 @@ static size_t port_elems(const PortFilterPort *p, PfElem out[static PF_MAX_ELEMS
         put_name(el->key, p->ifname);
         memcpy(el->key + IFNAMSIZ, p->mac, 6);
         snprintf(el->what, sizeof el->what, "%s MAC %s", p->ifname, kv_mac_fmt(p->mac, b));
+        if (p->dhcp_local) {
+                el = &out[n++];
+                *el = (PfElem){ .set = "dhcpports", .klen = IFNAMSIZ };
+                put_name(el->key, p->ifname);
+                snprintf(el->what, sizeof el->what, "port %s (DHCP answered by netd)", p->ifname);
+        }
         if (!p->check_ips)
                 return n;
 

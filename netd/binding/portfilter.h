@@ -6,6 +6,7 @@
  *
  *   ports    ifname              the filtered ports (every other bridge port is not looked at)
  *   ipports  ifname              ports whose addresses are known (kvnet's IPAM): their IP sources are checked
+ *   dhcpports ifname             ports of guests whose DHCP/DHCPv6 netd answers on their tap
  *   macs     ifname . ether      the port's one MAC
  *   ip4      ifname . ipv4       the port's IPv4 addresses
  *   ip6      ifname . ipv6       the port's IPv6 addresses and the link-local address of its MAC (EUI-64)
@@ -14,7 +15,7 @@
  *
  * chain prerouting (bridge filter, priority -200), in this order:
  *   iifname != @ports accept
- *   fast path: TCP, or UDP not from port 67 / 547, whose name . MAC . source is in @src4 / @src6: accept
+ *   fast path: TCP, or UDP neither from nor to port 67 / 547, whose name . MAC . source is in @src4 / @src6: accept
  *   ether saddr of the port != @macs drop; ether type not in @etypes drop (802.1Q tags included)
  *   UDP source port 67 / 547 drop (DHCP / DHCPv6 servers), ICMPv6 router advertisement / redirect drop,
  *   ICMP redirect drop
@@ -22,8 +23,9 @@
  *        ipports: sender IP != @ip4 drop
  *   ND: the source / target link-layer option of NS, NA and RS != @macs drop; NS, NA, RS with more than one
  *       option drop (after the DAD accept: a probe's nonce)
- *   IPv4: 0.0.0.0 to UDP 67 accept (DHCP); ipports: source != @ip4 drop
- *   IPv6: :: with ICMPv6 NS or MLD report accept (DAD); ipports: source != @ip6 drop,
+ *   IPv4: dhcpports: to UDP 67 drop (netd answered it on the tap; a flood is not copied to every port);
+ *         0.0.0.0 to UDP 67 accept (DHCP); ipports: source != @ip4 drop
+ *   IPv6: dhcpports: to UDP 547 drop; :: with ICMPv6 NS or MLD report accept (DAD); ipports: source != @ip6 drop,
  *         NA target != @ip6 drop
  *
  * Every change is one transaction; render mode writes the operations as text for golden tests. */
@@ -43,6 +45,7 @@ typedef struct PortFilterPort {
         char ifname[16];
         uint8_t mac[6];
         bool check_ips; /* the addresses are the port's only ones (IPAM): IP sources, ARP and ND targets checked */
+        bool dhcp_local; /* netd answers the guest's DHCP/DHCPv6 on its tap: client messages stay off the bridge */
         size_t n_addrs;
         KvAddr addrs[PORTFILTER_MAX_ADDRS];
 } PortFilterPort;

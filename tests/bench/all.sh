@@ -10,6 +10,8 @@ echo
 echo
 "$DIR/antispoof.sh" || rc=1
 echo
+"$DIR/load.sh" || rc=1
+echo
 "$DIR/vmboot.sh" 2>&1 | grep -v ' Killed ' || rc=1
 echo
 "$DIR/apply.sh" || rc=1

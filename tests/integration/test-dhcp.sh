@@ -227,23 +227,7 @@ assert_eq "$(getv mtu "$OUT4")" "" "no option 26 without an MTU"
 # 40 at once) the frames are dropped and counted, and the responder still answers the guest afterwards
 FLOOD=0
 if command -v python3 >/dev/null; then
-	ip netns exec "$C2" python3 - "$VM_MAC" <<'PY'
-import socket, struct, sys
-mac = bytes.fromhex(sys.argv[1].replace(":", ""))
-bootp = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 0, 0x1234, 0, 0x8000, b"\0" * 4, b"\0" * 4,
-                    b"\0" * 4, b"\0" * 4, mac + b"\0" * 10, b"\0" * 64, b"\0" * 128)
-bootp += bytes([99, 130, 83, 99, 53, 1, 1, 255])
-udp = struct.pack("!HHHH", 68, 67, 8 + len(bootp), 0) + bootp
-ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, b"\0" * 4, b"\xff" * 4)
-c = sum(struct.unpack("!10H", ip))
-c = (c & 0xffff) + (c >> 16)
-ip = ip[:10] + struct.pack("!H", ~c & 0xffff) + ip[12:]
-frame = b"\xff" * 6 + mac + b"\x08\x00" + ip + udp
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("vc0", 0))
-for _ in range(500):
-    s.send(frame)
-PY
+	ip netns exec "$C2" python3 "$KV_ROOT/tests/tools/frames.py" burst vc0 500 dhcp4 smac="$VM_MAC"
 	FLOOD=1
 	sleep 2.5 # the allowance refills
 	if udhcpc_run "$C2" vc0 "$OUT4"; then pass "after the flood the responder still answers the guest"; else

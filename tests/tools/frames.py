@@ -1,20 +1,29 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Crafted Ethernet frames for the anti-spoofing tests (tests/integration/test-antispoof.sh).
+"""Crafted Ethernet frames for the anti-spoofing and DHCP tests and the load benchmark.
 
   frames.py send IFACE MARKER KIND [key=value ...]   one frame out of IFACE (AF_PACKET), tagged with MARKER
   frames.py batch IFACE                             one frame per stdin line "MARKER KIND [key=value ...]"
+  frames.py batch-tap TAP                           the same, written into the queue of tap TAP: what the
+                                                    guest behind it sends
+  frames.py burst IFACE COUNT KIND [key=value ...]  COUNT copies of one frame out of IFACE, at once
+  frames.py flood-tap TAP COUNT_FILE KIND [k=v ...] one frame written into tap TAP's queue over and over until
+                                                    SIGTERM; then the number written goes to COUNT_FILE
   frames.py listen IFACE SECONDS [MARKER...]        the MARKERs of the frames IFACE receives, one per line
                                                     (ICMPv6 ones by their flow label: name them)
 
-KIND: udp4 | icmp4 | arp | udp6 | icmp6 | raw. Keys: dmac (default broadcast), smac, sip, dip, sport, dport,
+KIND: udp4 | icmp4 | arp | udp6 | icmp6 | raw | dhcp4 (a DHCPDISCOVER from smac's client, 0.0.0.0:68 to
+255.255.255.255:67, the marker in its sname field). Keys: dmac (default broadcast), smac, sip, dip, sport, dport,
 type (ICMP type), op (ARP), sha, spa, tha, tpa, target (ND target), opt (ND option type), ll (its address),
 opt2 / ll2 (a second ND option), etype (raw), vlan (802.1Q tag in front). The marker rides in the payload (ARP:
 as a trailer after the packet; ICMPv6: as the flow label, a hash of it, which the listener maps back to the
 MARKERs it is given), so a listener can tell which frame got through; checksums are only filled where a bridge
 could look at them (the IPv4 header).
 """
+import fcntl
 import ipaddress
+import os
+import signal
 import socket
 import struct
 import sys
@@ -88,6 +97,14 @@ def build(kind, o, marker):
         # ND messages must keep the length a host sends (the filter drops longer ones) and a bridge with
         # br_netfilter trims what follows the IPv6 packet: the marker goes into the flow label instead
         etype, l3 = 0x86DD, ipv6(o, 58, body, flow_label(marker))
+    elif kind == "dhcp4":
+        m = mac(o["smac"])
+        sname = (tag + b"\0" * 64)[:64]
+        bootp = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 0, 0x4B56, 0, 0x8000, b"\0" * 4, b"\0" * 4,
+                            b"\0" * 4, b"\0" * 4, m + b"\0" * 10, sname, b"\0" * 128)
+        bootp += bytes([99, 130, 83, 99, 53, 1, 1, 255])  # magic cookie, message type DISCOVER, end
+        body = struct.pack("!HHHH", 68, 67, 8 + len(bootp), 0) + bootp
+        etype, l3 = 0x0800, ipv4(o, 17, body)
     elif kind == "raw":
         etype, l3 = int(o.get("etype", "0x88b5"), 0), tag
     else:
@@ -113,6 +130,46 @@ def batch(iface):
         f = line.split()
         if len(f) >= 2:
             s.send(build(f[1], dict(a.split("=", 1) for a in f[2:]), f[0]))
+
+
+def open_tap(tap):
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    # TUNSETIFF with IFF_TAP | IFF_NO_PI: attach to the existing tap as its guest side
+    fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", tap.encode(), 0x0002 | 0x1000))
+    return fd
+
+
+def burst(iface, count, kind, args):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    frame = build(kind, dict(a.split("=", 1) for a in args), "burst")
+    for _ in range(count):
+        s.send(frame)
+
+
+def flood_tap(tap, count_file, kind, args):
+    fd = open_tap(tap)
+    frame = build(kind, dict(a.split("=", 1) for a in args), "flood")
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    sent = 0
+    while not stop:
+        try:
+            os.write(fd, frame)
+            sent += 1
+        except OSError:
+            pass
+    with open(count_file, "w") as f:
+        f.write("%d\n" % sent)
+
+
+def batch_tap(tap):
+    fd = open_tap(tap)
+    for line in sys.stdin:
+        f = line.split()
+        if len(f) >= 2:
+            os.write(fd, build(f[1], dict(a.split("=", 1) for a in f[2:]), f[0]))
+    os.close(fd)
 
 
 def listen(iface, seconds, names=()):
@@ -150,6 +207,12 @@ def main():
         send(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
     elif len(sys.argv) == 3 and sys.argv[1] == "batch":
         batch(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "batch-tap":
+        batch_tap(sys.argv[2])
+    elif len(sys.argv) >= 5 and sys.argv[1] == "burst":
+        burst(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:])
+    elif len(sys.argv) >= 5 and sys.argv[1] == "flood-tap":
+        flood_tap(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
     elif len(sys.argv) >= 4 and sys.argv[1] == "listen":
         listen(sys.argv[2], float(sys.argv[3]), sys.argv[4:])
     else:

@@ -19,7 +19,7 @@ static size_t count(const char *hay, const char *needle) {
 
 static void make_ports(PortFilterPort *a, PortFilterPort *l2) {
         *a = (PortFilterPort){ .ifname = "kv0123abcd", .mac = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 },
-                               .check_ips = true, .n_addrs = 2 };
+                               .check_ips = true, .dhcp_local = true, .n_addrs = 2 };
         a->addrs[0] = A("10.88.0.2");
         a->addrs[1] = A("fd88::2");
         *l2 = (PortFilterPort){ .ifname = "kv99", .mac = { 0x02, 0, 0, 0, 0, 0x99 } };
@@ -48,12 +48,13 @@ static void test_sync(void **state) {
         _cleanup_free_ char *txt = portfilter_take_rendered(pf);
         /* one transaction: the table replaced, the skeleton, both ports */
         assert_int_equal(count(txt, "# batch"), 1);
-        assert_int_equal(count(txt, "add rule"), 32);
-        assert_int_equal(count(txt, "add set"), 8);
+        assert_int_equal(count(txt, "add rule"), 34);
+        assert_int_equal(count(txt, "add set"), 9);
         assert_int_equal(count(txt, "add chain"), 5); /* prerouting and one per family */
-        /* the skeleton's ether types, then per port: a (ports, macs, ipports, 2 addresses, its link-local) and
-         * the L2 port (ports, macs only) */
-        assert_int_equal(count(txt, "add element"), 4 + 9 + 2);
+        /* the skeleton's ether types, then per port: a VM's (ports, macs, dhcpports, ipports, 2 addresses and its
+         * link-local, each also in the fast path's set) and the L2 port (ports, macs only) */
+        assert_int_equal(count(txt, "add element"), 4 + 10 + 2);
+        assert_int_equal(count(txt, "add element: dhcpports "), 1);
         assert_int_equal(count(txt, "add element: ports "), 2);
         assert_int_equal(count(txt, "add element: macs "), 2);
         assert_int_equal(count(txt, "add element: ipports "), 1);
@@ -73,7 +74,7 @@ static void test_add_del(void **state) {
         /* the first add (no table known) carries the skeleton, the next ones only elements */
         assert_int_equal(portfilter_add(pf, &a, &e), 0);
         _cleanup_free_ char *first = portfilter_take_rendered(pf);
-        assert_int_equal(count(first, "add rule"), 32);
+        assert_int_equal(count(first, "add rule"), 34);
         assert_int_equal(portfilter_add(pf, &l2, &e), 0);
         _cleanup_free_ char *second = portfilter_take_rendered(pf);
         assert_int_equal(count(second, "add rule"), 0);
@@ -81,7 +82,7 @@ static void test_add_del(void **state) {
         assert_int_equal(count(second, "add element"), 2);
         assert_int_equal(portfilter_del(pf, &a, &e), 0);
         _cleanup_free_ char *del = portfilter_take_rendered(pf);
-        assert_int_equal(count(del, "delete element"), 9);
+        assert_int_equal(count(del, "delete element"), 10);
         assert_null(strstr(del, "add "));
 }
 

@@ -116,3 +116,26 @@ int manager_ipv6_forwarding(Manager *m, const Endpoint *ep, KvErr *e) {
         log_notice("IPv6 forwarding on in the node's namespace (the first IPv6 attachment: '%s')", ep->id);
         return 0;
 }
+
+static bool ep_in_netns(const Endpoint *ep, const NetnsId *id) {
+        NetnsId have = ep->netns_id;
+        /* a record from before netnsId: the namespace its path names now */
+        return (have.dev || have.ino || netns_id_of_path(ep->netns, &have) >= 0) && netns_id_equal(&have, id);
+}
+
+bool manager_netns_attached(Manager *m, const NetnsId *id) {
+        EP_FOREACH(m, ep) {
+                if (ep_in_netns(ep, id))
+                        return true;
+        }
+        return false;
+}
+
+bool manager_vm_in_netns(Manager *m, const char *vm_namespace, const char *vm_name, const NetnsId *id) {
+        EP_FOREACH(m, ep) {
+                if (ep->kind == EP_KIND_VM && streq(ep->vm_namespace, vm_namespace) && streq(ep->vm_name, vm_name) &&
+                    ep_in_netns(ep, id))
+                        return true;
+        }
+        return false;
+}

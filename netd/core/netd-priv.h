@@ -104,6 +104,10 @@ void derive_ifname(char *buf, const char *prefix, const char *id);
 int manager_config_parse(Manager *m, KvErr *e) _wur_;
 /* Writes ep's record to the endpoints journal. */
 int manager_persist(Manager *m, const Endpoint *ep, KvErr *e) _wur_;
+/* Whether an attachment's sandbox is the network namespace id (a pod's). */
+bool manager_netns_attached(Manager *m, const NetnsId *id);
+/* Whether VM vm_namespace/vm_name has an attachment in the network namespace id (its launcher runs there). */
+bool manager_vm_in_netns(Manager *m, const char *vm_namespace, const char *vm_name, const NetnsId *id);
 /* IPv6 forwarding in the node's namespace, turned on with the first attachment that has an IPv6 address (an
  * IPv4-only node never forwards IPv6); the uplinks keep their router advertisements (link_keep_router_advertisements). */
 int manager_ipv6_forwarding(Manager *m, const Endpoint *ep, KvErr *e) _wur_;

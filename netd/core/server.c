@@ -10,6 +10,7 @@
 #include "common/array.h"
 #include "common/json-util.h"
 #include "common/log.h"
+#include "common/netns.h"
 #include "common/proto.h"
 #include "common/unixsock.h"
 #include "netd/core/netd-priv.h"
@@ -26,6 +27,8 @@ typedef struct Conn {
         size_t out_len, out_off, out_cap;
         char *refused; /* a caller that may not use netd: every request gets this error (and nothing else) */
         bool read_only; /* a member of the config's socketReadGroup: the read-only verbs only */
+        bool other;     /* a caller in a namespace neither netd's nor the machine's: maybe a pod's */
+        NetnsId netns;  /* ... that namespace */
         unsigned uid;
 } Conn;
 
@@ -112,6 +115,46 @@ static bool peer_in_group(const struct ucred *cr, long long gid) {
         return false;
 }
 
+/* Where the caller runs: netd's own namespace or the machine's (the runtime, the CNI plugin, kvnet-node,
+ * kvnetctl) is the node's; another may be a pod's (an attachment's sandbox, checked per request: attachments
+ * come and go), where a launcher runs beside its VM's tap, or whatever a tenant runs there. 0, or -errno when it
+ * cannot tell (the caller is gone). */
+static int peer_netns(pid_t pid, Conn *c) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/net", (int) pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        int o = netns_owner(fd);
+        if (o < 0)
+                return o;
+        c->other = o == NETNS_OTHER;
+        return c->other ? netns_id(fd, &c->netns) : 0;
+}
+
+/* A caller in a pod's namespace acts for that pod only: ping and status, and the migration notifications of a VM
+ * attached in its namespace (what a launcher sends). 0 if the request may go on, else e is set. */
+static int confined_allows(Conn *c, json_t *req, KvErr *e) {
+        const char *op = json_string_value(json_object_get(req, "op"));
+        if (op && (streq(op, "ping") || streq(op, "status")))
+                return 0;
+        if (op && (streq(op, "migration-source") || streq(op, "migration-activate"))) {
+                json_t *args = json_object_get(req, "args");
+                const char *ns = json_string_value(json_object_get(args, "vmNamespace"));
+                const char *name = json_string_value(json_object_get(args, "vmName"));
+                if (!ns || !name || manager_vm_in_netns(c->srv->m, ns, name, &c->netns))
+                        return 0; /* (without a VM the handler refuses it, naming the field) */
+                return kverr_set(e, KV_ERR_NOT_AVAILABLE, -EPERM,
+                                 "netd: %s: VM '%.64s/%.64s' has no attachment in the caller's network namespace "
+                                 "(a launcher may only act for its own VM)",
+                                 op, ns, name);
+        }
+        return kverr_set(e, KV_ERR_NOT_AVAILABLE, -EPERM,
+                         "netd: '%.64s' may not be used from a pod's network namespace (only ping, status and its own "
+                         "VM's migration-source / migration-activate)",
+                         op ? op : "?");
+}
+
 static size_t out_pending(const Conn *c) {
         return c->out_len - c->out_off;
 }
@@ -137,6 +180,10 @@ static int process_lines(Conn *c) {
                         kverr_set(&e, KV_ERR_NOT_AVAILABLE, -EPERM,
                                   "netd: uid %u may only use the read-only verbs (socketReadGroup), not '%.64s'", c->uid,
                                   op ? op : "?");
+                        json_decref(req);
+                        reply = proto_reply_error(&e);
+                } else if (c->other && manager_netns_attached(c->srv->m, &c->netns) &&
+                           confined_allows(c, req, &e) < 0) {
                         json_decref(req);
                         reply = proto_reply_error(&e);
                 } else {
@@ -272,7 +319,7 @@ static int on_accept(EventSource *s, int fd, uint32_t revents, void *userdata) {
                  * short and hide the reason from it). */
                 struct ucred cr = { .pid = 0, .uid = (uid_t) -1, .gid = (gid_t) -1 };
                 socklen_t cl = sizeof cr;
-                bool ok = getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0;
+                bool ok = getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && peer_netns(cr.pid, c) >= 0;
                 c->uid = (unsigned) cr.uid;
                 if (ok && cr.uid != 0 && cr.uid != geteuid()) {
                         c->read_only = srv->m->socket_read_gid >= 0 && peer_in_group(&cr, srv->m->socket_read_gid);

@@ -188,6 +188,9 @@ else
 	fail "GET /id answers the boot_id of the console (got '$id', console '$boot_id')"
 fi
 
+QPID=$(cat "$NODE_DIR/run/libvirt/qemu/$DOM.pid" 2>/dev/null || true)
+assert_true "QEMU runs under libvirt's seccomp filter (-sandbox on, no exec, no privilege changes)" \
+	grep -q "on,obsolete=deny,elevateprivileges=deny,spawn=deny" "/proc/$QPID/cmdline"
 assert_eq "$(stat -c %a "$SOCK" 2>/dev/null)" 600 "status socket mode 0600"
 sres=$(echo '{"op":"status"}' | timeout 5 socat - "UNIX-CONNECT:$SOCK" || true)
 assert_eq "$(jq -r '"\(.ok) \(.result.phase) \(.result.domain) \(.result.interfaces[0].tap)"' <<<"$sres" 2>/dev/null)" \

@@ -3,7 +3,8 @@
 # opened by mistake (0666, as a careless chmod or a bind mount into a pod would), a non-root caller is still
 # refused with a clear error and changes nothing, and root is still served. A client that sends requests and
 # never reads the replies cannot grow netd's memory, and gets every reply once it reads. With the config's
-# socketReadGroup, the group's members (primary or supplementary) may use the read-only verbs and nothing else.
+# socketReadGroup, the group's members (primary or supplementary) may use the read-only verbs and nothing else. A
+# caller in a pod's network namespace may only ping and notify the migrations of a VM attached there.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -79,6 +80,47 @@ PY
 else
 	skip_part "no python3: the non-reading client is not run"
 fi
+# A caller in a pod's network namespace (a launcher runs beside its VM's tap; so may anything a tenant runs there)
+# acts for that pod only: ping/status, and the migration notifications of a VM attached in its namespace.
+if command -v python3 >/dev/null; then
+	mkns SBX_V sbxv
+	mkns SBX_W sbxw
+	vm_args() { echo "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;KVNET_VM_NAME=$1;KVNET_VM_INTERFACE=default"; }
+	cni add "$conf" cid-v "$SBX_V" tap0 --args "$(vm_args vm1)" >/dev/null
+	cni add "$conf" cid-w "$SBX_W" tap0 --args "$(vm_args vm2)" >/dev/null
+	# req NS JSON: one request to netd from namespace NS; prints the reply
+	req() {
+		ip netns exec "$1" python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b"\n")
+print(s.makefile().readline().strip())' "$NETD_SOCK" "$2"
+	}
+	abort() { echo "{\"op\":\"migration-source\",\"args\":{\"vmNamespace\":\"default\",\"vmName\":\"$1\",\"phase\":\"aborted\",\"reason\":\"test\"}}"; }
+	# served: the verb's own handler answered (here: no migration to abort), not the namespace check
+	served='.ok or (.msg | test("network namespace") | not)'
+	assert_true "from a pod's namespace: ping answers" jq -e '.ok' <<<"$(req "$SBX_V" '{"op":"ping"}')"
+	rc=0
+	out=$(ip netns exec "$SBX_V" "$KV_BIN/kvnetctl" --socket "$NETD_SOCK" endpoints 2>&1) || rc=$?
+	assert_ne "$rc" 0 "from a pod's namespace: endpoints (other tenants' addresses) refused"
+	assert_true "with the reason ($out)" grep -q "may not be used from a pod's network namespace" <<<"$out"
+	out=$(req "$SBX_V" '{"op":"del","args":{"network":"kvtest","containerID":"cid-w","ifname":"tap0"}}')
+	assert_true "from a pod's namespace: DEL of another pod's attachment refused ($out)" \
+		jq -e '.ok == false and (.msg | test("pod.s network namespace"))' <<<"$out"
+	assert_true "... and it is still there" link_exists "$SBX_W" tap0
+	out=$(req "$SBX_V" "$(abort vm1)")
+	assert_true "from vm1's pod: vm1's migration-source is served ($out)" jq -e "$served" <<<"$out"
+	out=$(req "$SBX_V" "$(abort vm2)")
+	assert_true "from vm1's pod: vm2's migration-source refused ($out)" \
+		jq -e '.ok == false and (.msg | test("no attachment in the caller.s network namespace"))' <<<"$out"
+	out=$(req "$SBX_W" "$(abort vm2)")
+	assert_true "from vm2's pod: vm2's is served" jq -e "$served" <<<"$out"
+	assert_true "from the node's namespace: vm2's is served" jq -e "$served" <<<"$(req "$NODE_NS" "$(abort vm2)")"
+	assert_true "from the node's namespace: endpoints" jq -e '.ok' <<<"$(req "$NODE_NS" '{"op":"endpoints"}')"
+	cni del "$conf" cid-v "$SBX_V" tap0 --args "$(vm_args vm1)"
+	cni del "$conf" cid-w "$SBX_W" tap0 --args "$(vm_args vm2)"
+else
+	skip_part "no python3: requests from a pod's namespace are not sent"
+fi
+
 # socketReadGroup: its members may read (kvnetctl status, endpoints, ...) and nothing else
 echo '{"socketReadGroup": 4242}' >"$KV_TMP/netd.json"
 netd_term

@@ -14,7 +14,7 @@ static void help(void) {
                "                  [--kubeconfig FILE] [--node-ip ADDR] [--conf-dir DIR] [--cni-path DIRS]\n"
                "                  [--cache-dir DIR] [--netd-socket PATH] [--state-dir DIR] [--image-dir DIR]\n"
                "                  [--sandbox-prefix P] [--start-timeout S] [--poll-interval MS] [--log-level LEVEL]\n"
-               "                  [--migration-max-downtime-ms N]\n"
+               "                  [--migration-max-downtime-ms N] [--migration-tls DIR]\n"
                "\n"
                "kvnet's node agent: runs the launcher pods the API binds to this node (spec.nodeName) and writes\n"
                "their VMIs' and their own status. The pod runtime (sandbox, CNI, libvirtd, kvnet-launcher) stands\n"
@@ -37,6 +37,8 @@ static void help(void) {
                "  --poll-interval MS      launcher status poll (100..60000, default 1000)\n"
                "  --migration-max-downtime-ms N  the live migrations' maximum downtime (1..600000, default: the\n"
                "                          launcher's)\n"
+               "  --migration-tls DIR     ca.pem, node.pem, node-key.pem: the migration proxies between nodes speak\n"
+               "                          mutual TLS (scripts/migration-tls.sh makes them); default plain TCP\n"
                "  --log-level LEVEL       err, warning, notice, info (default), debug\n");
 }
 
@@ -53,7 +55,7 @@ static int number(const char *opt, const char *v, long min, long max, long *ret)
 
 int main(int argc, char **argv) {
         enum { O_NODE = 256, O_KCFG, O_IP, O_NETNS, O_CONF, O_PATH, O_CACHE, O_NETD, O_STATE, O_LAUNCHER, O_STARTER,
-               O_IMAGES, O_PREFIX, O_TIMEOUT, O_POLL, O_LOG, O_DOWNTIME };
+               O_IMAGES, O_PREFIX, O_TIMEOUT, O_POLL, O_LOG, O_DOWNTIME, O_TLS };
         static const struct option opts[] = {
                 { "node-name", required_argument, NULL, O_NODE },
                 { "kubeconfig", required_argument, NULL, O_KCFG },
@@ -72,6 +74,7 @@ int main(int argc, char **argv) {
                 { "poll-interval", required_argument, NULL, O_POLL },
                 { "log-level", required_argument, NULL, O_LOG },
                 { "migration-max-downtime-ms", required_argument, NULL, O_DOWNTIME },
+                { "migration-tls", required_argument, NULL, O_TLS },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -98,6 +101,7 @@ int main(int argc, char **argv) {
                 case O_STARTER: c.pod.libvirtd_starter = optarg; break;
                 case O_IMAGES: c.pod.image_dir = optarg; break;
                 case O_PREFIX: c.pod.sandbox_prefix = optarg; break;
+                case O_TLS: c.pod.migration_tls = optarg; break;
                 case O_TIMEOUT:
                         if (number("--start-timeout", optarg, 1, 3600, &n) < 0)
                                 return 2;

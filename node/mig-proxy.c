@@ -175,6 +175,16 @@ static bool listens(pid_t pid, uint16_t port) {
         return false;
 }
 
+/* socat's TLS options for this node's end: its certificate and key, the CA the other end must chain to (and
+ * verify=1: the other end must present one). NULL without TLS. */
+static char *tls_opts(const NodePodRuntime *rt) {
+        char *o = NULL;
+        if (rt->mig_tls && asprintf(&o, ",cert=%s/node.pem,key=%s/node-key.pem,cafile=%s/ca.pem,verify=1", rt->mig_tls,
+                                    rt->mig_tls, rt->mig_tls) < 0)
+                o = NULL;
+        return o;
+}
+
 static bool ip_literal(const char *a) {
         return a && *a && strlen(a) < 64 && strspn(a, "0123456789abcdefABCDEF.:") == strlen(a);
 }
@@ -188,8 +198,13 @@ static int target_pair(NodePodRuntime *rt, const NodePod *target, const char *ad
         if (r < 0)
                 return r;
         bool v6 = strchr(address, ':');
-        if (asprintf(&listen, "%s:%u,bind=%s%s%s,reuseaddr,fork,nodelay", v6 ? "TCP6-LISTEN" : "TCP-LISTEN", port,
-                     v6 ? "[" : "", address, v6 ? "]" : "") < 0 ||
+        _cleanup_free_ char *tls = tls_opts(rt);
+        if (rt->mig_tls && !tls)
+                return -ENOMEM;
+        /* with TLS: a caller without a certificate of the cluster's migration CA never reaches the pod's libvirtd */
+        if (asprintf(&listen, "%s:%u,bind=%s%s%s,reuseaddr,fork,nodelay%s%s",
+                     tls ? "OPENSSL-LISTEN" : v6 ? "TCP6-LISTEN" : "TCP-LISTEN", port, v6 ? "[" : "", address,
+                     v6 ? "]" : "", tls && v6 ? ",pf=ip6" : "", tls ? tls : "") < 0 ||
             asprintf(&unix_connect, "UNIX-CONNECT:%s", dst_sock) < 0 || asprintf(&log, "%s/proxy.log", target->dir) < 0)
                 return -ENOMEM;
         char *argv[] = { (char *) SOCAT, (char *) "-b", (char *) SOCAT_BUF, listen, unix_connect, NULL };
@@ -217,9 +232,13 @@ static int source_pair(NodePodRuntime *rt, const NodePod *source, const char *ad
         if (r < 0)
                 return r;
         bool v6 = strchr(address, ':');
+        _cleanup_free_ char *tls = tls_opts(rt);
+        if (rt->mig_tls && !tls)
+                return -ENOMEM;
+        /* with TLS the target must present a certificate of the cluster's migration CA naming the address dialled */
         if (asprintf(&unix_listen, "UNIX-LISTEN:%s,fork", src_sock) < 0 ||
-            asprintf(&connect, "%s:%s%s%s:%u,nodelay", v6 ? "TCP6" : "TCP", v6 ? "[" : "", address, v6 ? "]" : "",
-                     port) < 0 ||
+            asprintf(&connect, "%s:%s%s%s:%u,nodelay%s%s", tls ? "OPENSSL" : v6 ? "TCP6" : "TCP", v6 ? "[" : "", address,
+                     v6 ? "]" : "", port, tls && v6 ? ",pf=ip6" : "", tls ? tls : "") < 0 ||
             asprintf(&log, "%s/proxy.log", source->dir) < 0)
                 return -ENOMEM;
         char *argv[] = { (char *) SOCAT, (char *) "-b", (char *) SOCAT_BUF, unix_listen, connect, NULL };

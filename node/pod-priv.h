@@ -120,6 +120,7 @@ struct NodePodRuntime {
         char *node_name, *node_netns, *conf_dir, *cache_dir, *netd_socket, *state_dir, *launcher, *libvirtd_starter;
         char *sandbox_prefix;
         char *image_dir; /* NULL: the launcher's default store */
+        char *mig_tls;   /* NULL: plain TCP between the migration proxies */
         char *pods_dir; /* <state_dir>/pods */
         unsigned start_timeout_ms;
         NodeCniRuntime *cni;

@@ -45,6 +45,7 @@ NodePodRuntime *node_pod_runtime_free(NodePodRuntime *rt) {
         free(rt->libvirtd_starter);
         free(rt->sandbox_prefix);
         free(rt->image_dir);
+        free(rt->mig_tls);
         free(rt->pods_dir);
         node_cni_runtime_free(rt->cni);
         free(rt);
@@ -90,8 +91,20 @@ int node_pod_runtime_new(const NodePodConfig *c, NodePodRuntime **ret, NodeErr *
             (r = cfg_path("stateDir", c->state_dir, false, &rt->state_dir, e)) < 0 ||
             (r = cfg_path("launcher", c->launcher, true, &rt->launcher, e)) < 0 ||
             (r = cfg_path("libvirtdStarter", c->libvirtd_starter, true, &rt->libvirtd_starter, e)) < 0 ||
-            (c->image_dir && (r = cfg_path("imageDir", c->image_dir, false, &rt->image_dir, e)) < 0))
+            (c->image_dir && (r = cfg_path("imageDir", c->image_dir, false, &rt->image_dir, e)) < 0) ||
+            (c->migration_tls && (r = cfg_path("migrationTls", c->migration_tls, false, &rt->mig_tls, e)) < 0))
                 return r;
+        static const char *const tls_files[] = { "ca.pem", "node.pem", "node-key.pem" };
+        for (size_t i = 0; rt->mig_tls && i < ELEMENTSOF(tls_files); i++) {
+                _cleanup_free_ char *f = NULL;
+                if (asprintf(&f, "%s/%s", rt->mig_tls, tls_files[i]) < 0)
+                        return -ENOMEM;
+                if (access(f, R_OK) < 0)
+                        return node_err_set(e, NODE_ERR_ARGS, NULL, NULL, negative_errno(),
+                                            "node config: 'migrationTls': cannot read '%s' (the directory needs ca.pem, "
+                                            "node.pem and node-key.pem)",
+                                            f);
+        }
         /* the pod's own sockets live in its directory: a state dir too deep for them is refused here, not
          * discovered later as a launcher that never answers */
         size_t need = node_pod_socket_path_max(rt->state_dir);

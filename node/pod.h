@@ -46,6 +46,10 @@ typedef struct NodePodConfig {
         const char *image_dir;        /* the node's image store (docs/images.md), the launcher's --image-dir; NULL: its default */
         const char *sandbox_prefix;   /* sandbox namespaces <prefix>-<16 hex>; NULL: "kvpod". This node's alone (GC) */
         unsigned start_timeout_ms;    /* launcher phase Running (WaitingForMigration for --incoming); 0: 120 s */
+        /* a directory with ca.pem, node.pem, node-key.pem: the migration proxies between nodes speak mutual TLS
+         * (each end presents its node certificate, signed by the cluster's migration CA, and checks the other's;
+         * the target's must name the address dialled). NULL: plain TCP (an underlay nobody else reaches) */
+        const char *migration_tls;
 } NodePodConfig;
 
 typedef struct NodePodRuntime NodePodRuntime;

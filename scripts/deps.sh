@@ -9,7 +9,7 @@ PKGS=(
   containernetworking-plugins iproute2 nftables iptables iputils-ping iperf3 netcat-openbsd socat jq tcpdump
   podman runc conmon busybox-static
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base cpio
-  xorriso curl xz-utils zstd
+  xorriso curl xz-utils zstd openssl
   # not a product dependency: test-netd-upgrade builds the previous netd release (9fdf641), which used libnl
   libnl-3-dev libnl-route-3-dev
 )

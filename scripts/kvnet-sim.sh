@@ -154,6 +154,10 @@ cmd_up() {
 	for i in $(seq 1 "$NODES"); do
 		local d=$DIR/node$i-pods nsv=NODE${i}_NS sockv=NODE${i}_SOCK
 		mkdir -p "$d/conf" "$d/cache" "$d/state" "$d/multus"
+		# the migration proxies between the nodes speak mutual TLS (a CA for the simulated cluster, a
+		# certificate per node naming its underlay address)
+		"$ROOT/scripts/migration-tls.sh" node "$DIR/migration-ca" "$d/tls" "node$i" "${UNDERLAY_SUBNET%.*}.$i" ||
+			die "scripts/migration-tls.sh failed"
 		# The node reaches the API as a cluster's nodes do (here: its loopback port forwarded into the API's
 		# namespace, a stand-in for the cluster network): kvnet-multus runs in the node's namespace.
 		ip netns exec "${!nsv}" setsid socat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork" \
@@ -177,7 +181,7 @@ EOF
 			--node-ip "${UNDERLAY_SUBNET%.*}.$i" --node-netns "/run/netns/${!nsv}" --conf-dir "$d/conf" --cni-path "$BIN${KVNET_SIM_CNI_PATH:+:$KVNET_SIM_CNI_PATH}" \
 			--cache-dir "$d/cache" --netd-socket "${!sockv}" --state-dir "$d/state" --launcher "$BIN/kvnet-launcher" \
 			--libvirtd-starter "$ROOT/scripts/libvirt-node.sh" --sandbox-prefix "$PREFIX-p-n$i" \
-			--migration-max-downtime-ms "${KVNET_SIM_MAX_DOWNTIME_MS:-50}" \
+			--migration-max-downtime-ms "${KVNET_SIM_MAX_DOWNTIME_MS:-50}" --migration-tls "$d/tls" \
 			${IMAGES:+--image-dir "$IMAGES"} >>"$d/agent.log" 2>&1 </dev/null &
 		echo $! >"$d/agent.pid"
 	done

@@ -22,7 +22,7 @@ source "$(dirname "$0")/lib.sh"
 
 kv_init
 require_kvnet
-require_cmd virsh unshare socat
+require_cmd virsh unshare socat openssl
 require_libvirt
 PODRUN=$KV_BUILD_DIR/tests/podrun
 require_file "$PODRUN" "$KV_BIN/kvnet-launcher"
@@ -36,6 +36,12 @@ at_exit '[ "$KV_EXIT_RC" -eq 0 ] || [ "$KV_EXIT_RC" -eq 4 ] || { echo "---- laun
 cluster_up kvt-np
 
 cluster_pod_dirs
+# the migration proxies speak mutual TLS: a CA for the cluster, a certificate per node naming its underlay address
+for i in 1 2; do
+	u=NODE${i}_UNDERLAY
+	"$KV_ROOT/scripts/migration-tls.sh" node "$KV_TMP/mig-ca" "$KV_TMP/n$i/tls" "node$i" "${!u}" ||
+		die "scripts/migration-tls.sh failed"
+done
 
 # pr NODE ARGS...: podrun with node NODE's configuration (PR_CONF, PR_STATE, PR_LAUNCHER override).
 # pr_exec: the same as the process itself (exec), for `pr_exec ... &`: $! is then podrun's pid.
@@ -44,7 +50,8 @@ pr_args() {
 	PR_ARGS=(--node-name "node$i" --node-netns "/run/netns/${!nsv}" --conf-dir "${PR_CONF:-$KV_TMP/n$i/conf}"
 		--cni-path "$KV_BIN" --cache-dir "$KV_TMP/n$i/cache" --netd-socket "${!sockv}"
 		--state-dir "${PR_STATE:-$KV_TMP/n$i/state}" --launcher "${PR_LAUNCHER:-$KV_BIN/kvnet-launcher}"
-		--libvirtd-starter "$KV_ROOT/scripts/libvirt-node.sh" --sandbox-prefix "$CL_NAME-p-n$i" --image-dir "$GUEST_IMAGES")
+		--libvirtd-starter "$KV_ROOT/scripts/libvirt-node.sh" --sandbox-prefix "$CL_NAME-p-n$i" --image-dir "$GUEST_IMAGES"
+		--migration-tls "$KV_TMP/n$i/tls")
 }
 pr() {
 	pr_args "$1"
@@ -217,10 +224,28 @@ assert_eq "$(kv IP "$KV_TMP/dst.out")/$(kv MAC "$KV_TMP/dst.out")" "$ip/$(kv MAC
 	"migration: the target pod has the VM's IP and MAC"
 port=$((20000 + RANDOM % 20000))
 pr_exec 1 proxies "$src" --to-node-netns "/run/netns/$NODE2_NS" --to-state-dir "$KV_TMP/n2/state" --to-uid "$dst" \
-	--to-address "$NODE2_UNDERLAY" --port "$port" --direct >"$KV_TMP/px.out" 2>"$KV_TMP/px.err" &
+	--to-address "$NODE2_UNDERLAY" --port "$port" --direct --to-migration-tls "$KV_TMP/n2/tls" >"$KV_TMP/px.out" \
+	2>"$KV_TMP/px.err" &
 PX_PID=$!
 wait_line "$KV_TMP/px.out" MIGRATE_URI "$PX_PID" 10 || { cat "$KV_TMP/px.err"; die "migration: the proxies did not come up"; }
 pass "migration: the proxies listen ($(kv DEST_URI "$KV_TMP/px.out"))"
+# Anyone on the underlay reached the target pod's libvirtd through the proxy's port (libvirt's own socket has no
+# authentication); with TLS only a holder of a certificate of the cluster's CA does.
+assert_false "migration: plain TCP to the target's proxy port does not reach its libvirtd" \
+	ip netns exec "$NODE1_NS" timeout 20 virsh -c "qemu+tcp://$NODE2_UNDERLAY:$port/system" version
+# virsh through a TLS client of its own (libvirt's "ext" transport runs it), with a certificate of another CA and
+# with node1's
+"$KV_ROOT/scripts/migration-tls.sh" node "$KV_TMP/other-ca" "$KV_TMP/other" intruder "$NODE1_UNDERLAY" >/dev/null
+for d in other n1/tls; do
+	# (both trust the cluster's CA: the target must be the one refusing the other certificate)
+	printf '#!/bin/sh\nexec socat - OPENSSL:%s:%s,cert=%s/node.pem,key=%s/node-key.pem,cafile=%s/ca.pem,verify=1\n' \
+		"$NODE2_UNDERLAY" "$port" "$KV_TMP/$d" "$KV_TMP/$d" "$KV_TMP/n1/tls" >"$KV_TMP/tls-${d%%/*}.sh"
+	chmod +x "$KV_TMP/tls-${d%%/*}.sh"
+done
+assert_false "migration: TLS with a certificate of another CA does not either" \
+	ip netns exec "$NODE1_NS" timeout 20 virsh -c "qemu+ext:///system?command=$KV_TMP/tls-other.sh" version
+assert_true "migration: TLS with node1's certificate does (the control)" \
+	ip netns exec "$NODE1_NS" timeout 20 virsh -c "qemu+ext:///system?command=$KV_TMP/tls-n1.sh" version
 t0=$(date +%s%3N)
 "$KV_BIN/kvnet-launcher" --migrate "$(kv DEST_URI "$KV_TMP/px.out")" --socket "$(kv LAUNCHER_SOCK "$KV_TMP/src.out")" \
 	--direct --migrate-uri "$(kv MIGRATE_URI "$KV_TMP/px.out")" --max-downtime-ms 50 \

@@ -41,10 +41,10 @@ static void usage(const char *msg) {
               "                  [--ifname IF] [--detach]\n"
               "       podrun NODE-OPTIONS stop UID... | status UID | list | gc\n"
               "       podrun NODE-OPTIONS proxies SRC_UID --to-node-netns PATH --to-state-dir DIR --to-uid UID\n"
-              "                  --to-address ADDR --port N [--direct]\n"
+              "                  --to-address ADDR --port N [--direct] [--to-migration-tls DIR]\n"
               "NODE-OPTIONS: --node-netns PATH --conf-dir DIR --cni-path DIRS --cache-dir DIR --netd-socket PATH\n"
               "              --state-dir DIR --launcher PATH --libvirtd-starter PATH [--node-name N]\n"
-              "              [--sandbox-prefix P] [--start-timeout S] [--image-dir DIR]\n",
+              "              [--sandbox-prefix P] [--start-timeout S] [--image-dir DIR] [--migration-tls DIR]\n",
               stderr);
         exit(2);
 }
@@ -231,11 +231,12 @@ static int cmd_list(NodePodRuntime *rt) {
 }
 
 static int cmd_proxies(NodePodRuntime *rt, const NodePodConfig *cfg, int argc, char **argv) {
-        enum { O_NETNS = 256, O_STATE, O_UID, O_ADDR, O_PORT, O_DIRECT };
+        enum { O_NETNS = 256, O_STATE, O_UID, O_ADDR, O_PORT, O_DIRECT, O_TLS };
         static const struct option opts[] = {
                 { "to-node-netns", required_argument, NULL, O_NETNS }, { "to-state-dir", required_argument, NULL, O_STATE },
                 { "to-uid", required_argument, NULL, O_UID },          { "to-address", required_argument, NULL, O_ADDR },
                 { "port", required_argument, NULL, O_PORT },           { "direct", no_argument, NULL, O_DIRECT },
+                { "to-migration-tls", required_argument, NULL, O_TLS },
                 {},
         };
         NodePodConfig to = *cfg;
@@ -252,6 +253,7 @@ static int cmd_proxies(NodePodRuntime *rt, const NodePodConfig *cfg, int argc, c
                 case O_ADDR: ms.target_address = optarg; break;
                 case O_PORT: ms.port = (uint16_t) atoi(optarg); break;
                 case O_DIRECT: ms.direct = true; break;
+                case O_TLS: to.migration_tls = optarg; break;
                 default: usage(NULL);
                 }
         }
@@ -293,9 +295,11 @@ static int cmd_proxies(NodePodRuntime *rt, const NodePodConfig *cfg, int argc, c
 }
 
 int main(int argc, char **argv) {
-        enum { O_NETNS = 256, O_CONF, O_PATH, O_CACHE, O_NETD, O_STATE, O_LAUNCHER, O_STARTER, O_NODE, O_PREFIX, O_TIMEOUT, O_IMAGES };
+        enum { O_NETNS = 256, O_CONF, O_PATH, O_CACHE, O_NETD, O_STATE, O_LAUNCHER, O_STARTER, O_NODE, O_PREFIX, O_TIMEOUT, O_IMAGES,
+               O_TLS };
         static const struct option opts[] = {
                 { "node-netns", required_argument, NULL, O_NETNS },
+                { "migration-tls", required_argument, NULL, O_TLS },
                 { "conf-dir", required_argument, NULL, O_CONF },
                 { "cni-path", required_argument, NULL, O_PATH },
                 { "cache-dir", required_argument, NULL, O_CACHE },
@@ -326,6 +330,7 @@ int main(int argc, char **argv) {
                 case O_PREFIX: cfg.sandbox_prefix = optarg; break;
                 case O_TIMEOUT: cfg.start_timeout_ms = (unsigned) atoi(optarg) * 1000u; break;
                 case O_IMAGES: cfg.image_dir = optarg; break;
+                case O_TLS: cfg.migration_tls = optarg; break;
                 default: usage(NULL);
                 }
         }

@@ -513,6 +513,8 @@ static void test_runtime_config(void **state) {
         c = ok, c.node_name = "node/1", expect_bad_config(c, -EINVAL, "'nodeName'");
         c = ok, c.node_netns = tmpl, expect_bad_config(c, -EINVAL, "is not a network namespace");
         c = ok, c.cni_path = "rel", expect_bad_config(c, -EINVAL, "CNI path");
+        c = ok, c.migration_tls = "/nonexistent/tls", expect_bad_config(c, -ENOENT, "'migrationTls': cannot read");
+        c = ok, c.migration_tls = tmpl, expect_bad_config(c, -ENOENT, "ca.pem, node.pem and node-key.pem");
         c = ok, c.sandbox_prefix = "Pods", expect_bad_config(c, -EINVAL, "'sandboxPrefix'");
         c = ok, c.sandbox_prefix = "a-prefix-longer-than-24-chars", expect_bad_config(c, -EINVAL, "'sandboxPrefix'");
         c = ok, c.netd_socket = "/run/kvnet/a-netd-socket-path-that-is-much-much-much-much-much-much-much-much-much-much-too-long-for-sun-path.sock",

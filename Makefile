@@ -15,7 +15,7 @@ PKGS     := libmnl libnftnl jansson libvirt yaml-0.1 libbpf
 # A missing library fails at once with its name, not with compile errors (goals that compile nothing
 # are exempt).
 ifneq ($(filter-out deps test-deps clean fmt,$(or $(MAKECMDGOALS),all)),)
-MISSING_PKGS := $(shell for p in $(sort $(PKGS) libmicrohttpd libcurl); do pkg-config --exists $$p || echo $$p; done)
+MISSING_PKGS := $(shell for p in $(sort $(PKGS) libmicrohttpd gnutls libcurl); do pkg-config --exists $$p || echo $$p; done)
 ifneq ($(MISSING_PKGS),)
 $(error missing pkg-config package: $(MISSING_PKGS) (run make deps))
 endif
@@ -130,8 +130,8 @@ $(BIN)/kvnet-node: $(OBJ)/agent/main.o $(AGENT_LIB) $(HANDLER_LIB) $(KUBE_LIB) $
 # ADD/DEL path, and libcurl's ~30 libraries cost more than a delegate's whole ADD.
 $(BIN)/kvnet-multus: $(call objs,$(MULTUS_PLUGIN_SRC)) $(OBJ)/kube/dl/curl.o $(MULTUS_LIB) $(KUBE_LIB) $(NODE_LIB) $(COMMON_LIB)
 # libmicrohttpd (the embedded API) only where the controller is: netd and the launcher do not link it.
-MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
-MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd gnutls 2>/dev/null)
+MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd gnutls 2>/dev/null)
 $(OBJ)/controller/%.o: CFLAGS += $(MHD_CFLAGS)
 $(BIN)/kvnet-controller: LDLIBS += $(MHD_LIBS)
 $(BUILD)/tests/test-controller-%: LDLIBS += $(MHD_LIBS)

@@ -11,9 +11,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "common/array.h"
+#include "common/base64.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/log.h"
@@ -22,6 +24,7 @@
 #include "controller/schema.h"
 #include "controller/subresource.h"
 #include "controller/table.h"
+#include "controller/tls.h"
 
 #define CTL_SERVER_VERSION "v1.28.0+kvnet"
 #define CTL_KUBEVIRT_VERSION "v1.6.0+kvnet"
@@ -44,6 +47,8 @@ struct CtlApi {
         Watch *watches;
         unsigned n_watches, max_watches;
         unsigned ticks;
+        char token[65]; /* the bearer token every request must carry ("": none asked for) */
+        char *cert_pem, *key_pem; /* HTTPS (NULL: plain HTTP); cert_pem is also the kubeconfig's CA */
 };
 
 typedef struct Req {
@@ -1042,6 +1047,27 @@ static bool foreign_host(struct MHD_Connection *c) {
         return inet_pton(AF_INET, host, &a4) != 1 && strcasecmp(host, "localhost") != 0;
 }
 
+/* What anyone may ask without a credential, as kube-apiserver lets anonymous clients (system:public-info-viewer):
+ * the version and the health checks. */
+static bool public_path(const char *url) {
+        return streq(url, "/version") || streq(url, "/healthz") || streq(url, "/livez") || streq(url, "/readyz");
+}
+
+/* The request carries "Authorization: Bearer <token>" (compared in constant time). */
+static bool authorized(const CtlApi *a, struct MHD_Connection *c) {
+        const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!h || strncmp(h, "Bearer ", 7) != 0)
+                return false;
+        h += 7;
+        size_t n = strlen(a->token);
+        if (strlen(h) != n)
+                return false;
+        unsigned char diff = 0;
+        for (size_t i = 0; i < n; i++)
+                diff |= (unsigned char) (h[i] ^ a->token[i]);
+        return diff == 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
         CtlApi *a = cls;
@@ -1082,6 +1108,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                    "Host '%.64s' is not an address of this API server: the embedded API answers requests "
                                    "to an IP address or localhost only (a DNS name may be a rebinding web page)",
                                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST));
+        if (a->token[0] && !public_path(url) && !authorized(a, c))
+                return send_status(c, MHD_HTTP_UNAUTHORIZED, "Unauthorized",
+                                   "Unauthorized: the embedded API wants 'Authorization: Bearer <token>' (the token is in "
+                                   "the kubeconfig kvnet-controller --kubeconfig writes, and in its state dir's 'token')");
         if (rq->too_big)
                 return send_status(c, MHD_HTTP_CONTENT_TOO_LARGE, "RequestEntityTooLarge",
                                    "the request body exceeds %d bytes", CTL_BODY_MAX);
@@ -1180,7 +1210,7 @@ void ctl_api_set_max_watches(CtlApi *a, unsigned n) {
         a->max_watches = n ? n : CTL_WATCH_MAX;
 }
 
-int ctl_api_new(EventLoop *loop, CtlStore *store, const char *listen, CtlApi **ret, KvErr *e) {
+int ctl_api_new(EventLoop *loop, CtlStore *store, const char *listen, const char *tls_dir, CtlApi **ret, KvErr *e) {
         struct sockaddr_in sin;
         int r = parse_listen(listen, &sin, e);
         if (r < 0)
@@ -1192,14 +1222,30 @@ int ctl_api_new(EventLoop *loop, CtlStore *store, const char *listen, CtlApi **r
         a->store = store;
         a->max_watches = CTL_WATCH_MAX;
         inet_ntop(AF_INET, &sin.sin_addr, a->host, sizeof a->host);
-        a->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, ntohs(sin.sin_port), NULL,
-                                NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_SOCK_ADDR,
-                                (struct sockaddr *) &sin, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 600, MHD_OPTION_CONNECTION_LIMIT,
-                                (unsigned) CTL_CONNECTIONS_MAX, MHD_OPTION_END);
-        if (!a->d) {
+        if (tls_dir && (r = ctl_tls_credentials(tls_dir, a->host, &a->cert_pem, &a->key_pem, e)) < 0) {
                 free(a);
-                return kverr_set_errno(e, KV_ERR_IO, -EADDRINUSE, "api: cannot listen on %s", listen);
+                return r;
+        }
+        unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+        if (a->cert_pem)
+                a->d = MHD_start_daemon(flags | MHD_USE_TLS, ntohs(sin.sin_port), NULL, NULL, on_request, a,
+                                        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sin,
+                                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_TIMEOUT,
+                                        (unsigned) 600, MHD_OPTION_CONNECTION_LIMIT, (unsigned) CTL_CONNECTIONS_MAX,
+                                        MHD_OPTION_HTTPS_MEM_KEY, a->key_pem, MHD_OPTION_HTTPS_MEM_CERT, a->cert_pem,
+                                        MHD_OPTION_END);
+        else
+                a->d = MHD_start_daemon(flags, ntohs(sin.sin_port), NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER,
+                                        mhd_log, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sin,
+                                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_TIMEOUT,
+                                        (unsigned) 600, MHD_OPTION_CONNECTION_LIMIT, (unsigned) CTL_CONNECTIONS_MAX,
+                                        MHD_OPTION_END);
+        if (!a->d) {
+                free(a->cert_pem);
+                free(a->key_pem);
+                free(a);
+                return kverr_set_errno(e, KV_ERR_IO, -EADDRINUSE, "api: cannot listen on %s%s", listen,
+                                       tls_dir ? " (with TLS)" : "");
         }
         const union MHD_DaemonInfo *pi = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
         a->port = pi ? pi->port : ntohs(sin.sin_port);
@@ -1236,6 +1282,10 @@ CtlApi *ctl_api_free(CtlApi *a) {
                 }
         if (a->d)
                 MHD_stop_daemon(a->d);
+        free(a->cert_pem);
+        if (a->key_pem)
+                explicit_bzero(a->key_pem, strlen(a->key_pem));
+        free(a->key_pem);
         free(a);
         return NULL;
 }
@@ -1244,19 +1294,54 @@ unsigned ctl_api_port(const CtlApi *a) {
         return a->port;
 }
 
+int ctl_api_use_token_file(CtlApi *a, const char *path, KvErr *e) {
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int r = read_file_max(path, 4096, &text, &len);
+        if (r >= 0) {
+                while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+                        text[--len] = '\0';
+                if (len != 64 || strspn(text, "0123456789abcdef") != 64)
+                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                         "token file '%s': expected 64 hex digits (delete it to have a new one made)",
+                                         path);
+                memcpy(a->token, text, 65);
+                return 0;
+        }
+        if (r != -ENOENT)
+                return kverr_set_errno(e, KV_ERR_IO, r, "cannot read the token file '%s'", path);
+        uint8_t raw[32];
+        if (getrandom(raw, sizeof raw, 0) != (ssize_t) sizeof raw)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, negative_errno(), "getrandom");
+        char tok[65];
+        for (size_t i = 0; i < sizeof raw; i++)
+                snprintf(tok + 2 * i, 3, "%02x", raw[i]);
+        r = write_file_atomic(path, tok, 64, true); /* 0600 */
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_IO, r, "cannot write the token file '%s'", path);
+        memcpy(a->token, tok, 65);
+        return 0;
+}
+
 int ctl_api_write_kubeconfig(const CtlApi *a, const char *path, KvErr *e) {
-        char text[1024];
-        int n = snprintf(text, sizeof text,
+        _cleanup_free_ char *ca = NULL, *text = NULL;
+        if (a->cert_pem && base64_encode(a->cert_pem, strlen(a->cert_pem), &ca) < 0)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
+        char user[96] = "{}";
+        if (a->token[0])
+                snprintf(user, sizeof user, "\n    token: %s", a->token);
+        int n = asprintf(&text,
                          "# kubeconfig of kvnet-controller --embedded (docs/controller.md)\n"
                          "apiVersion: v1\n"
                          "kind: Config\n"
                          "clusters:\n"
                          "- name: kvnet\n"
                          "  cluster:\n"
-                         "    server: http://%s:%u\n"
+                         "    server: %s://%s:%u\n"
+                         "%s%s%s"
                          "users:\n"
                          "- name: kvnet\n"
-                         "  user: {}\n"
+                         "  user: %s\n"
                          "contexts:\n"
                          "- name: kvnet\n"
                          "  context:\n"
@@ -1264,7 +1349,12 @@ int ctl_api_write_kubeconfig(const CtlApi *a, const char *path, KvErr *e) {
                          "    user: kvnet\n"
                          "    namespace: default\n"
                          "current-context: kvnet\n",
-                         a->host, a->port);
+                         ca ? "https" : "http", a->host, a->port, ca ? "    certificate-authority-data: " : "",
+                         ca ? ca : "", ca ? "\n" : "", user);
+        if (n < 0) {
+                text = NULL;
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
+        }
         int r = write_file_atomic(path, text, (size_t) n, false);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_IO, r, "cannot write the kubeconfig '%s'", path);

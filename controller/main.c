@@ -242,9 +242,13 @@ int main(int argc, char **argv) {
                          ctl_quantity_format_bytes(memory, (char[32]){ 0 }));
         if (r >= 0) {
                 ctl_store_set_admission(store, ctl_migration_admit);
-                r = ctl_api_new(loop, store, listen, &api, &e);
+                r = ctl_api_new(loop, store, listen, state_dir, &api, &e);
                 if (r >= 0 && max_watches)
                         ctl_api_set_max_watches(api, max_watches);
+                char tokpath[PATH_MAX];
+                snprintf(tokpath, sizeof tokpath, "%s/token", state_dir);
+                if (r >= 0)
+                        r = ctl_api_use_token_file(api, tokpath, &e);
         }
         if (r >= 0 && (r = ctl_reconciler_new(loop, store, fns, ELEMENTSOF(fns), &controllers)) < 0)
                 kverr_set_errno(&e, KV_ERR_INTERNAL, r, "cannot start the controllers");

@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config
   libmnl-dev libnftnl-dev libbpf-dev libjansson-dev
-  libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev libvirt-dev libyaml-dev libmicrohttpd-dev
+  libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev libvirt-dev libyaml-dev libmicrohttpd-dev libgnutls28-dev
   clang llvm bpftool
   containernetworking-plugins iproute2 nftables iptables iputils-ping iperf3 netcat-openbsd socat jq tcpdump
   podman runc conmon busybox-static

@@ -131,11 +131,11 @@ else
 		--nodes "$NODES" --node-cpu "$node_cpu" --node-memory "$node_mem" "${fsync[@]}" >"$WORK/controller.log" 2>&1 &
 	CTL_PID=$!
 	for _ in $(seq 1 100); do
-		ip netns exec "$NS" curl -sf "http://127.0.0.1:$PORT/version" >/dev/null 2>&1 && break
+		ip netns exec "$NS" curl -sfk "https://127.0.0.1:$PORT/version" >/dev/null 2>&1 && break
 		kill -0 "$CTL_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	ip netns exec "$NS" curl -sf "http://127.0.0.1:$PORT/version" >/dev/null 2>&1 || {
+	ip netns exec "$NS" curl -sfk "https://127.0.0.1:$PORT/version" >/dev/null 2>&1 || {
 		tail -n 20 "$WORK/controller.log" >&2
 		die "kvnet-controller did not start"
 	}

@@ -55,11 +55,16 @@ stop_controller() { # stops it and checks it exited cleanly
 	assert_eq "$rc" 0 "kvnet-controller exits 0 on SIGTERM (no sanitizer report)"
 }
 
-# api METHOD PATH [curl args...]: the HTTP body on stdout, the status code in $KV_TMP/code
+# api METHOD PATH [curl args...]: the HTTP body on stdout, the status code in $KV_TMP/code; over HTTPS (the API's
+# certificate in its state dir), with its bearer token (the state dir's 'token', also in the kubeconfig) unless
+# API_TOKEN is set ("" sends none)
 api() {
-	local m=$1 p=$2
+	local m=$1 p=$2 tok auth=()
 	shift 2
-	ip netns exec "$NS" curl -s -o "$KV_TMP/body" -w '%{http_code}' -X "$m" "http://127.0.0.1:$PORT$p" "$@" >"$KV_TMP/code"
+	tok=${API_TOKEN-$(cat "$STATE/token" 2>/dev/null || true)}
+	[ -n "$tok" ] && auth=(-H "Authorization: Bearer $tok")
+	ip netns exec "$NS" curl -s --cacert "$STATE/api.crt" -o "$KV_TMP/body" -w '%{http_code}' -X "$m" \
+		"https://127.0.0.1:$PORT$p" "${auth[@]}" "$@" >"$KV_TMP/code"
 	cat "$KV_TMP/body"
 }
 code() { cat "$KV_TMP/code"; }

@@ -187,8 +187,23 @@ api GET /version -H "Host: localhost:$PORT" >/dev/null
 assert_eq "$(code)" 200 "Host localhost: served"
 api GET /version -H "Host: [::1]:$PORT" >/dev/null
 assert_eq "$(code)" 200 "Host [::1]: served"
-w1=$(ip netns exec "$NS" bash -c "curl -s -N 'http://127.0.0.1:$PORT$VMS?watch=1' >/dev/null 2>&1 & echo \$!")
-w2=$(ip netns exec "$NS" bash -c "curl -s -N 'http://127.0.0.1:$PORT$VMS?watch=1' >/dev/null 2>&1 & echo \$!")
+# A credential: every request but /version and the health checks carries the token of the kubeconfig
+API_TOKEN="" api GET "$VMS" >/dev/null
+assert_eq "$(code)" 401 "without the token: 401"
+API_TOKEN=0000000000000000000000000000000000000000000000000000000000000000 api GET "$VMS" >/dev/null
+assert_eq "$(code)" 401 "with another token: 401"
+API_TOKEN="" api POST "$VMS" -H 'Content-Type: application/json' --data-binary '{}' >/dev/null
+assert_eq "$(code)" 401 "a write without the token: 401"
+API_TOKEN="" api GET /version >/dev/null
+assert_eq "$(code)" 200 "/version without the token: served (as kube-apiserver's public info)"
+assert_false "plain HTTP is not served (the token travels over TLS only)" \
+	ip netns exec "$NS" curl -sf --max-time 5 "http://127.0.0.1:$PORT/version"
+assert_eq "$(stat -c %a "$STATE/token")" 600 "the token file is 0600"
+assert_eq "$(stat -c %a "$KCFG")" 600 "the kubeconfig holding it is 0600"
+assert_true "the kubeconfig carries it" grep -q "token: $(cat "$STATE/token")" "$KCFG"
+AUTH="Authorization: Bearer $(cat "$STATE/token")"
+w1=$(ip netns exec "$NS" bash -c "curl -s -N --cacert '$STATE/api.crt' -H '$AUTH' 'https://127.0.0.1:$PORT$VMS?watch=1' >/dev/null 2>&1 & echo \$!")
+w2=$(ip netns exec "$NS" bash -c "curl -s -N --cacert '$STATE/api.crt' -H '$AUTH' 'https://127.0.0.1:$PORT$VMS?watch=1' >/dev/null 2>&1 & echo \$!")
 sleep 0.5
 out=$(api GET "$VMS?watch=1" --max-time 2)
 assert_eq "$(code)" 429 "a third watch with --max-watches 2: 429"

@@ -1200,7 +1200,7 @@ static int parse_listen(const char *listen, struct sockaddr_in *sin, KvErr *e) {
                                  listen);
         if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EPERM,
-                                 "--listen: '%s' is not a loopback address: the embedded API has no authentication, "
+                                 "--listen: '%s' is not a loopback address: the embedded API has no user accounts or RBAC, "
                                  "so it serves 127.0.0.0/8 only",
                                  host);
         return 0;

@@ -120,6 +120,8 @@ static bool peer_in_group(const struct ucred *cr, long long gid) {
  * come and go), where a launcher runs beside its VM's tap, or whatever a tenant runs there. 0, or -errno when it
  * cannot tell (the caller is gone). */
 static int peer_netns(pid_t pid, Conn *c) {
+        if (pid <= 0)
+                return 0; /* outside netd's pid namespace: an ancestor's, the machine's side (netd runs hostPID) */
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/ns/net", (int) pid);
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -319,15 +321,18 @@ static int on_accept(EventSource *s, int fd, uint32_t revents, void *userdata) {
                  * short and hide the reason from it). */
                 struct ucred cr = { .pid = 0, .uid = (uid_t) -1, .gid = (gid_t) -1 };
                 socklen_t cl = sizeof cr;
-                bool ok = getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && peer_netns(cr.pid, c) >= 0;
+                bool ok = getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0;
+                int nr = ok ? peer_netns(cr.pid, c) : 0;
                 c->uid = (unsigned) cr.uid;
                 if (ok && cr.uid != 0 && cr.uid != geteuid()) {
                         c->read_only = srv->m->socket_read_gid >= 0 && peer_in_group(&cr, srv->m->socket_read_gid);
                         ok = c->read_only;
                 }
-                if (!ok) {
-                        if (asprintf(&c->refused, "netd: uid %u may not use %s (root only)", (unsigned) cr.uid,
-                                     srv->path) < 0) {
+                if (!ok || nr < 0) {
+                        if ((ok ? asprintf(&c->refused, "netd: cannot tell the network namespace of pid %d (%s)",
+                                           (int) cr.pid, strerror(-nr))
+                                : asprintf(&c->refused, "netd: uid %u may not use %s (root only)", (unsigned) cr.uid,
+                                           srv->path)) < 0) {
                                 c->refused = NULL;
                                 conn_free(c);
                                 continue;

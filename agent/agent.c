@@ -81,6 +81,8 @@ typedef struct Pod {
         uint64_t nic_retry_ms; /* after a failed hot-plug: not again before (CLOCK_MONOTONIC) */
         char *nic_failed;    /* that failure's message, logged once */
         json_t *nic_status_pod; /* in a start's worker only: the pod as read for its SR-IOV NICs' addresses, once */
+        unsigned start_tries;   /* starts that failed with "try again" (CNI code 11): retried, as kubelet does */
+        EventSource *retry_timer;
 } Pod;
 
 /* A deleted pod's VM address: released once the VM is gone too (sticky while the VM exists). */
@@ -106,8 +108,13 @@ struct Agent {
 /* What a worker process reports: fixed size, below PIPE_BUF (one atomic write). */
 typedef struct WorkerResult {
         int r;
+        long long cni_code; /* a failing plugin's CNI error code, -1: none */
         char msg[2048];
 } WorkerResult;
+
+/* A start that failed with "try again" (CNI code 11: netd or the API server busy or restarting) is tried again,
+ * as kubelet retries a pod's sandbox: after 1, 2, 4, 8 s, then the pod fails. */
+#define START_TRIES_MAX 4
 
 static void pod_sync(Pod *p);
 static void pod_stop(Pod *p);
@@ -156,6 +163,8 @@ static void pod_free(Pod *p) {
                 kube_op_cancel(p->op);
         if (p->worker_src)
                 event_source_free(p->worker_src);
+        if (p->retry_timer)
+                event_source_free(p->retry_timer);
         node_pod_free(p->np);
         free(p->ns);
         free(p->name);
@@ -213,6 +222,16 @@ typedef struct Worker {
 } Worker;
 
 static void nic_worker_done(Pod *p, const WorkerResult *res);
+static void pod_fetch(Pod *p);
+
+static int on_start_retry(EventSource *s, void *userdata) {
+        Pod *p = userdata;
+        (void) s;
+        p->retry_timer = NULL;
+        if (p->state == POD_FETCHING && !p->gone)
+                pod_fetch(p);
+        return -ECANCELED;
+}
 
 static void worker_done(Pod *p, WorkerResult *res) {
         if (p->nic_worker) {
@@ -224,6 +243,15 @@ static void worker_done(Pod *p, WorkerResult *res) {
                         if (res->r < 0)
                                 node_err_format(&e, res->r, res->msg, sizeof res->msg);
                         node_err_done(&e);
+                }
+                if (res->r < 0 && res->cni_code == KV_ERR_TRY_AGAIN && !p->gone && p->start_tries < START_TRIES_MAX) {
+                        unsigned ms = 1000u << p->start_tries++;
+                        log_warning("pod %s/%s: cannot run it yet (try again): %s; retrying in %u ms (%u of %u)", p->ns,
+                                    p->name, res->msg, ms, p->start_tries, START_TRIES_MAX);
+                        pod_set_state(p, POD_FETCHING);
+                        if (event_add_timer(p->a->loop, (uint64_t) ms * 1000, 0, on_start_retry, p, &p->retry_timer) >= 0)
+                                return;
+                        p->retry_timer = NULL;
                 }
                 if (res->r < 0) {
                         log_error("pod %s/%s: cannot run it: %s", p->ns, p->name, res->msg);
@@ -264,7 +292,7 @@ static int on_worker(EventSource *s, int fd, uint32_t revents, void *userdata) {
         Pod *p = userdata;
         (void) s;
         (void) revents;
-        WorkerResult res = { .r = -EIO };
+        WorkerResult res = { .r = -EIO, .cni_code = -1 };
         ssize_t n = read(fd, &res, sizeof res);
         if (n != (ssize_t) sizeof res) {
                 res.r = -EIO;
@@ -296,11 +324,13 @@ static int worker_start(Pod *p, worker_fn_t fn, const void *arg) {
                 sigemptyset(&none);
                 (void) sigprocmask(SIG_SETMASK, &none, NULL);
                 close(pfd[0]);
-                WorkerResult res = {};
+                WorkerResult res = { .cni_code = -1 };
                 NodeErr e = {};
                 res.r = fn(p, arg, &e);
-                if (res.r < 0)
+                if (res.r < 0) {
                         node_err_format(&e, res.r, res.msg, sizeof res.msg);
+                        res.cni_code = e.code;
+                }
                 IGNORE_RESULT(write(pfd[1], &res, sizeof res));
                 _exit(0);
         }

@@ -233,7 +233,11 @@ kv_cleanup() {
 			tail -n 40 "$NETD_LOG"
 			echo "----------------------------------"
 		fi
-		rm -rf "$KV_TMP"
+		if [ -n "${KV_KEEP_TMP:-}" ] && [ "$rc" -ne 0 ]; then
+			echo "---- KV_KEEP_TMP: kept $KV_TMP ----"
+		else
+			rm -rf "$KV_TMP"
+		fi
 	fi
 	exit "$rc"
 }

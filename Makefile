@@ -15,7 +15,8 @@ PKGS     := libmnl libnftnl jansson libvirt yaml-0.1 libbpf
 # A missing library fails at once with its name, not with compile errors (goals that compile nothing
 # are exempt).
 ifneq ($(filter-out deps test-deps clean fmt,$(or $(MAKECMDGOALS),all)),)
-MISSING_PKGS := $(shell for p in $(sort $(PKGS) libmicrohttpd gnutls libcurl); do pkg-config --exists $$p || echo $$p; done)
+MISSING_PKGS := $(shell for p in $(sort $(PKGS) libmicrohttpd gnutls libcurl); do \
+                  pkg-config --exists $$p || echo $$p; done)
 ifneq ($(MISSING_PKGS),)
 $(error missing pkg-config package: $(MISSING_PKGS) (run make deps))
 endif

@@ -249,7 +249,8 @@ static void worker_done(Pod *p, WorkerResult *res) {
                         log_warning("pod %s/%s: cannot run it yet (try again): %s; retrying in %u ms (%u of %u)", p->ns,
                                     p->name, res->msg, ms, p->start_tries, START_TRIES_MAX);
                         pod_set_state(p, POD_FETCHING);
-                        if (event_add_timer(p->a->loop, (uint64_t) ms * 1000, 0, on_start_retry, p, &p->retry_timer) >= 0)
+                        if (event_add_timer(p->a->loop, (uint64_t) ms * 1000, 0, on_start_retry, p,
+                                            &p->retry_timer) >= 0)
                                 return;
                         p->retry_timer = NULL;
                 }

@@ -1110,8 +1110,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST));
         if (a->token[0] && !public_path(url) && !authorized(a, c))
                 return send_status(c, MHD_HTTP_UNAUTHORIZED, "Unauthorized",
-                                   "Unauthorized: the embedded API wants 'Authorization: Bearer <token>' (the token is in "
-                                   "the kubeconfig kvnet-controller --kubeconfig writes, and in its state dir's 'token')");
+                                   "Unauthorized: the embedded API wants 'Authorization: Bearer <token>' (the token "
+                                   "is in the kubeconfig kvnet-controller --kubeconfig writes, and in its state "
+                                   "dir's 'token')");
         if (rq->too_big)
                 return send_status(c, MHD_HTTP_CONTENT_TOO_LARGE, "RequestEntityTooLarge",
                                    "the request body exceeds %d bytes", CTL_BODY_MAX);
@@ -1200,7 +1201,8 @@ static int parse_listen(const char *listen, struct sockaddr_in *sin, KvErr *e) {
                                  listen);
         if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EPERM,
-                                 "--listen: '%s' is not a loopback address: the embedded API has no user accounts or RBAC, "
+                                 "--listen: '%s' is not a loopback address: the embedded API has no user accounts or "
+                                 "RBAC, "
                                  "so it serves 127.0.0.0/8 only",
                                  host);
         return 0;
@@ -1229,17 +1231,17 @@ int ctl_api_new(EventLoop *loop, CtlStore *store, const char *listen, const char
         unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         if (a->cert_pem)
                 a->d = MHD_start_daemon(flags | MHD_USE_TLS, ntohs(sin.sin_port), NULL, NULL, on_request, a,
-                                        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sin,
-                                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_TIMEOUT,
-                                        (unsigned) 600, MHD_OPTION_CONNECTION_LIMIT, (unsigned) CTL_CONNECTIONS_MAX,
-                                        MHD_OPTION_HTTPS_MEM_KEY, a->key_pem, MHD_OPTION_HTTPS_MEM_CERT, a->cert_pem,
-                                        MHD_OPTION_END);
+                                        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_SOCK_ADDR,
+                                        (struct sockaddr *) &sin, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+                                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 600, MHD_OPTION_CONNECTION_LIMIT,
+                                        (unsigned) CTL_CONNECTIONS_MAX, MHD_OPTION_HTTPS_MEM_KEY, a->key_pem,
+                                        MHD_OPTION_HTTPS_MEM_CERT, a->cert_pem, MHD_OPTION_END);
         else
-                a->d = MHD_start_daemon(flags, ntohs(sin.sin_port), NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER,
-                                        mhd_log, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sin,
-                                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_TIMEOUT,
-                                        (unsigned) 600, MHD_OPTION_CONNECTION_LIMIT, (unsigned) CTL_CONNECTIONS_MAX,
-                                        MHD_OPTION_END);
+                a->d = MHD_start_daemon(flags, ntohs(sin.sin_port), NULL, NULL, on_request, a,
+                                        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_SOCK_ADDR,
+                                        (struct sockaddr *) &sin, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+                                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 600, MHD_OPTION_CONNECTION_LIMIT,
+                                        (unsigned) CTL_CONNECTIONS_MAX, MHD_OPTION_END);
         if (!a->d) {
                 free(a->cert_pem);
                 free(a->key_pem);

@@ -27,7 +27,8 @@ static bool cert_fits(const char *pem, size_t len, const char *ip) {
         gnutls_datum_t d = { .data = (unsigned char *) pem, .size = (unsigned) len };
         bool ok = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM) >= 0;
         time_t now = time(NULL);
-        ok = ok && gnutls_x509_crt_get_activation_time(crt) <= now && gnutls_x509_crt_get_expiration_time(crt) > now + 86400;
+        ok = ok && gnutls_x509_crt_get_activation_time(crt) <= now &&
+             gnutls_x509_crt_get_expiration_time(crt) > now + 86400;
         unsigned char a[16];
         int fam = strchr(ip, ':') ? AF_INET6 : AF_INET;
         ok = ok && inet_pton(fam, ip, a) == 1 &&
@@ -60,7 +61,8 @@ static int make(const char *ip, char **ret_cert, char **ret_key, KvErr *e) {
         time_t now = time(NULL);
         static const char cn[] = "kvnet-controller embedded API";
         if (gnutls_x509_privkey_init(&key) < 0 ||
-            gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) < 0 ||
+            gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
+                                         0) < 0 ||
             gnutls_x509_crt_init(&crt) < 0 || gnutls_x509_crt_set_version(crt, 3) < 0 ||
             gnutls_x509_crt_set_serial(crt, serial, sizeof serial) < 0 ||
             gnutls_x509_crt_set_activation_time(crt, now - 60) < 0 ||

@@ -1296,6 +1296,14 @@ unsigned ctl_api_port(const CtlApi *a) {
         return a->port;
 }
 
+const char *ctl_api_scheme(const CtlApi *a) {
+        return a->cert_pem ? "https" : "http";
+}
+
+const char *ctl_api_host(const CtlApi *a) {
+        return a->host;
+}
+
 int ctl_api_use_token_file(CtlApi *a, const char *path, KvErr *e) {
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
@@ -1351,7 +1359,7 @@ int ctl_api_write_kubeconfig(const CtlApi *a, const char *path, KvErr *e) {
                          "    user: kvnet\n"
                          "    namespace: default\n"
                          "current-context: kvnet\n",
-                         ca ? "https" : "http", a->host, a->port, ca ? "    certificate-authority-data: " : "",
+                         ctl_api_scheme(a), a->host, a->port, ca ? "    certificate-authority-data: " : "",
                          ca ? ca : "", ca ? "\n" : "", user);
         if (n < 0) {
                 text = NULL;

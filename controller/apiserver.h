@@ -22,6 +22,9 @@ void ctl_api_set_max_watches(CtlApi *a, unsigned n);
 CtlApi *ctl_api_free(CtlApi *a);
 /* The port it listens on. */
 unsigned ctl_api_port(const CtlApi *a);
+/* "https" (a tls_dir was given) or "http", and the address it listens on: the URL its clients use. */
+const char *ctl_api_scheme(const CtlApi *a);
+const char *ctl_api_host(const CtlApi *a);
 /* Every request but /version and the health checks must carry "Authorization: Bearer <token>", the token kept in
  * path (64 hex digits, 0600; made with getrandom() when absent, so that a restart keeps its clients' kubeconfigs
  * working). */

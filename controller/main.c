@@ -270,8 +270,8 @@ int main(int argc, char **argv) {
                 ctl_store_free(store);
                 return 1;
         }
-        log_notice("serving the embedded API on http://127.0.0.1:%u (%zu object(s) in %s)", ctl_api_port(api),
-                   ctl_store_count(store), state_dir);
+        log_notice("serving the embedded API on %s://%s:%u (%zu object(s) in %s)", ctl_api_scheme(api),
+                   ctl_api_host(api), ctl_api_port(api), ctl_store_count(store), state_dir);
         r = event_loop_run(loop);
         ctl_reconciler_free(controllers);
         ctl_api_free(api);

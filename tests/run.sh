@@ -108,7 +108,7 @@ run_unit() {
 }
 
 run_integration() {
-	local t name log rc reason tt
+	local t name log rc reason tt first
 	for t in "$ROOT"/tests/integration/test-*.sh; do
 		[ -f "$t" ] || continue
 		name=$(basename "$t" .sh)
@@ -139,7 +139,9 @@ run_integration() {
 		*)
 			failed=$((failed + 1))
 			[ "$rc" -eq 124 ] && reason=" (timeout after ${tt}s)" || reason=" (exit $rc)"
-			summary+=("FAIL  integration/$name$reason")
+			# the first failed check, so that the summary alone says what broke
+			first=$(grep -m1 -E '\[FAIL\]$|^FAIL: ' "$log" | sed 's/ *\[FAIL\]$//; s/^TEST: //' | cut -c1-300 || true)
+			summary+=("FAIL  integration/$name$reason${first:+: $first}")
 			sed 's/^/    /' "$log"
 			;;
 		esac

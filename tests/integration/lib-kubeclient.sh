@@ -17,10 +17,10 @@ kc() { ip netns exec "$NS" "$KCL" --kubeconfig "$KCFG" "$@"; }
 pod() { # NAME APP
 	printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"%s","labels":{"app":"%s"}},"spec":{"containers":[{"name":"c","image":"busybox"}]}}' "$1" "$2"
 }
-# wait_line FILE REGEX [AFTER_LINE]: waits up to 10 s for a line matching REGEX after line AFTER_LINE
+# wait_line FILE REGEX [AFTER_LINE]: waits up to 10 s (WAIT_TENTHS tenths) for a line matching REGEX after line AFTER_LINE
 wait_line() {
 	local f=$1 re=$2 after=${3:-0}
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 "${WAIT_TENTHS:-100}"); do
 		tail -n +$((after + 1)) "$f" | grep -Eq "$re" && return 0
 		sleep 0.1
 	done

@@ -254,6 +254,13 @@ int main(void) {
                 (void) print_json(stdout, o);
                 json_decref(o);
         }
+#ifndef __SANITIZE_ADDRESS__
+        /* The runtime has the answer once this process exits: nothing below changes what it sees, and tearing down
+         * the API connections, libcurl and OpenSSL costs ~1-2 ms of every pod's start. A sanitizer build frees
+         * everything, so that the leak checker still sees every allocation. */
+        if (fflush(stdout) == 0)
+                _exit(r < 0 ? 1 : 0);
+#endif
         kube_client_free(p.kc);
         node_cni_runtime_free(p.rt);
         mc_config_free(p.conf);

@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 
+#include "common/tokenbucket.h"
 #include "kube/curl-api.h"
 #include "kube/kube.h"
 
@@ -66,16 +67,8 @@ int kube_line_parser_feed(KubeLineParser *p, const char *data, size_t len, kube_
                           KvErr *e) _wur_;
 void kube_line_parser_done(KubeLineParser *p);
 
-/* ---- rate limiting and backoff (kube/ratelimit.c) */
+/* ---- backoff (kube/ratelimit.c) */
 
-typedef struct KubeRateLimit {
-        double qps, burst, tokens;
-        uint64_t last_usec;
-} KubeRateLimit;
-
-void kube_ratelimit_init(KubeRateLimit *rl, double qps, unsigned burst, uint64_t now_usec);
-/* Takes a token (tokens may go below zero: a reservation) and returns how long to wait before using it. */
-uint64_t kube_ratelimit_reserve(KubeRateLimit *rl, uint64_t now_usec);
 /* min·2^attempt capped at max, then a random point in its upper half (jitter). */
 unsigned kube_backoff_ms(unsigned attempt, unsigned min_ms, unsigned max_ms, unsigned *seed);
 
@@ -87,7 +80,7 @@ struct KubeClient {
         CURLM *multi;
         CURLM *sync_multi; /* kube_request_sync*(): kept, with its connections, until the client is freed */
         EventSource *timer;
-        KubeRateLimit rl;
+        KvTokenBucket rl; /* QPS/burst: kv_token_bucket_reserve() before each request */
         unsigned timeout_ms;
         uint64_t token_read_usec; /* when cfg->token_file was last read */
         bool in_curl; /* inside curl_multi_socket_action(): adding/removing handles waits for the loop */

@@ -108,7 +108,7 @@ int kube_client_new(const KubeConfig *cfg, EventLoop *loop, KubeClient **ret, Kv
         }
         c->loop = loop;
         c->timeout_ms = KUBE_DEFAULT_TIMEOUT_MS;
-        kube_ratelimit_init(&c->rl, KUBE_DEFAULT_QPS, KUBE_DEFAULT_BURST, now_usec());
+        kv_token_bucket_init(&c->rl, KUBE_DEFAULT_QPS, KUBE_DEFAULT_BURST, now_usec());
         if (loop) {
                 if (!(c->multi = curl_multi_init())) {
                         kube_client_free(c);
@@ -143,7 +143,7 @@ KubeClient *kube_client_free(KubeClient *c) {
 }
 
 void kube_client_set_rate_limit(KubeClient *c, double qps, unsigned burst) {
-        kube_ratelimit_init(&c->rl, qps, burst, now_usec());
+        kv_token_bucket_init(&c->rl, qps, burst, now_usec());
 }
 
 void kube_client_set_timeout(KubeClient *c, unsigned msec) {
@@ -175,7 +175,7 @@ static int on_delay(EventSource *s, void *userdata) {
 
 int kube_op_start(KubeOp *op) {
         KubeClient *c = op->c;
-        uint64_t wait = kube_ratelimit_reserve(&c->rl, now_usec());
+        uint64_t wait = kv_token_bucket_reserve(&c->rl, now_usec());
         if (op->multi != c->multi) { /* kube_request_sync: blocking is its point */
                 if (wait)
                         usleep((useconds_t) wait);

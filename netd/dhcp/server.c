@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/netns.h"
+#include "common/tokenbucket.h"
 #include "netd/dhcp/dhcp.h"
 
 #define FRAME_MAX 2048
@@ -21,7 +22,7 @@
  * renewing one a few an hour. Past this rate its frames are dropped (counted as limited) and cost netd's loop
  * nothing more. */
 #define DHCP_RATE_PER_SEC 20.0
-#define DHCP_BURST 40.0
+#define DHCP_BURST 40
 #define DHCP_LIMIT_LOG_USEC (10 * 1000 * 1000)
 
 struct DhcpServer {
@@ -38,8 +39,8 @@ struct DhcpServer {
                 uint64_t rs, ra, solicit, reply6, malformed, ignored;
         } n;
         uint64_t last_ack_usec;
-        double tokens; /* the guest's allowance, DHCP_RATE_PER_SEC a second up to DHCP_BURST */
-        uint64_t tokens_usec, limited, limit_log_usec;
+        KvTokenBucket allowance; /* the guest's: DHCP_RATE_PER_SEC frames a second, up to DHCP_BURST at once */
+        uint64_t limited, limit_log_usec;
         dhcp_ack_cb_t ack_cb;
         void *ack_userdata;
 };
@@ -203,16 +204,8 @@ static void handle_rs(DhcpServer *s, const FrameInfo *fi) {
 /* One frame of the guest's allowance, or false (counted; said in the log at most every 10 s). */
 static bool take_token(DhcpServer *s) {
         uint64_t now = now_usec();
-        if (now > s->tokens_usec) {
-                s->tokens += (double) (now - s->tokens_usec) / 1e6 * DHCP_RATE_PER_SEC;
-                if (s->tokens > DHCP_BURST)
-                        s->tokens = DHCP_BURST;
-                s->tokens_usec = now;
-        }
-        if (s->tokens >= 1) {
-                s->tokens -= 1;
+        if (kv_token_bucket_take(&s->allowance, now))
                 return true;
-        }
         s->limited++;
         if (now >= s->limit_log_usec) {
                 log_warning("dhcp: '%s': the guest sends more than %.0f DHCP/RS frames a second: %llu dropped so far",
@@ -369,8 +362,7 @@ int dhcp_server_new(EventLoop *loop, int netns_fd, const char *ifname, const Dhc
         if (!s)
                 return -ENOMEM;
         s->loop = loop;
-        s->tokens = DHCP_BURST;
-        s->tokens_usec = now_usec();
+        kv_token_bucket_init(&s->allowance, DHCP_RATE_PER_SEC, DHCP_BURST, now_usec());
         s->fd = -1;
         snprintf(s->ifname, sizeof s->ifname, "%s", ifname);
 

@@ -24,6 +24,7 @@
 #include "common/json-util.h"
 #include "common/netns.h"
 #include "common/proto.h"
+#include "common/tokenbucket.h"
 #include "common/unixsock.h"
 
 static void test_addr(void **state) {
@@ -323,8 +324,30 @@ static void test_netns_owner(void **state) {
         close(p[1]);
 }
 
+/* take: a burst, then one per 1/rate s, never more than the burst after a long quiet; nothing taken when refused */
+static void test_token_bucket_take(void **state) {
+        (void) state;
+        KvTokenBucket b;
+        kv_token_bucket_init(&b, 20, 4, 1000000);
+        for (int i = 0; i < 4; i++)
+                assert_true(kv_token_bucket_take(&b, 1000000));
+        assert_false(kv_token_bucket_take(&b, 1000000));
+        assert_false(kv_token_bucket_take(&b, 1049000)); /* 0.98 of a token: still refused, nothing borrowed */
+        assert_true(kv_token_bucket_take(&b, 1051000));
+        assert_false(kv_token_bucket_take(&b, 1051000));
+        assert_false(kv_token_bucket_take(&b, 1000)); /* a clock going back refills nothing */
+        for (int i = 0; i < 4; i++)
+                assert_true(kv_token_bucket_take(&b, 60000000)); /* a minute later: the burst, not 1,200 */
+        assert_false(kv_token_bucket_take(&b, 60000000));
+        kv_token_bucket_init(&b, 0, 0, 0); /* no rate: no limit */
+        for (int i = 0; i < 100; i++)
+                assert_true(kv_token_bucket_take(&b, 0));
+        assert_int_equal(kv_token_bucket_reserve(&b, 0), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_token_bucket_take),
                 cmocka_unit_test(test_unix_sockaddr),
                 cmocka_unit_test(test_netns_owner),
                 cmocka_unit_test(test_base64),

@@ -352,18 +352,18 @@ static void test_watch_bad_lines(void **state) {
 
 static void test_ratelimit_backoff(void **state) {
         (void) state;
-        KubeRateLimit rl;
-        kube_ratelimit_init(&rl, 5, 3, 1000000);
+        KvTokenBucket rl;
+        kv_token_bucket_init(&rl, 5, 3, 1000000);
         for (int i = 0; i < 3; i++)
-                assert_int_equal(kube_ratelimit_reserve(&rl, 1000000), 0);
-        uint64_t w = kube_ratelimit_reserve(&rl, 1000000);
+                assert_int_equal(kv_token_bucket_reserve(&rl, 1000000), 0);
+        uint64_t w = kv_token_bucket_reserve(&rl, 1000000);
         assert_true(w >= 199000 && w <= 201000); /* the fourth: 1/5 s later */
-        w = kube_ratelimit_reserve(&rl, 1000000);
+        w = kv_token_bucket_reserve(&rl, 1000000);
         assert_true(w >= 399000 && w <= 401000); /* queued behind it */
-        assert_int_equal(kube_ratelimit_reserve(&rl, 3000000), 0); /* refilled (to the burst at most) */
-        kube_ratelimit_init(&rl, 0, 0, 0);
+        assert_int_equal(kv_token_bucket_reserve(&rl, 3000000), 0); /* refilled (to the burst at most) */
+        kv_token_bucket_init(&rl, 0, 0, 0);
         for (int i = 0; i < 100; i++)
-                assert_int_equal(kube_ratelimit_reserve(&rl, 0), 0);
+                assert_int_equal(kv_token_bucket_reserve(&rl, 0), 0);
         unsigned seed = 1;
         for (unsigned a = 0; a < 20; a++) {
                 unsigned d = kube_backoff_ms(a, 250, 30000, &seed);

@@ -257,10 +257,10 @@ int ctl_cluster_new(EventLoop *loop, const CtlClusterOpts *o, CtlCluster **ret, 
         }
         /* two buckets of that size: the writes', and the informers' and lease's (which a burst of writes must
          * not hold up: a leader that cannot renew stops leading) */
-        kube_client_set_rate_limit(c->kc, o->api_qps > 0 ? o->api_qps : CTL_CLUSTER_QPS,
-                                   o->api_burst ? o->api_burst : CTL_CLUSTER_BURST);
-        kube_client_set_rate_limit(c->wc, o->api_qps > 0 ? o->api_qps : CTL_CLUSTER_QPS,
-                                   o->api_burst ? o->api_burst : CTL_CLUSTER_BURST);
+        double qps = o->api_qps > 0 ? o->api_qps : CTL_CLUSTER_QPS;
+        unsigned burst = o->api_burst ? o->api_burst : CTL_CLUSTER_BURST;
+        kube_client_set_rate_limit(c->kc, qps, burst);
+        kube_client_set_rate_limit(c->wc, qps, burst);
         if ((r = ctl_store_open_mirror(remote_write, c, &c->store)) < 0) {
                 ctl_cluster_free(c);
                 return kverr_set(e, KV_ERR_INTERNAL, r, "cluster: out of memory");

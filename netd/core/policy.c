@@ -14,6 +14,17 @@ void node_policy_init(NodePolicy *p) {
         *p = (NodePolicy){ .adopt_bridges = true };
 }
 
+/* policy.KEY: absent (*ret NULL) or an array of at most max entries */
+static int policy_list(json_t *o, const char *key, size_t max, json_t **ret, KvErr *e) {
+        int r = json_get_array(o, "policy", key, false, ret, e);
+        if (r < 0)
+                return r;
+        if (*ret && json_array_size(*ret) > max)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG, "config: policy.%s: at most %zu, got %zu", key,
+                                 max, json_array_size(*ret));
+        return 0;
+}
+
 int node_policy_parse(json_t *o, NodePolicy *p, KvErr *e) {
         if (!json_is_object(o))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "config: 'policy' must be an object");
@@ -35,13 +46,9 @@ int node_policy_parse(json_t *o, NodePolicy *p, KvErr *e) {
                 return r;
         json_t *a = NULL;
         size_t i;
-        if ((r = json_get_array(o, "policy", "bridges", false, &a, e)) < 0)
+        if ((r = policy_list(o, "bridges", POLICY_MAX_BRIDGES, &a, e)) < 0)
                 return r;
         if (a) {
-                if (json_array_size(a) > POLICY_MAX_BRIDGES)
-                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG,
-                                         "config: policy.bridges: at most %d, got %zu", POLICY_MAX_BRIDGES,
-                                         json_array_size(a));
                 p->n_bridges = 0;
                 json_array_foreach(a, i, v) {
                         const char *s = json_string_value(v);
@@ -53,13 +60,9 @@ int node_policy_parse(json_t *o, NodePolicy *p, KvErr *e) {
                         snprintf(p->bridges[p->n_bridges++], sizeof p->bridges[0], "%s", s);
                 }
         }
-        if ((r = json_get_array(o, "policy", "subnets", false, &a, e)) < 0)
+        if ((r = policy_list(o, "subnets", POLICY_MAX_SUBNETS, &a, e)) < 0)
                 return r;
         if (a) {
-                if (json_array_size(a) > POLICY_MAX_SUBNETS)
-                        return kverr_set(e, KV_ERR_INVALID_CONFIG, -E2BIG,
-                                         "config: policy.subnets: at most %d, got %zu", POLICY_MAX_SUBNETS,
-                                         json_array_size(a));
                 p->n_subnets = 0;
                 json_array_foreach(a, i, v) {
                         const char *s = json_string_value(v);

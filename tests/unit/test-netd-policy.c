@@ -61,6 +61,18 @@ static void test_defaults_and_parse(void **state) {
         parse_bad("{\"bridges\":[1]}", "policy.bridges[0]");
         parse_bad("{\"subnets\":[\"10.0.0.0/33\"]}", "policy.subnets[0]");
         parse_bad("{\"subnets\":\"10.0.0.0/8\"}", "subnets");
+        /* one entry more than a list holds */
+        char big[64 + 33 * 16] = "{\"bridges\":[", *w = big + strlen(big);
+        for (int i = 0; i <= POLICY_MAX_BRIDGES; i++)
+                w += sprintf(w, "%s\"br%d\"", i ? "," : "", i);
+        strcpy(w, "]}");
+        parse_bad(big, "policy.bridges: at most 32, got 33");
+        strcpy(big, "{\"subnets\":[");
+        w = big + strlen(big);
+        for (int i = 0; i <= POLICY_MAX_SUBNETS; i++)
+                w += sprintf(w, "%s\"10.%d.0.0/16\"", i ? "," : "", i);
+        strcpy(w, "]}");
+        parse_bad(big, "policy.subnets: at most 32, got 33");
 }
 
 static void request(AttachRequest *req, const char *bridge, const char *subnet) {

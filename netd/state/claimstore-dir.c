@@ -114,17 +114,31 @@ static void record_path(ClaimStore *cs, const char *network, const char *key, ch
                 snprintf(fname, fn, "%s", f);
 }
 
-static int addr_path(ClaimStore *cs, const char *network, const KvAddr *a, bool mkdir, char *buf, size_t n) {
-        char nd[128], s[KV_ADDR_STRLEN];
+/* DIR/KIND/<netdir>/ITEM: an index entry ("addrs": an address, "macs": a MAC), its content the owner's record file name */
+static int index_path(ClaimStore *cs, const char *kind, const char *network, const char *item, bool mkdir, char *buf,
+                      size_t n) {
+        char nd[128];
         ipam_netdir_name(network, nd, sizeof nd);
         if (mkdir) {
-                snprintf(buf, n, "%s/addrs/%s", D(cs)->dir, nd);
+                snprintf(buf, n, "%s/%s/%s", D(cs)->dir, kind, nd);
                 int r = mkdir_p(buf, 0700);
                 if (r < 0)
                         return r;
         }
-        snprintf(buf, n, "%s/addrs/%s/%s", D(cs)->dir, nd, kv_addr_fmt(a, s));
+        snprintf(buf, n, "%s/%s/%s/%s", D(cs)->dir, kind, nd, item);
         return 0;
+}
+
+static int addr_path(ClaimStore *cs, const char *network, const KvAddr *a, bool mkdir, char *buf, size_t n) {
+        char s[KV_ADDR_STRLEN];
+        return index_path(cs, "addrs", network, kv_addr_fmt(a, s), mkdir, buf, n);
+}
+
+/* a MAC as a file name: 12 hex digits */
+static int mac_path(ClaimStore *cs, const char *network, const uint8_t mac[6], bool mkdir, char *buf, size_t n) {
+        char s[13];
+        snprintf(s, sizeof s, "%02x%02x%02x%02x%02x%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+        return index_path(cs, "macs", network, s, mkdir, buf, n);
 }
 
 /* ---- record (de)serialisation ---- */
@@ -173,16 +187,12 @@ static int record_write(ClaimStore *cs, CsRecord *rec) {
 
 /* ---- address index ---- */
 
-/* The record file name that holds address a, in *buf ("" when free). */
-static int addr_owner(ClaimStore *cs, const char *network, const KvAddr *a, char *buf, size_t n) {
-        char path[PATH_MAX];
+/* The record file name an index entry names, in *buf ("" when there is none). */
+static int index_owner(const char *path, char *buf, size_t n) {
         buf[0] = '\0';
-        int r = addr_path(cs, network, a, false, path, sizeof path);
-        if (r < 0)
-                return r;
         _cleanup_free_ char *text = NULL;
         size_t len;
-        r = read_file_max(path, 1024, &text, &len);
+        int r = read_file_max(path, 1024, &text, &len);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -191,6 +201,14 @@ static int addr_owner(ClaimStore *cs, const char *network, const KvAddr *a, char
                 text[--len] = '\0';
         snprintf(buf, n, "%s", text);
         return 0;
+}
+
+/* The record file name that holds address a, in *buf ("" when free). */
+static int addr_owner(ClaimStore *cs, const char *network, const KvAddr *a, char *buf, size_t n) {
+        char path[PATH_MAX];
+        buf[0] = '\0';
+        int r = addr_path(cs, network, a, false, path, sizeof path);
+        return r < 0 ? r : index_owner(path, buf, n);
 }
 
 /* An address whose owner file no longer exists (a crash between the two writes) is free. */
@@ -220,13 +238,59 @@ static int addr_set(ClaimStore *cs, const char *network, const KvAddr *a, const 
         return write_file_atomic(path, fname, strlen(fname), D(cs)->durable);
 }
 
-static void addr_clear(ClaimStore *cs, const char *network, const KvAddr *a, const char *fname) {
-        char owner[IPAM_FNAME_MAX], path[PATH_MAX];
-        if (addr_owner(cs, network, a, owner, sizeof owner) < 0 || !streq(owner, fname))
-                return;
-        if (addr_path(cs, network, a, false, path, sizeof path) < 0)
+/* Removes the index entry at path if it names fname. */
+static void index_clear(ClaimStore *cs, const char *path, const char *fname) {
+        char owner[IPAM_FNAME_MAX];
+        if (index_owner(path, owner, sizeof owner) < 0 || !streq(owner, fname))
                 return;
         IGNORE_RESULT(unlink_durable(path, D(cs)->durable));
+}
+
+static void addr_clear(ClaimStore *cs, const char *network, const KvAddr *a, const char *fname) {
+        char path[PATH_MAX];
+        if (addr_path(cs, network, a, false, path, sizeof path) == 0)
+                index_clear(cs, path, fname);
+}
+
+/* ---- MAC index: a MAC of a network is one claim's, cluster-wide (the all-zero MAC, "none", is not indexed) ---- */
+
+static bool mac_none(const uint8_t mac[6]) {
+        static const uint8_t zero[6];
+        return memcmp(mac, zero, 6) == 0;
+}
+
+static void mac_clear(ClaimStore *cs, const char *network, const uint8_t mac[6], const char *fname) {
+        char path[PATH_MAX];
+        if (!mac_none(mac) && mac_path(cs, network, mac, false, path, sizeof path) == 0)
+                index_clear(cs, path, fname);
+}
+
+/* 0 when this MAC is free or fname's; KV_ERR_ADDRESS_IN_USE naming the claim that has it. An entry whose owner's
+ * record is gone or holds another MAC (a crash between the writes) counts as free. */
+static int mac_check(ClaimStore *cs, const char *network, const uint8_t mac[6], const char *fname, KvErr *e) {
+        char path[PATH_MAX], owner[IPAM_FNAME_MAX], opath[PATH_MAX], m[KV_MAC_STRLEN];
+        int r = mac_path(cs, network, mac, false, path, sizeof path);
+        if (r >= 0)
+                r = index_owner(path, owner, sizeof owner);
+        if (r < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "cluster claims: cannot read MAC %s", kv_mac_fmt(mac, m));
+        if (!owner[0] || streq(owner, fname))
+                return 0;
+        CsRecord other = {};
+        snprintf(opath, sizeof opath, "%s/claims/%s", D(cs)->dir, owner);
+        if (record_read_path(opath, &other) < 0 || memcmp(other.mac, mac, 6) != 0)
+                return 0;
+        return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EADDRINUSE,
+                         "cluster claims: MAC %s in network '%s' is held by '%s' on node '%s'", kv_mac_fmt(mac, m),
+                         network, other.key, other.holder[0] ? other.holder : "?");
+}
+
+static int mac_set(ClaimStore *cs, const char *network, const uint8_t mac[6], const char *fname) {
+        char path[PATH_MAX];
+        int r = mac_path(cs, network, mac, true, path, sizeof path);
+        if (r < 0)
+                return r;
+        return write_file_atomic(path, fname, strlen(fname), D(cs)->durable);
 }
 
 static int record_delete(ClaimStore *cs, const CsRecord *rec) {
@@ -234,6 +298,7 @@ static int record_delete(ClaimStore *cs, const CsRecord *rec) {
         record_path(cs, rec->network, rec->key, path, sizeof path, fname, sizeof fname);
         for (size_t i = 0; i < rec->n_addrs; i++)
                 addr_clear(cs, rec->network, &rec->addrs[i].addr, fname);
+        mac_clear(cs, rec->network, rec->mac, fname);
         int r = unlink_durable(path, D(cs)->durable);
         return r == -ENOENT ? 0 : r;
 }
@@ -276,10 +341,15 @@ static int take_locked(ClaimStore *cs, const char *network, const char *key, con
                                          known ? other.holder : "?");
                 }
         }
+        if (!mac_none(mac) && (r = mac_check(cs, network, mac, fname, e)) < 0)
+                return r;
         CsRecord rec;
         cs_take_record(cs, &old, found > 0, network, key, addrs, n_addrs, mac, &rec);
-        /* Addresses first: a crash before the record leaves index entries whose owner file is missing or
-         * does not list them, which count as free (owner_alive) or are rewritten by the next take. */
+        /* Addresses and MAC first: a crash before the record leaves index entries whose owner file is missing or
+         * does not list them, which count as free (owner_alive, mac_check) or are rewritten by the next take. */
+        if (!mac_none(mac) && (r = mac_set(cs, network, mac, fname)) < 0)
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "cluster claims: cannot record MAC %s",
+                                       kv_mac_fmt(mac, owner));
         for (size_t i = 0; i < n_addrs; i++) {
                 r = addr_set(cs, network, &addrs[i].addr, fname);
                 if (r < 0)
@@ -292,6 +362,8 @@ static int take_locked(ClaimStore *cs, const char *network, const char *key, con
         for (size_t i = 0; found && i < old.n_addrs; i++)
                 if (!cs_has_addr(addrs, n_addrs, &old.addrs[i].addr))
                         addr_clear(cs, network, &old.addrs[i].addr, fname);
+        if (found && memcmp(old.mac, mac, 6) != 0)
+                mac_clear(cs, network, old.mac, fname);
         return 0;
 }
 

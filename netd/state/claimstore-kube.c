@@ -5,12 +5,14 @@
  *   claim    c-<network-key>-<16 hex>         one per (network, key): the record as spec
  *   address  a-<network>-<8 hex>-<address>   one per (network, address): spec.key names the claim that
  *                                            holds it, spec.attached says the holder confirmed it
+ *   mac      m-<network>-<8 hex>-<12 hex>    one per (network, MAC), as an address object: a MAC of a network
+ *                                            is one claim's cluster-wide (the all-zero MAC is not indexed)
  *   node     n-<node>-<8 hex>                 one per node: spec.ips[0] its underlay address
  *
  * The API server is the arbiter: a create fails with 409 AlreadyExists when the object exists, an update
  * or delete naming a resourceVersion fails with 409 Conflict when someone wrote in between. A take:
  *   1. reads the claim object and checks the rules (cs_take_check);
- *   2. makes sure every address object names this key: created if absent (unconfirmed); one naming another
+ *   2. makes sure every address object (and the MAC's, the same way throughout) names this key: created if absent (unconfirmed); one naming another
  *      key is taken, unless its claim does not list the address and it is confirmed or older than
  *      ADDR_STALE_SEC (a crash between the steps): then it is deleted with its resourceVersion and created;
  *   3. writes the claim: created, or updated with the resourceVersion of step 1 (409: again from 1);
@@ -125,6 +127,59 @@ static void addr_name(const char *network, const KvAddr *a, char buf[static NAME
                 for (size_t i = 0; i < 16; i++)
                         snprintf(as + 2 * i, sizeof as - 2 * i, "%02x", a->bytes[i]);
         snprintf(buf, NAME_MAX_LEN, "a-%s-%s-%s", s, nh, as);
+}
+
+/* What an index object holds: an address of a network, or the MAC of a claim on it. */
+typedef struct Slot {
+        bool is_mac;
+        KvPrefix p;     /* !is_mac */
+        uint8_t mac[6]; /* is_mac */
+} Slot;
+
+static Slot addr_slot(const KvAddr *a) {
+        return (Slot){ .p = { .addr = *a, .prefixlen = a->family == AF_INET ? 32 : 128 } };
+}
+
+static Slot prefix_slot(const KvPrefix *p) {
+        return (Slot){ .p = *p };
+}
+
+static Slot mac_slot(const uint8_t mac[6]) {
+        Slot sl = { .is_mac = true };
+        memcpy(sl.mac, mac, 6);
+        return sl;
+}
+
+static bool mac_none(const uint8_t mac[6]) {
+        static const uint8_t zero[6];
+        return memcmp(mac, zero, 6) == 0;
+}
+
+static void slot_name(const char *network, const Slot *sl, char buf[static NAME_MAX_LEN]) {
+        if (!sl->is_mac) {
+                addr_name(network, &sl->p.addr, buf);
+                return;
+        }
+        char s[32], nh[9];
+        sanitize(network, 24, s);
+        network_hash(network, nh);
+        snprintf(buf, NAME_MAX_LEN, "m-%s-%s-%02x%02x%02x%02x%02x%02x", s, nh, sl->mac[0], sl->mac[1], sl->mac[2],
+                 sl->mac[3], sl->mac[4], sl->mac[5]);
+}
+
+/* "address 10.0.0.5" / "MAC 02:..", for messages */
+static const char *slot_fmt(const Slot *sl, char buf[static 64]) {
+        char a[KV_ADDR_STRLEN], m[KV_MAC_STRLEN];
+        if (sl->is_mac)
+                snprintf(buf, 64, "MAC %s", kv_mac_fmt(sl->mac, m));
+        else
+                snprintf(buf, 64, "address %s", kv_addr_fmt(&sl->p.addr, a));
+        return buf;
+}
+
+/* whether the claim record holds it */
+static bool slot_listed(const CsRecord *rec, const Slot *sl) {
+        return sl->is_mac ? memcmp(rec->mac, sl->mac, 6) == 0 : cs_has_addr(rec->addrs, rec->n_addrs, &sl->p.addr);
 }
 
 static void node_obj_name(const char *node, char buf[static NAME_MAX_LEN]) {
@@ -274,10 +329,10 @@ static int addr_obj_parse(json_t *obj, const char *network, AddrObj *ret) {
         return 0;
 }
 
-/* The address object of a: 1 with *ret, 0 absent, < 0. */
-static int read_addr(ClaimStore *cs, const char *network, const KvAddr *a, AddrObj *ret, KvErr *e) {
+/* The index object of sl: 1 with *ret, 0 absent, < 0. */
+static int read_slot(ClaimStore *cs, const char *network, const Slot *sl, AddrObj *ret, KvErr *e) {
         char name[NAME_MAX_LEN];
-        addr_name(network, a, name);
+        slot_name(network, sl, name);
         _cleanup_json_ json_t *obj = NULL;
         int r = get_obj(cs, name, &obj, e);
         if (r <= 0)
@@ -288,21 +343,24 @@ static int read_addr(ClaimStore *cs, const char *network, const KvAddr *a, AddrO
         return 1;
 }
 
-static int write_addr(ClaimStore *cs, const char *network, const char *key, const KvPrefix *p, bool confirmed,
+static int write_slot(ClaimStore *cs, const char *network, const char *key, const Slot *sl, bool confirmed,
                       const char *rv, KvErr *e) {
-        char name[NAME_MAX_LEN], s[KV_ADDR_STRLEN];
-        addr_name(network, &p->addr, name);
-        _cleanup_json_ json_t *spec = json_pack("{s:s,s:s,s:[s],s:s,s:s,s:b,s:s,s:b}", "network", network, "key", key,
-                                                "ips", kv_prefix_fmt(p, s), "mac", "", "holder", "", "attached",
-                                                confirmed, "target", "", "targetReady", false);
-        if (!spec)
+        char name[NAME_MAX_LEN], s[KV_ADDR_STRLEN], m[KV_MAC_STRLEN] = "";
+        slot_name(network, sl, name);
+        if (sl->is_mac)
+                kv_mac_fmt(sl->mac, m);
+        _cleanup_json_ json_t *spec = json_pack("{s:s,s:s,s:[],s:s,s:s,s:b,s:s,s:b}", "network", network, "key", key,
+                                                "ips", "mac", m, "holder", "", "attached", confirmed, "target", "",
+                                                "targetReady", false);
+        if (!spec || (!sl->is_mac && json_array_append_new(json_object_get(spec, "ips"),
+                                                           json_string(kv_prefix_fmt(&sl->p, s))) < 0))
                 return -ENOMEM;
-        return write_obj(cs, name, "address", network, rv, spec, e);
+        return write_obj(cs, name, sl->is_mac ? "mac" : "address", network, rv, spec, e);
 }
 
-/* Whether the address object (held for another key) is still that key's: its claim lists the address, or
+/* Whether the index object (held for another key) is still that key's: its claim lists the address (MAC), or
  * the claim may be about to (unconfirmed and young). *ret_holder: the claim's holder. */
-static int addr_owner_live(ClaimStore *cs, const char *network, const KvAddr *a, const AddrObj *ao, char *ret_holder,
+static int slot_owner_live(ClaimStore *cs, const char *network, const Slot *sl, const AddrObj *ao, char *ret_holder,
                            KvErr *e) {
         CsRecord owner = {};
         KvErr oe = {};
@@ -312,7 +370,7 @@ static int addr_owner_live(ClaimStore *cs, const char *network, const KvAddr *a,
         if (r < 0)
                 return kverr_set(e, oe.code, r, "%s", oe.msg);
         snprintf(ret_holder, CS_NODE_MAX, "%s", r > 0 && owner.holder[0] ? owner.holder : "?");
-        if (r > 0 && cs_has_addr(owner.addrs, owner.n_addrs, a))
+        if (r > 0 && slot_listed(&owner, sl))
                 return 1;
         if (!ao->confirmed && (ao->created == 0 || time(NULL) - ao->created < ADDR_STALE_SEC))
                 return 1;
@@ -323,27 +381,28 @@ static bool kube_addr_taken(ClaimStore *cs, const char *network, const KvAddr *a
         AddrObj ao;
         KvErr e = {};
         char holder[CS_NODE_MAX];
-        int r = read_addr(cs, network, a, &ao, &e);
+        Slot sl = addr_slot(a);
+        int r = read_slot(cs, network, &sl, &ao, &e);
         if (r <= 0)
                 return r < 0;
         if (streq(ao.key, key))
                 return false;
-        return addr_owner_live(cs, network, a, &ao, holder, &e) != 0;
+        return slot_owner_live(cs, network, &sl, &ao, holder, &e) != 0;
 }
 
-/* Step 2 of a take: the address object names key (created unconfirmed if absent). *ret_created: whether
+/* Step 2 of a take: the index object names key (created unconfirmed if absent). *ret_created: whether
  * this call created it. */
-static int addr_acquire(ClaimStore *cs, const char *network, const char *key, const KvPrefix *p, bool *ret_created,
+static int slot_acquire(ClaimStore *cs, const char *network, const char *key, const Slot *sl, bool *ret_created,
                         KvErr *e) {
-        char s[KV_ADDR_STRLEN], holder[CS_NODE_MAX], name[NAME_MAX_LEN];
+        char s[64], holder[CS_NODE_MAX], name[NAME_MAX_LEN];
         *ret_created = false;
         for (int i = 0; i < CS_RETRIES; i++) {
                 AddrObj ao;
-                int r = read_addr(cs, network, &p->addr, &ao, e);
+                int r = read_slot(cs, network, sl, &ao, e);
                 if (r < 0)
                         return r;
                 if (r == 0) {
-                        r = write_addr(cs, network, key, p, false, NULL, e);
+                        r = write_slot(cs, network, key, sl, false, NULL, e);
                         if (r == -EEXIST)
                                 continue;
                         if (r < 0)
@@ -353,60 +412,60 @@ static int addr_acquire(ClaimStore *cs, const char *network, const char *key, co
                 }
                 if (streq(ao.key, key))
                         return 0;
-                r = addr_owner_live(cs, network, &p->addr, &ao, holder, e);
+                r = slot_owner_live(cs, network, sl, &ao, holder, e);
                 if (r < 0)
                         return r;
                 if (r > 0)
                         return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EADDRINUSE,
-                                         "cluster claims: address %s in network '%s' is held by '%s' on node '%s'",
-                                         kv_addr_fmt(&p->addr, s), network, ao.key, holder);
-                addr_name(network, &p->addr, name);
+                                         "cluster claims: %s in network '%s' is held by '%s' on node '%s'",
+                                         slot_fmt(sl, s), network, ao.key, holder);
+                slot_name(network, sl, name);
                 log_info("cluster claims: NetworkClaim '%s' of '%s' is stale (its claim does not list %s); reclaiming",
-                         name, ao.key, s);
+                         name, ao.key, slot_fmt(sl, s));
                 r = delete_obj(cs, name, ao.rv, e);
                 if (r < 0 && r != -EBUSY)
                         return r;
         }
-        return kverr_set(e, KV_ERR_INTERNAL, -EBUSY, "cluster claims: address %s in network '%s' kept changing",
-                         kv_addr_fmt(&p->addr, s), network);
+        return kverr_set(e, KV_ERR_INTERNAL, -EBUSY, "cluster claims: %s in network '%s' kept changing",
+                         slot_fmt(sl, s), network);
 }
 
-/* Step 4: writes the address object again, for key and confirmed. -EADDRINUSE when another key has it. */
-static int addr_confirm(ClaimStore *cs, const char *network, const char *key, const KvPrefix *p, KvErr *e) {
-        char s[KV_ADDR_STRLEN];
+/* Step 4: writes the index object again, for key and confirmed. -EADDRINUSE when another key has it. */
+static int slot_confirm(ClaimStore *cs, const char *network, const char *key, const Slot *sl, KvErr *e) {
+        char s[64];
         for (int i = 0; i < CS_RETRIES; i++) {
                 AddrObj ao;
-                int r = read_addr(cs, network, &p->addr, &ao, e);
+                int r = read_slot(cs, network, sl, &ao, e);
                 if (r < 0)
                         return r;
                 if (r > 0 && !streq(ao.key, key))
                         return kverr_set(e, KV_ERR_ADDRESS_IN_USE, -EADDRINUSE,
-                                         "cluster claims: address %s in network '%s' was taken by '%s' meanwhile",
-                                         kv_addr_fmt(&p->addr, s), network, ao.key);
-                r = write_addr(cs, network, key, p, true, r > 0 ? ao.rv : NULL, e);
+                                         "cluster claims: %s in network '%s' was taken by '%s' meanwhile",
+                                         slot_fmt(sl, s), network, ao.key);
+                r = write_slot(cs, network, key, sl, true, r > 0 ? ao.rv : NULL, e);
                 if (r == -EEXIST || r == -EBUSY || r == -ENOENT)
                         continue;
                 return r;
         }
-        return kverr_set(e, KV_ERR_INTERNAL, -EBUSY, "cluster claims: address %s in network '%s' kept changing",
-                         kv_addr_fmt(&p->addr, s), network);
+        return kverr_set(e, KV_ERR_INTERNAL, -EBUSY, "cluster claims: %s in network '%s' kept changing",
+                         slot_fmt(sl, s), network);
 }
 
-/* Deletes the address object if it names key and, unless force, is not listed by key's claim (best effort:
+/* Deletes the index object if it names key and, unless force, is not listed by key's claim (best effort:
  * what stays is reclaimed as stale). */
-static void addr_release(ClaimStore *cs, const char *network, const char *key, const KvAddr *a, bool force) {
+static void slot_release(ClaimStore *cs, const char *network, const char *key, const Slot *sl, bool force) {
         KvErr e = {};
         AddrObj ao;
         char name[NAME_MAX_LEN];
-        if (read_addr(cs, network, a, &ao, &e) <= 0 || !streq(ao.key, key))
+        if (read_slot(cs, network, sl, &ao, &e) <= 0 || !streq(ao.key, key))
                 return;
         if (!force) {
                 CsRecord rec;
                 int r = read_claim(cs, network, key, &rec, NULL, &e);
-                if (r != 0 && (r < 0 || cs_has_addr(rec.addrs, rec.n_addrs, a)))
+                if (r != 0 && (r < 0 || slot_listed(&rec, sl)))
                         return;
         }
-        addr_name(network, a, name);
+        slot_name(network, sl, name);
         IGNORE_RESULT(delete_obj(cs, name, ao.rv, &e));
 }
 
@@ -427,7 +486,14 @@ static bool conflict(int r) {
 
 static int kube_take(ClaimStore *cs, const char *network, const char *key, const KvPrefix *addrs, size_t n_addrs,
                      const uint8_t mac[6], KvErr *e) {
-        bool created[CS_MAX_ADDRS] = {};
+        /* the addresses, then the MAC (when there is one): each an index object */
+        Slot slots[CS_MAX_ADDRS + 1];
+        size_t n = 0;
+        for (size_t i = 0; i < n_addrs; i++)
+                slots[n++] = prefix_slot(&addrs[i]);
+        if (!mac_none(mac))
+                slots[n++] = mac_slot(mac);
+        bool created[CS_MAX_ADDRS + 1] = {};
         int r = -EBUSY;
         for (int attempt = 0; attempt < CS_RETRIES; attempt++) {
                 _cleanup_json_ json_t *obj = NULL;
@@ -439,9 +505,9 @@ static int kube_take(ClaimStore *cs, const char *network, const char *key, const
                 }
                 if ((r = cs_take_check(cs, &old, found, network, key, e)) < 0)
                         break;
-                for (size_t i = 0; r >= 0 && i < n_addrs; i++) {
+                for (size_t i = 0; r >= 0 && i < n; i++) {
                         bool c;
-                        r = addr_acquire(cs, network, key, &addrs[i], &c, e);
+                        r = slot_acquire(cs, network, key, &slots[i], &c, e);
                         created[i] = created[i] || c;
                 }
                 if (r < 0)
@@ -458,10 +524,10 @@ static int kube_take(ClaimStore *cs, const char *network, const char *key, const
                         kverr_set(e, we.code, r, "%s", we.msg);
                         break;
                 }
-                for (size_t i = 0; r >= 0 && i < n_addrs; i++)
-                        r = addr_confirm(cs, network, key, &addrs[i], e);
+                for (size_t i = 0; r >= 0 && i < n; i++)
+                        r = slot_confirm(cs, network, key, &slots[i], e);
                 if (r < 0) {
-                        /* an address went to another key between steps 2 and 4: put the claim back */
+                        /* an address (MAC) went to another key between steps 2 and 4: put the claim back */
                         KvErr ue = {};
                         _cleanup_json_ json_t *now = NULL;
                         CsRecord cur;
@@ -477,16 +543,22 @@ static int kube_take(ClaimStore *cs, const char *network, const char *key, const
                         break;
                 }
                 for (size_t i = 0; found && i < old.n_addrs; i++)
-                        if (!cs_has_addr(addrs, n_addrs, &old.addrs[i].addr))
-                                addr_release(cs, network, key, &old.addrs[i].addr, false);
+                        if (!cs_has_addr(addrs, n_addrs, &old.addrs[i].addr)) {
+                                Slot sl = addr_slot(&old.addrs[i].addr);
+                                slot_release(cs, network, key, &sl, false);
+                        }
+                if (found && !mac_none(old.mac) && memcmp(old.mac, mac, 6) != 0) {
+                        Slot sl = mac_slot(old.mac);
+                        slot_release(cs, network, key, &sl, false);
+                }
                 return 0;
         }
         if (r == -EBUSY && !kverr_is_set(e))
                 kverr_set(e, KV_ERR_INTERNAL, -EBUSY, "cluster claims: the claim of '%s' kept changing", key);
         /* what this call created and the claim does not list goes again */
-        for (size_t i = 0; i < n_addrs; i++)
+        for (size_t i = 0; i < n; i++)
                 if (created[i])
-                        addr_release(cs, network, key, &addrs[i].addr, false);
+                        slot_release(cs, network, key, &slots[i], false);
         return r;
 }
 
@@ -514,9 +586,16 @@ static int kube_update(ClaimStore *cs, const char *network, const char *key, cs_
                         continue;
                 if (r < 0)
                         return kverr_set(e, we.code, r, "%s", we.msg);
-                if (d == CS_DELETE)
-                        for (size_t i = 0; i < rec.n_addrs; i++)
-                                addr_release(cs, network, key, &rec.addrs[i].addr, true);
+                if (d == CS_DELETE) {
+                        for (size_t i = 0; i < rec.n_addrs; i++) {
+                                Slot sl = addr_slot(&rec.addrs[i].addr);
+                                slot_release(cs, network, key, &sl, true);
+                        }
+                        if (!mac_none(rec.mac)) {
+                                Slot sl = mac_slot(rec.mac);
+                                slot_release(cs, network, key, &sl, true);
+                        }
+                }
                 return 1;
         }
         return kverr_set(e, KV_ERR_INTERNAL, -EBUSY, "cluster claims: NetworkClaim '%s' kept changing (%d tries)", name,

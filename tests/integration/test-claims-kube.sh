@@ -59,6 +59,16 @@ assert_true "nor its address for another key: EADDRINUSE naming key and node ($o
 assert_eq "$(ct node2 taken $N 10.88.0.10 vm/x) $(ct node2 taken $N 10.88.0.10 $VM) $(ct node2 taken $N 10.88.0.11 vm/x)" \
 	"taken free free" "address filter: taken for another key, free for its own, another address free"
 assert_true "node1 takes it again (refresh)" ct node1 take $N $VM 10.88.0.10/24 $MAC
+# the MAC: one mac object, and no other key may have it, on any node
+assert_eq "$(spec mac '[.spec.key, .spec.attached, .spec.mac] | join(" ")')" "$VM true $MAC" \
+	"one mac object, confirmed, naming the claim's key and its MAC"
+out=$(ct node2 take $N vm/default/twin/default 10.88.0.40/24 $MAC 2>&1 || true)
+assert_true "another key cannot take the MAC on another node: EADDRINUSE naming key and node ($out)" \
+	grep -q "EADDRINUSE.*MAC $MAC in network '$N' is held by '$VM' on node 'node1'" <<<"$out"
+assert_eq "$(ct node2 get $N vm/default/twin/default 2>&1 || true)|$(ct node1 taken $N 10.88.0.40 vm/x)" "ABSENT|free" \
+	"... nothing of it is left: no claim, its address free"
+assert_true "the same MAC on another network is another MAC" ct node2 take othernet vm/default/twin/default 10.88.0.40/24 $MAC
+assert_true "... released" ct node2 release othernet vm/default/twin/default
 
 # ---------------------------------------------------------------- migration
 assert_true "node2 begins a migration" ct node2 begin $N $VM
@@ -116,8 +126,8 @@ assert_eq "$(k get networkclaims -l kvnet.io/role=address -o json | jq -r '.item
 assert_true "node3 releases $VM" ct node3 release $N $VM
 assert_true "node1 releases vm/late" ct node1 release $N vm/late
 assert_eq "$(ct node1 get $N $VM 2>&1 || true)" ABSENT "the claim is gone"
-assert_eq "$(objs claim)|$(spec address .spec.key | sort -u | tr '\n' ' ')" "|vm/ghost " \
-	"no claim object left, no address object but the hand-made one"
+assert_eq "$(objs claim)|$(spec address .spec.key | sort -u | tr '\n' ' ')|$(objs mac)" "|vm/ghost |" \
+	"no claim object left, no address object but the hand-made one, no mac object"
 assert_true "node1 registers its underlay address" ct node1 node-set 198.51.100.1
 assert_eq "$(ct node2 node-get node1)" 198.51.100.1 "node2 reads node1's address"
 out=$(ct node2 node-get node7 2>&1 || true)

@@ -58,6 +58,7 @@ static KvAddr addr(const char *s) {
 }
 
 static const uint8_t MAC1[6] = { 0x02, 1, 2, 3, 4, 5 };
+static const uint8_t MAC2[6] = { 0x02, 1, 2, 3, 4, 6 };
 
 #define VM "vm/default/web/default"
 
@@ -110,6 +111,48 @@ static void test_take_and_conflict(void **state) {
         assert_int_equal(claimstore_get(fx->n2, "net", VM, &r), 1);
         assert_string_equal(r.holder, "node1");
         assert_int_equal(claimstore_get(fx->n2, "net", "ctr/abc/eth0", &r), 0);
+}
+
+/* A MAC of a network is one claim's, across nodes: refused for another key (naming it and its node), free again
+ * once its claim moves to another MAC or is released; the all-zero MAC ("none") is not a MAC anybody holds; an
+ * index entry whose claim holds another MAC (a crash between the writes) is free. */
+static void test_mac_unique(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        static const uint8_t none[6];
+        KvPrefix a[1] = { pfx("10.88.0.5/24") }, b[1] = { pfx("10.88.0.6/24") }, c[1] = { pfx("10.88.0.7/24") };
+        assert_int_equal(claimstore_take(fx->n1, "net", VM, a, 1, MAC1, &e), 0);
+        assert_int_equal(claimstore_take(fx->n2, "net", "ctr/c1/eth0", b, 1, MAC1, &e), -EADDRINUSE);
+        assert_int_equal(e.code, KV_ERR_ADDRESS_IN_USE);
+        assert_non_null(strstr(e.msg, "MAC 02:01:02:03:04:05"));
+        assert_non_null(strstr(e.msg, VM));
+        assert_non_null(strstr(e.msg, "node1"));
+        CsRecord r;
+        assert_int_equal(claimstore_get(fx->n2, "net", "ctr/c1/eth0", &r), 0); /* nothing written */
+        KvAddr bb = addr("10.88.0.6");
+        assert_false(claimstore_addr_taken(fx->n1, "net", &bb, "ctr/x/eth0")); /* nor its address kept */
+        /* the same MAC on another network, or no MAC, is fine */
+        e = (KvErr){};
+        assert_int_equal(claimstore_take(fx->n2, "net2", "ctr/c1/eth0", b, 1, MAC1, &e), 0);
+        assert_int_equal(claimstore_take(fx->n2, "net", "ctr/c2/eth0", c, 1, none, &e), 0);
+        assert_int_equal(claimstore_take(fx->n1, "net", "ctr/c3/eth0", NULL, 0, none, &e), 0);
+        /* the VM's claim moves to MAC2: MAC1 is free, MAC2 is not */
+        assert_int_equal(claimstore_take(fx->n1, "net", VM, a, 1, MAC2, &e), 0);
+        assert_int_equal(claimstore_take(fx->n2, "net", "ctr/c1/eth0", b, 1, MAC1, &e), 0);
+        e = (KvErr){};
+        assert_int_equal(claimstore_take(fx->n2, "net", "ctr/c4/eth0", NULL, 0, MAC2, &e), -EADDRINUSE);
+        /* released: free */
+        assert_int_equal(claimstore_release(fx->n1, "net", VM), 1);
+        e = (KvErr){};
+        assert_int_equal(claimstore_take(fx->n2, "net", "ctr/c4/eth0", NULL, 0, MAC2, &e), 0);
+        /* a stale entry: ctr/c1's (its record holds MAC1) copied to MAC 02:01:02:03:04:07, in every network's dir */
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "for d in %s/macs/*/; do cp \"$d\"020102030405 \"$d\"020102030407 || exit 1; done",
+                 fx->dir);
+        assert_int_equal(system(cmd), 0);
+        static const uint8_t MAC7[6] = { 0x02, 1, 2, 3, 4, 7 };
+        e = (KvErr){};
+        assert_int_equal(claimstore_take(fx->n1, "net", "ctr/c5/eth0", NULL, 0, MAC7, &e), 0);
 }
 
 static void test_take_changes_addresses(void **state) {
@@ -260,7 +303,7 @@ static void test_foreach_dump_and_corrupt(void **state) {
         KvErr e = {};
         KvPrefix a[1] = { pfx("10.88.0.5/24") }, b[1] = { pfx("10.88.0.6/24") };
         assert_int_equal(claimstore_take(fx->n1, "net", VM, a, 1, MAC1, &e), 0);
-        assert_int_equal(claimstore_take(fx->n2, "net", "ctr/c1/eth0", b, 1, MAC1, &e), 0);
+        assert_int_equal(claimstore_take(fx->n2, "net", "ctr/c1/eth0", b, 1, MAC2, &e), 0);
         char p[256];
         snprintf(p, sizeof p, "%s/claims/garbage.json", fx->dir);
         FILE *f = fopen(p, "w");
@@ -434,6 +477,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_open_rejects_bad_node, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_take_and_conflict, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lock_timeout, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mac_unique, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_take_changes_addresses, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migration_finish, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migration_abort, setup, teardown),

@@ -69,6 +69,26 @@ assert_eq "$(ctl 1 -o json cluster-claims | jq '.claims | length')" 6 "the claim
 assert_eq "$(ctl 2 -o json cluster-claims | jq -r '[.claims[].holder] | sort | unique | join(",")')" "node1,node2" \
 	"both nodes hold claims in the shared store"
 
+# ---------------------------------------------------------------- a requested MAC is one attachment's, across nodes
+for i in 1 2; do
+	jq '.plugins[0].capabilities = {mac: true}' "$KV_TMP/n$i.conflist" >"$KV_TMP/n$i-mac.conflist"
+done
+onmac() { # NODE CMD CID SANDBOX: with the `mac` capability asking for 02:aa:00:00:00:01
+	local ns=NODE${1}_NS
+	NODE_NS=${!ns} cni "$2" "$KV_TMP/n$1-mac.conflist" "$3" "$4" eth0 --cap 'mac="02:aa:00:00:00:01"'
+}
+mkns MA mac-a
+mkns MB mac-b
+assert_true "node1: a container asks for MAC 02:aa:00:00:00:01" onmac 1 add mac-a "$MA"
+out=$(onmac 2 add mac-b "$MB" 2>&1 || true)
+assert_true "node2: another container asking for it is refused, naming the holder and node ($out)" \
+	grep -q "\"code\":101,.*MAC 02:aa:00:00:00:01 in network 'kvcluster' is held by 'ctr/mac-a/eth0' on node 'node1'" <<<"$out"
+assert_eq "$(ip -n "$MB" -o link show | grep -vc ' lo:' || true)" 0 "... and nothing is left in its sandbox"
+assert_true "node1 deletes the first container" onmac 1 del mac-a "$MA"
+assert_true "node2: the MAC is free again" onmac 2 add mac-b "$MB"
+assert_eq "$(ip -n "$MB" -j link show eth0 | jq -r '.[0].address')" 02:aa:00:00:00:01 "... its eth0 has it"
+assert_true "node2 deletes it" onmac 2 del mac-b "$MB"
+
 # ---------------------------------------------------------------- a VM on node1, its target pod on node2
 for b in bridge masquerade; do
 	vm=web-$b

@@ -252,7 +252,8 @@ void cs_take_record(ClaimStore *cs, const CsRecord *old, bool found, const char 
         CsRecord rec = { .n_addrs = n_addrs, .attached = true };
         snprintf(rec.network, sizeof rec.network, "%s", network);
         snprintf(rec.key, sizeof rec.key, "%s", key);
-        memcpy(rec.addrs, addrs, sizeof addrs[0] * n_addrs);
+        if (n_addrs) /* addrs may be NULL then */
+                memcpy(rec.addrs, addrs, sizeof addrs[0] * n_addrs);
         memcpy(rec.mac, mac, 6);
         snprintf(rec.holder, sizeof rec.holder, "%s", cs->node);
         if (found && streq(old->holder, cs->node)) {

@@ -347,9 +347,10 @@ static int take_locked(ClaimStore *cs, const char *network, const char *key, con
         cs_take_record(cs, &old, found > 0, network, key, addrs, n_addrs, mac, &rec);
         /* Addresses and MAC first: a crash before the record leaves index entries whose owner file is missing or
          * does not list them, which count as free (owner_alive, mac_check) or are rewritten by the next take. */
+        char m[KV_MAC_STRLEN];
         if (!mac_none(mac) && (r = mac_set(cs, network, mac, fname)) < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "cluster claims: cannot record MAC %s",
-                                       kv_mac_fmt(mac, owner));
+                                       kv_mac_fmt(mac, m));
         for (size_t i = 0; i < n_addrs; i++) {
                 r = addr_set(cs, network, &addrs[i].addr, fname);
                 if (r < 0)

@@ -244,7 +244,7 @@ FUZZ_SRC_fuzz-netd-records     := $(NETD_SRC) $(KUBE_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-sriov-sysfs      := $(NETD_SRC) $(KUBE_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-launcher-proto   := $(NODE_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-vmi              := $(LAUNCH_SRC) $(MIGRATE_SRC) $(COMMON_SRC)
-FUZZ_SRC_fuzz-kube             := kube/config.c kube/yaml.c kube/util.c kube/watch-parse.c $(COMMON_SRC)
+FUZZ_SRC_fuzz-kube             := kube/config.c kube/yaml.c kube/util.c kube/watch-parse.c kube/list.c $(COMMON_SRC)
 FUZZ_SRC_fuzz-multus           := $(MULTUS_SRC) $(COMMON_SRC)
 $(BUILD)/fuzz/fuzz-netd-request $(BUILD)/fuzz/fuzz-netd-config $(BUILD)/fuzz/fuzz-netd-records: $(BPF_SKELS)
 

@@ -67,6 +67,15 @@ int kube_line_parser_feed(KubeLineParser *p, const char *data, size_t len, kube_
                           KvErr *e) _wur_;
 void kube_line_parser_done(KubeLineParser *p);
 
+/* ---- list pages (kube/list.c) */
+
+/* One page of a LIST answer: its items appended to *acc (made when NULL). *ret_continue: the next page's token
+ * (inside page), NULL after the last page. Refused (KV_ERR_DECODE naming what, nothing appended): 'items' not a
+ * list, an item not an object, 'metadata.continue' not a string, and a token equal to prev (the one this page was
+ * asked for with: a server that would hand out the same page for ever). */
+int kube_list_page(json_t *page, json_t **acc, const char *prev, const char **ret_continue, const char *what,
+                   KvErr *e) _wur_;
+
 /* ---- backoff (kube/ratelimit.c) */
 
 /* min·2^attempt capped at max, then a random point in its upper half (jitter). */
@@ -101,6 +110,7 @@ struct KubeOp {
         char *body;
         KubeBuf resp;
         json_t *items; /* list: the pages so far */
+        char *cont;    /* list: the continue token of the page asked for last */
         kube_done_t done;
         void *userdata;
         /* a watch: data goes here instead of resp; finish replaces the request's completion */

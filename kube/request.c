@@ -147,6 +147,7 @@ KubeOp *kube_op_free(KubeOp *op) {
         free(op->body);
         kube_buf_clear(&op->resp);
         json_decref(op->items);
+        free(op->cont);
         free(op);
         return NULL;
 }
@@ -187,15 +188,17 @@ static void request_finish(KubeOp *op, CURLcode cc) {
         if (r < 0)
                 return complete(op, r, NULL, &e);
         if (op->req.verb == KUBE_LIST) {
-                json_t *items = json_object_get(obj, "items");
-                if (!op->items && !(op->items = json_array()))
-                        return complete(op, kverr_set(&e, KV_ERR_INTERNAL, -ENOMEM, "kube: out of memory"), NULL, &e);
-                if (items && (!json_is_array(items) || json_array_extend(op->items, items) < 0))
-                        return complete(op, kverr_set(&e, KV_ERR_DECODE, -EBADMSG, "%s: 'items' must be a list", what),
-                                        NULL, &e);
-                const char *cont = json_string_value(json_object_get(json_object_get(obj, "metadata"), "continue"));
-                if (cont && *cont) {
-                        if ((r = next_page(op, cont)) < 0)
+                const char *cont;
+                if ((r = kube_list_page(obj, &op->items, op->cont, &cont, what, &e)) < 0)
+                        return complete(op, r, NULL, &e);
+                if (cont) {
+                        char *c = strdup(cont);
+                        if (!c)
+                                return complete(op, kverr_set(&e, KV_ERR_INTERNAL, -ENOMEM, "kube: out of memory"),
+                                                NULL, &e);
+                        free(op->cont);
+                        op->cont = c;
+                        if ((r = next_page(op, c)) < 0)
                                 return complete(op, kverr_set_errno(&e, KV_ERR_INTERNAL, r, "%s: next page", op->what),
                                                 NULL, &e);
                         return;

@@ -373,6 +373,53 @@ static void test_ratelimit_backoff(void **state) {
         }
 }
 
+/* LIST pages: items gathered in order, the continue token handed on; a bad page refused naming what is wrong, with
+ * nothing of it appended; a server handing out the token it was asked with refused (it would loop for ever). */
+static json_t *page(const char *text) {
+        json_error_t je;
+        json_t *o = json_loads(text, 0, &je);
+        assert_non_null(o);
+        return o;
+}
+
+static void page_bad(const char *text, const char *prev, const char *needle) {
+        _cleanup_json_ json_t *p = page(text), *acc = json_array();
+        const char *cont = "x";
+        KvErr e = {};
+        assert_true(kube_list_page(p, &acc, prev, &cont, "list pods", &e) < 0);
+        assert_int_equal(e.code, KV_ERR_DECODE);
+        assert_null(cont);
+        assert_int_equal(json_array_size(acc), 0);
+        if (!strstr(e.msg, needle) || !strstr(e.msg, "list pods"))
+                fail_msg("'%s': error '%s' lacks '%s'", text, e.msg, needle);
+}
+
+static void test_list_pages(void **state) {
+        (void) state;
+        json_t *acc = NULL;
+        const char *cont;
+        KvErr e = {};
+        _cleanup_json_ json_t *p1 = page("{\"metadata\":{\"resourceVersion\":\"7\",\"continue\":\"tok1\"},"
+                                          "\"items\":[{\"metadata\":{\"name\":\"a\"}},{\"metadata\":{\"name\":\"b\"}}]}");
+        assert_int_equal(kube_list_page(p1, &acc, NULL, &cont, "list pods", &e), 0);
+        assert_string_equal(cont, "tok1");
+        _cleanup_json_ json_t *p2 = page("{\"metadata\":{\"continue\":\"\"},\"items\":[{\"metadata\":{\"name\":\"c\"}}]}");
+        assert_int_equal(kube_list_page(p2, &acc, "tok1", &cont, "list pods", &e), 0);
+        assert_null(cont); /* the last page */
+        assert_int_equal(json_array_size(acc), 3);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(acc, 2), "metadata"), "name")),
+                            "c");
+        _cleanup_json_ json_t *p3 = page("{\"items\":null}"); /* no items: nothing, not an error */
+        assert_int_equal(kube_list_page(p3, &acc, NULL, &cont, "list pods", &e), 0);
+        assert_int_equal(json_array_size(acc), 3);
+        json_decref(acc);
+
+        page_bad("{\"items\":{}}", NULL, "'items' must be a list");
+        page_bad("{\"items\":[{},3]}", NULL, "items[1] must be an object");
+        page_bad("{\"metadata\":{\"continue\":7},\"items\":[]}", NULL, "'metadata.continue' must be a string");
+        page_bad("{\"metadata\":{\"continue\":\"tok1\"},\"items\":[{}]}", "tok1", "names the same token again");
+}
+
 static void test_base64_yaml(void **state) {
         (void) state;
         _cleanup_free_ char *d = NULL;
@@ -400,6 +447,7 @@ int main(void) {
                 cmocka_unit_test(test_watch_split),
                 cmocka_unit_test(test_watch_bad_lines),
                 cmocka_unit_test(test_ratelimit_backoff),
+                cmocka_unit_test(test_list_pages),
                 cmocka_unit_test(test_base64_yaml),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -95,6 +95,8 @@ assert_eq "$(ip netns exec "$NS" kubectl --kubeconfig "$KV_TMP/token.kubeconfig"
 	"pod/web-2 pod/web-3 pod/web-5 " "kubectl with a bearer token (the static token file)"
 assert_eq "$(ip netns exec "$NS" "$KCL" --kubeconfig "$KV_TMP/token.kubeconfig" list v1 pods | head -n 1 | cut -d' ' -f1-2)" \
 	"ITEMS 3" "kubeclient with the bearer token"
+assert_eq "$(ip netns exec "$NS" "$KCL" --kubeconfig "$KCFG" list v1 pods --limit 1 | sed -n 1p | cut -d' ' -f1-2)" \
+	"ITEMS 3" "a list in pages of one pod (limit, then the server's continue tokens) has all three"
 sed 's|^    certificate-authority-data: .*|    certificate-authority-data: '"$(kapi_b64 "$KAPI_PKI/admin.crt")"'|' "$KCFG" >"$KV_TMP/wrongca.kubeconfig"
 out=$(ip netns exec "$NS" "$KCL" --kubeconfig "$KV_TMP/wrongca.kubeconfig" list v1 pods 2>&1 || true)
 assert_true "a CA that did not sign the apiserver's certificate is refused: EKEYREJECTED ($out)" grep -q EKEYREJECTED <<<"$out"

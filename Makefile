@@ -130,12 +130,15 @@ $(BIN)/kvnet-node: $(OBJ)/agent/main.o $(AGENT_LIB) $(HANDLER_LIB) $(KUBE_LIB) $
 # kvnet-multus loads libcurl when it needs the API (kube/dl/curl.c, dlopen), not at every exec: it is on every pod's
 # ADD/DEL path, and libcurl's ~30 libraries cost more than a delegate's whole ADD.
 $(BIN)/kvnet-multus: $(call objs,$(MULTUS_PLUGIN_SRC)) $(OBJ)/kube/dl/curl.o $(MULTUS_LIB) $(KUBE_LIB) $(NODE_LIB) $(COMMON_LIB)
-# libmicrohttpd (the embedded API) only where the controller is: netd and the launcher do not link it.
+# libmicrohttpd: the embedded API (the controller) and netd's metrics endpoint (netd/core/metrics.c); the launcher,
+# the CNI plugin and the node side do not link it.
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd gnutls 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd gnutls 2>/dev/null)
 $(OBJ)/controller/%.o: CFLAGS += $(MHD_CFLAGS)
 $(BIN)/kvnet-controller: LDLIBS += $(MHD_LIBS)
 $(BUILD)/tests/test-controller-%: LDLIBS += $(MHD_LIBS)
+$(OBJ)/netd/core/metrics.o: CFLAGS += $(MHD_CFLAGS)
+$(BIN)/kvnet-netd $(BUILD)/tests/%: LDLIBS += $(MHD_LIBS)
 # libcurl (the Kubernetes client, kube/) only where kube is linked: netd (the claim store's kube backend,
 # netd/state/claimstore-kube.c), the node side and the tests; kvnet-multus loads it at run time (above); the CNI
 # plugin and the launcher do not use it.
@@ -250,7 +253,7 @@ $(BUILD)/fuzz/fuzz-netd-request $(BUILD)/fuzz/fuzz-netd-config $(BUILD)/fuzz/fuz
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $$(FUZZ_SRC_$$*)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRC_$*) $(FUZZ_LIBS) $(CURL_LIBS) -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(MHD_CFLAGS) $< $(FUZZ_SRC_$*) $(FUZZ_LIBS) $(CURL_LIBS) $(MHD_LIBS) -o $@
 
 fuzz: $(FUZZ_BINS)
 

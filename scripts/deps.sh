@@ -10,6 +10,8 @@ PKGS=(
   podman runc conmon busybox-static
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base cpio
   xorriso curl xz-utils zstd openssl
+  # the tests parse the metrics endpoints with the reference Prometheus text parser (prometheus_client)
+  python3-prometheus-client
   # not a product dependency: test-netd-upgrade builds the previous netd release (9fdf641), which used libnl
   libnl-3-dev libnl-route-3-dev
 )

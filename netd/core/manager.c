@@ -32,14 +32,20 @@ int manager_config_parse(Manager *m, KvErr *e) {
                 if (!streq(key, "natBackend") && !streq(key, "durable") && !streq(key, "sriovPools") &&
                     !streq(key, "sysfsRoot") && !streq(key, "sriovSimulate") && !streq(key, "nodeName") &&
                     !streq(key, "clusterClaims") && !streq(key, "routeHook") && !streq(key, "nodeAddress") &&
-                    !streq(key, "redirectGraceMs") && !streq(key, "policy") && !streq(key, "socketReadGroup"))
+                    !streq(key, "redirectGraceMs") && !streq(key, "policy") && !streq(key, "socketReadGroup") &&
+                    !streq(key, "metricsListen"))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "config %s: unknown key '%s' (expected natBackend, durable, sriovPools, "
                                          "sysfsRoot, sriovSimulate, nodeName, clusterClaims, routeHook, nodeAddress, "
-                                         "redirectGraceMs, policy, socketReadGroup)",
+                                         "redirectGraceMs, policy, socketReadGroup, metricsListen)",
                                          m->config_path, key);
         }
-        const char *node = NULL, *hook = NULL, *naddr = NULL;
+        const char *node = NULL, *hook = NULL, *naddr = NULL, *mlisten = NULL;
+        if ((r = json_get_string(o, "config", "metricsListen", false, &mlisten, e)) < 0 ||
+            (mlisten && (r = netd_metrics_parse_listen(mlisten, e)) < 0))
+                return r;
+        if (mlisten)
+                snprintf(m->metrics_listen, sizeof m->metrics_listen, "%s", mlisten);
         long long grace = m->redirect_grace_ms;
         if ((r = json_get_string(o, "config", "nodeAddress", false, &naddr, e)) < 0 ||
             (r = json_get_int(o, "config", "redirectGraceMs", false, 0, 600000, &grace, e)) < 0)
@@ -225,6 +231,7 @@ int manager_new(const NetdOptions *opts, EventLoop *loop, Manager **ret, KvErr *
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        m->metrics = netd_metrics_free(m->metrics); /* first: its scrapes read the rest */
         for (size_t i = 0; i < m->n_buckets; i++) {
                 EpNode *n = m->ep_buckets[i];
                 while (n) {

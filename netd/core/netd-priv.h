@@ -11,6 +11,7 @@
 #include "netd/migration/handoff.h"
 #include "netd/nat/nat.h"
 #include "netd/binding/portfilter.h"
+#include "netd/core/metrics.h"
 #include "netd/core/policy.h"
 #include "netd/netd.h"
 #include "netd/state/claimstore.h"
@@ -18,6 +19,8 @@
 
 #define NETD_VERSION "0.1.0"
 #define NETD_MAX_NETWORKS 256
+/* room for the socket's verbs (verbs.c) in the metrics' per-verb figures */
+#define NETD_MAX_VERBS 24
 
 typedef struct EpNode {
         Endpoint *ep;
@@ -68,6 +71,10 @@ struct Manager {
 
         uint64_t started_usec;
         unsigned long long n_requests, n_adds, n_dels, n_errors;
+        /* per verb (verbs.c's table order; [NETD_MAX_VERBS]: unknown ops), for the metrics */
+        NetdVerbStats verb_stats[NETD_MAX_VERBS + 1];
+        char metrics_listen[64]; /* config "metricsListen"; "" = no metrics endpoint */
+        NetdMetrics *metrics;
         Journal *ep_journal; /* state_dir/endpoints.journal */
         unsigned corrupt_files;
 
@@ -154,6 +161,8 @@ typedef struct Verb {
         bool log_failure; /* the verbs that change attachments log their failures */
         bool read_only;   /* only reads state: allowed to the config's socketReadGroup */
 } Verb;
+/* The i-th verb of the table (NULL past its end), and its index. */
+const Verb *verb_at(size_t i);
 /* The verb called name (the request's "op"); NULL if there is none. */
 const Verb *verb_find(const char *name);
 int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;

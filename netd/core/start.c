@@ -290,6 +290,11 @@ int manager_start(Manager *m, KvErr *e) {
         if (r < 0)
                 return r;
         log_info("state loaded: %zu attachment(s), NAT entries for %zu", m->n_endpoints, n_nat);
+        if (m->metrics_listen[0]) {
+                if ((r = netd_metrics_new(m, m->metrics_listen, &m->metrics, e)) < 0)
+                        return r;
+                log_info("metrics on http://%s/metrics", m->metrics_listen);
+        }
         return 0;
 }
 

@@ -30,6 +30,12 @@ static int verb_cmp(const void *key, const void *elem) {
         return strcmp(key, ((const Verb *) elem)->name);
 }
 
+_Static_assert(ELEMENTSOF(verbs) <= NETD_MAX_VERBS, "NETD_MAX_VERBS: room for every verb's figures");
+
+const Verb *verb_at(size_t i) {
+        return i < ELEMENTSOF(verbs) ? &verbs[i] : NULL;
+}
+
 const Verb *verb_find(const char *name) {
         return bsearch(name, verbs, ELEMENTSOF(verbs), sizeof verbs[0], verb_cmp);
 }
@@ -38,6 +44,7 @@ json_t *manager_handle(Manager *m, json_t *request) {
         KvErr e = {};
         json_t *result = NULL;
         int r;
+        uint64_t t0 = now_usec();
         m->n_requests++;
 
         const char *op = json_string_value(json_object_get(request, "op"));
@@ -50,6 +57,8 @@ json_t *manager_handle(Manager *m, json_t *request) {
         else
                 r = verb->handler(m, args, &result, &e);
 
+        netd_metrics_request(m, verb ? (int) (verb - verbs) : -1, r < 0 ? (unsigned) (kverr_is_set(&e) ? e.code : KV_ERR_INTERNAL) : 0,
+                             now_usec() - t0);
         if (r < 0) {
                 m->n_errors++;
                 json_decref(result);

@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* netd's Prometheus endpoint (metrics.h, docs/metrics.md). */
+#include "netd/core/metrics.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/array.h"
+#include "common/event.h"
+#include "common/json-util.h"
+#include "common/log.h"
+#include "netd/core/netd-priv.h"
+
+#define SCRAPE_WAIT_SEC 2
+
+static const double bucket_le[NETD_METRICS_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                        0.1,    0.25,  0.5,    1,     2.5,  5,    10 };
+
+struct NetdMetrics {
+        Manager *m;
+        struct MHD_Daemon *d;
+        unsigned port;
+        int efd;
+        EventSource *src;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        uint64_t asked, made; /* scrapes asked for / answered by the loop */
+        char *text;           /* the loop's last answer */
+};
+
+static int parse_listen(const char *s, struct sockaddr_in *sin, KvErr *e) {
+        char host[64];
+        const char *colon = s ? strrchr(s, ':') : NULL;
+        char *end = NULL;
+        if (!colon || (size_t) (colon - s) >= sizeof host || colon == s || strlen(s) >= 64)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "config: 'metricsListen' must be IPV4:PORT, got '%.64s'",
+                                 s ? s : "");
+        memcpy(host, s, (size_t) (colon - s));
+        host[colon - s] = '\0';
+        unsigned long port = strtoul(colon + 1, &end, 10);
+        *sin = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
+        if (!colon[1] || *end || port > 65535 || inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "config: 'metricsListen' must be IPV4:PORT (port 0..65535), got '%.64s'", s);
+        if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "config: 'metricsListen' %.64s: name one address of the node (0.0.0.0 would serve the "
+                                 "figures on every interface, a tenant's bridge gateway too)",
+                                 s);
+        return 0;
+}
+
+int netd_metrics_parse_listen(const char *s, KvErr *e) {
+        struct sockaddr_in sin;
+        return parse_listen(s, &sin, e);
+}
+
+/* ---- counting (the loop) */
+
+void netd_metrics_request(Manager *m, int v, unsigned code, uint64_t usec) {
+        NetdVerbStats *st = &m->verb_stats[v >= 0 && v < NETD_MAX_VERBS ? v : NETD_MAX_VERBS];
+        size_t i;
+        for (i = 0; i < st->n_codes && st->codes[i] != code; i++)
+                ;
+        if (i == st->n_codes && i < ELEMENTSOF(st->codes))
+                st->codes[st->n_codes++] = code;
+        if (i < st->n_codes)
+                st->by_code[i]++;
+        else
+                st->other++;
+        double sec = (double) usec / 1e6;
+        for (size_t b = 0; b < NETD_METRICS_BUCKETS; b++)
+                if (sec <= bucket_le[b])
+                        st->buckets[b]++;
+        st->count++;
+        st->sum += sec;
+}
+
+/* ---- the text (the loop) */
+
+/* A label value, escaped as the text format wants (backslash, double quote, newline). */
+static void label(FILE *f, const char *s) {
+        for (; s && *s; s++) {
+                if (*s == '\\' || *s == '"') {
+                        fputc('\\', f);
+                        fputc(*s, f);
+                } else if (*s == '\n')
+                        fputs("\\n", f);
+                else
+                        fputc(*s, f);
+        }
+}
+
+static void family(FILE *f, const char *name, const char *type, const char *help) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+typedef struct Group {
+        char network[128], binding[16];
+        bool vm;
+        uint64_t n;
+} Group;
+
+static void attachments(Manager *m, FILE *f) {
+        family(f, "kvnet_netd_attachments", "gauge", "Attachments on this node by network, binding and kind.");
+        Group *g = NULL;
+        size_t n = 0, cap = 0;
+        EP_FOREACH(m, ep) {
+                size_t i;
+                for (i = 0; i < n; i++)
+                        if (streq(g[i].network, ep->network) && streq(g[i].binding, ep->binding) &&
+                            g[i].vm == (ep->kind == EP_KIND_VM))
+                                break;
+                if (i == n) {
+                        if (ARRAY_GROW(g, cap, n + 1) < 0)
+                                break;
+                        g[n] = (Group){ .vm = ep->kind == EP_KIND_VM };
+                        snprintf(g[n].network, sizeof g[n].network, "%s", ep->network);
+                        snprintf(g[n].binding, sizeof g[n].binding, "%s", ep->binding);
+                        n++;
+                }
+                g[i].n++;
+        }
+        for (size_t i = 0; i < n; i++) {
+                fputs("kvnet_netd_attachments{network=\"", f);
+                label(f, g[i].network);
+                fputs("\",binding=\"", f);
+                label(f, g[i].binding);
+                fprintf(f, "\",kind=\"%s\"} %llu\n", g[i].vm ? "vm" : "container", (unsigned long long) g[i].n);
+        }
+        free(g);
+}
+
+static void requests(Manager *m, FILE *f) {
+        family(f, "kvnet_netd_requests_total", "counter",
+               "Requests on netd's socket by verb and result code (CNI error codes; 0 = success).");
+        for (size_t v = 0; v <= NETD_MAX_VERBS; v++) {
+                const NetdVerbStats *st = &m->verb_stats[v];
+                const char *name = v < NETD_MAX_VERBS && verb_at(v) ? verb_at(v)->name : "unknown";
+                for (size_t i = 0; i < st->n_codes; i++)
+                        fprintf(f, "kvnet_netd_requests_total{verb=\"%s\",code=\"%u\"} %llu\n", name, st->codes[i],
+                                (unsigned long long) st->by_code[i]);
+                if (st->other)
+                        fprintf(f, "kvnet_netd_requests_total{verb=\"%s\",code=\"other\"} %llu\n", name,
+                                (unsigned long long) st->other);
+        }
+        family(f, "kvnet_netd_request_duration_seconds", "histogram", "Time netd took to answer a request, by verb.");
+        for (size_t v = 0; v <= NETD_MAX_VERBS; v++) {
+                const NetdVerbStats *st = &m->verb_stats[v];
+                const char *name = v < NETD_MAX_VERBS && verb_at(v) ? verb_at(v)->name : "unknown";
+                if (!st->count)
+                        continue;
+                for (size_t b = 0; b < NETD_METRICS_BUCKETS; b++)
+                        fprintf(f, "kvnet_netd_request_duration_seconds_bucket{verb=\"%s\",le=\"%g\"} %llu\n", name,
+                                bucket_le[b], (unsigned long long) st->buckets[b]);
+                fprintf(f, "kvnet_netd_request_duration_seconds_bucket{verb=\"%s\",le=\"+Inf\"} %llu\n", name,
+                        (unsigned long long) st->count);
+                fprintf(f, "kvnet_netd_request_duration_seconds_sum{verb=\"%s\"} %.6f\n", name, st->sum);
+                fprintf(f, "kvnet_netd_request_duration_seconds_count{verb=\"%s\"} %llu\n", name,
+                        (unsigned long long) st->count);
+        }
+}
+
+static void ipam_pools(Manager *m, FILE *f) {
+        _cleanup_json_ json_t *d = ipam_dump(m->ipam);
+        family(f, "kvnet_netd_ipam_addresses", "gauge",
+               "Addresses of each IPAM range set: its size and how many are claimed.");
+        size_t i, k;
+        json_t *p, *set;
+        json_array_foreach(json_object_get(d, "pools"), i, p) {
+                const char *net = json_string_value(json_object_get(p, "network"));
+                json_array_foreach(json_object_get(p, "sets"), k, set) {
+                        const char *sub = json_string_value(json_object_get(set, "subnet"));
+                        for (int s = 0; s < 2; s++) {
+                                fputs("kvnet_netd_ipam_addresses{network=\"", f);
+                                label(f, net);
+                                fputs("\",subnet=\"", f);
+                                label(f, sub);
+                                fprintf(f, "\",state=\"%s\"} %lld\n", s ? "used" : "size",
+                                        (long long) json_integer_value(json_object_get(set, s ? "used" : "size")));
+                        }
+                }
+        }
+}
+
+static void dhcp(Manager *m, FILE *f) {
+        static const char *const kinds[] = { "discover", "offer", "request", "ack", "nak", "release", "decline",
+                                             "inform", "rs", "ra", "solicit", "reply6", "malformed", "ignored",
+                                             "limited" };
+        uint64_t sum[ELEMENTSOF(kinds)] = {};
+        EP_FOREACH(m, ep) {
+                if (!ep->dhcp)
+                        continue;
+                _cleanup_json_ json_t *st = dhcp_server_stats(ep->dhcp);
+                for (size_t k = 0; k < ELEMENTSOF(kinds); k++)
+                        sum[k] += (uint64_t) json_integer_value(json_object_get(st, kinds[k]));
+        }
+        family(f, "kvnet_netd_dhcp_frames_total", "counter",
+               "DHCP, DHCPv6 and router-discovery frames netd's guest servers saw or sent, by message kind (limited: "
+               "dropped by a guest's rate limit); attachments deleted take their counts with them.");
+        for (size_t k = 0; k < ELEMENTSOF(kinds); k++)
+                fprintf(f, "kvnet_netd_dhcp_frames_total{kind=\"%s\"} %llu\n", kinds[k], (unsigned long long) sum[k]);
+}
+
+static void journals(Manager *m, FILE *f) {
+        family(f, "kvnet_netd_journal_bytes", "gauge", "Bytes in use in netd's state journals.");
+        Journal *js[] = { m->ep_journal, ipam_journal(m->ipam) };
+        static const char *const names[] = { "endpoints", "ipam" };
+        for (size_t k = 0; k < ELEMENTSOF(js); k++)
+                if (js[k])
+                        fprintf(f, "kvnet_netd_journal_bytes{journal=\"%s\"} %llu\n", names[k],
+                                (unsigned long long) journal_used_bytes(js[k]));
+}
+
+char *netd_metrics_render(Manager *m) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+                return NULL;
+        family(f, "kvnet_netd_info", "gauge", "netd's version.");
+        fprintf(f, "kvnet_netd_info{version=\"%s\"} 1\n", NETD_VERSION);
+        family(f, "kvnet_netd_uptime_seconds", "gauge", "Seconds since netd started.");
+        fprintf(f, "kvnet_netd_uptime_seconds %llu\n", (unsigned long long) ((now_usec() - m->started_usec) / 1000000));
+        attachments(m, f);
+        requests(m, f);
+        ipam_pools(m, f);
+        dhcp(m, f);
+        journals(m, f);
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+/* ---- the loop's side of a scrape */
+
+static int on_ask(EventSource *s, int fd, uint32_t revents, void *userdata) {
+        (void) s, (void) revents;
+        NetdMetrics *mx = userdata;
+        uint64_t v;
+        if (read(fd, &v, sizeof v) < 0)
+                return 0;
+        char *text = netd_metrics_render(mx->m);
+        pthread_mutex_lock(&mx->mu);
+        free(mx->text);
+        mx->text = text;
+        mx->made = mx->asked;
+        pthread_cond_broadcast(&mx->cv);
+        pthread_mutex_unlock(&mx->mu);
+        return 0;
+}
+
+/* ---- the HTTP thread */
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type, char *body) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                free(body);
+                return MHD_NO;
+        }
+        MHD_add_response_header(r, "Content-Type", type);
+        enum MHD_Result ok = MHD_queue_response(conn, status, r);
+        MHD_destroy_response(r);
+        return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+        (void) version, (void) upload, (void) upload_size, (void) con_cls;
+        NetdMetrics *mx = cls;
+        if (!streq(method, "GET") && !streq(method, "HEAD"))
+                return respond(conn, 405, "text/plain", strdup("only GET /metrics\n"));
+        if (!streq(url, "/metrics"))
+                return respond(conn, 404, "text/plain", strdup("netd serves /metrics only\n"));
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += SCRAPE_WAIT_SEC;
+        pthread_mutex_lock(&mx->mu);
+        uint64_t mine = ++mx->asked, one = 1;
+        if (write(mx->efd, &one, sizeof one) < 0) {
+                /* the counter is full (2^64 - 2 asks): the loop's read empties it */
+        }
+        int r = 0;
+        while (mx->made < mine && r == 0)
+                r = pthread_cond_timedwait(&mx->cv, &mx->mu, &until);
+        char *text = mx->made >= mine && mx->text ? strdup(mx->text) : NULL;
+        pthread_mutex_unlock(&mx->mu);
+        if (!text)
+                return respond(conn, 503, "text/plain",
+                               strdup("netd's loop did not answer within 2 s (busy, or stopping)\n"));
+        return respond(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+}
+
+int netd_metrics_new(Manager *m, const char *listen, NetdMetrics **ret, KvErr *e) {
+        struct sockaddr_in sin;
+        int r = parse_listen(listen, &sin, e);
+        if (r < 0)
+                return r;
+        NetdMetrics *mx = calloc(1, sizeof *mx);
+        if (!mx)
+                return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "metrics: out of memory");
+        mx->m = m;
+        pthread_mutex_init(&mx->mu, NULL);
+        pthread_cond_init(&mx->cv, NULL);
+        mx->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (mx->efd < 0 || event_add_io(m->loop, mx->efd, EPOLLIN, on_ask, mx, &mx->src) < 0) {
+                r = mx->efd < 0 ? negative_errno() : -ENOMEM;
+                netd_metrics_free(mx);
+                return kverr_set_errno(e, KV_ERR_INTERNAL, r, "metrics: cannot watch the scrape requests");
+        }
+        /* The HTTP thread takes no signal: netd's loop reads them from a signalfd, which needs every thread to block
+         * them (a thread that did not would die of the first SIGTERM, and netd with it). */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        mx->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, mx,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sin, MHD_OPTION_CONNECTION_LIMIT,
+                                 (unsigned) 16, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10, MHD_OPTION_END);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (!mx->d) {
+                netd_metrics_free(mx);
+                return kverr_set(e, KV_ERR_IO, -EADDRINUSE,
+                                 "config: 'metricsListen' %s: cannot listen there (in use, or not an address of this "
+                                 "node)",
+                                 listen);
+        }
+        const union MHD_DaemonInfo *pi = MHD_get_daemon_info(mx->d, MHD_DAEMON_INFO_BIND_PORT);
+        mx->port = pi ? pi->port : ntohs(sin.sin_port);
+        *ret = mx;
+        return 0;
+}
+
+unsigned netd_metrics_port(const NetdMetrics *mx) {
+        return mx ? mx->port : 0;
+}
+
+NetdMetrics *netd_metrics_free(NetdMetrics *mx) {
+        if (!mx)
+                return NULL;
+        if (mx->d)
+                MHD_stop_daemon(mx->d); /* joins the thread: a scrape waiting for the loop times out first */
+        if (mx->src)
+                event_source_free(mx->src);
+        if (mx->efd >= 0)
+                close(mx->efd);
+        pthread_cond_destroy(&mx->cv);
+        pthread_mutex_destroy(&mx->mu);
+        free(mx->text);
+        free(mx);
+        return NULL;
+}

@@ -41,8 +41,8 @@ static int parse_listen(const char *s, struct sockaddr_in *sin, KvErr *e) {
         const char *colon = s ? strrchr(s, ':') : NULL;
         char *end = NULL;
         if (!colon || (size_t) (colon - s) >= sizeof host || colon == s || strlen(s) >= 64)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "config: 'metricsListen' must be IPV4:PORT, got '%.64s'",
-                                 s ? s : "");
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "config: 'metricsListen' must be IPV4:PORT, got '%.64s'", s ? s : "");
         memcpy(host, s, (size_t) (colon - s));
         host[colon - s] = '\0';
         unsigned long port = strtoul(colon + 1, &end, 10);

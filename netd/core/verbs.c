@@ -57,8 +57,9 @@ json_t *manager_handle(Manager *m, json_t *request) {
         else
                 r = verb->handler(m, args, &result, &e);
 
-        netd_metrics_request(m, verb ? (int) (verb - verbs) : -1, r < 0 ? (unsigned) (kverr_is_set(&e) ? e.code : KV_ERR_INTERNAL) : 0,
-                             now_usec() - t0);
+        /* the code the caller gets (an unset error becomes KV_ERR_INTERNAL below) */
+        unsigned code = r >= 0 ? 0 : (unsigned) (kverr_is_set(&e) ? e.code : KV_ERR_INTERNAL);
+        netd_metrics_request(m, verb ? (int) (verb - verbs) : -1, code, now_usec() - t0);
         if (r < 0) {
                 m->n_errors++;
                 json_decref(result);

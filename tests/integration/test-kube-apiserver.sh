@@ -80,7 +80,8 @@ out=$(ip netns exec "$NS" timeout 10 "$KCL" --kubeconfig "$KCFG" raw-watch v1 po
 assert_true "a watch from before the compaction: 410 ($(head -c 200 <<<"$out"))" grep -q 410 <<<"$out"
 kill -CONT "$W2PID"
 # (up to 30 s: the new apiserver may still refuse a request or two while its caches fill, each one backed off)
-WAIT_TENTHS=300 assert_true "resumed, the informer reconnects into a 410 and relists" wait_line "$W2" '^STATE listed' "$n"
+WAIT_TENTHS=300 assert_true "resumed, the informer reconnects into a 410 and relists" \
+	wait_line "$W2" '^STATE listed' "$n"
 after=$(grep -n '^STATE expired' "$W2" | tail -n 1 | cut -d: -f1 || true)
 assert_eq "$(tail -n +"${after:-1}" "$W2" | grep -E '^(ADDED|DELETED)' | cut -d' ' -f1-2 | sort | tr '\n' ' ')" \
 	"ADDED default/web-5 DELETED default/web-1 " "the relist's difference to its cache: web-1 DELETED, web-5 ADDED"

@@ -263,6 +263,8 @@ static int on_ask(EventSource *s, int fd, uint32_t revents, void *userdata) {
 /* ---- the HTTP thread */
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type, char *body) {
+        if (!body)
+                return MHD_NO; /* out of memory: the connection is closed */
         struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
         if (!r) {
                 free(body);

@@ -53,8 +53,8 @@ kube_client_raw_watch_410
 
 # ---------------------------------------------------------------- an informer across a restart and an etcd compaction
 # The informer is stopped (SIGSTOP) while the apiserver restarts, pods change and etcd compacts its history up to now;
-# resumed, it finds its watch gone, asks to watch from its old resourceVersion, gets 410 Expired and relists: what it
-# missed comes out of the relist as callbacks.
+# resumed, it finds its watch gone and asks to watch from its old resourceVersion: what it missed comes out as
+# callbacks (below: from a 410 and a relist, or from the watch).
 etcd_api() { ip netns exec "$NS" curl -sS --max-time 5 -X POST "http://127.0.0.1:2379/v3/kv/$1" -d "$2"; }
 W2=$KV_TMP/informer2.out
 ip netns exec "$NS" "$KCL" --kubeconfig "$KCFG" watch v1 pods -l app=web --backoff-min 200 >"$W2" 2>&1 &
@@ -79,13 +79,34 @@ assert_true "etcd compacted its history up to revision $rev ($out)" jq -e '.head
 out=$(ip netns exec "$NS" timeout 10 "$KCL" --kubeconfig "$KCFG" raw-watch v1 pods --resource-version 2 2>&1 || true)
 assert_true "a watch from before the compaction: 410 ($(head -c 200 <<<"$out"))" grep -q 410 <<<"$out"
 kill -CONT "$W2PID"
-# (up to 30 s: the new apiserver may still refuse a request or two while its caches fill, each one backed off)
-WAIT_TENTHS=300 assert_true "resumed, the informer reconnects into a 410 and relists" \
-	wait_line "$W2" '^STATE listed' "$n"
-after=$(grep -n '^STATE expired' "$W2" | tail -n 1 | cut -d: -f1 || true)
-assert_eq "$(tail -n +"${after:-1}" "$W2" | grep -E '^(ADDED|DELETED)' | cut -d' ' -f1-2 | sort | tr '\n' ' ')" \
-	"ADDED default/web-5 DELETED default/web-1 " "the relist's difference to its cache: web-1 DELETED, web-5 ADDED"
-assert_true "... then it watches again" wait_line "$W2" '^STATE watching' "$after"
+# How the informer catches up is the server's choice: 410 Expired and a relist (neither its watch cache nor etcd has
+# the informer's resourceVersion any more), or the missed events on the new watch (found on the CI machine: the
+# restarted server still served that history). Either way it must come out with exactly web-1 DELETED and web-5
+# ADDED. (The 410 → relist path itself is asserted every time by test-kube-client against the embedded API.)
+caught_up() {
+	local _
+	for _ in $(seq 1 300); do
+		tail -n +$((n + 1)) "$W2" | grep -q '^DELETED default/web-1 ' &&
+			tail -n +$((n + 1)) "$W2" | grep -q '^ADDED default/web-5 ' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+ok=0
+caught_up && ok=1
+assert_eq "$ok" 1 "resumed, the informer catches up within 30 s ($(tail -n +$((n + 1)) "$W2" | cut -d' ' -f1-2 | tr '\n' ' '))"
+after=$(awk -v n="$n" 'NR > n && /^STATE expired/ {l = NR} END {print l}' "$W2")
+if [ -n "$after" ]; then
+	log "the server answered 410 Expired: the informer relisted"
+	assert_true "... after the 410 it relisted" wait_line "$W2" '^STATE listed' "$after"
+	assert_true "... then it watches again" wait_line "$W2" '^STATE watching' "$after"
+else
+	log "the server still had the informer's history: the missed events came on the watch, no relist"
+	after=$n
+fi
+sleep 0.5 # nothing more may come
+assert_eq "$(tail -n +$((after + 1)) "$W2" | grep -E '^(ADDED|DELETED)' | cut -d' ' -f1-2 | sort | tr '\n' ' ')" \
+	"ADDED default/web-5 DELETED default/web-1 " "what it missed, exactly: web-1 DELETED, web-5 ADDED"
 k label pod web-5 tier=front >/dev/null
 assert_true "... and follows kubectl: MODIFIED web-5" wait_line "$W2" '^MODIFIED default/web-5 ' "$after"
 stop_bg "$W2PID" "the informer (restart + compaction)"

@@ -114,7 +114,8 @@ static void record_path(ClaimStore *cs, const char *network, const char *key, ch
                 snprintf(fname, fn, "%s", f);
 }
 
-/* DIR/KIND/<netdir>/ITEM: an index entry ("addrs": an address, "macs": a MAC), its content the owner's record file name */
+/* DIR/KIND/<netdir>/ITEM: an index entry ("addrs": an address, "macs": a MAC), its content the owner's record
+ * file name */
 static int index_path(ClaimStore *cs, const char *kind, const char *network, const char *item, bool mkdir, char *buf,
                       size_t n) {
         char nd[128];

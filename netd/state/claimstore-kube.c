@@ -12,9 +12,10 @@
  * The API server is the arbiter: a create fails with 409 AlreadyExists when the object exists, an update
  * or delete naming a resourceVersion fails with 409 Conflict when someone wrote in between. A take:
  *   1. reads the claim object and checks the rules (cs_take_check);
- *   2. makes sure every address object (and the MAC's, the same way throughout) names this key: created if absent (unconfirmed); one naming another
- *      key is taken, unless its claim does not list the address and it is confirmed or older than
- *      ADDR_STALE_SEC (a crash between the steps): then it is deleted with its resourceVersion and created;
+ *   2. makes sure every address object (and the MAC's, the same way throughout) names this key: created if
+ *      absent (unconfirmed); one naming another key is taken, unless its claim does not list the address and
+ *      it is confirmed or older than ADDR_STALE_SEC (a crash between the steps): then it is deleted with its
+ *      resourceVersion and created;
  *   3. writes the claim: created, or updated with the resourceVersion of step 1 (409: again from 1);
  *   4. confirms every address object: written again (an update with its resourceVersion, or a create if it
  *      has gone). A stealer deletes only what it read before the claim listed the address, with that

@@ -400,15 +400,17 @@ static void test_list_pages(void **state) {
         const char *cont;
         KvErr e = {};
         _cleanup_json_ json_t *p1 = page("{\"metadata\":{\"resourceVersion\":\"7\",\"continue\":\"tok1\"},"
-                                          "\"items\":[{\"metadata\":{\"name\":\"a\"}},{\"metadata\":{\"name\":\"b\"}}]}");
+                                          "\"items\":[{\"metadata\":{\"name\":\"a\"}},"
+                                          "{\"metadata\":{\"name\":\"b\"}}]}");
         assert_int_equal(kube_list_page(p1, &acc, NULL, &cont, "list pods", &e), 0);
         assert_string_equal(cont, "tok1");
-        _cleanup_json_ json_t *p2 = page("{\"metadata\":{\"continue\":\"\"},\"items\":[{\"metadata\":{\"name\":\"c\"}}]}");
+        _cleanup_json_ json_t *p2 =
+                page("{\"metadata\":{\"continue\":\"\"},\"items\":[{\"metadata\":{\"name\":\"c\"}}]}");
         assert_int_equal(kube_list_page(p2, &acc, "tok1", &cont, "list pods", &e), 0);
         assert_null(cont); /* the last page */
         assert_int_equal(json_array_size(acc), 3);
-        assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(acc, 2), "metadata"), "name")),
-                            "c");
+        json_t *md = json_object_get(json_array_get(acc, 2), "metadata");
+        assert_string_equal(json_string_value(json_object_get(md, "name")), "c");
         _cleanup_json_ json_t *p3 = page("{\"items\":null}"); /* no items: nothing, not an error */
         assert_int_equal(kube_list_page(p3, &acc, NULL, &cont, "list pods", &e), 0);
         assert_int_equal(json_array_size(acc), 3);

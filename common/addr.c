@@ -163,6 +163,11 @@ const char *kv_mac_fmt(const uint8_t mac[6], char buf[static KV_MAC_STRLEN]) {
         return buf;
 }
 
+bool kv_mac_is_zero(const uint8_t mac[6]) {
+        static const uint8_t zero[6];
+        return memcmp(mac, zero, 6) == 0;
+}
+
 void kv_vm_nic_mac(const char *ns, const char *name, const char *iface, uint8_t ret[6]) {
         char key[512];
         int n = snprintf(key, sizeof key, "%s/%s/%s", ns, name, iface);

@@ -43,6 +43,8 @@ int kv_mac_parse(const char *s, uint8_t ret[6]) _wur_;
  * that form, -ERANGE for a slot above 0x1f or a function above 7. */
 int kv_pci_parse(const char *s, unsigned *ret_domain, unsigned *ret_bus, unsigned *ret_slot, unsigned *ret_function) _wur_;
 const char *kv_mac_fmt(const uint8_t mac[6], char buf[static KV_MAC_STRLEN]);
+/* 00:00:00:00:00:00: no MAC (never an interface's) */
+bool kv_mac_is_zero(const uint8_t mac[6]);
 /* The MAC of a VM interface that names none (macAddress): locally administered unicast, 02 then a hash of
  * "namespace/name/interface". The launcher gives the guest NIC this MAC and the controller asks the secondary
  * networks' plugins for the same, so the address claim and the guest agree across restarts and migrations. */

@@ -64,8 +64,7 @@ static int port_filter_apply(Manager *m, const Endpoint *ep, int (*op)(PortFilte
 }
 
 static int bridge_port_filter(Manager *m, const Endpoint *ep, KvErr *e) {
-        static const uint8_t zero[6] = {};
-        if (bridge_port_filtered(ep) && memcmp(ep->mac, zero, 6) == 0)
+        if (bridge_port_filtered(ep) && kv_mac_is_zero(ep->mac))
                 return kverr_set(e, KV_ERR_INTERNAL, -EINVAL, "anti-spoofing: attachment '%s' has no MAC to filter on",
                                  ep->id);
         return port_filter_apply(m, ep, portfilter_add, e);

@@ -29,8 +29,7 @@ size_t dhcp_lease_dns(const DhcpLease *l, int family, uint8_t *buf) {
 }
 
 int dhcp_lease_validate(const DhcpLease *l, KvErr *e) {
-        static const uint8_t zero[6] = {};
-        if (memcmp(l->mac, zero, 6) == 0 || (l->mac[0] & 1))
+        if (kv_mac_is_zero(l->mac) || (l->mac[0] & 1))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "dhcp lease: 'mac' must be a unicast MAC");
         if (!l->has_v4 && !l->has_v6)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "dhcp lease: neither IPv4 nor IPv6 address");

@@ -302,9 +302,8 @@ static int update_ra_timer(DhcpServer *s) {
 }
 
 static void resolve_lease(DhcpServer *s, const DhcpLease *lease) {
-        static const uint8_t zero[6] = {};
         s->lease = *lease;
-        if (memcmp(s->lease.server_mac, zero, 6) == 0)
+        if (kv_mac_is_zero(s->lease.server_mac))
                 memcpy(s->lease.server_mac, s->if_mac, 6);
 }
 

@@ -659,9 +659,8 @@ int ipam_claim(Ipam *i, const char *network, const char *key, const IpamRequest 
         /* A MAC is one attachment's on a network: a requested one (a pod's `mac`, a VM's) another claim has is refused,
          * as the link-local all-zero one is, before anything is chosen. */
         if (req && req->has_mac) {
-                static const uint8_t zero[6];
                 char ma[KV_MAC_STRLEN];
-                if (!memcmp(req->mac, zero, 6))
+                if (kv_mac_is_zero(req->mac))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "ipam: network '%s': MAC 00:00:00:00:00:00 is not an address an interface can have",
                                          network);

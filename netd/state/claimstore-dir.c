@@ -255,14 +255,9 @@ static void addr_clear(ClaimStore *cs, const char *network, const KvAddr *a, con
 
 /* ---- MAC index: a MAC of a network is one claim's, cluster-wide (the all-zero MAC, "none", is not indexed) ---- */
 
-static bool mac_none(const uint8_t mac[6]) {
-        static const uint8_t zero[6];
-        return memcmp(mac, zero, 6) == 0;
-}
-
 static void mac_clear(ClaimStore *cs, const char *network, const uint8_t mac[6], const char *fname) {
         char path[PATH_MAX];
-        if (!mac_none(mac) && mac_path(cs, network, mac, false, path, sizeof path) == 0)
+        if (!kv_mac_is_zero(mac) && mac_path(cs, network, mac, false, path, sizeof path) == 0)
                 index_clear(cs, path, fname);
 }
 
@@ -342,14 +337,14 @@ static int take_locked(ClaimStore *cs, const char *network, const char *key, con
                                          known ? other.holder : "?");
                 }
         }
-        if (!mac_none(mac) && (r = mac_check(cs, network, mac, fname, e)) < 0)
+        if (!kv_mac_is_zero(mac) && (r = mac_check(cs, network, mac, fname, e)) < 0)
                 return r;
         CsRecord rec;
         cs_take_record(cs, &old, found > 0, network, key, addrs, n_addrs, mac, &rec);
         /* Addresses and MAC first: a crash before the record leaves index entries whose owner file is missing or
          * does not list them, which count as free (owner_alive, mac_check) or are rewritten by the next take. */
         char m[KV_MAC_STRLEN];
-        if (!mac_none(mac) && (r = mac_set(cs, network, mac, fname)) < 0)
+        if (!kv_mac_is_zero(mac) && (r = mac_set(cs, network, mac, fname)) < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "cluster claims: cannot record MAC %s",
                                        kv_mac_fmt(mac, m));
         for (size_t i = 0; i < n_addrs; i++) {

@@ -151,11 +151,6 @@ static Slot mac_slot(const uint8_t mac[6]) {
         return sl;
 }
 
-static bool mac_none(const uint8_t mac[6]) {
-        static const uint8_t zero[6];
-        return memcmp(mac, zero, 6) == 0;
-}
-
 static void slot_name(const char *network, const Slot *sl, char buf[static NAME_MAX_LEN]) {
         if (!sl->is_mac) {
                 addr_name(network, &sl->p.addr, buf);
@@ -492,7 +487,7 @@ static int kube_take(ClaimStore *cs, const char *network, const char *key, const
         size_t n = 0;
         for (size_t i = 0; i < n_addrs; i++)
                 slots[n++] = prefix_slot(&addrs[i]);
-        if (!mac_none(mac))
+        if (!kv_mac_is_zero(mac))
                 slots[n++] = mac_slot(mac);
         bool created[CS_MAX_ADDRS + 1] = {};
         int r = -EBUSY;
@@ -548,7 +543,7 @@ static int kube_take(ClaimStore *cs, const char *network, const char *key, const
                                 Slot sl = addr_slot(&old.addrs[i].addr);
                                 slot_release(cs, network, key, &sl, false);
                         }
-                if (found && !mac_none(old.mac) && memcmp(old.mac, mac, 6) != 0) {
+                if (found && !kv_mac_is_zero(old.mac) && memcmp(old.mac, mac, 6) != 0) {
                         Slot sl = mac_slot(old.mac);
                         slot_release(cs, network, key, &sl, false);
                 }
@@ -592,7 +587,7 @@ static int kube_update(ClaimStore *cs, const char *network, const char *key, cs_
                                 Slot sl = addr_slot(&rec.addrs[i].addr);
                                 slot_release(cs, network, key, &sl, true);
                         }
-                        if (!mac_none(rec.mac)) {
+                        if (!kv_mac_is_zero(rec.mac)) {
                                 Slot sl = mac_slot(rec.mac);
                                 slot_release(cs, network, key, &sl, true);
                         }

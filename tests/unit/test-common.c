@@ -59,6 +59,10 @@ static void test_addr(void **state) {
         char mb[KV_MAC_STRLEN];
         assert_int_equal(kv_mac_parse("02:00:5E:10:00:01", mac), 0);
         assert_string_equal(kv_mac_fmt(mac, mb), "02:00:5e:10:00:01");
+        assert_false(kv_mac_is_zero(mac));
+        static const uint8_t zero_mac[6], last_bit[6] = { 0, 0, 0, 0, 0, 1 };
+        assert_true(kv_mac_is_zero(zero_mac));
+        assert_false(kv_mac_is_zero(last_bit));
         assert_int_equal(kv_mac_parse("02:00:5e:10:00", mac), -EINVAL);
         assert_int_equal(kv_mac_parse("02:00:5e:10:00:01:02", mac), -EINVAL);
         assert_int_equal(kv_mac_parse("zz:00:5e:10:00:01", mac), -EINVAL);

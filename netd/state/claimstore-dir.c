@@ -138,7 +138,7 @@ static int addr_path(ClaimStore *cs, const char *network, const KvAddr *a, bool 
 /* a MAC as a file name: 12 hex digits */
 static int mac_path(ClaimStore *cs, const char *network, const uint8_t mac[6], bool mkdir, char *buf, size_t n) {
         char s[13];
-        snprintf(s, sizeof s, "%02x%02x%02x%02x%02x%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+        cs_mac_hex(mac, s);
         return index_path(cs, "macs", network, s, mkdir, buf, n);
 }
 

@@ -156,11 +156,11 @@ static void slot_name(const char *network, const Slot *sl, char buf[static NAME_
                 addr_name(network, &sl->p.addr, buf);
                 return;
         }
-        char s[32], nh[9];
+        char s[32], nh[9], m[13];
         sanitize(network, 24, s);
         network_hash(network, nh);
-        snprintf(buf, NAME_MAX_LEN, "m-%s-%s-%02x%02x%02x%02x%02x%02x", s, nh, sl->mac[0], sl->mac[1], sl->mac[2],
-                 sl->mac[3], sl->mac[4], sl->mac[5]);
+        cs_mac_hex(sl->mac, m);
+        snprintf(buf, NAME_MAX_LEN, "m-%s-%s-%s", s, nh, m);
 }
 
 /* "address 10.0.0.5" / "MAC 02:..", for messages */

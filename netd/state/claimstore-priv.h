@@ -64,3 +64,5 @@ int cs_take_check(ClaimStore *cs, const CsRecord *old, bool found, const char *n
 void cs_take_record(ClaimStore *cs, const CsRecord *old, bool found, const char *network, const char *key,
                     const KvPrefix *addrs, size_t n_addrs, const uint8_t mac[6], CsRecord *ret);
 bool cs_has_addr(const KvPrefix *addrs, size_t n, const KvAddr *a);
+/* A MAC as the MAC index names it (dir: a file name; kube: part of an object name): 12 lowercase hex digits. */
+void cs_mac_hex(const uint8_t mac[6], char buf[static 13]);

@@ -226,6 +226,10 @@ bool cs_has_addr(const KvPrefix *list, size_t n, const KvAddr *a) {
         return false;
 }
 
+void cs_mac_hex(const uint8_t mac[6], char buf[static 13]) {
+        snprintf(buf, 13, "%02x%02x%02x%02x%02x%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+}
+
 int claimstore_get(ClaimStore *cs, const char *network, const char *key, CsRecord *ret) {
         register_pending(cs);
         return cs->ops->get(cs, network, key, ret);

@@ -170,12 +170,12 @@ static void requests(Manager *m, FILE *f) {
 }
 
 static void ipam_pools(Manager *m, FILE *f) {
-        _cleanup_json_ json_t *d = ipam_dump(m->ipam);
+        _cleanup_json_ json_t *pools = ipam_dump_pools(m->ipam);
         family(f, "kvnet_netd_ipam_addresses", "gauge",
                "Addresses of each IPAM range set: its size and how many are claimed.");
         size_t i, k;
         json_t *p, *set;
-        json_array_foreach(json_object_get(d, "pools"), i, p) {
+        json_array_foreach(pools, i, p) {
                 const char *net = json_string_value(json_object_get(p, "network"));
                 json_array_foreach(json_object_get(p, "sets"), k, set) {
                         const char *sub = json_string_value(json_object_get(set, "subnet"));

@@ -57,14 +57,12 @@ json_t *manager_handle(Manager *m, json_t *request) {
         else
                 r = verb->handler(m, args, &result, &e);
 
-        /* the code the caller gets (an unset error becomes KV_ERR_INTERNAL below) */
-        unsigned code = r >= 0 ? 0 : (unsigned) (kverr_is_set(&e) ? e.code : KV_ERR_INTERNAL);
-        netd_metrics_request(m, verb ? (int) (verb - verbs) : -1, code, now_usec() - t0);
+        if (r < 0 && !kverr_is_set(&e))
+                kverr_set_errno(&e, KV_ERR_INTERNAL, r, "netd: '%s' failed", op ? op : "?");
+        netd_metrics_request(m, verb ? (int) (verb - verbs) : -1, r < 0 ? (unsigned) e.code : 0, now_usec() - t0);
         if (r < 0) {
                 m->n_errors++;
                 json_decref(result);
-                if (!kverr_is_set(&e))
-                        kverr_set_errno(&e, KV_ERR_INTERNAL, r, "netd: '%s' failed", op ? op : "?");
                 if (verb && verb->log_failure)
                         log_warning("%s failed (code %d): %s%s%s", op, e.code, e.msg, e.details[0] ? ": " : "",
                                     e.details);

@@ -974,14 +974,23 @@ static json_t *pool_to_json(const Pool *p) {
         return TAKE_PTR(o);
 }
 
-json_t *ipam_dump(Ipam *i) {
-        _cleanup_json_ json_t *pools = json_array(), *claims = json_array(), *warnings = json_array();
-        if (!pools || !claims || !warnings)
+json_t *ipam_dump_pools(Ipam *i) {
+        _cleanup_json_ json_t *pools = json_array();
+        if (!pools)
                 return NULL;
         for (Pool *p = i->pools; p; p = p->next) {
                 json_t *po = pool_to_json(p);
                 if (!po || json_array_append_new(pools, po) < 0)
                         return NULL;
+        }
+        return TAKE_PTR(pools);
+}
+
+json_t *ipam_dump(Ipam *i) {
+        _cleanup_json_ json_t *pools = ipam_dump_pools(i), *claims = json_array(), *warnings = json_array();
+        if (!pools || !claims || !warnings)
+                return NULL;
+        for (Pool *p = i->pools; p; p = p->next) {
                 for (Entry *en = p->head; en; en = en->next) {
                         json_t *co = ipam_claim_to_json(&en->c);
                         if (!co || json_array_append_new(claims, co) < 0)

@@ -163,4 +163,6 @@ size_t ipam_count_claims(Ipam *i, const char *network /* NULL = all */);
  *  "loadWarnings":[...]}
  * Sizes are integers, or decimal strings when above 2^53 (IPv6). created/updated in µs since the epoch. */
 json_t *ipam_dump(Ipam *i);
+/* ipam_dump()'s "pools" alone (no claim is serialised: for a scrape of the metrics). */
+json_t *ipam_dump_pools(Ipam *i);
 json_t *ipam_claim_to_json(const IpamClaim *c);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/events.h"
 #include "common/addr.h"
 #include "common/event.h"
 #include "common/fileio.h"
@@ -83,6 +84,7 @@ typedef struct Pod {
         json_t *nic_status_pod; /* in a start's worker only: the pod as read for its SR-IOV NICs' addresses, once */
         unsigned start_tries;   /* starts that failed with "try again" (CNI code 11): retried, as kubelet does */
         EventSource *retry_timer;
+        json_t *vmi_events, *pod_events; /* what the status write in flight tells, once it is written (events.c) */
 } Pod;
 
 /* A deleted pod's VM address: released once the VM is gone too (sticky while the VM exists). */
@@ -100,6 +102,7 @@ struct Agent {
         KubeInformer *inf;  /* this node's launcher pods */
         KubeInformer *vmis; /* the VMIs (their migrationState drives the node's half of migrations) */
         NodePodRuntime *rt;
+        AgentEvents *events;
         Pod *pods;
         Release *releases;
         EventSource *timer, *sigs[2];
@@ -177,6 +180,8 @@ static void pod_free(Pod *p) {
         free(p->writing);
         free(p->nic_failed);
         json_decref(p->nic_status_pod);
+        json_decref(p->vmi_events);
+        json_decref(p->pod_events);
         free(p);
 }
 
@@ -490,10 +495,13 @@ static void on_pod_patched(KubeClient *c, int r, json_t *obj, const KvErr *e, vo
         (void) c;
         (void) obj;
         p->op = NULL;
+        _cleanup_json_ json_t *events = TAKE_PTR(p->pod_events);
         if (r < 0 && r != -ENOENT) {
                 log_warning_errno(r, "pod %s/%s: cannot write its status: %s", p->ns, p->name, e->msg);
                 return;
         }
+        if (r >= 0)
+                agent_events_post(p->a->events, &(KubeObjectRef){ "v1", "Pod", p->ns, p->name, p->uid }, events);
         write_done(p);
 }
 
@@ -526,6 +534,8 @@ static void pod_status_write(Pod *p) {
                 return;
         }
         patch = json_pack("{s:O}", "status", st);
+        json_decref(p->pod_events);
+        p->pod_events = agent_pod_events(json_string_value(json_object_get(old, "phase")), phase, s.message);
         KubeRequest req = { .verb = KUBE_PATCH_STATUS, .ref = { "v1", "pods", p->ns, p->name }, .body = patch };
         KvErr e = {};
         int r = patch ? kube_request(p->a->kc, &req, on_pod_patched, p, &p->op, &e) : -ENOMEM;
@@ -728,6 +738,11 @@ static void on_vmi_put(KubeClient *c, int r, json_t *obj, const KvErr *e, void *
         (void) c;
         (void) obj;
         p->op = NULL;
+        _cleanup_json_ json_t *events = TAKE_PTR(p->vmi_events);
+        if (r >= 0)
+                agent_events_post(p->a->events,
+                                  &(KubeObjectRef){ VMI_GV, "VirtualMachineInstance", p->ns, p->vmi_name, p->vmi_uid },
+                                  events);
         if (r == -EBUSY && p->conflicts++ < CONFLICT_RETRIES) {
                 vmi_get(p, on_vmi); /* stale resourceVersion: read it again */
                 return;
@@ -780,6 +795,8 @@ static void on_vmi(KubeClient *c, int r, json_t *vmi, const KvErr *e, void *user
         body = json_deep_copy(vmi);
         if (!body || json_object_set(body, "status", st) < 0)
                 return;
+        json_decref(p->vmi_events);
+        p->vmi_events = agent_vmi_events(json_object_get(vmi, "status"), st, p->a->cfg->pod.node_name);
         KubeRequest req = { .verb = KUBE_UPDATE_STATUS,
                             .ref = { VMI_GV, VMI_RESOURCE, p->ns, p->vmi_name },
                             .body = body };
@@ -1422,6 +1439,10 @@ int agent_run(const AgentConfig *c) {
                 goto out;
         }
         kube_client_set_rate_limit(a.kc, 50, 100);
+        if ((r = agent_events_new(a.kc, c->pod.node_name, &a.events)) < 0) {
+                log_error_errno(r, "events: %m");
+                goto out;
+        }
         if ((r = adopt(&a)) < 0)
                 goto out;
         gc(&a);
@@ -1468,6 +1489,7 @@ out:
                 event_source_free(a.timer);
         kube_informer_free(a.inf);
         kube_informer_free(a.vmis);
+        agent_events_free(a.events);
         kube_client_free(a.kc);
         event_loop_free(a.loop);
         node_pod_runtime_free(a.rt);

@@ -10,6 +10,7 @@
 
 #include "common/json-util.h"
 #include "common/log.h"
+#include "controller/events.h"
 #include "kube/kube.h"
 
 /* The kinds the controllers read; events are only written. */
@@ -264,6 +265,10 @@ int ctl_cluster_new(EventLoop *loop, const CtlClusterOpts *o, CtlCluster **ret, 
         if ((r = ctl_store_open_mirror(remote_write, c, &c->store)) < 0) {
                 ctl_cluster_free(c);
                 return kverr_set(e, KV_ERR_INTERNAL, r, "cluster: out of memory");
+        }
+        if ((r = ctl_events_open(c->store, CTL_EVENT_COMPONENT, c->identity, e)) < 0) {
+                ctl_cluster_free(c);
+                return r;
         }
         KubeInformerOps ops = { .added = on_added, .updated = on_updated, .deleted = on_deleted, .synced = on_synced,
                                 .state = on_state };

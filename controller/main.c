@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/event.h"
@@ -13,6 +14,7 @@
 #include "common/log.h"
 #include "controller/apiserver.h"
 #include "controller/cluster.h"
+#include "controller/events.h"
 #include "controller/ipamclaim.h"
 #include "controller/migration.h"
 #include "controller/node.h"
@@ -63,6 +65,17 @@ static bool count_arg(const char *flag, const char *s, unsigned long max, unsign
         }
         *ret = (unsigned) v;
         return true;
+}
+
+/* Events expire as kube-apiserver's do (--event-ttl 1h), checked every minute. */
+#define EVENT_EXPIRY_USEC (60 * 1000000ULL)
+
+static int on_expiry(EventSource *s, void *userdata) {
+        (void) s;
+        int n = ctl_events_expire(userdata, (int64_t) time(NULL), CTL_EVENT_TTL_S);
+        if (n > 0)
+                log_debug("%d event(s) expired", n);
+        return 0;
 }
 
 static int on_signal(EventSource *s, int signo, void *userdata) {
@@ -236,6 +249,8 @@ int main(int argc, char **argv) {
         CtlApi *api = NULL;
         CtlReconciler *controllers = NULL;
         r = ctl_store_open(state_dir, durable, &store, &e);
+        if (r >= 0)
+                r = ctl_events_open(store, CTL_EVENT_COMPONENT, NULL, &e);
         if (r >= 0 && nodes >= 0 && (r = ctl_nodes_simulate(store, (unsigned) nodes, cpu_milli, memory, &e)) >= 0)
                 log_info("%ld simulated node(s) with %s CPU and %s memory each", nodes,
                          ctl_quantity_format_milli(cpu_milli, (char[32]){ 0 }),
@@ -261,9 +276,10 @@ int main(int argc, char **argv) {
                 ctl_store_free(store);
                 return 1;
         }
-        EventSource *sigs[2] = {};
+        EventSource *sigs[2] = {}, *expiry = NULL;
         if (event_add_signal(loop, SIGTERM, on_signal, loop, &sigs[0]) < 0 ||
-            event_add_signal(loop, SIGINT, on_signal, loop, &sigs[1]) < 0) {
+            event_add_signal(loop, SIGINT, on_signal, loop, &sigs[1]) < 0 ||
+            event_add_timer(loop, EVENT_EXPIRY_USEC, EVENT_EXPIRY_USEC, on_expiry, store, &expiry) < 0) {
                 log_error("cannot watch signals");
                 ctl_reconciler_free(controllers);
                 ctl_api_free(api);
@@ -279,5 +295,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < 2; i++)
                 if (sigs[i])
                         event_source_free(sigs[i]);
+        if (expiry)
+                event_source_free(expiry);
         return r < 0 ? 1 : 0;
 }

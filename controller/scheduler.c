@@ -11,6 +11,7 @@
 #include "common/kstatus.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "controller/events.h"
 #include "controller/ipamclaim.h"
 #include "controller/migration.h"
 #include "controller/node.h"
@@ -352,11 +353,17 @@ static int place(CtlStore *s, const Vmi *v, Node *nd) {
         if (r < 0) {
                 log_warning("VirtualMachineInstance %s/%s: cannot create its launcher pod: %s", v->ns, v->name,
                             e.msg[0] ? e.msg : strerror(-r));
+                ctl_event_at(s, res_vmi(), v->ns, v->name, "Warning", "FailedCreate",
+                             "Error creating pod: %s", e.msg[0] ? e.msg : strerror(-r));
                 return r;
         }
         const char *pod_name = ctl_md(out, "name"), *pod_uid = ctl_md(out, "uid");
         log_info("VirtualMachineInstance %s/%s: scheduled on %s (launcher pod %s)", v->ns, v->name, nd->n.name,
                  pod_name);
+        ctl_event_at(s, res_vmi(), v->ns, v->name, "Normal", "SuccessfulCreate", "Created virtual machine pod %s",
+                     pod_name);
+        ctl_event(s, res_pod(), out, "Normal", "Scheduled", "Successfully assigned %s/%s to %s", v->ns, pod_name,
+                  nd->n.name);
         node_use(nd, v);
         int changed = 1;
         if ((r = pod_set_pending(s, v->ns, pod_name)) < 0)
@@ -476,6 +483,8 @@ static int collect_pods(CtlStore *s, Cluster *c) {
                 KvErr e = {};
                 if (ctl_store_delete(s, res_pod(), ns, name, &out, &e) == 0) {
                         log_info("Pod %s/%s: its VirtualMachineInstance %s is gone; deleted", ns, name, owner);
+                        ctl_event(s, res_pod(), p, "Normal", "Killing",
+                                  "Deleted: its VirtualMachineInstance %s is gone", owner);
                         json_decref(out);
                         changed++;
                 }
@@ -631,6 +640,8 @@ int ctl_schedule(CtlStore *s) {
                         snprintf(msg, sizeof msg, "%s", v->err.msg);
                 r = nd ? place(s, v, nd) : vmi_set(s, v, "Pending", NULL, NULL, false, msg);
                 changed += r > 0 ? r : 0;
+                if (!nd && r > 0) /* once per change of why, not every pass */
+                        ctl_event_at(s, res_vmi(), v->ns, v->name, "Warning", "FailedScheduling", "%s", msg);
         }
         return changed;
 }
@@ -687,6 +698,8 @@ int ctl_schedule_migration_target(CtlStore *s, json_t *vmi, json_t *added_select
         }
         log_info("VirtualMachineInstance %s/%s: migration target pod %s on %s", v.ns, v.name, ctl_md(out, "name"),
                  nd->n.name);
+        ctl_event(s, res_pod(), out, "Normal", "Scheduled", "Successfully assigned %s/%s to %s", v.ns,
+                  ctl_md(out, "name"), nd->n.name);
         if ((r = pod_set_pending(s, v.ns, ctl_md(out, "name"))) < 0 ||
             (r = ctl_store_get(s, res_pod(), v.ns, ctl_md(out, "name"), ret_pod)) < 0)
                 return r;

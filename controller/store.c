@@ -18,6 +18,7 @@
 #include "controller/ipamclaim.h"
 #include "controller/launchcheck.h"
 #include "controller/vmispec.h"
+#include "kube/event.h"
 
 #define CTL_EVENTS 1024                  /* watch history kept in memory */
 #define CTL_OBJECT_MAX (3 * 1024 * 1024) /* the largest object file read back */
@@ -120,6 +121,7 @@ struct CtlStore {
         /* cluster mode: writes go to a real API server, the objects are its (ctl_store_mirror()); no files */
         ctl_remote_fn remote;
         void *remote_data;
+        KubeEventRecorder *recorder; /* the controllers' Events (controller/events.c), owned; NULL: none */
 };
 
 const char *ctl_api_version(const CtlResource *r, const char *version, char buf[static 128]) {
@@ -368,8 +370,28 @@ CtlStore *ctl_store_free(CtlStore *s) {
         free(s->objs);
         free(s->slots);
         free(s->dir);
+        kube_event_recorder_free(s->recorder);
         free(s);
         return NULL;
+}
+
+void ctl_store_set_recorder(CtlStore *s, KubeEventRecorder *r) {
+        kube_event_recorder_free(s->recorder);
+        s->recorder = r;
+}
+
+KubeEventRecorder *ctl_store_recorder(CtlStore *s) {
+        return s ? s->recorder : NULL;
+}
+
+int ctl_store_post_event(CtlStore *s, const char *ns, const char *name, json_t *body, bool patch, KvErr *e) {
+        const CtlResource *res = ctl_resource_find("", "v1", "events");
+        _cleanup_json_ json_t *got = NULL;
+        if (s->remote)
+                /* the API server's Events are written, never watched: the mirror keeps none of them */
+                return s->remote(s->remote_data, patch ? CTL_REMOTE_PATCH : CTL_REMOTE_CREATE, res, ns, name, body,
+                                 &got, e);
+        return patch ? ctl_store_patch(s, res, ns, name, body, &got, e) : ctl_store_create(s, res, ns, body, &got, e);
 }
 
 int ctl_store_add_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata) {

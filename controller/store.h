@@ -56,6 +56,7 @@ const char *ctl_controller_uid(json_t *obj, const char *kind, const char **ret_n
 const char *ctl_now_rfc3339(char buf[static 32]);
 
 typedef struct CtlStore CtlStore;
+struct KubeEventRecorder;
 
 /* Called after every change (the event log has it already). */
 typedef void (*ctl_store_notify_t)(void *userdata);
@@ -84,6 +85,13 @@ int ctl_store_open_mirror(ctl_remote_fn fn, void *userdata, CtlStore **ret) _wur
  * it afterwards). -EINVAL without metadata.name (or namespace, for a namespaced resource). */
 int ctl_store_mirror(CtlStore *s, const CtlResource *res, const char *type, json_t *obj) _wur_;
 CtlStore *ctl_store_free(CtlStore *s);
+/* The controllers' Event recorder (controller/events.c), owned by the store from now on (NULL: none; the one before
+ * is freed). */
+void ctl_store_set_recorder(CtlStore *s, struct KubeEventRecorder *r);
+struct KubeEventRecorder *ctl_store_recorder(CtlStore *s);
+/* An Event written: created (body the Event) or merge-patched (count, lastTimestamp) — into the store, or in
+ * cluster mode straight to the API server (the mirror keeps no Events). */
+int ctl_store_post_event(CtlStore *s, const char *ns, const char *name, json_t *body, bool patch, KvErr *e) _wur_;
 /* Up to CTL_STORE_LISTENERS listeners (-ENOSPC beyond); removal of one not added is a no-op. */
 int ctl_store_add_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata) _wur_;
 void ctl_store_remove_notify(CtlStore *s, ctl_store_notify_t cb, void *userdata);

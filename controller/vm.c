@@ -8,6 +8,7 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "controller/events.h"
 #include "controller/migration.h"
 
 static const CtlResource *res_vm(void) {
@@ -173,10 +174,14 @@ static int reconcile_vm(CtlStore *s, json_t *vm) {
         if (want == 1 && !have) {
                 _cleanup_json_ json_t *out = NULL;
                 r = ctl_vm_create_vmi(s, vm, &out, &e);
-                if (r < 0)
+                if (r < 0) {
                         log_warning("VirtualMachine %s/%s: cannot create its VMI: %s", ns, name, e.msg);
-                else {
+                        ctl_event(s, res_vm(), vm, "Warning", "FailedCreate",
+                                  "Error creating virtual machine instance: %s", e.msg);
+                } else {
                         log_info("VirtualMachine %s/%s: created its VirtualMachineInstance", ns, name);
+                        ctl_event(s, res_vm(), vm, "Normal", "SuccessfulCreate",
+                                  "Started the virtual machine by creating the new virtual machine instance %s", name);
                         changed++;
                         vmi = TAKE_PTR(out);
                         have = ours = true;
@@ -185,6 +190,8 @@ static int reconcile_vm(CtlStore *s, json_t *vm) {
                 json_t *out = NULL;
                 if (ctl_store_delete(s, res_vmi(), ns, name, &out, &e) == 0) {
                         log_info("VirtualMachine %s/%s: stopped (VMI deleted)", ns, name);
+                        ctl_event(s, res_vm(), vm, "Normal", "SuccessfulDelete",
+                                  "Stopped the virtual machine by deleting the virtual machine instance %s", name);
                         json_decref(out);
                         json_decref(vmi);
                         vmi = NULL;
@@ -239,6 +246,8 @@ int ctl_vm_reconcile(CtlStore *s) {
                         json_t *out = NULL;
                         if (ctl_store_delete(s, res_vmi(), ns, name, &out, &e) == 0) {
                                 log_info("VirtualMachineInstance %s/%s: its VirtualMachine is gone; deleted", ns, name);
+                                ctl_event(s, res_vmi(), vmi, "Normal", "SuccessfulDelete",
+                                          "Deleted: its VirtualMachine is gone");
                                 json_decref(out);
                                 changed++;
                         }

@@ -106,7 +106,7 @@ assert_eq "$(vmim_phase mig-1)" TargetReady "targetNodeDomainDetected: TargetRea
 node_status vmi vm-a '{"status":{"migrationState":{"startTimestamp":"2026-12-05T10:00:00Z"}}}'
 wait_for phase_is mig-1 Running
 assert_eq "$(vmim_phase mig-1)" Running "startTimestamp: Running"
-node_status vmi vm-a '{"status":{"migrationState":{"completed":true,"endTimestamp":"2026-12-05T10:00:02Z"}}}'
+node_status vmi vm-a '{"status":{"migrationState":{"completed":true,"endTimestamp":"2026-12-05T10:00:02Z","kvnetDowntimeMs":68,"kvnetNetworkOutageMs":64.696}}}'
 wait_for phase_is mig-1 Succeeded
 assert_eq "$(vmim_phase mig-1)" Succeeded "completed: Succeeded"
 assert_eq "$(k get vmim mig-1 -o json | jq -r '[.status.phaseTransitionTimestamps[].phase] | join(" ")')" \
@@ -118,6 +118,17 @@ assert_false "the source pod $src_pod is deleted" k get pod "$src_pod"
 assert_eq "$(k get pods -o name)" "pod/$dst_pod" "... the target pod is the VMI's pod"
 wait_for k_is Running get vm vm-a -o jsonpath='{.status.printableStatus}'
 assert_eq "$(k get vm vm-a -o jsonpath='{.status.printableStatus}')" Running "the VM is Running again"
+# ev SELECTOR: "reason|type|message" of each Event the field selector picks, oldest first (docs/events.md)
+ev() { k get events --field-selector "$1" -o json | jq -r '.items | sort_by(.metadata.name) | .[] | [.reason, .type, .message] | join("|")'; }
+assert_eq "$(ev involvedObject.kind=VirtualMachineInstanceMigration,involvedObject.name=mig-1)" \
+"SuccessfulCreate|Normal|Created migration target pod $dst_pod on node node2
+Migrating|Normal|Migrating vm-a from node node1 to node node2
+Migrated|Normal|Migrated vm-a from node node1 to node node2 (QEMU downtime 68 ms, guest paused 64.7 ms)" \
+	"Events on mig-1: target pod, started, completed with the outage the nodes measured"
+assert_eq "$(ev involvedObject.kind=VirtualMachineInstance,involvedObject.name=vm-a,source=kvnet-controller | grep -E '^Migra')" \
+"Migrating|Normal|VirtualMachineInstance is migrating to node node2
+Migrated|Normal|The VirtualMachineInstance migrated from node node1 to node node2 (QEMU downtime 68 ms, guest paused 64.7 ms)" \
+	"... and on vm-a"
 
 # ---------------------------------------------------------------- failure: the target pod goes, the VMI stays
 vmim mig-fail vm-a >/dev/null
@@ -131,6 +142,11 @@ assert_eq "$(k get vmim mig-fail -o jsonpath='{.status.conditions[?(@.type=="Fai
 wait_for k_is "" get pod "$fail_pod" -o name
 assert_false "... the target pod $fail_pod is deleted" k get pod "$fail_pod"
 assert_eq "$(k get vmi vm-a -o jsonpath='{.status.nodeName}')" node2 "... the VMI stays on node2"
+assert_eq "$(ev involvedObject.name=mig-fail,reason=FailedMigration)" \
+	"FailedMigration|Warning|MigrationFailed: Live migration failed: connection reset" "... a FailedMigration Warning on the VMIM"
+assert_eq "$(ev involvedObject.kind=VirtualMachineInstance,involvedObject.name=vm-a,reason=FailedMigration)" \
+	"FailedMigration|Warning|Migration to node node1 failed, the VirtualMachineInstance stays on node node2: Live migration failed: connection reset" \
+	"... and on the VMI, saying where it stays"
 
 # ---------------------------------------------------------------- cancel before the start
 vmim mig-cancel vm-a >/dev/null

@@ -98,6 +98,26 @@ k get pods -o wide >"$KV_TMP/table" 2>&1 || true
 assert_true "kubectl get pods -o wide shows the pod on node1: $(tr -s ' \n' ' ' <"$KV_TMP/table")" \
 	bash -c "grep -Eq '^NAME +READY +STATUS +RESTARTS +AGE +IP +NODE' '$KV_TMP/table' && grep -Eq '^$pod_a +0/1 +Pending +0 +[0-9]+s +<none> +node1' '$KV_TMP/table'"
 
+# ---------------------------------------------------------------- Events (docs/events.md)
+# ev SELECTOR: "reason|type|count|source|message" of each Event the field selector picks, oldest first
+ev() { k get events --field-selector "$1" -o json | jq -r '.items | sort_by(.metadata.name) | .[] | [.reason, .type, (.count | tostring), .source.component, .message] | join("|")'; }
+assert_eq "$(ev involvedObject.kind=VirtualMachine,involvedObject.name=vm-a)" \
+	"SuccessfulCreate|Normal|1|kvnet-controller|Started the virtual machine by creating the new virtual machine instance vm-a" \
+	"an Event on vm-a: its VMI created (KubeVirt's reason and words)"
+assert_eq "$(ev involvedObject.kind=VirtualMachineInstance,involvedObject.name=vm-a | tail -n 1)" \
+	"SuccessfulCreate|Normal|1|kvnet-controller|Created virtual machine pod $pod_a" "... on its VMI: its launcher pod created"
+out=$(ev involvedObject.kind=VirtualMachineInstance,involvedObject.name=vm-a,reason=FailedScheduling)
+assert_true "... and the Warning of the time it had no node, once ($out)" \
+	grep -Eqx 'FailedScheduling\|Warning\|1\|kvnet-controller\|0/0 nodes are available.*--nodes.*' <<<"$out"
+assert_eq "$(ev involvedObject.kind=Pod,involvedObject.name="$pod_a")" \
+	"Scheduled|Normal|1|kvnet-controller|Successfully assigned default/$pod_a to node1" "... on the pod: Scheduled to node1"
+assert_eq "$(k get events --field-selector involvedObject.name=vm-a -o json | jq -r --arg u "$(k get vm vm-a -o jsonpath='{.metadata.uid}')" \
+	'[.items[] | select(.involvedObject.kind == "VirtualMachine") | .involvedObject.uid == $u and .involvedObject.apiVersion == "kubevirt.io/v1" and .firstTimestamp == .lastTimestamp] | all')" \
+	true "... involvedObject carries the VM's uid and apiVersion, first = last timestamp"
+k describe vm vm-a >"$KV_TMP/describe" 2>&1 || true
+assert_true "kubectl describe vm lists the Event: $(grep -A3 '^Events' "$KV_TMP/describe" | tr -s ' \n' ' ')" \
+	grep -Eq 'Normal +SuccessfulCreate +[0-9]+s +kvnet-controller +Started the virtual machine' "$KV_TMP/describe"
+
 # ---------------------------------------------------------------- least loaded; too big
 sed 's/vm-a/vm-b/' "$KV_TMP/vm-a.yaml" >"$KV_TMP/vm-b.yaml"
 sed -e 's/vm-a/vm-big/' -e 's/memory: 1Gi/memory: 6Gi/' "$KV_TMP/vm-a.yaml" >"$KV_TMP/vm-big.yaml"
@@ -126,6 +146,8 @@ assert_eq "$(jq -r '.status.conditions[0] | [.type, .status, .reason, .message] 
 	"PodScheduled|False|Unschedulable|0/3 nodes are available: 3 Insufficient memory." \
 	"... PodScheduled=False, Unschedulable, Kubernetes' message"
 assert_eq "$(k get pods -l kubevirt.io/created-by="$(jq -r .metadata.uid <<<"$vmi")" -o name)" "" "... and it has no pod"
+assert_eq "$(ev involvedObject.name=vm-big,reason=FailedScheduling | cut -d'|' -f1-3,5)" \
+	"FailedScheduling|Warning|1|0/3 nodes are available: 3 Insufficient memory." "... a FailedScheduling Warning says why, once (not every pass)"
 out=$(k apply -f - 2>&1 <<'YAML' || true
 apiVersion: kubevirt.io/v1
 kind: VirtualMachine

@@ -228,7 +228,7 @@ for c in "list pods -A" "watch pods -A" "patch pods --subresource=status" "watch
 	"update virtualmachineinstances.kubevirt.io --subresource=status" "get virtualmachines.kubevirt.io" \
 	"create networkclaims.kvnet.io" "update networkclaims.kvnet.io" "delete networkclaims.kvnet.io" \
 	"get network-attachment-definitions.k8s.cni.cncf.io" "patch pods" "create events" "get ipamclaims.k8s.cni.cncf.io" \
-	"patch ipamclaims.k8s.cni.cncf.io --subresource=status"; do
+	"patch ipamclaims.k8s.cni.cncf.io --subresource=status" "patch events"; do
 	# shellcheck disable=SC2086 # the words of the case
 	assert_eq "$(can kvnet-node $c)" yes "kvnet-node may: $c"
 done
@@ -243,13 +243,14 @@ for c in "create pods" "delete pods" "watch nodes" "create virtualmachineinstanc
 	"delete virtualmachineinstances.kubevirt.io" "update virtualmachines.kubevirt.io --subresource=status" \
 	"patch virtualmachineinstancemigrations.kubevirt.io --subresource=status" "create ipamclaims.k8s.cni.cncf.io" \
 	"list network-attachment-definitions.k8s.cni.cncf.io" "update pods --subresource=status" \
-	"create leases.coordination.k8s.io -n kvnet-system" "update leases.coordination.k8s.io/kvnet-controller -n kvnet-system"; do
+	"create leases.coordination.k8s.io -n kvnet-system" "update leases.coordination.k8s.io/kvnet-controller -n kvnet-system" \
+	"create events" "patch events"; do
 	# shellcheck disable=SC2086
 	assert_eq "$(can kvnet-controller $c)" yes "kvnet-controller may: $c"
 done
 for c in "update leases.coordination.k8s.io/other -n kvnet-system" "create leases.coordination.k8s.io -n default" \
 	"get secrets -n kvnet-system" "delete nodes" "patch pods --subresource=status" "create networkclaims.kvnet.io" \
-	"delete virtualmachines.kubevirt.io" "update virtualmachineinstancemigrations.kubevirt.io" "create events"; do
+	"delete virtualmachines.kubevirt.io" "update virtualmachineinstancemigrations.kubevirt.io" "delete events"; do
 	# shellcheck disable=SC2086
 	assert_eq "$(can kvnet-controller $c)" no "kvnet-controller may not: $c"
 done

@@ -70,6 +70,13 @@ assert_eq "$(vmi_field web '.status.interfaces[0].ipAddress')/$(vmi_field web '.
 assert_true "... and the guest answers there" wait_ping "$CLIENT_NS" "$ip0" 60
 for _ in $(seq 1 20); do [ "$(claims web)" = "$dst>" ] && break; sleep 0.5; done
 assert_eq "$(claims web)" "$dst>" "... its NetworkClaim now held by $dst, no target left"
+# the components' Events are the real API server's too (docs/events.md): "component:Kind:reason" of those about web
+ev=$(kc get events --field-selector involvedObject.name=web -o json |
+	jq -r '[.items[] | .source.component + ":" + .involvedObject.kind + ":" + .reason] | unique | join(" ")')
+assert_true "the API server holds the controller's and the nodes' Events about web, the migration's included ($ev)" \
+	bash -c 'for w in kvnet-controller:VirtualMachine:SuccessfulCreate kvnet-controller:VirtualMachineInstance:SuccessfulCreate kvnet-node:VirtualMachineInstance:Started kvnet-node:VirtualMachineInstance:NetworkAttached kvnet-controller:VirtualMachineInstance:Migrated; do grep -qw "$w" <<<"$1" || exit 1; done' _ "$ev"
+msg=$(kc get events --field-selector involvedObject.name=mig-web,reason=Migrated -o jsonpath='{.items[0].message}')
+assert_true "... and the VMIM's Migrated ($msg)" grep -q "^Migrated web from node $src to node $dst" <<<"$msg"
 
 kc delete vm web >/dev/null
 for _ in $(seq 1 120); do

@@ -123,6 +123,21 @@ assert_eq "$(jq -r '.status.activePods | keys | join(" ")' <<<"$vmi")" "$uid_a" 
 k get pods -o wide >"$KV_TMP/table" 2>&1 || true
 assert_true "kubectl get pods -o wide shows it 1/1 Running at $ip_a on node1: $(tr -s ' \n' ' ' <"$KV_TMP/table")" \
 	grep -Eq "^$pod_a +1/1 +Running +0 +[0-9]+s +${ip_a//./\\.} +node1" "$KV_TMP/table"
+# Events (docs/events.md): "reason|type|source|message" of those the field selector picks, oldest first
+ev() { k get events --field-selector "$1" -o json | jq -r '.items | sort_by(.metadata.name) | .[] | [.reason, .type, .source.component, .message] | join("|")'; }
+for _ in $(seq 1 50); do # posted once the status they tell about is written
+	out=$(ev involvedObject.kind=VirtualMachineInstance,involvedObject.name=vm-a,source=kvnet-node)
+	grep -q NetworkAttached <<<"$out" && break
+	sleep 0.2
+done
+assert_true "vm-a's VMI has kvnet-node's Events: Started on node1, then its network with address and MAC ($out)" \
+	grep -Pzq "^Started\\|Normal\\|kvnet-node\\|VirtualMachineInstance started on node node1\\.\nNetworkAttached\\|Normal\\|kvnet-node\\|Network attached on node node1: default ${ip_a//./\\.}( [0-9a-f:.]+)* \\(MAC [0-9a-f:]{17}\\)\n$" <<<"$out"
+assert_eq "$(ev involvedObject.kind=Pod,involvedObject.name="$pod_a" | cut -d'|' -f1-3 | tr '\n' ' ')" \
+	"Scheduled|Normal|kvnet-controller Started|Normal|kvnet-node " "... its pod: Scheduled (controller), Started (node)"
+k describe vmi vm-a >"$KV_TMP/describe" 2>&1 || true
+# (kubectl 1.28 prints the component alone in FROM; source.host is node1 all the same)
+assert_true "kubectl describe vmi lists them: $(sed -n '/^Events/,$p' "$KV_TMP/describe" | tr -s ' \n' ' ')" \
+	grep -Eq "Normal +NetworkAttached +[0-9]+s +kvnet-node(, node1)? +Network attached on node node1: default ${ip_a//./\\.}" "$KV_TMP/describe"
 k get vmi vm-a >"$KV_TMP/table" 2>&1 || true
 assert_true "kubectl get vmi shows it Running at $ip_a on node1, READY True: $(tr -s ' \n' ' ' <"$KV_TMP/table")" \
 	grep -Eq "^vm-a +[0-9]+s +Running +${ip_a//./\\.} +node1 +True" "$KV_TMP/table"
@@ -195,6 +210,8 @@ wait_until 10 bash -c "[ \"\$(ip netns exec $NS env KUBECONFIG=$KCFG kubectl get
 pod=$(pod_of vmi-bad)
 assert_eq "$(jq -r .status.phase <<<"$pod")" Failed "its pod is Failed"
 assert_true "... with the reason in its message ($(jq -r .status.message <<<"$pod"))" jq -e '.status.message | test("no-such-kernel")' <<<"$pod"
+out=$(ev involvedObject.kind=VirtualMachineInstance,involvedObject.name=vmi-bad,reason=Failed)
+assert_true "... a Warning Event on the VMI gives the reason ($out)" grep -Eq '^Failed\|Warning\|kvnet-node\|The VirtualMachineInstance failed.*no-such-kernel' <<<"$out"
 nb=${node_bad#node}
 assert_eq "$(ls "$KV_TMP/n$nb/state/pods" | grep -c "$(jq -r .metadata.uid <<<"$pod")" || true)" 0 "nothing of it left on $node_bad (no pod directory)"
 assert_eq "$(pod_sandboxes)" 2 "... only the two running VMs' sandboxes"
@@ -217,6 +234,8 @@ assert_eq "$(k get vmi vmi-off -o json | jq -r '.status.conditions[] | select(.t
 	False/GuestShutdown "... its Ready condition: False, GuestShutdown"
 wait_until 10 bash -c "[ \"\$(ip netns exec $NS env KUBECONFIG=$KCFG kubectl get pods -l vm.kubevirt.io/name=vmi-off -o jsonpath='{.items[0].status.phase}')\" = Succeeded ]" || true
 assert_eq "$(pod_of vmi-off | jq -r .status.phase)" Succeeded "... its pod Succeeded"
+assert_eq "$(ev involvedObject.name=vmi-off,reason=Stopped)" "Stopped|Normal|kvnet-node|The VirtualMachineInstance was shut down." \
+	"... a Stopped Event on the VMI"
 wait_until 30 bash -c "[ ! -e $KV_TMP/n${node_off#node}/state/pods/$uid_off ]" || true
 assert_false "... and its node tore the finished pod down" test -e "$KV_TMP/n${node_off#node}/state/pods/$uid_off"
 k delete vmi vmi-off >/dev/null

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "agent/agent.h"
+#include "agent/events.h"
 #include "common/json-util.h"
 #include "common/kstatus.h"
 #include "tests/unit/helpers.h"
@@ -404,6 +405,64 @@ static void test_mig_target_fields(void **state) {
         rmdir(dir);
 }
 
+/* "reason|type|message" of each Event of list, one per line */
+static char *events_text(json_t *list) {
+        char *buf = NULL;
+        size_t n = 0, i;
+        FILE *f = open_memstream(&buf, &n);
+        json_t *it;
+        json_array_foreach(list, i, it) fprintf(f, "%s|%s|%s\n", json_string_value(json_object_get(it, "reason")),
+                                                json_string_value(json_object_get(it, "type")),
+                                                json_string_value(json_object_get(it, "message")));
+        fclose(f);
+        return buf;
+}
+
+static void test_vmi_events(void **state) {
+        (void) state;
+        _cleanup_json_ json_t *sched = json_pack("{s:s}", "phase", "Scheduled");
+        _cleanup_json_ json_t *run = json_pack("{s:s,s:[{s:s,s:s,s:s}]}", "phase", "Running", "interfaces", "name",
+                                               "default", "mac", "02:00:00:00:00:01", "interfaceName", "eth0");
+        _cleanup_json_ json_t *leased = json_pack(
+                "{s:s,s:[{s:s,s:s,s:s,s:[s,s]},{s:s,s:s,s:s}]}", "phase", "Running", "interfaces", "name", "default",
+                "mac", "02:00:00:00:00:01", "ipAddress", "10.88.0.2", "ipAddresses", "10.88.0.2", "fd00::2", "name",
+                "sec", "mac", "02:00:00:00:00:02", "ipAddress", "10.77.0.5");
+        _cleanup_json_ json_t *done = json_pack("{s:s}", "phase", "Succeeded");
+        _cleanup_json_ json_t *failed = json_pack("{s:s,s:s}", "phase", "Failed", "reason", "the guest crashed");
+        _cleanup_json_ json_t *crashed = json_pack("{s:s,s:[{s:s,s:s,s:s}]}", "phase", "Failed", "conditions", "type",
+                                                   "Ready", "status", "False", "message", "kernel not found");
+        _cleanup_json_ json_t *e7 = agent_vmi_events(sched, crashed, "n");
+        _cleanup_free_ char *t7 = events_text(e7);
+        assert_string_equal(t7, "Failed|Warning|The VirtualMachineInstance failed: kernel not found\n");
+        _cleanup_json_ json_t *e1 = agent_vmi_events(sched, run, "node1"), *e2 = agent_vmi_events(run, leased, "node1"),
+                              *e3 = agent_vmi_events(leased, leased, "node1"),
+                              *e4 = agent_vmi_events(leased, done, "n"), *e5 = agent_vmi_events(run, failed, "n"),
+                              *e6 = agent_vmi_events(NULL, sched, "n");
+        _cleanup_free_ char *t1 = events_text(e1), *t2 = events_text(e2), *t3 = events_text(e3), *t4 = events_text(e4),
+                            *t5 = events_text(e5), *t6 = events_text(e6);
+        /* Running without an address yet: started, the network once it has addresses */
+        assert_string_equal(t1, "Started|Normal|VirtualMachineInstance started on node node1.\n");
+        assert_string_equal(t2, "NetworkAttached|Normal|Network attached on node node1: default 10.88.0.2 fd00::2 "
+                                "(MAC 02:00:00:00:00:01), sec 10.77.0.5 (MAC 02:00:00:00:00:02)\n");
+        assert_string_equal(t3, ""); /* nothing changed: nothing to tell */
+        assert_string_equal(t4, "Stopped|Normal|The VirtualMachineInstance was shut down.\n");
+        assert_string_equal(t5, "Failed|Warning|The VirtualMachineInstance failed: the guest crashed\n");
+        assert_string_equal(t6, "");
+}
+
+static void test_pod_events(void **state) {
+        (void) state;
+        _cleanup_json_ json_t *e1 = agent_pod_events("Pending", "Running", NULL),
+                              *e2 = agent_pod_events("Running", "Running", NULL),
+                              *e3 = agent_pod_events("Pending", "Failed", "netd: no such network"),
+                              *e4 = agent_pod_events("Running", "Succeeded", NULL);
+        _cleanup_free_ char *t1 = events_text(e1), *t2 = events_text(e2), *t3 = events_text(e3), *t4 = events_text(e4);
+        assert_string_equal(t1, "Started|Normal|Started container compute\n");
+        assert_string_equal(t2, "");
+        assert_string_equal(t3, "Failed|Warning|Error: netd: no such network\n");
+        assert_string_equal(t4, "");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_pod_fields),
@@ -414,6 +473,8 @@ int main(void) {
                 cmocka_unit_test(test_mig_roles),
                 cmocka_unit_test(test_mig_source_fields),
                 cmocka_unit_test(test_mig_target_fields),
+                cmocka_unit_test(test_vmi_events),
+                cmocka_unit_test(test_pod_events),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

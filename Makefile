@@ -137,7 +137,7 @@ MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd gnutls 2>/dev/null)
 $(OBJ)/controller/%.o: CFLAGS += $(MHD_CFLAGS)
 $(BIN)/kvnet-controller: LDLIBS += $(MHD_LIBS)
 $(BUILD)/tests/test-controller-%: LDLIBS += $(MHD_LIBS)
-$(OBJ)/netd/core/metrics.o: CFLAGS += $(MHD_CFLAGS)
+$(OBJ)/netd/core/metrics.o $(OBJ)/common/metrics-http.o: CFLAGS += $(MHD_CFLAGS)
 $(BIN)/kvnet-netd $(BUILD)/tests/%: LDLIBS += $(MHD_LIBS)
 # libcurl (the Kubernetes client, kube/) only where kube is linked: netd (the claim store's kube backend,
 # netd/state/claimstore-kube.c), the node side and the tests; kvnet-multus loads it at run time (above); the CNI
@@ -237,10 +237,11 @@ FUZZ_HARNESSES := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_BINS    := $(addprefix $(BUILD)/fuzz/,$(FUZZ_HARNESSES))
 FUZZ_SRC_fuzz-cni              := $(CNI_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-controller-store := controller/store.c controller/vmispec.c controller/quantity.c controller/launchcheck.c \
-                                  controller/ipamclaim.c kube/event.c $(LAUNCH_VMI_SRC) $(COMMON_SRC)
-FUZZ_SRC_fuzz-controller-proto := controller/kproto.c controller/store.c controller/vmispec.c controller/quantity.c \
-                                  controller/launchcheck.c controller/ipamclaim.c kube/event.c $(LAUNCH_VMI_SRC) \
+                                  controller/ipamclaim.c controller/metrics.c kube/event.c $(LAUNCH_VMI_SRC) \
                                   $(COMMON_SRC)
+FUZZ_SRC_fuzz-controller-proto := controller/kproto.c controller/store.c controller/vmispec.c controller/quantity.c \
+                                  controller/launchcheck.c controller/ipamclaim.c controller/metrics.c kube/event.c \
+                                  $(LAUNCH_VMI_SRC) $(COMMON_SRC)
 FUZZ_SRC_fuzz-dhcp             := netd/dhcp/dhcp4.c netd/dhcp/dhcp6.c $(COMMON_SRC)
 FUZZ_SRC_fuzz-journal          := netd/state/journal.c $(COMMON_SRC)
 FUZZ_SRC_fuzz-netd-request     := $(NETD_SRC) $(KUBE_SRC) $(COMMON_SRC)

@@ -15,6 +15,14 @@ const char *kstatus_time(int64_t t, char buf[static 32]) {
         return buf;
 }
 
+int64_t kstatus_parse_time(const char *s) {
+        struct tm tm = {};
+        const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+        if (!end)
+                return -1;
+        return (int64_t) timegm(&tm);
+}
+
 json_t *kstatus_condition(json_t *status, const char *type) {
         return json_array_find_str(json_object_get(status, "conditions"), "type", type);
 }

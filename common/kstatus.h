@@ -18,6 +18,9 @@ typedef struct KCondition {
 
 /* Now (or t seconds since the epoch when t > 0) as Kubernetes writes times: "2026-01-02T03:04:05Z". */
 const char *kstatus_time(int64_t t, char buf[static 32]);
+/* Such a time (fractional seconds and the zone suffix ignored: Kubernetes writes UTC) as seconds since the epoch;
+ * -1 for NULL or something else. */
+int64_t kstatus_parse_time(const char *s);
 
 /* Sets condition c in status.conditions (status is an object; the array is made when missing), replacing the
  * one of the same type. Its lastTransitionTime is now unless the condition had the same status before.

@@ -316,3 +316,7 @@ CtlCluster *ctl_cluster_free(CtlCluster *c) {
         free(c);
         return NULL;
 }
+
+CtlStore *ctl_cluster_store(CtlCluster *c) {
+        return c ? c->store : NULL;
+}

@@ -37,3 +37,5 @@ typedef struct CtlCluster CtlCluster;
 int ctl_cluster_new(EventLoop *loop, const CtlClusterOpts *o, CtlCluster **ret, KvErr *e) _wur_;
 /* Gives the Lease back when this replica holds it, and stops everything. */
 CtlCluster *ctl_cluster_free(CtlCluster *c);
+/* The mirror the controllers work on (to attach the metrics to before they start). */
+CtlStore *ctl_cluster_store(CtlCluster *c);

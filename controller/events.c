@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/json-util.h"
+#include "common/kstatus.h"
 #include "common/log.h"
 #include "kube/event.h"
 
@@ -63,15 +63,6 @@ void ctl_event_at(CtlStore *s, const CtlResource *res, const char *ns, const cha
         va_end(ap);
 }
 
-/* "2026-01-02T03:04:05Z" (what kube/event.c and client-go write) as seconds since the epoch; -1 otherwise. */
-static int64_t parse_time(const char *s) {
-        struct tm tm = {};
-        const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-        if (!end)
-                return -1;
-        return (int64_t) timegm(&tm);
-}
-
 int ctl_events_expire(CtlStore *s, int64_t now_s, unsigned ttl_s) {
         const CtlResource *res = ctl_resource_find("", "v1", "events");
         _cleanup_json_ json_t *items = ctl_store_items(s, res);
@@ -80,11 +71,11 @@ int ctl_events_expire(CtlStore *s, int64_t now_s, unsigned ttl_s) {
         json_t *ev;
         json_array_foreach(items, i, ev) {
                 const char *last = json_string_value(json_object_get(ev, "lastTimestamp"));
-                int64_t t = parse_time(last);
+                int64_t t = kstatus_parse_time(last);
                 if (t < 0) /* events.k8s.io-style: eventTime, else when it was created */
-                        t = parse_time(json_string_value(json_object_get(ev, "eventTime")));
+                        t = kstatus_parse_time(json_string_value(json_object_get(ev, "eventTime")));
                 if (t < 0)
-                        t = parse_time(ctl_md(ev, "creationTimestamp"));
+                        t = kstatus_parse_time(ctl_md(ev, "creationTimestamp"));
                 if (t < 0 || now_s - t <= (int64_t) ttl_s)
                         continue;
                 json_t *out = NULL;

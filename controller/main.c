@@ -12,10 +12,12 @@
 #include "common/event.h"
 #include "common/fileio.h"
 #include "common/log.h"
+#include "common/metrics-http.h"
 #include "controller/apiserver.h"
 #include "controller/cluster.h"
 #include "controller/events.h"
 #include "controller/ipamclaim.h"
+#include "controller/metrics.h"
 #include "controller/migration.h"
 #include "controller/node.h"
 #include "controller/quantity.h"
@@ -27,10 +29,11 @@
 static void help(void) {
         printf("Usage: kvnet-controller --embedded [--listen ADDR:PORT] [--state-dir DIR] [--kubeconfig FILE]\n"
                "                        [--nodes N [--node-cpu QTY] [--node-memory QTY]] [--no-fsync]\n"
-               "                        [--max-watches N] [--log-level LEVEL]\n"
+               "                        [--max-watches N] [--metrics-listen ADDR:PORT] [--log-level LEVEL]\n"
                "       kvnet-controller --cluster [--kubeconfig FILE] [--leader-elect [--leader-elect-namespace NS]\n"
                "                        [--leader-elect-id ID] [--leader-elect-timing LEASE_MS,RENEW_MS,RETRY_MS]]\n"
-               "                        [--kube-api-qps QPS] [--kube-api-burst N] [--log-level LEVEL]\n"
+               "                        [--kube-api-qps QPS] [--kube-api-burst N] [--metrics-listen ADDR:PORT]\n"
+               "                        [--log-level LEVEL]\n"
                "\n"
                "kvnet's controller. --embedded serves the Kubernetes API subset kubectl needs for kvnet's\n"
                "resources (kubevirt.io/v1 VirtualMachine, VirtualMachineInstance,\n"
@@ -51,6 +54,8 @@ static void help(void) {
                "  --max-watches N     --embedded: watches open at once (default 512, 1..100000; more: 429)\n"
                "  --kube-api-qps QPS  --cluster: requests a second to the API server (default 200, 0.1..100000)\n"
                "  --kube-api-burst N  --cluster: requests above that rate in a burst (default 400, 1..1000000)\n"
+               "  --metrics-listen ADDR:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics (IPv4; off by\n"
+               "                      default; docs/metrics.md)\n"
                "  --log-level LEVEL   err, warning, notice, info (default), debug\n");
 }
 
@@ -87,8 +92,34 @@ static int on_signal(EventSource *s, int signo, void *userdata) {
 
 /* the VM controller, the IPAMClaim controller, the scheduler, the migration controller: one pass runs them in turn */
 static const ctl_reconcile_fn fns[] = { ctl_vm_reconcile, ctl_ipamclaims_reconcile, ctl_schedule, ctl_migrations };
+/* their names in the metrics */
+static const char *const fn_names[] = { "vm", "ipamclaim", "scheduler", "migration" };
+#define METRICS_KEY "--metrics-listen"
 
-static int run_cluster(const char *kubeconfig, CtlClusterOpts *o) {
+static char *render_metrics(void *userdata, const char **why) {
+        CtlStore *s = userdata;
+        char *text = ctl_metrics_render(ctl_store_metrics(s), kube_event_stats(ctl_store_recorder(s)));
+        if (!text)
+                *why = "out of memory";
+        return text;
+}
+
+/* The figures attached to s and, with listen, served there: before the controllers' first pass. */
+static int metrics_start(CtlStore *s, const char *mode, const char *listen, KvMetricsServer **ret, KvErr *e) {
+        CtlMetrics *m = NULL;
+        int r = ctl_metrics_new(mode, fn_names, ELEMENTSOF(fn_names), &m);
+        if (r < 0)
+                return kverr_set(e, KV_ERR_INTERNAL, r, "metrics: out of memory");
+        ctl_store_set_metrics(s, m);
+        if (!listen)
+                return 0;
+        if ((r = kv_metrics_server_new(listen, METRICS_KEY, true, render_metrics, s, ret, e)) < 0)
+                return r;
+        log_info("serving metrics on http://%s/metrics", listen);
+        return 0;
+}
+
+static int run_cluster(const char *kubeconfig, const char *metrics_listen, CtlClusterOpts *o) {
         signal(SIGPIPE, SIG_IGN);
         _cleanup_(event_loop_freep) EventLoop *loop = NULL;
         int r = event_loop_new(&loop);
@@ -102,17 +133,22 @@ static int run_cluster(const char *kubeconfig, CtlClusterOpts *o) {
         KvErr e = {};
         CtlCluster *c = NULL;
         EventSource *sigs[2] = {};
-        if ((r = ctl_cluster_new(loop, o, &c, &e)) < 0) {
+        KvMetricsServer *msrv = NULL;
+        if ((r = ctl_cluster_new(loop, o, &c, &e)) < 0 ||
+            (r = metrics_start(ctl_cluster_store(c), "cluster", metrics_listen, &msrv, &e)) < 0) {
                 log_error("%s", e.msg[0] ? e.msg : strerror(-r));
+                ctl_cluster_free(c);
                 return 1;
         }
         if (event_add_signal(loop, SIGTERM, on_signal, loop, &sigs[0]) < 0 ||
             event_add_signal(loop, SIGINT, on_signal, loop, &sigs[1]) < 0) {
                 log_error("cannot watch signals");
+                kv_metrics_server_free(msrv);
                 ctl_cluster_free(c);
                 return 1;
         }
         r = event_loop_run(loop);
+        kv_metrics_server_free(msrv); /* before the store it reads */
         ctl_cluster_free(c);
         for (size_t i = 0; i < 2; i++)
                 if (sigs[i])
@@ -134,9 +170,10 @@ int main(int argc, char **argv) {
                 { "kube-api-qps", required_argument, NULL, 'Q' },
                 { "kube-api-burst", required_argument, NULL, 'B' },
                 { "max-watches", required_argument, NULL, 'W' },
+                { "metrics-listen", required_argument, NULL, 'P' },
                 {},
         };
-        const char *node_cpu = "2", *node_memory = NULL;
+        const char *node_cpu = "2", *node_memory = NULL, *metrics_listen = NULL;
         unsigned max_watches = 0;
         long nodes = -1;
         const char *listen = "127.0.0.1:6443", *state_dir = "/var/lib/kvnet/controller", *kubeconfig = NULL;
@@ -179,6 +216,15 @@ int main(int argc, char **argv) {
                                 return 2;
                         break;
                 case 'L': listen = optarg; break;
+                case 'P': {
+                        KvErr pe = {};
+                        if (kv_metrics_parse_listen(optarg, METRICS_KEY, true, &pe) < 0) {
+                                fprintf(stderr, "kvnet-controller: %s\n", pe.msg);
+                                return 2;
+                        }
+                        metrics_listen = optarg;
+                        break;
+                }
                 case 'd': state_dir = optarg; break;
                 case 'k': kubeconfig = optarg; break;
                 case 'n': durable = false; break;
@@ -211,7 +257,7 @@ int main(int argc, char **argv) {
                 return 2;
         }
         if (cluster)
-                return run_cluster(kubeconfig, &copts);
+                return run_cluster(kubeconfig, metrics_listen, &copts);
         uint64_t cpu_milli = 0, memory = 0;
         KvErr e = {};
         if (nodes > 0) {
@@ -249,8 +295,11 @@ int main(int argc, char **argv) {
         CtlApi *api = NULL;
         CtlReconciler *controllers = NULL;
         r = ctl_store_open(state_dir, durable, &store, &e);
+        KvMetricsServer *msrv = NULL;
         if (r >= 0)
                 r = ctl_events_open(store, CTL_EVENT_COMPONENT, NULL, &e);
+        if (r >= 0)
+                r = metrics_start(store, "embedded", metrics_listen, &msrv, &e);
         if (r >= 0 && nodes >= 0 && (r = ctl_nodes_simulate(store, (unsigned) nodes, cpu_milli, memory, &e)) >= 0)
                 log_info("%ld simulated node(s) with %s CPU and %s memory each", nodes,
                          ctl_quantity_format_milli(cpu_milli, (char[32]){ 0 }),
@@ -273,6 +322,7 @@ int main(int argc, char **argv) {
                 log_error("%s%s%s", e.msg, e.details[0] ? ": " : "", e.details);
                 ctl_reconciler_free(controllers);
                 ctl_api_free(api);
+                kv_metrics_server_free(msrv);
                 ctl_store_free(store);
                 return 1;
         }
@@ -283,6 +333,7 @@ int main(int argc, char **argv) {
                 log_error("cannot watch signals");
                 ctl_reconciler_free(controllers);
                 ctl_api_free(api);
+                kv_metrics_server_free(msrv);
                 ctl_store_free(store);
                 return 1;
         }
@@ -291,6 +342,7 @@ int main(int argc, char **argv) {
         r = event_loop_run(loop);
         ctl_reconciler_free(controllers);
         ctl_api_free(api);
+        kv_metrics_server_free(msrv); /* before the store it reads */
         ctl_store_free(store);
         for (size_t i = 0; i < 2; i++)
                 if (sigs[i])

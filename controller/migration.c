@@ -5,12 +5,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/json-util.h"
 #include "common/kstatus.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "controller/events.h"
+#include "controller/metrics.h"
 #include "controller/scheduler.h"
 
 #define LABEL_HOSTNAME "kubernetes.io/hostname"
@@ -163,6 +165,16 @@ static void phase_event(CtlStore *s, json_t *vmim, Phase phase, const KCondition
         json_t *ms = migration_state(vmi);
         const char *from = str_at(ms, "sourceNode"), *to = str_at(ms, "targetNode");
         char fig[160];
+        CtlMetrics *mx = ctl_store_metrics(s);
+        int64_t born = kstatus_parse_time(ctl_md(vmim, "creationTimestamp"));
+        ctl_metrics_vmim_phase(mx, phase_table[phase], born < 0 ? -1 : (double) (time(NULL) - born));
+        if (phase == PHASE_SUCCEEDED || phase == PHASE_FAILED) {
+                json_t *down = json_object_get(ms, "kvnetDowntimeMs");
+                json_t *pause = json_object_get(ms, "kvnetNetworkOutageMs");
+                bool ok = phase == PHASE_SUCCEEDED;
+                ctl_metrics_migration_ended(mx, ok, ok && json_is_number(down) ? json_number_value(down) / 1000 : -1,
+                                            ok && json_is_number(pause) ? json_number_value(pause) / 1000 : -1);
+        }
         from = from ? from : "?";
         to = to ? to : "?";
         switch (phase) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "controller/metrics.h"
 
 struct CtlReconciler {
         EventLoop *loop;
@@ -42,8 +43,15 @@ static void schedule(CtlReconciler *c) {
 }
 
 static void run_fns(CtlReconciler *c) {
-        for (size_t i = 0; i < c->n_fns; i++)
-                (void) c->fns[i](c->store);
+        CtlMetrics *m = ctl_store_metrics(c->store);
+        for (size_t i = 0; i < c->n_fns; i++) {
+                uint64_t t0 = m ? now_usec() : 0;
+                int r = c->fns[i](c->store);
+                if (m)
+                        ctl_metrics_reconcile(m, i, r, now_usec() - t0);
+        }
+        /* the gauges as this pass leaves the store (in cluster mode only the pass may read it now) */
+        ctl_metrics_snapshot(m, c->store);
 }
 
 /* On the loop, after the pass's functions: the next pass's earliest start, and the next pass when one is due. */

@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "controller/ipamclaim.h"
 #include "controller/launchcheck.h"
+#include "controller/metrics.h"
 #include "controller/vmispec.h"
 #include "kube/event.h"
 
@@ -122,6 +123,7 @@ struct CtlStore {
         ctl_remote_fn remote;
         void *remote_data;
         KubeEventRecorder *recorder; /* the controllers' Events (controller/events.c), owned; NULL: none */
+        CtlMetrics *metrics;         /* the controllers' figures (controller/metrics.c), owned; NULL: none */
 };
 
 const char *ctl_api_version(const CtlResource *r, const char *version, char buf[static 128]) {
@@ -371,6 +373,7 @@ CtlStore *ctl_store_free(CtlStore *s) {
         free(s->slots);
         free(s->dir);
         kube_event_recorder_free(s->recorder);
+        ctl_metrics_free(s->metrics);
         free(s);
         return NULL;
 }
@@ -382,6 +385,15 @@ void ctl_store_set_recorder(CtlStore *s, KubeEventRecorder *r) {
 
 KubeEventRecorder *ctl_store_recorder(CtlStore *s) {
         return s ? s->recorder : NULL;
+}
+
+void ctl_store_set_metrics(CtlStore *s, CtlMetrics *m) {
+        ctl_metrics_free(s->metrics);
+        s->metrics = m;
+}
+
+CtlMetrics *ctl_store_metrics(CtlStore *s) {
+        return s ? s->metrics : NULL;
 }
 
 int ctl_store_post_event(CtlStore *s, const char *ns, const char *name, json_t *body, bool patch, KvErr *e) {

@@ -57,6 +57,7 @@ const char *ctl_now_rfc3339(char buf[static 32]);
 
 typedef struct CtlStore CtlStore;
 struct KubeEventRecorder;
+struct CtlMetrics;
 
 /* Called after every change (the event log has it already). */
 typedef void (*ctl_store_notify_t)(void *userdata);
@@ -89,6 +90,9 @@ CtlStore *ctl_store_free(CtlStore *s);
  * is freed). */
 void ctl_store_set_recorder(CtlStore *s, struct KubeEventRecorder *r);
 struct KubeEventRecorder *ctl_store_recorder(CtlStore *s);
+/* The controllers' figures (controller/metrics.c), owned by the store from now on; set before anything reads it. */
+void ctl_store_set_metrics(CtlStore *s, struct CtlMetrics *m);
+struct CtlMetrics *ctl_store_metrics(CtlStore *s);
 /* An Event written: created (body the Event) or merge-patched (count, lastTimestamp) — into the store, or in
  * cluster mode straight to the API server (the mirror keeps no Events). */
 int ctl_store_post_event(CtlStore *s, const char *ns, const char *name, json_t *body, bool patch, KvErr *e) _wur_;

@@ -2,11 +2,7 @@
 /* netd's Prometheus endpoint (metrics.h, docs/metrics.md). */
 #include "netd/core/metrics.h"
 
-#include <arpa/inet.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -17,6 +13,7 @@
 #include "common/event.h"
 #include "common/json-util.h"
 #include "common/log.h"
+#include "common/metrics-http.h"
 #include "netd/core/netd-priv.h"
 
 #define SCRAPE_WAIT_SEC 2
@@ -26,8 +23,7 @@ static const double bucket_le[NETD_METRICS_BUCKETS] = { 0.0005, 0.001, 0.0025, 0
 
 struct NetdMetrics {
         Manager *m;
-        struct MHD_Daemon *d;
-        unsigned port;
+        KvMetricsServer *srv;
         int efd;
         EventSource *src;
         pthread_mutex_t mu;
@@ -36,31 +32,8 @@ struct NetdMetrics {
         char *text;           /* the loop's last answer */
 };
 
-static int parse_listen(const char *s, struct sockaddr_in *sin, KvErr *e) {
-        char host[64];
-        const char *colon = s ? strrchr(s, ':') : NULL;
-        char *end = NULL;
-        if (!colon || (size_t) (colon - s) >= sizeof host || colon == s || strlen(s) >= 64)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                 "config: 'metricsListen' must be IPV4:PORT, got '%.64s'", s ? s : "");
-        memcpy(host, s, (size_t) (colon - s));
-        host[colon - s] = '\0';
-        unsigned long port = strtoul(colon + 1, &end, 10);
-        *sin = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
-        if (!colon[1] || *end || port > 65535 || inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                 "config: 'metricsListen' must be IPV4:PORT (port 0..65535), got '%.64s'", s);
-        if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
-                                 "config: 'metricsListen' %.64s: name one address of the node (0.0.0.0 would serve the "
-                                 "figures on every interface, a tenant's bridge gateway too)",
-                                 s);
-        return 0;
-}
-
 int netd_metrics_parse_listen(const char *s, KvErr *e) {
-        struct sockaddr_in sin;
-        return parse_listen(s, &sin, e);
+        return kv_metrics_parse_listen(s, "config: 'metricsListen'", false, e);
 }
 
 /* ---- counting (the loop) */
@@ -86,22 +59,8 @@ void netd_metrics_request(Manager *m, int v, unsigned code, uint64_t usec) {
 
 /* ---- the text (the loop) */
 
-/* A label value, escaped as the text format wants (backslash, double quote, newline). */
-static void label(FILE *f, const char *s) {
-        for (; s && *s; s++) {
-                if (*s == '\\' || *s == '"') {
-                        fputc('\\', f);
-                        fputc(*s, f);
-                } else if (*s == '\n')
-                        fputs("\\n", f);
-                else
-                        fputc(*s, f);
-        }
-}
-
-static void family(FILE *f, const char *name, const char *type, const char *help) {
-        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
+#define label kv_metrics_label
+#define family kv_metrics_family
 
 typedef struct Group {
         char network[128], binding[16];
@@ -260,30 +219,10 @@ static int on_ask(EventSource *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
-/* ---- the HTTP thread */
+/* ---- the HTTP thread: asks the loop, waits for its answer */
 
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type, char *body) {
-        if (!body)
-                return MHD_NO; /* out of memory: the connection is closed */
-        struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-        if (!r) {
-                free(body);
-                return MHD_NO;
-        }
-        MHD_add_response_header(r, "Content-Type", type);
-        enum MHD_Result ok = MHD_queue_response(conn, status, r);
-        MHD_destroy_response(r);
-        return ok;
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
-        (void) version, (void) upload, (void) upload_size, (void) con_cls;
-        NetdMetrics *mx = cls;
-        if (!streq(method, "GET") && !streq(method, "HEAD"))
-                return respond(conn, 405, "text/plain", strdup("only GET /metrics\n"));
-        if (!streq(url, "/metrics"))
-                return respond(conn, 404, "text/plain", strdup("netd serves /metrics only\n"));
+static char *render_on_loop(void *userdata, const char **why) {
+        NetdMetrics *mx = userdata;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += SCRAPE_WAIT_SEC;
@@ -298,16 +237,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         char *text = mx->made >= mine && mx->text ? strdup(mx->text) : NULL;
         pthread_mutex_unlock(&mx->mu);
         if (!text)
-                return respond(conn, 503, "text/plain",
-                               strdup("netd's loop did not answer within 2 s (busy, or stopping)\n"));
-        return respond(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+                *why = "netd's loop did not answer within 2 s (busy, or stopping)";
+        return text;
 }
 
 int netd_metrics_new(Manager *m, const char *listen, NetdMetrics **ret, KvErr *e) {
-        struct sockaddr_in sin;
-        int r = parse_listen(listen, &sin, e);
-        if (r < 0)
-                return r;
+        int r;
         NetdMetrics *mx = calloc(1, sizeof *mx);
         if (!mx)
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "metrics: out of memory");
@@ -320,37 +255,23 @@ int netd_metrics_new(Manager *m, const char *listen, NetdMetrics **ret, KvErr *e
                 netd_metrics_free(mx);
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "metrics: cannot watch the scrape requests");
         }
-        /* The HTTP thread takes no signal: netd's loop reads them from a signalfd, which needs every thread to block
-         * them (a thread that did not would die of the first SIGTERM, and netd with it). */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        mx->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, mx,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sin, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned) 16, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10, MHD_OPTION_END);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (!mx->d) {
+        if ((r = kv_metrics_server_new(listen, "config: 'metricsListen'", false, render_on_loop, mx, &mx->srv, e)) <
+            0) {
                 netd_metrics_free(mx);
-                return kverr_set(e, KV_ERR_IO, -EADDRINUSE,
-                                 "config: 'metricsListen' %s: cannot listen there (in use, or not an address of this "
-                                 "node)",
-                                 listen);
+                return r;
         }
-        const union MHD_DaemonInfo *pi = MHD_get_daemon_info(mx->d, MHD_DAEMON_INFO_BIND_PORT);
-        mx->port = pi ? pi->port : ntohs(sin.sin_port);
         *ret = mx;
         return 0;
 }
 
 unsigned netd_metrics_port(const NetdMetrics *mx) {
-        return mx ? mx->port : 0;
+        return mx ? kv_metrics_server_port(mx->srv) : 0;
 }
 
 NetdMetrics *netd_metrics_free(NetdMetrics *mx) {
         if (!mx)
                 return NULL;
-        if (mx->d)
-                MHD_stop_daemon(mx->d); /* joins the thread: a scrape waiting for the loop times out first */
+        kv_metrics_server_free(mx->srv); /* joins the thread: a scrape waiting for the loop times out first */
         if (mx->src)
                 event_source_free(mx->src);
         if (mx->efd >= 0)

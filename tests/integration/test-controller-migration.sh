@@ -91,7 +91,7 @@ assert_true "kubectl get vmim prints NAME PHASE VMI: $(tr -s ' \n' ' ' <"$KV_TMP
 
 # a restart keeps the migration as it is: no second target pod
 stop_controller
-start_controller --nodes 3 --node-cpu 2 --node-memory 4Gi
+start_controller --nodes 3 --node-cpu 2 --node-memory 4Gi --metrics-listen 127.0.0.1:9642
 sleep 0.3
 assert_eq "$(vmim_phase mig-1)/$(ms targetPod)/$(k get pods -l kubevirt.io/migrationJobUID="$uid" -o name)" \
 	"Scheduled/$dst_pod/pod/$dst_pod" "after a restart: still Scheduled, the same single target pod"
@@ -164,6 +164,47 @@ wait_for phase_is mig-disk Failed
 assert_eq "$(vmim_phase mig-disk)/$(k get vmim mig-disk -o jsonpath='{.status.conditions[?(@.type=="Failed")].reason}')" \
 	"Failed/DisksNotLiveMigratable" "... and Failed with the reason DisksNotLiveMigratable"
 assert_eq "$(k get pods -o name)" "pod/$dst_pod" "no pod was made for it"
+
+# ---------------------------------------------------------------- metrics (docs/metrics.md), KubeVirt's names
+# read with the reference Prometheus parser (tests/tools/prom.py, python3-prometheus-client)
+PY=/usr/bin/python3
+if "$PY" -c 'import prometheus_client.parser' 2>/dev/null; then
+	scrape() { ip netns exec "$NS" curl -sS -m 5 http://127.0.0.1:9642/metrics; }
+	value() { scrape | "$PY" "$KV_ROOT/tests/tools/prom.py" value "$1" "$2"; }
+	fams=$(scrape | "$PY" "$KV_ROOT/tests/tools/prom.py" families)
+	for f in kubevirt_vmi_info kubevirt_vmi_phase_count kubevirt_vm_info kubevirt_vmi_migrations_in_pending_phase \
+		kubevirt_vmi_migrations_in_scheduling_phase kubevirt_vmi_migrations_in_running_phase kubevirt_vmi_migration_succeeded \
+		kubevirt_vmi_migration_failed kubevirt_vmi_migration_phase_transition_time_from_creation_seconds \
+		kvnet_migration_guest_pause_seconds kvnet_migration_qemu_downtime_seconds kvnet_controller_reconcile_duration_seconds; do
+		assert_true "the page parses and has $f" grep -qw "$f" <<<"$fams"
+	done
+	phase=$(k get vmi vm-a -o jsonpath='{.status.phase}')
+	assert_eq "$(value kubevirt_vmi_info "{\"name\": \"vm-a\", \"namespace\": \"default\", \"node\": \"node2\", \"phase\": \"$phase\", \"os\": \"<none>\"}")" 1 \
+		"kubevirt_vmi_info{name=vm-a,node=node2,phase=$phase,os=<none>} 1"
+	assert_eq "$(value kubevirt_vmi_phase_count "{\"node\": \"node2\", \"phase\": \"$phase\"}")" 1 "kubevirt_vmi_phase_count{node=node2,phase=$phase} 1"
+	assert_eq "$(value kubevirt_vm_info '{"name": "vm-a"}')" 1 "kubevirt_vm_info{name=vm-a} 1"
+	assert_eq "$(value kubevirt_vmi_migration_succeeded '{"vmi": "vm-a", "vmim": "mig-1", "namespace": "default"}')/$(value kubevirt_vmi_migration_failed '{"vmim": "mig-fail"}')/$(value kubevirt_vmi_migration_failed '{"vmim": "mig-disk"}')" \
+		1/1/1 "kubevirt_vmi_migration_succeeded{vmim=mig-1} 1, _failed{vmim=mig-fail} 1 and {vmim=mig-disk} 1"
+	assert_eq "$(value kubevirt_vmi_migrations_in_running_phase '{}')/$(value kubevirt_vmi_migrations_in_pending_phase '{}')" 0/0 \
+		"no migration in flight: in_running_phase 0, in_pending_phase 0"
+	assert_eq "$(value kvnet_migrations_total '{"result": "succeeded"}')/$(value kvnet_migrations_total '{"result": "failed"}')" 1/2 \
+		"kvnet_migrations_total: 1 succeeded, 2 failed (since the restart)"
+	assert_eq "$(value kvnet_migration_guest_pause_seconds_count '{}') $(value kvnet_migration_guest_pause_seconds_sum '{}') $(value kvnet_migration_qemu_downtime_seconds_sum '{}')" \
+		"1 0.064696 0.068" "the outage histograms hold mig-1's figures (guest pause 64.696 ms, QEMU downtime 68 ms)"
+	assert_eq "$(value kubevirt_vmi_migration_phase_transition_time_from_creation_seconds_count '{"phase": "Succeeded"}')" 1 \
+		"the phase transition histogram saw one VMIM reach Succeeded"
+	assert_true "kvnet_controller_events_total{result=posted} counts the Events ($(value kvnet_controller_events_total '{"result": "posted"}'))" \
+		test "$(value kvnet_controller_events_total '{"result": "posted"}')" -ge 5
+	assert_true "kvnet_controller_reconcile_total{controller=migration,result=ok} counts passes" \
+		test "$(value kvnet_controller_reconcile_total '{"controller": "migration", "result": "ok"}')" -ge 1
+else
+	skip_part "metrics: the Prometheus text parser is needed (python3-prometheus-client: make deps)"
+fi
+for bad in "nope" "127.0.0.1:99999" "localhost:9642"; do
+	out=$("$CTL" --embedded --metrics-listen "$bad" 2>&1) && rc=0 || rc=$?
+	assert_eq "$rc $out" "2 kvnet-controller: --metrics-listen must be IPV4:PORT$([ "$bad" = nope ] || echo ' (port 0..65535)'), got '$bad'" \
+		"--metrics-listen $bad: exit 2 naming the flag and the value"
+done
 
 stop_controller
 ctl_log_clean

@@ -23,23 +23,9 @@ jq '.plugins[0].ipMasq = false' "$base" >"$KV_TMP/n.conflist"
 
 scrape() { ip netns exec "$NODE_NS" curl -sS -m 5 "http://127.0.0.1:9641${1:-/metrics}"; }
 # value NAME LABELS-JSON: the sample's value through the reference parser ("absent" when there is none)
-value() {
-	scrape | "$PY" -c '
-import json, sys
-from prometheus_client.parser import text_string_to_metric_families
-want_name, want = sys.argv[1], json.loads(sys.argv[2])
-for fam in text_string_to_metric_families(sys.stdin.read()):
-    for s in fam.samples:
-        if s.name == want_name and all(s.labels.get(k) == v for k, v in want.items()):
-            print(int(s.value) if s.value == int(s.value) else s.value)
-            sys.exit(0)
-print("absent")' "$1" "$2"
-}
+value() { scrape | "$PY" "$KV_ROOT/tests/tools/prom.py" value "$1" "$2"; }
 
-out=$(scrape | "$PY" -c '
-import sys
-from prometheus_client.parser import text_string_to_metric_families
-print(" ".join(sorted(f.name for f in text_string_to_metric_families(sys.stdin.read()))))')
+out=$(scrape | "$PY" "$KV_ROOT/tests/tools/prom.py" families)
 assert_eq "$out" "kvnet_netd_attachments kvnet_netd_dhcp_frames kvnet_netd_info kvnet_netd_ipam_addresses kvnet_netd_journal_bytes kvnet_netd_request_duration_seconds kvnet_netd_requests kvnet_netd_uptime_seconds" \
 	"a fresh netd's page parses: every family (counters named without _total by the parser)"
 assert_eq "$(value kvnet_netd_info '{}')" 1 "kvnet_netd_info 1"

@@ -3,6 +3,7 @@
 #include "netd/core/metrics.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -169,6 +170,72 @@ static void dhcp(Manager *m, FILE *f) {
                 fprintf(f, "kvnet_netd_dhcp_frames_total{kind=\"%s\"} %llu\n", kinds[k], (unsigned long long) sum[k]);
 }
 
+/* A VM NIC's counters as the guest sees them (KubeVirt's kubevirt_vmi_network_* names and labels): what the guest
+ * receives is what its tap transmits, and the other way round. */
+typedef struct VmNic {
+        const Endpoint *ep;
+        struct rtnl_link_stats64 st;
+} VmNic;
+
+static void vm_nics(Manager *m, FILE *f) {
+        VmNic *v = NULL;
+        size_t n = 0, cap = 0;
+        EP_FOREACH(m, ep) {
+                if (ep->kind != EP_KIND_VM || !ep->tap[0] || !ep->vm_name[0])
+                        continue;
+                _cleanup_close_ int fd = -1;
+                struct rtnl_link_stats64 st;
+                /* a sandbox gone or replaced, a tap not there (yet): no sample rather than a wrong one */
+                if (endpoint_netns_open(ep, &fd) < 0 || link_get_stats(fd, ep->tap, &st) < 0)
+                        continue;
+                if (ARRAY_GROW(v, cap, n + 1) < 0)
+                        break;
+                v[n++] = (VmNic){ .ep = ep, .st = st };
+        }
+        static const struct {
+                const char *name, *help;
+                size_t off; /* of the tap's counter in rtnl_link_stats64 */
+        } fams[] = {
+                { "kubevirt_vmi_network_receive_bytes_total", "Bytes the VM received on the interface.",
+                  offsetof(struct rtnl_link_stats64, tx_bytes) },
+                { "kubevirt_vmi_network_transmit_bytes_total", "Bytes the VM sent on the interface.",
+                  offsetof(struct rtnl_link_stats64, rx_bytes) },
+                { "kubevirt_vmi_network_receive_packets_total", "Packets the VM received on the interface.",
+                  offsetof(struct rtnl_link_stats64, tx_packets) },
+                { "kubevirt_vmi_network_transmit_packets_total", "Packets the VM sent on the interface.",
+                  offsetof(struct rtnl_link_stats64, rx_packets) },
+                { "kubevirt_vmi_network_receive_errors_total", "Errors receiving on the interface.",
+                  offsetof(struct rtnl_link_stats64, tx_errors) },
+                { "kubevirt_vmi_network_transmit_errors_total", "Errors sending on the interface.",
+                  offsetof(struct rtnl_link_stats64, rx_errors) },
+                { "kubevirt_vmi_network_receive_packets_dropped_total",
+                  "Packets for the VM dropped on the interface (e.g. the guest not reading).",
+                  offsetof(struct rtnl_link_stats64, tx_dropped) },
+                { "kubevirt_vmi_network_transmit_packets_dropped_total",
+                  "Packets from the VM dropped on the interface.", offsetof(struct rtnl_link_stats64, rx_dropped) },
+        };
+        for (size_t k = 0; k < ELEMENTSOF(fams); k++) {
+                kv_metrics_family(f, fams[k].name, "counter", fams[k].help);
+                for (size_t i = 0; i < n; i++) {
+                        const Endpoint *ep = v[i].ep;
+                        fprintf(f, "%s{name=\"", fams[k].name);
+                        label(f, ep->vm_name);
+                        fputs("\",namespace=\"", f);
+                        label(f, ep->vm_namespace);
+                        fputs("\",interface=\"", f);
+                        label(f, ep->vm_interface[0] ? ep->vm_interface : ep->ifname);
+                        if (m->node_name[0]) {
+                                fputs("\",node=\"", f);
+                                label(f, m->node_name);
+                        }
+                        uint64_t val;
+                        memcpy(&val, (const char *) &v[i].st + fams[k].off, sizeof val);
+                        fprintf(f, "\"} %llu\n", (unsigned long long) val);
+                }
+        }
+        free(v);
+}
+
 static void journals(Manager *m, FILE *f) {
         family(f, "kvnet_netd_journal_bytes", "gauge", "Bytes in use in netd's state journals.");
         Journal *js[] = { m->ep_journal, ipam_journal(m->ipam) };
@@ -193,6 +260,7 @@ char *netd_metrics_render(Manager *m) {
         requests(m, f);
         ipam_pools(m, f);
         dhcp(m, f);
+        vm_nics(m, f);
         journals(m, f);
         if (fclose(f) != 0) {
                 free(buf);

@@ -316,6 +316,14 @@ int link_get_mac(int netns_fd, const char *name, uint8_t ret[6]) {
         return 0;
 }
 
+int link_get_stats(int netns_fd, const char *name, struct rtnl_link_stats64 *ret) {
+        _cleanup_nl_sock_ NlSock *sk = NULL;
+        int r = lnl_open(netns_fd, &sk);
+        if (r < 0)
+                return r;
+        return lnl_link_stats(sk, name, ret);
+}
+
 int link_neigh_learn(const char *ifname, const KvAddr *a, const uint8_t mac[6]) {
         _cleanup_nl_sock_ NlSock *sk = NULL;
         int r = lnl_open(-1, &sk);

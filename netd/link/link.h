@@ -10,6 +10,8 @@
  * A bad netns fd gives KV_ERR_INVALID_ENV; everything else KV_ERR_INTERNAL. */
 #pragma once
 
+#include <linux/if_link.h>
+
 #include "common/addr.h"
 #include "common/kverr.h"
 #include "common/util.h"
@@ -90,6 +92,8 @@ int link_retire_unknown(bool (*keep)(const char *name, void *arg), void *arg, Kv
 
 /* MAC address of a link (netns_fd -1 = current namespace). */
 int link_get_mac(int netns_fd, const char *name, uint8_t ret[6]) _wur_;
+/* The counters of link name in the namespace netns_fd (-1: netd's own). */
+int link_get_stats(int netns_fd, const char *name, struct rtnl_link_stats64 *ret) _wur_;
 
 /* Teaches the current namespace's neighbour table that `a` is at `mac` on `ifname` (STALE: used at
  * once, verified by the kernel on use). */

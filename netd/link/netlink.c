@@ -153,6 +153,38 @@ int lnl_link_get(NlSock *sk, const char *name, LnlLink *ret) {
         return 0;
 }
 
+typedef struct StatsCtx {
+        struct rtnl_link_stats64 *st;
+        int r; /* -ENODEV: no reply yet; -ENODATA: a reply without IFLA_STATS64 */
+} StatsCtx;
+
+static int link_stats_cb(const struct nlmsghdr *h, void *arg) {
+        StatsCtx *c = arg;
+        const struct nlattr *tb[IFLA_MAX + 1];
+        if (h->nlmsg_type != RTM_NEWLINK || nl_parse(h, sizeof(struct ifinfomsg), tb, IFLA_MAX) < 0)
+                return 0;
+        const struct nlattr *a = tb[IFLA_STATS64];
+        if (!a || mnl_attr_get_payload_len(a) < sizeof *c->st) {
+                c->r = -ENODATA;
+                return 0;
+        }
+        memcpy(c->st, mnl_attr_get_payload(a), sizeof *c->st);
+        c->r = 0;
+        return 0;
+}
+
+int lnl_link_stats(NlSock *sk, const char *name, struct rtnl_link_stats64 *ret) {
+        if (!name || !*name || strlen(name) >= IFNAMSIZ)
+                return -EINVAL;
+        struct nlmsghdr *m = link_msg(sk, RTM_GETLINK, 0, 0, 0, 0);
+        int r = nl_put_str(m, IFLA_IFNAME, name);
+        if (r < 0)
+                return r;
+        StatsCtx c = { .st = ret, .r = -ENODEV };
+        r = nl_call(sk, m, link_stats_cb, &c);
+        return r < 0 ? r : c.r;
+}
+
 int lnl_link_set(NlSock *sk, int ifindex, int up, uint32_t mtu) {
         struct nlmsghdr *m = link_msg(sk, RTM_NEWLINK, 0, ifindex, up > 0 ? IFF_UP : 0, up >= 0 ? IFF_UP : 0);
         int r;

@@ -32,6 +32,8 @@ int lnl_open_pair(int netns_fd, NlSock **ret_sk, NlSock **ret_ssk, KvErr *e) _wu
 
 /* Link lookup by name: -ENODEV if missing. */
 int lnl_link_get(NlSock *sk, const char *name, LnlLink *ret) _wur_;
+/* The link's 64-bit counters (IFLA_STATS64); -ENODEV when there is no such link, -ENODATA without counters. */
+int lnl_link_stats(NlSock *sk, const char *name, struct rtnl_link_stats64 *ret) _wur_;
 /* Calls cb for every link of the socket's namespace; a negative return from cb stops and is returned. */
 int lnl_link_list(NlSock *sk, int (*cb)(const char *name, const LnlLink *l, void *arg), void *arg) _wur_;
 /* Sets up/down (up < 0: unchanged), mtu (0: unchanged). */

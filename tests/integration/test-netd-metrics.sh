@@ -4,7 +4,9 @@
 # family parses; the figures move with real operations — 3 ADDs and a refused one (code 7), a CHECK, a DEL: the
 # attachments gauge by network/binding/kind, requests by verb and code, the duration histogram (cumulative
 # buckets, count = requests), the IPAM range's size and used addresses; /other is 404, a POST 405; bad
-# metricsListen values are refused naming the key and value; netd exits 0 on SIGTERM with the endpoint up.
+# metricsListen values are refused naming the key and value; a VM NIC's counters under KubeVirt's names
+# (kubevirt_vmi_network_*{name,namespace,interface}) count the frames its guest sends; netd exits 0 on SIGTERM
+# with the endpoint up.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -26,7 +28,7 @@ scrape() { ip netns exec "$NODE_NS" curl -sS -m 5 "http://127.0.0.1:9641${1:-/me
 value() { scrape | "$PY" "$KV_ROOT/tests/tools/prom.py" value "$1" "$2"; }
 
 out=$(scrape | "$PY" "$KV_ROOT/tests/tools/prom.py" families)
-assert_eq "$out" "kvnet_netd_attachments kvnet_netd_dhcp_frames kvnet_netd_info kvnet_netd_ipam_addresses kvnet_netd_journal_bytes kvnet_netd_request_duration_seconds kvnet_netd_requests kvnet_netd_uptime_seconds" \
+assert_eq "$out" "kubevirt_vmi_network_receive_bytes kubevirt_vmi_network_receive_errors kubevirt_vmi_network_receive_packets kubevirt_vmi_network_receive_packets_dropped kubevirt_vmi_network_transmit_bytes kubevirt_vmi_network_transmit_errors kubevirt_vmi_network_transmit_packets kubevirt_vmi_network_transmit_packets_dropped kvnet_netd_attachments kvnet_netd_dhcp_frames kvnet_netd_info kvnet_netd_ipam_addresses kvnet_netd_journal_bytes kvnet_netd_request_duration_seconds kvnet_netd_requests kvnet_netd_uptime_seconds" \
 	"a fresh netd's page parses: every family (counters named without _total by the parser)"
 assert_eq "$(value kvnet_netd_info '{}')" 1 "kvnet_netd_info 1"
 
@@ -51,6 +53,28 @@ assert_true "... its buckets are cumulative and end at the count ($buckets)" \
 assert_eq "$(value kvnet_netd_ipam_addresses "{\"network\": \"$net\", \"state\": \"used\"}")" 2 "ipam used 2"
 size=$(value kvnet_netd_ipam_addresses "{\"network\": \"$net\", \"state\": \"size\"}")
 assert_true "ipam size of the range ($size) larger than what is used" test "$size" -gt 2
+# a VM NIC (a tap, no guest): its counters as the guest sees them, under KubeVirt's names; frames written into the tap
+# are what the guest sends
+mkns SBX_V sbxv
+vm_args='IgnoreUnknown=1;K8S_POD_NAMESPACE=default;KVNET_VM_NAME=vm1;KVNET_VM_INTERFACE=default'
+res_v=$(cni add "$KV_TMP/n.conflist" cid-v "$SBX_V" tap0 --args "$vm_args")
+mac_v=$(jq -r '.interfaces[] | select(.name == "tap0" and .sandbox != null) | .mac' <<<"$res_v")
+ip_v=$(echo "$res_v" | result_ip4)
+vmnic='{"name": "vm1", "namespace": "default", "interface": "default"}'
+tx0=$(value kubevirt_vmi_network_transmit_packets_total "$vmnic")
+assert_true "kubevirt_vmi_network_transmit_packets_total{name=vm1,namespace=default,interface=default} is there ($tx0)" \
+	test "$tx0" != absent
+for i in 1 2 3 4 5; do echo "m$i udp4 smac=$mac_v sip=$ip_v dip=10.88.0.255"; done |
+	ip netns exec "$SBX_V" python3 "$KV_ROOT/tests/tools/frames.py" batch-tap tap0
+tx1=$(value kubevirt_vmi_network_transmit_packets_total "$vmnic")
+assert_true "... 5 frames the guest sent counted ($tx0 -> $tx1)" test "$tx1" -ge $((tx0 + 5))
+assert_true "... and their bytes ($(value kubevirt_vmi_network_transmit_bytes_total "$vmnic"))" \
+	test "$(value kubevirt_vmi_network_transmit_bytes_total "$vmnic")" -ge 300
+assert_true "... the receive side is there too ($(value kubevirt_vmi_network_receive_packets_total "$vmnic"))" \
+	test "$(value kubevirt_vmi_network_receive_packets_total "$vmnic")" != absent
+cni del "$KV_TMP/n.conflist" cid-v "$SBX_V" tap0 --args "$vm_args"
+assert_eq "$(value kubevirt_vmi_network_transmit_packets_total "$vmnic")" absent "... gone with the attachment"
+
 assert_eq "$(ip netns exec "$NODE_NS" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9641/other)" 404 "/other: 404"
 assert_eq "$(ip netns exec "$NODE_NS" curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:9641/metrics)" 405 \
 	"POST: 405"

@@ -138,7 +138,7 @@ $(OBJ)/controller/%.o: CFLAGS += $(MHD_CFLAGS)
 $(BIN)/kvnet-controller: LDLIBS += $(MHD_LIBS)
 $(BUILD)/tests/test-controller-%: LDLIBS += $(MHD_LIBS)
 $(OBJ)/netd/core/metrics.o $(OBJ)/common/metrics-http.o: CFLAGS += $(MHD_CFLAGS)
-$(BIN)/kvnet-netd $(BUILD)/tests/%: LDLIBS += $(MHD_LIBS)
+$(BIN)/kvnet-netd $(BIN)/kvnet-node $(BUILD)/tests/%: LDLIBS += $(MHD_LIBS)
 # libcurl (the Kubernetes client, kube/) only where kube is linked: netd (the claim store's kube backend,
 # netd/state/claimstore-kube.c), the node side and the tests; kvnet-multus loads it at run time (above); the CNI
 # plugin and the launcher do not use it.

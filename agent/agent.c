@@ -27,12 +27,14 @@
 
 #include "agent/agent.h"
 #include "agent/events.h"
+#include "agent/metrics.h"
 #include "common/addr.h"
 #include "common/event.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/kstatus.h"
 #include "common/log.h"
+#include "common/metrics-http.h"
 #include "common/proto.h"
 #include "handler/handler.h"
 #include "kube/kube.h"
@@ -85,6 +87,7 @@ typedef struct Pod {
         unsigned start_tries;   /* starts that failed with "try again" (CNI code 11): retried, as kubelet does */
         EventSource *retry_timer;
         json_t *vmi_events, *pod_events; /* what the status write in flight tells, once it is written (events.c) */
+        uint64_t seen_usec;              /* when the agent took it up (CLOCK_MONOTONIC): its start's time */
 } Pod;
 
 /* A deleted pod's VM address: released once the VM is gone too (sticky while the VM exists). */
@@ -103,6 +106,8 @@ struct Agent {
         KubeInformer *vmis; /* the VMIs (their migrationState drives the node's half of migrations) */
         NodePodRuntime *rt;
         AgentEvents *events;
+        AgentMetrics *metrics;
+        KvMetricsServer *msrv;
         Pod *pods;
         Release *releases;
         EventSource *timer, *sigs[2];
@@ -141,7 +146,7 @@ static Pod *pod_new(Agent *a, const char *uid, const char *ns, const char *name,
         Pod *p = calloc(1, sizeof *p);
         if (!p)
                 return NULL;
-        *p = (Pod){ .a = a, .state = state, .ns = strdup(ns), .name = strdup(name) };
+        *p = (Pod){ .a = a, .state = state, .ns = strdup(ns), .name = strdup(name), .seen_usec = now_usec() };
         snprintf(p->uid, sizeof p->uid, "%s", uid);
         if (!p->ns || !p->name) {
                 free(p->ns);
@@ -254,11 +259,14 @@ static void worker_done(Pod *p, WorkerResult *res) {
                         log_warning("pod %s/%s: cannot run it yet (try again): %s; retrying in %u ms (%u of %u)", p->ns,
                                     p->name, res->msg, ms, p->start_tries, START_TRIES_MAX);
                         pod_set_state(p, POD_FETCHING);
+                        agent_metrics_start(p->a->metrics, AGENT_START_RETRY, -1);
                         if (event_add_timer(p->a->loop, (uint64_t) ms * 1000, 0, on_start_retry, p,
                                             &p->retry_timer) >= 0)
                                 return;
                         p->retry_timer = NULL;
                 }
+                agent_metrics_start(p->a->metrics, res->r < 0 ? AGENT_START_FAILED : AGENT_START_OK,
+                                    (double) (now_usec() - p->seen_usec) / 1e6);
                 if (res->r < 0) {
                         log_error("pod %s/%s: cannot run it: %s", p->ns, p->name, res->msg);
                         if (p->gone) {
@@ -274,6 +282,7 @@ static void worker_done(Pod *p, WorkerResult *res) {
                         p->stop_wanted = p->gone;
                 }
         } else if (p->state == POD_STOPPING) {
+                agent_metrics_stop(p->a->metrics, res->r >= 0);
                 if (res->r < 0) {
                         /* its record stays (state stopping): the next tick tries again */
                         log_error("pod %s/%s: cannot stop it: %s", p->ns, p->name, res->msg);
@@ -1355,6 +1364,7 @@ static void on_state(KubeInformer *inf, KubeInformerState s, int error, unsigned
 
 static int on_tick(EventSource *s, void *userdata) {
         Agent *a = userdata;
+        size_t counts[ELEMENTSOF(pod_state_table)] = {};
         (void) s;
         for (Pod *p = a->pods, *next; p; p = next) {
                 next = p->next;
@@ -1363,7 +1373,19 @@ static int on_tick(EventSource *s, void *userdata) {
                 else
                         pod_sync(p);
         }
+        for (Pod *p = a->pods; p; p = p->next)
+                if ((size_t) p->state < ELEMENTSOF(counts))
+                        counts[p->state]++;
+        agent_metrics_pods(a->metrics, pod_state_table, counts, ELEMENTSOF(counts));
         return 0;
+}
+
+static char *render_metrics(void *userdata, const char **why) {
+        Agent *a = userdata;
+        char *text = agent_metrics_render(a->metrics, agent_events_stats(a->events));
+        if (!text)
+                *why = "out of memory";
+        return text;
 }
 
 static int on_signal(EventSource *s, int signo, void *userdata) {
@@ -1439,9 +1461,19 @@ int agent_run(const AgentConfig *c) {
                 goto out;
         }
         kube_client_set_rate_limit(a.kc, 50, 100);
-        if ((r = agent_events_new(a.kc, c->pod.node_name, &a.events)) < 0) {
+        if ((r = agent_events_new(a.kc, c->pod.node_name, &a.events)) < 0 ||
+            (r = agent_metrics_new(c->pod.node_name, &a.metrics)) < 0) {
                 log_error_errno(r, "events: %m");
                 goto out;
+        }
+        if (c->metrics_listen) {
+                r = kv_metrics_server_new(c->metrics_listen, "--metrics-listen", false, render_metrics, &a, &a.msrv,
+                                          &e);
+                if (r < 0) {
+                        log_error("%s", e.msg);
+                        goto out;
+                }
+                log_info("serving metrics on http://%s/metrics", c->metrics_listen);
         }
         if ((r = adopt(&a)) < 0)
                 goto out;
@@ -1489,7 +1521,9 @@ out:
                 event_source_free(a.timer);
         kube_informer_free(a.inf);
         kube_informer_free(a.vmis);
+        kv_metrics_server_free(a.msrv); /* before what it reads */
         agent_events_free(a.events);
+        agent_metrics_free(a.metrics);
         kube_client_free(a.kc);
         event_loop_free(a.loop);
         node_pod_runtime_free(a.rt);

@@ -138,6 +138,7 @@ typedef struct AgentConfig {
         const char *host_ip;    /* the node's address for status.hostIP, or NULL */
         unsigned poll_ms;       /* launcher status poll interval; 0: 1000 */
         unsigned mig_max_downtime_ms; /* the migrations' maximum downtime; 0: the launcher's default */
+        const char *metrics_listen;   /* "IPV4:PORT" of the Prometheus endpoint (checked), NULL: none */
         NodePodConfig pod;      /* the pod runtime's (pod.node_name is the node's name) */
 } AgentConfig;
 

@@ -8,13 +8,14 @@
 
 #include "agent/agent.h"
 #include "common/log.h"
+#include "common/metrics-http.h"
 
 static void help(void) {
         printf("Usage: kvnet-node --node-name NAME --node-netns PATH --launcher PATH --libvirtd-starter PATH\n"
                "                  [--kubeconfig FILE] [--node-ip ADDR] [--conf-dir DIR] [--cni-path DIRS]\n"
                "                  [--cache-dir DIR] [--netd-socket PATH] [--state-dir DIR] [--image-dir DIR]\n"
                "                  [--sandbox-prefix P] [--start-timeout S] [--poll-interval MS] [--log-level LEVEL]\n"
-               "                  [--migration-max-downtime-ms N] [--migration-tls DIR]\n"
+               "                  [--migration-max-downtime-ms N] [--migration-tls DIR] [--metrics-listen ADDR:PORT]\n"
                "\n"
                "kvnet's node agent: runs the launcher pods the API binds to this node (spec.nodeName) and writes\n"
                "their VMIs' and their own status. The pod runtime (sandbox, CNI, libvirtd, kvnet-launcher) stands\n"
@@ -39,6 +40,8 @@ static void help(void) {
                "                          launcher's)\n"
                "  --migration-tls DIR     ca.pem, node.pem, node-key.pem: the migration proxies between nodes speak\n"
                "                          mutual TLS (scripts/migration-tls.sh makes them); default plain TCP\n"
+               "  --metrics-listen ADDR:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics (an IPv4\n"
+               "                          address of the node, not 0.0.0.0; off by default; docs/metrics.md)\n"
                "  --log-level LEVEL       err, warning, notice, info (default), debug\n");
 }
 
@@ -55,7 +58,7 @@ static int number(const char *opt, const char *v, long min, long max, long *ret)
 
 int main(int argc, char **argv) {
         enum { O_NODE = 256, O_KCFG, O_IP, O_NETNS, O_CONF, O_PATH, O_CACHE, O_NETD, O_STATE, O_LAUNCHER, O_STARTER,
-               O_IMAGES, O_PREFIX, O_TIMEOUT, O_POLL, O_LOG, O_DOWNTIME, O_TLS };
+               O_IMAGES, O_PREFIX, O_TIMEOUT, O_POLL, O_LOG, O_DOWNTIME, O_TLS, O_METRICS };
         static const struct option opts[] = {
                 { "node-name", required_argument, NULL, O_NODE },
                 { "kubeconfig", required_argument, NULL, O_KCFG },
@@ -75,6 +78,7 @@ int main(int argc, char **argv) {
                 { "log-level", required_argument, NULL, O_LOG },
                 { "migration-max-downtime-ms", required_argument, NULL, O_DOWNTIME },
                 { "migration-tls", required_argument, NULL, O_TLS },
+                { "metrics-listen", required_argument, NULL, O_METRICS },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -102,6 +106,15 @@ int main(int argc, char **argv) {
                 case O_IMAGES: c.pod.image_dir = optarg; break;
                 case O_PREFIX: c.pod.sandbox_prefix = optarg; break;
                 case O_TLS: c.pod.migration_tls = optarg; break;
+                case O_METRICS: {
+                        KvErr e = {};
+                        if (kv_metrics_parse_listen(optarg, "--metrics-listen", false, &e) < 0) {
+                                fprintf(stderr, "kvnet-node: %s\n", e.msg);
+                                return 2;
+                        }
+                        c.metrics_listen = optarg;
+                        break;
+                }
                 case O_TIMEOUT:
                         if (number("--start-timeout", optarg, 1, 3600, &n) < 0)
                                 return 2;

@@ -354,13 +354,7 @@ char *ctl_metrics_render(CtlMetrics *m, KubeEventStats ev) {
                           "The guest's pause in each completed migration (network outage), as the nodes measured it.");
         hist_text(f, "kvnet_migration_guest_pause_seconds", "", &m->pause, outage_le, ELEMENTSOF(outage_le));
         pthread_mutex_unlock(&m->mu);
-        kv_metrics_family(f, "kvnet_controller_events_total", "counter",
-                          "Kubernetes Events: posted, repeats counted on an earlier one, dropped by the per-object "
-                          "budget, failed writes.");
-        fprintf(f, "kvnet_controller_events_total{result=\"posted\"} %llu\n", (unsigned long long) ev.posted);
-        fprintf(f, "kvnet_controller_events_total{result=\"counted\"} %llu\n", (unsigned long long) ev.counted);
-        fprintf(f, "kvnet_controller_events_total{result=\"dropped\"} %llu\n", (unsigned long long) ev.dropped);
-        fprintf(f, "kvnet_controller_events_total{result=\"failed\"} %llu\n", (unsigned long long) ev.failed);
+        kube_event_stats_write(f, "kvnet_controller_events_total", ev);
         if (fclose(f) != 0) {
                 free(buf);
                 return NULL;

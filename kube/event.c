@@ -310,3 +310,15 @@ KubeEventStats kube_event_stats(KubeEventRecorder *r) {
         pthread_mutex_unlock(&r->lock);
         return s;
 }
+
+void kube_event_stats_write(FILE *f, const char *name, KubeEventStats st) {
+        const struct {
+                const char *result;
+                uint64_t n;
+        } rows[] = { { "posted", st.posted }, { "counted", st.counted }, { "dropped", st.dropped },
+                     { "failed", st.failed } };
+        fprintf(f, "# HELP %s Kubernetes Events: posted, repeats counted on an earlier one, dropped by the per-object "
+                   "budget, writes that failed.\n# TYPE %s counter\n", name, name);
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++)
+                fprintf(f, "%s{result=\"%s\"} %llu\n", name, rows[i].result, (unsigned long long) rows[i].n);
+}

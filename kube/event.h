@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/util.h"
 
@@ -81,3 +82,6 @@ int kube_event_record(KubeEventRecorder *r, const KubeObjectRef *obj, const char
 /* The Event ns/name could not be written: the next equal one is posted as a new Event. */
 void kube_event_forget(KubeEventRecorder *r, const char *ns, const char *name);
 KubeEventStats kube_event_stats(KubeEventRecorder *r);
+/* The figures as a Prometheus counter family `name{result="posted|counted|dropped|failed"}` (with its HELP and TYPE
+ * lines), for the components' metrics pages. */
+void kube_event_stats_write(FILE *f, const char *name, KubeEventStats st);

@@ -59,7 +59,7 @@ start_agent() {
 	n0=$(grep -c "watching its pods" "$KV_TMP/agent$i.log" 2>/dev/null || true)
 	node_args "$i"
 	nsenter --net="/run/netns/$NS" "$AGENT" "${NODE_ARGS[@]}" --kubeconfig "$KCFG" --node-ip "198.51.100.$i" \
-		--log-level debug >>"$KV_TMP/agent$i.log" 2>&1 &
+		--metrics-listen "127.0.0.1:965$i" --log-level debug >>"$KV_TMP/agent$i.log" 2>&1 &
 	AGENT_PID[$i]=$!
 	wait_until 10 bash -c "[ \$(grep -c 'watching its pods' '$KV_TMP/agent$i.log') -gt ${n0:-0} ]" || { tail -n 20 "$KV_TMP/agent$i.log"; die "kvnet-node $i did not start"; }
 }
@@ -91,6 +91,9 @@ assert_eq "$rc $out" "2 kvnet-node: --node-netns is required" "a missing --node-
 out=$("$AGENT" "${NODE_ARGS[@]}" --node-name Node_1 2>&1) && rc=0 || rc=$?
 assert_eq "$rc" 2 "--node-name Node_1: exit 2 ($out)"
 assert_true "... naming the option and value" grep -q -- "--node-name: .*got 'Node_1'" <<<"$out"
+out=$("$AGENT" "${NODE_ARGS[@]}" --metrics-listen 0.0.0.0:9651 2>&1) && rc=0 || rc=$?
+assert_eq "$rc" 2 "--metrics-listen 0.0.0.0:9651: exit 2 ($out)"
+assert_true "... naming the option and why" grep -q -- "--metrics-listen 0.0.0.0:9651: name one address of the node" <<<"$out"
 out=$("$AGENT" "${NODE_ARGS[@]}" --launcher /nonexistent/kvnet-launcher 2>&1) && rc=0 || rc=$?
 assert_eq "$rc" 2 "a launcher that does not exist: exit 2 ($out)"
 assert_true "... naming the path" grep -q "/nonexistent/kvnet-launcher" <<<"$out"
@@ -138,6 +141,17 @@ k describe vmi vm-a >"$KV_TMP/describe" 2>&1 || true
 # (kubectl 1.28 prints the component alone in FROM; source.host is node1 all the same)
 assert_true "kubectl describe vmi lists them: $(sed -n '/^Events/,$p' "$KV_TMP/describe" | tr -s ' \n' ' ')" \
 	grep -Eq "Normal +NetworkAttached +[0-9]+s +kvnet-node(, node1)? +Network attached on node node1: default ${ip_a//./\\.}" "$KV_TMP/describe"
+# node1's metrics (docs/metrics.md), read with the reference parser when it is there
+if /usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null; then
+	nvalue() { ip netns exec "$NS" curl -sS -m 5 http://127.0.0.1:9651/metrics | /usr/bin/python3 "$KV_ROOT/tests/tools/prom.py" value "$1" "$2"; }
+	wait_until 5 bash -c "ip netns exec $NS curl -sS -m 5 http://127.0.0.1:9651/metrics | grep -q '^kvnet_node_pods{state=\"running\"} 1'" || true
+	assert_eq "$(nvalue kvnet_node_pods '{"state": "running"}')/$(nvalue kvnet_node_pod_starts_total '{"result": "ok"}')/$(nvalue kvnet_node_pod_start_duration_seconds_count '{}')" \
+		1/1/1 "node1's metrics: 1 pod running, 1 start ok, its time in the start histogram"
+	assert_true "... and the Events it posted ($(nvalue kvnet_node_events_total '{"result": "posted"}'))" \
+		test "$(nvalue kvnet_node_events_total '{"result": "posted"}')" -ge 2
+else
+	skip_part "kvnet-node's metrics: the Prometheus text parser is needed (python3-prometheus-client: make deps)"
+fi
 k get vmi vm-a >"$KV_TMP/table" 2>&1 || true
 assert_true "kubectl get vmi shows it Running at $ip_a on node1, READY True: $(tr -s ' \n' ' ' <"$KV_TMP/table")" \
 	grep -Eq "^vm-a +[0-9]+s +Running +${ip_a//./\\.} +node1 +True" "$KV_TMP/table"

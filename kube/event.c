@@ -158,6 +158,31 @@ static int rfc3339(uint64_t ns, char buf[static 32]) {
         return 0;
 }
 
+/* Bytes that are not UTF-8 (a launcher's reason may carry whatever QEMU or a guest printed) become '?': an API
+ * object's strings must be UTF-8, and a message is worth more with a few marks than dropped. */
+static void sanitize_utf8(char *m) {
+        unsigned char *s = (unsigned char *) m;
+        while (*s) {
+                size_t n = *s < 0x80 ? 1
+                           : (*s & 0xe0) == 0xc0 ? 2
+                           : (*s & 0xf0) == 0xe0 ? 3
+                           : (*s & 0xf8) == 0xf0 ? 4
+                                                 : 0;
+                bool ok = n > 0 && !(n == 2 && *s < 0xc2) && !(n == 4 && *s > 0xf4);
+                for (size_t i = 1; ok && i < n; i++)
+                        ok = (s[i] & 0xc0) == 0x80;
+                if (ok && n == 3) /* no overlong forms, no UTF-16 surrogates */
+                        ok = !(s[0] == 0xe0 && s[1] < 0xa0) && !(s[0] == 0xed && s[1] >= 0xa0);
+                if (ok && n == 4)
+                        ok = !(s[0] == 0xf0 && s[1] < 0x90) && !(s[0] == 0xf4 && s[1] >= 0x90);
+                if (!ok) {
+                        *s++ = '?';
+                        continue;
+                }
+                s += n;
+        }
+}
+
 /* At most KUBE_EVENT_MESSAGE_MAX bytes, cut before a UTF-8 continuation byte, "..." at the end of a cut one. */
 static void clip_message(char *m) {
         size_t n = strlen(m);
@@ -216,6 +241,7 @@ json_t *kube_event_new(const KubeObjectRef *o, const char *component, const char
 static int record(KubeEventRecorder *r, const KubeObjectRef *o, const char *type, const char *reason, char *msg) {
         char ts[32];
         int rc;
+        sanitize_utf8(msg);
         clip_message(msg);
         _cleanup_free_ char *key = join_key(r, o, type, reason, msg);
         _cleanup_free_ char *okey = join_key(r, o, NULL, NULL, NULL);

@@ -70,7 +70,8 @@ int kube_event_recorder_new(const KubeEventRecorderOpts *o, kube_event_write_fn 
 KubeEventRecorder *kube_event_recorder_free(KubeEventRecorder *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(KubeEventRecorder *, kube_event_recorder_free);
 
-/* Messages longer than this are cut (at a UTF-8 character boundary) and end in "...". */
+/* Messages longer than this are cut (at a UTF-8 character boundary) and end in "..."; bytes that are not UTF-8 become
+ * '?'. */
 #define KUBE_EVENT_MESSAGE_MAX 1024
 
 /* Records an Event about obj: type "Normal" or "Warning", reason CamelCase (as Kubernetes' own), the message from

@@ -185,6 +185,12 @@ static void test_long_message_and_name(void **state) {
         assert_true(strlen(m) <= KUBE_EVENT_MESSAGE_MAX);
         assert_string_equal(m + strlen(m) - 3, "...");
         assert_int_equal(strlen(m), 1020 + 3);
+        /* not UTF-8 (a stray byte, a truncated sequence, an overlong form, a surrogate): marked, not dropped */
+        assert_int_equal(kube_event_record(r, &VM, "Warning", "Bytes", "%s",
+                                           "qemu: \xff\xfe x \xc3 y \xc0\xaf z \xed\xa0\x80 \xc3\xa9"),
+                         1);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(last_write(&k), "body"), "message")),
+                            "qemu: ?? x ? y ?? z ??? \xc3\xa9");
         char name[254];
         memset(name, 'a', 253);
         name[253] = '\0';

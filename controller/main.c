@@ -104,15 +104,16 @@ static char *render_metrics(void *userdata, const char **why) {
         return text;
 }
 
-/* The figures attached to s and, with listen, served there: before the controllers' first pass. */
+/* With listen, the figures attached to s and served there: before the controllers' first pass. Without, none are
+ * kept (a pass then takes no snapshot). */
 static int metrics_start(CtlStore *s, const char *mode, const char *listen, KvMetricsServer **ret, KvErr *e) {
         CtlMetrics *m = NULL;
+        if (!listen)
+                return 0;
         int r = ctl_metrics_new(mode, fn_names, ELEMENTSOF(fn_names), &m);
         if (r < 0)
                 return kverr_set(e, KV_ERR_INTERNAL, r, "metrics: out of memory");
         ctl_store_set_metrics(s, m);
-        if (!listen)
-                return 0;
         if ((r = kv_metrics_server_new(listen, METRICS_KEY, true, render_metrics, s, ret, e)) < 0)
                 return r;
         log_info("serving metrics on http://%s/metrics", listen);

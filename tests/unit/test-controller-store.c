@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -13,6 +14,7 @@
 
 #include "controller/launchcheck.h"
 #include "controller/crd.h"
+#include "controller/events.h"
 #include "controller/schema.h"
 #include "common/json-util.h"
 #include "controller/store.h"
@@ -773,6 +775,52 @@ static void test_crds(void **state) {
         json_decref(crds);
 }
 
+/* The controllers' Events through the store (controller/events.c): posted about a stored object, a repeat counted on
+ * it (the merge patch), and the embedded API's expiry an hour after an Event's last occurrence. */
+static void test_event_recorder_and_expiry(void **state) {
+        Fx *fx = *state;
+        KvErr e = {};
+        const CtlResource *ev = ctl_resource_find("", "v1", "events");
+        _cleanup_json_ json_t *vm = ctl_fx_parse(VM("web", ",\"running\":false"));
+        _cleanup_json_ json_t *stored = NULL;
+        assert_int_equal(ctl_store_create(fx->s, fx->vm, "default", vm, &stored, &e), 0);
+        ctl_event(fx->s, fx->vm, stored, "Normal", "Tick", "no recorder yet: nothing");
+        assert_int_equal(ctl_fx_count(fx->s, ev), 0);
+        assert_int_equal(ctl_events_open(fx->s, "kvnet-controller", NULL, &e), 0);
+        ctl_event(fx->s, fx->vm, stored, "Warning", "FailedCreate", "Error creating virtual machine instance: %s", "x");
+        ctl_event_at(fx->s, fx->vm, "default", "web", "Warning", "FailedCreate",
+                     "Error creating virtual machine instance: %s", "x");
+        ctl_event_at(fx->s, fx->vm, "default", "nosuch", "Normal", "Tick", "no such object: nothing");
+        _cleanup_json_ json_t *list = ctl_store_list(fx->s, ev, "default", NULL);
+        json_t *items = json_object_get(list, "items");
+        assert_int_equal(json_array_size(items), 1);
+        json_t *one = json_array_get(items, 0);
+        assert_int_equal(json_integer_value(json_object_get(one, "count")), 2);
+        assert_string_equal(json_string_value(ctl_json_path(one, "involvedObject.uid")), ctl_md(stored, "uid"));
+        assert_string_equal(json_string_value(ctl_json_path(one, "involvedObject.apiVersion")), "kubevirt.io/v1");
+        assert_string_equal(json_string_value(ctl_json_path(one, "source.component")), "kvnet-controller");
+        /* expiry: by lastTimestamp, else eventTime, else creationTimestamp; the recent one stays */
+        const char *old[] = {
+                "{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"metadata\":{\"name\":\"a.1\"},"
+                "\"involvedObject\":{\"name\":\"a\"},"
+                "\"reason\":\"R\",\"lastTimestamp\":\"2026-01-01T00:00:00Z\"}",
+                "{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"metadata\":{\"name\":\"b.1\"},"
+                "\"involvedObject\":{\"name\":\"b\"},"
+                "\"reason\":\"R\",\"eventTime\":\"2026-01-01T00:00:00.000001Z\"}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(old); i++) {
+                _cleanup_json_ json_t *o = ctl_fx_parse(old[i]), *out = NULL;
+                assert_int_equal(ctl_store_create(fx->s, ev, "default", o, &out, &e), 0);
+        }
+        assert_int_equal(ctl_fx_count(fx->s, ev), 3);
+        int64_t now = (int64_t) time(NULL);
+        assert_int_equal(ctl_events_expire(fx->s, now, 3600), 2);
+        assert_int_equal(ctl_fx_count(fx->s, ev), 1);
+        /* an hour later the recorded one goes too */
+        assert_int_equal(ctl_events_expire(fx->s, now + 3601 + 60, 3600), 1);
+        assert_int_equal(ctl_fx_count(fx->s, ev), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_merge_patch_rfc7386),
@@ -786,6 +834,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_update_patch_conflict, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_events_and_reopen, setup, ctl_fx_free),
                 cmocka_unit_test_setup_teardown(test_index_and_refs, setup, ctl_fx_free),
+                cmocka_unit_test_setup_teardown(test_event_recorder_and_expiry, setup, ctl_fx_free),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "controller/kproto.h"
+#include "controller/metrics.h"
 #include "controller/schema.h"
 #include "controller/subresource.h"
 #include "controller/table.h"
@@ -94,6 +95,10 @@ struct Watch {
 
 /* ---- responses ---- */
 
+/* The status code of the response the request being handled got (0: none yet), for the metrics: the API runs on the
+ * loop's thread alone, one request handled at a time. */
+static unsigned answered_code;
+
 /* Sends buf (malloc'ed, n bytes; taken in every case) with its content type. */
 static enum MHD_Result send_buffer(struct MHD_Connection *c, unsigned code, char *buf, size_t n, const char *type) {
         struct MHD_Response *r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE);
@@ -104,6 +109,7 @@ static enum MHD_Result send_buffer(struct MHD_Connection *c, unsigned code, char
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
         enum MHD_Result ret = MHD_queue_response(c, code, r);
         MHD_destroy_response(r);
+        answered_code = code;
         return ret;
 }
 
@@ -608,6 +614,7 @@ static enum MHD_Result start_watch(CtlApi *a, struct MHD_Connection *c, const Ct
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
         enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
         MHD_destroy_response(r);
+        answered_code = MHD_HTTP_OK;
         return ret;
 }
 
@@ -1068,6 +1075,8 @@ static bool authorized(const CtlApi *a, struct MHD_Connection *c) {
         return diff == 0;
 }
 
+static enum MHD_Result answer(CtlApi *a, struct MHD_Connection *c, const char *method, const char *url, Req *rq);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
         CtlApi *a = cls;
@@ -1103,6 +1112,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return MHD_YES;
         }
         log_debug("api: %s %s", method, url);
+        answered_code = 0;
+        enum MHD_Result ret = answer(a, c, method, url, rq);
+        ctl_metrics_api_request(ctl_store_metrics(a->store), method, answered_code);
+        return ret;
+}
+
+static enum MHD_Result answer(CtlApi *a, struct MHD_Connection *c, const char *method, const char *url, Req *rq) {
         if (rq->foreign_host)
                 return send_status(c, MHD_HTTP_FORBIDDEN, "Forbidden",
                                    "Host '%.64s' is not an address of this API server: the embedded API answers requests "

@@ -49,6 +49,10 @@ static const char *const vmim_phases[] = { "Pending",     "Scheduling", "Schedul
                                            "TargetReady", "Running",    "Succeeded", "Failed" };
 #define N_PHASES ELEMENTSOF(vmim_phases)
 
+static const char *const methods[] = { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "other" };
+#define N_METHODS ELEMENTSOF(methods)
+#define MAX_CODES 24 /* distinct status codes kept; more go to code "other" */
+
 typedef struct Fn {
         char *name;
         uint64_t runs, errors;
@@ -65,6 +69,9 @@ struct CtlMetrics {
         uint64_t migrations[2]; /* failed, succeeded */
         Hist downtime, pause;
         char *gauges; /* the last pass's */
+        unsigned codes[MAX_CODES];
+        size_t n_codes;
+        uint64_t api[N_METHODS][MAX_CODES + 1]; /* [method][code index; MAX_CODES: other] */
 };
 
 int ctl_metrics_new(const char *mode, const char *const *names, size_t n, CtlMetrics **ret) {
@@ -130,6 +137,21 @@ void ctl_metrics_migration_ended(CtlMetrics *m, bool succeeded, double downtime,
                 observe(&m->downtime, outage_le, ELEMENTSOF(outage_le), downtime);
         if (pause >= 0)
                 observe(&m->pause, outage_le, ELEMENTSOF(outage_le), pause);
+        pthread_mutex_unlock(&m->mu);
+}
+
+void ctl_metrics_api_request(CtlMetrics *m, const char *method, unsigned code) {
+        size_t mi = 0, ci;
+        if (!m)
+                return;
+        while (mi < N_METHODS - 1 && !streq_ptr(methods[mi], method))
+                mi++;
+        pthread_mutex_lock(&m->mu);
+        for (ci = 0; ci < m->n_codes && m->codes[ci] != code; ci++)
+                ;
+        if (ci == m->n_codes && ci < MAX_CODES)
+                m->codes[m->n_codes++] = code;
+        m->api[mi][ci < MAX_CODES ? ci : MAX_CODES]++;
         pthread_mutex_unlock(&m->mu);
 }
 
@@ -318,6 +340,19 @@ char *ctl_metrics_render(CtlMetrics *m, KubeEventStats ev) {
         fprintf(f, "kvnet_controller_info{version=\"%s\",mode=\"%s\"} 1\n", VERSION, m->mode);
         if (m->gauges)
                 fputs(m->gauges, f);
+        kv_metrics_family(f, "kvnet_controller_api_requests_total", "counter",
+                          "Requests the embedded API answered, by HTTP method and status code.");
+        for (size_t mi = 0; mi < N_METHODS; mi++)
+                for (size_t ci = 0; ci <= MAX_CODES; ci++) {
+                        if (!m->api[mi][ci])
+                                continue;
+                        if (ci < MAX_CODES)
+                                fprintf(f, "kvnet_controller_api_requests_total{method=\"%s\",code=\"%u\"} %llu\n",
+                                        methods[mi], m->codes[ci], (unsigned long long) m->api[mi][ci]);
+                        else
+                                fprintf(f, "kvnet_controller_api_requests_total{method=\"%s\",code=\"other\"} %llu\n",
+                                        methods[mi], (unsigned long long) m->api[mi][ci]);
+                }
         kv_metrics_family(f, "kvnet_controller_passes_total", "counter", "Reconcile passes over the store.");
         fprintf(f, "kvnet_controller_passes_total %llu\n", (unsigned long long) m->passes);
         kv_metrics_family(f, "kvnet_controller_reconcile_total", "counter",

@@ -29,6 +29,9 @@ void ctl_metrics_vmim_phase(CtlMetrics *m, const char *phase, double since_creat
 /* A migration ended: succeeded or not, with QEMU's downtime and the guest's pause the nodes measured (seconds;
  * < 0: not reported). */
 void ctl_metrics_migration_ended(CtlMetrics *m, bool succeeded, double downtime, double pause);
+/* A request the embedded API answered: its HTTP method (GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS; anything
+ * else counts as "other": a client cannot make new label values) and status code (0: the connection was dropped). */
+void ctl_metrics_api_request(CtlMetrics *m, const char *method, unsigned code);
 /* The gauges from the store (at the end of a pass). */
 void ctl_metrics_snapshot(CtlMetrics *m, CtlStore *s);
 /* The exposition text (format 0.0.4), malloc'd; ev: the Event recorder's figures. NULL: out of memory. */

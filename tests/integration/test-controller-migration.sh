@@ -195,6 +195,9 @@ if "$PY" -c 'import prometheus_client.parser' 2>/dev/null; then
 		"the phase transition histogram saw one VMIM reach Succeeded"
 	assert_true "kvnet_controller_events_total{result=posted} counts the Events ($(value kvnet_controller_events_total '{"result": "posted"}'))" \
 		test "$(value kvnet_controller_events_total '{"result": "posted"}')" -ge 5
+	assert_true "kvnet_controller_api_requests_total: kubectl's creates (POST 201: $(value kvnet_controller_api_requests_total '{"method": "POST", "code": "201"}')) and the nodes' status patches (PATCH 200: $(value kvnet_controller_api_requests_total '{"method": "PATCH", "code": "200"}'))" \
+		test "$(value kvnet_controller_api_requests_total '{"method": "POST", "code": "201"}')" -ge 3 -a \
+		"$(value kvnet_controller_api_requests_total '{"method": "PATCH", "code": "200"}')" -ge 3
 	assert_true "kvnet_controller_reconcile_total{controller=migration,result=ok} counts passes" \
 		test "$(value kvnet_controller_reconcile_total '{"controller": "migration", "result": "ok"}')" -ge 1
 else

@@ -236,6 +236,37 @@ static void vm_nics(Manager *m, FILE *f) {
         free(v);
 }
 
+static void migrations(Manager *m, FILE *f) {
+        const HandoffStats *st = m->handoff ? handoff_stats(m->handoff) : NULL;
+        static const struct {
+                MigRole role;
+                MigState state;
+        } ends[] = { { MIG_ROLE_SOURCE, MIG_STATE_COMPLETED },
+                     { MIG_ROLE_SOURCE, MIG_STATE_ABORTED },
+                     { MIG_ROLE_TARGET, MIG_STATE_ACTIVE },
+                     { MIG_ROLE_TARGET, MIG_STATE_ABORTED } };
+        family(f, "kvnet_netd_migrations_total", "counter",
+               "Migrations that ended on this node since netd started, by its role and how they ended (source: "
+               "completed or aborted; target: active, the VM runs here, or aborted, rolled back).");
+        for (size_t i = 0; i < ELEMENTSOF(ends); i++)
+                fprintf(f, "kvnet_netd_migrations_total{role=\"%s\",state=\"%s\"} %llu\n",
+                        mig_role_to_string(ends[i].role), mig_state_to_string(ends[i].state),
+                        (unsigned long long) (st ? st->ended[ends[i].role][ends[i].state] : 0));
+        family(f, "kvnet_netd_migration_switch_seconds", "histogram",
+               "Time a target took to switch its datapath to the arrived VM (carrier, routes, announcements).");
+        for (size_t b = 0; b < HANDOFF_SWITCH_BUCKETS; b++)
+                fprintf(f, "kvnet_netd_migration_switch_seconds_bucket{le=\"%g\"} %llu\n", handoff_switch_le[b],
+                        (unsigned long long) (st ? st->switch_b[b] : 0));
+        fprintf(f, "kvnet_netd_migration_switch_seconds_bucket{le=\"+Inf\"} %llu\n",
+                (unsigned long long) (st ? st->switch_n : 0));
+        fprintf(f, "kvnet_netd_migration_switch_seconds_sum %.6f\n", st ? st->switch_sum : 0.0);
+        fprintf(f, "kvnet_netd_migration_switch_seconds_count %llu\n", (unsigned long long) (st ? st->switch_n : 0));
+        family(f, "kvnet_netd_migration_early_packets_total", "counter",
+               "Packets the early switchover delivered into paused migration targets on this node.");
+        fprintf(f, "kvnet_netd_migration_early_packets_total %llu\n",
+                (unsigned long long) (st ? st->early_packets : 0));
+}
+
 static void journals(Manager *m, FILE *f) {
         family(f, "kvnet_netd_journal_bytes", "gauge", "Bytes in use in netd's state journals.");
         Journal *js[] = { m->ep_journal, ipam_journal(m->ipam) };
@@ -261,6 +292,7 @@ char *netd_metrics_render(Manager *m) {
         ipam_pools(m, f);
         dhcp(m, f);
         vm_nics(m, f);
+        migrations(m, f);
         journals(m, f);
         if (fclose(f) != 0) {
                 free(buf);

@@ -49,6 +49,7 @@ struct Handoff {
         MigRedir *migredir; /* target side of the early switchover: NULL while nothing is armed */
         MigEvent log[HANDOFF_LOG_MAX]; /* ring, newest at log_next - 1 */
         size_t log_n, log_next;
+        HandoffStats stats;
 };
 
 /* The attachments of VM ns/name (ns NULL: of every VM), in the host's order. */
@@ -68,6 +69,8 @@ MigEvent *handoff_log_new(Handoff *h, const char *vm, MigRole role, const char *
 /* The entry in progress for vm and role, or a new one. */
 MigEvent *handoff_log_get(Handoff *h, const char *vm, MigRole role, const char *peer);
 void handoff_log_save(Handoff *h);
+/* The history entry ev reached its end (its role's final state): counted in the stats. */
+void handoff_log_ended(Handoff *h, const MigEvent *ev);
 
 /* source.c: redirects */
 void handoff_redirect_cancel_for(Handoff *h, const Endpoint *ep);

@@ -118,6 +118,27 @@ void handoff_persist(Handoff *h, const Endpoint *ep) {
 
 /* ---- the history ---- */
 
+const double handoff_switch_le[HANDOFF_SWITCH_BUCKETS] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.1 };
+
+const HandoffStats *handoff_stats(const Handoff *h) {
+        return &h->stats;
+}
+
+void handoff_log_ended(Handoff *h, const MigEvent *ev) {
+        HandoffStats *st = &h->stats;
+        if (ev->role >= 0 && ev->role < _MIG_ROLE_MAX && ev->state >= 0 && ev->state < _MIG_STATE_MAX)
+                st->ended[ev->role][ev->state]++;
+        if (ev->role == MIG_ROLE_TARGET && ev->state == MIG_STATE_ACTIVE && ev->activate_us >= 0) {
+                double s = (double) ev->activate_us / 1e6;
+                for (size_t i = 0; i < HANDOFF_SWITCH_BUCKETS; i++)
+                        st->switch_b[i] += s <= handoff_switch_le[i];
+                st->switch_n++;
+                st->switch_sum += s;
+        }
+        if (ev->early_packets > 0)
+                st->early_packets += (uint64_t) ev->early_packets;
+}
+
 static json_t *mig_event_to_json(const MigEvent *ev) {
         json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:i}", "vm", ev->vm, "role", mig_role_to_string(ev->role),
                               "state", mig_state_to_string(ev->state), "peer", ev->peer, "reason", ev->reason,

@@ -78,3 +78,16 @@ void handoff_route(Handoff *h, const Endpoint *ep, bool announce);
 int handoff_activate(Handoff *h, json_t *args, json_t **ret, KvErr *e) _wur_;
 int handoff_source(Handoff *h, json_t *args, json_t **ret, KvErr *e) _wur_;
 json_t *handoff_list(Handoff *h);
+
+/* Since netd started (counters for its metrics page): migrations that ended on this node by role and final state
+ * (source: completed or aborted; target: active or aborted), each target's datapath switch time, and the packets
+ * the early switchover delivered into paused targets. */
+#define HANDOFF_SWITCH_BUCKETS 8
+extern const double handoff_switch_le[HANDOFF_SWITCH_BUCKETS]; /* seconds */
+typedef struct HandoffStats {
+        uint64_t ended[_MIG_ROLE_MAX][_MIG_STATE_MAX];
+        uint64_t switch_b[HANDOFF_SWITCH_BUCKETS], switch_n;
+        double switch_sum;
+        uint64_t early_packets;
+} HandoffStats;
+const HandoffStats *handoff_stats(const Handoff *h);

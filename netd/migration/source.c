@@ -230,6 +230,7 @@ int handoff_source(Handoff *h, json_t *args, json_t **ret, KvErr *e) {
                         ev->switched_usec = ev->finished_usec;
                 ev->downtime_ms = msg.downtime_ms;
                 ev->total_ms = msg.total_ms;
+                handoff_log_ended(h, ev);
         }
         handoff_log_save(h);
         if (switchover)

@@ -94,6 +94,7 @@ void handoff_target_roll_back(Handoff *h, Endpoint *ep) {
                 ev->state = MIG_STATE_ABORTED;
                 snprintf(ev->reason, sizeof ev->reason, "target attachment removed before the VM arrived");
                 ev->finished_usec = realtime_usec();
+                handoff_log_ended(h, ev);
                 handoff_log_save(h);
         }
         log_notice("migration: VM %s did not arrive; target attachment %s rolled back", vm, ep->id);
@@ -185,6 +186,8 @@ static int activate_vm(Handoff *h, const char *ns, const char *name, const char 
                 ev->switched_usec = ev->finished_usec = realtime_usec();
                 ev->activate_us = (long long) switch_us;
                 ev->early_packets = armed ? (long long) early : -1;
+                if (!already)
+                        handoff_log_ended(h, ev);
                 handoff_log_save(h);
                 log_notice("migration: VM %s is active on this node (%s; %u attachment(s), %u announcement(s), "
                            "datapath switched in %llu us, %llu us in all; %llu packet(s) came early)",

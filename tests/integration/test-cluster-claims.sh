@@ -24,7 +24,7 @@ kv_init
 require_kvnet
 require_cnichain
 require_cmd bridge jq socat tc tcpdump
-cluster_up kvt-cc KVNET_REDIRECT_GRACE_MS=3000
+cluster_up kvt-cc KVNET_REDIRECT_GRACE_MS=3000 KVNET_NETD_CONFIG_EXTRA='{"metricsListen": "127.0.0.1:9641"}'
 if [ "${KVNET_CLAIMS_BACKEND:-dir}" = kube ]; then # test-cluster-claims-kube-handoff.sh
 	source "$(dirname "$0")/lib-kapi.sh"
 	require_cmd openssl kubectl
@@ -34,6 +34,13 @@ if [ "${KVNET_CLAIMS_BACKEND:-dir}" = kube ]; then # test-cluster-claims-kube-ha
 	claims_apiserver_up
 	claims_netds_kube
 fi
+# mval I NAME LABELS-JSON: a sample of node I's netd metrics page (docs/metrics.md), through the reference parser
+mval() {
+	local v=NODE${1}_NS
+	ip netns exec "${!v}" curl -sS -m 5 http://127.0.0.1:9641/metrics | /usr/bin/python3 "$KV_ROOT/tests/tools/prom.py" value "$2" "$3"
+}
+PROM=0
+/usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null && PROM=1
 ctl() {
 	local i=$1
 	shift
@@ -259,6 +266,14 @@ done
 
 sleep 3.5
 assert_eq "$(ip -n "$NODE1_NS" -j route show proto 118 | jq length)" 0 "the redirects end after the grace period"
+if [ "$PROM" = 1 ]; then
+	assert_eq "$(mval 2 kvnet_netd_migrations_total '{"role": "target", "state": "active"}')/$(mval 2 kvnet_netd_migration_switch_seconds_count '{}')/$(mval 1 kvnet_netd_migrations_total '{"role": "source", "state": "completed"}')" \
+		2/2/2 "metrics: node2 counts 2 targets activated (2 datapath switch times), node1 2 sources completed"
+	assert_true "metrics: node2 counts the packets the early switchover delivered ($(mval 2 kvnet_netd_migration_early_packets_total '{}'))" \
+		test "$(mval 2 kvnet_netd_migration_early_packets_total '{}')" -ge 1
+else
+	skip_part "netd's migration metrics: the Prometheus text parser is needed (python3-prometheus-client: make deps)"
+fi
 
 # ---------------------------------------------------------------- rollback: target removed before activation
 mkns R1 r1
@@ -301,6 +316,11 @@ assert_eq "$(ctl 2 -o json migrations | jq -r '[.history[] | select(.vm=="defaul
 	"rollback: node2's history says aborted"
 assert_eq "$(ip -n "$CLIENT_NS" -j route show "$dbip/32" | jq -r '.[0].gateway // empty')" "$NODE1_UNDERLAY" \
 	"rollback: the route stays at node1"
+
+if [ "$PROM" = 1 ]; then
+	assert_eq "$(mval 1 kvnet_netd_migrations_total '{"role": "source", "state": "aborted"}')/$(mval 2 kvnet_netd_migrations_total '{"role": "target", "state": "aborted"}')" \
+		1/1 "metrics: the rollback counted on both nodes (source aborted on node1, target aborted on node2)"
+fi
 
 # ---------------------------------------------------------------- bad requests
 bad() {

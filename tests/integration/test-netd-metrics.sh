@@ -28,7 +28,7 @@ scrape() { ip netns exec "$NODE_NS" curl -sS -m 5 "http://127.0.0.1:9641${1:-/me
 value() { scrape | "$PY" "$KV_ROOT/tests/tools/prom.py" value "$1" "$2"; }
 
 out=$(scrape | "$PY" "$KV_ROOT/tests/tools/prom.py" families)
-assert_eq "$out" "kubevirt_vmi_network_receive_bytes kubevirt_vmi_network_receive_errors kubevirt_vmi_network_receive_packets kubevirt_vmi_network_receive_packets_dropped kubevirt_vmi_network_transmit_bytes kubevirt_vmi_network_transmit_errors kubevirt_vmi_network_transmit_packets kubevirt_vmi_network_transmit_packets_dropped kvnet_netd_attachments kvnet_netd_dhcp_frames kvnet_netd_info kvnet_netd_ipam_addresses kvnet_netd_journal_bytes kvnet_netd_request_duration_seconds kvnet_netd_requests kvnet_netd_uptime_seconds" \
+assert_eq "$out" "kubevirt_vmi_network_receive_bytes kubevirt_vmi_network_receive_errors kubevirt_vmi_network_receive_packets kubevirt_vmi_network_receive_packets_dropped kubevirt_vmi_network_transmit_bytes kubevirt_vmi_network_transmit_errors kubevirt_vmi_network_transmit_packets kubevirt_vmi_network_transmit_packets_dropped kvnet_netd_attachments kvnet_netd_dhcp_frames kvnet_netd_info kvnet_netd_ipam_addresses kvnet_netd_journal_bytes kvnet_netd_migration_early_packets kvnet_netd_migration_switch_seconds kvnet_netd_migrations kvnet_netd_request_duration_seconds kvnet_netd_requests kvnet_netd_uptime_seconds" \
 	"a fresh netd's page parses: every family (counters named without _total by the parser)"
 assert_eq "$(value kvnet_netd_info '{}')" 1 "kvnet_netd_info 1"
 

@@ -204,13 +204,15 @@ int handoff_source(Handoff *h, json_t *args, json_t **ret, KvErr *e) {
         r = handoff_vm_endpoints(h, msg.vm.vm_namespace, msg.vm.vm_name, &eps);
         if (r < 0)
                 return kverr_set(e, KV_ERR_INTERNAL, r, "migration-source: out of memory");
-        unsigned n = 0, early = 0;
+        unsigned n = 0, early = 0, moved = 0;
         for (size_t i = 0; i < eps.n; i++) {
                 /* begin makes every attachment of the VM a source; the other phases act on those */
                 if (!begin && eps.v[i]->mig_role != MIG_ROLE_SOURCE)
                         continue;
+                MigState was = eps.v[i]->mig_state;
                 if (source_phase(h, eps.v[i], &msg))
                         early++;
+                moved += eps.v[i]->mig_state != was; /* not a retry of this phase */
                 n++;
         }
         if (n == 0)
@@ -230,7 +232,8 @@ int handoff_source(Handoff *h, json_t *args, json_t **ret, KvErr *e) {
                         ev->switched_usec = ev->finished_usec;
                 ev->downtime_ms = msg.downtime_ms;
                 ev->total_ms = msg.total_ms;
-                handoff_log_ended(h, ev);
+                if (moved)
+                        handoff_log_ended(h, ev);
         }
         handoff_log_save(h);
         if (switchover)

@@ -526,6 +526,9 @@ static void test_source_begin_switchover_completed(void **state) {
         /* a second completed (a retry) finds the source attachment again */
         assert_int_equal(source(fx, "web", "completed", NULL, &e, NULL), 0);
         assert_int_equal(ep->mig_state, MIG_STATE_COMPLETED);
+        /* the metrics count the migration once */
+        assert_int_equal(handoff_stats(fx->h)->ended[MIG_ROLE_SOURCE][MIG_STATE_COMPLETED], 1);
+        assert_int_equal(handoff_stats(fx->h)->ended[MIG_ROLE_SOURCE][MIG_STATE_ABORTED], 0);
 }
 
 static void test_source_aborted(void **state) {
@@ -671,6 +674,12 @@ static void test_activate_target(void **state) {
         ev = newest(fx);
         assert_string_equal(str(ev, "state"), "active");
         json_decref(ev);
+        /* the metrics: one activation, its switch time observed once, nothing aborted */
+        const HandoffStats *st = handoff_stats(fx->h);
+        assert_int_equal(st->ended[MIG_ROLE_TARGET][MIG_STATE_ACTIVE], 1);
+        assert_int_equal(st->switch_n, 1);
+        assert_int_equal(st->switch_b[HANDOFF_SWITCH_BUCKETS - 1] <= 1, 1);
+        assert_int_equal(st->ended[MIG_ROLE_TARGET][MIG_STATE_ABORTED], 0);
 }
 
 static void test_target_rolled_back(void **state) {
@@ -687,6 +696,7 @@ static void test_target_rolled_back(void **state) {
         assert_string_equal(str(ev, "reason"), "target attachment removed before the VM arrived");
         assert_true(num(ev, "finished") > 0);
         json_decref(ev);
+        assert_int_equal(handoff_stats(fx->h)->ended[MIG_ROLE_TARGET][MIG_STATE_ABORTED], 1);
         /* a second prepare of the same VM starts a new entry (the old one is finished) */
         assert_int_equal(handoff_prepare_target(fx->h, ep, &e), 0);
         json_t *l = handoff_list(fx->h);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/metrics-http.h"
+#include "common/metrics-text.h"
 
 #define MAX_STATES 16
 /* a pod's start: from the API's pod to a running launcher (the sandbox, its CNI ADDs, libvirtd, QEMU) */
@@ -50,12 +50,8 @@ void agent_metrics_start(AgentMetrics *m, AgentStart result, double seconds) {
                 return;
         pthread_mutex_lock(&m->mu);
         m->starts[result]++;
-        if (result == AGENT_START_OK && seconds >= 0) {
-                for (size_t i = 0; i < ELEMENTSOF(start_le); i++)
-                        m->start_b[i] += seconds <= start_le[i];
-                m->start_n++;
-                m->start_sum += seconds;
-        }
+        if (result == AGENT_START_OK && seconds >= 0)
+                kv_metrics_observe(m->start_b, start_le, ELEMENTSOF(start_le), &m->start_n, &m->start_sum, seconds);
         pthread_mutex_unlock(&m->mu);
 }
 
@@ -109,13 +105,8 @@ char *agent_metrics_render(AgentMetrics *m, KubeEventStats ev) {
                         (unsigned long long) m->starts[i]);
         kv_metrics_family(f, "kvnet_node_pod_start_duration_seconds", "histogram",
                           "Seconds from a launcher pod's arrival on the node to its VM running.");
-        for (size_t i = 0; i < ELEMENTSOF(start_le); i++)
-                fprintf(f, "kvnet_node_pod_start_duration_seconds_bucket{le=\"%g\"} %llu\n", start_le[i],
-                        (unsigned long long) m->start_b[i]);
-        fprintf(f, "kvnet_node_pod_start_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                (unsigned long long) m->start_n);
-        fprintf(f, "kvnet_node_pod_start_duration_seconds_sum %.6f\n", m->start_sum);
-        fprintf(f, "kvnet_node_pod_start_duration_seconds_count %llu\n", (unsigned long long) m->start_n);
+        kv_metrics_histogram(f, "kvnet_node_pod_start_duration_seconds", "", start_le, m->start_b,
+                             ELEMENTSOF(start_le), m->start_n, m->start_sum);
         kv_metrics_family(f, "kvnet_node_pod_stops_total", "counter", "Launcher pod stops by result.");
         fprintf(f, "kvnet_node_pod_stops_total{result=\"ok\"} %llu\n", (unsigned long long) m->stops[1]);
         fprintf(f, "kvnet_node_pod_stops_total{result=\"failed\"} %llu\n", (unsigned long long) m->stops[0]);

@@ -122,19 +122,3 @@ KvMetricsServer *kv_metrics_server_free(KvMetricsServer *s) {
 unsigned kv_metrics_server_port(const KvMetricsServer *s) {
         return s ? s->port : 0;
 }
-
-void kv_metrics_family(FILE *f, const char *name, const char *type, const char *help) {
-        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-void kv_metrics_label(FILE *f, const char *s) {
-        for (; s && *s; s++) {
-                if (*s == '\\' || *s == '"') {
-                        fputc('\\', f);
-                        fputc(*s, f);
-                } else if (*s == '\n')
-                        fputs("\\n", f);
-                else
-                        fputc(*s, f);
-        }
-}

@@ -2,13 +2,14 @@
 /* A Prometheus endpoint (docs/metrics.md): GET /metrics served by libmicrohttpd on a thread of its own (all signals
  * blocked there: the daemons read theirs from a signalfd), the text made by the caller's render function on that
  * thread when scraped (netd hands the work to its loop; the controller renders from figures it keeps under a
- * mutex). Plus the text format's two helpers. */
+ * mutex). The text format's helpers are common/metrics-text.h. */
 #pragma once
 
 #include <stdbool.h>
 #include <stdio.h>
 
 #include "common/kverr.h"
+#include "common/metrics-text.h"
 
 /* The exposition text (format 0.0.4), malloc'd; NULL: 503 with why (a static string) in *why. */
 typedef char *(*kv_metrics_render_fn)(void *userdata, const char **why);
@@ -25,8 +26,3 @@ int kv_metrics_server_new(const char *listen, const char *key, bool any_ok, kv_m
 KvMetricsServer *kv_metrics_server_free(KvMetricsServer *s);
 /* The port it listens on (the one chosen for port 0). */
 unsigned kv_metrics_server_port(const KvMetricsServer *s);
-
-/* "# HELP name help\n# TYPE name type\n" */
-void kv_metrics_family(FILE *f, const char *name, const char *type, const char *help);
-/* A label value, escaped as the text format wants (backslash, double quote, newline). */
-void kv_metrics_label(FILE *f, const char *s);

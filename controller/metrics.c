@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common/json-util.h"
-#include "common/metrics-http.h"
+#include "common/metrics-text.h"
 #include "controller/reconciler.h"
 
 #define VERSION "0.1"
@@ -27,22 +27,11 @@ typedef struct Hist {
 } Hist;
 
 static void observe(Hist *h, const double *le, size_t n, double v) {
-        for (size_t i = 0; i < n; i++)
-                if (v <= le[i])
-                        h->b[i]++;
-        h->count++;
-        h->sum += v;
+        kv_metrics_observe(h->b, le, n, &h->count, &h->sum, v);
 }
 
-/* name{labels,le="..."} lines, _sum and _count; labels "" or 'k="v"' */
 static void hist_text(FILE *f, const char *name, const char *labels, const Hist *h, const double *le, size_t n) {
-        const char *sep = labels[0] ? "," : "";
-        for (size_t i = 0; i < n; i++)
-                fprintf(f, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, le[i], (unsigned long long) h->b[i]);
-        fprintf(f, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long) h->count);
-        fprintf(f, "%s_sum%s%s%s %.6f\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "", h->sum);
-        fprintf(f, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
-                (unsigned long long) h->count);
+        kv_metrics_histogram(f, name, labels, le, h->b, n, h->count, h->sum);
 }
 
 static const char *const vmim_phases[] = { "Pending",     "Scheduling", "Scheduled", "PreparingTarget",

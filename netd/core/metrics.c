@@ -50,12 +50,7 @@ void netd_metrics_request(Manager *m, int v, unsigned code, uint64_t usec) {
                 st->by_code[i]++;
         else
                 st->other++;
-        double sec = (double) usec / 1e6;
-        for (size_t b = 0; b < NETD_METRICS_BUCKETS; b++)
-                if (sec <= bucket_le[b])
-                        st->buckets[b]++;
-        st->count++;
-        st->sum += sec;
+        kv_metrics_observe(st->buckets, bucket_le, NETD_METRICS_BUCKETS, &st->count, &st->sum, (double) usec / 1e6);
 }
 
 /* ---- the text (the loop) */
@@ -116,16 +111,12 @@ static void requests(Manager *m, FILE *f) {
         for (size_t v = 0; v <= NETD_MAX_VERBS; v++) {
                 const NetdVerbStats *st = &m->verb_stats[v];
                 const char *name = v < NETD_MAX_VERBS && verb_at(v) ? verb_at(v)->name : "unknown";
+                char labels[64];
                 if (!st->count)
                         continue;
-                for (size_t b = 0; b < NETD_METRICS_BUCKETS; b++)
-                        fprintf(f, "kvnet_netd_request_duration_seconds_bucket{verb=\"%s\",le=\"%g\"} %llu\n", name,
-                                bucket_le[b], (unsigned long long) st->buckets[b]);
-                fprintf(f, "kvnet_netd_request_duration_seconds_bucket{verb=\"%s\",le=\"+Inf\"} %llu\n", name,
-                        (unsigned long long) st->count);
-                fprintf(f, "kvnet_netd_request_duration_seconds_sum{verb=\"%s\"} %.6f\n", name, st->sum);
-                fprintf(f, "kvnet_netd_request_duration_seconds_count{verb=\"%s\"} %llu\n", name,
-                        (unsigned long long) st->count);
+                snprintf(labels, sizeof labels, "verb=\"%s\"", name);
+                kv_metrics_histogram(f, "kvnet_netd_request_duration_seconds", labels, bucket_le, st->buckets,
+                                     NETD_METRICS_BUCKETS, st->count, st->sum);
         }
 }
 
@@ -254,13 +245,9 @@ static void migrations(Manager *m, FILE *f) {
                         (unsigned long long) (st ? st->ended[ends[i].role][ends[i].state] : 0));
         family(f, "kvnet_netd_migration_switch_seconds", "histogram",
                "Time a target took to switch its datapath to the arrived VM (carrier, routes, announcements).");
-        for (size_t b = 0; b < HANDOFF_SWITCH_BUCKETS; b++)
-                fprintf(f, "kvnet_netd_migration_switch_seconds_bucket{le=\"%g\"} %llu\n", handoff_switch_le[b],
-                        (unsigned long long) (st ? st->switch_b[b] : 0));
-        fprintf(f, "kvnet_netd_migration_switch_seconds_bucket{le=\"+Inf\"} %llu\n",
-                (unsigned long long) (st ? st->switch_n : 0));
-        fprintf(f, "kvnet_netd_migration_switch_seconds_sum %.6f\n", st ? st->switch_sum : 0.0);
-        fprintf(f, "kvnet_netd_migration_switch_seconds_count %llu\n", (unsigned long long) (st ? st->switch_n : 0));
+        static const uint64_t none[HANDOFF_SWITCH_BUCKETS];
+        kv_metrics_histogram(f, "kvnet_netd_migration_switch_seconds", "", handoff_switch_le, st ? st->switch_b : none,
+                             HANDOFF_SWITCH_BUCKETS, st ? st->switch_n : 0, st ? st->switch_sum : 0.0);
         family(f, "kvnet_netd_migration_early_packets_total", "counter",
                "Packets the early switchover delivered into paused migration targets on this node.");
         fprintf(f, "kvnet_netd_migration_early_packets_total %llu\n",

@@ -25,6 +25,7 @@
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/log.h"
+#include "common/metrics-text.h"
 #include "netd/migration/handoff-priv.h"
 
 #define MIG_LOG_FILE "migrations.json"
@@ -129,11 +130,8 @@ void handoff_log_ended(Handoff *h, const MigEvent *ev) {
         if (ev->role >= 0 && ev->role < _MIG_ROLE_MAX && ev->state >= 0 && ev->state < _MIG_STATE_MAX)
                 st->ended[ev->role][ev->state]++;
         if (ev->role == MIG_ROLE_TARGET && ev->state == MIG_STATE_ACTIVE && ev->activate_us >= 0) {
-                double s = (double) ev->activate_us / 1e6;
-                for (size_t i = 0; i < HANDOFF_SWITCH_BUCKETS; i++)
-                        st->switch_b[i] += s <= handoff_switch_le[i];
-                st->switch_n++;
-                st->switch_sum += s;
+                kv_metrics_observe(st->switch_b, handoff_switch_le, HANDOFF_SWITCH_BUCKETS, &st->switch_n,
+                                   &st->switch_sum, (double) ev->activate_us / 1e6);
         }
         if (ev->early_packets > 0)
                 st->early_packets += (uint64_t) ev->early_packets;

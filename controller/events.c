@@ -31,14 +31,16 @@ int ctl_events_open(CtlStore *s, const char *component, const char *host, KvErr 
 }
 
 static void vevent(CtlStore *s, const CtlResource *res, json_t *obj, const char *type, const char *reason,
+                   const char *fmt, va_list ap) _printf_(6, 0);
+static void vevent(CtlStore *s, const CtlResource *res, json_t *obj, const char *type, const char *reason,
                    const char *fmt, va_list ap) {
         KubeEventRecorder *rec = ctl_store_recorder(s);
-        char av[128], msg[KUBE_EVENT_MESSAGE_MAX + 1];
+        char av[128];
         if (!rec || !obj)
                 return;
-        vsnprintf(msg, sizeof msg, fmt, ap);
         KubeObjectRef ref = kube_object_ref(obj, ctl_api_version(res, NULL, av), res->kind);
-        int r = kube_event_record(rec, &ref, type, reason, "%s", msg);
+        /* formatted once, by the recorder, which cuts a long message itself (at a character, with "...") */
+        int r = kube_event_vrecord(rec, &ref, type, reason, fmt, ap);
         if (r < 0)
                 log_debug("%s %s/%s: event %s not recorded: %s", res->kind, ref.namespace_ ? ref.namespace_ : "",
                           ref.name ? ref.name : "", reason, strerror(-r));

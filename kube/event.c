@@ -299,16 +299,22 @@ static int record(KubeEventRecorder *r, const KubeObjectRef *o, const char *type
 
 int kube_event_record(KubeEventRecorder *r, const KubeObjectRef *obj, const char *type, const char *reason,
                       const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int rc = kube_event_vrecord(r, obj, type, reason, fmt, ap);
+        va_end(ap);
+        return rc;
+}
+
+int kube_event_vrecord(KubeEventRecorder *r, const KubeObjectRef *obj, const char *type, const char *reason,
+                       const char *fmt, va_list ap) {
         if (!r)
                 return 0;
         if (!obj || !obj->name || !*obj->name || !reason || !*reason || strlen(reason) > REASON_MAX ||
             !(streq_ptr(type, "Normal") || streq_ptr(type, "Warning")) || !fmt)
                 return -EINVAL;
         _cleanup_free_ char *msg = NULL;
-        va_list ap;
-        va_start(ap, fmt);
         int n = vasprintf(&msg, fmt, ap);
-        va_end(ap);
         if (n < 0)
                 return -ENOMEM;
         pthread_mutex_lock(&r->lock);

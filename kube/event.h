@@ -18,6 +18,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -80,6 +81,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(KubeEventRecorder *, kube_event_recorder_free);
  * error). r may be NULL (nothing recorded, 0): components without an API record nothing. */
 int kube_event_record(KubeEventRecorder *r, const KubeObjectRef *obj, const char *type, const char *reason,
                       const char *fmt, ...) _printf_(5, 6);
+/* As kube_event_record(), the message's arguments as a va_list. */
+int kube_event_vrecord(KubeEventRecorder *r, const KubeObjectRef *obj, const char *type, const char *reason,
+                       const char *fmt, va_list ap) _printf_(5, 0);
 /* The Event ns/name could not be written: the next equal one is posted as a new Event. */
 void kube_event_forget(KubeEventRecorder *r, const char *ns, const char *name);
 KubeEventStats kube_event_stats(KubeEventRecorder *r);

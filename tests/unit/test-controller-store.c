@@ -18,6 +18,7 @@
 #include "controller/schema.h"
 #include "common/json-util.h"
 #include "controller/store.h"
+#include "kube/event.h"
 #include "tests/unit/helpers.h"
 
 typedef struct Fx {
@@ -791,6 +792,30 @@ static void test_event_recorder_and_expiry(void **state) {
         ctl_event_at(fx->s, fx->vm, "default", "web", "Warning", "FailedCreate",
                      "Error creating virtual machine instance: %s", "x");
         ctl_event_at(fx->s, fx->vm, "default", "nosuch", "Normal", "Tick", "no such object: nothing");
+        /* a long message is cut by the recorder, at a character, marked "..." */
+        char longmsg[2001];
+        memset(longmsg, 'x', sizeof longmsg - 1);
+        longmsg[sizeof longmsg - 1] = '\0';
+        ctl_event(fx->s, fx->vm, stored, "Normal", "Long", "%s", longmsg);
+        _cleanup_json_ json_t *lst = ctl_store_list(fx->s, ev, "default", NULL);
+        size_t li;
+        json_t *it;
+        bool seen = false;
+        json_array_foreach(json_object_get(lst, "items"), li, it) {
+                const char *m = json_string_value(json_object_get(it, "message"));
+                if (!streq_ptr(json_string_value(json_object_get(it, "reason")), "Long"))
+                        continue;
+                seen = true;
+                assert_int_equal(strlen(m), KUBE_EVENT_MESSAGE_MAX);
+                assert_string_equal(m + KUBE_EVENT_MESSAGE_MAX - 3, "...");
+                /* not counted below */
+                json_t *out = NULL;
+                KvErr de = {};
+                const char *nm = json_string_value(ctl_json_path(it, "metadata.name"));
+                assert_int_equal(ctl_store_delete(fx->s, ev, "default", nm, &out, &de), 0);
+                json_decref(out);
+        }
+        assert_true(seen);
         _cleanup_json_ json_t *list = ctl_store_list(fx->s, ev, "default", NULL);
         json_t *items = json_object_get(list, "items");
         assert_int_equal(json_array_size(items), 1);

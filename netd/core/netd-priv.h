@@ -180,6 +180,7 @@ int do_migrations(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_migration_activate(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_migration_source(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_cluster_claims(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
+int do_trace(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 
 /* Typed request (parsed once from the socket JSON, checked there). */
 typedef struct AttachRequest {

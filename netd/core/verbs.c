@@ -24,6 +24,7 @@ static const Verb verbs[] = {
         { "sriov", do_sriov, false, true },
         { "status", do_ping, false, true },
         { "status-daemon", do_status_daemon, false, true },
+        { "trace", do_trace, false, true },
 };
 
 static int verb_cmp(const void *key, const void *elem) {

@@ -20,6 +20,11 @@ static void help(void) {
                "  cluster-claims             the cluster-wide claim store as this node sees it\n"
                "  ipam-release NETWORK KEY   free an idle claim (e.g. vm/default/vm1/default)\n"
                "  vm-release NAMESPACE NAME  free every idle claim of a VM, in every network\n"
+               "  trace FROM TO [PROTO[/PORT]] [--src ADDR]\n"
+               "                             what this node does with such a packet, hop by hop, and what decided\n"
+               "                             each hop. FROM, TO: NAMESPACE/NAME[:INTERFACE] of a VM, a container\n"
+               "                             ID, or an address; PROTO: icmp (default), tcp, udp; --src: the source\n"
+               "                             address FROM's packet carries (to see what anti-spoofing does with it)\n"
                "\n"
                "-o json prints machine-readable output (may stand before or after the verb).\n"
                "Socket default: %s\n",
@@ -256,6 +261,62 @@ static void print_vm_release(json_t *r) {
                 printf("no claims\n");
 }
 
+static void print_trace(json_t *r) {
+        json_t *p = json_object_get(r, "packet");
+        char port[16] = "";
+        if (json_object_get(p, "port"))
+                snprintf(port, sizeof port, ":%lld", (long long) json_integer_value(json_object_get(p, "port")));
+        printf("packet: %s %s -> %s%s\nfrom:   %s\nto:     %s\n\n", str(p, "protocol"), str(p, "src"), str(p, "dst"),
+               port, str(r, "from"), str(r, "to"));
+        printf("%-4s %-18s %-12s %s\n", "STEP", "HOP", "VERDICT", "WHERE");
+        size_t i;
+        json_t *h;
+        json_array_foreach(json_object_get(r, "hops"), i, h) {
+                printf("%-4lld %-18s %-12s %s\n", (long long) json_integer_value(json_object_get(h, "step")),
+                       str(h, "hop"), str(h, "verdict"), str(h, "where"));
+                if (json_string_length(json_object_get(h, "by")))
+                        printf("%36s by: %s\n", "", str(h, "by"));
+                if (json_string_length(json_object_get(h, "detail")))
+                        printf("%36s %s\n", "", str(h, "detail"));
+        }
+        printf("\nverdict: %s\n", str(r, "verdict"));
+}
+
+/* trace FROM TO [PROTO[/PORT]]: the request's args; NULL (after a message) when they are wrong. */
+static json_t *trace_args(const char *const *pos, int n_pos, const char *src) {
+        if (n_pos < 3) {
+                fprintf(stderr, "kvnetctl: usage: trace FROM TO [PROTO[/PORT]] [--src ADDR]\n");
+                return NULL;
+        }
+        json_t *args = json_pack("{s:s,s:s}", "from", pos[1], "to", pos[2]);
+        if (n_pos > 3) {
+                char proto[16];
+                const char *slash = strchr(pos[3], '/');
+                size_t n = slash ? (size_t) (slash - pos[3]) : strlen(pos[3]);
+                if (n >= sizeof proto) {
+                        fprintf(stderr, "kvnetctl: trace: protocol '%s' must be icmp, tcp or udp\n", pos[3]);
+                        json_decref(args);
+                        return NULL;
+                }
+                snprintf(proto, sizeof proto, "%.*s", (int) n, pos[3]);
+                json_object_set_new(args, "protocol", json_string(proto));
+                if (slash) {
+                        char *end = NULL;
+                        errno = 0;
+                        long port = strtol(slash + 1, &end, 10);
+                        if (!slash[1] || *end || errno || port < 1 || port > 65535) {
+                                fprintf(stderr, "kvnetctl: trace: port '%s' must be 1..65535\n", slash + 1);
+                                json_decref(args);
+                                return NULL;
+                        }
+                        json_object_set_new(args, "port", json_integer(port));
+                }
+        }
+        if (src)
+                json_object_set_new(args, "src", json_string(src));
+        return args;
+}
+
 /* A kvnetctl verb: the socket verb it sends and how its result is shown. */
 typedef struct Command {
         const char *verb;
@@ -277,6 +338,7 @@ static const Command commands[] = {
         { "nat", "nat", print_nat, NULL, {}, NULL },
         { "sriov", "sriov", print_sriov, NULL, {}, NULL },
         { "status", "status-daemon", print_status, NULL, {}, NULL },
+        { "trace", "trace", print_trace, NULL, {}, NULL },
         { "vm-release", "ipam-release", print_vm_release, NULL, { "namespace", "name" }, "NAMESPACE NAME", "vm" },
 };
 
@@ -289,7 +351,7 @@ static const Command *command_find(const char *verb) {
 }
 
 int main(int argc, char **argv) {
-        const char *socket_path = KV_DEFAULT_SOCKET, *output = "table";
+        const char *socket_path = KV_DEFAULT_SOCKET, *output = "table", *src = NULL;
         const char *pos[4] = {};
         int n_pos = 0;
         for (int i = 1; i < argc; i++) {
@@ -307,6 +369,10 @@ int main(int argc, char **argv) {
                         output = a + 2;
                 else if (strncmp(a, "--output=", 9) == 0)
                         output = a + 9;
+                else if (streq(a, "--src") && i + 1 < argc)
+                        src = argv[++i];
+                else if (strncmp(a, "--src=", 6) == 0)
+                        src = a + 6;
                 else if (a[0] == '-') {
                         fprintf(stderr, "kvnetctl: unknown option '%s' (see --help)\n", a);
                         return 2;
@@ -332,7 +398,17 @@ int main(int argc, char **argv) {
                 return 2;
         }
         json_t *args = NULL;
-        if (cmd->arg_names[0]) {
+        if (src && !streq(verb, "trace")) {
+                fprintf(stderr, "kvnetctl: --src is an option of trace only\n");
+                return 2;
+        }
+        if (streq(verb, "trace")) {
+                if (!(args = trace_args(pos, n_pos, src)))
+                        return 2;
+        } else if (n_pos > 1 && !cmd->arg_names[0]) {
+                fprintf(stderr, "kvnetctl: %s takes no arguments\n", verb);
+                return 2;
+        } else if (cmd->arg_names[0]) {
                 if (n_pos != 3) {
                         fprintf(stderr, "kvnetctl: usage: %s %s\n", verb, cmd->usage);
                         return 2;

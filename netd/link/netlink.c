@@ -7,6 +7,7 @@
 #include <linux/if_bridge.h>
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
@@ -532,6 +533,97 @@ int lnl_route_flush_protocol(NlSock *sk, uint8_t protocol) {
                         n++;
         }
         return n;
+}
+
+/* ---- lookups for kvnetctl trace ---- */
+
+typedef struct RouteGetCtx {
+        LnlRouteHit *hit;
+        bool fib; /* the answer to RTM_F_FIB_MATCH: only the route's protocol and table are taken */
+} RouteGetCtx;
+
+static int route_get_cb(const struct nlmsghdr *h, void *arg) {
+        RouteGetCtx *c = arg;
+        LnlRouteHit *hit = c->hit;
+        const struct nlattr *tb[RTA_MAX + 1];
+        if (h->nlmsg_type != RTM_NEWROUTE || nl_parse(h, sizeof(struct rtmsg), tb, RTA_MAX) < 0)
+                return 0;
+        const struct rtmsg *rtm = mnl_nlmsg_get_payload(h);
+        size_t len = kv_addr_len(rtm->rtm_family);
+        hit->protocol = rtm->rtm_protocol;
+        hit->table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
+        if (c->fib)
+                return 0;
+        hit->type = rtm->rtm_type;
+        hit->oif = tb[RTA_OIF] ? (int) mnl_attr_get_u32(tb[RTA_OIF]) : 0;
+        if (tb[RTA_GATEWAY] && mnl_attr_get_payload_len(tb[RTA_GATEWAY]) == len) {
+                hit->gw.family = rtm->rtm_family;
+                memcpy(hit->gw.bytes, mnl_attr_get_payload(tb[RTA_GATEWAY]), len);
+        }
+        if (tb[RTA_PREFSRC] && mnl_attr_get_payload_len(tb[RTA_PREFSRC]) == len) {
+                hit->prefsrc.family = rtm->rtm_family;
+                memcpy(hit->prefsrc.bytes, mnl_attr_get_payload(tb[RTA_PREFSRC]), len);
+        }
+        return 0;
+}
+
+int lnl_route_get(NlSock *sk, const KvAddr *dst, const KvAddr *src, int iif, LnlRouteHit *ret) {
+        int fam = dst->family;
+        size_t len = kv_addr_len(fam);
+        bool fwd = src && src->family == fam && iif > 0;
+        *ret = (LnlRouteHit){};
+        /* the lookup itself (the kernel's answer carries no protocol), then the route it matched (RTM_F_FIB_MATCH) */
+        for (int fib = 0; fib < 2; fib++) {
+                struct rtmsg rtm = { .rtm_family = (unsigned char) fam, .rtm_dst_len = (unsigned char) (len * 8),
+                                     .rtm_src_len = fwd ? (unsigned char) (len * 8) : 0,
+                                     .rtm_flags = fib ? RTM_F_FIB_MATCH : 0 };
+                struct nlmsghdr *m = nl_msg_new(sk, RTM_GETROUTE, 0, &rtm, sizeof rtm);
+                if (nl_put(m, RTA_DST, len, dst->bytes) < 0 ||
+                    (fwd && (nl_put(m, RTA_SRC, len, src->bytes) < 0 || nl_put_u32(m, RTA_IIF, (uint32_t) iif) < 0)))
+                        return -EMSGSIZE;
+                RouteGetCtx c = { .hit = ret, .fib = fib };
+                int r = nl_call(sk, m, route_get_cb, &c);
+                if (r < 0 && !fib)
+                        return r;
+        }
+        return 0;
+}
+
+typedef struct FdbCtx {
+        int br;
+        const uint8_t *mac;
+        int port;
+        bool is_static;
+} FdbCtx;
+
+static int fdb_cb(const struct nlmsghdr *h, void *arg) {
+        FdbCtx *c = arg;
+        const struct nlattr *tb[NDA_MAX + 1];
+        if (h->nlmsg_type != RTM_NEWNEIGH || nl_parse(h, sizeof(struct ndmsg), tb, NDA_MAX) < 0)
+                return 0;
+        const struct ndmsg *nd = mnl_nlmsg_get_payload(h);
+        if (nd->ndm_family != AF_BRIDGE || !tb[NDA_LLADDR] || mnl_attr_get_payload_len(tb[NDA_LLADDR]) != 6 ||
+            memcmp(mnl_attr_get_payload(tb[NDA_LLADDR]), c->mac, 6) != 0)
+                return 0;
+        /* a port's entry names the bridge as its master; the bridge's own entries are on the bridge itself */
+        int master = tb[NDA_MASTER] ? (int) mnl_attr_get_u32(tb[NDA_MASTER]) : 0;
+        if (master != c->br || (int) nd->ndm_ifindex == c->br || c->port)
+                return 0;
+        c->port = (int) nd->ndm_ifindex;
+        c->is_static = (nd->ndm_state & NUD_PERMANENT) || (nd->ndm_state & NUD_NOARP);
+        return 0;
+}
+
+int lnl_fdb_port(NlSock *sk, int br_ifindex, const uint8_t mac[6], bool *ret_static) {
+        struct ndmsg nd = { .ndm_family = AF_BRIDGE };
+        struct nlmsghdr *m = nl_msg_new(sk, RTM_GETNEIGH, NLM_F_DUMP, &nd, sizeof nd);
+        FdbCtx c = { .br = br_ifindex, .mac = mac }; /* every bridge's entries: a bare ndmsg is filtered nowhere */
+        int r = nl_call(sk, m, fdb_cb, &c);
+        if (r < 0)
+                return r;
+        if (ret_static)
+                *ret_static = c.is_static;
+        return c.port;
 }
 
 /* ---- tc ---- */

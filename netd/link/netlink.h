@@ -100,6 +100,22 @@ int lnl_route_add(NlSock *sk, int ifindex, const KvPrefix *dst, const KvAddr *gw
 /* Deletes every route (any table, any family) of routing protocol `protocol`; returns how many. */
 int lnl_route_flush_protocol(NlSock *sk, uint8_t protocol) _wur_;
 
+/* What the kernel would do with a packet to dst (`ip route get DST [from SRC iif IIF]`): */
+typedef struct LnlRouteHit {
+        uint8_t type;     /* RTN_UNICAST, RTN_LOCAL, RTN_BLACKHOLE, RTN_UNREACHABLE, ... */
+        uint8_t protocol; /* RTPROT_* of the route that matched (118: a migration redirect) */
+        uint32_t table;
+        int oif;          /* output interface (0: none) */
+        KvAddr gw;        /* family 0: on-link */
+        KvAddr prefsrc;   /* family 0: none */
+} LnlRouteHit;
+/* The route lookup for dst; with src and iif (> 0) as for a packet forwarded from iif, else as for one this
+ * namespace sends. -ENETUNREACH, -EHOSTUNREACH, -EINVAL (e.g. a source the reverse path filter refuses). */
+int lnl_route_get(NlSock *sk, const KvAddr *dst, const KvAddr *src, int iif, LnlRouteHit *ret) _wur_;
+/* The bridge port the forwarding database of bridge br_ifindex sends mac to: its ifindex, 0 when the bridge has
+ * not learnt the MAC (it floods), -errno. *ret_static: the entry is permanent (not learnt). */
+int lnl_fdb_port(NlSock *sk, int br_ifindex, const uint8_t mac[6], bool *ret_static) _wur_;
+
 /* Shared between link.c and tap.c. */
 /* Looks the bridge up (must be a bridge). */
 int link_bridge_prepare(NlSock *sk, const char *bridge, int *ret_ifindex, KvErr *e) _wur_;

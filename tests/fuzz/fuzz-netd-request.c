@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer harness over netd's socket boundary: the JSON line parser and attach_request_parse()
-// (which includes the IPAM config parser). Only parsing: nothing here touches the kernel.
+// (which includes the IPAM config parser), and the trace verb's arguments on a node without attachments
+// (which ends every request before the walk). Only parsing: nothing here touches the kernel.
 //
 // Build: `make fuzz` (clang, -fsanitize=fuzzer,address,undefined) -> build/fuzz/fuzz-netd-request, from the
 //   sources listed as FUZZ_SRC_fuzz-netd-request in the Makefile.
@@ -28,6 +29,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (ee.code != 0 && ee.msg[0] == '\0')
                         __builtin_trap();
         }
+        /* trace: a manager with no attachments refuses every request before it looks at the kernel */
+        Manager m = {};
+        json_t *res = NULL;
+        KvErr te = {};
+        if (do_trace(&m, json_object_get(o, "args"), &res, &te) == 0 || te.msg[0] == '\0')
+                __builtin_trap();
         json_decref(o);
         return 0;
 }

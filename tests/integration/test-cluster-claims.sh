@@ -13,8 +13,8 @@
 # underlay), `migration-source switchover` makes node1 route the VM to node2 at the pause, the
 # client's pings then reach the paused target's tap (bridge: dst MAC the VM's, TTL 62), activation
 # disarms it; a netd killed with an armed target is replaced cleanly; an abort after the switchover
-# gives node1 its packets back. Bad
-# requests get clear errors; kvnetctl migrations / cluster-claims show both sides.
+# gives node1 its packets back; kvnetctl trace shows the client's packet redirected on node1 and held in the
+# target on node2. Bad requests get clear errors; kvnetctl migrations / cluster-claims show both sides.
 # KVNET_CLAIMS_BACKEND=kube (test-cluster-claims-kube-handoff.sh): the same with the claim store on the real
 # kube-apiserver + etcd (NetworkClaim objects), listening on the client namespace's underlay address.
 set -euo pipefail
@@ -169,6 +169,18 @@ for b in bridge masquerade; do
 	assert_eq "$(jq -r '.result.redirected' <<<"$src")" 1 "$b: switchover on node1 redirects the VM's attachment early"
 	assert_eq "$(ip -n "$NODE1_NS" -j route show "$ip1/32" proto 118 | jq -r '.[0].gateway // empty')" "$NODE2_UNDERLAY" \
 		"$b: from the pause on node1 routes $ip1 to node2"
+	# kvnetctl trace mid-migration: node1 sends the client's packets on to node2, node2 holds them in the target
+	t=$(ctl 1 -o json trace "$CLIENT_UNDERLAY" "$ip1")
+	assert_eq "$(jq -r '.verdict + " " + .hops[-1].hop' <<<"$t")" "redirected migration-redirect" \
+		"$b: kvnetctl trace on node1: the client's packet for $ip1 is redirected"
+	assert_true "$b: ... by the redirect route to node2 ($(jq -r '.hops[-1].by' <<<"$t"))" \
+		grep -q "^route $ip1 via $NODE2_UNDERLAY dev ul0 table 254 proto 118" <<<"$(jq -r '.hops[-1].by' <<<"$t")"
+	t=$(ctl 2 -o json trace "$CLIENT_UNDERLAY" "$ip1")
+	assert_eq "$(jq -r '.verdict + " " + ([.hops[].hop] | join(","))' <<<"$t")" \
+		"held source,migration-redirect,migration" \
+		"$b: kvnetctl trace on node2: migredir takes it into the paused target, where it waits"
+	assert_true "$b: ... naming the armed program ($(jq -r '.hops[1].by' <<<"$t"))" \
+		grep -q "^migredir (tc ingress on the node's uplink): $ip1 is armed" <<<"$(jq -r '.hops[1].by' <<<"$t")"
 	ip netns exec "$DST" timeout 10 socat -u TUN,tun-type=tap,tun-name=tap0,iff-no-pi /dev/null &
 	rpid=$!
 	ip netns exec "$DST" timeout 8 tcpdump -l -n -e -v -i tap0 -c 1 icmp >"$KV_TMP/early-$b.txt" 2>/dev/null &

@@ -7,6 +7,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter_bridge.h>
+#include <libnftnl/expr.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,8 +84,11 @@ static bool ex_nh_zero(struct nftnl_rule *r, uint32_t offset, uint32_t len) {
                nftw_ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, len);
 }
 
+/* Every drop counts, once in its rule's counter (what was dropped) and once in the port's element of @portdrops
+ * (who sent it). */
 static bool ex_drop(struct nftnl_rule *r) {
-        return nftw_ex_counter(r) && nftw_ex_verdict(r, NF_DROP);
+        return nftw_ex_meta(r, NFT_META_IIFNAME, REG_NAME) && nftw_ex_dynset_counter(r, REG_NAME, "portdrops") &&
+               nftw_ex_counter(r) && nftw_ex_verdict(r, NF_DROP);
 }
 
 /* The rules, chain by chain. The base chain lets the bulk through first (TCP and UDP from the port's own MAC and
@@ -332,6 +336,8 @@ static int pf_push_skeleton(NftwBatch *bt) {
                   0 },
                 { "src6", 0, NFT_CONCAT3(NFT_TYPE_IFNAME, NFT_TYPE_ETHERADDR, NFT_TYPE_IP6ADDR), IFNAMSIZ + 8 + 16, 0,
                   0 },
+                /* filled by the drop rules themselves: a counter per port that dropped something */
+                { "portdrops", NFT_SET_EVAL, NFT_TYPE_IFNAME, IFNAMSIZ, 0, 0, true, PORTFILTER_MAX_DROP_PORTS },
         };
         for (size_t i = 0; i < ELEMENTSOF(sets); i++) {
                 r = nftw_set(bt, &sets[i], (uint32_t) i + 1, "creating set %s", sets[i].name);
@@ -587,11 +593,61 @@ int portfilter_add(PortFilter *pf, const PortFilterPort *p, KvErr *e) {
         return r;
 }
 
+/* ---- the ports' drop counters ---- */
+
+typedef struct PfDrops {
+        int (*cb)(const char *ifname, uint64_t packets, uint64_t bytes, void *userdata);
+        void *userdata;
+} PfDrops;
+
+static int drops_cb(struct nftnl_set_elem *se, void *userdata) {
+        PfDrops *d = userdata;
+        uint32_t len = 0;
+        const char *k = nftnl_set_elem_get(se, NFTNL_SET_ELEM_KEY, &len);
+        if (!k)
+                return 0;
+        char name[IFNAMSIZ] = "";
+        memcpy(name, k, len < IFNAMSIZ - 1 ? len : IFNAMSIZ - 1);
+        uint64_t packets = 0, bytes = 0;
+        const struct nftnl_expr *x = nftnl_set_elem_get(se, NFTNL_SET_ELEM_EXPR, NULL);
+        const char *xname = x ? nftnl_expr_get_str(x, NFTNL_EXPR_NAME) : NULL;
+        if (xname && streq(xname, "counter")) {
+                packets = nftnl_expr_get_u64(x, NFTNL_EXPR_CTR_PACKETS);
+                bytes = nftnl_expr_get_u64(x, NFTNL_EXPR_CTR_BYTES);
+        }
+        return d->cb(name, packets, bytes, d->userdata);
+}
+
+int portfilter_drops(PortFilter *pf, int (*cb)(const char *ifname, uint64_t packets, uint64_t bytes, void *userdata),
+                     void *userdata) {
+        if (pf->render)
+                return 0;
+        PfDrops d = { .cb = cb, .userdata = userdata };
+        return nftw_elems_dump(pf->sk, PF_FAMILY, PORTFILTER_TABLE, "portdrops", drops_cb, &d);
+}
+
+static int has_drops_cb(const char *ifname, uint64_t packets, uint64_t bytes, void *userdata) {
+        const char **want = userdata;
+        (void) packets, (void) bytes;
+        if (*want && streq(ifname, *want))
+                *want = NULL; /* found */
+        return 0;
+}
+
 int portfilter_del(PortFilter *pf, const PortFilterPort *p, KvErr *e) {
         _cleanup_(nftw_batch_done) NftwBatch bt = PF_BATCH_INIT;
         int r = push_port(&bt, p, false);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "anti-spoofing: building batch");
+        /* the port's drop counter, if it dropped something (a port that never did has none: the batch would fail) */
+        const char *want = p->ifname;
+        if (portfilter_drops(pf, has_drops_cb, &want) >= 0 && !want) {
+                PfElem el = { .set = "portdrops", .klen = IFNAMSIZ };
+                put_name(el.key, p->ifname);
+                snprintf(el.what, sizeof el.what, "port %s's drop counter", p->ifname);
+                if ((r = pf_push_elem(&bt, &el, false)) < 0)
+                        return kverr_set_errno(e, KV_ERR_INTERNAL, r, "anti-spoofing: building batch");
+        }
         NftwFailure f;
         r = pf_commit(pf, bt.ops, bt.n, &f);
         if (r == -ENOENT) {

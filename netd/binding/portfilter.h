@@ -12,6 +12,8 @@
  *   ip6      ifname . ipv6       the port's IPv6 addresses and the link-local address of its MAC (EUI-64)
  *   etypes   ether type          what any port may send: IPv4, ARP, IPv6, RARP (QEMU's announce after migration)
  *   src4/6   ifname . ether . ip the fast path: the port's MAC with each of its addresses
+ *   portdrops ifname             (dynamic) what each port had dropped: every drop rule updates the port's element,
+ *                                whose counter counts the port's dropped frames and bytes; gone with the port
  *
  * chain prerouting (bridge filter, priority -200), in this order:
  *   iifname != @ports accept
@@ -40,6 +42,8 @@
 
 #define PORTFILTER_MAX_ADDRS 4
 #define PORTFILTER_TABLE "kvnet-ports"
+/* room in @portdrops: ports that dropped something since they were made (a full set counts no new port) */
+#define PORTFILTER_MAX_DROP_PORTS 65536
 
 typedef struct PortFilterPort {
         char ifname[16];
@@ -66,6 +70,10 @@ int portfilter_add(PortFilter *pf, const PortFilterPort *p, KvErr *e) _wur_;
 int portfilter_del(PortFilter *pf, const PortFilterPort *p, KvErr *e) _wur_;
 /* 0 if every element of the port is in the kernel, else an error naming the first one missing. */
 int portfilter_check(PortFilter *pf, const PortFilterPort *p, KvErr *e) _wur_;
+/* Calls cb for every port that dropped frames (its element of @portdrops): the port's interface name, frames and
+ * bytes. -ENOENT when there is no table. */
+int portfilter_drops(PortFilter *pf, int (*cb)(const char *ifname, uint64_t packets, uint64_t bytes, void *userdata),
+                     void *userdata) _wur_;
 /* Render mode: the text written so far (caller frees), and a fresh start. */
 char *portfilter_take_rendered(PortFilter *pf);
 

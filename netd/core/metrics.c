@@ -15,6 +15,7 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/metrics-http.h"
+#include "netd/binding/binding.h"
 #include "netd/core/netd-priv.h"
 
 #define SCRAPE_WAIT_SEC 2
@@ -227,6 +228,69 @@ static void vm_nics(Manager *m, FILE *f) {
         free(v);
 }
 
+/* What anti-spoofing dropped, per filtered port (the port's element of @portdrops; 0 for a port that dropped
+ * nothing). */
+typedef struct PortDrops {
+        char ifname[16];
+        uint64_t packets, bytes;
+} PortDrops;
+
+typedef struct PortDropsList {
+        PortDrops *v;
+        size_t n, cap;
+} PortDropsList;
+
+static int port_drops_cb(const char *ifname, uint64_t packets, uint64_t bytes, void *userdata) {
+        PortDropsList *l = userdata;
+        if (ARRAY_GROW(l->v, l->cap, l->n + 1) < 0)
+                return -ENOMEM;
+        PortDrops *d = &l->v[l->n++];
+        snprintf(d->ifname, sizeof d->ifname, "%s", ifname);
+        d->packets = packets;
+        d->bytes = bytes;
+        return 0;
+}
+
+static void antispoof(Manager *m, FILE *f) {
+        PortDropsList l = {};
+        if (m->portfilter)
+                (void) !portfilter_drops(m->portfilter, port_drops_cb, &l);
+        static const char *const names[] = { "kvnet_netd_antispoof_dropped_packets_total",
+                                             "kvnet_netd_antispoof_dropped_bytes_total" };
+        family(f, names[0], "counter",
+               "Frames anti-spoofing dropped at an attachment's bridge port (since the port was made or netd "
+               "started: the filter is rebuilt at start).");
+        family(f, names[1], "counter", "Bytes of those frames.");
+        for (size_t k = 0; k < ELEMENTSOF(names); k++)
+                EP_FOREACH(m, ep) {
+                        if (!bridge_port_filtered(ep))
+                                continue;
+                        uint64_t val = 0;
+                        for (size_t i = 0; i < l.n; i++)
+                                if (streq(l.v[i].ifname, ep->host_ifname))
+                                        val = k == 0 ? l.v[i].packets : l.v[i].bytes;
+                        fprintf(f, "%s{network=\"", names[k]);
+                        label(f, ep->network);
+                        fprintf(f, "\",port=\"%s\",kind=\"%s\",", ep->host_ifname,
+                                ep->kind == EP_KIND_VM ? "vm" : "container");
+                        if (ep->kind == EP_KIND_VM) {
+                                fputs("namespace=\"", f);
+                                label(f, ep->vm_namespace);
+                                fputs("\",name=\"", f);
+                                label(f, ep->vm_name);
+                                fputs("\",interface=\"", f);
+                                label(f, ep->vm_interface);
+                        } else {
+                                fputs("container=\"", f);
+                                label(f, ep->container_id);
+                                fputs("\",interface=\"", f);
+                                label(f, ep->ifname);
+                        }
+                        fprintf(f, "\"} %llu\n", (unsigned long long) val);
+                }
+        free(l.v);
+}
+
 static void migrations(Manager *m, FILE *f) {
         const HandoffStats *st = m->handoff ? handoff_stats(m->handoff) : NULL;
         static const struct {
@@ -279,6 +343,7 @@ char *netd_metrics_render(Manager *m) {
         ipam_pools(m, f);
         dhcp(m, f);
         vm_nics(m, f);
+        antispoof(m, f);
         migrations(m, f);
         journals(m, f);
         if (fclose(f) != 0) {

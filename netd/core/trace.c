@@ -209,6 +209,27 @@ static bool src_is_port_link_local(const PortFilterPort *p, const KvAddr *a) {
         return a->family == AF_INET6 && kv_addr_equal(&ll, a);
 }
 
+typedef struct DropCount {
+        const char *ifname;
+        uint64_t packets;
+} DropCount;
+
+static int count_drops_cb(const char *ifname, uint64_t packets, uint64_t bytes, void *userdata) {
+        DropCount *c = userdata;
+        (void) bytes;
+        if (streq(ifname, c->ifname))
+                c->packets = packets;
+        return 0;
+}
+
+/* What the filter dropped at the port so far (its element of @portdrops). */
+static uint64_t port_drops(Manager *m, const char *ifname) {
+        DropCount c = { .ifname = ifname };
+        if (m->portfilter)
+                (void) !portfilter_drops(m->portfilter, count_drops_cb, &c);
+        return c.packets;
+}
+
 /* false: dropped (or the filter is broken) */
 static bool antispoof_hop(Trace *t, const Endpoint *ep) {
         char mac[KV_MAC_STRLEN], src[KV_ADDR_STRLEN];
@@ -242,7 +263,8 @@ static bool antispoof_hop(Trace *t, const Endpoint *ep) {
                 txt(by, sizeof by, "bridge %s prerouting: port %s is in @ipports, source %s is not in @%s",
                     PORTFILTER_TABLE, ep->host_ifname, src, set);
                 hop(t, "anti-spoofing", "drop", ep->host_ifname, by,
-                    "spoofed source: the port may send from its own addresses only (MAC %s)", mac);
+                    "spoofed source: the port may send from its own addresses only (MAC %s); it has dropped %llu "
+                    "frame(s) so far", mac, (unsigned long long) port_drops(t->m, ep->host_ifname));
                 t->verdict = "dropped";
                 return false;
         }
@@ -264,7 +286,8 @@ static bool antispoof_hop(Trace *t, const Endpoint *ep) {
         else
                 txt(by, sizeof by, "bridge %s prerouting: MAC %s in @macs, source %s in @%s", PORTFILTER_TABLE,
                     mac, src, set);
-        hop(t, "anti-spoofing", "accept", ep->host_ifname, by, "the port's own MAC and address");
+        hop(t, "anti-spoofing", "accept", ep->host_ifname, by, "the port's own MAC and address (the port has "
+            "dropped %llu frame(s) so far)", (unsigned long long) port_drops(t->m, ep->host_ifname));
         return true;
 }
 

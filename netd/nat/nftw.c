@@ -138,6 +138,8 @@ int nftw_set(NftwBatch *b, const NftwSetSpec *spec, uint32_t id, const char *fmt
                 nftnl_set_set_u32(s, NFTNL_SET_FLAGS, spec->flags);
                 nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, spec->key_type);
                 nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, spec->key_len);
+                if (spec->size)
+                        nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, spec->size);
                 if (spec->flags & NFT_SET_MAP) {
                         nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, spec->data_type);
                         nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, spec->data_len);
@@ -326,6 +328,22 @@ bool nftw_ex_jump(struct nftnl_rule *r, const char *chain) {
 
 bool nftw_ex_counter(struct nftnl_rule *r) {
         return ex_add(r, nftnl_expr_alloc("counter"));
+}
+
+bool nftw_ex_dynset_counter(struct nftnl_rule *r, uint32_t sreg, const char *set) {
+        struct nftnl_expr *x = nftnl_expr_alloc("dynset");
+        struct nftnl_expr *c = x ? nftnl_expr_alloc("counter") : NULL;
+        if (x && !c) {
+                nftnl_expr_free(x);
+                x = NULL;
+        }
+        if (x) {
+                nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_SREG_KEY, sreg);
+                nftnl_expr_set_u32(x, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+                nftnl_expr_set_str(x, NFTNL_EXPR_DYNSET_SET_NAME, set);
+                nftnl_expr_set(x, NFTNL_EXPR_DYNSET_EXPR, c, 0); /* x owns c now */
+        }
+        return ex_add(r, x);
 }
 
 bool nftw_ex_masq(struct nftnl_rule *r) {

@@ -64,6 +64,7 @@ typedef struct NftwSetSpec {
         uint32_t data_type, data_len; /* maps (NFT_SET_MAP) only */
         bool key_host_order; /* a key nft keeps in host byte order (a string: ifname): told to nft in the set's
                               * user data, or `nft list` prints the keys garbled */
+        uint32_t size;       /* the most elements (0: the kernel's default); a dynamic set (NFT_SET_EVAL) needs one */
 } NftwSetSpec;
 /* id: the set's transaction id, unique within the batch. */
 int nftw_set(NftwBatch *b, const NftwSetSpec *s, uint32_t id, const char *fmt, ...) _printf_(4, 5) _wur_;
@@ -101,6 +102,9 @@ bool nftw_ex_jump(struct nftnl_rule *r, const char *chain);
 bool nftw_ex_verdict(struct nftnl_rule *r, int verdict);
 /* Packets and bytes that reached it (nft list shows them). */
 bool nftw_ex_counter(struct nftnl_rule *r);
+/* update @set { <sreg> counter }: the element of the key in sreg (added if missing, in a dynamic set) counts the
+ * packets and bytes that reached it — a counter per key, e.g. per input interface. */
+bool nftw_ex_dynset_counter(struct nftnl_rule *r, uint32_t sreg, const char *set);
 /* meta nfproto == proto (into register 1) */
 bool nftw_ex_nfproto(struct nftnl_rule *r, uint8_t proto);
 /* meta iifname/oifname (key) == ifname, NUL-padded to IFNAMSIZ (register 1) */

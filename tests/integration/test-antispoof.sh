@@ -4,8 +4,8 @@
 # frame (another MAC, another VM's or the gateway's address in IPv4 / ARP / IPv6 / ND, DHCP and DHCPv6 server
 # messages, router advertisements, redirects, VLAN tags, other ether types) must not reach B, and the same
 # frame with A's own identity must (each drop case has a control that passes, so the test can fail both
-# ways). Then: the kernel counted the drops; CHECK notices a filter element that went missing; a netd restart
-# keeps the filter; a network with "antiSpoofing": false lets the spoofed MAC through; DEL removes A's elements.
+# ways). Then: the kernel counted the drops, per rule and per port (@portdrops); CHECK notices a filter element
+# that went missing; a netd restart keeps the filter; a network with "antiSpoofing": false lets the spoofed MAC through; DEL removes A's elements.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -132,6 +132,16 @@ check_cases filtered
 drops=$(ip netns exec "$NODE_NS" nft -j list table bridge kvnet-ports |
 	jq '[.nftables[] | select(.rule) | .rule.expr[] | select(.counter) | .counter.packets] | add')
 assert_true "the filter's counters saw the dropped frames ($drops)" test "$drops" -ge 20
+# ... and counted them for the port that sent them (@portdrops, one counter per port)
+portdrops() { # IFNAME: the frames @portdrops counted for the port ("" when it has no element)
+	ip netns exec "$NODE_NS" nft -j list set bridge kvnet-ports portdrops |
+		jq -r --arg p "$1" '[.nftables[] | select(.set) | .set.elem // [] | .[] | .elem? // empty |
+			select(.val == $p) | .counter.packets][0] // empty'
+}
+n_drop=0
+for c in "${CASES[@]}"; do [ "$(awk '{print $2}' <<<"$c")" = drop ] && n_drop=$((n_drop + 1)); done
+assert_eq "$(portdrops "$host_a")" "$n_drop" "@portdrops counted A's $n_drop dropped frames for A's port $host_a"
+assert_eq "$(portdrops "$host_b")" "" "... and nothing for B's port, which sent nothing spoofed"
 ip netns exec "$NODE_NS" nft list table bridge kvnet-ports >"$KV_TMP/table.txt" 2>&1 || true
 assert_true "A's port is in set ports ($(grep -A2 'set ports' "$KV_TMP/table.txt" | tr -s ' \n\t' ' '))" \
 	set_has ports "\"$host_a\""
@@ -242,6 +252,7 @@ assert_false "and nothing was made in its sandbox" link_exists "$SBX_E" eth0
 cni del "$conf" cid-a "$SBX_A" eth0
 assert_false "after DEL A's port is not in set ports" set_has ports "\"$host_a\""
 assert_false "after DEL A's MAC is not in set macs" set_has macs "$mac_a"
+assert_eq "$(portdrops "$host_a")" "" "after DEL A's drop counter is gone from @portdrops"
 assert_true "B's MAC is still in set macs" set_has macs "$mac_b"
 cni del "$conf" cid-b "$SBX_B" eth0
 cni del "$relaxed" cid-c "$SBX_C" eth0

@@ -5,7 +5,8 @@
 # attachments gauge by network/binding/kind, requests by verb and code, the duration histogram (cumulative
 # buckets, count = requests), the IPAM range's size and used addresses; /other is 404, a POST 405; bad
 # metricsListen values are refused naming the key and value; a VM NIC's counters under KubeVirt's names
-# (kubevirt_vmi_network_*{name,namespace,interface}) count the frames its guest sends; netd exits 0 on SIGTERM
+# (kubevirt_vmi_network_*{name,namespace,interface}) count the frames its guest sends, anti-spoofing's drops at its
+# port (kvnet_netd_antispoof_dropped_*) the spoofed ones; netd exits 0 on SIGTERM
 # with the endpoint up.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -28,7 +29,7 @@ scrape() { ip netns exec "$NODE_NS" curl -sS -m 5 "http://127.0.0.1:9641${1:-/me
 value() { scrape | "$PY" "$KV_ROOT/tests/tools/prom.py" value "$1" "$2"; }
 
 out=$(scrape | "$PY" "$KV_ROOT/tests/tools/prom.py" families)
-assert_eq "$out" "kubevirt_vmi_network_receive_bytes kubevirt_vmi_network_receive_errors kubevirt_vmi_network_receive_packets kubevirt_vmi_network_receive_packets_dropped kubevirt_vmi_network_transmit_bytes kubevirt_vmi_network_transmit_errors kubevirt_vmi_network_transmit_packets kubevirt_vmi_network_transmit_packets_dropped kvnet_netd_attachments kvnet_netd_dhcp_frames kvnet_netd_info kvnet_netd_ipam_addresses kvnet_netd_journal_bytes kvnet_netd_migration_early_packets kvnet_netd_migration_switch_seconds kvnet_netd_migrations kvnet_netd_request_duration_seconds kvnet_netd_requests kvnet_netd_uptime_seconds" \
+assert_eq "$out" "kubevirt_vmi_network_receive_bytes kubevirt_vmi_network_receive_errors kubevirt_vmi_network_receive_packets kubevirt_vmi_network_receive_packets_dropped kubevirt_vmi_network_transmit_bytes kubevirt_vmi_network_transmit_errors kubevirt_vmi_network_transmit_packets kubevirt_vmi_network_transmit_packets_dropped kvnet_netd_antispoof_dropped_bytes kvnet_netd_antispoof_dropped_packets kvnet_netd_attachments kvnet_netd_dhcp_frames kvnet_netd_info kvnet_netd_ipam_addresses kvnet_netd_journal_bytes kvnet_netd_migration_early_packets kvnet_netd_migration_switch_seconds kvnet_netd_migrations kvnet_netd_request_duration_seconds kvnet_netd_requests kvnet_netd_uptime_seconds" \
 	"a fresh netd's page parses: every family (counters named without _total by the parser)"
 assert_eq "$(value kvnet_netd_info '{}')" 1 "kvnet_netd_info 1"
 
@@ -72,8 +73,19 @@ assert_true "... and their bytes ($(value kubevirt_vmi_network_transmit_bytes_to
 	test "$(value kubevirt_vmi_network_transmit_bytes_total "$vmnic")" -ge 300
 assert_true "... the receive side is there too ($(value kubevirt_vmi_network_receive_packets_total "$vmnic"))" \
 	test "$(value kubevirt_vmi_network_receive_packets_total "$vmnic")" != absent
+# anti-spoofing's drops at the VM's port: 4 frames from a neighbour's address
+host_v=$(kvctl -o json endpoints | jq -r '.[] | select(.containerID=="cid-v") | .hostIfname')
+vmport="{\"network\": \"$net\", \"port\": \"$host_v\", \"kind\": \"vm\", \"namespace\": \"default\", \"name\": \"vm1\", \"interface\": \"default\"}"
+assert_eq "$(value kvnet_netd_antispoof_dropped_packets_total "$vmport")" 0 \
+	"kvnet_netd_antispoof_dropped_packets_total of the VM's port $host_v: 0 before it sent anything spoofed"
+for i in 1 2 3 4; do echo "s$i udp4 smac=$mac_v sip=10.88.0.250 dip=10.88.0.255"; done |
+	ip netns exec "$SBX_V" python3 "$KV_ROOT/tests/tools/frames.py" batch-tap tap0
+assert_eq "$(value kvnet_netd_antispoof_dropped_packets_total "$vmport")" 4 "... 4 after 4 frames from 10.88.0.250"
+assert_true "... with their bytes, IP header onwards ($(value kvnet_netd_antispoof_dropped_bytes_total "$vmport"))" \
+	test "$(value kvnet_netd_antispoof_dropped_bytes_total "$vmport")" -ge 112
 cni del "$KV_TMP/n.conflist" cid-v "$SBX_V" tap0 --args "$vm_args"
 assert_eq "$(value kubevirt_vmi_network_transmit_packets_total "$vmnic")" absent "... gone with the attachment"
+assert_eq "$(value kvnet_netd_antispoof_dropped_packets_total "$vmport")" absent "... and its drop counter"
 
 assert_eq "$(ip netns exec "$NODE_NS" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9641/other)" 404 "/other: 404"
 assert_eq "$(ip netns exec "$NODE_NS" curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:9641/metrics)" 405 \

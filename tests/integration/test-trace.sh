@@ -85,6 +85,9 @@ wait "$dpid" 2>/dev/null || true
 drops=$(ip netns exec "$NODE_NS" nft -j list table bridge kvnet-ports |
 	jq '[.nftables[] | select(.rule) | .rule.expr[] | select(.counter) | .counter.packets] | add')
 assert_true "the kernel dropped them as traced ($drops drops counted)" test "$drops" -ge 2
+t=$(kvctl -o json trace cid-a cid-b --src "$ip_b")
+n=$(hopv "$t" anti-spoofing detail | grep -o 'it has dropped [0-9]*' | grep -o '[0-9]*$' || true)
+assert_true "trace now tells that A's port dropped them ($(hopv "$t" anti-spoofing detail))" test "${n:-0}" -ge 2
 
 # ---------------------------------------------------------------- NAT
 t=$(kvctl -o json trace cid-a "$EXT_ADDR" tcp/443)

@@ -49,7 +49,7 @@ static void test_sync(void **state) {
         /* one transaction: the table replaced, the skeleton, both ports */
         assert_int_equal(count(txt, "# batch"), 1);
         assert_int_equal(count(txt, "add rule"), 34);
-        assert_int_equal(count(txt, "add set"), 9);
+        assert_int_equal(count(txt, "add set"), 10);
         assert_int_equal(count(txt, "add chain"), 5); /* prerouting and one per family */
         /* the skeleton's ether types, then per port: a VM's (ports, macs, dhcpports, ipports, 2 addresses and its
          * link-local, each also in the fast path's set) and the L2 port (ports, macs only) */
@@ -60,6 +60,9 @@ static void test_sync(void **state) {
         assert_int_equal(count(txt, "add element: ipports "), 1);
         assert_int_equal(count(txt, "add element: ip6 "), 2);
         assert_int_equal(count(txt, "add element: ip4 "), 1);
+        /* every drop rule also counts the drop for its port (a dynamic set's element, per input interface) */
+        assert_int_equal(count(txt, "[ dynset update reg_key 1 set portdrops"), 21);
+        assert_int_equal(count(txt, "[ dynset "), count(txt, "immediate reg 0 drop"));
         /* the table goes and comes back in the same transaction */
         assert_int_equal(count(txt, "delete table"), 1);
 }

@@ -83,6 +83,8 @@ typedef struct Pod {
         bool nic_worker;     /* the worker attaches or detaches NICs (hot-plug) */
         uint64_t nic_retry_ms; /* after a failed hot-plug: not again before (CLOCK_MONOTONIC) */
         char *nic_failed;    /* that failure's message, logged once */
+        bool pause_asked;    /* pause/unpause asked of the launcher (pause_asked_for) and not yet in its status */
+        bool pause_asked_for;
         json_t *nic_status_pod; /* in a start's worker only: the pod as read for its SR-IOV NICs' addresses, once */
         unsigned start_tries;   /* starts that failed with "try again" (CNI code 11): retried, as kubelet does */
         EventSource *retry_timer;
@@ -733,6 +735,33 @@ static void mig_source_step(Pod *p, json_t *launcher) {
         }
 }
 
+/* virtctl pause / unpause: the controller marks the VMI (annotation HDL_PAUSE_ANNOTATION), the VMI's pod here
+ * asks its launcher to pause or resume the domain; the VMI's Paused condition follows the launcher's status. One
+ * request per change of the mark: a refusal (the VM migrating, shutting down) is logged and not repeated. */
+static void pause_step(Pod *p, json_t *launcher) {
+        json_t *vmi = vmi_cached(p);
+        if (!vmi || !launcher || !agent_pod_writes_vmi(vmi, p->a->cfg->pod.node_name, p->name, p->uid, p->job) ||
+            !streq_ptr(json_string_value(json_object_get(launcher, "phase")), "Running") ||
+            streq_ptr(json_string_value(json_object_get(json_object_get(launcher, "migration"), "state")), "running"))
+                return;
+        json_t *ann = json_object_get(json_object_get(vmi, "metadata"), "annotations");
+        bool want = streq_ptr(json_string_value(json_object_get(ann, HDL_PAUSE_ANNOTATION)), "true");
+        bool have = json_is_true(json_object_get(launcher, "paused"));
+        if (want == have) {
+                p->pause_asked = false;
+                return;
+        }
+        if (p->pause_asked && p->pause_asked_for == want)
+                return;
+        p->pause_asked = true;
+        p->pause_asked_for = want;
+        char why[600] = "";
+        if (launcher_call(p, want ? "pause" : "unpause", NULL, why, sizeof why) < 0)
+                log_warning("VMI %s/%s: %s", p->ns, p->vmi_name, why);
+        else
+                log_info("VMI %s/%s: %s", p->ns, p->vmi_name, want ? "paused" : "unpaused");
+}
+
 static void mig_step(Pod *p) {
         if (p->state != POD_RUNNING || !p->np || p->stop_wanted)
                 return;
@@ -740,6 +769,7 @@ static void mig_step(Pod *p) {
         if (p->job)
                 mig_target_step(p, launcher);
         mig_source_step(p, launcher);
+        pause_step(p, launcher);
 }
 
 static void on_vmi_put(KubeClient *c, int r, json_t *obj, const KvErr *e, void *userdata) {

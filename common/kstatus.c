@@ -27,6 +27,19 @@ json_t *kstatus_condition(json_t *status, const char *type) {
         return json_array_find_str(json_object_get(status, "conditions"), "type", type);
 }
 
+int kstatus_remove_condition(json_t *status, const char *type) {
+        json_t *conds = json_object_get(status, "conditions");
+        size_t i;
+        json_t *c;
+        json_array_foreach(conds, i, c) {
+                if (streq_ptr(json_string_value(json_object_get(c, "type")), type)) {
+                        json_array_remove(conds, i);
+                        return 1;
+                }
+        }
+        return 0;
+}
+
 static bool str_same(json_t *o, const char *key, const char *want) {
         return streq_ptr(json_string_value(json_object_get(o, key)), want);
 }

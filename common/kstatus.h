@@ -27,5 +27,8 @@ int64_t kstatus_parse_time(const char *s);
  * Returns 1 when the condition changed (status, reason or message), 0 when it was so already, -ENOMEM. */
 int kstatus_set_condition(json_t *status, const KCondition *c) _wur_;
 
+/* Removes the condition of that type from status.conditions; 1 if there was one, else 0. */
+int kstatus_remove_condition(json_t *status, const char *type);
+
 /* The condition of that type in status, or NULL. */
 json_t *kstatus_condition(json_t *status, const char *type);

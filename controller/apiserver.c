@@ -894,7 +894,7 @@ static enum MHD_Result handle_status(CtlApi *a, struct MHD_Connection *c, const 
 }
 
 /* PUT /apis/subresources.kubevirt.io/VERSION/namespaces/NS/PLURAL/NAME/VERB: virtctl's start, stop, restart,
- * migrate (and pause, unpause: 501). 202 Accepted with no body, as virt-api answers, or a Status. */
+ * migrate, pause, unpause. 202 Accepted with no body, as virt-api answers, or a Status. */
 static enum MHD_Result handle_subresource(CtlApi *a, struct MHD_Connection *c, const char *method, const char *ns,
                                           const char *plural, const char *name, const char *verb, Req *rq) {
         KvErr e = {};

@@ -7,9 +7,11 @@
 #include <string.h>
 
 #include "common/json-util.h"
+#include "common/kstatus.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "controller/vm.h"
+#include "handler/handler.h"
 
 static const struct {
         const char *plural, *verb;
@@ -18,7 +20,6 @@ static const struct {
         { "virtualmachines", "stop" },
         { "virtualmachines", "restart" },
         { "virtualmachines", "migrate" },
-        /* listed, as KubeVirt lists them, and answered 501 */
         { "virtualmachineinstances", "pause" },
         { "virtualmachineinstances", "unpause" },
 };
@@ -275,6 +276,34 @@ static int vm_migrate(Sub *q, json_t *vm, json_t *vmi) {
         return 0;
 }
 
+/* pause / unpause, KubeVirt's checks and words: the VMI is marked (HDL_PAUSE_ANNOTATION); its node's agent has the
+ * launcher pause or resume the domain, and the VMI's Paused condition follows (handler/vmistatus.c). */
+static int vmi_pause(Sub *q, json_t *vmi, bool pause) {
+        json_t *st = json_object_get(vmi, "status");
+        bool running = streq_ptr(json_string_value(json_object_get(st, "phase")), "Running");
+        bool paused = kstatus_condition(st, "Paused") != NULL;
+        if (pause) {
+                /* (KubeVirt's 403 for a VMI with a liveness probe cannot happen: kvnet refuses probes at creation) */
+                if (!running)
+                        return conflict(q, "virtualmachineinstance", "VM is not running");
+                if (paused)
+                        return conflict(q, "virtualmachineinstance", "VMI is already paused");
+        } else if (!running || !paused)
+                return conflict(q, "virtualmachineinstance", "VMI is not paused");
+        if (q->dry_run)
+                return 0;
+        _cleanup_json_ json_t *patch = json_pack("{s:{s:{s:o}}}", "metadata", "annotations", HDL_PAUSE_ANNOTATION,
+                                                 pause ? json_string("true") : json_null());
+        _cleanup_json_ json_t *out = NULL;
+        KvErr e = {};
+        if (!patch)
+                return internal(q, "out of memory");
+        if (ctl_store_patch(q->s, res_of("virtualmachineinstances"), q->ns, q->name, patch, &out, &e) < 0)
+                return internal(q, e.msg);
+        log_info("VirtualMachineInstance %s/%s: %s requested", q->ns, q->name, pause ? "pause" : "unpause");
+        return 0;
+}
+
 int ctl_subresource(CtlStore *s, const char *plural, const char *ns, const char *name, const char *verb,
                     json_t *body, unsigned *ret_code, const char **ret_reason, KvErr *e) {
         Sub q = { .s = s, .ns = ns, .name = name, .body = body, .code = 500, .reason = "InternalError", .e = e };
@@ -294,12 +323,11 @@ int ctl_subresource(CtlStore *s, const char *plural, const char *ns, const char 
                 r = fail(&q, 400, "BadRequest", -EINVAL, "Can not unmarshal Request body to struct, error: "
                          "the body must be a JSON object, got %s", json_type_name(body));
         else if (streq(plural, "virtualmachineinstances")) {
-                /* pause, unpause: the VMI must exist, as for KubeVirt; then not supported */
-                if ((vmi = fetch(&q, plural, true)))
-                        r = fail(&q, 501, "NotImplemented", -EOPNOTSUPP,
-                                 "virtualmachineinstances/%s is not supported by kvnet's embedded API", verb);
-                else
+                bool pause = streq(verb, "pause");
+                if (!pause && !streq(verb, "unpause"))
                         r = -ENOENT;
+                else if ((r = dry_run(&q, pause ? "PauseOptions" : "UnpauseOptions")) >= 0)
+                        r = (vmi = fetch(&q, plural, true)) ? vmi_pause(&q, vmi, pause) : -ENOENT;
         } else {
                 r = -ENOENT; /* not a verb of virtualmachines */
                 for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {

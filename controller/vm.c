@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/json-util.h"
+#include "common/kstatus.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "controller/events.h"
@@ -206,7 +207,9 @@ static int reconcile_vm(CtlStore *s, json_t *vm) {
         const char *printable = !have       ? (want == 1 ? "Starting" : "Stopped")
                                 : !ours     ? "Stopped" /* a VMI of that name that is not this VM's */
                                 : want == 0 ? "Stopping"
-                                : running   ? (ctl_vmi_migrating(vmi) ? "Migrating" : "Running")
+                                : running   ? (ctl_vmi_migrating(vmi)                                 ? "Migrating"
+                                               : kstatus_condition(json_object_get(vmi, "status"), "Paused") ? "Paused"
+                                                                                                          : "Running")
                                 : streq_ptr(phase, "Failed") ? "CrashLoopBackOff"
                                 : streq_ptr(phase, "Succeeded") ? "Stopped"
                                                               : "Starting";

@@ -14,6 +14,10 @@
 #include "common/kverr.h"
 #include "common/util.h"
 
+/* The VMI's mark for virtctl pause: the controller's pause subresource sets it to "true", unpause removes it; the
+ * node agent has the launcher pause or resume the domain, and the VMI's Paused condition follows. */
+#define HDL_PAUSE_ANNOTATION "kvnet.io/pause-requested"
+
 /* What the node knows about the launcher pod of one VMI. */
 typedef struct HdlPodView {
         const char *node;     /* this node's name */
@@ -51,7 +55,8 @@ int hdl_vmi_migratable(json_t *vmi, const HdlPodView *p, HdlMigratable *ret, KvE
 const char *hdl_vmi_phase(const HdlPodView *p);
 
 /* The VMI's new status: a copy of vmi.status with phase (and phaseTransitionTimestamps), nodeName,
- * activePods, interfaces[], the conditions Ready and LiveMigratable, reason (on failure) and
+ * activePods, interfaces[], the conditions Ready, LiveMigratable and (launcher "paused") Paused, reason (on failure)
+ * and
  * migrationMethod/migrationTransport updated from the view. *ret_changed says whether it differs from the
  * old status. */
 int hdl_vmi_status(json_t *vmi, const HdlPodView *p, json_t **ret, bool *ret_changed, KvErr *e) _wur_;

@@ -204,6 +204,14 @@ int hdl_vmi_status(json_t *vmi, const HdlPodView *p, json_t **ret, bool *ret_cha
             json_object_set_new(st, "migrationTransport", json_string("Unix")) < 0 ||
             kstatus_set_condition(st, &ready) < 0 || kstatus_set_condition(st, &lm) < 0)
                 return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
+        /* paused by the user (virtctl pause): KubeVirt's Paused condition while the launcher says so */
+        KCondition paused = { .type = "Paused", .status = "True", .reason = "PausedByUser",
+                              .message = "VMI was paused by user" };
+        if (running && json_is_true(json_object_get(p->launcher, "paused"))) {
+                if (kstatus_set_condition(st, &paused) < 0)
+                        return kverr_set(e, KV_ERR_INTERNAL, -ENOMEM, "out of memory");
+        } else
+                (void) kstatus_remove_condition(st, "Paused");
         *ret_changed = !json_equal(st, old);
         *ret = TAKE_PTR(st);
         return 0;

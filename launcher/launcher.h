@@ -446,13 +446,15 @@ typedef struct LaunchStatus {
         int64_t grace_seconds;
         bool migratable;         /* started without autodestroy: live migration possible */
         unsigned reconnects;     /* times the launcher took its domain over again from a new libvirtd */
+        bool paused;             /* the domain is paused (the pause op, virtctl pause), not by a migration */
         LaunchMigrationStatus mig;
 } LaunchStatus;
 
 /* {"phase","domain","vmi","accel","reason","interfaces":[{"name","mac","tap"|"pciAddress"[,"mtu"]
  *  [,"state":"detaching"][,"detachError"]}],
  *  "startedAt" (RFC 3339 or null),"finishedAt","pid","shuttingDown","terminationGracePeriodSeconds",
- *  "migratable","libvirtReconnects","migration": null | {"state","role":"source"|"target","dest","startedAt","finishedAt",
+ *  "migratable","libvirtReconnects","paused",
+ *  "migration": null | {"state","role":"source"|"target","dest","startedAt","finishedAt",
  *  "downtimeMs","totalMs","dataBytes","memoryIterations","wallMs","stats","error"}} */
 json_t *launch_status_to_json(const LaunchStatus *s);
 /* Atomic (temp file, fsync, rename) write of the JSON plus a newline. */

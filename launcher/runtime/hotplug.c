@@ -83,8 +83,7 @@ static void rt_nic_remove(Runtime *rt, size_t i) {
         rt_nics_publish(rt);
 }
 
-/* What both ops refuse: a domain that is not Running here, a shutdown, a migration. */
-static int rt_nic_op_check(Runtime *rt, const char *ctx, KvErr *e) {
+int rt_domain_op_check(Runtime *rt, const char *ctx, KvErr *e) {
         if (rt->done || rt->st.shutting_down)
                 return kverr_set(e, KV_ERR_TRY_AGAIN, -EBUSY, "%s: refused, the launcher is shutting down", ctx);
         if (rt->st.phase != LAUNCH_PHASE_RUNNING || !rt->dom)
@@ -134,7 +133,7 @@ int rt_attach_interface(Runtime *rt, json_t *args, KvErr *e) {
         int r = launch_attach_req_parse(args, rt->v, &q, e);
         if (r < 0)
                 return r;
-        if ((r = rt_nic_op_check(rt, ctx, e)) < 0)
+        if ((r = rt_domain_op_check(rt, ctx, e)) < 0)
                 goto out;
         for (size_t i = 0; i < rt->n_nics; i++) {
                 const LaunchNic *n = &rt->nics[i];
@@ -213,7 +212,7 @@ int rt_detach_interface(Runtime *rt, json_t *args, KvErr *e) {
         int r = launch_detach_req_parse(args, &q, e);
         if (r < 0)
                 return r;
-        if ((r = rt_nic_op_check(rt, ctx, e)) < 0)
+        if ((r = rt_domain_op_check(rt, ctx, e)) < 0)
                 goto out;
         ssize_t i = rt_nic_find(rt, q.name);
         if (i < 0) {

@@ -23,6 +23,7 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
                 /* From now on the guest's packets are better off at the target (netd's early switchover). */
                 rt_netd_source(rt, MIG_PHASE_SWITCHOVER, NULL);
         }
+        rt_pause_event(rt, event, detail);
         if (event == VIR_DOMAIN_EVENT_STOPPED) {
                 switch (detail) {
                 case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:

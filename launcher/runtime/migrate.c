@@ -178,6 +178,9 @@ int rt_start_migration(Runtime *rt, json_t *args, KvErr *e) {
         if (rt->mig || rt->mig_stats_timer || rt->mig_succeeded)
                 return kverr_set(e, KV_ERR_EXISTS, -EBUSY, "migrate: a migration to '%s' is already in progress",
                                  rt->st.mig.dest);
+        if (rt->st.paused)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EBUSY,
+                                 "migrate: the VM is paused (virtctl pause); unpause it to migrate it");
         const char *detaching = NULL;
         if (rt_nics_detaching(rt, &detaching))
                 return kverr_set(e, KV_ERR_TRY_AGAIN, -EBUSY,

@@ -158,6 +158,14 @@ int rt_nics_init(Runtime *rt, const LaunchNic *nics, size_t n) _wur_;
 void rt_nics_free(Runtime *rt);
 /* true when an interface waits for the guest to release it (*ret_name names it). */
 bool rt_nics_detaching(const Runtime *rt, const char **ret_name);
+/* What the ops on the running domain (NIC hot-plug, pause) refuse: a domain that is not Running here, a shutdown,
+ * a migration (code 11, try again, naming ctx). */
+int rt_domain_op_check(Runtime *rt, const char *ctx, KvErr *e);
+/* pause.c: {"op":"pause"} / {"op":"unpause"} (virtctl pause / unpause): suspends or resumes the running domain;
+ * refused during a migration or a shutdown; the other one's no-op answer is an error naming the state. */
+int rt_pause(Runtime *rt, bool pause, KvErr *e);
+/* A lifecycle event that pauses or resumes the domain outside a migration (the op's own, or virsh's). */
+void rt_pause_event(Runtime *rt, int event, int detail);
 int rt_attach_interface(Runtime *rt, json_t *args, KvErr *e);
 int rt_detach_interface(Runtime *rt, json_t *args, KvErr *e);
 void rt_on_device_removed(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque);

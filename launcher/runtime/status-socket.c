@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The status socket: one JSON request per line, one reply per request (status, shutdown, migrate,
- * migrate-cancel, attach-interface, detach-interface). */
+ * migrate-cancel, attach-interface, detach-interface, pause, unpause). */
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -69,6 +69,8 @@ typedef enum SocketOp {
         SOCKET_OP_MIGRATE_CANCEL,
         SOCKET_OP_ATTACH_INTERFACE,
         SOCKET_OP_DETACH_INTERFACE,
+        SOCKET_OP_PAUSE,
+        SOCKET_OP_UNPAUSE,
 } SocketOp;
 
 static const char *const socket_op_table[] = {
@@ -78,6 +80,8 @@ static const char *const socket_op_table[] = {
         [SOCKET_OP_MIGRATE_CANCEL] = "migrate-cancel",
         [SOCKET_OP_ATTACH_INTERFACE] = "attach-interface",
         [SOCKET_OP_DETACH_INTERFACE] = "detach-interface",
+        [SOCKET_OP_PAUSE] = "pause",
+        [SOCKET_OP_UNPAUSE] = "unpause",
 };
 
 static int op_status(Runtime *rt, json_t *req, KvErr *e) {
@@ -111,6 +115,16 @@ static int op_detach_interface(Runtime *rt, json_t *req, KvErr *e) {
         return rt_detach_interface(rt, json_object_get(req, "args"), e);
 }
 
+static int op_pause(Runtime *rt, json_t *req, KvErr *e) {
+        (void) req;
+        return rt_pause(rt, true, e);
+}
+
+static int op_unpause(Runtime *rt, json_t *req, KvErr *e) {
+        (void) req;
+        return rt_pause(rt, false, e);
+}
+
 /* Per op: what it does; its reply is the status after it, or its error. */
 static int (*const socket_op_run[])(Runtime *rt, json_t *req, KvErr *e) = {
         [SOCKET_OP_STATUS] = op_status,
@@ -119,6 +133,8 @@ static int (*const socket_op_run[])(Runtime *rt, json_t *req, KvErr *e) = {
         [SOCKET_OP_MIGRATE_CANCEL] = op_migrate_cancel,
         [SOCKET_OP_ATTACH_INTERFACE] = op_attach_interface,
         [SOCKET_OP_DETACH_INTERFACE] = op_detach_interface,
+        [SOCKET_OP_PAUSE] = op_pause,
+        [SOCKET_OP_UNPAUSE] = op_unpause,
 };
 
 static int client_handle_line(Client *c, const char *line, size_t len) {
@@ -137,8 +153,8 @@ static int client_handle_line(Client *c, const char *line, size_t len) {
                 if (k < 0) {
                         char msg[200];
                         snprintf(msg, sizeof msg,
-                                 "request: 'op' must be status, shutdown, migrate, migrate-cancel, attach-interface or "
-                                 "detach-interface, got '%.64s'",
+                                 "request: 'op' must be status, shutdown, migrate, migrate-cancel, attach-interface, "
+                                 "detach-interface, pause or unpause, got '%.64s'",
                                  op);
                         reply = rt_error(KV_ERR_INVALID_CONFIG, msg);
                 } else if (k != SOCKET_OP_STATUS && k != SOCKET_OP_SHUTDOWN && rt->conn_lost && !rt->done) {

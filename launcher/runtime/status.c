@@ -124,13 +124,13 @@ json_t *launch_status_to_json(const LaunchStatus *s) {
                 json_decref(ifs);
                 return NULL;
         }
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:b, s:I, s:b, s:I, s:o}", "phase",
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:b, s:I, s:b, s:I, s:b, s:o}", "phase",
                          launch_phase_to_string(s->phase), "domain", s->domain, "vmi", s->vmi, "accel",
                          launch_accel_to_string(s->accel), "reason", s->reason, "interfaces", ifs, "startedAt",
                          rfc3339_or_null(s->started_at), "finishedAt", rfc3339_or_null(s->finished_at), "pid",
                          (json_int_t) s->pid, "shuttingDown", s->shutting_down, "terminationGracePeriodSeconds",
                          (json_int_t) s->grace_seconds, "migratable", s->migratable, "libvirtReconnects",
-                         (json_int_t) s->reconnects, "migration", mig);
+                         (json_int_t) s->reconnects, "paused", s->paused, "migration", mig);
 }
 
 int launch_status_write(const LaunchStatus *s, const char *path) {

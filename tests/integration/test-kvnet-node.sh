@@ -6,7 +6,8 @@
 # in the node's namespace). Asserts: bad options exit 2 naming the option and value; a VirtualMachine on the
 # bridge binding applied with kubectl gets its VMI Running with nodeName and interfaces[0].ipAddress, its
 # launcher pod Running with that IP in `kubectl get pods -o wide`, and the guest answers ping from its node's
-# namespace; a second VM on the masquerade binding goes to node2 and answers too; SIGTERM of an agent leaves
+# namespace; a second VM on the masquerade binding goes to node2 and answers too; the real virtctl pauses it (VMI
+# condition Paused, the libvirt domain paused, no answer) and unpauses it (answers again); SIGTERM of an agent leaves
 # its VM running, and the restarted agent re-adopts it (same launcher, same IP, still Running) and its node GC
 # removes a sandbox no pod holds; a VMI whose
 # kernelPath is not in the image store ends Failed with the launcher's reason, its pod Failed, nothing of it
@@ -176,6 +177,32 @@ if wait_ping "$NODE2_NS" "$ip_b" 90; then
 	pass "vm-b's guest answers ping from node2 at $ip_b"
 else
 	fail "vm-b's guest answers ping from node2 at $ip_b"
+fi
+
+# ---------------------------------------------------------------- virtctl pause / unpause: the guest stops, and goes on
+if VIRTCTL=$(peer_path virtctl 2>/dev/null); then
+	vctl() { ip netns exec "$NS" "$VIRTCTL" --kubeconfig "$KCFG" "$@"; }
+	cond_paused() { k get vmi vm-b -o json | jq -r '[.status.conditions[]? | select(.type == "Paused") | .status + "/" + .reason][0] // "none"'; }
+	paused_is() { [ "$(cond_paused)" = "$1" ]; }
+	uid_b=$(pod_of vm-b | jq -r .metadata.uid)
+	uri_b=$(pr 2 status "$uid_b" | sed -n 's/^LIBVIRT_URI=//p')
+	out=$(vctl pause vmi vm-b 2>&1)
+	assert_true "virtctl pause vmi vm-b ($out)" grep -q 'vm-b was scheduled to pause' <<<"$out"
+	wait_until 30 paused_is True/PausedByUser || true
+	assert_eq "$(cond_paused)" True/PausedByUser "the VMI's Paused condition: True, PausedByUser"
+	assert_eq "$(virsh -c "$uri_b" domstate default_vm-b 2>&1 | head -n 1)" paused "libvirt: the domain is paused"
+	assert_no_ping "$NODE2_NS" "$ip_b" "the paused guest does not answer"
+	assert_eq "$(k get vm vm-b -o jsonpath='{.status.printableStatus}')" Paused "kubectl get vm: Paused"
+	out=$(vctl pause vmi vm-b 2>&1 || true)
+	assert_true "pausing it again: VMI is already paused ($out)" grep -qF 'VMI is already paused' <<<"$out"
+	out=$(vctl unpause vmi vm-b 2>&1)
+	assert_true "virtctl unpause vmi vm-b ($out)" grep -q 'vm-b was scheduled to unpause' <<<"$out"
+	wait_until 30 paused_is none || true
+	assert_eq "$(cond_paused)/$(vmi_phase vm-b)" "none/Running" "the Paused condition goes, the VMI Running"
+	assert_eq "$(virsh -c "$uri_b" domstate default_vm-b 2>&1 | head -n 1)" running "libvirt: the domain runs again"
+	assert_ping "$NODE2_NS" "$ip_b" "the guest answers again at the same address"
+else
+	skip_part "virtctl pause / unpause: peer virtctl not built (make test-deps)"
 fi
 
 # ---------------------------------------------------------------- the agent restarts: its VM stays

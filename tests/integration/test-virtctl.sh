@@ -7,7 +7,8 @@
 # kvnet wrote. Then virtctl's subresource commands through subresources.kubevirt.io (controller/subresource.c):
 # discovery, start/stop/restart with runStrategy Always, with spec.running and with Manual (the VM's spec and
 # the VMI that results: no node runs anything here), migrate (the VMIM it creates; the test writes the VMI's
-# Running phase as a node would), and the refusals with KubeVirt's messages.
+# Running phase as a node would), pause/unpause (the VMI's mark for its node; the test writes the Paused condition as
+# the node would), and the refusals with KubeVirt's messages.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-controller.sh"
@@ -117,8 +118,37 @@ assert_true "... and the VM controller makes the VMI" until_true k get vmi web
 out=$(vfail restart web --force --grace-period 5)
 assert_true "restart --force with a grace period other than 0: 400 ($out)" \
 	grep -qF 'For force restart, only gracePeriod=0 is supported for now' <<<"$out"
+# pause / unpause (controller/subresource.c): the VMI is marked for its node (kvnet.io/pause-requested), whose agent
+# has the launcher pause the domain; the node is played here by writing the VMI's status as it would (a real guest
+# paused and resumed: test-kvnet-node.sh)
+paused_mark() { k get vmi web -o jsonpath='{.metadata.annotations.kvnet\.io/pause-requested}'; }
+has_vmi() { k get vmi "$1" >/dev/null 2>&1; }
+until_true has_vmi web
+k patch vmi web --subresource=status --type merge -p '{"status":{"phase":"Scheduled"}}' >/dev/null
 out=$(vfail pause vmi web)
-assert_true "pause: 501, not supported ($out)" grep -qF 'virtualmachineinstances/pause is not supported' <<<"$out"
+assert_true "pause of a VMI that is not Running: 409 as KubeVirt words it ($out)" \
+	grep -qF 'Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "web": VM is not running' <<<"$out"
+k patch vmi web --subresource=status --type merge -p '{"status":{"phase":"Running"}}' >/dev/null
+out=$(vctl pause vmi web --dry-run 2>&1)
+assert_eq "$(paused_mark)" "" "virtctl pause --dry-run ($(tail -n 1 <<<"$out")) marks nothing"
+out=$(vctl pause vmi web 2>&1)
+assert_true "virtctl pause vmi web ($out)" grep -q 'web was scheduled to pause' <<<"$out"
+assert_eq "$(paused_mark)" true "... marks the VMI for its node: kvnet.io/pause-requested=true"
+out=$(vfail unpause vmi web)
+assert_true "unpause before the node paused it: 409 VMI is not paused ($out)" \
+	grep -qF 'virtualmachineinstance.kubevirt.io "web": VMI is not paused' <<<"$out"
+k patch vmi web --subresource=status --type merge -p '{"status":{"conditions":[{"type":"Paused","status":"True","reason":"PausedByUser"}]}}' >/dev/null
+out=$(vfail pause vm web)
+assert_true "pause again once the node paused it: 409 VMI is already paused ($out)" \
+	grep -qF 'VMI is already paused' <<<"$out"
+assert_true "the VM's printableStatus says Paused" until_true test "$(k get vm web -o jsonpath='{.status.printableStatus}')" = Paused
+out=$(vctl unpause vmi web 2>&1)
+assert_true "virtctl unpause vmi web ($out)" grep -q 'web was scheduled to unpause' <<<"$out"
+assert_eq "$(paused_mark)" "" "... takes the mark away"
+k patch vmi web --subresource=status --type merge -p '{"status":{"conditions":[]}}' >/dev/null
+assert_true "the VM's printableStatus is Running again" until_true test "$(k get vm web -o jsonpath='{.status.printableStatus}')" = Running
+out=$(vfail pause vmi nope)
+assert_true "pause of a VMI that does not exist: 404 ($out)" grep -qF 'virtualmachineinstance.kubevirt.io "nope" not found' <<<"$out"
 
 # a VM that says spec.running (not runStrategy) keeps saying it
 printf 'apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {name: old, creationTimestamp: null}\nspec: {running: false, template: {spec: {domain: {memory: {guest: 64Mi}}}}}\n' | k apply -f - >/dev/null

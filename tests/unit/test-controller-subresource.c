@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* KubeVirt's subresources (controller/subresource.c) on a real store, the cases test-virtctl.sh does not reach
  * with virtctl: RerunOnFailure and Once, Halted with a grace period, the grace period written to the VMI,
- * the options' types, dryRun of a migration, pause, a verb or VM that does not exist. */
+ * the options' types, dryRun of a migration and of a pause, pause and unpause, a verb or VM that does not exist. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -146,10 +146,26 @@ static void test_options_and_errors(void **state) {
         json_t *m = json_array_get(json_object_get(one, "items"), 0);
         assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(m, "spec"),
                                                                               "addedNodeSelector"), "a")), "b");
-        /* pause: the VMI must exist, then not supported */
+        /* pause / unpause: the VMI must exist; the options checked; a dry run marks nothing; a pause marks the VMI
+         * for its node; unpause needs the node's Paused condition */
         assert_int_equal(request(fx, "virtualmachineinstances", "nope", "pause", NULL, msg), 404);
         assert_string_equal(msg, "virtualmachineinstance.kubevirt.io \"nope\" not found");
-        assert_int_equal(request(fx, "virtualmachineinstances", "web", "unpause", NULL, msg), 501);
+        assert_int_equal(request(fx, "virtualmachineinstances", "web", "unpause", NULL, msg), 409);
+        assert_string_equal(msg,
+                            "Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io \"web\": VMI is not paused");
+        assert_int_equal(request(fx, "virtualmachineinstances", "web", "pause", "{\"dryRun\":5}", msg), 400);
+        assert_string_equal(msg, "Can not unmarshal Request body to struct, error: PauseOptions.dryRun must be a list");
+        assert_int_equal(request(fx, "virtualmachineinstances", "web", "pause", "{\"dryRun\":[\"All\"]}", msg), 202);
+        _cleanup_json_ json_t *vmi0 = NULL;
+        assert_int_equal(ctl_store_get(fx->s, fx->vmi, "default", "web", &vmi0), 0);
+        assert_null(json_object_get(json_object_get(vmi0, "metadata"), "annotations"));
+        assert_int_equal(request(fx, "virtualmachineinstances", "web", "pause", NULL, msg), 202);
+        _cleanup_json_ json_t *vmi1 = NULL;
+        assert_int_equal(ctl_store_get(fx->s, fx->vmi, "default", "web", &vmi1), 0);
+        assert_string_equal(json_string_value(json_object_get(
+                                    json_object_get(json_object_get(vmi1, "metadata"), "annotations"),
+                                    "kvnet.io/pause-requested")),
+                            "true");
         assert_true(ctl_subresource_known("virtualmachines", "migrate"));
         assert_false(ctl_subresource_known("virtualmachines", "pause"));
 }

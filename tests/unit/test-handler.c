@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* handler/: a VMI's status from its node's view — phases from the launcher's status (and its crash), the
- * interfaces with the pod network's addresses (IPv4 first) and the domain's MAC, the Ready and LiveMigratable
- * conditions with KubeVirt's reasons, timestamps kept when nothing changes. */
+ * interfaces with the pod network's addresses (IPv4 first) and the domain's MAC, the Ready, LiveMigratable and
+ * Paused conditions with KubeVirt's reasons, timestamps kept when nothing changes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -191,6 +191,40 @@ static void test_not_migratable(void **state) {
         assert_non_null(strstr(e.msg, "'spec'"));
 }
 
+/* The launcher's "paused" (virtctl pause): the Paused condition while it says so and the VMI runs, gone after. */
+static void test_paused(void **state) {
+        (void) state;
+        _cleanup_json_ json_t *vmi = load(VMI_BRIDGE), *cni = load(CNI_DUAL), *lst = load(LAUNCHER("Running"));
+        HdlPodView p = { .node = "node1", .pod_name = "virt-launcher-web-x", .pod_uid = "u1", .cni_result = cni,
+                         .launcher = lst };
+        bool changed;
+        _cleanup_json_ json_t *st = status_of(vmi, &p, &changed);
+        assert_null(kstatus_condition(st, "Paused"));
+        json_object_set_new(lst, "paused", json_true());
+        json_object_set(vmi, "status", st);
+        _cleanup_json_ json_t *st2 = status_of(vmi, &p, &changed);
+        assert_true(changed);
+        json_t *c = kstatus_condition(st2, "Paused");
+        assert_non_null(c);
+        assert_string_equal(json_string_value(json_object_get(c, "status")), "True");
+        assert_string_equal(json_string_value(json_object_get(c, "reason")), "PausedByUser");
+        /* still paused: nothing to write */
+        json_object_set(vmi, "status", st2);
+        _cleanup_json_ json_t *st3 = status_of(vmi, &p, &changed);
+        assert_false(changed);
+        /* resumed: the condition goes, the others stay */
+        json_object_set_new(lst, "paused", json_false());
+        _cleanup_json_ json_t *st4 = status_of(vmi, &p, &changed);
+        assert_true(changed);
+        assert_null(kstatus_condition(st4, "Paused"));
+        assert_non_null(kstatus_condition(st4, "Ready"));
+        /* a launcher that says paused but is no longer running: no Paused condition */
+        json_object_set_new(lst, "paused", json_true());
+        json_object_set_new(lst, "phase", json_string("Failed"));
+        _cleanup_json_ json_t *st5 = status_of(vmi, &p, &changed);
+        assert_null(kstatus_condition(st5, "Paused"));
+}
+
 static void test_condition_times(void **state) {
         (void) state;
         _cleanup_json_ json_t *st = json_object();
@@ -218,6 +252,7 @@ int main(void) {
                 cmocka_unit_test(test_multus_interface),
                 cmocka_unit_test(test_phases),
                 cmocka_unit_test(test_not_migratable),
+                cmocka_unit_test(test_paused),
                 cmocka_unit_test(test_condition_times),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

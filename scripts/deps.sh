@@ -12,6 +12,8 @@ PKGS=(
   xorriso curl xz-utils zstd openssl
   # the tests parse the metrics endpoints with the reference Prometheus text parser (prometheus_client)
   python3-prometheus-client
+  # the benchmarks' SVG charts are checked by rendering them to PNG (tests/integration/test-svgchart.sh)
+  librsvg2-bin
   # not a product dependency: test-netd-upgrade builds the previous netd release (9fdf641), which used libnl
   libnl-3-dev libnl-route-3-dev
 )

@@ -261,6 +261,15 @@ for spec in "1 1" "$MEDIUM 1" "$LARGE 1" "$LARGE 2" "$REF_W2 2"; do
 	done
 done
 
+
+# the chart of the same figures (docs/benchmarks.md), and its rendering when rsvg-convert is there
+SVG="${OUT%.txt}.svg"
+if /usr/bin/python3 "$ROOT/tests/tools/svgchart.py" cni "$RESULTS" "$SVG"; then
+	echo "BENCH_CNI_SVG=$SVG"
+	if command -v rsvg-convert >/dev/null && rsvg-convert -o "${SVG%.svg}.png" "$SVG"; then
+		echo "BENCH_CNI_PNG=${SVG%.svg}.png"
+	fi
+fi
 echo
 echo "BENCH_CNI_TOTAL_S=$SECONDS"
 echo "== full output saved to $OUT"

@@ -291,6 +291,20 @@ static void antispoof(Manager *m, FILE *f) {
         free(l.v);
 }
 
+/* The node NAT's state as the kernel has it (nat_dump: table inet kvnet): masqueraded addresses, host port forwards. */
+static void nat(Manager *m, FILE *f) {
+        _cleanup_json_ json_t *d = NULL;
+        if (m->nat_nft && nat_dump(m->nat_nft, &d) < 0)
+                d = NULL;
+        family(f, "kvnet_netd_nat_elements", "gauge",
+               "Elements of the node's NAT table (nftables inet kvnet) read from the kernel: masquerade, the "
+               "addresses masqueraded; port_forward, the host ports forwarded to attachments.");
+        fprintf(f, "kvnet_netd_nat_elements{backend=\"nftables\",kind=\"masquerade\"} %zu\n",
+                json_array_size(json_object_get(d, "masquerade")));
+        fprintf(f, "kvnet_netd_nat_elements{backend=\"nftables\",kind=\"port_forward\"} %zu\n",
+                json_array_size(json_object_get(d, "portMappings")));
+}
+
 static void migrations(Manager *m, FILE *f) {
         const HandoffStats *st = m->handoff ? handoff_stats(m->handoff) : NULL;
         static const struct {
@@ -344,6 +358,7 @@ char *netd_metrics_render(Manager *m) {
         dhcp(m, f);
         vm_nics(m, f);
         antispoof(m, f);
+        nat(m, f);
         migrations(m, f);
         journals(m, f);
         if (fclose(f) != 0) {

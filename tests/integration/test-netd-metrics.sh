@@ -6,7 +6,8 @@
 # buckets, count = requests), the IPAM range's size and used addresses; /other is 404, a POST 405; bad
 # metricsListen values are refused naming the key and value; a VM NIC's counters under KubeVirt's names
 # (kubevirt_vmi_network_*{name,namespace,interface}) count the frames its guest sends, anti-spoofing's drops at its
-# port (kvnet_netd_antispoof_dropped_*) the spoofed ones; netd exits 0 on SIGTERM
+# port (kvnet_netd_antispoof_dropped_*) the spoofed ones; the node NAT's elements follow an ipMasq attachment with
+# a port forward; netd exits 0 on SIGTERM
 # with the endpoint up.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -29,7 +30,7 @@ scrape() { ip netns exec "$NODE_NS" curl -sS -m 5 "http://127.0.0.1:9641${1:-/me
 value() { scrape | "$PY" "$KV_ROOT/tests/tools/prom.py" value "$1" "$2"; }
 
 out=$(scrape | "$PY" "$KV_ROOT/tests/tools/prom.py" families)
-assert_eq "$out" "kubevirt_vmi_network_receive_bytes kubevirt_vmi_network_receive_errors kubevirt_vmi_network_receive_packets kubevirt_vmi_network_receive_packets_dropped kubevirt_vmi_network_transmit_bytes kubevirt_vmi_network_transmit_errors kubevirt_vmi_network_transmit_packets kubevirt_vmi_network_transmit_packets_dropped kvnet_netd_antispoof_dropped_bytes kvnet_netd_antispoof_dropped_packets kvnet_netd_attachments kvnet_netd_dhcp_frames kvnet_netd_info kvnet_netd_ipam_addresses kvnet_netd_journal_bytes kvnet_netd_migration_early_packets kvnet_netd_migration_switch_seconds kvnet_netd_migrations kvnet_netd_request_duration_seconds kvnet_netd_requests kvnet_netd_uptime_seconds" \
+assert_eq "$out" "kubevirt_vmi_network_receive_bytes kubevirt_vmi_network_receive_errors kubevirt_vmi_network_receive_packets kubevirt_vmi_network_receive_packets_dropped kubevirt_vmi_network_transmit_bytes kubevirt_vmi_network_transmit_errors kubevirt_vmi_network_transmit_packets kubevirt_vmi_network_transmit_packets_dropped kvnet_netd_antispoof_dropped_bytes kvnet_netd_antispoof_dropped_packets kvnet_netd_attachments kvnet_netd_dhcp_frames kvnet_netd_info kvnet_netd_ipam_addresses kvnet_netd_journal_bytes kvnet_netd_migration_early_packets kvnet_netd_migration_switch_seconds kvnet_netd_migrations kvnet_netd_nat_elements kvnet_netd_request_duration_seconds kvnet_netd_requests kvnet_netd_uptime_seconds" \
 	"a fresh netd's page parses: every family (counters named without _total by the parser)"
 assert_eq "$(value kvnet_netd_info '{}')" 1 "kvnet_netd_info 1"
 
@@ -86,6 +87,15 @@ assert_true "... with their bytes, IP header onwards ($(value kvnet_netd_antispo
 cni del "$KV_TMP/n.conflist" cid-v "$SBX_V" tap0 --args "$vm_args"
 assert_eq "$(value kubevirt_vmi_network_transmit_packets_total "$vmnic")" absent "... gone with the attachment"
 assert_eq "$(value kvnet_netd_antispoof_dropped_packets_total "$vmport")" absent "... and its drop counter"
+
+# the node NAT's elements, read from the kernel: an attachment with ipMasq and a host port forward adds one of each
+natv() { value kvnet_netd_nat_elements "{\"backend\": \"nftables\", \"kind\": \"$1\"}"; }
+assert_eq "$(natv masquerade)/$(natv port_forward)" 0/0 "kvnet_netd_nat_elements: nothing masqueraded or forwarded yet"
+mkns SBX_N sbxn
+cni add "$base" cid-n "$SBX_N" eth0 --cap portMappings='[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]' >/dev/null
+assert_eq "$(natv masquerade)/$(natv port_forward)" 1/1 "... an ipMasq attachment with a port forward: 1 and 1"
+cni del "$base" cid-n "$SBX_N" eth0 --cap portMappings='[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]'
+assert_eq "$(natv masquerade)/$(natv port_forward)" 0/0 "... 0 and 0 after its DEL"
 
 assert_eq "$(ip netns exec "$NODE_NS" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9641/other)" 404 "/other: 404"
 assert_eq "$(ip netns exec "$NODE_NS" curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:9641/metrics)" 405 \

@@ -207,6 +207,10 @@ int agent_mig_target_fields(json_t *ms, const AgentMigRecord *rec, json_t *launc
         if (json_is_integer(resumed) &&
             (json_object_set(f, "kvnetResumedAtUs", resumed) < 0 || set_outage(f, paused, resumed) < 0))
                 return -ENOMEM;
+        /* what netd's activation answered: packets the early switchover delivered into the paused target */
+        json_t *early = json_object_get(m, "earlyPackets");
+        if (json_is_integer(early) && json_object_set(f, "kvnetEarlyPackets", early) < 0)
+                return -ENOMEM;
         *ret = json_object_size(f) ? TAKE_PTR(f) : NULL;
         return 0;
 }

@@ -147,12 +147,17 @@ int ctl_migration_admit(CtlStore *s, const CtlResource *res, const char *ns, jso
 /* " (QEMU downtime 68 ms, guest paused 64.7 ms)" from the figures the nodes wrote into the migrationState, or "". */
 static void outage_text(json_t *ms, char *buf, size_t n) {
         json_t *down = json_object_get(ms, "kvnetDowntimeMs"), *pause = json_object_get(ms, "kvnetNetworkOutageMs");
+        json_t *early = json_object_get(ms, "kvnetEarlyPackets");
         int k = 0;
         buf[0] = '\0';
         if (json_is_number(down))
                 k = snprintf(buf, n, " (QEMU downtime %.0f ms", json_number_value(down));
         if (json_is_number(pause) && k >= 0 && (size_t) k < n)
                 k += snprintf(buf + k, n - k, "%sguest paused %.1f ms", k ? ", " : " (", json_number_value(pause));
+        /* the early switchover: packets the target node took in for the paused guest instead of the source */
+        if (json_is_integer(early) && k >= 0 && (size_t) k < n)
+                k += snprintf(buf + k, n - k, "%searly switchover delivered %lld packet(s)", k ? ", " : " (",
+                              (long long) json_integer_value(early));
         if (k > 0 && (size_t) k < n)
                 snprintf(buf + k, n - k, ")");
 }
@@ -164,7 +169,7 @@ static void phase_event(CtlStore *s, json_t *vmim, Phase phase, const KCondition
         _cleanup_json_ json_t *vmi = vname ? ctl_store_ref(s, res_vmi(), ns, vname) : NULL;
         json_t *ms = migration_state(vmi);
         const char *from = str_at(ms, "sourceNode"), *to = str_at(ms, "targetNode");
-        char fig[160];
+        char fig[200];
         CtlMetrics *mx = ctl_store_metrics(s);
         int64_t born = kstatus_parse_time(ctl_md(vmim, "creationTimestamp"));
         ctl_metrics_vmim_phase(mx, phase_table[phase], born < 0 ? -1 : (double) (time(NULL) - born));

@@ -424,6 +424,9 @@ typedef struct LaunchMigrationStatus {
          * event. Their difference is the guest's real pause (QEMU's downtime figure is the source's
          * part only). */
         int64_t paused_at_us, resumed_at_us;
+        /* target: what netd's activation answered — packets the early switchover delivered into the paused
+         * target before the guest resumed, and the datapath switch time (-1: not known) */
+        int64_t early_packets, switch_us;
         bool have_stats;
         uint64_t downtime_ms, total_ms, data_bytes, memory_iterations, wall_ms;
         char error[512];

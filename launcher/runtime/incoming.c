@@ -36,7 +36,14 @@ static void rt_incoming_resumed(Runtime *rt, virDomainPtr dom) {
         uint64_t t0 = now_usec();
         rt->st.mig.resumed_at_us = (int64_t) realtime_usec();
         MigActivateMsg msg = { .vm = { .vm_namespace = rt->v->namespace, .vm_name = rt->v->name } };
-        rt_netd(rt, MIGPROTO_ACTIVATE, mig_activate_msg_to_json(&msg));
+        json_t *res = rt_netd_call(rt, MIGPROTO_ACTIVATE, mig_activate_msg_to_json(&msg));
+        /* netd's figures of the switch (common/migproto.h, MigActivateReply), for the node to report */
+        json_t *early = json_object_get(res, "earlyPackets"), *sw = json_object_get(res, "switchMicros");
+        if (json_is_integer(early) && json_integer_value(early) >= 0) {
+                rt->st.mig.early_packets = json_integer_value(early);
+                rt->st.mig.switch_us = json_is_integer(sw) ? json_integer_value(sw) : -1;
+        }
+        json_decref(res);
         if (!rt->dom && virDomainRef(dom) == 0)
                 rt->dom = dom;
         if (rt->incoming_timer)
@@ -53,7 +60,7 @@ static void rt_incoming_resumed(Runtime *rt, virDomainPtr dom) {
 int rt_incoming_wait(Runtime *rt) {
         uint32_t t = rt->o->incoming_timeout_s ? rt->o->incoming_timeout_s : 300;
         rt->st.mig = (LaunchMigrationStatus){ .state = LAUNCH_MIG_PENDING, .incoming = true,
-                                              .started_at_ms = realtime_ms() };
+                                              .started_at_ms = realtime_ms(), .early_packets = -1, .switch_us = -1 };
         if (event_add_timer(rt->loop, (uint64_t) t * 1000000ULL, 0, on_incoming_timeout, rt, &rt->incoming_timer) < 0) {
                 rt_set_phase(rt, LAUNCH_PHASE_FAILED, "cannot arm the incoming timeout");
                 return LAUNCH_EXIT_INTERNAL;

@@ -22,10 +22,10 @@ struct MigJob {
         EventSource *src;
 };
 
-void rt_netd(Runtime *rt, const char *op, json_t *args /* stolen */) {
+json_t *rt_netd_call(Runtime *rt, const char *op, json_t *args /* stolen */) {
         if (!rt->o->netd_socket || !args) {
                 json_decref(args);
-                return;
+                return NULL;
         }
         json_t *res = NULL;
         KvErr e = {};
@@ -36,8 +36,12 @@ void rt_netd(Runtime *rt, const char *op, json_t *args /* stolen */) {
                             e.details[0] ? ": " : "", e.details);
         else
                 log_info("netd '%s' answered in %" PRIu64 " us", op, now_usec() - t0);
-        json_decref(res);
         json_decref(args);
+        return r < 0 ? NULL : res;
+}
+
+void rt_netd(Runtime *rt, const char *op, json_t *args /* stolen */) {
+        json_decref(rt_netd_call(rt, op, args));
 }
 
 void rt_netd_source(Runtime *rt, MigPhase phase, const char *reason) {

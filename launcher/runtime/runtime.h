@@ -143,6 +143,8 @@ void rt_unlisten(Runtime *rt);
 /* migrate.c: the source side of a live migration. */
 /* netd notifications: best effort, a short timeout, a warning when netd does not answer. */
 void rt_netd(Runtime *rt, const char *op, json_t *args /* stolen */);
+/* The same, returning netd's result (the caller's; NULL when netd is not configured or refused). */
+json_t *rt_netd_call(Runtime *rt, const char *op, json_t *args /* stolen */);
 void rt_netd_source(Runtime *rt, MigPhase phase, const char *reason);
 void rt_mig_take_stats(Runtime *rt, const KvMigrateResult *r);
 int rt_start_migration(Runtime *rt, json_t *args, KvErr *e);

@@ -68,6 +68,12 @@ static json_t *migration_to_json(const LaunchMigrationStatus *m) {
                 json_decref(o);
                 return NULL;
         }
+        if (o && m->incoming && m->early_packets >= 0 &&
+            (json_object_set_new(o, "earlyPackets", json_integer((json_int_t) m->early_packets)) < 0 ||
+             json_object_set_new(o, "switchMicros", json_integer((json_int_t) m->switch_us)) < 0)) {
+                json_decref(o);
+                return NULL;
+        }
         if (o && json_object_set_new(o, "error", m->error[0] ? json_string(m->error) : json_null()) < 0) {
                 json_decref(o);
                 return NULL;

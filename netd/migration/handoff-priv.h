@@ -65,6 +65,8 @@ void handoff_persist(Handoff *h, const Endpoint *ep);
 
 /* handoff.c: the history */
 MigEvent *handoff_log_current(Handoff *h, const char *vm, MigRole role);
+/* The newest event of vm in that role, ended or not (NULL: none). */
+MigEvent *handoff_log_latest(Handoff *h, const char *vm, MigRole role);
 MigEvent *handoff_log_new(Handoff *h, const char *vm, MigRole role, const char *peer);
 /* The entry in progress for vm and role, or a new one. */
 MigEvent *handoff_log_get(Handoff *h, const char *vm, MigRole role, const char *peer);

@@ -250,6 +250,15 @@ MigEvent *handoff_log_current(Handoff *h, const char *vm, MigRole role) {
         return NULL;
 }
 
+MigEvent *handoff_log_latest(Handoff *h, const char *vm, MigRole role) {
+        for (size_t k = h->log_n; k-- > 0;) {
+                MigEvent *ev = log_at(h, k);
+                if (streq(ev->vm, vm) && ev->role == role)
+                        return ev;
+        }
+        return NULL;
+}
+
 MigEvent *handoff_log_new(Handoff *h, const char *vm, MigRole role, const char *peer) {
         MigEvent *ev = log_push(h);
         *ev = (MigEvent){ .role = role, .started_usec = realtime_usec(), .downtime_ms = -1, .total_ms = -1,

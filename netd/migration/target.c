@@ -194,6 +194,14 @@ static int activate_vm(Handoff *h, const char *ns, const char *name, const char 
                            vm, trigger, n, announced, (unsigned long long) switch_us, (unsigned long long) us,
                            (unsigned long long) early);
         }
+        if (n == 0) {
+                /* active already (the guest's first frame came first): the figures that activation recorded */
+                const MigEvent *last = handoff_log_latest(h, vm, MIG_ROLE_TARGET);
+                if (last && last->state == MIG_STATE_ACTIVE) {
+                        early = last->early_packets > 0 ? (uint64_t) last->early_packets : 0;
+                        switch_us = last->activate_us >= 0 ? (uint64_t) last->activate_us : 0;
+                }
+        }
         if (ret)
                 *ret = (MigActivateReply){ .endpoints = n, .already_active = already, .announcements = announced,
                                            .switch_us = switch_us, .activate_us = us, .early_packets = early };

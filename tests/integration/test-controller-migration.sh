@@ -106,7 +106,7 @@ assert_eq "$(vmim_phase mig-1)" TargetReady "targetNodeDomainDetected: TargetRea
 node_status vmi vm-a '{"status":{"migrationState":{"startTimestamp":"2026-12-05T10:00:00Z"}}}'
 wait_for phase_is mig-1 Running
 assert_eq "$(vmim_phase mig-1)" Running "startTimestamp: Running"
-node_status vmi vm-a '{"status":{"migrationState":{"completed":true,"endTimestamp":"2026-12-05T10:00:02Z","kvnetDowntimeMs":68,"kvnetNetworkOutageMs":64.696}}}'
+node_status vmi vm-a '{"status":{"migrationState":{"completed":true,"endTimestamp":"2026-12-05T10:00:02Z","kvnetDowntimeMs":68,"kvnetNetworkOutageMs":64.696,"kvnetEarlyPackets":3}}}'
 wait_for phase_is mig-1 Succeeded
 assert_eq "$(vmim_phase mig-1)" Succeeded "completed: Succeeded"
 assert_eq "$(k get vmim mig-1 -o json | jq -r '[.status.phaseTransitionTimestamps[].phase] | join(" ")')" \
@@ -123,11 +123,11 @@ ev() { k get events --field-selector "$1" -o json | jq -r '.items | sort_by(.met
 assert_eq "$(ev involvedObject.kind=VirtualMachineInstanceMigration,involvedObject.name=mig-1)" \
 "SuccessfulCreate|Normal|Created migration target pod $dst_pod on node node2
 Migrating|Normal|Migrating vm-a from node node1 to node node2
-Migrated|Normal|Migrated vm-a from node node1 to node node2 (QEMU downtime 68 ms, guest paused 64.7 ms)" \
+Migrated|Normal|Migrated vm-a from node node1 to node node2 (QEMU downtime 68 ms, guest paused 64.7 ms, early switchover delivered 3 packet(s))" \
 	"Events on mig-1: target pod, started, completed with the outage the nodes measured"
 assert_eq "$(ev involvedObject.kind=VirtualMachineInstance,involvedObject.name=vm-a,source=kvnet-controller | grep -E '^Migra')" \
 "Migrating|Normal|VirtualMachineInstance is migrating to node node2
-Migrated|Normal|The VirtualMachineInstance migrated from node node1 to node node2 (QEMU downtime 68 ms, guest paused 64.7 ms)" \
+Migrated|Normal|The VirtualMachineInstance migrated from node node1 to node node2 (QEMU downtime 68 ms, guest paused 64.7 ms, early switchover delivered 3 packet(s))" \
 	"... and on vm-a"
 
 # ---------------------------------------------------------------- failure: the target pod goes, the VMI stays

@@ -174,6 +174,8 @@ for b in bridge masquerade; do
 		e=$(ctl "${to#node}" migrations | jq -r --arg v "default/$vm" \
 			'[.history[] | select(.vm==$v and .role=="target")][0].earlyPackets // 0')
 		EARLY[$b]=$((${EARLY[$b]:-0} + e))
+		assert_eq "$(jq -r '.kvnetEarlyPackets // "none"' <<<"$ms")" "$((e < 0 ? 0 : e))" \
+			"$b: migrationState.kvnetEarlyPackets is netd's early switchover figure on $to ($e)"
 		echo "MIGRATION_${b^^}_$n=from=$from to=$to outageMs=$(jq -r .kvnetNetworkOutageMs <<<"$ms") downtimeMs=$(jq -r .kvnetDowntimeMs <<<"$ms") totalMs=$(jq -r .kvnetTotalMs <<<"$ms")"
 		sleep 1
 	done

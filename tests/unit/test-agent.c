@@ -368,8 +368,10 @@ static void test_mig_target_fields(void **state) {
         json_decref(f);
         f = NULL;
         _cleanup_json_ json_t *resumed = test_json("{\"phase\":\"Running\",\"migration\":{\"state\":\"completed\","
-                                                   "\"resumedAtUs\":1050500}}");
+                                                   "\"resumedAtUs\":1050500,\"earlyPackets\":4}}");
         assert_int_equal(agent_mig_target_fields(ms, &rec, resumed, &t, &f), 0);
+        /* netd's early switchover figure, from the launcher's status */
+        assert_int_equal(json_integer_value(json_object_get(f, "kvnetEarlyPackets")), 4);
         assert_true(json_real_value(json_object_get(f, "kvnetNetworkOutageMs")) > 50.4 &&
                     json_real_value(json_object_get(f, "kvnetNetworkOutageMs")) < 50.6);
         /* merged into a status that has the migration's state; nothing changes the second time */

@@ -663,12 +663,16 @@ static void test_activate_target(void **state) {
         assert_string_equal(str(ev, "state"), "active");
         assert_true(num(ev, "switchMicros") >= 0);
         assert_int_equal(num(ev, "earlyPackets"), -1); /* never armed */
+        long long switched = num(ev, "switchMicros");
         json_decref(ev);
 
         /* duplicate: the launcher's call after the guest's first frame */
         assert_int_equal(activate(fx, "web", &e, &rp), 0);
         assert_int_equal(rp.endpoints, 0);
         assert_int_equal(rp.already_active, 1);
+        /* ... answered with the figures of the activation that happened (the launcher reports them) */
+        assert_int_equal(rp.switch_us, switched);
+        assert_int_equal(rp.early_packets, 0);
         /* an active target is not rolled back when it goes away */
         handoff_on_remove(fx->h, ep);
         ev = newest(fx);

@@ -58,6 +58,8 @@ SIM=$ROOT/scripts/kvnet-sim.sh
 LVNODE=$ROOT/scripts/libvirt-node.sh
 SUF=$(printf '%04x%04x' $RANDOM $RANDOM)
 WORK=$(mktemp -d /tmp/kvnet-bench-mig.XXXXXX)
+# one JSON line per migration (flowmon's report with it): the charts are drawn from it at the end
+[ -n "$RAWLOG" ] || RAWLOG=$WORK/migrations.jsonl
 SIM_NAME=kvbm-$SUF
 SIM_DIR=$WORK/sim
 IMAGES=$WORK/images
@@ -502,3 +504,10 @@ for kind in bridge masquerade bare; do
 		"OUTAGE_BEYOND_PAUSE_MEDIAN_MS=${S[$kind.beyondmed]} OUTAGE_BEYOND_PAUSE_MAX_MS=${S[$kind.beyondmax]}" \
 		"MIG_KUBECTL_MS=${S[$kind.kubectlmed]} ALL_NETDOWN_MS=${S[$kind.gaps]}"
 done
+# the pictures (docs/benchmarks.md): a timeline per migration, the outages per binding against bare QEMU
+CHARTS=$ROOT/build/bench/migration-$(date +%Y%m%d-%H%M%S)
+if [ -s "$RAWLOG" ] && /usr/bin/python3 "$ROOT/tests/tools/svgchart.py" migration "$RAWLOG" "$CHARTS" >/dev/null; then
+	echo "BENCH_MIGRATION_SVG_DIR=$CHARTS"
+else
+	echo "migration bench: no charts drawn (no per-migration log, or svgchart failed)" >&2
+fi

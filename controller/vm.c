@@ -204,12 +204,12 @@ static int reconcile_vm(CtlStore *s, json_t *vm) {
         bool running = streq_ptr(phase, "Running");
         if (running && ours && want != 0 && !ctl_vmi_migrating(vmi) && sync_interfaces(s, vm, vmi) > 0)
                 changed++;
+        /* virtctl pause: the node writes the VMI's Paused condition */
+        bool paused = have && kstatus_condition(json_object_get(vmi, "status"), "Paused");
         const char *printable = !have       ? (want == 1 ? "Starting" : "Stopped")
                                 : !ours     ? "Stopped" /* a VMI of that name that is not this VM's */
                                 : want == 0 ? "Stopping"
-                                : running   ? (ctl_vmi_migrating(vmi)                                 ? "Migrating"
-                                               : kstatus_condition(json_object_get(vmi, "status"), "Paused") ? "Paused"
-                                                                                                          : "Running")
+                                : running   ? (ctl_vmi_migrating(vmi) ? "Migrating" : paused ? "Paused" : "Running")
                                 : streq_ptr(phase, "Failed") ? "CrashLoopBackOff"
                                 : streq_ptr(phase, "Succeeded") ? "Stopped"
                                                               : "Starting";

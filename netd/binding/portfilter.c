@@ -626,12 +626,30 @@ int portfilter_drops(PortFilter *pf, int (*cb)(const char *ifname, uint64_t pack
         return nftw_elems_dump(pf->sk, PF_FAMILY, PORTFILTER_TABLE, "portdrops", drops_cb, &d);
 }
 
-static int has_drops_cb(const char *ifname, uint64_t packets, uint64_t bytes, void *userdata) {
-        const char **want = userdata;
-        (void) packets, (void) bytes;
-        if (*want && streq(ifname, *want))
-                *want = NULL; /* found */
+typedef struct PfPortDrops {
+        const char *ifname;
+        bool found;
+        uint64_t packets;
+} PfPortDrops;
+
+static int port_drops_cb(const char *ifname, uint64_t packets, uint64_t bytes, void *userdata) {
+        PfPortDrops *d = userdata;
+        (void) bytes;
+        if (streq(ifname, d->ifname)) {
+                d->found = true;
+                d->packets = packets;
+        }
         return 0;
+}
+
+int portfilter_port_drops(PortFilter *pf, const char *ifname, uint64_t *ret_packets) {
+        PfPortDrops d = { .ifname = ifname };
+        int r = portfilter_drops(pf, port_drops_cb, &d);
+        if (r < 0)
+                return r;
+        if (ret_packets)
+                *ret_packets = d.packets;
+        return d.found;
 }
 
 int portfilter_del(PortFilter *pf, const PortFilterPort *p, KvErr *e) {
@@ -640,8 +658,7 @@ int portfilter_del(PortFilter *pf, const PortFilterPort *p, KvErr *e) {
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INTERNAL, r, "anti-spoofing: building batch");
         /* the port's drop counter, if it dropped something (a port that never did has none: the batch would fail) */
-        const char *want = p->ifname;
-        if (portfilter_drops(pf, has_drops_cb, &want) >= 0 && !want) {
+        if (portfilter_port_drops(pf, p->ifname, NULL) > 0) {
                 PfElem el = { .set = "portdrops", .klen = IFNAMSIZ };
                 put_name(el.key, p->ifname);
                 snprintf(el.what, sizeof el.what, "port %s's drop counter", p->ifname);

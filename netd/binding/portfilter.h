@@ -74,6 +74,9 @@ int portfilter_check(PortFilter *pf, const PortFilterPort *p, KvErr *e) _wur_;
  * bytes. -ENOENT when there is no table. */
 int portfilter_drops(PortFilter *pf, int (*cb)(const char *ifname, uint64_t packets, uint64_t bytes, void *userdata),
                      void *userdata) _wur_;
+/* The frames the port dropped (its element of @portdrops) into *ret_packets (may be NULL): 1 when it has an
+ * element, 0 when it dropped nothing (*ret_packets 0), -errno. */
+int portfilter_port_drops(PortFilter *pf, const char *ifname, uint64_t *ret_packets) _wur_;
 /* Render mode: the text written so far (caller frees), and a fresh start. */
 char *portfilter_take_rendered(PortFilter *pf);
 

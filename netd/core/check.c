@@ -6,6 +6,19 @@
 #include "netd/core/netd-priv.h"
 #include "netd/link/vlan.h"
 
+int endpoint_kernel_check(Manager *m, const Endpoint *ep, int nsfd, KvErr *e) {
+        int r = ep_binding(ep)->check(m, ep, nsfd, e);
+        if (r < 0 || !ep_needs_nat(ep))
+                return r;
+        NatBackend *nb;
+        r = nat_get(m, ep->nat_backend, &nb, e);
+        if (r < 0)
+                return r;
+        NatEpBuf b;
+        nat_endpoint_from(ep, &b);
+        return nat_check(nb, &b.ne, e);
+}
+
 int do_check(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         AttachLookup l;
         int r = attach_request_lookup(m, args, "check", &l, e);
@@ -23,20 +36,9 @@ int do_check(Manager *m, json_t *args, json_t **ret, KvErr *e) {
         if (ep->netns_id.ino && (netns_id(nsfd, &id) < 0 || !netns_id_equal(&id, &ep->netns_id)))
                 return kverr_set(e, KV_ERR_INVALID_ENV, -ESTALE,
                                  "check: netns '%s' is not the namespace attachment '%s' was made in", path, ep->id);
-        r = ep_binding(ep)->check(m, ep, nsfd, e);
+        r = endpoint_kernel_check(m, ep, nsfd, e);
         if (r < 0)
                 return r;
-        if (ep_needs_nat(ep)) {
-                NatBackend *nb;
-                r = nat_get(m, ep->nat_backend, &nb, e);
-                if (r < 0)
-                        return r;
-                NatEpBuf b;
-                nat_endpoint_from(ep, &b);
-                r = nat_check(nb, &b.ne, e);
-                if (r < 0)
-                        return r;
-        }
         /* The cached prevResult must still carry our addresses. */
         json_t *prev = json_object_get(args, "prevResult");
         if (json_is_object(prev) && !ep->chained) {

@@ -149,6 +149,10 @@ void dhcp_stop(Endpoint *ep);
 /* netd/binding/masquerade-ops.c (for handoff.c) */
 bool manager_ep_is_masq_vm(const Endpoint *ep);
 
+/* check.c: the attachment's kernel side against its record (its binding's, then its node NAT elements), in
+ * its sandbox nsfd; CHECK and kvnetctl trace. */
+int endpoint_kernel_check(Manager *m, const Endpoint *ep, int nsfd, KvErr *e) _wur_;
+
 /* del.c */
 /* Removes the kernel side of an endpoint; tolerant of anything already gone. */
 int teardown_kernel(Manager *m, const Endpoint *ep, bool deferred, KvErr *e) _wur_;

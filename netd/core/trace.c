@@ -159,21 +159,13 @@ static const char *ep_label(const Endpoint *ep, char *buf, size_t n) {
 
 /* ---- the kernel side of an attachment ---- */
 
-/* CHECK of the attachment (its binding's kernel side and its node NAT elements): 0, or the first thing missing. */
+/* CHECK of the attachment: 0, or the first thing missing. */
 static int ep_kernel_check(Manager *m, const Endpoint *ep, KvErr *e) {
         _cleanup_close_ int nsfd = -1;
         int r = endpoint_netns_open(ep, &nsfd);
         if (r < 0)
                 return kverr_set_errno(e, KV_ERR_INVALID_ENV, r, "sandbox '%s' cannot be opened", ep->netns);
-        r = ep_binding(ep)->check(m, ep, nsfd, e);
-        if (r < 0 || !ep_needs_nat(ep))
-                return r;
-        NatBackend *nb;
-        if ((r = nat_get(m, ep->nat_backend[0] ? ep->nat_backend : "nftables", &nb, e)) < 0)
-                return r;
-        NatEpBuf b;
-        nat_endpoint_from(ep, &b);
-        return nat_check(nb, &b.ne, e);
+        return endpoint_kernel_check(m, ep, nsfd, e);
 }
 
 /* The attachment's own hop (where the packet leaves or enters its sandbox); false: its kernel side is broken
@@ -209,25 +201,12 @@ static bool src_is_port_link_local(const PortFilterPort *p, const KvAddr *a) {
         return a->family == AF_INET6 && kv_addr_equal(&ll, a);
 }
 
-typedef struct DropCount {
-        const char *ifname;
-        uint64_t packets;
-} DropCount;
-
-static int count_drops_cb(const char *ifname, uint64_t packets, uint64_t bytes, void *userdata) {
-        DropCount *c = userdata;
-        (void) bytes;
-        if (streq(ifname, c->ifname))
-                c->packets = packets;
-        return 0;
-}
-
 /* What the filter dropped at the port so far (its element of @portdrops). */
 static uint64_t port_drops(Manager *m, const char *ifname) {
-        DropCount c = { .ifname = ifname };
+        uint64_t packets = 0;
         if (m->portfilter)
-                (void) !portfilter_drops(m->portfilter, count_drops_cb, &c);
-        return c.packets;
+                (void) !portfilter_port_drops(m->portfilter, ifname, &packets);
+        return packets;
 }
 
 /* false: dropped (or the filter is broken) */

@@ -247,3 +247,15 @@ const char *kube_leader_holder(const KubeLeader *l);
 int kube_leader_release(KubeLeader *l, KvErr *e) _wur_;
 KubeLeader *kube_leader_free(KubeLeader *l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(KubeLeader *, kube_leader_free);
+
+/* ---- a request made on another process's connection (wire.c): netd's `kube` verb, for kvnet-multus */
+
+/* {"verb", "apiVersion", "resource", "namespace"?, "name"?, "body"?}: the verb, the ref and the body of req (the
+ * selectors and delete options are not carried). NULL on ENOMEM. */
+json_t *kube_request_to_json(const KubeRequest *req);
+/* The reverse: *ret's strings and body are o's (borrowed). Errors name the field and value. */
+int kube_request_from_json(json_t *o, KubeRequest *ret, KvErr *e) _wur_;
+/* A request's outcome: {"object": obj} (r >= 0) or {"error": {"errno", "code", "msg"}}; and back (*ret_obj: a
+ * reference of the caller's; an error comes back as -errno with e set). */
+json_t *kube_outcome_to_json(int r, json_t *obj, const KvErr *e);
+int kube_outcome_from_json(json_t *o, json_t **ret_obj, KvErr *e) _wur_;

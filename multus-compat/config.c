@@ -17,6 +17,7 @@ McConfig *mc_config_free(McConfig *c) {
         free(c->cni_version);
         free(c->name);
         free(c->kubeconfig);
+        free(c->api_socket);
         free(c->cluster_network);
         mc_strv_free(c->default_networks, c->n_default_networks);
         mc_strv_free(c->delegates, c->n_delegates);
@@ -106,6 +107,7 @@ static int parse_strings(json_t *o, McConfig *c, KvErr *e) {
         int r;
         if ((r = get_str(o, "cniVersion", NULL, &c->cni_version, e)) < 0 || (r = get_str(o, "name", NULL, &c->name, e)) < 0 ||
             (r = get_str(o, "kubeconfig", NULL, &c->kubeconfig, e)) < 0 ||
+            (r = get_str(o, "apiSocket", NULL, &c->api_socket, e)) < 0 ||
             (r = get_str(o, "clusterNetwork", NULL, &c->cluster_network, e)) < 0 ||
             (r = get_str(o, "confDir", DEFAULT_CONF_DIR, &c->conf_dir, e)) < 0 ||
             (r = get_str(o, "cniDir", DEFAULT_CNI_DIR, &c->cni_dir, e)) < 0 ||
@@ -117,6 +119,11 @@ static int parse_strings(json_t *o, McConfig *c, KvErr *e) {
                 return r;
         if (!c->cni_version)
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "netconf: 'cniVersion' is required");
+        if (c->api_socket && (c->api_socket[0] != '/' || strlen(c->api_socket) > 107))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "netconf: 'apiSocket' must be an absolute path of at most 107 bytes (a unix socket), "
+                                 "got '%.128s'",
+                                 c->api_socket);
         if (c->auxiliary_cni_chain_name && !mc_aux_chain_name_valid(c->auxiliary_cni_chain_name))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                  "netconf: 'auxiliaryCNIChainName' must be a letter or digit then letters, digits, '_', "

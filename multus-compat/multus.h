@@ -125,7 +125,8 @@ void mc_caps_free(McCap *v, size_t n);
 typedef struct McConfig {
         char *cni_version;
         char *name;
-        char *kubeconfig;                /* NULL: no API (only the delegates) */
+        char *kubeconfig;                /* NULL: no API (only the delegates) unless api_socket */
+        char *api_socket;                /* apiSocket: netd's socket, whose `kube` verb makes the API requests */
         char *cluster_network;           /* a NAD name, a network name in confDir, or a path */
         char **default_networks;
         size_t n_default_networks;

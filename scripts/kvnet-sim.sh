@@ -113,7 +113,12 @@ cmd_up() {
 	[ ! -e "$DIR/sim.env" ] || die "a simulation '$PREFIX' is up already ($DIR): scripts/kvnet-sim.sh down --name $PREFIX"
 	mkdir -p "$DIR" "$REGISTRY"
 	echo "$DIR" >"$REGISTRY/$PREFIX.dir"
-	KVNET_BUILD=$KVNET_BUILD "$ROOT/scripts/cluster.sh" up "$NODES" --name "$PREFIX" --dir "$DIR/cluster" >"$DIR/cluster.out" 2>&1 ||
+	# each node's netd makes kvnet-multus's API requests (multusApi: the kubeconfig written below, read at the first
+	# request) for the plugin's apiSocket
+	local extra
+	extra=$(jq -cn --arg kc "$KCFG" --argjson x "${KVNET_NETD_CONFIG_EXTRA:-{\}}" '{multusApi: {kubeconfig: $kc}} + $x') ||
+		die "KVNET_NETD_CONFIG_EXTRA is not a JSON object: $KVNET_NETD_CONFIG_EXTRA"
+	KVNET_NETD_CONFIG_EXTRA=$extra KVNET_BUILD=$KVNET_BUILD "$ROOT/scripts/cluster.sh" up "$NODES" --name "$PREFIX" --dir "$DIR/cluster" >"$DIR/cluster.out" 2>&1 ||
 		{ cat "$DIR/cluster.out" >&2; die "scripts/cluster.sh up $NODES failed"; }
 	local api=$PREFIX-api i sim_dir=$DIR api_owned=1
 	# shellcheck disable=SC1091
@@ -167,7 +172,7 @@ cmd_up() {
 		# kvsim on eth0 of the pod's sandbox (tap0 for the VM), the pod's networks annotation on net1, net2, ...
 		cat >"$d/conf/00-multus.conf" <<EOF
 { "cniVersion": "1.1.0", "name": "multus-cni-network", "type": "kvnet-multus", "kubeconfig": "$KCFG",
-  "clusterNetwork": "kvsim", "confDir": "$d/conf", "cniDir": "$d/multus", "binDir": "$BIN",
+  "apiSocket": "${!sockv}", "clusterNetwork": "kvsim", "confDir": "$d/conf", "cniDir": "$d/multus", "binDir": "$BIN",
   "capabilities": { "mac": true } }
 EOF
 		cat >"$d/conf/10-kvnet.conflist" <<EOF

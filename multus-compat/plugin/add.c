@@ -32,14 +32,14 @@ bool mc_system_namespace(const McConfig *conf, const char *ns) {
 
 /* network-status is not written for a pod of a system namespace (Multus's systemNamespaces), nor without an API. */
 bool mc_status_wanted(const McPlugin *p, const char *ns) {
-        return p->kc && ns && !mc_system_namespace(p->conf, ns);
+        return mc_api(p) && ns && !mc_system_namespace(p->conf, ns);
 }
 
 /* The pod of CNI_ARGS, when there is one and a kubeconfig: it must exist and be the one of K8S_POD_UID. */
 int mc_pod_load(McPlugin *p, McPod **ret, KvErr *e) {
         int r;
         *ret = NULL;
-        if (!p->pod_name || !p->conf->kubeconfig)
+        if (!p->pod_name || !mc_api_configured(p->conf))
                 return 0;
         if ((r = mc_kube_connect(p, e)) < 0)
                 return r;

@@ -13,7 +13,7 @@
 static void clear_status(McPlugin *p, const McCache *c) {
         _cleanup_(mc_pod_freep) McPod *pod = NULL;
         KvErr ignored = {};
-        if (!c->pod_name || !p->conf->kubeconfig || mc_system_namespace(p->conf, c->pod_namespace) ||
+        if (!c->pod_name || !mc_api_configured(p->conf) || mc_system_namespace(p->conf, c->pod_namespace) ||
             mc_kube_connect(p, &ignored) < 0)
                 return;
         int r = mc_pod_get_named(p, c->pod_namespace, c->pod_name, &pod, &ignored);
@@ -66,7 +66,7 @@ int mc_cmd_status(McPlugin *p, KvErr *e) {
         if (p->conf->readiness_indicator_file && stat(p->conf->readiness_indicator_file, &st) < 0)
                 return kverr_set(e, KV_ERR_NOT_AVAILABLE, -ENOENT, "readinessindicatorfile '%s' does not exist",
                                  p->conf->readiness_indicator_file);
-        if (p->conf->kubeconfig && (r = mc_kube_connect(p, e)) < 0)
+        if (mc_api_configured(p->conf) && (r = mc_kube_connect(p, e)) < 0)
                 return r;
         if ((r = mc_plan_cluster(p, NULL, c, e)) < 0)
                 return r;

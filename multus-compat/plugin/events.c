@@ -55,7 +55,7 @@ static int post(McPlugin *p, McEvent *ev, uint64_t *last_ns) {
         if (r < 0 || !(body = json_loads(text, 0, NULL)))
                 return r < 0 ? r : -ENOMEM;
         KubeRequest req = { .verb = KUBE_CREATE, .ref = { "v1", "events", ev->namespace_, NULL }, .body = body };
-        r = kube_request_sync(p->kc, &req, NULL, &e);
+        r = mc_kube_request_once(p, &req, NULL, &e);
         if (r < 0)
                 fprintf(stderr, "kvnet-multus: event %s about pod %s/%s not posted: %s\n", ev->reason, ev->namespace_,
                         ev->pod_name, e.msg[0] ? e.msg : strerror(-r));
@@ -80,6 +80,7 @@ static int detach(McPlugin *p) {
         (void) close_range(3, ~0U, 0);
         (void) setsid();
         p->kc = NULL; /* the parent's, left alone */
+        p->api_fd = -1; /* closed above */
         KvErr e = {};
         int r = mc_kube_connect(p, &e);
         if (r < 0)
@@ -90,7 +91,7 @@ static int detach(McPlugin *p) {
 
 void mc_events_post_added(McPlugin *p, const McPod *pod, const McAddEvents *ev) {
         uint64_t last = 0;
-        if (!p->kc || !pod || ev->n == 0)
+        if (!mc_api(p) || !pod || ev->n == 0)
                 return;
         /* The result is printed: the runtime has it once this process exits, so a child the runtime does not wait
          * for posts the Events (one POST each, ~0.35 ms on a local API, more on a real one). No child: post here. */
@@ -100,7 +101,7 @@ void mc_events_post_added(McPlugin *p, const McPod *pod, const McAddEvents *ev) 
                 return;
         if (pid == 0 && detach(p) < 0)
                 _exit(EXIT_FAILURE);
-        kube_client_set_timeout(p->kc, EVENT_TIMEOUT_MS);
+        mc_api_set_timeout(p, EVENT_TIMEOUT_MS);
         for (size_t i = 0; i < ev->n; i++) {
                 McEvent e = { .namespace_ = pod->namespace_, .pod_name = pod->name, .pod_uid = pod->uid,
                               .type = "Normal", .reason = "AddedInterface", .message = ev->messages[i],
@@ -115,7 +116,7 @@ void mc_events_post_added(McPlugin *p, const McPod *pod, const McAddEvents *ev) 
 void mc_event_no_network(McPlugin *p, const char *net_ns, const char *net_name, const char *why) {
         _cleanup_free_ char *msg = NULL;
         uint64_t last = 0;
-        if (!p->kc || !p->pod_ns || !p->pod_name)
+        if (!mc_api(p) || !p->pod_ns || !p->pod_name)
                 return;
         /* Multus's wording, the API's error last (client-go: `network-attachment-definitions.k8s.cni.cncf.io "x" not
          * found`) */
@@ -124,6 +125,6 @@ void mc_event_no_network(McPlugin *p, const char *net_ns, const char *net_name, 
                 return;
         McEvent e = { .namespace_ = p->pod_ns, .pod_name = p->pod_name, .pod_uid = p->pod_uid, .type = "Warning",
                       .reason = "NoNetworkFound", .message = msg, .component = MC_EVENT_COMPONENT };
-        kube_client_set_timeout(p->kc, EVENT_TIMEOUT_MS);
+        mc_api_set_timeout(p, EVENT_TIMEOUT_MS);
         IGNORE_RESULT(post(p, &e, &last));
 }

@@ -127,7 +127,8 @@ static void status_remove(McPlugin *p, const McCache *c, const McCachedDelegate 
         KvErr ignored = {};
         size_t removed = 0;
         bool once = true; /* the network attached on this interface alone: all its entries are this one's */
-        if (!c->pod_name || !p->conf->kubeconfig || mc_kube_connect(p, &ignored) < 0 || !mc_status_wanted(p, c->pod_namespace))
+        if (!c->pod_name || !mc_api_configured(p->conf) || mc_kube_connect(p, &ignored) < 0 ||
+            !mc_status_wanted(p, c->pod_namespace))
                 return;
         for (size_t i = 0; i < c->n_delegates; i++)
                 if (&c->delegates[i] != d && streq(c->delegates[i].name, d->name))

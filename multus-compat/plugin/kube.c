@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The API side of kvnet-multus, through kube/: the pod, its NADs, and the network-status annotation
- * written with a merge patch. Objects become typed structs here. */
+/* The API side of kvnet-multus: the pod, its NADs, and the network-status annotation written with a merge patch,
+ * through netd (the conf's apiSocket: netd's `kube` verb makes the requests on the connection it keeps, so that
+ * this process loads no libcurl and makes no TLS handshake) or through kube/ (the kubeconfig). Objects become
+ * typed structs here. */
+#include <unistd.h>
+
 #include "common/json-util.h"
+#include "common/proto.h"
 #include "multus-compat/mc-priv.h"
 #include "multus-compat/plugin/plugin.h"
 
@@ -14,6 +19,135 @@ static bool transient(int r) {
         return r == -ECONNREFUSED || r == -ECONNRESET || r == -EAGAIN || r == -EIO;
 }
 
+bool mc_api_configured(const McConfig *conf) {
+        return conf->kubeconfig || conf->api_socket;
+}
+
+bool mc_api(const McPlugin *p) {
+        return p->kc || p->api_fd >= 0;
+}
+
+void mc_api_set_timeout(McPlugin *p, unsigned msec) {
+        p->api_timeout_ms = msec;
+        if (p->kc)
+                kube_client_set_timeout(p->kc, msec);
+}
+
+void mc_api_close(McPlugin *p) {
+        if (p->api_fd >= 0)
+                close(p->api_fd);
+        p->api_fd = -1;
+        p->kc = kube_client_free(p->kc);
+}
+
+static int connect_direct(McPlugin *p, KvErr *e) {
+        _cleanup_(kube_config_freep) KubeConfig *cfg = NULL;
+        int r;
+        if (p->kc)
+                return 0;
+        if (!p->conf->kubeconfig)
+                return kverr_set(e, KV_ERR_TRY_AGAIN, -ENOTCONN, "netd's socket '%s' cannot make the API requests and "
+                                 "there is no 'kubeconfig'", p->conf->api_socket);
+        if ((r = kube_config_load(p->conf->kubeconfig, &cfg, e)) < 0 ||
+            (r = kube_client_new(cfg, NULL, &p->kc, e)) < 0) {
+                e->code = KV_ERR_INVALID_CONFIG;
+                return r;
+        }
+        kube_client_set_rate_limit(p->kc, 0, 0);
+        kube_client_set_timeout(p->kc, p->api_timeout_ms ? p->api_timeout_ms : API_TIMEOUT_MS);
+        return 0;
+}
+
+/* netd stopped serving the API (gone, an older netd, multusApi off): the kubeconfig from now on, said once in
+ * the log file. */
+static int netd_failed(McPlugin *p, const KvErr *why, KvErr *e) {
+        if (p->api_fd >= 0)
+                close(p->api_fd);
+        p->api_fd = -1;
+        p->api_fd_failed = true;
+        mc_log_note(p, "apiSocket '%s': %s%s", p->conf->api_socket, why->msg,
+                    p->conf->kubeconfig ? " (the kubeconfig instead)" : "");
+        return connect_direct(p, e);
+}
+
+/* n requests through netd's `kube` verb, at once. -errno for the call itself (every request then failed). */
+static int netd_many(McPlugin *p, const KubeRequest *reqs, size_t n, json_t **rets, int *rs, KvErr *errs, KvErr *e) {
+        _cleanup_json_ json_t *list = json_array(), *args = NULL, *res = NULL;
+        if (!list)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (json_array_append_new(list, kube_request_to_json(&reqs[i])) < 0)
+                        return -ENOMEM;
+        if (!(args = json_pack("{s:O}", "requests", list)))
+                return -ENOMEM;
+        /* netd's own timeout answers first (each request's, then the reply): a little more here */
+        unsigned timeout = p->api_timeout_ms ? p->api_timeout_ms : API_TIMEOUT_MS;
+        int r = proto_call(p->api_fd, "kube", args, (int) timeout + 2000, &res, e);
+        if (r < 0)
+                return r;
+        json_t *resp = json_object_get(res, "responses");
+        if (json_array_size(resp) != n)
+                return kverr_set(e, KV_ERR_INTERNAL, -EPROTO, "netd: 'kube' answered %zu of %zu requests",
+                                 json_array_size(resp), n);
+        for (size_t i = 0; i < n; i++) {
+                json_t *obj = NULL;
+                KvErr ie = {};
+                rs[i] = kube_outcome_from_json(json_array_get(resp, i), &obj, &ie);
+                if (errs)
+                        errs[i] = ie;
+                if (rets)
+                        rets[i] = obj;
+                else
+                        json_decref(obj);
+        }
+        return 0;
+}
+
+/* n requests at once, through netd or the kubeconfig's client: rs[i], rets[i] (optional), errs[i] (optional) as
+ * kube_request_sync_many() gives them. */
+static int api_many(McPlugin *p, const KubeRequest *reqs, size_t n, json_t **rets, int *rs, KvErr *errs) {
+        if (p->api_fd >= 0) {
+                KvErr e = {};
+                int r = netd_many(p, reqs, n, rets, rs, errs, &e);
+                if (r >= 0)
+                        return 0;
+                if (r == -ENOMEM)
+                        return r;
+                KvErr why = e;
+                kverr_clear(&e);
+                if ((r = netd_failed(p, &why, &e)) < 0) {
+                        for (size_t i = 0; i < n; i++) {
+                                rs[i] = r;
+                                if (errs)
+                                        errs[i] = e;
+                                if (rets)
+                                        rets[i] = NULL;
+                        }
+                        return 0;
+                }
+        }
+        return kube_request_sync_many(p->kc, reqs, n, rets, rs, errs);
+}
+
+int mc_kube_request_once(McPlugin *p, const KubeRequest *req, json_t **ret, KvErr *e) {
+        json_t *obj = NULL;
+        int rs = 0;
+        KvErr err = {};
+        int r = api_many(p, req, 1, &obj, &rs, &err);
+        if (r < 0)
+                return r;
+        if (rs < 0) {
+                if (e)
+                        *e = err;
+                return rs;
+        }
+        if (ret)
+                *ret = obj;
+        else
+                json_decref(obj);
+        return rs;
+}
+
 /* A request, retried every 250 ms for 15 s while the API cannot answer (connection refused or reset, 429, 5xx),
  * as Multus polls for its pod: an API server restarting must not fail the pod's network (DEL: 1 s, it does not
  * need the API). Other errors (404, 403, a bad object) are final at once. */
@@ -21,7 +155,7 @@ static int request(McPlugin *p, const KubeRequest *req, json_t **ret, KvErr *e) 
         long long deadline = (long long) (now_usec() / 1000) + (p->command == MC_CMD_DEL ? API_RETRY_DEL_MS : API_RETRY_MS);
         for (;;) {
                 KvErr te = {};
-                int r = kube_request_sync(p->kc, req, ret, &te);
+                int r = mc_kube_request_once(p, req, ret, &te);
                 if (r >= 0 || !transient(r) || (long long) (now_usec() / 1000) >= deadline) {
                         if (r < 0 && e)
                                 *e = te;
@@ -76,7 +210,7 @@ static int get_ahead(McPlugin *p, const KubeRequest *first, const KubeRef *nads,
                 p->n_fetched++;
                 reqs[k++] = (KubeRequest) { .verb = KUBE_GET, .ref = nads[i] };
         }
-        int r = k ? kube_request_sync_many(p->kc, reqs, k, objs, rs, errs) : 0;
+        int r = k ? api_many(p, reqs, k, objs, rs, errs) : 0;
         if (r < 0)
                 return r;
         for (size_t i = first ? 1 : 0, j = base; i < k; i++, j++)
@@ -98,25 +232,27 @@ static int get_ahead(McPlugin *p, const KubeRequest *first, const KubeRef *nads,
 }
 
 int mc_nads_prefetch(McPlugin *p, const KubeRef *nads, size_t n) {
-        return p->kc ? get_ahead(p, NULL, nads, n, NULL, NULL) : 0;
+        return mc_api(p) ? get_ahead(p, NULL, nads, n, NULL, NULL) : 0;
 }
 
 int mc_kube_request(McPlugin *p, const KubeRequest *req, json_t **ret, KvErr *e) {
         return request(p, req, ret, e);
 }
 
+/* netd's socket when the conf names one (and netd served so far), else the kubeconfig's client. */
 int mc_kube_connect(McPlugin *p, KvErr *e) {
-        _cleanup_(kube_config_freep) KubeConfig *cfg = NULL;
-        int r;
-        if (p->kc || !p->conf->kubeconfig)
+        if (mc_api(p) || !mc_api_configured(p->conf))
                 return 0;
-        if ((r = kube_config_load(p->conf->kubeconfig, &cfg, e)) < 0 || (r = kube_client_new(cfg, NULL, &p->kc, e)) < 0) {
-                e->code = KV_ERR_INVALID_CONFIG;
-                return r;
+        if (p->conf->api_socket && !p->api_fd_failed) {
+                int r = proto_connect(p->conf->api_socket, 1000, &p->api_fd);
+                if (r >= 0)
+                        return 0;
+                p->api_fd = -1;
+                KvErr why = {};
+                kverr_set(&why, KV_ERR_TRY_AGAIN, r, "netd is not reachable (%s)", strerror(-r));
+                return netd_failed(p, &why, e);
         }
-        kube_client_set_rate_limit(p->kc, 0, 0);
-        kube_client_set_timeout(p->kc, API_TIMEOUT_MS);
-        return 0;
+        return connect_direct(p, e);
 }
 
 McPod *mc_pod_free(McPod *pod) {

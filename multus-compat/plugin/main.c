@@ -2,6 +2,7 @@
 /* kvnet-multus: a CNI meta plugin with Multus's thin-plugin config. The environment and stdin in, each
  * command to add.c / del.c, the result or one CNI error object out (nothing else on stdout). */
 #include <ctype.h>
+#include <stdarg.h>
 #include <time.h>
 
 #include "common/json-util.h"
@@ -215,6 +216,30 @@ static int run(McPlugin *p, FILE *in, FILE *out, KvErr *e) {
         }
 }
 
+/* logFile opened for appending (NULL: none), ts the time now as the lines start with it. */
+static FILE *log_open(const McConfig *c, char ts[static 32]) {
+        if (!c || !c->log_file)
+                return NULL;
+        FILE *f = fopen(c->log_file, "ae");
+        time_t t = time(NULL);
+        strftime(ts, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+        return f;
+}
+
+void mc_log_note(const McPlugin *p, const char *fmt, ...) {
+        char ts[32];
+        _cleanup_fclose_ FILE *f = log_open(p->conf, ts);
+        if (!f)
+                return;
+        fprintf(f, "%s [warning] kvnet-multus container %s pod %s/%s: ", ts, p->container_id ? p->container_id : "-",
+                p->pod_ns ? p->pod_ns : "-", p->pod_name ? p->pod_name : "-");
+        va_list ap;
+        va_start(ap, fmt);
+        vfprintf(f, fmt, ap);
+        va_end(ap);
+        fputc('\n', f);
+}
+
 /* logFile/logLevel: one line per call, the top of the chain (errors always; every call at verbose or debug). */
 static void log_call(const McPlugin *p, int r, const KvErr *e) {
         const McConfig *c = p->conf;
@@ -223,12 +248,10 @@ static void log_call(const McPlugin *p, int r, const KvErr *e) {
         bool verbose = c->log_level && (streq(c->log_level, "verbose") || streq(c->log_level, "debug"));
         if (r >= 0 && !verbose)
                 return;
-        _cleanup_fclose_ FILE *f = fopen(c->log_file, "ae");
+        char ts[32];
+        _cleanup_fclose_ FILE *f = log_open(c, ts);
         if (!f)
                 return;
-        char ts[32];
-        time_t t = time(NULL);
-        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
         fprintf(f, "%s [%s] kvnet-multus %s container %s pod %s/%s: ", ts, r < 0 ? "error" : "verbose",
                 command_table[p->command], p->container_id ? p->container_id : "-", p->pod_ns ? p->pod_ns : "-",
                 p->pod_name ? p->pod_name : "-");
@@ -241,7 +264,7 @@ static void log_call(const McPlugin *p, int r, const KvErr *e) {
 }
 
 int main(void) {
-        McPlugin p = { .envp = environ };
+        McPlugin p = { .envp = environ, .api_fd = -1 };
         KvErr e = {};
         int r = run(&p, stdin, stdout, &e);
         if (r < 0 && !kverr_is_set(&e))
@@ -261,7 +284,7 @@ int main(void) {
         if (fflush(stdout) == 0)
                 _exit(r < 0 ? 1 : 0);
 #endif
-        kube_client_free(p.kc);
+        mc_api_close(&p);
         node_cni_runtime_free(p.rt);
         mc_config_free(p.conf);
         free(p.stdin_text);

@@ -115,7 +115,7 @@ static int add_named(McPlugin *p, McCache *c, const char *netname, KvErr *e) {
                 return push_delegate(p, c, conflist_name(conflist, name, sizeof name), &conflist, NULL, 0, NULL);
         }
         KvErr ignored = {};
-        if (p->kc && mc_nad_get(p, p->conf->multus_namespace, netname, &nad, &ignored) >= 0) {
+        if (mc_api(p) && mc_nad_get(p, p->conf->multus_namespace, netname, &nad, &ignored) >= 0) {
                 if ((r = mc_nad_conflist(nad, NULL, p->conf->conf_dir, NULL, &conflist, e)) < 0)
                         return r;
                 snprintf(name, sizeof name, "%s/%s", p->conf->multus_namespace, netname);
@@ -178,8 +178,9 @@ static int add_selection(McPlugin *p, McCache *c, const McPod *pod, const McSele
         size_t n_caps = 0;
         char name[320];
         int r;
-        if (!p->kc)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "network '%s/%s': no 'kubeconfig' to read it with",
+        if (!mc_api(p))
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                 "network '%s/%s': no 'kubeconfig' or 'apiSocket' to read it with",
                                  s->namespace_, s->name);
         if ((r = mc_nad_get(p, s->namespace_, s->name, &nad, e)) < 0) {
                 mc_event_no_network(p, s->namespace_, s->name, e->msg[0] ? e->msg : strerror(-r));

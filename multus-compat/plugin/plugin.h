@@ -55,7 +55,11 @@ typedef struct McPlugin {
         size_t n_args;
         char *pod_ns, *pod_name, *pod_uid; /* K8S_POD_*; NULL when not a pod */
         const char *hotplug;               /* KVNET_MULTUS_INTERFACE: ADD/DEL of that one interface; NULL: all */
-        KubeClient *kc;                    /* NULL without a kubeconfig or a pod */
+        KubeClient *kc;                    /* NULL without a kubeconfig or a pod, or while api_fd serves */
+        int api_fd;                        /* connected to netd (conf apiSocket), whose `kube` verb makes the requests;
+                                            * -1: none (kc then) */
+        bool api_fd_failed;                /* netd could not serve them: kc from then on */
+        unsigned api_timeout_ms;
         NodeCniRuntime *rt;
         char *const *envp;
         McClaimUse *claims; /* ADD: the claims to fill (ipamclaim.c) */
@@ -66,9 +70,19 @@ typedef struct McPlugin {
 
 /* main.c */
 const char *mc_getenv(char *const *envp, const char *name);
+/* A line in the conf's logFile (none: nothing), whatever logLevel says: what the caller should know. */
+void mc_log_note(const McPlugin *p, const char *fmt, ...) _printf_(2, 3);
 
-/* kube.c: the API, through kube/ (the kubeconfig of the conf). */
+/* kube.c: the API, through netd (the conf's apiSocket) or kube/ (its kubeconfig). */
+/* Whether the conf names a way to the API (a kubeconfig or netd's socket). */
+bool mc_api_configured(const McConfig *conf);
+/* Whether p talks to the API (mc_kube_connect() succeeded). */
+bool mc_api(const McPlugin *p);
 int mc_kube_connect(McPlugin *p, KvErr *e) _wur_;
+/* One request, no retries (Events). */
+int mc_kube_request_once(McPlugin *p, const KubeRequest *req, json_t **ret, KvErr *e) _wur_;
+void mc_api_set_timeout(McPlugin *p, unsigned msec);
+void mc_api_close(McPlugin *p);
 /* the pod of CNI_ARGS (with it, the clusterNetwork's NAD read ahead) */
 int mc_pod_get(McPlugin *p, McPod **ret, KvErr *e) _wur_;
 int mc_pod_get_named(McPlugin *p, const char *ns, const char *name, McPod **ret, KvErr *e) _wur_;

@@ -33,11 +33,11 @@ int manager_config_parse(Manager *m, KvErr *e) {
                     !streq(key, "sysfsRoot") && !streq(key, "sriovSimulate") && !streq(key, "nodeName") &&
                     !streq(key, "clusterClaims") && !streq(key, "routeHook") && !streq(key, "nodeAddress") &&
                     !streq(key, "redirectGraceMs") && !streq(key, "policy") && !streq(key, "socketReadGroup") &&
-                    !streq(key, "metricsListen"))
+                    !streq(key, "metricsListen") && !streq(key, "multusApi"))
                         return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                                          "config %s: unknown key '%s' (expected natBackend, durable, sriovPools, "
                                          "sysfsRoot, sriovSimulate, nodeName, clusterClaims, routeHook, nodeAddress, "
-                                         "redirectGraceMs, policy, socketReadGroup, metricsListen)",
+                                         "redirectGraceMs, policy, socketReadGroup, metricsListen, multusApi)",
                                          m->config_path, key);
         }
         const char *node = NULL, *hook = NULL, *naddr = NULL, *mlisten = NULL;
@@ -103,6 +103,9 @@ int manager_config_parse(Manager *m, KvErr *e) {
                         return r;
                 m->policy = np;
         }
+        json_t *api = json_object_get(o, "multusApi");
+        if (api && (r = netd_api_config(m, api, e)) < 0)
+                return r;
         json_t *claims = json_object_get(o, "clusterClaims");
         if (claims) {
                 ClaimStoreConfig cc;
@@ -232,6 +235,7 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         m->metrics = netd_metrics_free(m->metrics); /* first: its scrapes read the rest */
+        netd_api_free(m);
         for (size_t i = 0; i < m->n_buckets; i++) {
                 EpNode *n = m->ep_buckets[i];
                 while (n) {

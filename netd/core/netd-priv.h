@@ -16,6 +16,7 @@
 #include "netd/netd.h"
 #include "netd/state/claimstore.h"
 #include "netd/state/endpoint.h"
+#include "kube/kube.h"
 
 #define NETD_VERSION "0.1.0"
 #define NETD_MAX_NETWORKS 256
@@ -87,6 +88,12 @@ struct Manager {
         uint32_t redirect_grace_ms; /* netd config redirectGraceMs (default 5000, 0 = no redirect) */
         ClaimStore *cs;
         Handoff *handoff; /* the migration handoff (netd/migration/handoff.h) */
+
+        /* netd config multusApi: the `kube` verb's API connection (api.c); the client opens on first use */
+        bool api_enabled;
+        char *api_kubeconfig; /* NULL: kube_config_load's default */
+        uint32_t api_timeout_ms;
+        KubeClient *api_client;
 };
 
 #define EP_FOREACH(m, var)                                                                   \
@@ -164,11 +171,27 @@ typedef struct Verb {
         verb_handler handler;
         bool log_failure; /* the verbs that change attachments log their failures */
         bool read_only;   /* only reads state: allowed to the config's socketReadGroup */
+        bool deferred;    /* answered from the loop later (server.c calls netd_api_start); handler only checks */
 } Verb;
 /* The i-th verb of the table (NULL past its end), and its index. */
 const Verb *verb_at(size_t i);
 /* The verb called name (the request's "op"); NULL if there is none. */
 const Verb *verb_find(const char *name);
+int verb_index(const Verb *v);
+
+/* api.c: the `kube` verb (netd config multusApi) */
+int netd_api_config(Manager *m, json_t *o, KvErr *e) _wur_;
+typedef struct NetdApiCall NetdApiCall;
+/* reply: the protocol reply to queue (NULL: out of memory) */
+typedef void (*netd_api_done_t)(json_t *reply, void *userdata);
+/* Starts the requests of args: *ret_call (done runs from the loop with the reply, unless cancelled), or, when
+ * there is nothing to wait for (a refusal, a bad request), *ret_reply at once. */
+void netd_api_start(Manager *m, json_t *args, netd_api_done_t done, void *userdata, NetdApiCall **ret_call,
+                    json_t **ret_reply);
+/* Its requests cancelled, done not called. */
+void netd_api_cancel(NetdApiCall *call);
+void netd_api_free(Manager *m);
+int do_kube(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_add(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_del(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;
 int do_gc(Manager *m, json_t *args, json_t **ret, KvErr *e) _wur_;

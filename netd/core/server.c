@@ -28,6 +28,8 @@ typedef struct Conn {
         char *refused; /* a caller that may not use netd: every request gets this error (and nothing else) */
         bool read_only; /* a member of the config's socketReadGroup: the read-only verbs only */
         bool other;     /* a caller in a namespace neither netd's nor the machine's: maybe a pod's */
+        NetdApiCall *call; /* a `kube` request in flight: the requests after it wait (replies keep their order) */
+        bool eof;          /* the client has closed its end: gone once the call's reply is out */
         NetnsId netns;  /* ... that namespace */
         unsigned uid;
 } Conn;
@@ -56,6 +58,7 @@ static void conn_free(Conn *c) {
                 c->srv->conns = c->next;
         if (c->next)
                 c->next->prev = c->prev;
+        netd_api_cancel(c->call);
         event_source_free(c->src);
         if (c->fd >= 0)
                 close(c->fd);
@@ -67,6 +70,11 @@ static void conn_free(Conn *c) {
 }
 
 static int queue_reply(Conn *c, json_t *reply) {
+        if (!reply) {
+                KvErr e = {};
+                kverr_set(&e, KV_ERR_INTERNAL, -ENOMEM, "netd: out of memory");
+                reply = proto_reply_error(&e);
+        }
         _cleanup_free_ char *text = reply ? json_dump_compact(reply) : NULL;
         json_decref(reply);
         if (!text)
@@ -79,6 +87,11 @@ static int queue_reply(Conn *c, json_t *reply) {
         c->out[c->out_len + tl] = '\n';
         c->out_len += tl + 1;
         return 0;
+}
+
+static const Verb *request_verb(json_t *req) {
+        const char *op = json_string_value(json_object_get(req, "op"));
+        return op ? verb_find(op) : NULL;
 }
 
 static bool request_read_only(json_t *req) {
@@ -161,10 +174,13 @@ static size_t out_pending(const Conn *c) {
         return c->out_len - c->out_off;
 }
 
-/* Answers the complete lines in the input buffer, until the replies waiting exceed OUT_MAX. */
+static void on_api_done(json_t *reply, void *userdata);
+
+/* Answers the complete lines in the input buffer, until the replies waiting exceed OUT_MAX or a request's answer
+ * comes from the loop later (a deferred verb: the lines after it wait for it). */
 static int process_lines(Conn *c) {
         size_t start = 0;
-        while (out_pending(c) <= OUT_MAX) {
+        while (out_pending(c) <= OUT_MAX && !c->call) {
                 char *nl = memchr(c->buf + start, '\n', c->len - start);
                 if (!nl)
                         break;
@@ -188,6 +204,14 @@ static int process_lines(Conn *c) {
                            confined_allows(c, req, &e) < 0) {
                         json_decref(req);
                         reply = proto_reply_error(&e);
+                } else if (request_verb(req) && request_verb(req)->deferred) {
+                        reply = NULL;
+                        netd_api_start(c->srv->m, json_object_get(req, "args"), on_api_done, c, &c->call, &reply);
+                        json_decref(req);
+                        if (c->call) { /* on_api_done queues its reply */
+                                start += linelen + 1;
+                                break;
+                        }
                 } else {
                         reply = manager_handle(c->srv->m, req);
                         json_decref(req);
@@ -216,6 +240,27 @@ static int flush_out(Conn *c) {
         }
         c->out_off = c->out_len = 0;
         return 0;
+}
+
+static void conn_rearm(Conn *c, int r) {
+        IGNORE_RESULT(event_source_set_io_events(c->src, (out_pending(c) > OUT_MAX ? 0 : EPOLLIN) |
+                                                                 (r > 0 ? EPOLLOUT : 0)));
+}
+
+/* A deferred request's reply: queued, then the lines that waited for it answered, then sent. */
+static void on_api_done(json_t *reply, void *userdata) {
+        Conn *c = userdata;
+        c->call = NULL;
+        int r = queue_reply(c, reply);
+        if (r >= 0)
+                r = process_lines(c);
+        if (r >= 0)
+                r = flush_out(c);
+        if (r < 0 || c->eof) {
+                conn_free(c);
+                return;
+        }
+        conn_rearm(c, r);
 }
 
 static int on_conn(EventSource *s, int fd, uint32_t revents, void *userdata) {
@@ -249,8 +294,13 @@ static int on_conn(EventSource *s, int fd, uint32_t revents, void *userdata) {
                                 return 0;
                         }
                         if (n == 0) {
-                                /* Peer closed: answer what is complete, then go. */
+                                /* Peer closed: answer what is complete, then go (after a call in flight). */
                                 (void) process_lines(c);
+                                if (c->call) {
+                                        c->eof = true;
+                                        IGNORE_RESULT(event_source_set_io_events(c->src, 0));
+                                        return 0;
+                                }
                                 (void) flush_out(c);
                                 conn_free(c);
                                 return 0;
@@ -279,8 +329,7 @@ static int on_conn(EventSource *s, int fd, uint32_t revents, void *userdata) {
                 conn_free(c);
                 return 0;
         }
-        IGNORE_RESULT(event_source_set_io_events(c->src, (out_pending(c) > OUT_MAX ? 0 : EPOLLIN) |
-                                                                 (r > 0 ? EPOLLOUT : 0)));
+        conn_rearm(c, r);
         return 0;
 }
 

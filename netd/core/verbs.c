@@ -16,6 +16,7 @@ static const Verb verbs[] = {
         { "gc", do_gc, true, false },
         { "ipam", do_ipam, false, true },
         { "ipam-release", do_ipam_release, false, false },
+        { "kube", do_kube, false, false, true },
         { "migration-activate", do_migration_activate, false, false },
         { "migration-source", do_migration_source, false, false },
         { "migrations", do_migrations, false, true },
@@ -35,6 +36,10 @@ _Static_assert(ELEMENTSOF(verbs) <= NETD_MAX_VERBS, "NETD_MAX_VERBS: room for ev
 
 const Verb *verb_at(size_t i) {
         return i < ELEMENTSOF(verbs) ? &verbs[i] : NULL;
+}
+
+int verb_index(const Verb *v) {
+        return (int) (v - verbs);
 }
 
 const Verb *verb_find(const char *name) {

@@ -4,8 +4,10 @@
 # reference macvlan + host-local), four ways, on one node namespace that also runs the embedded API:
 #   direct        the delegates' conflists run one after the other by build/tests/cnichain (what a runtime
 #                 would do without a meta plugin: the baseline)
-#   kvnet-multus  build/bin/kvnet-multus with the pod and NADs read from the API, network-status not written
-#                 (the pod's namespace in systemNamespaces), as the real Multus below
+#   kvnet-multus  build/bin/kvnet-multus with the pod and NADs read from the API through netd (apiSocket: netd's
+#                 `kube` verb, on the connection netd keeps), network-status not written (the pod's namespace in
+#                 systemNamespaces), as the real Multus below
+#   kvnet-multus-kubeconfig  the same reading the API itself (kubeconfig only: libcurl loaded, a TLS handshake)
 #   kvnet-multus+status  the same, writing network-status (a merge PATCH of the pod)
 #   kvnet-multus-parallel  kvnet-multus with parallelDelegates (every delegate's ADD at once)
 #   multus        the real Multus thin plugin v4.2.3 (the `multus` test peer; skipped when not built), its
@@ -59,14 +61,15 @@ for i in 1 2 3 4; do
 done
 for k in 1 4; do pod default "bench-k$k" "$(seq -s, -f 'mac%g' 1 "$k")"; done
 base() { # MODE: the meta plugin's config
-	jq -n --arg kc "$KCFG" --arg cd "$CONF_DIR" --arg cache "$KV_TMP/cache-$1" --arg bin "$KV_BIN" \
-		'{cniVersion: "1.0.0", name: "multus-cni-network", type: "kvnet-multus", kubeconfig: $kc,
+	jq -n --arg kc "$KCFG" --arg cd "$CONF_DIR" --arg cache "$KV_TMP/cache-$1" --arg bin "$KV_BIN" --arg sock "$NETD_SOCK" \
+		'{cniVersion: "1.0.0", name: "multus-cni-network", type: "kvnet-multus", kubeconfig: $kc, apiSocket: $sock,
 		  clusterNetwork: "kvtest", confDir: $cd, cniDir: $cache, binDir: $bin}'
 }
 base kvnet-multus | jq '.systemNamespaces = ["default"]' >"$KV_TMP/kvnet-multus.conf"
+base kvnet-multus-kubeconfig | jq '.systemNamespaces = ["default"] | del(.apiSocket)' >"$KV_TMP/kvnet-multus-kubeconfig.conf"
 base kvnet-multus-status >"$KV_TMP/kvnet-multus-status.conf"
 base kvnet-multus-parallel | jq '.systemNamespaces = ["default"] | .parallelDelegates = true' >"$KV_TMP/kvnet-multus-parallel.conf"
-base multus | jq '.type = "multus" | .systemNamespaces = ["bench-k1", "bench-k4"]' >"$KV_TMP/multus.conf"
+base multus | jq '.type = "multus" | del(.apiSocket) | .systemNamespaces = ["bench-k1", "bench-k4"]' >"$KV_TMP/multus.conf"
 
 NOW=0
 now_ms() { NOW=${EPOCHREALTIME/./}; }
@@ -93,7 +96,7 @@ direct() { # CMD K CID
 }
 
 declare -A ADD DEL
-MODES=(direct kvnet-multus kvnet-multus-status kvnet-multus-parallel)
+MODES=(direct kvnet-multus kvnet-multus-kubeconfig kvnet-multus-status kvnet-multus-parallel)
 [ -n "$REAL" ] && MODES+=(multus)
 [ -n "$BASE" ] && MODES+=(kvnet-multus-base)
 one() { # MODE K ROUND
@@ -146,6 +149,7 @@ for k in 1 4; do
 	done
 	d=$(stat "${ADD[direct,$k]}" 50)
 	echo "MULTUS_N${k}_KVNET_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')" \
+		"MULTUS_N${k}_KVNET_KUBECONFIG_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus-kubeconfig,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')" \
 		"MULTUS_N${k}_KVNET_STATUS_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus-status,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')" \
 		"MULTUS_N${k}_KVNET_PARALLEL_RATIO=$(awk -v a="$(stat "${ADD[kvnet-multus-parallel,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')"
 	[ -n "$REAL" ] && echo "MULTUS_N${k}_REAL_RATIO=$(awk -v a="$(stat "${ADD[multus,$k]}" 50)" -v d="$d" 'BEGIN {printf "%.2f", a / d}')"

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer harness over netd's config file (netd/core/manager.c manager_config_parse(): natBackend, durable,
 // sriovPools with its pool parser, sysfsRoot, nodeName, clusterClaims with the claim store's config parser,
-// routeHook, nodeAddress, redirectGraceMs). The input is the whole file as an operator (or a mistake) left it.
+// routeHook, nodeAddress, redirectGraceMs, multusApi). The input is the whole file as an operator (or a mistake)
+// left it.
 // Parsing must never crash or leak; every refusal names its reason. Nothing here touches the kernel.
 //
 // Build: `make fuzz` (clang, -fsanitize=fuzzer,address,undefined) -> build/fuzz/fuzz-netd-config, from the
@@ -41,6 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(m->sriov_pools);
         free(m->sysfs_root);
         free(m->route_hook);
+        free(m->api_kubeconfig);
         claimstore_config_done(&m->cs_config);
         free(m);
         return 0;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer harness over netd's socket boundary: the JSON line parser and attach_request_parse()
-// (which includes the IPAM config parser), and the trace verb's arguments on a node without attachments
-// (which ends every request before the walk). Only parsing: nothing here touches the kernel.
+// (which includes the IPAM config parser), the trace verb's arguments on a node without attachments
+// (which ends every request before the walk), and the kube verb's checks of its API requests (kube/wire.c's
+// decoding, the allowed verbs, resources and bodies; a request that passes is answered over the socket only).
+// Only parsing: nothing here touches the kernel.
 //
 // Build: `make fuzz` (clang, -fsanitize=fuzzer,address,undefined) -> build/fuzz/fuzz-netd-request, from the
 //   sources listed as FUZZ_SRC_fuzz-netd-request in the Makefile.
@@ -34,6 +36,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_t *res = NULL;
         KvErr te = {};
         if (do_trace(&m, json_object_get(o, "args"), &res, &te) == 0 || te.msg[0] == '\0')
+                __builtin_trap();
+        /* kube: its checks (the requests, their rules and bodies) end in a refusal that names something */
+        KvErr ke = {};
+        if (do_kube(&m, json_object_get(o, "args"), &res, &ke) == 0 || ke.msg[0] == '\0')
                 __builtin_trap();
         json_decref(o);
         return 0;

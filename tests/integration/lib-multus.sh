@@ -2,11 +2,13 @@
 # shellcheck shell=bash
 # Helpers of the kvnet-multus test and bench, sourced after lib.sh and lib-controller.sh (the controller started):
 #   multus_node        the node is the embedded API's namespace (the plugins reach the API on its loopback):
-#                      NODE_NS, a veth kvmac0/kvmac1 there for macvlan, netd, a sandbox SBX, and CONF_DIR with the
-#                      cluster network's conflist (kvtest, kvnet-basic.conflist)
+#                      NODE_NS, a veth kvmac0/kvmac1 there for macvlan, netd (its multusApi on $KCFG: the `kube`
+#                      verb of a conf with apiSocket $NETD_SOCK; metrics on 127.0.0.1:9651), a sandbox SBX, and CONF_DIR with the cluster
+#                      network's conflist (kvtest, kvnet-basic.conflist)
 #   nad NAME NS CONFIG a NetworkAttachmentDefinition applied with kubectl (CONFIG: the CNI config, JSON)
 #   pod NS NAME NETS   a Pod whose k8s.v1.cni.cncf.io/networks annotation is NETS
-#   multus_conf FILE [JQ]  kvnet-multus's config (clusterNetwork kvtest, cache in $CNI_DIR), JQ applied to it
+#   multus_conf FILE [JQ]  kvnet-multus's config (clusterNetwork kvtest, cache in $CNI_DIR, the API through netd's
+#                      socket with the kubeconfig as the fallback), JQ applied to it
 #   mc_raw CMD CONF CID CNI_ARGS / mc CMD CONF POD_NS POD_NAME [CID]   the plugin run as a runtime runs it
 
 multus_node() {
@@ -15,7 +17,8 @@ multus_node() {
 	ip -n "$NODE_NS" link add kvmac0 type veth peer name kvmac1
 	ip -n "$NODE_NS" link set kvmac1 up
 	ip -n "$NODE_NS" link set kvmac0 up
-	start_netd "$NODE_NS"
+	jq -n --arg kc "$KCFG" '{multusApi: {kubeconfig: $kc}, metricsListen: "127.0.0.1:9651"}' >"$KV_TMP/netd-multus.json"
+	start_netd "$NODE_NS" --config "$KV_TMP/netd-multus.json"
 	mkns SBX sbx
 	CONF_DIR=$KV_TMP/net.d
 	mkdir -p "$CONF_DIR"
@@ -49,7 +52,8 @@ EOT
 # shellcheck disable=SC2153 # CNI_DIR: the cache directory, set by the test
 multus_conf() { # FILE [extra jq filter]
 	jq -n --arg kc "$KCFG" --arg cd "$CONF_DIR" --arg cache "$CNI_DIR" --arg bin "$KV_BIN" --arg log "$KV_TMP/multus.log" \
-		'{cniVersion: "1.0.0", name: "multus-cni-network", type: "kvnet-multus", kubeconfig: $kc,
+		--arg sock "$NETD_SOCK" \
+		'{cniVersion: "1.0.0", name: "multus-cni-network", type: "kvnet-multus", kubeconfig: $kc, apiSocket: $sock,
 		  clusterNetwork: "kvtest", confDir: $cd, cniDir: $cache, binDir: $bin, logLevel: "verbose", logFile: $log}' |
 		jq "${2:-.}" >"$1"
 }

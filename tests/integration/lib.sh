@@ -369,6 +369,17 @@ assert_cluster_netd_clean() {
 kvctl() { "$KV_BIN/kvnetctl" --socket "$NETD_SOCK" "$@"; }
 
 # start_netd [NODE_NS] [extra netd args]: reuses NETD_STATE if set (restart on the same state).
+# netd_lines NS LINE...: the request lines sent to $NETD_SOCK on one connection from namespace NS, the replies
+# printed one per line (as a client that pipelines its requests).
+netd_lines() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall("".join(a + "\n" for a in sys.argv[2:]).encode())
+f = s.makefile("r")
+for _ in sys.argv[2:]: sys.stdout.write(f.readline())' "$NETD_SOCK" "$@"
+}
+
 start_netd() {
 	local ns=${1:-$NODE_NS}
 	shift || true

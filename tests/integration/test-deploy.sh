@@ -307,4 +307,16 @@ out=$(ip netns exec "$NS" env CNI_COMMAND=STATUS CNI_PATH="$R/host/opt/cni/bin" 
 assert_eq "$(jq -r '"\(.code) \(.msg)"' <<<"$out" 2>/dev/null)" "50 network 'kvnet': netd is not reachable at '$KV_TMP/netd.sock'" \
 	"the installed kvnet-multus: STATUS through the cluster network kvnet to the kvnet plugin ($out)"
 
+# netd with the deployed netd.json (multusApi; its in-cluster credentials replaced by kvnet-node's kubeconfig above):
+# its kube verb makes kvnet-multus's requests against the real kube-apiserver with kvnet-node's rights.
+jq --arg k "$KV_TMP/multus.kubeconfig" '.multusApi.kubeconfig = $k' "$R/cfg/netd.json" >"$KV_TMP/netd-deploy.json"
+start_netd "$NS" --config "$KV_TMP/netd-deploy.json"
+out=$(netd_lines "$NS" "$(jq -cn '{op: "kube", args: {requests: [
+  {verb: "get", apiVersion: "k8s.cni.cncf.io/v1", resource: "network-attachment-definitions", namespace: "default", name: "blue"},
+  {verb: "get", apiVersion: "v1", resource: "pods", namespace: "default", name: "no-such-pod"}]}}')")
+assert_eq "$(jq -r '.result.responses[0].object.metadata.name' <<<"$out")" blue \
+	"netd's kube verb (deployed multusApi) reads a NAD from kube-apiserver as kvnet-node"
+assert_eq "$(jq -r '.result.responses[1].error.errno' <<<"$out")" 2 "... and a pod: 404, not 403 (kvnet-node may read pods)"
+stop_netd >/dev/null
+
 finish

@@ -22,6 +22,8 @@ require_file "$KV_BIN/kvnet-node" "$KV_BIN/kvnet-controller" "$KV_BIN/kvnet-laun
 guest_image
 guest_store
 
+# the nodes' netd metrics, to see kvnet-multus's API requests go through netd (the sim's apiSocket, multusApi)
+export KVNET_NETD_CONFIG_EXTRA='{"metricsListen": "127.0.0.1:9652"}'
 sim_vm_up kvt-mv
 blue_field() { iface_field "$1" blue "$2"; }
 sim_nad_blue
@@ -57,6 +59,9 @@ assert_eq "$(blue_field vm-multi infoSource)/$(blue_field vm-multi podInterfaceN
 assert_eq "$mac1" "$mac_ann" "... the guest's MAC is the one the annotation asked for"
 node=$(vmi_field vm-multi .status.nodeName)
 nodens_var=NODE${node#node}_NS
+kube_calls=$(ip netns exec "${!nodens_var}" curl -sf http://127.0.0.1:9652/metrics |
+	awk '/^kvnet_netd_requests_total\{verb="kube",code="0"\}/ {s += $NF} END {print s + 0}')
+assert_true "$node's kvnet-multus read the pod and NADs through netd's kube verb ($kube_calls calls)" test "$kube_calls" -ge 2
 assert_true "the guest answers on the pod network at $ip0" wait_ping "$CLIENT_NS" "$ip0" 90
 assert_true "the guest answers on blue at $ip1 (from $node, the VLAN's gateway)" wait_ping "${!nodens_var}" "$ip1" 60
 

@@ -120,6 +120,44 @@ assert_true "the events are about the pod (kind, namespace, uid), Normal, from c
 assert_true "kubectl describe pod lists them" sh -c "ip netns exec $NS env KUBECONFIG=$KCFG kubectl describe pod web |
 	grep -q 'AddedInterface.*Add net1 \\[${net1}\\] from default/macnet'"
 
+# ---------------------------------------------------------------- the API through netd (apiSocket, netd's multusApi)
+metric() { # the sum of a netd metric's samples matching a regex of its labels
+	ip netns exec "$NODE_NS" curl -sf http://127.0.0.1:9651/metrics | awk -v re="^$1" '$0 ~ re {s += $NF} END {print s + 0}'
+}
+KUBE_OK=$(metric 'kvnet_netd_requests_total\{verb="kube",code="0"\}')
+assert_true "the ADD's API requests went through netd's kube verb ($KUBE_OK calls)" test "$KUBE_OK" -ge 2
+assert_false "kvnet-multus did not fall back to its kubeconfig" grep -q "apiSocket" "$KV_TMP/multus.log"
+netd_req() { netd_lines "$NODE_NS" "$@"; }
+kreq() { jq -cn --argjson r "$1" '{op: "kube", args: {requests: $r}}'; }
+out=$(netd_req "$(kreq '[{"verb":"get","apiVersion":"v1","resource":"pods","namespace":"default","name":"web"},
+  {"verb":"get","apiVersion":"k8s.cni.cncf.io/v1","resource":"network-attachment-definitions","namespace":"default","name":"nosuch"}]')" \
+	'{"op":"ping"}')
+assert_eq "$(head -n 1 <<<"$out" | jq -r '.result.responses[0].object.metadata.uid')" "$WEB_UID" "netd's kube verb reads a pod"
+assert_eq "$(head -n 1 <<<"$out" | jq -r '.result.responses[1].error.errno')" 2 "... and answers a missing NAD with ENOENT"
+assert_true "a request after a kube call on the same connection is answered after it, in order" \
+	jq -e '.ok == true and (.result.responses | not)' <<<"$(sed -n 2p <<<"$out")"
+refused() { # WHAT REQUESTS-JSON EXPECTED-MESSAGE-REGEX
+	local o
+	o=$(netd_req "$(kreq "$2")")
+	assert_true "netd's kube verb refuses $1 ($(jq -r .msg <<<"$o"))" jq -e --arg re "$3" '.ok == false and (.msg | test($re))' <<<"$o"
+}
+refused "a read of secrets" '[{"verb":"get","apiVersion":"v1","resource":"secrets","namespace":"default","name":"x"}]' \
+	"get of v1/secrets is not one netd makes"
+refused "a pod patch beyond network-status" \
+	'[{"verb":"patch","apiVersion":"v1","resource":"pods","namespace":"default","name":"web","body":{"metadata":{"labels":{"a":"b"}}}}]' \
+	"may only set metadata.annotations"
+refused "a pod delete" '[{"verb":"delete","apiVersion":"v1","resource":"pods","namespace":"default","name":"web"}]' \
+	"delete of v1/pods"
+refused "an Event about a node" \
+	'[{"verb":"create","apiVersion":"v1","resource":"events","namespace":"default","body":{"involvedObject":{"kind":"Node","namespace":"default"}}}]' \
+	"must be about a Pod"
+refused "a bad namespace" '[{"verb":"get","apiVersion":"v1","resource":"pods","namespace":"../x","name":"web"}]' \
+	"'namespace' must be a namespace name"
+refused "an unknown key" '[{"verb":"get","apiVersion":"v1","resource":"pods","namespace":"default","name":"web","query":"x"}]' \
+	"unknown key 'query'"
+refused "an empty list" '[]' "'requests' must be an array of 1..32"
+assert_eq "$(k get pod web -o jsonpath='{.metadata.labels}')" "" "the refused patch changed nothing"
+
 # ---------------------------------------------------------------- DEL
 k delete pod web >/dev/null
 mc DEL "$KV_TMP/multus.conf" default web
@@ -133,6 +171,30 @@ assert_eq "$(find "$CNI_DIR/results" -type f 2>/dev/null | wc -l)" 0 "node/'s re
 assert_eq "$(find "$KV_TMP/host-local" -name '10.*' 2>/dev/null | wc -l)" 0 "host-local released net1's address"
 mc DEL "$KV_TMP/multus.conf" default web
 assert_eq "$MC_RC" 0 "a second DEL succeeds"
+
+# ---------------------------------------------------------------- apiSocket alone, and netd not there
+pod default viasock 'macnet'
+multus_conf "$KV_TMP/multus-sockonly.conf" 'del(.kubeconfig)'
+mc ADD "$KV_TMP/multus-sockonly.conf" default viasock
+assert_eq "$MC_RC" 0 "ADD with apiSocket and no kubeconfig: the pod and NAD read through netd"
+assert_eq "$(k get pod viasock -o json | jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/network-status"]' | jq -r '[.[].interface] | join(",")')" \
+	"eth0,net1" "... and network-status written through netd"
+mc DEL "$KV_TMP/multus-sockonly.conf" default viasock
+assert_eq "$MC_RC" 0 "... DEL"
+multus_conf "$KV_TMP/multus-nosock.conf" ".apiSocket = \"$KV_TMP/no-netd.sock\""
+mc ADD "$KV_TMP/multus-nosock.conf" default viasock cid-nosock
+assert_eq "$MC_RC" 0 "ADD with an apiSocket nobody serves falls back to the kubeconfig"
+assert_true "... and says so in the log file" grep -q "apiSocket '$KV_TMP/no-netd.sock': netd is not reachable.*the kubeconfig instead" "$KV_TMP/multus.log"
+mc DEL "$KV_TMP/multus-nosock.conf" default viasock cid-nosock
+multus_conf "$KV_TMP/multus-nothing.conf" ".apiSocket = \"$KV_TMP/no-netd.sock\" | del(.kubeconfig)"
+mc ADD "$KV_TMP/multus-nothing.conf" default viasock cid-nothing
+assert_eq "$MC_RC" 1 "ADD with an apiSocket nobody serves and no kubeconfig fails"
+assert_true "... naming the socket ($(jq -r .msg <<<"$MC_OUT"))" jq -e --arg s "$KV_TMP/no-netd.sock" '.msg | contains($s)' <<<"$MC_OUT"
+assert_false "... leaving no interface" link_exists "$SBX" net1
+multus_conf "$KV_TMP/multus-badsock.conf" '.apiSocket = "relative.sock"'
+mc ADD "$KV_TMP/multus-badsock.conf" default viasock cid-badsock
+assert_true "a relative apiSocket is refused naming the key" jq -e '.msg | contains("apiSocket")' <<<"$MC_OUT"
+k delete pod viasock >/dev/null
 
 # ---------------------------------------------------------------- the real Multus side by side (when built)
 # The same config with "type": "multus", the same NADs and annotation, another pod and sandbox: the same

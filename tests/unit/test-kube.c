@@ -438,8 +438,77 @@ static void test_base64_yaml(void **state) {
         assert_string_equal(text, "{\"a\":{\"b\":[\"x\",\"y\"]},\"c\":null,\"d\":\"true\"}");
 }
 
+/* kube/wire.c: a request and its outcome through JSON and back (netd's `kube` verb). */
+static void test_wire(void **state) {
+        (void) state;
+        _cleanup_json_ json_t *body = json_pack("{s:{s:{s:s}}}", "metadata", "annotations", "a", "b");
+        KubeRequest req = { .verb = KUBE_PATCH, .ref = { "v1", "pods", "default", "web" }, .body = body };
+        _cleanup_json_ json_t *o = kube_request_to_json(&req);
+        assert_non_null(o);
+        _cleanup_free_ char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(text, "{\"apiVersion\":\"v1\",\"body\":{\"metadata\":{\"annotations\":{\"a\":\"b\"}}},"
+                                  "\"name\":\"web\",\"namespace\":\"default\",\"resource\":\"pods\",\"verb\":\"patch\"}");
+        KubeRequest back;
+        KvErr e = {};
+        assert_int_equal(kube_request_from_json(o, &back, &e), 0);
+        assert_int_equal(back.verb, KUBE_PATCH);
+        assert_string_equal(back.ref.group_version, "v1");
+        assert_string_equal(back.ref.resource, "pods");
+        assert_string_equal(back.ref.namespace, "default");
+        assert_string_equal(back.ref.name, "web");
+        assert_true(json_equal(back.body, body));
+        /* a collection: no name */
+        KubeRequest create = { .verb = KUBE_CREATE, .ref = { "v1", "events", "ns", NULL } };
+        _cleanup_json_ json_t *c = kube_request_to_json(&create);
+        assert_null(json_object_get(c, "name"));
+        assert_int_equal(kube_request_from_json(c, &back, &e), 0);
+        assert_null(back.ref.name);
+        assert_int_equal(back.verb, KUBE_CREATE);
+
+        static const struct {
+                const char *in, *msg;
+        } bad[] = {
+                { "[]", "must be an object" },
+                { "{\"verb\":\"get\",\"apiVersion\":\"v1\",\"resource\":\"pods\",\"x\":1}", "unknown key 'x'" },
+                { "{\"verb\":\"steal\",\"apiVersion\":\"v1\",\"resource\":\"pods\"}", "got 'steal'" },
+                { "{\"verb\":\"get\",\"resource\":\"pods\"}", "apiVersion" },
+                { "{\"verb\":\"get\",\"apiVersion\":\"v1\",\"resource\":7}", "resource" },
+                { "{\"verb\":\"get\",\"apiVersion\":\"v1\",\"resource\":\"pods\",\"body\":[1]}", "'body' must be an object" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_json_ json_t *b = json_loads(bad[i].in, 0, NULL);
+                KvErr be = {};
+                assert_non_null(b);
+                assert_true(kube_request_from_json(b, &back, &be) < 0);
+                if (!strstr(be.msg, bad[i].msg))
+                        fail_msg("%s: '%s' lacks '%s'", bad[i].in, be.msg, bad[i].msg);
+        }
+
+        /* outcomes */
+        _cleanup_json_ json_t *obj = json_pack("{s:s}", "kind", "Pod");
+        _cleanup_json_ json_t *ok = kube_outcome_to_json(0, obj, NULL);
+        json_t *got = NULL;
+        assert_int_equal(kube_outcome_from_json(ok, &got, &e), 0);
+        assert_true(json_equal(got, obj));
+        json_decref(got);
+        KvErr nf = { .code = 11 };
+        snprintf(nf.msg, sizeof nf.msg, "pods \"x\" not found");
+        _cleanup_json_ json_t *err = kube_outcome_to_json(-ENOENT, NULL, &nf);
+        KvErr ge = {};
+        assert_int_equal(kube_outcome_from_json(err, &got, &ge), -ENOENT);
+        assert_null(got);
+        assert_int_equal(ge.code, 11);
+        assert_string_equal(ge.msg, "pods \"x\" not found");
+        _cleanup_json_ json_t *odd = json_pack("{s:{s:i}}", "error", "errno", 99999);
+        KvErr oe = {};
+        assert_int_equal(kube_outcome_from_json(odd, &got, &oe), -EPROTO);
+        _cleanup_json_ json_t *none = json_object();
+        assert_int_equal(kube_outcome_from_json(none, &got, &oe), -EPROTO);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_wire),
                 cmocka_unit_test_setup_teardown(test_config_token, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_config_certs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),

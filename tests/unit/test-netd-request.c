@@ -145,11 +145,106 @@ static void test_request_sriov(void **state) {
                            KV_ERR_INVALID_CONFIG, "'spoofchk' must be a boolean");
 }
 
+/* The `kube` verb's checks (api.c), as manager_handle() callers see them: every refusal names what is wrong, a
+ * request kvnet-multus makes passes them (and is then answered over the socket only). */
+static void expect_kube(const char *requests, int code, const char *needle) {
+        _cleanup_json_ json_t *args = test_json(requests);
+        json_t *ret = NULL;
+        KvErr e = {};
+        int r = do_kube(NULL, args, &ret, &e);
+        if (r >= 0 || e.code != code || !strstr(e.msg, needle))
+                fail_msg("input %s: got r=%d code=%d msg='%s', wanted code %d containing '%s'", requests, r, e.code,
+                         e.msg, code, needle);
+        assert_null(ret);
+}
+
+#define KREQ(x) "{\"requests\":[" x "]}"
+#define POD_GET "{\"verb\":\"get\",\"apiVersion\":\"v1\",\"resource\":\"pods\",\"namespace\":\"ns\",\"name\":\"p\"}"
+
+static void test_kube_verb(void **state) {
+        (void) state;
+        const char *off = "answered over netd's socket only";
+        expect_kube(KREQ(POD_GET), KV_ERR_NOT_AVAILABLE, off);
+        expect_kube(KREQ(POD_GET "," POD_GET), KV_ERR_NOT_AVAILABLE, off);
+        expect_kube(KREQ("{\"verb\":\"patch\",\"apiVersion\":\"v1\",\"resource\":\"pods\",\"namespace\":\"ns\",\"name\":\"p\","
+                         "\"body\":{\"metadata\":{\"annotations\":{\"k8s.v1.cni.cncf.io/network-status\":\"[]\"}}}}"),
+                    KV_ERR_NOT_AVAILABLE, off);
+        expect_kube(KREQ("{\"verb\":\"create\",\"apiVersion\":\"v1\",\"resource\":\"events\",\"namespace\":\"ns\","
+                         "\"body\":{\"involvedObject\":{\"kind\":\"Pod\",\"namespace\":\"ns\"}}}"),
+                    KV_ERR_NOT_AVAILABLE, off);
+        expect_kube(KREQ("{\"verb\":\"patch-status\",\"apiVersion\":\"k8s.cni.cncf.io/v1alpha1\",\"resource\":\"ipamclaims\","
+                         "\"namespace\":\"ns\",\"name\":\"vm.net\",\"body\":{\"status\":{\"ips\":[]}}}"),
+                    KV_ERR_NOT_AVAILABLE, off);
+
+        expect_kube("{}", KV_ERR_DECODE, "'requests' must be an array of 1..32");
+        expect_kube(KREQ(""), KV_ERR_DECODE, "'requests' must be an array of 1..32");
+        expect_kube("{\"requests\":[" POD_GET "],\"x\":1}", KV_ERR_DECODE, "'requests' only");
+        expect_kube(KREQ("{\"verb\":\"list\",\"apiVersion\":\"v1\",\"resource\":\"pods\",\"namespace\":\"ns\"}"),
+                    KV_ERR_NOT_AVAILABLE, "list of v1/pods is not one netd makes");
+        expect_kube(KREQ("{\"verb\":\"get\",\"apiVersion\":\"v1\",\"resource\":\"secrets\",\"namespace\":\"ns\",\"name\":\"s\"}"),
+                    KV_ERR_NOT_AVAILABLE, "get of v1/secrets");
+        expect_kube(KREQ("{\"verb\":\"get\",\"apiVersion\":\"v1\",\"resource\":\"pods\",\"name\":\"p\"}"), KV_ERR_DECODE,
+                    "'namespace' must be a namespace name, got '(none)'");
+        expect_kube(KREQ("{\"verb\":\"get\",\"apiVersion\":\"v1\",\"resource\":\"pods\",\"namespace\":\"ns\",\"name\":\"../x\"}"),
+                    KV_ERR_DECODE, "'name' must be an object name (DNS subdomain), got '../x'");
+        expect_kube(KREQ("{\"verb\":\"get\",\"apiVersion\":\"v1\",\"resource\":\"pods\",\"namespace\":\"ns\",\"name\":\"p\","
+                         "\"body\":{}}"),
+                    KV_ERR_DECODE, "a get has no 'body'");
+        expect_kube(KREQ("{\"verb\":\"patch\",\"apiVersion\":\"v1\",\"resource\":\"pods\",\"namespace\":\"ns\",\"name\":\"p\","
+                         "\"body\":{\"metadata\":{\"annotations\":{\"k8s.v1.cni.cncf.io/network-status\":\"[]\",\"x\":\"y\"}}}}"),
+                    KV_ERR_NOT_AVAILABLE, "may only set metadata.annotations");
+        expect_kube(KREQ("{\"verb\":\"patch\",\"apiVersion\":\"v1\",\"resource\":\"pods\",\"namespace\":\"ns\",\"name\":\"p\","
+                         "\"body\":{\"spec\":{\"nodeName\":\"n\"}}}"),
+                    KV_ERR_NOT_AVAILABLE, "may only set metadata.annotations");
+        expect_kube(KREQ("{\"verb\":\"create\",\"apiVersion\":\"v1\",\"resource\":\"events\",\"namespace\":\"ns\","
+                         "\"body\":{\"involvedObject\":{\"kind\":\"Pod\",\"namespace\":\"other\"}}}"),
+                    KV_ERR_NOT_AVAILABLE, "an Event must be about a Pod of namespace 'ns'");
+        expect_kube(KREQ("{\"verb\":\"create\",\"apiVersion\":\"v1\",\"resource\":\"events\",\"namespace\":\"ns\",\"name\":\"e\","
+                         "\"body\":{\"involvedObject\":{\"kind\":\"Pod\",\"namespace\":\"ns\"}}}"),
+                    KV_ERR_DECODE, "a create names no object");
+        expect_kube(KREQ("{\"verb\":\"patch-status\",\"apiVersion\":\"k8s.cni.cncf.io/v1alpha1\",\"resource\":\"ipamclaims\","
+                         "\"namespace\":\"ns\",\"name\":\"c\",\"body\":{\"spec\":{}}}"),
+                    KV_ERR_NOT_AVAILABLE, "a status patch may only carry 'status'");
+        expect_kube(KREQ("7"), KV_ERR_DECODE, "requests[0]: request: must be an object");
+}
+
+/* netd config multusApi */
+static void test_kube_config(void **state) {
+        (void) state;
+        static const struct {
+                const char *in, *msg;
+        } bad[] = {
+                { "[]", "'multusApi' must be an object" },
+                { "{\"kubeconfig\":\"rel/path\"}", "'multusApi.kubeconfig' must be an absolute path, got 'rel/path'" },
+                { "{\"timeoutMs\":5}", "timeoutMs" },
+                { "{\"server\":\"x\"}", "unknown key 'server'" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                Manager m = {};
+                KvErr e = {};
+                _cleanup_json_ json_t *o = test_json(bad[i].in);
+                assert_true(netd_api_config(&m, o, &e) < 0);
+                if (!strstr(e.msg, bad[i].msg))
+                        fail_msg("%s: '%s' lacks '%s'", bad[i].in, e.msg, bad[i].msg);
+                assert_false(m.api_enabled);
+        }
+        Manager m = {};
+        KvErr e = {};
+        _cleanup_json_ json_t *o = test_json("{\"kubeconfig\":\"/etc/kvnet/kubeconfig\",\"timeoutMs\":2000}");
+        assert_int_equal(netd_api_config(&m, o, &e), 0);
+        assert_true(m.api_enabled);
+        assert_string_equal(m.api_kubeconfig, "/etc/kvnet/kubeconfig");
+        assert_int_equal(m.api_timeout_ms, 2000);
+        netd_api_free(&m);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_request_ok),
                 cmocka_unit_test(test_request_errors),
                 cmocka_unit_test(test_request_sriov),
+                cmocka_unit_test(test_kube_verb),
+                cmocka_unit_test(test_kube_config),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,7 +85,7 @@ typedef struct Pod {
         char *nic_failed;    /* that failure's message, logged once */
         bool pause_asked;    /* pause/unpause asked of the launcher (pause_asked_for) and not yet in its status */
         bool pause_asked_for;
-        json_t *nic_status_pod; /* in a start's worker only: the pod as read for its SR-IOV NICs' addresses, once */
+        json_t *nic_status_pod; /* in a worker only (a start, a NIC hot-plug): the pod as read for its VFs' addresses */
         unsigned start_tries;   /* starts that failed with "try again" (CNI code 11): retried, as kubelet does */
         EventSource *retry_timer;
         json_t *vmi_events, *pod_events; /* what the status write in flight tells, once it is written (events.c) */
@@ -988,28 +988,35 @@ static int nic_detach(Pod *p, const NicChange *c, NodeErr *e) {
         return 0;
 }
 
-/* The pod's network first (the tap the launcher plugs), then the domain's NIC; a failing launcher undoes the first. */
+/* The pod's network first (the tap the launcher plugs, or for an SR-IOV NIC the VF netd allocates, its PCI address
+ * read back from the pod's network-status as at a start), then the domain's NIC; a failing launcher undoes the
+ * first (the VF goes back to its pool). */
 static int nic_attach(Pod *p, const NicChange *c, NodeErr *e) {
         NodePodNic nic = { c->vm_interface, c->ifname, c->sriov };
+        char why[1024], dev[16];
         int r;
-        if (c->sriov) { /* the launcher hot-plugs taps only */
-                char why[160];
-                snprintf(why, sizeof why,
-                         "interface %s: SR-IOV interfaces are not hot-plugged yet (restart the VM to give it the VF)",
-                         c->vm_interface);
-                return nic_err(e, NODE_ERR_ARGS, -EOPNOTSUPP, why);
-        }
         if (c->cni && (r = node_pod_nic_attach(p->a->rt, p->np, &nic, e)) < 0)
                 return r;
         if (!c->launcher)
                 return 0;
-        char why[1024], tap[16];
-        if ((r = node_pod_nic_tap(p->np, c->ifname, tap)) < 0)
+        if (c->sriov) {
+                KvErr ke = {};
+                json_decref(p->nic_status_pod); /* read again: the ADD just wrote its entry */
+                p->nic_status_pod = NULL;
+                r = pod_nic_pci(p, c->ifname, dev, &ke);
+                if (r < 0)
+                        snprintf(why, sizeof why, "interface %s: no VF to attach: %s", c->vm_interface, ke.msg);
+        } else
+                r = node_pod_nic_tap(p->np, c->ifname, dev);
+        if (r < 0 && !c->sriov)
                 return r;
-        _cleanup_json_ json_t *args = json_pack("{s:s,s:s,s:s}", "name", c->vm_interface, "tap", tap, "mac", c->mac);
-        r = args ? launcher_call(p, "attach-interface", args, why, sizeof why) : -ENOMEM;
-        if (r >= 0)
-                return 0;
+        if (r >= 0) {
+                _cleanup_json_ json_t *args = json_pack("{s:s,s:s,s:s}", "name", c->vm_interface,
+                                                        c->sriov ? "pci" : "tap", dev, "mac", c->mac);
+                r = args ? launcher_call(p, "attach-interface", args, why, sizeof why) : -ENOMEM;
+                if (r >= 0)
+                        return 0;
+        }
         NodeErr ignored = {};
         IGNORE_RESULT(node_pod_nic_detach(p->a->rt, p->np, c->vm_interface, &ignored));
         node_err_done(&ignored);
@@ -1042,6 +1049,15 @@ static void nic_worker_done(Pod *p, const WorkerResult *res) {
                 if (!streq_ptr(p->nic_failed, res->msg))
                         log_error("pod %s/%s: NIC hot-plug: %s (trying again every %d s)", p->ns, p->name, res->msg,
                                   NIC_RETRY_MS / 1000);
+                /* the user's view: a Warning on the VMI (repeats counted by the recorder, not posted again) */
+                json_t *ev = json_pack("[{s:s,s:s,s:s}]", "type", "Warning", "reason", "InterfaceHotplugFailed",
+                                       "message", res->msg);
+                if (ev && p->vmi_name)
+                        agent_events_post(p->a->events,
+                                          &(KubeObjectRef){ VMI_GV, "VirtualMachineInstance", p->ns, p->vmi_name,
+                                                            p->vmi_uid },
+                                          ev);
+                json_decref(ev);
                 (void) set_str(&p->nic_failed, res->msg);
                 p->nic_retry_ms = now_ms() + NIC_RETRY_MS;
         } else {

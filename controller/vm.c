@@ -108,11 +108,11 @@ int ctl_vm_create_vmi(CtlStore *s, json_t *vm, json_t **ret, KvErr *e) {
         return ctl_store_create(s, res_vmi(), ctl_md(vm, "namespace"), n, ret, e);
 }
 
-/* NIC hot-plug and unplug, as KubeVirt's LiveUpdate of interfaces: a Multus network with a bridge interface added
- * to a running VM's template joins its VMI's spec; an interface the template marks absent is marked so in the VMI
- * (the node side detaches it; it stays listed, absent, until the VM restarts, keeping the others' pod interface
- * names). Other template changes wait for a restart, as they do in KubeVirt without LiveUpdate. 1 when the VMI
- * changed. */
+/* NIC hot-plug and unplug, as KubeVirt's LiveUpdate of interfaces: a Multus network with a bridge or sriov
+ * interface added to a running VM's template joins its VMI's spec; an interface the template marks absent is marked
+ * so in the VMI (the node side detaches it; it stays listed, absent, until the VM restarts, keeping the others' pod
+ * interface names). Other template changes wait for a restart, as they do in KubeVirt without LiveUpdate. 1 when
+ * the VMI changed. */
 static int sync_interfaces(CtlStore *s, json_t *vm, json_t *vmi) {
         json_t *tspec = json_object_get(json_object_get(json_object_get(vm, "spec"), "template"), "spec");
         json_t *vspec = json_object_get(vmi, "spec");
@@ -140,9 +140,9 @@ static int sync_interfaces(CtlStore *s, json_t *vm, json_t *vmi) {
                 if (have)
                         continue;
                 json_t *net = named(tnets, ifname), *mu = json_object_get(net, "multus");
-                if (!mu || json_is_true(json_object_get(mu, "default")) || !json_object_get(t, "bridge") ||
-                    named(nets, ifname))
-                        continue; /* only a bridge NIC on a secondary network is hot-plugged (as in KubeVirt) */
+                if (!mu || json_is_true(json_object_get(mu, "default")) ||
+                    !(json_object_get(t, "bridge") || json_object_get(t, "sriov")) || named(nets, ifname))
+                        continue; /* only a bridge or SR-IOV NIC on a secondary network is hot-plugged */
                 if (json_array_append(ifs, t) < 0 || json_array_append(nets, net) < 0)
                         return -ENOMEM;
                 log_info("VirtualMachine %s/%s: hot-plugging interface %s (network %s)", ns, name, ifname,

@@ -60,8 +60,9 @@ static bool valid_ifname(const char *s, size_t max) {
 
 int launch_attach_req_parse(json_t *args, const LaunchVmi *v, LaunchAttachReq *ret, KvErr *e) {
         static const char ctx[] = "attach-interface";
-        static const char *const keys[] = { "name", "tap", "mac", "model", "mtu" };
+        static const char *const keys[] = { "name", "tap", "pci", "mac", "model", "mtu" };
         LaunchAttachReq q = { .ifc = { .binding = LAUNCH_BINDING_BRIDGE }, .nic = { .kind = NIC_TAP } };
+        const char *pci = NULL;
         const char *s;
         long long mtu = 0;
         int r;
@@ -71,15 +72,31 @@ int launch_attach_req_parse(json_t *args, const LaunchVmi *v, LaunchAttachReq *r
         q.nic.name = q.ifc.name;
 
         s = NULL;
-        if ((r = json_get_string(args, ctx, "tap", true, &s, e)) < 0)
+        if ((r = json_get_string(args, ctx, "tap", false, &s, e)) < 0 ||
+            (r = json_get_string(args, ctx, "pci", false, &pci, e)) < 0)
                 goto fail;
-        if (!valid_ifname(s, sizeof q.nic.tap)) {
+        if (!s == !pci) {
+                r = kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                              "%s: give 'tap' (a tap in the launcher's namespace) or 'pci' (an SR-IOV VF), %s", ctx,
+                              s ? "not both" : "got neither");
+                goto fail;
+        }
+        if (pci) { /* an SR-IOV VF: the <hostdev> of the sriov binding */
+                if (launch_parse_pci(pci, NULL, NULL, NULL, NULL) < 0 || strlen(pci) >= sizeof q.nic.pci) {
+                        r = kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
+                                      "%s: 'pci' must be a PCI address (0000:3b:02.1), got '%.80s'", ctx, pci);
+                        goto fail;
+                }
+                q.ifc.binding = LAUNCH_BINDING_SRIOV;
+                q.nic.kind = NIC_HOSTDEV;
+                snprintf(q.nic.pci, sizeof q.nic.pci, "%s", pci);
+        } else if (!valid_ifname(s, sizeof q.nic.tap)) {
                 r = kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL,
                               "%s: 'tap' must be an interface name of 1..%zu characters, got '%.80s'", ctx,
                               sizeof q.nic.tap - 1, s);
                 goto fail;
-        }
-        snprintf(q.nic.tap, sizeof q.nic.tap, "%s", s);
+        } else
+                snprintf(q.nic.tap, sizeof q.nic.tap, "%s", s);
 
         s = NULL;
         if ((r = json_get_string(args, ctx, "mac", false, &s, e)) < 0)
@@ -142,8 +159,10 @@ json_t *launch_attach_req_to_json(const LaunchAttachReq *r) {
         const uint8_t *m = r->nic.mac;
         char mac[18];
         snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-        json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "name", r->ifc.name ? r->ifc.name : "", "tap", r->nic.tap,
-                                 "mac", mac, "model", r->ifc.model[0] ? r->ifc.model : "virtio");
+        bool vf = r->nic.kind == NIC_HOSTDEV;
+        json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "name", r->ifc.name ? r->ifc.name : "", vf ? "pci" : "tap",
+                                 vf ? r->nic.pci : r->nic.tap, "mac", mac, "model",
+                                 r->ifc.model[0] ? r->ifc.model : "virtio");
         if (args && r->nic.mtu && json_object_set_new(args, "mtu", json_integer(r->nic.mtu)) < 0) {
                 json_decref(args);
                 return NULL;

@@ -105,8 +105,10 @@ int launch_interface_xml(const LaunchInterface *ifc, const LaunchNic *n, char **
         if (!ifc->name || !streq_ptr(n->name, ifc->name))
                 return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "interface XML: NIC '%s' does not belong to interface '%s'",
                                  n->name ? n->name : "(null)", ifc->name ? ifc->name : "(null)");
-        if (n->kind != NIC_TAP || !n->tap[0] || strnlen(n->tap, sizeof n->tap) >= sizeof n->tap)
-                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "interface XML: NIC '%s' needs a tap", n->name);
+        if (n->kind == NIC_TAP ? !n->tap[0] || strnlen(n->tap, sizeof n->tap) >= sizeof n->tap :
+                                 launch_parse_pci(n->pci, NULL, NULL, NULL, NULL) < 0)
+                return kverr_set(e, KV_ERR_INVALID_CONFIG, -EINVAL, "interface XML: NIC '%s' needs a tap or a VF's PCI "
+                                 "address", n->name);
         Xml x = {};
         x.f = open_memstream(&x.buf, &x.len);
         if (!x.f)

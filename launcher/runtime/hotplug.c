@@ -142,7 +142,12 @@ int rt_attach_interface(Runtime *rt, json_t *args, KvErr *e) {
                                       n->detaching ? " (being detached)" : "");
                         goto out;
                 }
-                if (n->kind == NIC_TAP && streq(n->tap, q.nic.tap)) {
+                if (n->kind == NIC_HOSTDEV && q.nic.kind == NIC_HOSTDEV && streq(n->pci, q.nic.pci)) {
+                        r = kverr_set(e, KV_ERR_EXISTS, -EEXIST, "%s: VF %s already backs interface '%s'", ctx,
+                                      q.nic.pci, n->name);
+                        goto out;
+                }
+                if (n->kind == NIC_TAP && q.nic.kind == NIC_TAP && streq(n->tap, q.nic.tap)) {
                         r = kverr_set(e, KV_ERR_EXISTS, -EEXIST, "%s: tap '%s' already backs interface '%s'", ctx,
                                       q.nic.tap, n->name);
                         goto out;
@@ -155,7 +160,7 @@ int rt_attach_interface(Runtime *rt, json_t *args, KvErr *e) {
                         goto out;
                 }
         }
-        if (if_nametoindex(q.nic.tap) == 0) {
+        if (q.nic.kind == NIC_TAP && if_nametoindex(q.nic.tap) == 0) {
                 r = kverr_set(e, KV_ERR_INVALID_CONFIG, -ENODEV,
                               "%s: tap '%s' (interface '%s') does not exist in the launcher's network namespace", ctx,
                               q.nic.tap, q.ifc.name);
@@ -167,9 +172,10 @@ int rt_attach_interface(Runtime *rt, json_t *args, KvErr *e) {
                 kverr_set(e, KV_ERR_INTERNAL, r, "out of memory");
                 goto out;
         }
+        const char *dev = q.nic.kind == NIC_TAP ? q.nic.tap : q.nic.pci;
         if (virDomainAttachDeviceFlags(rt->dom, xml, VIR_DOMAIN_AFFECT_LIVE) < 0) {
-                r = kverr_set(e, KV_ERR_INTERNAL, -EIO, "%s: libvirt could not attach interface '%s' (tap '%s'): %s", ctx,
-                              q.ifc.name, q.nic.tap, virGetLastErrorMessage());
+                r = kverr_set(e, KV_ERR_INTERNAL, -EIO, "%s: libvirt could not attach interface '%s' (%s %s): %s", ctx,
+                              q.ifc.name, q.nic.kind == NIC_TAP ? "tap" : "VF", dev, virGetLastErrorMessage());
                 goto out;
         }
         size_t i = rt->n_nics++;
@@ -179,7 +185,8 @@ int rt_attach_interface(Runtime *rt, json_t *args, KvErr *e) {
         q = (LaunchAttachReq){}; /* owned by the list now */
         rt->nics_changed = true;
         rt_nics_publish(rt);
-        log_info("attached interface '%s' (tap %s)", rt->ifcs[i].name, rt->nics[i].tap);
+        log_info("attached interface '%s' (%s %s)", rt->ifcs[i].name, rt->nics[i].kind == NIC_TAP ? "tap" : "VF",
+                 rt->nics[i].kind == NIC_TAP ? rt->nics[i].tap : rt->nics[i].pci);
         rt_write_status(rt);
         r = 0;
 out:

@@ -12,7 +12,8 @@
 # libvirt refuses to start it because no such PCI device exists here. That refusal is the boundary, and is
 # asserted: the VMI ends Failed with libvirt's message naming the address, the VF is released by the failed
 # start's teardown (nothing half-attached), and the VMI's LiveMigratable condition is False (a VF does not
-# migrate). Not reachable here: a guest booting with the VF.
+# migrate). Then an SR-IOV NIC hot-plugged into a running VM, up to the same boundary (below). Not reachable here: a
+# guest booting with, or receiving, the VF.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -89,4 +90,47 @@ kc delete vm vm-sriov >/dev/null
 for _ in $(seq 1 60); do [ "$(kc get pods,vmis -o name | wc -l)" = 0 ] && break; sleep 1; done
 assert_eq "$(kc get pods,vmis -o name | wc -l)" 0 "delete: no launcher pod or VMI left"
 assert_eq "$(ip netns list | grep -c "^$NAME-p-" || true)" 0 "delete: no pod sandbox left"
+
+# ---------------------------------------------------------------- SR-IOV hot-plug into a running VM
+# The same path as at the start, on a running VM: the template gains an sriov interface on "vf" → the VMI's spec →
+# the launcher pod's networks annotation (binding sriov) → kvnet-node: kvnet-multus ADD of net1 (netd allocates a
+# VF), the VF's address read back from network-status → the launcher's attach-interface with that PCI address (a
+# <hostdev>) → libvirt refuses it here (the stand-in's boundary): the attempt is undone (the VF back in its pool),
+# a Warning Event on the VMI says why, and the running guest is left as it was.
+guest_vm_yaml vm-hp bridge "" "" 128Mi >"$KV_TMP/vm-hp.yaml"
+kc apply -f "$KV_TMP/vm-hp.yaml" >/dev/null
+wait_vmi vm-hp Running || { kc get vmi vm-hp -o yaml; die "vm-hp is not Running"; }
+node=$(vmi_field vm-hp .status.nodeName)
+n=${node#node}
+hp_pod=$(pod_json vm-hp | jq -r .metadata.uid)
+kc patch vm vm-hp --type=json -p '[
+  {"op": "add", "path": "/spec/template/spec/domain/devices/interfaces/-", "value": {"name": "vf", "sriov": {}}},
+  {"op": "add", "path": "/spec/template/spec/networks/-", "value": {"name": "vf", "multus": {"networkName": "vf"}}}]' >/dev/null
+hp_event() { kc get events --field-selector "involvedObject.name=vm-hp,reason=InterfaceHotplugFailed" -o json |
+	jq -r '[.items[].message] | last // empty'; }
+for _ in $(seq 1 60); do [ -n "$(hp_event)" ] && break; sleep 1; done
+msg=$(hp_event)
+assert_eq "$(kc get vmi vm-hp -o json | jq -c '[.spec.domain.devices.interfaces[] | [.name, (has("sriov"))]]')" \
+	'[["default",false],["vf",true]]' "hot-plug: the VMI's spec gained the sriov interface vf"
+pod=$(pod_json vm-hp)
+assert_eq "$(jq -r .metadata.uid <<<"$pod")" "$hp_pod" "... on the same launcher pod"
+assert_eq "$(jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/networks"]' <<<"$pod" | jq -c 'map([.name, .interface, .["cni-args"].kvnet.vm.binding])')" \
+	'[["vf","net1","sriov"]]' "... whose networks annotation asks for vf as net1 with the sriov binding"
+assert_true "an InterfaceHotplugFailed Warning on the VMI: the launcher was handed the VF and libvirt refused it ($msg)" \
+	grep -Eq "libvirt could not attach interface 'vf' \(VF 0000:3b:02\.[0-3]\)" <<<"$msg"
+free_vfs() { [ "$(ctl "$n" sriov | jq '[.vfs[] | select(.owner != null)] | length')" = 0 ]; }
+assert_true "... the attempt undone: no VF held on $node" wait_until 15 free_vfs
+assert_eq "$(vmi_field vm-hp .status.phase)" Running "... and the VM runs on"
+assert_eq "$(kc get vmi vm-hp -o json | jq -c '[.status.interfaces[]?.name]')" '["default"]' "... with its NIC alone"
+idx=$(kc get vm vm-hp -o json | jq '.spec.template.spec.domain.devices.interfaces | map(.name) | index("vf")')
+kc patch vm vm-hp --type=json -p "[{\"op\": \"add\", \"path\": \"/spec/template/spec/domain/devices/interfaces/$idx/state\", \"value\": \"absent\"}]" >/dev/null
+sleep 12 # longer than kvnet-node's 10 s retry
+count=$(kc get events --field-selector "involvedObject.name=vm-hp,reason=InterfaceHotplugFailed" -o json | jq '[.items[].count] | add')
+sleep 12
+assert_eq "$(kc get events --field-selector "involvedObject.name=vm-hp,reason=InterfaceHotplugFailed" -o json | jq '[.items[].count] | add')" \
+	"$count" "marked absent: kvnet-node stops trying"
+assert_true "... and holds no VF" free_vfs
+kc delete vm vm-hp >/dev/null
+for _ in $(seq 1 60); do [ "$(kc get pods,vmis -o name | wc -l)" = 0 ] && break; sleep 1; done
+assert_eq "$(kc get pods,vmis -o name | wc -l)" 0 "delete: nothing left"
 finish

@@ -243,12 +243,12 @@ static void test_nic_hotplug(void **state) {
         assert_int_equal(ctl_vm_reconcile(fx->s), 0);
         assert_int_equal(ctl_schedule(fx->s), 0);
 
-        /* only a bridge NIC is hot-plugged (not an SR-IOV one) */
+        /* an SR-IOV NIC is hot-plugged too (netd allocates its VF) */
         patch_vm(fx, "web", TEMPLATE(IF_DEFAULT "," IF("blue", ",\"state\":\"absent\"") "," IF("red", "") ","
                                      "{\"name\":\"m\",\"sriov\":{}}",
                                      NET_DEFAULT "," NET("blue", "vlan") "," NET("red", "r") "," NET("m", "x")));
-        assert_int_equal(ctl_vm_reconcile(fx->s), 0);
-        assert_string_equal(vmi_ifaces(fx, b, sizeof b), "default,blue(absent),red");
+        assert_int_equal(ctl_vm_reconcile(fx->s), 1);
+        assert_string_equal(vmi_ifaces(fx, b, sizeof b), "default,blue(absent),red,m");
 
         /* a restart: the new VMI has no absent interface (nor its network) */
         patch_vm(fx, "web", TEMPLATE(IF_DEFAULT "," IF("blue", ",\"state\":\"absent\"") "," IF("red", ""),

@@ -502,6 +502,24 @@ static void test_hotplug_attach_parse(void **state) {
         assert_int_equal(q.ifc.boot_order, 0);
         launch_attach_req_done(&q);
         json_decref(j);
+        /* an SR-IOV VF: the sriov binding's <hostdev> */
+        j = test_json("{\"name\":\"vf\",\"pci\":\"0000:3b:02.1\"}");
+        assert_int_equal(launch_attach_req_parse(j, v, &q, &e), 0);
+        assert_int_equal(q.nic.kind, NIC_HOSTDEV);
+        assert_int_equal(q.ifc.binding, LAUNCH_BINDING_SRIOV);
+        assert_string_equal(q.nic.pci, "0000:3b:02.1");
+        char *vfxml = NULL;
+        assert_int_equal(launch_interface_xml(&q.ifc, &q.nic, &vfxml, &e), 0);
+        assert_non_null(strstr(vfxml, "<hostdev mode='subsystem' type='pci' managed='no'>"));
+        assert_non_null(strstr(vfxml, "bus='0x3b' slot='0x02' function='0x1'"));
+        assert_non_null(strstr(vfxml, "<alias name='ua-vf'/>"));
+        free(vfxml);
+        json_t *back = launch_attach_req_to_json(&q);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(back, "args"), "pci")), "0000:3b:02.1");
+        assert_null(json_object_get(json_object_get(back, "args"), "tap"));
+        json_decref(back);
+        launch_attach_req_done(&q);
+        json_decref(j);
         /* defaults: virtio, no MTU, the MAC a VMI interface of that name gets without macAddress */
         j = test_json("{\"name\":\"net_2-x\",\"tap\":\"t\"}");
         assert_int_equal(launch_attach_req_parse(j, v, &q, &e), 0);
@@ -518,7 +536,13 @@ static void test_hotplug_attach_parse(void **state) {
         launch_vmi_free(v);
         attach_err("[1]", "attach-interface: 'args' must be an object, got array");
         attach_err("{\"tap\":\"kvtap1\"}", "attach-interface: 'name' is required");
-        attach_err("{\"name\":\"net1\"}", "attach-interface: 'tap' is required");
+        attach_err("{\"name\":\"net1\"}",
+                   "attach-interface: give 'tap' (a tap in the launcher's namespace) or 'pci' (an SR-IOV VF), got neither");
+        attach_err("{\"name\":\"net1\",\"tap\":\"t\",\"pci\":\"0000:3b:02.1\"}",
+                   "attach-interface: give 'tap' (a tap in the launcher's namespace) or 'pci' (an SR-IOV VF), not both");
+        attach_err("{\"name\":\"net1\",\"pci\":\"3b:02.1/../x\"}",
+                   "attach-interface: 'pci' must be a PCI address (0000:3b:02.1), got '3b:02.1/../x'");
+        attach_err("{\"name\":\"net1\",\"pci\":7}", "attach-interface: 'pci' must be a string, got integer");
         attach_err("{\"name\":7,\"tap\":\"t\"}", "attach-interface: 'name' must be a string, got integer");
         attach_err("{\"name\":\"\",\"tap\":\"t\"}",
                    "attach-interface: 'name' must be 1..63 characters of [A-Za-z0-9_-], got ''");
@@ -630,10 +654,10 @@ static void test_hotplug_xml(void **state) {
         assert_int_equal(launch_interface_xml(&q.ifc, &q.nic, &xml, &e), 0);
         assert_golden(xml, "launcher/hotplug-net1.xml");
         free(xml);
-        /* not a tap, or not this interface's NIC */
+        /* a VF without an address, or not this interface's NIC */
         q.nic.kind = NIC_HOSTDEV;
         assert_true(launch_interface_xml(&q.ifc, &q.nic, &xml, &e) < 0);
-        assert_string_equal(e.msg, "interface XML: NIC 'net1' needs a tap");
+        assert_string_equal(e.msg, "interface XML: NIC 'net1' needs a tap or a VF's PCI address");
         q.nic.kind = NIC_TAP;
         LaunchNic other = q.nic;
         other.name = "net2";

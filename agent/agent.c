@@ -950,6 +950,19 @@ static int nic_err(NodeErr *e, NodeErrKind kind, int r, const char *why) {
         return r;
 }
 
+/* The VM interface's claims in netd (its address, MAC and an SR-IOV NIC's VF) go with the NIC: a VM's claims
+ * otherwise outlive its pods. */
+static void nic_release(Pod *p, const NicChange *c) {
+        _cleanup_json_ json_t *args = json_pack("{s:{s:s,s:s,s:s}}", "vm", "namespace", node_pod_vm_namespace(p->np),
+                                                "name", node_pod_vm_name(p->np), "interface", c->vm_interface),
+                              *res = NULL;
+        KvErr ke = {};
+        if (p->a->cfg->pod.netd_socket && args &&
+            proto_call_path(p->a->cfg->pod.netd_socket, "ipam-release", args, 5000, &res, &ke) < 0)
+                log_warning("VM %s/%s: interface %s: cannot release its address: %s", node_pod_vm_namespace(p->np),
+                            node_pod_vm_name(p->np), c->vm_interface, ke.msg);
+}
+
 /* The domain's NIC goes (the guest is asked, the launcher waits for DEVICE_REMOVED), then the pod's network. */
 static int nic_detach(Pod *p, const NicChange *c, NodeErr *e) {
         char why[1024];
@@ -976,15 +989,7 @@ static int nic_detach(Pod *p, const NicChange *c, NodeErr *e) {
         }
         if ((r = node_pod_nic_detach(p->a->rt, p->np, c->vm_interface, e)) < 0)
                 return r;
-        /* the address goes with the NIC (a VM's claims otherwise outlive its pods) */
-        _cleanup_json_ json_t *args = json_pack("{s:{s:s,s:s,s:s}}", "vm", "namespace", node_pod_vm_namespace(p->np),
-                                                "name", node_pod_vm_name(p->np), "interface", c->vm_interface),
-                              *res = NULL;
-        KvErr ke = {};
-        if (p->a->cfg->pod.netd_socket && args &&
-            proto_call_path(p->a->cfg->pod.netd_socket, "ipam-release", args, 5000, &res, &ke) < 0)
-                log_warning("VM %s/%s: interface %s: cannot release its address: %s", node_pod_vm_namespace(p->np),
-                            node_pod_vm_name(p->np), c->vm_interface, ke.msg);
+        nic_release(p, c);
         return 0;
 }
 
@@ -1018,7 +1023,8 @@ static int nic_attach(Pod *p, const NicChange *c, NodeErr *e) {
                         return 0;
         }
         NodeErr ignored = {};
-        IGNORE_RESULT(node_pod_nic_detach(p->a->rt, p->np, c->vm_interface, &ignored));
+        if (node_pod_nic_detach(p->a->rt, p->np, c->vm_interface, &ignored) >= 0)
+                nic_release(p, c); /* nothing of the attempt held: its VF back in the pool */
         node_err_done(&ignored);
         return nic_err(e, NODE_ERR_LAUNCHER, r, why);
 }

@@ -101,7 +101,7 @@ guest_vm_yaml vm-hp bridge "" "" 128Mi >"$KV_TMP/vm-hp.yaml"
 kc apply -f "$KV_TMP/vm-hp.yaml" >/dev/null
 wait_vmi vm-hp Running || { kc get vmi vm-hp -o yaml; die "vm-hp is not Running"; }
 node=$(vmi_field vm-hp .status.nodeName)
-n=${node#node}
+hn=${node#node} # (not $n: wait_until has a local n)
 hp_pod=$(pod_json vm-hp | jq -r .metadata.uid)
 kc patch vm vm-hp --type=json -p '[
   {"op": "add", "path": "/spec/template/spec/domain/devices/interfaces/-", "value": {"name": "vf", "sriov": {}}},
@@ -118,7 +118,7 @@ assert_eq "$(jq -r '.metadata.annotations["k8s.v1.cni.cncf.io/networks"]' <<<"$p
 	'[["vf","net1","sriov"]]' "... whose networks annotation asks for vf as net1 with the sriov binding"
 assert_true "an InterfaceHotplugFailed Warning on the VMI: the launcher was handed the VF and libvirt refused it ($msg)" \
 	grep -Eq "libvirt could not attach interface 'vf' \(VF 0000:3b:02\.[0-3]\)" <<<"$msg"
-free_vfs() { [ "$(ctl "$n" sriov | jq '[.vfs[] | select(.owner != null)] | length')" = 0 ]; }
+free_vfs() { [ "$(ctl "$hn" sriov | jq '[.vfs[] | select(.owner != null)] | length')" = 0 ]; }
 assert_true "... the attempt undone: no VF held on $node" wait_until 15 free_vfs
 assert_eq "$(vmi_field vm-hp .status.phase)" Running "... and the VM runs on"
 assert_eq "$(kc get vmi vm-hp -o json | jq -c '[.status.interfaces[]?.name]')" '["default"]' "... with its NIC alone"

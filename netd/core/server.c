@@ -95,8 +95,7 @@ static const Verb *request_verb(json_t *req) {
 }
 
 static bool request_read_only(json_t *req) {
-        const char *op = json_string_value(json_object_get(req, "op"));
-        const Verb *v = op ? verb_find(op) : NULL;
+        const Verb *v = request_verb(req);
         return v && v->read_only;
 }
 

@@ -239,7 +239,6 @@ json_t *kube_event_new(const KubeObjectRef *o, const char *component, const char
 }
 
 static int record(KubeEventRecorder *r, const KubeObjectRef *o, const char *type, const char *reason, char *msg) {
-        char ts[32];
         int rc;
         sanitize_utf8(msg);
         clip_message(msg);
@@ -251,8 +250,6 @@ static int record(KubeEventRecorder *r, const KubeObjectRef *o, const char *type
         if (now <= r->last_ns) /* the name carries the time: two Events of one nanosecond still differ */
                 now = r->last_ns + 1;
         r->last_ns = now;
-        if ((rc = rfc3339(now, ts)) < 0)
-                return rc;
         Budget *b = budget_get(r, okey, now / 1000);
         if (!b)
                 return -ENOMEM;
@@ -263,7 +260,10 @@ static int record(KubeEventRecorder *r, const KubeObjectRef *o, const char *type
         }
         uint64_t hash = kv_hash64(key, strlen(key));
         Posted *p = posted_find(r, hash, key);
-        if (p) {
+        if (p) { /* a repeat: its count and lastTimestamp (a new Event's times are kube_event_new()'s) */
+                char ts[32];
+                if ((rc = rfc3339(now, ts)) < 0)
+                        return rc;
                 _cleanup_json_ json_t *patch = json_pack("{s:I,s:s}", "count", (json_int_t) p->count + 1,
                                                          "lastTimestamp", ts);
                 if (!patch)

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -251,10 +252,17 @@ static int port_drops_cb(const char *ifname, uint64_t packets, uint64_t bytes, v
         return 0;
 }
 
+static int port_drops_cmp(const void *a, const void *b) {
+        return strcmp(((const PortDrops *) a)->ifname, ((const PortDrops *) b)->ifname);
+}
+
 static void antispoof(Manager *m, FILE *f) {
         PortDropsList l = {};
         if (m->portfilter)
                 (void) !portfilter_drops(m->portfilter, port_drops_cb, &l);
+        /* sorted by port: each filtered port looks its counter up (a scrape is O(ports log dropping ports)) */
+        if (l.n > 1)
+                qsort(l.v, l.n, sizeof *l.v, port_drops_cmp);
         static const char *const names[] = { "kvnet_netd_antispoof_dropped_packets_total",
                                              "kvnet_netd_antispoof_dropped_bytes_total" };
         family(f, names[0], "counter",
@@ -265,10 +273,10 @@ static void antispoof(Manager *m, FILE *f) {
                 EP_FOREACH(m, ep) {
                         if (!bridge_port_filtered(ep))
                                 continue;
-                        uint64_t val = 0;
-                        for (size_t i = 0; i < l.n; i++)
-                                if (streq(l.v[i].ifname, ep->host_ifname))
-                                        val = k == 0 ? l.v[i].packets : l.v[i].bytes;
+                        PortDrops key = {};
+                        snprintf(key.ifname, sizeof key.ifname, "%s", ep->host_ifname);
+                        const PortDrops *d = l.n ? bsearch(&key, l.v, l.n, sizeof *l.v, port_drops_cmp) : NULL;
+                        uint64_t val = !d ? 0 : k == 0 ? d->packets : d->bytes;
                         fprintf(f, "%s{network=\"", names[k]);
                         label(f, ep->network);
                         fprintf(f, "\",port=\"%s\",kind=\"%s\",", ep->host_ifname,
